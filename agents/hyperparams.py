@@ -1,0 +1,148 @@
+"""DQN hyperparameters per environment, read from a YAML file and validated.
+
+The file maps Gymnasium env ids to a flat set of keys, the fields of `DQNConfig`. Every
+problem (malformed YAML, unknown key, wrong type, out-of-range value, env id missing from the
+file) raises `NeuroqError` naming the file, the env and the key. No torch here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deploy.errors import NeuroqError
+
+#: The shipped file; `--config` points elsewhere.
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "dqn.yaml"
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Hyperparameters of one training run (see config/dqn.yaml for what each means)."""
+
+    n_timesteps: int = 50_000
+    learning_rate: float = 1e-4
+    batch_size: int = 32
+    buffer_size: int = 100_000
+    learning_starts: int = 1000
+    gamma: float = 0.99
+    tau: float = 1.0
+    target_update_interval: int = 10_000
+    train_freq: int = 4
+    gradient_steps: int = 1
+    exploration_fraction: float = 0.1
+    exploration_initial_eps: float = 1.0
+    exploration_final_eps: float = 0.05
+    max_grad_norm: float = 10.0
+    net_arch: tuple[int, ...] = field(default=(64, 64))
+    eval_freq: int = 5000
+    n_eval_episodes: int = 20
+    final_eval_episodes: int = 100
+
+    def sb3_kwargs(self) -> dict[str, Any]:
+        """The arguments of `stable_baselines3.DQN` this config sets."""
+        skip = {"n_timesteps", "net_arch", "eval_freq", "n_eval_episodes", "final_eval_episodes"}
+        kw = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+        kw["policy_kwargs"] = {"net_arch": list(self.net_arch)}
+        return kw
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["net_arch"] = list(self.net_arch)
+        return d
+
+
+# (minimum, inclusive) per numeric field; gradient_steps -1 means "as many as env steps".
+_MINIMUM: dict[str, float] = {
+    "n_timesteps": 1, "learning_rate": 0.0, "batch_size": 1, "buffer_size": 1,
+    "learning_starts": 0, "gamma": 0.0, "tau": 0.0, "target_update_interval": 1,
+    "train_freq": 1, "gradient_steps": -1, "exploration_fraction": 0.0,
+    "exploration_initial_eps": 0.0, "exploration_final_eps": 0.0, "max_grad_norm": 0.0,
+    "eval_freq": 1, "n_eval_episodes": 1, "final_eval_episodes": 1,
+}
+_AT_MOST_ONE = {"gamma", "tau", "exploration_fraction", "exploration_initial_eps",
+                "exploration_final_eps"}
+
+
+def _check_value(name: str, value: Any, where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(DQNConfig)}
+    if name not in fields:
+        known = ", ".join(sorted(fields))
+        raise NeuroqError(f"{where}: unknown hyperparameter '{name}' (known: {known})")
+    if name == "net_arch":
+        if (not isinstance(value, list) or not value
+                or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0
+                           for w in value)):
+            raise NeuroqError(
+                f"{where}: net_arch must be a list of positive integers, got {value!r}")
+        return tuple(value)
+    want = type(getattr(DQNConfig, name))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise NeuroqError(f"{where}: {name} must be a number, got {value!r}")
+    if want is int and (not isinstance(value, int)):
+        if float(value).is_integer():
+            value = int(value)
+        else:
+            raise NeuroqError(f"{where}: {name} must be an integer, got {value!r}")
+    value = want(value)
+    lo = _MINIMUM[name]
+    if value < lo or (name in _AT_MOST_ONE and value > 1):
+        rng = f"[{lo}, 1]" if name in _AT_MOST_ONE else f">= {lo}"
+        raise NeuroqError(f"{where}: {name} = {value} is out of range ({rng})")
+    return value
+
+
+def parse_config(data: Any, env_id: str, source: str = "<config>") -> DQNConfig:
+    """Build the `DQNConfig` for `env_id` from the parsed YAML mapping `data`."""
+    if not isinstance(data, dict):
+        raise NeuroqError(f"{source}: expected a mapping of env ids to hyperparameters")
+    if env_id not in data:
+        have = ", ".join(sorted(map(str, data))) or "none"
+        raise NeuroqError(
+            f"{source} has no hyperparameters for {env_id} (it has: {have}); "
+            "add a section for it or pass --config")
+    section = data[env_id] or {}
+    if not isinstance(section, dict):
+        raise NeuroqError(f"{source}: the section for {env_id} must be a mapping")
+    where = f"{source} [{env_id}]"
+    values = {str(k): _check_value(str(k), v, where) for k, v in section.items()}
+    return DQNConfig(**values)
+
+
+def load_config(env_id: str, path: str | os.PathLike | None = None) -> DQNConfig:
+    """Read the YAML file at `path` (default: config/dqn.yaml) and return `env_id`'s config."""
+    p = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise NeuroqError(f"config file {p} does not exist") from None
+    except OSError as exc:
+        raise NeuroqError(f"cannot read config file {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise NeuroqError(f"{p} is not valid YAML{at}: {problem}") from None
+    return parse_config(data, env_id, str(p))
+
+
+def override(config: DQNConfig, assignments: list[str], source: str = "--set") -> DQNConfig:
+    """Apply `key=value` strings (values parsed as YAML) on top of `config`."""
+    changes: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise NeuroqError(f"{source} expects key=value, got {item!r}")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise NeuroqError(f"{source}: cannot parse the value of {key}: {raw!r}") from None
+        changes[key.strip()] = _check_value(key.strip(), value, source)
+    return dataclasses.replace(config, **changes)

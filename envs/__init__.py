@@ -1,0 +1,1 @@
+"""Gymnasium environments and wrappers used by neuroq (numpy + gymnasium only)."""

@@ -82,6 +82,11 @@ def _check_value(name: str, value: Any, where: str) -> Any:
                 f"{where}: net_arch must be a list of positive integers, got {value!r}")
         return tuple(value)
     want = type(getattr(DQNConfig, name))
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise NeuroqError(f"{where}: {name} must be a number, got {value!r}")
     if want is int and (not isinstance(value, int)):

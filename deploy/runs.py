@@ -46,6 +46,22 @@ def make_run_dir(out_root: str | os.PathLike, env_id: str, stage: str, tag: str 
     raise NeuroqError(f"too many runs named {base} in {parent}")
 
 
+def ensure_writable(folder: str | os.PathLike) -> Path:
+    """Create `folder` if needed and check a file can be written there, else raise."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise NeuroqError(
+            f"cannot write the output folder {path}: {exc.strerror or exc}; "
+            "choose another with --out"
+        ) from None
+    return path
+
+
 def require_run_dir(path: str | os.PathLike, must_contain: str = RESULT_FILE) -> Path:
     """Return `path` as a run folder that exists and holds `must_contain`, else raise."""
     p = Path(path)

@@ -1,0 +1,227 @@
+"""DQN training with stable-baselines3: one seed, or several in parallel processes.
+
+A run trains `DQN("MlpPolicy")` on a Gymnasium env with the hyperparameters of
+config/dqn.yaml, evaluates the greedy policy every `eval_freq` steps on `n_eval_episodes`
+episodes (selection episodes, seeded apart from training) and keeps the best checkpoint,
+then reports the chosen checkpoint on `final_eval_episodes` fresh episodes (report
+episodes, seeded apart from both). It writes `runs/<env>/train-seed<seed>-<time>/`:
+
+    config.yaml         env, seed, hyperparameters, library versions
+    best_model.zip      best checkpoint by the selection episodes (SB3 format)
+    final_model.zip     the model after the last step
+    evaluations.npz     SB3's evaluation history; eval_history.json the same as JSON
+    tb/                 TensorBoard logs (training loss, exploration, eval/mean_reward)
+    result.json         env_id, seed, steps, wall_s, mean_return, std_return, episodes,
+                        checkpoint ("best"|"final"), model (file name), and more
+
+Seeding: python, numpy and torch through SB3's `set_random_seed(seed)`, the training env
+and its action space through `DQN(seed=seed)`, the selection env with
+`seed + SELECTION_SEED_OFFSET`, the report env with `seed + REPORT_SEED_OFFSET`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from agents.hyperparams import DQNConfig
+from deploy.errors import NeuroqError
+from deploy.runs import make_run_dir, write_json
+
+#: Seed offsets keep selection and report episodes disjoint from training and each other.
+SELECTION_SEED_OFFSET = 10_000
+REPORT_SEED_OFFSET = 20_000
+#: Parallel envs used to evaluate (episodes are split among them; results do not depend on it
+#: beyond which seeds each episode gets).
+EVAL_ENVS = 10
+
+ProgressFn = Callable[[int], None]
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise NeuroqError unless `env_id` is a registered Gymnasium env (ours included)."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers neuroq's own environments)
+
+    try:
+        gym.spec(env_id)
+    except gym.error.Error:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise NeuroqError(f"unknown env id '{env_id}'{hint}") from None
+
+
+def _versions() -> dict[str, str]:
+    import gymnasium
+    import stable_baselines3
+    import torch
+
+    versions = {"python": platform.python_version(), "torch": torch.__version__,
+                "stable_baselines3": stable_baselines3.__version__,
+                "gymnasium": gymnasium.__version__, "numpy": np.__version__}
+    return {k: str(v) for k, v in versions.items()}
+
+
+def _make_callbacks(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
+                    progress: ProgressFn | None) -> list[Any]:
+    from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    class Progress(BaseCallback):
+        def _on_step(self) -> bool:
+            if progress is not None and self.num_timesteps % 250 == 0:
+                progress(self.num_timesteps)
+            return True
+
+    eval_env = make_vec_env(env_id, n_envs=min(EVAL_ENVS, cfg.n_eval_episodes),
+                            seed=seed + SELECTION_SEED_OFFSET)
+    evaluator = EvalCallback(eval_env, n_eval_episodes=cfg.n_eval_episodes,
+                             eval_freq=cfg.eval_freq, best_model_save_path=str(model_dir),
+                             log_path=str(model_dir), deterministic=True, verbose=0)
+    return [evaluator, Progress()]
+
+
+def evaluate(model: Any, env_id: str, episodes: int, seed: int) -> np.ndarray:
+    """Returns of `episodes` greedy episodes of `model`, envs seeded from `seed`."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    n_envs = min(EVAL_ENVS, episodes)
+    if episodes % n_envs:  # SB3 splits episodes evenly over envs
+        n_envs = 1
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=True,
+                                 return_episode_rewards=True)
+    env.close()
+    return np.asarray(returns, dtype=np.float64)
+
+
+def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLike,
+              progress: ProgressFn | None = None, progress_bar: bool = False,
+              threads: int = 1) -> Path:
+    """Train one seed; return its run folder (with result.json written last)."""
+    check_env_id(env_id)
+    run_dir = make_run_dir(out_root, env_id, "train", f"seed{seed}")
+
+    import torch
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.utils import set_random_seed
+
+    torch.set_num_threads(threads)
+    set_random_seed(seed)
+    config_doc = {"env_id": env_id, "seed": seed, "hyperparameters": cfg.to_dict(),
+                  "threads": threads, "versions": _versions()}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config_doc, sort_keys=False))
+
+    import gymnasium as gym
+    from stable_baselines3.common.monitor import Monitor
+
+    import envs  # noqa: F401
+
+    env = Monitor(gym.make(env_id))
+    model = DQN("MlpPolicy", env, seed=seed, verbose=0, device="cpu",
+                tensorboard_log=str(run_dir / "tb"), **cfg.sb3_kwargs())
+    callbacks = _make_callbacks(run_dir, env_id, seed, cfg, progress)
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=cfg.n_timesteps, callback=callbacks, tb_log_name="dqn",
+                progress_bar=progress_bar)
+    wall_s = time.perf_counter() - t0
+    model.save(run_dir / "final_model.zip")
+
+    history = _eval_history(run_dir)
+    best = run_dir / "best_model.zip"
+    checkpoint = "best" if best.exists() else "final"
+    chosen = DQN.load(best, device="cpu") if checkpoint == "best" else model
+    report_seed = seed + REPORT_SEED_OFFSET
+    returns = evaluate(chosen, env_id, cfg.final_eval_episodes, report_seed)
+    final_returns = (returns if checkpoint == "final"
+                     else evaluate(model, env_id, cfg.final_eval_episodes, report_seed))
+    result = {
+        "env_id": env_id, "seed": seed, "steps": int(model.num_timesteps),
+        "wall_s": round(wall_s, 2),
+        "wall_s_per_10k_steps": round(wall_s * 1e4 / max(model.num_timesteps, 1), 2),
+        "mean_return": float(returns.mean()), "std_return": float(returns.std()),
+        "min_return": float(returns.min()), "episodes": int(returns.size),
+        "checkpoint": checkpoint, "model": f"{checkpoint}_model.zip",
+        "best_eval_step": history["best_step"],
+        "final_model_mean_return": float(final_returns.mean()),
+        "report_seed": report_seed,
+    }
+    write_json(run_dir / "result.json", result)
+    return run_dir
+
+
+def _eval_history(run_dir: Path) -> dict[str, Any]:
+    """Convert SB3's evaluations.npz to eval_history.json; return it with the best step."""
+    npz = run_dir / "evaluations.npz"
+    if not npz.exists():
+        history: dict[str, Any] = {"steps": [], "mean_return": [], "std_return": []}
+        history["best_step"] = None
+    else:
+        with np.load(npz) as data:
+            results = data["results"]
+            history = {"steps": data["timesteps"].tolist(),
+                       "mean_return": results.mean(axis=1).tolist(),
+                       "std_return": results.std(axis=1).tolist()}
+        means = history["mean_return"]
+        # EvalCallback replaces the best only on a strict improvement: the first maximum.
+        history["best_step"] = history["steps"][int(np.argmax(means))] if means else None
+    write_json(run_dir / "eval_history.json", history)
+    return history
+
+
+def _worker(args: tuple[str, int, dict[str, Any], str, Any]) -> str:
+    env_id, seed, cfg_dict, out_root, queue = args
+    cfg = dataclasses.replace(DQNConfig(), **{**cfg_dict, "net_arch": tuple(cfg_dict["net_arch"])})
+
+    def report(steps: int) -> None:
+        queue.put((seed, steps))
+
+    return str(train_one(env_id, seed, cfg, out_root, progress=report))
+
+
+def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os.PathLike,
+               workers: int | None = None, show_progress: bool = True) -> list[Path]:
+    """Train `seeds` in parallel processes (one torch thread each); return run folders."""
+    import multiprocessing as mp
+    import queue as queue_mod
+    from concurrent.futures import ProcessPoolExecutor
+
+    check_env_id(env_id)
+    workers = workers or min(len(seeds), os.cpu_count() or 1)
+    ctx = mp.get_context("spawn")
+    manager = ctx.Manager()
+    q = manager.Queue()
+    bars = {}
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        bars = {s: tqdm(total=cfg.n_timesteps, desc=f"{env_id} seed {s}", position=i,
+                        unit="step", leave=True, dynamic_ncols=True)
+                for i, s in enumerate(seeds)}
+    jobs = [(env_id, s, cfg.to_dict(), str(out_root), q) for s in seeds]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_worker, job) for job in jobs]
+        while not all(f.done() for f in futures):
+            try:
+                seed, steps = q.get(timeout=0.5)
+            except queue_mod.Empty:
+                continue
+            if seed in bars:
+                bars[seed].update(steps - bars[seed].n)
+        paths = [Path(f.result()) for f in futures]
+    for bar in bars.values():
+        bar.update(cfg.n_timesteps - bar.n)
+        bar.close()
+    manager.shutdown()
+    return paths

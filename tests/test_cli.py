@@ -1,0 +1,74 @@
+"""The `neuroq` command line: help everywhere, one clear line for every user error."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.cli import COMMANDS, build_parser, main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def neuroq(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agents.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ}, timeout=120)
+
+
+def test_top_level_help_lists_every_command():
+    out = neuroq("--help")
+    assert out.returncode == 0
+    for name in COMMANDS:
+        assert name in out.stdout
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args([command, "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert f"neuroq {command}" in text and "options" in text
+
+
+def _one_line_error(out: subprocess.CompletedProcess, fragment: str) -> None:
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    assert fragment in lines[0]
+
+
+def test_unknown_env_id():
+    _one_line_error(neuroq("train", "--env", "CartPol-v1"), "unknown env id 'CartPol-v1'")
+
+
+def test_bad_hyperparameter_in_yaml(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("CartPole-v1:\n  learning_rat: 0.1\n")
+    _one_line_error(neuroq("train", "--config", str(cfg), "--out", str(tmp_path)),
+                    "unknown hyperparameter 'learning_rat'")
+
+
+def test_malformed_yaml(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("CartPole-v1:\n  gamma: [0.9\n")
+    _one_line_error(neuroq("train", "--config", str(cfg)), "is not valid YAML")
+
+
+def test_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    _one_line_error(neuroq("train", "--out", str(blocker / "runs")),
+                    "cannot write the output folder")
+
+
+def test_run_folder_that_does_not_exist(tmp_path):
+    _one_line_error(neuroq("show", str(tmp_path / "missing")), "does not exist")
+
+
+def test_main_returns_exit_code_for_user_errors(capsys, tmp_path):
+    assert main(["show", str(tmp_path)]) == 2
+    assert "no result.json" in capsys.readouterr().err

@@ -1,0 +1,65 @@
+"""Hyperparameter files: parsing, overrides and every error a user can make."""
+
+from pathlib import Path
+
+import pytest
+
+from agents import hyperparams
+from agents.hyperparams import DQNConfig
+from deploy.errors import NeuroqError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "dqn.yaml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1"])
+def test_shipped_config_parses(env_id):
+    cfg = hyperparams.load_config(env_id)
+    assert cfg.n_timesteps <= {"CartPole-v1": 50_000, "Acrobot-v1": 100_000}[env_id]
+    assert cfg.sb3_kwargs()["policy_kwargs"] == {"net_arch": list(cfg.net_arch)}
+    assert "n_timesteps" not in cfg.sb3_kwargs()
+
+
+def test_values_and_types(tmp_path):
+    p = write(tmp_path, "E-v0:\n  learning_rate: 1e-3\n  batch_size: 32.0\n  net_arch: [8, 4]\n")
+    cfg = hyperparams.load_config("E-v0", p)
+    assert cfg.learning_rate == pytest.approx(1e-3)
+    assert cfg.batch_size == 32 and isinstance(cfg.batch_size, int)
+    assert cfg.net_arch == (8, 4)
+    assert cfg.gamma == DQNConfig().gamma  # unset keys keep defaults
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("E-v0:\n  learning_rat: 1e-3\n", "unknown hyperparameter 'learning_rat'"),
+        ("E-v0:\n  batch_size: 3.5\n", "batch_size must be an integer"),
+        ("E-v0:\n  batch_size: many\n", "batch_size must be a number"),
+        ("E-v0:\n  gamma: 1.5\n", "gamma = 1.5 is out of range"),
+        ("E-v0:\n  buffer_size: 0\n", "buffer_size = 0 is out of range"),
+        ("E-v0:\n  net_arch: [8, -1]\n", "net_arch must be a list of positive integers"),
+        ("E-v0:\n  gamma: [0.9\n", "is not valid YAML at line"),
+        ("Other-v0:\n  gamma: 0.9\n", "has no hyperparameters for E-v0"),
+        ("- just\n- a list\n", "expected a mapping"),
+    ],
+)
+def test_errors_name_the_problem(tmp_path, text, message):
+    with pytest.raises(NeuroqError, match=message.replace("[", r"\[")):
+        hyperparams.load_config("E-v0", write(tmp_path, text))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(NeuroqError, match="does not exist"):
+        hyperparams.load_config("E-v0", tmp_path / "nope.yaml")
+
+
+def test_override():
+    cfg = hyperparams.override(DQNConfig(), ["n_timesteps=123", "net_arch=[16, 16]"])
+    assert cfg.n_timesteps == 123 and cfg.net_arch == (16, 16)
+    with pytest.raises(NeuroqError, match="expects key=value"):
+        hyperparams.override(DQNConfig(), ["n_timesteps"])
+    with pytest.raises(NeuroqError, match="unknown hyperparameter 'nope'"):
+        hyperparams.override(DQNConfig(), ["nope=1"])

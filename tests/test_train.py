@@ -1,0 +1,54 @@
+"""Training smoke runs: a couple of thousand steps write a complete, valid run folder."""
+
+import json
+
+import pytest
+import yaml
+
+from agents import hyperparams
+from agents.train import train_many, train_one
+
+SMOKE = ["n_timesteps=2000", "eval_freq=1000", "n_eval_episodes=4", "final_eval_episodes=4",
+         "learning_starts=200", "train_freq=64", "gradient_steps=16", "net_arch=[32, 32]"]
+
+
+def smoke_config(env_id="CartPole-v1"):
+    return hyperparams.override(hyperparams.load_config(env_id), SMOKE)
+
+
+def test_train_writes_a_valid_run_folder(tmp_path):
+    run = train_one("CartPole-v1", 3, smoke_config(), tmp_path)
+    assert run.parent == tmp_path / "CartPole-v1" and run.name.startswith("train-seed3-")
+    result = json.loads((run / "result.json").read_text())
+    for key in ["env_id", "seed", "steps", "wall_s", "mean_return", "std_return", "episodes",
+                "checkpoint", "model"]:
+        assert key in result, key
+    assert result["env_id"] == "CartPole-v1" and result["seed"] == 3
+    assert result["steps"] >= 2000 and result["episodes"] == 4
+    assert result["checkpoint"] == "best" and (run / result["model"]).is_file()
+    assert 1 <= result["mean_return"] <= 500
+    assert (run / "final_model.zip").is_file()
+    history = json.loads((run / "eval_history.json").read_text())
+    assert history["steps"] == [1000, 2000]
+    assert result["best_eval_step"] in history["steps"]
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["hyperparameters"]["n_timesteps"] == 2000 and config["seed"] == 3
+    assert any((run / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_same_seed_same_result(tmp_path):
+    cfg = hyperparams.override(smoke_config(), ["n_timesteps=1000", "eval_freq=500"])
+    a = json.loads((train_one("CartPole-v1", 7, cfg, tmp_path / "a") / "result.json")
+                   .read_text())
+    b = json.loads((train_one("CartPole-v1", 7, cfg, tmp_path / "b") / "result.json")
+                   .read_text())
+    assert a["mean_return"] == b["mean_return"] and a["std_return"] == b["std_return"]
+
+
+@pytest.mark.slow
+def test_parallel_seeds(tmp_path):
+    cfg = hyperparams.override(smoke_config("Acrobot-v1"), ["n_timesteps=1000",
+                                                            "eval_freq=500"])
+    runs = train_many("Acrobot-v1", [0, 1], cfg, tmp_path, show_progress=False)
+    seeds = sorted(json.loads((r / "result.json").read_text())["seed"] for r in runs)
+    assert seeds == [0, 1]

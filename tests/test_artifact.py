@@ -1,0 +1,125 @@
+"""Artifact: NIR + manifest round trip, bit-identical reference runs, refusal of tampering."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from deploy.artifact import (
+    MANIFEST_FILE,
+    WEIGHTS_FILE,
+    load_artifact,
+    save_artifact,
+)
+from deploy.encoders import PopulationEncoder, RateEncoder
+from deploy.errors import NeuroqError
+from deploy.network import Layer, SpikingQNetwork, run_reference
+from deploy.neuron import make_params
+
+
+def random_network(widths=(8, 32, 16, 3), timesteps=6, alpha=1.0, seed=0, compare=">="):
+    rng = np.random.default_rng(seed)
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        spiking = k < len(widths) - 2
+        w = rng.integers(-127, 128, size=(n_out, n_in)).astype(np.int8)
+        p = make_params(n_out, threshold=rng.uniform(50, 300, n_out).astype(np.float32),
+                        alpha_decay=alpha, i_offset=rng.normal(0, 20, n_out).astype(np.float32),
+                        compare=compare)
+        layers.append(Layer(f"fc{k}", w, float(rng.uniform(1e-3, 1e-2)), p, spiking))
+    return SpikingQNetwork(tuple(layers), timesteps, q_scale=0.0123)
+
+
+def manifest_for(net):
+    return {"env_id": "CartPole-v1",
+            "observation_space": {"shape": [4], "dtype": "float32"},
+            "action_space": {"n": net.n_actions},
+            "provenance": {"train_run": "runs/x/train-1", "convert_run": "runs/x/convert-1"}}
+
+
+OBS = np.random.default_rng(1).normal(size=(300, 4)).astype(np.float32)
+
+
+@pytest.mark.parametrize("alpha,compare", [(1.0, ">="), (0.9, ">")])
+def test_round_trip_same_arrays_and_bit_identical_runs(tmp_path, alpha, compare):
+    enc = RateEncoder.fit(OBS)
+    net = random_network(alpha=alpha, compare=compare)
+    path = save_artifact(tmp_path / "art", net, enc, manifest_for(net))
+    assert path.name == MANIFEST_FILE and (tmp_path / "art" / WEIGHTS_FILE).is_file()
+    for where in (tmp_path / "art", path):
+        art = load_artifact(where)
+        assert art.encoder == enc and art.network.timesteps == net.timesteps
+        assert art.network.q_scale == net.q_scale
+        for a, b in zip(net.layers, art.network.layers, strict=True):
+            assert a.name == b.name and a.spiking == b.spiking
+            assert b.weight.dtype == np.int8 and np.array_equal(a.weight, b.weight)
+            assert a.weight_scale == b.weight_scale
+            for field in ("threshold", "alpha_decay", "i_offset", "v_reset"):
+                x, y = getattr(a.params, field), getattr(b.params, field)
+                assert y.dtype == np.float32 and np.array_equal(x, y), field
+            assert a.params.reset == b.params.reset and a.params.compare == b.params.compare
+    spikes = enc.encode(OBS, net.timesteps)
+    r1, r2 = run_reference(net, spikes), run_reference(art.network, spikes)
+    assert np.array_equal(r1.q.view(np.uint32), r2.q.view(np.uint32))
+    m = art.manifest
+    assert m["encoder"]["kind"] == "rate" and m["timesteps"] == 6
+    assert [x["weight_scale"] for x in m["layers"]] == [x.weight_scale for x in net.layers]
+    assert m["neuron"]["threshold_compare"] == compare
+    assert len(m["weights_sha256"]) == 64 and m["provenance"]["train_run"]
+
+
+def test_nir_graph_is_standard(tmp_path):
+    import nir
+
+    net = random_network()
+    save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
+    g = nir.read(tmp_path / WEIGHTS_FILE)
+    kinds = [type(g.nodes[n]).__name__ for n in
+             ("input", "layer0.w", "layer0", "layer1.w", "layer1", "layer2.w", "layer2",
+              "output")]
+    assert kinds == ["Input", "Affine", "IF", "Affine", "IF", "Affine", "I", "Output"]
+    assert ("layer2", "output") in g.edges
+    with h5py.File(tmp_path / WEIGHTS_FILE) as f:  # no object (pickle-able) datasets
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                assert obj.dtype.kind != "O" or h5py.check_string_dtype(obj.dtype), name
+        f.visititems(visit)
+
+
+def test_wrong_hash_is_refused(tmp_path):
+    net = random_network()
+    save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
+    with h5py.File(tmp_path / WEIGHTS_FILE, "r+") as f:
+        f["node/nodes/layer0.w/weight"][0, 0] += 1
+    with pytest.raises(NeuroqError, match="does not match its manifest"):
+        load_artifact(tmp_path)
+
+
+def test_tampered_manifest_and_missing_files(tmp_path):
+    net = random_network()
+    save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
+    m = json.loads((tmp_path / MANIFEST_FILE).read_text())
+    m["layers"][1]["weight_scale"] = 1.0
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps(m))
+    with pytest.raises(NeuroqError, match="layer table disagrees"):
+        load_artifact(tmp_path)
+    m["encoder"]["n_per_dim"] = 3
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps(m))
+    with pytest.raises(NeuroqError, match="inputs"):
+        load_artifact(tmp_path)
+    (tmp_path / MANIFEST_FILE).write_text("{not json")
+    with pytest.raises(NeuroqError, match="not valid JSON"):
+        load_artifact(tmp_path)
+    with pytest.raises(NeuroqError, match="no manifest.json"):
+        load_artifact(tmp_path / "nowhere")
+
+
+def test_save_refuses_incomplete_manifest_and_leaves_nothing(tmp_path):
+    net = random_network()
+    with pytest.raises(NeuroqError, match="lacks provenance"):
+        save_artifact(tmp_path / "a", net, PopulationEncoder.fit(OBS, 2),
+                      {k: v for k, v in manifest_for(net).items() if k != "provenance"})
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(NeuroqError, match="inputs"):
+        save_artifact(tmp_path / "a", net, PopulationEncoder.fit(OBS, 3), manifest_for(net))

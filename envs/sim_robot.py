@@ -1,0 +1,150 @@
+"""A Gymnasium environment run as if it were a robot, in lockstep with its controller.
+
+`LockstepRobot` is the logic of the simulated robot node (`ros_nodes/sim_robot_node.py`),
+free of ROS. At every control tick it either publishes a new joint reading or waits:
+
+- Each published reading carries a stamp (an integer, nanoseconds). A command answers the
+  reading whose stamp it carries; commands with any other stamp (late, or the actuator's
+  safe command) are counted and not applied.
+- When the answer to the current reading has arrived, the next tick steps the environment
+  with that action and publishes the new reading. So each environment step uses exactly the
+  action computed from the observation before it, and the same seed gives the same returns
+  as an in-process evaluation, whatever the transport's timing.
+- A tick with no answer yet is a late tick. After `command_timeout_ticks` late ticks in a
+  row, the answer is counted lost and the current reading is published again with a new
+  stamp, so the loop resumes when the controller comes back.
+- On termination or truncation the episode return is reported and the environment resets.
+  Episode k (from 0) resets with seed `seed + k`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from deploy.control import JointLayout, action_from_effort
+from deploy.errors import NeuroqError
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What one control tick produced.
+
+    observation: the reading to publish now with the tick's stamp (None: publish nothing).
+    episode_return: the return of an episode that ended in this tick (None: none ended).
+    late: no answer to the current reading had arrived.
+    lost: the answer was given up on and the reading is published again.
+    """
+
+    observation: np.ndarray | None
+    episode_return: float | None = None
+    late: bool = False
+    lost: bool = False
+
+
+@dataclass
+class RobotCounters:
+    """Running totals, reported in the node's diagnostics."""
+
+    ticks: int = 0
+    steps: int = 0
+    late_ticks: int = 0
+    lost_commands: int = 0
+    unmatched_commands: int = 0
+    episodes: int = 0
+
+
+class LockstepRobot:
+    """A Gymnasium environment stepped by commands that answer its published readings.
+
+    env_id: a registered Gymnasium id with a discrete action space.
+    layout: the joint layout of env_id (deploy.control.joint_layout).
+    seed: seed of episode 0; episode k uses seed + k.
+    effort_tolerance: how far a commanded effort may be from an action's effort (N or N m).
+    command_timeout_ticks: late ticks before an answer is counted lost (>= 1).
+    max_episodes: stop publishing after this many episodes (0: never stop).
+    """
+
+    def __init__(self, env_id: str, layout: JointLayout, seed: int = 0,
+                 effort_tolerance: float = 1e-3, command_timeout_ticks: int = 10,
+                 max_episodes: int = 0) -> None:
+        if command_timeout_ticks < 1:
+            raise NeuroqError("command_timeout_ticks must be at least 1")
+        self.env = gym.make(env_id)
+        n_actions = getattr(self.env.action_space, "n", None)
+        if n_actions is None or int(n_actions) != len(layout.action_efforts):
+            raise NeuroqError(
+                f"{env_id}: the joint layout has {len(layout.action_efforts)} action efforts "
+                f"but the action space is {self.env.action_space}")
+        self.layout = layout
+        self.seed = seed
+        self.effort_tolerance = effort_tolerance
+        self.command_timeout_ticks = command_timeout_ticks
+        self.max_episodes = max_episodes
+        self.counters = RobotCounters()
+        self.returns: list[float] = []
+        self._obs: np.ndarray | None = None
+        self._return = 0.0
+        self._pending: int | None = None
+        self._answer: int | None = None
+        self._waited = 0
+
+    @property
+    def done(self) -> bool:
+        """True once max_episodes episodes have ended."""
+        return self.max_episodes > 0 and self.counters.episodes >= self.max_episodes
+
+    def tick(self, stamp: int) -> Tick:
+        """One control tick at `stamp`; see the module docstring."""
+        self.counters.ticks += 1
+        if self.done:
+            return Tick(None)
+        if self._obs is None:
+            self._reset()
+            return self._publish(stamp)
+        if self._answer is None:
+            self.counters.late_ticks += 1
+            self._waited += 1
+            if self._waited < self.command_timeout_ticks:
+                return Tick(None, late=True)
+            self.counters.lost_commands += 1
+            return Tick(self._publish(stamp).observation, late=True, lost=True)
+        obs, reward, terminated, truncated, _ = self.env.step(self._answer)
+        self.counters.steps += 1
+        self._return += float(reward)
+        if terminated or truncated:
+            ended = self._return
+            self.returns.append(ended)
+            self.counters.episodes += 1
+            if self.done:
+                self._pending = None
+                return Tick(None, episode_return=ended)
+            self._reset()
+            return Tick(self._publish(stamp).observation, episode_return=ended)
+        self._obs = np.asarray(obs, np.float32)
+        return self._publish(stamp)
+
+    def command(self, stamp: int, effort: float) -> bool:
+        """A command for reading `stamp`: True if it is the awaited answer and was taken."""
+        if stamp != self._pending or self._answer is not None:
+            self.counters.unmatched_commands += 1
+            return False
+        action = action_from_effort(effort, self.layout.action_efforts, self.effort_tolerance)
+        if action is None:
+            self.counters.unmatched_commands += 1
+            return False
+        self._answer = action
+        return True
+
+    def _reset(self) -> None:
+        obs, _ = self.env.reset(seed=self.seed + self.counters.episodes)
+        self._obs = np.asarray(obs, np.float32)
+        self._return = 0.0
+
+    def _publish(self, stamp: int) -> Tick:
+        self._pending = stamp
+        self._answer = None
+        self._waited = 0
+        return Tick(self._obs)

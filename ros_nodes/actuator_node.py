@@ -1,0 +1,205 @@
+"""Actuator node: discrete actions in, clamped actuator commands out, behind a watchdog.
+
+Subscribes  `action` (sensor_msgs/Joy, reliable; `buttons[0]` is the action index).
+Publishes   in mode `effort`: `joint_commands` (sensor_msgs/JointState, reliable) with
+            `name = joint_names` and `effort` set, as topic-based ros2_control hardware
+            takes it; in mode `twist`: `cmd_vel` (geometry_msgs/TwistStamped, reliable), as
+            diff-drive controllers on Jazzy and later take it. A command answering an action
+            carries that action's stamp; a safe command carries the time it was sent.
+            `/diagnostics` (diagnostic_msgs/DiagnosticArray).
+
+Watchdog: when no valid action arrives for `watchdog_timeout_s` (and before the first one),
+the node publishes the safe command (zero effort, or zero twist) once per timeout and
+reports it in diagnostics (level WARN) until actions return.
+
+Parameters (read-only): mode (effort | twist), env_id, joint_names (str[]),
+action_efforts (float[], row-major n_actions x n_joints), effort_limits (float[]),
+safe_effort (float[]), twist_linear_x / twist_angular_z (float[] per action),
+max_linear_x, max_angular_z, frame_id, watchdog_timeout_s, diagnostics_period_s.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import JointState, Joy
+
+from deploy.control import (
+    ActionTable,
+    MalformedInput,
+    Watchdog,
+    joint_layout,
+    watchdog_check,
+    watchdog_feed,
+)
+from deploy.errors import NeuroqError
+from ros_nodes.common import (
+    LEVEL_OK,
+    LEVEL_WARN,
+    TOPIC_ACTION,
+    TOPIC_CMD_VEL,
+    TOPIC_DIAGNOSTICS,
+    TOPIC_JOINT_COMMANDS,
+    check_choice,
+    command_qos,
+    declare,
+    diagnostic_array,
+)
+
+NODE_NAME = "neuroq_actuator"
+MODES = ("effort", "twist")
+# the watchdog timer may fire this fraction of a timeout early and still count as expired
+WATCHDOG_SLACK = 0.1
+
+
+class ActuatorNode(Node):
+    """Maps actions to commands, clamps them and runs the watchdog. See the module docstring."""
+
+    def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
+        super().__init__(node_name, **node_kwargs)
+        self._mode = check_choice(
+            "mode", declare(self, "mode", "effort", "effort | twist"), MODES)
+        env_id = declare(self, "env_id", "CartPole-v1", "environment whose efforts are default")
+        layout = joint_layout(env_id)
+        timeout = declare(self, "watchdog_timeout_s", 0.015,
+                          "no valid action for this long -> safe command",
+                          float_range=(0.001, 10.0))
+        period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
+                         float_range=(0.05, 60.0))
+        if self._mode == "effort":
+            self._names = list(declare(self, "joint_names", [layout.effort_joint],
+                                       "joints the effort command drives"))
+            efforts = declare(self, "action_efforts", [float(e) for e in layout.action_efforts],
+                              "effort per action and joint, row-major (N or N m)")
+            limits = declare(self, "effort_limits",
+                             [float(max(abs(e) for e in layout.action_efforts))] * len(
+                                 self._names), "per joint |effort| bound (N or N m)")
+            safe = declare(self, "safe_effort", [0.0] * len(self._names),
+                           "effort sent by the watchdog")
+            n = len(self._names)
+            if n == 0 or len(efforts) % n:
+                raise NeuroqError(
+                    f"action_efforts has {len(efforts)} values, not a multiple of the "
+                    f"{n} joints in joint_names")
+            self.table = ActionTable.from_lists(np.reshape(efforts, (-1, n)), limits, safe)
+            self._cmd_pub = self.create_publisher(JointState, TOPIC_JOINT_COMMANDS,
+                                                  command_qos())
+        else:
+            lin = declare(self, "twist_linear_x", [0.0, 0.2, 0.0],
+                          "forward speed per action (m/s)")
+            ang = declare(self, "twist_angular_z", [0.5, 0.0, -0.5],
+                          "turn rate per action (rad/s)")
+            max_lin = declare(self, "max_linear_x", 0.5, "|linear.x| bound (m/s)",
+                              float_range=(0.0, 100.0))
+            max_ang = declare(self, "max_angular_z", 1.0, "|angular.z| bound (rad/s)",
+                              float_range=(0.0, 100.0))
+            self._frame_id = declare(self, "frame_id", "base_link", "frame of cmd_vel")
+            if len(lin) != len(ang):
+                raise NeuroqError("twist_linear_x and twist_angular_z need one value per action")
+            self.table = ActionTable.from_lists(np.column_stack([lin, ang]), [max_lin, max_ang])
+            self._cmd_pub = self.create_publisher(TwistStamped, TOPIC_CMD_VEL, command_qos())
+        self.dog = Watchdog(timeout)
+        self.commands_sent = 0
+        self.safe_commands_sent = 0
+        self.bad_actions = 0
+        self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
+        self.create_subscription(Joy, TOPIC_ACTION, self._on_action, command_qos())
+        self._watchdog_timer = self.create_timer(timeout, self._on_watchdog)
+        self.create_timer(period, self._publish_diagnostics)
+        self.get_logger().info(
+            f"mode {self._mode}, watchdog {timeout * 1e3:.1f} ms, "
+            f"{self.table.n_actions} actions")
+
+    def _on_action(self, msg: Joy) -> None:
+        try:
+            if len(msg.buttons) != 1:
+                raise MalformedInput("bad_action", f"expected 1 button, got {len(msg.buttons)}")
+            command = self.table.command(int(msg.buttons[0]))
+        except MalformedInput as exc:
+            self.bad_actions += 1
+            self.get_logger().warning(f"dropped an action: {exc}", throttle_duration_sec=1.0)
+            return
+        self._watchdog_timer.reset()
+        self.dog, recovered = watchdog_feed(self.dog, time.monotonic())
+        self._send(command, msg.header.stamp)
+        self.commands_sent += 1
+        if recovered:
+            self.get_logger().info("fresh actions again: watchdog released")
+            self._publish_diagnostics()
+
+    def _on_watchdog(self) -> None:
+        was_tripped = self.dog.tripped
+        self.dog, send_safe = watchdog_check(self.dog, time.monotonic(),
+                                             WATCHDOG_SLACK * self.dog.timeout_s)
+        if not send_safe:
+            return
+        self._send(self.table.safe, self.get_clock().now().to_msg())
+        self.safe_commands_sent += 1
+        if not was_tripped:
+            self.get_logger().warning(
+                f"no fresh action for {self.dog.timeout_s * 1e3:.1f} ms: safe command out")
+            self._publish_diagnostics()
+
+    def _send(self, command: np.ndarray, stamp: Any) -> None:
+        if self._mode == "effort":
+            msg = JointState(name=self._names, effort=[float(c) for c in command])
+        else:
+            msg = TwistStamped()
+            msg.header.frame_id = self._frame_id
+            msg.twist.linear.x = float(command[0])
+            msg.twist.angular.z = float(command[1])
+        msg.header.stamp = stamp
+        self._cmd_pub.publish(msg)
+
+    def stats(self) -> dict[str, Any]:
+        """The figures the diagnostics report."""
+        age = (None if self.dog.last_action_s is None
+               else time.monotonic() - self.dog.last_action_s)
+        return {
+            "mode": self._mode,
+            "watchdog_tripped": self.dog.tripped,
+            "watchdog_trips": self.dog.trips,
+            "watchdog_timeout_s": self.dog.timeout_s,
+            "commands_sent": self.commands_sent,
+            "safe_commands_sent": self.safe_commands_sent,
+            "bad_actions": self.bad_actions,
+            "last_action_age_s": "no action yet" if age is None else age,
+        }
+
+    def _publish_diagnostics(self) -> None:
+        if self.dog.tripped:
+            level, message = LEVEL_WARN, "watchdog: no fresh action, safe command out"
+        else:
+            level, message = LEVEL_OK, "commanding"
+        self._diag_pub.publish(diagnostic_array(self, level, message, self._mode, self.stats()))
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point (`neuroq_actuator_node`)."""
+    rclpy.init(args=args)
+    try:
+        node = ActuatorNode()
+    except (NeuroqError, ValueError) as exc:
+        print(f"neuroq actuator: error: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,97 @@
+"""What the neuroq nodes share: QoS profiles, topic names, parameter and diagnostics helpers.
+
+QoS, chosen for a control loop:
+- Sensor streams (`joint_states`): best effort, keep last 1. A late reading is worth
+  nothing once a newer one exists; retransmitting it would only add delay.
+- Commands (`action`, `joint_commands`, `cmd_vel`): reliable, keep last 10. Each command
+  answers one reading; losing one silently would stall or jolt the loop.
+- `episode_return` and `/diagnostics`: reliable, keep last 10 (infrequent, must arrive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+# Topic names, relative so that namespaces and remappings apply.
+TOPIC_JOINT_STATES = "joint_states"
+TOPIC_ACTION = "action"
+TOPIC_JOINT_COMMANDS = "joint_commands"
+TOPIC_CMD_VEL = "cmd_vel"
+TOPIC_EPISODE_RETURN = "episode_return"
+TOPIC_DIAGNOSTICS = "/diagnostics"
+
+COMMAND_QUEUE_DEPTH = 10
+SENSOR_QUEUE_DEPTH = 1
+
+
+def sensor_qos(depth: int = SENSOR_QUEUE_DEPTH) -> QoSProfile:
+    """Best effort, keep last `depth`: for sensor streams."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def command_qos(depth: int = COMMAND_QUEUE_DEPTH) -> QoSProfile:
+    """Reliable, keep last `depth`: for commands, returns and diagnostics."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def stamp_ns(stamp: Any) -> int:
+    """A builtin_interfaces/Time as integer nanoseconds (the key that pairs messages)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def describe(text: str, *, read_only: bool = True, int_range: tuple[int, int] | None = None,
+             float_range: tuple[float, float] | None = None) -> ParameterDescriptor:
+    """A parameter descriptor: description, read-only flag and an optional range."""
+    desc = ParameterDescriptor(description=text, read_only=read_only)
+    if int_range is not None:
+        desc.integer_range = [IntegerRange(from_value=int_range[0], to_value=int_range[1],
+                                           step=1)]
+    if float_range is not None:
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=float(float_range[0]), to_value=float(float_range[1]), step=0.0)]
+    return desc
+
+
+def declare(node: Node, name: str, default: Any, text: str, **kwargs: Any) -> Any:
+    """Declare a parameter with a descriptor and return its value (override or default)."""
+    return node.declare_parameter(name, default, describe(text, **kwargs)).value
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    """Return `value` if it is one of `choices`, else raise ValueError naming them."""
+    if value not in choices:
+        raise ValueError(f"parameter {name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def diagnostic_array(node: Node, level: bytes, message: str, hardware_id: str,
+                     values: dict[str, Any]) -> DiagnosticArray:
+    """One DiagnosticStatus named after the node, with `values` as key/value strings."""
+    status = DiagnosticStatus(
+        level=level, name=f"neuroq: {node.get_fully_qualified_name()}", message=message,
+        hardware_id=hardware_id,
+        values=[KeyValue(key=k, value=_fmt(v)) for k, v in values.items()])
+    out = DiagnosticArray(status=[status])
+    out.header.stamp = node.get_clock().now().to_msg()
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+LEVEL_OK = DiagnosticStatus.OK
+LEVEL_WARN = DiagnosticStatus.WARN
+LEVEL_ERROR = DiagnosticStatus.ERROR

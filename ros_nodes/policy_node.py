@@ -1,0 +1,260 @@
+"""Policy node: joint readings in, spiking Q-network actions out, with diagnostics.
+
+Subscribes  `joint_states` (sensor_msgs/JointState, best effort): one reading per tick.
+Publishes   `action` (sensor_msgs/Joy, reliable): `buttons = [action index]`,
+            `axes = Q-values`, `header.stamp` = the stamp of the reading it answers (so the
+            actuator and any observer can pair command and reading). std_msgs has no stamped
+            integer; Joy is the standard message with a header and integer fields.
+            `/diagnostics` (diagnostic_msgs/DiagnosticArray): latency, spikes, modeled energy
+            per action, dropped inputs per reason.
+
+The artifact is loaded on the configured backend before anything is published or
+subscribed. If that fails (missing or tampered artifact, unreachable board, a network whose
+first action fails, an artifact for another environment) the node logs one line starting
+"not activating:" and exits with status 1: it never publishes actions from a half-loaded
+network.
+
+Parameters (all read-only: they fix what the node is):
+    artifact (str), backend (emulator | reference | spinnaker2), env_id (str),
+    joint_names (str[]), position_limits (float[]), velocity_limits (float[]),
+    sensor_queue_depth (int), diagnostics_period_s (float), latency_window (int).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import JointState, Joy
+
+from deploy.control import (
+    DROP_REASONS,
+    MalformedInput,
+    joint_layout,
+    observation_from_joints,
+)
+from deploy.errors import NeuroqError
+from deploy.policy import ActionInfo, Policy
+from ros_nodes.common import (
+    LEVEL_ERROR,
+    LEVEL_OK,
+    LEVEL_WARN,
+    TOPIC_ACTION,
+    TOPIC_DIAGNOSTICS,
+    TOPIC_JOINT_STATES,
+    check_choice,
+    command_qos,
+    declare,
+    diagnostic_array,
+    sensor_qos,
+)
+
+NODE_NAME = "neuroq_policy"
+BACKENDS = ("emulator", "reference", "spinnaker2")
+#: (artifact path, backend) -> a loaded Policy; raises on any failure.
+PolicyLoader = Callable[[str, str], Policy]
+# a reading older than this many diagnostics periods marks the sensor stream stale
+STALE_PERIODS = 2.0
+
+
+def load_policy_from_artifact(artifact: str, backend: str) -> Policy:
+    """The default loader: `deploy.policy.load_policy` (imported here: it may pull in a
+    backend's own packages, which a node that fails its parameters should not pay for)."""
+    try:
+        from deploy.policy import load_policy
+    except ImportError as exc:
+        raise NeuroqError(f"this neuroq installation cannot load artifacts: {exc}") from None
+    return load_policy(artifact, backend=backend)
+
+
+class PolicyNode(Node):
+    """Runs a deployed policy on each valid joint reading. See the module docstring.
+
+    policy_loader: how to load (artifact, backend); tests inject a stand-in.
+    After construction, `active` says whether the policy loaded and the node runs.
+    """
+
+    def __init__(self, policy_loader: PolicyLoader | None = None,
+                 node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
+        super().__init__(node_name, **node_kwargs)
+        self.active = False
+        self.refusal: str | None = None
+        self._artifact = declare(self, "artifact", "", "path of the deploy artifact")
+        self._backend = declare(self, "backend", "emulator", "emulator | reference | spinnaker2")
+        env_id = declare(self, "env_id", "CartPole-v1", "environment the artifact controls")
+        depth = declare(self, "sensor_queue_depth", 1, "joint_states queue depth (best effort)",
+                        int_range=(1, 1000))
+        period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
+                         float_range=(0.05, 60.0))
+        window = declare(self, "latency_window", 1000,
+                         "recent actions the latency percentiles cover", int_range=(10, 100000))
+        self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS,
+                                               command_qos())
+        try:
+            base = joint_layout(env_id)
+            names = declare(self, "joint_names", list(base.joint_names),
+                            "joint names in observation order (the robot's own names)")
+            pos_lim = declare(self, "position_limits", list(base.position_limits),
+                              "per joint |position| bound (m or rad)")
+            vel_lim = declare(self, "velocity_limits", list(base.velocity_limits),
+                              "per joint |velocity| bound (m/s or rad/s)")
+            self.layout = base.with_overrides(names, pos_lim, vel_lim)
+            check_choice("backend", self._backend, BACKENDS)
+            if not self._artifact:
+                raise NeuroqError("parameter 'artifact' is empty: set it to a deploy artifact")
+            self.policy = self._load_and_check(policy_loader or load_policy_from_artifact,
+                                               env_id)
+        except Exception as exc:  # anything short of a fully working policy: refuse
+            self.refusal = f"{type(exc).__name__}: {exc}" if not isinstance(
+                exc, NeuroqError) else str(exc)
+            self.get_logger().error(
+                f"not activating: {self.refusal} (artifact {self._artifact!r}, backend "
+                f"{self._backend}); no actions will be published")
+            self._diag_pub.publish(diagnostic_array(
+                self, LEVEL_ERROR, f"not activating: {self.refusal}", self._backend,
+                {"artifact": self._artifact, "backend": self._backend}))
+            return
+
+        self._dropped: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
+        self._act_failures = 0
+        self._actions = 0
+        self._received = 0
+        self._host_latency_s: deque[float] = deque(maxlen=window)
+        self._e2e_latency_s: deque[float] = deque(maxlen=window)
+        self._last: ActionInfo | None = None
+        self._last_reading_s: float | None = None
+        self._drops_at_last_report = 0
+        self._sums = np.zeros(4)  # spikes, synaptic events, energy (J), chip time (s)
+        self._energy_known = False
+        self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
+        self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state,
+                                 sensor_qos(depth))
+        self._period = period
+        self.create_timer(period, self._publish_diagnostics)
+        self.active = True
+        self.get_logger().info(
+            f"active: artifact {self._artifact}, backend {self._backend}, joints "
+            f"{list(self.layout.joint_names)}")
+
+    def _load_and_check(self, loader: PolicyLoader, env_id: str) -> Policy:
+        policy = loader(self._artifact, self._backend)
+        manifest = getattr(policy, "manifest", None)
+        art_env = manifest.get("env_id") if isinstance(manifest, dict) else None
+        if art_env is not None and art_env != env_id:
+            raise NeuroqError(
+                f"the artifact controls {art_env} but parameter env_id is {env_id}")
+        # one action on a neutral reading proves the whole network runs before we go live
+        zeros = np.zeros(len(self.layout.joint_names))
+        info = policy.act(self.layout.to_observation(zeros, zeros))
+        n_actions = len(self.layout.action_efforts)
+        if not 0 <= int(info.action) < n_actions:
+            raise NeuroqError(
+                f"the policy's first action {info.action} is outside 0..{n_actions - 1}")
+        return policy
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        start = time.perf_counter()
+        self._received += 1
+        self._last_reading_s = time.monotonic()
+        try:
+            obs = observation_from_joints(self.layout, msg.name, msg.position, msg.velocity)
+        except MalformedInput as exc:
+            self._dropped[exc.reason] += 1
+            self.get_logger().warning(f"dropped a joint reading: {exc}",
+                                      throttle_duration_sec=1.0)
+            return
+        try:
+            info = self.policy.act(obs)
+        except Exception as exc:  # a backend failing mid-run: no action, counted
+            self._act_failures += 1
+            self.get_logger().error(f"policy failed on a reading: {exc}",
+                                    throttle_duration_sec=1.0)
+            return
+        out = Joy()
+        out.header.stamp = msg.header.stamp
+        out.header.frame_id = msg.header.frame_id
+        out.buttons = [int(info.action)]
+        out.axes = [float(q) for q in info.q]
+        self._action_pub.publish(out)
+        self._host_latency_s.append(time.perf_counter() - start)
+        now_ns = self.get_clock().now().nanoseconds
+        sent_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        if sent_ns > 0:
+            self._e2e_latency_s.append((now_ns - sent_ns) * 1e-9)
+        self._actions += 1
+        self._last = info
+        self._sums += (info.spikes, info.synaptic_events, info.energy_total_j or 0.0,
+                       info.chip_time_s or 0.0)
+        self._energy_known = info.energy_total_j is not None
+
+    def stats(self) -> dict[str, Any]:
+        """The figures the diagnostics report (also handy in tests)."""
+        n = max(self._actions, 1)
+        dropped = sum(self._dropped.values())
+        values: dict[str, Any] = {
+            "backend": self._backend,
+            "artifact": self._artifact,
+            "readings_received": self._received,
+            "actions_published": self._actions,
+            "dropped_inputs": dropped,
+            **{f"dropped_{r}": c for r, c in sorted(self._dropped.items())},
+            "policy_failures": self._act_failures,
+        }
+        for key, window in (("act", self._host_latency_s), ("reading_to_action",
+                                                            self._e2e_latency_s)):
+            if window:
+                arr = np.fromiter(window, float)
+                values[f"{key}_latency_median_ms"] = float(np.median(arr) * 1e3)
+                values[f"{key}_latency_p99_ms"] = float(np.percentile(arr, 99) * 1e3)
+        values["spikes_per_action"] = float(self._sums[0] / n)
+        values["synaptic_events_per_action"] = float(self._sums[1] / n)
+        values["modeled_energy_per_action_j"] = (
+            float(self._sums[2] / n) if self._energy_known else "not modeled")
+        values["modeled_chip_time_per_action_s"] = float(self._sums[3] / n)
+        if self._last is not None:
+            values["last_action"] = int(self._last.action)
+        if self._last_reading_s is not None:
+            values["last_reading_age_s"] = time.monotonic() - self._last_reading_s
+        return values
+
+    def _publish_diagnostics(self) -> None:
+        values = self.stats()
+        level, message = LEVEL_OK, "running"
+        new_drops = values["dropped_inputs"] - self._drops_at_last_report
+        self._drops_at_last_report = values["dropped_inputs"]
+        age = values.get("last_reading_age_s")
+        if age is None or age > STALE_PERIODS * self._period:
+            level, message = LEVEL_WARN, "no fresh joint readings"
+        elif new_drops:
+            level, message = LEVEL_WARN, f"dropped {new_drops} malformed readings"
+        if self._act_failures:
+            level, message = LEVEL_ERROR, f"policy failed {self._act_failures} times"
+        self._diag_pub.publish(diagnostic_array(self, level, message, self._backend, values))
+
+
+def main(args: list[str] | None = None, policy_loader: PolicyLoader | None = None) -> int:
+    """Entry point (`neuroq_policy_node`): exit status 1 when the node refuses to activate."""
+    rclpy.init(args=args)
+    node = PolicyNode(policy_loader)
+    try:
+        if not node.active:
+            return 1
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

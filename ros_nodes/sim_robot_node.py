@@ -1,0 +1,143 @@
+"""Simulated robot node: a Gymnasium environment run as hardware, in lockstep with its commands.
+
+Publishes   `joint_states` (sensor_msgs/JointState, best effort, keep last 1) at the control
+            rate: positions and velocities of the environment's joints (CartPole: cart_slider,
+            pole_hinge; Acrobot: shoulder, elbow), stamped with the node clock.
+            `episode_return` (std_msgs/Float64, reliable) when an episode ends.
+            `/diagnostics` (diagnostic_msgs/DiagnosticArray): ticks, steps, late ticks, lost
+            commands, episodes, last and mean return.
+Subscribes  `joint_commands` (sensor_msgs/JointState, reliable): the effort on the driven
+            joint; a command is applied when its stamp is the stamp of the current reading
+            (see `envs.sim_robot.LockstepRobot` for the timing rules).
+
+Parameters (read-only): env_id, control_rate_hz, seed, command_timeout_ticks,
+max_episodes, effort_tolerance, joint_names (str[]), diagnostics_period_s.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64
+
+from deploy.control import joint_layout, joints_from_observation
+from deploy.errors import NeuroqError
+from envs.sim_robot import LockstepRobot
+from ros_nodes.common import (
+    LEVEL_OK,
+    LEVEL_WARN,
+    TOPIC_DIAGNOSTICS,
+    TOPIC_EPISODE_RETURN,
+    TOPIC_JOINT_COMMANDS,
+    TOPIC_JOINT_STATES,
+    command_qos,
+    declare,
+    diagnostic_array,
+    sensor_qos,
+    stamp_ns,
+)
+
+NODE_NAME = "neuroq_sim_robot"
+
+
+class SimRobotNode(Node):
+    """Publishes joint readings at the control rate and applies the commands answering them."""
+
+    def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
+        super().__init__(node_name, **node_kwargs)
+        env_id = declare(self, "env_id", "CartPole-v1", "Gymnasium environment to simulate")
+        rate = declare(self, "control_rate_hz", 50.0, "joint readings per second",
+                       float_range=(1.0, 2000.0))
+        seed = declare(self, "seed", 0, "seed of episode 0; episode k uses seed + k",
+                       int_range=(0, 2**31 - 1))
+        timeout = declare(self, "command_timeout_ticks", 25,
+                          "late ticks before a command counts as lost", int_range=(1, 100000))
+        max_episodes = declare(self, "max_episodes", 0, "stop after this many (0: never)",
+                               int_range=(0, 1000000))
+        tolerance = declare(self, "effort_tolerance", 1e-3,
+                            "|commanded - action effort| that still selects the action",
+                            float_range=(0.0, 1000.0))
+        period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
+                         float_range=(0.05, 60.0))
+        base = joint_layout(env_id)
+        names = declare(self, "joint_names", list(base.joint_names), "published joint names")
+        self.layout = base.with_overrides(names)
+        self.robot = LockstepRobot(env_id, self.layout, seed=seed, effort_tolerance=tolerance,
+                                   command_timeout_ticks=timeout, max_episodes=max_episodes)
+        self._state_pub = self.create_publisher(JointState, TOPIC_JOINT_STATES, sensor_qos())
+        self._return_pub = self.create_publisher(Float64, TOPIC_EPISODE_RETURN, command_qos())
+        self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
+        self.create_subscription(JointState, TOPIC_JOINT_COMMANDS, self._on_command,
+                                 command_qos())
+        self.create_timer(1.0 / rate, self._on_tick)
+        self.create_timer(period, self._publish_diagnostics)
+        self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}")
+
+    def _on_tick(self) -> None:
+        now = self.get_clock().now()
+        tick = self.robot.tick(now.nanoseconds)
+        if tick.episode_return is not None:
+            self._return_pub.publish(Float64(data=tick.episode_return))
+            self.get_logger().info(
+                f"episode {self.robot.counters.episodes} return {tick.episode_return:g}")
+        if tick.observation is None:
+            return
+        names, pos, vel = joints_from_observation(self.layout, tick.observation)
+        msg = JointState(name=list(names), position=pos.tolist(), velocity=vel.tolist())
+        msg.header.stamp = now.to_msg()
+        self._state_pub.publish(msg)
+
+    def _on_command(self, msg: JointState) -> None:
+        try:
+            effort = msg.effort[list(msg.name).index(self.layout.effort_joint)]
+        except (ValueError, IndexError):
+            self.robot.counters.unmatched_commands += 1
+            return
+        self.robot.command(stamp_ns(msg.header.stamp), float(effort))
+
+    def _publish_diagnostics(self) -> None:
+        c = self.robot.counters
+        returns = self.robot.returns
+        values = {
+            "ticks": c.ticks, "steps": c.steps, "late_ticks": c.late_ticks,
+            "lost_commands": c.lost_commands, "unmatched_commands": c.unmatched_commands,
+            "episodes": c.episodes,
+            "last_return": returns[-1] if returns else "none yet",
+            "mean_return": float(np.mean(returns)) if returns else "none yet",
+        }
+        level, message = LEVEL_OK, "running"
+        if c.lost_commands:
+            level, message = LEVEL_WARN, f"{c.lost_commands} commands lost"
+        if self.robot.done:
+            message = f"done: {c.episodes} episodes"
+        self._diag_pub.publish(diagnostic_array(self, level, message, "gymnasium", values))
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point (`neuroq_sim_robot`)."""
+    rclpy.init(args=args)
+    try:
+        node = SimRobotNode()
+    except (NeuroqError, ValueError) as exc:
+        print(f"neuroq sim robot: error: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,203 @@
+"""Robot I/O logic without ROS: joint mapping, validation, commands, watchdog, lockstep sim."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from deploy.control import (
+    DROP_REASONS,
+    JOINT_LAYOUTS,
+    ActionTable,
+    MalformedInput,
+    Watchdog,
+    action_from_effort,
+    joint_layout,
+    joints_from_observation,
+    observation_from_joints,
+    watchdog_check,
+    watchdog_feed,
+)
+from deploy.errors import NeuroqError
+from envs.sim_robot import LockstepRobot
+
+
+@pytest.mark.parametrize("env_id", sorted(JOINT_LAYOUTS))
+def test_observation_survives_the_trip_through_joints(env_id):
+    layout = joint_layout(env_id)
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=3)
+    for _ in range(20):
+        names, pos, vel = joints_from_observation(layout, obs)
+        back = observation_from_joints(layout, names, pos, vel)
+        np.testing.assert_allclose(back, obs, atol=1e-5)
+        obs, *_ = env.step(env.action_space.sample())
+
+
+def test_joints_in_another_order_are_matched_by_name():
+    layout = joint_layout("CartPole-v1")
+    obs = observation_from_joints(layout, ["pole_hinge", "cart_slider"], [0.1, -1.0], [2.0, 0.5])
+    np.testing.assert_allclose(obs, [-1.0, 0.5, 0.1, 2.0], atol=1e-6)
+
+
+BAD_READINGS = [
+    ("wrong_count", ["cart_slider"], [0.0], [0.0]),
+    ("wrong_count", ["cart_slider", "pole_hinge"], [0.0], [0.0, 0.0]),
+    ("wrong_count", ["cart_slider", "pole_hinge", "extra"], [0.0] * 3, [0.0] * 3),
+    ("wrong_count", [], [], []),
+    ("wrong_names", ["cart", "pole"], [0.0, 0.0], [0.0, 0.0]),
+    ("wrong_names", ["cart_slider", "cart_slider"], [0.0, 0.0], [0.0, 0.0]),
+    ("not_finite", ["cart_slider", "pole_hinge"], [np.nan, 0.0], [0.0, 0.0]),
+    ("not_finite", ["cart_slider", "pole_hinge"], [0.0, 0.0], [0.0, np.inf]),
+    ("out_of_range", ["cart_slider", "pole_hinge"], [5.0, 0.0], [0.0, 0.0]),
+    ("out_of_range", ["cart_slider", "pole_hinge"], [0.0, 0.5], [0.0, 0.0]),
+    ("out_of_range", ["cart_slider", "pole_hinge"], [0.0, 0.0], [-11.0, 0.0]),
+]
+
+
+@pytest.mark.parametrize(("reason", "names", "pos", "vel"), BAD_READINGS)
+def test_malformed_readings_are_refused_with_their_reason(reason, names, pos, vel):
+    with pytest.raises(MalformedInput) as info:
+        observation_from_joints(joint_layout("CartPole-v1"), names, pos, vel)
+    assert info.value.reason == reason
+    assert reason in DROP_REASONS
+
+
+def test_ten_thousand_mixed_readings_lose_no_good_one():
+    layout = joint_layout("CartPole-v1")
+    rng = np.random.default_rng(0)
+    good_sent, good_out, drops = [], [], {r: 0 for r in DROP_REASONS}
+    expected_drops = {r: 0 for r in DROP_REASONS}
+    for _ in range(10_000):
+        if rng.random() < 0.2:
+            pos = rng.uniform(-1, 1, 2) * [2.0, 0.2]
+            vel = rng.uniform(-1, 1, 2)
+            good_sent.append(np.array([pos[0], vel[0], pos[1], vel[1]], np.float32))
+            names, p, v = ["cart_slider", "pole_hinge"], pos, vel
+        else:
+            reason, names, p, v = BAD_READINGS[rng.integers(len(BAD_READINGS))]
+            expected_drops[reason] += 1
+        try:
+            good_out.append(observation_from_joints(layout, names, p, v))
+        except MalformedInput as exc:
+            drops[exc.reason] += 1
+    assert drops == expected_drops
+    np.testing.assert_array_equal(np.array(good_out), np.array(good_sent))
+
+
+def test_robot_names_and_limits_override_the_layout():
+    layout = joint_layout("CartPole-v1").with_overrides(["x", "th"], [1.0, 0.3], None)
+    assert layout.effort_joint == "x"
+    with pytest.raises(MalformedInput, match="outside limits"):
+        observation_from_joints(layout, ["x", "th"], [1.5, 0.0], [0.0, 0.0])
+    with pytest.raises(NeuroqError, match="supported"):
+        joint_layout("Pong-v5")
+
+
+def test_action_table_clamps_and_refuses_unknown_actions():
+    table = ActionTable.from_lists([[-20.0], [5.0]], [10.0])
+    assert table.command(0).tolist() == [-10.0]
+    assert table.command(1).tolist() == [5.0]
+    for bad in (-1, 2):
+        with pytest.raises(MalformedInput) as info:
+            table.command(bad)
+        assert info.value.reason == "bad_action"
+    assert table.safe.tolist() == [0.0]
+    with pytest.raises(NeuroqError, match="exceeds"):
+        ActionTable.from_lists([[1.0]], [1.0], safe=[2.0])
+
+
+def test_effort_maps_back_to_the_nearest_action_within_tolerance():
+    efforts = (-10.0, 10.0)
+    assert action_from_effort(-10.0, efforts, 1e-3) == 0
+    assert action_from_effort(10.0, efforts, 1e-3) == 1
+    assert action_from_effort(0.0, efforts, 1e-3) is None  # the safe command steps nothing
+    assert action_from_effort(float("nan"), efforts, 1e-3) is None
+
+
+def test_watchdog_trips_after_timeout_and_releases_on_a_fresh_action():
+    dog = Watchdog(0.015)
+    dog, send = watchdog_check(dog, 0.0)
+    assert send and dog.tripped  # no action yet: safe
+    dog, recovered = watchdog_feed(dog, 1.000)
+    assert recovered and not dog.tripped
+    dog, send = watchdog_check(dog, 1.010)
+    assert not send
+    dog, send = watchdog_check(dog, 1.016)
+    assert send and dog.tripped and dog.trips == 1
+    dog, send = watchdog_check(dog, 1.030)
+    assert send and dog.trips == 1  # still tripped, one trip
+    dog, recovered = watchdog_feed(dog, 1.040)
+    assert recovered and not dog.tripped
+    dog, send = watchdog_check(dog, 1.054, slack_s=0.0015)
+    assert send  # within the slack of the timeout counts as expired
+    with pytest.raises(NeuroqError):
+        Watchdog(0.0)
+
+
+def _reference_returns(env_id, seed, episodes, choose):
+    env = gym.make(env_id)
+    returns = []
+    for k in range(episodes):
+        obs, _ = env.reset(seed=seed + k)
+        total, done = 0.0, False
+        while not done:
+            obs, r, term, trunc, _ = env.step(choose(obs))
+            total += r
+            done = term or trunc
+        returns.append(total)
+    return returns
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1"])
+def test_lockstep_robot_gives_the_in_process_returns(env_id):
+    layout = joint_layout(env_id)
+    rng = np.random.default_rng(1)
+    if env_id == "CartPole-v1":
+        def choose(obs):
+            return int(obs[2] > 0)
+    else:
+        def choose(obs):
+            return int(np.sign(obs[5]) + 1)
+    robot = LockstepRobot(env_id, layout, seed=7, max_episodes=3, command_timeout_ticks=3)
+    stamp = 0
+    for _ in range(5000):
+        stamp += 1
+        tick = robot.tick(stamp)
+        if robot.done:
+            break
+        if tick.observation is None:
+            continue
+        if rng.random() < 0.1:
+            continue  # the answer comes late: next tick waits
+        names, pos, vel = joints_from_observation(layout, tick.observation)
+        obs = observation_from_joints(layout, names, pos, vel)
+        assert robot.command(stamp - 1, 0.0) is False  # a stale stamp is not applied
+        assert robot.command(stamp, layout.action_efforts[choose(obs)])
+    assert robot.returns == _reference_returns(env_id, 7, 3, choose)
+    assert robot.counters.late_ticks > 0
+
+
+def test_lockstep_robot_republishes_after_lost_commands():
+    robot = LockstepRobot("CartPole-v1", joint_layout("CartPole-v1"), command_timeout_ticks=2)
+    first = robot.tick(1).observation
+    assert first is not None
+    assert robot.tick(2).observation is None
+    again = robot.tick(3)
+    assert again.lost and again.observation is not None
+    np.testing.assert_array_equal(again.observation, first)
+    assert robot.command(1, 10.0) is False  # answer to the superseded stamp
+    assert robot.command(3, 0.0) is False  # the safe (zero) effort selects no action
+    assert robot.command(3, 10.0) is True
+    assert robot.tick(4).observation is not None
+    assert robot.counters.steps == 1 and robot.counters.lost_commands == 1
+
+
+def test_deploy_and_envs_load_neither_rclpy_nor_torch():
+    code = ("import sys, deploy.control, envs.sim_robot; "
+            "bad = {'rclpy', 'torch'} & set(sys.modules); assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -3,14 +3,32 @@
 This is the interface the closed-loop evaluator (`neuroq eval`) and the ROS 2 policy node
 use. Backends (`emulator`, `spinnaker2`, `reference`) implement `Policy`; `load_policy`
 picks one by name.
+
+- `reference`: `deploy.network.run_reference`, the definition (no chip model: chip time and
+  energy are None).
+- `emulator`: `deploy.emulator`, bit-identical Q-values to the reference, plus counted
+  events per PE and the MODELED chip time and energy of `deploy.energy`.
+- `spinnaker2`: one `hw.run` per action on a board through py-spinnaker2; its Q-values come
+  from the board, its counts from the emulator (the board reports none), so its energy is
+  MODELED from emulated counts and its chip time includes the modeled host I/O.
+
+Host latency (`host_latency_s`) is always MEASURED on this host; chip time and energy are
+always MODELED.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+
+from deploy.chip import DEFAULT_PERFORMANCE_LEVEL
+from deploy.errors import NeuroqError
+
+BACKENDS = ("emulator", "reference", "spinnaker2")
 
 
 @dataclass(frozen=True)
@@ -25,6 +43,9 @@ class ActionInfo:
     spikes: spikes emitted by all populations, input source included.
     energy_dynamic_j / energy_total_j: MODELED energy of the action in joules (None when the
         backend has no energy model).
+    backend: the backend that ran the action.
+    chip_synaptic_events: events the chip processes (spikes x non-zero weights reached),
+        None without a chip model.
     """
 
     action: int
@@ -35,6 +56,8 @@ class ActionInfo:
     spikes: int
     energy_dynamic_j: float | None = None
     energy_total_j: float | None = None
+    backend: str = ""
+    chip_synaptic_events: int | None = None
 
 
 class Policy(Protocol):
@@ -49,3 +72,163 @@ class Policy(Protocol):
     def act_batch(self, observations: np.ndarray) -> np.ndarray:
         """Greedy actions (int64, (batch,)) for a batch of observations (batch, n_obs)."""
         ...
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One action for each of a batch of observations; per-action arrays (batch,).
+
+    host_time_s: MEASURED wall time of the whole batch on this host.
+    chip_time_s, energy_*: MODELED (None for the reference backend).
+    """
+
+    actions: np.ndarray
+    q: np.ndarray
+    synaptic_events: np.ndarray
+    spikes: np.ndarray
+    host_time_s: float
+    chip_time_s: float | None = None
+    chip_synaptic_events: np.ndarray | None = None
+    energy_dynamic_j: np.ndarray | None = None
+    energy_total_j: np.ndarray | None = None
+
+
+class SpikingPolicy:
+    """A spiking Q-network with its encoder on one backend (see the module docstring).
+
+    Use `load_policy` for an artifact on disk; this constructor takes the objects.
+    seed: seeds the generator stochastic encoders draw from.
+    spinnaker2_modules: py-spinnaker2 stand-in for tests (None: import the real one).
+    """
+
+    def __init__(
+        self,
+        network,
+        encoder,
+        manifest: dict[str, Any] | None = None,
+        backend: str = "emulator",
+        performance_level: str = DEFAULT_PERFORMANCE_LEVEL,
+        static_scope: str = "chip",
+        board_ip: str | None = None,
+        seed: int | None = None,
+        spinnaker2_modules: Any = None,
+    ):
+        if backend not in BACKENDS:
+            raise NeuroqError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if encoder.n_inputs != network.n_inputs:
+            raise NeuroqError(f"encoder gives {encoder.n_inputs} inputs, the network takes "
+                              f"{network.n_inputs}")
+        self.network = network
+        self.encoder = encoder
+        self.manifest = dict(manifest or {})
+        self.backend = backend
+        self.timesteps = network.timesteps
+        self.n_obs = int(getattr(encoder, "n_obs", 0)) or None
+        self.rng = np.random.default_rng(seed)
+        self.program = self.emulator = self.energy = self.board = None
+        if backend in ("emulator", "spinnaker2"):
+            from deploy.compiler import compile_program
+            from deploy.emulator import Emulator
+            from deploy.energy import EnergyModel
+
+            self.program = compile_program(network)
+            self.emulator = Emulator(self.program)
+            self.energy = EnergyModel(self.program, performance_level, static_scope,
+                                      on_hardware=backend == "spinnaker2")
+        if backend == "spinnaker2":
+            from deploy.spinnaker2 import SpiNNaker2Runner
+
+            self.board = SpiNNaker2Runner(self.program, board_ip, spinnaker2_modules)
+
+    # --- input ----------------------------------------------------------------------------
+
+    def _check_obs(self, obs: np.ndarray, batched: bool) -> np.ndarray:
+        try:
+            x = np.asarray(obs, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise NeuroqError("observation must be an array of numbers") from None
+        want = 2 if batched else 1
+        if x.ndim != want or (self.n_obs is not None and x.shape[-1] != self.n_obs):
+            shape = "(batch, n_obs)" if batched else "(n_obs,)"
+            raise NeuroqError(f"observation must have shape {shape} with n_obs = "
+                              f"{self.n_obs}, got {x.shape}")
+        if batched and x.shape[0] == 0:
+            raise NeuroqError("empty batch of observations")
+        if not np.all(np.isfinite(x)):
+            raise NeuroqError("observation contains NaN or inf")
+        return x if batched else x[None]
+
+    # --- running --------------------------------------------------------------------------
+
+    def run_batch(self, observations: np.ndarray) -> BatchResult:
+        """One action per observation (batch, n_obs), with counts and the modeled cost."""
+        start = time.perf_counter()
+        x = self._check_obs(observations, batched=True)
+        spikes_in = self.encoder.encode(x, self.timesteps, rng=self.rng)
+        return self._run_spikes(spikes_in, start)
+
+    def _run_spikes(self, spikes_in: np.ndarray, start: float) -> BatchResult:
+        if self.backend == "reference":
+            from deploy.network import run_reference
+
+            r = run_reference(self.network, spikes_in)
+            total_spikes = sum(c.sum(axis=1) for c in r.spike_counts)
+            return BatchResult(np.argmax(r.q, axis=1), r.q, r.synaptic_events, total_spikes,
+                               time.perf_counter() - start)
+        r = self.emulator.run(spikes_in)
+        q = r.q
+        if self.board is not None:
+            q = np.stack([self.board.run(spikes_in[:, i]) for i in range(q.shape[0])])
+            q = (q * np.float32(self.network.q_scale)).astype(np.float32)
+        cost = self.energy.cost(r.events_per_pe, r.spikes_per_pe, r.neuron_updates_per_pe)
+        total_spikes = sum(c.sum(axis=1) for c in r.spike_counts)
+        return BatchResult(np.argmax(q, axis=1), q, r.synaptic_events, total_spikes,
+                           time.perf_counter() - start, cost.chip_time_s,
+                           r.events_per_pe.sum(axis=1), cost.energy_dynamic_j,
+                           cost.energy_total_j)
+
+    def act(self, observation: np.ndarray) -> ActionInfo:
+        """Encode one observation (n_obs,), run T steps, return the action and its costs."""
+        start = time.perf_counter()
+        x = self._check_obs(observation, batched=False)
+        b = self._run_spikes(self.encoder.encode(x, self.timesteps, rng=self.rng), start)
+
+        def first(a):
+            return None if a is None else a[0].item()
+
+        action, q = int(b.actions[0]), b.q[0]
+        fields = dict(
+            chip_time_s=b.chip_time_s, synaptic_events=int(b.synaptic_events[0]),
+            spikes=int(b.spikes[0]), energy_dynamic_j=first(b.energy_dynamic_j),
+            energy_total_j=first(b.energy_total_j), backend=self.backend,
+            chip_synaptic_events=first(b.chip_synaptic_events))
+        return ActionInfo(action, q, time.perf_counter() - start, **fields)
+
+    def act_batch(self, observations: np.ndarray) -> np.ndarray:
+        """Greedy actions (int64, (batch,)) for observations (batch, n_obs)."""
+        return self.run_batch(observations).actions.astype(np.int64)
+
+
+def load_policy(
+    artifact_path: str | os.PathLike,
+    backend: str = "emulator",
+    performance_level: str = DEFAULT_PERFORMANCE_LEVEL,
+    board_ip: str | None = None,
+    static_scope: str = "chip",
+    seed: int | None = None,
+) -> SpikingPolicy:
+    """Load a deploy artifact (folder or its manifest.json) onto `backend`.
+
+    backend: "emulator" (default), "reference" or "spinnaker2" (needs `board_ip` and
+    py-spinnaker2). performance_level: "low" (150 MHz, 0.5 V) or "high" (300 MHz, 0.8 V),
+    used by the energy model. Raises NeuroqError for every user error.
+    """
+    if backend not in BACKENDS:
+        raise NeuroqError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "spinnaker2" and not board_ip:
+        raise NeuroqError("the spinnaker2 backend needs the board's address: pass --board-ip")
+    from deploy.artifact import load_artifact
+
+    art = load_artifact(artifact_path)
+    return SpikingPolicy(art.network, art.encoder, art.manifest, backend, performance_level,
+                         static_scope, board_ip, seed)

@@ -1,0 +1,262 @@
+"""The SpiNNaker2 emulator: runs a compiled `Program` step by step with the chip's numerics.
+
+Numerics are those of `deploy.neuron` and `deploy.network.run_reference`, bit for bit:
+int8 weights, exact integer synaptic sums (rounded once to float32), float32 neuron state
+updated as `(alpha_decay * v + i_offset) + I`, threshold, reset; one step of delay per
+projection, the input source included; non-spiking output; Q = v_out * q_scale.
+
+How it is fast without changing a bit:
+- Weights are kept transposed as float32 (n_pre, n_post) and spikes as float32 0/1. A
+  synaptic sum of 0/1 spikes times integer weights is an integer of magnitude at most
+  127 * n_pre < 2**24, which float32 holds exactly whatever the order of summation, so BLAS
+  (sgemv for one environment, sgemm for many) gives exactly the int32 sum cast to float32.
+- Within one step every layer reads only spikes of the previous step, so all layers share
+  one state vector and each elementwise operation runs once per step over all of them.
+- Exact no-ops are skipped: `alpha_decay * v` when every alpha_decay is 1, `+ i_offset`
+  when every i_offset is +0.0 and every alpha_decay is 1. Exact because v never holds -0.0
+  (no parameter holds -0.0; checked) and x * 1 == x, x + 0.0 == x for every other float32.
+- Every population's spikes go straight into a preallocated history (T, batch, neurons);
+  all counting is done once per run from it: spikes per neuron, synaptic events per PE
+  (spikes delivered x the non-zero weights they reach on that PE), spikes sent per PE and
+  neuron updates per PE. Spikes of the last step are sent but never delivered.
+
+State is reset at the start of every run, so a failed or interrupted call cannot leak into
+the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deploy.compiler import Program
+from deploy.errors import NeuroqError
+from deploy.neuron import Compare, Reset
+
+#: environments per internal chunk: bounds the spike history and keeps sgemm cache-friendly.
+MAX_CHUNK = 1024
+
+
+@dataclass(frozen=True)
+class EmulatorResult:
+    """One batched run of T steps (batch = number of environments).
+
+    q: float32 (batch, n_actions), Q-values; v_out: float32 raw output potential.
+    spike_counts: int64 (batch, n) per spiking population, input source first.
+    synaptic_events: int64 (batch,), spikes delivered x fan-out incl. zero weights (the
+        reference model's definition).
+    events_per_pe: int64 (batch, n_pes), synaptic events the chip processes per PE (spikes
+        delivered x non-zero weights on that PE).
+    spikes_per_pe: int64 (batch, n_pes), spikes sent by each PE.
+    neuron_updates_per_pe: int64 (n_pes,), neuron updates per PE (the same for every env).
+    """
+
+    q: np.ndarray
+    v_out: np.ndarray
+    spike_counts: tuple[np.ndarray, ...]
+    synaptic_events: np.ndarray
+    events_per_pe: np.ndarray
+    spikes_per_pe: np.ndarray
+    neuron_updates_per_pe: np.ndarray
+
+    @property
+    def actions(self) -> np.ndarray:
+        """Greedy actions, int64 (batch,); lowest index on ties."""
+        return np.argmax(self.q, axis=1)
+
+
+def _has_negative_zero(a: np.ndarray) -> bool:
+    return bool(np.any((a == 0) & np.signbit(a)))
+
+
+class _Projection:
+    """Transposed float32 weights of one layer and where it reads and writes."""
+
+    def __init__(self, weight: np.ndarray, pre: slice, post: slice):
+        self.wt = np.ascontiguousarray(weight.T, dtype=np.float32)  # (n_pre, n_post)
+        self.pre, self.post = pre, post
+
+
+class Emulator:
+    """Runs a `Program` on batches of input spike trains; stateless between runs.
+
+    Within one step every layer reads only spikes of the previous step, so all layers are
+    updated together: one state vector holds every layer's neurons (hidden layers first,
+    the output layer last) and each elementwise operation runs once per step over all.
+    """
+
+    def __init__(self, program: Program):
+        self.program = program
+        net = program.network
+        self.timesteps = net.timesteps
+        self.n_inputs = net.n_inputs
+        self.n_actions = net.n_actions
+        self.q_scale = np.float32(net.q_scale)
+        #: spiking populations (input source, hidden layers): one history column block each
+        self.spiking_sizes = net.widths[:-1]
+        self.spike_offsets = np.concatenate([[0], np.cumsum(self.spiking_sizes)]).astype(int)
+        self.n_spiking = int(self.spike_offsets[-1])
+        post = np.concatenate([[0], np.cumsum(net.widths[1:])]).astype(int)
+        self.n_post = int(post[-1])
+        self.n_hidden = self.n_post - self.n_actions
+        self.projections = [
+            _Projection(layer.weight,
+                        slice(int(self.spike_offsets[k]), int(self.spike_offsets[k + 1])),
+                        slice(int(post[k]), int(post[k + 1])))
+            for k, layer in enumerate(net.layers)]
+
+        def cat(field: str, layers) -> np.ndarray:
+            return np.concatenate([getattr(ly.params, field) for ly in layers]).astype(
+                np.float32)
+
+        layers, hidden = net.layers, net.layers[:-1]
+        self.alpha = cat("alpha_decay", layers)
+        self.i_offset = cat("i_offset", layers)
+        self.threshold = cat("threshold", hidden) if hidden else np.zeros(0, np.float32)
+        self.v_reset = cat("v_reset", hidden) if hidden else np.zeros(0, np.float32)
+        self.ge = program.compare is Compare.GE
+        self.subtract = [Reset(ly.params.reset) is Reset.SUBTRACT for ly in hidden]
+        self.hidden_slices = [self.projections[k].post for k in range(len(hidden))]
+        self.exact_zeros = not any(_has_negative_zero(a) for a in
+                                   (self.i_offset, self.v_reset, self.threshold))
+        self.skip_alpha = bool(np.all(self.alpha == 1.0))
+        self.skip_offset = (self.exact_zeros and self.skip_alpha
+                            and bool(np.all(self.i_offset == 0)))
+        self._build_counters()
+        self._buffers: dict[int, tuple] = {}
+
+    def _build_counters(self) -> None:
+        """(n_spiking, n_pes) matrices: non-zero weights each spiking neuron reaches on each
+        PE (events per spike delivered), and the PE that sends each neuron's spikes."""
+        prog = self.program
+        n_pes = prog.n_pes
+        self._fan = np.zeros((self.n_spiking, n_pes), np.float64)
+        self._sent = np.zeros((self.n_spiking, n_pes), np.float64)
+        self._updates = np.zeros(n_pes, np.int64)
+        offs = self.spike_offsets
+        for slot in prog.placement:
+            k = slot.pop_index  # population k is fed by population k-1 through layer k-1
+            if k < len(self.spiking_sizes):
+                self._sent[offs[k] + slot.start: offs[k] + slot.stop, slot.pe] = 1.0
+            if k >= 1:
+                w = prog.projections[k - 1].weight[slot.start:slot.stop]
+                self._fan[offs[k - 1]: offs[k], slot.pe] = np.count_nonzero(w, axis=0)
+                self._updates[slot.pe] = slot.n_neurons * self.timesteps
+        self._dense_fanout = np.concatenate([
+            np.full(layer.n_in, float(layer.n_out)) for layer in prog.network.layers])
+
+    def _get_buffers(self, batch: int) -> tuple:
+        buf = self._buffers.get(batch)
+        if buf is None:
+            lead = () if batch == 1 else (batch,)
+            # spike history as float32 0/1: BLAS reads spikes straight from it
+            hist = np.zeros((self.timesteps, *lead, self.n_spiking), np.float32)
+            v = np.zeros((*lead, self.n_post), np.float32)
+            isyn = np.zeros((*lead, self.n_post), np.float32)
+            tmp = np.zeros((*lead, self.n_hidden), np.float32)
+            buf = (hist, v, isyn, tmp)
+            if len(self._buffers) > 8:
+                self._buffers.clear()
+            self._buffers[batch] = buf
+        return buf
+
+    def check_input(self, input_spikes: np.ndarray) -> np.ndarray:
+        s = np.asarray(input_spikes)
+        if s.ndim != 3 or s.shape[0] != self.timesteps or s.shape[2] != self.n_inputs:
+            raise NeuroqError(
+                f"input spikes must have shape (T={self.timesteps}, batch, {self.n_inputs}),"
+                f" got {s.shape}")
+        if s.shape[1] == 0:
+            raise NeuroqError("input spikes hold an empty batch")
+        return s
+
+    def run(self, input_spikes: np.ndarray) -> EmulatorResult:
+        """Run T steps on input spikes (T, batch, n_inputs) of bools (or 0/1)."""
+        s = self.check_input(input_spikes)
+        batch = s.shape[1]
+        if batch > MAX_CHUNK:
+            parts = [self.run(s[:, i:i + MAX_CHUNK]) for i in range(0, batch, MAX_CHUNK)]
+            return EmulatorResult(
+                np.concatenate([p.q for p in parts]),
+                np.concatenate([p.v_out for p in parts]),
+                tuple(np.concatenate(c) for c in zip(*(p.spike_counts for p in parts),
+                                                      strict=True)),
+                np.concatenate([p.synaptic_events for p in parts]),
+                np.concatenate([p.events_per_pe for p in parts]),
+                np.concatenate([p.spikes_per_pe for p in parts]),
+                parts[0].neuron_updates_per_pe)
+        hist, v, isyn, tmp = self._get_buffers(batch)
+        v.fill(0.0)
+        isyn.fill(0.0)
+        n_in = self.n_inputs
+        np.not_equal(s.reshape(hist[..., :n_in].shape), 0, out=hist[..., :n_in])
+        self._run(hist, v, isyn, tmp)
+        v_out = v.reshape(batch, self.n_post)[:, self.n_hidden:]
+        return self._result(hist.reshape(self.timesteps, batch, self.n_spiking), v_out)
+
+    def _integrate(self, v, isyn) -> None:
+        """v <- (alpha_decay * v + i_offset) + I, skipping exact no-ops (module docstring)."""
+        if not self.skip_alpha:
+            np.multiply(self.alpha, v, out=v)
+        if not self.skip_offset:
+            np.add(v, self.i_offset, out=v)
+        np.add(v, isyn, out=v)
+
+    def _fire_bool(self, vh, spikes) -> None:
+        """Threshold and reset of the hidden neurons; spikes: bool out."""
+        if self.ge:
+            np.greater_equal(vh, self.threshold, out=spikes)
+        else:
+            np.greater(vh, self.threshold, out=spikes)
+        for sl, sub in zip(self.hidden_slices, self.subtract, strict=True):
+            if sub:
+                np.subtract(vh[..., sl], self.threshold[sl], out=vh[..., sl],
+                            where=spikes[..., sl])
+            else:
+                np.copyto(vh[..., sl], np.broadcast_to(self.v_reset[sl], vh[..., sl].shape),
+                          where=spikes[..., sl])
+
+    def _run(self, hist, v, isyn, tmp) -> None:
+        """T steps; hist (T, [batch,] n_spiking) float32 with the input spikes filled in."""
+        n_in, n_hidden = self.n_inputs, self.n_hidden
+        vh = v[..., :n_hidden]
+        fast_reset = all(self.subtract) and self.exact_zeros
+        for t in range(self.timesteps):
+            if t > 0:  # in step 0 no spike has arrived yet: I = 0
+                prev = hist[t - 1]
+                for proj in self.projections:
+                    np.matmul(prev[..., proj.pre], proj.wt, out=isyn[..., proj.post])
+                if not self.exact_zeros:  # BLAS may sum to -0.0 where int32 gives +0
+                    np.add(isyn, np.float32(0.0), out=isyn)
+            self._integrate(v, isyn)
+            if not n_hidden:
+                continue
+            spikes = hist[t, ..., n_in:]
+            if fast_reset:
+                # v - threshold * s equals where(s, v - threshold, v) bit for bit:
+                # threshold * 1 == threshold, and v - (+-0.0) == v as v never holds -0.0
+                if self.ge:
+                    np.greater_equal(vh, self.threshold, out=spikes)
+                else:
+                    np.greater(vh, self.threshold, out=spikes)
+                np.multiply(spikes, self.threshold, out=tmp)
+                np.subtract(vh, tmp, out=vh)
+            else:
+                sb = np.zeros(spikes.shape, bool)
+                self._fire_bool(vh, sb)
+                spikes[...] = sb
+
+    def _result(self, hist, v_out) -> EmulatorResult:
+        emitted32 = hist.sum(axis=0, dtype=np.float32)  # exact: at most T per neuron
+        emitted = emitted32.astype(np.float64)
+        delivered = emitted - hist[-1]  # spikes of the last step are never delivered
+        events = np.rint(delivered @ self._fan).astype(np.int64)
+        sent = np.rint(emitted @ self._sent).astype(np.int64)
+        dense = np.rint(delivered @ self._dense_fanout).astype(np.int64)
+        counts_all = emitted.astype(np.int64)
+        counts = tuple(counts_all[:, a:b] for a, b in
+                       zip(self.spike_offsets[:-1], self.spike_offsets[1:], strict=True))
+        v_out = v_out.copy()
+        q = (v_out * self.q_scale).astype(np.float32)
+        return EmulatorResult(q, v_out, counts, dense, events, sent, self._updates.copy())

@@ -1,0 +1,119 @@
+"""Emulator: bit-for-bit agreement with the reference model, counts per PE, clean state."""
+
+import numpy as np
+import pytest
+from chip_nets import random_network
+
+import deploy.emulator as emulator_mod
+from deploy.compiler import compile_program
+from deploy.emulator import Emulator
+from deploy.errors import NeuroqError
+from deploy.network import SpikingQNetwork, run_reference
+
+
+def spikes(net, batch, rate=0.3, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.random((net.timesteps, batch, net.n_inputs)) < rate
+
+
+def assert_same_as_reference(net, s):
+    ref = run_reference(net, s)
+    got = Emulator(compile_program(net)).run(s)
+    # bit for bit: compare the float32 bit patterns, not just values
+    assert np.array_equal(ref.q.view(np.uint32), got.q.view(np.uint32))
+    assert np.array_equal(ref.v_out.view(np.uint32), got.v_out.view(np.uint32))
+    assert np.array_equal(np.argmax(ref.q, axis=1), got.actions)
+    assert np.array_equal(ref.synaptic_events, got.synaptic_events)
+    for a, b in zip(ref.spike_counts, got.spike_counts, strict=True):
+        assert np.array_equal(a, b)
+    return got
+
+
+@pytest.mark.parametrize("widths", [(64, 256, 256, 2), (8, 256, 256, 2), (6, 20, 3)])
+@pytest.mark.parametrize("batch", [1, 3, 64])
+def test_bit_identical_to_reference(widths, batch):
+    net = random_network(widths, timesteps=8, seed=len(widths) + batch)
+    got = assert_same_as_reference(net, spikes(net, batch))
+    assert got.q.dtype == np.float32 and got.q.shape == (batch, widths[-1])
+    assert sum(c.sum() for c in got.spike_counts[1:]) > 0, "hidden layers must fire"
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.875, 0.3])
+@pytest.mark.parametrize("compare", [">=", ">"])
+@pytest.mark.parametrize("reset", ["reset_by_subtraction", "reset_to_v_reset"])
+def test_bit_identical_for_every_neuron_variant(alpha, compare, reset):
+    net = random_network((10, 40, 30, 4), timesteps=12, alpha=alpha, compare=compare,
+                         reset=reset, seed=3)
+    for batch in (1, 9):
+        assert_same_as_reference(net, spikes(net, batch, rate=0.4))
+
+
+def test_bit_identical_with_negative_zero_and_zero_offsets():
+    """-0.0 in parameters and all-zero offsets switch the emulator's shortcuts off/on."""
+    net = random_network((6, 16, 2), timesteps=5, i_offset_sd=0.0, seed=4)
+    assert_same_as_reference(net, spikes(net, 4))
+    layer = net.layers[0]
+    off = layer.params.i_offset.copy()
+    off[::2] = -0.0
+    params = layer.params._replace(i_offset=off)
+    net2 = SpikingQNetwork((layer.__class__(layer.name, layer.weight, 1.0, params),
+                            net.layers[1]), net.timesteps)
+    assert Emulator(compile_program(net2)).exact_zeros is False
+    for batch in (1, 5):
+        assert_same_as_reference(net2, spikes(net2, batch))
+
+
+def test_integer_sums_beyond_int8_range_are_exact():
+    """Large fan-in, all weights +-127: synaptic sums of tens of thousands stay exact."""
+    net = random_network((2000, 8, 2), timesteps=4, seed=5)
+    w = np.where(net.layers[0].weight >= 0, 127, -127).astype(np.int8)
+    layer = net.layers[0].__class__("fc0", w, 1.0, net.layers[0].params)
+    net = SpikingQNetwork((layer, net.layers[1]), 4)
+    assert_same_as_reference(net, spikes(net, 3, rate=0.9))
+
+
+def test_large_batches_are_chunked(monkeypatch):
+    monkeypatch.setattr(emulator_mod, "MAX_CHUNK", 7)
+    net = random_network((8, 32, 2), seed=6)
+    got = assert_same_as_reference(net, spikes(net, 30))
+    assert got.events_per_pe.shape == (30, compile_program(net).n_pes)
+
+
+def test_events_per_pe_count_delivered_spikes_times_nonzero_weights():
+    net = random_network((12, 300, 40, 3), timesteps=6, zero_fraction=0.3, seed=8)
+    prog = compile_program(net)
+    assert len(prog.pes_of("fc0")) == 2  # 300 neurons, at most 250 per PE
+    s = spikes(net, 5)
+    got = Emulator(prog).run(s)
+    # spikes delivered = spikes of steps 0..T-2 = spike counts of a run one step shorter
+    short = SpikingQNetwork(net.layers, net.timesteps - 1, net.q_scale)
+    delivered = run_reference(short, s[:-1]).spike_counts
+    want = np.zeros_like(got.events_per_pe)
+    for slot in prog.placement:
+        if slot.pop_index == 0:
+            continue
+        w = prog.projections[slot.pop_index - 1].weight[slot.start:slot.stop]
+        want[:, slot.pe] = delivered[slot.pop_index - 1] @ np.count_nonzero(w, axis=0)
+    assert np.array_equal(got.events_per_pe, want)
+    assert np.all(got.events_per_pe.sum(axis=1) < got.synaptic_events)  # zeros not sent
+    sent = np.zeros_like(got.spikes_per_pe)
+    for slot in prog.placement:
+        if slot.pop_index < len(got.spike_counts):
+            sent[:, slot.pe] = got.spike_counts[slot.pop_index][:, slot.start:slot.stop].sum(1)
+    assert np.array_equal(got.spikes_per_pe, sent)
+    for slot in prog.placement:
+        want_updates = 0 if slot.pop_index == 0 else slot.n_neurons * net.timesteps
+        assert got.neuron_updates_per_pe[slot.pe] == want_updates
+
+
+def test_bad_input_raises_and_does_not_corrupt_the_next_run():
+    net = random_network((8, 32, 2), seed=9)
+    emu = Emulator(compile_program(net))
+    s1, s5 = spikes(net, 1), spikes(net, 5, seed=2)
+    first1, first5 = emu.run(s1), emu.run(s5)
+    for bad in (s1[:-1], s1[:, :, :-1], s1[0], np.zeros((net.timesteps, 0, 8), bool)):
+        with pytest.raises(NeuroqError, match="input spikes"):
+            emu.run(bad)
+    again5, again1 = emu.run(s5), emu.run(s1)
+    assert np.array_equal(first1.q, again1.q) and np.array_equal(first5.q, again5.q)
+    assert np.array_equal(first5.events_per_pe, again5.events_per_pe)

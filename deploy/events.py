@@ -195,6 +195,29 @@ def make_events(x, y, t, p) -> np.ndarray:
     return out
 
 
+def to_columns(events: np.ndarray) -> dict[str, np.ndarray]:
+    """Events as a dict of column arrays {"x", "y", "t", "p"} (copies).
+
+    Indexing by field name works the same on both forms (`ev["t"]`). Gymnasium envs put
+    this form in `info`, because gymnasium's `check_env` cannot compare structured arrays.
+    """
+    events = _check_events(events, "to_columns")
+    return {name: np.ascontiguousarray(events[name]) for name in EVENT_DTYPE.names}
+
+
+def from_columns(columns) -> np.ndarray:
+    """The inverse of `to_columns`; also accepts an event array (returned as is)."""
+    if isinstance(columns, np.ndarray) and columns.dtype == EVENT_DTYPE:
+        return columns
+    try:
+        return make_events(*(columns[name] for name in EVENT_DTYPE.names))
+    except (KeyError, TypeError, IndexError) as exc:
+        raise NeuroqError(
+            "from_columns: expected a mapping with arrays 'x', 'y', 't', 'p' (as in "
+            f"info['events']) or an EVENT_DTYPE array, got {type(columns).__name__}"
+        ) from exc
+
+
 def _check_events(events: np.ndarray, who: str) -> np.ndarray:
     events = np.asarray(events)
     if events.dtype != EVENT_DTYPE:

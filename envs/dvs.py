@@ -101,7 +101,7 @@ def _log_frame(frame: np.ndarray, params: DvsParams) -> np.ndarray:
     if frame.dtype == np.uint8:
         intensity = frame.astype(np.float64) * (1.0 / 255.0)
     else:
-        intensity = np.clip(frame.astype(np.float64), 0.0, None)
+        intensity = np.maximum(frame, 0.0, dtype=np.float64)
     return np.log(intensity + LOG_EPS)
 
 
@@ -129,56 +129,58 @@ def dvs_step(
         raise NeuroqError(f"dvs_step: frame time {t1} us must be after the previous frame "
                           f"({t0} us)")
     log_new = _log_frame(frame, params)
-    dt = t1 - t0
-    delta_ref = log_new - state.log_ref
-    up = delta_ref >= params.on_threshold
-    down = delta_ref <= -params.off_threshold
-    changed = np.flatnonzero(up | down)
+    dt = float(t1 - t0)
+    on_thr, off_thr = params.on_threshold, params.off_threshold
+    ref_flat = state.log_ref.reshape(-1)
+    delta_ref = log_new.reshape(-1) - ref_flat
+    changed = ((delta_ref >= on_thr) | (delta_ref <= -off_thr)).nonzero()[0]
 
     log_ref = state.log_ref.copy()
-    last_event = state.last_event_us.copy()
+    last_event = state.last_event_us
     if changed.size:
-        lr = state.log_ref.ravel()[changed]
-        lp = state.log_prev.ravel()[changed]
-        ln = log_new.ravel()[changed]
-        is_up = up.ravel()[changed]
-        thr = np.where(is_up, params.on_threshold, params.off_threshold)
-        sign = np.where(is_up, 1.0, -1.0)
-        n_cross = np.floor((ln - lr) * sign / thr).astype(np.int64)
-        # time of crossing k (1-based): linear in k, from the previous frame's level
-        slope = ln - lp  # log change over the frame; non-zero where a crossing happened
-        safe = np.where(slope == 0, 1.0, slope)
-        t_first = t0 + (lr + sign * thr - lp) / safe * dt
-        t_step = sign * thr / safe * dt  # > 0
-        t_first = np.clip(t_first, t0, t1)
-        # refractory: first allowed crossing, then every m-th
-        last = state.last_event_us.ravel()[changed]
-        ready = last + params.refractory_us
-        k0 = np.where(t_first >= ready, 0,
-                      np.ceil((ready - t_first) / np.maximum(t_step, 1e-12))).astype(np.int64)
+        last_event = last_event.copy()
+        d = delta_ref[changed]
+        lr = ref_flat[changed]
+        lp = state.log_prev.reshape(-1)[changed]
+        is_up = d > 0
+        step = np.where(is_up, on_thr, -off_thr)  # signed threshold
+        n_cross = np.floor(d / step).astype(np.int64)
+        # crossing k (0-based) at level lr + (k + 1) * step, reached at
+        # t0 + (lr + (k + 1) step - lp) / slope * dt, slope = L_new - L_prev (non-zero here)
+        inv_slope = dt / (lr + d - lp)
+        t_first = np.minimum(np.maximum(t0 + (lr + step - lp) * inv_slope, t0), t1)
+        t_step = step * inv_slope  # > 0
+        # refractory: the first crossing at or after last + refractory, then every m-th
+        ready = state.last_event_us.reshape(-1)[changed] + params.refractory_us
+        k0 = np.ceil(np.maximum(ready - t_first, 0.0) / t_step).astype(np.int64)
         if params.refractory_us > 0:
-            m = np.maximum(1, np.ceil(params.refractory_us / np.maximum(t_step, 1e-12))
-                           ).astype(np.int64)
+            m = np.ceil(params.refractory_us / t_step).astype(np.int64)
+            np.maximum(m, 1, out=m)
+            n_emit = np.maximum((n_cross - 1 - k0) // m + 1, 0)
         else:
-            m = np.ones_like(k0)
-        n_emit = np.where(k0 < n_cross, (n_cross - 1 - k0) // m + 1, 0)
+            m = None
+            n_emit = np.maximum(n_cross - k0, 0)
         total = int(n_emit.sum())
-        pix = np.repeat(np.arange(changed.size), n_emit)
-        j = np.arange(total) - np.repeat(np.cumsum(n_emit) - n_emit, n_emit)
-        k = k0[pix] + j * m[pix]
-        t_ev = np.floor(t_first[pix] + k * t_step[pix]).astype(np.int64)
-        np.clip(t_ev, t0, t1, out=t_ev)
-        flat = changed[pix]
         events = np.empty(total, dtype=EVENT_DTYPE)
+        if total == changed.size:  # the common case: one event per changed pixel
+            events["t"] = t_first + k0 * t_step
+            flat = changed
+            events["p"] = is_up
+        else:
+            pix = np.repeat(np.arange(changed.size), n_emit)
+            j = np.arange(total) - np.repeat(np.cumsum(n_emit) - n_emit, n_emit)
+            k = k0[pix] + (j if m is None else j * m[pix])
+            events["t"] = t_first[pix] + k * t_step[pix]
+            flat = changed[pix]
+            events["p"] = is_up[pix]
         events["x"] = flat % params.width
         events["y"] = flat // params.width
-        events["t"] = t_ev
-        events["p"] = is_up[pix]
-        log_ref.ravel()[changed] = lr + sign * thr * n_cross
+        np.minimum(events["t"], t1, out=events["t"])
+        log_ref.reshape(-1)[changed] = lr + step * n_cross
         emitted = n_emit > 0
-        last_k = k0 + (n_emit - 1) * m
-        last_t = np.floor(t_first + last_k * t_step).astype(np.int64)
-        last_event.ravel()[changed[emitted]] = np.clip(last_t[emitted], t0, t1)
+        last_k = k0 + (n_emit - 1) * (1 if m is None else m)
+        last_t = np.minimum(t_first + last_k * t_step, t1).astype(np.int64)
+        last_event.reshape(-1)[changed[emitted]] = last_t[emitted]
     else:
         events = np.zeros(0, dtype=EVENT_DTYPE)
 

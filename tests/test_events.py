@@ -1,0 +1,258 @@
+"""Event formats: EVT 3.0 and mono round trips, bad packets counted not raised, .raw files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deploy.errors import NeuroqError
+from deploy.events import (
+    EVENT_DTYPE,
+    EVT3_ADDR_X,
+    EVT3_ADDR_Y,
+    EVT3_TIME_HIGH,
+    EVT3_TIME_LOW,
+    EVT3_TIME_WRAP_US,
+    EVT3_VECT_8,
+    EVT3_VECT_12,
+    EVT3_VECT_BASE_X,
+    DecodeStats,
+    Evt3State,
+    PacketDecoder,
+    RawReader,
+    RawWriter,
+    decode_evt3,
+    decode_packet,
+    encode_evt3,
+    encode_mono,
+    from_columns,
+    make_events,
+    sort_events,
+    to_columns,
+)
+
+WIDTH, HEIGHT = 320, 240
+
+
+def random_events(rng: np.random.Generator, n: int, t_max: int, width=WIDTH, height=HEIGHT):
+    return make_events(rng.integers(0, width, n), rng.integers(0, height, n),
+                       rng.integers(0, t_max, n), rng.integers(0, 2, n))
+
+
+def row_bursts(rng: np.random.Generator, n_bursts: int, run: int = 20):
+    """Runs of adjacent pixels with one timestamp, some with gaps, as a sensor reads out."""
+    t = np.sort(rng.integers(0, 1_000_000, n_bursts))
+    y = rng.integers(0, HEIGHT, n_bursts)
+    x0 = rng.integers(0, WIDTH - 2 * run, n_bursts)
+    offsets = np.arange(run) * rng.integers(1, 3, (n_bursts, 1))  # step 1 or 2 pixels
+    p = rng.integers(0, 2, n_bursts)
+    return make_events((x0[:, None] + offsets).ravel(), np.repeat(y, run), np.repeat(t, run),
+                       np.repeat(p, run))
+
+
+def word_types(words: np.ndarray) -> set[int]:
+    return set(np.unique(words >> 12).tolist())
+
+
+# --- EVT 3.0 ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_evt3_round_trip_sparse_events_with_time_wraps(seed):
+    rng = np.random.default_rng(seed)
+    events = random_events(rng, 3000, 3 * EVT3_TIME_WRAP_US)  # wraps the 24-bit time twice
+    words = encode_evt3(events)
+    decoded, stats = decode_evt3(words.tobytes(), WIDTH, HEIGHT)
+    assert stats.skipped == 0
+    np.testing.assert_array_equal(decoded, sort_events(events))
+    assert decoded.dtype == EVENT_DTYPE
+
+
+def test_evt3_round_trip_uses_vector_words_and_is_compact():
+    events = row_bursts(np.random.default_rng(3), 400)
+    words = encode_evt3(events)
+    assert {EVT3_VECT_BASE_X, EVT3_VECT_12, EVT3_VECT_8} <= word_types(words)
+    assert words.size < 0.5 * events.size  # vectors pack many events per word
+    decoded, stats = decode_evt3(words, WIDTH, HEIGHT)
+    assert stats.events == events.size and stats.skipped == 0
+    np.testing.assert_array_equal(decoded, sort_events(events))
+
+
+def test_evt3_hand_written_words_decode_as_the_format_says():
+    def w(kind, payload):
+        return (kind << 12) | payload
+
+    words = np.array([
+        w(EVT3_TIME_HIGH, 0x001), w(EVT3_TIME_LOW, 0x002),  # t = 4096 + 2
+        w(EVT3_ADDR_Y, 7),
+        w(EVT3_ADDR_X, (1 << 11) | 5),  # ON at x=5
+        w(EVT3_VECT_BASE_X, 100),  # OFF, base x = 100
+        w(EVT3_VECT_12, 0b100000000101),  # x = 100, 102, 111
+        w(EVT3_VECT_8, 0b00000011),  # base now 112: x = 112, 113
+    ], dtype=np.uint16)
+    ev, stats = decode_evt3(words.tobytes(), WIDTH, HEIGHT)
+    assert ev["x"].tolist() == [5, 100, 102, 111, 112, 113]
+    assert ev["y"].tolist() == [7] * 6
+    assert ev["t"].tolist() == [4098] * 6
+    assert ev["p"].tolist() == [1, 0, 0, 0, 0, 0]
+    assert stats.events == 6 and stats.skipped == 0
+
+
+def test_evt3_streaming_in_arbitrary_chunks_equals_one_decode():
+    rng = np.random.default_rng(4)
+    events = np.concatenate([random_events(rng, 2000, 40_000_000), row_bursts(rng, 100)])
+    data = encode_evt3(events).tobytes()
+    cuts = np.sort(rng.integers(0, len(data), 40))  # odd offsets split words
+    state, got = Evt3State(), []
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(data)], strict=True):
+        got.append(decode_evt3(data[a:b], WIDTH, HEIGHT, state=state, streaming=True)[0])
+    np.testing.assert_array_equal(np.concatenate(got), sort_events(events))
+
+
+def test_evt3_packets_cut_on_word_boundaries_keep_state_across_packets():
+    events = row_bursts(np.random.default_rng(5), 300)
+    words = encode_evt3(events)
+    decoder = PacketDecoder(WIDTH, HEIGHT)
+    got = [decoder.decode("evt3", words[i:i + 37].tobytes())[0]
+           for i in range(0, words.size, 37)]
+    assert decoder.stats.skipped == 0
+    np.testing.assert_array_equal(np.concatenate(got), sort_events(events))
+
+
+# --- bad input: counted, skipped, never raised ------------------------------------------------
+def test_truncated_and_corrupt_evt3_words_are_counted_not_raised():
+    rng = np.random.default_rng(6)
+    events = sort_events(random_events(rng, 500, 1_000_000))
+    words = encode_evt3(events)
+    bad = words.copy()
+    bad[50:60] = 0x9ABC  # type 0x9 is not defined by EVT 3.0
+    events_out, stats = decode_packet("evt3", bad.tobytes() + b"\x07", 0, WIDTH, HEIGHT)
+    assert stats.corrupt_words == 10
+    assert stats.truncated_bytes == 1
+    assert 0 < events_out.size < events.size
+    assert np.all(np.diff(events_out["t"]) >= 0)
+
+
+@pytest.mark.parametrize("data", [b"", b"\x01", bytes(range(256)) * 3,
+                                  np.random.default_rng(7).bytes(10_001)])
+def test_garbage_never_raises(data):
+    for encoding in ("evt3", "mono", "EVT3", "libcaer_cmp", ""):
+        events, stats = decode_packet(encoding, data, 12345, WIDTH, HEIGHT)
+        assert events.dtype == EVENT_DTYPE
+        assert isinstance(stats, DecodeStats)
+        assert np.all(events["x"] < WIDTH) and np.all(events["y"] < HEIGHT)
+        assert np.all(np.diff(events["t"]) >= 0)
+
+
+def test_events_before_their_state_are_counted_as_missing_state():
+    words = np.array([(EVT3_ADDR_X << 12) | 3, (EVT3_ADDR_Y << 12) | 1,
+                      (EVT3_TIME_HIGH << 12) | 0, (EVT3_TIME_LOW << 12) | 9,
+                      (EVT3_ADDR_X << 12) | 4], dtype=np.uint16)
+    events, stats = decode_packet("evt3", words.tobytes(), 0, WIDTH, HEIGHT)
+    assert stats.missing_state == 1
+    assert events["x"].tolist() == [4] and events["t"].tolist() == [9]
+
+
+def test_events_outside_the_sensor_are_counted_and_skipped():
+    rng = np.random.default_rng(8)
+    events = random_events(rng, 1000, 100_000)
+    words = encode_evt3(events)
+    narrow_w, narrow_h = 100, 200
+    got, stats = decode_packet("evt3", words.tobytes(), 0, narrow_w, narrow_h)
+    inside = (events["x"] < narrow_w) & (events["y"] < narrow_h)
+    assert stats.out_of_sensor == int((~inside).sum()) > 0
+    np.testing.assert_array_equal(got, sort_events(events[inside]))
+    mono, mstats = decode_packet("mono", encode_mono(sort_events(events), 0).tobytes(), 0,
+                                 narrow_w, narrow_h)
+    assert mstats.out_of_sensor == int((~inside).sum())
+    assert mono.size == int(inside.sum())
+
+
+def test_time_going_backwards_is_counted_and_skipped():
+    early = make_events([1, 2], [1, 1], [5000, 5001], [1, 1])
+    late = make_events([3, 4], [1, 1], [90_000, 90_001], [0, 0])
+    decoder = PacketDecoder(WIDTH, HEIGHT)
+    decoder.decode("evt3", encode_evt3(late).tobytes())
+    back, stats = decoder.decode("evt3", encode_evt3(early).tobytes())
+    assert back.size == 0 and stats.time_backwards == 2
+    # within one mono packet
+    mono = encode_mono(make_events([1, 2, 3], [0, 0, 0], [10, 30, 20], [1, 1, 1]), 0)
+    got, mstats = decode_packet("mono", mono.tobytes(), 0, WIDTH, HEIGHT)
+    assert got["t"].tolist() == [10, 30] and mstats.time_backwards == 1
+
+
+def test_unknown_encoding_is_counted_and_yields_nothing():
+    decoder = PacketDecoder(WIDTH, HEIGHT)
+    events, stats = decoder.decode("libcaer_cmp", b"\x00" * 64)
+    assert events.size == 0 and stats.unknown_encoding == 1
+    assert "unknown_encoding=1" in decoder.stats.diagnostic()
+
+
+# --- mono -------------------------------------------------------------------------------------
+def test_mono_round_trip_and_layout():
+    rng = np.random.default_rng(9)
+    events = sort_events(random_events(rng, 2000, 3_000_000))
+    time_base_ns = 1_700_000_000_000_000_000
+    shifted = events.copy()
+    shifted["t"] += time_base_ns // 1000
+    words = encode_mono(shifted, time_base_ns)
+    w0 = int(words[0])
+    assert w0 >> 63 == events["p"][0]
+    assert (w0 >> 48) & 0x7FFF == events["y"][0]
+    assert (w0 >> 32) & 0xFFFF == events["x"][0]
+    assert w0 & 0xFFFFFFFF == events["t"][0] * 1000
+    decoded, stats = decode_packet("mono", words.tobytes(), time_base_ns, WIDTH, HEIGHT)
+    np.testing.assert_array_equal(decoded, shifted)
+    big, _ = decode_packet("mono", words.astype(">u8").tobytes(), time_base_ns, WIDTH, HEIGHT,
+                           is_bigendian=True)
+    np.testing.assert_array_equal(big, shifted)
+
+
+def test_encoders_reject_what_the_format_cannot_hold():
+    with pytest.raises(NeuroqError, match="11-bit"):
+        encode_evt3(make_events([3000], [0], [0], [1]))
+    with pytest.raises(NeuroqError, match="split the packet"):
+        encode_mono(make_events([0], [0], [5_000_000], [1]), 0)
+    with pytest.raises(NeuroqError, match="EVENT_DTYPE"):
+        encode_evt3(np.zeros(3))
+
+
+def test_columns_round_trip():
+    events = random_events(np.random.default_rng(10), 50, 1000)
+    cols = to_columns(events)
+    assert set(cols) == {"x", "y", "t", "p"}
+    np.testing.assert_array_equal(from_columns(cols), events)
+    with pytest.raises(NeuroqError):
+        from_columns({"x": [1]})
+
+
+# --- .raw files -------------------------------------------------------------------------------
+def test_raw_file_write_then_read_in_small_chunks(tmp_path):
+    rng = np.random.default_rng(11)
+    chunks = [sort_events(random_events(rng, 700, 5_000_000)) for _ in range(3)]
+    for i, c in enumerate(chunks):  # chunks in time order, 20 s apart (crosses a wrap)
+        c["t"] += i * 20_000_000
+    chunks.append(row_bursts(rng, 50))
+    chunks[-1]["t"] += 70_000_000
+    path = tmp_path / "rec.raw"
+    with RawWriter(path, WIDTH, HEIGHT) as writer:
+        for c in chunks:
+            writer.write(c)
+    reader = RawReader(path, chunk_bytes=1001)  # odd size: words split across chunks
+    assert (reader.width, reader.height) == (WIDTH, HEIGHT)
+    assert reader.header["evt"] == "3.0"
+    got = reader.read_all()
+    assert reader.stats.skipped == 0
+    np.testing.assert_array_equal(got, np.concatenate([sort_events(c) for c in chunks]))
+
+
+def test_raw_reader_errors_say_what_to_do(tmp_path):
+    with pytest.raises(NeuroqError, match="not found"):
+        RawReader(tmp_path / "missing.raw")
+    evt2 = tmp_path / "evt2.raw"
+    evt2.write_bytes(b"% evt 2.0\n% format EVT2;height=10;width=10\n% end\n\x00\x00\x00\x00")
+    with pytest.raises(NeuroqError, match="only EVT 3.0"):
+        RawReader(evt2)
+    no_size = tmp_path / "nosize.raw"
+    no_size.write_bytes(b"% evt 3.0\n% end\n")
+    with pytest.raises(NeuroqError, match="width= and height="):
+        RawReader(no_size)
+    assert RawReader(no_size, width=4, height=4).read_all().size == 0

@@ -1,0 +1,196 @@
+"""py-spinnaker2 adapter, against a recording stand-in that checks every call and argument.
+
+The stand-in follows the API described in design/SPINNAKER2.md: `snn.Population(size,
+neuron_model, params, name, record)`, `set_max_atoms_per_core`, `snn.Projection(pre, post,
+connections=[[pre, post, weight, delay], ...])`, `snn.Network(name).add(...)`, a
+`spike_list` input whose params are `{neuron: [timesteps]}`, `hardware.SpiNNaker2Chip(
+eth_ip=...)` and `hw.run(net, timesteps, sys_tick_in_s=...)`, `get_voltages()` after a run.
+Its `run` simulates the network it was given with lif_no_delay semantics (v <- alpha v +
+i_offset + sum w s, threshold, reset; spikes arrive one step later), so a wrongly built
+network gives wrong Q-values.
+"""
+
+import sys
+import types
+
+import numpy as np
+import pytest
+from chip_nets import CARTPOLE_LIKE_OBS, random_network, rate_encoder
+
+from deploy.errors import NeuroqError
+from deploy.policy import SpikingPolicy, load_policy
+from deploy.spinnaker2 import INSTALL_HINT, import_spinnaker2
+
+LIF_KEYS = {"threshold", "alpha_decay", "i_offset", "v_init", "v_reset", "reset"}
+RESETS = {"reset_by_subtraction", "reset_to_v_reset"}
+RECORDABLE = {"spikes", "v", "v_last"}
+MAX_ATOMS = 250
+WEIGHT_RANGE = {"lif_no_delay": (-127, 127), "lif": (-15, 15)}
+DELAY_RANGE = (0, 7)
+
+
+def make_stand_in():
+    calls = []
+    snn = types.ModuleType("spinnaker2.snn")
+    hardware = types.ModuleType("spinnaker2.hardware")
+
+    class Population:
+        def __init__(self, size, neuron_model, params, name, record=None):
+            assert isinstance(size, int) and size > 0
+            assert neuron_model in ("spike_list", "lif", "lif_no_delay")
+            assert isinstance(name, str) and name
+            record = list(record or [])
+            assert set(record) <= RECORDABLE
+            if neuron_model == "spike_list":
+                assert params == {} or isinstance(params, dict)
+            else:
+                assert set(params) == LIF_KEYS, set(params) ^ LIF_KEYS
+                assert params["reset"] in RESETS
+                for k in LIF_KEYS - {"reset"}:
+                    v = params[k]
+                    assert np.isscalar(v) or len(v) == size, k
+                    assert np.all(np.isfinite(np.asarray(v, np.float32))), k
+            self.size, self.neuron_model, self.name, self.record = size, neuron_model, name, record
+            self.params = params
+            self.max_atoms = None
+            self._v_last = None
+            calls.append(("Population", name, neuron_model))
+
+        def set_max_atoms_per_core(self, n):
+            assert isinstance(n, int) and 1 <= n <= MAX_ATOMS
+            self.max_atoms = n
+            calls.append(("set_max_atoms_per_core", self.name, n))
+
+        def get_voltages(self):
+            assert "v_last" in self.record or "v" in self.record, "voltages not recorded"
+            assert self._v_last is not None, "get_voltages before a run"
+            return {i: np.array([self._v_last[i]], np.float32) for i in range(self.size)}
+
+    class Projection:
+        def __init__(self, pre, post, connections):
+            assert isinstance(pre, Population) and isinstance(post, Population)
+            assert post.neuron_model != "spike_list"
+            lo, hi = WEIGHT_RANGE[post.neuron_model]
+            for c in connections:
+                assert len(c) == 4 and all(isinstance(x, int) for x in c), c
+                i, j, w, d = c
+                assert 0 <= i < pre.size and 0 <= j < post.size
+                assert lo <= w <= hi and DELAY_RANGE[0] <= d <= DELAY_RANGE[1]
+            self.pre, self.post, self.connections = pre, post, connections
+            calls.append(("Projection", pre.name, post.name, len(connections)))
+
+    class Network:
+        def __init__(self, name):
+            assert isinstance(name, str)
+            self.populations, self.projections = [], []
+
+        def add(self, *objs):
+            for o in objs:
+                (self.populations if isinstance(o, Population) else self.projections).append(o)
+            calls.append(("Network.add", len(objs)))
+
+    class SpiNNaker2Chip:
+        def __init__(self, eth_ip):
+            assert isinstance(eth_ip, str) and eth_ip
+            self.ran = False
+            calls.append(("SpiNNaker2Chip", eth_ip))
+
+        def run(self, net, timesteps, sys_tick_in_s=1e-3):
+            assert not self.ran, "one run per chip object, as in the official examples"
+            self.ran = True
+            assert isinstance(timesteps, int) and timesteps > 0 and sys_tick_in_s > 0
+            calls.append(("run", timesteps, sys_tick_in_s))
+            simulate(net, timesteps)
+
+    def simulate(net, timesteps):
+        pops = net.populations
+        spikes = {p.name: np.zeros((timesteps, p.size), bool) for p in pops}
+        for p in pops:
+            if p.neuron_model == "spike_list":
+                for i, ts in p.params.items():
+                    assert 0 <= i < p.size and all(0 <= t < timesteps for t in ts)
+                    spikes[p.name][list(ts), i] = True
+        incoming = {p.name: [] for p in pops}
+        for pr in net.projections:
+            incoming[pr.post.name].append(pr)
+        for p in pops:
+            if p.neuron_model == "spike_list":
+                continue
+            par = {k: np.broadcast_to(np.asarray(p.params[k], np.float32), (p.size,))
+                   for k in LIF_KEYS - {"reset"}}
+            v = par["v_init"].copy()
+            for t in range(timesteps):
+                i_syn = np.zeros(p.size, np.int64)
+                for pr in incoming[p.name]:
+                    for i, j, w, d in pr.connections:
+                        src_t = t - 1 - d  # one tick of transit plus the delay field
+                        if src_t >= 0 and spikes[pr.pre.name][src_t, i]:
+                            i_syn[j] += w
+                v = (par["alpha_decay"] * v + par["i_offset"]) + i_syn.astype(np.float32)
+                s = v >= par["threshold"]
+                if p.params["reset"] == "reset_by_subtraction":
+                    v = np.where(s, v - par["threshold"], v)
+                else:
+                    v = np.where(s, par["v_reset"], v)
+                spikes[p.name][t] = s
+            p._v_last = v.astype(np.float32)
+
+    snn.Population, snn.Projection, snn.Network = Population, Projection, Network
+    hardware.SpiNNaker2Chip = SpiNNaker2Chip
+    pkg = types.ModuleType("spinnaker2")
+    pkg.snn, pkg.hardware = snn, hardware
+    return pkg, calls
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    pkg, calls = make_stand_in()
+    monkeypatch.setitem(sys.modules, "spinnaker2", pkg)
+    monkeypatch.setitem(sys.modules, "spinnaker2.snn", pkg.snn)
+    monkeypatch.setitem(sys.modules, "spinnaker2.hardware", pkg.hardware)
+    return calls
+
+
+def test_network_construction_and_one_run_per_action(stand_in):
+    net = random_network((8, 300, 40, 2), timesteps=8, seed=11)
+    pol = SpikingPolicy(net, rate_encoder(), backend="spinnaker2", board_ip="192.168.1.25")
+    emu = SpikingPolicy(net, rate_encoder(), backend="emulator")
+    kinds = [c[0] for c in stand_in]
+    assert kinds.count("Population") == 4 and kinds.count("Projection") == 3
+    assert ("Population", "input", "spike_list") in stand_in
+    atoms = {c[1]: c[2] for c in stand_in if c[0] == "set_max_atoms_per_core"}
+    assert atoms == {p.name: a for p, a in zip(pol.program.populations,
+                                                pol.program.atoms_per_pe, strict=True)}
+    nnz = [int(np.count_nonzero(layer.weight)) for layer in net.layers]
+    assert [c[3] for c in stand_in if c[0] == "Projection"] == nnz
+    assert "SpiNNaker2Chip" not in kinds  # no board contact before the first action
+    stand_in.clear()
+    for obs in CARTPOLE_LIKE_OBS[:5]:
+        a, b = pol.act(obs), emu.act(obs)
+        assert np.array_equal(a.q.view(np.uint32), b.q.view(np.uint32))
+        assert a.action == b.action and a.synaptic_events == b.synaptic_events
+        assert a.chip_time_s > b.chip_time_s  # hardware adds host I/O (modeled)
+    assert [c[0] for c in stand_in] == ["SpiNNaker2Chip", "run"] * 5
+    assert all(c == ("SpiNNaker2Chip", "192.168.1.25") for c in stand_in[::2])
+    assert all(c == ("run", 8, 1e-3) for c in stand_in[1::2])
+
+
+def test_missing_py_spinnaker2_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "spinnaker2", None)  # makes the import fail
+    with pytest.raises(NeuroqError) as exc:
+        import_spinnaker2()
+    assert str(exc.value) == INSTALL_HINT and "\n" not in INSTALL_HINT
+    assert "pip install git+" in INSTALL_HINT and "not on PyPI" in INSTALL_HINT
+    net = random_network((8, 16, 2), seed=1)
+    with pytest.raises(NeuroqError, match="py-spinnaker2 is not installed"):
+        SpikingPolicy(net, rate_encoder(), backend="spinnaker2", board_ip="10.0.0.2")
+
+
+def test_missing_board_address_and_unknown_backend(tmp_path):
+    net = random_network((8, 16, 2), seed=1)
+    with pytest.raises(NeuroqError, match="board-ip"):
+        SpikingPolicy(net, rate_encoder(), backend="spinnaker2", board_ip=None)
+    with pytest.raises(NeuroqError, match="board-ip"):
+        load_policy(tmp_path, backend="spinnaker2")
+    with pytest.raises(NeuroqError, match="unknown backend 'loihi'"):
+        load_policy(tmp_path, backend="loihi")

@@ -24,6 +24,7 @@ from deploy.errors import NeuroqError
 COMMANDS: dict[str, str] = {
     "train": "agents.train_cmd",
     "show": "agents.show_cmd",
+    "demo": "agents.demo_cmd",
 }
 
 EXIT_USER_ERROR = 2

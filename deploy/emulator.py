@@ -38,12 +38,13 @@ from deploy.neuron import Compare, Reset
 MAX_CHUNK = 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EmulatorResult:
     """One batched run of T steps (batch = number of environments).
 
     q: float32 (batch, n_actions), Q-values; v_out: float32 raw output potential.
-    spike_counts: int64 (batch, n) per spiking population, input source first.
+    spike_counts: int64 (batch, n) per spiking population, input source first (derived
+        from `emitted`, int64 (batch, all spiking neurons)).
     synaptic_events: int64 (batch,), spikes delivered x fan-out incl. zero weights (the
         reference model's definition).
     events_per_pe: int64 (batch, n_pes), synaptic events the chip processes per PE (spikes
@@ -54,11 +55,23 @@ class EmulatorResult:
 
     q: np.ndarray
     v_out: np.ndarray
-    spike_counts: tuple[np.ndarray, ...]
+    emitted: np.ndarray
+    population_sizes: tuple[int, ...]
     synaptic_events: np.ndarray
     events_per_pe: np.ndarray
     spikes_per_pe: np.ndarray
     neuron_updates_per_pe: np.ndarray
+
+    @property
+    def spike_counts(self) -> tuple[np.ndarray, ...]:
+        ends = np.cumsum(self.population_sizes)
+        return tuple(self.emitted[:, e - n:e] for n, e in zip(self.population_sizes, ends,
+                                                               strict=True))
+
+    @property
+    def spikes(self) -> np.ndarray:
+        """Spikes emitted by all populations, input source included, int64 (batch,)."""
+        return self.spikes_per_pe.sum(axis=1)
 
     @property
     def actions(self) -> np.ndarray:
@@ -143,8 +156,14 @@ class Emulator:
                 w = prog.projections[k - 1].weight[slot.start:slot.stop]
                 self._fan[offs[k - 1]: offs[k], slot.pe] = np.count_nonzero(w, axis=0)
                 self._updates[slot.pe] = slot.n_neurons * self.timesteps
-        self._dense_fanout = np.concatenate([
+        dense_fanout = np.concatenate([
             np.full(layer.n_in, float(layer.n_out)) for layer in prog.network.layers])
+        # one matrix for all counts: [delivered, emitted] @ it = [events/PE, sent/PE, dense]
+        n = self.n_spiking
+        self._count_matrix = np.zeros((2 * n, 2 * n_pes + 1), np.float64)
+        self._count_matrix[:n, :n_pes] = self._fan
+        self._count_matrix[n:, n_pes:2 * n_pes] = self._sent
+        self._count_matrix[:n, -1] = dense_fanout
 
     def _get_buffers(self, batch: int) -> tuple:
         buf = self._buffers.get(batch)
@@ -180,8 +199,8 @@ class Emulator:
             return EmulatorResult(
                 np.concatenate([p.q for p in parts]),
                 np.concatenate([p.v_out for p in parts]),
-                tuple(np.concatenate(c) for c in zip(*(p.spike_counts for p in parts),
-                                                      strict=True)),
+                np.concatenate([p.emitted for p in parts]),
+                parts[0].population_sizes,
                 np.concatenate([p.synaptic_events for p in parts]),
                 np.concatenate([p.events_per_pe for p in parts]),
                 np.concatenate([p.spikes_per_pe for p in parts]),
@@ -248,15 +267,14 @@ class Emulator:
                 spikes[...] = sb
 
     def _result(self, hist, v_out) -> EmulatorResult:
-        emitted32 = hist.sum(axis=0, dtype=np.float32)  # exact: at most T per neuron
-        emitted = emitted32.astype(np.float64)
-        delivered = emitted - hist[-1]  # spikes of the last step are never delivered
-        events = np.rint(delivered @ self._fan).astype(np.int64)
-        sent = np.rint(emitted @ self._sent).astype(np.int64)
-        dense = np.rint(delivered @ self._dense_fanout).astype(np.int64)
-        counts_all = emitted.astype(np.int64)
-        counts = tuple(counts_all[:, a:b] for a, b in
-                       zip(self.spike_offsets[:-1], self.spike_offsets[1:], strict=True))
+        batch, n, n_pes = v_out.shape[0], self.n_spiking, self.program.n_pes
+        both = np.empty((batch, 2 * n), np.float32)
+        emitted = both[:, n:]
+        hist.sum(axis=0, dtype=np.float32, out=emitted)  # exact: at most T per neuron
+        np.subtract(emitted, hist[-1], out=both[:, :n])  # last step's spikes: not delivered
+        counts = np.rint(both @ self._count_matrix).astype(np.int64)
         v_out = v_out.copy()
         q = (v_out * self.q_scale).astype(np.float32)
-        return EmulatorResult(q, v_out, counts, dense, events, sent, self._updates.copy())
+        return EmulatorResult(q, v_out, emitted.astype(np.int64), tuple(self.spiking_sizes),
+                              counts[:, -1], counts[:, :n_pes], counts[:, n_pes:2 * n_pes],
+                              self._updates)

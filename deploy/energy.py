@@ -90,10 +90,22 @@ class EnergyModel:
         self, events_per_pe: np.ndarray, spikes_per_pe: np.ndarray, updates_per_pe: np.ndarray
     ) -> np.ndarray:
         """Busy cycles (batch, n_pes) of every used PE over one action."""
-        return (np.asarray(events_per_pe, np.float64) * self.c_syn
-                + np.asarray(spikes_per_pe, np.float64) * self.c_spike
-                + np.asarray(updates_per_pe, np.float64) * self.c_neuron
-                + self.timesteps * self.c_tick)
+        fixed = np.asarray(updates_per_pe, np.float64) * self.c_neuron + (
+            self.timesteps * self.c_tick)
+        return events_per_pe * self.c_syn + spikes_per_pe * self.c_spike + fixed
+
+    def action_energy(self, chip_events: float, spikes_sent: float,
+                      updates_per_pe: np.ndarray) -> tuple[float, float]:
+        """(dynamic, total) MODELED energy in J of one action from its summed counts.
+
+        Busy cycles are linear in the counts, so totals over PEs suffice (fast path of
+        `cost` for one action).
+        """
+        busy = (chip_events * self.c_syn + spikes_sent * self.c_spike
+                + float(np.sum(updates_per_pe)) * self.c_neuron
+                + self.n_pes_used * self.timesteps * self.c_tick)
+        dynamic = busy * self.level.energy_per_cycle_j
+        return dynamic, dynamic + self.static_power_w * self.chip_time_s
 
     def cost(
         self, events_per_pe: np.ndarray, spikes_per_pe: np.ndarray, updates_per_pe: np.ndarray

@@ -66,8 +66,27 @@ class Policy(Protocol):
     manifest: dict[str, Any]
 
     def act(self, observation: np.ndarray) -> ActionInfo:
-        """Encode one observation, run T steps, return the action and its accounting."""
-        ...
+        """Encode one observation (n_obs,), run T steps, return the action and its costs."""
+        start = time.perf_counter()
+        x = self._check_obs(observation, batched=False)
+        spikes_in = self.encoder.encode(x, self.timesteps, rng=self.rng)
+        if self.backend != "emulator":
+            b = self._run_spikes(spikes_in, start)
+            dyn = None if b.energy_dynamic_j is None else float(b.energy_dynamic_j[0])
+            tot = None if b.energy_total_j is None else float(b.energy_total_j[0])
+            chip_ev = None if b.chip_synaptic_events is None else int(b.chip_synaptic_events[0])
+            return ActionInfo(int(b.actions[0]), b.q[0], time.perf_counter() - start,
+                              b.chip_time_s, int(b.synaptic_events[0]), int(b.spikes[0]),
+                              dyn, tot, self.backend, chip_ev)
+        # the emulator's fast path: one environment, summed counts
+        r = self.emulator.run(spikes_in)
+        q = r.q[0]
+        chip_events = int(r.events_per_pe.sum())
+        spikes = int(r.spikes_per_pe.sum())
+        dyn, tot = self.energy.action_energy(chip_events, spikes, r.neuron_updates_per_pe)
+        return ActionInfo(int(q.argmax()), q, time.perf_counter() - start,
+                          self.energy.chip_time_s, int(r.synaptic_events[0]), spikes, dyn, tot,
+                          self.backend, chip_events)
 
     def act_batch(self, observations: np.ndarray) -> np.ndarray:
         """Greedy actions (int64, (batch,)) for a batch of observations (batch, n_obs)."""
@@ -154,7 +173,7 @@ class SpikingPolicy:
                               f"{self.n_obs}, got {x.shape}")
         if batched and x.shape[0] == 0:
             raise NeuroqError("empty batch of observations")
-        if not np.all(np.isfinite(x)):
+        if not np.isfinite(x).all():
             raise NeuroqError("observation contains NaN or inf")
         return x if batched else x[None]
 
@@ -181,8 +200,7 @@ class SpikingPolicy:
             q = np.stack([self.board.run(spikes_in[:, i]) for i in range(q.shape[0])])
             q = (q * np.float32(self.network.q_scale)).astype(np.float32)
         cost = self.energy.cost(r.events_per_pe, r.spikes_per_pe, r.neuron_updates_per_pe)
-        total_spikes = sum(c.sum(axis=1) for c in r.spike_counts)
-        return BatchResult(np.argmax(q, axis=1), q, r.synaptic_events, total_spikes,
+        return BatchResult(np.argmax(q, axis=1), q, r.synaptic_events, r.spikes,
                            time.perf_counter() - start, cost.chip_time_s,
                            r.events_per_pe.sum(axis=1), cost.energy_dynamic_j,
                            cost.energy_total_j)

@@ -1,0 +1,122 @@
+"""load_policy backends, bad input, closed-loop evaluation and the eval/deploy commands."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from chip_nets import save_cartpole_artifact
+
+from deploy.artifact import WEIGHTS_FILE
+from deploy.errors import NeuroqError
+from deploy.evaluate import evaluate, worst_fraction_mean
+from deploy.policy import ActionInfo, load_policy
+
+ROOT = Path(__file__).resolve().parents[1]
+OBS = np.array([0.02, -0.3, 0.05, 0.4], np.float32)
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    return save_cartpole_artifact(tmp_path_factory.mktemp("chip") / "artifact")
+
+
+def test_emulator_and_reference_backends_agree(artifact):
+    emu, ref = load_policy(artifact), load_policy(artifact, backend="reference")
+    a, b = emu.act(OBS), ref.act(OBS)
+    assert isinstance(a, ActionInfo) and a.backend == "emulator"
+    assert np.array_equal(a.q.view(np.uint32), b.q.view(np.uint32)) and a.action == b.action
+    assert a.synaptic_events == b.synaptic_events and a.spikes == b.spikes
+    assert a.chip_time_s == pytest.approx(8e-3) and b.chip_time_s is None
+    assert 0 < a.energy_dynamic_j < a.energy_total_j and b.energy_total_j is None
+    assert a.host_latency_s > 0
+    obs = np.random.default_rng(0).normal(size=(9, 4)).astype(np.float32) * 0.1
+    assert np.array_equal(emu.act_batch(obs), ref.act_batch(obs))
+    assert emu.act_batch(obs).dtype == np.int64
+    batch = emu.run_batch(obs)
+    assert np.array_equal(batch.q[3], emu.act(obs[3]).q)
+    assert batch.energy_total_j[3] == pytest.approx(emu.act(obs[3]).energy_total_j)
+
+
+@pytest.mark.parametrize("bad", [[np.nan, 0, 0, 0], [0, np.inf, 0, 0], [0, 0, 0],
+                                 [[0, 0, 0, 0]], "abcd"])
+def test_bad_observation_is_refused_and_state_survives(artifact, bad):
+    pol = load_policy(artifact)
+    before = pol.act(OBS)
+    with pytest.raises(NeuroqError, match="observation"):
+        pol.act(np.array(bad) if not isinstance(bad, str) else bad)
+    after = pol.act(OBS)
+    assert np.array_equal(before.q, after.q) and before.spikes == after.spikes
+    with pytest.raises(NeuroqError, match="observation"):
+        pol.act_batch(np.zeros((2, 5), np.float32))
+
+
+def test_bad_artifact_paths_and_tampering(tmp_path, artifact):
+    with pytest.raises(NeuroqError, match="no manifest.json"):
+        load_policy(tmp_path / "missing")
+    tampered = save_cartpole_artifact(tmp_path / "tampered")
+    data = bytearray((tampered / WEIGHTS_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tampered / WEIGHTS_FILE).write_bytes(bytes(data))
+    with pytest.raises(NeuroqError, match="does not match its manifest"):
+        load_policy(tampered)
+    with pytest.raises(NeuroqError, match="performance level"):
+        load_policy(artifact, performance_level="max")
+
+
+def test_emulator_returns_equal_reference_returns(artifact):
+    res = {b: evaluate(load_policy(artifact, backend=b), episodes=6, seed=3)
+           for b in ("emulator", "reference")}
+    assert res["emulator"]["returns"] == res["reference"]["returns"]
+    assert res["emulator"]["actions"] == sum(res["emulator"]["returns"])  # CartPole: 1/step
+    e = res["emulator"]
+    assert e["modeled_per_action"]["energy_model"]["modeled"] is True
+    assert e["modeled_per_action"]["energy_total_j"] > e["modeled_per_action"][
+        "energy_dynamic_j"] > 0
+    assert res["reference"]["modeled_per_action"] is None
+    assert e["counted_per_action"]["synaptic_events"] == res["reference"][
+        "counted_per_action"]["synaptic_events"]
+
+
+def test_worst_fraction_mean():
+    r = np.arange(100.0)
+    assert worst_fraction_mean(r) == pytest.approx(2.0)  # mean of 0..4
+    assert worst_fraction_mean([7.0, 1.0]) == 1.0
+
+
+def run_cli(*args, cwd):
+    code = ("import sys; from agents.cli import main; rc = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1",
+                               "PATH": "/usr/bin:/bin"})
+
+
+def test_eval_command_writes_result_without_torch(artifact, tmp_path):
+    p = run_cli("eval", artifact, "--episodes", "5", "--out", tmp_path / "runs", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "[modeled]" in p.stdout and "[measured]" in p.stdout
+    (result,) = (tmp_path / "runs" / "CartPole-v1").glob("eval-emulator-*/result.json")
+    r = json.loads(result.read_text())
+    for key in ("return_mean", "return_std", "return_worst5pct_mean", "measured",
+                "counted_per_action", "modeled_per_action", "config"):
+        assert key in r
+    assert r["measured"]["host_latency_single_action_median_s"] > 0
+    p = run_cli("eval", artifact, "--backend", "spinnaker2", cwd=tmp_path)
+    assert p.returncode == 2 and "--board-ip" in p.stderr
+    p = run_cli("eval", tmp_path / "nothing", cwd=tmp_path)
+    assert p.returncode == 2 and "no manifest.json" in p.stderr
+
+
+def test_deploy_command_shows_placement(artifact, tmp_path):
+    p = run_cli("deploy", artifact, "--target", "emulator", "--show-placement", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "lif_no_delay" in p.stdout and "of 148 usable PEs" in p.stdout
+    assert "SRAM bytes" in p.stdout
+    p = run_cli("deploy", artifact, "--target", "spinnaker2", "--board-ip", "10.1.2.3",
+                cwd=tmp_path)
+    assert p.returncode == 2 and "pip install git+" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1

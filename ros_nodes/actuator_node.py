@@ -33,6 +33,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 
 from deploy.control import (
+    REASON_BAD_ACTION,
     ActionTable,
     MalformedInput,
     Watchdog,
@@ -58,6 +59,8 @@ NODE_NAME = "neuroq_actuator"
 MODES = ("effort", "twist")
 # the watchdog timer may fire this fraction of a timeout early and still count as expired
 WATCHDOG_SLACK = 0.1
+# at most one warning per this many seconds about dropped actions
+LOG_THROTTLE_S = 1.0
 
 
 class ActuatorNode(Node):
@@ -110,6 +113,7 @@ class ActuatorNode(Node):
         self.commands_sent = 0
         self.safe_commands_sent = 0
         self.bad_actions = 0
+        self._last_warning_s = -LOG_THROTTLE_S
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
         self.create_subscription(Joy, TOPIC_ACTION, self._on_action, command_qos())
         self._watchdog_timer = self.create_timer(timeout, self._on_watchdog)
@@ -121,11 +125,15 @@ class ActuatorNode(Node):
     def _on_action(self, msg: Joy) -> None:
         try:
             if len(msg.buttons) != 1:
-                raise MalformedInput("bad_action", f"expected 1 button, got {len(msg.buttons)}")
+                raise MalformedInput(REASON_BAD_ACTION,
+                                     f"expected 1 button, got {len(msg.buttons)}")
             command = self.table.command(int(msg.buttons[0]))
         except MalformedInput as exc:
             self.bad_actions += 1
-            self.get_logger().warning(f"dropped an action: {exc}", throttle_duration_sec=1.0)
+            now = time.monotonic()
+            if now - self._last_warning_s >= LOG_THROTTLE_S:  # rclpy's throttle is slow
+                self._last_warning_s = now
+                self.get_logger().warning(f"dropped an action: {exc}")
             return
         self._watchdog_timer.reset()
         self.dog, recovered = watchdog_feed(self.dog, time.monotonic())

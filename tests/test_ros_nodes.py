@@ -1,0 +1,198 @@
+"""Policy and actuator nodes over real DDS (loopback, conftest's domain), in this process.
+
+Bad input and refusal: malformed readings are dropped and counted while every good one is
+answered; a policy that cannot load, or fails its first action, never gets an action
+publisher.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
+from rclpy.parameter import Parameter
+from ros_helpers import Probe, spinning, wait_until
+from sensor_msgs.msg import JointState, Joy
+from stand_in_policy import StandInPolicy
+
+from deploy.control import DROP_REASONS
+from deploy.errors import NeuroqError
+from ros_nodes.actuator_node import ActuatorNode
+from ros_nodes.common import command_qos, sensor_qos
+from ros_nodes.policy_node import PolicyNode
+
+pytestmark = pytest.mark.ros
+
+GOOD_NAMES = ["cart_slider", "pole_hinge"]
+
+
+def _reading(stamp_ns: int, names, pos, vel) -> JointState:
+    msg = JointState(name=list(names), position=[float(p) for p in pos],
+                     velocity=[float(v) for v in vel])
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    return msg
+
+
+def _key(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def _policy_node(policy, **params):
+    overrides = [Parameter("artifact", value="stand-in")] + [
+        Parameter(k, value=v) for k, v in params.items()]
+    return lambda ctx: PolicyNode(lambda artifact, backend: policy, context=ctx,
+                                  parameter_overrides=overrides)
+
+
+def _wait_matched(pub, n: int = 1) -> None:
+    assert wait_until(lambda: pub.get_subscription_count() >= n, 5.0), "no subscriber matched"
+
+
+def _last_status(probe: Probe, name_part: str):
+    for _, msg in reversed(probe.messages("/diagnostics")):
+        for status in msg.status:
+            if name_part in status.name:
+                return status, {kv.key: kv.value for kv in status.values}
+    return None, {}
+
+
+def test_malformed_flood_is_dropped_and_counted_while_every_good_reading_is_answered():
+    """10,000 readings, 80 % malformed in every way we know, sent in paced batches."""
+    policy = StandInPolicy()
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(Joy, "action", command_qos(1000))
+        probe.watch(DiagnosticArray, "/diagnostics", command_qos())
+        return probe
+
+    with spinning(_policy_node(policy, sensor_queue_depth=1000, diagnostics_period_s=0.2),
+                  probe_factory) as (node, probe):
+        pub = probe.create_publisher(JointState, "joint_states", sensor_qos(1000))
+        _wait_matched(pub)
+        assert wait_until(lambda: probe.get_publishers_info_by_topic("action"), 5.0)
+        rng = np.random.default_rng(0)
+        bad = [
+            ("wrong_count", ["cart_slider"], [0.0], [0.0]),
+            ("wrong_count", GOOD_NAMES, [0.0, 0.0, 0.0], [0.0, 0.0]),
+            ("wrong_count", [], [], []),
+            ("wrong_names", ["cart", "pole"], [0.0, 0.0], [0.0, 0.0]),
+            ("wrong_names", ["cart_slider", "cart_slider"], [0.0, 0.0], [0.0, 0.0]),
+            ("not_finite", GOOD_NAMES, [float("nan"), 0.0], [0.0, 0.0]),
+            ("not_finite", GOOD_NAMES, [0.0, 0.0], [0.0, float("-inf")]),
+            ("out_of_range", GOOD_NAMES, [0.0, 3.0], [0.0, 0.0]),
+            ("out_of_range", GOOD_NAMES, [0.0, 0.0], [1e9, 0.0]),
+        ]
+        good: dict[int, int] = {}  # stamp -> expected action
+        expected = {r: 0 for r in DROP_REASONS}
+        sent = 0
+        batch = 250
+        for stamp in range(1, 10_001):
+            if rng.random() < 0.2:
+                pos, vel = rng.uniform(-0.2, 0.2, 2), rng.uniform(-1, 1, 2)
+                names = GOOD_NAMES if rng.random() < 0.5 else GOOD_NAMES[::-1]
+                order = [0, 1] if names == GOOD_NAMES else [1, 0]
+                obs = np.array([pos[order[0]], vel[order[0]], pos[order[1]], vel[order[1]]])
+                good[stamp] = int(policy.gains @ obs.astype(np.float32) > 0)
+                pub.publish(_reading(stamp, names, pos, vel))
+            else:
+                reason, names, pos, vel = bad[rng.integers(len(bad))]
+                expected[reason] += 1
+                pub.publish(_reading(stamp, names, pos, vel))
+            sent += 1
+            if sent % batch == 0:  # pace: let the node drain its queue (best effort)
+                assert wait_until(lambda s=sent: node.stats()["readings_received"] >= s, 10.0)
+        assert wait_until(lambda: len(probe.messages("action")) >= len(good), 10.0)
+        answered = {_key(m.header.stamp): m.buttons[0] for _, m in probe.messages("action")}
+        assert answered == good  # every good reading answered, once, correctly; no bad one
+        stats = node.stats()
+        assert stats["readings_received"] == 10_000
+        assert {r: stats[f"dropped_{r}"] for r in DROP_REASONS} == expected
+        assert stats["dropped_inputs"] == 10_000 - len(good)
+        # still up: it keeps reporting, and its diagnostics carry the drop counts
+        t0 = time.monotonic()
+        assert wait_until(lambda: probe.messages("/diagnostics")
+                          and probe.messages("/diagnostics")[-1][0] > t0, 2.0)
+        _, values = _last_status(probe, "neuroq_policy")
+        assert int(values["dropped_inputs"]) == 10_000 - len(good)
+        for key in ("act_latency_p99_ms", "spikes_per_action", "modeled_energy_per_action_j"):
+            assert key in values
+
+
+class _Refuse:
+    def __init__(self, exc):
+        self.exc = exc
+
+    def __call__(self, artifact, backend):
+        raise self.exc
+
+
+@pytest.mark.parametrize(("loader", "expect"), [
+    (_Refuse(NeuroqError("artifact /x/cartpole not found")), "not found"),
+    (_Refuse(NeuroqError("artifact manifest hash mismatch: tampered")), "tampered"),
+    (_Refuse(ConnectionError("board 192.168.1.2 unreachable")), "unreachable"),
+    (lambda a, b: StandInPolicy(fail_on_call=1), "stopped answering"),
+    (lambda a, b: StandInPolicy(env_id="Acrobot-v1"), "controls Acrobot-v1"),
+])
+def test_a_policy_that_does_not_fully_load_never_publishes_actions(loader, expect):
+    nodes = []
+
+    def make(ctx):
+        node = PolicyNode(loader, context=ctx,
+                          parameter_overrides=[Parameter("artifact", value="/x/cartpole")])
+        nodes.append(node)
+        return node
+
+    with spinning(make):
+        node = nodes[0]
+        assert not node.active
+        assert expect in node.refusal
+        assert not node.get_publishers_info_by_topic("/action")
+        assert not node.get_subscriptions_info_by_topic("/joint_states")
+
+
+def test_policy_node_process_refuses_a_missing_artifact_with_one_clear_line(tmp_path):
+    missing = tmp_path / "no-such-artifact"
+    proc = subprocess.run(
+        [sys.executable, "-m", "ros_nodes.policy_node", "--ros-args", "-p",
+         f"artifact:={missing}"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "not activating" in ln]
+    assert len(lines) == 1 and str(missing) in lines[0], proc.stdout + proc.stderr
+
+
+def test_actuator_maps_actions_to_clamped_twists_and_drops_bad_ones():
+    def actuator(ctx):
+        return ActuatorNode(context=ctx, parameter_overrides=[
+            Parameter("mode", value="twist"),
+            Parameter("twist_linear_x", value=[0.0, 2.0, 0.0]),
+            Parameter("twist_angular_z", value=[0.8, 0.0, -3.0]),
+            Parameter("max_linear_x", value=0.5),
+            Parameter("max_angular_z", value=1.0),
+            Parameter("watchdog_timeout_s", value=0.5)])
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(TwistStamped, "cmd_vel", command_qos(100))
+        return probe
+
+    with spinning(actuator, probe_factory) as (node, probe):
+        pub = probe.create_publisher(Joy, "action", command_qos())
+        _wait_matched(pub)
+        assert wait_until(lambda: probe.messages("cmd_vel"), 5.0)  # safe command at start
+        _, first = probe.messages("cmd_vel")[0]
+        assert (first.twist.linear.x, first.twist.angular.z) == (0.0, 0.0)
+        for k, buttons in enumerate([[1], [2], [0], [3], [-1], [], [1, 2]]):
+            msg = Joy(buttons=buttons)
+            msg.header.stamp.sec = 100 + k
+            pub.publish(msg)
+        assert wait_until(lambda: node.bad_actions == 4 and node.commands_sent == 3, 5.0)
+        got = {m.header.stamp.sec: (m.twist.linear.x, m.twist.angular.z)
+               for _, m in probe.messages("cmd_vel") if 100 <= m.header.stamp.sec < 110}
+        assert got == {100: (0.5, 0.0), 101: (0.0, -1.0), 102: (0.0, 0.8)}
+        assert all(m.header.frame_id == "base_link" for _, m in probe.messages("cmd_vel"))

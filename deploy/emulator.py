@@ -34,6 +34,9 @@ from deploy.compiler import Program
 from deploy.errors import NeuroqError
 from deploy.neuron import Compare, Reset
 
+#: one environment: projections with at least this many weights skip their sgemv when the
+#: presynaptic population was silent (the check costs less than the product)
+SKIP_SILENT_MIN_WEIGHTS = 8192
 #: environments per internal chunk: bounds the spike history and keeps sgemm cache-friendly.
 MAX_CHUNK = 1024
 
@@ -174,7 +177,12 @@ class Emulator:
             v = np.zeros((*lead, self.n_post), np.float32)
             isyn = np.zeros((*lead, self.n_post), np.float32)
             tmp = np.zeros((*lead, self.n_hidden), np.float32)
-            buf = (hist, v, isyn, tmp)
+            # views used every step, made once: (spikes in, weights, synaptic input out)
+            plan = [[(hist[t - 1, ..., p.pre], p.wt, isyn[..., p.post],
+                      p.wt.size >= SKIP_SILENT_MIN_WEIGHTS)
+                     for p in self.projections] for t in range(1, self.timesteps)]
+            spike_views = [hist[t, ..., self.n_inputs:] for t in range(self.timesteps)]
+            buf = (hist, v, isyn, tmp, plan, spike_views)
             if len(self._buffers) > 8:
                 self._buffers.clear()
             self._buffers[batch] = buf
@@ -205,12 +213,12 @@ class Emulator:
                 np.concatenate([p.events_per_pe for p in parts]),
                 np.concatenate([p.spikes_per_pe for p in parts]),
                 parts[0].neuron_updates_per_pe)
-        hist, v, isyn, tmp = self._get_buffers(batch)
+        hist, v, isyn, tmp, plan, spike_views = self._get_buffers(batch)
         v.fill(0.0)
         isyn.fill(0.0)
         n_in = self.n_inputs
         np.not_equal(s.reshape(hist[..., :n_in].shape), 0, out=hist[..., :n_in])
-        self._run(hist, v, isyn, tmp)
+        self._run(v, isyn, tmp, plan, spike_views, single=batch == 1)
         v_out = v.reshape(batch, self.n_post)[:, self.n_hidden:]
         return self._result(hist.reshape(self.timesteps, batch, self.n_spiking), v_out)
 
@@ -236,30 +244,34 @@ class Emulator:
                 np.copyto(vh[..., sl], np.broadcast_to(self.v_reset[sl], vh[..., sl].shape),
                           where=spikes[..., sl])
 
-    def _run(self, hist, v, isyn, tmp) -> None:
-        """T steps; hist (T, [batch,] n_spiking) float32 with the input spikes filled in."""
-        n_in, n_hidden = self.n_inputs, self.n_hidden
+    def _run(self, v, isyn, tmp, plan, spike_views, single: bool) -> None:
+        """T steps over buffers whose history holds the input spikes (see _get_buffers)."""
+        n_hidden = self.n_hidden
         vh = v[..., :n_hidden]
+        thr = self.threshold
         fast_reset = all(self.subtract) and self.exact_zeros
+        fire = np.greater_equal if self.ge else np.greater
+        # one environment: sgemv through np.dot (least call overhead), and skip it when the
+        # presynaptic population was silent; many: sgemm on strided views through matmul
+        product = np.dot if single else np.matmul
         for t in range(self.timesteps):
             if t > 0:  # in step 0 no spike has arrived yet: I = 0
-                prev = hist[t - 1]
-                for proj in self.projections:
-                    np.matmul(prev[..., proj.pre], proj.wt, out=isyn[..., proj.post])
+                for spikes_in, wt, out, skip_silent in plan[t - 1]:
+                    if single and skip_silent and not spikes_in.any():
+                        out.fill(0.0)
+                    else:
+                        product(spikes_in, wt, out=out)
                 if not self.exact_zeros:  # BLAS may sum to -0.0 where int32 gives +0
                     np.add(isyn, np.float32(0.0), out=isyn)
             self._integrate(v, isyn)
             if not n_hidden:
                 continue
-            spikes = hist[t, ..., n_in:]
+            spikes = spike_views[t]
             if fast_reset:
                 # v - threshold * s equals where(s, v - threshold, v) bit for bit:
                 # threshold * 1 == threshold, and v - (+-0.0) == v as v never holds -0.0
-                if self.ge:
-                    np.greater_equal(vh, self.threshold, out=spikes)
-                else:
-                    np.greater(vh, self.threshold, out=spikes)
-                np.multiply(spikes, self.threshold, out=tmp)
+                fire(vh, thr, out=spikes)
+                np.multiply(spikes, thr, out=tmp)
                 np.subtract(vh, tmp, out=vh)
             else:
                 sb = np.zeros(spikes.shape, bool)

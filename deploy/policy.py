@@ -66,27 +66,8 @@ class Policy(Protocol):
     manifest: dict[str, Any]
 
     def act(self, observation: np.ndarray) -> ActionInfo:
-        """Encode one observation (n_obs,), run T steps, return the action and its costs."""
-        start = time.perf_counter()
-        x = self._check_obs(observation, batched=False)
-        spikes_in = self.encoder.encode(x, self.timesteps, rng=self.rng)
-        if self.backend != "emulator":
-            b = self._run_spikes(spikes_in, start)
-            dyn = None if b.energy_dynamic_j is None else float(b.energy_dynamic_j[0])
-            tot = None if b.energy_total_j is None else float(b.energy_total_j[0])
-            chip_ev = None if b.chip_synaptic_events is None else int(b.chip_synaptic_events[0])
-            return ActionInfo(int(b.actions[0]), b.q[0], time.perf_counter() - start,
-                              b.chip_time_s, int(b.synaptic_events[0]), int(b.spikes[0]),
-                              dyn, tot, self.backend, chip_ev)
-        # the emulator's fast path: one environment, summed counts
-        r = self.emulator.run(spikes_in)
-        q = r.q[0]
-        chip_events = int(r.events_per_pe.sum())
-        spikes = int(r.spikes_per_pe.sum())
-        dyn, tot = self.energy.action_energy(chip_events, spikes, r.neuron_updates_per_pe)
-        return ActionInfo(int(q.argmax()), q, time.perf_counter() - start,
-                          self.energy.chip_time_s, int(r.synaptic_events[0]), spikes, dyn, tot,
-                          self.backend, chip_events)
+        """Encode one observation, run T steps, return the action and its accounting."""
+        ...
 
     def act_batch(self, observations: np.ndarray) -> np.ndarray:
         """Greedy actions (int64, (batch,)) for a batch of observations (batch, n_obs)."""
@@ -209,18 +190,24 @@ class SpikingPolicy:
         """Encode one observation (n_obs,), run T steps, return the action and its costs."""
         start = time.perf_counter()
         x = self._check_obs(observation, batched=False)
-        b = self._run_spikes(self.encoder.encode(x, self.timesteps, rng=self.rng), start)
-
-        def first(a):
-            return None if a is None else a[0].item()
-
-        action, q = int(b.actions[0]), b.q[0]
-        fields = dict(
-            chip_time_s=b.chip_time_s, synaptic_events=int(b.synaptic_events[0]),
-            spikes=int(b.spikes[0]), energy_dynamic_j=first(b.energy_dynamic_j),
-            energy_total_j=first(b.energy_total_j), backend=self.backend,
-            chip_synaptic_events=first(b.chip_synaptic_events))
-        return ActionInfo(action, q, time.perf_counter() - start, **fields)
+        spikes_in = self.encoder.encode(x, self.timesteps, rng=self.rng)
+        if self.backend != "emulator":
+            b = self._run_spikes(spikes_in, start)
+            dyn = None if b.energy_dynamic_j is None else float(b.energy_dynamic_j[0])
+            tot = None if b.energy_total_j is None else float(b.energy_total_j[0])
+            chip_ev = None if b.chip_synaptic_events is None else int(b.chip_synaptic_events[0])
+            return ActionInfo(int(b.actions[0]), b.q[0], time.perf_counter() - start,
+                              b.chip_time_s, int(b.synaptic_events[0]), int(b.spikes[0]),
+                              dyn, tot, self.backend, chip_ev)
+        # the emulator's fast path: one environment, summed counts
+        r = self.emulator.run(spikes_in)
+        q = r.q[0]
+        chip_events = int(r.events_per_pe.sum())
+        spikes = int(r.spikes_per_pe.sum())
+        dyn, tot = self.energy.action_energy(chip_events, spikes, r.neuron_updates_per_pe)
+        return ActionInfo(int(q.argmax()), q, time.perf_counter() - start,
+                          self.energy.chip_time_s, int(r.synaptic_events[0]), spikes, dyn, tot,
+                          self.backend, chip_events)
 
     def act_batch(self, observations: np.ndarray) -> np.ndarray:
         """Greedy actions (int64, (batch,)) for observations (batch, n_obs)."""

@@ -1,5 +1,7 @@
 """Energy and latency model: the formula by hand, levels, scopes, and the constants table."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from chip_nets import random_network
@@ -18,6 +20,12 @@ def test_every_constant_has_unit_tag_and_source():
         assert c.tag in TAGS and c.unit and c.source and c.meaning, c.name
     table = constants_table_markdown()
     assert all(name in table for name in CONSTANTS)
+
+
+def test_docs_carry_the_current_constants_table():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "chip.md").read_text()
+    for row in constants_table_markdown().splitlines()[2:]:
+        assert row in doc, f"docs/chip.md is out of date: {row}"
 
 
 def test_derived_energy_per_cycle_matches_the_design_figures():

@@ -238,13 +238,6 @@ def _as_bytes_array(data) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8)
 
 
-def _ffill_index(mask: np.ndarray) -> np.ndarray:
-    """For each position, the index of the last True of `mask` at or before it, else -1."""
-    idx = np.where(mask, np.arange(mask.size, dtype=np.int64), -1)
-    np.maximum.accumulate(idx, out=idx)
-    return idx
-
-
 # ------------------------------------------------------------------------------------------
 # EVT 3.0 encoder
 # ------------------------------------------------------------------------------------------
@@ -428,21 +421,12 @@ _POPCOUNT = ((_MASKS[:, None] >> np.arange(EVT3_VECT_12_WIDTH)) & 1).sum(axis=1)
 """Set bits of each 12-bit validity mask."""
 _HIGHEST_BIT = np.where(_MASKS > 0, np.floor(np.log2(np.maximum(_MASKS, 1))), 0).astype(np.int64)
 _BIT_POSITIONS = np.zeros((1 << EVT3_VECT_12_WIDTH, EVT3_VECT_12_WIDTH), dtype=np.uint16)
-for _m in range(1, 1 << EVT3_VECT_12_WIDTH):
-    _bits = np.flatnonzero((_m >> np.arange(EVT3_VECT_12_WIDTH)) & 1)
-    _BIT_POSITIONS[_m, : _bits.size] = _bits
+for _mask in range(1, 1 << EVT3_VECT_12_WIDTH):
+    _set = np.flatnonzero((_mask >> np.arange(EVT3_VECT_12_WIDTH)) & 1)
+    _BIT_POSITIONS[_mask, : _set.size] = _set
+del _mask, _set
 _BIT_POSITIONS_FLAT = _BIT_POSITIONS.reshape(-1)
-"""Row m: positions of the set bits of mask m, ascending, padded with 0."""
-del _m, _bits
-
-
-def _ffill(values: np.ndarray, present: np.ndarray, initial: int) -> np.ndarray:
-    """values[last i' <= i with present[i']] for every i, `initial` before the first."""
-    idx = np.where(present, np.arange(present.size), -1)
-    np.maximum.accumulate(idx, out=idx)
-    out = values[np.maximum(idx, 0)].astype(np.int64)
-    out[idx < 0] = initial
-    return out
+"""Row m: the positions of the set bits of mask m, ascending, padded with 0."""
 
 
 def decode_evt3(
@@ -502,28 +486,43 @@ def decode_evt3(
     st_pos = np.flatnonzero(~is_event)
     n_ev_words = ev_pos.size
 
-    # --- state, forward-filled over the state words ---
+    # --- state: for each state word, the index of the last state word of each kind at or
+    # before it (-1: none, which picks the carried-over value appended at the end) ---
     s_cls = cls[st_pos]
     s_pay = payload[st_pos].astype(np.int64)
-    is_y = s_cls == _C_Y
-    s_y = _ffill(s_pay & EVT3_MAX_COORD, is_y, state.y)
-    s_low = _ffill(s_pay, s_cls == _C_LOW, state.low)
+    n_st = s_pay.size
+    arange_st = np.arange(n_st)
+
+    def last_index(present: np.ndarray) -> np.ndarray:
+        idx = np.empty(n_st + 1, dtype=np.int64)
+        np.copyto(idx[:n_st], np.where(present, arange_st, -1))
+        np.maximum.accumulate(idx[:n_st], out=idx[:n_st])
+        idx[n_st] = -1  # event words before any state word
+        return idx
+
+    def with_initial(values: np.ndarray, initial: int) -> np.ndarray:
+        out = np.empty(n_st + 1, dtype=np.int64)
+        out[:n_st] = values
+        out[n_st] = initial
+        return out
+
+    y_idx = last_index(s_cls == _C_Y)
+    low_idx = last_index(s_cls == _C_LOW)
     is_high = s_cls == _C_HIGH
+    high_idx = last_index(is_high)
+    base_idx = last_index(s_cls == _C_BASE)
+    y_val = with_initial(s_pay & EVT3_MAX_COORD, state.y)
+    low_val = with_initial(s_pay, state.low)
     high_vals = s_pay[is_high]
+    unwrapped = np.zeros(n_st, dtype=np.int64)
     if high_vals.size:
         prev = np.empty_like(high_vals)
         prev[1:] = high_vals[:-1]
         prev[0] = state.high % EVT3_TIME_HIGH_PERIOD if state.high >= 0 else high_vals[0]
         wraps = np.cumsum((prev - high_vals) > EVT3_TIME_HIGH_PERIOD // 2)
         base_wraps = state.high // EVT3_TIME_HIGH_PERIOD if state.high >= 0 else 0
-        unwrapped = np.zeros(s_pay.size, dtype=np.int64)
         unwrapped[is_high] = high_vals + (wraps + base_wraps) * EVT3_TIME_HIGH_PERIOD
-        s_high = _ffill(unwrapped, is_high, state.high)
-    else:
-        s_high = np.full(s_pay.size, state.high, dtype=np.int64)
-    is_base = s_cls == _C_BASE
-    base_slot = np.where(is_base, np.arange(s_cls.size), -1)
-    np.maximum.accumulate(base_slot, out=base_slot)
+    high_val = with_initial(unwrapped, state.high)
 
     # Advance of the vector base: exclusive cumsum over event words (12 / 8 per vector word).
     e_cls = cls[ev_pos]
@@ -533,9 +532,11 @@ def decode_evt3(
     np.cumsum(advance, out=adv_before[1:])
 
     def finish_state() -> None:
-        if s_cls.size:
-            state.y, state.low, state.high = int(s_y[-1]), int(s_low[-1]), int(s_high[-1])
-        b = int(base_slot[-1]) if base_slot.size else -1
+        last = n_st - 1  # -1 when there are no state words: the carried values stay
+        state.y = int(y_val[y_idx[last]])
+        state.low = int(low_val[low_idx[last]])
+        state.high = int(high_val[high_idx[last]])
+        b = int(base_idx[last])
         if b >= 0:
             ev_before_base = int(st_pos[b]) - b
             state.base_x = int(s_pay[b] & EVT3_MAX_COORD) + int(
@@ -548,29 +549,21 @@ def decode_evt3(
         finish_state()
         return empty_events(), stats
 
-    # --- per event word: its state ---
+    # --- per event word: its state (slot -1 = before any state word of this chunk) ---
     slot = ev_pos - np.arange(n_ev_words) - 1  # index of the last state word before it
-    has_slot = slot >= 0
-    slot0 = np.maximum(slot, 0)
-    if st_pos.size:
-        w_y = np.where(has_slot, s_y[slot0], state.y)
-        w_low = np.where(has_slot, s_low[slot0], state.low)
-        w_high = np.where(has_slot, s_high[slot0], state.high)
-        w_base_slot = np.where(has_slot, base_slot[slot0], -1)
-    else:
-        w_y = np.full(n_ev_words, state.y, dtype=np.int64)
-        w_low = np.full(n_ev_words, state.low, dtype=np.int64)
-        w_high = np.full(n_ev_words, state.high, dtype=np.int64)
-        w_base_slot = np.full(n_ev_words, -1, dtype=np.int64)
+    w_y = y_val[y_idx[slot]]
+    w_low = low_val[low_idx[slot]]
+    w_high = high_val[high_idx[slot]]
+    w_base_slot = base_idx[slot]
     w_t = (w_high << EVT3_TIME_LOW_BITS) | w_low
     w_ok = (w_y >= 0) & (w_low >= 0) & (w_high >= 0)
 
     e_pay = payload[ev_pos].astype(np.int64)
     is_x = e_cls == _C_X
     bs0 = np.maximum(w_base_slot, 0)
-    base_pay = s_pay[bs0] if s_pay.size else np.zeros(n_ev_words, dtype=np.int64)
+    base_pay = s_pay[bs0] if n_st else np.zeros(n_ev_words, dtype=np.int64)
     from_word = w_base_slot >= 0
-    ev_before_base = st_pos[bs0] - bs0 if st_pos.size else np.zeros(n_ev_words, dtype=np.int64)
+    ev_before_base = st_pos[bs0] - bs0 if n_st else np.zeros(n_ev_words, dtype=np.int64)
     idx = np.arange(n_ev_words)
     base_x = np.where(
         from_word,
@@ -601,15 +594,17 @@ def decode_evt3(
     # --- expand masks to events: repeat one record per word, then add the bit offsets ---
     total = int(count.sum())
     records = np.empty(n_ev_words, dtype=EVENT_DTYPE)
-    records["x"] = w_x0
+    # clamp so that garbage vectors running past 65535 stay outside the sensor in uint16
+    records["x"] = np.minimum(w_x0, np.iinfo(np.uint16).max - EVT3_VECT_12_WIDTH)
     records["y"] = w_y
     records["t"] = w_t
     records["p"] = w_p
     out = np.repeat(records, count)
-    if total != n_ev_words or not is_x.all():
-        # rank of each event within its word, folded into the lookup index
+    if not is_x[keep].all():
+        # add each event's bit offset: the rank of the event within its word, folded into an
+        # index of the (mask, rank) -> bit position table
         first_out = np.cumsum(count) - count
-        lookup = np.repeat((w_mask * EVT3_VECT_12_WIDTH - first_out).astype(np.int64), count)
+        lookup = np.repeat(w_mask * EVT3_VECT_12_WIDTH - first_out, count)
         lookup += np.arange(total)
         out["x"] += _BIT_POSITIONS_FLAT[lookup]
     ex = out["x"]

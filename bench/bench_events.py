@@ -1,0 +1,187 @@
+"""Event-pipeline throughput: EVT 3.0 / mono decoding, EVT 3.0 encoding, the DVS emulator and
+the DVSPanTracking env.
+
+Run: .venv/bin/python bench/bench_events.py [--events N] [--repeats R]
+Prints one line per figure and writes bench/results/events.json. Each figure is the best of
+R runs (wall clock, one process, numpy's default threading), so it says what the code can do
+on this machine when other work leaves it a core; the spread across runs is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import gymnasium as gym  # noqa: E402
+
+import envs  # noqa: E402,F401  (registers the env)
+from deploy.events import (  # noqa: E402
+    decode_evt3,
+    decode_mono,
+    encode_evt3,
+    encode_mono,
+    make_events,
+    sort_events,
+)
+from envs.dvs import DvsParams, dvs_reset, dvs_step  # noqa: E402
+
+SENSOR_W, SENSOR_H = 1280, 720
+"""Prophesee IMX636 (EVK4) resolution, for the decode benchmarks."""
+DECODE_TARGET_MEV_S = 20.0
+"""Issue 6's target for evt3 decoding, millions of events per second."""
+
+
+def best_of(fn, repeats: int) -> tuple[float, float]:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), float(np.median(times))
+
+
+def readout_bursts(rng, n_events: int) -> np.ndarray:
+    """Sensor-like stream: an edge sweeping the sensor fires runs of neighbouring pixels on one
+    row that the readout timestamps together (runs of 4-24 pixels, a few missing)."""
+    n_runs = n_events // 14
+    run_len = rng.integers(4, 25, n_runs)
+    total = int(run_len.sum())
+    run_of = np.repeat(np.arange(n_runs), run_len)
+    k = np.arange(total) - np.repeat(np.cumsum(run_len) - run_len, run_len)
+    x0 = rng.integers(0, SENSOR_W - 40, n_runs)
+    t = np.cumsum(rng.integers(0, 2, n_runs))  # ~2 runs per microsecond: ~28 Mev/s stream
+    ev = make_events(x0[run_of] + k, rng.integers(0, SENSOR_H, n_runs)[run_of], t[run_of],
+                     rng.integers(0, 2, n_runs)[run_of])
+    keep = rng.random(total) > 0.1
+    return ev[keep]
+
+
+def sparse_worst_case(rng, n_events: int) -> np.ndarray:
+    """Every event on its own row and time: no vectors, ~3 words per event."""
+    return make_events(rng.integers(0, SENSOR_W, n_events), rng.integers(0, SENSOR_H, n_events),
+                       np.sort(rng.integers(0, n_events // 2, n_events)),
+                       rng.integers(0, 2, n_events))
+
+
+def dvs_stream(n_frames: int, width=640, height=480) -> np.ndarray:
+    """Events of the DVS emulator watching a drifting grating (per-pixel interpolated times)."""
+    params = DvsParams(width, height, refractory_us=0)
+    xs = np.arange(width)[None, :]
+    ys = np.arange(height)[:, None]
+
+    def frame(i):
+        return 0.5 + 0.45 * np.sin((xs + 0.5 * ys + 2.0 * i) / 6.0)
+
+    state = dvs_reset(frame(0), 0, params)
+    parts = []
+    for i in range(1, n_frames + 1):
+        ev, state = dvs_step(state, frame(i), i * 1000, params)
+        parts.append(ev)
+    return np.concatenate(parts)
+
+
+def bench_decode(name, events, repeats, results):
+    events = sort_events(events)
+    words = encode_evt3(events)
+    data = words.tobytes()
+    out, stats = decode_evt3(data, SENSOR_W, SENSOR_H)
+    if not np.array_equal(out, events) or stats.skipped:
+        raise SystemExit(f"{name}: decode does not reproduce the events ({stats})")
+    best, med = best_of(lambda: decode_evt3(data, SENSOR_W, SENSOR_H), repeats)
+    enc_best, _ = best_of(lambda: encode_evt3(events), max(1, repeats // 2))
+    r = {
+        "events": int(events.size),
+        "bytes_per_event": len(data) / events.size,
+        "decode_mev_s": events.size / best / 1e6,
+        "decode_mev_s_median": events.size / med / 1e6,
+        "encode_mev_s": events.size / enc_best / 1e6,
+    }
+    results[f"evt3_{name}"] = r
+    print(f"evt3 decode  {name:22s} {r['decode_mev_s']:6.1f} M ev/s (median "
+          f"{r['decode_mev_s_median']:5.1f}), {r['bytes_per_event']:.2f} B/ev, "
+          f"encode {r['encode_mev_s']:5.1f} M ev/s  [{events.size / 1e6:.1f} M events]")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=4_000_000, help="events per decode data set")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--env-steps", type=int, default=3000)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    results: dict = {
+        "machine": {"python": platform.python_version(), "numpy": np.__version__,
+                    "cpus": os.cpu_count(), "loadavg_1min": os.getloadavg()[0]},
+        "target_decode_mev_s": DECODE_TARGET_MEV_S,
+    }
+
+    bench_decode("readout_bursts", readout_bursts(rng, args.events), args.repeats, results)
+    bench_decode("dvs_emulator_640x480", dvs_stream(8), args.repeats, results)
+    bench_decode("sparse_worst_case", sparse_worst_case(rng, args.events // 4), args.repeats,
+                 results)
+
+    ev = sort_events(sparse_worst_case(rng, args.events))
+    mono = encode_mono(ev, 0).tobytes()
+    best, _ = best_of(lambda: decode_mono(mono, 0, SENSOR_W, SENSOR_H), args.repeats)
+    results["mono_decode_mev_s"] = ev.size / best / 1e6
+    print(f"mono decode  {'any':22s} {results['mono_decode_mev_s']:6.1f} M ev/s")
+
+    # DVS emulator: the env's 32x32 sensor per frame, and a DAVIS346-sized sensor.
+    for (w, h), n_frames in (((32, 32), 3000), ((346, 260), 60)):
+        params = DvsParams(w, h, noise_rate_hz=0.2)
+        xs = np.arange(w)[None, :]
+        frames = [0.5 + 0.45 * np.sin((xs + 2.0 * i) / 5.0) * np.ones((h, 1))
+                  for i in range(n_frames + 1)]
+        gen = np.random.default_rng(1)
+
+        def run(frames=frames, params=params, gen=gen, n_frames=n_frames):
+            state = dvs_reset(frames[0], 0, params)
+            n = 0
+            for i in range(1, n_frames + 1):
+                ev, state = dvs_step(state, frames[i], i * 1000, params, gen)
+                n += ev.size
+            return n
+
+        n_ev = run()
+        best, _ = best_of(run, 3)
+        key = f"dvs_{w}x{h}"
+        results[key] = {"frames_s": n_frames / best, "mpix_s": w * h * n_frames / best / 1e6,
+                        "mev_s": n_ev / best / 1e6, "events_per_frame": n_ev / n_frames}
+        r = results[key]
+        print(f"DVS emulator {w}x{h:<15d} {r['frames_s']:8.0f} frames/s, {r['mpix_s']:6.1f} "
+              f"Mpix/s, {r['mev_s']:5.2f} M ev/s ({r['events_per_frame']:.0f} ev/frame)")
+
+    env = gym.make("neuroq/DVSPanTracking-v0")
+    env.reset(seed=0)
+    act_rng = np.random.default_rng(2)
+    actions = act_rng.integers(0, 3, args.env_steps)
+
+    def steps():
+        for a in actions:
+            _, _, term, trunc, _ = env.step(int(a))
+            if term or trunc:
+                env.reset()
+
+    best, _ = best_of(steps, 3)
+    results["env_steps_s"] = args.env_steps / best
+    print(f"DVSPanTracking-v0 env    {results['env_steps_s']:8.0f} steps/s (random actions, "
+          f"gym.make wrappers included)")
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "events.json").write_text(json.dumps(results, indent=2))
+    print(f"wrote {out / 'events.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -180,7 +180,7 @@ def main() -> int:
     print("batched emulator (event counting on), network time steps per second:")
     report["batched"] = []
     for widths in ((64, 256, 256, 2), (8, 256, 256, 2)):
-        for batch in (256, 1024):
+        for batch in (100, 256, 1024):
             r = bench_batched(random_network(widths), batch, args.repeats)
             report["batched"].append(r)
             print(f"  {'-'.join(map(str, widths)):<14} batch {batch:>5}: "

@@ -38,7 +38,7 @@ from deploy.neuron import Compare, Reset
 #: presynaptic population was silent (the check costs less than the product)
 SKIP_SILENT_MIN_WEIGHTS = 8192
 #: environments per internal chunk: bounds the spike history and keeps sgemm cache-friendly.
-MAX_CHUNK = 1024
+MAX_CHUNK = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +91,7 @@ class _Projection:
 
     def __init__(self, weight: np.ndarray, pre: slice, post: slice):
         self.wt = np.ascontiguousarray(weight.T, dtype=np.float32)  # (n_pre, n_post)
+        self.w = np.ascontiguousarray(weight, dtype=np.float32)  # (n_post, n_pre)
         self.pre, self.post = pre, post
 
 
@@ -167,22 +168,44 @@ class Emulator:
         self._count_matrix[:n, :n_pes] = self._fan
         self._count_matrix[n:, n_pes:2 * n_pes] = self._sent
         self._count_matrix[:n, -1] = dense_fanout
+        self._count_matrix_t = np.ascontiguousarray(self._count_matrix.T)
 
     def _get_buffers(self, batch: int) -> tuple:
+        """Preallocated state for one batch size, neuron-major: (n,) for one environment,
+        (n, batch) for many, so that every layer's block of neurons is contiguous.
+
+        hist: spike history (T, n_spiking[, batch]) float32 0/1 that BLAS reads directly.
+        plan[t-1]: per projection (a, b, out, skip_if_silent) for `out = a @ b`: sgemv
+            spikes @ W.T for one environment, sgemm W @ spikes for many.
+        params: alpha_decay, i_offset, threshold, v_reset, full size for many environments
+            (elementwise operations on equal shapes run faster than broadcast ones).
+        """
         buf = self._buffers.get(batch)
         if buf is None:
-            lead = () if batch == 1 else (batch,)
-            # spike history as float32 0/1: BLAS reads spikes straight from it
-            hist = np.zeros((self.timesteps, *lead, self.n_spiking), np.float32)
-            v = np.zeros((*lead, self.n_post), np.float32)
-            isyn = np.zeros((*lead, self.n_post), np.float32)
-            tmp = np.zeros((*lead, self.n_hidden), np.float32)
-            # views used every step, made once: (spikes in, weights, synaptic input out)
-            plan = [[(hist[t - 1, ..., p.pre], p.wt, isyn[..., p.post],
-                      p.wt.size >= SKIP_SILENT_MIN_WEIGHTS)
-                     for p in self.projections] for t in range(1, self.timesteps)]
-            spike_views = [hist[t, ..., self.n_inputs:] for t in range(self.timesteps)]
-            buf = (hist, v, isyn, tmp, plan, spike_views)
+            tail = () if batch == 1 else (batch,)
+            hist = np.zeros((self.timesteps, self.n_spiking, *tail), np.float32)
+            v = np.zeros((self.n_post, *tail), np.float32)
+            isyn = np.zeros((self.n_post, *tail), np.float32)
+            tmp = np.zeros((self.n_hidden, *tail), np.float32)
+            plan = []
+            for t in range(1, self.timesteps):
+                step = []
+                for p in self.projections:
+                    spikes_in, out = hist[t - 1, p.pre], isyn[p.post]
+                    if batch == 1:
+                        step.append((spikes_in, p.wt, out, p.wt.size >= SKIP_SILENT_MIN_WEIGHTS))
+                    else:
+                        step.append((p.w, spikes_in, out, False))
+                plan.append(step)
+            spike_views = [hist[t, self.n_inputs:] for t in range(self.timesteps)]
+
+            def full(a: np.ndarray) -> np.ndarray:
+                return a if batch == 1 else np.repeat(a[:, None], batch, axis=1)
+
+            params = (full(self.alpha) if not self.skip_alpha else None,
+                      full(self.i_offset) if not self.skip_offset else None,
+                      full(self.threshold), full(self.v_reset))
+            buf = (hist, v, isyn, tmp, plan, spike_views, params)
             if len(self._buffers) > 8:
                 self._buffers.clear()
             self._buffers[batch] = buf
@@ -213,58 +236,55 @@ class Emulator:
                 np.concatenate([p.events_per_pe for p in parts]),
                 np.concatenate([p.spikes_per_pe for p in parts]),
                 parts[0].neuron_updates_per_pe)
-        hist, v, isyn, tmp, plan, spike_views = self._get_buffers(batch)
+        hist, v, isyn, tmp, plan, spike_views, params = self._get_buffers(batch)
         v.fill(0.0)
         isyn.fill(0.0)
         n_in = self.n_inputs
-        np.not_equal(s.reshape(hist[..., :n_in].shape), 0, out=hist[..., :n_in])
-        self._run(v, isyn, tmp, plan, spike_views, single=batch == 1)
-        v_out = v.reshape(batch, self.n_post)[:, self.n_hidden:]
-        return self._result(hist.reshape(self.timesteps, batch, self.n_spiking), v_out)
-
-    def _integrate(self, v, isyn) -> None:
-        """v <- (alpha_decay * v + i_offset) + I, skipping exact no-ops (module docstring)."""
-        if not self.skip_alpha:
-            np.multiply(self.alpha, v, out=v)
-        if not self.skip_offset:
-            np.add(v, self.i_offset, out=v)
-        np.add(v, isyn, out=v)
-
-    def _fire_bool(self, vh, spikes) -> None:
-        """Threshold and reset of the hidden neurons; spikes: bool out."""
-        if self.ge:
-            np.greater_equal(vh, self.threshold, out=spikes)
+        if batch == 1:
+            np.not_equal(s[:, 0, :], 0, out=hist[:, :n_in])
         else:
-            np.greater(vh, self.threshold, out=spikes)
+            np.not_equal(s.transpose(0, 2, 1), 0, out=hist[:, :n_in])
+        self._run(v, isyn, tmp, plan, spike_views, params, single=batch == 1)
+        v_out = v[self.n_hidden:].reshape(self.n_actions, batch).T
+        return self._result(hist.reshape(self.timesteps, self.n_spiking, batch), v_out)
+
+    def _fire_bool(self, vh, spikes, thr, v_reset) -> None:
+        """Threshold and reset of the hidden neurons, literally; spikes: bool out."""
+        if self.ge:
+            np.greater_equal(vh, thr, out=spikes)
+        else:
+            np.greater(vh, thr, out=spikes)
         for sl, sub in zip(self.hidden_slices, self.subtract, strict=True):
             if sub:
-                np.subtract(vh[..., sl], self.threshold[sl], out=vh[..., sl],
-                            where=spikes[..., sl])
+                np.subtract(vh[sl], thr[sl], out=vh[sl], where=spikes[sl])
             else:
-                np.copyto(vh[..., sl], np.broadcast_to(self.v_reset[sl], vh[..., sl].shape),
-                          where=spikes[..., sl])
+                np.copyto(vh[sl], v_reset[sl], where=spikes[sl])
 
-    def _run(self, v, isyn, tmp, plan, spike_views, single: bool) -> None:
-        """T steps over buffers whose history holds the input spikes (see _get_buffers)."""
-        n_hidden = self.n_hidden
-        vh = v[..., :n_hidden]
-        thr = self.threshold
+    def _run(self, v, isyn, tmp, plan, spike_views, params, single: bool) -> None:
+        """T steps over the buffers of `_get_buffers`, the input spikes already in hist."""
+        alpha, i_offset, thr, v_reset = params
+        vh = v[: self.n_hidden]
         fast_reset = all(self.subtract) and self.exact_zeros
         fire = np.greater_equal if self.ge else np.greater
-        # one environment: sgemv through np.dot (least call overhead), and skip it when the
-        # presynaptic population was silent; many: sgemm on strided views through matmul
+        # one environment: sgemv through np.dot (least call overhead), skipped when the
+        # presynaptic population was silent; many: sgemm through matmul
         product = np.dot if single else np.matmul
         for t in range(self.timesteps):
             if t > 0:  # in step 0 no spike has arrived yet: I = 0
-                for spikes_in, wt, out, skip_silent in plan[t - 1]:
-                    if single and skip_silent and not spikes_in.any():
+                for a, b, out, skip_if_silent in plan[t - 1]:
+                    if skip_if_silent and not a.any():
                         out.fill(0.0)
                     else:
-                        product(spikes_in, wt, out=out)
+                        product(a, b, out=out)
                 if not self.exact_zeros:  # BLAS may sum to -0.0 where int32 gives +0
                     np.add(isyn, np.float32(0.0), out=isyn)
-            self._integrate(v, isyn)
-            if not n_hidden:
+            # v <- (alpha_decay * v + i_offset) + I, exact no-ops skipped (module docstring)
+            if alpha is not None:
+                np.multiply(alpha, v, out=v)
+            if i_offset is not None:
+                np.add(v, i_offset, out=v)
+            np.add(v, isyn, out=v)
+            if not self.n_hidden:
                 continue
             spikes = spike_views[t]
             if fast_reset:
@@ -275,18 +295,19 @@ class Emulator:
                 np.subtract(vh, tmp, out=vh)
             else:
                 sb = np.zeros(spikes.shape, bool)
-                self._fire_bool(vh, sb)
+                self._fire_bool(vh, sb, thr, v_reset)
                 spikes[...] = sb
 
     def _result(self, hist, v_out) -> EmulatorResult:
+        """Counts from the history (T, n_spiking, batch); v_out (batch, n_actions)."""
         batch, n, n_pes = v_out.shape[0], self.n_spiking, self.program.n_pes
-        both = np.empty((batch, 2 * n), np.float32)
-        emitted = both[:, n:]
+        both = np.empty((2 * n, batch), np.float32)
+        emitted = both[n:]
         hist.sum(axis=0, dtype=np.float32, out=emitted)  # exact: at most T per neuron
-        np.subtract(emitted, hist[-1], out=both[:, :n])  # last step's spikes: not delivered
-        counts = np.rint(both @ self._count_matrix).astype(np.int64)
-        v_out = v_out.copy()
+        np.subtract(emitted, hist[-1], out=both[:n])  # last step's spikes: not delivered
+        counts = np.rint(self._count_matrix_t @ both).astype(np.int64).T
+        v_out = np.ascontiguousarray(v_out)
         q = (v_out * self.q_scale).astype(np.float32)
-        return EmulatorResult(q, v_out, emitted.astype(np.int64), tuple(self.spiking_sizes),
+        return EmulatorResult(q, v_out, emitted.T.astype(np.int64), tuple(self.spiking_sizes),
                               counts[:, -1], counts[:, :n_pes], counts[:, n_pes:2 * n_pes],
                               self._updates)

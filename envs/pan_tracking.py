@@ -29,6 +29,20 @@ target also produces events when it is still in the image."""
 US_PER_S = 1_000_000
 
 
+def event_input_index(events, pool: int = 1, sensor_size: int = SENSOR_SIZE_PX) -> np.ndarray:
+    """For each event, the index of the flattened observation it counts into:
+    `(p * side + y // pool) * side + x // pool` with side = sensor_size // pool.
+
+    This is the input neuron an event drives when a spiking policy takes events as input
+    spikes; `np.bincount` of these indices is the observation (before clipping).
+    `events` may be an EVENT_DTYPE array or the columns in `info["events"]`.
+    """
+    side = sensor_size // pool
+    return (np.asarray(events["p"], dtype=np.intp) * side + events["y"] // pool) * side + (
+        events["x"] // pool
+    )
+
+
 class DVSPanTrackingEnv(gym.Env):
     """
     ## Description
@@ -166,9 +180,7 @@ class DVSPanTrackingEnv(gym.Env):
 
     def _observe(self, events: np.ndarray) -> np.ndarray:
         side = SENSOR_SIZE_PX // self.pool
-        flat = (events["p"].astype(np.intp) * side + events["y"] // self.pool) * side + (
-            events["x"] // self.pool
-        )
+        flat = event_input_index(events, self.pool)
         counts = np.bincount(flat, minlength=2 * side * side).reshape(2, side, side)
         return np.minimum(counts, self.count_clip).astype(np.float32)
 
@@ -219,4 +231,4 @@ class DVSPanTrackingEnv(gym.Env):
         return rgb
 
 
-__all__ = ["DVSPanTrackingEnv", "EVENT_DTYPE"]
+__all__ = ["DVSPanTrackingEnv", "EVENT_DTYPE", "event_input_index"]

@@ -11,6 +11,7 @@ import envs  # noqa: F401  (registers neuroq/DVSPanTracking-v0)
 from deploy.errors import NeuroqError
 from deploy.events import EVENT_DTYPE, from_columns
 from envs.dvs import LOG_EPS, DvsEmulator, DvsParams, dvs_reset, dvs_step, event_counts
+from envs.pan_tracking import event_input_index
 
 ENV_ID = "neuroq/DVSPanTracking-v0"
 
@@ -154,6 +155,10 @@ def test_env_observation_is_the_event_counts_of_the_step(pool):
         assert events.size > 0  # the blinking target is always visible
         counts = event_counts(events, 32, 32).reshape(2, side, pool, side, pool).sum((2, 4))
         np.testing.assert_array_equal(obs, np.minimum(counts, 16))
+        # each event drives the input neuron of its observation cell
+        index = event_input_index(info["events"], pool)
+        by_index = np.bincount(index, minlength=obs.size).reshape(obs.shape)
+        np.testing.assert_array_equal(obs, np.minimum(by_index, 16))
         assert np.all(np.diff(events["t"]) >= 0)
         assert 0.0 <= reward <= 1.0
 

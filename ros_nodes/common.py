@@ -5,7 +5,9 @@ QoS, chosen for a control loop:
   nothing once a newer one exists; retransmitting it would only add delay.
 - Commands (`action`, `joint_commands`, `cmd_vel`): reliable, keep last 10. Each command
   answers one reading; losing one silently would stall or jolt the loop.
-- `episode_return` and `/diagnostics`: reliable, keep last 10 (infrequent, must arrive).
+- `episode_return`: reliable, transient local, keep last 10: infrequent events that a
+  monitor started late still wants (it receives the last 10 on joining).
+- `/diagnostics`: reliable, keep last 10.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ def command_qos(depth: int = COMMAND_QUEUE_DEPTH) -> QoSProfile:
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)
+
+
+def latched_qos(depth: int = COMMAND_QUEUE_DEPTH) -> QoSProfile:
+    """Reliable, transient local, keep last `depth`: late joiners get the last `depth`."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def stamp_ns(stamp: Any) -> int:

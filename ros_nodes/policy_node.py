@@ -17,7 +17,8 @@ network.
 Parameters (all read-only: they fix what the node is):
     artifact (str), backend (emulator | reference | spinnaker2), env_id (str),
     joint_names (str[]), position_limits (float[]), velocity_limits (float[]),
-    sensor_queue_depth (int), diagnostics_period_s (float), latency_window (int).
+    sensor_queue_depth (int), diagnostics_period_s (float), latency_window (int),
+    board_ip (str), performance_level (low | high), encoder_seed (int).
 """
 
 from __future__ import annotations
@@ -67,14 +68,21 @@ STALE_PERIODS = 2.0
 LOG_THROTTLE_S = 1.0
 
 
-def load_policy_from_artifact(artifact: str, backend: str) -> Policy:
-    """The default loader: `deploy.policy.load_policy` (imported here: it may pull in a
-    backend's own packages, which a node that fails its parameters should not pay for)."""
-    try:
-        from deploy.policy import load_policy
-    except ImportError as exc:
-        raise NeuroqError(f"this neuroq installation cannot load artifacts: {exc}") from None
-    return load_policy(artifact, backend=backend)
+def artifact_loader(board_ip: str = "", performance_level: str = "low",
+                    seed: int = -1) -> PolicyLoader:
+    """The default loader: `deploy.policy.load_policy` with the node's backend options.
+
+    board_ip: SpiNNaker2 board address ("" for the emulator and reference backends).
+    performance_level: "low" or "high", for the energy model. seed: encoder RNG (-1: none).
+    """
+
+    def load(artifact: str, backend: str) -> Policy:
+        from deploy.policy import load_policy  # may pull in a backend's own packages
+
+        return load_policy(artifact, backend=backend, performance_level=performance_level,
+                           board_ip=board_ip or None, seed=None if seed < 0 else seed)
+
+    return load
 
 
 class PolicyNode(Node):
@@ -98,6 +106,11 @@ class PolicyNode(Node):
                          float_range=(0.05, 60.0))
         window = declare(self, "latency_window", 1000,
                          "recent actions the latency percentiles cover", int_range=(10, 100000))
+        board_ip = declare(self, "board_ip", "", "SpiNNaker2 board address (spinnaker2 only)")
+        level = declare(self, "performance_level", "low",
+                        "chip performance level for the energy model: low | high")
+        seed = declare(self, "encoder_seed", -1, "seed of stochastic encoders (-1: none)",
+                       int_range=(-1, 2**31 - 1))
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS,
                                                command_qos())
         try:
@@ -112,8 +125,8 @@ class PolicyNode(Node):
             check_choice("backend", self._backend, BACKENDS)
             if not self._artifact:
                 raise NeuroqError("parameter 'artifact' is empty: set it to a deploy artifact")
-            self.policy = self._load_and_check(policy_loader or load_policy_from_artifact,
-                                               env_id)
+            loader = policy_loader or artifact_loader(board_ip, level, seed)
+            self.policy = self._load_and_check(loader, env_id)
         except Exception as exc:  # anything short of a fully working policy: refuse
             self.refusal = f"{type(exc).__name__}: {exc}" if not isinstance(
                 exc, NeuroqError) else str(exc)

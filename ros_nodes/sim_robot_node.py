@@ -3,7 +3,8 @@
 Publishes   `joint_states` (sensor_msgs/JointState, best effort, keep last 1) at the control
             rate: positions and velocities of the environment's joints (CartPole: cart_slider,
             pole_hinge; Acrobot: shoulder, elbow), stamped with the node clock.
-            `episode_return` (std_msgs/Float64, reliable) when an episode ends.
+            `episode_return` (std_msgs/Float64, reliable, transient local: the last 10 reach
+            a late subscriber) when an episode ends.
             `/diagnostics` (diagnostic_msgs/DiagnosticArray): ticks, steps, late ticks, lost
             commands, episodes, last and mean return.
 Subscribes  `joint_commands` (sensor_msgs/JointState, reliable): the effort on the driven
@@ -40,6 +41,7 @@ from ros_nodes.common import (
     command_qos,
     declare,
     diagnostic_array,
+    latched_qos,
     sensor_qos,
     stamp_ns,
 )
@@ -72,7 +74,7 @@ class SimRobotNode(Node):
         self.robot = LockstepRobot(env_id, self.layout, seed=seed, effort_tolerance=tolerance,
                                    command_timeout_ticks=timeout, max_episodes=max_episodes)
         self._state_pub = self.create_publisher(JointState, TOPIC_JOINT_STATES, sensor_qos())
-        self._return_pub = self.create_publisher(Float64, TOPIC_EPISODE_RETURN, command_qos())
+        self._return_pub = self.create_publisher(Float64, TOPIC_EPISODE_RETURN, latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
         self.create_subscription(JointState, TOPIC_JOINT_COMMANDS, self._on_command,
                                  command_qos())

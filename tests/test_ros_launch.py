@@ -13,7 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import tomllib
@@ -29,12 +28,15 @@ from launch_harness import (
 )
 from rclpy.parameter import Parameter
 from ros_helpers import Probe, spinning, wait_until
-from sensor_msgs.msg import JointState, Joy
-from stand_in_policy import GAINS_ENV, StandInPolicy
+from sensor_msgs.msg import JointState
+from stand_in_policy import StandInPolicy
 from std_msgs.msg import Float64
+from tiny_artifact import make_tiny_artifact
 
+from deploy.evaluate import evaluate
+from deploy.policy import load_policy
 from ros_nodes.actuator_node import ActuatorNode
-from ros_nodes.common import command_qos, sensor_qos
+from ros_nodes.common import command_qos, latched_qos, sensor_qos
 from ros_nodes.policy_node import PolicyNode
 from ros_nodes.sim_robot_node import SimRobotNode
 
@@ -44,8 +46,6 @@ SIM_LAUNCH = REPO_ROOT / "launch" / "cartpole_sim.launch.py"
 ROBOT_LAUNCH = REPO_ROOT / "launch" / "cartpole_robot.launch.py"
 STAND_IN = {"neuroq_policy_node": [sys.executable, str(REPO_ROOT / "tests" /
                                                         "stand_in_policy.py")]}
-# the stand-in's short-episode gains: push towards the pole's lean, ignore its rate
-SHORT_EPISODE_GAINS = "0,0,1,0"
 ROBOT_CONTROL_PERIOD_S = 0.01  # config/cartpole_robot.yaml: 100 Hz
 STOP_CYCLES = 3
 
@@ -125,53 +125,50 @@ def test_config_files_set_only_parameters_the_nodes_declare(config):
                 assert node.active
 
 
-def _reference_returns(gains, seed, episodes):
-    env = gym.make("CartPole-v1")
-    policy = StandInPolicy(np.array(gains, np.float32))
-    out = []
-    for k in range(episodes):
-        obs, _ = env.reset(seed=seed + k)
-        total, done = 0.0, False
-        while not done:
-            obs, r, term, trunc, _ = env.step(policy.act(obs).action)
-            total, done = total + r, term or trunc
-        out.append(total)
-    return out
-
-
-def test_sim_launch_closes_the_loop_with_the_in_process_returns(tmp_path, monkeypatch):
-    monkeypatch.setenv(GAINS_ENV, SHORT_EPISODE_GAINS)
-    plan = load_launch(SIM_LAUNCH, {"artifact": "stand-in"})
+def test_sim_launch_closes_the_loop_with_the_in_process_returns(tmp_path):
+    """The real policy node (emulator backend, a tiny hand-made artifact) over DDS gives the
+    returns `deploy.evaluate` gives in process for the same seeds."""
+    artifact = make_tiny_artifact(tmp_path / "artifact", rate_weight=0)
+    plan = load_launch(SIM_LAUNCH, {"artifact": str(artifact), "backend": "emulator"})
 
     def probe_factory(ctx):
         probe = Probe(ctx)
         probe.watch(JointState, "joint_states", sensor_qos(100))
-        probe.watch(Joy, "action", command_qos(100))
         probe.watch(JointState, "joint_commands", command_qos(100))
-        probe.watch(Float64, "episode_return", command_qos())
+        probe.watch(Float64, "episode_return", latched_qos())
         probe.watch(DiagnosticArray, "/diagnostics", command_qos(100))
         return probe
 
-    with spinning(probe_factory) as (probe,), LaunchedNodes(plan, tmp_path, STAND_IN) as run:
-        ok = wait_until(lambda: len(probe.messages("episode_return")) >= 3, 20.0, 0.05)
+    def answered_readings() -> tuple[set[int], list[int]]:
+        """Readings the probe saw, and commands (not safe ones) it saw after the first."""
+        readings = {_ns(m.header.stamp) for _, m in probe.messages("joint_states")}
+        first = min(readings, default=2**63)
+        return readings, [_ns(m.header.stamp) for _, m in probe.messages("joint_commands")
+                          if m.effort[0] != 0.0 and _ns(m.header.stamp) >= first]
+
+    with spinning(probe_factory) as (probe,), LaunchedNodes(plan, tmp_path) as run:
+        def statuses() -> dict[str, dict[str, str]]:
+            return {s.name: {kv.key: kv.value for kv in s.values}
+                    for _, m in probe.messages("/diagnostics") for s in m.status}
+
+        nodes = {f"neuroq: /{n.name}" for n in plan.nodes}
+        ok = wait_until(lambda: len(probe.messages("episode_return")) >= 3
+                        and len(answered_readings()[1]) >= 40
+                        and nodes <= set(statuses()), 20.0, 0.05)
         logs = {name: run.log(name) for name in run.processes}
         assert ok, logs
-        diag_names = {s.name for _, m in probe.messages("/diagnostics") for s in m.status}
     returns = [m.data for _, m in probe.messages("episode_return")]
-    gains = [float(g) for g in SHORT_EPISODE_GAINS.split(",")]
-    # the probe may join after the first episode ended; compare from the one it saw first
-    reference = _reference_returns(gains, 0, len(returns) + 2)
-    start = reference.index(returns[0])
-    assert returns[:3] == reference[start:start + 3]
-    readings = {m.header.stamp.sec * 10**9 + m.header.stamp.nanosec
-                for _, m in probe.messages("joint_states")}
-    answered = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec
-                for _, m in probe.messages("joint_commands") if m.effort[0] != 0.0]
-    assert len(answered) > 50
-    # each command answers a reading (the best-effort probe itself may miss a few readings)
+    # seed 0 (config/cartpole_sim.yaml): episode k uses seed k, as deploy.evaluate does
+    reference = evaluate(load_policy(artifact, backend="emulator"), episodes=len(returns),
+                         seed=0)["returns"]
+    assert returns == list(reference)
+    readings, answered = answered_readings()
+    # each command answers a reading (the best-effort probe itself may miss a few readings;
+    # its subscriptions may match at different times, hence only after its first reading)
     assert len(set(answered) & readings) >= 0.95 * len(answered)
-    assert {"neuroq: /neuroq_sim_robot", "neuroq: /neuroq_policy",
-            "neuroq: /neuroq_actuator"} <= diag_names
+    policy = statuses()["neuroq: /neuroq_policy"]
+    assert policy["backend"] == "emulator" and int(policy["actions_published"]) > 0
+    assert float(policy["modeled_energy_per_action_j"]) > 0
     assert all(code == 0 for code in run.returncodes.values()), run.returncodes
 
 

@@ -19,6 +19,7 @@ from rclpy.parameter import Parameter
 from ros_helpers import Probe, spinning, wait_until
 from sensor_msgs.msg import JointState, Joy
 from stand_in_policy import StandInPolicy
+from tiny_artifact import make_tiny_artifact
 
 from deploy.control import DROP_REASONS
 from deploy.errors import NeuroqError
@@ -156,14 +157,30 @@ def test_a_policy_that_does_not_fully_load_never_publishes_actions(loader, expec
         assert not node.get_subscriptions_info_by_topic("/joint_states")
 
 
-def test_policy_node_process_refuses_a_missing_artifact_with_one_clear_line(tmp_path):
-    missing = tmp_path / "no-such-artifact"
+def _tampered(tmp_path):
+    art = make_tiny_artifact(tmp_path / "art")
+    weights = art / "network.nir.h5"
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    return art, []
+
+
+@pytest.mark.parametrize(("make", "expect"), [
+    (lambda tmp: (tmp / "no-such-artifact", []), "no manifest.json"),
+    (_tampered, "does not match its manifest"),
+    (lambda tmp: (make_tiny_artifact(tmp / "art"), ["-p", "backend:=spinnaker2"]),
+     "board's address"),
+])
+def test_policy_node_process_refuses_to_activate_with_one_clear_line(tmp_path, make, expect):
+    artifact, extra = make(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "ros_nodes.policy_node", "--ros-args", "-p",
-         f"artifact:={missing}"], capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 1
-    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "not activating" in ln]
-    assert len(lines) == 1 and str(missing) in lines[0], proc.stdout + proc.stderr
+         f"artifact:={artifact}", *extra], capture_output=True, text=True, timeout=30)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    lines = [ln for ln in out.splitlines() if "not activating" in ln]
+    assert len(lines) == 1 and expect in lines[0] and str(artifact) in lines[0], out
 
 
 def test_actuator_maps_actions_to_clamped_twists_and_drops_bad_ones():

@@ -80,6 +80,11 @@ def test_emulator_returns_equal_reference_returns(artifact):
         "counted_per_action"]["synaptic_events"]
 
 
+def test_max_steps_caps_episodes(artifact):
+    r = evaluate(load_policy(artifact), episodes=4, seed=0, max_steps=3)
+    assert r["episode_length"]["max"] <= 3 and r["actions"] <= 12
+
+
 def test_worst_fraction_mean():
     r = np.arange(100.0)
     assert worst_fraction_mean(r) == pytest.approx(2.0)  # mean of 0..4

@@ -15,7 +15,9 @@ How it is fast without changing a bit:
 - Exact no-ops are skipped: `alpha_decay * v` when every alpha_decay is 1, `+ i_offset`
   when every i_offset is +0.0 and every alpha_decay is 1. Exact because v never holds -0.0
   (no parameter holds -0.0; checked) and x * 1 == x, x + 0.0 == x for every other float32.
-- Every population's spikes go straight into a preallocated history (T, batch, neurons);
+- State is neuron-major ((neurons,) for one environment, (neurons, batch) for many), so every
+  layer's block is contiguous and BLAS computes W @ spikes.
+- Every population's spikes go straight into a preallocated history (T, neurons, batch);
   all counting is done once per run from it: spikes per neuron, synaptic events per PE
   (spikes delivered x the non-zero weights they reach on that PE), spikes sent per PE and
   neuron updates per PE. Spikes of the last step are sent but never delivered.
@@ -34,8 +36,8 @@ from deploy.compiler import Program
 from deploy.errors import NeuroqError
 from deploy.neuron import Compare, Reset
 
-#: one environment: projections with at least this many weights skip their sgemv when the
-#: presynaptic population was silent (the check costs less than the product)
+#: one environment: projections with at least this many weights skip their sgemv in early
+#: steps when the presynaptic population was silent (the check costs less than the product)
 SKIP_SILENT_MIN_WEIGHTS = 8192
 #: environments per internal chunk: bounds the spike history and keeps sgemm cache-friendly.
 MAX_CHUNK = 256
@@ -190,10 +192,13 @@ class Emulator:
             plan = []
             for t in range(1, self.timesteps):
                 step = []
-                for p in self.projections:
+                for k, p in enumerate(self.projections):
                     spikes_in, out = hist[t - 1, p.pre], isyn[p.post]
                     if batch == 1:
-                        step.append((spikes_in, p.wt, out, p.wt.size >= SKIP_SILENT_MIN_WEIGHTS))
+                        # population k (0: input) typically first fires in step k: check
+                        # for silence only before then, where it pays
+                        skip = t - 1 < k and p.wt.size >= SKIP_SILENT_MIN_WEIGHTS
+                        step.append((spikes_in, p.wt, out, skip))
                     else:
                         step.append((p.w, spikes_in, out, False))
                 plan.append(step)

@@ -113,15 +113,16 @@ def evaluate(
                 lengths[i] += 1
                 if term or trunc or (limit is not None and lengths[i] >= limit):
                     running[i] = False
-            if progress is not None:
+            if progress is not None and not running[idx].all():
                 progress(episodes - int(running.sum()), episodes)
     finally:
         for e in envs_:
             e.close()
     loop_s = time.perf_counter() - start
     single = []
-    for o in sample_obs:
-        single.append(policy.act(o).host_latency_s)
+    if policy.backend != "spinnaker2":  # on a board every action is already a single one
+        for o in sample_obs:
+            single.append(policy.act(o).host_latency_s)
     modeled = chip_time_s is not None
 
     def per_action(key: str) -> float | None:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chip_nets import save_cartpole_artifact
+from chip_nets import random_network, rate_encoder, save_cartpole_artifact
 
 from deploy.artifact import WEIGHTS_FILE
 from deploy.errors import NeuroqError
 from deploy.evaluate import evaluate, worst_fraction_mean
-from deploy.policy import ActionInfo, load_policy
+from deploy.policy import ActionInfo, SpikingPolicy, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 OBS = np.array([0.02, -0.3, 0.05, 0.4], np.float32)
@@ -78,6 +78,12 @@ def test_emulator_returns_equal_reference_returns(artifact):
     assert res["reference"]["modeled_per_action"] is None
     assert e["counted_per_action"]["synaptic_events"] == res["reference"][
         "counted_per_action"]["synaptic_events"]
+
+
+def test_network_too_big_for_the_chip_is_refused_when_loading():
+    big = random_network((8, 2000, 2000, 2), timesteps=4, seed=1)
+    with pytest.raises(NeuroqError, match=r"layer fc1 .*usable_pes_per_chip"):
+        SpikingPolicy(big, rate_encoder(), backend="emulator")
 
 
 def test_max_steps_caps_episodes(artifact):

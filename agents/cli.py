@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "deploy": "agents.deploy_cmd",
     "eval": "agents.eval_cmd",
     "demo": "agents.demo_cmd",
+    "energy": "agents.energy_cmd",
 }
 
 EXIT_USER_ERROR = 2

@@ -1,0 +1,271 @@
+"""`neuroq energy`: metrics by hand, the int8 ANN, power counters, and the whole report
+with power counters, GPU and train run missing (rows unavailable, never invented)."""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pytest
+from chip_nets import random_network, rate_encoder
+
+from agents import energy_measure as em
+from agents.energy_render import PLOTS, write_report
+from agents.energy_report import (
+    PROVENANCES,
+    EnergyConfig,
+    Report,
+    build_report,
+    compare_published,
+)
+from agents.int8_ann import FloatMLP, quantize_mlp
+from deploy import metrics
+from deploy.artifact import save_artifact
+from deploy.compiler import compile_program
+from deploy.emulator import Emulator
+from deploy.errors import NeuroqError
+from deploy.network import Layer, SpikingQNetwork, run_reference
+from deploy.neuron import make_params
+
+# --- metrics on a tiny network, by hand ----------------------------------------------------------
+
+
+def tiny_network() -> SpikingQNetwork:
+    """2 inputs -> 2 IF neurons (threshold 2) -> 2 outputs, T = 4."""
+    hidden = Layer("fc0", np.array([[2, 0], [1, 3]], np.int8), 1.0, make_params(2, 2.0))
+    out = Layer("fc1", np.array([[1, -1], [0, 2]], np.int8), 1.0, make_params(2), False)
+    return SpikingQNetwork((hidden, out), timesteps=4, q_scale=0.5)
+
+
+def tiny_input() -> np.ndarray:
+    """Input 0 fires in steps 0 and 1, input 1 in step 0; steps 2, 3 silent."""
+    s = np.zeros((4, 1, 2), bool)
+    s[0, 0] = [True, True]
+    s[1, 0, 0] = True
+    return s
+
+
+def test_snn_metrics_by_hand():
+    # step 1: I = W0 [1,1] = [2,4] -> both fire, v = [0,2]
+    # step 2: I = W0 [1,0] = [2,1] -> v = [2,3], both fire, v = [0,1];
+    #         output gets W1 [1,1] = [0,2]
+    # step 3: no input; hidden v = [0,1] silent; output gets [0,2] again -> v_out = [0,4]
+    net, spikes = tiny_network(), tiny_input()
+    ref = run_reference(net, spikes)
+    assert ref.v_out.tolist() == [[0.0, 4.0]]
+    assert [c.tolist() for c in ref.spike_counts] == [[[2, 1]], [[2, 2]]]
+    # non-zero fan-out: W0 columns (2 and 1), W1 columns (1 and 2)
+    assert metrics.nonzero_fanout(net.layers[0].weight).tolist() == [2, 1]
+    delivered = [np.array([[2, 1]]), np.array([[2, 2]])]  # nothing fires in the last step
+    acs = metrics.snn_effective_acs(net, delivered)
+    assert acs.tolist() == [2 * 2 + 1 * 1 + 2 * 1 + 2 * 2]  # 11
+    # the emulator counts the same events (spikes delivered x non-zero weights on chip)
+    emu = Emulator(compile_program(net)).run(spikes)
+    assert int(emu.events_per_pe.sum()) == 11
+    assert int(emu.synaptic_events[0]) == 3 * 2 + 4 * 2  # dense definition: zeros included
+    assert metrics.spiking_sparsity(np.array([3]), 2, 4) == pytest.approx(1 - 3 / 8)
+    assert metrics.spiking_sparsity(np.array([4]), 2, 4) == pytest.approx(0.5)
+    # 8 int8 weights + 4 neurons x 4 float32 parameters + q_scale
+    assert metrics.snn_footprint_bytes(net) == 8 + 4 * 16 + 4
+
+
+def test_ann_metrics_by_hand():
+    w1 = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 3.0]])
+    w2 = np.array([[1.0, 1.0]])
+    x = np.array([[0.5, 0.0, -1.0]])
+    h = np.array([[0.0, 2.0]])
+    # layer 1: inputs 0 and 2 are non-zero, reaching 1 and 2 non-zero weights: 3 MACs
+    # layer 2: only hidden 1 is non-zero, reaching 1 weight: 1 MAC
+    assert metrics.ann_effective_macs([w1, w2], [x, h]).tolist() == [4]
+    assert metrics.activation_sparsity(h) == 0.5
+    assert metrics.float_mlp_footprint_bytes((3, 2, 1)) == (6 + 2 + 2 + 1) * 4
+    assert metrics.int8_mlp_footprint_bytes((3, 2, 1)) == (6 + 2) + (2 + 1) * 4 + 3 * 4
+    assert metrics.op_energy_estimate_j(4, 0) == pytest.approx(4 * 4.6e-12)
+    assert metrics.op_energy_estimate_j(0, 10, "int") == pytest.approx(10 * 0.1e-12)
+    with pytest.raises(NeuroqError, match="convention"):
+        metrics.op_energy_estimate_j(1, 1, "fp64")
+
+
+def test_int8_ann_follows_the_float_network():
+    rng = np.random.default_rng(3)
+    mlp = FloatMLP((rng.normal(size=(32, 4)).astype(np.float32),
+                    rng.normal(size=(2, 32)).astype(np.float32) / 4),
+                   (rng.normal(size=32).astype(np.float32) / 4, np.zeros(2, np.float32)))
+    x = rng.normal(size=(2000, 4)).astype(np.float32)
+    q8 = quantize_mlp(mlp, x)
+    assert all(w.dtype == np.int8 for w in q8.weights)
+    ins, q = q8.layer_inputs(x)
+    assert ins[0].dtype == np.int8 and ins[1].min() >= 0  # ReLU outputs, int8
+    qf = mlp.q(x)
+    assert np.corrcoef(q[:, 0], qf[:, 0])[0, 1] > 0.99
+    gap = np.abs(qf[:, 0] - qf[:, 1])
+    clear = gap > 0.1 * gap.std()  # actions the float net decides with a margin
+    assert np.mean(q[clear].argmax(1) == qf[clear].argmax(1)) > 0.97
+
+
+# --- power counters ------------------------------------------------------------------------------
+
+
+def test_rapl_missing_and_unreadable(tmp_path):
+    assert not em.RaplMeter(tmp_path / "nothing").status.available
+    bad = tmp_path / "powercap" / "intel-rapl:0"
+    bad.mkdir(parents=True)
+    (bad / "energy_uj").write_text("not a number\n")
+    status = em.RaplMeter(tmp_path / "powercap").status
+    assert not status.available and "not readable" in status.reason
+    m = em.measure_cpu(lambda o: None, np.zeros((30, 4), np.float32),
+                       em.RaplMeter(tmp_path / "nothing"))
+    assert m.energy_provenance == "estimate" and "RAPL unavailable" in m.energy_source
+    assert m.energy_j == pytest.approx(m.latencies_s.mean() * em.CPU_CORE_POWER_ESTIMATE_W)
+
+
+def test_rapl_counter_gives_measured_energy(tmp_path, monkeypatch):
+    monkeypatch.setattr(em, "IDLE_WINDOW_S", 0.01)
+    dom = tmp_path / "intel-rapl:0"
+    dom.mkdir()
+    counter = dom / "energy_uj"
+    counter.write_text("1000\n")
+    (tmp_path / "intel-rapl:0:0").mkdir()  # a sub-domain: not summed again
+
+    def act(o):  # every action costs exactly 500 uJ; idle costs nothing
+        counter.write_text(f"{int(counter.read_text()) + 500}\n")
+
+    meter = em.RaplMeter(tmp_path)
+    assert meter.status.available and [p.name for p in meter.domains] == ["intel-rapl:0"]
+    m = em.measure_cpu(act, np.zeros((40, 4), np.float32), meter)
+    assert m.energy_provenance == "measured"
+    assert m.energy_j == pytest.approx(500e-6, rel=0.05)  # idle power x time is ~0
+
+
+# --- the whole report ----------------------------------------------------------------------------
+
+
+def _artifact(path, timesteps=8, provenance=None):
+    net = random_network((8, 16, 8, 2), timesteps=timesteps, seed=1)
+    manifest = {"env_id": "CartPole-v1", "observation_space": {"shape": [4]},
+                "action_space": {"n": 2},
+                "provenance": provenance or {"train_run": "runs/CartPole-v1/train-missing"}}
+    save_artifact(path, net, rate_encoder(), manifest)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bare_report(tmp_path_factory):
+    """A report where RAPL, GPU and the train run are all missing, with a baseline."""
+    tmp = tmp_path_factory.mktemp("energy")
+    art = _artifact(tmp / "art", timesteps=8)
+    _artifact(tmp / "convert-run" / "artifact", timesteps=24)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(em, "gpu_availability", lambda: em.Availability(False, "simulated: no GPU"))
+    cfg = EnergyConfig(str(art), episodes=3, latency_samples=30, sweep=(4, 8, 16),
+                       sweep_episodes=2, baseline=str(tmp / "convert-run"),
+                       powercap_root=tmp / "no-powercap")
+    try:
+        rep = build_report(cfg, say=lambda msg: None)
+    finally:
+        mp.undo()
+    paths = write_report(rep, tmp / "out", tensorboard=True)
+    return rep, paths
+
+
+def test_report_has_every_section_and_plot(bare_report):
+    rep, paths = bare_report
+    md = paths["markdown"].read_text()
+    for heading in ("## 1. Energy and latency per action by platform",
+                    "## 2. SpiNNaker2 model at each performance level",
+                    "## 3. NeuroBench-style metrics", "## 4. Return against T",
+                    "## 5. Spikes per layer", "## 6. Comparisons",
+                    "## 7. Unavailable figures and why", "## 8. Sources"):
+        assert heading in md
+    for name in PLOTS.values():
+        assert (paths["markdown"].parent / name).read_bytes()[:4] == b"\x89PNG"
+        assert f"]({name})" in md
+    assert list(paths["tensorboard"].glob("events.out.tfevents.*"))
+
+
+def _row(md: str, start: str) -> str:
+    return next(line for line in md.splitlines() if line.startswith(start))
+
+
+def test_missing_counters_gpu_and_train_run_are_unavailable(bare_report):
+    rep, paths = bare_report
+    md = paths["markdown"].read_text()
+    for start in ("| this CPU | float DQN", "| this CPU | int8 ANN", "| GPU (NVML)"):
+        row = _row(md, start)
+        assert row.count("unavailable") == 2 and "[measured]" not in row, row
+    assert "[estimate]" in _row(md, "| this CPU | spiking network")
+    assert "[measured]" in _row(md, "| this CPU | spiking network")  # its latency
+    assert "145 mJ [published]" in _row(md, "| GTX 1650")
+    assert "[modeled]" in _row(md, "| SpiNNaker2 low")
+    assert "simulated: no GPU" in md and "no finished train run" in md
+    assert "RAPL unavailable" in md
+    for key in ("cpu.float_dqn.energy_j", "gpu.energy_j", "int8_ann.return_mean"):
+        f = rep.get(key)
+        assert f.value is None and f.provenance == "unavailable" and f.source
+
+
+def test_every_figure_says_where_it_came_from(bare_report):
+    _, paths = bare_report
+    data = json.loads(paths["json"].read_text())
+    assert len(data["figures"]) > 40
+    for f in data["figures"]:
+        assert f["provenance"] in PROVENANCES, f
+        assert f["on"] and f["source"] and f["unit"], f
+        assert (f["value"] is None) == (f["provenance"] == "unavailable"), f
+        if f["key"].startswith(("spinnaker2.", "baseline.spinnaker2.")) and f["value"]:
+            assert f["provenance"] in ("modeled", "measured"), f
+    for row in data["return_vs_timesteps"]:
+        assert row["provenance"]["energy"].startswith("modeled")
+    assert data["main_table"]["rows"]
+    for row in data["main_table"]["rows"]:
+        assert row[3] == "unavailable" or row[3].endswith(
+            ("[measured]", "[modeled]", "[published]", "[estimate]")), row
+
+
+def test_figures_agree_with_the_runs(bare_report):
+    rep, _ = bare_report
+    # the T sweep at the artifact's T reproduces the main run's modeled energy per action
+    # only up to the episodes run; but the chip time follows T x sys_tick exactly
+    assert rep.value("spinnaker2.low.chip_time_s") == pytest.approx(8e-3)
+    assert rep.value("spinnaker2.high.energy_dynamic_j") > rep.value(
+        "spinnaker2.low.energy_dynamic_j")
+    assert rep.value("spinnaker2.low.energy_total_j") > rep.value(
+        "spinnaker2.low.energy_dynamic_j")
+    assert rep.value("neurobench.snn.effective_acs") == rep.value("spinnaker2.synaptic_events")
+    b = rep.comparisons["plain_conversion"]
+    assert b["baseline_timesteps"] == 24 and b["timesteps"] == 8
+    assert b["ratio_total"] == pytest.approx(
+        rep.value("baseline.spinnaker2.low.energy_total_j")
+        / rep.value("spinnaker2.low.energy_total_j"))
+    assert b["ratio_total"] > 2.5  # 24 vs 8 steps of whole-chip static power
+    assert b["equal_return"] == (b["return_mean"] >= b["baseline_return_mean"]
+                                 - 0.05 * max(abs(b["baseline_return_mean"]), 1.0))
+    assert [r["timesteps"] for r in rep.sweep] == [4, 8, 16]
+
+
+def test_published_comparison_per_environment():
+    rep = Report({}, {})
+    rep.add("spinnaker2.low.energy_total_j", 2e-3, "J", "modeled", "x", "y")
+    rep.add("spinnaker2.low.energy_total_with_host_io_j", 3e-3, "J", "modeled", "x", "y")
+    rep.add("spinnaker2.low.chip_time_s", 8e-3, "s", "modeled", "x", "y")
+    cart = compare_published(rep, "CartPole-v1")
+    assert cart["status"] == "reproduced" and cart["model_ratio_chip"] == pytest.approx(72.5)
+    assert "published" in cart["text"] and "modeled" in cart["text"].lower()
+    assert compare_published(rep, "Acrobot-v1")["status"] == "not reproduced"
+    assert compare_published(rep, "MountainCar-v0")["status"] == "not applicable"
+    empty = Report({}, {})
+    assert compare_published(empty, "CartPole-v1")["status"] == "not reproduced"
+
+
+def test_missing_artifact_is_one_line_error(tmp_path):
+    from agents import cli, energy_cmd
+
+    assert cli.COMMANDS["energy"] == "agents.energy_cmd"
+    p = argparse.ArgumentParser()
+    energy_cmd.add_arguments(p)
+    args = p.parse_args([str(tmp_path / "nope")])
+    t0 = time.perf_counter()
+    with pytest.raises(NeuroqError) as exc:
+        energy_cmd.run(args)
+    assert "does not exist" in str(exc.value) and "\n" not in str(exc.value)
+    assert time.perf_counter() - t0 < 5

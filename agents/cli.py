@@ -24,6 +24,9 @@ from deploy.errors import NeuroqError
 COMMANDS: dict[str, str] = {
     "train": "agents.train_cmd",
     "show": "agents.show_cmd",
+    "convert": "agents.convert_cmd",
+    "finetune": "agents.finetune_cmd",
+    "export": "agents.export_cmd",
     "deploy": "agents.deploy_cmd",
     "eval": "agents.eval_cmd",
     "demo": "agents.demo_cmd",

@@ -1,0 +1,416 @@
+"""ANN-to-SNN conversion of a trained DQN's Q-MLP into an 8-bit spiking Q-network.
+
+Steps (Diehl et al. 2015, Rueckauer et al. 2017 "data-based normalization"; Tan et al. 2021
+for Q-networks):
+
+1. Record observations with the trained greedy policy (a fraction RECORD_EPSILON of random
+   actions widens the coverage of states) and its Q-values on them.
+2. Input layer. The encoder turns x into input spike rates r (fraction of the A = T - L
+   active steps that carry a spike). A linear decoder `x ~ D r + c`, fitted by least squares
+   on the recorded observations, moves the ANN's first layer onto spikes:
+   `W_1' = W_1 D`, `b_1' = b_1 + W_1 c`. (Exact for rate coding inside its range.)
+3. Normalization. lambda_k = the `percentile` of layer k's ReLU activations over the
+   recorded observations (lambda_0 = 1: input rates lie in [0, 1]). With threshold 1 an IF
+   neuron fed `W_k lambda_{k-1} / lambda_k` and `b_k / lambda_k` fires at about
+   a_k / lambda_k spikes per step.
+4. 8 bit. Per layer, s_k = 127 / max|W_k_hat| weight units per normalized unit:
+   int8 weights `round(W_k_hat * s_k)`, threshold `s_k`, i_offset `b_k_hat * s_k`, all in
+   weight units; `weight_scale` = lambda_k / (lambda_{k-1} s_k) (ANN units per weight unit).
+5. Output layer (non-spiking): weights `round(W_L lambda_{L-1} s_L)`; it integrates the last
+   hidden layer's spikes of N = T - 1 steps (steps 0..T-2; the delay hides the last step)
+   and T bias additions, so i_offset = b_L s_L N / T and q_scale = 1 / (N s_L), giving
+   Q ~ v_out * q_scale.
+
+Only the spikes of the first T - L input steps reach the output (one step of delay per
+projection), so conversion alone needs many steps; fine-tuning (agents/finetune.py) removes
+the conversion error at small T.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deploy.encoders import (
+    DEFAULT_N_PER_DIM,
+    DEFAULT_WIDTH,
+    Encoder,
+    PoissonEncoder,
+    PopulationEncoder,
+    RateEncoder,
+)
+from deploy.errors import NeuroqError
+from deploy.network import Layer, SpikingQNetwork, run_reference
+from deploy.neuron import make_params
+from deploy.runs import read_json, require_run_dir
+
+#: Percentile of activations that sets each layer's scale (Rueckauer et al. 2017).
+DEFAULT_PERCENTILE = 99.9
+#: Probability of a random action while recording observations (wider state coverage).
+RECORD_EPSILON = 0.1
+#: Observations recorded from the trained policy by default.
+DEFAULT_RECORD_STEPS = 20_000
+#: Episodes of every return evaluation (the issue's benchmark uses 100).
+DEFAULT_EVAL_EPISODES = 100
+#: Episode seeds are EVAL_SEED_BASE + i for episode i (disjoint from training seeds).
+EVAL_SEED_BASE = 50_000
+#: Environments stepped together while recording (numpy ANN, one batched call per step).
+RECORD_ENVS = 16
+#: Int8 weight magnitude used for the largest weight of a layer.
+WEIGHT_MAX = 127
+ENCODER_KINDS = ("population", "rate", "poisson")
+
+
+@dataclass(frozen=True)
+class AnnMLP:
+    """The Q-MLP as float32 arrays: weights[k] (n_out, n_in), biases[k] (n_out,).
+
+    ReLU after every layer but the last.
+    """
+
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return (self.weights[0].shape[1], *(w.shape[0] for w in self.weights))
+
+    def activations(self, x: np.ndarray) -> list[np.ndarray]:
+        """Post-ReLU activations of every hidden layer, then the Q-values (last)."""
+        out, h = [], np.asarray(x, np.float32)
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = h @ w.T + b
+            if k < len(self.weights) - 1:
+                h = np.maximum(h, 0.0)
+            out.append(h)
+        return out
+
+    def q(self, x: np.ndarray) -> np.ndarray:
+        return self.activations(x)[-1]
+
+
+def mlp_from_sequential(seq: Any) -> AnnMLP:
+    """Read an nn.Sequential of Linear/ReLU (SB3's `model.policy.q_net.q_net`)."""
+    from torch import nn
+
+    mods = list(seq)
+    linears = [m for m in mods if isinstance(m, nn.Linear)]
+    expected = []
+    for i in range(len(linears)):
+        expected += ["Linear"] + (["ReLU"] if i < len(linears) - 1 else [])
+    if [type(m).__name__ for m in mods] != expected or len(linears) < 2:
+        raise NeuroqError(
+            "the Q-network is not an MLP of Linear layers with ReLU between them "
+            f"(got {', '.join(type(m).__name__ for m in mods)}); only that can be converted")
+    ws = tuple(m.weight.detach().cpu().numpy().astype(np.float32) for m in linears)
+    bs = tuple((m.bias.detach().cpu().numpy() if m.bias is not None
+                else np.zeros(m.out_features)).astype(np.float32) for m in linears)
+    return AnnMLP(ws, bs)
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    path: Path
+    result: dict[str, Any]
+    env_id: str
+    model_path: Path
+
+
+def open_train_run(path: str | os.PathLike) -> TrainRun:
+    """Check that `path` is a finished train run and return what conversion needs."""
+    p = require_run_dir(path).resolve()
+    result = read_json(p / "result.json")
+    if not p.name.startswith("train-") or "model" not in result or "env_id" not in result:
+        raise NeuroqError(f"{p} is not a train run (expected runs/<env>/train-<id>/ with a "
+                          "model in result.json)")
+    model_path = p / result["model"]
+    if not model_path.is_file():
+        raise NeuroqError(f"{p}: the model file {result['model']} is missing")
+    return TrainRun(p, result, str(result["env_id"]), model_path)
+
+
+def load_mlp(train: TrainRun) -> AnnMLP:
+    from stable_baselines3 import DQN
+
+    model = DQN.load(train.model_path, device="cpu")
+    return mlp_from_sequential(model.policy.q_net.q_net)
+
+
+def make_env(env_id: str) -> Any:
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers neuroq's own environments)
+
+    return gym.make(env_id)
+
+
+def record_observations(mlp: AnnMLP, env_id: str, n: int, seed: int,
+                        epsilon: float = RECORD_EPSILON) -> np.ndarray:
+    """`n` observations (n, n_obs) float32 visited by the epsilon-greedy ANN policy."""
+    rng = np.random.default_rng(seed)
+    envs_ = [make_env(env_id) for _ in range(RECORD_ENVS)]
+    obs = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)
+    out: list[np.ndarray] = []
+    while sum(len(o) for o in out) < n:
+        out.append(obs.copy())
+        act = mlp.q(obs).argmax(axis=1)
+        rand = rng.random(len(envs_)) < epsilon
+        act = np.where(rand, rng.integers(0, mlp.widths[-1], len(envs_)), act)
+        for i, e in enumerate(envs_):
+            o, _, term, trunc, _ = e.step(int(act[i]))
+            obs[i] = e.reset()[0] if (term or trunc) else o
+    for e in envs_:
+        e.close()
+    return np.concatenate(out)[:n]
+
+
+def evaluate_returns(env_id: str, act_batch: Callable[[np.ndarray], np.ndarray],
+                     episodes: int = DEFAULT_EVAL_EPISODES,
+                     seed: int = EVAL_SEED_BASE) -> np.ndarray:
+    """Returns of `episodes` episodes run side by side (episode i reset with seed + i).
+
+    `act_batch(obs (k, n_obs)) -> actions (k,)` is called once per step for all running
+    episodes, so spiking models run batched.
+    """
+    envs_ = [make_env(env_id) for _ in range(episodes)]
+    obs = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)
+    returns = np.zeros(episodes)
+    alive = np.ones(episodes, bool)
+    while alive.any():
+        idx = np.flatnonzero(alive)
+        actions = np.asarray(act_batch(obs[idx]))
+        for j, i in enumerate(idx):
+            o, r, term, trunc, _ = envs_[i].step(int(actions[j]))
+            returns[i] += r
+            obs[i] = o
+            if term or trunc:
+                alive[i] = False
+    for e in envs_:
+        e.close()
+    return returns
+
+
+def make_encoder(kind: str, observations: np.ndarray, n_layers: int,
+                 n_per_dim: int = DEFAULT_N_PER_DIM, width: float = DEFAULT_WIDTH) -> Encoder:
+    """An encoder of `kind` fitted to recorded observations, silent for the last L steps."""
+    if kind == "population":
+        return PopulationEncoder.fit(observations, n_per_dim, width, silent_tail=n_layers)
+    if kind == "rate":
+        return RateEncoder.fit(observations, silent_tail=n_layers)
+    if kind == "poisson":
+        return PoissonEncoder.fit(observations, silent_tail=n_layers)
+    raise NeuroqError(f"unknown encoder {kind!r} (choose from {', '.join(ENCODER_KINDS)})")
+
+
+def input_rates(encoder: Encoder, obs: np.ndarray, timesteps: int) -> np.ndarray:
+    """Spikes per active step of each input (batch, n_in): what the first layer sees.
+
+    Deterministic encoders: the rounded counts of the actual spike trains; Poisson: the
+    expected rate.
+    """
+    if isinstance(encoder, PoissonEncoder):
+        return encoder.rates(obs)
+    active = timesteps - encoder.silent_tail
+    return encoder.encode(obs, timesteps).sum(axis=0, dtype=np.float32) / active
+
+
+def fit_decoder(rates: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares `x ~ D r + c`: D (n_obs, n_in), c (n_obs,)."""
+    a = np.concatenate([rates, np.ones((len(rates), 1), np.float32)], axis=1).astype(np.float64)
+    sol, *_ = np.linalg.lstsq(a, obs.astype(np.float64), rcond=None)
+    return sol[:-1].T.astype(np.float32), sol[-1].astype(np.float32)
+
+
+def check_timesteps(timesteps: int, n_layers: int) -> None:
+    if timesteps <= n_layers:
+        raise NeuroqError(
+            f"T = {timesteps} steps is too few: with {n_layers} projections of one step delay "
+            f"each, T must be at least {n_layers + 1}")
+
+
+def convert(mlp: AnnMLP, encoder: Encoder, observations: np.ndarray, timesteps: int,
+            percentile: float = DEFAULT_PERCENTILE, compare: str = ">=",
+            reset: str = "reset_by_subtraction") -> SpikingQNetwork:
+    """The spiking network for `timesteps` steps per action (see the module docstring)."""
+    n_layers = len(mlp.weights)
+    check_timesteps(timesteps, n_layers)
+    if not 0 < percentile <= 100:
+        raise NeuroqError(f"percentile must lie in (0, 100], got {percentile}")
+    if encoder.n_obs != mlp.widths[0]:
+        raise NeuroqError(f"encoder takes {encoder.n_obs} observation dimensions, the "
+                          f"Q-network {mlp.widths[0]}")
+    rates = input_rates(encoder, observations, timesteps)
+    dec, off = fit_decoder(rates, observations)
+    weights = [mlp.weights[0] @ dec, *mlp.weights[1:]]
+    biases = [mlp.biases[0] + mlp.weights[0] @ off, *mlp.biases[1:]]
+    acts = AnnMLP(tuple(weights), tuple(biases)).activations(rates)
+    lam_prev, layers = 1.0, []
+    n_out_steps = timesteps - 1
+    for k in range(n_layers):
+        spiking = k < n_layers - 1
+        lam = float(np.percentile(acts[k], percentile)) if spiking else 1.0
+        if spiking and lam <= 0:
+            raise NeuroqError(f"layer {k} never activates on the recorded observations")
+        w_hat = weights[k] * (lam_prev / lam)
+        b_hat = biases[k] / lam
+        s = WEIGHT_MAX / max(float(np.abs(w_hat).max()), 1e-12)
+        w_int = np.round(w_hat * s).astype(np.int8)
+        if spiking:
+            params = make_params(len(b_hat), threshold=s, i_offset=b_hat * s,
+                                 reset=reset, compare=compare)
+        else:
+            params = make_params(len(b_hat), i_offset=b_hat * s * n_out_steps / timesteps)
+            q_scale = 1.0 / (n_out_steps * s)
+        layers.append(Layer(f"fc{k}", w_int, lam / (lam_prev * s), params, spiking))
+        lam_prev = lam
+    return SpikingQNetwork(tuple(layers), timesteps, q_scale)
+
+
+def spiking_act(network: SpikingQNetwork, encoder: Encoder, seed: int = 0,
+                backend: str = "reference") -> Callable[[np.ndarray], np.ndarray]:
+    """Greedy action function for `evaluate_returns` (Poisson draws from `seed`)."""
+    rng = np.random.default_rng(seed)
+    if backend == "torch":
+        import torch
+
+        from agents.snn_torch import SpikingQNet
+
+        model = SpikingQNet(network).eval()
+
+        def act_torch(obs: np.ndarray) -> np.ndarray:
+            spikes = encoder.encode(obs, network.timesteps, rng=rng)
+            with torch.no_grad():
+                return model(torch.from_numpy(spikes))[0].numpy().argmax(axis=1)
+
+        return act_torch
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        spikes = encoder.encode(obs, network.timesteps, rng=rng)
+        return run_reference(network, spikes).q.argmax(axis=1)
+
+    return act
+
+
+def activity(network: SpikingQNetwork, encoder: Encoder, obs: np.ndarray,
+             seed: int = 0) -> dict[str, Any]:
+    """Synaptic events per action and spikes per neuron per step of every population."""
+    spikes = encoder.encode(obs, network.timesteps, rng=np.random.default_rng(seed))
+    res = run_reference(network, spikes)
+    names = ["input", *(layer.name for layer in network.layers[:-1])]
+    rates = {n: float(c.mean() / network.timesteps) for n, c in
+             zip(names, res.spike_counts, strict=True)}
+    return {"synaptic_events_per_action": float(res.synaptic_events.mean()),
+            "spike_rate_per_step": rates}
+
+
+def space_descriptions(env_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """JSON descriptions of the env's observation and action spaces (inf bounds -> null)."""
+    import gymnasium as gym
+
+    env = make_env(env_id)
+    o, a = env.observation_space, env.action_space
+    env.close()
+    if not isinstance(o, gym.spaces.Box) or len(o.shape) != 1:
+        raise NeuroqError(f"{env_id}: only flat Box observation spaces can be encoded")
+    if not isinstance(a, gym.spaces.Discrete):
+        raise NeuroqError(f"{env_id}: a Q-network needs a Discrete action space")
+
+    def bounds(x: np.ndarray) -> list[float | None]:
+        return [float(v) if np.isfinite(v) else None for v in x]
+
+    obs_d = {"type": "Box", "shape": list(o.shape), "dtype": str(o.dtype),
+             "low": bounds(o.low), "high": bounds(o.high)}
+    return obs_d, {"type": "Discrete", "n": int(a.n)}
+
+
+CONVERT_STAGE = "convert"
+NETWORK_DIR = "network"
+OBS_FILE = "observations.npy"
+TEACHER_Q_FILE = "teacher_q.npy"
+
+
+def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "runs",
+                encoder_kind: str = "population", timesteps: int | None = None,
+                eval_timesteps: tuple[int, ...] = (), percentile: float = DEFAULT_PERCENTILE,
+                n_per_dim: int = DEFAULT_N_PER_DIM, width: float = DEFAULT_WIDTH,
+                record_steps: int = DEFAULT_RECORD_STEPS,
+                eval_episodes: int = DEFAULT_EVAL_EPISODES, seed: int = 0,
+                log: Callable[[str], None] = print) -> Path:
+    """The `neuroq convert` stage; returns the new run folder (result.json written last).
+
+    Writes config.yaml, observations.npy and teacher_q.npy (recorded observations and the
+    DQN's Q-values on them), network/ (the converted network for `timesteps`, in the
+    artifact format) and result.json (returns at `timesteps` and every `eval_timesteps`).
+    """
+    import yaml
+
+    from deploy.artifact import save_artifact
+    from deploy.runs import make_run_dir, write_json
+
+    train = open_train_run(train_path)
+    if encoder_kind not in ENCODER_KINDS:
+        raise NeuroqError(f"unknown encoder {encoder_kind!r} "
+                          f"(choose from {', '.join(ENCODER_KINDS)})")
+    if record_steps < 100:
+        raise NeuroqError("--record-steps must be at least 100")
+    if eval_episodes < 1:
+        raise NeuroqError("--eval-episodes must be at least 1")
+    if not 0 < percentile <= 100:
+        raise NeuroqError(f"--percentile must lie in (0, 100], got {percentile}")
+    if encoder_kind == "population" and (n_per_dim < 2 or not width > 0):
+        raise NeuroqError("population encoder: --n-per-dim must be >= 2 and --width > 0")
+    import torch
+
+    torch.set_num_threads(1)  # shared machines; the work here is numpy and small matmuls
+    mlp = load_mlp(train)
+    n_layers = len(mlp.weights)
+    timesteps = timesteps or n_layers + 1
+    for t in (timesteps, *eval_timesteps):
+        check_timesteps(t, n_layers)
+    obs_space, act_space = space_descriptions(train.env_id)
+    if obs_space["shape"] != [mlp.widths[0]] or act_space["n"] != mlp.widths[-1]:
+        raise NeuroqError(f"{train.path}: the Q-network does not fit {train.env_id}'s spaces")
+    run_dir = make_run_dir(out_root, train.env_id, CONVERT_STAGE, encoder_kind)
+    config = {"stage": CONVERT_STAGE, "train_run": str(train.path), "env_id": train.env_id,
+              "encoder": encoder_kind, "n_per_dim": n_per_dim, "width": width,
+              "percentile": percentile, "timesteps": timesteps,
+              "eval_timesteps": list(eval_timesteps), "record_steps": record_steps,
+              "record_epsilon": RECORD_EPSILON, "eval_episodes": eval_episodes, "seed": seed}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    log(f"recording {record_steps} observations with the trained policy")
+    obs = record_observations(mlp, train.env_id, record_steps, seed)
+    np.save(run_dir / OBS_FILE, obs)
+    np.save(run_dir / TEACHER_Q_FILE, mlp.q(obs))
+    encoder = make_encoder(encoder_kind, obs, n_layers, n_per_dim, width)
+    ann = evaluate_returns(train.env_id, lambda o: mlp.q(o).argmax(axis=1), eval_episodes)
+    log(f"float DQN: {ann.mean():.1f} +- {ann.std():.1f} over {eval_episodes} episodes")
+    returns: dict[str, Any] = {}
+    network = None
+    for t in sorted({timesteps, *eval_timesteps}):
+        net = convert(mlp, encoder, obs, t, percentile)
+        r = evaluate_returns(train.env_id, spiking_act(net, encoder, seed), eval_episodes)
+        agree = float((run_reference(net, encoder.encode(obs, t, rng=np.random.default_rng(
+            seed))).q.argmax(1) == mlp.q(obs).argmax(1)).mean())
+        returns[str(t)] = {"mean_return": float(r.mean()), "std_return": float(r.std()),
+                           "agreement": agree, **activity(net, encoder, obs[:1000], seed)}
+        log(f"T = {t:3d}: {r.mean():.1f} +- {r.std():.1f}, greedy agreement {agree:.3f}")
+        if t == timesteps:
+            network = net
+    assert network is not None
+    save_artifact(run_dir / NETWORK_DIR, network, encoder, {
+        "env_id": train.env_id, "observation_space": obs_space, "action_space": act_space,
+        "provenance": {"train_run": str(train.path), "convert_run": str(run_dir)}})
+    main = returns[str(timesteps)]
+    write_json(run_dir / "result.json", {
+        "stage": CONVERT_STAGE, "env_id": train.env_id, "train_run": str(train.path),
+        "encoder": encoder.to_dict(), "timesteps": timesteps, "percentile": percentile,
+        "episodes": eval_episodes, "ann_mean_return": float(ann.mean()),
+        "ann_std_return": float(ann.std()), "mean_return": main["mean_return"],
+        "std_return": main["std_return"], "returns_by_timesteps": returns,
+        "network": NETWORK_DIR, "backend": "deploy.network.run_reference"})
+    return run_dir

@@ -1,0 +1,348 @@
+"""Hardware-aware fine-tuning of a converted spiking Q-network (surrogate-gradient BPTT).
+
+The model is `agents.snn_torch.SpikingQNet`, which computes exactly what the chip (and
+`deploy.network.run_reference`) computes: int8 weights through a straight-through
+estimator, float32 membrane arithmetic in the chip's order, one step of delay per
+projection, T steps per action. Gradients flow back through all T steps.
+
+Loss: distillation from the float DQN's Q-values (the teacher), per observation
+
+    A = Q - mean_a Q                                  (advantages; they decide the action)
+    L = mean_a (A_snn - A_ann)^2 / var(A_ann)
+        + VALUE_WEIGHT * (V_snn - V_ann)^2 / var(V_ann)      (V = mean_a Q)
+        + CE_WEIGHT * cross_entropy(A_snn / std(A_ann), argmax_a Q_ann)
+        + spike_penalty * synaptic events per action / number of synapses
+
+Observations come from the converted run (recorded with the trained policy) and, every
+epoch, from episodes driven by the spiking policy itself, labelled by the teacher (DAgger,
+Ross et al. 2011): the network learns the states its own mistakes lead to.
+Temporal-difference fine-tuning was not kept (see docs/spiking.md): distillation reaches the
+teacher's return and needs no environment reward model.
+
+The checkpoint kept is the one with the best validation return (episodes seeded apart from
+the benchmark episodes), ties broken by greedy-action agreement with the teacher.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.convert import WEIGHT_MAX, AnnMLP, evaluate_returns, make_env
+from deploy.encoders import Encoder
+from deploy.network import SpikingQNetwork
+
+#: Weight of the state-value term relative to the advantage term.
+VALUE_WEIGHT = 0.1
+#: Weight of the cross-entropy on the teacher's greedy action.
+CE_WEIGHT = 0.5
+#: Validation episodes are seeded VALIDATION_SEED_BASE + i, apart from benchmark episodes.
+VALIDATION_SEED_BASE = 70_000
+#: Probability of a random action in the DAgger rollouts (covers recovery states).
+DAGGER_EPSILON = 0.05
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Fine-tuning settings.
+
+    epochs: passes over the (growing) observation set.
+    batch_size: observations per gradient step.
+    lr: Adam learning rate as a fraction of the int8 range (127 weight units) per step;
+        weights, i_offset and thresholds all live in weight units.
+    spike_penalty: weight of synaptic events per action per synapse in the loss.
+    dagger_steps: environment steps per epoch driven by the spiking policy (0: off).
+    validation_episodes: episodes of the per-epoch return check (0: agreement only).
+    train_thresholds: learn thresholds too (kept positive).
+    seed: torch, numpy and environment seed.
+    """
+
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 2e-3
+    spike_penalty: float = 0.0
+    dagger_steps: int = 2000
+    validation_episodes: int = 10
+    train_thresholds: bool = False
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def distillation_loss(q: Any, q_teacher: Any, stats: dict[str, float]) -> Any:
+    """The loss of the module docstring without the spike term (torch tensors)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    a, a_t = q - q.mean(1, keepdim=True), q_teacher - q_teacher.mean(1, keepdim=True)
+    v, v_t = q.mean(1), q_teacher.mean(1)
+    loss = ((a - a_t) ** 2).mean() / stats["var_a"]
+    loss = loss + VALUE_WEIGHT * ((v - v_t) ** 2).mean() / stats["var_v"]
+    target = q_teacher.argmax(1)
+    loss = loss + CE_WEIGHT * F.cross_entropy(a / stats["std_a"], target)
+    return loss + torch.zeros((), dtype=q.dtype)
+
+
+def _teacher_stats(q: np.ndarray) -> dict[str, float]:
+    a = q - q.mean(1, keepdims=True)
+    return {"var_a": float(max(a.var(), 1e-8)), "std_a": float(max(a.std(), 1e-4)),
+            "var_v": float(max(q.mean(1).var(), 1e-8))}
+
+
+def _rollout(env_id: str, act: Callable[[np.ndarray], np.ndarray], steps: int, seed: int,
+             n_actions: int, n_envs: int = 8) -> np.ndarray:
+    """Observations visited by `act` (epsilon-greedy) over `steps` environment steps."""
+    rng = np.random.default_rng(seed)
+    envs_ = [make_env(env_id) for _ in range(n_envs)]
+    obs = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)
+    out = []
+    for _ in range(max(1, steps // n_envs)):
+        out.append(obs.copy())
+        a = act(obs)
+        a = np.where(rng.random(n_envs) < DAGGER_EPSILON, rng.integers(0, n_actions, n_envs), a)
+        for i, e in enumerate(envs_):
+            o, _, term, trunc, _ = e.step(int(a[i]))
+            obs[i] = e.reset()[0] if (term or trunc) else o
+    for e in envs_:
+        e.close()
+    return np.concatenate(out)
+
+
+def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id: str,
+             observations: np.ndarray, cfg: FinetuneConfig, log_dir: Path | None = None,
+             progress: bool = True) -> tuple[SpikingQNetwork, list[dict[str, Any]]]:
+    """Fine-tune `network`; return the best network and the per-epoch history."""
+    import torch
+
+    from agents.snn_torch import SpikingQNet
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model = SpikingQNet(network, train_thresholds=cfg.train_thresholds)
+    groups = []
+    for k in range(model.n_layers):
+        params = [model.weights[k], model.i_offsets[k]]
+        if cfg.train_thresholds and model.spiking[k]:
+            params.append(model.thresholds[k])
+        groups.append({"params": params, "lr": cfg.lr * WEIGHT_MAX})
+    opt = torch.optim.Adam(groups)
+    n_synapses = sum(int(np.prod(w.shape)) for w in model.weights)
+    fanout = [w.shape[0] for w in model.weights]
+    obs = np.asarray(observations, np.float32)
+    q_t = teacher.q(obs)
+    stats = _teacher_stats(q_t)
+    writer = None
+    if log_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(log_dir))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=cfg.epochs, desc="finetune", unit="epoch", disable=not progress,
+               dynamic_ncols=True)
+    history: list[dict[str, Any]] = []
+    best: tuple[tuple[float, float], SpikingQNetwork] | None = None
+    check_obs, check_q = obs[-2000:], q_t[-2000:]
+    step = 0
+    for epoch in range(cfg.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        order = rng.permutation(len(obs))
+        losses, events = [], []
+        for i in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            spikes = torch.from_numpy(encoder.encode(obs[idx], model.timesteps, rng=rng))
+            q, counts = model(spikes)
+            loss = distillation_loss(q, torch.from_numpy(q_t[idx]), stats)
+            ev = sum(c.sum(1) * f for c, f in zip(counts, fanout, strict=True)).mean()
+            if cfg.spike_penalty > 0:
+                loss = loss + cfg.spike_penalty * ev / n_synapses
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if cfg.train_thresholds:
+                with torch.no_grad():
+                    for thr in model.thresholds:
+                        thr.clamp_(min=1.0)
+            losses.append(loss.item())
+            events.append(ev.item())
+            step += 1
+        net = model.to_network()
+        act = _act_fn(model, encoder, rng)
+        agree = float((_q_of(model, encoder, check_obs, rng).argmax(1)
+                       == check_q.argmax(1)).mean())
+        val = float("nan")
+        if cfg.validation_episodes:
+            val = float(evaluate_returns(env_id, act, cfg.validation_episodes,
+                                         VALIDATION_SEED_BASE + 1000 * epoch).mean())
+        rec = {"epoch": epoch, "loss": float(np.mean(losses)), "agreement": agree,
+               "validation_return": val, "synaptic_events_per_action": float(np.mean(events)),
+               "observations": len(obs), "wall_s": round(time.perf_counter() - t0, 2)}
+        history.append(rec)
+        key = (val if np.isfinite(val) else 0.0, agree)
+        if best is None or key >= best[0]:
+            best = (key, net)
+        if writer is not None:
+            for name in ("loss", "agreement", "validation_return", "synaptic_events_per_action"):
+                writer.add_scalar(f"finetune/{name}", rec[name], epoch)
+        bar.set_postfix(loss=f"{rec['loss']:.3f}", agree=f"{agree:.3f}", ret=f"{val:.1f}")
+        bar.update(1)
+        if cfg.dagger_steps and epoch < cfg.epochs - 1:
+            new = _rollout(env_id, act, cfg.dagger_steps, cfg.seed + 100 * epoch,
+                           network.n_actions)
+            obs = np.concatenate([obs, new])
+            q_t = np.concatenate([q_t, teacher.q(new)])
+    bar.close()
+    if writer is not None:
+        writer.close()
+    assert best is not None
+    return best[1], history
+
+
+def _q_of(model: Any, encoder: Encoder, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return model(torch.from_numpy(encoder.encode(obs, model.timesteps, rng=rng)))[0].numpy()
+
+
+def _act_fn(model: Any, encoder: Encoder,
+            rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    def act(obs: np.ndarray) -> np.ndarray:
+        return _q_of(model, encoder, obs, rng).argmax(axis=1)
+
+    return act
+
+
+FINETUNE_STAGE = "finetune"
+
+
+@dataclass(frozen=True)
+class ConvertRun:
+    """What fine-tuning reads from a convert run folder."""
+
+    path: Path
+    result: dict[str, Any]
+    config: dict[str, Any]
+    network: SpikingQNetwork
+    encoder: Encoder
+    manifest: dict[str, Any]
+    observations: np.ndarray
+
+
+def open_convert_run(path: Any) -> ConvertRun:
+    """Check that `path` is a finished convert run and load its network and data."""
+    import yaml
+
+    from agents.convert import CONVERT_STAGE, NETWORK_DIR, OBS_FILE
+    from deploy.artifact import load_artifact
+    from deploy.errors import NeuroqError
+    from deploy.runs import read_json, require_run_dir
+
+    p = require_run_dir(path).resolve()
+    result = read_json(p / "result.json")
+    if result.get("stage") != CONVERT_STAGE or not p.name.startswith(CONVERT_STAGE + "-"):
+        raise NeuroqError(f"{p} is not a convert run (expected runs/<env>/convert-<id>/; "
+                          f"this one is a {result.get('stage') or p.name.split('-')[0]} run)")
+    art = load_artifact(p / NETWORK_DIR)
+    try:
+        obs = np.load(p / OBS_FILE, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise NeuroqError(f"{p / OBS_FILE} cannot be read: {exc}") from None
+    config = yaml.safe_load((p / "config.yaml").read_text())
+    return ConvertRun(p, result, config, art.network, art.encoder, art.manifest, obs)
+
+
+def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig | None = None,
+                 eval_episodes: int | None = None, progress: bool = True,
+                 log: Callable[[str], None] = print) -> Path:
+    """The `neuroq finetune` stage; returns the new run folder (result.json written last).
+
+    Writes config.yaml, tb/ (TensorBoard), history.json, network/ (artifact format) and
+    result.json (return of the fine-tuned network run by deploy.network.run_reference on
+    the convert run's evaluation episodes, next to the float DQN's).
+    """
+    import yaml
+
+    from agents.convert import (
+        NETWORK_DIR,
+        activity,
+        load_mlp,
+        open_train_run,
+        spiking_act,
+    )
+    from deploy.artifact import save_artifact
+    from deploy.errors import NeuroqError
+    from deploy.runs import make_run_dir, write_json
+
+    cfg = cfg or FinetuneConfig()
+    conv = open_convert_run(convert_path)
+    if cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0 or cfg.spike_penalty < 0:
+        raise NeuroqError("epochs and batch size must be >= 1, lr > 0, spike penalty >= 0")
+    if eval_episodes is not None and eval_episodes < 1:
+        raise NeuroqError("--eval-episodes must be at least 1")
+    train = open_train_run(conv.result["train_run"])
+    import torch
+
+    teacher = load_mlp(train)
+    env_id = conv.result["env_id"]
+    torch.set_num_threads(1)
+    run_dir = make_run_dir(out_root, env_id, FINETUNE_STAGE, conv.encoder.kind)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(
+        {"stage": FINETUNE_STAGE, "convert_run": str(conv.path), "train_run": str(train.path),
+         "env_id": env_id, "timesteps": conv.network.timesteps, "loss": "distillation",
+         **cfg.to_dict()}, sort_keys=False))
+    t0 = time.perf_counter()
+    best, history = finetune(conv.network, conv.encoder, teacher, env_id, conv.observations,
+                             cfg, run_dir / "tb", progress)
+    wall_s = time.perf_counter() - t0
+    write_json(run_dir / "history.json", {"epochs": history})
+    provenance = {"train_run": str(train.path), "convert_run": str(conv.path),
+                  "finetune_run": str(run_dir)}
+    save_artifact(run_dir / NETWORK_DIR, best, conv.encoder,
+                  {k: conv.manifest[k] for k in ("env_id", "observation_space", "action_space")}
+                  | {"provenance": provenance})
+    episodes = eval_episodes or int(conv.result["episodes"])
+    log(f"evaluating on {episodes} episodes with the deploy/ numpy model")
+    r = evaluate_returns(env_id, spiking_act(best, conv.encoder, cfg.seed), episodes)
+    rng = np.random.default_rng(cfg.seed)
+    obs = conv.observations
+    q = run_reference_q(best, conv.encoder, obs, rng)
+    agree = float((q.argmax(1) == teacher.q(obs).argmax(1)).mean())
+    ann = conv.result["ann_mean_return"]
+    result = {"stage": FINETUNE_STAGE, "env_id": env_id, "convert_run": str(conv.path),
+              "train_run": str(train.path), "timesteps": best.timesteps,
+              "encoder": conv.encoder.to_dict(), "loss": "distillation",
+              "episodes": episodes, "mean_return": float(r.mean()),
+              "std_return": float(r.std()), "ann_mean_return": ann,
+              "fraction_of_ann_return": _fraction(float(r.mean()), ann),
+              "converted_mean_return": conv.result["mean_return"],
+              "agreement": agree, "epochs": cfg.epochs, "wall_s": round(wall_s, 1),
+              **activity(best, conv.encoder, obs[:1000], cfg.seed),
+              "network": NETWORK_DIR, "backend": "deploy.network.run_reference"}
+    write_json(run_dir / "result.json", result)
+    return run_dir
+
+
+def _fraction(snn: float, ann: float) -> float:
+    """SNN return as a fraction of the ANN's; for negative returns (Acrobot) ann / snn."""
+    if ann > 0:
+        return snn / ann
+    return ann / snn if snn < 0 else float("nan")
+
+
+def run_reference_q(network: SpikingQNetwork, encoder: Encoder, obs: np.ndarray,
+                    rng: np.random.Generator, chunk: int = 2000) -> np.ndarray:
+    """Q-values of the deploy/ numpy model on `obs`, in chunks."""
+    from deploy.network import run_reference
+
+    return np.concatenate([
+        run_reference(network, encoder.encode(obs[i:i + chunk], network.timesteps, rng=rng)).q
+        for i in range(0, len(obs), chunk)])

@@ -1,0 +1,121 @@
+"""Conversion: Q-MLP -> 8-bit spiking network; the convert stage and its bad inputs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from spiking_helpers import tiny_convert_run, tiny_train_run
+
+from agents.cli import main
+from agents.convert import (
+    AnnMLP,
+    convert,
+    make_encoder,
+    mlp_from_sequential,
+    open_train_run,
+    record_observations,
+)
+from deploy.errors import NeuroqError
+from deploy.network import run_reference
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def toy_mlp(seed=0, widths=(4, 32, 32, 2)):
+    rng = np.random.default_rng(seed)
+    ws = tuple((rng.normal(size=(o, i)) / np.sqrt(i)).astype(np.float32)
+               for i, o in zip(widths[:-1], widths[1:], strict=True))
+    bs = tuple(rng.normal(0, 0.1, size=o).astype(np.float32) for o in widths[1:])
+    return AnnMLP(ws, bs)
+
+
+def test_sequential_must_be_linear_relu():
+    from torch import nn
+
+    good = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    mlp = mlp_from_sequential(good)
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    import torch
+
+    np.testing.assert_allclose(mlp.q(x), good(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
+    with pytest.raises(NeuroqError, match="not an MLP"):
+        mlp_from_sequential(nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)))
+
+
+def test_conversion_structure_and_large_t_tracks_the_ann():
+    mlp = toy_mlp()
+    obs = np.random.default_rng(1).normal(size=(3000, 4)).astype(np.float32)
+    enc = make_encoder("rate", obs, n_layers=3)
+    net = convert(mlp, enc, obs, 128)
+    for layer in net.layers:
+        assert np.abs(layer.weight.astype(int)).max() == 127
+    assert [layer.spiking for layer in net.layers] == [True, True, False]
+    q = run_reference(net, enc.encode(obs[:500], 128)).q
+    q_ann = mlp.q(obs[:500])
+    corr = [np.corrcoef(q[:, a], q_ann[:, a])[0, 1] for a in range(2)]
+    assert min(corr) > 0.9, corr
+    q_short = run_reference(convert(mlp, enc, obs, 4), enc.encode(obs[:500], 4)).q
+    corr_short = np.corrcoef(q_short[:, 0], q_ann[:, 0])[0, 1]
+    assert corr_short < min(corr)  # the delay leaves one input step at T = 4
+
+
+def test_too_few_timesteps():
+    mlp = toy_mlp()
+    obs = np.random.default_rng(1).normal(size=(100, 4)).astype(np.float32)
+    enc = make_encoder("population", obs, n_layers=3)
+    with pytest.raises(NeuroqError, match="T = 3 steps is too few"):
+        convert(mlp, enc, obs, 3)
+
+
+def test_record_observations_follow_the_env():
+    obs = record_observations(toy_mlp(), "CartPole-v1", 300, seed=0)
+    assert obs.shape == (300, 4) and obs.dtype == np.float32 and np.isfinite(obs).all()
+
+
+def test_convert_run_folder():
+    run = tiny_convert_run()
+    assert run.name.startswith("convert-population-")
+    result = json.loads((run / "result.json").read_text())
+    assert result["stage"] == "convert" and result["timesteps"] == 4
+    assert set(result["returns_by_timesteps"]) == {"4", "8"}
+    assert result["encoder"]["kind"] == "population" and result["encoder"]["silent_tail"] == 3
+    for f in ("config.yaml", "observations.npy", "teacher_q.npy", "network/manifest.json",
+              "network/network.nir.h5"):
+        assert (run / f).is_file(), f
+    assert np.load(run / "observations.npy").shape == (10_000, 4)
+
+
+def test_open_train_run_refuses_other_stages(tmp_path):
+    with pytest.raises(NeuroqError, match="not a train run"):
+        open_train_run(tiny_convert_run())
+    with pytest.raises(NeuroqError, match="does not exist"):
+        open_train_run(tmp_path / "missing")
+
+
+def neuroq(*args):
+    return subprocess.run([sys.executable, "-m", "agents.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+
+
+def test_cli_wrong_stage_is_one_line(tmp_path):
+    out = neuroq("finetune", str(tiny_train_run()), "--out", str(tmp_path))
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not a convert run" in lines[0], out.stderr
+
+
+@pytest.mark.parametrize("make_args,fragment", [
+    (lambda: ["convert", str(tiny_convert_run())], "is not a train run"),
+    (lambda: ["convert", str(tiny_train_run()), "-T", "2"], "T = 2 steps is too few"),
+    (lambda: ["convert", str(tiny_train_run()), "--percentile", "0"], "percentile"),
+    (lambda: ["finetune", str(tiny_train_run())], "is not a convert run"),
+    (lambda: ["export", str(tiny_convert_run())], "is not a finetune run"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(make_args, fragment, tmp_path, capsys):
+    assert main([*make_args(), "--out", str(tmp_path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], lines
+    assert not any(tmp_path.rglob("*")), "nothing may be written for bad input"

@@ -1,0 +1,60 @@
+"""Fine-tuning and export: run folders, learning, the exported artifact, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+from spiking_helpers import tiny_convert_run, tiny_finetune_run
+
+from agents.export_cmd import export
+from agents.finetune import FinetuneConfig, finetune, open_convert_run, run_finetune
+from deploy.artifact import load_artifact
+from deploy.errors import NeuroqError
+
+
+def test_finetune_run_folder():
+    run = tiny_finetune_run()
+    assert run.name.startswith("finetune-population-")
+    result = json.loads((run / "result.json").read_text())
+    for key in ("mean_return", "std_return", "ann_mean_return", "fraction_of_ann_return",
+                "agreement", "synaptic_events_per_action", "spike_rate_per_step", "timesteps"):
+        assert key in result, key
+    assert result["loss"] == "distillation" and result["timesteps"] == 4
+    history = json.loads((run / "history.json").read_text())["epochs"]
+    assert len(history) == 2 and history[1]["observations"] > history[0]["observations"]
+    assert any((run / "tb").rglob("events.out.tfevents.*"))
+    art = load_artifact(run / "network")
+    assert art.manifest["provenance"]["convert_run"] == result["convert_run"]
+
+
+def test_distillation_lowers_the_loss():
+    from agents.convert import load_mlp, open_train_run
+
+    conv = open_convert_run(tiny_convert_run())
+    teacher = load_mlp(open_train_run(conv.result["train_run"]))
+    cfg = FinetuneConfig(epochs=8, batch_size=128, dagger_steps=0, validation_episodes=0)
+    _, history = finetune(conv.network, conv.encoder, teacher, "CartPole-v1",
+                          conv.observations[:3000], cfg, progress=False)
+    losses = [h["loss"] for h in history]
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_export_writes_a_loadable_artifact(tmp_path):
+    r = export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=2)
+    art = load_artifact(r["run_dir"] / "artifact")
+    prov = art.manifest["provenance"]
+    assert {"train_run", "convert_run", "finetune_run", "export_run"} <= set(prov)
+    assert art.manifest["encoder"]["kind"] == "population"
+    assert art.manifest["action_space"] == {"type": "Discrete", "n": 2}
+    assert r["episodes"] == 2 and np.isfinite(r["mean_return"])
+    src = load_artifact(tiny_finetune_run() / "network")
+    for a, b in zip(src.network.layers, art.network.layers, strict=True):
+        assert np.array_equal(a.weight, b.weight)
+
+
+def test_finetune_bad_settings_write_nothing(tmp_path):
+    with pytest.raises(NeuroqError, match="epochs"):
+        run_finetune(tiny_convert_run(), tmp_path, FinetuneConfig(epochs=0), progress=False)
+    with pytest.raises(NeuroqError, match="not a convert run"):
+        run_finetune(tiny_finetune_run(), tmp_path, progress=False)
+    assert not any(tmp_path.rglob("*"))

@@ -135,6 +135,8 @@ class DecodeStats:
     out_of_sensor: events with x >= width or y >= height, skipped.
     time_backwards: events earlier than an event already returned in this stream, skipped.
     unknown_encoding: packets whose encoding string is not one of `ENCODINGS`, skipped whole.
+    bad_payload: packets whose data is not bytes-like, or whose sensor size is invalid,
+        skipped whole.
     """
 
     packets: int = 0
@@ -147,6 +149,7 @@ class DecodeStats:
     out_of_sensor: int = 0
     time_backwards: int = 0
     unknown_encoding: int = 0
+    bad_payload: int = 0
 
     PROBLEMS = (
         "truncated_bytes",
@@ -155,6 +158,7 @@ class DecodeStats:
         "out_of_sensor",
         "time_backwards",
         "unknown_encoding",
+        "bad_payload",
     )
 
     @property
@@ -235,7 +239,10 @@ def _as_bytes_array(data) -> np.ndarray:
     where possible)."""
     if isinstance(data, np.ndarray):
         return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-    return np.frombuffer(data, dtype=np.uint8)
+    try:
+        return np.frombuffer(data, dtype=np.uint8)
+    except TypeError:  # a list of ints, as some message bindings give
+        return np.asarray(data, dtype=np.uint8).reshape(-1)
 
 
 # ------------------------------------------------------------------------------------------
@@ -713,8 +720,12 @@ def decode_packet(
     Never raises on bad data. For a stream of packets whose EVT 3.0 state carries over from
     one packet to the next (as from `metavision_driver`), use `PacketDecoder`.
     """
-    return PacketDecoder(width, height).decode(encoding, data, time_base,
-                                               is_bigendian=is_bigendian)
+    try:
+        decoder = PacketDecoder(int(width), int(height))
+    except (NeuroqError, TypeError, ValueError):
+        stats = DecodeStats(packets=1, bad_payload=1)
+        return empty_events(), stats
+    return decoder.decode(encoding, data, time_base, is_bigendian=is_bigendian)
 
 
 class PacketDecoder:
@@ -727,7 +738,8 @@ class PacketDecoder:
 
     def __init__(self, width: int, height: int):
         if width <= 0 or height <= 0:
-            raise NeuroqError(f"PacketDecoder: sensor size must be positive, got {width}x{height}")
+            raise NeuroqError(f"PacketDecoder: sensor size must be positive, got {width}x{height}"
+                              " (the packet's width and height fields)")
         self.width = int(width)
         self.height = int(height)
         self.evt3_state = Evt3State()
@@ -739,17 +751,25 @@ class PacketDecoder:
         """Decode one packet; returns (events, stats of this packet) and adds to `stats`."""
         stats = DecodeStats()
         enc = encoding.strip().lower() if isinstance(encoding, str) else ""
-        if enc == "evt3" and not is_bigendian:
+        try:
+            events = self._decode(enc, data, time_base, is_bigendian, stats)
+        except (TypeError, ValueError, OverflowError):  # data that is not a byte buffer
+            stats = DecodeStats(packets=1, bad_payload=1)
+            events = empty_events()
+        self.stats.add(stats)
+        return events, stats
+
+    def _decode(self, enc: str, data, time_base, is_bigendian: bool,
+                stats: DecodeStats) -> np.ndarray:
+        if enc == "evt3":
+            if is_bigendian:
+                raw = _as_bytes_array(data)
+                stats.truncated_bytes += raw.size % 2
+                data = raw[: raw.size - raw.size % 2].view(">u2").astype("<u2").view(np.uint8)
             events, _ = decode_evt3(data, self.width, self.height, state=self.evt3_state,
                                     stats=stats)
-        elif enc == "evt3":
-            raw = _as_bytes_array(data)
-            swapped = raw[: raw.size - raw.size % 2].view(">u2").astype("<u2").view(np.uint8)
-            events, _ = decode_evt3(swapped, self.width, self.height, state=self.evt3_state,
-                                    stats=stats)
-            stats.truncated_bytes += raw.size % 2
         elif enc == "mono":
-            events, _ = decode_mono(data, time_base, self.width, self.height,
+            events, _ = decode_mono(data, int(time_base), self.width, self.height,
                                     is_bigendian=is_bigendian,
                                     last_t_us=self.evt3_state.last_t_us, stats=stats)
             if events.size:
@@ -759,8 +779,7 @@ class PacketDecoder:
             stats.packets += 1
             stats.unknown_encoding += 1
             events = empty_events()
-        self.stats.add(stats)
-        return events, stats
+        return events
 
 
 def sort_events(events: np.ndarray) -> np.ndarray:

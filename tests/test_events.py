@@ -142,6 +142,20 @@ def test_garbage_never_raises(data):
         assert np.all(np.diff(events["t"]) >= 0)
 
 
+def test_payloads_that_are_not_bytes_and_bad_sizes_are_counted():
+    words = encode_evt3(make_events([1, 2], [3, 3], [10, 10], [1, 1]))
+    as_list = list(words.tobytes())  # some bindings give uint8[] as a list of ints
+    events, stats = decode_packet("evt3", as_list, 0, WIDTH, HEIGHT)
+    assert events["x"].tolist() == [1, 2] and stats.skipped == 0
+    for bad in (None, "not bytes", [1, 2, 999], object()):
+        events, stats = decode_packet("evt3", bad, 0, WIDTH, HEIGHT)
+        assert events.size == 0 and stats.bad_payload == 1
+    events, stats = decode_packet("evt3", words.tobytes(), 0, 0, HEIGHT)
+    assert events.size == 0 and stats.bad_payload == 1
+    events, stats = decode_packet("mono", b"\x00" * 8, 2**64 - 1, WIDTH, HEIGHT)
+    assert events.size == 0 and stats.bad_payload == 1
+
+
 def test_events_before_their_state_are_counted_as_missing_state():
     words = np.array([(EVT3_ADDR_X << 12) | 3, (EVT3_ADDR_Y << 12) | 1,
                       (EVT3_TIME_HIGH << 12) | 0, (EVT3_TIME_LOW << 12) | 9,

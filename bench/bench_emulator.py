@@ -10,7 +10,8 @@ Targets (issue 4), on one core with event counting on:
 Networks are random (weights int8, thresholds set for moderate firing) except the CartPole
 controller, a 8-256-256-2 network wired so that it balances the pole (hidden layers relay
 the rate-coded pole angle and angular velocity, plus random weights), so episodes are long
-like a trained policy's. Pass --artifact to time a real exported artifact instead.
+like a trained policy's. --artifact adds a real artifact's network, re-timed to T = 8, to
+the single-action and episode figures (real weights, real firing rates).
 
 The machine is shared: each figure is the best of --repeats runs, both as wall time and as
 this process's CPU time (time.process_time), which other processes do not inflate as much.
@@ -195,6 +196,12 @@ def main() -> int:
          np.array([0.1, -0.2, 0.03, 0.3], np.float32)),
         (cartpole_controller(), cartpole_encoder(), np.array([0.1, -0.2, 0.03, 0.3], np.float32)),
     ]
+    if args.artifact:
+        from deploy.artifact import load_artifact
+
+        art = load_artifact(args.artifact)
+        retimed = SpikingQNetwork(art.network.layers, T, art.network.q_scale)
+        cases.append((retimed, art.encoder, np.full(art.encoder.n_obs, 0.01, np.float32)))
     for net, enc, obs in cases:
         r = bench_single(net, enc, n_single, obs)
         report["single"].append(r)
@@ -204,16 +211,24 @@ def main() -> int:
               f"{r['policy_act_median_us_wall']:7.1f} us wall "
               f"{r['policy_act_median_us_cpu']:7.1f} us cpu")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        artifact = args.artifact
-        if artifact is None:
-            from deploy.artifact import save_artifact
+    from deploy.artifact import save_artifact
 
-            artifact = Path(tmp) / "cartpole-controller"
-            save_artifact(artifact, cartpole_controller(), cartpole_encoder(), {
-                "env_id": "CartPole-v1", "observation_space": {"shape": [4]},
-                "action_space": {"n": 2}, "provenance": {"bench": "hand-wired controller"}})
-        r = bench_episodes(Path(artifact), 100)
+    with tempfile.TemporaryDirectory() as tmp:
+        artifact = Path(tmp) / "cartpole-controller"
+        save_artifact(artifact, cartpole_controller(), cartpole_encoder(), {
+            "env_id": "CartPole-v1", "observation_space": {"shape": [4]},
+            "action_space": {"n": 2}, "provenance": {"bench": "hand-wired controller"}})
+        r = bench_episodes(artifact, 100)
+        if args.artifact:  # the given artifact, re-timed to T = 8
+            again = Path(tmp) / "artifact-T8"
+            save_artifact(again, retimed, art.encoder, {
+                k: art.manifest[k] for k in ("env_id", "observation_space", "action_space",
+                                             "provenance")})
+            report["episodes_artifact"] = ra = bench_episodes(again, 100)
+            print(f"given artifact re-timed to T = {T}: 100 episodes "
+                  f"{ra['evaluation_wall_s']:.2f} s, return {ra['return_mean']:.1f}, "
+                  f"{ra['single_action_median_us']:.1f} us single action (median), "
+                  f"{ra['synaptic_events_per_action']:.0f} events/action")
     report["episodes"] = r
     print(f"100 CartPole episodes at T = {T} (`neuroq eval`, fresh process): "
           f"{r['evaluation_wall_s']:.2f} s evaluation loop, {r['process_wall_s']:.2f} s "

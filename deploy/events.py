@@ -728,6 +728,23 @@ def decode_packet(
     return decoder.decode(encoding, data, time_base, is_bigendian=is_bigendian)
 
 
+def encode_packet(encoding: str, events: np.ndarray) -> tuple[bytes, int]:
+    """Pack events for an EventPacket: returns (the `events` bytes, the `time_base` in ns).
+
+    "evt3": self-contained EVT 3.0 words (each packet starts with TIME_HIGH, TIME_LOW and
+    ADDR_Y), time_base = the first event's time in ns (informative; evt3 readers ignore it).
+    "mono": time_base = the first event's time in ns, offsets relative to it.
+    Raises NeuroqError for other encodings.
+    """
+    events = sort_events(_check_events(events, "encode_packet"))
+    time_base_ns = int(events["t"][0]) * NS_PER_US if events.size else 0
+    if encoding == "evt3":
+        return encode_evt3(events).astype("<u2").tobytes(), time_base_ns
+    if encoding == "mono":
+        return encode_mono(events, time_base_ns).astype("<u8").tobytes(), time_base_ns
+    raise NeuroqError(f"encode_packet: encoding must be one of {ENCODINGS}, got {encoding!r}")
+
+
 class PacketDecoder:
     """Decodes a stream of EventPackets from one camera, keeping state between packets.
 

@@ -137,9 +137,14 @@ def test_bad_arguments_raise_neuroq_errors():
 
 
 # --- the env ----------------------------------------------------------------------------------
-def test_env_passes_gymnasium_check_env():
-    env = gym.make(ENV_ID)
+@pytest.mark.parametrize("kwargs", [{}, {"pool": 4, "render_mode": "rgb_array"}])
+def test_env_passes_gymnasium_check_env(kwargs):
+    env = gym.make(ENV_ID, **kwargs)
     check_env(env.unwrapped, skip_render_check=False)
+    if "render_mode" in kwargs:
+        env.reset(seed=1)
+        frame = env.render()
+        assert frame.shape == (32, 32, 3) and frame.dtype == np.uint8
     env.close()
 
 

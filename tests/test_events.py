@@ -25,6 +25,7 @@ from deploy.events import (
     decode_packet,
     encode_evt3,
     encode_mono,
+    encode_packet,
     from_columns,
     make_events,
     sort_events,
@@ -218,6 +219,21 @@ def test_mono_round_trip_and_layout():
     big, _ = decode_packet("mono", words.astype(">u8").tobytes(), time_base_ns, WIDTH, HEIGHT,
                            is_bigendian=True)
     np.testing.assert_array_equal(big, shifted)
+
+
+@pytest.mark.parametrize("encoding", ["evt3", "mono"])
+def test_encode_packet_then_packet_decoder_over_a_stream(encoding):
+    rng = np.random.default_rng(12)
+    events = sort_events(random_events(rng, 4000, 3_000_000))
+    decoder = PacketDecoder(WIDTH, HEIGHT)
+    got = []
+    for chunk in np.array_split(events, 30):  # ~100 ms packets, as a driver would send
+        data, time_base = encode_packet(encoding, chunk)
+        got.append(decoder.decode(encoding, data, time_base)[0])
+    assert decoder.stats.skipped == 0 and decoder.stats.packets == 30
+    np.testing.assert_array_equal(np.concatenate(got), events)
+    with pytest.raises(NeuroqError, match="encoding must be one of"):
+        encode_packet("libcaer", events)
 
 
 def test_encoders_reject_what_the_format_cannot_hold():

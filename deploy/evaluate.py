@@ -87,6 +87,7 @@ def evaluate(
     acc = {"synaptic_events": 0.0, "chip_synaptic_events": 0.0, "spikes": 0.0,
            "energy_dynamic_j": 0.0, "energy_total_j": 0.0}
     n_actions = 0
+    max_tick_load = 0.0
     host_policy_s = 0.0
     chip_time_s = None
     sample_obs = []
@@ -104,6 +105,7 @@ def evaluate(
                 acc["chip_synaptic_events"] += float(np.sum(b.chip_synaptic_events))
                 acc["energy_dynamic_j"] += float(np.sum(b.energy_dynamic_j))
                 acc["energy_total_j"] += float(np.sum(b.energy_total_j))
+                max_tick_load = max(max_tick_load, float(np.max(b.tick_load)))
             if len(sample_obs) < SINGLE_ACTION_SAMPLES:
                 sample_obs.extend(obs[idx[: SINGLE_ACTION_SAMPLES - len(sample_obs)]])
             for i, a in zip(idx.tolist(), b.actions.tolist(), strict=True):
@@ -156,6 +158,7 @@ def evaluate(
             "chip_time_s": chip_time_s,
             "energy_dynamic_j": per_action("energy_dynamic_j"),
             "energy_total_j": per_action("energy_total_j"),
+            "max_tick_load": max_tick_load,
             "energy_model": policy.energy.describe(),
         },
     }

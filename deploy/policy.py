@@ -80,6 +80,8 @@ class BatchResult:
 
     host_time_s: MEASURED wall time of the whole batch on this host.
     chip_time_s, energy_*: MODELED (None for the reference backend).
+    tick_load: MODELED busiest PE's cycles per tick over the cycles a tick offers (> 1: the
+        chip could not keep its 1 ms tick).
     """
 
     actions: np.ndarray
@@ -91,6 +93,7 @@ class BatchResult:
     chip_synaptic_events: np.ndarray | None = None
     energy_dynamic_j: np.ndarray | None = None
     energy_total_j: np.ndarray | None = None
+    tick_load: np.ndarray | None = None
 
 
 class SpikingPolicy:
@@ -184,7 +187,7 @@ class SpikingPolicy:
         return BatchResult(np.argmax(q, axis=1), q, r.synaptic_events, r.spikes,
                            time.perf_counter() - start, cost.chip_time_s,
                            r.events_per_pe.sum(axis=1), cost.energy_dynamic_j,
-                           cost.energy_total_j)
+                           cost.energy_total_j, cost.tick_load)
 
     def act(self, observation: np.ndarray) -> ActionInfo:
         """Encode one observation (n_obs,), run T steps, return the action and its costs."""

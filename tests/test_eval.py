@@ -75,6 +75,7 @@ def test_emulator_returns_equal_reference_returns(artifact):
     assert e["modeled_per_action"]["energy_model"]["modeled"] is True
     assert e["modeled_per_action"]["energy_total_j"] > e["modeled_per_action"][
         "energy_dynamic_j"] > 0
+    assert 0 < e["modeled_per_action"]["max_tick_load"] < 1
     assert res["reference"]["modeled_per_action"] is None
     assert e["counted_per_action"]["synaptic_events"] == res["reference"][
         "counted_per_action"]["synaptic_events"]

@@ -171,6 +171,7 @@ class Emulator:
         self._count_matrix[n:, n_pes:2 * n_pes] = self._sent
         self._count_matrix[:n, -1] = dense_fanout
         self._count_matrix_t = np.ascontiguousarray(self._count_matrix.T)
+        self._updates.flags.writeable = False  # shared by every result
 
     def _get_buffers(self, batch: int) -> tuple:
         """Preallocated state for one batch size, neuron-major: (n,) for one environment,

@@ -29,13 +29,14 @@ def assert_same_as_reference(net, s):
     return got
 
 
-@pytest.mark.parametrize("widths", [(64, 256, 256, 2), (8, 256, 256, 2), (6, 20, 3)])
+@pytest.mark.parametrize("widths", [(64, 256, 256, 2), (8, 256, 256, 2), (6, 20, 3), (5, 2)])
 @pytest.mark.parametrize("batch", [1, 3, 64])
 def test_bit_identical_to_reference(widths, batch):
     net = random_network(widths, timesteps=8, seed=len(widths) + batch)
     got = assert_same_as_reference(net, spikes(net, batch))
     assert got.q.dtype == np.float32 and got.q.shape == (batch, widths[-1])
-    assert sum(c.sum() for c in got.spike_counts[1:]) > 0, "hidden layers must fire"
+    if len(widths) > 2:
+        assert sum(c.sum() for c in got.spike_counts[1:]) > 0, "hidden layers must fire"
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.875, 0.3])

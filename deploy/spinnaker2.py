@@ -105,9 +105,13 @@ class SpiNNaker2Runner:
             raise NeuroqError(f"input spikes must have shape "
                               f"({prog.timesteps}, {prog.network.n_inputs}), got {s.shape}")
         self.input.params = {i: np.flatnonzero(s[:, i]).tolist() for i in range(s.shape[1])}
-        hw = self.s2.hardware.SpiNNaker2Chip(eth_ip=self.board_ip)
-        hw.run(self.network, prog.timesteps, sys_tick_in_s=constant("sys_tick_s"))
-        volts = self.output.get_voltages()
+        try:
+            hw = self.s2.hardware.SpiNNaker2Chip(eth_ip=self.board_ip)
+            hw.run(self.network, prog.timesteps, sys_tick_in_s=constant("sys_tick_s"))
+            volts = self.output.get_voltages()
+        except Exception as exc:  # noqa: BLE001 - the board library raises many types
+            raise NeuroqError(f"the SpiNNaker2 board at {self.board_ip} failed to run the "
+                              f"network: {type(exc).__name__}: {exc}") from exc
         n = prog.network.n_actions
         try:
             v = [np.asarray(volts[i], np.float32).reshape(-1)[-1] for i in range(n)]

@@ -194,3 +194,15 @@ def test_missing_board_address_and_unknown_backend(tmp_path):
         load_policy(tmp_path, backend="spinnaker2")
     with pytest.raises(NeuroqError, match="unknown backend 'loihi'"):
         load_policy(tmp_path, backend="loihi")
+
+
+def test_board_failure_is_a_clear_error(stand_in, monkeypatch):
+    net = random_network((8, 16, 2), seed=1)
+    pol = SpikingPolicy(net, rate_encoder(), backend="spinnaker2", board_ip="10.0.0.9")
+
+    def unreachable(self, *args, **kwargs):
+        raise TimeoutError("no answer")
+
+    monkeypatch.setattr(sys.modules["spinnaker2"].hardware.SpiNNaker2Chip, "run", unreachable)
+    with pytest.raises(NeuroqError, match="board at 10.0.0.9 failed.*TimeoutError"):
+        pol.act(CARTPOLE_LIKE_OBS[0])

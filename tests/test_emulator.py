@@ -64,6 +64,14 @@ def test_bit_identical_with_negative_zero_and_zero_offsets():
         assert_same_as_reference(net2, spikes(net2, batch))
 
 
+def test_bit_identical_with_a_reset_mode_per_layer():
+    a = random_network((10, 30, 20, 3), reset="reset_by_subtraction", seed=12)
+    b = random_network((10, 30, 20, 3), reset="reset_to_v_reset", seed=12)
+    mixed = SpikingQNetwork((a.layers[0], b.layers[1], a.layers[2]), a.timesteps)
+    for batch in (1, 6):
+        assert_same_as_reference(mixed, spikes(mixed, batch, rate=0.5))
+
+
 def test_integer_sums_beyond_int8_range_are_exact():
     """Large fan-in, all weights +-127: synaptic sums of tens of thousands stay exact."""
     net = random_network((2000, 8, 2), timesteps=4, seed=5)

@@ -49,29 +49,35 @@ def _fmt(x: float | None, scale: float, unit: str) -> str:
     return "n/a" if x is None else f"{x * scale:.3f} {unit}"
 
 
-def run(args: argparse.Namespace) -> int:
+def evaluate_artifact(artifact, backend: str = "emulator", episodes: int = 100, seed: int = 0,
+                      out: str = "runs", board_ip: str | None = None,
+                      performance_level: str = "low", static_scope: str = "chip",
+                      max_steps: int | None = None, quiet: bool = False):
+    """Evaluate `artifact`, write result.json into a fresh run folder, print the summary.
+
+    Returns (run folder, result dict). `neuroq demo` calls this for its last stage.
+    """
     from deploy.evaluate import evaluate
     from deploy.policy import load_policy
     from deploy.runs import make_run_dir, write_json
 
-    policy = load_policy(args.artifact, backend=args.backend,
-                         performance_level=args.performance_level, board_ip=args.board_ip,
-                         static_scope=args.static_scope, seed=args.seed)
+    policy = load_policy(artifact, backend=backend, performance_level=performance_level,
+                         board_ip=board_ip, static_scope=static_scope, seed=seed)
     env_id = policy.manifest["env_id"]
-    print(f"evaluating {args.artifact} on {env_id}, backend {args.backend}, "
-          f"{args.episodes} episodes, T = {policy.timesteps}", file=sys.stderr)
-    result = evaluate(policy, args.episodes, args.seed, max_steps=args.max_steps,
-                      progress=_progress)
-    result["config"] = {"artifact": str(args.artifact), "backend": args.backend,
-                        "episodes": args.episodes, "seed": args.seed,
-                        "performance_level": args.performance_level,
-                        "static_scope": args.static_scope, "board_ip": args.board_ip,
-                        "max_steps": args.max_steps}
-    run_dir = make_run_dir(args.out, env_id, "eval", args.backend)
+    if not quiet:
+        print(f"evaluating {artifact} on {env_id}, backend {backend}, {episodes} episodes, "
+              f"T = {policy.timesteps}", file=sys.stderr)
+    result = evaluate(policy, episodes, seed, max_steps=max_steps,
+                      progress=None if quiet else _progress)
+    result["config"] = {"artifact": str(artifact), "backend": backend, "episodes": episodes,
+                        "seed": seed, "performance_level": performance_level,
+                        "static_scope": static_scope, "board_ip": board_ip,
+                        "max_steps": max_steps}
+    run_dir = make_run_dir(out, env_id, "eval", backend)
     write_json(run_dir / "result.json", result)
     m, c, mod = result["measured"], result["counted_per_action"], result["modeled_per_action"]
     print(f"return              {result['return_mean']:.2f} +- {result['return_std']:.2f} "
-          f"(worst 5 %: {result['return_worst5pct_mean']:.2f}) over {args.episodes} episodes")
+          f"(worst 5 %: {result['return_worst5pct_mean']:.2f}) over {episodes} episodes")
     print(f"host time/action    {_fmt(m['host_time_per_action_batched_s'], 1e6, 'us')} batched,"
           f" {_fmt(m['host_latency_single_action_median_s'], 1e6, 'us')} single (median)"
           "  [measured]")
@@ -84,4 +90,10 @@ def run(args: argparse.Namespace) -> int:
               f"{_fmt(mod['energy_total_j'], 1e3, 'mJ')} total (static: {em['static_scope']},"
               f" level {em['performance_level']}, {em['n_pes_used']} PEs)  [modeled]")
     print(f"saved {run_dir / 'result.json'}")
+    return run_dir, result
+
+
+def run(args: argparse.Namespace) -> int:
+    evaluate_artifact(args.artifact, args.backend, args.episodes, args.seed, args.out,
+                      args.board_ip, args.performance_level, args.static_scope, args.max_steps)
     return 0

@@ -6,7 +6,7 @@
   read before and after the timed loop, minus the idle power of the package (measured over
   IDLE_WINDOW_S of sleep just before) times the loop's duration, divided by the actions.
   When no counter is readable (often the case without root, or in a VM) the energy is an
-  ESTIMATE: mean latency x CPU_CORE_POWER_ESTIMATE_W, and is labelled so.
+  ESTIMATE: median latency x CPU_CORE_POWER_ESTIMATE_W, and is labelled so.
 - GPU energy: NVML (`pynvml`, package nvidia-ml-py) total-energy counter around at least
   GPU_MIN_ACTIONS single actions of the float DQN on the GPU (the counter updates every
   20-100 ms, so thousands of actions are averaged), minus idle power x duration. Only when
@@ -131,9 +131,11 @@ def measure_cpu(act: Callable[[np.ndarray], Any], observations: np.ndarray,
     """Time `act` on every observation; energy from RAPL when readable, else estimated."""
     if not meter.status.available:
         lat = time_actions(act, observations)
+        # the median: on a shared host the mean is inflated by time the core spent on
+        # other processes, which this action did not use
         return CpuMeasurement(
-            lat, float(lat.mean()) * CPU_CORE_POWER_ESTIMATE_W, "estimate",
-            f"mean latency x {CPU_CORE_POWER_ESTIMATE_W:.2f} W ({CPU_POWER_SOURCE}); RAPL "
+            lat, float(np.median(lat)) * CPU_CORE_POWER_ESTIMATE_W, "estimate",
+            f"median latency x {CPU_CORE_POWER_ESTIMATE_W:.2f} W ({CPU_POWER_SOURCE}); RAPL "
             f"unavailable: {meter.status.reason}")
     idle_j, idle_s = meter.energy_between(lambda: time.sleep(IDLE_WINDOW_S))
     idle_w = idle_j / idle_s

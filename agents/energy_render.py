@@ -168,6 +168,10 @@ def plot_sweep(rep: Report, path: Path) -> None:
                 label="mean return [measured]")
         ax.plot(ts, [r["return_worst5pct"] for r in rows], "s--", color=COLORS["measured"],
                 alpha=0.6, label="worst-5 % return [measured]")
+        conv = rep.comparisons.get("plain_conversion", {}).get("search") or []
+        if conv:
+            ax.plot([r["timesteps"] for r in conv], [r["return_mean"] for r in conv], "d-.",
+                    color="#d62728", label="plain conversion, mean return [measured]")
         ax.axvline(rep.header["timesteps"], color="#999999", ls=":", label="artifact's T")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("time steps per action T")
@@ -380,6 +384,7 @@ def render_markdown(rep: Report) -> str:
               f"**(b) At least {c['plain_conversion']['target_ratio']:.0f}x below a plain "
               f"conversion at equal return** - {c['plain_conversion']['status']}. "
               f"{c['plain_conversion']['text']}", "",
+              *_search_lines(c["plain_conversion"].get("search") or []),
               "## 7. Unavailable figures and why", ""]
     missing = [f for f in rep.figures if f.provenance == "unavailable"]
     lines += [f"- `{f.key}` ({f.on}): {f.source}" for f in missing] or ["- none"]
@@ -396,6 +401,16 @@ def render_markdown(rep: Report) -> str:
               "- NeuroBench conventions (effective MACs/ACs, activation sparsity, footprint, "
               "worst-5 % return): deploy/metrics.py.", ""]
     return "\n".join(lines)
+
+
+def _search_lines(search: list[dict[str, Any]]) -> list[str]:
+    if not search:
+        return []
+    rows = [[str(r["timesteps"]), f"{r['return_mean']:.1f} [measured]", str(r["episodes"])]
+            for r in search]
+    return ["Plain conversion (no fine-tuning) of the same DQN, re-converted at each T until "
+            "it reaches the artifact's return:", "",
+            _md_table(["T", "mean return", "episodes"], rows), ""]
 
 
 def _sweep_energy(r: dict[str, Any]) -> str:

@@ -293,3 +293,46 @@ def baseline_from_provenance(manifest: dict[str, Any], artifact_dir: Path) -> Pa
                 if found.resolve() != artifact_dir.resolve():
                     return found
     return None
+
+
+# --- an automatic baseline: the plain conversion of the same DQN at larger T ----------------
+
+#: T values tried for the plain-conversion baseline, smallest first (the first that reaches
+#: the artifact's return is used; the largest is used as a lower bound when none does).
+BASELINE_TIMESTEPS = (8, 16, 32, 64, 128)
+#: Recorded observations used to re-convert (an even subsample of the convert run's).
+BASELINE_CONVERT_OBS = 4000
+
+
+def find_convert_run(manifest: dict[str, Any], artifact_dir: Path) -> Path | None:
+    """The convert run named in the provenance, if it is here with its recorded data."""
+    prov = manifest.get("provenance")
+    if not isinstance(prov, dict):
+        return None
+    for key, value in prov.items():
+        if "convert" not in str(key) or not isinstance(value, str):
+            continue
+        for p in _candidates(value, artifact_dir):
+            if (p / "result.json").is_file() and (p / "observations.npy").is_file():
+                return p
+    return None
+
+
+def plain_conversion(convert_dir: Path, mlp: FloatMLP, timesteps: int
+                     ) -> tuple[SpikingQNetwork, Any]:
+    """The DQN converted (agents/convert.py, no fine-tuning) at `timesteps`, with the
+    encoder and percentile of the convert run in `convert_dir`."""
+    from agents.convert import AnnMLP, convert
+    from deploy.encoders import encoder_from_dict
+    from deploy.runs import read_json
+
+    res = read_json(convert_dir / "result.json")
+    if "encoder" not in res:
+        raise NeuroqError(f"{convert_dir}/result.json names no encoder")
+    encoder = encoder_from_dict(res["encoder"])
+    obs = np.load(convert_dir / "observations.npy", allow_pickle=False)
+    step = max(1, len(obs) // BASELINE_CONVERT_OBS)
+    obs = np.asarray(obs[::step][:BASELINE_CONVERT_OBS], np.float32)
+    net = convert(AnnMLP(tuple(mlp.weights), tuple(mlp.biases)), encoder, obs, int(timesteps),
+                  float(res.get("percentile", 99.9)))
+    return net, encoder

@@ -3,16 +3,20 @@
 `FloatMLP` holds the DQN's Q-MLP as float32 arrays (ReLU between layers). `Int8MLP` is our
 own post-training quantization of it, the "equally capable int8 ANN" the energy report
 compares the spiking network with (ANCHORS.md: compare against the int8 ANN, not only
-fp32):
+fp32). Standard static int8 quantization:
 
-- weights: per layer, symmetric, s_w = max|W| / 127, W_q = round(W / s_w) int8;
-- activations: per layer, symmetric, s_a = p-th percentile of |a| over calibration
-  observations / 127 (p = CALIBRATION_PERCENTILE), a_q = clip(round(a / s_a), -127, 127)
-  (hidden activations are ReLU outputs, so they land in [0, 127]);
-- biases: int32, b_q = round(b / (s_w * s_in));
+- input: one scale per observation dimension (their ranges differ by 10x in CartPole),
+  s_in_d = p-th percentile of |x_d| over calibration observations / 127
+  (p = CALIBRATION_PERCENTILE); x_q = clip(round(x / s_in), -127, 127);
+- hidden activations (ReLU outputs, never negative): uint8, one scale per layer,
+  s_a = p-th percentile of the ReLU output / 255, a_q = clip(round(a / s_a), 0, 255);
+- weights: the input scales are folded in, W' = W * s_in (per input column), then one
+  scale per output neuron, s_w_i = max_j |W'_ij| / 127, W_q = round(W' / s_w) int8;
+- biases: int32, b_q = round(b / s_w);
 - layer k: acc = a_q @ W_q.T + b_q in int32 (numpy int32 matmul, exact), then
-  a_q' = clip(round(acc * s_w * s_in / s_out), 0, 127) for hidden layers and
-  Q = acc * s_w * s_in (float) at the output.
+  a_q' = clip(round(acc * s_w / s_out), 0, 255) for hidden layers and Q = acc * s_w at the
+  output. Stored per layer: int8 weights, int32 biases, one float32 requantization factor
+  per output neuron; plus one float32 scale per input dimension.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ import numpy as np
 
 from deploy.errors import NeuroqError
 
-#: Percentile of |activation| over calibration data that maps to 127 (clips rare outliers).
-CALIBRATION_PERCENTILE = 99.9
+#: Percentile of |activation| over calibration data that maps to the largest code (clips
+#: rare outliers).
+CALIBRATION_PERCENTILE = 99.99
 INT8_MAX = 127
+#: Hidden activations are ReLU outputs, never negative: stored as uint8 codes 0..255.
+UINT8_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -60,53 +67,49 @@ class FloatMLP:
 
 @dataclass(frozen=True)
 class Int8MLP:
-    """int8 weights, int32 biases and float32 scales (see the module docstring)."""
+    """int8 weights, int32 biases, float32 requantization factors (module docstring).
+
+    input_scales: (n_obs,) float32; requant[k]: (n_out_k,) float32, s_w / s_out of layer k
+    (s_out = 1 at the output, so the last requant turns accumulators into Q-values).
+    """
 
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
-    weight_scales: tuple[float, ...]
-    act_scales: tuple[float, ...]  # input scale, then one per hidden layer
+    input_scales: np.ndarray
+    requant: tuple[np.ndarray, ...]
+
+    def __post_init__(self) -> None:
+        # int32 transposed weights, computed once
+        object.__setattr__(self, "_wt", [w.T.astype(np.int32) for w in self.weights])
 
     @property
     def widths(self) -> tuple[int, ...]:
         return (int(self.weights[0].shape[1]), *(int(w.shape[0]) for w in self.weights))
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        xq = np.rint(np.asarray(x, np.float32) / np.float32(self.act_scales[0]))
+        xq = np.rint(np.asarray(x, np.float32) / self.input_scales)
         return np.clip(xq, -INT8_MAX, INT8_MAX).astype(np.int8)
 
     def layer_inputs(self, x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-        """(int8 inputs of every layer, float Q-values) for observations (batch, n_obs)."""
+        """(inputs of every layer: int8 observation codes, then uint8 activation codes;
+        float Q-values) for observations (batch, n_obs)."""
         a = self.quantize_input(x)
         inputs = []
-        n = len(self.weights)
-        for k in range(n):
+        last = len(self.weights) - 1
+        for k in range(last + 1):
             inputs.append(a)
             acc = a.astype(np.int32) @ self._wt[k] + self.biases[k]
-            if k < n - 1:
-                a = np.clip(np.rint(acc * self._requant[k]), 0, INT8_MAX).astype(np.int8)
-            else:
-                return inputs, (acc * self._requant[k]).astype(np.float32)
-        raise AssertionError("unreachable")
+            if k < last:
+                a = np.clip(np.rint(acc * self.requant[k]), 0, UINT8_MAX).astype(np.uint8)
+        return inputs, (acc * self.requant[last]).astype(np.float32)
 
     def q(self, x: np.ndarray) -> np.ndarray:
         return self.layer_inputs(x)[1]
 
-    def __post_init__(self) -> None:
-        # int32 transposed weights and float32 requantization factors, computed once
-        object.__setattr__(self, "_wt", [w.T.astype(np.int32) for w in self.weights])
-        n = len(self.weights)
-        req = []
-        for k in range(n):
-            s_in = self.act_scales[k]
-            s_out = self.act_scales[k + 1] if k < n - 1 else 1.0
-            req.append(np.float32(self.weight_scales[k] * s_in / s_out))
-        object.__setattr__(self, "_requant", req)
 
-
-def _scale(values: np.ndarray) -> float:
-    s = float(np.percentile(np.abs(values), CALIBRATION_PERCENTILE)) / INT8_MAX
-    return s if s > 0 else 1.0 / INT8_MAX
+def _scale(values: np.ndarray, top: int, axis: int | None = None) -> np.ndarray:
+    s = np.percentile(np.abs(values), CALIBRATION_PERCENTILE, axis=axis) / top
+    return np.where(s > 0, s, 1.0 / top).astype(np.float32)
 
 
 def quantize_mlp(mlp: FloatMLP, calibration_obs: np.ndarray) -> Int8MLP:
@@ -115,11 +118,16 @@ def quantize_mlp(mlp: FloatMLP, calibration_obs: np.ndarray) -> Int8MLP:
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != mlp.widths[0]:
         raise NeuroqError(f"calibration observations must have shape (n, {mlp.widths[0]})")
     inputs, _ = mlp.layer_inputs(x)
-    act_scales = tuple(_scale(a) for a in inputs)
-    w_scales, wq, bq = [], [], []
+    in_scales = [_scale(inputs[0], INT8_MAX, axis=0)] + [_scale(a, UINT8_MAX)
+                                                         for a in inputs[1:]]
+    wq, bq, req = [], [], []
+    n = len(mlp.weights)
     for k, (w, b) in enumerate(zip(mlp.weights, mlp.biases, strict=True)):
-        s_w = float(np.abs(w).max()) / INT8_MAX or 1.0
-        w_scales.append(s_w)
-        wq.append(np.clip(np.rint(w / s_w), -INT8_MAX, INT8_MAX).astype(np.int8))
-        bq.append(np.rint(b / (s_w * act_scales[k])).astype(np.int32))
-    return Int8MLP(tuple(wq), tuple(bq), tuple(w_scales), act_scales)
+        w_eff = w.astype(np.float64) * in_scales[k]  # fold the input scale(s) into W
+        s_w = np.abs(w_eff).max(axis=1) / INT8_MAX
+        s_w = np.where(s_w > 0, s_w, 1.0)
+        wq.append(np.clip(np.rint(w_eff / s_w[:, None]), -INT8_MAX, INT8_MAX).astype(np.int8))
+        bq.append(np.rint(b / s_w).astype(np.int32))
+        s_out = in_scales[k + 1] if k < n - 1 else 1.0
+        req.append((s_w / s_out).astype(np.float32))
+    return Int8MLP(tuple(wq), tuple(bq), in_scales[0], tuple(req))

@@ -134,12 +134,13 @@ def float_mlp_footprint_bytes(widths: Sequence[int]) -> int:
 
 
 def int8_mlp_footprint_bytes(widths: Sequence[int]) -> int:
-    """Bytes of an int8 MLP: int8 weights, int32 biases, one float32 requantization scale
-    per layer plus the input scale."""
+    """Bytes of an int8 MLP: int8 weights, int32 biases, one float32 requantization factor
+    per output neuron and one float32 scale per input dimension."""
     pairs = list(zip(widths[:-1], widths[1:], strict=True))
     weights = sum(a * b for a, b in pairs) * INT8_BYTES
     biases = sum(b for _, b in pairs) * INT32_BYTES
-    return int(weights + biases + (len(pairs) + 1) * FLOAT32_BYTES)
+    scales = (sum(b for _, b in pairs) + widths[0]) * FLOAT32_BYTES
+    return int(weights + biases + scales)
 
 
 def op_energy_estimate_j(macs: float, acs: float, convention: str = "fp32") -> float:

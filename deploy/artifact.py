@@ -228,6 +228,7 @@ def save_artifact(out_dir: str | os.PathLike, network: SpikingQNetwork, encoder:
         raise NeuroqError(f"encoder gives {encoder.n_inputs} inputs, the network takes "
                           f"{network.n_inputs}")
     out = Path(out_dir)
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd, tmp_h5 = tempfile.mkstemp(suffix=".h5.tmp", dir=out)
@@ -257,9 +258,16 @@ def save_artifact(out_dir: str | os.PathLike, network: SpikingQNetwork, encoder:
             "weights_file": WEIGHTS_FILE,
             "weights_sha256": digest,
         }
+        try:
+            text = json.dumps(_plain(full), indent=2, allow_nan=False) + "\n"
+        except (TypeError, ValueError) as exc:
+            os.unlink(tmp_h5)
+            if created:
+                out.rmdir()
+            raise NeuroqError(f"artifact manifest is not plain JSON: {exc}") from None
         fd, tmp_json = tempfile.mkstemp(suffix=".json.tmp", dir=out)
         with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(_plain(full), indent=2) + "\n")
+            f.write(text)
         os.replace(tmp_h5, out / WEIGHTS_FILE)
         os.replace(tmp_json, out / MANIFEST_FILE)
     except OSError as exc:

@@ -123,3 +123,11 @@ def test_save_refuses_incomplete_manifest_and_leaves_nothing(tmp_path):
     assert not (tmp_path / "a").exists()
     with pytest.raises(NeuroqError, match="inputs"):
         save_artifact(tmp_path / "a", net, PopulationEncoder.fit(OBS, 3), manifest_for(net))
+
+
+def test_manifest_must_be_plain_json(tmp_path):
+    net = random_network()
+    bad = {**manifest_for(net), "note": float("nan")}
+    with pytest.raises(NeuroqError, match="not plain JSON"):
+        save_artifact(tmp_path / "b", net, PopulationEncoder.fit(OBS, 2), bad)
+    assert not (tmp_path / "b").exists()

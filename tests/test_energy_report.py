@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from chip_nets import random_network, rate_encoder
+from chip_nets import CARTPOLE_LIKE_OBS, random_network, rate_encoder
 
 from agents import energy_measure as em
 from agents.energy_render import PLOTS, write_report
@@ -269,3 +269,47 @@ def test_missing_artifact_is_one_line_error(tmp_path):
         energy_cmd.run(args)
     assert "does not exist" in str(exc.value) and "\n" not in str(exc.value)
     assert time.perf_counter() - t0 < 5
+
+
+def test_float_dqn_int8_ann_and_plain_conversion_from_provenance(tmp_path, monkeypatch):
+    """The train and convert runs named in the provenance give the float DQN and int8 ANN
+    rows (measured) and the plain-conversion baseline of comparison (b)."""
+    from stable_baselines3 import DQN
+
+    train = tmp_path / "runs" / "CartPole-v1" / "train-seed0-x"
+    train.mkdir(parents=True)
+    DQN("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [16]}, device="cpu",
+        seed=0).save(train / "best_model.zip")
+    (train / "result.json").write_text(json.dumps({"env_id": "CartPole-v1",
+                                                   "model": "best_model.zip"}))
+    conv = tmp_path / "runs" / "CartPole-v1" / "convert-x"
+    conv.mkdir()
+    np.save(conv / "observations.npy", CARTPOLE_LIKE_OBS)
+    enc = rate_encoder()
+    (conv / "result.json").write_text(json.dumps({"stage": "convert",
+                                                  "encoder": {**enc.to_dict(), "silent_tail": 2},
+                                                  "percentile": 99.9}))
+    net = random_network((8, 16, 2), timesteps=6, seed=4)
+    save_artifact(tmp_path / "art", net, enc, {
+        "env_id": "CartPole-v1", "observation_space": {"shape": [4]}, "action_space": {"n": 2},
+        "provenance": {"train_run": "runs/CartPole-v1/train-seed0-x",
+                       "convert_run": "runs/CartPole-v1/convert-x"}})
+    monkeypatch.chdir(tmp_path)  # provenance paths are relative to the repository root
+    monkeypatch.setattr(em, "gpu_availability", lambda: em.Availability(False, "no GPU"))
+    rep = build_report(EnergyConfig(str(tmp_path / "art"), episodes=2, latency_samples=20,
+                                    sweep=(6,), sweep_episodes=1,
+                                    powercap_root=tmp_path / "none"), say=lambda m: None)
+    assert rep.header["train_run"].endswith("train-seed0-x")
+    for key in ("cpu.float_dqn.latency_median_s", "cpu.int8_ann.latency_median_s",
+                "float_dqn.return_mean", "int8_ann.return_mean"):
+        assert rep.get(key).provenance == "measured" and rep.value(key) > 0, key
+    assert rep.get("cpu.int8_ann.energy_j").provenance == "estimate"
+    # a 4-16-2 float MLP: footprint (4*16 + 16 + 16*2 + 2) float32 values
+    assert rep.value("neurobench.float_dqn.footprint_bytes") == (64 + 16 + 32 + 2) * 4
+    assert 0 < rep.value("neurobench.int8_ann.effective_macs") <= 4 * 16 + 16 * 2
+    b = rep.comparisons["plain_conversion"]
+    assert b["status"] != "not made" and "plain conversion" in b["baseline"]
+    assert b["search"] and b["search"][0]["timesteps"] == 8
+    assert b["ratio_dynamic"] == pytest.approx(
+        rep.value("baseline.spinnaker2.low.energy_dynamic_j")
+        / rep.value("spinnaker2.low.energy_dynamic_j"))

@@ -161,28 +161,27 @@ def dvs_step(
             m = None
             n_emit = np.maximum(n_cross - k0, 0)
         total = int(n_emit.sum())
-        events = np.empty(total, dtype=EVENT_DTYPE)
         if total == changed.size:  # the common case: one event per changed pixel
-            events["t"] = t_first + k0 * t_step
+            t_ev = t_first + k0 * t_step
             flat = changed
-            events["p"] = is_up
+            p_ev = is_up
         else:
             pix = np.repeat(np.arange(changed.size), n_emit)
             j = np.arange(total) - np.repeat(np.cumsum(n_emit) - n_emit, n_emit)
             k = k0[pix] + (j if m is None else j * m[pix])
-            events["t"] = t_first[pix] + k * t_step[pix]
+            t_ev = t_first[pix] + k * t_step[pix]
             flat = changed[pix]
-            events["p"] = is_up[pix]
-        events["x"] = flat % params.width
-        events["y"] = flat // params.width
-        np.minimum(events["t"], t1, out=events["t"])
+            p_ev = is_up[pix]
+        t_ev = np.minimum(t_ev, t1).astype(np.int64)
         log_ref.reshape(-1)[changed] = lr + step * n_cross
         emitted = n_emit > 0
         last_k = k0 + (n_emit - 1) * (1 if m is None else m)
         last_t = np.minimum(t_first + last_k * t_step, t1).astype(np.int64)
         last_event.reshape(-1)[changed[emitted]] = last_t[emitted]
     else:
-        events = np.zeros(0, dtype=EVENT_DTYPE)
+        flat = np.zeros(0, dtype=np.intp)
+        t_ev = np.zeros(0, dtype=np.int64)
+        p_ev = np.zeros(0, dtype=bool)
 
     if params.noise_rate_hz > 0:
         if rng is None:
@@ -190,16 +189,20 @@ def dvs_step(
         n_pix = params.width * params.height
         n_noise = int(rng.poisson(params.noise_rate_hz * n_pix * dt * 1e-6))
         if n_noise:
-            noise = np.empty(n_noise, dtype=EVENT_DTYPE)
-            flat = rng.integers(0, n_pix, n_noise)
-            noise["x"] = flat % params.width
-            noise["y"] = flat // params.width
-            noise["t"] = rng.integers(t0, t1, n_noise, endpoint=True)
-            noise["p"] = rng.integers(0, 2, n_noise)
-            events = np.concatenate([events, noise])
+            # one draw per noise event: (pixel, time offset, polarity)
+            draw = rng.integers(0, (n_pix, t1 - t0 + 1, 2), size=(n_noise, 3))
+            flat = np.concatenate([flat, draw[:, 0]])
+            t_ev = np.concatenate([t_ev, draw[:, 1] + t0])
+            p_ev = np.concatenate([p_ev, draw[:, 2].astype(bool)])
 
-    if events.size > 1:
-        events = events[np.argsort(events["t"], kind="stable")]
+    events = np.empty(t_ev.size, dtype=EVENT_DTYPE)
+    if t_ev.size > 1:
+        order = np.argsort(t_ev, kind="stable")
+        flat, t_ev, p_ev = flat[order], t_ev[order], p_ev[order]
+    events["x"] = flat % params.width
+    events["y"] = flat // params.width
+    events["t"] = t_ev
+    events["p"] = p_ev
     return events, DvsState(log_ref, log_new, last_event, t1)
 
 

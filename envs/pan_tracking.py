@@ -38,9 +38,13 @@ def event_input_index(events, pool: int = 1, sensor_size: int = SENSOR_SIZE_PX) 
     `events` may be an EVENT_DTYPE array or the columns in `info["events"]`.
     """
     side = sensor_size // pool
-    return (np.asarray(events["p"], dtype=np.intp) * side + events["y"] // pool) * side + (
-        events["x"] // pool
-    )
+    p = np.asarray(events["p"], dtype=np.intp)
+    y = np.asarray(events["y"], dtype=np.intp)
+    x = np.asarray(events["x"], dtype=np.intp)
+    if pool > 1:
+        y = y // pool
+        x = x // pool
+    return (p * side + y) * side + x
 
 
 class DVSPanTrackingEnv(gym.Env):
@@ -166,8 +170,8 @@ class DVSPanTrackingEnv(gym.Env):
         parts = []
         for _ in range(self.frames_per_step):
             accel = self.np_random.normal(0.0, self.target_accel)
-            self.target_v = float(np.clip(self.target_v + accel * dt_s,
-                                          -self.target_speed, self.target_speed))
+            v = self.target_v + accel * dt_s
+            self.target_v = min(max(v, -self.target_speed), self.target_speed)
             self.target_x += self.target_v * dt_s
             self.pan_x += pan_velocity * dt_s
             self.t_us += dt_frame_us

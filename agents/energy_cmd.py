@@ -28,6 +28,8 @@ example:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 HELP = "energy and latency per action: SpiNNaker2 (modeled) vs CPU and GPU, with a report"
 
@@ -63,18 +65,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", help="root of run folders (default: runs)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from agents.energy_render import main_table, write_report
+def energy_report(artifact: str, out_root: str = "runs", tensorboard: bool = True,
+                  **options: Any) -> tuple[Any, dict[str, Path]]:
+    """Build and write the report for `artifact` (what `neuroq demo` calls); `options` are
+    fields of agents.energy_report.EnergyConfig. Returns (report, paths written)."""
+    from agents.energy_render import write_report
     from agents.energy_report import EnergyConfig, build_report
     from deploy.runs import make_run_dir
 
-    cfg = EnergyConfig(artifact=args.artifact, episodes=args.episodes, seed=args.seed,
-                       max_steps=args.max_steps, latency_samples=args.latency_samples,
-                       sweep=args.sweep, sweep_episodes=args.sweep_episodes,
-                       baseline=args.baseline, probe_gpu=not args.no_gpu)
-    rep = build_report(cfg)
-    run_dir = make_run_dir(args.out, rep.header["env_id"], "energy")
-    paths = write_report(rep, run_dir, tensorboard=not args.no_tensorboard)
+    rep = build_report(EnergyConfig(artifact=str(artifact), **options))
+    run_dir = make_run_dir(out_root, rep.header["env_id"], "energy")
+    return rep, write_report(rep, run_dir, tensorboard=tensorboard)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agents.energy_render import main_table
+
+    rep, paths = energy_report(
+        args.artifact, args.out, tensorboard=not args.no_tensorboard, episodes=args.episodes,
+        seed=args.seed, max_steps=args.max_steps, latency_samples=args.latency_samples,
+        sweep=args.sweep, sweep_episodes=args.sweep_episodes, baseline=args.baseline,
+        probe_gpu=not args.no_gpu)
     width = max(len(r[0]) + len(r[1]) for r in main_table(rep)) + 3
     for platform, what, lat, energy, kind, _ in main_table(rep):
         print(f"{platform + ': ' + what:<{width}} {lat:<28} {energy:<26} {kind}")

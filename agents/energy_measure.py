@@ -40,6 +40,10 @@ CPU_POWER_SOURCE = ("Intel ARK, Xeon Platinum 8480+: 350 W TDP / 56 cores = 6.25
 #: Fewest single actions timed on the GPU, and the shortest window (NVML update period).
 GPU_MIN_ACTIONS = 5000
 GPU_MIN_WINDOW_S = 2.0
+#: torch device the GPU row runs on (NVML device 0 is assumed to be the same GPU).
+GPU_TORCH_DEVICE = "cuda:0"
+#: Seconds between NVML power samples while measuring idle power.
+NVML_SAMPLE_PERIOD_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -195,7 +199,7 @@ def measure_gpu(weights: list[np.ndarray], biases: list[np.ndarray],
     handle = pynvml.nvmlDeviceGetHandleByIndex(0)
     name = pynvml.nvmlDeviceGetName(handle)
     name = name.decode() if isinstance(name, bytes) else str(name)
-    dev = torch.device("cuda:0")
+    dev = torch.device(GPU_TORCH_DEVICE)
     layers: list[torch.nn.Module] = []
     for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
         lin = torch.nn.Linear(w.shape[1], w.shape[0])
@@ -221,7 +225,7 @@ def measure_gpu(weights: list[np.ndarray], biases: list[np.ndarray],
     t_end = time.perf_counter() + IDLE_WINDOW_S
     while time.perf_counter() < t_end:
         samples.append(pynvml.nvmlDeviceGetPowerUsage(handle) * 1e-3)
-        time.sleep(0.02)
+        time.sleep(NVML_SAMPLE_PERIOD_S)
     idle_w = float(np.mean(samples))
     lat: list[float] = []
     e0 = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)  # millijoules

@@ -313,3 +313,60 @@ def test_float_dqn_int8_ann_and_plain_conversion_from_provenance(tmp_path, monke
     assert b["ratio_dynamic"] == pytest.approx(
         rep.value("baseline.spinnaker2.low.energy_dynamic_j")
         / rep.value("spinnaker2.low.energy_dynamic_j"))
+
+
+class FakeNvml:
+    """pynvml stand-in: idle 50 W, 60 W while anything has started (energy in mJ)."""
+
+    IDLE_W, BUSY_W = 50.0, 60.0
+
+    def __init__(self):
+        self.t0 = None
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlDeviceGetCount(self):
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return i
+
+    def nvmlDeviceGetName(self, h):
+        return b"Fake GPU"
+
+    def nvmlDeviceGetPowerUsage(self, h):
+        return int(self.IDLE_W * 1000)  # milliwatts
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h):
+        now = time.perf_counter()
+        if self.t0 is None:
+            self.t0 = now
+        return (now - self.t0) * self.BUSY_W * 1000  # millijoules since the first read
+
+
+def test_gpu_measurement_subtracts_idle_power(monkeypatch):
+    import sys
+
+    import torch
+
+    fake = FakeNvml()
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    status = em.gpu_availability()
+    assert not status.available and "no CUDA" in status.reason
+    monkeypatch.setattr(em, "GPU_TORCH_DEVICE", "cpu")
+    monkeypatch.setattr(em, "GPU_MIN_ACTIONS", 200)
+    monkeypatch.setattr(em, "GPU_MIN_WINDOW_S", 0.2)
+    monkeypatch.setattr(em, "IDLE_WINDOW_S", 0.05)
+    rng = np.random.default_rng(0)
+    g = em.measure_gpu([rng.normal(size=(8, 4)).astype(np.float32),
+                        rng.normal(size=(2, 8)).astype(np.float32)],
+                       [np.zeros(8, np.float32), np.zeros(2, np.float32)],
+                       rng.normal(size=(50, 4)).astype(np.float32))
+    assert g.device == "Fake GPU" and g.idle_power_w == 50.0 and g.actions >= 200
+    # (60 W - 50 W) x window / actions: the window holds every timed action and lasts at
+    # least GPU_MIN_WINDOW_S, plus a little loop overhead
+    lo = 10.0 * g.latencies_s.sum() / g.actions
+    hi = 10.0 * max(0.2, g.latencies_s.sum()) * 1.5 / g.actions
+    assert lo * 0.99 <= g.energy_j <= hi

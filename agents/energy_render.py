@@ -21,6 +21,12 @@ COLORS = {"measured": "#1f77b4", "modeled": "#2ca02c", "published": "#9467bd",
           "estimate": "#ff7f0e", "unavailable": "#bbbbbb"}
 PLOTS = {"energy": "energy_per_action.png", "sweep": "return_vs_T.png",
          "spikes": "spikes_per_layer.png", "latency": "latency.png"}
+#: Rows added when the report has a baseline (comparison b).
+BASELINE_ROWS: tuple[tuple[str, str, str | None, str, str], ...] = tuple(
+    ("SpiNNaker2 low (150 MHz, 0.5 V)", "baseline (plain conversion)",
+     "baseline.spinnaker2.low.chip_time_s", f"baseline.spinnaker2.low.{key}", kind)
+    for key, kind in (("energy_dynamic_j", "dynamic (busy PEs)"),
+                      ("energy_total_j", "total: dynamic + whole-chip static")))
 _PREFIXES = ((1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1.0, ""))
 
 _S2_LEVELS = (("low", "150 MHz", "0.5 V"), ("high", "300 MHz", "0.8 V"))
@@ -92,9 +98,14 @@ def _cpu_kind(rep: Report, key: str) -> str:
             else "rated core power x latency")
 
 
+def _rows(rep: Report) -> tuple[tuple[str, str, str | None, str, str], ...]:
+    has_baseline = rep.get("baseline.spinnaker2.low.energy_total_j") is not None
+    return MAIN_ROWS + (BASELINE_ROWS if has_baseline else ())
+
+
 def main_table(rep: Report) -> list[list[str]]:
     rows = []
-    for platform, what, lat_key, e_key, kind in MAIN_ROWS:
+    for platform, what, lat_key, e_key, kind in _rows(rep):
         kind = _cpu_kind(rep, e_key) if e_key.startswith("cpu.") else kind
         if rep.value(e_key) is None:
             kind = ""
@@ -125,9 +136,9 @@ def _plt():
 def plot_energy(rep: Report, path: Path) -> None:
     plt = _plt()
     labels, values, colors = [], [], []
-    for platform, what, _, e_key, _kind in MAIN_ROWS:
+    for platform, what, _, e_key, _kind in _rows(rep):
         f = rep.get(e_key)
-        short = _SHORT.get(e_key.rsplit(".", 1)[-1]) if e_key.startswith("spinnaker2") else ""
+        short = _SHORT.get(e_key.rsplit(".", 1)[-1]) if "spinnaker2." in e_key else ""
         labels.append(f"{platform}: {what}" + (f" ({short})" if short else ""))
         ok = f is not None and f.value is not None and f.value > 0
         values.append(f.value if ok else np.nan)

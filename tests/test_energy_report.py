@@ -196,6 +196,7 @@ def test_missing_counters_gpu_and_train_run_are_unavailable(bare_report):
     assert "[estimate]" in _row(md, "| this CPU | spiking network")
     assert "[measured]" in _row(md, "| this CPU | spiking network")  # its latency
     assert "145 mJ [published]" in _row(md, "| GTX 1650")
+    assert "[modeled]" in _row(md, "| SpiNNaker2 low (150 MHz, 0.5 V) | baseline")
     assert "[modeled]" in _row(md, "| SpiNNaker2 low")
     assert "simulated: no GPU" in md and "no finished train run" in md
     assert "RAPL unavailable" in md

@@ -46,6 +46,9 @@ CE_WEIGHT = 0.5
 VALIDATION_SEED_BASE = 70_000
 #: Probability of a random action in the DAgger rollouts (covers recovery states).
 DAGGER_EPSILON = 0.05
+#: Transitions of the DQN's own policy that seed the replay data of TD fine-tuning.
+TD_INITIAL_STEPS = 10_000
+LOSSES = ("distill", "td")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ class FinetuneConfig:
     dagger_steps: environment steps per epoch driven by the spiking policy (0: off).
     validation_episodes: episodes of the per-epoch return check (0: agreement only).
     train_thresholds: learn thresholds too (kept positive).
+    loss: "distill" (kept) or "td": Huber loss on r + gamma max_a Q_target(s') with a target
+        copy of the spiking network refreshed every epoch, on transitions of the DQN's policy
+        (td_initial_steps) and then of the spiking policy (dagger_steps per epoch).
+    gamma: discount of the TD target (the DQN's).
+    td_initial_steps: DQN-policy transitions that seed TD fine-tuning.
     seed: torch, numpy and environment seed.
     """
 
@@ -70,6 +78,9 @@ class FinetuneConfig:
     dagger_steps: int = 2000
     validation_episodes: int = 10
     train_thresholds: bool = False
+    loss: str = "distill"
+    gamma: float = 0.99
+    td_initial_steps: int = TD_INITIAL_STEPS
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,23 +107,43 @@ def _teacher_stats(q: np.ndarray) -> dict[str, float]:
             "var_v": float(max(q.mean(1).var(), 1e-8))}
 
 
+@dataclass(frozen=True)
+class Transitions:
+    """Environment transitions (s, a, r, s', terminated), arrays of equal length."""
+
+    obs: np.ndarray
+    action: np.ndarray
+    reward: np.ndarray
+    next_obs: np.ndarray
+    terminated: np.ndarray
+
+    def __add__(self, other: Transitions) -> Transitions:
+        return Transitions(*(np.concatenate([a, b]) for a, b in
+                             zip(dataclasses.astuple(self), dataclasses.astuple(other),
+                                 strict=True)))
+
+
 def _rollout(env_id: str, act: Callable[[np.ndarray], np.ndarray], steps: int, seed: int,
-             n_actions: int, n_envs: int = 8) -> np.ndarray:
-    """Observations visited by `act` (epsilon-greedy) over `steps` environment steps."""
+             n_actions: int, n_envs: int = 8) -> Transitions:
+    """Transitions of `act` (epsilon-greedy) over `steps` environment steps."""
     rng = np.random.default_rng(seed)
     envs_ = [make_env(env_id) for _ in range(n_envs)]
     obs = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)
-    out = []
+    cols: list[list[np.ndarray]] = [[], [], [], [], []]
     for _ in range(max(1, steps // n_envs)):
-        out.append(obs.copy())
         a = act(obs)
         a = np.where(rng.random(n_envs) < DAGGER_EPSILON, rng.integers(0, n_actions, n_envs), a)
+        nxt, rew, term = np.empty_like(obs), np.zeros(n_envs, np.float32), np.zeros(n_envs, bool)
+        start = obs.copy()
         for i, e in enumerate(envs_):
-            o, _, term, trunc, _ = e.step(int(a[i]))
-            obs[i] = e.reset()[0] if (term or trunc) else o
+            o, rew[i], term[i], trunc, _ = e.step(int(a[i]))
+            nxt[i] = o
+            obs[i] = e.reset()[0] if (term[i] or trunc) else o
+        for c, v in zip(cols, (start, a, rew, nxt, term), strict=True):
+            c.append(v)
     for e in envs_:
         e.close()
-    return np.concatenate(out)
+    return Transitions(*(np.concatenate(c) for c in cols))
 
 
 def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id: str,
@@ -150,17 +181,29 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id
     history: list[dict[str, Any]] = []
     best: tuple[tuple[float, float], SpikingQNetwork] | None = None
     check_obs, check_q = obs[-2000:], q_t[-2000:]
+    td = cfg.loss == "td"
+    if td:
+        import copy
+
+        trans = _rollout(env_id, lambda o: teacher.q(o).argmax(1), cfg.td_initial_steps,
+                         cfg.seed, network.n_actions)
     step = 0
     for epoch in range(cfg.epochs):
         t0 = time.perf_counter()
         model.train()
-        order = rng.permutation(len(obs))
+        if td:
+            target = copy.deepcopy(model).eval()
+        order = rng.permutation(len(trans.obs) if td else len(obs))
         losses, events = [], []
         for i in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
-            spikes = torch.from_numpy(encoder.encode(obs[idx], model.timesteps, rng=rng))
+            batch_obs = trans.obs[idx] if td else obs[idx]
+            spikes = torch.from_numpy(encoder.encode(batch_obs, model.timesteps, rng=rng))
             q, counts = model(spikes)
-            loss = distillation_loss(q, torch.from_numpy(q_t[idx]), stats)
+            if td:
+                loss = _td_loss(q, target, encoder, trans, idx, cfg.gamma, rng)
+            else:
+                loss = distillation_loss(q, torch.from_numpy(q_t[idx]), stats)
             ev = sum(c.sum(1) * f for c, f in zip(counts, fanout, strict=True)).mean()
             if cfg.spike_penalty > 0:
                 loss = loss + cfg.spike_penalty * ev / n_synapses
@@ -184,7 +227,8 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id
                                          VALIDATION_SEED_BASE + 1000 * epoch).mean())
         rec = {"epoch": epoch, "loss": float(np.mean(losses)), "agreement": agree,
                "validation_return": val, "synaptic_events_per_action": float(np.mean(events)),
-               "observations": len(obs), "wall_s": round(time.perf_counter() - t0, 2)}
+               "observations": len(trans.obs) if td else len(obs),
+               "wall_s": round(time.perf_counter() - t0, 2)}
         history.append(rec)
         key = (val if np.isfinite(val) else 0.0, agree)
         if best is None or key >= best[0]:
@@ -197,13 +241,31 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id
         if cfg.dagger_steps and epoch < cfg.epochs - 1:
             new = _rollout(env_id, act, cfg.dagger_steps, cfg.seed + 100 * epoch,
                            network.n_actions)
-            obs = np.concatenate([obs, new])
-            q_t = np.concatenate([q_t, teacher.q(new)])
+            if td:
+                trans = trans + new
+            else:
+                obs = np.concatenate([obs, new.obs])
+                q_t = np.concatenate([q_t, teacher.q(new.obs)])
     bar.close()
     if writer is not None:
         writer.close()
     assert best is not None
     return best[1], history
+
+
+def _td_loss(q: Any, target: Any, encoder: Encoder, trans: Transitions, idx: np.ndarray,
+             gamma: float, rng: np.random.Generator) -> Any:
+    """Huber loss of Q(s, a) against r + gamma (1 - terminated) max_a' Q_target(s')."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    with torch.no_grad():
+        nxt = torch.from_numpy(encoder.encode(trans.next_obs[idx], target.timesteps, rng=rng))
+        q_next = target(nxt)[0].max(1).values
+        y = torch.from_numpy(trans.reward[idx]) + gamma * q_next * torch.from_numpy(
+            (~trans.terminated[idx]).astype(np.float32))
+    q_sa = q.gather(1, torch.from_numpy(trans.action[idx].astype(np.int64))[:, None])[:, 0]
+    return F.smooth_l1_loss(q_sa, y)
 
 
 def _q_of(model: Any, encoder: Encoder, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -286,6 +348,8 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
     conv = open_convert_run(convert_path)
     if cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0 or cfg.spike_penalty < 0:
         raise NeuroqError("epochs and batch size must be >= 1, lr > 0, spike penalty >= 0")
+    if cfg.loss not in LOSSES:
+        raise NeuroqError(f"unknown loss {cfg.loss!r} (choose from {', '.join(LOSSES)})")
     if eval_episodes is not None and eval_episodes < 1:
         raise NeuroqError("--eval-episodes must be at least 1")
     train = open_train_run(conv.result["train_run"])
@@ -297,8 +361,7 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
     run_dir = make_run_dir(out_root, env_id, FINETUNE_STAGE, conv.encoder.kind)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(
         {"stage": FINETUNE_STAGE, "convert_run": str(conv.path), "train_run": str(train.path),
-         "env_id": env_id, "timesteps": conv.network.timesteps, "loss": "distillation",
-         **cfg.to_dict()}, sort_keys=False))
+         "env_id": env_id, "timesteps": conv.network.timesteps, **cfg.to_dict()}, sort_keys=False))
     t0 = time.perf_counter()
     best, history = finetune(conv.network, conv.encoder, teacher, env_id, conv.observations,
                              cfg, run_dir / "tb", progress)
@@ -319,7 +382,7 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
     ann = conv.result["ann_mean_return"]
     result = {"stage": FINETUNE_STAGE, "env_id": env_id, "convert_run": str(conv.path),
               "train_run": str(train.path), "timesteps": best.timesteps,
-              "encoder": conv.encoder.to_dict(), "loss": "distillation",
+              "encoder": conv.encoder.to_dict(), "loss": cfg.loss,
               "episodes": episodes, "mean_return": float(r.mean()),
               "std_return": float(r.std()), "ann_mean_return": ann,
               "fraction_of_ann_return": _fraction(float(r.mean()), ann),

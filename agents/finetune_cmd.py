@@ -47,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--validation-episodes", type=int, default=d.validation_episodes,
                    help="episodes of the per-epoch return check (default: %(default)s)")
     p.add_argument("--train-thresholds", action="store_true", help="learn thresholds too")
+    p.add_argument("--loss", choices=("distill", "td"), default=d.loss,
+                   help="distillation from the DQN's Q-values (default) or TD learning")
     p.add_argument("--eval-episodes", type=int,
                    help="final evaluation episodes (default: those of the convert run)")
     p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          spike_penalty=args.spike_penalty, dagger_steps=args.dagger_steps,
                          validation_episodes=args.validation_episodes,
-                         train_thresholds=args.train_thresholds, seed=args.seed)
+                         train_thresholds=args.train_thresholds, loss=args.loss,
+                         seed=args.seed)
     progress = not args.no_progress and sys.stderr.isatty()
     run_dir = run_finetune(args.convert_run, args.out, cfg, args.eval_episodes, progress)
     r = read_json(run_dir / "result.json")

@@ -19,7 +19,7 @@ def test_finetune_run_folder():
     for key in ("mean_return", "std_return", "ann_mean_return", "fraction_of_ann_return",
                 "agreement", "synaptic_events_per_action", "spike_rate_per_step", "timesteps"):
         assert key in result, key
-    assert result["loss"] == "distillation" and result["timesteps"] == 4
+    assert result["loss"] == "distill" and result["timesteps"] == 4
     history = json.loads((run / "history.json").read_text())["epochs"]
     assert len(history) == 2 and history[1]["observations"] > history[0]["observations"]
     assert any((run / "tb").rglob("events.out.tfevents.*"))
@@ -37,6 +37,20 @@ def test_distillation_lowers_the_loss():
                           conv.observations[:3000], cfg, progress=False)
     losses = [h["loss"] for h in history]
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_td_loss_runs_on_transitions():
+    from agents.convert import load_mlp, open_train_run
+
+    conv = open_convert_run(tiny_convert_run())
+    teacher = load_mlp(open_train_run(conv.result["train_run"]))
+    cfg = FinetuneConfig(epochs=2, batch_size=256, dagger_steps=200, validation_episodes=0,
+                         loss="td", td_initial_steps=800)
+    net, history = finetune(conv.network, conv.encoder, teacher, "CartPole-v1",
+                            conv.observations[:500], cfg, progress=False)
+    assert np.isfinite([h["loss"] for h in history]).all()
+    assert history[1]["observations"] > history[0]["observations"] >= 800
+    assert net.timesteps == conv.network.timesteps
 
 
 def test_export_writes_a_loadable_artifact(tmp_path):

@@ -230,7 +230,10 @@ def plot_spikes(rep: Report, path: Path) -> None:
 
 def plot_latency(rep: Report, path: Path) -> None:
     plt = _plt()
-    data = {k.split("/", 1)[1]: v for k, v in rep.samples.items() if k.startswith("latency/")}
+    names = {"cpu.float_dqn": "CPU: float DQN (torch)", "cpu.int8_ann": "CPU: int8 ANN (numpy)",
+             "cpu.snn_emulator": "CPU: spiking net, emulator", "gpu": "GPU: float DQN"}
+    data = {names.get(k.split("/", 1)[1], k.split("/", 1)[1]): v
+            for k, v in rep.samples.items() if k.startswith("latency/")}
     fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(data), 1) + 2))
     if not data:
         ax.text(0.5, 0.5, "latency: unavailable", ha="center", transform=ax.transAxes)

@@ -49,6 +49,8 @@ DAGGER_EPSILON = 0.05
 #: Transitions of the DQN's own policy that seed the replay data of TD fine-tuning.
 TD_INITIAL_STEPS = 10_000
 LOSSES = ("distill", "td")
+#: Final learning rate as a fraction of the initial one (cosine schedule over the epochs).
+LR_FLOOR = 0.05
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,9 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id
             params.append(model.thresholds[k])
         groups.append({"params": params, "lr": cfg.lr * WEIGHT_MAX})
     opt = torch.optim.Adam(groups)
+    # cosine decay to LR_FLOOR x lr over the epochs: late epochs refine instead of jumping
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda e: LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + np.cos(np.pi * e / cfg.epochs)))
     n_synapses = sum(int(np.prod(w.shape)) for w in model.weights)
     fanout = [w.shape[0] for w in model.weights]
     obs = np.asarray(observations, np.float32)
@@ -236,6 +241,7 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id
         if writer is not None:
             for name in ("loss", "agreement", "validation_return", "synaptic_events_per_action"):
                 writer.add_scalar(f"finetune/{name}", rec[name], epoch)
+        sched.step()
         bar.set_postfix(loss=f"{rec['loss']:.3f}", agree=f"{agree:.3f}", ret=f"{val:.1f}")
         bar.update(1)
         if cfg.dagger_steps and epoch < cfg.epochs - 1:

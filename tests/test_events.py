@@ -334,3 +334,45 @@ def test_event_packet_message_builds_and_carries_evt3(tmp_path):
                          text=True, timeout=120, cwd=root, env=dict(os.environ))
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.strip() == "ok 500"
+
+
+# --- AEDAT 4 ------------------------------------------------------------------------------------
+def test_aedat4_writer_layout(tmp_path):
+    from deploy.events import AEDAT4_MAGIC, Aedat4Writer
+
+    events = row_bursts(np.random.default_rng(13), 10)
+    path = tmp_path / "rec.aedat4"
+    with Aedat4Writer(path, WIDTH, HEIGHT) as writer:
+        writer.write(events)
+    data = path.read_bytes()
+    assert data.startswith(AEDAT4_MAGIC)
+    header_len = int.from_bytes(data[14:18], "little")
+    header = data[18:18 + header_len]
+    assert header[4:8] == b"IOHE" and b'<attr key="sizeX" type="int">320</attr>' in header
+    packet = data[18 + header_len:]
+    stream_id, size = int.from_bytes(packet[:4], "little"), int.from_bytes(packet[4:8], "little")
+    assert stream_id == 0 and size == len(packet) - 8
+    assert packet[16:20] == b"EVTS"  # after the size prefix and root offset
+    assert int.from_bytes(packet[8 + 4 + 28:8 + 4 + 32], "little") == events.size
+
+
+def test_aedat4_round_trip_through_the_aedat_package(tmp_path):
+    pytest.importorskip("aedat")
+    from deploy.events import Aedat4Writer, read_aedat4
+
+    rng = np.random.default_rng(14)
+    chunks = [sort_events(random_events(rng, 300, 1_000_000)) for _ in range(3)]
+    for i, c in enumerate(chunks):
+        c["t"] += i * 1_000_000
+    path = tmp_path / "rec.aedat4"
+    with Aedat4Writer(path, WIDTH, HEIGHT) as writer:
+        for c in chunks:
+            writer.write(c)
+    packets = list(read_aedat4(path))
+    assert [(w, h) for _, w, h in packets] == [(WIDTH, HEIGHT)] * 3
+    np.testing.assert_array_equal(np.concatenate([e for e, _, _ in packets]),
+                                  np.concatenate(chunks))
+    with pytest.raises(NeuroqError, match="not a readable AEDAT 4"):
+        bad = tmp_path / "bad.aedat4"
+        bad.write_bytes(b"not an aedat file")
+        list(read_aedat4(bad))

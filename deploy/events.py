@@ -17,6 +17,8 @@ p = 1 for ON (brighter) and 0 for OFF (darker)). This module converts them to an
 - **Prophesee .raw files**: ASCII header lines starting with `%` (`% format EVT3;height=H;
   width=W`, `% geometry WxH`, ..., `% end`) followed by EVT 3.0 words; read and written in
   chunks for recorded-event replay.
+- **AEDAT 4 files** (iniVation DV): written here in numpy (uncompressed, one event stream);
+  read through the optional `aedat` package.
 
 Decoding never raises on bad data: truncated words, reserved word types, events before the
 state they need, events outside the sensor and time going backwards are counted in

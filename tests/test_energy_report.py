@@ -371,3 +371,31 @@ def test_gpu_measurement_subtracts_idle_power(monkeypatch):
     lo = 10.0 * g.latencies_s.sum() / g.actions
     hi = 10.0 * max(0.2, g.latencies_s.sum()) * 1.5 / g.actions
     assert lo * 0.99 <= g.energy_j <= hi
+
+
+def test_network_that_does_not_fit_the_chip_has_no_chip_figures(tmp_path, monkeypatch):
+    """No modeled energy (the compiler refuses the network): every SpiNNaker2 row is
+    unavailable with the compiler's reason, and the report still comes out."""
+    import deploy.compiler
+
+    def refuse(network, *a, **k):
+        raise NeuroqError("layer fc0 needs 200 PEs, the chip has 148 (simulated)")
+
+    monkeypatch.setattr(deploy.compiler, "compile_program", refuse)
+    monkeypatch.setattr(em, "gpu_availability", lambda: em.Availability(False, "no GPU"))
+    art = _artifact(tmp_path / "art")
+    rep = build_report(EnergyConfig(str(art), episodes=2, latency_samples=10, sweep=(8,),
+                                    sweep_episodes=1, powercap_root=tmp_path / "none"),
+                       say=lambda m: None)
+    paths = write_report(rep, tmp_path / "out", tensorboard=False)
+    md = paths["markdown"].read_text()
+    for lv in ("low", "high"):
+        f = rep.get(f"spinnaker2.{lv}.energy_total_j")
+        assert f.value is None and "does not fit the chip" in f.source
+    row = _row(md, "| SpiNNaker2 low")
+    assert row.count("unavailable") == 2 and "[modeled]" not in row
+    assert rep.comparisons["published_gpu"]["status"] == "not reproduced"
+    assert rep.value("snn.return_mean") is not None  # still run, on the reference model
+    assert rep.get("cpu.snn_emulator.latency_median_s").on.startswith("this CPU (spiking "
+                                                                      "network, reference")
+    assert "energy_total_j" not in rep.sweep[0] and "unavailable" in md

@@ -461,6 +461,7 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = _say) -> Report
     _spinnaker2(rep, run)
     _neurobench_snn(rep, run)
     rep.spikes_per_layer["artifact"] = _spikes_per_layer(run)
+    rep.header["energy_model"] = run.model_settings  # every level/scope's settings (modeled)
     if run.compile_error is None:
         rep.samples["energy_total/spinnaker2.low"] = run.energy[("low", "chip")]["total_j"]
         rep.samples["energy_dynamic/spinnaker2.low"] = run.energy[("low", "chip")]["dynamic_j"]

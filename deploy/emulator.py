@@ -178,8 +178,9 @@ class Emulator:
         (n, batch) for many, so that every layer's block of neurons is contiguous.
 
         hist: spike history (T, n_spiking[, batch]) float32 0/1 that BLAS reads directly.
-        plan[t-1]: per projection (a, b, out, skip_if_silent) for `out = a @ b`: sgemv
-            spikes @ W.T for one environment, sgemm W @ spikes for many.
+        plan[t-1]: per projection (a, b, out, check) for `out = a @ b`: sgemv spikes @ W.T
+            for one environment, sgemm W @ spikes for many; skipped (out = 0) when `check`,
+            the presynaptic spikes, are all zero (None: no check).
         params: alpha_decay, i_offset, threshold, v_reset, full size for many environments
             (elementwise operations on equal shapes run faster than broadcast ones).
         """
@@ -199,9 +200,9 @@ class Emulator:
                         # population k (0: input) typically first fires in step k: check
                         # for silence only before then, where it pays
                         skip = t - 1 < k and p.wt.size >= SKIP_SILENT_MIN_WEIGHTS
-                        step.append((spikes_in, p.wt, out, skip))
-                    else:
-                        step.append((p.w, spikes_in, out, False))
+                        step.append((spikes_in, p.wt, out, spikes_in if skip else None))
+                    else:  # a check of the spikes costs a small part of the sgemm
+                        step.append((p.w, spikes_in, out, spikes_in))
                 plan.append(step)
             spike_views = [hist[t, self.n_inputs:] for t in range(self.timesteps)]
 
@@ -272,13 +273,13 @@ class Emulator:
         vh = v[: self.n_hidden]
         fast_reset = all(self.subtract) and self.exact_zeros
         fire = np.greater_equal if self.ge else np.greater
-        # one environment: sgemv through np.dot (least call overhead), skipped when the
-        # presynaptic population was silent; many: sgemm through matmul
+        # one environment: sgemv through np.dot (least call overhead); many: sgemm through
+        # matmul; either is skipped when the presynaptic population was silent (see plan)
         product = np.dot if single else np.matmul
         for t in range(self.timesteps):
             if t > 0:  # in step 0 no spike has arrived yet: I = 0
-                for a, b, out, skip_if_silent in plan[t - 1]:
-                    if skip_if_silent and not a.any():
+                for a, b, out, silent_check in plan[t - 1]:
+                    if silent_check is not None and not silent_check.any():
                         out.fill(0.0)
                     else:
                         product(a, b, out=out)

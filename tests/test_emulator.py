@@ -64,6 +64,18 @@ def test_bit_identical_with_negative_zero_and_zero_offsets():
         assert_same_as_reference(net2, spikes(net2, batch))
 
 
+def test_bit_identical_with_silent_input_steps():
+    """Silent populations skip their products: a silent tail and silent hidden layers."""
+    net = random_network((16, 64, 32, 2), timesteps=8, i_offset_sd=0.0, seed=13)
+    for batch in (1, 7):
+        s = spikes(net, batch, rate=0.5)
+        s[5:] = False
+        assert_same_as_reference(net, s)
+        s[:] = False
+        got = assert_same_as_reference(net, s)
+        assert got.synaptic_events.sum() == 0
+
+
 def test_bit_identical_with_a_reset_mode_per_layer():
     a = random_network((10, 30, 20, 3), reset="reset_by_subtraction", seed=12)
     b = random_network((10, 30, 20, 3), reset="reset_to_v_reset", seed=12)

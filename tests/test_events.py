@@ -376,3 +376,39 @@ def test_aedat4_round_trip_through_the_aedat_package(tmp_path):
         bad = tmp_path / "bad.aedat4"
         bad.write_bytes(b"not an aedat file")
         list(read_aedat4(bad))
+
+
+# --- replay -----------------------------------------------------------------------------------
+def test_packetize_cuts_a_chunked_stream_into_1ms_packets():
+    from deploy.events import packetize
+
+    rng = np.random.default_rng(15)
+    events = sort_events(random_events(rng, 5000, 50_000))
+    chunks = np.array_split(events, 7)  # chunk borders fall inside packets
+    packets = list(packetize(iter(chunks), packet_us=1000))
+    np.testing.assert_array_equal(np.concatenate(packets), events)
+    spans = [set((p["t"] // 1000).tolist()) for p in packets]
+    assert all(len(s) == 1 for s in spans)  # one millisecond per packet
+    assert len({next(iter(s)) for s in spans}) == len(packets)  # no millisecond split
+    with pytest.raises(NeuroqError):
+        list(packetize(chunks, packet_us=0))
+
+
+def test_paced_replay_waits_for_recorded_time():
+    from deploy.events import paced
+
+    now = [100.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    times = (5_000, 5_000 + 250_000, 5_000 + 1_000_000)
+    packets = [make_events([0], [0], [t], [1]) for t in times]
+    out = list(paced(packets, speed=2.0, clock=lambda: now[0], sleep=sleep))
+    assert len(out) == 3
+    np.testing.assert_allclose(slept, [0.125, 0.375])  # 1 s of recording in 0.5 s
+    slept.clear()
+    list(paced(packets, speed=float("inf"), clock=lambda: now[0], sleep=sleep))
+    assert slept == []

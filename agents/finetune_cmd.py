@@ -5,7 +5,9 @@ arithmetic (int8 weights via a straight-through estimator, float32 membrane upda
 chip's order, one step of delay per projection, T steps per action), backpropagating
 through all T steps with a surrogate spike gradient. Loss: distillation from the float
 DQN's Q-values on recorded observations plus observations the spiking policy visits itself
-(DAgger); optionally a penalty on synaptic events. Progress bar and TensorBoard logs (tb/).
+(DAgger); `--loss td` trains on temporal-difference targets instead (tried, not the
+default: see docs/spiking.md); optionally a penalty on synaptic events. Progress bar and
+TensorBoard logs (tb/).
 Writes runs/<env>/finetune-<enc>-<time>/:
 
     config.yaml   options used

@@ -571,34 +571,51 @@ def decode_evt3(
 
     e_pay = payload[ev_pos].astype(np.int64)
     is_x = e_cls == _C_X
-    bs0 = np.maximum(w_base_slot, 0)
-    base_pay = s_pay[bs0] if n_st else np.zeros(n_ev_words, dtype=np.int64)
-    from_word = w_base_slot >= 0
-    ev_before_base = st_pos[bs0] - bs0 if n_st else np.zeros(n_ev_words, dtype=np.int64)
-    idx = np.arange(n_ev_words)
-    base_x = np.where(
-        from_word,
-        (base_pay & EVT3_MAX_COORD) + adv_before[idx] - adv_before[ev_before_base],
-        state.base_x + adv_before[idx],
-    )
-    base_p = np.where(from_word, (base_pay >> 11) & 1, state.base_p)
-    w_ok &= is_x | from_word | (state.base_x >= 0)
-    w_x0 = np.where(is_x, e_pay & EVT3_MAX_COORD, base_x)
-    w_p = np.where(is_x, e_pay >> 11, base_p)
-    w_mask = np.where(is_x, 1, np.where(e_cls == _C_V8, e_pay & 0xFF, e_pay))
+    w_x0 = e_pay & EVT3_MAX_COORD
+    w_p = e_pay >> 11
+    w_mask = np.ones(n_ev_words, dtype=np.int64)
+    vec = np.flatnonzero(~is_x)  # vector words: x and polarity from the vector base
+    # mostly vector words: work on all words (slices); mostly single events: on the few
+    # vector words only (fancy indexing)
+    dense = 2 * vec.size > n_ev_words
+    if vec.size:
+        sel = slice(None) if dense else vec
+        v_is_x = is_x[sel]
+        v_slot = w_base_slot[sel]
+        from_word = v_slot >= 0
+        bs0 = np.maximum(v_slot, 0)
+        base_pay = s_pay[bs0] if n_st else np.zeros(bs0.size, dtype=np.int64)
+        ev_before_base = st_pos[bs0] - bs0 if n_st else np.zeros(bs0.size, dtype=np.int64)
+        adv_here = adv_before[:-1][sel]
+        base_x = np.where(
+            from_word,
+            (base_pay & EVT3_MAX_COORD) + adv_here - adv_before[ev_before_base],
+            state.base_x + adv_here,
+        )
+        w_x0[sel] = np.where(v_is_x, w_x0[sel], base_x)
+        w_p[sel] = np.where(v_is_x, w_p[sel], np.where(from_word, (base_pay >> 11) & 1,
+                                                         state.base_p))
+        w_ok[sel] &= v_is_x | from_word | (state.base_x >= 0)
+        v_pay = e_pay[sel]
+        w_mask[sel] = np.where(v_is_x, 1,
+                               np.where(e_cls[sel] == _C_V8, v_pay & 0xFF, v_pay))
     count = _POPCOUNT[w_mask]
 
     # --- word-level filters: missing state, row outside, time backwards ---
-    stats.missing_state += int(count[~w_ok].sum())
-    keep = w_ok
-    row_out = keep & (w_y >= height)
-    keep &= ~row_out
-    n_out = int(count[row_out].sum())
-    prior = np.maximum.accumulate(np.where(keep, w_t, -1))
-    prior = np.concatenate(([state.last_t_us], np.maximum(prior[:-1], state.last_t_us)))
-    back = keep & (w_t < prior)
-    stats.time_backwards += int(count[back].sum())
-    keep &= ~back
+    keep = w_ok & (w_y < height)
+    if not keep.all():
+        stats.missing_state += int(count[~w_ok].sum())
+        row_out = w_ok & ~keep
+        n_out = int(count[row_out].sum())
+    else:
+        n_out = 0
+    ordered = bool(np.all(w_t[1:] >= w_t[:-1])) and int(w_t[0]) >= state.last_t_us
+    if not (ordered and n_out == 0 and keep.all()):
+        prior = np.maximum.accumulate(np.where(keep, w_t, -1))
+        prior = np.concatenate(([state.last_t_us], np.maximum(prior[:-1], state.last_t_us)))
+        back = keep & (w_t < prior)
+        stats.time_backwards += int(count[back].sum())
+        keep &= ~back
     if not keep.all():
         count = np.where(keep, count, 0)
 
@@ -611,13 +628,25 @@ def decode_evt3(
     records["t"] = w_t
     records["p"] = w_p
     out = np.repeat(records, count)
-    if not is_x[keep].all():
-        # add each event's bit offset: the rank of the event within its word, folded into an
-        # index of the (mask, rank) -> bit position table
+    if dense:
+        # add each event's bit offset (0 for single events, whose mask is 1); the rank of
+        # the event within its word is folded into an index of the (mask, rank) -> bit
+        # position table
         first_out = np.cumsum(count) - count
         lookup = np.repeat(w_mask * EVT3_VECT_12_WIDTH - first_out, count)
         lookup += np.arange(total)
         out["x"] += _BIT_POSITIONS_FLAT[lookup]
+    elif vec.size:
+        # some vector words among single events: offsets for the vector words' events only
+        v_count = count[vec]
+        n_vec_events = int(v_count.sum())
+        first_out = np.cumsum(count) - count
+        rank = np.arange(n_vec_events) - np.repeat(np.cumsum(v_count) - v_count, v_count)
+        pos = np.repeat(first_out[vec], v_count) + rank
+        offsets = _BIT_POSITIONS_FLAT[np.repeat(w_mask[vec] * EVT3_VECT_12_WIDTH, v_count)
+                                      + rank]
+        x_col = out["x"]
+        x_col[pos] += offsets
     ex = out["x"]
     if total and np.any(w_x0 + _HIGHEST_BIT[w_mask] >= width):
         inside = ex < width

@@ -77,6 +77,19 @@ def test_evt3_round_trip_uses_vector_words_and_is_compact():
     np.testing.assert_array_equal(decoded, sort_events(events))
 
 
+@pytest.mark.parametrize("n_single", [0, 50, 2000, 20000])
+def test_evt3_round_trip_mixes_of_single_and_vector_events(n_single):
+    # the decoder takes a different path when most event words are vectors or singles
+    rng = np.random.default_rng(16)
+    events = np.concatenate([row_bursts(rng, 200), random_events(rng, n_single, 1_000_000)])
+    decoded, stats = decode_evt3(encode_evt3(events), WIDTH, HEIGHT)
+    assert stats.skipped == 0
+    np.testing.assert_array_equal(decoded, sort_events(events))
+    narrow, nstats = decode_evt3(encode_evt3(events), 100, HEIGHT)
+    np.testing.assert_array_equal(narrow, sort_events(events[events["x"] < 100]))
+    assert nstats.out_of_sensor == int((events["x"] >= 100).sum())
+
+
 def test_evt3_hand_written_words_decode_as_the_format_says():
     def w(kind, payload):
         return (kind << 12) | payload

@@ -97,8 +97,10 @@ def test_encode_one_observation_is_fast():
     enc = PopulationEncoder.fit(OBS, 16)
     one = OBS[:1]
     enc.encode(one, 8)
-    t0 = time.perf_counter()
-    for _ in range(200):
-        enc.encode(one, 8)
-    per_call_us = (time.perf_counter() - t0) / 200 * 1e6
-    assert per_call_us < 200, per_call_us  # generous: a loaded 2-core machine
+    best = float("inf")
+    for _ in range(5):  # CPU time, best of 5: robust to other jobs on a shared machine
+        t0 = time.process_time()
+        for _ in range(200):
+            enc.encode(one, 8)
+        best = min(best, (time.process_time() - t0) / 200 * 1e6)
+    assert best < 150, best  # about 40 us here; the whole action budget is 250 us

@@ -132,6 +132,23 @@ def test_evt3_packets_cut_on_word_boundaries_keep_state_across_packets():
 
 
 # --- bad input: counted, skipped, never raised ------------------------------------------------
+def test_decode_many_equals_packet_by_packet():
+    rng = np.random.default_rng(17)
+    events = np.concatenate([row_bursts(rng, 100), random_events(rng, 1000, 1_000_000)])
+    words = encode_evt3(events)
+    packets = [("evt3", words[i:i + 50].tobytes(), 0, False) for i in range(0, words.size, 50)]
+    packets.insert(3, ("evt3", b"\x01\x02\x03", 0, False))  # odd size: decoded on its own
+    packets.insert(5, ("libcaer", b"\x00" * 8, 0, False))
+    one_by_one = PacketDecoder(WIDTH, HEIGHT)
+    expected = np.concatenate([one_by_one.decode(e, d, tb, is_bigendian=b)[0]
+                               for e, d, tb, b in packets])
+    batched = PacketDecoder(WIDTH, HEIGHT)
+    got, stats = batched.decode_many(packets)
+    np.testing.assert_array_equal(got, expected)
+    assert stats == one_by_one.stats == batched.stats
+    assert stats.unknown_encoding == 1 and stats.truncated_bytes == 1
+
+
 def test_truncated_and_corrupt_evt3_words_are_counted_not_raised():
     rng = np.random.default_rng(6)
     events = sort_events(random_events(rng, 500, 1_000_000))

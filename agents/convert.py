@@ -64,6 +64,11 @@ RECORD_ENVS = 16
 #: Int8 weight magnitude used for the largest weight of a layer.
 WEIGHT_MAX = 127
 ENCODER_KINDS = ("population", "rate", "poisson")
+#: Returns at T above this are measured with agents.snn_torch (bit-identical to the deploy/
+#: numpy model, tested, and much faster at large T); at or below it with deploy/ itself.
+REFERENCE_MAX_T = 8
+#: T at which `neuroq convert` measures returns besides its own T.
+DEFAULT_EVAL_TIMESTEPS = (8, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -393,11 +398,14 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
     network = None
     for t in sorted({timesteps, *eval_timesteps}):
         net = convert(mlp, encoder, obs, t, percentile)
-        r = evaluate_returns(train.env_id, spiking_act(net, encoder, seed), eval_episodes)
+        backend = "reference" if t <= REFERENCE_MAX_T else "torch"
+        r = evaluate_returns(train.env_id, spiking_act(net, encoder, seed, backend),
+                             eval_episodes)
         agree = float((run_reference(net, encoder.encode(obs, t, rng=np.random.default_rng(
             seed))).q.argmax(1) == mlp.q(obs).argmax(1)).mean())
         returns[str(t)] = {"mean_return": float(r.mean()), "std_return": float(r.std()),
-                           "agreement": agree, **activity(net, encoder, obs[:1000], seed)}
+                           "agreement": agree, "backend": backend,
+                           **activity(net, encoder, obs[:1000], seed)}
         log(f"T = {t:3d}: {r.mean():.1f} +- {r.std():.1f}, greedy agreement {agree:.3f}")
         if t == timesteps:
             network = net
@@ -412,5 +420,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
         "episodes": eval_episodes, "ann_mean_return": float(ann.mean()),
         "ann_std_return": float(ann.std()), "mean_return": main["mean_return"],
         "std_return": main["std_return"], "returns_by_timesteps": returns,
-        "network": NETWORK_DIR, "backend": "deploy.network.run_reference"})
+        "network": NETWORK_DIR,
+        "backend": f"deploy.network.run_reference for T <= {REFERENCE_MAX_T}, else "
+                   "agents.snn_torch (bit-identical)"})
     return run_dir

@@ -30,6 +30,7 @@ HELP = "convert a trained DQN to an 8-bit spiking Q-network"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from agents.convert import (
         DEFAULT_EVAL_EPISODES,
+        DEFAULT_EVAL_TIMESTEPS,
         DEFAULT_PERCENTILE,
         DEFAULT_RECORD_STEPS,
         ENCODER_KINDS,
@@ -41,8 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="input encoding (default: %(default)s)")
     p.add_argument("--timesteps", "-T", type=int, metavar="T",
                    help="steps per action of the saved network (default: layers + 1)")
-    p.add_argument("--eval-timesteps", type=int, nargs="*", default=[], metavar="T",
-                   help="also measure the return at these T")
+    p.add_argument("--eval-timesteps", type=int, nargs="*", metavar="T",
+                   default=list(DEFAULT_EVAL_TIMESTEPS),
+                   help="also measure the return at these T (default: %(default)s; none: "
+                        "just the flag)")
     p.add_argument("--percentile", type=float, default=DEFAULT_PERCENTILE,
                    help="activation percentile for the thresholds (default: %(default)s)")
     p.add_argument("--n-per-dim", type=int, default=DEFAULT_N_PER_DIM,

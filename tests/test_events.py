@@ -275,6 +275,17 @@ def test_encoders_reject_what_the_format_cannot_hold():
         encode_evt3(np.zeros(3))
 
 
+@pytest.mark.parametrize("t_max", [1000, 1 << 40])
+def test_sort_events_orders_by_t_y_p_x(t_max):
+    rng = np.random.default_rng(18)
+    events = random_events(rng, 3000, t_max)
+    got = sort_events(events)
+    keys = list(zip(got["t"].tolist(), got["y"].tolist(), got["p"].tolist(), got["x"].tolist(),
+                    strict=True))
+    assert keys == sorted(keys)
+    assert sorted(got.tolist()) == sorted(events.tolist())
+
+
 def test_columns_round_trip():
     events = random_events(np.random.default_rng(10), 50, 1000)
     cols = to_columns(events)

@@ -313,8 +313,20 @@ class Watchdog:
             raise NeuroqError(f"watchdog timeout must be positive, got {self.timeout_s} s")
 
 
+def credited_age(reading_age_s: float, timeout_s: float) -> float:
+    """How much of a reading's age (its stamp to the action's arrival) the watchdog counts.
+
+    The safe command must go out within a bound measured from the last *reading*, so the
+    watchdog counts from the reading's stamp rather than from the action's arrival. Stamps
+    come from the sensor's clock: an age outside [0, timeout) means the clocks disagree (or
+    the action is already stale), and then only the arrival time is trusted (age 0).
+    """
+    return reading_age_s if 0.0 <= reading_age_s < timeout_s else 0.0
+
+
 def watchdog_feed(dog: Watchdog, now_s: float) -> tuple[Watchdog, bool]:
-    """A fresh action arrived at `now_s`: returns (new state, True if this ends a trip)."""
+    """A fresh action, based on information from `now_s`, arrived: returns (new state, True
+    if this ends a trip). Pass the arrival time minus `credited_age` of its reading."""
     return Watchdog(dog.timeout_s, now_s, False, dog.trips), dog.tripped
 
 

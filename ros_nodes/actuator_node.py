@@ -8,14 +8,17 @@ Publishes   in mode `effort`: `joint_commands` (sensor_msgs/JointState, reliable
             carries that action's stamp; a safe command carries the time it was sent.
             `/diagnostics` (diagnostic_msgs/DiagnosticArray).
 
-Watchdog: when no valid action arrives for `watchdog_timeout_s` (and before the first one),
-the node publishes the safe command (zero effort, or zero twist) once per timeout and
-reports it in diagnostics (level WARN) until actions return.
+Watchdog: when the reading behind the last valid action is `watchdog_timeout_s` old (and
+before the first action), the node publishes the safe command (zero effort, or zero twist)
+once per timeout and reports it in diagnostics (level WARN) until actions return. The age
+counts from the reading's stamp, which the action carries, when that stamp is plausible on
+our clock (`deploy.control.credited_age`), else from the action's arrival.
 
 Parameters (read-only): mode (effort | twist), env_id, joint_names (str[]),
 action_efforts (float[], row-major n_actions x n_joints), effort_limits (float[]),
 safe_effort (float[]), twist_linear_x / twist_angular_z (float[] per action),
-max_linear_x, max_angular_z, frame_id, watchdog_timeout_s, diagnostics_period_s.
+max_linear_x, max_angular_z, frame_id, watchdog_timeout_s, watchdog_from_reading_stamp,
+diagnostics_period_s.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from deploy.control import (
     ActionTable,
     MalformedInput,
     Watchdog,
+    credited_age,
     joint_layout,
     watchdog_check,
     watchdog_feed,
@@ -53,6 +57,7 @@ from ros_nodes.common import (
     command_qos,
     declare,
     diagnostic_array,
+    stamp_ns,
 )
 
 NODE_NAME = "neuroq_actuator"
@@ -75,6 +80,10 @@ class ActuatorNode(Node):
         timeout = declare(self, "watchdog_timeout_s", 0.015,
                           "no valid action for this long -> safe command",
                           float_range=(0.001, 10.0))
+        self._count_from_reading = declare(
+            self, "watchdog_from_reading_stamp", True,
+            "count the timeout from the stamp of the reading behind each action (when the "
+            "sensor's clock agrees with ours), not from the action's arrival")
         period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
                          float_range=(0.05, 60.0))
         if self._mode == "effort":
@@ -135,8 +144,15 @@ class ActuatorNode(Node):
                 self._last_warning_s = now
                 self.get_logger().warning(f"dropped an action: {exc}")
             return
+        timeout = self.dog.timeout_s
+        age = 0.0
+        if self._count_from_reading:
+            age_ns = self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)
+            age = credited_age(age_ns * 1e-9, timeout)
+        # the timer fires when the reading behind this action is `timeout` old
+        self._watchdog_timer.timer_period_ns = int((timeout - age) * 1e9)
         self._watchdog_timer.reset()
-        self.dog, recovered = watchdog_feed(self.dog, time.monotonic())
+        self.dog, recovered = watchdog_feed(self.dog, time.monotonic() - age)
         self._send(command, msg.header.stamp)
         self.commands_sent += 1
         if recovered:
@@ -149,6 +165,10 @@ class ActuatorNode(Node):
                                              WATCHDOG_SLACK * self.dog.timeout_s)
         if not send_safe:
             return
+        period_ns = int(self.dog.timeout_s * 1e9)
+        if self._watchdog_timer.timer_period_ns != period_ns:  # repeat once per timeout
+            self._watchdog_timer.timer_period_ns = period_ns
+            self._watchdog_timer.reset()
         self._send(self.table.safe, self.get_clock().now().to_msg())
         self.safe_commands_sent += 1
         if not was_tripped:

@@ -16,6 +16,7 @@ from deploy.control import (
     MalformedInput,
     Watchdog,
     action_from_effort,
+    credited_age,
     joint_layout,
     joints_from_observation,
     observation_from_joints,
@@ -140,6 +141,15 @@ def test_watchdog_trips_after_timeout_and_releases_on_a_fresh_action():
     assert send  # within the slack of the timeout counts as expired
     with pytest.raises(NeuroqError):
         Watchdog(0.0)
+
+
+def test_watchdog_counts_from_the_reading_only_when_its_stamp_is_plausible():
+    assert credited_age(0.004, 0.015) == 0.004
+    assert credited_age(-0.001, 0.015) == 0.0  # sensor clock ahead of ours
+    assert credited_age(0.020, 0.015) == 0.0  # clocks disagree, or stale: trust arrival
+    dog, _ = watchdog_feed(Watchdog(0.015), 1.000 - credited_age(0.004, 0.015))
+    assert watchdog_check(dog, 1.010)[1] is False
+    assert watchdog_check(dog, 1.0115)[1] is True  # 15 ms after the reading, not the arrival
 
 
 def _reference_returns(env_id, seed, episodes, choose):

@@ -83,6 +83,14 @@ def test_robot_launch_declares_policy_and_actuator_with_remappings(tmp_path):
     assert cmd[-2:] == ["-r", "joint_states:=/cart/joint_states"]
 
 
+def test_acrobot_launch_declares_the_acrobot_configuration():
+    plan = load_launch(REPO_ROOT / "launch" / "acrobot_sim.launch.py", {"artifact": "/a"})
+    assert [n.name for n in plan.nodes] == ["neuroq_sim_robot", "neuroq_policy",
+                                            "neuroq_actuator"]
+    assert all(n.parameter_files[0] == REPO_ROOT / "config" / "acrobot_sim.yaml"
+               for n in plan.nodes)
+
+
 def test_launch_arguments_are_checked():
     with pytest.raises(LaunchError, match="not one of"):
         load_launch(SIM_LAUNCH, {"backend": "gpu"})
@@ -100,14 +108,18 @@ def test_launch_executables_are_the_console_scripts():
         assert scripts[exe] == f"{module}:main"
 
 
-@pytest.mark.parametrize("config", ["cartpole_sim.yaml", "cartpole_robot.yaml"])
+@pytest.mark.parametrize("config", ["cartpole_sim.yaml", "cartpole_robot.yaml",
+                                    "acrobot_sim.yaml"])
 def test_config_files_set_only_parameters_the_nodes_declare(config):
     """A misspelt key in a parameters file would be ignored silently by rclpy."""
     path = REPO_ROOT / "config" / config
     content = yaml.safe_load(path.read_text())
+    env_id = content["neuroq_policy"]["ros__parameters"]["env_id"]
+    n_obs = 6 if env_id == "Acrobot-v1" else 4
     makers = {
         "neuroq_policy": lambda ctx, a: PolicyNode(
-            lambda art, be: StandInPolicy(), context=ctx, cli_args=a,
+            lambda art, be: StandInPolicy(env_id=env_id, gains=np.ones(n_obs)),
+            context=ctx, cli_args=a,
             parameter_overrides=[Parameter("artifact", value="x")]),
         "neuroq_actuator": lambda ctx, a: ActuatorNode(context=ctx, cli_args=a),
         "neuroq_sim_robot": lambda ctx, a: SimRobotNode(context=ctx, cli_args=a),

@@ -1,0 +1,255 @@
+"""Run the simulated closed loop as three node processes and watch it over DDS.
+
+`run_closed_loop` starts the simulated robot, the policy node and the actuator node as
+separate processes (with a parameters file plus the run's own settings), watches the loop
+from the calling process, stops the nodes and returns a `LoopReport`: episode returns,
+lost commands, latency from sensor message to command message, peak memory of each node
+process, and the nodes' last diagnostics. `neuroq demo` and `bench/bench_ros_loop.py` use it.
+
+DDS discovery is left as the environment says: callers on a development machine set
+`ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST` and a `ROS_DOMAIN_ID` of their own before rclpy is
+first imported (the node processes inherit the whole environment).
+
+Latency: a command carries the stamp of the reading it answers (the sim robot's clock when
+it published the reading); its latency is its arrival in this process minus that stamp,
+both this machine's system clock. It covers reading transport, policy node, action
+transport, actuator node and command transport, plus this process's own dispatch delay.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64
+
+from deploy.errors import NeuroqError
+from ros_nodes.common import command_qos, latched_qos, sensor_qos, stamp_ns
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = PACKAGE_ROOT / "config" / "cartpole_sim.yaml"
+NODE_MODULES = {"sim_robot": "ros_nodes.sim_robot_node", "policy": "ros_nodes.policy_node",
+                "actuator": "ros_nodes.actuator_node"}
+# the watchdog fires after this many control periods without an action
+WATCHDOG_PERIODS = 1.5
+# readings younger than this when watching ends are still in flight, not lost
+IN_FLIGHT_S = 0.5
+STOP_TIMEOUT_S = 5.0
+SPIN_STEP_S = 0.05
+#: status names the nodes publish under (ros_nodes.common.diagnostic_array)
+STATUS = {"sim_robot": "neuroq: /neuroq_sim_robot", "policy": "neuroq: /neuroq_policy",
+          "actuator": "neuroq: /neuroq_actuator"}
+
+
+@dataclass
+class LoopReport:
+    """What one closed-loop run measured. Times in seconds unless named otherwise."""
+
+    rate_hz: float
+    watched_s: float
+    readings_seen: int
+    commands_matched: int
+    lost_commands_seen: int
+    latency_ms: np.ndarray
+    returns: list[float]
+    safe_commands_seen: int
+    peak_rss_kib: dict[str, int | None]
+    diagnostics: dict[str, dict[str, str]]
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain numbers for printing and JSON."""
+        lat = self.latency_ms
+        sim = self.diagnostics.get("sim_robot", {})
+        return {
+            "rate_hz": self.rate_hz,
+            "watched_s": self.watched_s,
+            "readings_seen": self.readings_seen,
+            "commands_matched": self.commands_matched,
+            "lost_commands_seen": self.lost_commands_seen,
+            "sim_lost_commands": sim.get("lost_commands"),
+            "sim_late_ticks": sim.get("late_ticks"),
+            "sim_ticks": sim.get("ticks"),
+            "latency_sensor_to_command_ms": {
+                "median": float(np.median(lat)) if lat.size else None,
+                "p99": float(np.percentile(lat, 99)) if lat.size else None,
+                "max": float(lat.max()) if lat.size else None,
+            },
+            "episode_returns": list(self.returns),
+            "safe_commands_seen": self.safe_commands_seen,
+            "watchdog_trips": self.diagnostics.get("actuator", {}).get("watchdog_trips"),
+            "peak_rss_mib": {k: None if v is None else v / 1024
+                             for k, v in self.peak_rss_kib.items()},
+            "policy_diagnostics": self.diagnostics.get("policy", {}),
+            "exit_codes": self.exit_codes,
+        }
+
+
+class _Watcher(Node):
+    def __init__(self, context: Context) -> None:
+        super().__init__("neuroq_closed_loop_watcher", context=context)
+        self.readings: dict[int, int] = {}  # reading stamp -> arrival, ns
+        self.commands: dict[int, int] = {}  # answered reading stamp -> arrival, ns
+        self.safe_commands = 0
+        self.returns: list[float] = []
+        self.status: dict[str, dict[str, str]] = {}
+        self.create_subscription(JointState, "joint_states", self._reading, sensor_qos(100))
+        self.create_subscription(JointState, "joint_commands", self._command, command_qos(1000))
+        self.create_subscription(Float64, "episode_return",
+                                 lambda m: self.returns.append(m.data), latched_qos(1000))
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._diag, command_qos(100))
+
+    def _reading(self, msg: JointState) -> None:
+        self.readings[stamp_ns(msg.header.stamp)] = time.time_ns()
+
+    def _command(self, msg: JointState) -> None:
+        now = time.time_ns()
+        if msg.effort and msg.effort[0] == 0.0:  # the watchdog's safe command
+            self.safe_commands += 1
+            return
+        self.commands.setdefault(stamp_ns(msg.header.stamp), now)
+
+    def _diag(self, msg: DiagnosticArray) -> None:
+        for s in msg.status:
+            self.status[s.name] = {kv.key: kv.value for kv in s.values}
+
+
+def peak_rss_kib(pid: int) -> int | None:
+    """Peak resident set size (VmHWM) of a live process, KiB; None if unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _start(params: dict[str, list[str]], config: Path, log_dir: Path
+           ) -> dict[str, subprocess.Popen]:
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for name, module in NODE_MODULES.items():
+            with open(log_dir / f"{name}.log", "wb") as log:
+                procs[name] = subprocess.Popen(
+                    [sys.executable, "-m", module, "--ros-args", "--params-file", str(config),
+                     *params[name]], cwd=PACKAGE_ROOT, env=os.environ.copy(), stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True)
+    except BaseException:
+        _stop(procs)
+        raise
+    return procs
+
+
+def _stop(procs: dict[str, subprocess.Popen]) -> dict[str, int | None]:
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    codes = {}
+    for name, p in procs.items():
+        try:
+            p.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=STOP_TIMEOUT_S)
+        codes[name] = p.returncode
+    return codes
+
+
+def run_closed_loop(
+    artifact: str | os.PathLike,
+    log_dir: str | os.PathLike,
+    *,
+    backend: str = "emulator",
+    rate_hz: float = 50.0,
+    duration_s: float | None = None,
+    episodes: int | None = None,
+    warmup_s: float = 0.0,
+    seed: int = 0,
+    config: str | os.PathLike = DEFAULT_CONFIG,
+    start_timeout_s: float = 30.0,
+    max_wall_s: float = 600.0,
+) -> LoopReport:
+    """Run the loop until `duration_s` has been watched or `episodes` episodes have ended.
+
+    artifact/backend: what the policy node runs. rate_hz: the sim robot's control rate (the
+    actuator's watchdog is set to WATCHDOG_PERIODS periods). episodes: the sim robot stops
+    after this many (episode k uses seed + k, as deploy.evaluate does). warmup_s: seconds
+    of running loop before watching starts (counts and latencies, not returns). Raises
+    NeuroqError if a node exits early or no command arrives within start_timeout_s.
+    """
+    if (duration_s is None) == (episodes is None):
+        raise NeuroqError("give either a duration or a number of episodes")
+    log = Path(log_dir)
+    log.mkdir(parents=True, exist_ok=True)
+    params = {
+        "sim_robot": ["-p", f"control_rate_hz:={float(rate_hz)}", "-p", f"seed:={seed}",
+                      "-p", f"max_episodes:={episodes or 0}"],
+        "policy": ["-p", f"artifact:={artifact}", "-p", f"backend:={backend}",
+                   "-p", "latency_window:=100000"],
+        "actuator": ["-p", f"watchdog_timeout_s:={WATCHDOG_PERIODS / rate_hz:.6f}"],
+    }
+    context = Context()
+    rclpy.init(context=context)
+    watcher = _Watcher(context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(watcher)
+    procs: dict[str, subprocess.Popen] = {}
+    codes: dict[str, int | None] = {}
+
+    def spin_until(done: Any, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not done() and time.monotonic() < end:
+            early = [n for n, p in procs.items() if p.poll() is not None]
+            if early:
+                raise NeuroqError(f"the {early[0]} node exited early; see {log / early[0]}.log")
+            executor.spin_once(timeout_sec=SPIN_STEP_S)
+
+    try:
+        procs = _start(params, Path(config), log)
+        spin_until(lambda: watcher.commands, start_timeout_s)
+        if not watcher.commands:
+            raise NeuroqError(f"no command within {start_timeout_s:g} s; see the logs in {log}")
+        spin_until(lambda: False, warmup_s)
+        watcher.readings.clear()
+        watcher.commands.clear()
+        watcher.safe_commands = 0
+        t0 = time.time_ns()
+        if episodes is not None:
+            spin_until(lambda: len(watcher.returns) >= episodes, max_wall_s)
+        else:
+            spin_until(lambda: False, min(duration_s, max_wall_s))
+        t_end = time.time_ns()
+        peaks = {name: peak_rss_kib(p.pid) for name, p in procs.items()}
+        # the nodes' diagnostics of the whole run: one more period's worth
+        before = dict(watcher.status)
+        spin_until(lambda: all(watcher.status.get(s) is not before.get(s)
+                               for s in STATUS.values()), 2.0)
+    finally:
+        codes = _stop(procs)
+        executor.shutdown(timeout_sec=1.0)
+        watcher.destroy_node()
+        rclpy.try_shutdown(context=context)
+    settled = [s for s in watcher.readings if t0 <= s < t_end - IN_FLIGHT_S * 1e9]
+    latency = np.array([watcher.commands[s] - s for s in settled if s in watcher.commands],
+                       float) * 1e-6
+    return LoopReport(
+        rate_hz=float(rate_hz), watched_s=(t_end - t0) * 1e-9, readings_seen=len(settled),
+        commands_matched=int(latency.size), lost_commands_seen=len(settled) - latency.size,
+        latency_ms=latency, returns=list(watcher.returns),
+        safe_commands_seen=watcher.safe_commands, peak_rss_kib=peaks,
+        diagnostics={k: watcher.status.get(v, {}) for k, v in STATUS.items()},
+        exit_codes=codes)

@@ -1,0 +1,32 @@
+"""`run_closed_loop` (used by `neuroq demo` and the benchmark): episodes over DDS."""
+
+from __future__ import annotations
+
+import pytest
+from tiny_artifact import make_tiny_artifact
+
+from deploy.errors import NeuroqError
+from deploy.evaluate import evaluate
+from deploy.policy import load_policy
+from ros_nodes.closed_loop import run_closed_loop
+
+pytestmark = pytest.mark.ros
+
+
+def test_closed_loop_runs_episodes_with_the_in_process_returns(tmp_path):
+    artifact = make_tiny_artifact(tmp_path / "art", rate_weight=0)
+    report = run_closed_loop(artifact, tmp_path / "logs", rate_hz=100.0, episodes=3, seed=5)
+    expected = evaluate(load_policy(artifact), episodes=3, seed=5)["returns"]
+    assert report.returns == list(expected)
+    summary = report.summary()
+    assert summary["commands_matched"] > 0
+    assert summary["latency_sensor_to_command_ms"]["median"] > 0
+    assert 0 < summary["peak_rss_mib"]["policy"] < 1024
+    assert all(code == 0 for code in report.exit_codes.values()), report.exit_codes
+
+
+def test_closed_loop_reports_a_policy_that_will_not_start(tmp_path):
+    with pytest.raises(NeuroqError, match="policy node exited early"):
+        run_closed_loop(tmp_path / "missing", tmp_path / "logs", duration_s=1.0,
+                        start_timeout_s=20.0)
+    assert "not activating" in (tmp_path / "logs" / "policy.log").read_text()

@@ -10,6 +10,7 @@ from deploy.events import (
     EVENT_DTYPE,
     EVT3_ADDR_X,
     EVT3_ADDR_Y,
+    EVT3_EXT_TRIGGER,
     EVT3_TIME_HIGH,
     EVT3_TIME_LOW,
     EVT3_TIME_WRAP_US,
@@ -108,6 +109,26 @@ def test_evt3_hand_written_words_decode_as_the_format_says():
     assert ev["t"].tolist() == [4098] * 6
     assert ev["p"].tolist() == [1, 0, 0, 0, 0, 0]
     assert stats.events == 6 and stats.skipped == 0
+
+
+def test_evt3_long_gaps_are_bridged_with_time_high_words():
+    # 100 s and 3 s gaps: more than the 24-bit wrap (16.8 s) and than half of it
+    events = make_events([1, 2, 3, 4], [0, 0, 0, 0], [10, 100_000_010, 103_000_000, 103_000_001],
+                         [1, 0, 1, 0])
+    words = encode_evt3(events)
+    decoded, stats = decode_evt3(words, WIDTH, HEIGHT)
+    assert stats.skipped == 0
+    np.testing.assert_array_equal(decoded, events)
+
+
+def test_evt3_trigger_and_vendor_words_are_skipped():
+    words = encode_evt3(make_events([5, 6], [1, 1], [100, 200], [1, 1]))
+    extra = np.array([(EVT3_EXT_TRIGGER << 12) | 0x101, (0x7 << 12) | 3, (0xE << 12) | 9],
+                     dtype=np.uint16)
+    mixed = np.concatenate([words[:4], extra, words[4:]])
+    events, stats = decode_evt3(mixed, WIDTH, HEIGHT)
+    assert events["x"].tolist() == [5, 6] and events["t"].tolist() == [100, 200]
+    assert stats.triggers == 1 and stats.skipped == 0
 
 
 def test_evt3_streaming_in_arbitrary_chunks_equals_one_decode():

@@ -74,7 +74,8 @@ class ActuatorNode(Node):
     def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
         super().__init__(node_name, **node_kwargs)
         self._mode = check_choice(
-            "mode", declare(self, "mode", "effort", "effort | twist"), MODES)
+            "mode", declare(self, "mode", "effort", "what the commands drive", choices=MODES),
+            MODES)
         env_id = declare(self, "env_id", "CartPole-v1", "environment whose efforts are default")
         layout = joint_layout(env_id)
         timeout = declare(self, "watchdog_timeout_s", 0.015,

@@ -59,9 +59,13 @@ def stamp_ns(stamp: Any) -> int:
 
 
 def describe(text: str, *, read_only: bool = True, int_range: tuple[int, int] | None = None,
-             float_range: tuple[float, float] | None = None) -> ParameterDescriptor:
-    """A parameter descriptor: description, read-only flag and an optional range."""
+             float_range: tuple[float, float] | None = None,
+             choices: Sequence[str] | None = None) -> ParameterDescriptor:
+    """A parameter descriptor: description, read-only flag and an optional range or set of
+    choices (stated in `additional_constraints`; `check_choice` enforces it)."""
     desc = ParameterDescriptor(description=text, read_only=read_only)
+    if choices is not None:
+        desc.additional_constraints = f"one of: {', '.join(choices)}"
     if int_range is not None:
         desc.integer_range = [IntegerRange(from_value=int_range[0], to_value=int_range[1],
                                            step=1)]

@@ -60,6 +60,7 @@ from ros_nodes.common import (
 
 NODE_NAME = "neuroq_policy"
 BACKENDS = ("emulator", "reference", "spinnaker2")
+LEVELS = ("low", "high")
 #: (artifact path, backend) -> a loaded Policy; raises on any failure.
 PolicyLoader = Callable[[str, str], Policy]
 # a reading older than this many diagnostics periods marks the sensor stream stale
@@ -98,7 +99,8 @@ class PolicyNode(Node):
         self.active = False
         self.refusal: str | None = None
         self._artifact = declare(self, "artifact", "", "path of the deploy artifact")
-        self._backend = declare(self, "backend", "emulator", "emulator | reference | spinnaker2")
+        self._backend = declare(self, "backend", "emulator", "where the network runs",
+                                choices=BACKENDS)
         env_id = declare(self, "env_id", "CartPole-v1", "environment the artifact controls")
         depth = declare(self, "sensor_queue_depth", 1, "joint_states queue depth (best effort)",
                         int_range=(1, 1000))
@@ -108,7 +110,7 @@ class PolicyNode(Node):
                          "recent actions the latency percentiles cover", int_range=(10, 100000))
         board_ip = declare(self, "board_ip", "", "SpiNNaker2 board address (spinnaker2 only)")
         level = declare(self, "performance_level", "low",
-                        "chip performance level for the energy model: low | high")
+                        "chip performance level for the energy model", choices=LEVELS)
         seed = declare(self, "encoder_seed", -1, "seed of stochastic encoders (-1: none)",
                        int_range=(-1, 2**31 - 1))
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS,
@@ -123,6 +125,7 @@ class PolicyNode(Node):
                               "per joint |velocity| bound (m/s or rad/s)")
             self.layout = base.with_overrides(names, pos_lim, vel_lim)
             check_choice("backend", self._backend, BACKENDS)
+            check_choice("performance_level", level, LEVELS)
             if not self._artifact:
                 raise NeuroqError("parameter 'artifact' is empty: set it to a deploy artifact")
             loader = policy_loader or artifact_loader(board_ip, level, seed)

@@ -137,14 +137,20 @@ def test_bad_arguments_raise_neuroq_errors():
 
 
 # --- the env ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs", [{}, {"pool": 4, "render_mode": "rgb_array"}])
-def test_env_passes_gymnasium_check_env(kwargs):
-    env = gym.make(ENV_ID, **kwargs)
+@pytest.mark.parametrize("env_id, kwargs", [
+    (ENV_ID, {}),
+    (ENV_ID, {"pool": 2, "render_mode": "rgb_array"}),
+    ("neuroq/DVSPanTrackingPooled-v0", {}),
+])
+def test_env_passes_gymnasium_check_env(env_id, kwargs):
+    env = gym.make(env_id, **kwargs)
     check_env(env.unwrapped, skip_render_check=False)
     if "render_mode" in kwargs:
         env.reset(seed=1)
         frame = env.render()
         assert frame.shape == (32, 32, 3) and frame.dtype == np.uint8
+    side = 32 // kwargs.get("pool", 4 if "Pooled" in env_id else 1)
+    assert env.observation_space.shape == (2, side, side)
     env.close()
 
 

@@ -51,6 +51,14 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$SOURCE_HASH" ]] && imports_ok; then
     exit 0
 fi
 
+for tool in cmake c++ make; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "error: '$tool' not found: install cmake and a C++ toolchain" \
+             "(apt-get install cmake g++ make)" >&2
+        exit 2
+    fi
+done
+
 echo "event_camera_msgs: installing build wheels"
 "$PY" -m pip install --quiet "${BUILD_WHEELS[@]}"
 

@@ -131,3 +131,16 @@ def test_manifest_must_be_plain_json(tmp_path):
     with pytest.raises(NeuroqError, match="not plain JSON"):
         save_artifact(tmp_path / "b", net, PopulationEncoder.fit(OBS, 2), bad)
     assert not (tmp_path / "b").exists()
+
+
+def test_corrupted_weights_file_with_matching_hash(tmp_path):
+    from deploy.artifact import sha256_file
+
+    net = random_network()
+    save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
+    (tmp_path / WEIGHTS_FILE).write_bytes(b"not hdf5 at all")
+    m = json.loads((tmp_path / MANIFEST_FILE).read_text())
+    m["weights_sha256"] = sha256_file(tmp_path / WEIGHTS_FILE)
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps(m))
+    with pytest.raises(NeuroqError, match="not a readable NIR graph"):
+        load_artifact(tmp_path)

@@ -1,12 +1,22 @@
-"""Run the whole pipeline on CartPole-v1 and print what each stage produced.
+"""Run the whole pipeline on one environment (CartPole-v1) and print what each stage made.
 
-Stages: train a DQN (seed 0, the shipped hyperparameters). Each stage writes its run
-folder under --out; the summary at the end lists them.
+Stages, each its own `neuroq` subcommand writing its own run folder under --out:
+  1 train     DQN with stable-baselines3 (seed --seed, the shipped hyperparameters)
+  2 convert   spiking Q-network from the DQN (population coding, smallest T)
+  3 finetune  hardware-aware fine-tuning to int8 with the chip's neuron semantics
+  4 export    the deploy artifact (NIR graph + manifest), return checked with numpy
+  5 eval      closed loop on the SpiNNaker2 emulator: return, latency, events, energy
+  6 ros       the same policy closed loop over ROS 2 (separate node processes, DDS kept on
+              loopback for the demo), returns and latencies
+  7 energy    energy-per-action report (SpiNNaker2 modeled, CPU/GPU measured or published)
+
+The summary at the end lists every run folder and the report's location.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = "run the whole pipeline on CartPole-v1 (what `make demo` runs)"
 
@@ -17,25 +27,73 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
     p.add_argument("--steps", type=int, metavar="N",
                    help="training steps (default: the config's n_timesteps)")
+    p.add_argument("--epochs", type=int, default=15,
+                   help="fine-tuning epochs (default: %(default)s)")
+    p.add_argument("--episodes", type=int, default=100,
+                   help="evaluation episodes on the emulator (default: %(default)s)")
+    p.add_argument("--skip-ros", action="store_true", help="skip the ROS 2 closed loop")
+
+
+def _stage(out: Path, env_id: str, prefix: str, argv: list[str]) -> Path:
+    """Run one `neuroq` subcommand and return the run folder it created."""
+    from agents.cli import main
+    from deploy.errors import NeuroqError
+
+    parent = out / env_id
+    before = set(parent.glob(f"{prefix}-*")) if parent.exists() else set()
+    code = main(argv)
+    if code != 0:
+        raise NeuroqError(f"stage `neuroq {' '.join(argv[:1])}` failed (exit {code})")
+    created = sorted(set(parent.glob(f"{prefix}-*")) - before)
+    if not created:
+        raise NeuroqError(f"stage `neuroq {argv[0]}` wrote no {prefix}-* folder in {parent}")
+    return created[-1]
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from agents import hyperparams
-    from agents.train import check_env_id, train_one
+    from agents.train import check_env_id
     from deploy.runs import ensure_writable, read_json
 
     check_env_id(args.env)
-    cfg = hyperparams.load_config(args.env)
-    if args.steps:
-        cfg = hyperparams.override(cfg, [f"n_timesteps={args.steps}"])
-    ensure_writable(f"{args.out}/{args.env}")
-    print(f"[1/1] train: DQN on {args.env}, seed {args.seed}, {cfg.n_timesteps} steps",
-          flush=True)
-    train_dir = train_one(args.env, args.seed, cfg, args.out, progress_bar=sys.stderr.isatty())
-    r = read_json(train_dir / "result.json")
-    print(f"      mean return {r['mean_return']:.1f} +- {r['std_return']:.1f} over "
-          f"{r['episodes']} episodes ({r['checkpoint']} checkpoint, {r['wall_s']:.0f} s)")
-    print(f"      {train_dir}")
+    out = ensure_writable(args.out).resolve()
+    env, o = args.env, ["--out", str(out)]
+    folders: dict[str, Path] = {}
+
+    def banner(n: int, text: str) -> None:
+        print(f"\n=== [{n}/7] {text}", flush=True)
+
+    banner(1, f"train a DQN on {env}, seed {args.seed}")
+    steps = ["--steps", str(args.steps)] if args.steps else []
+    folders["train"] = _stage(out, env, "train", ["train", "--env", env, "--seed",
+                                                  str(args.seed), *steps, *o])
+    banner(2, "convert to a spiking Q-network")
+    folders["convert"] = _stage(out, env, "convert", ["convert", str(folders["train"]), *o])
+    banner(3, "fine-tune to int8 with the chip's neuron semantics")
+    folders["finetune"] = _stage(out, env, "finetune", [
+        "finetune", str(folders["convert"]), "--epochs", str(args.epochs), *o])
+    banner(4, "export the deploy artifact")
+    folders["export"] = _stage(out, env, "export", ["export", str(folders["finetune"]), *o])
+    artifact = folders["export"] / "artifact"
+    banner(5, "closed loop on the SpiNNaker2 emulator")
+    folders["eval"] = _stage(out, env, "eval", ["eval", str(artifact), "--episodes",
+                                                str(args.episodes), *o])
+    if args.skip_ros:
+        print("\n=== [6/7] ROS 2 closed loop: skipped (--skip-ros)")
+    else:
+        banner(6, "closed loop over ROS 2 (separate node processes, DDS on loopback)")
+        from agents.demo_ros import run_ros_demo
+
+        run_ros_demo(artifact, episodes=3, seed=args.seed)
+    banner(7, "energy per action report")
+    folders["energy"] = _stage(out, env, "energy", ["energy", str(artifact), *o])
+
+    r_train = read_json(folders["train"] / "result.json")
+    r_eval = read_json(folders["eval"] / "result.json")
+    print("\n=== summary")
+    print(f"float DQN return        {r_train['mean_return']:.1f} (100 episodes)")
+    print(f"8-bit SNN on emulator   {r_eval.get('mean_return', float('nan')):.1f} "
+          f"({r_eval.get('episodes', '?')} episodes)")
+    for stage, path in folders.items():
+        print(f"{stage:<9} {path}")
+    print(f"report    {folders['energy'] / 'report.md'}")
     return 0

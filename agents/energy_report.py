@@ -223,6 +223,8 @@ def _spinnaker2(rep: Report, run: SnnRun, prefix: str = "spinnaker2") -> None:
                 "hw.run (host_io_per_run_s [assume])", "one hw.run per action, as on a board")
         rep.add(f"{prefix}.{lv}.tick_load_max", e["tick_load"].max(), "fraction", "modeled", on,
                 f"{src}: busiest PE's cycles per tick / cycles a tick offers (<1: real time)")
+    rep.add(f"{prefix}.chip_time_with_host_io_s", run.chip_time_hw_s, "s", "modeled", on,
+            f"{src}: T x sys_tick + host_io_per_run_s [assume] (one hw.run per action)")
     rep.add(f"{prefix}.pes_used", run.n_pes, "PE", "modeled", on,
             "deploy/compiler.py placement (same at every level)")
     rep.add(f"{prefix}.sram_bytes", run.sram_bytes, "byte", "modeled", on,
@@ -353,6 +355,7 @@ def compare_published(rep: Report, env_id: str) -> dict[str, Any]:
     out.update(model_total_j=model_total, model_total_with_host_io_j=model_hw,
                model_ratio_chip=ratio_chip, model_ratio_with_host_io=ratio_hw,
                published_s2_time_s=PUBLISHED_S2_CARTPOLE_J / PUBLISHED_S2_CARTPOLE_POWER_W)
+    hw_time = rep.value("spinnaker2.chip_time_with_host_io_s")
     reproduced = ratio_hw >= pub_ratio
     on_chip = ratio_chip >= pub_ratio
     out["status"] = ("reproduced" if reproduced else
@@ -370,9 +373,11 @@ def compare_published(rep: Report, env_id: str) -> dict[str, Any]:
            f"{pub_ratio:.0f}x even with host I/O. " if reproduced else
            f"With host I/O the model does not reach the published {pub_ratio:.0f}x. ")
         + f"The published {PUBLISHED_S2_CARTPOLE_J} J at {PUBLISHED_S2_CARTPOLE_POWER_W} W "
-        f"implies about {out['published_s2_time_s'] * 1e3:.0f} ms per inference, close to "
-        f"the modeled {rep.value('spinnaker2.low.chip_time_s') * 1e3:.0f} ms chip time plus "
-        "host I/O, far from the chip time alone. Caveats: the GPU figure is published, not "
+        f"implies about {out['published_s2_time_s'] * 1e3:.0f} ms per inference; the model "
+        f"gives {rep.value('spinnaker2.low.chip_time_s') * 1e3:.0f} ms on chip"
+        + (f" and {hw_time * 1e3:.0f} ms with host I/O" if hw_time is not None else "")
+        + ", so the published figure likely includes more than the chip's time steps. "
+        "Caveats: the GPU figure is published, not "
         "measured here; the SpiNNaker2 figures are modeled from constants tagged [3rd] and "
         "[assume]; the published latency comparison ('on par') has no number in our "
         "sources, so it is not checked.")

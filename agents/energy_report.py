@@ -258,7 +258,7 @@ def _neurobench_snn(rep: Report, run: SnnRun, prefix: str = "neurobench.snn") ->
                     on, f"effective ACs x 45 nm {conv} AC energy (Horowitz ISSCC 2014)")
 
 
-def _neurobench_ann(rep: Report, prefix: str, weights, layer_inputs, q_outputs,
+def _neurobench_ann(rep: Report, prefix: str, weights: Any, layer_inputs: list[np.ndarray],
                     footprint: int, on: str, conv: str) -> None:
     macs = metrics.ann_effective_macs(weights, layer_inputs).mean()
     rep.add(f"{prefix}.effective_macs", macs, "MAC/action", "measured", on,
@@ -300,8 +300,8 @@ def _gpu(rep: Report, cfg: EnergyConfig, mlp: Any, obs: np.ndarray) -> None:
         try:
             g = em.measure_gpu(list(mlp.weights), list(mlp.biases), obs)
             on = f"{g.device} (float DQN, torch CUDA, one observation per call)"
-            src = f"NVML total-energy counter over {g.actions} actions, idle " \
-                  f"{g.idle_power_w:.1f} W subtracted"
+            src = (f"NVML total-energy counter over {g.actions} actions, idle "
+                   f"{g.idle_power_w:.1f} W subtracted")
             rep.add("gpu.latency_median_s", np.median(g.latencies_s), "s", "measured", on,
                     f"{g.actions} single actions")
             rep.add("gpu.energy_j", g.energy_j, "J", "measured", on, src)
@@ -518,11 +518,11 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = _say) -> Report
         finally:
             torch.set_num_threads(threads)
         f_in, _ = mlp.layer_inputs(run.observations)
-        _neurobench_ann(rep, "neurobench.float_dqn", mlp.weights, f_in, None,
+        _neurobench_ann(rep, "neurobench.float_dqn", mlp.weights, f_in,
                         metrics.float_mlp_footprint_bytes(mlp.widths), f"float DQN, {common}",
                         "fp32")
         q_in, _ = q8.layer_inputs(run.observations)
-        _neurobench_ann(rep, "neurobench.int8_ann", q8.weights, q_in, None,
+        _neurobench_ann(rep, "neurobench.int8_ann", q8.weights, q_in,
                         metrics.int8_mlp_footprint_bytes(q8.widths), f"int8 ANN, {common}",
                         "int")
     else:

@@ -344,7 +344,7 @@ def compare_published(rep: Report, env_id: str) -> dict[str, Any]:
             "so the published comparison cannot be reproduced."))
         return out
     if not env_id.startswith("CartPole"):
-        out.update(status="not reproduced", text=(
+        out.update(status="not checked: no published figure for this environment", text=(
             f"Our sources quote the published per-inference energies for CartPole only "
             f"({gpu_j} J on the GTX 1650, {PUBLISHED_S2_CARTPOLE_J} J on SpiNNaker2); for "
             f"{env_id} there is no published GPU figure to compare the model with. The model "

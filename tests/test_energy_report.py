@@ -252,7 +252,7 @@ def test_published_comparison_per_environment():
     cart = compare_published(rep, "CartPole-v1")
     assert cart["status"] == "reproduced" and cart["model_ratio_chip"] == pytest.approx(72.5)
     assert "published" in cart["text"] and "modeled" in cart["text"].lower()
-    assert compare_published(rep, "Acrobot-v1")["status"] == "not reproduced"
+    assert compare_published(rep, "Acrobot-v1")["status"].startswith("not checked")
     assert compare_published(rep, "MountainCar-v0")["status"] == "not applicable"
     empty = Report({}, {})
     assert compare_published(empty, "CartPole-v1")["status"] == "not reproduced"

@@ -40,6 +40,7 @@ from deploy.encoders import (
     DEFAULT_N_PER_DIM,
     DEFAULT_WIDTH,
     Encoder,
+    EventEncoder,
     PoissonEncoder,
     PopulationEncoder,
     RateEncoder,
@@ -63,7 +64,7 @@ EVAL_SEED_BASE = 50_000
 RECORD_ENVS = 16
 #: Int8 weight magnitude used for the largest weight of a layer.
 WEIGHT_MAX = 127
-ENCODER_KINDS = ("population", "rate", "poisson")
+ENCODER_KINDS = ("population", "rate", "poisson", "event")
 #: Returns at T above this are measured with agents.snn_torch (bit-identical to the deploy/
 #: numpy model, tested, and much faster at large T); at or below it with deploy/ itself.
 REFERENCE_MAX_T = 8
@@ -151,7 +152,26 @@ def make_env(env_id: str) -> Any:
 
     import envs  # noqa: F401  (registers neuroq's own environments)
 
-    return gym.make(env_id)
+    env = gym.make(env_id)
+    if isinstance(env.observation_space, gym.spaces.Box) and len(env.observation_space.shape) > 1:
+        # the DVS envs' (2, rows, cols) counts: flattened in C order, as SB3's MLP does
+        env = gym.wrappers.FlattenObservation(env)
+    return env
+
+
+def event_encoder_for(env_id: str, silent_tail: int) -> EventEncoder:
+    """The event encoder of a DVS env (sensor size, pooling and control period from it)."""
+    env = make_env(env_id)
+    core = env.unwrapped
+    try:
+        enc = EventEncoder(core.dvs_params.width, core.dvs_params.height, core.pool,
+                           core.period_us, silent_tail)
+    except AttributeError:
+        raise NeuroqError(f"{env_id} is not an event-camera env: the event encoder needs "
+                          "one (e.g. neuroq/DVSPanTrackingPooled-v0)") from None
+    finally:
+        env.close()
+    return enc
 
 
 def record_observations(mlp: AnnMLP, env_id: str, n: int, seed: int,
@@ -201,8 +221,16 @@ def evaluate_returns(env_id: str, act_batch: Callable[[np.ndarray], np.ndarray],
 
 
 def make_encoder(kind: str, observations: np.ndarray, n_layers: int,
-                 n_per_dim: int = DEFAULT_N_PER_DIM, width: float = DEFAULT_WIDTH) -> Encoder:
-    """An encoder of `kind` fitted to recorded observations, silent for the last L steps."""
+                 n_per_dim: int = DEFAULT_N_PER_DIM, width: float = DEFAULT_WIDTH,
+                 env_id: str | None = None) -> Encoder:
+    """An encoder of `kind` fitted to recorded observations, silent for the last L steps.
+
+    The event encoder is not fitted: it takes its geometry from the event env `env_id`.
+    """
+    if kind == "event":
+        if env_id is None:
+            raise NeuroqError("the event encoder needs the env id of an event-camera env")
+        return event_encoder_for(env_id, n_layers)
     if kind == "population":
         return PopulationEncoder.fit(observations, n_per_dim, width, silent_tail=n_layers)
     if kind == "rate":
@@ -391,7 +419,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
     obs = record_observations(mlp, train.env_id, record_steps, seed)
     np.save(run_dir / OBS_FILE, obs)
     np.save(run_dir / TEACHER_Q_FILE, mlp.q(obs))
-    encoder = make_encoder(encoder_kind, obs, n_layers, n_per_dim, width)
+    encoder = make_encoder(encoder_kind, obs, n_layers, n_per_dim, width, train.env_id)
     ann = evaluate_returns(train.env_id, lambda o: mlp.q(o).argmax(axis=1), eval_episodes)
     log(f"float DQN: {ann.mean():.1f} +- {ann.std():.1f} over {eval_episodes} episodes")
     returns: dict[str, Any] = {}

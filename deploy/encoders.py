@@ -256,13 +256,109 @@ class PopulationEncoder:
                 "silent_tail": self.silent_tail}
 
 
-Encoder = RateEncoder | PoissonEncoder | PopulationEncoder
+@dataclass(frozen=True)
+class EventEncoder:
+    """Events as input spikes: one input neuron per (polarity, pooled pixel) of a DVS.
+
+    Each event drives input `(p * rows + y // pool) * cols + x // pool` (rows = height //
+    pool, cols = width // pool), the flattened layout of the event envs' count observations
+    (`envs.pan_tracking.event_input_index`). The A = T - silent_tail active steps split the
+    control period of `period_us` microseconds into A equal time bins; an event spikes its
+    input neuron in the bin of its timestamp (`encode_events`). A neuron fires at most once
+    per step, so several events of one neuron in one bin make one spike.
+
+    `encode(obs)` takes the per-period event counts instead (what training records) and
+    rebuilds deterministic spike trains: a neuron with c events fires in a fraction
+    `1 - (1 - 1/A)^c` of the A steps, spread evenly. That fraction is the expected share of
+    bins c events occupy when their times are independent and uniform over the period, so
+    the counts path matches the events path on average (exactly when A = 1: a spike iff
+    c >= 1). Conversion and fine-tuning use it; robots and `neuroq eval` on an event env
+    feed the events themselves.
+    """
+
+    width: int
+    height: int
+    pool: int = 1
+    period_us: int = 10_000
+    silent_tail: int = 0
+    kind: ClassVar[str] = "event"
+
+    def __post_init__(self) -> None:
+        for name in ("width", "height", "pool", "period_us"):
+            v = getattr(self, name)
+            if int(v) != v or v < 1:
+                raise NeuroqError(f"event encoder: {name} must be a positive integer, got {v}")
+            object.__setattr__(self, name, int(v))
+        if self.width % self.pool or self.height % self.pool:
+            raise NeuroqError(f"event encoder: pool {self.pool} must divide the sensor size "
+                              f"{self.width} x {self.height}")
+        if self.silent_tail < 0:
+            raise NeuroqError("silent_tail must be >= 0")
+
+    @property
+    def n_obs(self) -> int:
+        return 2 * (self.height // self.pool) * (self.width // self.pool)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.n_obs
+
+    def rates(self, obs: np.ndarray, timesteps: int) -> np.ndarray:
+        """Fraction of the active steps each input fires in, from event counts (batch, n)."""
+        active = _active_steps(timesteps, self.silent_tail)
+        c = np.maximum(_check_obs(obs, self.n_obs, self.kind), 0.0)
+        return (1.0 - np.power(np.float32(1.0 - 1.0 / active), c)).astype(np.float32)
+
+    def encode(self, obs: np.ndarray, timesteps: int,
+               rng: np.random.Generator | None = None) -> np.ndarray:
+        """Spike trains (T, batch, n_inputs) of bool from event counts; `rng` is ignored."""
+        active = _active_steps(timesteps, self.silent_tail)
+        return deterministic_spikes(self.rates(obs, timesteps), int(timesteps), active)
+
+    def input_index(self, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Input neuron of each event (events must lie on the sensor)."""
+        rows, cols = self.height // self.pool, self.width // self.pool
+        return ((p.astype(np.intp) * rows + y.astype(np.intp) // self.pool) * cols
+                + x.astype(np.intp) // self.pool)
+
+    def encode_events(self, events: Any, window_start_us: Any, timesteps: int) -> np.ndarray:
+        """Spike trains (T, batch, n_inputs) of bool from the events of `batch` periods.
+
+        events: a sequence of `batch` event sets (EVENT_DTYPE arrays or column dicts with
+        x, y, t, p; t in microseconds). window_start_us: the start of each period (one
+        number or `batch`). An event at time t spikes in step
+        `min((t - start) * A // period_us, A - 1)`; events before the start, after
+        start + period_us or off the sensor are ignored.
+        """
+        active = _active_steps(timesteps, self.silent_tail)
+        batch = len(events)
+        starts = np.broadcast_to(np.asarray(window_start_us, np.int64), (batch,))
+        out = np.zeros((int(timesteps), batch, self.n_inputs), dtype=bool)
+        for b, ev in enumerate(events):
+            t = np.asarray(ev["t"], np.int64) - starts[b]
+            x, y, p = (np.asarray(ev[k], np.int64) for k in ("x", "y", "p"))
+            ok = ((t >= 0) & (t <= self.period_us) & (x >= 0) & (x < self.width)
+                  & (y >= 0) & (y < self.height) & ((p == 0) | (p == 1)))
+            if not ok.all():
+                t, x, y, p = t[ok], x[ok], y[ok], p[ok]
+            step = np.minimum(t * active // self.period_us, active - 1)
+            out[step, b, self.input_index(x, y, p)] = True
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "width": self.width, "height": self.height,
+                "pool": self.pool, "period_us": self.period_us,
+                "silent_tail": self.silent_tail}
+
+
+Encoder = RateEncoder | PoissonEncoder | PopulationEncoder | EventEncoder
 
 #: kind -> encoder class, for `encoder_from_dict`.
 ENCODERS: dict[str, type] = {
     RateEncoder.kind: RateEncoder,
     PoissonEncoder.kind: PoissonEncoder,
     PopulationEncoder.kind: PopulationEncoder,
+    EventEncoder.kind: EventEncoder,
 }
 
 

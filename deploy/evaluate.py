@@ -73,14 +73,19 @@ def evaluate(
     if not env_id:
         raise NeuroqError("the artifact manifest names no env_id; pass one")
     envs_ = _make_envs(env_id, episodes)
-    obs = np.stack([np.asarray(e.reset(seed=seed + i)[0], np.float32)
-                    for i, e in enumerate(envs_)])
+    resets = [e.reset(seed=seed + i) for i, e in enumerate(envs_)]
+    # multi-dimensional observations (the DVS envs' counts) are flattened in C order
+    obs = np.stack([np.asarray(o, np.float32).reshape(-1) for o, _ in resets])
     # step the bare environments (the wrappers' per-step checks cost more than the
     # policy); the time limit the wrappers would apply is applied here
     limit = envs_[0].spec.max_episode_steps if envs_[0].spec is not None else None
     if max_steps is not None:
         limit = max_steps if limit is None else min(limit, max_steps)
     cores = [e.unwrapped for e in envs_]
+    # an event encoder takes each control period's events as input spikes, not the counts
+    by_events = hasattr(getattr(policy, "encoder", None), "encode_events")
+    events = [info.get("events") for _, info in resets]
+    window_start = np.zeros(episodes, np.int64)
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, np.int64)
     running = np.ones(episodes, bool)
@@ -95,7 +100,10 @@ def evaluate(
     try:
         while running.any():
             idx = np.flatnonzero(running)
-            b = policy.run_batch(obs[idx])
+            if by_events:
+                b = policy.run_events([events[i] for i in idx], window_start[idx])
+            else:
+                b = policy.run_batch(obs[idx])
             host_policy_s += b.host_time_s
             n_actions += len(idx)
             chip_time_s = b.chip_time_s
@@ -109,8 +117,11 @@ def evaluate(
             if len(sample_obs) < SINGLE_ACTION_SAMPLES:
                 sample_obs.extend(obs[idx[: SINGLE_ACTION_SAMPLES - len(sample_obs)]])
             for i, a in zip(idx.tolist(), b.actions.tolist(), strict=True):
-                o, r, term, trunc, _ = cores[i].step(a)
-                obs[i] = o
+                o, r, term, trunc, info = cores[i].step(a)
+                obs[i] = np.asarray(o, np.float32).reshape(-1)
+                if by_events:
+                    events[i] = info["events"]
+                    window_start[i] = cores[i].t_us - cores[i].period_us
                 returns[i] += r
                 lengths[i] += 1
                 if term or trunc or (limit is not None and lengths[i] >= limit):

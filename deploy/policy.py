@@ -216,6 +216,33 @@ class SpikingPolicy:
         """Greedy actions (int64, (batch,)) for observations (batch, n_obs)."""
         return self.run_batch(observations).actions.astype(np.int64)
 
+    # --- events as input spikes (deploy.encoders.EventEncoder) ------------------------------
+
+    def run_events(self, events: Any, window_start_us: Any) -> BatchResult:
+        """One action per control period from its DVS events (event encoder only).
+
+        events: `batch` event sets (EVENT_DTYPE arrays or x/y/t/p columns, t in us);
+        window_start_us: each period's start. Each event is an input spike in the time bin
+        of its timestamp (`EventEncoder.encode_events`).
+        """
+        start = time.perf_counter()
+        if not hasattr(self.encoder, "encode_events"):
+            raise NeuroqError(f"this artifact's {self.encoder.kind} encoder takes observations,"
+                              " not events; use run_batch / act")
+        spikes_in = self.encoder.encode_events(events, window_start_us, self.timesteps)
+        return self._run_spikes(spikes_in, start)
+
+    def act_events(self, events: Any, window_start_us: int) -> ActionInfo:
+        """The action for one control period's events, with its accounting."""
+        start = time.perf_counter()
+        b = self.run_events([events], [window_start_us])
+        dyn = None if b.energy_dynamic_j is None else float(b.energy_dynamic_j[0])
+        tot = None if b.energy_total_j is None else float(b.energy_total_j[0])
+        chip_ev = None if b.chip_synaptic_events is None else int(b.chip_synaptic_events[0])
+        return ActionInfo(int(b.actions[0]), b.q[0], time.perf_counter() - start,
+                          b.chip_time_s, int(b.synaptic_events[0]), int(b.spikes[0]),
+                          dyn, tot, self.backend, chip_ev)
+
 
 def load_policy(
     artifact_path: str | os.PathLike,

@@ -1,0 +1,69 @@
+"""The event encoder: events as input spikes in the time bin of their timestamp."""
+
+import json
+
+import numpy as np
+import pytest
+
+from deploy.encoders import EventEncoder, encoder_from_dict, with_silent_tail
+from deploy.errors import NeuroqError
+from deploy.events import make_events
+
+PERIOD_US = 10_000
+
+
+def enc(pool=4, tail=3):
+    return EventEncoder(32, 32, pool, PERIOD_US, tail)
+
+
+def test_each_event_spikes_its_neuron_in_its_time_bin():
+    e = enc()  # T = 8, 3 silent steps: A = 5 bins of 2 ms
+    ev = make_events([0, 31, 5, 5], [0, 31, 9, 9], [1000, 1000 + 2000, 9999, 9000], [1, 0, 1, 1])
+    s = e.encode_events([ev], 1000, 8)
+    assert s.shape == (8, 1, 128) and s.dtype == bool
+    on = np.argwhere(s[:, 0])
+    # (step, neuron): x=0,y=0,p=1 -> 64; x=31,y=31,p=0 -> 63; x=5,y=9,p=1 -> 64 + 2*8 + 1
+    assert sorted(map(tuple, on)) == [(0, 64), (1, 63), (4, 81)]
+    assert not s[5:].any()  # the silent tail carries no input
+
+
+def test_out_of_window_and_off_sensor_events_are_ignored():
+    e = enc()
+    ev = make_events([1, 2], [1, 2], [500, 20_000], [1, 1])
+    assert not e.encode_events([ev], 1000, 8).any()
+    cols = {"x": np.array([40]), "y": np.array([1]), "t": np.array([1500]), "p": np.array([0])}
+    assert not e.encode_events([cols], 1000, 8).any()
+
+
+def test_counts_path_matches_events_path_for_one_bin_and_on_average():
+    rng = np.random.default_rng(0)
+    e = enc(tail=3)
+    counts = rng.poisson(3.0, size=(200, 128)).astype(np.float32)
+    events = []
+    for c in counts:
+        idx = np.repeat(np.arange(128), c.astype(int))
+        p, rest = np.divmod(idx, 64)
+        y, x = np.divmod(rest, 8)
+        t = rng.integers(0, PERIOD_US, len(idx))
+        events.append({"x": x * 4, "y": y * 4, "t": t, "p": p})
+    # A = 1 (T = 4, 3 silent steps): identical spike trains
+    a = enc(tail=3).encode(counts, 4)
+    b = enc(tail=3).encode_events(events, 0, 4)
+    assert np.array_equal(a, b)
+    # A = 5: the same number of spikes on average (uniform times), within 5 % (rounding to whole spikes)
+    sa, sb = e.encode(counts, 8).sum(), e.encode_events(events, 0, 8).sum()
+    assert abs(sa / sb - 1) < 0.05
+    assert e.encode(np.zeros((1, 128), np.float32), 8).sum() == 0
+
+
+def test_round_trip_and_bad_parameters():
+    e = enc()
+    back = encoder_from_dict(json.loads(json.dumps(e.to_dict())))
+    assert back == e and back.n_inputs == 128
+    assert with_silent_tail(e, 1).silent_tail == 1
+    with pytest.raises(NeuroqError):
+        EventEncoder(32, 32, 3)
+    with pytest.raises(NeuroqError):
+        e.encode(np.zeros((1, 7), np.float32), 8)
+    with pytest.raises(NeuroqError):
+        e.encode(np.zeros((1, 128), np.float32), 3)

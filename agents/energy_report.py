@@ -423,7 +423,9 @@ def compare_baseline(rep: Report, run: SnnRun, base: SnnRun | None, base_path: s
     if not equal:
         out["status"] = "not met (the artifact's return is lower)"
     out["text"] = (
-        f"Baseline {base_path} (T = {base.network.timesteps}): mean return {r_b:.1f}; this "
+        f"Baseline {base_path}"
+        + ("" if "T = " in str(base_path) else f" (T = {base.network.timesteps})")
+        + f": mean return {r_b:.1f}; this "
         f"artifact (T = {run.network.timesteps}): {r_a:.1f}. Modeled energy per action, low "
         f"level: dynamic {ratios['dynamic_j']:.2f}x below the baseline, total (whole-chip "
         f"static) {ratios['total_j']:.2f}x below. Target: {TARGET_RATIO_VS_CONVERSION:.0f}x "

@@ -50,7 +50,7 @@ def test_counts_path_matches_events_path_for_one_bin_and_on_average():
     a = enc(tail=3).encode(counts, 4)
     b = enc(tail=3).encode_events(events, 0, 4)
     assert np.array_equal(a, b)
-    # A = 5: the same number of spikes on average (uniform times), within 5 % (rounding to whole spikes)
+    # A = 5: as many spikes on average (uniform times), within 5 % (whole spikes)
     sa, sb = e.encode(counts, 8).sum(), e.encode_events(events, 0, 8).sum()
     assert abs(sa / sb - 1) < 0.05
     assert e.encode(np.zeros((1, 128), np.float32), 8).sum() == 0

@@ -1,0 +1,276 @@
+"""Event node: DVS EventPackets in, spiking-policy actions out, events as input spikes.
+
+Subscribes  `events` (event_camera_msgs/EventPacket, best effort, keep last
+            `queue_depth`): the packets a camera driver (metavision_driver, libcaer_driver),
+            `neuroq replay` or `ros_nodes.event_camera_node` publishes, about 1 ms each.
+            Encodings `evt3` (Prophesee EVT 3.0) and `mono` are decoded by
+            `deploy.events.PacketDecoder`, which keeps the EVT 3.0 state across packets.
+Publishes   `action` (sensor_msgs/Joy, reliable), as the policy node does:
+            `buttons = [action]`, `axes = Q-values`. `header.stamp` is the END of the
+            control period in CAMERA time (microseconds since the camera's time origin, as
+            ns), which pairs the action with its period; `header.frame_id` is the camera's.
+            `/diagnostics`: packets, events, lost packets (gaps in `seq`), every decode
+            problem counter, periods, latency, spikes and modeled energy per action.
+
+Design: this node runs the policy itself rather than forwarding counts to the policy node,
+so that each event reaches the network as an input spike in the time bin of its timestamp
+(`deploy.encoders.EventEncoder.encode_events`) and no frame is ever built. The stream is cut
+into control periods of the encoder's `period_us` (`deploy.event_stream.PeriodWindower`);
+a period is acted on once camera time (events, or EVT 3.0 time words) has passed its end.
+
+Bad input never stops the node: truncated or corrupt EVT 3.0 words, events outside the
+sensor, time going backwards, an unknown encoding and payloads that are not bytes are
+counted per reason and skipped, with a throttled warning and a WARN diagnostic. Events are
+decoded against the policy's sensor size (the encoder's), so events outside it count as
+out_of_sensor whatever size the packet declares.
+
+Parameters (read-only): artifact (str), backend (emulator | reference), env_id (str, ""
+accepts any event artifact), queue_depth (int), max_gap_periods (int),
+diagnostics_period_s (float), latency_window (int).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from event_camera_msgs.msg import EventPacket
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import Joy
+
+from deploy.errors import NeuroqError
+from deploy.event_stream import DEFAULT_MAX_GAP_PERIODS, PeriodWindower, evt3_time_us
+from deploy.events import DecodeStats, PacketDecoder
+from ros_nodes.common import (
+    LEVEL_ERROR,
+    LEVEL_OK,
+    LEVEL_WARN,
+    TOPIC_ACTION,
+    TOPIC_DIAGNOSTICS,
+    check_choice,
+    command_qos,
+    declare,
+    diagnostic_array,
+    sensor_qos,
+)
+
+NODE_NAME = "neuroq_event_policy"
+TOPIC_EVENTS = "events"
+BACKENDS = ("emulator", "reference")
+DEFAULT_QUEUE_DEPTH = 1000
+"""Packets the subscription buffers: 1 s of 1 ms packets, so a busy moment drops none."""
+LOG_THROTTLE_S = 1.0
+"""At most one warning about bad input per this many seconds."""
+NS_PER_US = 1000
+SEQ_MODULUS = 1 << 64
+"""EventPacket.seq is a uint64."""
+
+
+class EventPolicyNode(Node):
+    """Runs an event-encoder artifact on a live event stream. See the module docstring.
+
+    policy: an already loaded policy (tests); None loads parameter `artifact`.
+    After construction, `active` says whether the node runs; `refusal` says why not.
+    """
+
+    def __init__(self, policy: Any = None, node_name: str = NODE_NAME,
+                 **node_kwargs: Any) -> None:
+        super().__init__(node_name, **node_kwargs)
+        self.active = False
+        self.refusal: str | None = None
+        self._artifact = declare(self, "artifact", "", "path of the deploy artifact")
+        self._backend = declare(self, "backend", "emulator", "where the network runs",
+                                choices=BACKENDS)
+        env_id = declare(self, "env_id", "", "env the artifact must control ('': any)")
+        depth = declare(self, "queue_depth", DEFAULT_QUEUE_DEPTH,
+                        "EventPacket queue depth (best effort)", int_range=(1, 100000))
+        max_gap = declare(self, "max_gap_periods", DEFAULT_MAX_GAP_PERIODS,
+                          "empty periods acted on after a silence, at most",
+                          int_range=(1, 100000))
+        period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
+                         float_range=(0.05, 60.0))
+        window = declare(self, "latency_window", 1000,
+                         "recent actions the latency percentiles cover", int_range=(10, 100000))
+        self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS,
+                                               command_qos())
+        try:
+            check_choice("backend", self._backend, BACKENDS)
+            self.policy = policy if policy is not None else self._load()
+            encoder = self.policy.encoder
+            if not hasattr(encoder, "encode_events"):
+                raise NeuroqError(f"the artifact's encoder is {encoder.kind!r}, not 'event': "
+                                  "export a network converted with --encoder event")
+            art_env = self.policy.manifest.get("env_id")
+            if env_id and art_env != env_id:
+                raise NeuroqError(f"the artifact controls {art_env} but env_id is {env_id}")
+            self.encoder = encoder
+            self.policy.act_events({"x": [], "y": [], "t": [], "p": []}, 0)  # it runs
+        except Exception as exc:  # anything short of a working policy: refuse
+            self.refusal = str(exc) if isinstance(exc, NeuroqError) else (
+                f"{type(exc).__name__}: {exc}")
+            self.get_logger().error(f"not activating: {self.refusal}")
+            self._diag_pub.publish(diagnostic_array(
+                self, LEVEL_ERROR, f"not activating: {self.refusal}", self._backend,
+                {"artifact": self._artifact}))
+            return
+        self.decoder = PacketDecoder(encoder.width, encoder.height)
+        self.windower = PeriodWindower(encoder.period_us, max_gap)
+        self.decode_stats = DecodeStats()
+        self.counters = {"packets": 0, "lost_packets": 0, "seq_backwards": 0,
+                         "sensor_size_mismatch": 0, "actions": 0, "policy_failures": 0,
+                         "callback_errors": 0}
+        self._last_seq: int | None = None
+        self._last_event_us = -1
+        self._act_s: deque[float] = deque(maxlen=window)
+        self._sums = np.zeros(3)  # spikes, synaptic events, modeled energy (J)
+        self._energy_known = False
+        self._problems_reported = 0
+        self._last_warning_s = -LOG_THROTTLE_S
+        self._started = time.monotonic()
+        self._last: Any = None
+        self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
+        self.create_subscription(EventPacket, TOPIC_EVENTS, self._on_packet, sensor_qos(depth))
+        self.create_timer(period, self._publish_diagnostics)
+        self.active = True
+        self.get_logger().info(
+            f"active: artifact {self._artifact}, backend {self._backend}, sensor "
+            f"{encoder.width}x{encoder.height}, pool {encoder.pool}, period "
+            f"{encoder.period_us} us, T = {self.policy.timesteps}")
+
+    def _load(self) -> Any:
+        if not self._artifact:
+            raise NeuroqError("parameter 'artifact' is empty: set it to a deploy artifact")
+        from deploy.policy import load_policy
+
+        return load_policy(self._artifact, backend=self._backend)
+
+    # --- input -----------------------------------------------------------------------------
+    def _on_packet(self, msg: EventPacket) -> None:
+        try:
+            self.handle_packet(msg)
+        except Exception as exc:  # never let one packet stop the node
+            self.counters["callback_errors"] += 1
+            self._warn(f"packet skipped after an internal error: {type(exc).__name__}: {exc}")
+
+    def handle_packet(self, msg: Any) -> int:
+        """Decode one packet, act on every period it completes; returns actions published."""
+        c = self.counters
+        c["packets"] += 1
+        seq = int(msg.seq)
+        if self._last_seq is not None:
+            gap = (seq - self._last_seq - 1) % SEQ_MODULUS
+            if seq == self._last_seq or gap >= SEQ_MODULUS // 2:
+                c["seq_backwards"] += 1
+            else:
+                c["lost_packets"] += gap
+        self._last_seq = seq
+        if (msg.width, msg.height) != (self.encoder.width, self.encoder.height):
+            c["sensor_size_mismatch"] += 1
+        events, stats = self.decoder.decode(msg.encoding, msg.events, msg.time_base,
+                                            is_bigendian=bool(msg.is_bigendian))
+        self.decode_stats.add(stats)
+        if stats.skipped:
+            self._warn(f"packet seq {seq}: {stats.diagnostic()}")
+        if events.size:
+            self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
+            self.windower.add(events)
+        now = max(self._last_event_us, evt3_time_us(self.decoder.evt3_state))
+        acted = 0
+        for period in self.windower.complete(now):
+            acted += self._act(period, msg.header.frame_id)
+        return acted
+
+    def _act(self, period: Any, frame_id: str) -> int:
+        start = time.perf_counter()
+        try:
+            info = self.policy.act_events(period.events, period.start_us)
+        except Exception as exc:  # a backend failing mid-run: no action, counted
+            self.counters["policy_failures"] += 1
+            self._warn(f"policy failed on period {period.index}: {exc}")
+            return 0
+        out = Joy()
+        end_ns = period.end_us * NS_PER_US
+        out.header.stamp.sec, out.header.stamp.nanosec = divmod(end_ns, 1_000_000_000)
+        out.header.frame_id = frame_id
+        out.buttons = [int(info.action)]
+        out.axes = [float(q) for q in info.q]
+        self._action_pub.publish(out)
+        self._act_s.append(time.perf_counter() - start)
+        self.counters["actions"] += 1
+        self._sums += (info.spikes, info.synaptic_events, info.energy_total_j or 0.0)
+        self._energy_known = info.energy_total_j is not None
+        self._last = info
+        return 1
+
+    def _warn(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last_warning_s >= LOG_THROTTLE_S:
+            self._last_warning_s = now
+            self.get_logger().warning(text)
+
+    # --- diagnostics -----------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """The figures the diagnostics report (also used by tests and the benchmark)."""
+        d, w = self.decode_stats, self.windower.counters
+        n = max(self.counters["actions"], 1)
+        values: dict[str, Any] = {
+            "backend": self._backend, "artifact": self._artifact, **self.counters,
+            "events": d.events, "events_skipped": d.skipped,
+            **{name: getattr(d, name) for name in DecodeStats.PROBLEMS},
+            "triggers": d.triggers, "periods": w.periods, "skipped_periods": w.skipped_periods,
+            "late_events": w.late_events,
+            "events_per_s": d.events / max(time.monotonic() - self._started, 1e-9),
+        }
+        if self._act_s:
+            arr = np.fromiter(self._act_s, float)
+            values["act_latency_median_ms"] = float(np.median(arr) * 1e3)
+            values["act_latency_p99_ms"] = float(np.percentile(arr, 99) * 1e3)
+        values["spikes_per_action"] = float(self._sums[0] / n)
+        values["synaptic_events_per_action"] = float(self._sums[1] / n)
+        values["modeled_energy_per_action_j"] = (
+            float(self._sums[2] / n) if self._energy_known else "not modeled")
+        if self._last is not None:
+            values["last_action"] = int(self._last.action)
+        return values
+
+    def _publish_diagnostics(self) -> None:
+        values = self.stats()
+        level, message = LEVEL_OK, "running"
+        problems = (values["events_skipped"] + values["lost_packets"]
+                    + values["seq_backwards"] + values["callback_errors"])
+        if problems > self._problems_reported:
+            level = LEVEL_WARN
+            message = (f"skipped bad input: {self.decode_stats.diagnostic() or 'none'}; "
+                       f"lost packets {values['lost_packets']}")
+        self._problems_reported = problems
+        if values["packets"] == 0:
+            level, message = LEVEL_WARN, "no event packets yet"
+        if values["policy_failures"]:
+            level, message = LEVEL_ERROR, f"policy failed {values['policy_failures']} times"
+        self._diag_pub.publish(diagnostic_array(self, level, message, self._backend, values))
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point (`neuroq_event_node`): exit status 1 when the node refuses to activate."""
+    rclpy.init(args=args)
+    node = EventPolicyNode()
+    try:
+        if not node.active:
+            return 1
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,155 @@
+"""Event node and simulated event camera over real DDS (loopback, a domain in 70-79).
+
+The event node decodes EventPackets, cuts the stream into control periods and runs a
+(hand-made) event-encoder artifact on them; bad packets are counted per reason and skipped
+while the node keeps acting. The simulated camera runs the DVS pan-tracking env in lockstep.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+rclpy = pytest.importorskip("rclpy")
+pytest.importorskip("event_camera_msgs")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from event_artifact import make_event_artifact  # noqa: E402
+from event_camera_msgs.msg import EventPacket  # noqa: E402
+from rclpy.context import Context  # noqa: E402
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from ros_helpers import Probe, wait_until  # noqa: E402
+from sensor_msgs.msg import Joy  # noqa: E402
+
+from deploy.event_stream import time_words  # noqa: E402
+from deploy.events import encode_packet, make_events  # noqa: E402
+from ros_nodes.common import command_qos  # noqa: E402
+from ros_nodes.event_camera_node import EventCameraNode  # noqa: E402
+from ros_nodes.event_node import TOPIC_EVENTS, EventPolicyNode  # noqa: E402
+
+#: this suite's DDS domains (loopback only, set by conftest): 70-79, by process id
+DOMAIN_ID = 70 + os.getpid() % 10
+PERIOD_US = 10_000
+
+
+@contextmanager
+def spinning(*make_nodes: Callable[[Context], Node]) -> Iterator[list[Node]]:
+    """Nodes in a fresh context on DOMAIN_ID, spun in a thread, cleaned up afterwards."""
+    context = Context()
+    rclpy.init(context=context, domain_id=DOMAIN_ID)
+    executor = SingleThreadedExecutor(context=context)
+    nodes = [make(context) for make in make_nodes]
+    for node in nodes:
+        executor.add_node(node)
+
+    def spin() -> None:
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        yield nodes
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        thread.join(timeout=5.0)
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    return str(make_event_artifact(tmp_path_factory.mktemp("event_art")))
+
+
+def _event_node(artifact):
+    return lambda ctx: EventPolicyNode(context=ctx, parameter_overrides=[
+        Parameter("artifact", value=artifact), Parameter("diagnostics_period_s", value=0.1)])
+
+
+def _packet(seq, data, encoding="evt3", width=32, height=32):
+    msg = EventPacket(width=width, height=height, seq=seq, time_base=0, encoding=encoding,
+                      is_bigendian=False)
+    msg.events = bytes(data)
+    return msg
+
+
+def _evt3(x, y, t, p):
+    return encode_packet("evt3", make_events(x, y, t, p))[0]
+
+
+def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact):
+    # period k covers (k * 10 ms, (k + 1) * 10 ms]; events on the left drive "pan left"
+    good = [_evt3([1, 2, 1], [5, 5, 6], [t, t, t + 1], [1, 1, 0]) for t in (1000, 11_000)]
+    corrupt = bytearray(_evt3([3], [3], [3000], [1]))
+    corrupt += np.array([0x1ABC, 0xB000], "<u2").tobytes()  # undefined word types
+    sequence = [
+        _packet(0, good[0]),
+        _packet(1, _evt3([1], [7], [2000], [1])[:-1]),  # truncated: an odd byte
+        _packet(2, corrupt),
+        _packet(3, _evt3([40, 5], [1, 33], [4000, 4000], [1, 0]), width=64, height=64),
+        _packet(4, _evt3([4], [4], [500], [1])),  # time going backwards
+        _packet(5, _evt3([4], [4], [5000], [1]), encoding="libcaer_cmp"),  # unknown
+        _packet(6, good[1]),
+        _packet(8, time_words(2 * PERIOD_US + 1)),  # seq 7 lost; time passes 2 periods
+    ]
+    with spinning(_event_node(artifact), lambda ctx: Probe(ctx)) as (node, probe):
+        assert node.active, node.refusal
+        probe.watch(Joy, "action", command_qos())
+        probe.watch(DiagnosticArray, "/diagnostics", command_qos())
+        pub = probe.create_publisher(EventPacket, TOPIC_EVENTS, command_qos(100))
+        assert wait_until(lambda: pub.get_subscription_count() > 0, 10.0)
+        for msg in sequence:
+            pub.publish(msg)
+        assert wait_until(lambda: len(probe.messages("action")) >= 2, 10.0)
+        s = node.stats()
+        assert s["packets"] == len(sequence)
+        assert s["truncated_bytes"] == 1 and s["corrupt_words"] == 2
+        assert s["out_of_sensor"] == 2 and s["sensor_size_mismatch"] == 1
+        assert s["time_backwards"] == 1 and s["unknown_encoding"] == 1
+        assert s["lost_packets"] == 1 and s["callback_errors"] == 0
+        actions = [m for _, m in probe.messages("action")]
+        ends = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in actions]
+        assert ends == [PERIOD_US * 1000, 2 * PERIOD_US * 1000]  # camera-time period ends
+        assert [m.buttons[0] for m in actions] == [0, 0]  # events on the left: pan left
+        assert wait_until(lambda: any(
+            d.status[0].level == b"\x01" and "corrupt_words" in d.status[0].message
+            for _, d in probe.messages("/diagnostics")), 5.0)
+
+
+def test_event_node_refuses_a_non_event_artifact(tmp_path):
+    from tiny_artifact import make_tiny_artifact
+
+    path = str(make_tiny_artifact(tmp_path / "cartpole"))
+    with spinning(_event_node(path)) as (node,):
+        assert not node.active and "not 'event'" in node.refusal
+
+
+def test_simulated_camera_and_event_node_close_the_loop(artifact):
+    def camera(ctx):
+        return EventCameraNode(context=ctx, parameter_overrides=[
+            Parameter("max_episodes", value=2), Parameter("seed", value=3),
+            Parameter("max_steps", value=40)])
+
+    with spinning(camera, _event_node(artifact)) as (cam, node):
+        assert node.active, node.refusal
+        assert wait_until(lambda: cam.done, 30.0), cam.counters
+        s = node.stats()
+        assert len(cam.returns) == 2 and min(cam.returns) > 30  # the hand-set tracker
+        assert cam.counters["missed_actions"] == 0, cam.counters
+        assert cam.counters["unmatched_actions"] == 0, cam.counters
+        assert s["lost_packets"] == 0 and s["events_skipped"] == 0
+        assert s["events"] == cam.counters["events"]
+        assert s["actions"] >= cam.counters["steps"]

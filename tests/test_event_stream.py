@@ -1,0 +1,48 @@
+"""PeriodWindower: a live event stream cut into control periods (k P, (k + 1) P]."""
+
+import numpy as np
+import pytest
+
+from deploy.errors import NeuroqError
+from deploy.event_stream import PeriodWindower, evt3_time_us, time_words
+from deploy.events import Evt3State, PacketDecoder, encode_packet, make_events
+
+P = 10_000
+
+
+def ev(*ts):
+    return make_events(np.zeros(len(ts), int), np.zeros(len(ts), int), ts, np.ones(len(ts), int))
+
+
+def test_periods_complete_once_time_passes_their_end():
+    w = PeriodWindower(P)
+    w.add(ev(1, 5000, 10_000))  # t = 10 000 ends period 0
+    assert w.complete(10_000) == []
+    w.add(ev(10_001, 25_000))
+    out = w.complete(25_000)
+    assert [(p.index, p.start_us, p.end_us, p.events["t"].tolist()) for p in out] == [
+        (0, 0, P, [1, 5000, 10_000]), (1, P, 2 * P, [10_001])]
+    out = w.complete(30_001)  # time words alone complete period 2, events and all
+    assert [(p.index, p.events["t"].tolist()) for p in out] == [(2, [25_000])]
+    w.add(ev(100))  # for a period already handed out: dropped, counted
+    assert w.counters.late_events == 1 and w.counters.periods == 3
+
+
+def test_a_long_silence_skips_empty_periods():
+    w = PeriodWindower(P, max_gap_periods=5)
+    w.add(ev(5))
+    out = w.complete(1_000_000 + 1)  # 100 periods later
+    assert [p.index for p in out] == [0, 95, 96, 97, 98, 99]
+    assert w.counters.skipped_periods == 94
+    with pytest.raises(NeuroqError):
+        PeriodWindower(0)
+
+
+def test_evt3_decoder_time_advances_without_events():
+    dec = PacketDecoder(32, 32)
+    assert evt3_time_us(dec.evt3_state) == -1 and evt3_time_us(Evt3State()) == -1
+    dec.decode("evt3", encode_packet("evt3", ev(5000))[0])
+    assert evt3_time_us(dec.evt3_state) == 5000
+    events, stats = dec.decode("evt3", time_words(123_456_789 % (1 << 24)))
+    assert events.size == 0 and stats.skipped == 0
+    assert evt3_time_us(dec.evt3_state) == 123_456_789 % (1 << 24)

@@ -46,6 +46,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=60.0,
                    help="seconds watched per rate (default: 60)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds before watching")
+    p.add_argument("--returns-episodes", type=int, default=3,
+                   help="then run this many episodes at the first rate and compare their "
+                   "returns with the in-process evaluation of the same seeds (0: skip)")
     p.add_argument("--domain-id", type=int, default=os.getpid() % ROS_DOMAIN_IDS)
     p.add_argument("--out", default=str(REPO / "runs"), help="root of the run folder")
     return p.parse_args()
@@ -110,7 +113,28 @@ def main() -> int:
               f"   watchdog trips {r['watchdog_trips']}, safe commands seen "
               f"{r['safe_commands_seen']}, episodes {len(rets)} (mean return "
               f"{mean_return:.1f})", flush=True)
+    returns_check = None
+    if args.returns_episodes > 0:
+        from deploy.evaluate import evaluate
+        from deploy.policy import load_policy
+
+        rate = args.rates[0]
+        print(f"-- {args.returns_episodes} episodes at {rate:g} Hz, seeds 0.. ...", flush=True)
+        try:
+            report = run_closed_loop(artifact, out / "logs-returns", backend=args.backend,
+                                     rate_hz=rate, episodes=args.returns_episodes)
+        except NeuroqError as exc:
+            print(f"bench_ros_loop: error: {exc}", file=sys.stderr)
+            return 2
+        in_process = evaluate(load_policy(artifact, backend=args.backend),
+                              episodes=args.returns_episodes, seed=0)["returns"]
+        returns_check = {"rate_hz": rate, "ros2": report.returns,
+                         "in_process": list(in_process),
+                         "equal": report.returns == list(in_process)}
+        print(f"   returns over ROS 2 {report.returns}; in process {list(in_process)}; "
+              f"{'equal' if returns_check['equal'] else 'DIFFERENT'}", flush=True)
     result = {"artifact": str(artifact), "backend": args.backend, "results": results,
+              "returns_check": returns_check,
               "machine": {"cpus": os.cpu_count(), "load_avg_1_5_15": os.getloadavg()}}
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0

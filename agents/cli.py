@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "eval": "agents.eval_cmd",
     "demo": "agents.demo_cmd",
     "energy": "agents.energy_cmd",
+    "replay": "agents.replay_cmd",
 }
 
 EXIT_USER_ERROR = 2

@@ -1,0 +1,130 @@
+"""Replay a recorded event file onto the event topic as EventPackets, as a driver would.
+
+Reads a Prophesee EVT 3.0 `.raw` file (`deploy.events.RawReader`) or an AEDAT 4 file
+(`deploy.events.read_aedat4`, through the `aedat` package), re-cuts the events into packets
+of `packet_us` of camera time (`packetize`, 1 ms as drivers do), paces them at the recorded
+speed times `speed` (`paced`; inf: as fast as possible) and publishes them as
+event_camera_msgs/EventPacket in `evt3` (or `mono`) with increasing `seq`. Bounded: it stops
+at the end of the file, after `max_packets`, or after `max_seconds` of camera time.
+
+Used by `neuroq replay` (agents/replay_cmd.py); imports numpy and rclpy, never torch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from deploy.errors import NeuroqError
+from deploy.events import (
+    DRIVER_PACKET_US,
+    ENCODINGS,
+    RawReader,
+    encode_packet,
+    paced,
+    packetize,
+    read_aedat4,
+)
+
+TOPIC_EVENTS = "events"
+US_PER_S = 1_000_000
+PUBLISHER_DEPTH = 1000
+"""Publisher history in packets (1 s of 1 ms packets)."""
+DISCOVERY_WAIT_S = 2.0
+"""How long to wait for a subscriber before the first packet (0 subscribers: go anyway)."""
+
+
+@dataclass
+class ReplaySummary:
+    packets: int = 0
+    events: int = 0
+    camera_s: float = 0.0
+    wall_s: float = 0.0
+    width: int = 0
+    height: int = 0
+
+
+def open_event_file(path: str | os.PathLike) -> tuple[Iterator[np.ndarray], int, int]:
+    """(chunks of events, width, height) of a .raw (EVT 3.0) or .aedat4 file."""
+    p = os.fspath(path)
+    if p.lower().endswith(".raw"):
+        reader = RawReader(p)
+        return (events for events, _ in reader), reader.width, reader.height
+    if p.lower().endswith((".aedat4", ".aedat")):
+        packets = read_aedat4(p)
+        first = next(packets, None)
+        if first is None:
+            raise NeuroqError(f"{p}: the AEDAT 4 file holds no polarity events")
+
+        def chunks() -> Iterator[np.ndarray]:
+            yield first[0]
+            for events, _, _ in packets:
+                yield events
+
+        return chunks(), first[1], first[2]
+    raise NeuroqError(f"{p}: give a Prophesee .raw (EVT 3.0) or an AEDAT 4 (.aedat4) file")
+
+
+def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_PACKET_US,
+           encoding: str = "evt3", topic: str = TOPIC_EVENTS, frame_id: str = "dvs",
+           max_packets: int = 0, max_seconds: float = math.inf, node: Any = None,
+           log: Any = print) -> ReplaySummary:
+    """Publish the file's events on `topic`; returns what was sent.
+
+    node: an rclpy node to publish from (tests); None creates one in the default context
+    (rclpy.init must have been called).
+    """
+    if encoding not in ENCODINGS:
+        raise NeuroqError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    if not speed > 0 or packet_us < 1 or max_packets < 0 or not max_seconds > 0:
+        raise NeuroqError("speed and max_seconds must be > 0, packet_us >= 1, max_packets >= 0")
+    chunks, width, height = open_event_file(path)
+    from event_camera_msgs.msg import EventPacket
+
+    from ros_nodes.common import command_qos
+
+    own = node is None
+    if own:
+        from rclpy.node import Node
+
+        node = Node("neuroq_event_replay")
+    pub = node.create_publisher(EventPacket, topic, command_qos(PUBLISHER_DEPTH))
+    deadline = time.monotonic() + DISCOVERY_WAIT_S
+    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    out = ReplaySummary(width=width, height=height)
+    start = time.monotonic()
+    t_first = None
+    try:
+        for packet in paced(packetize(chunks, packet_us), speed):
+            t0 = int(packet["t"][0])
+            t_first = t0 if t_first is None else t_first
+            if (t0 - t_first) / US_PER_S > max_seconds:
+                break
+            data, time_base = encode_packet(encoding, packet)
+            msg = EventPacket(width=width, height=height, seq=out.packets, time_base=time_base,
+                              encoding=encoding, is_bigendian=False)
+            msg.header.stamp = node.get_clock().now().to_msg()
+            msg.header.frame_id = frame_id
+            msg.events = data
+            pub.publish(msg)
+            out.packets += 1
+            out.events += int(packet.size)
+            out.camera_s = (int(packet["t"][-1]) - t_first) / US_PER_S
+            if max_packets and out.packets >= max_packets:
+                break
+    finally:
+        out.wall_s = time.monotonic() - start
+        if own:
+            node.destroy_node()
+        else:
+            node.destroy_publisher(pub)
+    log(f"replayed {out.events} events in {out.packets} packets ({width}x{height}, "
+        f"{encoding}): {out.camera_s:.3f} s of camera time in {out.wall_s:.3f} s")
+    return out

@@ -1,0 +1,86 @@
+"""`neuroq replay`: recorded .raw (EVT 3.0) and AEDAT 4 files onto the event topic over DDS."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+pytest.importorskip("rclpy")
+pytest.importorskip("event_camera_msgs")
+
+from event_camera_msgs.msg import EventPacket  # noqa: E402
+from ros_helpers import Probe, wait_until  # noqa: E402
+from test_event_ros import spinning  # noqa: E402
+
+from deploy.errors import NeuroqError  # noqa: E402
+from deploy.events import Aedat4Writer, PacketDecoder, RawWriter, make_events  # noqa: E402
+from ros_nodes.common import command_qos  # noqa: E402
+from ros_nodes.event_replay import replay  # noqa: E402
+
+W, H = 64, 48
+DURATION_US = 60_000
+
+
+def recording(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    n = 3000
+    t = np.sort(rng.integers(0, DURATION_US, n))
+    return make_events(rng.integers(0, W, n), rng.integers(0, H, n), t, rng.integers(0, 2, n))
+
+
+def _decoded(probe: Probe, topic: str) -> tuple[np.ndarray, list[int]]:
+    msgs = [m for _, m in probe.messages(topic)]
+    dec = PacketDecoder(W, H)
+    events, stats = dec.decode_many(msgs)
+    assert stats.skipped == 0, stats
+    return events, [m.seq for m in msgs]
+
+
+@pytest.mark.parametrize("kind", ["raw", "aedat4"])
+def test_replay_publishes_every_event_in_1ms_packets(tmp_path, kind):
+    if kind == "aedat4":
+        pytest.importorskip("aedat")
+    events = recording()
+    path = tmp_path / f"rec.{kind}"
+    writer = RawWriter(path, W, H) if kind == "raw" else Aedat4Writer(path, W, H)
+    with writer:
+        for chunk in np.array_split(events, 4):
+            writer.write(chunk)
+    with spinning(lambda ctx: Probe(ctx)) as (probe,):
+        probe.watch(EventPacket, "dvs/events", command_qos(1000))
+        summary = replay(path, speed=float("inf"), topic="dvs/events", node=probe,
+                         log=lambda _: None)
+        assert summary.packets == len(np.unique(events["t"] // 1000))
+        assert wait_until(lambda: len(probe.messages("dvs/events")) == summary.packets, 10.0)
+        got, seqs = _decoded(probe, "dvs/events")
+    assert seqs == list(range(summary.packets))
+    np.testing.assert_array_equal(np.sort(got, order=["t", "y", "p", "x"]),
+                                  np.sort(events, order=["t", "y", "p", "x"]))
+
+
+def test_replay_keeps_recorded_time_and_its_bounds(tmp_path):
+    path = tmp_path / "rec.raw"
+    with RawWriter(path, W, H) as writer:
+        writer.write(recording(1))
+    with spinning(lambda ctx: Probe(ctx)) as (probe,):
+        s = replay(path, speed=1.0, node=probe, log=lambda _: None)
+        assert s.wall_s >= 0.9 * s.camera_s > 0.05  # recorded speed: ~60 ms of camera time
+        s = replay(path, speed=float("inf"), max_packets=7, node=probe, log=lambda _: None)
+        assert s.packets == 7
+        s = replay(path, speed=float("inf"), max_seconds=0.02, node=probe, log=lambda _: None)
+        assert s.camera_s <= 0.021
+    with pytest.raises(NeuroqError, match=".raw"):
+        replay(tmp_path / "rec.txt", node=object())
+
+
+def test_replay_command_is_registered_and_loads_no_torch():
+    code = ("import sys; from agents.cli import build_parser; build_parser(); "
+            "import ros_nodes.event_replay; assert 'torch' not in sys.modules; print('ok')")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert run.stdout.strip() == "ok", run.stderr

@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
     r_eval = read_json(folders["eval"] / "result.json")
     print("\n=== summary")
     print(f"float DQN return        {r_train['mean_return']:.1f} (100 episodes)")
-    print(f"8-bit SNN on emulator   {r_eval.get('mean_return', float('nan')):.1f} "
-          f"({r_eval.get('episodes', '?')} episodes)")
+    print(f"8-bit SNN on emulator   {r_eval['return_mean']:.1f} ({r_eval['episodes']} "
+          f"episodes, T = {r_eval['timesteps_per_action']} steps per action)")
     for stage, path in folders.items():
         print(f"{stage:<9} {path}")
     print(f"report    {folders['energy'] / 'report.md'}")

@@ -72,7 +72,7 @@ EQUAL_RETURN_FRACTION = 0.05
 #: Seeds of the episodes that calibrate the int8 ANN: seed + offset + i (apart from the
 #: reported episodes).
 CALIBRATION_SEED_OFFSET = 90_000
-CALIBRATION_EPISODES = 5
+CALIBRATION_EPISODES = 10
 #: Most observations kept for calibration and for latency timing.
 MAX_CALIBRATION_OBS = 5000
 #: Largest T of the default return-against-T sweep (beyond the artifact's own T).

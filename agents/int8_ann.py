@@ -27,9 +27,10 @@ import numpy as np
 
 from deploy.errors import NeuroqError
 
-#: Percentile of |activation| over calibration data that maps to the largest code (clips
-#: rare outliers).
-CALIBRATION_PERCENTILE = 99.99
+#: Percentile of |activation| over calibration data that maps to the largest code. 100 (the
+#: maximum): with a few thousand calibration observations a lower percentile clipped rare
+#: large activations and cost return (Acrobot: -146 at 99.99 vs -81 at 100, 20 episodes).
+CALIBRATION_PERCENTILE = 100.0
 INT8_MAX = 127
 #: Hidden activations are ReLU outputs, never negative: stored as uint8 codes 0..255.
 UINT8_MAX = 255

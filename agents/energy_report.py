@@ -475,7 +475,7 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = _say) -> Report
     _returns(rep, "snn", run.returns, "spiking network, SpiNNaker2 emulator")
     _spinnaker2(rep, run)
     _neurobench_snn(rep, run)
-    rep.spikes_per_layer["artifact"] = _spikes_per_layer(run)
+    rep.spikes_per_layer[f"artifact (T = {net.timesteps})"] = _spikes_per_layer(run)
     rep.header["energy_model"] = run.model_settings  # every level/scope's settings (modeled)
     if run.compile_error is None:
         rep.samples["energy_total/spinnaker2.low"] = run.energy[("low", "chip")]["total_j"]
@@ -612,7 +612,7 @@ def _baseline_figures(rep: Report, base: SnnRun, on: str) -> None:
     _returns(rep, "baseline.snn", base.returns, on)
     _spinnaker2(rep, base, "baseline.spinnaker2")
     _neurobench_snn(rep, base, "neurobench.baseline_snn")
-    rep.spikes_per_layer["baseline"] = _spikes_per_layer(base)
+    rep.spikes_per_layer[f"baseline (T = {base.network.timesteps})"] = _spikes_per_layer(base)
 
 
 def _plain_conversion_baseline(rep: Report, cfg: EnergyConfig, mlp: Any, cdir: Path,

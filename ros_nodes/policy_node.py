@@ -151,7 +151,8 @@ class PolicyNode(Node):
         self._last_reading_s: float | None = None
         self._drops_at_last_report = 0
         self._last_warning_s = -LOG_THROTTLE_S
-        self._sums = np.zeros(4)  # spikes, synaptic events, energy (J), chip time (s)
+        # spikes, synaptic events, total and dynamic energy (J), chip time (s)
+        self._sums = np.zeros(5)
         self._energy_known = False
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state,
@@ -209,7 +210,7 @@ class PolicyNode(Node):
         self._actions += 1
         self._last = info
         self._sums += (info.spikes, info.synaptic_events, info.energy_total_j or 0.0,
-                       info.chip_time_s or 0.0)
+                       info.energy_dynamic_j or 0.0, info.chip_time_s or 0.0)
         self._energy_known = info.energy_total_j is not None
 
     def _warn_throttled(self, text: str) -> None:
@@ -243,7 +244,9 @@ class PolicyNode(Node):
         values["synaptic_events_per_action"] = float(self._sums[1] / n)
         values["modeled_energy_per_action_j"] = (
             float(self._sums[2] / n) if self._energy_known else "not modeled")
-        values["modeled_chip_time_per_action_s"] = float(self._sums[3] / n)
+        values["modeled_dynamic_energy_per_action_j"] = (
+            float(self._sums[3] / n) if self._energy_known else "not modeled")
+        values["modeled_chip_time_per_action_s"] = float(self._sums[4] / n)
         if self._last is not None:
             values["last_action"] = int(self._last.action)
         if self._last_reading_s is not None:

@@ -220,8 +220,10 @@ def run_closed_loop(
 
     try:
         procs = _start(params, Path(config), log)
-        spin_until(lambda: watcher.commands, start_timeout_s)
-        if not watcher.commands:
+        # a short run may end its episodes before this process discovers the command topic;
+        # the returns are latched, so either shows the loop ran
+        spin_until(lambda: watcher.commands or watcher.returns, start_timeout_s)
+        if not (watcher.commands or watcher.returns):
             raise NeuroqError(f"no command within {start_timeout_s:g} s; see the logs in {log}")
         spin_until(lambda: False, warmup_s)
         watcher.readings.clear()

@@ -19,9 +19,8 @@ def test_closed_loop_runs_episodes_with_the_in_process_returns(tmp_path):
     expected = evaluate(load_policy(artifact), episodes=3, seed=5)["returns"]
     assert report.returns == list(expected)
     summary = report.summary()
-    assert summary["commands_matched"] > 0
-    assert summary["latency_sensor_to_command_ms"]["median"] > 0
     assert 0 < summary["peak_rss_mib"]["policy"] < 1024
+    assert int(summary["policy_diagnostics"]["actions_published"]) > 0
     assert all(code == 0 for code in report.exit_codes.values()), report.exit_codes
 
 

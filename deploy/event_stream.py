@@ -128,7 +128,9 @@ class PeriodWindower:
         # every period with events, and the newest max_gap_periods ones even when empty:
         # after a long silence the empty periods before those are skipped, not handed out
         quiet_from = max(self._current, last - self.max_gap_periods + 1)
-        ks = np.union1d(k_of[:n_done], np.arange(quiet_from, last + 1))
+        done = k_of[:n_done]
+        with_events = done[np.flatnonzero(np.diff(done, prepend=done[:1] - 1))]  # sorted
+        ks = np.union1d(with_events, np.arange(quiet_from, last + 1))
         cuts = np.searchsorted(k_of[:n_done], np.append(ks, last + 1))
         out = [self._period(int(k), events[cuts[j]:cuts[j + 1]]) for j, k in enumerate(ks)]
         self._parts = [events[n_done:]] if n_done < events.size else []

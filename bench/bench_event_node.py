@@ -1,0 +1,197 @@
+"""The ROS 2 event node under a 1 M events/s EVT 3.0 stream: dropped packets and CPU use.
+
+Starts `ros_nodes.event_node` as its own process (the real node, the given artifact on the
+emulator), publishes from this process 1 ms EventPackets of `--rate` events per second
+(EVT 3.0, random pixels of the 32 x 32 sensor, times spread over each millisecond) paced by
+the wall clock for `--seconds`, then reads the node's counters from /diagnostics: packets
+received against sent (a lost packet shows as a gap in `seq`), events decoded, control
+periods acted on, policy latency. CPU use is the node process's user + system time over the
+run (/proc), as a fraction of one core. Bounded: at most `--seconds` of stream plus
+DRAIN_TIMEOUT_S.
+
+DDS stays on loopback: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a domain id of this
+benchmark's own (70-79) are set below before rclpy is imported; the node inherits them.
+
+Run: .venv/bin/python bench/bench_event_node.py --artifact <export>/artifact
+Writes bench/results/event_node.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["ROS_DOMAIN_ID"] = str(70 + os.getpid() % 10)
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import rclpy  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from event_camera_msgs.msg import EventPacket  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from sensor_msgs.msg import Joy  # noqa: E402
+
+from deploy.event_stream import time_words  # noqa: E402
+from deploy.events import encode_packet, make_events  # noqa: E402
+from ros_nodes.common import command_qos  # noqa: E402
+
+TARGET_EVENTS_PER_S = 1_000_000
+"""Issue 6: the event node sustains 1 M events/s into the policy without dropping packets."""
+PACKET_US = 1000
+"""Camera time per packet (drivers aggregate about 1 ms)."""
+SENSOR_PX = 32
+START_TIMEOUT_S = 30.0
+"""Time allowed for the node process to start and be discovered."""
+DRAIN_TIMEOUT_S = 20.0
+"""Time allowed after the last packet for the node to report everything it received."""
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def make_packets(rate: float, seconds: float, seed: int = 0) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    per_packet = int(round(rate * PACKET_US / 1e6))
+    out = []
+    for k in range(int(round(seconds * 1e6 / PACKET_US))):
+        t = np.sort(rng.integers(k * PACKET_US + 1, (k + 1) * PACKET_US + 1, per_packet))
+        ev = make_events(rng.integers(0, SENSOR_PX, per_packet),
+                         rng.integers(0, SENSOR_PX, per_packet), t,
+                         rng.integers(0, 2, per_packet))
+        out.append(encode_packet("evt3", ev)[0])
+    return out
+
+
+class Bench(Node):
+    def __init__(self) -> None:
+        super().__init__("neuroq_bench_event_node")
+        self.pub = self.create_publisher(EventPacket, "events", command_qos(1000))
+        self.stats: dict[str, str] = {}
+        self.actions = 0
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, command_qos())
+        self.create_subscription(Joy, "action", self._on_action, command_qos(1000))
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if "event_policy" in status.name:
+                self.stats = {kv.key: kv.value for kv in status.values}
+
+    def _on_action(self, msg: Joy) -> None:
+        self.actions += 1
+
+    def packet(self, seq: int, data: bytes) -> EventPacket:
+        msg = EventPacket(width=SENSOR_PX, height=SENSOR_PX, seq=seq, time_base=0,
+                          encoding="evt3", is_bigendian=False)
+        msg.events = data
+        return msg
+
+
+def spin_for(node: Node, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=min(0.01, max(end - time.monotonic(), 0)))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--artifact", required=True, help="an event-encoder deploy artifact")
+    ap.add_argument("--rate", type=float, default=TARGET_EVENTS_PER_S, help="events per second")
+    ap.add_argument("--seconds", type=float, default=5.0, help="stream length (s)")
+    ap.add_argument("--backend", default="emulator", choices=("emulator", "reference"))
+    ap.add_argument("--reliable", action="store_true",
+                    help="the node subscribes reliable (default: best effort)")
+    ap.add_argument("--out", default=str(ROOT / "bench/results/event_node.json"))
+    args = ap.parse_args()
+    if not 0 < args.seconds <= 60 or not 0 < args.rate <= 1e8:
+        ap.error("--seconds must lie in (0, 60] and --rate in (0, 1e8]")
+    packets = make_packets(args.rate, args.seconds)
+    rclpy.init()
+    bench = Bench()
+    msgs = [bench.packet(i, d) for i, d in enumerate(packets)]
+    end_us = len(packets) * PACKET_US
+    msgs.append(bench.packet(len(packets), time_words(end_us + 1)))  # closes the last period
+    node = subprocess.Popen(
+        [sys.executable, "-m", "ros_nodes.event_node", "--ros-args",
+         "-p", f"artifact:={args.artifact}", "-p", f"backend:={args.backend}",
+         "-p", "diagnostics_period_s:=0.25", "-p", f"reliable:={str(args.reliable).lower()}"],
+        cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True)
+    result: dict = {}
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while (bench.pub.get_subscription_count() == 0 or not bench.stats) and \
+                time.monotonic() < deadline and node.poll() is None:
+            spin_for(bench, 0.05)
+        if node.poll() is not None or not bench.stats:
+            print("the event node did not start:", node.stderr.read()[-2000:], file=sys.stderr)
+            return 1
+        cpu0, t0 = cpu_s(node.pid), time.monotonic()
+        for k, msg in enumerate(msgs):  # paced: packet k leaves at t0 + k ms
+            delay = t0 + k * PACKET_US / 1e6 - time.monotonic()
+            if delay > 0:
+                spin_for(bench, delay)
+            bench.pub.publish(msg)
+        send_s = time.monotonic() - t0
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while time.monotonic() < deadline and int(bench.stats.get("packets", 0)) < len(msgs):
+            spin_for(bench, 0.05)
+        busy_s = time.monotonic() - t0
+        cpu = cpu_s(node.pid) - cpu0
+        spin_for(bench, 0.6)  # one more diagnostics report after the last packet
+        s = bench.stats
+        n_events = int(round(args.rate * PACKET_US / 1e6)) * len(packets)
+        periods = end_us // 10_000
+        result = {
+            "target_events_per_s": TARGET_EVENTS_PER_S, "offered_events_per_s": args.rate,
+            "stream_s": args.seconds, "packets_sent": len(msgs),
+            "send_wall_s": round(send_s, 3), "achieved_send_events_per_s": n_events / send_s,
+            "packets_received": int(s.get("packets", 0)),
+            "lost_packets": int(s.get("lost_packets", 0)),
+            "events_sent": n_events, "events_decoded": int(s.get("events", 0)),
+            "events_skipped": int(s.get("events_skipped", 0)),
+            "periods_expected": periods, "actions_published": int(s.get("actions", 0)),
+            "actions_received_here": bench.actions,
+            "act_latency_median_ms": float(s.get("act_latency_median_ms", "nan")),
+            "act_latency_p99_ms": float(s.get("act_latency_p99_ms", "nan")),
+            "node_cpu_s": round(cpu, 3), "node_busy_wall_s": round(busy_s, 3),
+            "node_cpu_fraction_of_one_core": cpu / busy_s,
+            "node_cpu_us_per_event": cpu / max(n_events, 1) * 1e6,
+            "backend": args.backend, "reliable": args.reliable, "artifact": args.artifact,
+            "host": platform.node(), "cpus": os.cpu_count(), "loadavg": os.getloadavg(),
+        }
+    finally:
+        node.terminate()
+        try:
+            node.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            node.kill()
+        bench.destroy_node()
+        rclpy.try_shutdown()
+    ok = (result["lost_packets"] == 0 and result["packets_received"] == result["packets_sent"]
+          and result["events_decoded"] == result["events_sent"])
+    result["no_drops"] = ok
+    for k, v in result.items():
+        print(f"{k:32s} {v:.4g}" if isinstance(v, float) else f"{k:32s} {v}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"saved {out}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
 from rclpy.parameter import Parameter
 from ros_helpers import Probe, spinning, wait_until
@@ -213,3 +213,27 @@ def test_actuator_maps_actions_to_clamped_twists_and_drops_bad_ones():
                for _, m in probe.messages("cmd_vel") if 100 <= m.header.stamp.sec < 110}
         assert got == {100: (0.5, 0.0), 101: (0.0, -1.0), 102: (0.0, 0.8)}
         assert all(m.header.frame_id == "base_link" for _, m in probe.messages("cmd_vel"))
+
+
+def test_a_backend_failing_mid_run_stops_actions_and_is_reported():
+    policy = StandInPolicy(fail_on_call=4)  # the warm-up action is call 1
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(Joy, "action", command_qos(100))
+        probe.watch(DiagnosticArray, "/diagnostics", command_qos(100))
+        return probe
+
+    with spinning(_policy_node(policy, diagnostics_period_s=0.1), probe_factory) as (node,
+                                                                                     probe):
+        pub = probe.create_publisher(JointState, "joint_states", sensor_qos(10))
+        _wait_matched(pub)
+        for stamp in range(1, 7):
+            pub.publish(_reading(stamp, GOOD_NAMES, [0.0, 0.01], [0.0, 0.0]))
+            wait_until(lambda s=stamp: node.stats()["readings_received"] >= s, 2.0)
+        assert wait_until(lambda: node.stats()["policy_failures"] == 4, 2.0)
+        assert sorted(_key(m.header.stamp) for _, m in probe.messages("action")) == [1, 2]
+        t0 = time.monotonic()
+        assert wait_until(lambda: any(t > t0 for t, _ in probe.messages("/diagnostics")), 2.0)
+        status, values = _last_status(probe, "neuroq_policy")
+        assert status.level == DiagnosticStatus.ERROR and values["policy_failures"] == "4"

@@ -63,16 +63,40 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def make_packets(rate: float, seconds: float, seed: int = 0) -> list[bytes]:
+BURST_PX = (4, 24)
+"""Sensor-like stream: pixels of one row read out together, runs of 4 to 24 pixels."""
+STREAMS = ("bursts", "random")
+
+
+def make_packets(rate: float, seconds: float, stream: str = "bursts",
+                 seed: int = 0) -> list[bytes]:
+    """EVT 3.0 payloads of 1 ms packets with `rate` events per second.
+
+    random: every event at its own pixel and microsecond (no EVT 3.0 vectors, ~3 words per
+    event: the decoder's worst case). bursts: runs of BURST_PX pixels on one row with one
+    timestamp, as a sensor's readout sends moving edges (vector words).
+    """
     rng = np.random.default_rng(seed)
     per_packet = int(round(rate * PACKET_US / 1e6))
     out = []
     for k in range(int(round(seconds * 1e6 / PACKET_US))):
-        t = np.sort(rng.integers(k * PACKET_US + 1, (k + 1) * PACKET_US + 1, per_packet))
-        ev = make_events(rng.integers(0, SENSOR_PX, per_packet),
-                         rng.integers(0, SENSOR_PX, per_packet), t,
-                         rng.integers(0, 2, per_packet))
-        out.append(encode_packet("evt3", ev)[0])
+        lo = k * PACKET_US + 1
+        if stream == "random":
+            x = rng.integers(0, SENSOR_PX, per_packet)
+            y = rng.integers(0, SENSOR_PX, per_packet)
+            t = rng.integers(lo, lo + PACKET_US, per_packet)
+            p = rng.integers(0, 2, per_packet)
+        else:
+            lens = rng.integers(BURST_PX[0], BURST_PX[1] + 1, per_packet // BURST_PX[0])
+            lens = lens[: np.searchsorted(np.cumsum(lens), per_packet) + 1]
+            lens[-1] -= lens.sum() - per_packet
+            run = np.repeat(np.arange(lens.size), lens)
+            k_in = np.arange(per_packet) - np.repeat(np.cumsum(lens) - lens, lens)
+            x = rng.integers(0, SENSOR_PX - BURST_PX[1] + 1, lens.size)[run] + k_in
+            y = rng.integers(0, SENSOR_PX, lens.size)[run]
+            t = rng.integers(lo, lo + PACKET_US, lens.size)[run]
+            p = rng.integers(0, 2, lens.size)[run]
+        out.append(encode_packet("evt3", make_events(x, y, t, p))[0])
     return out
 
 
@@ -112,13 +136,15 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=TARGET_EVENTS_PER_S, help="events per second")
     ap.add_argument("--seconds", type=float, default=5.0, help="stream length (s)")
     ap.add_argument("--backend", default="emulator", choices=("emulator", "reference"))
+    ap.add_argument("--stream", default="bursts", choices=STREAMS,
+                    help="event pattern (default: %(default)s; random is the worst case)")
     ap.add_argument("--reliable", action="store_true",
                     help="the node subscribes reliable (default: best effort)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/event_node.json"))
     args = ap.parse_args()
     if not 0 < args.seconds <= 60 or not 0 < args.rate <= 1e8:
         ap.error("--seconds must lie in (0, 60] and --rate in (0, 1e8]")
-    packets = make_packets(args.rate, args.seconds)
+    packets = make_packets(args.rate, args.seconds, args.stream)
     rclpy.init()
     bench = Bench()
     msgs = [bench.packet(i, d) for i, d in enumerate(packets)]
@@ -157,7 +183,9 @@ def main() -> int:
         periods = end_us // 10_000
         result = {
             "target_events_per_s": TARGET_EVENTS_PER_S, "offered_events_per_s": args.rate,
-            "stream_s": args.seconds, "packets_sent": len(msgs),
+            "stream_s": args.seconds, "stream": args.stream,
+            "bytes_per_event": sum(map(len, packets)) / max(1, n_events),
+            "packets_sent": len(msgs),
             "send_wall_s": round(send_s, 3), "achieved_send_events_per_s": n_events / send_s,
             "packets_received": int(s.get("packets", 0)),
             "lost_packets": int(s.get("lost_packets", 0)),

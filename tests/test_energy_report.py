@@ -258,10 +258,13 @@ def test_published_comparison_per_environment():
     assert compare_published(empty, "CartPole-v1")["status"] == "not reproduced"
 
 
-def test_missing_artifact_is_one_line_error(tmp_path):
+def test_missing_artifact_is_one_line_error(tmp_path, capsys):
     from agents import cli, energy_cmd
 
     assert cli.COMMANDS["energy"] == "agents.energy_cmd"
+    assert cli.main(["energy", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist" in err
     p = argparse.ArgumentParser()
     energy_cmd.add_arguments(p)
     args = p.parse_args([str(tmp_path / "nope")])

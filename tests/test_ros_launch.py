@@ -169,6 +169,9 @@ def test_sim_launch_closes_the_loop_with_the_in_process_returns(tmp_path):
                         and nodes <= set(statuses()), 20.0, 0.05)
         logs = {name: run.log(name) for name in run.processes}
         assert ok, logs
+        # the policy process runs the artifact without torch: no torch library is mapped
+        maps = Path(f"/proc/{run.processes['neuroq_policy'].pid}/maps").read_text()
+        assert "torch" not in maps
     returns = [m.data for _, m in probe.messages("episode_return")]
     # seed 0 (config/cartpole_sim.yaml): episode k uses seed k, as deploy.evaluate does
     reference = evaluate(load_policy(artifact, backend="emulator"), episodes=len(returns),

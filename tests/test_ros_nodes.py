@@ -30,6 +30,7 @@ from ros_nodes.policy_node import PolicyNode
 pytestmark = pytest.mark.ros
 
 GOOD_NAMES = ["cart_slider", "pole_hinge"]
+N_MALFORMED = 10_000
 
 
 def _reading(stamp_ns: int, names, pos, vel) -> JointState:
@@ -63,7 +64,9 @@ def _last_status(probe: Probe, name_part: str):
 
 
 def test_malformed_flood_is_dropped_and_counted_while_every_good_reading_is_answered():
-    """10,000 readings, 80 % malformed in every way we know, sent in paced batches."""
+    """10,000 malformed readings (every way we know) mixed with ~2,500 good ones, sent in
+    paced batches: best effort may drop what overflows a queue, so each batch waits for the
+    node to take the previous one."""
     policy = StandInPolicy()
 
     def probe_factory(ctx):
@@ -93,7 +96,9 @@ def test_malformed_flood_is_dropped_and_counted_while_every_good_reading_is_answ
         expected = {r: 0 for r in DROP_REASONS}
         sent = 0
         batch = 250
-        for stamp in range(1, 10_001):
+        stamp = 0
+        while sum(expected.values()) < N_MALFORMED and stamp < 2 * N_MALFORMED:
+            stamp += 1
             if rng.random() < 0.2:
                 pos, vel = rng.uniform(-0.2, 0.2, 2), rng.uniform(-1, 1, 2)
                 names = GOOD_NAMES if rng.random() < 0.5 else GOOD_NAMES[::-1]
@@ -112,15 +117,15 @@ def test_malformed_flood_is_dropped_and_counted_while_every_good_reading_is_answ
         answered = {_key(m.header.stamp): m.buttons[0] for _, m in probe.messages("action")}
         assert answered == good  # every good reading answered, once, correctly; no bad one
         stats = node.stats()
-        assert stats["readings_received"] == 10_000
+        assert stats["readings_received"] == sent == N_MALFORMED + len(good)
         assert {r: stats[f"dropped_{r}"] for r in DROP_REASONS} == expected
-        assert stats["dropped_inputs"] == 10_000 - len(good)
+        assert stats["dropped_inputs"] == N_MALFORMED
         # still up: it keeps reporting, and its diagnostics carry the drop counts
         t0 = time.monotonic()
         assert wait_until(lambda: probe.messages("/diagnostics")
                           and probe.messages("/diagnostics")[-1][0] > t0, 2.0)
         _, values = _last_status(probe, "neuroq_policy")
-        assert int(values["dropped_inputs"]) == 10_000 - len(good)
+        assert int(values["dropped_inputs"]) == N_MALFORMED
         for key in ("act_latency_p99_ms", "spikes_per_action", "modeled_energy_per_action_j"):
             assert key in values
 

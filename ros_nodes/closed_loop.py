@@ -64,6 +64,7 @@ class LoopReport:
     commands_matched: int
     lost_commands_seen: int
     latency_ms: np.ndarray
+    reading_transport_ms: np.ndarray
     returns: list[float]
     safe_commands_seen: int
     peak_rss_kib: dict[str, int | None]
@@ -74,6 +75,12 @@ class LoopReport:
         """Plain numbers for printing and JSON."""
         lat = self.latency_ms
         sim = self.diagnostics.get("sim_robot", {})
+
+        def stats(x: np.ndarray) -> dict[str, float | None]:
+            return {"median": float(np.median(x)) if x.size else None,
+                    "p99": float(np.percentile(x, 99)) if x.size else None,
+                    "max": float(x.max()) if x.size else None}
+
         return {
             "rate_hz": self.rate_hz,
             "watched_s": self.watched_s,
@@ -83,11 +90,9 @@ class LoopReport:
             "sim_lost_commands": sim.get("lost_commands"),
             "sim_late_ticks": sim.get("late_ticks"),
             "sim_ticks": sim.get("ticks"),
-            "latency_sensor_to_command_ms": {
-                "median": float(np.median(lat)) if lat.size else None,
-                "p99": float(np.percentile(lat, 99)) if lat.size else None,
-                "max": float(lat.max()) if lat.size else None,
-            },
+            "latency_sensor_to_command_ms": stats(lat),
+            # one hop alone, for scale: reading stamp to its arrival in the watching process
+            "reading_transport_ms": stats(self.reading_transport_ms),
             "episode_returns": list(self.returns),
             "safe_commands_seen": self.safe_commands_seen,
             "watchdog_trips": self.diagnostics.get("actuator", {}).get("watchdog_trips"),
@@ -251,7 +256,9 @@ def run_closed_loop(
     return LoopReport(
         rate_hz=float(rate_hz), watched_s=(t_end - t0) * 1e-9, readings_seen=len(settled),
         commands_matched=int(latency.size), lost_commands_seen=len(settled) - latency.size,
-        latency_ms=latency, returns=list(watcher.returns),
+        latency_ms=latency,
+        reading_transport_ms=np.array([watcher.readings[s] - s for s in settled], float) * 1e-6,
+        returns=list(watcher.returns),
         safe_commands_seen=watcher.safe_commands, peak_rss_kib=peaks,
         diagnostics={k: watcher.status.get(v, {}) for k, v in STATUS.items()},
         exit_codes=codes)

@@ -101,9 +101,8 @@ class PeriodWindower:
             return
         if self._current is None:
             self._current = int(self.index_of(int(events["t"][0])))
-        idx = self.index_of(events["t"].astype(np.int64))
-        late = idx < self._current
-        if late.any():
+        if self.index_of(int(events["t"][0])) < self._current:  # time order: check the first
+            late = self.index_of(events["t"].astype(np.int64)) < self._current
             self.counters.late_events += int(late.sum())
             events = events[~late]
         if events.size:

@@ -28,7 +28,8 @@ Parameters (read-only): artifact (str), backend (emulator | reference), env_id (
 accepts any event artifact), queue_depth (int), reliable (bool, default false: best effort
 matches every publisher; true makes delivery lossless with reliable publishers such as
 `neuroq replay` and the simulated camera, but receives nothing from a best-effort one),
-max_gap_periods (int),
+batch_ms (float, 2: packets wait up to about this long to be decoded together; 0: each
+at once), max_gap_periods (int),
 diagnostics_period_s (float), latency_window (int).
 """
 
@@ -68,6 +69,11 @@ TOPIC_EVENTS = "events"
 BACKENDS = ("emulator", "reference")
 DEFAULT_QUEUE_DEPTH = 1000
 """Packets the subscription buffers: 1 s of 1 ms packets, so a busy moment drops none."""
+DEFAULT_BATCH_MS = 2.0
+"""Packets wait at most this long (ms) to be decoded together with later ones: EVT 3.0
+decoding has a fixed cost per call of about the cost of 1000 events, so at 1 ms packets
+decoding 2-3 at once halves the node's CPU; it adds at most this much latency to an
+action (measured: bench/bench_event_node.py, docs/events.md)."""
 MAX_BATCH_PACKETS = 200
 """Packets decoded together at most (200 ms of 1 ms packets); see `_on_packet`."""
 LOG_THROTTLE_S = 1.0
@@ -95,6 +101,9 @@ class EventPolicyNode(Node):
         env_id = declare(self, "env_id", "", "env the artifact must control ('': any)")
         depth = declare(self, "queue_depth", DEFAULT_QUEUE_DEPTH,
                         "EventPacket queue depth (best effort)", int_range=(1, 100000))
+        batch_ms = declare(self, "batch_ms", DEFAULT_BATCH_MS,
+                           "hold packets up to this long to decode them together (0: never)",
+                           float_range=(0.0, 100.0))
         reliable = declare(self, "reliable", False,
                            "subscribe reliable (lossless, but matches only reliable "
                            "publishers) instead of best effort (matches any)")
@@ -146,6 +155,11 @@ class EventPolicyNode(Node):
         qos = command_qos(depth) if reliable else sensor_qos(depth)
         self._sub = self.create_subscription(EventPacket, TOPIC_EVENTS, self._on_packet, qos)
         self.create_timer(period, self._publish_diagnostics)
+        self._batch_s = batch_ms / 1e3
+        self._pending: list = []
+        self._pending_since = 0.0
+        if self._batch_s > 0:
+            self.create_timer(self._batch_s, self._flush_if_due)
         self.active = True
         self.get_logger().info(
             f"active: artifact {self._artifact}, backend {self._backend}, sensor "
@@ -165,7 +179,11 @@ class EventPolicyNode(Node):
         # one decode per packet costs more in fixed overhead than in events. When the node
         # keeps up the batch is one packet (no added latency); when it falls behind, batches
         # grow and it catches up instead of dropping packets.
-        batch = [msg]
+        # Packets also wait up to batch_ms for company (see DEFAULT_BATCH_MS).
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        batch = self._pending
+        batch.append(msg)
         try:
             while len(batch) < MAX_BATCH_PACKETS:
                 with self._sub.handle:
@@ -175,6 +193,16 @@ class EventPolicyNode(Node):
                 batch.append(taken[0])
         except Exception:  # noqa: BLE001  (rclpy internals: fall back to one at a time)
             pass
+        if (len(batch) >= MAX_BATCH_PACKETS
+                or time.monotonic() - self._pending_since >= self._batch_s):
+            self._flush()
+
+    def _flush_if_due(self) -> None:
+        if self._pending and time.monotonic() - self._pending_since >= self._batch_s * 0.5:
+            self._flush()
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
         try:
             self.handle_packets(batch)
         except Exception as exc:  # never let a bad packet stop the node

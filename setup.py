@@ -10,5 +10,7 @@ setup(
         ("share/neuroq", ["package.xml"]),
         ("share/neuroq/launch", glob("launch/*.launch.py")),
         ("share/neuroq/config", glob("config/*.yaml")),
+        # the CartPole artifact `ros2 launch neuroq cartpole_sim.launch.py` loads by default
+        ("share/neuroq/artifacts/cartpole", glob("config/artifacts/cartpole/*")),
     ],
 )

@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml Makefile $(EVENT_MSGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/neuroq demo
+	$(VENV)/bin/neuroq demo --env neuroq/DVSPanTrackingPooled-v0 --epochs 12
 
 # pytest exits 5 when it collects no tests; that is a failure of the suite here, not a pass.
 test: $(STAMP)

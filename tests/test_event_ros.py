@@ -79,9 +79,9 @@ def _event_node(artifact):
         Parameter("artifact", value=artifact), Parameter("diagnostics_period_s", value=0.1)])
 
 
-def _packet(seq, data, encoding="evt3", width=32, height=32):
-    msg = EventPacket(width=width, height=height, seq=seq, time_base=0, encoding=encoding,
-                      is_bigendian=False)
+def _packet(seq, data, encoding="evt3", width=32, height=32, time_base=0):
+    msg = EventPacket(width=width, height=height, seq=seq, time_base=time_base,
+                      encoding=encoding, is_bigendian=False)
     msg.events = bytes(data)
     return msg
 
@@ -95,6 +95,8 @@ def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact):
     good = [_evt3([1, 2, 1], [5, 5, 6], [t, t, t + 1], [1, 1, 0]) for t in (1000, 11_000)]
     corrupt = bytearray(_evt3([3], [3], [3000], [1]))
     corrupt += np.array([0x1ABC, 0xB000], "<u2").tobytes()  # undefined word types
+    data, time_base = encode_packet("mono", make_events([2], [9], [6000], [0]))
+    mono = (data, "mono", 32, 32, time_base)
     sequence = [
         _packet(0, good[0]),
         _packet(1, _evt3([1], [7], [2000], [1])[:-1]),  # truncated: an odd byte
@@ -102,8 +104,9 @@ def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact):
         _packet(3, _evt3([40, 5], [1, 33], [4000, 4000], [1, 0]), width=64, height=64),
         _packet(4, _evt3([4], [4], [500], [1])),  # time going backwards
         _packet(5, _evt3([4], [4], [5000], [1]), encoding="libcaer_cmp"),  # unknown
-        _packet(6, good[1]),
-        _packet(8, time_words(2 * PERIOD_US + 1)),  # seq 7 lost; time passes 2 periods
+        _packet(6, *mono),
+        _packet(7, good[1]),
+        _packet(9, time_words(2 * PERIOD_US + 1)),  # seq 8 lost; time passes 2 periods
     ]
     with spinning(_event_node(artifact), lambda ctx: Probe(ctx)) as (node, probe):
         assert node.active, node.refusal
@@ -120,6 +123,7 @@ def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact):
         assert s["out_of_sensor"] == 2 and s["sensor_size_mismatch"] == 1
         assert s["time_backwards"] == 1 and s["unknown_encoding"] == 1
         assert s["lost_packets"] == 1 and s["callback_errors"] == 0
+        assert s["events"] == 3 + 1 + 1 + 3  # good[0], corrupt's event, mono, good[1]
         actions = [m for _, m in probe.messages("action")]
         ends = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in actions]
         assert ends == [PERIOD_US * 1000, 2 * PERIOD_US * 1000]  # camera-time period ends

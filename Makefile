@@ -39,7 +39,12 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Benchmarks print their figures (not timed tests). bench_train alone takes tens of minutes.
 bench: $(STAMP)
+	$(PY) bench/bench_emulator.py
+	$(PY) bench/bench_events.py
+	$(PY) bench/bench_spiking.py
+	$(PY) bench/bench_ros_loop.py
 	$(PY) bench/bench_train.py
 
 clean:

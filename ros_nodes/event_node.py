@@ -79,6 +79,10 @@ MAX_BATCH_PACKETS = 200
 LOG_THROTTLE_S = 1.0
 """At most one warning about bad input per this many seconds."""
 NS_PER_US = 1000
+CAMERA_RESTART_US = 1_000_000
+"""A packet whose EVT 3.0 time words lie this far (1 s) before the last event, with no
+event accepted, means the camera's clock restarted (driver or sensor reset): the decoder
+and the periods start over (counted in `camera_restarts`)."""
 SEQ_MODULUS = 1 << 64
 """EventPacket.seq is a uint64."""
 
@@ -141,7 +145,7 @@ class EventPolicyNode(Node):
         self.decode_stats = DecodeStats()
         self.counters = {"packets": 0, "lost_packets": 0, "seq_backwards": 0,
                          "sensor_size_mismatch": 0, "actions": 0, "policy_failures": 0,
-                         "callback_errors": 0}
+                         "callback_errors": 0, "camera_restarts": 0}
         self._last_seq: int | None = None
         self._last_event_us = -1
         self._act_s: deque[float] = deque(maxlen=window)
@@ -226,6 +230,20 @@ class EventPolicyNode(Node):
             if (msg.width, msg.height) != (self.encoder.width, self.encoder.height):
                 c["sensor_size_mismatch"] += 1
         events, stats = self.decoder.decode_many(msgs)
+        t_words = evt3_time_us(self.decoder.evt3_state)
+        if (stats.time_backwards and not events.size and 0 <= t_words
+                < self._last_event_us - CAMERA_RESTART_US):
+            # the camera's clock restarted: start the stream over instead of skipping
+            # everything as "time going backwards" from now on
+            c["camera_restarts"] += 1
+            self._warn(f"camera time went back from {self._last_event_us} us to {t_words} us:"
+                       " treating it as a camera restart")
+            self.decoder = PacketDecoder(self.encoder.width, self.encoder.height)
+            self.windower = PeriodWindower(self.encoder.period_us,
+                                           self.windower.max_gap_periods,
+                                           self.windower.counters)
+            self._last_event_us = -1
+            events, stats = self.decoder.decode_many(msgs)
         self.decode_stats.add(stats)
         if stats.skipped:
             self._warn(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}")

@@ -157,3 +157,21 @@ def test_simulated_camera_and_event_node_close_the_loop(artifact):
         assert s["lost_packets"] == 0 and s["events_skipped"] == 0
         assert s["events"] == cam.counters["events"]
         assert s["actions"] >= cam.counters["steps"]
+
+
+def test_a_camera_clock_restart_starts_the_stream_over(artifact):
+    """After a restart (time back to ~0 s) the node acts again instead of skipping every
+    later event as time going backwards; a small step back is still just skipped."""
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        before = [_packet(k, _evt3([1], [1], [3_000_000 + k * 5000], [1])) for k in range(6)]
+        node.handle_packets(before)
+        acted = node.stats()["actions"]
+        node.handle_packets([_packet(6, _evt3([1], [1], [3_010_000], [1]))])  # small step back
+        assert node.stats()["time_backwards"] == 1 and node.stats()["camera_restarts"] == 0
+        after = [_packet(7 + k, _evt3([1], [1], [2000 + k * 5000], [1])) for k in range(6)]
+        node.handle_packets(after[:1])
+        node.handle_packets(after[1:])
+        s = node.stats()
+        assert s["camera_restarts"] == 1 and s["time_backwards"] == 1
+        assert acted == 3 and s["actions"] == acted + 2  # periods 299-301, then 0-1

@@ -12,7 +12,7 @@ DRAIN_TIMEOUT_S.
 DDS stays on loopback: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a domain id of this
 benchmark's own (70-79) are set below before rclpy is imported; the node inherits them.
 
-Run: .venv/bin/python bench/bench_event_node.py --artifact <export>/artifact
+Run: .venv/bin/python bench/bench_event_node.py [--artifact <export>/artifact]
 Writes bench/results/event_node.json.
 """
 
@@ -55,6 +55,20 @@ START_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 20.0
 """Time allowed after the last packet for the node to report everything it received."""
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+EVENT_ENV_ID = "neuroq/DVSPanTrackingPooled-v0"
+
+
+def latest_event_artifact(runs: Path = ROOT / "runs") -> str:
+    """The newest exported artifact of the event task under runs/ (what `neuroq demo --env
+    neuroq/DVSPanTrackingPooled-v0` or the export stage writes)."""
+    found = sorted((runs / EVENT_ENV_ID).glob("export-*/artifact/manifest.json"),
+                   key=lambda p: p.stat().st_mtime)
+    if not found:
+        sys.exit(f"no exported artifact under {runs / EVENT_ENV_ID}: run `neuroq demo --env "
+                 f"{EVENT_ENV_ID}` first, or pass --artifact")
+    return str(found[-1].parent)
 
 
 def cpu_s(pid: int) -> float:
@@ -132,7 +146,8 @@ def spin_for(node: Node, seconds: float) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--artifact", required=True, help="an event-encoder deploy artifact")
+    ap.add_argument("--artifact", help="an event-encoder deploy artifact (default: the "
+                                       "newest under runs/neuroq/DVSPanTrackingPooled-v0)")
     ap.add_argument("--rate", type=float, default=TARGET_EVENTS_PER_S, help="events per second")
     ap.add_argument("--seconds", type=float, default=5.0, help="stream length (s)")
     ap.add_argument("--backend", default="emulator", choices=("emulator", "reference"))
@@ -144,6 +159,7 @@ def main() -> int:
     args = ap.parse_args()
     if not 0 < args.seconds <= 60 or not 0 < args.rate <= 1e8:
         ap.error("--seconds must lie in (0, 60] and --rate in (0, 1e8]")
+    args.artifact = args.artifact or latest_event_artifact()
     packets = make_packets(args.rate, args.seconds, args.stream)
     rclpy.init()
     bench = Bench()

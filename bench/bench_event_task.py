@@ -10,7 +10,7 @@ DQN's return. Three returns over the same `--episodes` episodes (episode i seede
   8-bit, counts       the same artifact fed the per-period counts (EventEncoder.encode: the
                       spike trains rebuilt from counts, as conversion and fine-tuning see)
 
-Run: .venv/bin/python bench/bench_event_task.py --train <train run> --artifact <artifact>
+Run: .venv/bin/python bench/bench_event_task.py [--artifact <artifact>] [--train <run>]
 Writes bench/results/event_task.json.
 """
 
@@ -31,6 +31,20 @@ TARGET_FRACTION = 0.95
 """Issue 6: the 8-bit policy reaches at least 95 % of the float DQN's return."""
 
 
+EVENT_ENV_ID = "neuroq/DVSPanTrackingPooled-v0"
+
+
+def latest_event_artifact(runs: Path = ROOT / "runs") -> str:
+    """The newest exported artifact of the event task under runs/ (what `neuroq demo --env
+    neuroq/DVSPanTrackingPooled-v0` or the export stage writes)."""
+    found = sorted((runs / EVENT_ENV_ID).glob("export-*/artifact/manifest.json"),
+                   key=lambda p: p.stat().st_mtime)
+    if not found:
+        sys.exit(f"no exported artifact under {runs / EVENT_ENV_ID}: run `neuroq demo --env "
+                 f"{EVENT_ENV_ID}` first, or pass --artifact")
+    return str(found[-1].parent)
+
+
 class CountsOnly:
     """A policy seen without its event path, so `deploy.evaluate` feeds it counts."""
 
@@ -45,8 +59,9 @@ class CountsOnly:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", required=True, help="the train run (float DQN)")
-    ap.add_argument("--artifact", required=True, help="the exported event-encoder artifact")
+    ap.add_argument("--train", help="the train run (default: the artifact's provenance)")
+    ap.add_argument("--artifact", help="the exported event-encoder artifact (default: the "
+                                       "newest under runs/neuroq/DVSPanTrackingPooled-v0)")
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "bench/results/event_task.json"))
@@ -58,6 +73,12 @@ def main() -> int:
     from deploy.evaluate import evaluate
     from deploy.policy import load_policy
 
+    args.artifact = args.artifact or latest_event_artifact()
+    if args.train is None:
+        manifest = json.loads((Path(args.artifact) / "manifest.json").read_text())
+        args.train = manifest.get("provenance", {}).get("train_run")
+        if not args.train:
+            ap.error("the artifact names no train run in its provenance: pass --train")
     train = open_train_run(args.train)
     mlp = load_mlp(train)
     t0 = time.perf_counter()

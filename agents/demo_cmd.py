@@ -95,12 +95,8 @@ def run(args: argparse.Namespace) -> int:
         from agents.demo_ros import run_ros_demo
 
         run_ros_demo(artifact, episodes=3, seed=args.seed)
-    if event_env:  # the energy report does not take (2, 8, 8) event observations yet
-        print("\n=== [7/7] energy per action report: not available for event envs yet "
-              "(the eval stage above gives the modeled energy per action)")
-    else:
-        banner(7, "energy per action report")
-        folders["energy"] = _stage(out, env, "energy", ["energy", str(artifact), *o])
+    banner(7, "energy per action report")
+    folders["energy"] = _stage(out, env, "energy", ["energy", str(artifact), *o])
 
     r_train = read_json(folders["train"] / "result.json")
     r_eval = read_json(folders["eval"] / "result.json")
@@ -110,6 +106,5 @@ def run(args: argparse.Namespace) -> int:
           f"episodes, T = {r_eval['timesteps_per_action']} steps per action)")
     for stage, path in folders.items():
         print(f"{stage:<9} {path}")
-    if "energy" in folders:
-        print(f"report    {folders['energy'] / 'report.md'}")
+    print(f"report    {folders['energy'] / 'report.md'}")
     return 0

@@ -32,9 +32,13 @@ def make_envs(env_id: str, n: int) -> list:
     import envs  # noqa: F401 - registers neuroq's own environments
 
     try:
-        return [gym.make(env_id) for _ in range(n)]
+        made = [gym.make(env_id) for _ in range(n)]
     except gym.error.Error as exc:
         raise NeuroqError(f"cannot make environment {env_id!r}: {exc}") from None
+    # the DVS envs' (2, rows, cols) event counts: flattened in C order, as SB3's MLP does
+    # (the spiking network then sees spike trains rebuilt from counts, EventEncoder.encode)
+    return [gym.wrappers.FlattenObservation(e) if len(e.observation_space.shape or ()) > 1
+            else e for e in made]
 
 
 def closed_loop(env_id: str, act_batch: Callable[[np.ndarray], np.ndarray], episodes: int,

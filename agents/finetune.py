@@ -192,7 +192,6 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id
 
         trans = _rollout(env_id, lambda o: teacher.q(o).argmax(1), cfg.td_initial_steps,
                          cfg.seed, network.n_actions)
-    step = 0
     for epoch in range(cfg.epochs):
         t0 = time.perf_counter()
         model.train()
@@ -221,7 +220,6 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id
                         thr.clamp_(min=1.0)
             losses.append(loss.item())
             events.append(ev.item())
-            step += 1
         net = model.to_network()
         act = _act_fn(model, encoder, rng)
         agree = float((_q_of(model, encoder, check_obs, rng).argmax(1)

@@ -16,8 +16,10 @@ Loss: distillation from the float DQN's Q-values (the teacher), per observation
 Observations come from the converted run (recorded with the trained policy) and, every
 epoch, from episodes driven by the spiking policy itself, labelled by the teacher (DAgger,
 Ross et al. 2011): the network learns the states its own mistakes lead to.
-Temporal-difference fine-tuning was not kept (see docs/spiking.md): distillation reaches the
-teacher's return and needs no environment reward model.
+`loss="td"` trains on temporal-difference targets instead (Huber loss against
+r + gamma max Q_target(s'), a target copy refreshed every epoch). It was tried and not kept
+(docs/spiking.md): from a converted start it learns as slowly as DQN itself, while
+distillation reaches the teacher's return within about ten epochs.
 
 The checkpoint kept is the one with the best validation return (episodes seeded apart from
 the benchmark episodes), ties broken by greedy-action agreement with the teacher.

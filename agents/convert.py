@@ -440,7 +440,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
     assert network is not None
     save_artifact(run_dir / NETWORK_DIR, network, encoder, {
         "env_id": train.env_id, "observation_space": obs_space, "action_space": act_space,
-        "provenance": {"train_run": str(train.path), "convert_run": str(run_dir)}})
+        "provenance": {"train_run": str(train.path), "convert_run": str(run_dir.resolve())}})
     main = returns[str(timesteps)]
     write_json(run_dir / "result.json", {
         "stage": CONVERT_STAGE, "env_id": train.env_id, "train_run": str(train.path),

@@ -51,7 +51,7 @@ def export(finetune_run: str, out_root: str = "runs", eval_episodes: int = 100) 
     run_dir = make_run_dir(out_root, art.manifest["env_id"], EXPORT_STAGE)
     manifest = {k: v for k, v in art.manifest.items()
                 if k in ("env_id", "observation_space", "action_space")}
-    manifest["provenance"] = {**art.manifest["provenance"], "export_run": str(run_dir)}
+    manifest["provenance"] = {**art.manifest["provenance"], "export_run": str(run_dir.resolve())}
     manifest["finetune_mean_return"] = result["mean_return"]
     manifest["ann_mean_return"] = result["ann_mean_return"]
     save_artifact(run_dir / ARTIFACT_DIR, art.network, art.encoder, manifest)

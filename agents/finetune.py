@@ -374,7 +374,7 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
     wall_s = time.perf_counter() - t0
     write_json(run_dir / "history.json", {"epochs": history})
     provenance = {"train_run": str(train.path), "convert_run": str(conv.path),
-                  "finetune_run": str(run_dir)}
+                  "finetune_run": str(run_dir.resolve())}
     save_artifact(run_dir / NETWORK_DIR, best, conv.encoder,
                   {k: conv.manifest[k] for k in ("env_id", "observation_space", "action_space")}
                   | {"provenance": provenance})

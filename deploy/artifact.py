@@ -60,6 +60,8 @@ MANIFEST_FILE = "manifest.json"
 #: NIR integration step in time units; one unit is one chip time step (see module docstring).
 NIR_DT = 1.0
 INT8_MIN, INT8_MAX = -128, 127
+#: Permissions of the written files (read for everyone, write for the owner).
+ARTIFACT_FILE_MODE = 0o644
 #: Keys the caller's manifest must provide (the rest is filled in from network and encoder).
 REQUIRED_KEYS = ("env_id", "observation_space", "action_space", "provenance")
 
@@ -268,6 +270,8 @@ def save_artifact(out_dir: str | os.PathLike, network: SpikingQNetwork, encoder:
         fd, tmp_json = tempfile.mkstemp(suffix=".json.tmp", dir=out)
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        for tmp in (tmp_h5, tmp_json):  # mkstemp makes 0600; the robot may run as another user
+            os.chmod(tmp, ARTIFACT_FILE_MODE)
         os.replace(tmp_h5, out / WEIGHTS_FILE)
         os.replace(tmp_json, out / MANIFEST_FILE)
     except OSError as exc:

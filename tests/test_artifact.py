@@ -47,6 +47,7 @@ def test_round_trip_same_arrays_and_bit_identical_runs(tmp_path, alpha, compare)
     net = random_network(alpha=alpha, compare=compare)
     path = save_artifact(tmp_path / "art", net, enc, manifest_for(net))
     assert path.name == MANIFEST_FILE and (tmp_path / "art" / WEIGHTS_FILE).is_file()
+    assert (path.stat().st_mode & 0o777) == 0o644
     for where in (tmp_path / "art", path):
         art = load_artifact(where)
         assert art.encoder == enc and art.network.timesteps == net.timesteps

@@ -34,7 +34,8 @@ def run_event_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int
         with open(cam_log, "wb") as c, open(node_log, "wb") as n:
             node = subprocess.Popen(
                 [sys.executable, "-m", "ros_nodes.event_node", "--ros-args",
-                 "-p", f"artifact:={artifact}"], cwd=root, env=os.environ.copy(),
+                 "-p", f"artifact:={artifact}", "-p", "reliable:=true"], cwd=root,
+                env=os.environ.copy(),
                 stdout=n, stderr=subprocess.STDOUT)
             cam = subprocess.Popen(
                 [sys.executable, "-m", "ros_nodes.event_camera_node", "--ros-args",

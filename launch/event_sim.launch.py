@@ -38,6 +38,8 @@ def generate_launch_description():
         Node(package="neuroq", executable="neuroq_event_node", name="neuroq_event_policy",
              parameters=[{"artifact": LaunchConfiguration("artifact"),
                           "backend": LaunchConfiguration("backend"),
-                          "env_id": "neuroq/DVSPanTrackingPooled-v0"}],
+                          "env_id": "neuroq/DVSPanTrackingPooled-v0",
+                          # the simulated camera publishes reliable: lossless lockstep
+                          "reliable": True}],
              output="screen"),
     ])

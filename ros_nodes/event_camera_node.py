@@ -15,7 +15,8 @@ in camera time. Episode returns go to `episode_return` (std_msgs/Float64, latche
 
 Parameters (read-only): env_id, seed (episode k uses seed + k), max_episodes (0: never
 stop), packet_us, action_timeout_s (after it the camera steps with the hold action and
-counts a missed action), max_steps (0: the env's limit), frame_id, diagnostics_period_s.
+counts a missed action), linger_s (seconds it keeps serving after max_episodes),
+max_steps (0: the env's limit), frame_id, diagnostics_period_s.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ HOLD_ACTION = 1
 TIMER_PERIOD_S = 0.005
 """How often the node checks for its start and for a missing action."""
 NS_PER_US = 1000
+START_DELAY_S = 0.5
+"""Wait after both directions of the lockstep are matched before the first period."""
 
 
 class EventCameraNode(Node):
@@ -77,6 +80,10 @@ class EventCameraNode(Node):
         self._timeout_s = declare(self, "action_timeout_s", 1.0,
                                   "wait for an action before stepping with hold",
                                   float_range=(0.001, 60.0))
+        self.linger_s = declare(self, "linger_s", 2.0,
+                                "seconds to keep serving after max_episodes (late "
+                                "subscribers still get the latched returns)",
+                                float_range=(0.0, 600.0))
         max_steps = declare(self, "max_steps", 0, "steps per episode (0: the env's own)",
                             int_range=(0, 1000000))
         self._frame_id = declare(self, "frame_id", "dvs", "header.frame_id of the packets")
@@ -94,7 +101,8 @@ class EventCameraNode(Node):
                                                  command_qos(EVENTS_QUEUE_DEPTH))
         self._return_pub = self.create_publisher(Float64, TOPIC_EPISODE_RETURN, latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
-        self.create_subscription(Joy, TOPIC_ACTION, self._on_action, command_qos())
+        self._action_sub = self.create_subscription(Joy, TOPIC_ACTION, self._on_action,
+                                                    command_qos())
         self.create_timer(TIMER_PERIOD_S, self._on_timer)
         self.create_timer(period, self._publish_diagnostics)
         self.returns: list[float] = []
@@ -107,6 +115,7 @@ class EventCameraNode(Node):
         self._waiting_end_us: int | None = None
         self._sent_s = 0.0
         self._started = False
+        self._connected_since: float | None = None
         self.done = False
         self.get_logger().info(f"{env_id}: {self.width}x{self.height} DVS, period "
                                f"{self.period_us} us, {self._packet_us} us packets, evt3")
@@ -144,7 +153,18 @@ class EventCameraNode(Node):
         if self.done:
             return
         if not self._started:
-            if self._events_pub.get_subscription_count() > 0:
+            # lockstep needs both directions matched: a policy subscribed to `events` and
+            # publishing `action`; then START_DELAY_S more, since the policy's side of the
+            # match may complete a little after ours (a lost first period would cost an
+            # action timeout and change the episode)
+            connected = (self._events_pub.get_subscription_count() > 0
+                         and self._action_sub.get_publisher_count() > 0)
+            now = time.monotonic()
+            if not connected:
+                self._connected_since = None
+            elif self._connected_since is None:
+                self._connected_since = now
+            elif now - self._connected_since >= START_DELAY_S:
                 self._started = True
                 self._start_episode()
             return
@@ -173,7 +193,7 @@ class EventCameraNode(Node):
         if term or trunc:
             self.returns.append(self._return)
             self._return_pub.publish(Float64(data=self._return))
-            self.get_logger().info(f"episode {self._episode} return {self._return:g}")
+            self.get_logger().info(f"episode {self._episode} return {self._return:.12g}")
             # the next episode's first period takes the place of this unpublished final one
             self._offset_us += core.t_us - self.period_us
             self._episode += 1
@@ -203,6 +223,9 @@ def main(args: list[str] | None = None) -> int:
         return 2
     try:
         while rclpy.ok() and not node.done:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        end = time.monotonic() + node.linger_s
+        while rclpy.ok() and time.monotonic() < end:
             rclpy.spin_once(node, timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -6,6 +6,7 @@ starts exactly the nodes it declares as processes (domain 70-79, loopback only).
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -25,6 +26,7 @@ from deploy.evaluate import evaluate  # noqa: E402
 from deploy.policy import load_policy  # noqa: E402
 from ros_nodes.common import latched_qos  # noqa: E402
 
+RETURN_LINE = re.compile(r"episode \d+ return ([-0-9.eE+]+)")
 LAUNCH = REPO_ROOT / "launch" / "event_sim.launch.py"
 MODULES = {"neuroq_event_camera": "ros_nodes.event_camera_node",
            "neuroq_event_node": "ros_nodes.event_node"}
@@ -56,9 +58,17 @@ def test_event_launch_runs_the_loop_with_the_in_process_returns(tmp_path, monkey
 
     with spinning(probe_factory) as (probe,), \
             LaunchedNodes(plan, tmp_path / "logs", overrides) as run:
-        ok = wait_until(lambda: len(probe.messages("episode_return")) >= 2, 40.0, 0.05)
+        # the camera logs each return (12 digits); it also publishes them latched, which a
+        # probe that is discovered late may still miss once the camera process has ended
+        def logged() -> list[float]:
+            return [float(r) for r in RETURN_LINE.findall(run.log("neuroq_event_camera"))]
+
+        ok = wait_until(lambda: len(logged()) >= 2, 40.0, 0.05)
         assert ok, {name: run.log(name)[-2000:] for name in run.processes}
-    returns = [m.data for _, m in probe.messages("episode_return")]
+        returns = logged()
+        wait_until(lambda: len(probe.messages("episode_return")) >= 2, 5.0)
+        got = [m.data for _, m in probe.messages("episode_return")]
+        assert got == pytest.approx(returns[len(returns) - len(got):])
     policy = load_policy(artifact, backend="emulator")
     reference = evaluate(policy, episodes=2, seed=4, max_steps=30)["returns"]
-    assert returns == pytest.approx(reference, abs=1e-9)
+    assert returns == pytest.approx(reference, rel=1e-10)

@@ -28,10 +28,8 @@ import time
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 
@@ -57,6 +55,7 @@ from ros_nodes.common import (
     command_qos,
     declare,
     diagnostic_array,
+    run_node,
     stamp_ns,
 )
 
@@ -224,21 +223,7 @@ class ActuatorNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point (`neuroq_actuator_node`)."""
-    rclpy.init(args=args)
-    try:
-        node = ActuatorNode()
-    except (NeuroqError, ValueError) as exc:
-        print(f"neuroq actuator: error: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(ActuatorNode, "actuator", args)
 
 
 if __name__ == "__main__":

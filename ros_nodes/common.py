@@ -12,11 +12,14 @@ QoS, chosen for a control loop:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -108,3 +111,32 @@ def _fmt(value: Any) -> str:
 LEVEL_OK = DiagnosticStatus.OK
 LEVEL_WARN = DiagnosticStatus.WARN
 LEVEL_ERROR = DiagnosticStatus.ERROR
+
+
+def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
+             spin: Callable[[Node], None] = rclpy.spin) -> int:
+    """The body of every node's `main()`: init, build the node, spin until shut down.
+
+    Exit status 2 with one line on stderr when the node cannot be built (bad parameters:
+    NeuroqError or ValueError), 1 when it was built but refused to activate (`active`
+    False, e.g. an artifact that does not load), 0 after a normal shutdown or Ctrl-C.
+    """
+    from deploy.errors import NeuroqError
+
+    rclpy.init(args=args)
+    try:
+        node = make_node()
+    except (NeuroqError, ValueError) as exc:
+        print(f"neuroq {label}: error: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        if not getattr(node, "active", True):
+            return 1
+        spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -30,7 +30,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from event_camera_msgs.msg import EventPacket
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Float64
@@ -49,6 +48,7 @@ from ros_nodes.common import (
     declare,
     diagnostic_array,
     latched_qos,
+    run_node,
     stamp_ns,
 )
 from ros_nodes.event_node import TOPIC_EVENTS
@@ -212,27 +212,18 @@ class EventCameraNode(Node):
         self._diag_pub.publish(diagnostic_array(self, level, message, "dvs emulator", values))
 
 
+def _spin_until_done(node: Node) -> None:
+    """Spin until the last episode ended, then `linger_s` more so its results get out."""
+    while rclpy.ok() and not node.done:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    end = time.monotonic() + node.linger_s
+    while rclpy.ok() and time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=0.1)
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point (`neuroq_event_camera`)."""
-    rclpy.init(args=args)
-    try:
-        node = EventCameraNode()
-    except (NeuroqError, ValueError) as exc:
-        print(f"neuroq event camera: error: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        while rclpy.ok() and not node.done:
-            rclpy.spin_once(node, timeout_sec=0.1)
-        end = time.monotonic() + node.linger_s
-        while rclpy.ok() and time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(EventCameraNode, "event camera", args, spin=_spin_until_done)
 
 
 if __name__ == "__main__":

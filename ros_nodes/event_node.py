@@ -41,10 +41,8 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from event_camera_msgs.msg import EventPacket
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 
@@ -61,6 +59,7 @@ from ros_nodes.common import (
     command_qos,
     declare,
     diagnostic_array,
+    run_node,
     sensor_qos,
 )
 
@@ -328,18 +327,7 @@ class EventPolicyNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point (`neuroq_event_node`): exit status 1 when the node refuses to activate."""
-    rclpy.init(args=args)
-    node = EventPolicyNode()
-    try:
-        if not node.active:
-            return 1
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(EventPolicyNode, "event node", args)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 
@@ -55,6 +53,7 @@ from ros_nodes.common import (
     command_qos,
     declare,
     diagnostic_array,
+    run_node,
     sensor_qos,
 )
 
@@ -270,18 +269,7 @@ class PolicyNode(Node):
 
 def main(args: list[str] | None = None, policy_loader: PolicyLoader | None = None) -> int:
     """Entry point (`neuroq_policy_node`): exit status 1 when the node refuses to activate."""
-    rclpy.init(args=args)
-    node = PolicyNode(policy_loader)
-    try:
-        if not node.active:
-            return 1
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(lambda: PolicyNode(policy_loader), "policy node", args)
 
 
 if __name__ == "__main__":

@@ -21,15 +21,12 @@ import sys
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
 from deploy.control import joint_layout, joints_from_observation
-from deploy.errors import NeuroqError
 from envs.sim_robot import LockstepRobot
 from ros_nodes.common import (
     LEVEL_OK,
@@ -42,6 +39,7 @@ from ros_nodes.common import (
     declare,
     diagnostic_array,
     latched_qos,
+    run_node,
     sensor_qos,
     stamp_ns,
 )
@@ -124,21 +122,7 @@ class SimRobotNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point (`neuroq_sim_robot`)."""
-    rclpy.init(args=args)
-    try:
-        node = SimRobotNode()
-    except (NeuroqError, ValueError) as exc:
-        print(f"neuroq sim robot: error: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SimRobotNode, "sim robot", args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """Run the whole pipeline on one environment (CartPole-v1) and print what each stage made.
 
+`make demo` runs it for CartPole-v1 and then for the DVS event task
+(neuroq/DVSPanTrackingPooled-v0: events enter the network as input spikes, and the ROS 2
+stage runs the event camera and event node).
+
 Stages, each its own `neuroq` subcommand writing its own run folder under --out:
   1 train     DQN with stable-baselines3 (seed --seed, the shipped hyperparameters)
   2 convert   spiking Q-network from the DQN (population coding, smallest T)
@@ -31,8 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
     p.add_argument("--steps", type=int, metavar="N",
                    help="training steps (default: the config's n_timesteps)")
-    p.add_argument("--epochs", type=int, default=15,
+    p.add_argument("--epochs", type=int, default=20,
                    help="fine-tuning epochs (default: %(default)s)")
+    p.add_argument("--spike-penalty", type=float, default=0.2,
+                   help="fine-tuning penalty on synaptic events: fewer events per action, "
+                   "same return on CartPole at 0.2 (default: %(default)s)")
     p.add_argument("--episodes", type=int, default=100,
                    help="evaluation episodes on the emulator (default: %(default)s)")
     p.add_argument("--skip-ros", action="store_true", help="skip the ROS 2 closed loop")
@@ -76,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         "convert", str(folders["train"]), *(EVENT_CONVERT_ARGS if event_env else []), *o])
     banner(3, "fine-tune to int8 with the chip's neuron semantics")
     folders["finetune"] = _stage(out, env, "finetune", [
-        "finetune", str(folders["convert"]), "--epochs", str(args.epochs), *o])
+        "finetune", str(folders["convert"]), "--epochs", str(args.epochs),
+        "--spike-penalty", str(args.spike_penalty), *o])
     banner(4, "export the deploy artifact")
     folders["export"] = _stage(out, env, "export", ["export", str(folders["finetune"]), *o])
     artifact = folders["export"] / "artifact"

@@ -15,10 +15,12 @@ from rclpy.node import Node
 
 
 @contextmanager
-def spinning(*make_nodes: Callable[[Context], Node]) -> Iterator[list[Node]]:
-    """Create nodes in a fresh context, spin them in a thread, clean up afterwards."""
+def spinning(*make_nodes: Callable[[Context], Node],
+             domain_id: int | None = None) -> Iterator[list[Node]]:
+    """Create nodes in a fresh context (on `domain_id` if given, else the environment's),
+    spin them in a thread, clean up afterwards."""
     context = Context()
-    rclpy.init(context=context)
+    rclpy.init(context=context, domain_id=domain_id)
     executor = SingleThreadedExecutor(context=context)
     nodes = [make(context) for make in make_nodes]
     for node in nodes:

@@ -8,9 +8,7 @@ while the node keeps acting. The simulated camera runs the DVS pan-tracking env 
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -20,11 +18,11 @@ pytestmark = pytest.mark.ros
 rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("event_camera_msgs")
 
+import ros_helpers  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from event_artifact import make_event_artifact  # noqa: E402
 from event_camera_msgs.msg import EventPacket  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from ros_helpers import Probe, wait_until  # noqa: E402
@@ -41,32 +39,9 @@ DOMAIN_ID = 70 + os.getpid() % 10
 PERIOD_US = 10_000
 
 
-@contextmanager
-def spinning(*make_nodes: Callable[[Context], Node]) -> Iterator[list[Node]]:
+def spinning(*make_nodes: Callable[[Context], Node]):
     """Nodes in a fresh context on DOMAIN_ID, spun in a thread, cleaned up afterwards."""
-    context = Context()
-    rclpy.init(context=context, domain_id=DOMAIN_ID)
-    executor = SingleThreadedExecutor(context=context)
-    nodes = [make(context) for make in make_nodes]
-    for node in nodes:
-        executor.add_node(node)
-
-    def spin() -> None:
-        try:
-            executor.spin()
-        except ExternalShutdownException:
-            pass
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    try:
-        yield nodes
-    finally:
-        executor.shutdown(timeout_sec=2.0)
-        for node in nodes:
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
-        thread.join(timeout=5.0)
+    return ros_helpers.spinning(*make_nodes, domain_id=DOMAIN_ID)
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,7 @@ from ros_nodes.common import (
     TOPIC_CMD_VEL,
     TOPIC_DIAGNOSTICS,
     TOPIC_JOINT_COMMANDS,
+    ThrottledLog,
     check_choice,
     command_qos,
     declare,
@@ -64,7 +65,6 @@ MODES = ("effort", "twist")
 # the watchdog timer may fire this fraction of a timeout early and still count as expired
 WATCHDOG_SLACK = 0.1
 # at most one log line per this many seconds about dropped actions and watchdog trips
-LOG_THROTTLE_S = 1.0
 
 
 class ActuatorNode(Node):
@@ -122,7 +122,7 @@ class ActuatorNode(Node):
         self.commands_sent = 0
         self.safe_commands_sent = 0
         self.bad_actions = 0
-        self._last_warning_s = -LOG_THROTTLE_S
+        self._log = ThrottledLog(self.get_logger())
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
         self.create_subscription(Joy, TOPIC_ACTION, self._on_action, command_qos())
         self._watchdog_timer = self.create_timer(timeout, self._on_watchdog)
@@ -139,7 +139,7 @@ class ActuatorNode(Node):
             command = self.table.command(int(msg.buttons[0]))
         except MalformedInput as exc:
             self.bad_actions += 1
-            self._log_throttled(f"dropped an action: {exc}")
+            self._log.warning(f"dropped an action: {exc}")
             return
         timeout = self.dog.timeout_s
         age = 0.0
@@ -153,8 +153,8 @@ class ActuatorNode(Node):
         self._send(command, msg.header.stamp)
         self.commands_sent += 1
         if recovered:
-            self._log_throttled(f"fresh actions again: watchdog released "
-                                f"({self.dog.trips} trips so far)", warning=False)
+            self._log.info(f"fresh actions again: watchdog released "
+                           f"({self.dog.trips} trips so far)")
             self._publish_diagnostics()
 
     def _on_watchdog(self) -> None:
@@ -170,22 +170,10 @@ class ActuatorNode(Node):
         self._send(self.table.safe, self.get_clock().now().to_msg())
         self.safe_commands_sent += 1
         if not was_tripped:
-            self._log_throttled(
+            self._log.warning(
                 f"no fresh action for {self.dog.timeout_s * 1e3:.1f} ms: safe command out "
                 f"(trip {self.dog.trips})")
             self._publish_diagnostics()
-
-    def _log_throttled(self, text: str, warning: bool = True) -> None:
-        # at most one line per LOG_THROTTLE_S: each rclpy log call inspects the caller's
-        # frames (~0.5 ms), too slow for something that can happen every control period
-        now = time.monotonic()
-        if now - self._last_warning_s < LOG_THROTTLE_S:
-            return
-        self._last_warning_s = now
-        if warning:
-            self.get_logger().warning(text)
-        else:
-            self.get_logger().info(text)
 
     def _send(self, command: np.ndarray, stamp: Any) -> None:
         if self._mode == "effort":

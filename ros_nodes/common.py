@@ -13,6 +13,7 @@ QoS, chosen for a control loop:
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -111,6 +112,39 @@ def _fmt(value: Any) -> str:
 LEVEL_OK = DiagnosticStatus.OK
 LEVEL_WARN = DiagnosticStatus.WARN
 LEVEL_ERROR = DiagnosticStatus.ERROR
+
+
+#: At most one throttled log line per this many seconds.
+LOG_THROTTLE_S = 1.0
+
+
+class ThrottledLog:
+    """At most one line per `period_s` from a node's logger.
+
+    rclpy's own throttle inspects the caller's frames on every call (about 0.5 ms): too slow
+    for something that can happen every control period or under a flood of bad input, so
+    the throttling happens here, before rclpy is called.
+    """
+
+    def __init__(self, logger: Any, period_s: float = LOG_THROTTLE_S) -> None:
+        self._logger = logger
+        self._period_s = period_s
+        self._last_s = -period_s
+
+    def _due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_s < self._period_s:
+            return False
+        self._last_s = now
+        return True
+
+    def warning(self, text: str) -> None:
+        if self._due():
+            self._logger.warning(text)
+
+    def info(self, text: str) -> None:
+        if self._due():
+            self._logger.info(text)
 
 
 def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,

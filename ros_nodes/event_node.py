@@ -55,6 +55,7 @@ from ros_nodes.common import (
     LEVEL_WARN,
     TOPIC_ACTION,
     TOPIC_DIAGNOSTICS,
+    ThrottledLog,
     check_choice,
     command_qos,
     declare,
@@ -75,7 +76,6 @@ decoding 2-3 at once halves the node's CPU; it adds at most this much latency to
 action (measured: bench/bench_event_node.py, docs/events.md)."""
 MAX_BATCH_PACKETS = 200
 """Packets decoded together at most (200 ms of 1 ms packets); see `_on_packet`."""
-LOG_THROTTLE_S = 1.0
 """At most one warning about bad input per this many seconds."""
 NS_PER_US = 1000
 CAMERA_RESTART_US = 1_000_000
@@ -151,7 +151,7 @@ class EventPolicyNode(Node):
         self._sums = np.zeros(3)  # spikes, synaptic events, modeled energy (J)
         self._energy_known = False
         self._problems_reported = 0
-        self._last_warning_s = -LOG_THROTTLE_S
+        self._log = ThrottledLog(self.get_logger())
         self._started = time.monotonic()
         self._last: Any = None
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
@@ -210,7 +210,8 @@ class EventPolicyNode(Node):
             self.handle_packets(batch)
         except Exception as exc:  # never let a bad packet stop the node
             self.counters["callback_errors"] += 1
-            self._warn(f"packets skipped after an internal error: {type(exc).__name__}: {exc}")
+            self._log.warning(
+                f"packets skipped after an internal error: {type(exc).__name__}: {exc}")
 
     def handle_packets(self, msgs: list) -> int:
         """Decode consecutive packets, act on every period they complete; returns the number
@@ -235,8 +236,9 @@ class EventPolicyNode(Node):
             # the camera's clock restarted: start the stream over instead of skipping
             # everything as "time going backwards" from now on
             c["camera_restarts"] += 1
-            self._warn(f"camera time went back from {self._last_event_us} us to {t_words} us:"
-                       " treating it as a camera restart")
+            self._log.warning(
+                f"camera time went back from {self._last_event_us} us to {t_words} us:"
+                " treating it as a camera restart")
             self.decoder = PacketDecoder(self.encoder.width, self.encoder.height)
             self.windower = PeriodWindower(self.encoder.period_us,
                                            self.windower.max_gap_periods,
@@ -245,7 +247,7 @@ class EventPolicyNode(Node):
             events, stats = self.decoder.decode_many(msgs)
         self.decode_stats.add(stats)
         if stats.skipped:
-            self._warn(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}")
+            self._log.warning(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}")
         if events.size:
             self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
             self.windower.add(events)
@@ -261,7 +263,7 @@ class EventPolicyNode(Node):
             info = self.policy.act_events(period.events, period.start_us)
         except Exception as exc:  # a backend failing mid-run: no action, counted
             self.counters["policy_failures"] += 1
-            self._warn(f"policy failed on period {period.index}: {exc}")
+            self._log.warning(f"policy failed on period {period.index}: {exc}")
             return 0
         out = Joy()
         end_ns = period.end_us * NS_PER_US
@@ -276,12 +278,6 @@ class EventPolicyNode(Node):
         self._energy_known = info.energy_total_j is not None
         self._last = info
         return 1
-
-    def _warn(self, text: str) -> None:
-        now = time.monotonic()
-        if now - self._last_warning_s >= LOG_THROTTLE_S:
-            self._last_warning_s = now
-            self.get_logger().warning(text)
 
     # --- diagnostics -----------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from ros_nodes.common import (
     TOPIC_ACTION,
     TOPIC_DIAGNOSTICS,
     TOPIC_JOINT_STATES,
+    ThrottledLog,
     check_choice,
     command_qos,
     declare,
@@ -65,7 +66,6 @@ PolicyLoader = Callable[[str, str], Policy]
 # a reading older than this many diagnostics periods marks the sensor stream stale
 STALE_PERIODS = 2.0
 # at most one warning per this many seconds about dropped input
-LOG_THROTTLE_S = 1.0
 
 
 def artifact_loader(board_ip: str = "", performance_level: str = "low",
@@ -149,7 +149,7 @@ class PolicyNode(Node):
         self._last: ActionInfo | None = None
         self._last_reading_s: float | None = None
         self._drops_at_last_report = 0
-        self._last_warning_s = -LOG_THROTTLE_S
+        self._log = ThrottledLog(self.get_logger())
         # spikes, synaptic events, total and dynamic energy (J), chip time (s)
         self._sums = np.zeros(5)
         self._energy_known = False
@@ -187,13 +187,13 @@ class PolicyNode(Node):
             obs = observation_from_joints(self.layout, msg.name, msg.position, msg.velocity)
         except MalformedInput as exc:
             self._dropped[exc.reason] += 1
-            self._warn_throttled(f"dropped a joint reading ({exc.reason}): {exc}")
+            self._log.warning(f"dropped a joint reading ({exc.reason}): {exc}")
             return
         try:
             info = self.policy.act(obs)
         except Exception as exc:  # a backend failing mid-run: no action, counted
             self._act_failures += 1
-            self._warn_throttled(f"policy failed on a reading: {exc}")
+            self._log.warning(f"policy failed on a reading: {exc}")
             return
         out = Joy()
         out.header.stamp = msg.header.stamp
@@ -211,14 +211,6 @@ class PolicyNode(Node):
         self._sums += (info.spikes, info.synaptic_events, info.energy_total_j or 0.0,
                        info.energy_dynamic_j or 0.0, info.chip_time_s or 0.0)
         self._energy_known = info.energy_total_j is not None
-
-    def _warn_throttled(self, text: str) -> None:
-        # rclpy's own throttle inspects the caller's frame on every call (~0.6 ms): under a
-        # flood of bad input that alone would stall the node, so throttle before calling it.
-        now = time.monotonic()
-        if now - self._last_warning_s >= LOG_THROTTLE_S:
-            self._last_warning_s = now
-            self.get_logger().warning(text)
 
     def stats(self) -> dict[str, Any]:
         """The figures the diagnostics report (also handy in tests)."""

@@ -57,18 +57,7 @@ DRAIN_TIMEOUT_S = 20.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-EVENT_ENV_ID = "neuroq/DVSPanTrackingPooled-v0"
-
-
-def latest_event_artifact(runs: Path = ROOT / "runs") -> str:
-    """The newest exported artifact of the event task under runs/ (what `neuroq demo --env
-    neuroq/DVSPanTrackingPooled-v0` or the export stage writes)."""
-    found = sorted((runs / EVENT_ENV_ID).glob("export-*/artifact/manifest.json"),
-                   key=lambda p: p.stat().st_mtime)
-    if not found:
-        sys.exit(f"no exported artifact under {runs / EVENT_ENV_ID}: run `neuroq demo --env "
-                 f"{EVENT_ENV_ID}` first, or pass --artifact")
-    return str(found[-1].parent)
+from event_runs import latest_event_artifact  # noqa: E402
 
 
 def cpu_s(pid: int) -> float:

@@ -49,6 +49,10 @@ WATCHDOG_PERIODS = 1.5
 IN_FLIGHT_S = 0.5
 STOP_TIMEOUT_S = 5.0
 SPIN_STEP_S = 0.05
+#: After the run, wait at most this long for a fresh diagnostics message from every node
+#: (they publish once per diagnostics_period_s, 1 s by default; a node discovered late on a
+#: loaded machine may need several periods). The wait ends as soon as all have reported.
+DIAGNOSTICS_WAIT_S = 6.0
 #: status names the nodes publish under (ros_nodes.common.diagnostic_array)
 STATUS = {"sim_robot": "neuroq: /neuroq_sim_robot", "policy": "neuroq: /neuroq_policy",
           "actuator": "neuroq: /neuroq_actuator"}
@@ -244,7 +248,7 @@ def run_closed_loop(
         # the nodes' diagnostics of the whole run: one more period's worth
         before = dict(watcher.status)
         spin_until(lambda: all(watcher.status.get(s) is not before.get(s)
-                               for s in STATUS.values()), 2.0)
+                               for s in STATUS.values()), DIAGNOSTICS_WAIT_S)
     finally:
         codes = _stop(procs)
         executor.shutdown(timeout_sec=1.0)

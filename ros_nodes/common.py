@@ -170,6 +170,11 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
         spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # SIGINT shuts the context down from the signal handler; a message being taken at
+        # that moment fails inside rclpy. After shutdown that is the normal end, not an error.
+        if rclpy.ok():
+            raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

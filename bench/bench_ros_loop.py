@@ -8,11 +8,18 @@ the policy node (the artifact on the chosen backend) and the actuator node as th
 processes with config/cartpole_sim.yaml plus the rate's own settings, and watches the loop
 from this process for `duration` seconds after a warm-up. Reported per rate:
 
-- lost commands: readings seen here that no command answered (commands carry the stamp of
-  the reading they answer), and the sim robot's own count of answers it gave up on; its
-  late ticks (ticks at which the answer had not arrived yet, so the loop ran slower);
-- latency from sensor message to command message (command arrival here minus the
-  reading's stamp, one system clock): median, p99, max;
+- lost commands and late ticks, from the sim robot's own counters (lockstep: every reading
+  must be answered; a late tick is one at which the answer had not arrived yet, so the
+  loop ran slower; waiting for the very first command is counted apart as start-up);
+- latency from sensor message to command message as the robot sees it: the reading's
+  stamp to the arrival of the command answering it, in the sim robot's process (one system
+  clock): median, p99 (log-binned, 0.5 % resolution) and max; and the actuator's figure,
+  reading stamp to command published;
+- with --observer, the same seen from this process: every reading and command, exact
+  percentiles, lost commands seen from outside, and one hop (reading -> here) for scale.
+  The observer is one more reader on the loop's topics, so it slows each publish a little;
+- the machine's CPU shares while watched, steal included (time the hypervisor gave to
+  other guests: on a shared virtual machine it is what latency tails suffer from);
 - peak resident memory (VmHWM) of the policy node process (it imports no torch);
 - the policy node's own figures from /diagnostics: act latency, spikes and modeled energy
   per action; the actuator's watchdog trips; episode returns.
@@ -49,9 +56,57 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--returns-episodes", type=int, default=3,
                    help="then run this many episodes at the first rate and compare their "
                    "returns with the in-process evaluation of the same seeds (0: skip)")
+    p.add_argument("--observer", action="store_true",
+                   help="also watch every reading and command from this process (exact "
+                   "per-reading latencies and losses seen from outside, at the cost of one "
+                   "more reader on the loop's topics); default: the nodes' own figures")
     p.add_argument("--domain-id", type=int, default=os.getpid() % ROS_DOMAIN_IDS)
     p.add_argument("--out", default=str(REPO / "runs"), help="root of the run folder")
     return p.parse_args()
+
+
+def _pct(x: float | None) -> str:
+    return "?" if x is None else f"{100 * x:.0f} %"
+
+
+def _ms(x: float | None) -> str:
+    return "?" if x is None else f"{x:.3f} ms"
+
+
+def print_report(r: dict) -> None:
+    """One rate's figures, as `LoopReport.summary()` gives them."""
+    pol, robot = r["policy_diagnostics"], r["robot_loop_latency_ms"]
+    act_lat = r["actuator_reading_to_command_ms"]
+    rets = r["episode_returns"]
+    mean_return = sum(rets) / len(rets) if rets else float("nan")
+    lines = [
+        f"sim robot: lost commands {r['sim_lost_commands']}, late ticks "
+        f"{r['sim_late_ticks']} of {r['sim_ticks']} (start-up waits {r['sim_startup_ticks']})",
+        f"sensor->command latency at the robot (reading stamp -> command arrival, "
+        f"{r['robot_loop_latency_samples']} commands incl. warm-up): median "
+        f"{_ms(robot['median'])}, p99 {_ms(robot['p99'])}, max {_ms(robot['max'])}",
+        f"reading stamp -> command published (actuator): median {_ms(act_lat['median'])}, "
+        f"p99 {_ms(act_lat['p99'])}",
+    ]
+    if r["readings_seen"]:
+        lat, hop = r["latency_sensor_to_command_ms"], r["reading_transport_ms"]
+        lines.append(
+            f"observer: readings {r['readings_seen']}, answered {r['commands_matched']}, lost "
+            f"{r['lost_commands_seen']}; reading stamp -> command arrival here median "
+            f"{_ms(lat['median'])}, p99 {_ms(lat['p99'])}, max {_ms(lat['max'])}; one hop "
+            f"(reading -> here) median {_ms(hop['median'])}, p99 {_ms(hop['p99'])}")
+    lines += [
+        f"policy node peak RSS {r['peak_rss_mib']['policy']:.1f} MiB; act latency median "
+        f"{pol.get('act_latency_median_ms', '?')} ms, p99 {pol.get('act_latency_p99_ms', '?')} "
+        f"ms; spikes/action {pol.get('spikes_per_action', '?')}; modeled energy/action "
+        f"{pol.get('modeled_energy_per_action_j', '?')} J",
+        f"watchdog trips {r['watchdog_trips']}; episodes {len(rets)} (mean return "
+        f"{mean_return:.1f})",
+        f"machine CPU while watched: busy {_pct(r['cpu_shares'].get('busy'))}, steal "
+        f"{_pct(r['cpu_shares'].get('steal'))} (taken by the hypervisor); node CPU (share of "
+        f"one core): " + ", ".join(f"{k} {_pct(v)}" for k, v in r["node_cpu_cores"].items()),
+    ]
+    print("\n".join("   " + line for line in lines), flush=True)
 
 
 def find_artifact() -> Path | None:
@@ -83,7 +138,8 @@ def main() -> int:
               file=sys.stderr)
         return 2
     out = make_run_dir(args.out, "CartPole-v1", "bench-ros-loop")
-    print(f"artifact {artifact}, backend {args.backend}, ROS_DOMAIN_ID {args.domain_id} "
+    print(f"artifact {artifact}, backend {args.backend}, ROS_DOMAIN_ID {args.domain_id}, "
+          f"executor {os.environ.get('NEUROQ_ROS_EXECUTOR') or 'events'} "
           f"(loopback only), {args.duration:g} s per rate; results in {out}", flush=True)
     results = []
     for rate in args.rates:
@@ -91,30 +147,13 @@ def main() -> int:
         try:
             report = run_closed_loop(artifact, out / f"logs-{rate:g}hz", backend=args.backend,
                                      rate_hz=rate, duration_s=args.duration,
-                                     warmup_s=args.warmup)
+                                     warmup_s=args.warmup, observe=args.observer)
         except NeuroqError as exc:
             print(f"bench_ros_loop: error: {exc}", file=sys.stderr)
             return 2
         r = report.summary()
         results.append(r)
-        lat, pol = r["latency_sensor_to_command_ms"], r["policy_diagnostics"]
-        rets = r["episode_returns"]
-        mean_return = sum(rets) / len(rets) if rets else float("nan")
-        print(f"   readings {r['readings_seen']}, answered {r['commands_matched']}, lost "
-              f"{r['lost_commands_seen']}; sim robot totals: lost {r['sim_lost_commands']}, "
-              f"late ticks {r['sim_late_ticks']} of {r['sim_ticks']}\n"
-              f"   sensor->command latency median {lat['median']:.3f} ms, p99 "
-              f"{lat['p99']:.3f} ms, max {lat['max']:.3f} ms (one hop, reading -> here: "
-              f"median {r['reading_transport_ms']['median']:.3f} ms, p99 "
-              f"{r['reading_transport_ms']['p99']:.3f} ms)\n"
-              f"   policy node peak RSS {r['peak_rss_mib']['policy']:.1f} MiB; act latency "
-              f"median {pol.get('act_latency_median_ms', '?')} ms, p99 "
-              f"{pol.get('act_latency_p99_ms', '?')} ms; spikes/action "
-              f"{pol.get('spikes_per_action', '?')}; modeled energy/action "
-              f"{pol.get('modeled_energy_per_action_j', '?')} J\n"
-              f"   watchdog trips {r['watchdog_trips']}, safe commands seen "
-              f"{r['safe_commands_seen']}, episodes {len(rets)} (mean return "
-              f"{mean_return:.1f})", flush=True)
+        print_report(r)
     returns_check = None
     if args.returns_episodes > 0:
         from deploy.evaluate import evaluate

@@ -13,6 +13,9 @@ free of ROS. At every control tick it either publishes a new joint reading or wa
 - A tick with no answer yet is a late tick. After `command_timeout_ticks` late ticks in a
   row, the answer is counted lost and the current reading is published again with a new
   stamp, so the loop resumes when the controller comes back.
+- Until the first answer arrives the controller is not connected yet (it may still be
+  starting, or discovery has not matched it): waiting ticks and republished readings then
+  count as `startup_ticks` and `startup_republished`, not as late ticks and lost commands.
 - On termination or truncation the episode return is reported and the environment resets.
   Episode k (from 0) resets with seed `seed + k`.
 """
@@ -35,7 +38,7 @@ class Tick:
     observation: the reading to publish now with the tick's stamp (None: publish nothing).
     episode_return: the return of an episode that ended in this tick (None: none ended).
     late: no answer to the current reading had arrived.
-    lost: the answer was given up on and the reading is published again.
+    lost: the answer was given up on and the reading is published again (after start-up).
     """
 
     observation: np.ndarray | None
@@ -53,6 +56,8 @@ class RobotCounters:
     late_ticks: int = 0
     lost_commands: int = 0
     unmatched_commands: int = 0
+    startup_ticks: int = 0
+    startup_republished: int = 0
     episodes: int = 0
 
 
@@ -90,6 +95,7 @@ class LockstepRobot:
         self._pending: int | None = None
         self._answer: int | None = None
         self._waited = 0
+        self.connected = False  # an answer has been taken at least once
 
     @property
     def done(self) -> bool:
@@ -105,12 +111,19 @@ class LockstepRobot:
             self._reset()
             return self._publish(stamp)
         if self._answer is None:
-            self.counters.late_ticks += 1
+            c = self.counters
+            if self.connected:
+                c.late_ticks += 1
+            else:
+                c.startup_ticks += 1
             self._waited += 1
             if self._waited < self.command_timeout_ticks:
                 return Tick(None, late=True)
-            self.counters.lost_commands += 1
-            return Tick(self._publish(stamp).observation, late=True, lost=True)
+            if self.connected:
+                c.lost_commands += 1
+            else:
+                c.startup_republished += 1
+            return Tick(self._publish(stamp).observation, late=True, lost=self.connected)
         obs, reward, terminated, truncated, _ = self.env.step(self._answer)
         self.counters.steps += 1
         self._return += float(reward)
@@ -136,6 +149,7 @@ class LockstepRobot:
             self.counters.unmatched_commands += 1
             return False
         self._answer = action
+        self.connected = True
         return True
 
     def _reset(self) -> None:

@@ -18,7 +18,11 @@ Parameters (read-only): mode (effort | twist), env_id, joint_names (str[]),
 action_efforts (float[], row-major n_actions x n_joints), effort_limits (float[]),
 safe_effort (float[]), twist_linear_x / twist_angular_z (float[] per action),
 max_linear_x, max_angular_z, frame_id, watchdog_timeout_s, watchdog_from_reading_stamp,
-diagnostics_period_s.
+diagnostics_period_s, latency_window.
+
+Diagnostics include `reading_to_command_latency_{median,p99}_ms`: from the stamp of the
+reading behind each command to the command's publication, over the last `latency_window`
+commands (only stamps less than PLAUSIBLE_LATENCY_S old on our clock count).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from deploy.control import (
     watchdog_feed,
 )
 from deploy.errors import NeuroqError
+from deploy.latency import LatencyWindow
 from ros_nodes.common import (
     LEVEL_OK,
     LEVEL_WARN,
@@ -62,6 +67,8 @@ from ros_nodes.common import (
 
 NODE_NAME = "neuroq_actuator"
 MODES = ("effort", "twist")
+# a reading stamp further back than this is taken as another clock, not as latency
+PLAUSIBLE_LATENCY_S = 1.0
 # the watchdog timer may fire this fraction of a timeout early and still count as expired
 WATCHDOG_SLACK = 0.1
 # at most one log line per this many seconds about dropped actions and watchdog trips
@@ -86,6 +93,11 @@ class ActuatorNode(Node):
             "sensor's clock agrees with ours), not from the action's arrival")
         period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
                          float_range=(0.05, 60.0))
+        window = declare(self, "latency_window", 1000,
+                         "recent commands the latency percentiles cover",
+                         int_range=(10, 100000))
+        # reading stamp -> command published, for stamps plausible on our clock
+        self._reading_to_command_s = LatencyWindow(window)
         if self._mode == "effort":
             self._names = list(declare(self, "joint_names", [layout.effort_joint],
                                        "joints the effort command drives"))
@@ -152,6 +164,9 @@ class ActuatorNode(Node):
         self.dog, recovered = watchdog_feed(self.dog, time.monotonic() - age)
         self._send(command, msg.header.stamp)
         self.commands_sent += 1
+        sent_s = (self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) * 1e-9
+        if 0.0 <= sent_s < PLAUSIBLE_LATENCY_S:
+            self._reading_to_command_s.add(sent_s)
         if recovered:
             self._log.info(f"fresh actions again: watchdog released "
                            f"({self.dog.trips} trips so far)")
@@ -190,7 +205,7 @@ class ActuatorNode(Node):
         """The figures the diagnostics report."""
         age = (None if self.dog.last_action_s is None
                else time.monotonic() - self.dog.last_action_s)
-        return {
+        values: dict[str, Any] = {
             "mode": self._mode,
             "watchdog_tripped": self.dog.tripped,
             "watchdog_trips": self.dog.trips,
@@ -200,6 +215,11 @@ class ActuatorNode(Node):
             "bad_actions": self.bad_actions,
             "last_action_age_s": "no action yet" if age is None else age,
         }
+        window = self._reading_to_command_s
+        if len(window):  # reading stamp -> command published (sensor to command message)
+            values["reading_to_command_latency_median_ms"] = window.percentile(50) * 1e3
+            values["reading_to_command_latency_p99_ms"] = window.percentile(99) * 1e3
+        return values
 
     def _publish_diagnostics(self) -> None:
         if self.dog.tripped:

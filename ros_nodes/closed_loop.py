@@ -14,6 +14,11 @@ Latency: a command carries the stamp of the reading it answers (the sim robot's 
 it published the reading); its latency is its arrival in this process minus that stamp,
 both this machine's system clock. It covers reading transport, policy node, action
 transport, actuator node and command transport, plus this process's own dispatch delay.
+The actuator also reports the path without that last hop (reading stamp to the command's
+publication; `actuator_reading_to_command_ms` in the summary).
+
+The nodes and the watcher spin on the executor NEUROQ_ROS_EXECUTOR names ("events" by
+default; see ros_nodes.common.default_spin).
 """
 
 from __future__ import annotations
@@ -37,7 +42,14 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
 from deploy.errors import NeuroqError
-from ros_nodes.common import command_qos, latched_qos, sensor_qos, stamp_ns
+from ros_nodes.common import (
+    command_qos,
+    default_spin,
+    latched_qos,
+    sensor_qos,
+    spin_events,
+    stamp_ns,
+)
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PACKAGE_ROOT / "config" / "cartpole_sim.yaml"
@@ -73,12 +85,15 @@ class LoopReport:
     safe_commands_seen: int
     peak_rss_kib: dict[str, int | None]
     diagnostics: dict[str, dict[str, str]]
+    cpu: dict[str, float | None] = field(default_factory=dict)
+    node_cpu: dict[str, float | None] = field(default_factory=dict)
     exit_codes: dict[str, int | None] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Plain numbers for printing and JSON."""
         lat = self.latency_ms
         sim = self.diagnostics.get("sim_robot", {})
+        act = self.diagnostics.get("actuator", {})
 
         def stats(x: np.ndarray) -> dict[str, float | None]:
             return {"median": float(np.median(x)) if x.size else None,
@@ -94,29 +109,55 @@ class LoopReport:
             "sim_lost_commands": sim.get("lost_commands"),
             "sim_late_ticks": sim.get("late_ticks"),
             "sim_ticks": sim.get("ticks"),
+            "sim_startup_ticks": sim.get("startup_ticks"),
+            # the loop as the sim robot sees it: reading stamp -> command arrival there
+            "robot_loop_latency_ms": {
+                k: _float(sim.get(f"loop_latency_{k}_ms")) for k in ("median", "p99", "max")},
+            "robot_loop_latency_samples": _float(sim.get("loop_latency_samples")),
             "latency_sensor_to_command_ms": stats(lat),
+            # the same path without the hop to this process: the actuator's own figure,
+            # reading stamp -> command published (its last latency_window commands)
+            "actuator_reading_to_command_ms": {
+                "median": _float(act.get("reading_to_command_latency_median_ms")),
+                "p99": _float(act.get("reading_to_command_latency_p99_ms"))},
             # one hop alone, for scale: reading stamp to its arrival in the watching process
             "reading_transport_ms": stats(self.reading_transport_ms),
             "episode_returns": list(self.returns),
             "safe_commands_seen": self.safe_commands_seen,
-            "watchdog_trips": self.diagnostics.get("actuator", {}).get("watchdog_trips"),
+            "watchdog_trips": act.get("watchdog_trips"),
             "peak_rss_mib": {k: None if v is None else v / 1024
                              for k, v in self.peak_rss_kib.items()},
             "policy_diagnostics": self.diagnostics.get("policy", {}),
             "exit_codes": self.exit_codes,
+            # machine-wide CPU shares over the watched window (steal: taken by the host)
+            "cpu_shares": self.cpu,
+            # CPU time of each node process over the watched window / window (1.0 = a core)
+            "node_cpu_cores": self.node_cpu,
         }
 
 
+def _float(text: str | None) -> float | None:
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        return None
+
+
 class _Watcher(Node):
-    def __init__(self, context: Context) -> None:
+    """Collects returns and diagnostics; with `observe`, also every reading and command."""
+
+    def __init__(self, context: Context, observe: bool = True) -> None:
         super().__init__("neuroq_closed_loop_watcher", context=context)
         self.readings: dict[int, int] = {}  # reading stamp -> arrival, ns
         self.commands: dict[int, int] = {}  # answered reading stamp -> arrival, ns
         self.safe_commands = 0
         self.returns: list[float] = []
         self.status: dict[str, dict[str, str]] = {}
-        self.create_subscription(JointState, "joint_states", self._reading, sensor_qos(100))
-        self.create_subscription(JointState, "joint_commands", self._command, command_qos(1000))
+        if observe:  # one more reader on the loop's own topics: each publish costs more
+            self.create_subscription(JointState, "joint_states", self._reading,
+                                     sensor_qos(100))
+            self.create_subscription(JointState, "joint_commands", self._command,
+                                     command_qos(1000))
         self.create_subscription(Float64, "episode_return",
                                  lambda m: self.returns.append(m.data), latched_qos(1000))
         self.create_subscription(DiagnosticArray, "/diagnostics", self._diag, command_qos(100))
@@ -134,6 +175,48 @@ class _Watcher(Node):
     def _diag(self, msg: DiagnosticArray) -> None:
         for s in msg.status:
             self.status[s.name] = {kv.key: kv.value for kv in s.values}
+
+    def loop_running(self) -> bool:
+        """Whether a command has closed the loop (seen here, or counted by the robot)."""
+        steps = _float(self.status.get(STATUS["sim_robot"], {}).get("steps"))
+        return bool(self.commands or self.returns or (steps or 0) > 0)
+
+
+def cpu_jiffies() -> np.ndarray | None:
+    """The machine's CPU time counters from /proc/stat (user, nice, system, idle, iowait,
+    irq, softirq, steal), summed over CPUs, in clock ticks; None where unreadable."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 9:
+        return None
+    return np.array([int(x) for x in fields[1:9]], np.int64)
+
+
+def cpu_shares(before: np.ndarray | None, after: np.ndarray | None) -> dict[str, float | None]:
+    """Fractions of all CPU time between two `cpu_jiffies` readings: busy (user, nice,
+    system, irq, softirq), idle (idle, iowait) and steal (taken by the hypervisor for other
+    guests: on a shared virtual machine, the noise that latency tails suffer from)."""
+    if before is None or after is None:
+        return {"busy": None, "idle": None, "steal": None}
+    d = (after - before).astype(float)
+    total = d.sum()
+    if total <= 0:
+        return {"busy": None, "idle": None, "steal": None}
+    return {"busy": float((d[0] + d[1] + d[2] + d[5] + d[6]) / total),
+            "idle": float((d[3] + d[4]) / total), "steal": float(d[7] / total)}
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """CPU time (user + system, s) a live process has used so far; None if unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_kib(pid: int) -> int | None:
@@ -191,6 +274,7 @@ def run_closed_loop(
     config: str | os.PathLike = DEFAULT_CONFIG,
     start_timeout_s: float = 30.0,
     max_wall_s: float = 600.0,
+    observe: bool = True,
 ) -> LoopReport:
     """Run the loop until `duration_s` has been watched or `episodes` episodes have ended.
 
@@ -199,6 +283,10 @@ def run_closed_loop(
     after this many (episode k uses seed + k, as deploy.evaluate does). warmup_s: seconds
     of running loop before watching starts (counts and latencies, not returns). Raises
     NeuroqError if a node exits early or no command arrives within start_timeout_s.
+    observe: also subscribe here to every reading and command (exact per-reading latencies
+    and lost commands seen from outside). Without it, nothing is added to the loop's own
+    topics and its figures are the nodes' own: the sim robot's loop latency (reading stamp
+    to command arrival, over the whole run) and its late-tick and lost-command counters.
     """
     if (duration_s is None) == (episodes is None):
         raise NeuroqError("give either a duration or a number of episodes")
@@ -206,15 +294,21 @@ def run_closed_loop(
     log.mkdir(parents=True, exist_ok=True)
     params = {
         "sim_robot": ["-p", f"control_rate_hz:={float(rate_hz)}", "-p", f"seed:={seed}",
-                      "-p", f"max_episodes:={episodes or 0}"],
+                      "-p", f"max_episodes:={episodes or 0}", "-p", "latency_window:=1000000"],
         "policy": ["-p", f"artifact:={artifact}", "-p", f"backend:={backend}",
                    "-p", "latency_window:=100000"],
-        "actuator": ["-p", f"watchdog_timeout_s:={WATCHDOG_PERIODS / rate_hz:.6f}"],
+        "actuator": ["-p", f"watchdog_timeout_s:={WATCHDOG_PERIODS / rate_hz:.6f}",
+                     "-p", "latency_window:=100000"],
     }
     context = Context()
     rclpy.init(context=context)
-    watcher = _Watcher(context)
-    executor = SingleThreadedExecutor(context=context)
+    watcher = _Watcher(context, observe)
+    if default_spin() is spin_events:  # the watcher spins as the nodes do (NEUROQ_ROS_EXECUTOR)
+        from rclpy.experimental import EventsExecutor
+
+        executor = EventsExecutor(context=context)
+    else:
+        executor = SingleThreadedExecutor(context=context)
     executor.add_node(watcher)
     procs: dict[str, subprocess.Popen] = {}
     codes: dict[str, int | None] = {}
@@ -231,19 +325,27 @@ def run_closed_loop(
         procs = _start(params, Path(config), log)
         # a short run may end its episodes before this process discovers the command topic;
         # the returns are latched, so either shows the loop ran
-        spin_until(lambda: watcher.commands or watcher.returns, start_timeout_s)
-        if not (watcher.commands or watcher.returns):
+        spin_until(watcher.loop_running, start_timeout_s)
+        if not watcher.loop_running():
             raise NeuroqError(f"no command within {start_timeout_s:g} s; see the logs in {log}")
         spin_until(lambda: False, warmup_s)
         watcher.readings.clear()
         watcher.commands.clear()
         watcher.safe_commands = 0
         t0 = time.time_ns()
+        jiffies0 = cpu_jiffies()
+        node_cpu0 = {name: process_cpu_s(p.pid) for name, p in procs.items()}
         if episodes is not None:
             spin_until(lambda: len(watcher.returns) >= episodes, max_wall_s)
         else:
             spin_until(lambda: False, min(duration_s, max_wall_s))
         t_end = time.time_ns()
+        cpu = cpu_shares(jiffies0, cpu_jiffies())
+        node_cpu = {}
+        for name, p in procs.items():
+            used, before = process_cpu_s(p.pid), node_cpu0[name]
+            node_cpu[name] = (None if used is None or before is None
+                              else (used - before) / max((t_end - t0) * 1e-9, 1e-9))
         peaks = {name: peak_rss_kib(p.pid) for name, p in procs.items()}
         # the nodes' diagnostics of the whole run: one more period's worth
         before = dict(watcher.status)
@@ -263,6 +365,7 @@ def run_closed_loop(
         latency_ms=latency,
         reading_transport_ms=np.array([watcher.readings[s] - s for s in settled], float) * 1e-6,
         returns=list(watcher.returns),
-        safe_commands_seen=watcher.safe_commands, peak_rss_kib=peaks,
+        safe_commands_seen=watcher.safe_commands, peak_rss_kib=peaks, cpu=cpu,
+        node_cpu=node_cpu,
         diagnostics={k: watcher.status.get(v, {}) for k, v in STATUS.items()},
         exit_codes=codes)

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -49,6 +48,7 @@ from sensor_msgs.msg import Joy
 from deploy.errors import NeuroqError
 from deploy.event_stream import DEFAULT_MAX_GAP_PERIODS, PeriodWindower, evt3_time_us
 from deploy.events import DecodeStats, PacketDecoder
+from deploy.latency import LatencyWindow
 from ros_nodes.common import (
     LEVEL_ERROR,
     LEVEL_OK,
@@ -147,7 +147,7 @@ class EventPolicyNode(Node):
                          "callback_errors": 0, "camera_restarts": 0}
         self._last_seq: int | None = None
         self._last_event_us = -1
-        self._act_s: deque[float] = deque(maxlen=window)
+        self._act_s = LatencyWindow(window)
         self._sums = np.zeros(3)  # spikes, synaptic events, modeled energy (J)
         self._energy_known = False
         self._problems_reported = 0
@@ -272,7 +272,7 @@ class EventPolicyNode(Node):
         out.buttons = [int(info.action)]
         out.axes = [float(q) for q in info.q]
         self._action_pub.publish(out)
-        self._act_s.append(time.perf_counter() - start)
+        self._act_s.add(time.perf_counter() - start)
         self.counters["actions"] += 1
         self._sums += (info.spikes, info.synaptic_events, info.energy_total_j or 0.0)
         self._energy_known = info.energy_total_j is not None
@@ -292,10 +292,9 @@ class EventPolicyNode(Node):
             "late_events": w.late_events,
             "events_per_s": d.events / max(time.monotonic() - self._started, 1e-9),
         }
-        if self._act_s:
-            arr = np.fromiter(self._act_s, float)
-            values["act_latency_median_ms"] = float(np.median(arr) * 1e3)
-            values["act_latency_p99_ms"] = float(np.percentile(arr, 99) * 1e3)
+        if len(self._act_s):  # fixed cost: a histogram, not a sort (deploy/latency.py)
+            values["act_latency_median_ms"] = self._act_s.percentile(50) * 1e3
+            values["act_latency_p99_ms"] = self._act_s.percentile(99) * 1e3
         values["spikes_per_action"] = float(self._sums[0] / n)
         values["synaptic_events_per_action"] = float(self._sums[1] / n)
         values["modeled_energy_per_action_j"] = (

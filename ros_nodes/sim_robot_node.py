@@ -6,13 +6,16 @@ Publishes   `joint_states` (sensor_msgs/JointState, best effort, keep last 1) at
             `episode_return` (std_msgs/Float64, reliable, transient local: the last 10 reach
             a late subscriber) when an episode ends.
             `/diagnostics` (diagnostic_msgs/DiagnosticArray): ticks, steps, late ticks, lost
-            commands, episodes, last and mean return.
+            commands, start-up waits (ticks before the first command: not counted as late
+            or lost), episodes, last and mean return, and the loop latency: from a
+            reading's stamp to the arrival of the command answering it, median and p99
+            over the last `latency_window` answers, max since start.
 Subscribes  `joint_commands` (sensor_msgs/JointState, reliable): the effort on the driven
             joint; a command is applied when its stamp is the stamp of the current reading
             (see `envs.sim_robot.LockstepRobot` for the timing rules).
 
 Parameters (read-only): env_id, control_rate_hz, seed, command_timeout_ticks,
-max_episodes, effort_tolerance, joint_names (str[]), diagnostics_period_s.
+max_episodes, effort_tolerance, joint_names (str[]), diagnostics_period_s, latency_window.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
 from deploy.control import joint_layout, joints_from_observation
+from deploy.latency import LatencyWindow
 from envs.sim_robot import LockstepRobot
 from ros_nodes.common import (
     LEVEL_OK,
@@ -66,6 +70,12 @@ class SimRobotNode(Node):
                             float_range=(0.0, 1000.0))
         period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
                          float_range=(0.05, 60.0))
+        window = declare(self, "latency_window", 1000,
+                         "recent commands the loop latency percentiles cover",
+                         int_range=(10, 1000000))
+        # reading published (its stamp) -> the command answering it arrives here
+        self._loop_latency_s = LatencyWindow(window)
+        self._loop_latency_max_s = 0.0
         base = joint_layout(env_id)
         names = declare(self, "joint_names", list(base.joint_names), "published joint names")
         self.layout = base.with_overrides(names)
@@ -100,7 +110,11 @@ class SimRobotNode(Node):
         except (ValueError, IndexError):
             self.robot.counters.unmatched_commands += 1
             return
-        self.robot.command(stamp_ns(msg.header.stamp), float(effort))
+        stamp = stamp_ns(msg.header.stamp)
+        if self.robot.command(stamp, float(effort)):
+            latency = (self.get_clock().now().nanoseconds - stamp) * 1e-9
+            self._loop_latency_s.add(latency)
+            self._loop_latency_max_s = max(self._loop_latency_max_s, latency)
 
     def _publish_diagnostics(self) -> None:
         c = self.robot.counters
@@ -108,11 +122,20 @@ class SimRobotNode(Node):
         values = {
             "ticks": c.ticks, "steps": c.steps, "late_ticks": c.late_ticks,
             "lost_commands": c.lost_commands, "unmatched_commands": c.unmatched_commands,
+            "startup_ticks": c.startup_ticks, "startup_republished": c.startup_republished,
             "episodes": c.episodes,
             "last_return": returns[-1] if returns else "none yet",
             "mean_return": float(np.mean(returns)) if returns else "none yet",
         }
+        window = self._loop_latency_s
+        if len(window):  # the whole loop, as this robot sees it (deploy/latency.py)
+            values["loop_latency_median_ms"] = window.percentile(50) * 1e3
+            values["loop_latency_p99_ms"] = window.percentile(99) * 1e3
+            values["loop_latency_max_ms"] = self._loop_latency_max_s * 1e3
+            values["loop_latency_samples"] = len(window)
         level, message = LEVEL_OK, "running"
+        if not self.robot.connected:
+            level, message = LEVEL_WARN, "waiting for the first command"
         if c.lost_commands:
             level, message = LEVEL_WARN, f"{c.lost_commands} commands lost"
         if self.robot.done:

@@ -197,17 +197,36 @@ def test_lockstep_robot_gives_the_in_process_returns(env_id):
 
 def test_lockstep_robot_republishes_after_lost_commands():
     robot = LockstepRobot("CartPole-v1", joint_layout("CartPole-v1"), command_timeout_ticks=2)
-    first = robot.tick(1).observation
+    assert robot.tick(1).observation is not None
+    assert robot.command(1, 10.0) is True  # connected: the controller answered once
+    first = robot.tick(2).observation
     assert first is not None
-    assert robot.tick(2).observation is None
-    again = robot.tick(3)
+    assert robot.tick(3).observation is None
+    again = robot.tick(4)
     assert again.lost and again.observation is not None
     np.testing.assert_array_equal(again.observation, first)
-    assert robot.command(1, 10.0) is False  # answer to the superseded stamp
-    assert robot.command(3, 0.0) is False  # the safe (zero) effort selects no action
+    assert robot.command(2, 10.0) is False  # answer to the superseded stamp
+    assert robot.command(4, 0.0) is False  # the safe (zero) effort selects no action
+    assert robot.command(4, 10.0) is True
+    assert robot.tick(5).observation is not None
+    c = robot.counters
+    assert (c.steps, c.lost_commands, c.late_ticks) == (2, 1, 2)
+    assert (c.startup_ticks, c.startup_republished) == (0, 0)
+
+
+def test_lockstep_robot_counts_waiting_for_a_controller_as_start_up_not_loss():
+    # before any answer the controller may still be starting or not yet discovered
+    robot = LockstepRobot("CartPole-v1", joint_layout("CartPole-v1"), command_timeout_ticks=2)
+    first = robot.tick(1).observation
+    assert robot.tick(2).observation is None
+    again = robot.tick(3)
+    assert not again.lost and again.observation is not None
+    np.testing.assert_array_equal(again.observation, first)
     assert robot.command(3, 10.0) is True
     assert robot.tick(4).observation is not None
-    assert robot.counters.steps == 1 and robot.counters.lost_commands == 1
+    c = robot.counters
+    assert (c.startup_ticks, c.startup_republished) == (2, 1)
+    assert (c.late_ticks, c.lost_commands, c.steps) == (0, 0, 1)
 
 
 def test_deploy_and_envs_load_neither_rclpy_nor_torch():

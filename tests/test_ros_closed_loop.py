@@ -24,6 +24,22 @@ def test_closed_loop_runs_episodes_with_the_in_process_returns(tmp_path):
     assert all(code == 0 for code in report.exit_codes.values()), report.exit_codes
 
 
+def test_closed_loop_without_observer_reports_the_nodes_own_latency(tmp_path):
+    artifact = make_tiny_artifact(tmp_path / "art", rate_weight=0)
+    report = run_closed_loop(artifact, tmp_path / "logs", rate_hz=100.0, episodes=2, seed=1,
+                             observe=False)
+    assert report.returns == list(evaluate(load_policy(artifact), episodes=2,
+                                           seed=1)["returns"])
+    s = report.summary()
+    assert s["readings_seen"] == 0  # nothing watched from outside
+    robot, act = s["robot_loop_latency_ms"], s["actuator_reading_to_command_ms"]
+    assert 0 < robot["median"] <= robot["p99"] <= robot["max"] * 1.01 < 1000
+    assert 0 < act["median"] < robot["max"] * 1.01  # published before it arrives
+    assert s["robot_loop_latency_samples"] >= sum(report.returns)
+    assert s["sim_lost_commands"] == "0"
+    assert 0 <= s["cpu_shares"]["steal"] <= 1 and s["node_cpu_cores"]["policy"] > 0
+
+
 def test_closed_loop_reports_a_policy_that_will_not_start(tmp_path):
     with pytest.raises(NeuroqError, match="policy node exited early"):
         run_closed_loop(tmp_path / "missing", tmp_path / "logs", duration_s=1.0,

@@ -188,6 +188,32 @@ def test_policy_node_process_refuses_to_activate_with_one_clear_line(tmp_path, m
     assert len(lines) == 1 and expect in lines[0] and str(artifact) in lines[0], out
 
 
+def test_executor_choice_comes_from_the_environment(monkeypatch):
+    import rclpy
+
+    from ros_nodes.common import EXECUTOR_ENV, default_spin, spin_events
+
+    monkeypatch.delenv(EXECUTOR_ENV, raising=False)
+    assert default_spin() is spin_events
+    monkeypatch.setenv(EXECUTOR_ENV, "single")
+    assert default_spin() is rclpy.spin
+    monkeypatch.setenv(EXECUTOR_ENV, "multi")
+    with pytest.raises(ValueError, match="events"):
+        default_spin()
+
+
+def test_a_node_process_refuses_an_unknown_executor_with_one_line():
+    import os
+
+    env = {**os.environ, "NEUROQ_ROS_EXECUTOR": "multi"}
+    proc = subprocess.run([sys.executable, "-m", "ros_nodes.actuator_node"], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "neuroq actuator: error: NEUROQ_ROS_EXECUTOR must be one of ['events', 'single'], "
+        "got 'multi'"]
+
+
 def test_actuator_maps_actions_to_clamped_twists_and_drops_bad_ones():
     def actuator(ctx):
         return ActuatorNode(context=ctx, parameter_overrides=[

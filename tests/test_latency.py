@@ -1,0 +1,64 @@
+"""deploy/latency.py: sliding-window percentiles from a log-binned histogram."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from deploy.latency import RESOLUTION, LatencyWindow
+
+
+def _nearest_rank(x: np.ndarray, q: float) -> float:
+    return float(np.sort(x)[max(1, math.ceil(q / 100 * x.size)) - 1])
+
+
+@pytest.mark.parametrize("q", [1, 50, 90, 99, 100])
+def test_percentiles_match_the_exact_order_statistic_within_half_a_bin(q):
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(np.log(1e-3), 0.6, 5000)
+    w = LatencyWindow(10_000)
+    for v in x:
+        w.add(float(v))
+    exact = _nearest_rank(x, q)
+    assert abs(w.percentile(q) / exact - 1) <= RESOLUTION / 2 + 1e-9
+
+
+def test_the_window_forgets_samples_older_than_its_size():
+    w = LatencyWindow(100)
+    for _ in range(1000):
+        w.add(0.010)  # 10 ms, then the last 100 at 1 ms
+    for _ in range(100):
+        w.add(0.001)
+    assert len(w) == 100 and w.total == 1100
+    assert w.percentile(100) == pytest.approx(0.001, rel=RESOLUTION)
+    w.add(0.050)
+    assert w.percentile(100) == pytest.approx(0.050, rel=RESOLUTION)
+    assert w.percentile(50) == pytest.approx(0.001, rel=RESOLUTION)
+
+
+def test_empty_out_of_range_and_bad_input():
+    w = LatencyWindow(10)
+    assert math.isnan(w.percentile(99))
+    w.add(float("nan"))
+    w.add(-1.0)
+    w.add(1e6)  # beyond the top bin: clipped there, still counted
+    assert len(w) == 3
+    assert w.percentile(1) < 2e-6
+    assert 10 <= w.percentile(100) < 11
+    with pytest.raises(ValueError):
+        w.percentile(101)
+    with pytest.raises(ValueError):
+        LatencyWindow(0)
+
+
+def test_cost_does_not_grow_with_the_window():
+    # the reason for the histogram: a p99 over 100,000 samples must not stall a node
+    small, large = LatencyWindow(10), LatencyWindow(100_000)
+    assert small.n_bins == large.n_bins
+    for w in (small, large):
+        for v in np.linspace(1e-4, 1e-2, 2000):
+            w.add(float(v))
+    assert large.percentile(99) == pytest.approx(np.percentile(
+        np.linspace(1e-4, 1e-2, 2000), 99), rel=RESOLUTION)

@@ -69,6 +69,8 @@ NODE_NAME = "neuroq_actuator"
 MODES = ("effort", "twist")
 # a reading stamp further back than this is taken as another clock, not as latency
 PLAUSIBLE_LATENCY_S = 1.0
+# shortest watchdog re-arm period, ns (the information is already about to expire)
+MIN_REARM_NS = 1000
 # the watchdog timer may fire this fraction of a timeout early and still count as expired
 WATCHDOG_SLACK = 0.1
 # at most one log line per this many seconds about dropped actions and watchdog trips
@@ -153,20 +155,25 @@ class ActuatorNode(Node):
             self.bad_actions += 1
             self._log.warning(f"dropped an action: {exc}")
             return
-        timeout = self.dog.timeout_s
-        age = 0.0
-        if self._count_from_reading:
-            age_ns = self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)
-            age = credited_age(age_ns * 1e-9, timeout)
-        # the timer fires when the reading behind this action is `timeout` old
-        self._watchdog_timer.timer_period_ns = int((timeout - age) * 1e9)
-        self._watchdog_timer.reset()
-        self.dog, recovered = watchdog_feed(self.dog, time.monotonic() - age)
+        arrived_s = time.monotonic()
+        # the command first: re-arming the watchdog timer below wakes the executor's timer
+        # thread, which should not delay the command it guards
         self._send(command, msg.header.stamp)
         self.commands_sent += 1
-        sent_s = (self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) * 1e-9
-        if 0.0 <= sent_s < PLAUSIBLE_LATENCY_S:
-            self._reading_to_command_s.add(sent_s)
+        now_s = time.monotonic()
+        age_s = (self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) * 1e-9
+        if 0.0 <= age_s < PLAUSIBLE_LATENCY_S:  # reading stamp -> command published
+            self._reading_to_command_s.add(age_s)
+        timeout = self.dog.timeout_s
+        # how old the information behind this command is now: counted from the reading's
+        # stamp when that is plausible on our clock, else from the action's arrival
+        age = now_s - arrived_s
+        if self._count_from_reading:
+            age = max(credited_age(age_s, timeout), age)
+        # the timer fires when that information is `timeout` old
+        self._watchdog_timer.timer_period_ns = max(int((timeout - age) * 1e9), MIN_REARM_NS)
+        self._watchdog_timer.reset()
+        self.dog, recovered = watchdog_feed(self.dog, now_s - age)
         if recovered:
             self._log.info(f"fresh actions again: watchdog released "
                            f"({self.dog.trips} trips so far)")

@@ -10,9 +10,9 @@ Publishes   `joint_states` (sensor_msgs/JointState, best effort, keep last 1) at
             or lost), episodes, last and mean return, and the loop latency: from a
             reading's stamp to the arrival of the command answering it, median and p99
             over the last `latency_window` answers, max since start.
-Subscribes  `joint_commands` (sensor_msgs/JointState, reliable): the effort on the driven
-            joint; a command is applied when its stamp is the stamp of the current reading
-            (see `envs.sim_robot.LockstepRobot` for the timing rules).
+Subscribes  `joint_commands` (sensor_msgs/JointState, reliable, keep last 100): the effort
+            on the driven joint; a command is applied when its stamp is the stamp of the
+            current reading (see `envs.sim_robot.LockstepRobot` for the timing rules).
 
 Parameters (read-only): env_id, control_rate_hz, seed, command_timeout_ticks,
 max_episodes, effort_tolerance, joint_names (str[]), diagnostics_period_s, latency_window.
@@ -49,6 +49,11 @@ from ros_nodes.common import (
 )
 
 NODE_NAME = "neuroq_sim_robot"
+#: Commands kept until taken. While the actuator's watchdog is tripped it sends a safe
+#: command every timeout (3 ms at 500 Hz); with the default depth of 10, a stall of a few
+#: tens of ms in this process could push the awaited answer out of the queue before it is
+#: taken, and the robot would count it lost.
+COMMAND_QUEUE_DEPTH = 100
 
 
 class SimRobotNode(Node):
@@ -85,7 +90,7 @@ class SimRobotNode(Node):
         self._return_pub = self.create_publisher(Float64, TOPIC_EPISODE_RETURN, latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
         self.create_subscription(JointState, TOPIC_JOINT_COMMANDS, self._on_command,
-                                 command_qos())
+                                 command_qos(COMMAND_QUEUE_DEPTH))
         self.create_timer(1.0 / rate, self._on_tick)
         self.create_timer(period, self._publish_diagnostics)
         self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}")

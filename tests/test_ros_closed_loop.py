@@ -37,7 +37,28 @@ def test_closed_loop_without_observer_reports_the_nodes_own_latency(tmp_path):
     assert 0 < act["median"] < robot["max"] * 1.01  # published before it arrives
     assert s["robot_loop_latency_samples"] >= sum(report.returns)
     assert s["sim_lost_commands"] == "0"
-    assert 0 <= s["cpu_shares"]["steal"] <= 1 and s["node_cpu_cores"]["policy"] > 0
+
+
+def test_cpu_shares_and_process_cpu_time():
+    import os
+
+    import numpy as np
+
+    from ros_nodes.closed_loop import cpu_jiffies, cpu_shares, process_cpu_s
+
+    # user nice system idle iowait irq softirq steal
+    before = np.array([100, 0, 10, 500, 0, 0, 0, 5])
+    after = np.array([160, 0, 20, 580, 20, 0, 0, 25])
+    shares = cpu_shares(before, after)
+    assert shares == pytest.approx({"busy": 70 / 190, "idle": 100 / 190, "steal": 20 / 190})
+    assert cpu_shares(before, before) == {"busy": None, "idle": None, "steal": None}
+    assert cpu_shares(None, after)["steal"] is None
+    now = cpu_jiffies()
+    assert now is not None and now.shape == (8,) and (now >= 0).all()
+    used = process_cpu_s(os.getpid())
+    sum(i * i for i in range(300_000))  # burn a little CPU
+    assert used is not None and process_cpu_s(os.getpid()) >= used > 0
+    assert process_cpu_s(2**22 + 12345) is None  # no such process
 
 
 def test_closed_loop_reports_a_policy_that_will_not_start(tmp_path):

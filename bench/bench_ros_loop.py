@@ -81,7 +81,8 @@ def print_report(r: dict) -> None:
     mean_return = sum(rets) / len(rets) if rets else float("nan")
     lines = [
         f"sim robot: lost commands {r['sim_lost_commands']}, late ticks "
-        f"{r['sim_late_ticks']} of {r['sim_ticks']} (start-up waits {r['sim_startup_ticks']})",
+        f"{r['sim_late_ticks']} of {r['sim_ticks']} (start-up waits {r['sim_startup_ticks']}; "
+        f"timer catch-up ticks skipped {r['sim_burst_ticks_skipped']})",
         f"sensor->command latency at the robot (reading stamp -> command arrival, "
         f"{r['robot_loop_latency_samples']} commands incl. warm-up): median "
         f"{_ms(robot['median'])}, p99 {_ms(robot['p99'])}, max {_ms(robot['max'])}",

@@ -54,6 +54,9 @@ NODE_NAME = "neuroq_sim_robot"
 #: tens of ms in this process could push the awaited answer out of the queue before it is
 #: taken, and the robot would count it lost.
 COMMAND_QUEUE_DEPTH = 100
+#: A tick closer than this fraction of the period to the previous one is a timer catching up
+#: after a stall, not a control tick: it is skipped and counted (burst_ticks_skipped).
+MIN_TICK_SPACING = 0.5
 
 
 class SimRobotNode(Node):
@@ -91,12 +94,21 @@ class SimRobotNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
         self.create_subscription(JointState, TOPIC_JOINT_COMMANDS, self._on_command,
                                  command_qos(COMMAND_QUEUE_DEPTH))
+        self._period_ns = int(1e9 / rate)
+        self._last_tick_ns = -(2**62)
+        self.burst_ticks_skipped = 0
         self.create_timer(1.0 / rate, self._on_tick)
         self.create_timer(period, self._publish_diagnostics)
         self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}")
 
     def _on_tick(self) -> None:
         now = self.get_clock().now()
+        # a timer that fell behind (this process stalled) may fire its missed periods back
+        # to back, as rclpy's events executor does; those are not control ticks
+        if now.nanoseconds - self._last_tick_ns < MIN_TICK_SPACING * self._period_ns:
+            self.burst_ticks_skipped += 1
+            return
+        self._last_tick_ns = now.nanoseconds
         tick = self.robot.tick(now.nanoseconds)
         if tick.episode_return is not None:
             self._return_pub.publish(Float64(data=tick.episode_return))
@@ -128,6 +140,7 @@ class SimRobotNode(Node):
             "ticks": c.ticks, "steps": c.steps, "late_ticks": c.late_ticks,
             "lost_commands": c.lost_commands, "unmatched_commands": c.unmatched_commands,
             "startup_ticks": c.startup_ticks, "startup_republished": c.startup_republished,
+            "burst_ticks_skipped": self.burst_ticks_skipped,
             "episodes": c.episodes,
             "last_return": returns[-1] if returns else "none yet",
             "mean_return": float(np.mean(returns)) if returns else "none yet",

@@ -268,3 +268,26 @@ def test_a_backend_failing_mid_run_stops_actions_and_is_reported():
         assert wait_until(lambda: any(t > t0 for t, _ in probe.messages("/diagnostics")), 2.0)
         status, values = _last_status(probe, "neuroq_policy")
         assert status.level == DiagnosticStatus.ERROR and values["policy_failures"] == "4"
+
+
+def test_sim_robot_skips_timer_catch_up_ticks_after_a_stall():
+    import rclpy
+    from rclpy.context import Context
+
+    from ros_nodes.sim_robot_node import SimRobotNode
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        node = SimRobotNode(context=context, parameter_overrides=[
+            Parameter("control_rate_hz", value=100.0)])
+        node._on_tick()  # a real tick: publishes the first reading
+        assert node.robot.counters.ticks == 1
+        node._on_tick()  # at once again: a timer catching up, not a control tick
+        assert node.robot.counters.ticks == 1 and node.burst_ticks_skipped == 1
+        time.sleep(0.011)
+        node._on_tick()  # a period later: a tick (late: no answer came)
+        assert node.robot.counters.ticks == 2 and node.burst_ticks_skipped == 1
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)

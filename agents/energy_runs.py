@@ -280,22 +280,28 @@ def resolve_artifact_dir(path: str | os.PathLike) -> Path:
     return found[0].parent
 
 
-def baseline_from_provenance(manifest: dict[str, Any], artifact_dir: Path) -> Path | None:
-    """An artifact inside the convert run the provenance names, if there is one here."""
+def convert_run_candidates(manifest: dict[str, Any], artifact_dir: Path) -> Iterator[Path]:
+    """Existing folders that the provenance's convert-run entries may name, in order."""
     prov = manifest.get("provenance")
     if not isinstance(prov, dict):
-        return None
+        return
     for key, value in prov.items():
-        if "convert" not in str(key) or not isinstance(value, str):
+        if "convert" in str(key) and isinstance(value, str):
+            yield from (p for p in _candidates(value, artifact_dir) if p.is_dir())
+
+
+def baseline_from_provenance(manifest: dict[str, Any], artifact_dir: Path) -> Path | None:
+    """An artifact inside the convert run the provenance names, if there is one here."""
+    own = artifact_dir.resolve()
+    for p in convert_run_candidates(manifest, artifact_dir):
+        if p.resolve() == own:
             continue
-        for p in _candidates(value, artifact_dir):
-            if p.is_dir() and p.resolve() != artifact_dir.resolve():
-                try:
-                    found = resolve_artifact_dir(p)
-                except NeuroqError:
-                    continue
-                if found.resolve() != artifact_dir.resolve():
-                    return found
+        try:
+            found = resolve_artifact_dir(p)
+        except NeuroqError:
+            continue
+        if found.resolve() != own:
+            return found
     return None
 
 
@@ -310,15 +316,9 @@ BASELINE_CONVERT_OBS = 4000
 
 def find_convert_run(manifest: dict[str, Any], artifact_dir: Path) -> Path | None:
     """The convert run named in the provenance, if it is here with its recorded data."""
-    prov = manifest.get("provenance")
-    if not isinstance(prov, dict):
-        return None
-    for key, value in prov.items():
-        if "convert" not in str(key) or not isinstance(value, str):
-            continue
-        for p in _candidates(value, artifact_dir):
-            if (p / "result.json").is_file() and (p / "observations.npy").is_file():
-                return p
+    for p in convert_run_candidates(manifest, artifact_dir):
+        if (p / "result.json").is_file() and (p / "observations.npy").is_file():
+            return p
     return None
 
 

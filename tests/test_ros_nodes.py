@@ -291,3 +291,36 @@ def test_sim_robot_skips_timer_catch_up_ticks_after_a_stall():
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+@pytest.mark.parametrize(("stamp_age_s", "from_reading", "period_ms"), [
+    (0.010, True, (0.5, 5.5)),  # counts from the reading: 15 - 10 ms left
+    (3600.0, True, (13.0, 15.0)),  # another clock: counts from the action's arrival
+    (0.010, False, (13.0, 15.0)),  # told to count from arrival
+])
+def test_actuator_rearms_its_watchdog_from_the_reading_or_the_arrival(stamp_age_s, from_reading,
+                                                                     period_ms):
+    import rclpy
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        node = ActuatorNode(context=context, parameter_overrides=[
+            Parameter("watchdog_timeout_s", value=0.015),
+            Parameter("watchdog_from_reading_stamp", value=from_reading)])
+        msg = Joy(buttons=[1])
+        stamp = node.get_clock().now().nanoseconds - int(stamp_age_s * 1e9)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        node._on_action(msg)
+        lo, hi = period_ms
+        assert lo <= node._watchdog_timer.timer_period_ns * 1e-6 <= hi
+        assert node.commands_sent == 1 and not node.dog.tripped
+        stats = node.stats()
+        if stamp_age_s < 1.0:  # a plausible stamp: its age at publication is reported
+            assert 10.0 <= stats["reading_to_command_latency_median_ms"] < 15.0
+        else:
+            assert "reading_to_command_latency_median_ms" not in stats
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)

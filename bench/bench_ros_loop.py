@@ -69,6 +69,10 @@ def _pct(x: float | None) -> str:
     return "?" if x is None else f"{100 * x:.0f} %"
 
 
+def _mib(x: float | None) -> str:
+    return "?" if x is None else f"{x:.1f} MiB"
+
+
 def _ms(x: float | None) -> str:
     return "?" if x is None else f"{x:.3f} ms"
 
@@ -84,7 +88,7 @@ def print_report(r: dict) -> None:
         f"{r['sim_late_ticks']} of {r['sim_ticks']} (start-up waits {r['sim_startup_ticks']}; "
         f"timer catch-up ticks skipped {r['sim_burst_ticks_skipped']})",
         f"sensor->command latency at the robot (reading stamp -> command arrival, "
-        f"{r['robot_loop_latency_samples']} commands incl. warm-up): median "
+        f"{r['robot_loop_latency_samples'] or 0:.0f} commands incl. warm-up): median "
         f"{_ms(robot['median'])}, p99 {_ms(robot['p99'])}, max {_ms(robot['max'])}",
         f"reading stamp -> command published (actuator): median {_ms(act_lat['median'])}, "
         f"p99 {_ms(act_lat['p99'])}",
@@ -97,7 +101,7 @@ def print_report(r: dict) -> None:
             f"{_ms(lat['median'])}, p99 {_ms(lat['p99'])}, max {_ms(lat['max'])}; one hop "
             f"(reading -> here) median {_ms(hop['median'])}, p99 {_ms(hop['p99'])}")
     lines += [
-        f"policy node peak RSS {r['peak_rss_mib']['policy']:.1f} MiB; act latency median "
+        f"policy node peak RSS {_mib(r['peak_rss_mib']['policy'])}; act latency median "
         f"{pol.get('act_latency_median_ms', '?')} ms, p99 {pol.get('act_latency_p99_ms', '?')} "
         f"ms; spikes/action {pol.get('spikes_per_action', '?')}; modeled energy/action "
         f"{pol.get('modeled_energy_per_action_j', '?')} J",

@@ -11,7 +11,8 @@ so a sample costs one logarithm and two counter updates, and a percentile costs 
 cumulative sum over the bins (about 1,600 for 1 us..10 s), whatever the window size.
 A percentile is reported as the geometric centre of its bin: within RESOLUTION / 2 (0.5 %)
 relative of the exact order statistic for samples between LOW_S and HIGH_S. Samples
-outside that range fall into the first or last bin.
+outside that range fall into the first or last bin; NaN, infinite and negative samples
+are rejected and counted.
 
 Pure Python and numpy; no ROS. Times are seconds.
 """
@@ -27,6 +28,8 @@ LOW_S = 1e-6
 HIGH_S = 10.0
 #: relative width of a bin (1 %)
 RESOLUTION = 0.01
+#: slack under which q * n / 100 counts as a whole rank (float error, not a real fraction)
+RANK_EPS = 1e-9
 
 
 class LatencyWindow:
@@ -40,24 +43,35 @@ class LatencyWindow:
             raise ValueError("need 0 < low_s < high_s and resolution > 0")
         self.size = int(size)
         self._low = float(low_s)
+        self._high = float(high_s)
         self._log_step = math.log1p(resolution)
         self.n_bins = int(math.ceil(math.log(high_s / low_s) / self._log_step)) + 1
         self._counts = np.zeros(self.n_bins, np.int64)
         self._ring = np.zeros(self.size, np.int32)  # bin of each sample in the window
         self._next = 0  # ring position of the next sample
         self.total = 0  # samples recorded since construction
+        self.rejected = 0  # NaN, infinite or negative samples left out
 
     def __len__(self) -> int:
         return min(self.total, self.size)
 
     def bin_of(self, seconds: float) -> int:
-        """The histogram bin of a latency."""
-        if not seconds > self._low:  # also catches NaN
+        """The histogram bin of a latency (>= 0 and finite; see `add`)."""
+        if seconds <= self._low:
             return 0
+        if seconds >= self._high:
+            return self.n_bins - 1
         return min(int(math.log(seconds / self._low) / self._log_step), self.n_bins - 1)
 
     def add(self, seconds: float) -> None:
-        """Record one latency; the oldest one leaves once the window is full."""
+        """Record one latency; the oldest one leaves once the window is full.
+
+        A NaN, infinite or negative sample is no latency (a clock step, a bad stamp): it is
+        counted in `rejected` and left out of the window.
+        """
+        if not 0.0 <= seconds < math.inf:  # also catches NaN
+            self.rejected += 1
+            return
         b = self.bin_of(seconds)
         if self.total >= self.size:
             self._counts[self._ring[self._next]] -= 1
@@ -77,6 +91,7 @@ class LatencyWindow:
             return math.nan
         if not 0 <= q <= 100:
             raise ValueError(f"percentile must be in [0, 100], got {q}")
-        rank = max(1, math.ceil(q / 100.0 * n))
+        # nearest rank ceil(q n / 100), robust to float error (q = 7, n = 100 -> 7, not 8)
+        rank = max(1, math.ceil(q * n / 100.0 - RANK_EPS))
         b = int(np.searchsorted(np.cumsum(self._counts), rank))
         return self._low * math.exp((b + 0.5) * self._log_step)

@@ -166,7 +166,10 @@ class ActuatorNode(Node):
             self._reading_to_command_s.add(age_s)
         timeout = self.dog.timeout_s
         # how old the information behind this command is now: counted from the reading's
-        # stamp when that is plausible on our clock, else from the action's arrival
+        # stamp when that age is within [0, timeout) (deploy.control.credited_age), else
+        # from the action's arrival. An older stamp is taken as another clock, and so is a
+        # reading that is already stale on arrival: the command still goes out, and the
+        # safe command follows one timeout later unless a fresher action comes.
         age = now_s - arrived_s
         if self._count_from_reading:
             age = max(credited_age(age_s, timeout), age)

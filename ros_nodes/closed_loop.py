@@ -301,10 +301,14 @@ def run_closed_loop(
         "actuator": ["-p", f"watchdog_timeout_s:={WATCHDOG_PERIODS / rate_hz:.6f}",
                      "-p", "latency_window:=100000"],
     }
+    try:  # the watcher spins as the nodes do (NEUROQ_ROS_EXECUTOR)
+        events = default_spin() is spin_events
+    except ValueError as exc:
+        raise NeuroqError(str(exc)) from None
     context = Context()
     rclpy.init(context=context)
     watcher = _Watcher(context, observe)
-    if default_spin() is spin_events:  # the watcher spins as the nodes do (NEUROQ_ROS_EXECUTOR)
+    if events:
         from rclpy.experimental import EventsExecutor
 
         executor = EventsExecutor(context=context)

@@ -21,6 +21,7 @@ max_episodes, effort_tolerance, joint_names (str[]), diagnostics_period_s, laten
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -54,9 +55,6 @@ NODE_NAME = "neuroq_sim_robot"
 #: tens of ms in this process could push the awaited answer out of the queue before it is
 #: taken, and the robot would count it lost.
 COMMAND_QUEUE_DEPTH = 100
-#: A tick closer than this fraction of the period to the previous one is a timer catching up
-#: after a stall, not a control tick: it is skipped and counted (burst_ticks_skipped).
-MIN_TICK_SPACING = 0.5
 
 
 class SimRobotNode(Node):
@@ -95,20 +93,27 @@ class SimRobotNode(Node):
         self.create_subscription(JointState, TOPIC_JOINT_COMMANDS, self._on_command,
                                  command_qos(COMMAND_QUEUE_DEPTH))
         self._period_ns = int(1e9 / rate)
-        self._last_tick_ns = -(2**62)
+        self._t0_ns: int | None = None  # monotonic time of the first tick
+        self._last_slot = -1
         self.burst_ticks_skipped = 0
         self.create_timer(1.0 / rate, self._on_tick)
         self.create_timer(period, self._publish_diagnostics)
         self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}")
 
     def _on_tick(self) -> None:
-        now = self.get_clock().now()
         # a timer that fell behind (this process stalled) may fire its missed periods back
-        # to back, as rclpy's events executor does; those are not control ticks
-        if now.nanoseconds - self._last_tick_ns < MIN_TICK_SPACING * self._period_ns:
+        # to back, as rclpy's events executor does; those are not control ticks. Each tick
+        # owns a slot of the schedule (monotonic clock, from the first tick); a second tick
+        # in a slot already served is a catch-up and is skipped.
+        mono = time.monotonic_ns()
+        if self._t0_ns is None:
+            self._t0_ns = mono
+        slot = round((mono - self._t0_ns) / self._period_ns)
+        if slot == self._last_slot:
             self.burst_ticks_skipped += 1
             return
-        self._last_tick_ns = now.nanoseconds
+        self._last_slot = slot
+        now = self.get_clock().now()
         tick = self.robot.tick(now.nanoseconds)
         if tick.episode_return is not None:
             self._return_pub.publish(Float64(data=tick.episode_return))

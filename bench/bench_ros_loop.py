@@ -84,7 +84,8 @@ def print_report(r: dict) -> None:
     rets = r["episode_returns"]
     mean_return = sum(rets) / len(rets) if rets else float("nan")
     lines = [
-        f"sim robot: lost commands {r['sim_lost_commands']}, late ticks "
+        f"sim robot: lost commands {r['sim_lost_commands']} (answered later "
+        f"{r['sim_answers_after_loss']}), late ticks "
         f"{r['sim_late_ticks']} of {r['sim_ticks']} (start-up waits {r['sim_startup_ticks']}; "
         f"timer catch-up ticks skipped {r['sim_burst_ticks_skipped']})",
         f"sensor->command latency at the robot (reading stamp -> command arrival, "

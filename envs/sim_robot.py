@@ -12,7 +12,8 @@ free of ROS. At every control tick it either publishes a new joint reading or wa
   as an in-process evaluation, whatever the transport's timing.
 - A tick with no answer yet is a late tick. After `command_timeout_ticks` late ticks in a
   row, the answer is counted lost and the current reading is published again with a new
-  stamp, so the loop resumes when the controller comes back.
+  stamp, so the loop resumes when the controller comes back. An answer to a lost reading
+  that still arrives later is counted (`answers_after_loss`) and not applied.
 - Until the first answer arrives the controller is not connected yet (it may still be
   starting, or discovery has not matched it): waiting ticks and republished readings then
   count as `startup_ticks` and `startup_republished`, not as late ticks and lost commands.
@@ -22,6 +23,7 @@ free of ROS. At every control tick it either publishes a new joint reading or wa
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -29,6 +31,9 @@ import numpy as np
 
 from deploy.control import JointLayout, action_from_effort
 from deploy.errors import NeuroqError
+
+#: How many lost readings' stamps are remembered to recognise an answer that comes late.
+LOST_STAMPS_KEPT = 100
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class RobotCounters:
     unmatched_commands: int = 0
     startup_ticks: int = 0
     startup_republished: int = 0
+    answers_after_loss: int = 0
     episodes: int = 0
 
 
@@ -96,6 +102,8 @@ class LockstepRobot:
         self._answer: int | None = None
         self._waited = 0
         self.connected = False  # an answer has been taken at least once
+        #: stamps of the last readings counted lost (an answer to one is counted if it comes)
+        self.lost_stamps: deque[int] = deque(maxlen=LOST_STAMPS_KEPT)
 
     @property
     def done(self) -> bool:
@@ -121,6 +129,7 @@ class LockstepRobot:
                 return Tick(None, late=True)
             if self.connected:
                 c.lost_commands += 1
+                self.lost_stamps.append(self._pending)
             else:
                 c.startup_republished += 1
             return Tick(self._publish(stamp).observation, late=True, lost=self.connected)
@@ -143,6 +152,8 @@ class LockstepRobot:
         """A command for reading `stamp`: True if it is the awaited answer and was taken."""
         if stamp != self._pending or self._answer is not None:
             self.counters.unmatched_commands += 1
+            if stamp in self.lost_stamps:  # it came after all, too late
+                self.counters.answers_after_loss += 1
             return False
         action = action_from_effort(effort, self.layout.action_efforts, self.effort_tolerance)
         if action is None:

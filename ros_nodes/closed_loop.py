@@ -111,6 +111,7 @@ class LoopReport:
             "sim_ticks": sim.get("ticks"),
             "sim_startup_ticks": sim.get("startup_ticks"),
             "sim_burst_ticks_skipped": sim.get("burst_ticks_skipped"),
+            "sim_answers_after_loss": sim.get("answers_after_loss"),
             # the loop as the sim robot sees it: reading stamp -> command arrival there
             "robot_loop_latency_ms": {
                 k: _float(sim.get(f"loop_latency_{k}_ms")) for k in ("median", "p99", "max")},

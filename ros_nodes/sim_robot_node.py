@@ -146,6 +146,7 @@ class SimRobotNode(Node):
             "lost_commands": c.lost_commands, "unmatched_commands": c.unmatched_commands,
             "startup_ticks": c.startup_ticks, "startup_republished": c.startup_republished,
             "burst_ticks_skipped": self.burst_ticks_skipped,
+            "answers_after_loss": c.answers_after_loss,
             "episodes": c.episodes,
             "last_return": returns[-1] if returns else "none yet",
             "mean_return": float(np.mean(returns)) if returns else "none yet",

@@ -206,6 +206,7 @@ def test_lockstep_robot_republishes_after_lost_commands():
     assert again.lost and again.observation is not None
     np.testing.assert_array_equal(again.observation, first)
     assert robot.command(2, 10.0) is False  # answer to the superseded stamp
+    assert robot.counters.answers_after_loss == 1
     assert robot.command(4, 0.0) is False  # the safe (zero) effort selects no action
     assert robot.command(4, 10.0) is True
     assert robot.tick(5).observation is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,8 @@ from pathlib import Path
 
 #: Longest the demo waits for its episodes, seconds (200 steps each, lockstep).
 MAX_WALL_S = 300.0
+#: Seconds the event node gets to exit after SIGTERM before it is killed.
+NODE_STOP_TIMEOUT_S = 10.0
 EPISODE_LINE = re.compile(r"episode (\d+) return ([-0-9.eE+]+)")
 
 
@@ -26,6 +29,7 @@ def run_event_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int
     """Run `episodes` episodes of the event loop; print and return the returns."""
     from agents.demo_ros import confine_dds_to_loopback
     from deploy.errors import NeuroqError
+    from ros_nodes.processes import stop_processes
 
     confine_dds_to_loopback()
     root = Path(__file__).resolve().parents[1]
@@ -47,11 +51,7 @@ def run_event_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int
             except subprocess.TimeoutExpired:
                 cam.kill()
             finally:
-                node.terminate()
-                try:
-                    node.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    node.kill()
+                stop_processes({"event node": node}, signal.SIGTERM, NODE_STOP_TIMEOUT_S)
         wall = time.monotonic() - start
         returns = [float(m.group(2)) for m in EPISODE_LINE.finditer(cam_log.read_text())]
         if len(returns) < episodes:

@@ -133,6 +133,13 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: Path, rect: tuple[float, float, float, float] = (0, 0, 1, 1)) -> None:
+    """Lay out `fig` within `rect`, write it to `path` and free it."""
+    fig.tight_layout(rect=rect)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_energy(rep: Report, path: Path) -> None:
     plt = _plt()
     labels, values, colors = [], [], []
@@ -162,9 +169,7 @@ def plot_energy(rep: Report, path: Path) -> None:
 
     fig.legend(handles=[Patch(color=c, label=p) for p, c in COLORS.items()], fontsize=8,
                loc="lower center", ncol=len(COLORS))
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path, rect=(0, 0.05, 1, 1))
 
 
 def plot_sweep(rep: Report, path: Path) -> None:
@@ -200,9 +205,7 @@ def plot_sweep(rep: Report, path: Path) -> None:
             ax2.legend(fontsize=8, loc="lower right")
         ax.legend(fontsize=8, loc="upper left")
     ax.set_title("Return against T (same weights, only T changed)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def plot_spikes(rep: Report, path: Path) -> None:
@@ -223,9 +226,7 @@ def plot_spikes(rep: Report, path: Path) -> None:
         ax.set_ylabel("spikes per action")
         ax.legend(fontsize=8)
     ax.set_title("Spikes per population per action (input source first)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def plot_latency(rep: Report, path: Path) -> None:
@@ -255,9 +256,7 @@ def plot_latency(rep: Report, path: Path) -> None:
                        label="SpiNNaker2 chip time [modeled]")
             ax.legend(fontsize=8)
     ax.set_title("Latency per action")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 # --- markdown --------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ Writes bench/results/event_node.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -44,6 +44,7 @@ from sensor_msgs.msg import Joy  # noqa: E402
 from deploy.event_stream import time_words  # noqa: E402
 from deploy.events import encode_packet, make_events  # noqa: E402
 from ros_nodes.common import command_qos  # noqa: E402
+from ros_nodes.processes import stop_processes  # noqa: E402
 
 TARGET_EVENTS_PER_S = 1_000_000
 """Issue 6: the event node sustains 1 M events/s into the policy without dropping packets."""
@@ -57,7 +58,7 @@ DRAIN_TIMEOUT_S = 20.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-from event_runs import latest_event_artifact  # noqa: E402
+from event_runs import latest_event_artifact, print_and_save  # noqa: E402
 
 
 def cpu_s(pid: int) -> float:
@@ -207,22 +208,13 @@ def main() -> int:
             "host": platform.node(), "cpus": os.cpu_count(), "loadavg": os.getloadavg(),
         }
     finally:
-        node.terminate()
-        try:
-            node.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            node.kill()
+        stop_processes({"event node": node}, signal.SIGTERM, 10.0)
         bench.destroy_node()
         rclpy.try_shutdown()
     ok = (result["lost_packets"] == 0 and result["packets_received"] == result["packets_sent"]
           and result["events_decoded"] == result["events_sent"])
     result["no_drops"] = ok
-    for k, v in result.items():
-        print(f"{k:32s} {v:.4g}" if isinstance(v, float) else f"{k:32s} {v}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"saved {out}")
+    print_and_save(result, args.out, 32)
     return 0 if ok else 1
 
 

@@ -31,7 +31,7 @@ TARGET_FRACTION = 0.95
 """Issue 6: the 8-bit policy reaches at least 95 % of the float DQN's return."""
 
 
-from event_runs import latest_event_artifact  # noqa: E402
+from event_runs import latest_event_artifact, print_and_save  # noqa: E402
 
 
 class CountsOnly:
@@ -102,12 +102,7 @@ def main() -> int:
                    "counts": round(t3 - t2, 1)},
         "loadavg": os.getloadavg(),
     }
-    for k, v in result.items():
-        print(f"{k:36s} {v:.4g}" if isinstance(v, float) else f"{k:36s} {v}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"saved {out}")
+    print_and_save(result, args.out, 36)
     return 0 if result["reached"] else 1
 
 

@@ -36,6 +36,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
+from typing import Self
 
 import numpy as np
 
@@ -992,7 +993,24 @@ class RawReader:
         return np.concatenate(parts) if parts else empty_events()
 
 
-class RawWriter:
+class _FileWriter:
+    """An event file being written: `close()` once, or use it as a context manager."""
+
+    _file: io.BufferedWriter | None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class RawWriter(_FileWriter):
     """Writes a Prophesee EVT 3.0 .raw file: header, then `write(events)` chunks in time order.
 
     Use as a context manager. Raises NeuroqError when a chunk starts before the previous one
@@ -1033,16 +1051,6 @@ class RawWriter:
         self._file.write(words.astype("<u2").tobytes())
         self._last_t = int(events["t"].max())
 
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def __enter__(self) -> RawWriter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 
@@ -1161,7 +1169,7 @@ def _aedat4_event_packet(events: np.ndarray) -> bytes:
     return _u32(len(buf)) + buf
 
 
-class Aedat4Writer:
+class Aedat4Writer(_FileWriter):
     """Writes an uncompressed AEDAT 4 file with one polarity-event stream (id 0), so tests
     and tools can make their own recordings. Context manager; `write(events)` per packet."""
 
@@ -1186,16 +1194,6 @@ class Aedat4Writer:
         packet = _aedat4_event_packet(events)
         self._file.write(np.int32(0).tobytes() + _u32(len(packet)) + packet)
 
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def __enter__(self) -> Aedat4Writer:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def read_aedat4(path: str | os.PathLike) -> Iterator[tuple[np.ndarray, int, int]]:

@@ -51,6 +51,7 @@ class LatencyWindow:
         self._next = 0  # ring position of the next sample
         self.total = 0  # samples recorded since construction
         self.rejected = 0  # NaN, infinite or negative samples left out
+        self.max_s = math.nan  # largest sample since construction (not only the window's)
 
     def __len__(self) -> int:
         return min(self.total, self.size)
@@ -73,6 +74,8 @@ class LatencyWindow:
             self.rejected += 1
             return
         b = self.bin_of(seconds)
+        if not seconds <= self.max_s:  # also the first sample (max_s NaN)
+            self.max_s = seconds
         if self.total >= self.size:
             self._counts[self._ring[self._next]] -= 1
         self._ring[self._next] = b

@@ -195,13 +195,7 @@ class SpikingPolicy:
         x = self._check_obs(observation, batched=False)
         spikes_in = self.encoder.encode(x, self.timesteps, rng=self.rng)
         if self.backend != "emulator":
-            b = self._run_spikes(spikes_in, start)
-            dyn = None if b.energy_dynamic_j is None else float(b.energy_dynamic_j[0])
-            tot = None if b.energy_total_j is None else float(b.energy_total_j[0])
-            chip_ev = None if b.chip_synaptic_events is None else int(b.chip_synaptic_events[0])
-            return ActionInfo(int(b.actions[0]), b.q[0], time.perf_counter() - start,
-                              b.chip_time_s, int(b.synaptic_events[0]), int(b.spikes[0]),
-                              dyn, tot, self.backend, chip_ev)
+            return self._first_action(self._run_spikes(spikes_in, start), start)
         # the emulator's fast path: one environment, summed counts
         r = self.emulator.run(spikes_in)
         q = r.q[0]
@@ -235,7 +229,10 @@ class SpikingPolicy:
     def act_events(self, events: Any, window_start_us: int) -> ActionInfo:
         """The action for one control period's events, with its accounting."""
         start = time.perf_counter()
-        b = self.run_events([events], [window_start_us])
+        return self._first_action(self.run_events([events], [window_start_us]), start)
+
+    def _first_action(self, b: BatchResult, start: float) -> ActionInfo:
+        """The first action of a batch result as an ActionInfo; host time since `start`."""
         dyn = None if b.energy_dynamic_j is None else float(b.energy_dynamic_j[0])
         tot = None if b.energy_total_j is None else float(b.energy_total_j[0])
         chip_ev = None if b.chip_synaptic_events is None else int(b.chip_synaptic_events[0])

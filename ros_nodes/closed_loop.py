@@ -24,7 +24,6 @@ default; see ros_nodes.common.default_spin).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -36,7 +35,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
@@ -44,12 +42,13 @@ from std_msgs.msg import Float64
 from deploy.errors import NeuroqError
 from ros_nodes.common import (
     command_qos,
-    default_spin,
+    executor_choice,
     latched_qos,
+    new_executor,
     sensor_qos,
-    spin_events,
     stamp_ns,
 )
+from ros_nodes.processes import stop_processes
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PACKAGE_ROOT / "config" / "cartpole_sim.yaml"
@@ -59,7 +58,6 @@ NODE_MODULES = {"sim_robot": "ros_nodes.sim_robot_node", "policy": "ros_nodes.po
 WATCHDOG_PERIODS = 1.5
 # readings younger than this when watching ends are still in flight, not lost
 IN_FLIGHT_S = 0.5
-STOP_TIMEOUT_S = 5.0
 SPIN_STEP_S = 0.05
 #: After the run, wait at most this long for a fresh diagnostics message from every node
 #: (they publish once per diagnostics_period_s, 1 s by default; a node discovered late on a
@@ -243,24 +241,9 @@ def _start(params: dict[str, list[str]], config: Path, log_dir: Path
                      *params[name]], cwd=PACKAGE_ROOT, env=os.environ.copy(), stdout=log,
                     stderr=subprocess.STDOUT, start_new_session=True)
     except BaseException:
-        _stop(procs)
+        stop_processes(procs)
         raise
     return procs
-
-
-def _stop(procs: dict[str, subprocess.Popen]) -> dict[str, int | None]:
-    for p in procs.values():
-        if p.poll() is None:
-            p.send_signal(signal.SIGINT)
-    codes = {}
-    for name, p in procs.items():
-        try:
-            p.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=STOP_TIMEOUT_S)
-        codes[name] = p.returncode
-    return codes
 
 
 def run_closed_loop(
@@ -303,18 +286,13 @@ def run_closed_loop(
                      "-p", "latency_window:=100000"],
     }
     try:  # the watcher spins as the nodes do (NEUROQ_ROS_EXECUTOR)
-        events = default_spin() is spin_events
+        executor_choice()
     except ValueError as exc:
         raise NeuroqError(str(exc)) from None
     context = Context()
     rclpy.init(context=context)
     watcher = _Watcher(context, observe)
-    if events:
-        from rclpy.experimental import EventsExecutor
-
-        executor = EventsExecutor(context=context)
-    else:
-        executor = SingleThreadedExecutor(context=context)
+    executor = new_executor(context)
     executor.add_node(watcher)
     procs: dict[str, subprocess.Popen] = {}
     codes: dict[str, int | None] = {}
@@ -358,7 +336,7 @@ def run_closed_loop(
         spin_until(lambda: all(watcher.status.get(s) is not before.get(s)
                                for s in STATUS.values()), DIAGNOSTICS_WAIT_S)
     finally:
-        codes = _stop(procs)
+        codes = stop_processes(procs)
         executor.shutdown(timeout_sec=1.0)
         watcher.destroy_node()
         rclpy.try_shutdown(context=context)

@@ -187,13 +187,31 @@ def spin_events(node: Node) -> None:
         executor.shutdown()
 
 
-def default_spin() -> Callable[[Node], None]:
-    """The spin function `NEUROQ_ROS_EXECUTOR` asks for: "events" (default) or "single"
-    (rclpy's SingleThreadedExecutor, via `rclpy.spin`). Raises ValueError otherwise."""
+def executor_choice() -> str:
+    """What `NEUROQ_ROS_EXECUTOR` asks for: "events" (default) or "single". Raises
+    ValueError for anything else."""
     choice = os.environ.get(EXECUTOR_ENV, "events") or "events"
     if choice not in EXECUTORS:
         raise ValueError(f"{EXECUTOR_ENV} must be one of {list(EXECUTORS)}, got {choice!r}")
-    return spin_events if choice == "events" else rclpy.spin
+    return choice
+
+
+def new_executor(context: Any) -> Any:
+    """An executor of the kind `executor_choice()` names, on `context`."""
+    if executor_choice() == "events":
+        from rclpy.experimental import EventsExecutor
+
+        return EventsExecutor(context=context)
+    from rclpy.executors import SingleThreadedExecutor
+
+    return SingleThreadedExecutor(context=context)
+
+
+def default_spin() -> Callable[[Node], None]:
+    """The spin function `NEUROQ_ROS_EXECUTOR` asks for: `spin_events` for "events"
+    (default), `rclpy.spin` (SingleThreadedExecutor) for "single". Raises ValueError
+    otherwise."""
+    return spin_events if executor_choice() == "events" else rclpy.spin
 
 
 def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,

@@ -28,13 +28,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ros_nodes.processes import stop_processes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: package name -> its share directory. Ours is the source tree: it has the same layout
@@ -329,17 +330,7 @@ class LaunchedNodes:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
 
     def stop(self) -> None:
-        for proc in self.processes.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for name, proc in self.processes.items():
-            try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            self.returncodes[name] = proc.returncode
+        self.returncodes.update(stop_processes(self.processes, signal.SIGINT, STOP_TIMEOUT_S))
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

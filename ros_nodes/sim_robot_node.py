@@ -95,6 +95,7 @@ class SimRobotNode(Node):
         self._t0_ns: int | None = None  # monotonic time of the first tick
         self._last_slot = -1
         self.burst_ticks_skipped = 0
+        self._last_reading_ns = 0  # stamp of the last reading published
         self.create_timer(1.0 / rate, self._on_tick)
         self.create_timer(period, self._publish_diagnostics)
         self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}")
@@ -118,8 +119,15 @@ class SimRobotNode(Node):
             self._return_pub.publish(Float64(data=tick.episode_return))
             self.get_logger().info(
                 f"episode {self.robot.counters.episodes} return {tick.episode_return:g}")
+        if tick.lost:
+            waited_ms = (now.nanoseconds - self._last_reading_ns) * 1e-6
+            self.get_logger().warning(
+                f"no answer to the reading of {waited_ms:.0f} ms ago within "
+                f"{self.robot.command_timeout_ticks} ticks: counted lost, published again "
+                f"({(mono - self._t0_ns) * 1e-9:.2f} s after the first tick)")
         if tick.observation is None:
             return
+        self._last_reading_ns = now.nanoseconds
         names, pos, vel = joints_from_observation(self.layout, tick.observation)
         msg = JointState(name=list(names), position=pos.tolist(), velocity=vel.tolist())
         msg.header.stamp = now.to_msg()

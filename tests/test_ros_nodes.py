@@ -334,3 +334,40 @@ def test_actuator_rearms_its_watchdog_from_the_reading_or_the_arrival(stamp_age_
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_sim_robot_counts_and_reports_a_lost_command_and_resumes():
+    import rclpy
+    from rclpy.context import Context
+
+    from ros_nodes.sim_robot_node import SimRobotNode
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        node = SimRobotNode(context=context, parameter_overrides=[
+            Parameter("control_rate_hz", value=50.0), Parameter("command_timeout_ticks", value=2)])
+
+        def tick(periods: float) -> None:  # periods after the first tick
+            if node._t0_ns is not None:
+                time.sleep(max(node._t0_ns + periods * 20e6 - time.monotonic_ns(), 0) * 1e-9)
+            node._on_tick()
+
+        def answer() -> None:  # the command for the reading now pending
+            cmd = JointState(name=["cart_slider"], effort=[10.0])
+            cmd.header.stamp.sec, cmd.header.stamp.nanosec = divmod(node.robot._pending, 10**9)
+            node._on_command(cmd)
+
+        tick(0)
+        answer()  # connected
+        tick(1)  # steps, publishes the next reading; no answer comes
+        tick(2)
+        tick(3)  # two late ticks: counted lost, published again (and logged)
+        c = node.robot.counters
+        assert (c.lost_commands, c.late_ticks, c.steps) == (1, 2, 1)
+        answer()
+        tick(4)
+        assert node.robot.counters.steps == 2  # the loop resumed
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)

@@ -3,7 +3,9 @@
 `LockstepRobot` is the logic of the simulated robot node (`ros_nodes/sim_robot_node.py`),
 free of ROS. At every control tick it either publishes a new joint reading or waits:
 
-- Each published reading carries a stamp (an integer, nanoseconds). A command answers the
+- Each published reading carries a stamp (an integer, nanoseconds): the time the state was
+  read, after the environment step that produced it (a robot stamps a sensor sample when it
+  is taken, not when the control tick began). A command answers the
   reading whose stamp it carries; commands with any other stamp (late, or the actuator's
   safe command) are counted and not applied.
 - When the answer to the current reading has arrived, the next tick steps the environment
@@ -24,7 +26,8 @@ free of ROS. At every control tick it either publishes a new joint reading or wa
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import gymnasium as gym
 import numpy as np
@@ -40,13 +43,15 @@ LOST_STAMPS_KEPT = 100
 class Tick:
     """What one control tick produced.
 
-    observation: the reading to publish now with the tick's stamp (None: publish nothing).
+    observation: the reading to publish now (None: publish nothing).
+    stamp: the stamp to publish it with (None when nothing is published).
     episode_return: the return of an episode that ended in this tick (None: none ended).
     late: no answer to the current reading had arrived.
     lost: the answer was given up on and the reading is published again (after start-up).
     """
 
     observation: np.ndarray | None
+    stamp: int | None = None
     episode_return: float | None = None
     late: bool = False
     lost: bool = False
@@ -110,8 +115,12 @@ class LockstepRobot:
         """True once max_episodes episodes have ended."""
         return self.max_episodes > 0 and self.counters.episodes >= self.max_episodes
 
-    def tick(self, stamp: int) -> Tick:
-        """One control tick at `stamp`; see the module docstring."""
+    def tick(self, stamp: int | Callable[[], int]) -> Tick:
+        """One control tick; see the module docstring.
+
+        stamp: the stamp of a reading published in this tick, or a clock (a callable
+        returning nanoseconds) read when the state has been read, after the step.
+        """
         self.counters.ticks += 1
         if self.done:
             return Tick(None)
@@ -132,7 +141,7 @@ class LockstepRobot:
                 self.lost_stamps.append(self._pending)
             else:
                 c.startup_republished += 1
-            return Tick(self._publish(stamp).observation, late=True, lost=self.connected)
+            return replace(self._publish(stamp), late=True, lost=self.connected)
         obs, reward, terminated, truncated, _ = self.env.step(self._answer)
         self.counters.steps += 1
         self._return += float(reward)
@@ -144,7 +153,7 @@ class LockstepRobot:
                 self._pending = None
                 return Tick(None, episode_return=ended)
             self._reset()
-            return Tick(self._publish(stamp).observation, episode_return=ended)
+            return replace(self._publish(stamp), episode_return=ended)
         self._obs = np.asarray(obs, np.float32)
         return self._publish(stamp)
 
@@ -168,8 +177,8 @@ class LockstepRobot:
         self._obs = np.asarray(obs, np.float32)
         self._return = 0.0
 
-    def _publish(self, stamp: int) -> Tick:
-        self._pending = stamp
+    def _publish(self, stamp: int | Callable[[], int]) -> Tick:
+        self._pending = stamp() if callable(stamp) else stamp
         self._answer = None
         self._waited = 0
-        return Tick(self._obs)
+        return Tick(self._obs, self._pending)

@@ -64,6 +64,11 @@ def stamp_ns(stamp: Any) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
+def set_stamp(stamp: Any, ns: int) -> None:
+    """Write integer nanoseconds into a builtin_interfaces/Time in place (no new message)."""
+    stamp.sec, stamp.nanosec = divmod(int(ns), 1_000_000_000)
+
+
 def describe(text: str, *, read_only: bool = True, int_range: tuple[int, int] | None = None,
              float_range: tuple[float, float] | None = None,
              choices: Sequence[str] | None = None) -> ParameterDescriptor:

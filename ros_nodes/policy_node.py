@@ -154,6 +154,7 @@ class PolicyNode(Node):
         # spikes, synaptic events, total and dynamic energy (J), chip time (s)
         self._sums = np.zeros(5)
         self._energy_known = False
+        self._action_msg = Joy()
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state,
                                  sensor_qos(depth))
@@ -196,11 +197,11 @@ class PolicyNode(Node):
             self._act_failures += 1
             self._log.warning(f"policy failed on a reading: {exc}")
             return
-        out = Joy()
+        out = self._action_msg  # one message, refilled: publish serializes it at once
         out.header.stamp = msg.header.stamp
         out.header.frame_id = msg.header.frame_id
         out.buttons = [int(info.action)]
-        out.axes = [float(q) for q in info.q]
+        out.axes = info.q.tolist()
         self._action_pub.publish(out)
         self._host_latency_s.add(time.perf_counter() - start)
         now_ns = self.get_clock().now().nanoseconds

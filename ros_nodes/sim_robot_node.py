@@ -2,13 +2,15 @@
 
 Publishes   `joint_states` (sensor_msgs/JointState, best effort, keep last 1) at the control
             rate: positions and velocities of the environment's joints (CartPole: cart_slider,
-            pole_hinge; Acrobot: shoulder, elbow), stamped with the node clock.
+            pole_hinge; Acrobot: shoulder, elbow), stamped with the node clock when the state
+            is read (after the environment step, as a sensor stamps its sample).
             `episode_return` (std_msgs/Float64, reliable, transient local: the last 10 reach
             a late subscriber) when an episode ends.
             `/diagnostics` (diagnostic_msgs/DiagnosticArray): ticks, steps, late ticks, lost
             commands, start-up waits (ticks before the first command: not counted as late
             or lost), episodes, last and mean return, and the loop latency: from a
-            reading's stamp to the arrival of the command answering it, median and p99
+            reading's stamp to the arrival of the command answering it (the clock read first
+            thing in the command callback), median and p99
             over the last `latency_window` answers, max since start.
 Subscribes  `joint_commands` (sensor_msgs/JointState, reliable, keep last 100): the effort
             on the driven joint; a command is applied when its stamp is the stamp of the
@@ -46,6 +48,7 @@ from ros_nodes.common import (
     latched_qos,
     run_node,
     sensor_qos,
+    set_stamp,
     stamp_ns,
 )
 
@@ -96,6 +99,7 @@ class SimRobotNode(Node):
         self._last_slot = -1
         self.burst_ticks_skipped = 0
         self._last_reading_ns = 0  # stamp of the last reading published
+        self._reading = JointState(name=list(self.layout.joint_names))
         self.create_timer(1.0 / rate, self._on_tick)
         self.create_timer(period, self._publish_diagnostics)
         self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}")
@@ -113,27 +117,30 @@ class SimRobotNode(Node):
             self.burst_ticks_skipped += 1
             return
         self._last_slot = slot
-        now = self.get_clock().now()
-        tick = self.robot.tick(now.nanoseconds)
+        # the reading is stamped when the state is read, after the step (LockstepRobot.tick)
+        tick = self.robot.tick(self._now_ns)
         if tick.episode_return is not None:
             self._return_pub.publish(Float64(data=tick.episode_return))
             self.get_logger().info(
                 f"episode {self.robot.counters.episodes} return {tick.episode_return:g}")
         if tick.lost:
-            waited_ms = (now.nanoseconds - self._last_reading_ns) * 1e-6
+            waited_ms = (self._now_ns() - self._last_reading_ns) * 1e-6
             self.get_logger().warning(
                 f"no answer to the reading of {waited_ms:.0f} ms ago within "
                 f"{self.robot.command_timeout_ticks} ticks: counted lost, published again "
                 f"({(mono - self._t0_ns) * 1e-9:.2f} s after the first tick)")
-        if tick.observation is None:
+        if tick.observation is None or tick.stamp is None:
             return
-        self._last_reading_ns = now.nanoseconds
-        names, pos, vel = joints_from_observation(self.layout, tick.observation)
-        msg = JointState(name=list(names), position=pos.tolist(), velocity=vel.tolist())
-        msg.header.stamp = now.to_msg()
+        self._last_reading_ns = tick.stamp
+        _, pos, vel = joints_from_observation(self.layout, tick.observation)
+        msg = self._reading  # one message, refilled: publish serializes it at once
+        msg.position = pos.tolist()
+        msg.velocity = vel.tolist()
+        set_stamp(msg.header.stamp, tick.stamp)
         self._state_pub.publish(msg)
 
     def _on_command(self, msg: JointState) -> None:
+        arrived_ns = self._now_ns()  # before any work on the message: its arrival
         try:
             effort = msg.effort[list(msg.name).index(self.layout.effort_joint)]
         except (ValueError, IndexError):
@@ -141,7 +148,11 @@ class SimRobotNode(Node):
             return
         stamp = stamp_ns(msg.header.stamp)
         if self.robot.command(stamp, float(effort)):
-            self._loop_latency_s.add((self.get_clock().now().nanoseconds - stamp) * 1e-9)
+            self._loop_latency_s.add((arrived_ns - stamp) * 1e-9)
+
+    def _now_ns(self) -> int:
+        """The node clock in nanoseconds (stamps and arrival times)."""
+        return self.get_clock().now().nanoseconds
 
     def _publish_diagnostics(self) -> None:
         c = self.robot.counters

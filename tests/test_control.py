@@ -234,3 +234,22 @@ def test_deploy_and_envs_load_neither_rclpy_nor_torch():
     code = ("import sys, deploy.control, envs.sim_robot; "
             "bad = {'rclpy', 'torch'} & set(sys.modules); assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_lockstep_robot_stamps_a_reading_after_the_step_that_produced_it():
+    robot = LockstepRobot("CartPole-v1", joint_layout("CartPole-v1"), command_timeout_ticks=2)
+    steps_when_stamped = []
+
+    def clock() -> int:  # a sensor stamps its sample: the step must already be done
+        steps_when_stamped.append(robot.counters.steps)
+        return 100 + len(steps_when_stamped)
+
+    first = robot.tick(clock)
+    assert first.stamp == 101 and first.observation is not None
+    assert robot.command(101, 10.0)
+    second = robot.tick(clock)
+    assert second.stamp == 102
+    assert steps_when_stamped == [0, 1]
+    assert robot.tick(clock).stamp is None  # waiting: no reading, the clock is not read
+    assert steps_when_stamped == [0, 1]
+    assert robot.command(102, -10.0)

@@ -84,6 +84,24 @@ class EmulatorResult:
         return np.argmax(self.q, axis=1)
 
 
+@dataclass(frozen=True, eq=False)
+class OneResult:
+    """One environment's run, totals only (the per-action fast path, `Emulator.run_one`).
+
+    q: float32 (n_actions,) Q-values.
+    synaptic_events: spikes delivered x fan-out incl. zero weights (reference definition).
+    chip_events: synaptic events the chip processes (spikes delivered x non-zero weights).
+    spikes: spikes emitted by all populations, input source included (= spikes sent).
+    neuron_updates: neuron updates on all PEs (the same for every run).
+    """
+
+    q: np.ndarray
+    synaptic_events: int
+    chip_events: int
+    spikes: int
+    neuron_updates: int
+
+
 def _has_negative_zero(a: np.ndarray) -> bool:
     return bool(np.any((a == 0) & np.signbit(a)))
 
@@ -144,6 +162,7 @@ class Emulator:
                             and bool(np.all(self.i_offset == 0)))
         self._build_counters()
         self._buffers: dict[int, tuple] = {}
+        self._both_one = np.empty(2 * self.n_spiking, np.float32)  # run_one's counts
 
     def _build_counters(self) -> None:
         """(n_spiking, n_pes) matrices: non-zero weights each spiking neuron reaches on each
@@ -172,6 +191,12 @@ class Emulator:
         self._count_matrix[:n, -1] = dense_fanout
         self._count_matrix_t = np.ascontiguousarray(self._count_matrix.T)
         self._updates.flags.writeable = False  # shared by every result
+        # totals for one environment: [delivered, emitted] @ it = [dense, chip events, spikes]
+        self._total_matrix = np.zeros((2 * n, 3), np.float64)
+        self._total_matrix[:n, 0] = dense_fanout
+        self._total_matrix[:n, 1] = self._fan.sum(axis=1)
+        self._total_matrix[n:, 2] = 1.0
+        self._neuron_updates = int(self._updates.sum())
 
     def _get_buffers(self, batch: int) -> tuple:
         """Preallocated state for one batch size, neuron-major: (n,) for one environment,
@@ -254,6 +279,30 @@ class Emulator:
         self._run(v, isyn, tmp, plan, spike_views, params, single=batch == 1)
         v_out = v[self.n_hidden:].reshape(self.n_actions, batch).T
         return self._result(hist.reshape(self.timesteps, self.n_spiking, batch), v_out)
+
+    def run_one(self, input_spikes: np.ndarray) -> OneResult:
+        """One environment's input spikes (T, n_inputs) -> Q-values and total counts.
+
+        The same steps as `run` with batch 1 (bit-identical q) and the same counts summed
+        over PEs, with fewer array operations: the per-action path of a deployed policy.
+        """
+        s = np.asarray(input_spikes)
+        if s.shape != (self.timesteps, self.n_inputs):
+            raise NeuroqError(f"input spikes must have shape (T={self.timesteps}, "
+                              f"{self.n_inputs}), got {s.shape}")
+        hist, v, isyn, tmp, plan, spike_views, params = self._get_buffers(1)
+        v.fill(0.0)
+        isyn.fill(0.0)
+        np.not_equal(s, 0, out=hist[:, :self.n_inputs])
+        self._run(v, isyn, tmp, plan, spike_views, params, single=True)
+        n = self.n_spiking
+        both = self._both_one
+        emitted = both[n:]
+        hist.sum(axis=0, dtype=np.float32, out=emitted)  # exact: at most T per neuron
+        np.subtract(emitted, hist[-1], out=both[:n])  # last step's spikes: not delivered
+        dense, chip, spikes = (int(round(c)) for c in both @ self._total_matrix)
+        q = (v[self.n_hidden:] * self.q_scale).astype(np.float32)
+        return OneResult(q, dense, chip, spikes, self._neuron_updates)
 
     def _fire_bool(self, vh, spikes, thr, v_reset) -> None:
         """Threshold and reset of the hidden neurons, literally; spikes: bool out."""

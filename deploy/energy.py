@@ -95,14 +95,14 @@ class EnergyModel:
         return events_per_pe * self.c_syn + spikes_per_pe * self.c_spike + fixed
 
     def action_energy(self, chip_events: float, spikes_sent: float,
-                      updates_per_pe: np.ndarray) -> tuple[float, float]:
+                      neuron_updates: float) -> tuple[float, float]:
         """(dynamic, total) MODELED energy in J of one action from its summed counts.
 
         Busy cycles are linear in the counts, so totals over PEs suffice (fast path of
-        `cost` for one action).
+        `cost` for one action). neuron_updates: summed over PEs.
         """
         busy = (chip_events * self.c_syn + spikes_sent * self.c_spike
-                + float(np.sum(updates_per_pe)) * self.c_neuron
+                + float(neuron_updates) * self.c_neuron
                 + self.n_pes_used * self.timesteps * self.c_tick)
         dynamic = busy * self.level.energy_per_cycle_j
         return dynamic, dynamic + self.static_power_w * self.chip_time_s

@@ -196,15 +196,12 @@ class SpikingPolicy:
         spikes_in = self.encoder.encode(x, self.timesteps, rng=self.rng)
         if self.backend != "emulator":
             return self._first_action(self._run_spikes(spikes_in, start), start)
-        # the emulator's fast path: one environment, summed counts
-        r = self.emulator.run(spikes_in)
-        q = r.q[0]
-        chip_events = int(r.events_per_pe.sum())
-        spikes = int(r.spikes_per_pe.sum())
-        dyn, tot = self.energy.action_energy(chip_events, spikes, r.neuron_updates_per_pe)
-        return ActionInfo(int(q.argmax()), q, time.perf_counter() - start,
-                          self.energy.chip_time_s, int(r.synaptic_events[0]), spikes, dyn, tot,
-                          self.backend, chip_events)
+        # the emulator's fast path: one environment, summed counts (Emulator.run_one)
+        r = self.emulator.run_one(spikes_in[:, 0])
+        dyn, tot = self.energy.action_energy(r.chip_events, r.spikes, r.neuron_updates)
+        return ActionInfo(int(r.q.argmax()), r.q, time.perf_counter() - start,
+                          self.energy.chip_time_s, r.synaptic_events, r.spikes, dyn, tot,
+                          self.backend, r.chip_events)
 
     def act_batch(self, observations: np.ndarray) -> np.ndarray:
         """Greedy actions (int64, (batch,)) for observations (batch, n_obs)."""

@@ -116,6 +116,7 @@ class ActuatorNode(Node):
                     f"action_efforts has {len(efforts)} values, not a multiple of the "
                     f"{n} joints in joint_names")
             self.table = ActionTable.from_lists(np.reshape(efforts, (-1, n)), limits, safe)
+            self._command_msg: Any = JointState(name=self._names)
             self._cmd_pub = self.create_publisher(JointState, TOPIC_JOINT_COMMANDS,
                                                   command_qos())
         else:
@@ -131,6 +132,8 @@ class ActuatorNode(Node):
             if len(lin) != len(ang):
                 raise NeuroqError("twist_linear_x and twist_angular_z need one value per action")
             self.table = ActionTable.from_lists(np.column_stack([lin, ang]), [max_lin, max_ang])
+            self._command_msg = TwistStamped()
+            self._command_msg.header.frame_id = self._frame_id
             self._cmd_pub = self.create_publisher(TwistStamped, TOPIC_CMD_VEL, command_qos())
         self.dog = Watchdog(timeout)
         self.commands_sent = 0
@@ -201,11 +204,10 @@ class ActuatorNode(Node):
             self._publish_diagnostics()
 
     def _send(self, command: np.ndarray, stamp: Any) -> None:
+        msg = self._command_msg  # one message, refilled: publish serializes it at once
         if self._mode == "effort":
-            msg = JointState(name=self._names, effort=[float(c) for c in command])
+            msg.effort = command.tolist()
         else:
-            msg = TwistStamped()
-            msg.header.frame_id = self._frame_id
             msg.twist.linear.x = float(command[0])
             msg.twist.angular.z = float(command[1])
         msg.header.stamp = stamp

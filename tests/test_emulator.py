@@ -138,3 +138,28 @@ def test_bad_input_raises_and_does_not_corrupt_the_next_run():
     again5, again1 = emu.run(s5), emu.run(s1)
     assert np.array_equal(first1.q, again1.q) and np.array_equal(first5.q, again5.q)
     assert np.array_equal(first5.events_per_pe, again5.events_per_pe)
+
+
+@pytest.mark.parametrize("widths,alpha,compare,reset", [
+    ((64, 256, 256, 2), 1.0, ">=", "reset_by_subtraction"),
+    ((10, 40, 30, 4), 0.875, ">", "reset_to_v_reset"),
+    ((6, 20, 3), 0.3, ">=", "reset_to_v_reset"),
+    ((5, 2), 1.0, ">=", "reset_by_subtraction"),
+])
+def test_run_one_equals_a_batch_of_one(widths, alpha, compare, reset):
+    """The per-action fast path: the same Q-value bits and the counts summed over PEs."""
+    net = random_network(widths, timesteps=6, alpha=alpha, compare=compare, reset=reset,
+                         seed=7)
+    emu = Emulator(compile_program(net))
+    s = spikes(net, 5, rate=0.4)
+    for b in range(5):
+        want = emu.run(s[:, b:b + 1])
+        got = emu.run_one(s[:, b])
+        assert np.array_equal(want.q[0].view(np.uint32), got.q.view(np.uint32))
+        assert got.q.dtype == np.float32 and got.q.shape == (widths[-1],)
+        assert got.synaptic_events == int(want.synaptic_events[0])
+        assert got.chip_events == int(want.events_per_pe[0].sum())
+        assert got.spikes == int(want.spikes_per_pe[0].sum())
+        assert got.neuron_updates == int(want.neuron_updates_per_pe.sum())
+    with pytest.raises(NeuroqError, match="shape"):
+        emu.run_one(s[:, :2])

@@ -18,6 +18,8 @@ from this process for `duration` seconds after a warm-up. Reported per rate:
 - with --observer, the same seen from this process: every reading and command, exact
   percentiles, lost commands seen from outside, and one hop (reading -> here) for scale.
   The observer is one more reader on the loop's topics, so it slows each publish a little;
+- the machine's own wake-up lateness just before the loop (--probe seconds of sleeping one
+  period at a time): a floor under the loop's tail that no node code removes;
 - the machine's CPU shares while watched, steal included (time the hypervisor gave to
   other guests: on a shared virtual machine it is what latency tails suffer from);
 - peak resident memory (VmHWM) of the policy node process (it imports no torch);
@@ -35,7 +37,10 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 # ROS 2 domain ids 0-101 are safe on Linux
@@ -60,6 +65,8 @@ def parse_args() -> argparse.Namespace:
                    help="also watch every reading and command from this process (exact "
                    "per-reading latencies and losses seen from outside, at the cost of one "
                    "more reader on the loop's topics); default: the nodes' own figures")
+    p.add_argument("--probe", type=float, default=5.0,
+                   help="seconds of the machine wake-up probe before each rate (0: skip)")
     p.add_argument("--domain-id", type=int, default=os.getpid() % ROS_DOMAIN_IDS)
     p.add_argument("--out", default=str(REPO / "runs"), help="root of the run folder")
     return p.parse_args()
@@ -75,6 +82,25 @@ def _mib(x: float | None) -> str:
 
 def _ms(x: float | None) -> str:
     return "?" if x is None else f"{x:.3f} ms"
+
+
+def wakeup_probe(period_s: float, duration_s: float) -> dict[str, float | int]:
+    """How late this machine wakes a sleeping thread (a cyclictest-like figure), ms.
+
+    Sleeps one control period at a time for `duration_s` and records how much later than
+    asked each wake-up came. Every message of the loop wakes a process, three per action,
+    so this lateness is a floor under the loop's latency tail that no node code can remove.
+    """
+    late: list[float] = []
+    end = time.monotonic() + duration_s
+    while time.monotonic() < end:
+        t = time.monotonic()
+        time.sleep(period_s)
+        late.append(time.monotonic() - t - period_s)
+    a = np.asarray(late) * 1e3
+    median, p99 = np.percentile(a, [50, 99], method="inverted_cdf")  # nearest rank
+    return {"samples": len(a), "median_ms": float(median), "p99_ms": float(p99),
+            "max_ms": float(a.max()), "over_1ms": float(np.mean(a > 1.0))}
 
 
 def print_report(r: dict) -> None:
@@ -101,6 +127,12 @@ def print_report(r: dict) -> None:
             f"{r['lost_commands_seen']}; reading stamp -> command arrival here median "
             f"{_ms(lat['median'])}, p99 {_ms(lat['p99'])}, max {_ms(lat['max'])}; one hop "
             f"(reading -> here) median {_ms(hop['median'])}, p99 {_ms(hop['p99'])}")
+    probe = r.get("machine_wakeup_lateness")
+    if probe:
+        lines.append(
+            f"machine wake-up lateness before the loop (sleep one period, {probe['samples']} "
+            f"wake-ups): median {_ms(probe['median_ms'])}, p99 {_ms(probe['p99_ms'])}, max "
+            f"{_ms(probe['max_ms'])}; {_pct(probe['over_1ms'])} over 1 ms")
     lines += [
         f"policy node peak RSS {_mib(r['peak_rss_mib']['policy'])}; act latency median "
         f"{pol.get('act_latency_median_ms', '?')} ms, p99 {pol.get('act_latency_p99_ms', '?')} "
@@ -150,6 +182,7 @@ def main() -> int:
     results = []
     for rate in args.rates:
         print(f"-- {rate:g} Hz ...", flush=True)
+        probe = wakeup_probe(1.0 / rate, args.probe) if args.probe > 0 else None
         try:
             report = run_closed_loop(artifact, out / f"logs-{rate:g}hz", backend=args.backend,
                                      rate_hz=rate, duration_s=args.duration,
@@ -158,6 +191,7 @@ def main() -> int:
             print(f"bench_ros_loop: error: {exc}", file=sys.stderr)
             return 2
         r = report.summary()
+        r["machine_wakeup_lateness"] = probe
         results.append(r)
         print_report(r)
     returns_check = None

@@ -10,7 +10,8 @@ setup(
         ("share/neuroq", ["package.xml"]),
         ("share/neuroq/launch", glob("launch/*.launch.py")),
         ("share/neuroq/config", glob("config/*.yaml")),
-        # the CartPole artifact `ros2 launch neuroq cartpole_sim.launch.py` loads by default
+        # the artifacts the launch files load by default (cartpole_*, acrobot_sim)
         ("share/neuroq/artifacts/cartpole", glob("config/artifacts/cartpole/*")),
+        ("share/neuroq/artifacts/acrobot", glob("config/artifacts/acrobot/*")),
     ],
 )

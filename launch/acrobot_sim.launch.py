@@ -1,8 +1,10 @@
 """Acrobot in simulation: simulated robot, spiking policy and actuator, over DDS.
 
-    ros2 launch neuroq acrobot_sim.launch.py backend:=emulator artifact:=/path/to/artifact
+    ros2 launch neuroq acrobot_sim.launch.py backend:=emulator
 
-Parameters come from config/acrobot_sim.yaml; `backend` and `artifact` override it.
+runs the Acrobot artifact the package ships (share/neuroq/artifacts/acrobot); pass
+`artifact:=/path/to/artifact` for your own. Parameters come from config/acrobot_sim.yaml;
+`backend` and `artifact` override it.
 """
 
 from launch import LaunchDescription

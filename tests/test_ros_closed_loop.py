@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from tiny_artifact import make_tiny_artifact
 
@@ -37,6 +39,17 @@ def test_closed_loop_without_observer_reports_the_nodes_own_latency(tmp_path):
     assert 0 < act["median"] < robot["max"] * 1.01  # published before it arrives
     assert s["robot_loop_latency_samples"] >= sum(report.returns)
     assert s["sim_lost_commands"] == "0"
+
+
+def test_shipped_acrobot_artifact_closes_the_loop_with_the_in_process_returns(tmp_path):
+    """What `ros2 launch neuroq acrobot_sim.launch.py` runs by default, at 50 Hz here."""
+    repo = Path(__file__).resolve().parents[1]
+    artifact = repo / "config" / "artifacts" / "acrobot"
+    report = run_closed_loop(artifact, tmp_path / "logs", rate_hz=50.0, episodes=2, seed=0,
+                             config=repo / "config" / "acrobot_sim.yaml", observe=False)
+    assert report.returns == list(evaluate(load_policy(artifact), episodes=2,
+                                           seed=0)["returns"])
+    assert all(r >= -500 for r in report.returns) and max(report.returns) > -500
 
 
 def test_cpu_shares_and_process_cpu_time():

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,6 +27,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 
 # Topic names, relative so that namespaces and remappings apply.
 TOPIC_JOINT_STATES = "joint_states"
@@ -173,8 +176,26 @@ EXECUTORS = ("events", "single")
 SPIN_SLICE_S = 0.1
 
 
+#: Set by SIGINT/SIGTERM in a node process (`run_node`); the spin loops stop between slices.
+_STOP = threading.Event()
+
+
+def stop_requested() -> bool:
+    """Whether this node process was asked to stop (SIGINT or SIGTERM, see `run_node`)."""
+    return _STOP.is_set()
+
+
+def _spin_in_slices(node: Node, executor: Any) -> None:
+    executor.add_node(node)
+    try:
+        while node.context.ok() and not stop_requested():
+            executor.spin_once(timeout_sec=SPIN_SLICE_S)
+    finally:
+        executor.shutdown()
+
+
 def spin_events(node: Node) -> None:
-    """Spin `node` on rclpy's EventsExecutor (C++ dispatch) until the context shuts down.
+    """Spin `node` on rclpy's EventsExecutor (C++ dispatch) until asked to stop.
 
     With these wheels (rclpy 9.1.2) one hop between two processes took a median 530 us and
     a p99 0.7 ms on this executor against 680 us and 1.2 ms on SingleThreadedExecutor, at
@@ -183,13 +204,14 @@ def spin_events(node: Node) -> None:
     """
     from rclpy.experimental import EventsExecutor
 
-    executor = EventsExecutor(context=node.context)
-    executor.add_node(node)
-    try:
-        while node.context.ok():
-            executor.spin_once(timeout_sec=SPIN_SLICE_S)
-    finally:
-        executor.shutdown()
+    _spin_in_slices(node, EventsExecutor(context=node.context))
+
+
+def spin_single(node: Node) -> None:
+    """Spin `node` on rclpy's SingleThreadedExecutor until asked to stop."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    _spin_in_slices(node, SingleThreadedExecutor(context=node.context))
 
 
 def executor_choice() -> str:
@@ -214,9 +236,9 @@ def new_executor(context: Any) -> Any:
 
 def default_spin() -> Callable[[Node], None]:
     """The spin function `NEUROQ_ROS_EXECUTOR` asks for: `spin_events` for "events"
-    (default), `rclpy.spin` (SingleThreadedExecutor) for "single". Raises ValueError
+    (default), `spin_single` (SingleThreadedExecutor) for "single". Raises ValueError
     otherwise."""
-    return spin_events if executor_choice() == "events" else rclpy.spin
+    return spin_events if executor_choice() == "events" else spin_single
 
 
 def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
@@ -226,7 +248,13 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     Exit status 2 with one line on stderr when the node cannot be built (bad parameters:
     NeuroqError or ValueError), 1 when it was built but refused to activate (`active`
     False, e.g. an artifact that does not load), 0 after a normal shutdown or Ctrl-C.
-    spin: how to spin the node (default: `default_spin()`, from NEUROQ_ROS_EXECUTOR).
+    spin: how to spin the node (default: `default_spin()`, from NEUROQ_ROS_EXECUTOR); it
+    should return once `stop_requested()`.
+
+    SIGINT and SIGTERM only set a flag (`stop_requested`): the spin loop ends after the
+    callback running at that moment, and the context is shut down after that. rclpy's own
+    handler would shut the context down at once, under a callback that may be publishing
+    (which then fails with "publisher's context is invalid").
     """
     from deploy.errors import NeuroqError
 
@@ -235,7 +263,9 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     except ValueError as exc:
         print(f"neuroq {label}: error: {exc}", file=sys.stderr)
         return 2
-    rclpy.init(args=args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: _STOP.set())
     try:
         node = make_node()
     except (NeuroqError, ValueError) as exc:
@@ -250,8 +280,8 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RuntimeError:
-        # SIGINT shuts the context down from the signal handler; a message being taken at
-        # that moment fails inside rclpy. After shutdown that is the normal end, not an error.
+        # a context shut down from elsewhere (not by our signal handlers) can make a take
+        # fail inside rclpy. After shutdown that is the normal end, not an error.
         if rclpy.ok():
             raise
     finally:

@@ -50,6 +50,7 @@ from ros_nodes.common import (
     latched_qos,
     run_node,
     stamp_ns,
+    stop_requested,
 )
 from ros_nodes.event_node import TOPIC_EVENTS
 
@@ -214,10 +215,10 @@ class EventCameraNode(Node):
 
 def _spin_until_done(node: Node) -> None:
     """Spin until the last episode ended, then `linger_s` more so its results get out."""
-    while rclpy.ok() and not node.done:
+    while rclpy.ok() and not node.done and not stop_requested():
         rclpy.spin_once(node, timeout_sec=0.1)
     end = time.monotonic() + node.linger_s
-    while rclpy.ok() and time.monotonic() < end:
+    while rclpy.ok() and time.monotonic() < end and not stop_requested():
         rclpy.spin_once(node, timeout_sec=0.1)
 
 

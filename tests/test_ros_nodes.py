@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,14 +190,12 @@ def test_policy_node_process_refuses_to_activate_with_one_clear_line(tmp_path, m
 
 
 def test_executor_choice_comes_from_the_environment(monkeypatch):
-    import rclpy
-
-    from ros_nodes.common import EXECUTOR_ENV, default_spin, spin_events
+    from ros_nodes.common import EXECUTOR_ENV, default_spin, spin_events, spin_single
 
     monkeypatch.delenv(EXECUTOR_ENV, raising=False)
     assert default_spin() is spin_events
     monkeypatch.setenv(EXECUTOR_ENV, "single")
-    assert default_spin() is rclpy.spin
+    assert default_spin() is spin_single
     monkeypatch.setenv(EXECUTOR_ENV, "multi")
     with pytest.raises(ValueError, match="events"):
         default_spin()
@@ -212,6 +211,42 @@ def test_a_node_process_refuses_an_unknown_executor_with_one_line():
     assert proc.stderr.strip().splitlines() == [
         "neuroq actuator: error: NEUROQ_ROS_EXECUTOR must be one of ['events', 'single'], "
         "got 'multi'"]
+
+
+STOP_DURING_A_CALLBACK = """
+import os, signal, sys
+from rclpy.node import Node
+from std_msgs.msg import Float64
+from ros_nodes.common import run_node
+
+class Node_(Node):
+    def __init__(self):
+        super().__init__("stop_probe")
+        self.pub = self.create_publisher(Float64, "stop_probe", 1)
+        self.create_timer(0.05, self.tick)
+
+    def tick(self):
+        os.kill(os.getpid(), signal.SIG{sig})  # asked to stop in the middle of a callback
+        self.pub.publish(Float64(data=1.0))  # the context must still be valid here
+        print("published after the signal", flush=True)
+
+sys.exit(run_node(Node_, "stop probe", None))
+"""
+
+
+@pytest.mark.parametrize("executor", ["events", "single"])
+@pytest.mark.parametrize("sig", ["INT", "TERM"])
+def test_a_stop_signal_ends_the_node_after_its_callback_not_under_it(executor, sig):
+    import os
+
+    env = {**os.environ, "NEUROQ_ROS_EXECUTOR": executor}
+    proc = subprocess.run([sys.executable, "-c", STOP_DURING_A_CALLBACK.format(sig=sig)],
+                          env=env, capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[1])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert out.count("published after the signal") == 1, out
+    assert "Traceback" not in out and "context is invalid" not in out, out
 
 
 def test_actuator_maps_actions_to_clamped_twists_and_drops_bad_ones():

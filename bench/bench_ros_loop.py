@@ -57,7 +57,9 @@ def parse_args() -> argparse.Namespace:
                    help="control rates in Hz (default: 100 500)")
     p.add_argument("--duration", type=float, default=60.0,
                    help="seconds watched per rate (default: 60)")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds before watching")
+    p.add_argument("--warmup", type=float, default=5.0,
+                   help="seconds of running loop before watching (default: 5; DDS discovery "
+                   "was seen to re-match endpoints about 3 s after start, see docs/ros.md)")
     p.add_argument("--returns-episodes", type=int, default=3,
                    help="then run this many episodes at the first rate and compare their "
                    "returns with the in-process evaluation of the same seeds (0: skip)")
@@ -110,7 +112,8 @@ def print_report(r: dict) -> None:
     rets = r["episode_returns"]
     mean_return = sum(rets) / len(rets) if rets else float("nan")
     lines = [
-        f"sim robot: lost commands {r['sim_lost_commands']} (answered later "
+        f"sim robot: lost commands while watched {r['sim_lost_commands_watched']}, in the "
+        f"whole run {r['sim_lost_commands']} (answered later "
         f"{r['sim_answers_after_loss']}), late ticks "
         f"{r['sim_late_ticks']} of {r['sim_ticks']} (start-up waits {r['sim_startup_ticks']}; "
         f"timer catch-up ticks skipped {r['sim_burst_ticks_skipped']})",

@@ -86,6 +86,8 @@ class LoopReport:
     cpu: dict[str, float | None] = field(default_factory=dict)
     node_cpu: dict[str, float | None] = field(default_factory=dict)
     exit_codes: dict[str, int | None] = field(default_factory=dict)
+    #: the sim robot's diagnostics as last received before watching started
+    diagnostics_at_start: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Plain numbers for printing and JSON."""
@@ -105,6 +107,10 @@ class LoopReport:
             "commands_matched": self.commands_matched,
             "lost_commands_seen": self.lost_commands_seen,
             "sim_lost_commands": sim.get("lost_commands"),
+            # since the last diagnostics before watching (<= 1 period earlier): the warm-up,
+            # when DDS discovery may still be matching endpoints, is left out
+            "sim_lost_commands_watched": _difference(sim, self.diagnostics_at_start,
+                                                     "lost_commands"),
             "sim_late_ticks": sim.get("late_ticks"),
             "sim_ticks": sim.get("ticks"),
             "sim_startup_ticks": sim.get("startup_ticks"),
@@ -180,6 +186,12 @@ class _Watcher(Node):
         """Whether a command has closed the loop (seen here, or counted by the robot)."""
         steps = _float(self.status.get(STATUS["sim_robot"], {}).get("steps"))
         return bool(self.commands or self.returns or (steps or 0) > 0)
+
+
+def _difference(after: dict[str, str], before: dict[str, str], key: str) -> int | None:
+    """A diagnostics counter's growth between two snapshots (None when either lacks it)."""
+    a, b = _float(after.get(key)), _float(before.get(key, "0"))
+    return None if a is None or b is None else int(a - b)
 
 
 def cpu_jiffies() -> np.ndarray | None:
@@ -296,6 +308,7 @@ def run_closed_loop(
     executor.add_node(watcher)
     procs: dict[str, subprocess.Popen] = {}
     codes: dict[str, int | None] = {}
+    sim_at_start: dict[str, str] = {}
 
     def spin_until(done: Any, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -316,6 +329,7 @@ def run_closed_loop(
         watcher.readings.clear()
         watcher.commands.clear()
         watcher.safe_commands = 0
+        sim_at_start = dict(watcher.status.get(STATUS["sim_robot"], {}))
         t0 = time.time_ns()
         jiffies0 = cpu_jiffies()
         node_cpu0 = {name: process_cpu_s(p.pid) for name, p in procs.items()}
@@ -352,4 +366,4 @@ def run_closed_loop(
         safe_commands_seen=watcher.safe_commands, peak_rss_kib=peaks, cpu=cpu,
         node_cpu=node_cpu,
         diagnostics={k: watcher.status.get(v, {}) for k, v in STATUS.items()},
-        exit_codes=codes)
+        exit_codes=codes, diagnostics_at_start=sim_at_start)

@@ -126,7 +126,8 @@ class SimRobotNode(Node):
         if tick.lost:
             waited_ms = (self._now_ns() - self._last_reading_ns) * 1e-6
             self.get_logger().warning(
-                f"no answer to the reading of {waited_ms:.0f} ms ago within "
+                f"no answer to the reading stamped {self._last_reading_ns} ns, "
+                f"{waited_ms:.0f} ms ago, within "
                 f"{self.robot.command_timeout_ticks} ticks: counted lost, published again "
                 f"({(mono - self._t0_ns) * 1e-9:.2f} s after the first tick)")
         if tick.observation is None or tick.stamp is None:

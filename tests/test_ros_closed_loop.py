@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tiny_artifact import make_tiny_artifact
 
@@ -79,3 +80,17 @@ def test_closed_loop_reports_a_policy_that_will_not_start(tmp_path):
         run_closed_loop(tmp_path / "missing", tmp_path / "logs", duration_s=1.0,
                         start_timeout_s=20.0)
     assert "not activating" in (tmp_path / "logs" / "policy.log").read_text()
+
+
+def test_lost_commands_while_watched_leave_out_the_warm_up():
+    from ros_nodes.closed_loop import LoopReport
+
+    def report(at_start):
+        return LoopReport(100.0, 60.0, 0, 0, 0, np.zeros(0), np.zeros(0), [], 0, {},
+                          {"sim_robot": {"lost_commands": "3"}},
+                          diagnostics_at_start=at_start).summary()
+
+    assert report({"lost_commands": "2"})["sim_lost_commands_watched"] == 1
+    assert report({})["sim_lost_commands_watched"] == 3  # no snapshot: the whole run
+    assert report({"lost_commands": "x"})["sim_lost_commands_watched"] is None
+    assert report({"lost_commands": "2"})["sim_lost_commands"] == "3"

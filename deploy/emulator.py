@@ -268,15 +268,7 @@ class Emulator:
                 np.concatenate([p.events_per_pe for p in parts]),
                 np.concatenate([p.spikes_per_pe for p in parts]),
                 parts[0].neuron_updates_per_pe)
-        hist, v, isyn, tmp, plan, spike_views, params = self._get_buffers(batch)
-        v.fill(0.0)
-        isyn.fill(0.0)
-        n_in = self.n_inputs
-        if batch == 1:
-            np.not_equal(s[:, 0, :], 0, out=hist[:, :n_in])
-        else:
-            np.not_equal(s.transpose(0, 2, 1), 0, out=hist[:, :n_in])
-        self._run(v, isyn, tmp, plan, spike_views, params, single=batch == 1)
+        hist, v = self._simulate(s[:, 0, :] if batch == 1 else s.transpose(0, 2, 1), batch)
         v_out = v[self.n_hidden:].reshape(self.n_actions, batch).T
         return self._result(hist.reshape(self.timesteps, self.n_spiking, batch), v_out)
 
@@ -290,19 +282,33 @@ class Emulator:
         if s.shape != (self.timesteps, self.n_inputs):
             raise NeuroqError(f"input spikes must have shape (T={self.timesteps}, "
                               f"{self.n_inputs}), got {s.shape}")
-        hist, v, isyn, tmp, plan, spike_views, params = self._get_buffers(1)
-        v.fill(0.0)
-        isyn.fill(0.0)
-        np.not_equal(s, 0, out=hist[:, :self.n_inputs])
-        self._run(v, isyn, tmp, plan, spike_views, params, single=True)
-        n = self.n_spiking
+        hist, v = self._simulate(s, 1)
         both = self._both_one
-        emitted = both[n:]
-        hist.sum(axis=0, dtype=np.float32, out=emitted)  # exact: at most T per neuron
-        np.subtract(emitted, hist[-1], out=both[:n])  # last step's spikes: not delivered
+        self._delivered_and_emitted(hist, both)
         dense, chip, spikes = (int(round(c)) for c in both @ self._total_matrix)
         q = (v[self.n_hidden:] * self.q_scale).astype(np.float32)
         return OneResult(q, dense, chip, spikes, self._neuron_updates)
+
+    def _simulate(self, inputs: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """T steps from a fresh state; inputs (T, n_inputs[, batch]), neuron-major.
+
+        Returns the buffers (spike history, membrane potentials) the run wrote; the next
+        run of the same batch size overwrites them.
+        """
+        hist, v, isyn, tmp, plan, spike_views, params = self._get_buffers(batch)
+        v.fill(0.0)
+        isyn.fill(0.0)
+        np.not_equal(inputs, 0, out=hist[:, :self.n_inputs])
+        self._run(v, isyn, tmp, plan, spike_views, params, single=batch == 1)
+        return hist, v
+
+    def _delivered_and_emitted(self, hist: np.ndarray, out: np.ndarray) -> None:
+        """Per spiking neuron, spikes delivered (out[:n]) and emitted (out[n:]), float32,
+        from the history (T, n[, batch]). Spikes of the last step are sent but never
+        delivered. Exact: at most T per neuron."""
+        n = self.n_spiking
+        hist.sum(axis=0, dtype=np.float32, out=out[n:])
+        np.subtract(out[n:], hist[-1], out=out[:n])
 
     def _fire_bool(self, vh, spikes, thr, v_reset) -> None:
         """Threshold and reset of the hidden neurons, literally; spikes: bool out."""
@@ -358,9 +364,8 @@ class Emulator:
         """Counts from the history (T, n_spiking, batch); v_out (batch, n_actions)."""
         batch, n, n_pes = v_out.shape[0], self.n_spiking, self.program.n_pes
         both = np.empty((2 * n, batch), np.float32)
+        self._delivered_and_emitted(hist, both)
         emitted = both[n:]
-        hist.sum(axis=0, dtype=np.float32, out=emitted)  # exact: at most T per neuron
-        np.subtract(emitted, hist[-1], out=both[:n])  # last step's spikes: not delivered
         counts = np.rint(self._count_matrix_t @ both).astype(np.int64).T
         v_out = np.ascontiguousarray(v_out)
         q = (v_out * self.q_scale).astype(np.float32)

@@ -1052,8 +1052,6 @@ class RawWriter(_FileWriter):
         self._last_t = int(events["t"].max())
 
 
-
-
 # ------------------------------------------------------------------------------------------
 # Replay: fixed-duration packets at recorded speed (or faster)
 # ------------------------------------------------------------------------------------------
@@ -1193,7 +1191,6 @@ class Aedat4Writer(_FileWriter):
                               f"{self.height} sensor")
         packet = _aedat4_event_packet(events)
         self._file.write(np.int32(0).tobytes() + _u32(len(packet)) + packet)
-
 
 
 def read_aedat4(path: str | os.PathLike) -> Iterator[tuple[np.ndarray, int, int]]:

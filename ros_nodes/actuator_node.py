@@ -73,7 +73,6 @@ PLAUSIBLE_LATENCY_S = 1.0
 MIN_REARM_NS = 1000
 # the watchdog timer may fire this fraction of a timeout early and still count as expired
 WATCHDOG_SLACK = 0.1
-# at most one log line per this many seconds about dropped actions and watchdog trips
 
 
 class ActuatorNode(Node):

@@ -172,7 +172,7 @@ def freeze_startup_objects() -> None:
 #: Environment variable choosing how the nodes spin: "events" (default) or "single".
 EXECUTOR_ENV = "NEUROQ_ROS_EXECUTOR"
 EXECUTORS = ("events", "single")
-#: The events executor is spun in slices this long so that shutdown is noticed.
+#: Both executors are spun in slices this long so that a stop request is noticed.
 SPIN_SLICE_S = 0.1
 
 
@@ -277,7 +277,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
             return 1
         freeze_startup_objects()
         spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     except RuntimeError:
         # a context shut down from elsewhere (not by our signal handlers) can make a take

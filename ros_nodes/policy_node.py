@@ -57,6 +57,7 @@ from ros_nodes.common import (
     diagnostic_array,
     run_node,
     sensor_qos,
+    stamp_ns,
 )
 
 NODE_NAME = "neuroq_policy"
@@ -205,7 +206,7 @@ class PolicyNode(Node):
         self._action_pub.publish(out)
         self._host_latency_s.add(time.perf_counter() - start)
         now_ns = self.get_clock().now().nanoseconds
-        sent_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        sent_ns = stamp_ns(msg.header.stamp)
         if sent_ns > 0:
             self._e2e_latency_s.add((now_ns - sent_ns) * 1e-9)
         self._actions += 1

@@ -98,7 +98,6 @@ class SimRobotNode(Node):
         self._t0_ns: int | None = None  # monotonic time of the first tick
         self._last_slot = -1
         self.burst_ticks_skipped = 0
-        self._last_reading_ns = 0  # stamp of the last reading published
         self._reading = JointState(name=list(self.layout.joint_names))
         self.create_timer(1.0 / rate, self._on_tick)
         self.create_timer(period, self._publish_diagnostics)
@@ -124,15 +123,15 @@ class SimRobotNode(Node):
             self.get_logger().info(
                 f"episode {self.robot.counters.episodes} return {tick.episode_return:g}")
         if tick.lost:
-            waited_ms = (self._now_ns() - self._last_reading_ns) * 1e-6
+            lost_ns = self.robot.lost_stamps[-1]  # the reading just given up on
+            waited_ms = (self._now_ns() - lost_ns) * 1e-6
             self.get_logger().warning(
-                f"no answer to the reading stamped {self._last_reading_ns} ns, "
+                f"no answer to the reading stamped {lost_ns} ns, "
                 f"{waited_ms:.0f} ms ago, within "
                 f"{self.robot.command_timeout_ticks} ticks: counted lost, published again "
                 f"({(mono - self._t0_ns) * 1e-9:.2f} s after the first tick)")
         if tick.observation is None or tick.stamp is None:
             return
-        self._last_reading_ns = tick.stamp
         _, pos, vel = joints_from_observation(self.layout, tick.observation)
         msg = self._reading  # one message, refilled: publish serializes it at once
         msg.position = pos.tolist()

@@ -69,6 +69,13 @@ def parse_args() -> argparse.Namespace:
                    "more reader on the loop's topics); default: the nodes' own figures")
     p.add_argument("--probe", type=float, default=5.0,
                    help="seconds of the machine wake-up probe before each rate (0: skip)")
+    p.add_argument("--wakeup-latency-us", type=int, default=-1,
+                   help="hold the CPUs' wake-up latency under this many us during the probe "
+                   "and the loop (PM QoS /dev/cpu_dma_latency; every node gets "
+                   "cpu_wakeup_latency_us; needs write access to the device; default -1: "
+                   "leave the machine as it is)")
+    p.add_argument("--prewarm-lead-s", type=float, default=None,
+                   help="the policy node's prewarm_lead_s (default: the config file's)")
     p.add_argument("--domain-id", type=int, default=os.getpid() % ROS_DOMAIN_IDS)
     p.add_argument("--out", default=str(REPO / "runs"), help="root of the run folder")
     return p.parse_args()
@@ -139,8 +146,10 @@ def print_report(r: dict) -> None:
     lines += [
         f"policy node peak RSS {_mib(r['peak_rss_mib']['policy'])}; act latency median "
         f"{pol.get('act_latency_median_ms', '?')} ms, p99 {pol.get('act_latency_p99_ms', '?')} "
-        f"ms; spikes/action {pol.get('spikes_per_action', '?')}; modeled energy/action "
-        f"{pol.get('modeled_energy_per_action_j', '?')} J",
+        f"ms (reading stamp -> action published: median "
+        f"{pol.get('reading_to_action_latency_median_ms', '?')} ms); pre-warm runs "
+        f"{pol.get('prewarm_runs', '?')}; spikes/action {pol.get('spikes_per_action', '?')}; "
+        f"modeled energy/action {pol.get('modeled_energy_per_action_j', '?')} J",
         f"watchdog trips {r['watchdog_trips']}; episodes {len(rets)} (mean return "
         f"{mean_return:.1f})",
         f"machine CPU while watched: busy {_pct(r['cpu_shares'].get('busy'))}, steal "
@@ -172,24 +181,49 @@ def main() -> int:
     from deploy.errors import NeuroqError
     from deploy.runs import make_run_dir
     from ros_nodes.closed_loop import run_closed_loop
+    from ros_nodes.common import hold_wakeup_latency
 
     artifact = Path(args.artifact) if args.artifact else find_artifact()
     if artifact is None:
         print("bench_ros_loop: error: no CartPole-v1 artifact under runs/; pass --artifact",
               file=sys.stderr)
         return 2
+    held = args.wakeup_latency_us >= 0
+    if held:  # fail here, not in three node logs, when the device may not be opened
+        try:
+            os.close(hold_wakeup_latency(args.wakeup_latency_us))
+        except OSError as exc:
+            print(f"bench_ros_loop: error: --wakeup-latency-us: {exc}", file=sys.stderr)
+            return 2
+    node_params: dict[str, dict] = {}
+    if held:
+        node_params = {n: {"cpu_wakeup_latency_us": args.wakeup_latency_us}
+                       for n in ("sim_robot", "policy", "actuator")}
+    if args.prewarm_lead_s is not None:
+        node_params.setdefault("policy", {})["prewarm_lead_s"] = args.prewarm_lead_s
     out = make_run_dir(args.out, "CartPole-v1", "bench-ros-loop")
     print(f"artifact {artifact}, backend {args.backend}, ROS_DOMAIN_ID {args.domain_id}, "
           f"executor {os.environ.get('NEUROQ_ROS_EXECUTOR') or 'events'} "
           f"(loopback only), {args.duration:g} s per rate; results in {out}", flush=True)
+    lead = "the config's" if args.prewarm_lead_s is None else f"{args.prewarm_lead_s:g} s"
+    hold = f"{args.wakeup_latency_us} us" if held else "none"
+    print(f"wake-up latency hold: {hold}; policy pre-warm lead: {lead}", flush=True)
     results = []
     for rate in args.rates:
         print(f"-- {rate:g} Hz ...", flush=True)
-        probe = wakeup_probe(1.0 / rate, args.probe) if args.probe > 0 else None
+        probe = None
+        if args.probe > 0:
+            hold = hold_wakeup_latency(args.wakeup_latency_us) if held else None
+            try:
+                probe = wakeup_probe(1.0 / rate, args.probe)
+            finally:
+                if hold is not None:
+                    os.close(hold)
         try:
             report = run_closed_loop(artifact, out / f"logs-{rate:g}hz", backend=args.backend,
                                      rate_hz=rate, duration_s=args.duration,
-                                     warmup_s=args.warmup, observe=args.observer)
+                                     warmup_s=args.warmup, observe=args.observer,
+                                     node_params=node_params)
         except NeuroqError as exc:
             print(f"bench_ros_loop: error: {exc}", file=sys.stderr)
             return 2
@@ -206,7 +240,8 @@ def main() -> int:
         print(f"-- {args.returns_episodes} episodes at {rate:g} Hz, seeds 0.. ...", flush=True)
         try:
             report = run_closed_loop(artifact, out / "logs-returns", backend=args.backend,
-                                     rate_hz=rate, episodes=args.returns_episodes)
+                                     rate_hz=rate, episodes=args.returns_episodes,
+                                     node_params=node_params)
         except NeuroqError as exc:
             print(f"bench_ros_loop: error: {exc}", file=sys.stderr)
             return 2
@@ -218,6 +253,7 @@ def main() -> int:
         print(f"   returns over ROS 2 {report.returns}; in process {list(in_process)}; "
               f"{'equal' if returns_check['equal'] else 'DIFFERENT'}", flush=True)
     result = {"artifact": str(artifact), "backend": args.backend, "results": results,
+              "node_params": node_params,
               "returns_check": returns_check,
               "machine": {"cpus": os.cpu_count(), "load_avg_1_5_15": os.getloadavg()}}
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")

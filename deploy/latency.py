@@ -98,3 +98,33 @@ class LatencyWindow:
         rank = max(1, math.ceil(q * n / 100.0 - RANK_EPS))
         b = int(np.searchsorted(np.cumsum(self._counts), rank))
         return self._low * math.exp((b + 0.5) * self._log_step)
+
+
+#: weight of the newest interval in the arrival-period estimate (about 10 readings' memory)
+PERIOD_EWMA_ALPHA = 0.1
+
+
+def ewma(previous: float | None, sample: float, alpha: float = PERIOD_EWMA_ALPHA) -> float:
+    """Exponentially weighted mean: `previous + alpha * (sample - previous)`; the first
+    sample when there is no previous value."""
+    return sample if previous is None else previous + alpha * (sample - previous)
+
+
+def prewarm_delay_s(period_s: float | None, lead_s: float, since_arrival_s: float
+                    ) -> float | None:
+    """Seconds from now until `lead_s` before the next expected reading, or None for none.
+
+    A reading arrived `since_arrival_s` ago and readings come every `period_s` (estimated),
+    so the next is due in `period_s - since_arrival_s`; a warm-up run should start `lead_s`
+    before that:
+
+        delay = period_s - lead_s - since_arrival_s
+
+    None when the period is unknown, when it is shorter than 2 * lead_s (at high rates the
+    network stays warm by itself, and a warm-up would compete with the real action), or
+    when the moment has already passed (delay <= 0).
+    """
+    if period_s is None or lead_s <= 0 or period_s < 2.0 * lead_s:
+        return None
+    delay = period_s - lead_s - since_arrival_s
+    return delay if delay > 0 else None

@@ -68,6 +68,15 @@ STATUS = {"sim_robot": "neuroq: /neuroq_sim_robot", "policy": "neuroq: /neuroq_p
           "actuator": "neuroq: /neuroq_actuator"}
 
 
+def _yaml(value: Any) -> str:
+    """A parameter value as `-p name:=value` takes it (YAML)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    return str(value)
+
+
 @dataclass
 class LoopReport:
     """What one closed-loop run measured. Times in seconds unless named otherwise."""
@@ -272,6 +281,7 @@ def run_closed_loop(
     start_timeout_s: float = 30.0,
     max_wall_s: float = 600.0,
     observe: bool = True,
+    node_params: dict[str, dict[str, Any]] | None = None,
 ) -> LoopReport:
     """Run the loop until `duration_s` has been watched or `episodes` episodes have ended.
 
@@ -284,6 +294,8 @@ def run_closed_loop(
     and lost commands seen from outside). Without it, nothing is added to the loop's own
     topics and its figures are the nodes' own: the sim robot's loop latency (reading stamp
     to command arrival, over the whole run) and its late-tick and lost-command counters.
+    node_params: more parameters per node ("sim_robot", "policy", "actuator"), applied
+    after the config file and the run's own, e.g. {"policy": {"prewarm_lead_s": 0.0}}.
     """
     if (duration_s is None) == (episodes is None):
         raise NeuroqError("give either a duration or a number of episodes")
@@ -297,6 +309,10 @@ def run_closed_loop(
         "actuator": ["-p", f"watchdog_timeout_s:={WATCHDOG_PERIODS / rate_hz:.6f}",
                      "-p", "latency_window:=100000"],
     }
+    for name, extra in (node_params or {}).items():
+        if name not in params:
+            raise NeuroqError(f"node_params: no node {name!r}; the nodes are {list(params)}")
+        params[name] += [a for k, v in extra.items() for a in ("-p", f"{k}:={_yaml(v)}")]
     try:  # the watcher spins as the nodes do (NEUROQ_ROS_EXECUTOR)
         executor_choice()
     except ValueError as exc:

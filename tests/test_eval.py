@@ -132,3 +132,29 @@ def test_deploy_command_shows_placement(artifact, tmp_path):
                 cwd=tmp_path)
     assert p.returncode == 2 and "pip install git+" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_warm_runs_the_network_again_without_changing_any_action():
+    """warm() between actions leaves every Q-value bit and count unchanged, with a
+    stochastic (Poisson) encoder too (its generator is not drawn from); it runs only on the
+    emulator and only after a first action."""
+    from chip_nets import cartpole_network
+
+    from deploy.encoders import PoissonEncoder
+
+    enc = rate_encoder()
+    poisson = PoissonEncoder(center=tuple(enc.center), half_range=tuple(enc.half_range))
+    obs = np.random.default_rng(3).normal(0.0, 0.5, (20, 4)).astype(np.float32)
+    for encoder in (enc, poisson):
+        plain, warmed = (SpikingPolicy(cartpole_network(), encoder, seed=7) for _ in range(2))
+        assert warmed.warm() is False  # nothing to warm before the first action
+        for k, x in enumerate(obs):
+            a = plain.act(x)
+            assert warmed.warm() is (k > 0)
+            b = warmed.act(x)
+            assert np.array_equal(a.q.view(np.uint32), b.q.view(np.uint32))
+            assert (a.spikes, a.synaptic_events, a.chip_synaptic_events) == (
+                b.spikes, b.synaptic_events, b.chip_synaptic_events)
+    reference = SpikingPolicy(cartpole_network(), enc, backend="reference")
+    reference.act(obs[0])
+    assert reference.warm() is False

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from deploy.latency import RESOLUTION, LatencyWindow
+from deploy.latency import RESOLUTION, LatencyWindow, ewma, prewarm_delay_s
 
 
 def _nearest_rank(x: np.ndarray, q: float) -> float:
@@ -67,3 +67,30 @@ def test_bins_and_percentiles_do_not_depend_on_the_window_size():
             w.add(float(v))
     assert large.percentile(99) == pytest.approx(np.percentile(
         np.linspace(1e-4, 1e-2, 2000), 99), rel=RESOLUTION)
+
+
+def test_ewma_starts_at_the_first_sample_and_moves_a_fraction_toward_each_next():
+    assert ewma(None, 0.01) == 0.01
+    assert ewma(0.01, 0.02, alpha=0.1) == pytest.approx(0.011)
+    est = None
+    for _ in range(200):
+        est = ewma(est, 0.002)
+    assert est == pytest.approx(0.002)
+
+
+@pytest.mark.parametrize("period, lead, since, want", [
+    (0.010, 0.002, 0.001, 0.007),   # 100 Hz: 2 ms before the next reading
+    (0.020, 0.002, 0.0005, 0.0175),  # 50 Hz
+    (0.010, 0.002, 0.009, None),     # the moment has passed
+    (0.002, 0.002, 0.0, None),       # 500 Hz: period under twice the lead, no warm-up
+    (0.0039, 0.002, 0.0, None),
+    (0.004, 0.002, 0.001, 0.001),    # exactly twice the lead still warms
+    (None, 0.002, 0.0, None),        # period not known yet
+    (0.010, 0.0, 0.0, None),         # off
+])
+def test_prewarm_delay_is_lead_before_the_next_reading_when_there_is_room(period, lead, since,
+                                                                          want):
+    got = prewarm_delay_s(period, lead, since)
+    assert (got is None) == (want is None)
+    if want is not None:
+        assert got == pytest.approx(want)

@@ -406,3 +406,81 @@ def test_sim_robot_counts_and_reports_a_lost_command_and_resumes():
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+class _WarmableStandIn(StandInPolicy):
+    """A stand-in that records when it was asked to warm."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warm_times: list[float] = []
+
+    def warm(self) -> bool:
+        self.warm_times.append(time.monotonic())
+        return True
+
+
+PREWARM_PERIOD_S = 0.04  # readings every 40 ms: room for a loaded machine
+
+
+@pytest.mark.parametrize(("lead_s", "warms"), [(0.004, True), (0.025, False)])
+def test_policy_node_warms_the_network_lead_before_each_expected_reading(lead_s, warms):
+    """With a 4 ms lead the network is warmed about 36 ms after each reading, once per
+    reading, and the actions are those of the readings; with a 25 ms lead (more than half
+    the period) it is never warmed."""
+    policy = _WarmableStandIn()
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(Joy, "action", command_qos(100))
+        return probe
+
+    n = 25
+    with spinning(_policy_node(policy, prewarm_lead_s=lead_s), probe_factory) as (node,
+                                                                                  probe):
+        pub = probe.create_publisher(JointState, "joint_states", sensor_qos(10))
+        _wait_matched(pub)
+        sent = []
+        for stamp in range(1, n + 1):
+            sent.append(time.monotonic())
+            pub.publish(_reading(stamp, GOOD_NAMES, [0.0, 0.01 * (-1) ** stamp], [0.0, 0.0]))
+            time.sleep(max(sent[0] + stamp * PREWARM_PERIOD_S - time.monotonic(), 0.0))
+        assert wait_until(lambda: len(probe.messages("action")) == n, 2.0)
+        runs = node.stats()["prewarm_runs"]
+    assert runs == len(policy.warm_times)
+    if not warms:
+        assert runs == 0
+        return
+    # the estimate needs two readings; the last reading's warm-up may not have come yet
+    assert n - 3 <= runs <= n
+    after = [t - max(s for s in sent if s < t) for t in policy.warm_times]
+    expected = PREWARM_PERIOD_S - lead_s
+    assert float(np.median(after)) == pytest.approx(expected, abs=0.003)
+
+
+def test_cpu_wakeup_latency_parameter_holds_the_pm_qos_request(tmp_path):
+    """-1 leaves the machine alone; 0 writes a 32-bit 0 to the device and keeps it open;
+    a device that cannot be opened gives a warning and no hold (the node runs on)."""
+    import os
+    import struct
+
+    from rclpy.node import Node
+
+    from ros_nodes.common import apply_wakeup_latency, hold_wakeup_latency
+
+    device = tmp_path / "cpu_dma_latency"
+    device.write_bytes(b"")
+
+    def node(value):
+        return lambda ctx: Node(f"wakeup_{value}", context=ctx, parameter_overrides=[
+            Parameter("cpu_wakeup_latency_us", value=value)] if value is not None else [])
+
+    with spinning(node(None), node(0), node(125)) as (default, zero, other):
+        assert apply_wakeup_latency(default, str(device)) is None
+        assert device.read_bytes() == b""
+        fd = apply_wakeup_latency(zero, str(device))
+        assert fd is not None and device.read_bytes() == struct.pack("=i", 0)
+        os.close(fd)
+        assert apply_wakeup_latency(other, str(tmp_path / "missing" / "dev")) is None
+    with pytest.raises(ValueError):
+        hold_wakeup_latency(-5, str(device))

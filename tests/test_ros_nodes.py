@@ -249,6 +249,35 @@ def test_a_stop_signal_ends_the_node_after_its_callback_not_under_it(executor, s
     assert "Traceback" not in out and "context is invalid" not in out, out
 
 
+HANGING_TEARDOWN = """
+import sys, time
+from rclpy.node import Node
+from ros_nodes import common
+
+common.TEARDOWN_LIMIT_S = 1
+
+class Node_(Node):
+    def __init__(self):
+        super().__init__("hanging_teardown")
+
+    def destroy_node(self):  # as rclpy's did once: never returns, holding the GIL
+        print("tearing down", flush=True)
+        while True:
+            pass
+
+sys.exit(common.run_node(Node_, "hang probe", None, spin=lambda node: None))
+"""
+
+
+def test_a_node_whose_teardown_hangs_still_ends_within_the_limit():
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", HANGING_TEARDOWN], capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
+    assert "tearing down" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode == -14  # SIGALRM
+    assert time.monotonic() - start < 30
+
+
 def test_actuator_maps_actions_to_clamped_twists_and_drops_bad_ones():
     def actuator(ctx):
         return ActuatorNode(context=ctx, parameter_overrides=[

@@ -61,29 +61,14 @@ class ActionInfo:
 
 
 class Policy(Protocol):
-    """A loaded artifact on a backend."""
+    """A loaded artifact on a backend. It may also offer `warm() -> bool` (see
+    `SpikingPolicy.warm`); the ROS 2 policy node pre-warms only a policy that has it."""
 
     manifest: dict[str, Any]
 
     def act(self, observation: np.ndarray) -> ActionInfo:
         """Encode one observation, run T steps, return the action and its accounting."""
         ...
-
-    def warm(self) -> bool:
-        """Run the network once more on the last action's input spikes; discard the result.
-
-        For a control loop that knows when its next reading comes: a network that ran just
-        before finds its weights and the interpreter's code in cache. On the development VM
-        the shipped CartPole network's act took a median 0.68 ms 10 ms after the previous
-        one and 0.52 ms with a warm run 2 ms before (bench/bench_ros_loop.py, 100 Hz).
-        Actions are unchanged: the encoder and its generator are not touched, and the
-        emulator starts every run from a fresh state. Returns whether anything ran: only
-        the emulator backend warms, and only after a first action.
-        """
-        if self.backend != "emulator" or self._last_input is None:
-            return False
-        self.emulator.run_one(self._last_input)
-        return True
 
     def act_batch(self, observations: np.ndarray) -> np.ndarray:
         """Greedy actions (int64, (batch,)) for a batch of observations (batch, n_obs)."""

@@ -25,6 +25,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -177,6 +178,8 @@ def freeze_startup_objects() -> None:
 CPU_DMA_LATENCY_DEVICE = "/dev/cpu_dma_latency"
 #: `cpu_wakeup_latency_us` value that leaves the machine's idle states alone
 WAKEUP_LATENCY_UNSET = -1
+#: largest `cpu_wakeup_latency_us` accepted, us (1 s: beyond any idle state's exit latency)
+WAKEUP_LATENCY_MAX_US = 1_000_000
 
 
 def hold_wakeup_latency(max_us: int, device: str = CPU_DMA_LATENCY_DEVICE) -> int:
@@ -199,14 +202,15 @@ def apply_wakeup_latency(node: Node, device: str = CPU_DMA_LATENCY_DEVICE) -> in
 
     -1 (default) leaves the machine alone. 0 keeps idle CPUs polling instead of halting:
     on the development VM a thread sleeping one 10 ms period then woke a median 0.11 ms
-    late with a p99 of 0.18-0.73 ms, against 0.18 ms and 2.2-6.0 ms without (see
-    docs/ros.md). The price is idle power: a CPU that polls never sleeps. A node that may
-    not open the device logs a warning and runs without the hold.
+    late with a p99 of 0.18-0.73 ms, against 0.18 ms and 2.2-6.0 ms without, in 5 s
+    probes taken back to back (more in docs/ros.md). The price is idle power: a CPU that
+    polls never sleeps. A node that may not open the device logs a warning and runs
+    without the hold.
     """
     want = declare(node, "cpu_wakeup_latency_us", WAKEUP_LATENCY_UNSET,
                    "hold CPU wake-up latency under this many us while running (PM QoS "
                    f"{device}; -1: leave the machine alone; 0: idle CPUs poll)",
-                   int_range=(WAKEUP_LATENCY_UNSET, 1_000_000))
+                   int_range=(WAKEUP_LATENCY_UNSET, WAKEUP_LATENCY_MAX_US))
     if want < 0:
         return None
     try:
@@ -236,6 +240,22 @@ TEARDOWN_LIMIT_S = 5
 
 #: Set by SIGINT/SIGTERM in a node process (`run_node`); the spin loops stop between slices.
 _STOP = threading.Event()
+
+
+def _arm_teardown_limit() -> None:
+    """From now on the process has TEARDOWN_LIMIT_S to end: SIGALRM's default action ends
+    it even if the GIL is never released. Never cancelled: it also covers what rclpy and
+    DDS destroy at interpreter exit."""
+    remaining = signal.alarm(TEARDOWN_LIMIT_S)
+    if 0 < remaining < TEARDOWN_LIMIT_S:  # keep an earlier, shorter deadline
+        signal.alarm(remaining)
+
+
+def _request_stop(*_: Any) -> None:
+    """SIGINT/SIGTERM handler: ask the spin loop to stop; teardown is bounded from here."""
+    if not _STOP.is_set():
+        _STOP.set()
+        _arm_teardown_limit()
 
 
 def stop_requested() -> bool:
@@ -304,14 +324,16 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     """The body of every node's `main()`: init, build the node, spin until shut down.
 
     Exit status 2 with one line on stderr when the node cannot be built (bad parameters:
-    NeuroqError or ValueError), 1 when it was built but refused to activate (`active`
+    NeuroqError, ValueError, or rclpy's ParameterException for a value of the wrong type or
+    out of its range), 1 when it was built but refused to activate (`active`
     False, e.g. an artifact that does not load), 0 after a normal shutdown or Ctrl-C.
     spin: how to spin the node (default: `default_spin()`, from NEUROQ_ROS_EXECUTOR); it
     should return once `stop_requested()`.
 
     SIGINT and SIGTERM only set a flag (`stop_requested`): the spin loop ends after the
     callback running at that moment, and the context is shut down after that. Teardown is
-    bounded: past TEARDOWN_LIMIT_S, SIGALRM ends the process. rclpy's own
+    bounded: TEARDOWN_LIMIT_S after the stop request (or after the loop ends), SIGALRM
+    ends the process. rclpy's own
     handler would shut the context down at once, under a callback that may be publishing
     (which then fails with "publisher's context is invalid").
     """
@@ -323,11 +345,12 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
         print(f"neuroq {label}: error: {exc}", file=sys.stderr)
         return 2
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # ends the process (bounded teardown)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: _STOP.set())
+        signal.signal(sig, _request_stop)
     try:
         node = make_node()
-    except (NeuroqError, ValueError) as exc:
+    except (NeuroqError, ValueError, ParameterException) as exc:
         print(f"neuroq {label}: error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
@@ -335,7 +358,11 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     try:
         if not getattr(node, "active", True):
             return 1
-        hold = apply_wakeup_latency(node)
+        try:
+            hold = apply_wakeup_latency(node)
+        except ParameterException as exc:
+            print(f"neuroq {label}: error: {exc}", file=sys.stderr)
+            return 2
         freeze_startup_objects()
         spin(node)
     except ExternalShutdownException:
@@ -348,10 +375,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     finally:
         if hold is not None:
             os.close(hold)
-        # bounded teardown: SIGALRM's default action ends the process even if the GIL is
-        # never released (no Python handler is installed for it)
-        signal.alarm(TEARDOWN_LIMIT_S)
+        _arm_teardown_limit()  # if no stop signal armed it already
         node.destroy_node()
         rclpy.try_shutdown()
-        signal.alarm(0)
     return 0

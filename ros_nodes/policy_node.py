@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 
@@ -76,6 +77,11 @@ LEVELS = ("low", "high")
 PolicyLoader = Callable[[str, str], Policy]
 # a reading older than this many diagnostics periods marks the sensor stream stale
 STALE_PERIODS = 2.0
+# an arrival interval enters the period estimate clipped to this many times the estimate,
+# so a pause (a reset, a lost reading) moves it by at most alpha * (PAUSE_CLIP - 1) = 10 %
+PAUSE_CLIP = 2.0
+# a warm-up timer dispatch earlier than this before its due time is a stale one, s
+WARM_EARLY_S = 0.001
 # at most one warning per this many seconds about dropped input
 
 
@@ -178,9 +184,17 @@ class PolicyNode(Node):
         self._reading_period_s: float | None = None  # estimated from arrivals
         self._prewarm_runs = 0
         self._warm_timer = None
-        if self._prewarm_lead_s > 0 and callable(getattr(self.policy, "warm", None)):
-            self._warm_timer = self.create_timer(1.0, self._on_warm_timer)
-            self._warm_timer.cancel()  # armed by each reading (_schedule_warm)
+        self._warm_due_s = 0.0  # monotonic time the armed warm-up is for
+        if self._prewarm_lead_s > 0:
+            warm = getattr(self.policy, "warm", None)
+            if callable(warm) and warm():  # after the check action: something to warm
+                # steady clock: arrivals are timed on it (simulated time may pause)
+                self._warm_timer = self.create_timer(
+                    1.0, self._on_warm_timer, clock=Clock(clock_type=ClockType.STEADY_TIME),
+                    autostart=False)  # armed by each reading (_schedule_warm)
+            else:
+                self.get_logger().info(f"pre-warming off: the {self._backend} backend "
+                                       "does not warm")
         self.active = True
         self.get_logger().info(
             f"active: artifact {self._artifact}, backend {self._backend}, joints "
@@ -207,8 +221,10 @@ class PolicyNode(Node):
         self._received += 1
         arrival_s = time.monotonic()
         if self._last_reading_s is not None:
-            self._reading_period_s = ewma(self._reading_period_s,
-                                          arrival_s - self._last_reading_s)
+            interval = arrival_s - self._last_reading_s
+            if self._reading_period_s is not None:  # a pause moves the estimate <= 10 %
+                interval = min(interval, PAUSE_CLIP * self._reading_period_s)
+            self._reading_period_s = ewma(self._reading_period_s, interval)
         self._last_reading_s = arrival_s
         try:
             obs = observation_from_joints(self.layout, msg.name, msg.position, msg.velocity)
@@ -248,13 +264,23 @@ class PolicyNode(Node):
         if delay is None:
             self._warm_timer.cancel()
             return
+        self._warm_due_s = time.monotonic() + delay
         self._warm_timer.timer_period_ns = int(delay * 1e9)
         self._warm_timer.reset()
 
     def _on_warm_timer(self) -> None:
+        now = time.monotonic()
+        if now < self._warm_due_s - WARM_EARLY_S:
+            return  # a dispatch queued before the last re-arm: the armed one is still due
         self._warm_timer.cancel()  # one shot: the next reading arms it again
-        if self.policy.warm():
-            self._prewarm_runs += 1
+        if now > self._warm_due_s + self._prewarm_lead_s / 2:
+            return  # too late: the reading is nearly due, the real action should not wait
+        try:
+            if self.policy.warm():
+                self._prewarm_runs += 1
+        except Exception as exc:  # a warm-up is optional: stop warming, keep acting
+            self._warm_timer = None
+            self.get_logger().warning(f"pre-warming off: warm() failed: {exc}")
 
     def stats(self) -> dict[str, Any]:
         """The figures the diagnostics report (also handy in tests)."""

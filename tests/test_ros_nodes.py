@@ -455,8 +455,8 @@ PREWARM_PERIOD_S = 0.04  # readings every 40 ms: room for a loaded machine
 @pytest.mark.parametrize(("lead_s", "warms"), [(0.004, True), (0.025, False)])
 def test_policy_node_warms_the_network_lead_before_each_expected_reading(lead_s, warms):
     """With a 4 ms lead the network is warmed about 36 ms after each reading, once per
-    reading, and the actions are those of the readings; with a 25 ms lead (more than half
-    the period) it is never warmed."""
+    reading, and every reading is answered; with a 25 ms lead (more than half the period)
+    it is never warmed."""
     policy = _WarmableStandIn()
 
     def probe_factory(ctx):
@@ -476,13 +476,16 @@ def test_policy_node_warms_the_network_lead_before_each_expected_reading(lead_s,
             time.sleep(max(sent[0] + stamp * PREWARM_PERIOD_S - time.monotonic(), 0.0))
         assert wait_until(lambda: len(probe.messages("action")) == n, 2.0)
         runs = node.stats()["prewarm_runs"]
-    assert runs == len(policy.warm_times)
+        answered = sorted(_key(m.header.stamp) for _, m in probe.messages("action"))
+    assert answered == list(range(1, n + 1))
+    warm_times = policy.warm_times[1:]  # the first: the node's check at activation
+    assert runs == len(warm_times)
     if not warms:
         assert runs == 0
         return
     # the estimate needs two readings; the last reading's warm-up may not have come yet
     assert n - 3 <= runs <= n
-    after = [t - max(s for s in sent if s < t) for t in policy.warm_times]
+    after = [t - max(s for s in sent if s < t) for t in warm_times]
     expected = PREWARM_PERIOD_S - lead_s
     assert float(np.median(after)) == pytest.approx(expected, abs=0.003)
 

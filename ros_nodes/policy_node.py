@@ -183,6 +183,7 @@ class PolicyNode(Node):
         self.create_timer(period, self._publish_diagnostics)
         self._reading_period_s: float | None = None  # estimated from arrivals
         self._prewarm_runs = 0
+        self._prewarm_late = 0  # warm-ups skipped: their timer fired over lead / 2 late
         self._warm_timer = None
         self._warm_due_s = 0.0  # monotonic time the armed warm-up is for
         if self._prewarm_lead_s > 0:
@@ -274,7 +275,8 @@ class PolicyNode(Node):
             return  # a dispatch queued before the last re-arm: the armed one is still due
         self._warm_timer.cancel()  # one shot: the next reading arms it again
         if now > self._warm_due_s + self._prewarm_lead_s / 2:
-            return  # too late: the reading is nearly due, the real action should not wait
+            self._prewarm_late += 1  # the reading is nearly due: the action should not wait
+            return
         try:
             if self.policy.warm():
                 self._prewarm_runs += 1
@@ -295,6 +297,7 @@ class PolicyNode(Node):
             **{f"dropped_{r}": c for r, c in sorted(self._dropped.items())},
             "policy_failures": self._act_failures,
             "prewarm_runs": self._prewarm_runs,
+            "prewarm_skipped_late": self._prewarm_late,
         }
         for key, window in (("act", self._host_latency_s), ("reading_to_action",
                                                             self._e2e_latency_s)):

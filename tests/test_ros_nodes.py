@@ -449,14 +449,14 @@ class _WarmableStandIn(StandInPolicy):
         return True
 
 
-PREWARM_PERIOD_S = 0.04  # readings every 40 ms: room for a loaded machine
+PREWARM_PERIOD_S = 0.06  # readings every 60 ms: room for a loaded machine
 
 
-@pytest.mark.parametrize(("lead_s", "warms"), [(0.004, True), (0.025, False)])
+@pytest.mark.parametrize(("lead_s", "warms"), [(0.010, True), (0.035, False)])
 def test_policy_node_warms_the_network_lead_before_each_expected_reading(lead_s, warms):
-    """With a 4 ms lead the network is warmed about 36 ms after each reading, once per
-    reading, and every reading is answered; with a 25 ms lead (more than half the period)
-    it is never warmed."""
+    """With a 10 ms lead the network is warmed about 50 ms after each reading, at most once
+    per reading, and every reading is answered; with a 35 ms lead (more than half the
+    period) it is never warmed."""
     policy = _WarmableStandIn()
 
     def probe_factory(ctx):
@@ -475,7 +475,7 @@ def test_policy_node_warms_the_network_lead_before_each_expected_reading(lead_s,
             pub.publish(_reading(stamp, GOOD_NAMES, [0.0, 0.01 * (-1) ** stamp], [0.0, 0.0]))
             time.sleep(max(sent[0] + stamp * PREWARM_PERIOD_S - time.monotonic(), 0.0))
         assert wait_until(lambda: len(probe.messages("action")) == n, 2.0)
-        runs = node.stats()["prewarm_runs"]
+        runs, late = node.stats()["prewarm_runs"], node.stats()["prewarm_skipped_late"]
         answered = sorted(_key(m.header.stamp) for _, m in probe.messages("action"))
     assert answered == list(range(1, n + 1))
     warm_times = policy.warm_times[1:]  # the first: the node's check at activation
@@ -483,8 +483,10 @@ def test_policy_node_warms_the_network_lead_before_each_expected_reading(lead_s,
     if not warms:
         assert runs == 0
         return
-    # the estimate needs two readings; the last reading's warm-up may not have come yet
-    assert n - 3 <= runs <= n
+    # at most one warm-up per reading (the period estimate needs two readings). On a
+    # loaded machine some timers fire over lead / 2 late (skipped) or after the next
+    # reading has re-armed them (superseded), but most run
+    assert n // 2 <= runs and runs + late <= n - 1
     after = [t - max(s for s in sent if s < t) for t in warm_times]
     expected = PREWARM_PERIOD_S - lead_s
     assert float(np.median(after)) == pytest.approx(expected, abs=0.003)

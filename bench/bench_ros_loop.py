@@ -189,9 +189,9 @@ def main() -> int:
               file=sys.stderr)
         return 2
     held = args.wakeup_latency_us >= 0
-    if held:  # fail here, not in three node logs, when the device may not be opened
-        try:
-            os.close(hold_wakeup_latency(args.wakeup_latency_us))
+    if held:  # one request, held until this process exits: probe and loop see one machine
+        try:  # (the nodes hold their own too); failing here beats three node logs
+            hold_wakeup_latency(args.wakeup_latency_us)
         except OSError as exc:
             print(f"bench_ros_loop: error: --wakeup-latency-us: {exc}", file=sys.stderr)
             return 2
@@ -211,14 +211,7 @@ def main() -> int:
     results = []
     for rate in args.rates:
         print(f"-- {rate:g} Hz ...", flush=True)
-        probe = None
-        if args.probe > 0:
-            hold = hold_wakeup_latency(args.wakeup_latency_us) if held else None
-            try:
-                probe = wakeup_probe(1.0 / rate, args.probe)
-            finally:
-                if hold is not None:
-                    os.close(hold)
+        probe = wakeup_probe(1.0 / rate, args.probe) if args.probe > 0 else None
         try:
             report = run_closed_loop(artifact, out / f"logs-{rate:g}hz", backend=args.backend,
                                      rate_hz=rate, duration_s=args.duration,

@@ -129,7 +129,8 @@ class SpikingPolicy:
         self.timesteps = network.timesteps
         self.n_obs = int(getattr(encoder, "n_obs", 0)) or None
         self.rng = np.random.default_rng(seed)
-        self._last_input: np.ndarray | None = None  # the last action's input spikes (warm)
+        # the last emulator action's input spikes (warm); stays None on other backends
+        self._last_input: np.ndarray | None = None
         self.program = self.emulator = self.energy = self.board = None
         if backend in ("emulator", "spinnaker2"):
             from deploy.compiler import compile_program
@@ -215,9 +216,9 @@ class SpikingPolicy:
         one and 0.52 ms with a warm run 2 ms before (bench/bench_ros_loop.py, 100 Hz).
         Actions are unchanged: the encoder and its generator are not touched, and the
         emulator starts every run from a fresh state. Returns whether anything ran: only
-        the emulator backend warms, and only after a first action.
+        the emulator backend warms (only its act keeps the input), after a first action.
         """
-        if self.backend != "emulator" or self._last_input is None:
+        if self._last_input is None:
             return False
         self.emulator.run_one(self._last_input)
         return True

@@ -23,6 +23,7 @@ default; see ros_nodes.common.default_spin).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -66,15 +67,6 @@ DIAGNOSTICS_WAIT_S = 6.0
 #: status names the nodes publish under (ros_nodes.common.diagnostic_array)
 STATUS = {"sim_robot": "neuroq: /neuroq_sim_robot", "policy": "neuroq: /neuroq_policy",
           "actuator": "neuroq: /neuroq_actuator"}
-
-
-def _yaml(value: Any) -> str:
-    """A parameter value as `-p name:=value` takes it (YAML)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_yaml(v) for v in value) + "]"
-    return str(value)
 
 
 @dataclass
@@ -312,7 +304,8 @@ def run_closed_loop(
     for name, extra in (node_params or {}).items():
         if name not in params:
             raise NeuroqError(f"node_params: no node {name!r}; the nodes are {list(params)}")
-        params[name] += [a for k, v in extra.items() for a in ("-p", f"{k}:={_yaml(v)}")]
+        # JSON is YAML, the syntax `-p name:=value` reads
+        params[name] += [a for k, v in extra.items() for a in ("-p", f"{k}:={json.dumps(v)}")]
     try:  # the watcher spins as the nodes do (NEUROQ_ROS_EXECUTOR)
         executor_choice()
     except ValueError as exc:

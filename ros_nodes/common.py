@@ -319,31 +319,36 @@ def default_spin() -> Callable[[Node], None]:
     return spin_events if executor_choice() == "events" else spin_single
 
 
+def _usage_error(label: str, exc: Exception) -> int:
+    """One line on stderr for a node that cannot start as configured; exit status 2."""
+    print(f"neuroq {label}: error: {exc}", file=sys.stderr)
+    return 2
+
+
 def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
              spin: Callable[[Node], None] | None = None) -> int:
     """The body of every node's `main()`: init, build the node, spin until shut down.
 
     Exit status 2 with one line on stderr when the node cannot be built (bad parameters:
     NeuroqError, ValueError, or rclpy's ParameterException for a value of the wrong type or
-    out of its range), 1 when it was built but refused to activate (`active`
-    False, e.g. an artifact that does not load), 0 after a normal shutdown or Ctrl-C.
+    out of its range), 1 when it was built but refused to activate (`active` False, e.g.
+    an artifact that does not load), 0 after a normal shutdown or Ctrl-C.
     spin: how to spin the node (default: `default_spin()`, from NEUROQ_ROS_EXECUTOR); it
     should return once `stop_requested()`.
 
     SIGINT and SIGTERM only set a flag (`stop_requested`): the spin loop ends after the
     callback running at that moment, and the context is shut down after that. Teardown is
     bounded: TEARDOWN_LIMIT_S after the stop request (or after the loop ends), SIGALRM
-    ends the process. rclpy's own
-    handler would shut the context down at once, under a callback that may be publishing
-    (which then fails with "publisher's context is invalid").
+    ends the process. rclpy's own handler would shut the context down at once, under a
+    callback that may be publishing (which then fails with "publisher's context is
+    invalid").
     """
     from deploy.errors import NeuroqError
 
     try:
         spin = spin or default_spin()
     except ValueError as exc:
-        print(f"neuroq {label}: error: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(label, exc)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # ends the process (bounded teardown)
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -351,9 +356,8 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     try:
         node = make_node()
     except (NeuroqError, ValueError, ParameterException) as exc:
-        print(f"neuroq {label}: error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
-        return 2
+        return _usage_error(label, exc)
     hold = None
     try:
         if not getattr(node, "active", True):
@@ -361,8 +365,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
         try:
             hold = apply_wakeup_latency(node)
         except ParameterException as exc:
-            print(f"neuroq {label}: error: {exc}", file=sys.stderr)
-            return 2
+            return _usage_error(label, exc)
         freeze_startup_objects()
         spin(node)
     except ExternalShutdownException:

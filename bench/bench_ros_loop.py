@@ -59,7 +59,8 @@ def parse_args() -> argparse.Namespace:
                    help="seconds watched per rate (default: 60)")
     p.add_argument("--warmup", type=float, default=5.0,
                    help="seconds of running loop before watching (default: 5; DDS discovery "
-                   "was seen to re-match endpoints about 3 s after start, see docs/ros.md)")
+                   "stalls a process for 333 ms at most once per new peer, at the first periodic "
+                   "announcement about 3 s after start; see docs/ros.md)")
     p.add_argument("--returns-episodes", type=int, default=3,
                    help="then run this many episodes at the first rate and compare their "
                    "returns with the in-process evaluation of the same seeds (0: skip)")

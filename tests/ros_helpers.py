@@ -38,10 +38,12 @@ def spinning(*make_nodes: Callable[[Context], Node],
         yield nodes
     finally:
         executor.shutdown(timeout_sec=2.0)
+        # spin() returns once the executor is shut down; destroying a node while its
+        # callback still runs in the thread raises InvalidHandle there
+        thread.join(timeout=5.0)
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown(context=context)
-        thread.join(timeout=5.0)
 
 
 def wait_until(condition: Callable[[], Any], timeout_s: float, step_s: float = 0.01) -> bool:

@@ -85,6 +85,11 @@ class EnergyModel:
         self.c_spike = constant("cycles_per_spike_sent")
         self.c_tick = constant("cycles_per_tick_overhead")
         self.cycles_per_tick = self.level.clock_hz * self.sys_tick_s
+        # per action, whatever the counts: every used PE's tick overhead (cycles) and the
+        # static energy over the chip time (J); action_energy adds them
+        self._tick_cycles_all_pes = self.n_pes_used * self.timesteps * self.c_tick
+        self._static_energy_j = self.static_power_w * self.chip_time_s
+        self._energy_per_cycle_j = self.level.energy_per_cycle_j  # a computed property
 
     def busy_cycles_per_pe(
         self, events_per_pe: np.ndarray, spikes_per_pe: np.ndarray, updates_per_pe: np.ndarray
@@ -102,10 +107,9 @@ class EnergyModel:
         `cost` for one action). neuron_updates: summed over PEs.
         """
         busy = (chip_events * self.c_syn + spikes_sent * self.c_spike
-                + float(neuron_updates) * self.c_neuron
-                + self.n_pes_used * self.timesteps * self.c_tick)
-        dynamic = busy * self.level.energy_per_cycle_j
-        return dynamic, dynamic + self.static_power_w * self.chip_time_s
+                + float(neuron_updates) * self.c_neuron + self._tick_cycles_all_pes)
+        dynamic = busy * self._energy_per_cycle_j
+        return dynamic, dynamic + self._static_energy_j
 
     def cost(
         self, events_per_pe: np.ndarray, spikes_per_pe: np.ndarray, updates_per_pe: np.ndarray

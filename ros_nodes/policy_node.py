@@ -260,12 +260,12 @@ class PolicyNode(Node):
 
     def _schedule_warm(self, arrival_s: float) -> None:
         """Arm the one-shot warm-up timer for `prewarm_lead_s` before the next reading."""
-        delay = prewarm_delay_s(self._reading_period_s, self._prewarm_lead_s,
-                                time.monotonic() - arrival_s)
+        now = time.monotonic()
+        delay = prewarm_delay_s(self._reading_period_s, self._prewarm_lead_s, now - arrival_s)
         if delay is None:
             self._warm_timer.cancel()
             return
-        self._warm_due_s = time.monotonic() + delay
+        self._warm_due_s = now + delay
         self._warm_timer.timer_period_ns = int(delay * 1e9)
         self._warm_timer.reset()
 

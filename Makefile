@@ -16,7 +16,7 @@ venv: $(STAMP)
 EVENT_MSGS := $(wildcard ros_nodes/interfaces/event_camera_msgs/* \
 	ros_nodes/interfaces/event_camera_msgs/msg/*) ros_nodes/interfaces/build_event_msgs.sh
 
-$(STAMP): pyproject.toml Makefile $(EVENT_MSGS)
+$(STAMP): pyproject.toml setup.py package.xml Makefile $(EVENT_MSGS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_PIN)"

@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from deploy.encoders import (
+from neuroq.agents.runs import read_json, require_run_dir
+from neuroq.deploy.encoders import (
     DEFAULT_N_PER_DIM,
     DEFAULT_WIDTH,
     Encoder,
@@ -45,10 +46,9 @@ from deploy.encoders import (
     PopulationEncoder,
     RateEncoder,
 )
-from deploy.errors import NeuroqError
-from deploy.network import Layer, SpikingQNetwork, run_reference
-from deploy.neuron import make_params
-from deploy.runs import read_json, require_run_dir
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
+from neuroq.deploy.neuron import make_params
 
 #: Percentile of activations that sets each layer's scale (Rueckauer et al. 2017).
 DEFAULT_PERCENTILE = 99.9
@@ -65,7 +65,7 @@ RECORD_ENVS = 16
 #: Int8 weight magnitude used for the largest weight of a layer.
 WEIGHT_MAX = 127
 ENCODER_KINDS = ("population", "rate", "poisson", "event")
-#: Returns at T above this are measured with agents.snn_torch (bit-identical to the deploy/
+#: Returns at T above this are measured with neuroq.agents.snn_torch (bit-identical to the deploy/
 #: numpy model, tested, and much faster at large T); at or below it with deploy/ itself.
 REFERENCE_MAX_T = 8
 #: T at which `neuroq convert` measures returns besides its own T.
@@ -150,7 +150,7 @@ def load_mlp(train: TrainRun) -> AnnMLP:
 def make_env(env_id: str) -> Any:
     import gymnasium as gym
 
-    import envs  # noqa: F401  (registers neuroq's own environments)
+    import neuroq.envs  # noqa: F401  (registers neuroq's own environments)
 
     env = gym.make(env_id)
     if isinstance(env.observation_space, gym.spaces.Box) and len(env.observation_space.shape) > 1:
@@ -311,7 +311,7 @@ def spiking_act(network: SpikingQNetwork, encoder: Encoder, seed: int = 0,
     if backend == "torch":
         import torch
 
-        from agents.snn_torch import SpikingQNet
+        from neuroq.agents.snn_torch import SpikingQNet
 
         model = SpikingQNet(network).eval()
 
@@ -382,8 +382,8 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
     """
     import yaml
 
-    from deploy.artifact import save_artifact
-    from deploy.runs import make_run_dir, write_json
+    from neuroq.agents.runs import make_run_dir, write_json
+    from neuroq.deploy.artifact import save_artifact
 
     train = open_train_run(train_path)
     if encoder_kind not in ENCODER_KINDS:
@@ -449,6 +449,6 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
         "ann_std_return": float(ann.std()), "mean_return": main["mean_return"],
         "std_return": main["std_return"], "returns_by_timesteps": returns,
         "network": NETWORK_DIR,
-        "backend": f"deploy.network.run_reference for T <= {REFERENCE_MAX_T}, else "
-                   "agents.snn_torch (bit-identical)"})
+        "backend": f"neuroq.deploy.network.run_reference for T <= {REFERENCE_MAX_T}, else "
+                   "neuroq.agents.snn_torch (bit-identical)"})
     return run_dir

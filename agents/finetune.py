@@ -1,7 +1,7 @@
 """Hardware-aware fine-tuning of a converted spiking Q-network (surrogate-gradient BPTT).
 
-The model is `agents.snn_torch.SpikingQNet`, which computes exactly what the chip (and
-`deploy.network.run_reference`) computes: int8 weights through a straight-through
+The model is `neuroq.agents.snn_torch.SpikingQNet`, which computes exactly what the chip (and
+`neuroq.deploy.network.run_reference`) computes: int8 weights through a straight-through
 estimator, float32 membrane arithmetic in the chip's order, one step of delay per
 projection, T steps per action. Gradients flow back through all T steps.
 
@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.convert import WEIGHT_MAX, AnnMLP, evaluate_returns, make_env
-from deploy.encoders import Encoder
-from deploy.network import SpikingQNetwork
+from neuroq.agents.convert import WEIGHT_MAX, AnnMLP, evaluate_returns, make_env
+from neuroq.deploy.encoders import Encoder
+from neuroq.deploy.network import SpikingQNetwork
 
 #: Weight of the state-value term relative to the advantage term.
 VALUE_WEIGHT = 0.1
@@ -156,7 +156,7 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id
     """Fine-tune `network`; return the best network and the per-epoch history."""
     import torch
 
-    from agents.snn_torch import SpikingQNet
+    from neuroq.agents.snn_torch import SpikingQNet
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -309,10 +309,10 @@ def open_convert_run(path: Any) -> ConvertRun:
     """Check that `path` is a finished convert run and load its network and data."""
     import yaml
 
-    from agents.convert import CONVERT_STAGE, NETWORK_DIR, OBS_FILE
-    from deploy.artifact import load_artifact
-    from deploy.errors import NeuroqError
-    from deploy.runs import read_json, require_run_dir
+    from neuroq.agents.convert import CONVERT_STAGE, NETWORK_DIR, OBS_FILE
+    from neuroq.agents.runs import read_json, require_run_dir
+    from neuroq.deploy.artifact import load_artifact
+    from neuroq.deploy.errors import NeuroqError
 
     p = require_run_dir(path).resolve()
     result = read_json(p / "result.json")
@@ -334,21 +334,21 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
     """The `neuroq finetune` stage; returns the new run folder (result.json written last).
 
     Writes config.yaml, tb/ (TensorBoard), history.json, network/ (artifact format) and
-    result.json (return of the fine-tuned network run by deploy.network.run_reference on
+    result.json (return of the fine-tuned network run by neuroq.deploy.network.run_reference on
     the convert run's evaluation episodes, next to the float DQN's).
     """
     import yaml
 
-    from agents.convert import (
+    from neuroq.agents.convert import (
         NETWORK_DIR,
         activity,
         load_mlp,
         open_train_run,
         spiking_act,
     )
-    from deploy.artifact import save_artifact
-    from deploy.errors import NeuroqError
-    from deploy.runs import make_run_dir, write_json
+    from neuroq.agents.runs import make_run_dir, write_json
+    from neuroq.deploy.artifact import save_artifact
+    from neuroq.deploy.errors import NeuroqError
 
     cfg = cfg or FinetuneConfig()
     conv = open_convert_run(convert_path)
@@ -395,7 +395,7 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
               "converted_mean_return": conv.result["mean_return"],
               "agreement": agree, "epochs": cfg.epochs, "wall_s": round(wall_s, 1),
               **activity(best, conv.encoder, obs[:1000], cfg.seed),
-              "network": NETWORK_DIR, "backend": "deploy.network.run_reference"}
+              "network": NETWORK_DIR, "backend": "neuroq.deploy.network.run_reference"}
     write_json(run_dir / "result.json", result)
     return run_dir
 
@@ -410,7 +410,7 @@ def _fraction(snn: float, ann: float) -> float:
 def run_reference_q(network: SpikingQNetwork, encoder: Encoder, obs: np.ndarray,
                     rng: np.random.Generator, chunk: int = 2000) -> np.ndarray:
     """Q-values of the deploy/ numpy model on `obs`, in chunks."""
-    from deploy.network import run_reference
+    from neuroq.deploy.network import run_reference
 
     return np.concatenate([
         run_reference(network, encoder.encode(obs[i:i + chunk], network.timesteps, rng=rng)).q

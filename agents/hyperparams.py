@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError
 
 #: The shipped file; `--config` points elsewhere.
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "dqn.yaml"

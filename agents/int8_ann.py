@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError
 
 #: Percentile of |activation| over calibration data that maps to the largest code. 100 (the
 #: maximum): with a few thousand calibration observations a lower percentile clipped rare

@@ -1,6 +1,6 @@
 """The chip's spiking Q-network in torch, for hardware-aware training.
 
-Forward pass = `deploy.network.run_reference`, operation for operation (deploy/neuron.py):
+Forward pass = `neuroq.deploy.network.run_reference`, operation for operation (deploy/neuron.py):
 
     I_k[t] = s_{k-1}[t-1] @ Q(W_k)^T             Q(W) = round(clip(W, -127, 127)), integer
     v_k[t] = (alpha_k * v_k[t-1] + i_offset_k) + I_k[t]            float32, in this order
@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from deploy.network import Layer, SpikingQNetwork
-from deploy.neuron import Compare, Reset, make_params
+from neuroq.deploy.network import Layer, SpikingQNetwork
+from neuroq.deploy.neuron import Compare, Reset, make_params
 
 #: Weight range in weight units (int8, symmetric as py-spinnaker2's NIR importer uses).
 WEIGHT_MAX = 127

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from agents.hyperparams import DQNConfig
-from deploy.errors import NeuroqError
-from deploy.runs import make_run_dir, write_json
+from neuroq.agents.hyperparams import DQNConfig
+from neuroq.agents.runs import make_run_dir, write_json
+from neuroq.deploy.errors import NeuroqError
 
 #: Seed offsets keep selection and report episodes disjoint from training and each other.
 SELECTION_SEED_OFFSET = 10_000
@@ -51,7 +51,7 @@ def check_env_id(env_id: str) -> None:
     """Raise NeuroqError unless `env_id` is a registered Gymnasium env (ours included)."""
     import gymnasium as gym
 
-    import envs  # noqa: F401  (registers neuroq's own environments)
+    import neuroq.envs  # noqa: F401  (registers neuroq's own environments)
 
     try:
         gym.spec(env_id)
@@ -126,7 +126,7 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
     import gymnasium as gym
     from stable_baselines3.common.monitor import Monitor
 
-    import envs  # noqa: F401
+    import neuroq.envs  # noqa: F401
 
     env = Monitor(gym.make(env_id))
     model = DQN("MlpPolicy", env, seed=seed, verbose=0, device="cpu",

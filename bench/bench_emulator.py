@@ -40,12 +40,12 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deploy.compiler import compile_program  # noqa: E402
-from deploy.emulator import Emulator  # noqa: E402
-from deploy.encoders import PopulationEncoder, RateEncoder  # noqa: E402
-from deploy.network import Layer, SpikingQNetwork  # noqa: E402
-from deploy.neuron import make_params  # noqa: E402
-from deploy.policy import SpikingPolicy  # noqa: E402
+from neuroq.deploy.compiler import compile_program  # noqa: E402
+from neuroq.deploy.emulator import Emulator  # noqa: E402
+from neuroq.deploy.encoders import PopulationEncoder, RateEncoder  # noqa: E402
+from neuroq.deploy.network import Layer, SpikingQNetwork  # noqa: E402
+from neuroq.deploy.neuron import make_params  # noqa: E402
+from neuroq.deploy.policy import SpikingPolicy  # noqa: E402
 
 T = 8
 #: CartPole observation scales for the rate encoder: cart position (m), cart velocity (m/s),
@@ -140,7 +140,7 @@ def bench_episodes(artifact: Path, episodes: int) -> dict:
     code = (
         "import resource, sys, time, json\n"
         "t0 = time.perf_counter()\n"
-        "from agents.cli import main\n"
+        "from neuroq.agents.cli.main import main\n"
         "rc = main(sys.argv[1:])\n"
         "wall = time.perf_counter() - t0\n"
         "print(json.dumps({'rc': rc, 'wall_s': wall, 'torch_loaded': 'torch' in sys.modules,"
@@ -197,7 +197,7 @@ def main() -> int:
         (cartpole_controller(), cartpole_encoder(), np.array([0.1, -0.2, 0.03, 0.3], np.float32)),
     ]
     if args.artifact:
-        from deploy.artifact import load_artifact
+        from neuroq.deploy.artifact import load_artifact
 
         art = load_artifact(args.artifact)
         retimed = SpikingQNetwork(art.network.layers, T, art.network.q_scale)
@@ -211,7 +211,7 @@ def main() -> int:
               f"{r['policy_act_median_us_wall']:7.1f} us wall "
               f"{r['policy_act_median_us_cpu']:7.1f} us cpu")
 
-    from deploy.artifact import save_artifact
+    from neuroq.deploy.artifact import save_artifact
 
     with tempfile.TemporaryDirectory() as tmp:
         artifact = Path(tmp) / "cartpole-controller"

@@ -1,6 +1,6 @@
 """The ROS 2 event node under a 1 M events/s EVT 3.0 stream: dropped packets and CPU use.
 
-Starts `ros_nodes.event_node` as its own process (the real node, the given artifact on the
+Starts `neuroq.ros_nodes.event_node` as its own process (the real node, the given artifact on the
 emulator), publishes from this process 1 ms EventPackets of `--rate` events per second
 (EVT 3.0, random pixels of the 32 x 32 sensor, times spread over each millisecond) paced by
 the wall clock for `--seconds`, then reads the node's counters from /diagnostics: packets
@@ -41,10 +41,10 @@ from event_camera_msgs.msg import EventPacket  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from sensor_msgs.msg import Joy  # noqa: E402
 
-from deploy.event_stream import time_words  # noqa: E402
-from deploy.events import encode_packet, make_events  # noqa: E402
-from ros_nodes.common import command_qos  # noqa: E402
-from ros_nodes.processes import stop_processes  # noqa: E402
+from neuroq.deploy.events import encode_packet, make_events  # noqa: E402
+from neuroq.deploy.events.stream import time_words  # noqa: E402
+from neuroq.ros_nodes.common import command_qos  # noqa: E402
+from neuroq.ros_nodes.processes import stop_processes  # noqa: E402
 
 TARGET_EVENTS_PER_S = 1_000_000
 """Issue 6: the event node sustains 1 M events/s into the policy without dropping packets."""
@@ -157,7 +157,7 @@ def main() -> int:
     end_us = len(packets) * PACKET_US
     msgs.append(bench.packet(len(packets), time_words(end_us + 1)))  # closes the last period
     node = subprocess.Popen(
-        [sys.executable, "-m", "ros_nodes.event_node", "--ros-args",
+        [sys.executable, "-m", "neuroq.ros_nodes.event_node", "--ros-args",
          "-p", f"artifact:={args.artifact}", "-p", f"backend:={args.backend}",
          "-p", "diagnostics_period_s:=0.25", "-p", f"reliable:={str(args.reliable).lower()}"],
         cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

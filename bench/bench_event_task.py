@@ -35,7 +35,7 @@ from event_runs import latest_event_artifact, print_and_save  # noqa: E402
 
 
 class CountsOnly:
-    """A policy seen without its event path, so `deploy.evaluate` feeds it counts."""
+    """A policy seen without its event path, so `neuroq.deploy.evaluate` feeds it counts."""
 
     encoder = None
 
@@ -58,9 +58,9 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    from agents.convert import evaluate_returns, load_mlp, open_train_run
-    from deploy.evaluate import evaluate
-    from deploy.policy import load_policy
+    from neuroq.agents.convert import evaluate_returns, load_mlp, open_train_run
+    from neuroq.deploy.evaluate import evaluate
+    from neuroq.deploy.policy import load_policy
 
     args.artifact = args.artifact or latest_event_artifact()
     if args.train is None:

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import gymnasium as gym  # noqa: E402
 
-import envs  # noqa: E402,F401  (registers the env)
-from deploy.events import (  # noqa: E402
+import neuroq.envs  # noqa: E402,F401  (registers the env)
+from neuroq.deploy.events import (  # noqa: E402
     PacketDecoder,
     decode_evt3,
     decode_mono,
@@ -34,7 +34,7 @@ from deploy.events import (  # noqa: E402
     make_events,
     sort_events,
 )
-from envs.dvs import DvsParams, dvs_reset, dvs_step  # noqa: E402
+from neuroq.envs.dvs import DvsParams, dvs_reset, dvs_step  # noqa: E402
 
 SENSOR_W, SENSOR_H = 1280, 720
 """Prophesee IMX636 (EVK4) resolution, for the decode benchmarks."""

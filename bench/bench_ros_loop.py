@@ -3,7 +3,7 @@
     python bench/bench_ros_loop.py --artifact runs/CartPole-v1/<run>/network \
         --rates 100 500 --duration 60
 
-For each control rate, `ros_nodes.closed_loop.run_closed_loop` starts the simulated robot,
+For each control rate, `neuroq.ros_nodes.closed_loop.run_closed_loop` starts the simulated robot,
 the policy node (the artifact on the chosen backend) and the actuator node as three
 processes with config/cartpole_sim.yaml plus the rate's own settings, and watches the loop
 from this process for `duration` seconds after a warm-up. Reported per rate:
@@ -179,10 +179,10 @@ def main() -> int:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
     sys.path.insert(0, str(REPO))
-    from deploy.errors import NeuroqError
-    from deploy.runs import make_run_dir
-    from ros_nodes.closed_loop import run_closed_loop
-    from ros_nodes.common import hold_wakeup_latency
+    from neuroq.agents.runs import make_run_dir
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.ros_nodes.closed_loop import run_closed_loop
+    from neuroq.ros_nodes.common import hold_wakeup_latency
 
     artifact = Path(args.artifact) if args.artifact else find_artifact()
     if artifact is None:
@@ -227,8 +227,8 @@ def main() -> int:
         print_report(r)
     returns_check = None
     if args.returns_episodes > 0:
-        from deploy.evaluate import evaluate
-        from deploy.policy import load_policy
+        from neuroq.deploy.evaluate import evaluate
+        from neuroq.deploy.policy import load_policy
 
         rate = args.rates[0]
         print(f"-- {args.returns_episodes} episodes at {rate:g} Hz, seeds 0.. ...", flush=True)

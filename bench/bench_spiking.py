@@ -14,8 +14,8 @@ For one trained DQN (a train run folder) and the same evaluation episodes throug
 
 T must exceed the number of weight layers (3 for a [256, 256] Q-MLP): with one step of
 delay per projection an input needs L steps to reach the output; smaller T are listed as
-infeasible. Returns are measured by deploy.network.run_reference (the numpy chip model)
-for T <= --reference-max-t, above that by agents.snn_torch (bit-identical to it, tested;
+infeasible. Returns are measured by neuroq.deploy.network.run_reference (the numpy chip model)
+for T <= --reference-max-t, above that by neuroq.agents.snn_torch (bit-identical to it, tested;
 much faster); the `backend` column says which.
 
 usage:
@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agents.convert import (  # noqa: E402
+from neuroq.agents.convert import (  # noqa: E402
     DEFAULT_EVAL_EPISODES,
     activity,
     convert,
@@ -48,7 +48,7 @@ from agents.convert import (  # noqa: E402
     record_observations,
     spiking_act,
 )
-from agents.finetune import FinetuneConfig, _fraction, finetune, run_reference_q  # noqa: E402
+from neuroq.agents.finetune import FinetuneConfig, _fraction, finetune, run_reference_q  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents import hyperparams  # noqa: E402
-from agents.train import train_many, train_one  # noqa: E402
-from deploy.runs import read_json  # noqa: E402
+from neuroq.agents import hyperparams  # noqa: E402
+from neuroq.agents.runs import read_json  # noqa: E402
+from neuroq.agents.train import train_many, train_one  # noqa: E402
 
 TARGETS = {"CartPole-v1": 475.0, "Acrobot-v1": -85.0}
 

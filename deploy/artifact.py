@@ -48,10 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from deploy.encoders import Encoder, encoder_from_dict
-from deploy.errors import NeuroqError
-from deploy.network import Layer, SpikingQNetwork
-from deploy.neuron import NeuronParams, make_params
+from neuroq.deploy.encoders import Encoder, encoder_from_dict
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.network import Layer, SpikingQNetwork
+from neuroq.deploy.neuron import NeuronParams, make_params
 
 FORMAT_NAME = "neuroq-artifact"
 FORMAT_VERSION = 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError
 
 SRC_CHIP = "SpiNNaker2 chip documentation (152 ARM Cortex-M4F PEs, 22FDX, DVFS)"
 SRC_SUMMARY = "third-party summary of SpiNNaker2 (usable PEs, SRAM split, DVFS levels)"

@@ -10,7 +10,7 @@ The program mirrors what py-spinnaker2 builds (SPINNAKER2.md):
 
 Placement splits every population into equal chunks of at most `n` consecutive neurons per
 processing element (PE), the way `Population.set_max_atoms_per_core(n)` does, with `n` the
-largest count for which every chunk respects both per-PE limits of `deploy.chip`:
+largest count for which every chunk respects both per-PE limits of `neuroq.deploy.chip`:
 neurons per PE, and data SRAM for the chunk's stored synapses (non-zero weights; a zero
 weight is never sent to the chip), neuron state and fixed buffers. PEs are numbered in
 population order. A network that needs more PEs than one chip offers, or a neuron whose
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deploy.chip import CONSTANTS, constant
-from deploy.errors import NeuroqError
-from deploy.network import SpikingQNetwork
-from deploy.neuron import Compare, Reset
+from neuroq.deploy.chip import CONSTANTS, constant
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.network import SpikingQNetwork
+from neuroq.deploy.neuron import Compare, Reset
 
 INPUT_POPULATION = "input"
 SPIKE_SOURCE_MODEL = "spike_list"
@@ -39,7 +39,7 @@ PROJECTION_DELAY_STEPS = 1
 
 @dataclass(frozen=True)
 class ChipLimits:
-    """Per-chip and per-PE limits placement respects (defaults: the `deploy.chip` table)."""
+    """Per-chip and per-PE limits placement respects (defaults: the `neuroq.deploy.chip` table)."""
 
     n_pes: int = int(constant("usable_pes_per_chip"))
     max_neurons_per_pe: int = int(constant("max_neurons_per_pe"))

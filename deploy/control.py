@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError
 
 # Reasons an input is dropped; diagnostics count drops per reason under these names.
 REASON_WRONG_COUNT = "wrong_count"

@@ -1,6 +1,6 @@
 """The SpiNNaker2 emulator: runs a compiled `Program` step by step with the chip's numerics.
 
-Numerics are those of `deploy.neuron` and `deploy.network.run_reference`, bit for bit:
+Numerics are those of `neuroq.deploy.neuron` and `neuroq.deploy.network.run_reference`, bit for bit:
 int8 weights, exact integer synaptic sums (rounded once to float32), float32 neuron state
 updated as `(alpha_decay * v + i_offset) + I`, threshold, reset; one step of delay per
 projection, the input source included; non-spiking output; Q = v_out * q_scale.
@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deploy.compiler import Program
-from deploy.errors import NeuroqError
-from deploy.neuron import Compare, Reset
+from neuroq.deploy.compiler import Program
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.neuron import Compare, Reset
 
 #: one environment: projections with at least this many weights skip their sgemv in early
 #: steps when the presynaptic population was silent (the check costs less than the product)

@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError
 
 #: Rounding phase of the deterministic accumulator: 1/2 makes the spike count round(r * A).
 ACCUMULATOR_PHASE = 0.5
@@ -262,7 +262,7 @@ class EventEncoder:
 
     Each event drives input `(p * rows + y // pool) * cols + x // pool` (rows = height //
     pool, cols = width // pool), the flattened layout of the event envs' count observations
-    (`envs.pan_tracking.event_input_index`). The A = T - silent_tail active steps split the
+    (`neuroq.envs.pan_tracking.event_input_index`). The A = T - silent_tail active steps split the
     control period of `period_us` microseconds into A equal time bins; an event spikes its
     input neuron in the bin of its timestamp (`encode_events`). A neuron fires at most once
     per step, so several events of one neuron in one bin make one spike.

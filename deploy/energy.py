@@ -1,6 +1,6 @@
 """Latency and energy per action on SpiNNaker2: a MODEL, not a measurement.
 
-Every constant comes from the one table in `deploy.chip` (value, unit, tag, source).
+Every constant comes from the one table in `neuroq.deploy.chip` (value, unit, tag, source).
 For one action (T network time steps) on a compiled program at a performance level:
 
     chip_time_s    = T * sys_tick_s  (+ host_io_per_run_s on hardware: one hw.run per action)
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deploy.chip import DEFAULT_PERFORMANCE_LEVEL, constant, performance_level
-from deploy.compiler import Program
-from deploy.errors import NeuroqError
+from neuroq.deploy.chip import DEFAULT_PERFORMANCE_LEVEL, constant, performance_level
+from neuroq.deploy.compiler import Program
+from neuroq.deploy.errors import NeuroqError
 
 STATIC_SCOPES = ("chip", "pes_used")
 DEFAULT_STATIC_SCOPE = "chip"

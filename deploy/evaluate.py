@@ -11,7 +11,7 @@ Figures and what they are:
 - host time per action: MEASURED wall time of the policy on this host, per action, both
   amortized over the batch and for single actions (`act`, one observation at a time).
 - chip time, synaptic events' energy, dynamic and total energy per action: MODELED
-  (`deploy.energy`, constants in `deploy.chip`). Event counts are COUNTED by the emulator.
+  (`neuroq.deploy.energy`, constants in `neuroq.deploy.chip`). Event counts are COUNTED by the emulator.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError
 
 #: fraction of episodes whose mean return is the "worst-5 %" figure (NeuroBench's risk).
 WORST_FRACTION = 0.05
@@ -40,7 +40,7 @@ def worst_fraction_mean(returns: np.ndarray, fraction: float = WORST_FRACTION) -
 def _make_envs(env_id: str, n: int) -> list:
     import gymnasium as gym
 
-    import envs  # noqa: F401 - registers neuroq's own environments
+    import neuroq.envs  # noqa: F401 - registers neuroq's own environments
 
     try:
         return [gym.make(env_id, disable_env_checker=True) for _ in range(n)]
@@ -62,7 +62,7 @@ def evaluate(
     max_steps: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run `episodes` episodes of `policy` (a `deploy.policy.SpikingPolicy`); return results.
+    """Run `episodes` episodes of `policy` (a `neuroq.deploy.policy.SpikingPolicy`); return results.
 
     env_id: defaults to the artifact manifest's. max_steps: cap per episode (default: the
     environment's own time limit). progress(done, total) is called as episodes finish.

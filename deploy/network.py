@@ -9,7 +9,7 @@ steps 0..T-1; spikes emitted in step t reach the next layer in step t+1. With L 
 layers, an input spike of step t reaches the output in step t+L, so only input steps
 0..T-1-L influence the Q-values read after step T-1; T must exceed L.
 
-`run_reference` is the plain, readable implementation of `deploy.neuron` over the whole
+`run_reference` is the plain, readable implementation of `neuroq.deploy.neuron` over the whole
 network: the definition the emulator and the torch training model are tested against.
 """
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deploy.errors import NeuroqError
-from deploy.neuron import NeuronParams, li_step, lif_step, synaptic_input
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.neuron import NeuronParams, li_step, lif_step, synaptic_input
 
 
 @dataclass(frozen=True)

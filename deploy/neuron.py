@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError
 
 
 class Reset(str, Enum):

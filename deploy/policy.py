@@ -4,10 +4,10 @@ This is the interface the closed-loop evaluator (`neuroq eval`) and the ROS 2 po
 use. Backends (`emulator`, `spinnaker2`, `reference`) implement `Policy`; `load_policy`
 picks one by name.
 
-- `reference`: `deploy.network.run_reference`, the definition (no chip model: chip time and
+- `reference`: `neuroq.deploy.network.run_reference`, the definition (no chip model: chip time and
   energy are None).
-- `emulator`: `deploy.emulator`, bit-identical Q-values to the reference, plus counted
-  events per PE and the MODELED chip time and energy of `deploy.energy`.
+- `emulator`: `neuroq.deploy.emulator`, bit-identical Q-values to the reference, plus counted
+  events per PE and the MODELED chip time and energy of `neuroq.deploy.energy`.
 - `spinnaker2`: one `hw.run` per action on a board through py-spinnaker2; its Q-values come
   from the board, its counts from the emulator (the board reports none), so its energy is
   MODELED from emulated counts and its chip time includes the modeled host I/O.
@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from deploy.chip import DEFAULT_PERFORMANCE_LEVEL
-from deploy.errors import NeuroqError
+from neuroq.deploy.chip import DEFAULT_PERFORMANCE_LEVEL
+from neuroq.deploy.errors import NeuroqError
 
 BACKENDS = ("emulator", "reference", "spinnaker2")
 
@@ -133,16 +133,16 @@ class SpikingPolicy:
         self._last_input: np.ndarray | None = None
         self.program = self.emulator = self.energy = self.board = None
         if backend in ("emulator", "spinnaker2"):
-            from deploy.compiler import compile_program
-            from deploy.emulator import Emulator
-            from deploy.energy import EnergyModel
+            from neuroq.deploy.compiler import compile_program
+            from neuroq.deploy.emulator import Emulator
+            from neuroq.deploy.energy import EnergyModel
 
             self.program = compile_program(network)
             self.emulator = Emulator(self.program)
             self.energy = EnergyModel(self.program, performance_level, static_scope,
                                       on_hardware=backend == "spinnaker2")
         if backend == "spinnaker2":
-            from deploy.spinnaker2 import SpiNNaker2Runner
+            from neuroq.deploy.spinnaker2 import SpiNNaker2Runner
 
             self.board = SpiNNaker2Runner(self.program, board_ip, spinnaker2_modules)
 
@@ -175,7 +175,7 @@ class SpikingPolicy:
 
     def _run_spikes(self, spikes_in: np.ndarray, start: float) -> BatchResult:
         if self.backend == "reference":
-            from deploy.network import run_reference
+            from neuroq.deploy.network import run_reference
 
             r = run_reference(self.network, spikes_in)
             total_spikes = sum(c.sum(axis=1) for c in r.spike_counts)
@@ -227,7 +227,7 @@ class SpikingPolicy:
         """Greedy actions (int64, (batch,)) for observations (batch, n_obs)."""
         return self.run_batch(observations).actions.astype(np.int64)
 
-    # --- events as input spikes (deploy.encoders.EventEncoder) ------------------------------
+    # --- events as input spikes (neuroq.deploy.encoders.EventEncoder) ------------------------------
 
     def run_events(self, events: Any, window_start_us: Any) -> BatchResult:
         """One action per control period from its DVS events (event encoder only).
@@ -276,7 +276,7 @@ def load_policy(
         raise NeuroqError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "spinnaker2" and not board_ip:
         raise NeuroqError("the spinnaker2 backend needs the board's address: pass --board-ip")
-    from deploy.artifact import load_artifact
+    from neuroq.deploy.artifact import load_artifact
 
     art = load_artifact(artifact_path)
     return SpikingPolicy(art.network, art.encoder, art.manifest, backend, performance_level,

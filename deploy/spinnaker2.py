@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from deploy.chip import constant
-from deploy.compiler import INPUT_POPULATION, LIF_MODEL, SPIKE_SOURCE_MODEL, Program
-from deploy.errors import NeuroqError
+from neuroq.deploy.chip import constant
+from neuroq.deploy.compiler import INPUT_POPULATION, LIF_MODEL, SPIKE_SOURCE_MODEL, Program
+from neuroq.deploy.errors import NeuroqError
 
 PY_SPINNAKER2_REPO = "https://gitlab.com/spinnaker2/py-spinnaker2"
 INSTALL_HINT = (
@@ -37,7 +37,7 @@ INSTALL_HINT = (
     f"pip install git+{PY_SPINNAKER2_REPO}")
 #: the delay field of a connection: ticks beyond the one-tick transit every spike takes
 #: (py-spinnaker2's NIR import uses 0 [src]); with it a spike of step t arrives in step t+1,
-#: as deploy.network assumes. To be confirmed on a board.
+#: as neuroq.deploy.network assumes. To be confirmed on a board.
 CONNECTION_DELAY = 0
 #: what the output population records: only its final membrane voltage.
 OUTPUT_RECORD = ("v_last",)

@@ -29,8 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from deploy.errors import NeuroqError
-from deploy.events import EVENT_DTYPE
+from neuroq.envs.event_array import EVENT_DTYPE
 
 LOG_EPS = 1e-3
 """Offset added to intensities in [0, 1] before the log, so black pixels have a finite log
@@ -64,15 +63,15 @@ class DvsParams:
 
     def __post_init__(self):
         if self.width <= 0 or self.height <= 0:
-            raise NeuroqError(f"DvsParams: sensor size must be positive, got "
+            raise ValueError(f"DvsParams: sensor size must be positive, got "
                               f"{self.width}x{self.height}")
         if self.width > 65535 or self.height > 65535:
-            raise NeuroqError("DvsParams: width and height must be < 65536 (uint16 x, y)")
+            raise ValueError("DvsParams: width and height must be < 65536 (uint16 x, y)")
         if not (self.on_threshold > 0 and self.off_threshold > 0):
-            raise NeuroqError(f"DvsParams: thresholds must be > 0, got on={self.on_threshold}, "
+            raise ValueError(f"DvsParams: thresholds must be > 0, got on={self.on_threshold}, "
                               f"off={self.off_threshold}")
         if self.refractory_us < 0 or self.noise_rate_hz < 0:
-            raise NeuroqError("DvsParams: refractory_us and noise_rate_hz must be >= 0")
+            raise ValueError("DvsParams: refractory_us and noise_rate_hz must be >= 0")
 
 
 class DvsState(NamedTuple):
@@ -96,7 +95,7 @@ _NEVER_US = np.iinfo(np.int64).min // 4
 def _log_frame(frame: np.ndarray, params: DvsParams) -> np.ndarray:
     frame = np.asarray(frame)
     if frame.shape != (params.height, params.width):
-        raise NeuroqError(f"DVS: frame shape {frame.shape} does not match the sensor "
+        raise ValueError(f"DVS: frame shape {frame.shape} does not match the sensor "
                           f"({params.height}, {params.width}) (rows, columns)")
     if frame.dtype == np.uint8:
         intensity = frame.astype(np.float64) * (1.0 / 255.0)
@@ -126,7 +125,7 @@ def dvs_step(
     """
     t0, t1 = state.t_us, int(t_us)
     if t1 <= t0:
-        raise NeuroqError(f"dvs_step: frame time {t1} us must be after the previous frame "
+        raise ValueError(f"dvs_step: frame time {t1} us must be after the previous frame "
                           f"({t0} us)")
     log_new = _log_frame(frame, params)
     dt = float(t1 - t0)
@@ -185,7 +184,7 @@ def dvs_step(
 
     if params.noise_rate_hz > 0:
         if rng is None:
-            raise NeuroqError("dvs_step: noise_rate_hz > 0 needs rng (a np.random.Generator)")
+            raise ValueError("dvs_step: noise_rate_hz > 0 needs rng (a np.random.Generator)")
         n_pix = params.width * params.height
         n_noise = int(rng.poisson(params.noise_rate_hz * n_pix * dt * 1e-6))
         if n_noise:
@@ -222,7 +221,7 @@ class DvsEmulator:
 
     def step(self, frame: np.ndarray, t_us: int) -> np.ndarray:
         if self.state is None:
-            raise NeuroqError("DvsEmulator.step() before reset(): call reset(frame) first")
+            raise ValueError("DvsEmulator.step() before reset(): call reset(frame) first")
         events, self.state = dvs_step(self.state, frame, t_us, self.params, self.rng)
         return events
 

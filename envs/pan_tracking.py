@@ -1,6 +1,6 @@
 """DVS pan tracking: keep a moving target centred with a 32 x 32 event camera on a pan axis.
 
-The agent sees only events. Each control period the emulated DVS (`envs.dvs`) turns a few
+The agent sees only events. Each control period the emulated DVS (`neuroq.envs.dvs`) turns a few
 rendered frames into events; the observation counts them per pixel and polarity, and the raw
 events are in `info["events"]` so a spiking policy can take each event as an input spike.
 """
@@ -11,9 +11,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from deploy.errors import NeuroqError
-from deploy.events import EVENT_DTYPE, to_columns
-from envs.dvs import DvsParams, DvsState, dvs_reset, dvs_step
+from neuroq.envs.dvs import DvsParams, DvsState, dvs_reset, dvs_step
+from neuroq.envs.event_array import EVENT_DTYPE, to_columns
 
 SENSOR_SIZE_PX = 32
 """Sensor width and height in pixels (the issue's 32 x 32 DVS)."""
@@ -66,8 +65,8 @@ class DVSPanTrackingEnv(gym.Env):
     `Box(0, count_clip, (2, 32 // pool, 32 // pool), float32)`: per pixel (summed over `pool`
     x `pool` blocks), the number of OFF (channel 0) and ON (channel 1) events in the last
     control period, clipped at `count_clip`. `info["events"]` holds the period's events, in
-    time order, as columns {"x", "y", "t", "p"} of `deploy.events.EVENT_DTYPE` (t in
-    microseconds since reset); `deploy.events.from_columns` makes the structured array (a
+    time order, as columns {"x", "y", "t", "p"} of `neuroq.envs.event_array.EVENT_DTYPE` (t in
+    microseconds since reset); `neuroq.envs.event_array.from_columns` makes the structured array (a
     dict, because gymnasium's `check_env` cannot compare structured arrays).
     `info["error_px"]` is the signed target error in pixels (for evaluation, not for the
     agent).
@@ -121,17 +120,17 @@ class DVSPanTrackingEnv(gym.Env):
         render_mode: str | None = None,
     ):
         if control_period_ms <= 0 or frames_per_step < 1 or max_steps < 1:
-            raise NeuroqError("DVSPanTracking: control_period_ms > 0, frames_per_step >= 1 "
+            raise ValueError("DVSPanTracking: control_period_ms > 0, frames_per_step >= 1 "
                               "and max_steps >= 1 are required")
         if pool < 1 or SENSOR_SIZE_PX % pool:
-            raise NeuroqError(f"DVSPanTracking: pool must divide {SENSOR_SIZE_PX}, got {pool}")
+            raise ValueError(f"DVSPanTracking: pool must divide {SENSOR_SIZE_PX}, got {pool}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise NeuroqError(f"DVSPanTracking: render_mode must be None or 'rgb_array', got "
+            raise ValueError(f"DVSPanTracking: render_mode must be None or 'rgb_array', got "
                               f"{render_mode!r}")
         self.period_us = int(round(control_period_ms * 1000))
         self.frames_per_step = int(frames_per_step)
         if self.period_us % self.frames_per_step:
-            raise NeuroqError("DVSPanTracking: control_period_ms * 1000 must be a multiple of "
+            raise ValueError("DVSPanTracking: control_period_ms * 1000 must be a multiple of "
                               "frames_per_step (whole microseconds per frame)")
         self.max_steps = int(max_steps)
         self.pan_speed = float(pan_speed_px_s)
@@ -211,9 +210,9 @@ class DVSPanTrackingEnv(gym.Env):
 
     def step(self, action):
         if self._dvs is None:
-            raise NeuroqError("DVSPanTracking: call reset() before step()")
+            raise ValueError("DVSPanTracking: call reset() before step()")
         if not self.action_space.contains(action):
-            raise NeuroqError(f"DVSPanTracking: action must be 0, 1 or 2, got {action!r}")
+            raise ValueError(f"DVSPanTracking: action must be 0, 1 or 2, got {action!r}")
         pan_velocity = (int(action) - 1) * self.pan_speed
         events, obs = self._advance(pan_velocity)
         self.steps += 1

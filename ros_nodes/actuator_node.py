@@ -12,7 +12,7 @@ Watchdog: when the reading behind the last valid action is `watchdog_timeout_s` 
 before the first action), the node publishes the safe command (zero effort, or zero twist)
 once per timeout and reports it in diagnostics (level WARN) until actions return. The age
 counts from the reading's stamp, which the action carries, when that stamp is plausible on
-our clock (`deploy.control.credited_age`), else from the action's arrival.
+our clock (`neuroq.deploy.control.credited_age`), else from the action's arrival.
 
 Parameters (read-only): mode (effort | twist), env_id, joint_names (str[]),
 action_efforts (float[], row-major n_actions x n_joints), effort_limits (float[]),
@@ -37,7 +37,7 @@ from geometry_msgs.msg import TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 
-from deploy.control import (
+from neuroq.deploy.control import (
     REASON_BAD_ACTION,
     ActionTable,
     MalformedInput,
@@ -47,9 +47,9 @@ from deploy.control import (
     watchdog_check,
     watchdog_feed,
 )
-from deploy.errors import NeuroqError
-from deploy.latency import LatencyWindow
-from ros_nodes.common import (
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.latency import LatencyWindow
+from neuroq.ros_nodes.common import (
     LEVEL_OK,
     LEVEL_WARN,
     TOPIC_ACTION,
@@ -168,7 +168,7 @@ class ActuatorNode(Node):
             self._reading_to_command_s.add(age_s)
         timeout = self.dog.timeout_s
         # how old the information behind this command is now: counted from the reading's
-        # stamp when that age is within [0, timeout) (deploy.control.credited_age), else
+        # stamp when that age is within [0, timeout) (neuroq.deploy.control.credited_age), else
         # from the action's arrival. An older stamp is taken as another clock, and so is a
         # reading that is already stale on arrival: the command still goes out, and the
         # safe command follows one timeout later unless a fresher action comes.

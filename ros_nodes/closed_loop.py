@@ -18,7 +18,7 @@ The actuator also reports the path without that last hop (reading stamp to the c
 publication; `actuator_reading_to_command_ms` in the summary).
 
 The nodes and the watcher spin on the executor NEUROQ_ROS_EXECUTOR names ("events" by
-default; see ros_nodes.common.default_spin).
+default; see neuroq.ros_nodes.common.default_spin).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
-from deploy.errors import NeuroqError
-from ros_nodes.common import (
+from neuroq.deploy.errors import NeuroqError
+from neuroq.ros_nodes.common import (
     command_qos,
     executor_choice,
     latched_qos,
@@ -49,12 +49,12 @@ from ros_nodes.common import (
     sensor_qos,
     stamp_ns,
 )
-from ros_nodes.processes import stop_processes
+from neuroq.ros_nodes.processes import stop_processes
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PACKAGE_ROOT / "config" / "cartpole_sim.yaml"
-NODE_MODULES = {"sim_robot": "ros_nodes.sim_robot_node", "policy": "ros_nodes.policy_node",
-                "actuator": "ros_nodes.actuator_node"}
+NODE_MODULES = {"sim_robot": "neuroq.ros_nodes.sim_robot_node", "policy": "neuroq.ros_nodes.policy_node",
+                "actuator": "neuroq.ros_nodes.actuator_node"}
 # the watchdog fires after this many control periods without an action
 WATCHDOG_PERIODS = 1.5
 # readings younger than this when watching ends are still in flight, not lost
@@ -64,7 +64,7 @@ SPIN_STEP_S = 0.05
 #: (they publish once per diagnostics_period_s, 1 s by default; a node discovered late on a
 #: loaded machine may need several periods). The wait ends as soon as all have reported.
 DIAGNOSTICS_WAIT_S = 6.0
-#: status names the nodes publish under (ros_nodes.common.diagnostic_array)
+#: status names the nodes publish under (neuroq.ros_nodes.common.diagnostic_array)
 STATUS = {"sim_robot": "neuroq: /neuroq_sim_robot", "policy": "neuroq: /neuroq_policy",
           "actuator": "neuroq: /neuroq_actuator"}
 
@@ -279,7 +279,7 @@ def run_closed_loop(
 
     artifact/backend: what the policy node runs. rate_hz: the sim robot's control rate (the
     actuator's watchdog is set to WATCHDOG_PERIODS periods). episodes: the sim robot stops
-    after this many (episode k uses seed + k, as deploy.evaluate does). warmup_s: seconds
+    after this many (episode k uses seed + k, as neuroq.deploy.evaluate does). warmup_s: seconds
     of running loop before watching starts (counts and latencies, not returns). Raises
     NeuroqError if a node exits early or no command arrives within start_timeout_s.
     observe: also subscribe here to every reading and command (exact per-reading latencies

@@ -343,7 +343,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     callback that may be publishing (which then fails with "publisher's context is
     invalid").
     """
-    from deploy.errors import NeuroqError
+    from neuroq.deploy.errors import NeuroqError
 
     try:
         spin = spin or default_spin()

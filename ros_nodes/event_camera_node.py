@@ -34,11 +34,11 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Float64
 
-import envs  # noqa: F401  (registers the event envs)
-from deploy.errors import NeuroqError
-from deploy.event_stream import time_words
-from deploy.events import DRIVER_PACKET_US, encode_packet, from_columns, packetize
-from ros_nodes.common import (
+import neuroq.envs  # noqa: F401  (registers the event envs)
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.events import DRIVER_PACKET_US, encode_packet, from_columns, packetize
+from neuroq.deploy.events.stream import time_words
+from neuroq.ros_nodes.common import (
     LEVEL_OK,
     LEVEL_WARN,
     TOPIC_ACTION,
@@ -52,7 +52,7 @@ from ros_nodes.common import (
     stamp_ns,
     stop_requested,
 )
-from ros_nodes.event_node import TOPIC_EVENTS
+from neuroq.ros_nodes.event_node import TOPIC_EVENTS
 
 NODE_NAME = "neuroq_event_camera"
 EVENTS_QUEUE_DEPTH = 1000

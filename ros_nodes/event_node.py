@@ -2,9 +2,9 @@
 
 Subscribes  `events` (event_camera_msgs/EventPacket, best effort, keep last
             `queue_depth`): the packets a camera driver (metavision_driver, libcaer_driver),
-            `neuroq replay` or `ros_nodes.event_camera_node` publishes, about 1 ms each.
+            `neuroq replay` or `neuroq.ros_nodes.event_camera_node` publishes, about 1 ms each.
             Encodings `evt3` (Prophesee EVT 3.0) and `mono` are decoded by
-            `deploy.events.PacketDecoder`, which keeps the EVT 3.0 state across packets.
+            `neuroq.deploy.events.PacketDecoder`, which keeps the EVT 3.0 state across packets.
 Publishes   `action` (sensor_msgs/Joy, reliable), as the policy node does:
             `buttons = [action]`, `axes = Q-values`. `header.stamp` is the END of the
             control period in CAMERA time (microseconds since the camera's time origin, as
@@ -14,8 +14,8 @@ Publishes   `action` (sensor_msgs/Joy, reliable), as the policy node does:
 
 Design: this node runs the policy itself rather than forwarding counts to the policy node,
 so that each event reaches the network as an input spike in the time bin of its timestamp
-(`deploy.encoders.EventEncoder.encode_events`) and no frame is ever built. The stream is cut
-into control periods of the encoder's `period_us` (`deploy.event_stream.PeriodWindower`);
+(`neuroq.deploy.encoders.EventEncoder.encode_events`) and no frame is ever built. The stream is cut
+into control periods of the encoder's `period_us` (`neuroq.deploy.events.stream.PeriodWindower`);
 a period is acted on once camera time (events, or EVT 3.0 time words) has passed its end.
 
 Bad input never stops the node: truncated or corrupt EVT 3.0 words, events outside the
@@ -45,11 +45,11 @@ from event_camera_msgs.msg import EventPacket
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 
-from deploy.errors import NeuroqError
-from deploy.event_stream import DEFAULT_MAX_GAP_PERIODS, PeriodWindower, evt3_time_us
-from deploy.events import DecodeStats, PacketDecoder
-from deploy.latency import LatencyWindow
-from ros_nodes.common import (
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.events import DecodeStats, PacketDecoder
+from neuroq.deploy.events.stream import DEFAULT_MAX_GAP_PERIODS, PeriodWindower, evt3_time_us
+from neuroq.deploy.latency import LatencyWindow
+from neuroq.ros_nodes.common import (
     LEVEL_ERROR,
     LEVEL_OK,
     LEVEL_WARN,
@@ -172,7 +172,7 @@ class EventPolicyNode(Node):
     def _load(self) -> Any:
         if not self._artifact:
             raise NeuroqError("parameter 'artifact' is empty: set it to a deploy artifact")
-        from deploy.policy import load_policy
+        from neuroq.deploy.policy import load_policy
 
         return load_policy(self._artifact, backend=self._backend)
 

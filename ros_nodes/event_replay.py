@@ -1,7 +1,7 @@
 """Replay a recorded event file onto the event topic as EventPackets, as a driver would.
 
-Reads a Prophesee EVT 3.0 `.raw` file (`deploy.events.RawReader`) or an AEDAT 4 file
-(`deploy.events.read_aedat4`, through the `aedat` package), re-cuts the events into packets
+Reads a Prophesee EVT 3.0 `.raw` file (`neuroq.deploy.events.RawReader`) or an AEDAT 4 file
+(`neuroq.deploy.events.read_aedat4`, through the `aedat` package), re-cuts the events into packets
 of `packet_us` of camera time (`packetize`, 1 ms as drivers do), paces them at the recorded
 speed times `speed` (`paced`; inf: as fast as possible) and publishes them as
 event_camera_msgs/EventPacket in `evt3` (or `mono`) with increasing `seq`. Bounded: it stops
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from deploy.errors import NeuroqError
-from deploy.events import (
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.events import (
     DRIVER_PACKET_US,
     ENCODINGS,
     RawReader,
@@ -87,7 +87,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     chunks, width, height = open_event_file(path)
     from event_camera_msgs.msg import EventPacket
 
-    from ros_nodes.common import command_qos
+    from neuroq.ros_nodes.common import command_qos
 
     own = node is None
     if own:

@@ -44,16 +44,16 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 
-from deploy.control import (
+from neuroq.deploy.control import (
     DROP_REASONS,
     MalformedInput,
     joint_layout,
     observation_from_joints,
 )
-from deploy.errors import NeuroqError
-from deploy.latency import LatencyWindow, ewma, prewarm_delay_s
-from deploy.policy import ActionInfo, Policy
-from ros_nodes.common import (
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.latency import LatencyWindow, ewma, prewarm_delay_s
+from neuroq.deploy.policy import ActionInfo, Policy
+from neuroq.ros_nodes.common import (
     LEVEL_ERROR,
     LEVEL_OK,
     LEVEL_WARN,
@@ -87,14 +87,14 @@ WARM_EARLY_S = 0.001
 
 def artifact_loader(board_ip: str = "", performance_level: str = "low",
                     seed: int = -1) -> PolicyLoader:
-    """The default loader: `deploy.policy.load_policy` with the node's backend options.
+    """The default loader: `neuroq.deploy.policy.load_policy` with the node's backend options.
 
     board_ip: SpiNNaker2 board address ("" for the emulator and reference backends).
     performance_level: "low" or "high", for the energy model. seed: encoder RNG (-1: none).
     """
 
     def load(artifact: str, backend: str) -> Policy:
-        from deploy.policy import load_policy  # may pull in a backend's own packages
+        from neuroq.deploy.policy import load_policy  # may pull in a backend's own packages
 
         return load_policy(artifact, backend=backend, performance_level=performance_level,
                            board_ip=board_ip or None, seed=None if seed < 0 else seed)

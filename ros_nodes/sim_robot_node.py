@@ -14,7 +14,7 @@ Publishes   `joint_states` (sensor_msgs/JointState, best effort, keep last 1) at
             over the last `latency_window` answers, max since start.
 Subscribes  `joint_commands` (sensor_msgs/JointState, reliable, keep last 100): the effort
             on the driven joint; a command is applied when its stamp is the stamp of the
-            current reading (see `envs.sim_robot.LockstepRobot` for the timing rules).
+            current reading (see `neuroq.deploy.sim_robot.LockstepRobot` for the timing rules).
 
 Parameters (read-only): env_id, control_rate_hz, seed, command_timeout_ticks,
 max_episodes, effort_tolerance, joint_names (str[]), diagnostics_period_s, latency_window.
@@ -32,10 +32,10 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
-from deploy.control import joint_layout, joints_from_observation
-from deploy.latency import LatencyWindow
-from envs.sim_robot import LockstepRobot
-from ros_nodes.common import (
+from neuroq.deploy.control import joint_layout, joints_from_observation
+from neuroq.deploy.latency import LatencyWindow
+from neuroq.deploy.sim_robot import LockstepRobot
+from neuroq.ros_nodes.common import (
     LEVEL_OK,
     LEVEL_WARN,
     TOPIC_DIAGNOSTICS,

@@ -6,29 +6,16 @@ import h5py
 import numpy as np
 import pytest
 
-from deploy.artifact import (
+from neuroq.deploy.artifact import (
     MANIFEST_FILE,
     WEIGHTS_FILE,
     load_artifact,
     save_artifact,
 )
-from deploy.encoders import PopulationEncoder, RateEncoder
-from deploy.errors import NeuroqError
-from deploy.network import Layer, SpikingQNetwork, run_reference
-from deploy.neuron import make_params
-
-
-def random_network(widths=(8, 32, 16, 3), timesteps=6, alpha=1.0, seed=0, compare=">="):
-    rng = np.random.default_rng(seed)
-    layers = []
-    for k, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        spiking = k < len(widths) - 2
-        w = rng.integers(-127, 128, size=(n_out, n_in)).astype(np.int8)
-        p = make_params(n_out, threshold=rng.uniform(50, 300, n_out).astype(np.float32),
-                        alpha_decay=alpha, i_offset=rng.normal(0, 20, n_out).astype(np.float32),
-                        compare=compare)
-        layers.append(Layer(f"fc{k}", w, float(rng.uniform(1e-3, 1e-2)), p, spiking))
-    return SpikingQNetwork(tuple(layers), timesteps, q_scale=0.0123)
+from neuroq.deploy.encoders import PopulationEncoder, RateEncoder
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.network import run_reference
+from tests.helpers.networks import random_network
 
 
 def manifest_for(net):
@@ -44,7 +31,7 @@ OBS = np.random.default_rng(1).normal(size=(300, 4)).astype(np.float32)
 @pytest.mark.parametrize("alpha,compare", [(1.0, ">="), (0.9, ">")])
 def test_round_trip_same_arrays_and_bit_identical_runs(tmp_path, alpha, compare):
     enc = RateEncoder.fit(OBS)
-    net = random_network(alpha=alpha, compare=compare)
+    net = random_network(timesteps=6, alpha=alpha, compare=compare)
     path = save_artifact(tmp_path / "art", net, enc, manifest_for(net))
     assert path.name == MANIFEST_FILE and (tmp_path / "art" / WEIGHTS_FILE).is_file()
     assert (path.stat().st_mode & 0o777) == 0o644
@@ -73,7 +60,7 @@ def test_round_trip_same_arrays_and_bit_identical_runs(tmp_path, alpha, compare)
 def test_nir_graph_is_standard(tmp_path):
     import nir
 
-    net = random_network()
+    net = random_network(timesteps=6)
     save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
     g = nir.read(tmp_path / WEIGHTS_FILE)
     kinds = [type(g.nodes[n]).__name__ for n in
@@ -89,7 +76,7 @@ def test_nir_graph_is_standard(tmp_path):
 
 
 def test_wrong_hash_is_refused(tmp_path):
-    net = random_network()
+    net = random_network(timesteps=6)
     save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
     with h5py.File(tmp_path / WEIGHTS_FILE, "r+") as f:
         f["node/nodes/layer0.w/weight"][0, 0] += 1
@@ -98,7 +85,7 @@ def test_wrong_hash_is_refused(tmp_path):
 
 
 def test_tampered_manifest_and_missing_files(tmp_path):
-    net = random_network()
+    net = random_network(timesteps=6)
     save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
     m = json.loads((tmp_path / MANIFEST_FILE).read_text())
     m["layers"][1]["weight_scale"] = 1.0
@@ -117,7 +104,7 @@ def test_tampered_manifest_and_missing_files(tmp_path):
 
 
 def test_save_refuses_incomplete_manifest_and_leaves_nothing(tmp_path):
-    net = random_network()
+    net = random_network(timesteps=6)
     with pytest.raises(NeuroqError, match="lacks provenance"):
         save_artifact(tmp_path / "a", net, PopulationEncoder.fit(OBS, 2),
                       {k: v for k, v in manifest_for(net).items() if k != "provenance"})
@@ -127,7 +114,7 @@ def test_save_refuses_incomplete_manifest_and_leaves_nothing(tmp_path):
 
 
 def test_manifest_must_be_plain_json(tmp_path):
-    net = random_network()
+    net = random_network(timesteps=6)
     bad = {**manifest_for(net), "note": float("nan")}
     with pytest.raises(NeuroqError, match="not plain JSON"):
         save_artifact(tmp_path / "b", net, PopulationEncoder.fit(OBS, 2), bad)
@@ -135,9 +122,9 @@ def test_manifest_must_be_plain_json(tmp_path):
 
 
 def test_corrupted_weights_file_with_matching_hash(tmp_path):
-    from deploy.artifact import sha256_file
+    from neuroq.deploy.artifact import sha256_file
 
-    net = random_network()
+    net = random_network(timesteps=6)
     save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
     (tmp_path / WEIGHTS_FILE).write_bytes(b"not hdf5 at all")
     m = json.loads((tmp_path / MANIFEST_FILE).read_text())

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from chip_nets import random_network
 
-from deploy.chip import constant
-from deploy.compiler import NEVER_FIRE_THRESHOLD, ChipLimits, compile_program
-from deploy.errors import NeuroqError
-from deploy.network import Layer, SpikingQNetwork
+from neuroq.deploy.chip import constant
+from neuroq.deploy.compiler import NEVER_FIRE_THRESHOLD, ChipLimits, compile_program
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.network import Layer, SpikingQNetwork
+from tests.helpers.networks import random_network
 
 
 def check_placement(prog):

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from deploy.control import (
+from neuroq.deploy.control import (
     DROP_REASONS,
     JOINT_LAYOUTS,
     ActionTable,
@@ -23,8 +23,8 @@ from deploy.control import (
     watchdog_check,
     watchdog_feed,
 )
-from deploy.errors import NeuroqError
-from envs.sim_robot import LockstepRobot
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.sim_robot import LockstepRobot
 
 
 @pytest.mark.parametrize("env_id", sorted(JOINT_LAYOUTS))
@@ -231,7 +231,7 @@ def test_lockstep_robot_counts_waiting_for_a_controller_as_start_up_not_loss():
 
 
 def test_deploy_and_envs_load_neither_rclpy_nor_torch():
-    code = ("import sys, deploy.control, envs.sim_robot; "
+    code = ("import sys, neuroq.deploy.control, neuroq.deploy.sim_robot; "
             "bad = {'rclpy', 'torch'} & set(sys.modules); assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from spiking_helpers import tiny_convert_run, tiny_train_run
 
-from agents.cli import main
-from agents.convert import (
+from neuroq.agents.cli.main import main
+from neuroq.agents.convert import (
     AnnMLP,
     convert,
     make_encoder,
@@ -18,8 +17,9 @@ from agents.convert import (
     open_train_run,
     record_observations,
 )
-from deploy.errors import NeuroqError
-from deploy.network import run_reference
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.network import run_reference
+from tests.helpers.runs import tiny_convert_run, tiny_train_run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,7 +96,7 @@ def test_open_train_run_refuses_other_stages(tmp_path):
 
 
 def neuroq(*args):
-    return subprocess.run([sys.executable, "-m", "agents.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", *args], capture_output=True,
                           text=True, cwd=ROOT, timeout=120)
 
 

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-from chip_nets import random_network
 
-import deploy.emulator as emulator_mod
-from deploy.compiler import compile_program
-from deploy.emulator import Emulator
-from deploy.errors import NeuroqError
-from deploy.network import SpikingQNetwork, run_reference
+import neuroq.deploy.emulator as emulator_mod
+from neuroq.deploy.compiler import compile_program
+from neuroq.deploy.emulator import Emulator
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.network import SpikingQNetwork, run_reference
+from tests.helpers.networks import random_network
 
 
 def spikes(net, batch, rate=0.3, seed=1):

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from deploy.encoders import (
+from neuroq.deploy.encoders import (
     PoissonEncoder,
     PopulationEncoder,
     RateEncoder,
@@ -14,7 +14,7 @@ from deploy.encoders import (
     encoder_from_dict,
     with_silent_tail,
 )
-from deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError
 
 RNG = np.random.default_rng(0)
 OBS = RNG.normal(size=(500, 4)).astype(np.float32)

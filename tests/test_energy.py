@@ -4,13 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chip_nets import random_network
 
-from deploy.chip import CONSTANTS, PERFORMANCE_LEVELS, constant, constants_table_markdown
-from deploy.compiler import compile_program
-from deploy.emulator import Emulator
-from deploy.energy import EnergyModel
-from deploy.errors import NeuroqError
+from neuroq.deploy.chip import CONSTANTS, PERFORMANCE_LEVELS, constant, constants_table_markdown
+from neuroq.deploy.compiler import compile_program
+from neuroq.deploy.emulator import Emulator
+from neuroq.deploy.energy import EnergyModel
+from neuroq.deploy.errors import NeuroqError
+from tests.helpers.networks import random_network
 
 TAGS = {"[src]", "[doc]", "[3rd]", "[assume]"}
 

@@ -7,25 +7,25 @@ import time
 
 import numpy as np
 import pytest
-from chip_nets import CARTPOLE_LIKE_OBS, random_network, rate_encoder
 
-from agents import energy_measure as em
-from agents.energy_render import PLOTS, write_report
-from agents.energy_report import (
+from neuroq.agents.energy import measure as em
+from neuroq.agents.energy import metrics
+from neuroq.agents.energy.render import PLOTS, write_report
+from neuroq.agents.energy.report import (
     PROVENANCES,
     EnergyConfig,
     Report,
     build_report,
     compare_published,
 )
-from agents.int8_ann import FloatMLP, quantize_mlp
-from deploy import metrics
-from deploy.artifact import save_artifact
-from deploy.compiler import compile_program
-from deploy.emulator import Emulator
-from deploy.errors import NeuroqError
-from deploy.network import Layer, SpikingQNetwork, run_reference
-from deploy.neuron import make_params
+from neuroq.agents.int8_ann import FloatMLP, quantize_mlp
+from neuroq.deploy.artifact import save_artifact
+from neuroq.deploy.compiler import compile_program
+from neuroq.deploy.emulator import Emulator
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
+from neuroq.deploy.neuron import make_params
+from tests.helpers.networks import CARTPOLE_LIKE_OBS, random_network, rate_encoder
 
 # --- metrics on a tiny network, by hand ----------------------------------------------------------
 
@@ -259,9 +259,10 @@ def test_published_comparison_per_environment():
 
 
 def test_missing_artifact_is_one_line_error(tmp_path, capsys):
-    from agents import cli, energy_cmd
+    from neuroq.agents.cli import energy as energy_cmd
+    from neuroq.agents.cli import main as cli
 
-    assert cli.COMMANDS["energy"] == "agents.energy_cmd"
+    assert cli.COMMANDS["energy"] == "neuroq.agents.cli.energy"
     assert cli.main(["energy", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not exist" in err
@@ -379,12 +380,12 @@ def test_gpu_measurement_subtracts_idle_power(monkeypatch):
 def test_network_that_does_not_fit_the_chip_has_no_chip_figures(tmp_path, monkeypatch):
     """No modeled energy (the compiler refuses the network): every SpiNNaker2 row is
     unavailable with the compiler's reason, and the report still comes out."""
-    import deploy.compiler
+    import neuroq.deploy.compiler
 
     def refuse(network, *a, **k):
         raise NeuroqError("layer fc0 needs 200 PEs, the chip has 148 (simulated)")
 
-    monkeypatch.setattr(deploy.compiler, "compile_program", refuse)
+    monkeypatch.setattr(neuroq.deploy.compiler, "compile_program", refuse)
     monkeypatch.setattr(em, "gpu_availability", lambda: em.Availability(False, "no GPU"))
     art = _artifact(tmp_path / "art")
     rep = build_report(EnergyConfig(str(art), episodes=2, latency_samples=10, sweep=(8,),

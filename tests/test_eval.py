@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chip_nets import random_network, rate_encoder, save_cartpole_artifact
 
-from deploy.artifact import WEIGHTS_FILE
-from deploy.errors import NeuroqError
-from deploy.evaluate import evaluate, worst_fraction_mean
-from deploy.policy import ActionInfo, SpikingPolicy, load_policy
+from neuroq.deploy.artifact import WEIGHTS_FILE
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.evaluate import evaluate, worst_fraction_mean
+from neuroq.deploy.policy import ActionInfo, SpikingPolicy, load_policy
+from tests.helpers.networks import random_network, rate_encoder, save_cartpole_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 OBS = np.array([0.02, -0.3, 0.05, 0.4], np.float32)
@@ -99,7 +99,7 @@ def test_worst_fraction_mean():
 
 
 def run_cli(*args, cwd):
-    code = ("import sys; from agents.cli import main; rc = main(sys.argv[1:]); "
+    code = ("import sys; from neuroq.agents.cli.main import main; rc = main(sys.argv[1:]); "
             "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=120,
@@ -138,9 +138,8 @@ def test_warm_runs_the_network_again_without_changing_any_action():
     """warm() between actions leaves every Q-value bit and count unchanged, with a
     stochastic (Poisson) encoder too (its generator is not drawn from); it runs only on the
     emulator and only after a first action."""
-    from chip_nets import cartpole_network
-
-    from deploy.encoders import PoissonEncoder
+    from neuroq.deploy.encoders import PoissonEncoder
+    from tests.helpers.networks import cartpole_network
 
     enc = rate_encoder()
     poisson = PoissonEncoder(center=tuple(enc.center), half_range=tuple(enc.half_range))

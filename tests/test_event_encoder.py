@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from deploy.encoders import EventEncoder, encoder_from_dict, with_silent_tail
-from deploy.errors import NeuroqError
-from deploy.events import make_events
+from neuroq.deploy.encoders import EventEncoder, encoder_from_dict, with_silent_tail
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.events import make_events
 
 PERIOD_US = 10_000
 

@@ -16,20 +16,21 @@ pytestmark = pytest.mark.ros
 pytest.importorskip("rclpy")
 pytest.importorskip("event_camera_msgs")
 
-from event_artifact import make_event_artifact  # noqa: E402
-from launch_harness import REPO_ROOT, LaunchedNodes, load_launch  # noqa: E402
-from ros_helpers import Probe, wait_until  # noqa: E402
 from std_msgs.msg import Float64  # noqa: E402
-from test_event_ros import DOMAIN_ID, spinning  # noqa: E402
 
-from deploy.evaluate import evaluate  # noqa: E402
-from deploy.policy import load_policy  # noqa: E402
-from ros_nodes.common import latched_qos  # noqa: E402
+from neuroq.deploy.evaluate import evaluate  # noqa: E402
+from neuroq.deploy.policy import load_policy  # noqa: E402
+from neuroq.ros_nodes.common import latched_qos  # noqa: E402
+from tests.helpers.artifacts import make_event_artifact  # noqa: E402
+from tests.helpers.launch_harness import REPO_ROOT, LaunchedNodes, load_launch  # noqa: E402
+from tests.helpers.ros import EVENT_DOMAIN_ID as DOMAIN_ID  # noqa: E402
+from tests.helpers.ros import Probe, wait_until  # noqa: E402
+from tests.helpers.ros import spinning_on_event_domain as spinning  # noqa: E402
 
 RETURN_LINE = re.compile(r"episode \d+ return ([-0-9.eE+]+)")
 LAUNCH = REPO_ROOT / "launch" / "event_sim.launch.py"
-MODULES = {"neuroq_event_camera": "ros_nodes.event_camera_node",
-           "neuroq_event_node": "ros_nodes.event_node"}
+MODULES = {"neuroq_event_camera": "neuroq.ros_nodes.event_camera_node",
+           "neuroq_event_node": "neuroq.ros_nodes.event_node"}
 
 
 def test_event_launch_declares_camera_and_event_node():
@@ -43,7 +44,7 @@ def test_event_launch_declares_camera_and_event_node():
 
 
 def test_event_launch_runs_the_loop_with_the_in_process_returns(tmp_path, monkeypatch):
-    """Returns over DDS between two processes equal deploy.evaluate's in this process
+    """Returns over DDS between two processes equal neuroq.deploy.evaluate's in this process
     (same seeds): the node sees the same events in the same time bins."""
     monkeypatch.setenv("ROS_DOMAIN_ID", str(DOMAIN_ID))
     artifact = make_event_artifact(tmp_path / "artifact")

@@ -1,18 +1,18 @@
 """The event task through convert and the closed-loop evaluator, events as input spikes.
 
 A small random Q-MLP stands in for the trained DQN (no torch needed): conversion with the
-event encoder must run on the flattened (2, 8, 8) counts, and `deploy.evaluate` must feed an
+event encoder must run on the flattened (2, 8, 8) counts, and `neuroq.deploy.evaluate` must feed an
 event-encoder policy the events of each period, not the counts.
 """
 
 import numpy as np
 import pytest
 
-from agents.convert import AnnMLP, convert, make_encoder, make_env, record_observations
-from deploy.encoders import EventEncoder
-from deploy.errors import NeuroqError
-from deploy.evaluate import evaluate
-from deploy.policy import SpikingPolicy
+from neuroq.agents.convert import AnnMLP, convert, make_encoder, make_env, record_observations
+from neuroq.deploy.encoders import EventEncoder
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.evaluate import evaluate
+from neuroq.deploy.policy import SpikingPolicy
 
 ENV_ID = "neuroq/DVSPanTrackingPooled-v0"
 

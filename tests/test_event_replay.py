@@ -14,13 +14,13 @@ pytest.importorskip("rclpy")
 pytest.importorskip("event_camera_msgs")
 
 from event_camera_msgs.msg import EventPacket  # noqa: E402
-from ros_helpers import Probe, wait_until  # noqa: E402
-from test_event_ros import spinning  # noqa: E402
 
-from deploy.errors import NeuroqError  # noqa: E402
-from deploy.events import Aedat4Writer, PacketDecoder, RawWriter, make_events  # noqa: E402
-from ros_nodes.common import command_qos  # noqa: E402
-from ros_nodes.event_replay import replay  # noqa: E402
+from neuroq.deploy.errors import NeuroqError  # noqa: E402
+from neuroq.deploy.events import Aedat4Writer, PacketDecoder, RawWriter, make_events  # noqa: E402
+from neuroq.ros_nodes.common import command_qos  # noqa: E402
+from neuroq.ros_nodes.event_replay import replay  # noqa: E402
+from tests.helpers.ros import Probe, wait_until  # noqa: E402
+from tests.helpers.ros import spinning_on_event_domain as spinning  # noqa: E402
 
 W, H = 64, 48
 DURATION_US = 60_000
@@ -79,8 +79,8 @@ def test_replay_keeps_recorded_time_and_its_bounds(tmp_path):
 
 
 def test_replay_command_is_registered_and_loads_no_torch():
-    code = ("import sys; from agents.cli import build_parser; build_parser(); "
-            "import ros_nodes.event_replay; assert 'torch' not in sys.modules; print('ok')")
+    code = ("import sys; from neuroq.agents.cli.main import build_parser; build_parser(); "
+            "import neuroq.ros_nodes.event_replay; assert 'torch' not in sys.modules; print('ok')")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60)
     assert run.stdout.strip() == "ok", run.stderr

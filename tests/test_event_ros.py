@@ -7,9 +7,6 @@ while the node keeps acting. The simulated camera runs the DVS pan-tracking env 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-
 import numpy as np
 import pytest
 
@@ -18,30 +15,21 @@ pytestmark = pytest.mark.ros
 rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("event_camera_msgs")
 
-import ros_helpers  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from event_artifact import make_event_artifact  # noqa: E402
 from event_camera_msgs.msg import EventPacket  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from ros_helpers import Probe, wait_until  # noqa: E402
 from sensor_msgs.msg import Joy  # noqa: E402
 
-from deploy.event_stream import time_words  # noqa: E402
-from deploy.events import encode_packet, make_events  # noqa: E402
-from ros_nodes.common import command_qos  # noqa: E402
-from ros_nodes.event_camera_node import EventCameraNode  # noqa: E402
-from ros_nodes.event_node import TOPIC_EVENTS, EventPolicyNode  # noqa: E402
+from neuroq.deploy.events import encode_packet, make_events  # noqa: E402
+from neuroq.deploy.events.stream import time_words  # noqa: E402
+from neuroq.ros_nodes.common import command_qos  # noqa: E402
+from neuroq.ros_nodes.event_camera_node import EventCameraNode  # noqa: E402
+from neuroq.ros_nodes.event_node import TOPIC_EVENTS, EventPolicyNode  # noqa: E402
+from tests.helpers.artifacts import make_event_artifact  # noqa: E402
+from tests.helpers.ros import Probe, wait_until  # noqa: E402
+from tests.helpers.ros import spinning_on_event_domain as spinning  # noqa: E402
 
-#: this suite's DDS domains (loopback only, set by conftest): 70-79, by process id
-DOMAIN_ID = 70 + os.getpid() % 10
 PERIOD_US = 10_000
-
-
-def spinning(*make_nodes: Callable[[Context], Node]):
-    """Nodes in a fresh context on DOMAIN_ID, spun in a thread, cleaned up afterwards."""
-    return ros_helpers.spinning(*make_nodes, domain_id=DOMAIN_ID)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +97,7 @@ def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact):
 
 
 def test_event_node_refuses_a_non_event_artifact(tmp_path):
-    from tiny_artifact import make_tiny_artifact
+    from tests.helpers.artifacts import make_tiny_artifact
 
     path = str(make_tiny_artifact(tmp_path / "cartpole"))
     with spinning(_event_node(path)) as (node,):

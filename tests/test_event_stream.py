@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from deploy.errors import NeuroqError
-from deploy.event_stream import PeriodWindower, evt3_time_us, time_words
-from deploy.events import Evt3State, PacketDecoder, encode_packet, make_events
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.events import Evt3State, PacketDecoder, encode_packet, make_events
+from neuroq.deploy.events.stream import PeriodWindower, evt3_time_us, time_words
 
 P = 10_000
 

@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 import pytest
-from spiking_helpers import tiny_convert_run, tiny_finetune_run
 
-from agents.export_cmd import export
-from agents.finetune import FinetuneConfig, finetune, open_convert_run, run_finetune
-from deploy.artifact import load_artifact
-from deploy.errors import NeuroqError
+from neuroq.agents.cli.export import export
+from neuroq.agents.finetune import FinetuneConfig, finetune, open_convert_run, run_finetune
+from neuroq.deploy.artifact import load_artifact
+from neuroq.deploy.errors import NeuroqError
+from tests.helpers.runs import tiny_convert_run, tiny_finetune_run
 
 
 def test_finetune_run_folder():
@@ -28,7 +28,7 @@ def test_finetune_run_folder():
 
 
 def test_distillation_lowers_the_loss():
-    from agents.convert import load_mlp, open_train_run
+    from neuroq.agents.convert import load_mlp, open_train_run
 
     conv = open_convert_run(tiny_convert_run())
     teacher = load_mlp(open_train_run(conv.result["train_run"]))
@@ -40,7 +40,7 @@ def test_distillation_lowers_the_loss():
 
 
 def test_td_loss_runs_on_transitions():
-    from agents.convert import load_mlp, open_train_run
+    from neuroq.agents.convert import load_mlp, open_train_run
 
     conv = open_convert_run(tiny_convert_run())
     teacher = load_mlp(open_train_run(conv.result["train_run"]))

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from agents import hyperparams
-from agents.hyperparams import DQNConfig
-from deploy.errors import NeuroqError
+from neuroq.agents import hyperparams
+from neuroq.agents.hyperparams import DQNConfig
+from neuroq.deploy.errors import NeuroqError
 
 
 def write(tmp_path: Path, text: str) -> Path:

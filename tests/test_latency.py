@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from deploy.latency import RESOLUTION, LatencyWindow, ewma, prewarm_delay_s
+from neuroq.deploy.latency import RESOLUTION, LatencyWindow, ewma, prewarm_delay_s
 
 
 def _nearest_rank(x: np.ndarray, q: float) -> float:

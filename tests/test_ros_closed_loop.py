@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_artifact import make_tiny_artifact
 
-from deploy.errors import NeuroqError
-from deploy.evaluate import evaluate
-from deploy.policy import load_policy
-from ros_nodes.closed_loop import run_closed_loop
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.evaluate import evaluate
+from neuroq.deploy.policy import load_policy
+from neuroq.ros_nodes.closed_loop import run_closed_loop
+from tests.helpers.artifacts import make_tiny_artifact
 
 pytestmark = pytest.mark.ros
 
@@ -58,7 +58,7 @@ def test_cpu_shares_and_process_cpu_time():
 
     import numpy as np
 
-    from ros_nodes.closed_loop import cpu_jiffies, cpu_shares, process_cpu_s
+    from neuroq.ros_nodes.closed_loop import cpu_jiffies, cpu_shares, process_cpu_s
 
     # user nice system idle iowait irq softirq steal
     before = np.array([100, 0, 10, 500, 0, 0, 0, 5])
@@ -83,7 +83,7 @@ def test_closed_loop_reports_a_policy_that_will_not_start(tmp_path):
 
 
 def test_lost_commands_while_watched_leave_out_the_warm_up():
-    from ros_nodes.closed_loop import LoopReport
+    from neuroq.ros_nodes.closed_loop import LoopReport
 
     def report(at_start):
         return LoopReport(100.0, 60.0, 0, 0, 0, np.zeros(0), np.zeros(0), [], 0, {},

@@ -15,10 +15,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from launch_harness import (
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64
+
+from neuroq.deploy.evaluate import evaluate
+from neuroq.deploy.policy import load_policy
+from neuroq.ros_nodes.actuator_node import ActuatorNode
+from neuroq.ros_nodes.common import command_qos, latched_qos, sensor_qos
+from neuroq.ros_nodes.policy_node import PolicyNode
+from neuroq.ros_nodes.sim_robot_node import SimRobotNode
+from tests.helpers.artifacts import make_tiny_artifact
+from tests.helpers.launch_harness import (
     EXECUTABLES,
     REPO_ROOT,
     LaunchedNodes,
@@ -26,26 +36,14 @@ from launch_harness import (
     load_launch,
     node_command,
 )
-from rclpy.parameter import Parameter
-from ros_helpers import Probe, spinning, wait_until
-from sensor_msgs.msg import JointState
-from stand_in_policy import StandInPolicy
-from std_msgs.msg import Float64
-from tiny_artifact import make_tiny_artifact
-
-from deploy.evaluate import evaluate
-from deploy.policy import load_policy
-from ros_nodes.actuator_node import ActuatorNode
-from ros_nodes.common import command_qos, latched_qos, sensor_qos
-from ros_nodes.policy_node import PolicyNode
-from ros_nodes.sim_robot_node import SimRobotNode
+from tests.helpers.ros import Probe, spinning, wait_until
+from tests.helpers.stand_in_policy import StandInPolicy
 
 pytestmark = pytest.mark.ros
 
 SIM_LAUNCH = REPO_ROOT / "launch" / "cartpole_sim.launch.py"
 ROBOT_LAUNCH = REPO_ROOT / "launch" / "cartpole_robot.launch.py"
-STAND_IN = {"neuroq_policy_node": [sys.executable, str(REPO_ROOT / "tests" /
-                                                        "stand_in_policy.py")]}
+STAND_IN = {"neuroq_policy_node": [sys.executable, "-m", "tests.helpers.stand_in_policy"]}
 ROBOT_CONTROL_PERIOD_S = 0.01  # config/cartpole_robot.yaml: 100 Hz
 STOP_CYCLES = 3
 
@@ -72,7 +70,7 @@ def test_robot_launch_declares_policy_and_actuator_with_remappings(tmp_path):
     assert plan.nodes[0].remappings == [("joint_states", "/cart/joint_states")]
     assert plan.nodes[1].remappings == [("joint_commands", "/cart/effort_cmd")]
     cmd = node_command(plan.nodes[0], tmp_path)
-    assert cmd[:3] == [sys.executable, "-m", "ros_nodes.policy_node"]
+    assert cmd[:3] == [sys.executable, "-m", "neuroq.ros_nodes.policy_node"]
     i = cmd.index("--ros-args")
     assert cmd[i + 1:i + 3] == ["-r", "__node:=neuroq_policy"]
     files = [cmd[k + 1] for k, a in enumerate(cmd) if a == "--params-file"]
@@ -100,10 +98,12 @@ def test_launch_arguments_are_checked():
 
 
 def test_launch_executables_are_the_console_scripts():
-    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    missing = set(EXECUTABLES) - set(scripts)
-    if missing:
-        pytest.skip(f"pyproject.toml does not list {sorted(missing)} yet")
+    """Every executable the launch files start is a console script of the installed package,
+    running the module the harness runs."""
+    from importlib.metadata import distribution
+
+    scripts = {ep.name: ep.value for ep in distribution("neuroq").entry_points
+               if ep.group == "console_scripts"}
     for exe, module in EXECUTABLES.items():
         assert scripts[exe] == f"{module}:main"
 
@@ -139,7 +139,7 @@ def test_config_files_set_only_parameters_the_nodes_declare(config):
 
 def test_sim_launch_closes_the_loop_with_the_in_process_returns(tmp_path):
     """The real policy node (emulator backend, a tiny hand-made artifact) over DDS gives the
-    returns `deploy.evaluate` gives in process for the same seeds."""
+    returns `neuroq.deploy.evaluate` gives in process for the same seeds."""
     artifact = make_tiny_artifact(tmp_path / "artifact", rate_weight=0)
     plan = load_launch(SIM_LAUNCH, {"artifact": str(artifact), "backend": "emulator"})
 
@@ -173,7 +173,7 @@ def test_sim_launch_closes_the_loop_with_the_in_process_returns(tmp_path):
         maps = Path(f"/proc/{run.processes['neuroq_policy'].pid}/maps").read_text()
         assert "torch" not in maps
     returns = [m.data for _, m in probe.messages("episode_return")]
-    # seed 0 (config/cartpole_sim.yaml): episode k uses seed k, as deploy.evaluate does
+    # seed 0 (config/cartpole_sim.yaml): episode k uses seed k, as neuroq.deploy.evaluate does
     reference = evaluate(load_policy(artifact, backend="emulator"), episodes=len(returns),
                          seed=0)["returns"]
     assert returns == list(reference)

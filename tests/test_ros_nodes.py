@@ -17,16 +17,16 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
 from rclpy.parameter import Parameter
-from ros_helpers import Probe, spinning, wait_until
 from sensor_msgs.msg import JointState, Joy
-from stand_in_policy import StandInPolicy
-from tiny_artifact import make_tiny_artifact
 
-from deploy.control import DROP_REASONS
-from deploy.errors import NeuroqError
-from ros_nodes.actuator_node import ActuatorNode
-from ros_nodes.common import command_qos, sensor_qos
-from ros_nodes.policy_node import PolicyNode
+from neuroq.deploy.control import DROP_REASONS
+from neuroq.deploy.errors import NeuroqError
+from neuroq.ros_nodes.actuator_node import ActuatorNode
+from neuroq.ros_nodes.common import command_qos, sensor_qos
+from neuroq.ros_nodes.policy_node import PolicyNode
+from tests.helpers.artifacts import make_tiny_artifact
+from tests.helpers.ros import Probe, spinning, wait_until
+from tests.helpers.stand_in_policy import StandInPolicy
 
 pytestmark = pytest.mark.ros
 
@@ -183,7 +183,7 @@ def _tampered(tmp_path):
 def test_policy_node_process_refuses_to_activate_with_one_clear_line(tmp_path, make, expect):
     artifact, extra = make(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "ros_nodes.policy_node", "--ros-args", "-p",
+        [sys.executable, "-m", "neuroq.ros_nodes.policy_node", "--ros-args", "-p",
          f"artifact:={artifact}", *extra], capture_output=True, text=True, timeout=30)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
@@ -192,7 +192,7 @@ def test_policy_node_process_refuses_to_activate_with_one_clear_line(tmp_path, m
 
 
 def test_executor_choice_comes_from_the_environment(monkeypatch):
-    from ros_nodes.common import EXECUTOR_ENV, default_spin, spin_events, spin_single
+    from neuroq.ros_nodes.common import EXECUTOR_ENV, default_spin, spin_events, spin_single
 
     monkeypatch.delenv(EXECUTOR_ENV, raising=False)
     assert default_spin() is spin_events
@@ -207,7 +207,7 @@ def test_a_node_process_refuses_an_unknown_executor_with_one_line():
     import os
 
     env = {**os.environ, "NEUROQ_ROS_EXECUTOR": "multi"}
-    proc = subprocess.run([sys.executable, "-m", "ros_nodes.actuator_node"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "neuroq.ros_nodes.actuator_node"], env=env,
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.strip().splitlines() == [
@@ -219,7 +219,7 @@ STOP_DURING_A_CALLBACK = """
 import os, signal, sys
 from rclpy.node import Node
 from std_msgs.msg import Float64
-from ros_nodes.common import run_node
+from neuroq.ros_nodes.common import run_node
 
 class Node_(Node):
     def __init__(self):
@@ -340,7 +340,7 @@ def test_sim_robot_skips_timer_catch_up_ticks_after_a_stall():
     import rclpy
     from rclpy.context import Context
 
-    from ros_nodes.sim_robot_node import SimRobotNode
+    from neuroq.ros_nodes.sim_robot_node import SimRobotNode
 
     context = Context()
     rclpy.init(context=context)
@@ -406,7 +406,7 @@ def test_sim_robot_counts_and_reports_a_lost_command_and_resumes():
     import rclpy
     from rclpy.context import Context
 
-    from ros_nodes.sim_robot_node import SimRobotNode
+    from neuroq.ros_nodes.sim_robot_node import SimRobotNode
 
     context = Context()
     rclpy.init(context=context)
@@ -502,7 +502,7 @@ def test_cpu_wakeup_latency_parameter_holds_the_pm_qos_request(tmp_path):
 
     from rclpy.node import Node
 
-    from ros_nodes.common import apply_wakeup_latency, hold_wakeup_latency
+    from neuroq.ros_nodes.common import apply_wakeup_latency, hold_wakeup_latency
 
     device = tmp_path / "cpu_dma_latency"
     device.write_bytes(b"")

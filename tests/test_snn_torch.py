@@ -1,17 +1,17 @@
-"""The torch training model computes exactly what deploy.network.run_reference computes."""
+"""The torch training model computes exactly what neuroq.deploy.network.run_reference computes."""
 
 import json
 
 import numpy as np
 import pytest
 import torch
-from spiking_helpers import tiny_finetune_run
-from test_artifact import random_network
 
-from agents.finetune import open_convert_run
-from agents.snn_torch import SpikingQNet, quantize
-from deploy.artifact import load_artifact
-from deploy.network import run_reference
+from neuroq.agents.finetune import open_convert_run
+from neuroq.agents.snn_torch import SpikingQNet, quantize
+from neuroq.deploy.artifact import load_artifact
+from neuroq.deploy.network import run_reference
+from tests.helpers.networks import random_network
+from tests.helpers.runs import tiny_finetune_run
 
 MIN_OBSERVATIONS = 10_000
 
@@ -49,7 +49,7 @@ def test_random_networks_agree_bit_for_bit(alpha, compare_op, reset):
     if reset != "reset_by_subtraction":
         from dataclasses import replace
 
-        from deploy.network import SpikingQNetwork
+        from neuroq.deploy.network import SpikingQNetwork
         layers = tuple(replace(layer, params=layer.params._replace(
             reset=type(layer.params.reset)(reset),
             v_reset=np.full_like(layer.params.v_reset, -5.0))) for layer in net.layers)

@@ -15,11 +15,11 @@ import types
 
 import numpy as np
 import pytest
-from chip_nets import CARTPOLE_LIKE_OBS, random_network, rate_encoder
 
-from deploy.errors import NeuroqError
-from deploy.policy import SpikingPolicy, load_policy
-from deploy.spinnaker2 import INSTALL_HINT, import_spinnaker2
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.policy import SpikingPolicy, load_policy
+from neuroq.deploy.spinnaker2 import INSTALL_HINT, import_spinnaker2
+from tests.helpers.networks import CARTPOLE_LIKE_OBS, random_network, rate_encoder
 
 LIF_KEYS = {"threshold", "alpha_decay", "i_offset", "v_init", "v_reset", "reset"}
 RESETS = {"reset_by_subtraction", "reset_to_v_reset"}

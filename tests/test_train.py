@@ -5,8 +5,8 @@ import json
 import pytest
 import yaml
 
-from agents import hyperparams
-from agents.train import train_many, train_one
+from neuroq.agents import hyperparams
+from neuroq.agents.train import train_many, train_one
 
 SMOKE = ["n_timesteps=2000", "eval_freq=1000", "n_eval_episodes=4", "final_eval_episodes=4",
          "learning_starts=200", "train_freq=64", "gradient_steps=16", "net_arch=[32, 32]"]

@@ -1,0 +1,1 @@
+"""The `neuroq` command line: one thin module per subcommand (parse, call, print)."""

@@ -1,0 +1,95 @@
+"""Energy per action, side by side: SpiNNaker2 (modeled), this CPU and a GPU (measured).
+
+Runs the artifact's spiking network, the float DQN it came from (the train run named in its
+provenance) and an int8 ANN of that DQN on the same episodes (episode i seeded --seed + i)
+and writes runs/<env>/energy-<time>/ with report.md, report.json, PNG plots and TensorBoard
+scalars (tb/). Per action:
+
+  SpiNNaker2   on-chip time, dynamic and total energy, PEs used,   MODELED (deploy/energy.py)
+               synaptic events, at each performance level
+  this CPU     latency of the float DQN (torch), the int8 ANN and  MEASURED; energy from
+               the spiking network on the emulator                 Intel RAPL, or an ESTIMATE
+                                                                   from a stated power figure
+  GPU          latency and energy through NVML when a GPU is here; MEASURED, else PUBLISHED
+               else the published GTX 1650 figure (Arfa et al. 2025)
+  NeuroBench   effective MACs and ACs, activation sparsity per layer, footprint, mean and
+               worst-5 % return
+
+plus return against T (the network re-run at several T) and two comparisons: the published
+SpiNNaker2-vs-GTX-1650 factor, and energy per action against a plain conversion of the same
+DQN (--baseline, or the convert run named in the provenance). Figures that cannot be had
+here (no power counters, no GPU, no train run) are marked unavailable, never invented.
+
+example:
+  neuroq energy runs/CartPole-v1/export-<time>/artifact --episodes 20 \\
+      --baseline runs/CartPole-v1/convert-<time>
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+HELP = "energy and latency per action: SpiNNaker2 (modeled) vs CPU and GPU, with a report"
+
+
+def _timesteps_list(text: str) -> tuple[int, ...]:
+    try:
+        ts = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError("--sweep takes integers separated by commas") from None
+    if not ts or min(ts) < 1:
+        raise argparse.ArgumentTypeError("--sweep takes positive integers, e.g. 4,8,16,64")
+    return ts
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("artifact", help="deploy artifact folder (or its manifest.json)")
+    p.add_argument("--episodes", type=int, default=20,
+                   help="episodes per network (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="episode i uses seed + i (default: 0)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="cap on steps per episode (default: the environment's limit)")
+    p.add_argument("--latency-samples", type=int, default=1000,
+                   help="single actions timed per CPU platform (default: %(default)s)")
+    p.add_argument("--sweep", type=_timesteps_list, default=None, metavar="T1,T2,...",
+                   help="T values for return against T (default: from L+1 up to 64)")
+    p.add_argument("--sweep-episodes", type=int, default=10,
+                   help="episodes per T of the sweep (default: %(default)s)")
+    p.add_argument("--baseline", default=None, metavar="ARTIFACT_OR_RUN",
+                   help="a plain conversion of the same DQN to compare energy against "
+                        "(artifact folder, or a convert run holding one)")
+    p.add_argument("--no-gpu", action="store_true", help="do not probe for a GPU")
+    p.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard scalars")
+    p.add_argument("--out", default="runs", help="root of run folders (default: runs)")
+
+
+def energy_report(artifact: str, out_root: str = "runs", tensorboard: bool = True,
+                  **options: Any) -> tuple[Any, dict[str, Path]]:
+    """Build and write the report for `artifact` (what `neuroq demo` calls); `options` are
+    fields of neuroq.agents.energy.report.EnergyConfig. Returns (report, paths written)."""
+    from neuroq.agents.energy.render import write_report
+    from neuroq.agents.energy.report import EnergyConfig, build_report
+    from neuroq.agents.runs import make_run_dir
+
+    rep = build_report(EnergyConfig(artifact=str(artifact), **options))
+    run_dir = make_run_dir(out_root, rep.header["env_id"], "energy")
+    return rep, write_report(rep, run_dir, tensorboard=tensorboard)
+
+
+def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.energy.render import main_table
+
+    rep, paths = energy_report(
+        args.artifact, args.out, tensorboard=not args.no_tensorboard, episodes=args.episodes,
+        seed=args.seed, max_steps=args.max_steps, latency_samples=args.latency_samples,
+        sweep=args.sweep, sweep_episodes=args.sweep_episodes, baseline=args.baseline,
+        probe_gpu=not args.no_gpu)
+    width = max(len(r[0]) + len(r[1]) for r in main_table(rep)) + 3
+    for platform, what, lat, energy, kind, _ in main_table(rep):
+        print(f"{platform + ': ' + what:<{width}} {lat:<28} {energy:<26} {kind}")
+    for name, comp in rep.comparisons.items():
+        print(f"{name}: {comp['status']}")
+    print(f"report: {paths['markdown']}")
+    return 0

@@ -1,0 +1,78 @@
+"""Fine-tune a converted spiking Q-network as the chip runs it (8-bit, surrogate gradients).
+
+Reads runs/<env>/convert-<id>/ and trains its network in torch with the chip's exact
+arithmetic (int8 weights via a straight-through estimator, float32 membrane updates in the
+chip's order, one step of delay per projection, T steps per action), backpropagating
+through all T steps with a surrogate spike gradient. Loss: distillation from the float
+DQN's Q-values on recorded observations plus observations the spiking policy visits itself
+(DAgger); `--loss td` trains on temporal-difference targets instead (tried, not the
+default: see docs/spiking.md); optionally a penalty on synaptic events. Progress bar and
+TensorBoard logs (tb/).
+Writes runs/<env>/finetune-<enc>-<time>/:
+
+    config.yaml   options used
+    tb/           TensorBoard: loss, agreement, validation return, synaptic events
+    history.json  the same per epoch
+    network/      the best network (manifest.json + network.nir.h5)
+    result.json   return with the deploy/ numpy model on the evaluation episodes, the float
+                  DQN's return, greedy agreement, synaptic events and spike rates
+
+examples:
+  neuroq finetune runs/CartPole-v1/convert-population-<time>
+  neuroq finetune <convert-run> --epochs 40 --spike-penalty 0.5
+  tensorboard --logdir runs/CartPole-v1
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "fine-tune a converted spiking Q-network with the chip's 8-bit semantics"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from neuroq.agents.finetune import FinetuneConfig
+
+    d = FinetuneConfig()
+    p.add_argument("convert_run", help="a convert run folder, runs/<env>/convert-<id>")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
+    p.add_argument("--lr", type=float, default=d.lr,
+                   help="Adam step as a fraction of the int8 range (default: %(default)s)")
+    p.add_argument("--spike-penalty", type=float, default=d.spike_penalty,
+                   help="weight of synaptic events per synapse in the loss "
+                        "(default: %(default)s)")
+    p.add_argument("--dagger-steps", type=int, default=d.dagger_steps,
+                   help="env steps per epoch driven by the spiking policy, labelled by the "
+                        "DQN (default: %(default)s; 0 = off)")
+    p.add_argument("--validation-episodes", type=int, default=d.validation_episodes,
+                   help="episodes of the per-epoch return check (default: %(default)s)")
+    p.add_argument("--train-thresholds", action="store_true", help="learn thresholds too")
+    p.add_argument("--loss", choices=("distill", "td"), default=d.loss,
+                   help="distillation from the DQN's Q-values (default) or TD learning")
+    p.add_argument("--eval-episodes", type=int,
+                   help="final evaluation episodes (default: those of the convert run)")
+    p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
+    p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.finetune import FinetuneConfig, run_finetune
+    from neuroq.agents.runs import read_json
+
+    cfg = FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         spike_penalty=args.spike_penalty, dagger_steps=args.dagger_steps,
+                         validation_episodes=args.validation_episodes,
+                         train_thresholds=args.train_thresholds, loss=args.loss,
+                         seed=args.seed)
+    progress = not args.no_progress and sys.stderr.isatty()
+    run_dir = run_finetune(args.convert_run, args.out, cfg, args.eval_episodes, progress)
+    r = read_json(run_dir / "result.json")
+    print(f"T = {r['timesteps']}, {r['encoder']['kind']} encoder: {r['mean_return']:.1f} +- "
+          f"{r['std_return']:.1f} ({100 * r['fraction_of_ann_return']:.1f} % of the float "
+          f"DQN's {r['ann_mean_return']:.1f}), {r['synaptic_events_per_action']:.0f} "
+          "synaptic events per action")
+    print(run_dir)
+    return 0

@@ -1,0 +1,50 @@
+"""Replay a recorded event file onto a ROS 2 event topic (event_camera_msgs/EventPacket).
+
+Reads a Prophesee EVT 3.0 .raw file or an AEDAT 4 file (.aedat4, needs the `aedat` package),
+cuts it into packets of --packet-us of camera time (1 ms, as metavision_driver and
+libcaer_driver do) and publishes them at the recorded speed times --speed (`inf`: as fast
+as possible) in evt3 (or mono) encoding. Stops at the end of the file, after --max-packets
+or after --max-seconds of camera time. Robot side: needs numpy and rclpy, not torch.
+
+examples:
+  neuroq replay recording.raw                         # recorded speed, topic `events`
+  neuroq replay recording.aedat4 --speed 10 --topic /dvs/events
+  neuroq replay recording.raw --speed inf --max-seconds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+HELP = "replay a recorded event file (.raw EVT3, AEDAT4) onto the ROS 2 event topic"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a Prophesee .raw (EVT 3.0) or AEDAT 4 (.aedat4) file")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="replay speed as a multiple of recorded time; inf = no waiting "
+                        "(default: %(default)s)")
+    p.add_argument("--topic", default="events", help="topic (default: %(default)s)")
+    p.add_argument("--encoding", default="evt3", choices=("evt3", "mono"),
+                   help="EventPacket encoding (default: %(default)s)")
+    p.add_argument("--packet-us", type=int, default=1000,
+                   help="camera time per packet, microseconds (default: %(default)s)")
+    p.add_argument("--frame-id", default="dvs", help="header.frame_id (default: %(default)s)")
+    p.add_argument("--max-packets", type=int, default=0, help="stop after N packets (0: all)")
+    p.add_argument("--max-seconds", type=float, default=math.inf,
+                   help="stop after this much camera time, seconds (default: all)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import rclpy
+
+    from neuroq.ros_nodes.event_replay import replay
+
+    rclpy.init()
+    try:
+        replay(args.file, args.speed, args.packet_us, args.encoding, args.topic, args.frame_id,
+               args.max_packets, args.max_seconds)
+    finally:
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,1 @@
+"""The energy-per-action report behind `neuroq energy`: runs, measurements, metrics, render."""

@@ -1,0 +1,342 @@
+"""Closed-loop runs behind `neuroq energy`: the spiking network, the float DQN, the int8 ANN.
+
+Every policy plays the same episodes: episode i is reset with seed `seed + i`, all episodes
+run side by side (one batched call per step). The spiking network runs on the emulator
+(bit-identical to the reference) and every action's counts go through the MODELED energy
+of `neuroq.deploy.energy` at each performance level and static scope; if the network does not fit
+the chip it runs on the reference model and has no SpiNNaker2 figures.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroq.agents.int8_ann import FloatMLP
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.network import SpikingQNetwork
+
+#: (performance level, static scope) pairs the report models.
+LEVELS = ("low", "high")
+SCOPES = ("chip", "pes_used")
+
+
+def make_envs(env_id: str, n: int) -> list:
+    import gymnasium as gym
+
+    import neuroq.envs  # noqa: F401 - registers neuroq's own environments
+
+    try:
+        made = [gym.make(env_id) for _ in range(n)]
+    except gym.error.Error as exc:
+        raise NeuroqError(f"cannot make environment {env_id!r}: {exc}") from None
+    # the DVS envs' (2, rows, cols) event counts: flattened in C order, as SB3's MLP does
+    # (the spiking network then sees spike trains rebuilt from counts, EventEncoder.encode)
+    return [gym.wrappers.FlattenObservation(e) if len(e.observation_space.shape or ()) > 1
+            else e for e in made]
+
+
+def closed_loop(env_id: str, act_batch: Callable[[np.ndarray], np.ndarray], episodes: int,
+                seed: int, max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(returns (episodes,), every observation acted on (n_actions, n_obs) float32)."""
+    if episodes < 1:
+        raise NeuroqError("--episodes must be at least 1")
+    envs_ = make_envs(env_id, episodes)
+    obs = np.stack([np.asarray(e.reset(seed=seed + i)[0], np.float32)
+                    for i, e in enumerate(envs_)])
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, np.int64)
+    running = np.ones(episodes, bool)
+    seen = []
+    try:
+        while running.any():
+            idx = np.flatnonzero(running)
+            seen.append(obs[idx].copy())
+            actions = np.asarray(act_batch(obs[idx]))
+            for i, a in zip(idx, actions, strict=True):
+                o, r, term, trunc, _ = envs_[i].step(int(a))
+                obs[i] = o
+                returns[i] += r
+                lengths[i] += 1
+                if term or trunc or (max_steps is not None and lengths[i] >= max_steps):
+                    running[i] = False
+    finally:
+        for e in envs_:
+            e.close()
+    return returns, np.concatenate(seen)
+
+
+@dataclass
+class SnnRun:
+    """Per-action records of a spiking network's closed-loop run.
+
+    spikes: int64 (n_actions, n_populations) spikes per action, input source first.
+    neurons: neurons per population; acs: effective ACs per action (chip synaptic events:
+    spikes delivered x non-zero weights), None without the emulator.
+    energy[(level, scope)]: MODELED {"dynamic_j", "total_j", "tick_load"} arrays.
+    energy_hw[level]: MODELED total energy per action with host I/O (one hw.run per action).
+    """
+
+    network: SpikingQNetwork
+    returns: np.ndarray
+    observations: np.ndarray
+    spikes: np.ndarray
+    population_names: tuple[str, ...]
+    acs: np.ndarray | None
+    dense_events: np.ndarray
+    energy: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
+    energy_hw: dict[str, np.ndarray] = field(default_factory=dict)
+    chip_time_s: dict[str, float] = field(default_factory=dict)
+    chip_time_hw_s: float | None = None
+    n_pes: int | None = None
+    sram_bytes: int | None = None
+    compile_error: str | None = None
+    model_settings: dict[str, Any] = field(default_factory=dict)
+
+
+def run_snn(network: SpikingQNetwork, encoder: Any, env_id: str, episodes: int, seed: int,
+            max_steps: int | None = None) -> SnnRun:
+    """Closed loop on the emulator with the modeled cost of every action."""
+    from neuroq.deploy.compiler import compile_program
+    from neuroq.deploy.emulator import Emulator
+    from neuroq.deploy.energy import EnergyModel
+    from neuroq.deploy.network import run_reference
+
+    rng = np.random.default_rng(seed)
+    names = ("input", *(layer.name for layer in network.layers[:-1]))
+    rec: dict[str, list] = {"spikes": [], "acs": [], "dense": []}
+    energy_parts: dict[Any, list] = {}
+    try:
+        program = compile_program(network)
+        compile_error = None
+    except NeuroqError as exc:
+        program, compile_error = None, str(exc)
+    models: dict[Any, Any] = {}
+    if program is not None:
+        emu = Emulator(program)
+        for lv in LEVELS:
+            for sc in SCOPES:
+                models[(lv, sc)] = EnergyModel(program, lv, sc)
+            models[("hw", lv)] = EnergyModel(program, lv, "chip", on_hardware=True)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        spikes_in = encoder.encode(obs, network.timesteps, rng=rng)
+        if program is None:
+            r = run_reference(network, spikes_in)
+            rec["spikes"].append(np.stack([c.sum(axis=1) for c in r.spike_counts], axis=1))
+            rec["dense"].append(r.synaptic_events)
+            return np.argmax(r.q, axis=1)
+        r = emu.run(spikes_in)
+        rec["spikes"].append(np.stack([c.sum(axis=1) for c in r.spike_counts], axis=1))
+        rec["acs"].append(r.events_per_pe.sum(axis=1))
+        rec["dense"].append(r.synaptic_events)
+        for key, m in models.items():
+            c = m.cost(r.events_per_pe, r.spikes_per_pe, r.neuron_updates_per_pe)
+            energy_parts.setdefault(key, []).append(
+                (c.energy_dynamic_j, c.energy_total_j, c.tick_load))
+        return r.actions
+
+    returns, seen = closed_loop(env_id, act, episodes, seed, max_steps)
+    run = SnnRun(network, returns, seen, np.concatenate(rec["spikes"]), names,
+                 np.concatenate(rec["acs"]) if rec["acs"] else None,
+                 np.concatenate(rec["dense"]), compile_error=compile_error)
+    if program is not None:
+        run.n_pes = program.n_pes
+        run.sram_bytes = int(sum(s.sram_bytes for s in program.placement))
+        for key, parts in energy_parts.items():
+            dyn, tot, load = (np.concatenate(x) for x in zip(*parts, strict=True))
+            if key[0] == "hw":
+                run.energy_hw[key[1]] = tot
+                run.chip_time_hw_s = models[key].chip_time_s
+            else:
+                run.energy[key] = {"dynamic_j": dyn, "total_j": tot, "tick_load": load}
+                run.chip_time_s[key[0]] = models[key].chip_time_s
+                run.model_settings[f"{key[0]}/{key[1]}"] = models[key].describe()
+    return run
+
+
+# --- the float DQN the artifact came from ---------------------------------------------------
+
+
+def _strings(obj: Any) -> Iterator[str]:
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _strings(v)
+
+
+def _candidates(s: str, artifact_dir: Path) -> Iterator[Path]:
+    p = Path(s)
+    yield p
+    if not p.is_absolute():
+        for parent in artifact_dir.resolve().parents:
+            yield parent / p
+
+
+def _is_train_run(p: Path) -> bool:
+    from neuroq.agents.runs import read_json
+
+    if not (p.is_dir() and p.name.startswith("train-") and (p / "result.json").is_file()):
+        return False
+    try:
+        model = read_json(p / "result.json").get("model")
+    except NeuroqError:
+        return False
+    return isinstance(model, str) and (p / model).is_file()
+
+
+def find_train_run(manifest: dict[str, Any], artifact_dir: Path) -> tuple[Path | None, str]:
+    """The train run named in the manifest's provenance (directly, or in the result.json or
+    manifest of a run it names); (None, why) when there is none on this machine."""
+    from neuroq.agents.runs import read_json
+
+    named = [s for s in _strings(manifest.get("provenance")) if "/" in s or "-" in s]
+    if not named:
+        return None, "the artifact's provenance names no run"
+    seen: set[Path] = set()
+    queue = list(named)
+    for _ in range(64):  # provenance chains are short; bound the walk
+        if not queue:
+            break
+        s = queue.pop(0)
+        for p in _candidates(s, artifact_dir):
+            if p in seen or not p.exists():
+                continue
+            seen.add(p)
+            if _is_train_run(p):
+                return p, ""
+            for name in ("result.json", "manifest.json", "artifact/manifest.json"):
+                f = p / name if p.is_dir() else None
+                if f is not None and f.is_file():
+                    try:
+                        queue += [x for x in _strings(read_json(f)) if "train-" in x]
+                    except NeuroqError:
+                        pass
+    return None, (f"no finished train run found on this machine for provenance "
+                  f"{', '.join(named)}")
+
+
+def load_float_dqn(train_dir: Path) -> tuple[FloatMLP, Any]:
+    """(numpy copy, torch nn.Sequential) of the DQN's Q-MLP from an SB3 checkpoint."""
+    from stable_baselines3 import DQN
+    from torch import nn
+
+    from neuroq.agents.runs import read_json
+
+    model_file = train_dir / read_json(train_dir / "result.json")["model"]
+    try:
+        model = DQN.load(model_file, device="cpu")
+    except Exception as exc:  # noqa: BLE001 - SB3/zip/torch raise many types
+        raise NeuroqError(f"cannot load the DQN {model_file}: {exc}") from None
+    seq = model.policy.q_net.q_net.eval()
+    linears = [m for m in seq if isinstance(m, nn.Linear)]
+    if not linears or any(not isinstance(m, (nn.Linear, nn.ReLU)) for m in seq):
+        raise NeuroqError(f"{model_file}: the Q-network is not a ReLU MLP")
+    ws = tuple(m.weight.detach().numpy().astype(np.float32) for m in linears)
+    bs = tuple(m.bias.detach().numpy().astype(np.float32) for m in linears)
+    return FloatMLP(ws, bs), seq
+
+
+def torch_act(seq: Any) -> tuple[Callable[[np.ndarray], np.ndarray],
+                                 Callable[[np.ndarray], int]]:
+    """(batched greedy actions, single-observation action) of a torch Q-network."""
+    import torch
+
+    def batch(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return seq(torch.from_numpy(np.asarray(obs, np.float32))).argmax(dim=1).numpy()
+
+    def single(o: np.ndarray) -> int:
+        with torch.no_grad():
+            return int(seq(torch.from_numpy(o[None])).argmax(dim=1).item())
+
+    return batch, single
+
+
+# --- the baseline (a plain conversion of the same DQN) ----------------------------------------
+
+
+def resolve_artifact_dir(path: str | os.PathLike) -> Path:
+    """An artifact folder from a folder, its manifest.json, or a run folder holding one."""
+    p = Path(path)
+    if not p.exists():
+        raise NeuroqError(f"baseline {p} does not exist")
+    if p.is_file() and p.name == "manifest.json":
+        return p.parent
+    if (p / "manifest.json").is_file():
+        return p
+    found = sorted(p.glob("*/manifest.json")) + sorted(p.glob("*/*/manifest.json"))
+    if not found:
+        raise NeuroqError(f"baseline {p} is neither an artifact nor a run folder holding one")
+    return found[0].parent
+
+
+def convert_run_candidates(manifest: dict[str, Any], artifact_dir: Path) -> Iterator[Path]:
+    """Existing folders that the provenance's convert-run entries may name, in order."""
+    prov = manifest.get("provenance")
+    if not isinstance(prov, dict):
+        return
+    for key, value in prov.items():
+        if "convert" in str(key) and isinstance(value, str):
+            yield from (p for p in _candidates(value, artifact_dir) if p.is_dir())
+
+
+def baseline_from_provenance(manifest: dict[str, Any], artifact_dir: Path) -> Path | None:
+    """An artifact inside the convert run the provenance names, if there is one here."""
+    own = artifact_dir.resolve()
+    for p in convert_run_candidates(manifest, artifact_dir):
+        if p.resolve() == own:
+            continue
+        try:
+            found = resolve_artifact_dir(p)
+        except NeuroqError:
+            continue
+        if found.resolve() != own:
+            return found
+    return None
+
+
+# --- an automatic baseline: the plain conversion of the same DQN at larger T ----------------
+
+#: T values tried for the plain-conversion baseline, smallest first (the first that reaches
+#: the artifact's return is used; the largest is used as a lower bound when none does).
+BASELINE_TIMESTEPS = (8, 16, 32, 64, 128)
+#: Recorded observations used to re-convert (an even subsample of the convert run's).
+BASELINE_CONVERT_OBS = 4000
+
+
+def find_convert_run(manifest: dict[str, Any], artifact_dir: Path) -> Path | None:
+    """The convert run named in the provenance, if it is here with its recorded data."""
+    for p in convert_run_candidates(manifest, artifact_dir):
+        if (p / "result.json").is_file() and (p / "observations.npy").is_file():
+            return p
+    return None
+
+
+def plain_conversion(convert_dir: Path, mlp: FloatMLP, timesteps: int
+                     ) -> tuple[SpikingQNetwork, Any]:
+    """The DQN converted (agents/convert.py, no fine-tuning) at `timesteps`, with the
+    encoder and percentile of the convert run in `convert_dir`."""
+    from neuroq.agents.convert import AnnMLP, convert
+    from neuroq.agents.runs import read_json
+    from neuroq.deploy.encoders import encoder_from_dict
+
+    res = read_json(convert_dir / "result.json")
+    if "encoder" not in res:
+        raise NeuroqError(f"{convert_dir}/result.json names no encoder")
+    encoder = encoder_from_dict(res["encoder"])
+    obs = np.load(convert_dir / "observations.npy", allow_pickle=False)
+    step = max(1, len(obs) // BASELINE_CONVERT_OBS)
+    obs = np.asarray(obs[::step][:BASELINE_CONVERT_OBS], np.float32)
+    net = convert(AnnMLP(tuple(mlp.weights), tuple(mlp.biases)), encoder, obs, int(timesteps),
+                  float(res.get("percentile", 99.9)))
+    return net, encoder

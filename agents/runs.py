@@ -1,0 +1,108 @@
+"""Run folders: `runs/<env>/<stage>-<id>/` with the config used, logs, results and artifacts.
+
+Every stage writes one. The id is `<tag>-<UTC time>` (a counter is appended when two runs
+start in the same second), so listing a folder sorts runs by start time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from neuroq.deploy.errors import NeuroqError
+
+RESULT_FILE = "result.json"
+
+
+def make_run_dir(out_root: str | os.PathLike, env_id: str, stage: str, tag: str = "") -> Path:
+    """Create and return a fresh run folder `out_root/<env_id>/<stage>-<tag>-<time>/`.
+
+    Raises NeuroqError when the folder cannot be created or written.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    base = f"{stage}-{tag}-{stamp}" if tag else f"{stage}-{stamp}"
+    parent = Path(out_root) / env_id
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for n in range(1000):
+            path = parent / (base if n == 0 else f"{base}-{n}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            probe = path / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+            return path
+    except OSError as exc:
+        raise NeuroqError(
+            f"cannot write the output folder {parent}: {exc.strerror or exc}; "
+            "choose another with --out"
+        ) from None
+    raise NeuroqError(f"too many runs named {base} in {parent}")
+
+
+def ensure_writable(folder: str | os.PathLike) -> Path:
+    """Create `folder` if needed and check a file can be written there, else raise."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise NeuroqError(
+            f"cannot write the output folder {path}: {exc.strerror or exc}; "
+            "choose another with --out"
+        ) from None
+    return path
+
+
+def require_run_dir(path: str | os.PathLike, must_contain: str = RESULT_FILE) -> Path:
+    """Return `path` as a run folder that exists and holds `must_contain`, else raise."""
+    p = Path(path)
+    if not p.is_dir():
+        raise NeuroqError(f"run folder {p} does not exist")
+    if must_contain and not (p / must_contain).exists():
+        raise NeuroqError(
+            f"{p} is not a finished run folder: it has no {must_contain} "
+            "(did the run end early?)"
+        )
+    return p
+
+
+def _jsonable(obj: Any) -> Any:
+    """Turn numpy scalars/arrays and paths into JSON types; NaN/inf become null."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):  # numpy scalar or array
+        return _jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
+    """Write `data` as indented JSON (numpy values converted) and return the path."""
+    p = Path(path)
+    p.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
+    return p
+
+
+def read_json(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a JSON file, raising NeuroqError with the path when it is missing or malformed."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError:
+        raise NeuroqError(f"{p} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise NeuroqError(f"{p} is not valid JSON: {exc}") from None

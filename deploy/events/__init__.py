@@ -1,0 +1,73 @@
+"""Event-camera events on the robot side: formats, codecs, files, replay and windowing.
+
+Events are a numpy structured array of `EVENT_DTYPE` (`neuroq.envs.event_array`: x, y in
+pixels, t in microseconds, p = 1 ON / 0 OFF). The modules of this package, one concept each:
+
+- `evt3`: EVT 3.0, the Prophesee 16-bit word format that Metavision sensors stream and that
+  `metavision_driver` puts in `event_camera_msgs/EventPacket` as is (encoder and streaming
+  decoder). Source: Prophesee Metavision documentation, "EVT 3.0 Format".
+- `mono`: the deprecated 64-bit `mono` encoding of event_camera_msgs (still read).
+- `packets`: EventPacket payloads by encoding name; `PacketDecoder` keeps one stream's state.
+- `stats`: `DecodeStats`, what a decode saw and skipped, per reason.
+- `files`: Prophesee .raw files (EVT 3.0) and AEDAT 4 files.
+- `replay`: recorded events cut into driver-sized packets and paced in real time.
+- `stream`: a live stream cut into the control periods of a spiking policy.
+
+Decoding never raises on bad data: truncated words, reserved word types, events before the
+state they need, events outside the sensor and time going backwards are counted in
+`DecodeStats` and skipped, so one bad packet from a driver cannot stop a robot. Encoding,
+which only our own code and tests call, raises `NeuroqError` on bad arguments.
+
+This package re-exports the names robot code uses, so `from neuroq.deploy.events import
+PacketDecoder` is the one way to import them.
+"""
+
+from neuroq.deploy.events.evt3 import (
+    EVT3_ADDR_X,
+    EVT3_ADDR_Y,
+    EVT3_EXT_TRIGGER,
+    EVT3_TIME_HIGH,
+    EVT3_TIME_LOW,
+    EVT3_TIME_LOW_BITS,
+    EVT3_TIME_WRAP_US,
+    EVT3_VECT_8,
+    EVT3_VECT_12,
+    EVT3_VECT_BASE_X,
+    Evt3State,
+    decode_evt3,
+    encode_evt3,
+    sort_events,
+)
+from neuroq.deploy.events.files import (
+    AEDAT4_MAGIC,
+    Aedat4Writer,
+    RawReader,
+    RawWriter,
+    read_aedat4,
+)
+from neuroq.deploy.events.mono import US_PER_S, decode_mono, encode_mono
+from neuroq.deploy.events.packets import (
+    ENCODINGS,
+    PacketDecoder,
+    decode_packet,
+    encode_packet,
+)
+from neuroq.deploy.events.replay import DRIVER_PACKET_US, paced, packetize
+from neuroq.deploy.events.stats import DecodeStats
+from neuroq.envs.event_array import (
+    EVENT_DTYPE,
+    empty_events,
+    from_columns,
+    make_events,
+    to_columns,
+)
+
+__all__ = [
+    "AEDAT4_MAGIC", "DRIVER_PACKET_US", "ENCODINGS", "EVENT_DTYPE", "EVT3_ADDR_X",
+    "EVT3_ADDR_Y", "EVT3_EXT_TRIGGER", "EVT3_TIME_HIGH", "EVT3_TIME_LOW", "EVT3_TIME_LOW_BITS",
+    "EVT3_TIME_WRAP_US", "EVT3_VECT_12", "EVT3_VECT_8", "EVT3_VECT_BASE_X", "US_PER_S",
+    "Aedat4Writer", "DecodeStats", "Evt3State", "PacketDecoder", "RawReader", "RawWriter",
+    "decode_evt3", "decode_mono", "decode_packet", "empty_events", "encode_evt3",
+    "encode_mono", "encode_packet", "from_columns", "make_events", "paced", "packetize",
+    "read_aedat4", "sort_events", "to_columns",
+]

@@ -1,0 +1,306 @@
+"""Recorded event files: Prophesee .raw (EVT 3.0) and AEDAT 4.
+
+- Prophesee .raw: ASCII header lines starting with `%` (`% format EVT3;height=H;width=W`,
+  `% geometry WxH`, ..., `% end`) followed by EVT 3.0 words; read and written in chunks.
+- AEDAT 4 (iniVation DV): written here in numpy (uncompressed, one event stream); read
+  through the optional `aedat` package (the `events` extra).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterator
+from typing import Self
+
+import numpy as np
+
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.events.evt3 import EVT3_COORD_BITS, Evt3State, decode_evt3, encode_evt3
+from neuroq.deploy.events.stats import DecodeStats
+from neuroq.envs.event_array import check_events, empty_events, make_events
+
+RAW_HEADER_END = "% end"
+"""Last header line of a Prophesee .raw file written by recent Metavision versions."""
+RAW_CHUNK_BYTES = 1 << 22
+"""Default read size of `RawReader`: 4 MiB = 2 M EVT 3.0 words per chunk."""
+
+
+
+
+# ------------------------------------------------------------------------------------------
+# Prophesee .raw files (EVT 3.0)
+# ------------------------------------------------------------------------------------------
+_FORMAT_RE = re.compile(r"^format\s+(\w+)(.*)$", re.IGNORECASE)
+_GEOMETRY_RE = re.compile(r"^geometry\s+(\d+)\s*x\s*(\d+)", re.IGNORECASE)
+
+
+def _parse_raw_header(lines: list[str]) -> tuple[dict[str, str], int, int, str]:
+    header: dict[str, str] = {}
+    width = height = -1
+    fmt = ""
+    for line in lines:
+        body = line[1:].strip()
+        if not body or body == "end":
+            continue
+        key, _, value = body.partition(" ")
+        header[key] = value.strip()
+        m = _FORMAT_RE.match(body)
+        if m:
+            fmt = m.group(1).upper()
+            for item in m.group(2).split(";"):
+                k, _, v = item.partition("=")
+                if k.strip() == "width" and v.strip().isdigit():
+                    width = int(v)
+                elif k.strip() == "height" and v.strip().isdigit():
+                    height = int(v)
+        m = _GEOMETRY_RE.match(body)
+        if m and width < 0:
+            width, height = int(m.group(1)), int(m.group(2))
+        if key == "evt" and not fmt:
+            fmt = "EVT3" if value.strip().startswith("3") else f"EVT{value.strip()}"
+    return header, width, height, fmt
+
+
+class RawReader:
+    """Reads a Prophesee EVT 3.0 .raw file in chunks: `for events, stats in reader:`.
+
+    path: the .raw file. chunk_bytes: bytes read per chunk.
+    width/height: sensor size from the header (`% format EVT3;height=..;width=..` or
+    `% geometry WxH`); pass them to override or when the header has none.
+    Raises NeuroqError when the file is missing or is not EVT 3.0; bad words inside are
+    counted in `stats`, not raised.
+    """
+
+    def __init__(self, path: str | os.PathLike, chunk_bytes: int = RAW_CHUNK_BYTES,
+                 width: int | None = None, height: int | None = None):
+        self.path = os.fspath(path)
+        if not os.path.isfile(self.path):
+            raise NeuroqError(f"event file not found: {self.path}: give a Prophesee .raw path")
+        if chunk_bytes < 2:
+            raise NeuroqError(f"RawReader: chunk_bytes must be >= 2, got {chunk_bytes}")
+        self.chunk_bytes = int(chunk_bytes)
+        lines: list[str] = []
+        with open(self.path, "rb") as f:
+            while True:
+                pos = f.tell()
+                first = f.read(1)
+                if first != b"%":
+                    f.seek(pos)
+                    break
+                line = (first + f.readline()).decode("ascii", errors="replace").rstrip("\r\n")
+                lines.append(line)
+                if line.strip() == RAW_HEADER_END:
+                    break
+            self.data_offset = f.tell()
+        self.header, hw, hh, fmt = _parse_raw_header(lines)
+        if fmt and fmt != "EVT3":
+            raise NeuroqError(
+                f"{self.path}: encoding {fmt} is not supported; only EVT 3.0 .raw files are "
+                f"read (convert with Metavision's tools)"
+            )
+        self.width = int(width) if width is not None else hw
+        self.height = int(height) if height is not None else hh
+        if self.width <= 0 or self.height <= 0:
+            raise NeuroqError(
+                f"{self.path}: the header gives no sensor size; pass width= and height="
+            )
+        self.stats = DecodeStats()
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, DecodeStats]]:
+        state = Evt3State()
+        with open(self.path, "rb") as f:
+            f.seek(self.data_offset)
+            while True:
+                chunk = f.read(self.chunk_bytes)
+                if not chunk:
+                    break
+                events, stats = decode_evt3(chunk, self.width, self.height, state=state,
+                                            streaming=True)
+                self.stats.add(stats)
+                yield events, stats
+        if state.leftover:
+            self.stats.truncated_bytes += len(state.leftover)
+
+    def read_all(self) -> np.ndarray:
+        """All events of the file in one array."""
+        parts = [events for events, _ in self]
+        return np.concatenate(parts) if parts else empty_events()
+
+
+class _FileWriter:
+    """An event file being written: `close()` once, or use it as a context manager."""
+
+    _file: io.BufferedWriter | None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class RawWriter(_FileWriter):
+    """Writes a Prophesee EVT 3.0 .raw file: header, then `write(events)` chunks in time order.
+
+    Use as a context manager. Raises NeuroqError when a chunk starts before the previous one
+    ended, or when events lie outside the sensor.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int,
+                 extra_header: dict[str, str] | None = None):
+        if not (0 < width <= 1 << EVT3_COORD_BITS and 0 < height <= 1 << EVT3_COORD_BITS):
+            raise NeuroqError(f"RawWriter: sensor size must be within 2048x2048, got "
+                              f"{width}x{height}")
+        self.path = os.fspath(path)
+        self.width, self.height = int(width), int(height)
+        self._last_t: int | None = None
+        self._file: io.BufferedWriter | None = open(self.path, "wb")  # noqa: SIM115
+        lines = [
+            "% camera_integrator_name neuroq",
+            "% evt 3.0",
+            f"% format EVT3;height={self.height};width={self.width}",
+            f"% geometry {self.width}x{self.height}",
+        ]
+        lines += [f"% {k} {v}" for k, v in (extra_header or {}).items()]
+        lines.append(RAW_HEADER_END)
+        self._file.write(("\n".join(lines) + "\n").encode("ascii"))
+
+    def write(self, events: np.ndarray) -> None:
+        """Append events (any order within the chunk; chunks in time order)."""
+        if self._file is None:
+            raise NeuroqError("RawWriter: write() after close()")
+        events = check_events(events, "RawWriter.write")
+        if events.size == 0:
+            return
+        if events["x"].max() >= self.width or events["y"].max() >= self.height:
+            raise NeuroqError(
+                f"RawWriter.write: events outside the {self.width}x{self.height} sensor"
+            )
+        words = encode_evt3(events, previous_t_us=self._last_t)
+        self._file.write(words.astype("<u2").tobytes())
+        self._last_t = int(events["t"].max())
+
+
+
+
+# ------------------------------------------------------------------------------------------
+# AEDAT 4 files (iniVation DV): writer in numpy, reader through the `aedat` package
+# ------------------------------------------------------------------------------------------
+AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
+"""First bytes of an AEDAT 4 file. Layout (iniVation DV documentation): magic, uint32 length
+of the IOHeader FlatBuffer, the IOHeader (compression, data-table position, an XML
+description of the streams), then packets: int32 stream id, uint32 size, and a size-prefixed
+FlatBuffer whose identifier names the stream type ("EVTS" for polarity events)."""
+AEDAT4_EVENT_BYTES = 16
+"""One AEDAT 4 polarity event: int64 t (us), int16 x, int16 y, bool on, 3 padding bytes."""
+_AEDAT4_EVENT = np.dtype({"names": ["t", "x", "y", "on"],
+                          "formats": ["<i8", "<i2", "<i2", "u1"],
+                          "offsets": [0, 8, 10, 12], "itemsize": AEDAT4_EVENT_BYTES})
+
+
+def _u32(value: int) -> bytes:
+    return int(value).to_bytes(4, "little")
+
+
+def _aedat4_ioheader(width: int, height: int) -> bytes:
+    """IOHeader FlatBuffer (no compression, no data table) describing one event stream."""
+    description = (
+        '<dv version="2.0"><node name="outInfo" path="/mainloop/neuroq/outInfo/">'
+        '<node name="0" path="/mainloop/neuroq/outInfo/0/">'
+        '<attr key="compression" type="string">NONE</attr>'
+        '<attr key="originalOutputName" type="string">events</attr>'
+        '<attr key="typeIdentifier" type="string">EVTS</attr>'
+        '<node name="info" path="/mainloop/neuroq/outInfo/0/info/">'
+        f'<attr key="sizeX" type="int">{width}</attr>'
+        f'<attr key="sizeY" type="int">{height}</attr>'
+        "</node></node></node></dv>"
+    ).encode("ascii")
+    # root offset | "IOHE" | vtable (10 B) + 6 pad | table @24: soffset, compression,
+    # file_data_position (int64, 8-aligned), description offset | string @44
+    vtable = np.array([10, 20, 4, 8, 16], dtype="<u2").tobytes() + bytes(6)
+    table_at, string_at = 24, 44
+    table = (np.int32(table_at - 8).tobytes() + np.int32(0).tobytes()
+             + np.int64(-1).tobytes() + _u32(string_at - (table_at + 16)))
+    string = _u32(len(description)) + description + b"\0"
+    buf = _u32(table_at) + b"IOHE" + vtable + table + string
+    return buf + bytes(-len(buf) % 4)
+
+
+def _aedat4_event_packet(events: np.ndarray) -> bytes:
+    """Size-prefixed EventPacket FlatBuffer holding `events`."""
+    elements = np.zeros(events.size, dtype=_AEDAT4_EVENT)
+    elements["t"] = events["t"]
+    elements["x"] = events["x"]
+    elements["y"] = events["y"]
+    elements["on"] = events["p"]
+    # root offset | "EVTS" | vtable (6 B) + 2 pad | table @16: soffset, vector offset |
+    # 4 pad | vector @28: length, elements @32 (8-aligned)
+    vtable = np.array([6, 8, 4], dtype="<u2").tobytes() + bytes(2)
+    table_at, vector_at = 16, 28
+    table = np.int32(table_at - 8).tobytes() + _u32(vector_at - (table_at + 4))
+    buf = (_u32(table_at) + b"EVTS" + vtable + table + bytes(4) + _u32(events.size)
+           + elements.tobytes())
+    return _u32(len(buf)) + buf
+
+
+class Aedat4Writer(_FileWriter):
+    """Writes an uncompressed AEDAT 4 file with one polarity-event stream (id 0), so tests
+    and tools can make their own recordings. Context manager; `write(events)` per packet."""
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int):
+        if not (0 < width < 1 << 15 and 0 < height < 1 << 15):
+            raise NeuroqError(f"Aedat4Writer: sensor size must be within 32767x32767, got "
+                              f"{width}x{height}")
+        self.width, self.height = int(width), int(height)
+        self._file: io.BufferedWriter | None = open(os.fspath(path), "wb")  # noqa: SIM115
+        header = _aedat4_ioheader(self.width, self.height)
+        self._file.write(AEDAT4_MAGIC + _u32(len(header)) + header)
+
+    def write(self, events: np.ndarray) -> None:
+        if self._file is None:
+            raise NeuroqError("Aedat4Writer: write() after close()")
+        events = check_events(events, "Aedat4Writer.write")
+        if events.size == 0:
+            return
+        if events["x"].max() >= self.width or events["y"].max() >= self.height:
+            raise NeuroqError(f"Aedat4Writer.write: events outside the {self.width}x"
+                              f"{self.height} sensor")
+        packet = _aedat4_event_packet(events)
+        self._file.write(np.int32(0).tobytes() + _u32(len(packet)) + packet)
+
+
+def read_aedat4(path: str | os.PathLike) -> Iterator[tuple[np.ndarray, int, int]]:
+    """Yield (events, width, height) for each polarity-event packet of an AEDAT 4 file.
+
+    Decoding is done by the `aedat` package (a maintained Rust-backed AEDAT 4 reader; it also
+    handles LZ4 and Zstd compressed files); frames, IMU and trigger packets are skipped.
+    Raises NeuroqError when the package is missing or the file is not AEDAT 4.
+    """
+    try:
+        import aedat  # noqa: PLC0415  (optional dependency)
+    except ImportError as exc:
+        raise NeuroqError("reading AEDAT 4 files needs the `aedat` package: "
+                          "pip install aedat") from exc
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise NeuroqError(f"event file not found: {path}: give an AEDAT 4 (.aedat4) path")
+    try:
+        decoder = aedat.Decoder(path)
+        streams = decoder.id_to_stream()
+    except Exception as exc:  # the package raises plain exceptions on bad files
+        raise NeuroqError(f"{path}: not a readable AEDAT 4 file ({exc})") from exc
+    for packet in decoder:
+        if "events" not in packet:
+            continue
+        raw = packet["events"]
+        stream = streams.get(packet["stream_id"], {})
+        polarity = raw["on"] if "on" in raw.dtype.names else raw["p"]
+        events = make_events(raw["x"], raw["y"], raw["t"], polarity.astype(np.uint8))
+        yield events, int(stream.get("width", 0)), int(stream.get("height", 0))

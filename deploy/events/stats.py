@@ -1,0 +1,80 @@
+"""What a decode saw and skipped (`DecodeStats`), and the byte buffers decoders accept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+
+@dataclass
+class DecodeStats:
+    """What a decode saw and what it skipped, as named counters (all cumulative).
+
+    packets: packets (or chunks) decoded.
+    words: whole words read (16-bit for evt3, 64-bit for mono).
+    events: events returned.
+    triggers: EVT 3.0 external-trigger words (not errors; not returned as events).
+    truncated_bytes: bytes left over that do not make a whole word (skipped).
+    corrupt_words: EVT 3.0 words of an undefined type (skipped).
+    missing_state: events whose word came before the state it needs (no TIME_HIGH, ADDR_Y or
+        VECT_BASE_X seen yet in this stream), skipped.
+    out_of_sensor: events with x >= width or y >= height, skipped.
+    time_backwards: events earlier than an event already returned in this stream, skipped.
+    unknown_encoding: packets whose encoding string is not one of `ENCODINGS`, skipped whole.
+    bad_payload: packets whose data is not bytes-like, or whose sensor size is invalid,
+        skipped whole.
+    """
+
+    packets: int = 0
+    words: int = 0
+    events: int = 0
+    triggers: int = 0
+    truncated_bytes: int = 0
+    corrupt_words: int = 0
+    missing_state: int = 0
+    out_of_sensor: int = 0
+    time_backwards: int = 0
+    unknown_encoding: int = 0
+    bad_payload: int = 0
+
+    PROBLEMS = (
+        "truncated_bytes",
+        "corrupt_words",
+        "missing_state",
+        "out_of_sensor",
+        "time_backwards",
+        "unknown_encoding",
+        "bad_payload",
+    )
+
+    @property
+    def skipped(self) -> int:
+        """Total of the problem counters (bytes, words, events and packets alike)."""
+        return sum(getattr(self, name) for name in self.PROBLEMS)
+
+    def add(self, other: DecodeStats) -> DecodeStats:
+        """Add another `DecodeStats` into this one (in place) and return self."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+    def diagnostic(self) -> str:
+        """One line naming the non-zero problem counters, or '' when there are none."""
+        parts = [f"{name}={getattr(self, name)}" for name in self.PROBLEMS if getattr(self, name)]
+        return ("skipped: " + ", ".join(parts)) if parts else ""
+
+
+
+
+def as_bytes_array(data) -> np.ndarray:
+    """bytes / bytearray / memoryview / array.array / uint8 ndarray -> uint8 ndarray (no copy
+    where possible)."""
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    try:
+        return np.frombuffer(data, dtype=np.uint8)
+    except TypeError:  # a list of ints, as some message bindings give
+        return np.asarray(data, dtype=np.uint8).reshape(-1)
+
+

@@ -1,0 +1,146 @@
+"""Cut a live event stream into control periods for a spiking policy (robot side, numpy).
+
+A period k covers camera time (k * P, (k + 1) * P] microseconds (P = the event encoder's
+`period_us`), the convention of the event envs, whose step's events lie in (start, end].
+`PeriodWindower` collects decoded events and hands out each period once camera time has
+passed its end: time is read from the events themselves and, for EVT 3.0 streams, from the
+decoder's TIME_HIGH / TIME_LOW state, which a sensor advances even when no pixel fires
+(Prophesee sensors send TIME_HIGH at least every 4096 us). So a period is complete as soon
+as a later time is seen, and quiet periods still produce an action.
+
+Long silences are bounded: if camera time jumps more than `max_gap_periods` periods ahead,
+the periods in between are skipped (counted) instead of being handed out one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.events import (
+    EVT3_TIME_HIGH,
+    EVT3_TIME_LOW,
+    EVT3_TIME_LOW_BITS,
+    Evt3State,
+    empty_events,
+)
+
+DEFAULT_MAX_GAP_PERIODS = 100
+"""Largest run of empty periods handed out after a silence (1 s at 10 ms periods)."""
+
+
+def evt3_time_us(state: Evt3State) -> int:
+    """Camera time the EVT 3.0 decoder has reached (-1 before TIME_HIGH and TIME_LOW)."""
+    if state.high < 0 or state.low < 0:
+        return -1
+    return (state.high << EVT3_TIME_LOW_BITS) | state.low
+
+
+EVT3_PAYLOAD_MASK = 0xFFF
+"""12-bit payload of an EVT 3.0 word."""
+EVT3_TYPE_SHIFT = 12
+
+
+def time_words(t_us: int) -> bytes:
+    """EVT 3.0 TIME_HIGH + TIME_LOW words (little endian) that set camera time to `t_us`
+    without an event: what a sensor sends as time passes, and a simulated camera sends
+    after each control period so the period is known to be complete."""
+    high = (EVT3_TIME_HIGH << EVT3_TYPE_SHIFT) | ((t_us >> EVT3_TIME_LOW_BITS)
+                                                  & EVT3_PAYLOAD_MASK)
+    low = (EVT3_TIME_LOW << EVT3_TYPE_SHIFT) | (t_us & EVT3_PAYLOAD_MASK)
+    return np.array([high, low], dtype="<u2").tobytes()
+
+
+@dataclass
+class WindowerCounters:
+    """periods: periods handed out; skipped_periods: empty periods skipped after a jump;
+    late_events: events for a period already handed out (dropped)."""
+
+    periods: int = 0
+    skipped_periods: int = 0
+    late_events: int = 0
+
+
+@dataclass
+class Period:
+    """One control period: its index k, start (k * P) and end ((k + 1) * P) in camera us,
+    and its events (EVENT_DTYPE, time order)."""
+
+    index: int
+    start_us: int
+    end_us: int
+    events: np.ndarray
+
+
+@dataclass
+class PeriodWindower:
+    """Collects events (`add`) and returns the periods camera time has passed (`complete`)."""
+
+    period_us: int
+    max_gap_periods: int = DEFAULT_MAX_GAP_PERIODS
+    counters: WindowerCounters = field(default_factory=WindowerCounters)
+    _current: int | None = None
+    _parts: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if int(self.period_us) != self.period_us or self.period_us < 1:
+            raise NeuroqError(f"period_us must be a positive integer, got {self.period_us}")
+        if self.max_gap_periods < 1:
+            raise NeuroqError("max_gap_periods must be >= 1")
+        self.period_us = int(self.period_us)
+
+    def index_of(self, t_us: np.ndarray | int) -> np.ndarray | int:
+        """Period of camera time t: (t - 1) // P, so that t = k * P ends period k - 1."""
+        return (t_us - 1) // self.period_us
+
+    def add(self, events: np.ndarray) -> None:
+        """Add decoded events (time order, as the decoders return them)."""
+        if events.size == 0:
+            return
+        if self._current is None:
+            self._current = int(self.index_of(int(events["t"][0])))
+        if self.index_of(int(events["t"][0])) < self._current:  # time order: check the first
+            late = self.index_of(events["t"].astype(np.int64)) < self._current
+            self.counters.late_events += int(late.sum())
+            events = events[~late]
+        if events.size:
+            self._parts.append(events)
+
+    def complete(self, now_us: int) -> list[Period]:
+        """The periods whose end lies before camera time `now_us`, oldest first."""
+        if now_us < 0:
+            return []
+        if self._current is None:
+            self._current = int(self.index_of(now_us))
+            return []
+        last = int(self.index_of(now_us)) - 1  # the newest period that is complete
+        if last < self._current:
+            return []
+        if self._parts:
+            events = np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
+        else:
+            events = empty_events()
+        k_of = self.index_of(events["t"].astype(np.int64))
+        n_done = int(np.searchsorted(k_of, last + 1))
+        # every period with events, and the newest max_gap_periods ones even when empty:
+        # after a long silence the empty periods before those are skipped, not handed out
+        quiet_from = max(self._current, last - self.max_gap_periods + 1)
+        done = k_of[:n_done]
+        with_events = done[np.flatnonzero(np.diff(done, prepend=done[:1] - 1))]  # sorted
+        ks = np.union1d(with_events, np.arange(quiet_from, last + 1))
+        cuts = np.searchsorted(k_of[:n_done], np.append(ks, last + 1))
+        out = [self._period(int(k), events[cuts[j]:cuts[j + 1]]) for j, k in enumerate(ks)]
+        self._parts = [events[n_done:]] if n_done < events.size else []
+        self.counters.skipped_periods += (last + 1 - self._current) - len(out)
+        self.counters.periods += len(out)
+        self._current = last + 1
+        return out
+
+    def _period(self, k: int, events: np.ndarray) -> Period:
+        return Period(k, k * self.period_us, (k + 1) * self.period_us, events)
+
+
+__all__ = ["DEFAULT_MAX_GAP_PERIODS", "Period", "PeriodWindower", "WindowerCounters",
+           "evt3_time_us", "time_words"]

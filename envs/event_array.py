@@ -1,0 +1,68 @@
+"""The in-memory event array that the DVS emulator produces and the codecs read.
+
+Events are a numpy structured array of `EVENT_DTYPE`: x, y in pixels (origin top left), t in
+microseconds, p = 1 for ON (brighter) and 0 for OFF (darker). Gymnasium envs put the column
+form (`to_columns`) in `info`, because `check_env` cannot compare structured arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EVENT_DTYPE = np.dtype([("x", "<u2"), ("y", "<u2"), ("t", "<i8"), ("p", "u1")])
+"""One event: x, y (pixels, origin top left), t (microseconds), p (1 = ON, 0 = OFF)."""
+
+
+def empty_events() -> np.ndarray:
+    """An empty event array."""
+    return np.zeros(0, dtype=EVENT_DTYPE)
+
+
+def make_events(x, y, t, p) -> np.ndarray:
+    """Build an event array from four equal-length sequences."""
+    x, y, t, p = (np.asarray(a) for a in (x, y, t, p))
+    if not (x.shape == y.shape == t.shape == p.shape) or x.ndim != 1:
+        raise ValueError(
+            f"make_events: x, y, t, p must be 1-D and of one length, got shapes "
+            f"{x.shape}, {y.shape}, {t.shape}, {p.shape}"
+        )
+    out = np.empty(x.size, dtype=EVENT_DTYPE)
+    out["x"], out["y"], out["t"], out["p"] = x, y, t, p
+    return out
+
+
+def to_columns(events: np.ndarray) -> dict[str, np.ndarray]:
+    """Events as a dict of column arrays {"x", "y", "t", "p"} (copies).
+
+    Indexing by field name works the same on both forms (`ev["t"]`). Gymnasium envs put
+    this form in `info`, because gymnasium's `check_env` cannot compare structured arrays.
+    """
+    events = check_events(events, "to_columns")
+    return {name: np.ascontiguousarray(events[name]) for name in EVENT_DTYPE.names}
+
+
+def from_columns(columns) -> np.ndarray:
+    """The inverse of `to_columns`; also accepts an event array (returned as is)."""
+    if isinstance(columns, np.ndarray) and columns.dtype == EVENT_DTYPE:
+        return columns
+    try:
+        return make_events(*(columns[name] for name in EVENT_DTYPE.names))
+    except (KeyError, TypeError, IndexError) as exc:
+        raise ValueError(
+            "from_columns: expected a mapping with arrays 'x', 'y', 't', 'p' (as in "
+            f"info['events']) or an EVENT_DTYPE array, got {type(columns).__name__}"
+        ) from exc
+
+
+def check_events(events: np.ndarray, who: str) -> np.ndarray:
+    events = np.asarray(events)
+    if events.dtype != EVENT_DTYPE:
+        raise ValueError(
+            f"{who}: events must be a structured array of neuroq.envs.event_array.EVENT_DTYPE "
+            f"(x, y, t, p), got dtype {events.dtype}; build one with make_events()"
+        )
+    if events.ndim != 1:
+        raise ValueError(f"{who}: events must be 1-D, got shape {events.shape}")
+    return events
+
+

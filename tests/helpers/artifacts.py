@@ -1,0 +1,79 @@
+"""Hand-made deploy artifacts (not trained), written with the project's own `save_artifact`.
+
+`make_tiny_artifact`: CartPole, two spiking neurons that push towards the pole's lean.
+`make_event_artifact`: DVS pan tracking with the event encoder.
+
+Written with the project's own `neuroq.deploy.artifact.save_artifact`, so ROS tests can run the real
+load path (`load_policy` on the emulator) without a trained network. Not a trained policy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from neuroq.deploy.artifact import save_artifact
+from neuroq.deploy.encoders import EventEncoder, RateEncoder
+from neuroq.deploy.network import Layer, SpikingQNetwork
+from neuroq.deploy.neuron import make_params
+
+# rate encoder ranges (observation units): cart x, x_dot, pole angle, pole rate
+HALF_RANGE = (2.4, 2.0, 0.21, 2.0)
+TIMESTEPS = 16
+# weight units: pole angle counts 10, pole rate 3 (gains 1 : 0.3, as the stand-in policy)
+W_ANGLE, W_RATE, THRESHOLD = 10, 3, 10.0
+
+
+def make_tiny_artifact(out_dir: str | Path, rate_weight: int = W_RATE) -> Path:
+    """Write the artifact into `out_dir`; return the folder.
+
+    rate_weight 0 ignores the pole's rate: episodes then end after some 25-50 steps.
+    """
+    # inputs: [ON_x, OFF_x, ON_xd, OFF_xd, ON_th, OFF_th, ON_thd, OFF_thd]
+    hidden = np.zeros((2, 8), np.int8)
+    hidden[0, [4, 6]] = (W_ANGLE, rate_weight)  # leans right -> "push right" neuron
+    hidden[1, [5, 7]] = (W_ANGLE, rate_weight)  # leans left -> "push left" neuron
+    output = np.array([[0, 1], [1, 0]], np.int8)  # Q(left) from left neuron, Q(right) ...
+    net = SpikingQNetwork(
+        layers=(Layer("hidden", hidden, 1.0, make_params(2, threshold=THRESHOLD)),
+                Layer("output", output, 1.0, make_params(2), spiking=False)),
+        timesteps=TIMESTEPS)
+    encoder = RateEncoder(center=(0.0, 0.0, 0.0, 0.0), half_range=HALF_RANGE)
+    manifest = {
+        "env_id": "CartPole-v1",
+        "observation_space": {"shape": [4]},
+        "action_space": {"n": 2},
+        "provenance": {"made_by": "tests/helpers/artifacts.py (hand-set weights, not trained)"},
+    }
+    save_artifact(out_dir, net, encoder, manifest)
+    return Path(out_dir)
+
+
+# the event artifact: DVS pan tracking, 32 x 32 sensor pooled 4 x 4, 10 ms periods
+SENSOR_PX, POOL, PERIOD_US = 32, 4, 10_000
+SIDE = SENSOR_PX // POOL
+EVENT_TIMESTEPS = 8
+EVENT_THRESHOLD = 2.0
+
+
+def make_event_artifact(out_dir: str | Path) -> Path:
+    """Write the artifact into `out_dir`; return the folder."""
+    cols = np.tile(np.arange(SIDE), 2 * SIDE)  # column of each input (p, y, x order)
+    hidden = np.zeros((2, 2 * SIDE * SIDE), np.int8)
+    hidden[0, cols < 3] = 1  # events on the left: the target is left of centre
+    hidden[1, cols > SIDE - 4] = 1
+    output = np.array([[2, 0], [1, 1], [0, 2]], np.int8)  # pan left, hold, pan right
+    net = SpikingQNetwork(
+        layers=(Layer("hidden", hidden, 1.0, make_params(2, threshold=EVENT_THRESHOLD)),
+                Layer("output", output, 1.0, make_params(3), spiking=False)),
+        timesteps=EVENT_TIMESTEPS)
+    encoder = EventEncoder(SENSOR_PX, SENSOR_PX, POOL, PERIOD_US, silent_tail=2)
+    manifest = {
+        "env_id": "neuroq/DVSPanTrackingPooled-v0",
+        "observation_space": {"shape": [2 * SIDE * SIDE]},
+        "action_space": {"n": 3},
+        "provenance": {"made_by": "tests/helpers/artifacts.py (hand-set weights, not trained)"},
+    }
+    save_artifact(out_dir, net, encoder, manifest)
+    return Path(out_dir)

@@ -1,12 +1,15 @@
-"""Keep DDS on loopback, on a domain of this test run's own (design/ROS2.md).
+"""Keep DDS on loopback, on a domain of this test run's own (docs/ros.md, "Keeping DDS on
+loopback").
 
-Set at import time, before any test module imports rclpy; child processes inherit it.
+Set at import time, before any test module imports rclpy; child processes inherit it. A
+ROS_DOMAIN_ID already in the environment is kept (.ci/run picks one at random; several test
+runs on one machine should each set their own), else one is taken from the process id.
 """
 
 import os
 
-# ROS 2 domain ids 0-101 are safe on Linux; spread runs over them by process id.
+# ROS 2 domain ids 0-101 are safe on Linux.
 ROS_DOMAIN_IDS = 102
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ["ROS_DOMAIN_ID"] = str(os.getpid() % ROS_DOMAIN_IDS)
+os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % ROS_DOMAIN_IDS))

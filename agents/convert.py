@@ -48,6 +48,7 @@ from neuroq.deploy.encoders import (
 )
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
+from neuroq.deploy.rollout import BatchAct, make_env, run_episodes
 from neuroq.deploy.neuron import make_params
 
 #: Percentile of activations that sets each layer's scale (Rueckauer et al. 2017).
@@ -147,18 +148,6 @@ def load_mlp(train: TrainRun) -> AnnMLP:
     return mlp_from_sequential(model.policy.q_net.q_net)
 
 
-def make_env(env_id: str) -> Any:
-    import gymnasium as gym
-
-    import neuroq.envs  # noqa: F401  (registers neuroq's own environments)
-
-    env = gym.make(env_id)
-    if isinstance(env.observation_space, gym.spaces.Box) and len(env.observation_space.shape) > 1:
-        # the DVS envs' (2, rows, cols) counts: flattened in C order, as SB3's MLP does
-        env = gym.wrappers.FlattenObservation(env)
-    return env
-
-
 def event_encoder_for(env_id: str, silent_tail: int) -> EventEncoder:
     """The event encoder of a DVS env (sensor size, pooling and control period from it)."""
     env = make_env(env_id)
@@ -176,48 +165,32 @@ def event_encoder_for(env_id: str, silent_tail: int) -> EventEncoder:
 
 def record_observations(mlp: AnnMLP, env_id: str, n: int, seed: int,
                         epsilon: float = RECORD_EPSILON) -> np.ndarray:
-    """`n` observations (n, n_obs) float32 visited by the epsilon-greedy ANN policy."""
+    """`n` observations (n, n_obs) float32 visited by the epsilon-greedy ANN policy
+    (RECORD_ENVS episodes at a time; episode i seeded seed + i)."""
     rng = np.random.default_rng(seed)
-    envs_ = [make_env(env_id) for _ in range(RECORD_ENVS)]
-    obs = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)
     out: list[np.ndarray] = []
-    while sum(len(o) for o in out) < n:
+
+    def act(obs: np.ndarray, _infos: Any) -> np.ndarray:
         out.append(obs.copy())
-        act = mlp.q(obs).argmax(axis=1)
-        rand = rng.random(len(envs_)) < epsilon
-        act = np.where(rand, rng.integers(0, mlp.widths[-1], len(envs_)), act)
-        for i, e in enumerate(envs_):
-            o, _, term, trunc, _ = e.step(int(act[i]))
-            obs[i] = e.reset()[0] if (term or trunc) else o
-    for e in envs_:
-        e.close()
+        greedy = mlp.q(obs).argmax(axis=1)
+        rand = rng.random(len(obs)) < epsilon
+        return np.where(rand, rng.integers(0, mlp.widths[-1], len(obs)), greedy)
+
+    run_episodes(env_id, act, episodes=n, seed=seed, batch=RECORD_ENVS, max_total_steps=n)
     return np.concatenate(out)[:n]
 
 
 def evaluate_returns(env_id: str, act_batch: Callable[[np.ndarray], np.ndarray],
                      episodes: int = DEFAULT_EVAL_EPISODES,
                      seed: int = EVAL_SEED_BASE) -> np.ndarray:
-    """Returns of `episodes` episodes run side by side (episode i reset with seed + i).
+    """Returns of the training side's evaluation episodes (episode i seeded seed + i),
+    played by `neuroq.deploy.rollout.run_episodes`; `act_batch(obs (k, n_obs)) -> (k,)`."""
+    return run_episodes(env_id, lambda obs, _infos: act_batch(obs), episodes, seed).returns
 
-    `act_batch(obs (k, n_obs)) -> actions (k,)` is called once per step for all running
-    episodes, so spiking models run batched.
-    """
-    envs_ = [make_env(env_id) for _ in range(episodes)]
-    obs = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)
-    returns = np.zeros(episodes)
-    alive = np.ones(episodes, bool)
-    while alive.any():
-        idx = np.flatnonzero(alive)
-        actions = np.asarray(act_batch(obs[idx]))
-        for j, i in enumerate(idx):
-            o, r, term, trunc, _ = envs_[i].step(int(actions[j]))
-            returns[i] += r
-            obs[i] = o
-            if term or trunc:
-                alive[i] = False
-    for e in envs_:
-        e.close()
-    return returns
+
+def mlp_act(mlp: AnnMLP) -> Callable[[np.ndarray], np.ndarray]:
+    """Greedy batched actions of the float Q-MLP."""
+    return lambda obs: mlp.q(obs).argmax(axis=1)
 
 
 def make_encoder(kind: str, observations: np.ndarray, n_layers: int,
@@ -305,8 +278,8 @@ def convert(mlp: AnnMLP, encoder: Encoder, observations: np.ndarray, timesteps: 
 
 
 def spiking_act(network: SpikingQNetwork, encoder: Encoder, seed: int = 0,
-                backend: str = "reference") -> Callable[[np.ndarray], np.ndarray]:
-    """Greedy action function for `evaluate_returns` (Poisson draws from `seed`)."""
+                backend: str = "reference") -> BatchAct:
+    """Greedy batched action function for `run_episodes` (Poisson draws from `seed`)."""
     rng = np.random.default_rng(seed)
     if backend == "torch":
         import torch
@@ -315,14 +288,14 @@ def spiking_act(network: SpikingQNetwork, encoder: Encoder, seed: int = 0,
 
         model = SpikingQNet(network).eval()
 
-        def act_torch(obs: np.ndarray) -> np.ndarray:
+        def act_torch(obs: np.ndarray, _infos: Any = None) -> np.ndarray:
             spikes = encoder.encode(obs, network.timesteps, rng=rng)
             with torch.no_grad():
                 return model(torch.from_numpy(spikes))[0].numpy().argmax(axis=1)
 
         return act_torch
 
-    def act(obs: np.ndarray) -> np.ndarray:
+    def act(obs: np.ndarray, _infos: Any = None) -> np.ndarray:
         spikes = encoder.encode(obs, network.timesteps, rng=rng)
         return run_reference(network, spikes).q.argmax(axis=1)
 
@@ -420,7 +393,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
     np.save(run_dir / OBS_FILE, obs)
     np.save(run_dir / TEACHER_Q_FILE, mlp.q(obs))
     encoder = make_encoder(encoder_kind, obs, n_layers, n_per_dim, width, train.env_id)
-    ann = evaluate_returns(train.env_id, lambda o: mlp.q(o).argmax(axis=1), eval_episodes)
+    ann = evaluate_returns(train.env_id, mlp_act(mlp), eval_episodes)
     log(f"float DQN: {ann.mean():.1f} +- {ann.std():.1f} over {eval_episodes} episodes")
     returns: dict[str, Any] = {}
     network = None

@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.agents.convert import WEIGHT_MAX, AnnMLP, evaluate_returns, make_env
+from neuroq.agents.convert import WEIGHT_MAX, AnnMLP, evaluate_returns
 from neuroq.deploy.encoders import Encoder
 from neuroq.deploy.network import SpikingQNetwork
+from neuroq.deploy.rollout import Step, run_episodes
 
 #: Weight of the state-value term relative to the advantage term.
 VALUE_WEIGHT = 0.1
@@ -48,6 +49,8 @@ CE_WEIGHT = 0.5
 VALIDATION_SEED_BASE = 70_000
 #: Probability of a random action in the DAgger rollouts (covers recovery states).
 DAGGER_EPSILON = 0.05
+#: Episodes run at once in the DAgger and TD rollouts.
+ROLLOUT_ENVS = 8
 #: Transitions of the DQN's own policy that seed the replay data of TD fine-tuning.
 TD_INITIAL_STEPS = 10_000
 LOSSES = ("distill", "td")
@@ -128,25 +131,24 @@ class Transitions:
 
 
 def _rollout(env_id: str, act: Callable[[np.ndarray], np.ndarray], steps: int, seed: int,
-             n_actions: int, n_envs: int = 8) -> Transitions:
-    """Transitions of `act` (epsilon-greedy) over `steps` environment steps."""
+             n_actions: int, n_envs: int = ROLLOUT_ENVS) -> Transitions:
+    """Transitions of `act` (epsilon-greedy) over `steps` environment steps, `n_envs`
+    episodes at a time (episode i seeded seed + i)."""
     rng = np.random.default_rng(seed)
-    envs_ = [make_env(env_id) for _ in range(n_envs)]
-    obs = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)
     cols: list[list[np.ndarray]] = [[], [], [], [], []]
-    for _ in range(max(1, steps // n_envs)):
-        a = act(obs)
-        a = np.where(rng.random(n_envs) < DAGGER_EPSILON, rng.integers(0, n_actions, n_envs), a)
-        nxt, rew, term = np.empty_like(obs), np.zeros(n_envs, np.float32), np.zeros(n_envs, bool)
-        start = obs.copy()
-        for i, e in enumerate(envs_):
-            o, rew[i], term[i], trunc, _ = e.step(int(a[i]))
-            nxt[i] = o
-            obs[i] = e.reset()[0] if (term[i] or trunc) else o
-        for c, v in zip(cols, (start, a, rew, nxt, term), strict=True):
+
+    def eps_greedy(obs: np.ndarray, _infos: Any) -> np.ndarray:
+        a = np.asarray(act(obs))
+        return np.where(rng.random(len(obs)) < DAGGER_EPSILON,
+                        rng.integers(0, n_actions, len(obs)), a)
+
+    def record(s: Step) -> None:
+        for c, v in zip(cols, (s.obs, s.actions, s.rewards.astype(np.float32), s.next_obs,
+                               s.terminated), strict=True):
             c.append(v)
-    for e in envs_:
-        e.close()
+
+    run_episodes(env_id, eps_greedy, episodes=max(1, steps), seed=seed, batch=n_envs,
+                 max_total_steps=max(1, steps), on_step=record)
     return Transitions(*(np.concatenate(c) for c in cols))
 
 

@@ -36,13 +36,13 @@ import yaml
 from neuroq.agents.hyperparams import DQNConfig
 from neuroq.agents.runs import make_run_dir, write_json
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.rollout import make_env, run_episodes
 
 #: Seed offsets keep selection and report episodes disjoint from training and each other.
 SELECTION_SEED_OFFSET = 10_000
 REPORT_SEED_OFFSET = 20_000
-#: Parallel envs used to evaluate (episodes are split among them; results do not depend on it
-#: beyond which seeds each episode gets).
-EVAL_ENVS = 10
+#: Training steps between progress reports.
+PROGRESS_EVERY_STEPS = 250
 
 ProgressFn = Callable[[int], None]
 
@@ -72,38 +72,46 @@ def _versions() -> dict[str, str]:
     return {k: str(v) for k, v in versions.items()}
 
 
-def _make_callbacks(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
-                    progress: ProgressFn | None) -> list[Any]:
-    from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
-    from stable_baselines3.common.env_util import make_vec_env
-
-    class Progress(BaseCallback):
-        def _on_step(self) -> bool:
-            if progress is not None and self.num_timesteps % 250 == 0:
-                progress(self.num_timesteps)
-            return True
-
-    eval_env = make_vec_env(env_id, n_envs=min(EVAL_ENVS, cfg.n_eval_episodes),
-                            seed=seed + SELECTION_SEED_OFFSET)
-    evaluator = EvalCallback(eval_env, n_eval_episodes=cfg.n_eval_episodes,
-                             eval_freq=cfg.eval_freq, best_model_save_path=str(model_dir),
-                             log_path=str(model_dir), deterministic=True, verbose=0)
-    return [evaluator, Progress()]
+def greedy_act(model: Any) -> Callable[[np.ndarray, Any], np.ndarray]:
+    """Batched greedy actions of an SB3 DQN, for `run_episodes`."""
+    return lambda obs, _infos: np.asarray(model.predict(obs, deterministic=True)[0])
 
 
 def evaluate(model: Any, env_id: str, episodes: int, seed: int) -> np.ndarray:
-    """Returns of `episodes` greedy episodes of `model`, envs seeded from `seed`."""
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.evaluation import evaluate_policy
+    """Returns of `episodes` greedy episodes of `model` (episode i seeded seed + i)."""
+    return run_episodes(env_id, greedy_act(model), episodes, seed).returns
 
-    n_envs = min(EVAL_ENVS, episodes)
-    if episodes % n_envs:  # SB3 splits episodes evenly over envs
-        n_envs = 1
-    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
-    returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=True,
-                                 return_episode_rewards=True)
-    env.close()
-    return np.asarray(returns, dtype=np.float64)
+
+def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
+                        progress: ProgressFn | None) -> Any:
+    """Every eval_freq steps: the greedy return over n_eval_episodes selection episodes
+    (seeds seed + SELECTION_SEED_OFFSET + i); the model is saved as best_model.zip on a
+    strict improvement, and the history kept for eval_history.json."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Selection(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.history: dict[str, list[float]] = {"steps": [], "mean_return": [],
+                                                    "std_return": []}
+            self.best = -np.inf
+
+        def _on_step(self) -> bool:
+            if progress is not None and self.num_timesteps % PROGRESS_EVERY_STEPS == 0:
+                progress(self.num_timesteps)
+            if self.num_timesteps % cfg.eval_freq == 0:
+                r = evaluate(self.model, env_id, cfg.n_eval_episodes,
+                             seed + SELECTION_SEED_OFFSET)
+                self.history["steps"].append(int(self.num_timesteps))
+                self.history["mean_return"].append(float(r.mean()))
+                self.history["std_return"].append(float(r.std()))
+                self.logger.record("eval/mean_reward", float(r.mean()))
+                if r.mean() > self.best:
+                    self.best = float(r.mean())
+                    self.model.save(model_dir / "best_model.zip")
+            return True
+
+    return Selection()
 
 
 def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLike,
@@ -123,22 +131,19 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
                   "threads": threads, "versions": _versions()}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config_doc, sort_keys=False))
 
-    import gymnasium as gym
     from stable_baselines3.common.monitor import Monitor
 
-    import neuroq.envs  # noqa: F401
-
-    env = Monitor(gym.make(env_id))
+    env = Monitor(make_env(env_id))
     model = DQN("MlpPolicy", env, seed=seed, verbose=0, device="cpu",
                 tensorboard_log=str(run_dir / "tb"), **cfg.sb3_kwargs())
-    callbacks = _make_callbacks(run_dir, env_id, seed, cfg, progress)
+    selection = _selection_callback(run_dir, env_id, seed, cfg, progress)
     t0 = time.perf_counter()
-    model.learn(total_timesteps=cfg.n_timesteps, callback=callbacks, tb_log_name="dqn",
+    model.learn(total_timesteps=cfg.n_timesteps, callback=selection, tb_log_name="dqn",
                 progress_bar=progress_bar)
     wall_s = time.perf_counter() - t0
     model.save(run_dir / "final_model.zip")
 
-    history = _eval_history(run_dir)
+    history = _eval_history(run_dir, selection.history)
     best = run_dir / "best_model.zip"
     checkpoint = "best" if best.exists() else "final"
     chosen = DQN.load(best, device="cpu") if checkpoint == "best" else model
@@ -161,23 +166,14 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
     return run_dir
 
 
-def _eval_history(run_dir: Path) -> dict[str, Any]:
-    """Convert SB3's evaluations.npz to eval_history.json; return it with the best step."""
-    npz = run_dir / "evaluations.npz"
-    if not npz.exists():
-        history: dict[str, Any] = {"steps": [], "mean_return": [], "std_return": []}
-        history["best_step"] = None
-    else:
-        with np.load(npz) as data:
-            results = data["results"]
-            history = {"steps": data["timesteps"].tolist(),
-                       "mean_return": results.mean(axis=1).tolist(),
-                       "std_return": results.std(axis=1).tolist()}
-        means = history["mean_return"]
-        # EvalCallback replaces the best only on a strict improvement: the first maximum.
-        history["best_step"] = history["steps"][int(np.argmax(means))] if means else None
-    write_json(run_dir / "eval_history.json", history)
-    return history
+def _eval_history(run_dir: Path, history: dict[str, Any]) -> dict[str, Any]:
+    """Write the selection history as eval_history.json; return it with the best step."""
+    means = history["mean_return"]
+    # the best model is replaced only on a strict improvement: the first maximum
+    best = history["steps"][int(np.argmax(means))] if means else None
+    out = {**history, "best_step": best}
+    write_json(run_dir / "eval_history.json", out)
+    return out
 
 
 def _worker(args: tuple[str, int, dict[str, Any], str, Any]) -> str:

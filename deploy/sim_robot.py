@@ -29,11 +29,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import gymnasium as gym
 import numpy as np
 
 from neuroq.deploy.control import JointLayout, action_from_effort
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.rollout import make_env
 
 #: How many lost readings' stamps are remembered to recognise an answer that comes late.
 LOST_STAMPS_KEPT = 100
@@ -88,7 +88,7 @@ class LockstepRobot:
                  max_episodes: int = 0) -> None:
         if command_timeout_ticks < 1:
             raise NeuroqError("command_timeout_ticks must be at least 1")
-        self.env = gym.make(env_id)
+        self.env = make_env(env_id)
         n_actions = getattr(self.env.action_space, "n", None)
         if n_actions is None or int(n_actions) != len(layout.action_efforts):
             raise NeuroqError(

@@ -66,9 +66,10 @@ class DVSPanTrackingEnv(gym.Env):
     x `pool` blocks), the number of OFF (channel 0) and ON (channel 1) events in the last
     control period, clipped at `count_clip`. `info["events"]` holds the period's events, in
     time order, as columns {"x", "y", "t", "p"} of `neuroq.envs.event_array.EVENT_DTYPE` (t in
-    microseconds since reset); `neuroq.envs.event_array.from_columns` makes the structured array (a
-    dict, because gymnasium's `check_env` cannot compare structured arrays).
-    `info["error_px"]` is the signed target error in pixels (for evaluation, not for the
+    microseconds since reset; a dict, because gymnasium's `check_env` cannot compare
+    structured arrays: `neuroq.envs.event_array.from_columns` makes the structured array);
+    `info["window_start_us"]` is the start of that period (the events lie in
+    (start, start + period]). `info["error_px"]` is the signed target error in pixels (for evaluation, not for the
     agent).
 
     ## Rewards
@@ -187,6 +188,11 @@ class DVSPanTrackingEnv(gym.Env):
         counts = np.bincount(flat, minlength=2 * side * side).reshape(2, side, side)
         return np.minimum(counts, self.count_clip).astype(np.float32)
 
+    def _info(self, events: np.ndarray, error: float) -> dict:
+        """The period's events (columns), the window they cover, and the tracking error."""
+        return {"events": to_columns(events), "window_start_us": self.t_us - self.period_us,
+                "error_px": error}
+
     def _error(self) -> float:
         return float(self.target_x - self.pan_x)
 
@@ -206,7 +212,7 @@ class DVSPanTrackingEnv(gym.Env):
         self._dvs = dvs_reset(self._frame, 0, self.dvs_params)
         events, obs = self._advance(0.0)
         self._last_events = events
-        return obs, {"events": to_columns(events), "error_px": self._error()}
+        return obs, self._info(events, self._error())
 
     def step(self, action):
         if self._dvs is None:
@@ -221,8 +227,7 @@ class DVSPanTrackingEnv(gym.Env):
         terminated = abs(error) > self.lost_px
         reward = 0.0 if terminated else max(0.0, 1.0 - (error / self.half_width) ** 2)
         truncated = (not terminated) and self.steps >= self.max_steps
-        info = {"events": to_columns(events), "error_px": error}
-        return obs, reward, terminated, truncated, info
+        return obs, reward, terminated, truncated, self._info(events, error)
 
     def render(self):
         if self.render_mode != "rgb_array":

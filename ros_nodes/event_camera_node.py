@@ -25,7 +25,6 @@ import sys
 import time
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -34,8 +33,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Float64
 
-import neuroq.envs  # noqa: F401  (registers the event envs)
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.rollout import make_env
 from neuroq.deploy.events import DRIVER_PACKET_US, encode_packet, from_columns, packetize
 from neuroq.deploy.events.stream import time_words
 from neuroq.ros_nodes.common import (
@@ -92,11 +91,11 @@ class EventCameraNode(Node):
                          float_range=(0.05, 60.0))
         try:
             kwargs = {"max_steps": max_steps} if max_steps else {}
-            self.env = gym.make(env_id, **kwargs)
+            self.env = make_env(env_id, **kwargs)
             core = self.env.unwrapped
             self.period_us = int(core.period_us)
             self.width, self.height = core.dvs_params.width, core.dvs_params.height
-        except (gym.error.Error, AttributeError) as exc:
+        except AttributeError as exc:
             raise NeuroqError(f"{env_id} is not an event-camera env: {exc}") from None
         self._events_pub = self.create_publisher(EventPacket, TOPIC_EVENTS,
                                                  command_qos(EVENTS_QUEUE_DEPTH))

@@ -10,7 +10,8 @@ import pytest
 
 from neuroq.deploy.artifact import WEIGHTS_FILE
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.evaluate import evaluate, worst_fraction_mean
+from neuroq.deploy.evaluate import evaluate
+from neuroq.deploy.rollout import worst_fraction_mean
 from neuroq.deploy.policy import ActionInfo, SpikingPolicy, load_policy
 from tests.helpers.networks import random_network, rate_encoder, save_cartpole_artifact
 

@@ -54,12 +54,15 @@ def test_evaluate_feeds_events_to_an_event_policy(converted, monkeypatch):
     object.__setattr__(enc, "encode_events", spy)  # frozen dataclass: test-only patch
     try:
         res = evaluate(policy, episodes=3, seed=5, max_steps=6)
+        n_fed = len(fed)
+        # the same network fed counts instead (an encoder without encode_events): it runs
+        # the same episodes and never takes events
+        counts = evaluate(type("C", (), {"__getattr__": lambda s, k: getattr(policy, k),
+                                         "encoder": None})(), episodes=3, seed=5, max_steps=6)
     finally:
         object.__delattr__(enc, "encode_events")
     assert res["actions"] == sum(n for n, _ in fed) > 0
     # the first call covers each episode's first period, (0, 10 ms]; later ones move on
     assert fed[0][1].tolist() == [0, 0, 0] and fed[1][1].tolist() == [10_000] * 3
-    # the same network fed counts instead: both run, on the same episodes
-    counts = evaluate(type("C", (), {"__getattr__": lambda s, k: getattr(policy, k),
-                                     "encoder": None})(), episodes=3, seed=5, max_steps=6)
-    assert counts["actions"] == res["actions"]
+    assert len(fed) == n_fed and counts["actions"] > 0
+    assert counts["episode_seeds"] == res["episode_seeds"] == [5, 7]

@@ -18,7 +18,7 @@ Conventions (NeuroBench, Yik et al. 2024/2025; see also ANCHORS.md):
 - Footprint: bytes of the parameters a deployment stores (weights, biases, neuron
   parameters, scales); activations and buffers are not counted.
 - Closed-loop score: mean return and "risk", the mean of the worst 5 % of episodes
-  (`neuroq.deploy.evaluate.worst_fraction_mean`).
+  (`neuroq.deploy.rollout.worst_fraction_mean`).
 
 `op_energy_estimate_j` turns op counts into an energy with the widely used 45 nm figures
 (Horowitz, ISSCC 2014): an ESTIMATE for comparing op mixes, not a measurement of any chip.

@@ -45,7 +45,7 @@ from neuroq.agents.energy.runs import (
 )
 from neuroq.agents.int8_ann import quantize_mlp
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.evaluate import worst_fraction_mean
+from neuroq.deploy.rollout import worst_fraction_mean
 from neuroq.deploy.network import SpikingQNetwork
 
 PROVENANCES = ("measured", "modeled", "published", "estimate", "unavailable")

@@ -20,55 +20,25 @@ import numpy as np
 from neuroq.agents.int8_ann import FloatMLP
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import SpikingQNetwork
+from neuroq.deploy.rollout import run_episodes
 
 #: (performance level, static scope) pairs the report models.
 LEVELS = ("low", "high")
 SCOPES = ("chip", "pes_used")
 
 
-def make_envs(env_id: str, n: int) -> list:
-    import gymnasium as gym
-
-    import neuroq.envs  # noqa: F401 - registers neuroq's own environments
-
-    try:
-        made = [gym.make(env_id) for _ in range(n)]
-    except gym.error.Error as exc:
-        raise NeuroqError(f"cannot make environment {env_id!r}: {exc}") from None
-    # the DVS envs' (2, rows, cols) event counts: flattened in C order, as SB3's MLP does
-    # (the spiking network then sees spike trains rebuilt from counts, EventEncoder.encode)
-    return [gym.wrappers.FlattenObservation(e) if len(e.observation_space.shape or ()) > 1
-            else e for e in made]
-
-
 def closed_loop(env_id: str, act_batch: Callable[[np.ndarray], np.ndarray], episodes: int,
                 seed: int, max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(returns (episodes,), every observation acted on (n_actions, n_obs) float32)."""
-    if episodes < 1:
-        raise NeuroqError("--episodes must be at least 1")
-    envs_ = make_envs(env_id, episodes)
-    obs = np.stack([np.asarray(e.reset(seed=seed + i)[0], np.float32)
-                    for i, e in enumerate(envs_)])
-    returns = np.zeros(episodes)
-    lengths = np.zeros(episodes, np.int64)
-    running = np.ones(episodes, bool)
-    seen = []
-    try:
-        while running.any():
-            idx = np.flatnonzero(running)
-            seen.append(obs[idx].copy())
-            actions = np.asarray(act_batch(obs[idx]))
-            for i, a in zip(idx, actions, strict=True):
-                o, r, term, trunc, _ = envs_[i].step(int(a))
-                obs[i] = o
-                returns[i] += r
-                lengths[i] += 1
-                if term or trunc or (max_steps is not None and lengths[i] >= max_steps):
-                    running[i] = False
-    finally:
-        for e in envs_:
-            e.close()
-    return returns, np.concatenate(seen)
+    """(returns (episodes,), every observation acted on (n_actions, n_obs) float32), played
+    by `neuroq.deploy.rollout.run_episodes` (episode i seeded seed + i)."""
+    seen: list[np.ndarray] = []
+
+    def act(obs: np.ndarray, _infos: Any) -> np.ndarray:
+        seen.append(obs.copy())
+        return act_batch(obs)
+
+    result = run_episodes(env_id, act, episodes, seed, max_steps=max_steps)
+    return result.returns, np.concatenate(seen)
 
 
 @dataclass

@@ -1,0 +1,222 @@
+"""The one closed-loop evaluator: episodes of a batched policy in Gymnasium environments.
+
+Every stage that plays episodes (`neuroq eval`, convert, finetune, energy, the benchmarks,
+the robustness suite) runs them here, so that seeding, time limits and environment
+construction are the same everywhere.
+
+- Environments come from `make_env`, the one env factory: `gymnasium.make` (neuroq's own ids
+  registered first), Gymnasium's own wrappers (TimeLimit, order enforcing), observations of
+  more than one dimension flattened in C order (`FlattenObservation`, as SB3's MLP sees
+  them), then any extra wrappers the caller gives (perturbations).
+- Episode i is reset with seed `seed + i` (`episode_seed`), whatever the batch: two policies
+  given the same seed play the same episodes.
+- Episodes stream through at most `batch` environments at a time: when one ends, its
+  environment is reset for the next episode. Memory stays bounded for any number of episodes,
+  and the policy is called once per step for all running episodes (a batched action).
+- `max_steps` caps an episode below the environment's own time limit (an episode cut there
+  counts as truncated); `max_total_steps` stops the whole run after that many steps (for
+  recording observations), truncating the episodes still running.
+- Environments are closed at the end, also on error.
+
+The policy is a function `act(observations, infos) -> actions`: observations (k, n_obs)
+float32 of the k running episodes, their last `info` dicts (an event-camera env puts its
+events there), and it returns k integer actions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from neuroq.deploy.errors import NeuroqError
+
+#: Episodes running at once by default (the policy's batch); more only costs memory.
+DEFAULT_BATCH = 100
+#: Fraction of episodes whose mean return is the "worst-5 %" figure (NeuroBench's risk).
+WORST_FRACTION = 0.05
+
+BatchAct = Callable[[np.ndarray, Sequence[dict[str, Any]]], np.ndarray]
+EnvWrapper = Callable[[Any], Any]
+
+
+def episode_seed(seed: int, episode: int) -> int:
+    """The reset seed of episode `episode` of a run seeded `seed`: the one place for it."""
+    return int(seed) + int(episode)
+
+
+def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) -> Any:
+    """A Gymnasium environment for `env_id` (keyword arguments go to its constructor) with
+    Gymnasium's own wrappers, flattened if its observation has more than one dimension, then
+    wrapped by each of `wrappers` in order.
+
+    Raises NeuroqError (one line) for an unknown id, a module that does not import, or an
+    environment that refuses to be built.
+    """
+    import gymnasium as gym
+
+    import neuroq.envs  # noqa: F401  (registers neuroq's own environments)
+
+    if not isinstance(env_id, str) or not env_id:
+        raise NeuroqError(f"the env id must be a non-empty string, got {env_id!r}")
+    try:
+        env = gym.make(env_id, disable_env_checker=True, **kwargs)
+    except gym.error.Error as exc:
+        raise NeuroqError(f"cannot make environment {env_id!r}: {exc}") from None
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        raise NeuroqError(f"cannot make environment {env_id!r}: {type(exc).__name__}: "
+                          f"{exc}") from None
+    space = env.observation_space
+    if isinstance(space, gym.spaces.Box) and len(space.shape) > 1:
+        env = gym.wrappers.FlattenObservation(env)
+    for wrap in wrappers:
+        env = wrap(env)
+    return env
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the running episodes, for `on_step` (all arrays (k,) or (k, n_obs)).
+
+    episodes: index of each running episode; obs: the observations acted on; actions;
+    rewards; next_obs: the observations after the step (before any reset); terminated,
+    truncated: how each episode's step ended (truncated includes `max_steps`).
+    """
+
+    episodes: np.ndarray
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_obs: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+
+
+@dataclass(frozen=True)
+class Episodes:
+    """What a run of episodes gave.
+
+    returns, lengths: per episode, in episode order (episodes stopped by `max_total_steps`
+    keep their partial return and are marked in `complete`); seeds: each episode's reset
+    seed; steps: environment steps taken in all.
+    """
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    seeds: np.ndarray
+    complete: np.ndarray
+    steps: int
+
+    @property
+    def mean(self) -> float:
+        return float(self.returns.mean())
+
+
+def _obs(o: Any) -> np.ndarray:
+    return np.asarray(o, np.float32).reshape(-1)
+
+
+def run_episodes(
+    env_id: str,
+    act: BatchAct,
+    episodes: int,
+    seed: int = 0,
+    *,
+    max_steps: int | None = None,
+    max_total_steps: int | None = None,
+    batch: int = DEFAULT_BATCH,
+    wrappers: Sequence[EnvWrapper] = (),
+    on_step: Callable[[Step], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Episodes:
+    """Play `episodes` episodes of `act` (see the module docstring); return their results.
+
+    progress(done, total) is called whenever episodes have finished.
+    """
+    for name, value, least in (("episodes", episodes, 1), ("batch", batch, 1),
+                               ("max_steps", max_steps, 1),
+                               ("max_total_steps", max_total_steps, 1)):
+        if value is None and name in ("max_steps", "max_total_steps"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise NeuroqError(f"{name} must be an integer >= {least}, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise NeuroqError(f"the seed must be an integer >= 0, got {seed!r}")
+    n_slots = min(int(batch), int(episodes))
+    envs = [make_env(env_id, wrappers) for _ in range(n_slots)]
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, np.int64)
+    complete = np.zeros(episodes, bool)
+    seeds = np.array([episode_seed(seed, i) for i in range(episodes)], np.int64)
+    slot_episode = np.full(n_slots, -1, np.int64)  # episode each slot runs (-1: idle)
+    obs: np.ndarray | None = None
+    infos: list[dict[str, Any]] = [{} for _ in range(n_slots)]
+    next_episode, done, steps = 0, 0, 0
+
+    def start(slot: int) -> None:
+        nonlocal next_episode, obs
+        o, info = envs[slot].reset(seed=int(seeds[next_episode]))
+        o = _obs(o)
+        if obs is None:
+            obs = np.zeros((n_slots, o.size), np.float32)
+        obs[slot], infos[slot] = o, info
+        slot_episode[slot] = next_episode
+        next_episode += 1
+
+    try:
+        for slot in range(n_slots):
+            start(slot)
+        while (slot_episode >= 0).any():
+            if max_total_steps is not None and steps >= max_total_steps:
+                break
+            live = np.flatnonzero(slot_episode >= 0)
+            eps = slot_episode[live]
+            acting = obs[live].copy() if on_step is not None else obs[live]
+            actions = np.asarray(act(obs[live], [infos[s] for s in live]))
+            if actions.shape != (len(live),):
+                raise NeuroqError(f"the policy returned actions of shape {actions.shape} for "
+                                  f"{len(live)} observations")
+            rew = np.zeros(len(live))
+            term = np.zeros(len(live), bool)
+            trunc = np.zeros(len(live), bool)
+            nxt = np.zeros_like(acting) if on_step is not None else None
+            for j, slot in enumerate(live.tolist()):
+                o, r, term[j], trunc[j], infos[slot] = envs[slot].step(int(actions[j]))
+                o = _obs(o)
+                obs[slot] = o
+                if nxt is not None:
+                    nxt[j] = o
+                rew[j] = r
+                ep = eps[j]
+                returns[ep] += r
+                lengths[ep] += 1
+                if max_steps is not None and lengths[ep] >= max_steps:
+                    trunc[j] = True
+            steps += len(live)
+            if on_step is not None:
+                on_step(Step(eps.copy(), acting, actions, rew, nxt, term.copy(), trunc.copy()))
+            ended = term | trunc
+            if ended.any():
+                for j in np.flatnonzero(ended).tolist():
+                    slot = int(live[j])
+                    complete[eps[j]] = True
+                    done += 1
+                    slot_episode[slot] = -1
+                    if next_episode < episodes:
+                        start(slot)
+                if progress is not None:
+                    progress(done, episodes)
+    finally:
+        for env in envs:
+            env.close()
+    ran = lengths > 0
+    return Episodes(returns[ran], lengths[ran], seeds[ran], complete[ran], steps)
+
+
+def worst_fraction_mean(returns: np.ndarray, fraction: float = WORST_FRACTION) -> float:
+    """Mean of the lowest ceil(fraction * n) returns."""
+    r = np.sort(np.asarray(returns, np.float64))
+    return float(r[: max(1, math.ceil(fraction * len(r)))].mean())

@@ -48,8 +48,8 @@ from neuroq.deploy.encoders import (
 )
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
-from neuroq.deploy.rollout import BatchAct, make_env, run_episodes
 from neuroq.deploy.neuron import make_params
+from neuroq.deploy.rollout import BatchAct, make_env, run_episodes
 
 #: Percentile of activations that sets each layer's scale (Rueckauer et al. 2017).
 DEFAULT_PERCENTILE = 99.9

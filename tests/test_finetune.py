@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from neuroq.agents.cli.export import export
+from neuroq.agents.export import export
 from neuroq.agents.finetune import FinetuneConfig, finetune, open_convert_run, run_finetune
 from neuroq.deploy.artifact import load_artifact
 from neuroq.deploy.errors import NeuroqError
@@ -54,8 +54,9 @@ def test_td_loss_runs_on_transitions():
 
 
 def test_export_writes_a_loadable_artifact(tmp_path):
-    r = export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=2)
-    art = load_artifact(r["run_dir"] / "artifact")
+    made = export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=2)
+    r = made.result
+    art = load_artifact(made.artifact)
     prov = art.manifest["provenance"]
     assert {"train_run", "convert_run", "finetune_run", "export_run"} <= set(prov)
     assert art.manifest["encoder"]["kind"] == "population"

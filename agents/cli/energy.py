@@ -28,8 +28,6 @@ example:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any
 
 HELP = "energy and latency per action: SpiNNaker2 (modeled) vs CPU and GPU, with a report"
 
@@ -65,20 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", help="root of run folders (default: runs)")
 
 
-def energy_report(artifact: str, out_root: str = "runs", tensorboard: bool = True,
-                  **options: Any) -> tuple[Any, dict[str, Path]]:
-    """Build and write the report for `artifact` (what `neuroq demo` calls); `options` are
-    fields of neuroq.agents.energy.report.EnergyConfig. Returns (report, paths written)."""
-    from neuroq.agents.energy.render import write_report
-    from neuroq.agents.energy.report import EnergyConfig, build_report
-    from neuroq.agents.runs import make_run_dir
-
-    rep = build_report(EnergyConfig(artifact=str(artifact), **options))
-    run_dir = make_run_dir(out_root, rep.header["env_id"], "energy")
-    return rep, write_report(rep, run_dir, tensorboard=tensorboard)
-
-
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.energy import energy_report
     from neuroq.agents.energy.render import main_table
 
     rep, paths = energy_report(

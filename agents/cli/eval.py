@@ -1,11 +1,13 @@
 """Evaluate a deploy artifact closed loop in Gymnasium.
 
-Runs --episodes episodes (episode i seeded with --seed + i), all at once on the emulator,
-and prints and saves to runs/<env>/eval-<backend>-<time>/result.json:
+Runs --episodes episodes (episode i seeded with --seed + i), up to 100 at a time with one
+batched network run per step, with a progress bar, and prints and saves to
+runs/<env>/eval-<backend>-<time>/result.json:
   return mean / std / worst-5 % mean                       measured in the environment
   host time per action (batched, and single-action median) measured on this host
   synaptic events and spikes per action                    counted by the emulator
   on-chip time, dynamic and total energy per action        MODELED (deploy/energy.py)
+More than 10,000 episodes write their returns to returns.npy instead of result.json.
 
 Backends: emulator (default), reference (the definition, no chip model), spinnaker2 (a
 board at --board-ip through py-spinnaker2; one hw.run per action).
@@ -39,45 +41,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", help="root of run folders (default: runs)")
 
 
-def _progress(done: int, total: int) -> None:
-    print(f"\r  episodes finished: {done}/{total}", end="", file=sys.stderr, flush=True)
-    if done == total:
-        print(file=sys.stderr)
-
-
 def _fmt(x: float | None, scale: float, unit: str) -> str:
     return "n/a" if x is None else f"{x * scale:.3f} {unit}"
 
 
-def evaluate_artifact(artifact, backend: str = "emulator", episodes: int = 100, seed: int = 0,
-                      out: str = "runs", board_ip: str | None = None,
-                      performance_level: str = "low", static_scope: str = "chip",
-                      max_steps: int | None = None, quiet: bool = False):
-    """Evaluate `artifact`, write result.json into a fresh run folder, print the summary.
-
-    Returns (run folder, result dict). `neuroq demo` calls this for its last stage.
-    """
-    from neuroq.agents.runs import make_run_dir, write_json
-    from neuroq.deploy.evaluate import evaluate
-    from neuroq.deploy.policy import load_policy
-
-    policy = load_policy(artifact, backend=backend, performance_level=performance_level,
-                         board_ip=board_ip, static_scope=static_scope, seed=seed)
-    env_id = policy.manifest["env_id"]
-    if not quiet:
-        print(f"evaluating {artifact} on {env_id}, backend {backend}, {episodes} episodes, "
-              f"T = {policy.timesteps}", file=sys.stderr)
-    result = evaluate(policy, episodes, seed, max_steps=max_steps,
-                      progress=None if quiet else _progress)
-    result["config"] = {"artifact": str(artifact), "backend": backend, "episodes": episodes,
-                        "seed": seed, "performance_level": performance_level,
-                        "static_scope": static_scope, "board_ip": board_ip,
-                        "max_steps": max_steps}
-    run_dir = make_run_dir(out, env_id, "eval", backend)
-    write_json(run_dir / "result.json", result)
+def print_summary(result: dict, run_dir) -> None:
+    """The evaluation's figures, one per line, each labelled with what kind it is."""
     m, c, mod = result["measured"], result["counted_per_action"], result["modeled_per_action"]
     print(f"return              {result['return_mean']:.2f} +- {result['return_std']:.2f} "
-          f"(worst 5 %: {result['return_worst5pct_mean']:.2f}) over {episodes} episodes")
+          f"(worst 5 %: {result['return_worst5pct_mean']:.2f}) over {result['episodes']} "
+          f"episodes (seeds {result['episode_seeds'][0]}..{result['episode_seeds'][1]})")
     print(f"host time/action    {_fmt(m['host_time_per_action_batched_s'], 1e6, 'us')} batched,"
           f" {_fmt(m['host_latency_single_action_median_s'], 1e6, 'us')} single (median)"
           "  [measured]")
@@ -90,10 +63,22 @@ def evaluate_artifact(artifact, backend: str = "emulator", episodes: int = 100, 
               f"{_fmt(mod['energy_total_j'], 1e3, 'mJ')} total (static: {em['static_scope']},"
               f" level {em['performance_level']}, {em['n_pes_used']} PEs)  [modeled]")
     print(f"saved {run_dir / 'result.json'}")
-    return run_dir, result
 
 
 def run(args: argparse.Namespace) -> int:
-    evaluate_artifact(args.artifact, args.backend, args.episodes, args.seed, args.out,
-                      args.board_ip, args.performance_level, args.static_scope, args.max_steps)
+    from tqdm.auto import tqdm
+
+    from neuroq.agents.evaluate import evaluate_artifact
+
+    print(f"evaluating {args.artifact}, backend {args.backend}, {args.episodes} episodes",
+          file=sys.stderr)
+    with tqdm(total=args.episodes, desc="episodes", unit="ep", file=sys.stderr,
+              disable=not sys.stderr.isatty(), dynamic_ncols=True) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        made = evaluate_artifact(args.artifact, args.backend, args.episodes, args.seed,
+                                 args.out, args.board_ip, args.performance_level,
+                                 args.static_scope, args.max_steps, progress)
+    print_summary(made.result, made.run_dir)
     return 0

@@ -45,8 +45,8 @@ from neuroq.agents.energy.runs import (
 )
 from neuroq.agents.int8_ann import quantize_mlp
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.rollout import worst_fraction_mean
 from neuroq.deploy.network import SpikingQNetwork
+from neuroq.deploy.rollout import worst_fraction_mean
 
 PROVENANCES = ("measured", "modeled", "published", "estimate", "unavailable")
 

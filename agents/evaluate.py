@@ -1,0 +1,54 @@
+"""The eval stage: an artifact closed loop in Gymnasium, saved as a run folder.
+
+Robot side: needs numpy, gymnasium, nir and h5py, never torch. Writes
+runs/<env>/eval-<backend>-<time>/result.json (what `neuroq.deploy.evaluate.evaluate`
+returns, plus the settings); with more than MAX_RETURNS_IN_JSON episodes the per-episode
+returns go to returns.npy instead of result.json.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Largest number of per-episode returns written into result.json; more go to returns.npy.
+MAX_RETURNS_IN_JSON = 10_000
+RETURNS_FILE = "returns.npy"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """An eval run: its folder and its result."""
+
+    run_dir: Path
+    result: dict[str, Any]
+
+
+def evaluate_artifact(artifact: str | os.PathLike, backend: str = "emulator",
+                      episodes: int = 100, seed: int = 0, out: str | os.PathLike = "runs",
+                      board_ip: str | None = None, performance_level: str = "low",
+                      static_scope: str = "chip", max_steps: int | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> Evaluation:
+    """Evaluate `artifact` (episode i seeded seed + i) and write the eval run folder."""
+    from neuroq.agents.runs import make_run_dir, write_json
+    from neuroq.deploy.evaluate import evaluate
+    from neuroq.deploy.policy import load_policy
+
+    policy = load_policy(artifact, backend=backend, performance_level=performance_level,
+                         board_ip=board_ip, static_scope=static_scope, seed=seed)
+    result = evaluate(policy, episodes, seed, max_steps=max_steps, progress=progress)
+    result["config"] = {"artifact": str(artifact), "backend": backend, "episodes": episodes,
+                        "seed": seed, "performance_level": performance_level,
+                        "static_scope": static_scope, "board_ip": board_ip,
+                        "max_steps": max_steps}
+    run_dir = make_run_dir(out, policy.manifest["env_id"], "eval", backend)
+    if len(result["returns"]) > MAX_RETURNS_IN_JSON:
+        np.save(run_dir / RETURNS_FILE, np.asarray(result.pop("returns"), np.float64))
+        result["returns_file"] = RETURNS_FILE
+    write_json(run_dir / "result.json", result)
+    return Evaluation(Path(run_dir), result)

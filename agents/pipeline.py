@@ -1,0 +1,127 @@
+"""The whole pipeline on one environment, stage by stage, as library calls (`neuroq demo`).
+
+Stages, each writing its own run folder under `out_root`:
+  1 train     DQN with stable-baselines3 (the shipped hyperparameters)
+  2 convert   spiking Q-network from the DQN (population coding and the smallest T; the
+              event encoder at T = 8 for the DVS event tasks)
+  3 finetune  hardware-aware fine-tuning to int8 with the chip's neuron semantics
+  4 export    the deploy artifact (NIR graph + manifest), return checked with numpy
+  5 eval      closed loop on the SpiNNaker2 emulator: return, latency, events, energy
+  6 ros       the same policy closed loop over ROS 2, when a `ros_stage` is given
+  7 energy    energy-per-action report (SpiNNaker2 modeled, CPU/GPU measured or published)
+
+Each stage is the function its `neuroq` subcommand calls and returns what it made; nothing
+is found by looking through folders. The ROS stage is passed in (`ros_stage`) because it
+lives beside the ROS nodes, which the training side does not import.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Event-camera envs are converted with the event encoder (events as input spikes, 5 time
+#: bins of 2 ms at T = 8) and looped over ROS 2 by the event camera and the event node.
+EVENT_TIMESTEPS = 8
+#: Episodes of the ROS 2 stage (a few, at the real control rate).
+ROS_EPISODES = 3
+STAGES = 7
+
+#: (artifact, episodes, seed) -> the ROS stage's summary
+RosStage = Callable[[Path, int, int], dict[str, Any]]
+
+
+@dataclass
+class PipelineRun:
+    """What `run_pipeline` made: each stage's run folder, the artifact, key results."""
+
+    env_id: str
+    folders: dict[str, Path] = field(default_factory=dict)
+    artifact: Path | None = None
+    train_result: dict[str, Any] = field(default_factory=dict)
+    eval_result: dict[str, Any] = field(default_factory=dict)
+    ros_summary: dict[str, Any] | None = None
+    report: Path | None = None
+
+
+def is_event_env(env_id: str) -> bool:
+    """Whether `env_id` is an event-camera env (one the event encoder can take its geometry
+    from), judged by the environment itself, not by its name."""
+    from neuroq.agents.convert import event_encoder_for
+    from neuroq.deploy.errors import NeuroqError
+
+    try:
+        event_encoder_for(env_id, 0)
+    except NeuroqError:
+        return False
+    return True
+
+
+def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
+                 out_root: str | os.PathLike = "runs", steps: int | None = None,
+                 epochs: int = 20, spike_penalty: float = 0.2, episodes: int = 100,
+                 ros_stage: RosStage | None = None,
+                 say: Callable[[str], None] = print) -> PipelineRun:
+    """Run the seven stages (the ROS stage only with `ros_stage`); `say` gets progress."""
+    from neuroq.agents import hyperparams
+    from neuroq.agents.convert import DEFAULT_EVAL_TIMESTEPS, run_convert
+    from neuroq.agents.energy import energy_report
+    from neuroq.agents.evaluate import evaluate_artifact
+    from neuroq.agents.export import export
+    from neuroq.agents.finetune import FinetuneConfig, run_finetune
+    from neuroq.agents.runs import ensure_writable, read_json
+    from neuroq.agents.train import check_env_id, train_one
+
+    check_env_id(env_id)
+    out = ensure_writable(out_root).resolve()
+    run = PipelineRun(env_id)
+    event_env = is_event_env(env_id)
+
+    def banner(n: int, text: str) -> None:
+        say(f"\n=== [{n}/{STAGES}] {text}")
+
+    banner(1, f"train a DQN on {env_id}, seed {seed}")
+    cfg = hyperparams.load_config(env_id)
+    if steps:
+        cfg = hyperparams.override(cfg, [f"n_timesteps={steps}"])
+    run.folders["train"] = train_one(env_id, seed, cfg, out)
+    run.train_result = read_json(run.folders["train"] / "result.json")
+    say(f"float DQN: {run.train_result['mean_return']:.1f} over "
+        f"{run.train_result['episodes']} report episodes ({run.folders['train']})")
+
+    banner(2, "convert to a spiking Q-network")
+    run.folders["convert"] = run_convert(
+        run.folders["train"], out, "event" if event_env else "population",
+        EVENT_TIMESTEPS if event_env else None, DEFAULT_EVAL_TIMESTEPS, seed=seed, log=say)
+
+    banner(3, "fine-tune to int8 with the chip's neuron semantics")
+    run.folders["finetune"] = run_finetune(
+        run.folders["convert"], out, FinetuneConfig(epochs=epochs, spike_penalty=spike_penalty),
+        progress=False, log=say)
+
+    banner(4, "export the deploy artifact")
+    made = export(run.folders["finetune"], out)
+    run.folders["export"], run.artifact = made.run_dir, made.artifact
+    if "mean_return" in made.result:
+        say(f"artifact return: {made.result['mean_return']:.1f} over "
+            f"{made.result['episodes']} episodes ({made.artifact})")
+
+    banner(5, "closed loop on the SpiNNaker2 emulator")
+    evaluation = evaluate_artifact(made.artifact, episodes=episodes, seed=seed, out=out)
+    run.folders["eval"], run.eval_result = evaluation.run_dir, evaluation.result
+    say(f"8-bit SNN on the emulator: {evaluation.result['return_mean']:.1f} over {episodes} "
+        f"episodes ({evaluation.run_dir})")
+
+    if ros_stage is None:
+        say(f"\n=== [6/{STAGES}] ROS 2 closed loop: skipped")
+    else:
+        banner(6, "closed loop over ROS 2 (separate node processes, DDS on loopback)")
+        run.ros_summary = ros_stage(made.artifact, ROS_EPISODES, seed)
+
+    banner(7, "energy per action report")
+    _, paths = energy_report(str(made.artifact), str(out))
+    run.folders["energy"], run.report = paths["markdown"].parent, paths["markdown"]
+    return run

@@ -1,6 +1,7 @@
 """The SpiNNaker2 emulator: runs a compiled `Program` step by step with the chip's numerics.
 
-Numerics are those of `neuroq.deploy.neuron` and `neuroq.deploy.network.run_reference`, bit for bit:
+Numerics are those of `neuroq.deploy.neuron` and `neuroq.deploy.network.run_reference`,
+bit for bit:
 int8 weights, exact integer synaptic sums (rounded once to float32), float32 neuron state
 updated as `(alpha_decay * v + i_offset) + I`, threshold, reset; one step of delay per
 projection, the input source included; non-spiking output; Q = v_out * q_scale.

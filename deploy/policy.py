@@ -227,7 +227,7 @@ class SpikingPolicy:
         """Greedy actions (int64, (batch,)) for observations (batch, n_obs)."""
         return self.run_batch(observations).actions.astype(np.int64)
 
-    # --- events as input spikes (neuroq.deploy.encoders.EventEncoder) ------------------------------
+    # --- events as input spikes (neuroq.deploy.encoders.EventEncoder) -----------------------
 
     def run_events(self, events: Any, window_start_us: Any) -> BatchResult:
         """One action per control period from its DVS events (event encoder only).

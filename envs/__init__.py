@@ -3,7 +3,8 @@
 import gymnasium as _gym
 
 if "neuroq/DVSPanTracking-v0" not in _gym.registry:
-    _gym.register(id="neuroq/DVSPanTracking-v0", entry_point="neuroq.envs.pan_tracking:DVSPanTrackingEnv")
+    _gym.register(id="neuroq/DVSPanTracking-v0",
+                  entry_point="neuroq.envs.pan_tracking:DVSPanTrackingEnv")
 # The same task with 4 x 4 pooled counts (2 x 8 x 8 inputs): a smaller input layer for the chip.
 if "neuroq/DVSPanTrackingPooled-v0" not in _gym.registry:
     _gym.register(id="neuroq/DVSPanTrackingPooled-v0",

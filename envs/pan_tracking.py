@@ -69,8 +69,8 @@ class DVSPanTrackingEnv(gym.Env):
     microseconds since reset; a dict, because gymnasium's `check_env` cannot compare
     structured arrays: `neuroq.envs.event_array.from_columns` makes the structured array);
     `info["window_start_us"]` is the start of that period (the events lie in
-    (start, start + period]). `info["error_px"]` is the signed target error in pixels (for evaluation, not for the
-    agent).
+    (start, start + period]). `info["error_px"]` is the signed target error in pixels (for
+    evaluation, not for the agent).
 
     ## Rewards
     `1 - (error / 16)^2` per step while the target is in view (1 when centred, 0 at the

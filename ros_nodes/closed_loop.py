@@ -53,7 +53,8 @@ from neuroq.ros_nodes.processes import stop_processes
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PACKAGE_ROOT / "config" / "cartpole_sim.yaml"
-NODE_MODULES = {"sim_robot": "neuroq.ros_nodes.sim_robot_node", "policy": "neuroq.ros_nodes.policy_node",
+NODE_MODULES = {"sim_robot": "neuroq.ros_nodes.sim_robot_node",
+                "policy": "neuroq.ros_nodes.policy_node",
                 "actuator": "neuroq.ros_nodes.actuator_node"}
 # the watchdog fires after this many control periods without an action
 WATCHDOG_PERIODS = 1.5

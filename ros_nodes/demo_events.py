@@ -3,7 +3,8 @@
 Starts `neuroq.ros_nodes.event_camera_node` (neuroq/DVSPanTrackingPooled-v0 publishing 1 ms evt3
 EventPackets) and `neuroq.ros_nodes.event_node` (the exported artifact, events as input spikes) as
 separate processes for a few lockstep episodes, and prints the returns and the event node's
-counters. DDS stays on loopback (`neuroq.ros_nodes.demo_ros.confine_dds_to_loopback`), set before any
+counters. DDS stays on loopback (`neuroq.ros_nodes.demo_ros.confine_dds_to_loopback`), set
+before any
 rclpy import; the node processes inherit it.
 """
 

@@ -34,9 +34,9 @@ from sensor_msgs.msg import Joy
 from std_msgs.msg import Float64
 
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.rollout import make_env
 from neuroq.deploy.events import DRIVER_PACKET_US, encode_packet, from_columns, packetize
 from neuroq.deploy.events.stream import time_words
+from neuroq.deploy.rollout import make_env
 from neuroq.ros_nodes.common import (
     LEVEL_OK,
     LEVEL_WARN,

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def neuroq(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", *args],
+                          capture_output=True,
                           text=True, cwd=cwd, env={**os.environ}, timeout=120)
 
 

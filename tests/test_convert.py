@@ -96,7 +96,8 @@ def test_open_train_run_refuses_other_stages(tmp_path):
 
 
 def neuroq(*args):
-    return subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", *args],
+                          capture_output=True,
                           text=True, cwd=ROOT, timeout=120)
 
 

@@ -10,14 +10,10 @@ import pytest
 
 from neuroq.agents.energy import measure as em
 from neuroq.agents.energy import metrics
+from neuroq.agents.energy.compare import compare_published
+from neuroq.agents.energy.figures import PROVENANCES, EnergyConfig, Report
 from neuroq.agents.energy.render import PLOTS, write_report
-from neuroq.agents.energy.report import (
-    PROVENANCES,
-    EnergyConfig,
-    Report,
-    build_report,
-    compare_published,
-)
+from neuroq.agents.energy.report import build_report
 from neuroq.agents.int8_ann import FloatMLP, quantize_mlp
 from neuroq.deploy.artifact import save_artifact
 from neuroq.deploy.compiler import compile_program

@@ -67,8 +67,10 @@ def test_event_launch_runs_the_loop_with_the_in_process_returns(tmp_path, monkey
         ok = wait_until(lambda: len(logged()) >= 2, 40.0, 0.05)
         assert ok, {name: run.log(name)[-2000:] for name in run.processes}
         returns = logged()
+        # the probe was up before the camera started, so it hears at least the last return
         wait_until(lambda: len(probe.messages("episode_return")) >= 2, 5.0)
         got = [m.data for _, m in probe.messages("episode_return")]
+        assert got, "no episode_return message reached the probe"
         assert got == pytest.approx(returns[len(returns) - len(got):])
     policy = load_policy(artifact, backend="emulator")
     reference = evaluate(policy, episodes=2, seed=4, max_steps=30)["returns"]

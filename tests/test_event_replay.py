@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -78,9 +75,9 @@ def test_replay_keeps_recorded_time_and_its_bounds(tmp_path):
         replay(tmp_path / "rec.txt", node=object())
 
 
-def test_replay_command_is_registered_and_loads_no_torch():
-    code = ("import sys; from neuroq.agents.cli.main import build_parser; build_parser(); "
-            "import neuroq.ros_nodes.event_replay; assert 'torch' not in sys.modules; print('ok')")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60)
-    assert run.stdout.strip() == "ok", run.stderr
+def test_replay_command_is_registered():
+    from neuroq.agents.cli.main import COMMANDS, build_parser
+
+    assert COMMANDS["replay"] == "neuroq.agents.cli.replay"
+    args = build_parser().parse_args(["replay", "rec.raw", "--speed", "2"])
+    assert args.speed == 2.0 and args.topic == "events"

@@ -50,7 +50,8 @@ def test_shipped_acrobot_artifact_closes_the_loop_with_the_in_process_returns(tm
                              config=repo / "config" / "acrobot_sim.yaml", observe=False)
     assert report.returns == list(evaluate(load_policy(artifact), episodes=2,
                                            seed=0)["returns"])
-    assert all(r >= -500 for r in report.returns) and max(report.returns) > -500
+    # every episode solved: the tip reached the line before Acrobot's 500-step limit (-500)
+    assert all(r > -500 for r in report.returns)
 
 
 def test_cpu_shares_and_process_cpu_time():

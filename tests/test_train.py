@@ -2,14 +2,34 @@
 
 import json
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import yaml
 
 from neuroq.agents import hyperparams
-from neuroq.agents.train import train_many, train_one
+from neuroq.agents.train import REPORT_SEED_OFFSET, train_many, train_one
 
 SMOKE = ["n_timesteps=2000", "eval_freq=1000", "n_eval_episodes=4", "final_eval_episodes=4",
          "learning_starts=200", "train_freq=64", "gradient_steps=16", "net_arch=[32, 32]"]
+
+
+def replay_returns(model_path, env_id, seed, episodes):
+    """Greedy returns of a saved DQN, episode i reset with seed + i, plain Gymnasium."""
+    from stable_baselines3 import DQN
+
+    model = DQN.load(model_path, device="cpu")
+    out = []
+    for i in range(episodes):
+        env = gym.make(env_id)
+        obs, _ = env.reset(seed=seed + i)
+        total, done = 0.0, False
+        while not done:
+            obs, r, term, trunc, _ = env.step(int(model.predict(obs, deterministic=True)[0]))
+            total, done = total + r, term or trunc
+        env.close()
+        out.append(total)
+    return out
 
 
 def smoke_config(env_id="CartPole-v1"):
@@ -26,7 +46,11 @@ def test_train_writes_a_valid_run_folder(tmp_path):
     assert result["env_id"] == "CartPole-v1" and result["seed"] == 3
     assert result["steps"] >= 2000 and result["episodes"] == 4
     assert result["checkpoint"] == "best" and (run / result["model"]).is_file()
-    assert 1 <= result["mean_return"] <= 500
+    # the reported return is the chosen model's on the report episodes (seed + 20,000 + i),
+    # replayed here without neuroq's evaluator
+    assert result["report_seed"] == 3 + REPORT_SEED_OFFSET
+    assert result["mean_return"] == pytest.approx(np.mean(replay_returns(
+        run / result["model"], "CartPole-v1", result["report_seed"], result["episodes"])))
     assert (run / "final_model.zip").is_file()
     history = json.loads((run / "eval_history.json").read_text())
     assert history["steps"] == [1000, 2000]

@@ -17,8 +17,9 @@ def energy_report(artifact: str, out_root: str = "runs", tensorboard: bool = Tru
                   **options: Any) -> tuple[Any, dict[str, Path]]:
     """Build and write the report for `artifact` (what `neuroq demo` calls); `options` are
     fields of neuroq.agents.energy.report.EnergyConfig. Returns (report, paths written)."""
+    from neuroq.agents.energy.figures import EnergyConfig
     from neuroq.agents.energy.render import write_report
-    from neuroq.agents.energy.report import EnergyConfig, build_report
+    from neuroq.agents.energy.report import build_report
     from neuroq.agents.runs import make_run_dir
 
     rep = build_report(EnergyConfig(artifact=str(artifact), **options))

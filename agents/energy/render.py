@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.agents.energy.report import Report
+from neuroq.agents.energy.figures import Report
 from neuroq.agents.runs import write_json
 
 #: Colour of each provenance in the plots.

@@ -3,7 +3,8 @@
 `make_tiny_artifact`: CartPole, two spiking neurons that push towards the pole's lean.
 `make_event_artifact`: DVS pan tracking with the event encoder.
 
-Written with the project's own `neuroq.deploy.artifact.save_artifact`, so ROS tests can run the real
+Written with the project's own `neuroq.deploy.artifact.save_artifact`, so ROS tests can run
+the real
 load path (`load_policy` on the emulator) without a trained network. Not a trained policy.
 """
 

@@ -117,6 +117,9 @@ def mlp_from_sequential(seq: Any) -> AnnMLP:
     ws = tuple(m.weight.detach().cpu().numpy().astype(np.float32) for m in linears)
     bs = tuple((m.bias.detach().cpu().numpy() if m.bias is not None
                 else np.zeros(m.out_features)).astype(np.float32) for m in linears)
+    if not all(np.isfinite(a).all() for a in ws + bs):
+        raise NeuroqError("the Q-network's weights are not all finite (NaN or inf): training "
+                          "diverged; train again with a smaller learning_rate")
     return AnnMLP(ws, bs)
 
 
@@ -144,7 +147,11 @@ def open_train_run(path: str | os.PathLike) -> TrainRun:
 def load_mlp(train: TrainRun) -> AnnMLP:
     from stable_baselines3 import DQN
 
-    model = DQN.load(train.model_path, device="cpu")
+    try:
+        model = DQN.load(train.model_path, device="cpu")
+    except Exception as exc:  # noqa: BLE001 - SB3/zip/torch raise many types on bad files
+        raise NeuroqError(f"cannot load the DQN {train.model_path}: {type(exc).__name__}: "
+                          f"{exc}") from None
     return mlp_from_sequential(model.policy.q_net.q_net)
 
 
@@ -355,7 +362,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
     """
     import yaml
 
-    from neuroq.agents.runs import make_run_dir, write_json
+    from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
     from neuroq.deploy.artifact import save_artifact
 
     train = open_train_run(train_path)
@@ -382,46 +389,47 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
     if obs_space["shape"] != [mlp.widths[0]] or act_space["n"] != mlp.widths[-1]:
         raise NeuroqError(f"{train.path}: the Q-network does not fit {train.env_id}'s spaces")
     run_dir = make_run_dir(out_root, train.env_id, CONVERT_STAGE, encoder_kind)
-    config = {"stage": CONVERT_STAGE, "train_run": str(train.path), "env_id": train.env_id,
-              "encoder": encoder_kind, "n_per_dim": n_per_dim, "width": width,
-              "percentile": percentile, "timesteps": timesteps,
-              "eval_timesteps": list(eval_timesteps), "record_steps": record_steps,
-              "record_epsilon": RECORD_EPSILON, "eval_episodes": eval_episodes, "seed": seed}
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    log(f"recording {record_steps} observations with the trained policy")
-    obs = record_observations(mlp, train.env_id, record_steps, seed)
-    np.save(run_dir / OBS_FILE, obs)
-    np.save(run_dir / TEACHER_Q_FILE, mlp.q(obs))
-    encoder = make_encoder(encoder_kind, obs, n_layers, n_per_dim, width, train.env_id)
-    ann = evaluate_returns(train.env_id, mlp_act(mlp), eval_episodes)
-    log(f"float DQN: {ann.mean():.1f} +- {ann.std():.1f} over {eval_episodes} episodes")
-    returns: dict[str, Any] = {}
-    network = None
-    for t in sorted({timesteps, *eval_timesteps}):
-        net = convert(mlp, encoder, obs, t, percentile)
-        backend = "reference" if t <= REFERENCE_MAX_T else "torch"
-        r = evaluate_returns(train.env_id, spiking_act(net, encoder, seed, backend),
-                             eval_episodes)
-        agree = float((run_reference(net, encoder.encode(obs, t, rng=np.random.default_rng(
-            seed))).q.argmax(1) == mlp.q(obs).argmax(1)).mean())
-        returns[str(t)] = {"mean_return": float(r.mean()), "std_return": float(r.std()),
-                           "agreement": agree, "backend": backend,
-                           **activity(net, encoder, obs[:1000], seed)}
-        log(f"T = {t:3d}: {r.mean():.1f} +- {r.std():.1f}, greedy agreement {agree:.3f}")
-        if t == timesteps:
-            network = net
-    assert network is not None
-    save_artifact(run_dir / NETWORK_DIR, network, encoder, {
-        "env_id": train.env_id, "observation_space": obs_space, "action_space": act_space,
-        "provenance": {"train_run": str(train.path), "convert_run": str(run_dir.resolve())}})
-    main = returns[str(timesteps)]
-    write_json(run_dir / "result.json", {
-        "stage": CONVERT_STAGE, "env_id": train.env_id, "train_run": str(train.path),
-        "encoder": encoder.to_dict(), "timesteps": timesteps, "percentile": percentile,
-        "episodes": eval_episodes, "ann_mean_return": float(ann.mean()),
-        "ann_std_return": float(ann.std()), "mean_return": main["mean_return"],
-        "std_return": main["std_return"], "returns_by_timesteps": returns,
-        "network": NETWORK_DIR,
-        "backend": f"neuroq.deploy.network.run_reference for T <= {REFERENCE_MAX_T}, else "
-                   "neuroq.agents.snn_torch (bit-identical)"})
-    return run_dir
+    with removed_on_failure(run_dir):
+        config = {"stage": CONVERT_STAGE, "train_run": str(train.path), "env_id": train.env_id,
+                  "encoder": encoder_kind, "n_per_dim": n_per_dim, "width": width,
+                  "percentile": percentile, "timesteps": timesteps,
+                  "eval_timesteps": list(eval_timesteps), "record_steps": record_steps,
+                  "record_epsilon": RECORD_EPSILON, "eval_episodes": eval_episodes, "seed": seed}
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        log(f"recording {record_steps} observations with the trained policy")
+        obs = record_observations(mlp, train.env_id, record_steps, seed)
+        np.save(run_dir / OBS_FILE, obs)
+        np.save(run_dir / TEACHER_Q_FILE, mlp.q(obs))
+        encoder = make_encoder(encoder_kind, obs, n_layers, n_per_dim, width, train.env_id)
+        ann = evaluate_returns(train.env_id, mlp_act(mlp), eval_episodes)
+        log(f"float DQN: {ann.mean():.1f} +- {ann.std():.1f} over {eval_episodes} episodes")
+        returns: dict[str, Any] = {}
+        network = None
+        for t in sorted({timesteps, *eval_timesteps}):
+            net = convert(mlp, encoder, obs, t, percentile)
+            backend = "reference" if t <= REFERENCE_MAX_T else "torch"
+            r = evaluate_returns(train.env_id, spiking_act(net, encoder, seed, backend),
+                                 eval_episodes)
+            agree = float((run_reference(net, encoder.encode(obs, t, rng=np.random.default_rng(
+                seed))).q.argmax(1) == mlp.q(obs).argmax(1)).mean())
+            returns[str(t)] = {"mean_return": float(r.mean()), "std_return": float(r.std()),
+                               "agreement": agree, "backend": backend,
+                               **activity(net, encoder, obs[:1000], seed)}
+            log(f"T = {t:3d}: {r.mean():.1f} +- {r.std():.1f}, greedy agreement {agree:.3f}")
+            if t == timesteps:
+                network = net
+        assert network is not None
+        save_artifact(run_dir / NETWORK_DIR, network, encoder, {
+            "env_id": train.env_id, "observation_space": obs_space, "action_space": act_space,
+            "provenance": {"train_run": str(train.path), "convert_run": str(run_dir.resolve())}})
+        main = returns[str(timesteps)]
+        write_json(run_dir / "result.json", {
+            "stage": CONVERT_STAGE, "env_id": train.env_id, "train_run": str(train.path),
+            "encoder": encoder.to_dict(), "timesteps": timesteps, "percentile": percentile,
+            "episodes": eval_episodes, "ann_mean_return": float(ann.mean()),
+            "ann_std_return": float(ann.std()), "mean_return": main["mean_return"],
+            "std_return": main["std_return"], "returns_by_timesteps": returns,
+            "network": NETWORK_DIR,
+            "backend": f"neuroq.deploy.network.run_reference for T <= {REFERENCE_MAX_T}, else "
+                       "neuroq.agents.snn_torch (bit-identical)"})
+        return run_dir

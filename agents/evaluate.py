@@ -33,22 +33,31 @@ def evaluate_artifact(artifact: str | os.PathLike, backend: str = "emulator",
                       episodes: int = 100, seed: int = 0, out: str | os.PathLike = "runs",
                       board_ip: str | None = None, performance_level: str = "low",
                       static_scope: str = "chip", max_steps: int | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> Evaluation:
-    """Evaluate `artifact` (episode i seeded seed + i) and write the eval run folder."""
-    from neuroq.agents.runs import make_run_dir, write_json
+                      progress: Callable[[int, int], None] | None = None,
+                      say: Callable[[str], None] | None = None) -> Evaluation:
+    """Evaluate `artifact` (episode i seeded seed + i) and write the eval run folder;
+    `say` hears one line once the policy is loaded."""
+    from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
     from neuroq.deploy.evaluate import evaluate
     from neuroq.deploy.policy import load_policy
+    from neuroq.deploy.rollout import check_settings, make_env
 
+    check_settings(episodes, seed, max_steps)
     policy = load_policy(artifact, backend=backend, performance_level=performance_level,
                          board_ip=board_ip, static_scope=static_scope, seed=seed)
+    make_env(policy.manifest["env_id"]).close()  # an env that cannot be made: one line now
+    if say is not None:
+        say(f"evaluating {artifact} on {policy.manifest['env_id']}, backend {backend}, "
+            f"{episodes} episodes, T = {policy.timesteps}")
     result = evaluate(policy, episodes, seed, max_steps=max_steps, progress=progress)
     result["config"] = {"artifact": str(artifact), "backend": backend, "episodes": episodes,
                         "seed": seed, "performance_level": performance_level,
                         "static_scope": static_scope, "board_ip": board_ip,
                         "max_steps": max_steps}
     run_dir = make_run_dir(out, policy.manifest["env_id"], "eval", backend)
-    if len(result["returns"]) > MAX_RETURNS_IN_JSON:
-        np.save(run_dir / RETURNS_FILE, np.asarray(result.pop("returns"), np.float64))
-        result["returns_file"] = RETURNS_FILE
-    write_json(run_dir / "result.json", result)
-    return Evaluation(Path(run_dir), result)
+    with removed_on_failure(run_dir):
+        if len(result["returns"]) > MAX_RETURNS_IN_JSON:
+            np.save(run_dir / RETURNS_FILE, np.asarray(result.pop("returns"), np.float64))
+            result["returns_file"] = RETURNS_FILE
+        write_json(run_dir / "result.json", result)
+        return Evaluation(Path(run_dir), result)

@@ -38,7 +38,13 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
            eval_episodes: int = DEFAULT_EVAL_EPISODES) -> Exported:
     """Write the export run of `finetune_run`; return what it made."""
     from neuroq.agents.convert import NETWORK_DIR, evaluate_returns, spiking_act
-    from neuroq.agents.runs import make_run_dir, read_json, require_run_dir, write_json
+    from neuroq.agents.runs import (
+        make_run_dir,
+        read_json,
+        removed_on_failure,
+        require_run_dir,
+        write_json,
+    )
     from neuroq.deploy.artifact import load_artifact, save_artifact
     from neuroq.deploy.errors import NeuroqError
 
@@ -50,21 +56,23 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         raise NeuroqError(f"--eval-episodes must be an integer >= 0, got {eval_episodes!r}")
     art = load_artifact(src / NETWORK_DIR)
     run_dir = make_run_dir(out_root, art.manifest["env_id"], EXPORT_STAGE)
-    manifest = {k: v for k, v in art.manifest.items()
-                if k in ("env_id", "observation_space", "action_space")}
-    manifest["provenance"] = {**art.manifest["provenance"], "export_run": str(run_dir.resolve())}
-    manifest["finetune_mean_return"] = result["mean_return"]
-    manifest["ann_mean_return"] = result["ann_mean_return"]
-    save_artifact(run_dir / ARTIFACT_DIR, art.network, art.encoder, manifest)
-    out: dict[str, Any] = {
-        "stage": EXPORT_STAGE, "env_id": art.manifest["env_id"], "finetune_run": str(src),
-        "artifact": ARTIFACT_DIR, "timesteps": art.network.timesteps,
-        "encoder": art.encoder.kind, "ann_mean_return": result["ann_mean_return"]}
-    if eval_episodes:
-        loaded = load_artifact(run_dir / ARTIFACT_DIR)
-        r = evaluate_returns(out["env_id"], spiking_act(loaded.network, loaded.encoder),
-                             eval_episodes)
-        out.update(episodes=eval_episodes, mean_return=float(r.mean()),
-                   std_return=float(r.std()), backend="neuroq.deploy.network.run_reference")
-    write_json(run_dir / "result.json", out)
-    return Exported(Path(run_dir), Path(run_dir) / ARTIFACT_DIR, out)
+    with removed_on_failure(run_dir):
+        manifest = {k: v for k, v in art.manifest.items()
+                    if k in ("env_id", "observation_space", "action_space")}
+        manifest["provenance"] = {**art.manifest["provenance"],
+                                  "export_run": str(run_dir.resolve())}
+        manifest["finetune_mean_return"] = result["mean_return"]
+        manifest["ann_mean_return"] = result["ann_mean_return"]
+        save_artifact(run_dir / ARTIFACT_DIR, art.network, art.encoder, manifest)
+        out: dict[str, Any] = {
+            "stage": EXPORT_STAGE, "env_id": art.manifest["env_id"], "finetune_run": str(src),
+            "artifact": ARTIFACT_DIR, "timesteps": art.network.timesteps,
+            "encoder": art.encoder.kind, "ann_mean_return": result["ann_mean_return"]}
+        if eval_episodes:
+            loaded = load_artifact(run_dir / ARTIFACT_DIR)
+            r = evaluate_returns(out["env_id"], spiking_act(loaded.network, loaded.encoder),
+                                 eval_episodes)
+            out.update(episodes=eval_episodes, mean_return=float(r.mean()),
+                       std_return=float(r.std()), backend="neuroq.deploy.network.run_reference")
+        write_json(run_dir / "result.json", out)
+        return Exported(Path(run_dir), Path(run_dir) / ARTIFACT_DIR, out)

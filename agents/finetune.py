@@ -348,7 +348,7 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
         open_train_run,
         spiking_act,
     )
-    from neuroq.agents.runs import make_run_dir, write_json
+    from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
     from neuroq.deploy.artifact import save_artifact
     from neuroq.deploy.errors import NeuroqError
 
@@ -367,39 +367,42 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
     env_id = conv.result["env_id"]
     torch.set_num_threads(1)
     run_dir = make_run_dir(out_root, env_id, FINETUNE_STAGE, conv.encoder.kind)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(
-        {"stage": FINETUNE_STAGE, "convert_run": str(conv.path), "train_run": str(train.path),
-         "env_id": env_id, "timesteps": conv.network.timesteps, **cfg.to_dict()}, sort_keys=False))
-    t0 = time.perf_counter()
-    best, history = finetune(conv.network, conv.encoder, teacher, env_id, conv.observations,
-                             cfg, run_dir / "tb", progress)
-    wall_s = time.perf_counter() - t0
-    write_json(run_dir / "history.json", {"epochs": history})
-    provenance = {"train_run": str(train.path), "convert_run": str(conv.path),
-                  "finetune_run": str(run_dir.resolve())}
-    save_artifact(run_dir / NETWORK_DIR, best, conv.encoder,
-                  {k: conv.manifest[k] for k in ("env_id", "observation_space", "action_space")}
-                  | {"provenance": provenance})
-    episodes = eval_episodes or int(conv.result["episodes"])
-    log(f"evaluating on {episodes} episodes with the deploy/ numpy model")
-    r = evaluate_returns(env_id, spiking_act(best, conv.encoder, cfg.seed), episodes)
-    rng = np.random.default_rng(cfg.seed)
-    obs = conv.observations
-    q = run_reference_q(best, conv.encoder, obs, rng)
-    agree = float((q.argmax(1) == teacher.q(obs).argmax(1)).mean())
-    ann = conv.result["ann_mean_return"]
-    result = {"stage": FINETUNE_STAGE, "env_id": env_id, "convert_run": str(conv.path),
-              "train_run": str(train.path), "timesteps": best.timesteps,
-              "encoder": conv.encoder.to_dict(), "loss": cfg.loss,
-              "episodes": episodes, "mean_return": float(r.mean()),
-              "std_return": float(r.std()), "ann_mean_return": ann,
-              "fraction_of_ann_return": _fraction(float(r.mean()), ann),
-              "converted_mean_return": conv.result["mean_return"],
-              "agreement": agree, "epochs": cfg.epochs, "wall_s": round(wall_s, 1),
-              **activity(best, conv.encoder, obs[:1000], cfg.seed),
-              "network": NETWORK_DIR, "backend": "neuroq.deploy.network.run_reference"}
-    write_json(run_dir / "result.json", result)
-    return run_dir
+    with removed_on_failure(run_dir):
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(
+            {"stage": FINETUNE_STAGE, "convert_run": str(conv.path),
+             "train_run": str(train.path), "env_id": env_id,
+             "timesteps": conv.network.timesteps, **cfg.to_dict()}, sort_keys=False))
+        t0 = time.perf_counter()
+        best, history = finetune(conv.network, conv.encoder, teacher, env_id, conv.observations,
+                                 cfg, run_dir / "tb", progress)
+        wall_s = time.perf_counter() - t0
+        write_json(run_dir / "history.json", {"epochs": history})
+        provenance = {"train_run": str(train.path), "convert_run": str(conv.path),
+                      "finetune_run": str(run_dir.resolve())}
+        save_artifact(run_dir / NETWORK_DIR, best, conv.encoder,
+                      {k: conv.manifest[k] for k in ("env_id", "observation_space",
+                                                     "action_space")}
+                      | {"provenance": provenance})
+        episodes = eval_episodes or int(conv.result["episodes"])
+        log(f"evaluating on {episodes} episodes with the deploy/ numpy model")
+        r = evaluate_returns(env_id, spiking_act(best, conv.encoder, cfg.seed), episodes)
+        rng = np.random.default_rng(cfg.seed)
+        obs = conv.observations
+        q = run_reference_q(best, conv.encoder, obs, rng)
+        agree = float((q.argmax(1) == teacher.q(obs).argmax(1)).mean())
+        ann = conv.result["ann_mean_return"]
+        result = {"stage": FINETUNE_STAGE, "env_id": env_id, "convert_run": str(conv.path),
+                  "train_run": str(train.path), "timesteps": best.timesteps,
+                  "encoder": conv.encoder.to_dict(), "loss": cfg.loss,
+                  "episodes": episodes, "mean_return": float(r.mean()),
+                  "std_return": float(r.std()), "ann_mean_return": ann,
+                  "fraction_of_ann_return": _fraction(float(r.mean()), ann),
+                  "converted_mean_return": conv.result["mean_return"],
+                  "agreement": agree, "epochs": cfg.epochs, "wall_s": round(wall_s, 1),
+                  **activity(best, conv.encoder, obs[:1000], cfg.seed),
+                  "network": NETWORK_DIR, "backend": "neuroq.deploy.network.run_reference"}
+        write_json(run_dir / "result.json", result)
+        return run_dir
 
 
 def _fraction(snn: float, ann: float) -> float:

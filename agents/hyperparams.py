@@ -8,6 +8,7 @@ file) raises `NeuroqError` naming the file, the env and the key. No torch here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,8 @@ def _check_value(name: str, value: Any, where: str) -> Any:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise NeuroqError(f"{where}: {name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise NeuroqError(f"{where}: {name} must be a finite number, got {value!r}")
     if want is int and (not isinstance(value, int)):
         if float(value).is_integer():
             value = int(value)

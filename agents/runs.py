@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,17 @@ def make_run_dir(out_root: str | os.PathLike, env_id: str, stage: str, tag: str 
             "choose another with --out"
         ) from None
     raise NeuroqError(f"too many runs named {base} in {parent}")
+
+
+@contextmanager
+def removed_on_failure(run_dir: Path) -> Iterator[Path]:
+    """Yield `run_dir`; if the stage fails with an exception, remove the folder again, so a
+    failed stage leaves no half-written run behind (an interrupt, Ctrl-C, keeps it)."""
+    try:
+        yield run_dir
+    except Exception:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def ensure_writable(folder: str | os.PathLike) -> Path:

@@ -34,7 +34,7 @@ import numpy as np
 import yaml
 
 from neuroq.agents.hyperparams import DQNConfig
-from neuroq.agents.runs import make_run_dir, write_json
+from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.rollout import make_env, run_episodes
 
@@ -120,50 +120,54 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
     """Train one seed; return its run folder (with result.json written last)."""
     check_env_id(env_id)
     run_dir = make_run_dir(out_root, env_id, "train", f"seed{seed}")
+    with removed_on_failure(run_dir):
 
-    import torch
-    from stable_baselines3 import DQN
-    from stable_baselines3.common.utils import set_random_seed
+        import torch
+        from stable_baselines3 import DQN
+        from stable_baselines3.common.utils import set_random_seed
 
-    torch.set_num_threads(threads)
-    set_random_seed(seed)
-    config_doc = {"env_id": env_id, "seed": seed, "hyperparameters": cfg.to_dict(),
-                  "threads": threads, "versions": _versions()}
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config_doc, sort_keys=False))
+        torch.set_num_threads(threads)
+        set_random_seed(seed)
+        config_doc = {"env_id": env_id, "seed": seed, "hyperparameters": cfg.to_dict(),
+                      "threads": threads, "versions": _versions()}
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config_doc, sort_keys=False))
 
-    from stable_baselines3.common.monitor import Monitor
+        from stable_baselines3.common.monitor import Monitor
 
-    env = Monitor(make_env(env_id))
-    model = DQN("MlpPolicy", env, seed=seed, verbose=0, device="cpu",
-                tensorboard_log=str(run_dir / "tb"), **cfg.sb3_kwargs())
-    selection = _selection_callback(run_dir, env_id, seed, cfg, progress)
-    t0 = time.perf_counter()
-    model.learn(total_timesteps=cfg.n_timesteps, callback=selection, tb_log_name="dqn",
-                progress_bar=progress_bar)
-    wall_s = time.perf_counter() - t0
-    model.save(run_dir / "final_model.zip")
+        env = Monitor(make_env(env_id))
+        model = DQN("MlpPolicy", env, seed=seed, verbose=0, device="cpu",
+                    tensorboard_log=str(run_dir / "tb"), **cfg.sb3_kwargs())
+        selection = _selection_callback(run_dir, env_id, seed, cfg, progress)
+        t0 = time.perf_counter()
+        model.learn(total_timesteps=cfg.n_timesteps, callback=selection, tb_log_name="dqn",
+                    progress_bar=progress_bar)
+        wall_s = time.perf_counter() - t0
+        if not all(torch.isfinite(w).all() for w in model.policy.parameters()):
+            raise NeuroqError(f"training diverged: the Q-network's weights are NaN or inf "
+                              f"after {model.num_timesteps} steps; lower learning_rate")
+        model.save(run_dir / "final_model.zip")
 
-    history = _eval_history(run_dir, selection.history)
-    best = run_dir / "best_model.zip"
-    checkpoint = "best" if best.exists() else "final"
-    chosen = DQN.load(best, device="cpu") if checkpoint == "best" else model
-    report_seed = seed + REPORT_SEED_OFFSET
-    returns = evaluate(chosen, env_id, cfg.final_eval_episodes, report_seed)
-    final_returns = (returns if checkpoint == "final"
-                     else evaluate(model, env_id, cfg.final_eval_episodes, report_seed))
-    result = {
-        "env_id": env_id, "seed": seed, "steps": int(model.num_timesteps),
-        "wall_s": round(wall_s, 2),
-        "wall_s_per_10k_steps": round(wall_s * 1e4 / max(model.num_timesteps, 1), 2),
-        "mean_return": float(returns.mean()), "std_return": float(returns.std()),
-        "min_return": float(returns.min()), "episodes": int(returns.size),
-        "checkpoint": checkpoint, "model": f"{checkpoint}_model.zip",
-        "best_eval_step": history["best_step"],
-        "final_model_mean_return": float(final_returns.mean()),
-        "report_seed": report_seed,
-    }
-    write_json(run_dir / "result.json", result)
-    return run_dir
+        history = _eval_history(run_dir, selection.history)
+        best = run_dir / "best_model.zip"
+        checkpoint = "best" if best.exists() else "final"
+        chosen = DQN.load(best, device="cpu") if checkpoint == "best" else model
+        report_seed = seed + REPORT_SEED_OFFSET
+        returns = evaluate(chosen, env_id, cfg.final_eval_episodes, report_seed)
+        final_returns = (returns if checkpoint == "final"
+                         else evaluate(model, env_id, cfg.final_eval_episodes, report_seed))
+        result = {
+            "env_id": env_id, "seed": seed, "steps": int(model.num_timesteps),
+            "wall_s": round(wall_s, 2),
+            "wall_s_per_10k_steps": round(wall_s * 1e4 / max(model.num_timesteps, 1), 2),
+            "mean_return": float(returns.mean()), "std_return": float(returns.std()),
+            "min_return": float(returns.min()), "episodes": int(returns.size),
+            "checkpoint": checkpoint, "model": f"{checkpoint}_model.zip",
+            "best_eval_step": history["best_step"],
+            "final_model_mean_return": float(final_returns.mean()),
+            "report_seed": report_seed,
+        }
+        write_json(run_dir / "result.json", result)
+        return run_dir
 
 
 def _eval_history(run_dir: Path, history: dict[str, Any]) -> dict[str, Any]:

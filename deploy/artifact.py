@@ -327,22 +327,63 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     if not isinstance(timesteps, int) or timesteps != int(graph.metadata.get("timesteps", -1)):
         raise NeuroqError(f"{mpath}: timesteps {timesteps!r} disagrees with the NIR graph")
     network = network_from_nir(graph, timesteps, str(wpath))
-    encoder = encoder_from_dict(manifest["encoder"])
-    _check_consistent(manifest, network, encoder, mpath)
+    try:
+        encoder = encoder_from_dict(manifest["encoder"])
+    except NeuroqError as exc:
+        raise NeuroqError(f"{mpath}: encoder: {exc}") from None
+    check_manifest(manifest, network, encoder, str(mpath))
     return Artifact(network, encoder, manifest, folder)
 
 
-def _check_consistent(manifest: dict[str, Any], network: SpikingQNetwork, encoder: Encoder,
-                      mpath: Path) -> None:
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def check_manifest(manifest: dict[str, Any], network: SpikingQNetwork, encoder: Encoder,
+                   where: str = "manifest") -> None:
+    """Every field of a manifest checked against the network and encoder it describes; a
+    NeuroqError names the first field that is missing, malformed or disagrees."""
+
+    def fail(field: str, problem: str) -> None:
+        raise NeuroqError(f"{where}: {field} {problem}")
+
+    env_id = manifest.get("env_id")
+    if not isinstance(env_id, str) or not env_id.strip():
+        fail("env_id", f"must be a non-empty string, got {env_id!r}")
+    if not isinstance(manifest.get("provenance"), dict):
+        fail("provenance", "must be a mapping of the runs the network came from")
+    for field, want in (("n_inputs", network.n_inputs), ("n_actions", network.n_actions)):
+        got = manifest.get(field)
+        if not _is_count(got):
+            fail(field, f"must be a positive integer, got {got!r}")
+        if got != want:
+            fail(field, f"is {got} but the network has {want}")
+    obs = manifest.get("observation_space")
+    if not isinstance(obs, dict) or obs.get("type", "Box") != "Box":
+        fail("observation_space", f"must be a mapping describing a Box, got {obs!r}")
+    shape = obs.get("shape")
+    if not (isinstance(shape, list) and len(shape) == 1 and _is_count(shape[0])):
+        fail("observation_space.shape", f"must be [n_obs], got {shape!r}")
+    if shape[0] != encoder.n_obs:
+        fail("observation_space.shape", f"is {shape} but the {encoder.kind} encoder takes "
+             f"{encoder.n_obs} observation values")
+    act = manifest.get("action_space")
+    if not isinstance(act, dict) or act.get("type", "Discrete") != "Discrete":
+        fail("action_space", f"must be a mapping describing a Discrete space, got {act!r}")
+    if act.get("n") != network.n_actions:
+        fail("action_space.n", f"is {act.get('n')!r} but the network has {network.n_actions} "
+             "actions")
     if encoder.n_inputs != network.n_inputs:
-        raise NeuroqError(f"{mpath}: encoder gives {encoder.n_inputs} inputs, the network "
-                          f"takes {network.n_inputs}")
-    if [_layer_summary(layer) for layer in network.layers] != manifest["layers"]:
-        raise NeuroqError(f"{mpath}: its layer table disagrees with {WEIGHTS_FILE}")
+        fail("encoder", f"gives {encoder.n_inputs} inputs, the network takes "
+             f"{network.n_inputs}")
+    if [_layer_summary(layer) for layer in network.layers] != manifest.get("layers"):
+        fail("layers", f"(the layer table) disagrees with {WEIGHTS_FILE}")
     if manifest.get("q_scale") != float(network.q_scale):
-        raise NeuroqError(f"{mpath}: q_scale disagrees with {WEIGHTS_FILE}")
-    n_act = manifest["action_space"].get("n") if isinstance(manifest["action_space"],
-                                                              dict) else None
-    if n_act is not None and n_act != network.n_actions:
-        raise NeuroqError(f"{mpath}: action_space has {n_act} actions, the network "
-                          f"{network.n_actions}")
+        fail("q_scale", f"disagrees with {WEIGHTS_FILE}")
+    if manifest.get("weights_file", WEIGHTS_FILE) != WEIGHTS_FILE:
+        fail("weights_file", f"must be {WEIGHTS_FILE!r}")
+    neuron = manifest.get("neuron")
+    hidden = network.layers[:-1] or network.layers
+    if not isinstance(neuron, dict) or neuron.get("threshold_compare") != \
+            hidden[0].params.compare.value:
+        fail("neuron.threshold_compare", f"disagrees with {WEIGHTS_FILE}")

@@ -66,6 +66,12 @@ def _check_obs(obs: np.ndarray, n_obs: int, kind: str) -> np.ndarray:
     return x
 
 
+def _check_silent_tail(silent_tail: Any) -> None:
+    if isinstance(silent_tail, bool) or not isinstance(silent_tail, (int, np.integer)) \
+            or silent_tail < 0:
+        raise NeuroqError(f"silent_tail must be an integer >= 0, got {silent_tail!r}")
+
+
 def _active_steps(timesteps: int, silent_tail: int) -> int:
     if int(timesteps) != timesteps or timesteps < 1:
         raise NeuroqError(f"timesteps must be a positive integer, got {timesteps}")
@@ -123,8 +129,7 @@ class RateEncoder:
         c, h = _vector("center", self.center), _vector("half_range", self.half_range)
         if len(c) != len(h) or min(h) <= 0:
             raise NeuroqError("rate encoder: center and half_range need equal length, h > 0")
-        if self.silent_tail < 0:
-            raise NeuroqError("silent_tail must be >= 0")
+        _check_silent_tail(self.silent_tail)
         object.__setattr__(self, "center", c)
         object.__setattr__(self, "half_range", h)
         object.__setattr__(self, "_c", np.asarray(c, np.float32))
@@ -209,8 +214,7 @@ class PopulationEncoder:
             raise NeuroqError("population encoder: n_per_dim must be an integer >= 2")
         if not np.isfinite(self.width) or self.width <= 0:
             raise NeuroqError("population encoder: width must be > 0")
-        if self.silent_tail < 0:
-            raise NeuroqError("silent_tail must be >= 0")
+        _check_silent_tail(self.silent_tail)
         object.__setattr__(self, "low", lo)
         object.__setattr__(self, "high", hi)
         object.__setattr__(self, "n_per_dim", int(self.n_per_dim))
@@ -292,8 +296,7 @@ class EventEncoder:
         if self.width % self.pool or self.height % self.pool:
             raise NeuroqError(f"event encoder: pool {self.pool} must divide the sensor size "
                               f"{self.width} x {self.height}")
-        if self.silent_tail < 0:
-            raise NeuroqError("silent_tail must be >= 0")
+        _check_silent_tail(self.silent_tail)
 
     @property
     def n_obs(self) -> int:

@@ -119,6 +119,25 @@ def _obs(o: Any) -> np.ndarray:
     return np.asarray(o, np.float32).reshape(-1)
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_settings(episodes: Any, seed: Any, max_steps: Any = None, batch: Any = 1,
+                   max_total_steps: Any = None) -> None:
+    """Raise NeuroqError naming the first setting of a run that is not a usable integer
+    (episodes, batch, max_steps, max_total_steps >= 1; seed >= 0; the optional ones may be
+    None). Callers check before they make anything, so a bad setting leaves nothing behind."""
+    for name, value, least, optional in (
+            ("episodes", episodes, 1, False), ("seed", seed, 0, False),
+            ("batch", batch, 1, False), ("max_steps", max_steps, 1, True),
+            ("max_total_steps", max_total_steps, 1, True)):
+        if value is None and optional:
+            continue
+        if not _is_int(value) or value < least:
+            raise NeuroqError(f"{name} must be an integer >= {least}, got {value!r}")
+
+
 def run_episodes(
     env_id: str,
     act: BatchAct,
@@ -136,15 +155,7 @@ def run_episodes(
 
     progress(done, total) is called whenever episodes have finished.
     """
-    for name, value, least in (("episodes", episodes, 1), ("batch", batch, 1),
-                               ("max_steps", max_steps, 1),
-                               ("max_total_steps", max_total_steps, 1)):
-        if value is None and name in ("max_steps", "max_total_steps"):
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise NeuroqError(f"{name} must be an integer >= {least}, got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise NeuroqError(f"the seed must be an integer >= 0, got {seed!r}")
+    check_settings(episodes, seed, max_steps, batch, max_total_steps)
     n_slots = min(int(batch), int(episodes))
     envs = [make_env(env_id, wrappers) for _ in range(n_slots)]
     returns = np.zeros(episodes)

@@ -70,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
 
     from neuroq.agents.evaluate import evaluate_artifact
 
-    print(f"evaluating {args.artifact}, backend {args.backend}, {args.episodes} episodes",
-          file=sys.stderr)
     with tqdm(total=args.episodes, desc="episodes", unit="ep", file=sys.stderr,
               disable=not sys.stderr.isatty(), dynamic_ncols=True) as bar:
         def progress(done: int, total: int) -> None:
@@ -79,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
         made = evaluate_artifact(args.artifact, args.backend, args.episodes, args.seed,
                                  args.out, args.board_ip, args.performance_level,
-                                 args.static_scope, args.max_steps, progress)
+                                 args.static_scope, args.max_steps, progress,
+                                 say=lambda line: print(line, file=sys.stderr))
     print_summary(made.result, made.run_dir)
     return 0

@@ -1,0 +1,118 @@
+"""Wrong input of every kind: one line on stderr, exit status 2, nothing left behind.
+
+The commands run in this process through `neuroq.agents.cli.main.main`, so an uncaught
+exception (a traceback) fails the test instead of being turned into a status.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from neuroq.agents.cli.main import main
+from tests.helpers import REPO_ROOT
+
+SHIPPED = REPO_ROOT / "config" / "artifacts" / "cartpole"
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, command, match):
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith(f"neuroq {command}: error: "), err
+    assert match in lines[0], lines[0]
+    assert "Traceback" not in err
+
+
+def tampered(tmp_path: Path, edit) -> Path:
+    art = tmp_path / "art"
+    shutil.copytree(SHIPPED, art)
+    manifest = json.loads((art / "manifest.json").read_text())
+    edit(manifest)
+    (art / "manifest.json").write_text(json.dumps(manifest))
+    return art
+
+
+def _set(path, value):
+    def edit(m):
+        *keys, last = path.split(".")
+        d = m
+        for k in keys:
+            d = d[k]
+        if value is KeyError:
+            del d[last]
+        else:
+            d[last] = value
+    return edit
+
+
+@pytest.mark.parametrize("path,value,match", [
+    ("env_id", 123, "env_id"),
+    ("env_id", "", "env_id"),
+    ("encoder.silent_tail", 2.5, "silent_tail"),
+    ("n_inputs", 65, "n_inputs"),
+    ("n_inputs", 0, "n_inputs"),
+    ("n_inputs", -1, "n_inputs"),
+    ("n_inputs", "sixty-four", "n_inputs"),
+    ("n_inputs", KeyError, "n_inputs"),
+    ("n_actions", 3, "n_actions"),
+    ("n_actions", KeyError, "n_actions"),
+    ("observation_space.shape", [7], "observation_space.shape"),
+    ("action_space", "Discrete(2)", "action_space"),
+    ("action_space.n", 3, "action_space.n"),
+    ("timesteps", 5, "timesteps"),
+    ("provenance", "nowhere", "provenance"),
+])
+def test_eval_refuses_a_manifest_that_disagrees_with_its_network(tmp_path, capsys, path,
+                                                                  value, match):
+    art = tampered(tmp_path, _set(path, value))
+    code, _, err = run_cli(capsys, "eval", art, "--episodes", 1, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "eval", match)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_eval_of_an_env_that_does_not_import_is_one_line(tmp_path, capsys):
+    art = tampered(tmp_path, _set("env_id", "nosuchmodule:Foo-v0"))
+    code, _, err = run_cli(capsys, "eval", art, "--episodes", 1, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "eval", "cannot make environment")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--seed", "-1"], "seed"),
+    (["--max-steps", "0"], "max_steps"),
+    (["--max-steps", "-5"], "max_steps"),
+    (["--episodes", "0"], "episodes"),
+])
+def test_eval_refuses_bad_settings_before_making_anything(tmp_path, capsys, argv, match):
+    code, _, err = run_cli(capsys, "eval", SHIPPED, *argv, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "eval", match)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_train_refuses_a_non_finite_hyperparameter_and_writes_no_run(tmp_path, capsys, value):
+    pytest.importorskip("stable_baselines3")
+    cfg = tmp_path / "dqn.yaml"
+    cfg.write_text(f"CartPole-v1:\n  learning_rate: {value}\n  n_timesteps: 300\n")
+    code, _, err = run_cli(capsys, "train", "--config", cfg, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "train", "learning_rate")
+    assert not list((tmp_path / "runs").rglob("config.yaml"))
+
+
+def test_convert_of_a_garbage_model_is_one_line_and_leaves_no_run(tmp_path, capsys):
+    pytest.importorskip("stable_baselines3")
+    run = tmp_path / "runs" / "CartPole-v1" / "train-seed0-garbage"
+    run.mkdir(parents=True)
+    (run / "best_model.zip").write_bytes(b"this is not a zip file" * 10)
+    (run / "result.json").write_text(json.dumps({"env_id": "CartPole-v1",
+                                                 "model": "best_model.zip"}))
+    code, _, err = run_cli(capsys, "convert", run, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "convert", "cannot load the DQN")
+    assert [p.name for p in (tmp_path / "runs" / "CartPole-v1").iterdir()] == [run.name]

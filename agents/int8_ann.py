@@ -2,8 +2,8 @@
 
 `FloatMLP` holds the DQN's Q-MLP as float32 arrays (ReLU between layers). `Int8MLP` is our
 own post-training quantization of it, the "equally capable int8 ANN" the energy report
-compares the spiking network with (ANCHORS.md: compare against the int8 ANN, not only
-fp32). Standard static int8 quantization:
+compares the spiking network with (docs/energy.md, "What runs, and where each figure comes
+from": compare against the int8 ANN, not only fp32). Standard static int8 quantization:
 
 - input: one scale per observation dimension (their ranges differ by 10x in CartPole),
   s_in_d = p-th percentile of |x_d| over calibration observations / 127

@@ -1,6 +1,6 @@
 """Compile a spiking Q-network into a SpiNNaker2 program: populations, projections, placement.
 
-The program mirrors what py-spinnaker2 builds (SPINNAKER2.md):
+The program mirrors what py-spinnaker2 builds (docs/chip.md, "py-spinnaker2, as used here"):
 
 - one `spike_list` population, the input source, fed by the encoder's spikes;
 - one `lif_no_delay` population per layer, with float32 `threshold, alpha_decay, i_offset,
@@ -33,7 +33,7 @@ SPIKE_SOURCE_MODEL = "spike_list"
 LIF_MODEL = "lif_no_delay"
 #: threshold given to the non-spiking output population so that it never fires.
 NEVER_FIRE_THRESHOLD = float(np.finfo(np.float32).max)
-#: spikes of step t reach the next population in step t+1 (SPINNAKER2.md [src/doc]).
+#: spikes of step t reach the next population in step t+1 (docs/chip.md, "Update rule").
 PROJECTION_DELAY_STEPS = 1
 
 

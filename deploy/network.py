@@ -4,10 +4,10 @@
 encoder's output), hidden spiking layers, and one non-spiking output layer whose membrane
 potential after `timesteps` steps, times `q_scale`, is the Q-value of each action.
 
-Timing (SPINNAKER2.md, projection delay 1 [src/doc]): the input source emits spikes in
-steps 0..T-1; spikes emitted in step t reach the next layer in step t+1. With L weight
-layers, an input spike of step t reaches the output in step t+L, so only input steps
-0..T-1-L influence the Q-values read after step T-1; T must exceed L.
+Timing (docs/chip.md, "Update rule"): the input source emits spikes in steps 0..T-1;
+spikes emitted in step t reach the next layer in step t+1. With L weight layers, an input
+spike of step t reaches the output in step t+L, so only input steps 0..T-1-L influence the
+Q-values read after step T-1; T must exceed L.
 
 `run_reference` is the plain, readable implementation of `neuroq.deploy.neuron` over the whole
 network: the definition the emulator and the torch training model are tested against.

@@ -1,7 +1,7 @@
 """The chip's neuron equation, written once (numpy, pure functions).
 
 SpiNNaker2's `lif_no_delay` model as py-spinnaker2's NIR importer uses it
-(design facts: SPINNAKER2.md, "Update rule implied by the NIR importer" [src/doc]).
+(docs/chip.md, "Update rule", with its sources).
 For every neuron i of a layer, at every time step t:
 
     I_i[t]   = sum_j W_ij * s_j[t-1]                       (int8 W, integer accumulation,

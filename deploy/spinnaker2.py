@@ -1,7 +1,6 @@
 """Hardware adapter: a compiled `Program` as a py-spinnaker2 network on a SpiNNaker2 board.
 
-Built with py-spinnaker2's API (SPINNAKER2.md, "How py-spinnaker2 describes and runs a
-network"):
+Built with py-spinnaker2's API (docs/chip.md, "py-spinnaker2, as used here"):
 
     input  = snn.Population(size=n_in, neuron_model="spike_list", params={}, name="input")
     layer  = snn.Population(size=n, neuron_model="lif_no_delay", params={threshold,
@@ -36,8 +35,9 @@ INSTALL_HINT = (
     "py-spinnaker2 is not installed (it is not on PyPI); install it from its repository: "
     f"pip install git+{PY_SPINNAKER2_REPO}")
 #: the delay field of a connection: ticks beyond the one-tick transit every spike takes
-#: (py-spinnaker2's NIR import uses 0 [src]); with it a spike of step t arrives in step t+1,
-#: as neuroq.deploy.network assumes. To be confirmed on a board.
+#: (the NIR documentation's SpiNNaker2 examples import with conn_delay 0 [src]; docs/chip.md,
+#: "Update rule"); with it a spike of step t arrives in step t+1, as neuroq.deploy.network
+#: assumes. To be confirmed on a board.
 CONNECTION_DELAY = 0
 #: what the output population records: only its final membrane voltage.
 OUTPUT_RECORD = ("v_last",)

@@ -29,7 +29,7 @@ def test_docs_carry_the_current_constants_table():
 
 
 def test_derived_energy_per_cycle_matches_the_design_figures():
-    # SPINNAKER2.md: about 8.3 pJ per cycle at 150 MHz, about 15 pJ at 300 MHz
+    # docs/chip.md, "Performance levels and power": 8.30 pJ per cycle at 150 MHz, 14.98 at 300
     assert PERFORMANCE_LEVELS["low"].energy_per_cycle_j == pytest.approx(8.3e-12, rel=0.01)
     assert PERFORMANCE_LEVELS["high"].energy_per_cycle_j == pytest.approx(15.0e-12, rel=0.01)
     assert PERFORMANCE_LEVELS["low"].busy_pe_power_w == pytest.approx(1.245e-3, rel=0.01)

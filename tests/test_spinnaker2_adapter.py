@@ -1,10 +1,11 @@
 """py-spinnaker2 adapter, against a recording stand-in that checks every call and argument.
 
-The stand-in follows the API described in design/SPINNAKER2.md: `snn.Population(size,
-neuron_model, params, name, record)`, `set_max_atoms_per_core`, `snn.Projection(pre, post,
-connections=[[pre, post, weight, delay], ...])`, `snn.Network(name).add(...)`, a
-`spike_list` input whose params are `{neuron: [timesteps]}`, `hardware.SpiNNaker2Chip(
-eth_ip=...)` and `hw.run(net, timesteps, sys_tick_in_s=...)`, `get_voltages()` after a run.
+The stand-in follows the API in docs/chip.md, "py-spinnaker2, as used here":
+`snn.Population(size, neuron_model, params, name, record)`, `set_max_atoms_per_core`,
+`snn.Projection(pre, post, connections=[[pre, post, weight, delay], ...])`,
+`snn.Network(name).add(...)`, a `spike_list` input whose params are `{neuron: [timesteps]}`,
+`hardware.SpiNNaker2Chip(eth_ip=...)` and `hw.run(net, timesteps, sys_tick_in_s=...)`,
+`get_voltages()` after a run.
 Its `run` simulates the network it was given with lif_no_delay semantics (v <- alpha v +
 i_offset + sum w s, threshold, reset; spikes arrive one step later), so a wrongly built
 network gives wrong Q-values.

@@ -1,6 +1,7 @@
 """NeuroBench-style metrics of one action, from weights and activity counts (pure numpy).
 
-Conventions (NeuroBench, Yik et al. 2024/2025; see also ANCHORS.md):
+Conventions (NeuroBench, Yik et al. 2024/2025; docs/energy.md, "What runs, and where each
+figure comes from"):
 
 - Synaptic operations count only pairs of a non-zero input and a non-zero weight
   ("effective" operations; zeros are excluded because hardware can skip them).

@@ -1,8 +1,8 @@
 """Run a ROS 2 launch file without the launch stack: read what it declares, start exactly that.
 
-The `launch` and `launch_ros` packages cannot be installed here (design/ROS2.md), so this
-harness loads a launch file with small stand-ins for the parts of their API our launch files
-use, injected into `sys.modules` only while the file loads:
+The `launch` and `launch_ros` packages cannot be installed here (docs/ros.md, "ROS 2 from
+PyPI wheels"), so this harness loads a launch file with small stand-ins for the parts of their
+API our launch files use, injected into `sys.modules` only while the file loads:
 
     launch.LaunchDescription, launch.actions.DeclareLaunchArgument,
     launch.substitutions.{LaunchConfiguration, PathJoinSubstitution, TextSubstitution},

@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from neuroq.agents.mlp import FloatMLP
 from neuroq.agents.runs import read_json, require_run_dir
+from neuroq.deploy import seeds
 from neuroq.deploy.encoders import (
     DEFAULT_N_PER_DIM,
     DEFAULT_WIDTH,
@@ -60,7 +62,7 @@ DEFAULT_RECORD_STEPS = 20_000
 #: Episodes of every return evaluation (the issue's benchmark uses 100).
 DEFAULT_EVAL_EPISODES = 100
 #: Episode seeds are EVAL_SEED_BASE + i for episode i (disjoint from training seeds).
-EVAL_SEED_BASE = 50_000
+EVAL_SEED_BASE = seeds.STAGE_EVAL_BASE
 #: Environments stepped together while recording (numpy ANN, one batched call per step).
 RECORD_ENVS = 16
 #: Int8 weight magnitude used for the largest weight of a layer.
@@ -73,35 +75,7 @@ REFERENCE_MAX_T = 8
 DEFAULT_EVAL_TIMESTEPS = (8, 16, 32)
 
 
-@dataclass(frozen=True)
-class AnnMLP:
-    """The Q-MLP as float32 arrays: weights[k] (n_out, n_in), biases[k] (n_out,).
-
-    ReLU after every layer but the last.
-    """
-
-    weights: tuple[np.ndarray, ...]
-    biases: tuple[np.ndarray, ...]
-
-    @property
-    def widths(self) -> tuple[int, ...]:
-        return (self.weights[0].shape[1], *(w.shape[0] for w in self.weights))
-
-    def activations(self, x: np.ndarray) -> list[np.ndarray]:
-        """Post-ReLU activations of every hidden layer, then the Q-values (last)."""
-        out, h = [], np.asarray(x, np.float32)
-        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = h @ w.T + b
-            if k < len(self.weights) - 1:
-                h = np.maximum(h, 0.0)
-            out.append(h)
-        return out
-
-    def q(self, x: np.ndarray) -> np.ndarray:
-        return self.activations(x)[-1]
-
-
-def mlp_from_sequential(seq: Any) -> AnnMLP:
+def mlp_from_sequential(seq: Any) -> FloatMLP:
     """Read an nn.Sequential of Linear/ReLU (SB3's `model.policy.q_net.q_net`)."""
     from torch import nn
 
@@ -120,7 +94,7 @@ def mlp_from_sequential(seq: Any) -> AnnMLP:
     if not all(np.isfinite(a).all() for a in ws + bs):
         raise NeuroqError("the Q-network's weights are not all finite (NaN or inf): training "
                           "diverged; train again with a smaller learning_rate")
-    return AnnMLP(ws, bs)
+    return FloatMLP(ws, bs)
 
 
 @dataclass(frozen=True)
@@ -144,7 +118,7 @@ def open_train_run(path: str | os.PathLike) -> TrainRun:
     return TrainRun(p, result, str(result["env_id"]), model_path)
 
 
-def load_mlp(train: TrainRun) -> AnnMLP:
+def load_mlp(train: TrainRun) -> FloatMLP:
     from stable_baselines3 import DQN
 
     try:
@@ -170,10 +144,11 @@ def event_encoder_for(env_id: str, silent_tail: int) -> EventEncoder:
     return enc
 
 
-def record_observations(mlp: AnnMLP, env_id: str, n: int, seed: int,
+def record_observations(mlp: FloatMLP, env_id: str, n: int, seed: int,
                         epsilon: float = RECORD_EPSILON) -> np.ndarray:
     """`n` observations (n, n_obs) float32 visited by the epsilon-greedy ANN policy
-    (RECORD_ENVS episodes at a time; episode i seeded seed + i)."""
+    (RECORD_ENVS episodes at a time; episode i seeded RECORD_BASE + 1000 seed + i; see
+    neuroq.deploy.seeds)."""
     rng = np.random.default_rng(seed)
     out: list[np.ndarray] = []
 
@@ -183,7 +158,8 @@ def record_observations(mlp: AnnMLP, env_id: str, n: int, seed: int,
         rand = rng.random(len(obs)) < epsilon
         return np.where(rand, rng.integers(0, mlp.widths[-1], len(obs)), greedy)
 
-    run_episodes(env_id, act, episodes=n, seed=seed, batch=RECORD_ENVS, max_total_steps=n)
+    run_episodes(env_id, act, episodes=n, seed=seeds.RECORD_BASE + 1000 * seed, batch=RECORD_ENVS,
+                 max_total_steps=n)
     return np.concatenate(out)[:n]
 
 
@@ -195,7 +171,7 @@ def evaluate_returns(env_id: str, act_batch: Callable[[np.ndarray], np.ndarray],
     return run_episodes(env_id, lambda obs, _infos: act_batch(obs), episodes, seed).returns
 
 
-def mlp_act(mlp: AnnMLP) -> Callable[[np.ndarray], np.ndarray]:
+def mlp_act(mlp: FloatMLP) -> Callable[[np.ndarray], np.ndarray]:
     """Greedy batched actions of the float Q-MLP."""
     return lambda obs: mlp.q(obs).argmax(axis=1)
 
@@ -246,7 +222,7 @@ def check_timesteps(timesteps: int, n_layers: int) -> None:
             f"each, T must be at least {n_layers + 1}")
 
 
-def convert(mlp: AnnMLP, encoder: Encoder, observations: np.ndarray, timesteps: int,
+def convert(mlp: FloatMLP, encoder: Encoder, observations: np.ndarray, timesteps: int,
             percentile: float = DEFAULT_PERCENTILE, compare: str = ">=",
             reset: str = "reset_by_subtraction") -> SpikingQNetwork:
     """The spiking network for `timesteps` steps per action (see the module docstring)."""
@@ -261,7 +237,7 @@ def convert(mlp: AnnMLP, encoder: Encoder, observations: np.ndarray, timesteps: 
     dec, off = fit_decoder(rates, observations)
     weights = [mlp.weights[0] @ dec, *mlp.weights[1:]]
     biases = [mlp.biases[0] + mlp.weights[0] @ off, *mlp.biases[1:]]
-    acts = AnnMLP(tuple(weights), tuple(biases)).activations(rates)
+    acts = FloatMLP(tuple(weights), tuple(biases)).activations(rates)
     lam_prev, layers = 1.0, []
     n_out_steps = timesteps - 1
     for k in range(n_layers):

@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.agents.convert import WEIGHT_MAX, AnnMLP, evaluate_returns
+from neuroq.agents.convert import WEIGHT_MAX, evaluate_returns
+from neuroq.agents.mlp import FloatMLP
+from neuroq.deploy import seeds
 from neuroq.deploy.encoders import Encoder
 from neuroq.deploy.network import SpikingQNetwork
 from neuroq.deploy.rollout import Step, run_episodes
@@ -46,7 +48,7 @@ VALUE_WEIGHT = 0.1
 #: Weight of the cross-entropy on the teacher's greedy action.
 CE_WEIGHT = 0.5
 #: Validation episodes are seeded VALIDATION_SEED_BASE + i, apart from benchmark episodes.
-VALIDATION_SEED_BASE = 70_000
+VALIDATION_SEED_BASE = seeds.VALIDATION_BASE
 #: Probability of a random action in the DAgger rollouts (covers recovery states).
 DAGGER_EPSILON = 0.05
 #: Episodes run at once in the DAgger and TD rollouts.
@@ -130,6 +132,12 @@ class Transitions:
                                  strict=True)))
 
 
+def _rollout_seed(seed: int, epoch: int) -> int:
+    """First episode seed of a fine-tuning rollout (neuroq.deploy.seeds; epoch -1: the TD
+    warm-up rollout)."""
+    return seeds.ROLLOUT_BASE + 100_000 * seed + 1000 * (epoch + 1)
+
+
 def _rollout(env_id: str, act: Callable[[np.ndarray], np.ndarray], steps: int, seed: int,
              n_actions: int, n_envs: int = ROLLOUT_ENVS) -> Transitions:
     """Transitions of `act` (epsilon-greedy) over `steps` environment steps, `n_envs`
@@ -152,7 +160,7 @@ def _rollout(env_id: str, act: Callable[[np.ndarray], np.ndarray], steps: int, s
     return Transitions(*(np.concatenate(c) for c in cols))
 
 
-def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id: str,
+def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: FloatMLP, env_id: str,
              observations: np.ndarray, cfg: FinetuneConfig, log_dir: Path | None = None,
              progress: bool = True) -> tuple[SpikingQNetwork, list[dict[str, Any]]]:
     """Fine-tune `network`; return the best network and the per-epoch history."""
@@ -195,7 +203,7 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id
         import copy
 
         trans = _rollout(env_id, lambda o: teacher.q(o).argmax(1), cfg.td_initial_steps,
-                         cfg.seed, network.n_actions)
+                         _rollout_seed(cfg.seed, -1), network.n_actions)
     for epoch in range(cfg.epochs):
         t0 = time.perf_counter()
         model.train()
@@ -247,7 +255,7 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: AnnMLP, env_id
         bar.set_postfix(loss=f"{rec['loss']:.3f}", agree=f"{agree:.3f}", ret=f"{val:.1f}")
         bar.update(1)
         if cfg.dagger_steps and epoch < cfg.epochs - 1:
-            new = _rollout(env_id, act, cfg.dagger_steps, cfg.seed + 100 * epoch,
+            new = _rollout(env_id, act, cfg.dagger_steps, _rollout_seed(cfg.seed, epoch),
                            network.n_actions)
             if td:
                 trans = trans + new

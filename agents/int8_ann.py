@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neuroq.agents.mlp import FloatMLP
 from neuroq.deploy.errors import NeuroqError
 
 #: Percentile of |activation| over calibration data that maps to the largest code. 100 (the
@@ -34,36 +35,6 @@ CALIBRATION_PERCENTILE = 100.0
 INT8_MAX = 127
 #: Hidden activations are ReLU outputs, never negative: stored as uint8 codes 0..255.
 UINT8_MAX = 255
-
-
-@dataclass(frozen=True)
-class FloatMLP:
-    """weights[k] float32 (n_out, n_in), biases[k] float32 (n_out,); ReLU between layers."""
-
-    weights: tuple[np.ndarray, ...]
-    biases: tuple[np.ndarray, ...]
-
-    def __post_init__(self) -> None:
-        if len(self.weights) != len(self.biases) or not self.weights:
-            raise NeuroqError("an MLP needs one bias per weight matrix and at least one layer")
-
-    @property
-    def widths(self) -> tuple[int, ...]:
-        return (int(self.weights[0].shape[1]), *(int(w.shape[0]) for w in self.weights))
-
-    def layer_inputs(self, x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-        """(what each layer multiplies: x, then hidden activations), Q-values."""
-        h = np.asarray(x, np.float32)
-        inputs = []
-        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            inputs.append(h)
-            h = h @ w.T + b
-            if k < len(self.weights) - 1:
-                h = np.maximum(h, np.float32(0.0))
-        return inputs, h
-
-    def q(self, x: np.ndarray) -> np.ndarray:
-        return self.layer_inputs(x)[1]
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,13 @@ import yaml
 
 from neuroq.agents.hyperparams import DQNConfig
 from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
+from neuroq.deploy import seeds
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.rollout import make_env, run_episodes
 
 #: Seed offsets keep selection and report episodes disjoint from training and each other.
-SELECTION_SEED_OFFSET = 10_000
-REPORT_SEED_OFFSET = 20_000
+SELECTION_SEED_OFFSET = seeds.SELECTION_BASE
+REPORT_SEED_OFFSET = seeds.REPORT_BASE
 #: Training steps between progress reports.
 PROGRESS_EVERY_STEPS = 250
 

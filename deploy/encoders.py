@@ -9,8 +9,11 @@ the T steps of one action. Three encoders:
   `r_on = clip(z, 0, 1)`, `r_off = clip(-z, 0, 1)`, so n_inputs = 2 * n_obs.
 - `PopulationEncoder` (kind "population"): each dimension feeds `n_per_dim` neurons with
   Gaussian receptive fields, centres evenly spaced over [low_d, high_d] (ranges taken from
-  recorded observations), `r_k = exp(-(x - mu_k)^2 / (2 sigma_d^2))` with
+  recorded observations), `r_k = exp(-(x' - mu_k)^2 / (2 sigma_d^2))` with
   `sigma_d = width * (high_d - low_d) / (n_per_dim - 1)`; n_inputs = n_obs * n_per_dim.
+  The observation is first clipped to the range, `x' = clip(x, low_d, high_d)`, so a value
+  beyond it saturates onto the edge neuron (which fires at full rate) instead of falling
+  between receptive fields where no neuron would fire.
 - `PoissonEncoder` (kind "poisson"): the rates of `RateEncoder`, each step an independent
   Bernoulli draw `s = u < r` (the published SpiNNaker2 DSQN baseline). Needs an explicit
   `np.random.Generator`.
@@ -43,6 +46,10 @@ from neuroq.deploy.errors import NeuroqError
 ACCUMULATOR_PHASE = 0.5
 #: Percentiles of recorded observations that set an encoder's range (robust to outliers).
 RANGE_PERCENTILES = (0.5, 99.5)
+#: The fitted range is widened by this fraction of its width on each side, so the states a
+#: policy visits under noise or a shift of its physics still fall inside it (the encoders
+#: saturate beyond the range: nothing is ever silent, but resolution is lost there).
+RANGE_MARGIN = 0.1
 #: Default neurons per observation dimension of the population code.
 DEFAULT_N_PER_DIM = 16
 #: Default receptive-field width in units of the spacing between neighbouring centres.
@@ -106,7 +113,8 @@ def _fit_range(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = np.percentile(x, RANGE_PERCENTILES, axis=0)
     tiny = np.maximum(np.abs(hi), 1.0) * 1e-3  # a constant dimension still gets a range
     hi = np.where(hi - lo < tiny, lo + tiny, hi)
-    return lo, hi
+    pad = RANGE_MARGIN * (hi - lo)
+    return lo - pad, hi + pad
 
 
 @dataclass(frozen=True)
@@ -204,6 +212,8 @@ class PopulationEncoder:
     silent_tail: int = 0
     kind: ClassVar[str] = "population"
     _mu: np.ndarray = field(init=False, repr=False, compare=False)
+    _lo: np.ndarray = field(init=False, repr=False, compare=False)
+    _hi: np.ndarray = field(init=False, repr=False, compare=False)
     _inv_sigma: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -224,6 +234,8 @@ class PopulationEncoder:
         mu = lo_a[:, None] + (hi_a - lo_a)[:, None] * frac[None, :]  # (n_obs, n_per_dim)
         sigma = self.width * (hi_a - lo_a) / (self.n_per_dim - 1)
         object.__setattr__(self, "_mu", mu.astype(np.float32))
+        object.__setattr__(self, "_lo", lo_a.astype(np.float32))
+        object.__setattr__(self, "_hi", hi_a.astype(np.float32))
         object.__setattr__(self, "_inv_sigma",
                            (1.0 / (np.sqrt(2.0) * sigma))[:, None].astype(np.float32))
 
@@ -243,8 +255,9 @@ class PopulationEncoder:
         return self.n_obs * self.n_per_dim
 
     def rates(self, obs: np.ndarray) -> np.ndarray:
-        """Receptive-field responses (batch, n_inputs) in (0, 1]."""
-        x = _check_obs(obs, self.n_obs, self.kind)
+        """Receptive-field responses (batch, n_inputs) in (0, 1]; the observation clipped to
+        [low, high] first, so an out-of-range value drives its edge neuron at full rate."""
+        x = np.clip(_check_obs(obs, self.n_obs, self.kind), self._lo, self._hi)
         d = (x[:, :, None] - self._mu) * self._inv_sigma
         return np.exp(-(d * d)).reshape(x.shape[0], self.n_inputs)
 

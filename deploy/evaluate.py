@@ -29,8 +29,8 @@ from neuroq.deploy.rollout import (
     EnvWrapper,
     episode_seed,
     run_episodes,
-    worst_fraction_mean,
 )
+from neuroq.deploy.stats import bootstrap_ci, worst_fraction_mean
 
 #: single actions timed with `act` after the episodes, for the per-action host latency.
 SINGLE_ACTION_SAMPLES = 200
@@ -114,6 +114,7 @@ def evaluate(
         "timesteps_per_action": policy.timesteps,
         "return_mean": float(returns.mean()),
         "return_std": float(returns.std()),
+        "return_ci95": list(bootstrap_ci(returns)),
         "return_worst5pct_mean": worst_fraction_mean(returns),
         "returns": returns.tolist(),
         "episode_length": _stats(lengths),

@@ -25,7 +25,6 @@ events there), and it returns k integer actions.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,8 +35,6 @@ from neuroq.deploy.errors import NeuroqError
 
 #: Episodes running at once by default (the policy's batch); more only costs memory.
 DEFAULT_BATCH = 100
-#: Fraction of episodes whose mean return is the "worst-5 %" figure (NeuroBench's risk).
-WORST_FRACTION = 0.05
 
 BatchAct = Callable[[np.ndarray, Sequence[dict[str, Any]]], np.ndarray]
 EnvWrapper = Callable[[Any], Any]
@@ -225,9 +222,3 @@ def run_episodes(
             env.close()
     ran = lengths > 0
     return Episodes(returns[ran], lengths[ran], seeds[ran], complete[ran], steps)
-
-
-def worst_fraction_mean(returns: np.ndarray, fraction: float = WORST_FRACTION) -> float:
-    """Mean of the lowest ceil(fraction * n) returns."""
-    r = np.sort(np.asarray(returns, np.float64))
-    return float(r[: max(1, math.ceil(fraction * len(r)))].mean())

@@ -10,7 +10,7 @@ import pytest
 
 from neuroq.agents.cli.main import main
 from neuroq.agents.convert import (
-    AnnMLP,
+    FloatMLP,
     convert,
     make_encoder,
     mlp_from_sequential,
@@ -29,7 +29,7 @@ def toy_mlp(seed=0, widths=(4, 32, 32, 2)):
     ws = tuple((rng.normal(size=(o, i)) / np.sqrt(i)).astype(np.float32)
                for i, o in zip(widths[:-1], widths[1:], strict=True))
     bs = tuple(rng.normal(0, 0.1, size=o).astype(np.float32) for o in widths[1:])
-    return AnnMLP(ws, bs)
+    return FloatMLP(ws, bs)
 
 
 def test_sequential_must_be_linear_relu():

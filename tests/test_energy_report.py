@@ -14,7 +14,8 @@ from neuroq.agents.energy.compare import compare_published
 from neuroq.agents.energy.figures import PROVENANCES, EnergyConfig, Report
 from neuroq.agents.energy.render import PLOTS, write_report
 from neuroq.agents.energy.report import build_report
-from neuroq.agents.int8_ann import FloatMLP, quantize_mlp
+from neuroq.agents.int8_ann import quantize_mlp
+from neuroq.agents.mlp import FloatMLP
 from neuroq.deploy.artifact import save_artifact
 from neuroq.deploy.compiler import compile_program
 from neuroq.deploy.emulator import Emulator

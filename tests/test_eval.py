@@ -12,7 +12,7 @@ from neuroq.deploy.artifact import WEIGHTS_FILE
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.evaluate import evaluate
 from neuroq.deploy.policy import ActionInfo, SpikingPolicy, load_policy
-from neuroq.deploy.rollout import worst_fraction_mean
+from neuroq.deploy.stats import worst_fraction_mean
 from tests.helpers.networks import random_network, rate_encoder, save_cartpole_artifact
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ event-encoder policy the events of each period, not the counts.
 import numpy as np
 import pytest
 
-from neuroq.agents.convert import AnnMLP, convert, make_encoder, make_env, record_observations
+from neuroq.agents.convert import FloatMLP, convert, make_encoder, make_env, record_observations
 from neuroq.deploy.encoders import EventEncoder
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.evaluate import evaluate
@@ -20,7 +20,7 @@ ENV_ID = "neuroq/DVSPanTrackingPooled-v0"
 def small_mlp(seed=0):
     rng = np.random.default_rng(seed)
     w = (rng.normal(size=(16, 128)) * 0.3, rng.normal(size=(3, 16)) * 0.3)
-    return AnnMLP(tuple(x.astype(np.float32) for x in w),
+    return FloatMLP(tuple(x.astype(np.float32) for x in w),
                   (np.zeros(16, np.float32), np.zeros(3, np.float32)))
 
 

@@ -48,9 +48,11 @@ def _fmt(x: float | None, scale: float, unit: str) -> str:
 def print_summary(result: dict, run_dir) -> None:
     """The evaluation's figures, one per line, each labelled with what kind it is."""
     m, c, mod = result["measured"], result["counted_per_action"], result["modeled_per_action"]
-    print(f"return              {result['return_mean']:.2f} +- {result['return_std']:.2f} "
-          f"(worst 5 %: {result['return_worst5pct_mean']:.2f}) over {result['episodes']} "
-          f"episodes (seeds {result['episode_seeds'][0]}..{result['episode_seeds'][1]})")
+    lo, hi = result["return_ci95"]
+    print(f"return              {result['return_mean']:.2f} +- {result['return_std']:.2f}, "
+          f"95 % CI [{lo:.2f}, {hi:.2f}] (worst 5 %: {result['return_worst5pct_mean']:.2f}) "
+          f"over {result['episodes']} episodes (seeds {result['episode_seeds'][0]}.."
+          f"{result['episode_seeds'][1]})")
     print(f"host time/action    {_fmt(m['host_time_per_action_batched_s'], 1e6, 'us')} batched,"
           f" {_fmt(m['host_latency_single_action_median_s'], 1e6, 'us')} single (median)"
           "  [measured]")

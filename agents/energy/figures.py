@@ -26,8 +26,9 @@ from neuroq.agents.energy.runs import (
     LEVELS,
     SnnRun,
 )
+from neuroq.deploy import seeds
 from neuroq.deploy.network import SpikingQNetwork
-from neuroq.deploy.rollout import worst_fraction_mean
+from neuroq.deploy.stats import worst_fraction_mean
 
 #: Arfa, Vogginger, Mayr, "Hardware-Aware Fine-Tuning of Spiking Q-Networks on the
 #: SpiNNaker2 Neuromorphic Platform", arXiv 2507.23562 (2025), as quoted by a summary.
@@ -44,7 +45,7 @@ PROVENANCES = ("measured", "modeled", "published", "estimate", "unavailable")
 EQUAL_RETURN_FRACTION = 0.05
 #: Seeds of the episodes that calibrate the int8 ANN: seed + offset + i (apart from the
 #: reported episodes).
-CALIBRATION_SEED_OFFSET = 90_000
+CALIBRATION_SEED_OFFSET = seeds.CALIBRATION_BASE
 CALIBRATION_EPISODES = 10
 #: Most observations kept for calibration and for latency timing.
 MAX_CALIBRATION_OBS = 5000

@@ -48,7 +48,7 @@ from neuroq.agents.energy.runs import (
 from neuroq.agents.int8_ann import quantize_mlp
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import SpikingQNetwork
-from neuroq.deploy.rollout import worst_fraction_mean
+from neuroq.deploy.stats import worst_fraction_mean
 
 
 def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -> Report:
@@ -106,7 +106,7 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
             f_returns, _ = closed_loop(env_id, batch_act, cfg.episodes, cfg.seed, cfg.max_steps)
             add_returns(rep, "float_dqn", f_returns, f"float DQN (torch fp32), {train_dir}")
             _, calib = closed_loop(env_id, batch_act, CALIBRATION_EPISODES,
-                                   cfg.seed + CALIBRATION_SEED_OFFSET, cfg.max_steps)
+                                   CALIBRATION_SEED_OFFSET, cfg.max_steps)
             q8 = quantize_mlp(mlp, sample_rows(calib, MAX_CALIBRATION_OBS, cfg.seed))
             i_returns, _ = closed_loop(env_id, lambda o: q8.q(o).argmax(axis=1), cfg.episodes,
                                        cfg.seed, cfg.max_steps)

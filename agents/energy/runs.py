@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.agents.int8_ann import FloatMLP
+from neuroq.agents.mlp import FloatMLP
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import SpikingQNetwork
 from neuroq.deploy.rollout import run_episodes
@@ -296,7 +296,7 @@ def plain_conversion(convert_dir: Path, mlp: FloatMLP, timesteps: int
                      ) -> tuple[SpikingQNetwork, Any]:
     """The DQN converted (agents/convert.py, no fine-tuning) at `timesteps`, with the
     encoder and percentile of the convert run in `convert_dir`."""
-    from neuroq.agents.convert import AnnMLP, convert
+    from neuroq.agents.convert import FloatMLP, convert
     from neuroq.agents.runs import read_json
     from neuroq.deploy.encoders import encoder_from_dict
 
@@ -307,6 +307,6 @@ def plain_conversion(convert_dir: Path, mlp: FloatMLP, timesteps: int
     obs = np.load(convert_dir / "observations.npy", allow_pickle=False)
     step = max(1, len(obs) // BASELINE_CONVERT_OBS)
     obs = np.asarray(obs[::step][:BASELINE_CONVERT_OBS], np.float32)
-    net = convert(AnnMLP(tuple(mlp.weights), tuple(mlp.biases)), encoder, obs, int(timesteps),
+    net = convert(mlp, encoder, obs, int(timesteps),
                   float(res.get("percentile", 99.9)))
     return net, encoder

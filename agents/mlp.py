@@ -1,0 +1,89 @@
+"""The float Q-MLP of a trained DQN as plain numpy arrays (no torch needed to run it).
+
+`FloatMLP`: weights[k] float32 (n_out, n_in), biases[k] float32 (n_out,), ReLU after every
+layer but the last: Q(x) = W_L relu(... relu(W_1 x + b_1) ...) + b_L. It is what conversion
+starts from, the teacher of fine-tuning, and the float baseline of the energy report and
+the robustness suite. `save_mlp` / `load_mlp_file` store it as an .npz of plain arrays
+(read with allow_pickle=False), so an artifact can carry its float DQN without pickle.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neuroq.deploy.errors import NeuroqError
+
+
+@dataclass(frozen=True)
+class FloatMLP:
+    """weights[k] float32 (n_out, n_in), biases[k] float32 (n_out,); ReLU between layers."""
+
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(self.biases) or not self.weights:
+            raise NeuroqError("an MLP needs one bias per weight matrix and at least one layer")
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            if w.ndim != 2 or b.shape != (w.shape[0],):
+                raise NeuroqError(f"layer {k}: weight (n_out, n_in) and bias (n_out,) needed, "
+                                  f"got {w.shape} and {b.shape}")
+            if k and w.shape[1] != self.weights[k - 1].shape[0]:
+                raise NeuroqError(f"layer {k} takes {w.shape[1]} inputs, layer {k - 1} gives "
+                                  f"{self.weights[k - 1].shape[0]}")
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return (int(self.weights[0].shape[1]), *(int(w.shape[0]) for w in self.weights))
+
+    def layer_inputs(self, x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """(what each layer multiplies: x, then hidden activations), Q-values."""
+        h = np.asarray(x, np.float32)
+        inputs = []
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            inputs.append(h)
+            h = h @ w.T + b
+            if k < len(self.weights) - 1:
+                h = np.maximum(h, np.float32(0.0))
+        return inputs, h
+
+    def activations(self, x: np.ndarray) -> list[np.ndarray]:
+        """Post-ReLU activations of every hidden layer, then the Q-values (last)."""
+        inputs, q = self.layer_inputs(x)
+        return [*inputs[1:], q]
+
+    def q(self, x: np.ndarray) -> np.ndarray:
+        return self.layer_inputs(x)[1]
+
+    def act(self, x: np.ndarray) -> np.ndarray:
+        """Greedy actions (lowest index on ties) for observations (batch, n_obs)."""
+        return self.q(x).argmax(axis=1)
+
+
+def save_mlp(path: str | os.PathLike, mlp: FloatMLP) -> Path:
+    """Write `mlp` as an .npz of arrays w0, b0, w1, b1, ... (float32)."""
+    arrays = {}
+    for k, (w, b) in enumerate(zip(mlp.weights, mlp.biases, strict=True)):
+        arrays[f"w{k}"], arrays[f"b{k}"] = w.astype(np.float32), b.astype(np.float32)
+    p = Path(path)
+    with open(p, "wb") as f:
+        np.savez(f, **arrays)
+    return p
+
+
+def load_mlp_file(path: str | os.PathLike) -> FloatMLP:
+    """Read an .npz written by `save_mlp` (no pickle)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            n = len(data.files) // 2
+            ws = tuple(data[f"w{k}"].astype(np.float32) for k in range(n))
+            bs = tuple(data[f"b{k}"].astype(np.float32) for k in range(n))
+    except (OSError, KeyError, ValueError) as exc:
+        raise NeuroqError(f"{path} is not a float Q-MLP file: {exc}") from None
+    if not all(np.isfinite(a).all() for a in ws + bs):
+        raise NeuroqError(f"{path}: the Q-MLP holds NaN or inf")
+    return FloatMLP(ws, bs)

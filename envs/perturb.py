@@ -1,0 +1,238 @@
+"""Perturbations as Gymnasium wrappers: what a robot meets that a simulator does not.
+
+Each wrapper changes one thing and leaves the environment's own code alone:
+
+- `ObservationNoise(env, sigma)`: Gaussian noise added to every observation, sigma in
+  observation units (one value, or one per dimension).
+- `ObservationDelay(env, steps)`: the policy sees the observation of `steps` steps ago
+  (sensor latency; for an event camera, its events arrive one control period late).
+- `ActionDelay(env, steps)`: the action chosen now is applied `steps` steps later (actuator
+  latency); until then the first action of the episode is applied.
+- `DroppedActions(env, p)`: with probability p an action is lost and the actuator holds the
+  previous one.
+- `PhysicsShift(env, **values)`: physical parameters of the simulation set to other
+  values (CartPole: pole half-length, masses, force; Acrobot: link masses and lengths; the
+  DVS task: event noise rate), checked against `PHYSICS` so a misspelt name is an error.
+- `Randomized(env, make)`: at every reset, a fresh perturbation drawn by `make(rng)` wraps
+  the environment (domain randomization for training).
+
+All randomness comes from the episode's own seed (`reset(seed=...)`), so perturbed episodes
+are as reproducible as clean ones. numpy + gymnasium only.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+#: Offset of a perturbation's random stream from the episode seed (kept apart from the
+#: stream the environment itself draws from).
+NOISE_SEED_OFFSET = 7_919
+
+
+def _episode_rng(seed: int | None, salt: int) -> np.random.Generator:
+    return np.random.default_rng(None if seed is None else [seed, NOISE_SEED_OFFSET, salt])
+
+
+class ObservationNoise(gym.ObservationWrapper):
+    """Observation + N(0, sigma^2), sigma in observation units (scalar or per dimension)."""
+
+    def __init__(self, env: gym.Env, sigma: float | Sequence[float]) -> None:
+        super().__init__(env)
+        self.sigma = np.asarray(sigma, np.float64)
+        if np.any(self.sigma < 0) or not np.all(np.isfinite(self.sigma)):
+            raise ValueError(f"observation noise sigma must be finite and >= 0, got {sigma}")
+        self._rng = _episode_rng(None, 1)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._rng = _episode_rng(seed, 1)
+        return super().reset(seed=seed, options=options)
+
+    def observation(self, observation: Any) -> np.ndarray:
+        obs = np.asarray(observation)
+        return (obs + self._rng.normal(0.0, 1.0, obs.shape) * self.sigma).astype(obs.dtype)
+
+
+class ObservationDelay(gym.Wrapper):
+    """The policy sees the observation (and info) of `steps` steps ago; at the start of an
+    episode, the first observation is repeated."""
+
+    def __init__(self, env: gym.Env, steps: int) -> None:
+        super().__init__(env)
+        if int(steps) != steps or steps < 0:
+            raise ValueError(f"observation delay must be a whole number of steps >= 0, "
+                             f"got {steps}")
+        self.steps = int(steps)
+        self._queue: deque = deque()
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        self._queue = deque([(obs, info)] * (self.steps + 1), maxlen=self.steps + 1)
+        return obs, info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._queue.append((obs, info))
+        old_obs, old_info = self._queue[0]
+        return old_obs, reward, terminated, truncated, old_info
+
+
+class ActionDelay(gym.ActionWrapper):
+    """The action chosen now is applied `steps` steps later (the first chosen action is
+    applied until then)."""
+
+    def __init__(self, env: gym.Env, steps: int) -> None:
+        super().__init__(env)
+        if int(steps) != steps or steps < 0:
+            raise ValueError(f"action delay must be a whole number of steps >= 0, got {steps}")
+        self.steps = int(steps)
+        self._queue: deque = deque()
+
+    def reset(self, **kwargs: Any):
+        self._queue = deque()
+        return self.env.reset(**kwargs)
+
+    def action(self, action: Any) -> Any:
+        if not self._queue:
+            self._queue.extend([action] * self.steps)
+        self._queue.append(action)
+        return self._queue.popleft()
+
+
+class DroppedActions(gym.ActionWrapper):
+    """With probability `p` an action is lost and the previous one is applied again."""
+
+    def __init__(self, env: gym.Env, p: float) -> None:
+        super().__init__(env)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"drop probability must lie in [0, 1], got {p}")
+        self.p = float(p)
+        self._rng = _episode_rng(None, 2)
+        self._last: Any = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._rng = _episode_rng(seed, 2)
+        self._last = None
+        return super().reset(seed=seed, options=options)
+
+    def action(self, action: Any) -> Any:
+        if self._last is not None and self._rng.random() < self.p:
+            return self._last
+        self._last = action
+        return action
+
+
+@dataclass(frozen=True)
+class PhysicsParameter:
+    """One physical parameter a `PhysicsShift` may set: the attribute of the unwrapped env,
+    its unit and what it means. `apply(env)` recomputes derived attributes afterwards."""
+
+    attribute: str
+    unit: str
+    meaning: str
+
+
+def _cartpole_derived(core: Any) -> None:
+    core.total_mass = core.masspole + core.masscart
+    core.polemass_length = core.masspole * core.length
+
+
+#: Parameters per environment (Gymnasium's classic_control cartpole.py and acrobot.py name
+#: them as attributes; the DVS task takes its noise rate from its DvsParams).
+PHYSICS: dict[str, dict[str, PhysicsParameter]] = {
+    "CartPole-v1": {
+        "length": PhysicsParameter("length", "m", "half the pole's length (default 0.5)"),
+        "masspole": PhysicsParameter("masspole", "kg", "pole mass (default 0.1)"),
+        "masscart": PhysicsParameter("masscart", "kg", "cart mass (default 1.0)"),
+        "force_mag": PhysicsParameter("force_mag", "N", "push of each action (default 10)"),
+    },
+    "Acrobot-v1": {
+        "link_mass_1": PhysicsParameter("LINK_MASS_1", "kg", "first link's mass (default 1)"),
+        "link_mass_2": PhysicsParameter("LINK_MASS_2", "kg", "second link's mass (default 1)"),
+        "link_length_1": PhysicsParameter("LINK_LENGTH_1", "m",
+                                          "first link's length (default 1)"),
+        "link_length_2": PhysicsParameter("LINK_LENGTH_2", "m",
+                                          "second link's length (default 1)"),
+    },
+    "neuroq/DVSPanTrackingPooled-v0": {
+        "noise_rate_hz": PhysicsParameter("noise_rate_hz", "Hz",
+                                          "DVS background events per pixel (default 0.2)"),
+    },
+}
+PHYSICS["CartPole-v0"] = PHYSICS["CartPole-v1"]
+PHYSICS["neuroq/DVSPanTracking-v0"] = PHYSICS["neuroq/DVSPanTrackingPooled-v0"]
+_DERIVED: dict[str, Callable[[Any], None]] = {"CartPole-v1": _cartpole_derived,
+                                              "CartPole-v0": _cartpole_derived}
+
+
+def physics_parameters(env_id: str) -> dict[str, PhysicsParameter]:
+    """The parameters `PhysicsShift` can set for `env_id` (ValueError if none are known)."""
+    try:
+        return PHYSICS[env_id]
+    except KeyError:
+        raise ValueError(f"no physics parameters are known for {env_id!r}; known: "
+                         f"{', '.join(sorted(PHYSICS))}") from None
+
+
+class PhysicsShift(gym.Wrapper):
+    """Sets physical parameters of the unwrapped environment to `values` (by the names of
+    `PHYSICS`), before every episode."""
+
+    def __init__(self, env: gym.Env, **values: float) -> None:
+        super().__init__(env)
+        env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+        known = physics_parameters(env_id)
+        for name, value in values.items():
+            if name not in known:
+                raise ValueError(f"{env_id} has no physics parameter {name!r}; known: "
+                                 f"{', '.join(known)}")
+            if not np.isfinite(value) or value < 0 or (value == 0 and name != "noise_rate_hz"):
+                raise ValueError(f"physics parameter {name} must be positive, got {value}")
+        self.values = dict(values)
+        self._known = known
+        self._derived = _DERIVED.get(env_id)
+
+    def _apply(self) -> None:
+        core = self.env.unwrapped
+        for name, value in self.values.items():
+            attr = self._known[name].attribute
+            if hasattr(core, "dvs_params") and attr == "noise_rate_hz":
+                from dataclasses import replace
+
+                core.dvs_params = replace(core.dvs_params, noise_rate_hz=float(value))
+            else:
+                setattr(core, attr, float(value))
+        if self._derived is not None:
+            self._derived(core)
+
+    def reset(self, **kwargs: Any):
+        self._apply()
+        return self.env.reset(**kwargs)
+
+
+class Randomized(gym.Wrapper):
+    """Domain randomization: before every episode, `make(env, rng)` builds a fresh stack of
+    perturbation wrappers around the bare environment, drawn from the episode's seed."""
+
+    def __init__(self, env: gym.Env, make: Callable[[gym.Env, np.random.Generator], gym.Env]):
+        super().__init__(env)
+        self._base = env
+        self._make = make
+        self._rng = _episode_rng(None, 3)
+        self._current: gym.Env = env
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._rng = _episode_rng(seed, 3)
+        self._current = self._make(self._base, self._rng)
+        return self._current.reset(seed=seed, options=options)
+
+    def step(self, action: Any):
+        return self._current.step(action)

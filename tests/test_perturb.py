@@ -1,0 +1,94 @@
+"""Perturbation wrappers: each changes what it says, reproducibly, and refuses bad values."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from neuroq.deploy.rollout import make_env
+from neuroq.envs.perturb import (
+    ActionDelay,
+    DroppedActions,
+    ObservationDelay,
+    ObservationNoise,
+    PhysicsShift,
+    Randomized,
+)
+
+
+def rollout(env, actions, seed=0):
+    obs, _ = env.reset(seed=seed)
+    out = [obs]
+    for a in actions:
+        obs, *_ = env.step(a)
+        out.append(obs)
+    return np.array(out)
+
+
+def test_noise_is_reproducible_per_episode_seed_and_has_its_sigma():
+    clean = rollout(make_env("CartPole-v1"), [0, 1] * 6)
+    noisy = [rollout(make_env("CartPole-v1", [lambda e: ObservationNoise(e, 0.05)]),
+                     [0, 1] * 6) for _ in range(2)]
+    np.testing.assert_array_equal(noisy[0], noisy[1])
+    assert 0.03 < np.std(noisy[0] - clean) < 0.07
+
+
+def test_action_delay_applies_each_action_later():
+    acts = [1, 1, 0, 0, 1, 0, 1, 1, 0, 0]
+    clean = rollout(make_env("CartPole-v1"), [acts[0]] * 2 + acts[:-2])
+    delayed = rollout(make_env("CartPole-v1", [lambda e: ActionDelay(e, 2)]), acts)
+    np.testing.assert_array_equal(clean, delayed)
+
+
+def test_observation_delay_shows_older_observations():
+    clean = rollout(make_env("CartPole-v1"), [0, 1, 1, 0, 1])
+    delayed = rollout(make_env("CartPole-v1", [lambda e: ObservationDelay(e, 1)]),
+                      [0, 1, 1, 0, 1])
+    np.testing.assert_array_equal(delayed[1:], clean[:-1])
+
+
+def test_dropped_actions_repeat_the_previous_one():
+    env = make_env("CartPole-v1", [lambda e: DroppedActions(e, 1.0)])
+    always_first = rollout(env, [1, 0, 0, 0])
+    np.testing.assert_array_equal(always_first, rollout(make_env("CartPole-v1"), [1, 1, 1, 1]))
+    with pytest.raises(ValueError, match="drop probability"):
+        DroppedActions(make_env("CartPole-v1"), 1.5)
+
+
+def test_physics_shift_changes_the_simulation_and_refuses_unknown_names():
+    env = make_env("CartPole-v1", [lambda e: PhysicsShift(e, length=0.3, masspole=0.2)])
+    env.reset(seed=0)
+    core = env.unwrapped
+    assert core.length == 0.3 and core.polemass_length == pytest.approx(0.06)
+    assert core.total_mass == pytest.approx(1.2)
+    assert not np.array_equal(rollout(env, [1] * 5), rollout(make_env("CartPole-v1"), [1] * 5))
+    acro = make_env("Acrobot-v1", [lambda e: PhysicsShift(e, link_mass_2=1.5)])
+    acro.reset(seed=0)
+    assert acro.unwrapped.LINK_MASS_2 == 1.5 and gym.make("Acrobot-v1").unwrapped.LINK_MASS_2 == 1
+    with pytest.raises(ValueError, match="no physics parameter 'lenght'"):
+        PhysicsShift(make_env("CartPole-v1"), lenght=0.3)
+    with pytest.raises(ValueError, match="positive"):
+        PhysicsShift(make_env("CartPole-v1"), length=-1)
+
+
+def test_dvs_noise_rate_shift():
+    env = make_env("neuroq/DVSPanTrackingPooled-v0",
+                   [lambda e: PhysicsShift(e, noise_rate_hz=50.0)])
+    _, info = env.reset(seed=0)
+    assert env.unwrapped.dvs_params.noise_rate_hz == 50.0
+    quiet = make_env("neuroq/DVSPanTrackingPooled-v0")
+    _, info_quiet = quiet.reset(seed=0)
+    assert len(info["events"]["t"]) > len(info_quiet["events"]["t"])
+
+
+def test_randomized_draws_a_new_perturbation_per_episode_from_its_seed():
+    drawn = []
+
+    def make(env, rng):
+        length = float(rng.uniform(0.3, 0.7))
+        drawn.append(length)
+        return PhysicsShift(env, length=length)
+
+    env = make_env("CartPole-v1", [lambda e: Randomized(e, make)])
+    for seed in (1, 2, 1):
+        env.reset(seed=seed)
+    assert drawn[0] == drawn[2] != drawn[1]

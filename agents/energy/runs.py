@@ -296,7 +296,7 @@ def plain_conversion(convert_dir: Path, mlp: FloatMLP, timesteps: int
                      ) -> tuple[SpikingQNetwork, Any]:
     """The DQN converted (agents/convert.py, no fine-tuning) at `timesteps`, with the
     encoder and percentile of the convert run in `convert_dir`."""
-    from neuroq.agents.convert import FloatMLP, convert
+    from neuroq.agents.convert import convert
     from neuroq.agents.runs import read_json
     from neuroq.deploy.encoders import encoder_from_dict
 

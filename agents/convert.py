@@ -165,10 +165,11 @@ def record_observations(mlp: FloatMLP, env_id: str, n: int, seed: int,
 
 def evaluate_returns(env_id: str, act_batch: Callable[[np.ndarray], np.ndarray],
                      episodes: int = DEFAULT_EVAL_EPISODES,
-                     seed: int = EVAL_SEED_BASE) -> np.ndarray:
+                     seed: int = EVAL_SEED_BASE, wrappers: tuple = ()) -> np.ndarray:
     """Returns of the training side's evaluation episodes (episode i seeded seed + i),
     played by `neuroq.deploy.rollout.run_episodes`; `act_batch(obs (k, n_obs)) -> (k,)`."""
-    return run_episodes(env_id, lambda obs, _infos: act_batch(obs), episodes, seed).returns
+    return run_episodes(env_id, lambda obs, _infos: act_batch(obs), episodes, seed,
+                        wrappers=wrappers).returns
 
 
 def mlp_act(mlp: FloatMLP) -> Callable[[np.ndarray], np.ndarray]:

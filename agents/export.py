@@ -23,6 +23,34 @@ EXPORT_STAGE = "export"
 ARTIFACT_DIR = "artifact"
 #: Episodes of the exported artifact's return check by default.
 DEFAULT_EVAL_EPISODES = 100
+#: The export gate: the SNN must keep at least this fraction of the float DQN's return on
+#: the gate's held-out episodes (neuroq.deploy.stats.fraction_of: for negative returns
+#: reference / value).
+DEFAULT_GATE = 0.99
+#: Held-out episodes the gate plays (seeds neuroq.deploy.seeds.GATE_BASE + i).
+DEFAULT_GATE_EPISODES = 100
+
+
+def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: float
+                 ) -> dict[str, Any]:
+    """The SNN artifact and its float DQN on the gate's held-out episodes (same seeds):
+    both summaries, the fraction and whether it passes `threshold`."""
+    from neuroq.agents.robustness import policy_act
+    from neuroq.deploy import seeds
+    from neuroq.deploy.policy import load_policy
+    from neuroq.deploy.rollout import run_episodes
+    from neuroq.deploy.stats import fraction_of, summarize
+
+    policy = load_policy(artifact_dir, backend="emulator")
+    env_id = policy.manifest["env_id"]
+    event = hasattr(policy.encoder, "encode_events")
+    snn = run_episodes(env_id, policy_act(policy, event), episodes, seeds.GATE_BASE)
+    ann = run_episodes(env_id, lambda obs, _i: teacher.act(obs), episodes, seeds.GATE_BASE)
+    s, a = summarize(snn.returns), summarize(ann.returns)
+    frac = fraction_of(s["mean"], a["mean"])
+    return {"seeds": [seeds.GATE_BASE, seeds.GATE_BASE + episodes - 1], "snn": s,
+            "float_dqn": a, "fraction": frac, "threshold": threshold,
+            "passed": bool(frac >= threshold)}
 
 
 @dataclass(frozen=True)
@@ -35,8 +63,16 @@ class Exported:
 
 
 def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs",
-           eval_episodes: int = DEFAULT_EVAL_EPISODES) -> Exported:
-    """Write the export run of `finetune_run`; return what it made."""
+           eval_episodes: int = DEFAULT_EVAL_EPISODES, gate: float = DEFAULT_GATE,
+           gate_episodes: int = DEFAULT_GATE_EPISODES, force: bool = False) -> Exported:
+    """Write the export run of `finetune_run`; return what it made.
+
+    The artifact carries its float DQN (float_dqn.npz, no pickle). The gate plays the SNN
+    and the float DQN on `gate_episodes` held-out episodes: below `gate` x the float
+    return the export is refused (NeuroqError with both numbers, nothing written) unless
+    `force`, which exports and marks the manifest `"gate": {"passed": false, ...}`.
+    gate_episodes 0 skips the gate (the manifest says so).
+    """
     from neuroq.agents.convert import NETWORK_DIR, evaluate_returns, spiking_act
     from neuroq.agents.runs import (
         make_run_dir,
@@ -52,9 +88,19 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
     result = read_json(src / "result.json")
     if result.get("stage") != "finetune" or not src.name.startswith("finetune-"):
         raise NeuroqError(f"{src} is not a finetune run (expected runs/<env>/finetune-<id>/)")
-    if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, int) or eval_episodes < 0:
-        raise NeuroqError(f"--eval-episodes must be an integer >= 0, got {eval_episodes!r}")
+    for name, value in (("--eval-episodes", eval_episodes), ("--gate-episodes", gate_episodes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise NeuroqError(f"{name} must be an integer >= 0, got {value!r}")
+    if not 0.0 <= gate <= 2.0:
+        raise NeuroqError(f"--gate must lie in [0, 2] (a fraction of the float return), "
+                          f"got {gate}")
     art = load_artifact(src / NETWORK_DIR)
+    from neuroq.agents.convert import load_mlp, open_train_run
+    from neuroq.agents.mlp import save_mlp
+    from neuroq.agents.robustness import FLOAT_DQN_FILE
+    from neuroq.deploy.artifact import sha256_file
+
+    teacher = load_mlp(open_train_run(art.manifest["provenance"]["train_run"]))
     run_dir = make_run_dir(out_root, art.manifest["env_id"], EXPORT_STAGE)
     with removed_on_failure(run_dir):
         manifest = {k: v for k, v in art.manifest.items()
@@ -63,11 +109,30 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
                                   "export_run": str(run_dir.resolve())}
         manifest["finetune_mean_return"] = result["mean_return"]
         manifest["ann_mean_return"] = result["ann_mean_return"]
-        save_artifact(run_dir / ARTIFACT_DIR, art.network, art.encoder, manifest)
+        folder = run_dir / ARTIFACT_DIR
+        folder.mkdir()
+        save_mlp(folder / FLOAT_DQN_FILE, teacher)
+        manifest["float_dqn"] = {"file": FLOAT_DQN_FILE,
+                                 "sha256": sha256_file(folder / FLOAT_DQN_FILE)}
+        save_artifact(folder, art.network, art.encoder, manifest)
+        if gate_episodes:
+            figures = gate_figures(folder, teacher, gate_episodes, gate)
+            if not figures["passed"] and not force:
+                raise NeuroqError(
+                    f"export refused: the SNN's return {figures['snn']['mean']:.1f} is "
+                    f"{100 * figures['fraction']:.1f} % of the float DQN's "
+                    f"{figures['float_dqn']['mean']:.1f} on held-out episodes "
+                    f"{figures['seeds'][0]}..{figures['seeds'][1]} (gate "
+                    f"{100 * gate:.0f} %); fine-tune further, or --force to export anyway")
+        else:
+            figures = {"skipped": True, "passed": None, "threshold": gate}
+        manifest["gate"] = figures
+        save_artifact(folder, art.network, art.encoder, manifest)
         out: dict[str, Any] = {
             "stage": EXPORT_STAGE, "env_id": art.manifest["env_id"], "finetune_run": str(src),
             "artifact": ARTIFACT_DIR, "timesteps": art.network.timesteps,
-            "encoder": art.encoder.kind, "ann_mean_return": result["ann_mean_return"]}
+            "encoder": art.encoder.kind, "ann_mean_return": result["ann_mean_return"],
+            "gate": figures, "forced": bool(force and figures.get("passed") is False)}
         if eval_episodes:
             loaded = load_artifact(run_dir / ARTIFACT_DIR)
             r = evaluate_returns(out["env_id"], spiking_act(loaded.network, loaded.encoder),

@@ -91,6 +91,7 @@ class FinetuneConfig:
     gamma: float = 0.99
     td_initial_steps: int = TD_INITIAL_STEPS
     seed: int = 0
+    randomize: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -132,6 +133,19 @@ class Transitions:
                                  strict=True)))
 
 
+def _randomization(randomize: dict[str, Any]) -> tuple:
+    """Wrappers of a domain randomization spec (neuroq.envs.perturb.RandomizationSpec)."""
+    from neuroq.envs.perturb import RandomizationSpec
+
+    try:
+        spec = RandomizationSpec.from_dict(randomize or None)
+    except ValueError as exc:
+        from neuroq.deploy.errors import NeuroqError
+
+        raise NeuroqError(f"finetune: {exc}") from None
+    return (spec.wrapper(),) if spec.active else ()
+
+
 def _rollout_seed(seed: int, epoch: int) -> int:
     """First episode seed of a fine-tuning rollout (neuroq.deploy.seeds; epoch -1: the TD
     warm-up rollout)."""
@@ -139,7 +153,7 @@ def _rollout_seed(seed: int, epoch: int) -> int:
 
 
 def _rollout(env_id: str, act: Callable[[np.ndarray], np.ndarray], steps: int, seed: int,
-             n_actions: int, n_envs: int = ROLLOUT_ENVS) -> Transitions:
+             n_actions: int, n_envs: int = ROLLOUT_ENVS, wrappers: tuple = ()) -> Transitions:
     """Transitions of `act` (epsilon-greedy) over `steps` environment steps, `n_envs`
     episodes at a time (episode i seeded seed + i)."""
     rng = np.random.default_rng(seed)
@@ -156,7 +170,7 @@ def _rollout(env_id: str, act: Callable[[np.ndarray], np.ndarray], steps: int, s
             c.append(v)
 
     run_episodes(env_id, eps_greedy, episodes=max(1, steps), seed=seed, batch=n_envs,
-                 max_total_steps=max(1, steps), on_step=record)
+                 max_total_steps=max(1, steps), on_step=record, wrappers=wrappers)
     return Transitions(*(np.concatenate(c) for c in cols))
 
 
@@ -170,6 +184,7 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: FloatMLP, env_
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    perturbed = _randomization(cfg.randomize)
     model = SpikingQNet(network, train_thresholds=cfg.train_thresholds)
     groups = []
     for k in range(model.n_layers):
@@ -240,6 +255,11 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: FloatMLP, env_
         if cfg.validation_episodes:
             val = float(evaluate_returns(env_id, act, cfg.validation_episodes,
                                          VALIDATION_SEED_BASE + 1000 * epoch).mean())
+            if perturbed:  # selection also on perturbed episodes: the mean of both
+                val_p = float(evaluate_returns(env_id, act, cfg.validation_episodes,
+                                               VALIDATION_SEED_BASE + 1000 * epoch + 500,
+                                               perturbed).mean())
+                val = (val + val_p) / 2
         rec = {"epoch": epoch, "loss": float(np.mean(losses)), "agreement": agree,
                "validation_return": val, "synaptic_events_per_action": float(np.mean(events)),
                "observations": len(trans.obs) if td else len(obs),
@@ -256,7 +276,7 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: FloatMLP, env_
         bar.update(1)
         if cfg.dagger_steps and epoch < cfg.epochs - 1:
             new = _rollout(env_id, act, cfg.dagger_steps, _rollout_seed(cfg.seed, epoch),
-                           network.n_actions)
+                           network.n_actions, wrappers=perturbed)
             if td:
                 trans = trans + new
             else:

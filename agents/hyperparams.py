@@ -44,10 +44,14 @@ class DQNConfig:
     eval_freq: int = 5000
     n_eval_episodes: int = 20
     final_eval_episodes: int = 100
+    #: domain randomization of the training episodes (neuroq.envs.perturb.RandomizationSpec
+    #: as a mapping: obs_noise, action_delay, drop, physics); empty: clean training
+    randomize: dict[str, Any] = field(default_factory=dict)
 
     def sb3_kwargs(self) -> dict[str, Any]:
         """The arguments of `stable_baselines3.DQN` this config sets."""
-        skip = {"n_timesteps", "net_arch", "eval_freq", "n_eval_episodes", "final_eval_episodes"}
+        skip = {"n_timesteps", "net_arch", "eval_freq", "n_eval_episodes", "final_eval_episodes",
+                "randomize"}
         kw = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         kw["policy_kwargs"] = {"net_arch": list(self.net_arch)}
         return kw
@@ -75,6 +79,13 @@ def _check_value(name: str, value: Any, where: str) -> Any:
     if name not in fields:
         known = ", ".join(sorted(fields))
         raise NeuroqError(f"{where}: unknown hyperparameter '{name}' (known: {known})")
+    if name == "randomize":
+        from neuroq.envs.perturb import RandomizationSpec
+
+        try:
+            return RandomizationSpec.from_dict(value).to_dict() if value else {}
+        except ValueError as exc:
+            raise NeuroqError(f"{where}: {exc}") from None
     if name == "net_arch":
         if (not isinstance(value, list) or not value
                 or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0

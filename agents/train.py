@@ -78,16 +78,26 @@ def greedy_act(model: Any) -> Callable[[np.ndarray, Any], np.ndarray]:
     return lambda obs, _infos: np.asarray(model.predict(obs, deterministic=True)[0])
 
 
-def evaluate(model: Any, env_id: str, episodes: int, seed: int) -> np.ndarray:
+def evaluate(model: Any, env_id: str, episodes: int, seed: int,
+             wrappers: tuple = ()) -> np.ndarray:
     """Returns of `episodes` greedy episodes of `model` (episode i seeded seed + i)."""
-    return run_episodes(env_id, greedy_act(model), episodes, seed).returns
+    return run_episodes(env_id, greedy_act(model), episodes, seed, wrappers=wrappers).returns
+
+
+def randomization(cfg: DQNConfig) -> tuple:
+    """The env wrappers of the config's domain randomization (none when it is empty)."""
+    from neuroq.envs.perturb import RandomizationSpec
+
+    spec = RandomizationSpec.from_dict(cfg.randomize or None)
+    return (spec.wrapper(),) if spec.active else ()
 
 
 def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
                         progress: ProgressFn | None) -> Any:
     """Every eval_freq steps: the greedy return over n_eval_episodes selection episodes
-    (seeds seed + SELECTION_SEED_OFFSET + i); the model is saved as best_model.zip on a
-    strict improvement, and the history kept for eval_history.json."""
+    (seeds seed + SELECTION_SEED_OFFSET + i; under the config's domain randomization when it
+    has one); the model is saved as best_model.zip on a strict improvement, and the history
+    kept for eval_history.json."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class Selection(BaseCallback):
@@ -102,7 +112,7 @@ def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
                 progress(self.num_timesteps)
             if self.num_timesteps % cfg.eval_freq == 0:
                 r = evaluate(self.model, env_id, cfg.n_eval_episodes,
-                             seed + SELECTION_SEED_OFFSET)
+                             seed + SELECTION_SEED_OFFSET, randomization(cfg))
                 self.history["steps"].append(int(self.num_timesteps))
                 self.history["mean_return"].append(float(r.mean()))
                 self.history["std_return"].append(float(r.std()))
@@ -135,7 +145,7 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
 
         from stable_baselines3.common.monitor import Monitor
 
-        env = Monitor(make_env(env_id))
+        env = Monitor(make_env(env_id, randomization(cfg)))
         model = DQN("MlpPolicy", env, seed=seed, verbose=0, device="cpu",
                     tensorboard_log=str(run_dir / "tb"), **cfg.sb3_kwargs())
         selection = _selection_callback(run_dir, env_id, seed, cfg, progress)

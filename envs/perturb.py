@@ -231,8 +231,92 @@ class Randomized(gym.Wrapper):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         if seed is not None:
             self._rng = _episode_rng(seed, 3)
+        else:  # training resets without a seed: derive one, so runs stay reproducible
+            seed = int(self._rng.integers(2**31))
         self._current = self._make(self._base, self._rng)
         return self._current.reset(seed=seed, options=options)
 
     def step(self, action: Any):
         return self._current.step(action)
+
+
+@dataclass(frozen=True)
+class RandomizationSpec:
+    """Domain randomization drawn per episode (for training): each kind uniform in its
+    [low, high] range; physics per parameter name of `PHYSICS`.
+
+    From config (YAML), e.g. `{obs_noise: [0, 0.05], action_delay: [0, 1], drop: [0, 0.1],
+    physics: {length: [0.3, 0.75]}}`; any kind may be left out.
+    """
+
+    obs_noise: tuple[float, float] = (0.0, 0.0)
+    action_delay: tuple[int, int] = (0, 0)
+    drop: tuple[float, float] = (0.0, 0.0)
+    physics: tuple[tuple[str, float, float], ...] = ()
+
+    KINDS = ("obs_noise", "action_delay", "drop", "physics")
+
+    @classmethod
+    def from_dict(cls, d: Any) -> RandomizationSpec:
+        """Validate a config mapping (ValueError naming the bad entry)."""
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise ValueError(f"randomize must be a mapping of {', '.join(cls.KINDS)}, got {d!r}")
+        unknown = set(d) - set(cls.KINDS)
+        if unknown:
+            raise ValueError(f"randomize: unknown key(s) {sorted(unknown)}; known: "
+                             f"{', '.join(cls.KINDS)}")
+
+        def pair(name: str, value: Any, integer: bool = False) -> tuple:
+            ok = (isinstance(value, (list, tuple)) and len(value) == 2
+                  and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                          and np.isfinite(v) and v >= 0 for v in value)
+                  and value[0] <= value[1])
+            if ok and integer:
+                ok = all(float(v).is_integer() for v in value)
+            if not ok:
+                kind = "whole numbers" if integer else "numbers"
+                raise ValueError(f"randomize.{name} must be [low, high], {kind} >= 0 with "
+                                 f"low <= high, got {value!r}")
+            return (int(value[0]), int(value[1])) if integer else (float(value[0]),
+                                                                   float(value[1]))
+
+        physics = d.get("physics") or {}
+        if not isinstance(physics, dict):
+            raise ValueError(f"randomize.physics must map parameter names to [low, high], "
+                             f"got {physics!r}")
+        spec = cls(pair("obs_noise", d.get("obs_noise", [0.0, 0.0])),
+                   pair("action_delay", d.get("action_delay", [0, 0]), integer=True),
+                   pair("drop", d.get("drop", [0.0, 0.0])),
+                   tuple((str(k), *pair(f"physics.{k}", v)) for k, v in physics.items()))
+        if spec.drop[1] > 1:
+            raise ValueError("randomize.drop must lie in [0, 1]")
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"obs_noise": list(self.obs_noise), "action_delay": list(self.action_delay),
+                "drop": list(self.drop), "physics": {n: [lo, hi] for n, lo, hi in self.physics}}
+
+    @property
+    def active(self) -> bool:
+        return (self.obs_noise[1] > 0 or self.action_delay[1] > 0 or self.drop[1] > 0
+                or bool(self.physics))
+
+    def draw(self, env: gym.Env, rng: np.random.Generator) -> gym.Env:
+        """`env` wrapped in one draw of every perturbation (for `Randomized`)."""
+        if self.physics:
+            env = PhysicsShift(env, **{n: float(rng.uniform(lo, hi))
+                                       for n, lo, hi in self.physics})
+        if self.obs_noise[1] > 0:
+            env = ObservationNoise(env, float(rng.uniform(*self.obs_noise)))
+        if self.action_delay[1] > 0:
+            env = ActionDelay(env, int(rng.integers(self.action_delay[0],
+                                                    self.action_delay[1] + 1)))
+        if self.drop[1] > 0:
+            env = DroppedActions(env, float(rng.uniform(*self.drop)))
+        return env
+
+    def wrapper(self) -> Callable[[gym.Env], gym.Env]:
+        """A wrapper for the env factory: `Randomized(env, self.draw)`."""
+        return lambda env: Randomized(env, self.draw)

@@ -54,7 +54,8 @@ def test_td_loss_runs_on_transitions():
 
 
 def test_export_writes_a_loadable_artifact(tmp_path):
-    made = export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=2)
+    made = export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=2, gate=0.0,
+                  gate_episodes=5)
     r = made.result
     art = load_artifact(made.artifact)
     prov = art.manifest["provenance"]
@@ -73,3 +74,27 @@ def test_finetune_bad_settings_write_nothing(tmp_path):
     with pytest.raises(NeuroqError, match="not a convert run"):
         run_finetune(tiny_finetune_run(), tmp_path, progress=False)
     assert not any(tmp_path.rglob("*"))
+
+
+def test_export_carries_its_float_dqn_and_the_gate_figures(tmp_path):
+    made = export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=0.0,
+                  gate_episodes=5)
+    art = load_artifact(made.artifact)
+    gate = art.manifest["gate"]
+    assert gate["passed"] is True and gate["seeds"] == [900_000, 900_004]
+    assert gate["fraction"] == pytest.approx(gate["snn"]["mean"] / gate["float_dqn"]["mean"])
+    from neuroq.agents.robustness import find_float_dqn
+
+    mlp, where = find_float_dqn(made.artifact, art.manifest)
+    assert where.endswith("float_dqn.npz") and mlp.widths[0] == 4
+
+
+def test_export_gate_refuses_and_leaves_nothing_unless_forced(tmp_path):
+    with pytest.raises(NeuroqError, match=r"export refused: the SNN's return .* % of the float"):
+        export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=2.0,
+               gate_episodes=5)
+    assert not list(tmp_path.rglob("export-*"))
+    made = export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=2.0,
+                  gate_episodes=5, force=True)
+    gate = load_artifact(made.artifact).manifest["gate"]
+    assert gate["passed"] is False and made.result["forced"] is True

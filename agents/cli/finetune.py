@@ -31,6 +31,18 @@ import sys
 HELP = "fine-tune a converted spiking Q-network with the chip's 8-bit semantics"
 
 
+def _yaml_mapping(text: str) -> dict:
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a YAML mapping, got {text!r}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from neuroq.agents.finetune import FinetuneConfig
 
@@ -53,6 +65,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="distillation from the DQN's Q-values (default) or TD learning")
     p.add_argument("--eval-episodes", type=int,
                    help="final evaluation episodes (default: those of the convert run)")
+    p.add_argument("--randomize", type=_yaml_mapping, metavar="YAML",
+                   help="domain randomization of the DAgger rollouts and half the validation "
+                        "episodes, e.g. \"{obs_noise: [0, 0.05], action_delay: [0, 1]}\" "
+                        "(kinds: obs_noise, action_delay, drop, physics; default: none)")
     p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -66,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                          spike_penalty=args.spike_penalty, dagger_steps=args.dagger_steps,
                          validation_episodes=args.validation_episodes,
                          train_thresholds=args.train_thresholds, loss=args.loss,
-                         seed=args.seed)
+                         seed=args.seed, randomize=args.randomize or {})
     progress = not args.no_progress and sys.stderr.isatty()
     run_dir = run_finetune(args.convert_run, args.out, cfg, args.eval_episodes, progress)
     r = read_json(run_dir / "result.json")

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "eval": "neuroq.agents.cli.eval",
     "demo": "neuroq.agents.cli.demo",
     "energy": "neuroq.agents.cli.energy",
+    "robustness": "neuroq.agents.cli.robustness",
     "replay": "neuroq.agents.cli.replay",
 }
 

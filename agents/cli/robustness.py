@@ -1,0 +1,99 @@
+"""Held-out and perturbed returns of an artifact, its float DQN and an int8 ANN.
+
+Plays the same held-out episodes (episode i seeded --seed + i; the default range is used by
+no stage for selection or reporting) with each network under each perturbation: none,
+observation noise (--noise, sigma in observation units), action delay (--action-delay,
+steps), dropped actions (--drop, probability), observation delay (--obs-delay, steps; on
+event-camera tasks one period of event latency by default) and physics shifts
+(--physics NAME=V1,V2; defaults per env: CartPole pole length, masses, force; Acrobot link
+masses and lengths; the DVS task's event noise rate). Writes
+runs/<env>/robustness-<time>/: result.json, table.md (mean, 95 % bootstrap interval, the
+SNN as a fraction of the float DQN) and robustness.png (return against strength, one line
+per network).
+
+The float DQN comes from the artifact's float_dqn.npz (written by `neuroq export`), else
+from the train run its provenance names (needs the `train` extra).
+
+examples:
+  neuroq robustness config/artifacts/cartpole
+  neuroq robustness <artifact> --episodes 50 --noise 0.02 0.05 --action-delay 1 --drop
+  neuroq robustness <artifact> --physics length=0.3,0.75 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "returns of an artifact, its float DQN and an int8 ANN under perturbation"
+
+
+def _physics(text: str) -> tuple[str, tuple[float, ...]]:
+    name, sep, values = text.partition("=")
+    try:
+        parsed = tuple(float(v) for v in values.split(",") if v.strip())
+    except ValueError:
+        parsed = ()
+    if not sep or not name or not parsed:
+        raise argparse.ArgumentTypeError(f"--physics takes NAME=V1,V2,..., got {text!r}")
+    return name.strip(), parsed
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from neuroq.agents.robustness import NETWORKS
+    from neuroq.deploy.seeds import HELD_OUT_BASE
+
+    p.add_argument("artifact", help="deploy artifact folder (or its manifest.json)")
+    p.add_argument("--episodes", type=int, default=100,
+                   help="episodes per network and condition (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=HELD_OUT_BASE,
+                   help="episode i uses seed + i (default: %(default)s, held out)")
+    p.add_argument("--noise", type=float, nargs="*", metavar="SIGMA",
+                   help="observation noise sigmas (default: 0.01 0.05 0.1; none given: off)")
+    p.add_argument("--action-delay", type=int, nargs="*", metavar="STEPS",
+                   help="action delays (default: 1 2; none given: off)")
+    p.add_argument("--drop", type=float, nargs="*", metavar="P",
+                   help="dropped-action probabilities (default: 0.1 0.25; none given: off)")
+    p.add_argument("--obs-delay", type=int, nargs="*", metavar="STEPS",
+                   help="observation delays (default: 1 on event tasks, else off)")
+    p.add_argument("--physics", type=_physics, action="append", metavar="NAME=V1,V2",
+                   help="physics shift, repeatable (default: the env's own set)")
+    p.add_argument("--no-physics", action="store_true", help="no physics shifts")
+    p.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=NETWORKS,
+                   help="networks to compare (default: all; snn is always included)")
+    p.add_argument("--backend", default="emulator", choices=("emulator", "reference"),
+                   help="where the spiking network runs (default: %(default)s)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="cap on steps per episode (default: the environment's limit)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.robustness import run_robustness, suite, table_markdown, write_robustness
+    from neuroq.deploy.artifact import load_artifact
+
+    art = load_artifact(args.artifact)
+    event = hasattr(art.encoder, "encode_events")
+    physics = {} if args.no_physics else (dict(args.physics) if args.physics else None)
+    conditions = suite(art.manifest["env_id"], args.noise, args.action_delay, args.drop,
+                       physics, args.obs_delay, event_env=event)
+    networks = sorted(set(args.networks) | {"snn"}, key=["snn", "float", "int8"].index)
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    say(f"{len(conditions)} conditions x {len(networks)} networks x {args.episodes} episodes, "
+        f"seeds {args.seed}..{args.seed + args.episodes - 1}")
+    rob = run_robustness(args.artifact, args.episodes, args.seed, conditions, networks,
+                         args.backend, args.max_steps, say=say)
+    run_dir = write_robustness(rob, args.out)
+    if args.json:
+        print(json.dumps({**rob.to_dict(), "run_dir": str(run_dir)}))
+        return 0
+    for note in rob.notes:
+        print(f"note: {note}")
+    print(table_markdown(rob))
+    print(f"saved {run_dir / 'result.json'}, table.md, robustness.png")
+    return 0

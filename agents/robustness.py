@@ -1,0 +1,297 @@
+"""The robustness suite: a spiking policy, its float DQN and an int8 ANN under perturbation.
+
+Every network plays the same held-out episodes (episode i seeded `seed + i`, by default
+`neuroq.deploy.seeds.HELD_OUT_BASE + i`, which no stage uses for selection or reporting)
+under each condition of the suite: none, Gaussian observation noise (sigma in observation
+units), action delay (steps), dropped actions (probability), observation delay (steps; the
+DVS task's event latency) and physics shifts of the environment (`neuroq.envs.perturb`).
+Perturbations draw their randomness from the episode seed, so the three networks meet the
+same noise and the same physics.
+
+Networks:
+- snn: the artifact on the emulator (bit-identical to the reference model); an event
+  encoder takes each period's events.
+- float: the DQN the artifact came from, as numpy (the artifact's `float_dqn.npz`, else the
+  train run its provenance names, which needs the `train` extra to read).
+- int8: the float DQN quantized to int8 (`neuroq.agents.int8_ann`), calibrated on
+  observations of calibration episodes (CALIBRATION_BASE seeds).
+
+Per network and condition: mean return with its 95 % bootstrap interval, std, worst 5 %,
+and the SNN's return as a fraction of the float DQN's on the same episodes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroq.deploy import seeds
+from neuroq.deploy.errors import NeuroqError
+
+#: Float DQN weights stored beside an artifact (`neuroq.agents.mlp.save_mlp`).
+FLOAT_DQN_FILE = "float_dqn.npz"
+#: Default strengths of each perturbation kind.
+DEFAULT_NOISE = (0.01, 0.05, 0.1)
+DEFAULT_ACTION_DELAY = (1, 2)
+DEFAULT_DROP = (0.1, 0.25)
+#: Physics shifts per env id: parameter -> values (Gymnasium's defaults in envs/perturb.py).
+DEFAULT_PHYSICS: dict[str, dict[str, tuple[float, ...]]] = {
+    "CartPole-v1": {"length": (0.3, 0.75), "masspole": (0.05, 0.2), "masscart": (0.5, 2.0),
+                    "force_mag": (7.0, 13.0)},
+    "Acrobot-v1": {"link_mass_1": (0.8, 1.2), "link_mass_2": (0.8, 1.2),
+                   "link_length_1": (0.9, 1.1), "link_length_2": (0.9, 1.1)},
+    "neuroq/DVSPanTrackingPooled-v0": {"noise_rate_hz": (1.0, 5.0)},
+}
+#: Observation delay (steps) tried on event-camera envs: events one control period late.
+DEFAULT_EVENT_LATENCY = (1,)
+#: Episodes of the calibration of the int8 ANN.
+CALIBRATION_EPISODES = 10
+#: Most calibration observations kept.
+MAX_CALIBRATION_OBS = 5000
+NETWORKS = ("snn", "float", "int8")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One perturbation: its kind, strength, a label, and how to wrap an environment."""
+
+    kind: str
+    strength: float
+    label: str
+    wrappers: tuple[Callable[[Any], Any], ...] = ()
+    parameter: str = ""
+
+
+def suite(env_id: str, noise: Sequence[float] | None = None,
+          action_delay: Sequence[int] | None = None, drop: Sequence[float] | None = None,
+          physics: dict[str, Sequence[float]] | None = None,
+          observation_delay: Sequence[int] | None = None,
+          event_env: bool = False) -> list[Condition]:
+    """The conditions for `env_id`: none first, then each perturbation at each strength.
+
+    None takes the defaults; an empty sequence leaves a kind out. Observation noise is left
+    out by default on event-camera envs (their observations are event counts), and
+    observation delay is only tried there by default.
+    """
+    from neuroq.envs import perturb
+
+    noise = (() if event_env else DEFAULT_NOISE) if noise is None else noise
+    action_delay = DEFAULT_ACTION_DELAY if action_delay is None else action_delay
+    drop = DEFAULT_DROP if drop is None else drop
+    observation_delay = ((DEFAULT_EVENT_LATENCY if event_env else ())
+                         if observation_delay is None else observation_delay)
+    physics = DEFAULT_PHYSICS.get(env_id, {}) if physics is None else physics
+    out = [Condition("none", 0.0, "none")]
+    out += [Condition("observation_noise", float(s), f"obs noise {s:g}",
+                      (lambda e, s=s: perturb.ObservationNoise(e, float(s)),)) for s in noise]
+    out += [Condition("action_delay", float(d), f"action delay {d}",
+                      (lambda e, d=d: perturb.ActionDelay(e, int(d)),)) for d in action_delay]
+    out += [Condition("dropped_actions", float(p), f"dropped {p:g}",
+                      (lambda e, p=p: perturb.DroppedActions(e, float(p)),)) for p in drop]
+    out += [Condition("observation_delay", float(d), f"obs delay {d}",
+                      (lambda e, d=d: perturb.ObservationDelay(e, int(d)),))
+            for d in observation_delay]
+    if physics:
+        known = perturb.physics_parameters(env_id)
+        for name, values in physics.items():
+            if name not in known:
+                raise NeuroqError(f"{env_id} has no physics parameter {name!r}; known: "
+                                  f"{', '.join(known)}")
+            out += [Condition("physics", float(v), f"{name} {v:g}",
+                              (lambda e, n=name, v=v: perturb.PhysicsShift(e, **{n: float(v)}),),
+                              parameter=name) for v in values]
+    return out
+
+
+def find_float_dqn(artifact_dir: Path, manifest: dict[str, Any]) -> tuple[Any | None, str]:
+    """(the float DQN as a FloatMLP, where it came from) or (None, why not)."""
+    from neuroq.agents.mlp import load_mlp_file
+
+    stored = artifact_dir / FLOAT_DQN_FILE
+    if stored.is_file():
+        from neuroq.deploy.artifact import sha256_file
+
+        want = (manifest.get("float_dqn") or {}).get("sha256")
+        if want is not None and sha256_file(stored) != want:
+            raise NeuroqError(f"{stored} does not match the SHA-256 in its manifest")
+        return load_mlp_file(stored), str(stored)
+    from neuroq.agents.energy.runs import find_train_run
+
+    train_dir, why = find_train_run(manifest, artifact_dir)
+    if train_dir is None:
+        return None, f"no {FLOAT_DQN_FILE} in the artifact and {why}"
+    try:
+        from neuroq.agents.energy.runs import load_float_dqn
+    except ImportError:
+        return None, "the train run's SB3 checkpoint needs the `train` extra to read"
+    mlp, _ = load_float_dqn(train_dir)
+    return mlp, str(train_dir)
+
+
+@dataclass
+class Robustness:
+    """What `run_robustness` measured; `rows` holds one dict per (condition, network)."""
+
+    env_id: str
+    artifact: str
+    seed: int
+    episodes: int
+    networks: dict[str, str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": "robustness", "env_id": self.env_id, "artifact": self.artifact,
+                "held_out_seeds": [self.seed, self.seed + self.episodes - 1],
+                "seed_table": seeds.SEED_RANGES, "episodes": self.episodes,
+                "networks": self.networks, "notes": self.notes, "rows": self.rows}
+
+
+def policy_act(policy: Any, event: bool) -> Callable[[np.ndarray, Any], np.ndarray]:
+    """Batched greedy actions of a loaded policy for `run_episodes` (its events, for an
+    event encoder)."""
+    if event:
+        return lambda obs, infos: policy.run_events(
+            [i["events"] for i in infos], [i["window_start_us"] for i in infos]).actions
+    return lambda obs, infos: policy.run_batch(obs).actions
+
+
+def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
+                   seed: int = seeds.HELD_OUT_BASE, conditions: list[Condition] | None = None,
+                   networks: Sequence[str] = NETWORKS, backend: str = "emulator",
+                   max_steps: int | None = None,
+                   say: Callable[[str], None] | None = None) -> Robustness:
+    """Play the suite; see the module docstring."""
+    from neuroq.agents.int8_ann import quantize_mlp
+    from neuroq.deploy.policy import load_policy
+    from neuroq.deploy.rollout import check_settings, run_episodes
+    from neuroq.deploy.stats import fraction_of, summarize
+
+    check_settings(episodes, seed, max_steps)
+    unknown = set(networks) - set(NETWORKS)
+    if unknown or "snn" not in networks:
+        raise NeuroqError(f"networks must include snn and be among {', '.join(NETWORKS)}, "
+                          f"got {', '.join(networks)}")
+    policy = load_policy(artifact, backend=backend, seed=seed)
+    env_id = policy.manifest["env_id"]
+    event = hasattr(policy.encoder, "encode_events")
+    conditions = conditions if conditions is not None else suite(env_id, event_env=event)
+    out = Robustness(env_id, str(artifact), seed, episodes, {"snn": f"{artifact} ({backend})"})
+    acts: dict[str, Callable] = {"snn": policy_act(policy, event)}
+    if {"float", "int8"} & set(networks):
+        folder = Path(artifact)
+        mlp, where = find_float_dqn(folder if folder.is_dir() else folder.parent,
+                                    policy.manifest)
+        if mlp is None:
+            out.notes.append(f"float DQN and int8 ANN unavailable: {where}")
+        else:
+            if "float" in networks:
+                acts["float"] = lambda obs, _infos: mlp.act(obs)
+                out.networks["float"] = where
+            if "int8" in networks:
+                calib: list[np.ndarray] = []
+
+                def record(obs: np.ndarray, _infos: Any) -> np.ndarray:
+                    calib.append(obs.copy())
+                    return mlp.act(obs)
+
+                run_episodes(env_id, record, CALIBRATION_EPISODES, seeds.CALIBRATION_BASE,
+                             max_steps=max_steps)
+                obs = np.concatenate(calib)[:MAX_CALIBRATION_OBS]
+                q8 = quantize_mlp(mlp, obs)
+                acts["int8"] = lambda o, _infos: q8.q(o).argmax(axis=1)
+                out.networks["int8"] = f"int8 quantization of {where}"
+    for cond in conditions:
+        means: dict[str, float] = {}
+        for name, act in acts.items():
+            res = run_episodes(env_id, act, episodes, seed, max_steps=max_steps,
+                               wrappers=cond.wrappers)
+            stats = summarize(res.returns)
+            means[name] = stats["mean"]
+            out.rows.append({"condition": cond.label, "kind": cond.kind,
+                             "parameter": cond.parameter, "strength": cond.strength,
+                             "network": name, **stats})
+        if "float" in means:
+            for row in out.rows[-len(acts):]:
+                row["fraction_of_float"] = fraction_of(row["mean"], means["float"])
+        if say is not None:
+            say(f"{cond.label:<22} " + "  ".join(f"{n} {m:8.1f}" for n, m in means.items()))
+    return out
+
+
+def table_markdown(rob: Robustness) -> str:
+    """One row per condition: each network's mean [95 % CI] and the SNN / float fraction."""
+    names = [n for n in NETWORKS if n in rob.networks]
+    head = ["condition", *(f"{n} mean [95 % CI]" for n in names), "snn / float"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    by_cond: dict[str, dict[str, dict]] = {}
+    for row in rob.rows:
+        by_cond.setdefault(row["condition"], {})[row["network"]] = row
+    for cond, rows in by_cond.items():
+        cells = [cond]
+        for n in names:
+            r = rows.get(n)
+            cells.append("n/a" if r is None else
+                         f"{r['mean']:.1f} [{r['ci95'][0]:.1f}, {r['ci95'][1]:.1f}]")
+        frac = rows["snn"].get("fraction_of_float")
+        cells.append("n/a" if frac is None or not np.isfinite(frac) else f"{100 * frac:.1f} %")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(rob: Robustness, path: Path) -> Path | None:
+    """Return against perturbation strength, one panel per kind, one line per network."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    kinds = [(k, p) for k, p in dict.fromkeys((r["kind"], r["parameter"]) for r in rob.rows)
+             if k != "none"]
+    if not kinds:
+        return None
+    base = {r["network"]: r["mean"] for r in rob.rows if r["kind"] == "none"}
+    cols = min(4, len(kinds))
+    rows_n = (len(kinds) + cols - 1) // cols
+    fig, axes = plt.subplots(rows_n, cols, figsize=(3.6 * cols, 2.8 * rows_n), squeeze=False)
+    for ax, (kind, param) in zip(axes.flat, kinds, strict=False):
+        for net in rob.networks:
+            pts = sorted((r["strength"], r["mean"], r["ci95"]) for r in rob.rows
+                         if r["kind"] == kind and r["parameter"] == param
+                         and r["network"] == net)
+            if kind != "physics" and net in base:
+                pts = [(0.0, base[net], [base[net], base[net]]), *pts]
+            x = [p[0] for p in pts]
+            ax.plot(x, [p[1] for p in pts], marker="o", label=net)
+            ax.fill_between(x, [p[2][0] for p in pts], [p[2][1] for p in pts], alpha=0.15)
+        ax.set_title(param or kind.replace("_", " "), fontsize=9)
+        ax.set_xlabel("strength")
+        ax.set_ylabel("return")
+    for ax in list(axes.flat)[len(kinds):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"{rob.env_id}: return under perturbation, episodes {rob.seed}.."
+                 f"{rob.seed + rob.episodes - 1} (95 % CI shaded)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_robustness(rob: Robustness, out_root: str | os.PathLike) -> Path:
+    """Write runs/<env>/robustness-<time>/ (result.json, table.md, robustness.png)."""
+    from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
+
+    run_dir = make_run_dir(out_root, rob.env_id, "robustness")
+    with removed_on_failure(run_dir):
+        write_json(run_dir / "result.json", rob.to_dict())
+        (run_dir / "table.md").write_text(table_markdown(rob) + "\n")
+        plot(rob, run_dir / "robustness.png")
+    return run_dir

@@ -64,8 +64,16 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
                  out_root: str | os.PathLike = "runs", steps: int | None = None,
                  epochs: int = 20, spike_penalty: float = 0.2, episodes: int = 100,
                  ros_stage: RosStage | None = None,
-                 say: Callable[[str], None] = print) -> PipelineRun:
-    """Run the seven stages (the ROS stage only with `ros_stage`); `say` gets progress."""
+                 say: Callable[[str], None] = print, timesteps: int | None = None,
+                 finetune_randomize: dict[str, Any] | None = None,
+                 train_overrides: list[str] | None = None, energy: bool = True,
+                 ship: str | os.PathLike | None = None,
+                 command: str = "") -> PipelineRun:
+    """Run the seven stages (the ROS stage only with `ros_stage`, the energy report only
+    with `energy`); `say` gets progress. timesteps: T of the spiking network (default: the
+    smallest, or EVENT_TIMESTEPS for event tasks). finetune_randomize: domain randomization
+    of fine-tuning. train_overrides: `key=value` hyperparameters. ship: a folder to copy the
+    exported artifact into, with a PROVENANCE.md naming `command` (how to regenerate it)."""
     from neuroq.agents import hyperparams
     from neuroq.agents.convert import DEFAULT_EVAL_TIMESTEPS, run_convert
     from neuroq.agents.energy import energy_report
@@ -85,8 +93,8 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
 
     banner(1, f"train a DQN on {env_id}, seed {seed}")
     cfg = hyperparams.load_config(env_id)
-    if steps:
-        cfg = hyperparams.override(cfg, [f"n_timesteps={steps}"])
+    cfg = hyperparams.override(cfg, [*(train_overrides or []),
+                                     *([f"n_timesteps={steps}"] if steps else [])])
     run.folders["train"] = train_one(env_id, seed, cfg, out)
     run.train_result = read_json(run.folders["train"] / "result.json")
     say(f"float DQN: {run.train_result['mean_return']:.1f} over "
@@ -95,11 +103,14 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     banner(2, "convert to a spiking Q-network")
     run.folders["convert"] = run_convert(
         run.folders["train"], out, "event" if event_env else "population",
-        EVENT_TIMESTEPS if event_env else None, DEFAULT_EVAL_TIMESTEPS, seed=seed, log=say)
+        timesteps or (EVENT_TIMESTEPS if event_env else None), DEFAULT_EVAL_TIMESTEPS,
+        seed=seed, log=say)
 
     banner(3, "fine-tune to int8 with the chip's neuron semantics")
     run.folders["finetune"] = run_finetune(
-        run.folders["convert"], out, FinetuneConfig(epochs=epochs, spike_penalty=spike_penalty),
+        run.folders["convert"], out,
+        FinetuneConfig(epochs=epochs, spike_penalty=spike_penalty, seed=seed,
+                       randomize=finetune_randomize or {}),
         progress=False, log=say)
 
     banner(4, "export the deploy artifact")
@@ -108,6 +119,13 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     if "mean_return" in made.result:
         say(f"artifact return: {made.result['mean_return']:.1f} over "
             f"{made.result['episodes']} episodes ({made.artifact})")
+    gate = made.result["gate"]
+    say(f"gate passed: SNN {gate['snn']['mean']:.1f} vs float DQN "
+        f"{gate['float_dqn']['mean']:.1f} on held-out episodes {gate['seeds'][0]}.."
+        f"{gate['seeds'][1]}")
+    if ship is not None:
+        ship_artifact(made.artifact, Path(ship), run, command)
+        say(f"shipped to {ship}")
 
     banner(5, "closed loop on the SpiNNaker2 emulator")
     evaluation = evaluate_artifact(made.artifact, episodes=episodes, seed=seed, out=out)
@@ -121,7 +139,60 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
         banner(6, "closed loop over ROS 2 (separate node processes, DDS on loopback)")
         run.ros_summary = ros_stage(made.artifact, ROS_EPISODES, seed)
 
+    if not energy:
+        say(f"\n=== [7/{STAGES}] energy report: skipped")
+        return run
     banner(7, "energy per action report")
     _, paths = energy_report(str(made.artifact), str(out))
     run.folders["energy"], run.report = paths["markdown"].parent, paths["markdown"]
     return run
+
+
+def ship_artifact(artifact: Path, target: Path, run: PipelineRun, command: str) -> Path:
+    """Copy the artifact's files into `target` (replacing them) and write PROVENANCE.md:
+    the command that regenerates it from nothing, the runs, the seeds and the figures."""
+    import json
+    import shutil
+
+    from neuroq.deploy import seeds
+
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.iterdir():
+        if old.is_file():
+            old.unlink()
+    for f in sorted(artifact.iterdir()):
+        shutil.copy2(f, target / f.name)
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    gate = manifest.get("gate", {})
+    lines = [
+        f"# {target.name}: {run.env_id}, T = {manifest['timesteps']}, "
+        f"{manifest['encoder']['kind']} encoder",
+        "",
+        "Regenerate from nothing (a fresh clone, `make venv`), from the repository root:",
+        "",
+        f"    {command}",
+        "",
+        "What it ran, in order (each stage's run folder is under the --out root):",
+        "",
+        *(f"- {stage}: `{path.name}`" for stage, path in run.folders.items()),
+        "",
+        f"- float DQN (report episodes, seeds {seeds.REPORT_BASE}+): "
+        f"{run.train_result.get('mean_return', float('nan')):.1f}",
+    ]
+    if gate and not gate.get("skipped"):
+        lines += [
+            f"- export gate, held-out seeds {gate['seeds'][0]}..{gate['seeds'][1]}: SNN "
+            f"{gate['snn']['mean']:.1f} [95 % CI {gate['snn']['ci95'][0]:.1f}, "
+            f"{gate['snn']['ci95'][1]:.1f}], float DQN {gate['float_dqn']['mean']:.1f}, "
+            f"{100 * gate['fraction']:.1f} % (gate {100 * gate['threshold']:.0f} %: "
+            f"{'passed' if gate['passed'] else 'FAILED'})"]
+    if run.eval_result:
+        r = run.eval_result
+        lines += [f"- eval on the emulator, seeds {r['episode_seeds'][0]}..{r['episode_seeds'][1]}"
+                  f": {r['return_mean']:.1f} (worst 5 % {r['return_worst5pct_mean']:.1f})"]
+    lines += ["", "float_dqn.npz is the float DQN the network was distilled from (numpy "
+              "arrays, no pickle): `neuroq robustness` and `neuroq energy` compare against it.",
+              "Training runs are seeded, but BLAS threading and library versions can change "
+              "the last bits; the gate checks the result."]
+    (target / "PROVENANCE.md").write_text("\n".join(lines) + "\n")
+    return target

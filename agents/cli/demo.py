@@ -41,6 +41,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=int, default=100,
                    help="evaluation episodes on the emulator (default: %(default)s)")
     p.add_argument("--skip-ros", action="store_true", help="skip the ROS 2 closed loop")
+    p.add_argument("--skip-energy", action="store_true", help="skip the energy report")
+    p.add_argument("--timesteps", "-T", type=int, metavar="T",
+                   help="steps per action of the spiking network (default: the smallest)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override training hyperparameters, e.g. n_timesteps=20000")
+    p.add_argument("--randomize", type=_yaml_mapping, metavar="YAML",
+                   help="domain randomization of fine-tuning (see neuroq finetune --help)")
+    p.add_argument("--ship", metavar="DIR",
+                   help="copy the exported artifact into DIR with a PROVENANCE.md naming this "
+                        "command (how config/artifacts/* are made)")
+
+
+def _yaml_mapping(text: str) -> dict:
+    from neuroq.agents.cli.finetune import _yaml_mapping as parse
+
+    return parse(text)
 
 
 def _ros_stage(env_id: str):
@@ -60,11 +76,19 @@ def _ros_stage(env_id: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
     from neuroq.agents.pipeline import run_pipeline
 
+    command = "neuroq demo " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["demo"]
+                                          else sys.argv[1:])
     done = run_pipeline(args.env, args.seed, args.out, args.steps, args.epochs,
                         args.spike_penalty, args.episodes,
-                        ros_stage=None if args.skip_ros else _ros_stage(args.env))
+                        ros_stage=None if args.skip_ros else _ros_stage(args.env),
+                        timesteps=args.timesteps, finetune_randomize=args.randomize,
+                        train_overrides=args.set, energy=not args.skip_energy,
+                        ship=args.ship, command=command)
     print("\n=== summary")
     print(f"float DQN return        {done.train_result['mean_return']:.1f} "
           f"({done.train_result['episodes']} episodes)")
@@ -73,5 +97,6 @@ def run(args: argparse.Namespace) -> int:
           f"{done.eval_result['timesteps_per_action']} steps per action)")
     for stage, path in done.folders.items():
         print(f"{stage:<9} {path}")
-    print(f"report    {done.report}")
+    if done.report is not None:
+        print(f"report    {done.report}")
     return 0

@@ -32,7 +32,7 @@ from neuroq.ros_nodes.sim_robot_node import SimRobotNode
 from tests.helpers import REPO_ROOT
 from tests.helpers.artifacts import make_tiny_artifact
 from tests.helpers.launch_harness import LaunchError, load_launch, node_command
-from tests.helpers.launch_prefix import setup_arguments
+from tests.helpers.launch_prefix import setup_keywords
 from tests.helpers.launch_runner import LaunchedNodes
 from tests.helpers.ros import Probe, spinning, wait_until
 from tests.helpers.stand_in_policy import StandInPolicy
@@ -137,7 +137,7 @@ def test_launch_executables_are_the_robot_installs_console_scripts(neuroq_prefix
     """Every executable the launch files start is a console script of the robot install
     (setup.py, NEUROQ_INSTALL=robot) and lies in lib/neuroq of the prefix."""
     scripts = {line.split("=")[0].strip()
-               for line in setup_arguments("robot")["entry_points"]["console_scripts"]}
+               for line in setup_keywords("robot")["entry_points"]["console_scripts"]}
     used = {n.executable for f in LAUNCH_DIR.glob("*.launch.py")
             for n in load_launch(f, {}, launch_environ).nodes}
     assert used and used <= scripts

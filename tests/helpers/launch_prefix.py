@@ -28,15 +28,15 @@ PACKAGE = "neuroq"
 _RECORD = (
     "import json, runpy, setuptools\n"
     "def setup(**kw):\n"
-    "    print(json.dumps({'data_files': kw.get('data_files', []),\n"
-    "                      'entry_points': kw.get('entry_points', {})}))\n"
+    "    print(json.dumps(kw, default=str))\n"
     "setuptools.setup = setup\n"
     "runpy.run_path('setup.py', run_name='__main__')\n"
 )
 
 
-def setup_arguments(profile: str = "robot", source: Path = REPO_ROOT) -> dict:
-    """data_files and entry_points setup.py passes to setuptools under `profile`."""
+def setup_keywords(profile: str = "robot", source: Path = REPO_ROOT) -> dict:
+    """The keywords setup.py passes to setuptools.setup under `profile` (data_files,
+    entry_points, install_requires, packages, ...)."""
     env = {**os.environ, "NEUROQ_INSTALL": profile}
     out = subprocess.run([sys.executable, "-c", _RECORD], cwd=source, env=env, check=True,
                          capture_output=True, text=True)
@@ -45,7 +45,7 @@ def setup_arguments(profile: str = "robot", source: Path = REPO_ROOT) -> dict:
 
 def source_prefix(dest: Path, profile: str = "robot", source: Path = REPO_ROOT) -> Path:
     """Lay out `dest` as `profile`'s install of `source` (links to its files); return it."""
-    args = setup_arguments(profile, source)
+    args = setup_keywords(profile, source)
     for target, files in args["data_files"]:
         folder = dest / target
         folder.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,17 @@ def _data_location() -> str:
     return f"{data.layout} data in {data.root}"
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: one unwrapped line (argparse's own action wraps long paths)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f"neuroq {_version()} ({_data_location()})")
+        parser.exit()
+
+
 def _no_extras(args: argparse.Namespace) -> tuple[str, ...]:
     del args
     return ()
@@ -78,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Run `neuroq <command> --help` for each stage."
         ),
     )
-    parser.add_argument("--version", action="version",
-                        version=f"neuroq {_version()} ({_data_location()})")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the version and where the shipped data is, then exit")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)

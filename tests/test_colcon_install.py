@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from tests.helpers.install import (
     copy_sources,
     make_venv,
     pip_install,
+    remove_in_background,
     sourced_environ,
     venv_environ,
 )
@@ -95,7 +95,7 @@ def robot_python(tmp_path_factory) -> Iterator[Path]:
     python = make_venv(root / "venv")
     pip_install(python, [SETUPTOOLS, *COLCON, *rosdep_stand_ins(), *NO_ROSDEP_KEY])
     yield python
-    shutil.rmtree(root, ignore_errors=True)
+    remove_in_background(root)
 
 
 @pytest.fixture(scope="module", params=["copy", "symlink"])

@@ -11,7 +11,6 @@ need a missing extra say which, in one line, exit 2. With `neuroq[train]` (torch
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -24,6 +23,7 @@ from tests.helpers.install import (
     copy_sources,
     make_venv,
     pip_install,
+    remove_in_background,
     venv_environ,
 )
 
@@ -42,7 +42,7 @@ def installed(tmp_path_factory) -> Iterator[dict]:
     work = root / "work"  # outside the repository and the sources
     work.mkdir()
     yield {"python": python, "source": source, "work": work, "venv": root / "venv"}
-    shutil.rmtree(root, ignore_errors=True)  # the venv with torch is over 1 GB
+    remove_in_background(root)
 
 
 def neuroq(installed: dict, *args: str) -> subprocess.CompletedProcess:

@@ -17,9 +17,16 @@ from typing import Any
 import yaml
 
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.paths import shipped_data
 
-#: The shipped file; `--config` points elsewhere.
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "dqn.yaml"
+#: The shipped file's name (config/dqn.yaml in a source checkout, share/neuroq/config/dqn.yaml
+#: in an install: neuroq.deploy.paths finds it); `--config` points elsewhere.
+DEFAULT_CONFIG_NAME = "dqn.yaml"
+
+
+def default_config_path() -> Path:
+    """The shipped hyperparameter file of this install (NeuroqError if it ships none)."""
+    return shipped_data().config_file(DEFAULT_CONFIG_NAME)
 
 
 @dataclass(frozen=True)
@@ -134,8 +141,9 @@ def parse_config(data: Any, env_id: str, source: str = "<config>") -> DQNConfig:
 
 
 def load_config(env_id: str, path: str | os.PathLike | None = None) -> DQNConfig:
-    """Read the YAML file at `path` (default: config/dqn.yaml) and return `env_id`'s config."""
-    p = Path(path) if path is not None else DEFAULT_CONFIG
+    """Read the YAML file at `path` (default: the shipped dqn.yaml) and return `env_id`'s
+    config."""
+    p = Path(path) if path is not None else default_config_path()
     try:
         text = p.read_text()
     except FileNotFoundError:

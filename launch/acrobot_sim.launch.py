@@ -4,11 +4,13 @@
 
 runs the Acrobot artifact the package ships (share/neuroq/artifacts/acrobot); pass
 `artifact:=/path/to/artifact` for your own. Parameters come from config/acrobot_sim.yaml;
-`backend` and `artifact` override it.
+`backend`, `artifact` and `board_ip` (backend:=spinnaker2) override it. The launch ends when
+any of the three nodes exits (a policy that fails to activate, or the sim robot after
+`max_episodes`).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -22,16 +24,25 @@ def generate_launch_description():
             choices=["emulator", "reference", "spinnaker2"],
             description="where the spiking Q-network runs"),
         DeclareLaunchArgument(
+            "board_ip", default_value="",
+            description="SpiNNaker2 board address (backend:=spinnaker2 only)"),
+        DeclareLaunchArgument(
             "artifact",
             default_value=PathJoinSubstitution(
                 [FindPackageShare("neuroq"), "artifacts", "acrobot"]),
             description="deploy artifact of an Acrobot-v1 policy"),
+        DeclareLaunchArgument(
+            "max_episodes", default_value="0",
+            description="episodes the sim robot runs before the launch ends (0: never)"),
         Node(package="neuroq", executable="neuroq_sim_robot", name="neuroq_sim_robot",
-             parameters=[params], output="screen"),
+             parameters=[params, {"max_episodes": LaunchConfiguration("max_episodes"),
+                                  "exit_when_done": True}],
+             output="screen", on_exit=Shutdown()),
         Node(package="neuroq", executable="neuroq_policy_node", name="neuroq_policy",
              parameters=[params, {"backend": LaunchConfiguration("backend"),
-                                  "artifact": LaunchConfiguration("artifact")}],
-             output="screen"),
+                                  "artifact": LaunchConfiguration("artifact"),
+                                  "board_ip": LaunchConfiguration("board_ip")}],
+             output="screen", on_exit=Shutdown()),
         Node(package="neuroq", executable="neuroq_actuator_node", name="neuroq_actuator",
-             parameters=[params], output="screen"),
+             parameters=[params], output="screen", on_exit=Shutdown()),
     ])

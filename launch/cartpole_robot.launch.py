@@ -1,17 +1,25 @@
 """A real cart-pole: policy and actuator only; the robot's own drivers publish joint states.
 
-    ros2 launch neuroq cartpole_robot.launch.py backend:=spinnaker2 artifact:=/path/to/artifact \
+    ros2 launch neuroq cartpole_robot.launch.py backend:=spinnaker2 board_ip:=<address> \
+        artifact:=/path/to/artifact \
         joint_states:=/joint_states joint_commands:=/effort_controller/joint_commands
 
 Parameters come from config/cartpole_robot.yaml; the topic arguments remap the nodes' topics
-onto the robot's.
+onto the robot's. A policy that exits is started again after POLICY_RESPAWN_DELAY_S (2 s;
+every time: a failure to activate is logged and shown in /diagnostics each time); while it
+is down, the actuator's watchdog keeps sending the safe command. Shutting the launch down
+instead would stop the actuator too, and with it the safe command. The launch ends when the
+actuator exits.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+#: seconds between a policy's exit and its restart
+POLICY_RESPAWN_DELAY_S = 2.0
 
 
 def generate_launch_description():
@@ -21,6 +29,9 @@ def generate_launch_description():
             "backend", default_value="emulator",
             choices=["emulator", "reference", "spinnaker2"],
             description="where the spiking Q-network runs"),
+        DeclareLaunchArgument(
+            "board_ip", default_value="",
+            description="SpiNNaker2 board address (backend:=spinnaker2 only)"),
         DeclareLaunchArgument(
             "artifact",
             default_value=PathJoinSubstitution(
@@ -34,11 +45,12 @@ def generate_launch_description():
             description="topic the robot takes effort commands (sensor_msgs/JointState) on"),
         Node(package="neuroq", executable="neuroq_policy_node", name="neuroq_policy",
              parameters=[params, {"backend": LaunchConfiguration("backend"),
-                                  "artifact": LaunchConfiguration("artifact")}],
+                                  "artifact": LaunchConfiguration("artifact"),
+                                  "board_ip": LaunchConfiguration("board_ip")}],
              remappings=[("joint_states", LaunchConfiguration("joint_states"))],
-             output="screen"),
+             output="screen", respawn=True, respawn_delay=POLICY_RESPAWN_DELAY_S),
         Node(package="neuroq", executable="neuroq_actuator_node", name="neuroq_actuator",
              parameters=[params],
              remappings=[("joint_commands", LaunchConfiguration("joint_commands"))],
-             output="screen"),
+             output="screen", on_exit=Shutdown()),
     ])

@@ -41,6 +41,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.paths import shipped_data
 from neuroq.ros_nodes.common import (
     command_qos,
     executor_choice,
@@ -51,8 +52,8 @@ from neuroq.ros_nodes.common import (
 )
 from neuroq.ros_nodes.processes import stop_processes
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = PACKAGE_ROOT / "config" / "cartpole_sim.yaml"
+#: node parameters of the simulated loop, shipped in config/ (neuroq.deploy.paths finds them)
+DEFAULT_CONFIG_NAME = "cartpole_sim.yaml"
 NODE_MODULES = {"sim_robot": "neuroq.ros_nodes.sim_robot_node",
                 "policy": "neuroq.ros_nodes.policy_node",
                 "actuator": "neuroq.ros_nodes.actuator_node"}
@@ -252,7 +253,7 @@ def _start(params: dict[str, list[str]], config: Path, log_dir: Path
             with open(log_dir / f"{name}.log", "wb") as log:
                 procs[name] = subprocess.Popen(
                     [sys.executable, "-m", module, "--ros-args", "--params-file", str(config),
-                     *params[name]], cwd=PACKAGE_ROOT, env=os.environ.copy(), stdout=log,
+                     *params[name]], env=os.environ.copy(), stdout=log,
                     stderr=subprocess.STDOUT, start_new_session=True)
     except BaseException:
         stop_processes(procs)
@@ -270,7 +271,7 @@ def run_closed_loop(
     episodes: int | None = None,
     warmup_s: float = 0.0,
     seed: int = 0,
-    config: str | os.PathLike = DEFAULT_CONFIG,
+    config: str | os.PathLike | None = None,
     start_timeout_s: float = 30.0,
     max_wall_s: float = 600.0,
     observe: bool = True,
@@ -289,6 +290,7 @@ def run_closed_loop(
     to command arrival, over the whole run) and its late-tick and lost-command counters.
     node_params: more parameters per node ("sim_robot", "policy", "actuator"), applied
     after the config file and the run's own, e.g. {"policy": {"prewarm_lead_s": 0.0}}.
+    config: the parameters file (default: the shipped config/cartpole_sim.yaml).
     """
     if (duration_s is None) == (episodes is None):
         raise NeuroqError("give either a duration or a number of episodes")
@@ -329,7 +331,9 @@ def run_closed_loop(
             executor.spin_once(timeout_sec=SPIN_STEP_S)
 
     try:
-        procs = _start(params, Path(config), log)
+        config = Path(config) if config is not None else shipped_data().config_file(
+            DEFAULT_CONFIG_NAME)
+        procs = _start(params, config, log)
         # a short run may end its episodes before this process discovers the command topic;
         # the returns are latched, so either shows the loop ran
         spin_until(watcher.loop_running, start_timeout_s)

@@ -17,11 +17,14 @@ Subscribes  `joint_commands` (sensor_msgs/JointState, reliable, keep last 100): 
             current reading (see `neuroq.deploy.sim_robot.LockstepRobot` for the timing rules).
 
 Parameters (read-only): env_id, control_rate_hz, seed, command_timeout_ticks,
-max_episodes, effort_tolerance, joint_names (str[]), diagnostics_period_s, latency_window.
+max_episodes, effort_tolerance, joint_names (str[]), diagnostics_period_s, latency_window,
+exit_when_done (bool: exit with status 0 `linger_s` seconds after the last of max_episodes
+episodes, so that a launch whose nodes end it on exit ends with them), linger_s.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from typing import Any
@@ -58,6 +61,8 @@ NODE_NAME = "neuroq_sim_robot"
 #: tens of ms in this process could push the awaited answer out of the queue before it is
 #: taken, and the robot would count it lost.
 COMMAND_QUEUE_DEPTH = 100
+#: seconds between checks whether max_episodes are done (exit_when_done)
+LINGER_CHECK_S = 0.1
 
 
 class SimRobotNode(Node):
@@ -82,6 +87,13 @@ class SimRobotNode(Node):
         window = declare(self, "latency_window", 1000,
                          "recent commands the loop latency percentiles cover",
                          int_range=(10, 1000000))
+        exit_when_done = declare(self, "exit_when_done", False,
+                                 "exit (status 0) linger_s after max_episodes episodes")
+        self.linger_s = declare(self, "linger_s", 1.0,
+                                "seconds it keeps serving after max_episodes before it exits "
+                                "(exit_when_done), so its last return and diagnostics get out",
+                                float_range=(0.0, 60.0))
+        self._done_at: float | None = None
         # reading published (its stamp) -> the command answering it arrives here
         self._loop_latency_s = LatencyWindow(window)
         base = joint_layout(env_id)
@@ -101,7 +113,22 @@ class SimRobotNode(Node):
         self._reading = JointState(name=list(self.layout.joint_names))
         self.create_timer(1.0 / rate, self._on_tick)
         self.create_timer(period, self._publish_diagnostics)
+        if exit_when_done and max_episodes:
+            self.create_timer(LINGER_CHECK_S, self._exit_when_done)
         self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}")
+
+    def _exit_when_done(self) -> None:
+        """linger_s after the last episode, stop as Ctrl-C stops the node (exit status 0):
+        the spin loop ends after this callback (neuroq.ros_nodes.common.run_node)."""
+        if not self.robot.done:
+            return
+        now = time.monotonic()
+        if self._done_at is None:
+            self._done_at = now
+            self.get_logger().info(f"done: {self.robot.counters.episodes} episodes; "
+                                   f"exiting in {self.linger_s:g} s")
+        if now - self._done_at >= self.linger_s:
+            signal.raise_signal(signal.SIGINT)
 
     def _on_tick(self) -> None:
         # a timer that fell behind (this process stalled) may fire its missed periods back

@@ -1,13 +1,13 @@
 """launch/event_sim.launch.py: what it declares, and the loop it starts, over real DDS.
 
-The launch stack is not installable here, so tests/launch_harness.py loads the file and
-starts exactly the nodes it declares as processes (domain 70-79, loopback only).
+The launch stack is not installable here, so tests/helpers/launch_harness.py loads the file
+as real launch does (against an install prefix of this checkout) and launch_runner starts
+exactly the nodes it declares as processes (the event domain, loopback only).
 """
 
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
 
@@ -21,57 +21,82 @@ from std_msgs.msg import Float64  # noqa: E402
 from neuroq.deploy.evaluate import evaluate  # noqa: E402
 from neuroq.deploy.policy import load_policy  # noqa: E402
 from neuroq.ros_nodes.common import latched_qos  # noqa: E402
+from tests.helpers import REPO_ROOT  # noqa: E402
 from tests.helpers.artifacts import make_event_artifact  # noqa: E402
-from tests.helpers.launch_harness import REPO_ROOT, LaunchedNodes, load_launch  # noqa: E402
+from tests.helpers.launch_harness import load_launch  # noqa: E402
+from tests.helpers.launch_runner import LaunchedNodes, environ_with_prefix  # noqa: E402
 from tests.helpers.ros import EVENT_DOMAIN_ID as DOMAIN_ID  # noqa: E402
 from tests.helpers.ros import Probe, wait_until  # noqa: E402
 from tests.helpers.ros import spinning_on_event_domain as spinning  # noqa: E402
 
 RETURN_LINE = re.compile(r"episode \d+ return ([-0-9.eE+]+)")
 LAUNCH = REPO_ROOT / "launch" / "event_sim.launch.py"
-MODULES = {"neuroq_event_camera": "neuroq.ros_nodes.event_camera_node",
-           "neuroq_event_node": "neuroq.ros_nodes.event_node"}
 
 
-def test_event_launch_declares_camera_and_event_node():
-    plan = load_launch(LAUNCH, {"artifact": "/a", "max_episodes": "3"})
+def test_event_launch_declares_camera_and_event_node(launch_environ, neuroq_prefix):
+    plan = load_launch(LAUNCH, {"artifact": "/a", "max_episodes": "3"}, launch_environ)
     assert [(n.executable, n.name) for n in plan.nodes] == [
         ("neuroq_event_camera", "neuroq_event_camera"),
         ("neuroq_event_node", "neuroq_event_policy")]
     cam, node = (n.parameter_files[0] for n in plan.nodes)
     assert cam["max_episodes"] == 3 and cam["env_id"] == node["env_id"]
     assert node["artifact"] == "/a" and node["backend"] == "emulator"
+    # either node's exit ends the launch
+    assert all([type(a).__name__ for a in n.on_exit] == ["Shutdown"] for n in plan.nodes)
+    default = load_launch(LAUNCH, {}, launch_environ).arguments["artifact"]
+    assert default == str(neuroq_prefix / "share" / "neuroq" / "artifacts" / "dvs_pan_tracking")
 
 
-def test_event_launch_runs_the_loop_with_the_in_process_returns(tmp_path, monkeypatch):
-    """Returns over DDS between two processes equal neuroq.deploy.evaluate's in this process
-    (same seeds): the node sees the same events in the same time bins."""
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(DOMAIN_ID))
-    artifact = make_event_artifact(tmp_path / "artifact")
-    plan = load_launch(LAUNCH, {"artifact": str(artifact), "max_episodes": "2",
-                                "max_steps": "30", "seed": "4"})
-    overrides = {exe: [sys.executable, "-m", mod] for exe, mod in MODULES.items()}
+def _returns_over_the_launch(tmp_path, neuroq_prefix, arguments: list[str]
+                             ) -> tuple[list[float], LaunchedNodes]:
+    """Run the launch on the event domain until it ends by itself; the logged returns."""
+    plan = load_launch(LAUNCH, arguments, environ_with_prefix(neuroq_prefix))
 
     def probe_factory(ctx):
         probe = Probe(ctx)
         probe.watch(Float64, "episode_return", latched_qos())
         return probe
 
-    with spinning(probe_factory) as (probe,), \
-            LaunchedNodes(plan, tmp_path / "logs", overrides) as run:
-        # the camera logs each return (12 digits); it also publishes them latched, which a
-        # probe that is discovered late may still miss once the camera process has ended
+    with spinning(probe_factory) as (probe,), LaunchedNodes(plan, tmp_path / "logs") as run:
         def logged() -> list[float]:
             return [float(r) for r in RETURN_LINE.findall(run.log("neuroq_event_camera"))]
 
-        ok = wait_until(lambda: len(logged()) >= 2, 40.0, 0.05)
-        assert ok, {name: run.log(name)[-2000:] for name in run.processes}
+        ended = run.wait(120.0)
+        assert ended, {name: run.log(name)[-2000:] for name in run.processes}
         returns = logged()
         # the probe was up before the camera started, so it hears at least the last return
-        wait_until(lambda: len(probe.messages("episode_return")) >= 2, 5.0)
+        wait_until(lambda: len(probe.messages("episode_return")) >= len(returns), 5.0)
         got = [m.data for _, m in probe.messages("episode_return")]
         assert got, "no episode_return message reached the probe"
         assert got == pytest.approx(returns[len(returns) - len(got):])
+    assert run.result == 0 and run.shutdown_reason.startswith(
+        "process[neuroq_event_camera] was required")
+    assert run.returncodes == {"neuroq_event_camera": 0, "neuroq_event_policy": 0}
+    return returns, run
+
+
+def test_event_launch_runs_its_defaults_and_ends_after_max_episodes(tmp_path, monkeypatch,
+                                                                     neuroq_prefix):
+    """With its defaults (the shipped event artifact, 200-step episodes, seed 0) and
+    max_episodes:=1, the launch runs one episode and ends; the return is the in-process
+    one."""
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(DOMAIN_ID))
+    returns, _ = _returns_over_the_launch(tmp_path, neuroq_prefix, ["max_episodes:=1"])
+    artifact = neuroq_prefix / "share" / "neuroq" / "artifacts" / "dvs_pan_tracking"
+    reference = evaluate(load_policy(artifact, backend="emulator"), episodes=1,
+                         seed=0)["returns"]
+    assert returns == pytest.approx(reference, rel=1e-10)
+    assert returns[0] > 150  # the trained policy tracks (random actions: 8.7)
+
+
+def test_event_launch_runs_the_loop_with_the_in_process_returns(tmp_path, monkeypatch,
+                                                                neuroq_prefix):
+    """Returns over DDS between two processes equal neuroq.deploy.evaluate's in this process
+    (same seeds): the node sees the same events in the same time bins."""
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(DOMAIN_ID))
+    artifact = make_event_artifact(tmp_path / "artifact")
+    returns, _ = _returns_over_the_launch(tmp_path, neuroq_prefix, [
+        f"artifact:={artifact}", "max_episodes:=2", "max_steps:=30", "seed:=4"])
     policy = load_policy(artifact, backend="emulator")
     reference = evaluate(policy, episodes=2, seed=4, max_steps=30)["returns"]
     assert returns == pytest.approx(reference, rel=1e-10)

@@ -1,8 +1,10 @@
 """Launch files: what they declare, and the nodes they declare run as processes over DDS.
 
-The launch stack is not installable here; `launch_harness` reads each launch file with
-stand-ins for `launch`/`launch_ros` and starts exactly the declared nodes. The policy node
-runs a stand-in policy (tests/stand_in_policy.py) until a trained artifact ships.
+The launch stack is not installable here; `launch_harness` reads each launch file as real
+launch does, against an install prefix of this checkout (`neuroq_prefix`, laid out as
+setup.py installs it), and `launch_runner` starts exactly the declared nodes, with on_exit
+and respawn. The robot-launch watchdog test runs a stand-in policy
+(tests/helpers/stand_in_policy.py).
 """
 
 from __future__ import annotations
@@ -27,85 +29,120 @@ from neuroq.ros_nodes.actuator_node import ActuatorNode
 from neuroq.ros_nodes.common import command_qos, latched_qos, sensor_qos
 from neuroq.ros_nodes.policy_node import PolicyNode
 from neuroq.ros_nodes.sim_robot_node import SimRobotNode
+from tests.helpers import REPO_ROOT
 from tests.helpers.artifacts import make_tiny_artifact
-from tests.helpers.launch_harness import (
-    EXECUTABLES,
-    REPO_ROOT,
-    LaunchedNodes,
-    LaunchError,
-    load_launch,
-    node_command,
-)
+from tests.helpers.launch_harness import LaunchError, load_launch, node_command
+from tests.helpers.launch_prefix import setup_keywords
+from tests.helpers.launch_runner import LaunchedNodes
 from tests.helpers.ros import Probe, spinning, wait_until
 from tests.helpers.stand_in_policy import StandInPolicy
 
 pytestmark = pytest.mark.ros
 
-SIM_LAUNCH = REPO_ROOT / "launch" / "cartpole_sim.launch.py"
-ROBOT_LAUNCH = REPO_ROOT / "launch" / "cartpole_robot.launch.py"
+LAUNCH_DIR = REPO_ROOT / "launch"
+SIM_LAUNCH = LAUNCH_DIR / "cartpole_sim.launch.py"
+ROBOT_LAUNCH = LAUNCH_DIR / "cartpole_robot.launch.py"
 STAND_IN = {"neuroq_policy_node": [sys.executable, "-m", "tests.helpers.stand_in_policy"]}
 ROBOT_CONTROL_PERIOD_S = 0.01  # config/cartpole_robot.yaml: 100 Hz
 STOP_CYCLES = 3
+#: launch/cartpole_robot.launch.py POLICY_RESPAWN_DELAY_S
+POLICY_RESPAWN_DELAY_S = 2.0
 
 
-def test_sim_launch_declares_three_nodes_with_their_parameters():
-    plan = load_launch(SIM_LAUNCH, {"backend": "reference", "artifact": "/a/cartpole"})
+def share(prefix: Path, *parts: str) -> Path:
+    return prefix / "share" / "neuroq" / Path(*parts)
+
+
+def test_sim_launch_declares_three_nodes_with_their_parameters(neuroq_prefix, launch_environ):
+    plan = load_launch(SIM_LAUNCH, {"backend": "reference", "artifact": "/a/cartpole"},
+                       launch_environ)
     assert [(n.executable, n.name) for n in plan.nodes] == [
         ("neuroq_sim_robot", "neuroq_sim_robot"),
         ("neuroq_policy_node", "neuroq_policy"),
         ("neuroq_actuator_node", "neuroq_actuator")]
-    config = REPO_ROOT / "config" / "cartpole_sim.yaml"
+    config = share(neuroq_prefix, "config", "cartpole_sim.yaml")
     assert all(n.parameter_files[0] == config for n in plan.nodes)
     assert plan.nodes[1].parameter_files[1] == {"backend": "reference",
-                                                "artifact": "/a/cartpole"}
-    defaults = load_launch(SIM_LAUNCH)
+                                                "artifact": "/a/cartpole", "board_ip": ""}
+    assert all(n.executable_path == neuroq_prefix / "lib" / "neuroq" / n.executable
+               for n in plan.nodes)
+    defaults = load_launch(SIM_LAUNCH, {}, launch_environ)
     assert defaults.arguments["backend"] == "emulator"
-    assert defaults.arguments["artifact"] == str(REPO_ROOT / "artifacts" / "cartpole")
+    # the default is the shipped artifact, installed where the launch file looks for it
+    artifact = Path(defaults.arguments["artifact"])
+    assert artifact == share(neuroq_prefix, "artifacts", "cartpole")
+    assert (artifact / "manifest.json").is_file()
 
 
-def test_robot_launch_declares_policy_and_actuator_with_remappings(tmp_path):
+def test_robot_launch_declares_policy_and_actuator_with_remappings(tmp_path, neuroq_prefix,
+                                                                   launch_environ):
     plan = load_launch(ROBOT_LAUNCH, {"joint_states": "/cart/joint_states",
-                                      "joint_commands": "/cart/effort_cmd"})
+                                      "joint_commands": "/cart/effort_cmd",
+                                      "backend": "spinnaker2", "board_ip": "192.168.1.17"},
+                       launch_environ)
     assert [n.name for n in plan.nodes] == ["neuroq_policy", "neuroq_actuator"]
     assert plan.nodes[0].remappings == [("joint_states", "/cart/joint_states")]
     assert plan.nodes[1].remappings == [("joint_commands", "/cart/effort_cmd")]
     cmd = node_command(plan.nodes[0], tmp_path)
-    assert cmd[:3] == [sys.executable, "-m", "neuroq.ros_nodes.policy_node"]
-    i = cmd.index("--ros-args")
-    assert cmd[i + 1:i + 3] == ["-r", "__node:=neuroq_policy"]
+    assert cmd[0] == str(neuroq_prefix / "lib" / "neuroq" / "neuroq_policy_node")
+    assert cmd[1:4] == ["--ros-args", "-r", "__node:=neuroq_policy"]
     files = [cmd[k + 1] for k, a in enumerate(cmd) if a == "--params-file"]
-    assert files[0] == str(REPO_ROOT / "config" / "cartpole_robot.yaml")
+    assert files[0] == str(share(neuroq_prefix, "config", "cartpole_robot.yaml"))
     written = yaml.safe_load(Path(files[1]).read_text())
     assert written == {"/**": {"ros__parameters": {
-        "backend": "emulator", "artifact": str(REPO_ROOT / "artifacts" / "cartpole")}}}
+        "backend": "spinnaker2", "board_ip": "192.168.1.17",
+        "artifact": str(share(neuroq_prefix, "artifacts", "cartpole"))}}}
     assert cmd[-2:] == ["-r", "joint_states:=/cart/joint_states"]
+    # a dead policy is restarted; the actuator's exit ends the launch
+    assert plan.nodes[0].respawn and plan.nodes[0].respawn_delay == POLICY_RESPAWN_DELAY_S
+    assert [type(a).__name__ for a in plan.nodes[1].on_exit] == ["Shutdown"]
 
 
-def test_acrobot_launch_declares_the_acrobot_configuration():
-    plan = load_launch(REPO_ROOT / "launch" / "acrobot_sim.launch.py", {"artifact": "/a"})
+def test_acrobot_launch_declares_the_acrobot_configuration(neuroq_prefix, launch_environ):
+    plan = load_launch(LAUNCH_DIR / "acrobot_sim.launch.py", {"artifact": "/a"},
+                       launch_environ)
     assert [n.name for n in plan.nodes] == ["neuroq_sim_robot", "neuroq_policy",
                                             "neuroq_actuator"]
-    assert all(n.parameter_files[0] == REPO_ROOT / "config" / "acrobot_sim.yaml"
+    assert all(n.parameter_files[0] == share(neuroq_prefix, "config", "acrobot_sim.yaml")
                for n in plan.nodes)
+    assert (Path(load_launch(LAUNCH_DIR / "acrobot_sim.launch.py", {}, launch_environ)
+                 .arguments["artifact"]) / "manifest.json").is_file()
 
 
-def test_launch_arguments_are_checked():
-    with pytest.raises(LaunchError, match="not one of"):
-        load_launch(SIM_LAUNCH, {"backend": "gpu"})
-    with pytest.raises(LaunchError, match="no launch argument"):
-        load_launch(SIM_LAUNCH, {"backnd": "emulator"})
+@pytest.mark.parametrize("launch_file", sorted(p.name for p in LAUNCH_DIR.glob("*.launch.py")))
+def test_every_launch_file_offering_spinnaker2_takes_a_board_ip(launch_file, launch_environ):
+    plan = load_launch(LAUNCH_DIR / launch_file, {}, launch_environ)
+    if "spinnaker2" in (plan.declared["backend"].choices or []):
+        plan = load_launch(LAUNCH_DIR / launch_file, ["backend:=spinnaker2", "board_ip:=b1"],
+                           launch_environ)
+        policy = [n for n in plan.nodes if n.executable == "neuroq_policy_node"]
+        assert policy and all(p.parameter_files[-1]["board_ip"] == "b1" for p in policy)
+    # every node's exit ends the launch or restarts that node
+    assert all(n.respawn or n.on_exit for n in plan.nodes)
+
+
+def test_launch_arguments_are_checked_as_real_launch_checks_them(launch_environ):
+    with pytest.raises(LaunchError, match='Argument "backend" provided value "gpu" is not '
+                                          "valid"):
+        load_launch(SIM_LAUNCH, {"backend": "gpu"}, launch_environ)
+    # a misspelt name is accepted silently (real launch does the same): backend keeps its
+    # default
+    plan = load_launch(SIM_LAUNCH, ["backnd:=reference"], launch_environ)
+    assert plan.arguments["backend"] == "emulator"
     assert sys.modules.get("launch") is None  # the stand-ins are gone after loading
 
 
-def test_launch_executables_are_the_console_scripts():
-    """Every executable the launch files start is a console script of the installed package,
-    running the module the harness runs."""
-    from importlib.metadata import distribution
-
-    scripts = {ep.name: ep.value for ep in distribution("neuroq").entry_points
-               if ep.group == "console_scripts"}
-    for exe, module in EXECUTABLES.items():
-        assert scripts[exe] == f"{module}:main"
+def test_launch_executables_are_the_robot_installs_console_scripts(neuroq_prefix,
+                                                                   launch_environ):
+    """Every executable the launch files start is a console script of the robot install
+    (setup.py, NEUROQ_INSTALL=robot) and lies in lib/neuroq of the prefix."""
+    scripts = {line.split("=")[0].strip()
+               for line in setup_keywords("robot")["entry_points"]["console_scripts"]}
+    used = {n.executable for f in LAUNCH_DIR.glob("*.launch.py")
+            for n in load_launch(f, {}, launch_environ).nodes}
+    assert used and used <= scripts
+    assert "neuroq" not in scripts  # the training CLI is not part of a robot install
+    assert all(os.access(neuroq_prefix / "lib" / "neuroq" / exe, os.X_OK) for exe in used)
 
 
 @pytest.mark.parametrize("config", ["cartpole_sim.yaml", "cartpole_robot.yaml",
@@ -137,11 +174,12 @@ def test_config_files_set_only_parameters_the_nodes_declare(config):
                 assert node.active
 
 
-def test_sim_launch_closes_the_loop_with_the_in_process_returns(tmp_path):
+def test_sim_launch_closes_the_loop_with_the_in_process_returns(tmp_path, launch_environ):
     """The real policy node (emulator backend, a tiny hand-made artifact) over DDS gives the
     returns `neuroq.deploy.evaluate` gives in process for the same seeds."""
     artifact = make_tiny_artifact(tmp_path / "artifact", rate_weight=0)
-    plan = load_launch(SIM_LAUNCH, {"artifact": str(artifact), "backend": "emulator"})
+    plan = load_launch(SIM_LAUNCH, {"artifact": str(artifact), "backend": "emulator"},
+                       launch_environ)
 
     def probe_factory(ctx):
         probe = Probe(ctx)
@@ -210,10 +248,12 @@ class _Sensor:
         self.sent[now.nanoseconds] = self.last_sent
 
 
-def test_robot_launch_sends_the_safe_command_when_sensors_stop_and_resumes(tmp_path):
+def test_robot_launch_sends_the_safe_command_when_sensors_stop_and_resumes(tmp_path,
+                                                                          launch_environ):
     plan = load_launch(ROBOT_LAUNCH, {"artifact": "stand-in",
                                       "joint_states": "/cart/joint_states",
-                                      "joint_commands": "/cart/joint_commands"})
+                                      "joint_commands": "/cart/joint_commands"},
+                       launch_environ)
     sensor: list[_Sensor] = []
 
     def probe_factory(ctx):
@@ -258,6 +298,70 @@ def test_robot_launch_sends_the_safe_command_when_sensors_stop_and_resumes(tmp_p
     # the run may overshoot by scheduling jitter, never by a full period
     assert float(np.median(delays)) <= two_periods, f"safe command after {shown} ms"
     assert max(delays) <= 1.5 * two_periods, f"safe command after {shown} ms"
+
+
+def test_sim_launch_ends_when_the_policy_dies(tmp_path, launch_environ):
+    """A policy that cannot activate exits 1; its on_exit Shutdown stops the others (SIGINT,
+    exit 0) and the launch ends by itself."""
+    plan = load_launch(SIM_LAUNCH, ["artifact:=/does/not/exist"], launch_environ)
+    with LaunchedNodes(plan, tmp_path) as run:
+        ended = run.wait(60.0)
+        logs = {name: run.log(name)[-1500:] for name in run.processes}
+        assert ended, logs
+    assert run.result == 0
+    assert run.shutdown_reason.startswith("process[neuroq_policy] was required"), logs
+    assert run.returncodes == {"neuroq_sim_robot": 0, "neuroq_policy": 1,
+                               "neuroq_actuator": 0}, logs
+    assert "not activating" in run.log("neuroq_policy")
+
+
+@pytest.mark.slow
+def test_sim_launch_runs_its_defaults_and_ends_after_max_episodes(tmp_path, launch_environ):
+    """With its defaults the sim launch runs the shipped CartPole artifact; with
+    max_episodes:=1 the sim robot exits after one episode and the launch ends. The return is
+    the in-process one (seed 0, episode 0)."""
+    plan = load_launch(SIM_LAUNCH, ["max_episodes:=1"], launch_environ)
+    artifact = plan.arguments["artifact"]
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(Float64, "episode_return", latched_qos())
+        return probe
+
+    with spinning(probe_factory) as (probe,), LaunchedNodes(plan, tmp_path) as run:
+        # 500 steps of 20 ms, plus start-up
+        ended = run.wait(60.0)
+        logs = {name: run.log(name)[-1500:] for name in run.processes}
+        assert ended, logs
+        wait_until(lambda: probe.messages("episode_return"), 5.0)
+    assert run.shutdown_reason.startswith("process[neuroq_sim_robot] was required"), logs
+    assert run.returncodes == {"neuroq_sim_robot": 0, "neuroq_policy": 0,
+                               "neuroq_actuator": 0}, logs
+    reference = evaluate(load_policy(artifact, backend="emulator"), episodes=1,
+                         seed=0)["returns"]
+    assert [m.data for _, m in probe.messages("episode_return")] == list(reference)
+
+
+def test_robot_launch_restarts_a_dead_policy_while_the_actuator_holds_the_safe_command(
+        tmp_path, launch_environ):
+    plan = load_launch(ROBOT_LAUNCH, ["artifact:=/does/not/exist",
+                                      "joint_commands:=/cart/joint_commands"],
+                       launch_environ)
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(JointState, "/cart/joint_commands", command_qos(1000))
+        return probe
+
+    with spinning(probe_factory) as (probe,), LaunchedNodes(plan, tmp_path) as run:
+        restarted = wait_until(lambda: len(run.exits["neuroq_policy"]) >= 2, 60.0, 0.05)
+        logs = {name: run.log(name)[-1500:] for name in run.processes}
+        assert restarted, logs
+        assert not run.ended and run.processes["neuroq_actuator"].poll() is None
+        safe = [m for _, m in probe.messages("/cart/joint_commands") if m.effort[0] == 0.0]
+        assert safe, "the actuator sent no safe command while the policy was down"
+    assert set(run.exits["neuroq_policy"]) == {1}
+    assert run.log("neuroq_policy").count("not activating") >= 2
 
 
 def _ns(stamp) -> int:

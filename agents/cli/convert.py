@@ -27,6 +27,11 @@ import argparse
 HELP = "convert a trained DQN to an 8-bit spiking Q-network"
 
 
+def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
+    del args
+    return ("train",)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from neuroq.agents.convert import (
         DEFAULT_EVAL_EPISODES,

@@ -27,6 +27,11 @@ from typing import Any
 HELP = "run the whole pipeline on CartPole-v1 (what `make demo` runs)"
 
 
+def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
+    """Training always; rclpy for the ROS 2 stage unless --skip-ros."""
+    return ("train",) if args.skip_ros else ("train", "ros")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default="CartPole-v1", help="Gymnasium env id (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")

@@ -42,6 +42,11 @@ def _timesteps_list(text: str) -> tuple[int, ...]:
     return ts
 
 
+def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
+    del args
+    return ("train",)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="deploy artifact folder (or its manifest.json)")
     p.add_argument("--episodes", type=int, default=20,

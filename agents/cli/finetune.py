@@ -43,6 +43,11 @@ def _yaml_mapping(text: str) -> dict:
     return value
 
 
+def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
+    del args
+    return ("train",)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from neuroq.agents.finetune import FinetuneConfig
 

@@ -6,9 +6,12 @@ Each subcommand lives in its own module, which defines
     add_arguments(parser) -> None     its options (a docstring-style description goes in
                                       the module docstring, shown by `neuroq <cmd> --help`)
     run(args) -> int                  the work; heavy imports (torch, SB3) happen in here
+    required_extras(args) -> tuple    optional: extras it needs ("train", "ros"), checked
+                                      before run (agents/cli/extras.py)
 
 so that `neuroq --help` and robot-side subcommands never import torch.
-User errors are `NeuroqError`: printed as one line on stderr, exit code 2.
+User errors are `NeuroqError`: printed as one line on stderr, exit code 2; so is a missing
+extra.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from neuroq.agents.cli.extras import require as require_extras
 from neuroq.deploy.errors import NeuroqError
 
 #: subcommand -> module implementing it, in pipeline order.
@@ -34,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "energy": "neuroq.agents.cli.energy",
     "robustness": "neuroq.agents.cli.robustness",
     "replay": "neuroq.agents.cli.replay",
+    "paths": "neuroq.agents.cli.paths",
 }
 
 EXIT_USER_ERROR = 2
@@ -48,6 +53,33 @@ def _version() -> str:
         return "unknown"
 
 
+def _data_location() -> str:
+    """Where the shipped configs and artifacts are (`neuroq paths` says more)."""
+    from neuroq.deploy.paths import shipped_data
+
+    try:
+        data = shipped_data()
+    except NeuroqError as exc:
+        return str(exc)
+    return f"{data.layout} data in {data.root}"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: one unwrapped line (argparse's own action wraps long paths)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f"neuroq {_version()} ({_data_location()})")
+        parser.exit()
+
+
+def _no_extras(args: argparse.Namespace) -> tuple[str, ...]:
+    del args
+    return ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neuroq",
@@ -57,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Run `neuroq <command> --help` for each stage."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"neuroq {_version()}")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the version and where the shipped data is, then exit")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
@@ -68,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        # a module's required_extras(args) names the extras the command needs
+        p.set_defaults(_run=module.run,
+                       _extras=getattr(module, "required_extras", _no_extras))
     return parser
 
 
@@ -76,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        require_extras(args._extras(args))
         return int(args._run(args) or 0)
     except NeuroqError as exc:
         print(f"neuroq {args.command}: error: {exc}", file=sys.stderr)

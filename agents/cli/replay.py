@@ -20,6 +20,11 @@ import math
 HELP = "replay a recorded event file (.raw EVT3, AEDAT4) onto the ROS 2 event topic"
 
 
+def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
+    del args
+    return ("ros",)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a Prophesee .raw (EVT 3.0) or AEDAT 4 (.aedat4) file")
     p.add_argument("--speed", type=float, default=1.0,

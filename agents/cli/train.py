@@ -20,6 +20,11 @@ import sys
 HELP = "train a DQN (stable-baselines3) for one or several seeds"
 
 
+def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
+    del args
+    return ("train",)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default="CartPole-v1", help="Gymnasium env id (default: %(default)s)")
     seeds = p.add_mutually_exclusive_group()

@@ -1,0 +1,48 @@
+"""Which optional extras a `neuroq` command needs, checked before it runs.
+
+A command that needs an extra that is not installed stops with one line naming the extra
+and how to install it (NeuroqError: exit 2), instead of an ImportError deep inside it.
+Checked with importlib.util.find_spec, which imports nothing.
+
+    train   torch + stable-baselines3: train, convert, finetune, energy, demo
+    ros     rclpy (ROS 2): replay, demo's ROS 2 stage
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable
+
+from neuroq.deploy.errors import NeuroqError
+
+#: extra -> modules it provides (the first missing one is named in the error)
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "train": ("torch", "stable_baselines3"),
+    "ros": ("rclpy",),
+}
+#: extra -> how to get it. torch pinned: an unpinned torch pulls several GB of CUDA packages.
+INSTALL_HINT: dict[str, str] = {
+    "train": 'pip install "neuroq[train]" torch==2.13.0',
+    "ros": 'source ROS 2 (. /opt/ros/<distro>/setup.bash) or pip install "neuroq[ros]"',
+}
+
+
+def missing_module(extra: str) -> str | None:
+    """The first module of `extra` that cannot be found, or None if all can."""
+    for module in EXTRA_MODULES[extra]:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a broken parent package, or no __spec__
+            found = False
+        if not found:
+            return module
+    return None
+
+
+def require(extras: Iterable[str]) -> None:
+    """NeuroqError naming the first extra in `extras` that is not installed."""
+    for extra in extras:
+        module = missing_module(extra)
+        if module is not None:
+            raise NeuroqError(f"needs the '{extra}' extra ({module} is not installed): "
+                              f"{INSTALL_HINT[extra]}")

@@ -38,18 +38,16 @@ from std_msgs.msg import Float64
 from neuroq.deploy.control import joint_layout, joints_from_observation
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.deploy.sim_robot import LockstepRobot
-from neuroq.ros_nodes.common import (
-    LEVEL_OK,
-    LEVEL_WARN,
+from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.params import declare
+from neuroq.ros_nodes.process import run_node
+from neuroq.ros_nodes.qos import (
     TOPIC_DIAGNOSTICS,
     TOPIC_EPISODE_RETURN,
     TOPIC_JOINT_COMMANDS,
     TOPIC_JOINT_STATES,
     command_qos,
-    declare,
-    diagnostic_array,
     latched_qos,
-    run_node,
     sensor_qos,
     set_stamp,
     stamp_ns,
@@ -119,7 +117,7 @@ class SimRobotNode(Node):
 
     def _exit_when_done(self) -> None:
         """linger_s after the last episode, stop as Ctrl-C stops the node (exit status 0):
-        the spin loop ends after this callback (neuroq.ros_nodes.common.run_node)."""
+        the spin loop ends after this callback (neuroq.ros_nodes.process.run_node)."""
         if not self.robot.done:
             return
         now = time.monotonic()

@@ -223,7 +223,7 @@ class PolicyNode(Node):
         refuse_runtime_changes(self)
         self.active = True
         self.get_logger().info(
-            f"active: artifact {ascii(self._artifact)}, backend {self._backend}, joints "
+            f"active: artifact {self._artifact}, backend {self._backend}, joints "
             f"{shown_names(self.layout.joint_names)}")
 
     def _load_and_check(self, loader: PolicyLoader, env_id: str) -> Policy:

@@ -53,6 +53,10 @@ from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
 from neuroq.deploy.neuron import make_params
 from neuroq.deploy.rollout import BatchAct, make_env, run_episodes
 
+#: `--reset` choices -> the neuron's reset mode (deploy/neuron.py `Reset`).
+RESETS = {"subtract": "reset_by_subtraction", "zero": "reset_to_v_reset"}
+RESET_CHOICES = tuple(RESETS)
+DEFAULT_RESET = "subtract"
 #: Percentile of activations that sets each layer's scale (Rueckauer et al. 2017).
 DEFAULT_PERCENTILE = 99.9
 #: Probability of a random action while recording observations (wider state coverage).
@@ -330,7 +334,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
                 n_per_dim: int = DEFAULT_N_PER_DIM, width: float = DEFAULT_WIDTH,
                 record_steps: int = DEFAULT_RECORD_STEPS,
                 eval_episodes: int = DEFAULT_EVAL_EPISODES, seed: int = 0,
-                log: Callable[[str], None] = print) -> Path:
+                log: Callable[[str], None] = print, reset: str = DEFAULT_RESET) -> Path:
     """The `neuroq convert` stage; returns the new run folder (result.json written last).
 
     Writes config.yaml, observations.npy and teacher_q.npy (recorded observations and the
@@ -352,6 +356,8 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
         raise NeuroqError("--eval-episodes must be at least 1")
     if not 0 < percentile <= 100:
         raise NeuroqError(f"--percentile must lie in (0, 100], got {percentile}")
+    if reset not in RESETS:
+        raise NeuroqError(f"unknown reset {reset!r} (choose from {', '.join(RESET_CHOICES)})")
     if encoder_kind == "population" and (n_per_dim < 2 or not width > 0):
         raise NeuroqError("population encoder: --n-per-dim must be >= 2 and --width > 0")
     import torch
@@ -369,7 +375,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
     with removed_on_failure(run_dir):
         config = {"stage": CONVERT_STAGE, "train_run": str(train.path), "env_id": train.env_id,
                   "encoder": encoder_kind, "n_per_dim": n_per_dim, "width": width,
-                  "percentile": percentile, "timesteps": timesteps,
+                  "percentile": percentile, "timesteps": timesteps, "reset": reset,
                   "eval_timesteps": list(eval_timesteps), "record_steps": record_steps,
                   "record_epsilon": RECORD_EPSILON, "eval_episodes": eval_episodes, "seed": seed}
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -383,7 +389,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
         returns: dict[str, Any] = {}
         network = None
         for t in sorted({timesteps, *eval_timesteps}):
-            net = convert(mlp, encoder, obs, t, percentile)
+            net = convert(mlp, encoder, obs, t, percentile, reset=RESETS[reset])
             backend = "reference" if t <= REFERENCE_MAX_T else "torch"
             r = evaluate_returns(train.env_id, spiking_act(net, encoder, seed, backend),
                                  eval_episodes)

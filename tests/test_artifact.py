@@ -64,7 +64,7 @@ def test_nir_graph_is_standard(tmp_path):
     save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
     g = nir.read(tmp_path / WEIGHTS_FILE)
     kinds = [type(g.nodes[n]).__name__ for n in
-             ("input", "layer0.w", "layer0", "layer1.w", "layer1", "layer2.w", "layer2",
+             ("input", "layer0_w", "layer0", "layer1_w", "layer1", "layer2_w", "layer2",
               "output")]
     assert kinds == ["Input", "Affine", "IF", "Affine", "IF", "Affine", "I", "Output"]
     assert ("layer2", "output") in g.edges
@@ -79,7 +79,7 @@ def test_wrong_hash_is_refused(tmp_path):
     net = random_network(timesteps=6)
     save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
     with h5py.File(tmp_path / WEIGHTS_FILE, "r+") as f:
-        f["node/nodes/layer0.w/weight"][0, 0] += 1
+        f["node/nodes/layer0_w/weight"][0, 0] += 1
     with pytest.raises(NeuroqError, match="does not match its manifest"):
         load_artifact(tmp_path)
 

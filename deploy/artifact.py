@@ -382,6 +382,10 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     import nir
 
     p = Path(path)
+    if p.is_file() and p.name != MANIFEST_FILE:
+        raise NeuroqError(f"{p} is a file, not an artifact folder; a NIR graph from another "
+                          f"tool becomes an artifact with `neuroq import {p} --env ENV "
+                          "--encoder FILE`")
     folder = p.parent if p.name == MANIFEST_FILE else p
     mpath = folder / MANIFEST_FILE
     if not mpath.is_file():

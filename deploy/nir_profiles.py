@@ -246,7 +246,7 @@ def _reset_gap(network: SpikingQNetwork, profile: str) -> list[str]:
         "spinnaker2": "py-spinnaker2: ConversionConfig(reset=ResetMethod.SUBTRACT)",
         "snntorch": "snnTorch's importer builds Leaky(reset_mechanism='zero'): switch those "
                     "Leaky modules to subtraction without snnTorch's double-reset "
-                    "suppression (docs/nir.md, 'Reading the profiles')",
+                    "suppression (docs/nir.md, \"Reading the profiles\")",
         "norse": "Norse: from_nir(..., reset_method=norse.torch.functional.reset."
                  "reset_subtract)",
     }[profile]

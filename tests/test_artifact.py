@@ -132,3 +132,109 @@ def test_corrupted_weights_file_with_matching_hash(tmp_path):
     (tmp_path / MANIFEST_FILE).write_text(json.dumps(m))
     with pytest.raises(NeuroqError, match="not a readable NIR graph"):
         load_artifact(tmp_path)
+
+
+def test_graph_states_delays_comparison_and_what_nir_cannot_say(tmp_path):
+    import nir
+
+    net = random_network(timesteps=6)
+    save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
+    g = nir.read(tmp_path / WEIGHTS_FILE)
+    for k, layer in enumerate(net.layers):
+        assert (f"layer{k}_delay", f"layer{k}_w") in g.edges
+        assert np.all(g.nodes[f"layer{k}_delay"].delay == 1.0)
+        if layer.spiking:  # NIR's v > v_threshold is the chip's v >= threshold
+            v_thr = g.nodes[f"layer{k}"].v_threshold
+            assert np.all(v_thr < layer.params.threshold)
+            assert np.array_equal(np.nextafter(v_thr, np.float32(np.inf)),
+                                  layer.params.threshold)
+    gap = g.metadata["not_expressed"]
+    gap = gap.decode() if isinstance(gap, bytes) else gap
+    assert "reset by subtracting the threshold" in gap
+    m = json.loads((tmp_path / MANIFEST_FILE).read_text())
+    assert m["format_version"] == 2 and m["neuron"]["not_expressed_in_nir"] == [gap]
+
+
+def _v1_graph(net):
+    """The graph layout of format version 1: no Delay nodes, exact thresholds."""
+    import nir
+
+    nodes, edges, prev = {"input": nir.Input(np.array([net.n_inputs]))}, [], "input"
+    for k, layer in enumerate(net.layers):
+        p = layer.params
+        meta = {"alpha_decay": p.alpha_decay, "weight_scale": layer.weight_scale,
+                "spiking": int(layer.spiking), "reset": p.reset.value,
+                "compare": p.compare.value}
+        nodes[f"layer{k}.w"] = nir.Affine(layer.weight.astype(np.float32), p.i_offset,
+                                          metadata={"name": layer.name})
+        nodes[f"layer{k}"] = (
+            nir.IF(np.ones(layer.n_out, np.float32), p.threshold, p.v_reset, metadata=meta)
+            if layer.spiking else
+            nir.I(np.ones(layer.n_out, np.float32),
+                  metadata={**meta, "threshold": p.threshold, "v_reset": p.v_reset}))
+        edges += [(prev, f"layer{k}.w"), (f"layer{k}.w", f"layer{k}")]
+        prev = f"layer{k}"
+    nodes["output"] = nir.Output(np.array([net.n_actions]))
+    edges.append((prev, "output"))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={
+        "producer": "neuroq-artifact", "dt": 1.0, "timesteps": net.timesteps,
+        "q_scale": net.q_scale, "projection_delay_steps": 1})
+
+
+def test_format_version_1_artifacts_still_load(tmp_path):
+    import nir
+
+    from neuroq.deploy.artifact import sha256_file
+
+    net = random_network(timesteps=6)
+    enc = PopulationEncoder.fit(OBS, 2)
+    save_artifact(tmp_path, net, enc, manifest_for(net))
+    nir.write(tmp_path / WEIGHTS_FILE, _v1_graph(net))
+    m = json.loads((tmp_path / MANIFEST_FILE).read_text())
+    m.update(format_version=1, weights_sha256=sha256_file(tmp_path / WEIGHTS_FILE))
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps(m))
+    spikes = enc.encode(OBS, net.timesteps)
+    loaded = load_artifact(tmp_path).network
+    assert np.array_equal(run_reference(net, spikes).q, run_reference(loaded, spikes).q)
+
+
+def test_missing_metadata_is_named_as_missing_and_foreign_graphs_point_to_import(tmp_path):
+    from neuroq.deploy.artifact import network_from_nir, network_to_nir
+
+    net = random_network(timesteps=6)
+    g = network_to_nir(net)
+    del g.metadata["timesteps"]
+    with pytest.raises(NeuroqError, match="metadata 'timesteps' is missing"):
+        network_from_nir(g, 6)
+    g = network_to_nir(net)
+    with pytest.raises(NeuroqError, match="graph metadata says timesteps = 6, the manifest 5"):
+        network_from_nir(g, 5)
+    del g.nodes["layer1"].metadata["alpha_decay"]
+    with pytest.raises(NeuroqError, match="layer1: metadata 'alpha_decay' is missing"):
+        network_from_nir(g, 6)
+    g.metadata = {}
+    with pytest.raises(NeuroqError, match="'producer' is missing.*neuroq import"):
+        network_from_nir(g, 6)
+    (tmp_path / "g.nir").write_bytes(b"x")
+    with pytest.raises(NeuroqError, match="not an artifact folder.*neuroq import"):
+        load_artifact(tmp_path / "g.nir")
+
+
+def test_profiles_are_extra_files_with_their_hash(tmp_path):
+    import nir
+
+    from neuroq.deploy.nir_profiles import F32_MAX
+
+    net = random_network(timesteps=6)
+    save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net),
+                  nir_profiles=("snntorch", "norse", "spinnaker2", "neuroq"))
+    m = load_artifact(tmp_path).manifest
+    assert sorted(m["nir_profiles"]) == ["norse", "snntorch", "spinnaker2"]
+    s2 = nir.read(tmp_path / "network.spinnaker2.nir")
+    # s2_nir reads Input, Output, Affine, IF and LIF; it refuses Delay, I and LI
+    assert {type(n).__name__ for n in s2.nodes.values()} == {"Input", "Output", "Affine", "IF"}
+    assert np.all(s2.nodes["layer2"].v_threshold == F32_MAX)
+    with h5py.File(tmp_path / "network.norse.nir", "r+") as f:
+        f["node/nodes/layer0_w/weight"][0, 0] += 1
+    with pytest.raises(NeuroqError, match="network.norse.nir does not match its manifest"):
+        load_artifact(tmp_path)

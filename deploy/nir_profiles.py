@@ -263,6 +263,10 @@ def _gaps(network: SpikingQNetwork, profile: str) -> list[str]:
     if nonzero and profile in ("snntorch", "norse", "spinnaker2"):
         gaps.append(f"layers {', '.join(nonzero)} reset to v_reset != 0, which this reader "
                     "ignores (it resets to 0)")
+    if profile == "spinnaker2":
+        gaps.append("the one-step delay of every projection is not drawn: s2_nir refuses "
+                    "Delay nodes and adds it itself (conn_delay); another reader runs this "
+                    "graph delay-free (use network.nir.h5 there)")
     if profile == "norse":
         resets = {la.params.reset for la in spiking}
         if len(resets) > 1:

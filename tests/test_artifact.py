@@ -238,3 +238,32 @@ def test_profiles_are_extra_files_with_their_hash(tmp_path):
         f["node/nodes/layer0_w/weight"][0, 0] += 1
     with pytest.raises(NeuroqError, match="network.norse.nir does not match its manifest"):
         load_artifact(tmp_path)
+
+
+def test_spinnaker2_profile_read_as_s2_nir_documents_it(tmp_path):
+    """s2_nir (ConversionConfig(dt=1, integrator=FORWARD, scale_weights=False)): per Affine
+    and IF/LIF, alpha = 1 - dt/tau, threshold = v_threshold / (dt/tau r) (IF: / r),
+    i_offset = bias, one step of conn_delay per projection; the readout's voltage."""
+    import nir
+
+    from neuroq.deploy.network import Layer, SpikingQNetwork
+    from neuroq.deploy.neuron import make_params
+
+    net = random_network(timesteps=6, alpha=0.9, v_reset_sd=0.0)
+    save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net),
+                  nir_profiles=("spinnaker2",))
+    g = nir.read(tmp_path / "network.spinnaker2.nir")
+    assert "adds it itself (conn_delay)" in str(g.metadata["not_expressed"])
+    layers = []
+    for k, ref in enumerate(net.layers):
+        aff, lif = g.nodes[f"layer{k}_w"], g.nodes[f"layer{k}"]
+        dt_tau = 1.0 / lif.tau.astype(np.float64)
+        p = make_params(ref.n_out, threshold=lif.v_threshold / (dt_tau * lif.r),
+                        alpha_decay=(1 - dt_tau).astype(np.float32), i_offset=aff.bias,
+                        reset=ref.params.reset, compare=">")
+        layers.append(Layer(ref.name, aff.weight.astype(np.int8), 1.0, p, ref.spiking))
+    s2 = SpikingQNetwork(tuple(layers), net.timesteps, net.q_scale)
+    spikes = np.random.default_rng(0).random((6, 500, net.n_inputs)) < 0.5
+    a, b = run_reference(net, spikes).q, run_reference(s2, spikes).q
+    assert (a.argmax(1) == b.argmax(1)).all()
+    assert np.abs(a - b).max() <= 1e-3 * np.abs(a).max()

@@ -349,8 +349,8 @@ def open_convert_run(path: Any) -> ConvertRun:
     result = read_json(p / "result.json")
     stage = result.get("stage")
     if stage not in (CONVERT_STAGE, IMPORT_STAGE) or not p.name.startswith(stage + "-"):
-        raise NeuroqError(f"{p} is not a convert or import run (expected runs/<env>/convert-"
-                          f"<id>/ or import-<id>/; this one is a "
+        raise NeuroqError(f"{p} is not a convert run or an import run (expected runs/<env>/"
+                          f"convert-<id>/ or import-<id>/; this one is a "
                           f"{stage or p.name.split('-')[0]} run)")
     art = load_artifact(p / NETWORK_DIR)
     try:

@@ -136,7 +136,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         folder.mkdir()
         if reexport and (src / FLOAT_DQN_FILE).is_file():
             shutil.copyfile(src / FLOAT_DQN_FILE, folder / FLOAT_DQN_FILE)
-        elif teacher_name == "float DQN":
+        elif teacher is not None and teacher_name == "float DQN":
             save_mlp(folder / FLOAT_DQN_FILE, teacher)
         if (folder / FLOAT_DQN_FILE).is_file():
             manifest["float_dqn"] = {"file": FLOAT_DQN_FILE,

@@ -83,10 +83,14 @@ def test_trained_network_goes_import_eval_finetune_export(tmp_path, capsys, cart
     ft_result = json.loads((ft / "result.json").read_text())
     assert ft_result["import_run"] == str(run.resolve()) and "train_run" not in ft_result
     assert ft_result["teacher"].startswith("the imported source network")
-    assert main(["export", str(ft), "--eval-episodes", "2", "--out", str(out),
-                 "--nir-profile", "snntorch", "norse", "spinnaker2"]) == 0
+    # the export gate plays the source network (there is no float DQN); --force: the test
+    # checks the path, not how far two fine-tuning epochs get
+    assert main(["export", str(ft), "--eval-episodes", "2", "--gate-episodes", "3", "--force",
+                 "--out", str(out), "--nir-profile", "snntorch", "norse", "spinnaker2"]) == 0
     exported = load_artifact(_only(out / "CartPole-v1", "export-") / "artifact")
     assert exported.manifest["provenance"]["import_run"] == str(run.resolve())
+    assert exported.manifest["gate"]["teacher"] == "imported source network"
+    assert "float_dqn" not in exported.manifest
     assert set(exported.manifest["nir_profiles"]) == {"snntorch", "norse", "spinnaker2"}
 
 

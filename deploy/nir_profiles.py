@@ -134,7 +134,11 @@ def _neuroq_meta(layer: Layer) -> dict[str, Any]:
 def _euler_node(layer: Layer, dt: float, alpha_one_tau: float, readout_spiking: bool,
                 meta: dict[str, Any], v_threshold: np.ndarray | None = None,
                 v_reset: np.ndarray | None = None) -> Any:
-    """IF/LIF (spiking) or I/LI (readout) node for the chip layer, forward Euler in `dt`."""
+    """IF/LIF (spiking) or I/LI (readout) node for the chip layer, forward Euler in `dt`.
+
+    alpha_one_tau 0: a layer with alpha = 1 becomes IF (or I); otherwise LIF (LI) with that
+    tau. readout_spiking: the readout becomes IF/LIF at threshold float32 max (never fires).
+    v_threshold, v_reset: replacements (the snnTorch profile's row scaling)."""
     import nir
 
     p, n = layer.params, layer.n_out

@@ -135,9 +135,11 @@ setup(
         "ros": ROS_WHEELS,
         # reading recorded AEDAT 4 event files (EVT3 .raw files need nothing extra)
         "events": ["aedat==2.3.0"],
+        # snntorch and norse: the NIR peers tests/test_nir_peers.py checks exports against
+        # (they need torch: pin torch==2.13.0 in the same pip command, as the Makefile does)
         "dev": ["pytest>=8", "ruff>=0.6", "import-linter>=2.1", "colcon-core>=0.17",
                 "colcon-ros>=0.5", "colcon-python-setup-py>=0.2.8",
-                "colcon-package-selection>=0.2"],
+                "colcon-package-selection>=0.2", "snntorch==1.0.0", "norse==1.1.0"],
     },
     entry_points={"console_scripts": [f"{k} = {v}" for k, v in SCRIPTS.items()]},
     zip_safe=False,

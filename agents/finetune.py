@@ -340,15 +340,18 @@ def open_convert_run(path: Any) -> ConvertRun:
     import yaml
 
     from neuroq.agents.convert import CONVERT_STAGE, NETWORK_DIR, OBS_FILE
+    from neuroq.agents.nir_import import IMPORT_STAGE
     from neuroq.agents.runs import read_json, require_run_dir
     from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.errors import NeuroqError
 
     p = require_run_dir(path).resolve()
     result = read_json(p / "result.json")
-    if result.get("stage") != CONVERT_STAGE or not p.name.startswith(CONVERT_STAGE + "-"):
-        raise NeuroqError(f"{p} is not a convert run (expected runs/<env>/convert-<id>/; "
-                          f"this one is a {result.get('stage') or p.name.split('-')[0]} run)")
+    stage = result.get("stage")
+    if stage not in (CONVERT_STAGE, IMPORT_STAGE) or not p.name.startswith(stage + "-"):
+        raise NeuroqError(f"{p} is not a convert run or an import run (expected runs/<env>/"
+                          f"convert-<id>/ or import-<id>/; this one is a "
+                          f"{stage or p.name.split('-')[0]} run)")
     art = load_artifact(p / NETWORK_DIR)
     try:
         obs = np.load(p / OBS_FILE, allow_pickle=False)
@@ -356,6 +359,19 @@ def open_convert_run(path: Any) -> ConvertRun:
         raise NeuroqError(f"{p / OBS_FILE} cannot be read: {exc}") from None
     config = yaml.safe_load((p / "config.yaml").read_text())
     return ConvertRun(p, result, config, art.network, art.encoder, art.manifest, obs)
+
+
+def load_teacher(conv: ConvertRun) -> tuple[Any, dict[str, str]]:
+    """The teacher of a convert run (its float DQN) or of an import run (its source network,
+    neuroq.agents.nir_import), and the provenance entry naming it."""
+    if conv.result.get("stage") == "import":
+        from neuroq.agents.nir_import import source_teacher
+
+        return source_teacher(conv.path), {"import_run": str(conv.path)}
+    from neuroq.agents.convert import load_mlp, open_train_run
+
+    train = open_train_run(conv.result["train_run"])
+    return load_mlp(train), {"train_run": str(train.path)}
 
 
 def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig | None = None,
@@ -369,13 +385,7 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
     """
     import yaml
 
-    from neuroq.agents.convert import (
-        NETWORK_DIR,
-        activity,
-        load_mlp,
-        open_train_run,
-        spiking_act,
-    )
+    from neuroq.agents.convert import NETWORK_DIR, activity, spiking_act
     from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
     from neuroq.deploy.artifact import save_artifact
     from neuroq.deploy.errors import NeuroqError
@@ -388,24 +398,23 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
         raise NeuroqError(f"unknown loss {cfg.loss!r} (choose from {', '.join(LOSSES)})")
     if eval_episodes is not None and eval_episodes < 1:
         raise NeuroqError("--eval-episodes must be at least 1")
-    train = open_train_run(conv.result["train_run"])
     import torch
 
-    teacher = load_mlp(train)
+    teacher, origin = load_teacher(conv)
     env_id = conv.result["env_id"]
     torch.set_num_threads(1)
     run_dir = make_run_dir(out_root, env_id, FINETUNE_STAGE, conv.encoder.kind)
     with removed_on_failure(run_dir):
         (run_dir / "config.yaml").write_text(yaml.safe_dump(
             {"stage": FINETUNE_STAGE, "convert_run": str(conv.path),
-             "train_run": str(train.path), "env_id": env_id,
+             **origin, "env_id": env_id,
              "timesteps": conv.network.timesteps, **cfg.to_dict()}, sort_keys=False))
         t0 = time.perf_counter()
         best, history = finetune(conv.network, conv.encoder, teacher, env_id, conv.observations,
                                  cfg, run_dir / "tb", progress)
         wall_s = time.perf_counter() - t0
         write_json(run_dir / "history.json", {"epochs": history})
-        provenance = {"train_run": str(train.path), "convert_run": str(conv.path),
+        provenance = {**origin, "convert_run": str(conv.path),
                       "finetune_run": str(run_dir.resolve())}
         save_artifact(run_dir / NETWORK_DIR, best, conv.encoder,
                       {k: conv.manifest[k] for k in ("env_id", "observation_space",
@@ -420,11 +429,12 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
         agree = float((q.argmax(1) == teacher.q(obs).argmax(1)).mean())
         ann = conv.result["ann_mean_return"]
         result = {"stage": FINETUNE_STAGE, "env_id": env_id, "convert_run": str(conv.path),
-                  "train_run": str(train.path), "timesteps": best.timesteps,
+                  **origin, "timesteps": best.timesteps,
                   "encoder": conv.encoder.to_dict(), "loss": cfg.loss,
                   "episodes": episodes, "mean_return": float(r.mean()),
                   "std_return": float(r.std()), "ann_mean_return": ann,
                   "fraction_of_ann_return": _fraction(float(r.mean()), ann),
+                  "teacher": conv.result.get("teacher", "the float DQN"),
                   "converted_mean_return": conv.result["mean_return"],
                   "agreement": agree, "epochs": cfg.epochs, "wall_s": round(wall_s, 1),
                   **activity(best, conv.encoder, obs[:1000], cfg.seed),

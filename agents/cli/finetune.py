@@ -52,7 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from neuroq.agents.finetune import FinetuneConfig
 
     d = FinetuneConfig()
-    p.add_argument("convert_run", help="a convert run folder, runs/<env>/convert-<id>")
+    p.add_argument("convert_run", help="a convert run folder, runs/<env>/convert-<id> (or an "
+                   "import run, runs/<env>/import-<id>: the source network is the teacher)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
     p.add_argument("--lr", type=float, default=d.lr,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.events.evt3 import Evt3State, decode_evt3, encode_evt3, sort_events
+from neuroq.deploy.events.evt3_decoders import make_evt3_decoder
+from neuroq.deploy.events.evt3_encode import encode_evt3, sort_events
 from neuroq.deploy.events.mono import NS_PER_US, decode_mono, encode_mono
 from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
 from neuroq.envs.event_array import check_events, empty_events
@@ -27,6 +28,7 @@ def decode_packet(
     height: int,
     *,
     is_bigendian: bool = False,
+    decoder: str = "auto",
 ) -> tuple[np.ndarray, DecodeStats]:
     """Decode one `event_camera_msgs/EventPacket` payload on its own (no stream state).
 
@@ -36,15 +38,16 @@ def decode_packet(
     time_base: the packet's `time_base` in ns (used by `mono`; undefined for `evt3`, whose
         times are the sensor's, reconstructed from the words).
     width, height: sensor size; events outside it are counted and skipped.
+    decoder: the EVT 3.0 decoder, "auto", "evt3" or "numpy" (`make_evt3_decoder`).
     Never raises on bad data. For a stream of packets whose EVT 3.0 state carries over from
     one packet to the next (as from `metavision_driver`), use `PacketDecoder`.
     """
     try:
-        decoder = PacketDecoder(int(width), int(height))
-    except (NeuroqError, TypeError, ValueError):
+        packets = PacketDecoder(int(width), int(height), decoder)
+    except (NeuroqError, TypeError, ValueError, OverflowError):
         stats = DecodeStats(packets=1, bad_payload=1)
         return empty_events(), stats
-    return decoder.decode(encoding, data, time_base, is_bigendian=is_bigendian)
+    return packets.decode(encoding, data, time_base, is_bigendian=is_bigendian)
 
 
 def encode_packet(encoding: str, events: np.ndarray) -> tuple[bytes, int]:
@@ -70,16 +73,30 @@ class PacketDecoder:
     EVT 3.0 state (time, row, vector base) and the last event time carry over, so packets cut
     anywhere in the word stream decode correctly and time going backwards across packets is
     caught. `stats` accumulates over the stream.
+
+    decoder: the EVT 3.0 decoder, "auto" (the `evt3` package where installed, else numpy),
+        "evt3" or "numpy" (`make_evt3_decoder`); `decoder_name` says which one runs.
+    Raises NeuroqError for a non-positive sensor size or an unusable `decoder`.
     """
 
-    def __init__(self, width: int, height: int):
+    def __init__(self, width: int, height: int, decoder: str = "auto"):
         if width <= 0 or height <= 0:
             raise NeuroqError(f"PacketDecoder: sensor size must be positive, got {width}x{height}"
                               " (the packet's width and height fields)")
         self.width = int(width)
         self.height = int(height)
-        self.evt3_state = Evt3State()
+        self.evt3 = make_evt3_decoder(self.width, self.height, decoder)
         self.stats = DecodeStats()
+
+    @property
+    def decoder_name(self) -> str:
+        """The EVT 3.0 decoder in use, e.g. "evt3 0.4.1 (Rust, PyPI)" or "numpy"."""
+        return self.evt3.name
+
+    def time_us(self) -> int:
+        """Camera time the stream has reached: EVT 3.0 time words advance it even when no
+        pixel fires (-1 before the first TIME_HIGH)."""
+        return self.evt3.time_us()
 
     def decode(
         self, encoding: str, data, time_base: int = 0, *, is_bigendian: bool = False
@@ -144,16 +161,14 @@ class PacketDecoder:
             if is_bigendian:
                 raw = as_bytes_array(data)
                 stats.truncated_bytes += raw.size % 2
-                data = raw[: raw.size - raw.size % 2].view(">u2").astype("<u2").view(np.uint8)
-            events, _ = decode_evt3(data, self.width, self.height, state=self.evt3_state,
-                                    stats=stats)
+                data = raw[: raw.size - raw.size % 2].view(">u2").astype("<u2").tobytes()
+            events = self.evt3.decode(data, stats)
         elif enc == "mono":
             events, _ = decode_mono(data, int(time_base), self.width, self.height,
                                     is_bigendian=is_bigendian,
-                                    last_t_us=self.evt3_state.last_t_us, stats=stats)
+                                    last_t_us=self.evt3.last_t_us, stats=stats)
             if events.size:
-                self.evt3_state.last_t_us = max(self.evt3_state.last_t_us,
-                                                int(events["t"].max()))
+                self.evt3.last_t_us = max(self.evt3.last_t_us, int(events["t"].max()))
         else:
             stats.packets += 1
             stats.unknown_encoding += 1

@@ -4,7 +4,8 @@ A period k covers camera time (k * P, (k + 1) * P] microseconds (P = the event e
 `period_us`), the convention of the event envs, whose step's events lie in (start, end].
 `PeriodWindower` collects decoded events and hands out each period once camera time has
 passed its end: time is read from the events themselves and, for EVT 3.0 streams, from the
-decoder's TIME_HIGH / TIME_LOW state, which a sensor advances even when no pixel fires
+time the decoder has reached (`PacketDecoder.time_us`, with either EVT 3.0 decoder), which
+TIME_HIGH / TIME_LOW words advance even when no pixel fires
 (Prophesee sensors send TIME_HIGH at least every 4096 us). So a period is complete as soon
 as a later time is seen, and quiet periods still produce an action.
 
@@ -23,24 +24,19 @@ from neuroq.deploy.events import (
     EVT3_TIME_HIGH,
     EVT3_TIME_LOW,
     EVT3_TIME_LOW_BITS,
-    Evt3State,
     empty_events,
 )
+from neuroq.deploy.events.evt3_words import EVT3_PAYLOAD_MASK, EVT3_TYPE_SHIFT
 
 DEFAULT_MAX_GAP_PERIODS = 100
 """Largest run of empty periods handed out after a silence (1 s at 10 ms periods)."""
 
 
-def evt3_time_us(state: Evt3State) -> int:
-    """Camera time the EVT 3.0 decoder has reached (-1 before TIME_HIGH and TIME_LOW)."""
-    if state.high < 0 or state.low < 0:
-        return -1
-    return (state.high << EVT3_TIME_LOW_BITS) | state.low
-
-
-EVT3_PAYLOAD_MASK = 0xFFF
-"""12-bit payload of an EVT 3.0 word."""
-EVT3_TYPE_SHIFT = 12
+def evt3_time_us(decoder) -> int:
+    """Camera time an EVT 3.0 stream has reached (-1 before its first TIME_HIGH): `decoder`
+    is a `PacketDecoder`, a stream decoder of `make_evt3_decoder` (either kind) or the
+    numpy decoder's `Evt3State`; all have `time_us()`."""
+    return decoder.time_us()
 
 
 def time_words(t_us: int) -> bytes:

@@ -1,15 +1,8 @@
-"""EVT 3.0: the Prophesee 16-bit word format, encoder and streaming decoder.
-
-EVT 3.0 is the format Metavision sensors (IMX636, GenX320) stream and that `metavision_driver`
-puts in `event_camera_msgs/EventPacket` as is. Each little-endian 16-bit word carries its type
-in the 4 most significant bits and a 12-bit payload; coordinates, polarity and time are sent
-only when they change, so decoding keeps state (current y, time, vector base x). Time is 24
-bits of microseconds and wraps every 2^24 us (16.8 s): the decoder counts the wraps from the
-start of the stream. Source: Prophesee Metavision documentation, "EVT 3.0 Format"
-(docs.prophesee.ai/stable/data/encoding_formats/evt3.html).
+"""EVT 3.0 decoder in numpy: the fallback where the `evt3` package has no wheel, and the
+reference the tests hold `evt3_rust` to.
 
 The decoder never raises on data (see `neuroq.deploy.events`); everything is vectorised
-numpy, no Python loop runs per event or per word.
+numpy, no Python loop runs per event or per word. Word format and time rules: `evt3_words`.
 """
 
 from __future__ import annotations
@@ -18,221 +11,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
-from neuroq.envs.event_array import EVENT_DTYPE, check_events, empty_events
-
-# --- EVT 3.0 word types (4 MSBs of each 16-bit word). Source: Prophesee "EVT 3.0 Format". ---
-EVT3_ADDR_Y = 0x0
-"""Sets the current row y (bits 0-10); bit 11 is the system type (master/slave), ignored."""
-EVT3_ADDR_X = 0x2
-"""One event at the current y and time: x in bits 0-10, polarity in bit 11."""
-EVT3_VECT_BASE_X = 0x3
-"""Sets the base x (bits 0-10) and polarity (bit 11) for the following vector words."""
-EVT3_VECT_12 = 0x4
-"""12-bit validity mask: bit i is an event at base x + i; then base x advances by 12."""
-EVT3_VECT_8 = 0x5
-"""8-bit validity mask (bits 0-7) at base x; then base x advances by 8."""
-EVT3_TIME_LOW = 0x6
-"""Lower 12 bits of the 24-bit time base, microseconds."""
-EVT3_CONTINUED_4 = 0x7
-"""Extra 4-bit data for the previous word (vendor specific): ignored."""
-EVT3_TIME_HIGH = 0x8
-"""Upper 12 bits of the 24-bit time base, units of 4096 us."""
-EVT3_EXT_TRIGGER = 0xA
-"""External trigger edge: counted in `DecodeStats.triggers`, not returned as an event."""
-EVT3_OTHERS = 0xE
-"""Extension words (vendor specific): ignored."""
-EVT3_CONTINUED_12 = 0xF
-"""Extra 12-bit data for the previous word (vendor specific): ignored."""
-EVT3_KNOWN_TYPES = frozenset(
-    {
-        EVT3_ADDR_Y,
-        EVT3_ADDR_X,
-        EVT3_VECT_BASE_X,
-        EVT3_VECT_12,
-        EVT3_VECT_8,
-        EVT3_TIME_LOW,
-        EVT3_CONTINUED_4,
-        EVT3_TIME_HIGH,
-        EVT3_EXT_TRIGGER,
-        EVT3_OTHERS,
-        EVT3_CONTINUED_12,
-    }
+from neuroq.deploy.events.evt3_words import (
+    EVT3_ADDR_X,
+    EVT3_ADDR_Y,
+    EVT3_CONTINUED_4,
+    EVT3_CONTINUED_12,
+    EVT3_COORD_BITS,
+    EVT3_EXT_TRIGGER,
+    EVT3_MAX_COORD,
+    EVT3_OTHERS,
+    EVT3_TIME_HIGH,
+    EVT3_TIME_HIGH_PERIOD,
+    EVT3_TIME_LOW,
+    EVT3_TIME_LOW_BITS,
+    EVT3_VECT_8,
+    EVT3_VECT_8_WIDTH,
+    EVT3_VECT_12,
+    EVT3_VECT_12_WIDTH,
+    EVT3_VECT_BASE_X,
+    EVT3_WRAP_DROP,
 )
-"""Word types the format defines; any other type (0x1, 0x9, 0xB, 0xC, 0xD) is corrupt data."""
-
-EVT3_COORD_BITS = 11
-"""Bits of x and y in EVT 3.0 words: sensors up to 2048 x 2048 pixels."""
-EVT3_MAX_COORD = (1 << EVT3_COORD_BITS) - 1
-EVT3_TIME_LOW_BITS = 12
-"""Bits of TIME_LOW (and of TIME_HIGH): the time base is 24 bits of microseconds."""
-EVT3_TIME_HIGH_PERIOD = 1 << EVT3_TIME_LOW_BITS
-"""Number of TIME_HIGH values before the 24-bit time base wraps (4096)."""
-EVT3_TIME_WRAP_US = 1 << (2 * EVT3_TIME_LOW_BITS)
-"""The 24-bit time base wraps every 2^24 us = 16.78 s."""
-EVT3_MAX_HIGH_STEP = EVT3_TIME_HIGH_PERIOD // 2 - 1
-"""Largest forward step between two TIME_HIGH words that is unambiguous (2047 x 4096 us,
-about 8.4 s). A drop of the 12-bit TIME_HIGH value by more than half its range is read as a
-wrap; a smaller drop is time going backwards. The encoder inserts intermediate TIME_HIGH
-words across longer gaps, as a sensor does by sending TIME_HIGH every 4096 us."""
-EVT3_VECT_12_WIDTH = 12
-EVT3_VECT_8_WIDTH = 8
+from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
+from neuroq.envs.event_array import EVENT_DTYPE, empty_events
 
 
-
-# ------------------------------------------------------------------------------------------
-# EVT 3.0 encoder
-# ------------------------------------------------------------------------------------------
-def _evt3_word(kind: int, payload) -> np.ndarray:
-    return ((kind << 12) | (np.asarray(payload, dtype=np.int64) & 0xFFF)).astype(np.uint16)
-
-
-def encode_evt3(
-    events: np.ndarray, *, previous_t_us: int | None = None, start_with_time: bool = True
-) -> np.ndarray:
-    """Encode events as EVT 3.0 words (uint16 array; `.tobytes()` gives little-endian bytes
-    on little-endian hosts, which is the sensors' default).
-
-    Events are written in (t, y, p, x) order (`sort_events`), which is also the order
-    `decode_evt3` returns them in. Runs of events on one row, with one timestamp and polarity
-    and x gaps of at most 12 pixels, become VECT_BASE_X + VECT_12/VECT_8 words; lone events
-    become EVT_ADDR_X words.
-
-    previous_t_us: time of the last event already encoded in this stream (streaming, as in
-        `RawWriter`): TIME_HIGH words then bridge the gap unambiguously. None starts a stream.
-    start_with_time: emit TIME_HIGH and TIME_LOW before the first event even when they equal
-        the previous state, so the chunk decodes on its own.
-
-    Raises NeuroqError for out-of-range coordinates (> 2047), negative times, or events earlier
-    than `previous_t_us`.
-    """
-    events = sort_events(check_events(events, "encode_evt3"))
-    n = events.size
-    if n == 0:
-        return np.zeros(0, dtype=np.uint16)
-    x = events["x"].astype(np.int64)
-    y = events["y"].astype(np.int64)
-    t = events["t"]
-    p = events["p"].astype(np.int64)
-    if x.max() > EVT3_MAX_COORD or y.max() > EVT3_MAX_COORD:
-        raise NeuroqError(
-            f"encode_evt3: x and y must be <= {EVT3_MAX_COORD} (EVT 3.0 has 11-bit "
-            f"coordinates), got max x {x.max()}, max y {y.max()}"
-        )
-    if t[0] < 0:
-        raise NeuroqError(f"encode_evt3: event times must be >= 0 us, got {t[0]}")
-    if p.max() > 1:
-        raise NeuroqError(f"encode_evt3: polarity must be 0 or 1, got {p.max()}")
-    if previous_t_us is not None and t[0] < previous_t_us:
-        raise NeuroqError(
-            f"encode_evt3: events start at {t[0]} us, before the previous chunk's last event "
-            f"at {previous_t_us} us; write events in time order"
-        )
-
-    # Segments: maximal runs with one (t, y, p) and x steps of 1..12 (no empty 12-windows).
-    same_block = np.zeros(n, dtype=bool)
-    same_block[1:] = (t[1:] == t[:-1]) & (y[1:] == y[:-1]) & (p[1:] == p[:-1])
-    dx = np.zeros(n, dtype=np.int64)
-    dx[1:] = x[1:] - x[:-1]
-    seg_start = ~(same_block & (dx >= 1) & (dx <= EVT3_VECT_12_WIDTH))
-    seg_first = np.flatnonzero(seg_start)
-    seg_id = np.cumsum(seg_start) - 1
-    n_seg = seg_first.size
-    seg_len = np.diff(np.append(seg_first, n))
-    seg_x0 = x[seg_first]
-    seg_t = t[seg_first]
-    seg_y = y[seg_first]
-    seg_p = p[seg_first]
-    seg_last_x = x[np.append(seg_first[1:], n) - 1]
-    is_vector = seg_len > 1
-    span = seg_last_x - seg_x0
-    n_windows = np.where(is_vector, span // EVT3_VECT_12_WIDTH + 1, 0)
-    last_fits_8 = (span % EVT3_VECT_12_WIDTH) < EVT3_VECT_8_WIDTH
-
-    # Time words: TIME_HIGH when the unwrapped high changes (with bridging words across
-    # gaps longer than EVT3_MAX_HIGH_STEP), TIME_LOW when t changes.
-    high = seg_t >> EVT3_TIME_LOW_BITS
-    prev_high = np.empty(n_seg, dtype=np.int64)
-    prev_high[1:] = high[:-1]
-    prev_t = np.empty(n_seg, dtype=np.int64)
-    prev_t[1:] = seg_t[:-1]
-    if previous_t_us is None:
-        prev_high[0] = -1
-        prev_t[0] = -1
-    else:
-        prev_high[0] = int(previous_t_us) >> EVT3_TIME_LOW_BITS
-        prev_t[0] = int(previous_t_us)
-    high_step = high - prev_high
-    n_high = np.where(high_step > 0, -(-high_step // EVT3_MAX_HIGH_STEP), 0)
-    if previous_t_us is None:
-        n_high[0] = 1
-    n_low = (seg_t != prev_t).astype(np.int64)
-    if start_with_time:
-        n_high[0] = max(int(n_high[0]), 1)
-        n_low[0] = 1
-    prev_y = np.empty(n_seg, dtype=np.int64)
-    prev_y[1:] = seg_y[:-1]
-    prev_y[0] = -1
-    n_y = (seg_y != prev_y).astype(np.int64)
-    n_body = np.where(is_vector, 1 + n_windows, 1)
-
-    n_words = n_high + n_low + n_y + n_body
-    offset = np.zeros(n_seg + 1, dtype=np.int64)
-    np.cumsum(n_words, out=offset[1:])
-    words = np.zeros(int(offset[-1]), dtype=np.uint16)
-    start = offset[:-1]
-
-    # TIME_HIGH words: the k-th of a segment's bridging words carries prev + k*step, the last
-    # one the segment's own high.
-    seg_of_high = np.repeat(np.arange(n_seg), n_high)
-    k = np.arange(seg_of_high.size) - np.repeat(np.cumsum(n_high) - n_high, n_high)
-    is_last_high = k == n_high[seg_of_high] - 1
-    bridged = prev_high[seg_of_high] + (k + 1) * EVT3_MAX_HIGH_STEP
-    high_val = np.where(is_last_high, high[seg_of_high], bridged)
-    words[start[seg_of_high] + k] = _evt3_word(EVT3_TIME_HIGH, high_val)
-    pos = start + n_high
-    has_low = n_low > 0
-    words[pos[has_low]] = _evt3_word(EVT3_TIME_LOW, seg_t[has_low])
-    pos = pos + n_low
-    has_y = n_y > 0
-    words[pos[has_y]] = _evt3_word(EVT3_ADDR_Y, seg_y[has_y])
-    pos = pos + n_y
-
-    single = ~is_vector
-    words[pos[single]] = _evt3_word(EVT3_ADDR_X, seg_x0[single] | (seg_p[single] << 11))
-    words[pos[is_vector]] = _evt3_word(
-        EVT3_VECT_BASE_X, seg_x0[is_vector] | (seg_p[is_vector] << 11)
-    )
-
-    # Vector windows: mask bits per (segment, window); events are in window order already.
-    vec_event = is_vector[seg_id]
-    ev_seg = seg_id[vec_event]
-    rel = x[vec_event] - seg_x0[ev_seg]
-    win = rel // EVT3_VECT_12_WIDTH
-    bits = np.left_shift(1, rel - win * EVT3_VECT_12_WIDTH)
-    win_pos = pos[ev_seg] + 1 + win  # word index of the event's window
-    first_of_word = np.ones(win_pos.size, dtype=bool)
-    first_of_word[1:] = win_pos[1:] != win_pos[:-1]
-    word_starts = np.flatnonzero(first_of_word)
-    masks = np.add.reduceat(bits, word_starts) if bits.size else bits
-    wpos = win_pos[word_starts]
-    wseg = ev_seg[word_starts]
-    wwin = win[word_starts]
-    use8 = (wwin == n_windows[wseg] - 1) & last_fits_8[wseg]
-    kinds = np.where(use8, EVT3_VECT_8, EVT3_VECT_12)
-    words[wpos] = ((kinds << 12) | masks).astype(np.uint16)
-    return words
-
-
-# ------------------------------------------------------------------------------------------
-# EVT 3.0 decoder (stateful, streaming)
-# ------------------------------------------------------------------------------------------
 @dataclass
 class Evt3State:
     """Decoder state carried from one chunk of an EVT 3.0 stream to the next.
 
-    y, base_x, base_p, low: last values seen (-1: not seen yet).
+    y, base_x, base_p, low: last values seen (-1: not seen yet); TIME_HIGH sets low to 0.
     high: last unwrapped TIME_HIGH (-1: not seen yet), counting wraps of the 12-bit value.
     last_t_us: time of the last event returned (-1: none yet), for time-backwards checks.
     leftover: a trailing odd byte kept for the next chunk (streaming only).
@@ -245,6 +52,13 @@ class Evt3State:
     high: int = -1
     last_t_us: int = -1
     leftover: bytes = b""
+
+    def time_us(self) -> int:
+        """Camera time the stream has reached, (high << 12) | low in us (-1 before TIME_HIGH
+        and TIME_LOW): sensors send time words even when no pixel fires."""
+        if self.high < 0 or self.low < 0:
+            return -1
+        return (self.high << EVT3_TIME_LOW_BITS) | self.low
 
 
 # Word classes used by the decoder (a lookup on the 4-bit type).
@@ -284,8 +98,8 @@ def decode_evt3(
     """Decode EVT 3.0 bytes (little-endian 16-bit words) into events, vectorised.
 
     state: the stream's `Evt3State`, updated in place; None decodes the data on its own (the
-        data must then set TIME_HIGH, TIME_LOW and ADDR_Y before its first event, as packets
-        from `encode_evt3` do).
+        data must then set TIME_HIGH and ADDR_Y before its first event, and VECT_BASE_X
+        before its first vector word, as packets from `encode_evt3` do).
     streaming: keep a trailing odd byte in `state` for the next chunk instead of counting it
         as truncated.
     Returns (events, stats); problems are counted in `stats` (see `DecodeStats`), never raised.
@@ -350,19 +164,19 @@ def decode_evt3(
         return out
 
     y_idx = last_index(s_cls == _C_Y)
-    low_idx = last_index(s_cls == _C_LOW)
     is_high = s_cls == _C_HIGH
+    low_idx = last_index((s_cls == _C_LOW) | is_high)  # TIME_HIGH sets the low bits to 0
     high_idx = last_index(is_high)
     base_idx = last_index(s_cls == _C_BASE)
     y_val = with_initial(s_pay & EVT3_MAX_COORD, state.y)
-    low_val = with_initial(s_pay, state.low)
+    low_val = with_initial(np.where(is_high, 0, s_pay), state.low)
     high_vals = s_pay[is_high]
     unwrapped = np.zeros(n_st, dtype=np.int64)
     if high_vals.size:
         prev = np.empty_like(high_vals)
         prev[1:] = high_vals[:-1]
         prev[0] = state.high % EVT3_TIME_HIGH_PERIOD if state.high >= 0 else high_vals[0]
-        wraps = np.cumsum((prev - high_vals) > EVT3_TIME_HIGH_PERIOD // 2)
+        wraps = np.cumsum((prev - high_vals) > EVT3_WRAP_DROP)
         base_wraps = state.high // EVT3_TIME_HIGH_PERIOD if state.high >= 0 else 0
         unwrapped[is_high] = high_vals + (wraps + base_wraps) * EVT3_TIME_HIGH_PERIOD
     high_val = with_initial(unwrapped, state.high)
@@ -492,22 +306,32 @@ def decode_evt3(
     return out, stats
 
 
+class NumpyEvt3Decoder:
+    """One EVT 3.0 stream decoded by `decode_evt3`, behind the interface `evt3_decoders`
+    defines (the same as `evt3_rust.RustEvt3Decoder`)."""
 
+    name = "numpy"
 
-def sort_events(events: np.ndarray) -> np.ndarray:
-    """Events ordered by (t, y, p, x): the order `encode_evt3` writes and decoders return."""
-    events = check_events(events, "sort_events")
-    if events.size < 2:
-        return events
-    t = events["t"]
-    if t.min() >= 0 and t.max() < 1 << 30:
-        # one int64 key: t (30 bits, ~18 min) | y (16) | p (1) | x (16)
-        key = (t.astype(np.int64) << 33) | (events["y"].astype(np.int64) << 17)
-        key |= (events["p"].astype(np.int64) & 1) << 16
-        key |= events["x"]
-        if np.all(key[1:] >= key[:-1]):
-            return events
-        return events[np.argsort(key, kind="stable")]
-    return events[np.lexsort((events["x"], events["p"], events["y"], events["t"]))]
+    def __init__(self, width: int, height: int):
+        self.width, self.height = int(width), int(height)
+        self.state = Evt3State()
 
+    @property
+    def last_t_us(self) -> int:
+        return self.state.last_t_us
 
+    @last_t_us.setter
+    def last_t_us(self, value: int) -> None:
+        self.state.last_t_us = int(value)
+
+    @property
+    def pending_bytes(self) -> int:
+        """A trailing odd byte kept for the next chunk (streaming), 0 or 1."""
+        return len(self.state.leftover)
+
+    def decode(self, data, stats: DecodeStats, *, streaming: bool = False) -> np.ndarray:
+        return decode_evt3(data, self.width, self.height, state=self.state, stats=stats,
+                           streaming=streaming)[0]
+
+    def time_us(self) -> int:
+        return self.state.time_us()

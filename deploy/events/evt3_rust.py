@@ -15,11 +15,11 @@ How (each step costs a pass in C over the bytes, no numpy pass over the words):
 - TIME_HIGH: steps whose top 4 bits stay or advance by one (not 15 -> 0) cannot be read
   differently by the two wrap rules. Anything else (about once per wrap, 16.8 s) gets an
   exact check of the TIME_HIGH values against both rules.
-- Events come out of evt3 as columns; rows outside the sensor, time going backwards (against
-  a running maximum, per stream) and columns outside the sensor are then filtered in that
-  order, the order `decode_evt3` counts them in.
-- Data the fast path cannot take exactly (the start of a stream, before TIME_HIGH and ADDR_Y
-  are known; vectors before a VECT_BASE_X; TIME_HIGH drops the two wrap rules read
+- Events come out of evt3 as columns; events outside the sensor, then events earlier than
+  one returned before (a running maximum over the stream) are filtered and counted, as
+  `decode_evt3` does.
+- Data the fast path cannot take exactly (the start of a stream, up to its first TIME_HIGH
+  and ADDR_Y; vectors before a VECT_BASE_X; TIME_HIGH drops the two wrap rules read
   differently) is decoded by `decode_evt3`, and evt3 is then set to the state it reached
   (reset, then TIME_HIGH, TIME_LOW, ADDR_Y, VECT_BASE_X words; wraps counted before it are
   added as an offset). Going the other way, the state is read from evt3 with probe words:
@@ -59,7 +59,7 @@ from neuroq.deploy.events.evt3_words import (
     EVT3_WRAP_DROP,
 )
 from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
-from neuroq.envs.event_array import EVENT_DTYPE, empty_events
+from neuroq.envs.event_array import EVENT_DTYPE, concat_events, empty_events
 
 EVT3_VERSION = evt3.__version__
 _HIGH_BYTE_SHIFT = EVT3_TYPE_SHIFT - 8
@@ -159,17 +159,47 @@ class RustEvt3Decoder:
         stats.words += n_words
         if n_words == 0:
             return empty_events()
-        if self._synced:
-            events = self._fast(data, stats)
-            if events is not None:
+        if not self._synced:  # the start of the stream: its state words go to numpy
+            end = self._state_known_after(data)
+            events = self._numpy(data[:end], stats)
+            if end == len(data) or not self._synced:
                 return events
+            data = data[end:]
+            rest = self._fast(data, stats)
+            if rest is not None:
+                return concat_events([events, rest])
             self._hand_to_numpy()
+            return concat_events([events, self._numpy(data, stats)])
+        events = self._fast(data, stats)
+        if events is not None:
+            return events
+        self._hand_to_numpy()
+        return self._numpy(data, stats)
+
+    def _numpy(self, data: bytes, stats: DecodeStats) -> np.ndarray:
+        """Decode with `decode_evt3` from `self.state`, then hand the stream to evt3."""
         sub = DecodeStats()
         events, _ = decode_evt3(data, self.width, self.height, state=self.state, stats=sub)
-        sub.packets = sub.words = 0  # counted above
+        sub.packets = sub.words = 0  # counted by `decode`
         stats.add(sub)
         self._hand_to_evt3()
         return events
+
+    @staticmethod
+    def _state_known_after(data: bytes) -> int:
+        """Bytes after which the stream's first TIME_HIGH and ADDR_Y, and its first
+        VECT_BASE_X if it has vector words, have been seen (all of `data` if never)."""
+        kinds = np.frombuffer(data, "<u2") >> EVT3_TYPE_SHIFT
+        needed = [EVT3_TIME_HIGH, EVT3_ADDR_Y]
+        if np.any((kinds == EVT3_VECT_12) | (kinds == EVT3_VECT_8)):
+            needed.append(EVT3_VECT_BASE_X)
+        last = 0
+        for kind in needed:
+            at = np.flatnonzero(kinds == kind)
+            if at.size == 0:
+                return len(data)
+            last = max(last, int(at[0]))
+        return 2 * (last + 1)
 
     # --- the fast path ----------------------------------------------------------------------
     def _fast(self, data: bytes, stats: DecodeStats) -> np.ndarray | None:
@@ -225,37 +255,23 @@ class RustEvt3Decoder:
 
     def _checked(self, x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray,
                  stats: DecodeStats) -> np.ndarray:
-        """Filter evt3's events as `decode_evt3` does: rows outside the sensor, then time
-        going backwards (against the stream's running maximum), then columns outside."""
+        """Filter evt3's events as `decode_evt3` does: outside the sensor, then earlier than
+        an event returned before (the stream's running maximum)."""
         n = x.size
         if self._offset:
             t = t + self._offset
-        last = self.state.last_t_us
         keep = None
-        n_out = 0
-        if int(y.max()) >= self.height:
-            keep = y < self.height
-            n_out = n - int(np.count_nonzero(keep))
-        if keep is not None or t[0] < last or not bool(np.all(t[1:] >= t[:-1])):
-            valid = keep if keep is not None else np.ones(n, dtype=bool)
-            prior = np.empty(n, dtype=np.int64)
+        if int(y.max()) >= self.height or int(x.max()) >= self.width:
+            keep = (x < self.width) & (y < self.height)
+            stats.out_of_sensor += n - int(np.count_nonzero(keep))
+            x, y, p, t = x[keep], y[keep], p[keep], t[keep]
+        last = self.state.last_t_us
+        if t.size and (t[0] < last or not bool(np.all(t[1:] >= t[:-1]))):
+            prior = np.empty(t.size, dtype=np.int64)
             prior[0] = last
-            if n > 1:
-                np.maximum(np.maximum.accumulate(np.where(valid, t, -1))[:-1], last,
-                           out=prior[1:])
-            back = valid & (t < prior)
-            stats.time_backwards += int(np.count_nonzero(back))
-            keep = valid & ~back
-        if int(x.max()) >= self.width:
-            inside = x < self.width
-            if keep is None:
-                n_out += n - int(np.count_nonzero(inside))
-                keep = inside
-            else:
-                n_out += int(np.count_nonzero(keep & ~inside))
-                keep &= inside
-        stats.out_of_sensor += n_out
-        if keep is not None:
+            np.maximum(np.maximum.accumulate(t)[:-1], last, out=prior[1:])
+            keep = t >= prior
+            stats.time_backwards += t.size - int(np.count_nonzero(keep))
             x, y, p, t = x[keep], y[keep], p[keep], t[keep]
         events = np.empty(x.size, dtype=EVENT_DTYPE)
         events["x"], events["y"], events["t"], events["p"] = x, y, t, p

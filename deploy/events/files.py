@@ -21,7 +21,7 @@ from neuroq.deploy.events.evt3_decoders import make_evt3_decoder
 from neuroq.deploy.events.evt3_encode import encode_evt3
 from neuroq.deploy.events.evt3_words import EVT3_COORD_BITS
 from neuroq.deploy.events.stats import DecodeStats
-from neuroq.envs.event_array import check_events, empty_events, make_events
+from neuroq.envs.event_array import check_events, concat_events, make_events
 
 RAW_HEADER_END = "% end"
 """Last header line of a Prophesee .raw file written by recent Metavision versions."""
@@ -131,7 +131,7 @@ class RawReader:
     def read_all(self) -> np.ndarray:
         """All events of the file in one array."""
         parts = [events for events, _ in self]
-        return np.concatenate(parts) if parts else empty_events()
+        return concat_events(parts)
 
 
 class _FileWriter:

@@ -10,7 +10,7 @@ from neuroq.deploy.events.evt3_decoders import make_evt3_decoder
 from neuroq.deploy.events.evt3_encode import encode_evt3, sort_events
 from neuroq.deploy.events.mono import NS_PER_US, decode_mono, encode_mono
 from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
-from neuroq.envs.event_array import check_events, empty_events
+from neuroq.envs.event_array import check_events, concat_events, empty_events
 
 ENCODINGS = ("evt3", "mono")
 """Encodings `decode_packet` reads (the `encoding` field of EventPacket)."""
@@ -152,7 +152,7 @@ class PacketDecoder:
             parts.append(events)
             stats.add(st)
         flush()
-        events = np.concatenate(parts) if parts else empty_events()
+        events = concat_events(parts)
         return events, stats
 
     def _decode(self, enc: str, data, time_base, is_bigendian: bool,

@@ -24,9 +24,9 @@ from neuroq.deploy.events import (
     EVT3_TIME_HIGH,
     EVT3_TIME_LOW,
     EVT3_TIME_LOW_BITS,
-    empty_events,
 )
 from neuroq.deploy.events.evt3_words import EVT3_PAYLOAD_MASK, EVT3_TYPE_SHIFT
+from neuroq.envs.event_array import concat_events
 
 DEFAULT_MAX_GAP_PERIODS = 100
 """Largest run of empty periods handed out after a silence (1 s at 10 ms periods)."""
@@ -114,10 +114,7 @@ class PeriodWindower:
         last = int(self.index_of(now_us)) - 1  # the newest period that is complete
         if last < self._current:
             return []
-        if self._parts:
-            events = np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
-        else:
-            events = empty_events()
+        events = concat_events(self._parts)
         k_of = self.index_of(events["t"].astype(np.int64))
         n_done = int(np.searchsorted(k_of, last + 1))
         # every period with events, and the newest max_gap_periods ones even when empty:

@@ -65,3 +65,46 @@ def test_camera_time_counts_wraps_without_events(decoder):
     got, stats = dec.decode("evt3", encode_packet("evt3", ev(50_000_000))[0])
     # the packet's own TIME_HIGH (absolute, mod 2^24) continues from the time words
     assert got["t"].tolist() == [50_000_000 - (1 << 24)] and stats.skipped == 0
+
+
+def _reference_periods(batches, period_us, max_gap):
+    """What PeriodWindower must hand out, by plain per-event grouping: for each (events, now)
+    batch, the periods (index, event times) that `now` completes."""
+    current, pending, out = None, [], []
+    for events, now in batches:
+        ts = [int(t) for t in events["t"]]
+        if ts and current is None:
+            current = (ts[0] - 1) // period_us
+        pending += [t for t in ts if (t - 1) // period_us >= current]
+        got = []
+        if current is None:
+            current = (now - 1) // period_us
+        else:
+            last = (now - 1) // period_us - 1
+            if last >= current:
+                ks = sorted({(t - 1) // period_us for t in pending if (t - 1) // period_us <= last}
+                            | set(range(max(current, last - max_gap + 1), last + 1)))
+                got = [(k, [t for t in pending if (t - 1) // period_us == k]) for k in ks]
+                pending = [t for t in pending if (t - 1) // period_us > last]
+                current = last + 1
+        out.append(got)
+    return out
+
+
+def test_periods_match_a_plain_per_event_grouping():
+    rng = np.random.default_rng(0)
+    for trial in range(30):
+        t = np.cumsum(rng.choice([0, 1, 7, 300, 4000, 60_000, 3_000_000], 2000,
+                                 p=[0.2, 0.3, 0.2, 0.15, 0.1, 0.04, 0.01]))
+        cuts = np.sort(rng.integers(0, t.size, 40))
+        batches = []
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, t.size], strict=True):
+            part = ev(*t[a:b]) if b > a else ev()
+            now = int(t[b - 1]) if b > a else int(t[min(a, t.size - 1)])
+            batches.append((part, now + int(rng.integers(0, 20_000))))
+        w = PeriodWindower(P, max_gap_periods=int(rng.integers(1, 50)))
+        got = []
+        for events, now in batches:
+            w.add(events)
+            got.append([(p.index, p.events["t"].tolist()) for p in w.complete(now)])
+        assert got == _reference_periods(batches, P, w.max_gap_periods), trial

@@ -115,21 +115,36 @@ class PeriodWindower:
         if last < self._current:
             return []
         events = concat_events(self._parts)
-        k_of = self.index_of(events["t"].astype(np.int64))
-        n_done = int(np.searchsorted(k_of, last + 1))
+        # Events are in time order, so periods are found by binary search on t (period k
+        # holds kP < t <= (k + 1)P), not by a pass over every event: at 10 M events/s a
+        # period holds 100 000 of them.
+        t = events["t"]
+        n_done = int(np.searchsorted(t, (last + 1) * self.period_us, side="right"))
         # every period with events, and the newest max_gap_periods ones even when empty:
         # after a long silence the empty periods before those are skipped, not handed out
         quiet_from = max(self._current, last - self.max_gap_periods + 1)
-        done = k_of[:n_done]
-        with_events = done[np.flatnonzero(np.diff(done, prepend=done[:1] - 1))]  # sorted
+        with_events = self._periods_with_events(t[:n_done])
         ks = np.union1d(with_events, np.arange(quiet_from, last + 1))
-        cuts = np.searchsorted(k_of[:n_done], np.append(ks, last + 1))
+        cuts = np.searchsorted(t[:n_done], np.append(ks, last + 1) * self.period_us,
+                               side="right")
         out = [self._period(int(k), events[cuts[j]:cuts[j + 1]]) for j, k in enumerate(ks)]
         self._parts = [events[n_done:]] if n_done < events.size else []
         self.counters.skipped_periods += (last + 1 - self._current) - len(out)
         self.counters.periods += len(out)
         self._current = last + 1
         return out
+
+    def _periods_with_events(self, t: np.ndarray) -> np.ndarray:
+        """The periods (sorted) that time-ordered event times `t` fall in."""
+        if t.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        first, last = int(self.index_of(int(t[0]))), int(self.index_of(int(t[-1])))
+        if last - first < t.size:  # few periods: search their borders
+            ks = np.arange(first, last + 2, dtype=np.int64)
+            starts = np.searchsorted(t, ks * self.period_us, side="right")
+            return ks[:-1][starts[1:] > starts[:-1]]
+        k_of = self.index_of(t.astype(np.int64))  # sparse events over many periods
+        return k_of[np.flatnonzero(np.diff(k_of, prepend=k_of[:1] - 1))]
 
     def _period(self, k: int, events: np.ndarray) -> Period:
         return Period(k, k * self.period_us, (k + 1) * self.period_us, events)

@@ -118,7 +118,7 @@ class PeriodWindower:
         # Events are in time order, so periods are found by binary search on t (period k
         # holds kP < t <= (k + 1)P), not by a pass over every event: at 10 M events/s a
         # period holds 100 000 of them.
-        t = events["t"]
+        t = np.ascontiguousarray(events["t"])  # searchsorted would copy the field each call
         n_done = int(np.searchsorted(t, (last + 1) * self.period_us, side="right"))
         # every period with events, and the newest max_gap_periods ones even when empty:
         # after a long silence the empty periods before those are skipped, not handed out

@@ -168,11 +168,13 @@ def test_evt3_packets_cut_on_word_boundaries_keep_state_across_packets(decoder):
 
 # --- bad input: counted, skipped, never raised ------------------------------------------------
 @pytest.mark.parametrize("decoder", DECODERS)
-def test_decode_many_equals_packet_by_packet(decoder):
+@pytest.mark.parametrize("packet_words", [50, 9000])  # 9000 words: runs over JOIN_BYTES
+def test_decode_many_equals_packet_by_packet(decoder, packet_words):
     rng = np.random.default_rng(17)
-    events = np.concatenate([row_bursts(rng, 100), random_events(rng, 1000, 1_000_000)])
+    events = np.concatenate([row_bursts(rng, 100), random_events(rng, 30_000, 1_000_000)])
     words = encode_evt3(events)
-    packets = [("evt3", words[i:i + 50].tobytes(), 0, False) for i in range(0, words.size, 50)]
+    packets = [("evt3", words[i:i + packet_words].tobytes(), 0, False)
+               for i in range(0, words.size, packet_words)]
     packets.insert(3, ("evt3", b"\x01\x02\x03", 0, False))  # odd size: decoded on its own
     packets.insert(5, ("libcaer", b"\x00" * 8, 0, False))
     one_by_one = PacketDecoder(WIDTH, HEIGHT, decoder)

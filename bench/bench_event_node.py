@@ -11,7 +11,9 @@ core; memory is its resident set, sampled every MEMORY_SAMPLE_S (both through ps
 Bounded: at most `--seconds` of stream plus DRAIN_TIMEOUT_S.
 
 Targets (issue 21): at 1 M events/s the node takes under 10 % of one core; at 10 M events/s
-over 10 s it loses no packet (`--rate 1e7 --seconds 10`).
+over 10 s it loses no packet (`--rate 1e7 --seconds 10`). `--floor` runs, instead of the
+event node, a node that only receives the packets and counts them (this file, run with
+--floor-node): what rclpy and DDS alone cost at that packet rate.
 
 DDS stays on loopback: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a domain id of this
 benchmark's own (70-79) are set below before rclpy is imported; the node inherits them.
@@ -32,8 +34,10 @@ import threading
 import time
 from pathlib import Path
 
+FLOOR_NODE_FLAG = "--floor-node"
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ["ROS_DOMAIN_ID"] = str(70 + os.getpid() % 10)
+if FLOOR_NODE_FLAG not in sys.argv:  # the floor node is our child: it keeps our domain
+    os.environ["ROS_DOMAIN_ID"] = str(70 + os.getpid() % 10)
 
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
@@ -49,8 +53,10 @@ from sensor_msgs.msg import Joy  # noqa: E402
 
 from neuroq.deploy.events import encode_packet, make_events  # noqa: E402
 from neuroq.deploy.events.stream import time_words  # noqa: E402
+from neuroq.ros_nodes.diagnostics import LEVEL_OK, diagnostic_array  # noqa: E402
+from neuroq.ros_nodes.process import run_node  # noqa: E402
 from neuroq.ros_nodes.processes import stop_processes  # noqa: E402
-from neuroq.ros_nodes.qos import command_qos  # noqa: E402
+from neuroq.ros_nodes.qos import command_qos, sensor_qos  # noqa: E402
 
 TARGET_EVENTS_PER_S = 1_000_000
 """Issue 6: the event node sustains 1 M events/s into the policy without dropping packets."""
@@ -155,6 +161,24 @@ class Bench(Node):
         return msg
 
 
+class FloorNode(Node):
+    """Receives EventPackets (best effort, as the event node) and only counts them."""
+
+    def __init__(self) -> None:
+        super().__init__("neuroq_event_policy_floor")
+        self.active, self.packets = True, 0
+        self.create_subscription(EventPacket, "events", self._on_packet, sensor_qos(1000))
+        self._diag = self.create_publisher(DiagnosticArray, "/diagnostics", command_qos())
+        self.create_timer(0.25, self._report)
+
+    def _on_packet(self, msg: EventPacket) -> None:
+        self.packets += 1
+
+    def _report(self) -> None:
+        self._diag.publish(diagnostic_array(self, LEVEL_OK, "floor", "floor",
+                                            {"packets": self.packets, "events": 0}))
+
+
 def spin_for(node: Node, seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -176,19 +200,23 @@ def main() -> int:
                     help="the node's EVT 3.0 decoder (default: %(default)s)")
     ap.add_argument("--batch-ms", type=float, default=None,
                     help="the node's batch_ms (default: the node's own default)")
+    ap.add_argument("--floor", action="store_true",
+                    help="run a node that only receives and counts the packets instead")
     ap.add_argument("--out", default=str(ROOT / "bench/results/event_node.json"))
     args = ap.parse_args()
     if not 0 < args.seconds <= 60 or not 0 < args.rate <= 1e8:
         ap.error("--seconds must lie in (0, 60] and --rate in (0, 1e8]")
-    args.artifact = args.artifact or latest_event_artifact()
+    args.artifact = args.artifact or ("" if args.floor else latest_event_artifact())
     packets = make_packets(args.rate, args.seconds, args.stream)
     rclpy.init()
     bench = Bench()
     msgs = [bench.packet(i, d) for i, d in enumerate(packets)]
     end_us = len(packets) * PACKET_US
     msgs.append(bench.packet(len(packets), time_words(end_us + 1)))  # closes the last period
+    command = ([sys.executable, __file__, FLOOR_NODE_FLAG] if args.floor
+               else [sys.executable, "-m", "neuroq.ros_nodes.event_node"])
     node = subprocess.Popen(
-        [sys.executable, "-m", "neuroq.ros_nodes.event_node", "--ros-args",
+        [*command, "--ros-args",
          "-p", f"artifact:={args.artifact}", "-p", f"backend:={args.backend}",
          "-p", "diagnostics_period_s:=0.25", "-p", f"reliable:={str(args.reliable).lower()}",
          "-p", f"evt3_decoder:={args.evt3_decoder}",
@@ -254,6 +282,7 @@ def main() -> int:
             "node_rss_mib_start": memory.samples[0] / 2**20 if memory.samples else "n/a",
             "node_rss_mib_peak": max(memory.samples) / 2**20 if memory.samples else "n/a",
             "node_rss_mib_end": memory.samples[-1] / 2**20 if memory.samples else "n/a",
+            "node": "floor: receives and counts only" if args.floor else "event node",
             "evt3_decoder": s.get("evt3_decoder", "?"), "batch_ms": args.batch_ms,
             "backend": args.backend, "reliable": args.reliable, "artifact": args.artifact,
             "host": platform.node(), "cpus": os.cpu_count(), "loadavg_before": load_before,
@@ -268,11 +297,14 @@ def main() -> int:
         bench.destroy_node()
         rclpy.try_shutdown()
     ok = (result["lost_packets"] == 0 and result["packets_received"] == result["packets_sent"]
-          and result["events_decoded"] == result["events_sent"])
+          and (args.floor or result["events_decoded"] == result["events_sent"]))
     result["no_drops"] = ok
     print_and_save(result, args.out, 32)
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
+    if FLOOR_NODE_FLAG in sys.argv:
+        sys.exit(run_node(FloorNode, "floor node", [a for a in sys.argv
+                                                     if a != FLOOR_NODE_FLAG]))
     sys.exit(main())

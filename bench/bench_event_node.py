@@ -213,16 +213,18 @@ def main() -> int:
     msgs = [bench.packet(i, d) for i, d in enumerate(packets)]
     end_us = len(packets) * PACKET_US
     msgs.append(bench.packet(len(packets), time_words(end_us + 1)))  # closes the last period
-    command = ([sys.executable, __file__, FLOOR_NODE_FLAG] if args.floor
-               else [sys.executable, "-m", "neuroq.ros_nodes.event_node"])
-    node = subprocess.Popen(
-        [*command, "--ros-args",
-         "-p", f"artifact:={args.artifact}", "-p", f"backend:={args.backend}",
-         "-p", "diagnostics_period_s:=0.25", "-p", f"reliable:={str(args.reliable).lower()}",
-         "-p", f"evt3_decoder:={args.evt3_decoder}",
-         *(["-p", f"batch_ms:={args.batch_ms}"] if args.batch_ms is not None else [])],
-        cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True)
+    if args.floor:
+        command = [sys.executable, __file__, FLOOR_NODE_FLAG]
+    else:
+        command = [sys.executable, "-m", "neuroq.ros_nodes.event_node", "--ros-args",
+                   "-p", f"artifact:={args.artifact}", "-p", f"backend:={args.backend}",
+                   "-p", "diagnostics_period_s:=0.25",
+                   "-p", f"reliable:={str(args.reliable).lower()}",
+                   "-p", f"evt3_decoder:={args.evt3_decoder}",
+                   *(["-p", f"batch_ms:={args.batch_ms}"] if args.batch_ms is not None
+                     else [])]
+    node = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     result: dict = {}
     try:
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -224,6 +224,8 @@ def test_payloads_that_are_not_bytes_and_bad_sizes_are_counted(decoder):
     for bad in (None, "not bytes", [1, 2, 999], object()):
         events, stats = decode_packet("evt3", bad, 0, WIDTH, HEIGHT, decoder=decoder)
         assert events.size == 0 and stats.bad_payload == 1
+    with pytest.raises(NeuroqError, match="must be one of"):  # a choice, not data
+        decode_packet("evt3", words.tobytes(), 0, WIDTH, HEIGHT, decoder="rust")
     events, stats = decode_packet("evt3", words.tobytes(), 0, 0, HEIGHT, decoder=decoder)
     assert events.size == 0 and stats.bad_payload == 1
     events, stats = decode_packet("mono", b"\x00" * 8, 2**64 - 1, WIDTH, HEIGHT)

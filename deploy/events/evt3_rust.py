@@ -7,7 +7,8 @@ no decoder state and reads a wrap only when TIME_HIGH drops by >= 4085 (`EVT3_LO
 `RustEvt3Decoder` keeps neuroq's contract around it: the same events and the same
 `DecodeStats` counters as `decode_evt3` on one stream, never a raise on data.
 
-How (each step costs a pass in C over the bytes, no numpy pass over the words):
+How (a few passes in C over the bytes and a few numpy passes over the events; none over
+the words):
 - The high byte of each word holds its type. `bytes.translate` keeps only the high bytes of
   the rare words that need attention: reserved types and triggers (counted here, since evt3
   drops them the way `decode_evt3` skips them), TIME_HIGH, and, until a VECT_BASE_X is known,
@@ -29,7 +30,9 @@ How (each step costs a pass in C over the bytes, no numpy pass over the words):
 
 Not detected, as in no valid stream: after more than 5000 vector words without a VECT_BASE_X
 (garbage only), evt3's uint16 x wraps into the sensor where `decode_evt3` counts the events
-out of it.
+out of it. The probes and the wrap rule are evt3 0.4.1's behaviour as measured (setup.py
+pins that version); tests/test_evt3_decoders.py and tests/test_evt3_peer.py hold any other
+version to the same results.
 """
 
 from __future__ import annotations

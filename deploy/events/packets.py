@@ -44,14 +44,18 @@ def decode_packet(
         times are the sensor's, reconstructed from the words).
     width, height: sensor size; events outside it are counted and skipped.
     decoder: the EVT 3.0 decoder, "auto", "evt3" or "numpy" (`make_evt3_decoder`).
-    Never raises on bad data. For a stream of packets whose EVT 3.0 state carries over from
-    one packet to the next (as from `metavision_driver`), use `PacketDecoder`.
+    Never raises on bad data (a bad sensor size is data: counted in `bad_payload`); raises
+    NeuroqError for an unusable `decoder`. For a stream of packets whose EVT 3.0 state
+    carries over from one packet to the next (as from `metavision_driver`), use
+    `PacketDecoder`.
     """
     try:
-        packets = PacketDecoder(int(width), int(height), decoder)
-    except (NeuroqError, TypeError, ValueError, OverflowError):
-        stats = DecodeStats(packets=1, bad_payload=1)
-        return empty_events(), stats
+        w, h = int(width), int(height)
+    except (TypeError, ValueError, OverflowError):
+        w = h = 0
+    if w <= 0 or h <= 0:
+        return empty_events(), DecodeStats(packets=1, bad_payload=1)
+    packets = PacketDecoder(w, h, decoder)
     return packets.decode(encoding, data, time_base, is_bigendian=is_bigendian)
 
 

@@ -1,6 +1,7 @@
 """Event-pipeline throughput: EVT 3.0 decoding with both decoders (the `evt3` package with
-neuroq's validation, and numpy), in whole streams and in the event node's packet path; mono
-decoding, EVT 3.0 encoding, the DVS emulator and the DVSPanTracking env.
+neuroq's validation, and numpy), of a stream read as `RawReader` reads a file (64 KiB calls)
+and in the event node's packet path; mono decoding, EVT 3.0 encoding, the DVS emulator and
+the DVSPanTracking env.
 
 Run: .venv/bin/python bench/bench_events.py [--events N] [--repeats R] [--decoders evt3,numpy]
 Prints one line per figure and writes bench/results/events.json. Each figure is the best of
@@ -43,8 +44,10 @@ from neuroq.deploy.events import (  # noqa: E402
     make_evt3_decoder,
     sort_events,
 )
+from neuroq.deploy.events.files import RAW_CHUNK_BYTES  # noqa: E402
 from neuroq.deploy.events.stats import DecodeStats  # noqa: E402
 from neuroq.envs.dvs import DvsParams, dvs_reset, dvs_step  # noqa: E402
+from neuroq.envs.event_array import concat_events  # noqa: E402
 
 SENSOR_W, SENSOR_H = 1280, 720
 """Prophesee IMX636 (EVK4) resolution, for the decode benchmarks."""
@@ -108,13 +111,15 @@ def dvs_stream(n_frames: int, width=640, height=480) -> np.ndarray:
 
 
 def bench_decode(name, events, decoder, repeats, results):
-    """One whole stream in one call (a file read in one chunk)."""
+    """One stream in RAW_CHUNK_BYTES calls, as `RawReader` reads a file."""
     events = sort_events(events)
     data = encode_evt3(events).tobytes()
+    chunks = [data[i:i + RAW_CHUNK_BYTES] for i in range(0, len(data), RAW_CHUNK_BYTES)]
 
     def decode():
         stats = DecodeStats()
-        return make_evt3_decoder(SENSOR_W, SENSOR_H, decoder).decode(data, stats), stats
+        dec = make_evt3_decoder(SENSOR_W, SENSOR_H, decoder)
+        return concat_events([dec.decode(c, stats, streaming=True) for c in chunks]), stats
 
     out, stats = decode()
     if not np.array_equal(out, events) or stats.skipped:
@@ -131,7 +136,7 @@ def bench_decode(name, events, decoder, repeats, results):
         r["encode_mev_s"] = events.size / enc_wall / 1e6
     results[f"evt3_{decoder}_{name}"] = r
     enc = f", encode {r['encode_mev_s']:5.1f} M ev/s" if "encode_mev_s" in r else ""
-    print(f"evt3 decode {decoder:5s} {name:22s} {r['decode_mev_s']:6.1f} M ev/s wall "
+    print(f"evt3 file   {decoder:5s} {name:22s} {r['decode_mev_s']:6.1f} M ev/s wall "
           f"({r['decode_mev_per_cpu_s']:5.1f} per CPU-s), {r['bytes_per_event']:.2f} B/ev"
           f"{enc}  [{events.size / 1e6:.1f} M events]")
 

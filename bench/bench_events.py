@@ -173,6 +173,28 @@ def bench_packet_path(name, events, per_packet, decoder, repeats, results):
               f"{r['us_per_packet_cpu']:6.1f} us CPU per packet = "
               f"{100 * r['cpu_share_at_stream_rate']:5.1f} % of a core at "
               f"{per_packet / 1000:g} M ev/s")
+        if decoder == "evt3":
+            bare_package_feed(name, packets, events.size, per_packet, batch, repeats, results)
+
+
+def bare_package_feed(name, packets, n_events, per_packet, batch, repeats, results):
+    """The `evt3` package alone on the same joined packets: its columns, no validation, no
+    event array. The ceiling for the validated decoder."""
+    import evt3  # noqa: PLC0415  (only where the package is installed)
+
+    calls = [b"".join(p[1] for p in packets[i:i + batch]) for i in range(0, len(packets), batch)]
+
+    def run():
+        dec = evt3.Decoder(sensor_width=SENSOR_W, sensor_height=SENSOR_H)
+        return sum(len(dec.feed(c)) for c in calls)
+
+    if run() != n_events:
+        raise SystemExit(f"{name}: the evt3 package alone decoded another number of events")
+    wall, cpu = best_of(run, repeats)
+    r = results[f"packets_bare_evt3_{name}_{per_packet}ev_batch{batch}"] = {
+        "mev_s": n_events / wall / 1e6, "mev_per_cpu_s": n_events / cpu / 1e6}
+    print(f"  the evt3 package alone, same calls:            {r['mev_s']:6.1f} M ev/s wall "
+          f"({r['mev_per_cpu_s']:5.1f} per CPU-s)")
 
 
 def main() -> None:

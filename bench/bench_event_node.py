@@ -284,7 +284,7 @@ def main() -> int:
             "act_latency_p99_ms": float(s.get("act_latency_p99_ms", "nan")),
             "node_cpu_s": round(cpu, 3), "node_busy_wall_s": round(busy_s, 3),
             "node_cpu_fraction_of_one_core": cpu / busy_s,
-            "node_cpu_us_per_event": cpu / max(n_events, 1) * 1e6,
+            "node_cpu_us_per_event": cpu / max(int(s.get("events", 0)), 1) * 1e6,  # decoded
             "node_rss_mib_start": memory.samples[0] / 2**20 if memory.samples else "n/a",
             "node_rss_mib_peak": max(memory.samples) / 2**20 if memory.samples else "n/a",
             "node_rss_mib_end": memory.samples[-1] / 2**20 if memory.samples else "n/a",

@@ -1,11 +1,11 @@
 """EVT 3.0 decoding through the `evt3` package (PyPI, a Rust decoder), validated by neuroq.
 
-`evt3` (0.4.1) decodes 5-30 times faster than `decode_evt3`, but it validates nothing: events
-outside the sensor and time going backwards come out as they are, reserved and trigger words
-are dropped uncounted, and events before their state get y = 0, x = 0 or time 0. It exposes
-no decoder state and reads a wrap only when TIME_HIGH drops by >= 4085 (`EVT3_LOOP_DROP`).
-`RustEvt3Decoder` keeps neuroq's contract around it: the same events and the same
-`DecodeStats` counters as `decode_evt3` on one stream, never a raise on data.
+`evt3` (0.4.1) decodes 5-20 times faster than `decode_evt3` here, but it validates nothing:
+events outside the sensor and time going backwards come out as they are, reserved and
+trigger words are dropped uncounted, and events before their state get y = 0, x = 0 or time
+0. It exposes no decoder state and reads a wrap only when TIME_HIGH drops by >= 4085
+(`EVT3_LOOP_DROP`). `RustEvt3Decoder` keeps neuroq's contract around it: the same events
+and the same `DecodeStats` counters as `decode_evt3` on one stream, never a raise on data.
 
 How (a few passes in C over the bytes and a few numpy passes over the events; none over
 the words):

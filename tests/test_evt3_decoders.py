@@ -88,8 +88,8 @@ def test_both_decoders_agree_on_good_and_bad_streams():
 
 @pytest.mark.parametrize("decoder", DECODERS)
 def test_time_high_sets_the_low_bits_to_zero(decoder):
-    """As the Metavision SDK and the evt3 package read it: an event between TIME_HIGH and
-    the next TIME_LOW is at TIME_HIGH << 12."""
+    """As the evt3 package reads it: an event between TIME_HIGH and the next TIME_LOW is at
+    TIME_HIGH << 12."""
     words = np.array([(EVT3_TIME_HIGH << 12) | 1, (EVT3_TIME_LOW << 12) | 5,
                       (EVT3_ADDR_Y << 12) | 3, (EVT3_ADDR_X << 12) | 7,
                       (EVT3_TIME_HIGH << 12) | 2, (EVT3_ADDR_X << 12) | 8], dtype="<u2")
@@ -162,3 +162,20 @@ def test_how_a_stream_is_cut_does_not_change_what_is_decoded(decoder):
         np.testing.assert_array_equal(cut, whole)
         cut_stats.packets = whole_stats.packets
         assert cut_stats == whole_stats
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_a_time_high_drop_of_half_the_range_is_a_wrap(decoder):
+    """The Metavision SDK's rule (OpenEB): a drop of 2048 or more is a wrap, less is time
+    going backwards (the evt3 package alone needs a drop of 4085)."""
+    def stream(new_high):
+        return np.array([(EVT3_TIME_HIGH << 12) | 3000, (EVT3_TIME_LOW << 12) | 0,
+                         (EVT3_ADDR_Y << 12) | 1, (EVT3_ADDR_X << 12) | 1,
+                         (EVT3_TIME_HIGH << 12) | new_high, (EVT3_ADDR_X << 12) | 2],
+                        dtype="<u2").tobytes()
+
+    events, stats = decode_with(decoder, stream(3000 - 2048), W, H)
+    assert events["t"].tolist() == [3000 << 12, (3000 - 2048 + 4096) << 12]
+    assert stats.skipped == 0
+    events, stats = decode_with(decoder, stream(3000 - 2047), W, H)
+    assert events["t"].tolist() == [3000 << 12] and stats.time_backwards == 1

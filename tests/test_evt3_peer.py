@@ -94,7 +94,7 @@ def test_raw_writer_output_decoded_by_evt3_equals_the_events_written(tmp_path):
     np.testing.assert_array_equal(np.concatenate([_theirs(p) for p in parts]), written)
 
 
-def test_encoder_bridges_silences_within_the_metavision_wrap_rule():
+def test_encoder_bridges_silences_within_the_wrap_rule_of_evt3():
     events = make_events([1, 2], [0, 0], [10, 100_000_010], [1, 0])
     words = encode_evt3(events)
     high = (words[(words >> 12) == EVT3_TIME_HIGH] & 0xFFF).astype(np.int64)

@@ -179,7 +179,7 @@ def decode_evt3(
         prev = np.empty_like(high_vals)
         prev[1:] = high_vals[:-1]
         prev[0] = state.high % EVT3_TIME_HIGH_PERIOD if state.high >= 0 else high_vals[0]
-        wraps = np.cumsum((prev - high_vals) > EVT3_WRAP_DROP)
+        wraps = np.cumsum((prev - high_vals) >= EVT3_WRAP_DROP)
         base_wraps = state.high // EVT3_TIME_HIGH_PERIOD if state.high >= 0 else 0
         unwrapped[is_high] = high_vals + (wraps + base_wraps) * EVT3_TIME_HIGH_PERIOD
     high_val = with_initial(unwrapped, state.high)

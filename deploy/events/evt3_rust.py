@@ -251,7 +251,7 @@ class RustEvt3Decoder:
                 % EVT3_TIME_HIGH_PERIOD
             drop = np.empty_like(values)
             drop[0], drop[1:] = last - values[0], values[:-1] - values[1:]
-            if ((drop > EVT3_WRAP_DROP) & (drop < EVT3_LOOP_DROP)).any():
+            if ((drop >= EVT3_WRAP_DROP) & (drop < EVT3_LOOP_DROP)).any():
                 return False
         self._nibble = time_high[-1] & _NIBBLE
         return True

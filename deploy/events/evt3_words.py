@@ -30,7 +30,10 @@ EVT3_CONTINUED_4 = 0x7
 """Extra 4-bit data for the previous word (vendor specific): ignored."""
 EVT3_TIME_HIGH = 0x8
 """Upper 12 bits of the 24-bit time base, units of 4096 us. It also sets the lower 12 bits
-to 0 until the next TIME_LOW, as the Metavision SDK's decoder and the `evt3` package do."""
+to 0 until the next TIME_LOW, as the `evt3` package does (measured on 0.4.1). The Metavision
+SDK's decoder (OpenEB, hal/.../evt3_decoder.h) does so when the TIME_HIGH value changes and
+keeps them on a repeated value: only events between a repeated TIME_HIGH and the next
+TIME_LOW differ, which neither sensors (TIME_LOW follows TIME_HIGH) nor our encoder send."""
 EVT3_EXT_TRIGGER = 0xA
 """External trigger edge: counted in `DecodeStats.triggers`, not returned as an event."""
 EVT3_OTHERS = 0xE
@@ -75,17 +78,19 @@ EVT3_TIME_HIGH_PERIOD = 1 << EVT3_TIME_LOW_BITS
 EVT3_TIME_WRAP_US = 1 << (2 * EVT3_TIME_LOW_BITS)
 """The 24-bit time base wraps every 2^24 us = 16.78 s."""
 EVT3_WRAP_DROP = EVT3_TIME_HIGH_PERIOD // 2
-"""neuroq's wrap rule: a TIME_HIGH value that drops by more than half its range (2048 x
-4096 us) is a wrap; a smaller drop is time going backwards. It also reads a wrap right when
-up to about 8 s of a stream were lost around it (a dropped packet on a best-effort link)."""
+"""neuroq's wrap rule, the Metavision SDK decoder's (OpenEB: a wrap when the previous
+TIME_HIGH >= 2048 + the new one): a TIME_HIGH value that drops by half its range (2048 x
+4096 us) or more is a wrap; a smaller drop is time going backwards. It also reads a wrap
+right when up to about 8 s of a stream were lost around it (dropped packets on a
+best-effort link)."""
 EVT3_LOOP_DROP = EVT3_TIME_HIGH_PERIOD - 1 - 10
-"""The wrap rule of the Metavision SDK's decoder (LOOP_THRESHOLD of 10 TIME_HIGH steps) and
-of the `evt3` package (measured on 0.4.1): only a TIME_HIGH drop of at least 4085 is a wrap.
-Drops between `EVT3_WRAP_DROP` and this are wraps to neuroq and time going backwards to
-those readers: `evt3_rust` hands such data to the numpy decoder."""
+"""The wrap rule of the `evt3` package (measured on 0.4.1): only a TIME_HIGH drop of at
+least 4085 (10 steps short of the full range) is a wrap. Drops from `EVT3_WRAP_DROP` up to
+this are wraps to neuroq and time going backwards to evt3: `evt3_rust` hands such data to
+the numpy decoder."""
 EVT3_MAX_HIGH_STEP = 8
 """Largest forward step between two TIME_HIGH words the encoder writes (8 x 4096 us): across
 longer silences it inserts intermediate TIME_HIGH words, as a sensor does by sending
 TIME_HIGH every 4096 us. A wrap then drops TIME_HIGH by at least 4096 - 8 = 4088 >=
-`EVT3_LOOP_DROP`, so readers with the Metavision rule decode our streams right too (a step
+`EVT3_LOOP_DROP`, so readers with evt3's stricter rule decode our streams right too (a step
 of up to 11 would do; 8 leaves a margin). Cost: 1 word per 32.8 ms of silence."""

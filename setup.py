@@ -127,7 +127,8 @@ setup(
     data_files=DATA_FILES,
     # The robot side (deploy, envs, ros_nodes) needs only these: no torch, no pickle.
     install_requires=["numpy>=1.26", "gymnasium>=1.0,<2", "pyyaml>=6", "nir>=1.0.8",
-                      "h5py>=3.10", "psutil>=5.9", "tqdm>=4.66"],
+                      "h5py>=3.10", "psutil>=5.9", "tqdm>=4.66",
+                      'evt3==0.4.1; platform_machine == "x86_64" and sys_platform == "linux"'],
     extras_require={
         # torch: pin torch==2.13.0 in the same pip command on machines with a local CPU build
         "train": ["torch>=2.2", "stable-baselines3>=2.3,<3", "tensorboard>=2.15", "rich>=13",

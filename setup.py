@@ -127,15 +127,16 @@ setup(
     data_files=DATA_FILES,
     # The robot side (deploy, envs, ros_nodes) needs only these: no torch, no pickle.
     install_requires=["numpy>=1.26", "gymnasium>=1.0,<2", "pyyaml>=6", "nir>=1.0.8",
-                      "h5py>=3.10", "psutil>=5.9", "tqdm>=4.66",
-                      'evt3==0.4.1; platform_machine == "x86_64" and sys_platform == "linux"'],
+                      "h5py>=3.10", "psutil>=5.9", "tqdm>=4.66"],
     extras_require={
         # torch: pin torch==2.13.0 in the same pip command on machines with a local CPU build
         "train": ["torch>=2.2", "stable-baselines3>=2.3,<3", "tensorboard>=2.15", "rich>=13",
                   "matplotlib>=3.8"],
         "ros": ROS_WHEELS,
-        # reading recorded AEDAT 4 event files (EVT3 .raw files need nothing extra)
-        "events": ["aedat==2.3.0"],
+        # reading recorded AEDAT 4 event files; the fast EVT 3.0 decoder (wheels for Linux
+        # x86_64 with glibc >= 2.34 only; without it neuroq decodes EVT 3.0 in numpy)
+        "events": ["aedat==2.3.0",
+                   'evt3==0.4.1; platform_machine == "x86_64" and sys_platform == "linux"'],
         # snntorch and norse: the NIR peers tests/test_nir_peers.py checks exports against
         # (they need torch: pin torch==2.13.0 in the same pip command, as the Makefile does)
         "dev": ["pytest>=8", "ruff>=0.6", "import-linter>=2.1", "colcon-core>=0.17",

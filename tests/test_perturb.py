@@ -11,6 +11,7 @@ from neuroq.envs.perturb import (
     ObservationDelay,
     ObservationNoise,
     PhysicsShift,
+    RandomizationSpec,
     Randomized,
 )
 
@@ -92,3 +93,17 @@ def test_randomized_draws_a_new_perturbation_per_episode_from_its_seed():
     for seed in (1, 2, 1):
         env.reset(seed=seed)
     assert drawn[0] == drawn[2] != drawn[1]
+
+
+def test_randomization_spec_draws_an_observation_delay_from_its_range():
+    spec = RandomizationSpec.from_dict({"obs_delay": [1, 1]})
+    assert spec.active and spec.to_dict()["obs_delay"] == [1, 1]
+    env = make_env("CartPole-v1", [spec.wrapper()])
+    first, _ = env.reset(seed=3)
+    seen, *_ = env.step(0)
+    assert np.array_equal(seen, first)  # one step late: the first observation again
+    later, *_ = env.step(0)
+    assert not np.array_equal(later, first)
+    for bad in ([0.5, 1], [2, 1], [-1, 0]):
+        with pytest.raises(ValueError, match="obs_delay"):
+            RandomizationSpec.from_dict({"obs_delay": bad})

@@ -144,6 +144,15 @@ def _cartpole_derived(core: Any) -> None:
     core.polemass_length = core.masspole * core.length
 
 
+def _acrobot_derived(core: Any) -> None:
+    """Gymnasium's Acrobot dynamics read a link's length only through its centre of mass
+    (LINK_COM_POS_i, 0.5 m for the 1 m links: the middle of a uniform link); LINK_LENGTH_2
+    alone only changes the drawing. Keep each centre in the middle of its link, so a length
+    shift changes the physics."""
+    core.LINK_COM_POS_1 = core.LINK_LENGTH_1 / 2
+    core.LINK_COM_POS_2 = core.LINK_LENGTH_2 / 2
+
+
 #: Parameters per environment (Gymnasium's classic_control cartpole.py and acrobot.py name
 #: them as attributes; the DVS task takes its noise rate from its DvsParams).
 PHYSICS: dict[str, dict[str, PhysicsParameter]] = {
@@ -156,10 +165,10 @@ PHYSICS: dict[str, dict[str, PhysicsParameter]] = {
     "Acrobot-v1": {
         "link_mass_1": PhysicsParameter("LINK_MASS_1", "kg", "first link's mass (default 1)"),
         "link_mass_2": PhysicsParameter("LINK_MASS_2", "kg", "second link's mass (default 1)"),
-        "link_length_1": PhysicsParameter("LINK_LENGTH_1", "m",
-                                          "first link's length (default 1)"),
-        "link_length_2": PhysicsParameter("LINK_LENGTH_2", "m",
-                                          "second link's length (default 1)"),
+        "link_length_1": PhysicsParameter("LINK_LENGTH_1", "m", "first link's length "
+                                          "(default 1; its centre of mass stays mid-link)"),
+        "link_length_2": PhysicsParameter("LINK_LENGTH_2", "m", "second link's length "
+                                          "(default 1; its centre of mass stays mid-link)"),
     },
     "neuroq/DVSPanTrackingPooled-v0": {
         "noise_rate_hz": PhysicsParameter("noise_rate_hz", "Hz",
@@ -169,7 +178,8 @@ PHYSICS: dict[str, dict[str, PhysicsParameter]] = {
 PHYSICS["CartPole-v0"] = PHYSICS["CartPole-v1"]
 PHYSICS["neuroq/DVSPanTracking-v0"] = PHYSICS["neuroq/DVSPanTrackingPooled-v0"]
 _DERIVED: dict[str, Callable[[Any], None]] = {"CartPole-v1": _cartpole_derived,
-                                              "CartPole-v0": _cartpole_derived}
+                                              "CartPole-v0": _cartpole_derived,
+                                              "Acrobot-v1": _acrobot_derived}
 
 
 def physics_parameters(env_id: str) -> dict[str, PhysicsParameter]:

@@ -65,6 +65,14 @@ def test_physics_shift_changes_the_simulation_and_refuses_unknown_names():
     acro = make_env("Acrobot-v1", [lambda e: PhysicsShift(e, link_mass_2=1.5)])
     acro.reset(seed=0)
     assert acro.unwrapped.LINK_MASS_2 == 1.5 and gym.make("Acrobot-v1").unwrapped.LINK_MASS_2 == 1
+    # Gymnasium's dynamics read the second link's length only through its centre of mass:
+    # a length shift moves it too, so the swing really changes
+    for length in (0.9, 1.1):
+        longer = make_env("Acrobot-v1", [lambda e, n=length: PhysicsShift(e, link_length_2=n)])
+        longer.reset(seed=0)
+        assert longer.unwrapped.LINK_COM_POS_2 == pytest.approx(length / 2)
+        assert not np.allclose(rollout(longer, [2] * 20), rollout(make_env("Acrobot-v1"),
+                                                                  [2] * 20))
     with pytest.raises(ValueError, match="no physics parameter 'lenght'"):
         PhysicsShift(make_env("CartPole-v1"), lenght=0.3)
     with pytest.raises(ValueError, match="positive"):

@@ -37,6 +37,8 @@ DEFAULT_EVAL_EPISODES = 100
 DEFAULT_GATE = 0.99
 #: Held-out episodes the gate plays (seeds neuroq.deploy.seeds.GATE_BASE + i).
 DEFAULT_GATE_EPISODES = 100
+#: Returns of the gate's first episodes recorded one by one in the manifest (to replay).
+GATE_RETURNS_RECORDED = 10
 
 
 def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: float,
@@ -56,9 +58,13 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     ann = run_episodes(env_id, lambda obs, _i: teacher.act(obs), episodes, seeds.GATE_BASE)
     s, a = summarize(snn.returns), summarize(ann.returns)
     frac = fraction_of(s["mean"], a["mean"])
+    # the first episodes' returns themselves: anyone can replay them from the manifest
+    first = slice(0, GATE_RETURNS_RECORDED)
     return {"seeds": [seeds.GATE_BASE, seeds.GATE_BASE + episodes - 1], "snn": s,
             "float_dqn": a, "fraction": frac, "threshold": threshold,
-            "passed": bool(frac >= threshold), "teacher": teacher_name}
+            "passed": bool(frac >= threshold), "teacher": teacher_name,
+            "first_returns": {"snn": [float(r) for r in snn.returns[first]],
+                              "float_dqn": [float(r) for r in ann.returns[first]]}}
 
 
 @dataclass(frozen=True)

@@ -66,14 +66,16 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
                  ros_stage: RosStage | None = None,
                  say: Callable[[str], None] = print, timesteps: int | None = None,
                  finetune_randomize: dict[str, Any] | None = None,
+                 finetune_margin: float = 0.0,
                  train_overrides: list[str] | None = None, energy: bool = True,
                  ship: str | os.PathLike | None = None,
                  command: str = "") -> PipelineRun:
     """Run the seven stages (the ROS stage only with `ros_stage`, the energy report only
     with `energy`); `say` gets progress. timesteps: T of the spiking network (default: the
     smallest, or EVENT_TIMESTEPS for event tasks). finetune_randomize: domain randomization
-    of fine-tuning. train_overrides: `key=value` hyperparameters. ship: a folder to copy the
-    exported artifact into, with a PROVENANCE.md naming `command` (how to regenerate it)."""
+    of fine-tuning; finetune_margin: the weight of its Q-margin hinge. train_overrides:
+    `key=value` hyperparameters. ship: a folder to copy the exported artifact into, with a
+    PROVENANCE.md naming `command` (how to regenerate it)."""
     from neuroq.agents import hyperparams
     from neuroq.agents.convert import DEFAULT_EVAL_TIMESTEPS, run_convert
     from neuroq.agents.energy import energy_report
@@ -110,7 +112,7 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     run.folders["finetune"] = run_finetune(
         run.folders["convert"], out,
         FinetuneConfig(epochs=epochs, spike_penalty=spike_penalty, seed=seed,
-                       randomize=finetune_randomize or {}),
+                       randomize=finetune_randomize or {}, margin=finetune_margin),
         progress=False, log=say)
 
     banner(4, "export the deploy artifact")
@@ -123,15 +125,14 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     say(f"gate passed: SNN {gate['snn']['mean']:.1f} vs float DQN "
         f"{gate['float_dqn']['mean']:.1f} on held-out episodes {gate['seeds'][0]}.."
         f"{gate['seeds'][1]}")
-    if ship is not None:
-        ship_artifact(made.artifact, Path(ship), run, command)
-        say(f"shipped to {ship}")
-
     banner(5, "closed loop on the SpiNNaker2 emulator")
     evaluation = evaluate_artifact(made.artifact, episodes=episodes, seed=seed, out=out)
     run.folders["eval"], run.eval_result = evaluation.run_dir, evaluation.result
     say(f"8-bit SNN on the emulator: {evaluation.result['return_mean']:.1f} over {episodes} "
         f"episodes ({evaluation.run_dir})")
+    if ship is not None:  # after the evaluation, so PROVENANCE.md carries its figures
+        ship_artifact(made.artifact, Path(ship), run, command)
+        say(f"shipped to {ship}")
 
     if ros_stage is None:
         say(f"\n=== [6/{STAGES}] ROS 2 closed loop: skipped")

@@ -61,6 +61,8 @@ def _init(workers: int, address: str | None) -> Any:
     if address is None:
         os.environ.update(LOCAL_ENV)  # before `import ray`: Ray reads them at import
     ray = import_ray()
+    if address is None:
+        _loopback_if_imported_early(ray)
     runtime_env = {"env_vars": {**WORKER_ENV, "PYTHONPATH": _pythonpath()}}
     if address is None:
         ray.init(address="local", num_cpus=workers, num_gpus=0, include_dashboard=False,
@@ -77,6 +79,14 @@ def _init(workers: int, address: str | None) -> Any:
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise NeuroqError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
     return ray
+
+
+def _loopback_if_imported_early(ray: Any) -> None:
+    """If Ray was imported before LOCAL_ENV was set, set the flag it read from it then (a
+    private attribute, so the node address is still checked after start)."""
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        constants.ENABLE_RAY_CLUSTER = False
 
 
 @contextmanager

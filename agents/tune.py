@@ -151,10 +151,13 @@ class StudyKeeper:
         storage = JournalStorage(JournalFileBackend(str(Path(folder) / STUDY_FILE)))
         self.study = optuna.create_study(
             study_name=STUDY_NAME, storage=storage, direction="maximize", load_if_exists=True,
-            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=TPE_STARTUP_TRIALS,
-                                               constant_liar=True),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=startup_trials,
                                                n_warmup_steps=warmup_steps))
+        # a resumed study seeds its sampler past the trials it holds: the same seed would
+        # propose the same first settings again
+        self.study.sampler = optuna.samplers.TPESampler(
+            seed=seed + len(self.study.get_trials(deepcopy=False)),
+            n_startup_trials=TPE_STARTUP_TRIALS, constant_liar=True)
         self.running: dict[int, Any] = {}
 
     def fail_stale(self) -> int:

@@ -249,9 +249,21 @@ def parse_spec(data: Any, source: str = "<spec>", default_name: str = "sweep") -
         raise NeuroqError(f"{source}: workers must be an integer >= 1, got {workers!r}")
     fixed = _parse_fixed(data.get("fixed") or {}, stages, source)
     grid = _parse_grid(data.get("grid") or {}, stages, source)
+    _check_hyperparameters(fixed, grid, source)
     random, samples, seed = _parse_random(data.get("random"), stages, source)
     return SweepSpec(name, env, stages, fixed, grid, random, samples, seed,
                      str(train_run) if train_run else None, workers, source, _plain(data))
+
+
+def _check_hyperparameters(fixed: dict[str, dict], grid: dict[str, list], source: str) -> None:
+    """Check every fixed and grid value of a DQN hyperparameter as config/dqn.yaml would."""
+    from neuroq.agents.hyperparams import parse_config
+
+    values = [(k, v) for k, v in fixed.get("train", {}).items() if k != "seed"]
+    values += [(k.split(".", 1)[1], v) for k, vs in grid.items()
+               if k.startswith("train.") and k != "train.seed" for v in vs]
+    for key, value in values:
+        parse_config({"train": {key: value}}, "train", source)
 
 
 def _check_in_stages(stage: str, stages: tuple[str, ...], where: str) -> None:
@@ -313,8 +325,8 @@ def _parse_random(random: Any, stages: tuple[str, ...],
     return params, samples, seed
 
 
-def load_spec(path: str | os.PathLike) -> SweepSpec:
-    """Read and check the spec file at `path`."""
+def load_spec(path: str | os.PathLike, train_run: str | None = None) -> SweepSpec:
+    """Read and check the spec file at `path` (`train_run` replaces the spec's)."""
     import yaml
 
     p = Path(path)
@@ -328,4 +340,6 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
         raise NeuroqError(f"{p} is not valid YAML{at}") from None
+    if train_run is not None and isinstance(data, dict):
+        data = {**data, "train_run": train_run}
     return parse_spec(data, str(p), p.stem)

@@ -358,10 +358,18 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
                           "evaluation)"}
     _check_settings(folder, settings)
     t0 = time.perf_counter()
+
+    def save(keeper: Any) -> list[dict[str, Any]]:
+        """Rewrite trials.csv, best.yaml and result.json (after every finished trial, so an
+        interrupted search leaves them current)."""
+        trials = _call(keeper, "trials")
+        write_outputs(folder, env_id, trials, settings, time.perf_counter() - t0)
+        return trials
+
     if serial:
         keeper: Any = StudyKeeper(str(folder), seed, startup_trials, 2 * base.eval_freq)
         _search(keeper, None, env_id, n_trials, space, base, seed, folder, loaded.defaults,
-                workers, show_progress, say)
+                workers, show_progress, say, save)
         trials = keeper.trials()
     else:
         from neuroq.agents.ray_session import ray_session
@@ -375,7 +383,7 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
                 scheduling_strategy=here).remote(str(folder), seed, startup_trials,
                                                  2 * base.eval_freq)
             _search(actor, ray, env_id, n_trials, space, base, seed, folder, loaded.defaults,
-                    workers, show_progress, say)
+                    workers, show_progress, say, save)
             trials = ray.get(actor.trials.remote())
     wall_s = time.perf_counter() - t0
     best, best_yaml = write_outputs(folder, env_id, trials, settings, wall_s)
@@ -384,7 +392,7 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
 
 def _search(keeper: Any, ray: Any, env_id: str, n_trials: int, space: dict, base: DQNConfig,
             seed: int, folder: Path, defaults: bool, workers: int, show_progress: bool,
-            say: Callable[[str], None]) -> None:
+            say: Callable[[str], None], save: Callable[[Any], Any]) -> None:
     """Keep `workers` trials running until the study has `n_trials` finished ones."""
     from tqdm.auto import tqdm
 
@@ -406,6 +414,7 @@ def _search(keeper: Any, ray: Any, env_id: str, n_trials: int, space: dict, base
                 keeper.tell(number, run_trial(env_id, number, hp, seed, out, defaults, keeper))
                 finished += 1
                 bar.update(1)
+                save(keeper)
             return
         task = ray.remote(num_cpus=1, max_retries=0)(run_trial)
         in_flight: dict[Any, int] = {}
@@ -424,5 +433,6 @@ def _search(keeper: Any, ray: Any, env_id: str, n_trials: int, space: dict, base
                 ray.get(keeper.tell.remote(number, outcome))
                 finished += 1
                 bar.update(1)
+                save(keeper)
     finally:
         bar.close()

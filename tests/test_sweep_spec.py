@@ -58,6 +58,8 @@ def test_distributions():
     ({"fixed": {"train": {"learning_rat": 1}}}, "train has no setting 'learning_rat'"),
     ({"workers": 0}, "workers must be an integer >= 1"),
     ({"gird": {}}, "unknown key 'gird'"),
+    ({"grid": {"train.gamma": [0.9, 1.5]}}, "gamma = 1.5 is out of range"),
+    ({"fixed": {"train": {"batch_size": 3.5}}}, "batch_size must be an integer"),
 ])
 def test_spec_errors_are_one_line(extra, message):
     with pytest.raises(NeuroqError, match=message):

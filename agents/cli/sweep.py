@@ -17,6 +17,7 @@ examples:
   neuroq sweep SPEC.yaml --workers 2
   neuroq sweep SPEC.yaml --address 10.0.0.5:6379      # after `ray start --head` there
   neuroq sweep SPEC.yaml --serial                      # no Ray: one trial after another
+  neuroq sweep docs/sweeps/cartpole_encoder_T.yaml --train-run runs/CartPole-v1/train-seed0-<time>
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                             "('auto': the one `ray start` began on this machine)")
     where.add_argument("--serial", action="store_true",
                        help="run the stage runs one after another in this process, no Ray")
+    p.add_argument("--train-run", metavar="RUN",
+                   help="start at convert from this finished train run (sets the spec's "
+                        "train_run; the spec's stages must then begin at convert)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.sweep import check_workers, run_sweep
     from neuroq.agents.sweep_spec import load_spec
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, train_run=args.train_run)
     if args.workers is not None:
         spec = dataclasses.replace(spec, workers=check_workers(args.workers))
     result = run_sweep(spec, args.out, address=args.address, serial=args.serial,

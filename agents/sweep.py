@@ -60,6 +60,7 @@ class StageRun:
     stage: str
     settings: dict[str, Any]
     parent: str | None
+    train_run: str | None = None
 
 
 @dataclass
@@ -85,9 +86,9 @@ def make_plan(spec: SweepSpec) -> Plan:
         keys: list[str] = []
         for stage in spec.stages:
             chain.append((stage, trial.settings[stage]))
-            key = f"{stage}-{node_key(spec.env, spec.train_run, chain)}"
+            key = f"{stage}-{node_key(spec.env, trial.train_run, chain)}"
             plan.runs.setdefault(key, StageRun(key, stage, trial.settings[stage],
-                                               keys[-1] if keys else None))
+                                               keys[-1] if keys else None, trial.train_run))
             keys.append(key)
         plan.chains[trial.trial_id] = keys
     return plan
@@ -210,8 +211,8 @@ def _run_serial(plan: Plan, folder: Path, outcome: Outcome, progress: _Progress)
 def _upstream(plan: Plan, run: StageRun, outcome: Outcome) -> dict[str, Any] | None:
     if run.parent is not None:
         return outcome.done[run.parent]
-    if plan.spec.train_run is not None:  # the sweep starts at convert from a finished run
-        return {"run_dir": str(Path(plan.spec.train_run).resolve())}
+    if run.train_run is not None:  # the sweep starts at convert from a finished run
+        return {"run_dir": str(Path(run.train_run).resolve())}
     return None
 
 
@@ -252,10 +253,11 @@ def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: st
     from neuroq.agents.train import check_env_id
 
     check_env_id(spec.env)
-    if spec.train_run is not None:
-        from neuroq.agents.convert import open_train_run
+    from neuroq.agents.convert import open_train_run
 
-        open_train_run(spec.train_run)
+    for train_run in spec.train_runs:
+        if open_train_run(train_run).env_id != spec.env:
+            raise NeuroqError(f"train run {train_run} is not a run on {spec.env}")
     plan = make_plan(spec)
     folder = ensure_writable(sweep_dir(spec, out_root)).resolve()
     for sub in (STATE_DIR, LOG_DIR, TRIALS_DIR):

@@ -8,6 +8,7 @@ A spec is a YAML file:
     gym_package: my_pkg             # optional: import it first (env becomes my_pkg:<env>)
     stages: [train, convert, finetune, export, eval]   # a prefix of STAGES (default: to eval)
     train_run: runs/CartPole-v1/train-seed0-...        # optional: start at convert from it
+                                    # (a list of train runs: one set of trials per run)
     workers: 2                      # trials run at once (default: 2)
     fixed:                          # settings every trial shares, per stage
       train: {n_timesteps: 20000}
@@ -30,8 +31,9 @@ and energy take the arguments of their library function (agents/convert.py run_c
 agents/finetune.py FinetuneConfig, agents/export.py export, agents/evaluate.py
 evaluate_artifact, agents/energy energy_report). Unknown stages or keys are one-line errors.
 
-Trials: the grid's product (one empty point without a grid) times the random draws (one
-empty draw without `random`); a trial's settings are `fixed` updated by its point. The
+Trials: the train runs (when `train_run` is a list) times the grid's product (one empty
+point without a grid) times the random draws (one empty draw without `random`); a trial's
+settings are `fixed` updated by its point. The
 random draws come from numpy's default_rng(seed), so a rerun of the same spec draws the same
 trials: that, and trial ids that are hashes of their settings, is what lets a rerun resume.
 """
@@ -176,10 +178,11 @@ class Trial:
     index: int
     point: dict[str, Any]
     settings: dict[str, dict[str, Any]]
+    train_run: str | None = None
 
     @property
     def trial_id(self) -> str:
-        return settings_key(self.settings)
+        return settings_key({"train_run": self.train_run, **self.settings})
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ class SweepSpec:
     random: dict[str, Distribution]
     samples: int = 1
     random_seed: int = 0
-    train_run: str | None = None
+    train_runs: tuple[str, ...] = ()
     workers: int = DEFAULT_WORKERS
     source: str = "<spec>"
     raw: dict[str, Any] = field(default_factory=dict)
@@ -202,7 +205,8 @@ class SweepSpec:
     @property
     def varied(self) -> list[str]:
         """The settings the trials differ in, in spec order."""
-        return [*self.grid, *(k for k in self.random if k not in self.grid)]
+        runs = ["train_run"] if len(self.train_runs) > 1 else []
+        return [*runs, *self.grid, *(k for k in self.random if k not in self.grid)]
 
     def trials(self) -> list[Trial]:
         """Every trial of the spec, in a stable order."""
@@ -213,12 +217,14 @@ class SweepSpec:
         draws = [{k: d.sample(rng) for k, d in self.random.items()}
                  for _ in range(self.samples)] if self.random else [{}]
         out = []
-        for point in ({**g, **r} for g in points for r in draws):
-            settings = {s: dict(self.fixed.get(s, {})) for s in self.stages}
-            for dotted, value in point.items():
-                stage, key = dotted.split(".", 1)
-                settings[stage][key] = value
-            out.append(Trial(len(out), point, settings))
+        for run in self.train_runs or (None,):
+            for point in ({**g, **r} for g in points for r in draws):
+                settings = {s: dict(self.fixed.get(s, {})) for s in self.stages}
+                for dotted, value in point.items():
+                    stage, key = dotted.split(".", 1)
+                    settings[stage][key] = value
+                shown = {"train_run": run, **point} if len(self.train_runs) > 1 else point
+                out.append(Trial(len(out), shown, settings, run))
         return out
 
 
@@ -235,7 +241,8 @@ def parse_spec(data: Any, source: str = "<spec>", default_name: str = "sweep") -
         raise NeuroqError(f"{source}: 'env' (an env id) is required")
     env = with_package(data["env"], data.get("gym_package"))
     stages = tuple(data.get("stages") or DEFAULT_STAGES)
-    train_run = data.get("train_run")
+    train_runs = _parse_train_runs(data.get("train_run"), source)
+    train_run = bool(train_runs)
     first = 1 if train_run else 0
     if stages != STAGES[first:first + len(stages)] or not stages:
         want = "convert, finetune, ..." if train_run else "train, convert, ..."
@@ -252,7 +259,17 @@ def parse_spec(data: Any, source: str = "<spec>", default_name: str = "sweep") -
     _check_hyperparameters(fixed, grid, source)
     random, samples, seed = _parse_random(data.get("random"), stages, source)
     return SweepSpec(name, env, stages, fixed, grid, random, samples, seed,
-                     str(train_run) if train_run else None, workers, source, _plain(data))
+                     train_runs, workers, source, _plain(data))
+
+
+def _parse_train_runs(value: Any, source: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    runs = value if isinstance(value, list) else [value]
+    if not runs or not all(isinstance(r, str) and r for r in runs):
+        raise NeuroqError(f"{source}: train_run is a train run folder or a list of them, "
+                          f"got {value!r}")
+    return tuple(runs)
 
 
 def _check_hyperparameters(fixed: dict[str, dict], grid: dict[str, list], source: str) -> None:
@@ -325,7 +342,7 @@ def _parse_random(random: Any, stages: tuple[str, ...],
     return params, samples, seed
 
 
-def load_spec(path: str | os.PathLike, train_run: str | None = None) -> SweepSpec:
+def load_spec(path: str | os.PathLike, train_run: list[str] | None = None) -> SweepSpec:
     """Read and check the spec file at `path` (`train_run` replaces the spec's)."""
     import yaml
 
@@ -340,6 +357,6 @@ def load_spec(path: str | os.PathLike, train_run: str | None = None) -> SweepSpe
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
         raise NeuroqError(f"{p} is not valid YAML{at}") from None
-    if train_run is not None and isinstance(data, dict):
-        data = {**data, "train_run": train_run}
+    if train_run and isinstance(data, dict):
+        data = {**data, "train_run": list(train_run)}
     return parse_spec(data, str(p), p.stem)

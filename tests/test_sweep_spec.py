@@ -78,9 +78,18 @@ def test_spec_file_errors(tmp_path):
     assert load_spec(good).name == "my-sweep"
 
 
-def test_train_run_starts_at_convert():
+def test_train_runs_start_at_convert():
     s = spec(train_run="runs/x", stages=["convert", "finetune"])
-    assert s.stages == ("convert", "finetune") and s.train_run == "runs/x"
+    assert s.stages == ("convert", "finetune") and s.train_runs == ("runs/x",)
+    s = spec(train_run=["runs/a", "runs/b"], stages=["convert"],
+             grid={"convert.timesteps": [4, 8]})
+    trials = s.trials()
+    assert [(t.train_run, t.point["convert.timesteps"]) for t in trials] == [
+        ("runs/a", 4), ("runs/a", 8), ("runs/b", 4), ("runs/b", 8)]
+    assert s.varied == ["train_run", "convert.timesteps"]
+    assert len(make_plan(s).runs) == 4 and len({t.trial_id for t in trials}) == 4
+    with pytest.raises(NeuroqError, match="train_run is a train run folder"):
+        spec(train_run=[], stages=["convert"])
 
 
 def test_pareto_front():

@@ -38,8 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                             "('auto': the one `ray start` began on this machine)")
     where.add_argument("--serial", action="store_true",
                        help="run the stage runs one after another in this process, no Ray")
-    p.add_argument("--train-run", metavar="RUN",
-                   help="start at convert from this finished train run (sets the spec's "
+    p.add_argument("--train-run", metavar="RUN", nargs="+",
+                   help="start at convert from these finished train runs (sets the spec's "
                         "train_run; the spec's stages must then begin at convert)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -58,10 +58,11 @@ def _pythonpath() -> str:
 def _init(workers: int, address: str | None) -> Any:
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise NeuroqError(f"workers must be an integer >= 1, got {workers!r}")
-    if address is None:
+    loopback = address is None or _is_loopback(address)
+    if loopback:  # a cluster on this machine only must be reached on the loopback address
         os.environ.update(LOCAL_ENV)  # before `import ray`: Ray reads them at import
     ray = import_ray()
-    if address is None:
+    if loopback:
         _loopback_if_imported_early(ray)
     runtime_env = {"env_vars": {**WORKER_ENV, "PYTHONPATH": _pythonpath()}}
     if address is None:
@@ -79,6 +80,11 @@ def _init(workers: int, address: str | None) -> Any:
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise NeuroqError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
     return ray
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
 
 
 def _loopback_if_imported_early(ray: Any) -> None:

@@ -47,12 +47,10 @@ def import_ray() -> Any:
 
 
 def _pythonpath() -> str:
-    """The driver's import path, so workers import the same modules (a user's env module on
-    PYTHONPATH or in the working folder, the test helpers)."""
-    import sys
-
-    paths = [os.getcwd(), *(p for p in sys.path if p and os.path.isdir(p))]
-    return os.pathsep.join(dict.fromkeys(paths))
+    """PYTHONPATH of the workers: the working folder and the driver's PYTHONPATH, so that
+    workers import a user's env module from where `neuroq` finds it."""
+    paths = [os.getcwd(), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    return os.pathsep.join(dict.fromkeys(p for p in paths if p))
 
 
 def _init(workers: int, address: str | None) -> Any:

@@ -125,3 +125,13 @@ def test_median_pruner_stops_a_trial_below_the_median(tmp_path):
     assert keeper.report(n2, 200, 1.0)  # below the median at the same step
     keeper.tell(n2, {"state": "pruned", "value": None, "pruned_at_step": 200})
     assert [t["state"] for t in keeper.trials()] == ["complete", "pruned"]
+
+
+def test_sweep_on_a_users_env_module(ray_local, tmp_path):
+    """Ray workers import the user's module (here from the working folder, the repository)."""
+    spec = parse_spec({"name": "user", "env": "tests.helpers.user_envs:LineEnv",
+                       "stages": ["train"], "fixed": {"train": TINY_TRAIN},
+                       "grid": {"train.seed": [0, 1]}}, "user.yaml")
+    result = run_sweep(spec, tmp_path, show_progress=False, say=lambda _: None)
+    assert [r["status"] for r in result.rows] == ["ok", "ok"], result.rows
+    assert all(r["default_hyperparameters"] for r in result.rows)

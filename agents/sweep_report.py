@@ -25,8 +25,9 @@ EVENT_SOURCES = ("eval_synaptic_events_per_action", "synaptic_events_per_action"
 ENERGY_KEY = "modeled_energy_per_action_j"
 #: Columns of results.md besides the varied settings (CSV has every column).
 MD_COLUMNS = ("status", "return", "return_from", "train_return", "ann_return",
-              "convert_return", "finetune_return", "eval_return", "synaptic_events",
-              "modeled_energy_uj", "wall_s", "error")
+              "convert_return", "finetune_return", "gate_snn_return", "gate_float_return",
+              "gate_fraction", "eval_return", "synaptic_events", "modeled_energy_uj",
+              "wall_s", "error")
 UJ_PER_J = 1e6
 
 

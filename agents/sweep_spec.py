@@ -64,8 +64,8 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
                 "record_steps", "eval_episodes", "seed"),
     "finetune": ("epochs", "batch_size", "lr", "spike_penalty", "dagger_steps",
                  "validation_episodes", "train_thresholds", "loss", "gamma",
-                 "td_initial_steps", "seed", "eval_episodes"),
-    "export": ("eval_episodes",),
+                 "td_initial_steps", "seed", "randomize", "eval_episodes"),
+    "export": ("eval_episodes", "gate", "gate_episodes", "force"),
     "eval": ("episodes", "seed", "backend", "performance_level", "static_scope", "max_steps"),
     "energy": ("episodes", "seed", "max_steps", "latency_samples", "probe_gpu"),
 }

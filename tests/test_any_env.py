@@ -125,9 +125,9 @@ def _chain(env_id: str, out: Path) -> tuple[Path, dict]:
     fine = run_finetune(conv, out, FinetuneConfig(epochs=1, dagger_steps=100,
                                                   validation_episodes=1), eval_episodes=2,
                         progress=False, log=lambda _: None)
-    made = export(fine, out, eval_episodes=2)
+    made = export(fine, out, eval_episodes=2, gate_episodes=2, force=True)
     manifest = json.loads((made.artifact / "manifest.json").read_text())
-    assert manifest["env_id"] == env_id
+    assert manifest["env_id"] == env_id and manifest["gate"]["float_dqn"]["mean"] is not None
     ev = evaluate_artifact(made.artifact, episodes=2, out=out)
     assert ev.result["env_id"] == env_id and ev.result["modeled_per_action"] is not None
     return made.artifact, ev.result

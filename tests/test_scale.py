@@ -60,7 +60,8 @@ def tiny_spec(name="tiny"):
                   "convert": {"record_steps": 200, "eval_episodes": 2},
                   "finetune": {"epochs": 1, "dagger_steps": 100, "validation_episodes": 1,
                                "eval_episodes": 2},
-                  "export": {"eval_episodes": 0}, "eval": {"episodes": 2}},
+                  "export": {"eval_episodes": 0, "gate_episodes": 0},
+                  "eval": {"episodes": 2}},
         # T = 2 is too few steps for two projections: that trial fails at convert
         "grid": {"convert.timesteps": [2, 4]},
     }, "tiny.yaml")

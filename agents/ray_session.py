@@ -21,6 +21,8 @@ path (a shared file system).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +32,9 @@ from neuroq.deploy.errors import NeuroqError
 #: Object store of the local instance, bytes (Ray's minimum is 75 MiB; summaries are small).
 OBJECT_STORE_BYTES = 128 * 1024**2
 LOCALHOST = "127.0.0.1"
+#: Session folder of a local instance: a fresh temporary folder, removed when it stops.
+TEMP_PREFIX = "nq-ray-"
+_TEMP_DIRS: list[str] = []
 #: Environment of the local instance and its workers (see the module docstring). One BLAS
 #: thread per worker: each trial is one process on one CPU.
 LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -64,11 +69,13 @@ def _init(workers: int, address: str | None) -> Any:
         _loopback_if_imported_early(ray)
     runtime_env = {"env_vars": {**WORKER_ENV, "PYTHONPATH": _pythonpath()}}
     if address is None:
+        temp = tempfile.mkdtemp(prefix=TEMP_PREFIX)  # short: Ray's socket paths must fit
+        _TEMP_DIRS.append(temp)
         ray.init(address="local", num_cpus=workers, num_gpus=0, include_dashboard=False,
                  object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False,
-                 logging_level="ERROR", runtime_env=runtime_env)
+                 logging_level="ERROR", runtime_env=runtime_env, _temp_dir=temp)
         if ray.util.get_node_ip_address() != LOCALHOST:
-            ray.shutdown()
+            stop(ray)
             raise NeuroqError("local Ray did not bind to 127.0.0.1 (Ray was imported before "
                               f"{', '.join(LOCAL_ENV)} could be set); start neuroq afresh")
         return ray
@@ -109,7 +116,15 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
     try:
         yield ray
     finally:
-        ray.shutdown()
+        stop(ray)
+
+
+def stop(ray: Any) -> None:
+    """Disconnect from Ray; a local instance stops, and its session folder (logs, sockets)
+    is removed."""
+    ray.shutdown()
+    while _TEMP_DIRS:
+        shutil.rmtree(_TEMP_DIRS.pop(), ignore_errors=True)
 
 
 def _loaded() -> set[str]:
@@ -120,5 +135,5 @@ def _loaded() -> set[str]:
 
 def start_local(workers: int) -> Any:
     """Start a local instance (as `ray_session` does) and leave it running, for callers that
-    run several sweeps or studies on one instance (tests); stop it with `ray.shutdown()`."""
+    run several sweeps or studies on one instance (tests); end it with `stop(ray)`."""
     return _init(workers, None)

@@ -31,11 +31,11 @@ def ray_local():
 
     if importlib.util.find_spec("ray") is None:  # not imported here: start_local sets its
         pytest.skip('Ray is not installed (pip install "neuroq[scale]")')  # env first
-    from neuroq.agents.ray_session import start_local
+    from neuroq.agents.ray_session import start_local, stop
 
     ray = start_local(WORKERS)
     yield ray
-    ray.shutdown()
+    stop(ray)
 
 
 def test_local_ray_listens_on_loopback_only(ray_local):

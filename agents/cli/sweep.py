@@ -27,6 +27,10 @@ import argparse
 HELP = "run a grid or random sweep over stage settings on Ray (resumable)"
 
 
+def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
+    return ("train",) if args.serial else ("train", "scale")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="sweep spec (YAML; see docs/scale.md)")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")

@@ -23,6 +23,11 @@ import argparse
 HELP = "search DQN hyperparameters (Optuna TPE + median pruning) on Ray; resumable"
 
 
+def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
+    del args
+    return ("train", "scale")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", required=True,
                    help="Gymnasium env id, or module.path:ClassName of your own env class")

@@ -82,14 +82,19 @@ def _export(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
     from neuroq.agents.export import export
 
     made = export(up["run_dir"], out, **s)
-    gate = made.result.get("gate") or {}
-    played = not gate.get("skipped", True)
     return {"run_dir": str(made.run_dir), "artifact": str(made.artifact),
             "export_return": made.result.get("mean_return"),
-            "gate_snn_return": gate["snn"]["mean"] if played else None,
+            **gate_summary(made.result.get("gate") or {}),
+            "export_forced": made.result.get("forced")}
+
+
+def gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
+    """The export gate's figures for the table (None where the gate was skipped)."""
+    played = "snn" in gate and not gate.get("skipped", False)
+    return {"gate_snn_return": gate["snn"]["mean"] if played else None,
             "gate_float_return": gate["float_dqn"]["mean"] if played else None,
             "gate_fraction": gate.get("fraction") if played else None,
-            "gate_passed": gate.get("passed"), "export_forced": made.result.get("forced")}
+            "gate_passed": gate.get("passed")}
 
 
 def _eval(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,

@@ -6,6 +6,7 @@ import pytest
 from neuroq.agents.sweep import make_plan
 from neuroq.agents.sweep_report import enrich, pareto_front
 from neuroq.agents.sweep_spec import load_spec, parse_spec
+from neuroq.agents.sweep_stages import gate_summary
 from neuroq.agents.tune import apply, parse_space
 from neuroq.deploy.errors import NeuroqError
 
@@ -111,3 +112,12 @@ def test_tune_space_and_derived_gradient_steps():
     assert cfg.gradient_steps == 4 and cfg.net_arch == (8, 8)
     with pytest.raises(NeuroqError, match="out of range"):
         apply(DQNConfig(), {"gamma": 2.0})
+
+
+def test_gate_figures_in_the_table():
+    played = {"snn": {"mean": 95.0}, "float_dqn": {"mean": 100.0}, "fraction": 0.95,
+              "passed": False, "threshold": 0.99}
+    assert gate_summary(played) == {"gate_snn_return": 95.0, "gate_float_return": 100.0,
+                                    "gate_fraction": 0.95, "gate_passed": False}
+    skipped = gate_summary({"skipped": True, "passed": None, "threshold": 0.99})
+    assert skipped["gate_fraction"] is None and skipped["gate_passed"] is None

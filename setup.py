@@ -102,6 +102,7 @@ DATA_FILES = [
     ("share/neuroq", ["package.xml"]),
     _data("share/neuroq/launch", "launch/*.launch.py"),
     ("share/neuroq/config", CONFIGS),
+    _data("share/neuroq/config/interfaces", "config/interfaces/*.yaml"),
     *ARTIFACTS,
 ]
 
@@ -111,6 +112,7 @@ ROS_WHEELS = [  # ROS 2 Kilted from PyPI; on a robot with apt ROS 2, leave this 
     "ros-sensor-msgs==5.5.1",
     "ros-geometry-msgs==5.5.1",
     "ros-diagnostic-msgs==5.5.1",
+    "ros-nav-msgs==5.5.1",
 ]
 
 setup(
@@ -135,6 +137,8 @@ setup(
         "ros": ROS_WHEELS,
         # reading recorded AEDAT 4 event files (EVT3 .raw files need nothing extra)
         "events": ["aedat==2.3.0"],
+        # neuroq eval --video: GIF through Pillow (an imageio dependency), MP4 through ffmpeg
+        "video": ["imageio>=2.30", "imageio-ffmpeg>=0.5"],
         "dev": ["pytest>=8", "ruff>=0.6", "import-linter>=2.1", "colcon-core>=0.17",
                 "colcon-ros>=0.5", "colcon-python-setup-py>=0.2.8",
                 "colcon-package-selection>=0.2"],

@@ -34,11 +34,13 @@ DEFAULT_GATE_EPISODES = 100
 def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: float
                  ) -> dict[str, Any]:
     """The SNN artifact and its float DQN on the gate's held-out episodes (same seeds):
-    both summaries, the fraction and whether it passes `threshold`."""
+    both summaries, the fraction and whether it passes `threshold`. The gate is on the
+    return; where the environment reports outcomes (success, collision) both networks'
+    rates are recorded too (`outcomes`), and the success fraction beside them."""
     from neuroq.agents.robustness import policy_act
     from neuroq.deploy import seeds
     from neuroq.deploy.policy import load_policy
-    from neuroq.deploy.rollout import run_episodes
+    from neuroq.deploy.rollout import outcome_summary, run_episodes
     from neuroq.deploy.stats import fraction_of, summarize
 
     policy = load_policy(artifact_dir, backend="emulator")
@@ -48,9 +50,15 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     ann = run_episodes(env_id, lambda obs, _i: teacher.act(obs), episodes, seeds.GATE_BASE)
     s, a = summarize(snn.returns), summarize(ann.returns)
     frac = fraction_of(s["mean"], a["mean"])
-    return {"seeds": [seeds.GATE_BASE, seeds.GATE_BASE + episodes - 1], "snn": s,
-            "float_dqn": a, "fraction": frac, "threshold": threshold,
-            "passed": bool(frac >= threshold)}
+    out = {"seeds": [seeds.GATE_BASE, seeds.GATE_BASE + episodes - 1], "snn": s,
+           "float_dqn": a, "fraction": frac, "threshold": threshold,
+           "passed": bool(frac >= threshold)}
+    if snn.outcomes:
+        so, ao = outcome_summary(snn.outcomes), outcome_summary(ann.outcomes)
+        out["outcomes"] = {"snn": so, "float_dqn": ao}
+        if "success_rate" in so:
+            out["success_fraction"] = fraction_of(so["success_rate"], ao["success_rate"])
+    return out
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,8 @@ class Exported:
 
 def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs",
            eval_episodes: int = DEFAULT_EVAL_EPISODES, gate: float = DEFAULT_GATE,
-           gate_episodes: int = DEFAULT_GATE_EPISODES, force: bool = False) -> Exported:
+           gate_episodes: int = DEFAULT_GATE_EPISODES, force: bool = False,
+           interface: str | os.PathLike | None = None) -> Exported:
     """Write the export run of `finetune_run`; return what it made.
 
     The artifact carries its float DQN (float_dqn.npz, no pickle). The gate plays the SNN
@@ -72,6 +81,9 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
     return the export is refused (NeuroqError with both numbers, nothing written) unless
     `force`, which exports and marks the manifest `"gate": {"passed": false, ...}`.
     gate_episodes 0 skips the gate (the manifest says so).
+    interface: the robot interface recorded in the manifest (a name in config/interfaces/
+    or a YAML file; checked against the network's spaces); default: the shipped interface
+    that names the environment, if there is one.
     """
     from neuroq.agents.convert import NETWORK_DIR, evaluate_returns, spiking_act
     from neuroq.agents.runs import (
@@ -95,6 +107,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         raise NeuroqError(f"--gate must lie in [0, 2] (a fraction of the float return), "
                           f"got {gate}")
     art = load_artifact(src / NETWORK_DIR)
+    robot = _robot_interface(interface, art.manifest)
     from neuroq.agents.convert import load_mlp, open_train_run
     from neuroq.agents.mlp import save_mlp
     from neuroq.agents.robustness import FLOAT_DQN_FILE
@@ -107,6 +120,8 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
                     if k in ("env_id", "observation_space", "action_space")}
         manifest["provenance"] = {**art.manifest["provenance"],
                                   "export_run": str(run_dir.resolve())}
+        if robot is not None:
+            manifest["interface"] = robot.to_dict()
         manifest["finetune_mean_return"] = result["mean_return"]
         manifest["ann_mean_return"] = result["ann_mean_return"]
         folder = run_dir / ARTIFACT_DIR
@@ -132,7 +147,8 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
             "stage": EXPORT_STAGE, "env_id": art.manifest["env_id"], "finetune_run": str(src),
             "artifact": ARTIFACT_DIR, "timesteps": art.network.timesteps,
             "encoder": art.encoder.kind, "ann_mean_return": result["ann_mean_return"],
-            "gate": figures, "forced": bool(force and figures.get("passed") is False)}
+            "gate": figures, "forced": bool(force and figures.get("passed") is False),
+            "interface": None if robot is None else robot.name}
         if eval_episodes:
             loaded = load_artifact(run_dir / ARTIFACT_DIR)
             r = evaluate_returns(out["env_id"], spiking_act(loaded.network, loaded.encoder),
@@ -141,3 +157,15 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
                        std_return=float(r.std()), backend="neuroq.deploy.network.run_reference")
         write_json(run_dir / "result.json", out)
         return Exported(Path(run_dir), Path(run_dir) / ARTIFACT_DIR, out)
+
+
+def _robot_interface(interface: str | os.PathLike | None, manifest: dict[str, Any]) -> Any:
+    """The interface to record: the one named, else the shipped one for the env (or None);
+    NeuroqError if it does not fit the network's spaces."""
+    from neuroq.deploy.interface import interface_for_env, load_interface
+
+    robot = (load_interface(interface) if interface is not None
+             else interface_for_env(manifest["env_id"]))
+    if robot is not None:
+        robot.check_artifact(manifest)
+    return robot

@@ -387,3 +387,10 @@ def check_manifest(manifest: dict[str, Any], network: SpikingQNetwork, encoder: 
     if not isinstance(neuron, dict) or neuron.get("threshold_compare") != \
             hidden[0].params.compare.value:
         fail("neuron.threshold_compare", f"disagrees with {WEIGHTS_FILE}")
+    if "interface" in manifest:  # the robot interface it was exported with
+        from neuroq.deploy.interface import RobotInterface
+
+        try:
+            RobotInterface.from_dict(manifest["interface"], "interface").check_artifact(manifest)
+        except NeuroqError as exc:
+            fail("interface", f"is not usable: {exc}")

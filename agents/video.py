@@ -47,6 +47,8 @@ def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
     except ImportError:
         raise NeuroqError('--video needs the \'video\' extra (imageio is not installed): '
                           'pip install "neuroq[video]"') from None
+    import gymnasium as gym
+
     env_id = policy.manifest["env_id"]
     env = make_env(env_id, render_mode="rgb_array")
     modes = env.metadata.get("render_modes", [])
@@ -60,7 +62,10 @@ def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
     total, steps, info = 0.0, 0, {}
     try:
         obs, info = env.reset(seed=int(seed))
-        frames.append(np.asarray(env.render()))
+        try:
+            frames.append(np.asarray(env.render()))
+        except gym.error.DependencyNotInstalled as exc:  # Gymnasium draws with pygame
+            raise NeuroqError(f"{env_id} cannot render: {str(exc).splitlines()[0]}") from None
         while True:
             if by_events:
                 action = policy.run_events([info["events"]], [info["window_start_us"]]).actions[0]

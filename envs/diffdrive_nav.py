@@ -60,7 +60,11 @@ PATH_CLEARANCE_M = 0.13
 """A path cell is free this far (robot radius + 3 cm) from every surface."""
 CIRCLE_RADIUS_M = (0.1, 0.25)
 BOX_HALF_SIZE_M = (0.1, 0.4)
-MAX_SAMPLING_TRIES = 200
+BLOCKER_ALONG = (0.35, 0.65)
+"""The obstacle in the way sits this far along the straight line from start to goal..."""
+BLOCKER_OFFSET_M = 0.15
+"""...and at most this far to either side of it: driving straight at the goal hits it."""
+MAX_SAMPLING_TRIES = 1000
 
 # --- rewards ------------------------------------------------------------------------------
 PROGRESS_REWARD_PER_M = 10.0
@@ -224,10 +228,12 @@ class DiffDriveNavEnv(gym.Env):
 
     ## Starting State
     4 to 7 obstacles (each a pillar of radius U(0.1, 0.25) m or a box of half sizes
-    U(0.1, 0.4) m) at uniform positions; the robot at a uniform position at least 0.35 m
-    from every surface, heading U(-pi, pi), at rest; the goal likewise clear, at least 2 m
-    away, and reachable (a flood fill over a 5 cm grid keeping 0.13 m from every surface
-    connects them).
+    U(0.1, 0.4) m, equally likely) at uniform positions, and one more in the way: centred
+    U(0.35, 0.65) of the way along the straight line from start to goal, at most 0.15 m to
+    its side, so that driving straight at the goal hits it. The robot starts at a uniform
+    position, heading U(-pi, pi), at rest; the goal lies at least 2 m away; both are at
+    least 0.35 m from every surface, and reachable (a flood fill over a 5 cm grid keeping
+    0.13 m from every surface connects them). A world that fails a check is drawn again.
 
     ## Episode End
     Terminated when the robot's centre is within 0.2 m of the goal (success) or its
@@ -242,6 +248,7 @@ class DiffDriveNavEnv(gym.Env):
     - `max_steps` (500): steps before truncation.
     - `n_obstacles` ((4, 7)): smallest and largest number of obstacles.
     - `lidar_noise` (1.0): scale of the range noise (0: exact ranges).
+    - `block_line` (True): put the obstacle in the way (False: only the random ones).
     - `speed_scale` (1.0): the wheels deliver this fraction of the commanded speeds (worn
       tyres, low battery); the observed speeds are the delivered ones.
     - `render_mode` (None or "rgb_array"): draws the room, the obstacles, the lidar rays, the
@@ -252,7 +259,8 @@ class DiffDriveNavEnv(gym.Env):
 
     def __init__(self, n_sectors: int = 18, max_steps: int = 500,
                  n_obstacles: tuple[int, int] = (4, 7), lidar_noise: float = 1.0,
-                 speed_scale: float = 1.0, render_mode: str | None = None) -> None:
+                 speed_scale: float = 1.0, block_line: bool = True,
+                 render_mode: str | None = None) -> None:
         if not isinstance(n_sectors, (int, np.integer)) or n_sectors < 1 or (
                 LIDAR_BEAMS % n_sectors):
             raise ValueError(f"n_sectors must divide {LIDAR_BEAMS}, got {n_sectors!r}")
@@ -273,6 +281,7 @@ class DiffDriveNavEnv(gym.Env):
         self.n_obstacles = (int(lo), int(hi))
         self.lidar_noise = float(lidar_noise)
         self.speed_scale = float(speed_scale)
+        self.block_line = bool(block_line)
         self.render_mode = render_mode
         self.action_space = spaces.Discrete(len(ACTION_TWISTS))
         low = np.concatenate([np.full(self.n_sectors, LIDAR_RANGE_MIN_M),
@@ -292,32 +301,38 @@ class DiffDriveNavEnv(gym.Env):
 
     # --- the world ------------------------------------------------------------------------
 
+    def _random_obstacle(self, centre: np.ndarray, circles: list, boxes: list) -> None:
+        rng = self.np_random
+        if rng.random() < 0.5:
+            circles.append((centre[0], centre[1], rng.uniform(*CIRCLE_RADIUS_M)))
+        else:
+            hx, hy = rng.uniform(*BOX_HALF_SIZE_M, 2)
+            boxes.append((centre[0] - hx, centre[1] - hy, centre[0] + hx, centre[1] + hy))
+
     def _sample_world(self) -> None:
         rng = self.np_random
         for _ in range(MAX_SAMPLING_TRIES):
             k = int(rng.integers(self.n_obstacles[0], self.n_obstacles[1] + 1))
-            round_ = rng.random(k) < 0.5
-            circles, boxes = [], []
-            for is_circle in round_:
-                cx, cy = rng.uniform(0.3, ROOM_SIZE_M - 0.3, 2)
-                if is_circle:
-                    circles.append((cx, cy, rng.uniform(*CIRCLE_RADIUS_M)))
-                else:
-                    hx, hy = rng.uniform(*BOX_HALF_SIZE_M, 2)
-                    boxes.append((cx - hx, cy - hy, cx + hx, cy + hy))
+            circles: list = []
+            boxes: list = []
+            for _ in range(k):
+                self._random_obstacle(rng.uniform(0.3, ROOM_SIZE_M - 0.3, 2), circles, boxes)
+            start, goal = rng.uniform(0.0, ROOM_SIZE_M, (2, 2))
+            if np.hypot(*(goal - start)) < GOAL_MIN_DISTANCE_M:
+                continue
+            if self.block_line:  # one more obstacle in the way of the straight line
+                along = rng.uniform(*BLOCKER_ALONG)
+                normal = np.array([start[1] - goal[1], goal[0] - start[0]])
+                normal /= np.hypot(*normal)
+                centre = start + along * (goal - start) + rng.uniform(
+                    -BLOCKER_OFFSET_M, BLOCKER_OFFSET_M) * normal
+                self._random_obstacle(centre, circles, boxes)
             self.circles = np.array(circles, np.float64).reshape(-1, 3)
             self.boxes = np.array(boxes, np.float64).reshape(-1, 4)
-            for _ in range(MAX_SAMPLING_TRIES):
-                start, goal = rng.uniform(0.0, ROOM_SIZE_M, (2, 2))
-                clear = _clearance(np.array([start[0], goal[0]]),
-                                   np.array([start[1], goal[1]]),
-                                   self.circles, self.boxes, ROOM_SIZE_M)
-                if (clear >= START_CLEARANCE_M).all() and (
-                        np.hypot(*(goal - start)) >= GOAL_MIN_DISTANCE_M):
-                    break
-            else:
-                continue
-            if _reachable(start, goal, self.circles, self.boxes, ROOM_SIZE_M):
+            clear = _clearance(np.array([start[0], goal[0]]), np.array([start[1], goal[1]]),
+                               self.circles, self.boxes, ROOM_SIZE_M)
+            if (clear >= START_CLEARANCE_M).all() and _reachable(
+                    start, goal, self.circles, self.boxes, ROOM_SIZE_M):
                 self.pose = np.array([start[0], start[1], rng.uniform(-np.pi, np.pi)])
                 self.pose[2] = wrap_angle(self.pose[2])
                 self.goal = goal

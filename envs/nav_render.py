@@ -33,20 +33,35 @@ class Canvas:
         self.image[:] = COLORS["wall"]
         inner = slice(MARGIN_PX, side - MARGIN_PX)
         self.image[inner, inner] = COLORS["floor"]
-        # pixel centres in room coordinates
-        coords = (np.arange(side) - MARGIN_PX + 0.5) / PIXELS_PER_M
-        self.px, self.py = np.meshgrid(coords, coords[::-1])
+        self.side = side
+
+    def _window(self, x0: float, y0: float, x1: float, y1: float
+                ) -> tuple[slice, slice, np.ndarray, np.ndarray]:
+        """The pixel rows and columns covering [x0, x1] x [y0, y1] (m), and their centres in
+        room coordinates: shapes are drawn only there, not over the whole image."""
+        c0 = max(int(np.floor(x0 * PIXELS_PER_M + MARGIN_PX)), 0)
+        c1 = min(int(np.ceil(x1 * PIXELS_PER_M + MARGIN_PX)) + 1, self.side)
+        r0 = max(self.side - 1 - int(np.ceil(y1 * PIXELS_PER_M + MARGIN_PX)), 0)
+        r1 = min(self.side - int(np.floor(y0 * PIXELS_PER_M + MARGIN_PX)), self.side)
+        xs = (np.arange(c0, c1) - MARGIN_PX + 0.5) / PIXELS_PER_M
+        ys = (self.side - 1 - np.arange(r0, r1) - MARGIN_PX + 0.5) / PIXELS_PER_M
+        px, py = np.meshgrid(xs, ys)
+        return slice(r0, r1), slice(c0, c1), px, py
 
     def disk(self, x: float, y: float, r: float, color: str) -> None:
-        self.image[(self.px - x) ** 2 + (self.py - y) ** 2 <= r * r] = COLORS[color]
+        rows, cols, px, py = self._window(x - r, y - r, x + r, y + r)
+        self.image[rows, cols][(px - x) ** 2 + (py - y) ** 2 <= r * r] = COLORS[color]
 
     def ring(self, x: float, y: float, r: float, width: float, color: str) -> None:
-        d = np.hypot(self.px - x, self.py - y)
-        self.image[np.abs(d - r) <= width / 2] = COLORS[color]
+        rows, cols, px, py = self._window(x - r - width, y - r - width, x + r + width,
+                                          y + r + width)
+        self.image[rows, cols][np.abs(np.hypot(px - x, py - y) - r) <= width / 2] = COLORS[
+            color]
 
     def box(self, x0: float, y0: float, x1: float, y1: float, color: str) -> None:
-        inside = (self.px >= x0) & (self.px <= x1) & (self.py >= y0) & (self.py <= y1)
-        self.image[inside] = COLORS[color]
+        rows, cols, px, py = self._window(x0, y0, x1, y1)
+        inside = (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
+        self.image[rows, cols][inside] = COLORS[color]
 
     def segments(self, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray,
                  color: str) -> None:
@@ -56,7 +71,7 @@ class Canvas:
         t = np.linspace(0.0, 1.0, n)[:, None]
         xs = (x0 + t * (x1 - x0)).ravel()
         ys = (y0 + t * (y1 - y0)).ravel()
-        side = self.image.shape[0]
+        side = self.side
         cols = np.floor(xs * PIXELS_PER_M + MARGIN_PX).astype(int)
         rows = side - 1 - np.floor(ys * PIXELS_PER_M + MARGIN_PX).astype(int)
         ok = (cols >= 0) & (cols < side) & (rows >= 0) & (rows < side)

@@ -162,13 +162,26 @@ def test_every_start_is_clear_the_goal_far_and_reachable(seed):
     env = gym.make(ENV_ID).unwrapped
     env.reset(seed=seed)
     lo, hi = env.n_obstacles
-    assert lo <= len(env.circles) + len(env.boxes) <= hi
+    assert lo + 1 <= len(env.circles) + len(env.boxes) <= hi + 1  # + the one in the way
     clear = nav._clearance(np.array([env.pose[0], env.goal[0]]),
                            np.array([env.pose[1], env.goal[1]]), env.circles, env.boxes,
                            nav.ROOM_SIZE_M)
     assert (clear >= nav.START_CLEARANCE_M).all()
     assert np.hypot(*(env.goal - env.pose[:2])) >= nav.GOAL_MIN_DISTANCE_M
     assert nav._reachable(env.pose[:2], env.goal, env.circles, env.boxes, nav.ROOM_SIZE_M)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_driving_straight_at_the_goal_hits_something(seed):
+    env = gym.make(ENV_ID).unwrapped
+    env.reset(seed=seed)
+    t = np.linspace(0.0, 1.0, 400)
+    line = env.pose[:2] + t[:, None] * (env.goal - env.pose[:2])
+    clear = nav._clearance(line[:, 0], line[:, 1], env.circles, env.boxes, nav.ROOM_SIZE_M)
+    assert clear.min() < nav.ROBOT_RADIUS_M
+    free = gym.make(ENV_ID, block_line=False, n_obstacles=(0, 0)).unwrapped
+    free.reset(seed=seed)
+    assert len(free.circles) + len(free.boxes) == 0
 
 
 def test_the_flood_fill_sees_a_wall_that_cuts_the_room():
@@ -231,4 +244,4 @@ def test_random_policy_rarely_succeeds_and_the_reactive_controller_mostly_does()
     react = outcome_summary(run_episodes(
         ENV_ID, lambda obs, _i: reactive_actions(obs, 18), 100, seed=5000).outcomes)
     assert rand["success_rate"] < 0.10
-    assert react["success_rate"] > 0.8
+    assert react["success_rate"] > 0.5

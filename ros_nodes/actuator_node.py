@@ -49,21 +49,18 @@ from neuroq.deploy.control import (
 )
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.latency import LatencyWindow
-from neuroq.ros_nodes.common import (
-    LEVEL_OK,
-    LEVEL_WARN,
+from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.params import check_choice, declare
+from neuroq.ros_nodes.process import run_node
+from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
     TOPIC_CMD_VEL,
     TOPIC_DIAGNOSTICS,
     TOPIC_JOINT_COMMANDS,
-    ThrottledLog,
-    check_choice,
     command_qos,
-    declare,
-    diagnostic_array,
-    run_node,
     stamp_ns,
 )
+from neuroq.ros_nodes.throttle import ThrottledLog
 
 NODE_NAME = "neuroq_actuator"
 MODES = ("effort", "twist")

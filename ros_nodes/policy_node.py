@@ -53,22 +53,18 @@ from neuroq.deploy.control import (
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.latency import LatencyWindow, ewma, prewarm_delay_s
 from neuroq.deploy.policy import ActionInfo, Policy
-from neuroq.ros_nodes.common import (
-    LEVEL_ERROR,
-    LEVEL_OK,
-    LEVEL_WARN,
+from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.params import check_choice, declare
+from neuroq.ros_nodes.process import run_node
+from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
     TOPIC_DIAGNOSTICS,
     TOPIC_JOINT_STATES,
-    ThrottledLog,
-    check_choice,
     command_qos,
-    declare,
-    diagnostic_array,
-    run_node,
     sensor_qos,
     stamp_ns,
 )
+from neuroq.ros_nodes.throttle import ThrottledLog
 
 NODE_NAME = "neuroq_policy"
 BACKENDS = ("emulator", "reference", "spinnaker2")

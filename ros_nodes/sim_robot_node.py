@@ -35,18 +35,16 @@ from std_msgs.msg import Float64
 from neuroq.deploy.control import joint_layout, joints_from_observation
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.deploy.sim_robot import LockstepRobot
-from neuroq.ros_nodes.common import (
-    LEVEL_OK,
-    LEVEL_WARN,
+from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.params import declare
+from neuroq.ros_nodes.process import run_node
+from neuroq.ros_nodes.qos import (
     TOPIC_DIAGNOSTICS,
     TOPIC_EPISODE_RETURN,
     TOPIC_JOINT_COMMANDS,
     TOPIC_JOINT_STATES,
     command_qos,
-    declare,
-    diagnostic_array,
     latched_qos,
-    run_node,
     sensor_qos,
     set_stamp,
     stamp_ns,

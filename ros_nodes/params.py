@@ -1,11 +1,17 @@
-"""Parameter helpers: descriptors with ranges and choices, declared read-only by default."""
+"""Parameter helpers: descriptors with ranges and choices, declared read-only by default, and
+a guard that refuses every change at run time (`use_sim_time` included)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
 from rclpy.node import Node
 
 
@@ -36,3 +42,25 @@ def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"parameter {name} must be one of {list(choices)}, got {value!r}")
     return value
+
+
+def refuse_runtime_changes(node: Node) -> None:
+    """Refuse every later change to a parameter `node` already has; declarations pass.
+
+    Our own parameters are declared read-only, but rclpy declares `use_sim_time` writable on
+    every node: set to true at run time with no /clock publisher, the ROS clock stops, and
+    with it every timer on that clock (the watchdog and diagnostics stopped in a test by an
+    integrator). Set it at start-up (`-p use_sim_time:=true`, a launch file, a params file);
+    a change at run time gets `successful = False` and this reason.
+    """
+
+    def guard(params: list[Any]) -> SetParametersResult:
+        changed = [p.name for p in params if node.has_parameter(p.name)]
+        if changed:
+            return SetParametersResult(
+                successful=False,
+                reason=f"parameters of {node.get_name()} are fixed at start-up, read-only "
+                       f"while it runs: {', '.join(ascii(n) for n in changed)}")
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(guard)

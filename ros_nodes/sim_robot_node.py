@@ -16,8 +16,9 @@ Subscribes  `joint_commands` (sensor_msgs/JointState, reliable, keep last 100): 
             on the driven joint; a command is applied when its stamp is the stamp of the
             current reading (see `neuroq.deploy.sim_robot.LockstepRobot` for the timing rules).
 
-Parameters (read-only): env_id, control_rate_hz, seed, command_timeout_ticks,
-max_episodes, effort_tolerance, joint_names (str[]), diagnostics_period_s, latency_window.
+Parameters (read-only; `use_sim_time` too, at run time): env_id, control_rate_hz, seed,
+command_timeout_ticks, max_episodes, effort_tolerance, joint_names (str[]),
+diagnostics_period_s, latency_window.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
@@ -36,7 +38,7 @@ from neuroq.deploy.control import joint_layout, joints_from_observation
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.deploy.sim_robot import LockstepRobot
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
-from neuroq.ros_nodes.params import declare
+from neuroq.ros_nodes.params import declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import (
     TOPIC_DIAGNOSTICS,
@@ -98,7 +100,9 @@ class SimRobotNode(Node):
         self.burst_ticks_skipped = 0
         self._reading = JointState(name=list(self.layout.joint_names))
         self.create_timer(1.0 / rate, self._on_tick)
-        self.create_timer(period, self._publish_diagnostics)
+        self.create_timer(period, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        refuse_runtime_changes(self)
         self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}")
 
     def _on_tick(self) -> None:

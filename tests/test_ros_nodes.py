@@ -177,8 +177,9 @@ def _tampered(tmp_path):
 @pytest.mark.parametrize(("make", "expect"), [
     (lambda tmp: (tmp / "no-such-artifact", []), "no manifest.json"),
     (_tampered, "does not match its manifest"),
-    (lambda tmp: (make_tiny_artifact(tmp / "art"), ["-p", "backend:=spinnaker2"]),
-     "board's address"),
+    (lambda tmp: (make_tiny_artifact(tmp / "art"),
+                  ["-p", "backend:=spinnaker2", "-p", "board_ip:=192.0.2.1"]),
+     "py-spinnaker2"),
 ])
 def test_policy_node_process_refuses_to_activate_with_one_clear_line(tmp_path, make, expect):
     artifact, extra = make(tmp_path)

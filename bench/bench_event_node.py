@@ -43,8 +43,8 @@ from sensor_msgs.msg import Joy  # noqa: E402
 
 from neuroq.deploy.events import encode_packet, make_events  # noqa: E402
 from neuroq.deploy.events.stream import time_words  # noqa: E402
-from neuroq.ros_nodes.common import command_qos  # noqa: E402
 from neuroq.ros_nodes.processes import stop_processes  # noqa: E402
+from neuroq.ros_nodes.qos import command_qos  # noqa: E402
 
 TARGET_EVENTS_PER_S = 1_000_000
 """Issue 6: the event node sustains 1 M events/s into the policy without dropping packets."""

@@ -182,7 +182,7 @@ def main() -> int:
     from neuroq.agents.runs import make_run_dir
     from neuroq.deploy.errors import NeuroqError
     from neuroq.ros_nodes.closed_loop import run_closed_loop
-    from neuroq.ros_nodes.common import hold_wakeup_latency
+    from neuroq.ros_nodes.realtime import hold_wakeup_latency
 
     artifact = Path(args.artifact) if args.artifact else find_artifact()
     if artifact is None:

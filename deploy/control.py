@@ -10,6 +10,8 @@ Pure numpy, no rclpy: the ROS 2 nodes in `ros_nodes/` are thin adapters over the
 - `ActionTable`: discrete action index -> actuator command (joint efforts, or a planar
   twist for a mobile base), clamped to configured limits; `action_from_effort` inverts it.
 - `Watchdog`: the state machine that sends the safe command when actions stop arriving.
+- `check_stamp`, `check_copied_string`: header plausibility (a stamp that no sensor clock
+  writes, or a string too long to copy into an output); `shown`: names as logs print them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ REASON_WRONG_NAMES = "wrong_names"
 REASON_NOT_FINITE = "not_finite"
 REASON_OUT_OF_RANGE = "out_of_range"
 REASON_BAD_ACTION = "bad_action"
-DROP_REASONS = (REASON_WRONG_COUNT, REASON_WRONG_NAMES, REASON_NOT_FINITE, REASON_OUT_OF_RANGE)
+REASON_BAD_STAMP = "bad_stamp"
+REASON_TOO_LONG = "too_long"
+REASON_UNDECODABLE = "undecodable"
+DROP_REASONS = (REASON_WRONG_COUNT, REASON_WRONG_NAMES, REASON_NOT_FINITE, REASON_OUT_OF_RANGE,
+                REASON_BAD_STAMP, REASON_TOO_LONG, REASON_UNDECODABLE)
 
 
 class MalformedInput(NeuroqError):
@@ -190,9 +196,11 @@ def observation_from_joints(
         except ValueError:
             raise MalformedInput(
                 REASON_WRONG_NAMES,
-                f"expected joints {list(layout.joint_names)}, got {names}") from None
+                f"expected joints {shown_names(layout.joint_names)}, got "
+                f"{shown_names(names)}") from None
         if len(set(names)) != n:
-            raise MalformedInput(REASON_WRONG_NAMES, f"repeated joint names: {names}")
+            raise MalformedInput(REASON_WRONG_NAMES,
+                                 f"repeated joint names: {shown_names(names)}")
     pos = np.asarray(positions, np.float64)
     vel = np.asarray(velocities, np.float64)
     if order is not None:
@@ -342,3 +350,79 @@ def watchdog_check(dog: Watchdog, now_s: float, slack_s: float = 0.0) -> tuple[W
     if dog.last_action_s is not None and now_s - dog.last_action_s < dog.timeout_s - slack_s:
         return dog, False
     return Watchdog(dog.timeout_s, dog.last_action_s, True, dog.trips + 1), True
+
+
+# --- headers and names ---------------------------------------------------------------------
+
+NS_PER_S = 1_000_000_000
+#: A stamp this far ahead of the receiving node's clock is not a measurement (default of the
+#: policy node's `max_stamp_lead_s`): clocks that chrony or NTP keep in step differ by
+#: micro- to milliseconds, so 1 s is three orders of magnitude of slack.
+DEFAULT_MAX_STAMP_LEAD_S = 1.0
+#: A reading stamp further back than this on the receiving node's clock is taken as another
+#: clock, not as latency: it is answered but left out of latency figures and watchdog credit.
+PLAUSIBLE_LATENCY_S = 1.0
+#: Longest string a node copies from an input into an output, characters. Only frame_id is
+#: copied (reading -> action); tf frame names are tens of characters ("base_link",
+#: "left_wheel_joint"), and a 1 MB frame_id would make every action a 1 MB message.
+MAX_COPIED_STRING_CHARS = 256
+#: Largest serialized joint reading decoded, bytes. A sensor_msgs/JointState costs about
+#: 4 + len(name) + 3 x 8 bytes per joint plus a header: 2 joints take 116 bytes, a
+#: 50-joint humanoid with 30-character names about 3 KB. A bigger message is dropped
+#: (too_long) before it is turned into Python objects: a 100,000-joint reading would be
+#: 100,000 strings and about 10 MB of heap for one callback.
+MAX_READING_BYTES = 64 * 1024
+#: Logs show at most this many characters of a name, and at most SHOWN_NAMES names.
+SHOWN_CHARS = 64
+SHOWN_NAMES = 8
+
+
+def check_stamp(sec: int, nanosec: int, now_ns: int, max_lead_ns: int | None) -> int:
+    """A builtin_interfaces/Time as nanoseconds, or MalformedInput(bad_stamp) when no sensor
+    clock could have written it:
+
+    - nanosec >= 1e9 (not normalized: `sec + nanosec / 1e9` is the time, nanosec < 1e9),
+    - sec < 0 (before the epoch; rclpy's Time refuses to build it),
+    - sec == nanosec == 0 (never stamped),
+    - more than `max_lead_ns` ahead of `now_ns`, the receiver's clock (a measurement from
+      the future). Not judged when `now_ns` is 0 (a simulated clock that has not started)
+      or `max_lead_ns` is None.
+    """
+    if not 0 <= nanosec < NS_PER_S:
+        raise MalformedInput(REASON_BAD_STAMP, f"stamp nanosec {nanosec} outside 0..999999999")
+    if sec < 0:
+        raise MalformedInput(REASON_BAD_STAMP, f"stamp sec {sec} is negative")
+    ns = sec * NS_PER_S + nanosec
+    if ns == 0:
+        raise MalformedInput(REASON_BAD_STAMP, "stamp is zero (the message was never stamped)")
+    if max_lead_ns is not None and now_ns > 0 and ns - now_ns > max_lead_ns:
+        raise MalformedInput(
+            REASON_BAD_STAMP,
+            f"stamp {(ns - now_ns) / NS_PER_S:.3g} s ahead of this node's clock (at most "
+            f"{max_lead_ns / NS_PER_S:g} s)")
+    return ns
+
+
+def check_copied_string(text: str, what: str, limit: int = MAX_COPIED_STRING_CHARS) -> str:
+    """`text` if it may be copied into an output, else MalformedInput(too_long)."""
+    if len(text) > limit:
+        raise MalformedInput(
+            REASON_TOO_LONG, f"{what} has {len(text)} characters (at most {limit} are copied)")
+    return text
+
+
+def shown(text: str, limit: int = SHOWN_CHARS) -> str:
+    """`text` as logs show it: ascii() (quoted, every non-ASCII character escaped, so a
+    Cyrillic "о" in "pоle_hinge" reads 'p\\u043ele_hinge' and cannot pass for the Latin one),
+    cut to `limit` characters of the name with the full length stated."""
+    if len(text) <= limit:
+        return ascii(text)
+    return f"{ascii(text[:limit])}...({len(text)} characters)"
+
+
+def shown_names(names: Sequence[str]) -> str:
+    """A list of names as logs show them (`shown`), at most SHOWN_NAMES of them."""
+    names = list(names)
+    head = ", ".join(shown(str(n)) for n in names[:SHOWN_NAMES])
+    more = f", ...({len(names)} names)" if len(names) > SHOWN_NAMES else ""
+    return f"[{head}{more}]"

@@ -12,7 +12,23 @@ Watchdog: when the reading behind the last valid action is `watchdog_timeout_s` 
 before the first action), the node publishes the safe command (zero effort, or zero twist)
 once per timeout and reports it in diagnostics (level WARN) until actions return. The age
 counts from the reading's stamp, which the action carries, when that stamp is plausible on
-our clock (`neuroq.deploy.control.credited_age`), else from the action's arrival.
+our clock (`neuroq.deploy.control.credited_age`), else from the action's arrival. The
+watchdog and diagnostics timers run on the steady clock: nothing (`use_sim_time`, a paused
+or absent /clock) can stop them, and every parameter, `use_sim_time` included, is refused
+at run time (`neuroq.ros_nodes.params.refuse_runtime_changes`).
+
+Safe stop: on SIGINT, SIGTERM or a fatal error the process publishes the safe command as its
+last command, waits up to SAFE_STOP_ACK_S for reliable subscribers to acknowledge it, logs
+it, and exits (`safe_stop`, called by `neuroq.ros_nodes.process.run_node`). When the policy
+goes away (no publisher left on `action`), the watchdog has already sent the safe command;
+the node logs it.
+
+Margin: diagnostics report how much time the watchdog had left when a fresh action arrived
+(`watchdog_margin_min_ms`: the smallest over the diagnostics period just ended; negative:
+it had fired, as after any real loss) and how late its timer fired after a deadline
+(`watchdog_late_max_ms`, largest since start). A timeout is right for a machine when the
+margin stays positive in normal running and timeout + late stays under two control
+periods.
 
 Parameters (read-only): mode (effort | twist), env_id, joint_names (str[]),
 action_efforts (float[], row-major n_actions x n_joints), effort_limits (float[]),
@@ -34,41 +50,44 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
+from rclpy.clock import Clock, ClockType
+from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 
 from neuroq.deploy.control import (
+    PLAUSIBLE_LATENCY_S,
     REASON_BAD_ACTION,
     ActionTable,
     MalformedInput,
     Watchdog,
+    check_stamp,
     credited_age,
     joint_layout,
+    shown_names,
     watchdog_check,
     watchdog_feed,
 )
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.latency import LatencyWindow
-from neuroq.ros_nodes.common import (
-    LEVEL_OK,
-    LEVEL_WARN,
+from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.params import check_choice, declare, refuse_runtime_changes
+from neuroq.ros_nodes.process import run_node
+from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
     TOPIC_CMD_VEL,
     TOPIC_DIAGNOSTICS,
     TOPIC_JOINT_COMMANDS,
-    ThrottledLog,
-    check_choice,
     command_qos,
-    declare,
-    diagnostic_array,
-    run_node,
     stamp_ns,
 )
+from neuroq.ros_nodes.throttle import ThrottledLog
 
 NODE_NAME = "neuroq_actuator"
 MODES = ("effort", "twist")
-# a reading stamp further back than this is taken as another clock, not as latency
-PLAUSIBLE_LATENCY_S = 1.0
+#: On a safe stop, wait at most this long for reliable subscribers to acknowledge the safe
+#: command before the process goes on to exit (well inside process.TEARDOWN_LIMIT_S).
+SAFE_STOP_ACK_S = 0.5
 # shortest watchdog re-arm period, ns (the information is already about to expire)
 MIN_REARM_NS = 1000
 # the watchdog timer may fire this fraction of a timeout early and still count as expired
@@ -138,20 +157,32 @@ class ActuatorNode(Node):
         self.commands_sent = 0
         self.safe_commands_sent = 0
         self.bad_actions = 0
-        self._log = ThrottledLog(self.get_logger())
+        # time the watchdog had left when a fresh action came (s; min over the diagnostics
+        # period) and how late its timer fired after a deadline (s; max since start)
+        self.margin_min_s: float | None = None
+        self.late_max_s = 0.0
+        self._policy_seen = False  # a publisher on `action` has been seen
+        self._log = ThrottledLog(self.get_logger())  # dropped actions
+        self._dog_log = ThrottledLog(self.get_logger())  # trips and releases, never drowned
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
         self.create_subscription(Joy, TOPIC_ACTION, self._on_action, command_qos())
-        self._watchdog_timer = self.create_timer(timeout, self._on_watchdog)
-        self.create_timer(period, self._publish_diagnostics)
+        # steady clock: simulated time (use_sim_time, /clock) can pause; the watchdog cannot
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._watchdog_timer = self.create_timer(timeout, self._on_watchdog, clock=steady)
+        self.create_timer(period, self._on_diagnostics_timer, clock=steady)
+        refuse_runtime_changes(self)
+        joints = f", joints {shown_names(self._names)}" if self._mode == "effort" else ""
         self.get_logger().info(
             f"mode {self._mode}, watchdog {timeout * 1e3:.1f} ms, "
-            f"{self.table.n_actions} actions")
+            f"{self.table.n_actions} actions{joints}")
 
     def _on_action(self, msg: Joy) -> None:
         try:
             if len(msg.buttons) != 1:
                 raise MalformedInput(REASON_BAD_ACTION,
                                      f"expected 1 button, got {len(msg.buttons)}")
+            # our policy copies a checked reading stamp; these no clock writes
+            check_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec, 0, None)
             command = self.table.command(int(msg.buttons[0]))
         except MalformedInput as exc:
             self.bad_actions += 1
@@ -175,19 +206,24 @@ class ActuatorNode(Node):
         age = now_s - arrived_s
         if self._count_from_reading:
             age = max(credited_age(age_s, timeout), age)
+        if self.dog.last_action_s is not None:
+            # time the watchdog had left when this action came (its deadline - arrival)
+            margin = self.dog.last_action_s + timeout - arrived_s
+            if self.margin_min_s is None or margin < self.margin_min_s:
+                self.margin_min_s = margin
         # the timer fires when that information is `timeout` old
         self._watchdog_timer.timer_period_ns = max(int((timeout - age) * 1e9), MIN_REARM_NS)
         self._watchdog_timer.reset()
         self.dog, recovered = watchdog_feed(self.dog, now_s - age)
         if recovered:
-            self._log.info(f"fresh actions again: watchdog released "
-                           f"({self.dog.trips} trips so far)")
+            self._dog_log.info(f"fresh actions again: watchdog released "
+                               f"({self.dog.trips} trips so far)")
             self._publish_diagnostics()
 
     def _on_watchdog(self) -> None:
         was_tripped = self.dog.tripped
-        self.dog, send_safe = watchdog_check(self.dog, time.monotonic(),
-                                             WATCHDOG_SLACK * self.dog.timeout_s)
+        now = time.monotonic()
+        self.dog, send_safe = watchdog_check(self.dog, now, WATCHDOG_SLACK * self.dog.timeout_s)
         if not send_safe:
             return
         period_ns = int(self.dog.timeout_s * 1e9)
@@ -197,10 +233,41 @@ class ActuatorNode(Node):
         self._send(self.table.safe, self.get_clock().now().to_msg())
         self.safe_commands_sent += 1
         if not was_tripped:
-            self._log.warning(
+            if self.dog.last_action_s is not None:
+                late = now - (self.dog.last_action_s + self.dog.timeout_s)
+                self.late_max_s = max(self.late_max_s, late)
+            self._dog_log.warning(
                 f"no fresh action for {self.dog.timeout_s * 1e3:.1f} ms: safe command out "
                 f"(trip {self.dog.trips})")
             self._publish_diagnostics()
+
+    def safe_stop(self, reason: str) -> None:
+        """The last command before the process exits: the safe command, acknowledged by
+        reliable subscribers within SAFE_STOP_ACK_S where they can, and logged."""
+        self._watchdog_timer.cancel()
+        self._send(self.table.safe, self.get_clock().now().to_msg())
+        self.safe_commands_sent += 1
+        acked = self._cmd_pub.wait_for_all_acked(Duration(seconds=SAFE_STOP_ACK_S))
+        note = "" if acked else (f"; not acknowledged by every subscriber within "
+                                 f"{SAFE_STOP_ACK_S:g} s")
+        self.get_logger().warning(
+            f"safe stop ({reason}): safe command {self.table.safe.tolist()} published as the "
+            f"last command{note}")
+
+    def _on_diagnostics_timer(self) -> None:
+        """Policy check and diagnostics, once per diagnostics period."""
+        # the policy going away: its publisher leaves `action`. The watchdog has sent the
+        # safe command by now (one timeout after the last action); say why
+        publishers = self.count_publishers(TOPIC_ACTION)
+        if publishers:
+            self._policy_seen = True
+        elif self._policy_seen:
+            self._policy_seen = False
+            self.get_logger().warning(
+                f"no publisher on {self.resolve_topic_name(TOPIC_ACTION)!r} any more (the "
+                f"policy went away): safe command out ({self.safe_commands_sent} so far)")
+        self._publish_diagnostics()
+        self.margin_min_s = None  # the margin covers one diagnostics period
 
     def _send(self, command: np.ndarray, stamp: Any) -> None:
         msg = self._command_msg  # one message, refilled: publish serializes it at once
@@ -225,7 +292,10 @@ class ActuatorNode(Node):
             "safe_commands_sent": self.safe_commands_sent,
             "bad_actions": self.bad_actions,
             "last_action_age_s": "no action yet" if age is None else age,
+            "watchdog_late_max_ms": self.late_max_s * 1e3,
         }
+        if self.margin_min_s is not None:
+            values["watchdog_margin_min_ms"] = self.margin_min_s * 1e3
         window = self._reading_to_command_s
         if len(window):  # reading stamp -> command published (sensor to command message)
             values["reading_to_command_latency_median_ms"] = window.percentile(50) * 1e3

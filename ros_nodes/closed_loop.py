@@ -4,7 +4,9 @@
 separate processes (with a parameters file plus the run's own settings), watches the loop
 from the calling process, stops the nodes and returns a `LoopReport`: episode returns,
 lost commands, latency from sensor message to command message, peak memory of each node
-process, and the nodes' last diagnostics. `neuroq demo` and `bench/bench_ros_loop.py` use it.
+process (resident set size sampled every SPIN_STEP_S from start to end: psutil has no
+high-water mark on Linux), CPU (psutil), and the nodes' last diagnostics. `neuroq demo` and
+`bench/bench_ros_loop.py` use it.
 
 DDS discovery is left as the environment says: callers on a development machine set
 `ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST` and a `ROS_DOMAIN_ID` of their own before rclpy is
@@ -18,7 +20,7 @@ The actuator also reports the path without that last hop (reading stamp to the c
 publication; `actuator_reading_to_command_ms` in the summary).
 
 The nodes and the watcher spin on the executor NEUROQ_ROS_EXECUTOR names ("events" by
-default; see neuroq.ros_nodes.common.default_spin).
+default; see neuroq.ros_nodes.executor.make_executor).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
@@ -42,15 +45,9 @@ from std_msgs.msg import Float64
 
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.paths import shipped_data
-from neuroq.ros_nodes.common import (
-    command_qos,
-    executor_choice,
-    latched_qos,
-    new_executor,
-    sensor_qos,
-    stamp_ns,
-)
+from neuroq.ros_nodes.executor import make_executor
 from neuroq.ros_nodes.processes import stop_processes
+from neuroq.ros_nodes.qos import command_qos, latched_qos, sensor_qos, stamp_ns
 
 #: node parameters of the simulated loop, shipped in config/ (neuroq.deploy.paths finds them)
 DEFAULT_CONFIG_NAME = "cartpole_sim.yaml"
@@ -66,7 +63,7 @@ SPIN_STEP_S = 0.05
 #: (they publish once per diagnostics_period_s, 1 s by default; a node discovered late on a
 #: loaded machine may need several periods). The wait ends as soon as all have reported.
 DIAGNOSTICS_WAIT_S = 6.0
-#: status names the nodes publish under (neuroq.ros_nodes.common.diagnostic_array)
+#: status names the nodes publish under (neuroq.ros_nodes.diagnostics.diagnostic_array)
 STATUS = {"sim_robot": "neuroq: /neuroq_sim_robot", "policy": "neuroq: /neuroq_policy",
           "actuator": "neuroq: /neuroq_actuator"}
 
@@ -197,52 +194,62 @@ def _difference(after: dict[str, str], before: dict[str, str], key: str) -> int 
     return None if a is None or b is None else int(a - b)
 
 
-def cpu_jiffies() -> np.ndarray | None:
-    """The machine's CPU time counters from /proc/stat (user, nice, system, idle, iowait,
-    irq, softirq, steal), summed over CPUs, in clock ticks; None where unreadable."""
+#: the machine's CPU time counters (psutil.cpu_times field names) in each share
+BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq")
+IDLE_FIELDS = ("idle", "iowait")
+STEAL_FIELDS = ("steal",)
+
+
+def machine_cpu_times() -> Any | None:
+    """The machine's CPU time counters summed over CPUs (psutil.cpu_times), s; None where
+    unreadable."""
     try:
-        with open("/proc/stat") as f:
-            fields = f.readline().split()
-    except OSError:
+        return psutil.cpu_times()
+    except (OSError, psutil.Error):
         return None
-    if not fields or fields[0] != "cpu" or len(fields) < 9:
-        return None
-    return np.array([int(x) for x in fields[1:9]], np.int64)
 
 
-def cpu_shares(before: np.ndarray | None, after: np.ndarray | None) -> dict[str, float | None]:
-    """Fractions of all CPU time between two `cpu_jiffies` readings: busy (user, nice,
+def cpu_shares(before: Any | None, after: Any | None) -> dict[str, float | None]:
+    """Fractions of all CPU time between two `machine_cpu_times` readings: busy (user, nice,
     system, irq, softirq), idle (idle, iowait) and steal (taken by the hypervisor for other
     guests: on a shared virtual machine, the noise that latency tails suffer from)."""
+    none: dict[str, float | None] = {"busy": None, "idle": None, "steal": None}
     if before is None or after is None:
-        return {"busy": None, "idle": None, "steal": None}
-    d = (after - before).astype(float)
-    total = d.sum()
+        return none
+
+    def spent(fields: tuple[str, ...]) -> float:
+        return sum(getattr(after, f, 0.0) - getattr(before, f, 0.0) for f in fields)
+
+    busy, idle, steal = spent(BUSY_FIELDS), spent(IDLE_FIELDS), spent(STEAL_FIELDS)
+    total = busy + idle + steal
     if total <= 0:
-        return {"busy": None, "idle": None, "steal": None}
-    return {"busy": float((d[0] + d[1] + d[2] + d[5] + d[6]) / total),
-            "idle": float((d[3] + d[4]) / total), "steal": float(d[7] / total)}
+        return none
+    return {"busy": busy / total, "idle": idle / total, "steal": steal / total}
 
 
 def process_cpu_s(pid: int) -> float | None:
     """CPU time (user + system, s) a live process has used so far; None if unreadable."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return times.user + times.system
 
 
-def peak_rss_kib(pid: int) -> int | None:
-    """Peak resident set size (VmHWM) of a live process, KiB; None if unreadable."""
+def rss_kib(pid: int) -> int | None:
+    """Resident set size of a live process now, KiB; None if unreadable."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
+        return psutil.Process(pid).memory_info().rss // 1024
+    except psutil.Error:
         return None
-    return None
+
+
+def update_peaks(peaks: dict[str, int | None], pids: dict[str, int]) -> None:
+    """Raise each process's entry in `peaks` to its resident set size now (KiB)."""
+    for name, pid in pids.items():
+        now = rss_kib(pid)
+        if now is not None:
+            peaks[name] = max(peaks.get(name) or 0, now)
 
 
 def _start(params: dict[str, list[str]], config: Path, log_dir: Path
@@ -309,18 +316,19 @@ def run_closed_loop(
             raise NeuroqError(f"node_params: no node {name!r}; the nodes are {list(params)}")
         # JSON is YAML, the syntax `-p name:=value` reads
         params[name] += [a for k, v in extra.items() for a in ("-p", f"{k}:={json.dumps(v)}")]
-    try:  # the watcher spins as the nodes do (NEUROQ_ROS_EXECUTOR)
-        executor_choice()
-    except ValueError as exc:
-        raise NeuroqError(str(exc)) from None
     context = Context()
     rclpy.init(context=context)
+    try:  # the watcher spins as the nodes do (NEUROQ_ROS_EXECUTOR)
+        executor = make_executor(context)
+    except ValueError as exc:
+        rclpy.try_shutdown(context=context)
+        raise NeuroqError(str(exc)) from None
     watcher = _Watcher(context, observe)
-    executor = new_executor(context)
     executor.add_node(watcher)
     procs: dict[str, subprocess.Popen] = {}
     codes: dict[str, int | None] = {}
     sim_at_start: dict[str, str] = {}
+    peaks: dict[str, int | None] = {name: None for name in NODE_MODULES}
 
     def spin_until(done: Any, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -328,6 +336,7 @@ def run_closed_loop(
             early = [n for n, p in procs.items() if p.poll() is not None]
             if early:
                 raise NeuroqError(f"the {early[0]} node exited early; see {log / early[0]}.log")
+            update_peaks(peaks, {name: p.pid for name, p in procs.items()})
             executor.spin_once(timeout_sec=SPIN_STEP_S)
 
     try:
@@ -345,20 +354,20 @@ def run_closed_loop(
         watcher.safe_commands = 0
         sim_at_start = dict(watcher.status.get(STATUS["sim_robot"], {}))
         t0 = time.time_ns()
-        jiffies0 = cpu_jiffies()
+        times0 = machine_cpu_times()
         node_cpu0 = {name: process_cpu_s(p.pid) for name, p in procs.items()}
         if episodes is not None:
             spin_until(lambda: len(watcher.returns) >= episodes, max_wall_s)
         else:
             spin_until(lambda: False, min(duration_s, max_wall_s))
         t_end = time.time_ns()
-        cpu = cpu_shares(jiffies0, cpu_jiffies())
+        cpu = cpu_shares(times0, machine_cpu_times())
         node_cpu = {}
         for name, p in procs.items():
             used, before = process_cpu_s(p.pid), node_cpu0[name]
             node_cpu[name] = (None if used is None or before is None
                               else (used - before) / max((t_end - t0) * 1e-9, 1e-9))
-        peaks = {name: peak_rss_kib(p.pid) for name, p in procs.items()}
+        update_peaks(peaks, {name: p.pid for name, p in procs.items()})
         # the nodes' diagnostics of the whole run: one more period's worth
         before = dict(watcher.status)
         spin_until(lambda: all(watcher.status.get(s) is not before.get(s)

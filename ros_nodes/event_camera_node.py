@@ -37,21 +37,18 @@ from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events import DRIVER_PACKET_US, encode_packet, from_columns, packetize
 from neuroq.deploy.events.stream import time_words
 from neuroq.deploy.rollout import make_env
-from neuroq.ros_nodes.common import (
-    LEVEL_OK,
-    LEVEL_WARN,
+from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.event_node import TOPIC_EVENTS
+from neuroq.ros_nodes.params import declare
+from neuroq.ros_nodes.process import run_node, stop_requested
+from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
     TOPIC_DIAGNOSTICS,
     TOPIC_EPISODE_RETURN,
     command_qos,
-    declare,
-    diagnostic_array,
     latched_qos,
-    run_node,
     stamp_ns,
-    stop_requested,
 )
-from neuroq.ros_nodes.event_node import TOPIC_EVENTS
 
 NODE_NAME = "neuroq_event_camera"
 EVENTS_QUEUE_DEPTH = 1000

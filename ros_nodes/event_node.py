@@ -49,20 +49,11 @@ from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events import DecodeStats, PacketDecoder
 from neuroq.deploy.events.stream import DEFAULT_MAX_GAP_PERIODS, PeriodWindower, evt3_time_us
 from neuroq.deploy.latency import LatencyWindow
-from neuroq.ros_nodes.common import (
-    LEVEL_ERROR,
-    LEVEL_OK,
-    LEVEL_WARN,
-    TOPIC_ACTION,
-    TOPIC_DIAGNOSTICS,
-    ThrottledLog,
-    check_choice,
-    command_qos,
-    declare,
-    diagnostic_array,
-    run_node,
-    sensor_qos,
-)
+from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.params import check_choice, declare
+from neuroq.ros_nodes.process import run_node
+from neuroq.ros_nodes.qos import TOPIC_ACTION, TOPIC_DIAGNOSTICS, command_qos, sensor_qos
+from neuroq.ros_nodes.throttle import ThrottledLog
 
 NODE_NAME = "neuroq_event_policy"
 TOPIC_EVENTS = "events"

@@ -87,7 +87,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     chunks, width, height = open_event_file(path)
     from event_camera_msgs.msg import EventPacket
 
-    from neuroq.ros_nodes.common import command_qos
+    from neuroq.ros_nodes.qos import command_qos
 
     own = node is None
     if own:

@@ -8,18 +8,28 @@ Publishes   `action` (sensor_msgs/Joy, reliable): `buttons = [action index]`,
             `/diagnostics` (diagnostic_msgs/DiagnosticArray): latency, spikes, modeled energy
             per action, dropped inputs per reason.
 
-The artifact is loaded on the configured backend before anything is published or
+Bad parameters (a backend or level not among the choices, an empty artifact or, for the
+spinnaker2 backend, board_ip, an env_id without a joint layout, joint names and limits that
+do not match) stop the node before anything is loaded: one line on stderr, exit status 2.
+Then the artifact is loaded on the configured backend before anything is published or
 subscribed. If that fails (missing or tampered artifact, unreachable board, a network whose
 first action fails, an artifact for another environment) the node logs one line starting
 "not activating:" and exits with status 1: it never publishes actions from a half-loaded
 network.
 
-Parameters (all read-only: they fix what the node is):
+Each reading is checked before it is run: its serialized size (over MAX_READING_BYTES ->
+dropped as `too_long` before it is decoded; bytes that do not decode -> `undecodable`), its
+stamp (`neuroq.deploy.control.check_stamp`: not normalized, negative, zero, or more than
+`max_stamp_lead_s` ahead of this node's clock -> `bad_stamp`), its frame_id (copied into
+the action: longer than MAX_COPIED_STRING_CHARS -> `too_long`), then its joints. Logs show
+names with ascii() (`neuroq.deploy.control.shown`).
+
+Parameters (all read-only: they fix what the node is; `use_sim_time` too, at run time):
     artifact (str), backend (emulator | reference | spinnaker2), env_id (str),
     joint_names (str[]), position_limits (float[]), velocity_limits (float[]),
     sensor_queue_depth (int), diagnostics_period_s (float), latency_window (int),
     board_ip (str), performance_level (low | high), encoder_seed (int),
-    prewarm_lead_s (float).
+    prewarm_lead_s (float), max_stamp_lead_s (float).
 
 Pre-warming (`prewarm_lead_s` > 0, emulator backend): the node estimates the reading period
 from arrival times (an exponentially weighted mean of the intervals) and, `prewarm_lead_s`
@@ -42,33 +52,37 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState, Joy
 
 from neuroq.deploy.control import (
+    DEFAULT_MAX_STAMP_LEAD_S,
     DROP_REASONS,
+    MAX_READING_BYTES,
+    PLAUSIBLE_LATENCY_S,
+    REASON_TOO_LONG,
+    REASON_UNDECODABLE,
     MalformedInput,
+    check_copied_string,
+    check_stamp,
     joint_layout,
     observation_from_joints,
+    shown_names,
 )
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.latency import LatencyWindow, ewma, prewarm_delay_s
 from neuroq.deploy.policy import ActionInfo, Policy
-from neuroq.ros_nodes.common import (
-    LEVEL_ERROR,
-    LEVEL_OK,
-    LEVEL_WARN,
+from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.params import check_choice, declare, refuse_runtime_changes
+from neuroq.ros_nodes.process import run_node
+from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
     TOPIC_DIAGNOSTICS,
     TOPIC_JOINT_STATES,
-    ThrottledLog,
-    check_choice,
     command_qos,
-    declare,
-    diagnostic_array,
-    run_node,
     sensor_qos,
-    stamp_ns,
 )
+from neuroq.ros_nodes.throttle import ThrottledLog
 
 NODE_NAME = "neuroq_policy"
 BACKENDS = ("emulator", "reference", "spinnaker2")
@@ -82,7 +96,6 @@ STALE_PERIODS = 2.0
 PAUSE_CLIP = 2.0
 # a warm-up timer dispatch earlier than this before its due time is a stale one, s
 WARM_EARLY_S = 0.001
-# at most one warning per this many seconds about dropped input
 
 
 def artifact_loader(board_ip: str = "", performance_level: str = "low",
@@ -134,28 +147,36 @@ class PolicyNode(Node):
             "seconds before the next expected reading to run the network once on the last "
             "input, so the real action finds it in cache (0: off; emulator backend)",
             float_range=(0.0, 1.0))
+        max_lead = declare(self, "max_stamp_lead_s", DEFAULT_MAX_STAMP_LEAD_S,
+                           "a reading stamped further ahead of this node's clock is dropped "
+                           "(bad_stamp)", float_range=(0.0, 3600.0))
+        self._max_lead_ns = int(max_lead * 1e9)
+        # bad parameters: raised here, before anything loads (run_node: one line, status 2)
+        base = joint_layout(env_id)
+        names = declare(self, "joint_names", list(base.joint_names),
+                        "joint names in observation order (the robot's own names)")
+        pos_lim = declare(self, "position_limits", list(base.position_limits),
+                          "per joint |position| bound (m or rad)")
+        vel_lim = declare(self, "velocity_limits", list(base.velocity_limits),
+                          "per joint |velocity| bound (m/s or rad/s)")
+        self.layout = base.with_overrides(names, pos_lim, vel_lim)
+        check_choice("backend", self._backend, BACKENDS)
+        check_choice("performance_level", level, LEVELS)
+        if not self._artifact:
+            raise NeuroqError("parameter 'artifact' is empty: set it to a deploy artifact")
+        if self._backend == "spinnaker2" and not board_ip:
+            raise NeuroqError("parameter 'board_ip' is empty: the spinnaker2 backend needs the "
+                              "board's address")
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS,
                                                command_qos())
         try:
-            base = joint_layout(env_id)
-            names = declare(self, "joint_names", list(base.joint_names),
-                            "joint names in observation order (the robot's own names)")
-            pos_lim = declare(self, "position_limits", list(base.position_limits),
-                              "per joint |position| bound (m or rad)")
-            vel_lim = declare(self, "velocity_limits", list(base.velocity_limits),
-                              "per joint |velocity| bound (m/s or rad/s)")
-            self.layout = base.with_overrides(names, pos_lim, vel_lim)
-            check_choice("backend", self._backend, BACKENDS)
-            check_choice("performance_level", level, LEVELS)
-            if not self._artifact:
-                raise NeuroqError("parameter 'artifact' is empty: set it to a deploy artifact")
             loader = policy_loader or artifact_loader(board_ip, level, seed)
             self.policy = self._load_and_check(loader, env_id)
         except Exception as exc:  # anything short of a fully working policy: refuse
             self.refusal = f"{type(exc).__name__}: {exc}" if not isinstance(
                 exc, NeuroqError) else str(exc)
             self.get_logger().error(
-                f"not activating: {self.refusal} (artifact {self._artifact!r}, backend "
+                f"not activating: {self.refusal} (artifact {ascii(self._artifact)}, backend "
                 f"{self._backend}); no actions will be published")
             self._diag_pub.publish(diagnostic_array(
                 self, LEVEL_ERROR, f"not activating: {self.refusal}", self._backend,
@@ -177,10 +198,13 @@ class PolicyNode(Node):
         self._energy_known = False
         self._action_msg = Joy()
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
-        self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state,
-                                 sensor_qos(depth))
+        # raw: a reading's size is checked before it becomes Python objects
+        self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_reading_bytes,
+                                 sensor_qos(depth), raw=True)
         self._period = period
-        self.create_timer(period, self._publish_diagnostics)
+        # steady clock: simulated time (use_sim_time, /clock) may pause; reports go on
+        self.create_timer(period, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._reading_period_s: float | None = None  # estimated from arrivals
         self._prewarm_runs = 0
         self._prewarm_late = 0  # warm-ups skipped: their timer fired over lead / 2 late
@@ -196,10 +220,11 @@ class PolicyNode(Node):
             else:
                 self.get_logger().info(f"pre-warming off: the {self._backend} backend "
                                        "does not warm")
+        refuse_runtime_changes(self)
         self.active = True
         self.get_logger().info(
-            f"active: artifact {self._artifact}, backend {self._backend}, joints "
-            f"{list(self.layout.joint_names)}")
+            f"active: artifact {ascii(self._artifact)}, backend {self._backend}, joints "
+            f"{shown_names(self.layout.joint_names)}")
 
     def _load_and_check(self, loader: PolicyLoader, env_id: str) -> Policy:
         policy = loader(self._artifact, self._backend)
@@ -217,8 +242,24 @@ class PolicyNode(Node):
                 f"the policy's first action {info.action} is outside 0..{n_actions - 1}")
         return policy
 
-    def _on_joint_state(self, msg: JointState) -> None:
+    def _on_reading_bytes(self, data: bytes) -> None:
         start = time.perf_counter()
+        if len(data) > MAX_READING_BYTES:
+            self._received += 1
+            self._dropped[REASON_TOO_LONG] += 1
+            self._log.warning(f"dropped a joint reading ({REASON_TOO_LONG}): {len(data)} bytes "
+                              f"serialized (at most {MAX_READING_BYTES} are decoded)")
+            return
+        try:
+            msg = deserialize_message(data, JointState)
+        except Exception as exc:  # bytes no JointState publisher writes (a raw publisher)
+            self._received += 1
+            self._dropped[REASON_UNDECODABLE] += 1
+            self._log.warning(f"dropped a joint reading ({REASON_UNDECODABLE}): {exc!r}")
+            return
+        self._on_joint_state(msg, start)
+
+    def _on_joint_state(self, msg: JointState, start: float) -> None:
         self._received += 1
         arrival_s = time.monotonic()
         if self._last_reading_s is not None:
@@ -228,6 +269,10 @@ class PolicyNode(Node):
             self._reading_period_s = ewma(self._reading_period_s, interval)
         self._last_reading_s = arrival_s
         try:
+            stamp = msg.header.stamp
+            sent_ns = check_stamp(stamp.sec, stamp.nanosec, self.get_clock().now().nanoseconds,
+                                  self._max_lead_ns)
+            check_copied_string(msg.header.frame_id, "frame_id")
             obs = observation_from_joints(self.layout, msg.name, msg.position, msg.velocity)
         except MalformedInput as exc:
             self._dropped[exc.reason] += 1
@@ -246,10 +291,9 @@ class PolicyNode(Node):
         out.axes = info.q.tolist()
         self._action_pub.publish(out)
         self._host_latency_s.add(time.perf_counter() - start)
-        now_ns = self.get_clock().now().nanoseconds
-        sent_ns = stamp_ns(msg.header.stamp)
-        if sent_ns > 0:
-            self._e2e_latency_s.add((now_ns - sent_ns) * 1e-9)
+        age_s = (self.get_clock().now().nanoseconds - sent_ns) * 1e-9
+        if 0.0 <= age_s < PLAUSIBLE_LATENCY_S:  # an older stamp is another clock's
+            self._e2e_latency_s.add(age_s)
         self._actions += 1
         self._last = info
         self._sums += (info.spikes, info.synaptic_events, info.energy_total_j or 0.0,

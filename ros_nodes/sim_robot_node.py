@@ -16,10 +16,11 @@ Subscribes  `joint_commands` (sensor_msgs/JointState, reliable, keep last 100): 
             on the driven joint; a command is applied when its stamp is the stamp of the
             current reading (see `neuroq.deploy.sim_robot.LockstepRobot` for the timing rules).
 
-Parameters (read-only): env_id, control_rate_hz, seed, command_timeout_ticks,
-max_episodes, effort_tolerance, joint_names (str[]), diagnostics_period_s, latency_window,
-exit_when_done (bool: exit with status 0 `linger_s` seconds after the last of max_episodes
-episodes, so that a launch whose nodes end it on exit ends with them), linger_s.
+Parameters (read-only; `use_sim_time` too, at run time): env_id, control_rate_hz, seed,
+command_timeout_ticks, max_episodes, effort_tolerance, joint_names (str[]),
+diagnostics_period_s, latency_window, exit_when_done (bool: exit with status 0 `linger_s`
+seconds after the last of max_episodes episodes, so that a launch whose nodes end it on
+exit ends with them), linger_s.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
@@ -38,18 +40,16 @@ from std_msgs.msg import Float64
 from neuroq.deploy.control import joint_layout, joints_from_observation
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.deploy.sim_robot import LockstepRobot
-from neuroq.ros_nodes.common import (
-    LEVEL_OK,
-    LEVEL_WARN,
+from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.params import declare, refuse_runtime_changes
+from neuroq.ros_nodes.process import run_node
+from neuroq.ros_nodes.qos import (
     TOPIC_DIAGNOSTICS,
     TOPIC_EPISODE_RETURN,
     TOPIC_JOINT_COMMANDS,
     TOPIC_JOINT_STATES,
     command_qos,
-    declare,
-    diagnostic_array,
     latched_qos,
-    run_node,
     sensor_qos,
     set_stamp,
     stamp_ns,
@@ -112,14 +112,17 @@ class SimRobotNode(Node):
         self.burst_ticks_skipped = 0
         self._reading = JointState(name=list(self.layout.joint_names))
         self.create_timer(1.0 / rate, self._on_tick)
-        self.create_timer(period, self._publish_diagnostics)
+        self.create_timer(period, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         if exit_when_done and max_episodes:
-            self.create_timer(LINGER_CHECK_S, self._exit_when_done)
+            self.create_timer(LINGER_CHECK_S, self._exit_when_done,
+                              clock=Clock(clock_type=ClockType.STEADY_TIME))
+        refuse_runtime_changes(self)
         self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}")
 
     def _exit_when_done(self) -> None:
         """linger_s after the last episode, stop as Ctrl-C stops the node (exit status 0):
-        the spin loop ends after this callback (neuroq.ros_nodes.common.run_node)."""
+        the spin loop ends after this callback (neuroq.ros_nodes.process.run_node)."""
         if not self.robot.done:
             return
         now = time.monotonic()

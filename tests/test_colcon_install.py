@@ -194,7 +194,7 @@ def test_policy_node_runs_from_the_install_tree(workspace, tmp_path):
     answers joint readings with actions, and exits 0 on SIGINT, as does the actuator."""
     from sensor_msgs.msg import JointState, Joy
 
-    from neuroq.ros_nodes.common import command_qos, sensor_qos
+    from neuroq.ros_nodes.qos import command_qos, sensor_qos
     from tests.helpers.launch_harness import load_launch
     from tests.helpers.launch_runner import LaunchedNodes
     from tests.helpers.ros import Probe, spinning, wait_until

@@ -13,10 +13,14 @@ from neuroq.deploy.control import (
     MalformedInput,
     Watchdog,
     action_from_effort,
+    check_copied_string,
+    check_stamp,
     credited_age,
     joint_layout,
     joints_from_observation,
     observation_from_joints,
+    shown,
+    shown_names,
     watchdog_check,
     watchdog_feed,
 )
@@ -244,3 +248,47 @@ def test_lockstep_robot_stamps_a_reading_after_the_step_that_produced_it():
     assert robot.tick(clock).stamp is None  # waiting: no reading, the clock is not read
     assert steps_when_stamped == [0, 1]
     assert robot.command(102, -10.0)
+
+
+NOW_NS = 1_800_000_000 * 10**9  # a plausible wall clock
+
+
+@pytest.mark.parametrize(("sec", "nanosec"), [
+    (1_800_000_000, 1_000_000_000),  # not normalized
+    (1_800_000_000, 4_000_000_000),
+    (-1, 0),  # before the epoch
+    (0, 0),  # never stamped
+    (1_800_000_002, 0),  # 2 s ahead of the clock
+])
+def test_stamps_no_sensor_clock_writes_are_refused(sec, nanosec):
+    with pytest.raises(MalformedInput) as info:
+        check_stamp(sec, nanosec, NOW_NS, 10**9)
+    assert info.value.reason == "bad_stamp" and "bad_stamp" in DROP_REASONS
+
+
+def test_plausible_stamps_pass_with_their_nanoseconds():
+    assert check_stamp(1_800_000_000, 5, NOW_NS, 10**9) == NOW_NS + 5
+    assert check_stamp(1, 0, NOW_NS, 10**9) == 10**9  # another clock, far behind: passes
+    assert check_stamp(1_800_000_000, 999_999_999, NOW_NS, 10**9) == NOW_NS + 999_999_999
+    # a simulated clock that has not started (0), or no bound: the lead is not judged
+    assert check_stamp(1_800_000_002, 0, 0, 10**9) == NOW_NS + 2 * 10**9
+    assert check_stamp(1_800_000_002, 0, NOW_NS, None) == NOW_NS + 2 * 10**9
+
+
+def test_strings_copied_into_an_output_are_capped():
+    assert check_copied_string("base_link", "frame_id") == "base_link"
+    assert check_copied_string("f" * 256, "frame_id") == "f" * 256
+    with pytest.raises(MalformedInput) as info:
+        check_copied_string("f" * 257, "frame_id")
+    assert info.value.reason == "too_long" and "too_long" in DROP_REASONS
+
+
+def test_logs_show_names_so_that_look_alikes_differ_and_length_is_bounded():
+    cyrillic = "p\u043ele_hinge"  # a Cyrillic o: prints like "pole_hinge"
+    assert shown(cyrillic) == "'p\\u043ele_hinge'" != shown("pole_hinge")
+    assert len(shown("x" * 1_000_000)) < 100 and "1000000 characters" in shown("x" * 10**6)
+    assert shown_names(["a"] * 1000).endswith("...(1000 names)]")
+    with pytest.raises(MalformedInput) as info:
+        observation_from_joints(joint_layout("CartPole-v1"), ["cart_slider", cyrillic],
+                                [0.0, 0.0], [0.0, 0.0])
+    assert "'p\\u043ele_hinge'" in str(info.value)

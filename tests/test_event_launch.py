@@ -20,7 +20,7 @@ from std_msgs.msg import Float64  # noqa: E402
 
 from neuroq.deploy.evaluate import evaluate  # noqa: E402
 from neuroq.deploy.policy import load_policy  # noqa: E402
-from neuroq.ros_nodes.common import latched_qos  # noqa: E402
+from neuroq.ros_nodes.qos import latched_qos  # noqa: E402
 from tests.helpers import REPO_ROOT  # noqa: E402
 from tests.helpers.artifacts import make_event_artifact  # noqa: E402
 from tests.helpers.launch_harness import load_launch  # noqa: E402

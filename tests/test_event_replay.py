@@ -14,8 +14,8 @@ from event_camera_msgs.msg import EventPacket  # noqa: E402
 
 from neuroq.deploy.errors import NeuroqError  # noqa: E402
 from neuroq.deploy.events import Aedat4Writer, PacketDecoder, RawWriter, make_events  # noqa: E402
-from neuroq.ros_nodes.common import command_qos  # noqa: E402
 from neuroq.ros_nodes.event_replay import replay  # noqa: E402
+from neuroq.ros_nodes.qos import command_qos  # noqa: E402
 from tests.helpers.ros import Probe, wait_until  # noqa: E402
 from tests.helpers.ros import spinning_on_event_domain as spinning  # noqa: E402
 

@@ -22,9 +22,9 @@ from sensor_msgs.msg import Joy  # noqa: E402
 
 from neuroq.deploy.events import encode_packet, make_events  # noqa: E402
 from neuroq.deploy.events.stream import time_words  # noqa: E402
-from neuroq.ros_nodes.common import command_qos  # noqa: E402
 from neuroq.ros_nodes.event_camera_node import EventCameraNode  # noqa: E402
 from neuroq.ros_nodes.event_node import TOPIC_EVENTS, EventPolicyNode  # noqa: E402
+from neuroq.ros_nodes.qos import command_qos  # noqa: E402
 from tests.helpers.artifacts import make_event_artifact  # noqa: E402
 from tests.helpers.ros import Probe, wait_until  # noqa: E402
 from tests.helpers.ros import spinning_on_event_domain as spinning  # noqa: E402

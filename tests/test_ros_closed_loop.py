@@ -54,26 +54,40 @@ def test_shipped_acrobot_artifact_closes_the_loop_with_the_in_process_returns(tm
     assert all(r > -500 for r in report.returns)
 
 
-def test_cpu_shares_and_process_cpu_time():
+def test_cpu_shares_process_cpu_time_and_resident_memory():
     import os
+    from types import SimpleNamespace
 
-    import numpy as np
+    from neuroq.ros_nodes.closed_loop import (
+        cpu_shares,
+        machine_cpu_times,
+        process_cpu_s,
+        rss_kib,
+        update_peaks,
+    )
 
-    from neuroq.ros_nodes.closed_loop import cpu_jiffies, cpu_shares, process_cpu_s
+    def times(user, nice, system, idle, iowait, irq, softirq, steal):
+        return SimpleNamespace(user=user, nice=nice, system=system, idle=idle, iowait=iowait,
+                               irq=irq, softirq=softirq, steal=steal, guest=0.0)
 
-    # user nice system idle iowait irq softirq steal
-    before = np.array([100, 0, 10, 500, 0, 0, 0, 5])
-    after = np.array([160, 0, 20, 580, 20, 0, 0, 25])
+    before = times(100, 0, 10, 500, 0, 0, 0, 5)
+    after = times(160, 0, 20, 580, 20, 0, 0, 25)
     shares = cpu_shares(before, after)
     assert shares == pytest.approx({"busy": 70 / 190, "idle": 100 / 190, "steal": 20 / 190})
     assert cpu_shares(before, before) == {"busy": None, "idle": None, "steal": None}
     assert cpu_shares(None, after)["steal"] is None
-    now = cpu_jiffies()
-    assert now is not None and now.shape == (8,) and (now >= 0).all()
+    now = machine_cpu_times()
+    assert now is not None and now.user > 0 and now.idle >= 0
     used = process_cpu_s(os.getpid())
     sum(i * i for i in range(300_000))  # burn a little CPU
     assert used is not None and process_cpu_s(os.getpid()) >= used > 0
-    assert process_cpu_s(2**22 + 12345) is None  # no such process
+    missing = 2**22 + 12345  # no such process
+    assert process_cpu_s(missing) is None and rss_kib(missing) is None
+    rss = rss_kib(os.getpid())
+    assert rss is not None and 1024 < rss < 16 * 1024 * 1024
+    peaks = {"me": 10, "gone": None}
+    update_peaks(peaks, {"me": os.getpid(), "gone": missing})
+    assert peaks["me"] >= rss * 0.9 and peaks["gone"] is None
 
 
 def test_closed_loop_reports_a_policy_that_will_not_start(tmp_path):

@@ -26,8 +26,8 @@ from std_msgs.msg import Float64
 from neuroq.deploy.evaluate import evaluate
 from neuroq.deploy.policy import load_policy
 from neuroq.ros_nodes.actuator_node import ActuatorNode
-from neuroq.ros_nodes.common import command_qos, latched_qos, sensor_qos
 from neuroq.ros_nodes.policy_node import PolicyNode
+from neuroq.ros_nodes.qos import command_qos, latched_qos, sensor_qos
 from neuroq.ros_nodes.sim_robot_node import SimRobotNode
 from tests.helpers import REPO_ROOT
 from tests.helpers.artifacts import make_tiny_artifact

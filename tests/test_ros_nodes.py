@@ -22,8 +22,8 @@ from sensor_msgs.msg import JointState, Joy
 from neuroq.deploy.control import DROP_REASONS
 from neuroq.deploy.errors import NeuroqError
 from neuroq.ros_nodes.actuator_node import ActuatorNode
-from neuroq.ros_nodes.common import command_qos, sensor_qos
 from neuroq.ros_nodes.policy_node import PolicyNode
+from neuroq.ros_nodes.qos import command_qos, sensor_qos
 from tests.helpers.artifacts import make_tiny_artifact
 from tests.helpers.ros import Probe, spinning, wait_until
 from tests.helpers.stand_in_policy import StandInPolicy
@@ -177,8 +177,9 @@ def _tampered(tmp_path):
 @pytest.mark.parametrize(("make", "expect"), [
     (lambda tmp: (tmp / "no-such-artifact", []), "no manifest.json"),
     (_tampered, "does not match its manifest"),
-    (lambda tmp: (make_tiny_artifact(tmp / "art"), ["-p", "backend:=spinnaker2"]),
-     "board's address"),
+    (lambda tmp: (make_tiny_artifact(tmp / "art"),
+                  ["-p", "backend:=spinnaker2", "-p", "board_ip:=192.0.2.1"]),
+     "py-spinnaker2"),
 ])
 def test_policy_node_process_refuses_to_activate_with_one_clear_line(tmp_path, make, expect):
     artifact, extra = make(tmp_path)
@@ -192,15 +193,29 @@ def test_policy_node_process_refuses_to_activate_with_one_clear_line(tmp_path, m
 
 
 def test_executor_choice_comes_from_the_environment(monkeypatch):
-    from neuroq.ros_nodes.common import EXECUTOR_ENV, default_spin, spin_events, spin_single
+    import rclpy
+    from rclpy.context import Context
 
-    monkeypatch.delenv(EXECUTOR_ENV, raising=False)
-    assert default_spin() is spin_events
-    monkeypatch.setenv(EXECUTOR_ENV, "single")
-    assert default_spin() is spin_single
-    monkeypatch.setenv(EXECUTOR_ENV, "multi")
-    with pytest.raises(ValueError, match="events"):
-        default_spin()
+    from neuroq.ros_nodes.executor import EXECUTOR_ENV, make_executor
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        # rclpy.experimental.EventsExecutor is a factory: compare class names
+        for value, kind in ((None, "EventsExecutor"), ("", "EventsExecutor"),
+                            ("events", "EventsExecutor"), ("single", "SingleThreadedExecutor")):
+            if value is None:
+                monkeypatch.delenv(EXECUTOR_ENV, raising=False)
+            else:
+                monkeypatch.setenv(EXECUTOR_ENV, value)
+            executor = make_executor(context)
+            assert type(executor).__name__ == kind, value
+            executor.shutdown()
+        monkeypatch.setenv(EXECUTOR_ENV, "multi")
+        with pytest.raises(ValueError, match="events"):
+            make_executor(context)
+    finally:
+        rclpy.try_shutdown(context=context)
 
 
 def test_a_node_process_refuses_an_unknown_executor_with_one_line():
@@ -219,7 +234,7 @@ STOP_DURING_A_CALLBACK = """
 import os, signal, sys
 from rclpy.node import Node
 from std_msgs.msg import Float64
-from neuroq.ros_nodes.common import run_node
+from neuroq.ros_nodes.process import run_node
 
 class Node_(Node):
     def __init__(self):
@@ -254,9 +269,9 @@ def test_a_stop_signal_ends_the_node_after_its_callback_not_under_it(executor, s
 HANGING_TEARDOWN = """
 import sys, time
 from rclpy.node import Node
-from ros_nodes import common
+from neuroq.ros_nodes import process
 
-common.TEARDOWN_LIMIT_S = 1
+process.TEARDOWN_LIMIT_S = 1
 
 class Node_(Node):
     def __init__(self):
@@ -267,7 +282,7 @@ class Node_(Node):
         while True:
             pass
 
-sys.exit(common.run_node(Node_, "hang probe", None, spin=lambda node: None))
+sys.exit(process.run_node(Node_, "hang probe", None, spin=lambda node: None))
 """
 
 
@@ -502,7 +517,7 @@ def test_cpu_wakeup_latency_parameter_holds_the_pm_qos_request(tmp_path):
 
     from rclpy.node import Node
 
-    from neuroq.ros_nodes.common import apply_wakeup_latency, hold_wakeup_latency
+    from neuroq.ros_nodes.realtime import apply_wakeup_latency, hold_wakeup_latency
 
     device = tmp_path / "cpu_dma_latency"
     device.write_bytes(b"")

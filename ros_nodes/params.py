@@ -1,0 +1,66 @@
+"""Parameter helpers: descriptors with ranges and choices, declared read-only by default, and
+a guard that refuses every change at run time (`use_sim_time` included)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.node import Node
+
+
+def describe(text: str, *, read_only: bool = True, int_range: tuple[int, int] | None = None,
+             float_range: tuple[float, float] | None = None,
+             choices: Sequence[str] | None = None) -> ParameterDescriptor:
+    """A parameter descriptor: description, read-only flag and an optional range or set of
+    choices (stated in `additional_constraints`; `check_choice` enforces it)."""
+    desc = ParameterDescriptor(description=text, read_only=read_only)
+    if choices is not None:
+        desc.additional_constraints = f"one of: {', '.join(choices)}"
+    if int_range is not None:
+        desc.integer_range = [IntegerRange(from_value=int_range[0], to_value=int_range[1],
+                                           step=1)]
+    if float_range is not None:
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=float(float_range[0]), to_value=float(float_range[1]), step=0.0)]
+    return desc
+
+
+def declare(node: Node, name: str, default: Any, text: str, **kwargs: Any) -> Any:
+    """Declare a parameter with a descriptor and return its value (override or default)."""
+    return node.declare_parameter(name, default, describe(text, **kwargs)).value
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    """Return `value` if it is one of `choices`, else raise ValueError naming them."""
+    if value not in choices:
+        raise ValueError(f"parameter {name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def refuse_runtime_changes(node: Node) -> None:
+    """Refuse every later change to a parameter `node` already has; declarations pass.
+
+    Our own parameters are declared read-only, but rclpy declares `use_sim_time` writable on
+    every node: set to true at run time with no /clock publisher, the ROS clock stops, and
+    with it every timer on that clock (the watchdog and diagnostics stopped in a test by an
+    integrator). Set it at start-up (`-p use_sim_time:=true`, a launch file, a params file);
+    a change at run time gets `successful = False` and this reason.
+    """
+
+    def guard(params: list[Any]) -> SetParametersResult:
+        changed = [p.name for p in params if node.has_parameter(p.name)]
+        if changed:
+            return SetParametersResult(
+                successful=False,
+                reason=f"parameters of {node.get_name()} are fixed at start-up, read-only "
+                       f"while it runs: {', '.join(ascii(n) for n in changed)}")
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(guard)

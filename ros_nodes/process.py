@@ -1,0 +1,229 @@
+"""The life of a node process: init, build the node, spin until asked to stop, tear down.
+
+`run_node` is the body of every node's `main()`; `spin_until_stopped` is the one spin
+loop. SIGINT and SIGTERM only set a flag (`stop_requested`): the spin loop ends after the
+callback running at that moment, and the context is shut down after that. rclpy's own
+handler would shut the context down at once, under a callback that may be publishing
+(which then fails with "publisher's context is invalid"). Teardown is bounded by
+TEARDOWN_LIMIT_S.
+
+Exit status, the same for every node (docs/ros.md, "Exit status"):
+    0  stopped by SIGINT or SIGTERM, or finished its work;
+    1  refused to activate (valid parameters, but what they name cannot run: an artifact
+       that does not load or check, an unreachable board), or a fatal error while running;
+    2  bad parameter or bad input: one line `neuroq <node>: error: ...` on stderr (a value
+       of the wrong type, out of range or not one of the choices, an unreadable params
+       file or malformed --ros-args, an unknown NEUROQ_ROS_EXECUTOR);
+   -14 (142 from a shell) the teardown limit ended a process whose teardown hung.
+A node with a `safe_stop(reason)` method (the actuator) has it called after the spin loop
+ends for any reason (signal, fatal error, context shut down) and before teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import tempfile
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+from neuroq.ros_nodes.executor import make_executor
+from neuroq.ros_nodes.realtime import (
+    apply_wakeup_latency,
+    fix_malloc_thresholds,
+    freeze_startup_objects,
+)
+
+#: The executor is spun in slices this long so that a stop request is noticed.
+SPIN_SLICE_S = 0.1
+
+#: Seconds a node process may take to destroy its node and shut rclpy down after the spin
+#: loop ends. Once, after about 150 node runs here, `Node.destroy_node` never returned and
+#: the process spun at 95 % CPU (an actuator on the EventsExecutor, 36 minutes until
+#: killed); past this limit SIGALRM ends the process (exit status -14 / 142).
+TEARDOWN_LIMIT_S = 5
+
+#: Exit status: see the module docstring.
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+
+#: Set by SIGINT/SIGTERM in a node process (`run_node`); the spin loop stops between slices.
+_STOP = threading.Event()
+#: the name of the signal that set _STOP ("SIGINT", "SIGTERM")
+_STOP_SIGNAL: list[str] = []
+
+
+def _arm_teardown_limit() -> None:
+    """From now on the process has TEARDOWN_LIMIT_S to end: SIGALRM's default action ends
+    it even if the GIL is never released. Never cancelled: it also covers what rclpy and
+    DDS destroy at interpreter exit."""
+    remaining = signal.alarm(TEARDOWN_LIMIT_S)
+    if 0 < remaining < TEARDOWN_LIMIT_S:  # keep an earlier, shorter deadline
+        signal.alarm(remaining)
+
+
+def _request_stop(signum: int, _frame: Any) -> None:
+    """SIGINT/SIGTERM handler: ask the spin loop to stop; teardown is bounded from here."""
+    if not _STOP.is_set():
+        _STOP_SIGNAL.append(signal.Signals(signum).name)
+        _STOP.set()
+        _arm_teardown_limit()
+
+
+def stop_requested() -> bool:
+    """Whether this node process was asked to stop (SIGINT or SIGTERM, see `run_node`)."""
+    return _STOP.is_set()
+
+
+def spin_until_stopped(node: Node, executor: Any | None = None) -> None:
+    """Spin `node` in SPIN_SLICE_S slices until its context ends or a stop is requested.
+
+    executor: default `make_executor(node.context)` (NEUROQ_ROS_EXECUTOR); shut down at the
+    end either way.
+    """
+    executor = executor if executor is not None else make_executor(node.context)
+    executor.add_node(node)
+    try:
+        while node.context.ok() and not stop_requested():
+            executor.spin_once(timeout_sec=SPIN_SLICE_S)
+    finally:
+        executor.shutdown()
+
+
+def _usage_error(label: str, exc: Exception | str) -> int:
+    """One line on stderr for a node that cannot start as configured; exit status 2."""
+    text = " ".join(str(exc).split())  # one line, whatever the message holds
+    print(f"neuroq {label}: error: {text}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+#: "..., at /project/src/rcl/arguments.c:415": where in rcl's C sources an error was raised
+_RCL_SOURCE_LOCATION = re.compile(r",? at /\S+:\d+")
+
+
+def _init(args: list[str] | None) -> None:
+    """rclpy.init without rclpy's signal handlers. rcl logs its own line about bad
+    arguments to stderr before raising; that line is held back when init fails (the caller
+    prints one line instead) and passed on when it succeeds."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        held.seek(0)
+        text = held.read()
+    if text:
+        sys.stderr.buffer.write(text)
+        sys.stderr.flush()
+
+
+def _safe_stop(node: Node, reason: str) -> None:
+    """Call the node's `safe_stop(reason)` if it has one; a failure there is reported, not
+    raised (teardown must go on)."""
+    stop = getattr(node, "safe_stop", None)
+    if not callable(stop):
+        return
+    try:
+        stop(reason)
+    except Exception as exc:  # e.g. the context is already shut down: nothing can publish
+        print(f"neuroq: safe stop ({reason}) failed: {exc!r}", file=sys.stderr)
+
+
+def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
+             spin: Callable[[Node], None] | None = None) -> int:
+    """The body of every node's `main()`: init, build the node, spin until shut down; the
+    exit status (module docstring).
+
+    Bad parameters are NeuroqError, ValueError or rclpy's ParameterException raised while
+    the node is built, and rclpy's RCLError from init (unreadable params file, malformed
+    --ros-args). A node built with `active` False refused to activate. Any other exception
+    out of the spin loop is a fatal error: traceback on stderr, safe stop, status 1.
+    spin: how to spin the node (default: `spin_until_stopped` on the executor
+    NEUROQ_ROS_EXECUTOR names; a bad value there is a usage error, status 2); it should
+    return once `stop_requested()`.
+    """
+    fix_malloc_thresholds()  # before DDS and rclpy allocate their buffers
+    try:
+        _init(args)
+    except _rclpy.RCLError as exc:
+        return _usage_error(label, _RCL_SOURCE_LOCATION.sub("", str(exc)))
+    from neuroq.deploy.errors import NeuroqError
+
+    executor = None
+    if spin is None:  # checked before the node is built: one line, nothing logged before
+        try:
+            executor = make_executor(rclpy.get_default_context())
+        except ValueError as exc:
+            rclpy.try_shutdown()
+            return _usage_error(label, exc)
+
+    def shutdown_executor() -> None:
+        # before the node and the context go (a second call is a no-op)
+        if executor is not None:
+            executor.shutdown()
+
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # ends the process (bounded teardown)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _request_stop)
+    try:
+        node = make_node()
+    except (NeuroqError, ValueError, ParameterException) as exc:
+        shutdown_executor()
+        rclpy.try_shutdown()
+        return _usage_error(label, exc)
+    hold = None
+    status = EXIT_OK
+    reason = "spin loop ended"
+    spinning = False  # nothing was commanded before: no safe stop needed
+    try:
+        if not getattr(node, "active", True):
+            return EXIT_REFUSED
+        try:
+            hold = apply_wakeup_latency(node)
+        except ParameterException as exc:
+            return _usage_error(label, exc)
+        freeze_startup_objects()
+        spinning = True
+        if executor is not None:
+            spin_until_stopped(node, executor)
+        else:
+            spin(node)
+        if _STOP_SIGNAL:
+            reason = _STOP_SIGNAL[0]
+    except ExternalShutdownException:
+        reason = "context shut down"
+    except Exception as exc:
+        # a context shut down from elsewhere (not by our signal handlers) can make a take
+        # fail inside rclpy with RuntimeError. After shutdown that is the normal end.
+        if isinstance(exc, RuntimeError) and not rclpy.ok():
+            reason = "context shut down"
+        else:
+            traceback.print_exc()
+            reason = f"fatal error: {exc!r}"
+            status = EXIT_REFUSED
+    finally:
+        shutdown_executor()
+        if spinning:
+            _safe_stop(node, reason)
+        if hold is not None:
+            os.close(hold)
+        _arm_teardown_limit()  # if no stop signal armed it already
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return status

@@ -1,0 +1,59 @@
+"""Topic names, QoS profiles and stamp helpers shared by the neuroq nodes.
+
+QoS, chosen for a control loop:
+- Sensor streams (`joint_states`): best effort, keep last 1. A late reading is worth
+  nothing once a newer one exists; retransmitting it would only add delay.
+- Commands (`action`, `joint_commands`, `cmd_vel`): reliable, keep last 10. Each command
+  answers one reading; losing one silently would stall or jolt the loop.
+- `episode_return`: reliable, transient local, keep last 10: infrequent events that a
+  monitor started late still wants (it receives the last 10 on joining).
+- `/diagnostics`: reliable, keep last 10.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+# Topic names, relative so that namespaces and remappings apply.
+TOPIC_JOINT_STATES = "joint_states"
+TOPIC_ACTION = "action"
+TOPIC_JOINT_COMMANDS = "joint_commands"
+TOPIC_CMD_VEL = "cmd_vel"
+TOPIC_EPISODE_RETURN = "episode_return"
+TOPIC_DIAGNOSTICS = "/diagnostics"
+
+COMMAND_QUEUE_DEPTH = 10
+SENSOR_QUEUE_DEPTH = 1
+
+
+def sensor_qos(depth: int = SENSOR_QUEUE_DEPTH) -> QoSProfile:
+    """Best effort, keep last `depth`: for sensor streams."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def command_qos(depth: int = COMMAND_QUEUE_DEPTH) -> QoSProfile:
+    """Reliable, keep last `depth`: for commands, returns and diagnostics."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def latched_qos(depth: int = COMMAND_QUEUE_DEPTH) -> QoSProfile:
+    """Reliable, transient local, keep last `depth`: late joiners get the last `depth`."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def stamp_ns(stamp: Any) -> int:
+    """A builtin_interfaces/Time as integer nanoseconds (the key that pairs messages)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def set_stamp(stamp: Any, ns: int) -> None:
+    """Write integer nanoseconds into a builtin_interfaces/Time in place (no new message)."""
+    stamp.sec, stamp.nanosec = divmod(int(ns), 1_000_000_000)

@@ -65,6 +65,8 @@ from neuroq.deploy.control import (
     REASON_WRONG_NAMES,
     ActionTable,
     MalformedInput,
+    shown,
+    shown_names,
 )
 from neuroq.deploy.errors import NeuroqError
 
@@ -424,6 +426,29 @@ def load_interface(name_or_path: str | os.PathLike) -> RobotInterface:
     return _parse(doc, str(path))
 
 
+def resolve_interface(name_or_path: str, manifest: Mapping[str, Any] | None = None
+                      ) -> RobotInterface:
+    """The interface a node runs with: the one named (a name in config/interfaces/ or a YAML
+    file), else the one the artifact's manifest records, else the shipped interface that
+    names the artifact's environment. Checked against the manifest's spaces when there is
+    one. NeuroqError (one line) when none applies or it does not fit."""
+    if name_or_path:
+        robot = load_interface(name_or_path)
+    elif manifest is not None and "interface" in manifest:
+        robot = RobotInterface.from_dict(manifest["interface"], "the artifact's interface")
+    else:
+        env = (manifest or {}).get("env_id")
+        robot = interface_for_env(env) if env else None
+        if robot is None:
+            raise NeuroqError(
+                f"no robot interface: the artifact records none and no file in "
+                f"config/{INTERFACES_DIR}/ names {env or 'its environment'}; set the "
+                "interface parameter (a name in config/interfaces/ or a YAML file)")
+    if manifest is not None:
+        robot.check_artifact(manifest)
+    return robot
+
+
 def shipped_interfaces() -> dict[str, Path]:
     """Name -> file of every interface in the shipped config/interfaces/."""
     from neuroq.deploy.paths import shipped_data
@@ -473,9 +498,10 @@ def _scalar(f: Feature, data: Mapping[str, Any]) -> float:
             i = names.index(joint)
         except ValueError:
             raise MalformedInput(REASON_WRONG_NAMES,
-                                 f"no joint {joint!r} in {names}") from None
+                                 f"no joint {shown(joint)} in {shown_names(names)}") from None
         if names.count(joint) > 1:
-            raise MalformedInput(REASON_WRONG_NAMES, f"joint {joint!r} repeated in {names}")
+            raise MalformedInput(REASON_WRONG_NAMES,
+                                 f"joint {shown(joint)} repeated in {shown_names(names)}")
         return float(values[i])
     value = data[path]
     index = f.options.get("index")
@@ -556,7 +582,7 @@ def _goal(f: Feature, odom: Mapping[str, Any], goal: Mapping[str, Any]) -> float
     fo, fg = str(odom.get("header.frame_id", "")), str(goal.get("header.frame_id", ""))
     if fo and fg and fo != fg:
         raise MalformedInput(REASON_WRONG_FRAME,
-                             f"the goal is in frame {fg!r}, the odometry in {fo!r}")
+                             f"the goal is in frame {shown(fg)}, the odometry in {shown(fo)}")
     x, y = float(odom["pose.pose.position.x"]), float(odom["pose.pose.position.y"])
     gx, gy = float(goal["pose.position.x"]), float(goal["pose.position.y"])
     q = [float(odom[f"pose.pose.orientation.{a}"]) for a in _QUAT]

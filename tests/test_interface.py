@@ -55,7 +55,7 @@ def scan(ranges, angle_min=0.0, inc=None, lo=0.12, hi=3.5):
 
 def test_shipped_interfaces_load_and_round_trip():
     names = shipped_interfaces()
-    assert {"cartpole", "acrobot", "diffdrive_nav"} <= set(names)
+    assert {"cartpole", "acrobot", "nav"} <= set(names)
     for name in names:
         i = load_interface(name)
         again = RobotInterface.from_dict(i.to_dict())
@@ -83,7 +83,7 @@ def test_joint_interfaces_invert_their_environment_observations(name):
 
 
 def test_the_nav_interface_reproduces_the_environment_observation_exactly():
-    i = load_interface("diffdrive_nav")
+    i = load_interface("nav")
     env = gym.make(i.env_id).unwrapped
     rng = np.random.default_rng(0)
     checked = 0
@@ -146,7 +146,7 @@ def test_a_scan_that_cannot_be_binned_is_dropped():
 
 
 def nav_reading(x=1.0, y=2.0, yaw=0.0, gx=3.0, gy=2.0, v=0.1, w=0.2, frames=("odom", "odom")):
-    i = load_interface("diffdrive_nav")
+    i = load_interface("nav")
     return i, {
         "scan": scan(np.full(360, 2.0)),
         "odom": {"header.frame_id": frames[0], "pose.pose.position.x": x,
@@ -292,7 +292,7 @@ def test_the_shipped_artifacts_fit_their_interfaces():
         m = json.loads((shipped_data().artifact(art) / "manifest.json").read_text())
         load_interface(name).check_artifact(m)
         with pytest.raises(NeuroqError):
-            load_interface("diffdrive_nav").check_artifact(m)
+            load_interface("nav").check_artifact(m)
 
 
 # --- bad files --------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ NAV_TURN_LEFT, NAV_TURN_RIGHT = 3, 4
 
 def make_nav_artifact(out_dir: str | Path, interface: bool = True) -> Path:
     """Write the artifact into `out_dir`; return the folder. With `interface`, the manifest
-    records the shipped diffdrive_nav robot interface (as an export does)."""
+    records the shipped nav robot interface (as an export does)."""
     hidden = np.zeros((2, 2 * NAV_OBS), np.int8)
     # a bearing beyond 1/16 of pi (one spike in 16 steps) fires the turn neurons
     hidden[0, 2 * NAV_BEARING] = W_ANGLE       # ON: the goal is to the left
@@ -113,6 +113,6 @@ def make_nav_artifact(out_dir: str | Path, interface: bool = True) -> Path:
     if interface:
         from neuroq.deploy.interface import load_interface
 
-        manifest["interface"] = load_interface("diffdrive_nav").to_dict()
+        manifest["interface"] = load_interface("nav").to_dict()
     save_artifact(out_dir, net, encoder, manifest)
     return Path(out_dir)

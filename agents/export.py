@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 EXPORT_STAGE = "export"
 ARTIFACT_DIR = "artifact"
 #: Episodes of the exported artifact's return check by default.
@@ -50,15 +52,26 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     ann = run_episodes(env_id, lambda obs, _i: teacher.act(obs), episodes, seeds.GATE_BASE)
     s, a = summarize(snn.returns), summarize(ann.returns)
     frac = fraction_of(s["mean"], a["mean"])
+    # NaN where a fraction is not defined (a float return of 0): the manifest is plain JSON
     out = {"seeds": [seeds.GATE_BASE, seeds.GATE_BASE + episodes - 1], "snn": s,
-           "float_dqn": a, "fraction": frac, "threshold": threshold,
+           "float_dqn": a, "fraction": _finite(frac), "threshold": threshold,
            "passed": bool(frac >= threshold)}
     if snn.outcomes:
         so, ao = outcome_summary(snn.outcomes), outcome_summary(ann.outcomes)
         out["outcomes"] = {"snn": so, "float_dqn": ao}
         if "success_rate" in so:
-            out["success_fraction"] = fraction_of(so["success_rate"], ao["success_rate"])
+            out["success_fraction"] = _finite(fraction_of(so["success_rate"],
+                                                          ao["success_rate"]))
     return out
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def percent(x: float | None) -> str:
+    """A fraction as `12.3 %`, or "n/a" where it is not defined."""
+    return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
 @dataclass(frozen=True)
@@ -135,7 +148,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
             if not figures["passed"] and not force:
                 raise NeuroqError(
                     f"export refused: the SNN's return {figures['snn']['mean']:.1f} is "
-                    f"{100 * figures['fraction']:.1f} % of the float DQN's "
+                    f"{percent(figures['fraction'])} of the float DQN's "
                     f"{figures['float_dqn']['mean']:.1f} on held-out episodes "
                     f"{figures['seeds'][0]}..{figures['seeds'][1]} (gate "
                     f"{100 * gate:.0f} %); fine-tune further, or --force to export anyway")

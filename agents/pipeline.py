@@ -163,6 +163,7 @@ def ship_artifact(artifact: Path, target: Path, run: PipelineRun, command: str) 
     import json
     import shutil
 
+    from neuroq.agents.export import percent
     from neuroq.deploy import seeds
 
     target.mkdir(parents=True, exist_ok=True)
@@ -193,7 +194,7 @@ def ship_artifact(artifact: Path, target: Path, run: PipelineRun, command: str) 
             f"- export gate, held-out seeds {gate['seeds'][0]}..{gate['seeds'][1]}: SNN "
             f"{gate['snn']['mean']:.1f} [95 % CI {gate['snn']['ci95'][0]:.1f}, "
             f"{gate['snn']['ci95'][1]:.1f}], float DQN {gate['float_dqn']['mean']:.1f}, "
-            f"{100 * gate['fraction']:.1f} % (gate {100 * gate['threshold']:.0f} %: "
+            f"{percent(gate['fraction'])} (gate {100 * gate['threshold']:.0f} %: "
             f"{'passed' if gate['passed'] else 'FAILED'})"]
         outcomes = gate.get("outcomes", {})
         if "success_rate" in outcomes.get("snn", {}):
@@ -203,7 +204,7 @@ def ship_artifact(artifact: Path, target: Path, run: PipelineRun, command: str) 
                 f"(collisions {100 * so['collision_rate']:.0f} %), float DQN "
                 f"{100 * fo['success_rate']:.0f} % (collisions "
                 f"{100 * fo['collision_rate']:.0f} %); SNN / float "
-                f"{100 * gate['success_fraction']:.1f} %"]
+                f"{percent(gate.get('success_fraction'))}"]
     if "interface" in manifest:
         lines += [f"- robot interface recorded in the manifest: {manifest['interface']['name']}"]
     if run.eval_result:

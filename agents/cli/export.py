@@ -50,7 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuroq.agents.export import export
+    from neuroq.agents.export import export, percent
 
     made = export(args.finetune_run, args.out, args.eval_episodes, args.gate,
                   args.gate_episodes, args.force, args.interface)
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if not g.get("skipped"):
         verdict = "passed" if g["passed"] else "FAILED (exported with --force)"
         print(f"gate {verdict}: SNN {g['snn']['mean']:.1f} vs float DQN "
-              f"{g['float_dqn']['mean']:.1f} ({100 * g['fraction']:.1f} %, gate "
+              f"{g['float_dqn']['mean']:.1f} ({percent(g['fraction'])}, gate "
               f"{100 * g['threshold']:.0f} %) on held-out episodes {g['seeds'][0]}.."
               f"{g['seeds'][1]}")
         so = g.get("outcomes", {})

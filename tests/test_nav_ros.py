@@ -83,3 +83,80 @@ def test_nav_robot_launch_remaps_the_robots_topics(launch_environ):
     assert dict(actuator.remappings) == {"cmd_vel": "/base/cmd_vel"}
     assert policy.parameter_files[1]["interface"] == "nav"
     assert policy.respawn and not actuator.respawn
+
+
+def test_policy_node_makes_readings_from_several_sources_and_counts_what_it_drops():
+    """A scan makes a reading only with an odometry at most 0.25 s old (config/interfaces/
+    nav.yaml) and a goal in the odometry's frame; missing, stale and wrong-frame inputs are
+    dropped and counted per source."""
+    import time
+
+    from geometry_msgs.msg import PoseStamped
+    from nav_msgs.msg import Odometry
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Joy
+
+    from neuroq.deploy.interface import load_interface
+    from neuroq.ros_nodes.messages import fill
+    from neuroq.ros_nodes.policy_node import PolicyNode
+    from tests.helpers.stand_in_policy import StandInPolicy
+
+    nav = load_interface("nav")
+    policy = StandInPolicy(gains=[0.0] * 19 + [1.0, 0.0, 0.0], env_id=nav.env_id,
+                           n_actions=nav.n_actions)
+
+    def make_policy(ctx):
+        return PolicyNode(lambda art, be: policy, context=ctx, parameter_overrides=[
+            Parameter("artifact", value="stand-in"), Parameter("interface", value="nav")])
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(Joy, "action", command_qos(100))
+        return probe
+
+    from neuroq.deploy.rollout import make_env
+
+    env = make_env(nav.env_id).unwrapped
+    env.reset(seed=5000)
+    data = env.sensor_data()
+    with spinning(make_policy, probe_factory) as (node, probe):
+        pubs = {"scan": probe.create_publisher(LaserScan, "scan", sensor_qos()),
+                "odom": probe.create_publisher(Odometry, "odom", sensor_qos()),
+                "goal": probe.create_publisher(PoseStamped, "goal_pose", command_qos(1))}
+        assert wait_until(lambda: all(p.get_subscription_count() for p in pubs.values()), 5.0)
+
+        def send(name: str, **changes) -> None:
+            msg = {"scan": LaserScan, "odom": Odometry, "goal": PoseStamped}[name]()
+            fill(msg, {**data[name], **changes})
+            msg.header.stamp = probe.get_clock().now().to_msg()
+            pubs[name].publish(msg)
+
+        def received(n: int) -> bool:
+            return node.stats()["readings_received"] >= n
+
+        send("scan")  # no odometry yet
+        assert wait_until(lambda: received(1), 5.0)
+        send("odom")
+        assert wait_until(lambda: node.stats()["received_odom"] == 1, 5.0)
+        send("scan")  # no goal yet
+        assert wait_until(lambda: received(2), 5.0)
+        send("goal")
+        assert wait_until(lambda: node.stats()["received_goal"] == 1, 5.0)
+        send("odom")
+        time.sleep(0.05)
+        send("scan")  # fresh odometry and a goal: answered
+        assert wait_until(lambda: len(probe.messages("action")) == 1, 5.0)
+        time.sleep(0.4)
+        send("scan")  # the odometry is 0.4 s old now
+        assert wait_until(lambda: received(4), 5.0)
+        send("goal", **{"header.frame_id": "map"})
+        send("odom")
+        time.sleep(0.05)
+        send("scan")  # a goal in another frame
+        assert wait_until(lambda: received(5), 5.0)
+        time.sleep(0.2)
+        stats = node.stats()
+    assert len(probe.messages("action")) == 1
+    assert (stats["dropped_missing_odom"], stats["dropped_missing_goal"],
+            stats["dropped_stale_odom"], stats["dropped_wrong_frame"]) == (1, 1, 1, 1)
+    assert stats["dropped_inputs"] == 4 and stats["interface"] == "nav"

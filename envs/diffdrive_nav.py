@@ -73,6 +73,11 @@ STEP_COST = 0.01
 """Cost of every step, so that dawdling costs something."""
 GOAL_BONUS = 10.0
 COLLISION_PENALTY = 10.0
+SAFE_GAP_M = 0.25
+"""Closer than this between the footprint and a surface, every step costs..."""
+PROXIMITY_PENALTY = 0.3
+"""...up to this much, in proportion to how much of the gap is gone (0.3 at contact): it
+teaches keeping clear before a collision ends the episode."""
 
 # --- actions ------------------------------------------------------------------------------
 ACTION_NAMES = ("forward", "forward_left", "forward_right", "turn_left", "turn_right", "stop")
@@ -224,7 +229,9 @@ class DiffDriveNavEnv(gym.Env):
 
     ## Rewards
     `10 x` (metres the goal came closer this step) `- 0.01` per step; `+10` on reaching
-    the goal; `-10` on a collision. Driving straight to a goal 3 m away earns about 40.
+    the goal; `-10` on a collision; and, while the footprint is closer than 0.25 m to a
+    surface, `-0.3 x (1 - gap / 0.25 m)` per step. Driving straight to a goal 3 m away
+    earns about 40.
 
     ## Starting State
     4 to 7 obstacles (each a pillar of radius U(0.1, 0.25) m or a box of half sizes
@@ -363,9 +370,10 @@ class DiffDriveNavEnv(gym.Env):
         return np.concatenate([sectors, np.array([dist, bearing, *self.speeds],
                                                  np.float32)]).astype(np.float32)
 
-    def _collided(self) -> bool:
-        return bool(_clearance(self.pose[0:1], self.pose[1:2], self.circles, self.boxes,
-                               ROOM_SIZE_M)[0] < ROBOT_RADIUS_M)
+    def _gap(self) -> float:
+        """Distance from the footprint's edge to the nearest surface, m (< 0: collision)."""
+        return float(_clearance(self.pose[0:1], self.pose[1:2], self.circles, self.boxes,
+                                ROOM_SIZE_M)[0]) - ROBOT_RADIUS_M
 
     # --- the Gymnasium API ------------------------------------------------------------------
 
@@ -400,8 +408,11 @@ class DiffDriveNavEnv(gym.Env):
         self.ranges = self._scan()
         after, _ = self._goal_distance_bearing()
         reward = PROGRESS_REWARD_PER_M * (before - after) - STEP_COST
-        collision = self._collided()
+        gap = self._gap()
+        collision = gap < 0.0
         success = not collision and after < GOAL_TOLERANCE_M
+        if gap < SAFE_GAP_M:
+            reward -= PROXIMITY_PENALTY * (1.0 - max(gap, 0.0) / SAFE_GAP_M)
         if collision:
             reward -= COLLISION_PENALTY
         elif success:

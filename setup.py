@@ -135,13 +135,17 @@ setup(
         "train": ["torch>=2.2", "stable-baselines3>=2.3,<3", "tensorboard>=2.15", "rich>=13",
                   "matplotlib>=3.8"],
         "ros": ROS_WHEELS,
-        # reading recorded AEDAT 4 event files (EVT3 .raw files need nothing extra)
-        "events": ["aedat==2.3.0"],
+        # reading recorded AEDAT 4 event files; the fast EVT 3.0 decoder (wheels for Linux
+        # x86_64 with glibc >= 2.34 only; without it neuroq decodes EVT 3.0 in numpy)
+        "events": ["aedat==2.3.0",
+                   'evt3==0.4.1; platform_machine == "x86_64" and sys_platform == "linux"'],
         # neuroq eval --video: GIF through Pillow (an imageio dependency), MP4 through ffmpeg
         "video": ["imageio>=2.30", "imageio-ffmpeg>=0.5"],
+        # snntorch and norse: the NIR peers tests/test_nir_peers.py checks exports against
+        # (they need torch: pin torch==2.13.0 in the same pip command, as the Makefile does)
         "dev": ["pytest>=8", "ruff>=0.6", "import-linter>=2.1", "colcon-core>=0.17",
                 "colcon-ros>=0.5", "colcon-python-setup-py>=0.2.8",
-                "colcon-package-selection>=0.2"],
+                "colcon-package-selection>=0.2", "snntorch==1.0.0", "norse==1.1.0"],
     },
     entry_points={"console_scripts": [f"{k} = {v}" for k, v in SCRIPTS.items()]},
     zip_safe=False,

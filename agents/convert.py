@@ -21,6 +21,10 @@ for Q-networks):
    and T bias additions, so i_offset = b_L s_L N / T and q_scale = 1 / (N s_L), giving
    Q ~ v_out * q_scale.
 
+Reset after a spike: to v_reset = 0 by default (`reset="reset_to_v_reset"`, what NIR's IF
+and LIF nodes say, so exported graphs need no reader setting), or by subtracting the
+threshold (`--reset subtract`; docs/nir.md).
+
 Only the spikes of the first T - L input steps reach the output (one step of delay per
 projection), so conversion alone needs many steps; fine-tuning (agents/finetune.py) removes
 the conversion error at small T.
@@ -53,6 +57,13 @@ from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
 from neuroq.deploy.neuron import make_params
 from neuroq.deploy.rollout import BatchAct, make_env, run_episodes
 
+#: `--reset` choices -> the neuron's reset mode (deploy/neuron.py `Reset`).
+RESETS = {"subtract": "reset_by_subtraction", "zero": "reset_to_v_reset"}
+RESET_CHOICES = tuple(RESETS)
+#: Reset to v_reset = 0: the reset NIR's IF/LIF nodes define, so every NIR reader runs the
+#: network as the chip does; after fine-tuning it returned as much as reset by subtraction
+#: on CartPole and Acrobot (docs/nir.md, "The chip's network in standard NIR fields").
+DEFAULT_RESET = "zero"
 #: Percentile of activations that sets each layer's scale (Rueckauer et al. 2017).
 DEFAULT_PERCENTILE = 99.9
 #: Probability of a random action while recording observations (wider state coverage).
@@ -225,7 +236,7 @@ def check_timesteps(timesteps: int, n_layers: int) -> None:
 
 def convert(mlp: FloatMLP, encoder: Encoder, observations: np.ndarray, timesteps: int,
             percentile: float = DEFAULT_PERCENTILE, compare: str = ">=",
-            reset: str = "reset_by_subtraction") -> SpikingQNetwork:
+            reset: str = RESETS[DEFAULT_RESET]) -> SpikingQNetwork:
     """The spiking network for `timesteps` steps per action (see the module docstring)."""
     n_layers = len(mlp.weights)
     check_timesteps(timesteps, n_layers)
@@ -330,7 +341,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
                 n_per_dim: int = DEFAULT_N_PER_DIM, width: float = DEFAULT_WIDTH,
                 record_steps: int = DEFAULT_RECORD_STEPS,
                 eval_episodes: int = DEFAULT_EVAL_EPISODES, seed: int = 0,
-                log: Callable[[str], None] = print) -> Path:
+                log: Callable[[str], None] = print, reset: str = DEFAULT_RESET) -> Path:
     """The `neuroq convert` stage; returns the new run folder (result.json written last).
 
     Writes config.yaml, observations.npy and teacher_q.npy (recorded observations and the
@@ -352,6 +363,8 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
         raise NeuroqError("--eval-episodes must be at least 1")
     if not 0 < percentile <= 100:
         raise NeuroqError(f"--percentile must lie in (0, 100], got {percentile}")
+    if reset not in RESETS:
+        raise NeuroqError(f"unknown reset {reset!r} (choose from {', '.join(RESET_CHOICES)})")
     if encoder_kind == "population" and (n_per_dim < 2 or not width > 0):
         raise NeuroqError("population encoder: --n-per-dim must be >= 2 and --width > 0")
     import torch
@@ -369,7 +382,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
     with removed_on_failure(run_dir):
         config = {"stage": CONVERT_STAGE, "train_run": str(train.path), "env_id": train.env_id,
                   "encoder": encoder_kind, "n_per_dim": n_per_dim, "width": width,
-                  "percentile": percentile, "timesteps": timesteps,
+                  "percentile": percentile, "timesteps": timesteps, "reset": reset,
                   "eval_timesteps": list(eval_timesteps), "record_steps": record_steps,
                   "record_epsilon": RECORD_EPSILON, "eval_episodes": eval_episodes, "seed": seed}
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -383,7 +396,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
         returns: dict[str, Any] = {}
         network = None
         for t in sorted({timesteps, *eval_timesteps}):
-            net = convert(mlp, encoder, obs, t, percentile)
+            net = convert(mlp, encoder, obs, t, percentile, reset=RESETS[reset])
             backend = "reference" if t <= REFERENCE_MAX_T else "torch"
             r = evaluate_returns(train.env_id, spiking_act(net, encoder, seed, backend),
                                  eval_episodes)

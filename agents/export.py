@@ -10,6 +10,14 @@ Reads runs/<env>/finetune-<id>/ and writes runs/<env>/export-<time>/:
                               reference model (none when eval_episodes is 0)
 
 Loading the artifact (`neuroq.deploy.artifact.load_artifact`) needs numpy, h5py and nir only.
+
+`nir_profiles` adds artifact/network.<profile>.nir, the graph snnTorch, Norse or
+py-spinnaker2 imports (deploy/nir_profiles.py, docs/nir.md). A network fine-tuned from an
+import run (`neuroq import`) has no float DQN: its teacher, the imported source network,
+plays the gate instead and no float_dqn.npz is written. The source may also be an artifact
+folder: it is written again in the current format, same network, its float_dqn.npz (if any)
+copied and the gate skipped (the network is unchanged); that is how the shipped artifacts
+are re-exported after a format change.
 """
 
 from __future__ import annotations
@@ -31,10 +39,12 @@ DEFAULT_EVAL_EPISODES = 100
 DEFAULT_GATE = 0.99
 #: Held-out episodes the gate plays (seeds neuroq.deploy.seeds.GATE_BASE + i).
 DEFAULT_GATE_EPISODES = 100
+#: Returns of the gate's first episodes recorded one by one in the manifest (to replay).
+GATE_RETURNS_RECORDED = 10
 
 
-def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: float
-                 ) -> dict[str, Any]:
+def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: float,
+                 teacher_name: str = "float DQN") -> dict[str, Any]:
     """The SNN artifact and its float DQN on the gate's held-out episodes (same seeds):
     both summaries, the fraction and whether it passes `threshold`. The gate is on the
     return; where the environment reports outcomes (success, collision) both networks'
@@ -52,10 +62,14 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     ann = run_episodes(env_id, lambda obs, _i: teacher.act(obs), episodes, seeds.GATE_BASE)
     s, a = summarize(snn.returns), summarize(ann.returns)
     frac = fraction_of(s["mean"], a["mean"])
-    # NaN where a fraction is not defined (a float return of 0): the manifest is plain JSON
+    # the first episodes' returns themselves: anyone can replay them from the manifest;
+    # None where a fraction is not defined (a float return of 0): the manifest is plain JSON
+    first = slice(0, GATE_RETURNS_RECORDED)
     out = {"seeds": [seeds.GATE_BASE, seeds.GATE_BASE + episodes - 1], "snn": s,
            "float_dqn": a, "fraction": _finite(frac), "threshold": threshold,
-           "passed": bool(frac >= threshold)}
+           "passed": bool(frac >= threshold), "teacher": teacher_name,
+           "first_returns": {"snn": [float(r) for r in snn.returns[first]],
+                             "float_dqn": [float(r) for r in ann.returns[first]]}}
     if snn.outcomes:
         so, ao = outcome_summary(snn.outcomes), outcome_summary(ann.outcomes)
         out["outcomes"] = {"snn": so, "float_dqn": ao}
@@ -86,8 +100,10 @@ class Exported:
 def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs",
            eval_episodes: int = DEFAULT_EVAL_EPISODES, gate: float = DEFAULT_GATE,
            gate_episodes: int = DEFAULT_GATE_EPISODES, force: bool = False,
+           nir_profiles: tuple[str, ...] = (),
            interface: str | os.PathLike | None = None) -> Exported:
-    """Write the export run of `finetune_run`; return what it made.
+    """Write the export run of `finetune_run` (or of an artifact folder, module docstring);
+    return what it made.
 
     The artifact carries its float DQN (float_dqn.npz, no pickle). The gate plays the SNN
     and the float DQN on `gate_episodes` held-out episodes: below `gate` x the float
@@ -106,61 +122,82 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         require_run_dir,
         write_json,
     )
-    from neuroq.deploy.artifact import load_artifact, save_artifact
+    from neuroq.deploy.artifact import MANIFEST_FILE, load_artifact, save_artifact
     from neuroq.deploy.errors import NeuroqError
 
-    src = require_run_dir(finetune_run)
-    result = read_json(src / "result.json")
-    if result.get("stage") != "finetune" or not src.name.startswith("finetune-"):
-        raise NeuroqError(f"{src} is not a finetune run (expected runs/<env>/finetune-<id>/)")
+    reexport = (Path(finetune_run) / MANIFEST_FILE).is_file()
+    src = Path(finetune_run) if reexport else require_run_dir(finetune_run)
+    if reexport:
+        result = {}
+    else:
+        result = read_json(src / "result.json")
+        if result.get("stage") != "finetune" or not src.name.startswith("finetune-"):
+            raise NeuroqError(f"{src} is not a finetune run (expected runs/<env>/finetune-"
+                              "<id>/) or an artifact folder")
     for name, value in (("--eval-episodes", eval_episodes), ("--gate-episodes", gate_episodes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise NeuroqError(f"{name} must be an integer >= 0, got {value!r}")
     if not 0.0 <= gate <= 2.0:
         raise NeuroqError(f"--gate must lie in [0, 2] (a fraction of the float return), "
                           f"got {gate}")
-    art = load_artifact(src / NETWORK_DIR)
+    art = load_artifact(src if reexport else src / NETWORK_DIR)
     robot = _robot_interface(interface, art.manifest)
-    from neuroq.agents.convert import load_mlp, open_train_run
+    if reexport:
+        result = {k: art.manifest[m] for k, m in (("mean_return", "finetune_mean_return"),
+                                                   ("ann_mean_return", "ann_mean_return"))
+                  if m in art.manifest}
+    import shutil
+
     from neuroq.agents.mlp import save_mlp
     from neuroq.agents.robustness import FLOAT_DQN_FILE
     from neuroq.deploy.artifact import sha256_file
 
-    teacher = load_mlp(open_train_run(art.manifest["provenance"]["train_run"]))
+    teacher, teacher_name = _teacher(art.manifest["provenance"], reexport)
     run_dir = make_run_dir(out_root, art.manifest["env_id"], EXPORT_STAGE)
     with removed_on_failure(run_dir):
         manifest = {k: v for k, v in art.manifest.items()
                     if k in ("env_id", "observation_space", "action_space")}
-        manifest["provenance"] = {**art.manifest["provenance"],
-                                  "export_run": str(run_dir.resolve())}
+        # re-exporting an artifact keeps the run that first exported it
+        key = "reexport_run" if reexport else "export_run"
+        manifest["provenance"] = {**art.manifest["provenance"], key: str(run_dir.resolve())}
         if robot is not None:
             manifest["interface"] = robot.to_dict()
-        manifest["finetune_mean_return"] = result["mean_return"]
-        manifest["ann_mean_return"] = result["ann_mean_return"]
+        for key, res in (("finetune_mean_return", "mean_return"),
+                         ("ann_mean_return", "ann_mean_return")):
+            if res in result:
+                manifest[key] = result[res]
         folder = run_dir / ARTIFACT_DIR
         folder.mkdir()
-        save_mlp(folder / FLOAT_DQN_FILE, teacher)
-        manifest["float_dqn"] = {"file": FLOAT_DQN_FILE,
-                                 "sha256": sha256_file(folder / FLOAT_DQN_FILE)}
+        if reexport and (src / FLOAT_DQN_FILE).is_file():
+            shutil.copyfile(src / FLOAT_DQN_FILE, folder / FLOAT_DQN_FILE)
+        elif teacher is not None and teacher_name == "float DQN":
+            save_mlp(folder / FLOAT_DQN_FILE, teacher)
+        if (folder / FLOAT_DQN_FILE).is_file():
+            manifest["float_dqn"] = {"file": FLOAT_DQN_FILE,
+                                     "sha256": sha256_file(folder / FLOAT_DQN_FILE)}
         save_artifact(folder, art.network, art.encoder, manifest)
-        if gate_episodes:
-            figures = gate_figures(folder, teacher, gate_episodes, gate)
+        if reexport:
+            figures = {"skipped": True, "passed": None, "threshold": gate,
+                       "reason": "re-export of an artifact: the network is unchanged"}
+        elif gate_episodes:
+            figures = gate_figures(folder, teacher, gate_episodes, gate, teacher_name)
             if not figures["passed"] and not force:
                 raise NeuroqError(
                     f"export refused: the SNN's return {figures['snn']['mean']:.1f} is "
-                    f"{percent(figures['fraction'])} of the float DQN's "
+                    f"{percent(figures['fraction'])} of the {teacher_name}'s "
                     f"{figures['float_dqn']['mean']:.1f} on held-out episodes "
                     f"{figures['seeds'][0]}..{figures['seeds'][1]} (gate "
                     f"{100 * gate:.0f} %); fine-tune further, or --force to export anyway")
         else:
             figures = {"skipped": True, "passed": None, "threshold": gate}
         manifest["gate"] = figures
-        save_artifact(folder, art.network, art.encoder, manifest)
+        save_artifact(folder, art.network, art.encoder, manifest, nir_profiles)
         out: dict[str, Any] = {
             "stage": EXPORT_STAGE, "env_id": art.manifest["env_id"], "finetune_run": str(src),
             "artifact": ARTIFACT_DIR, "timesteps": art.network.timesteps,
-            "encoder": art.encoder.kind, "ann_mean_return": result["ann_mean_return"],
+            "encoder": art.encoder.kind, "ann_mean_return": result.get("ann_mean_return"),
             "gate": figures, "forced": bool(force and figures.get("passed") is False),
+            "nir_profiles": list(nir_profiles),
             "interface": None if robot is None else robot.name}
         if eval_episodes:
             loaded = load_artifact(run_dir / ARTIFACT_DIR)
@@ -173,12 +210,31 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
 
 
 def _robot_interface(interface: str | os.PathLike | None, manifest: dict[str, Any]) -> Any:
-    """The interface to record: the one named, else the shipped one for the env (or None);
-    NeuroqError if it does not fit the network's spaces."""
-    from neuroq.deploy.interface import interface_for_env, load_interface
+    """The interface to record: the one named, else the one the artifact records (a
+    re-export), else the shipped one for the env (or None); NeuroqError if it does not fit
+    the network's spaces."""
+    from neuroq.deploy.interface import RobotInterface, interface_for_env, load_interface
 
-    robot = (load_interface(interface) if interface is not None
-             else interface_for_env(manifest["env_id"]))
+    if interface is not None:
+        robot = load_interface(interface)
+    elif "interface" in manifest:
+        robot = RobotInterface.from_dict(manifest["interface"], "the artifact's interface")
+    else:
+        robot = interface_for_env(manifest["env_id"])
     if robot is not None:
         robot.check_artifact(manifest)
     return robot
+
+
+def _teacher(provenance: dict[str, Any], reexport: bool) -> tuple[Any, str]:
+    """The gate's reference: the float DQN of the train run, or for a network fine-tuned
+    from `neuroq import` its source network; none for a re-export (no gate)."""
+    if reexport:
+        return None, "float DQN"
+    if "import_run" in provenance:
+        from neuroq.agents.nir_import import source_teacher
+
+        return source_teacher(provenance["import_run"]), "imported source network"
+    from neuroq.agents.convert import load_mlp, open_train_run
+
+    return load_mlp(open_train_run(provenance["train_run"])), "float DQN"

@@ -11,7 +11,18 @@ Loss: distillation from the float DQN's Q-values (the teacher), per observation
     L = mean_a (A_snn - A_ann)^2 / var(A_ann)
         + VALUE_WEIGHT * (V_snn - V_ann)^2 / var(V_ann)      (V = mean_a Q)
         + CE_WEIGHT * cross_entropy(A_snn / std(A_ann), argmax_a Q_ann)
+        + margin * L_margin                                  (off unless margin > 0)
         + spike_penalty * synaptic events per action / number of synapses
+
+The margin term asks the SNN to prefer the teacher's action a* = argmax_a Q_ann by at least
+the teacher's own lead, capped at MARGIN_CAP advantage deviations (a hinge):
+
+    g(Q)     = Q(a*) - max_{a != a*} Q(a)                      (the lead of a*)
+    L_margin = relu(min(g(Q_ann), MARGIN_CAP * std(A_ann)) - g(Q_snn)) / std(A_ann)
+
+Where the teacher is nearly indifferent (g(Q_ann) ~ 0) it asks for nothing; where it has a
+clear preference the SNN must keep that lead, so int8 rounding and input perturbations do
+not flip the action. Cross-entropy alone stops pushing once the action is right.
 
 Observations come from the converted run (recorded with the trained policy) and, every
 epoch, from episodes driven by the spiking policy itself, labelled by the teacher (DAgger,
@@ -47,6 +58,9 @@ from neuroq.deploy.rollout import Step, run_episodes
 VALUE_WEIGHT = 0.1
 #: Weight of the cross-entropy on the teacher's greedy action.
 CE_WEIGHT = 0.5
+#: Cap of the lead the margin term asks for, in standard deviations of the teacher's
+#: advantages (beyond it the action is safe; asking more would distort the Q-values).
+MARGIN_CAP = 1.0
 #: Validation episodes are seeded VALIDATION_SEED_BASE + i, apart from benchmark episodes.
 VALIDATION_SEED_BASE = seeds.VALIDATION_BASE
 #: Probability of a random action in the DAgger rollouts (covers recovery states).
@@ -72,6 +86,7 @@ class FinetuneConfig:
     dagger_steps: environment steps per epoch driven by the spiking policy (0: off).
     validation_episodes: episodes of the per-epoch return check (0: agreement only).
     train_thresholds: learn thresholds too (kept positive).
+    margin: weight of the Q-margin hinge of the module docstring (0: off).
     loss: "distill" (kept) or "td": Huber loss on r + gamma max_a Q_target(s') with a target
         copy of the spiking network refreshed every epoch, on transitions of the DQN's policy
         (td_initial_steps) and then of the spiking policy (dagger_steps per epoch).
@@ -84,6 +99,7 @@ class FinetuneConfig:
     batch_size: int = 256
     lr: float = 2e-3
     spike_penalty: float = 0.0
+    margin: float = 0.0
     dagger_steps: int = 2000
     validation_episodes: int = 10
     train_thresholds: bool = False
@@ -97,7 +113,8 @@ class FinetuneConfig:
         return dataclasses.asdict(self)
 
 
-def distillation_loss(q: Any, q_teacher: Any, stats: dict[str, float]) -> Any:
+def distillation_loss(q: Any, q_teacher: Any, stats: dict[str, float],
+                      margin: float = 0.0) -> Any:
     """The loss of the module docstring without the spike term (torch tensors)."""
     import torch
     import torch.nn.functional as F  # noqa: N812
@@ -108,7 +125,28 @@ def distillation_loss(q: Any, q_teacher: Any, stats: dict[str, float]) -> Any:
     loss = loss + VALUE_WEIGHT * ((v - v_t) ** 2).mean() / stats["var_v"]
     target = q_teacher.argmax(1)
     loss = loss + CE_WEIGHT * F.cross_entropy(a / stats["std_a"], target)
+    if margin > 0:
+        loss = loss + margin * margin_loss(q, q_teacher, stats["std_a"])
     return loss + torch.zeros((), dtype=q.dtype)
+
+
+def lead(q: Any, action: Any) -> Any:
+    """g(Q) = Q(action) - max of the other actions' Q, per row (torch tensors)."""
+    import torch
+
+    chosen = q.gather(1, action[:, None])[:, 0]
+    others = q.masked_fill(torch.nn.functional.one_hot(action, q.shape[1]).bool(), -torch.inf)
+    return chosen - others.max(1).values
+
+
+def margin_loss(q: Any, q_teacher: Any, std_a: float) -> Any:
+    """L_margin of the module docstring: mean hinge on the SNN's lead of the teacher's
+    action, asked up to min(teacher's lead, MARGIN_CAP std_a), in units of std_a."""
+    import torch
+
+    target = q_teacher.argmax(1)
+    want = torch.clamp(lead(q_teacher, target), max=MARGIN_CAP * std_a)
+    return torch.relu(want - lead(q, target)).mean() / std_a
 
 
 def _teacher_stats(q: np.ndarray) -> dict[str, float]:
@@ -234,7 +272,7 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: FloatMLP, env_
             if td:
                 loss = _td_loss(q, target, encoder, trans, idx, cfg.gamma, rng)
             else:
-                loss = distillation_loss(q, torch.from_numpy(q_t[idx]), stats)
+                loss = distillation_loss(q, torch.from_numpy(q_t[idx]), stats, cfg.margin)
             ev = sum(c.sum(1) * f for c, f in zip(counts, fanout, strict=True)).mean()
             if cfg.spike_penalty > 0:
                 loss = loss + cfg.spike_penalty * ev / n_synapses
@@ -340,15 +378,18 @@ def open_convert_run(path: Any) -> ConvertRun:
     import yaml
 
     from neuroq.agents.convert import CONVERT_STAGE, NETWORK_DIR, OBS_FILE
+    from neuroq.agents.nir_import import IMPORT_STAGE
     from neuroq.agents.runs import read_json, require_run_dir
     from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.errors import NeuroqError
 
     p = require_run_dir(path).resolve()
     result = read_json(p / "result.json")
-    if result.get("stage") != CONVERT_STAGE or not p.name.startswith(CONVERT_STAGE + "-"):
-        raise NeuroqError(f"{p} is not a convert run (expected runs/<env>/convert-<id>/; "
-                          f"this one is a {result.get('stage') or p.name.split('-')[0]} run)")
+    stage = result.get("stage")
+    if stage not in (CONVERT_STAGE, IMPORT_STAGE) or not p.name.startswith(stage + "-"):
+        raise NeuroqError(f"{p} is not a convert run or an import run (expected runs/<env>/"
+                          f"convert-<id>/ or import-<id>/; this one is a "
+                          f"{stage or p.name.split('-')[0]} run)")
     art = load_artifact(p / NETWORK_DIR)
     try:
         obs = np.load(p / OBS_FILE, allow_pickle=False)
@@ -356,6 +397,19 @@ def open_convert_run(path: Any) -> ConvertRun:
         raise NeuroqError(f"{p / OBS_FILE} cannot be read: {exc}") from None
     config = yaml.safe_load((p / "config.yaml").read_text())
     return ConvertRun(p, result, config, art.network, art.encoder, art.manifest, obs)
+
+
+def load_teacher(conv: ConvertRun) -> tuple[Any, dict[str, str]]:
+    """The teacher of a convert run (its float DQN) or of an import run (its source network,
+    neuroq.agents.nir_import), and the provenance entry naming it."""
+    if conv.result.get("stage") == "import":
+        from neuroq.agents.nir_import import source_teacher
+
+        return source_teacher(conv.path), {"import_run": str(conv.path)}
+    from neuroq.agents.convert import load_mlp, open_train_run
+
+    train = open_train_run(conv.result["train_run"])
+    return load_mlp(train), {"train_run": str(train.path)}
 
 
 def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig | None = None,
@@ -369,43 +423,38 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
     """
     import yaml
 
-    from neuroq.agents.convert import (
-        NETWORK_DIR,
-        activity,
-        load_mlp,
-        open_train_run,
-        spiking_act,
-    )
+    from neuroq.agents.convert import NETWORK_DIR, activity, spiking_act
     from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
     from neuroq.deploy.artifact import save_artifact
     from neuroq.deploy.errors import NeuroqError
 
     cfg = cfg or FinetuneConfig()
     conv = open_convert_run(convert_path)
-    if cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0 or cfg.spike_penalty < 0:
-        raise NeuroqError("epochs and batch size must be >= 1, lr > 0, spike penalty >= 0")
+    if (cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0 or cfg.spike_penalty < 0
+            or not cfg.margin >= 0):
+        raise NeuroqError("epochs and batch size must be >= 1, lr > 0, spike penalty and "
+                          "margin >= 0")
     if cfg.loss not in LOSSES:
         raise NeuroqError(f"unknown loss {cfg.loss!r} (choose from {', '.join(LOSSES)})")
     if eval_episodes is not None and eval_episodes < 1:
         raise NeuroqError("--eval-episodes must be at least 1")
-    train = open_train_run(conv.result["train_run"])
     import torch
 
-    teacher = load_mlp(train)
+    teacher, origin = load_teacher(conv)
     env_id = conv.result["env_id"]
     torch.set_num_threads(1)
     run_dir = make_run_dir(out_root, env_id, FINETUNE_STAGE, conv.encoder.kind)
     with removed_on_failure(run_dir):
         (run_dir / "config.yaml").write_text(yaml.safe_dump(
             {"stage": FINETUNE_STAGE, "convert_run": str(conv.path),
-             "train_run": str(train.path), "env_id": env_id,
+             **origin, "env_id": env_id,
              "timesteps": conv.network.timesteps, **cfg.to_dict()}, sort_keys=False))
         t0 = time.perf_counter()
         best, history = finetune(conv.network, conv.encoder, teacher, env_id, conv.observations,
                                  cfg, run_dir / "tb", progress)
         wall_s = time.perf_counter() - t0
         write_json(run_dir / "history.json", {"epochs": history})
-        provenance = {"train_run": str(train.path), "convert_run": str(conv.path),
+        provenance = {**origin, "convert_run": str(conv.path),
                       "finetune_run": str(run_dir.resolve())}
         save_artifact(run_dir / NETWORK_DIR, best, conv.encoder,
                       {k: conv.manifest[k] for k in ("env_id", "observation_space",
@@ -420,11 +469,12 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
         agree = float((q.argmax(1) == teacher.q(obs).argmax(1)).mean())
         ann = conv.result["ann_mean_return"]
         result = {"stage": FINETUNE_STAGE, "env_id": env_id, "convert_run": str(conv.path),
-                  "train_run": str(train.path), "timesteps": best.timesteps,
+                  **origin, "timesteps": best.timesteps,
                   "encoder": conv.encoder.to_dict(), "loss": cfg.loss,
                   "episodes": episodes, "mean_return": float(r.mean()),
                   "std_return": float(r.std()), "ann_mean_return": ann,
                   "fraction_of_ann_return": _fraction(float(r.mean()), ann),
+                  "teacher": conv.result.get("teacher", "the float DQN"),
                   "converted_mean_return": conv.result["mean_return"],
                   "agreement": agree, "epochs": cfg.epochs, "wall_s": round(wall_s, 1),
                   **activity(best, conv.encoder, obs[:1000], cfg.seed),

@@ -52,13 +52,18 @@ class DQNConfig:
     n_eval_episodes: int = 20
     final_eval_episodes: int = 100
     #: domain randomization of the training episodes (neuroq.envs.perturb.RandomizationSpec
-    #: as a mapping: obs_noise, action_delay, drop, physics); empty: clean training
+    #: as a mapping: obs_noise, action_delay, drop, physics, obs_delay); empty: clean training
     randomize: dict[str, Any] = field(default_factory=dict)
+    #: perturbation of checkpoint selection (same form): when set, a checkpoint's score is
+    #: the mean of n_eval_episodes clean and n_eval_episodes perturbed selection episodes,
+    #: so the kept checkpoint is the one that also holds up; empty: selection under
+    #: `randomize`
+    select_randomize: dict[str, Any] = field(default_factory=dict)
 
     def sb3_kwargs(self) -> dict[str, Any]:
         """The arguments of `stable_baselines3.DQN` this config sets."""
         skip = {"n_timesteps", "net_arch", "eval_freq", "n_eval_episodes", "final_eval_episodes",
-                "randomize"}
+                "randomize", "select_randomize"}
         kw = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         kw["policy_kwargs"] = {"net_arch": list(self.net_arch)}
         return kw
@@ -86,7 +91,7 @@ def _check_value(name: str, value: Any, where: str) -> Any:
     if name not in fields:
         known = ", ".join(sorted(fields))
         raise NeuroqError(f"{where}: unknown hyperparameter '{name}' (known: {known})")
-    if name == "randomize":
+    if name in ("randomize", "select_randomize"):
         from neuroq.envs.perturb import RandomizationSpec
 
         try:

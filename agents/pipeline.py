@@ -66,15 +66,17 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
                  ros_stage: RosStage | None = None,
                  say: Callable[[str], None] = print, timesteps: int | None = None,
                  finetune_randomize: dict[str, Any] | None = None,
+                 finetune_margin: float = 0.0,
                  train_overrides: list[str] | None = None, energy: bool = True,
                  ship: str | os.PathLike | None = None,
                  command: str = "", gate: float | None = None) -> PipelineRun:
     """Run the seven stages (the ROS stage only with `ros_stage`, the energy report only
     with `energy`); `say` gets progress. timesteps: T of the spiking network (default: the
     smallest, or EVENT_TIMESTEPS for event tasks). finetune_randomize: domain randomization
-    of fine-tuning. train_overrides: `key=value` hyperparameters. ship: a folder to copy the
-    exported artifact into, with a PROVENANCE.md naming `command` (how to regenerate it).
-    gate: the export gate (default: neuroq.agents.export.DEFAULT_GATE)."""
+    of fine-tuning; finetune_margin: the weight of its Q-margin hinge. train_overrides:
+    `key=value` hyperparameters. ship: a folder to copy the exported artifact into, with a
+    PROVENANCE.md naming `command` (how to regenerate it). gate: the export gate (default:
+    neuroq.agents.export.DEFAULT_GATE)."""
     from neuroq.agents import hyperparams
     from neuroq.agents.convert import DEFAULT_EVAL_TIMESTEPS, run_convert
     from neuroq.agents.energy import energy_report
@@ -111,7 +113,7 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     run.folders["finetune"] = run_finetune(
         run.folders["convert"], out,
         FinetuneConfig(epochs=epochs, spike_penalty=spike_penalty, seed=seed,
-                       randomize=finetune_randomize or {}),
+                       randomize=finetune_randomize or {}, margin=finetune_margin),
         progress=False, log=say)
 
     banner(4, "export the deploy artifact")
@@ -130,10 +132,6 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     if "success_rate" in outcomes.get("snn", {}):
         say(f"success on those episodes: SNN {100 * outcomes['snn']['success_rate']:.0f} %, "
             f"float DQN {100 * outcomes['float_dqn']['success_rate']:.0f} %")
-    if ship is not None:
-        ship_artifact(made.artifact, Path(ship), run, command)
-        say(f"shipped to {ship}")
-
     banner(5, "closed loop on the SpiNNaker2 emulator")
     evaluation = evaluate_artifact(made.artifact, episodes=episodes, seed=seed, out=out)
     run.folders["eval"], run.eval_result = evaluation.run_dir, evaluation.result
@@ -141,6 +139,9 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
         f"episodes ({evaluation.run_dir})")
     if "success_rate" in evaluation.result:
         say(f"success {100 * evaluation.result['success_rate']:.0f} % of {episodes} episodes")
+    if ship is not None:  # after the evaluation, so PROVENANCE.md carries its figures
+        ship_artifact(made.artifact, Path(ship), run, command)
+        say(f"shipped to {ship}")
 
     if ros_stage is None:
         say(f"\n=== [6/{STAGES}] ROS 2 closed loop: skipped")

@@ -41,6 +41,7 @@ from neuroq.deploy.rollout import make_env, run_episodes
 
 #: Seed offsets keep selection and report episodes disjoint from training and each other.
 SELECTION_SEED_OFFSET = seeds.SELECTION_BASE
+SELECTION_PERTURBED_OFFSET = seeds.SELECTION_PERTURBED_BASE - seeds.SELECTION_BASE
 REPORT_SEED_OFFSET = seeds.REPORT_BASE
 #: Training steps between progress reports.
 PROGRESS_EVERY_STEPS = 250
@@ -84,20 +85,35 @@ def evaluate(model: Any, env_id: str, episodes: int, seed: int,
     return run_episodes(env_id, greedy_act(model), episodes, seed, wrappers=wrappers).returns
 
 
-def randomization(cfg: DQNConfig) -> tuple:
-    """The env wrappers of the config's domain randomization (none when it is empty)."""
+def randomization(cfg: DQNConfig, selection: bool = False) -> tuple:
+    """The env wrappers of the config's domain randomization (none when it is empty);
+    selection: those of `select_randomize` instead."""
     from neuroq.envs.perturb import RandomizationSpec
 
-    spec = RandomizationSpec.from_dict(cfg.randomize or None)
+    spec = RandomizationSpec.from_dict((cfg.select_randomize if selection else cfg.randomize)
+                                       or None)
     return (spec.wrapper(),) if spec.active else ()
+
+
+def selection_returns(model: Any, env_id: str, seed: int, cfg: DQNConfig) -> np.ndarray:
+    """Returns of a checkpoint's selection episodes (seeds seed + SELECTION_SEED_OFFSET + i):
+    n_eval_episodes under `randomize`, and with `select_randomize` also n_eval_episodes
+    under it (seeds offset by SELECTION_PERTURBED_OFFSET), so the score is the mean of both."""
+    base = seed + SELECTION_SEED_OFFSET
+    r = evaluate(model, env_id, cfg.n_eval_episodes, base, randomization(cfg))
+    perturbed = randomization(cfg, selection=True)
+    if perturbed:
+        r = np.concatenate([r, evaluate(model, env_id, cfg.n_eval_episodes,
+                                        base + SELECTION_PERTURBED_OFFSET, perturbed)])
+    return r
 
 
 def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
                         progress: ProgressFn | None) -> Any:
-    """Every eval_freq steps: the greedy return over n_eval_episodes selection episodes
-    (seeds seed + SELECTION_SEED_OFFSET + i; under the config's domain randomization when it
-    has one); the model is saved as best_model.zip on a strict improvement, and the history
-    kept for eval_history.json."""
+    """Every eval_freq steps: the greedy return over the selection episodes
+    (`selection_returns`: under the config's domain randomization when it has one, and as
+    many again under `select_randomize` when it is set); the model is saved as
+    best_model.zip on a strict improvement, and the history kept for eval_history.json."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class Selection(BaseCallback):
@@ -111,8 +127,7 @@ def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
             if progress is not None and self.num_timesteps % PROGRESS_EVERY_STEPS == 0:
                 progress(self.num_timesteps)
             if self.num_timesteps % cfg.eval_freq == 0:
-                r = evaluate(self.model, env_id, cfg.n_eval_episodes,
-                             seed + SELECTION_SEED_OFFSET, randomization(cfg))
+                r = selection_returns(self.model, env_id, seed, cfg)
                 self.history["steps"].append(int(self.num_timesteps))
                 self.history["mean_return"].append(float(r.mean()))
                 self.history["std_return"].append(float(r.std()))

@@ -95,6 +95,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--burst-every", type=float, default=5.0)
     p.add_argument("--burst-n", type=int, default=100)
     p.add_argument("--no-fuzz", action="store_true", help="run without the fuzzer")
+    p.add_argument("--nice", type=int, default=0,
+                   help="nice increment of the policy, actuator and robot processes (e.g. -10:"
+                   " a robot gives its control loop priority; negative needs CAP_SYS_NICE); "
+                   "the fuzzer keeps 0 (default 0)")
     p.add_argument("--policy-param", action="append", default=[], metavar="NAME:=VALUE",
                    help="extra policy node parameter (repeatable)")
     p.add_argument("--domain-id", type=int, default=os.getpid() % ROS_DOMAIN_IDS)
@@ -494,6 +498,11 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
               "--burst-every", str(args.burst_every), "--burst-n", str(args.burst_n),
               "--domain-id", str(args.domain_id)]
     rss: dict[str, list[tuple[float, float]]] = {"policy": [], "actuator": []}
+
+    def niced() -> None:  # in the child, before exec
+        if args.nice:
+            os.nice(args.nice)
+
     try:
         for name in ("policy", "actuator"):
             log = open(folder / f"{name}.log", "w")  # noqa: SIM115 - closed below
@@ -501,7 +510,7 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
             procs[name] = subprocess.Popen(
                 [sys.executable, "-m", f"neuroq.ros_nodes.{name}_node", "--ros-args",
                  "--params-file", str(CONFIG), *node_args[name]], cwd=REPO, stdout=log,
-                stderr=subprocess.STDOUT)
+                stderr=subprocess.STDOUT, preexec_fn=niced)
         started = time.monotonic()
         while "active" not in (folder / "policy.log").read_text():  # artifact loaded
             if time.monotonic() - started > START_TIMEOUT_S or procs["policy"].poll() is not None:
@@ -512,7 +521,7 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
         procs["robot"] = subprocess.Popen(
             [*script, "--role", "robot", *common, "--policy-pid", str(procs["policy"].pid),
              "--result", str(folder / "robot.json")], stdout=robot_log,
-            stderr=subprocess.STDOUT)
+            stderr=subprocess.STDOUT, preexec_fn=niced)
         if not args.no_fuzz:
             fuzz_log = open(folder / "fuzz.log", "w")  # noqa: SIM115 - closed below
             logs.append(fuzz_log)
@@ -565,7 +574,7 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
                        if "safe stop" in ln]
     result["actuator_safe_stop_log"] = safe_stop_lines
     result.update(rate_hz=rate, period_ms=period * 1e3, watchdog_timeout_ms=timeout * 1e3,
-                  duration_s=args.duration)
+                  duration_s=args.duration, nice=args.nice, fuzz=not args.no_fuzz)
     return result
 
 
@@ -601,7 +610,8 @@ def report(r: dict[str, Any]) -> str:
 
     return "\n".join([
         f"{r['rate_hz']:g} Hz ({r['period_ms']:.1f} ms period, watchdog "
-        f"{r['watchdog_timeout_ms']:.1f} ms), {r['duration_s']:g} s soaked, steal "
+        f"{r['watchdog_timeout_ms']:.1f} ms), {r['duration_s']:g} s soaked, fuzz "
+        f"{'on' if r['fuzz'] else 'off'}, nice {r['nice']}, steal "
         f"{_pct(r.get('steal'))}, load average {r.get('load_avg_after')}:",
         f"  false watchdog trips: {r['false_trips']}, of which the robot's own next reading "
         f"was a timeout late: {r['false_trips_reading_late']} (actuator counted "

@@ -9,31 +9,23 @@ Loading needs numpy, h5py and nir only: no torch, and no pickle anywhere (`nir.r
 HDF5 groups and datasets with h5py, which stores numbers and strings natively and never
 unpickles). The weights file is hashed before it is parsed; a mismatch is refused.
 
-NIR mapping (discrete chip update -> NIR's continuous-time nodes)
------------------------------------------------------------------
-The chip updates, per step (deploy/neuron.py):  v <- alpha * v + i_offset + W s.
-NIR nodes are continuous-time; we state the integration step explicitly as `dt` = 1 time
-unit = one chip time step (`NIR_DT`, stored in the graph metadata and the manifest; the wall
-time of one step is the chip's sys_tick, a run-time setting outside the network). A spike is
-a unit impulse, so it moves v by R * w regardless of dt. With forward Euler:
+NIR graph (deploy/nir_profiles.py, docs/nir.md)
+-----------------------------------------------
+network.nir.h5 is the "neuroq" profile: its standard NIR fields say what the chip computes,
+read in discrete time with dt = 1 (one chip time step; `NIR_DT`) and forward Euler:
+`Delay(1)` -> `Affine(W, i_offset)` -> `IF` / `LIF(tau = 1/(1-alpha), r = tau)` per layer
+(the Delay is the chip's one step per projection), a non-spiking `I` / `LI` readout, and
+`v_threshold = nextafter_f32(threshold, -inf)` so NIR's `v > v_threshold` is the chip's
+`v >= threshold`. W holds the int8 weights as integer-valued float32 (every NIR reader
+takes float weights); the reader checks they are integers in [-128, 127]. Node metadata
+keeps what NIR cannot say exactly: float32 alpha_decay (tau does not round-trip
+bit-exactly), weight_scale, the comparison, and reset by subtraction (NIR resets to
+v_reset), which the manifest's `neuron.not_expressed_in_nir` and `neuroq export` state.
+Graph metadata: dt, timesteps, q_scale. `neuroq export --nir-profile` adds graphs for
+snnTorch, Norse and py-spinnaker2 as extra files (`nir_profiles` in the manifest, each
+with its SHA-256); neuroq itself reads only network.nir.h5.
 
-- Projection into layer k: `Affine(weight=W_k, bias=i_offset_k)`. W_k holds the int8 weights
-  in weight units, stored as float32 with exactly integer values (every NIR reader takes
-  float weights); the reader checks they are integers in [-128, 127]. The layer's
-  `weight_scale` (ANN float units per weight unit) is node metadata and in the manifest.
-- Spiking layer with alpha = 1 (integrate-and-fire): `IF(r=1, v_threshold=threshold,
-  v_reset=v_reset)`;  dv/dt = R (W s + b)  integrates in one step to  v += W s + b.
-- Spiking layer with alpha < 1: `LIF(tau = dt / (1 - alpha), r = tau / dt, v_leak = 0,
-  v_threshold, v_reset)`;  forward Euler  v += dt/tau (-v + R I)  =  alpha v + W s + b.
-  (py-spinnaker2's importer with IntegratorMethod.FORWARD and scale_weights=False maps
-  these back to exactly alpha_decay, threshold and i_offset.)
-- Non-spiking output layer: `I(r=1)` (alpha = 1) or `LI(tau, r = tau / dt, v_leak = 0)`.
-  Q = v_out * q_scale; `q_scale` is graph metadata and in the manifest.
-- What NIR cannot express is metadata on the neuron node and in the manifest: the exact
-  float32 `alpha_decay` (the tau round trip is not bit-exact), the threshold comparison
-  (NIR writes `v > v_thr`; ours is a parameter, default `>=`) and the reset mode (NIR resets
-  to v_reset; the chip default is reset by subtraction).
-- Every projection has one step of delay (the chip's), not drawn as nir.Delay nodes.
+Format version 1 (before nir.Delay nodes and nextafter thresholds) is still read.
 """
 
 from __future__ import annotations
@@ -51,14 +43,25 @@ import numpy as np
 from neuroq.deploy.encoders import Encoder, encoder_from_dict
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import Layer, SpikingQNetwork
-from neuroq.deploy.neuron import NeuronParams, make_params
+from neuroq.deploy.neuron import Compare, NeuronParams, Reset, make_params
+from neuroq.deploy.nir_profiles import (
+    CHIP_DT,
+    NIR_LAYOUT,
+    PRODUCER,
+    PROFILES,
+    chip_threshold,
+    profile_graph,
+    profile_info,
+)
 
 FORMAT_NAME = "neuroq-artifact"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions load_artifact reads (1: before nir.Delay nodes and nextafter thresholds).
+READ_FORMAT_VERSIONS = (1, 2)
 WEIGHTS_FILE = "network.nir.h5"
 MANIFEST_FILE = "manifest.json"
 #: NIR integration step in time units; one unit is one chip time step (see module docstring).
-NIR_DT = 1.0
+NIR_DT = CHIP_DT
 INT8_MIN, INT8_MAX = -128, 127
 #: Permissions of the written files (read for everyone, write for the owner).
 ARTIFACT_FILE_MODE = 0o644
@@ -84,71 +87,39 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _neuron_node(layer: Layer) -> Any:
-    import nir
-
-    p = layer.params
-    n = layer.n_out
-    alpha = p.alpha_decay.astype(np.float64)
-    meta = {"alpha_decay": p.alpha_decay.copy(), "weight_scale": float(layer.weight_scale),
-            "spiking": int(layer.spiking), "reset": p.reset.value, "compare": p.compare.value}
-    ones = np.ones(n, np.float32)
-    if np.all(alpha == 1.0):
-        if layer.spiking:
-            return nir.IF(r=ones, v_threshold=p.threshold.copy(), v_reset=p.v_reset.copy(),
-                          metadata=meta)
-        return nir.I(r=ones, metadata={**meta, **_unused(p)})
-    if np.any(alpha == 1.0):
-        raise NeuroqError(
-            f"layer {layer.name} mixes alpha_decay = 1 with alpha_decay < 1: NIR needs one "
-            "node type per layer")
-    tau = (NIR_DT / (1.0 - alpha)).astype(np.float32)
-    r = (tau / NIR_DT).astype(np.float32)
-    zeros = np.zeros(n, np.float32)
-    if layer.spiking:
-        return nir.LIF(tau=tau, r=r, v_leak=zeros, v_threshold=p.threshold.copy(),
-                       v_reset=p.v_reset.copy(), metadata=meta)
-    return nir.LI(tau=tau, r=r, v_leak=zeros, metadata={**meta, **_unused(p)})
-
-
-def _unused(p: NeuronParams) -> dict[str, np.ndarray]:
-    """Threshold and v_reset of a non-spiking layer: unused, kept so arrays round-trip."""
-    return {"threshold": p.threshold.copy(), "v_reset": p.v_reset.copy()}
-
-
 def network_to_nir(network: SpikingQNetwork) -> Any:
-    """The NIR graph of `network`: input -> (L<k>.w Affine -> L<k> neuron)* -> output."""
-    import nir
+    """The artifact's NIR graph of `network` (the "neuroq" profile of deploy/nir_profiles.py):
+    input -> (layer<k>.delay -> layer<k>.w Affine -> layer<k> neuron)* -> output."""
+    return profile_graph(network, "neuroq")
 
-    nodes: dict[str, Any] = {"input": nir.Input(np.array([network.n_inputs]))}
-    edges: list[tuple[str, str]] = []
-    prev = "input"
-    for k, layer in enumerate(network.layers):
-        w_name, n_name = f"layer{k}.w", f"layer{k}"
-        nodes[w_name] = nir.Affine(weight=layer.weight.astype(np.float32),
-                                   bias=layer.params.i_offset.copy(),
-                                   metadata={"name": layer.name})
-        nodes[n_name] = _neuron_node(layer)
-        edges += [(prev, w_name), (w_name, n_name)]
-        prev = n_name
-    nodes["output"] = nir.Output(np.array([network.n_actions]))
-    edges.append((prev, "output"))
-    meta = {"producer": FORMAT_NAME, "dt": NIR_DT, "timesteps": int(network.timesteps),
-            "q_scale": float(network.q_scale), "projection_delay_steps": 1}
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+
+def _meta_value(meta: dict[str, Any], key: str, where: str) -> Any:
+    if key not in meta:
+        raise NeuroqError(f"{where}: metadata {key!r} is missing")
+    v = meta[key]
+    return v.decode() if isinstance(v, bytes) else v
 
 
 def _meta_str(meta: dict[str, Any], key: str, where: str) -> str:
-    v = meta.get(key)
-    if isinstance(v, bytes):
-        v = v.decode()
+    v = _meta_value(meta, key, where)
     if not isinstance(v, str):
-        raise NeuroqError(f"{where}: metadata {key!r} is missing")
+        raise NeuroqError(f"{where}: metadata {key!r} must be a string, got {v!r}")
     return v
 
 
-def network_from_nir(graph: Any, timesteps: int, where: str = "NIR graph") -> SpikingQNetwork:
-    """Rebuild a `SpikingQNetwork` from a graph written by `network_to_nir`."""
+def _meta_number(meta: dict[str, Any], key: str, where: str) -> float:
+    v = _meta_value(meta, key, where)
+    try:
+        x = float(np.asarray(v))
+    except (TypeError, ValueError):
+        x = float("nan")
+    if not np.isfinite(x):
+        raise NeuroqError(f"{where}: metadata {key!r} must be a finite number, got {v!r}")
+    return x
+
+
+def _chain(graph: Any, where: str) -> list[tuple[str, Any]]:
+    """The nodes from the Input node to the Output node, in order; a chain or an error."""
     import nir
 
     nodes, nxt = graph.nodes, {}
@@ -156,54 +127,131 @@ def network_from_nir(graph: Any, timesteps: int, where: str = "NIR graph") -> Sp
         if a in nxt:
             raise NeuroqError(f"{where}: node {a} has more than one successor (not a chain)")
         nxt[a] = b
-    if not isinstance(nodes.get("input"), nir.Input):
-        raise NeuroqError(f"{where}: no Input node named 'input'")
-    layers, name = [], nxt.get("input")
-    while name is not None and name in nodes and not isinstance(nodes[name], nir.Output):
-        w_node, n_name = nodes[name], nxt.get(name)
-        if not isinstance(w_node, nir.Affine) or n_name not in nodes:
-            raise NeuroqError(f"{where}: expected an Affine node followed by neurons at {name}")
-        layers.append(_layer_from_nodes(w_node, nodes[n_name], f"{where}: {n_name}"))
-        name = nxt.get(n_name)
-    if name is None or not isinstance(nodes.get(name), nir.Output):
-        raise NeuroqError(f"{where}: the chain from 'input' does not end in an Output node")
-    q_scale = float(np.asarray(graph.metadata.get("q_scale", np.nan)))
-    if not np.isfinite(q_scale):
-        raise NeuroqError(f"{where}: graph metadata has no finite q_scale")
+    inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
+    if len(inputs) != 1:
+        raise NeuroqError(f"{where}: needs exactly one Input node, found {len(inputs)}")
+    chain, name = [], inputs[0]
+    while name is not None:
+        if name not in nodes:
+            raise NeuroqError(f"{where}: an edge leads to {name!r}, which is not a node")
+        if len(chain) > len(nodes):
+            raise NeuroqError(f"{where}: the edges form a cycle")
+        chain.append((name, nodes[name]))
+        if isinstance(nodes[name], nir.Output):
+            return chain
+        name = nxt.get(name)
+    raise NeuroqError(f"{where}: the chain from the Input node does not end in an Output node")
+
+
+def network_from_nir(graph: Any, timesteps: int, where: str = "NIR graph") -> SpikingQNetwork:
+    """Rebuild a `SpikingQNetwork` from a graph written by `network_to_nir` (layout 2) or by
+    neuroq before nir.Delay nodes (layout 1: no Delay nodes, exact thresholds).
+
+    Standard fields give weights, biases, thresholds (with the comparison), v_reset, taus
+    and delays; node metadata supplies what NIR cannot say and is checked against them.
+    A graph from another tool has no neuroq metadata: `neuroq import` reads those.
+    """
+    import nir
+
+    meta = graph.metadata or {}
+    producer = meta.get("producer")
+    producer = producer.decode() if isinstance(producer, bytes) else producer
+    if producer not in (PRODUCER, FORMAT_NAME):
+        raise NeuroqError(
+            f"{where}: not a graph written by neuroq (graph metadata 'producer' is "
+            f"{'missing' if producer is None else repr(producer)}); a NIR graph from "
+            "another tool becomes an artifact with `neuroq import GRAPH --env ENV`")
+    layout = int(_meta_number(meta, "nir_layout", where)) if producer == PRODUCER else 1
+    if layout not in (1, NIR_LAYOUT):
+        raise NeuroqError(f"{where}: NIR layout {layout} is not supported (this neuroq reads "
+                          f"1 and {NIR_LAYOUT})")
+    dt = _meta_number(meta, "dt", where)
+    if dt != NIR_DT:
+        raise NeuroqError(f"{where}: dt is {dt}, neuroq's graphs use dt = {NIR_DT} (one chip "
+                          "time step)")
+    if layout == 1 and _meta_number(meta, "projection_delay_steps", where) != 1:
+        raise NeuroqError(f"{where}: projection_delay_steps must be 1")
+    chain = _chain(graph, where)[1:-1]
+    layers, i = [], 0
+    while i < len(chain):
+        name, node = chain[i]
+        if layout == NIR_LAYOUT:
+            if not isinstance(node, nir.Delay):
+                raise NeuroqError(f"{where}: expected a Delay node (the chip's one step per "
+                                  f"projection) before every Affine, found "
+                                  f"{type(node).__name__} {name!r}")
+            if not np.all(np.asarray(node.delay) == NIR_DT):
+                raise NeuroqError(f"{where}: Delay node {name!r} must delay by {NIR_DT} "
+                                  "(one chip step)")
+            i += 1
+        if i + 1 >= len(chain) or not isinstance(chain[i][1], nir.Affine):
+            raise NeuroqError(f"{where}: expected an Affine node followed by neurons at "
+                              f"{chain[min(i, len(chain) - 1)][0]!r}")
+        (_, w_node), (n_name, n_node) = chain[i], chain[i + 1]
+        layers.append(_layer_from_nodes(w_node, n_node, layout, f"{where}: {n_name}"))
+        i += 2
+    if not layers:
+        raise NeuroqError(f"{where}: the graph has no layers")
+    t_graph = int(_meta_number(meta, "timesteps", where))
+    if t_graph != timesteps:
+        raise NeuroqError(f"{where}: graph metadata says timesteps = {t_graph}, the manifest "
+                          f"{timesteps}")
+    q_scale = _meta_number(meta, "q_scale", where)
     return SpikingQNetwork(tuple(layers), int(timesteps), q_scale)
 
 
-def _layer_from_nodes(w_node: Any, n_node: Any, where: str) -> Layer:
+def _layer_from_nodes(w_node: Any, n_node: Any, layout: int, where: str) -> Layer:
     import nir
 
     w = np.asarray(w_node.weight, dtype=np.float64)
     if (w.ndim != 2 or not np.all(np.isfinite(w)) or np.any(w != np.round(w))
             or w.min(initial=0) < INT8_MIN or w.max(initial=0) > INT8_MAX):
         raise NeuroqError(f"{where}: weights must be integers in [{INT8_MIN}, {INT8_MAX}]")
+    if w_node.bias is None:
+        raise NeuroqError(f"{where}: the Affine node before it has no bias (i_offset)")
+    if not isinstance(n_node, (nir.IF, nir.LIF, nir.I, nir.LI)):
+        raise NeuroqError(f"{where}: unsupported neuron node {type(n_node).__name__} "
+                          "(neuroq's graphs use IF, LIF, I and LI)")
     meta = n_node.metadata or {}
-    if "alpha_decay" not in meta or "weight_scale" not in meta:
-        raise NeuroqError(f"{where}: neuron metadata lacks alpha_decay or weight_scale")
-    alpha = np.asarray(meta["alpha_decay"], dtype=np.float32)
-    spiking = isinstance(n_node, (nir.IF, nir.LIF))
-    if not spiking and not isinstance(n_node, (nir.I, nir.LI)):
-        raise NeuroqError(f"{where}: unsupported neuron node {type(n_node).__name__}")
-    if isinstance(n_node, (nir.LIF, nir.LI)):
-        implied = 1.0 - NIR_DT / np.asarray(n_node.tau, np.float64)
-        if not np.allclose(implied, alpha, rtol=0, atol=1e-5):
-            raise NeuroqError(f"{where}: tau does not match the alpha_decay in its metadata")
-    elif np.any(alpha != 1.0):
-        raise NeuroqError(f"{where}: an IF/I node must have alpha_decay = 1")
+    alpha = np.asarray(_meta_value(meta, "alpha_decay", where), dtype=np.float32)
+    weight_scale = _meta_number(meta, "weight_scale", where)
+    compare = Compare(_check_choice(_meta_str(meta, "compare", where), Compare, where))
+    reset = _check_choice(_meta_str(meta, "reset", where), Reset, where)
     n = w.shape[0]
-    src = n_node if spiking else None
-    threshold = np.asarray(src.v_threshold if src else meta.get("threshold", 1.0), np.float32)
-    v_reset = np.asarray(src.v_reset if src else meta.get("v_reset", 0.0), np.float32)
+    r = np.asarray(n_node.r, np.float64)
+    if isinstance(n_node, (nir.LIF, nir.LI)):
+        tau = np.asarray(n_node.tau, np.float64)
+        if not np.allclose(1.0 - NIR_DT / tau, alpha, rtol=0, atol=1e-5):
+            raise NeuroqError(f"{where}: tau does not match the alpha_decay in its metadata")
+        if not np.allclose(r, tau / NIR_DT, rtol=1e-6) or np.any(np.asarray(n_node.v_leak)):
+            raise NeuroqError(f"{where}: r must be tau/dt and v_leak 0 (unit input gain)")
+    else:
+        if np.any(alpha != 1.0):
+            raise NeuroqError(f"{where}: an IF/I node must have alpha_decay = 1")
+        if np.any(r != 1.0):
+            raise NeuroqError(f"{where}: r must be 1 (unit input gain)")
+    spiking = isinstance(n_node, (nir.IF, nir.LIF))
+    if spiking:
+        v_thr = np.asarray(n_node.v_threshold, np.float32)
+        threshold = v_thr if layout == 1 else chip_threshold(v_thr, compare)
+        v_reset = np.asarray(n_node.v_reset, np.float32)
+    else:
+        threshold = np.asarray(meta.get("threshold", 1.0), np.float32)
+        v_reset = np.asarray(meta.get("v_reset", 0.0), np.float32)
     params: NeuronParams = make_params(
-        n, threshold=threshold, alpha_decay=alpha,
-        i_offset=np.asarray(w_node.bias, np.float32), v_reset=v_reset,
-        reset=_meta_str(meta, "reset", where), compare=_meta_str(meta, "compare", where))
-    name = (w_node.metadata or {}).get("name", where.rsplit(" ", 1)[-1])
-    return Layer(str(name), w.astype(np.int8), float(np.asarray(meta["weight_scale"])),
-                 params, spiking)
+        n, threshold=threshold, alpha_decay=alpha, i_offset=np.asarray(w_node.bias, np.float32),
+        v_reset=v_reset, reset=reset, compare=compare)
+    src = meta if layout == NIR_LAYOUT else (w_node.metadata or {})
+    name = src.get("name", where.rsplit(" ", 1)[-1])
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    return Layer(name, w.astype(np.int8), weight_scale, params, spiking)
+
+
+def _check_choice(value: str, enum: Any, where: str) -> str:
+    choices = [e.value for e in enum]
+    if value not in choices:
+        raise NeuroqError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+    return value
 
 
 def _layer_summary(layer: Layer) -> dict[str, Any]:
@@ -212,32 +260,78 @@ def _layer_summary(layer: Layer) -> dict[str, Any]:
             "reset": layer.params.reset.value, "threshold_compare": layer.params.compare.value}
 
 
+def profile_file(profile: str) -> str:
+    """File name of an extra NIR profile graph in the artifact folder."""
+    return f"network.{profile}.nir"
+
+
+def _write_graph(out: Path, graph: Any) -> tuple[str, str]:
+    """Write `graph` to a temporary file in `out`; return its path and SHA-256."""
+    import nir
+
+    fd, tmp = tempfile.mkstemp(suffix=".nir.tmp", dir=out)
+    os.close(fd)
+    nir.write(tmp, graph)
+    return tmp, sha256_file(tmp)
+
+
+def _neuron_summary(network: SpikingQNetwork) -> dict[str, Any]:
+    hidden = network.layers[:-1]
+    return {
+        "threshold_compare": (hidden[0].params.compare.value if hidden
+                              else network.layers[0].params.compare.value),
+        "reset": hidden[0].params.reset.value if hidden else None,
+        "nir_dt": NIR_DT,
+        "nir_dt_unit": "one chip time step",
+        "nir_layout": NIR_LAYOUT,
+        "projection_delay_steps": 1,
+        "projection_delay_in_nir": "nir.Delay(1) before every Affine",
+        "threshold_in_nir": "v_threshold = nextafter_f32(threshold, -inf) where the "
+                            "comparison is '>=' (NIR fires on v > v_threshold)",
+        "not_expressed_in_nir": list(profile_info(network, "neuroq").not_expressed),
+        "weights": "int8 in weight units, stored as integer-valued float32 in Affine",
+    }
+
+
 def save_artifact(out_dir: str | os.PathLike, network: SpikingQNetwork, encoder: Encoder,
-                  manifest: dict[str, Any]) -> Path:
+                  manifest: dict[str, Any], nir_profiles: tuple[str, ...] = ()) -> Path:
     """Write `network.nir.h5` and `manifest.json` into `out_dir`; return the manifest path.
 
     `manifest` provides env_id, observation_space, action_space and provenance (the runs the
     network came from) and may add more keys; the network-derived keys (format, timesteps,
-    encoder, layers, q_scale, neuron semantics, weights hash) are filled in here. Files are
-    written to temporary names and renamed, so a failure leaves nothing half-written.
+    encoder, layers, q_scale, neuron semantics, weights hash) are filled in here.
+    `nir_profiles` (deploy/nir_profiles.py PROFILES other than "neuroq", which is
+    network.nir.h5 itself) adds `network.<profile>.nir` for that reader, listed under
+    `nir_profiles` in the manifest with its SHA-256, reader settings and what its standard
+    fields do not say. Files are written to temporary names and renamed, so a failure
+    leaves nothing half-written.
     """
-    import nir
-
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
     if missing:
         raise NeuroqError(f"artifact manifest lacks {', '.join(missing)}")
     if encoder.n_inputs != network.n_inputs:
         raise NeuroqError(f"encoder gives {encoder.n_inputs} inputs, the network takes "
                           f"{network.n_inputs}")
+    unknown = [p for p in nir_profiles if p not in PROFILES]
+    if unknown:
+        raise NeuroqError(f"unknown NIR profile {unknown[0]!r} (choose from "
+                          f"{', '.join(PROFILES)})")
+    extra = [p for p in dict.fromkeys(nir_profiles) if p != "neuroq"]
     out = Path(out_dir)
     created = not out.exists()
+    tmps: dict[str, str] = {}
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fd, tmp_h5 = tempfile.mkstemp(suffix=".h5.tmp", dir=out)
-        os.close(fd)
-        nir.write(tmp_h5, network_to_nir(network))
-        digest = sha256_file(tmp_h5)
-        hidden = network.layers[:-1]
+        tmps[WEIGHTS_FILE], digest = _write_graph(out, network_to_nir(network))
+        profiles: dict[str, Any] = {}
+        for prof in extra:
+            tmps[profile_file(prof)], prof_digest = _write_graph(
+                out, profile_graph(network, prof))
+            info = profile_info(network, prof)
+            profiles[prof] = {"file": profile_file(prof), "sha256": prof_digest, "dt": info.dt,
+                              "dt_unit": info.dt_unit, "reader": info.reader,
+                              "readout": info.readout,
+                              "not_expressed": list(info.not_expressed)}
         full = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -247,33 +341,27 @@ def save_artifact(out_dir: str | os.PathLike, network: SpikingQNetwork, encoder:
             "n_inputs": network.n_inputs,
             "n_actions": network.n_actions,
             "q_scale": float(network.q_scale),
-            "neuron": {
-                "threshold_compare": (hidden[0].params.compare.value if hidden
-                                      else network.layers[0].params.compare.value),
-                "reset": hidden[0].params.reset.value if hidden else None,
-                "nir_dt": NIR_DT,
-                "nir_dt_unit": "one chip time step",
-                "projection_delay_steps": 1,
-                "weights": "int8 in weight units, stored as integer-valued float32 in Affine",
-            },
+            "neuron": _neuron_summary(network),
             "layers": [_layer_summary(layer) for layer in network.layers],
             "weights_file": WEIGHTS_FILE,
             "weights_sha256": digest,
+            **({"nir_profiles": profiles} if profiles else {}),
         }
         try:
             text = json.dumps(_plain(full), indent=2, allow_nan=False) + "\n"
         except (TypeError, ValueError) as exc:
-            os.unlink(tmp_h5)
+            for tmp in tmps.values():
+                os.unlink(tmp)
             if created:
                 out.rmdir()
             raise NeuroqError(f"artifact manifest is not plain JSON: {exc}") from None
-        fd, tmp_json = tempfile.mkstemp(suffix=".json.tmp", dir=out)
+        fd, tmps[MANIFEST_FILE] = tempfile.mkstemp(suffix=".json.tmp", dir=out)
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        for tmp in (tmp_h5, tmp_json):  # mkstemp makes 0600; the robot may run as another user
+        for tmp in tmps.values():  # mkstemp makes 0600; the robot may run as another user
             os.chmod(tmp, ARTIFACT_FILE_MODE)
-        os.replace(tmp_h5, out / WEIGHTS_FILE)
-        os.replace(tmp_json, out / MANIFEST_FILE)
+        for name, tmp in tmps.items():  # the manifest last: it vouches for the others
+            os.replace(tmp, out / name)
     except OSError as exc:
         raise NeuroqError(f"cannot write the artifact to {out}: {exc}") from None
     return out / MANIFEST_FILE
@@ -295,6 +383,10 @@ def read_manifest(path: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
     does that). For a node that needs only what the manifest says (the actuator: the robot
     interface)."""
     p = Path(path)
+    if p.is_file() and p.name != MANIFEST_FILE:
+        raise NeuroqError(f"{p} is a file, not an artifact folder; a NIR graph from another "
+                          f"tool becomes an artifact with `neuroq import {p} --env ENV "
+                          "--encoder FILE`")
     folder = p.parent if p.name == MANIFEST_FILE else p
     mpath = folder / MANIFEST_FILE
     if not mpath.is_file():
@@ -305,9 +397,10 @@ def read_manifest(path: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
         raise NeuroqError(f"{mpath} is not valid JSON: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise NeuroqError(f"{mpath} is not a {FORMAT_NAME} manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise NeuroqError(f"{mpath}: format version {manifest.get('format_version')} is not "
-                          f"supported (this neuroq reads version {FORMAT_VERSION})")
+    if manifest.get("format_version") not in READ_FORMAT_VERSIONS:
+        raise NeuroqError(f"{mpath}: format version {manifest.get('format_version')!r} is not "
+                          f"supported (this neuroq reads versions "
+                          f"{', '.join(map(str, READ_FORMAT_VERSIONS))})")
     for key in (*REQUIRED_KEYS, "timesteps", "encoder", "layers", "weights_sha256"):
         if key not in manifest:
             raise NeuroqError(f"{mpath} lacks the key {key!r}")
@@ -334,15 +427,35 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     except Exception as exc:  # noqa: BLE001 - nir/h5py raise many types on malformed files
         raise NeuroqError(f"{wpath} is not a readable NIR graph: {exc}") from None
     timesteps = manifest["timesteps"]
-    if not isinstance(timesteps, int) or timesteps != int(graph.metadata.get("timesteps", -1)):
-        raise NeuroqError(f"{mpath}: timesteps {timesteps!r} disagrees with the NIR graph")
+    if not _is_count(timesteps):
+        raise NeuroqError(f"{mpath}: timesteps must be a positive integer, got {timesteps!r}")
     network = network_from_nir(graph, timesteps, str(wpath))
+    _check_profile_files(folder, manifest, str(mpath))
     try:
         encoder = encoder_from_dict(manifest["encoder"])
     except NeuroqError as exc:
         raise NeuroqError(f"{mpath}: encoder: {exc}") from None
     check_manifest(manifest, network, encoder, str(mpath))
     return Artifact(network, encoder, manifest, folder)
+
+
+def _check_profile_files(folder: Path, manifest: dict[str, Any], where: str) -> None:
+    """Every extra NIR profile the manifest lists exists and matches its SHA-256."""
+    profiles = manifest.get("nir_profiles", {})
+    if not isinstance(profiles, dict):
+        raise NeuroqError(f"{where}: nir_profiles must be a mapping of profile -> file")
+    for name, entry in profiles.items():
+        if name not in PROFILES or not isinstance(entry, dict) \
+                or entry.get("file") != profile_file(name):
+            raise NeuroqError(f"{where}: nir_profiles.{name} is not a profile this neuroq "
+                              "writes")
+        path = folder / entry["file"]
+        if not path.is_file():
+            raise NeuroqError(f"artifact {folder} has no {entry['file']} (listed in "
+                              "nir_profiles)")
+        if sha256_file(path) != entry.get("sha256"):
+            raise NeuroqError(f"{path} does not match its manifest (SHA-256): the file is "
+                              "corrupted or was changed; export the artifact again")
 
 
 def _is_count(value: Any) -> bool:

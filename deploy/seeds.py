@@ -9,6 +9,7 @@ ranges apart); every range is 1,000 or more episodes wide.
 
     purpose                                        seeds
     DQN checkpoint selection (train)               SELECTION_BASE + s + i
+    ... its perturbed half (select_randomize)      SELECTION_PERTURBED_BASE + s + i
     DQN report episodes (train)                    REPORT_BASE + s + i
     recording observations (convert)               RECORD_BASE + s * 1000 + i
     return checks of convert, finetune, export     STAGE_EVAL_BASE + i
@@ -23,6 +24,7 @@ ranges apart); every range is 1,000 or more episodes wide.
 """
 
 SELECTION_BASE = 10_000
+SELECTION_PERTURBED_BASE = 15_000
 REPORT_BASE = 20_000
 RECORD_BASE = 30_000
 STAGE_EVAL_BASE = 50_000
@@ -34,7 +36,8 @@ HELD_OUT_BASE = 1_000_000
 
 #: The table above as data, for result.json files: purpose -> first seed (before offsets).
 SEED_RANGES = {
-    "train_selection": SELECTION_BASE, "train_report": REPORT_BASE,
+    "train_selection": SELECTION_BASE, "train_selection_perturbed": SELECTION_PERTURBED_BASE,
+    "train_report": REPORT_BASE,
     "convert_record": RECORD_BASE, "stage_eval": STAGE_EVAL_BASE,
     "finetune_validation": VALIDATION_BASE, "finetune_rollouts": ROLLOUT_BASE,
     "calibration": CALIBRATION_BASE, "export_gate": GATE_BASE, "held_out": HELD_OUT_BASE,

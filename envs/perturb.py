@@ -147,6 +147,15 @@ def _cartpole_derived(core: Any) -> None:
     core.polemass_length = core.masspole * core.length
 
 
+def _acrobot_derived(core: Any) -> None:
+    """Gymnasium's Acrobot dynamics read a link's length only through its centre of mass
+    (LINK_COM_POS_i, 0.5 m for the 1 m links: the middle of a uniform link); LINK_LENGTH_2
+    alone only changes the drawing. Keep each centre in the middle of its link, so a length
+    shift changes the physics."""
+    core.LINK_COM_POS_1 = core.LINK_LENGTH_1 / 2
+    core.LINK_COM_POS_2 = core.LINK_LENGTH_2 / 2
+
+
 #: Parameters per environment (Gymnasium's classic_control cartpole.py and acrobot.py name
 #: them as attributes; the DVS task takes its noise rate from its DvsParams).
 PHYSICS: dict[str, dict[str, PhysicsParameter]] = {
@@ -159,10 +168,10 @@ PHYSICS: dict[str, dict[str, PhysicsParameter]] = {
     "Acrobot-v1": {
         "link_mass_1": PhysicsParameter("LINK_MASS_1", "kg", "first link's mass (default 1)"),
         "link_mass_2": PhysicsParameter("LINK_MASS_2", "kg", "second link's mass (default 1)"),
-        "link_length_1": PhysicsParameter("LINK_LENGTH_1", "m",
-                                          "first link's length (default 1)"),
-        "link_length_2": PhysicsParameter("LINK_LENGTH_2", "m",
-                                          "second link's length (default 1)"),
+        "link_length_1": PhysicsParameter("LINK_LENGTH_1", "m", "first link's length "
+                                          "(default 1; its centre of mass stays mid-link)"),
+        "link_length_2": PhysicsParameter("LINK_LENGTH_2", "m", "second link's length "
+                                          "(default 1; its centre of mass stays mid-link)"),
     },
     "neuroq/DVSPanTrackingPooled-v0": {
         "noise_rate_hz": PhysicsParameter("noise_rate_hz", "Hz",
@@ -183,7 +192,8 @@ PHYSICS: dict[str, dict[str, PhysicsParameter]] = {
 PHYSICS["CartPole-v0"] = PHYSICS["CartPole-v1"]
 PHYSICS["neuroq/DVSPanTracking-v0"] = PHYSICS["neuroq/DVSPanTrackingPooled-v0"]
 _DERIVED: dict[str, Callable[[Any], None]] = {"CartPole-v1": _cartpole_derived,
-                                              "CartPole-v0": _cartpole_derived}
+                                              "CartPole-v0": _cartpole_derived,
+                                              "Acrobot-v1": _acrobot_derived}
 
 
 def physics_parameters(env_id: str) -> dict[str, PhysicsParameter]:
@@ -260,15 +270,17 @@ class RandomizationSpec:
     [low, high] range; physics per parameter name of `PHYSICS`.
 
     From config (YAML), e.g. `{obs_noise: [0, 0.05], action_delay: [0, 1], drop: [0, 0.1],
-    physics: {length: [0.3, 0.75]}}`; any kind may be left out.
+    physics: {length: [0.3, 0.75]}, obs_delay: [0, 1]}`; any kind may be left out. Delays
+    are whole steps (drawn uniformly from low..high inclusive).
     """
 
     obs_noise: tuple[float, float] = (0.0, 0.0)
     action_delay: tuple[int, int] = (0, 0)
     drop: tuple[float, float] = (0.0, 0.0)
     physics: tuple[tuple[str, float, float], ...] = ()
+    obs_delay: tuple[int, int] = (0, 0)
 
-    KINDS = ("obs_noise", "action_delay", "drop", "physics")
+    KINDS = ("obs_noise", "action_delay", "drop", "physics", "obs_delay")
 
     @classmethod
     def from_dict(cls, d: Any) -> RandomizationSpec:
@@ -303,19 +315,21 @@ class RandomizationSpec:
         spec = cls(pair("obs_noise", d.get("obs_noise", [0.0, 0.0])),
                    pair("action_delay", d.get("action_delay", [0, 0]), integer=True),
                    pair("drop", d.get("drop", [0.0, 0.0])),
-                   tuple((str(k), *pair(f"physics.{k}", v)) for k, v in physics.items()))
+                   tuple((str(k), *pair(f"physics.{k}", v)) for k, v in physics.items()),
+                   pair("obs_delay", d.get("obs_delay", [0, 0]), integer=True))
         if spec.drop[1] > 1:
             raise ValueError("randomize.drop must lie in [0, 1]")
         return spec
 
     def to_dict(self) -> dict[str, Any]:
         return {"obs_noise": list(self.obs_noise), "action_delay": list(self.action_delay),
-                "drop": list(self.drop), "physics": {n: [lo, hi] for n, lo, hi in self.physics}}
+                "drop": list(self.drop), "physics": {n: [lo, hi] for n, lo, hi in self.physics},
+                "obs_delay": list(self.obs_delay)}
 
     @property
     def active(self) -> bool:
         return (self.obs_noise[1] > 0 or self.action_delay[1] > 0 or self.drop[1] > 0
-                or bool(self.physics))
+                or bool(self.physics) or self.obs_delay[1] > 0)
 
     def draw(self, env: gym.Env, rng: np.random.Generator) -> gym.Env:
         """`env` wrapped in one draw of every perturbation (for `Randomized`)."""
@@ -329,6 +343,9 @@ class RandomizationSpec:
                                                     self.action_delay[1] + 1)))
         if self.drop[1] > 0:
             env = DroppedActions(env, float(rng.uniform(*self.drop)))
+        if self.obs_delay[1] > 0:
+            env = ObservationDelay(env, int(rng.integers(self.obs_delay[0],
+                                                         self.obs_delay[1] + 1)))
         return env
 
     def wrapper(self) -> Callable[[gym.Env], gym.Env]:

@@ -4,7 +4,9 @@ Subscribes  `events` (event_camera_msgs/EventPacket, best effort, keep last
             `queue_depth`): the packets a camera driver (metavision_driver, libcaer_driver),
             `neuroq replay` or `neuroq.ros_nodes.event_camera_node` publishes, about 1 ms each.
             Encodings `evt3` (Prophesee EVT 3.0) and `mono` are decoded by
-            `neuroq.deploy.events.PacketDecoder`, which keeps the EVT 3.0 state across packets.
+            `neuroq.deploy.events.PacketDecoder`, which keeps the EVT 3.0 state across packets;
+            EVT 3.0 through the `evt3` package (Rust) where it is installed, else numpy (the
+            start-up log line and the diagnostics name the one in use).
 Publishes   `action` (sensor_msgs/Joy, reliable), as the policy node does:
             `buttons = [action]`, `axes = Q-values`. `header.stamp` is the END of the
             control period in CAMERA time (microseconds since the camera's time origin, as
@@ -29,7 +31,8 @@ accepts any event artifact), queue_depth (int), reliable (bool, default false: b
 matches every publisher; true makes delivery lossless with reliable publishers such as
 `neuroq replay` and the simulated camera, but receives nothing from a best-effort one),
 batch_ms (float, 2: packets wait up to about this long to be decoded together; 0: each
-at once), max_gap_periods (int),
+at once), evt3_decoder (auto | evt3 | numpy: auto takes the `evt3` package where it is
+installed; evt3 refuses to activate without it), max_gap_periods (int),
 diagnostics_period_s (float), latency_window (int).
 """
 
@@ -46,8 +49,13 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy
 
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.events import DecodeStats, PacketDecoder
-from neuroq.deploy.events.stream import DEFAULT_MAX_GAP_PERIODS, PeriodWindower, evt3_time_us
+from neuroq.deploy.events import (
+    EVT3_DECODERS,
+    DecodeStats,
+    PacketDecoder,
+    evt3_decoder_name,
+)
+from neuroq.deploy.events.stream import DEFAULT_MAX_GAP_PERIODS, PeriodWindower
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.params import check_choice, declare
@@ -62,9 +70,10 @@ DEFAULT_QUEUE_DEPTH = 1000
 """Packets the subscription buffers: 1 s of 1 ms packets, so a busy moment drops none."""
 DEFAULT_BATCH_MS = 2.0
 """Packets wait at most this long (ms) to be decoded together with later ones: EVT 3.0
-decoding has a fixed cost per call of about the cost of 1000 events, so at 1 ms packets
-decoding 2-3 at once halves the node's CPU; it adds at most this much latency to an
-action (measured: bench/bench_event_node.py, docs/events.md)."""
+decoding has a fixed cost per call, so 1 ms packets decoded 2 at a time cost less each
+(1000-event bursts: 36 -> 23 us of CPU per packet with the `evt3` decoder, 184 -> 102 us
+with numpy; bench/bench_events.py, docs/events.md); it adds at most this much latency to an
+action."""
 MAX_BATCH_PACKETS = 200
 """Packets decoded together at most (200 ms of 1 ms packets); see `_on_packet`."""
 """At most one warning about bad input per this many seconds."""
@@ -98,6 +107,9 @@ class EventPolicyNode(Node):
         batch_ms = declare(self, "batch_ms", DEFAULT_BATCH_MS,
                            "hold packets up to this long to decode them together (0: never)",
                            float_range=(0.0, 100.0))
+        self._evt3_decoder = declare(
+            self, "evt3_decoder", "auto", "EVT 3.0 decoder: auto (the evt3 package where "
+            "installed, else numpy), evt3 or numpy", choices=EVT3_DECODERS)
         reliable = declare(self, "reliable", False,
                            "subscribe reliable (lossless, but matches only reliable "
                            "publishers) instead of best effort (matches any)")
@@ -112,6 +124,7 @@ class EventPolicyNode(Node):
                                                command_qos())
         try:
             check_choice("backend", self._backend, BACKENDS)
+            check_choice("evt3_decoder", self._evt3_decoder, EVT3_DECODERS)
             self.policy = policy if policy is not None else self._load()
             encoder = self.policy.encoder
             if not hasattr(encoder, "encode_events"):
@@ -122,6 +135,7 @@ class EventPolicyNode(Node):
                 raise NeuroqError(f"the artifact controls {art_env} but env_id is {env_id}")
             self.encoder = encoder
             self.policy.act_events({"x": [], "y": [], "t": [], "p": []}, 0)  # it runs
+            self.decoder = PacketDecoder(encoder.width, encoder.height, self._evt3_decoder)
         except Exception as exc:  # anything short of a working policy: refuse
             self.refusal = str(exc) if isinstance(exc, NeuroqError) else (
                 f"{type(exc).__name__}: {exc}")
@@ -130,7 +144,6 @@ class EventPolicyNode(Node):
                 self, LEVEL_ERROR, f"not activating: {self.refusal}", self._backend,
                 {"artifact": self._artifact}))
             return
-        self.decoder = PacketDecoder(encoder.width, encoder.height)
         self.windower = PeriodWindower(encoder.period_us, max_gap)
         self.decode_stats = DecodeStats()
         self.counters = {"packets": 0, "lost_packets": 0, "seq_backwards": 0,
@@ -158,7 +171,8 @@ class EventPolicyNode(Node):
         self.get_logger().info(
             f"active: artifact {self._artifact}, backend {self._backend}, sensor "
             f"{encoder.width}x{encoder.height}, pool {encoder.pool}, period "
-            f"{encoder.period_us} us, T = {self.policy.timesteps}")
+            f"{encoder.period_us} us, T = {self.policy.timesteps}, EVT 3.0 decoder "
+            f"{evt3_decoder_name(self._evt3_decoder)}")
 
     def _load(self) -> Any:
         if not self._artifact:
@@ -221,7 +235,7 @@ class EventPolicyNode(Node):
             if (msg.width, msg.height) != (self.encoder.width, self.encoder.height):
                 c["sensor_size_mismatch"] += 1
         events, stats = self.decoder.decode_many(msgs)
-        t_words = evt3_time_us(self.decoder.evt3_state)
+        t_words = self.decoder.time_us()
         if (stats.time_backwards and not events.size and 0 <= t_words
                 < self._last_event_us - CAMERA_RESTART_US):
             # the camera's clock restarted: start the stream over instead of skipping
@@ -230,19 +244,21 @@ class EventPolicyNode(Node):
             self._log.warning(
                 f"camera time went back from {self._last_event_us} us to {t_words} us:"
                 " treating it as a camera restart")
-            self.decoder = PacketDecoder(self.encoder.width, self.encoder.height)
+            self.decoder = PacketDecoder(self.encoder.width, self.encoder.height,
+                                         self._evt3_decoder)
             self.windower = PeriodWindower(self.encoder.period_us,
                                            self.windower.max_gap_periods,
                                            self.windower.counters)
             self._last_event_us = -1
             events, stats = self.decoder.decode_many(msgs)
+            t_words = self.decoder.time_us()
         self.decode_stats.add(stats)
         if stats.skipped:
             self._log.warning(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}")
         if events.size:
             self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
             self.windower.add(events)
-        now = max(self._last_event_us, evt3_time_us(self.decoder.evt3_state))
+        now = max(self._last_event_us, t_words)
         acted = 0
         for period in self.windower.complete(now):
             acted += self._act(period, msgs[-1].header.frame_id)
@@ -276,7 +292,8 @@ class EventPolicyNode(Node):
         d, w = self.decode_stats, self.windower.counters
         n = max(self.counters["actions"], 1)
         values: dict[str, Any] = {
-            "backend": self._backend, "artifact": self._artifact, **self.counters,
+            "backend": self._backend, "artifact": self._artifact,
+            "evt3_decoder": self.decoder.decoder_name, **self.counters,
             "events": d.events, "events_skipped": d.skipped,
             **{name: getattr(d, name) for name in DecodeStats.PROBLEMS},
             "triggers": d.triggers, "periods": w.periods, "skipped_periods": w.skipped_periods,

@@ -1,13 +1,14 @@
 """Replay a recorded event file onto the event topic as EventPackets, as a driver would.
 
-Reads a Prophesee EVT 3.0 `.raw` file (`neuroq.deploy.events.RawReader`) or an AEDAT 4 file
+Reads a Prophesee EVT 3.0 `.raw` file (`neuroq.deploy.events.RawReader`: the `evt3` package's
+decoder where it is installed, else numpy; the summary line names it) or an AEDAT 4 file
 (`neuroq.deploy.events.read_aedat4`, through the `aedat` package), re-cuts the events into packets
 of `packet_us` of camera time (`packetize`, 1 ms as drivers do), paces them at the recorded
 speed times `speed` (`paced`; inf: as fast as possible) and publishes them as
 event_camera_msgs/EventPacket in `evt3` (or `mono`) with increasing `seq`. Bounded: it stops
 at the end of the file, after `max_packets`, or after `max_seconds` of camera time.
 
-Used by `neuroq replay` (agents/replay_cmd.py); imports numpy and rclpy, never torch.
+Used by `neuroq replay` (agents/cli/replay.py); imports numpy and rclpy, never torch.
 """
 
 from __future__ import annotations
@@ -48,14 +49,19 @@ class ReplaySummary:
     wall_s: float = 0.0
     width: int = 0
     height: int = 0
+    read_by: str = ""
+    """What decoded the file: the EVT 3.0 decoder of a .raw file, or the `aedat` package."""
 
 
-def open_event_file(path: str | os.PathLike) -> tuple[Iterator[np.ndarray], int, int]:
-    """(chunks of events, width, height) of a .raw (EVT 3.0) or .aedat4 file."""
+def open_event_file(path: str | os.PathLike,
+                    decoder: str = "auto") -> tuple[Iterator[np.ndarray], int, int, str]:
+    """(chunks of events, width, height, what decodes it) of a .raw (EVT 3.0) or .aedat4
+    file. decoder: the EVT 3.0 decoder for .raw files ("auto", "evt3" or "numpy")."""
     p = os.fspath(path)
     if p.lower().endswith(".raw"):
-        reader = RawReader(p)
-        return (events for events, _ in reader), reader.width, reader.height
+        reader = RawReader(p, decoder=decoder)
+        return ((events for events, _ in reader), reader.width, reader.height,
+                f"EVT 3.0 decoder {reader.decoder_name}")
     if p.lower().endswith((".aedat4", ".aedat")):
         packets = read_aedat4(p)
         first = next(packets, None)
@@ -67,15 +73,17 @@ def open_event_file(path: str | os.PathLike) -> tuple[Iterator[np.ndarray], int,
             for events, _, _ in packets:
                 yield events
 
-        return chunks(), first[1], first[2]
+        return chunks(), first[1], first[2], "the aedat package"
     raise NeuroqError(f"{p}: give a Prophesee .raw (EVT 3.0) or an AEDAT 4 (.aedat4) file")
 
 
 def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_PACKET_US,
            encoding: str = "evt3", topic: str = TOPIC_EVENTS, frame_id: str = "dvs",
            max_packets: int = 0, max_seconds: float = math.inf, node: Any = None,
-           log: Any = print) -> ReplaySummary:
+           log: Any = print, decoder: str = "auto") -> ReplaySummary:
     """Publish the file's events on `topic`; returns what was sent.
+
+    decoder: the EVT 3.0 decoder that reads a .raw file ("auto", "evt3" or "numpy").
 
     node: an rclpy node to publish from (tests); None creates one in the default context
     (rclpy.init must have been called).
@@ -84,7 +92,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
         raise NeuroqError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
     if not speed > 0 or packet_us < 1 or max_packets < 0 or not max_seconds > 0:
         raise NeuroqError("speed and max_seconds must be > 0, packet_us >= 1, max_packets >= 0")
-    chunks, width, height = open_event_file(path)
+    chunks, width, height, read_by = open_event_file(path, decoder)
     from event_camera_msgs.msg import EventPacket
 
     from neuroq.ros_nodes.qos import command_qos
@@ -98,7 +106,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     deadline = time.monotonic() + DISCOVERY_WAIT_S
     while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
-    out = ReplaySummary(width=width, height=height)
+    out = ReplaySummary(width=width, height=height, read_by=read_by)
     start = time.monotonic()
     t_first = None
     try:
@@ -126,5 +134,6 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
         else:
             node.destroy_publisher(pub)
     log(f"replayed {out.events} events in {out.packets} packets ({width}x{height}, "
-        f"{encoding}): {out.camera_s:.3f} s of camera time in {out.wall_s:.3f} s")
+        f"{encoding}): {out.camera_s:.3f} s of camera time in {out.wall_s:.3f} s; read with "
+        f"{read_by}")
     return out

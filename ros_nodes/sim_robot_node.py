@@ -150,8 +150,7 @@ class SimRobotNode(Node):
         self.create_timer(period, self._publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
         if exit_when_done and max_episodes:
-            self.create_timer(LINGER_CHECK_S, self._exit_when_done,
-                              clock=Clock(clock_type=ClockType.STEADY_TIME))
+            self.create_timer(LINGER_CHECK_S, self._exit_when_done)
         refuse_runtime_changes(self)
         self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}, interface {robot.name}")
 

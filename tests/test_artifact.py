@@ -64,7 +64,7 @@ def test_nir_graph_is_standard(tmp_path):
     save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
     g = nir.read(tmp_path / WEIGHTS_FILE)
     kinds = [type(g.nodes[n]).__name__ for n in
-             ("input", "layer0.w", "layer0", "layer1.w", "layer1", "layer2.w", "layer2",
+             ("input", "layer0_w", "layer0", "layer1_w", "layer1", "layer2_w", "layer2",
               "output")]
     assert kinds == ["Input", "Affine", "IF", "Affine", "IF", "Affine", "I", "Output"]
     assert ("layer2", "output") in g.edges
@@ -79,7 +79,7 @@ def test_wrong_hash_is_refused(tmp_path):
     net = random_network(timesteps=6)
     save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
     with h5py.File(tmp_path / WEIGHTS_FILE, "r+") as f:
-        f["node/nodes/layer0.w/weight"][0, 0] += 1
+        f["node/nodes/layer0_w/weight"][0, 0] += 1
     with pytest.raises(NeuroqError, match="does not match its manifest"):
         load_artifact(tmp_path)
 
@@ -132,3 +132,138 @@ def test_corrupted_weights_file_with_matching_hash(tmp_path):
     (tmp_path / MANIFEST_FILE).write_text(json.dumps(m))
     with pytest.raises(NeuroqError, match="not a readable NIR graph"):
         load_artifact(tmp_path)
+
+
+def test_graph_states_delays_comparison_and_what_nir_cannot_say(tmp_path):
+    import nir
+
+    net = random_network(timesteps=6)
+    save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
+    g = nir.read(tmp_path / WEIGHTS_FILE)
+    for k, layer in enumerate(net.layers):
+        assert (f"layer{k}_delay", f"layer{k}_w") in g.edges
+        assert np.all(g.nodes[f"layer{k}_delay"].delay == 1.0)
+        if layer.spiking:  # NIR's v > v_threshold is the chip's v >= threshold
+            v_thr = g.nodes[f"layer{k}"].v_threshold
+            assert np.all(v_thr < layer.params.threshold)
+            assert np.array_equal(np.nextafter(v_thr, np.float32(np.inf)),
+                                  layer.params.threshold)
+    gap = g.metadata["not_expressed"]
+    gap = gap.decode() if isinstance(gap, bytes) else gap
+    assert "reset by subtracting the threshold" in gap
+    m = json.loads((tmp_path / MANIFEST_FILE).read_text())
+    assert m["format_version"] == 2 and m["neuron"]["not_expressed_in_nir"] == [gap]
+
+
+def _v1_graph(net):
+    """The graph layout of format version 1: no Delay nodes, exact thresholds."""
+    import nir
+
+    nodes, edges, prev = {"input": nir.Input(np.array([net.n_inputs]))}, [], "input"
+    for k, layer in enumerate(net.layers):
+        p = layer.params
+        meta = {"alpha_decay": p.alpha_decay, "weight_scale": layer.weight_scale,
+                "spiking": int(layer.spiking), "reset": p.reset.value,
+                "compare": p.compare.value}
+        nodes[f"layer{k}.w"] = nir.Affine(layer.weight.astype(np.float32), p.i_offset,
+                                          metadata={"name": layer.name})
+        nodes[f"layer{k}"] = (
+            nir.IF(np.ones(layer.n_out, np.float32), p.threshold, p.v_reset, metadata=meta)
+            if layer.spiking else
+            nir.I(np.ones(layer.n_out, np.float32),
+                  metadata={**meta, "threshold": p.threshold, "v_reset": p.v_reset}))
+        edges += [(prev, f"layer{k}.w"), (f"layer{k}.w", f"layer{k}")]
+        prev = f"layer{k}"
+    nodes["output"] = nir.Output(np.array([net.n_actions]))
+    edges.append((prev, "output"))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={
+        "producer": "neuroq-artifact", "dt": 1.0, "timesteps": net.timesteps,
+        "q_scale": net.q_scale, "projection_delay_steps": 1})
+
+
+def test_format_version_1_artifacts_still_load(tmp_path):
+    import nir
+
+    from neuroq.deploy.artifact import sha256_file
+
+    net = random_network(timesteps=6)
+    enc = PopulationEncoder.fit(OBS, 2)
+    save_artifact(tmp_path, net, enc, manifest_for(net))
+    nir.write(tmp_path / WEIGHTS_FILE, _v1_graph(net))
+    m = json.loads((tmp_path / MANIFEST_FILE).read_text())
+    m.update(format_version=1, weights_sha256=sha256_file(tmp_path / WEIGHTS_FILE))
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps(m))
+    spikes = enc.encode(OBS, net.timesteps)
+    loaded = load_artifact(tmp_path).network
+    assert np.array_equal(run_reference(net, spikes).q, run_reference(loaded, spikes).q)
+
+
+def test_missing_metadata_is_named_as_missing_and_foreign_graphs_point_to_import(tmp_path):
+    from neuroq.deploy.artifact import network_from_nir, network_to_nir
+
+    net = random_network(timesteps=6)
+    g = network_to_nir(net)
+    del g.metadata["timesteps"]
+    with pytest.raises(NeuroqError, match="metadata 'timesteps' is missing"):
+        network_from_nir(g, 6)
+    g = network_to_nir(net)
+    with pytest.raises(NeuroqError, match="graph metadata says timesteps = 6, the manifest 5"):
+        network_from_nir(g, 5)
+    del g.nodes["layer1"].metadata["alpha_decay"]
+    with pytest.raises(NeuroqError, match="layer1: metadata 'alpha_decay' is missing"):
+        network_from_nir(g, 6)
+    g.metadata = {}
+    with pytest.raises(NeuroqError, match="'producer' is missing.*neuroq import"):
+        network_from_nir(g, 6)
+    (tmp_path / "g.nir").write_bytes(b"x")
+    with pytest.raises(NeuroqError, match="not an artifact folder.*neuroq import"):
+        load_artifact(tmp_path / "g.nir")
+
+
+def test_profiles_are_extra_files_with_their_hash(tmp_path):
+    import nir
+
+    from neuroq.deploy.nir_profiles import F32_MAX
+
+    net = random_network(timesteps=6)
+    save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net),
+                  nir_profiles=("snntorch", "norse", "spinnaker2", "neuroq"))
+    m = load_artifact(tmp_path).manifest
+    assert sorted(m["nir_profiles"]) == ["norse", "snntorch", "spinnaker2"]
+    s2 = nir.read(tmp_path / "network.spinnaker2.nir")
+    # s2_nir reads Input, Output, Affine, IF and LIF; it refuses Delay, I and LI
+    assert {type(n).__name__ for n in s2.nodes.values()} == {"Input", "Output", "Affine", "IF"}
+    assert np.all(s2.nodes["layer2"].v_threshold == F32_MAX)
+    with h5py.File(tmp_path / "network.norse.nir", "r+") as f:
+        f["node/nodes/layer0_w/weight"][0, 0] += 1
+    with pytest.raises(NeuroqError, match="network.norse.nir does not match its manifest"):
+        load_artifact(tmp_path)
+
+
+def test_spinnaker2_profile_read_as_s2_nir_documents_it(tmp_path):
+    """s2_nir (ConversionConfig(dt=1, integrator=FORWARD, scale_weights=False)): per Affine
+    and IF/LIF, alpha = 1 - dt/tau, threshold = v_threshold / (dt/tau r) (IF: / r),
+    i_offset = bias, one step of conn_delay per projection; the readout's voltage."""
+    import nir
+
+    from neuroq.deploy.network import Layer, SpikingQNetwork
+    from neuroq.deploy.neuron import make_params
+
+    net = random_network(timesteps=6, alpha=0.9, v_reset_sd=0.0)
+    save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net),
+                  nir_profiles=("spinnaker2",))
+    g = nir.read(tmp_path / "network.spinnaker2.nir")
+    assert "adds it itself (conn_delay)" in str(g.metadata["not_expressed"])
+    layers = []
+    for k, ref in enumerate(net.layers):
+        aff, lif = g.nodes[f"layer{k}_w"], g.nodes[f"layer{k}"]
+        dt_tau = 1.0 / lif.tau.astype(np.float64)
+        p = make_params(ref.n_out, threshold=lif.v_threshold / (dt_tau * lif.r),
+                        alpha_decay=(1 - dt_tau).astype(np.float32), i_offset=aff.bias,
+                        reset=ref.params.reset, compare=">")
+        layers.append(Layer(ref.name, aff.weight.astype(np.int8), 1.0, p, ref.spiking))
+    s2 = SpikingQNetwork(tuple(layers), net.timesteps, net.q_scale)
+    spikes = np.random.default_rng(0).random((6, 500, net.n_inputs)) < 0.5
+    a, b = run_reference(net, spikes).q, run_reference(s2, spikes).q
+    assert (a.argmax(1) == b.argmax(1)).all()
+    assert np.abs(a - b).max() <= 1e-3 * np.abs(a).max()

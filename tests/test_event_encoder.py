@@ -67,3 +67,34 @@ def test_round_trip_and_bad_parameters():
         e.encode(np.zeros((1, 7), np.float32), 8)
     with pytest.raises(NeuroqError):
         e.encode(np.zeros((1, 128), np.float32), 3)
+
+
+def _spikes_event_by_event(e, events, start, timesteps):
+    """encode_events' definition, one event at a time (the reference for the vectorised one)."""
+    active = timesteps - e.silent_tail
+    out = np.zeros((timesteps, len(events), e.n_inputs), dtype=bool)
+    for b, ev in enumerate(events):
+        for x, y, t, p in zip(*(np.asarray(ev[k]).tolist() for k in "xytp"), strict=True):
+            dt = int(t) - start
+            if (0 <= dt <= e.period_us and 0 <= x < e.width and 0 <= y < e.height
+                    and p in (0, 1)):
+                step = min(dt * active // e.period_us, active - 1)
+                out[step, b, (int(p) * (e.height // e.pool) + int(y) // e.pool)
+                    * (e.width // e.pool) + int(x) // e.pool] = True
+    return out
+
+
+@pytest.mark.parametrize("pool, period_us", [(1, 10_000), (4, 10_000), (2, 7777),
+                                             (4, 2_000_000)])
+def test_encode_events_equals_an_event_by_event_reference(pool, period_us):
+    rng = np.random.default_rng(pool)
+    e = EventEncoder(32, 32, pool, period_us, 2)
+    n = 400
+    good = make_events(rng.integers(0, 32, n), rng.integers(0, 32, n),
+                       rng.integers(0, period_us + 1, n) + 500, rng.integers(0, 2, n))
+    bad = {"x": rng.integers(-3, 36, n), "y": rng.integers(-3, 36, n),  # some off the sensor
+           "t": rng.integers(-50, period_us + 50, n) + 500, "p": rng.integers(-1, 3, n)}
+    as_lists = {k: np.asarray(good[k]).tolist() for k in "xytp"}
+    batch = [good, bad, as_lists, make_events([], [], [], [])]
+    np.testing.assert_array_equal(e.encode_events(batch, 500, 8),
+                                  _spikes_event_by_event(e, batch, 500, 8))

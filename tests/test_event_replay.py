@@ -13,7 +13,13 @@ pytest.importorskip("event_camera_msgs")
 from event_camera_msgs.msg import EventPacket  # noqa: E402
 
 from neuroq.deploy.errors import NeuroqError  # noqa: E402
-from neuroq.deploy.events import Aedat4Writer, PacketDecoder, RawWriter, make_events  # noqa: E402
+from neuroq.deploy.events import (  # noqa: E402
+    Aedat4Writer,
+    PacketDecoder,
+    RawWriter,
+    evt3_decoder_name,
+    make_events,
+)
 from neuroq.ros_nodes.event_replay import replay  # noqa: E402
 from neuroq.ros_nodes.qos import command_qos  # noqa: E402
 from tests.helpers.ros import Probe, wait_until  # noqa: E402
@@ -38,8 +44,8 @@ def _decoded(probe: Probe, topic: str) -> tuple[np.ndarray, list[int]]:
     return events, [m.seq for m in msgs]
 
 
-@pytest.mark.parametrize("kind", ["raw", "aedat4"])
-def test_replay_publishes_every_event_in_1ms_packets(tmp_path, kind):
+@pytest.mark.parametrize("kind, decoder", [("raw", "numpy"), ("raw", "auto"), ("aedat4", "auto")])
+def test_replay_publishes_every_event_in_1ms_packets(tmp_path, kind, decoder):
     if kind == "aedat4":
         pytest.importorskip("aedat")
     events = recording()
@@ -51,7 +57,10 @@ def test_replay_publishes_every_event_in_1ms_packets(tmp_path, kind):
     with spinning(lambda ctx: Probe(ctx)) as (probe,):
         probe.watch(EventPacket, "dvs/events", command_qos(1000))
         summary = replay(path, speed=float("inf"), topic="dvs/events", node=probe,
-                         log=lambda _: None)
+                         log=lambda _: None, decoder=decoder)
+        if kind == "raw":
+            expected = "numpy" if decoder == "numpy" else evt3_decoder_name()
+            assert summary.read_by == f"EVT 3.0 decoder {expected}"
         assert summary.packets == len(np.unique(events["t"] // 1000))
         assert wait_until(lambda: len(probe.messages("dvs/events")) == summary.packets, 10.0)
         got, seqs = _decoded(probe, "dvs/events")

@@ -26,6 +26,7 @@ from neuroq.ros_nodes.event_camera_node import EventCameraNode  # noqa: E402
 from neuroq.ros_nodes.event_node import TOPIC_EVENTS, EventPolicyNode  # noqa: E402
 from neuroq.ros_nodes.qos import command_qos  # noqa: E402
 from tests.helpers.artifacts import make_event_artifact  # noqa: E402
+from tests.helpers.decoders import DECODERS  # noqa: E402
 from tests.helpers.ros import Probe, wait_until  # noqa: E402
 from tests.helpers.ros import spinning_on_event_domain as spinning  # noqa: E402
 
@@ -37,9 +38,10 @@ def artifact(tmp_path_factory):
     return str(make_event_artifact(tmp_path_factory.mktemp("event_art")))
 
 
-def _event_node(artifact):
+def _event_node(artifact, evt3_decoder="auto"):
     return lambda ctx: EventPolicyNode(context=ctx, parameter_overrides=[
-        Parameter("artifact", value=artifact), Parameter("diagnostics_period_s", value=0.1)])
+        Parameter("artifact", value=artifact), Parameter("diagnostics_period_s", value=0.1),
+        Parameter("evt3_decoder", value=evt3_decoder)])
 
 
 def _packet(seq, data, encoding="evt3", width=32, height=32, time_base=0):
@@ -53,7 +55,8 @@ def _evt3(x, y, t, p):
     return encode_packet("evt3", make_events(x, y, t, p))[0]
 
 
-def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact, decoder):
     # period k covers (k * 10 ms, (k + 1) * 10 ms]; events on the left drive "pan left"
     good = [_evt3([1, 2, 1], [5, 5, 6], [t, t, t + 1], [1, 1, 0]) for t in (1000, 11_000)]
     corrupt = bytearray(_evt3([3], [3], [3000], [1]))
@@ -71,8 +74,9 @@ def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact):
         _packet(7, good[1]),
         _packet(9, time_words(2 * PERIOD_US + 1)),  # seq 8 lost; time passes 2 periods
     ]
-    with spinning(_event_node(artifact), lambda ctx: Probe(ctx)) as (node, probe):
+    with spinning(_event_node(artifact, decoder), lambda ctx: Probe(ctx)) as (node, probe):
         assert node.active, node.refusal
+        assert node.stats()["evt3_decoder"].startswith(decoder)
         probe.watch(Joy, "action", command_qos())
         probe.watch(DiagnosticArray, "/diagnostics", command_qos())
         pub = probe.create_publisher(EventPacket, TOPIC_EVENTS, command_qos(100))
@@ -102,6 +106,11 @@ def test_event_node_refuses_a_non_event_artifact(tmp_path):
     path = str(make_tiny_artifact(tmp_path / "cartpole"))
     with spinning(_event_node(path)) as (node,):
         assert not node.active and "not 'event'" in node.refusal
+
+
+def test_event_node_refuses_an_unknown_evt3_decoder(artifact):
+    with spinning(_event_node(artifact, "rust")) as (node,):
+        assert not node.active and "evt3_decoder must be one of" in node.refusal
 
 
 def test_simulated_camera_and_event_node_close_the_loop(artifact):

@@ -32,6 +32,7 @@ from neuroq.deploy.events import (
     sort_events,
     to_columns,
 )
+from tests.helpers.decoders import DECODERS, decode_chunks, decode_with
 
 WIDTH, HEIGHT = 320, 240
 
@@ -58,40 +59,44 @@ def word_types(words: np.ndarray) -> set[int]:
 
 # --- EVT 3.0 ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_evt3_round_trip_sparse_events_with_time_wraps(seed):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_evt3_round_trip_sparse_events_with_time_wraps(seed, decoder):
     rng = np.random.default_rng(seed)
     events = random_events(rng, 3000, 3 * EVT3_TIME_WRAP_US)  # wraps the 24-bit time twice
     words = encode_evt3(events)
-    decoded, stats = decode_evt3(words.tobytes(), WIDTH, HEIGHT)
+    decoded, stats = decode_with(decoder, words.tobytes(), WIDTH, HEIGHT)
     assert stats.skipped == 0
     np.testing.assert_array_equal(decoded, sort_events(events))
     assert decoded.dtype == EVENT_DTYPE
 
 
-def test_evt3_round_trip_uses_vector_words_and_is_compact():
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_evt3_round_trip_uses_vector_words_and_is_compact(decoder):
     events = row_bursts(np.random.default_rng(3), 400)
     words = encode_evt3(events)
     assert {EVT3_VECT_BASE_X, EVT3_VECT_12, EVT3_VECT_8} <= word_types(words)
     assert words.size < 0.5 * events.size  # vectors pack many events per word
-    decoded, stats = decode_evt3(words, WIDTH, HEIGHT)
+    decoded, stats = decode_with(decoder, words, WIDTH, HEIGHT)
     assert stats.events == events.size and stats.skipped == 0
     np.testing.assert_array_equal(decoded, sort_events(events))
 
 
 @pytest.mark.parametrize("n_single", [0, 50, 2000, 20000])
-def test_evt3_round_trip_mixes_of_single_and_vector_events(n_single):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_evt3_round_trip_mixes_of_single_and_vector_events(n_single, decoder):
     # the decoder takes a different path when most event words are vectors or singles
     rng = np.random.default_rng(16)
     events = np.concatenate([row_bursts(rng, 200), random_events(rng, n_single, 1_000_000)])
-    decoded, stats = decode_evt3(encode_evt3(events), WIDTH, HEIGHT)
+    decoded, stats = decode_with(decoder, encode_evt3(events), WIDTH, HEIGHT)
     assert stats.skipped == 0
     np.testing.assert_array_equal(decoded, sort_events(events))
-    narrow, nstats = decode_evt3(encode_evt3(events), 100, HEIGHT)
+    narrow, nstats = decode_with(decoder, encode_evt3(events), 100, HEIGHT)
     np.testing.assert_array_equal(narrow, sort_events(events[events["x"] < 100]))
     assert nstats.out_of_sensor == int((events["x"] >= 100).sum())
 
 
-def test_evt3_hand_written_words_decode_as_the_format_says():
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_evt3_hand_written_words_decode_as_the_format_says(decoder):
     def w(kind, payload):
         return (kind << 12) | payload
 
@@ -103,7 +108,7 @@ def test_evt3_hand_written_words_decode_as_the_format_says():
         w(EVT3_VECT_12, 0b100000000101),  # x = 100, 102, 111
         w(EVT3_VECT_8, 0b00000011),  # base now 112: x = 112, 113
     ], dtype=np.uint16)
-    ev, stats = decode_evt3(words.tobytes(), WIDTH, HEIGHT)
+    ev, stats = decode_with(decoder, words.tobytes(), WIDTH, HEIGHT)
     assert ev["x"].tolist() == [5, 100, 102, 111, 112, 113]
     assert ev["y"].tolist() == [7] * 6
     assert ev["t"].tolist() == [4098] * 6
@@ -111,72 +116,86 @@ def test_evt3_hand_written_words_decode_as_the_format_says():
     assert stats.events == 6 and stats.skipped == 0
 
 
-def test_evt3_long_gaps_are_bridged_with_time_high_words():
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_evt3_long_gaps_are_bridged_with_time_high_words(decoder):
     # 100 s and 3 s gaps: more than the 24-bit wrap (16.8 s) and than half of it
     events = make_events([1, 2, 3, 4], [0, 0, 0, 0], [10, 100_000_010, 103_000_000, 103_000_001],
                          [1, 0, 1, 0])
     words = encode_evt3(events)
-    decoded, stats = decode_evt3(words, WIDTH, HEIGHT)
+    decoded, stats = decode_with(decoder, words, WIDTH, HEIGHT)
     assert stats.skipped == 0
     np.testing.assert_array_equal(decoded, events)
 
 
-def test_evt3_trigger_and_vendor_words_are_skipped():
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_evt3_trigger_and_vendor_words_are_skipped(decoder):
     words = encode_evt3(make_events([5, 6], [1, 1], [100, 200], [1, 1]))
     extra = np.array([(EVT3_EXT_TRIGGER << 12) | 0x101, (0x7 << 12) | 3, (0xE << 12) | 9],
                      dtype=np.uint16)
     mixed = np.concatenate([words[:4], extra, words[4:]])
-    events, stats = decode_evt3(mixed, WIDTH, HEIGHT)
+    events, stats = decode_with(decoder, mixed, WIDTH, HEIGHT)
     assert events["x"].tolist() == [5, 6] and events["t"].tolist() == [100, 200]
     assert stats.triggers == 1 and stats.skipped == 0
 
 
-def test_evt3_streaming_in_arbitrary_chunks_equals_one_decode():
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_evt3_streaming_in_arbitrary_chunks_equals_one_decode(decoder):
     rng = np.random.default_rng(4)
     events = np.concatenate([random_events(rng, 2000, 40_000_000), row_bursts(rng, 100)])
     data = encode_evt3(events).tobytes()
     cuts = np.sort(rng.integers(0, len(data), 40))  # odd offsets split words
-    state, got = Evt3State(), []
-    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(data)], strict=True):
-        got.append(decode_evt3(data[a:b], WIDTH, HEIGHT, state=state, streaming=True)[0])
-    np.testing.assert_array_equal(np.concatenate(got), sort_events(events))
+    chunks = [data[a:b] for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(data)], strict=True)]
+    got, stats, _ = decode_chunks(decoder, chunks, WIDTH, HEIGHT, streaming=True)
+    np.testing.assert_array_equal(got, sort_events(events))
+    assert stats.skipped == 0
+    # the numpy decoder's function and state, as robot code without the package uses them
+    state, parts = Evt3State(), []
+    for chunk in chunks:
+        parts.append(decode_evt3(chunk, WIDTH, HEIGHT, state=state, streaming=True)[0])
+    np.testing.assert_array_equal(np.concatenate(parts), got)
 
 
-def test_evt3_packets_cut_on_word_boundaries_keep_state_across_packets():
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_evt3_packets_cut_on_word_boundaries_keep_state_across_packets(decoder):
     events = row_bursts(np.random.default_rng(5), 300)
     words = encode_evt3(events)
-    decoder = PacketDecoder(WIDTH, HEIGHT)
-    got = [decoder.decode("evt3", words[i:i + 37].tobytes())[0]
+    packets = PacketDecoder(WIDTH, HEIGHT, decoder)
+    got = [packets.decode("evt3", words[i:i + 37].tobytes())[0]
            for i in range(0, words.size, 37)]
-    assert decoder.stats.skipped == 0
+    assert packets.stats.skipped == 0
     np.testing.assert_array_equal(np.concatenate(got), sort_events(events))
 
 
 # --- bad input: counted, skipped, never raised ------------------------------------------------
-def test_decode_many_equals_packet_by_packet():
+@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("packet_words", [50, 9000])  # 9000 words: runs over JOIN_BYTES
+def test_decode_many_equals_packet_by_packet(decoder, packet_words):
     rng = np.random.default_rng(17)
-    events = np.concatenate([row_bursts(rng, 100), random_events(rng, 1000, 1_000_000)])
+    events = np.concatenate([row_bursts(rng, 100), random_events(rng, 30_000, 1_000_000)])
     words = encode_evt3(events)
-    packets = [("evt3", words[i:i + 50].tobytes(), 0, False) for i in range(0, words.size, 50)]
+    packets = [("evt3", words[i:i + packet_words].tobytes(), 0, False)
+               for i in range(0, words.size, packet_words)]
     packets.insert(3, ("evt3", b"\x01\x02\x03", 0, False))  # odd size: decoded on its own
     packets.insert(5, ("libcaer", b"\x00" * 8, 0, False))
-    one_by_one = PacketDecoder(WIDTH, HEIGHT)
+    one_by_one = PacketDecoder(WIDTH, HEIGHT, decoder)
     expected = np.concatenate([one_by_one.decode(e, d, tb, is_bigendian=b)[0]
                                for e, d, tb, b in packets])
-    batched = PacketDecoder(WIDTH, HEIGHT)
+    batched = PacketDecoder(WIDTH, HEIGHT, decoder)
     got, stats = batched.decode_many(packets)
     np.testing.assert_array_equal(got, expected)
     assert stats == one_by_one.stats == batched.stats
     assert stats.unknown_encoding == 1 and stats.truncated_bytes == 1
 
 
-def test_truncated_and_corrupt_evt3_words_are_counted_not_raised():
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_truncated_and_corrupt_evt3_words_are_counted_not_raised(decoder):
     rng = np.random.default_rng(6)
     events = sort_events(random_events(rng, 500, 1_000_000))
     words = encode_evt3(events)
     bad = words.copy()
     bad[50:60] = 0x9ABC  # type 0x9 is not defined by EVT 3.0
-    events_out, stats = decode_packet("evt3", bad.tobytes() + b"\x07", 0, WIDTH, HEIGHT)
+    events_out, stats = decode_packet("evt3", bad.tobytes() + b"\x07", 0, WIDTH, HEIGHT,
+                                      decoder=decoder)
     assert stats.corrupt_words == 10
     assert stats.truncated_bytes == 1
     assert 0 < events_out.size < events.size
@@ -185,44 +204,51 @@ def test_truncated_and_corrupt_evt3_words_are_counted_not_raised():
 
 @pytest.mark.parametrize("data", [b"", b"\x01", bytes(range(256)) * 3,
                                   np.random.default_rng(7).bytes(10_001)])
-def test_garbage_never_raises(data):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_garbage_never_raises(data, decoder):
     for encoding in ("evt3", "mono", "EVT3", "libcaer_cmp", ""):
-        events, stats = decode_packet(encoding, data, 12345, WIDTH, HEIGHT)
+        events, stats = decode_packet(encoding, data, 12345, WIDTH, HEIGHT, decoder=decoder)
         assert events.dtype == EVENT_DTYPE
         assert isinstance(stats, DecodeStats)
         assert np.all(events["x"] < WIDTH) and np.all(events["y"] < HEIGHT)
         assert np.all(np.diff(events["t"]) >= 0)
 
 
-def test_payloads_that_are_not_bytes_and_bad_sizes_are_counted():
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_payloads_that_are_not_bytes_and_bad_sizes_are_counted(decoder):
     words = encode_evt3(make_events([1, 2], [3, 3], [10, 10], [1, 1]))
     as_list = list(words.tobytes())  # some bindings give uint8[] as a list of ints
-    events, stats = decode_packet("evt3", as_list, 0, WIDTH, HEIGHT)
-    assert events["x"].tolist() == [1, 2] and stats.skipped == 0
+    for good in (as_list, bytearray(words.tobytes()), words, memoryview(words.tobytes())):
+        events, stats = decode_packet("evt3", good, 0, WIDTH, HEIGHT, decoder=decoder)
+        assert events["x"].tolist() == [1, 2] and stats.skipped == 0
     for bad in (None, "not bytes", [1, 2, 999], object()):
-        events, stats = decode_packet("evt3", bad, 0, WIDTH, HEIGHT)
+        events, stats = decode_packet("evt3", bad, 0, WIDTH, HEIGHT, decoder=decoder)
         assert events.size == 0 and stats.bad_payload == 1
-    events, stats = decode_packet("evt3", words.tobytes(), 0, 0, HEIGHT)
+    with pytest.raises(NeuroqError, match="must be one of"):  # a choice, not data
+        decode_packet("evt3", words.tobytes(), 0, WIDTH, HEIGHT, decoder="rust")
+    events, stats = decode_packet("evt3", words.tobytes(), 0, 0, HEIGHT, decoder=decoder)
     assert events.size == 0 and stats.bad_payload == 1
     events, stats = decode_packet("mono", b"\x00" * 8, 2**64 - 1, WIDTH, HEIGHT)
     assert events.size == 0 and stats.bad_payload == 1
 
 
-def test_events_before_their_state_are_counted_as_missing_state():
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_events_before_their_state_are_counted_as_missing_state(decoder):
     words = np.array([(EVT3_ADDR_X << 12) | 3, (EVT3_ADDR_Y << 12) | 1,
                       (EVT3_TIME_HIGH << 12) | 0, (EVT3_TIME_LOW << 12) | 9,
                       (EVT3_ADDR_X << 12) | 4], dtype=np.uint16)
-    events, stats = decode_packet("evt3", words.tobytes(), 0, WIDTH, HEIGHT)
+    events, stats = decode_packet("evt3", words.tobytes(), 0, WIDTH, HEIGHT, decoder=decoder)
     assert stats.missing_state == 1
     assert events["x"].tolist() == [4] and events["t"].tolist() == [9]
 
 
-def test_events_outside_the_sensor_are_counted_and_skipped():
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_events_outside_the_sensor_are_counted_and_skipped(decoder):
     rng = np.random.default_rng(8)
     events = random_events(rng, 1000, 100_000)
     words = encode_evt3(events)
     narrow_w, narrow_h = 100, 200
-    got, stats = decode_packet("evt3", words.tobytes(), 0, narrow_w, narrow_h)
+    got, stats = decode_packet("evt3", words.tobytes(), 0, narrow_w, narrow_h, decoder=decoder)
     inside = (events["x"] < narrow_w) & (events["y"] < narrow_h)
     assert stats.out_of_sensor == int((~inside).sum()) > 0
     np.testing.assert_array_equal(got, sort_events(events[inside]))
@@ -232,12 +258,13 @@ def test_events_outside_the_sensor_are_counted_and_skipped():
     assert mono.size == int(inside.sum())
 
 
-def test_time_going_backwards_is_counted_and_skipped():
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_time_going_backwards_is_counted_and_skipped(decoder):
     early = make_events([1, 2], [1, 1], [5000, 5001], [1, 1])
     late = make_events([3, 4], [1, 1], [90_000, 90_001], [0, 0])
-    decoder = PacketDecoder(WIDTH, HEIGHT)
-    decoder.decode("evt3", encode_evt3(late).tobytes())
-    back, stats = decoder.decode("evt3", encode_evt3(early).tobytes())
+    packets = PacketDecoder(WIDTH, HEIGHT, decoder)
+    packets.decode("evt3", encode_evt3(late).tobytes())
+    back, stats = packets.decode("evt3", encode_evt3(early).tobytes())
     assert back.size == 0 and stats.time_backwards == 2
     # within one mono packet
     mono = encode_mono(make_events([1, 2, 3], [0, 0, 0], [10, 30, 20], [1, 1, 1]), 0)
@@ -273,15 +300,16 @@ def test_mono_round_trip_and_layout():
 
 
 @pytest.mark.parametrize("encoding", ["evt3", "mono"])
-def test_encode_packet_then_packet_decoder_over_a_stream(encoding):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_encode_packet_then_packet_decoder_over_a_stream(encoding, decoder):
     rng = np.random.default_rng(12)
     events = sort_events(random_events(rng, 4000, 3_000_000))
-    decoder = PacketDecoder(WIDTH, HEIGHT)
+    packets = PacketDecoder(WIDTH, HEIGHT, decoder)
     got = []
     for chunk in np.array_split(events, 30):  # ~100 ms packets, as a driver would send
         data, time_base = encode_packet(encoding, chunk)
-        got.append(decoder.decode(encoding, data, time_base)[0])
-    assert decoder.stats.skipped == 0 and decoder.stats.packets == 30
+        got.append(packets.decode(encoding, data, time_base)[0])
+    assert packets.stats.skipped == 0 and packets.stats.packets == 30
     np.testing.assert_array_equal(np.concatenate(got), events)
     with pytest.raises(NeuroqError, match="encoding must be one of"):
         encode_packet("libcaer", events)
@@ -317,7 +345,8 @@ def test_columns_round_trip():
 
 
 # --- .raw files -------------------------------------------------------------------------------
-def test_raw_file_write_then_read_in_small_chunks(tmp_path):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_raw_file_write_then_read_in_small_chunks(tmp_path, decoder):
     rng = np.random.default_rng(11)
     chunks = [sort_events(random_events(rng, 700, 5_000_000)) for _ in range(3)]
     for i, c in enumerate(chunks):  # chunks in time order, 20 s apart (crosses a wrap)
@@ -328,7 +357,7 @@ def test_raw_file_write_then_read_in_small_chunks(tmp_path):
     with RawWriter(path, WIDTH, HEIGHT) as writer:
         for c in chunks:
             writer.write(c)
-    reader = RawReader(path, chunk_bytes=1001)  # odd size: words split across chunks
+    reader = RawReader(path, chunk_bytes=1001, decoder=decoder)  # odd: words split
     assert (reader.width, reader.height) == (WIDTH, HEIGHT)
     assert reader.header["evt"] == "3.0"
     got = reader.read_all()
@@ -336,7 +365,8 @@ def test_raw_file_write_then_read_in_small_chunks(tmp_path):
     np.testing.assert_array_equal(got, np.concatenate([sort_events(c) for c in chunks]))
 
 
-def test_raw_reader_errors_say_what_to_do(tmp_path):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_raw_reader_errors_say_what_to_do(tmp_path, decoder):
     with pytest.raises(NeuroqError, match="not found"):
         RawReader(tmp_path / "missing.raw")
     evt2 = tmp_path / "evt2.raw"
@@ -347,7 +377,9 @@ def test_raw_reader_errors_say_what_to_do(tmp_path):
     no_size.write_bytes(b"% evt 3.0\n% end\n")
     with pytest.raises(NeuroqError, match="width= and height="):
         RawReader(no_size)
-    assert RawReader(no_size, width=4, height=4).read_all().size == 0
+    assert RawReader(no_size, width=4, height=4, decoder=decoder).read_all().size == 0
+    with pytest.raises(NeuroqError, match="must be one of"):
+        RawReader(no_size, width=4, height=4, decoder="rust")
 
 
 # --- the EventPacket message, built from its interface definition ------------------------------

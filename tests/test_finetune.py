@@ -41,6 +41,29 @@ def test_distillation_lowers_the_loss():
     assert losses[-1] < 0.8 * losses[0], losses
 
 
+def test_margin_term_asks_for_the_teachers_lead_up_to_the_cap():
+    import torch
+
+    from neuroq.agents.finetune import MARGIN_CAP, distillation_loss, lead, margin_loss
+
+    teacher = torch.tensor([[3.0, 1.0, 0.0], [0.0, 0.1, 0.0]])  # a* = 0 (lead 2), 1 (0.1)
+    assert lead(teacher, teacher.argmax(1)).tolist() == pytest.approx([2.0, 0.1])
+    std_a = 1.0
+    # an SNN that keeps both leads (capped at MARGIN_CAP std_a) costs nothing ...
+    keeps = torch.tensor([[MARGIN_CAP, 0.0, 0.0], [0.0, 0.1, 0.0]])
+    assert margin_loss(keeps, teacher, std_a).item() == pytest.approx(0.0, abs=1e-6)
+    # ... one that picks the teacher's action by a hair pays the missing lead
+    hair = torch.tensor([[0.01, 0.0, 0.0], [0.0, 0.1, 0.0]], requires_grad=True)
+    want = (min(2.0, MARGIN_CAP) - 0.01) / 2
+    assert margin_loss(hair, teacher, std_a).item() == pytest.approx(want, rel=1e-5)
+    margin_loss(hair, teacher, std_a).backward()
+    assert hair.grad[0, 0] < 0 < hair.grad[0, 1]  # descent raises Q(a*), lowers the rival
+    stats = {"var_a": 1.0, "std_a": 1.0, "var_v": 1.0}
+    on = distillation_loss(hair.detach(), teacher, stats, margin=1.0)
+    off = distillation_loss(hair.detach(), teacher, stats)
+    assert on.item() == pytest.approx(off.item() + want, rel=1e-5)
+
+
 def test_td_loss_runs_on_transitions():
     from neuroq.agents.convert import load_mlp, open_train_run
 
@@ -85,6 +108,10 @@ def test_export_carries_its_float_dqn_and_the_gate_figures(tmp_path):
     gate = art.manifest["gate"]
     assert gate["passed"] is True and gate["seeds"] == [900_000, 900_004]
     assert gate["fraction"] == pytest.approx(gate["snn"]["mean"] / gate["float_dqn"]["mean"])
+    # the first episodes' returns are recorded one by one (5 played, all 5 kept)
+    first = gate["first_returns"]
+    assert len(first["snn"]) == len(first["float_dqn"]) == 5
+    assert np.mean(first["snn"]) == pytest.approx(gate["snn"]["mean"])
     from neuroq.agents.robustness import find_float_dqn
 
     mlp, where = find_float_dqn(made.artifact, art.manifest)

@@ -33,6 +33,8 @@ ROSDEP_KEYS = {
 NO_KEY = {
     "nir": "pip install nir (docs/ros.md)",
     "aedat": "optional, AEDAT 4 files only: pip install aedat (the events extra)",
+    "evt3": "pip install evt3 where it has wheels (Linux x86_64); elsewhere the numpy "
+            "EVT 3.0 decoder runs (docs/events.md)",
     "spinnaker2": "optional, the board backend: py-spinnaker2 is not on PyPI",
 }
 #: declared without being imported: the `ros2 launch` command

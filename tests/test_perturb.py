@@ -11,6 +11,7 @@ from neuroq.envs.perturb import (
     ObservationDelay,
     ObservationNoise,
     PhysicsShift,
+    RandomizationSpec,
     Randomized,
 )
 
@@ -64,6 +65,14 @@ def test_physics_shift_changes_the_simulation_and_refuses_unknown_names():
     acro = make_env("Acrobot-v1", [lambda e: PhysicsShift(e, link_mass_2=1.5)])
     acro.reset(seed=0)
     assert acro.unwrapped.LINK_MASS_2 == 1.5 and gym.make("Acrobot-v1").unwrapped.LINK_MASS_2 == 1
+    # Gymnasium's dynamics read the second link's length only through its centre of mass:
+    # a length shift moves it too, so the swing really changes
+    for length in (0.9, 1.1):
+        longer = make_env("Acrobot-v1", [lambda e, n=length: PhysicsShift(e, link_length_2=n)])
+        longer.reset(seed=0)
+        assert longer.unwrapped.LINK_COM_POS_2 == pytest.approx(length / 2)
+        assert not np.allclose(rollout(longer, [2] * 20), rollout(make_env("Acrobot-v1"),
+                                                                  [2] * 20))
     with pytest.raises(ValueError, match="no physics parameter 'lenght'"):
         PhysicsShift(make_env("CartPole-v1"), lenght=0.3)
     with pytest.raises(ValueError, match="positive"):
@@ -92,3 +101,17 @@ def test_randomized_draws_a_new_perturbation_per_episode_from_its_seed():
     for seed in (1, 2, 1):
         env.reset(seed=seed)
     assert drawn[0] == drawn[2] != drawn[1]
+
+
+def test_randomization_spec_draws_an_observation_delay_from_its_range():
+    spec = RandomizationSpec.from_dict({"obs_delay": [1, 1]})
+    assert spec.active and spec.to_dict()["obs_delay"] == [1, 1]
+    env = make_env("CartPole-v1", [spec.wrapper()])
+    first, _ = env.reset(seed=3)
+    seen, *_ = env.step(0)
+    assert np.array_equal(seen, first)  # one step late: the first observation again
+    later, *_ = env.step(0)
+    assert not np.array_equal(later, first)
+    for bad in ([0.5, 1], [2, 1], [-1, 0]):
+        with pytest.raises(ValueError, match="obs_delay"):
+            RandomizationSpec.from_dict({"obs_delay": bad})

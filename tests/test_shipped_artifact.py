@@ -4,9 +4,16 @@ import json
 from pathlib import Path
 
 import gymnasium as gym
+import pytest
 
+from neuroq.agents.mlp import load_mlp_file
+from neuroq.agents.robustness import FLOAT_DQN_FILE, policy_act
+from neuroq.deploy import seeds
+from neuroq.deploy.artifact import sha256_file
 from neuroq.deploy.evaluate import evaluate
 from neuroq.deploy.policy import load_policy
+from neuroq.deploy.rollout import run_episodes
+from neuroq.deploy.stats import fraction_of
 
 ARTIFACT = Path(__file__).resolve().parent.parent / "config" / "artifacts" / "cartpole"
 ACROBOT = ARTIFACT.parent / "acrobot"
@@ -43,3 +50,34 @@ def test_shipped_event_artifact_tracks_on_the_emulator():
     assert manifest["encoder"]["kind"] == "event"
     result = evaluate(load_policy(artifact, backend="emulator"), episodes=20, seed=0)
     assert result["return_mean"] >= EVENT_FRACTION_OF_FLOAT * manifest["ann_mean_return"]
+
+
+#: Gate episodes replayed per artifact (the manifest records the first ones one by one).
+GATE_REPLAYED = 3
+
+
+@pytest.mark.parametrize("name", ["cartpole", "acrobot", "dvs_pan_tracking"])
+def test_shipped_artifact_passed_its_gate_and_its_gate_episodes_replay(name):
+    """Every shipped artifact passed the export gate against the float DQN it carries
+    (float_dqn.npz, SHA-256 in the manifest), and its first gate episodes give, played again
+    here, exactly the returns the manifest recorded for the SNN and for the float DQN."""
+    artifact = ARTIFACT.parent / name
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    gate = manifest["gate"]
+    assert gate["passed"] is True and gate["threshold"] >= EVENT_FRACTION_OF_FLOAT
+    assert gate["fraction"] >= gate["threshold"]
+    assert gate["fraction"] == pytest.approx(fraction_of(gate["snn"]["mean"],
+                                                         gate["float_dqn"]["mean"]))
+    assert gate["seeds"][0] == seeds.GATE_BASE and gate["snn"]["n"] >= 100
+    assert sha256_file(artifact / FLOAT_DQN_FILE) == manifest["float_dqn"]["sha256"]
+    policy = load_policy(artifact, backend="emulator")
+    env_id = manifest["env_id"]
+    event = hasattr(policy.encoder, "encode_events")
+    mlp = load_mlp_file(artifact / FLOAT_DQN_FILE)
+    snn = run_episodes(env_id, policy_act(policy, event), GATE_REPLAYED, seeds.GATE_BASE)
+    flt = run_episodes(env_id, lambda obs, _i: mlp.act(obs), GATE_REPLAYED, seeds.GATE_BASE)
+    first = gate["first_returns"]
+    assert snn.returns.tolist() == pytest.approx(first["snn"][:GATE_REPLAYED])
+    assert flt.returns.tolist() == pytest.approx(first["float_dqn"][:GATE_REPLAYED])
+    provenance = (artifact / "PROVENANCE.md").read_text()
+    assert f"--ship config/artifacts/{name}" in provenance and "neuroq demo" in provenance

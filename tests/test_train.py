@@ -76,3 +76,31 @@ def test_parallel_seeds(tmp_path):
     runs = train_many("Acrobot-v1", [0, 1], cfg, tmp_path, show_progress=False)
     seeds = sorted(json.loads((r / "result.json").read_text())["seed"] for r in runs)
     assert seeds == [0, 1]
+
+
+class _PushRight:
+    """A stand-in for an SB3 DQN: always action 1 (CartPole falls within ~10 steps)."""
+
+    def predict(self, obs, deterministic=True):
+        return np.ones(len(obs), np.int64), None
+
+
+def test_selection_scores_clean_and_perturbed_episodes_with_select_randomize():
+    from neuroq.agents.train import SELECTION_PERTURBED_OFFSET, evaluate, selection_returns
+    from neuroq.deploy import seeds
+    from neuroq.envs.perturb import RandomizationSpec
+
+    clean = hyperparams.override(smoke_config(), ["n_eval_episodes=3"])
+    r = selection_returns(_PushRight(), "CartPole-v1", 5, clean)
+    plain = evaluate(_PushRight(), "CartPole-v1", 3, 5 + seeds.SELECTION_BASE)
+    assert r.tolist() == plain.tolist()
+    spec = {"physics": {"force_mag": [30.0, 30.0]}}  # a 3x push: the pole falls sooner
+    both = hyperparams.override(clean, [f"select_randomize={spec}"])
+    r2 = selection_returns(_PushRight(), "CartPole-v1", 5, both)
+    assert len(r2) == 6 and r2[:3].tolist() == r.tolist()
+    perturbed = evaluate(_PushRight(), "CartPole-v1", 3, 5 + seeds.SELECTION_PERTURBED_BASE,
+                         (RandomizationSpec.from_dict(spec).wrapper(),))
+    assert r2[3:].tolist() == perturbed.tolist() and perturbed.mean() < r.mean()
+    assert SELECTION_PERTURBED_OFFSET + seeds.SELECTION_BASE == seeds.SELECTION_PERTURBED_BASE
+    # selection seeds of every stage seed (0-999) stay below the report range
+    assert seeds.SELECTION_PERTURBED_BASE + 999 + 1000 < seeds.REPORT_BASE

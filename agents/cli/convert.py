@@ -38,7 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         DEFAULT_EVAL_TIMESTEPS,
         DEFAULT_PERCENTILE,
         DEFAULT_RECORD_STEPS,
+        DEFAULT_RESET,
         ENCODER_KINDS,
+        RESET_CHOICES,
     )
     from neuroq.deploy.encoders import DEFAULT_N_PER_DIM, DEFAULT_WIDTH
 
@@ -63,6 +65,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="observations to record (default: %(default)s)")
     p.add_argument("--eval-episodes", type=int, default=DEFAULT_EVAL_EPISODES,
                    help="episodes per return measurement (default: %(default)s)")
+    p.add_argument("--reset", choices=RESET_CHOICES, default=DEFAULT_RESET,
+                   help="what a spike does to the membrane: 'subtract' the threshold, or set "
+                        "it to 'zero' (v_reset = 0, the reset NIR's IF/LIF nodes define, so "
+                        "every NIR reader runs the network as neuroq does; docs/nir.md) "
+                        "(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
 
@@ -72,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = run_convert(args.train_run, args.out, args.encoder, args.timesteps,
                           tuple(args.eval_timesteps), args.percentile, args.n_per_dim,
-                          args.width, args.record_steps, args.eval_episodes, args.seed)
+                          args.width, args.record_steps, args.eval_episodes, args.seed,
+                          reset=args.reset)
     print(run_dir)
     return 0

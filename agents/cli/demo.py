@@ -43,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spike-penalty", type=float, default=0.2,
                    help="fine-tuning penalty on synaptic events: fewer events per action, "
                    "same return on CartPole at 0.2 (default: %(default)s)")
+    p.add_argument("--margin", type=float, default=0.0,
+                   help="weight of the fine-tuning Q-margin hinge (see neuroq finetune "
+                        "--help; default: %(default)s = off)")
     p.add_argument("--episodes", type=int, default=100,
                    help="evaluation episodes on the emulator (default: %(default)s)")
     p.add_argument("--skip-ros", action="store_true", help="skip the ROS 2 closed loop")
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
                         args.spike_penalty, args.episodes,
                         ros_stage=None if args.skip_ros else _ros_stage(args.env),
                         timesteps=args.timesteps, finetune_randomize=args.randomize,
+                        finetune_margin=args.margin,
                         train_overrides=args.set, energy=not args.skip_energy,
                         ship=args.ship, command=command, gate=args.gate)
     print("\n=== summary")

@@ -17,21 +17,39 @@ written) unless --force, which exports and records the failed gate in the manife
 
 Loading the artifact (neuroq.deploy.artifact.load_artifact) needs numpy, h5py and nir only.
 
-example:
+--nir-profile adds artifact/network.<profile>.nir for a peer: snntorch
+(snntorch.import_from_nir), norse (norse.torch.from_nir, dt = 1) or spinnaker2
+(py-spinnaker2's s2_nir); neuroq is network.nir.h5 itself. Each graph's standard NIR fields
+say what the chip computes; what they cannot say (reset by subtraction) is printed as a
+warning and recorded in the manifest and the graph metadata (docs/nir.md).
+
+A network fine-tuned from `neuroq import` plays the gate against its source network. The
+source may also be an artifact folder, written again in the current format with the same
+network (the gate is skipped: nothing changed); that is how the shipped artifacts are
+re-exported after a format change.
+
+examples:
   neuroq export runs/CartPole-v1/finetune-population-<time>
+  neuroq export runs/CartPole-v1/finetune-population-<time> --nir-profile snntorch norse
+  neuroq export config/artifacts/cartpole --eval-episodes 100
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "write the deploy artifact (NIR + manifest) of a fine-tuned network"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from neuroq.agents.export import DEFAULT_EVAL_EPISODES, DEFAULT_GATE, DEFAULT_GATE_EPISODES
+    from neuroq.deploy.nir_profiles import PROFILES
 
-    p.add_argument("finetune_run", help="a finetune run folder, runs/<env>/finetune-<id>")
+    p.add_argument("finetune_run", help="a finetune run folder, runs/<env>/finetune-<id> "
+                   "(or an artifact folder to re-export)")
+    p.add_argument("--nir-profile", nargs="+", choices=PROFILES, default=[], metavar="PROFILE",
+                   help=f"also write the NIR graph each of these reads ({', '.join(PROFILES)})")
     p.add_argument("--eval-episodes", type=int, default=DEFAULT_EVAL_EPISODES,
                    help="episodes to check the exported artifact's return (default: "
                         "%(default)s; 0 = skip)")
@@ -51,14 +69,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.export import export, percent
+    from neuroq.deploy.artifact import load_artifact
 
     made = export(args.finetune_run, args.out, args.eval_episodes, args.gate,
-                  args.gate_episodes, args.force, args.interface)
+                  args.gate_episodes, args.force, tuple(args.nir_profile),
+                  interface=args.interface)
+    manifest = load_artifact(made.artifact).manifest
+    for text in manifest["neuron"]["not_expressed_in_nir"]:
+        print(f"neuroq export: warning: network.nir.h5: {text}", file=sys.stderr)
+    for name, entry in manifest.get("nir_profiles", {}).items():
+        print(f"{name}: {made.artifact / entry['file']}\n  read with: {entry['reader']}\n"
+              f"  {entry['readout']}")
+        for text in entry["not_expressed"]:
+            print(f"neuroq export: warning: {entry['file']}: {text}", file=sys.stderr)
     r = made.result
     g = r["gate"]
     if not g.get("skipped"):
         verdict = "passed" if g["passed"] else "FAILED (exported with --force)"
-        print(f"gate {verdict}: SNN {g['snn']['mean']:.1f} vs float DQN "
+        print(f"gate {verdict}: SNN {g['snn']['mean']:.1f} vs {g.get('teacher', 'float DQN')} "
               f"{g['float_dqn']['mean']:.1f} ({percent(g['fraction'])}, gate "
               f"{100 * g['threshold']:.0f} %) on held-out episodes {g['seeds'][0]}.."
               f"{g['seeds'][1]}")
@@ -69,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
     if r.get("interface"):
         print(f"robot interface: {r['interface']} (recorded in the manifest)")
     if "mean_return" in r:
+        ref = r.get("ann_mean_return")
         print(f"artifact return: {r['mean_return']:.1f} +- {r['std_return']:.1f} over "
-              f"{r['episodes']} episodes (float DQN {r['ann_mean_return']:.1f})")
+              f"{r['episodes']} episodes"
+              + (f" (teacher {ref:.1f})" if ref is not None else ""))
     print(made.artifact)
     return 0

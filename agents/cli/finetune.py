@@ -52,7 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from neuroq.agents.finetune import FinetuneConfig
 
     d = FinetuneConfig()
-    p.add_argument("convert_run", help="a convert run folder, runs/<env>/convert-<id>")
+    p.add_argument("convert_run", help="a convert run folder, runs/<env>/convert-<id> (or an "
+                   "import run, runs/<env>/import-<id>: the source network is the teacher)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
     p.add_argument("--lr", type=float, default=d.lr,
@@ -60,6 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spike-penalty", type=float, default=d.spike_penalty,
                    help="weight of synaptic events per synapse in the loss "
                         "(default: %(default)s)")
+    p.add_argument("--margin", type=float, default=d.margin,
+                   help="weight of the Q-margin hinge: keep the DQN's lead of its greedy "
+                        "action (docs/robustness.md; default: %(default)s = off)")
     p.add_argument("--dagger-steps", type=int, default=d.dagger_steps,
                    help="env steps per epoch driven by the spiking policy, labelled by the "
                         "DQN (default: %(default)s; 0 = off)")
@@ -73,7 +77,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--randomize", type=_yaml_mapping, metavar="YAML",
                    help="domain randomization of the DAgger rollouts and half the validation "
                         "episodes, e.g. \"{obs_noise: [0, 0.05], action_delay: [0, 1]}\" "
-                        "(kinds: obs_noise, action_delay, drop, physics; default: none)")
+                        "(kinds: obs_noise, action_delay, drop, physics, obs_delay; "
+                        "default: none)")
     p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -84,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.runs import read_json
 
     cfg = FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         spike_penalty=args.spike_penalty, dagger_steps=args.dagger_steps,
+                         spike_penalty=args.spike_penalty, margin=args.margin,
+                         dagger_steps=args.dagger_steps,
                          validation_episodes=args.validation_episodes,
                          train_thresholds=args.train_thresholds, loss=args.loss,
                          seed=args.seed, randomize=args.randomize or {})

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "train": "neuroq.agents.cli.train",
     "show": "neuroq.agents.cli.show",
     "convert": "neuroq.agents.cli.convert",
+    "import": "neuroq.agents.cli.import_",
     "finetune": "neuroq.agents.cli.finetune",
     "export": "neuroq.agents.cli.export",
     "deploy": "neuroq.agents.cli.deploy",

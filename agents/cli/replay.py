@@ -4,7 +4,9 @@ Reads a Prophesee EVT 3.0 .raw file or an AEDAT 4 file (.aedat4, needs the `aeda
 cuts it into packets of --packet-us of camera time (1 ms, as metavision_driver and
 libcaer_driver do) and publishes them at the recorded speed times --speed (`inf`: as fast
 as possible) in evt3 (or mono) encoding. Stops at the end of the file, after --max-packets
-or after --max-seconds of camera time. Robot side: needs numpy and rclpy, not torch.
+or after --max-seconds of camera time. A .raw file is decoded by the `evt3` package where it
+is installed, else by numpy (--evt3-decoder picks one; the summary line names it). Robot
+side: needs numpy and rclpy, not torch.
 
 examples:
   neuroq replay recording.raw                         # recorded speed, topic `events`
@@ -39,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-packets", type=int, default=0, help="stop after N packets (0: all)")
     p.add_argument("--max-seconds", type=float, default=math.inf,
                    help="stop after this much camera time, seconds (default: all)")
+    p.add_argument("--evt3-decoder", default="auto", choices=("auto", "evt3", "numpy"),
+                   help="what decodes a .raw file: the evt3 package (Rust), numpy, or auto "
+                        "(evt3 where installed; default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     rclpy.init()
     try:
         replay(args.file, args.speed, args.packet_us, args.encoding, args.topic, args.frame_id,
-               args.max_packets, args.max_seconds)
+               args.max_packets, args.max_seconds, decoder=args.evt3_decoder)
     finally:
         rclpy.try_shutdown()
     return 0

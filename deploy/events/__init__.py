@@ -3,9 +3,13 @@
 Events are a numpy structured array of `EVENT_DTYPE` (`neuroq.envs.event_array`: x, y in
 pixels, t in microseconds, p = 1 ON / 0 OFF). The modules of this package, one concept each:
 
-- `evt3`: EVT 3.0, the Prophesee 16-bit word format that Metavision sensors stream and that
-  `metavision_driver` puts in `event_camera_msgs/EventPacket` as is (encoder and streaming
-  decoder). Source: Prophesee Metavision documentation, "EVT 3.0 Format".
+- `evt3_words`: EVT 3.0, the Prophesee 16-bit word format that Metavision sensors stream and
+  that `metavision_driver` puts in `event_camera_msgs/EventPacket` as is: word types and time
+  rules. Source: Prophesee Metavision documentation, "EVT 3.0 Format".
+- `evt3_encode`: the EVT 3.0 encoder (our writers, the simulated camera, tests).
+- `evt3_decoders`: which EVT 3.0 stream decoder runs: `evt3_rust` (the `evt3` package from
+  PyPI, a Rust decoder, with neuroq's validation around it) where it is installed, else
+  `evt3_numpy` (`decode_evt3`, vectorised numpy; also the tests' reference).
 - `mono`: the deprecated 64-bit `mono` encoding of event_camera_msgs (still read).
 - `packets`: EventPacket payloads by encoding name; `PacketDecoder` keeps one stream's state.
 - `stats`: `DecodeStats`, what a decode saw and skipped, per reason.
@@ -22,7 +26,14 @@ This package re-exports the names robot code uses, so `from neuroq.deploy.events
 PacketDecoder` is the one way to import them.
 """
 
-from neuroq.deploy.events.evt3 import (
+from neuroq.deploy.events.evt3_decoders import (
+    EVT3_DECODERS,
+    evt3_decoder_name,
+    make_evt3_decoder,
+)
+from neuroq.deploy.events.evt3_encode import encode_evt3, sort_events
+from neuroq.deploy.events.evt3_numpy import Evt3State, decode_evt3
+from neuroq.deploy.events.evt3_words import (
     EVT3_ADDR_X,
     EVT3_ADDR_Y,
     EVT3_EXT_TRIGGER,
@@ -33,10 +44,6 @@ from neuroq.deploy.events.evt3 import (
     EVT3_VECT_8,
     EVT3_VECT_12,
     EVT3_VECT_BASE_X,
-    Evt3State,
-    decode_evt3,
-    encode_evt3,
-    sort_events,
 )
 from neuroq.deploy.events.files import (
     AEDAT4_MAGIC,
@@ -63,11 +70,11 @@ from neuroq.envs.event_array import (
 )
 
 __all__ = [
-    "AEDAT4_MAGIC", "DRIVER_PACKET_US", "ENCODINGS", "EVENT_DTYPE", "EVT3_ADDR_X",
-    "EVT3_ADDR_Y", "EVT3_EXT_TRIGGER", "EVT3_TIME_HIGH", "EVT3_TIME_LOW", "EVT3_TIME_LOW_BITS",
+    "AEDAT4_MAGIC", "DRIVER_PACKET_US", "ENCODINGS", "EVENT_DTYPE", "EVT3_ADDR_X", "EVT3_ADDR_Y",
+    "EVT3_DECODERS", "EVT3_EXT_TRIGGER", "EVT3_TIME_HIGH", "EVT3_TIME_LOW", "EVT3_TIME_LOW_BITS",
     "EVT3_TIME_WRAP_US", "EVT3_VECT_12", "EVT3_VECT_8", "EVT3_VECT_BASE_X", "US_PER_S",
     "Aedat4Writer", "DecodeStats", "Evt3State", "PacketDecoder", "RawReader", "RawWriter",
-    "decode_evt3", "decode_mono", "decode_packet", "empty_events", "encode_evt3",
-    "encode_mono", "encode_packet", "from_columns", "make_events", "paced", "packetize",
-    "read_aedat4", "sort_events", "to_columns",
+    "decode_evt3", "decode_mono", "decode_packet", "empty_events", "encode_evt3", "encode_mono",
+    "encode_packet", "evt3_decoder_name", "from_columns", "make_events", "make_evt3_decoder",
+    "paced", "packetize", "read_aedat4", "sort_events", "to_columns"
 ]

@@ -9,7 +9,7 @@ import numpy as np
 
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events.mono import US_PER_S
-from neuroq.envs.event_array import check_events, empty_events
+from neuroq.envs.event_array import check_events, concat_events, empty_events
 
 # ------------------------------------------------------------------------------------------
 # Replay: fixed-duration packets at recorded speed (or faster)
@@ -31,7 +31,7 @@ def packetize(chunks, packet_us: int = DRIVER_PACKET_US) -> Iterator[np.ndarray]
         events = check_events(events, "packetize")
         if events.size == 0:
             continue
-        pending = np.concatenate([pending, events]) if pending.size else events
+        pending = concat_events([pending, events]) if pending.size else events
         bins = pending["t"] // packet_us
         # all but the last bin are complete: later chunks start at or after it
         cuts = np.flatnonzero(np.diff(bins)) + 1

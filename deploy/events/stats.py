@@ -55,8 +55,8 @@ class DecodeStats:
 
     def add(self, other: DecodeStats) -> DecodeStats:
         """Add another `DecodeStats` into this one (in place) and return self."""
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        for name in _COUNTERS:  # decoders add per call: a fixed tuple, not fields()
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         return self
 
     def diagnostic(self) -> str:
@@ -65,6 +65,9 @@ class DecodeStats:
         return ("skipped: " + ", ".join(parts)) if parts else ""
 
 
+
+
+_COUNTERS = tuple(f.name for f in fields(DecodeStats))
 
 
 def as_bytes_array(data) -> np.ndarray:

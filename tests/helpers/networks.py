@@ -15,8 +15,11 @@ CARTPOLE_LIKE_OBS = (np.random.default_rng(7).normal(size=(500, 4))
 
 def random_network(widths=(8, 32, 16, 3), timesteps=8, alpha=1.0, seed=0, compare=">=",
                    reset="reset_by_subtraction", i_offset_sd=5.0, zero_fraction=0.0,
-                   q_scale=0.0123):
-    """Weights in [-127, 127] biased positive, so that hidden layers fire a fair amount."""
+                   q_scale=0.0123, v_reset_sd=3.0, thresholds_per_layer=False):
+    """Weights in [-127, 127] biased positive, so that hidden layers fire a fair amount.
+
+    Thresholds in [100, 400] per neuron (one value per layer with thresholds_per_layer);
+    v_reset ~ N(0, v_reset_sd)."""
     rng = np.random.default_rng(seed)
     layers = []
     for k, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
@@ -24,10 +27,11 @@ def random_network(widths=(8, 32, 16, 3), timesteps=8, alpha=1.0, seed=0, compar
         w = rng.integers(-90, 128, size=(n_out, n_in))
         if zero_fraction:
             w[rng.random(w.shape) < zero_fraction] = 0
-        p = make_params(n_out, threshold=rng.uniform(100, 400, n_out).astype(np.float32),
+        thr = rng.uniform(100, 400, 1 if thresholds_per_layer else n_out)
+        p = make_params(n_out, threshold=thr.astype(np.float32),
                         alpha_decay=alpha,
                         i_offset=rng.normal(0, i_offset_sd, n_out).astype(np.float32),
-                        v_reset=rng.normal(0, 3, n_out).astype(np.float32),
+                        v_reset=(v_reset_sd * rng.normal(0, 1, n_out)).astype(np.float32),
                         reset=reset, compare=compare)
         layers.append(Layer(f"fc{k}", w.astype(np.int8), 0.01, p, spiking))
     return SpikingQNetwork(tuple(layers), timesteps, q_scale=q_scale)

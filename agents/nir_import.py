@@ -1,0 +1,326 @@
+"""`neuroq import`: a user's spiking Q-network (a NIR graph) made into a chip artifact.
+
+Reads the graph with `neuroq.agents.nir_source` (source semantics: float32, delay-free
+unless the graph has one-step Delay nodes, the source library's reset and `>`), then:
+
+1. Chip mapping. The input spikes come from the neuroq encoder the source was trained
+   with (`--encoder FILE`, the manifest's `encoder` mapping). A delay-free source of T'
+   steps becomes a chip network of T = T' + L steps (L projections, one step each) whose
+   encoder keeps its last L steps silent, so the hidden spikes of source step t reach the
+   readout in chip step t + L and the readout is read after the same T' input steps. The
+   readout integrates its bias over T steps instead of T': its i_offset is scaled by
+   S(T')/S(T) with S(n) = sum_{j<n} alpha^j (T'/T for alpha = 1). What stays different:
+   hidden layer k integrates its bias for k+1 steps before the first input spike arrives.
+   A source with a one-step Delay before every projection already has the chip's timing:
+   T = T'.
+2. 8 bit, per layer (percentile-based threshold scaling): c_k = 127 / the `percentile` of
+   |gain_k W_k|; int8 weights round(clip(c_k gain_k W_k)), and threshold, i_offset
+   (c_k gain_k b_k) and v_reset scaled by the same c_k, so spikes are unchanged up to the
+   weight rounding (weights that are already integers in [-127, 127] keep c_k = 1). Chip
+   v_k = c_k v_source; weight_scale = 1/c_k; q_scale = 1/c_L, so Q = v_out q_scale is in the
+   source's units. Comparison `>` (NIR's, both libraries'); reset as the source's.
+3. Recorded observations: `record_steps` environment steps driven by the source network
+   (a fraction RECORD_EPSILON random). Reported: greedy-action agreement of the chip network
+   (`run_reference`) with the source on them, and both returns on the evaluation episodes
+   (episode i seeded EVAL_SEED_BASE + i, as every stage).
+
+Writes runs/<env>/import-<source>-<time>/: config.yaml, source.nir (the graph as given: the
+teacher `neuroq finetune` distils from), observations.npy, teacher_q.npy (the source's
+Q-values on them), network/ (the artifact) and result.json (agreement, returns, notes on
+every semantics the chip imposes that the source did not have).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroq.agents.convert import (
+    DEFAULT_EVAL_EPISODES,
+    EVAL_SEED_BASE,
+    RECORD_ENVS,
+    RECORD_EPSILON,
+    WEIGHT_MAX,
+    evaluate_returns,
+    space_descriptions,
+    spiking_act,
+)
+from neuroq.agents.nir_source import SourceNetwork, read_source, run_source
+from neuroq.deploy.encoders import Encoder, encoder_from_dict, with_silent_tail
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
+from neuroq.deploy.neuron import make_params
+
+IMPORT_STAGE = "import"
+SOURCE_FILE = "source.nir"
+NETWORK_DIR = "network"
+OBS_FILE = "observations.npy"
+TEACHER_Q_FILE = "teacher_q.npy"
+#: Percentile of |gain W| mapped to 127 weight units (100 = the largest weight, no clipping).
+DEFAULT_PERCENTILE = 100.0
+DEFAULT_RECORD_STEPS = 20_000
+#: Observations per batched run of the source network or the reference model.
+CHUNK = 2000
+RESET_MODES = {"subtract": "reset_by_subtraction", "zero": "reset_to_v_reset"}
+
+
+def _sum_powers(alpha: np.ndarray, n: int) -> np.ndarray:
+    a = alpha.astype(np.float64)
+    return np.where(a == 1.0, float(n), (1.0 - a ** n) / np.where(a == 1.0, 0.5, 1.0 - a))
+
+
+def to_chip(src: SourceNetwork, source_timesteps: int, percentile: float = DEFAULT_PERCENTILE
+            ) -> tuple[SpikingQNetwork, list[str]]:
+    """The chip network of `src` (module docstring, steps 1-2) and notes on what changed."""
+    if not 0 < percentile <= 100:
+        raise NeuroqError(f"--percentile must lie in (0, 100], got {percentile}")
+    n_layers = len(src.layers)
+    timesteps = source_timesteps if src.delays else source_timesteps + n_layers
+    if timesteps <= n_layers:
+        raise NeuroqError(f"T = {source_timesteps} steps: with {n_layers} projections of one "
+                          f"step delay each the source needs at least {n_layers + 1}")
+    notes = []
+    if not src.delays:
+        notes.append(
+            f"the source runs delay-free (each layer sees the same step's spikes); on the chip "
+            f"every projection takes one step: T = {source_timesteps} + {n_layers} = "
+            f"{timesteps}, input in the first {source_timesteps} steps, readout bias scaled "
+            f"to T; hidden layer k integrates its bias for k+1 steps before input arrives "
+            "(measured by the agreement below; `neuroq finetune` removes it)")
+    layers, q_scale, clipped = [], 1.0, 0
+    for k, la in enumerate(src.layers):
+        a = la.gain.astype(np.float64)[:, None] * la.weight.astype(np.float64)
+        b = la.gain.astype(np.float64) * la.bias
+        integral = np.all(a == np.round(a)) and np.abs(a).max(initial=0) <= WEIGHT_MAX
+        top = float(np.percentile(np.abs(a), percentile))
+        c = 1.0 if integral else WEIGHT_MAX / max(top, 1e-12)
+        w = np.round(np.clip(a * c, -WEIGHT_MAX, WEIGHT_MAX))
+        clipped += int(np.sum(np.abs(a * c) > WEIGHT_MAX + 0.5))
+        if not la.spiking and not src.delays:
+            b = b * _sum_powers(la.alpha, source_timesteps) / _sum_powers(la.alpha, timesteps)
+        params = make_params(
+            la.weight.shape[0], threshold=(la.threshold * c) if la.spiking else 1.0,
+            alpha_decay=la.alpha, i_offset=(b * c).astype(np.float32),
+            v_reset=(la.v_reset * c).astype(np.float32) if la.spiking else 0.0,
+            reset=RESET_MODES[src.reset], compare=">")
+        layers.append(Layer(f"fc{k}", w.astype(np.int8), 1.0 / c, params, la.spiking))
+        q_scale = 1.0 / c
+    if clipped:
+        notes.append(f"{clipped} weights beyond the {percentile} percentile clipped to "
+                     f"+-{WEIGHT_MAX}")
+    notes.append("weights quantized to int8 (one scale per layer; thresholds, biases and "
+                 "v_reset scaled with it)")
+    return SpikingQNetwork(tuple(layers), timesteps, q_scale), notes
+
+
+@dataclass(frozen=True)
+class SourceTeacher:
+    """The source network as a teacher: `q(obs)` is its readout membrane after T' steps."""
+
+    network: SourceNetwork
+    encoder: Encoder
+    timesteps: int
+    seed: int = 0
+
+    def q(self, obs: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        obs = np.asarray(obs, np.float32)
+        return np.concatenate([
+            run_source(self.network, self.encoder.encode(obs[i:i + CHUNK], self.timesteps,
+                                                         rng=rng))
+            for i in range(0, len(obs), CHUNK)]) if len(obs) else \
+            np.zeros((0, self.network.n_actions), np.float32)
+
+    def act(self, obs: np.ndarray, _infos: Any = None) -> np.ndarray:
+        return self.q(obs).argmax(axis=1)
+
+
+def read_graph(path: str | os.PathLike) -> Any:
+    import nir
+
+    p = Path(path)
+    if not p.is_file():
+        raise NeuroqError(f"{p} does not exist (give a NIR graph file, e.g. model.nir)")
+    try:
+        return nir.read(p)
+    except Exception as exc:  # noqa: BLE001 - nir/h5py raise many types on malformed files
+        raise NeuroqError(f"{p} is not a readable NIR graph: {exc}") from None
+
+
+def read_encoder(path: str | os.PathLike) -> Encoder:
+    """A neuroq encoder from a YAML/JSON file with the mapping an artifact manifest's
+    `encoder` holds (kind and parameters)."""
+    import yaml
+
+    p = Path(path)
+    try:
+        d = yaml.safe_load(p.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise NeuroqError(f"--encoder {p}: cannot read it: {exc}") from None
+    if isinstance(d, dict) and isinstance(d.get("encoder"), dict):
+        d = d["encoder"]  # a whole manifest.json
+    if not isinstance(d, dict):
+        raise NeuroqError(f"--encoder {p}: expected a mapping with 'kind' and parameters")
+    try:
+        return encoder_from_dict(d)
+    except NeuroqError as exc:
+        raise NeuroqError(f"--encoder {p}: {exc}") from None
+
+
+def source_timesteps_of(graph: Any, timesteps: int | None) -> int:
+    if timesteps is None:
+        meta_t = (graph.metadata or {}).get("timesteps")
+        if meta_t is None:
+            raise NeuroqError("the graph does not say how many steps the source runs per "
+                              "action (no 'timesteps' in its metadata): pass --timesteps T")
+        timesteps = int(np.asarray(meta_t))
+    if isinstance(timesteps, bool) or int(timesteps) != timesteps or timesteps < 1:
+        raise NeuroqError(f"--timesteps must be a positive integer, got {timesteps!r}")
+    return int(timesteps)
+
+
+def _record(act: Callable[[np.ndarray], np.ndarray], env_id: str, steps: int, seed: int,
+            n_actions: int) -> np.ndarray:
+    from neuroq.deploy.rollout import run_episodes
+
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray] = []
+
+    def eps_act(obs: np.ndarray, _infos: Any) -> np.ndarray:
+        out.append(obs.copy())
+        a = np.asarray(act(obs))
+        return np.where(rng.random(len(obs)) < RECORD_EPSILON,
+                        rng.integers(0, n_actions, len(obs)), a)
+
+    run_episodes(env_id, eps_act, episodes=steps, seed=seed, batch=RECORD_ENVS,
+                 max_total_steps=steps)
+    return np.concatenate(out)[:steps]
+
+
+def chip_q(network: SpikingQNetwork, encoder: Encoder, obs: np.ndarray, seed: int = 0
+           ) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.concatenate([
+        run_reference(network, encoder.encode(obs[i:i + CHUNK], network.timesteps, rng=rng)).q
+        for i in range(0, len(obs), CHUNK)])
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    """`neuroq import` options (see agents/cli/import_.py)."""
+
+    source: str = "auto"
+    dt: float | None = None
+    reset: str | None = None
+    timesteps: int | None = None
+    percentile: float = DEFAULT_PERCENTILE
+    record_steps: int = DEFAULT_RECORD_STEPS
+    eval_episodes: int = DEFAULT_EVAL_EPISODES
+    seed: int = 0
+
+
+def run_import(graph_path: str | os.PathLike, env_id: str, encoder_path: str | os.PathLike,
+               settings: ImportSettings = ImportSettings(), out_root: str | os.PathLike = "runs",
+               log: Callable[[str], None] = print,
+               warn: Callable[[str], None] = print) -> Path:
+    """The `neuroq import` stage; returns the new run folder (result.json written last)."""
+    import yaml
+
+    from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
+    from neuroq.deploy.artifact import save_artifact, sha256_file
+
+    s = settings
+    if s.record_steps < 100:
+        raise NeuroqError("--record-steps must be at least 100")
+    if s.eval_episodes < 1:
+        raise NeuroqError("--eval-episodes must be at least 1")
+    graph = read_graph(graph_path)
+    encoder = read_encoder(encoder_path)
+    src, notes = read_source(graph, s.source, s.dt, s.reset, str(graph_path))
+    t_src = source_timesteps_of(graph, s.timesteps)
+    if encoder.n_inputs != src.n_inputs:
+        raise NeuroqError(f"the encoder gives {encoder.n_inputs} inputs, the graph's first "
+                          f"layer takes {src.n_inputs}")
+    obs_space, act_space = space_descriptions(env_id)
+    if obs_space["shape"] != [encoder.n_obs] or act_space["n"] != src.n_actions:
+        raise NeuroqError(f"{env_id} has {obs_space['shape'][0]} observations and "
+                          f"{act_space['n']} actions; the encoder takes {encoder.n_obs} and "
+                          f"the graph has {src.n_actions} outputs")
+    network, chip_notes = to_chip(src, t_src, s.percentile)
+    notes += chip_notes
+    for n in notes:
+        warn(n)
+    chip_encoder = encoder if src.delays else with_silent_tail(
+        encoder, encoder.silent_tail + len(src.layers))
+    teacher = SourceTeacher(src, encoder, t_src, s.seed)
+    run_dir = make_run_dir(out_root, env_id, IMPORT_STAGE, src.convention)
+    with removed_on_failure(run_dir):
+        shutil.copyfile(graph_path, run_dir / SOURCE_FILE)
+        config = {"stage": IMPORT_STAGE, "graph": str(Path(graph_path).resolve()),
+                  "env_id": env_id, "source": src.convention, "dt": src.dt,
+                  "reset": src.reset, "source_timesteps": t_src,
+                  "source_encoder": encoder.to_dict(), "percentile": s.percentile,
+                  "record_steps": s.record_steps, "eval_episodes": s.eval_episodes,
+                  "seed": s.seed}
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(_plain(config), sort_keys=False))
+        log(f"recording {s.record_steps} observations with the source network")
+        obs = _record(teacher.act, env_id, s.record_steps, s.seed, src.n_actions)
+        q_src = teacher.q(obs)
+        np.save(run_dir / OBS_FILE, obs)
+        np.save(run_dir / TEACHER_Q_FILE, q_src)
+        agree = float((chip_q(network, chip_encoder, obs, s.seed).argmax(1)
+                       == q_src.argmax(1)).mean())
+        log(f"greedy-action agreement of the int8 chip network with the source: {agree:.4f}")
+        src_r = evaluate_returns(env_id, teacher.act, s.eval_episodes)
+        chip_r = evaluate_returns(env_id, spiking_act(network, chip_encoder, s.seed),
+                                  s.eval_episodes)
+        log(f"source network: {src_r.mean():.1f} +- {src_r.std():.1f}; chip network: "
+            f"{chip_r.mean():.1f} +- {chip_r.std():.1f} over {s.eval_episodes} episodes")
+        digest = sha256_file(run_dir / SOURCE_FILE)
+        save_artifact(run_dir / NETWORK_DIR, network, chip_encoder, {
+            "env_id": env_id, "observation_space": obs_space, "action_space": act_space,
+            "provenance": {"import_run": str(run_dir.resolve()),
+                           "source_graph": str(Path(graph_path).resolve()),
+                           "source_sha256": digest}})
+        write_json(run_dir / "result.json", {
+            "stage": IMPORT_STAGE, "env_id": env_id, "source": src.convention,
+            "source_sha256": digest, "dt": src.dt, "reset": src.reset,
+            "source_delays": src.delays, "source_timesteps": t_src,
+            "timesteps": network.timesteps, "encoder": chip_encoder.to_dict(),
+            "notes": notes, "agreement": agree, "episodes": s.eval_episodes,
+            "eval_seeds": f"{EVAL_SEED_BASE}..{EVAL_SEED_BASE + s.eval_episodes - 1}",
+            "source_mean_return": float(src_r.mean()), "source_std_return": float(src_r.std()),
+            # the teacher's return under the key convert runs use (finetune and export read it)
+            "ann_mean_return": float(src_r.mean()),
+            "mean_return": float(chip_r.mean()), "std_return": float(chip_r.std()),
+            "teacher": "the imported source network (source.nir)",
+            "network": NETWORK_DIR, "backend": "neuroq.deploy.network.run_reference"})
+        return run_dir
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return obj
+
+
+def source_teacher(run_dir: str | os.PathLike) -> SourceTeacher:
+    """The teacher of an import run: its source.nir read as the import read it."""
+    import yaml
+
+    p = Path(run_dir)
+    config = yaml.safe_load((p / "config.yaml").read_text())
+    graph = read_graph(p / SOURCE_FILE)
+    src, _ = read_source(graph, config["source"], config["dt"], config["reset"], str(p))
+    return SourceTeacher(src, encoder_from_dict(config["source_encoder"]),
+                         int(config["source_timesteps"]), int(config.get("seed", 0)))

@@ -1,0 +1,349 @@
+"""Read a sequential NIR graph from snnTorch, Norse or any NIR tool, and run it as its source
+library does (numpy, float32): the "source semantics" `neuroq import` compares the chip with.
+
+Accepted: a chain Input -> ([Delay] -> Affine | Linear -> IF | LIF | CubaLIF)* ->
+[readout: I | LI | IF | LIF | CubaLIF | nothing after the last Affine] -> Output. Any other
+node is an error naming it. Edges are followed (nir.read returns nodes sorted by name).
+
+Discrete-time reading, per step, for layer k (every library runs the chain within one
+step, delay-free, unless the graph has a Delay node before every projection):
+
+    x_k[t] = W_k s_{k-1}[t] + b_k          (s_{k-1}[t-1] where a one-step Delay precedes)
+    v_k[t] = alpha_k v_k[t-1] + gain_k x_k[t]
+    s_k[t] = v_k[t] > v_threshold_k;  then v -= v_threshold (subtract) or v = v_reset (zero)
+
+snnTorch's Leaky resets by subtraction one step late by default (reset_delay=True):
+`v[t] = beta v[t-1] + x[t] - thr s[t-1]`, so the subtracted threshold is not decayed; the
+chip subtracts at once (the same for beta = 1). The readout's membrane after T steps is the
+output (its threshold and reset are dropped).
+alpha and gain per node and source convention (dt: the step the source integrated with):
+
+- IF, I: alpha = 1, gain = r (Norse's export: gain 1, its IAFCell ignores r).
+- LIF, LI: forward Euler, alpha = 1 - dt/tau, gain = r dt/tau (snnTorch: dt = 1e-4 s;
+  standard NIR: the dt given). Norse's export: k = dt^2/tau, alpha = 1 - k, gain = r k.
+- CubaLIF: as LIF with tau_mem, gain times w_in; only with tau_syn <= dt (one step).
+
+Norse 1.1.0's exporter writes tau = dt / tau_mem_inv = dt x tau (docs/nir.md), hence
+k = dt^2 / tau. snnTorch writes tau = dt/(1-beta), r = tau/dt (beta = 1: tau = r = inf).
+A CubaLIF whose synaptic time constant exceeds one step has a second state variable the
+chip's neuron (lif_no_delay) does not have: refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from neuroq.deploy.errors import NeuroqError
+
+CONVENTIONS = ("auto", "snntorch", "norse", "nir")
+#: snnTorch 1.0.0 exports and imports LIF/CubaLIF with dt = 1e-4 s (snntorch/export_nir.py).
+SNNTORCH_DT = 1e-4
+#: Norse's `to_nir` default dt (norse/torch/utils/export_nir.py), seconds.
+NORSE_DT = 1e-3
+RESETS = ("subtract", "zero")
+#: Relative tolerance when matching a tau/r ratio or a one-step delay to dt.
+DT_RTOL = 1e-3
+ACCEPTED = "Affine/Linear with IF, LIF, LI, I or CubaLIF (and one-step Delay nodes)"
+
+
+@dataclass(frozen=True)
+class SourceLayer:
+    """One projection and the neurons it feeds, in source units (float32 arrays, (n,))."""
+
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+    alpha: np.ndarray
+    gain: np.ndarray
+    threshold: np.ndarray
+    v_reset: np.ndarray
+    spiking: bool
+    node_type: str
+
+
+@dataclass(frozen=True)
+class SourceNetwork:
+    """The source network: layers (the last one is the readout), how it resets, whether
+    every projection has a one-step Delay, and how it was read."""
+
+    layers: tuple[SourceLayer, ...]
+    reset: str
+    delays: bool
+    convention: str
+    dt: float
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.layers[0].weight.shape[1])
+
+    @property
+    def n_actions(self) -> int:
+        return int(self.layers[-1].weight.shape[0])
+
+
+def _chain(graph: Any, where: str) -> list[tuple[str, Any]]:
+    import nir
+
+    nodes, nxt = graph.nodes, {}
+    for a, b in graph.edges:
+        if a in nxt:
+            raise NeuroqError(f"{where}: node {a!r} feeds more than one node; neuroq imports "
+                              "sequential graphs only")
+        nxt[a] = b
+    inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
+    if len(inputs) != 1:
+        raise NeuroqError(f"{where}: needs exactly one Input node, found {len(inputs)}")
+    chain, name = [], inputs[0]
+    while name is not None and len(chain) <= len(nodes):
+        if name not in nodes:
+            raise NeuroqError(f"{where}: an edge leads to {name!r}, which is not a node")
+        chain.append((name, nodes[name]))
+        if isinstance(nodes[name], nir.Output):
+            return chain
+        name = nxt.get(name)
+    raise NeuroqError(f"{where}: the chain from the Input node does not reach an Output node")
+
+
+def _arr(x: Any) -> np.ndarray:
+    return np.asarray(x, np.float64).reshape(-1)
+
+
+def _is_snntorch(nodes: list[Any]) -> bool:
+    """snnTorch's signature: tau / r == 1e-4 on every LIF-type node (tau = r = inf: beta 1)."""
+    import nir
+
+    found = False
+    for n in nodes:
+        if isinstance(n, (nir.LIF, nir.LI, nir.CubaLIF)):
+            tau = _arr(n.tau_mem if isinstance(n, nir.CubaLIF) else n.tau)
+            r = _arr(n.r)
+            both_inf = np.isinf(tau) & np.isinf(r)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ok = both_inf | np.isclose(tau / r, SNNTORCH_DT, rtol=DT_RTOL, atol=0)
+            if not np.all(ok):
+                return False
+            found = True
+    return found
+
+
+def _is_norse(nodes: list[Any], dt: float) -> bool:
+    """Norse's export: r = 1 everywhere and taus below dt (tau written as dt x tau)."""
+    import nir
+
+    found = False
+    for n in nodes:
+        if isinstance(n, (nir.LIF, nir.LI, nir.CubaLIF)):
+            tau = _arr(n.tau_mem if isinstance(n, nir.CubaLIF) else n.tau)
+            if not (np.all(_arr(n.r) == 1.0) and np.all(tau < dt)):
+                return False
+            found = True
+    return found
+
+
+def detect_convention(graph: Any, dt: float | None, where: str) -> tuple[str, float, list[str]]:
+    """(convention, dt, notes) for a graph whose convention is not given."""
+    import nir
+
+    nodes = list(graph.nodes.values())
+    meta_dt = (graph.metadata or {}).get("dt")
+    if not any(isinstance(n, (nir.LIF, nir.LI, nir.CubaLIF)) for n in nodes):
+        return "nir", float(dt or meta_dt or 1.0), []
+    if _is_snntorch(nodes):
+        return "snntorch", SNNTORCH_DT, ["read as snnTorch's export (tau/r = 1e-4 s on every "
+                                         "LIF node)"]
+    if dt is None and meta_dt is not None:
+        return "nir", float(np.asarray(meta_dt)), [f"read with the graph's dt = {meta_dt}"]
+    norse_dt = dt or NORSE_DT
+    if _is_norse(nodes, norse_dt):
+        return "norse", norse_dt, [
+            f"read as Norse's export (r = 1, tau written as dt x tau) with dt = {norse_dt} s"
+            + ("" if dt else " (Norse's default; pass --dt if the source used another)")]
+    if dt is not None:
+        return "nir", float(dt), []
+    raise NeuroqError(f"{where}: cannot tell how its taus are meant (not snnTorch's tau/r = "
+                      "1e-4, not Norse's r = 1, no dt in the graph metadata): pass --source "
+                      "snntorch|norse|nir and --dt")
+
+
+def _decay_gain(node: Any, conv: str, dt: float, where: str) -> tuple[np.ndarray, np.ndarray]:
+    import nir
+
+    if isinstance(node, (nir.IF, nir.I)):
+        r = _arr(node.r)
+        return np.ones_like(r), (np.ones_like(r) if conv == "norse" else r)
+    cuba = isinstance(node, nir.CubaLIF)
+    tau, r = _arr(node.tau_mem if cuba else node.tau), _arr(node.r)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = dt * dt / tau if conv == "norse" else dt / tau
+        gain = np.where(np.isinf(tau) & np.isinf(r), 1.0, r * k)
+    k = np.where(np.isinf(tau), 0.0, k)
+    if cuba:
+        k_syn = dt * dt / _arr(node.tau_syn) if conv == "norse" else dt / _arr(node.tau_syn)
+        if not np.allclose(k_syn, 1.0, rtol=DT_RTOL):
+            raise NeuroqError(
+                f"{where}: CubaLIF with tau_syn of {float(np.max(1 / k_syn)):.3g} steps: a "
+                "synaptic current that outlasts one step is a second state variable the "
+                "chip's neuron (lif_no_delay) does not have; only tau_syn <= dt imports")
+        gain = gain * _arr(node.w_in)
+    if np.any(k > 1.0) or np.any(k < 0) or not np.all(np.isfinite(gain)):
+        raise NeuroqError(f"{where}: dt/tau = {float(np.max(k)):.3g} per step under the {conv} "
+                          f"convention (dt = {dt}): not a decay; check --source and --dt")
+    return (1.0 - k), gain
+
+
+def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
+                reset: str | None = None, where: str = "NIR graph"
+                ) -> tuple[SourceNetwork, list[str]]:
+    """The source network of `graph` and the notes (warnings) on what reading it assumed."""
+    import nir
+
+    if convention not in CONVENTIONS:
+        raise NeuroqError(f"unknown source {convention!r} (choose from {', '.join(CONVENTIONS)})")
+    if reset is not None and reset not in RESETS:
+        raise NeuroqError(f"unknown reset {reset!r} (choose from {', '.join(RESETS)})")
+    if dt is not None and not (np.isfinite(dt) and dt > 0):
+        raise NeuroqError(f"--dt must be a positive number of seconds, got {dt}")
+    notes: list[str] = []
+    if convention == "auto":
+        convention, dt, notes = detect_convention(graph, dt, where)
+    elif convention == "snntorch":
+        dt = SNNTORCH_DT
+    elif convention == "norse":
+        dt = dt or NORSE_DT
+    else:
+        meta_dt = (graph.metadata or {}).get("dt")
+        dt = float(dt or (np.asarray(meta_dt) if meta_dt is not None else 1.0))
+    chain = _chain(graph, where)[1:-1]
+    layers: list[SourceLayer] = []
+    delays: list[bool] = []
+    i = 0
+    while i < len(chain):
+        name, node = chain[i]
+        delayed = isinstance(node, nir.Delay)
+        if delayed:
+            if not np.allclose(_arr(node.delay), dt, rtol=DT_RTOL):
+                raise NeuroqError(f"{where}: Delay node {name!r} delays by "
+                                  f"{_arr(node.delay).max():g}, not one step (dt = {dt}); "
+                                  "neuroq imports one-step delays only")
+            i += 1
+            if i >= len(chain):
+                raise NeuroqError(f"{where}: Delay node {name!r} is not followed by an Affine")
+            name, node = chain[i]
+        if not isinstance(node, (nir.Affine, nir.Linear)):
+            raise NeuroqError(f"{where}: node {name!r} is a {type(node).__name__}; neuroq "
+                              f"imports sequential graphs of {ACCEPTED}")
+        w = np.asarray(node.weight, np.float64)
+        if w.ndim != 2:
+            raise NeuroqError(f"{where}: {type(node).__name__} {name!r} has a weight of shape "
+                              f"{w.shape}; a fully connected layer has (n_out, n_in)")
+        bias = np.zeros(w.shape[0]) if getattr(node, "bias", None) is None else _arr(node.bias)
+        nxt_name, nxt = chain[i + 1] if i + 1 < len(chain) else (None, None)
+        if nxt is None or isinstance(nxt, (nir.Affine, nir.Linear, nir.Delay)):
+            if nxt is not None:
+                raise NeuroqError(f"{where}: {name!r} is followed by {type(nxt).__name__} "
+                                  f"{nxt_name!r}; every projection needs neurons after it")
+            n = w.shape[0]
+            layers.append(SourceLayer(name, w.astype(np.float32), bias.astype(np.float32),
+                                      np.ones(n, np.float32), np.ones(n, np.float32),
+                                      np.zeros(n, np.float32), np.zeros(n, np.float32),
+                                      False, "Affine"))
+            notes.append(f"the graph ends in {type(node).__name__} {name!r}: its outputs are "
+                         "summed over the T steps (an integrator readout)")
+            delays.append(delayed)
+            i += 1
+            continue
+        if not isinstance(nxt, (nir.IF, nir.LIF, nir.I, nir.LI, nir.CubaLIF)):
+            raise NeuroqError(f"{where}: node {nxt_name!r} is a {type(nxt).__name__}; neuroq "
+                              f"imports sequential graphs of {ACCEPTED}")
+        lw = f"{where}: node {nxt_name!r}"
+        alpha, gain = _decay_gain(nxt, convention, dt, lw)
+        spiking = isinstance(nxt, (nir.IF, nir.LIF, nir.CubaLIF))
+        n = w.shape[0]
+        thr = _arr(nxt.v_threshold) if spiking else np.zeros(n)
+        v_reset = _arr(nxt.v_reset) if spiking and nxt.v_reset is not None else np.zeros(n)
+        if getattr(nxt, "v_leak", None) is not None and np.any(_arr(nxt.v_leak)):
+            raise NeuroqError(f"{lw}: v_leak != 0 has no counterpart on the chip")
+        shapes = {a.size for a in (thr, alpha, gain, v_reset, bias)}
+        if shapes - {1, n}:
+            raise NeuroqError(f"{lw}: its parameters do not match the {n} outputs of "
+                              f"{name!r}")
+        layers.append(SourceLayer(nxt_name, w.astype(np.float32), _vec(bias, n), _vec(alpha, n),
+                                  _vec(gain, n), _vec(thr, n), _vec(v_reset, n), spiking,
+                                  type(nxt).__name__))
+        delays.append(delayed)
+        i += 2
+    if not layers:
+        raise NeuroqError(f"{where}: no Affine/Linear layer between Input and Output")
+    for prev, layer in zip(layers, layers[1:], strict=False):
+        if layer.weight.shape[1] != prev.weight.shape[0]:
+            raise NeuroqError(f"{where}: {layer.name!r} takes {layer.weight.shape[1]} inputs "
+                              f"but {prev.name!r} has {prev.weight.shape[0]} outputs")
+    if any(delays) and not all(delays):
+        raise NeuroqError(f"{where}: some projections have a Delay node and some do not; "
+                          "neuroq imports either one-step delays everywhere or none")
+    last = layers[-1]
+    if last.spiking:
+        notes.append(f"readout {last.name!r} is a spiking {last.node_type} (v_threshold "
+                     f"{float(last.threshold.max()):g}): its membrane after T steps is read as "
+                     "the Q-values and its threshold and reset are dropped (snnTorch exports a "
+                     "non-spiking Leaky readout this way)")
+        layers[-1] = SourceLayer(last.name, last.weight, last.bias, last.alpha, last.gain,
+                                 last.threshold, last.v_reset, False, last.node_type)
+    for layer in layers[:-1]:
+        if not layer.spiking:
+            raise NeuroqError(f"{where}: {layer.node_type} node {layer.name!r} is not the "
+                              "readout; hidden layers must spike (IF, LIF or CubaLIF)")
+        if np.any(layer.threshold <= 0):
+            raise NeuroqError(f"{where}: node {layer.name!r} has a threshold <= 0")
+    if reset is None:
+        if convention == "snntorch":
+            reset = "subtract"
+            notes.append("snnTorch's export does not record reset_mechanism: assuming its "
+                         "default 'subtract' with reset_delay=True (pass --reset zero for "
+                         "reset_mechanism='zero'); the chip subtracts in the step of the spike, "
+                         "which is the same only where beta = 1")
+        else:
+            reset = "zero"
+    if reset == "zero" and any(np.any(la.v_reset) for la in layers[:-1]) \
+            and convention == "norse":
+        notes.append("Norse resets to 0 whatever v_reset says; using the graph's v_reset")
+    return SourceNetwork(tuple(layers), reset, bool(delays and all(delays)), convention,
+                         float(dt)), notes
+
+
+def _vec(x: np.ndarray, n: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(x, np.float32), (n,)).copy()
+
+
+def run_source(net: SourceNetwork, spikes: np.ndarray) -> np.ndarray:
+    """Readout membrane (batch, n_actions) after T steps of `spikes` (T, batch, n_in), in the
+    source's semantics (module docstring), float32."""
+    s_in = np.asarray(spikes).astype(np.float32)
+    batch = s_in.shape[1]
+    v = [np.zeros((batch, la.weight.shape[0]), np.float32) for la in net.layers]
+    prev = [np.zeros((batch, la.weight.shape[1]), np.float32) for la in net.layers]
+    delayed = net.reset == "subtract" and net.convention == "snntorch"
+    last = [np.zeros((batch, la.weight.shape[0]), np.float32) for la in net.layers]
+    for t in range(s_in.shape[0]):
+        s = s_in[t]
+        for k, la in enumerate(net.layers):
+            src = prev[k] if net.delays else s
+            prev[k] = s
+            x = src @ la.weight.T + la.bias
+            v[k] = la.alpha * v[k] + la.gain * x
+            if not la.spiking:
+                continue
+            if delayed:  # snnTorch's Leaky default: the last step's spikes subtract now
+                v[k] = v[k] - la.threshold * last[k]
+            s = (v[k] > la.threshold).astype(np.float32)
+            last[k] = s
+            if delayed:
+                continue
+            if net.reset == "subtract":
+                v[k] = v[k] - la.threshold * s
+            else:
+                v[k] = np.where(s > 0, la.v_reset, v[k])
+    return v[-1]

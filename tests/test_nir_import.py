@@ -1,0 +1,172 @@
+"""`neuroq import`: networks trained in snnTorch and Norse, and other NIR graphs, read with
+their own semantics, made into chip artifacts, fine-tuned and exported."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from neuroq.agents.cli.main import main
+from neuroq.agents.nir_import import to_chip
+from neuroq.agents.nir_source import read_source, run_source
+from neuroq.deploy.artifact import load_artifact
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.network import run_reference
+from neuroq.deploy.nir_profiles import profile_graph
+from tests.helpers.networks import random_network
+
+nir = pytest.importorskip("nir")
+#: Source steps per action of the trained networks (chip: T + 2 projections = 7 <= 8).
+SOURCE_T = 5
+
+
+@pytest.fixture(scope="module")
+def cartpole_data():
+    from tests.helpers.peer_training import cartpole_data as data
+    from tests.helpers.peer_training import cartpole_encoder
+
+    obs, labels = data(3000)
+    return obs, labels, cartpole_encoder(obs)
+
+
+def _write_inputs(tmp_path, graph, encoder):
+    nir.write(tmp_path / "policy.nir", graph)
+    (tmp_path / "encoder.yaml").write_text(yaml.safe_dump(encoder.to_dict()))
+    return tmp_path / "policy.nir", tmp_path / "encoder.yaml"
+
+
+def _only(folder, prefix):
+    runs = [p for p in folder.iterdir() if p.name.startswith(prefix)]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("library", ["snntorch", "norse"])
+def test_trained_network_goes_import_eval_finetune_export(tmp_path, capsys, cartpole_data,
+                                                          library):
+    pytest.importorskip(library)
+    from tests.helpers import peer_training as pt
+
+    obs, labels, encoder = cartpole_data
+    train, q_lib = ((pt.train_snntorch, pt.snntorch_q) if library == "snntorch"
+                    else (pt.train_norse, pt.norse_q))
+    net, graph = train(obs, labels, encoder, SOURCE_T, steps=200)
+    graph_path, enc_path = _write_inputs(tmp_path, graph, encoder)
+    # the source semantics neuroq reads from the graph are the library's own network
+    src, _ = read_source(nir.read(graph_path))
+    spikes = encoder.encode(obs, SOURCE_T)
+    q_src, q_own = run_source(src, spikes), q_lib(net, spikes)
+    assert (q_src.argmax(1) == q_own.argmax(1)).mean() == 1.0
+    assert np.abs(q_src - q_own).max() <= 1e-4 * max(1.0, np.abs(q_own).max())
+
+    out = tmp_path / "runs"
+    assert main(["import", str(graph_path), "--env", "CartPole-v1", "--encoder",
+                 str(enc_path), "-T", str(SOURCE_T), "--record-steps", "500",
+                 "--eval-episodes", "2", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "neuroq import: warning:" in err and "delay-free" in err
+    run = _only(out / "CartPole-v1", "import-")
+    result = json.loads((run / "result.json").read_text())
+    assert result["source"] == library and result["timesteps"] == SOURCE_T + 2
+    assert 0.5 <= result["agreement"] <= 1.0
+    art = load_artifact(run / "network")
+    assert art.network.timesteps == SOURCE_T + 2 and art.encoder.silent_tail == 2
+    assert all(la.weight.dtype == np.int8 for la in art.network.layers)
+
+    assert main(["eval", str(run / "network"), "--episodes", "2", "--out", str(out)]) == 0
+    assert main(["finetune", str(run), "--epochs", "2", "--dagger-steps", "200",
+                 "--validation-episodes", "1", "--eval-episodes", "2", "--out", str(out),
+                 "--no-progress"]) == 0
+    ft = _only(out / "CartPole-v1", "finetune-")
+    ft_result = json.loads((ft / "result.json").read_text())
+    assert ft_result["import_run"] == str(run.resolve()) and "train_run" not in ft_result
+    assert ft_result["teacher"].startswith("the imported source network")
+    # the export gate plays the source network (there is no float DQN); --force: the test
+    # checks the path, not how far two fine-tuning epochs get
+    assert main(["export", str(ft), "--eval-episodes", "2", "--gate-episodes", "3", "--force",
+                 "--out", str(out), "--nir-profile", "snntorch", "norse", "spinnaker2"]) == 0
+    exported = load_artifact(_only(out / "CartPole-v1", "export-") / "artifact")
+    assert exported.manifest["provenance"]["import_run"] == str(run.resolve())
+    assert exported.manifest["gate"]["teacher"] == "imported source network"
+    assert "float_dqn" not in exported.manifest
+    assert set(exported.manifest["nir_profiles"]) == {"snntorch", "norse", "spinnaker2"}
+
+
+@pytest.mark.parametrize("profile", ["neuroq", "norse", "snntorch"])
+def test_neuroq_profiles_import_back_to_the_same_network(tmp_path, profile):
+    """A graph with one-step Delay nodes already has the chip's timing: T stays, weights stay
+    integers (scale 1), and the chip network computes what the source does."""
+    net = random_network(timesteps=7, alpha=1.0, reset="reset_to_v_reset", v_reset_sd=0.0,
+                         thresholds_per_layer=True)
+    nir.write(tmp_path / "g.nir", profile_graph(net, profile))
+    src, _ = read_source(nir.read(tmp_path / "g.nir"), reset="zero")
+    assert src.delays
+    chip, _ = to_chip(src, net.timesteps)
+    assert chip.timesteps == net.timesteps
+    for a, b in zip(net.layers, chip.layers, strict=True):
+        assert np.array_equal(a.weight, b.weight)
+    spikes = np.random.default_rng(0).random((7, 400, net.n_inputs)) < 0.5
+    v_ref = run_reference(net, spikes).v_out
+    assert (run_source(src, spikes).argmax(1) == v_ref.argmax(1)).all()
+    assert (run_reference(chip, spikes).v_out.argmax(1) == v_ref.argmax(1)).all()
+
+
+def test_norse_export_conventions_are_mapped(cartpole_data):
+    """Norse writes tau = dt x tau and r = 1: read back as alpha 0.9, gain 0.1 at dt 1e-3."""
+    pytest.importorskip("norse")
+    from tests.helpers import peer_training as pt
+
+    obs, labels, encoder = cartpole_data
+    _, graph = pt.train_norse(obs[:300], labels[:300], encoder, SOURCE_T, steps=1)
+    src, notes = read_source(graph)
+    assert src.convention == "norse" and src.reset == "zero"
+    assert np.allclose(src.layers[-1].alpha, 0.9) and np.allclose(src.layers[-1].gain, 0.1)
+    assert any("Norse's export" in n for n in notes)
+
+
+def _chain_graph(neuron, extra=None):
+    n_in, n = 4, 3
+    nodes = {"input": nir.Input(np.array([n_in])),
+             "fc": nir.Affine(np.ones((n, n_in), np.float32), np.zeros(n, np.float32)),
+             "lif": neuron, "output": nir.Output(np.array([n]))}
+    edges = [("input", "fc"), ("fc", "lif"), ("lif", "output")]
+    if extra:
+        nodes, edges = extra(nodes, edges)
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def test_a_node_neuroq_cannot_run_is_named():
+    g = _chain_graph(nir.Threshold(np.ones(3, np.float32)))
+    with pytest.raises(NeuroqError, match="node 'lif' is a Threshold.*Affine/Linear with IF"):
+        read_source(g)
+
+
+def test_a_slow_synapse_is_refused_with_the_reason():
+    n = 3
+    cuba = nir.CubaLIF(tau_syn=np.full(n, 5e-4, np.float32), tau_mem=np.full(n, 1e-3, np.float32),
+                       r=np.full(n, 10.0, np.float32), v_leak=np.zeros(n, np.float32),
+                       v_threshold=np.ones(n, np.float32), w_in=np.ones(n, np.float32))
+    with pytest.raises(NeuroqError, match="synaptic current that outlasts one step"):
+        read_source(_chain_graph(cuba), "snntorch")
+
+
+def test_missing_timesteps_is_named_as_missing(tmp_path, capsys, cartpole_data):
+    g = _chain_graph(nir.IF(np.ones(3, np.float32), np.ones(3, np.float32)))
+    obs, _, encoder = cartpole_data
+    graph_path, enc_path = _write_inputs(tmp_path, g, encoder)
+    code = main(["import", str(graph_path), "--env", "CartPole-v1", "--encoder", str(enc_path),
+                 "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no 'timesteps' in its metadata" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_encoder_that_does_not_fit_the_graph_is_refused(tmp_path, capsys, cartpole_data):
+    g = _chain_graph(nir.IF(np.ones(3, np.float32), np.ones(3, np.float32)))
+    obs, _, encoder = cartpole_data
+    graph_path, enc_path = _write_inputs(tmp_path, g, encoder)
+    code = main(["import", str(graph_path), "--env", "CartPole-v1", "--encoder", str(enc_path),
+                 "-T", "4", "--out", str(tmp_path / "runs")])
+    assert code == 2 and "encoder gives 32 inputs" in capsys.readouterr().err

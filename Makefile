@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml setup.py package.xml Makefile $(EVENT_MSGS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_PIN)"
-	$(PIP) install --quiet -e ".[train,ros,events,video,dev]" "$(TORCH_PIN)"
+	$(PIP) install --quiet -e ".[train,ros,events,scale,box2d,video,dev]" "$(TORCH_PIN)"
 	# event_camera_msgs/EventPacket has no wheel: build it from its interface definition.
 	bash ros_nodes/interfaces/build_event_msgs.sh $(VENV)
 	touch $(STAMP)

@@ -139,6 +139,11 @@ setup(
         # x86_64 with glibc >= 2.34 only; without it neuroq decodes EVT 3.0 in numpy)
         "events": ["aedat==2.3.0",
                    'evt3==0.4.1; platform_machine == "x86_64" and sys_platform == "linux"'],
+        # `neuroq sweep` and `neuroq tune` (issue 20); neither pulls torch
+        "scale": ["ray>=2.40", "optuna>=4.0"],
+        # LunarLander-v3 and the other Box2D envs: Gymnasium's extra (Box2D and pygame-ce
+        # wheels; swig and a compiler only on Python >= 3.14, where Box2D has no wheel)
+        "box2d": ["gymnasium[box2d]>=1.0,<2"],
         # neuroq eval --video: GIF through Pillow (an imageio dependency), MP4 through ffmpeg
         "video": ["imageio>=2.30", "imageio-ffmpeg>=0.5"],
         # snntorch and norse: the NIR peers tests/test_nir_peers.py checks exports against

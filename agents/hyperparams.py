@@ -1,8 +1,9 @@
 """DQN hyperparameters per environment, read from a YAML file and validated.
 
-The file maps Gymnasium env ids to a flat set of keys, the fields of `DQNConfig`. Every
-problem (malformed YAML, unknown key, wrong type, out-of-range value, env id missing from the
-file) raises `NeuroqError` naming the file, the env and the key. No torch here.
+The file maps Gymnasium env ids to a flat set of keys, the fields of `DQNConfig`. An env id
+without a section gets the `default` section (documented in config/dqn.yaml), flagged as
+defaults so that run folders say so. Every problem (malformed YAML, unknown key, wrong type,
+out-of-range value) raises `NeuroqError` naming the file, the section and the key. No torch.
 """
 
 from __future__ import annotations
@@ -128,26 +129,48 @@ def _check_value(name: str, value: Any, where: str) -> Any:
     return value
 
 
-def parse_config(data: Any, env_id: str, source: str = "<config>") -> DQNConfig:
-    """Build the `DQNConfig` for `env_id` from the parsed YAML mapping `data`."""
+#: The section an env id without its own section gets (config/dqn.yaml documents its
+#: values); a file without it gives such an env the DQNConfig field defaults.
+DEFAULT_SECTION = "default"
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """A config and where it came from: `defaults` is True when the file had no section for
+    the env and the default hyperparameters were used (recorded in run folders)."""
+
+    config: DQNConfig
+    defaults: bool
+    source: str
+
+
+def parse_hyperparameters(data: Any, env_id: str, source: str = "<config>") -> Hyperparameters:
+    """The hyperparameters for `env_id` from the parsed YAML mapping `data`: its section, or
+    the `default` section (or the DQNConfig defaults) when it has none."""
     if not isinstance(data, dict):
         raise NeuroqError(f"{source}: expected a mapping of env ids to hyperparameters")
-    if env_id not in data:
-        have = ", ".join(sorted(map(str, data))) or "none"
-        raise NeuroqError(
-            f"{source} has no hyperparameters for {env_id} (it has: {have}); "
-            "add a section for it or pass --config")
-    section = data[env_id] or {}
+    key = env_id if env_id in data else DEFAULT_SECTION
+    section = data.get(key) or {}
     if not isinstance(section, dict):
-        raise NeuroqError(f"{source}: the section for {env_id} must be a mapping")
-    where = f"{source} [{env_id}]"
+        raise NeuroqError(f"{source}: the section for {key} must be a mapping")
+    where = f"{source} [{key}]"
     values = {str(k): _check_value(str(k), v, where) for k, v in section.items()}
-    return DQNConfig(**values)
+    return Hyperparameters(DQNConfig(**values), key != env_id, where)
+
+
+def parse_config(data: Any, env_id: str, source: str = "<config>") -> DQNConfig:
+    """Build the `DQNConfig` for `env_id` from the parsed YAML mapping `data`."""
+    return parse_hyperparameters(data, env_id, source).config
 
 
 def load_config(env_id: str, path: str | os.PathLike | None = None) -> DQNConfig:
     """Read the YAML file at `path` (default: the shipped dqn.yaml) and return `env_id`'s
-    config."""
+    config (the default hyperparameters when the file has no section for it)."""
+    return load_hyperparameters(env_id, path).config
+
+
+def load_hyperparameters(env_id: str, path: str | os.PathLike | None = None) -> Hyperparameters:
+    """`load_config` that also says whether the default hyperparameters were used."""
     p = Path(path) if path is not None else default_config_path()
     try:
         text = p.read_text()
@@ -162,7 +185,7 @@ def load_config(env_id: str, path: str | os.PathLike | None = None) -> DQNConfig
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise NeuroqError(f"{p} is not valid YAML{at}: {problem}") from None
-    return parse_config(data, env_id, str(p))
+    return parse_hyperparameters(data, env_id, str(p))
 
 
 def override(config: DQNConfig, assignments: list[str], source: str = "--set") -> DQNConfig:

@@ -95,10 +95,10 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
         say(f"\n=== [{n}/{STAGES}] {text}")
 
     banner(1, f"train a DQN on {env_id}, seed {seed}")
-    cfg = hyperparams.load_config(env_id)
-    cfg = hyperparams.override(cfg, [*(train_overrides or []),
-                                     *([f"n_timesteps={steps}"] if steps else [])])
-    run.folders["train"] = train_one(env_id, seed, cfg, out)
+    loaded = hyperparams.load_hyperparameters(env_id)
+    cfg = hyperparams.override(loaded.config, [*(train_overrides or []),
+                                               *([f"n_timesteps={steps}"] if steps else [])])
+    run.folders["train"] = train_one(env_id, seed, cfg, out, defaults=loaded.defaults)
     run.train_result = read_json(run.folders["train"] / "result.json")
     say(f"float DQN: {run.train_result['mean_return']:.1f} over "
         f"{run.train_result['episodes']} report episodes ({run.folders['train']})")

@@ -22,7 +22,6 @@ and its action space through `DQN(seed=seed)`, the selection env with
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import platform
 import time
@@ -36,6 +35,7 @@ import yaml
 from neuroq.agents.hyperparams import DQNConfig
 from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
 from neuroq.deploy import seeds
+from neuroq.deploy.envref import package_of
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.rollout import make_env, run_episodes
 
@@ -47,20 +47,18 @@ REPORT_SEED_OFFSET = seeds.REPORT_BASE
 PROGRESS_EVERY_STEPS = 250
 
 ProgressFn = Callable[[int], None]
+#: Called after every selection evaluation with (steps, mean return); it may raise to stop
+#: the run (`neuroq tune` prunes trials this way; the run folder is then removed).
+EvalHook = Callable[[int, float], None]
 
 
 def check_env_id(env_id: str) -> None:
-    """Raise NeuroqError unless `env_id` is a registered Gymnasium env (ours included)."""
-    import gymnasium as gym
+    """Raise NeuroqError unless `env_id` is an env reference (a registered id, ours
+    included, 'package:EnvId' or 'module:ClassName'; see neuroq.deploy.envref) whose spaces
+    a Q-network can take (a Box observation, a Discrete action space; agents/envspec.py)."""
+    from neuroq.agents.envspec import check_trainable
 
-    import neuroq.envs  # noqa: F401  (registers neuroq's own environments)
-
-    try:
-        gym.spec(env_id)
-    except gym.error.Error:
-        close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise NeuroqError(f"unknown env id '{env_id}'{hint}") from None
+    check_trainable(env_id)
 
 
 def _versions() -> dict[str, str]:
@@ -109,7 +107,7 @@ def selection_returns(model: Any, env_id: str, seed: int, cfg: DQNConfig) -> np.
 
 
 def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
-                        progress: ProgressFn | None) -> Any:
+                        progress: ProgressFn | None, on_eval: EvalHook | None = None) -> Any:
     """Every eval_freq steps: the greedy return over the selection episodes
     (`selection_returns`: under the config's domain randomization when it has one, and as
     many again under `select_randomize` when it is set); the model is saved as
@@ -135,6 +133,8 @@ def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
                 if r.mean() > self.best:
                     self.best = float(r.mean())
                     self.model.save(model_dir / "best_model.zip")
+                if on_eval is not None:
+                    on_eval(int(self.num_timesteps), float(r.mean()))
             return True
 
     return Selection()
@@ -142,8 +142,13 @@ def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
 
 def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLike,
               progress: ProgressFn | None = None, progress_bar: bool = False,
-              threads: int = 1) -> Path:
-    """Train one seed; return its run folder (with result.json written last)."""
+              threads: int = 1, defaults: bool = False,
+              on_eval: EvalHook | None = None) -> Path:
+    """Train one seed; return its run folder (with result.json written last).
+
+    defaults: `cfg` is the default hyperparameters (no section for the env), recorded as
+    `default_hyperparameters` in config.yaml and result.json. on_eval: see EvalHook.
+    """
     check_env_id(env_id)
     run_dir = make_run_dir(out_root, env_id, "train", f"seed{seed}")
     with removed_on_failure(run_dir):
@@ -154,7 +159,8 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
 
         torch.set_num_threads(threads)
         set_random_seed(seed)
-        config_doc = {"env_id": env_id, "seed": seed, "hyperparameters": cfg.to_dict(),
+        config_doc = {"env_id": env_id, "gym_package": package_of(env_id), "seed": seed,
+                      "default_hyperparameters": defaults, "hyperparameters": cfg.to_dict(),
                       "threads": threads, "versions": _versions()}
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_doc, sort_keys=False))
 
@@ -163,7 +169,7 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
         env = Monitor(make_env(env_id, randomization(cfg)))
         model = DQN("MlpPolicy", env, seed=seed, verbose=0, device="cpu",
                     tensorboard_log=str(run_dir / "tb"), **cfg.sb3_kwargs())
-        selection = _selection_callback(run_dir, env_id, seed, cfg, progress)
+        selection = _selection_callback(run_dir, env_id, seed, cfg, progress, on_eval)
         t0 = time.perf_counter()
         model.learn(total_timesteps=cfg.n_timesteps, callback=selection, tb_log_name="dqn",
                     progress_bar=progress_bar)
@@ -191,6 +197,7 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
             "best_eval_step": history["best_step"],
             "final_model_mean_return": float(final_returns.mean()),
             "report_seed": report_seed,
+            "gym_package": package_of(env_id), "default_hyperparameters": defaults,
         }
         write_json(run_dir / "result.json", result)
         return run_dir
@@ -206,18 +213,19 @@ def _eval_history(run_dir: Path, history: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _worker(args: tuple[str, int, dict[str, Any], str, Any]) -> str:
-    env_id, seed, cfg_dict, out_root, queue = args
+def _worker(args: tuple[str, int, dict[str, Any], str, Any, bool]) -> str:
+    env_id, seed, cfg_dict, out_root, queue, defaults = args
     cfg = dataclasses.replace(DQNConfig(), **{**cfg_dict, "net_arch": tuple(cfg_dict["net_arch"])})
 
     def report(steps: int) -> None:
         queue.put((seed, steps))
 
-    return str(train_one(env_id, seed, cfg, out_root, progress=report))
+    return str(train_one(env_id, seed, cfg, out_root, progress=report, defaults=defaults))
 
 
 def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os.PathLike,
-               workers: int | None = None, show_progress: bool = True) -> list[Path]:
+               workers: int | None = None, show_progress: bool = True,
+               defaults: bool = False) -> list[Path]:
     """Train `seeds` in parallel processes (one torch thread each); return run folders."""
     import multiprocessing as mp
     import queue as queue_mod
@@ -235,7 +243,7 @@ def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os
         bars = {s: tqdm(total=cfg.n_timesteps, desc=f"{env_id} seed {s}", position=i,
                         unit="step", leave=True, dynamic_ncols=True)
                 for i, s in enumerate(seeds)}
-    jobs = [(env_id, s, cfg.to_dict(), str(out_root), q) for s in seeds]
+    jobs = [(env_id, s, cfg.to_dict(), str(out_root), q, defaults) for s in seeds]
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = [pool.submit(_worker, job) for job in jobs]
         while not all(f.done() for f in futures):

@@ -4,10 +4,12 @@ Every stage that plays episodes (`neuroq eval`, convert, finetune, energy, the b
 the robustness suite) runs them here, so that seeding, time limits and environment
 construction are the same everywhere.
 
-- Environments come from `make_env`, the one env factory: `gymnasium.make` (neuroq's own ids
-  registered first), Gymnasium's own wrappers (TimeLimit, order enforcing), observations of
-  more than one dimension flattened in C order (`FlattenObservation`, as SB3's MLP sees
-  them), then any extra wrappers the caller gives (perturbations).
+- Environments come from `make_env`, the one env factory: `gymnasium.make` of an env
+  reference (`neuroq.deploy.envref`: a registered id, neuroq's own registered first;
+  'package:EnvId' after importing the package; or 'module:ClassName'), Gymnasium's own
+  wrappers (TimeLimit, order enforcing), observations of more than one dimension flattened
+  in C order (`FlattenObservation`, as SB3's MLP sees them), then any extra wrappers the
+  caller gives (perturbations).
 - Episode i is reset with seed `seed + i` (`episode_seed`), whatever the batch: two policies
   given the same seed play the same episodes.
 - Episodes stream through at most `batch` environments at a time: when one ends, its
@@ -63,12 +65,13 @@ def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) ->
     """
     import gymnasium as gym
 
-    import neuroq.envs  # noqa: F401  (registers neuroq's own environments)
+    from neuroq.deploy.envref import resolve
 
     if not isinstance(env_id, str) or not env_id:
         raise NeuroqError(f"the env id must be a non-empty string, got {env_id!r}")
+    target = resolve(env_id)  # a registered id, or the spec of a 'module:ClassName' env
     try:
-        env = gym.make(env_id, disable_env_checker=True, **kwargs)
+        env = gym.make(target, disable_env_checker=True, **kwargs)
     except gym.error.Error as exc:
         raise NeuroqError(f"cannot make environment {env_id!r}: {exc}") from None
     except (ImportError, AttributeError, TypeError, ValueError) as exc:

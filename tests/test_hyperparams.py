@@ -42,7 +42,7 @@ def test_values_and_types(tmp_path):
         ("E-v0:\n  buffer_size: 0\n", "buffer_size = 0 is out of range"),
         ("E-v0:\n  net_arch: [8, -1]\n", "net_arch must be a list of positive integers"),
         ("E-v0:\n  gamma: [0.9\n", "is not valid YAML at line"),
-        ("Other-v0:\n  gamma: 0.9\n", "has no hyperparameters for E-v0"),
+        ("Other-v0:\n  gamma: 0.9\ndefault:\n  gama: 0.9\n", "unknown hyperparameter 'gama'"),
         ("- just\n- a list\n", "expected a mapping"),
     ],
 )

@@ -40,6 +40,9 @@ COMMANDS: dict[str, str] = {
     "robustness": "neuroq.agents.cli.robustness",
     "replay": "neuroq.agents.cli.replay",
     "paths": "neuroq.agents.cli.paths",
+    # many runs (issue 20): sweeps and hyperparameter search on Ray
+    "sweep": "neuroq.agents.cli.sweep",
+    "tune": "neuroq.agents.cli.tune",
 }
 
 EXIT_USER_ERROR = 2

@@ -1,14 +1,22 @@
 """Train a DQN on a Gymnasium environment with stable-baselines3.
 
-Hyperparameters come from config/dqn.yaml (or --config), one section per env id; --set
-overrides single keys. Each seed writes runs/<env>/train-seed<N>-<time>/ with the config
-used, TensorBoard logs (tb/), the best and final models, the evaluation history and
-result.json (mean and std return over the report episodes, which checkpoint).
+Hyperparameters come from config/dqn.yaml (or --config), one section per env id; an env
+without a section gets the file's `default` section (flagged in config.yaml and result.json);
+--set overrides single keys. Any env with a Box observation and a Discrete action space can
+be trained; the env is stored as one reference ('my_pkg:GridWorld-v0' for --gym-package
+my_pkg --env GridWorld-v0) that every later stage makes again.
+
+Each seed writes runs/<env>/train-seed<N>-<time>/ with the config used, TensorBoard logs
+(tb/), the best and final models, the evaluation history and result.json (mean and std
+return over the report episodes, which checkpoint).
 
 examples:
   neuroq train --env CartPole-v1 --seed 0
   neuroq train --env Acrobot-v1 --seeds 0 1 2 3 4          # parallel processes
   neuroq train --env CartPole-v1 --set n_timesteps=20000 learning_rate=1e-3
+  neuroq train --env LunarLander-v3 --seeds 0 1 2 3 4      # pip install "neuroq[box2d]"
+  neuroq train --env my_pkg.envs:GridWorld                # your own gymnasium.Env class
+  neuroq train --gym-package my_pkg --env GridWorld-v0    # an id my_pkg registers on import
   tensorboard --logdir runs/CartPole-v1
 """
 
@@ -26,7 +34,12 @@ def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", default="CartPole-v1", help="Gymnasium env id (default: %(default)s)")
+    p.add_argument("--env", default="CartPole-v1",
+                   help="Gymnasium env id, or module.path:ClassName of your own env class "
+                        "(default: %(default)s)")
+    p.add_argument("--gym-package", metavar="PKG",
+                   help="import PKG first (it registers the env id given to --env); later "
+                        "stages import it again from the run folder")
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, default=0, help="one seed (default: %(default)s)")
     seeds.add_argument("--seeds", type=int, nargs="+", metavar="N",
@@ -49,22 +62,27 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents import hyperparams
     from neuroq.agents.runs import ensure_writable, read_json
     from neuroq.agents.train import check_env_id, train_many, train_one
+    from neuroq.deploy.envref import with_package
     from neuroq.deploy.errors import NeuroqError
 
-    check_env_id(args.env)
-    cfg = hyperparams.load_config(args.env, args.config)
+    env_id = with_package(args.env, args.gym_package)
+    check_env_id(env_id)
+    loaded = hyperparams.load_hyperparameters(env_id, args.config)
+    if loaded.defaults:
+        print(f"neuroq train: no section for {env_id} in the config: using the default "
+              f"hyperparameters ({loaded.source}; see docs/training.md)", file=sys.stderr)
     overrides = list(args.set) + ([f"n_timesteps={args.steps}"] if args.steps else [])
-    cfg = hyperparams.override(cfg, overrides)
+    cfg = hyperparams.override(loaded.config, overrides)
     if args.workers is not None and args.workers < 1:
         raise NeuroqError("--workers must be at least 1")
-    ensure_writable(f"{args.out}/{args.env}")
+    ensure_writable(f"{args.out}/{env_id}")
     progress = not args.no_progress and sys.stderr.isatty()
     if args.seeds:
-        runs = train_many(args.env, args.seeds, cfg, args.out, args.workers,
-                          show_progress=not args.no_progress)
+        runs = train_many(env_id, args.seeds, cfg, args.out, args.workers,
+                          show_progress=not args.no_progress, defaults=loaded.defaults)
     else:
-        runs = [train_one(args.env, args.seed, cfg, args.out, progress_bar=progress,
-                          threads=args.threads)]
+        runs = [train_one(env_id, args.seed, cfg, args.out, progress_bar=progress,
+                          threads=args.threads, defaults=loaded.defaults)]
     print(f"{'seed':>4}  {'mean return':>11}  {'std':>6}  {'ckpt':>5}  {'wall s':>7}  run")
     for run_dir in runs:
         r = read_json(run_dir / "result.json")

@@ -1,0 +1,57 @@
+"""Which environments a Q-network can be trained on, checked before anything is made.
+
+A DQN here (and the spiking Q-network it becomes) needs
+
+- an observation space that is a `Box` (any shape: `neuroq.deploy.rollout.make_env` flattens
+  it in C order, so the network sees one vector of n_obs = prod(shape) floats), and
+- a `Discrete` action space starting at 0 (one Q-value per action; the action is the index
+  of the largest Q-value).
+
+Anything else (Dict, Tuple, MultiDiscrete, continuous Box actions, ...) is refused with one
+line naming the space. The environment is named by an env reference
+(`neuroq.deploy.envref`), so a user's own package or class goes through the same factory as
+every built-in id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neuroq.deploy.errors import NeuroqError
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """What training needs to know of an environment: its reference, input and action count."""
+
+    env_id: str
+    n_obs: int
+    n_actions: int
+
+
+def check_spaces(env_id: str, observation_space: object, action_space: object) -> EnvInfo:
+    """EnvInfo for the (already flattened) spaces, or NeuroqError naming the one refused."""
+    from gymnasium import spaces
+
+    o, a = observation_space, action_space
+    if not isinstance(o, spaces.Box) or len(o.shape) != 1:
+        raise NeuroqError(f"{env_id}: the observation space {o} is not supported: a Q-network "
+                          "takes a Box observation (flattened to one vector)")
+    if not isinstance(a, spaces.Discrete):
+        raise NeuroqError(f"{env_id}: the action space {a} is not supported: a Q-network needs "
+                          "a Discrete action space")
+    if int(a.start) != 0:
+        raise NeuroqError(f"{env_id}: the action space {a} starts at {int(a.start)}: a "
+                          "Q-network's actions are 0..n-1 (wrap the env to shift them)")
+    return EnvInfo(env_id, int(o.shape[0]), int(a.n))
+
+
+def check_trainable(env_id: str) -> EnvInfo:
+    """Make `env_id` once with the one env factory and check its spaces (see the module)."""
+    from neuroq.deploy.rollout import make_env
+
+    env = make_env(env_id)
+    try:
+        return check_spaces(env_id, env.observation_space, env.action_space)
+    finally:
+        env.close()

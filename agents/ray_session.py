@@ -1,0 +1,139 @@
+"""Ray for `neuroq sweep` and `neuroq tune`: a private local Ray, or an existing cluster.
+
+Local (the default): a new Ray instance on this machine only, started for the command and
+shut down after it, with
+
+- every Ray server bound to 127.0.0.1: Ray binds its servers to the node's address, and
+  takes the loopback address as that address when RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (the
+  mode Ray uses on machines that never join a cluster); set before Ray is imported, and
+  checked after start (the command stops if the node address is not 127.0.0.1);
+- no dashboard (`include_dashboard=False`) and no usage statistics sent anywhere
+  (RAY_USAGE_STATS_ENABLED=0);
+- bounded resources: `workers` CPUs (one per trial), no GPUs, a small object store
+  (OBJECT_STORE_BYTES: trials pass only small summaries; run folders hold the data).
+
+Cluster (`--address HOST:PORT`, or `auto`): connect to a cluster started with `ray start
+--head` (and `ray start --address HOST:PORT` on the other machines); nothing is started or
+stopped here. Every node must have neuroq installed and see the output folder at the same
+path (a shared file system).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from neuroq.deploy.errors import NeuroqError
+
+#: Object store of the local instance, bytes (Ray's minimum is 75 MiB; summaries are small).
+OBJECT_STORE_BYTES = 128 * 1024**2
+LOCALHOST = "127.0.0.1"
+#: Session folder of a local instance: a fresh temporary folder, removed when it stops.
+TEMP_PREFIX = "nq-ray-"
+_TEMP_DIRS: list[str] = []
+#: Environment of the local instance and its workers (see the module docstring). One BLAS
+#: thread per worker: each trial is one process on one CPU.
+LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def import_ray() -> Any:
+    """The ray module, or a one-line NeuroqError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise NeuroqError('Ray is not installed: pip install "neuroq[scale]" '
+                          "(with torch==2.13.0 pinned on this project's machines)") from None
+    return ray
+
+
+def _pythonpath() -> str:
+    """PYTHONPATH of the workers: the working folder and the driver's PYTHONPATH, so that
+    workers import a user's env module from where `neuroq` finds it."""
+    paths = [os.getcwd(), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    return os.pathsep.join(dict.fromkeys(p for p in paths if p))
+
+
+def _init(workers: int, address: str | None) -> Any:
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise NeuroqError(f"workers must be an integer >= 1, got {workers!r}")
+    loopback = address is None or _is_loopback(address)
+    if loopback:  # a cluster on this machine only must be reached on the loopback address
+        os.environ.update(LOCAL_ENV)  # before `import ray`: Ray reads them at import
+    ray = import_ray()
+    if loopback:
+        _loopback_if_imported_early(ray)
+    runtime_env = {"env_vars": {**WORKER_ENV, "PYTHONPATH": _pythonpath()}}
+    if address is None:
+        temp = tempfile.mkdtemp(prefix=TEMP_PREFIX)  # short: Ray's socket paths must fit
+        _TEMP_DIRS.append(temp)
+        ray.init(address="local", num_cpus=workers, num_gpus=0, include_dashboard=False,
+                 object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False,
+                 logging_level="ERROR", runtime_env=runtime_env, _temp_dir=temp)
+        if ray.util.get_node_ip_address() != LOCALHOST:
+            stop(ray)
+            raise NeuroqError("local Ray did not bind to 127.0.0.1 (Ray was imported before "
+                              f"{', '.join(LOCAL_ENV)} could be set); start neuroq afresh")
+        return ray
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR",
+                 runtime_env=runtime_env)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise NeuroqError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
+    return ray
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def _loopback_if_imported_early(ray: Any) -> None:
+    """If Ray was imported before LOCAL_ENV was set, set the flag it read from it then (a
+    private attribute, so the node address is still checked after start)."""
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        constants.ENABLE_RAY_CLUSTER = False
+
+
+@contextmanager
+def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
+    """Yield the ray module connected as asked (see the module docstring), and disconnect
+    (stopping a local instance) afterwards.
+
+    If this process is already connected to Ray (a caller's instance, e.g. a test fixture's
+    from `start_local`), that connection is used and left open.
+    """
+    ray = import_ray() if address is not None or "ray" in _loaded() else None
+    if ray is not None and ray.is_initialized():
+        yield ray
+        return
+    ray = _init(workers, address)
+    try:
+        yield ray
+    finally:
+        stop(ray)
+
+
+def stop(ray: Any) -> None:
+    """Disconnect from Ray; a local instance stops, and its session folder (logs, sockets)
+    is removed."""
+    ray.shutdown()
+    while _TEMP_DIRS:
+        shutil.rmtree(_TEMP_DIRS.pop(), ignore_errors=True)
+
+
+def _loaded() -> set[str]:
+    import sys
+
+    return set(sys.modules)
+
+
+def start_local(workers: int) -> Any:
+    """Start a local instance (as `ray_session` does) and leave it running, for callers that
+    run several sweeps or studies on one instance (tests); end it with `stop(ray)`."""
+    return _init(workers, None)

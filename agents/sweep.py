@@ -1,0 +1,318 @@
+"""`neuroq sweep`: the trials of a sweep spec, run on Ray, resumable, gathered in one table.
+
+Plan. Each trial is a chain of stage runs (train -> convert -> finetune -> export -> eval
+[-> energy]). A stage run is identified by its stage, its settings and those of every stage
+before it (a hash, `node_key`), so trials that share a prefix share its runs: an
+encoder x T grid over one training setting trains one DQN, not one per trial.
+
+Execution. Every stage run is one Ray task (one CPU); a task takes the task before it as an
+argument, so Ray starts it when its input is ready and runs independent ones in parallel, up
+to the CPUs of the instance (the spec's `workers` on a local instance). `serial=True` runs
+the same stage runs one after another in this process, without Ray (the baseline of the
+throughput figure in docs/scale.md). Each stage calls its library function
+(agents/sweep_stages.py) and writes the usual run folder under <sweep>/trials/.
+
+Files of a sweep folder, <out>/<env>/sweep-<name>/:
+
+    spec.yaml              the spec as run
+    stages/<key>.json      one per finished stage run: its summary (run folder, figures)
+    trials.json            every trial: settings, status (ok | failed | pending), its stage
+                           runs, the error of a failed one
+    results.csv, results.md   the table, one row per trial
+    pareto.png             return against synaptic events and MODELED energy per action
+    logs/<key>.log         what each stage run printed
+
+Resume: a rerun of the same spec (same name, same --out) loads stages/*.json and runs only
+the stage runs that have not finished, so finished trials are skipped and failed ones are
+tried again. A failure is recorded in trials.json and the table; it stops only the trials
+that need that stage run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from neuroq.agents.runs import write_json
+from neuroq.agents.sweep_spec import SweepSpec, Trial, settings_key
+from neuroq.deploy.errors import NeuroqError
+
+STATE_DIR = "stages"
+LOG_DIR = "logs"
+TRIALS_DIR = "trials"
+#: Seconds between checks for finished tasks (a progress bar update at most this late).
+POLL_S = 1.0
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """One stage run of the plan: which trials need it and the stage run it needs."""
+
+    key: str
+    stage: str
+    settings: dict[str, Any]
+    parent: str | None
+    train_run: str | None = None
+
+
+@dataclass
+class Plan:
+    """The stage runs of a spec and, per trial, its chain of stage-run keys."""
+
+    spec: SweepSpec
+    trials: list[Trial]
+    runs: dict[str, StageRun] = field(default_factory=dict)
+    chains: dict[str, list[str]] = field(default_factory=dict)
+
+
+def node_key(env: str, train_run: str | None, chain: list[tuple[str, dict]]) -> str:
+    """The id of a stage run: its env, starting run and every stage's settings up to it."""
+    return settings_key({"env": env, "train_run": train_run, "chain": chain})
+
+
+def make_plan(spec: SweepSpec) -> Plan:
+    """Split the spec's trials into shared stage runs."""
+    plan = Plan(spec, spec.trials())
+    for trial in plan.trials:
+        chain: list[tuple[str, dict]] = []
+        keys: list[str] = []
+        for stage in spec.stages:
+            chain.append((stage, trial.settings[stage]))
+            key = f"{stage}-{node_key(spec.env, trial.train_run, chain)}"
+            plan.runs.setdefault(key, StageRun(key, stage, trial.settings[stage],
+                                               keys[-1] if keys else None, trial.train_run))
+            keys.append(key)
+        plan.chains[trial.trial_id] = keys
+    return plan
+
+
+def sweep_dir(spec: SweepSpec, out_root: str | os.PathLike) -> Path:
+    """The sweep's folder: fixed by the spec's name and env, so a rerun finds it."""
+    return Path(out_root) / spec.env / f"sweep-{spec.name}"
+
+
+def _load_done(folder: Path) -> dict[str, dict[str, Any]]:
+    done = {}
+    for p in sorted((folder / STATE_DIR).glob("*.json")):
+        try:
+            summary = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue  # half-written by an interrupted run: run it again
+        if Path(summary.get("run_dir", "")).is_dir():
+            done[p.stem] = summary
+    return done
+
+
+def _error_line(exc: BaseException) -> str:
+    """One line for a failed stage run: the original exception, not Ray's wrapper."""
+    cause = getattr(exc, "cause", None) or exc
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0] if text else ''}"[:500]
+
+
+@dataclass
+class Outcome:
+    """What happened to each stage run: summaries of finished ones, errors of failed ones."""
+
+    done: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What `run_sweep` made."""
+
+    folder: Path
+    rows: list[dict[str, Any]]
+    table_csv: Path
+    table_md: Path
+    plot: Path | None
+    wall_s: float
+    ran: int
+    skipped: int
+
+    @property
+    def failed(self) -> int:
+        return sum(r["status"] == "failed" for r in self.rows)
+
+
+def _trial_state(plan: Plan, trial: Trial, outcome: Outcome) -> tuple[str, str | None]:
+    for key in plan.chains[trial.trial_id]:
+        if key in outcome.failed:
+            return "failed", f"{plan.runs[key].stage}: {outcome.failed[key]}"
+        if key not in outcome.done:
+            return "pending", None
+    return "ok", None
+
+
+class _Progress:
+    """A trial-level progress bar: a trial counts once all its stage runs ended."""
+
+    def __init__(self, plan: Plan, outcome: Outcome, show: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.plan, self.outcome = plan, outcome
+        self.counted: set[str] = set()
+        self.bar = tqdm(total=len(plan.trials), desc=f"sweep {plan.spec.name}", unit="trial",
+                        disable=not show, dynamic_ncols=True)
+        self.update()
+
+    def update(self) -> None:
+        for t in self.plan.trials:
+            if t.trial_id not in self.counted and _trial_state(
+                    self.plan, t, self.outcome)[0] != "pending":
+                self.counted.add(t.trial_id)
+                self.bar.update(1)
+        failed = sum(_trial_state(self.plan, t, self.outcome)[0] == "failed"
+                     for t in self.plan.trials)
+        self.bar.set_postfix(failed=failed)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _record(folder: Path, key: str, summary: dict[str, Any], outcome: Outcome) -> None:
+    write_json(folder / STATE_DIR / f"{key}.json", summary)
+    outcome.done[key] = summary
+
+
+def _todo(plan: Plan, outcome: Outcome) -> list[StageRun]:
+    """Stage runs still to run, parents before children."""
+    return [r for r in plan.runs.values() if r.key not in outcome.done]
+
+
+def _run_serial(plan: Plan, folder: Path, outcome: Outcome, progress: _Progress) -> None:
+    from neuroq.agents.sweep_stages import run_stage
+
+    for run in _todo(plan, outcome):
+        if run.parent is not None and run.parent not in outcome.done:
+            outcome.failed[run.key] = outcome.failed.get(run.parent, "its input failed")
+            continue
+        upstream = _upstream(plan, run, outcome)
+        try:
+            summary = run_stage(run.stage, plan.spec.env, run.settings, upstream,
+                                str(folder / TRIALS_DIR), str(folder / LOG_DIR / f"{run.key}.log"))
+        except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, not fatal
+            outcome.failed[run.key] = _error_line(exc)
+            _log_traceback(folder, run.key)
+        else:
+            _record(folder, run.key, summary, outcome)
+        progress.update()
+
+
+def _upstream(plan: Plan, run: StageRun, outcome: Outcome) -> dict[str, Any] | None:
+    if run.parent is not None:
+        return outcome.done[run.parent]
+    if run.train_run is not None:  # the sweep starts at convert from a finished run
+        return {"run_dir": str(Path(run.train_run).resolve())}
+    return None
+
+
+def _log_traceback(folder: Path, key: str) -> None:
+    with open(folder / LOG_DIR / f"{key}.log", "a") as f:
+        f.write(traceback.format_exc())
+
+
+def _run_ray(plan: Plan, folder: Path, outcome: Outcome, progress: _Progress, ray: Any) -> None:
+    from neuroq.agents.sweep_stages import run_stage
+
+    task = ray.remote(num_cpus=1, max_retries=0)(run_stage)
+    refs: dict[str, Any] = {}
+    for run in _todo(plan, outcome):
+        upstream = refs.get(run.parent) if run.parent in refs else _upstream(plan, run, outcome)
+        refs[run.key] = task.remote(run.stage, plan.spec.env, run.settings, upstream,
+                                    str(folder / TRIALS_DIR),
+                                    str(folder / LOG_DIR / f"{run.key}.log"))
+    waiting = {ref: key for key, ref in refs.items()}
+    while waiting:
+        ready, _ = ray.wait(list(waiting), num_returns=1, timeout=POLL_S)
+        for ref in ready:
+            key = waiting.pop(ref)
+            try:
+                _record(folder, key, ray.get(ref), outcome)
+            except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, not fatal
+                outcome.failed[key] = _error_line(exc)
+        if ready:
+            progress.update()
+
+
+def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: str | None = None,
+              serial: bool = False, show_progress: bool = True,
+              say: Callable[[str], None] = print) -> SweepResult:
+    """Run (or resume) the sweep; write its folder and return the table (module docstring)."""
+    from neuroq.agents.runs import ensure_writable
+    from neuroq.agents.sweep_report import write_tables
+    from neuroq.agents.train import check_env_id
+
+    check_env_id(spec.env)
+    from neuroq.agents.convert import open_train_run
+
+    for train_run in spec.train_runs:
+        if open_train_run(train_run).env_id != spec.env:
+            raise NeuroqError(f"train run {train_run} is not a run on {spec.env}")
+    plan = make_plan(spec)
+    folder = ensure_writable(sweep_dir(spec, out_root)).resolve()
+    for sub in (STATE_DIR, LOG_DIR, TRIALS_DIR):
+        (folder / sub).mkdir(exist_ok=True)
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec.raw, sort_keys=False))
+    outcome = Outcome(done={k: v for k, v in _load_done(folder).items() if k in plan.runs})
+    skipped = sum(_trial_state(plan, t, outcome)[0] == "ok" for t in plan.trials)
+    todo = _todo(plan, outcome)
+    how = "one after another in this process" if serial else (
+        f"on Ray at {address}" if address else f"on a local Ray, {spec.workers} workers")
+    say(f"sweep {spec.name}: {len(plan.trials)} trials, {len(plan.runs)} stage runs "
+        f"({len(todo)} to run, {skipped} trials already finished), {how}; folder {folder}")
+    progress = _Progress(plan, outcome, show_progress)
+    t0 = time.perf_counter()
+    try:
+        if todo and serial:
+            _run_serial(plan, folder, outcome, progress)
+        elif todo:
+            from neuroq.agents.ray_session import ray_session
+
+            with ray_session(spec.workers, address) as ray:
+                _run_ray(plan, folder, outcome, progress, ray)
+    finally:
+        progress.close()
+        wall_s = time.perf_counter() - t0
+        rows = _rows(plan, outcome)
+        write_json(folder / "trials.json", {"spec": spec.raw, "wall_s": round(wall_s, 2),
+                                            "trials": rows})
+    csv_path, md_path, plot = write_tables(folder, spec, rows)
+    return SweepResult(folder, rows, csv_path, md_path, plot, wall_s, len(todo), skipped)
+
+
+def _rows(plan: Plan, outcome: Outcome) -> list[dict[str, Any]]:
+    """One row per trial: its point, status, error and the figures of its stage runs."""
+    rows = []
+    for trial in plan.trials:
+        status, error = _trial_state(plan, trial, outcome)
+        row: dict[str, Any] = {"trial": trial.index, "trial_id": trial.trial_id,
+                               **trial.point, "status": status, "error": error}
+        wall = 0.0
+        for key in plan.chains[trial.trial_id]:
+            summary = outcome.done.get(key)
+            if summary is None:
+                continue
+            stage = summary["stage"]
+            row.update({k: v for k, v in summary.items()
+                        if k not in ("stage", "run_dir", "wall_s")})
+            row[f"{stage}_run"] = summary["run_dir"]
+            wall += float(summary.get("wall_s", 0.0))
+        row["wall_s"] = round(wall, 2)
+        rows.append(row)
+    return rows
+
+
+def check_workers(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise NeuroqError(f"--workers must be an integer >= 1, got {value!r}")
+    return value

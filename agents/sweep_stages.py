@@ -1,0 +1,145 @@
+"""One stage of one sweep trial, run through the stage's library function.
+
+`run_stage` is what a Ray worker (or the serial loop) executes: it calls the same function
+as the stage's `neuroq` subcommand (agents/train.py train_one, agents/convert.py
+run_convert, agents/finetune.py run_finetune, agents/export.py export, agents/evaluate.py
+evaluate_artifact, agents/energy energy_report), so a trial writes the usual run folders
+under the sweep's trials/ folder. It returns a small JSON-able summary: the run folder and
+the figures the sweep's table needs. Nothing here re-enters the command line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from neuroq.deploy.errors import NeuroqError
+
+Log = Callable[[str], None]
+
+
+def _train(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
+           log: Log) -> dict[str, Any]:
+    from neuroq.agents import hyperparams
+    from neuroq.agents.runs import read_json
+    from neuroq.agents.train import train_one
+
+    s = dict(s)
+    seed = int(s.pop("seed", 0))
+    loaded = hyperparams.load_hyperparameters(env)
+    cfg = _with(loaded.config, s)
+    run = train_one(env, seed, cfg, out, defaults=loaded.defaults)
+    r = read_json(run / "result.json")
+    return {"run_dir": str(run), "train_return": r["mean_return"],
+            "default_hyperparameters": loaded.defaults}
+
+
+def _with(cfg: Any, values: dict[str, Any]) -> Any:
+    """`cfg` with `values` (hyperparameters, checked as in config/dqn.yaml) replaced."""
+    import dataclasses
+
+    from neuroq.agents import hyperparams
+
+    checked = hyperparams.parse_config({"sweep": values}, "sweep", "sweep settings")
+    return dataclasses.replace(cfg, **{k: getattr(checked, k) for k in values})
+
+
+def _convert(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
+             log: Log) -> dict[str, Any]:
+    from neuroq.agents.convert import run_convert
+    from neuroq.agents.runs import read_json
+
+    s = dict(s)
+    kind = s.pop("encoder", "population")
+    timesteps = s.pop("timesteps", None)
+    eval_t = tuple(s.pop("eval_timesteps", ()))
+    run = run_convert(up["run_dir"], out, kind, timesteps, eval_t, log=log, **s)
+    r = read_json(run / "result.json")
+    return {"run_dir": str(run), "ann_return": r["ann_mean_return"],
+            "convert_return": r["mean_return"], "timesteps": r["timesteps"]}
+
+
+def _finetune(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
+              log: Log) -> dict[str, Any]:
+    from neuroq.agents.finetune import FinetuneConfig, run_finetune
+    from neuroq.agents.runs import read_json
+
+    s = dict(s)
+    episodes = s.pop("eval_episodes", None)
+    run = run_finetune(up["run_dir"], out, FinetuneConfig(**s), episodes, progress=False,
+                       log=log)
+    r = read_json(run / "result.json")
+    return {"run_dir": str(run), "finetune_return": r["mean_return"],
+            "fraction_of_ann_return": r["fraction_of_ann_return"],
+            "agreement": r["agreement"],
+            "synaptic_events_per_action": r["synaptic_events_per_action"]}
+
+
+def _export(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
+            log: Log) -> dict[str, Any]:
+    from neuroq.agents.export import export
+
+    made = export(up["run_dir"], out, **s)
+    return {"run_dir": str(made.run_dir), "artifact": str(made.artifact),
+            "export_return": made.result.get("mean_return"),
+            **gate_summary(made.result.get("gate") or {}),
+            "export_forced": made.result.get("forced")}
+
+
+def gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
+    """The export gate's figures for the table (None where the gate was skipped)."""
+    played = "snn" in gate and not gate.get("skipped", False)
+    return {"gate_snn_return": gate["snn"]["mean"] if played else None,
+            "gate_float_return": gate["float_dqn"]["mean"] if played else None,
+            "gate_fraction": gate.get("fraction") if played else None,
+            "gate_passed": gate.get("passed")}
+
+
+def _eval(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
+          log: Log) -> dict[str, Any]:
+    from neuroq.agents.evaluate import evaluate_artifact
+
+    ev = evaluate_artifact(up["artifact"], out=out, **s)
+    r = ev.result
+    modeled = r.get("modeled_per_action") or {}
+    return {"run_dir": str(ev.run_dir), "artifact": up["artifact"],
+            "eval_return": r["return_mean"], "eval_return_std": r["return_std"],
+            "eval_episodes": r["episodes"], "backend": r["backend"],
+            "eval_synaptic_events_per_action": r["counted_per_action"]["synaptic_events"],
+            "modeled_energy_per_action_j": modeled.get("energy_total_j"),
+            "modeled_chip_time_per_action_s": modeled.get("chip_time_s")}
+
+
+def _energy(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
+            log: Log) -> dict[str, Any]:
+    from neuroq.agents.energy import energy_report
+
+    _, paths = energy_report(up["artifact"], str(out), tensorboard=False, **s)
+    return {"run_dir": str(paths["markdown"].parent), "energy_report": str(paths["markdown"])}
+
+
+RUNNERS = {"train": _train, "convert": _convert, "finetune": _finetune, "export": _export,
+           "eval": _eval, "energy": _energy}
+
+
+def run_stage(stage: str, env: str, settings: dict[str, Any], upstream: dict[str, Any] | None,
+              out_root: str, log_file: str | None = None) -> dict[str, Any]:
+    """Run `stage` with `settings` on the output of the stage before it (`upstream`); write
+    its run folder under `out_root` and return its summary (with wall_s). Stage logs go to
+    `log_file` (appended) or nowhere."""
+    if stage not in RUNNERS:
+        raise NeuroqError(f"unknown stage {stage!r}")
+    if upstream is not None and not Path(upstream["run_dir"]).is_dir():
+        raise NeuroqError(f"the {stage} stage cannot see its input {upstream['run_dir']}: on a "
+                          "cluster, --out must be a folder every node sees at the same path")
+
+    def log(line: str) -> None:
+        if log_file:
+            with open(log_file, "a") as f:
+                f.write(line + "\n")
+
+    t0 = time.perf_counter()
+    summary = RUNNERS[stage](env, settings, upstream, Path(out_root), log)
+    return {"stage": stage, **summary, "wall_s": round(time.perf_counter() - t0, 2)}

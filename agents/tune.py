@@ -1,0 +1,438 @@
+"""`neuroq tune`: DQN hyperparameter search with Optuna, its trials run on Ray.
+
+Search. Optuna's TPE sampler (Bergstra et al. 2011; `constant_liar` so that trials running
+at once are not sampled alike) proposes hyperparameters from a search space (`DEFAULT_SPACE`
+or a YAML file of the sweep spec's distributions); each trial trains one DQN with
+`agents/train.py train_one` (every other setting from the env's section of config/dqn.yaml,
+or the default section) and its objective is result.json's `mean_return`: the chosen
+checkpoint's mean return over the report episodes (seeds seed + 20,000 + i, never used for
+training or checkpoint selection).
+
+Pruning. After every selection evaluation (every eval_freq steps) the trial reports its
+mean return; Optuna's median pruner stops a trial whose return is below the median of
+earlier trials at the same step (after PRUNER_STARTUP_TRIALS complete trials, and never at
+the first evaluation). A stopped trial's run folder is removed.
+
+Execution. The study lives in one process on this machine (a Ray actor pinned to the
+driver's node, or this process with `serial=True`) and is the only writer of its journal
+file; trials run as Ray tasks (one CPU each) and talk to it through the actor. The search
+keeps `workers` trials running until the study holds `n_trials` finished trials.
+
+Files of <out>/<env>/tune-<name>/:
+
+    study.journal     the Optuna study (JournalStorage file): a rerun with the same name and
+                      --out resumes it, up to --trials finished trials in all
+    settings.yaml     env, steps, seed and search space the study was started with
+    best.yaml         the best settings as a ready config section for config/dqn.yaml
+    trials.csv        every trial: number, state, value, parameters, run folder
+    result.json       the best trial, counts, wall time
+    trials/           the train run folders of the trials (pruned ones removed)
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from neuroq.agents.hyperparams import DQNConfig
+from neuroq.agents.sweep_spec import Distribution, parse_distribution
+from neuroq.deploy.errors import NeuroqError
+
+STUDY_FILE = "study.journal"
+STUDY_NAME = "neuroq-dqn"
+#: Complete trials before the median pruner may stop one (Optuna's default).
+PRUNER_STARTUP_TRIALS = 5
+#: Random trials before TPE models the results (Optuna's default).
+TPE_STARTUP_TRIALS = 10
+#: The search space (keys: DQNConfig fields, plus `gradient_ratio`: gradient steps per
+#: environment step, gradient_steps = max(1, round(train_freq * gradient_ratio))). Ranges
+#: around the RL Baselines3 Zoo's DQN settings for the classic control tasks.
+DEFAULT_SPACE: dict[str, Any] = {
+    "learning_rate": {"loguniform": [1.0e-4, 1.0e-2]},
+    "batch_size": [32, 64, 128, 256],
+    "buffer_size": [10_000, 50_000, 100_000],
+    "learning_starts": [0, 1000, 5000],
+    "gamma": [0.95, 0.98, 0.99, 0.995],
+    "target_update_interval": [10, 100, 250, 600, 1000],
+    "train_freq": [1, 4, 16, 64, 256],
+    "gradient_ratio": [0.125, 0.25, 0.5, 1.0],
+    "exploration_fraction": {"uniform": [0.05, 0.5]},
+    "exploration_final_eps": {"uniform": [0.01, 0.2]},
+    "net_arch": [[64, 64], [128, 128], [256, 256]],
+}
+DERIVED = ("gradient_ratio",)
+
+
+class TrialPruned(Exception):  # noqa: N818 - it is not an error: the search stopped it
+    """Raised inside a trial's training when the pruner stops it."""
+
+
+def parse_space(data: Any, source: str = "search space") -> dict[str, Distribution]:
+    """Distributions per hyperparameter (`{kind: [...]}` or a list of choices)."""
+    if not isinstance(data, dict) or not data:
+        raise NeuroqError(f"{source}: expected a mapping of hyperparameters to distributions")
+    names = {f.name for f in dataclasses.fields(DQNConfig)} | set(DERIVED)
+    space = {}
+    for key, value in data.items():
+        if key not in names:
+            raise NeuroqError(f"{source}: unknown hyperparameter {key!r} "
+                              f"(known: {', '.join(sorted(names))})")
+        space[str(key)] = parse_distribution(value, f"{source} [{key}]")
+    return space
+
+
+def load_space(path: str | os.PathLike | None) -> dict[str, Distribution]:
+    if path is None:
+        return parse_space(DEFAULT_SPACE, "the default search space")
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise NeuroqError(f"search space {path} does not exist") from None
+    except yaml.YAMLError:
+        raise NeuroqError(f"search space {path} is not valid YAML") from None
+    return parse_space(data, str(path))
+
+
+def _choice_label(value: Any) -> Any:
+    """Optuna's categorical choices must be None, bool, int, float or str: lists -> JSON."""
+    return value if value is None or isinstance(value, (bool, int, float, str)) else (
+        json.dumps(value))
+
+
+def suggest(trial: Any, space: dict[str, Distribution]) -> dict[str, Any]:
+    """Sample the space through an Optuna trial; return the hyperparameters (derived keys
+    resolved) as DQNConfig values."""
+    params: dict[str, Any] = {}
+    for name, d in space.items():
+        if d.kind == "choice":
+            labels = [_choice_label(v) for v in d.args]
+            label = trial.suggest_categorical(name, labels)
+            params[name] = d.args[labels.index(label)]
+        elif d.kind == "int":
+            params[name] = trial.suggest_int(name, *d.args)
+        else:
+            params[name] = trial.suggest_float(name, *d.args, log=d.kind == "loguniform")
+    return params
+
+
+def apply(base: DQNConfig, params: dict[str, Any]) -> DQNConfig:
+    """`base` with the sampled `params` (checked as a config section would be)."""
+    from neuroq.agents import hyperparams
+
+    params = dict(params)
+    ratio = params.pop("gradient_ratio", None)
+    values = {**base.to_dict(), **params}
+    if ratio is not None:
+        values["gradient_steps"] = max(1, round(values["train_freq"] * ratio))
+    return hyperparams.parse_config({"tune": values}, "tune", "sampled settings")
+
+
+class StudyKeeper:
+    """The study and its journal: ask, report, tell. One instance, in one process."""
+
+    def __init__(self, folder: str, seed: int, startup_trials: int = PRUNER_STARTUP_TRIALS,
+                 warmup_steps: int = 0) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        storage = JournalStorage(JournalFileBackend(str(Path(folder) / STUDY_FILE)))
+        self.study = optuna.create_study(
+            study_name=STUDY_NAME, storage=storage, direction="maximize", load_if_exists=True,
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=startup_trials,
+                                               n_warmup_steps=warmup_steps))
+        # a resumed study seeds its sampler past the trials it holds: the same seed would
+        # propose the same first settings again
+        self.study.sampler = optuna.samplers.TPESampler(
+            seed=seed + len(self.study.get_trials(deepcopy=False)),
+            n_startup_trials=TPE_STARTUP_TRIALS, constant_liar=True)
+        self.running: dict[int, Any] = {}
+
+    def fail_stale(self) -> int:
+        """Mark trials left RUNNING by an interrupted search as failed; return how many."""
+        from optuna.trial import TrialState
+
+        stale = [t for t in self.study.get_trials(deepcopy=False)
+                 if t.state == TrialState.RUNNING and t.number not in self.running]
+        for t in stale:
+            self.study.tell(t.number, state=TrialState.FAIL)
+        return len(stale)
+
+    def finished(self) -> int:
+        from optuna.trial import TrialState
+
+        return sum(t.state != TrialState.RUNNING for t in self.study.get_trials(deepcopy=False))
+
+    def ask(self, space: dict[str, Distribution], base: dict[str, Any]) -> tuple[int, dict]:
+        """A new trial: its number and full hyperparameters (DQNConfig.to_dict())."""
+        trial = self.study.ask()
+        params = suggest(trial, space)
+        try:
+            cfg = apply(DQNConfig(**{**base, "net_arch": tuple(base["net_arch"])}), params)
+        except NeuroqError as exc:  # a space that yields invalid settings: fail the trial
+            self.study.tell(trial, state=_state("FAIL"))
+            raise exc
+        trial.set_user_attr("hyperparameters", cfg.to_dict())
+        self.running[trial.number] = trial
+        return trial.number, cfg.to_dict()
+
+    def report(self, number: int, step: int, value: float) -> bool:
+        """Record an intermediate return; True when the trial should stop."""
+        trial = self.running[number]
+        trial.report(value, step)
+        return bool(trial.should_prune())
+
+    def tell(self, number: int, outcome: dict[str, Any]) -> None:
+        trial = self.running.pop(number)
+        for key in ("run_dir", "error", "pruned_at_step"):
+            if outcome.get(key) is not None:
+                trial.set_user_attr(key, outcome[key])
+        if outcome["state"] == "complete":
+            self.study.tell(trial, outcome["value"])
+        else:
+            self.study.tell(trial, state=_state("PRUNED" if outcome["state"] == "pruned"
+                                                else "FAIL"))
+
+    def trials(self) -> list[dict[str, Any]]:
+        """Every trial as a plain row (for trials.csv and the driver)."""
+        rows = []
+        for t in self.study.get_trials(deepcopy=False):
+            rows.append({"number": t.number, "state": t.state.name.lower(), "value": t.value,
+                         **{f"param_{k}": v for k, v in t.params.items()},
+                         "run_dir": t.user_attrs.get("run_dir"),
+                         "error": t.user_attrs.get("error"),
+                         "hyperparameters": t.user_attrs.get("hyperparameters")})
+        return rows
+
+
+def _state(name: str) -> Any:
+    from optuna.trial import TrialState
+
+    return TrialState[name]
+
+
+def _call(keeper: Any, method: str, *args: Any) -> Any:
+    """Call `keeper.method(*args)`, through Ray when `keeper` is an actor handle."""
+    fn = getattr(keeper, method)
+    if hasattr(fn, "remote"):
+        import ray
+
+        return ray.get(fn.remote(*args))
+    return fn(*args)
+
+
+def run_trial(env_id: str, number: int, hyperparameters: dict[str, Any], seed: int,
+              out_root: str, defaults: bool, keeper: Any) -> dict[str, Any]:
+    """Train one trial (in a Ray worker or in this process); never raises: the outcome is
+    {"state": complete | pruned | fail, "value", "run_dir", "error", "pruned_at_step"}."""
+    from neuroq.agents.runs import read_json
+    from neuroq.agents.train import train_one
+
+    cfg = DQNConfig(**{**hyperparameters, "net_arch": tuple(hyperparameters["net_arch"])})
+    pruned_at: list[int] = []
+
+    def on_eval(step: int, value: float) -> None:
+        if _call(keeper, "report", number, step, value):
+            pruned_at.append(step)
+            raise TrialPruned(f"pruned at step {step}")
+
+    try:
+        run = train_one(env_id, seed, cfg, out_root, defaults=defaults, on_eval=on_eval)
+    except TrialPruned:
+        return {"state": "pruned", "value": None, "pruned_at_step": pruned_at[-1]}
+    except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, not fatal
+        return {"state": "fail", "value": None, "error": f"{type(exc).__name__}: {exc}"[:500]}
+    value = float(read_json(run / "result.json")["mean_return"])
+    if not math.isfinite(value):
+        return {"state": "fail", "value": None, "run_dir": str(run),
+                "error": "the mean return is not finite"}
+    return {"state": "complete", "value": value, "run_dir": str(run)}
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    folder: Path
+    best: dict[str, Any] | None
+    best_yaml: Path | None
+    trials: list[dict[str, Any]]
+    wall_s: float
+
+
+def tune_dir(env_id: str, name: str, out_root: str | os.PathLike) -> Path:
+    return Path(out_root) / env_id / f"tune-{name}"
+
+
+def _check_settings(folder: Path, settings: dict[str, Any]) -> None:
+    """Write settings.yaml for a new study; refuse to resume one begun with others."""
+    path = folder / "settings.yaml"
+    if path.exists():
+        old = yaml.safe_load(path.read_text())
+        if old != settings:
+            changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            raise NeuroqError(f"{folder} holds a study begun with other settings "
+                              f"({', '.join(changed)} differ); give another --name to start "
+                              "a new one")
+        return
+    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+
+
+def write_outputs(folder: Path, env_id: str, trials: list[dict[str, Any]], settings: dict,
+                  wall_s: float) -> tuple[dict[str, Any] | None, Path | None]:
+    """trials.csv, best.yaml and result.json from the study's trials."""
+    params = sorted({k for t in trials for k in t if k.startswith("param_")})
+    cols = ["number", "state", "value", *params, "run_dir", "error"]
+    with open(folder / "trials.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for t in trials:
+            w.writerow({k: ("" if t.get(k) is None else _csv(t.get(k))) for k in cols})
+    done = [t for t in trials if t["state"] == "complete" and t["value"] is not None]
+    best = max(done, key=lambda t: t["value"]) if done else None
+    best_yaml = None
+    if best is not None:
+        best_yaml = folder / "best.yaml"
+        counts = {s: sum(t["state"] == s for t in trials) for s in ("complete", "pruned", "fail")}
+        header = (f"# neuroq tune on {env_id}: trial {best['number']} is the best of "
+                  f"{counts['complete']} complete trials ({counts['pruned']} pruned, "
+                  f"{counts['fail']} failed).\n# Objective: mean return {best['value']:.2f} "
+                  f"over the report episodes of seed {settings['seed']} (seeds "
+                  f"{settings['seed']} + 20000 + i). Paste into config/dqn.yaml.\n")
+        best_yaml.write_text(header + yaml.safe_dump({env_id: best["hyperparameters"]},
+                                                     sort_keys=False, default_flow_style=None))
+    from neuroq.agents.runs import write_json
+
+    write_json(folder / "result.json", {
+        "env_id": env_id, "settings": settings, "trials": len(trials),
+        "states": {s: sum(t["state"] == s for t in trials)
+                   for s in ("complete", "pruned", "fail", "running")},
+        "best": None if best is None else {k: best[k] for k in
+                                           ("number", "value", "hyperparameters", "run_dir")},
+        "wall_s": round(wall_s, 2), "study": STUDY_FILE, "study_name": STUDY_NAME})
+    return best, best_yaml
+
+
+def _csv(v: Any) -> Any:
+    return json.dumps(v) if isinstance(v, (list, dict)) else v
+
+
+def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
+             name: str = "dqn", steps: int | None = None, seed: int = 0, workers: int = 2,
+             space_path: str | None = None, config_path: str | None = None,
+             overrides: list[str] | None = None, address: str | None = None,
+             serial: bool = False, startup_trials: int = PRUNER_STARTUP_TRIALS,
+             show_progress: bool = True, say: Callable[[str], None] = print) -> TuneResult:
+    """Run (or resume) the search until the study holds `n_trials` finished trials."""
+    from neuroq.agents import hyperparams
+    from neuroq.agents.runs import ensure_writable
+    from neuroq.agents.train import check_env_id
+
+    if not isinstance(n_trials, int) or n_trials < 1:
+        raise NeuroqError(f"--trials must be an integer >= 1, got {n_trials!r}")
+    if not isinstance(workers, int) or workers < 1:
+        raise NeuroqError(f"--workers must be an integer >= 1, got {workers!r}")
+    check_env_id(env_id)
+    space = load_space(space_path)
+    loaded = hyperparams.load_hyperparameters(env_id, config_path)
+    extra = list(overrides or []) + ([f"n_timesteps={steps}"] if steps else [])
+    base = hyperparams.override(loaded.config, extra)
+    folder = ensure_writable(tune_dir(env_id, name, out_root)).resolve()
+    (folder / "trials").mkdir(exist_ok=True)
+    settings = {"env_id": env_id, "seed": seed, "base": base.to_dict(),
+                "default_hyperparameters": loaded.defaults,
+                "space": {k: {d.kind: list(d.args)} for k, d in space.items()},
+                "sampler": f"TPE (seed {seed}, {TPE_STARTUP_TRIALS} random startup trials, "
+                           "constant liar)",
+                "pruner": f"median ({startup_trials} startup trials, never at the first "
+                          "evaluation)"}
+    _check_settings(folder, settings)
+    t0 = time.perf_counter()
+
+    def save(keeper: Any) -> list[dict[str, Any]]:
+        """Rewrite trials.csv, best.yaml and result.json (after every finished trial, so an
+        interrupted search leaves them current)."""
+        trials = _call(keeper, "trials")
+        write_outputs(folder, env_id, trials, settings, time.perf_counter() - t0)
+        return trials
+
+    if serial:
+        keeper: Any = StudyKeeper(str(folder), seed, startup_trials, 2 * base.eval_freq)
+        _search(keeper, None, env_id, n_trials, space, base, seed, folder, loaded.defaults,
+                workers, show_progress, say, save)
+        trials = keeper.trials()
+    else:
+        from neuroq.agents.ray_session import ray_session
+
+        with ray_session(workers, address) as ray:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
+                                                  soft=False)
+            actor = ray.remote(num_cpus=0)(StudyKeeper).options(
+                scheduling_strategy=here).remote(str(folder), seed, startup_trials,
+                                                 2 * base.eval_freq)
+            _search(actor, ray, env_id, n_trials, space, base, seed, folder, loaded.defaults,
+                    workers, show_progress, say, save)
+            trials = ray.get(actor.trials.remote())
+    wall_s = time.perf_counter() - t0
+    best, best_yaml = write_outputs(folder, env_id, trials, settings, wall_s)
+    return TuneResult(folder, best, best_yaml, trials, wall_s)
+
+
+def _search(keeper: Any, ray: Any, env_id: str, n_trials: int, space: dict, base: DQNConfig,
+            seed: int, folder: Path, defaults: bool, workers: int, show_progress: bool,
+            say: Callable[[str], None], save: Callable[[Any], Any]) -> None:
+    """Keep `workers` trials running until the study has `n_trials` finished ones."""
+    from tqdm.auto import tqdm
+
+    stale = _call(keeper, "fail_stale")
+    finished = _call(keeper, "finished")
+    say(f"tune {env_id}: {finished} of {n_trials} trials finished before"
+        + (f" ({stale} left running by an interrupted search, marked failed)" if stale else "")
+        + f"; {max(0, n_trials - finished)} to run, "
+        + ("one after another in this process" if ray is None else f"{workers} at once on Ray")
+        + f"; folder {folder}")
+    bar = tqdm(total=n_trials, initial=min(finished, n_trials), desc=f"tune {env_id}",
+               unit="trial", disable=not show_progress, dynamic_ncols=True)
+    out = str(folder / "trials")
+    base_dict = base.to_dict()
+    try:
+        if ray is None:
+            while finished < n_trials:
+                number, hp = keeper.ask(space, base_dict)
+                keeper.tell(number, run_trial(env_id, number, hp, seed, out, defaults, keeper))
+                finished += 1
+                bar.update(1)
+                save(keeper)
+            return
+        task = ray.remote(num_cpus=1, max_retries=0)(run_trial)
+        in_flight: dict[Any, int] = {}
+        while finished < n_trials:
+            while len(in_flight) < workers and finished + len(in_flight) < n_trials:
+                number, hp = ray.get(keeper.ask.remote(space, base_dict))
+                in_flight[task.remote(env_id, number, hp, seed, out, defaults, keeper)] = number
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in ready:
+                number = in_flight.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - a worker that died: a failed trial
+                    outcome = {"state": "fail", "value": None,
+                               "error": f"{type(exc).__name__}: {exc}"[:500]}
+                ray.get(keeper.tell.remote(number, outcome))
+                finished += 1
+                bar.update(1)
+                save(keeper)
+    finally:
+        bar.close()

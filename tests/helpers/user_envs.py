@@ -1,0 +1,75 @@
+"""Environments standing in for a user's own, for `--env module:ClassName` and
+`--gym-package` (importing this module registers NeuroqTestLine-v0).
+
+LineEnv: a point on a line, observation (position, velocity) in a Box of shape (2,),
+Discrete(2) actions push it left or right; reward 1 per step while |position| < 1, the
+episode ends when it leaves [-1, 1] or after MAX_STEPS steps. GridObsEnv: the same with a
+(2, 2) observation (flattened by the env factory). The others have spaces a Q-network
+cannot take.
+"""
+
+import gymnasium as gym
+import numpy as np
+
+MAX_STEPS = 30
+REGISTERED_ID = "NeuroqTestLine-v0"
+#: Position change per step of each action, in units of the line's half-length.
+PUSH = 0.1
+
+
+class LineEnv(gym.Env):
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Box(-2.0, 2.0, (2,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.state = np.zeros(2, np.float32)
+        self.steps = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.state = self.np_random.uniform(-0.5, 0.5, 2).astype(np.float32)
+        self.steps = 0
+        return self._obs(), {}
+
+    def _obs(self):
+        return self.state.copy()
+
+    def step(self, action):
+        velocity = self.state[1] + (PUSH if int(action) == 1 else -PUSH) - 0.5 * self.state[0]
+        self.state = np.clip(np.array([self.state[0] + PUSH * velocity, velocity]), -2, 2)
+        self.state = self.state.astype(np.float32)
+        self.steps += 1
+        out = bool(abs(self.state[0]) >= 1.0)
+        return self._obs(), 0.0 if out else 1.0, out, self.steps >= MAX_STEPS, {}
+
+
+class GridObsEnv(LineEnv):
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = gym.spaces.Box(-2.0, 2.0, (2, 2), np.float32)
+
+    def _obs(self):
+        return np.stack([self.state, -self.state]).astype(np.float32)
+
+
+class BoxActionEnv(LineEnv):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+
+class DictObsEnv(LineEnv):
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = gym.spaces.Dict({"x": gym.spaces.Box(-2, 2, (2,))})
+
+
+class ShiftedActionsEnv(LineEnv):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action_space = gym.spaces.Discrete(2, start=1)
+
+
+NOT_AN_ENV = 3
+
+if REGISTERED_ID not in gym.registry:
+    gym.register(REGISTERED_ID, entry_point=LineEnv, max_episode_steps=MAX_STEPS)

@@ -1,0 +1,157 @@
+"""Any discrete-action Gymnasium env: env references, unsupported spaces, default
+hyperparameters, and every stage on a user's own env, MountainCar-v0 and LunarLander-v3."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from neuroq.agents import hyperparams
+from neuroq.agents.convert import run_convert
+from neuroq.agents.evaluate import evaluate_artifact
+from neuroq.agents.export import export
+from neuroq.agents.finetune import FinetuneConfig, run_finetune
+from neuroq.agents.train import train_one
+from neuroq.deploy.envref import package_of, with_package
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.rollout import make_env
+from tests.helpers.user_envs import MAX_STEPS, REGISTERED_ID
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = "tests.helpers.user_envs"
+#: A few hundred steps: mechanics, not returns.
+TINY = ["n_timesteps=400", "eval_freq=200", "n_eval_episodes=2", "final_eval_episodes=3",
+        "learning_starts=100", "train_freq=32", "gradient_steps=4", "net_arch=[16, 16]"]
+
+
+def neuroq(*args: str) -> subprocess.CompletedProcess:
+    """The command line in a fresh process (cwd = the repository, so tests.helpers imports
+    as a user's own package would from PYTHONPATH)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", *args],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
+def one_line_error(out: subprocess.CompletedProcess, command: str, fragment: str) -> None:
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert lines[0].startswith(f"neuroq {command}: error:") and fragment in lines[0], lines[0]
+
+
+def tiny(env_id: str):
+    return hyperparams.override(hyperparams.load_config(env_id), TINY)
+
+
+def test_env_references_make_the_users_envs():
+    assert with_package("NeuroqTestLine-v0", MODULE) == f"{MODULE}:NeuroqTestLine-v0"
+    assert package_of(f"{MODULE}:LineEnv") == MODULE and package_of("CartPole-v1") is None
+    env = make_env(f"{MODULE}:{REGISTERED_ID}")  # registered when the package is imported
+    assert env.spec.max_episode_steps == MAX_STEPS
+    env.close()
+    env = make_env(f"{MODULE}:GridObsEnv")  # a class; its (2, 2) observation is flattened
+    assert env.observation_space.shape == (4,) and env.reset(seed=0)[0].shape == (4,)
+    env.close()
+    with pytest.raises(NeuroqError, match="already names its module"):
+        with_package(f"{MODULE}:LineEnv", MODULE)
+    for ref, message in [(f"{MODULE}:Nope", "has no class 'Nope'"),
+                         (f"{MODULE}:NOT_AN_ENV", "is not a class or function"),
+                         ("no_such_module_x:Env", "does not import"),
+                         ("CartPol-v1", "did you mean CartPole-v1")]:
+        with pytest.raises(NeuroqError, match=message):
+            make_env(ref)
+
+
+@pytest.mark.parametrize("env_class, fragment", [
+    ("BoxActionEnv", "needs a Discrete action space"),
+    ("DictObsEnv", "takes a Box observation"),
+    ("ShiftedActionsEnv", "starts at 1"),
+])
+def test_unsupported_spaces_are_one_line(env_class, fragment, tmp_path):
+    out = neuroq("train", "--env", f"{MODULE}:{env_class}", "--out", str(tmp_path))
+    one_line_error(out, "train", fragment)
+    assert not any(tmp_path.rglob("train-*"))
+
+
+def test_gym_package_and_a_module_in_env_conflict(tmp_path):
+    out = neuroq("train", "--gym-package", MODULE, "--env", f"{MODULE}:LineEnv")
+    one_line_error(out, "train", "give one or the other")
+
+
+def test_env_without_a_section_gets_flagged_defaults(tmp_path):
+    out = neuroq("train", "--gym-package", MODULE, "--env", REGISTERED_ID, "--out",
+                 str(tmp_path), "--no-progress", "--set", *TINY)
+    assert out.returncode == 0, out.stderr
+    assert "using the default hyperparameters" in out.stderr
+    (run,) = (tmp_path / f"{MODULE}:{REGISTERED_ID}").glob("train-seed0-*")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    result = json.loads((run / "result.json").read_text())
+    assert config["env_id"] == result["env_id"] == f"{MODULE}:{REGISTERED_ID}"
+    assert config["gym_package"] == result["gym_package"] == MODULE
+    assert config["default_hyperparameters"] is True and result["default_hyperparameters"]
+    shipped = hyperparams.load_hyperparameters("CartPole-v1")
+    assert not shipped.defaults and "[CartPole-v1]" in shipped.source
+
+
+def test_default_section_and_fallback(tmp_path):
+    p = tmp_path / "dqn.yaml"
+    p.write_text("default:\n  gamma: 0.9\nE-v0:\n  gamma: 0.5\n")
+    assert hyperparams.load_hyperparameters("E-v0", p).config.gamma == 0.5
+    other = hyperparams.load_hyperparameters("Other-v0", p)
+    assert other.defaults and other.config.gamma == 0.9 and "[default]" in other.source
+    p.write_text("E-v0:\n  gamma: 0.5\n")  # no default section: the DQNConfig defaults
+    bare = hyperparams.load_hyperparameters("Other-v0", p)
+    assert bare.defaults and bare.config == hyperparams.DQNConfig()
+    shipped = hyperparams.load_hyperparameters("SomeUnknownEnv-v0")
+    assert shipped.defaults and shipped.config.net_arch == (256, 256)
+
+
+@pytest.mark.parametrize("env_id", ["MountainCar-v0", "LunarLander-v3"])
+def test_shipped_sections_for_the_new_envs(env_id):
+    loaded = hyperparams.load_hyperparameters(env_id)
+    assert not loaded.defaults and loaded.config.n_timesteps >= 100_000
+
+
+def _chain(env_id: str, out: Path) -> tuple[Path, dict]:
+    """train -> convert -> finetune -> export -> eval with tiny settings; the artifact and
+    the eval result."""
+    train = train_one(env_id, 0, tiny(env_id), out)
+    conv = run_convert(train, out, "population", 4, record_steps=300, eval_episodes=2,
+                       log=lambda _: None)
+    fine = run_finetune(conv, out, FinetuneConfig(epochs=1, dagger_steps=100,
+                                                  validation_episodes=1), eval_episodes=2,
+                        progress=False, log=lambda _: None)
+    made = export(fine, out, eval_episodes=2, gate_episodes=2, force=True)
+    manifest = json.loads((made.artifact / "manifest.json").read_text())
+    assert manifest["env_id"] == env_id and manifest["gate"]["float_dqn"]["mean"] is not None
+    ev = evaluate_artifact(made.artifact, episodes=2, out=out)
+    assert ev.result["env_id"] == env_id and ev.result["modeled_per_action"] is not None
+    return made.artifact, ev.result
+
+
+@pytest.mark.slow
+def test_every_stage_on_a_users_registered_env(tmp_path):
+    ref = with_package(REGISTERED_ID, MODULE)
+    artifact, _ = _chain(ref, tmp_path)
+    # a fresh process re-creates the env from the manifest's reference alone
+    out = neuroq("eval", str(artifact), "--episodes", "2", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "return" in out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", ["MountainCar-v0", "LunarLander-v3"])
+def test_every_stage_on_the_new_envs(env_id, tmp_path):
+    if env_id.startswith("LunarLander"):
+        pytest.importorskip("Box2D", reason='LunarLander needs pip install "neuroq[box2d]"')
+    artifact, result = _chain(env_id, tmp_path)
+    assert result["episodes"] == 2
+    from neuroq.agents.energy import energy_report
+
+    rep, paths = energy_report(str(artifact), str(tmp_path), tensorboard=False, episodes=2,
+                               latency_samples=20, probe_gpu=False)
+    assert paths["markdown"].is_file() and rep.header["env_id"] == env_id

@@ -1,0 +1,138 @@
+"""`neuroq sweep` and `neuroq tune` on a local Ray: a tiny sweep (with a failing trial and a
+resumed rerun) and a tiny search (resumed), a few hundred training steps each.
+
+One local Ray instance serves the whole module (starting one takes 15-20 s on the 2-core
+machine). The tests check that it listens on the loopback address only.
+"""
+
+import csv
+import json
+
+import psutil
+import pytest
+import yaml
+
+from neuroq.agents import hyperparams
+from neuroq.agents.sweep import run_sweep
+from neuroq.agents.sweep_spec import parse_spec
+from neuroq.agents.tune import StudyKeeper, run_tune
+
+pytestmark = pytest.mark.slow
+WORKERS = 2
+TINY_TRAIN = {"n_timesteps": 400, "eval_freq": 200, "n_eval_episodes": 2,
+              "final_eval_episodes": 3, "learning_starts": 100, "train_freq": 32,
+              "gradient_steps": 4, "net_arch": [16, 16]}
+LOOPBACK = ("127.0.0.1", "::ffff:127.0.0.1", "::1")
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # not imported here: start_local sets its
+        pytest.skip('Ray is not installed (pip install "neuroq[scale]")')  # env first
+    from neuroq.agents.ray_session import start_local, stop
+
+    ray = start_local(WORKERS)
+    yield ray
+    stop(ray)
+
+
+def test_local_ray_listens_on_loopback_only(ray_local):
+    assert ray_local.util.get_node_ip_address() == "127.0.0.1"
+    listening = [c for p in psutil.Process().children(recursive=True)
+                 for c in _connections(p) if c.status == psutil.CONN_LISTEN]
+    assert listening, "no Ray server found among this process's children"
+    assert all(c.laddr.ip in LOOPBACK for c in listening), listening
+
+
+def _connections(p):
+    try:
+        return p.net_connections(kind="inet")
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
+
+
+def tiny_spec(name="tiny"):
+    return parse_spec({
+        "name": name, "env": "CartPole-v1", "workers": WORKERS,
+        "fixed": {"train": TINY_TRAIN,
+                  "convert": {"record_steps": 200, "eval_episodes": 2},
+                  "finetune": {"epochs": 1, "dagger_steps": 100, "validation_episodes": 1,
+                               "eval_episodes": 2},
+                  "export": {"eval_episodes": 0, "gate_episodes": 0},
+                  "eval": {"episodes": 2}},
+        # T = 2 is too few steps for two projections: that trial fails at convert
+        "grid": {"convert.timesteps": [2, 4]},
+    }, "tiny.yaml")
+
+
+def test_sweep_records_failures_and_resumes(ray_local, tmp_path):
+    spec = tiny_spec()
+    first = run_sweep(spec, tmp_path, show_progress=False, say=lambda _: None)
+    by_t = {r["convert.timesteps"]: r for r in first.rows}
+    assert by_t[4]["status"] == "ok" and by_t[2]["status"] == "failed"
+    assert "convert" in by_t[2]["error"] and "T = 2 steps is too few" in by_t[2]["error"]
+    ok = by_t[4]
+    assert ok["eval_return"] is not None and ok["modeled_energy_per_action_j"] > 0
+    for stage in ("train", "convert", "finetune", "export", "eval"):
+        assert (tmp_path / "CartPole-v1" / "sweep-tiny" / "trials").exists()
+        run = ok[f"{stage}_run"]
+        assert json.loads(open(f"{run}/result.json").read()), stage
+    with open(first.table_csv) as f:
+        assert len(list(csv.DictReader(f))) == 2
+    assert "| 4 |" in first.table_md.read_text() and first.plot.is_file()
+    # the rerun skips the finished trial and tries the failed one again (the shared
+    # training run is not repeated)
+    again = run_sweep(spec, tmp_path, show_progress=False, say=lambda _: None)
+    # (stage runs left: the failed convert run and the three after it)
+    assert again.skipped == 1 and again.ran == 4 and again.failed == 1
+    failed = next(r for r in again.rows if r["status"] == "failed")
+    assert "T = 2 steps is too few" in failed["error"]
+    trains = list((first.folder / "trials" / "CartPole-v1").glob("train-*"))
+    assert len(trains) == 1
+
+
+def test_tune_writes_a_config_section_and_resumes(ray_local, tmp_path):
+    settings = [f"{k}={v}" for k, v in TINY_TRAIN.items() if k != "n_timesteps"]
+    first = run_tune("CartPole-v1", 2, tmp_path, steps=400, workers=WORKERS,
+                     overrides=settings, show_progress=False, say=lambda _: None)
+    assert len(first.trials) == 2
+    assert {t["state"] for t in first.trials} <= {"complete", "pruned"}
+    assert (first.folder / "study.journal").is_file()
+    section = yaml.safe_load(first.best_yaml.read_text())
+    cfg = hyperparams.parse_config(section, "CartPole-v1", str(first.best_yaml))
+    assert cfg.n_timesteps == 400
+    assert cfg.to_dict() == first.best["hyperparameters"]
+    again = run_tune("CartPole-v1", 3, tmp_path, steps=400, workers=WORKERS,
+                     overrides=settings, show_progress=False, say=lambda _: None)
+    assert len(again.trials) == 3
+    params = [t["hyperparameters"] for t in again.trials]
+    assert params[2] not in params[:2]  # a resumed sampler proposes new settings
+    with open(again.folder / "trials.csv") as f:
+        assert [int(r["number"]) for r in csv.DictReader(f)] == [0, 1, 2]
+
+
+def test_median_pruner_stops_a_trial_below_the_median(tmp_path):
+    keeper = StudyKeeper(str(tmp_path), seed=0, startup_trials=1, warmup_steps=200)
+    base = hyperparams.DQNConfig().to_dict()
+    space = {}
+    n, _ = keeper.ask(space, base)
+    for step in (100, 200, 300):
+        assert not keeper.report(n, step, 100.0)
+    keeper.tell(n, {"state": "complete", "value": 100.0})
+    n2, _ = keeper.ask(space, base)
+    assert not keeper.report(n2, 100, 1.0)  # before the warm-up: never pruned
+    assert keeper.report(n2, 200, 1.0)  # below the median at the same step
+    keeper.tell(n2, {"state": "pruned", "value": None, "pruned_at_step": 200})
+    assert [t["state"] for t in keeper.trials()] == ["complete", "pruned"]
+
+
+def test_sweep_on_a_users_env_module(ray_local, tmp_path):
+    """Ray workers import the user's module (here from the working folder, the repository)."""
+    spec = parse_spec({"name": "user", "env": "tests.helpers.user_envs:LineEnv",
+                       "stages": ["train"], "fixed": {"train": TINY_TRAIN},
+                       "grid": {"train.seed": [0, 1]}}, "user.yaml")
+    result = run_sweep(spec, tmp_path, show_progress=False, say=lambda _: None)
+    assert [r["status"] for r in result.rows] == ["ok", "ok"], result.rows
+    assert all(r["default_hyperparameters"] for r in result.rows)

@@ -1,0 +1,123 @@
+"""Sweep specs: parsing and its one-line errors, trials, shared stage runs, Pareto fronts.
+No Ray here (tests/test_scale.py runs sweeps on Ray)."""
+
+import pytest
+
+from neuroq.agents.sweep import make_plan
+from neuroq.agents.sweep_report import enrich, pareto_front
+from neuroq.agents.sweep_spec import load_spec, parse_spec
+from neuroq.agents.sweep_stages import gate_summary
+from neuroq.agents.tune import apply, parse_space
+from neuroq.deploy.errors import NeuroqError
+
+
+def spec(**extra):
+    return parse_spec({"env": "CartPole-v1", **extra}, "spec.yaml", "s")
+
+
+def test_grid_times_random_draws_and_shared_stage_runs():
+    s = spec(fixed={"train": {"n_timesteps": 1000}},
+             grid={"convert.encoder": ["population", "rate"], "convert.timesteps": [4, 6, 8]},
+             random={"samples": 2, "seed": 3,
+                     "params": {"finetune.spike_penalty": {"uniform": [0.0, 0.5]}}})
+    trials = s.trials()
+    assert len(trials) == 2 * 3 * 2
+    assert len({t.trial_id for t in trials}) == len(trials)
+    assert [t.point for t in trials] == [t.point for t in s.trials()]  # same draws on rerun
+    assert all(0.0 <= t.settings["finetune"]["spike_penalty"] <= 0.5 for t in trials)
+    assert all(t.settings["train"] == {"n_timesteps": 1000} for t in trials)
+    plan = make_plan(s)
+    stages = [r.stage for r in plan.runs.values()]
+    # one training run serves every trial; one convert run per (encoder, T)
+    assert stages.count("train") == 1 and stages.count("convert") == 6
+    assert stages.count("finetune") == stages.count("eval") == 12
+
+
+def test_distributions():
+    s = spec(random={"samples": 50, "params": {
+        "train.learning_rate": {"loguniform": [1e-4, 1e-2]}, "train.seed": {"int": [0, 3]},
+        "convert.encoder": ["rate", "population"]}})
+    pts = [t.point for t in s.trials()]
+    assert all(1e-4 <= p["train.learning_rate"] <= 1e-2 for p in pts)
+    assert {p["train.seed"] for p in pts} == {0, 1, 2, 3}
+    assert {p["convert.encoder"] for p in pts} == {"rate", "population"}
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"grid": {"convrt.timesteps": [4]}}, "unknown stage 'convrt'"),
+    ({"grid": {"convert.T": [4]}}, "convert has no setting 'T'"),
+    ({"grid": {"timesteps": [4]}}, "must be written stage.key"),
+    ({"grid": {"convert.timesteps": []}}, "non-empty list"),
+    ({"grid": {"energy.episodes": [2]}}, "stage energy is not run by this sweep"),
+    ({"stages": ["train", "finetune"]}, "prefix of the pipeline"),
+    ({"stages": ["convert"]}, "prefix of the pipeline"),
+    ({"random": {"samples": 2, "params": {"train.gamma": {"normal": [0, 1]}}}},
+     "unknown distribution 'normal'"),
+    ({"random": {"samples": 2, "params": {"train.gamma": {"uniform": [1, 0]}}}},
+     "low <= high"),
+    ({"random": {"samples": 0, "params": {}}}, "samples must be an integer >= 1"),
+    ({"fixed": {"train": {"learning_rat": 1}}}, "train has no setting 'learning_rat'"),
+    ({"workers": 0}, "workers must be an integer >= 1"),
+    ({"gird": {}}, "unknown key 'gird'"),
+    ({"grid": {"train.gamma": [0.9, 1.5]}}, "gamma = 1.5 is out of range"),
+    ({"fixed": {"train": {"batch_size": 3.5}}}, "batch_size must be an integer"),
+])
+def test_spec_errors_are_one_line(extra, message):
+    with pytest.raises(NeuroqError, match=message):
+        spec(**extra)
+
+
+def test_spec_file_errors(tmp_path):
+    with pytest.raises(NeuroqError, match="does not exist"):
+        load_spec(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("env: [CartPole\n")
+    with pytest.raises(NeuroqError, match="not valid YAML"):
+        load_spec(bad)
+    good = tmp_path / "my-sweep.yaml"
+    good.write_text("env: CartPole-v1\ngym_package: null\n")
+    assert load_spec(good).name == "my-sweep"
+
+
+def test_train_runs_start_at_convert():
+    s = spec(train_run="runs/x", stages=["convert", "finetune"])
+    assert s.stages == ("convert", "finetune") and s.train_runs == ("runs/x",)
+    s = spec(train_run=["runs/a", "runs/b"], stages=["convert"],
+             grid={"convert.timesteps": [4, 8]})
+    trials = s.trials()
+    assert [(t.train_run, t.point["convert.timesteps"]) for t in trials] == [
+        ("runs/a", 4), ("runs/a", 8), ("runs/b", 4), ("runs/b", 8)]
+    assert s.varied == ["train_run", "convert.timesteps"]
+    assert len(make_plan(s).runs) == 4 and len({t.trial_id for t in trials}) == 4
+    with pytest.raises(NeuroqError, match="train_run is a train run folder"):
+        spec(train_run=[], stages=["convert"])
+
+
+def test_pareto_front():
+    pts = [(10.0, 100.0), (5.0, 90.0), (20.0, 100.0), (5.0, 95.0), (1.0, 10.0)]
+    assert pareto_front(pts) == [4, 3, 0]
+    row = enrich({"train_return": 5.0, "finetune_return": 7.0, "eval_return": None,
+                  "synaptic_events_per_action": 3.0, "modeled_energy_per_action_j": 2e-6})
+    assert row["return"] == 7.0 and row["return_from"] == "finetune"
+    assert row["synaptic_events"] == 3.0 and row["modeled_energy_uj"] == pytest.approx(2.0)
+
+
+def test_tune_space_and_derived_gradient_steps():
+    from neuroq.agents.hyperparams import DQNConfig
+
+    parse_space({"learning_rate": {"loguniform": [1e-4, 1e-2]}, "net_arch": [[8], [16, 16]]})
+    with pytest.raises(NeuroqError, match="unknown hyperparameter 'lr'"):
+        parse_space({"lr": [1]})
+    cfg = apply(DQNConfig(), {"train_freq": 16, "gradient_ratio": 0.25, "net_arch": [8, 8]})
+    assert cfg.gradient_steps == 4 and cfg.net_arch == (8, 8)
+    with pytest.raises(NeuroqError, match="out of range"):
+        apply(DQNConfig(), {"gamma": 2.0})
+
+
+def test_gate_figures_in_the_table():
+    played = {"snn": {"mean": 95.0}, "float_dqn": {"mean": 100.0}, "fraction": 0.95,
+              "passed": False, "threshold": 0.99}
+    assert gate_summary(played) == {"gate_snn_return": 95.0, "gate_float_return": 100.0,
+                                    "gate_fraction": 0.95, "gate_passed": False}
+    skipped = gate_summary({"skipped": True, "passed": None, "threshold": 0.99})
+    assert skipped["gate_fraction"] is None and skipped["gate_passed"] is None

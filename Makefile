@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml setup.py package.xml Makefile $(EVENT_MSGS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_PIN)"
-	$(PIP) install --quiet -e ".[train,ros,events,scale,box2d,dev]" "$(TORCH_PIN)"
+	$(PIP) install --quiet -e ".[train,ros,events,scale,box2d,video,dev]" "$(TORCH_PIN)"
 	# event_camera_msgs/EventPacket has no wheel: build it from its interface definition.
 	bash ros_nodes/interfaces/build_event_msgs.sh $(VENV)
 	touch $(STAMP)
@@ -28,6 +28,8 @@ $(STAMP): pyproject.toml setup.py package.xml Makefile $(EVENT_MSGS)
 demo: $(STAMP)
 	$(VENV)/bin/neuroq demo
 	$(VENV)/bin/neuroq demo --env neuroq/DVSPanTrackingPooled-v0 --epochs 12
+	# the mobile robot: the shipped artifact, a few episodes over ROS 2, the success rate
+	$(PY) -m neuroq.ros_nodes.demo_nav
 
 # pytest exits 5 when it collects no tests; that is a failure of the suite here, not a pass.
 test: $(STAMP)

@@ -102,6 +102,7 @@ DATA_FILES = [
     ("share/neuroq", ["package.xml"]),
     _data("share/neuroq/launch", "launch/*.launch.py"),
     ("share/neuroq/config", CONFIGS),
+    _data("share/neuroq/config/interfaces", "config/interfaces/*.yaml"),
     *ARTIFACTS,
 ]
 
@@ -111,6 +112,7 @@ ROS_WHEELS = [  # ROS 2 Kilted from PyPI; on a robot with apt ROS 2, leave this 
     "ros-sensor-msgs==5.5.1",
     "ros-geometry-msgs==5.5.1",
     "ros-diagnostic-msgs==5.5.1",
+    "ros-nav-msgs==5.5.1",
 ]
 
 setup(
@@ -142,6 +144,8 @@ setup(
         # LunarLander-v3 and the other Box2D envs: Gymnasium's extra (Box2D and pygame-ce
         # wheels; swig and a compiler only on Python >= 3.14, where Box2D has no wheel)
         "box2d": ["gymnasium[box2d]>=1.0,<2"],
+        # neuroq eval --video: GIF through Pillow (an imageio dependency), MP4 through ffmpeg
+        "video": ["imageio>=2.30", "imageio-ffmpeg>=0.5"],
         # snntorch and norse: the NIR peers tests/test_nir_peers.py checks exports against
         # (they need torch: pin torch==2.13.0 in the same pip command, as the Makefile does)
         "dev": ["pytest>=8", "ruff>=0.6", "import-linter>=2.1", "colcon-core>=0.17",

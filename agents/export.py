@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 EXPORT_STAGE = "export"
 ARTIFACT_DIR = "artifact"
 #: Episodes of the exported artifact's return check by default.
@@ -44,11 +46,13 @@ GATE_RETURNS_RECORDED = 10
 def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: float,
                  teacher_name: str = "float DQN") -> dict[str, Any]:
     """The SNN artifact and its float DQN on the gate's held-out episodes (same seeds):
-    both summaries, the fraction and whether it passes `threshold`."""
+    both summaries, the fraction and whether it passes `threshold`. The gate is on the
+    return; where the environment reports outcomes (success, collision) both networks'
+    rates are recorded too (`outcomes`), and the success fraction beside them."""
     from neuroq.agents.robustness import policy_act
     from neuroq.deploy import seeds
     from neuroq.deploy.policy import load_policy
-    from neuroq.deploy.rollout import run_episodes
+    from neuroq.deploy.rollout import outcome_summary, run_episodes
     from neuroq.deploy.stats import fraction_of, summarize
 
     policy = load_policy(artifact_dir, backend="emulator")
@@ -58,13 +62,30 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     ann = run_episodes(env_id, lambda obs, _i: teacher.act(obs), episodes, seeds.GATE_BASE)
     s, a = summarize(snn.returns), summarize(ann.returns)
     frac = fraction_of(s["mean"], a["mean"])
-    # the first episodes' returns themselves: anyone can replay them from the manifest
+    # the first episodes' returns themselves: anyone can replay them from the manifest;
+    # None where a fraction is not defined (a float return of 0): the manifest is plain JSON
     first = slice(0, GATE_RETURNS_RECORDED)
-    return {"seeds": [seeds.GATE_BASE, seeds.GATE_BASE + episodes - 1], "snn": s,
-            "float_dqn": a, "fraction": frac, "threshold": threshold,
-            "passed": bool(frac >= threshold), "teacher": teacher_name,
-            "first_returns": {"snn": [float(r) for r in snn.returns[first]],
-                              "float_dqn": [float(r) for r in ann.returns[first]]}}
+    out = {"seeds": [seeds.GATE_BASE, seeds.GATE_BASE + episodes - 1], "snn": s,
+           "float_dqn": a, "fraction": _finite(frac), "threshold": threshold,
+           "passed": bool(frac >= threshold), "teacher": teacher_name,
+           "first_returns": {"snn": [float(r) for r in snn.returns[first]],
+                             "float_dqn": [float(r) for r in ann.returns[first]]}}
+    if snn.outcomes:
+        so, ao = outcome_summary(snn.outcomes), outcome_summary(ann.outcomes)
+        out["outcomes"] = {"snn": so, "float_dqn": ao}
+        if "success_rate" in so:
+            out["success_fraction"] = _finite(fraction_of(so["success_rate"],
+                                                          ao["success_rate"]))
+    return out
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def percent(x: float | None) -> str:
+    """A fraction as `12.3 %`, or "n/a" where it is not defined."""
+    return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
 @dataclass(frozen=True)
@@ -79,7 +100,8 @@ class Exported:
 def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs",
            eval_episodes: int = DEFAULT_EVAL_EPISODES, gate: float = DEFAULT_GATE,
            gate_episodes: int = DEFAULT_GATE_EPISODES, force: bool = False,
-           nir_profiles: tuple[str, ...] = ()) -> Exported:
+           nir_profiles: tuple[str, ...] = (),
+           interface: str | os.PathLike | None = None) -> Exported:
     """Write the export run of `finetune_run` (or of an artifact folder, module docstring);
     return what it made.
 
@@ -88,6 +110,9 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
     return the export is refused (NeuroqError with both numbers, nothing written) unless
     `force`, which exports and marks the manifest `"gate": {"passed": false, ...}`.
     gate_episodes 0 skips the gate (the manifest says so).
+    interface: the robot interface recorded in the manifest (a name in config/interfaces/
+    or a YAML file; checked against the network's spaces); default: the shipped interface
+    that names the environment, if there is one.
     """
     from neuroq.agents.convert import NETWORK_DIR, evaluate_returns, spiking_act
     from neuroq.agents.runs import (
@@ -116,6 +141,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         raise NeuroqError(f"--gate must lie in [0, 2] (a fraction of the float return), "
                           f"got {gate}")
     art = load_artifact(src if reexport else src / NETWORK_DIR)
+    robot = _robot_interface(interface, art.manifest)
     if reexport:
         result = {k: art.manifest[m] for k, m in (("mean_return", "finetune_mean_return"),
                                                    ("ann_mean_return", "ann_mean_return"))
@@ -134,6 +160,8 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         # re-exporting an artifact keeps the run that first exported it
         key = "reexport_run" if reexport else "export_run"
         manifest["provenance"] = {**art.manifest["provenance"], key: str(run_dir.resolve())}
+        if robot is not None:
+            manifest["interface"] = robot.to_dict()
         for key, res in (("finetune_mean_return", "mean_return"),
                          ("ann_mean_return", "ann_mean_return")):
             if res in result:
@@ -156,7 +184,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
             if not figures["passed"] and not force:
                 raise NeuroqError(
                     f"export refused: the SNN's return {figures['snn']['mean']:.1f} is "
-                    f"{100 * figures['fraction']:.1f} % of the {teacher_name}'s "
+                    f"{percent(figures['fraction'])} of the {teacher_name}'s "
                     f"{figures['float_dqn']['mean']:.1f} on held-out episodes "
                     f"{figures['seeds'][0]}..{figures['seeds'][1]} (gate "
                     f"{100 * gate:.0f} %); fine-tune further, or --force to export anyway")
@@ -169,7 +197,8 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
             "artifact": ARTIFACT_DIR, "timesteps": art.network.timesteps,
             "encoder": art.encoder.kind, "ann_mean_return": result.get("ann_mean_return"),
             "gate": figures, "forced": bool(force and figures.get("passed") is False),
-            "nir_profiles": list(nir_profiles)}
+            "nir_profiles": list(nir_profiles),
+            "interface": None if robot is None else robot.name}
         if eval_episodes:
             loaded = load_artifact(run_dir / ARTIFACT_DIR)
             r = evaluate_returns(out["env_id"], spiking_act(loaded.network, loaded.encoder),
@@ -178,6 +207,23 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
                        std_return=float(r.std()), backend="neuroq.deploy.network.run_reference")
         write_json(run_dir / "result.json", out)
         return Exported(Path(run_dir), Path(run_dir) / ARTIFACT_DIR, out)
+
+
+def _robot_interface(interface: str | os.PathLike | None, manifest: dict[str, Any]) -> Any:
+    """The interface to record: the one named, else the one the artifact records (a
+    re-export), else the shipped one for the env (or None); NeuroqError if it does not fit
+    the network's spaces."""
+    from neuroq.deploy.interface import RobotInterface, interface_for_env, load_interface
+
+    if interface is not None:
+        robot = load_interface(interface)
+    elif "interface" in manifest:
+        robot = RobotInterface.from_dict(manifest["interface"], "the artifact's interface")
+    else:
+        robot = interface_for_env(manifest["env_id"])
+    if robot is not None:
+        robot.check_artifact(manifest)
+    return robot
 
 
 def _teacher(provenance: dict[str, Any], reexport: bool) -> tuple[Any, str]:

@@ -69,13 +69,14 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
                  finetune_margin: float = 0.0,
                  train_overrides: list[str] | None = None, energy: bool = True,
                  ship: str | os.PathLike | None = None,
-                 command: str = "") -> PipelineRun:
+                 command: str = "", gate: float | None = None) -> PipelineRun:
     """Run the seven stages (the ROS stage only with `ros_stage`, the energy report only
     with `energy`); `say` gets progress. timesteps: T of the spiking network (default: the
     smallest, or EVENT_TIMESTEPS for event tasks). finetune_randomize: domain randomization
     of fine-tuning; finetune_margin: the weight of its Q-margin hinge. train_overrides:
     `key=value` hyperparameters. ship: a folder to copy the exported artifact into, with a
-    PROVENANCE.md naming `command` (how to regenerate it)."""
+    PROVENANCE.md naming `command` (how to regenerate it). gate: the export gate (default:
+    neuroq.agents.export.DEFAULT_GATE)."""
     from neuroq.agents import hyperparams
     from neuroq.agents.convert import DEFAULT_EVAL_TIMESTEPS, run_convert
     from neuroq.agents.energy import energy_report
@@ -116,20 +117,28 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
         progress=False, log=say)
 
     banner(4, "export the deploy artifact")
-    made = export(run.folders["finetune"], out)
+    from neuroq.agents.export import DEFAULT_GATE
+
+    made = export(run.folders["finetune"], out, gate=DEFAULT_GATE if gate is None else gate)
     run.folders["export"], run.artifact = made.run_dir, made.artifact
     if "mean_return" in made.result:
         say(f"artifact return: {made.result['mean_return']:.1f} over "
             f"{made.result['episodes']} episodes ({made.artifact})")
-    gate = made.result["gate"]
-    say(f"gate passed: SNN {gate['snn']['mean']:.1f} vs float DQN "
-        f"{gate['float_dqn']['mean']:.1f} on held-out episodes {gate['seeds'][0]}.."
-        f"{gate['seeds'][1]}")
+    figures = made.result["gate"]
+    say(f"gate passed: SNN {figures['snn']['mean']:.1f} vs float DQN "
+        f"{figures['float_dqn']['mean']:.1f} on held-out episodes {figures['seeds'][0]}.."
+        f"{figures['seeds'][1]}")
+    outcomes = figures.get("outcomes", {})
+    if "success_rate" in outcomes.get("snn", {}):
+        say(f"success on those episodes: SNN {100 * outcomes['snn']['success_rate']:.0f} %, "
+            f"float DQN {100 * outcomes['float_dqn']['success_rate']:.0f} %")
     banner(5, "closed loop on the SpiNNaker2 emulator")
     evaluation = evaluate_artifact(made.artifact, episodes=episodes, seed=seed, out=out)
     run.folders["eval"], run.eval_result = evaluation.run_dir, evaluation.result
     say(f"8-bit SNN on the emulator: {evaluation.result['return_mean']:.1f} over {episodes} "
         f"episodes ({evaluation.run_dir})")
+    if "success_rate" in evaluation.result:
+        say(f"success {100 * evaluation.result['success_rate']:.0f} % of {episodes} episodes")
     if ship is not None:  # after the evaluation, so PROVENANCE.md carries its figures
         ship_artifact(made.artifact, Path(ship), run, command)
         say(f"shipped to {ship}")
@@ -155,6 +164,7 @@ def ship_artifact(artifact: Path, target: Path, run: PipelineRun, command: str) 
     import json
     import shutil
 
+    from neuroq.agents.export import percent
     from neuroq.deploy import seeds
 
     target.mkdir(parents=True, exist_ok=True)
@@ -185,8 +195,19 @@ def ship_artifact(artifact: Path, target: Path, run: PipelineRun, command: str) 
             f"- export gate, held-out seeds {gate['seeds'][0]}..{gate['seeds'][1]}: SNN "
             f"{gate['snn']['mean']:.1f} [95 % CI {gate['snn']['ci95'][0]:.1f}, "
             f"{gate['snn']['ci95'][1]:.1f}], float DQN {gate['float_dqn']['mean']:.1f}, "
-            f"{100 * gate['fraction']:.1f} % (gate {100 * gate['threshold']:.0f} %: "
+            f"{percent(gate['fraction'])} (gate {100 * gate['threshold']:.0f} %: "
             f"{'passed' if gate['passed'] else 'FAILED'})"]
+        outcomes = gate.get("outcomes", {})
+        if "success_rate" in outcomes.get("snn", {}):
+            so, fo = outcomes["snn"], outcomes["float_dqn"]
+            lines += [
+                f"- success on those episodes: SNN {100 * so['success_rate']:.0f} % "
+                f"(collisions {100 * so['collision_rate']:.0f} %), float DQN "
+                f"{100 * fo['success_rate']:.0f} % (collisions "
+                f"{100 * fo['collision_rate']:.0f} %); SNN / float "
+                f"{percent(gate.get('success_fraction'))}"]
+    if "interface" in manifest:
+        lines += [f"- robot interface recorded in the manifest: {manifest['interface']['name']}"]
     if run.eval_result:
         r = run.eval_result
         lines += [f"- eval on the emulator, seeds {r['episode_seeds'][0]}..{r['episode_seeds'][1]}"

@@ -17,7 +17,10 @@ Networks:
   observations of calibration episodes (CALIBRATION_BASE seeds).
 
 Per network and condition: mean return with its 95 % bootstrap interval, std, worst 5 %,
-and the SNN's return as a fraction of the float DQN's on the same episodes.
+and the SNN's return as a fraction of the float DQN's on the same episodes; for
+environments that report outcomes (DiffDriveNav), also the success and collision rates
+(`neuroq.deploy.rollout.outcome_summary`) and the SNN's success as a fraction of the float
+DQN's.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ DEFAULT_PHYSICS: dict[str, dict[str, tuple[float, ...]]] = {
     "Acrobot-v1": {"link_mass_1": (0.8, 1.2), "link_mass_2": (0.8, 1.2),
                    "link_length_1": (0.9, 1.1), "link_length_2": (0.9, 1.1)},
     "neuroq/DVSPanTrackingPooled-v0": {"noise_rate_hz": (1.0, 5.0)},
+    "neuroq/DiffDriveNav-v0": {"speed_scale": (0.7, 1.2), "lidar_noise": (2.0, 4.0)},
 }
 #: Observation delay (steps) tried on event-camera envs: events one control period late.
 DEFAULT_EVENT_LATENCY = (1,)
@@ -169,7 +173,7 @@ def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
     """Play the suite; see the module docstring."""
     from neuroq.agents.int8_ann import quantize_mlp
     from neuroq.deploy.policy import load_policy
-    from neuroq.deploy.rollout import check_settings, run_episodes
+    from neuroq.deploy.rollout import check_settings, outcome_summary, run_episodes
     from neuroq.deploy.stats import fraction_of, summarize
 
     check_settings(episodes, seed, max_steps)
@@ -215,19 +219,30 @@ def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
             means[name] = stats["mean"]
             out.rows.append({"condition": cond.label, "kind": cond.kind,
                              "parameter": cond.parameter, "strength": cond.strength,
-                             "network": name, **stats})
+                             "network": name, **stats, **outcome_summary(res.outcomes)})
+        rows = out.rows[-len(acts):]
         if "float" in means:
-            for row in out.rows[-len(acts):]:
+            float_row = next(r for r in rows if r["network"] == "float")
+            for row in rows:
                 row["fraction_of_float"] = fraction_of(row["mean"], means["float"])
+                if "success_rate" in row:
+                    row["success_fraction_of_float"] = fraction_of(
+                        row["success_rate"], float_row["success_rate"])
         if say is not None:
-            say(f"{cond.label:<22} " + "  ".join(f"{n} {m:8.1f}" for n, m in means.items()))
+            say(f"{cond.label:<22} " + "  ".join(
+                f"{r['network']} {r['mean']:8.1f}" + (
+                    f" ({100 * r['success_rate']:.0f} % success)" if "success_rate" in r
+                    else "") for r in rows))
     return out
 
 
 def table_markdown(rob: Robustness) -> str:
-    """One row per condition: each network's mean [95 % CI] and the SNN / float fraction."""
+    """One row per condition: each network's mean [95 % CI], the SNN / float fraction and,
+    where the environment reports it, each network's success rate."""
     names = [n for n in NETWORKS if n in rob.networks]
-    head = ["condition", *(f"{n} mean [95 % CI]" for n in names), "snn / float"]
+    success = any("success_rate" in r for r in rob.rows)
+    head = ["condition", *(f"{n} mean [95 % CI]" for n in names), "snn / float",
+            *((f"{n} success" for n in names) if success else ())]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     by_cond: dict[str, dict[str, dict]] = {}
     for row in rob.rows:
@@ -240,6 +255,9 @@ def table_markdown(rob: Robustness) -> str:
                          f"{r['mean']:.1f} [{r['ci95'][0]:.1f}, {r['ci95'][1]:.1f}]")
         frac = rows["snn"].get("fraction_of_float")
         cells.append("n/a" if frac is None or not np.isfinite(frac) else f"{100 * frac:.1f} %")
+        if success:
+            cells += ["n/a" if n not in rows or "success_rate" not in rows[n]
+                      else f"{100 * rows[n]['success_rate']:.0f} %" for n in names]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -377,10 +377,11 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def load_artifact(path: str | os.PathLike) -> Artifact:
-    """Load an artifact from its folder or its manifest.json; check the weights' SHA-256."""
-    import nir
-
+def read_manifest(path: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
+    """(folder, manifest) of an artifact folder or its manifest.json, the manifest's format
+    and required keys checked; the weights are neither read nor checked (load_artifact
+    does that). For a node that needs only what the manifest says (the actuator: the robot
+    interface)."""
     p = Path(path)
     if p.is_file() and p.name != MANIFEST_FILE:
         raise NeuroqError(f"{p} is a file, not an artifact folder; a NIR graph from another "
@@ -403,6 +404,15 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     for key in (*REQUIRED_KEYS, "timesteps", "encoder", "layers", "weights_sha256"):
         if key not in manifest:
             raise NeuroqError(f"{mpath} lacks the key {key!r}")
+    return folder, manifest
+
+
+def load_artifact(path: str | os.PathLike) -> Artifact:
+    """Load an artifact from its folder or its manifest.json; check the weights' SHA-256."""
+    import nir
+
+    folder, manifest = read_manifest(path)
+    mpath = folder / MANIFEST_FILE
     wpath = folder / WEIGHTS_FILE
     if not wpath.is_file():
         raise NeuroqError(f"artifact {folder} has no {WEIGHTS_FILE}")
@@ -500,3 +510,10 @@ def check_manifest(manifest: dict[str, Any], network: SpikingQNetwork, encoder: 
     if not isinstance(neuron, dict) or neuron.get("threshold_compare") != \
             hidden[0].params.compare.value:
         fail("neuron.threshold_compare", f"disagrees with {WEIGHTS_FILE}")
+    if "interface" in manifest:  # the robot interface it was exported with
+        from neuroq.deploy.interface import RobotInterface
+
+        try:
+            RobotInterface.from_dict(manifest["interface"], "interface").check_artifact(manifest)
+        except NeuroqError as exc:
+            fail("interface", f"is not usable: {exc}")

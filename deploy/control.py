@@ -1,14 +1,13 @@
-"""Robot I/O for a deployed policy: joint states to observations, actions to commands.
+"""Robot I/O for a deployed policy: drop reasons, commands, the watchdog, header checks.
 
-Pure numpy, no rclpy: the ROS 2 nodes in `ros_nodes/` are thin adapters over these.
+Pure numpy, no rclpy: the ROS 2 nodes in `ros_nodes/` are thin adapters over these. Which
+messages make the observation and which command each action sends is a robot interface's
+(`neuroq.deploy.interface`, declared in YAML): no robot is described in code.
 
-- `JointLayout`: how an environment's observation maps to named joints (positions and
-  velocities, as `sensor_msgs/JointState` carries them), with the limits that a valid
-  reading must respect.
-- `observation_from_joints` validates one reading (joint count, names, finite, in range)
-  and raises `MalformedInput` with a short `reason` when it must be dropped.
-- `ActionTable`: discrete action index -> actuator command (joint efforts, or a planar
-  twist for a mobile base), clamped to configured limits; `action_from_effort` inverts it.
+- `MalformedInput`: an input that must be dropped, with a short `reason` that diagnostics
+  count.
+- `ActionTable`: discrete action index -> actuator command (joint efforts, array values or
+  a twist), clamped to configured limits, with the safe command.
 - `Watchdog`: the state machine that sends the safe command when actions stop arriving.
 - `check_stamp`, `check_copied_string`: header plausibility (a stamp that no sensor clock
   writes, or a string too long to copy into an output); `shown`: names as logs print them.
@@ -16,7 +15,7 @@ Pure numpy, no rclpy: the ROS 2 nodes in `ros_nodes/` are thin adapters over the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,187 +41,6 @@ class MalformedInput(NeuroqError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-# --- joint layouts -------------------------------------------------------------------------
-
-# CartPole-v1 (gymnasium classic_control/cartpole.py): the observation space bounds the cart
-# position at +-2 x_threshold = 4.8 m and the pole angle at +-2 x 12 deg = 0.419 rad; the
-# velocities are unbounded there. Speed limits: 5x the largest seen in 300 episodes of random
-# and heuristic play before termination (2.0 m/s, 2.8 rad/s); anything faster is a bad reading.
-CARTPOLE_POSITION_LIMIT_M = 4.8
-CARTPOLE_ANGLE_LIMIT_RAD = 0.41887903
-CARTPOLE_SPEED_LIMIT_M_S = 10.0
-CARTPOLE_RATE_LIMIT_RAD_S = 15.0
-# CartPole's only actions push the cart with force_mag = 10 N to the left (0) or right (1).
-CARTPOLE_FORCE_N = 10.0
-
-# Acrobot-v1 (gymnasium classic_control/acrobot.py): angles are wrapped to [-pi, pi];
-# velocities clipped to MAX_VEL_1 = 4 pi and MAX_VEL_2 = 9 pi rad/s; torques AVAIL_TORQUE.
-ACROBOT_MAX_VEL_1_RAD_S = 4 * np.pi
-ACROBOT_MAX_VEL_2_RAD_S = 9 * np.pi
-ACROBOT_TORQUES_NM = (-1.0, 0.0, 1.0)
-# an angle reading may sit a rounding error beyond pi after wrapping
-ANGLE_WRAP_SLACK_RAD = 1e-6
-
-
-def _cartpole_observation(pos: np.ndarray, vel: np.ndarray) -> np.ndarray:
-    return np.array([pos[0], vel[0], pos[1], vel[1]], np.float32)
-
-
-def _cartpole_joints(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    obs = np.asarray(obs, np.float64)
-    return np.array([obs[0], obs[2]]), np.array([obs[1], obs[3]])
-
-
-def _acrobot_observation(pos: np.ndarray, vel: np.ndarray) -> np.ndarray:
-    return np.array(
-        [np.cos(pos[0]), np.sin(pos[0]), np.cos(pos[1]), np.sin(pos[1]), vel[0], vel[1]],
-        np.float32)
-
-
-def _acrobot_joints(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    obs = np.asarray(obs, np.float64)
-    pos = np.array([np.arctan2(obs[1], obs[0]), np.arctan2(obs[3], obs[2])])
-    return pos, np.array([obs[4], obs[5]])
-
-
-@dataclass(frozen=True)
-class JointLayout:
-    """How one environment's observation is carried as joint positions and velocities.
-
-    joint_names: joints in the order the observation uses them.
-    position_limits / velocity_limits: (n_joints,) symmetric bounds, SI units (m, rad, m/s,
-        rad/s); a reading beyond them is dropped as out of range.
-    action_efforts: effort (N or N m) that each discrete action applies to `effort_joint`.
-    to_observation(pos, vel) -> float32 observation; to_joints(obs) -> (pos, vel).
-    """
-
-    env_id: str
-    joint_names: tuple[str, ...]
-    position_limits: tuple[float, ...]
-    velocity_limits: tuple[float, ...]
-    effort_joint: str
-    action_efforts: tuple[float, ...]
-    to_observation: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    to_joints: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-    def __post_init__(self) -> None:
-        n = len(self.joint_names)
-        if len(set(self.joint_names)) != n:
-            raise NeuroqError(f"{self.env_id}: joint names must be distinct: {self.joint_names}")
-        if len(self.position_limits) != n or len(self.velocity_limits) != n:
-            raise NeuroqError(
-                f"{self.env_id}: need one position and one velocity limit per joint ({n})")
-        if min(self.position_limits) <= 0 or min(self.velocity_limits) <= 0:
-            raise NeuroqError(f"{self.env_id}: joint limits must be positive")
-
-    def with_overrides(
-        self,
-        joint_names: Sequence[str] | None = None,
-        position_limits: Sequence[float] | None = None,
-        velocity_limits: Sequence[float] | None = None,
-    ) -> JointLayout:
-        """A copy with a robot's own joint names or limits (empty or None keeps ours)."""
-        names = tuple(joint_names) if joint_names else self.joint_names
-        effort_joint = self.effort_joint
-        if joint_names:
-            effort_joint = names[self.joint_names.index(self.effort_joint)]
-        return JointLayout(
-            self.env_id, names,
-            tuple(float(x) for x in position_limits) if position_limits else self.position_limits,
-            tuple(float(x) for x in velocity_limits) if velocity_limits else self.velocity_limits,
-            effort_joint, self.action_efforts, self.to_observation, self.to_joints)
-
-
-JOINT_LAYOUTS: dict[str, JointLayout] = {
-    "CartPole-v1": JointLayout(
-        env_id="CartPole-v1",
-        joint_names=("cart_slider", "pole_hinge"),
-        position_limits=(CARTPOLE_POSITION_LIMIT_M, CARTPOLE_ANGLE_LIMIT_RAD),
-        velocity_limits=(CARTPOLE_SPEED_LIMIT_M_S, CARTPOLE_RATE_LIMIT_RAD_S),
-        effort_joint="cart_slider",
-        action_efforts=(-CARTPOLE_FORCE_N, CARTPOLE_FORCE_N),
-        to_observation=_cartpole_observation,
-        to_joints=_cartpole_joints,
-    ),
-    "Acrobot-v1": JointLayout(
-        env_id="Acrobot-v1",
-        joint_names=("shoulder", "elbow"),
-        position_limits=(np.pi + ANGLE_WRAP_SLACK_RAD, np.pi + ANGLE_WRAP_SLACK_RAD),
-        velocity_limits=(ACROBOT_MAX_VEL_1_RAD_S, ACROBOT_MAX_VEL_2_RAD_S),
-        effort_joint="elbow",
-        action_efforts=ACROBOT_TORQUES_NM,
-        to_observation=_acrobot_observation,
-        to_joints=_acrobot_joints,
-    ),
-}
-
-
-def joint_layout(env_id: str) -> JointLayout:
-    """The joint layout of `env_id`, or a NeuroqError naming the supported ones."""
-    try:
-        return JOINT_LAYOUTS[env_id]
-    except KeyError:
-        raise NeuroqError(
-            f"no joint layout for environment {env_id!r}; supported: "
-            f"{', '.join(sorted(JOINT_LAYOUTS))}") from None
-
-
-def observation_from_joints(
-    layout: JointLayout,
-    names: Sequence[str],
-    positions: Sequence[float],
-    velocities: Sequence[float],
-) -> np.ndarray:
-    """Validate one joint reading and return the float32 observation.
-
-    The reading may list the joints in any order (joint_state_broadcaster does not promise
-    one); they are matched by name. Raises MalformedInput (reason: wrong_count, wrong_names,
-    not_finite or out_of_range) for a reading that must be dropped.
-    """
-    n = len(layout.joint_names)
-    if len(names) != n or len(positions) != n or len(velocities) != n:
-        raise MalformedInput(
-            REASON_WRONG_COUNT,
-            f"expected {n} joints with a position and a velocity each, got {len(names)} "
-            f"names, {len(positions)} positions, {len(velocities)} velocities")
-    names = list(names)
-    if names == list(layout.joint_names):
-        order = None
-    else:
-        try:
-            order = [names.index(j) for j in layout.joint_names]
-        except ValueError:
-            raise MalformedInput(
-                REASON_WRONG_NAMES,
-                f"expected joints {shown_names(layout.joint_names)}, got "
-                f"{shown_names(names)}") from None
-        if len(set(names)) != n:
-            raise MalformedInput(REASON_WRONG_NAMES,
-                                 f"repeated joint names: {shown_names(names)}")
-    pos = np.asarray(positions, np.float64)
-    vel = np.asarray(velocities, np.float64)
-    if order is not None:
-        pos, vel = pos[order], vel[order]
-    if not (np.isfinite(pos).all() and np.isfinite(vel).all()):
-        raise MalformedInput(REASON_NOT_FINITE, "joint reading holds NaN or infinity")
-    if (np.abs(pos) > layout.position_limits).any() or (
-            np.abs(vel) > layout.velocity_limits).any():
-        raise MalformedInput(
-            REASON_OUT_OF_RANGE,
-            f"joint reading outside limits: positions {pos.tolist()} (limits "
-            f"{list(layout.position_limits)}), velocities {vel.tolist()} (limits "
-            f"{list(layout.velocity_limits)})")
-    return layout.to_observation(pos, vel)
-
-
-def joints_from_observation(
-    layout: JointLayout, observation: np.ndarray
-) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """(names, positions, velocities) that carry `observation` (the simulated robot's side)."""
-    pos, vel = layout.to_joints(observation)
-    return layout.joint_names, pos, vel
 
 
 # --- actions to commands -------------------------------------------------------------------
@@ -283,20 +101,6 @@ class ActionTable:
 def clamp(command: np.ndarray, limits: np.ndarray) -> np.ndarray:
     """Clamp each channel of `command` to +-limits."""
     return np.clip(np.asarray(command, np.float64), -limits, limits)
-
-
-def action_from_effort(effort: float, action_efforts: Sequence[float],
-                       tolerance: float) -> int | None:
-    """The discrete action whose effort is within `tolerance` of `effort`, else None.
-
-    The simulated robot uses this to turn a joint effort command back into the
-    environment's action; a safe (zero) effort that matches no action gives None.
-    """
-    if not np.isfinite(effort):
-        return None
-    diffs = np.abs(np.asarray(action_efforts, np.float64) - effort)
-    best = int(np.argmin(diffs))
-    return best if diffs[best] <= tolerance else None
 
 
 # --- watchdog ------------------------------------------------------------------------------

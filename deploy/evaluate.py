@@ -8,6 +8,8 @@ the reference compute the same thing their returns are identical.
 
 Figures and what they are:
 - returns: MEASURED in the environment (mean, std, mean of the worst 5 % of episodes).
+- outcomes, for environments that report them (`neuroq.deploy.rollout.OUTCOME_KEYS`):
+  success and collision rates with 95 % intervals, time to goal, per-episode success.
 - host time per action: MEASURED wall time of the policy on this host, per action, both
   amortized over the batch and for single actions (`act`, one observation at a time).
 - chip time, synaptic events' energy, dynamic and total energy per action: MODELED
@@ -28,6 +30,7 @@ from neuroq.deploy.rollout import (
     DEFAULT_BATCH,
     EnvWrapper,
     episode_seed,
+    outcome_summary,
     run_episodes,
 )
 from neuroq.deploy.stats import bootstrap_ci, worst_fraction_mean
@@ -117,6 +120,9 @@ def evaluate(
         "return_ci95": list(bootstrap_ci(returns)),
         "return_worst5pct_mean": worst_fraction_mean(returns),
         "returns": returns.tolist(),
+        **outcome_summary(result.outcomes),
+        **({"success": [bool(x > 0.5) for x in np.nan_to_num(result.outcomes["is_success"])]}
+           if "is_success" in result.outcomes else {}),
         "episode_length": _stats(lengths),
         "actions": n_actions,
         "measured": {

@@ -20,6 +20,11 @@ construction are the same everywhere.
   recording observations), truncating the episodes still running.
 - Environments are closed at the end, also on error.
 
+Episode outcomes: an environment that reports them in the `info` of an episode's last step
+(`OUTCOME_KEYS`: `is_success`, `collision`, `time_to_goal_s`, as DiffDriveNav does) has
+them collected per episode in `Episodes.outcomes`; `outcome_summary` turns them into a
+success rate, a collision rate and the time to goal.
+
 The policy is a function `act(observations, infos) -> actions`: observations (k, n_obs)
 float32 of the k running episodes, their last `info` dicts (an event-camera env puts its
 events there), and it returns k integer actions.
@@ -28,7 +33,7 @@ events there), and it returns k integer actions.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +42,9 @@ from neuroq.deploy.errors import NeuroqError
 
 #: Episodes running at once by default (the policy's batch); more only costs memory.
 DEFAULT_BATCH = 100
+
+#: Keys of a last step's `info` collected per episode (bools or seconds; NaN: not reached).
+OUTCOME_KEYS = ("is_success", "collision", "time_to_goal_s")
 
 BatchAct = Callable[[np.ndarray, Sequence[dict[str, Any]]], np.ndarray]
 EnvWrapper = Callable[[Any], Any]
@@ -101,7 +109,9 @@ class Episodes:
 
     returns, lengths: per episode, in episode order (episodes stopped by `max_total_steps`
     keep their partial return and are marked in `complete`); seeds: each episode's reset
-    seed; steps: environment steps taken in all.
+    seed; steps: environment steps taken in all; outcomes: OUTCOME_KEYS the environment
+    reported at the end of every complete episode -> per-episode values (float; NaN for an
+    episode cut by `max_steps` or `max_total_steps` before the environment ended it).
     """
 
     returns: np.ndarray
@@ -109,6 +119,7 @@ class Episodes:
     seeds: np.ndarray
     complete: np.ndarray
     steps: int
+    outcomes: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def mean(self) -> float:
@@ -161,6 +172,7 @@ def run_episodes(
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, np.int64)
     complete = np.zeros(episodes, bool)
+    outcomes: dict[str, np.ndarray] = {}
     seeds = np.array([episode_seed(seed, i) for i in range(episodes)], np.int64)
     slot_episode = np.full(n_slots, -1, np.int64)  # episode each slot runs (-1: idle)
     obs: np.ndarray | None = None
@@ -214,6 +226,7 @@ def run_episodes(
                 for j in np.flatnonzero(ended).tolist():
                     slot = int(live[j])
                     complete[eps[j]] = True
+                    _record_outcome(outcomes, infos[slot], int(eps[j]), episodes)
                     done += 1
                     slot_episode[slot] = -1
                     if next_episode < episodes:
@@ -224,4 +237,37 @@ def run_episodes(
         for env in envs:
             env.close()
     ran = lengths > 0
-    return Episodes(returns[ran], lengths[ran], seeds[ran], complete[ran], steps)
+    return Episodes(returns[ran], lengths[ran], seeds[ran], complete[ran], steps,
+                    {k: v[ran] for k, v in outcomes.items()})
+
+
+def _record_outcome(outcomes: dict[str, np.ndarray], info: dict[str, Any], episode: int,
+                    episodes: int) -> None:
+    for key in OUTCOME_KEYS:
+        if key in info:
+            if key not in outcomes:
+                outcomes[key] = np.full(episodes, np.nan)
+            outcomes[key][episode] = float(info[key])
+
+
+def outcome_summary(outcomes: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Success rate, collision rate (fractions of the episodes, each with its 95 % bootstrap
+    interval) and time to goal (seconds, over the successful episodes) from
+    `Episodes.outcomes`; empty when the environment reports none. An episode without a
+    reported outcome (cut short by max_steps) counts as neither success nor collision."""
+    from neuroq.deploy.stats import bootstrap_ci
+
+    out: dict[str, Any] = {}
+    for key, rate, count in (("is_success", "success_rate", "successes"),
+                             ("collision", "collision_rate", "collisions")):
+        if key in outcomes:
+            hit = np.nan_to_num(outcomes[key], nan=0.0) > 0.5
+            out[rate] = float(hit.mean())
+            out[f"{rate}_ci95"] = list(bootstrap_ci(hit.astype(np.float64)))
+            out[count] = int(hit.sum())
+    t = outcomes.get("time_to_goal_s")
+    if t is not None:
+        t = t[np.isfinite(t)]
+        out["time_to_goal_s"] = (None if t.size == 0 else {
+            "mean": float(t.mean()), "median": float(np.median(t)), "max": float(t.max())})
+    return out

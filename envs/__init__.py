@@ -9,3 +9,7 @@ if "neuroq/DVSPanTracking-v0" not in _gym.registry:
 if "neuroq/DVSPanTrackingPooled-v0" not in _gym.registry:
     _gym.register(id="neuroq/DVSPanTrackingPooled-v0",
                   entry_point="neuroq.envs.pan_tracking:DVSPanTrackingEnv", kwargs={"pool": 4})
+# A differential-drive robot (TurtleBot3-class) drives to a goal, seeing a room with a lidar.
+if "neuroq/DiffDriveNav-v0" not in _gym.registry:
+    _gym.register(id="neuroq/DiffDriveNav-v0",
+                  entry_point="neuroq.envs.diffdrive_nav:DiffDriveNavEnv")

@@ -12,7 +12,8 @@ Each wrapper changes one thing and leaves the environment's own code alone:
   previous one.
 - `PhysicsShift(env, **values)`: physical parameters of the simulation set to other
   values (CartPole: pole half-length, masses, force; Acrobot: link masses and lengths; the
-  DVS task: event noise rate), checked against `PHYSICS` so a misspelt name is an error.
+  DVS task: event noise rate; DiffDriveNav: wheel speed scale, lidar noise), checked
+  against `PHYSICS` so a misspelt name is an error.
 - `Randomized(env, make)`: at every reset, a fresh perturbation drawn by `make(rng)` wraps
   the environment (domain randomization for training).
 
@@ -137,6 +138,8 @@ class PhysicsParameter:
     attribute: str
     unit: str
     meaning: str
+    #: whether 0 is a meaningful value (a noise level), not only positive ones
+    zero_ok: bool = False
 
 
 def _cartpole_derived(core: Any) -> None:
@@ -172,7 +175,18 @@ PHYSICS: dict[str, dict[str, PhysicsParameter]] = {
     },
     "neuroq/DVSPanTrackingPooled-v0": {
         "noise_rate_hz": PhysicsParameter("noise_rate_hz", "Hz",
-                                          "DVS background events per pixel (default 0.2)"),
+                                          "DVS background events per pixel (default 0.2)",
+                                          zero_ok=True),
+    },
+    # envs/diffdrive_nav.py: the wheels deliver a fraction of the commanded speeds (worn
+    # tyres, a low battery, a heavier payload), and the lidar is noisier than the LDS-01
+    # data sheet's accuracy (a dusty window, sunlight)
+    "neuroq/DiffDriveNav-v0": {
+        "speed_scale": PhysicsParameter("speed_scale", "1",
+                                        "delivered / commanded wheel speeds (default 1)"),
+        "lidar_noise": PhysicsParameter("lidar_noise", "1",
+                                        "lidar range noise, multiple of the data sheet's "
+                                        "(default 1)", zero_ok=True),
     },
 }
 PHYSICS["CartPole-v0"] = PHYSICS["CartPole-v1"]
@@ -203,7 +217,7 @@ class PhysicsShift(gym.Wrapper):
             if name not in known:
                 raise ValueError(f"{env_id} has no physics parameter {name!r}; known: "
                                  f"{', '.join(known)}")
-            if not np.isfinite(value) or value < 0 or (value == 0 and name != "noise_rate_hz"):
+            if not np.isfinite(value) or value < 0 or (value == 0 and not known[name].zero_ok):
                 raise ValueError(f"physics parameter {name} must be positive, got {value}")
         self.values = dict(values)
         self._known = known

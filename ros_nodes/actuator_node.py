@@ -1,12 +1,18 @@
 """Actuator node: discrete actions in, clamped actuator commands out, behind a watchdog.
 
+What each action sends is declared by a robot interface (`neuroq.deploy.interface`,
+config/interfaces/*.yaml): the `interface` parameter names one (a name or a YAML file);
+left empty, the node reads the interface recorded in the manifest of `artifact` (or the
+shipped one that names its environment), without loading the network.
+
 Subscribes  `action` (sensor_msgs/Joy, reliable; `buttons[0]` is the action index).
-Publishes   in mode `effort`: `joint_commands` (sensor_msgs/JointState, reliable) with
-            `name = joint_names` and `effort` set, as topic-based ros2_control hardware
-            takes it; in mode `twist`: `cmd_vel` (geometry_msgs/TwistStamped, reliable), as
-            diff-drive controllers on Jazzy and later take it. A command answering an action
-            carries that action's stamp; a safe command carries the time it was sent.
-            `/diagnostics` (diagnostic_msgs/DiagnosticArray).
+Publishes   the interface's command on its topic (reliable): sensor_msgs/JointState with
+            `name` = the joints and `effort` set, as topic-based ros2_control hardware takes
+            it; std_msgs/Float64MultiArray (`data`, as ros2_control's forward command
+            controllers take it); geometry_msgs/TwistStamped (as diff-drive controllers on
+            Jazzy and later take it; the interface's frame_id) or Twist. A stamped command
+            answering an action carries that action's stamp; a safe command carries the time
+            it was sent. `/diagnostics` (diagnostic_msgs/DiagnosticArray).
 
 Watchdog: when the reading behind the last valid action is `watchdog_timeout_s` old (and
 before the first action), the node publishes the safe command (zero effort, or zero twist)
@@ -30,11 +36,8 @@ it had fired, as after any real loss) and how late its timer fired after a deadl
 margin stays positive in normal running and timeout + late stays under two control
 periods.
 
-Parameters (read-only): mode (effort | twist), env_id, joint_names (str[]),
-action_efforts (float[], row-major n_actions x n_joints), effort_limits (float[]),
-safe_effort (float[]), twist_linear_x / twist_angular_z (float[] per action),
-max_linear_x, max_angular_z, frame_id, watchdog_timeout_s, watchdog_from_reading_stamp,
-diagnostics_period_s, latency_window.
+Parameters (read-only): interface (str), artifact (str), watchdog_timeout_s,
+watchdog_from_reading_stamp, diagnostics_period_s, latency_window.
 
 Diagnostics include `reading_to_command_latency_{median,p99}_ms`: from the stamp of the
 reading behind each command to the command's publication, over the last `latency_window`
@@ -49,42 +52,34 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import TwistStamped
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.node import Node
-from sensor_msgs.msg import JointState, Joy
+from sensor_msgs.msg import Joy
 
 from neuroq.deploy.control import (
     PLAUSIBLE_LATENCY_S,
     REASON_BAD_ACTION,
-    ActionTable,
     MalformedInput,
     Watchdog,
     check_stamp,
     credited_age,
-    joint_layout,
+    shown,
     shown_names,
     watchdog_check,
     watchdog_feed,
 )
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.interface import RobotInterface, load_interface, resolve_interface
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
-from neuroq.ros_nodes.params import check_choice, declare, refuse_runtime_changes
+from neuroq.ros_nodes.messages import fill_command, has_header, message_class, new_command_message
+from neuroq.ros_nodes.params import declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
-from neuroq.ros_nodes.qos import (
-    TOPIC_ACTION,
-    TOPIC_CMD_VEL,
-    TOPIC_DIAGNOSTICS,
-    TOPIC_JOINT_COMMANDS,
-    command_qos,
-    stamp_ns,
-)
+from neuroq.ros_nodes.qos import TOPIC_ACTION, TOPIC_DIAGNOSTICS, command_qos, stamp_ns
 from neuroq.ros_nodes.throttle import ThrottledLog
 
 NODE_NAME = "neuroq_actuator"
-MODES = ("effort", "twist")
 #: On a safe stop, wait at most this long for reliable subscribers to acknowledge the safe
 #: command before the process goes on to exit (well inside process.TEARDOWN_LIMIT_S).
 SAFE_STOP_ACK_S = 0.5
@@ -99,11 +94,13 @@ class ActuatorNode(Node):
 
     def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
         super().__init__(node_name, **node_kwargs)
-        self._mode = check_choice(
-            "mode", declare(self, "mode", "effort", "what the commands drive", choices=MODES),
-            MODES)
-        env_id = declare(self, "env_id", "CartPole-v1", "environment whose efforts are default")
-        layout = joint_layout(env_id)
+        interface = declare(self, "interface", "",
+                            "robot interface: a name in config/interfaces/ or a YAML file "
+                            "(empty: the one the artifact's manifest records)")
+        artifact = declare(self, "artifact", "",
+                           "deploy artifact whose manifest names the interface (used when "
+                           "interface is empty; the network is not loaded)")
+        self.robot = self._interface(interface, artifact)
         timeout = declare(self, "watchdog_timeout_s", 0.015,
                           "no valid action for this long -> safe command",
                           float_range=(0.001, 10.0))
@@ -118,41 +115,12 @@ class ActuatorNode(Node):
                          int_range=(10, 100000))
         # reading stamp -> command published, for stamps plausible on our clock
         self._reading_to_command_s = LatencyWindow(window)
-        if self._mode == "effort":
-            self._names = list(declare(self, "joint_names", [layout.effort_joint],
-                                       "joints the effort command drives"))
-            efforts = declare(self, "action_efforts", [float(e) for e in layout.action_efforts],
-                              "effort per action and joint, row-major (N or N m)")
-            limits = declare(self, "effort_limits",
-                             [float(max(abs(e) for e in layout.action_efforts))] * len(
-                                 self._names), "per joint |effort| bound (N or N m)")
-            safe = declare(self, "safe_effort", [0.0] * len(self._names),
-                           "effort sent by the watchdog")
-            n = len(self._names)
-            if n == 0 or len(efforts) % n:
-                raise NeuroqError(
-                    f"action_efforts has {len(efforts)} values, not a multiple of the "
-                    f"{n} joints in joint_names")
-            self.table = ActionTable.from_lists(np.reshape(efforts, (-1, n)), limits, safe)
-            self._command_msg: Any = JointState(name=self._names)
-            self._cmd_pub = self.create_publisher(JointState, TOPIC_JOINT_COMMANDS,
-                                                  command_qos())
-        else:
-            lin = declare(self, "twist_linear_x", [0.0, 0.2, 0.0],
-                          "forward speed per action (m/s)")
-            ang = declare(self, "twist_angular_z", [0.5, 0.0, -0.5],
-                          "turn rate per action (rad/s)")
-            max_lin = declare(self, "max_linear_x", 0.5, "|linear.x| bound (m/s)",
-                              float_range=(0.0, 100.0))
-            max_ang = declare(self, "max_angular_z", 1.0, "|angular.z| bound (rad/s)",
-                              float_range=(0.0, 100.0))
-            self._frame_id = declare(self, "frame_id", "base_link", "frame of cmd_vel")
-            if len(lin) != len(ang):
-                raise NeuroqError("twist_linear_x and twist_angular_z need one value per action")
-            self.table = ActionTable.from_lists(np.column_stack([lin, ang]), [max_lin, max_ang])
-            self._command_msg = TwistStamped()
-            self._command_msg.header.frame_id = self._frame_id
-            self._cmd_pub = self.create_publisher(TwistStamped, TOPIC_CMD_VEL, command_qos())
+        command = self.robot.command
+        self.table = self.robot.action_table()
+        self._command_msg: Any = new_command_message(command)
+        self._stamped = has_header(message_class(command.type))
+        self._cmd_pub = self.create_publisher(message_class(command.type), command.topic,
+                                              command_qos())
         self.dog = Watchdog(timeout)
         self.commands_sent = 0
         self.safe_commands_sent = 0
@@ -171,10 +139,24 @@ class ActuatorNode(Node):
         self._watchdog_timer = self.create_timer(timeout, self._on_watchdog, clock=steady)
         self.create_timer(period, self._on_diagnostics_timer, clock=steady)
         refuse_runtime_changes(self)
-        joints = f", joints {shown_names(self._names)}" if self._mode == "effort" else ""
         self.get_logger().info(
-            f"mode {self._mode}, watchdog {timeout * 1e3:.1f} ms, "
-            f"{self.table.n_actions} actions{joints}")
+            f"interface {shown(self.robot.name)}: {command.type} on "
+            f"{shown(self.resolve_topic_name(command.topic))}, channels "
+            f"{shown_names(command.channels)}, {self.table.n_actions} actions, safe command "
+            f"{self.table.safe.tolist()}; watchdog {timeout * 1e3:.1f} ms")
+
+    @staticmethod
+    def _interface(interface: str, artifact: str) -> RobotInterface:
+        """The interface named, else the one the artifact's manifest records (NeuroqError:
+        a bad parameter, exit status 2)."""
+        if interface:
+            return load_interface(interface)
+        if not artifact:
+            raise NeuroqError("parameters 'interface' and 'artifact' are both empty: name the "
+                              "robot interface (or the artifact that records it)")
+        from neuroq.deploy.artifact import read_manifest
+
+        return resolve_interface("", read_manifest(artifact)[1])
 
     def _on_action(self, msg: Joy) -> None:
         try:
@@ -271,12 +253,9 @@ class ActuatorNode(Node):
 
     def _send(self, command: np.ndarray, stamp: Any) -> None:
         msg = self._command_msg  # one message, refilled: publish serializes it at once
-        if self._mode == "effort":
-            msg.effort = command.tolist()
-        else:
-            msg.twist.linear.x = float(command[0])
-            msg.twist.angular.z = float(command[1])
-        msg.header.stamp = stamp
+        fill_command(msg, self.robot.command, command)
+        if self._stamped:
+            msg.header.stamp = stamp
         self._cmd_pub.publish(msg)
 
     def stats(self) -> dict[str, Any]:
@@ -284,7 +263,8 @@ class ActuatorNode(Node):
         age = (None if self.dog.last_action_s is None
                else time.monotonic() - self.dog.last_action_s)
         values: dict[str, Any] = {
-            "mode": self._mode,
+            "interface": self.robot.name,
+            "command_type": self.robot.command.type,
             "watchdog_tripped": self.dog.tripped,
             "watchdog_trips": self.dog.trips,
             "watchdog_timeout_s": self.dog.timeout_s,
@@ -307,7 +287,8 @@ class ActuatorNode(Node):
             level, message = LEVEL_WARN, "watchdog: no fresh action, safe command out"
         else:
             level, message = LEVEL_OK, "commanding"
-        self._diag_pub.publish(diagnostic_array(self, level, message, self._mode, self.stats()))
+        self._diag_pub.publish(diagnostic_array(self, level, message, self.robot.command.type,
+                                                self.stats()))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -2,8 +2,9 @@
 
 `run_closed_loop` starts the simulated robot, the policy node and the actuator node as
 separate processes (with a parameters file plus the run's own settings), watches the loop
-from the calling process, stops the nodes and returns a `LoopReport`: episode returns,
-lost commands, latency from sensor message to command message, peak memory of each node
+from the calling process, stops the nodes and returns a `LoopReport`: episode returns and
+outcomes (success, collision, time to goal, where the environment reports them), lost
+commands, latency from sensor message to command message, peak memory of each node
 process (resident set size sampled every SPIN_STEP_S from start to end: psutil has no
 high-water mark on Linux), CPU (psutil), and the nodes' last diagnostics. `neuroq demo` and
 `bench/bench_ros_loop.py` use it.
@@ -18,6 +19,10 @@ both this machine's system clock. It covers reading transport, policy node, acti
 transport, actuator node and command transport, plus this process's own dispatch delay.
 The actuator also reports the path without that last hop (reading stamp to the command's
 publication; `actuator_reading_to_command_ms` in the summary).
+
+What the watcher subscribes to follows the robot interface of the run (the sim robot's
+`interface` parameter in the parameters file): the trigger source's readings and the
+command topic, of whatever types the interface declares.
 
 The nodes and the watcher spin on the executor NEUROQ_ROS_EXECUTOR names ("events" by
 default; see neuroq.ros_nodes.executor.make_executor).
@@ -37,17 +42,19 @@ from typing import Any
 import numpy as np
 import psutil
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.context import Context
 from rclpy.node import Node
-from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.interface import RobotInterface, load_interface
 from neuroq.deploy.paths import shipped_data
 from neuroq.ros_nodes.executor import make_executor
+from neuroq.ros_nodes.messages import command_values, message_class
 from neuroq.ros_nodes.processes import stop_processes
 from neuroq.ros_nodes.qos import command_qos, latched_qos, sensor_qos, stamp_ns
+from neuroq.ros_nodes.sim_robot_node import TOPIC_EPISODE_OUTCOME
 
 #: node parameters of the simulated loop, shipped in config/ (neuroq.deploy.paths finds them)
 DEFAULT_CONFIG_NAME = "cartpole_sim.yaml"
@@ -88,6 +95,9 @@ class LoopReport:
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     #: the sim robot's diagnostics as last received before watching started
     diagnostics_at_start: dict[str, str] = field(default_factory=dict)
+    #: each ended episode's outcome as the sim robot published it (return, seed and, where
+    #: the environment reports them, is_success, collision, time_to_goal_s)
+    outcomes: list[dict[str, float]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Plain numbers for printing and JSON."""
@@ -129,6 +139,7 @@ class LoopReport:
             # one hop alone, for scale: reading stamp to its arrival in the watching process
             "reading_transport_ms": stats(self.reading_transport_ms),
             "episode_returns": list(self.returns),
+            **self.outcome_summary(),
             "safe_commands_seen": self.safe_commands_seen,
             "watchdog_trips": act.get("watchdog_trips"),
             "peak_rss_mib": {k: None if v is None else v / 1024
@@ -142,6 +153,22 @@ class LoopReport:
         }
 
 
+    def outcome_summary(self) -> dict[str, Any]:
+        """Success and collision rates and the mean time to goal over the ended episodes,
+        where the environment reports them (empty otherwise)."""
+        out: dict[str, Any] = {}
+        for key, name in (("is_success", "success_rate"), ("collision", "collision_rate")):
+            flags = [o[key] for o in self.outcomes if key in o]
+            if flags:
+                out[name] = float(np.mean(np.asarray(flags) > 0.5))
+        times = [o["time_to_goal_s"] for o in self.outcomes
+                 if np.isfinite(o.get("time_to_goal_s", np.nan))]
+        if "success_rate" in out:
+            out["time_to_goal_s_mean"] = float(np.mean(times)) if times else None
+            out["episode_seeds"] = [int(o["seed"]) for o in self.outcomes if "seed" in o]
+        return out
+
+
 def _float(text: str | None) -> float | None:
     try:
         return None if text is None else float(text)
@@ -152,31 +179,42 @@ def _float(text: str | None) -> float | None:
 class _Watcher(Node):
     """Collects returns and diagnostics; with `observe`, also every reading and command."""
 
-    def __init__(self, context: Context, observe: bool = True) -> None:
+    def __init__(self, context: Context, robot: RobotInterface, observe: bool = True) -> None:
         super().__init__("neuroq_closed_loop_watcher", context=context)
+        self.robot = robot
         self.readings: dict[int, int] = {}  # reading stamp -> arrival, ns
         self.commands: dict[int, int] = {}  # answered reading stamp -> arrival, ns
         self.safe_commands = 0
         self.returns: list[float] = []
+        self.outcomes: list[dict[str, float]] = []
         self.status: dict[str, dict[str, str]] = {}
         if observe:  # one more reader on the loop's own topics: each publish costs more
-            self.create_subscription(JointState, "joint_states", self._reading,
-                                     sensor_qos(100))
-            self.create_subscription(JointState, "joint_commands", self._command,
-                                     command_qos(1000))
+            trigger = robot.trigger
+            self.create_subscription(message_class(trigger.type), trigger.topic,
+                                     self._reading, sensor_qos(100))
+            self.create_subscription(message_class(robot.command.type), robot.command.topic,
+                                     self._command, command_qos(1000))
         self.create_subscription(Float64, "episode_return",
                                  lambda m: self.returns.append(m.data), latched_qos(1000))
+        self.create_subscription(DiagnosticStatus, TOPIC_EPISODE_OUTCOME, self._outcome,
+                                 latched_qos(1000))
         self.create_subscription(DiagnosticArray, "/diagnostics", self._diag, command_qos(100))
 
-    def _reading(self, msg: JointState) -> None:
+    def _reading(self, msg: Any) -> None:
         self.readings[stamp_ns(msg.header.stamp)] = time.time_ns()
 
-    def _command(self, msg: JointState) -> None:
+    def _command(self, msg: Any) -> None:
         now = time.time_ns()
-        if msg.effort and msg.effort[0] == 0.0:  # the watchdog's safe command
-            self.safe_commands += 1
+        stamp = stamp_ns(msg.header.stamp)
+        values = command_values(msg, self.robot.command)
+        if (stamp not in self.readings and values is not None
+                and np.array_equal(values, self.robot.command.safe)):
+            self.safe_commands += 1  # the watchdog's safe command: stamped when sent
             return
-        self.commands.setdefault(stamp_ns(msg.header.stamp), now)
+        self.commands.setdefault(stamp, now)
+
+    def _outcome(self, msg: DiagnosticStatus) -> None:
+        self.outcomes.append({kv.key: _float(kv.value) for kv in msg.values})
 
     def _diag(self, msg: DiagnosticArray) -> None:
         for s in msg.status:
@@ -268,6 +306,27 @@ def _start(params: dict[str, list[str]], config: Path, log_dir: Path
     return procs
 
 
+def config_interface(config: str | os.PathLike) -> RobotInterface:
+    """The robot interface a parameters file gives its sim robot (`interface`)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(Path(config).read_text())
+        name = doc["neuroq_sim_robot"]["ros__parameters"]["interface"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise NeuroqError(f"{config}: no neuroq_sim_robot interface parameter "
+                          f"({type(exc).__name__})") from None
+    return load_interface(name)
+
+
+def sim_rate_hz(config: str | os.PathLike) -> float:
+    """The control rate a parameters file gives its sim robot (control_rate_hz)."""
+    import yaml
+
+    doc = yaml.safe_load(Path(config).read_text())
+    return float(doc["neuroq_sim_robot"]["ros__parameters"]["control_rate_hz"])
+
+
 def run_closed_loop(
     artifact: str | os.PathLike,
     log_dir: str | os.PathLike,
@@ -297,10 +356,14 @@ def run_closed_loop(
     to command arrival, over the whole run) and its late-tick and lost-command counters.
     node_params: more parameters per node ("sim_robot", "policy", "actuator"), applied
     after the config file and the run's own, e.g. {"policy": {"prewarm_lead_s": 0.0}}.
-    config: the parameters file (default: the shipped config/cartpole_sim.yaml).
+    config: the parameters file (default: the shipped config/cartpole_sim.yaml); the robot
+    interface is the one its sim robot section names.
     """
     if (duration_s is None) == (episodes is None):
         raise NeuroqError("give either a duration or a number of episodes")
+    config = Path(config) if config is not None else shipped_data().config_file(
+        DEFAULT_CONFIG_NAME)
+    robot = config_interface(config)
     log = Path(log_dir)
     log.mkdir(parents=True, exist_ok=True)
     params = {
@@ -323,7 +386,7 @@ def run_closed_loop(
     except ValueError as exc:
         rclpy.try_shutdown(context=context)
         raise NeuroqError(str(exc)) from None
-    watcher = _Watcher(context, observe)
+    watcher = _Watcher(context, robot, observe)
     executor.add_node(watcher)
     procs: dict[str, subprocess.Popen] = {}
     codes: dict[str, int | None] = {}
@@ -340,8 +403,6 @@ def run_closed_loop(
             executor.spin_once(timeout_sec=SPIN_STEP_S)
 
     try:
-        config = Path(config) if config is not None else shipped_data().config_file(
-            DEFAULT_CONFIG_NAME)
         procs = _start(params, config, log)
         # a short run may end its episodes before this process discovers the command topic;
         # the returns are latched, so either shows the loop ran
@@ -389,4 +450,4 @@ def run_closed_loop(
         safe_commands_seen=watcher.safe_commands, peak_rss_kib=peaks, cpu=cpu,
         node_cpu=node_cpu,
         diagnostics={k: watcher.status.get(v, {}) for k, v in STATUS.items()},
-        exit_codes=codes, diagnostics_at_start=sim_at_start)
+        exit_codes=codes, diagnostics_at_start=sim_at_start, outcomes=list(watcher.outcomes))

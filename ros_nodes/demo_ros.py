@@ -19,8 +19,10 @@ from pathlib import Path
 
 #: ROS 2 domain ids 0-101 are safe on Linux; the demo takes one from its pid.
 ROS_DOMAIN_IDS = 102
-#: Control rate of the demo's simulated robot, Hz (the bench measures 100 and 500 Hz).
-DEMO_RATE_HZ = 100.0
+#: The demo's simulated robot ticks this many times faster than its config's real-time rate
+#: (CartPole 50 -> 100 Hz, the mobile robot 5 -> 10 Hz). The loop is lockstep, so the
+#: episodes are the same at any rate.
+DEMO_SPEEDUP = 2.0
 
 
 def confine_dds_to_loopback() -> None:
@@ -29,19 +31,39 @@ def confine_dds_to_loopback() -> None:
     os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % ROS_DOMAIN_IDS))
 
 
-def run_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int = 0) -> dict:
-    """Run `episodes` episodes over ROS 2; print and return the loop's summary."""
-    confine_dds_to_loopback()
-    from neuroq.ros_nodes.closed_loop import run_closed_loop
+def sim_config(artifact: str | os.PathLike) -> Path:
+    """The shipped parameters file of the artifact's robot interface:
+    config/<interface name>_sim.yaml (cartpole_sim.yaml, acrobot_sim.yaml, nav_sim.yaml)."""
+    from neuroq.deploy.artifact import read_manifest
+    from neuroq.deploy.interface import resolve_interface
+    from neuroq.deploy.paths import shipped_data
 
+    robot = resolve_interface("", read_manifest(artifact)[1])
+    return shipped_data().config_file(f"{robot.name}_sim.yaml")
+
+
+def run_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int = 0,
+                 rate_hz: float | None = None) -> dict:
+    """Run `episodes` episodes over ROS 2 (episode k seeded seed + k) with the simulated
+    robot of the artifact's interface at `rate_hz` (default: DEMO_SPEEDUP x its config's
+    rate); print and return the loop's summary."""
+    confine_dds_to_loopback()
+    from neuroq.ros_nodes.closed_loop import run_closed_loop, sim_rate_hz
+
+    config = sim_config(artifact)
+    rate = rate_hz or DEMO_SPEEDUP * sim_rate_hz(config)
     with tempfile.TemporaryDirectory(prefix="neuroq-ros-demo-") as logs:
         # the nodes' own figures: no extra reader on the loop's topics
-        report = run_closed_loop(Path(artifact), logs, rate_hz=DEMO_RATE_HZ,
-                                 episodes=episodes, seed=seed, observe=False)
+        report = run_closed_loop(Path(artifact), logs, rate_hz=rate, episodes=episodes,
+                                 seed=seed, observe=False, config=config)
     s = report.summary()
     lat = s["robot_loop_latency_ms"]
     returns = ", ".join(f"{r:.0f}" for r in s["episode_returns"])
-    print(f"      returns over ROS 2 ({episodes} episodes at {DEMO_RATE_HZ:.0f} Hz): {returns}")
+    print(f"      returns over ROS 2 ({episodes} episodes at {rate:g} Hz): {returns}")
+    if "success_rate" in s:
+        print(f"      success over ROS 2: {100 * s['success_rate']:.0f} % of {episodes} "
+              f"episodes (seeds {seed}..{seed + episodes - 1}), collisions "
+              f"{100 * s.get('collision_rate', 0.0):.0f} %")
     if lat["median"] is not None:
         print(f"      sensor -> command latency at the robot: median {lat['median']:.2f} ms, "
               f"p99 {lat['p99']:.2f} ms, max {lat['max']:.2f} ms (measured); lost commands "

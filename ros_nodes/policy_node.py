@@ -1,32 +1,44 @@
-"""Policy node: joint readings in, spiking Q-network actions out, with diagnostics.
+"""Policy node: sensor readings in, spiking Q-network actions out, with diagnostics.
 
-Subscribes  `joint_states` (sensor_msgs/JointState, best effort): one reading per tick.
+What it subscribes to, and how messages become the network's observation, is declared by a
+robot interface (`neuroq.deploy.interface`; config/interfaces/*.yaml), not coded here: the
+`interface` parameter names one (a name in config/interfaces/ or a YAML file); left empty,
+the node takes the interface the artifact's manifest records, else the shipped one that
+names the artifact's environment. One subscription per declared source: each message of
+the trigger source makes one reading, from it and the latest message of every other source
+(within that source's max_age_s).
+
+Subscribes  each source of the interface (sensor_msgs/JointState, LaserScan, Imu,
+            nav_msgs/Odometry, std_msgs/Float64MultiArray: best effort, keep last
+            `sensor_queue_depth`; geometry_msgs/PoseStamped, a goal: reliable, keep last 1).
 Publishes   `action` (sensor_msgs/Joy, reliable): `buttons = [action index]`,
             `axes = Q-values`, `header.stamp` = the stamp of the reading it answers (so the
             actuator and any observer can pair command and reading). std_msgs has no stamped
             integer; Joy is the standard message with a header and integer fields.
             `/diagnostics` (diagnostic_msgs/DiagnosticArray): latency, spikes, modeled energy
-            per action, dropped inputs per reason.
+            per action, dropped inputs per reason and per source.
 
 Bad parameters (a backend or level not among the choices, an empty artifact or, for the
-spinnaker2 backend, board_ip, an env_id without a joint layout, joint names and limits that
-do not match) stop the node before anything is loaded: one line on stderr, exit status 2.
-Then the artifact is loaded on the configured backend before anything is published or
-subscribed. If that fails (missing or tampered artifact, unreachable board, a network whose
-first action fails, an artifact for another environment) the node logs one line starting
-"not activating:" and exits with status 1: it never publishes actions from a half-loaded
-network.
+spinnaker2 backend, board_ip, an interface file that does not read or validate) stop the
+node before anything is loaded: one line on stderr, exit status 2. Then the artifact is
+loaded on the configured backend before anything is published or subscribed. If that fails
+(missing or tampered artifact, unreachable board, a network whose first action fails, an
+interface whose observation or actions do not fit the artifact) the node logs one line
+starting "not activating:" and exits with status 1: it never publishes actions from a
+half-loaded network.
 
-Each reading is checked before it is run: its serialized size (over MAX_READING_BYTES ->
+Each message is checked before it is used: its serialized size (over MAX_READING_BYTES ->
 dropped as `too_long` before it is decoded; bytes that do not decode -> `undecodable`), its
-stamp (`neuroq.deploy.control.check_stamp`: not normalized, negative, zero, or more than
-`max_stamp_lead_s` ahead of this node's clock -> `bad_stamp`), its frame_id (copied into
-the action: longer than MAX_COPIED_STRING_CHARS -> `too_long`), then its joints. Logs show
-names with ascii() (`neuroq.deploy.control.shown`).
+stamp where it has a header (`neuroq.deploy.control.check_stamp`: not normalized,
+negative, zero, or more than `max_stamp_lead_s` ahead of this node's clock ->
+`bad_stamp`), the trigger's frame_id (copied into the action: longer than
+MAX_COPIED_STRING_CHARS -> `too_long`); then the reading: another source missing or stale
+(`missing_<source>`, `stale_<source>`) and the interface's checks (`wrong_count`,
+`wrong_names`, `not_finite`, `out_of_range`, `wrong_frame`, `bad_scan`). Logs show names
+with ascii() (`neuroq.deploy.control.shown`).
 
 Parameters (all read-only: they fix what the node is; `use_sim_time` too, at run time):
-    artifact (str), backend (emulator | reference | spinnaker2), env_id (str),
-    joint_names (str[]), position_limits (float[]), velocity_limits (float[]),
+    artifact (str), backend (emulator | reference | spinnaker2), interface (str),
     sensor_queue_depth (int), diagnostics_period_s (float), latency_window (int),
     board_ip (str), performance_level (low | high), encoder_seed (int),
     prewarm_lead_s (float), max_stamp_lead_s (float).
@@ -46,6 +58,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -53,7 +66,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
-from sensor_msgs.msg import JointState, Joy
+from sensor_msgs.msg import Joy
 
 from neuroq.deploy.control import (
     DEFAULT_MAX_STAMP_LEAD_S,
@@ -65,23 +78,25 @@ from neuroq.deploy.control import (
     MalformedInput,
     check_copied_string,
     check_stamp,
-    joint_layout,
-    observation_from_joints,
-    shown_names,
+    shown,
 )
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.interface import (
+    REASON_BAD_SCAN,
+    REASON_WRONG_FRAME,
+    RobotInterface,
+    Source,
+    SourceCache,
+    load_interface,
+    resolve_interface,
+)
 from neuroq.deploy.latency import LatencyWindow, ewma, prewarm_delay_s
 from neuroq.deploy.policy import ActionInfo, Policy
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.messages import extract, has_header, message_class
 from neuroq.ros_nodes.params import check_choice, declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
-from neuroq.ros_nodes.qos import (
-    TOPIC_ACTION,
-    TOPIC_DIAGNOSTICS,
-    TOPIC_JOINT_STATES,
-    command_qos,
-    sensor_qos,
-)
+from neuroq.ros_nodes.qos import TOPIC_ACTION, TOPIC_DIAGNOSTICS, command_qos, sensor_qos
 from neuroq.ros_nodes.throttle import ThrottledLog
 
 NODE_NAME = "neuroq_policy"
@@ -96,6 +111,9 @@ STALE_PERIODS = 2.0
 PAUSE_CLIP = 2.0
 # a warm-up timer dispatch earlier than this before its due time is a stale one, s
 WARM_EARLY_S = 0.001
+#: Source types that are goals or settings rather than sensor streams: sent once and kept,
+#: so they are subscribed reliable (RViz's "2D Goal Pose" publishes reliable).
+RELIABLE_SOURCES = ("geometry_msgs/PoseStamped",)
 
 
 def artifact_loader(board_ip: str = "", performance_level: str = "low",
@@ -116,7 +134,7 @@ def artifact_loader(board_ip: str = "", performance_level: str = "low",
 
 
 class PolicyNode(Node):
-    """Runs a deployed policy on each valid joint reading. See the module docstring.
+    """Runs a deployed policy on each valid reading. See the module docstring.
 
     policy_loader: how to load (artifact, backend); tests inject a stand-in.
     After construction, `active` says whether the policy loaded and the node runs.
@@ -130,8 +148,10 @@ class PolicyNode(Node):
         self._artifact = declare(self, "artifact", "", "path of the deploy artifact")
         self._backend = declare(self, "backend", "emulator", "where the network runs",
                                 choices=BACKENDS)
-        env_id = declare(self, "env_id", "CartPole-v1", "environment the artifact controls")
-        depth = declare(self, "sensor_queue_depth", 1, "joint_states queue depth (best effort)",
+        interface = declare(self, "interface", "",
+                            "robot interface: a name in config/interfaces/ or a YAML file "
+                            "(empty: the artifact's, else the shipped one for its env)")
+        depth = declare(self, "sensor_queue_depth", 1, "sensor queue depth (best effort)",
                         int_range=(1, 1000))
         period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
                          float_range=(0.05, 60.0))
@@ -152,14 +172,7 @@ class PolicyNode(Node):
                            "(bad_stamp)", float_range=(0.0, 3600.0))
         self._max_lead_ns = int(max_lead * 1e9)
         # bad parameters: raised here, before anything loads (run_node: one line, status 2)
-        base = joint_layout(env_id)
-        names = declare(self, "joint_names", list(base.joint_names),
-                        "joint names in observation order (the robot's own names)")
-        pos_lim = declare(self, "position_limits", list(base.position_limits),
-                          "per joint |position| bound (m or rad)")
-        vel_lim = declare(self, "velocity_limits", list(base.velocity_limits),
-                          "per joint |velocity| bound (m/s or rad/s)")
-        self.layout = base.with_overrides(names, pos_lim, vel_lim)
+        named = load_interface(interface) if interface else None
         check_choice("backend", self._backend, BACKENDS)
         check_choice("performance_level", level, LEVELS)
         if not self._artifact:
@@ -171,7 +184,7 @@ class PolicyNode(Node):
                                                command_qos())
         try:
             loader = policy_loader or artifact_loader(board_ip, level, seed)
-            self.policy = self._load_and_check(loader, env_id)
+            self.policy = self._load_and_check(loader, named)
         except Exception as exc:  # anything short of a fully working policy: refuse
             self.refusal = f"{type(exc).__name__}: {exc}" if not isinstance(
                 exc, NeuroqError) else str(exc)
@@ -183,7 +196,12 @@ class PolicyNode(Node):
                 {"artifact": self._artifact, "backend": self._backend}))
             return
 
-        self._dropped: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
+        robot = self.robot
+        self._cache = SourceCache(robot)
+        reasons = (*DROP_REASONS, REASON_WRONG_FRAME, REASON_BAD_SCAN, *self._cache.drop_reasons)
+        self._dropped: Counter[str] = Counter({r: 0 for r in reasons})
+        self._other_received: Counter[str] = Counter(
+            {s.name: 0 for s in robot.sources if not s.trigger})
         self._act_failures = 0
         self._actions = 0
         self._received = 0
@@ -198,9 +216,13 @@ class PolicyNode(Node):
         self._energy_known = False
         self._action_msg = Joy()
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
-        # raw: a reading's size is checked before it becomes Python objects
-        self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_reading_bytes,
-                                 sensor_qos(depth), raw=True)
+        # raw: a message's size is checked before it becomes Python objects
+        for source in robot.sources:
+            cls = message_class(source.type)
+            qos = (command_qos(1) if source.type in RELIABLE_SOURCES else sensor_qos(depth))
+            self.create_subscription(
+                cls, source.topic, partial(self._on_bytes, source, cls, robot.fields(
+                    source.name), has_header(cls)), qos, raw=True)
         self._period = period
         # steady clock: simulated time (use_sim_time, /clock) may pause; reports go on
         self.create_timer(period, self._publish_diagnostics,
@@ -222,46 +244,70 @@ class PolicyNode(Node):
                                        "does not warm")
         refuse_runtime_changes(self)
         self.active = True
+        sources = ", ".join(f"{s.name} ({s.type} on {shown(self.resolve_topic_name(s.topic))}"
+                            f"{', trigger' if s.trigger else ''})" for s in robot.sources)
         self.get_logger().info(
-            f"active: artifact {self._artifact}, backend {self._backend}, joints "
-            f"{shown_names(self.layout.joint_names)}")
+            f"active: artifact {ascii(self._artifact)}, backend {self._backend}, interface "
+            f"{shown(robot.name)}: {robot.n_observations} observation values from {sources}")
 
-    def _load_and_check(self, loader: PolicyLoader, env_id: str) -> Policy:
+    def _load_and_check(self, loader: PolicyLoader, named: RobotInterface | None) -> Policy:
         policy = loader(self._artifact, self._backend)
         manifest = getattr(policy, "manifest", None)
-        art_env = manifest.get("env_id") if isinstance(manifest, dict) else None
-        if art_env is not None and art_env != env_id:
-            raise NeuroqError(
-                f"the artifact controls {art_env} but parameter env_id is {env_id}")
-        # one action on a neutral reading proves the whole network runs before we go live
-        zeros = np.zeros(len(self.layout.joint_names))
-        info = policy.act(self.layout.to_observation(zeros, zeros))
-        n_actions = len(self.layout.action_efforts)
+        manifest = manifest if isinstance(manifest, dict) else {}
+        # the interface named, else the artifact's, else the shipped one for its env; it
+        # must fit the artifact's observation and action spaces (one line if not)
+        self.robot = resolve_interface("", manifest) if named is None else named
+        if named is not None:
+            named.check_artifact(manifest)
+        # one action on a neutral observation proves the whole network runs before we go live
+        info = policy.act(np.zeros(self.robot.n_observations, np.float32))
+        n_actions = self.robot.n_actions
         if not 0 <= int(info.action) < n_actions:
             raise NeuroqError(
                 f"the policy's first action {info.action} is outside 0..{n_actions - 1}")
         return policy
 
-    def _on_reading_bytes(self, data: bytes) -> None:
+    def _drop(self, source: Source, reason: str, text: str) -> None:
+        self._dropped[reason] += 1
+        self._log.warning(f"dropped a {source.name} message ({reason}): {text}")
+
+    def _on_bytes(self, source: Source, cls: Any, paths: tuple[str, ...], header: bool,
+                  data: bytes) -> None:
         start = time.perf_counter()
-        if len(data) > MAX_READING_BYTES:
+        if source.trigger:
             self._received += 1
-            self._dropped[REASON_TOO_LONG] += 1
-            self._log.warning(f"dropped a joint reading ({REASON_TOO_LONG}): {len(data)} bytes "
-                              f"serialized (at most {MAX_READING_BYTES} are decoded)")
+        else:
+            self._other_received[source.name] += 1
+        if len(data) > MAX_READING_BYTES:
+            self._drop(source, REASON_TOO_LONG, f"{len(data)} bytes serialized (at most "
+                       f"{MAX_READING_BYTES} are decoded)")
             return
         try:
-            msg = deserialize_message(data, JointState)
-        except Exception as exc:  # bytes no JointState publisher writes (a raw publisher)
-            self._received += 1
-            self._dropped[REASON_UNDECODABLE] += 1
-            self._log.warning(f"dropped a joint reading ({REASON_UNDECODABLE}): {exc!r}")
+            msg = deserialize_message(data, cls)
+        except Exception as exc:  # bytes no publisher of that type writes (a raw publisher)
+            self._drop(source, REASON_UNDECODABLE, repr(exc))
             return
-        self._on_joint_state(msg, start)
-
-    def _on_joint_state(self, msg: JointState, start: float) -> None:
-        self._received += 1
+        try:
+            sent_ns = None
+            if header:
+                stamp = msg.header.stamp
+                sent_ns = check_stamp(stamp.sec, stamp.nanosec,
+                                      self.get_clock().now().nanoseconds, self._max_lead_ns)
+                if source.trigger:
+                    check_copied_string(msg.header.frame_id, "frame_id")
+            fields = extract(msg, paths)
+        except MalformedInput as exc:
+            self._drop(source, exc.reason, str(exc))
+            return
         arrival_s = time.monotonic()
+        if not source.trigger:  # kept until a trigger message makes a reading with it
+            self._cache.update(source.name, fields, arrival_s)
+            return
+        self._on_reading(msg if header else None, fields, sent_ns, arrival_s, start)
+
+    def _on_reading(self, msg: Any, fields: dict[str, Any], sent_ns: int | None,
+                    arrival_s: float, start: float) -> None:
+        """One reading: the trigger message `msg` (None: it has no header) and its fields."""
         if self._last_reading_s is not None:
             interval = arrival_s - self._last_reading_s
             if self._reading_period_s is not None:  # a pause moves the estimate <= 10 %
@@ -269,14 +315,9 @@ class PolicyNode(Node):
             self._reading_period_s = ewma(self._reading_period_s, interval)
         self._last_reading_s = arrival_s
         try:
-            stamp = msg.header.stamp
-            sent_ns = check_stamp(stamp.sec, stamp.nanosec, self.get_clock().now().nanoseconds,
-                                  self._max_lead_ns)
-            check_copied_string(msg.header.frame_id, "frame_id")
-            obs = observation_from_joints(self.layout, msg.name, msg.position, msg.velocity)
+            obs = self.robot.observe(self._cache.reading(fields, arrival_s))
         except MalformedInput as exc:
-            self._dropped[exc.reason] += 1
-            self._log.warning(f"dropped a joint reading ({exc.reason}): {exc}")
+            self._drop(self.robot.trigger, exc.reason, str(exc))
             return
         try:
             info = self.policy.act(obs)
@@ -285,15 +326,20 @@ class PolicyNode(Node):
             self._log.warning(f"policy failed on a reading: {exc}")
             return
         out = self._action_msg  # one message, refilled: publish serializes it at once
-        out.header.stamp = msg.header.stamp
-        out.header.frame_id = msg.header.frame_id
+        if msg is not None:
+            out.header.stamp = msg.header.stamp
+            out.header.frame_id = msg.header.frame_id
+        else:  # a trigger without a header: the action is stamped when it is made
+            out.header.stamp = self.get_clock().now().to_msg()
+            sent_ns = None
         out.buttons = [int(info.action)]
         out.axes = info.q.tolist()
         self._action_pub.publish(out)
         self._host_latency_s.add(time.perf_counter() - start)
-        age_s = (self.get_clock().now().nanoseconds - sent_ns) * 1e-9
-        if 0.0 <= age_s < PLAUSIBLE_LATENCY_S:  # an older stamp is another clock's
-            self._e2e_latency_s.add(age_s)
+        if sent_ns is not None:
+            age_s = (self.get_clock().now().nanoseconds - sent_ns) * 1e-9
+            if 0.0 <= age_s < PLAUSIBLE_LATENCY_S:  # an older stamp is another clock's
+                self._e2e_latency_s.add(age_s)
         self._actions += 1
         self._last = info
         self._sums += (info.spikes, info.synaptic_events, info.energy_total_j or 0.0,
@@ -335,7 +381,9 @@ class PolicyNode(Node):
         values: dict[str, Any] = {
             "backend": self._backend,
             "artifact": self._artifact,
+            "interface": self.robot.name,
             "readings_received": self._received,
+            **{f"received_{n}": c for n, c in sorted(self._other_received.items())},
             "actions_published": self._actions,
             "dropped_inputs": dropped,
             **{f"dropped_{r}": c for r, c in sorted(self._dropped.items())},
@@ -368,7 +416,8 @@ class PolicyNode(Node):
         self._drops_at_last_report = values["dropped_inputs"]
         age = values.get("last_reading_age_s")
         if age is None or age > STALE_PERIODS * self._period:
-            level, message = LEVEL_WARN, "no fresh joint readings"
+            level, message = LEVEL_WARN, (f"no fresh readings ({self.robot.trigger.name} on "
+                                          f"{self.robot.trigger.topic})")
         elif new_drops:
             level, message = LEVEL_WARN, f"dropped {new_drops} malformed readings"
         if self._act_failures:

@@ -1,26 +1,37 @@
 """Simulated robot node: a Gymnasium environment run as hardware, in lockstep with its commands.
 
-Publishes   `joint_states` (sensor_msgs/JointState, best effort, keep last 1) at the control
-            rate: positions and velocities of the environment's joints (CartPole: cart_slider,
-            pole_hinge; Acrobot: shoulder, elbow), stamped with the node clock when the state
-            is read (after the environment step, as a sensor stamps its sample).
+What it publishes and which command it takes is a robot interface's
+(`neuroq.deploy.interface`, the `interface` parameter): the same file the policy and the
+actuator read, so the three agree by construction.
+
+Publishes   every source of the interface at the control rate, each stamped with the node
+            clock when the state is read (after the environment step, as a sensor stamps its
+            sample), the trigger source last: CartPole and Acrobot `joint_states`
+            (sensor_msgs/JointState: positions and velocities by joint name); DiffDriveNav
+            `odom` (nav_msgs/Odometry), `goal_pose` (geometry_msgs/PoseStamped) and then
+            `scan` (sensor_msgs/LaserScan, 360 beams). Sensor streams best effort, keep last
+            1; a goal reliable, transient local, keep last 1.
             `episode_return` (std_msgs/Float64, reliable, transient local: the last 10 reach
-            a late subscriber) when an episode ends.
+            a late subscriber) when an episode ends, and `episode_outcome`
+            (diagnostic_msgs/DiagnosticStatus, the same QoS: name "episode <k>", values
+            return, seed and, where the environment reports them, is_success, collision,
+            time_to_goal_s).
             `/diagnostics` (diagnostic_msgs/DiagnosticArray): ticks, steps, late ticks, lost
             commands, start-up waits (ticks before the first command: not counted as late
-            or lost), episodes, last and mean return, and the loop latency: from a
-            reading's stamp to the arrival of the command answering it (the clock read first
-            thing in the command callback), median and p99
-            over the last `latency_window` answers, max since start.
-Subscribes  `joint_commands` (sensor_msgs/JointState, reliable, keep last 100): the effort
-            on the driven joint; a command is applied when its stamp is the stamp of the
-            current reading (see `neuroq.deploy.sim_robot.LockstepRobot` for the timing rules).
+            or lost), episodes, last and mean return, success rate, and the loop latency:
+            from a reading's stamp to the arrival of the command answering it (the clock
+            read first thing in the command callback), median and p99 over the last
+            `latency_window` answers, max since start.
+Subscribes  the interface's command (reliable, keep last 100; a stamped type: JointState
+            efforts or TwistStamped): a command is applied when its stamp is the stamp of
+            the current reading and its values are one action's within `command_tolerance`
+            (see `neuroq.deploy.sim_robot.LockstepRobot` for the timing rules).
 
-Parameters (read-only; `use_sim_time` too, at run time): env_id, control_rate_hz, seed,
-command_timeout_ticks, max_episodes, effort_tolerance, joint_names (str[]),
-diagnostics_period_s, latency_window, exit_when_done (bool: exit with status 0 `linger_s`
-seconds after the last of max_episodes episodes, so that a launch whose nodes end it on
-exit ends with them), linger_s.
+Parameters (read-only; `use_sim_time` too, at run time): interface, env_id (default: the
+interface's), control_rate_hz, seed, command_timeout_ticks, max_episodes,
+command_tolerance, diagnostics_period_s, latency_window, exit_when_done (bool: exit with
+status 0 `linger_s` seconds after the last of max_episodes episodes, so that a launch
+whose nodes end it on exit ends with them), linger_s.
 """
 
 from __future__ import annotations
@@ -31,23 +42,22 @@ import time
 from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
-from neuroq.deploy.control import joint_layout, joints_from_observation
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.interface import load_interface
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.deploy.sim_robot import LockstepRobot
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.messages import command_values, fill, has_header, message_class
 from neuroq.ros_nodes.params import declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import (
     TOPIC_DIAGNOSTICS,
     TOPIC_EPISODE_RETURN,
-    TOPIC_JOINT_COMMANDS,
-    TOPIC_JOINT_STATES,
     command_qos,
     latched_qos,
     sensor_qos,
@@ -63,15 +73,23 @@ NODE_NAME = "neuroq_sim_robot"
 COMMAND_QUEUE_DEPTH = 100
 #: seconds between checks whether max_episodes are done (exit_when_done)
 LINGER_CHECK_S = 0.1
+#: Each ended episode's outcome (diagnostic_msgs/DiagnosticStatus, latched).
+TOPIC_EPISODE_OUTCOME = "episode_outcome"
+#: Source types published reliable and latched (a goal: sent rarely, must not be lost).
+LATCHED_SOURCES = ("geometry_msgs/PoseStamped",)
 
 
 class SimRobotNode(Node):
-    """Publishes joint readings at the control rate and applies the commands answering them."""
+    """Publishes the interface's readings at the control rate and applies the commands
+    answering them."""
 
     def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
         super().__init__(node_name, **node_kwargs)
-        env_id = declare(self, "env_id", "CartPole-v1", "Gymnasium environment to simulate")
-        rate = declare(self, "control_rate_hz", 50.0, "joint readings per second",
+        interface = declare(self, "interface", "",
+                            "robot interface: a name in config/interfaces/ or a YAML file")
+        env_id = declare(self, "env_id", "",
+                         "Gymnasium environment to simulate (empty: the interface's)")
+        rate = declare(self, "control_rate_hz", 50.0, "readings per second",
                        float_range=(1.0, 2000.0))
         seed = declare(self, "seed", 0, "seed of episode 0; episode k uses seed + k",
                        int_range=(0, 2**31 - 1))
@@ -79,9 +97,9 @@ class SimRobotNode(Node):
                           "late ticks before a command counts as lost", int_range=(1, 100000))
         max_episodes = declare(self, "max_episodes", 0, "stop after this many (0: never)",
                                int_range=(0, 1000000))
-        tolerance = declare(self, "effort_tolerance", 1e-3,
-                            "|commanded - action effort| that still selects the action",
-                            float_range=(0.0, 1000.0))
+        tolerance = declare(self, "command_tolerance", 1e-3,
+                            "|commanded - action value| per channel that still selects the "
+                            "action", float_range=(0.0, 1000.0))
         period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
                          float_range=(0.05, 60.0))
         window = declare(self, "latency_window", 1000,
@@ -96,28 +114,45 @@ class SimRobotNode(Node):
         self._done_at: float | None = None
         # reading published (its stamp) -> the command answering it arrives here
         self._loop_latency_s = LatencyWindow(window)
-        base = joint_layout(env_id)
-        names = declare(self, "joint_names", list(base.joint_names), "published joint names")
-        self.layout = base.with_overrides(names)
-        self.robot = LockstepRobot(env_id, self.layout, seed=seed, effort_tolerance=tolerance,
+        if not interface:
+            raise NeuroqError("parameter 'interface' is empty: name the robot interface (a name "
+                              "in config/interfaces/ or a YAML file)")
+        self.interface = robot = load_interface(interface)
+        env_id = env_id or robot.env_id
+        if not env_id:
+            raise NeuroqError(f"interface {robot.name} names no environment: set env_id")
+        command_cls = message_class(robot.command.type)
+        if not has_header(command_cls):
+            raise NeuroqError(
+                f"the simulated robot pairs each command with its reading by stamp: "
+                f"{robot.command.type} has no header (use a stamped command type)")
+        self.robot = LockstepRobot(env_id, robot, seed=seed, command_tolerance=tolerance,
                                    command_timeout_ticks=timeout, max_episodes=max_episodes)
-        self._state_pub = self.create_publisher(JointState, TOPIC_JOINT_STATES, sensor_qos())
+        # one publisher and one reused message per source; the trigger goes out last, so
+        # the other sources of a tick are there when its reading is made
+        self._outputs = []
+        for source in sorted(robot.sources, key=lambda s: s.trigger):
+            cls = message_class(source.type)
+            qos = latched_qos(1) if source.type in LATCHED_SOURCES else sensor_qos()
+            self._outputs.append((source.name, cls(), has_header(cls),
+                                  self.create_publisher(cls, source.topic, qos)))
         self._return_pub = self.create_publisher(Float64, TOPIC_EPISODE_RETURN, latched_qos())
+        self._outcome_pub = self.create_publisher(DiagnosticStatus, TOPIC_EPISODE_OUTCOME,
+                                                  latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
-        self.create_subscription(JointState, TOPIC_JOINT_COMMANDS, self._on_command,
+        self.create_subscription(command_cls, robot.command.topic, self._on_command,
                                  command_qos(COMMAND_QUEUE_DEPTH))
         self._period_ns = int(1e9 / rate)
         self._t0_ns: int | None = None  # monotonic time of the first tick
         self._last_slot = -1
         self.burst_ticks_skipped = 0
-        self._reading = JointState(name=list(self.layout.joint_names))
         self.create_timer(1.0 / rate, self._on_tick)
         self.create_timer(period, self._publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
         if exit_when_done and max_episodes:
             self.create_timer(LINGER_CHECK_S, self._exit_when_done)
         refuse_runtime_changes(self)
-        self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}")
+        self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}, interface {robot.name}")
 
     def _exit_when_done(self) -> None:
         """linger_s after the last episode, stop as Ctrl-C stops the node (exit status 0):
@@ -148,9 +183,7 @@ class SimRobotNode(Node):
         # the reading is stamped when the state is read, after the step (LockstepRobot.tick)
         tick = self.robot.tick(self._now_ns)
         if tick.episode_return is not None:
-            self._return_pub.publish(Float64(data=tick.episode_return))
-            self.get_logger().info(
-                f"episode {self.robot.counters.episodes} return {tick.episode_return:g}")
+            self._publish_episode(tick.episode_return, tick.outcome)
         if tick.lost:
             lost_ns = self.robot.lost_stamps[-1]  # the reading just given up on
             waited_ms = (self._now_ns() - lost_ns) * 1e-6
@@ -161,22 +194,31 @@ class SimRobotNode(Node):
                 f"({(mono - self._t0_ns) * 1e-9:.2f} s after the first tick)")
         if tick.observation is None or tick.stamp is None:
             return
-        _, pos, vel = joints_from_observation(self.layout, tick.observation)
-        msg = self._reading  # one message, refilled: publish serializes it at once
-        msg.position = pos.tolist()
-        msg.velocity = vel.tolist()
-        set_stamp(msg.header.stamp, tick.stamp)
-        self._state_pub.publish(msg)
+        for name, msg, header, pub in self._outputs:
+            # one message per source, refilled: publish serializes it at once
+            fill(msg, tick.readings[name])
+            if header:
+                set_stamp(msg.header.stamp, tick.stamp)
+            pub.publish(msg)
 
-    def _on_command(self, msg: JointState) -> None:
+    def _publish_episode(self, ret: float, outcome: dict[str, float]) -> None:
+        k = self.robot.counters.episodes
+        self._return_pub.publish(Float64(data=ret))
+        values = {"return": ret, "seed": self.robot.seed + k - 1, **outcome}
+        self._outcome_pub.publish(DiagnosticStatus(
+            name=f"episode {k}", values=[KeyValue(key=key, value=str(v))
+                                         for key, v in values.items()]))
+        extra = "".join(f", {key} {v:g}" for key, v in outcome.items())
+        self.get_logger().info(f"episode {k} return {ret:g}{extra}")
+
+    def _on_command(self, msg: Any) -> None:
         arrived_ns = self._now_ns()  # before any work on the message: its arrival
-        try:
-            effort = msg.effort[list(msg.name).index(self.layout.effort_joint)]
-        except (ValueError, IndexError):
+        values = command_values(msg, self.interface.command)
+        if values is None:
             self.robot.counters.unmatched_commands += 1
             return
         stamp = stamp_ns(msg.header.stamp)
-        if self.robot.command(stamp, float(effort)):
+        if self.robot.command(stamp, values):
             self._loop_latency_s.add((arrived_ns - stamp) * 1e-9)
 
     def _now_ns(self) -> int:
@@ -196,6 +238,9 @@ class SimRobotNode(Node):
             "last_return": returns[-1] if returns else "none yet",
             "mean_return": float(np.mean(returns)) if returns else "none yet",
         }
+        successes = [o["is_success"] for o in self.robot.outcomes if "is_success" in o]
+        if successes:
+            values["success_rate"] = float(np.mean(successes))
         window = self._loop_latency_s
         if len(window):  # the whole loop, as this robot sees it (deploy/latency.py)
             values["loop_latency_median_ms"] = window.percentile(50) * 1e3

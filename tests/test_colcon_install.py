@@ -58,7 +58,9 @@ ROSDEP_ON_PYPI: dict[str, str | None] = {
 NO_ROSDEP_KEY = ["nir>=1.0.8"]
 NODE_EXECUTABLES = {"neuroq_policy_node", "neuroq_actuator_node", "neuroq_sim_robot",
                     "neuroq_event_node", "neuroq_event_camera"}
-NODE_CONFIGS = {"cartpole_sim.yaml", "cartpole_robot.yaml", "acrobot_sim.yaml"}
+NODE_CONFIGS = {"cartpole_sim.yaml", "cartpole_robot.yaml", "acrobot_sim.yaml", "nav_sim.yaml",
+                "nav_robot.yaml"}
+ROBOT_INTERFACES = {"cartpole.yaml", "acrobot.yaml", "nav.yaml"}
 ARTIFACTS = {"cartpole", "acrobot", "dvs_pan_tracking"}
 BUILD_TIMEOUT_S = 300
 ACTIONS_WANTED = 5
@@ -145,7 +147,9 @@ def test_install_tree_holds_the_robot_side_only(workspace):
     assert exes == NODE_EXECUTABLES  # no `neuroq` training CLI in a robot install
     assert {p.name for p in (share / "launch").glob("*.launch.py")} == {
         p.name for p in (workspace["source"] / "launch").glob("*.launch.py")}
-    assert {p.name for p in (share / "config").iterdir()} == NODE_CONFIGS  # no dqn.yaml
+    config = share / "config"
+    assert {p.name for p in config.iterdir() if p.is_file()} == NODE_CONFIGS  # no dqn.yaml
+    assert {p.name for p in (config / "interfaces").iterdir()} == ROBOT_INTERFACES
     for name in ARTIFACTS:
         assert (share / "artifacts" / name / "manifest.json").is_file(), name
         assert (share / "artifacts" / name / "network.nir.h5").is_file(), name
@@ -230,5 +234,5 @@ def test_policy_node_runs_from_the_install_tree(workspace, tmp_path):
         cmdline = Path(f"/proc/{run.processes['neuroq_policy'].pid}/cmdline").read_bytes()
         assert str(policy.executable_path).encode() in cmdline
     assert run.returncodes == {"neuroq_policy": 0, "neuroq_actuator": 0}, logs
-    assert "active: artifact " + plan.arguments["artifact"] in run.log("neuroq_policy")
+    assert "active: artifact " + ascii(plan.arguments["artifact"]) in run.log("neuroq_policy")
     assert all(m.buttons[0] in (0, 1) for _, m in probe.messages("action"))

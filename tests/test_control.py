@@ -1,4 +1,5 @@
-"""Robot I/O logic without ROS: joint mapping, validation, commands, watchdog, lockstep sim."""
+"""Robot I/O logic without ROS: joint readings through the shipped interfaces, commands,
+the watchdog, the lockstep simulated robot, header checks."""
 
 from __future__ import annotations
 
@@ -8,35 +9,38 @@ import pytest
 
 from neuroq.deploy.control import (
     DROP_REASONS,
-    JOINT_LAYOUTS,
     ActionTable,
     MalformedInput,
     Watchdog,
-    action_from_effort,
     check_copied_string,
     check_stamp,
     credited_age,
-    joint_layout,
-    joints_from_observation,
-    observation_from_joints,
     shown,
     shown_names,
     watchdog_check,
     watchdog_feed,
 )
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.interface import load_interface
 from neuroq.deploy.sim_robot import LockstepRobot
 
+CARTPOLE = load_interface("cartpole")
 
-@pytest.mark.parametrize("env_id", sorted(JOINT_LAYOUTS))
-def test_observation_survives_the_trip_through_joints(env_id):
-    layout = joint_layout(env_id)
-    env = gym.make(env_id)
+
+def observation_from_joints(names, pos, vel, robot=CARTPOLE):
+    """One JointState reading through an interface (what the policy node does with it)."""
+    return robot.observe({"joints": {"name": list(names), "position": list(pos),
+                                     "velocity": list(vel)}})
+
+
+@pytest.mark.parametrize("name", ["cartpole", "acrobot"])
+def test_observation_survives_the_trip_through_joints(name):
+    robot = load_interface(name)
+    env = gym.make(robot.env_id)
     obs, _ = env.reset(seed=3)
     env.action_space.seed(3)
     for _ in range(20):
-        names, pos, vel = joints_from_observation(layout, obs)
-        back = observation_from_joints(layout, names, pos, vel)
+        back = robot.observe(robot.readings_from_observation(obs))
         np.testing.assert_allclose(back, obs, atol=1e-5)
         obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
         if terminated or truncated:  # past termination the state may leave the joint limits
@@ -44,16 +48,15 @@ def test_observation_survives_the_trip_through_joints(env_id):
 
 
 def test_joints_in_another_order_are_matched_by_name():
-    layout = joint_layout("CartPole-v1")
-    obs = observation_from_joints(layout, ["pole_hinge", "cart_slider"], [0.1, -1.0], [2.0, 0.5])
+    obs = observation_from_joints(["pole_hinge", "cart_slider"], [0.1, -1.0], [2.0, 0.5])
     np.testing.assert_allclose(obs, [-1.0, 0.5, 0.1, 2.0], atol=1e-6)
 
 
 BAD_READINGS = [
-    ("wrong_count", ["cart_slider"], [0.0], [0.0]),
+    ("wrong_names", ["cart_slider"], [0.0], [0.0]),
     ("wrong_count", ["cart_slider", "pole_hinge"], [0.0], [0.0, 0.0]),
-    ("wrong_count", ["cart_slider", "pole_hinge", "extra"], [0.0] * 3, [0.0] * 3),
-    ("wrong_count", [], [], []),
+    ("wrong_count", ["cart_slider", "pole_hinge"], [0.0, 0.0], [0.0, 0.0, 0.0]),
+    ("wrong_names", [], [], []),
     ("wrong_names", ["cart", "pole"], [0.0, 0.0], [0.0, 0.0]),
     ("wrong_names", ["cart_slider", "cart_slider"], [0.0, 0.0], [0.0, 0.0]),
     ("not_finite", ["cart_slider", "pole_hinge"], [np.nan, 0.0], [0.0, 0.0]),
@@ -67,13 +70,12 @@ BAD_READINGS = [
 @pytest.mark.parametrize(("reason", "names", "pos", "vel"), BAD_READINGS)
 def test_malformed_readings_are_refused_with_their_reason(reason, names, pos, vel):
     with pytest.raises(MalformedInput) as info:
-        observation_from_joints(joint_layout("CartPole-v1"), names, pos, vel)
+        observation_from_joints(names, pos, vel)
     assert info.value.reason == reason
     assert reason in DROP_REASONS
 
 
 def test_ten_thousand_mixed_readings_lose_no_good_one():
-    layout = joint_layout("CartPole-v1")
     rng = np.random.default_rng(0)
     good_sent, good_out, drops = [], [], {r: 0 for r in DROP_REASONS}
     expected_drops = {r: 0 for r in DROP_REASONS}
@@ -87,20 +89,28 @@ def test_ten_thousand_mixed_readings_lose_no_good_one():
             reason, names, p, v = BAD_READINGS[rng.integers(len(BAD_READINGS))]
             expected_drops[reason] += 1
         try:
-            good_out.append(observation_from_joints(layout, names, p, v))
+            good_out.append(observation_from_joints(names, p, v))
         except MalformedInput as exc:
             drops[exc.reason] += 1
     assert drops == expected_drops
     np.testing.assert_array_equal(np.array(good_out), np.array(good_sent))
 
 
-def test_robot_names_and_limits_override_the_layout():
-    layout = joint_layout("CartPole-v1").with_overrides(["x", "th"], [1.0, 0.3], None)
-    assert layout.effort_joint == "x"
-    with pytest.raises(MalformedInput, match="outside limits"):
-        observation_from_joints(layout, ["x", "th"], [1.5, 0.0], [0.0, 0.0])
-    with pytest.raises(NeuroqError, match="supported"):
-        joint_layout("Pong-v5")
+def test_a_robot_with_other_joint_names_and_limits_is_a_copy_of_the_file(tmp_path):
+    doc = CARTPOLE.to_dict()
+    for feature, name in zip(doc["observation"], ["x", "x", "th", "th"], strict=True):
+        feature["joint"] = name
+    doc["observation"][0]["limits"] = [-1.0, 1.0]
+    doc["command"]["channels"] = ["x"]
+    import yaml
+
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(doc))
+    mine = load_interface(tmp_path / "mine.yaml")
+    with pytest.raises(MalformedInput, match="outside"):
+        observation_from_joints(["x", "th"], [1.5, 0.0], [0.0, 0.0], mine)
+    assert observation_from_joints(["th", "x"], [0.1, 0.5], [0.0, 0.0], mine)[0] == 0.5
+    with pytest.raises(NeuroqError):
+        load_interface("Pong-v5")
 
 
 def test_action_table_clamps_and_refuses_unknown_actions():
@@ -116,12 +126,15 @@ def test_action_table_clamps_and_refuses_unknown_actions():
         ActionTable.from_lists([[1.0]], [1.0], safe=[2.0])
 
 
-def test_effort_maps_back_to_the_nearest_action_within_tolerance():
-    efforts = (-10.0, 10.0)
-    assert action_from_effort(-10.0, efforts, 1e-3) == 0
-    assert action_from_effort(10.0, efforts, 1e-3) == 1
-    assert action_from_effort(0.0, efforts, 1e-3) is None  # the safe command steps nothing
-    assert action_from_effort(float("nan"), efforts, 1e-3) is None
+def test_a_command_maps_back_to_the_nearest_action_within_tolerance():
+    assert CARTPOLE.action_from_command([-10.0], 1e-3) == 0
+    assert CARTPOLE.action_from_command([10.0], 1e-3) == 1
+    assert CARTPOLE.action_from_command([0.0], 1e-3) is None  # the safe command steps nothing
+    assert CARTPOLE.action_from_command([float("nan")], 1e-3) is None
+    assert CARTPOLE.action_from_command([10.0, 0.0], 1e-3) is None  # not its channels
+    nav = load_interface("nav")
+    assert nav.action_from_command([0.15, -0.8], 1e-3) == 2
+    assert nav.action_from_command([0.0, 0.0], 1e-3) == 5  # stop is an action there
 
 
 def test_watchdog_trips_after_timeout_and_releases_on_a_fresh_action():
@@ -167,9 +180,10 @@ def _reference_returns(env_id, seed, episodes, choose):
     return returns
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1"])
-def test_lockstep_robot_gives_the_in_process_returns(env_id):
-    layout = joint_layout(env_id)
+@pytest.mark.parametrize("name", ["cartpole", "acrobot"])
+def test_lockstep_robot_gives_the_in_process_returns(name):
+    robot_if = load_interface(name)
+    env_id = robot_if.env_id
     rng = np.random.default_rng(1)
     if env_id == "CartPole-v1":
         def choose(obs):
@@ -177,7 +191,7 @@ def test_lockstep_robot_gives_the_in_process_returns(env_id):
     else:
         def choose(obs):
             return int(np.sign(obs[5]) + 1)
-    robot = LockstepRobot(env_id, layout, seed=7, max_episodes=3, command_timeout_ticks=3)
+    robot = LockstepRobot(env_id, robot_if, seed=7, max_episodes=3, command_timeout_ticks=3)
     stamp = 0
     for _ in range(5000):
         stamp += 1
@@ -188,28 +202,29 @@ def test_lockstep_robot_gives_the_in_process_returns(env_id):
             continue
         if rng.random() < 0.1:
             continue  # the answer comes late: next tick waits
-        names, pos, vel = joints_from_observation(layout, tick.observation)
-        obs = observation_from_joints(layout, names, pos, vel)
-        assert robot.command(stamp - 1, 0.0) is False  # a stale stamp is not applied
-        assert robot.command(stamp, layout.action_efforts[choose(obs)])
+        obs = robot_if.observe(tick.readings)  # what the policy node makes of the reading
+        np.testing.assert_allclose(obs, tick.observation, atol=1e-6)
+        a = choose(obs)
+        assert robot.command(stamp - 1, robot_if.command.values[a]) is False  # stale stamp
+        assert robot.command(stamp, robot_if.command.values[a])
     assert robot.returns == _reference_returns(env_id, 7, 3, choose)
     assert robot.counters.late_ticks > 0
 
 
 def test_lockstep_robot_republishes_after_lost_commands():
-    robot = LockstepRobot("CartPole-v1", joint_layout("CartPole-v1"), command_timeout_ticks=2)
+    robot = LockstepRobot("CartPole-v1", CARTPOLE, command_timeout_ticks=2)
     assert robot.tick(1).observation is not None
-    assert robot.command(1, 10.0) is True  # connected: the controller answered once
+    assert robot.command(1, [10.0]) is True  # connected: the controller answered once
     first = robot.tick(2).observation
     assert first is not None
     assert robot.tick(3).observation is None
     again = robot.tick(4)
     assert again.lost and again.observation is not None
     np.testing.assert_array_equal(again.observation, first)
-    assert robot.command(2, 10.0) is False  # answer to the superseded stamp
+    assert robot.command(2, [10.0]) is False  # answer to the superseded stamp
     assert robot.counters.answers_after_loss == 1
-    assert robot.command(4, 0.0) is False  # the safe (zero) effort selects no action
-    assert robot.command(4, 10.0) is True
+    assert robot.command(4, [0.0]) is False  # the safe (zero) effort selects no action
+    assert robot.command(4, [10.0]) is True
     assert robot.tick(5).observation is not None
     c = robot.counters
     assert (c.steps, c.lost_commands, c.late_ticks) == (2, 1, 2)
@@ -218,13 +233,13 @@ def test_lockstep_robot_republishes_after_lost_commands():
 
 def test_lockstep_robot_counts_waiting_for_a_controller_as_start_up_not_loss():
     # before any answer the controller may still be starting or not yet discovered
-    robot = LockstepRobot("CartPole-v1", joint_layout("CartPole-v1"), command_timeout_ticks=2)
+    robot = LockstepRobot("CartPole-v1", CARTPOLE, command_timeout_ticks=2)
     first = robot.tick(1).observation
     assert robot.tick(2).observation is None
     again = robot.tick(3)
     assert not again.lost and again.observation is not None
     np.testing.assert_array_equal(again.observation, first)
-    assert robot.command(3, 10.0) is True
+    assert robot.command(3, [10.0]) is True
     assert robot.tick(4).observation is not None
     c = robot.counters
     assert (c.startup_ticks, c.startup_republished) == (2, 1)
@@ -232,7 +247,7 @@ def test_lockstep_robot_counts_waiting_for_a_controller_as_start_up_not_loss():
 
 
 def test_lockstep_robot_stamps_a_reading_after_the_step_that_produced_it():
-    robot = LockstepRobot("CartPole-v1", joint_layout("CartPole-v1"), command_timeout_ticks=2)
+    robot = LockstepRobot("CartPole-v1", CARTPOLE, command_timeout_ticks=2)
     steps_when_stamped = []
 
     def clock() -> int:  # a sensor stamps its sample: the step must already be done
@@ -241,13 +256,13 @@ def test_lockstep_robot_stamps_a_reading_after_the_step_that_produced_it():
 
     first = robot.tick(clock)
     assert first.stamp == 101 and first.observation is not None
-    assert robot.command(101, 10.0)
+    assert robot.command(101, [10.0])
     second = robot.tick(clock)
     assert second.stamp == 102
     assert steps_when_stamped == [0, 1]
     assert robot.tick(clock).stamp is None  # waiting: no reading, the clock is not read
     assert steps_when_stamped == [0, 1]
-    assert robot.command(102, -10.0)
+    assert robot.command(102, [-10.0])
 
 
 NOW_NS = 1_800_000_000 * 10**9  # a plausible wall clock
@@ -289,6 +304,21 @@ def test_logs_show_names_so_that_look_alikes_differ_and_length_is_bounded():
     assert len(shown("x" * 1_000_000)) < 100 and "1000000 characters" in shown("x" * 10**6)
     assert shown_names(["a"] * 1000).endswith("...(1000 names)]")
     with pytest.raises(MalformedInput) as info:
-        observation_from_joints(joint_layout("CartPole-v1"), ["cart_slider", cyrillic],
-                                [0.0, 0.0], [0.0, 0.0])
+        observation_from_joints(["cart_slider", cyrillic], [0.0, 0.0], [0.0, 0.0])
     assert "'p\\u043ele_hinge'" in str(info.value)
+
+
+def test_lockstep_nav_robot_publishes_what_its_drivers_would_and_takes_twists():
+    """The mobile robot's readings are its raw scan, odometry and goal (env.sensor_data):
+    the interface turns them into exactly the environment's observation."""
+    nav = load_interface("nav")
+    robot = LockstepRobot(nav.env_id, nav, seed=5000, max_episodes=1, command_timeout_ticks=2)
+    for stamp in range(1, 60):
+        tick = robot.tick(stamp)
+        if robot.done:
+            break
+        assert set(tick.readings) == {"scan", "odom", "goal"}
+        assert len(tick.readings["scan"]["ranges"]) == 360
+        np.testing.assert_array_equal(nav.observe(tick.readings), tick.observation)
+        assert robot.command(stamp, [0.0, 1.42])  # turn left: no collision, no goal
+    assert robot.counters.steps == 58

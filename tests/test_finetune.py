@@ -4,11 +4,13 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from neuroq.agents.export import export
 from neuroq.agents.finetune import FinetuneConfig, finetune, open_convert_run, run_finetune
 from neuroq.deploy.artifact import load_artifact
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.interface import load_interface
 from tests.helpers.runs import tiny_convert_run, tiny_finetune_run
 
 
@@ -114,6 +116,23 @@ def test_export_carries_its_float_dqn_and_the_gate_figures(tmp_path):
 
     mlp, where = find_float_dqn(made.artifact, art.manifest)
     assert where.endswith("float_dqn.npz") and mlp.widths[0] == 4
+    # the shipped interface that names CartPole-v1 is recorded, and validated on load
+    assert art.manifest["interface"]["name"] == "cartpole"
+    assert made.result["interface"] == "cartpole"
+
+
+def test_export_records_the_interface_asked_for_and_refuses_one_that_does_not_fit(tmp_path):
+    with pytest.raises(NeuroqError, match="interface acrobot makes 6 observation values but "
+                                          "the artifact .CartPole-v1. takes 4"):
+        export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=0.0,
+               gate_episodes=0, interface="acrobot")
+    assert not list(tmp_path.rglob("export-*"))
+    doc = load_interface("cartpole").to_dict()
+    doc["name"] = "my_cartpole"
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(doc))
+    made = export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=0.0,
+                  gate_episodes=0, interface=str(tmp_path / "mine.yaml"))
+    assert load_artifact(made.artifact).manifest["interface"]["name"] == "my_cartpole"
 
 
 def test_export_gate_refuses_and_leaves_nothing_unless_forced(tmp_path):

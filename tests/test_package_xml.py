@@ -2,7 +2,9 @@
 
 The robot side's imports (ros_nodes/, launch/ and what they run: deploy/, envs/) are read
 with ast, lazy imports inside functions included; each maps to its rosdep key (ROS packages
-by name, Python packages by their rosdep/python.yaml key). setup.py's install_requires (the
+by name, Python packages by their rosdep/python.yaml key). The nodes import message packages
+by name too (`neuroq.ros_nodes.messages.message_class`): every package a shipped robot
+interface (config/interfaces/*.yaml) names counts as imported. setup.py's install_requires (the
 same runtime, for pip) must map to declared keys as well. Packages without a key are listed
 here with how they are installed instead (docs/ros.md, "On a robot").
 """
@@ -20,7 +22,7 @@ ROBOT_SIDE = ("ros_nodes", "launch", "deploy", "envs")
 #: import name (or pip name) -> rosdep key
 ROSDEP_KEYS = {
     "rclpy": "rclpy", "rcl_interfaces": "rcl_interfaces", "std_msgs": "std_msgs",
-    "sensor_msgs": "sensor_msgs", "geometry_msgs": "geometry_msgs",
+    "sensor_msgs": "sensor_msgs", "geometry_msgs": "geometry_msgs", "nav_msgs": "nav_msgs",
     "diagnostic_msgs": "diagnostic_msgs", "event_camera_msgs": "event_camera_msgs",
     "launch": "launch", "launch_ros": "launch_ros",
     "numpy": "python3-numpy", "yaml": "python3-yaml", "pyyaml": "python3-yaml",
@@ -63,6 +65,18 @@ def robot_side_imports() -> dict[str, set[str]]:
     return found
 
 
+def interface_packages() -> dict[str, set[str]]:
+    """Message packages the shipped robot interfaces name -> the files naming them."""
+    import yaml
+
+    found: dict[str, set[str]] = {}
+    for path in sorted((REPO_ROOT / "config" / "interfaces").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        for typ in [s["type"] for s in doc["sources"]] + [doc["command"]["type"]]:
+            found.setdefault(typ.split("/")[0], set()).add(str(path.relative_to(REPO_ROOT)))
+    return found
+
+
 def _pip_name(requirement: str) -> str:
     for stop in "<>=![; ":
         requirement = requirement.split(stop)[0]
@@ -71,6 +85,9 @@ def _pip_name(requirement: str) -> str:
 
 def test_every_robot_side_import_is_declared_or_has_no_key():
     imports = robot_side_imports()
+    for package, files in interface_packages().items():
+        imports.setdefault(package, set()).update(files)
+    assert "nav_msgs" in imports
     assert {"rclpy", "launch", "launch_ros", "numpy", "gymnasium"} <= set(imports)  # scanned
     unknown = {m: sorted(f) for m, f in imports.items() if m not in ROSDEP_KEYS | NO_KEY}
     assert not unknown, f"imports with no rosdep key mapped here: {unknown}"
@@ -88,7 +105,8 @@ def test_install_requires_and_package_xml_agree():
 
 
 def test_every_declared_dependency_is_used():
-    used = {ROSDEP_KEYS[m] for m in robot_side_imports() if m in ROSDEP_KEYS}
+    used = {ROSDEP_KEYS[m] for m in [*robot_side_imports(), *interface_packages()]
+            if m in ROSDEP_KEYS}
     requires = {_pip_name(r) for r in setup_keywords("robot")["install_requires"]}
     used |= {ROSDEP_KEYS[r] for r in requires if r in ROSDEP_KEYS} | COMMANDS
     assert exec_depends() == used, (sorted(exec_depends() - used), sorted(used - exec_depends()))

@@ -146,16 +146,19 @@ def test_launch_executables_are_the_robot_installs_console_scripts(neuroq_prefix
 
 
 @pytest.mark.parametrize("config", ["cartpole_sim.yaml", "cartpole_robot.yaml",
-                                    "acrobot_sim.yaml"])
+                                    "acrobot_sim.yaml", "nav_sim.yaml", "nav_robot.yaml"])
 def test_config_files_set_only_parameters_the_nodes_declare(config):
     """A misspelt key in a parameters file would be ignored silently by rclpy."""
+    from neuroq.deploy.interface import load_interface
+
     path = REPO_ROOT / "config" / config
     content = yaml.safe_load(path.read_text())
-    env_id = content["neuroq_policy"]["ros__parameters"]["env_id"]
-    n_obs = 6 if env_id == "Acrobot-v1" else 4
+    robot = load_interface(content["neuroq_policy"]["ros__parameters"]["interface"])
     makers = {
         "neuroq_policy": lambda ctx, a: PolicyNode(
-            lambda art, be: StandInPolicy(env_id=env_id, gains=np.ones(n_obs)),
+            lambda art, be: StandInPolicy(env_id=robot.env_id,
+                                          gains=np.ones(robot.n_observations),
+                                          n_actions=robot.n_actions),
             context=ctx, cli_args=a,
             parameter_overrides=[Parameter("artifact", value="x")]),
         "neuroq_actuator": lambda ctx, a: ActuatorNode(context=ctx, cli_args=a),

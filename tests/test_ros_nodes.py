@@ -83,9 +83,9 @@ def test_malformed_flood_is_dropped_and_counted_while_every_good_reading_is_answ
         assert wait_until(lambda: probe.get_publishers_info_by_topic("action"), 5.0)
         rng = np.random.default_rng(0)
         bad = [
-            ("wrong_count", ["cart_slider"], [0.0], [0.0]),
+            ("wrong_names", ["cart_slider"], [0.0], [0.0]),  # the pole's joint is missing
             ("wrong_count", GOOD_NAMES, [0.0, 0.0, 0.0], [0.0, 0.0]),
-            ("wrong_count", [], [], []),
+            ("wrong_names", [], [], []),
             ("wrong_names", ["cart", "pole"], [0.0, 0.0], [0.0, 0.0]),
             ("wrong_names", ["cart_slider", "cart_slider"], [0.0, 0.0], [0.0, 0.0]),
             ("not_finite", GOOD_NAMES, [float("nan"), 0.0], [0.0, 0.0]),
@@ -147,13 +147,16 @@ class _Refuse:
     (_Refuse(ConnectionError("board 192.168.1.2 unreachable")), "unreachable"),
     (lambda a, b: StandInPolicy(fail_on_call=1), "stopped answering"),
     (lambda a, b: StandInPolicy(env_id="Acrobot-v1"), "controls Acrobot-v1"),
+    (lambda a, b: StandInPolicy(gains=np.ones(6)), "makes 4 observation values but the "
+     "artifact (CartPole-v1) takes 6"),
 ])
 def test_a_policy_that_does_not_fully_load_never_publishes_actions(loader, expect):
     nodes = []
 
     def make(ctx):
         node = PolicyNode(loader, context=ctx,
-                          parameter_overrides=[Parameter("artifact", value="/x/cartpole")])
+                          parameter_overrides=[Parameter("artifact", value="/x/cartpole"),
+                                               Parameter("interface", value="cartpole")])
         nodes.append(node)
         return node
 
@@ -295,14 +298,35 @@ def test_a_node_whose_teardown_hangs_still_ends_within_the_limit():
     assert time.monotonic() - start < 30
 
 
-def test_actuator_maps_actions_to_clamped_twists_and_drops_bad_ones():
+TWIST_INTERFACE = """
+format: neuroq-robot-interface
+version: 1
+name: twist_test
+sources:
+  - {name: scan, type: sensor_msgs/LaserScan, topic: scan, trigger: true}
+observation:
+  - {name: lidar, source: scan, transform: laser_sectors, sectors: 4, range_min: 0.1,
+     range_max: 3.0, unit: m}
+command:
+  type: geometry_msgs/TwistStamped
+  topic: cmd_vel
+  frame_id: base_link
+  channels: [linear.x, angular.z]
+  actions:
+    - {name: a, values: [0.0, 0.8]}
+    - {name: b, values: [2.0, 0.0]}
+    - {name: c, values: [0.0, -3.0]}
+  limits: [0.5, 1.0]
+  safe: [0.0, 0.0]
+"""
+
+
+def test_actuator_maps_actions_to_clamped_twists_and_drops_bad_ones(tmp_path):
+    (tmp_path / "twist.yaml").write_text(TWIST_INTERFACE)
+
     def actuator(ctx):
         return ActuatorNode(context=ctx, parameter_overrides=[
-            Parameter("mode", value="twist"),
-            Parameter("twist_linear_x", value=[0.0, 2.0, 0.0]),
-            Parameter("twist_angular_z", value=[0.8, 0.0, -3.0]),
-            Parameter("max_linear_x", value=0.5),
-            Parameter("max_angular_z", value=1.0),
+            Parameter("interface", value=str(tmp_path / "twist.yaml")),
             Parameter("watchdog_timeout_s", value=0.5)])
 
     def probe_factory(ctx):
@@ -360,8 +384,8 @@ def test_sim_robot_skips_timer_catch_up_ticks_after_a_stall():
     context = Context()
     rclpy.init(context=context)
     try:
-        node = SimRobotNode(context=context, parameter_overrides=[
-            Parameter("control_rate_hz", value=20.0)])  # 50 ms: slack for a loaded machine
+        node = SimRobotNode(context=context, parameter_overrides=[  # 50 ms: slack for load
+            Parameter("interface", value="cartpole"), Parameter("control_rate_hz", value=20.0)])
         node._on_tick()  # a real tick: publishes the first reading
         assert node.robot.counters.ticks == 1
         node._on_tick()  # at once again: a timer catching up, not a control tick
@@ -398,6 +422,7 @@ def test_actuator_rearms_its_watchdog_from_the_reading_or_the_arrival(stamp_age_
     rclpy.init(context=context)
     try:
         node = ActuatorNode(context=context, parameter_overrides=[
+            Parameter("interface", value="cartpole"),
             Parameter("watchdog_timeout_s", value=0.015),
             Parameter("watchdog_from_reading_stamp", value=from_reading)])
         msg = Joy(buttons=[1])
@@ -427,7 +452,8 @@ def test_sim_robot_counts_and_reports_a_lost_command_and_resumes():
     rclpy.init(context=context)
     try:
         node = SimRobotNode(context=context, parameter_overrides=[
-            Parameter("control_rate_hz", value=50.0), Parameter("command_timeout_ticks", value=2)])
+            Parameter("interface", value="cartpole"), Parameter("control_rate_hz", value=50.0),
+            Parameter("command_timeout_ticks", value=2)])
 
         def tick(periods: float) -> None:  # periods after the first tick
             if node._t0_ns is not None:

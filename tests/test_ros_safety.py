@@ -35,6 +35,8 @@ PERIOD_S = 0.01  # config/cartpole_robot.yaml: 100 Hz
 GOOD_NAMES = ["cart_slider", "pole_hinge"]
 PROCESS_TIMEOUT_S = 60
 CYCLES = 3
+#: the robot interface the nodes of these tests run with
+CARTPOLE = [Parameter("interface", value="cartpole")]
 
 NODES = {
     "policy node": "neuroq.ros_nodes.policy_node",
@@ -44,19 +46,20 @@ NODES = {
 # per node: a parameter of the wrong type, one out of range, one with a bad value
 BAD_PARAMETERS = {
     "policy node": [["-p", "latency_window:=many"], ["-p", "sensor_queue_depth:=0"],
-                    ["-p", "backend:=foo"], ["-p", "env_id:=Pong-v5"],
+                    ["-p", "backend:=foo"], ["-p", "interface:=pong"],
                     ["-p", "artifact:=''"], ["-p", "backend:=spinnaker2"]],
     "actuator": [["-p", "watchdog_timeout_s:=abc"], ["-p", "watchdog_timeout_s:=100.0"],
-                 ["-p", "mode:=foo"], ["-p", "env_id:=Pong-v5"]],
+                 ["-p", "interface:=pong"], ["-p", "interface:=''"]],
     "sim robot": [["-p", "seed:=x"], ["-p", "control_rate_hz:=0.0"],
-                  ["-p", "env_id:=Pong-v5"]],
+                  ["-p", "env_id:=Pong-v5"], ["-p", "interface:=''"]],
 }
 # bad input every node shares: an unreadable params file, malformed --ros-args
 BAD_INPUT = [["--params-file", "/nonexistent/neuroq.yaml"], ["-p"]]
 
 
 def _node_cmd(label: str, ros_args: list[str]) -> list[str]:
-    base = ["-p", "artifact:=/nonexistent/art"] if label == "policy node" else []
+    base = (["-p", "artifact:=/nonexistent/art"] if label == "policy node"
+            else ["-p", "interface:=cartpole"])
     return [sys.executable, "-m", NODES[label], "--ros-args", *base, *ros_args]
 
 
@@ -227,8 +230,8 @@ def _policy(ctx):
 
 @pytest.mark.parametrize("make", [
     _policy,
-    lambda ctx: ActuatorNode(context=ctx),
-    lambda ctx: SimRobotNode(context=ctx),
+    lambda ctx: ActuatorNode(context=ctx, parameter_overrides=CARTPOLE),
+    lambda ctx: SimRobotNode(context=ctx, parameter_overrides=CARTPOLE),
 ])
 def test_no_parameter_changes_at_run_time(make):
     with spinning(make) as (node,):
@@ -290,7 +293,8 @@ def test_policy_drops_implausible_stamps_and_long_frame_ids_and_counts_them():
 
 
 def test_actuator_drops_actions_with_stamps_no_clock_writes():
-    with spinning(lambda ctx: ActuatorNode(context=ctx), _probe) as (node, probe):
+    with spinning(lambda ctx: ActuatorNode(context=ctx, parameter_overrides=CARTPOLE),
+                  _probe) as (node, probe):
         pub = _action_pub(probe)
         assert wait_until(lambda: pub.get_subscription_count() >= 1, 5.0)
         for sec, nanosec in ((5, 1_000_000_000), (-1, 0), (0, 0)):

@@ -56,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override training hyperparameters, e.g. n_timesteps=20000")
     p.add_argument("--randomize", type=_yaml_mapping, metavar="YAML",
                    help="domain randomization of fine-tuning (see neuroq finetune --help)")
+    p.add_argument("--gate", type=float, metavar="FRACTION",
+                   help="the export gate: the SNN's return as a fraction of the float DQN's "
+                        "on held-out episodes (default: neuroq export's)")
     p.add_argument("--ship", metavar="DIR",
                    help="copy the exported artifact into DIR with a PROVENANCE.md naming this "
                         "command (how config/artifacts/* are made)")
@@ -97,13 +100,17 @@ def run(args: argparse.Namespace) -> int:
                         timesteps=args.timesteps, finetune_randomize=args.randomize,
                         finetune_margin=args.margin,
                         train_overrides=args.set, energy=not args.skip_energy,
-                        ship=args.ship, command=command)
+                        ship=args.ship, command=command, gate=args.gate)
     print("\n=== summary")
     print(f"float DQN return        {done.train_result['mean_return']:.1f} "
           f"({done.train_result['episodes']} episodes)")
     print(f"8-bit SNN on emulator   {done.eval_result['return_mean']:.1f} "
           f"({done.eval_result['episodes']} episodes, T = "
           f"{done.eval_result['timesteps_per_action']} steps per action)")
+    if "success_rate" in done.eval_result:
+        from neuroq.agents.cli.eval import outcome_line
+
+        print(f"8-bit SNN on emulator   {outcome_line(done.eval_result).split(None, 1)[1]}")
     for stage, path in done.folders.items():
         print(f"{stage:<9} {path}")
     if done.report is not None:

@@ -12,8 +12,12 @@ More than 10,000 episodes write their returns to returns.npy instead of result.j
 Backends: emulator (default), reference (the definition, no chip model), spinnaker2 (a
 board at --board-ip through py-spinnaker2; one hw.run per action).
 
-example:
+--video PATH also writes episode 0 as an animated GIF or MP4 (imageio; the video extra),
+for any environment that renders rgb_array.
+
+examples:
   neuroq eval runs/CartPole-v1/export-<time>/artifact --episodes 100
+  neuroq eval config/artifacts/nav --episodes 100 --seed 5000 --video nav.gif
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ import argparse
 import sys
 
 HELP = "evaluate an artifact closed loop: returns, latency, events and energy per action"
+
+
+def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
+    """imageio for --video; nothing else."""
+    return ("video",) if args.video else ()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,10 +48,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, default=None,
                    help="cap on steps per episode (default: the environment's limit)")
     p.add_argument("--out", default="runs", help="root of run folders (default: runs)")
+    p.add_argument("--video", metavar="PATH",
+                   help="also write episode 0 (seed --seed) as an animated .gif or .mp4 "
+                        "(environments that render rgb_array; needs the video extra)")
 
 
 def _fmt(x: float | None, scale: float, unit: str) -> str:
     return "n/a" if x is None else f"{x * scale:.3f} {unit}"
+
+
+def outcome_line(result: dict) -> str:
+    """Success rate, collision rate and time to goal of a result that has them."""
+    lo, hi = result["success_rate_ci95"]
+    line = (f"success             {100 * result['success_rate']:.0f} % (95 % CI "
+            f"[{100 * lo:.0f}, {100 * hi:.0f}] %)")
+    if "collision_rate" in result:
+        line += f", collisions {100 * result['collision_rate']:.0f} %"
+    t = result.get("time_to_goal_s")
+    if t:
+        line += f", time to goal {t['mean']:.1f} s mean ({t['median']:.1f} s median)"
+    return line
 
 
 def print_summary(result: dict, run_dir) -> None:
@@ -53,6 +78,8 @@ def print_summary(result: dict, run_dir) -> None:
           f"95 % CI [{lo:.2f}, {hi:.2f}] (worst 5 %: {result['return_worst5pct_mean']:.2f}) "
           f"over {result['episodes']} episodes (seeds {result['episode_seeds'][0]}.."
           f"{result['episode_seeds'][1]})")
+    if "success_rate" in result:
+        print(outcome_line(result))
     print(f"host time/action    {_fmt(m['host_time_per_action_batched_s'], 1e6, 'us')} batched,"
           f" {_fmt(m['host_latency_single_action_median_s'], 1e6, 'us')} single (median)"
           "  [measured]")
@@ -72,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
 
     from neuroq.agents.evaluate import evaluate_artifact
 
+    if args.video:
+        from neuroq.agents.video import check_video_path
+
+        check_video_path(args.video)  # a bad path: one line before anything runs
     with tqdm(total=args.episodes, desc="episodes", unit="ep", file=sys.stderr,
               disable=not sys.stderr.isatty(), dynamic_ncols=True) as bar:
         def progress(done: int, total: int) -> None:
@@ -82,4 +113,13 @@ def run(args: argparse.Namespace) -> int:
                                  args.static_scope, args.max_steps, progress,
                                  say=lambda line: print(line, file=sys.stderr))
     print_summary(made.result, made.run_dir)
+    if args.video:
+        from neuroq.agents.video import record_episode
+        from neuroq.deploy.policy import load_policy
+
+        policy = load_policy(args.artifact, backend=args.backend, board_ip=args.board_ip,
+                             seed=args.seed)
+        v = record_episode(policy, args.video, args.seed, args.max_steps)
+        print(f"video               {v['path']}: episode seed {v['seed']}, {v['steps']} steps, "
+              f"return {v['return']:.2f}, {v['frames']} frames at {v['fps']:g} fps")
     return 0

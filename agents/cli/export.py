@@ -60,15 +60,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="held-out episodes of the gate (default: %(default)s; 0 = no gate)")
     p.add_argument("--force", action="store_true",
                    help="export even below the gate; the manifest records that it failed")
+    p.add_argument("--interface", metavar="NAME_OR_YAML",
+                   help="robot interface recorded in the manifest: a name in "
+                        "config/interfaces/ or a YAML file (default: the shipped one that "
+                        "names the environment, if any)")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuroq.agents.export import export
+    from neuroq.agents.export import export, percent
     from neuroq.deploy.artifact import load_artifact
 
     made = export(args.finetune_run, args.out, args.eval_episodes, args.gate,
-                  args.gate_episodes, args.force, tuple(args.nir_profile))
+                  args.gate_episodes, args.force, tuple(args.nir_profile),
+                  interface=args.interface)
     manifest = load_artifact(made.artifact).manifest
     for text in manifest["neuron"]["not_expressed_in_nir"]:
         print(f"neuroq export: warning: network.nir.h5: {text}", file=sys.stderr)
@@ -82,9 +87,15 @@ def run(args: argparse.Namespace) -> int:
     if not g.get("skipped"):
         verdict = "passed" if g["passed"] else "FAILED (exported with --force)"
         print(f"gate {verdict}: SNN {g['snn']['mean']:.1f} vs {g.get('teacher', 'float DQN')} "
-              f"{g['float_dqn']['mean']:.1f} ({100 * g['fraction']:.1f} %, gate "
+              f"{g['float_dqn']['mean']:.1f} ({percent(g['fraction'])}, gate "
               f"{100 * g['threshold']:.0f} %) on held-out episodes {g['seeds'][0]}.."
               f"{g['seeds'][1]}")
+        so = g.get("outcomes", {})
+        if "success_rate" in so.get("snn", {}):
+            print(f"success on the gate's episodes: SNN {100 * so['snn']['success_rate']:.0f} %, "
+                  f"float DQN {100 * so['float_dqn']['success_rate']:.0f} %")
+    if r.get("interface"):
+        print(f"robot interface: {r['interface']} (recorded in the manifest)")
     if "mean_return" in r:
         ref = r.get("ann_mean_return")
         print(f"artifact return: {r['mean_return']:.1f} +- {r['std_return']:.1f} over "

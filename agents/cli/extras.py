@@ -7,6 +7,7 @@ Checked with importlib.util.find_spec, which imports nothing.
     train   torch + stable-baselines3: train, convert, finetune, energy, demo
     ros     rclpy (ROS 2): replay, demo's ROS 2 stage
     scale   ray + optuna: sweep (but not --serial), tune
+    video   imageio (+ imageio-ffmpeg for MP4): eval --video
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "train": ("torch", "stable_baselines3"),
     "ros": ("rclpy",),
     "scale": ("ray", "optuna"),
+    "video": ("imageio",),
 }
 #: extra -> how to get it. torch pinned: an unpinned torch pulls several GB of CUDA packages.
 INSTALL_HINT: dict[str, str] = {
     "train": 'pip install "neuroq[train]" torch==2.13.0',
     "ros": 'source ROS 2 (. /opt/ros/<distro>/setup.bash) or pip install "neuroq[ros]"',
     "scale": 'pip install "neuroq[scale]"',
+    "video": 'pip install "neuroq[video]"',
 }
 
 

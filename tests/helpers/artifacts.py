@@ -2,6 +2,8 @@
 
 `make_tiny_artifact`: CartPole, two spiking neurons that push towards the pole's lean.
 `make_event_artifact`: DVS pan tracking with the event encoder.
+`make_nav_artifact`: DiffDriveNav, turns towards the goal's bearing and drives when it is
+ahead (no obstacle avoidance: it reaches some goals and hits what lies in the way).
 
 Written with the project's own `neuroq.deploy.artifact.save_artifact`, so ROS tests can run
 the real
@@ -76,5 +78,41 @@ def make_event_artifact(out_dir: str | Path) -> Path:
         "action_space": {"n": 3},
         "provenance": {"made_by": "tests/helpers/artifacts.py (hand-set weights, not trained)"},
     }
+    save_artifact(out_dir, net, encoder, manifest)
+    return Path(out_dir)
+
+
+# DiffDriveNav: 18 lidar sectors, goal distance, goal bearing, linear and angular speed
+NAV_OBS, NAV_BEARING, NAV_ACTIONS = 22, 19, 6
+NAV_TIMESTEPS = 16
+NAV_TURN_LEFT, NAV_TURN_RIGHT = 3, 4
+
+
+def make_nav_artifact(out_dir: str | Path, interface: bool = True) -> Path:
+    """Write the artifact into `out_dir`; return the folder. With `interface`, the manifest
+    records the shipped nav robot interface (as an export does)."""
+    hidden = np.zeros((2, 2 * NAV_OBS), np.int8)
+    # a bearing beyond 1/16 of pi (one spike in 16 steps) fires the turn neurons
+    hidden[0, 2 * NAV_BEARING] = W_ANGLE       # ON: the goal is to the left
+    hidden[1, 2 * NAV_BEARING + 1] = W_ANGLE   # OFF: to the right
+    output = np.zeros((NAV_ACTIONS, 2), np.int8)
+    output[NAV_TURN_LEFT, 0] = output[NAV_TURN_RIGHT, 1] = 1  # all zero: action 0, forward
+    net = SpikingQNetwork(
+        layers=(Layer("hidden", hidden, 1.0, make_params(2, threshold=THRESHOLD)),
+                Layer("output", output, 1.0, make_params(NAV_ACTIONS), spiking=False)),
+        timesteps=NAV_TIMESTEPS)
+    half = [1.75] * 18 + [3.5, np.pi, 0.11, 2.84]
+    centre = [1.75] * 18 + [3.5, 0.0, 0.11, 0.0]
+    encoder = RateEncoder(center=tuple(centre), half_range=tuple(half))
+    manifest = {
+        "env_id": "neuroq/DiffDriveNav-v0",
+        "observation_space": {"shape": [NAV_OBS]},
+        "action_space": {"n": NAV_ACTIONS},
+        "provenance": {"made_by": "tests/helpers/artifacts.py (hand-set weights, not trained)"},
+    }
+    if interface:
+        from neuroq.deploy.interface import load_interface
+
+        manifest["interface"] = load_interface("nav").to_dict()
     save_artifact(out_dir, net, encoder, manifest)
     return Path(out_dir)

@@ -28,9 +28,13 @@ class StandInPolicy:
     """act(obs) -> ActionInfo from sign(gains . obs); counts its calls."""
 
     def __init__(self, gains: np.ndarray = CARTPOLE_GAINS, env_id: str = "CartPole-v1",
-                 fail_on_call: int | None = None) -> None:
+                 fail_on_call: int | None = None, n_actions: int = 2) -> None:
         self.gains = np.asarray(gains, np.float32)
-        self.manifest: dict[str, Any] = {"env_id": env_id}
+        self.n_actions = n_actions  # it chooses 0 or 1 of them
+        # what a real manifest says of the spaces (the node checks its interface against it)
+        self.manifest: dict[str, Any] = {
+            "env_id": env_id, "observation_space": {"shape": [int(self.gains.size)]},
+            "action_space": {"n": n_actions}}
         self.calls = 0
         self.fail_on_call = fail_on_call
 
@@ -41,7 +45,8 @@ class StandInPolicy:
         start = time.perf_counter()
         score = float(self.gains @ np.asarray(observation, np.float32))
         action = int(score > 0)
-        q = np.array([-score, score], np.float32)
+        q = np.zeros(self.n_actions, np.float32)
+        q[:2] = (-score, score)
         return ActionInfo(action=action, q=q, host_latency_s=time.perf_counter() - start,
                           chip_time_s=None, synaptic_events=STAND_IN_SYNAPTIC_EVENTS,
                           spikes=STAND_IN_SPIKES, energy_total_j=STAND_IN_ENERGY_J)

@@ -1,0 +1,92 @@
+"""One episode of a deployed policy as an animated GIF or MP4 (`neuroq eval --video`).
+
+Any environment that renders `rgb_array` works: the episode is played with
+`render_mode="rgb_array"` (the same reset seed as episode 0 of an evaluation with that
+seed), one frame after the reset and one after every step, and written with imageio (the
+`video` extra): `.gif` through Pillow, `.mp4` through imageio-ffmpeg (H.264). The frame
+rate is the environment's `render_fps` (real time), unless given.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroq.deploy.errors import NeuroqError
+
+VIDEO_SUFFIXES = (".gif", ".mp4")
+#: Frame rate when the environment declares none, frames per second.
+DEFAULT_FPS = 30
+#: Frames kept at most (a GIF of more gets large; the episode still runs to its end).
+MAX_FRAMES = 3000
+
+
+def check_video_path(path: str | os.PathLike) -> Path:
+    """The path, if it ends in .gif or .mp4 and its folder exists (NeuroqError if not)."""
+    p = Path(path)
+    if p.suffix.lower() not in VIDEO_SUFFIXES:
+        raise NeuroqError(f"--video must end in {' or '.join(VIDEO_SUFFIXES)}, got {p.name!r}")
+    if not p.parent.resolve().is_dir():
+        raise NeuroqError(f"--video: folder {p.parent} does not exist")
+    return p
+
+
+def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
+                   max_steps: int | None = None, fps: float | None = None) -> dict[str, Any]:
+    """Play one episode of `policy` (a neuroq.deploy.policy.SpikingPolicy) seeded `seed`,
+    rendered, and write it to `path`; returns frames, steps, return, fps and the episode's
+    outcome (its last info's OUTCOME_KEYS, where the environment reports them)."""
+    from neuroq.deploy.rollout import OUTCOME_KEYS, make_env
+
+    path = check_video_path(path)
+    try:
+        import imageio.v2 as imageio
+    except ImportError:
+        raise NeuroqError('--video needs the \'video\' extra (imageio is not installed): '
+                          'pip install "neuroq[video]"') from None
+    import gymnasium as gym
+
+    env_id = policy.manifest["env_id"]
+    env = make_env(env_id, render_mode="rgb_array")
+    modes = env.metadata.get("render_modes", [])
+    if "rgb_array" not in modes:
+        env.close()
+        raise NeuroqError(f"{env_id} does not render rgb_array (render modes: "
+                          f"{', '.join(modes) or 'none'}); no video")
+    rate = float(fps or env.metadata.get("render_fps") or DEFAULT_FPS)
+    by_events = hasattr(getattr(policy, "encoder", None), "encode_events")
+    frames: list[np.ndarray] = []
+    total, steps, info = 0.0, 0, {}
+    try:
+        obs, info = env.reset(seed=int(seed))
+        try:
+            frames.append(np.asarray(env.render()))
+        except gym.error.DependencyNotInstalled as exc:  # Gymnasium draws with pygame
+            raise NeuroqError(f"{env_id} cannot render: {str(exc).splitlines()[0]}") from None
+        while True:
+            if by_events:
+                action = policy.run_events([info["events"]], [info["window_start_us"]]).actions[0]
+            else:
+                action = policy.run_batch(np.asarray(obs, np.float32)[None]).actions[0]
+            obs, reward, terminated, truncated, info = env.step(int(action))
+            total += float(reward)
+            steps += 1
+            if len(frames) < MAX_FRAMES:
+                frames.append(np.asarray(env.render()))
+            if terminated or truncated or (max_steps is not None and steps >= max_steps):
+                break
+    finally:
+        env.close()
+    if path.suffix.lower() == ".gif":
+        # Pillow takes each frame's duration in milliseconds; loop 0: repeat forever
+        imageio.mimsave(path, frames, duration=1000.0 / rate, loop=0)
+    else:
+        with imageio.get_writer(path, fps=rate, codec="libx264", quality=7) as writer:
+            for frame in frames:
+                writer.append_data(frame)
+    outcome = {k: info[k] for k in OUTCOME_KEYS if k in info}
+    return {"path": str(path), "frames": len(frames), "steps": steps, "return": total,
+            "fps": rate, "seed": int(seed), **outcome}

@@ -1,0 +1,64 @@
+"""The mobile robot over ROS 2 with the shipped artifact: a few episodes, the success rate.
+
+    python -m neuroq.ros_nodes.demo_nav [--artifact DIR] [--episodes 5] [--seed 1000000]
+                                        [--rate 10]
+
+Starts the simulated robot (neuroq/DiffDriveNav-v0 publishing LaserScan, Odometry and the
+goal), the policy node and the actuator (TwistStamped) as separate processes for a few
+lockstep episodes (`neuroq.ros_nodes.demo_ros.run_ros_demo`, DDS kept on loopback), then
+plays the same episodes in process (`neuroq.deploy.evaluate`) and prints both success
+rates. `make demo` runs it. The default seeds (1,000,000 + i) are held out from every stage
+(neuroq.deploy.seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+#: Episodes `make demo` drives over ROS 2.
+DEMO_EPISODES = 5
+#: The held-out seed range (neuroq.deploy.seeds.HELD_OUT_BASE).
+DEMO_SEED = 1_000_000
+#: The shipped artifact's name (config/artifacts/nav).
+ARTIFACT_NAME = "nav"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from neuroq.ros_nodes.demo_ros import confine_dds_to_loopback
+
+    confine_dds_to_loopback()  # before rclpy is imported anywhere
+    p = argparse.ArgumentParser(prog="python -m neuroq.ros_nodes.demo_nav",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--artifact", help="deploy artifact (default: the shipped nav artifact)")
+    p.add_argument("--episodes", type=int, default=DEMO_EPISODES)
+    p.add_argument("--seed", type=int, default=DEMO_SEED)
+    p.add_argument("--rate", type=float, help="scans per second of the simulated robot "
+                                              "(default: twice the real-time 5 Hz)")
+    args = p.parse_args(argv)
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.evaluate import evaluate
+    from neuroq.deploy.paths import shipped_data
+    from neuroq.deploy.policy import load_policy
+    from neuroq.ros_nodes.demo_ros import run_ros_demo
+
+    try:
+        artifact = args.artifact or shipped_data().artifact(ARTIFACT_NAME)
+        print(f"=== the mobile robot over ROS 2: {artifact}, {args.episodes} episodes, seeds "
+              f"{args.seed}..{args.seed + args.episodes - 1}")
+        summary = run_ros_demo(artifact, args.episodes, args.seed, args.rate)
+        local = evaluate(load_policy(artifact), args.episodes, args.seed)
+    except NeuroqError as exc:
+        print(f"neuroq demo_nav: error: {exc}", file=sys.stderr)
+        return 2
+    ros = summary.get("success_rate")
+    print(f"success over ROS 2:  {100 * ros:.0f} %" if ros is not None else
+          "success over ROS 2:  not reported")
+    print(f"success in process:  {100 * local['success_rate']:.0f} % (same seeds)")
+    same = summary["episode_returns"] == local["returns"]
+    print(f"returns {'equal' if same else 'DIFFER'} over ROS 2 and in process")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""The declared robot interface (neuroq.deploy.interface): shipped files, each transform,
+each drop reason, sources that arrive at different times, the checks against an artifact,
+and the simulated robot's inverse."""
+
+import copy
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import neuroq.envs  # noqa: F401
+from neuroq.deploy.control import MalformedInput
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.interface import (
+    RobotInterface,
+    SourceCache,
+    interface_for_env,
+    load_interface,
+    sector_index,
+    shipped_interfaces,
+)
+
+
+def base_doc(observation, sources=None, command=None):
+    return {
+        "format": "neuroq-robot-interface", "version": 1, "name": "test",
+        "sources": sources or [{"name": "joints", "type": "sensor_msgs/JointState",
+                                "topic": "joint_states", "trigger": True}],
+        "observation": observation,
+        "command": command or {"type": "sensor_msgs/JointState", "topic": "joint_commands",
+                               "channels": ["j"], "actions": [
+                                   {"name": "minus", "values": [-1.0]},
+                                   {"name": "plus", "values": [1.0]}],
+                               "limits": [1.0], "safe": [0.0]},
+    }
+
+
+def laser_interface(**options):
+    feature = {"name": "lidar", "source": "scan", "transform": "laser_sectors", "unit": "m",
+               "sectors": 4, "range_min": 0.12, "range_max": 3.5, **options}
+    return RobotInterface.from_dict(base_doc(
+        [feature], [{"name": "scan", "type": "sensor_msgs/LaserScan", "topic": "scan",
+                     "trigger": True}]))
+
+
+def scan(ranges, angle_min=0.0, inc=None, lo=0.12, hi=3.5):
+    ranges = np.asarray(ranges, np.float32)
+    return {"angle_min": angle_min, "angle_increment": inc or 2 * math.pi / ranges.size,
+            "range_min": lo, "range_max": hi, "ranges": ranges}
+
+
+# --- the shipped files -------------------------------------------------------------------
+
+
+def test_shipped_interfaces_load_and_round_trip():
+    names = shipped_interfaces()
+    assert {"cartpole", "acrobot", "nav"} <= set(names)
+    for name in names:
+        i = load_interface(name)
+        again = RobotInterface.from_dict(i.to_dict())
+        assert again.to_dict() == i.to_dict()
+        assert load_interface(names[name]).to_dict() == i.to_dict()  # by path as by name
+    assert interface_for_env("CartPole-v1").name == "cartpole"
+    assert interface_for_env("no-such-env") is None
+
+
+@pytest.mark.parametrize("name", ["cartpole", "acrobot"])
+def test_joint_interfaces_invert_their_environment_observations(name):
+    i = load_interface(name)
+    env = gym.make(i.env_id)
+    obs, _ = env.reset(seed=0)
+    for _ in range(50):
+        back = i.observe(i.readings_from_observation(obs))
+        np.testing.assert_allclose(back, obs, atol=1e-6)
+        obs, _, term, trunc, _ = env.step(env.action_space.sample())
+        if term or trunc:
+            break
+    # the command side: each action's values map back to it; the safe command to none
+    for a in range(i.n_actions):
+        assert i.action_from_command(i.action_table().command(a), 1e-3) == a
+    assert i.action_from_command(i.command.safe, 1e-3) in (None, 1)  # acrobot's 0 N m is 1
+
+
+def test_the_nav_interface_reproduces_the_environment_observation_exactly():
+    i = load_interface("nav")
+    env = gym.make(i.env_id).unwrapped
+    rng = np.random.default_rng(0)
+    checked = 0
+    for seed in range(5):
+        obs, _ = env.reset(seed=seed)
+        for _ in range(60):
+            np.testing.assert_array_equal(i.observe(env.sensor_data()), obs)
+            checked += 1
+            obs, _, term, trunc, _ = env.step(int(rng.integers(6)))
+            if term or trunc:
+                break
+    assert checked > 100
+
+
+# --- transforms ----------------------------------------------------------------------------
+
+
+def test_laser_sectors_take_the_minimum_and_map_inf_nan_and_out_of_range():
+    i = laser_interface()
+    r = np.full(8, 3.0, np.float32)  # 8 beams, 45 degrees apart; sector 0 = beams 7, 0
+    r[1] = 1.0                        # sector 1 (beams 1, 2): 1.0
+    r[3] = np.inf                     # no return: 3.5
+    r[4] = np.nan                     # erroneous: no return
+    r[5] = -np.inf                    # too close (REP 117): range_min
+    r[6] = 9.0                        # beyond the message's range_max: no return
+    out = i.observe({"scan": scan(r)})
+    np.testing.assert_array_equal(out, np.array([3.0, 1.0, 3.5, 0.12], np.float32))
+
+
+def test_a_longer_range_lidar_is_clipped_to_the_trained_range():
+    i = laser_interface()
+    out = i.observe({"scan": scan(np.full(8, 7.0), hi=12.0)})
+    np.testing.assert_array_equal(out, np.full(4, 3.5, np.float32))
+    out = i.observe({"scan": scan(np.full(8, 0.05), lo=0.02, hi=12.0)})
+    np.testing.assert_array_equal(out, np.full(4, 0.12, np.float32))
+
+
+def test_sectors_are_found_by_angle_whatever_the_scan_starts_at():
+    # a lidar that scans from -pi (e.g. a 720-beam one) and one from 0 see the same world
+    n = 720
+    angles0 = np.arange(n) * (2 * math.pi / n)
+    world = 1.0 + 2.0 * (np.cos(angles0) > 0.9)  # far ahead, near elsewhere
+    from_zero = scan(world)
+    shifted = np.roll(world, n // 2)  # beam 0 of this lidar looks backwards (-pi)
+    from_minus_pi = scan(shifted, angle_min=-math.pi)
+    i = laser_interface(sectors=8)
+    np.testing.assert_array_equal(i.observe({"scan": from_zero}),
+                                  i.observe({"scan": from_minus_pi}))
+    idx = sector_index(8, 0.0, math.pi / 4, 4)
+    np.testing.assert_array_equal(idx, [0, 1, 1, 2, 2, 3, 3, 0])  # edges go to the next
+
+
+def test_a_scan_that_cannot_be_binned_is_dropped():
+    i = laser_interface()
+    with pytest.raises(MalformedInput) as exc:
+        i.observe({"scan": scan([], inc=0.1)})
+    assert exc.value.reason == "bad_scan"
+    with pytest.raises(MalformedInput):
+        i.observe({"scan": {**scan(np.ones(8)), "angle_increment": 0.0}})
+
+
+def nav_reading(x=1.0, y=2.0, yaw=0.0, gx=3.0, gy=2.0, v=0.1, w=0.2, frames=("odom", "odom")):
+    i = load_interface("nav")
+    return i, {
+        "scan": scan(np.full(360, 2.0)),
+        "odom": {"header.frame_id": frames[0], "pose.pose.position.x": x,
+                 "pose.pose.position.y": y, "pose.pose.orientation.x": 0.0,
+                 "pose.pose.orientation.y": 0.0, "pose.pose.orientation.z": math.sin(yaw / 2),
+                 "pose.pose.orientation.w": math.cos(yaw / 2), "twist.twist.linear.x": v,
+                 "twist.twist.angular.z": w},
+        "goal": {"header.frame_id": frames[1], "pose.position.x": gx, "pose.position.y": gy},
+    }
+
+
+def test_goal_distance_and_bearing_from_odometry():
+    i, r = nav_reading(x=1.0, y=2.0, yaw=math.pi / 2, gx=3.0, gy=2.0)
+    obs = i.observe(r)
+    assert obs[18] == pytest.approx(2.0)
+    assert obs[19] == pytest.approx(-math.pi / 2)  # facing north, the goal is to the right
+    assert obs[20] == pytest.approx(0.1) and obs[21] == pytest.approx(0.2)
+    i, r = nav_reading(yaw=math.pi - 0.1, gx=0.0, gy=2.0 - 0.2)  # behind-left, wraps
+    assert -math.pi <= i.observe(r)[19] < math.pi
+    i, r = nav_reading(gx=30.0)  # further than the training room: clipped
+    assert i.observe(r)[18] == pytest.approx(7.0710678)
+
+
+def test_a_goal_in_another_frame_is_dropped():
+    i, r = nav_reading(frames=("odom", "map"))
+    with pytest.raises(MalformedInput) as exc:
+        i.observe(r)
+    assert exc.value.reason == "wrong_frame"
+
+
+def test_scalar_limits_drop_and_non_finite_values_drop():
+    i, r = nav_reading(v=0.5)
+    with pytest.raises(MalformedInput) as exc:
+        i.observe(r)
+    assert exc.value.reason == "out_of_range"
+    i, r = nav_reading(w=float("nan"))
+    with pytest.raises(MalformedInput) as exc:
+        i.observe(r)
+    assert exc.value.reason == "not_finite"
+
+
+def test_joints_are_matched_by_name_in_any_order():
+    i = load_interface("cartpole")
+    reading = {"name": ["pole_hinge", "cart_slider"], "position": [0.1, 1.0],
+               "velocity": [0.5, -0.2]}
+    np.testing.assert_array_equal(i.observe({"joints": reading}),
+                                  np.array([1.0, -0.2, 0.1, 0.5], np.float32))
+
+
+@pytest.mark.parametrize("reading, reason", [
+    ({"name": ["cart_slider"], "position": [0.0], "velocity": [0.0]}, "wrong_names"),
+    ({"name": ["cart_slider", "pole"], "position": [0.0, 0.0], "velocity": [0.0, 0.0]},
+     "wrong_names"),
+    ({"name": ["cart_slider", "cart_slider", "pole_hinge"], "position": [0, 0, 0],
+      "velocity": [0, 0, 0]}, "wrong_names"),
+    ({"name": ["cart_slider", "pole_hinge"], "position": [0.0], "velocity": [0.0, 0.0]},
+     "wrong_count"),
+    ({"name": ["cart_slider", "pole_hinge"], "position": [np.nan, 0.0],
+      "velocity": [0.0, 0.0]}, "not_finite"),
+    ({"name": ["cart_slider", "pole_hinge"], "position": [0.0, 0.5], "velocity": [0.0, 0.0]},
+     "out_of_range"),
+])
+def test_malformed_joint_readings_are_dropped_with_their_reason(reading, reason):
+    with pytest.raises(MalformedInput) as exc:
+        load_interface("cartpole").observe({"joints": reading})
+    assert exc.value.reason == reason
+
+
+def test_float_arrays_imu_yaw_and_scaling():
+    doc = base_doc(
+        [{"name": "a", "source": "arr", "field": "data", "index": 2, "scale": 2.0,
+          "offset": 1.0, "unit": "V"},
+         {"name": "heading", "source": "imu", "transform": "yaw",
+          "field": "orientation", "unit": "rad"},
+         {"name": "roll_rate", "source": "imu", "field": "angular_velocity.x",
+          "unit": "rad/s", "limits": [-1, 1], "clip": True}],
+        [{"name": "arr", "type": "std_msgs/Float64MultiArray", "topic": "a", "trigger": True},
+         {"name": "imu", "type": "sensor_msgs/Imu", "topic": "imu", "max_age_s": 0.1}])
+    i = RobotInterface.from_dict(doc)
+    assert i.fields("imu") == tuple(f"orientation.{a}" for a in "xyzw") + (
+        "angular_velocity.x",)
+    imu = {"orientation.x": 0.0, "orientation.y": 0.0, "orientation.z": math.sin(0.3),
+           "orientation.w": math.cos(0.3), "angular_velocity.x": 5.0}
+    out = i.observe({"arr": {"data": [0.0, 0.0, 1.5]}, "imu": imu})
+    np.testing.assert_allclose(out, [4.0, 0.6, 1.0], rtol=1e-6)
+    with pytest.raises(MalformedInput) as exc:
+        i.observe({"arr": {"data": [0.0]}, "imu": imu})
+    assert exc.value.reason == "wrong_count"
+
+
+# --- sources at different times -------------------------------------------------------------
+
+
+def test_other_sources_give_their_latest_message_within_their_age():
+    i, r = nav_reading()
+    cache = SourceCache(i)
+    assert set(cache.drop_reasons) == {"missing_odom", "stale_odom", "missing_goal",
+                                       "stale_goal"}
+    with pytest.raises(MalformedInput) as exc:
+        cache.reading(r["scan"], now_s=10.0)
+    assert exc.value.reason == "missing_odom"
+    cache.update("odom", r["odom"], 10.0)
+    with pytest.raises(MalformedInput) as exc:
+        cache.reading(r["scan"], now_s=10.1)
+    assert exc.value.reason == "missing_goal"
+    cache.update("goal", r["goal"], 0.0)  # no age limit on the goal
+    reading = cache.reading(r["scan"], now_s=10.2)
+    assert reading["odom"] is r["odom"] and reading["scan"] is r["scan"]
+    assert i.observe(reading).shape == (22,)
+    with pytest.raises(MalformedInput) as exc:  # odometry 0.3 s old: max_age_s is 0.25
+        cache.reading(r["scan"], now_s=10.3)
+    assert exc.value.reason == "stale_odom"
+    cache.update("odom", r["odom"], 10.3)
+    cache.reading(r["scan"], now_s=10.3)
+
+
+# --- checks against an artifact -------------------------------------------------------------
+
+
+def manifest(env_id="CartPole-v1", n_obs=4, n_act=2):
+    return {"env_id": env_id, "observation_space": {"shape": [n_obs]},
+            "action_space": {"n": n_act}}
+
+
+@pytest.mark.parametrize("m, message", [
+    (manifest(n_obs=6), "makes 4 observation values but the artifact .* takes 6"),
+    (manifest(n_act=3), "has 2 actions but the artifact .* among 3"),
+    (manifest(env_id="Acrobot-v1"), "is for CartPole-v1 but the artifact controls Acrobot"),
+])
+def test_a_mismatch_with_the_artifact_is_one_line(m, message):
+    with pytest.raises(NeuroqError, match=message) as exc:
+        load_interface("cartpole").check_artifact(m)
+    assert "\n" not in str(exc.value)
+    load_interface("cartpole").check_artifact(manifest())
+
+
+def test_the_shipped_artifacts_fit_their_interfaces():
+    import json
+
+    from neuroq.deploy.paths import shipped_data
+
+    for art, name in (("cartpole", "cartpole"), ("acrobot", "acrobot")):
+        m = json.loads((shipped_data().artifact(art) / "manifest.json").read_text())
+        load_interface(name).check_artifact(m)
+        with pytest.raises(NeuroqError):
+            load_interface("nav").check_artifact(m)
+
+
+# --- bad files --------------------------------------------------------------------------------
+
+JOINT = {"name": "x", "source": "joints", "joint": "j", "field": "position", "unit": "m"}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(format="other"), "format must be"),
+    (lambda d: d.update(extra=1), "unknown key"),
+    (lambda d: d["sources"][0].update(trigger=False), "exactly one source must be the trigger"),
+    (lambda d: d["sources"][0].update(type="sensor_msgs/Image"), "is not one of"),
+    (lambda d: d["sources"].append({"name": "other", "type": "sensor_msgs/Imu",
+                                    "topic": "imu", "max_age_s": 0.1}), "feeds no observation"),
+    (lambda d: d["sources"].append({"name": "imu", "type": "sensor_msgs/Imu", "topic": "imu",
+                                    "max_age_s": -1}), "max_age_s must be"),
+    (lambda d: d["observation"][0].update(transform="log"), "transform 'log'"),
+    (lambda d: d["observation"][0].update(field="pose"), "position, velocity or effort"),
+    (lambda d: d["observation"][0].pop("unit"), "unit must be given"),
+    (lambda d: d["observation"][0].update(limits=[2, 1]), "limits must be"),
+    (lambda d: d["observation"][0].update(sectors=4), "unknown key"),
+    (lambda d: d["observation"][0].update(source="nowhere"), "not a declared source"),
+    (lambda d: d["command"].update(type="std_msgs/String"), "command.type"),
+    (lambda d: d["command"]["actions"][0].update(values=[1.0, 2.0]), "needs 1 finite values"),
+    (lambda d: d["command"].update(safe=[5.0]), "exceeds the limits"),
+    (lambda d: d["command"].update(type="geometry_msgs/Twist"), "channels of a twist"),
+])
+def test_bad_interface_files_name_the_entry(change, message):
+    doc = copy.deepcopy(base_doc([dict(JOINT)]))
+    RobotInterface.from_dict(copy.deepcopy(doc))  # the unchanged one is fine
+    change(doc)
+    with pytest.raises(NeuroqError, match=message):
+        RobotInterface.from_dict(doc)
+
+
+def test_unreadable_and_unknown_interfaces_are_one_line(tmp_path):
+    with pytest.raises(NeuroqError, match="cannot read"):
+        load_interface(tmp_path / "none.yaml")
+    with pytest.raises(NeuroqError):
+        load_interface("no_such_robot")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("format: [unclosed")
+    with pytest.raises(NeuroqError, match="not valid YAML"):
+        load_interface(bad)

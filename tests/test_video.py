@@ -1,0 +1,76 @@
+"""`neuroq eval --video`: one episode as an animated GIF or MP4, the success figures of eval,
+and one-line refusals."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuroq.agents.video import record_episode
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.policy import load_policy
+from tests.helpers.artifacts import make_nav_artifact, make_tiny_artifact
+
+ROOT = Path(__file__).resolve().parents[1]
+imageio = pytest.importorskip("imageio.v2")
+
+
+@pytest.fixture(scope="module")
+def nav_artifact(tmp_path_factory):
+    return make_nav_artifact(tmp_path_factory.mktemp("nav") / "artifact")
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_an_episode_is_written_frame_by_frame(nav_artifact, tmp_path, suffix):
+    if suffix == ".mp4":
+        pytest.importorskip("imageio_ffmpeg")
+    path = tmp_path / f"episode{suffix}"
+    v = record_episode(load_policy(nav_artifact), path, seed=5000, max_steps=12)
+    assert v["steps"] == 12 and v["frames"] == 13 and v["fps"] == 5
+    if suffix == ".gif":
+        frames = imageio.mimread(path)
+        assert len(frames) == 13
+        assert frames[0].shape[:2] == (416, 416)
+        assert not np.array_equal(frames[0], frames[-1])  # the robot moved
+    else:
+        import imageio_ffmpeg
+
+        assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] == 13
+
+
+def test_a_video_of_an_environment_that_cannot_render_is_one_line(tmp_path):
+    policy = load_policy(make_tiny_artifact(tmp_path / "cartpole"))
+    try:
+        import pygame  # noqa: F401  (Gymnasium's classic control draws with it)
+    except ImportError:
+        with pytest.raises(NeuroqError, match="cannot render") as exc:
+            record_episode(policy, tmp_path / "x.gif")
+        assert "\n" not in str(exc.value)
+    with pytest.raises(NeuroqError, match="must end in .gif or .mp4"):
+        record_episode(policy, tmp_path / "x.avi")
+    with pytest.raises(NeuroqError, match="does not exist"):
+        record_episode(policy, tmp_path / "no" / "x.gif")
+
+
+def run_cli(*args, cwd):
+    code = ("import sys; from neuroq.agents.cli.main import main; sys.exit(main(sys.argv[1:]))")
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1",
+                               "PATH": "/usr/bin:/bin"})
+
+
+def test_eval_prints_success_and_writes_the_video(nav_artifact, tmp_path):
+    p = run_cli("eval", nav_artifact, "--episodes", "4", "--seed", "5000", "--max-steps", "40",
+                "--out", tmp_path / "runs", "--video", tmp_path / "nav.gif", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "success " in p.stdout and "collisions" in p.stdout
+    assert "video " in p.stdout and (tmp_path / "nav.gif").stat().st_size > 1000
+    (result,) = (tmp_path / "runs").rglob("eval-emulator-*/result.json")
+    r = json.loads(result.read_text())
+    assert 0.0 <= r["success_rate"] <= 1.0 and len(r["success"]) == 4
+    p = run_cli("eval", nav_artifact, "--video", tmp_path / "nav.png", cwd=tmp_path)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and ".gif or .mp4" in p.stderr

@@ -73,3 +73,13 @@ def test_run_folder_that_does_not_exist(tmp_path):
 def test_main_returns_exit_code_for_user_errors(capsys, tmp_path):
     assert main(["show", str(tmp_path)]) == 2
     assert "no result.json" in capsys.readouterr().err
+
+
+def test_demo_records_its_command_without_the_local_run_folder():
+    """PROVENANCE.md's regenerate line: every argument as given, less --out (a local path)."""
+    from neuroq.agents.cli.demo import shipped_command
+
+    argv = ["--env", "CartPole-v1", "--out", "/tmp/x y", "-T", "4", "--randomize",
+            "{obs_noise: [0, 0.1]}", "--out=/elsewhere", "--ship", "config/artifacts/cartpole"]
+    assert shipped_command(argv) == ("neuroq demo --env CartPole-v1 -T 4 --randomize "
+                                     "'{obs_noise: [0, 0.1]}' --ship config/artifacts/cartpole")

@@ -56,7 +56,7 @@ def test_shipped_event_artifact_tracks_on_the_emulator():
 GATE_REPLAYED = 3
 
 
-@pytest.mark.parametrize("name", ["cartpole", "acrobot", "dvs_pan_tracking"])
+@pytest.mark.parametrize("name", ["cartpole", "acrobot", "dvs_pan_tracking", "nav"])
 def test_shipped_artifact_passed_its_gate_and_its_gate_episodes_replay(name):
     """Every shipped artifact passed the export gate against the float DQN it carries
     (float_dqn.npz, SHA-256 in the manifest), and its first gate episodes give, played again

@@ -86,14 +86,29 @@ def _ros_stage(env_id: str):
     return run
 
 
-def run(args: argparse.Namespace) -> int:
+def shipped_command(argv: list[str]) -> str:
+    """The demo command as PROVENANCE.md records it: the arguments given, less `--out`
+    (where run folders go changes nothing in the artifact, and a local path means nothing
+    in a clone)."""
     import shlex
+
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--out":
+            skip = True
+        elif not a.startswith("--out="):
+            kept.append(a)
+    return "neuroq demo " + shlex.join(kept)
+
+
+def run(args: argparse.Namespace) -> int:
     import sys
 
     from neuroq.agents.pipeline import run_pipeline
 
-    command = "neuroq demo " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["demo"]
-                                          else sys.argv[1:])
+    command = shipped_command(sys.argv[2:] if sys.argv[1:2] == ["demo"] else sys.argv[1:])
     done = run_pipeline(args.env, args.seed, args.out, args.steps, args.epochs,
                         args.spike_penalty, args.episodes,
                         ros_stage=None if args.skip_ros else _ros_stage(args.env),

@@ -76,6 +76,24 @@ def test_an_env_with_only_a_shipped_interface_closes_the_loop_with_the_in_proces
     assert report.summary()["sim_lost_commands"] == "0"
 
 
+def test_the_demo_ros_stage_runs_an_interface_without_a_shipped_parameters_file(tmp_path):
+    """`neuroq demo --env MountainCar-v0` ends with this stage. No config/<name>_sim.yaml
+    is shipped for the artifact's interface (here one recorded only in its manifest, with
+    a joint name no shipped file has): the stage writes a parameters file for it."""
+    from neuroq.deploy.interface import load_interface
+    from neuroq.ros_nodes.demo_ros import run_ros_demo
+
+    spec = load_interface("mountaincar").to_dict()
+    spec["name"] = "my_mountaincar"
+    for feature in spec["observation"]:
+        feature["joint"] = "my_car"
+    spec["command"]["channels"] = ["my_car"]
+    artifact = make_mountaincar_artifact(tmp_path / "art", interface=spec)
+    summary = run_ros_demo(artifact, episodes=2, seed=1000)
+    assert summary["episode_returns"] == list(evaluate(load_policy(artifact), episodes=2,
+                                                       seed=1000)["returns"])
+
+
 def test_cpu_shares_process_cpu_time_and_resident_memory():
     import os
     from types import SimpleNamespace

@@ -123,9 +123,10 @@ MC_VELOCITY_HALF_RANGE = 0.01  # m/step: one input spike in 16 steps from 0.0006
 MC_PUSH_LEFT, MC_PUSH_RIGHT = 0, 2
 
 
-def make_mountaincar_artifact(out_dir: str | Path) -> Path:
-    """Write the artifact into `out_dir`; return the folder. No interface is recorded (as
-    an export before config/interfaces/mountaincar.yaml shipped)."""
+def make_mountaincar_artifact(out_dir: str | Path, interface: dict | None = None) -> Path:
+    """Write the artifact into `out_dir`; return the folder. `interface`: a robot interface
+    (RobotInterface.to_dict()) recorded in the manifest; None records none (as an export
+    before config/interfaces/mountaincar.yaml shipped)."""
     # inputs: [ON_position, OFF_position, ON_velocity, OFF_velocity]
     hidden = np.zeros((2, 4), np.int8)
     hidden[0, 2] = W_ANGLE  # moving right -> the "push right" neuron
@@ -142,6 +143,7 @@ def make_mountaincar_artifact(out_dir: str | Path) -> Path:
         "observation_space": {"shape": [2]},
         "action_space": {"n": 3},
         "provenance": {"made_by": "tests/helpers/artifacts.py (hand-set weights, not trained)"},
+        **({"interface": interface} if interface is not None else {}),
     }
     save_artifact(out_dir, net, encoder, manifest)
     return Path(out_dir)

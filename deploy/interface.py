@@ -720,8 +720,11 @@ def _parse_features(items: Any, sources: dict[str, Source], fail: Any) -> tuple[
         at = f"observation[{i}] ({name})"
         if src not in sources:
             fail(f"{at}.source {src!r} is not a declared source")
-        if not isinstance(unit, str) or not unit:
-            fail(f"{at}.unit must be given (e.g. m, rad, m/s, 1)")
+        if unit is not None and not isinstance(unit, str):  # YAML reads a bare 1 as a number
+            fail(f"{at}.unit must be a string, got {unit!r} ({type(unit).__name__}): quote "
+                 f"it ('{unit}')")
+        if not unit:
+            fail(f"{at}.unit must be given (e.g. m, rad, m/s, '1' for a dimensionless value)")
         limits = e.get("limits")
         if limits is not None and not (isinstance(limits, list) and len(limits) == 2 and all(
                 _number(x) for x in limits) and limits[0] <= limits[1]):

@@ -336,6 +336,8 @@ JOINT = {"name": "x", "source": "joints", "joint": "j", "field": "position", "un
     (lambda d: d["observation"][0].update(transform="log"), "transform 'log'"),
     (lambda d: d["observation"][0].update(field="pose"), "position, velocity or effort"),
     (lambda d: d["observation"][0].pop("unit"), "unit must be given"),
+    (lambda d: d["observation"][0].update(unit=1),  # `unit: 1` in YAML, a dimensionless value
+     r"unit must be a string, got 1 \(int\): quote it \('1'\)"),
     (lambda d: d["observation"][0].update(limits=[2, 1]), "limits must be"),
     (lambda d: d["observation"][0].update(sectors=4), "unknown key"),
     (lambda d: d["observation"][0].update(source="nowhere"), "not a declared source"),

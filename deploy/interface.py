@@ -514,16 +514,30 @@ def _scalar(f: Feature, data: Mapping[str, Any]) -> float:
 
 
 def _checked(f: Feature, x: float) -> float:
+    """x if finite and within the feature's limits (clipped to them with clip: true).
+
+    Limits are compared at the observation's precision (float32): x is inside when
+    float32(lo) <= float32(x) <= float32(hi). A simulation's float32 observation at its
+    own bound (MountainCar-v0's wall, float32(-1.2) = -1.2000000477 as float64) is then
+    inside limits written as the bound (-1.2); rounding is monotonic, so nothing that
+    was inside in float64 falls outside.
+    """
     if not math.isfinite(x):
         raise MalformedInput(REASON_NOT_FINITE, f"{f.name} is {x}")
     if f.limits is not None:
         lo, hi = f.limits
-        if not lo <= x <= hi:
+        if not (lo <= x <= hi or _inside_f32(x, lo, hi)):
             if f.clip:
                 return min(max(x, lo), hi)
             raise MalformedInput(REASON_OUT_OF_RANGE,
-                                 f"{f.name} = {x:g} {f.unit} outside [{lo:g}, {hi:g}]")
+                                 f"{f.name} = {x:.9g} {f.unit} outside [{lo:.9g}, {hi:.9g}]")
     return x
+
+
+def _inside_f32(x: float, lo: float, hi: float) -> bool:
+    """float32(lo) <= float32(x) <= float32(hi); beyond float32's range is outside."""
+    with np.errstate(over="ignore"):  # 1e40 -> inf: outside, not a warning
+        return bool(np.float32(lo) <= np.float32(x) <= np.float32(hi))
 
 
 def _scalar_feature(f: Feature, data: Mapping[str, Any]) -> float:
@@ -706,8 +720,11 @@ def _parse_features(items: Any, sources: dict[str, Source], fail: Any) -> tuple[
         at = f"observation[{i}] ({name})"
         if src not in sources:
             fail(f"{at}.source {src!r} is not a declared source")
-        if not isinstance(unit, str) or not unit:
-            fail(f"{at}.unit must be given (e.g. m, rad, m/s, 1)")
+        if unit is not None and not isinstance(unit, str):  # YAML reads a bare 1 as a number
+            fail(f"{at}.unit must be a string, got {unit!r} ({type(unit).__name__}): quote "
+                 f"it ('{unit}')")
+        if not unit:
+            fail(f"{at}.unit must be given (e.g. m, rad, m/s, '1' for a dimensionless value)")
         limits = e.get("limits")
         if limits is not None and not (isinstance(limits, list) and len(limits) == 2 and all(
                 _number(x) for x in limits) and limits[0] <= limits[1]):

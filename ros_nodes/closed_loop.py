@@ -357,7 +357,9 @@ def run_closed_loop(
     node_params: more parameters per node ("sim_robot", "policy", "actuator"), applied
     after the config file and the run's own, e.g. {"policy": {"prewarm_lead_s": 0.0}}.
     config: the parameters file (default: the shipped config/cartpole_sim.yaml); the robot
-    interface is the one its sim robot section names.
+    interface is the one its sim robot section names. The policy and the actuator get
+    `artifact` too, so where their sections name no interface they take the artifact's
+    (recorded in its manifest, else the shipped one naming its environment).
     """
     if (duration_s is None) == (episodes is None):
         raise NeuroqError("give either a duration or a number of episodes")
@@ -371,7 +373,10 @@ def run_closed_loop(
                       "-p", f"max_episodes:={episodes or 0}", "-p", "latency_window:=1000000"],
         "policy": ["-p", f"artifact:={artifact}", "-p", f"backend:={backend}",
                    "-p", "latency_window:=100000"],
-        "actuator": ["-p", f"watchdog_timeout_s:={WATCHDOG_PERIODS / rate_hz:.6f}",
+        # the artifact too: an actuator whose section names no interface reads the one the
+        # policy resolves (the manifest's, else the shipped one naming its environment)
+        "actuator": ["-p", f"artifact:={artifact}",
+                     "-p", f"watchdog_timeout_s:={WATCHDOG_PERIODS / rate_hz:.6f}",
                      "-p", "latency_window:=100000"],
     }
     for name, extra in (node_params or {}).items():

@@ -31,28 +31,49 @@ def confine_dds_to_loopback() -> None:
     os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % ROS_DOMAIN_IDS))
 
 
-def sim_config(artifact: str | os.PathLike) -> Path:
-    """The shipped parameters file of the artifact's robot interface:
-    config/<interface name>_sim.yaml (cartpole_sim.yaml, acrobot_sim.yaml, nav_sim.yaml)."""
+#: Control rate of the parameters file written for an interface without a shipped one
+#: (the sim robot's default rate); the loop is lockstep, so episodes do not depend on it.
+GENERIC_RATE_HZ = 50.0
+
+
+def sim_config(artifact: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """The parameters file of the simulated loop of the artifact's robot interface: the
+    shipped config/<interface name>_sim.yaml (cartpole_sim.yaml, acrobot_sim.yaml,
+    nav_sim.yaml) where there is one; else one written into `folder` whose sim robot runs
+    the interface (a copy of it, so one recorded only in the manifest works too) at
+    GENERIC_RATE_HZ, and whose policy and actuator take the artifact's interface."""
+    import yaml
+
     from neuroq.deploy.artifact import read_manifest
     from neuroq.deploy.interface import resolve_interface
     from neuroq.deploy.paths import shipped_data
 
     robot = resolve_interface("", read_manifest(artifact)[1])
-    return shipped_data().config_file(f"{robot.name}_sim.yaml")
+    shipped = shipped_data().config_dir / f"{robot.name}_sim.yaml"
+    if shipped.is_file():
+        return shipped
+    interface = Path(folder) / f"{robot.name}.yaml"
+    interface.write_text(yaml.safe_dump(robot.to_dict(), sort_keys=False))
+    config = Path(folder) / f"{robot.name}_sim.yaml"
+    config.write_text(yaml.safe_dump({
+        "neuroq_sim_robot": {"ros__parameters": {"interface": str(interface),
+                                                 "control_rate_hz": GENERIC_RATE_HZ}},
+        "neuroq_policy": {"ros__parameters": {"backend": "emulator"}},
+        "neuroq_actuator": {"ros__parameters": {}}}))
+    return config
 
 
 def run_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int = 0,
                  rate_hz: float | None = None) -> dict:
     """Run `episodes` episodes over ROS 2 (episode k seeded seed + k) with the simulated
     robot of the artifact's interface at `rate_hz` (default: DEMO_SPEEDUP x its config's
-    rate); print and return the loop's summary."""
+    rate, see `sim_config`); print and return the loop's summary."""
     confine_dds_to_loopback()
     from neuroq.ros_nodes.closed_loop import run_closed_loop, sim_rate_hz
 
-    config = sim_config(artifact)
-    rate = rate_hz or DEMO_SPEEDUP * sim_rate_hz(config)
     with tempfile.TemporaryDirectory(prefix="neuroq-ros-demo-") as logs:
+        config = sim_config(artifact, logs)
+        rate = rate_hz or DEMO_SPEEDUP * sim_rate_hz(config)
         # the nodes' own figures: no extra reader on the loop's topics
         report = run_closed_loop(Path(artifact), logs, rate_hz=rate, episodes=episodes,
                                  seed=seed, observe=False, config=config)

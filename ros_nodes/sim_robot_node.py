@@ -4,7 +4,8 @@ What it publishes and which command it takes is a robot interface's
 (`neuroq.deploy.interface`, the `interface` parameter): the same file the policy and the
 actuator read, so the three agree by construction.
 
-Publishes   every source of the interface at the control rate, each stamped with the node
+Publishes   every source of the interface at the control rate (the trigger must have a
+            header: commands are paired with readings by its stamp), each stamped with the node
             clock when the state is read (after the environment step, as a sensor stamps its
             sample), the trigger source last: CartPole and Acrobot `joint_states`
             (sensor_msgs/JointState: positions and velocities by joint name); DiffDriveNav
@@ -126,6 +127,14 @@ class SimRobotNode(Node):
             raise NeuroqError(
                 f"the simulated robot pairs each command with its reading by stamp: "
                 f"{robot.command.type} has no header (use a stamped command type)")
+        trigger = robot.trigger
+        if not has_header(message_class(trigger.type)):
+            # the policy stamps its action with the trigger's stamp; without one it stamps
+            # the time it acts, which no reading carries, so no command would ever be taken
+            raise NeuroqError(
+                f"the simulated robot pairs each command with its reading by the trigger's "
+                f"stamp: trigger source {trigger.name} ({trigger.type}) has no header (make "
+                f"a stamped type the trigger, e.g. sensor_msgs/JointState)")
         self.robot = LockstepRobot(env_id, robot, seed=seed, command_tolerance=tolerance,
                                    command_timeout_ticks=timeout, max_episodes=max_episodes)
         # one publisher and one reused message per source; the trigger goes out last, so

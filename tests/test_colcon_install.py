@@ -60,7 +60,7 @@ NODE_EXECUTABLES = {"neuroq_policy_node", "neuroq_actuator_node", "neuroq_sim_ro
                     "neuroq_event_node", "neuroq_event_camera"}
 NODE_CONFIGS = {"cartpole_sim.yaml", "cartpole_robot.yaml", "acrobot_sim.yaml", "nav_sim.yaml",
                 "nav_robot.yaml"}
-ROBOT_INTERFACES = {"cartpole.yaml", "acrobot.yaml", "nav.yaml"}
+ROBOT_INTERFACES = {"cartpole.yaml", "acrobot.yaml", "mountaincar.yaml", "nav.yaml"}
 ARTIFACTS = {"cartpole", "acrobot", "dvs_pan_tracking"}
 BUILD_TIMEOUT_S = 300
 ACTIONS_WANTED = 5

@@ -135,6 +135,18 @@ def test_export_records_the_interface_asked_for_and_refuses_one_that_does_not_fi
     assert load_artifact(made.artifact).manifest["interface"]["name"] == "my_cartpole"
 
 
+def test_re_export_records_the_shipped_interface_of_an_env_beyond_the_shipped_robots(tmp_path):
+    """A MountainCar-v0 artifact that records no interface (as the sweeps exported them):
+    exported again, it records config/interfaces/mountaincar.yaml, found by env_id."""
+    from tests.helpers.artifacts import make_mountaincar_artifact
+
+    old = make_mountaincar_artifact(tmp_path / "old")
+    assert "interface" not in load_artifact(old).manifest
+    made = export(str(old), str(tmp_path / "runs"), eval_episodes=0)
+    assert load_artifact(made.artifact).manifest["interface"]["name"] == "mountaincar"
+    assert made.result["interface"] == "mountaincar"
+
+
 def test_export_gate_refuses_and_leaves_nothing_unless_forced(tmp_path):
     with pytest.raises(NeuroqError, match=r"export refused: the SNN's return .* % of the float"):
         export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=2.0,

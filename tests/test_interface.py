@@ -55,7 +55,7 @@ def scan(ranges, angle_min=0.0, inc=None, lo=0.12, hi=3.5):
 
 def test_shipped_interfaces_load_and_round_trip():
     names = shipped_interfaces()
-    assert {"cartpole", "acrobot", "nav"} <= set(names)
+    assert {"cartpole", "acrobot", "mountaincar", "nav"} <= set(names)
     for name in names:
         i = load_interface(name)
         again = RobotInterface.from_dict(i.to_dict())
@@ -65,7 +65,7 @@ def test_shipped_interfaces_load_and_round_trip():
     assert interface_for_env("no-such-env") is None
 
 
-@pytest.mark.parametrize("name", ["cartpole", "acrobot"])
+@pytest.mark.parametrize("name", ["cartpole", "acrobot", "mountaincar"])
 def test_joint_interfaces_invert_their_environment_observations(name):
     i = load_interface(name)
     env = gym.make(i.env_id)
@@ -80,6 +80,30 @@ def test_joint_interfaces_invert_their_environment_observations(name):
     for a in range(i.n_actions):
         assert i.action_from_command(i.action_table().command(a), 1e-3) == a
     assert i.action_from_command(i.command.safe, 1e-3) in (None, 1)  # acrobot's 0 N m is 1
+
+
+def test_a_simulation_at_its_own_bounds_is_within_limits_written_as_them():
+    """MountainCar-v0 clips its float32 state to its bounds (the car stops at the wall,
+    -1.2); the interface's limits say -1.2 too. As float64, float32(-1.2) is below -1.2:
+    limits are compared at float32 precision, so the wall is not out of range."""
+    i = load_interface("mountaincar")
+    env = gym.make(i.env_id)
+    space = env.observation_space
+    for obs in (space.low, space.high):
+        np.testing.assert_array_equal(i.observe(i.readings_from_observation(obs)), obs)
+    # a whole episode that reaches the wall: push the way the car moves (seed 1000)
+    obs, _ = env.reset(seed=1000)
+    at_wall = 0
+    for _ in range(200):
+        np.testing.assert_array_equal(i.observe(i.readings_from_observation(obs)), obs)
+        at_wall += bool(obs[0] == space.low[0])
+        obs, _, term, trunc, _ = env.step(2 if obs[1] > 0 else 0)
+        if term or trunc:
+            break
+    assert at_wall > 0
+    # beyond the bound, not only by float32 rounding: still dropped
+    with pytest.raises(MalformedInput, match=r"car_position = -1.21 m outside \[-1.2, 0.6\]"):
+        i.observe({"joints": {"name": ["car"], "position": [-1.21], "velocity": [0.0]}})
 
 
 def test_the_nav_interface_reproduces_the_environment_observation_exactly():
@@ -312,6 +336,8 @@ JOINT = {"name": "x", "source": "joints", "joint": "j", "field": "position", "un
     (lambda d: d["observation"][0].update(transform="log"), "transform 'log'"),
     (lambda d: d["observation"][0].update(field="pose"), "position, velocity or effort"),
     (lambda d: d["observation"][0].pop("unit"), "unit must be given"),
+    (lambda d: d["observation"][0].update(unit=1),  # `unit: 1` in YAML, a dimensionless value
+     r"unit must be a string, got 1 \(int\): quote it \('1'\)"),
     (lambda d: d["observation"][0].update(limits=[2, 1]), "limits must be"),
     (lambda d: d["observation"][0].update(sectors=4), "unknown key"),
     (lambda d: d["observation"][0].update(source="nowhere"), "not a declared source"),

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.evaluate import evaluate
 from neuroq.deploy.policy import load_policy
 from neuroq.ros_nodes.closed_loop import run_closed_loop
-from tests.helpers.artifacts import make_tiny_artifact
+from tests.helpers.artifacts import make_mountaincar_artifact, make_tiny_artifact
 
 pytestmark = pytest.mark.ros
 
@@ -52,6 +53,45 @@ def test_shipped_acrobot_artifact_closes_the_loop_with_the_in_process_returns(tm
                                            seed=0)["returns"])
     # every episode solved: the tip reached the line before Acrobot's 500-step limit (-500)
     assert all(r > -500 for r in report.returns)
+
+
+def test_an_env_with_only_a_shipped_interface_closes_the_loop_with_the_in_process_returns(
+        tmp_path):
+    """MountainCar-v0 over ROS 2 as docs/ros.md tells a user to run it: a parameters file
+    whose sim robot names the interface (mountaincar: config/interfaces/mountaincar.yaml);
+    the policy and actuator find it by the artifact's environment (its manifest records no
+    interface). Seed 1000's episode stops at the left wall (-1.2), the bound of the
+    interface's limits."""
+    artifact = make_mountaincar_artifact(tmp_path / "art")
+    config = tmp_path / "mountaincar_sim.yaml"
+    config.write_text(yaml.safe_dump({
+        "neuroq_sim_robot": {"ros__parameters": {"interface": "mountaincar",
+                                                 "control_rate_hz": 100.0}},
+        "neuroq_policy": {"ros__parameters": {"backend": "emulator"}},
+        "neuroq_actuator": {"ros__parameters": {"watchdog_timeout_s": 0.015}}}))
+    report = run_closed_loop(artifact, tmp_path / "logs", rate_hz=100.0, episodes=2,
+                             seed=1000, config=config, observe=False, max_wall_s=60.0)
+    assert report.returns == list(evaluate(load_policy(artifact), episodes=2,
+                                           seed=1000)["returns"])
+    assert report.summary()["sim_lost_commands"] == "0"
+
+
+def test_the_demo_ros_stage_runs_an_interface_without_a_shipped_parameters_file(tmp_path):
+    """`neuroq demo --env MountainCar-v0` ends with this stage. No config/<name>_sim.yaml
+    is shipped for the artifact's interface (here one recorded only in its manifest, with
+    a joint name no shipped file has): the stage writes a parameters file for it."""
+    from neuroq.deploy.interface import load_interface
+    from neuroq.ros_nodes.demo_ros import run_ros_demo
+
+    spec = load_interface("mountaincar").to_dict()
+    spec["name"] = "my_mountaincar"
+    for feature in spec["observation"]:
+        feature["joint"] = "my_car"
+    spec["command"]["channels"] = ["my_car"]
+    artifact = make_mountaincar_artifact(tmp_path / "art", interface=spec)
+    summary = run_ros_demo(artifact, episodes=2, seed=1000)
+    assert summary["episode_returns"] == list(evaluate(load_policy(artifact), episodes=2,
+                                                       seed=1000)["returns"])
 
 
 def test_cpu_shares_process_cpu_time_and_resident_memory():

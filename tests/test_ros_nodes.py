@@ -561,3 +561,35 @@ def test_cpu_wakeup_latency_parameter_holds_the_pm_qos_request(tmp_path):
         assert apply_wakeup_latency(other, str(tmp_path / "missing" / "dev")) is None
     with pytest.raises(ValueError):
         hold_wakeup_latency(-5, str(device))
+
+
+def test_sim_robot_refuses_a_trigger_without_a_header(tmp_path):
+    """Commands are paired with readings by the trigger's stamp: an interface whose trigger
+    is a std_msgs/Float64MultiArray would stall the loop (no command ever matches), so the
+    sim robot refuses it at start-up with one line saying what to change."""
+    import rclpy
+    import yaml
+    from rclpy.context import Context
+
+    from neuroq.deploy.interface import load_interface
+    from neuroq.ros_nodes.sim_robot_node import SimRobotNode
+
+    spec = load_interface("mountaincar").to_dict()
+    spec["sources"] = [{"name": "joints", "type": "std_msgs/Float64MultiArray",
+                        "topic": "car_state", "trigger": True}]
+    for k, feature in enumerate(spec["observation"]):
+        feature.pop("joint")
+        feature.update(field="data", index=k)
+    path = tmp_path / "mountaincar_array.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    load_interface(path)  # a valid interface: a robot's policy node may well take it
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        with pytest.raises(NeuroqError, match=r"trigger source joints "
+                           r"\(std_msgs/Float64MultiArray\) has no header \(make a stamped "
+                           r"type the trigger"):
+            SimRobotNode(context=context, parameter_overrides=[
+                Parameter("interface", value=str(path))])
+    finally:
+        rclpy.try_shutdown(context=context)

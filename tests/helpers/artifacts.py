@@ -116,3 +116,34 @@ def make_nav_artifact(out_dir: str | Path, interface: bool = True) -> Path:
         manifest["interface"] = load_interface("nav").to_dict()
     save_artifact(out_dir, net, encoder, manifest)
     return Path(out_dir)
+
+
+# MountainCar: push the way the car moves (pumps energy into its swing)
+MC_VELOCITY_HALF_RANGE = 0.01  # m/step: one input spike in 16 steps from 0.000625 m/step
+MC_PUSH_LEFT, MC_PUSH_RIGHT = 0, 2
+
+
+def make_mountaincar_artifact(out_dir: str | Path, interface: dict | None = None) -> Path:
+    """Write the artifact into `out_dir`; return the folder. `interface`: a robot interface
+    (RobotInterface.to_dict()) recorded in the manifest; None records none (as an export
+    before config/interfaces/mountaincar.yaml shipped)."""
+    # inputs: [ON_position, OFF_position, ON_velocity, OFF_velocity]
+    hidden = np.zeros((2, 4), np.int8)
+    hidden[0, 2] = W_ANGLE  # moving right -> the "push right" neuron
+    hidden[1, 3] = W_ANGLE  # moving left
+    output = np.zeros((3, 2), np.int8)
+    output[MC_PUSH_RIGHT, 0] = output[MC_PUSH_LEFT, 1] = 1  # at rest: all zero, action 0
+    net = SpikingQNetwork(
+        layers=(Layer("hidden", hidden, 1.0, make_params(2, threshold=THRESHOLD)),
+                Layer("output", output, 1.0, make_params(3), spiking=False)),
+        timesteps=TIMESTEPS)
+    encoder = RateEncoder(center=(-0.3, 0.0), half_range=(0.9, MC_VELOCITY_HALF_RANGE))
+    manifest = {
+        "env_id": "MountainCar-v0",
+        "observation_space": {"shape": [2]},
+        "action_space": {"n": 3},
+        "provenance": {"made_by": "tests/helpers/artifacts.py (hand-set weights, not trained)"},
+        **({"interface": interface} if interface is not None else {}),
+    }
+    save_artifact(out_dir, net, encoder, manifest)
+    return Path(out_dir)

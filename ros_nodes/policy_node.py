@@ -41,7 +41,16 @@ Parameters (all read-only: they fix what the node is; `use_sim_time` too, at run
     artifact (str), backend (emulator | reference | spinnaker2), interface (str),
     sensor_queue_depth (int), diagnostics_period_s (float), latency_window (int),
     board_ip (str), performance_level (low | high), encoder_seed (int),
-    prewarm_lead_s (float), max_stamp_lead_s (float).
+    prewarm_lead_s (float), max_stamp_lead_s (float), sync_stamps (bool).
+
+Several sources (`sync_stamps`, for simulations): DDS keeps the order of messages within a
+topic, not across topics, so the trigger of one tick may arrive before another source's
+message of the same tick, and the reading would take that source's message of the tick
+before. With `sync_stamps` true the node holds such a trigger (the newest one only; one it
+replaces is dropped as `unmatched`) and makes the reading when every stamped source has
+delivered the message with the trigger's stamp. A simulated robot stamps all messages of a
+tick alike (config/nav_sim.yaml sets it); a real robot's drivers stamp each sensor on its
+own clock, so there it stays false and the latest message within max_age_s is used.
 
 Pre-warming (`prewarm_lead_s` > 0, emulator backend): the node estimates the reading period
 from arrival times (an exponentially weighted mean of the intervals) and, `prewarm_lead_s`
@@ -109,6 +118,9 @@ STALE_PERIODS = 2.0
 # an arrival interval enters the period estimate clipped to this many times the estimate,
 # so a pause (a reset, a lost reading) moves it by at most alpha * (PAUSE_CLIP - 1) = 10 %
 PAUSE_CLIP = 2.0
+#: Drop reason (sync_stamps): a held trigger replaced by a newer one before the messages of
+#: its stamp arrived from every other source.
+REASON_UNMATCHED = "unmatched"
 # a warm-up timer dispatch earlier than this before its due time is a stale one, s
 WARM_EARLY_S = 0.001
 #: Source types that are goals or settings rather than sensor streams: sent once and kept,
@@ -171,6 +183,11 @@ class PolicyNode(Node):
                            "a reading stamped further ahead of this node's clock is dropped "
                            "(bad_stamp)", float_range=(0.0, 3600.0))
         self._max_lead_ns = int(max_lead * 1e9)
+        self._sync = declare(
+            self, "sync_stamps", False,
+            "make each reading from the messages of every stamped source that carry the "
+            "trigger's stamp, holding the trigger until they arrive (a simulation stamps one "
+            "tick's messages alike; a real robot's sensors are not: leave false there)")
         # bad parameters: raised here, before anything loads (run_node: one line, status 2)
         named = load_interface(interface) if interface else None
         check_choice("backend", self._backend, BACKENDS)
@@ -198,7 +215,11 @@ class PolicyNode(Node):
 
         robot = self.robot
         self._cache = SourceCache(robot)
-        reasons = (*DROP_REASONS, REASON_WRONG_FRAME, REASON_BAD_SCAN, *self._cache.drop_reasons)
+        reasons = (*DROP_REASONS, REASON_WRONG_FRAME, REASON_BAD_SCAN, *self._cache.drop_reasons,
+                   *((REASON_UNMATCHED,) if self._sync else ()))
+        # sync_stamps: the trigger waiting for its partners (msg, fields, sent_ns, arrival_s,
+        # start), the newest only
+        self._held: tuple | None = None
         self._dropped: Counter[str] = Counter({r: 0 for r in reasons})
         self._other_received: Counter[str] = Counter(
             {s.name: 0 for s in robot.sources if not s.trigger})
@@ -301,7 +322,18 @@ class PolicyNode(Node):
             return
         arrival_s = time.monotonic()
         if not source.trigger:  # kept until a trigger message makes a reading with it
-            self._cache.update(source.name, fields, arrival_s)
+            self._cache.update(source.name, fields, arrival_s, sent_ns)
+            held = self._held
+            if held is not None and self._cache.stamps_match(held[2]):
+                self._held = None
+                self._on_reading(*held)
+            return
+        if self._sync and sent_ns is not None and not self._cache.stamps_match(sent_ns):
+            # DDS orders messages per topic only: the other sources of this tick may still
+            # be on their way; the reading is made when the last of them arrives
+            if self._held is not None:
+                self._dropped[REASON_UNMATCHED] += 1
+            self._held = (msg, fields, sent_ns, arrival_s, start)
             return
         self._on_reading(msg if header else None, fields, sent_ns, arrival_s, start)
 

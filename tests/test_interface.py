@@ -160,6 +160,31 @@ def test_sectors_are_found_by_angle_whatever_the_scan_starts_at():
     np.testing.assert_array_equal(idx, [0, 1, 1, 2, 2, 3, 3, 0])  # edges go to the next
 
 
+def test_float32_scan_angles_bin_as_the_simulation_does():
+    """LaserScan carries angle_min and angle_increment as float32: boundary beams must stay in
+    their sector (over ROS 2 they moved: 6 of 18 DiffDriveNav sectors changed, by up to
+    0.079 m, and the shipped nav artifact drove other episodes than in process)."""
+    from neuroq.deploy.interface import load_interface
+
+    nav = load_interface("nav")
+    env = gym.make("neuroq/DiffDriveNav-v0")
+    float32_fields = ("angle_min", "angle_max", "angle_increment", "range_min", "range_max",
+                      "scan_time")
+    rng = np.random.default_rng(0)
+    for seed in range(5000, 5005):
+        obs, _ = env.reset(seed=seed)
+        for _ in range(20):
+            data = env.unwrapped.sensor_data()
+            scan32 = {k: (np.float32(v) if k in float32_fields else v)
+                      for k, v in data["scan"].items()}
+            got = nav.observe({**data, "scan": scan32})
+            np.testing.assert_array_equal(got, obs)
+            obs, *_ = env.step(int(rng.integers(nav.n_actions)))
+    # a beam a float32 rounding off a boundary goes to the sector after it, as one on it
+    idx = sector_index(8, 0.0, float(np.float32(math.pi / 4)), 4)
+    np.testing.assert_array_equal(idx, [0, 1, 1, 2, 2, 3, 3, 0])
+
+
 def test_a_scan_that_cannot_be_binned_is_dropped():
     i = laser_interface()
     with pytest.raises(MalformedInput) as exc:

@@ -160,3 +160,73 @@ def test_policy_node_makes_readings_from_several_sources_and_counts_what_it_drop
     assert (stats["dropped_missing_odom"], stats["dropped_missing_goal"],
             stats["dropped_stale_odom"], stats["dropped_wrong_frame"]) == (1, 1, 1, 1)
     assert stats["dropped_inputs"] == 4 and stats["interface"] == "nav"
+
+
+def test_sync_stamps_holds_a_scan_until_the_odometry_of_its_tick_arrives():
+    """DDS orders messages per topic only. With sync_stamps, a scan that arrives before the
+    odometry and goal of its tick waits for them and is answered with their data; a held scan
+    replaced by a newer one is dropped as `unmatched`."""
+    from geometry_msgs.msg import PoseStamped
+    from nav_msgs.msg import Odometry
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Joy
+
+    from neuroq.deploy.interface import load_interface
+    from neuroq.ros_nodes.messages import fill
+    from neuroq.ros_nodes.policy_node import PolicyNode
+    from neuroq.ros_nodes.qos import set_stamp
+    from tests.helpers.stand_in_policy import StandInPolicy
+
+    nav = load_interface("nav")
+    policy = StandInPolicy(gains=[0.0] * 19 + [1.0, 0.0, 0.0], env_id=nav.env_id,
+                           n_actions=nav.n_actions)
+
+    def make_policy(ctx):
+        return PolicyNode(lambda art, be: policy, context=ctx, parameter_overrides=[
+            Parameter("artifact", value="stand-in"), Parameter("interface", value="nav"),
+            Parameter("sync_stamps", value=True)])
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(Joy, "action", command_qos(100))
+        return probe
+
+    from neuroq.deploy.rollout import make_env
+
+    env = make_env(nav.env_id).unwrapped
+    env.reset(seed=5000)
+    data = env.sensor_data()
+    with spinning(make_policy, probe_factory) as (node, probe):
+        pubs = {"scan": probe.create_publisher(LaserScan, "scan", sensor_qos()),
+                "odom": probe.create_publisher(Odometry, "odom", sensor_qos()),
+                "goal": probe.create_publisher(PoseStamped, "goal_pose", command_qos(1))}
+        assert wait_until(lambda: all(p.get_subscription_count() for p in pubs.values()), 5.0)
+        now = probe.get_clock().now().nanoseconds
+
+        def send(name: str, stamp_ns: int) -> None:
+            msg = {"scan": LaserScan, "odom": Odometry, "goal": PoseStamped}[name]()
+            fill(msg, data[name])
+            set_stamp(msg.header.stamp, stamp_ns)
+            pubs[name].publish(msg)
+
+        def counted(key: str, n: int) -> bool:
+            return node.stats()[key] >= n
+
+        t1, t2, t3 = now, now + 50_000_000, now + 100_000_000
+        send("odom", t1)
+        send("goal", t1)
+        assert wait_until(lambda: counted("received_goal", 1), 5.0)
+        send("scan", t2)  # its odometry and goal come after it
+        assert wait_until(lambda: counted("readings_received", 1), 5.0)
+        send("scan", t3)  # replaces the held one: t2 is never answered
+        assert wait_until(lambda: counted("readings_received", 2), 5.0)
+        assert probe.messages("action") == []
+        send("goal", t3)
+        assert wait_until(lambda: counted("received_goal", 2), 5.0)
+        assert probe.messages("action") == []  # the odometry of t3 is still missing
+        send("odom", t3)
+        assert wait_until(lambda: len(probe.messages("action")) == 1, 5.0)
+        stats = node.stats()
+    (_, action), = probe.messages("action")
+    assert action.header.stamp.sec * 1_000_000_000 + action.header.stamp.nanosec == t3
+    assert stats["dropped_unmatched"] == 1 and stats["dropped_inputs"] == 1

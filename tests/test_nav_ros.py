@@ -5,6 +5,8 @@ the same seeds; launch/nav_robot.launch.py remaps the robot's topics."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 pytest.importorskip("rclpy")
@@ -34,6 +36,46 @@ EPISODES = 4
 def _outcomes(probe: Probe) -> list[dict[str, float]]:
     return [{kv.key: float(kv.value) for kv in m.values}
             for _, m in probe.messages("episode_outcome")]
+
+
+@contextlib.contextmanager
+def nav_policy(**parameters):
+    """The real policy node on the nav interface with a stand-in network (it turns to the
+    goal's bearing), a probe watching `action` with publishers for scan, odom and goal, and
+    one tick's sensor data of DiffDriveNav (seed 5000): yields (node, probe, pubs, data)."""
+    from geometry_msgs.msg import PoseStamped
+    from nav_msgs.msg import Odometry
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Joy
+
+    from neuroq.deploy.interface import load_interface
+    from neuroq.deploy.rollout import make_env
+    from neuroq.ros_nodes.policy_node import PolicyNode
+    from tests.helpers.stand_in_policy import StandInPolicy
+
+    nav = load_interface("nav")
+    policy = StandInPolicy(gains=[0.0] * 19 + [1.0, 0.0, 0.0], env_id=nav.env_id,
+                           n_actions=nav.n_actions)
+
+    def make_policy(ctx):
+        return PolicyNode(lambda art, be: policy, context=ctx, parameter_overrides=[
+            Parameter("artifact", value="stand-in"), Parameter("interface", value="nav"),
+            *(Parameter(k, value=v) for k, v in parameters.items())])
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(Joy, "action", command_qos(100))
+        return probe
+
+    env = make_env(nav.env_id).unwrapped
+    env.reset(seed=5000)
+    data = env.sensor_data()
+    with spinning(make_policy, probe_factory) as (node, probe):
+        pubs = {"scan": probe.create_publisher(LaserScan, "scan", sensor_qos()),
+                "odom": probe.create_publisher(Odometry, "odom", sensor_qos()),
+                "goal": probe.create_publisher(PoseStamped, "goal_pose", command_qos(1))}
+        assert wait_until(lambda: all(p.get_subscription_count() for p in pubs.values()), 5.0)
+        yield node, probe, pubs, data
 
 
 @pytest.mark.parametrize("rate_hz", [20.0, pytest.param(5.0, marks=pytest.mark.slow)])
@@ -93,38 +135,10 @@ def test_policy_node_makes_readings_from_several_sources_and_counts_what_it_drop
 
     from geometry_msgs.msg import PoseStamped
     from nav_msgs.msg import Odometry
-    from rclpy.parameter import Parameter
-    from sensor_msgs.msg import Joy
 
-    from neuroq.deploy.interface import load_interface
     from neuroq.ros_nodes.messages import fill
-    from neuroq.ros_nodes.policy_node import PolicyNode
-    from tests.helpers.stand_in_policy import StandInPolicy
 
-    nav = load_interface("nav")
-    policy = StandInPolicy(gains=[0.0] * 19 + [1.0, 0.0, 0.0], env_id=nav.env_id,
-                           n_actions=nav.n_actions)
-
-    def make_policy(ctx):
-        return PolicyNode(lambda art, be: policy, context=ctx, parameter_overrides=[
-            Parameter("artifact", value="stand-in"), Parameter("interface", value="nav")])
-
-    def probe_factory(ctx):
-        probe = Probe(ctx)
-        probe.watch(Joy, "action", command_qos(100))
-        return probe
-
-    from neuroq.deploy.rollout import make_env
-
-    env = make_env(nav.env_id).unwrapped
-    env.reset(seed=5000)
-    data = env.sensor_data()
-    with spinning(make_policy, probe_factory) as (node, probe):
-        pubs = {"scan": probe.create_publisher(LaserScan, "scan", sensor_qos()),
-                "odom": probe.create_publisher(Odometry, "odom", sensor_qos()),
-                "goal": probe.create_publisher(PoseStamped, "goal_pose", command_qos(1))}
-        assert wait_until(lambda: all(p.get_subscription_count() for p in pubs.values()), 5.0)
-
+    with nav_policy() as (node, probe, pubs, data):
         def send(name: str, **changes) -> None:
             msg = {"scan": LaserScan, "odom": Odometry, "goal": PoseStamped}[name]()
             fill(msg, {**data[name], **changes})
@@ -168,39 +182,11 @@ def test_sync_stamps_holds_a_scan_until_the_odometry_of_its_tick_arrives():
     replaced by a newer one is dropped as `unmatched`."""
     from geometry_msgs.msg import PoseStamped
     from nav_msgs.msg import Odometry
-    from rclpy.parameter import Parameter
-    from sensor_msgs.msg import Joy
 
-    from neuroq.deploy.interface import load_interface
     from neuroq.ros_nodes.messages import fill
-    from neuroq.ros_nodes.policy_node import PolicyNode
     from neuroq.ros_nodes.qos import set_stamp
-    from tests.helpers.stand_in_policy import StandInPolicy
 
-    nav = load_interface("nav")
-    policy = StandInPolicy(gains=[0.0] * 19 + [1.0, 0.0, 0.0], env_id=nav.env_id,
-                           n_actions=nav.n_actions)
-
-    def make_policy(ctx):
-        return PolicyNode(lambda art, be: policy, context=ctx, parameter_overrides=[
-            Parameter("artifact", value="stand-in"), Parameter("interface", value="nav"),
-            Parameter("sync_stamps", value=True)])
-
-    def probe_factory(ctx):
-        probe = Probe(ctx)
-        probe.watch(Joy, "action", command_qos(100))
-        return probe
-
-    from neuroq.deploy.rollout import make_env
-
-    env = make_env(nav.env_id).unwrapped
-    env.reset(seed=5000)
-    data = env.sensor_data()
-    with spinning(make_policy, probe_factory) as (node, probe):
-        pubs = {"scan": probe.create_publisher(LaserScan, "scan", sensor_qos()),
-                "odom": probe.create_publisher(Odometry, "odom", sensor_qos()),
-                "goal": probe.create_publisher(PoseStamped, "goal_pose", command_qos(1))}
-        assert wait_until(lambda: all(p.get_subscription_count() for p in pubs.values()), 5.0)
+    with nav_policy(sync_stamps=True) as (node, probe, pubs, data):
         now = probe.get_clock().now().nanoseconds
 
         def send(name: str, stamp_ns: int) -> None:

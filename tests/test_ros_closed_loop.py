@@ -55,6 +55,13 @@ def test_shipped_acrobot_artifact_closes_the_loop_with_the_in_process_returns(tm
     assert all(r > -500 for r in report.returns)
 
 
+#: Episodes of the MountainCar loop (about 1 s each at 100 Hz): some run after the window.
+EPISODES_MC = 7
+#: Seconds from start that cover Fast DDS's start-up stall (its first participant
+#: announcement, about 3 s, plus the 333 ms sleep).
+DDS_STALL_WINDOW_S = 4.0
+
+
 def test_an_env_with_only_a_shipped_interface_closes_the_loop_with_the_in_process_returns(
         tmp_path):
     """MountainCar-v0 over ROS 2 as docs/ros.md tells a user to run it: a parameters file
@@ -69,11 +76,15 @@ def test_an_env_with_only_a_shipped_interface_closes_the_loop_with_the_in_proces
                                                  "control_rate_hz": 100.0}},
         "neuroq_policy": {"ros__parameters": {"backend": "emulator"}},
         "neuroq_actuator": {"ros__parameters": {"watchdog_timeout_s": 0.015}}}))
-    report = run_closed_loop(artifact, tmp_path / "logs", rate_hz=100.0, episodes=2,
-                             seed=1000, config=config, observe=False, max_wall_s=60.0)
-    assert report.returns == list(evaluate(load_policy(artifact), episodes=2,
+    # Fast DDS may stall one send for 333 ms about 3 s after start (docs/ros.md, "Lost
+    # commands at start-up"); the lockstep robot publishes that reading again, so returns
+    # still match, and commands are counted lost only after that window
+    report = run_closed_loop(artifact, tmp_path / "logs", rate_hz=100.0, episodes=EPISODES_MC,
+                             warmup_s=DDS_STALL_WINDOW_S, seed=1000, config=config,
+                             observe=False, max_wall_s=60.0)
+    assert report.returns == list(evaluate(load_policy(artifact), episodes=EPISODES_MC,
                                            seed=1000)["returns"])
-    assert report.summary()["sim_lost_commands"] == "0"
+    assert report.summary()["sim_lost_commands_watched"] == 0
 
 
 def test_the_demo_ros_stage_runs_an_interface_without_a_shipped_parameters_file(tmp_path):

@@ -76,9 +76,10 @@ def test_an_env_with_only_a_shipped_interface_closes_the_loop_with_the_in_proces
                                                  "control_rate_hz": 100.0}},
         "neuroq_policy": {"ros__parameters": {"backend": "emulator"}},
         "neuroq_actuator": {"ros__parameters": {"watchdog_timeout_s": 0.015}}}))
-    # Fast DDS may stall one send for 333 ms about 3 s after start (docs/ros.md, "Lost
-    # commands at start-up"); the lockstep robot publishes that reading again, so returns
-    # still match, and commands are counted lost only after that window
+    # Fast DDS may stall one send for 333 ms about 3 s after start (docs/ros.md,
+    # "Lost commands at start-up: a 333 ms Fast DDS shared-memory health check"); the
+    # lockstep robot publishes that reading again, so returns still match, and commands are
+    # counted lost only after that window
     report = run_closed_loop(artifact, tmp_path / "logs", rate_hz=100.0, episodes=EPISODES_MC,
                              warmup_s=DDS_STALL_WINDOW_S, seed=1000, config=config,
                              observe=False, max_wall_s=60.0)

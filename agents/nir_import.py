@@ -52,6 +52,7 @@ from neuroq.agents.convert import (
     spiking_act,
 )
 from neuroq.agents.nir_source import SourceNetwork, read_source, run_source
+from neuroq.deploy.artifact import plain
 from neuroq.deploy.encoders import Encoder, encoder_from_dict, with_silent_tail
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
@@ -268,7 +269,7 @@ def run_import(graph_path: str | os.PathLike, env_id: str, encoder_path: str | o
                   "source_encoder": encoder.to_dict(), "percentile": s.percentile,
                   "record_steps": s.record_steps, "eval_episodes": s.eval_episodes,
                   "seed": s.seed}
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(_plain(config), sort_keys=False))
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(plain(config), sort_keys=False))
         log(f"recording {s.record_steps} observations with the source network")
         obs = _record(teacher.act, env_id, s.record_steps, s.seed, src.n_actions)
         q_src = teacher.q(obs)
@@ -302,16 +303,6 @@ def run_import(graph_path: str | os.PathLike, env_id: str, encoder_path: str | o
             "teacher": "the imported source network (source.nir)",
             "network": NETWORK_DIR, "backend": "neuroq.deploy.network.run_reference"})
         return run_dir
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    return obj
 
 
 def source_teacher(run_dir: str | os.PathLike) -> SourceTeacher:

@@ -348,7 +348,7 @@ def save_artifact(out_dir: str | os.PathLike, network: SpikingQNetwork, encoder:
             **({"nir_profiles": profiles} if profiles else {}),
         }
         try:
-            text = json.dumps(_plain(full), indent=2, allow_nan=False) + "\n"
+            text = json.dumps(plain(full), indent=2, allow_nan=False) + "\n"
         except (TypeError, ValueError) as exc:
             for tmp in tmps.values():
                 os.unlink(tmp)
@@ -367,11 +367,13 @@ def save_artifact(out_dir: str | os.PathLike, network: SpikingQNetwork, encoder:
     return out / MANIFEST_FILE
 
 
-def _plain(obj: Any) -> Any:
+def plain(obj: Any) -> Any:
+    """`obj` with numpy values and arrays as Python ones, tuples as lists and keys as str
+    (what JSON and YAML writers take)."""
     if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {str(k): plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [plain(v) for v in obj]
     if hasattr(obj, "tolist"):
         return obj.tolist()
     return obj

@@ -383,8 +383,8 @@ class SourceCache:
 
     def __init__(self, interface: RobotInterface) -> None:
         self.interface = interface
-        self._latest: dict[str, tuple[Mapping[str, Any], float]] = {}
-        self._stamps: dict[str, int | None] = {}
+        # source -> (its fields, arrival time s, header stamp ns or None)
+        self._latest: dict[str, tuple[Mapping[str, Any], float, int | None]] = {}
         self._others = [s for s in interface.sources if not s.trigger]
 
     @property
@@ -394,15 +394,14 @@ class SourceCache:
 
     def update(self, source: str, data: Mapping[str, Any], now_s: float,
                stamp_ns: int | None = None) -> None:
-        self._latest[source] = (data, now_s)
-        self._stamps[source] = stamp_ns
+        self._latest[source] = (data, now_s, stamp_ns)
 
     def stamps_match(self, stamp_ns: int) -> bool:
         for s in self._others:
-            if s.name not in self._latest:
+            got = self._latest.get(s.name)
+            if got is None:
                 return False
-            got = self._stamps.get(s.name)
-            if got is not None and got != stamp_ns:  # None: a source without a header
+            if got[2] is not None and got[2] != stamp_ns:  # None: a source without a header
                 return False
         return True
 
@@ -414,7 +413,7 @@ class SourceCache:
             if got is None:
                 raise MalformedInput(f"missing_{s.name}",
                                      f"no {s.type} on {s.topic!r} yet ({s.name})")
-            data, at = got
+            data, at, _ = got
             if s.max_age_s is not None and now_s - at > s.max_age_s:
                 raise MalformedInput(
                     f"stale_{s.name}", f"the latest {s.name} ({s.topic!r}) is "

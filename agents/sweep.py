@@ -5,11 +5,13 @@ Plan. Each trial is a chain of stage runs (train -> convert -> finetune -> expor
 before it (a hash, `node_key`), so trials that share a prefix share its runs: an
 encoder x T grid over one training setting trains one DQN, not one per trial.
 
-Execution. Every stage run is one Ray task (one CPU); a task takes the task before it as an
-argument, so Ray starts it when its input is ready and runs independent ones in parallel, up
-to the CPUs of the instance (the spec's `workers` on a local instance). `serial=True` runs
-the same stage runs one after another in this process, without Ray (the baseline of the
-throughput figure in docs/scale.md). Each stage calls its library function
+Execution. Every stage run is one Ray task (one CPU). This process schedules them (list
+scheduling, `_run_plan`): whenever one of the instance's CPUs is free (the spec's `workers`
+on a local instance), it starts the ready stage run (its input finished) of the largest
+trial (`trial_size`: the product of its time steps, epochs, steps and episodes), so the
+long trials start first and the short ones fill the end. `serial=True` runs the same stage
+runs one after another in this process, without Ray (the baseline of the throughput figure
+in docs/scale.md). Each stage calls its library function
 (agents/sweep_stages.py) and writes the usual run folder under <sweep>/trials/.
 
 Files of a sweep folder, <out>/<env>/sweep-<name>/:
@@ -50,6 +52,10 @@ LOG_DIR = "logs"
 TRIALS_DIR = "trials"
 #: Seconds between checks for finished tasks (a progress bar update at most this late).
 POLL_S = 1.0
+#: Settings that scale a stage run's work about in proportion: SNN time steps, fine-tuning
+#: epochs and DAgger steps, training steps, recorded steps and episodes (`trial_size`).
+SIZE_SETTINGS = ("timesteps", "total_timesteps", "epochs", "dagger_steps", "record_steps",
+                 "episodes", "eval_episodes", "validation_episodes", "gate_episodes")
 
 
 @dataclass(frozen=True)
@@ -189,23 +195,114 @@ def _todo(plan: Plan, outcome: Outcome) -> list[StageRun]:
     return [r for r in plan.runs.values() if r.key not in outcome.done]
 
 
-def _run_serial(plan: Plan, folder: Path, outcome: Outcome, progress: _Progress) -> None:
-    from neuroq.agents.sweep_stages import run_stage
+def trial_size(settings: dict[str, dict[str, Any]]) -> float:
+    """A trial's size: the product of its SIZE_SETTINGS (a value below 1, or one that is not
+    a number, counts as 1). A rough proxy for its run time, used only to order the work."""
+    size = 1.0
+    for stage_settings in settings.values():
+        for name in SIZE_SETTINGS:
+            value = stage_settings.get(name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 1:
+                size *= float(value)
+    return size
 
-    for run in _todo(plan, outcome):
-        if run.parent is not None and run.parent not in outcome.done:
-            outcome.failed[run.key] = outcome.failed.get(run.parent, "its input failed")
-            continue
-        upstream = _upstream(plan, run, outcome)
+
+def priorities(plan: Plan) -> dict[str, float]:
+    """Each stage run's priority: the size of the largest trial that needs it."""
+    rank: dict[str, float] = {}
+    for trial in plan.trials:
+        size = trial_size(trial.settings)
+        for key in plan.chains[trial.trial_id]:
+            rank[key] = max(rank.get(key, 0.0), size)
+    return rank
+
+
+class _InProcess:
+    """Runs a stage run at once in this process (`--serial`): one slot."""
+
+    slots = 1
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.results: dict[int, tuple[dict[str, Any] | None, str | None]] = {}
+
+    def submit(self, plan: Plan, run: StageRun, upstream: dict[str, Any] | None) -> int:
+        from neuroq.agents.sweep_stages import run_stage
+
+        handle = len(self.results)
         try:
             summary = run_stage(run.stage, plan.spec.env, run.settings, upstream,
-                                str(folder / TRIALS_DIR), str(folder / LOG_DIR / f"{run.key}.log"))
+                                str(self.folder / TRIALS_DIR),
+                                str(self.folder / LOG_DIR / f"{run.key}.log"))
         except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, not fatal
-            outcome.failed[run.key] = _error_line(exc)
-            _log_traceback(folder, run.key)
+            self.results[handle] = (None, _error_line(exc))
+            _log_traceback(self.folder, run.key)
         else:
-            _record(folder, run.key, summary, outcome)
-        progress.update()
+            self.results[handle] = (summary, None)
+        return handle
+
+    def finished(self, handles: list[Any]) -> list[tuple[Any, dict[str, Any] | None, str | None]]:
+        return [(h, *self.results.pop(h)) for h in handles]
+
+
+class _OnRay:
+    """Runs stage runs as Ray tasks of one CPU each; as many slots as the instance has CPUs
+    (a local instance: the spec's workers)."""
+
+    def __init__(self, folder: Path, ray: Any) -> None:
+        from neuroq.agents.sweep_stages import run_stage
+
+        self.folder, self.ray = folder, ray
+        self.task = ray.remote(num_cpus=1, max_retries=0)(run_stage)
+        self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def submit(self, plan: Plan, run: StageRun, upstream: dict[str, Any] | None) -> Any:
+        return self.task.remote(run.stage, plan.spec.env, run.settings, upstream,
+                                str(self.folder / TRIALS_DIR),
+                                str(self.folder / LOG_DIR / f"{run.key}.log"))
+
+    def finished(self, handles: list[Any]) -> list[tuple[Any, dict[str, Any] | None, str | None]]:
+        ready, _ = self.ray.wait(handles, num_returns=1, timeout=POLL_S)
+        out = []
+        for ref in ready:
+            try:
+                out.append((ref, self.ray.get(ref), None))
+            except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, not fatal
+                out.append((ref, None, _error_line(exc)))
+        return out
+
+
+def _run_plan(plan: Plan, folder: Path, outcome: Outcome, progress: _Progress,
+              runner: _InProcess | _OnRay) -> None:
+    """List scheduling: whenever a slot is free, start the ready stage run (its input
+    finished) of the highest priority (`priorities`: largest trial first; ties in spec
+    order). Largest first lets the short trials fill the end, where two workers would
+    otherwise wait on one long trial started last. A failed run fails the runs after it."""
+    rank = priorities(plan)
+    pending = {r.key: r for r in _todo(plan, outcome)}
+    running: dict[Any, str] = {}
+    while pending or running:
+        for key, run in list(pending.items()):
+            if run.parent is not None and run.parent in outcome.failed:
+                outcome.failed[key] = outcome.failed[run.parent]
+                del pending[key]
+        ready = sorted((r for r in pending.values()
+                        if r.parent is None or r.parent in outcome.done),
+                       key=lambda r: -rank[r.key])
+        for run in ready[:max(0, runner.slots - len(running))]:
+            del pending[run.key]
+            running[runner.submit(plan, run, _upstream(plan, run, outcome))] = run.key
+        if not running:
+            break
+        ended = runner.finished(list(running))
+        for handle, summary, error in ended:
+            key = running.pop(handle)
+            if error is None:
+                _record(folder, key, summary, outcome)
+            else:
+                outcome.failed[key] = error
+        if ended:
+            progress.update()
 
 
 def _upstream(plan: Plan, run: StageRun, outcome: Outcome) -> dict[str, Any] | None:
@@ -219,29 +316,6 @@ def _upstream(plan: Plan, run: StageRun, outcome: Outcome) -> dict[str, Any] | N
 def _log_traceback(folder: Path, key: str) -> None:
     with open(folder / LOG_DIR / f"{key}.log", "a") as f:
         f.write(traceback.format_exc())
-
-
-def _run_ray(plan: Plan, folder: Path, outcome: Outcome, progress: _Progress, ray: Any) -> None:
-    from neuroq.agents.sweep_stages import run_stage
-
-    task = ray.remote(num_cpus=1, max_retries=0)(run_stage)
-    refs: dict[str, Any] = {}
-    for run in _todo(plan, outcome):
-        upstream = refs.get(run.parent) if run.parent in refs else _upstream(plan, run, outcome)
-        refs[run.key] = task.remote(run.stage, plan.spec.env, run.settings, upstream,
-                                    str(folder / TRIALS_DIR),
-                                    str(folder / LOG_DIR / f"{run.key}.log"))
-    waiting = {ref: key for key, ref in refs.items()}
-    while waiting:
-        ready, _ = ray.wait(list(waiting), num_returns=1, timeout=POLL_S)
-        for ref in ready:
-            key = waiting.pop(ref)
-            try:
-                _record(folder, key, ray.get(ref), outcome)
-            except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, not fatal
-                outcome.failed[key] = _error_line(exc)
-        if ready:
-            progress.update()
 
 
 def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: str | None = None,
@@ -274,12 +348,12 @@ def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: st
     t0 = time.perf_counter()
     try:
         if todo and serial:
-            _run_serial(plan, folder, outcome, progress)
+            _run_plan(plan, folder, outcome, progress, _InProcess(folder))
         elif todo:
             from neuroq.agents.ray_session import ray_session
 
             with ray_session(spec.workers, address) as ray:
-                _run_ray(plan, folder, outcome, progress, ray)
+                _run_plan(plan, folder, outcome, progress, _OnRay(folder, ray))
     finally:
         progress.close()
         wall_s = time.perf_counter() - t0

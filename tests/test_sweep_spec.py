@@ -3,7 +3,7 @@ No Ray here (tests/test_scale.py runs sweeps on Ray)."""
 
 import pytest
 
-from neuroq.agents.sweep import make_plan
+from neuroq.agents.sweep import Outcome, _run_plan, make_plan, priorities, trial_size
 from neuroq.agents.sweep_report import enrich, pareto_front
 from neuroq.agents.sweep_spec import load_spec, parse_spec
 from neuroq.agents.sweep_stages import gate_summary
@@ -31,6 +31,55 @@ def test_grid_times_random_draws_and_shared_stage_runs():
     # one training run serves every trial; one convert run per (encoder, T)
     assert stages.count("train") == 1 and stages.count("convert") == 6
     assert stages.count("finetune") == stages.count("eval") == 12
+
+
+class _FakeRunner:
+    """Stands in for Ray: `slots` at once, each submitted run ends in the next `finished`
+    call, in submission order; runs of `fail` stages raise."""
+
+    def __init__(self, slots, fail=()):
+        self.slots, self.fail, self.started, self.running = slots, fail, [], []
+
+    def submit(self, plan, run, upstream):
+        assert run.parent is None or upstream["run_dir"] == run.parent  # its input finished
+        assert len(self.running) < self.slots
+        self.started.append(run)
+        self.running.append(run.key)
+        return run.key
+
+    def finished(self, handles):
+        key = self.running.pop(0)
+        stage = key.split("-")[0]
+        return [(key, None, "boom") if stage in self.fail else (key, {"run_dir": key}, None)]
+
+
+class _NoBar:
+    def update(self):
+        pass
+
+
+def test_largest_trials_start_first_and_failures_stop_their_chain(tmp_path, monkeypatch):
+    monkeypatch.setattr("neuroq.agents.sweep._record",
+                        lambda folder, key, summary, outcome: outcome.done.update({key: summary}))
+    s = spec(stages=["convert", "finetune", "export"], train_run="runs/x",
+             fixed={"finetune": {"epochs": 10}},
+             grid={"convert.encoder": ["population", "rate"], "convert.timesteps": [2, 8, 4]})
+    plan = make_plan(s)
+    assert [trial_size(t.settings) for t in plan.trials] == [20, 80, 40, 20, 80, 40]
+    rank = priorities(plan)
+    assert all(rank[k] == trial_size(t.settings) for t in plan.trials for k in plan.chains[
+        t.trial_id])
+    runner = _FakeRunner(slots=2)
+    _run_plan(plan, tmp_path, outcome := Outcome(), _NoBar(), runner)
+    assert len(outcome.done) == len(plan.runs) == 18 and not outcome.failed
+    sizes = [rank[r.key] for r in runner.started]
+    # first the two T=8 trials' converts, then never a smaller trial while a larger is ready
+    assert sizes[:2] == [80, 80] and sizes[-1] == 20
+    assert [r.settings.get("encoder") for r in runner.started[:2]] == ["population", "rate"]
+    runner = _FakeRunner(slots=2, fail=("finetune",))
+    _run_plan(plan, tmp_path, outcome := Outcome(), _NoBar(), runner)
+    assert {r.stage for r in runner.started} == {"convert", "finetune"}  # no export started
+    assert len(outcome.failed) == 12 and set(outcome.failed.values()) == {"boom"}
 
 
 def test_distributions():

@@ -13,7 +13,9 @@ Bounded: at most `--seconds` of stream plus DRAIN_TIMEOUT_S.
 Targets (issue 21): at 1 M events/s the node takes under 10 % of one core; at 10 M events/s
 over 10 s it loses no packet (`--rate 1e7 --seconds 10`). `--floor` runs, instead of the
 event node, a node that only receives the packets and counts them (this file, run with
---floor-node): what rclpy and DDS alone cost at that packet rate.
+--floor-node): what rclpy and DDS alone cost at that packet rate. It subscribes as the event
+node does (`raw=True`: serialized bytes, no message object); `--floor typed` takes
+EventPacket objects instead, the cost rclpy's conversion adds.
 
 DDS stays on loopback: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a domain id of this
 benchmark's own (70-79) are set below before rclpy is imported; the node inherits them.
@@ -35,6 +37,7 @@ import time
 from pathlib import Path
 
 FLOOR_NODE_FLAG = "--floor-node"
+FLOOR_TYPED_FLAG = "--floor-typed"
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 if FLOOR_NODE_FLAG not in sys.argv:  # the floor node is our child: it keeps our domain
     os.environ["ROS_DOMAIN_ID"] = str(70 + os.getpid() % 10)
@@ -170,11 +173,12 @@ class FloorNode(Node):
     def __init__(self) -> None:
         super().__init__("neuroq_event_policy_floor")
         self.active, self.packets = True, 0
-        self.create_subscription(EventPacket, "events", self._on_packet, sensor_qos(1000))
+        self.create_subscription(EventPacket, "events", self._on_packet, sensor_qos(1000),
+                                 raw=FLOOR_TYPED_FLAG not in sys.argv)
         self._diag = self.create_publisher(DiagnosticArray, "/diagnostics", command_qos())
         self.create_timer(0.25, self._report)
 
-    def _on_packet(self, msg: EventPacket) -> None:
+    def _on_packet(self, msg: EventPacket | bytes) -> None:
         self.packets += 1
 
     def _report(self) -> None:
@@ -203,8 +207,9 @@ def main() -> int:
                     help="the node's EVT 3.0 decoder (default: %(default)s)")
     ap.add_argument("--batch-ms", type=float, default=None,
                     help="the node's batch_ms (default: the node's own default)")
-    ap.add_argument("--floor", action="store_true",
-                    help="run a node that only receives and counts the packets instead")
+    ap.add_argument("--floor", nargs="?", const="raw", choices=("raw", "typed"),
+                    help="run a node that only receives and counts the packets instead "
+                         "(raw: serialized bytes, as the event node; typed: message objects)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/event_node.json"))
     args = ap.parse_args()
     if not 0 < args.seconds <= 60 or not 0 < args.rate <= 1e8:
@@ -217,7 +222,8 @@ def main() -> int:
     end_us = len(packets) * PACKET_US
     msgs.append(bench.packet(len(packets), time_words(end_us + 1)))  # closes the last period
     if args.floor:
-        command = [sys.executable, __file__, FLOOR_NODE_FLAG]
+        command = [sys.executable, __file__, FLOOR_NODE_FLAG,
+                   *([FLOOR_TYPED_FLAG] if args.floor == "typed" else [])]
     else:
         command = [sys.executable, "-m", "neuroq.ros_nodes.event_node", "--ros-args",
                    "-p", f"artifact:={args.artifact}", "-p", f"backend:={args.backend}",
@@ -288,7 +294,8 @@ def main() -> int:
             "node_rss_mib_start": memory.samples[0] / 2**20 if memory.samples else "n/a",
             "node_rss_mib_peak": max(memory.samples) / 2**20 if memory.samples else "n/a",
             "node_rss_mib_end": memory.samples[-1] / 2**20 if memory.samples else "n/a",
-            "node": "floor: receives and counts only" if args.floor else "event node",
+            "node": (f"floor: receives and counts only ({args.floor})" if args.floor
+                     else "event node"),
             "evt3_decoder": s.get("evt3_decoder", "?"), "batch_ms": args.batch_ms,
             "backend": args.backend, "reliable": args.reliable, "artifact": args.artifact,
             "host": platform.node(), "cpus": os.cpu_count(), "loadavg_before": load_before,
@@ -312,5 +319,6 @@ def main() -> int:
 if __name__ == "__main__":
     if FLOOR_NODE_FLAG in sys.argv:
         sys.exit(run_node(FloorNode, "floor node", [a for a in sys.argv
-                                                     if a != FLOOR_NODE_FLAG]))
+                                                     if a not in (FLOOR_NODE_FLAG,
+                                                                  FLOOR_TYPED_FLAG)]))
     sys.exit(main())

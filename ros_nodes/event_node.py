@@ -46,6 +46,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from event_camera_msgs.msg import EventPacket
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Joy
 
 from neuroq.deploy.errors import NeuroqError
@@ -58,6 +59,7 @@ from neuroq.deploy.events import (
 from neuroq.deploy.events.stream import DEFAULT_MAX_GAP_PERIODS, PeriodWindower
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.event_packet_cdr import parse_event_packet
 from neuroq.ros_nodes.params import check_choice, declare
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import TOPIC_ACTION, TOPIC_DIAGNOSTICS, command_qos, sensor_qos
@@ -148,7 +150,8 @@ class EventPolicyNode(Node):
         self.decode_stats = DecodeStats()
         self.counters = {"packets": 0, "lost_packets": 0, "seq_backwards": 0,
                          "sensor_size_mismatch": 0, "actions": 0, "policy_failures": 0,
-                         "callback_errors": 0, "camera_restarts": 0}
+                         "callback_errors": 0, "camera_restarts": 0,
+                         "bad_messages": 0}
         self._last_seq: int | None = None
         self._last_event_us = -1
         self._act_s = LatencyWindow(window)
@@ -160,7 +163,9 @@ class EventPolicyNode(Node):
         self._last: Any = None
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
         qos = command_qos(depth) if reliable else sensor_qos(depth)
-        self._sub = self.create_subscription(EventPacket, TOPIC_EVENTS, self._on_packet, qos)
+        # raw: the serialized bytes, read by parse_event_packet (see `_packet`)
+        self._sub = self.create_subscription(EventPacket, TOPIC_EVENTS, self._on_packet, qos,
+                                             raw=True)
         self.create_timer(period, self._publish_diagnostics)
         self._batch_s = batch_ms / 1e3
         self._pending: list = []
@@ -182,7 +187,21 @@ class EventPolicyNode(Node):
         return load_policy(self._artifact, backend=self._backend)
 
     # --- input -----------------------------------------------------------------------------
-    def _on_packet(self, msg: EventPacket) -> None:
+    def _packet(self, data: bytes) -> Any:
+        """A received packet's fields: read from its serialized bytes (`parse_event_packet`,
+        no message object built), or by rclpy's deserialization where that does not apply;
+        None (counted in bad_messages) for bytes neither reads."""
+        packet = parse_event_packet(data)
+        if packet is None:
+            try:
+                packet = deserialize_message(data, EventPacket)
+            except Exception:  # noqa: BLE001 - undecodable data is counted, never raised
+                self.counters["bad_messages"] += 1
+                self._log.warning("an EventPacket that does not deserialize was skipped")
+                return None
+        return packet
+
+    def _on_packet(self, data: bytes) -> None:
         # Take whatever else is already queued and decode it in one pass: at 1 ms packets
         # one decode per packet costs more in fixed overhead than in events. When the node
         # keeps up the batch is one packet (no added latency); when it falls behind, batches
@@ -191,16 +210,19 @@ class EventPolicyNode(Node):
         if not self._pending:
             self._pending_since = time.monotonic()
         batch = self._pending
-        batch.append(msg)
+        received = [data]
         try:
-            while len(batch) < MAX_BATCH_PACKETS:
+            while len(batch) + len(received) < MAX_BATCH_PACKETS:
                 with self._sub.handle:
-                    taken = self._sub.handle.take_message(EventPacket, False)
+                    taken = self._sub.handle.take_message(EventPacket, True)
                 if taken is None:
                     break
-                batch.append(taken[0])
+                received.append(taken[0])
         except Exception:  # noqa: BLE001  (rclpy internals: fall back to one at a time)
             pass
+        batch.extend(p for p in map(self._packet, received) if p is not None)
+        if not batch:
+            return
         if (len(batch) >= MAX_BATCH_PACKETS
                 or time.monotonic() - self._pending_since >= self._batch_s):
             self._flush()
@@ -315,7 +337,8 @@ class EventPolicyNode(Node):
         values = self.stats()
         level, message = LEVEL_OK, "running"
         problems = (values["events_skipped"] + values["lost_packets"]
-                    + values["seq_backwards"] + values["callback_errors"])
+                    + values["seq_backwards"] + values["callback_errors"]
+                    + values["bad_messages"])
         if problems > self._problems_reported:
             level = LEVEL_WARN
             message = (f"skipped bad input: {self.decode_stats.diagnostic() or 'none'}; "

@@ -81,11 +81,13 @@ def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact, d
         probe.watch(DiagnosticArray, "/diagnostics", command_qos())
         pub = probe.create_publisher(EventPacket, TOPIC_EVENTS, command_qos(100))
         assert wait_until(lambda: pub.get_subscription_count() > 0, 10.0)
-        for msg in sequence:
+        for k, msg in enumerate(sequence):
             pub.publish(msg)
+            if k == 4:  # bytes that are no EventPacket (a raw publisher): counted, skipped
+                pub.publish(b"\x00\x01\x00\x00" + b"\xff" * 12)
         assert wait_until(lambda: len(probe.messages("action")) >= 2, 10.0)
         s = node.stats()
-        assert s["packets"] == len(sequence)
+        assert s["packets"] == len(sequence) and s["bad_messages"] == 1
         assert s["truncated_bytes"] == 1 and s["corrupt_words"] == 2
         assert s["out_of_sensor"] == 2 and s["sensor_size_mismatch"] == 1
         assert s["time_backwards"] == 1 and s["unknown_encoding"] == 1

@@ -1,0 +1,135 @@
+"""event_camera_msgs/EventPacket read straight from its serialized (CDR) bytes.
+
+Why: at 1 ms packets the event node receives 1000 messages a second, and rclpy turning each
+one into a Python message object (a class instance per message and per header, every field
+set through a checking property, the payload copied into an array) cost about as much CPU
+as decoding its events. A subscription created with `raw=True` hands over the serialized
+bytes instead; `parse_event_packet` reads the few fields the node uses from them and gives
+the payload as a zero-copy memoryview.
+
+The wire format (OMG CDR, as the ROS 2 middlewares write it; DDS-XTypes 1.3, section 7.4):
+a 4-byte encapsulation header (bytes 0-1: the representation, 0x0001 = plain CDR little
+endian, 0x0007 = plain CDR2 little endian; bytes 2-3: options), then the fields in the
+order of the .msg file, each aligned to its own size counted from the end of that header
+(at most 4 in CDR2, 8 in CDR). A string is a uint32 length that counts its terminating
+NUL, then its bytes; a uint8[] is a uint32 count, then the bytes. EventPacket.msg:
+
+    std_msgs/Header header   (int32 stamp.sec, uint32 stamp.nanosec, string frame_id)
+    uint32 height
+    uint32 width
+    uint64 seq
+    uint64 time_base
+    string encoding
+    bool is_bigendian
+    uint8[] events
+
+Anything else (big-endian data, another representation, lengths that do not fit the bytes)
+returns None: the caller then deserializes the message the standard way
+(`rclpy.serialization.deserialize_message`), which also reports truly broken data.
+tests/test_event_packet_cdr.py holds the result equal to rclpy's own deserialization.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import NamedTuple
+
+#: Encapsulation ids (DDS-XTypes 1.3, 7.6.3.1.2) read here, and their largest alignment.
+CDR_LE = 0x0001
+CDR2_LE = 0x0007
+_MAX_ALIGN = {CDR_LE: 8, CDR2_LE: 4}
+ENCAPSULATION_BYTES = 4
+MAX_STRING_BYTES = 1 << 16
+"""Strings longer than this (frame_id, encoding) are not read here (None: the slow path,
+whose callers bound them)."""
+
+_U32 = struct.Struct("<I")
+_STAMP = struct.Struct("<iII")  # sec, nanosec, frame_id length
+_SIZE = struct.Struct("<II")  # height, width
+_SEQ = struct.Struct("<QQ")  # seq, time_base
+
+
+class Header(NamedTuple):
+    """The EventPacket header fields the event node reads."""
+
+    sec: int
+    nanosec: int
+    frame_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PacketView:
+    """An EventPacket's fields with the names of the message's attributes; `events` is a
+    memoryview into the serialized bytes (valid as long as they are). Not a tuple:
+    `PacketDecoder.decode_many` reads tuples as (encoding, data, time_base, is_bigendian)."""
+
+    header: Header
+    height: int
+    width: int
+    seq: int
+    time_base: int
+    encoding: str
+    is_bigendian: bool
+    events: memoryview
+
+
+def _string(view: memoryview, at: int) -> tuple[str, int] | None:
+    """(the string at `at`, the offset after it), or None if it does not fit or is no
+    NUL-terminated UTF-8."""
+    if at + 4 > len(view):
+        return None
+    (n,) = _U32.unpack_from(view, at)
+    at += 4
+    if n == 0 or n > MAX_STRING_BYTES or at + n > len(view) or view[at + n - 1] != 0:
+        return None
+    try:
+        text = bytes(view[at:at + n - 1]).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text, at + n
+
+
+def parse_event_packet(data: bytes) -> PacketView | None:
+    """The EventPacket serialized in `data`, or None where the fast path does not apply or
+    the bytes do not hold one (module docstring). Never raises on data."""
+    view = memoryview(data).cast("B") if not isinstance(data, memoryview) else data.cast("B")
+    if len(view) < ENCAPSULATION_BYTES + _STAMP.size:
+        return None
+    max_align = _MAX_ALIGN.get((view[0] << 8) | view[1])
+    if max_align is None:
+        return None
+    body = view[ENCAPSULATION_BYTES:]
+    sec, nanosec, _ = _STAMP.unpack_from(body, 0)
+    got = _string(body, 8)
+    if got is None:
+        return None
+    frame_id, at = got
+    at = (at + 3) & ~3
+    if at + _SIZE.size > len(body):
+        return None
+    height, width = _SIZE.unpack_from(body, at)
+    at += _SIZE.size
+    at = (at + max_align - 1) & ~(max_align - 1)
+    if at + _SEQ.size > len(body):
+        return None
+    seq, time_base = _SEQ.unpack_from(body, at)
+    got = _string(body, at + _SEQ.size)
+    if got is None:
+        return None
+    encoding, at = got
+    if at + 1 > len(body) or body[at] > 1:
+        return None
+    is_bigendian = bool(body[at])
+    at = (at + 1 + 3) & ~3
+    if at + 4 > len(body):
+        return None
+    (n,) = _U32.unpack_from(body, at)
+    at += 4
+    if at + n > len(body):
+        return None
+    return PacketView(Header(sec, nanosec, frame_id), height, width, seq, time_base, encoding,
+                      is_bigendian, body[at:at + n])
+
+
+__all__ = ["Header", "PacketView", "parse_event_packet"]

@@ -292,6 +292,57 @@ def test_policy_drops_implausible_stamps_and_long_frame_ids_and_counts_them():
     assert stats["reading_to_action_latency_p99_ms"] < 1000.0
 
 
+def test_policy_answers_the_newest_good_reading_a_burst_left_queued():
+    """Good readings followed by bursts of malformed ones on the same topic, all queued
+    before the node runs: it answers the newest good reading of each batch (keep last 1
+    lost it to the burst), counts the older good one as superseded and every bad one."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+
+    context = Context()
+    rclpy.init(context=context)
+    node = _policy(context)
+    probe = Probe(context)
+    probe.watch(Joy, "action", command_qos(100))
+    executor = SingleThreadedExecutor(context=context)
+    try:
+        pub = probe.create_publisher(JointState, "joint_states", sensor_qos(10))
+        assert wait_until(lambda: pub.get_subscription_count() >= 1
+                          and node._action_pub.get_subscription_count() >= 1, 5.0)
+        sec, nsec = divmod(probe.get_clock().now().nanoseconds, 10**9)
+        nsec = min(nsec, 10**9 - 100)
+
+        def burst(k):
+            return [_reading(sec, nsec + k, names=["cart_slider", "p\u043ele_hinge"])
+                    for _ in range(k)]
+
+        rounds = [[_reading(sec, nsec + 1), _reading(sec, nsec + 2), *burst(5)],
+                  [_reading(sec, nsec + 3), *burst(9)]]  # 10 messages: the queue's depth
+        executor.add_node(node)
+        executor.add_node(probe)
+        for k, messages in enumerate(rounds, start=1):
+            for msg in messages:  # nothing spins: the messages wait in the node's queue
+                pub.publish(msg)
+            time.sleep(0.3)
+            deadline = time.monotonic() + 5.0
+            while len(probe.messages("action")) < k and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=0.01)
+        for _ in range(20):  # anything else would come now
+            executor.spin_once(timeout_sec=0.01)
+        stats = node.stats()
+        stamps = [m.header.stamp.nanosec - nsec for _, m in probe.messages("action")]
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        probe.destroy_node()
+        rclpy.try_shutdown(context=context)
+    assert stamps == [2, 3], str(stats)
+    assert stats["superseded_readings"] == 1
+    assert stats["readings_received"] == sum(map(len, rounds))
+    assert stats["dropped_wrong_names"] == stats["dropped_inputs"] == 14
+
+
 def test_actuator_drops_actions_with_stamps_no_clock_writes():
     with spinning(lambda ctx: ActuatorNode(context=ctx, parameter_overrides=CARTPOLE),
                   _probe) as (node, probe):

@@ -157,11 +157,13 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _plain(value: Any) -> Any:
+def _with_numbers(value: Any) -> Any:
+    """`value` (parsed YAML) with string keys, lists for tuples, and numbers written as
+    strings ("1e-3") read as numbers (`_number`)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _with_numbers(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_with_numbers(v) for v in value]
     return _number(value)
 
 
@@ -259,7 +261,7 @@ def parse_spec(data: Any, source: str = "<spec>", default_name: str = "sweep") -
     _check_hyperparameters(fixed, grid, source)
     random, samples, seed = _parse_random(data.get("random"), stages, source)
     return SweepSpec(name, env, stages, fixed, grid, random, samples, seed,
-                     train_runs, workers, source, _plain(data))
+                     train_runs, workers, source, _with_numbers(data))
 
 
 def _parse_train_runs(value: Any, source: str) -> tuple[str, ...]:
@@ -302,7 +304,7 @@ def _parse_fixed(fixed: Any, stages: tuple[str, ...], source: str) -> dict[str, 
             raise NeuroqError(f"{where}: expected a mapping of settings")
         for key in values:
             split_key(f"{stage}.{key}", f"{source} fixed")
-        out[stage] = _plain(values)
+        out[stage] = _with_numbers(values)
     return out
 
 
@@ -315,7 +317,7 @@ def _parse_grid(grid: Any, stages: tuple[str, ...], source: str) -> dict[str, li
         _check_in_stages(stage, stages, f"{source} grid.{dotted}")
         if not isinstance(values, list) or not values:
             raise NeuroqError(f"{source} grid.{dotted}: expected a non-empty list of values")
-        out[str(dotted)] = _plain(values)
+        out[str(dotted)] = _with_numbers(values)
     return out
 
 
@@ -338,7 +340,7 @@ def _parse_random(random: Any, stages: tuple[str, ...],
     for dotted, value in random["params"].items():
         stage, _ = split_key(dotted, f"{source} random")
         _check_in_stages(stage, stages, f"{source} random.{dotted}")
-        params[str(dotted)] = parse_distribution(_plain(value), f"{source} random.{dotted}")
+        params[str(dotted)] = parse_distribution(_with_numbers(value), f"{source} random.{dotted}")
     return params, samples, seed
 
 

@@ -47,6 +47,10 @@ has a limit commands are clamped to; `safe` is what the watchdog sends.
 The interface is checked against an artifact at start (`check_artifact`): the number of
 observation values and of actions must agree, and so must the environment id when the
 interface names one. A mismatch is one line (NeuroqError).
+
+Code: the file format's vocabulary and its parser are in `neuroq.deploy.interface_spec`,
+the transforms in `neuroq.deploy.interface_features`; this module holds `RobotInterface`,
+`SourceCache` and loading, and re-exports what users of the interface import.
 """
 
 from __future__ import annotations
@@ -54,144 +58,41 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neuroq.deploy.control import (
-    REASON_NOT_FINITE,
-    REASON_OUT_OF_RANGE,
-    REASON_WRONG_COUNT,
-    REASON_WRONG_NAMES,
-    ActionTable,
-    MalformedInput,
-    shown,
-    shown_names,
-)
+from neuroq.deploy.control import ActionTable, MalformedInput
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.interface_features import (
+    REASON_BAD_SCAN,
+    REASON_WRONG_FRAME,
+    SECTOR_EDGE_BEAMS,
+    fields_of,
+    goal_value,
+    laser_sectors,
+    put,
+    scalar_feature,
+    sector_index,
+    wrap_angle,
+    yaw_of,
+)
+from neuroq.deploy.interface_spec import (
+    COMMAND_TYPES,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    SOURCE_TYPES,
+    TRANSFORMS,
+    Command,
+    Feature,
+    Source,
+    parse_interface,
+)
 
-FORMAT_NAME = "neuroq-robot-interface"
-FORMAT_VERSION = 1
 #: The folder of the shipped interfaces under config/ (neuroq.deploy.paths finds it).
 INTERFACES_DIR = "interfaces"
-#: Two source messages of one reading disagree on their frame (goal vs odometry).
-REASON_WRONG_FRAME = "wrong_frame"
-#: A LaserScan whose angles or ranges cannot be binned (no beams, zero increment).
-REASON_BAD_SCAN = "bad_scan"
-#: A beam on a sector boundary belongs to the sector after it (counter-clockwise): binning
-#: moves every beam this fraction of the beam spacing forward before it bins. LaserScan
-#: carries angle_min and angle_increment as float32, so angle_min + i * angle_increment
-#: lands up to ~1e-6 rad either side of where the robot's (or a simulation's) float64
-#: geometry put the beam: a fixed epsilon in angle let boundary beams change sector over
-#: ROS 2 (measured: 6 of 18 sectors of a DiffDriveNav reading moved, by up to 0.079 m).
-#: A quarter beam is far above that rounding and below any beam that is off the boundary.
-SECTOR_EDGE_BEAMS = 0.25
-
-#: Source message types -> the fields (dotted paths) a feature may read from each.
-_XYZ = ("x", "y", "z")
-_QUAT = ("x", "y", "z", "w")
-SOURCE_TYPES: dict[str, tuple[str, ...]] = {
-    "sensor_msgs/JointState": ("name", "position", "velocity", "effort"),
-    "sensor_msgs/LaserScan": ("angle_min", "angle_increment", "range_min", "range_max",
-                              "ranges"),
-    "nav_msgs/Odometry": ("header.frame_id",
-                          *(f"pose.pose.position.{a}" for a in _XYZ),
-                          *(f"pose.pose.orientation.{a}" for a in _QUAT),
-                          *(f"twist.twist.linear.{a}" for a in _XYZ),
-                          *(f"twist.twist.angular.{a}" for a in _XYZ)),
-    "sensor_msgs/Imu": (*(f"orientation.{a}" for a in _QUAT),
-                        *(f"angular_velocity.{a}" for a in _XYZ),
-                        *(f"linear_acceleration.{a}" for a in _XYZ)),
-    "std_msgs/Float64MultiArray": ("data",),
-    "geometry_msgs/PoseStamped": ("header.frame_id",
-                                  *(f"pose.position.{a}" for a in _XYZ),
-                                  *(f"pose.orientation.{a}" for a in _QUAT)),
-    "event_camera_msgs/EventPacket": ("encoding", "width", "height", "events"),
-}
-#: Fields holding a quaternion (the prefix of its x, y, z, w), for the yaw transform.
-QUATERNIONS = {"nav_msgs/Odometry": ("pose.pose.orientation",),
-               "sensor_msgs/Imu": ("orientation",),
-               "geometry_msgs/PoseStamped": ("pose.orientation",)}
-TWIST_CHANNELS = tuple(f"{k}.{a}" for k in ("linear", "angular") for a in _XYZ)
-COMMAND_TYPES = ("sensor_msgs/JointState", "std_msgs/Float64MultiArray",
-                 "geometry_msgs/TwistStamped", "geometry_msgs/Twist")
-TRANSFORMS = ("field", "cos", "sin", "yaw", "laser_sectors", "goal_distance", "goal_bearing")
-#: Options each transform takes besides name, source, unit, limits, clip.
-_OPTIONS = {"field": {"field", "joint", "index", "scale", "offset"},
-            "cos": {"field", "joint", "index"}, "sin": {"field", "joint", "index"},
-            "yaw": {"field"},
-            "laser_sectors": {"sectors", "range_min", "range_max", "first_sector_rad"},
-            "goal_distance": {"goal"}, "goal_bearing": {"goal"}}
-_COMMON = {"name", "source", "transform", "unit", "limits", "clip"}
-
-
-def wrap_angle(a: float) -> float:
-    """The angle in [-pi, pi): a - 2 pi floor((a + pi) / 2 pi)."""
-    return (a + math.pi) % (2 * math.pi) - math.pi
-
-
-def yaw_of(x: float, y: float, z: float, w: float) -> float:
-    """Heading (rotation about z) of a quaternion, rad in [-pi, pi]."""
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
-
-
-@dataclass(frozen=True)
-class Source:
-    """One subscribed topic: `name` (what features call it), message `type`, `topic`;
-    `trigger` (its messages make readings) or `max_age_s` (how old its latest message may
-    be at a trigger, s; None: any age)."""
-
-    name: str
-    type: str
-    topic: str
-    trigger: bool = False
-    max_age_s: float | None = None
-
-
-@dataclass(frozen=True)
-class Feature:
-    """One entry of the observation: `size` values made by `transform` from `source`."""
-
-    name: str
-    source: str
-    transform: str
-    unit: str
-    limits: tuple[float, float] | None = None
-    clip: bool = False
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        return int(self.options["sectors"]) if self.transform == "laser_sectors" else 1
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        """Every source this feature reads (the goal source too)."""
-        goal = self.options.get("goal")
-        return (self.source, goal) if goal else (self.source,)
-
-
-@dataclass(frozen=True)
-class Command:
-    """What each action sends: `values` (n_actions, channels) in SI units, clamped to
-    `limits`; `safe` is the watchdog's command; `frame_id` for stamped messages."""
-
-    type: str
-    topic: str
-    channels: tuple[str, ...]
-    action_names: tuple[str, ...]
-    values: np.ndarray
-    limits: np.ndarray
-    safe: np.ndarray
-    units: tuple[str, ...] = ()
-    frame_id: str = ""
-
-    def table(self) -> ActionTable:
-        return ActionTable(self.values.astype(np.float64), self.limits.astype(np.float64),
-                           self.safe.astype(np.float64))
-
 
 @dataclass(frozen=True)
 class RobotInterface:
@@ -239,7 +140,7 @@ class RobotInterface:
         wanted: list[str] = []
         for f in self.features:
             if f.source == source:
-                wanted += _fields_of(f, typ)
+                wanted += fields_of(f, typ)
             if f.options.get("goal") == source:
                 wanted += ["header.frame_id", "pose.position.x", "pose.position.y"]
         return tuple(dict.fromkeys(wanted))
@@ -260,11 +161,11 @@ class RobotInterface:
         for f in self.features:
             data = readings[f.source]
             if f.transform == "laser_sectors":
-                out[k:k + f.size] = _laser_sectors(f, data)
+                out[k:k + f.size] = laser_sectors(f, data)
             elif f.transform in ("goal_distance", "goal_bearing"):
-                out[k] = _goal(f, data, readings[f.options["goal"]])
+                out[k] = goal_value(f, data, readings[f.options["goal"]])
             else:
-                out[k] = _scalar_feature(f, data)
+                out[k] = scalar_feature(f, data)
             k += f.size
         return out
 
@@ -289,7 +190,7 @@ class RobotInterface:
             if f.transform == "field":
                 value = (obs[k] - float(f.options.get("offset", 0.0))) / float(
                     f.options.get("scale", 1.0))
-                _put(out, self.source(f.source).type, f, value)
+                put(out, self.source(f.source).type, f, value)
             else:
                 trig.setdefault(key, {})[f.transform] = obs[k]
         for (src, _field, _joint, _index), parts in trig.items():
@@ -299,7 +200,7 @@ class RobotInterface:
             f = next(f for f in self.features if f.source == src and f.transform == "cos"
                      and (f.options.get("field"), f.options.get("joint"),
                           f.options.get("index")) == (_field, _joint, _index))
-            _put(out, self.source(src).type, f, math.atan2(parts["sin"], parts["cos"]))
+            put(out, self.source(src).type, f, math.atan2(parts["sin"], parts["cos"]))
         return out
 
     def action_from_command(self, values: Sequence[float], tolerance: float) -> int | None:
@@ -364,7 +265,7 @@ class RobotInterface:
     @classmethod
     def from_dict(cls, d: Any, where: str = "interface") -> RobotInterface:
         """Validate plain data; NeuroqError names the first bad entry."""
-        return _parse(d, where)
+        return cls(**parse_interface(d, where))
 
 
 # --- sources that arrive at different times ------------------------------------------------
@@ -444,7 +345,7 @@ def load_interface(name_or_path: str | os.PathLike) -> RobotInterface:
         raise NeuroqError(f"cannot read robot interface {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise NeuroqError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    return _parse(doc, str(path))
+    return RobotInterface.from_dict(doc, str(path))
 
 
 def resolve_interface(name_or_path: str, manifest: Mapping[str, Any] | None = None
@@ -488,380 +389,10 @@ def interface_for_env(env_id: str) -> RobotInterface | None:
     return found[0] if found else None
 
 
-# --- the transforms ------------------------------------------------------------------------
-
-
-def _fields_of(f: Feature, typ: str) -> list[str]:
-    t = f.transform
-    if t == "laser_sectors":
-        return list(SOURCE_TYPES["sensor_msgs/LaserScan"])
-    if t in ("goal_distance", "goal_bearing"):
-        return ["header.frame_id", "pose.pose.position.x", "pose.pose.position.y",
-                *(f"pose.pose.orientation.{a}" for a in _QUAT)]
-    if t == "yaw":
-        return [f"{f.options['field']}.{a}" for a in _QUAT]
-    if typ == "sensor_msgs/JointState":
-        return ["name", f.options["field"]]
-    return [f.options["field"]]
-
-
-def _scalar(f: Feature, data: Mapping[str, Any]) -> float:
-    """The raw scalar a field, cos or sin feature reads."""
-    path = f.options["field"]
-    joint = f.options.get("joint")
-    if joint is not None:
-        names = list(data["name"])
-        values = data[path]
-        if len(values) != len(names):
-            raise MalformedInput(REASON_WRONG_COUNT,
-                                 f"{len(names)} joint names but {len(values)} {path} values")
-        try:
-            i = names.index(joint)
-        except ValueError:
-            raise MalformedInput(REASON_WRONG_NAMES,
-                                 f"no joint {shown(joint)} in {shown_names(names)}") from None
-        if names.count(joint) > 1:
-            raise MalformedInput(REASON_WRONG_NAMES,
-                                 f"joint {shown(joint)} repeated in {shown_names(names)}")
-        return float(values[i])
-    value = data[path]
-    index = f.options.get("index")
-    if index is not None:
-        if len(value) <= index:
-            raise MalformedInput(REASON_WRONG_COUNT,
-                                 f"{path} has {len(value)} values, {f.name} reads [{index}]")
-        value = value[index]
-    return float(value)
-
-
-def _checked(f: Feature, x: float) -> float:
-    """x if finite and within the feature's limits (clipped to them with clip: true).
-
-    Limits are compared at the observation's precision (float32): x is inside when
-    float32(lo) <= float32(x) <= float32(hi). A simulation's float32 observation at its
-    own bound (MountainCar-v0's wall, float32(-1.2) = -1.2000000477 as float64) is then
-    inside limits written as the bound (-1.2); rounding is monotonic, so nothing that
-    was inside in float64 falls outside.
-    """
-    if not math.isfinite(x):
-        raise MalformedInput(REASON_NOT_FINITE, f"{f.name} is {x}")
-    if f.limits is not None:
-        lo, hi = f.limits
-        if not (lo <= x <= hi or _inside_f32(x, lo, hi)):
-            if f.clip:
-                return min(max(x, lo), hi)
-            raise MalformedInput(REASON_OUT_OF_RANGE,
-                                 f"{f.name} = {x:.9g} {f.unit} outside [{lo:.9g}, {hi:.9g}]")
-    return x
-
-
-def _inside_f32(x: float, lo: float, hi: float) -> bool:
-    """float32(lo) <= float32(x) <= float32(hi); beyond float32's range is outside."""
-    with np.errstate(over="ignore"):  # 1e40 -> inf: outside, not a warning
-        return bool(np.float32(lo) <= np.float32(x) <= np.float32(hi))
-
-
-def _scalar_feature(f: Feature, data: Mapping[str, Any]) -> float:
-    if f.transform == "yaw":
-        p = f.options["field"]
-        x = _checked(f, yaw_of(*(float(data[f"{p}.{a}"]) for a in _QUAT)))
-        return x
-    x = _checked(f, _scalar(f, data))
-    if f.transform == "cos":
-        return math.cos(x)
-    if f.transform == "sin":
-        return math.sin(x)
-    return float(f.options.get("scale", 1.0)) * x + float(f.options.get("offset", 0.0))
-
-
-_SECTOR_CACHE: dict[tuple, np.ndarray] = {}
-
-
-def sector_index(n_beams: int, angle_min: float, angle_increment: float, sectors: int,
-                 first_sector_rad: float = 0.0) -> np.ndarray:
-    """The sector of each beam (see the module docstring), cached per scan geometry."""
-    key = (n_beams, angle_min, angle_increment, sectors, first_sector_rad)
-    idx = _SECTOR_CACHE.get(key)
-    if idx is None:
-        width = 2 * math.pi / sectors
-        angles = (angle_min + np.arange(n_beams) * angle_increment - first_sector_rad
-                  + SECTOR_EDGE_BEAMS * abs(angle_increment))
-        angles = (angles + math.pi) % (2 * math.pi) - math.pi
-        idx = np.floor((angles + width / 2) / width).astype(np.intp) % sectors
-        if len(_SECTOR_CACHE) > 64:
-            _SECTOR_CACHE.clear()
-        _SECTOR_CACHE[key] = idx
-    return idx
-
-
-def _laser_sectors(f: Feature, data: Mapping[str, Any]) -> np.ndarray:
-    o = f.options
-    lo, hi = np.float32(o["range_min"]), np.float32(o["range_max"])
-    r = np.asarray(data["ranges"], np.float32).reshape(-1)
-    inc = float(data["angle_increment"])
-    if r.size == 0 or not math.isfinite(inc) or inc == 0.0 or not math.isfinite(
-            float(data["angle_min"])):
-        raise MalformedInput(REASON_BAD_SCAN, f"{f.name}: a scan of {r.size} beams, "
-                             f"angle_increment {inc}")
-    msg_lo, msg_hi = float(data["range_min"]), float(data["range_max"])
-    too_close = np.isneginf(r)
-    no_return = ~too_close & (np.isnan(r) | (r > msg_hi) | (r < msg_lo))
-    r = np.where(no_return, hi, np.where(too_close, lo, r))
-    idx = sector_index(r.size, float(data["angle_min"]), inc, int(o["sectors"]),
-                       float(o.get("first_sector_rad", 0.0)))
-    out = np.full(int(o["sectors"]), hi, np.float32)  # a sector no beam covers: no return
-    np.minimum.at(out, idx, r)
-    return np.clip(out, lo, hi)
-
-
-def _goal(f: Feature, odom: Mapping[str, Any], goal: Mapping[str, Any]) -> float:
-    fo, fg = str(odom.get("header.frame_id", "")), str(goal.get("header.frame_id", ""))
-    if fo and fg and fo != fg:
-        raise MalformedInput(REASON_WRONG_FRAME,
-                             f"the goal is in frame {shown(fg)}, the odometry in {shown(fo)}")
-    x, y = float(odom["pose.pose.position.x"]), float(odom["pose.pose.position.y"])
-    gx, gy = float(goal["pose.position.x"]), float(goal["pose.position.y"])
-    q = [float(odom[f"pose.pose.orientation.{a}"]) for a in _QUAT]
-    if not all(math.isfinite(v) for v in (x, y, gx, gy, *q)):
-        raise MalformedInput(REASON_NOT_FINITE, f"{f.name}: odometry or goal not finite")
-    dx, dy = gx - x, gy - y
-    if f.transform == "goal_distance":
-        return _checked(f, math.hypot(dx, dy))
-    return _checked(f, wrap_angle(math.atan2(dy, dx) - yaw_of(*q)))
-
-
-def _put(out: dict[str, dict[str, Any]], typ: str, f: Feature, value: float) -> None:
-    """Write one scalar into the plain message of its source (inverse of `_scalar`)."""
-    msg = out.setdefault(f.source, {})
-    path = f.options["field"]
-    joint = f.options.get("joint")
-    if typ == "sensor_msgs/JointState":
-        names = msg.setdefault("name", [])
-        if joint not in names:
-            names.append(joint)
-            for p in ("position", "velocity", "effort"):
-                msg.setdefault(p, []).append(0.0)
-        msg[path][names.index(joint)] = float(value)
-    elif f.options.get("index") is not None:
-        arr = msg.setdefault(path, [])
-        arr.extend([0.0] * (int(f.options["index"]) + 1 - len(arr)))
-        arr[int(f.options["index"])] = float(value)
-    else:
-        msg[path] = float(value)
-
-
-# --- parsing -------------------------------------------------------------------------------
-
-
-def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _parse(d: Any, where: str) -> RobotInterface:
-    def fail(what: str) -> None:
-        raise NeuroqError(f"{where}: {what}")
-
-    if not isinstance(d, dict):
-        fail("must be a mapping (format, version, name, sources, observation, command)")
-    if d.get("format") != FORMAT_NAME or d.get("version") != FORMAT_VERSION:
-        fail(f"format must be {FORMAT_NAME!r}, version {FORMAT_VERSION}; got "
-             f"{d.get('format')!r}, {d.get('version')!r}")
-    unknown = set(d) - {"format", "version", "name", "env_id", "description", "sources",
-                        "observation", "command"}
-    if unknown:
-        fail(f"unknown key(s) {sorted(unknown)}")
-    name = d.get("name")
-    if not isinstance(name, str) or not name:
-        fail("name must be a non-empty string")
-    sources = _parse_sources(d.get("sources"), fail)
-    by_name = {s.name: s for s in sources}
-    features = _parse_features(d.get("observation"), by_name, fail)
-    used = {n for f in features for n in f.sources}
-    for s in sources:
-        if s.name not in used and s.type != "event_camera_msgs/EventPacket":
-            fail(f"source {s.name} feeds no observation feature")
-    command = _parse_command(d.get("command"), fail)
-    env_id = d.get("env_id", "")
-    if not isinstance(env_id, str):
-        fail(f"env_id must be a string, got {env_id!r}")
-    return RobotInterface(name, sources, features, command, env_id,
-                          str(d.get("description", "")).strip())
-
-
-def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
-    if not isinstance(items, list) or not items:
-        fail("sources must be a non-empty list")
-    out: list[Source] = []
-    for i, s in enumerate(items):
-        at = f"sources[{i}]"
-        if not isinstance(s, dict):
-            fail(f"{at} must be a mapping")
-        unknown = set(s) - {"name", "type", "topic", "trigger", "max_age_s"}
-        if unknown:
-            fail(f"{at}: unknown key(s) {sorted(unknown)}")
-        name, typ, topic = s.get("name"), s.get("type"), s.get("topic")
-        if not isinstance(name, str) or not name.isidentifier():
-            fail(f"{at}.name must be an identifier, got {name!r}")
-        if typ not in SOURCE_TYPES:
-            fail(f"{at}.type {typ!r} is not one of {', '.join(SOURCE_TYPES)}")
-        if not isinstance(topic, str) or not topic:
-            fail(f"{at}.topic must be a topic name")
-        trigger = s.get("trigger", False)
-        if not isinstance(trigger, bool):
-            fail(f"{at}.trigger must be true or false")
-        age = s.get("max_age_s")
-        if age is not None and (not _number(age) or age <= 0):
-            fail(f"{at}.max_age_s must be a positive number of seconds or null, got {age!r}")
-        if trigger and age is not None:
-            fail(f"{at}: the trigger source takes no max_age_s (it makes the readings)")
-        out.append(Source(name, typ, topic, trigger, None if age is None else float(age)))
-    if len({s.name for s in out}) != len(out):
-        fail("source names must be distinct")
-    if sum(s.trigger for s in out) != 1:
-        fail(f"exactly one source must be the trigger, got {sum(s.trigger for s in out)}")
-    return tuple(out)
-
-
-def _parse_features(items: Any, sources: dict[str, Source], fail: Any) -> tuple[Feature, ...]:
-    if not isinstance(items, list) or not items:
-        fail("observation must be a non-empty list of features")
-    out: list[Feature] = []
-    for i, e in enumerate(items):
-        at = f"observation[{i}]"
-        if not isinstance(e, dict):
-            fail(f"{at} must be a mapping")
-        t = e.get("transform", "field")
-        if t not in TRANSFORMS:
-            fail(f"{at}.transform {t!r} is not one of {', '.join(TRANSFORMS)}")
-        unknown = set(e) - _COMMON - _OPTIONS[t]
-        if unknown:
-            fail(f"{at}: unknown key(s) {sorted(unknown)} for transform {t}")
-        name, src, unit = e.get("name"), e.get("source"), e.get("unit")
-        if not isinstance(name, str) or not name:
-            fail(f"{at}.name must be a non-empty string")
-        at = f"observation[{i}] ({name})"
-        if src not in sources:
-            fail(f"{at}.source {src!r} is not a declared source")
-        if unit is not None and not isinstance(unit, str):  # YAML reads a bare 1 as a number
-            fail(f"{at}.unit must be a string, got {unit!r} ({type(unit).__name__}): quote "
-                 f"it ('{unit}')")
-        if not unit:
-            fail(f"{at}.unit must be given (e.g. m, rad, m/s, '1' for a dimensionless value)")
-        limits = e.get("limits")
-        if limits is not None and not (isinstance(limits, list) and len(limits) == 2 and all(
-                _number(x) for x in limits) and limits[0] <= limits[1]):
-            fail(f"{at}.limits must be [low, high] numbers with low <= high, got {limits!r}")
-        clip = e.get("clip", False)
-        if not isinstance(clip, bool):
-            fail(f"{at}.clip must be true or false")
-        options = {k: e[k] for k in _OPTIONS[t] if k in e}
-        _check_options(t, options, sources[src], sources, at, fail)
-        out.append(Feature(name, src, t, unit, None if limits is None else (
-            float(limits[0]), float(limits[1])), clip, options))
-    return tuple(out)
-
-
-def _check_options(t: str, o: dict[str, Any], src: Source, sources: dict[str, Source],
-                   at: str, fail: Any) -> None:
-    typ = src.type
-    if typ == "event_camera_msgs/EventPacket":
-        fail(f"{at}: event packets feed the event node's encoder, not observation features")
-    if t in ("field", "cos", "sin"):
-        path = o.get("field")
-        if typ == "sensor_msgs/JointState":
-            if path not in ("position", "velocity", "effort"):
-                fail(f"{at}.field must be position, velocity or effort for a JointState")
-            if not isinstance(o.get("joint"), str) or not o.get("joint"):
-                fail(f"{at}.joint must name the joint")
-        else:
-            if "joint" in o:
-                fail(f"{at}.joint is for sensor_msgs/JointState sources only")
-            if path not in SOURCE_TYPES[typ] or path == "header.frame_id":
-                fail(f"{at}.field {path!r} is not a numeric field of {typ}; one of "
-                     f"{', '.join(p for p in SOURCE_TYPES[typ] if p != 'header.frame_id')}")
-        index = o.get("index")
-        arrays = ("data", "ranges")
-        if (path in arrays) != (index is not None):
-            fail(f"{at}: index is needed for (and only for) the array fields "
-                 f"{', '.join(arrays)}")
-        if index is not None and (isinstance(index, bool) or not isinstance(index, int)
-                                  or index < 0):
-            fail(f"{at}.index must be an integer >= 0")
-        for k in ("scale", "offset"):
-            if k in o and not _number(o[k]):
-                fail(f"{at}.{k} must be a finite number")
-        if o.get("scale", 1.0) == 0:
-            fail(f"{at}.scale must not be 0")
-    elif t == "yaw":
-        if o.get("field") not in QUATERNIONS.get(typ, ()):
-            fail(f"{at}.field must be a quaternion of {typ}: "
-                 f"{', '.join(QUATERNIONS.get(typ, ())) or 'it has none'}")
-    elif t == "laser_sectors":
-        if typ != "sensor_msgs/LaserScan":
-            fail(f"{at}: laser_sectors reads a sensor_msgs/LaserScan source")
-        n = o.get("sectors")
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            fail(f"{at}.sectors must be a positive integer")
-        lo, hi = o.get("range_min"), o.get("range_max")
-        if not (_number(lo) and _number(hi) and 0 <= lo < hi):
-            fail(f"{at}: range_min and range_max must be numbers with 0 <= min < max (m)")
-        if "first_sector_rad" in o and not _number(o["first_sector_rad"]):
-            fail(f"{at}.first_sector_rad must be a finite number")
-    else:  # goal_distance, goal_bearing
-        if typ != "nav_msgs/Odometry":
-            fail(f"{at}: {t} reads the robot's pose from a nav_msgs/Odometry source")
-        goal = o.get("goal")
-        if goal not in sources or sources[goal].type != "geometry_msgs/PoseStamped":
-            fail(f"{at}.goal must name a geometry_msgs/PoseStamped source")
-
-
-def _parse_command(c: Any, fail: Any) -> Command:
-    if not isinstance(c, dict):
-        fail("command must be a mapping (type, topic, channels, actions, limits, safe)")
-    unknown = set(c) - {"type", "topic", "channels", "actions", "limits", "safe", "units",
-                        "frame_id"}
-    if unknown:
-        fail(f"command: unknown key(s) {sorted(unknown)}")
-    typ, topic = c.get("type"), c.get("topic")
-    if typ not in COMMAND_TYPES:
-        fail(f"command.type {typ!r} is not one of {', '.join(COMMAND_TYPES)}")
-    if not isinstance(topic, str) or not topic:
-        fail("command.topic must be a topic name")
-    channels = c.get("channels")
-    if not isinstance(channels, list) or not channels or not all(
-            isinstance(x, str) and x for x in channels) or len(set(channels)) != len(channels):
-        fail("command.channels must be a non-empty list of distinct names (joints, "
-             "array slots or twist fields)")
-    if typ.startswith("geometry_msgs/Twist") and set(channels) - set(TWIST_CHANNELS):
-        fail(f"command.channels of a twist must be among {', '.join(TWIST_CHANNELS)}")
-    actions = c.get("actions")
-    if not isinstance(actions, list) or not actions:
-        fail("command.actions must be a non-empty list of {name, values}")
-    names, rows = [], []
-    for i, a in enumerate(actions):
-        if not isinstance(a, dict) or set(a) != {"name", "values"}:
-            fail(f"command.actions[{i}] must be a mapping of name and values")
-        vals = a["values"]
-        if not (isinstance(vals, list) and len(vals) == len(channels)
-                and all(_number(x) for x in vals)):
-            fail(f"command.actions[{i}] ({a['name']}) needs {len(channels)} finite values")
-        names.append(str(a["name"]))
-        rows.append([float(x) for x in vals])
-    limits, safe = c.get("limits"), c.get("safe", [0.0] * len(channels))
-    for key, v in (("limits", limits), ("safe", safe)):
-        if not (isinstance(v, list) and len(v) == len(channels) and all(_number(x) for x in v)):
-            fail(f"command.{key} needs {len(channels)} finite values")
-    units = c.get("units", [])
-    if units and (not isinstance(units, list) or len(units) != len(channels)):
-        fail(f"command.units needs {len(channels)} entries")
-    frame = c.get("frame_id", "")
-    if not isinstance(frame, str):
-        fail("command.frame_id must be a string")
-    values = np.asarray(rows, np.float64)
-    try:
-        ActionTable(values, np.asarray(limits, np.float64), np.asarray(safe, np.float64))
-    except NeuroqError as exc:
-        fail(f"command: {exc}")
-    return Command(typ, topic, tuple(channels), tuple(names), values,
-                   np.asarray(limits, np.float64), np.asarray(safe, np.float64),
-                   tuple(str(u) for u in units), frame)
+__all__ = [  # what the interface's users import from here (the two modules hold the rest)
+    "COMMAND_TYPES", "FORMAT_NAME", "FORMAT_VERSION", "INTERFACES_DIR", "REASON_BAD_SCAN",
+    "REASON_WRONG_FRAME", "SECTOR_EDGE_BEAMS", "SOURCE_TYPES", "TRANSFORMS", "Command",
+    "Feature", "RobotInterface", "Source", "SourceCache", "interface_for_env",
+    "load_interface", "resolve_interface", "sector_index", "shipped_interfaces",
+    "wrap_angle", "yaw_of",
+]

@@ -1,0 +1,208 @@
+"""The observation transforms of a robot interface (`neuroq.deploy.interface` documents
+each): the fields a feature reads, its value from a reading, the binning of a LaserScan
+into sectors, and the reverse (`put`: a value into message fields, for simulated robots).
+Pure functions of a `Feature` and plain data."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from neuroq.deploy.control import (
+    REASON_NOT_FINITE,
+    REASON_OUT_OF_RANGE,
+    REASON_WRONG_COUNT,
+    REASON_WRONG_NAMES,
+    MalformedInput,
+    shown,
+    shown_names,
+)
+from neuroq.deploy.interface_spec import QUAT, SOURCE_TYPES, Feature
+
+#: Two source messages of one reading disagree on their frame (goal vs odometry).
+REASON_WRONG_FRAME = "wrong_frame"
+#: A LaserScan whose angles or ranges cannot be binned (no beams, zero increment).
+REASON_BAD_SCAN = "bad_scan"
+#: A beam on a sector boundary belongs to the sector after it (counter-clockwise): binning
+#: moves every beam this fraction of the beam spacing forward before it bins. LaserScan
+#: carries angle_min and angle_increment as float32, so angle_min + i * angle_increment
+#: lands up to ~1e-6 rad either side of where the robot's (or a simulation's) float64
+#: geometry put the beam: a fixed epsilon in angle let boundary beams change sector over
+#: ROS 2 (measured: 6 of 18 sectors of a DiffDriveNav reading moved, by up to 0.079 m).
+#: A quarter beam is far above that rounding and below any beam that is off the boundary.
+SECTOR_EDGE_BEAMS = 0.25
+
+
+def wrap_angle(a: float) -> float:
+    """The angle in [-pi, pi): a - 2 pi floor((a + pi) / 2 pi)."""
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def yaw_of(x: float, y: float, z: float, w: float) -> float:
+    """Heading (rotation about z) of a quaternion, rad in [-pi, pi]."""
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+
+def fields_of(f: Feature, typ: str) -> list[str]:
+    t = f.transform
+    if t == "laser_sectors":
+        return list(SOURCE_TYPES["sensor_msgs/LaserScan"])
+    if t in ("goal_distance", "goal_bearing"):
+        return ["header.frame_id", "pose.pose.position.x", "pose.pose.position.y",
+                *(f"pose.pose.orientation.{a}" for a in QUAT)]
+    if t == "yaw":
+        return [f"{f.options['field']}.{a}" for a in QUAT]
+    if typ == "sensor_msgs/JointState":
+        return ["name", f.options["field"]]
+    return [f.options["field"]]
+
+
+def _scalar(f: Feature, data: Mapping[str, Any]) -> float:
+    """The raw scalar a field, cos or sin feature reads."""
+    path = f.options["field"]
+    joint = f.options.get("joint")
+    if joint is not None:
+        names = list(data["name"])
+        values = data[path]
+        if len(values) != len(names):
+            raise MalformedInput(REASON_WRONG_COUNT,
+                                 f"{len(names)} joint names but {len(values)} {path} values")
+        try:
+            i = names.index(joint)
+        except ValueError:
+            raise MalformedInput(REASON_WRONG_NAMES,
+                                 f"no joint {shown(joint)} in {shown_names(names)}") from None
+        if names.count(joint) > 1:
+            raise MalformedInput(REASON_WRONG_NAMES,
+                                 f"joint {shown(joint)} repeated in {shown_names(names)}")
+        return float(values[i])
+    value = data[path]
+    index = f.options.get("index")
+    if index is not None:
+        if len(value) <= index:
+            raise MalformedInput(REASON_WRONG_COUNT,
+                                 f"{path} has {len(value)} values, {f.name} reads [{index}]")
+        value = value[index]
+    return float(value)
+
+
+def _checked(f: Feature, x: float) -> float:
+    """x if finite and within the feature's limits (clipped to them with clip: true).
+
+    Limits are compared at the observation's precision (float32): x is inside when
+    float32(lo) <= float32(x) <= float32(hi). A simulation's float32 observation at its
+    own bound (MountainCar-v0's wall, float32(-1.2) = -1.2000000477 as float64) is then
+    inside limits written as the bound (-1.2); rounding is monotonic, so nothing that
+    was inside in float64 falls outside.
+    """
+    if not math.isfinite(x):
+        raise MalformedInput(REASON_NOT_FINITE, f"{f.name} is {x}")
+    if f.limits is not None:
+        lo, hi = f.limits
+        if not (lo <= x <= hi or _inside_f32(x, lo, hi)):
+            if f.clip:
+                return min(max(x, lo), hi)
+            raise MalformedInput(REASON_OUT_OF_RANGE,
+                                 f"{f.name} = {x:.9g} {f.unit} outside [{lo:.9g}, {hi:.9g}]")
+    return x
+
+
+def _inside_f32(x: float, lo: float, hi: float) -> bool:
+    """float32(lo) <= float32(x) <= float32(hi); beyond float32's range is outside."""
+    with np.errstate(over="ignore"):  # 1e40 -> inf: outside, not a warning
+        return bool(np.float32(lo) <= np.float32(x) <= np.float32(hi))
+
+
+def scalar_feature(f: Feature, data: Mapping[str, Any]) -> float:
+    if f.transform == "yaw":
+        p = f.options["field"]
+        x = _checked(f, yaw_of(*(float(data[f"{p}.{a}"]) for a in QUAT)))
+        return x
+    x = _checked(f, _scalar(f, data))
+    if f.transform == "cos":
+        return math.cos(x)
+    if f.transform == "sin":
+        return math.sin(x)
+    return float(f.options.get("scale", 1.0)) * x + float(f.options.get("offset", 0.0))
+
+
+_SECTOR_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def sector_index(n_beams: int, angle_min: float, angle_increment: float, sectors: int,
+                 first_sector_rad: float = 0.0) -> np.ndarray:
+    """The sector of each beam (see the module docstring), cached per scan geometry."""
+    key = (n_beams, angle_min, angle_increment, sectors, first_sector_rad)
+    idx = _SECTOR_CACHE.get(key)
+    if idx is None:
+        width = 2 * math.pi / sectors
+        angles = (angle_min + np.arange(n_beams) * angle_increment - first_sector_rad
+                  + SECTOR_EDGE_BEAMS * abs(angle_increment))
+        angles = (angles + math.pi) % (2 * math.pi) - math.pi
+        idx = np.floor((angles + width / 2) / width).astype(np.intp) % sectors
+        if len(_SECTOR_CACHE) > 64:
+            _SECTOR_CACHE.clear()
+        _SECTOR_CACHE[key] = idx
+    return idx
+
+
+def laser_sectors(f: Feature, data: Mapping[str, Any]) -> np.ndarray:
+    o = f.options
+    lo, hi = np.float32(o["range_min"]), np.float32(o["range_max"])
+    r = np.asarray(data["ranges"], np.float32).reshape(-1)
+    inc = float(data["angle_increment"])
+    if r.size == 0 or not math.isfinite(inc) or inc == 0.0 or not math.isfinite(
+            float(data["angle_min"])):
+        raise MalformedInput(REASON_BAD_SCAN, f"{f.name}: a scan of {r.size} beams, "
+                             f"angle_increment {inc}")
+    msg_lo, msg_hi = float(data["range_min"]), float(data["range_max"])
+    too_close = np.isneginf(r)
+    no_return = ~too_close & (np.isnan(r) | (r > msg_hi) | (r < msg_lo))
+    r = np.where(no_return, hi, np.where(too_close, lo, r))
+    idx = sector_index(r.size, float(data["angle_min"]), inc, int(o["sectors"]),
+                       float(o.get("first_sector_rad", 0.0)))
+    out = np.full(int(o["sectors"]), hi, np.float32)  # a sector no beam covers: no return
+    np.minimum.at(out, idx, r)
+    return np.clip(out, lo, hi)
+
+
+def goal_value(f: Feature, odom: Mapping[str, Any], goal: Mapping[str, Any]) -> float:
+    fo, fg = str(odom.get("header.frame_id", "")), str(goal.get("header.frame_id", ""))
+    if fo and fg and fo != fg:
+        raise MalformedInput(REASON_WRONG_FRAME,
+                             f"the goal is in frame {shown(fg)}, the odometry in {shown(fo)}")
+    x, y = float(odom["pose.pose.position.x"]), float(odom["pose.pose.position.y"])
+    gx, gy = float(goal["pose.position.x"]), float(goal["pose.position.y"])
+    q = [float(odom[f"pose.pose.orientation.{a}"]) for a in QUAT]
+    if not all(math.isfinite(v) for v in (x, y, gx, gy, *q)):
+        raise MalformedInput(REASON_NOT_FINITE, f"{f.name}: odometry or goal not finite")
+    dx, dy = gx - x, gy - y
+    if f.transform == "goal_distance":
+        return _checked(f, math.hypot(dx, dy))
+    return _checked(f, wrap_angle(math.atan2(dy, dx) - yaw_of(*q)))
+
+
+def put(out: dict[str, dict[str, Any]], typ: str, f: Feature, value: float) -> None:
+    """Write one scalar into the plain message of its source (inverse of `_scalar`)."""
+    msg = out.setdefault(f.source, {})
+    path = f.options["field"]
+    joint = f.options.get("joint")
+    if typ == "sensor_msgs/JointState":
+        names = msg.setdefault("name", [])
+        if joint not in names:
+            names.append(joint)
+            for p in ("position", "velocity", "effort"):
+                msg.setdefault(p, []).append(0.0)
+        msg[path][names.index(joint)] = float(value)
+    elif f.options.get("index") is not None:
+        arr = msg.setdefault(path, [])
+        arr.extend([0.0] * (int(f.options["index"]) + 1 - len(arr)))
+        arr[int(f.options["index"])] = float(value)
+    else:
+        msg[path] = float(value)
+
+

@@ -1,0 +1,333 @@
+"""A robot interface file's vocabulary and its parser: the message types a source may
+have and the fields each offers, the transforms and their options, the command types;
+`Source`, `Feature` and `Command`; `parse_interface` turns plain data (the YAML) into
+them or raises NeuroqError naming the first bad entry. `neuroq.deploy.interface` documents
+the format and builds `RobotInterface` from these parts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neuroq.deploy.control import ActionTable
+from neuroq.deploy.errors import NeuroqError
+
+FORMAT_NAME = "neuroq-robot-interface"
+FORMAT_VERSION = 1
+
+#: Source message types -> the fields (dotted paths) a feature may read from each.
+XYZ = ("x", "y", "z")
+QUAT = ("x", "y", "z", "w")
+SOURCE_TYPES: dict[str, tuple[str, ...]] = {
+    "sensor_msgs/JointState": ("name", "position", "velocity", "effort"),
+    "sensor_msgs/LaserScan": ("angle_min", "angle_increment", "range_min", "range_max",
+                              "ranges"),
+    "nav_msgs/Odometry": ("header.frame_id",
+                          *(f"pose.pose.position.{a}" for a in XYZ),
+                          *(f"pose.pose.orientation.{a}" for a in QUAT),
+                          *(f"twist.twist.linear.{a}" for a in XYZ),
+                          *(f"twist.twist.angular.{a}" for a in XYZ)),
+    "sensor_msgs/Imu": (*(f"orientation.{a}" for a in QUAT),
+                        *(f"angular_velocity.{a}" for a in XYZ),
+                        *(f"linear_acceleration.{a}" for a in XYZ)),
+    "std_msgs/Float64MultiArray": ("data",),
+    "geometry_msgs/PoseStamped": ("header.frame_id",
+                                  *(f"pose.position.{a}" for a in XYZ),
+                                  *(f"pose.orientation.{a}" for a in QUAT)),
+    "event_camera_msgs/EventPacket": ("encoding", "width", "height", "events"),
+}
+#: Fields holding a quaternion (the prefix of its x, y, z, w), for the yaw transform.
+QUATERNIONS = {"nav_msgs/Odometry": ("pose.pose.orientation",),
+               "sensor_msgs/Imu": ("orientation",),
+               "geometry_msgs/PoseStamped": ("pose.orientation",)}
+TWIST_CHANNELS = tuple(f"{k}.{a}" for k in ("linear", "angular") for a in XYZ)
+COMMAND_TYPES = ("sensor_msgs/JointState", "std_msgs/Float64MultiArray",
+                 "geometry_msgs/TwistStamped", "geometry_msgs/Twist")
+TRANSFORMS = ("field", "cos", "sin", "yaw", "laser_sectors", "goal_distance", "goal_bearing")
+#: Options each transform takes besides name, source, unit, limits, clip.
+OPTIONS = {"field": {"field", "joint", "index", "scale", "offset"},
+            "cos": {"field", "joint", "index"}, "sin": {"field", "joint", "index"},
+            "yaw": {"field"},
+            "laser_sectors": {"sectors", "range_min", "range_max", "first_sector_rad"},
+            "goal_distance": {"goal"}, "goal_bearing": {"goal"}}
+COMMON_KEYS = {"name", "source", "transform", "unit", "limits", "clip"}
+
+
+
+
+@dataclass(frozen=True)
+class Source:
+    """One subscribed topic: `name` (what features call it), message `type`, `topic`;
+    `trigger` (its messages make readings) or `max_age_s` (how old its latest message may
+    be at a trigger, s; None: any age)."""
+
+    name: str
+    type: str
+    topic: str
+    trigger: bool = False
+    max_age_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One entry of the observation: `size` values made by `transform` from `source`."""
+
+    name: str
+    source: str
+    transform: str
+    unit: str
+    limits: tuple[float, float] | None = None
+    clip: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return int(self.options["sectors"]) if self.transform == "laser_sectors" else 1
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Every source this feature reads (the goal source too)."""
+        goal = self.options.get("goal")
+        return (self.source, goal) if goal else (self.source,)
+
+
+@dataclass(frozen=True)
+class Command:
+    """What each action sends: `values` (n_actions, channels) in SI units, clamped to
+    `limits`; `safe` is the watchdog's command; `frame_id` for stamped messages."""
+
+    type: str
+    topic: str
+    channels: tuple[str, ...]
+    action_names: tuple[str, ...]
+    values: np.ndarray
+    limits: np.ndarray
+    safe: np.ndarray
+    units: tuple[str, ...] = ()
+    frame_id: str = ""
+
+    def table(self) -> ActionTable:
+        return ActionTable(self.values.astype(np.float64), self.limits.astype(np.float64),
+                           self.safe.astype(np.float64))
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def parse_interface(d: Any, where: str) -> dict[str, Any]:
+    """The parts of a `RobotInterface` (its constructor's keywords) from plain data."""
+    def fail(what: str) -> None:
+        raise NeuroqError(f"{where}: {what}")
+
+    if not isinstance(d, dict):
+        fail("must be a mapping (format, version, name, sources, observation, command)")
+    if d.get("format") != FORMAT_NAME or d.get("version") != FORMAT_VERSION:
+        fail(f"format must be {FORMAT_NAME!r}, version {FORMAT_VERSION}; got "
+             f"{d.get('format')!r}, {d.get('version')!r}")
+    unknown = set(d) - {"format", "version", "name", "env_id", "description", "sources",
+                        "observation", "command"}
+    if unknown:
+        fail(f"unknown key(s) {sorted(unknown)}")
+    name = d.get("name")
+    if not isinstance(name, str) or not name:
+        fail("name must be a non-empty string")
+    sources = _parse_sources(d.get("sources"), fail)
+    by_name = {s.name: s for s in sources}
+    features = _parse_features(d.get("observation"), by_name, fail)
+    used = {n for f in features for n in f.sources}
+    for s in sources:
+        if s.name not in used and s.type != "event_camera_msgs/EventPacket":
+            fail(f"source {s.name} feeds no observation feature")
+    command = _parse_command(d.get("command"), fail)
+    env_id = d.get("env_id", "")
+    if not isinstance(env_id, str):
+        fail(f"env_id must be a string, got {env_id!r}")
+    return {"name": name, "sources": sources, "features": features, "command": command,
+            "env_id": env_id, "description": str(d.get("description", "")).strip()}
+
+
+def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
+    if not isinstance(items, list) or not items:
+        fail("sources must be a non-empty list")
+    out: list[Source] = []
+    for i, s in enumerate(items):
+        at = f"sources[{i}]"
+        if not isinstance(s, dict):
+            fail(f"{at} must be a mapping")
+        unknown = set(s) - {"name", "type", "topic", "trigger", "max_age_s"}
+        if unknown:
+            fail(f"{at}: unknown key(s) {sorted(unknown)}")
+        name, typ, topic = s.get("name"), s.get("type"), s.get("topic")
+        if not isinstance(name, str) or not name.isidentifier():
+            fail(f"{at}.name must be an identifier, got {name!r}")
+        if typ not in SOURCE_TYPES:
+            fail(f"{at}.type {typ!r} is not one of {', '.join(SOURCE_TYPES)}")
+        if not isinstance(topic, str) or not topic:
+            fail(f"{at}.topic must be a topic name")
+        trigger = s.get("trigger", False)
+        if not isinstance(trigger, bool):
+            fail(f"{at}.trigger must be true or false")
+        age = s.get("max_age_s")
+        if age is not None and (not _number(age) or age <= 0):
+            fail(f"{at}.max_age_s must be a positive number of seconds or null, got {age!r}")
+        if trigger and age is not None:
+            fail(f"{at}: the trigger source takes no max_age_s (it makes the readings)")
+        out.append(Source(name, typ, topic, trigger, None if age is None else float(age)))
+    if len({s.name for s in out}) != len(out):
+        fail("source names must be distinct")
+    if sum(s.trigger for s in out) != 1:
+        fail(f"exactly one source must be the trigger, got {sum(s.trigger for s in out)}")
+    return tuple(out)
+
+
+def _parse_features(items: Any, sources: dict[str, Source], fail: Any) -> tuple[Feature, ...]:
+    if not isinstance(items, list) or not items:
+        fail("observation must be a non-empty list of features")
+    out: list[Feature] = []
+    for i, e in enumerate(items):
+        at = f"observation[{i}]"
+        if not isinstance(e, dict):
+            fail(f"{at} must be a mapping")
+        t = e.get("transform", "field")
+        if t not in TRANSFORMS:
+            fail(f"{at}.transform {t!r} is not one of {', '.join(TRANSFORMS)}")
+        unknown = set(e) - COMMON_KEYS - OPTIONS[t]
+        if unknown:
+            fail(f"{at}: unknown key(s) {sorted(unknown)} for transform {t}")
+        name, src, unit = e.get("name"), e.get("source"), e.get("unit")
+        if not isinstance(name, str) or not name:
+            fail(f"{at}.name must be a non-empty string")
+        at = f"observation[{i}] ({name})"
+        if src not in sources:
+            fail(f"{at}.source {src!r} is not a declared source")
+        if unit is not None and not isinstance(unit, str):  # YAML reads a bare 1 as a number
+            fail(f"{at}.unit must be a string, got {unit!r} ({type(unit).__name__}): quote "
+                 f"it ('{unit}')")
+        if not unit:
+            fail(f"{at}.unit must be given (e.g. m, rad, m/s, '1' for a dimensionless value)")
+        limits = e.get("limits")
+        if limits is not None and not (isinstance(limits, list) and len(limits) == 2 and all(
+                _number(x) for x in limits) and limits[0] <= limits[1]):
+            fail(f"{at}.limits must be [low, high] numbers with low <= high, got {limits!r}")
+        clip = e.get("clip", False)
+        if not isinstance(clip, bool):
+            fail(f"{at}.clip must be true or false")
+        options = {k: e[k] for k in OPTIONS[t] if k in e}
+        _check_options(t, options, sources[src], sources, at, fail)
+        out.append(Feature(name, src, t, unit, None if limits is None else (
+            float(limits[0]), float(limits[1])), clip, options))
+    return tuple(out)
+
+
+def _check_options(t: str, o: dict[str, Any], src: Source, sources: dict[str, Source],
+                   at: str, fail: Any) -> None:
+    typ = src.type
+    if typ == "event_camera_msgs/EventPacket":
+        fail(f"{at}: event packets feed the event node's encoder, not observation features")
+    if t in ("field", "cos", "sin"):
+        path = o.get("field")
+        if typ == "sensor_msgs/JointState":
+            if path not in ("position", "velocity", "effort"):
+                fail(f"{at}.field must be position, velocity or effort for a JointState")
+            if not isinstance(o.get("joint"), str) or not o.get("joint"):
+                fail(f"{at}.joint must name the joint")
+        else:
+            if "joint" in o:
+                fail(f"{at}.joint is for sensor_msgs/JointState sources only")
+            if path not in SOURCE_TYPES[typ] or path == "header.frame_id":
+                fail(f"{at}.field {path!r} is not a numeric field of {typ}; one of "
+                     f"{', '.join(p for p in SOURCE_TYPES[typ] if p != 'header.frame_id')}")
+        index = o.get("index")
+        arrays = ("data", "ranges")
+        if (path in arrays) != (index is not None):
+            fail(f"{at}: index is needed for (and only for) the array fields "
+                 f"{', '.join(arrays)}")
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int)
+                                  or index < 0):
+            fail(f"{at}.index must be an integer >= 0")
+        for k in ("scale", "offset"):
+            if k in o and not _number(o[k]):
+                fail(f"{at}.{k} must be a finite number")
+        if o.get("scale", 1.0) == 0:
+            fail(f"{at}.scale must not be 0")
+    elif t == "yaw":
+        if o.get("field") not in QUATERNIONS.get(typ, ()):
+            fail(f"{at}.field must be a quaternion of {typ}: "
+                 f"{', '.join(QUATERNIONS.get(typ, ())) or 'it has none'}")
+    elif t == "laser_sectors":
+        if typ != "sensor_msgs/LaserScan":
+            fail(f"{at}: laser_sectors reads a sensor_msgs/LaserScan source")
+        n = o.get("sectors")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            fail(f"{at}.sectors must be a positive integer")
+        lo, hi = o.get("range_min"), o.get("range_max")
+        if not (_number(lo) and _number(hi) and 0 <= lo < hi):
+            fail(f"{at}: range_min and range_max must be numbers with 0 <= min < max (m)")
+        if "first_sector_rad" in o and not _number(o["first_sector_rad"]):
+            fail(f"{at}.first_sector_rad must be a finite number")
+    else:  # goal_distance, goal_bearing
+        if typ != "nav_msgs/Odometry":
+            fail(f"{at}: {t} reads the robot's pose from a nav_msgs/Odometry source")
+        goal = o.get("goal")
+        if goal not in sources or sources[goal].type != "geometry_msgs/PoseStamped":
+            fail(f"{at}.goal must name a geometry_msgs/PoseStamped source")
+
+
+def _parse_command(c: Any, fail: Any) -> Command:
+    if not isinstance(c, dict):
+        fail("command must be a mapping (type, topic, channels, actions, limits, safe)")
+    unknown = set(c) - {"type", "topic", "channels", "actions", "limits", "safe", "units",
+                        "frame_id"}
+    if unknown:
+        fail(f"command: unknown key(s) {sorted(unknown)}")
+    typ, topic = c.get("type"), c.get("topic")
+    if typ not in COMMAND_TYPES:
+        fail(f"command.type {typ!r} is not one of {', '.join(COMMAND_TYPES)}")
+    if not isinstance(topic, str) or not topic:
+        fail("command.topic must be a topic name")
+    channels = c.get("channels")
+    if not isinstance(channels, list) or not channels or not all(
+            isinstance(x, str) and x for x in channels) or len(set(channels)) != len(channels):
+        fail("command.channels must be a non-empty list of distinct names (joints, "
+             "array slots or twist fields)")
+    if typ.startswith("geometry_msgs/Twist") and set(channels) - set(TWIST_CHANNELS):
+        fail(f"command.channels of a twist must be among {', '.join(TWIST_CHANNELS)}")
+    actions = c.get("actions")
+    if not isinstance(actions, list) or not actions:
+        fail("command.actions must be a non-empty list of {name, values}")
+    names, rows = [], []
+    for i, a in enumerate(actions):
+        if not isinstance(a, dict) or set(a) != {"name", "values"}:
+            fail(f"command.actions[{i}] must be a mapping of name and values")
+        vals = a["values"]
+        if not (isinstance(vals, list) and len(vals) == len(channels)
+                and all(_number(x) for x in vals)):
+            fail(f"command.actions[{i}] ({a['name']}) needs {len(channels)} finite values")
+        names.append(str(a["name"]))
+        rows.append([float(x) for x in vals])
+    limits, safe = c.get("limits"), c.get("safe", [0.0] * len(channels))
+    for key, v in (("limits", limits), ("safe", safe)):
+        if not (isinstance(v, list) and len(v) == len(channels) and all(_number(x) for x in v)):
+            fail(f"command.{key} needs {len(channels)} finite values")
+    units = c.get("units", [])
+    if units and (not isinstance(units, list) or len(units) != len(channels)):
+        fail(f"command.units needs {len(channels)} entries")
+    frame = c.get("frame_id", "")
+    if not isinstance(frame, str):
+        fail("command.frame_id must be a string")
+    values = np.asarray(rows, np.float64)
+    try:
+        ActionTable(values, np.asarray(limits, np.float64), np.asarray(safe, np.float64))
+    except NeuroqError as exc:
+        fail(f"command: {exc}")
+    return Command(typ, topic, tuple(channels), tuple(names), values,
+                   np.asarray(limits, np.float64), np.asarray(safe, np.float64),
+                   tuple(str(u) for u in units), frame)

@@ -103,6 +103,7 @@ DATA_FILES = [
     _data("share/neuroq/launch", "launch/*.launch.py"),
     ("share/neuroq/config", CONFIGS),
     _data("share/neuroq/config/interfaces", "config/interfaces/*.yaml"),
+    _data("share/neuroq/config/fastdds", "config/fastdds/*.xml"),
     *ARTIFACTS,
 ]
 

@@ -38,6 +38,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from neuroq.ros_nodes.dds import use_node_profile
 from neuroq.ros_nodes.executor import make_executor
 from neuroq.ros_nodes.realtime import (
     apply_wakeup_latency,
@@ -159,6 +160,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     return once `stop_requested()`.
     """
     fix_malloc_thresholds()  # before DDS and rclpy allocate their buffers
+    use_node_profile()  # before rclpy starts Fast DDS
     try:
         _init(args)
     except _rclpy.RCLError as exc:

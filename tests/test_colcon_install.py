@@ -150,6 +150,7 @@ def test_install_tree_holds_the_robot_side_only(workspace):
     config = share / "config"
     assert {p.name for p in config.iterdir() if p.is_file()} == NODE_CONFIGS  # no dqn.yaml
     assert {p.name for p in (config / "interfaces").iterdir()} == ROBOT_INTERFACES
+    assert [p.name for p in (config / "fastdds").iterdir()] == ["neuroq_nodes.xml"]
     for name in ARTIFACTS:
         assert (share / "artifacts" / name / "manifest.json").is_file(), name
         assert (share / "artifacts" / name / "network.nir.h5").is_file(), name

@@ -1,0 +1,46 @@
+"""The Fast DDS profile of the neuroq node processes (config/fastdds/neuroq_nodes.xml).
+
+`use_node_profile()` points Fast DDS at the shipped profile before rclpy starts, unless the
+user configures Fast DDS already: it does nothing when RMW_IMPLEMENTATION names another
+middleware, when FASTDDS_DEFAULT_PROFILES_FILE or FASTRTPS_DEFAULT_PROFILES_FILE is set,
+when RMW_FASTRTPS_USE_QOS_FROM_XML is set, or when NEUROQ_FASTDDS_PROFILE is "0". The
+profile makes readers free each sample's buffer after it is taken (DYNAMIC history
+memory) instead of keeping buffers as large as the largest message ever received, so a
+node sent megabyte messages (a broken driver, a fuzzer) does not grow; and it publishes
+synchronously. Environment variables as the rmw_fastrtps README and the Fast DDS
+documentation ("XML profiles", "Environment variables") define them.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: Fast DDS 3 reads its XML profiles from this file; FASTRTPS_... is the older name.
+PROFILE_FILE_ENV = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+#: rmw_fastrtps takes the history memory policy and publication mode from XML when "1".
+USE_QOS_FROM_XML_ENV = "RMW_FASTRTPS_USE_QOS_FROM_XML"
+#: "0" leaves Fast DDS as rmw_fastrtps configures it.
+SWITCH_ENV = "NEUROQ_FASTDDS_PROFILE"
+FASTDDS_RMWS = ("rmw_fastrtps_cpp", "rmw_fastrtps_dynamic_cpp")
+PROFILE_NAME = "fastdds/neuroq_nodes.xml"
+
+
+def use_node_profile() -> str | None:
+    """Set the environment so that Fast DDS loads the shipped profile (call before rclpy
+    starts); returns its path, or None where it is not used (module docstring)."""
+    if os.environ.get(SWITCH_ENV, "1") == "0":
+        return None
+    if os.environ.get("RMW_IMPLEMENTATION", FASTDDS_RMWS[0]) not in FASTDDS_RMWS:
+        return None
+    if any(os.environ.get(k) for k in (*PROFILE_FILE_ENV, USE_QOS_FROM_XML_ENV)):
+        return None  # the user's own Fast DDS configuration
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.paths import shipped_data
+
+    try:
+        path = shipped_data().config_file(PROFILE_NAME)
+    except NeuroqError:
+        return None  # an install without it: rmw_fastrtps's defaults
+    os.environ[PROFILE_FILE_ENV[0]] = str(path)
+    os.environ[USE_QOS_FROM_XML_ENV] = "1"
+    return str(path)

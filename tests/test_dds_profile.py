@@ -1,0 +1,50 @@
+"""The node processes' Fast DDS profile: used unless the user configures Fast DDS (or another
+middleware) already, and a well-formed profile with the two settings docs/ros.md states."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from neuroq.ros_nodes import dds
+
+ENV = ("RMW_IMPLEMENTATION", "NEUROQ_FASTDDS_PROFILE", *dds.PROFILE_FILE_ENV,
+       dds.USE_QOS_FROM_XML_ENV)
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_the_shipped_profile_is_used_by_default(clean_env):
+    import os
+
+    path = dds.use_node_profile()
+    assert path is not None and path.endswith("config/fastdds/neuroq_nodes.xml")
+    assert os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] == path
+    assert os.environ["RMW_FASTRTPS_USE_QOS_FROM_XML"] == "1"
+    ns = {"d": "http://www.eprosima.com"}
+    root = ET.parse(path).getroot()
+    reader = root.find("d:profiles/d:data_reader[@is_default_profile='true']", ns)
+    writer = root.find("d:profiles/d:data_writer[@is_default_profile='true']", ns)
+    assert reader.find("d:historyMemoryPolicy", ns).text == "DYNAMIC"
+    assert writer.find("d:qos/d:publishMode/d:kind", ns).text == "SYNCHRONOUS"
+    assert writer.find("d:historyMemoryPolicy", ns).text == "PREALLOCATED_WITH_REALLOC"
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("FASTDDS_DEFAULT_PROFILES_FILE", "/my/profile.xml"),
+    ("FASTRTPS_DEFAULT_PROFILES_FILE", "/my/profile.xml"),
+    ("RMW_FASTRTPS_USE_QOS_FROM_XML", "0"),
+    ("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp"),
+    ("NEUROQ_FASTDDS_PROFILE", "0"),
+])
+def test_a_users_own_configuration_is_left_alone(clean_env, name, value):
+    import os
+
+    clean_env.setenv(name, value)
+    assert dds.use_node_profile() is None
+    assert {k: os.environ.get(k) for k in ENV} == {k: (value if k == name else None)
+                                                   for k in ENV}

@@ -128,6 +128,28 @@ def test_the_evt3_decoder_hands_only_the_start_to_numpy(monkeypatch):
     assert stats.skipped == 0 and len(calls) == 1  # the first packet, before ADDR_Y is known
 
 
+@needs_evt3
+def test_vectors_that_start_with_their_base_stay_on_the_fast_path(monkeypatch):
+    """A stream whose first vector word comes after the start, as a VECT_BASE_X (as encoders
+    write vectors): decoded by evt3 all along, no second hand-over to numpy."""
+    import neuroq.deploy.events.evt3_rust as rust
+
+    calls = []
+    numpy_decode = rust.decode_evt3
+    monkeypatch.setattr(rust, "decode_evt3",
+                        lambda *a, **k: calls.append(1) or numpy_decode(*a, **k))
+    single = make_events(np.arange(100) % W, np.arange(100) % H, np.arange(100) * 10,
+                         np.ones(100, int))  # one event per row and time: no vectors
+    row = make_events(np.arange(5, 40), np.full(35, 7), np.full(35, 5000), np.ones(35, int))
+    later = sort_events(row)
+    packets = [encode_packet("evt3", single)[0], encode_packet("evt3", later)[0]]
+    assert np.any(np.isin(np.frombuffer(packets[1], "<u2") >> 12, (3, 4, 5)))  # vectors
+    assert not np.any(np.isin(np.frombuffer(packets[0], "<u2") >> 12, (3, 4, 5)))
+    got, stats, _ = decode_chunks("evt3", packets, W, H)
+    np.testing.assert_array_equal(got, sort_events(np.concatenate([single, later])))
+    assert stats.skipped == 0 and len(calls) == 1  # the start only
+
+
 def test_decoder_choice_names_and_errors(monkeypatch):
     with pytest.raises(NeuroqError, match="must be one of auto, evt3, numpy"):
         make_evt3_decoder(W, H, "rust")

@@ -20,7 +20,8 @@ the words):
   one returned before (a running maximum over the stream) are filtered and counted, as
   `decode_evt3` does.
 - Data the fast path cannot take exactly (the start of a stream, up to its first TIME_HIGH
-  and ADDR_Y; vectors before a VECT_BASE_X; TIME_HIGH drops the two wrap rules read
+  and ADDR_Y; vector words while no VECT_BASE_X is known, unless the data's first vector
+  word is one; TIME_HIGH drops the two wrap rules read
   differently) is decoded by `decode_evt3`, and evt3 is then set to the state it reached
   (reset, then TIME_HIGH, TIME_LOW, ADDR_Y, VECT_BASE_X words; wraps counted before it are
   added as an offset). Going the other way, the state is read from evt3 with probe words:
@@ -210,21 +211,33 @@ class RustEvt3Decoder:
         high_bytes = np.frombuffer(data, np.uint8)[1::2].tobytes()  # faster than data[1::2]
         special = high_bytes.translate(
             None, _DROP_PLAIN if self._base_ok else _DROP_PLAIN_BUT_VECTORS)
-        n_corrupt = n_trigger = 0
+        n_corrupt = n_trigger = n_vectors = 0
         if special:
-            if not self._base_ok and special.translate(None, _DROP_ALL_BUT_VECTORS):
-                return None
+            if not self._base_ok:
+                n_vectors = len(special.translate(None, _DROP_ALL_BUT_VECTORS))
+                if n_vectors and not self._base_comes_first(data):
+                    return None
             time_high = special.translate(None, _DROP_ALL_BUT_TIME_HIGH)
             if time_high and not self._time_high_agrees(time_high, data):
                 return None
             n_trigger = len(special.translate(None, _DROP_ALL_BUT_TRIGGER))
-            n_corrupt = len(special) - len(time_high) - n_trigger
+            n_corrupt = len(special) - len(time_high) - n_trigger - n_vectors
         stats.corrupt_words += n_corrupt
         stats.triggers += n_trigger
         out = self._lib.feed(data)
+        if n_vectors:  # the data's first vector word was a VECT_BASE_X: evt3 has a base now
+            self._base_ok = True
         if len(out) == 0:
             return empty_events()
         return self._checked(out.x, out.y, out.p, out.t.view(np.int64), stats)
+
+    @staticmethod
+    def _base_comes_first(data: bytes) -> bool:
+        """Whether the first vector word (VECT_BASE_X, VECT_12, VECT_8: types 3-5) in `data`
+        is a VECT_BASE_X, so that evt3 reads every vector from a base the data sets."""
+        kinds = np.frombuffer(data, "<u2") >> EVT3_TYPE_SHIFT
+        vector = (kinds >= EVT3_VECT_BASE_X) & (kinds <= EVT3_VECT_8)
+        return bool(kinds[int(np.argmax(vector))] == EVT3_VECT_BASE_X)
 
     def _time_high_agrees(self, time_high: bytes, data: bytes) -> bool:
         """Whether both wrap rules read this data's TIME_HIGH words alike (then it is

@@ -6,14 +6,16 @@ settings fixed for all trials, and a grid and/or random sample of `stage.key` se
 trials share (one training run under an encoder x T grid) run once. Trials run on a local
 Ray on this machine (bound to 127.0.0.1, no dashboard, `workers` CPUs) or on an existing
 cluster (--address). A failed trial is recorded, not fatal; running the same spec again
-resumes: finished trials are skipped, failed ones tried again.
+resumes: finished trials are skipped, failed ones tried again. Whenever a worker is
+free, the ready stage run of the largest trial starts (size: the product of its time steps,
+epochs, steps and episodes), so long trials start first and short ones fill the end.
 
 Writes <out>/<env>/sweep-<name>/: results.csv and results.md (one row per trial),
 pareto.png (return against synaptic events and MODELED energy per action), trials.json,
 the run folders under trials/ and a log per stage run under logs/.
 
 examples:
-  neuroq sweep sweeps/cartpole_encoder_T.yaml
+  neuroq sweep docs/sweeps/cartpole_encoder_T_20ep.yaml --train-run RUN  # RUN: a train run
   neuroq sweep SPEC.yaml --workers 2
   neuroq sweep SPEC.yaml --address 10.0.0.5:6379      # after `ray start --head` there
   neuroq sweep SPEC.yaml --serial                      # no Ray: one trial after another

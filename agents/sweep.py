@@ -247,14 +247,19 @@ class _InProcess:
 
 class _OnRay:
     """Runs stage runs as Ray tasks of one CPU each; as many slots as the instance has CPUs
-    (a local instance: the spec's workers)."""
+    now (a local instance: the spec's workers; a cluster: read again at every scheduling
+    step, so nodes that join are used). Work is not queued beyond those CPUs, so an
+    autoscaler that adds nodes for pending tasks is not triggered: start the nodes first."""
 
     def __init__(self, folder: Path, ray: Any) -> None:
         from neuroq.agents.sweep_stages import run_stage
 
         self.folder, self.ray = folder, ray
         self.task = ray.remote(num_cpus=1, max_retries=0)(run_stage)
-        self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    @property
+    def slots(self) -> int:
+        return max(1, int(self.ray.cluster_resources().get("CPU", 1)))
 
     def submit(self, plan: Plan, run: StageRun, upstream: dict[str, Any] | None) -> Any:
         return self.task.remote(run.stage, plan.spec.env, run.settings, upstream,
@@ -289,10 +294,12 @@ def _run_plan(plan: Plan, folder: Path, outcome: Outcome, progress: _Progress,
         ready = sorted((r for r in pending.values()
                         if r.parent is None or r.parent in outcome.done),
                        key=lambda r: -rank[r.key])
-        for run in ready[:max(0, runner.slots - len(running))]:
+        free = runner.slots - len(running) if ready else 0
+        for run in ready[:max(0, free)]:
             del pending[run.key]
             running[runner.submit(plan, run, _upstream(plan, run, outcome))] = run.key
         if not running:
+            progress.update()  # runs failed for their input after the last one ended
             break
         ended = runner.finished(list(running))
         for handle, summary, error in ended:

@@ -2,8 +2,13 @@
 
 `use_node_profile()` points Fast DDS at the shipped profile before rclpy starts, unless the
 user configures Fast DDS already: it does nothing when RMW_IMPLEMENTATION names another
-middleware, when FASTDDS_DEFAULT_PROFILES_FILE or FASTRTPS_DEFAULT_PROFILES_FILE is set,
-when RMW_FASTRTPS_USE_QOS_FROM_XML is set, or when NEUROQ_FASTDDS_PROFILE is "0". The
+middleware, when FASTDDS_DEFAULT_PROFILES_FILE, FASTRTPS_DEFAULT_PROFILES_FILE,
+RMW_FASTRTPS_USE_QOS_FROM_XML or RMW_FASTRTPS_PUBLICATION_MODE is set, when the working
+folder holds DEFAULT_FASTDDS_PROFILES.xml or DEFAULT_FASTRTPS_PROFILES.xml (files Fast DDS
+loads by itself), or when NEUROQ_FASTDDS_PROFILE is "0". With
+RMW_FASTRTPS_USE_QOS_FROM_XML=1 rmw_fastrtps takes the history memory policy and the
+publication mode from the XML and also leaves data sharing to it (rmw turns it off
+itself otherwise): the profile turns it off too, so only the two settings below differ. The
 profile makes readers free each sample's buffer after it is taken (DYNAMIC history
 memory) instead of keeping buffers as large as the largest message ever received, so a
 node sent megabyte messages (a broken driver, a fuzzer) does not grow; and it publishes
@@ -19,6 +24,10 @@ import os
 PROFILE_FILE_ENV = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 #: rmw_fastrtps takes the history memory policy and publication mode from XML when "1".
 USE_QOS_FROM_XML_ENV = "RMW_FASTRTPS_USE_QOS_FROM_XML"
+#: rmw_fastrtps's own switch of the publication mode (ignored in XML mode: so left alone).
+PUBLICATION_MODE_ENV = "RMW_FASTRTPS_PUBLICATION_MODE"
+#: Profile files Fast DDS loads from the working folder without any variable.
+WORKING_FOLDER_PROFILES = ("DEFAULT_FASTDDS_PROFILES.xml", "DEFAULT_FASTRTPS_PROFILES.xml")
 #: "0" leaves Fast DDS as rmw_fastrtps configures it.
 SWITCH_ENV = "NEUROQ_FASTDDS_PROFILE"
 FASTDDS_RMWS = ("rmw_fastrtps_cpp", "rmw_fastrtps_dynamic_cpp")
@@ -32,8 +41,11 @@ def use_node_profile() -> str | None:
         return None
     if os.environ.get("RMW_IMPLEMENTATION", FASTDDS_RMWS[0]) not in FASTDDS_RMWS:
         return None
-    if any(os.environ.get(k) for k in (*PROFILE_FILE_ENV, USE_QOS_FROM_XML_ENV)):
+    if any(os.environ.get(k) for k in (*PROFILE_FILE_ENV, USE_QOS_FROM_XML_ENV,
+                                       PUBLICATION_MODE_ENV)):
         return None  # the user's own Fast DDS configuration
+    if any(os.path.exists(name) for name in WORKING_FOLDER_PROFILES):
+        return None
     from neuroq.deploy.errors import NeuroqError
     from neuroq.deploy.paths import shipped_data
 

@@ -83,8 +83,8 @@ def _string(view: memoryview, at: int) -> tuple[str, int] | None:
     at += 4
     if n == 0 or n > MAX_STRING_BYTES or at + n > len(view) or view[at + n - 1] != 0:
         return None
-    try:
-        text = bytes(view[at:at + n - 1]).decode("utf-8")
+    try:  # up to the first NUL, as rclpy reads it (a C string)
+        text = bytes(view[at:at + n - 1]).split(b"\0", 1)[0].decode("utf-8")
     except UnicodeDecodeError:
         return None
     return text, at + n

@@ -40,7 +40,8 @@ with ascii() (`neuroq.deploy.control.shown`).
 Newest good reading: the trigger subscription keeps `sensor_queue_depth` messages (10).
 When one arrives, the node also takes every trigger message queued behind it, checks each
 (malformed ones are counted as above) and makes one reading from the newest good one; older
-good ones are counted in `superseded_readings`. So a burst of bad messages on the topic
+good ones are counted in `superseded_readings` (with `sync_stamps`, each is handled on its
+own as described below, none superseded). So a burst of bad messages on the topic
 cannot push a good reading out of the queue, and after a stall the node answers the latest
 reading rather than a backlog of old ones.
 
@@ -331,16 +332,21 @@ class PolicyNode(Node):
             return
         if not header:  # no stamp to copy: the action is stamped when it is made
             checked = [(None, fields, None) for _, fields, _ in checked]
-        sent_ns = checked[-1][2]
-        if self._sync and sent_ns is not None and not self._cache.stamps_match(sent_ns):
-            # DDS orders messages per topic only: the other sources of this tick may still
-            # be on their way; the reading is made when the last of them arrives
-            if self._held is not None:
-                self._dropped[REASON_UNMATCHED] += 1
-            self._superseded += len(checked) - 1
-            self._held = (checked[-1:], arrival_s, start)
+        if not self._sync:
+            self._on_reading(checked, arrival_s, start)
             return
-        self._on_reading(checked, arrival_s, start)
+        # sync_stamps (a lockstep simulation: no backlog, no bursts): each trigger message
+        # on its own, since each reading must take its partners' messages of its own tick
+        for candidate in checked:
+            sent_ns = candidate[2]
+            if sent_ns is not None and not self._cache.stamps_match(sent_ns):
+                # DDS orders messages per topic only: the other sources of this tick may
+                # still be on their way; the reading is made when the last of them arrives
+                if self._held is not None:
+                    self._dropped[REASON_UNMATCHED] += 1
+                self._held = ([candidate], arrival_s, start)
+            else:
+                self._on_reading([candidate], arrival_s, start)
 
     def _check(self, source: Source, cls: Any, paths: tuple[str, ...], header: bool,
                data: bytes) -> tuple[Any, dict[str, Any], int | None] | None:

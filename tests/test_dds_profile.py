@@ -8,13 +8,18 @@ import pytest
 from neuroq.ros_nodes import dds
 
 ENV = ("RMW_IMPLEMENTATION", "NEUROQ_FASTDDS_PROFILE", *dds.PROFILE_FILE_ENV,
-       dds.USE_QOS_FROM_XML_ENV)
+       dds.USE_QOS_FROM_XML_ENV, dds.PUBLICATION_MODE_ENV)
 
 
 @pytest.fixture
-def clean_env(monkeypatch):
+def clean_env(monkeypatch, tmp_path):
+    """No Fast DDS variable set, a working folder without profile files; every variable
+    `use_node_profile` may set is restored (unset) afterwards, so that no later test runs
+    rclpy under the profile."""
     for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded: restored after the test
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
     return monkeypatch
 
 
@@ -32,6 +37,16 @@ def test_the_shipped_profile_is_used_by_default(clean_env):
     assert reader.find("d:historyMemoryPolicy", ns).text == "DYNAMIC"
     assert writer.find("d:qos/d:publishMode/d:kind", ns).text == "SYNCHRONOUS"
     assert writer.find("d:historyMemoryPolicy", ns).text == "PREALLOCATED_WITH_REALLOC"
+    for endpoint in (reader, writer):  # as rmw_fastrtps sets it outside XML mode
+        assert endpoint.find("d:qos/d:data_sharing/d:kind", ns).text == "OFF"
+
+
+def test_a_profile_file_in_the_working_folder_is_left_alone(clean_env, tmp_path):
+    import os
+
+    (tmp_path / "DEFAULT_FASTDDS_PROFILES.xml").write_text("<dds/>")
+    assert dds.use_node_profile() is None
+    assert not any(os.environ.get(k) for k in ENV)
 
 
 @pytest.mark.parametrize(("name", "value"), [
@@ -40,6 +55,7 @@ def test_the_shipped_profile_is_used_by_default(clean_env):
     ("RMW_FASTRTPS_USE_QOS_FROM_XML", "0"),
     ("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp"),
     ("NEUROQ_FASTDDS_PROFILE", "0"),
+    ("RMW_FASTRTPS_PUBLICATION_MODE", "ASYNCHRONOUS"),
 ])
 def test_a_users_own_configuration_is_left_alone(clean_env, name, value):
     import os

@@ -38,6 +38,16 @@ def test_every_field_as_rclpy_reads_it():
             assert bytes(got.events) == bytes(msg.events)
 
 
+def test_a_string_with_a_nul_inside_reads_as_rclpy_reads_it():
+    from rclpy.serialization import deserialize_message
+
+    data = bytearray(serialize_message(_message(random.Random(2), 3, "evt3")))
+    at = bytes(data).index(b"evt3\0")
+    data[at + 2] = 0  # "ev\03": the length still counts 5 bytes
+    got, ref = parse_event_packet(bytes(data)), deserialize_message(bytes(data), EventPacket)
+    assert got.encoding == ref.encoding == "ev"
+
+
 def test_broken_bytes_give_none_not_an_exception():
     rng = random.Random(1)
     data = serialize_message(_message(rng, 5, "evt3"))

@@ -160,7 +160,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     return once `stop_requested()`.
     """
     fix_malloc_thresholds()  # before DDS and rclpy allocate their buffers
-    use_node_profile()  # before rclpy starts Fast DDS
+    profile = use_node_profile()  # before rclpy starts Fast DDS
     try:
         _init(args)
     except _rclpy.RCLError as exc:
@@ -196,6 +196,9 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     try:
         if not getattr(node, "active", True):
             return EXIT_REFUSED
+        if profile is not None:
+            node.get_logger().info(f"Fast DDS profile {profile} (NEUROQ_FASTDDS_PROFILE=0 "
+                                   "leaves rmw_fastrtps's defaults)")
         try:
             hold = apply_wakeup_latency(node)
         except ParameterException as exc:

@@ -7,7 +7,7 @@ the format and builds `RobotInterface` from these parts."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,14 +154,21 @@ def parse_interface(d: Any, where: str) -> dict[str, Any]:
             "env_id": env_id, "description": str(d.get("description", "")).strip()}
 
 
-def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
+def _mappings(items: Any, what: str, must: str, fail: Any) -> Iterator[tuple[str, dict]]:
+    """(where, entry) for each entry of `items`, a non-empty list of mappings (`fail` with
+    `must`, or with the entry that is not a mapping, otherwise)."""
     if not isinstance(items, list) or not items:
-        fail("sources must be a non-empty list")
-    out: list[Source] = []
-    for i, s in enumerate(items):
-        at = f"sources[{i}]"
-        if not isinstance(s, dict):
+        fail(must)
+    for i, entry in enumerate(items):
+        at = f"{what}[{i}]"
+        if not isinstance(entry, dict):
             fail(f"{at} must be a mapping")
+        yield at, entry
+
+
+def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
+    out: list[Source] = []
+    for at, s in _mappings(items, "sources", "sources must be a non-empty list", fail):
         unknown = set(s) - {"name", "type", "topic", "trigger", "max_age_s"}
         if unknown:
             fail(f"{at}: unknown key(s) {sorted(unknown)}")
@@ -189,13 +196,9 @@ def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
 
 
 def _parse_features(items: Any, sources: dict[str, Source], fail: Any) -> tuple[Feature, ...]:
-    if not isinstance(items, list) or not items:
-        fail("observation must be a non-empty list of features")
     out: list[Feature] = []
-    for i, e in enumerate(items):
-        at = f"observation[{i}]"
-        if not isinstance(e, dict):
-            fail(f"{at} must be a mapping")
+    for at, e in _mappings(items, "observation",
+                           "observation must be a non-empty list of features", fail):
         t = e.get("transform", "field")
         if t not in TRANSFORMS:
             fail(f"{at}.transform {t!r} is not one of {', '.join(TRANSFORMS)}")
@@ -205,7 +208,7 @@ def _parse_features(items: Any, sources: dict[str, Source], fail: Any) -> tuple[
         name, src, unit = e.get("name"), e.get("source"), e.get("unit")
         if not isinstance(name, str) or not name:
             fail(f"{at}.name must be a non-empty string")
-        at = f"observation[{i}] ({name})"
+        at = f"{at} ({name})"
         if src not in sources:
             fail(f"{at}.source {src!r} is not a declared source")
         if unit is not None and not isinstance(unit, str):  # YAML reads a bare 1 as a number

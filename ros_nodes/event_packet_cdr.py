@@ -93,7 +93,7 @@ def _string(view: memoryview, at: int) -> tuple[str, int] | None:
 def parse_event_packet(data: bytes) -> PacketView | None:
     """The EventPacket serialized in `data`, or None where the fast path does not apply or
     the bytes do not hold one (module docstring). Never raises on data."""
-    view = memoryview(data).cast("B") if not isinstance(data, memoryview) else data.cast("B")
+    view = memoryview(data).cast("B")
     if len(view) < ENCAPSULATION_BYTES + _STAMP.size:
         return None
     max_align = _MAX_ALIGN.get((view[0] << 8) | view[1])

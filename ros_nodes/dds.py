@@ -8,17 +8,21 @@ folder holds DEFAULT_FASTDDS_PROFILES.xml or DEFAULT_FASTRTPS_PROFILES.xml (file
 loads by itself), or when NEUROQ_FASTDDS_PROFILE is "0". With
 RMW_FASTRTPS_USE_QOS_FROM_XML=1 rmw_fastrtps takes the history memory policy and the
 publication mode from the XML and also leaves data sharing to it (rmw turns it off
-itself otherwise): the profile turns it off too, so only the two settings below differ. The
-profile makes readers free each sample's buffer after it is taken (DYNAMIC history
+itself otherwise): the profile turns it off too, so only the three settings below differ.
+The profile makes readers free each sample's buffer after it is taken (DYNAMIC history
 memory) instead of keeping buffers as large as the largest message ever received, so a
-node sent megabyte messages (a broken driver, a fuzzer) does not grow; and it publishes
-synchronously. Environment variables as the rmw_fastrtps README and the Fast DDS
+node sent megabyte messages (a broken driver, a fuzzer) does not grow; it publishes
+synchronously; and its participants do not propagate XTypes type information
+(`fastdds.type_propagation` "disabled"), so no peer asks a node for its types over Fast
+DDS's TypeLookup service: Fast DDS 3.2 could crash (SIGSEGV) tearing down a participant
+while it answered such a request. Environment variables as the rmw_fastrtps README and the Fast DDS
 documentation ("XML profiles", "Environment variables") define them.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 #: Fast DDS 3 reads its XML profiles from this file; FASTRTPS_... is the older name.
 PROFILE_FILE_ENV = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
@@ -56,3 +60,31 @@ def use_node_profile() -> str | None:
     os.environ[PROFILE_FILE_ENV[0]] = str(path)
     os.environ[USE_QOS_FROM_XML_ENV] = "1"
     return str(path)
+
+
+#: Fast DDS's shared-memory segment of one participant: /dev/shm/fastdds_<16 hex digits>,
+#: beside its lock file <name>_el (the shared port files, fastdds_port<N>, are left alone:
+#: the next participant that opens a port cleans up after a dead one).
+_SEGMENT = re.compile(r"^/dev/shm/(fastdds_[0-9a-f]{16})$")
+
+
+def remove_own_segments(maps: str = "/proc/self/maps") -> list[str]:
+    """Unlink the shared-memory segments this process's Fast DDS participants mapped (and
+    their lock files); for a process that ends without tearing DDS down
+    (`neuroq.ros_nodes.process`), which would otherwise leave them in /dev/shm. Returns
+    the names removed; nothing on a system without /proc or without such segments."""
+    try:
+        with open(maps, encoding="utf-8", errors="replace") as lines:
+            names = {m.group(1) for line in lines
+                     if (m := _SEGMENT.match(line.rsplit(None, 1)[-1] if line.strip() else ""))}
+    except OSError:
+        return []
+    removed = []
+    for name in sorted(names):
+        for path in (f"/dev/shm/{name}", f"/dev/shm/{name}_el"):
+            try:
+                os.unlink(path)
+                removed.append(os.path.basename(path))
+            except OSError:
+                pass
+    return removed

@@ -17,6 +17,17 @@ Exit status, the same for every node (docs/ros.md, "Exit status"):
    -14 (142 from a shell) the teardown limit ended a process whose teardown hung.
 A node with a `safe_stop(reason)` method (the actuator) has it called after the spin loop
 ends for any reason (signal, fatal error, context shut down) and before teardown.
+
+A node process that never spun (status 1 or 2 before its spin loop) ends at once, without
+tearing DDS down (`_end_before_spinning`): it has commanded nothing, and Fast DDS 3.2 can
+fail while a participant that has just started is torn down as the nodes launched beside it
+discover it. Both were caught here, starting four nodes with a bad parameter at a time: a
+segmentation fault (its type lookup service answering a peer while it was destroyed; 2 of
+about 800 starts, gone with the profile's type propagation off, `neuroq.ros_nodes.dds`) and
+a deadlock between its discovery receive thread and its timer thread while a publisher was
+destroyed (1 of 1,175 starts: the process hung until killed). The process removes its own
+shared-memory segment first (`dds.remove_own_segments`); peers forget its participant
+after their lease duration.
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import rclpy
 from rclpy.exceptions import ParameterException
@@ -38,7 +49,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from neuroq.ros_nodes.dds import use_node_profile
+from neuroq.ros_nodes.dds import remove_own_segments, use_node_profile
 from neuroq.ros_nodes.executor import make_executor
 from neuroq.ros_nodes.realtime import (
     apply_wakeup_latency,
@@ -134,6 +145,16 @@ def _init(args: list[str] | None) -> None:
         sys.stderr.flush()
 
 
+def _end_before_spinning(status: int) -> NoReturn:
+    """End a node process whose node was built (DDS started) but never spun, with `status`
+    and without tearing DDS down (module docstring): flush the output, remove this
+    process's shared-memory segment, `os._exit`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    remove_own_segments()
+    os._exit(status)
+
+
 def _safe_stop(node: Node, reason: str) -> None:
     """Call the node's `safe_stop(reason)` if it has one; a failure there is reported, not
     raised (teardown must go on)."""
@@ -186,23 +207,20 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     try:
         node = make_node()
     except (NeuroqError, ValueError, ParameterException) as exc:
-        shutdown_executor()
-        rclpy.try_shutdown()
-        return _usage_error(label, exc)
-    hold = None
+        _end_before_spinning(_usage_error(label, exc))
+    if not getattr(node, "active", True):
+        _end_before_spinning(EXIT_REFUSED)
+    try:
+        hold = apply_wakeup_latency(node)
+    except ParameterException as exc:
+        _end_before_spinning(_usage_error(label, exc))
     status = EXIT_OK
     reason = "spin loop ended"
     spinning = False  # nothing was commanded before: no safe stop needed
     try:
-        if not getattr(node, "active", True):
-            return EXIT_REFUSED
         if profile is not None:
             node.get_logger().info(f"Fast DDS profile {profile} (NEUROQ_FASTDDS_PROFILE=0 "
                                    "leaves rmw_fastrtps's defaults)")
-        try:
-            hold = apply_wakeup_latency(node)
-        except ParameterException as exc:
-            return _usage_error(label, exc)
         freeze_startup_objects()
         spinning = True
         if executor is not None:

@@ -1,5 +1,5 @@
 """The node processes' Fast DDS profile: used unless the user configures Fast DDS (or another
-middleware) already, and a well-formed profile with the two settings docs/ros.md states."""
+middleware) already, and a well-formed profile with the settings docs/ros.md states."""
 
 import xml.etree.ElementTree as ET
 
@@ -39,6 +39,10 @@ def test_the_shipped_profile_is_used_by_default(clean_env):
     assert writer.find("d:historyMemoryPolicy", ns).text == "PREALLOCATED_WITH_REALLOC"
     for endpoint in (reader, writer):  # as rmw_fastrtps sets it outside XML mode
         assert endpoint.find("d:qos/d:data_sharing/d:kind", ns).text == "OFF"
+    participant = root.find("d:profiles/d:participant[@is_default_profile='true']", ns)
+    properties = {p.find("d:name", ns).text: p.find("d:value", ns).text for p in
+                  participant.findall("d:rtps/d:propertiesPolicy/d:properties/d:property", ns)}
+    assert properties == {"fastdds.type_propagation": "disabled"}
 
 
 def test_a_profile_file_in_the_working_folder_is_left_alone(clean_env, tmp_path):
@@ -64,3 +68,31 @@ def test_a_users_own_configuration_is_left_alone(clean_env, name, value):
     assert dds.use_node_profile() is None
     assert {k: os.environ.get(k) for k in ENV} == {k: (value if k == name else None)
                                                    for k in ENV}
+
+
+def test_remove_own_segments_unlinks_only_the_segments_the_process_mapped(tmp_path):
+    import os
+    import secrets
+    from pathlib import Path
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm")
+    ours, other = (f"fastdds_{secrets.token_hex(8)}" for _ in range(2))
+    made = [shm / ours, shm / f"{ours}_el", shm / other, shm / "fastdds_port7000_test"]
+    for path in made:
+        path.write_bytes(b"")
+    try:
+        maps = tmp_path / "maps"
+        maps.write_text(
+            f"7f00-7f01 rw-s 00000000 00:1a 12 /dev/shm/{ours}\n"
+            "7f01-7f02 rw-s 00000000 00:1a 13 /dev/shm/fastdds_port7000_test\n"
+            "7f02-7f03 r-xp 00000000 08:01 14 /usr/lib/libc.so.6\n"
+            "7f03-7f04 rw-p 00000000 00:00 0\n")
+        assert dds.remove_own_segments(str(maps)) == [ours, f"{ours}_el"]
+        assert [p.exists() for p in made] == [False, False, True, True]
+        assert dds.remove_own_segments(str(tmp_path / "missing")) == []
+    finally:
+        for path in made:
+            if path.exists():
+                os.unlink(path)

@@ -63,7 +63,17 @@ def _node_cmd(label: str, ros_args: list[str]) -> list[str]:
     return [sys.executable, "-m", NODES[label], "--ros-args", *base, *ros_args]
 
 
+def _segments() -> set[str]:
+    """Fast DDS participants' shared-memory segments in /dev/shm (neuroq.ros_nodes.dds)."""
+    shm = Path("/dev/shm")
+    return {p.name for p in shm.glob("fastdds_*")
+            if len(p.name) == len("fastdds_") + 16 and "port" not in p.name}
+
+
 def test_every_node_exits_2_with_one_line_for_a_bad_parameter_or_bad_input():
+    """...and leaves no shared-memory segment behind (a node that never spun ends without
+    tearing DDS down and removes its own: neuroq.ros_nodes.process)."""
+    before = _segments()
     cases = [(label, args, {}) for label, bad in BAD_PARAMETERS.items() for args in bad]
     cases += [(label, args, {}) for label in NODES for args in BAD_INPUT]
     cases += [(label, [], {"NEUROQ_ROS_EXECUTOR": "multi"}) for label in NODES]
@@ -79,6 +89,7 @@ def test_every_node_exits_2_with_one_line_for_a_bad_parameter_or_bad_input():
         assert proc.returncode == 2 and len(lines) == 1, (label, args, env, out, err)
         assert lines[0].startswith(f"neuroq {label}: error: "), (label, args, lines)
         assert "Traceback" not in out + err
+    assert not _segments() - before
 
 
 def _actions(probe, pub, n: int, period_s: float = PERIOD_S) -> float:

@@ -21,7 +21,7 @@ ends for any reason (signal, fatal error, context shut down) and before teardown
 A node process that never spun (status 1 or 2 before its spin loop) ends at once, without
 tearing DDS down (`_end_before_spinning`): it has commanded nothing, and Fast DDS 3.2 can
 fail while a participant that has just started is torn down as the nodes launched beside it
-discover it. Both were caught here, starting four nodes with a bad parameter at a time: a
+discover it. Both were caught here, starting eight nodes with a bad parameter at a time: a
 segmentation fault (its type lookup service answering a peer while it was destroyed; 2 of
 about 800 starts, gone with the profile's type propagation off, `neuroq.ros_nodes.dds`) and
 a deadlock between its discovery receive thread and its timer thread while a publisher was

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,8 +55,10 @@ class DecodeStats:
 
     def add(self, other: DecodeStats) -> DecodeStats:
         """Add another `DecodeStats` into this one (in place) and return self."""
-        for name in _COUNTERS:  # decoders add per call: a fixed tuple, not fields()
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        mine = self.__dict__  # decoders add per call: only the counters that are not 0
+        for name, value in other.__dict__.items():
+            if value:
+                mine[name] += value
         return self
 
     def diagnostic(self) -> str:
@@ -65,9 +67,6 @@ class DecodeStats:
         return ("skipped: " + ", ".join(parts)) if parts else ""
 
 
-
-
-_COUNTERS = tuple(f.name for f in fields(DecodeStats))
 
 
 def as_bytes_array(data) -> np.ndarray:

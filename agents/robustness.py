@@ -17,7 +17,10 @@ Networks:
   observations of calibration episodes (CALIBRATION_BASE seeds).
 
 Per network and condition: mean return with its 95 % bootstrap interval, std, worst 5 %,
-and the SNN's return as a fraction of the float DQN's on the same episodes; for
+and each network's return as a fraction of the float DQN's on the same episodes with its
+paired 95 % bootstrap interval (`fraction_of_float_ci95`, `neuroq.deploy.stats.fraction_ci`:
+a shortfall whose whole interval lies below a threshold is not an accident of the episodes
+drawn); for
 environments that report outcomes (DiffDriveNav), also the success and collision rates
 (`neuroq.deploy.rollout.outcome_summary`) and the SNN's success as a fraction of the float
 DQN's.
@@ -174,7 +177,7 @@ def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
     from neuroq.agents.int8_ann import quantize_mlp
     from neuroq.deploy.policy import load_policy
     from neuroq.deploy.rollout import check_settings, outcome_summary, run_episodes
-    from neuroq.deploy.stats import fraction_of, summarize
+    from neuroq.deploy.stats import fraction_ci, fraction_of, summarize
 
     check_settings(episodes, seed, max_steps)
     unknown = set(networks) - set(NETWORKS)
@@ -212,11 +215,12 @@ def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
                 out.networks["int8"] = f"int8 quantization of {where}"
     for cond in conditions:
         means: dict[str, float] = {}
+        returns: dict[str, np.ndarray] = {}
         for name, act in acts.items():
             res = run_episodes(env_id, act, episodes, seed, max_steps=max_steps,
                                wrappers=cond.wrappers)
             stats = summarize(res.returns)
-            means[name] = stats["mean"]
+            means[name], returns[name] = stats["mean"], np.asarray(res.returns)
             out.rows.append({"condition": cond.label, "kind": cond.kind,
                              "parameter": cond.parameter, "strength": cond.strength,
                              "network": name, **stats, **outcome_summary(res.outcomes)})
@@ -225,6 +229,8 @@ def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
             float_row = next(r for r in rows if r["network"] == "float")
             for row in rows:
                 row["fraction_of_float"] = fraction_of(row["mean"], means["float"])
+                row["fraction_of_float_ci95"] = list(fraction_ci(returns[row["network"]],
+                                                                 returns["float"]))
                 if "success_rate" in row:
                     row["success_fraction_of_float"] = fraction_of(
                         row["success_rate"], float_row["success_rate"])
@@ -237,11 +243,12 @@ def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
 
 
 def table_markdown(rob: Robustness) -> str:
-    """One row per condition: each network's mean [95 % CI], the SNN / float fraction and,
+    """One row per condition: each network's mean [95 % CI], the SNN / float fraction [its
+    paired 95 % CI] and,
     where the environment reports it, each network's success rate."""
     names = [n for n in NETWORKS if n in rob.networks]
     success = any("success_rate" in r for r in rob.rows)
-    head = ["condition", *(f"{n} mean [95 % CI]" for n in names), "snn / float",
+    head = ["condition", *(f"{n} mean [95 % CI]" for n in names), "snn / float [95 % CI]",
             *((f"{n} success" for n in names) if success else ())]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     by_cond: dict[str, dict[str, dict]] = {}
@@ -254,7 +261,10 @@ def table_markdown(rob: Robustness) -> str:
             cells.append("n/a" if r is None else
                          f"{r['mean']:.1f} [{r['ci95'][0]:.1f}, {r['ci95'][1]:.1f}]")
         frac = rows["snn"].get("fraction_of_float")
-        cells.append("n/a" if frac is None or not np.isfinite(frac) else f"{100 * frac:.1f} %")
+        lo, hi = rows["snn"].get("fraction_of_float_ci95", (np.nan, np.nan))
+        cells.append("n/a" if frac is None or not np.isfinite(frac) else
+                     f"{100 * frac:.1f} %" + (f" [{100 * lo:.1f}, {100 * hi:.1f}]"
+                                              if np.isfinite(lo) else ""))
         if success:
             cells += ["n/a" if n not in rows or "success_rate" not in rows[n]
                       else f"{100 * rows[n]['success_rate']:.0f} %" for n in names]

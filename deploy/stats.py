@@ -4,7 +4,10 @@ the worst 5 %, the spread. numpy only.
 The 95 % interval of the mean is the percentile bootstrap (Efron and Tibshirani, "An
 Introduction to the Bootstrap", 1993, ch. 13): the mean of `BOOTSTRAP_RESAMPLES` resamples
 of the episodes drawn with replacement, its 2.5th and 97.5th percentiles. The resampling
-generator is seeded, so the same returns give the same interval.
+generator is seeded, so the same returns give the same interval. Two networks played on
+the same episodes (same seeds, same perturbation) are compared with the paired bootstrap:
+each resample draws episode indices once and takes both networks' means over them, so the
+interval of their ratio (`fraction_ci`) leaves out what the episodes have in common.
 """
 
 from __future__ import annotations
@@ -40,15 +43,23 @@ def bootstrap_ci(values: np.ndarray, level: float = CONFIDENCE,
         raise NeuroqError("a confidence interval needs at least one finite value")
     if x.size == 1 or np.all(x == x[0]):
         return float(x[0]), float(x[0])
-    rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    chunk = max(1, 2_000_000 // x.size)  # bounded memory for long runs
-    for i in range(0, resamples, chunk):
-        n = min(chunk, resamples - i)
-        means[i:i + n] = x[rng.integers(0, x.size, (n, x.size))].mean(axis=1)
+    means = _resampled_means(x[:, None], resamples, seed)[:, 0]
     tail = (1.0 - level) / 2.0 * 100.0
     lo, hi = np.percentile(means, [tail, 100.0 - tail])
     return float(lo), float(hi)
+
+
+def _resampled_means(columns: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """Means of `resamples` bootstrap resamples of the rows of `columns` (episodes x k),
+    the same rows for every column: shape (resamples, k)."""
+    rng = np.random.default_rng(seed)
+    n = columns.shape[0]
+    means = np.empty((resamples, columns.shape[1]))
+    chunk = max(1, 2_000_000 // (n * columns.shape[1]))  # bounded memory for long runs
+    for i in range(0, resamples, chunk):
+        m = min(chunk, resamples - i)
+        means[i:i + m] = columns[rng.integers(0, n, (m, n))].mean(axis=1)
+    return means
 
 
 def summarize(returns: np.ndarray) -> dict[str, float | int | list[float]]:
@@ -69,3 +80,28 @@ def fraction_of(value: float, reference: float) -> float:
     if reference < 0 and value < 0:
         return reference / value
     return float("nan")
+
+
+def fraction_ci(values: np.ndarray, reference: np.ndarray, level: float = CONFIDENCE,
+                resamples: int = BOOTSTRAP_RESAMPLES,
+                seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """Paired percentile-bootstrap interval at `level` of `fraction_of(mean(values),
+    mean(reference))`, where values[i] and reference[i] are two networks' returns on the
+    same episode i (module docstring). Resamples where the fraction is not defined (a
+    reference mean of 0, or signs that differ) are left out; (nan, nan) if all are.
+    Raises NeuroqError for arrays of different lengths, empty or not finite."""
+    a = np.asarray(values, np.float64).reshape(-1)
+    b = np.asarray(reference, np.float64).reshape(-1)
+    if a.size != b.size or a.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise NeuroqError("a paired interval needs two equally long runs of finite returns, "
+                          f"got {a.size} and {b.size}")
+    means = _resampled_means(np.stack([a, b], axis=1), resamples, seed)
+    v, r = means[:, 0], means[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(r > 0, v / r, np.where((r < 0) & (v < 0), r / v, np.nan))
+    frac = frac[np.isfinite(frac)]
+    if frac.size == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2.0 * 100.0
+    lo, hi = np.percentile(frac, [tail, 100.0 - tail])
+    return float(lo), float(hi)

@@ -47,6 +47,9 @@ def test_every_network_plays_the_same_held_out_episodes(artifact):
     assert clean["snn"]["mean"] == pytest.approx(ref["return_mean"])
     assert clean["snn"]["fraction_of_float"] == pytest.approx(
         clean["snn"]["mean"] / clean["float"]["mean"])
+    flo, fhi = clean["snn"]["fraction_of_float_ci95"]  # paired: the same four episodes
+    assert flo <= clean["snn"]["fraction_of_float"] <= fhi
+    assert clean["float"]["fraction_of_float_ci95"] == [1.0, 1.0]
     lo, hi = clean["snn"]["ci95"]
     assert lo <= clean["snn"]["mean"] <= hi
     delayed = {r["network"]: r for r in rob.rows if r["condition"] == "action delay 2"}

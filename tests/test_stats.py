@@ -1,0 +1,42 @@
+"""deploy/stats.py: the paired interval of one network's return as a fraction of another's."""
+
+import numpy as np
+import pytest
+
+from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.stats import bootstrap_ci, fraction_ci, fraction_of
+
+
+def test_the_paired_interval_is_narrower_than_the_episodes_spread():
+    """Two networks on the same episodes: the episode-to-episode spread (std 15) is common to
+    both and leaves the interval of their ratio; what differs (std 3) sets its width."""
+    rng = np.random.default_rng(1)
+    hard = rng.normal(-80.0, 15.0, 100)
+    a, b = hard, hard + rng.normal(0.0, 3.0, 100)
+    lo, hi = fraction_ci(a, b)
+    assert lo <= fraction_of(a.mean(), b.mean()) <= hi
+    assert hi - lo < 0.03
+    # an unpaired view of the same data is several times wider
+    (alo, ahi), (blo, bhi) = bootstrap_ci(a), bootstrap_ci(b)
+    assert fraction_of(alo, bhi) < lo - 0.02 and fraction_of(ahi, blo) > hi + 0.02
+
+
+def test_a_real_shortfall_lies_below_and_identical_networks_give_one():
+    rng = np.random.default_rng(2)
+    ref = rng.normal(200.0, 40.0, 100)
+    assert fraction_ci(ref, ref) == (1.0, 1.0)
+    lo, hi = fraction_ci(0.8 * ref + rng.normal(0.0, 5.0, 100), ref)
+    assert 0.75 < lo < hi < 0.85
+    # negative returns (Acrobot): -90 against -80 is 0.89
+    lo, hi = fraction_ci(np.full(10, -90.0), np.full(10, -80.0))
+    assert lo == hi == pytest.approx(80 / 90)
+
+
+def test_undefined_fractions_and_bad_input():
+    assert all(np.isnan(fraction_ci([1.0, 2.0], [0.0, 0.0])))
+    with pytest.raises(NeuroqError):
+        fraction_ci([1.0, 2.0], [1.0])
+    with pytest.raises(NeuroqError):
+        fraction_ci([1.0, np.nan], [1.0, 2.0])
+    with pytest.raises(NeuroqError):
+        fraction_ci([], [])

@@ -87,9 +87,11 @@ def fraction_ci(values: np.ndarray, reference: np.ndarray, level: float = CONFID
                 seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
     """Paired percentile-bootstrap interval at `level` of `fraction_of(mean(values),
     mean(reference))`, where values[i] and reference[i] are two networks' returns on the
-    same episode i (module docstring). Resamples where the fraction is not defined (a
-    reference mean of 0, or signs that differ) are left out; (nan, nan) if all are.
-    Raises NeuroqError for arrays of different lengths, empty or not finite."""
+    same episode i (module docstring). (nan, nan) where the fraction is not one quantity
+    over the resamples: the reference's resampled means are not all of one sign (then
+    `fraction_of` would mix its two formulas), or, for a negative reference, more than
+    1 - level of the resamples have a value mean >= 0 (undefined there; the rest are
+    left out). Raises NeuroqError for arrays of different lengths, empty or not finite."""
     a = np.asarray(values, np.float64).reshape(-1)
     b = np.asarray(reference, np.float64).reshape(-1)
     if a.size != b.size or a.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
@@ -97,10 +99,13 @@ def fraction_ci(values: np.ndarray, reference: np.ndarray, level: float = CONFID
                           f"got {a.size} and {b.size}")
     means = _resampled_means(np.stack([a, b], axis=1), resamples, seed)
     v, r = means[:, 0], means[:, 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(r > 0, v / r, np.where((r < 0) & (v < 0), r / v, np.nan))
-    frac = frac[np.isfinite(frac)]
-    if frac.size == 0:
+    if (r > 0).all():
+        frac = v / r
+    elif (r < 0).all():
+        frac = r[v < 0] / v[v < 0]
+        if frac.size < level * resamples:
+            return float("nan"), float("nan")
+    else:
         return float("nan"), float("nan")
     tail = (1.0 - level) / 2.0 * 100.0
     lo, hi = np.percentile(frac, [tail, 100.0 - tail])

@@ -62,29 +62,44 @@ def use_node_profile() -> str | None:
     return str(path)
 
 
-#: Fast DDS's shared-memory segment of one participant: /dev/shm/fastdds_<16 hex digits>,
-#: beside its lock file <name>_el (the shared port files, fastdds_port<N>, are left alone:
-#: the next participant that opens a port cleans up after a dead one).
-_SEGMENT = re.compile(r"^/dev/shm/(fastdds_[0-9a-f]{16})$")
+#: The lock file of one participant's Fast DDS shared-memory segment,
+#: /dev/shm/fastdds_<16 hex digits>_el: its owner keeps it open (and locked) for the
+#: segment's life. Only the owner does: a process also maps the segments of the peers it
+#: receives from, so the mapped files cannot tell its own from theirs.
+_SEGMENT_LOCK = re.compile(r"^/dev/shm/(fastdds_[0-9a-f]{16})_el$")
 
 
-def remove_own_segments(maps: str = "/proc/self/maps") -> list[str]:
-    """Unlink the shared-memory segments this process's Fast DDS participants mapped (and
-    their lock files); for a process that ends without tearing DDS down
-    (`neuroq.ros_nodes.process`), which would otherwise leave them in /dev/shm. Returns
-    the names removed; nothing on a system without /proc or without such segments."""
+def own_segments(fd_dir: str = "/proc/self/fd") -> list[str]:
+    """Names of the Fast DDS shared-memory segments this process owns: those whose lock
+    file it holds open (`_SEGMENT_LOCK`). Empty on a system without /proc."""
+    names = set()
     try:
-        with open(maps, encoding="utf-8", errors="replace") as lines:
-            names = {m.group(1) for line in lines
-                     if (m := _SEGMENT.match(line.rsplit(None, 1)[-1] if line.strip() else ""))}
+        fds = os.listdir(fd_dir)
     except OSError:
         return []
+    for fd in fds:
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:  # closed since the listing
+            continue
+        if m := _SEGMENT_LOCK.match(target):
+            names.add(m.group(1))
+    return sorted(names)
+
+
+def remove_own_segments(fd_dir: str = "/proc/self/fd", shm_dir: str = "/dev/shm") -> list[str]:
+    """Unlink this process's own Fast DDS shared-memory segments and their lock files
+    (`own_segments`), for a process that ends without tearing DDS down
+    (`neuroq.ros_nodes.process`), which would otherwise leave them in /dev/shm. Peers'
+    segments it has mapped are left alone, and so are the port files (fastdds_port<N>,
+    shared by the participants that listen on a port; a later participant that opens the
+    same port takes them over). Returns the names removed."""
     removed = []
-    for name in sorted(names):
-        for path in (f"/dev/shm/{name}", f"/dev/shm/{name}_el"):
+    for name in own_segments(fd_dir):
+        for file in (name, f"{name}_el"):
             try:
-                os.unlink(path)
-                removed.append(os.path.basename(path))
+                os.unlink(os.path.join(shm_dir, file))
+                removed.append(file)
             except OSError:
                 pass
     return removed

@@ -26,8 +26,10 @@ segmentation fault (its type lookup service answering a peer while it was destro
 about 800 starts, gone with the profile's type propagation off, `neuroq.ros_nodes.dds`) and
 a deadlock between its discovery receive thread and its timer thread while a publisher was
 destroyed (1 of 1,175 starts: the process hung until killed). The process removes its own
-shared-memory segment first (`dds.remove_own_segments`); peers forget its participant
-after their lease duration.
+shared-memory segment first (`dds.remove_own_segments`: the one whose lock file it holds,
+not the peers' segments it has mapped) and writes out its log file; the shared port files
+(fastdds_port<N>) stay for the next participant that opens the same port, and peers
+forget its participant after their lease duration.
 """
 
 from __future__ import annotations
@@ -147,8 +149,13 @@ def _init(args: list[str] | None) -> None:
 
 def _end_before_spinning(status: int) -> NoReturn:
     """End a node process whose node was built (DDS started) but never spun, with `status`
-    and without tearing DDS down (module docstring): flush the output, remove this
-    process's shared-memory segment, `os._exit`."""
+    and without tearing DDS down (module docstring): write out the log file (rcl's file
+    logger holds info and warning lines back; its shutdown writes them, DDS untouched),
+    flush the output, remove this process's own shared-memory segment, `os._exit`."""
+    try:
+        _rclpy.rclpy_logging_fini()
+    except Exception as exc:  # logging never set up, or already shut down
+        print(f"neuroq: could not write out the log file: {exc!r}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     remove_own_segments()
@@ -214,6 +221,9 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
         hold = apply_wakeup_latency(node)
     except ParameterException as exc:
         _end_before_spinning(_usage_error(label, exc))
+    except Exception:  # nothing commanded yet: a fatal error before the spin loop
+        traceback.print_exc()
+        _end_before_spinning(EXIT_REFUSED)
     status = EXIT_OK
     reason = "spin loop ended"
     spinning = False  # nothing was commanded before: no safe stop needed

@@ -70,29 +70,24 @@ def test_a_users_own_configuration_is_left_alone(clean_env, name, value):
                                                    for k in ENV}
 
 
-def test_remove_own_segments_unlinks_only_the_segments_the_process_mapped(tmp_path):
-    import os
-    import secrets
-    from pathlib import Path
-
-    shm = Path("/dev/shm")
-    if not shm.is_dir():
-        pytest.skip("no /dev/shm")
-    ours, other = (f"fastdds_{secrets.token_hex(8)}" for _ in range(2))
-    made = [shm / ours, shm / f"{ours}_el", shm / other, shm / "fastdds_port7000_test"]
-    for path in made:
-        path.write_bytes(b"")
-    try:
-        maps = tmp_path / "maps"
-        maps.write_text(
-            f"7f00-7f01 rw-s 00000000 00:1a 12 /dev/shm/{ours}\n"
-            "7f01-7f02 rw-s 00000000 00:1a 13 /dev/shm/fastdds_port7000_test\n"
-            "7f02-7f03 r-xp 00000000 08:01 14 /usr/lib/libc.so.6\n"
-            "7f03-7f04 rw-p 00000000 00:00 0\n")
-        assert dds.remove_own_segments(str(maps)) == [ours, f"{ours}_el"]
-        assert [p.exists() for p in made] == [False, False, True, True]
-        assert dds.remove_own_segments(str(tmp_path / "missing")) == []
-    finally:
-        for path in made:
-            if path.exists():
-                os.unlink(path)
+def test_remove_own_segments_unlinks_only_the_segments_whose_lock_the_process_holds(
+        tmp_path):
+    """A process owns the segment whose lock file (<name>_el) it holds open; a peer's
+    segment it has mapped, and the shared port files, are not its own."""
+    ours, peer = "fastdds_00112233445566aa", "fastdds_ffeeddccbbaa9988"
+    shm, fds = tmp_path / "shm", tmp_path / "fd"
+    shm.mkdir()
+    fds.mkdir()
+    files = [ours, f"{ours}_el", peer, f"{peer}_el", "fastdds_port7000",
+             "fastdds_port7000_el"]
+    for name in files:
+        (shm / name).write_bytes(b"")
+    # what /proc/self/fd shows: our lock file, the port's lock, the peer's segment (mapped
+    # files need not be open; one that is open must not count either) and a pipe
+    for fd, target in (("3", f"/dev/shm/{ours}_el"), ("4", "/dev/shm/fastdds_port7000_el"),
+                       ("5", f"/dev/shm/{peer}"), ("6", "pipe:[1234]")):
+        (fds / fd).symlink_to(target)
+    assert dds.own_segments(str(fds)) == [ours]
+    assert dds.remove_own_segments(str(fds), str(shm)) == [ours, f"{ours}_el"]
+    assert sorted(p.name for p in shm.iterdir()) == sorted(files[2:])
+    assert dds.own_segments(str(tmp_path / "missing")) == []

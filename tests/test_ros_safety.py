@@ -21,6 +21,7 @@ from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import JointState, Joy
 
 from neuroq.ros_nodes.actuator_node import ActuatorNode
+from neuroq.ros_nodes.dds import own_segments
 from neuroq.ros_nodes.policy_node import PolicyNode
 from neuroq.ros_nodes.qos import command_qos, sensor_qos
 from neuroq.ros_nodes.sim_robot_node import SimRobotNode
@@ -70,10 +71,49 @@ def _segments() -> set[str]:
             if len(p.name) == len("fastdds_") + 16 and "port" not in p.name}
 
 
+def _ownerless(names: set[str]) -> set[str]:
+    """Those of `names` whose lock file no process holds: left behind by a dead one (the
+    test Fast DDS itself makes of a segment: its owner keeps <name>_el locked)."""
+    import fcntl
+
+    left = set()
+    for name in names:
+        try:
+            with open(f"/dev/shm/{name}_el", "rb") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released on close
+        except BlockingIOError:
+            continue  # a live participant owns it
+        except OSError:
+            pass  # no lock file: nobody can own it
+        left.add(name)
+    return left
+
+
 def test_every_node_exits_2_with_one_line_for_a_bad_parameter_or_bad_input():
-    """...and leaves no shared-memory segment behind (a node that never spun ends without
-    tearing DDS down and removes its own: neuroq.ros_nodes.process)."""
+    """...and a node that never spun, ending without tearing DDS down, removes its own
+    shared-memory segment and nobody else's (neuroq.ros_nodes.process): a live participant
+    here (the probe, which the nodes discover and receive from) keeps its segment."""
     before = _segments()
+    with spinning(lambda ctx: Probe(ctx)):
+        probe_segments = own_segments()
+        assert probe_segments, "the probe has no shared-memory segment: nothing to check"
+        _bad_parameter_and_input_runs()
+        assert all(Path("/dev/shm", name).exists() for name in probe_segments)
+    assert not _ownerless(_segments() - before)
+
+
+def test_a_node_ending_before_its_spin_loop_still_writes_its_log_file(tmp_path):
+    """rcl's file logger holds info lines back; a node that ends without tearing DDS down
+    writes them out first (neuroq.ros_nodes.process)."""
+    proc = subprocess.run(_node_cmd("actuator", ["-p", "cpu_wakeup_latency_us:=-7"]),
+                          env={**os.environ, "ROS_LOG_DIR": str(tmp_path)},
+                          capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+    assert proc.returncode == 2, proc.stderr
+    (log,) = tmp_path.glob("*.log")
+    assert "[neuroq_actuator]: interface 'cartpole'" in log.read_text()
+
+
+def _bad_parameter_and_input_runs() -> None:
     cases = [(label, args, {}) for label, bad in BAD_PARAMETERS.items() for args in bad]
     cases += [(label, args, {}) for label in NODES for args in BAD_INPUT]
     cases += [(label, [], {"NEUROQ_ROS_EXECUTOR": "multi"}) for label in NODES]
@@ -89,7 +129,6 @@ def test_every_node_exits_2_with_one_line_for_a_bad_parameter_or_bad_input():
         assert proc.returncode == 2 and len(lines) == 1, (label, args, env, out, err)
         assert lines[0].startswith(f"neuroq {label}: error: "), (label, args, lines)
         assert "Traceback" not in out + err
-    assert not _segments() - before
 
 
 def _actions(probe, pub, n: int, period_s: float = PERIOD_S) -> float:
@@ -161,6 +200,7 @@ def test_a_stopped_actuator_publishes_the_safe_command_last(tmp_path, sig):
 FATAL_AFTER_ACTIONS = """
 import sys
 from neuroq.ros_nodes.actuator_node import ActuatorNode
+from neuroq.ros_nodes.dds import own_segments
 from neuroq.ros_nodes.process import run_node
 
 class Failing(ActuatorNode):

@@ -34,6 +34,16 @@ def test_a_real_shortfall_lies_below_and_identical_networks_give_one():
 
 def test_undefined_fractions_and_bad_input():
     assert all(np.isnan(fraction_ci([1.0, 2.0], [0.0, 0.0])))
+    # a reference whose mean is near 0: resamples of both signs, no one fraction
+    rng = np.random.default_rng(3)
+    ref = rng.normal(0.5, 10.0, 100)
+    assert all(np.isnan(fraction_ci(ref + 1.0, ref)))
+    # a negative reference against values that are mostly positive: undefined
+    assert all(np.isnan(fraction_ci(np.full(20, 5.0) + rng.normal(0, 1, 20),
+                                    np.full(20, -80.0))))
+    # positive reference, a value below 0: a negative fraction, as fraction_of gives
+    lo, hi = fraction_ci(np.full(10, -10.0), np.full(10, 100.0))
+    assert lo == hi == fraction_of(-10.0, 100.0)
     with pytest.raises(NeuroqError):
         fraction_ci([1.0, 2.0], [1.0])
     with pytest.raises(NeuroqError):

@@ -214,21 +214,20 @@ def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
                 acts["int8"] = lambda o, _infos: q8.q(o).argmax(axis=1)
                 out.networks["int8"] = f"int8 quantization of {where}"
     for cond in conditions:
-        means: dict[str, float] = {}
         returns: dict[str, np.ndarray] = {}
         for name, act in acts.items():
             res = run_episodes(env_id, act, episodes, seed, max_steps=max_steps,
                                wrappers=cond.wrappers)
             stats = summarize(res.returns)
-            means[name], returns[name] = stats["mean"], np.asarray(res.returns)
+            returns[name] = np.asarray(res.returns)
             out.rows.append({"condition": cond.label, "kind": cond.kind,
                              "parameter": cond.parameter, "strength": cond.strength,
                              "network": name, **stats, **outcome_summary(res.outcomes)})
         rows = out.rows[-len(acts):]
-        if "float" in means:
+        if "float" in returns:
             float_row = next(r for r in rows if r["network"] == "float")
             for row in rows:
-                row["fraction_of_float"] = fraction_of(row["mean"], means["float"])
+                row["fraction_of_float"] = fraction_of(row["mean"], float_row["mean"])
                 row["fraction_of_float_ci95"] = list(fraction_ci(returns[row["network"]],
                                                                  returns["float"]))
                 if "success_rate" in row:
@@ -240,6 +239,17 @@ def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
                     f" ({100 * r['success_rate']:.0f} % success)" if "success_rate" in r
                     else "") for r in rows))
     return out
+
+
+def fraction_text(row: dict[str, Any]) -> str:
+    """A row's fraction of the float DQN as text: "95.6 % [85.3, 107.2]" (its paired 95 %
+    interval where there is one), "n/a" where the fraction is not defined."""
+    frac = row.get("fraction_of_float")
+    if frac is None or not np.isfinite(frac):
+        return "n/a"
+    lo, hi = row.get("fraction_of_float_ci95", (np.nan, np.nan))
+    return f"{100 * frac:.1f} %" + (f" [{100 * lo:.1f}, {100 * hi:.1f}]"
+                                    if np.isfinite(lo) else "")
 
 
 def table_markdown(rob: Robustness) -> str:
@@ -260,11 +270,7 @@ def table_markdown(rob: Robustness) -> str:
             r = rows.get(n)
             cells.append("n/a" if r is None else
                          f"{r['mean']:.1f} [{r['ci95'][0]:.1f}, {r['ci95'][1]:.1f}]")
-        frac = rows["snn"].get("fraction_of_float")
-        lo, hi = rows["snn"].get("fraction_of_float_ci95", (np.nan, np.nan))
-        cells.append("n/a" if frac is None or not np.isfinite(frac) else
-                     f"{100 * frac:.1f} %" + (f" [{100 * lo:.1f}, {100 * hi:.1f}]"
-                                              if np.isfinite(lo) else ""))
+        cells.append(fraction_text(rows["snn"]))
         if success:
             cells += ["n/a" if n not in rows or "success_rate" not in rows[n]
                       else f"{100 * rows[n]['success_rate']:.0f} %" for n in names]

@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from neuroq.agents.mlp import load_mlp_file  # noqa: E402
 from neuroq.agents.robustness import (  # noqa: E402
     FLOAT_DQN_FILE,
+    fraction_text,
     plot,
     policy_act,
     run_robustness,
@@ -110,12 +111,10 @@ def targets(name: str, manifest: dict[str, Any], clean: list[dict[str, Any]],
     bad = [(c, f) for c, f in fracs if not f >= SUITE_FRACTION]
     worst = min(fracs, key=lambda cf: cf[1] if np.isfinite(cf[1]) else -np.inf)
 
-    def with_ci(cond: str, frac: float) -> str:
-        # the paired 95 % interval: a shortfall whose whole interval is below the goal is
-        # not an accident of the episodes drawn
-        lo, hi = snn_rows[cond].get("fraction_of_float_ci95", (np.nan, np.nan))
-        ci = f" [{100 * lo:.1f}, {100 * hi:.1f}]" if np.isfinite(lo) else ""
-        return f"{cond} {100 * frac:.1f} %{ci}"
+    def with_ci(cond: str, _frac: float) -> str:
+        # with the paired 95 % interval: a shortfall whose whole interval is below the goal
+        # is not an accident of the episodes drawn
+        return f"{cond} {fraction_text(snn_rows[cond])}"
 
     out.append((f"SNN >= {100 * SUITE_FRACTION:.0f} % of float under every perturbation",
                 not bad, f"lowest {with_ci(*worst)}"

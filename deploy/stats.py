@@ -43,9 +43,13 @@ def bootstrap_ci(values: np.ndarray, level: float = CONFIDENCE,
         raise NeuroqError("a confidence interval needs at least one finite value")
     if x.size == 1 or np.all(x == x[0]):
         return float(x[0]), float(x[0])
-    means = _resampled_means(x[:, None], resamples, seed)[:, 0]
+    return _percentile_interval(_resampled_means(x[:, None], resamples, seed)[:, 0], level)
+
+
+def _percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float]:
+    """The central `level` interval of bootstrap `samples` (its percentiles)."""
     tail = (1.0 - level) / 2.0 * 100.0
-    lo, hi = np.percentile(means, [tail, 100.0 - tail])
+    lo, hi = np.percentile(samples, [tail, 100.0 - tail])
     return float(lo), float(hi)
 
 
@@ -107,6 +111,4 @@ def fraction_ci(values: np.ndarray, reference: np.ndarray, level: float = CONFID
             return float("nan"), float("nan")
     else:
         return float("nan"), float("nan")
-    tail = (1.0 - level) / 2.0 * 100.0
-    lo, hi = np.percentile(frac, [tail, 100.0 - tail])
-    return float(lo), float(hi)
+    return _percentile_interval(frac, level)

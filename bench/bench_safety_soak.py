@@ -22,7 +22,11 @@ Per control rate, four processes over real DDS (loopback only, a domain of this 
 
 Reported per rate (from the robot's own view: command arrival, monotonic clock):
 - false watchdog trips: a safe command that starts a run of safe commands outside a fault
-  window (fault start to `--settle` after its end); goal 0;
+  window (fault start to `--settle` after its end) and before the robot's last reading;
+  goal 0. Each is split into where its time went: the robot's gap between its last
+  answered reading and the next, that reading to its action's arrival at the robot (the
+  robot listens to `action` too), the action to its command; and timed from the last
+  burst and the last megabyte message;
 - safe command latency after each fault: the first safe command's arrival minus the
   publication of the reading that the last answered command answered (the watchdog's
   reference); goal within two control periods, every time;
@@ -70,6 +74,11 @@ HUGE_EVERY_S = 1.0
 #: seconds the nodes get to start (import, load the artifact, discover each other)
 START_TIMEOUT_S = 60.0
 #: extra seconds after the soak for the robot's last commands and the nodes' diagnostics
+MAX_LISTED = 200
+"""Trips and unanswered readings listed one by one in the result, at most."""
+ACTION_PROBE_MAX_BYTES = 4096
+"""The robot records actions up to this size (a real one is ~100 bytes); larger ones are the
+fuzzer's and stay undecoded."""
 TAIL_S = 3.0
 #: a process asked to stop gets this long before it is killed
 STOP_TIMEOUT_S = 10.0
@@ -94,11 +103,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fuzz-hz", type=float, default=20.0)
     p.add_argument("--burst-every", type=float, default=5.0)
     p.add_argument("--burst-n", type=int, default=100)
+    p.add_argument("--huge-every", type=float, default=HUGE_EVERY_S,
+                   help="seconds between the fuzzer's megabyte messages (a reading and an "
+                   f"action; 0: none; default {HUGE_EVERY_S:g})")
     p.add_argument("--no-fuzz", action="store_true", help="run without the fuzzer")
     p.add_argument("--nice", type=int, default=0,
                    help="nice increment of the policy, actuator and robot processes (e.g. -10:"
                    " a robot gives its control loop priority; negative needs CAP_SYS_NICE); "
                    "the fuzzer keeps 0 (default 0)")
+    p.add_argument("--rt-priority", type=int, default=0,
+                   help="SCHED_FIFO priority (1-99) of the policy and actuator nodes (their "
+                   "realtime_priority parameter) and of the robot process, as a robot's "
+                   "control processes run (needs CAP_SYS_NICE or an rtprio limit); the "
+                   "fuzzer stays SCHED_OTHER (default 0: normal scheduling)")
     p.add_argument("--policy-param", action="append", default=[], metavar="NAME:=VALUE",
                    help="extra policy node parameter (repeatable)")
     p.add_argument("--domain-id", type=int, default=os.getpid() % ROS_DOMAIN_IDS)
@@ -126,7 +143,8 @@ def run_robot(args: argparse.Namespace) -> None:
     import gymnasium as gym
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from sensor_msgs.msg import JointState
+    from rclpy.serialization import deserialize_message
+    from sensor_msgs.msg import JointState, Joy
 
     from neuroq.ros_nodes.executor import make_executor
     from neuroq.ros_nodes.qos import command_qos, sensor_qos, set_stamp, stamp_ns
@@ -159,7 +177,21 @@ def run_robot(args: argparse.Namespace) -> None:
                 with lock:
                     margins.append((t, float(values["watchdog_margin_min_ms"])))
 
+    actions: dict[int, float] = {}  # action stamp (= its reading's) -> arrival here
+
+    def on_action(data: bytes) -> None:  # raw: the fuzzer's megabyte actions stay bytes
+        t = time.monotonic()
+        if len(data) > ACTION_PROBE_MAX_BYTES:
+            return
+        try:
+            msg = deserialize_message(data, Joy)
+        except Exception:  # noqa: BLE001 - the fuzzer's garbage
+            return
+        with lock:
+            actions.setdefault(stamp_ns(msg.header.stamp), t)
+
     node.create_subscription(JointState, "joint_commands", on_command, command_qos(1000))
+    node.create_subscription(Joy, "action", on_action, command_qos(1000), raw=True)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, command_qos(100))
     executor = make_executor(node.context)
     executor.add_node(node)
@@ -235,7 +267,7 @@ def run_robot(args: argparse.Namespace) -> None:
     executor.shutdown()
     with lock:
         result = analyse(published, commands, faults, t_count, t_end, period, args.settle,
-                         args.watchdog_periods * period)
+                         args.watchdog_periods * period, actions)
         # the actuator's own margin, per diagnostics period (1 s), outside fault windows
         # (a period that saw a fault, or its recovery, is left out)
         clear = [m for t, m in margins if t_count <= t < t_end and not any(
@@ -251,8 +283,14 @@ def run_robot(args: argparse.Namespace) -> None:
 
 def analyse(published: dict[int, float], commands: list[tuple[float, int, bool]],
             faults: list[dict[str, Any]], t_count: float, t_end: float, period: float,
-            settle: float, timeout: float) -> dict[str, Any]:
-    """Trips, safe command latencies and answered readings from the robot's records."""
+            settle: float, timeout: float,
+            actions: dict[int, float] | None = None) -> dict[str, Any]:
+    """Trips, safe command latencies and answered readings from the robot's records.
+
+    actions: arrival here of each action by its stamp (the reading it answers), to split
+    each false trip into where the time went: the gap between the last answered reading
+    and the next one the robot published, the policy (that reading -> its action's
+    arrival) and the actuator (action -> command arrival)."""
     windows = [(f["start"], f["end"] + settle) for f in faults]
 
     def in_fault(t: float) -> dict[str, Any] | None:
@@ -263,6 +301,8 @@ def analyse(published: dict[int, float], commands: list[tuple[float, int, bool]]
 
     trips_false: list[float] = []
     sensor_late: list[float] = []  # false trips where the robot's own next reading was late
+    trip_parts: list[dict[str, float | None]] = []
+    by_pub: dict[float, int] = {}  # publication -> reading stamp, built at the first trip
     pub_times = sorted(published.values())
     latency: dict[str, list[float]] = {"sensor_loss": [], "policy_stop": []}
     foreign = 0  # commands answering no reading of ours (must be 0: fuzz never gets through)
@@ -282,13 +322,20 @@ def analyse(published: dict[int, float], commands: list[tuple[float, int, bool]]
                 foreign += 1
             was_safe = False
             continue
-        if was_safe or t < t_count:  # not the start of a run of safe commands
+        # not the start of a run of safe commands, or outside the counted time: the trip
+        # that follows the robot's last reading (at most a period before t_end) comes a
+        # timeout (> a period) after it, so after t_end, and is the end of the run
+        if was_safe or not t_count <= t < t_end:
             was_safe = True
             continue
         was_safe = True
         fault = in_fault(t)
         if fault is None:
             trips_false.append(t)
+            if len(trip_parts) < MAX_LISTED:
+                by_pub = by_pub or {v: k for k, v in published.items()}
+                trip_parts.append(_trip_parts(t, last_answer_pub, pub_times, by_pub,
+                                              commands, actions or {}))
             if last_answer_pub is not None:
                 i = bisect.bisect_right(pub_times, last_answer_pub)
                 next_pub = pub_times[i] if i < len(pub_times) else float("inf")
@@ -316,6 +363,7 @@ def analyse(published: dict[int, float], commands: list[tuple[float, int, bool]]
         # the last answered one (the harness itself stalled: no reading, a real loss)
         "false_trips_reading_late": len(sensor_late),
         "false_trip_at": trips_false[:200],  # monotonic, this machine
+        "false_trip_parts_ms": trip_parts,
         "safe_latency_ms": {k: [round(v * 1e3, 3) for v in vals]
                             for k, vals in latency.items()},
         "safe_latency_over_two_periods": sum(v > bound for vals in latency.values()
@@ -326,6 +374,30 @@ def analyse(published: dict[int, float], commands: list[tuple[float, int, bool]]
         "foreign_commands": foreign,
         "commands": len(commands),
     }
+
+
+def _trip_parts(trip: float, last_pub: float | None, pub_times: list[float],
+                by_pub: dict[float, int], commands: list[tuple[float, int, bool]],
+                actions: dict[int, float]) -> dict[str, float | None]:
+    """Where a false trip's time went (ms): `reading_gap` from the last answered reading's
+    publication to the next reading's, `policy` from that reading to its action's arrival
+    here, `actuator` from the action to its command's arrival (None: not seen)."""
+    parts: dict[str, float | None] = {"reading_gap": None, "policy": None, "actuator": None}
+    if last_pub is None:
+        return parts
+    i = bisect.bisect_right(pub_times, last_pub)
+    if i < len(pub_times):
+        parts["reading_gap"] = round((pub_times[i] - last_pub) * 1e3, 3)
+    stamp = by_pub.get(pub_times[i]) if i < len(pub_times) else None
+    if stamp is None:
+        return parts
+    if stamp in actions:
+        parts["policy"] = round((actions[stamp] - pub_times[i]) * 1e3, 3)
+        answer = next((t for t, s, safe in commands if s == stamp and not safe and t >= trip),
+                      None)
+        if answer is not None:
+            parts["actuator"] = round((answer - actions[stamp]) * 1e3, 3)
+    return parts
 
 
 # --- fuzzer --------------------------------------------------------------------------------
@@ -400,6 +472,7 @@ def run_fuzz(args: argparse.Namespace) -> None:
     actions = node.create_publisher(Joy, "action", command_qos())
     counts: dict[str, int] = {}
     bursts: list[float] = []
+    huge: list[float] = []  # when each megabyte reading went out
 
     def reading(kind: str, f: dict[str, Any]) -> None:
         msg = JointState(name=f["names"], position=f["pos"], velocity=f["vel"])
@@ -420,7 +493,8 @@ def run_fuzz(args: argparse.Namespace) -> None:
                        + (args.duration / args.burst_every + 1) * args.burst_n) + 100
     sent = 0
     k = 0
-    next_huge = t0 + HUGE_EVERY_S
+    huge_every = args.huge_every if args.huge_every > 0 else float("inf")
+    next_huge = t0 + huge_every
     next_burst = t0 + args.burst_every
     while time.monotonic() < t_end and sent < max_messages:  # bounded in time and count
         now = time.monotonic()
@@ -437,11 +511,12 @@ def run_fuzz(args: argparse.Namespace) -> None:
             continue
         if now >= next_huge:
             kind, f = huge_readings(now_ns)[k % 4]
+            huge.append(now)
             reading(kind, f)
             big = fuzz_actions(now_ns)[-2 + k % 2]
             action(*big)
             sent += 2
-            next_huge = now + HUGE_EVERY_S
+            next_huge = now + huge_every
         small = fuzz_readings(now_ns)
         reading(*small[k % len(small)])
         acts = fuzz_actions(now_ns)[:-2]
@@ -450,7 +525,7 @@ def run_fuzz(args: argparse.Namespace) -> None:
         k += 1
         time.sleep(1.0 / args.fuzz_hz)
     Path(args.result).write_text(json.dumps({"counts": counts, "sent": sent,
-                                             "bursts": bursts}))
+                                             "bursts": bursts, "huge": huge}))
     node.destroy_node()
     rclpy.try_shutdown()
 
@@ -484,9 +559,10 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
     timeout = args.watchdog_periods * period
     node_args = {
         "policy": ["-p", f"artifact:={args.artifact}", "-p", "latency_window:=100000",
+                   "-p", f"realtime_priority:={args.rt_priority}",
                    *[a for kv in args.policy_param for a in ("-p", kv)]],
         "actuator": ["-p", f"watchdog_timeout_s:={timeout:.6f}", "-p",
-                     "latency_window:=100000"],
+                     "latency_window:=100000", "-p", f"realtime_priority:={args.rt_priority}"],
     }
     procs: dict[str, subprocess.Popen] = {}
     logs = []
@@ -496,12 +572,15 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
               str(rate), "--fault-every", str(args.fault_every), "--fault-s",
               str(args.fault_s), "--settle", str(args.settle), "--fuzz-hz", str(args.fuzz_hz),
               "--burst-every", str(args.burst_every), "--burst-n", str(args.burst_n),
+              "--huge-every", str(args.huge_every),
               "--domain-id", str(args.domain_id)]
     rss: dict[str, list[tuple[float, float]]] = {"policy": [], "actuator": []}
 
     def niced() -> None:  # in the child, before exec
         if args.nice:
             os.nice(args.nice)
+        if args.rt_priority:  # the robot harness; the nodes take the parameter
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.rt_priority))
 
     try:
         for name in ("policy", "actuator"):
@@ -558,6 +637,9 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
     result["false_trip_after_burst_s"] = [
         round(min((u - b for b in bursts if b <= u), default=float("inf")), 3)
         for u in result["false_trip_at"]]
+    result["false_trip_after_huge_s"] = [
+        round(min((u - b for b in fuzz.get("huge", []) if b <= u), default=float("inf")), 3)
+        for u in result["false_trip_at"]]
     result["fuzz_sent"] = fuzz["sent"]
     result["fuzz_counts"] = fuzz["counts"]
     growth = {}
@@ -574,7 +656,8 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
                        if "safe stop" in ln]
     result["actuator_safe_stop_log"] = safe_stop_lines
     result.update(rate_hz=rate, period_ms=period * 1e3, watchdog_timeout_ms=timeout * 1e3,
-                  duration_s=args.duration, nice=args.nice, fuzz=not args.no_fuzz)
+                  duration_s=args.duration, nice=args.nice,
+                  rt_priority=args.rt_priority, fuzz=not args.no_fuzz)
     return result
 
 
@@ -611,13 +694,18 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join([
         f"{r['rate_hz']:g} Hz ({r['period_ms']:.1f} ms period, watchdog "
         f"{r['watchdog_timeout_ms']:.1f} ms), {r['duration_s']:g} s soaked, fuzz "
-        f"{'on' if r['fuzz'] else 'off'}, nice {r['nice']}, steal "
+        f"{'on' if r['fuzz'] else 'off'}, nice {r['nice']}, SCHED_FIFO "
+        f"{r.get('rt_priority') or 'off'}, steal "
         f"{_pct(r.get('steal'))}, load average {r.get('load_avg_after')}:",
         f"  false watchdog trips: {r['false_trips']}, of which the robot's own next reading "
         f"was a timeout late: {r['false_trips_reading_late']} (actuator counted "
         f"{act.get('watchdog_trips')} trips for {r['faults']} faults); faults without a "
         f"trip: {r['faults_without_trip']}; s after the last burst began: "
-        f"{r['false_trip_after_burst_s'][:10]}",
+        f"{r['false_trip_after_burst_s'][:10]}; after the last megabyte reading: "
+        f"{r.get('false_trip_after_huge_s', [])[:10]}",
+        f"  where each false trip's time went (ms: last answered reading -> next reading, "
+        f"that reading -> its action here, action -> command): "
+        f"{[_parts(p) for p in r.get('false_trip_parts_ms', [])[:10]]}",
         f"  safe command after a sensor loss: {ms(r['safe_latency_ms']['sensor_loss'])}",
         f"  safe command after a stopped policy: {ms(r['safe_latency_ms']['policy_stop'])}",
         f"  over two periods ({2 * r['period_ms']:.0f} ms): "
@@ -639,6 +727,11 @@ def report(r: dict[str, Any]) -> str:
         f"{act.get('bad_actions')}",
         f"  exit codes {r['exit_codes']}; actuator: {r['actuator_safe_stop_log'][-1:]}",
     ])
+
+
+def _parts(p: dict[str, float | None]) -> str:
+    return "/".join("-" if p[k] is None else f"{p[k]:.1f}"
+                    for k in ("reading_gap", "policy", "actuator"))
 
 
 def _margin(m: dict[str, float] | None) -> str:

@@ -77,6 +77,7 @@ from neuroq.ros_nodes.messages import fill_command, has_header, message_class, n
 from neuroq.ros_nodes.params import declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import TOPIC_ACTION, TOPIC_DIAGNOSTICS, command_qos, stamp_ns
+from neuroq.ros_nodes.realtime import declare_process_parameters
 from neuroq.ros_nodes.throttle import ThrottledLog
 
 NODE_NAME = "neuroq_actuator"
@@ -94,6 +95,7 @@ class ActuatorNode(Node):
 
     def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
         super().__init__(node_name, **node_kwargs)
+        declare_process_parameters(self)  # first: a bad value stops it before any log
         interface = declare(self, "interface", "",
                             "robot interface: a name in config/interfaces/ or a YAML file "
                             "(empty: the one the artifact's manifest records)")

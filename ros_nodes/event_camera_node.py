@@ -49,6 +49,7 @@ from neuroq.ros_nodes.qos import (
     latched_qos,
     stamp_ns,
 )
+from neuroq.ros_nodes.realtime import declare_process_parameters
 
 NODE_NAME = "neuroq_event_camera"
 EVENTS_QUEUE_DEPTH = 1000
@@ -67,6 +68,7 @@ class EventCameraNode(Node):
 
     def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
         super().__init__(node_name, **node_kwargs)
+        declare_process_parameters(self)  # first: a bad value stops it before any log
         env_id = declare(self, "env_id", "neuroq/DVSPanTrackingPooled-v0", "event env to run")
         self._seed = declare(self, "seed", 0, "seed of episode 0; episode k uses seed + k",
                              int_range=(0, 2**31 - 1))

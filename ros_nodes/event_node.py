@@ -14,6 +14,15 @@ Publishes   `action` (sensor_msgs/Joy, reliable), as the policy node does:
             `/diagnostics`: packets, events, lost packets (gaps in `seq`), every decode
             problem counter, periods, latency, spikes and modeled energy per action.
 
+Receiving (`batch_ms` > 0, the default): the subscription belongs to a helper node of the
+same process, `<name>_reader`, that no executor spins, so no callback runs per packet; a
+timer of this node takes every packet queued in it each `batch_ms` and decodes them in one
+pass. Waking the executor once per 1 ms packet cost more than decoding the packet (see
+the event node's throughput in docs/events.md). The reader subscribes to the topic this node
+resolves `events` to (remappings included) and starts no parameter services and no rosout.
+`batch_ms` 0: the subscription is this node's and each packet is handled on arrival
+(lowest latency; with whatever else is queued then).
+
 Design: this node runs the policy itself rather than forwarding counts to the policy node,
 so that each event reaches the network as an input spike in the time bin of its timestamp
 (`neuroq.deploy.encoders.EventEncoder.encode_events`) and no frame is ever built. The stream is cut
@@ -30,9 +39,10 @@ Parameters (read-only): artifact (str), backend (emulator | reference), env_id (
 accepts any event artifact), queue_depth (int), reliable (bool, default false: best effort
 matches every publisher; true makes delivery lossless with reliable publishers such as
 `neuroq replay` and the simulated camera, but receives nothing from a best-effort one),
-batch_ms (float, 2: packets wait up to about this long to be decoded together; 0: each
-at once), evt3_decoder (auto | evt3 | numpy: auto takes the `evt3` package where it is
-installed; evt3 refuses to activate without it), max_gap_periods (int),
+batch_ms (float, 2: the node takes the queued packets every batch_ms and decodes them
+together; 0: each packet as it arrives), evt3_decoder (auto | evt3 | numpy: auto takes
+the `evt3` package where it is installed; evt3 refuses to activate without it),
+max_gap_periods (int),
 diagnostics_period_s (float), latency_window (int).
 """
 
@@ -63,6 +73,7 @@ from neuroq.ros_nodes.event_packet_cdr import parse_event_packet
 from neuroq.ros_nodes.params import check_choice, declare
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import TOPIC_ACTION, TOPIC_DIAGNOSTICS, command_qos, sensor_qos
+from neuroq.ros_nodes.realtime import declare_process_parameters
 from neuroq.ros_nodes.throttle import ThrottledLog
 
 NODE_NAME = "neuroq_event_policy"
@@ -71,14 +82,19 @@ BACKENDS = ("emulator", "reference")
 DEFAULT_QUEUE_DEPTH = 1000
 """Packets the subscription buffers: 1 s of 1 ms packets, so a busy moment drops none."""
 DEFAULT_BATCH_MS = 2.0
-"""Packets wait at most this long (ms) to be decoded together with later ones: EVT 3.0
-decoding has a fixed cost per call, so 1 ms packets decoded 2 at a time cost less each
-(1000-event bursts: 36 -> 23 us of CPU per packet with the `evt3` decoder, 184 -> 102 us
-with numpy; bench/bench_events.py, docs/events.md); it adds at most this much latency to an
-action."""
+"""The queued packets are taken and decoded together every this many ms: receiving without
+a callback per packet and EVT 3.0 decoding, which has a fixed cost per call, both cost less
+per packet in batches (1000-event bursts: 36 -> 23 us of CPU per packet decoded 2 at a time
+with the `evt3` decoder, 184 -> 102 us with numpy; bench/bench_events.py, docs/events.md).
+It adds at most this much latency to an action."""
 MAX_BATCH_PACKETS = 200
-"""Packets decoded together at most (200 ms of 1 ms packets); see `_on_packet`."""
-"""At most one warning about bad input per this many seconds."""
+"""Packets decoded together at most (200 ms of 1 ms packets)."""
+MAX_TAKE_PACKETS = 2000
+"""Packets one timer tick takes at most (in batches of MAX_BATCH_PACKETS), so that one
+callback stays bounded while the node catches up after a stall."""
+READER_SUFFIX = "_reader"
+"""Name of the helper node that holds the subscription when batch_ms > 0: this node's name
+plus this."""
 NS_PER_US = 1000
 CAMERA_RESTART_US = 1_000_000
 """A packet whose EVT 3.0 time words lie this far (1 s) before the last event, with no
@@ -98,8 +114,10 @@ class EventPolicyNode(Node):
     def __init__(self, policy: Any = None, node_name: str = NODE_NAME,
                  **node_kwargs: Any) -> None:
         super().__init__(node_name, **node_kwargs)
+        declare_process_parameters(self)  # first: a bad value stops it before any log
         self.active = False
         self.refusal: str | None = None
+        self._reader: Node | None = None
         self._artifact = declare(self, "artifact", "", "path of the deploy artifact")
         self._backend = declare(self, "backend", "emulator", "where the network runs",
                                 choices=BACKENDS)
@@ -163,15 +181,20 @@ class EventPolicyNode(Node):
         self._last: Any = None
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
         qos = command_qos(depth) if reliable else sensor_qos(depth)
-        # raw: the serialized bytes, read by parse_event_packet (see `_packet`)
-        self._sub = self.create_subscription(EventPacket, TOPIC_EVENTS, self._on_packet, qos,
-                                             raw=True)
+        if batch_ms > 0:  # taken by a timer from a node no executor spins (module docstring)
+            self._reader = Node(self.get_name() + READER_SUFFIX,
+                                namespace=self.get_namespace(), context=self.context,
+                                use_global_arguments=False, start_parameter_services=False,
+                                enable_rosout=False)
+            # raw: the serialized bytes, read by parse_event_packet (see `_packet`)
+            self._sub = self._reader.create_subscription(
+                EventPacket, self.resolve_topic_name(TOPIC_EVENTS), _never_called, qos,
+                raw=True)
+            self.create_timer(batch_ms / 1e3, self._on_tick)
+        else:
+            self._sub = self.create_subscription(EventPacket, TOPIC_EVENTS, self._on_packet,
+                                                 qos, raw=True)
         self.create_timer(period, self._publish_diagnostics)
-        self._batch_s = batch_ms / 1e3
-        self._pending: list = []
-        self._pending_since = 0.0
-        if self._batch_s > 0:
-            self.create_timer(self._batch_s, self._flush_if_due)
         self.active = True
         self.get_logger().info(
             f"active: artifact {self._artifact}, backend {self._backend}, sensor "
@@ -201,38 +224,48 @@ class EventPolicyNode(Node):
                 return None
         return packet
 
-    def _on_packet(self, data: bytes) -> None:
-        # Take whatever else is already queued and decode it in one pass: at 1 ms packets
-        # one decode per packet costs more in fixed overhead than in events. When the node
-        # keeps up the batch is one packet (no added latency); when it falls behind, batches
-        # grow and it catches up instead of dropping packets.
-        # Packets also wait up to batch_ms for company (see DEFAULT_BATCH_MS).
-        if not self._pending:
-            self._pending_since = time.monotonic()
-        batch = self._pending
-        received = [data]
+    def _take(self, limit: int) -> list:
+        """Up to `limit` packets queued in the subscription (serialized bytes), without
+        waiting."""
+        taken: list = []
+        handle = self._sub.handle
         try:
-            while len(batch) + len(received) < MAX_BATCH_PACKETS:
-                with self._sub.handle:
-                    taken = self._sub.handle.take_message(EventPacket, True)
-                if taken is None:
+            while len(taken) < limit:
+                with handle:
+                    got = handle.take_message(EventPacket, True)
+                if got is None:
                     break
-                received.append(taken[0])
-        except Exception:  # noqa: BLE001  (rclpy internals: fall back to one at a time)
-            pass
-        batch.extend(p for p in map(self._packet, received) if p is not None)
+                taken.append(got[0])
+        except Exception as exc:  # noqa: BLE001 - an rmw error: counted, the node goes on
+            self.counters["callback_errors"] += 1
+            self._log.warning(f"taking packets failed: {type(exc).__name__}: {exc}")
+        return taken
+
+    def destroy_node(self) -> None:
+        if self._reader is not None:
+            self._reader.destroy_node()
+            self._reader = None
+        super().destroy_node()
+
+    def _on_tick(self) -> None:
+        """batch_ms > 0: take what the reader has queued and handle it, in batches of at
+        most MAX_BATCH_PACKETS, at most MAX_TAKE_PACKETS per tick."""
+        for _ in range(MAX_TAKE_PACKETS // MAX_BATCH_PACKETS):
+            received = self._take(MAX_BATCH_PACKETS)
+            self._handle_received(received)
+            if len(received) < MAX_BATCH_PACKETS:
+                break
+
+    def _on_packet(self, data: bytes) -> None:
+        """batch_ms 0: a packet has arrived; handle it with whatever else is queued (at 1 ms
+        packets one decode per packet costs more in fixed overhead than in events: when
+        the node falls behind, batches grow and it catches up instead of dropping)."""
+        self._handle_received([data, *self._take(MAX_BATCH_PACKETS - 1)])
+
+    def _handle_received(self, received: list) -> None:
+        batch = [p for p in map(self._packet, received) if p is not None]
         if not batch:
             return
-        if (len(batch) >= MAX_BATCH_PACKETS
-                or time.monotonic() - self._pending_since >= self._batch_s):
-            self._flush()
-
-    def _flush_if_due(self) -> None:
-        if self._pending and time.monotonic() - self._pending_since >= self._batch_s * 0.5:
-            self._flush()
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
         try:
             self.handle_packets(batch)
         except Exception as exc:  # never let a bad packet stop the node
@@ -349,6 +382,10 @@ class EventPolicyNode(Node):
         if values["policy_failures"]:
             level, message = LEVEL_ERROR, f"policy failed {values['policy_failures']} times"
         self._diag_pub.publish(diagnostic_array(self, level, message, self._backend, values))
+
+
+def _never_called(_data: bytes) -> None:
+    """The reader node's subscription callback: no executor spins that node."""
 
 
 def main(args: list[str] | None = None) -> int:

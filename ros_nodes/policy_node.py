@@ -114,6 +114,7 @@ from neuroq.ros_nodes.messages import extract, has_header, message_class
 from neuroq.ros_nodes.params import check_choice, declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import TOPIC_ACTION, TOPIC_DIAGNOSTICS, command_qos, sensor_qos
+from neuroq.ros_nodes.realtime import declare_process_parameters
 from neuroq.ros_nodes.throttle import ThrottledLog
 
 NODE_NAME = "neuroq_policy"
@@ -169,6 +170,7 @@ class PolicyNode(Node):
     def __init__(self, policy_loader: PolicyLoader | None = None,
                  node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
         super().__init__(node_name, **node_kwargs)
+        declare_process_parameters(self)  # first: a bad value stops it before any log
         self.active = False
         self.refusal: str | None = None
         self._artifact = declare(self, "artifact", "", "path of the deploy artifact")

@@ -54,6 +54,7 @@ from rclpy.signals import SignalHandlerOptions
 from neuroq.ros_nodes.dds import remove_own_segments, use_node_profile
 from neuroq.ros_nodes.executor import make_executor
 from neuroq.ros_nodes.realtime import (
+    apply_realtime_priority,
     apply_wakeup_latency,
     fix_malloc_thresholds,
     freeze_startup_objects,
@@ -219,6 +220,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
         _end_before_spinning(EXIT_REFUSED)
     try:
         hold = apply_wakeup_latency(node)
+        apply_realtime_priority(node)
     except ParameterException as exc:
         _end_before_spinning(_usage_error(label, exc))
     except Exception:  # nothing commanded yet: a fatal error before the spin loop

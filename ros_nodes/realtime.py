@@ -1,6 +1,6 @@
 """Keeping a node process's control periods free of avoidable stalls and its memory flat: a
-frozen start-up heap (no full garbage collection walks it), fixed malloc thresholds and an
-optional Linux PM QoS wake-up latency hold."""
+frozen start-up heap (no full garbage collection walks it), fixed malloc thresholds, an
+optional real-time scheduling priority and an optional Linux PM QoS wake-up latency hold."""
 
 from __future__ import annotations
 
@@ -94,10 +94,7 @@ def apply_wakeup_latency(node: Node, device: str = CPU_DMA_LATENCY_DEVICE) -> in
     polls never sleeps. A node that may not open the device logs a warning and runs
     without the hold.
     """
-    want = declare(node, "cpu_wakeup_latency_us", WAKEUP_LATENCY_UNSET,
-                   "hold CPU wake-up latency under this many us while running (PM QoS "
-                   f"{device}; -1: leave the machine alone; 0: idle CPUs poll)",
-                   int_range=(WAKEUP_LATENCY_UNSET, WAKEUP_LATENCY_MAX_US))
+    want = _wakeup_latency_parameter(node)
     if want < 0:
         return None
     try:
@@ -109,3 +106,89 @@ def apply_wakeup_latency(node: Node, device: str = CPU_DMA_LATENCY_DEVICE) -> in
         return None
     node.get_logger().info(f"holding CPU wake-up latency <= {want} us ({device})")
     return fd
+
+
+#: `realtime_priority` value that leaves the process's scheduling alone
+REALTIME_PRIORITY_UNSET = 0
+#: highest SCHED_FIFO priority Linux accepts (sched(7): 1-99)
+REALTIME_PRIORITY_MAX = 99
+#: where Linux lists the threads of this process
+TASKS_DIR = "/proc/self/task"
+
+
+def set_fifo_priority(priority: int, tasks_dir: str = TASKS_DIR) -> int:
+    """Run every thread of this process under SCHED_FIFO at `priority` (1-99); the number
+    of threads set. Threads started later inherit it from the thread that starts them.
+
+    Raises ValueError for a priority outside 1-99 and OSError (PermissionError) where the
+    process may not: it needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least `priority`
+    (e.g. `@realtime - rtprio 98` in /etc/security/limits.conf, as ros2_control asks).
+    """
+    if not 1 <= priority <= REALTIME_PRIORITY_MAX:
+        raise ValueError(f"priority must be 1-{REALTIME_PRIORITY_MAX}, got {priority}")
+    param = os.sched_param(priority)
+    done = 0
+    for name in sorted(os.listdir(tasks_dir)):
+        try:
+            os.sched_setscheduler(int(name), os.SCHED_FIFO, param)
+        except ProcessLookupError:  # the thread ended meanwhile
+            continue
+        done += 1
+    return done
+
+
+def apply_realtime_priority(node: Node, tasks_dir: str = TASKS_DIR) -> int | None:
+    """Declare `realtime_priority` on `node` and set it if non-zero; the priority set or
+    None.
+
+    0 (default) leaves the scheduling alone. 1-99 put every thread of the node process
+    (its executor, rclpy's and DDS's threads) under SCHED_FIFO at that priority, so that
+    the process runs as soon as a reading or an action wakes it instead of waiting for the
+    time slice of whatever else runs on the CPU; ros2_control's controller manager runs its
+    control loop the same way (its `thread_priority`, 50 by default). In the safety soak
+    (bench/bench_safety_soak.py, docs/ros.md "Watchdog timing") it shortened the tail of
+    the loop's lateness from tens of milliseconds to about two. A node that may not set
+    it logs a warning and runs with normal scheduling.
+    """
+    want = _realtime_priority_parameter(node)
+    if want == REALTIME_PRIORITY_UNSET:
+        return None
+    try:
+        threads = set_fifo_priority(want, tasks_dir)
+    except OSError as exc:
+        node.get_logger().warning(
+            f"realtime_priority {want}: cannot set SCHED_FIFO ({exc.strerror or exc}; it "
+            "needs CAP_SYS_NICE or an rtprio limit, e.g. in /etc/security/limits.conf); "
+            "running with normal scheduling")
+        return None
+    node.get_logger().info(f"SCHED_FIFO priority {want} on {threads} threads")
+    return want
+
+
+def declare_process_parameters(node: Node) -> None:
+    """Declare the parameters `neuroq.ros_nodes.process.run_node` applies to the node's
+    process: `cpu_wakeup_latency_us` and `realtime_priority`. Each node calls this first in
+    its constructor, so that a bad value stops it (status 2, one line) before it logs
+    anything; `apply_wakeup_latency` and `apply_realtime_priority` declare them on a node
+    that did not."""
+    _wakeup_latency_parameter(node)
+    _realtime_priority_parameter(node)
+
+
+def _declared(node: Node, name: str, default: int, text: str, low: int, high: int) -> int:
+    if node.has_parameter(name):
+        return node.get_parameter(name).value
+    return declare(node, name, default, text, int_range=(low, high))
+
+
+def _wakeup_latency_parameter(node: Node) -> int:
+    return _declared(node, "cpu_wakeup_latency_us", WAKEUP_LATENCY_UNSET,
+                     "hold CPU wake-up latency under this many us while running (PM QoS "
+                     f"{CPU_DMA_LATENCY_DEVICE}; -1: leave the machine alone; 0: idle CPUs "
+                     "poll)", WAKEUP_LATENCY_UNSET, WAKEUP_LATENCY_MAX_US)
+
+
+def _realtime_priority_parameter(node: Node) -> int:
+    return _declared(node, "realtime_priority", REALTIME_PRIORITY_UNSET,
+                     "SCHED_FIFO priority of every thread of the node process (1-99; 0: "
+                     "normal scheduling)", REALTIME_PRIORITY_UNSET, REALTIME_PRIORITY_MAX)

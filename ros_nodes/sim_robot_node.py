@@ -65,6 +65,7 @@ from neuroq.ros_nodes.qos import (
     set_stamp,
     stamp_ns,
 )
+from neuroq.ros_nodes.realtime import declare_process_parameters
 
 NODE_NAME = "neuroq_sim_robot"
 #: Commands kept until taken. While the actuator's watchdog is tripped it sends a safe
@@ -86,6 +87,7 @@ class SimRobotNode(Node):
 
     def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
         super().__init__(node_name, **node_kwargs)
+        declare_process_parameters(self)  # first: a bad value stops it before any log
         interface = declare(self, "interface", "",
                             "robot interface: a name in config/interfaces/ or a YAML file")
         env_id = declare(self, "env_id", "",

@@ -102,6 +102,35 @@ def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact, d
             for _, d in probe.messages("/diagnostics")), 5.0)
 
 
+@pytest.mark.parametrize("batch_ms", [2.0, 0.0], ids=["taken_every_2ms", "each_on_arrival"])
+def test_event_node_follows_a_remapped_events_topic_in_both_receive_modes(artifact, batch_ms):
+    """A driver publishing on its own topic (remapped on the command line, as a launch file
+    does): with batch_ms > 0 the packets are taken by a timer from the `_reader` node's
+    subscription, which must follow the remapping; with 0 the node's own subscription
+    handles each packet."""
+    topic = "/prophesee/cam0/events"
+
+    def node(ctx):
+        return EventPolicyNode(context=ctx, cli_args=["--ros-args", "-r",
+                                                      f"{TOPIC_EVENTS}:={topic}"],
+                               parameter_overrides=[Parameter("artifact", value=artifact),
+                                                    Parameter("batch_ms", value=batch_ms)])
+
+    with spinning(node, lambda ctx: Probe(ctx)) as (node, probe):
+        assert node.active, node.refusal
+        probe.watch(Joy, "action", command_qos())
+        pub = probe.create_publisher(EventPacket, topic, command_qos(100))
+        assert wait_until(lambda: pub.get_subscription_count() > 0, 10.0)
+        (info,) = probe.get_subscriptions_info_by_topic(topic)
+        assert info.node_name == ("neuroq_event_policy_reader" if batch_ms
+                                  else "neuroq_event_policy")
+        assert not probe.get_subscriptions_info_by_topic("/" + TOPIC_EVENTS)
+        pub.publish(_packet(0, _evt3([1, 2], [5, 5], [1000, 1001], [1, 1])))
+        pub.publish(_packet(1, time_words(PERIOD_US + 1)))
+        assert wait_until(lambda: len(probe.messages("action")) >= 1, 10.0)
+        assert node.stats()["packets"] == 2 and node.stats()["events"] == 2
+
+
 def test_event_node_refuses_a_non_event_artifact(tmp_path):
     from tests.helpers.artifacts import make_tiny_artifact
 

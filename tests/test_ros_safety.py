@@ -48,9 +48,11 @@ NODES = {
 BAD_PARAMETERS = {
     "policy node": [["-p", "latency_window:=many"], ["-p", "sensor_queue_depth:=0"],
                     ["-p", "backend:=foo"], ["-p", "interface:=pong"],
-                    ["-p", "artifact:=''"], ["-p", "backend:=spinnaker2"]],
+                    ["-p", "artifact:=''"], ["-p", "backend:=spinnaker2"],
+                    ["-p", "cpu_wakeup_latency_us:=-7"]],
     "actuator": [["-p", "watchdog_timeout_s:=abc"], ["-p", "watchdog_timeout_s:=100.0"],
-                 ["-p", "interface:=pong"], ["-p", "interface:=''"]],
+                 ["-p", "interface:=pong"], ["-p", "interface:=''"],
+                 ["-p", "realtime_priority:=100"]],
     "sim robot": [["-p", "seed:=x"], ["-p", "control_rate_hz:=0.0"],
                   ["-p", "env_id:=Pong-v5"], ["-p", "interface:=''"]],
 }
@@ -103,14 +105,14 @@ def test_every_node_exits_2_with_one_line_for_a_bad_parameter_or_bad_input():
 
 
 def test_a_node_ending_before_its_spin_loop_still_writes_its_log_file(tmp_path):
-    """rcl's file logger holds info lines back; a node that ends without tearing DDS down
-    writes them out first (neuroq.ros_nodes.process)."""
-    proc = subprocess.run(_node_cmd("actuator", ["-p", "cpu_wakeup_latency_us:=-7"]),
+    """rcl's file logger holds lines back; a node that ends without tearing DDS down writes
+    them out first (neuroq.ros_nodes.process): here a policy node refusing to activate."""
+    proc = subprocess.run(_node_cmd("policy node", []),
                           env={**os.environ, "ROS_LOG_DIR": str(tmp_path)},
                           capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
-    assert proc.returncode == 2, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     (log,) = tmp_path.glob("*.log")
-    assert "[neuroq_actuator]: interface 'cartpole'" in log.read_text()
+    assert "[neuroq_policy]: not activating: " in log.read_text()
 
 
 def _bad_parameter_and_input_runs() -> None:
@@ -195,6 +197,63 @@ def test_a_stopped_actuator_publishes_the_safe_command_last(tmp_path, sig):
     assert efforts[-2] == 10.0 or 10.0 in efforts[-5:], efforts[-5:]
     lines = [ln for ln in text.splitlines() if "safe stop" in ln]
     assert len(lines) == 1 and signal.Signals(sig).name in lines[0], text
+
+
+def _scheduling(pid: int) -> set[tuple[int, int]]:
+    """(policy, priority) of every thread of process `pid`."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found.add((os.sched_getscheduler(int(task.name)),
+                       os.sched_getparam(int(task.name)).sched_priority))
+        except ProcessLookupError:  # the thread ended meanwhile
+            continue
+    return found
+
+
+def test_realtime_priority_runs_every_thread_of_the_node_under_sched_fifo(tmp_path):
+    """`realtime_priority` 10: every thread of the running actuator (executor, rclpy's and
+    Fast DDS's) is SCHED_FIFO 10 while it commands, and it still stops with the safe
+    command; where the process may not, it says so and runs with normal scheduling."""
+    with spinning(_probe) as (probe,):
+        proc, log = _start_actuator(tmp_path, "-p", "realtime_priority:=10")
+        try:
+            pub = _action_pub(probe)
+            assert wait_until(lambda: pub.get_subscription_count() >= 1, 20.0)
+            _actions(probe, pub, 10)
+            assert wait_until(lambda: 10.0 in _efforts(probe), 10.0)
+            threads = _scheduling(proc.pid)
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=PROCESS_TIMEOUT_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+    text = (tmp_path / "actuator.log").read_text()
+    assert code == 0, text
+    if "cannot set SCHED_FIFO" in text:  # no CAP_SYS_NICE nor rtprio limit here
+        assert threads == {(os.SCHED_OTHER, 0)}, threads
+    else:
+        assert threads == {(os.SCHED_FIFO, 10)}, threads
+        (line,) = [ln for ln in text.splitlines() if "SCHED_FIFO priority 10 on" in ln]
+        assert int(line.split(" on ")[1].split()[0]) >= 3, line  # DDS has threads too
+
+
+def test_realtime_priority_that_may_not_be_set_warns_and_runs_on(monkeypatch):
+    from rclpy.node import Node
+
+    from neuroq.ros_nodes import realtime
+
+    def refuse(*_args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(realtime.os, "sched_setscheduler", refuse)
+    make = lambda ctx: Node("rt_refused", context=ctx,  # noqa: E731
+                            parameter_overrides=[Parameter("realtime_priority", value=50)])
+    with spinning(make) as (node,):
+        assert realtime.apply_realtime_priority(node) is None
+    with pytest.raises(ValueError):
+        realtime.set_fifo_priority(0)
 
 
 FATAL_AFTER_ACTIONS = """

@@ -22,7 +22,8 @@ Per control rate, four processes over real DDS (loopback only, a domain of this 
 
 Reported per rate (from the robot's own view: command arrival, monotonic clock):
 - false watchdog trips: a safe command that starts a run of safe commands outside a fault
-  window (fault start to `--settle` after its end) and before the robot's last reading;
+  window (fault start to `--settle` after its end), except the one that follows the robot's
+  very last reading (the end of the run);
   goal 0. Each is split into where its time went: the robot's gap between its last
   answered reading and the next, that reading to its action's arrival at the robot (the
   robot listens to `action` too), the action to its command; and timed from the last
@@ -74,12 +75,12 @@ HUGE_EVERY_S = 1.0
 #: seconds the nodes get to start (import, load the artifact, discover each other)
 START_TIMEOUT_S = 60.0
 #: extra seconds after the soak for the robot's last commands and the nodes' diagnostics
-MAX_LISTED = 200
-"""Trips and unanswered readings listed one by one in the result, at most."""
-ACTION_PROBE_MAX_BYTES = 4096
-"""The robot records actions up to this size (a real one is ~100 bytes); larger ones are the
-fuzzer's and stay undecoded."""
 TAIL_S = 3.0
+#: trips and unanswered readings listed one by one in the result, at most
+MAX_LISTED = 200
+#: the robot records actions up to this size (a real one is ~100 bytes); larger ones are
+#: the fuzzer's and stay undecoded
+ACTION_PROBE_MAX_BYTES = 4096
 #: a process asked to stop gets this long before it is killed
 STOP_TIMEOUT_S = 10.0
 NS = 1_000_000_000
@@ -112,10 +113,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    " a robot gives its control loop priority; negative needs CAP_SYS_NICE); "
                    "the fuzzer keeps 0 (default 0)")
     p.add_argument("--rt-priority", type=int, default=0,
-                   help="SCHED_FIFO priority (1-99) of the policy and actuator nodes (their "
-                   "realtime_priority parameter) and of the robot process, as a robot's "
-                   "control processes run (needs CAP_SYS_NICE or an rtprio limit); the "
-                   "fuzzer stays SCHED_OTHER (default 0: normal scheduling)")
+                   help="SCHED_FIFO priority (1-98) of the policy node and the robot "
+                   "process; the actuator gets one more (the nodes through their "
+                   "realtime_priority parameter, docs/ros.md); needs CAP_SYS_NICE or an "
+                   "rtprio limit; the fuzzer stays SCHED_OTHER (default 0: normal "
+                   "scheduling)")
     p.add_argument("--policy-param", action="append", default=[], metavar="NAME:=VALUE",
                    help="extra policy node parameter (repeatable)")
     p.add_argument("--domain-id", type=int, default=os.getpid() % ROS_DOMAIN_IDS)
@@ -322,14 +324,14 @@ def analyse(published: dict[int, float], commands: list[tuple[float, int, bool]]
                 foreign += 1
             was_safe = False
             continue
-        # not the start of a run of safe commands, or outside the counted time: the trip
-        # that follows the robot's last reading (at most a period before t_end) comes a
-        # timeout (> a period) after it, so after t_end, and is the end of the run
-        if was_safe or not t_count <= t < t_end:
+        if was_safe or t < t_count:  # not the start of a run of safe commands
             was_safe = True
             continue
         was_safe = True
         fault = in_fault(t)
+        if (fault is None and last_answer_pub is not None
+                and bisect.bisect_right(pub_times, last_answer_pub) == len(pub_times)):
+            continue  # no reading after the last answered one: the robot stopped, the end
         if fault is None:
             trips_false.append(t)
             if len(trip_parts) < MAX_LISTED:
@@ -362,7 +364,7 @@ def analyse(published: dict[int, float], commands: list[tuple[float, int, bool]]
         # of those, trips where the robot's next reading came a whole watchdog timeout after
         # the last answered one (the harness itself stalled: no reading, a real loss)
         "false_trips_reading_late": len(sensor_late),
-        "false_trip_at": trips_false[:200],  # monotonic, this machine
+        "false_trip_at": trips_false[:MAX_LISTED],  # monotonic, this machine
         "false_trip_parts_ms": trip_parts,
         "safe_latency_ms": {k: [round(v * 1e3, 3) for v in vals]
                             for k, vals in latency.items()},
@@ -370,7 +372,7 @@ def analyse(published: dict[int, float], commands: list[tuple[float, int, bool]]
                                              for v in vals),
         "good_readings": len(good),
         "good_unanswered": len(unanswered),
-        "unanswered_at": unanswered[:200],  # monotonic, this machine
+        "unanswered_at": unanswered[:MAX_LISTED],  # monotonic, this machine
         "foreign_commands": foreign,
         "commands": len(commands),
     }
@@ -562,7 +564,8 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
                    "-p", f"realtime_priority:={args.rt_priority}",
                    *[a for kv in args.policy_param for a in ("-p", kv)]],
         "actuator": ["-p", f"watchdog_timeout_s:={timeout:.6f}", "-p",
-                     "latency_window:=100000", "-p", f"realtime_priority:={args.rt_priority}"],
+                     "latency_window:=100000", "-p",
+                     f"realtime_priority:={args.rt_priority + 1 if args.rt_priority else 0}"],
     }
     procs: dict[str, subprocess.Popen] = {}
     logs = []
@@ -579,7 +582,10 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
     def niced() -> None:  # in the child, before exec
         if args.nice:
             os.nice(args.nice)
-        if args.rt_priority:  # the robot harness; the nodes take the parameter
+
+    def robot_scheduling() -> None:  # the nodes take --rt-priority as their parameter
+        niced()
+        if args.rt_priority:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.rt_priority))
 
     try:
@@ -600,7 +606,7 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
         procs["robot"] = subprocess.Popen(
             [*script, "--role", "robot", *common, "--policy-pid", str(procs["policy"].pid),
              "--result", str(folder / "robot.json")], stdout=robot_log,
-            stderr=subprocess.STDOUT, preexec_fn=niced)
+            stderr=subprocess.STDOUT, preexec_fn=robot_scheduling)
         if not args.no_fuzz:
             fuzz_log = open(folder / "fuzz.log", "w")  # noqa: SIM115 - closed below
             logs.append(fuzz_log)
@@ -655,6 +661,11 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
     safe_stop_lines = [ln for ln in (folder / "actuator.log").read_text().splitlines()
                        if "safe stop" in ln]
     result["actuator_safe_stop_log"] = safe_stop_lines
+    # what each node made of realtime_priority (its start-up line), as it logged it
+    result["node_scheduling"] = {
+        name: next((ln.split("]: ", 1)[-1] for ln in (folder / f"{name}.log").read_text()
+                    .splitlines() if "SCHED_FIFO" in ln), "normal scheduling")
+        for name in ("policy", "actuator")}
     result.update(rate_hz=rate, period_ms=period * 1e3, watchdog_timeout_ms=timeout * 1e3,
                   duration_s=args.duration, nice=args.nice,
                   rt_priority=args.rt_priority, fuzz=not args.no_fuzz)
@@ -694,8 +705,8 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join([
         f"{r['rate_hz']:g} Hz ({r['period_ms']:.1f} ms period, watchdog "
         f"{r['watchdog_timeout_ms']:.1f} ms), {r['duration_s']:g} s soaked, fuzz "
-        f"{'on' if r['fuzz'] else 'off'}, nice {r['nice']}, SCHED_FIFO "
-        f"{r.get('rt_priority') or 'off'}, steal "
+        f"{'on' if r['fuzz'] else 'off'}, nice {r['nice']}, robot SCHED_FIFO "
+        f"{r.get('rt_priority') or 'off'}, nodes {r.get('node_scheduling')}, steal "
         f"{_pct(r.get('steal'))}, load average {r.get('load_avg_after')}:",
         f"  false watchdog trips: {r['false_trips']}, of which the robot's own next reading "
         f"was a timeout late: {r['false_trips_reading_late']} (actuator counted "

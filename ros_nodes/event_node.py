@@ -16,10 +16,13 @@ Publishes   `action` (sensor_msgs/Joy, reliable), as the policy node does:
 
 Receiving (`batch_ms` > 0, the default): the subscription belongs to a helper node of the
 same process, `<name>_reader`, that no executor spins, so no callback runs per packet; a
-timer of this node takes every packet queued in it each `batch_ms` and decodes them in one
-pass. Waking the executor once per 1 ms packet cost more than decoding the packet (see
-the event node's throughput in docs/events.md). The reader subscribes to the topic this node
-resolves `events` to (remappings included) and starts no parameter services and no rosout.
+timer of this node (on the steady clock, whatever `use_sim_time` says) takes every packet
+queued in it each `batch_ms` and decodes them in one pass, so that receiving costs no
+executor wake-up per packet (figures: the event node's throughput in docs/events.md). The
+reader subscribes to the topic this node
+resolves `events` to (remappings included); it starts no parameter services, no rosout and
+no type description service (it still appears in `ros2 node list` and publishes on
+/parameter_events, as every rclpy node does).
 `batch_ms` 0: the subscription is this node's and each packet is handled on arrival
 (lowest latency; with whatever else is queued then).
 
@@ -55,7 +58,9 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from event_camera_msgs.msg import EventPacket
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Joy
 
@@ -86,12 +91,15 @@ DEFAULT_BATCH_MS = 2.0
 a callback per packet and EVT 3.0 decoding, which has a fixed cost per call, both cost less
 per packet in batches (1000-event bursts: 36 -> 23 us of CPU per packet decoded 2 at a time
 with the `evt3` decoder, 184 -> 102 us with numpy; bench/bench_events.py, docs/events.md).
-It adds at most this much latency to an action."""
+It adds up to this much latency to an action (plus the timer's own lateness)."""
 MAX_BATCH_PACKETS = 200
 """Packets decoded together at most (200 ms of 1 ms packets)."""
 MAX_TAKE_PACKETS = 2000
 """Packets one timer tick takes at most (in batches of MAX_BATCH_PACKETS), so that one
 callback stays bounded while the node catches up after a stall."""
+TICK_BUDGET_S = 0.02
+"""A tick takes no further batch after this long (s), so the diagnostics timer still runs
+while the node works through a backlog."""
 READER_SUFFIX = "_reader"
 """Name of the helper node that holds the subscription when batch_ms > 0: this node's name
 plus this."""
@@ -125,7 +133,8 @@ class EventPolicyNode(Node):
         depth = declare(self, "queue_depth", DEFAULT_QUEUE_DEPTH,
                         "EventPacket queue depth (best effort)", int_range=(1, 100000))
         batch_ms = declare(self, "batch_ms", DEFAULT_BATCH_MS,
-                           "hold packets up to this long to decode them together (0: never)",
+                           "take the queued packets every this many ms and decode them "
+                           "together (0: handle each packet as it arrives)",
                            float_range=(0.0, 100.0))
         self._evt3_decoder = declare(
             self, "evt3_decoder", "auto", "EVT 3.0 decoder: auto (the evt3 package where "
@@ -185,12 +194,16 @@ class EventPolicyNode(Node):
             self._reader = Node(self.get_name() + READER_SUFFIX,
                                 namespace=self.get_namespace(), context=self.context,
                                 use_global_arguments=False, start_parameter_services=False,
-                                enable_rosout=False)
+                                enable_rosout=False, parameter_overrides=[Parameter(
+                                    "start_type_description_service", value=False)])
             # raw: the serialized bytes, read by parse_event_packet (see `_packet`)
             self._sub = self._reader.create_subscription(
                 EventPacket, self.resolve_topic_name(TOPIC_EVENTS), _never_called, qos,
                 raw=True)
-            self.create_timer(batch_ms / 1e3, self._on_tick)
+            # steady clock: with use_sim_time (a bag replay) a ROS-time timer would follow
+            # /clock, or stop without one, and the node would take nothing
+            self.create_timer(batch_ms / 1e3, self._on_tick,
+                              clock=Clock(clock_type=ClockType.STEADY_TIME))
         else:
             self._sub = self.create_subscription(EventPacket, TOPIC_EVENTS, self._on_packet,
                                                  qos, raw=True)
@@ -226,7 +239,7 @@ class EventPolicyNode(Node):
 
     def _take(self, limit: int) -> list:
         """Up to `limit` packets queued in the subscription (serialized bytes), without
-        waiting."""
+        waiting; an rmw error while taking is counted in callback_errors."""
         taken: list = []
         handle = self._sub.handle
         try:
@@ -249,11 +262,14 @@ class EventPolicyNode(Node):
 
     def _on_tick(self) -> None:
         """batch_ms > 0: take what the reader has queued and handle it, in batches of at
-        most MAX_BATCH_PACKETS, at most MAX_TAKE_PACKETS per tick."""
+        most MAX_BATCH_PACKETS, at most MAX_TAKE_PACKETS or TICK_BUDGET_S per tick (the
+        rest waits in the queue for the next tick, which is already due)."""
+        start = time.perf_counter()
         for _ in range(MAX_TAKE_PACKETS // MAX_BATCH_PACKETS):
             received = self._take(MAX_BATCH_PACKETS)
             self._handle_received(received)
-            if len(received) < MAX_BATCH_PACKETS:
+            if (len(received) < MAX_BATCH_PACKETS
+                    or time.perf_counter() - start > TICK_BUDGET_S):
                 break
 
     def _on_packet(self, data: bytes) -> None:

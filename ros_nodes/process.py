@@ -58,6 +58,7 @@ from neuroq.ros_nodes.realtime import (
     apply_wakeup_latency,
     fix_malloc_thresholds,
     freeze_startup_objects,
+    reset_scheduling,
 )
 
 #: The executor is spun in slices this long so that a stop request is noticed.
@@ -220,7 +221,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
         _end_before_spinning(EXIT_REFUSED)
     try:
         hold = apply_wakeup_latency(node)
-        apply_realtime_priority(node)
+        realtime = apply_realtime_priority(node)
     except ParameterException as exc:
         _end_before_spinning(_usage_error(label, exc))
     except Exception:  # nothing commanded yet: a fatal error before the spin loop
@@ -256,6 +257,8 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
         shutdown_executor()
         if spinning:
             _safe_stop(node, reason)
+        if realtime is not None:  # teardown runs at normal priority (it may hang: bounded)
+            reset_scheduling()
         if hold is not None:
             os.close(hold)
         _arm_teardown_limit()  # if no stop signal armed it already

@@ -104,8 +104,8 @@ def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact, d
 
 @pytest.mark.parametrize("batch_ms", [2.0, 0.0], ids=["taken_every_2ms", "each_on_arrival"])
 def test_event_node_follows_a_remapped_events_topic_in_both_receive_modes(artifact, batch_ms):
-    """A driver publishing on its own topic (remapped on the command line, as a launch file
-    does): with batch_ms > 0 the packets are taken by a timer from the `_reader` node's
+    """A driver publishing on its own topic (remapped on the node's command line): with
+    batch_ms > 0 the packets are taken by a timer from the `_reader` node's
     subscription, which must follow the remapping; with 0 the node's own subscription
     handles each packet."""
     topic = "/prophesee/cam0/events"
@@ -129,6 +129,23 @@ def test_event_node_follows_a_remapped_events_topic_in_both_receive_modes(artifa
         pub.publish(_packet(1, time_words(PERIOD_US + 1)))
         assert wait_until(lambda: len(probe.messages("action")) >= 1, 10.0)
         assert node.stats()["packets"] == 2 and node.stats()["events"] == 2
+
+
+def test_event_node_takes_packets_with_use_sim_time_and_no_clock(artifact):
+    """A bag replay sets use_sim_time on every node; with no /clock (or a paused one) the
+    node still takes and acts on its packets: its take timer runs on the steady clock."""
+    def node(ctx):
+        return EventPolicyNode(context=ctx, parameter_overrides=[
+            Parameter("artifact", value=artifact), Parameter("use_sim_time", value=True)])
+
+    with spinning(node, lambda ctx: Probe(ctx)) as (node, probe):
+        assert node.active, node.refusal
+        probe.watch(Joy, "action", command_qos())
+        pub = probe.create_publisher(EventPacket, TOPIC_EVENTS, command_qos(100))
+        assert wait_until(lambda: pub.get_subscription_count() > 0, 10.0)
+        pub.publish(_packet(0, _evt3([1, 2], [5, 5], [1000, 1001], [1, 1])))
+        pub.publish(_packet(1, time_words(PERIOD_US + 1)))
+        assert wait_until(lambda: len(probe.messages("action")) >= 1, 10.0)
 
 
 def test_event_node_refuses_a_non_event_artifact(tmp_path):

@@ -8,6 +8,7 @@ process.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,15 +56,21 @@ BAD_PARAMETERS = {
                  ["-p", "realtime_priority:=100"]],
     "sim robot": [["-p", "seed:=x"], ["-p", "control_rate_hz:=0.0"],
                   ["-p", "env_id:=Pong-v5"], ["-p", "interface:=''"]],
+    "event node": [["-p", "batch_ms:=-1.0"], ["-p", "realtime_priority:=-1"]],
+    "event camera": [["-p", "realtime_priority:=x"]],
 }
+#: nodes checked for bad parameters only (their module), beside NODES
+MORE_NODES = {"event node": "neuroq.ros_nodes.event_node",
+              "event camera": "neuroq.ros_nodes.event_camera_node"}
 # bad input every node shares: an unreadable params file, malformed --ros-args
 BAD_INPUT = [["--params-file", "/nonexistent/neuroq.yaml"], ["-p"]]
 
 
 def _node_cmd(label: str, ros_args: list[str]) -> list[str]:
-    base = (["-p", "artifact:=/nonexistent/art"] if label == "policy node"
-            else ["-p", "interface:=cartpole"])
-    return [sys.executable, "-m", NODES[label], "--ros-args", *base, *ros_args]
+    base = (["-p", "artifact:=/nonexistent/art"] if label in ("policy node", "event node")
+            else [] if label == "event camera" else ["-p", "interface:=cartpole"])
+    module = {**NODES, **MORE_NODES}[label]
+    return [sys.executable, "-m", module, "--ros-args", *base, *ros_args]
 
 
 def _segments() -> set[str]:
@@ -104,15 +111,32 @@ def test_every_node_exits_2_with_one_line_for_a_bad_parameter_or_bad_input():
     assert not _ownerless(_segments() - before)
 
 
+REFUSING_AFTER_INFO = """
+import sys
+from neuroq.ros_nodes.actuator_node import ActuatorNode
+from neuroq.ros_nodes.process import run_node
+
+class Refusing(ActuatorNode):  # logs its INFO start-up line, then refuses to activate
+    def __init__(self):
+        super().__init__()
+        self.active = False
+
+sys.exit(run_node(Refusing, "actuator", sys.argv))
+"""
+
+
 def test_a_node_ending_before_its_spin_loop_still_writes_its_log_file(tmp_path):
-    """rcl's file logger holds lines back; a node that ends without tearing DDS down writes
-    them out first (neuroq.ros_nodes.process): here a policy node refusing to activate."""
-    proc = subprocess.run(_node_cmd("policy node", []),
+    """rcl's file logger holds info lines back (it flushes at once only from ERROR up); a
+    node that ends without tearing DDS down writes them out first
+    (neuroq.ros_nodes.process)."""
+    proc = subprocess.run([sys.executable, "-c", REFUSING_AFTER_INFO, "--ros-args", "-p",
+                           "interface:=cartpole"],
                           env={**os.environ, "ROS_LOG_DIR": str(tmp_path)},
                           capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
     assert proc.returncode == 1, proc.stderr
     (log,) = tmp_path.glob("*.log")
-    assert "[neuroq_policy]: not activating: " in log.read_text()
+    assert re.search(r"\[INFO\] \[\d+\.\d+\] \[neuroq_actuator\]: interface 'cartpole'",
+                     log.read_text())
 
 
 def _bad_parameter_and_input_runs() -> None:
@@ -239,7 +263,7 @@ def test_realtime_priority_runs_every_thread_of_the_node_under_sched_fifo(tmp_pa
         assert int(line.split(" on ")[1].split()[0]) >= 3, line  # DDS has threads too
 
 
-def test_realtime_priority_that_may_not_be_set_warns_and_runs_on(monkeypatch):
+def test_realtime_priority_that_may_not_be_set_warns_and_runs_on(monkeypatch, capfd):
     from rclpy.node import Node
 
     from neuroq.ros_nodes import realtime
@@ -252,8 +276,40 @@ def test_realtime_priority_that_may_not_be_set_warns_and_runs_on(monkeypatch):
                             parameter_overrides=[Parameter("realtime_priority", value=50)])
     with spinning(make) as (node,):
         assert realtime.apply_realtime_priority(node) is None
+    assert "realtime_priority 50: cannot set SCHED_FIFO (Operation not permitted" in (
+        capfd.readouterr().err)
     with pytest.raises(ValueError):
         realtime.set_fifo_priority(0)
+
+
+def test_realtime_priority_failing_part_way_puts_the_threads_back(tmp_path, monkeypatch):
+    """Threads listed while the list is walked are set in a further pass; a refusal
+    part-way puts the threads already set back under SCHED_OTHER before it raises."""
+    from neuroq.ros_nodes import realtime
+
+    tasks = tmp_path / "task"
+    tasks.mkdir()
+    for tid in (11, 12):
+        (tasks / str(tid)).write_text("")
+    calls = []
+
+    def fake(tid, policy, _param):
+        calls.append((tid, policy))
+        if tid == 11 and policy == os.SCHED_FIFO:
+            (tasks / "13").write_text("")  # a thread started meanwhile
+        if tid == 14 and policy == os.SCHED_FIFO:
+            raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(realtime.os, "sched_setscheduler", fake)
+    assert realtime.set_fifo_priority(20, str(tasks)) == 3
+    assert calls == [(11, os.SCHED_FIFO), (12, os.SCHED_FIFO), (13, os.SCHED_FIFO)]
+    calls.clear()
+    (tasks / "14").write_text("")
+    with pytest.raises(PermissionError):
+        realtime.set_fifo_priority(20, str(tasks))
+    assert calls[:4] == [(11, os.SCHED_FIFO), (12, os.SCHED_FIFO), (13, os.SCHED_FIFO),
+                         (14, os.SCHED_FIFO)]
+    assert {tid for tid, policy in calls[4:] if policy == os.SCHED_OTHER} == {11, 12, 13, 14}
 
 
 FATAL_AFTER_ACTIONS = """

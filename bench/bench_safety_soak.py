@@ -76,6 +76,8 @@ HUGE_EVERY_S = 1.0
 START_TIMEOUT_S = 60.0
 #: extra seconds after the soak for the robot's last commands and the nodes' diagnostics
 TAIL_S = 3.0
+#: seconds the fuzzer runs on after the robot's counted time ends
+FUZZ_OVERRUN_S = 2.0
 #: trips and unanswered readings listed one by one in the result, at most
 MAX_LISTED = 200
 #: the robot records actions up to this size (a real one is ~100 bytes); larger ones are
@@ -612,7 +614,10 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
             logs.append(fuzz_log)
             procs["fuzz"] = subprocess.Popen(
                 [*script, "--role", "fuzz", *common,
-                 "--duration", str(args.warmup / 2 + args.duration),
+                 # until after the robot's last reading: a participant leaving DDS is an
+                 # event of its own (the robot's readings came 15-16 ms apart when the
+                 # fuzzer left 5 s before the end)
+                 "--duration", str(args.warmup + args.duration + FUZZ_OVERRUN_S),
                  "--result", str(folder / "fuzz.json")], stdout=fuzz_log,
                 stderr=subprocess.STDOUT)
         t0 = time.monotonic()

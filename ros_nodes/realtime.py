@@ -183,10 +183,9 @@ def apply_realtime_priority(node: Node, tasks_dir: str = TASKS_DIR) -> int | Non
     policy so its watchdog never waits behind a policy callback. Linux keeps 5 % of each
     second for normal threads by default (/proc/sys/kernel/sched_rt_runtime_us), so a
     runaway real-time thread cannot lock a CPU up. `run_node` puts the threads back under
-    normal scheduling after the safe stop, before teardown. In the safety soak
-    (bench/bench_safety_soak.py, docs/ros.md "Watchdog timing") the actuator's timer fired
-    at most 0.4-2.5 ms late against 14.5 ms without. A node that may not set it logs a
-    warning and runs with normal scheduling.
+    normal scheduling after the safe stop, before teardown. What it did in the safety soak
+    (bench/bench_safety_soak.py): docs/ros.md, "Watchdog timing". A node that may not set
+    it logs a warning and runs with normal scheduling.
     """
     want = _realtime_priority_parameter(node)
     if want == REALTIME_PRIORITY_UNSET:

@@ -331,20 +331,20 @@ def analyse(published: dict[int, float], commands: list[tuple[float, int, bool]]
             continue
         was_safe = True
         fault = in_fault(t)
-        if (fault is None and last_answer_pub is not None
-                and bisect.bisect_right(pub_times, last_answer_pub) == len(pub_times)):
-            continue  # no reading after the last answered one: the robot stopped, the end
         if fault is None:
+            next_pub = None  # the robot's first reading after the last answered one
+            if last_answer_pub is not None:
+                i = bisect.bisect_right(pub_times, last_answer_pub)
+                if i == len(pub_times):
+                    continue  # no reading after the last answered one: the robot stopped
+                next_pub = pub_times[i]
+                if next_pub - last_answer_pub >= timeout:
+                    sensor_late.append(t)
             trips_false.append(t)
             if len(trip_parts) < MAX_LISTED:
                 by_pub = by_pub or {v: k for k, v in published.items()}
-                trip_parts.append(_trip_parts(t, last_answer_pub, pub_times, by_pub,
+                trip_parts.append(_trip_parts(t, last_answer_pub, next_pub, by_pub,
                                               commands, actions or {}))
-            if last_answer_pub is not None:
-                i = bisect.bisect_right(pub_times, last_answer_pub)
-                next_pub = pub_times[i] if i < len(pub_times) else float("inf")
-                if next_pub - last_answer_pub >= timeout:
-                    sensor_late.append(t)
         elif "latency_s" not in fault and last_answer_pub is not None:
             fault["latency_s"] = t - last_answer_pub
             latency[fault["kind"]].append(fault["latency_s"])
@@ -380,27 +380,25 @@ def analyse(published: dict[int, float], commands: list[tuple[float, int, bool]]
     }
 
 
-def _trip_parts(trip: float, last_pub: float | None, pub_times: list[float],
+def _trip_parts(trip: float, last_pub: float | None, next_pub: float | None,
                 by_pub: dict[float, int], commands: list[tuple[float, int, bool]],
                 actions: dict[int, float]) -> dict[str, float | None]:
     """Where a false trip's time went (ms): `reading_gap` from the last answered reading's
-    publication to the next reading's, `policy` from that reading to its action's arrival
-    here, `actuator` from the action to its command's arrival (None: not seen)."""
+    publication to the next reading's (`next_pub`), `policy` from that reading to its
+    action's arrival here, `actuator` from the action to its command's arrival (None: not
+    seen)."""
     parts: dict[str, float | None] = {"reading_gap": None, "policy": None, "actuator": None}
-    if last_pub is None:
+    if last_pub is None or next_pub is None:
         return parts
-    i = bisect.bisect_right(pub_times, last_pub)
-    if i < len(pub_times):
-        parts["reading_gap"] = round((pub_times[i] - last_pub) * 1e3, 3)
-    stamp = by_pub.get(pub_times[i]) if i < len(pub_times) else None
-    if stamp is None:
+    parts["reading_gap"] = round((next_pub - last_pub) * 1e3, 3)
+    stamp = by_pub.get(next_pub)
+    if stamp is None or stamp not in actions:
         return parts
-    if stamp in actions:
-        parts["policy"] = round((actions[stamp] - pub_times[i]) * 1e3, 3)
-        answer = next((t for t, s, safe in commands if s == stamp and not safe and t >= trip),
-                      None)
-        if answer is not None:
-            parts["actuator"] = round((answer - actions[stamp]) * 1e3, 3)
+    parts["policy"] = round((actions[stamp] - next_pub) * 1e3, 3)
+    answer = next((t for t, s, safe in commands if s == stamp and not safe and t >= trip),
+                  None)
+    if answer is not None:
+        parts["actuator"] = round((answer - actions[stamp]) * 1e3, 3)
     return parts
 
 
@@ -642,15 +640,10 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
     fuzz = (json.loads((folder / "fuzz.json").read_text())
             if (folder / "fuzz.json").exists() else {"counts": {}, "sent": 0, "bursts": []})
     bursts = fuzz["bursts"]  # the robot's and the fuzzer's clock: this machine's monotonic
-    result["unanswered_nearest_burst_s"] = [
-        round(min((u - b for b in bursts if b <= u), default=float("inf")), 3)
-        for u in result["unanswered_at"]]
-    result["false_trip_after_burst_s"] = [
-        round(min((u - b for b in bursts if b <= u), default=float("inf")), 3)
-        for u in result["false_trip_at"]]
-    result["false_trip_after_huge_s"] = [
-        round(min((u - b for b in fuzz.get("huge", []) if b <= u), default=float("inf")), 3)
-        for u in result["false_trip_at"]]
+    result["unanswered_nearest_burst_s"] = _since_last(result["unanswered_at"], bursts)
+    result["false_trip_after_burst_s"] = _since_last(result["false_trip_at"], bursts)
+    result["false_trip_after_huge_s"] = _since_last(result["false_trip_at"],
+                                                    fuzz.get("huge", []))
     result["fuzz_sent"] = fuzz["sent"]
     result["fuzz_counts"] = fuzz["counts"]
     growth = {}
@@ -675,6 +668,12 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
                   duration_s=args.duration, nice=args.nice,
                   rt_priority=args.rt_priority, fuzz=not args.no_fuzz)
     return result
+
+
+def _since_last(times: list[float], events: list[float]) -> list[float]:
+    """For each of `times`, seconds since the last of `events` at or before it (inf: none)."""
+    return [round(min((u - b for b in events if b <= u), default=float("inf")), 3)
+            for u in times]
 
 
 def machine_state() -> dict[str, Any]:

@@ -77,7 +77,13 @@ from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diag
 from neuroq.ros_nodes.event_packet_cdr import parse_event_packet
 from neuroq.ros_nodes.params import check_choice, declare
 from neuroq.ros_nodes.process import run_node
-from neuroq.ros_nodes.qos import TOPIC_ACTION, TOPIC_DIAGNOSTICS, command_qos, sensor_qos
+from neuroq.ros_nodes.qos import (
+    TOPIC_ACTION,
+    TOPIC_DIAGNOSTICS,
+    command_qos,
+    sensor_qos,
+    take_queued,
+)
 from neuroq.ros_nodes.realtime import declare_process_parameters
 from neuroq.ros_nodes.throttle import ThrottledLog
 
@@ -240,18 +246,10 @@ class EventPolicyNode(Node):
     def _take(self, limit: int) -> list:
         """Up to `limit` packets queued in the subscription (serialized bytes), without
         waiting; an rmw error while taking is counted in callback_errors."""
-        taken: list = []
-        handle = self._sub.handle
-        try:
-            while len(taken) < limit:
-                with handle:
-                    got = handle.take_message(EventPacket, True)
-                if got is None:
-                    break
-                taken.append(got[0])
-        except Exception as exc:  # noqa: BLE001 - an rmw error: counted, the node goes on
+        taken, error = take_queued(self._sub, EventPacket, limit)
+        if error is not None:  # an rmw error: counted, the node goes on
             self.counters["callback_errors"] += 1
-            self._log.warning(f"taking packets failed: {type(exc).__name__}: {exc}")
+            self._log.warning(f"taking packets failed: {type(error).__name__}: {error}")
         return taken
 
     def destroy_node(self) -> None:

@@ -113,7 +113,13 @@ from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diag
 from neuroq.ros_nodes.messages import extract, has_header, message_class
 from neuroq.ros_nodes.params import check_choice, declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
-from neuroq.ros_nodes.qos import TOPIC_ACTION, TOPIC_DIAGNOSTICS, command_qos, sensor_qos
+from neuroq.ros_nodes.qos import (
+    TOPIC_ACTION,
+    TOPIC_DIAGNOSTICS,
+    command_qos,
+    sensor_qos,
+    take_queued,
+)
 from neuroq.ros_nodes.realtime import declare_process_parameters
 from neuroq.ros_nodes.throttle import ThrottledLog
 
@@ -386,18 +392,8 @@ class PolicyNode(Node):
         depth), oldest first: the reading is made from the newest good one, so a burst of bad
         messages on the topic cannot push a good reading out of a short queue, and after a
         stall the node answers the latest reading, not a backlog of old ones."""
-        taken: list[bytes] = []
-        sub = self._trigger_sub
-        try:
-            while len(taken) < self._depth:
-                with sub.handle:
-                    got = sub.handle.take_message(cls, True)
-                if got is None:
-                    break
-                taken.append(got[0])
-        except Exception:  # noqa: BLE001  (rclpy internals: fall back to one at a time)
-            pass
-        return taken
+        # an error while taking: go on with what was taken (the rest one at a time)
+        return take_queued(self._trigger_sub, cls, self._depth)[0]
 
     def _on_reading(self, candidates: list[tuple[Any, dict[str, Any], int | None]],
                     arrival_s: float, start: float) -> None:

@@ -1,4 +1,4 @@
-"""Topic names, QoS profiles and stamp helpers shared by the neuroq nodes.
+"""Topic names, QoS profiles, stamp helpers and the raw take shared by the neuroq nodes.
 
 QoS, chosen for a control loop:
 - Sensor streams (`joint_states`): best effort, keep last 1. A late reading is worth
@@ -57,3 +57,21 @@ def stamp_ns(stamp: Any) -> int:
 def set_stamp(stamp: Any, ns: int) -> None:
     """Write integer nanoseconds into a builtin_interfaces/Time in place (no new message)."""
     stamp.sec, stamp.nanosec = divmod(int(ns), 1_000_000_000)
+
+
+def take_queued(sub: Any, msg_type: Any, limit: int) -> tuple[list[bytes], Exception | None]:
+    """Up to `limit` messages already queued in the raw subscription `sub`, oldest first,
+    without waiting (rclpy's take, as its executors call it), and the error that stopped
+    the taking, if any (the messages taken before it are kept)."""
+    taken: list[bytes] = []
+    handle = sub.handle
+    try:
+        while len(taken) < limit:
+            with handle:
+                got = handle.take_message(msg_type, True)
+            if got is None:
+                break
+            taken.append(got[0])
+    except Exception as exc:  # noqa: BLE001 - rclpy/rmw internals: the caller decides
+        return taken, exc
+    return taken, None

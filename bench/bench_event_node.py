@@ -87,6 +87,36 @@ def cpu_s(proc: psutil.Process) -> float:
     return times.user + times.system
 
 
+def thread_cpu_s(proc: psutil.Process) -> dict[str, float]:
+    """User + system CPU seconds so far per thread name ("main" for the Python thread,
+    which runs the executor and every callback; Fast DDS names its own threads), threads
+    of one name summed; {} where the system does not list threads (psutil, Linux /proc)."""
+    out: dict[str, float] = {}
+    try:
+        threads = proc.threads()
+    except (psutil.Error, OSError):
+        return out
+    for t in threads:
+        if t.id == proc.pid:
+            name = "main"
+        else:
+            try:
+                name = Path(f"/proc/{proc.pid}/task/{t.id}/comm").read_text().strip()
+            except OSError:
+                name = "?"
+        out[name] = out.get(name, 0.0) + t.user_time + t.system_time
+    return out
+
+
+def thread_shares(before: dict[str, float], after: dict[str, float],
+                  wall_s: float) -> dict[str, float]:
+    """Each thread name's CPU between two `thread_cpu_s` samples, as a fraction of one core
+    over `wall_s`; names under 0.1 % left out."""
+    shares = {name: (cpu - before.get(name, 0.0)) / wall_s for name, cpu in after.items()}
+    return {name: round(v, 4) for name, v in sorted(shares.items(), key=lambda kv: -kv[1])
+            if v >= 0.001}
+
+
 class MemorySampler(threading.Thread):
     """Samples a process's resident set size every MEMORY_SAMPLE_S until stopped."""
 
@@ -247,7 +277,7 @@ def main() -> int:
         memory = MemorySampler(proc)
         memory.start()
         load_before = os.getloadavg()
-        cpu0, t0 = cpu_s(proc), time.monotonic()
+        cpu0, threads0, t0 = cpu_s(proc), thread_cpu_s(proc), time.monotonic()
         for k, msg in enumerate(msgs):  # paced: packet k leaves at t0 + k ms
             delay = t0 + k * PACKET_US / 1e6 - time.monotonic()
             if delay > 0:
@@ -260,11 +290,13 @@ def main() -> int:
         # progress, so the wait for lost packets does not count as time the node had.
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         seen, busy_s, cpu, reports_at_seen = -1, send_s, cpu_s(proc) - cpu0, 0
+        threads = thread_cpu_s(proc)
         while time.monotonic() < deadline:
             count = int(bench.stats.get("packets", 0))
             if count != seen:
                 seen, reports_at_seen = count, bench.reports
                 busy_s, cpu = max(send_s, time.monotonic() - t0), cpu_s(proc) - cpu0
+                threads = thread_cpu_s(proc)
             if count >= len(msgs) or bench.reports - reports_at_seen >= DRAIN_IDLE_REPORTS:
                 break
             spin_for(bench, 0.05)
@@ -290,6 +322,7 @@ def main() -> int:
             "act_latency_p99_ms": float(s.get("act_latency_p99_ms", "nan")),
             "node_cpu_s": round(cpu, 3), "node_busy_wall_s": round(busy_s, 3),
             "node_cpu_fraction_of_one_core": cpu / busy_s,
+            "node_cpu_fraction_per_thread": thread_shares(threads0, threads, busy_s),
             "node_cpu_us_per_event": cpu / max(int(s.get("events", 0)), 1) * 1e6,  # decoded
             "node_rss_mib_start": memory.samples[0] / 2**20 if memory.samples else "n/a",
             "node_rss_mib_peak": max(memory.samples) / 2**20 if memory.samples else "n/a",

@@ -199,9 +199,13 @@ class SpikingPolicy:
         spikes_in = self.encoder.encode(x, self.timesteps, rng=self.rng)
         if self.backend != "emulator":
             return self._first_action(self._run_spikes(spikes_in, start), start)
-        # the emulator's fast path: one environment, summed counts (Emulator.run_one)
-        self._last_input = spikes_in[:, 0]
-        r = self.emulator.run_one(self._last_input)
+        return self._act_one(spikes_in[:, 0], start)
+
+    def _act_one(self, spikes_in: np.ndarray, start: float) -> ActionInfo:
+        """The emulator's per-action path: one environment's input spikes (T, n_inputs),
+        summed counts (Emulator.run_one); host time since `start`."""
+        self._last_input = spikes_in
+        r = self.emulator.run_one(spikes_in)
         dyn, tot = self.energy.action_energy(r.chip_events, r.spikes, r.neuron_updates)
         return ActionInfo(int(r.q.argmax()), r.q, time.perf_counter() - start,
                           self.energy.chip_time_s, r.synaptic_events, r.spikes, dyn, tot,
@@ -244,9 +248,17 @@ class SpikingPolicy:
         return self._run_spikes(spikes_in, start)
 
     def act_events(self, events: Any, window_start_us: int) -> ActionInfo:
-        """The action for one control period's events, with its accounting."""
+        """The action for one control period's events, with its accounting (the same as
+        `run_events` on a batch of one; on the emulator through its per-action path, as
+        `act`)."""
         start = time.perf_counter()
-        return self._first_action(self.run_events([events], [window_start_us]), start)
+        if self.backend != "emulator":
+            return self._first_action(self.run_events([events], [window_start_us]), start)
+        if not hasattr(self.encoder, "encode_events"):
+            raise NeuroqError(f"this artifact's {self.encoder.kind} encoder takes observations,"
+                              " not events; use run_batch / act")
+        spikes_in = self.encoder.encode_events([events], [window_start_us], self.timesteps)
+        return self._act_one(spikes_in[:, 0], start)
 
     def _first_action(self, b: BatchResult, start: float) -> ActionInfo:
         """The first action of a batch result as an ActionInfo; host time since `start`."""

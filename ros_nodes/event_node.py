@@ -213,7 +213,10 @@ class EventPolicyNode(Node):
         else:
             self._sub = self.create_subscription(EventPacket, TOPIC_EVENTS, self._on_packet,
                                                  qos, raw=True)
-        self.create_timer(period, self._publish_diagnostics)
+        # steady clock, as the receiving timer: with use_sim_time and no /clock a ROS-time
+        # timer would never fire and the node would report nothing
+        self.create_timer(period, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.active = True
         self.get_logger().info(
             f"active: artifact {self._artifact}, backend {self._backend}, sensor "

@@ -66,3 +66,28 @@ def test_evaluate_feeds_events_to_an_event_policy(converted, monkeypatch):
     assert fed[0][1].tolist() == [0, 0, 0] and fed[1][1].tolist() == [10_000] * 3
     assert len(fed) == n_fed and counts["actions"] > 0
     assert counts["episode_seeds"] == res["episode_seeds"] == [5, 7]
+
+
+def test_act_events_equals_run_events_on_a_batch_of_one(converted):
+    """The event node's per-action path (act_events, through Emulator.run_one) must give
+    what the batch path gives: same action, bit-identical Q-values, same counts and modeled
+    costs, on empty periods, dense ones and ones with events off the sensor or the period."""
+    _, _, enc, net = converted
+    policy = SpikingPolicy(net, enc, {"env_id": ENV_ID}, backend="emulator")
+    rng = np.random.default_rng(11)
+    fields = ("action", "chip_time_s", "synaptic_events", "spikes", "energy_dynamic_j",
+              "energy_total_j", "backend", "chip_synaptic_events")
+    spiking_periods = 0
+    for n in (0, 1, 30, 500, 5000):
+        start = int(rng.integers(0, 10**9))
+        events = {"x": rng.integers(-2, enc.width + 2, n), "y": rng.integers(0, enc.height, n),
+                  "t": start + rng.integers(-100, enc.period_us + 100, n),
+                  "p": rng.integers(0, 2, n)}
+        one = policy.act_events(events, start)
+        batch = policy.run_events([events], [start])
+        ref = policy._first_action(batch, 0.0)
+        assert one.q.dtype == ref.q.dtype and np.array_equal(one.q, ref.q), n
+        for name in fields:
+            assert getattr(one, name) == getattr(ref, name), (n, name)
+        spiking_periods += one.spikes > 0
+    assert spiking_periods >= 3  # the comparison covered networks that spiked

@@ -133,14 +133,18 @@ def test_event_node_follows_a_remapped_events_topic_in_both_receive_modes(artifa
 
 def test_event_node_takes_packets_with_use_sim_time_and_no_clock(artifact):
     """A bag replay sets use_sim_time on every node; with no /clock (or a paused one) the
-    node still takes and acts on its packets: its take timer runs on the steady clock."""
+    node still takes and acts on its packets and reports its diagnostics: its take and
+    diagnostics timers run on the steady clock."""
     def node(ctx):
         return EventPolicyNode(context=ctx, parameter_overrides=[
-            Parameter("artifact", value=artifact), Parameter("use_sim_time", value=True)])
+            Parameter("artifact", value=artifact), Parameter("use_sim_time", value=True),
+            Parameter("diagnostics_period_s", value=0.2)])
 
     with spinning(node, lambda ctx: Probe(ctx)) as (node, probe):
         assert node.active, node.refusal
         probe.watch(Joy, "action", command_qos())
+        probe.watch(DiagnosticArray, "/diagnostics", command_qos())
+        assert wait_until(lambda: len(probe.messages("/diagnostics")) >= 2, 10.0)
         pub = probe.create_publisher(EventPacket, TOPIC_EVENTS, command_qos(100))
         assert wait_until(lambda: pub.get_subscription_count() > 0, 10.0)
         pub.publish(_packet(0, _evt3([1, 2], [5, 5], [1000, 1001], [1, 1])))

@@ -27,24 +27,33 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-#: glibc mallopt parameter numbers (malloc.h) and the threshold we fix: glibc's own initial
-#: M_MMAP_THRESHOLD, 128 KiB
+#: glibc mallopt parameter numbers (malloc.h)
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 128 * 1024
+MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
+"""Blocks this large or larger get an mmap of their own (4 MiB). Smaller ones come from the
+heap, whose pages stay mapped once touched: taking a 3.2 MB message (a fuzzer's, a broken
+driver's) costs rclpy and rmw_fastrtps several blocks of its size, which page-fault afresh
+each time when they are mmaps (7-8 ms per take here with a 128 KiB threshold, 1.7 ms with
+this one; docs/ros.md, "Memory under megabyte messages")."""
+TRIM_THRESHOLD_BYTES = 16 * 1024 * 1024
+"""The heap gives memory back to the system only when this much (16 MiB) is free at its
+top: enough to keep the blocks of one such take, so the next one does not fault again.
+The price: a process that takes megabyte messages keeps up to this much more resident
+(+13.8 MiB for the policy node in a 10-minute soak, reached in the first 30 s, flat after)."""
 
 
-def fix_malloc_thresholds(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
-    """Serve every allocation of `threshold` bytes or more with its own mmap, returned to
-    the system when freed; True if glibc took it (False elsewhere, e.g. musl).
+def fix_malloc_thresholds(threshold: int = MMAP_THRESHOLD_BYTES,
+                          trim: int = TRIM_THRESHOLD_BYTES) -> bool:
+    """Fix glibc's mmap and trim thresholds (bytes); True if glibc took both (False
+    elsewhere, e.g. musl).
 
     glibc raises its mmap threshold to the size of each mmapped block freed (up to 32 MiB,
-    "dynamic mmap threshold" in mallopt(3)); from then on blocks that size come from the
-    heap and stay with the process. A node that is sent a 1 MB message now and then (a
-    fuzzer, a broken driver) then grows by megabytes per minute: 36 MiB in 3 minutes in
-    bench/bench_safety_soak.py before this. Setting the threshold turns the adjustment
-    off (for the trim threshold too). Only blocks this large pay an mmap, and no normal
-    message is that large.
+    "dynamic mmap threshold" in mallopt(3)), and the trim threshold to twice that; the
+    heap then keeps blocks of every size seen so far. Fixed thresholds turn that
+    adjustment off, so what the heap keeps is bounded: blocks under `threshold` are reused
+    from the heap without page faults, larger ones are mapped and unmapped each time, and
+    at most `trim` bytes stay free at the heap's top.
     """
     name = ctypes.util.find_library("c")
     if name is None:
@@ -55,7 +64,7 @@ def fix_malloc_thresholds(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
     except (OSError, AttributeError):
         return False
     ok = mallopt(M_MMAP_THRESHOLD, int(threshold)) == 1
-    return ok and mallopt(M_TRIM_THRESHOLD, 2 * int(threshold)) == 1
+    return ok and mallopt(M_TRIM_THRESHOLD, int(trim)) == 1
 
 
 #: Linux PM QoS device. While a process keeps it open after writing a 32-bit integer N, no

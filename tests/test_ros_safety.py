@@ -522,3 +522,43 @@ def test_actuator_drops_actions_with_stamps_no_clock_writes():
         assert node.commands_sent == 0
         _actions(probe, pub, 1)
         assert wait_until(lambda: node.commands_sent == 1, 5.0)
+
+
+_FAULTS_PROBE = """
+import ctypes, resource, sys
+from neuroq.ros_nodes.realtime import fix_malloc_thresholds
+if sys.argv[1] == "fixed":
+    assert fix_malloc_thresholds()
+else:  # the thresholds the nodes had before: every block of 128 KiB or more mmapped
+    assert fix_malloc_thresholds(128 * 1024, 256 * 1024)
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+size = 3_200_000  # the fuzzer's largest reading, serialized
+faults = []
+for _ in range(4):  # a take of one such message: three blocks of its size, written, freed
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    blocks = [libc.malloc(size) for _ in range(3)]
+    for b in blocks:
+        ctypes.memset(b, 1, size)
+    for b in blocks:
+        libc.free(b)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(faults[-1])
+"""
+
+
+@pytest.mark.parametrize("mode", ["fixed", "mmap_each"])
+def test_megabyte_blocks_are_reused_without_page_faults(mode):
+    """The node processes' malloc thresholds (ros_nodes/realtime.fix_malloc_thresholds):
+    the blocks of a taken 3.2 MB message come back from the heap already mapped, so a
+    later one costs no page faults (each fault is time a good reading queued behind it
+    waits). With every such block mmapped, as the nodes had it before, each take faults
+    all of its pages again (3 x 782 pages of 4 KiB)."""
+    out = subprocess.run([sys.executable, "-c", _FAULTS_PROBE, mode], capture_output=True,
+                         text=True, timeout=60, check=True)
+    faults = int(out.stdout.strip())
+    if mode == "fixed":
+        assert faults < 100, faults
+    else:
+        assert faults > 2000, faults

@@ -220,7 +220,8 @@ class SpikingPolicy:
         one and 0.52 ms with a warm run 2 ms before (bench/bench_ros_loop.py, 100 Hz).
         Actions are unchanged: the encoder and its generator are not touched, and the
         emulator starts every run from a fresh state. Returns whether anything ran: only
-        the emulator backend warms (only its act keeps the input), after a first action.
+        the emulator backend warms (only its act and act_events keep the input), after a
+        first action.
         """
         if self._last_input is None:
             return False

@@ -29,6 +29,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from event_camera_msgs.msg import EventPacket
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Float64
@@ -103,7 +104,10 @@ class EventCameraNode(Node):
         self._action_sub = self.create_subscription(Joy, TOPIC_ACTION, self._on_action,
                                                     command_qos())
         self.create_timer(TIMER_PERIOD_S, self._on_timer)
-        self.create_timer(period, self._publish_diagnostics)
+        # diagnostics on the steady clock, as every node's: with use_sim_time and no /clock
+        # a ROS-time timer would never fire (the camera's own stepping follows ROS time)
+        self.create_timer(period, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.returns: list[float] = []
         self.counters = {"packets": 0, "events": 0, "steps": 0, "missed_actions": 0,
                          "unmatched_actions": 0}

@@ -35,12 +35,12 @@ MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 heap, whose pages stay mapped once touched: taking a 3.2 MB message (a fuzzer's, a broken
 driver's) costs rclpy and rmw_fastrtps several blocks of its size, which page-fault afresh
 each time when they are mmaps (7-8 ms per take here with a 128 KiB threshold, 1.7 ms with
-this one; docs/ros.md, "Memory under megabyte messages")."""
+this one; docs/ros.md, "Megabyte readings and the malloc thresholds")."""
 TRIM_THRESHOLD_BYTES = 16 * 1024 * 1024
-"""The heap gives memory back to the system only when this much (16 MiB) is free at its
-top: enough to keep the blocks of one such take, so the next one does not fault again.
-The price: a process that takes megabyte messages keeps up to this much more resident
-(+13.8 MiB for the policy node in a 10-minute soak, reached in the first 30 s, flat after)."""
+"""A heap gives memory back to the system only when this much (16 MiB) is free at its top
+(per malloc arena): enough to keep the blocks of one such take, so the next one does not
+fault again. The price: a process that takes megabyte messages keeps more resident (+13.8
+MiB for the policy node in a 10-minute soak, reached in the first 30 s, flat after)."""
 
 
 def fix_malloc_thresholds(threshold: int = MMAP_THRESHOLD_BYTES,
@@ -51,9 +51,10 @@ def fix_malloc_thresholds(threshold: int = MMAP_THRESHOLD_BYTES,
     glibc raises its mmap threshold to the size of each mmapped block freed (up to 32 MiB,
     "dynamic mmap threshold" in mallopt(3)), and the trim threshold to twice that; the
     heap then keeps blocks of every size seen so far. Fixed thresholds turn that
-    adjustment off, so what the heap keeps is bounded: blocks under `threshold` are reused
-    from the heap without page faults, larger ones are mapped and unmapped each time, and
-    at most `trim` bytes stay free at the heap's top.
+    adjustment off: blocks under `threshold` are reused from the heap without page faults,
+    larger ones are mapped and unmapped each time, and a heap's top is trimmed once more
+    than `trim` bytes are free there (per arena; free space below live blocks is not
+    returned: the bound is measured, not guaranteed).
     """
     name = ctypes.util.find_library("c")
     if name is None:

@@ -152,6 +152,16 @@ def test_event_node_takes_packets_with_use_sim_time_and_no_clock(artifact):
         assert wait_until(lambda: len(probe.messages("action")) >= 1, 10.0)
 
 
+def test_simulated_camera_reports_diagnostics_with_use_sim_time_and_no_clock():
+    def camera(ctx):
+        return EventCameraNode(context=ctx, parameter_overrides=[
+            Parameter("use_sim_time", value=True), Parameter("diagnostics_period_s", value=0.2)])
+
+    with spinning(camera, lambda ctx: Probe(ctx)) as (_cam, probe):
+        probe.watch(DiagnosticArray, "/diagnostics", command_qos())
+        assert wait_until(lambda: len(probe.messages("/diagnostics")) >= 2, 10.0)
+
+
 def test_event_node_refuses_a_non_event_artifact(tmp_path):
     from tests.helpers.artifacts import make_tiny_artifact
 

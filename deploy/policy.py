@@ -242,24 +242,25 @@ class SpikingPolicy:
         of its timestamp (`EventEncoder.encode_events`).
         """
         start = time.perf_counter()
-        if not hasattr(self.encoder, "encode_events"):
-            raise NeuroqError(f"this artifact's {self.encoder.kind} encoder takes observations,"
-                              " not events; use run_batch / act")
-        spikes_in = self.encoder.encode_events(events, window_start_us, self.timesteps)
-        return self._run_spikes(spikes_in, start)
+        return self._run_spikes(self._encode_events(events, window_start_us), start)
 
     def act_events(self, events: Any, window_start_us: int) -> ActionInfo:
         """The action for one control period's events, with its accounting (the same as
         `run_events` on a batch of one; on the emulator through its per-action path, as
         `act`)."""
         start = time.perf_counter()
+        spikes_in = self._encode_events([events], [window_start_us])
         if self.backend != "emulator":
-            return self._first_action(self.run_events([events], [window_start_us]), start)
+            return self._first_action(self._run_spikes(spikes_in, start), start)
+        return self._act_one(spikes_in[:, 0], start)
+
+    def _encode_events(self, events: Any, window_start_us: Any) -> np.ndarray:
+        """Input spikes (T, batch, n_inputs) from `batch` periods' events (event encoder
+        only; NeuroqError for an encoder that takes observations)."""
         if not hasattr(self.encoder, "encode_events"):
             raise NeuroqError(f"this artifact's {self.encoder.kind} encoder takes observations,"
                               " not events; use run_batch / act")
-        spikes_in = self.encoder.encode_events([events], [window_start_us], self.timesteps)
-        return self._act_one(spikes_in[:, 0], start)
+        return self.encoder.encode_events(events, window_start_us, self.timesteps)
 
     def _first_action(self, b: BatchResult, start: float) -> ActionInfo:
         """The first action of a batch result as an ActionInfo; host time since `start`."""

@@ -3,10 +3,13 @@
 Starts `neuroq.ros_nodes.event_node` as its own process (the real node, the given artifact on the
 emulator, `--evt3-decoder` auto | evt3 | numpy), publishes from this process 1 ms EventPackets
 of `--rate` events per second (EVT 3.0 of the 32 x 32 sensor: row bursts, or random pixels,
-times spread over each millisecond) paced by the wall clock for `--seconds`, then reads the
-node's counters from /diagnostics: packets received against sent (a lost packet shows as a
-gap in `seq`), events decoded, control periods acted on, policy latency, the EVT 3.0 decoder
-it ran. CPU use is the node process's user + system time over the run, as a fraction of one
+times spread over each millisecond) paced by the wall clock for `--seconds` (each packet
+once its millisecond is over, as a driver sends it), then reads the node's counters from
+/diagnostics: packets received against sent (a lost packet shows as a gap in `seq`), events
+decoded, control periods acted on, policy latency, the EVT 3.0 decoder it ran, its take
+timer's wake-ups (`take_ticks`, since the node started). The action delay is measured here:
+from the packet that completes a period leaving this process to the period's action
+arriving back. CPU use is the node process's user + system time over the run, as a fraction of one
 core; memory is its resident set, sampled every MEMORY_SAMPLE_S (both through psutil).
 Bounded: at most `--seconds` of stream plus DRAIN_TIMEOUT_S.
 
@@ -178,6 +181,7 @@ class Bench(Node):
         self.stats: dict[str, str] = {}
         self.reports = 0
         self.actions = 0
+        self.action_times: list[tuple[float, int]] = []  # (received, monotonic s; end ns)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, command_qos())
         self.create_subscription(Joy, "action", self._on_action, command_qos(1000))
 
@@ -189,6 +193,8 @@ class Bench(Node):
 
     def _on_action(self, msg: Joy) -> None:
         self.actions += 1
+        stamp = msg.header.stamp
+        self.action_times.append((time.monotonic(), stamp.sec * 10**9 + stamp.nanosec))
 
     def packet(self, seq: int, data: bytes) -> EventPacket:
         msg = EventPacket(width=SENSOR_PX, height=SENSOR_PX, seq=seq, time_base=0,
@@ -214,6 +220,21 @@ class FloorNode(Node):
     def _report(self) -> None:
         self._diag.publish(diagnostic_array(self, LEVEL_OK, "floor", "floor",
                                             {"packets": self.packets, "events": 0}))
+
+
+def action_delay(action_times: list[tuple[float, int]], sent_s: list[float]) -> dict:
+    """From the packet that completes a period leaving here to its action arriving here
+    (ms, median and p99): period (E - P, E] is complete once camera time passes E, which
+    first happens in packet E / PACKET_US (it covers (E, E + PACKET_US]). Covers what the
+    node adds (waiting for its next take, decoding, the policy, publishing) plus two hops
+    of DDS on loopback and this process's own latency in noticing the action."""
+    delays = [recv - sent_s[k] for recv, end_ns in action_times
+              if 0 <= (k := end_ns // 1000 // PACKET_US) < len(sent_s)]
+    if not delays:
+        return {"action_delay_median_ms": "n/a", "action_delay_p99_ms": "n/a"}
+    median, p99 = np.percentile(delays, [50, 99]) * 1e3
+    return {"action_delay_median_ms": round(float(median), 3),
+            "action_delay_p99_ms": round(float(p99), 3)}
 
 
 def spin_for(node: Node, seconds: float) -> None:
@@ -278,11 +299,13 @@ def main() -> int:
         memory.start()
         load_before = os.getloadavg()
         cpu0, threads0, t0 = cpu_s(proc), thread_cpu_s(proc), time.monotonic()
-        for k, msg in enumerate(msgs):  # paced: packet k leaves at t0 + k ms
-            delay = t0 + k * PACKET_US / 1e6 - time.monotonic()
+        sent_s = []  # when each packet left (monotonic s)
+        for k, msg in enumerate(msgs):  # paced: packet k leaves once its span has passed,
+            delay = t0 + (k + 1) * PACKET_US / 1e6 - time.monotonic()  # as from a driver
             if delay > 0:
                 spin_for(bench, delay)
             bench.pub.publish(msg)
+            sent_s.append(time.monotonic())
         send_s = time.monotonic() - t0
         # Drain: until the node has reported every packet, or DRAIN_IDLE_REPORTS reports in
         # a row gave the same count (the rest was lost; a node busy with a backlog reports
@@ -320,6 +343,8 @@ def main() -> int:
             "actions_received_here": bench.actions,
             "act_latency_median_ms": float(s.get("act_latency_median_ms", "nan")),
             "act_latency_p99_ms": float(s.get("act_latency_p99_ms", "nan")),
+            **action_delay(bench.action_times, sent_s),
+            "take_ticks": int(s.get("take_ticks", 0)),
             "node_cpu_s": round(cpu, 3), "node_busy_wall_s": round(busy_s, 3),
             "node_cpu_fraction_of_one_core": cpu / busy_s,
             "node_cpu_fraction_per_thread": thread_shares(threads0, threads, busy_s),

@@ -12,14 +12,20 @@ Publishes   `action` (sensor_msgs/Joy, reliable), as the policy node does:
             control period in CAMERA time (microseconds since the camera's time origin, as
             ns), which pairs the action with its period; `header.frame_id` is the camera's.
             `/diagnostics`: packets, events, lost packets (gaps in `seq`), every decode
-            problem counter, periods, latency, spikes and modeled energy per action.
+            problem counter, periods, latency, spikes and modeled energy per action,
+            take_ticks (the take timer's wake-ups).
 
 Receiving (`batch_ms` > 0, the default): the subscription belongs to a helper node of the
 same process, `<name>_reader`, that no executor spins, so no callback runs per packet; a
 timer of this node (on the steady clock, whatever `use_sim_time` says) takes every packet
-queued in it each `batch_ms` and decodes them in one pass, so that receiving costs no
-executor wake-up per packet (figures: the event node's throughput in docs/events.md). The
-reader subscribes to the topic this node
+queued in it and decodes them in one pass, so that receiving costs no executor wake-up per
+packet. When it takes next is `neuroq.deploy.events.stream.TakeScheduler`'s: with a live
+camera (camera time running at the wall clock's rate), when the packet that completes the
+open control period is due, about once per period; otherwise (a replay at another speed,
+a simulation in lockstep, a late packet) every `batch_ms`; once a period when no camera
+time came for a second. Either way an action follows the packet that completes its
+period within about `batch_ms` (figures: the event node's throughput in docs/events.md).
+The reader subscribes to the topic this node
 resolves `events` to (remappings included); it starts no parameter services, no rosout and
 no type description service (it still appears in `ros2 node list` and publishes on
 /parameter_events, as every rclpy node does).
@@ -42,9 +48,10 @@ Parameters (read-only): artifact (str), backend (emulator | reference), env_id (
 accepts any event artifact), queue_depth (int), reliable (bool, default false: best effort
 matches every publisher; true makes delivery lossless with reliable publishers such as
 `neuroq replay` and the simulated camera, but receives nothing from a best-effort one),
-batch_ms (float, 2: the node takes the queued packets every batch_ms and decodes them
-together; 0: each packet as it arrives), evt3_decoder (auto | evt3 | numpy: auto takes
-the `evt3` package where it is installed; evt3 refuses to activate without it),
+batch_ms (float, 2: the node takes the queued packets together, when a live camera's
+period completes and otherwise every batch_ms; 0: each packet as it arrives),
+evt3_decoder (auto | evt3 | numpy: auto takes the `evt3` package where it is installed;
+evt3 refuses to activate without it),
 max_gap_periods (int),
 diagnostics_period_s (float), latency_window (int).
 """
@@ -71,7 +78,7 @@ from neuroq.deploy.events import (
     PacketDecoder,
     evt3_decoder_name,
 )
-from neuroq.deploy.events.stream import DEFAULT_MAX_GAP_PERIODS, PeriodWindower
+from neuroq.deploy.events.stream import DEFAULT_MAX_GAP_PERIODS, PeriodWindower, TakeScheduler
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.event_packet_cdr import parse_event_packet
@@ -93,11 +100,13 @@ BACKENDS = ("emulator", "reference")
 DEFAULT_QUEUE_DEPTH = 1000
 """Packets the subscription buffers: 1 s of 1 ms packets, so a busy moment drops none."""
 DEFAULT_BATCH_MS = 2.0
-"""The queued packets are taken and decoded together every this many ms: receiving without
-a callback per packet and EVT 3.0 decoding, which has a fixed cost per call, both cost less
-per packet in batches (1000-event bursts: 36 -> 23 us of CPU per packet decoded 2 at a time
-with the `evt3` decoder, 184 -> 102 us with numpy; bench/bench_events.py, docs/events.md).
-It adds up to this much latency to an action (plus the timer's own lateness)."""
+"""The polling interval (ms) of the take timer, whose packets are decoded together:
+receiving without a callback per packet and EVT 3.0 decoding, which has a fixed cost per
+call, both cost less per packet in batches (1000-event bursts: 36 -> 23 us of CPU per
+packet decoded 2 at a time with the `evt3` decoder, 184 -> 102 us with numpy;
+bench/bench_events.py, docs/events.md). With a live camera the timer wakes when a period
+is due instead (`TakeScheduler`) and polls only for a late packet. It adds up to this much
+latency to an action (plus the timer's own lateness)."""
 MAX_BATCH_PACKETS = 200
 """Packets decoded together at most (200 ms of 1 ms packets)."""
 MAX_TAKE_PACKETS = 2000
@@ -106,6 +115,9 @@ callback stays bounded while the node catches up after a stall."""
 TICK_BUDGET_S = 0.02
 """A tick takes no further batch after this long (s), so the diagnostics timer still runs
 while the node works through a backlog."""
+MIN_TAKE_DELAY_NS = 50_000
+"""Shortest time (ns) from the end of one take to the next: one that is already due comes
+at once, through the executor, so other timers still run."""
 READER_SUFFIX = "_reader"
 """Name of the helper node that holds the subscription when batch_ms > 0: this node's name
 plus this."""
@@ -139,8 +151,9 @@ class EventPolicyNode(Node):
         depth = declare(self, "queue_depth", DEFAULT_QUEUE_DEPTH,
                         "EventPacket queue depth (best effort)", int_range=(1, 100000))
         batch_ms = declare(self, "batch_ms", DEFAULT_BATCH_MS,
-                           "take the queued packets every this many ms and decode them "
-                           "together (0: handle each packet as it arrives)",
+                           "take the queued packets together, when a live camera's "
+                           "period is due and otherwise every this many ms (0: handle "
+                           "each packet as it arrives)",
                            float_range=(0.0, 100.0))
         self._evt3_decoder = declare(
             self, "evt3_decoder", "auto", "EVT 3.0 decoder: auto (the evt3 package where "
@@ -184,9 +197,10 @@ class EventPolicyNode(Node):
         self.counters = {"packets": 0, "lost_packets": 0, "seq_backwards": 0,
                          "sensor_size_mismatch": 0, "actions": 0, "policy_failures": 0,
                          "callback_errors": 0, "camera_restarts": 0,
-                         "bad_messages": 0}
+                         "bad_messages": 0, "take_ticks": 0}
         self._last_seq: int | None = None
         self._last_event_us = -1
+        self._camera_us = -1  # camera time the stream has reached (events or time words)
         self._act_s = LatencyWindow(window)
         self._sums = np.zeros(3)  # spikes, synaptic events, modeled energy (J)
         self._energy_known = False
@@ -206,10 +220,11 @@ class EventPolicyNode(Node):
             self._sub = self._reader.create_subscription(
                 EventPacket, self.resolve_topic_name(TOPIC_EVENTS), _never_called, qos,
                 raw=True)
+            self._scheduler = TakeScheduler(batch_ms / 1e3, encoder.period_us / 1e6)
             # steady clock: with use_sim_time (a bag replay) a ROS-time timer would follow
             # /clock, or stop without one, and the node would take nothing
-            self.create_timer(batch_ms / 1e3, self._on_tick,
-                              clock=Clock(clock_type=ClockType.STEADY_TIME))
+            self._take_timer = self.create_timer(
+                batch_ms / 1e3, self._on_tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
         else:
             self._sub = self.create_subscription(EventPacket, TOPIC_EVENTS, self._on_packet,
                                                  qos, raw=True)
@@ -264,14 +279,24 @@ class EventPolicyNode(Node):
     def _on_tick(self) -> None:
         """batch_ms > 0: take what the reader has queued and handle it, in batches of at
         most MAX_BATCH_PACKETS, at most MAX_TAKE_PACKETS or TICK_BUDGET_S per tick (the
-        rest waits in the queue for the next tick, which is already due)."""
-        start = time.perf_counter()
+        rest waits in the queue for the next tick, which then comes at once); then set
+        when the next tick comes (`TakeScheduler`: about when the open period can
+        complete, then every batch_ms)."""
+        self.counters["take_ticks"] += 1
+        start, taken_at = time.perf_counter(), time.monotonic()
+        backlog, taken = False, 0
         for _ in range(MAX_TAKE_PACKETS // MAX_BATCH_PACKETS):
             received = self._take(MAX_BATCH_PACKETS)
             self._handle_received(received)
-            if (len(received) < MAX_BATCH_PACKETS
-                    or time.perf_counter() - start > TICK_BUDGET_S):
+            taken += len(received)
+            backlog = len(received) == MAX_BATCH_PACKETS
+            if not backlog or time.perf_counter() - start > TICK_BUDGET_S:
                 break
+        delay = self._scheduler.delay_s(taken_at, self._camera_us,
+                                        self.windower.completes_at_us(), taken, backlog)
+        delay -= time.monotonic() - taken_at  # the time this tick took
+        self._take_timer.timer_period_ns = max(int(delay * 1e9), MIN_TAKE_DELAY_NS)
+        self._take_timer.reset()
 
     def _on_packet(self, data: bytes) -> None:
         """batch_ms 0: a packet has arrived; handle it with whatever else is queued (at 1 ms
@@ -331,6 +356,7 @@ class EventPolicyNode(Node):
             self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
             self.windower.add(events)
         now = max(self._last_event_us, t_words)
+        self._camera_us = now
         acted = 0
         for period in self.windower.complete(now):
             acted += self._act(period, msgs[-1].header.frame_id)

@@ -5,7 +5,16 @@ import pytest
 
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events import Evt3State, PacketDecoder, encode_packet, make_events
-from neuroq.deploy.events.stream import PeriodWindower, evt3_time_us, time_words
+from neuroq.deploy.events.stream import (
+    ALIGN_MARGIN_S,
+    BACKLOG_DELAY_S,
+    IDLE_AFTER_S,
+    PHASE_WINDOW,
+    PeriodWindower,
+    TakeScheduler,
+    evt3_time_us,
+    time_words,
+)
 from tests.helpers.decoders import DECODERS
 
 P = 10_000
@@ -108,3 +117,100 @@ def test_periods_match_a_plain_per_event_grouping():
             w.add(events)
             got.append([(p.index, p.events["t"].tolist()) for p in w.complete(now)])
         assert got == _reference_periods(batches, P, w.max_gap_periods), trial
+
+
+def test_completes_at_is_the_first_time_that_hands_the_open_period_out():
+    w = PeriodWindower(P)
+    assert w.completes_at_us() is None  # no camera time yet
+    w.add(ev(3))
+    assert w.completes_at_us() == P + 1
+    assert w.complete(P) == [] and w.completes_at_us() == P + 1
+    assert [p.index for p in w.complete(P + 1)] == [0] and w.completes_at_us() == 2 * P + 1
+
+
+def _run_node_ticks(send_s, packet_us, batch_s, transit_s=3e-4, busy_s=1.5e-3,
+                    late=None, seconds=2.0, learn=3):
+    """The event node's take loop against a stream, in simulated wall time: packet k spans
+    camera time (k, k + 1] * packet_us, leaves at send_s(k) and arrives transit_s later
+    (`late`: {k: extra delay}); each take hands out the periods the packets so far
+    complete, then the node is busy busy_s and sleeps the scheduler's delay (less the time
+    the tick took, as the node does). Returns (ticks, per-period delays from the
+    completing packet's arrival to the take that handed the period out, from the first
+    `learn` periods, while the scheduler learns the stream's rate, left out)."""
+    late = late or {}
+    # in order, as DDS delivers: a packet behind a late one arrives with it
+    arrive = np.maximum.accumulate([send_s(k) + transit_s + late.get(k, 0.0)
+                                    for k in range(int(seconds * 1e6 / packet_us))])
+    sched, w = TakeScheduler(batch_s, P / 1e6), PeriodWindower(P)
+    wall, seen, camera, ticks, delays = 0.0, 0, -1, 0, []
+    while wall < arrive[-1]:
+        ticks += 1
+        taken = 0
+        while seen < len(arrive) and arrive[seen] <= wall:  # DDS delivers in order
+            seen, taken = seen + 1, taken + 1
+        if taken:
+            camera = seen * packet_us
+        for period in w.complete(camera):
+            k = period.end_us // packet_us  # the packet holding end + 1
+            delays.append(wall - arrive[k])
+        delay = sched.delay_s(wall, camera, w.completes_at_us(), taken)
+        wall += max(delay, busy_s if taken else 0.0)  # the tick took busy_s of it
+    return ticks, delays[learn:]
+
+
+@pytest.mark.parametrize("transit_s", [1e-4, 3e-4, 9e-4])
+def test_take_scheduler_wakes_about_once_per_period_and_acts_within_batch_ms(transit_s):
+    """A live camera (1 ms packets sent as their span ends): the node takes about once per
+    10 ms period instead of every 2 ms, and no period waits longer than a fixed 2 ms
+    polling timer would leave it (batch_ms after the completing packet arrives)."""
+    batch_s, packet_us = 2e-3, 1000
+    ticks, delays = _run_node_ticks(lambda k: (k + 1) * packet_us / 1e6, packet_us, batch_s,
+                                    transit_s)
+    periods = len(delays)
+    assert periods >= 190
+    assert ticks <= 1.3 * periods  # a fixed 2 ms timer: 5 per period
+    assert max(delays) <= batch_s + ALIGN_MARGIN_S
+    assert min(delays) >= 0.0
+
+
+def test_take_scheduler_polls_a_stream_not_in_real_time_and_waits_for_a_late_packet():
+    """A replay at 4 times or half real time is polled every batch_ms, as a fixed timer
+    would; with a live camera, a packet delayed 7 ms in transit holds its period back until
+    it comes, then the node takes it within batch_ms."""
+    batch_s, packet_us = 2e-3, 1000
+    for speed in (4.0, 0.5):
+        ticks, delays = _run_node_ticks(lambda k, v=speed: (k + 1) * packet_us / (v * 1e6),
+                                        packet_us, batch_s)
+        wall_s = 2000 * packet_us / (speed * 1e6)
+        assert abs(ticks - wall_s / batch_s) <= 0.1 * wall_s / batch_s  # polled
+        assert max(delays) <= batch_s + 1.5e-3  # batch_ms, or the tick it waits behind
+    ticks, delays = _run_node_ticks(lambda k: (k + 1) * packet_us / 1e6, packet_us, batch_s,
+                                    late={k: 7e-3 for k in range(500, 2000, 97)})
+    assert max(delays) <= batch_s + ALIGN_MARGIN_S
+    assert ticks <= 1.5 * len(delays)
+
+
+def test_take_scheduler_polls_before_camera_time_and_without_progress_and_hurries_a_backlog():
+    sched = TakeScheduler(2e-3, P / 1e6)
+    assert sched.delay_s(0.0, -1, None) == 2e-3  # no camera time yet
+    # a live stream: 1 ms packets, each taken 0.3 ms after it arrived
+    *polls, delay = [sched.delay_s(k * 1e-3 + 3e-4, k * 1000, 2 * P + 1)
+                     for k in range(PHASE_WINDOW)]
+    assert polls == [2e-3] * (PHASE_WINDOW - 1)  # until the window is full
+    # then: the packet holding 20 001 us is due when 21 000 us have passed, + 0.3 ms
+    assert sched.live() and delay == pytest.approx(
+        (2 * P + 1 + 1000) / 1e6 + 3e-4 - (15e-3 + 3e-4) + ALIGN_MARGIN_S, abs=1e-9)
+    assert sched.span_us == pytest.approx(1000)
+    assert sched.delay_s(0.0157, 15_000, 2 * P + 1, packets=0) == 2e-3  # nothing new: poll
+    assert sched.delay_s(0.016, 16_000, 2 * P + 1, packets=20, backlog=True) == BACKLOG_DELAY_S
+    assert sched.delay_s(0.020, 100, P + 1) == 2e-3  # camera clock went back: start over
+    assert not sched.live()
+
+
+def test_take_scheduler_polls_once_a_period_when_no_camera_time_comes():
+    sched = TakeScheduler(2e-3, P / 1e6)
+    assert sched.delay_s(0.0, -1, None) == 2e-3  # waiting for a camera
+    assert sched.delay_s(IDLE_AFTER_S + 0.1, -1, None) == P / 1e6  # still none: idle
+    assert sched.delay_s(IDLE_AFTER_S + 0.2, 1000, P + 1) == 2e-3  # a stream: poll again
+    assert sched.delay_s(IDLE_AFTER_S + 0.3, 1000, P + 1, packets=0) == 2e-3
+    assert sched.delay_s(2 * IDLE_AFTER_S + 0.3, 1000, P + 1, packets=0) == P / 1e6  # stopped

@@ -15,6 +15,7 @@ the periods in between are skipped (counted) instead of being handed out one by 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -120,6 +121,13 @@ class PeriodWindower:
         # period holds 100 000 of them.
         t = np.ascontiguousarray(events["t"])  # searchsorted would copy the field each call
         n_done = int(np.searchsorted(t, (last + 1) * self.period_us, side="right"))
+        if last == self._current:  # one period, the usual case: all its events, if any
+            # (every event held is at least as new as the open period: `add` drops older)
+            out = [self._period(last, events[:n_done])]
+            self._parts = [events[n_done:]] if n_done < events.size else []
+            self.counters.periods += 1
+            self._current = last + 1
+            return out
         # every period with events, and the newest max_gap_periods ones even when empty:
         # after a long silence the empty periods before those are skipped, not handed out
         quiet_from = max(self._current, last - self.max_gap_periods + 1)
@@ -149,6 +157,112 @@ class PeriodWindower:
     def _period(self, k: int, events: np.ndarray) -> Period:
         return Period(k, k * self.period_us, (k + 1) * self.period_us, events)
 
+    def completes_at_us(self) -> int | None:
+        """Camera time (us) at which the oldest period not yet handed out completes: its
+        end + 1 (`complete` hands a period out once camera time is past its end); None
+        before camera time is known."""
+        return None if self._current is None else (self._current + 1) * self.period_us + 1
 
-__all__ = ["DEFAULT_MAX_GAP_PERIODS", "Period", "PeriodWindower", "WindowerCounters",
-           "evt3_time_us", "time_words"]
+
+SMOOTHING = 0.25
+"""Weight of the newest measurement in TakeScheduler's running mean of a packet's span."""
+REAL_TIME_TOLERANCE = 1.05
+"""TakeScheduler takes a stream as live when its camera time ran within this factor of the
+wall clock's rate over its window (a live camera runs at 1; the measured rate scatters with
+the jitter of the ticks)."""
+PHASE_WINDOW = 16
+"""Ticks (at which camera time advanced) over which TakeScheduler measures the stream's
+rate and its smallest lag."""
+ALIGN_MARGIN_S = 2e-4
+"""TakeScheduler wakes this long (s) after the packet that completes a period is due, for
+the packet's transit and the timer's jitter."""
+IDLE_AFTER_S = 1.0
+"""After this long (s) without new camera time (no camera yet, or a stopped stream)
+TakeScheduler polls once per control period instead of every batch_s."""
+BACKLOG_DELAY_S = 5e-5
+"""Delay (s) before the next take while packets remain queued after a tick (a backlog):
+at once, but through the executor, so that other timers (diagnostics) still run."""
+
+
+@dataclass
+class TakeScheduler:
+    """When the event node next takes its queued packets: for a live camera, when the
+    packet that completes the open period is due; otherwise every `batch_s`.
+
+    A period is handed out once camera time is past its end (`PeriodWindower.
+    completes_at_us`), so the packet that completes it is the one holding that time; a
+    driver sends a packet once its span of camera time has passed. The scheduler keeps the
+    (wall time, camera time) pairs of the last PHASE_WINDOW ticks at which camera time
+    advanced, and a running mean (weight SMOOTHING) of the camera time one packet spans.
+    The stream is live when camera time ran at the wall clock's rate over the window
+    (within REAL_TIME_TOLERANCE); then its smallest lag, min(wall_i - camera_i) (a tick
+    that came right after a packet; one that found old packets, after a stall, lags more
+    and does not count), says when the packet completing the open period will arrive, and
+    after a tick at which camera time advanced the scheduler sleeps until then:
+
+        due = t_complete + span + min(wall_i - camera_i)
+        delay = min(max(due - now, 0), period_s) + ALIGN_MARGIN_S
+
+    After a tick at which camera time did not advance (the packet is late), and for a
+    stream that is not live (a replay at another speed, a simulation in lockstep, a stream
+    resuming after a stall), the delay is `batch_s`, as a fixed timer's; before camera
+    time is known too; while a backlog remains (`backlog`), BACKLOG_DELAY_S. After
+    IDLE_AFTER_S with no new camera time (no camera yet, a stopped stream) it polls once per
+    period_s. So with a live camera the node wakes about once per period instead of every
+    `batch_s`, an action still follows the packet that completes its period within about
+    `batch_s`, and an idle node costs a fifth of what polling every 2 ms would.
+
+    batch_s: the polling interval (s); period_s: the control period (s), the longest wait.
+    """
+
+    batch_s: float
+    period_s: float
+    span_us: float = 0.0
+    _points: deque = field(default_factory=lambda: deque(maxlen=PHASE_WINDOW))
+    _progress_s: float | None = None  # wall time camera time last advanced (or the first)
+
+    def delay_s(self, wall_s: float, camera_us: int, completes_at_us: int | None,
+                packets: int = 1, backlog: bool = False) -> float:
+        """Seconds from `wall_s` (a monotonic clock, when the packets were taken) to the
+        next take, given the camera time the stream has reached, the time that completes
+        the open period, and the packets this tick took."""
+        if backlog:
+            return BACKLOG_DELAY_S
+        if self._progress_s is None:
+            self._progress_s = wall_s
+        if camera_us < 0 or completes_at_us is None:
+            return self._poll_s(wall_s)
+        points = self._points
+        if points and camera_us < points[-1][1]:  # the camera clock restarted: start over
+            points.clear()
+        if points and (camera_us == points[-1][1] or wall_s <= points[-1][0]):
+            return self._poll_s(wall_s)  # nothing new
+        self._progress_s = wall_s
+        if points and packets > 0:  # the first measurement as it is, then a running mean
+            span = (camera_us - points[-1][1]) / packets
+            self.span_us += (SMOOTHING if self.span_us else 1.0) * (span - self.span_us)
+        points.append((wall_s, camera_us))
+        if not self.live():
+            return self.batch_s
+        lag_s = min(wall - camera * 1e-6 for wall, camera in points)
+        due_s = (completes_at_us + self.span_us) * 1e-6 + lag_s
+        return min(max(due_s - wall_s, 0.0), self.period_s) + ALIGN_MARGIN_S
+
+    def _poll_s(self, wall_s: float) -> float:
+        """batch_s; period_s (when longer) once no camera time came for IDLE_AFTER_S."""
+        if wall_s - self._progress_s > IDLE_AFTER_S:
+            return max(self.batch_s, self.period_s)
+        return self.batch_s
+
+    def live(self) -> bool:
+        """Whether camera time ran at the wall clock's rate over the window (full)."""
+        points = self._points
+        if len(points) < PHASE_WINDOW:
+            return False
+        (wall0, camera0), (wall1, camera1) = points[0], points[-1]
+        rate = (camera1 - camera0) / ((wall1 - wall0) * 1e6)
+        return 1.0 / REAL_TIME_TOLERANCE <= rate <= REAL_TIME_TOLERANCE
+
+
+__all__ = ["DEFAULT_MAX_GAP_PERIODS", "Period", "PeriodWindower", "TakeScheduler",
+           "WindowerCounters", "evt3_time_us", "time_words"]

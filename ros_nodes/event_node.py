@@ -80,8 +80,8 @@ from neuroq.deploy.events import (
 )
 from neuroq.deploy.events.stream import DEFAULT_MAX_GAP_PERIODS, PeriodWindower, TakeScheduler
 from neuroq.deploy.latency import LatencyWindow
+from neuroq.ros_nodes.cdr import parse_event_packet, serialize_joy
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
-from neuroq.ros_nodes.event_packet_cdr import parse_event_packet
 from neuroq.ros_nodes.params import check_choice, declare
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import (
@@ -370,13 +370,10 @@ class EventPolicyNode(Node):
             self.counters["policy_failures"] += 1
             self._log.warning(f"policy failed on period {period.index}: {exc}")
             return 0
-        out = Joy()
-        end_ns = period.end_us * NS_PER_US
-        out.header.stamp.sec, out.header.stamp.nanosec = divmod(end_ns, 1_000_000_000)
-        out.header.frame_id = frame_id
-        out.buttons = [int(info.action)]
-        out.axes = [float(q) for q in info.q]
-        self._action_pub.publish(out)
+        sec, nanosec = divmod(period.end_us * NS_PER_US, 1_000_000_000)
+        # serialized here: publishing a Joy object costs more (neuroq.ros_nodes.cdr)
+        self._action_pub.publish(serialize_joy(sec, nanosec, frame_id, [int(info.action)],
+                                               info.q.tolist()))
         self._act_s.add(time.perf_counter() - start)
         self.counters["actions"] += 1
         self._sums += (info.spikes, info.synaptic_events, info.energy_total_j or 0.0)

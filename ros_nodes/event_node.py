@@ -21,10 +21,11 @@ timer of this node (on the steady clock, whatever `use_sim_time` says) takes eve
 queued in it and decodes them in one pass, so that receiving costs no executor wake-up per
 packet. When it takes next is `neuroq.deploy.events.stream.TakeScheduler`'s: with a live
 camera (camera time running at the wall clock's rate), when the packet that completes the
-open control period is due, about once per period; otherwise (a replay at another speed,
-a simulation in lockstep, a late packet) every `batch_ms`; once a period when no camera
-time came for a second. Either way an action follows the packet that completes its
-period within about `batch_ms` (figures: the event node's throughput in docs/events.md).
+open control period is due (judged from the packets' reception times), about once per
+period; otherwise (a replay at another speed, a simulation in lockstep, a late packet)
+every `batch_ms`; once a period when no camera time came for a second. Either way an
+action follows the packet that completes its period within about `batch_ms` at most
+(figures: the event node's throughput in docs/events.md).
 The reader subscribes to the topic this node
 resolves `events` to (remappings included); it starts no parameter services, no rosout and
 no type description service (it still appears in `ros2 node list` and publishes on
@@ -78,7 +79,12 @@ from neuroq.deploy.events import (
     PacketDecoder,
     evt3_decoder_name,
 )
-from neuroq.deploy.events.stream import DEFAULT_MAX_GAP_PERIODS, PeriodWindower, TakeScheduler
+from neuroq.deploy.events.stream import (
+    BACKLOG_DELAY_S,
+    DEFAULT_MAX_GAP_PERIODS,
+    PeriodWindower,
+    TakeScheduler,
+)
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.cdr import parse_event_packet, serialize_joy
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
@@ -115,13 +121,14 @@ callback stays bounded while the node catches up after a stall."""
 TICK_BUDGET_S = 0.02
 """A tick takes no further batch after this long (s), so the diagnostics timer still runs
 while the node works through a backlog."""
-MIN_TAKE_DELAY_NS = 50_000
+NS_PER_S = 1_000_000_000
+NS_PER_US = 1000
+MIN_TAKE_DELAY_NS = int(BACKLOG_DELAY_S * NS_PER_S)
 """Shortest time (ns) from the end of one take to the next: one that is already due comes
 at once, through the executor, so other timers still run."""
 READER_SUFFIX = "_reader"
 """Name of the helper node that holds the subscription when batch_ms > 0: this node's name
 plus this."""
-NS_PER_US = 1000
 CAMERA_RESTART_US = 1_000_000
 """A packet whose EVT 3.0 time words lie this far (1 s) before the last event, with no
 event accepted, means the camera's clock restarted (driver or sensor reset): the decoder
@@ -261,10 +268,11 @@ class EventPolicyNode(Node):
                 return None
         return packet
 
-    def _take(self, limit: int) -> list:
+    def _take(self, limit: int, received_ns: list[int] | None = None) -> list:
         """Up to `limit` packets queued in the subscription (serialized bytes), without
-        waiting; an rmw error while taking is counted in callback_errors."""
-        taken, error = take_queued(self._sub, EventPacket, limit)
+        waiting (their reception times appended to `received_ns`, see `take_queued`); an
+        rmw error while taking is counted in callback_errors."""
+        taken, error = take_queued(self._sub, EventPacket, limit, received_ns)
         if error is not None:  # an rmw error: counted, the node goes on
             self.counters["callback_errors"] += 1
             self._log.warning(f"taking packets failed: {type(error).__name__}: {error}")
@@ -284,19 +292,28 @@ class EventPolicyNode(Node):
         complete, then every batch_ms)."""
         self.counters["take_ticks"] += 1
         start, taken_at = time.perf_counter(), time.monotonic()
-        backlog, taken = False, 0
-        for _ in range(MAX_TAKE_PACKETS // MAX_BATCH_PACKETS):
-            received = self._take(MAX_BATCH_PACKETS)
-            self._handle_received(received)
-            taken += len(received)
-            backlog = len(received) == MAX_BATCH_PACKETS
-            if not backlog or time.perf_counter() - start > TICK_BUDGET_S:
-                break
-        delay = self._scheduler.delay_s(taken_at, self._camera_us,
-                                        self.windower.completes_at_us(), taken, backlog)
-        delay -= time.monotonic() - taken_at  # the time this tick took
-        self._take_timer.timer_period_ns = max(int(delay * 1e9), MIN_TAKE_DELAY_NS)
-        self._take_timer.reset()
+        delay = self._scheduler.batch_s  # if anything below raises: poll
+        try:
+            backlog, taken, received_ns = False, 0, []
+            for _ in range(MAX_TAKE_PACKETS // MAX_BATCH_PACKETS):
+                received = self._take(MAX_BATCH_PACKETS, received_ns)
+                self._handle_received(received)
+                taken += len(received)
+                backlog = len(received) == MAX_BATCH_PACKETS
+                if not backlog or time.perf_counter() - start > TICK_BUDGET_S:
+                    break
+            # the newest packet's reception (system clock), on the monotonic clock
+            received_s = None  # not given by the middleware
+            if received_ns and received_ns[-1]:
+                mono_ns, system_ns = time.monotonic_ns(), time.time_ns()
+                received_s = (received_ns[-1] - system_ns + mono_ns) / NS_PER_S
+            delay = self._scheduler.delay_s(taken_at, self._camera_us,
+                                            self.windower.completes_at_us(), taken, backlog,
+                                            received_s)
+        finally:
+            delay -= time.monotonic() - taken_at  # the time this tick took
+            self._take_timer.timer_period_ns = max(int(delay * NS_PER_S), MIN_TAKE_DELAY_NS)
+            self._take_timer.reset()
 
     def _on_packet(self, data: bytes) -> None:
         """batch_ms 0: a packet has arrived; handle it with whatever else is queued (at 1 ms
@@ -370,7 +387,7 @@ class EventPolicyNode(Node):
             self.counters["policy_failures"] += 1
             self._log.warning(f"policy failed on period {period.index}: {exc}")
             return 0
-        sec, nanosec = divmod(period.end_us * NS_PER_US, 1_000_000_000)
+        sec, nanosec = divmod(period.end_us * NS_PER_US, NS_PER_S)
         # serialized here: publishing a Joy object costs more (neuroq.ros_nodes.cdr)
         self._action_pub.publish(serialize_joy(sec, nanosec, frame_id, [int(info.action)],
                                                info.q.tolist()))

@@ -59,10 +59,13 @@ def set_stamp(stamp: Any, ns: int) -> None:
     stamp.sec, stamp.nanosec = divmod(int(ns), 1_000_000_000)
 
 
-def take_queued(sub: Any, msg_type: Any, limit: int) -> tuple[list[bytes], Exception | None]:
+def take_queued(sub: Any, msg_type: Any, limit: int,
+                received_ns: list[int] | None = None) -> tuple[list[bytes], Exception | None]:
     """Up to `limit` messages already queued in the raw subscription `sub`, oldest first,
     without waiting (rclpy's take, as its executors call it), and the error that stopped
-    the taking, if any (the messages taken before it are kept)."""
+    the taking, if any (the messages taken before it are kept). `received_ns`: a list to
+    which each message's reception time is appended (the middleware's
+    `received_timestamp`, ns on the system clock; 0 where it gives none)."""
     taken: list[bytes] = []
     handle = sub.handle
     try:
@@ -72,6 +75,8 @@ def take_queued(sub: Any, msg_type: Any, limit: int) -> tuple[list[bytes], Excep
             if got is None:
                 break
             taken.append(got[0])
+            if received_ns is not None:
+                received_ns.append(int(got[1].get("received_timestamp") or 0))
     except Exception as exc:  # noqa: BLE001 - rclpy/rmw internals: the caller decides
         return taken, exc
     return taken, None

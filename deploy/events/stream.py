@@ -169,19 +169,28 @@ SMOOTHING = 0.25
 REAL_TIME_TOLERANCE = 1.05
 """TakeScheduler takes a stream as live when its camera time ran within this factor of the
 wall clock's rate over its window (a live camera runs at 1; the measured rate scatters with
-the jitter of the ticks)."""
+the packets' transit)."""
 PHASE_WINDOW = 16
-"""Ticks (at which camera time advanced) over which TakeScheduler measures the stream's
-rate and its smallest lag."""
+"""Takes (at which camera time advanced) over which TakeScheduler measures the stream's
+rate and lag."""
+LAG_QUANTILE = 0.75
+"""The quantile of the lags in the window that TakeScheduler expects the next packet to
+have: a higher one wakes later (more delay), a lower one wakes before the packet more often
+(then it polls, batch_s later)."""
 ALIGN_MARGIN_S = 2e-4
 """TakeScheduler wakes this long (s) after the packet that completes a period is due, for
-the packet's transit and the timer's jitter."""
+the timer's jitter."""
+MAX_WAIT_S = 0.1
+"""The longest TakeScheduler sleeps (s) with a live stream, whatever the period: a whole
+period of packets waits in the subscription's queue meanwhile (the event node keeps 1000,
+1 s of 1 ms packets)."""
 IDLE_AFTER_S = 1.0
 """After this long (s) without new camera time (no camera yet, or a stopped stream)
 TakeScheduler polls once per control period instead of every batch_s."""
 BACKLOG_DELAY_S = 5e-5
 """Delay (s) before the next take while packets remain queued after a tick (a backlog):
 at once, but through the executor, so that other timers (diagnostics) still run."""
+US_PER_S = 1_000_000
 
 
 @dataclass
@@ -191,41 +200,49 @@ class TakeScheduler:
 
     A period is handed out once camera time is past its end (`PeriodWindower.
     completes_at_us`), so the packet that completes it is the one holding that time; a
-    driver sends a packet once its span of camera time has passed. The scheduler keeps the
-    (wall time, camera time) pairs of the last PHASE_WINDOW ticks at which camera time
-    advanced, and a running mean (weight SMOOTHING) of the camera time one packet spans.
-    The stream is live when camera time ran at the wall clock's rate over the window
-    (within REAL_TIME_TOLERANCE); then its smallest lag, min(wall_i - camera_i) (a tick
-    that came right after a packet; one that found old packets, after a stall, lags more
-    and does not count), says when the packet completing the open period will arrive, and
-    after a tick at which camera time advanced the scheduler sleeps until then:
+    driver sends a packet once its span of camera time has passed. After each take at
+    which camera time advanced, the scheduler records when the newest packet taken was
+    received (DDS's reception timestamp, on the wall clock of `wall_s`) and the camera time
+    reached, keeping the last PHASE_WINDOW such pairs, and a running mean (weight
+    SMOOTHING) of the camera time one packet spans (all packets taken since the pair
+    before, backlogs included). The stream is live when camera time ran at the wall
+    clock's rate over the window (within REAL_TIME_TOLERANCE); then each pair gives a
+    lag, received - camera, and the scheduler sleeps until the packet completing the open
+    period is due:
 
-        due = t_complete + span + min(wall_i - camera_i)
-        delay = min(max(due - now, 0), period_s) + ALIGN_MARGIN_S
+        due = t_complete + span + lag (the window's LAG_QUANTILE)
+        delay = min(max(due - now, 0), min(max(period_s, span), MAX_WAIT_S)) + ALIGN_MARGIN_S
 
-    After a tick at which camera time did not advance (the packet is late), and for a
-    stream that is not live (a replay at another speed, a simulation in lockstep, a stream
-    resuming after a stall), the delay is `batch_s`, as a fixed timer's; before camera
-    time is known too; while a backlog remains (`backlog`), BACKLOG_DELAY_S. After
-    IDLE_AFTER_S with no new camera time (no camera yet, a stopped stream) it polls once per
-    period_s. So with a live camera the node wakes about once per period instead of every
-    `batch_s`, an action still follows the packet that completes its period within about
-    `batch_s`, and an idle node costs a fifth of what polling every 2 ms would.
+    The lags are measured from reception times, not from when the node happened to take
+    the packets, so the estimate does not follow the scheduler's own lateness. After a
+    take that found no new camera time (the packet was late), for a stream that is not
+    live (a replay at another speed, the simulated camera in lockstep, the first
+    PHASE_WINDOW - 1 takes, a stream whose packets carry no reception time: `received_s`
+    None), and before camera time is known, the delay is `batch_s`, as a fixed timer's;
+    while a backlog remains (`backlog`), BACKLOG_DELAY_S; after IDLE_AFTER_S with no new
+    camera time, once per `period_s`. So with a live camera the node wakes about once per
+    period instead of every `batch_s`, and an action follows the packet that completes its
+    period within about `batch_s` at most (tests/test_event_stream.py simulates it).
 
-    batch_s: the polling interval (s); period_s: the control period (s), the longest wait.
+    batch_s: the polling interval (s); period_s: the control period (s).
     """
 
     batch_s: float
     period_s: float
     span_us: float = 0.0
     _points: deque = field(default_factory=lambda: deque(maxlen=PHASE_WINDOW))
+    _packets: int = 0  # packets taken since the last point
+    _camera_us: int = -1  # the camera time reached at the last take
     _progress_s: float | None = None  # wall time camera time last advanced (or the first)
 
     def delay_s(self, wall_s: float, camera_us: int, completes_at_us: int | None,
-                packets: int = 1, backlog: bool = False) -> float:
-        """Seconds from `wall_s` (a monotonic clock, when the packets were taken) to the
-        next take, given the camera time the stream has reached, the time that completes
-        the open period, and the packets this tick took."""
+                packets: int = 1, backlog: bool = False,
+                received_s: float | None = None) -> float:
+        """Seconds from `wall_s` (a monotonic clock, at the take) to the next take, given
+        the camera time the stream has reached, the time that completes the open period,
+        the packets this take took and when the newest of them was received (s, same
+        clock; None: unknown)."""
+        self._packets += packets
         if backlog:
             return BACKLOG_DELAY_S
         if self._progress_s is None:
@@ -233,20 +250,29 @@ class TakeScheduler:
         if camera_us < 0 or completes_at_us is None:
             return self._poll_s(wall_s)
         points = self._points
-        if points and camera_us < points[-1][1]:  # the camera clock restarted: start over
+        if camera_us < self._camera_us:  # the camera clock restarted: start over
             points.clear()
-        if points and (camera_us == points[-1][1] or wall_s <= points[-1][0]):
+        elif camera_us == self._camera_us:
             return self._poll_s(wall_s)  # nothing new
+        self._camera_us = camera_us
         self._progress_s = wall_s
-        if points and packets > 0:  # the first measurement as it is, then a running mean
-            span = (camera_us - points[-1][1]) / packets
+        if received_s is None:  # no reception times: no lag to measure
+            points.clear()
+            self._packets = 0
+            return self.batch_s
+        if points and self._packets > 0:  # the first measurement as it is, then a mean
+            span = (camera_us - points[-1][1]) / self._packets
             self.span_us += (SMOOTHING if self.span_us else 1.0) * (span - self.span_us)
-        points.append((wall_s, camera_us))
+        self._packets = 0
+        points.append((received_s, camera_us))
         if not self.live():
             return self.batch_s
-        lag_s = min(wall - camera * 1e-6 for wall, camera in points)
-        due_s = (completes_at_us + self.span_us) * 1e-6 + lag_s
-        return min(max(due_s - wall_s, 0.0), self.period_s) + ALIGN_MARGIN_S
+        first_s, first_us = points[0]  # times relative to it: no float rounding of large ones
+        lags = sorted((got - first_s) - (camera - first_us) / US_PER_S for got, camera in points)
+        lag_s = lags[int(LAG_QUANTILE * (len(lags) - 1))]
+        due_s = first_s + lag_s + (completes_at_us + self.span_us - first_us) / US_PER_S
+        longest_s = min(max(self.period_s, self.span_us / US_PER_S), MAX_WAIT_S)
+        return min(max(due_s - wall_s, 0.0), longest_s) + ALIGN_MARGIN_S
 
     def _poll_s(self, wall_s: float) -> float:
         """batch_s; period_s (when longer) once no camera time came for IDLE_AFTER_S."""
@@ -259,8 +285,10 @@ class TakeScheduler:
         points = self._points
         if len(points) < PHASE_WINDOW:
             return False
-        (wall0, camera0), (wall1, camera1) = points[0], points[-1]
-        rate = (camera1 - camera0) / ((wall1 - wall0) * 1e6)
+        (got0, camera0), (got1, camera1) = points[0], points[-1]
+        if got1 <= got0:
+            return False
+        rate = (camera1 - camera0) / ((got1 - got0) * US_PER_S)
         return 1.0 / REAL_TIME_TOLERANCE <= rate <= REAL_TIME_TOLERANCE
 
 

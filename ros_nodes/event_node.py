@@ -70,6 +70,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
+from rclpy.utilities import get_rmw_implementation_identifier
 from sensor_msgs.msg import Joy
 
 from neuroq.deploy.errors import NeuroqError
@@ -126,6 +127,9 @@ NS_PER_US = 1000
 MIN_TAKE_DELAY_NS = int(BACKLOG_DELAY_S * NS_PER_S)
 """Shortest time (ns) from the end of one take to the next: one that is already due comes
 at once, through the executor, so other timers still run."""
+RECEIPT_STAMPING_RMW = "rmw_fastrtps"
+"""The middleware (rmw implementation name prefix) whose message info carries the time a
+message was received (Fast DDS's reception timestamp), which TakeScheduler needs."""
 READER_SUFFIX = "_reader"
 """Name of the helper node that holds the subscription when batch_ms > 0: this node's name
 plus this."""
@@ -228,6 +232,11 @@ class EventPolicyNode(Node):
                 EventPacket, self.resolve_topic_name(TOPIC_EVENTS), _never_called, qos,
                 raw=True)
             self._scheduler = TakeScheduler(batch_ms / 1e3, encoder.period_us / 1e6)
+            # reception times that are the packet's arrival: Fast DDS stamps it on receipt
+            # (rmw_cyclonedds stamps the take, which would feed the node's own lateness
+            # back into the scheduler); without them the node polls every batch_ms
+            self._reception_times = get_rmw_implementation_identifier().startswith(
+                RECEIPT_STAMPING_RMW)
             # steady clock: with use_sim_time (a bag replay) a ROS-time timer would follow
             # /clock, or stop without one, and the node would take nothing
             self._take_timer = self.create_timer(
@@ -294,7 +303,8 @@ class EventPolicyNode(Node):
         start, taken_at = time.perf_counter(), time.monotonic()
         delay = self._scheduler.batch_s  # if anything below raises: poll
         try:
-            backlog, taken, received_ns = False, 0, []
+            backlog, taken = False, 0
+            received_ns: list[int] | None = [] if self._reception_times else None
             for _ in range(MAX_TAKE_PACKETS // MAX_BATCH_PACKETS):
                 received = self._take(MAX_BATCH_PACKETS, received_ns)
                 self._handle_received(received)

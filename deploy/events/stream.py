@@ -175,8 +175,9 @@ PHASE_WINDOW = 16
 rate and lag."""
 LAG_QUANTILE = 0.75
 """The quantile of the lags in the window that TakeScheduler expects the next packet to
-have: a higher one wakes later (more delay), a lower one wakes before the packet more often
-(then it polls, batch_s later)."""
+have (the lower one: sorted lags[int(q * (n - 1))]): a higher one wakes later (more delay),
+a lower one wakes before the packet more often (then it sleeps again until the next one is
+due, or polls batch_s later if nothing new came)."""
 ALIGN_MARGIN_S = 2e-4
 """TakeScheduler wakes this long (s) after the packet that completes a period is due, for
 the timer's jitter."""
@@ -186,7 +187,8 @@ period of packets waits in the subscription's queue meanwhile (the event node ke
 1 s of 1 ms packets)."""
 IDLE_AFTER_S = 1.0
 """After this long (s) without new camera time (no camera yet, or a stopped stream)
-TakeScheduler polls once per control period instead of every batch_s."""
+TakeScheduler polls once per control period (at most MAX_WAIT_S) instead of every
+batch_s."""
 BACKLOG_DELAY_S = 5e-5
 """Delay (s) before the next take while packets remain queued after a tick (a backlog):
 at once, but through the executor, so that other timers (diagnostics) still run."""
@@ -217,10 +219,10 @@ class TakeScheduler:
     the packets, so the estimate does not follow the scheduler's own lateness. After a
     take that found no new camera time (the packet was late), for a stream that is not
     live (a replay at another speed, the simulated camera in lockstep, the first
-    PHASE_WINDOW - 1 takes, a stream whose packets carry no reception time: `received_s`
-    None), and before camera time is known, the delay is `batch_s`, as a fixed timer's;
-    while a backlog remains (`backlog`), BACKLOG_DELAY_S; after IDLE_AFTER_S with no new
-    camera time, once per `period_s`. So with a live camera the node wakes about once per
+    PHASE_WINDOW - 1 takes, a take with no reception time: `received_s` None), and before
+    camera time is known, the delay is `batch_s`, as a fixed timer's; while a backlog
+    remains (`backlog`), BACKLOG_DELAY_S; after IDLE_AFTER_S with no new camera time, once
+    per `period_s` (at most MAX_WAIT_S). So with a live camera the node wakes about once per
     period instead of every `batch_s`, and an action follows the packet that completes its
     period within about `batch_s` at most (tests/test_event_stream.py simulates it).
 
@@ -256,10 +258,8 @@ class TakeScheduler:
             return self._poll_s(wall_s)  # nothing new
         self._camera_us = camera_us
         self._progress_s = wall_s
-        if received_s is None:  # no reception times: no lag to measure
-            points.clear()
-            self._packets = 0
-            return self.batch_s
+        if received_s is None:  # no reception time this take (none taken, or none given):
+            return self.batch_s  # poll; the pairs so far stay valid, packets keep counting
         if points and self._packets > 0:  # the first measurement as it is, then a mean
             span = (camera_us - points[-1][1]) / self._packets
             self.span_us += (SMOOTHING if self.span_us else 1.0) * (span - self.span_us)
@@ -277,7 +277,7 @@ class TakeScheduler:
     def _poll_s(self, wall_s: float) -> float:
         """batch_s; period_s (when longer) once no camera time came for IDLE_AFTER_S."""
         if wall_s - self._progress_s > IDLE_AFTER_S:
-            return max(self.batch_s, self.period_s)
+            return min(max(self.batch_s, self.period_s), MAX_WAIT_S)
         return self.batch_s
 
     def live(self) -> bool:

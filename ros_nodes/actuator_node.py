@@ -52,7 +52,6 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
@@ -73,6 +72,7 @@ from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.interface import RobotInterface, load_interface, resolve_interface
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import fill_command, has_header, message_class, new_command_message
 from neuroq.ros_nodes.params import declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
@@ -137,9 +137,8 @@ class ActuatorNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
         self.create_subscription(Joy, TOPIC_ACTION, self._on_action, command_qos())
         # steady clock: simulated time (use_sim_time, /clock) can pause; the watchdog cannot
-        steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self._watchdog_timer = self.create_timer(timeout, self._on_watchdog, clock=steady)
-        self.create_timer(period, self._on_diagnostics_timer, clock=steady)
+        self._watchdog_timer = steady_timer(self, timeout, self._on_watchdog)
+        steady_timer(self, period, self._on_diagnostics_timer)
         refuse_runtime_changes(self)
         self.get_logger().info(
             f"interface {shown(self.robot.name)}: {command.type} on "

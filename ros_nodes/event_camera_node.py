@@ -29,7 +29,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from event_camera_msgs.msg import EventPacket
-from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Float64
@@ -40,6 +39,7 @@ from neuroq.deploy.events.stream import time_words
 from neuroq.deploy.rollout import make_env
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.event_node import TOPIC_EVENTS
+from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.params import declare
 from neuroq.ros_nodes.process import run_node, stop_requested
 from neuroq.ros_nodes.qos import (
@@ -106,8 +106,7 @@ class EventCameraNode(Node):
         self.create_timer(TIMER_PERIOD_S, self._on_timer)
         # diagnostics on the steady clock, as every node's: with use_sim_time and no /clock
         # a ROS-time timer would never fire (the camera's own stepping follows ROS time)
-        self.create_timer(period, self._publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        steady_timer(self, period, self._publish_diagnostics)
         self.returns: list[float] = []
         self.counters = {"packets": 0, "events": 0, "steps": 0, "missed_actions": 0,
                          "unmatched_actions": 0}

@@ -66,7 +66,6 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from event_camera_msgs.msg import EventPacket
-from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
@@ -89,6 +88,7 @@ from neuroq.deploy.events.stream import (
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.cdr import parse_event_packet, serialize_joy
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.params import check_choice, declare
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import (
@@ -239,15 +239,13 @@ class EventPolicyNode(Node):
                 RECEIPT_STAMPING_RMW)
             # steady clock: with use_sim_time (a bag replay) a ROS-time timer would follow
             # /clock, or stop without one, and the node would take nothing
-            self._take_timer = self.create_timer(
-                batch_ms / 1e3, self._on_tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
+            self._take_timer = steady_timer(self, batch_ms / 1e3, self._on_tick)
         else:
             self._sub = self.create_subscription(EventPacket, TOPIC_EVENTS, self._on_packet,
                                                  qos, raw=True)
         # steady clock, as the receiving timer: with use_sim_time and no /clock a ROS-time
         # timer would never fire and the node would report nothing
-        self.create_timer(period, self._publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        steady_timer(self, period, self._publish_diagnostics)
         self.active = True
         self.get_logger().info(
             f"active: artifact {self._artifact}, backend {self._backend}, sensor "

@@ -1,4 +1,5 @@
-"""The one place an executor is built: the kind NEUROQ_ROS_EXECUTOR names.
+"""The one place an executor is built (the kind NEUROQ_ROS_EXECUTOR names), and the one way
+a node makes a timer that simulated time cannot stop (`steady_timer`).
 
 "events" (default): rclpy's EventsExecutor (C++ dispatch). With these wheels (rclpy 9.1.2)
 one hop between two processes took a median 530 us and a p99 0.7 ms on it against 680 us
@@ -6,6 +7,11 @@ and 1.2 ms on SingleThreadedExecutor, at half the CPU (bench/bench_ros_loop.py g
 whole loop). Its `spin()` never returned and fired no timers here, so every user spins it
 in `spin_once` slices (`neuroq.ros_nodes.process.spin`).
 "single": rclpy's SingleThreadedExecutor.
+
+Steady timers: a ROS-time timer follows /clock when `use_sim_time` is true, so a paused
+simulation or a bag replay without /clock stops it. Watchdogs, diagnostics, the event
+node's takes and the policy's pre-warming must go on whatever the simulated time does, so
+they run on the steady (monotonic) clock.
 """
 
 from __future__ import annotations
@@ -31,3 +37,12 @@ def make_executor(context: Any) -> Any:
 
         return SingleThreadedExecutor(context=context)
     raise ValueError(f"{EXECUTOR_ENV} must be one of {list(EXECUTORS)}, got {choice!r}")
+
+
+def steady_timer(node: Any, period_s: float, callback: Any, **kwargs: Any) -> Any:
+    """`node.create_timer(period_s, callback)` on the steady clock (module docstring);
+    kwargs go to create_timer (e.g. autostart)."""
+    from rclpy.clock import Clock, ClockType
+
+    return node.create_timer(period_s, callback, clock=Clock(clock_type=ClockType.STEADY_TIME),
+                             **kwargs)

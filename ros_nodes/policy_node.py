@@ -80,7 +80,6 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Joy
@@ -110,6 +109,7 @@ from neuroq.deploy.interface import (
 from neuroq.deploy.latency import LatencyWindow, ewma, prewarm_delay_s
 from neuroq.deploy.policy import ActionInfo, Policy
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import extract, has_header, message_class
 from neuroq.ros_nodes.params import check_choice, declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
@@ -273,8 +273,7 @@ class PolicyNode(Node):
                 self._trigger_sub = sub
         self._period = period
         # steady clock: simulated time (use_sim_time, /clock) may pause; reports go on
-        self.create_timer(period, self._publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        steady_timer(self, period, self._publish_diagnostics)
         self._reading_period_s: float | None = None  # estimated from arrivals
         self._prewarm_runs = 0
         self._prewarm_late = 0  # warm-ups skipped: their timer fired over lead / 2 late
@@ -284,9 +283,8 @@ class PolicyNode(Node):
             warm = getattr(self.policy, "warm", None)
             if callable(warm) and warm():  # after the check action: something to warm
                 # steady clock: arrivals are timed on it (simulated time may pause)
-                self._warm_timer = self.create_timer(
-                    1.0, self._on_warm_timer, clock=Clock(clock_type=ClockType.STEADY_TIME),
-                    autostart=False)  # armed by each reading (_schedule_warm)
+                self._warm_timer = steady_timer(  # armed by each reading (_schedule_warm)
+                    self, 1.0, self._on_warm_timer, autostart=False)
             else:
                 self.get_logger().info(f"pre-warming off: the {self._backend} backend "
                                        "does not warm")

@@ -44,7 +44,6 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Float64
 
@@ -53,6 +52,7 @@ from neuroq.deploy.interface import load_interface
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.deploy.sim_robot import LockstepRobot
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import command_values, fill, has_header, message_class
 from neuroq.ros_nodes.params import declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
@@ -158,8 +158,7 @@ class SimRobotNode(Node):
         self._last_slot = -1
         self.burst_ticks_skipped = 0
         self.create_timer(1.0 / rate, self._on_tick)
-        self.create_timer(period, self._publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        steady_timer(self, period, self._publish_diagnostics)
         if exit_when_done and max_episodes:
             self.create_timer(LINGER_CHECK_S, self._exit_when_done)
         refuse_runtime_changes(self)

@@ -319,9 +319,22 @@ class EventPolicyNode(Node):
                                             self.windower.completes_at_us(), taken, backlog,
                                             received_s)
         finally:
-            delay -= time.monotonic() - taken_at  # the time this tick took
-            self._take_timer.timer_period_ns = max(int(delay * NS_PER_S), MIN_TAKE_DELAY_NS)
-            self._take_timer.reset()
+            self._set_next_take(delay, taken_at)
+
+    def _set_next_take(self, delay_s: float, taken_at: float) -> None:
+        """The take timer fires `delay_s` after `taken_at` (monotonic s). A poll every
+        batch_ms leaves a timer already running at that period alone: resetting it wakes
+        the executor's timer thread (measured: about 4 points of a core at 450 takes/s)."""
+        timer = self._take_timer
+        if delay_s == self._scheduler.batch_s:  # poll: periodic, as a fixed timer
+            batch_ns = int(delay_s * NS_PER_S)
+            if timer.timer_period_ns != batch_ns:
+                timer.timer_period_ns = batch_ns
+                timer.reset()
+            return
+        delay_s -= time.monotonic() - taken_at  # the time this take took
+        timer.timer_period_ns = max(int(delay_s * NS_PER_S), MIN_TAKE_DELAY_NS)
+        timer.reset()
 
     def _on_packet(self, data: bytes) -> None:
         """batch_ms 0: a packet has arrived; handle it with whatever else is queued (at 1 ms

@@ -72,6 +72,7 @@ from rclpy.serialization import deserialize_message
 from rclpy.utilities import get_rmw_implementation_identifier
 from sensor_msgs.msg import Joy
 
+from neuroq.deploy.control import NS_PER_S
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events import (
     EVT3_DECODERS,
@@ -122,7 +123,6 @@ callback stays bounded while the node catches up after a stall."""
 TICK_BUDGET_S = 0.02
 """A tick takes no further batch after this long (s), so the diagnostics timer still runs
 while the node works through a backlog."""
-NS_PER_S = 1_000_000_000
 NS_PER_US = 1000
 MIN_TAKE_DELAY_NS = int(BACKLOG_DELAY_S * NS_PER_S)
 """Shortest time (ns) from the end of one take to the next: one that is already due comes
@@ -298,7 +298,7 @@ class EventPolicyNode(Node):
         when the next tick comes (`TakeScheduler`: about when the open period can
         complete, then every batch_ms)."""
         self.counters["take_ticks"] += 1
-        start, taken_at = time.perf_counter(), time.monotonic()
+        taken_at = time.monotonic()
         delay = self._scheduler.batch_s  # if anything below raises: poll
         try:
             backlog, taken = False, 0
@@ -308,7 +308,7 @@ class EventPolicyNode(Node):
                 self._handle_received(received)
                 taken += len(received)
                 backlog = len(received) == MAX_BATCH_PACKETS
-                if not backlog or time.perf_counter() - start > TICK_BUDGET_S:
+                if not backlog or time.monotonic() - taken_at > TICK_BUDGET_S:
                     break
             # the newest packet's reception (system clock), on the monotonic clock
             received_s = None  # not given by the middleware
@@ -322,14 +322,15 @@ class EventPolicyNode(Node):
             self._set_next_take(delay, taken_at)
 
     def _set_next_take(self, delay_s: float, taken_at: float) -> None:
-        """The take timer fires `delay_s` after `taken_at` (monotonic s). A poll every
-        batch_ms leaves a timer already running at that period alone: resetting it wakes
-        the executor's timer thread (measured: about 4 points of a core at 450 takes/s)."""
+        """The take timer fires `delay_s` after `taken_at` (monotonic s) when the scheduler
+        aimed at a packet; otherwise it polls every `delay_s`, and a timer already running
+        at that period is left alone: resetting it wakes the executor's timer thread
+        (measured: about 4 points of a core at 450 takes/s)."""
         timer = self._take_timer
-        if delay_s == self._scheduler.batch_s:  # poll: periodic, as a fixed timer
-            batch_ns = int(delay_s * NS_PER_S)
-            if timer.timer_period_ns != batch_ns:
-                timer.timer_period_ns = batch_ns
+        if not self._scheduler.aligned:  # poll: periodic, as a fixed timer
+            period_ns = max(int(delay_s * NS_PER_S), MIN_TAKE_DELAY_NS)
+            if timer.timer_period_ns != period_ns:
+                timer.timer_period_ns = period_ns
                 timer.reset()
             return
         delay_s -= time.monotonic() - taken_at  # the time this take took

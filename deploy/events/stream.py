@@ -27,6 +27,7 @@ from neuroq.deploy.events import (
     EVT3_TIME_LOW_BITS,
 )
 from neuroq.deploy.events.evt3_words import EVT3_PAYLOAD_MASK, EVT3_TYPE_SHIFT
+from neuroq.deploy.events.mono import US_PER_S
 from neuroq.envs.event_array import concat_events
 
 DEFAULT_MAX_GAP_PERIODS = 100
@@ -192,7 +193,6 @@ batch_s."""
 BACKLOG_DELAY_S = 5e-5
 """Delay (s) before the next take while packets remain queued after a tick (a backlog):
 at once, but through the executor, so that other timers (diagnostics) still run."""
-US_PER_S = 1_000_000
 
 
 @dataclass
@@ -226,6 +226,10 @@ class TakeScheduler:
     period instead of every `batch_s`, and an action follows the packet that completes its
     period within about `batch_s` at most (tests/test_event_stream.py simulates it).
 
+    `aligned`, after each call: whether the delay counts from this take (a wake-up aimed at
+    a packet) rather than being a period to poll at (batch_s, idle, backlog), which a
+    running periodic timer already keeps.
+
     batch_s: the polling interval (s); period_s: the control period (s).
     """
 
@@ -236,6 +240,7 @@ class TakeScheduler:
     _packets: int = 0  # packets taken since the last point
     _camera_us: int = -1  # the camera time reached at the last take
     _progress_s: float | None = None  # wall time camera time last advanced (or the first)
+    aligned: bool = False
 
     def delay_s(self, wall_s: float, camera_us: int, completes_at_us: int | None,
                 packets: int = 1, backlog: bool = False,
@@ -244,6 +249,7 @@ class TakeScheduler:
         the camera time the stream has reached, the time that completes the open period,
         the packets this take took and when the newest of them was received (s, same
         clock; None: unknown)."""
+        self.aligned = False
         self._packets += packets
         if backlog:
             return BACKLOG_DELAY_S
@@ -272,6 +278,7 @@ class TakeScheduler:
         lag_s = lags[int(LAG_QUANTILE * (len(lags) - 1))]
         due_s = first_s + lag_s + (completes_at_us + self.span_us - first_us) / US_PER_S
         longest_s = min(max(self.period_s, self.span_us / US_PER_S), MAX_WAIT_S)
+        self.aligned = True
         return min(max(due_s - wall_s, 0.0), longest_s) + ALIGN_MARGIN_S
 
     def _poll_s(self, wall_s: float) -> float:

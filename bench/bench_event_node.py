@@ -62,7 +62,7 @@ from neuroq.deploy.events.stream import time_words  # noqa: E402
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, diagnostic_array  # noqa: E402
 from neuroq.ros_nodes.process import run_node  # noqa: E402
 from neuroq.ros_nodes.processes import stop_processes  # noqa: E402
-from neuroq.ros_nodes.qos import command_qos, sensor_qos  # noqa: E402
+from neuroq.ros_nodes.qos import command_qos, sensor_qos, stamp_ns  # noqa: E402
 
 TARGET_EVENTS_PER_S = 1_000_000
 """Issue 6: the event node sustains 1 M events/s into the policy without dropping packets."""
@@ -193,8 +193,7 @@ class Bench(Node):
 
     def _on_action(self, msg: Joy) -> None:
         self.actions += 1
-        stamp = msg.header.stamp
-        self.action_times.append((time.monotonic(), stamp.sec * 10**9 + stamp.nanosec))
+        self.action_times.append((time.monotonic(), stamp_ns(msg.header.stamp)))
 
     def packet(self, seq: int, data: bytes) -> EventPacket:
         msg = EventPacket(width=SENSOR_PX, height=SENSOR_PX, seq=seq, time_base=0,

@@ -39,7 +39,7 @@ from neuroq.deploy.events.stream import time_words
 from neuroq.deploy.rollout import make_env
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.event_node import TOPIC_EVENTS
-from neuroq.ros_nodes.executor import steady_timer
+from neuroq.ros_nodes.executor import pace_timer, steady_timer
 from neuroq.ros_nodes.params import declare
 from neuroq.ros_nodes.process import run_node, stop_requested
 from neuroq.ros_nodes.qos import (
@@ -103,7 +103,7 @@ class EventCameraNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
         self._action_sub = self.create_subscription(Joy, TOPIC_ACTION, self._on_action,
                                                     command_qos())
-        self.create_timer(TIMER_PERIOD_S, self._on_timer)
+        pace_timer(self, TIMER_PERIOD_S, self._on_timer)
         # diagnostics on the steady clock, as every node's: with use_sim_time and no /clock
         # a ROS-time timer would never fire (the camera's own stepping follows ROS time)
         steady_timer(self, period, self._publish_diagnostics)

@@ -1,5 +1,6 @@
-"""The one place an executor is built (the kind NEUROQ_ROS_EXECUTOR names), and the one way
-a node makes a timer that simulated time cannot stop (`steady_timer`).
+"""The one place an executor is built (the kind NEUROQ_ROS_EXECUTOR names), the one way a
+node makes a timer that simulated time cannot stop (`steady_timer`), and the one way a
+simulator node makes the timer that paces it (`pace_timer`).
 
 "events" (default): rclpy's EventsExecutor (C++ dispatch). With these wheels (rclpy 9.1.2)
 one hop between two processes took a median 530 us and a p99 0.7 ms on it against 680 us
@@ -12,6 +13,12 @@ Steady timers: a ROS-time timer follows /clock when `use_sim_time` is true, so a
 simulation or a bag replay without /clock stops it. Watchdogs, diagnostics, the event
 node's takes and the policy's pre-warming must go on whatever the simulated time does, so
 they run on the steady (monotonic) clock.
+
+Pace timers: a simulator node (the sim robot, the event camera) follows simulated time when
+`use_sim_time` is true, and otherwise runs on the steady clock too. rclpy's default timer
+clock is ROS time, which without simulated time is the system clock: a step of the system
+clock back (NTP, a virtual machine's clock sync, `date -s`) stalls such a timer for as long
+as the step (rclpy issue 1490), which froze a sim robot's exit check once in our CI.
 """
 
 from __future__ import annotations
@@ -46,3 +53,12 @@ def steady_timer(node: Any, period_s: float, callback: Any, **kwargs: Any) -> An
 
     return node.create_timer(period_s, callback, clock=Clock(clock_type=ClockType.STEADY_TIME),
                              **kwargs)
+
+
+def pace_timer(node: Any, period_s: float, callback: Any) -> Any:
+    """The timer that paces a simulator node: on the node's ROS clock when its
+    `use_sim_time` is true (simulated time; it is read-only at run time in neuroq's nodes),
+    else on the steady clock (module docstring)."""
+    if node.get_parameter("use_sim_time").value:
+        return node.create_timer(period_s, callback)
+    return steady_timer(node, period_s, callback)

@@ -52,7 +52,7 @@ from neuroq.deploy.interface import load_interface
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.deploy.sim_robot import LockstepRobot
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
-from neuroq.ros_nodes.executor import steady_timer
+from neuroq.ros_nodes.executor import pace_timer, steady_timer
 from neuroq.ros_nodes.messages import command_values, fill, has_header, message_class
 from neuroq.ros_nodes.params import declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
@@ -157,10 +157,10 @@ class SimRobotNode(Node):
         self._t0_ns: int | None = None  # monotonic time of the first tick
         self._last_slot = -1
         self.burst_ticks_skipped = 0
-        self.create_timer(1.0 / rate, self._on_tick)
+        pace_timer(self, 1.0 / rate, self._on_tick)
         steady_timer(self, period, self._publish_diagnostics)
         if exit_when_done and max_episodes:
-            self.create_timer(LINGER_CHECK_S, self._exit_when_done)
+            steady_timer(self, LINGER_CHECK_S, self._exit_when_done)  # linger_s: wall time
         refuse_runtime_changes(self)
         self.get_logger().info(f"{env_id} at {rate:g} Hz, seed {seed}, interface {robot.name}")
 

@@ -389,6 +389,38 @@ def test_the_watchdog_runs_whatever_use_sim_time_says(tmp_path, sim_time_at_star
     assert max(delays) <= 3 * PERIOD_S, f"safe command after {shown} ms"
 
 
+def _event_camera(ctx, overrides):
+    pytest.importorskip("event_camera_msgs")
+    from neuroq.ros_nodes.event_camera_node import EventCameraNode  # noqa: PLC0415
+
+    return EventCameraNode(context=ctx, parameter_overrides=overrides)
+
+
+@pytest.mark.parametrize("sim_time", [False, True])
+@pytest.mark.parametrize("which", ["sim_robot", "event_camera"])
+def test_simulators_pace_on_the_steady_clock_without_sim_time(which, sim_time):
+    """Without use_sim_time no timer of a simulator node is on ROS time (the system clock:
+    a step of it back stalls such a timer for as long as the step, rclpy issue 1490); with
+    it, only the timer pacing the simulation is, the others stay steady."""
+    from rclpy.clock import ClockType  # noqa: PLC0415
+
+    overrides = [Parameter("use_sim_time", value=sim_time)]
+    if which == "sim_robot":
+        def make(ctx):
+            return SimRobotNode(context=ctx, parameter_overrides=CARTPOLE + overrides + [
+                Parameter("max_episodes", value=1), Parameter("exit_when_done", value=True)])
+    else:
+        def make(ctx):
+            return _event_camera(ctx, overrides)
+    with spinning(make) as (node,):
+        clocks = sorted(t.clock.clock_type.name for t in node.timers)
+    want = {"sim_robot": 3, "event_camera": 2}[which]
+    assert len(clocks) == want, clocks
+    ros = clocks.count(ClockType.ROS_TIME.name)
+    assert ros == (1 if sim_time else 0), clocks
+    assert clocks.count(ClockType.STEADY_TIME.name) == want - ros, clocks
+
+
 def _policy(ctx):
     return PolicyNode(lambda artifact, backend: StandInPolicy(), context=ctx,
                       parameter_overrides=[Parameter("artifact", value="stand-in")])

@@ -156,6 +156,11 @@ class Emulator:
         self.ge = program.compare is Compare.GE
         self.subtract = [Reset(ly.params.reset) is Reset.SUBTRACT for ly in hidden]
         self.hidden_slices = [self.projections[k].post for k in range(len(hidden))]
+        covered = sorted((sl.start, sl.stop) for sl in self.hidden_slices)
+        # every hidden neuron resets to v_reset: one copyto for all (slices tile [0, n_hidden))
+        self.reset_all = (not any(self.subtract) and [a for a, _ in covered]
+                          == [0] + [b for _, b in covered[:-1]]
+                          and (covered[-1][1] if covered else 0) == self.n_hidden)
         self.exact_zeros = not any(_has_negative_zero(a) for a in
                                    (self.i_offset, self.v_reset, self.threshold))
         self.skip_alpha = bool(np.all(self.alpha == 1.0))
@@ -317,6 +322,9 @@ class Emulator:
             np.greater_equal(vh, thr, out=spikes)
         else:
             np.greater(vh, thr, out=spikes)
+        if self.reset_all:
+            np.copyto(vh, v_reset, where=spikes)
+            return
         for sl, sub in zip(self.hidden_slices, self.subtract, strict=True):
             if sub:
                 np.subtract(vh[sl], thr[sl], out=vh[sl], where=spikes[sl])
@@ -328,6 +336,7 @@ class Emulator:
         alpha, i_offset, thr, v_reset = params
         vh = v[: self.n_hidden]
         fast_reset = all(self.subtract) and self.exact_zeros
+        sb = None if fast_reset else np.empty(vh.shape, bool)  # spikes as bools (where=)
         fire = np.greater_equal if self.ge else np.greater
         # one environment: sgemv through np.dot (least call overhead); many: sgemm through
         # matmul; either is skipped when the presynaptic population was silent (see plan)
@@ -357,7 +366,6 @@ class Emulator:
                 np.multiply(spikes, thr, out=tmp)
                 np.subtract(vh, tmp, out=vh)
             else:
-                sb = np.zeros(spikes.shape, bool)
                 self._fire_bool(vh, sb, thr, v_reset)
                 spikes[...] = sb
 

@@ -208,7 +208,9 @@ class RustEvt3Decoder:
     # --- the fast path ----------------------------------------------------------------------
     def _fast(self, data: bytes, stats: DecodeStats) -> np.ndarray | None:
         """evt3 plus output checks; None when the data needs `decode_evt3` (nothing done)."""
-        high_bytes = np.frombuffer(data, np.uint8)[1::2].tobytes()  # faster than data[1::2]
+        # each word's high byte: a shift and a narrowing copy beat a strided copy
+        # (np.frombuffer(data, np.uint8)[1::2]: 1.4 against 0.8 ns per event, sparse stream)
+        high_bytes = (np.frombuffer(data, "<u2") >> 8).astype(np.uint8).tobytes()
         special = high_bytes.translate(
             None, _DROP_PLAIN if self._base_ok else _DROP_PLAIN_BUT_VECTORS)
         n_corrupt = n_trigger = n_vectors = 0

@@ -364,8 +364,13 @@ class EventEncoder:
         index = np.asarray(x).astype(np.intp)  # one new array, updated in place
         row = np.asarray(y).astype(np.intp)
         if self.pool > 1:
-            index //= self.pool
-            row //= self.pool
+            shift = self.pool.bit_length() - 1
+            if self.pool == 1 << shift:  # numpy's arithmetic shift floors as // does, faster
+                index >>= shift
+                row >>= shift
+            else:
+                index //= self.pool
+                row //= self.pool
         row *= cols
         index += row
         index += np.asarray(p).astype(np.intp) * (rows * cols)

@@ -414,11 +414,14 @@ def test_simulators_pace_on_the_steady_clock_without_sim_time(which, sim_time):
             return _event_camera(ctx, overrides)
     with spinning(make) as (node,):
         clocks = sorted(t.clock.clock_type.name for t in node.timers)
+        # each with its signature preset (rclpy reads it at every call: executor._signed)
+        presets = ["__signature__" in vars(t.callback) for t in node.timers]
     want = {"sim_robot": 3, "event_camera": 2}[which]
     assert len(clocks) == want, clocks
     ros = clocks.count(ClockType.ROS_TIME.name)
     assert ros == (1 if sim_time else 0), clocks
     assert clocks.count(ClockType.STEADY_TIME.name) == want - ros, clocks
+    assert presets == [True] * want, presets
 
 
 def _policy(ctx):

@@ -17,8 +17,10 @@ Targets (issue 21): at 1 M events/s the node takes under 10 % of one core; at 10
 over 10 s it loses no packet (`--rate 1e7 --seconds 10`). `--floor` runs, instead of the
 event node, a node that only receives the packets and counts them (this file, run with
 --floor-node): what rclpy and DDS alone cost at that packet rate. It subscribes as the event
-node does (`raw=True`: serialized bytes, no message object); `--floor typed` takes
-EventPacket objects instead, the cost rclpy's conversion adds.
+node does (`raw=True`: serialized bytes, no message object), one callback per packet;
+`--floor typed` takes EventPacket objects instead, the cost rclpy's conversion adds;
+`--floor take` takes the queued packets once per 10 ms control period from a helper node no
+executor spins, as the event node does (`take_queued` on a steady timer), and counts them.
 
 DDS stays on loopback: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a domain id of this
 benchmark's own (70-79) are set below before rclpy is imported; the node inherits them.
@@ -41,6 +43,9 @@ from pathlib import Path
 
 FLOOR_NODE_FLAG = "--floor-node"
 FLOOR_TYPED_FLAG = "--floor-typed"
+FLOOR_TAKE_FLAG = "--floor-take"
+FLOOR_TAKE_PERIOD_S = 0.01
+"""`--floor take`: one take per control period of the shipped event artifact (10 ms)."""
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 if FLOOR_NODE_FLAG not in sys.argv:  # the floor node is our child: it keeps our domain
     os.environ["ROS_DOMAIN_ID"] = str(70 + os.getpid() % 10)
@@ -60,9 +65,10 @@ from sensor_msgs.msg import Joy  # noqa: E402
 from neuroq.deploy.events import encode_packet, make_events  # noqa: E402
 from neuroq.deploy.events.stream import time_words  # noqa: E402
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, diagnostic_array  # noqa: E402
+from neuroq.ros_nodes.executor import steady_timer  # noqa: E402
 from neuroq.ros_nodes.process import run_node  # noqa: E402
 from neuroq.ros_nodes.processes import stop_processes  # noqa: E402
-from neuroq.ros_nodes.qos import command_qos, sensor_qos, stamp_ns  # noqa: E402
+from neuroq.ros_nodes.qos import command_qos, sensor_qos, stamp_ns, take_queued  # noqa: E402
 
 TARGET_EVENTS_PER_S = 1_000_000
 """Issue 6: the event node sustains 1 M events/s into the policy without dropping packets."""
@@ -208,13 +214,24 @@ class FloorNode(Node):
     def __init__(self) -> None:
         super().__init__("neuroq_event_policy_floor")
         self.active, self.packets = True, 0
-        self.create_subscription(EventPacket, "events", self._on_packet, sensor_qos(1000),
-                                 raw=FLOOR_TYPED_FLAG not in sys.argv)
+        if FLOOR_TAKE_FLAG in sys.argv:  # the event node's way: a reader no executor spins
+            self._reader = Node("neuroq_event_policy_floor_reader", context=self.context,
+                                start_parameter_services=False, enable_rosout=False)
+            self._sub = self._reader.create_subscription(
+                EventPacket, "events", self._on_packet, sensor_qos(1000), raw=True)
+            steady_timer(self, FLOOR_TAKE_PERIOD_S, self._take)
+        else:
+            self.create_subscription(EventPacket, "events", self._on_packet, sensor_qos(1000),
+                                     raw=FLOOR_TYPED_FLAG not in sys.argv)
         self._diag = self.create_publisher(DiagnosticArray, "/diagnostics", command_qos())
         self.create_timer(0.25, self._report)
 
     def _on_packet(self, msg: EventPacket | bytes) -> None:
         self.packets += 1
+
+    def _take(self) -> None:
+        taken, _ = take_queued(self._sub, EventPacket, 1000)
+        self.packets += len(taken)
 
     def _report(self) -> None:
         self._diag.publish(diagnostic_array(self, LEVEL_OK, "floor", "floor",
@@ -257,9 +274,10 @@ def main() -> int:
                     help="the node's EVT 3.0 decoder (default: %(default)s)")
     ap.add_argument("--batch-ms", type=float, default=None,
                     help="the node's batch_ms (default: the node's own default)")
-    ap.add_argument("--floor", nargs="?", const="raw", choices=("raw", "typed"),
+    ap.add_argument("--floor", nargs="?", const="raw", choices=("raw", "typed", "take"),
                     help="run a node that only receives and counts the packets instead "
-                         "(raw: serialized bytes, as the event node; typed: message objects)")
+                         "(raw: serialized bytes in a callback each; typed: message objects; "
+                         "take: taken once per 10 ms period, as the event node takes them)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/event_node.json"))
     args = ap.parse_args()
     if not 0 < args.seconds <= 60 or not 0 < args.rate <= 1e8:
@@ -273,7 +291,8 @@ def main() -> int:
     msgs.append(bench.packet(len(packets), time_words(end_us + 1)))  # closes the last period
     if args.floor:
         command = [sys.executable, __file__, FLOOR_NODE_FLAG,
-                   *([FLOOR_TYPED_FLAG] if args.floor == "typed" else [])]
+                   *({"typed": [FLOOR_TYPED_FLAG], "take": [FLOOR_TAKE_FLAG]}.get(args.floor,
+                                                                                  []))]
     else:
         command = [sys.executable, "-m", "neuroq.ros_nodes.event_node", "--ros-args",
                    "-p", f"artifact:={args.artifact}", "-p", f"backend:={args.backend}",
@@ -377,5 +396,6 @@ if __name__ == "__main__":
     if FLOOR_NODE_FLAG in sys.argv:
         sys.exit(run_node(FloorNode, "floor node", [a for a in sys.argv
                                                      if a not in (FLOOR_NODE_FLAG,
-                                                                  FLOOR_TYPED_FLAG)]))
+                                                                  FLOOR_TYPED_FLAG,
+                                                                  FLOOR_TAKE_FLAG)]))
     sys.exit(main())

@@ -154,9 +154,10 @@ class SimRobotNode(Node):
         self.create_subscription(command_cls, robot.command.topic, self._on_command,
                                  command_qos(COMMAND_QUEUE_DEPTH))
         self._period_ns = int(1e9 / rate)
-        self._t0_ns: int | None = None  # monotonic time of the first tick
+        self._t0_ns: int | None = None  # the first tick, on the pacing clock (_on_tick)
         self._last_slot = -1
         self.burst_ticks_skipped = 0
+        self._sim_time = bool(self.get_parameter("use_sim_time").value)  # read-only
         pace_timer(self, 1.0 / rate, self._on_tick)
         steady_timer(self, period, self._publish_diagnostics)
         if exit_when_done and max_episodes:
@@ -180,12 +181,13 @@ class SimRobotNode(Node):
     def _on_tick(self) -> None:
         # a timer that fell behind (this process stalled) may fire its missed periods back
         # to back, as rclpy's events executor does; those are not control ticks. Each tick
-        # owns a slot of the schedule (monotonic clock, from the first tick); a second tick
-        # in a slot already served is a catch-up and is skipped.
-        mono = time.monotonic_ns()
+        # owns a slot of the schedule (on the pacing timer's clock, from the first tick: the
+        # monotonic clock, or simulated time, which may run faster than the wall clock); a
+        # second tick in a slot already served is a catch-up and is skipped.
+        now_ns = self._now_ns() if self._sim_time else time.monotonic_ns()
         if self._t0_ns is None:
-            self._t0_ns = mono
-        slot = round((mono - self._t0_ns) / self._period_ns)
+            self._t0_ns = now_ns
+        slot = round((now_ns - self._t0_ns) / self._period_ns)
         if slot == self._last_slot:
             self.burst_ticks_skipped += 1
             return
@@ -201,7 +203,7 @@ class SimRobotNode(Node):
                 f"no answer to the reading stamped {lost_ns} ns, "
                 f"{waited_ms:.0f} ms ago, within "
                 f"{self.robot.command_timeout_ticks} ticks: counted lost, published again "
-                f"({(mono - self._t0_ns) * 1e-9:.2f} s after the first tick)")
+                f"({(now_ns - self._t0_ns) * 1e-9:.2f} s after the first tick)")
         if tick.observation is None or tick.stamp is None:
             return
         for name, msg, header, pub in self._outputs:

@@ -19,8 +19,10 @@ event node, a node that only receives the packets and counts them (this file, ru
 --floor-node): what rclpy and DDS alone cost at that packet rate. It subscribes as the event
 node does (`raw=True`: serialized bytes, no message object), one callback per packet;
 `--floor typed` takes EventPacket objects instead, the cost rclpy's conversion adds;
-`--floor take` takes the queued packets once per 10 ms control period from a helper node no
-executor spins, as the event node does (`take_queued` on a steady timer), and counts them.
+`--floor take` takes the queued packets every 10 ms control period from the event node's own
+reader (`event_node.packet_reader`, a helper node no executor spins; `take_queued` on a
+steady timer) and counts them: the event node's way of receiving, though it takes when a
+period is due rather than on a fixed timer.
 
 DDS stays on loopback: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a domain id of this
 benchmark's own (70-79) are set below before rclpy is imported; the node inherits them.
@@ -44,8 +46,10 @@ from pathlib import Path
 FLOOR_NODE_FLAG = "--floor-node"
 FLOOR_TYPED_FLAG = "--floor-typed"
 FLOOR_TAKE_FLAG = "--floor-take"
-FLOOR_TAKE_PERIOD_S = 0.01
-"""`--floor take`: one take per control period of the shipped event artifact (10 ms)."""
+PERIOD_US = 10_000
+"""The control period of the shipped event artifact (config/artifacts/dvs_pan_tracking) and
+of the event artifacts the pipeline exports by default, us: the periods a stream spans, and
+`--floor take`'s take interval."""
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 if FLOOR_NODE_FLAG not in sys.argv:  # the floor node is our child: it keeps our domain
     os.environ["ROS_DOMAIN_ID"] = str(70 + os.getpid() % 10)
@@ -65,6 +69,7 @@ from sensor_msgs.msg import Joy  # noqa: E402
 from neuroq.deploy.events import encode_packet, make_events  # noqa: E402
 from neuroq.deploy.events.stream import time_words  # noqa: E402
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, diagnostic_array  # noqa: E402
+from neuroq.ros_nodes.event_node import MAX_TAKE_PACKETS, packet_reader  # noqa: E402
 from neuroq.ros_nodes.executor import steady_timer  # noqa: E402
 from neuroq.ros_nodes.process import run_node  # noqa: E402
 from neuroq.ros_nodes.processes import stop_processes  # noqa: E402
@@ -214,12 +219,9 @@ class FloorNode(Node):
     def __init__(self) -> None:
         super().__init__("neuroq_event_policy_floor")
         self.active, self.packets = True, 0
-        if FLOOR_TAKE_FLAG in sys.argv:  # the event node's way: a reader no executor spins
-            self._reader = Node("neuroq_event_policy_floor_reader", context=self.context,
-                                start_parameter_services=False, enable_rosout=False)
-            self._sub = self._reader.create_subscription(
-                EventPacket, "events", self._on_packet, sensor_qos(1000), raw=True)
-            steady_timer(self, FLOOR_TAKE_PERIOD_S, self._take)
+        if FLOOR_TAKE_FLAG in sys.argv:  # the event node's reader, no executor spins it
+            self._reader, self._sub = packet_reader(self, sensor_qos(1000))
+            steady_timer(self, PERIOD_US / 1e6, self._take)
         else:
             self.create_subscription(EventPacket, "events", self._on_packet, sensor_qos(1000),
                                      raw=FLOOR_TYPED_FLAG not in sys.argv)
@@ -229,8 +231,15 @@ class FloorNode(Node):
     def _on_packet(self, msg: EventPacket | bytes) -> None:
         self.packets += 1
 
+    def destroy_node(self) -> None:
+        if getattr(self, "_reader", None) is not None:
+            self._reader.destroy_node()
+        super().destroy_node()
+
     def _take(self) -> None:
-        taken, _ = take_queued(self._sub, EventPacket, 1000)
+        taken, error = take_queued(self._sub, EventPacket, MAX_TAKE_PACKETS)
+        if error is not None:
+            raise error
         self.packets += len(taken)
 
     def _report(self) -> None:
@@ -346,7 +355,7 @@ def main() -> int:
         spin_for(bench, 0.6)  # one more diagnostics report after the last packet
         s = bench.stats
         n_events = int(round(args.rate * PACKET_US / 1e6)) * len(packets)
-        periods = end_us // 10_000
+        periods = end_us // PERIOD_US
         result = {
             "target_events_per_s": TARGET_EVENTS_PER_S, "offered_events_per_s": args.rate,
             "stream_s": args.seconds, "stream": args.stream,

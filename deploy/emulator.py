@@ -156,11 +156,9 @@ class Emulator:
         self.ge = program.compare is Compare.GE
         self.subtract = [Reset(ly.params.reset) is Reset.SUBTRACT for ly in hidden]
         self.hidden_slices = [self.projections[k].post for k in range(len(hidden))]
-        covered = sorted((sl.start, sl.stop) for sl in self.hidden_slices)
-        # every hidden neuron resets to v_reset: one copyto for all (slices tile [0, n_hidden))
-        self.reset_all = (not any(self.subtract) and [a for a, _ in covered]
-                          == [0] + [b for _, b in covered[:-1]]
-                          and (covered[-1][1] if covered else 0) == self.n_hidden)
+        # every hidden neuron resets to v_reset: one copyto over all of them (the hidden
+        # populations' slices are consecutive and tile [0, n_hidden))
+        self.reset_all = bool(hidden) and not any(self.subtract)
         self.exact_zeros = not any(_has_negative_zero(a) for a in
                                    (self.i_offset, self.v_reset, self.threshold))
         self.skip_alpha = bool(np.all(self.alpha == 1.0))

@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from neuroq.deploy.errors import NeuroqError
+from neuroq.envs.event_array import pooled_input_index
 
 #: Rounding phase of the deterministic accumulator: 1/2 makes the spike count round(r * A).
 ACCUMULATOR_PHASE = 0.5
@@ -359,22 +360,8 @@ class EventEncoder:
 
     def input_index(self, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Input neuron of each event, (p * rows + y // pool) * cols + x // pool (events must
-        lie on the sensor)."""
-        rows, cols = self.height // self.pool, self.width // self.pool
-        index = np.asarray(x).astype(np.intp)  # one new array, updated in place
-        row = np.asarray(y).astype(np.intp)
-        if self.pool > 1:
-            shift = self.pool.bit_length() - 1
-            if self.pool == 1 << shift:  # numpy's arithmetic shift floors as // does, faster
-                index >>= shift
-                row >>= shift
-            else:
-                index //= self.pool
-                row //= self.pool
-        row *= cols
-        index += row
-        index += np.asarray(p).astype(np.intp) * (rows * cols)
-        return index
+        lie on the sensor; `neuroq.envs.event_array.pooled_input_index`)."""
+        return pooled_input_index(x, y, p, self.width, self.height, self.pool)
 
     def encode_events(self, events: Any, window_start_us: Any, timesteps: int) -> np.ndarray:
         """Spike trains (T, batch, n_inputs) of bool from the events of `batch` periods.

@@ -31,6 +31,29 @@ def make_events(x, y, t, p) -> np.ndarray:
     return out
 
 
+def pooled_input_index(x, y, p, width: int, height: int, pool: int = 1) -> np.ndarray:
+    """For each event, its input neuron (or count bin): `(p * rows + y // pool) * cols +
+    x // pool` with rows = height // pool, cols = width // pool (pool divides both; the
+    events must lie on the sensor). An intp array; a power-of-two pool divides by a shift,
+    which floors as // does (numpy's shift of signed integers is arithmetic) and is faster."""
+    pool = int(pool)
+    rows, cols = height // pool, width // pool
+    index = np.asarray(x).astype(np.intp)  # one new array, updated in place
+    row = np.asarray(y).astype(np.intp)
+    if pool > 1:
+        shift = pool.bit_length() - 1
+        if pool == 1 << shift:
+            index >>= shift
+            row >>= shift
+        else:
+            index //= pool
+            row //= pool
+    row *= cols
+    index += row
+    index += np.asarray(p).astype(np.intp) * (rows * cols)
+    return index
+
+
 def to_columns(events: np.ndarray) -> dict[str, np.ndarray]:
     """Events as a dict of column arrays {"x", "y", "t", "p"} (copies).
 

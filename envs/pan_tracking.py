@@ -12,7 +12,7 @@ import numpy as np
 from gymnasium import spaces
 
 from neuroq.envs.dvs import DvsParams, DvsState, dvs_reset, dvs_step
-from neuroq.envs.event_array import EVENT_DTYPE, to_columns
+from neuroq.envs.event_array import EVENT_DTYPE, pooled_input_index, to_columns
 
 SENSOR_SIZE_PX = 32
 """Sensor width and height in pixels (the issue's 32 x 32 DVS)."""
@@ -36,14 +36,8 @@ def event_input_index(events, pool: int = 1, sensor_size: int = SENSOR_SIZE_PX) 
     spikes; `np.bincount` of these indices is the observation (before clipping).
     `events` may be an EVENT_DTYPE array or the columns in `info["events"]`.
     """
-    side = sensor_size // pool
-    p = np.asarray(events["p"], dtype=np.intp)
-    y = np.asarray(events["y"], dtype=np.intp)
-    x = np.asarray(events["x"], dtype=np.intp)
-    if pool > 1:
-        y = y // pool
-        x = x // pool
-    return (p * side + y) * side + x
+    return pooled_input_index(events["x"], events["y"], events["p"], sensor_size, sensor_size,
+                              pool)
 
 
 class DVSPanTrackingEnv(gym.Env):

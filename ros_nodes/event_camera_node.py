@@ -13,10 +13,10 @@ Camera time never goes backwards and has no holes: an episode's final period is 
 published (the episode ended with it), and the next episode's first period takes its place
 in camera time. Episode returns go to `episode_return` (std_msgs/Float64, latched).
 
-Parameters (read-only): env_id, seed (episode k uses seed + k), max_episodes (0: never
-stop), packet_us, action_timeout_s (after it the camera steps with the hold action and
-counts a missed action), linger_s (seconds it keeps serving after max_episodes),
-max_steps (0: the env's limit), frame_id, diagnostics_period_s.
+Parameters (read-only; `use_sim_time` too, at run time): env_id, seed (episode k uses seed +
+k), max_episodes (0: never stop), packet_us, action_timeout_s (after it the camera steps
+with the hold action and counts a missed action), linger_s (seconds it keeps serving after
+max_episodes), max_steps (0: the env's limit), frame_id, diagnostics_period_s.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from neuroq.deploy.rollout import make_env
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.event_node import TOPIC_EVENTS
 from neuroq.ros_nodes.executor import pace_timer, steady_timer
-from neuroq.ros_nodes.params import declare
+from neuroq.ros_nodes.params import declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node, stop_requested
 from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
@@ -103,10 +103,13 @@ class EventCameraNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
         self._action_sub = self.create_subscription(Joy, TOPIC_ACTION, self._on_action,
                                                     command_qos())
+        # simulated time when use_sim_time is true, else steady (executor.pace_timer);
+        # chosen here once, so use_sim_time is refused at run time (below)
         pace_timer(self, TIMER_PERIOD_S, self._on_timer)
         # diagnostics on the steady clock, as every node's: with use_sim_time and no /clock
-        # a ROS-time timer would never fire (the camera's own stepping follows ROS time)
+        # a ROS-time timer would never fire
         steady_timer(self, period, self._publish_diagnostics)
+        refuse_runtime_changes(self)
         self.returns: list[float] = []
         self.counters = {"packets": 0, "events": 0, "steps": 0, "missed_actions": 0,
                          "unmatched_actions": 0}

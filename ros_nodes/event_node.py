@@ -45,16 +45,15 @@ counted per reason and skipped, with a throttled warning and a WARN diagnostic. 
 decoded against the policy's sensor size (the encoder's), so events outside it count as
 out_of_sensor whatever size the packet declares.
 
-Parameters (read-only): artifact (str), backend (emulator | reference), env_id (str, ""
-accepts any event artifact), queue_depth (int), reliable (bool, default false: best effort
-matches every publisher; true makes delivery lossless with reliable publishers such as
-`neuroq replay` and the simulated camera, but receives nothing from a best-effort one),
-batch_ms (float, 2: the node takes the queued packets together, when a live camera's
-period completes and otherwise every batch_ms; 0: each packet as it arrives),
-evt3_decoder (auto | evt3 | numpy: auto takes the `evt3` package where it is installed;
-evt3 refuses to activate without it),
-max_gap_periods (int),
-diagnostics_period_s (float), latency_window (int).
+Parameters (read-only; `use_sim_time` too, at run time): artifact (str), backend (emulator |
+reference), env_id (str, "" accepts any event artifact), queue_depth (int), reliable (bool,
+default false: best effort matches every publisher; true makes delivery lossless with
+reliable publishers such as `neuroq replay` and the simulated camera, but receives nothing
+from a best-effort one), batch_ms (float, 2: the node takes the queued packets together,
+when a live camera's period completes and otherwise every batch_ms; 0: each packet as it
+arrives), evt3_decoder (auto | evt3 | numpy: auto takes the `evt3` package where it is
+installed; evt3 refuses to activate without it), max_gap_periods (int), diagnostics_period_s
+(float), latency_window (int).
 """
 
 from __future__ import annotations
@@ -90,7 +89,7 @@ from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.cdr import parse_event_packet, serialize_joy
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.executor import steady_timer
-from neuroq.ros_nodes.params import check_choice, declare
+from neuroq.ros_nodes.params import check_choice, declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
@@ -179,6 +178,7 @@ class EventPolicyNode(Node):
                          float_range=(0.05, 60.0))
         window = declare(self, "latency_window", 1000,
                          "recent actions the latency percentiles cover", int_range=(10, 100000))
+        refuse_runtime_changes(self)  # use_sim_time too (its timers are chosen once)
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS,
                                                command_qos())
         try:
@@ -222,15 +222,7 @@ class EventPolicyNode(Node):
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
         qos = command_qos(depth) if reliable else sensor_qos(depth)
         if batch_ms > 0:  # taken by a timer from a node no executor spins (module docstring)
-            self._reader = Node(self.get_name() + READER_SUFFIX,
-                                namespace=self.get_namespace(), context=self.context,
-                                use_global_arguments=False, start_parameter_services=False,
-                                enable_rosout=False, parameter_overrides=[Parameter(
-                                    "start_type_description_service", value=False)])
-            # raw: the serialized bytes, read by parse_event_packet (see `_packet`)
-            self._sub = self._reader.create_subscription(
-                EventPacket, self.resolve_topic_name(TOPIC_EVENTS), _never_called, qos,
-                raw=True)
+            self._reader, self._sub = packet_reader(self, qos)
             self._scheduler = TakeScheduler(batch_ms / 1e3, encoder.period_us / 1e6)
             # reception times that are the packet's arrival: Fast DDS stamps it on receipt
             # (rmw_cyclonedds stamps the take, which would feed the node's own lateness
@@ -465,6 +457,22 @@ class EventPolicyNode(Node):
 
 def _never_called(_data: bytes) -> None:
     """The reader node's subscription callback: no executor spins that node."""
+
+
+def packet_reader(node: Node, qos: Any) -> tuple[Node, Any]:
+    """The helper node (named `node`'s name + READER_SUFFIX, in its namespace) and its raw
+    EventPacket subscription on `node`'s resolved `events` topic, for `take_queued`: no
+    executor spins the helper, so packets wait in the queue until taken (module
+    docstring). The caller destroys the helper node."""
+    reader = Node(node.get_name() + READER_SUFFIX, namespace=node.get_namespace(),
+                  context=node.context, use_global_arguments=False,
+                  start_parameter_services=False, enable_rosout=False,
+                  parameter_overrides=[Parameter("start_type_description_service",
+                                                 value=False)])
+    # raw: the serialized bytes, read by parse_event_packet (EventPolicyNode._packet)
+    sub = reader.create_subscription(EventPacket, node.resolve_topic_name(TOPIC_EVENTS),
+                                     _never_called, qos, raw=True)
+    return reader, sub
 
 
 def main(args: list[str] | None = None) -> int:

@@ -18,11 +18,13 @@ Pace timers: a simulator node (the sim robot, the event camera) follows simulate
 `use_sim_time` is true, and otherwise runs on the steady clock too. rclpy's default timer
 clock is ROS time, which without simulated time is the system clock: a step of the system
 clock back (NTP, a virtual machine's clock sync, `date -s`) stalls such a timer for as long
-as the step (rclpy issue 1490), which froze a sim robot's exit check once in our CI.
+as the step (rclpy issue 1490): the likely cause of a sim robot's exit check that once
+stopped in our CI.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from collections.abc import Callable
@@ -53,7 +55,16 @@ def _signed(callback: Callable[[], Any]) -> Callable[[], None]:
     callback's signature at every call (`inspect.signature`, looking for a TimerInfo
     parameter), about 10 us for a bound method here; a preset `__signature__` is read at
     once. Measured with an empty callback at 1 kHz on the EventsExecutor: 87-103 against
-    112-124 us of CPU per call (3 pairs)."""
+    112-124 us of CPU per call (3 pairs).
+
+    Only for what neuroq's nodes pass: a plain function or method taking no argument.
+    Raises TypeError for a coroutine function (rclpy awaits those; behind this wrapper it
+    would never run) or one with parameters (rclpy may pass it a TimerInfo)."""
+    if inspect.iscoroutinefunction(callback) or inspect.signature(callback).parameters:
+        raise TypeError(f"a steady or pace timer takes a plain callback without parameters, "
+                        f"got {callback!r}")
+
+    @functools.wraps(callback)
     def call() -> None:
         callback()
 
@@ -72,8 +83,10 @@ def steady_timer(node: Any, period_s: float, callback: Any, **kwargs: Any) -> An
 
 def pace_timer(node: Any, period_s: float, callback: Any) -> Any:
     """The timer that paces a simulator node: on the node's ROS clock when its
-    `use_sim_time` is true (simulated time; it is read-only at run time in neuroq's nodes),
-    else on the steady clock (module docstring)."""
+    `use_sim_time` is true (simulated time), else on the steady clock (module docstring).
+    The choice is made once: the node must refuse `use_sim_time` changes at run time
+    (`neuroq.ros_nodes.params.refuse_runtime_changes`, as the sim robot and event camera
+    do)."""
     if node.get_parameter("use_sim_time").value:
         return node.create_timer(period_s, _signed(callback))
     return steady_timer(node, period_s, callback)

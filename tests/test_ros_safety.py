@@ -7,6 +7,7 @@ process.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Time
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import JointState, Joy
@@ -401,7 +403,8 @@ def _event_camera(ctx, overrides):
 def test_simulators_pace_on_the_steady_clock_without_sim_time(which, sim_time):
     """Without use_sim_time no timer of a simulator node is on ROS time (the system clock:
     a step of it back stalls such a timer for as long as the step, rclpy issue 1490); with
-    it, only the timer pacing the simulation is, the others stay steady."""
+    it, exactly the timer pacing the simulation is (found by its period), the others stay
+    steady. Every one has its callback's signature preset (see executor._signed)."""
     from rclpy.clock import ClockType  # noqa: PLC0415
 
     overrides = [Parameter("use_sim_time", value=sim_time)]
@@ -413,15 +416,72 @@ def test_simulators_pace_on_the_steady_clock_without_sim_time(which, sim_time):
         def make(ctx):
             return _event_camera(ctx, overrides)
     with spinning(make) as (node,):
-        clocks = sorted(t.clock.clock_type.name for t in node.timers)
-        # each with its signature preset (rclpy reads it at every call: executor._signed)
-        presets = ["__signature__" in vars(t.callback) for t in node.timers]
-    want = {"sim_robot": 3, "event_camera": 2}[which]
-    assert len(clocks) == want, clocks
-    ros = clocks.count(ClockType.ROS_TIME.name)
-    assert ros == (1 if sim_time else 0), clocks
-    assert clocks.count(ClockType.STEADY_TIME.name) == want - ros, clocks
-    assert presets == [True] * want, presets
+        if which == "sim_robot":
+            pace_ns = int(1e9 / node.get_parameter("control_rate_hz").value)
+        else:
+            from neuroq.ros_nodes.event_camera_node import TIMER_PERIOD_S  # noqa: PLC0415
+
+            pace_ns = int(TIMER_PERIOD_S * 1e9)
+        timers = [(t.timer_period_ns, t.clock.clock_type, "__signature__" in vars(t.callback))
+                  for t in node.timers]
+    assert len(timers) == {"sim_robot": 3, "event_camera": 2}[which], timers
+    pacing = [c for period, c, _ in timers if period == pace_ns]
+    others = [c for period, c, _ in timers if period != pace_ns]
+    assert pacing == [ClockType.ROS_TIME if sim_time else ClockType.STEADY_TIME], timers
+    assert others and set(others) == {ClockType.STEADY_TIME}, timers
+    assert all(preset for *_, preset in timers), timers
+
+
+def test_timer_callbacks_with_a_signature_preset_must_take_no_argument():
+    """rclpy passes a TimerInfo to a timer callback with a parameter and awaits a coroutine
+    one; behind the preset signature neither would work, so both are refused."""
+    from neuroq.ros_nodes.executor import _signed  # noqa: PLC0415
+
+    calls = []
+    wrapped = _signed(lambda: calls.append(1))
+    wrapped()
+    assert calls == [1] and not inspect.signature(wrapped).parameters
+
+    async def coroutine() -> None:
+        pass
+
+    for bad in (coroutine, lambda info: None, lambda info=None: None):
+        with pytest.raises(TypeError, match="without parameters"):
+            _signed(bad)
+
+
+def test_sim_robot_follows_simulated_time_faster_than_real_time():
+    """With use_sim_time and a /clock running at twice the wall clock's rate, the sim robot
+    ticks twice as often as its rate in wall time: its catch-up filter counts slots on the
+    clock that paces it (before: on the monotonic clock, which skipped every second tick)."""
+    from rosgraph_msgs.msg import Clock  # noqa: PLC0415
+
+    def robot(ctx):
+        return SimRobotNode(context=ctx, parameter_overrides=CARTPOLE + [
+            Parameter("use_sim_time", value=True), Parameter("control_rate_hz", value=50.0)])
+
+    speed, wall_s, step_s = 2.0, 1.5, 0.001
+    with spinning(robot, lambda ctx: Probe(ctx)) as (node, probe):
+        clock = probe.create_publisher(Clock, "/clock", 10)
+        assert wait_until(lambda: clock.get_subscription_count() > 0, 10.0)
+        start_ns = 10**9  # simulated time starts at 1 s
+        t0 = time.monotonic()
+        ticks0 = skipped0 = None
+        for _ in range(int(2 * wall_s / step_s)):  # bounded: at most twice the intended
+            elapsed = time.monotonic() - t0
+            if elapsed > wall_s:
+                break
+            ns = start_ns + int(speed * elapsed * 1e9)
+            clock.publish(Clock(clock=Time(sec=ns // 10**9, nanosec=ns % 10**9)))
+            if ticks0 is None and elapsed > 0.25:  # after the first simulated ticks
+                ticks0, skipped0, t_first = (node.robot.counters.ticks,
+                                             node.burst_ticks_skipped, elapsed)
+            time.sleep(step_s)
+        ticks = node.robot.counters.ticks - ticks0
+        skipped = node.burst_ticks_skipped - skipped0
+    expected = speed * 50.0 * (elapsed - t_first)
+    assert ticks >= 0.8 * expected, (ticks, skipped, expected)
+    assert skipped <= 0.1 * expected, (ticks, skipped, expected)
 
 
 def _policy(ctx):

@@ -66,7 +66,8 @@ from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
 from neuroq.envs.event_array import EVENT_DTYPE, concat_events, empty_events
 
 EVT3_VERSION = evt3.__version__
-_HIGH_BYTE_SHIFT = EVT3_TYPE_SHIFT - 8
+_BYTE_BITS = 8
+_HIGH_BYTE_SHIFT = EVT3_TYPE_SHIFT - _BYTE_BITS
 """The type is the top 4 bits of a word's high (second, little-endian) byte."""
 _NIBBLE = 0xF
 _NIBBLE_SHIFT = 8
@@ -210,7 +211,7 @@ class RustEvt3Decoder:
         """evt3 plus output checks; None when the data needs `decode_evt3` (nothing done)."""
         # each word's high byte: a shift and a narrowing copy beat a strided copy
         # (np.frombuffer(data, np.uint8)[1::2]: 1.4 against 0.8 ns per event, sparse stream)
-        high_bytes = (np.frombuffer(data, "<u2") >> 8).astype(np.uint8).tobytes()
+        high_bytes = (np.frombuffer(data, "<u2") >> _BYTE_BITS).astype(np.uint8).tobytes()
         special = high_bytes.translate(
             None, _DROP_PLAIN if self._base_ok else _DROP_PLAIN_BUT_VECTORS)
         n_corrupt = n_trigger = n_vectors = 0

@@ -28,6 +28,7 @@ from neuroq.ros_nodes.dds import own_segments
 from neuroq.ros_nodes.policy_node import PolicyNode
 from neuroq.ros_nodes.qos import command_qos, sensor_qos
 from neuroq.ros_nodes.sim_robot_node import SimRobotNode
+from tests.helpers import REPO_ROOT
 from tests.helpers.ros import Probe, spinning, wait_until
 from tests.helpers.stand_in_policy import StandInPolicy
 
@@ -398,6 +399,14 @@ def _event_camera(ctx, overrides):
     return EventCameraNode(context=ctx, parameter_overrides=overrides)
 
 
+def _event_node(ctx):
+    pytest.importorskip("event_camera_msgs")
+    from neuroq.ros_nodes.event_node import EventPolicyNode  # noqa: PLC0415
+
+    return EventPolicyNode(context=ctx, parameter_overrides=[
+        Parameter("artifact", value=str(REPO_ROOT / "config/artifacts/dvs_pan_tracking"))])
+
+
 @pytest.mark.parametrize("sim_time", [False, True])
 @pytest.mark.parametrize("which", ["sim_robot", "event_camera"])
 def test_simulators_pace_on_the_steady_clock_without_sim_time(which, sim_time):
@@ -493,6 +502,8 @@ def _policy(ctx):
     _policy,
     lambda ctx: ActuatorNode(context=ctx, parameter_overrides=CARTPOLE),
     lambda ctx: SimRobotNode(context=ctx, parameter_overrides=CARTPOLE),
+    lambda ctx: _event_camera(ctx, []),
+    lambda ctx: _event_node(ctx),
 ])
 def test_no_parameter_changes_at_run_time(make):
     with spinning(make) as (node,):

@@ -34,6 +34,7 @@ forget its participant after their lease duration.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import re
 import signal
@@ -69,6 +70,9 @@ SPIN_SLICE_S = 0.1
 #: the process spun at 95 % CPU (an actuator on the EventsExecutor, 36 minutes until
 #: killed); past this limit SIGALRM ends the process (exit status -14 / 142).
 TEARDOWN_LIMIT_S = 5
+#: Seconds before the teardown limit at which a teardown still running dumps its stacks
+#: (at half the limit when the limit is shorter than twice this).
+TEARDOWN_DUMP_LEAD_S = 1.0
 
 #: Exit status: see the module docstring.
 EXIT_OK = 0
@@ -84,10 +88,16 @@ _STOP_SIGNAL: list[str] = []
 def _arm_teardown_limit() -> None:
     """From now on the process has TEARDOWN_LIMIT_S to end: SIGALRM's default action ends
     it even if the GIL is never released. Never cancelled: it also covers what rclpy and
-    DDS destroy at interpreter exit."""
-    remaining = signal.alarm(TEARDOWN_LIMIT_S)
-    if 0 < remaining < TEARDOWN_LIMIT_S:  # keep an earlier, shorter deadline
+    DDS destroy at interpreter exit. TEARDOWN_DUMP_LEAD_S before that end, a teardown
+    still running writes every thread's Python stack to stderr (the node's log), so that a
+    hang says where it is (`faulthandler`'s own thread: it needs no GIL)."""
+    limit = TEARDOWN_LIMIT_S
+    remaining = signal.alarm(limit)
+    if 0 < remaining < limit:  # keep an earlier, shorter deadline
         signal.alarm(remaining)
+        limit = remaining
+    faulthandler.dump_traceback_later(max(limit - TEARDOWN_DUMP_LEAD_S, limit / 2),
+                                      exit=False)
 
 
 def _request_stop(signum: int, _frame: Any) -> None:

@@ -301,6 +301,9 @@ def test_a_node_whose_teardown_hangs_still_ends_within_the_limit():
                           text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
     assert "tearing down" in proc.stdout, proc.stdout + proc.stderr
     assert proc.returncode == -14  # SIGALRM
+    # before that, every thread's stack went to stderr: the hang says where it is
+    assert "Timeout (0:00:00.500000)!" in proc.stderr, proc.stderr
+    assert "in destroy_node" in proc.stderr, proc.stderr
     assert time.monotonic() - start < 30
 
 

@@ -212,6 +212,8 @@ class Emulator:
             the presynaptic spikes, are all zero (None: no check).
         params: alpha_decay, i_offset, threshold, v_reset, full size for many environments
             (elementwise operations on equal shapes run faster than broadcast ones).
+        scratch: (tmp, fired), the hidden neurons' threshold * spikes (float32) and spikes
+            as bools (`_fire_bool`'s where=), rewritten every step.
         """
         buf = self._buffers.get(batch)
         if buf is None:
@@ -220,6 +222,7 @@ class Emulator:
             v = np.zeros((self.n_post, *tail), np.float32)
             isyn = np.zeros((self.n_post, *tail), np.float32)
             tmp = np.zeros((self.n_hidden, *tail), np.float32)
+            fired = np.zeros((self.n_hidden, *tail), bool)
             plan = []
             for t in range(1, self.timesteps):
                 step = []
@@ -241,7 +244,7 @@ class Emulator:
             params = (full(self.alpha) if not self.skip_alpha else None,
                       full(self.i_offset) if not self.skip_offset else None,
                       full(self.threshold), full(self.v_reset))
-            buf = (hist, v, isyn, tmp, plan, spike_views, params)
+            buf = (hist, v, isyn, (tmp, fired), plan, spike_views, params)
             if len(self._buffers) > 8:
                 self._buffers.clear()
             self._buffers[batch] = buf
@@ -299,11 +302,11 @@ class Emulator:
         Returns the buffers (spike history, membrane potentials) the run wrote; the next
         run of the same batch size overwrites them.
         """
-        hist, v, isyn, tmp, plan, spike_views, params = self._get_buffers(batch)
+        hist, v, isyn, scratch, plan, spike_views, params = self._get_buffers(batch)
         v.fill(0.0)
         isyn.fill(0.0)
         np.not_equal(inputs, 0, out=hist[:, :self.n_inputs])
-        self._run(v, isyn, tmp, plan, spike_views, params, single=batch == 1)
+        self._run(v, isyn, scratch, plan, spike_views, params, single=batch == 1)
         return hist, v
 
     def _delivered_and_emitted(self, hist: np.ndarray, out: np.ndarray) -> None:
@@ -329,12 +332,12 @@ class Emulator:
             else:
                 np.copyto(vh[sl], v_reset[sl], where=spikes[sl])
 
-    def _run(self, v, isyn, tmp, plan, spike_views, params, single: bool) -> None:
+    def _run(self, v, isyn, scratch, plan, spike_views, params, single: bool) -> None:
         """T steps over the buffers of `_get_buffers`, the input spikes already in hist."""
         alpha, i_offset, thr, v_reset = params
         vh = v[: self.n_hidden]
         fast_reset = all(self.subtract) and self.exact_zeros
-        sb = None if fast_reset else np.empty(vh.shape, bool)  # spikes as bools (where=)
+        tmp, sb = scratch
         fire = np.greater_equal if self.ge else np.greater
         # one environment: sgemv through np.dot (least call overhead); many: sgemm through
         # matmul; either is skipped when the presynaptic population was silent (see plan)

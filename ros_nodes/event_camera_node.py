@@ -35,6 +35,7 @@ from std_msgs.msg import Float64
 
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events import DRIVER_PACKET_US, encode_packet, from_columns, packetize
+from neuroq.deploy.events.mono import NS_PER_US
 from neuroq.deploy.events.stream import time_words
 from neuroq.deploy.rollout import make_env
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
@@ -59,7 +60,6 @@ HOLD_ACTION = 1
 """DVSPanTracking's 'pan still' action, used when no action arrives in time."""
 TIMER_PERIOD_S = 0.005
 """How often the node checks for its start and for a missing action."""
-NS_PER_US = 1000
 START_DELAY_S = 0.5
 """Wait after both directions of the lockstep are matched before the first period."""
 

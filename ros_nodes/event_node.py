@@ -79,6 +79,7 @@ from neuroq.deploy.events import (
     PacketDecoder,
     evt3_decoder_name,
 )
+from neuroq.deploy.events.mono import NS_PER_US
 from neuroq.deploy.events.stream import (
     BACKLOG_DELAY_S,
     DEFAULT_MAX_GAP_PERIODS,
@@ -122,7 +123,6 @@ callback stays bounded while the node catches up after a stall."""
 TICK_BUDGET_S = 0.02
 """A tick takes no further batch after this long (s), so the diagnostics timer still runs
 while the node works through a backlog."""
-NS_PER_US = 1000
 MIN_TAKE_DELAY_NS = int(BACKLOG_DELAY_S * NS_PER_S)
 """Shortest time (ns) from the end of one take to the next: one that is already due comes
 at once, through the executor, so other timers still run."""

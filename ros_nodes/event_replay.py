@@ -26,6 +26,7 @@ from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events import (
     DRIVER_PACKET_US,
     ENCODINGS,
+    US_PER_S,
     RawReader,
     encode_packet,
     paced,
@@ -34,7 +35,6 @@ from neuroq.deploy.events import (
 )
 
 TOPIC_EVENTS = "events"
-US_PER_S = 1_000_000
 PUBLISHER_DEPTH = 1000
 """Publisher history in packets (1 s of 1 ms packets)."""
 DISCOVERY_WAIT_S = 2.0

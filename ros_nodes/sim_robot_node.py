@@ -157,8 +157,7 @@ class SimRobotNode(Node):
         self._t0_ns: int | None = None  # the first tick, on the pacing clock (_on_tick)
         self._last_slot = -1
         self.burst_ticks_skipped = 0
-        self._sim_time = bool(self.get_parameter("use_sim_time").value)  # read-only
-        pace_timer(self, 1.0 / rate, self._on_tick)
+        self._pace = pace_timer(self, 1.0 / rate, self._on_tick)
         steady_timer(self, period, self._publish_diagnostics)
         if exit_when_done and max_episodes:
             steady_timer(self, LINGER_CHECK_S, self._exit_when_done)  # linger_s: wall time
@@ -182,9 +181,9 @@ class SimRobotNode(Node):
         # a timer that fell behind (this process stalled) may fire its missed periods back
         # to back, as rclpy's events executor does; those are not control ticks. Each tick
         # owns a slot of the schedule (on the pacing timer's clock, from the first tick: the
-        # monotonic clock, or simulated time, which may run faster than the wall clock); a
+        # steady clock, or simulated time, which may run faster than the wall clock); a
         # second tick in a slot already served is a catch-up and is skipped.
-        now_ns = self._now_ns() if self._sim_time else time.monotonic_ns()
+        now_ns = self._pace.clock.now().nanoseconds
         if self._t0_ns is None:
             self._t0_ns = now_ns
         slot = round((now_ns - self._t0_ns) / self._period_ns)

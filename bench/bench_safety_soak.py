@@ -20,6 +20,12 @@ Per control rate, four processes over real DDS (loopback only, a domain of this 
   burst of `--burst-n` malformed readings at 2 kHz. Each message is malformed in at least
   one way the nodes must catch: none may reach the robot as a command.
 
+- a stall meter (`--role meter`, as rt-tests' cyclictest does it): a process that sleeps
+  1 ms at a time and records every wake-up more than STALL_LATE_MS late, at SCHED_FIFO
+  `--rt-priority` + METER_PRIORITY_ABOVE (above the nodes, so that their own work cannot
+  delay it: a late wake-up means no CPU was given to any of this machine's tasks, the
+  kernel's or the hypervisor's doing) or at normal priority without `--rt-priority`.
+
 Reported per rate (from the robot's own view: command arrival, monotonic clock):
 - false watchdog trips: a safe command that starts a run of safe commands outside a fault
   window (fault start to `--settle` after its end), except the one that follows the robot's
@@ -35,6 +41,9 @@ Reported per rate (from the robot's own view: command arrival, monotonic clock):
   arrived; goal all (unanswered ones are listed with the time to the nearest burst);
 - RSS growth of the policy and actuator processes from the end of warm-up to the end
   (psutil, sampled each second); goal < 10 MB;
+- the stall meter's wake-ups over 2 and 5 ms late and its worst, and for each false trip
+  the meter's worst lateness while that trip's action was due (STALL_WINDOW_S before the
+  trip): a trip with the meter over 2 ms late then came with a stall of the machine;
 - the nodes' own figures from /diagnostics: drops per reason, bad actions, watchdog trips,
   the watchdog margin (time left when a fresh action came) and the timer's lateness.
 
@@ -86,6 +95,17 @@ ACTION_PROBE_MAX_BYTES = 4096
 #: a process asked to stop gets this long before it is killed
 STOP_TIMEOUT_S = 10.0
 NS = 1_000_000_000
+#: the stall meter's sleep, s
+METER_SLEEP_S = 0.001
+#: the stall meter records wake-ups later than this, ms
+STALL_LATE_MS = 1.0
+#: the meter's SCHED_FIFO priority above --rt-priority (98 at most)
+METER_PRIORITY_ABOVE = 10
+#: a false trip's window for the meter: the last this many seconds before it (a timeout
+#: and a period at 100 Hz: from the reading whose action was late to the trip)
+STALL_WINDOW_S = 0.03
+#: wake-ups this late (ms) count as a stall of the machine in the report
+STALL_MS = 2.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -125,7 +145,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--domain-id", type=int, default=os.getpid() % ROS_DOMAIN_IDS)
     p.add_argument("--out", default=None, help="result folder (default runs/...)")
     # internal: the robot and the fuzzer run this script in their own processes
-    p.add_argument("--role", choices=["main", "robot", "fuzz"], default="main",
+    p.add_argument("--role", choices=["main", "robot", "fuzz", "meter"], default="main",
                    help=argparse.SUPPRESS)
     p.add_argument("--rate", type=float, default=100.0, help=argparse.SUPPRESS)
     p.add_argument("--policy-pid", type=int, default=0, help=argparse.SUPPRESS)
@@ -532,6 +552,45 @@ def run_fuzz(args: argparse.Namespace) -> None:
     rclpy.try_shutdown()
 
 
+# --- stall meter ---------------------------------------------------------------------------
+
+
+def run_meter(args: argparse.Namespace) -> None:
+    """The stall meter (own process, module docstring): sleeps METER_SLEEP_S until its
+    duration is over, records (monotonic time the wake-up was due, ms late) for each
+    wake-up over STALL_LATE_MS late. No garbage collection runs in it."""
+    import gc
+
+    gc.disable()
+    late: list[tuple[float, float]] = []
+    wakeups = 0
+    end = time.monotonic() + args.duration
+    while (t0 := time.monotonic()) < end:
+        time.sleep(METER_SLEEP_S)
+        wakeups += 1
+        ms = (time.monotonic() - t0 - METER_SLEEP_S) * 1e3
+        if ms > STALL_LATE_MS:
+            late.append((round(t0 + METER_SLEEP_S, 4), round(ms, 3)))
+    Path(args.result).write_text(json.dumps({"wakeups": wakeups, "late": late}))
+
+
+def stall_summary(meter: dict[str, Any], trips: list[float]) -> dict[str, Any]:
+    """The meter's counts, and per false trip (monotonic s) its worst lateness (ms) in the
+    STALL_WINDOW_S before the trip (0.0: none over STALL_LATE_MS)."""
+    late = meter["late"]
+    times = [t for t, _ in late]
+    per_trip = []
+    for trip in trips:
+        lo, hi = bisect.bisect_left(times, trip - STALL_WINDOW_S), bisect.bisect_right(times, trip)
+        per_trip.append(max((ms for _, ms in late[lo:hi]), default=0.0))
+    return {"wakeups": meter["wakeups"],
+            "over_2ms": sum(ms > STALL_MS for _, ms in late),
+            "over_5ms": sum(ms > 5.0 for _, ms in late),
+            "max_ms": max((ms for _, ms in late), default=0.0),
+            "trip_worst_ms": per_trip,
+            "trips_in_a_stall": sum(ms > STALL_MS for ms in per_trip)}
+
+
 # --- orchestration -------------------------------------------------------------------------
 
 
@@ -588,6 +647,11 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
         if args.rt_priority:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.rt_priority))
 
+    def meter_scheduling() -> None:  # above the nodes (module docstring)
+        if args.rt_priority:
+            priority = min(args.rt_priority + METER_PRIORITY_ABOVE, 98)
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+
     try:
         for name in ("policy", "actuator"):
             log = open(folder / f"{name}.log", "w")  # noqa: SIM115 - closed below
@@ -618,6 +682,13 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
                  "--duration", str(args.warmup + args.duration + FUZZ_OVERRUN_S),
                  "--result", str(folder / "fuzz.json")], stdout=fuzz_log,
                 stderr=subprocess.STDOUT)
+        meter_log = open(folder / "meter.log", "w")  # noqa: SIM115 - closed below
+        logs.append(meter_log)
+        procs["meter"] = subprocess.Popen(
+            [*script, "--role", "meter", *common,
+             "--duration", str(args.warmup + args.duration + FUZZ_OVERRUN_S),
+             "--result", str(folder / "meter.json")], stdout=meter_log,
+            stderr=subprocess.STDOUT, preexec_fn=meter_scheduling)
         t0 = time.monotonic()
         limit = t0 + args.warmup + args.duration + TAIL_S + 60.0  # bounded in time
         while procs["robot"].poll() is None and time.monotonic() < limit:
@@ -628,8 +699,9 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
                     rss[name].append((t, value))
             time.sleep(1.0)
         robot_code = procs["robot"].wait(timeout=30.0)
-        if "fuzz" in procs:
-            procs["fuzz"].wait(timeout=30.0)
+        for name in ("fuzz", "meter"):
+            if name in procs:
+                procs[name].wait(timeout=30.0)
     finally:
         codes = stop(procs)
         for log in logs:
@@ -644,6 +716,12 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
     result["false_trip_after_burst_s"] = _since_last(result["false_trip_at"], bursts)
     result["false_trip_after_huge_s"] = _since_last(result["false_trip_at"],
                                                     fuzz.get("huge", []))
+    meter_file = folder / "meter.json"
+    result["stalls"] = (stall_summary(json.loads(meter_file.read_text()),
+                                      result["false_trip_at"])
+                        if meter_file.exists() else None)
+    result["meter_priority"] = (min(args.rt_priority + METER_PRIORITY_ABOVE, 98)
+                                if args.rt_priority else None)
     result["fuzz_sent"] = fuzz["sent"]
     result["fuzz_counts"] = fuzz["counts"]
     growth = {}
@@ -721,6 +799,7 @@ def report(r: dict[str, Any]) -> str:
         f"  where each false trip's time went (ms: last answered reading -> next reading, "
         f"that reading -> its action here, action -> command): "
         f"{[_parts(p) for p in r.get('false_trip_parts_ms', [])[:10]]}",
+        f"  {_stalls(r)}",
         f"  safe command after a sensor loss: {ms(r['safe_latency_ms']['sensor_loss'])}",
         f"  safe command after a stopped policy: {ms(r['safe_latency_ms']['policy_stop'])}",
         f"  over two periods ({2 * r['period_ms']:.0f} ms): "
@@ -742,6 +821,21 @@ def report(r: dict[str, Any]) -> str:
         f"{act.get('bad_actions')}",
         f"  exit codes {r['exit_codes']}; actuator: {r['actuator_safe_stop_log'][-1:]}",
     ])
+
+
+def _stalls(r: dict[str, Any]) -> str:
+    st = r.get("stalls")
+    if not st:
+        return "stall meter: no result"
+    prio = r.get("meter_priority")
+    return (f"stall meter (1 ms sleeps, {f'SCHED_FIFO {prio}' if prio else 'normal priority'}"
+            f"): {st['wakeups']} wake-ups, {st['over_2ms']} over {STALL_MS:g} ms late, "
+            f"{st['over_5ms']} over 5 ms, worst {st['max_ms']:.1f} ms; false trips with the "
+            f"meter over {STALL_MS:g} ms late in the {STALL_WINDOW_S * 1e3:g} ms before them: "
+            f"{st['trips_in_a_stall']} of {len(st['trip_worst_ms'])}"
+            f"{' listed' if len(st['trip_worst_ms']) < r['false_trips'] else ''} (worst per "
+            f"trip, ms: "
+            f"{st['trip_worst_ms'][:10]})")
 
 
 def _parts(p: dict[str, float | None]) -> str:
@@ -772,6 +866,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.role == "fuzz":
         run_fuzz(args)
+        return 0
+    if args.role == "meter":
+        run_meter(args)
         return 0
     out = Path(args.out or REPO / "runs" / time.strftime("bench-safety-soak-%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)

@@ -20,8 +20,10 @@ Per control rate, four processes over real DDS (loopback only, a domain of this 
   burst of `--burst-n` malformed readings at 2 kHz. Each message is malformed in at least
   one way the nodes must catch: none may reach the robot as a command.
 
-- a stall meter (`--role meter`, as rt-tests' cyclictest does it): a process that sleeps
-  1 ms at a time and records every wake-up more than STALL_LATE_MS late, at SCHED_FIFO
+- a stall meter per CPU (`--role meter`, as rt-tests' cyclictest does it): a process bound
+  to one CPU that sleeps 1 ms at a time and records every wake-up more than STALL_LATE_MS
+  late (a virtual machine's CPUs stall one at a time, so one meter sees only its own), at
+  SCHED_FIFO
   `--rt-priority` + METER_PRIORITY_ABOVE (above the nodes, so that their own work cannot
   delay it: a late wake-up means no CPU was given to any of this machine's tasks, the
   kernel's or the hypervisor's doing) or at normal priority without `--rt-priority`.
@@ -106,6 +108,9 @@ METER_PRIORITY_ABOVE = 10
 STALL_WINDOW_S = 0.03
 #: wake-ups this late (ms) count as a stall of the machine in the report
 STALL_MS = 2.0
+#: a false trip this soon (s) after a megabyte reading went out counts as behind it: DDS
+#: takes milliseconds to pass a 3 MB sample, and a good reading on the same topic waits
+MEGABYTE_WINDOW_S = 0.05
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -150,6 +155,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=100.0, help=argparse.SUPPRESS)
     p.add_argument("--policy-pid", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--result", default="", help=argparse.SUPPRESS)
+    p.add_argument("--cpu", type=int, default=-1, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -556,11 +562,12 @@ def run_fuzz(args: argparse.Namespace) -> None:
 
 
 def run_meter(args: argparse.Namespace) -> None:
-    """The stall meter (own process, module docstring): sleeps METER_SLEEP_S until its
-    duration is over, records (monotonic time the wake-up was due, ms late) for each
-    wake-up over STALL_LATE_MS late. No garbage collection runs in it."""
+    """A stall meter (own process, module docstring), on CPU `--cpu`: sleeps METER_SLEEP_S
+    until its duration is over, records (monotonic time the wake-up was due, ms late) for
+    each wake-up over STALL_LATE_MS late. No garbage collection runs in it."""
     import gc
 
+    os.sched_setaffinity(0, {args.cpu})
     gc.disable()
     late: list[tuple[float, float]] = []
     wakeups = 0
@@ -571,24 +578,40 @@ def run_meter(args: argparse.Namespace) -> None:
         ms = (time.monotonic() - t0 - METER_SLEEP_S) * 1e3
         if ms > STALL_LATE_MS:
             late.append((round(t0 + METER_SLEEP_S, 4), round(ms, 3)))
-    Path(args.result).write_text(json.dumps({"wakeups": wakeups, "late": late}))
+    Path(args.result).write_text(json.dumps({"cpu": args.cpu, "wakeups": wakeups,
+                                             "late": late}))
 
 
-def stall_summary(meter: dict[str, Any], trips: list[float]) -> dict[str, Any]:
-    """The meter's counts, and per false trip (monotonic s) its worst lateness (ms) in the
-    STALL_WINDOW_S before the trip (0.0: none over STALL_LATE_MS)."""
+def merge_meters(meters: list[dict[str, Any]]) -> dict[str, Any]:
+    """The meters of all CPUs as one: wake-ups summed, late ones in time order."""
+    return {"cpus": [m["cpu"] for m in meters], "wakeups": sum(m["wakeups"] for m in meters),
+            "late": sorted(x for m in meters for x in m["late"])}
+
+
+def stall_summary(meter: dict[str, Any], trips: list[float],
+                  after_megabyte_s: list[float]) -> dict[str, Any]:
+    """The meter's counts, per false trip (monotonic s) its worst lateness (ms) in the
+    STALL_WINDOW_S before the trip (0.0: none over STALL_LATE_MS), and the trips sorted by
+    what came before them: a stall of the machine (the meter over STALL_MS late), else a
+    megabyte reading within MEGABYTE_WINDOW_S (`after_megabyte_s`: per trip, s since the
+    last one), else neither."""
     late = meter["late"]
     times = [t for t, _ in late]
     per_trip = []
     for trip in trips:
         lo, hi = bisect.bisect_left(times, trip - STALL_WINDOW_S), bisect.bisect_right(times, trip)
         per_trip.append(max((ms for _, ms in late[lo:hi]), default=0.0))
-    return {"wakeups": meter["wakeups"],
+    return {"cpus": meter.get("cpus"), "wakeups": meter["wakeups"],
             "over_2ms": sum(ms > STALL_MS for _, ms in late),
             "over_5ms": sum(ms > 5.0 for _, ms in late),
             "max_ms": max((ms for _, ms in late), default=0.0),
             "trip_worst_ms": per_trip,
-            "trips_in_a_stall": sum(ms > STALL_MS for ms in per_trip)}
+            "trips_in_a_stall": sum(ms > STALL_MS for ms in per_trip),
+            "trips_after_a_megabyte_reading": sum(
+                ms <= STALL_MS and since < MEGABYTE_WINDOW_S
+                for ms, since in zip(per_trip, after_megabyte_s, strict=True)),
+            "trips_neither": sum(ms <= STALL_MS and since >= MEGABYTE_WINDOW_S
+                                 for ms, since in zip(per_trip, after_megabyte_s, strict=True))}
 
 
 # --- orchestration -------------------------------------------------------------------------
@@ -665,30 +688,25 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
             if time.monotonic() - started > START_TIMEOUT_S or procs["policy"].poll() is not None:
                 raise RuntimeError(f"the policy node did not start; see {folder}/policy.log")
             time.sleep(0.2)
-        robot_log = open(folder / "robot.log", "w")  # noqa: SIM115 - closed below
-        logs.append(robot_log)
-        procs["robot"] = subprocess.Popen(
-            [*script, "--role", "robot", *common, "--policy-pid", str(procs["policy"].pid),
-             "--result", str(folder / "robot.json")], stdout=robot_log,
-            stderr=subprocess.STDOUT, preexec_fn=robot_scheduling)
+        def role(name: str, extra: list[str], preexec: Any = None, kind: str = "") -> None:
+            """This script in `--role kind` (default: name), its output in <name>.log, its
+            result in <name>.json."""
+            log = open(folder / f"{name}.log", "w")  # noqa: SIM115 - closed below
+            logs.append(log)
+            procs[name] = subprocess.Popen(
+                [*script, "--role", kind or name, *common, *extra,
+                 "--result", str(folder / f"{name}.json")], stdout=log,
+                stderr=subprocess.STDOUT, preexec_fn=preexec)
+
+        # the fuzzer and the meter run until after the robot's last reading: a participant
+        # leaving DDS is an event of its own (the robot's readings came 15-16 ms apart when
+        # the fuzzer left 5 s before the end)
+        overrun = ["--duration", str(args.warmup + args.duration + FUZZ_OVERRUN_S)]
+        role("robot", ["--policy-pid", str(procs["policy"].pid)], robot_scheduling)
         if not args.no_fuzz:
-            fuzz_log = open(folder / "fuzz.log", "w")  # noqa: SIM115 - closed below
-            logs.append(fuzz_log)
-            procs["fuzz"] = subprocess.Popen(
-                [*script, "--role", "fuzz", *common,
-                 # until after the robot's last reading: a participant leaving DDS is an
-                 # event of its own (the robot's readings came 15-16 ms apart when the
-                 # fuzzer left 5 s before the end)
-                 "--duration", str(args.warmup + args.duration + FUZZ_OVERRUN_S),
-                 "--result", str(folder / "fuzz.json")], stdout=fuzz_log,
-                stderr=subprocess.STDOUT)
-        meter_log = open(folder / "meter.log", "w")  # noqa: SIM115 - closed below
-        logs.append(meter_log)
-        procs["meter"] = subprocess.Popen(
-            [*script, "--role", "meter", *common,
-             "--duration", str(args.warmup + args.duration + FUZZ_OVERRUN_S),
-             "--result", str(folder / "meter.json")], stdout=meter_log,
-            stderr=subprocess.STDOUT, preexec_fn=meter_scheduling)
+            role("fuzz", overrun)
+        for cpu in sorted(os.sched_getaffinity(0)):
+            role(f"meter{cpu}", [*overrun, "--cpu", str(cpu)], meter_scheduling, "meter")
         t0 = time.monotonic()
         limit = t0 + args.warmup + args.duration + TAIL_S + 60.0  # bounded in time
         while procs["robot"].poll() is None and time.monotonic() < limit:
@@ -699,8 +717,8 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
                     rss[name].append((t, value))
             time.sleep(1.0)
         robot_code = procs["robot"].wait(timeout=30.0)
-        for name in ("fuzz", "meter"):
-            if name in procs:
+        for name in procs:
+            if name == "fuzz" or name.startswith("meter"):
                 procs[name].wait(timeout=30.0)
     finally:
         codes = stop(procs)
@@ -716,10 +734,10 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
     result["false_trip_after_burst_s"] = _since_last(result["false_trip_at"], bursts)
     result["false_trip_after_huge_s"] = _since_last(result["false_trip_at"],
                                                     fuzz.get("huge", []))
-    meter_file = folder / "meter.json"
-    result["stalls"] = (stall_summary(json.loads(meter_file.read_text()),
-                                      result["false_trip_at"])
-                        if meter_file.exists() else None)
+    meters = [json.loads(f.read_text()) for f in sorted(folder.glob("meter*.json"))]
+    result["stalls"] = (stall_summary(merge_meters(meters), result["false_trip_at"],
+                                      result["false_trip_after_huge_s"])
+                        if meters else None)
     result["meter_priority"] = (min(args.rt_priority + METER_PRIORITY_ABOVE, 98)
                                 if args.rt_priority else None)
     result["fuzz_sent"] = fuzz["sent"]
@@ -826,16 +844,18 @@ def report(r: dict[str, Any]) -> str:
 def _stalls(r: dict[str, Any]) -> str:
     st = r.get("stalls")
     if not st:
-        return "stall meter: no result"
+        return "stall meters: no result"
     prio = r.get("meter_priority")
-    return (f"stall meter (1 ms sleeps, {f'SCHED_FIFO {prio}' if prio else 'normal priority'}"
-            f"): {st['wakeups']} wake-ups, {st['over_2ms']} over {STALL_MS:g} ms late, "
-            f"{st['over_5ms']} over 5 ms, worst {st['max_ms']:.1f} ms; false trips with the "
-            f"meter over {STALL_MS:g} ms late in the {STALL_WINDOW_S * 1e3:g} ms before them: "
-            f"{st['trips_in_a_stall']} of {len(st['trip_worst_ms'])}"
-            f"{' listed' if len(st['trip_worst_ms']) < r['false_trips'] else ''} (worst per "
-            f"trip, ms: "
-            f"{st['trip_worst_ms'][:10]})")
+    return (f"stall meters (1 ms sleeps, one on each of CPUs {st.get('cpus')}, "
+            f"{f'SCHED_FIFO {prio}' if prio else 'normal priority'}): {st['wakeups']} "
+            f"wake-ups, {st['over_2ms']} over {STALL_MS:g} ms late, {st['over_5ms']} over 5 "
+            f"ms, worst {st['max_ms']:.1f} ms; false trips with a meter over {STALL_MS:g} ms "
+            f"late in the {STALL_WINDOW_S * 1e3:g} ms before them: {st['trips_in_a_stall']} "
+            f"of {len(st['trip_worst_ms'])}"
+            f"{' listed' if len(st['trip_worst_ms']) < r['false_trips'] else ''}; of the "
+            f"others, {st['trips_after_a_megabyte_reading']} within "
+            f"{MEGABYTE_WINDOW_S * 1e3:g} ms after a megabyte reading, {st['trips_neither']} "
+            f"after neither (the meters' worst per trip, ms: {st['trip_worst_ms'][:10]})")
 
 
 def _parts(p: dict[str, float | None]) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, yaml_problem
 from neuroq.deploy.paths import shipped_data
 
 #: The shipped file's name (config/dqn.yaml in a source checkout, share/neuroq/config/dqn.yaml
@@ -181,10 +181,7 @@ def load_hyperparameters(env_id: str, path: str | os.PathLike | None = None) -> 
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise NeuroqError(f"{p} is not valid YAML{at}: {problem}") from None
+        raise NeuroqError(f"{p} is not valid YAML {yaml_problem(exc)}") from None
     return parse_hyperparameters(data, env_id, str(p))
 
 

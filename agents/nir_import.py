@@ -54,7 +54,7 @@ from neuroq.agents.convert import (
 from neuroq.agents.nir_source import SourceNetwork, read_source, run_source
 from neuroq.deploy.artifact import plain
 from neuroq.deploy.encoders import Encoder, encoder_from_dict, with_silent_tail
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, yaml_problem
 from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
 from neuroq.deploy.neuron import make_params
 
@@ -162,8 +162,10 @@ def read_encoder(path: str | os.PathLike) -> Encoder:
     p = Path(path)
     try:
         d = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise NeuroqError(f"--encoder {p}: cannot read it: {exc}") from None
+    except OSError as exc:
+        raise NeuroqError(f"--encoder {p}: cannot read it: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise NeuroqError(f"--encoder {p} is not valid YAML {yaml_problem(exc)}") from None
     if isinstance(d, dict) and isinstance(d.get("encoder"), dict):
         d = d["encoder"]  # a whole manifest.json
     if not isinstance(d, dict):

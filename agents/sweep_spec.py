@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, yaml_problem
 
 #: The stages a sweep can run, in pipeline order; each needs the one before it.
 STAGES = ("train", "convert", "finetune", "export", "eval", "energy")
@@ -356,9 +356,7 @@ def load_spec(path: str | os.PathLike, train_run: list[str] | None = None) -> Sw
     except OSError as exc:
         raise NeuroqError(f"cannot read sweep spec {p}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise NeuroqError(f"{p} is not valid YAML{at}") from None
+        raise NeuroqError(f"{p} is not valid YAML {yaml_problem(exc)}") from None
     if train_run and isinstance(data, dict):
         data = {**data, "train_run": list(train_run)}
     return parse_spec(data, str(p), p.stem)

@@ -46,7 +46,7 @@ import yaml
 
 from neuroq.agents.hyperparams import DQNConfig
 from neuroq.agents.sweep_spec import Distribution, parse_distribution
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, yaml_problem
 
 STUDY_FILE = "study.journal"
 STUDY_NAME = "neuroq-dqn"
@@ -98,8 +98,8 @@ def load_space(path: str | os.PathLike | None) -> dict[str, Distribution]:
         data = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise NeuroqError(f"search space {path} does not exist") from None
-    except yaml.YAMLError:
-        raise NeuroqError(f"search space {path} is not valid YAML") from None
+    except yaml.YAMLError as exc:
+        raise NeuroqError(f"search space {path} is not valid YAML {yaml_problem(exc)}") from None
     return parse_space(data, str(path))
 
 

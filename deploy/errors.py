@@ -8,3 +8,13 @@ one line on stderr and exits non-zero; anything else is a bug and keeps its trac
 
 class NeuroqError(Exception):
     """A user-facing error: the message is printed as is, without a traceback."""
+
+
+def yaml_problem(exc: Exception) -> str:
+    """One line saying where and what a PyYAML error is ("at line 2, column 1: expected
+    the node content"), for messages of the form f"{path} is not valid YAML {...}"; PyYAML's
+    own text spans several lines with a caret."""
+    mark = getattr(exc, "problem_mark", None)
+    at = f"at line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split()) or "syntax error"
+    return at + problem

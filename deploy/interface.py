@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy.control import ActionTable, MalformedInput
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, yaml_problem
 from neuroq.deploy.interface_features import (
     REASON_BAD_SCAN,
     REASON_WRONG_FRAME,
@@ -344,7 +344,7 @@ def load_interface(name_or_path: str | os.PathLike) -> RobotInterface:
     except OSError as exc:
         raise NeuroqError(f"cannot read robot interface {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise NeuroqError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise NeuroqError(f"{path} is not valid YAML {yaml_problem(exc)}") from None
     return RobotInterface.from_dict(doc, str(path))
 
 

@@ -1,5 +1,6 @@
 """The `neuroq` command line: help everywhere, one clear line for every user error."""
 
+import json
 import os
 import subprocess
 import sys
@@ -73,6 +74,18 @@ def test_run_folder_that_does_not_exist(tmp_path):
 def test_main_returns_exit_code_for_user_errors(capsys, tmp_path):
     assert main(["show", str(tmp_path)]) == 2
     assert "no result.json" in capsys.readouterr().err
+
+
+def test_show_reads_an_energy_run(capsys, tmp_path):
+    """An energy run writes report.json, not result.json (an outsider's `neuroq show` of
+    the folder the demo printed said "did the run end early?")."""
+    (tmp_path / "report.json").write_text(json.dumps({
+        "header": {"env_id": "CartPole-v1", "episodes": 20},
+        "main_table": {"header": ["platform", "energy per action"],
+                       "rows": [["SpiNNaker2 low", "3.06 uJ [modeled]"]]}}))
+    assert main(["show", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "CartPole-v1" in out and "SpiNNaker2 low | 3.06 uJ [modeled]" in out
 
 
 def test_demo_records_its_command_without_the_local_run_folder():

@@ -116,3 +116,29 @@ def test_convert_of_a_garbage_model_is_one_line_and_leaves_no_run(tmp_path, caps
     code, _, err = run_cli(capsys, "convert", run, "--out", tmp_path / "runs")
     assert_one_line_error(code, err, "convert", "cannot load the DQN")
     assert [p.name for p in (tmp_path / "runs" / "CartPole-v1").iterdir()] == [run.name]
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["train", "--env", "CartPole-v1", "--seed", "-1"], "argument --seed"),
+    (["train", "--env", "CartPole-v1", "--seed", str(2**32)], "argument --seed"),
+    (["train", "--env", "CartPole-v1", "--seeds", "-1", "2"], "argument --seeds"),
+    (["train", "--env", "CartPole-v1", "--seeds", "3", "0", "3"], "--seeds: 3 given more"),
+    (["train", "--env", "CartPole-v1", "--threads", "0"], "argument --threads"),
+    (["train", "--env", "CartPole-v1", "--steps", "-5"], "argument --steps"),
+    (["convert", "runs/x", "--seed", "-1"], "argument --seed"),
+    (["finetune", "runs/x", "--seed", "-1"], "argument --seed"),
+    (["robustness", SHIPPED, "--noise", "-0.1"], "argument --noise"),
+    (["robustness", SHIPPED, "--noise", "nan"], "argument --noise"),
+    (["robustness", SHIPPED, "--drop", "1.5"], "argument --drop"),
+    (["robustness", SHIPPED, "--episodes", "-2"], "argument --episodes"),
+    (["robustness", SHIPPED, "--action-delay", "-1"], "argument --action-delay"),
+    (["eval", SHIPPED, "--episodes", "abc"], "argument --episodes"),
+    (["eval", SHIPPED, "--no-such-option"], "unrecognized arguments"),
+])
+def test_a_bad_command_line_is_one_line_before_anything_runs(tmp_path, capsys, argv, match):
+    """Found by an outsider: negative or 33-bit seeds, --threads 0, --noise -0.1 and
+    --drop 1.5 ended in tracebacks (exit 1), some after minutes of work; repeated seeds
+    trained the same network twice."""
+    code, out, err = run_cli(capsys, *argv, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, argv[0], match)
+    assert not (tmp_path / "runs").exists() and not out

@@ -72,6 +72,8 @@ def test_without_extras_data_is_found_and_missing_extras_are_named(installed):
     assert 'pip install "neuroq[train]" torch==2.13.0' in out.stderr
     _one_error_line(neuroq(installed, "convert", "runs/x"), "convert", "train")
     _one_error_line(neuroq(installed, "finetune", "runs/x"), "finetune", "train")
+    # exporting a finetune run plays its gate against the float DQN (stable-baselines3)
+    _one_error_line(neuroq(installed, "export", "runs/x"), "export", "train")
     _one_error_line(neuroq(installed, "energy", str(share / "artifacts" / "cartpole")),
                     "energy", "train")
     _one_error_line(neuroq(installed, "replay", "x.raw"), "replay", "ros")

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 
+from neuroq.agents.cli.argtypes import nonnegative_int, seed
+
 HELP = "convert a trained DQN to an 8-bit spiking Q-network"
 
 
@@ -63,14 +65,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
     p.add_argument("--record-steps", type=int, default=DEFAULT_RECORD_STEPS,
                    help="observations to record (default: %(default)s)")
-    p.add_argument("--eval-episodes", type=int, default=DEFAULT_EVAL_EPISODES,
+    p.add_argument("--eval-episodes", type=nonnegative_int, default=DEFAULT_EVAL_EPISODES,
                    help="episodes per return measurement (default: %(default)s)")
     p.add_argument("--reset", choices=RESET_CHOICES, default=DEFAULT_RESET,
                    help="what a spike does to the membrane: 'subtract' the threshold, or set "
                         "it to 'zero' (v_reset = 0, the reset NIR's IF/LIF nodes define, so "
                         "every NIR reader runs the network as neuroq does; docs/nir.md) "
                         "(default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    p.add_argument("--seed", type=seed, default=0, help="seed (default: %(default)s)")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
 
 

@@ -24,6 +24,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from neuroq.agents.cli.argtypes import positive_int, seed
+
 HELP = "run the whole pipeline on CartPole-v1 (what `make demo` runs)"
 
 
@@ -34,9 +36,9 @@ def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default="CartPole-v1", help="Gymnasium env id (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    p.add_argument("--seed", type=seed, default=0, help="seed (default: %(default)s)")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
-    p.add_argument("--steps", type=int, metavar="N",
+    p.add_argument("--steps", type=positive_int, metavar="N",
                    help="training steps (default: the config's n_timesteps)")
     p.add_argument("--epochs", type=int, default=20,
                    help="fine-tuning epochs (default: %(default)s)")
@@ -46,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--margin", type=float, default=0.0,
                    help="weight of the fine-tuning Q-margin hinge (see neuroq finetune "
                         "--help; default: %(default)s = off)")
-    p.add_argument("--episodes", type=int, default=100,
+    p.add_argument("--episodes", type=positive_int, default=100,
                    help="evaluation episodes on the emulator (default: %(default)s)")
     p.add_argument("--skip-ros", action="store_true", help="skip the ROS 2 closed loop")
     p.add_argument("--skip-energy", action="store_true", help="skip the energy report")

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 
+from neuroq.agents.cli.argtypes import positive_int, seed
+
 HELP = "energy and latency per action: SpiNNaker2 (modeled) vs CPU and GPU, with a report"
 
 
@@ -49,9 +51,9 @@ def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="deploy artifact folder (or its manifest.json)")
-    p.add_argument("--episodes", type=int, default=20,
+    p.add_argument("--episodes", type=positive_int, default=20,
                    help="episodes per network (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="episode i uses seed + i (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="episode i uses seed + i (default: 0)")
     p.add_argument("--max-steps", type=int, default=None,
                    help="cap on steps per episode (default: the environment's limit)")
     p.add_argument("--latency-samples", type=int, default=1000,

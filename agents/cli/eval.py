@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from neuroq.agents.cli.argtypes import positive_int, seed
+
 HELP = "evaluate an artifact closed loop: returns, latency, events and energy per action"
 
 
@@ -38,8 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", "--target", dest="backend", default="emulator",
                    choices=("emulator", "reference", "spinnaker2"),
                    help="where the network runs (default: emulator)")
-    p.add_argument("--episodes", type=int, default=100, help="episodes (default: 100)")
-    p.add_argument("--seed", type=int, default=0, help="episode i uses seed + i (default: 0)")
+    p.add_argument("--episodes", type=positive_int, default=100, help="episodes (default: 100)")
+    p.add_argument("--seed", type=seed, default=0, help="episode i uses seed + i (default: 0)")
     p.add_argument("--board-ip", default=None, help="SpiNNaker2 board address (spinnaker2)")
     p.add_argument("--performance-level", default="low", choices=("low", "high"),
                    help="DVFS level of the energy model: low 150 MHz/0.5 V, high 300 MHz/0.8 V")
@@ -83,8 +85,9 @@ def print_summary(result: dict, run_dir) -> None:
     print(f"host time/action    {_fmt(m['host_time_per_action_batched_s'], 1e6, 'us')} batched,"
           f" {_fmt(m['host_latency_single_action_median_s'], 1e6, 'us')} single (median)"
           "  [measured]")
+    chip = c["chip_synaptic_events"]  # None where the backend does not count them
     print(f"synaptic events     {c['synaptic_events']:.1f} per action (dense), "
-          f"{c['chip_synaptic_events'] or 0:.1f} on chip (non-zero weights)  [counted]")
+          f"{'n/a' if chip is None else f'{chip:.1f}'} on chip (non-zero weights)  [counted]")
     if mod is not None:
         em = mod["energy_model"]
         print(f"chip time/action    {_fmt(mod['chip_time_s'], 1e3, 'ms')}  [modeled]")

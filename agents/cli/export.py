@@ -39,7 +39,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from neuroq.agents.cli.argtypes import nonnegative_int
+
 HELP = "write the deploy artifact (NIR + manifest) of a fine-tuned network"
+
+
+def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
+    """The train extra for a finetune run (its gate plays the float DQN, a
+    stable-baselines3 model); nothing to re-export an artifact folder."""
+    from pathlib import Path
+
+    from neuroq.deploy.artifact import MANIFEST_FILE
+
+    return () if (Path(args.finetune_run) / MANIFEST_FILE).is_file() else ("train",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,7 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(or an artifact folder to re-export)")
     p.add_argument("--nir-profile", nargs="+", choices=PROFILES, default=[], metavar="PROFILE",
                    help=f"also write the NIR graph each of these reads ({', '.join(PROFILES)})")
-    p.add_argument("--eval-episodes", type=int, default=DEFAULT_EVAL_EPISODES,
+    p.add_argument("--eval-episodes", type=nonnegative_int, default=DEFAULT_EVAL_EPISODES,
                    help="episodes to check the exported artifact's return (default: "
                         "%(default)s; 0 = skip)")
     p.add_argument("--gate", type=float, default=DEFAULT_GATE, metavar="FRACTION",

@@ -4,7 +4,8 @@ A command that needs an extra that is not installed stops with one line naming t
 and how to install it (NeuroqError: exit 2), instead of an ImportError deep inside it.
 Checked with importlib.util.find_spec, which imports nothing.
 
-    train   torch + stable-baselines3: train, convert, finetune, energy, demo
+    train   torch + stable-baselines3: train, convert, finetune, export (of a finetune
+            run: its gate plays the float DQN), energy, demo
     ros     rclpy (ROS 2): replay, demo's ROS 2 stage
     scale   ray + optuna: sweep (but not --serial), tune
     video   imageio (+ imageio-ffmpeg for MP4): eval --video
@@ -26,7 +27,8 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
 }
 #: extra -> how to get it. torch pinned: an unpinned torch pulls several GB of CUDA packages.
 INSTALL_HINT: dict[str, str] = {
-    "train": 'pip install "neuroq[train]" torch==2.13.0',
+    "train": 'pip install "neuroq[train]" torch==2.13.0 (in a clone: pip install '
+             '".[train]" torch==2.13.0)',
     "ros": 'source ROS 2 (. /opt/ros/<distro>/setup.bash) or pip install "neuroq[ros]"',
     "scale": 'pip install "neuroq[scale]"',
     "video": 'pip install "neuroq[video]"',

@@ -28,6 +28,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from neuroq.agents.cli.argtypes import nonnegative_int, seed
+
 HELP = "fine-tune a converted spiking Q-network with the chip's 8-bit semantics"
 
 
@@ -72,14 +74,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-thresholds", action="store_true", help="learn thresholds too")
     p.add_argument("--loss", choices=("distill", "td"), default=d.loss,
                    help="distillation from the DQN's Q-values (default) or TD learning")
-    p.add_argument("--eval-episodes", type=int,
+    p.add_argument("--eval-episodes", type=nonnegative_int,
                    help="final evaluation episodes (default: those of the convert run)")
     p.add_argument("--randomize", type=_yaml_mapping, metavar="YAML",
                    help="domain randomization of the DAgger rollouts and half the validation "
                         "episodes, e.g. \"{obs_noise: [0, 0.05], action_delay: [0, 1]}\" "
                         "(kinds: obs_noise, action_delay, drop, physics, obs_delay; "
                         "default: none)")
-    p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
+    p.add_argument("--seed", type=seed, default=d.seed, help="default: %(default)s")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -10,8 +10,9 @@ Each subcommand lives in its own module, which defines
                                       before run (agents/cli/extras.py)
 
 so that `neuroq --help` and robot-side subcommands never import torch.
-User errors are `NeuroqError`: printed as one line on stderr, exit code 2; so is a missing
-extra.
+User errors are `NeuroqError`: printed as one line on stderr, exit code 2; so are a missing
+extra and a bad command line (`OneLineParser`: an unknown option, a value of the wrong
+kind or range, from `neuroq.agents.cli.argtypes`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from neuroq.agents.cli.extras import require as require_extras
 from neuroq.deploy.errors import NeuroqError
@@ -79,13 +81,23 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose command-line errors are one line on stderr ("neuroq <cmd>:
+    error: argument --seed: ..."), exit status 2, as every other user error; `--help`
+    shows the usage. Subcommand parsers are made of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+
 def _no_extras(args: argparse.Namespace) -> tuple[str, ...]:
     del args
     return ()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="neuroq",
         description=(
             "Train DQN control policies, convert them to 8-bit spiking Q-networks and run "
@@ -113,7 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, unknown = parser.parse_known_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a bad command line (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
+    if unknown:  # named by the subcommand, as its other errors are
+        print(f"neuroq {args.command}: error: unrecognized arguments: {' '.join(unknown)} "
+              f"(see neuroq {args.command} --help)", file=sys.stderr)
+        return EXIT_USER_ERROR
     try:
         require_extras(args._extras(args))
         return int(args._run(args) or 0)

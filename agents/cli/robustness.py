@@ -26,6 +26,14 @@ import argparse
 import json
 import sys
 
+from neuroq.agents.cli.argtypes import (
+    nonnegative_float,
+    nonnegative_int,
+    positive_int,
+    probability,
+    seed,
+)
+
 HELP = "returns of an artifact, its float DQN and an int8 ANN under perturbation"
 
 
@@ -45,17 +53,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from neuroq.deploy.seeds import HELD_OUT_BASE
 
     p.add_argument("artifact", help="deploy artifact folder (or its manifest.json)")
-    p.add_argument("--episodes", type=int, default=100,
+    p.add_argument("--episodes", type=positive_int, default=100,
                    help="episodes per network and condition (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=HELD_OUT_BASE,
+    p.add_argument("--seed", type=seed, default=HELD_OUT_BASE,
                    help="episode i uses seed + i (default: %(default)s, held out)")
-    p.add_argument("--noise", type=float, nargs="*", metavar="SIGMA",
+    p.add_argument("--noise", type=nonnegative_float, nargs="*", metavar="SIGMA",
                    help="observation noise sigmas (default: 0.01 0.05 0.1; none given: off)")
-    p.add_argument("--action-delay", type=int, nargs="*", metavar="STEPS",
+    p.add_argument("--action-delay", type=nonnegative_int, nargs="*", metavar="STEPS",
                    help="action delays (default: 1 2; none given: off)")
-    p.add_argument("--drop", type=float, nargs="*", metavar="P",
+    p.add_argument("--drop", type=probability, nargs="*", metavar="P",
                    help="dropped-action probabilities (default: 0.1 0.25; none given: off)")
-    p.add_argument("--obs-delay", type=int, nargs="*", metavar="STEPS",
+    p.add_argument("--obs-delay", type=nonnegative_int, nargs="*", metavar="STEPS",
                    help="observation delays (default: 1 on event tasks, else off)")
     p.add_argument("--physics", type=_physics, action="append", metavar="NAME=V1,V2",
                    help="physics shift, repeatable (default: the env's own set)")

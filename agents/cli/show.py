@@ -1,7 +1,9 @@
-"""Show the result of a run folder (any stage): its result.json, summarised.
+"""Show the result of a run folder (any stage): its result.json, summarised (an energy
+run's report.json: `neuroq energy` writes a report, not a result).
 
-example:
+examples:
   neuroq show runs/CartPole-v1/train-seed0-20261122-153012
+  neuroq show runs/CartPole-v1/energy-20261122-160201
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import json
 
 HELP = "print the result of a run folder"
+#: what an energy run writes instead of result.json (neuroq.agents.energy.render)
+REPORT_FILE = "report.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,13 +24,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.runs import RESULT_FILE, read_json, require_run_dir
 
-    run_dir = require_run_dir(args.run)
-    result = read_json(run_dir / RESULT_FILE)
+    run_dir = require_run_dir(args.run, must_contain="")
+    found = [run_dir / name for name in (RESULT_FILE, REPORT_FILE) if (run_dir / name).exists()]
+    if not found:  # the usual message: a run that ended early, or not a run folder
+        require_run_dir(args.run)
+    result = read_json(found[0])
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
+    if found[0].name == REPORT_FILE:  # an energy report: its header and main table
+        _print_scalars(result.get("header", {}))
+        table = result.get("main_table", {})
+        for row in [table.get("header", []), *table.get("rows", [])]:
+            print(" | ".join(map(str, row)))
+        print(f"(every figure with its source: {run_dir / 'report.md'})")
+        return 0
+    _print_scalars(result)
+    return 0
+
+
+def _print_scalars(result: dict) -> None:
+    """`result`'s top-level values that are not mappings or lists, one per line."""
     width = max(map(len, result), default=0)
     for key, value in result.items():
         if not isinstance(value, (dict, list)):
             print(f"{key:<{width}}  {value}")
-    return 0

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 
+from neuroq.agents.cli.argtypes import positive_int
+
 HELP = "run a grid or random sweep over stage settings on Ray (resumable)"
 
 
@@ -36,7 +38,7 @@ def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="sweep spec (YAML; see docs/scale.md)")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
-    p.add_argument("--workers", type=int, metavar="N",
+    p.add_argument("--workers", type=positive_int, metavar="N",
                    help="trials at once on the local Ray (default: the spec's, else 2)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--address", metavar="HOST:PORT",

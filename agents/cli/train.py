@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from neuroq.agents.cli.argtypes import positive_int, seed
+
 HELP = "train a DQN (stable-baselines3) for one or several seeds"
 
 
@@ -41,19 +43,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="import PKG first (it registers the env id given to --env); later "
                         "stages import it again from the run folder")
     seeds = p.add_mutually_exclusive_group()
-    seeds.add_argument("--seed", type=int, default=0, help="one seed (default: %(default)s)")
-    seeds.add_argument("--seeds", type=int, nargs="+", metavar="N",
+    seeds.add_argument("--seed", type=seed, default=0, help="one seed (default: %(default)s)")
+    seeds.add_argument("--seeds", type=seed, nargs="+", metavar="N",
                        help="several seeds, trained in parallel processes")
     p.add_argument("--config", metavar="YAML", help="hyperparameter file "
                    "(default: the shipped config/dqn.yaml)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override hyperparameters, e.g. n_timesteps=20000")
-    p.add_argument("--steps", type=int, metavar="N",
+    p.add_argument("--steps", type=positive_int, metavar="N",
                    help="shorthand for --set n_timesteps=N")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
-    p.add_argument("--workers", type=int, metavar="N",
+    p.add_argument("--workers", type=positive_int, metavar="N",
                    help="parallel processes for --seeds (default: min(seeds, CPU cores))")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="torch threads for a single-seed run (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -73,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
               f"hyperparameters ({loaded.source}; see docs/training.md)", file=sys.stderr)
     overrides = list(args.set) + ([f"n_timesteps={args.steps}"] if args.steps else [])
     cfg = hyperparams.override(loaded.config, overrides)
-    if args.workers is not None and args.workers < 1:
-        raise NeuroqError("--workers must be at least 1")
+    repeated = sorted({s for s in args.seeds or [] if args.seeds.count(s) > 1})
+    if repeated:  # each would train the same network again
+        raise NeuroqError(f"--seeds: {', '.join(map(str, repeated))} given more than once")
     ensure_writable(f"{args.out}/{env_id}")
     progress = not args.no_progress and sys.stderr.isatty()
     if args.seeds:

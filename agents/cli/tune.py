@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 
+from neuroq.agents.cli.argtypes import positive_int, seed
+
 HELP = "search DQN hyperparameters (Optuna TPE + median pruning) on Ray; resumable"
 
 
@@ -34,8 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gym-package", metavar="PKG", help="import PKG first (it registers --env)")
     p.add_argument("--trials", type=int, default=20,
                    help="finished trials the study should hold (default: %(default)s)")
-    p.add_argument("--steps", type=int, metavar="N", help="n_timesteps of every trial")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--steps", type=positive_int, metavar="N", help="n_timesteps of every trial")
+    p.add_argument("--seed", type=seed, default=0,
                    help="training seed of every trial, and the sampler's (default: 0)")
     p.add_argument("--name", default="dqn",
                    help="study name: folder <out>/<env>/tune-<name> (default: %(default)s)")
@@ -46,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "not searched (default: the shipped config/dqn.yaml)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override settings not searched, e.g. eval_freq=2000")
-    p.add_argument("--workers", type=int, default=2,
+    p.add_argument("--workers", type=positive_int, default=2,
                    help="trials at once (default: %(default)s)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--address", metavar="HOST:PORT",

@@ -1,0 +1,73 @@
+"""Argument types shared by the `neuroq` commands: a bad number is refused while the
+command line is read (argparse: the usage and one error line naming the option, exit 2),
+before anything is built or written.
+
+A seed is an integer in [0, MAX_SEED]: what numpy's legacy seeding and stable-baselines3's
+`set_random_seed` accept (2**32 - 1 at most), so a seed any stage takes is one every stage
+takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+#: the largest seed: numpy's `np.random.seed` (used by stable-baselines3) takes 32 bits
+MAX_SEED = 2**32 - 1
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _real(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
+    return value
+
+
+def seed(text: str) -> int:
+    """An integer in [0, MAX_SEED]."""
+    value = _integer(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2**32 - 1], got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0."""
+    value = _real(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value:g}")
+    return value
+
+
+def probability(text: str) -> float:
+    """A number in [0, 1]."""
+    value = _real(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {value:g}")
+    return value

@@ -11,10 +11,14 @@ Exit status, the same for every node (docs/ros.md, "Exit status"):
     0  stopped by SIGINT or SIGTERM, or finished its work;
     1  refused to activate (valid parameters, but what they name cannot run: an artifact
        that does not load or check, an unreachable board), or a fatal error while running;
+    0  also for `--help` (the node module's docstring: topics, parameters, behaviour);
     2  bad parameter or bad input: one line `neuroq <node>: error: ...` on stderr (a value
        of the wrong type, out of range or not one of the choices, an unreadable params
-       file or malformed --ros-args, an unknown NEUROQ_ROS_EXECUTOR);
+       file or malformed --ros-args, an argument before --ros-args other than --help, an
+       unknown NEUROQ_ROS_EXECUTOR);
    -14 (142 from a shell) the teardown limit ended a process whose teardown hung.
+A parameter given to a node that the node does not declare (a misspelt name) is logged as
+a warning at start-up (`warn_unknown_parameters`): rclpy ignores it without a word.
 A node with a `safe_stop(reason)` method (the actuator) has it called after the spin loop
 ends for any reason (signal, fatal error, context shut down) and before teardown.
 
@@ -78,6 +82,9 @@ TEARDOWN_DUMP_LEAD_S = 1.0
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
+#: where a node's ROS arguments begin; before it, the node's own: only HELP_FLAGS
+ROS_ARGS = "--ros-args"
+HELP_FLAGS = frozenset({"-h", "--help"})
 
 #: Set by SIGINT/SIGTERM in a node process (`run_node`); the spin loop stops between slices.
 _STOP = threading.Event()
@@ -186,6 +193,29 @@ def _safe_stop(node: Node, reason: str) -> None:
         print(f"neuroq: safe stop ({reason}) failed: {exc!r}", file=sys.stderr)
 
 
+def _help_text(make_node: Callable[[], Node], label: str) -> str:
+    """What `--help` prints: the node module's docstring (topics, parameters, behaviour)
+    and how parameters are given."""
+    module = sys.modules.get(getattr(make_node, "__module__", ""), None)
+    doc = (getattr(module, "__doc__", None) or "").strip()
+    return (f"neuroq {label}\n\n{doc}\n\nParameters are ROS parameters: --ros-args -p "
+            "NAME:=VALUE (repeatable) or --params-file FILE; docs/ros.md lists every node's "
+            "parameters with their defaults.")
+
+
+def warn_unknown_parameters(node: Node) -> list[str]:
+    """Log a warning for each parameter given to `node` (command line, params file) that
+    it does not declare, and return their names: rclpy ignores them silently, so a
+    misspelt name (`watchdog_timout_s`) would leave the default in force unnoticed.
+    Not refused: a params file shared by several nodes (`/**`) may hold others' keys."""
+    given = getattr(node, "_parameter_overrides", None) or {}  # rclpy keeps no public view
+    unknown = sorted(name for name in given if not node.has_parameter(name))
+    for name in unknown:
+        node.get_logger().warning(f"parameter {name!r} is not one of this node's: ignored "
+                                  "(misspelt? --help describes the node's parameters)")
+    return unknown
+
+
 def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
              spin: Callable[[Node], None] | None = None) -> int:
     """The body of every node's `main()`: init, build the node, spin until shut down; the
@@ -199,6 +229,15 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     NEUROQ_ROS_EXECUTOR names; a bad value there is a usage error, status 2); it should
     return once `stop_requested()`.
     """
+    argv = list(sys.argv if args is None else args)
+    own = argv[1:argv.index(ROS_ARGS)] if ROS_ARGS in argv else argv[1:]
+    if HELP_FLAGS & set(own):
+        print(_help_text(make_node, label))
+        return EXIT_OK
+    if own:  # the nodes take no arguments of their own: a misplaced parameter, a typo
+        return _usage_error(label, f"unrecognized arguments: {' '.join(own)} (parameters "
+                            "go after --ros-args: -p NAME:=VALUE or --params-file FILE; "
+                            "--help lists them)")
     fix_malloc_thresholds()  # before DDS and rclpy allocate their buffers
     profile = use_node_profile()  # before rclpy starts Fast DDS
     try:
@@ -227,6 +266,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
         node = make_node()
     except (NeuroqError, ValueError, ParameterException) as exc:
         _end_before_spinning(_usage_error(label, exc))
+    warn_unknown_parameters(node)
     if not getattr(node, "active", True):
         _end_before_spinning(EXIT_REFUSED)
     try:

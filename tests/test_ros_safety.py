@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from rclpy import node as rclpy_node
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import JointState, Joy
@@ -112,6 +113,39 @@ def test_every_node_exits_2_with_one_line_for_a_bad_parameter_or_bad_input():
         _bad_parameter_and_input_runs()
         assert all(Path("/dev/shm", name).exists() for name in probe_segments)
     assert not _ownerless(_segments() - before)
+
+
+@pytest.mark.parametrize("label", [*NODES, *MORE_NODES])
+def test_every_node_has_help_and_refuses_arguments_of_its_own(label):
+    """An outsider found `--help` answered with "parameter 'artifact' is empty" and
+    `--bogus` ignored: help is the module docstring, exit 0; any other argument before
+    --ros-args is one line, exit 2 (neither starts rclpy)."""
+    module = {**NODES, **MORE_NODES}[label]
+    helped = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
+                            text=True, timeout=PROCESS_TIMEOUT_S)
+    assert helped.returncode == 0, helped.stderr
+    assert f"neuroq {label}" in helped.stdout and "Parameters" in helped.stdout
+    bad = subprocess.run([sys.executable, "-m", module, "--bogus", "--ros-args", "-p",
+                          "a:=1"], capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 2 and len(lines) == 1, bad.stderr
+    assert lines[0].startswith(f"neuroq {label}: error: unrecognized arguments: --bogus")
+
+
+def test_a_parameter_no_node_declares_is_named_in_a_warning():
+    """rclpy ignores a parameter a node does not declare: a misspelt watchdog timeout
+    would leave the default in force without a word."""
+    from neuroq.ros_nodes.process import warn_unknown_parameters
+
+    def make(ctx):
+        node = rclpy_node.Node("neuroq_unknown_parameter_probe", context=ctx,
+                               parameter_overrides=[Parameter("watchdog_timout_s", value=0.02),
+                                                    Parameter("known", value=1)])
+        node.declare_parameter("known", 0)
+        return node
+
+    with spinning(make) as (node,):
+        assert warn_unknown_parameters(node) == ["watchdog_timout_s"]
 
 
 REFUSING_AFTER_INFO = """

@@ -53,13 +53,15 @@ class ReplaySummary:
     """What decoded the file: the EVT 3.0 decoder of a .raw file, or the `aedat` package."""
 
 
-def open_event_file(path: str | os.PathLike,
-                    decoder: str = "auto") -> tuple[Iterator[np.ndarray], int, int, str]:
+def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int | None = None,
+                    height: int | None = None) -> tuple[Iterator[np.ndarray], int, int, str]:
     """(chunks of events, width, height, what decodes it) of a .raw (EVT 3.0) or .aedat4
-    file. decoder: the EVT 3.0 decoder for .raw files ("auto", "evt3" or "numpy")."""
+    file. decoder: the EVT 3.0 decoder for .raw files ("auto", "evt3" or "numpy");
+    width, height: the sensor size of a .raw file whose header gives none (None: the
+    header's)."""
     p = os.fspath(path)
     if p.lower().endswith(".raw"):
-        reader = RawReader(p, decoder=decoder)
+        reader = RawReader(p, width=width, height=height, decoder=decoder)
         return ((events for events, _ in reader), reader.width, reader.height,
                 f"EVT 3.0 decoder {reader.decoder_name}")
     if p.lower().endswith((".aedat4", ".aedat")):
@@ -80,19 +82,25 @@ def open_event_file(path: str | os.PathLike,
 def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_PACKET_US,
            encoding: str = "evt3", topic: str = TOPIC_EVENTS, frame_id: str = "dvs",
            max_packets: int = 0, max_seconds: float = math.inf, node: Any = None,
-           log: Any = print, decoder: str = "auto") -> ReplaySummary:
+           log: Any = print, decoder: str = "auto", width: int | None = None,
+           height: int | None = None) -> ReplaySummary:
     """Publish the file's events on `topic`; returns what was sent.
 
-    decoder: the EVT 3.0 decoder that reads a .raw file ("auto", "evt3" or "numpy").
+    decoder: the EVT 3.0 decoder that reads a .raw file ("auto", "evt3" or "numpy");
+    width, height: the sensor size of a .raw file whose header gives none.
 
     node: an rclpy node to publish from (tests); None creates one in the default context
     (rclpy.init must have been called).
     """
     if encoding not in ENCODINGS:
         raise NeuroqError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
-    if not speed > 0 or packet_us < 1 or max_packets < 0 or not max_seconds > 0:
-        raise NeuroqError("speed and max_seconds must be > 0, packet_us >= 1, max_packets >= 0")
-    chunks, width, height, read_by = open_event_file(path, decoder)
+    for name, value, ok, rule in (("speed", speed, speed > 0, "> 0"),
+                                  ("max_seconds", max_seconds, max_seconds > 0, "> 0"),
+                                  ("packet_us", packet_us, packet_us >= 1, ">= 1"),
+                                  ("max_packets", max_packets, max_packets >= 0, ">= 0")):
+        if not ok:  # the first one that is wrong, by name
+            raise NeuroqError(f"{name} must be {rule}, got {value!r}")
+    chunks, width, height, read_by = open_event_file(path, decoder, width, height)
     from event_camera_msgs.msg import EventPacket
 
     from neuroq.ros_nodes.qos import command_qos

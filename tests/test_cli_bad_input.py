@@ -86,8 +86,8 @@ def test_eval_of_an_env_that_does_not_import_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,match", [
     (["--seed", "-1"], "seed"),
-    (["--max-steps", "0"], "max_steps"),
-    (["--max-steps", "-5"], "max_steps"),
+    (["--max-steps", "0"], "max-steps"),
+    (["--max-steps", "-5"], "max-steps"),
     (["--episodes", "0"], "episodes"),
 ])
 def test_eval_refuses_bad_settings_before_making_anything(tmp_path, capsys, argv, match):
@@ -142,3 +142,28 @@ def test_a_bad_command_line_is_one_line_before_anything_runs(tmp_path, capsys, a
     code, out, err = run_cli(capsys, *argv, "--out", tmp_path / "runs")
     assert_one_line_error(code, err, argv[0], match)
     assert not (tmp_path / "runs").exists() and not out
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["finetune", "runs/x", "--epochs", "0"], "argument --epochs"),
+    (["finetune", "runs/x", "--lr", "-1"], "argument --lr"),
+    (["finetune", "runs/x", "--batch-size", "0"], "argument --batch-size"),
+    (["replay", "x.raw", "--speed", "0"], "argument --speed"),
+    (["replay", "x.raw", "--max-packets", "-1"], "argument --max-packets"),
+    (["demo", "--epochs", "0"], "argument --epochs"),
+    (["eval", SHIPPED, "--max-steps", "0"], "argument --max-steps"),
+])
+def test_each_bad_setting_is_named(tmp_path, capsys, argv, match):
+    """One message per option, naming it: finetune said "epochs and batch size must be >=
+    1, lr > 0, ..." for any of them, and demo took --epochs 0 until its third stage."""
+    code, _, err = run_cli(capsys, *argv, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, argv[0], match)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_energy_sweep_shorter_than_the_network_is_refused_first(tmp_path, capsys):
+    pytest.importorskip("torch")
+    code, _, err = run_cli(capsys, "energy", SHIPPED, "--sweep", "1,2", "--out",
+                           tmp_path / "runs")
+    assert_one_line_error(code, err, "energy", "T >= 4")
+    assert not (tmp_path / "runs").exists()

@@ -375,7 +375,7 @@ def test_raw_reader_errors_say_what_to_do(tmp_path, decoder):
         RawReader(evt2)
     no_size = tmp_path / "nosize.raw"
     no_size.write_bytes(b"% evt 3.0\n% end\n")
-    with pytest.raises(NeuroqError, match="width= and height="):
+    with pytest.raises(NeuroqError, match="--width W --height H"):
         RawReader(no_size)
     assert RawReader(no_size, width=4, height=4, decoder=decoder).read_all().size == 0
     with pytest.raises(NeuroqError, match="must be one of"):

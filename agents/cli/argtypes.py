@@ -23,12 +23,12 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
-def _real(text: str) -> float:
+def _real(text: str, infinite: bool = False) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
+    if math.isnan(value) or (math.isinf(value) and not infinite):
         raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
     return value
 
@@ -62,6 +62,22 @@ def nonnegative_float(text: str) -> float:
     value = _real(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value:g}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    value = _real(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
+    return value
+
+
+def positive_or_inf(text: str) -> float:
+    """A number > 0, `inf` included (no limit, no waiting)."""
+    value = _real(text, infinite=True)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
     return value
 
 

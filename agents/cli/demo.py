@@ -1,4 +1,5 @@
-"""Run the whole pipeline on one environment (CartPole-v1) and print what each stage made.
+"""Run the whole pipeline on one environment (--env, default CartPole-v1) and print what each
+stage made.
 
 `make demo` runs it for CartPole-v1 and then for the DVS event task
 (neuroq/DVSPanTrackingPooled-v0: events enter the network as input spikes, and the ROS 2
@@ -26,7 +27,7 @@ from typing import Any
 
 from neuroq.agents.cli.argtypes import positive_int, seed
 
-HELP = "run the whole pipeline on CartPole-v1 (what `make demo` runs)"
+HELP = "run the whole pipeline on one environment (what `make demo` runs)"
 
 
 def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
@@ -40,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
     p.add_argument("--steps", type=positive_int, metavar="N",
                    help="training steps (default: the config's n_timesteps)")
-    p.add_argument("--epochs", type=int, default=20,
+    p.add_argument("--epochs", type=positive_int, default=20,
                    help="fine-tuning epochs (default: %(default)s)")
     p.add_argument("--spike-penalty", type=float, default=0.2,
                    help="fine-tuning penalty on synaptic events: fewer events per action, "

@@ -54,13 +54,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=positive_int, default=20,
                    help="episodes per network (default: %(default)s)")
     p.add_argument("--seed", type=seed, default=0, help="episode i uses seed + i (default: 0)")
-    p.add_argument("--max-steps", type=int, default=None,
+    p.add_argument("--max-steps", type=positive_int, default=None,
                    help="cap on steps per episode (default: the environment's limit)")
-    p.add_argument("--latency-samples", type=int, default=1000,
+    p.add_argument("--latency-samples", type=positive_int, default=1000,
                    help="single actions timed per CPU platform (default: %(default)s)")
     p.add_argument("--sweep", type=_timesteps_list, default=None, metavar="T1,T2,...",
                    help="T values for return against T (default: from L+1 up to 64)")
-    p.add_argument("--sweep-episodes", type=int, default=10,
+    p.add_argument("--sweep-episodes", type=positive_int, default=10,
                    help="episodes per T of the sweep (default: %(default)s)")
     p.add_argument("--baseline", default=None, metavar="ARTIFACT_OR_RUN",
                    help="a plain conversion of the same DQN to compare energy against "

@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="DVFS level of the energy model: low 150 MHz/0.5 V, high 300 MHz/0.8 V")
     p.add_argument("--static-scope", default="chip", choices=("chip", "pes_used"),
                    help="static power of the whole chip, or only of the PEs used")
-    p.add_argument("--max-steps", type=int, default=None,
+    p.add_argument("--max-steps", type=positive_int, default=None,
                    help="cap on steps per episode (default: the environment's limit)")
     p.add_argument("--out", default="runs", help="root of run folders (default: runs)")
     p.add_argument("--video", metavar="PATH",

@@ -28,7 +28,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuroq.agents.cli.argtypes import nonnegative_int, seed
+from neuroq.agents.cli.argtypes import (
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    seed,
+)
 
 HELP = "fine-tune a converted spiking Q-network with the chip's 8-bit semantics"
 
@@ -56,20 +62,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = FinetuneConfig()
     p.add_argument("convert_run", help="a convert run folder, runs/<env>/convert-<id> (or an "
                    "import run, runs/<env>/import-<id>: the source network is the teacher)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
-    p.add_argument("--lr", type=float, default=d.lr,
+    p.add_argument("--epochs", type=positive_int, default=d.epochs, help="default: %(default)s")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size,
+                   help="default: %(default)s")
+    p.add_argument("--lr", type=positive_float, default=d.lr,
                    help="Adam step as a fraction of the int8 range (default: %(default)s)")
-    p.add_argument("--spike-penalty", type=float, default=d.spike_penalty,
+    p.add_argument("--spike-penalty", type=nonnegative_float, default=d.spike_penalty,
                    help="weight of synaptic events per synapse in the loss "
                         "(default: %(default)s)")
-    p.add_argument("--margin", type=float, default=d.margin,
+    p.add_argument("--margin", type=nonnegative_float, default=d.margin,
                    help="weight of the Q-margin hinge: keep the DQN's lead of its greedy "
                         "action (docs/robustness.md; default: %(default)s = off)")
-    p.add_argument("--dagger-steps", type=int, default=d.dagger_steps,
+    p.add_argument("--dagger-steps", type=nonnegative_int, default=d.dagger_steps,
                    help="env steps per epoch driven by the spiking policy, labelled by the "
                         "DQN (default: %(default)s; 0 = off)")
-    p.add_argument("--validation-episodes", type=int, default=d.validation_episodes,
+    p.add_argument("--validation-episodes", type=positive_int, default=d.validation_episodes,
                    help="episodes of the per-epoch return check (default: %(default)s)")
     p.add_argument("--train-thresholds", action="store_true", help="learn thresholds too")
     p.add_argument("--loss", choices=("distill", "td"), default=d.loss,

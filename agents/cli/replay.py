@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from neuroq.agents.cli.argtypes import nonnegative_int, positive_int, positive_or_inf
+
 HELP = "replay a recorded event file (.raw EVT3, AEDAT4) onto the ROS 2 event topic"
 
 
@@ -29,18 +31,23 @@ def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a Prophesee .raw (EVT 3.0) or AEDAT 4 (.aedat4) file")
-    p.add_argument("--speed", type=float, default=1.0,
+    p.add_argument("--speed", type=positive_or_inf, default=1.0,
                    help="replay speed as a multiple of recorded time; inf = no waiting "
                         "(default: %(default)s)")
     p.add_argument("--topic", default="events", help="topic (default: %(default)s)")
     p.add_argument("--encoding", default="evt3", choices=("evt3", "mono"),
                    help="EventPacket encoding (default: %(default)s)")
-    p.add_argument("--packet-us", type=int, default=1000,
+    p.add_argument("--packet-us", type=positive_int, default=1000,
                    help="camera time per packet, microseconds (default: %(default)s)")
     p.add_argument("--frame-id", default="dvs", help="header.frame_id (default: %(default)s)")
-    p.add_argument("--max-packets", type=int, default=0, help="stop after N packets (0: all)")
-    p.add_argument("--max-seconds", type=float, default=math.inf,
+    p.add_argument("--max-packets", type=nonnegative_int, default=0,
+                   help="stop after N packets (0: all)")
+    p.add_argument("--max-seconds", type=positive_or_inf, default=math.inf,
                    help="stop after this much camera time, seconds (default: all)")
+    p.add_argument("--width", type=positive_int, default=None,
+                   help="sensor width in pixels, for a .raw file whose header gives none")
+    p.add_argument("--height", type=positive_int, default=None,
+                   help="sensor height in pixels, for a .raw file whose header gives none")
     p.add_argument("--evt3-decoder", default="auto", choices=("auto", "evt3", "numpy"),
                    help="what decodes a .raw file: the evt3 package (Rust), numpy, or auto "
                         "(evt3 where installed; default: %(default)s)")
@@ -54,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     rclpy.init()
     try:
         replay(args.file, args.speed, args.packet_us, args.encoding, args.topic, args.frame_id,
-               args.max_packets, args.max_seconds, decoder=args.evt3_decoder)
+               args.max_packets, args.max_seconds, decoder=args.evt3_decoder,
+               width=args.width, height=args.height)
     finally:
         rclpy.try_shutdown()
     return 0

@@ -72,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="networks to compare (default: all; snn is always included)")
     p.add_argument("--backend", default="emulator", choices=("emulator", "reference"),
                    help="where the spiking network runs (default: %(default)s)")
-    p.add_argument("--max-steps", type=int, default=None,
+    p.add_argument("--max-steps", type=positive_int, default=None,
                    help="cap on steps per episode (default: the environment's limit)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")

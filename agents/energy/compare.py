@@ -216,6 +216,8 @@ def add_plain_conversion_baseline(rep: Report, cfg: EnergyConfig, mlp: Any, cdir
     ts = [t for t in BASELINE_TIMESTEPS if t >= run.network.timesteps] or [
         run.network.timesteps]
     search, chosen = [], None
+    say(f"      (the baseline: the same DQN converted without fine-tuning, at the smallest "
+        f"T that reaches its return, up to T = {ts[-1]}; short of it is expected)")
     for t in ts:
         try:
             bnet, benc = plain_conversion(cdir, mlp, t)

@@ -111,7 +111,8 @@ class RawReader:
         self.height = int(height) if height is not None else hh
         if self.width <= 0 or self.height <= 0:
             raise NeuroqError(
-                f"{self.path}: the header gives no sensor size; pass width= and height="
+                f"{self.path}: the header gives no sensor size; give it (`neuroq replay "
+                f"--width W --height H`, or RawReader(path, width=W, height=H))"
             )
         self.decoder = decoder
         self.decoder_name = make_evt3_decoder(self.width, self.height, decoder).name

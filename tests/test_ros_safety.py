@@ -56,6 +56,7 @@ BAD_PARAMETERS = {
                     ["-p", "artifact:=''"], ["-p", "backend:=spinnaker2"],
                     ["-p", "cpu_wakeup_latency_us:=-7"]],
     "actuator": [["-p", "watchdog_timeout_s:=abc"], ["-p", "watchdog_timeout_s:=100.0"],
+                 ["-p", "watchdog_timeout_s:=1"],
                  ["-p", "interface:=pong"], ["-p", "interface:=''"],
                  ["-p", "realtime_priority:=100"]],
     "sim robot": [["-p", "seed:=x"], ["-p", "control_rate_hz:=0.0"],
@@ -130,6 +131,19 @@ def test_every_node_has_help_and_refuses_arguments_of_its_own(label):
     lines = bad.stderr.strip().splitlines()
     assert bad.returncode == 2 and len(lines) == 1, bad.stderr
     assert lines[0].startswith(f"neuroq {label}: error: unrecognized arguments: --bogus")
+
+
+def test_an_integer_given_for_a_double_parameter_gets_a_hint(capsys):
+    """`-p control_rate_hz:=100` is refused by rclpy (an INTEGER for a DOUBLE), the usual
+    stumble of a robotics user: the one line says how to write it."""
+    from neuroq.ros_nodes.process import _usage_error
+
+    text = ("Trying to set parameter 'control_rate_hz' to '100' of type 'INTEGER', "
+            "expecting type 'DOUBLE': control_rate_hz")
+    assert _usage_error("sim robot", ValueError(text)) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("neuroq sim robot: error: ") and line.endswith(
+        "(a double needs a decimal point: 100.0)"), line
 
 
 def test_a_parameter_no_node_declares_is_named_in_a_warning():

@@ -22,6 +22,8 @@ VIDEO_SUFFIXES = (".gif", ".mp4")
 DEFAULT_FPS = 30
 #: Frames kept at most (a GIF of more gets large; the episode still runs to its end).
 MAX_FRAMES = 3000
+#: environment variable naming SDL's display driver (pygame draws Gymnasium's frames)
+SDL_VIDEO_DRIVER_ENV = "SDL_VIDEODRIVER"
 
 
 def check_video_path(path: str | os.PathLike) -> Path:
@@ -50,6 +52,9 @@ def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
     import gymnasium as gym
 
     env_id = policy.manifest["env_id"]
+    # frames are drawn off screen: SDL's dummy display driver (unless the user chose one)
+    # spares the "XDG_RUNTIME_DIR is invalid" line SDL prints on a machine with no session
+    os.environ.setdefault(SDL_VIDEO_DRIVER_ENV, "dummy")
     env = make_env(env_id, render_mode="rgb_array")
     modes = env.metadata.get("render_modes", [])
     if "rgb_array" not in modes:

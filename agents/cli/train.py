@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
     if args.seeds:
         runs = train_many(env_id, args.seeds, cfg, args.out, args.workers,
-                          show_progress=not args.no_progress, defaults=loaded.defaults)
+                          show_progress=progress, defaults=loaded.defaults)
     else:
         runs = [train_one(env_id, args.seed, cfg, args.out, progress_bar=progress,
                           threads=args.threads, defaults=loaded.defaults)]

@@ -108,8 +108,8 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
         run.folders["train"], out, "event" if event_env else "population",
         timesteps or (EVENT_TIMESTEPS if event_env else None), DEFAULT_EVAL_TIMESTEPS,
         seed=seed, log=say)
-    say("(a plain conversion at so small a T plays poorly, often worse than chance: the "
-        "fine-tuning next trains the network at that T and recovers the return)")
+    say("(a plain conversion at a small T may play far below the DQN: the fine-tuning "
+        "next trains the network at that T to recover the return)")
 
     banner(3, "fine-tune to int8 with the chip's neuron semantics")
     run.folders["finetune"] = run_finetune(

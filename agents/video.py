@@ -53,12 +53,20 @@ def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
 
     env_id = policy.manifest["env_id"]
     # frames are drawn off screen: SDL's dummy display driver (unless the user chose one)
-    # spares the "XDG_RUNTIME_DIR is invalid" line SDL prints on a machine with no session
+    # spares the "XDG_RUNTIME_DIR is invalid" line SDL prints on a machine with no session;
+    # set while the episode is drawn (pygame reads it when it starts), removed after
+    chosen = os.environ.get(SDL_VIDEO_DRIVER_ENV)
     os.environ.setdefault(SDL_VIDEO_DRIVER_ENV, "dummy")
+
+    def close() -> None:
+        env.close()
+        if chosen is None:
+            os.environ.pop(SDL_VIDEO_DRIVER_ENV, None)
+
     env = make_env(env_id, render_mode="rgb_array")
     modes = env.metadata.get("render_modes", [])
     if "rgb_array" not in modes:
-        env.close()
+        close()
         raise NeuroqError(f"{env_id} does not render rgb_array (render modes: "
                           f"{', '.join(modes) or 'none'}); no video")
     rate = float(fps or env.metadata.get("render_fps") or DEFAULT_FPS)
@@ -84,7 +92,7 @@ def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
             if terminated or truncated or (max_steps is not None and steps >= max_steps):
                 break
     finally:
-        env.close()
+        close()
     if path.suffix.lower() == ".gif":
         # Pillow takes each frame's duration in milliseconds; loop 0: repeat forever
         imageio.mimsave(path, frames, duration=1000.0 / rate, loop=0)

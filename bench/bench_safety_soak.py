@@ -582,6 +582,13 @@ def run_meter(args: argparse.Namespace) -> None:
                                              "late": late}))
 
 
+def meter_priority_for(rt_priority: int) -> int | None:
+    """The meters' SCHED_FIFO priority: METER_PRIORITY_ABOVE above the nodes (98 at most,
+    so above them only for --rt-priority up to 96: the actuator takes one more), None for
+    normal scheduling."""
+    return min(rt_priority + METER_PRIORITY_ABOVE, 98) if rt_priority else None
+
+
 def merge_meters(meters: list[dict[str, Any]]) -> dict[str, Any]:
     """The meters of all CPUs as one: wake-ups summed, late ones in time order."""
     return {"cpus": [m["cpu"] for m in meters], "wakeups": sum(m["wakeups"] for m in meters),
@@ -595,12 +602,15 @@ def stall_summary(meter: dict[str, Any], trips: list[float],
     what came before them: a stall of the machine (the meter over STALL_MS late), else a
     megabyte reading within MEGABYTE_WINDOW_S (`after_megabyte_s`: per trip, s since the
     last one), else neither."""
-    late = meter["late"]
+    late = meter["late"]  # (due, ms late): the stall spans [due, due + ms]
     times = [t for t, _ in late]
+    longest_s = max((ms for _, ms in late), default=0.0) / 1e3
     per_trip = []
-    for trip in trips:
-        lo, hi = bisect.bisect_left(times, trip - STALL_WINDOW_S), bisect.bisect_right(times, trip)
-        per_trip.append(max((ms for _, ms in late[lo:hi]), default=0.0))
+    for trip in trips:  # every stall that overlaps the window, a long one begun before it too
+        lo = bisect.bisect_left(times, trip - STALL_WINDOW_S - longest_s)
+        hi = bisect.bisect_right(times, trip)
+        per_trip.append(max((ms for due, ms in late[lo:hi]
+                             if due + ms / 1e3 >= trip - STALL_WINDOW_S), default=0.0))
     return {"cpus": meter.get("cpus"), "wakeups": meter["wakeups"],
             "over_2ms": sum(ms > STALL_MS for _, ms in late),
             "over_5ms": sum(ms > 5.0 for _, ms in late),
@@ -670,10 +680,11 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
         if args.rt_priority:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.rt_priority))
 
+    meter_priority = meter_priority_for(args.rt_priority)
+
     def meter_scheduling() -> None:  # above the nodes (module docstring)
-        if args.rt_priority:
-            priority = min(args.rt_priority + METER_PRIORITY_ABOVE, 98)
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        if meter_priority:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(meter_priority))
 
     try:
         for name in ("policy", "actuator"):
@@ -738,8 +749,7 @@ def soak(args: argparse.Namespace, rate: float, out: Path) -> dict[str, Any]:
     result["stalls"] = (stall_summary(merge_meters(meters), result["false_trip_at"],
                                       result["false_trip_after_huge_s"])
                         if meters else None)
-    result["meter_priority"] = (min(args.rt_priority + METER_PRIORITY_ABOVE, 98)
-                                if args.rt_priority else None)
+    result["meter_priority"] = meter_priority
     result["fuzz_sent"] = fuzz["sent"]
     result["fuzz_counts"] = fuzz["counts"]
     growth = {}

@@ -23,6 +23,10 @@ ranges apart); every range is 1,000 or more episodes wide.
 (1000-1099 and 5000-5099 are used in the docs) are held out too.
 """
 
+#: The largest seed any stage or node takes: numpy's legacy seeding (stable-baselines3's
+#: `set_random_seed`) takes 32 bits.
+MAX_SEED = 2**32 - 1
+
 SELECTION_BASE = 10_000
 SELECTION_PERTURBED_BASE = 15_000
 REPORT_BASE = 20_000

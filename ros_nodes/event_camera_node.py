@@ -38,6 +38,7 @@ from neuroq.deploy.events import DRIVER_PACKET_US, encode_packet, from_columns, 
 from neuroq.deploy.events.mono import NS_PER_US
 from neuroq.deploy.events.stream import time_words
 from neuroq.deploy.rollout import make_env
+from neuroq.deploy.seeds import MAX_SEED
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.event_node import TOPIC_EVENTS
 from neuroq.ros_nodes.executor import pace_timer, steady_timer
@@ -72,7 +73,7 @@ class EventCameraNode(Node):
         declare_process_parameters(self)  # first: a bad value stops it before any log
         env_id = declare(self, "env_id", "neuroq/DVSPanTrackingPooled-v0", "event env to run")
         self._seed = declare(self, "seed", 0, "seed of episode 0; episode k uses seed + k",
-                             int_range=(0, 2**31 - 1))
+                             int_range=(0, MAX_SEED))
         self._max_episodes = declare(self, "max_episodes", 0, "stop after this many (0: never)",
                                      int_range=(0, 1000000))
         self._packet_us = declare(self, "packet_us", DRIVER_PACKET_US,

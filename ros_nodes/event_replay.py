@@ -62,9 +62,17 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
     p = os.fspath(path)
     if p.lower().endswith(".raw"):
         reader = RawReader(p, width=width, height=height, decoder=decoder)
+        header = (reader.header_width, reader.header_height)
+        if (width, height) != (None, None) and header[0] > 0 and header != (
+                reader.width, reader.height):
+            raise NeuroqError(f"{p}: its header gives the sensor size {header[0]}x"
+                              f"{header[1]}; --width/--height are for files without one")
         return ((events for events, _ in reader), reader.width, reader.height,
                 f"EVT 3.0 decoder {reader.decoder_name}")
     if p.lower().endswith((".aedat4", ".aedat")):
+        if (width, height) != (None, None):
+            raise NeuroqError(f"{p}: an AEDAT 4 file gives its sensor size; --width/--height "
+                              "are for .raw files without one")
         packets = read_aedat4(p)
         first = next(packets, None)
         if first is None:

@@ -14,7 +14,7 @@ Exit status, the same for every node (docs/ros.md, "Exit status"):
     0  also for `--help` (the node module's docstring: topics, parameters, behaviour);
     2  bad parameter or bad input: one line `neuroq <node>: error: ...` on stderr (a value
        of the wrong type, out of range or not one of the choices, an unreadable params
-       file or malformed --ros-args, an argument before --ros-args other than --help, an
+       file or malformed --ros-args, an argument outside --ros-args other than --help, an
        unknown NEUROQ_ROS_EXECUTOR);
    -14 (142 from a shell) the teardown limit ended a process whose teardown hung.
 A parameter given to a node that the node does not declare (a misspelt name) is logged as
@@ -50,6 +50,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import rclpy
+import rclpy.utilities
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
@@ -226,7 +227,8 @@ def warn_unknown_parameters(node: Node) -> list[str]:
 def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
              spin: Callable[[Node], None] | None = None) -> int:
     """The body of every node's `main()`: init, build the node, spin until shut down; the
-    exit status (module docstring).
+    exit status (module docstring). args: the command line, program name first (None:
+    sys.argv); the nodes take no argument of their own but --help.
 
     Bad parameters are NeuroqError, ValueError or rclpy's ParameterException raised while
     the node is built, and rclpy's RCLError from init (unreadable params file, malformed
@@ -236,8 +238,11 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     NEUROQ_ROS_EXECUTOR names; a bad value there is a usage error, status 2); it should
     return once `stop_requested()`.
     """
-    argv = list(sys.argv if args is None else args)
-    own = argv[1:argv.index(ROS_ARGS)] if ROS_ARGS in argv else argv[1:]
+    argv = list(sys.argv if args is None else args)  # the program name first
+    try:  # what is not a ROS argument: before --ros-args, or after its closing `--`
+        own = rclpy.utilities.remove_ros_args(argv)[1:]
+    except _rclpy.RCLError:  # malformed --ros-args: init says so below, in one line
+        own = argv[1:argv.index(ROS_ARGS)] if ROS_ARGS in argv else argv[1:]
     if HELP_FLAGS & set(own):
         print(_help_text(make_node, label))
         return EXIT_OK

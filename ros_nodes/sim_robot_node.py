@@ -50,6 +50,7 @@ from std_msgs.msg import Float64
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.interface import load_interface
 from neuroq.deploy.latency import LatencyWindow
+from neuroq.deploy.seeds import MAX_SEED
 from neuroq.deploy.sim_robot import LockstepRobot
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.executor import pace_timer, steady_timer
@@ -95,7 +96,7 @@ class SimRobotNode(Node):
         rate = declare(self, "control_rate_hz", 50.0, "readings per second",
                        float_range=(1.0, 2000.0))
         seed = declare(self, "seed", 0, "seed of episode 0; episode k uses seed + k",
-                       int_range=(0, 2**31 - 1))
+                       int_range=(0, MAX_SEED))
         timeout = declare(self, "command_timeout_ticks", 25,
                           "late ticks before a command counts as lost", int_range=(1, 100000))
         max_episodes = declare(self, "max_episodes", 0, "stop after this many (0: never)",

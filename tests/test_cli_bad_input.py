@@ -165,5 +165,28 @@ def test_an_energy_sweep_shorter_than_the_network_is_refused_first(tmp_path, cap
     pytest.importorskip("torch")
     code, _, err = run_cli(capsys, "energy", SHIPPED, "--sweep", "1,2", "--out",
                            tmp_path / "runs")
-    assert_one_line_error(code, err, "energy", "T >= 4")
+    assert_one_line_error(code, err, "energy", "T must be at least 4")
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["finetune", "runs/x", "--eval-episodes", "0"], "argument --eval-episodes"),
+    (["demo", "--spike-penalty", "-1"], "argument --spike-penalty"),
+    (["demo", "-T", "0"], "argument --timesteps"),
+    (["demo", "--gate", "3"], "argument --gate"),
+    (["export", "runs/x", "--gate", "-0.5"], "argument --gate"),
+    (["train", "--env", "CartPole-v1", "--seed", str(2**32)], "2**32 - 1"),
+])
+def test_options_the_stages_refuse_later_are_refused_first(tmp_path, capsys, argv, match):
+    """From the review: values the parser let through and a later stage refused after
+    minutes of work (demo's -T, --gate, --spike-penalty; --eval-episodes 0)."""
+    code, _, err = run_cli(capsys, *argv, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, argv[0], match)
+
+
+def test_zero_validation_episodes_still_means_agreement_only(capsys):
+    """`finetune --validation-episodes 0` is documented (agreement only): the parser keeps
+    taking it (the run then fails only on its missing folder)."""
+    code, _, err = run_cli(capsys, "finetune", "runs/does-not-exist", "--validation-episodes",
+                           "0")
+    assert code == 2 and "argument --validation-episodes" not in err, err

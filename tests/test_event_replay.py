@@ -84,6 +84,25 @@ def test_replay_keeps_recorded_time_and_its_bounds(tmp_path):
         replay(tmp_path / "rec.txt", node=object())
 
 
+def test_a_sensor_size_is_given_only_to_a_raw_file_without_one(tmp_path):
+    """`neuroq replay --width/--height` (added when an outsider's headerless .raw was told
+    to "pass width= and height=", Python keywords): for such files only; a size that
+    contradicts the header, or one given to an AEDAT 4 file, is refused."""
+    from neuroq.ros_nodes.event_replay import open_event_file
+
+    no_size = tmp_path / "nosize.raw"
+    no_size.write_bytes(b"% evt 3.0\n% end\n")
+    assert open_event_file(no_size, width=W, height=H)[1:3] == (W, H)
+    sized = tmp_path / "rec.raw"
+    with RawWriter(sized, W, H) as writer:
+        writer.write(recording(2))
+    assert open_event_file(sized, width=W, height=H)[1:3] == (W, H)  # the same size: fine
+    with pytest.raises(NeuroqError, match="header gives the sensor size 64x48"):
+        open_event_file(sized, width=W * 2, height=H)
+    with pytest.raises(NeuroqError, match="AEDAT 4 file gives its sensor size"):
+        open_event_file(tmp_path / "rec.aedat4", width=W, height=H)
+
+
 def test_replay_command_is_registered():
     from neuroq.agents.cli.main import COMMANDS, build_parser
 

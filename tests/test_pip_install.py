@@ -72,8 +72,14 @@ def test_without_extras_data_is_found_and_missing_extras_are_named(installed):
     assert 'pip install "neuroq[train]" torch==2.13.0' in out.stderr
     _one_error_line(neuroq(installed, "convert", "runs/x"), "convert", "train")
     _one_error_line(neuroq(installed, "finetune", "runs/x"), "finetune", "train")
-    # exporting a finetune run plays its gate against the float DQN (stable-baselines3)
-    _one_error_line(neuroq(installed, "export", "runs/x"), "export", "train")
+    # exporting a finetune run of a converted DQN plays its gate against that DQN
+    # (stable-baselines3); a path that is no run is named as such instead
+    network = installed["work"] / "finetune-x" / "network"
+    network.mkdir(parents=True)
+    (network / "manifest.json").write_text('{"provenance": {"train_run": "runs/t"}}')
+    _one_error_line(neuroq(installed, "export", str(network.parent)), "export", "train")
+    missing = neuroq(installed, "export", "runs/x")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr, missing.stderr
     _one_error_line(neuroq(installed, "energy", str(share / "artifacts" / "cartpole")),
                     "energy", "train")
     _one_error_line(neuroq(installed, "replay", "x.raw"), "replay", "ros")

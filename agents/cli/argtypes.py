@@ -2,9 +2,9 @@
 command line is read (argparse: the usage and one error line naming the option, exit 2),
 before anything is built or written.
 
-A seed is an integer in [0, MAX_SEED]: what numpy's legacy seeding and stable-baselines3's
-`set_random_seed` accept (2**32 - 1 at most), so a seed any stage takes is one every stage
-takes.
+A seed is an integer in [0, deploy.seeds.MAX_SEED] (2**32 - 1: what numpy's legacy
+seeding, used by stable-baselines3, accepts), the range the ROS nodes' `seed` parameters
+take too, so a seed one stage takes is one every stage takes.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 
-#: the largest seed: numpy's `np.random.seed` (used by stable-baselines3) takes 32 bits
-MAX_SEED = 2**32 - 1
+from neuroq.deploy.seeds import MAX_SEED
 
 
 def _integer(text: str) -> int:
@@ -78,6 +77,15 @@ def positive_or_inf(text: str) -> float:
     value = _real(text, infinite=True)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
+    return value
+
+
+def gate_fraction(text: str) -> float:
+    """A fraction of the float DQN's return in [0, 2] (the export gate)."""
+    value = _real(text)
+    if not 0.0 <= value <= 2.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 2] (a fraction of the float "
+                                         f"return), got {value:g}")
     return value
 
 

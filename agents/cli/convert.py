@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuroq.agents.cli.argtypes import nonnegative_int, seed
+from neuroq.agents.cli.argtypes import positive_int, seed
 
 HELP = "convert a trained DQN to an 8-bit spiking Q-network"
 
@@ -49,9 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("train_run", help="a train run folder, runs/<env>/train-<id>")
     p.add_argument("--encoder", default="population", choices=ENCODER_KINDS,
                    help="input encoding (default: %(default)s)")
-    p.add_argument("--timesteps", "-T", type=int, metavar="T",
+    p.add_argument("--timesteps", "-T", type=positive_int, metavar="T",
                    help="steps per action of the saved network (default: layers + 1)")
-    p.add_argument("--eval-timesteps", type=int, nargs="*", metavar="T",
+    p.add_argument("--eval-timesteps", type=positive_int, nargs="*", metavar="T",
                    default=list(DEFAULT_EVAL_TIMESTEPS),
                    help="also measure the return at these T (default: %(default)s; none: "
                         "just the flag)")
@@ -63,9 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=float, default=DEFAULT_WIDTH,
                    help="population encoder: receptive-field width in centre spacings "
                         "(default: %(default)s)")
-    p.add_argument("--record-steps", type=int, default=DEFAULT_RECORD_STEPS,
+    p.add_argument("--record-steps", type=positive_int, default=DEFAULT_RECORD_STEPS,
                    help="observations to record (default: %(default)s)")
-    p.add_argument("--eval-episodes", type=nonnegative_int, default=DEFAULT_EVAL_EPISODES,
+    p.add_argument("--eval-episodes", type=positive_int, default=DEFAULT_EVAL_EPISODES,
                    help="episodes per return measurement (default: %(default)s)")
     p.add_argument("--reset", choices=RESET_CHOICES, default=DEFAULT_RESET,
                    help="what a spike does to the membrane: 'subtract' the threshold, or set "

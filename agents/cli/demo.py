@@ -25,7 +25,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from neuroq.agents.cli.argtypes import positive_int, seed
+from neuroq.agents.cli.argtypes import gate_fraction, nonnegative_float, positive_int, seed
 
 HELP = "run the whole pipeline on one environment (what `make demo` runs)"
 
@@ -43,23 +43,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="training steps (default: the config's n_timesteps)")
     p.add_argument("--epochs", type=positive_int, default=20,
                    help="fine-tuning epochs (default: %(default)s)")
-    p.add_argument("--spike-penalty", type=float, default=0.2,
+    p.add_argument("--spike-penalty", type=nonnegative_float, default=0.2,
                    help="fine-tuning penalty on synaptic events: fewer events per action, "
                    "same return on CartPole at 0.2 (default: %(default)s)")
-    p.add_argument("--margin", type=float, default=0.0,
+    p.add_argument("--margin", type=nonnegative_float, default=0.0,
                    help="weight of the fine-tuning Q-margin hinge (see neuroq finetune "
                         "--help; default: %(default)s = off)")
     p.add_argument("--episodes", type=positive_int, default=100,
                    help="evaluation episodes on the emulator (default: %(default)s)")
     p.add_argument("--skip-ros", action="store_true", help="skip the ROS 2 closed loop")
     p.add_argument("--skip-energy", action="store_true", help="skip the energy report")
-    p.add_argument("--timesteps", "-T", type=int, metavar="T",
+    p.add_argument("--timesteps", "-T", type=positive_int, metavar="T",
                    help="steps per action of the spiking network (default: the smallest)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override training hyperparameters, e.g. n_timesteps=20000")
     p.add_argument("--randomize", type=_yaml_mapping, metavar="YAML",
                    help="domain randomization of fine-tuning (see neuroq finetune --help)")
-    p.add_argument("--gate", type=float, metavar="FRACTION",
+    p.add_argument("--gate", type=gate_fraction, metavar="FRACTION",
                    help="the export gate: the SNN's return as a fraction of the float DQN's "
                         "on held-out episodes (default: neuroq export's)")
     p.add_argument("--ship", metavar="DIR",

@@ -39,19 +39,29 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuroq.agents.cli.argtypes import nonnegative_int
+from neuroq.agents.cli.argtypes import gate_fraction, nonnegative_int
 
 HELP = "write the deploy artifact (NIR + manifest) of a fine-tuned network"
 
 
 def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
-    """The train extra for a finetune run (its gate plays the float DQN, a
-    stable-baselines3 model); nothing to re-export an artifact folder."""
+    """The train extra where the gate plays the float DQN (a stable-baselines3 model): a
+    finetune run of a converted DQN with --gate-episodes > 0. Nothing for an artifact
+    folder, a network from `neuroq import` (its source network is numpy), no gate, or a
+    path that is not a run (export names what is wrong with it)."""
+    import json
     from pathlib import Path
 
     from neuroq.deploy.artifact import MANIFEST_FILE
 
-    return () if (Path(args.finetune_run) / MANIFEST_FILE).is_file() else ("train",)
+    network = Path(args.finetune_run) / "network" / MANIFEST_FILE  # agents.convert.NETWORK_DIR
+    if args.gate_episodes == 0 or not network.is_file():
+        return ()
+    try:
+        provenance = json.loads(network.read_text()).get("provenance") or {}
+    except (OSError, ValueError, AttributeError):  # export reports an unreadable manifest
+        return ()
+    return () if "import_run" in provenance else ("train",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,10 +75,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-episodes", type=nonnegative_int, default=DEFAULT_EVAL_EPISODES,
                    help="episodes to check the exported artifact's return (default: "
                         "%(default)s; 0 = skip)")
-    p.add_argument("--gate", type=float, default=DEFAULT_GATE, metavar="FRACTION",
+    p.add_argument("--gate", type=gate_fraction, default=DEFAULT_GATE, metavar="FRACTION",
                    help="refuse the export when the SNN keeps less than this fraction of the "
                         "float DQN's return on held-out episodes (default: %(default)s)")
-    p.add_argument("--gate-episodes", type=int, default=DEFAULT_GATE_EPISODES,
+    p.add_argument("--gate-episodes", type=nonnegative_int, default=DEFAULT_GATE_EPISODES,
                    help="held-out episodes of the gate (default: %(default)s; 0 = no gate)")
     p.add_argument("--force", action="store_true",
                    help="export even below the gate; the manifest records that it failed")

@@ -76,12 +76,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dagger-steps", type=nonnegative_int, default=d.dagger_steps,
                    help="env steps per epoch driven by the spiking policy, labelled by the "
                         "DQN (default: %(default)s; 0 = off)")
-    p.add_argument("--validation-episodes", type=positive_int, default=d.validation_episodes,
-                   help="episodes of the per-epoch return check (default: %(default)s)")
+    p.add_argument("--validation-episodes", type=nonnegative_int,
+                   default=d.validation_episodes,
+                   help="episodes of the per-epoch return check (default: %(default)s; "
+                        "0: agreement with the teacher only)")
     p.add_argument("--train-thresholds", action="store_true", help="learn thresholds too")
     p.add_argument("--loss", choices=("distill", "td"), default=d.loss,
                    help="distillation from the DQN's Q-values (default) or TD learning")
-    p.add_argument("--eval-episodes", type=nonnegative_int,
+    p.add_argument("--eval-episodes", type=positive_int,
                    help="final evaluation episodes (default: those of the convert run)")
     p.add_argument("--randomize", type=_yaml_mapping, metavar="YAML",
                    help="domain randomization of the DAgger rollouts and half the validation "

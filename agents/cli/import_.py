@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuroq.agents.cli.argtypes import nonnegative_int, seed
+from neuroq.agents.cli.argtypes import positive_int, seed
 
 HELP = "import a spiking network (NIR from snnTorch, Norse, ...) and make it chip-ready"
 
@@ -57,9 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "defines)")
     p.add_argument("--percentile", type=float, default=d.percentile,
                    help="percentile of |W| mapped to 127 weight units (default: %(default)s)")
-    p.add_argument("--record-steps", type=int, default=DEFAULT_RECORD_STEPS,
+    p.add_argument("--record-steps", type=positive_int, default=DEFAULT_RECORD_STEPS,
                    help="observations to record (default: %(default)s)")
-    p.add_argument("--eval-episodes", type=nonnegative_int, default=d.eval_episodes,
+    p.add_argument("--eval-episodes", type=positive_int, default=d.eval_episodes,
                    help="episodes per return measurement (default: %(default)s)")
     p.add_argument("--seed", type=seed, default=d.seed, help="default: %(default)s")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")

@@ -62,10 +62,13 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
             raise NeuroqError(f"--{name.replace('_', '-')} must be at least 1")
     art = load_artifact(cfg.artifact)
     net, env_id = art.network, str(art.manifest["env_id"])
-    shortest = len(net.layers) + 1  # one step of delay per layer (deploy/network.py)
-    if cfg.sweep and min(cfg.sweep) < shortest:  # refused before minutes of work
-        raise NeuroqError(f"--sweep: T = {min(cfg.sweep)} is too short for this network of "
-                          f"{len(net.layers)} layers (one step of delay each): T >= {shortest}")
+    if cfg.sweep:  # refused before minutes of work
+        from neuroq.agents.convert import check_timesteps
+
+        try:
+            check_timesteps(min(cfg.sweep), len(net.layers))
+        except NeuroqError as exc:
+            raise NeuroqError(f"--sweep: {exc}") from None
     cfg_json = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     rep = Report(cfg_json, {
         "artifact": str(art.path), "env_id": env_id, "timesteps": net.timesteps,

@@ -107,6 +107,7 @@ class RawReader:
                 f"{self.path}: encoding {fmt} is not supported; only EVT 3.0 .raw files are "
                 f"read (convert with Metavision's tools)"
             )
+        self.header_width, self.header_height = hw, hh  # as the header gives them (0: none)
         self.width = int(width) if width is not None else hw
         self.height = int(height) if height is not None else hh
         if self.width <= 0 or self.height <= 0:

@@ -226,12 +226,38 @@ def _robot_interface(interface: str | os.PathLike | None, manifest: dict[str, An
     return robot
 
 
+def loads_float_dqn(finetune_run: str | os.PathLike) -> bool:
+    """Whether exporting `finetune_run` loads a stable-baselines3 DQN (`_teacher`: the
+    gate's reference, also written into the artifact), so needs the train extra: a finetune
+    run of a converted DQN. Not an artifact folder (a re-export), not a network from
+    `neuroq import` (its source network is numpy), and False for a path that holds no
+    readable network (export itself then says what is wrong)."""
+    import json
+
+    from neuroq.agents.convert import NETWORK_DIR
+    from neuroq.deploy.artifact import MANIFEST_FILE
+
+    network = Path(finetune_run) / NETWORK_DIR / MANIFEST_FILE
+    if not network.is_file():
+        return False
+    try:
+        provenance = json.loads(network.read_text()).get("provenance") or {}
+    except (OSError, ValueError, AttributeError):
+        return False
+    return not _from_import(provenance)
+
+
+def _from_import(provenance: dict[str, Any]) -> bool:
+    """Whether the network was fine-tuned from `neuroq import` (its teacher the source)."""
+    return "import_run" in provenance
+
+
 def _teacher(provenance: dict[str, Any], reexport: bool) -> tuple[Any, str]:
     """The gate's reference: the float DQN of the train run, or for a network fine-tuned
     from `neuroq import` its source network; none for a re-export (no gate)."""
     if reexport:
         return None, "float DQN"
-    if "import_run" in provenance:
+    if _from_import(provenance):
         from neuroq.agents.nir_import import source_teacher
 
         return source_teacher(provenance["import_run"]), "imported source network"

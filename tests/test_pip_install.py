@@ -78,6 +78,9 @@ def test_without_extras_data_is_found_and_missing_extras_are_named(installed):
     network.mkdir(parents=True)
     (network / "manifest.json").write_text('{"provenance": {"train_run": "runs/t"}}')
     _one_error_line(neuroq(installed, "export", str(network.parent)), "export", "train")
+    # without a gate too: the float DQN is still loaded, to go into the artifact
+    _one_error_line(neuroq(installed, "export", str(network.parent), "--gate-episodes", "0"),
+                    "export", "train")
     missing = neuroq(installed, "export", "runs/x")
     assert missing.returncode == 2 and "does not exist" in missing.stderr, missing.stderr
     _one_error_line(neuroq(installed, "energy", str(share / "artifacts" / "cartpole")),

@@ -45,23 +45,11 @@ HELP = "write the deploy artifact (NIR + manifest) of a fine-tuned network"
 
 
 def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
-    """The train extra where the gate plays the float DQN (a stable-baselines3 model): a
-    finetune run of a converted DQN with --gate-episodes > 0. Nothing for an artifact
-    folder, a network from `neuroq import` (its source network is numpy), no gate, or a
-    path that is not a run (export names what is wrong with it)."""
-    import json
-    from pathlib import Path
+    """The train extra where export loads the float DQN, a stable-baselines3 model
+    (`neuroq.agents.export.loads_float_dqn`: a finetune run of a converted DQN)."""
+    from neuroq.agents.export import loads_float_dqn
 
-    from neuroq.deploy.artifact import MANIFEST_FILE
-
-    network = Path(args.finetune_run) / "network" / MANIFEST_FILE  # agents.convert.NETWORK_DIR
-    if args.gate_episodes == 0 or not network.is_file():
-        return ()
-    try:
-        provenance = json.loads(network.read_text()).get("provenance") or {}
-    except (OSError, ValueError, AttributeError):  # export reports an unreadable manifest
-        return ()
-    return () if "import_run" in provenance else ("train",)
+    return ("train",) if loads_float_dqn(args.finetune_run) else ()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

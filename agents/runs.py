@@ -19,6 +19,8 @@ from typing import Any
 from neuroq.deploy.errors import NeuroqError
 
 RESULT_FILE = "result.json"
+#: What an energy run writes instead (agents/energy/render.py; `neuroq show` reads both).
+REPORT_FILE = "report.json"
 
 
 def make_run_dir(out_root: str | os.PathLike, env_id: str, stage: str, tag: str = "") -> Path:

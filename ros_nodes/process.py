@@ -8,10 +8,10 @@ handler would shut the context down at once, under a callback that may be publis
 TEARDOWN_LIMIT_S.
 
 Exit status, the same for every node (docs/ros.md, "Exit status"):
-    0  stopped by SIGINT or SIGTERM, or finished its work;
+    0  stopped by SIGINT or SIGTERM, or finished its work; also `--help` (the node
+       module's docstring: topics, parameters, behaviour);
     1  refused to activate (valid parameters, but what they name cannot run: an artifact
        that does not load or check, an unreachable board), or a fatal error while running;
-    0  also for `--help` (the node module's docstring: topics, parameters, behaviour);
     2  bad parameter or bad input: one line `neuroq <node>: error: ...` on stderr (a value
        of the wrong type, out of range or not one of the choices, an unreadable params
        file or malformed --ros-args, an argument outside --ros-args other than --help, an

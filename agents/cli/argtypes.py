@@ -32,6 +32,13 @@ def _real(text: str, infinite: bool = False) -> float:
     return value
 
 
+def _within(value, ok: bool, rule: str, shown: str):
+    """`value` if `ok`, else the argparse error "must <rule>, got <shown>"."""
+    if not ok:
+        raise argparse.ArgumentTypeError(f"must {rule}, got {shown}")
+    return value
+
+
 def seed(text: str) -> int:
     """An integer in [0, MAX_SEED]."""
     value = _integer(text)
@@ -43,55 +50,41 @@ def seed(text: str) -> int:
 def positive_int(text: str) -> int:
     """An integer >= 1."""
     value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
+    return _within(value, value >= 1, "be an integer >= 1", str(value))
 
 
 def nonnegative_int(text: str) -> int:
     """An integer >= 0."""
     value = _integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
-    return value
+    return _within(value, value >= 0, "be an integer >= 0", str(value))
 
 
 def nonnegative_float(text: str) -> float:
     """A finite number >= 0."""
     value = _real(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value:g}")
-    return value
+    return _within(value, value >= 0, "be >= 0", f"{value:g}")
 
 
 def positive_float(text: str) -> float:
     """A finite number > 0."""
     value = _real(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
-    return value
+    return _within(value, value > 0, "be > 0", f"{value:g}")
 
 
 def positive_or_inf(text: str) -> float:
     """A number > 0, `inf` included (no limit, no waiting)."""
     value = _real(text, infinite=True)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
-    return value
+    return _within(value, value > 0, "be > 0", f"{value:g}")
 
 
 def gate_fraction(text: str) -> float:
     """A fraction of the float DQN's return in [0, 2] (the export gate)."""
     value = _real(text)
-    if not 0.0 <= value <= 2.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 2] (a fraction of the float "
-                                         f"return), got {value:g}")
-    return value
+    return _within(value, 0.0 <= value <= 2.0,
+                   "lie in [0, 2] (a fraction of the float return)", f"{value:g}")
 
 
 def probability(text: str) -> float:
     """A number in [0, 1]."""
     value = _real(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {value:g}")
-    return value
+    return _within(value, 0.0 <= value <= 1.0, "lie in [0, 1]", f"{value:g}")

@@ -12,8 +12,6 @@ import argparse
 import json
 
 HELP = "print the result of a run folder"
-#: what an energy run writes instead of result.json (neuroq.agents.energy.render)
-REPORT_FILE = "report.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuroq.agents.runs import RESULT_FILE, read_json, require_run_dir
+    from neuroq.agents.runs import REPORT_FILE, RESULT_FILE, read_json, require_run_dir
     from neuroq.deploy.errors import NeuroqError
 
     run_dir = require_run_dir(args.run, must_contain="")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.agents.energy.figures import Report
-from neuroq.agents.runs import write_json
+from neuroq.agents.runs import REPORT_FILE, write_json
 
 #: Colour of each provenance in the plots.
 COLORS = {"measured": "#1f77b4", "modeled": "#2ca02c", "published": "#9467bd",
@@ -469,7 +469,7 @@ def write_report(rep: Report, run_dir: Path, tensorboard: bool = True) -> dict[s
     data["main_table"] = {"header": ["platform", "runs", "latency per action",
                                      "energy per action", "which energy", "on"],
                           "rows": main_table(rep)}
-    paths["json"] = write_json(run_dir / "report.json", data)
+    paths["json"] = write_json(run_dir / REPORT_FILE, data)
     paths["markdown"] = run_dir / "report.md"
     paths["markdown"].write_text(render_markdown(rep))
     if tensorboard:

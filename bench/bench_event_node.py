@@ -21,8 +21,9 @@ node does (`raw=True`: serialized bytes, no message object), one callback per pa
 `--floor typed` takes EventPacket objects instead, the cost rclpy's conversion adds;
 `--floor take` takes the queued packets every 10 ms control period from the event node's own
 reader (`event_node.packet_reader`, a helper node no executor spins; `take_queued` on a
-steady timer) and counts them: the event node's way of receiving, though it takes when a
-period is due rather than on a fixed timer.
+steady timer of the executor) and counts them; `--floor thread` does the same from a thread
+of its own sleeping on the monotonic clock: the event node's way of receiving, though it
+takes when a period is due rather than every 10 ms.
 
 DDS stays on loopback: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a domain id of this
 benchmark's own (70-79) are set below before rclpy is imported; the node inherits them.
@@ -46,6 +47,7 @@ from pathlib import Path
 FLOOR_NODE_FLAG = "--floor-node"
 FLOOR_TYPED_FLAG = "--floor-typed"
 FLOOR_TAKE_FLAG = "--floor-take"
+FLOOR_THREAD_FLAG = "--floor-thread"
 PERIOD_US = 10_000
 """The control period of the shipped event artifact (config/artifacts/dvs_pan_tracking) and
 of the event artifacts the pipeline exports by default, us: the periods a stream spans, and
@@ -219,9 +221,15 @@ class FloorNode(Node):
     def __init__(self) -> None:
         super().__init__("neuroq_event_policy_floor")
         self.active, self.packets = True, 0
+        self._thread = None
         if FLOOR_TAKE_FLAG in sys.argv:  # the event node's reader, no executor spins it
             self._reader, self._sub = packet_reader(self, sensor_qos(1000))
             steady_timer(self, PERIOD_US / 1e6, self._take)
+        elif FLOOR_THREAD_FLAG in sys.argv:  # the same reader, taken by a thread of its own
+            self._reader, self._sub = packet_reader(self, sensor_qos(1000))
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._take_loop, daemon=True)
+            self._thread.start()
         else:
             self.create_subscription(EventPacket, "events", self._on_packet, sensor_qos(1000),
                                      raw=FLOOR_TYPED_FLAG not in sys.argv)
@@ -231,7 +239,18 @@ class FloorNode(Node):
     def _on_packet(self, msg: EventPacket | bytes) -> None:
         self.packets += 1
 
+    def _take_loop(self) -> None:
+        """--floor-thread: take every PERIOD_US on the monotonic clock, no executor."""
+        due = time.monotonic()
+        while not self._stop.is_set():
+            due += PERIOD_US / 1e6
+            time.sleep(max(due - time.monotonic(), 0.0))
+            self._take()
+
     def destroy_node(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(1.0)
         if getattr(self, "_reader", None) is not None:
             self._reader.destroy_node()
         super().destroy_node()
@@ -283,10 +302,12 @@ def main() -> int:
                     help="the node's EVT 3.0 decoder (default: %(default)s)")
     ap.add_argument("--batch-ms", type=float, default=None,
                     help="the node's batch_ms (default: the node's own default)")
-    ap.add_argument("--floor", nargs="?", const="raw", choices=("raw", "typed", "take"),
+    ap.add_argument("--floor", nargs="?", const="raw",
+                    choices=("raw", "typed", "take", "thread"),
                     help="run a node that only receives and counts the packets instead "
                          "(raw: serialized bytes in a callback each; typed: message objects; "
-                         "take: taken once per 10 ms period, as the event node takes them)")
+                         "take: taken once per 10 ms period by a timer of the executor; "
+                         "thread: the same takes by a thread of the node's own)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/event_node.json"))
     args = ap.parse_args()
     if not 0 < args.seconds <= 60 or not 0 < args.rate <= 1e8:
@@ -300,8 +321,8 @@ def main() -> int:
     msgs.append(bench.packet(len(packets), time_words(end_us + 1)))  # closes the last period
     if args.floor:
         command = [sys.executable, __file__, FLOOR_NODE_FLAG,
-                   *({"typed": [FLOOR_TYPED_FLAG], "take": [FLOOR_TAKE_FLAG]}.get(args.floor,
-                                                                                  []))]
+                   *({"typed": [FLOOR_TYPED_FLAG], "take": [FLOOR_TAKE_FLAG],
+                      "thread": [FLOOR_THREAD_FLAG]}.get(args.floor, []))]
     else:
         command = [sys.executable, "-m", "neuroq.ros_nodes.event_node", "--ros-args",
                    "-p", f"artifact:={args.artifact}", "-p", f"backend:={args.backend}",
@@ -406,5 +427,6 @@ if __name__ == "__main__":
         sys.exit(run_node(FloorNode, "floor node", [a for a in sys.argv
                                                      if a not in (FLOOR_NODE_FLAG,
                                                                   FLOOR_TYPED_FLAG,
-                                                                  FLOOR_TAKE_FLAG)]))
+                                                                  FLOOR_TAKE_FLAG,
+                                                                  FLOOR_THREAD_FLAG)]))
     sys.exit(main())

@@ -11,8 +11,9 @@ disturbed by other work sharing the machine; the load average is recorded with t
 The packet path is what `neuroq.ros_nodes.event_node` runs: 1 ms EventPackets (`encode_packet`,
 each self-contained as the simulated camera sends them) of 1000 events (a 1 M events/s
 stream) or 10 000 (10 M events/s), decoded by one `PacketDecoder` per stream, with
-`decode_many` over batches of 1, 2 or 10 packets (the node batches what arrives within
-`batch_ms`, 2 ms by default). The issue's target: >= 50 M events/s there, on sensor-like
+`decode_many(..., columns=True)` over batches of 1, 2 or 10 packets (the node batches what
+arrives within `batch_ms`, 2 ms by default, and keeps the events as columns, building no
+EVENT_DTYPE array). The issue's target: >= 50 M events/s there, on sensor-like
 bursts and on the sparse worst case.
 """
 
@@ -143,7 +144,7 @@ def bench_decode(name, events, decoder, repeats, results):
 
 def bench_packet_path(name, events, per_packet, decoder, repeats, results):
     """1 ms packets of `per_packet` events through one PacketDecoder, as the node decodes
-    them: decode_many over batches of BATCHES packets."""
+    them: decode_many over batches of BATCHES packets, events as columns."""
     events = sort_events(events)
     n_packets = max(1, events.size // per_packet)
     packets = [("evt3", encode_packet("evt3", chunk)[0], 0, False)
@@ -152,7 +153,7 @@ def bench_packet_path(name, events, per_packet, decoder, repeats, results):
     for batch in BATCHES:
         def run(batch=batch):
             dec = PacketDecoder(SENSOR_W, SENSOR_H, decoder)
-            parts = [dec.decode_many(packets[i:i + batch])[0]
+            parts = [dec.decode_many(packets[i:i + batch], columns=True)[0]
                      for i in range(0, len(packets), batch)]
             return parts, dec.stats
 

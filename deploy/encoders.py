@@ -99,11 +99,41 @@ STEP_TABLE_MAX_US = 1 << 20
 
 
 @functools.cache
+def _step_starts(period_us: int, active: int) -> np.ndarray:
+    """The time into a period (us) at which each active step 1..A-1 begins: an event at
+    time t into the period spikes in step min(t * A // P, A - 1), the number of these
+    starts <= t (t * A // P >= s exactly when t >= ceil(s * P / A)). int64, read-only."""
+    s = np.arange(1, active, dtype=np.int64)
+    starts = -((-s * period_us) // active)  # ceil(s * P / A)
+    starts.flags.writeable = False
+    return starts
+
+
+@functools.cache
 def _step_offsets(period_us: int, active: int, n_inputs: int) -> np.ndarray:
-    """For each time t = 0..period_us into a period, its active step min(t * A // P, A - 1)
+    """For each time t = 0..period_us into a period, its active step (`_step_starts`)
     times n_inputs: the offset of that step's inputs in a flat (step, input) array."""
     t = np.arange(period_us + 1, dtype=np.int64)
-    return (np.minimum(t * active // period_us, active - 1) * n_inputs).astype(np.intp)
+    steps = np.searchsorted(_step_starts(period_us, active), t, side="right")
+    return (steps * n_inputs).astype(np.intp)
+
+
+PIXEL_TABLE_MAX = 1 << 16
+"""Sensors with up to this many (polarity, pixel) pairs (2 * width * height: 128 x 128 and
+smaller, the pan-tracking task's 32 x 32 among them) find an event's input neuron in a
+table indexed by p * H * W + y * W + x computed in uint16 (`_pixel_inputs`)."""
+
+
+@functools.cache
+def _pixel_inputs(width: int, height: int, pool: int) -> np.ndarray | None:
+    """Each (polarity, pixel)'s input neuron, `pooled_input_index` of every p * H * W + y *
+    W + x; None for sensors over PIXEL_TABLE_MAX pairs."""
+    if 2 * width * height > PIXEL_TABLE_MAX:
+        return None
+    p, y, x = np.meshgrid(np.arange(2), np.arange(height), np.arange(width), indexing="ij")
+    table = pooled_input_index(x.ravel(), y.ravel(), p.ravel(), width, height, pool)
+    table.flags.writeable = False
+    return table
 
 
 def _active_steps(timesteps: int, silent_tail: int) -> int:
@@ -392,16 +422,67 @@ class EventEncoder:
             if self.period_us <= STEP_TABLE_MAX_US:
                 key += _step_offsets(self.period_us, active, self.n_inputs)[t]
             else:
-                key += np.minimum(t * active // self.period_us, active - 1) * self.n_inputs
+                key += np.searchsorted(_step_starts(self.period_us, active), t,
+                                       side="right") * self.n_inputs
             hit = np.zeros(active * self.n_inputs, dtype=bool)
             hit[key] = True
             out[:active, b, :] = hit.reshape(active, self.n_inputs)
         return out
 
+    def period_spikes(self, timesteps: int, window_start_us: int) -> PeriodSpikes:
+        """A collector of one period's events as input spikes, for `PeriodWindower(...,
+        collect=)`: the spikes `encode_events` makes of the period's events, built as they
+        arrive (the event node's path)."""
+        return PeriodSpikes(self, timesteps, window_start_us)
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "width": self.width, "height": self.height,
                 "pool": self.pool, "period_us": self.period_us,
                 "silent_tail": self.silent_tail}
+
+
+class PeriodSpikes:
+    """One control period's input spikes (T, n_inputs) of bool, built from its events as
+    they come (`add`, any number of parts): the same spikes as `EventEncoder.encode_events`
+    of all of them, without holding the events. Takes what `PeriodWindower` hands its
+    collectors: events of this period only (start < t <= start + period_us), on the sensor,
+    in time order (as the decoders return them), as EventColumns or EVENT_DTYPE arrays.
+
+    Each part's steps are found by binary search on t (`_step_starts`), its input neurons
+    from a table of every pixel (`_pixel_inputs`, sensors up to 128 x 128; else
+    `pooled_input_index`).
+    """
+
+    def __init__(self, encoder: EventEncoder, timesteps: int, window_start_us: int):
+        self.encoder = encoder
+        active = _active_steps(timesteps, encoder.silent_tail)
+        self.spikes = np.zeros((int(timesteps), encoder.n_inputs), dtype=bool)
+        self._rows = list(self.spikes[:active])
+        self._starts = _step_starts(encoder.period_us, active) + int(window_start_us)
+        self._table = _pixel_inputs(encoder.width, encoder.height, encoder.pool)
+
+    def add(self, events: Any) -> None:
+        x, y, t, p = events["x"], events["y"], events["t"], events["p"]
+        if t.size == 0:
+            return
+        enc = self.encoder
+        if self._table is not None and x.dtype == y.dtype == np.uint16:
+            pixel = y * np.uint16(enc.width)  # < 2 * W * H <= 2**16: uint16 is exact
+            pixel += x
+            pixel += p.astype(np.uint16) * np.uint16(enc.width * enc.height)
+            inputs = self._table.take(pixel)  # take: half the time of table[pixel] here
+        else:
+            inputs = enc.input_index(x, y, p)
+        cuts = np.searchsorted(t, self._starts, side="left").tolist()
+        start = 0
+        for row, stop in zip(self._rows, [*cuts, t.size], strict=True):
+            if stop > start:  # into the step's row (a view): a third of the time of
+                row[inputs[start:stop]] = True  # spikes[step, inputs] = True here
+                start = stop
+
+    def result(self) -> np.ndarray:
+        """The spikes (T, n_inputs) (this collector's own array)."""
+        return self.spikes
 
 
 Encoder = RateEncoder | PoissonEncoder | PopulationEncoder | EventEncoder

@@ -249,10 +249,19 @@ class SpikingPolicy:
         `run_events` on a batch of one; on the emulator through its per-action path, as
         `act`)."""
         start = time.perf_counter()
-        spikes_in = self._encode_events([events], [window_start_us])
+        return self._act_spikes(self._encode_events([events], [window_start_us])[:, 0], start)
+
+    def act_spikes(self, spikes_in: np.ndarray) -> ActionInfo:
+        """The action for one control period's input spikes (T, n_inputs), already encoded
+        (`EventEncoder.period_spikes`, the event node's path): `act_events` after its
+        encoding."""
+        return self._act_spikes(np.asarray(spikes_in), time.perf_counter())
+
+    def _act_spikes(self, spikes_in: np.ndarray, start: float) -> ActionInfo:
+        """One period's input spikes (T, n_inputs) -> its action; host time since `start`."""
         if self.backend != "emulator":
-            return self._first_action(self._run_spikes(spikes_in, start), start)
-        return self._act_one(spikes_in[:, 0], start)
+            return self._first_action(self._run_spikes(spikes_in[:, None, :], start), start)
+        return self._act_one(spikes_in, start)
 
     def _encode_events(self, events: Any, window_start_us: Any) -> np.ndarray:
         """Input spikes (T, batch, n_inputs) from `batch` periods' events (event encoder

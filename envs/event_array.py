@@ -7,6 +7,8 @@ form (`to_columns`) in `info`, because `check_env` cannot compare structured arr
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 EVENT_DTYPE = np.dtype([("x", "<u2"), ("y", "<u2"), ("t", "<i8"), ("p", "u1")])
@@ -52,6 +54,59 @@ def pooled_input_index(x, y, p, width: int, height: int, pool: int = 1) -> np.nd
     index += row
     index += np.asarray(p).astype(np.intp) * (rows * cols)
     return index
+
+
+class EventColumns(NamedTuple):
+    """Events as four 1-D arrays of one length (x, y: uint16 pixels; t: int64 us; p: 0/1),
+    time order where a decoder returns them. The hot path of a live stream (the event
+    node: decoder -> period windows -> input spikes) keeps this form: filling the packed
+    13-byte records of EVENT_DTYPE field by field cost about 10 ns per event here, more
+    than decoding them (`neuroq.deploy.events.evt3_rust`)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    t: np.ndarray
+    p: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.t.size)
+
+    def __getitem__(self, key):  # ev["t"] as on an event array; ev[i] as on a tuple
+        return getattr(self, key) if isinstance(key, str) else tuple.__getitem__(self, key)
+
+    def take(self, start: int, stop: int) -> EventColumns:
+        """Events start..stop (views)."""
+        return EventColumns(self.x[start:stop], self.y[start:stop], self.t[start:stop],
+                            self.p[start:stop])
+
+    def events(self) -> np.ndarray:
+        """As an EVENT_DTYPE array (a copy)."""
+        return make_events(self.x, self.y, self.t, self.p)
+
+
+def empty_columns() -> EventColumns:
+    """No events, as columns."""
+    return EventColumns(np.zeros(0, np.uint16), np.zeros(0, np.uint16), np.zeros(0, np.int64),
+                        np.zeros(0, np.uint8))
+
+
+def columns_of(events) -> EventColumns:
+    """An EVENT_DTYPE array's fields as EventColumns (views, no copy); columns as they are."""
+    if isinstance(events, EventColumns):
+        return events
+    events = check_events(events, "columns_of")
+    return EventColumns(events["x"], events["y"], events["t"], events["p"])
+
+
+def concat_columns(parts) -> EventColumns:
+    """Concatenate EventColumns (one part is returned as is, none gives no events)."""
+    parts = list(parts)
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return empty_columns()
+    return EventColumns(*(np.concatenate(c) for c in zip(*parts, strict=True)))
 
 
 def to_columns(events: np.ndarray) -> dict[str, np.ndarray]:

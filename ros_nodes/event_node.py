@@ -13,13 +13,14 @@ Publishes   `action` (sensor_msgs/Joy, reliable), as the policy node does:
             ns), which pairs the action with its period; `header.frame_id` is the camera's.
             `/diagnostics`: packets, events, lost packets (gaps in `seq`), every decode
             problem counter, periods, latency, spikes and modeled energy per action,
-            take_ticks (the take timer's wake-ups).
+            take_ticks (the take thread's wake-ups).
 
 Receiving (`batch_ms` > 0, the default): the subscription belongs to a helper node of the
 same process, `<name>_reader`, that no executor spins, so no callback runs per packet; a
-timer of this node (on the steady clock, whatever `use_sim_time` says) takes every packet
-queued in it and decodes them in one pass, so that receiving costs no executor wake-up per
-packet. When it takes next is `neuroq.deploy.events.stream.TakeScheduler`'s: with a live
+thread of this node (sleeping on the monotonic clock, whatever `use_sim_time` says) takes
+every packet queued in it and decodes them in one pass, so that receiving costs no executor
+wake-up per packet, and a take costs no executor dispatch either (an rclpy timer cost
+90-120 us of CPU per firing here; the thread's wake-up about a quarter of that). When it takes next is `neuroq.deploy.events.stream.TakeScheduler`'s: with a live
 camera (camera time running at the wall clock's rate), when the packet that completes the
 open control period is due (judged from the packets' reception times), about once per
 period; otherwise (a replay at another speed, a simulation in lockstep, a late packet)
@@ -35,9 +36,12 @@ no type description service (it still appears in `ros2 node list` and publishes 
 
 Design: this node runs the policy itself rather than forwarding counts to the policy node,
 so that each event reaches the network as an input spike in the time bin of its timestamp
-(`neuroq.deploy.encoders.EventEncoder.encode_events`) and no frame is ever built. The stream is cut
-into control periods of the encoder's `period_us` (`neuroq.deploy.events.stream.PeriodWindower`);
-a period is acted on once camera time (events, or EVT 3.0 time words) has passed its end.
+and no frame is ever built. The stream is cut into control periods of the encoder's
+`period_us` (`neuroq.deploy.events.stream.PeriodWindower`); each period's events become
+its input spikes as they are decoded (`EventEncoder.period_spikes`: the spikes
+`EventEncoder.encode_events` makes of them), kept as columns from the decoder on (no
+EVENT_DTYPE array), and a period is acted on (`SpikingPolicy.act_spikes`) once camera time
+(events, or EVT 3.0 time words) has passed its end.
 
 Bad input never stops the node: truncated or corrupt EVT 3.0 words, events outside the
 sensor, time going backwards, an unknown encoding and payloads that are not bytes are
@@ -59,6 +63,7 @@ installed; evt3 refuses to activate without it), max_gap_periods (int), diagnost
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
@@ -87,7 +92,7 @@ from neuroq.deploy.events.stream import (
     TakeScheduler,
 )
 from neuroq.deploy.latency import LatencyWindow
-from neuroq.ros_nodes.cdr import parse_event_packet, serialize_joy
+from neuroq.ros_nodes.cdr import EventPacketReader, serialize_joy
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.params import check_choice, declare, refuse_runtime_changes
@@ -108,24 +113,26 @@ BACKENDS = ("emulator", "reference")
 DEFAULT_QUEUE_DEPTH = 1000
 """Packets the subscription buffers: 1 s of 1 ms packets, so a busy moment drops none."""
 DEFAULT_BATCH_MS = 2.0
-"""The polling interval (ms) of the take timer, whose packets are decoded together:
+"""The polling interval (ms) of the take thread, whose packets are decoded together:
 receiving without a callback per packet and EVT 3.0 decoding, which has a fixed cost per
 call, both cost less per packet in batches (1000-event bursts: 36 -> 23 us of CPU per
 packet decoded 2 at a time with the `evt3` decoder, 184 -> 102 us with numpy;
-bench/bench_events.py, docs/events.md). With a live camera the timer wakes when a period
+bench/bench_events.py, docs/events.md). With a live camera the thread wakes when a period
 is due instead (`TakeScheduler`) and polls only for a late packet. It adds up to this much
-latency to an action (plus the timer's own lateness)."""
+latency to an action (plus the thread's own lateness)."""
 MAX_BATCH_PACKETS = 200
 """Packets decoded together at most (200 ms of 1 ms packets)."""
 MAX_TAKE_PACKETS = 2000
-"""Packets one timer tick takes at most (in batches of MAX_BATCH_PACKETS), so that one
-callback stays bounded while the node catches up after a stall."""
+"""Packets one take takes at most (in batches of MAX_BATCH_PACKETS), so that one take
+(which holds the node's state, see `_lock`) stays bounded while the node catches up after
+a stall."""
 TICK_BUDGET_S = 0.02
-"""A tick takes no further batch after this long (s), so the diagnostics timer still runs
-while the node works through a backlog."""
-MIN_TAKE_DELAY_NS = int(BACKLOG_DELAY_S * NS_PER_S)
-"""Shortest time (ns) from the end of one take to the next: one that is already due comes
-at once, through the executor, so other timers still run."""
+"""A take takes no further batch after this long (s), so the diagnostics still get the
+node's state while it works through a backlog."""
+MIN_TAKE_DELAY_S = BACKLOG_DELAY_S
+"""Shortest time (s) from the end of one take to the next."""
+TAKER_JOIN_S = 1.0
+"""How long destroying the node waits for its take thread to finish a take (s)."""
 RECEIPT_STAMPING_RMW = "rmw_fastrtps"
 """The middleware (rmw implementation name prefix) whose message info carries the time a
 message was received (Fast DDS's reception timestamp), which TakeScheduler needs."""
@@ -154,6 +161,9 @@ class EventPolicyNode(Node):
         self.active = False
         self.refusal: str | None = None
         self._reader: Node | None = None
+        self._taker: threading.Thread | None = None
+        self._stop_taking = threading.Event()
+        self._lock = threading.RLock()  # the stream's state: the take thread and diagnostics
         self._artifact = declare(self, "artifact", "", "path of the deploy artifact")
         self._backend = declare(self, "backend", "emulator", "where the network runs",
                                 choices=BACKENDS)
@@ -203,13 +213,14 @@ class EventPolicyNode(Node):
                 self, LEVEL_ERROR, f"not activating: {self.refusal}", self._backend,
                 {"artifact": self._artifact}))
             return
-        self.windower = PeriodWindower(encoder.period_us, max_gap)
+        self.windower = self._windower(max_gap)
         self.decode_stats = DecodeStats()
         self.counters = {"packets": 0, "lost_packets": 0, "seq_backwards": 0,
                          "sensor_size_mismatch": 0, "actions": 0, "policy_failures": 0,
                          "callback_errors": 0, "camera_restarts": 0,
                          "bad_messages": 0, "take_ticks": 0}
         self._last_seq: int | None = None
+        self._read_packet = EventPacketReader()
         self._last_event_us = -1
         self._camera_us = -1  # camera time the stream has reached (events or time words)
         self._act_s = LatencyWindow(window)
@@ -221,7 +232,7 @@ class EventPolicyNode(Node):
         self._last: Any = None
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
         qos = command_qos(depth) if reliable else sensor_qos(depth)
-        if batch_ms > 0:  # taken by a timer from a node no executor spins (module docstring)
+        if batch_ms > 0:  # taken by a thread from a node no executor spins (module docstring)
             self._reader, self._sub = packet_reader(self, qos)
             self._scheduler = TakeScheduler(batch_ms / 1e3, encoder.period_us / 1e6)
             # reception times that are the packet's arrival: Fast DDS stamps it on receipt
@@ -229,21 +240,35 @@ class EventPolicyNode(Node):
             # back into the scheduler); without them the node polls every batch_ms
             self._reception_times = get_rmw_implementation_identifier().startswith(
                 RECEIPT_STAMPING_RMW)
-            # steady clock: with use_sim_time (a bag replay) a ROS-time timer would follow
-            # /clock, or stop without one, and the node would take nothing
-            self._take_timer = steady_timer(self, batch_ms / 1e3, self._on_tick)
+            # a thread of its own on the monotonic clock (whatever use_sim_time says: a bag
+            # replay's /clock must not stop the takes), started once all is set up below
+            self._taker = threading.Thread(target=self._take_loop, daemon=True,
+                                           name=NODE_NAME + "_take")
         else:
             self._sub = self.create_subscription(EventPacket, TOPIC_EVENTS, self._on_packet,
                                                  qos, raw=True)
-        # steady clock, as the receiving timer: with use_sim_time and no /clock a ROS-time
+        # steady clock, as the take thread: with use_sim_time and no /clock a ROS-time
         # timer would never fire and the node would report nothing
         steady_timer(self, period, self._publish_diagnostics)
         self.active = True
+        if self._taker is not None:
+            self._taker.start()
         self.get_logger().info(
             f"active: artifact {self._artifact}, backend {self._backend}, sensor "
             f"{encoder.width}x{encoder.height}, pool {encoder.pool}, period "
             f"{encoder.period_us} us, T = {self.policy.timesteps}, EVT 3.0 decoder "
             f"{evt3_decoder_name(self._evt3_decoder)}")
+
+    def _windower(self, max_gap: int, counters: Any = None) -> PeriodWindower:
+        """Periods of the encoder's period_us whose events become input spikes as they are
+        decoded (`EventEncoder.period_spikes`): `Period.events` is the (T, n_inputs) spikes."""
+        encoder, timesteps, period_us = self.encoder, self.policy.timesteps, self.encoder.period_us
+
+        def collect(k: int) -> Any:
+            return encoder.period_spikes(timesteps, k * period_us)
+
+        extra = {} if counters is None else {"counters": counters}
+        return PeriodWindower(period_us, max_gap, collect=collect, **extra)
 
     def _load(self) -> Any:
         if not self._artifact:
@@ -254,10 +279,10 @@ class EventPolicyNode(Node):
 
     # --- input -----------------------------------------------------------------------------
     def _packet(self, data: bytes) -> Any:
-        """A received packet's fields: read from its serialized bytes (`parse_event_packet`,
+        """A received packet's fields: read from its serialized bytes (`EventPacketReader`,
         no message object built), or by rclpy's deserialization where that does not apply;
         None (counted in bad_messages) for bytes neither reads."""
-        packet = parse_event_packet(data)
+        packet = self._read_packet(data)
         if packet is None:
             try:
                 packet = deserialize_message(data, EventPacket)
@@ -278,21 +303,42 @@ class EventPolicyNode(Node):
         return taken
 
     def destroy_node(self) -> None:
+        self._stop_taking.set()
+        if self._taker is not None and self._taker.is_alive():
+            self._taker.join(TAKER_JOIN_S)
         if self._reader is not None:
             self._reader.destroy_node()
             self._reader = None
         super().destroy_node()
 
-    def _on_tick(self) -> None:
-        """batch_ms > 0: take what the reader has queued and handle it, in batches of at
-        most MAX_BATCH_PACKETS, at most MAX_TAKE_PACKETS or TICK_BUDGET_S per tick (the
-        rest waits in the queue for the next tick, which then comes at once); then set
-        when the next tick comes (`TakeScheduler`: about when the open period can
-        complete, then every batch_ms)."""
+    def _take_loop(self) -> None:
+        """batch_ms > 0: the node's take thread. Takes, then sleeps until the next take is
+        due (`_on_tick`), on the monotonic clock, until the node is destroyed. An error
+        that escapes a take is counted in callback_errors and the thread goes on."""
+        due = time.monotonic()
+        while not self._stop_taking.wait(max(due - time.monotonic(), 0.0)):
+            taken_at = time.monotonic()
+            try:
+                delay = self._on_tick()
+            except Exception as exc:  # noqa: BLE001 - the takes must go on
+                self.counters["callback_errors"] += 1
+                self._log.warning(f"a take failed: {type(exc).__name__}: {exc}")
+                delay = self._scheduler.batch_s
+            # aimed at a packet: from this take; polling: periodic, as a timer keeps it
+            due = (taken_at if self._scheduler.aligned else due) + delay
+            due = max(due, time.monotonic() + MIN_TAKE_DELAY_S)
+
+    def _on_tick(self) -> float:
+        """One take (batch_ms > 0): take what the reader has queued and handle it, in
+        batches of at most MAX_BATCH_PACKETS, at most MAX_TAKE_PACKETS or TICK_BUDGET_S per
+        tick (the rest waits in the queue for the next tick, which then comes at once);
+        returns the delay (s) to the next take (`TakeScheduler`: about when the open period
+        can complete, counted from this take, else a polling interval)."""
         self.counters["take_ticks"] += 1
         taken_at = time.monotonic()
         delay = self._scheduler.batch_s  # if anything below raises: poll
-        try:
+        self._scheduler.aligned = False
+        with self._lock:
             backlog, taken = False, 0
             received_ns: list[int] | None = [] if self._reception_times else None
             for _ in range(MAX_TAKE_PACKETS // MAX_BATCH_PACKETS):
@@ -310,24 +356,7 @@ class EventPolicyNode(Node):
             delay = self._scheduler.delay_s(taken_at, self._camera_us,
                                             self.windower.completes_at_us(), taken, backlog,
                                             received_s)
-        finally:
-            self._set_next_take(delay, taken_at)
-
-    def _set_next_take(self, delay_s: float, taken_at: float) -> None:
-        """The take timer fires `delay_s` after `taken_at` (monotonic s) when the scheduler
-        aimed at a packet; otherwise it polls every `delay_s`, and a timer already running
-        at that period is left alone: resetting it wakes the executor's timer thread
-        (measured: about 4 points of a core at 450 takes/s)."""
-        timer = self._take_timer
-        if not self._scheduler.aligned:  # poll: periodic, as a fixed timer
-            period_ns = max(int(delay_s * NS_PER_S), MIN_TAKE_DELAY_NS)
-            if timer.timer_period_ns != period_ns:
-                timer.timer_period_ns = period_ns
-                timer.reset()
-            return
-        delay_s -= time.monotonic() - taken_at  # the time this take took
-        timer.timer_period_ns = max(int(delay_s * NS_PER_S), MIN_TAKE_DELAY_NS)
-        timer.reset()
+        return delay
 
     def _on_packet(self, data: bytes) -> None:
         """batch_ms 0: a packet has arrived; handle it with whatever else is queued (at 1 ms
@@ -340,7 +369,8 @@ class EventPolicyNode(Node):
         if not batch:
             return
         try:
-            self.handle_packets(batch)
+            with self._lock:
+                self.handle_packets(batch)
         except Exception as exc:  # never let a bad packet stop the node
             self.counters["callback_errors"] += 1
             self._log.warning(
@@ -362,7 +392,7 @@ class EventPolicyNode(Node):
             self._last_seq = seq
             if (msg.width, msg.height) != (self.encoder.width, self.encoder.height):
                 c["sensor_size_mismatch"] += 1
-        events, stats = self.decoder.decode_many(msgs)
+        events, stats = self.decoder.decode_many(msgs, columns=True)
         t_words = self.decoder.time_us()
         if (stats.time_backwards and not events.size and 0 <= t_words
                 < self._last_event_us - CAMERA_RESTART_US):
@@ -374,11 +404,10 @@ class EventPolicyNode(Node):
                 " treating it as a camera restart")
             self.decoder = PacketDecoder(self.encoder.width, self.encoder.height,
                                          self._evt3_decoder)
-            self.windower = PeriodWindower(self.encoder.period_us,
-                                           self.windower.max_gap_periods,
+            self.windower = self._windower(self.windower.max_gap_periods,
                                            self.windower.counters)
             self._last_event_us = -1
-            events, stats = self.decoder.decode_many(msgs)
+            events, stats = self.decoder.decode_many(msgs, columns=True)
             t_words = self.decoder.time_us()
         self.decode_stats.add(stats)
         if stats.skipped:
@@ -396,7 +425,7 @@ class EventPolicyNode(Node):
     def _act(self, period: Any, frame_id: str) -> int:
         start = time.perf_counter()
         try:
-            info = self.policy.act_events(period.events, period.start_us)
+            info = self.policy.act_spikes(period.events)  # the period's input spikes
         except Exception as exc:  # a backend failing mid-run: no action, counted
             self.counters["policy_failures"] += 1
             self._log.warning(f"policy failed on period {period.index}: {exc}")
@@ -438,6 +467,10 @@ class EventPolicyNode(Node):
         return values
 
     def _publish_diagnostics(self) -> None:
+        with self._lock:
+            self._publish_diagnostics_locked()
+
+    def _publish_diagnostics_locked(self) -> None:
         values = self.stats()
         level, message = LEVEL_OK, "running"
         problems = (values["events_skipped"] + values["lost_packets"]
@@ -469,7 +502,7 @@ def packet_reader(node: Node, qos: Any) -> tuple[Node, Any]:
                   start_parameter_services=False, enable_rosout=False,
                   parameter_overrides=[Parameter("start_type_description_service",
                                                  value=False)])
-    # raw: the serialized bytes, read by parse_event_packet (EventPolicyNode._packet)
+    # raw: the serialized bytes, read by EventPacketReader (EventPolicyNode._packet)
     sub = reader.create_subscription(EventPacket, node.resolve_topic_name(TOPIC_EVENTS),
                                      _never_called, qos, raw=True)
     return reader, sub

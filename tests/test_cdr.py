@@ -15,7 +15,7 @@ from event_camera_msgs.msg import EventPacket  # noqa: E402
 from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
 from sensor_msgs.msg import Joy  # noqa: E402
 
-from neuroq.ros_nodes.cdr import parse_event_packet, serialize_joy  # noqa: E402
+from neuroq.ros_nodes.cdr import EventPacketReader, parse_event_packet, serialize_joy  # noqa: E402
 
 
 def _message(rng: random.Random, frame_len: int, enc: str) -> EventPacket:
@@ -63,6 +63,38 @@ def test_broken_bytes_give_none_not_an_exception():
     for _ in range(2000):  # random bytes
         parse_event_packet(bytes(rng.randrange(256) for _ in range(rng.randrange(0, 64))))
     parse_event_packet(b"")
+
+
+def test_a_reader_that_keeps_the_layout_reads_as_parse_event_packet(monkeypatch):
+    """EventPacketReader (the event node's, which reads a packet laid out as the last one
+    at its offsets) gives what parse_event_packet gives on any sequence: packets that
+    share a layout, change it (frame_id, encoding, is_bigendian, CDR2 against CDR), are
+    truncated or are random bytes."""
+    from neuroq.ros_nodes import cdr
+
+    rng = random.Random(3)
+    stream = []
+    for _ in range(3000):
+        kind = rng.random()
+        msg = _message(rng, 0, rng.choice(["evt3"] * 30 + ["mono", "evt"]))
+        msg.header.frame_id = rng.choice(["camera"] * 30 + ["cam_é", "x"])
+        msg.is_bigendian = rng.random() < 0.02
+        data = serialize_message(msg)
+        if kind < 0.05:
+            data = data[:rng.randrange(len(data) + 1)]
+        elif kind < 0.08:
+            data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 80)))
+        elif kind < 0.11:  # plain CDR2: the representation and alignment differ
+            data = b"\x00\x07" + data[2:]
+        stream.append(data)
+    want = [parse_event_packet(data) for data in stream]
+    assert sum(w is not None for w in want) > 2600
+    parsed = []
+    monkeypatch.setattr(cdr, "_parse", lambda view, f=cdr._parse: parsed.append(1) or f(view))
+    reader = EventPacketReader()
+    for k, data in enumerate(stream):
+        assert reader(data) == want[k], k
+    assert 100 < len(parsed) < 1500  # the kept layout read most packets
 
 
 def _joy(rng: random.Random, frame: str, n_axes: int, n_buttons: int) -> Joy:

@@ -98,3 +98,54 @@ def test_encode_events_equals_an_event_by_event_reference(pool, period_us):
     batch = [good, bad, as_lists, make_events([], [], [], [])]
     np.testing.assert_array_equal(e.encode_events(batch, 500, 8),
                                   _spikes_event_by_event(e, batch, 500, 8))
+
+
+@pytest.mark.parametrize("width, height, pool, period_us, tail", [
+    (32, 32, 4, 10_000, 3),   # the shipped task: the pixel table
+    (32, 24, 1, 7777, 2),     # a period the steps do not divide
+    (320, 320, 8, 10_000, 0),  # over PIXEL_TABLE_MAX pairs: pooled_input_index
+    (16, 16, 2, 3, 5),        # fewer microseconds than steps
+])
+@pytest.mark.parametrize("form", ["columns", "events"])
+def test_period_spikes_in_parts_equal_encode_events(width, height, pool, period_us, tail, form):
+    """The event node's collector (`period_spikes`, fed in parts as a stream arrives)
+    makes the spikes `encode_events` makes of all of a period's events."""
+    from neuroq.deploy.events.stream import PeriodWindower
+    from neuroq.envs.event_array import columns_of
+
+    rng = np.random.default_rng(width + period_us)
+    e = EventEncoder(width, height, pool, period_us, tail)
+    timesteps = 8
+    for trial in range(20):
+        n = int(rng.choice([0, 1, 5, 300, 5000]))
+        t = np.sort(rng.integers(1, 6 * period_us, n)) + int(rng.integers(0, 1 << 30))
+        ev = make_events(rng.integers(0, width, n), rng.integers(0, height, n), t,
+                         rng.integers(0, 2, n))
+        w = PeriodWindower(period_us, 1000,
+                           collect=lambda k: e.period_spikes(timesteps, k * period_us))
+        ref = PeriodWindower(period_us, 1000)
+        cuts = np.sort(rng.integers(0, n + 1, 4))
+        got, want = [], []
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, n], strict=True):
+            part = ev[a:b]
+            w.add(columns_of(part) if form == "columns" else part)
+            ref.add(part)
+            now = int(t[b - 1]) + 1 if b > a else -1
+            got += w.complete(now)
+            want += ref.complete(now)
+        end = int(t[-1]) + period_us + 1 if n else 0
+        got += w.complete(end)
+        want += ref.complete(end)
+        assert [p.index for p in got] == [p.index for p in want], trial
+        for g, r in zip(got, want, strict=True):
+            expect = e.encode_events([r.events], r.start_us, timesteps)[:, 0]
+            np.testing.assert_array_equal(g.events, expect, err_msg=f"trial {trial}")
+
+
+def test_step_starts_give_the_documented_step():
+    from neuroq.deploy.encoders import _step_offsets
+
+    for period_us, active in [(10_000, 5), (7777, 6), (3, 5), (1, 1), (100, 100)]:
+        t = np.arange(period_us + 1)
+        np.testing.assert_array_equal(_step_offsets(period_us, active, 1),
+                                      np.minimum(t * active // period_us, active - 1))

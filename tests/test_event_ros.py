@@ -234,3 +234,81 @@ def test_event_node_takes_a_live_stream_about_once_per_period(artifact):
         assert wait_until(lambda: len(probe.messages("action")) >= n // 10, 10.0)
         assert node.stats()["lost_packets"] == 0
         assert ticks < 0.5 * n / 2, ticks  # a fixed 2 ms timer: n / 2
+
+
+SHIPPED_EVENT_ARTIFACT = "config/artifacts/dvs_pan_tracking"
+
+
+def test_the_node_acts_as_the_policy_does_on_each_periods_events():
+    """The node's path (events as columns, each period's input spikes built as its events
+    are decoded, `act_spikes`) gives every action and Q-value that decoding the packets
+    to event arrays, cutting them into periods and `act_events` give: the shipped event
+    artifact, 400 ms of sensor-like bursts with a 55 ms silence, taken in batches of 1 to
+    12 packets."""
+    from pathlib import Path
+
+    from neuroq.deploy.events import PacketDecoder
+    from neuroq.deploy.events.stream import PeriodWindower
+    from neuroq.deploy.policy import load_policy
+
+    artifact = str(Path(__file__).resolve().parents[1] / SHIPPED_EVENT_ARTIFACT)
+    rng = np.random.default_rng(21)
+    packets = []
+    for k in [*range(0, 200), *range(255, 400)]:  # 1 ms packets; none in 200-254 ms
+        n = int(rng.integers(0, 40))
+        x = np.minimum(rng.integers(0, 24, n) + rng.integers(0, 8, n), 31)
+        t = np.sort(rng.integers(k * 1000 + 1, (k + 1) * 1000 + 1, n))
+        packets.append(_packet(len(packets), _evt3(x, rng.integers(0, 32, n), t,
+                                                   rng.integers(0, 2, n))))
+    packets.append(_packet(len(packets), time_words(400_000 + 1)))
+    # the reference: event arrays, periods of events, act_events
+    policy = load_policy(artifact)
+    decoder, windower = PacketDecoder(32, 32), PeriodWindower(policy.encoder.period_us)
+    want = []
+    for msg in packets:
+        events, _ = decoder.decode_many([msg])
+        windower.add(events)
+        for period in windower.complete(max(decoder.time_us(), int(events["t"][-1])
+                                            if events.size else -1)):
+            info = policy.act_events(period.events, period.start_us)
+            want.append((period.index, info.action, info.q.tolist()))
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        got = []
+        act = node.policy.act_spikes
+
+        def recording(spikes):
+            info = act(spikes)
+            got.append((info.action, info.q.tolist()))
+            return info
+
+        node.policy.act_spikes = recording
+        k = 0
+        while k < len(packets):
+            n = int(rng.integers(1, 13))
+            node.handle_packets(packets[k:k + n])
+            k += n
+        assert node.stats()["events_skipped"] == 0
+    assert len(want) == 40 and len({w[1] for w in want}) > 1  # periods 0-39, several actions
+    assert got == [w[1:] for w in want]
+
+
+def test_the_take_thread_survives_an_error_and_ends_with_the_node(artifact):
+    """batch_ms > 0: the node's own thread takes the packets. An error that escapes a take
+    is counted (callback_errors) and the takes go on; destroying the node ends the thread."""
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        taker = node._taker
+        assert taker is not None and taker.is_alive()
+        calls, tick = [], node._on_tick
+
+        def failing_once():
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("boom")
+            return tick()
+
+        node._on_tick = failing_once
+        assert wait_until(lambda: len(calls) >= 3, 5.0)
+        assert node.stats()["callback_errors"] == 1 and taker.is_alive()
+    assert not taker.is_alive()

@@ -201,3 +201,23 @@ def test_a_time_high_drop_of_half_the_range_is_a_wrap(decoder):
     assert stats.skipped == 0
     events, stats = decode_with(decoder, stream(3000 - 2047), W, H)
     assert events["t"].tolist() == [3000 << 12] and stats.time_backwards == 1
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_columns_are_the_same_events_and_counters(decoder):
+    """`decode_many(columns=True)` (the event node's path: no EVENT_DTYPE array) gives the
+    events and counters of `decode_many`, on every good and bad stream."""
+    from neuroq.deploy.events import PacketDecoder
+    from neuroq.envs.event_array import EventColumns
+
+    rng = np.random.default_rng(3)
+    for name, chunks in _streams(rng):
+        a, b = PacketDecoder(W, H, decoder), PacketDecoder(W, H, decoder)
+        for k in range(0, len(chunks), 3):
+            batch = [("evt3", c, 0, False) for c in chunks[k:k + 3]]
+            events, stats = a.decode_many(batch)
+            cols, col_stats = b.decode_many(batch, columns=True)
+            assert isinstance(cols, EventColumns), name
+            np.testing.assert_array_equal(cols.events(), events, err_msg=name)
+            assert col_stats == stats and b.time_us() == a.time_us(), name
+        assert b.stats == a.stats, name

@@ -4,6 +4,7 @@ Both decoders keep one stream's state and have one interface:
 
     decoder = make_evt3_decoder(width, height)   # "auto", "evt3" or "numpy"
     events = decoder.decode(data, stats, streaming=False)  # EVENT_DTYPE; counts in stats
+    columns = decoder.decode_columns(data, stats)   # the same as EventColumns (x, y, t, p)
     decoder.time_us()       # camera time the stream has reached (-1 before TIME_HIGH)
     decoder.last_t_us       # last event time returned (-1: none), read and set
     decoder.pending_bytes   # a trailing odd byte kept by streaming=True (0 or 1)
@@ -25,6 +26,7 @@ import numpy as np
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events.evt3_numpy import NumpyEvt3Decoder
 from neuroq.deploy.events.stats import DecodeStats
+from neuroq.envs.event_array import EventColumns
 
 EVT3_DECODERS = ("auto", "evt3", "numpy")
 """auto: the `evt3` package if it imports, else numpy; evt3: the package or an error."""
@@ -38,6 +40,9 @@ class Evt3StreamDecoder(Protocol):
     def pending_bytes(self) -> int: ...
 
     def decode(self, data, stats: DecodeStats, *, streaming: bool = False) -> np.ndarray: ...
+
+    def decode_columns(self, data, stats: DecodeStats, *,
+                       streaming: bool = False) -> EventColumns: ...
 
     def time_us(self) -> int: ...
 

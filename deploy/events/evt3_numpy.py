@@ -32,7 +32,7 @@ from neuroq.deploy.events.evt3_words import (
     EVT3_WRAP_DROP,
 )
 from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
-from neuroq.envs.event_array import EVENT_DTYPE, empty_events
+from neuroq.envs.event_array import EVENT_DTYPE, EventColumns, columns_of, empty_events
 
 
 @dataclass
@@ -336,6 +336,11 @@ class NumpyEvt3Decoder:
     def decode(self, data, stats: DecodeStats, *, streaming: bool = False) -> np.ndarray:
         return decode_evt3(data, self.width, self.height, state=self.state, stats=stats,
                            streaming=streaming)[0]
+
+    def decode_columns(self, data, stats: DecodeStats, *,
+                       streaming: bool = False) -> EventColumns:
+        """As `decode`, as EventColumns (views of its fields)."""
+        return columns_of(self.decode(data, stats, streaming=streaming))
 
     def time_us(self) -> int:
         return self.state.time_us()

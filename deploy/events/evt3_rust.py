@@ -63,7 +63,7 @@ from neuroq.deploy.events.evt3_words import (
     EVT3_WRAP_DROP,
 )
 from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
-from neuroq.envs.event_array import EVENT_DTYPE, concat_events, empty_events
+from neuroq.envs.event_array import EventColumns, columns_of, concat_columns, empty_columns
 
 EVT3_VERSION = evt3.__version__
 _BYTE_BITS = 8
@@ -148,6 +148,12 @@ class RustEvt3Decoder:
         truncated. Raises TypeError, ValueError or OverflowError only for data that is not a
         byte buffer (before any state changes; `PacketDecoder` counts it as bad_payload).
         """
+        return self.decode_columns(data, stats, streaming=streaming).events()
+
+    def decode_columns(self, data, stats: DecodeStats, *,
+                       streaming: bool = False) -> EventColumns:
+        """As `decode`, the events as EventColumns (contiguous arrays, as evt3 returns
+        them; the event node's path)."""
         if type(data) is not bytes:
             data = as_bytes_array(data).tobytes()
         stats.packets += 1
@@ -163,7 +169,7 @@ class RustEvt3Decoder:
         n_words = len(data) >> 1
         stats.words += n_words
         if n_words == 0:
-            return empty_events()
+            return empty_columns()
         if not self._synced:  # the start of the stream: its state words go to numpy
             end = self._state_known_after(data)
             events = self._numpy(data[:end], stats)
@@ -172,23 +178,23 @@ class RustEvt3Decoder:
             data = data[end:]
             rest = self._fast(data, stats)
             if rest is not None:
-                return concat_events([events, rest])
+                return concat_columns([events, rest])
             self._hand_to_numpy()
-            return concat_events([events, self._numpy(data, stats)])
+            return concat_columns([events, self._numpy(data, stats)])
         events = self._fast(data, stats)
         if events is not None:
             return events
         self._hand_to_numpy()
         return self._numpy(data, stats)
 
-    def _numpy(self, data: bytes, stats: DecodeStats) -> np.ndarray:
+    def _numpy(self, data: bytes, stats: DecodeStats) -> EventColumns:
         """Decode with `decode_evt3` from `self.state`, then hand the stream to evt3."""
         sub = DecodeStats()
         events, _ = decode_evt3(data, self.width, self.height, state=self.state, stats=sub)
         sub.packets = sub.words = 0  # counted by `decode`
         stats.add(sub)
         self._hand_to_evt3()
-        return events
+        return columns_of(events)
 
     @staticmethod
     def _state_known_after(data: bytes) -> int:
@@ -207,7 +213,7 @@ class RustEvt3Decoder:
         return 2 * (last + 1)
 
     # --- the fast path ----------------------------------------------------------------------
-    def _fast(self, data: bytes, stats: DecodeStats) -> np.ndarray | None:
+    def _fast(self, data: bytes, stats: DecodeStats) -> EventColumns | None:
         """evt3 plus output checks; None when the data needs `decode_evt3` (nothing done)."""
         # each word's high byte: a shift and a narrowing copy beat a strided copy
         # (np.frombuffer(data, np.uint8)[1::2]: 1.4 against 0.8 ns per event, sparse stream)
@@ -231,7 +237,7 @@ class RustEvt3Decoder:
         if n_vectors:  # the data's first vector word was a VECT_BASE_X: evt3 has a base now
             self._base_ok = True
         if len(out) == 0:
-            return empty_events()
+            return empty_columns()
         return self._checked(out.x, out.y, out.p, out.t.view(np.int64), stats)
 
     @staticmethod
@@ -273,7 +279,7 @@ class RustEvt3Decoder:
         return True
 
     def _checked(self, x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray,
-                 stats: DecodeStats) -> np.ndarray:
+                 stats: DecodeStats) -> EventColumns:
         """Filter evt3's events as `decode_evt3` does: outside the sensor, then earlier than
         an event returned before (the stream's running maximum)."""
         n = x.size
@@ -292,12 +298,10 @@ class RustEvt3Decoder:
             keep = t >= prior
             stats.time_backwards += t.size - int(np.count_nonzero(keep))
             x, y, p, t = x[keep], y[keep], p[keep], t[keep]
-        events = np.empty(x.size, dtype=EVENT_DTYPE)
-        events["x"], events["y"], events["t"], events["p"] = x, y, t, p
-        stats.events += events.size
-        if events.size:
+        stats.events += t.size
+        if t.size:
             self.state.last_t_us = max(last, int(t[-1]))
-        return events
+        return EventColumns(x, y, t, p)
 
     # --- hand-over between evt3 and decode_evt3 -----------------------------------------------
     def _hand_to_numpy(self) -> None:

@@ -3,6 +3,8 @@ keeps one stream's decoder state from packet to packet."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from neuroq.deploy.errors import NeuroqError
@@ -10,7 +12,14 @@ from neuroq.deploy.events.evt3_decoders import make_evt3_decoder
 from neuroq.deploy.events.evt3_encode import encode_evt3, sort_events
 from neuroq.deploy.events.mono import NS_PER_US, decode_mono, encode_mono
 from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
-from neuroq.envs.event_array import check_events, concat_events, empty_events
+from neuroq.envs.event_array import (
+    check_events,
+    columns_of,
+    concat_columns,
+    concat_events,
+    empty_columns,
+    empty_events,
+)
 
 ENCODINGS = ("evt3", "mono")
 """Encodings `decode_packet` reads (the `encoding` field of EventPacket)."""
@@ -108,28 +117,31 @@ class PacketDecoder:
         return self.evt3.time_us()
 
     def decode(
-        self, encoding: str, data, time_base: int = 0, *, is_bigendian: bool = False
-    ) -> tuple[np.ndarray, DecodeStats]:
-        """Decode one packet; returns (events, stats of this packet) and adds to `stats`."""
+        self, encoding: str, data, time_base: int = 0, *, is_bigendian: bool = False,
+        columns: bool = False,
+    ) -> tuple[Any, DecodeStats]:
+        """Decode one packet; returns (events, stats of this packet) and adds to `stats`;
+        the events as EventColumns with `columns`, else an EVENT_DTYPE array."""
         stats = DecodeStats()
         enc = encoding.strip().lower() if isinstance(encoding, str) else ""
         try:
-            events = self._decode(enc, data, time_base, is_bigendian, stats)
+            events = self._decode(enc, data, time_base, is_bigendian, stats, columns)
         except (TypeError, ValueError, OverflowError):  # data that is not a byte buffer
             stats = DecodeStats(packets=1, bad_payload=1)
-            events = empty_events()
+            events = empty_columns() if columns else empty_events()
         self.stats.add(stats)
         return events, stats
 
-    def decode_many(self, packets) -> tuple[np.ndarray, DecodeStats]:
+    def decode_many(self, packets, *, columns: bool = False) -> tuple[Any, DecodeStats]:
         """Decode consecutive packets of this stream in one pass: `packets` is a sequence of
         (encoding, data, time_base, is_bigendian) tuples (or objects with those EventPacket
         attributes). Runs of evt3 packets are joined (up to JOIN_BYTES) and decoded together,
         which gives the same events as decoding them one by one with a fraction of the
         per-packet cost (the EVT 3.0 state carries across packet borders anyway). Returns
-        (events, stats)."""
+        (events, stats); the events as EventColumns with `columns` (no EVENT_DTYPE array is
+        built: the event node's path), else an EVENT_DTYPE array."""
         stats = DecodeStats()
-        parts: list[np.ndarray] = []
+        parts: list = []
         run: list = []
         run_bytes = 0
 
@@ -139,7 +151,7 @@ class PacketDecoder:
             if run:
                 joined = b"".join(bytes(memoryview(d).cast("B")) if not isinstance(d, bytes)
                                   else d for d in run)
-                events, st = self.decode("evt3", joined)
+                events, st = self.decode("evt3", joined, columns=columns)
                 st.packets += len(run) - 1
                 self.stats.packets += len(run) - 1
                 parts.append(events)
@@ -164,20 +176,21 @@ class PacketDecoder:
                         flush()
                     continue
             flush()
-            events, st = self.decode(enc, data, time_base, is_bigendian=big)
+            events, st = self.decode(enc, data, time_base, is_bigendian=big, columns=columns)
             parts.append(events)
             stats.add(st)
         flush()
-        events = concat_events(parts)
-        return events, stats
+        return (concat_columns(parts) if columns else concat_events(parts)), stats
 
     def _decode(self, enc: str, data, time_base, is_bigendian: bool,
-                stats: DecodeStats) -> np.ndarray:
+                stats: DecodeStats, columns: bool) -> Any:
         if enc == "evt3":
             if is_bigendian:
                 raw = as_bytes_array(data)
                 stats.truncated_bytes += raw.size % 2
                 data = raw[: raw.size - raw.size % 2].view(">u2").astype("<u2").tobytes()
+            if columns:
+                return self.evt3.decode_columns(data, stats)
             events = self.evt3.decode(data, stats)
         elif enc == "mono":
             events, _ = decode_mono(data, int(time_base), self.width, self.height,
@@ -189,6 +202,6 @@ class PacketDecoder:
             stats.packets += 1
             stats.unknown_encoding += 1
             events = empty_events()
-        return events
+        return columns_of(events) if columns else events
 
 

@@ -11,12 +11,19 @@ as a later time is seen, and quiet periods still produce an action.
 
 Long silences are bounded: if camera time jumps more than `max_gap_periods` periods ahead,
 the periods in between are skipped (counted) instead of being handed out one by one.
+
+What a period holds is its collector's: by default its events (`EventCollector`); the
+event node gives each period an `EventEncoder.period_spikes` collector instead, which
+turns the events into the period's input spikes as they are added, so no event is held
+from one take to the next.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +35,7 @@ from neuroq.deploy.events import (
 )
 from neuroq.deploy.events.evt3_words import EVT3_PAYLOAD_MASK, EVT3_TYPE_SHIFT
 from neuroq.deploy.events.mono import US_PER_S
-from neuroq.envs.event_array import concat_events
+from neuroq.envs.event_array import EventColumns, concat_events
 
 DEFAULT_MAX_GAP_PERIODS = 100
 """Largest run of empty periods handed out after a silence (1 s at 10 ms periods)."""
@@ -64,23 +71,54 @@ class WindowerCounters:
 @dataclass
 class Period:
     """One control period: its index k, start (k * P) and end ((k + 1) * P) in camera us,
-    and its events (EVENT_DTYPE, time order)."""
+    and what its collector made of its events: by default the events (EVENT_DTYPE, time
+    order); the input spikes (T, n_inputs) with an encoder's collector
+    (`EventEncoder.period_spikes`, the event node's)."""
 
     index: int
     start_us: int
     end_us: int
-    events: np.ndarray
+    events: Any
+
+
+class EventCollector:
+    """The default collector of a period: its events, as one EVENT_DTYPE array."""
+
+    def __init__(self, _index: int = 0) -> None:
+        self._parts: list = []
+
+    def add(self, events: Any) -> None:
+        """Events of this period (EVENT_DTYPE or EventColumns), time order."""
+        self._parts.append(events)
+
+    def result(self) -> np.ndarray:
+        parts = [p.events() if isinstance(p, EventColumns) else p for p in self._parts]
+        return concat_events(parts)
+
+
+def _take(events: Any, start: int, stop: int) -> Any:
+    """Events start..stop of an EVENT_DTYPE array or EventColumns (views)."""
+    if isinstance(events, EventColumns):
+        return events.take(start, stop)
+    return events[start:stop]
 
 
 @dataclass
 class PeriodWindower:
-    """Collects events (`add`) and returns the periods camera time has passed (`complete`)."""
+    """Collects events (`add`) and returns the periods camera time has passed (`complete`).
+
+    collect(k): a new collector for period k, with `add(events)` (the period's events,
+    EVENT_DTYPE or EventColumns, time order, in one or more parts) and `result()` (what
+    becomes `Period.events`); default `EventCollector` (the events themselves). Each event
+    goes to its period's collector as it is added, so a collector that reduces the events
+    (to input spikes) holds no event between calls."""
 
     period_us: int
     max_gap_periods: int = DEFAULT_MAX_GAP_PERIODS
     counters: WindowerCounters = field(default_factory=WindowerCounters)
+    collect: Callable[[int], Any] = EventCollector
     _current: int | None = None
-    _parts: list = field(default_factory=list)
+    _open: dict = field(default_factory=dict)  # period index -> collector, periods >= current
 
     def __post_init__(self) -> None:
         if int(self.period_us) != self.period_us or self.period_us < 1:
@@ -93,18 +131,39 @@ class PeriodWindower:
         """Period of camera time t: (t - 1) // P, so that t = k * P ends period k - 1."""
         return (t_us - 1) // self.period_us
 
-    def add(self, events: np.ndarray) -> None:
-        """Add decoded events (time order, as the decoders return them)."""
+    def add(self, events: Any) -> None:
+        """Add decoded events (EVENT_DTYPE or EventColumns, time order, as the decoders
+        return them); events of a period already handed out are dropped (late_events)."""
         if events.size == 0:
             return
+        t = events["t"]
         if self._current is None:
-            self._current = int(self.index_of(int(events["t"][0])))
-        if self.index_of(int(events["t"][0])) < self._current:  # time order: check the first
-            late = self.index_of(events["t"].astype(np.int64)) < self._current
-            self.counters.late_events += int(late.sum())
-            events = events[~late]
-        if events.size:
-            self._parts.append(events)
+            self._current = int(self.index_of(int(t[0])))
+        first = 0
+        if self.index_of(int(t[0])) < self._current:  # time order: late ones come first
+            first = int(np.searchsorted(t, self._current * self.period_us, side="right"))
+            self.counters.late_events += first
+            if first == t.size:
+                return
+        # Events are in time order, so periods are found by binary search on t (period k
+        # holds kP < t <= (k + 1)P), not by a pass over every event: at 10 M events/s a
+        # period holds 100 000 of them.
+        k0, k1 = int(self.index_of(int(t[first]))), int(self.index_of(int(t[-1])))
+        if k0 == k1:  # the usual case: all in one period
+            self._collector(k0).add(_take(events, first, t.size) if first else events)
+            return
+        ks = self._periods_with_events(t[first:], k0, k1)
+        cuts = np.searchsorted(t, (ks + 1) * self.period_us, side="right")
+        start = first
+        for k, stop in zip(ks.tolist(), cuts.tolist(), strict=True):
+            self._collector(k).add(_take(events, start, stop))
+            start = stop
+
+    def _collector(self, k: int) -> Any:
+        got = self._open.get(k)
+        if got is None:
+            got = self._open[k] = self.collect(k)
+        return got
 
     def complete(self, now_us: int) -> list[Period]:
         """The periods whose end lies before camera time `now_us`, oldest first."""
@@ -116,47 +175,33 @@ class PeriodWindower:
         last = int(self.index_of(now_us)) - 1  # the newest period that is complete
         if last < self._current:
             return []
-        events = concat_events(self._parts)
-        # Events are in time order, so periods are found by binary search on t (period k
-        # holds kP < t <= (k + 1)P), not by a pass over every event: at 10 M events/s a
-        # period holds 100 000 of them.
-        t = np.ascontiguousarray(events["t"])  # searchsorted would copy the field each call
-        n_done = int(np.searchsorted(t, (last + 1) * self.period_us, side="right"))
-        if last == self._current:  # one period, the usual case: all its events, if any
-            # (every event held is at least as new as the open period: `add` drops older)
-            out = [self._period(last, events[:n_done])]
-            self._parts = [events[n_done:]] if n_done < events.size else []
-            self.counters.periods += 1
-            self._current = last + 1
-            return out
-        # every period with events, and the newest max_gap_periods ones even when empty:
-        # after a long silence the empty periods before those are skipped, not handed out
-        quiet_from = max(self._current, last - self.max_gap_periods + 1)
-        with_events = self._periods_with_events(t[:n_done])
-        ks = np.union1d(with_events, np.arange(quiet_from, last + 1))
-        cuts = np.searchsorted(t[:n_done], np.append(ks, last + 1) * self.period_us,
-                               side="right")
-        out = [self._period(int(k), events[cuts[j]:cuts[j + 1]]) for j, k in enumerate(ks)]
-        self._parts = [events[n_done:]] if n_done < events.size else []
+        if last == self._current:  # one period, the usual case
+            ks = [last]
+        else:  # every period with events, and the newest max_gap_periods ones even when
+            # empty: after a long silence the empty periods before those are skipped
+            quiet_from = max(self._current, last - self.max_gap_periods + 1)
+            ks = sorted({k for k in self._open if k <= last} | set(range(quiet_from, last + 1)))
+        out = []
+        for k in ks:
+            collector = self._open.pop(k, None)
+            if collector is None:
+                collector = self.collect(k)
+            out.append(Period(k, k * self.period_us, (k + 1) * self.period_us,
+                              collector.result()))
         self.counters.skipped_periods += (last + 1 - self._current) - len(out)
         self.counters.periods += len(out)
         self._current = last + 1
         return out
 
-    def _periods_with_events(self, t: np.ndarray) -> np.ndarray:
-        """The periods (sorted) that time-ordered event times `t` fall in."""
-        if t.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        first, last = int(self.index_of(int(t[0]))), int(self.index_of(int(t[-1])))
+    def _periods_with_events(self, t: np.ndarray, first: int, last: int) -> np.ndarray:
+        """The periods (sorted) that time-ordered event times `t` (periods first..last)
+        fall in."""
         if last - first < t.size:  # few periods: search their borders
             ks = np.arange(first, last + 2, dtype=np.int64)
             starts = np.searchsorted(t, ks * self.period_us, side="right")
             return ks[:-1][starts[1:] > starts[:-1]]
         k_of = self.index_of(t.astype(np.int64))  # sparse events over many periods
         return k_of[np.flatnonzero(np.diff(k_of, prepend=k_of[:1] - 1))]
-
-    def _period(self, k: int, events: np.ndarray) -> Period:
-        return Period(k, k * self.period_us, (k + 1) * self.period_us, events)
 
     def completes_at_us(self) -> int | None:
         """Camera time (us) at which the oldest period not yet handed out completes: its
@@ -299,5 +344,6 @@ class TakeScheduler:
         return 1.0 / REAL_TIME_TOLERANCE <= rate <= REAL_TIME_TOLERANCE
 
 
-__all__ = ["DEFAULT_MAX_GAP_PERIODS", "Period", "PeriodWindower", "TakeScheduler",
+__all__ = ["DEFAULT_MAX_GAP_PERIODS", "EventCollector", "Period", "PeriodWindower",
+           "TakeScheduler",
            "WindowerCounters", "evt3_time_us", "time_words"]

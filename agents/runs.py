@@ -23,14 +23,35 @@ RESULT_FILE = "result.json"
 REPORT_FILE = "report.json"
 
 
+ENV_FOLDER_UNSAFE = '<>"\\|?*'
+"""Characters of an env id that become "_" in its folder name (not allowed in file names on
+Windows, or special to shells)."""
+
+
+def env_folder(env_id: str) -> Path:
+    """The folder (relative) of an env's runs: its id with ':' read as '/', so that
+    `--env mypkg.envs:Reach-v0` writes runs/mypkg.envs/Reach-v0/..., as a namespaced id
+    `neuroq/DVSPanTracking-v0` writes runs/neuroq/DVSPanTracking-v0/ (a colon in a folder
+    name breaks scp, rsync and Windows). Raises NeuroqError for an id that names no folder
+    below the output folder (empty, absolute, or with "." or ".." parts)."""
+    name = "".join("_" if c in ENV_FOLDER_UNSAFE or ord(c) < 32 else c
+                   for c in str(env_id).replace(":", "/"))
+    parts = name.split("/")
+    if not name or any(p in ("", ".", "..") for p in parts):
+        raise NeuroqError(f"env id {env_id!r} cannot name a run folder: use an id such as "
+                          "CartPole-v1, neuroq/DVSPanTracking-v0 or mypkg.envs:Reach-v0")
+    return Path(*parts)
+
+
 def make_run_dir(out_root: str | os.PathLike, env_id: str, stage: str, tag: str = "") -> Path:
-    """Create and return a fresh run folder `out_root/<env_id>/<stage>-<tag>-<time>/`.
+    """Create and return a fresh run folder `out_root/<env folder>/<stage>-<tag>-<time>/`
+    (`env_folder`).
 
     Raises NeuroqError when the folder cannot be created or written.
     """
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     base = f"{stage}-{tag}-{stamp}" if tag else f"{stage}-{stamp}"
-    parent = Path(out_root) / env_id
+    parent = Path(out_root) / env_folder(env_id)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         for n in range(1000):

@@ -45,6 +45,7 @@ from typing import Any
 import yaml
 
 from neuroq.agents.hyperparams import DQNConfig
+from neuroq.agents.runs import env_folder
 from neuroq.agents.sweep_spec import Distribution, parse_distribution
 from neuroq.deploy.errors import NeuroqError, yaml_problem
 
@@ -271,7 +272,7 @@ class TuneResult:
 
 
 def tune_dir(env_id: str, name: str, out_root: str | os.PathLike) -> Path:
-    return Path(out_root) / env_id / f"tune-{name}"
+    return Path(out_root) / env_folder(env_id) / f"tune-{name}"
 
 
 def _check_settings(folder: Path, settings: dict[str, Any]) -> None:

@@ -20,15 +20,15 @@ same process, `<name>_reader`, that no executor spins, so no callback runs per p
 thread of this node (sleeping on the monotonic clock, whatever `use_sim_time` says) takes
 every packet queued in it and decodes them in one pass, so that receiving costs no executor
 wake-up per packet, and a take costs no executor dispatch either (an rclpy timer cost
-90-120 us of CPU per firing here; the thread's wake-up about a quarter of that). When it takes next is `neuroq.deploy.events.stream.TakeScheduler`'s: with a live
-camera (camera time running at the wall clock's rate), when the packet that completes the
-open control period is due (judged from the packets' reception times), about once per
-period; otherwise (a replay at another speed, a simulation in lockstep, a late packet)
-every `batch_ms`; once a period when no camera time came for a second. Either way an
-action follows the packet that completes its period within about `batch_ms` at most
-(figures: the event node's throughput in docs/events.md).
-The reader subscribes to the topic this node
-resolves `events` to (remappings included); it starts no parameter services, no rosout and
+90-120 us of CPU per firing here; the thread's wake-up about a quarter of that). When it
+takes next is `neuroq.deploy.events.stream.TakeScheduler`'s: with a live camera (camera
+time running at the wall clock's rate), when the packet that completes the open control
+period is due (judged from the packets' reception times), about once per period;
+otherwise (a replay at another speed, a simulation in lockstep, a late packet) every
+`batch_ms`; once a period when no camera time came for a second. Either way an action
+follows the packet that completes its period within about `batch_ms` at most (figures:
+the event node's throughput in docs/events.md). The reader subscribes to the topic this
+node resolves `events` to (remappings included); it starts no parameter services, no rosout and
 no type description service (it still appears in `ros2 node list` and publishes on
 /parameter_events, as every rclpy node does).
 `batch_ms` 0: the subscription is this node's and each packet is handled on arrival

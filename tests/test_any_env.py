@@ -137,6 +137,9 @@ def _chain(env_id: str, out: Path) -> tuple[Path, dict]:
 def test_every_stage_on_a_users_registered_env(tmp_path):
     ref = with_package(REGISTERED_ID, MODULE)
     artifact, _ = _chain(ref, tmp_path)
+    # the reference's colon is a folder level in run folder names (runs.env_folder)
+    assert artifact.resolve().is_relative_to((tmp_path / MODULE).resolve())
+    assert not [p for p in tmp_path.rglob("*") if ":" in p.name]
     # a fresh process re-creates the env from the manifest's reference alone
     out = neuroq("eval", str(artifact), "--episodes", "2", "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr

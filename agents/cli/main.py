@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "energy": "neuroq.agents.cli.energy",
     "robustness": "neuroq.agents.cli.robustness",
     "replay": "neuroq.agents.cli.replay",
+    "record": "neuroq.agents.cli.record",
     "paths": "neuroq.agents.cli.paths",
     # many runs (issue 20): sweeps and hyperparameter search on Ray
     "sweep": "neuroq.agents.cli.sweep",

@@ -43,9 +43,12 @@ its input spikes as they are decoded (`EventEncoder.period_spikes`: the spikes
 EVENT_DTYPE array), and a period is acted on (`SpikingPolicy.act_spikes`) once camera time
 (events, or EVT 3.0 time words) has passed its end.
 
-Bad input never stops the node: truncated or corrupt EVT 3.0 words, events outside the
-sensor, time going backwards, an unknown encoding and payloads that are not bytes are
-counted per reason and skipped, with a throttled warning and a WARN diagnostic. Events are
+Bad input never stops the node: truncated EVT 3.0 words, events outside the sensor, time
+going backwards, an unknown encoding and payloads that are not bytes are counted per reason
+and skipped; an evt3 packet holding a corrupt word (an undefined type) is skipped whole
+(`corrupt_packets`), since its other words would move camera time; lost, reordered and
+duplicate packets are told apart by `seq`; each comes with a throttled warning and WARN
+diagnostics for WARN_HOLD_S naming what grew. Events are
 decoded against the policy's sensor size (the encoder's), so events outside it count as
 out_of_sensor whatever size the packet declares.
 
@@ -145,6 +148,17 @@ event accepted, means the camera's clock restarted (driver or sensor reset): the
 and the periods start over (counted in `camera_restarts`)."""
 SEQ_MODULUS = 1 << 64
 """EventPacket.seq is a uint64."""
+PROBLEM_COUNTERS = ("lost_packets", "reordered_packets", "seq_backwards", "bad_messages",
+                    "callback_errors", "sensor_size_mismatch", "camera_restarts", "late_events",
+                    "skipped_periods", "corrupt_packets", *DecodeStats.PROBLEMS)
+"""Counters whose growth turns the diagnostics to WARN (for WARN_HOLD_S)."""
+REORDER_WINDOW = 64
+"""Packets counted as lost that are remembered, so that one arriving late (out of order)
+is counted as reordered instead of lost (the newest this many)."""
+WARN_HOLD_S = 5.0
+"""The diagnostics stay WARN this long (s) after a problem counter last grew, naming each
+counter that grew meanwhile and by how much, so that a monitor sampling them now and then
+still sees it (one WARN message among OK ones is easily missed)."""
 
 
 class EventPolicyNode(Node):
@@ -191,9 +205,11 @@ class EventPolicyNode(Node):
         refuse_runtime_changes(self)  # use_sim_time too (its timers are chosen once)
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS,
                                                command_qos())
+        # a value that is not one of the choices is a bad parameter (status 2, one line,
+        # from run_node), not a refusal to activate
+        check_choice("backend", self._backend, BACKENDS)
+        check_choice("evt3_decoder", self._evt3_decoder, EVT3_DECODERS)
         try:
-            check_choice("backend", self._backend, BACKENDS)
-            check_choice("evt3_decoder", self._evt3_decoder, EVT3_DECODERS)
             self.policy = policy if policy is not None else self._load()
             encoder = self.policy.encoder
             if not hasattr(encoder, "encode_events"):
@@ -215,19 +231,25 @@ class EventPolicyNode(Node):
             return
         self.windower = self._windower(max_gap)
         self.decode_stats = DecodeStats()
-        self.counters = {"packets": 0, "lost_packets": 0, "seq_backwards": 0,
+        self.counters = {"packets": 0, "lost_packets": 0, "reordered_packets": 0,
+                         "seq_backwards": 0,
                          "sensor_size_mismatch": 0, "actions": 0, "policy_failures": 0,
                          "callback_errors": 0, "camera_restarts": 0,
                          "bad_messages": 0, "take_ticks": 0}
-        self._last_seq: int | None = None
+        self._last_seq: int | None = None  # the newest seq (see _count_seq)
+        self._missing: set[int] = set()  # seqs counted lost lately (see _count_seq)
         self._read_packet = EventPacketReader()
         self._last_event_us = -1
         self._camera_us = -1  # camera time the stream has reached (events or time words)
         self._act_s = LatencyWindow(window)
         self._sums = np.zeros(3)  # spikes, synaptic events, modeled energy (J)
         self._energy_known = False
-        self._problems_reported = 0
+        self._reported: dict[str, int] = {}  # PROBLEM_COUNTERS at the last diagnostics
+        self._recent: dict[str, int] = {}  # their growth since the WARN began
+        self._warned_at = -WARN_HOLD_S  # monotonic s of the last growth
         self._log = ThrottledLog(self.get_logger())
+        # restarts are logged apart: a flood of bad-input lines must not hide one
+        self._restart_log = ThrottledLog(self.get_logger())
         self._started = time.monotonic()
         self._last: Any = None
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
@@ -382,24 +404,17 @@ class EventPolicyNode(Node):
         c = self.counters
         for msg in msgs:
             c["packets"] += 1
-            seq = int(msg.seq)
-            if self._last_seq is not None:
-                gap = (seq - self._last_seq - 1) % SEQ_MODULUS
-                if seq == self._last_seq or gap >= SEQ_MODULUS // 2:
-                    c["seq_backwards"] += 1
-                else:
-                    c["lost_packets"] += gap
-            self._last_seq = seq
+            self._count_seq(int(msg.seq))
             if (msg.width, msg.height) != (self.encoder.width, self.encoder.height):
                 c["sensor_size_mismatch"] += 1
-        events, stats = self.decoder.decode_many(msgs, columns=True)
+        events, stats = self.decoder.decode_many(msgs, columns=True, drop_corrupt=True)
         t_words = self.decoder.time_us()
         if (stats.time_backwards and not events.size and 0 <= t_words
                 < self._last_event_us - CAMERA_RESTART_US):
             # the camera's clock restarted: start the stream over instead of skipping
             # everything as "time going backwards" from now on
             c["camera_restarts"] += 1
-            self._log.warning(
+            self._restart_log.warning(
                 f"camera time went back from {self._last_event_us} us to {t_words} us:"
                 " treating it as a camera restart")
             self.decoder = PacketDecoder(self.encoder.width, self.encoder.height,
@@ -407,7 +422,7 @@ class EventPolicyNode(Node):
             self.windower = self._windower(self.windower.max_gap_periods,
                                            self.windower.counters)
             self._last_event_us = -1
-            events, stats = self.decoder.decode_many(msgs, columns=True)
+            events, stats = self.decoder.decode_many(msgs, columns=True, drop_corrupt=True)
             t_words = self.decoder.time_us()
         self.decode_stats.add(stats)
         if stats.skipped:
@@ -421,6 +436,37 @@ class EventPolicyNode(Node):
         for period in self.windower.complete(now):
             acted += self._act(period, msgs[-1].header.frame_id)
         return acted
+
+    def _count_seq(self, seq: int) -> None:
+        """Lost and reordered packets from `seq`: a gap after the newest seq counts its
+        packets as lost (the newest REORDER_WINDOW of them remembered); one of those arriving
+        later is counted as reordered instead (its events come after newer ones: the decoder
+        skips them as time going backwards); any other seq at or before the newest counts in
+        seq_backwards: within REORDER_WINDOW of it a duplicate, further back the driver's
+        numbering restarted (that seq becomes the newest)."""
+        c, last = self.counters, self._last_seq
+        if last is not None:
+            gap = (seq - last - 1) % SEQ_MODULUS
+            if seq != last and gap < SEQ_MODULUS // 2:  # ahead of the newest
+                c["lost_packets"] += gap
+                missing = self._missing
+                missing.update((last + k) % SEQ_MODULUS
+                               for k in range(max(1, gap + 1 - REORDER_WINDOW), gap + 1))
+                if len(missing) > REORDER_WINDOW:  # keep the newest REORDER_WINDOW
+                    keep = {(seq - k) % SEQ_MODULUS for k in range(1, REORDER_WINDOW + 1)}
+                    missing.intersection_update(keep)
+            elif seq in self._missing:  # a packet counted as lost came late
+                self._missing.discard(seq)
+                c["lost_packets"] -= 1
+                c["reordered_packets"] += 1
+                return  # the newest seq stays
+            elif (last - seq) % SEQ_MODULUS <= REORDER_WINDOW:  # a duplicate
+                c["seq_backwards"] += 1
+                return
+            else:  # far behind: the driver's numbering restarted
+                c["seq_backwards"] += 1
+                self._missing.clear()
+        self._last_seq = seq
 
     def _act(self, period: Any, frame_id: str) -> int:
         start = time.perf_counter()
@@ -451,6 +497,7 @@ class EventPolicyNode(Node):
             "evt3_decoder": self.decoder.decoder_name, **self.counters,
             "events": d.events, "events_skipped": d.skipped,
             **{name: getattr(d, name) for name in DecodeStats.PROBLEMS},
+            "corrupt_packets": d.corrupt_packets,
             "triggers": d.triggers, "periods": w.periods, "skipped_periods": w.skipped_periods,
             "late_events": w.late_events,
             "events_per_s": d.events / max(time.monotonic() - self._started, 1e-9),
@@ -473,14 +520,20 @@ class EventPolicyNode(Node):
     def _publish_diagnostics_locked(self) -> None:
         values = self.stats()
         level, message = LEVEL_OK, "running"
-        problems = (values["events_skipped"] + values["lost_packets"]
-                    + values["seq_backwards"] + values["callback_errors"]
-                    + values["bad_messages"])
-        if problems > self._problems_reported:
+        now = time.monotonic()
+        grew = {name: values[name] - self._reported.get(name, 0) for name in PROBLEM_COUNTERS
+                if values[name] > self._reported.get(name, 0)}
+        self._reported = {name: values[name] for name in PROBLEM_COUNTERS}
+        if grew:  # a new problem: WARN for WARN_HOLD_S, naming what grew meanwhile
+            if now - self._warned_at >= WARN_HOLD_S:
+                self._recent = {}
+            self._warned_at = now
+            for name, n in grew.items():
+                self._recent[name] = self._recent.get(name, 0) + n
+        if now - self._warned_at < WARN_HOLD_S:
             level = LEVEL_WARN
-            message = (f"skipped bad input: {self.decode_stats.diagnostic() or 'none'}; "
-                       f"lost packets {values['lost_packets']}")
-        self._problems_reported = problems
+            message = (f"bad input or lost data in the last {WARN_HOLD_S:g} s: "
+                       + ", ".join(f"{name} +{n}" for name, n in self._recent.items()))
         if values["packets"] == 0:
             level, message = LEVEL_WARN, "no event packets yet"
         if values["policy_failures"]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,8 @@ from neuroq.deploy.events import (
     packetize,
     read_aedat4,
 )
+from neuroq.deploy.events.evt3_words import EVT3_TIME_WRAP_US
+from neuroq.deploy.events.stream import time_words
 
 TOPIC_EVENTS = "events"
 PUBLISHER_DEPTH = 1000
@@ -54,11 +56,14 @@ class ReplaySummary:
 
 
 def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int | None = None,
-                    height: int | None = None) -> tuple[Iterator[np.ndarray], int, int, str]:
-    """(chunks of events, width, height, what decodes it) of a .raw (EVT 3.0) or .aedat4
-    file. decoder: the EVT 3.0 decoder for .raw files ("auto", "evt3" or "numpy");
-    width, height: the sensor size of a .raw file whose header gives none (None: the
-    header's)."""
+                    height: int | None = None
+                    ) -> tuple[Iterator[np.ndarray], int, int, str, Callable[[], int]]:
+    """(chunks of events, width, height, what decodes it, end) of a .raw (EVT 3.0) or
+    .aedat4 file. end(): once the chunks are read, the camera time the file reached (us;
+    a .raw file's time words can run past its last event), -1 where the file gives none
+    beyond its events (AEDAT 4). decoder: the EVT 3.0 decoder for .raw files ("auto",
+    "evt3" or "numpy"); width, height: the sensor size of a .raw file whose header gives
+    none (None: the header's)."""
     p = os.fspath(path)
     if p.lower().endswith(".raw"):
         reader = RawReader(p, width=width, height=height, decoder=decoder)
@@ -68,7 +73,7 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
             raise NeuroqError(f"{p}: its header gives the sensor size {header[0]}x"
                               f"{header[1]}; --width/--height are for files without one")
         return ((events for events, _ in reader), reader.width, reader.height,
-                f"EVT 3.0 decoder {reader.decoder_name}")
+                f"EVT 3.0 decoder {reader.decoder_name}", lambda: reader.time_us)
     if p.lower().endswith((".aedat4", ".aedat")):
         if (width, height) != (None, None):
             raise NeuroqError(f"{p}: an AEDAT 4 file gives its sensor size; --width/--height "
@@ -83,8 +88,22 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
             for events, _, _ in packets:
                 yield events
 
-        return chunks(), first[1], first[2], "the aedat package"
+        return chunks(), first[1], first[2], "the aedat package", lambda: -1
     raise NeuroqError(f"{p}: give a Prophesee .raw (EVT 3.0) or an AEDAT 4 (.aedat4) file")
+
+
+def _time_packet(width: int, height: int, seq: int, t_us: int, frame_id: str,
+                 node: Any) -> Any:
+    """An evt3 EventPacket of time words only, setting camera time to `t_us` (what a
+    sensor sends while no pixel fires)."""
+    from event_camera_msgs.msg import EventPacket
+
+    msg = EventPacket(width=width, height=height, seq=seq, time_base=t_us * 1000,
+                      encoding="evt3", is_bigendian=False)
+    msg.header.stamp = node.get_clock().now().to_msg()
+    msg.header.frame_id = frame_id
+    msg.events = time_words(t_us % EVT3_TIME_WRAP_US)
+    return msg
 
 
 def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_PACKET_US,
@@ -108,7 +127,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
                                   ("max_packets", max_packets, max_packets >= 0, ">= 0")):
         if not ok:  # the first one that is wrong, by name
             raise NeuroqError(f"{name} must be {rule}, got {value!r}")
-    chunks, width, height, read_by = open_event_file(path, decoder, width, height)
+    chunks, width, height, read_by, end_us = open_event_file(path, decoder, width, height)
     from event_camera_msgs.msg import EventPacket
 
     from neuroq.ros_nodes.qos import command_qos
@@ -140,9 +159,16 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
             pub.publish(msg)
             out.packets += 1
             out.events += int(packet.size)
-            out.camera_s = (int(packet["t"][-1]) - t_first) / US_PER_S
+            last_t = int(packet["t"][-1])
+            out.camera_s = (last_t - t_first) / US_PER_S
             if max_packets and out.packets >= max_packets:
                 break
+        else:  # the whole file: its time words past the last event close the last periods
+            end = end_us()
+            if encoding == "evt3" and t_first is not None and end > last_t:
+                pub.publish(_time_packet(width, height, out.packets, end, frame_id, node))
+                out.packets += 1
+                out.camera_s = (end - t_first) / US_PER_S
     finally:
         out.wall_s = time.monotonic() - start
         if own:

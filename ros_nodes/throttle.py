@@ -10,7 +10,9 @@ LOG_THROTTLE_S = 1.0
 
 
 class ThrottledLog:
-    """At most one line per `period_s` from a node's logger.
+    """At most one line per `period_s` from a node's logger; a line that follows suppressed
+    ones says how many were suppressed since the last line, so that a flood is not mistaken
+    for one event.
 
     rclpy's own throttle inspects the caller's frames on every call (about 0.5 ms): too slow
     for something that can happen every control period or under a flood of bad input, so
@@ -21,18 +23,25 @@ class ThrottledLog:
         self._logger = logger
         self._period_s = period_s
         self._last_s = -period_s
+        self.suppressed = 0  # lines not logged since the last one that was
 
-    def _due(self) -> bool:
+    def _due(self, text: str) -> str | None:
         now = time.monotonic()
         if now - self._last_s < self._period_s:
-            return False
+            self.suppressed += 1
+            return None
         self._last_s = now
-        return True
+        if self.suppressed:
+            text += f" ({self.suppressed} more lines suppressed since the last one)"
+            self.suppressed = 0
+        return text
 
     def warning(self, text: str) -> None:
-        if self._due():
-            self._logger.warning(text)
+        line = self._due(text)
+        if line is not None:
+            self._logger.warning(line)
 
     def info(self, text: str) -> None:
-        if self._due():
-            self._logger.info(text)
+        line = self._due(text)
+        if line is not None:
+            self._logger.info(line)

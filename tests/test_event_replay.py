@@ -109,3 +109,29 @@ def test_replay_command_is_registered():
     assert COMMANDS["replay"] == "neuroq.agents.cli.replay"
     args = build_parser().parse_args(["replay", "rec.raw", "--speed", "2"])
     assert args.speed == 2.0 and args.topic == "events"
+
+
+@pytest.mark.parametrize("decoder", ["numpy", "auto"])
+def test_a_files_time_past_its_last_event_is_replayed(tmp_path, decoder):
+    """A .raw file whose time words run past its last event (a sensor sends them while no
+    pixel fires) ends the replay with a time-words packet at that time, so the node can
+    close the period of the last events (an outsider's file ran to 2.021 s and its last
+    period, ending 2.010 s, never got an action)."""
+    from neuroq.deploy.events.stream import time_words
+
+    path = tmp_path / "rec.raw"
+    events = recording(2)
+    with RawWriter(path, W, H) as writer:
+        writer.write(events)
+    end = DURATION_US + 21_000
+    with open(path, "ab") as f:
+        f.write(time_words(end))
+    with spinning(lambda ctx: Probe(ctx)) as (probe,):
+        probe.watch(EventPacket, "events", command_qos(1000))
+        s = replay(path, speed=float("inf"), node=probe, log=lambda _: None, decoder=decoder)
+        assert s.packets == len(np.unique(events["t"] // 1000)) + 1
+        assert abs(s.camera_s - (end - int(events["t"][0])) / 1e6) < 1e-9
+        assert wait_until(lambda: len(probe.messages("events")) == s.packets, 10.0)
+        dec = PacketDecoder(W, H)
+        got, stats = dec.decode_many([m for _, m in probe.messages("events")])
+    assert stats.skipped == 0 and got.size == events.size and dec.time_us() == end

@@ -94,7 +94,8 @@ def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact, d
         assert s["out_of_sensor"] == 2 and s["sensor_size_mismatch"] == 1
         assert s["time_backwards"] == 1 and s["unknown_encoding"] == 1
         assert s["lost_packets"] == 1 and s["callback_errors"] == 0
-        assert s["events"] == 3 + 1 + 1 + 3  # good[0], corrupt's event, mono, good[1]
+        assert s["corrupt_packets"] == 1  # skipped whole, its good event too
+        assert s["events"] == 3 + 1 + 3  # good[0], mono, good[1]
         actions = [m for _, m in probe.messages("action")]
         ends = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in actions]
         assert ends == [PERIOD_US * 1000, 2 * PERIOD_US * 1000]  # camera-time period ends
@@ -172,9 +173,12 @@ def test_event_node_refuses_a_non_event_artifact(tmp_path):
         assert not node.active and "not 'event'" in node.refusal
 
 
-def test_event_node_refuses_an_unknown_evt3_decoder(artifact):
-    with spinning(_event_node(artifact, "rust")) as (node,):
-        assert not node.active and "evt3_decoder must be one of" in node.refusal
+def test_an_unknown_evt3_decoder_is_a_bad_parameter(artifact):
+    """Not a refusal to activate (status 1): a bad parameter (status 2, one line, as
+    tests/test_ros_safety.py checks from the command line)."""
+    with pytest.raises(ValueError, match="evt3_decoder must be one of"):
+        with spinning(_event_node(artifact, "rust")):
+            pass
 
 
 def test_simulated_camera_and_event_node_close_the_loop(artifact):
@@ -312,3 +316,48 @@ def test_the_take_thread_survives_an_error_and_ends_with_the_node(artifact):
         assert wait_until(lambda: len(calls) >= 3, 5.0)
         assert node.stats()["callback_errors"] == 1 and taker.is_alive()
     assert not taker.is_alive()
+
+
+def test_lost_and_reordered_packets_are_told_apart(artifact):
+    """A packet that arrives after a newer one is counted as reordered, not lost; one that
+    never arrives stays lost; a duplicate counts in seq_backwards (an outsider saw n, n+2,
+    n+1, n+3 counted as 2 lost)."""
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        for seq in [0, 2, 1, 3, 6, 4, 4, 200, 199, 10]:
+            node.handle_packets([_packet(seq, time_words(1000 + seq))])
+        s = node.stats()
+        # reordered: 1, 4, 199; duplicate: the second 4; lost: 5, 7-198; 10: far behind
+        # the newest (200), its numbering restarted
+        assert s["reordered_packets"] == 3, s
+        assert s["seq_backwards"] == 2 and s["lost_packets"] == 1 + 192, s
+
+
+@pytest.mark.parametrize("garbage", ["random", "big-endian"])
+def test_a_garbage_packet_does_not_move_camera_time(artifact, garbage):
+    """A packet of random bytes (or a good one flagged big endian, byte-swapped into
+    garbage) amid a good stream is skipped whole: its words would be read as TIME_HIGH
+    jumps and wraps and move camera time ahead for good (an outsider saw a 1000-byte
+    random payload move the action stamps from 1.3 s to 101 s)."""
+    rng = np.random.default_rng(5)
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        seq = 0
+        for k in range(60):  # 1 ms packets from camera time 1.0 s
+            t = 1_000_000 + k * 1000
+            node.handle_packets([_packet(seq, _evt3([1, 2], [5, 5], [t + 1, t + 500], [1, 1]))])
+            seq += 1
+            if k == 30:
+                if garbage == "random":
+                    bad = _packet(seq, rng.integers(0, 256, 1000, np.uint8).tobytes())
+                else:
+                    bad = _packet(seq, _evt3([3] * 50, [4] * 50, np.arange(50) * 20 + t + 600,
+                                             [1] * 50))
+                    bad.is_bigendian = True
+                node.handle_packets([bad])
+                seq += 1
+        s = node.stats()
+        assert s["corrupt_packets"] == 1 and s["skipped_periods"] == 0, s
+        assert s["late_events"] == 0 and s["camera_restarts"] == 0, s
+        assert s["actions"] == 5 and s["events"] == 120, s  # periods 100-104, all events
+        assert node.windower.completes_at_us() == 1_060_000 + 1, "camera time moved"

@@ -221,3 +221,25 @@ def test_columns_are_the_same_events_and_counters(decoder):
             np.testing.assert_array_equal(cols.events(), events, err_msg=name)
             assert col_stats == stats and b.time_us() == a.time_us(), name
         assert b.stats == a.stats, name
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_drop_corrupt_skips_a_garbage_packet_as_if_it_were_lost(decoder):
+    from neuroq.deploy.events import PacketDecoder
+
+    rng = np.random.default_rng(9)
+    good = [encode_packet("evt3", sort_events(_random(rng, 300, 1000)))[0],
+            encode_packet("evt3", make_events([1], [2], [5000], [1]))[0]]
+    garbage = rng.integers(0, 256, 1000, np.uint8).tobytes()
+    a, b = PacketDecoder(W, H, decoder), PacketDecoder(W, H, decoder)
+    got, stats = a.decode_many([("evt3", p, 0, False) for p in (good[0], garbage, good[1])],
+                               drop_corrupt=True)
+    want, _ = b.decode_many([("evt3", p, 0, False) for p in good])
+    np.testing.assert_array_equal(got, want)
+    assert a.time_us() == b.time_us() == 5000
+    assert stats.corrupt_packets == 1 and stats.corrupt_words > 100 and stats.packets == 3
+    assert a.stats.corrupt_packets == 1 and "corrupt_packets=1" in a.stats.diagnostic()
+    # without it the garbage is decoded, and its words are read as events and time
+    c = PacketDecoder(W, H, decoder)
+    c.decode_many([("evt3", p, 0, False) for p in (good[0], garbage, good[1])])
+    assert c.stats.corrupt_packets == 0 and c.stats.corrupt_words > 100

@@ -61,7 +61,8 @@ BAD_PARAMETERS = {
                  ["-p", "realtime_priority:=100"]],
     "sim robot": [["-p", "seed:=x"], ["-p", "control_rate_hz:=0.0"],
                   ["-p", "env_id:=Pong-v5"], ["-p", "interface:=''"]],
-    "event node": [["-p", "batch_ms:=-1.0"], ["-p", "realtime_priority:=-1"]],
+    "event node": [["-p", "batch_ms:=-1.0"], ["-p", "realtime_priority:=-1"],
+                   ["-p", "evt3_decoder:=foo"], ["-p", "backend:=chip"]],
     "event camera": [["-p", "realtime_priority:=x"]],
 }
 #: nodes checked for bad parameters only (their module), beside NODES

@@ -118,6 +118,9 @@ class RawReader:
         self.decoder = decoder
         self.decoder_name = make_evt3_decoder(self.width, self.height, decoder).name
         self.stats = DecodeStats()
+        self.time_us = -1
+        """Camera time the file has reached so far (us; its time words included, so it can
+        lie past the last event; -1 before the first TIME_HIGH)."""
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, DecodeStats]]:
         decoder = make_evt3_decoder(self.width, self.height, self.decoder)
@@ -130,6 +133,7 @@ class RawReader:
                 stats = DecodeStats()
                 events = decoder.decode(chunk, stats, streaming=True)
                 self.stats.add(stats)
+                self.time_us = decoder.time_us()
                 yield events, stats
         self.stats.truncated_bytes += decoder.pending_bytes
 

@@ -10,6 +10,7 @@ import numpy as np
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events.evt3_decoders import make_evt3_decoder
 from neuroq.deploy.events.evt3_encode import encode_evt3, sort_events
+from neuroq.deploy.events.evt3_words import EVT3_CORRUPT_TYPES, EVT3_TYPE_SHIFT
 from neuroq.deploy.events.mono import NS_PER_US, decode_mono, encode_mono
 from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
 from neuroq.envs.event_array import (
@@ -85,6 +86,23 @@ def encode_packet(encoding: str, events: np.ndarray) -> tuple[bytes, int]:
     raise NeuroqError(f"encode_packet: encoding must be one of {ENCODINGS}, got {encoding!r}")
 
 
+_NOT_CORRUPT_TYPE_BYTES = bytes(v for v in range(256)
+                                if v >> (EVT3_TYPE_SHIFT - 8) not in EVT3_CORRUPT_TYPES)
+"""Every value of a word's high byte whose type (its top 4 bits) is a defined one."""
+
+
+def _corrupt_words(data, big: bool) -> int:
+    """Words of an undefined type in an EVT 3.0 packet's whole words (0 for data that is no
+    byte buffer: decoding counts it)."""
+    try:
+        raw = data if type(data) is bytes else bytes(memoryview(data).cast("B"))
+    except TypeError:
+        return 0
+    end = len(raw) & ~1
+    high = raw[0:end:2] if big else raw[1:end:2]  # each word's high byte
+    return len(high.translate(None, _NOT_CORRUPT_TYPE_BYTES))
+
+
 class PacketDecoder:
     """Decodes a stream of EventPackets from one camera, keeping state between packets.
 
@@ -132,14 +150,21 @@ class PacketDecoder:
         self.stats.add(stats)
         return events, stats
 
-    def decode_many(self, packets, *, columns: bool = False) -> tuple[Any, DecodeStats]:
+    def decode_many(self, packets, *, columns: bool = False,
+                    drop_corrupt: bool = False) -> tuple[Any, DecodeStats]:
         """Decode consecutive packets of this stream in one pass: `packets` is a sequence of
         (encoding, data, time_base, is_bigendian) tuples (or objects with those EventPacket
         attributes). Runs of evt3 packets are joined (up to JOIN_BYTES) and decoded together,
         which gives the same events as decoding them one by one with a fraction of the
         per-packet cost (the EVT 3.0 state carries across packet borders anyway). Returns
         (events, stats); the events as EventColumns with `columns` (no EVENT_DTYPE array is
-        built: the event node's path), else an EVENT_DTYPE array."""
+        built: the event node's path), else an EVENT_DTYPE array.
+
+        drop_corrupt: an evt3 packet that holds a word of an undefined type is skipped whole
+        (counted in corrupt_packets, its corrupt words in corrupt_words) instead of decoded.
+        Such a packet is garbage, and its other words would be read as events and time: a
+        random payload's TIME_HIGH words, read as wraps, moved camera time ahead by minutes
+        and for good. The stream's state is then as if the packet had been lost."""
         stats = DecodeStats()
         parts: list = []
         run: list = []
@@ -164,7 +189,17 @@ class PacketDecoder:
             else:
                 enc, data = packet.encoding, packet.events
                 time_base, big = packet.time_base, packet.is_bigendian
-            if isinstance(enc, str) and enc.strip().lower() == "evt3" and not big:
+            is_evt3 = isinstance(enc, str) and enc.strip().lower() == "evt3"
+            if is_evt3 and drop_corrupt:
+                corrupt = _corrupt_words(data, big)
+                if corrupt:
+                    self.stats.packets += 1
+                    self.stats.corrupt_packets += 1
+                    self.stats.corrupt_words += corrupt
+                    stats.add(DecodeStats(packets=1, corrupt_packets=1,
+                                          corrupt_words=corrupt))
+                    continue
+            if is_evt3 and not big:
                 try:
                     size = memoryview(data).nbytes
                 except TypeError:

@@ -24,6 +24,9 @@ class DecodeStats:
     unknown_encoding: packets whose encoding string is not one of `ENCODINGS`, skipped whole.
     bad_payload: packets whose data is not bytes-like, or whose sensor size is invalid,
         skipped whole.
+    corrupt_packets: EVT 3.0 packets skipped whole because they hold a corrupt word
+        (`PacketDecoder.decode_many(..., drop_corrupt=True)`, the event node's choice); their
+        corrupt words are counted in corrupt_words, nothing else of them is read.
     """
 
     packets: int = 0
@@ -37,6 +40,7 @@ class DecodeStats:
     time_backwards: int = 0
     unknown_encoding: int = 0
     bad_payload: int = 0
+    corrupt_packets: int = 0
 
     PROBLEMS = (
         "truncated_bytes",
@@ -63,7 +67,8 @@ class DecodeStats:
 
     def diagnostic(self) -> str:
         """One line naming the non-zero problem counters, or '' when there are none."""
-        parts = [f"{name}={getattr(self, name)}" for name in self.PROBLEMS if getattr(self, name)]
+        parts = [f"{name}={getattr(self, name)}" for name in (*self.PROBLEMS, "corrupt_packets")
+                 if getattr(self, name)]
         return ("skipped: " + ", ".join(parts)) if parts else ""
 
 

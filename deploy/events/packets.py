@@ -91,12 +91,21 @@ _NOT_CORRUPT_TYPE_BYTES = bytes(v for v in range(256)
 """Every value of a word's high byte whose type (its top 4 bits) is a defined one."""
 
 
+def _as_bytes(data):
+    """`data` as bytes (a copy of a buffer), or as it is if it is no byte buffer."""
+    if type(data) is bytes:
+        return data
+    try:
+        return bytes(memoryview(data).cast("B"))
+    except TypeError:
+        return data
+
+
 def _corrupt_words(data, big: bool) -> int:
     """Words of an undefined type in an EVT 3.0 packet's whole words (0 for data that is no
     byte buffer: decoding counts it)."""
-    try:
-        raw = data if type(data) is bytes else bytes(memoryview(data).cast("B"))
-    except TypeError:
+    raw = _as_bytes(data)
+    if type(raw) is not bytes:
         return 0
     end = len(raw) & ~1
     high = raw[0:end:2] if big else raw[1:end:2]  # each word's high byte
@@ -170,18 +179,34 @@ class PacketDecoder:
         run: list = []
         run_bytes = 0
 
+        def skip_corrupt(corrupt: int) -> None:
+            skipped = DecodeStats(packets=1, corrupt_packets=1, corrupt_words=corrupt)
+            self.stats.add(skipped)
+            stats.add(skipped)
+
         def flush() -> None:
             nonlocal run_bytes
             run_bytes = 0
-            if run:
-                joined = b"".join(bytes(memoryview(d).cast("B")) if not isinstance(d, bytes)
-                                  else d for d in run)
-                events, st = self.decode("evt3", joined, columns=columns)
-                st.packets += len(run) - 1
-                self.stats.packets += len(run) - 1
-                parts.append(events)
-                stats.add(st)
-                run.clear()
+            if not run:
+                return
+            good = [_as_bytes(d) for d in run]
+            run.clear()
+            joined = b"".join(good)
+            # whole words, each packet's own: one check for the run, then per packet
+            if drop_corrupt and _corrupt_words(joined, False):
+                for d in list(good):
+                    corrupt = _corrupt_words(d, False)
+                    if corrupt:
+                        skip_corrupt(corrupt)
+                        good.remove(d)
+                if not good:
+                    return
+                joined = b"".join(good)
+            events, st = self.decode("evt3", joined, columns=columns)
+            st.packets += len(good) - 1
+            self.stats.packets += len(good) - 1
+            parts.append(events)
+            stats.add(st)
 
         for packet in packets:
             if isinstance(packet, tuple):
@@ -190,15 +215,6 @@ class PacketDecoder:
                 enc, data = packet.encoding, packet.events
                 time_base, big = packet.time_base, packet.is_bigendian
             is_evt3 = isinstance(enc, str) and enc.strip().lower() == "evt3"
-            if is_evt3 and drop_corrupt:
-                corrupt = _corrupt_words(data, big)
-                if corrupt:
-                    self.stats.packets += 1
-                    self.stats.corrupt_packets += 1
-                    self.stats.corrupt_words += corrupt
-                    stats.add(DecodeStats(packets=1, corrupt_packets=1,
-                                          corrupt_words=corrupt))
-                    continue
             if is_evt3 and not big:
                 try:
                     size = memoryview(data).nbytes
@@ -211,6 +227,11 @@ class PacketDecoder:
                         flush()
                     continue
             flush()
+            if is_evt3 and drop_corrupt:  # odd-sized, big endian: checked on its own
+                corrupt = _corrupt_words(data, big)
+                if corrupt:
+                    skip_corrupt(corrupt)
+                    continue
             events, st = self.decode(enc, data, time_base, is_bigendian=big, columns=columns)
             parts.append(events)
             stats.add(st)

@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from neuroq.agents.runs import write_json
+from neuroq.agents.runs import env_folder, write_json
 from neuroq.agents.sweep_spec import SweepSpec, Trial, settings_key
 from neuroq.deploy.errors import NeuroqError
 
@@ -102,7 +102,7 @@ def make_plan(spec: SweepSpec) -> Plan:
 
 def sweep_dir(spec: SweepSpec, out_root: str | os.PathLike) -> Path:
     """The sweep's folder: fixed by the spec's name and env, so a rerun finds it."""
-    return Path(out_root) / spec.env / f"sweep-{spec.name}"
+    return Path(out_root) / env_folder(spec.env) / f"sweep-{spec.name}"
 
 
 def _load_done(folder: Path) -> dict[str, dict[str, Any]]:

@@ -88,6 +88,7 @@ def test_env_without_a_section_gets_flagged_defaults(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "using the default hyperparameters" in out.stderr
     (run,) = (tmp_path / MODULE / REGISTERED_ID).glob("train-seed0-*")  # runs.env_folder
+    assert not [p for p in tmp_path.rglob("*") if ":" in p.name]
     config = yaml.safe_load((run / "config.yaml").read_text())
     result = json.loads((run / "result.json").read_text())
     assert config["env_id"] == result["env_id"] == f"{MODULE}:{REGISTERED_ID}"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from neuroq.agents.cli.argtypes import positive_int, seed
 
@@ -62,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents import hyperparams
-    from neuroq.agents.runs import ensure_writable, read_json
+    from neuroq.agents.runs import ensure_writable, env_folder, read_json
     from neuroq.agents.train import check_env_id, train_many, train_one
     from neuroq.deploy.envref import with_package
     from neuroq.deploy.errors import NeuroqError
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     repeated = sorted({s for s in args.seeds or [] if args.seeds.count(s) > 1})
     if repeated:  # each would train the same network again
         raise NeuroqError(f"--seeds: {', '.join(map(str, repeated))} given more than once")
-    ensure_writable(f"{args.out}/{env_id}")
+    ensure_writable(Path(args.out) / env_folder(env_id))
     progress = not args.no_progress and sys.stderr.isatty()
     if args.seeds:
         runs = train_many(env_id, args.seeds, cfg, args.out, args.workers,

@@ -13,6 +13,14 @@ episodes, seeded apart from both). It writes `runs/<env>/train-seed<seed>-<time>
     tb/                 TensorBoard logs (training loss, exploration, eval/mean_reward)
     result.json         env_id, seed, steps, wall_s, mean_return, std_return, episodes,
                         checkpoint ("best"|"final"), model (file name), and more
+    resume/             while the run trains: the model, its replay buffer and the
+                        selection state at the last selection evaluation at least
+                        `checkpoint_every_s` after the one before (removed at the end)
+
+An interrupted run (Ctrl-C, SIGTERM, a crash: its folder has resume/ and no result.json)
+goes on from that checkpoint with `resume_run` (`neuroq train --resume RUN`): the same
+total steps, exploration schedule and selection, but not bit-identical to a run that was
+never interrupted (the random generators start again from the seed).
 
 Seeding: python, numpy and torch through SB3's `set_random_seed(seed)`, the training env
 and its action space through `DQN(seed=seed)`, the selection env with
@@ -24,6 +32,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +43,13 @@ import numpy as np
 import yaml
 
 from neuroq.agents.hyperparams import DQNConfig
-from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
+from neuroq.agents.runs import (
+    RESULT_FILE,
+    make_run_dir,
+    read_json,
+    removed_on_failure,
+    write_json,
+)
 from neuroq.deploy import seeds
 from neuroq.deploy.envref import package_of
 from neuroq.deploy.errors import NeuroqError
@@ -50,6 +66,12 @@ ProgressFn = Callable[[int], None]
 #: Called after every selection evaluation with (steps, mean return); it may raise to stop
 #: the run (`neuroq tune` prunes trials this way; the run folder is then removed).
 EvalHook = Callable[[int, float], None]
+RESUME_DIR = "resume"
+"""The run folder's checkpoint for `resume_run` (model.zip, replay_buffer.pkl, state.json)."""
+DEFAULT_CHECKPOINT_EVERY_S = 60.0
+"""Wall time (s) at least between two checkpoints (each at a selection evaluation): a
+replay buffer is written whole (SB3 preallocates it: 51 MB for DVSPanTrackingPooled's
+50 000 transitions of 128 floats), so not at every evaluation of a long run."""
 
 
 def check_env_id(env_id: str) -> None:
@@ -107,11 +129,15 @@ def selection_returns(model: Any, env_id: str, seed: int, cfg: DQNConfig) -> np.
 
 
 def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
-                        progress: ProgressFn | None, on_eval: EvalHook | None = None) -> Any:
+                        progress: ProgressFn | None, on_eval: EvalHook | None = None,
+                        checkpoint: Callable[[Any], None] | None = None,
+                        state: dict[str, Any] | None = None) -> Any:
     """Every eval_freq steps: the greedy return over the selection episodes
     (`selection_returns`: under the config's domain randomization when it has one, and as
     many again under `select_randomize` when it is set); the model is saved as
-    best_model.zip on a strict improvement, and the history kept for eval_history.json."""
+    best_model.zip on a strict improvement, and the history kept for eval_history.json.
+    checkpoint(callback): called after each evaluation (it decides whether to write one).
+    state: the `best` and `history` of a resumed run."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class Selection(BaseCallback):
@@ -120,6 +146,9 @@ def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
             self.history: dict[str, list[float]] = {"steps": [], "mean_return": [],
                                                     "std_return": []}
             self.best = -np.inf
+            if state is not None:
+                self.history = {k: list(v) for k, v in state["history"].items()}
+                self.best = float(state["best"])
 
         def _on_step(self) -> bool:
             if progress is not None and self.num_timesteps % PROGRESS_EVERY_STEPS == 0:
@@ -133,6 +162,8 @@ def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
                 if r.mean() > self.best:
                     self.best = float(r.mean())
                     self.model.save(model_dir / "best_model.zip")
+                if checkpoint is not None:
+                    checkpoint(self)
                 if on_eval is not None:
                     on_eval(int(self.num_timesteps), float(r.mean()))
             return True
@@ -143,11 +174,14 @@ def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
 def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLike,
               progress: ProgressFn | None = None, progress_bar: bool = False,
               threads: int = 1, defaults: bool = False,
-              on_eval: EvalHook | None = None) -> Path:
+              on_eval: EvalHook | None = None,
+              checkpoint_every_s: float | None = DEFAULT_CHECKPOINT_EVERY_S) -> Path:
     """Train one seed; return its run folder (with result.json written last).
 
     defaults: `cfg` is the default hyperparameters (no section for the env), recorded as
     `default_hyperparameters` in config.yaml and result.json. on_eval: see EvalHook.
+    checkpoint_every_s: wall time at least between checkpoints for `resume_run` (each at a
+    selection evaluation; 0: at every one; None: none).
     """
     check_env_id(env_id)
     run_dir = make_run_dir(out_root, env_id, "train", f"seed{seed}")
@@ -169,38 +203,138 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
         env = Monitor(make_env(env_id, randomization(cfg)))
         model = DQN("MlpPolicy", env, seed=seed, verbose=0, device="cpu",
                     tensorboard_log=str(run_dir / "tb"), **cfg.sb3_kwargs())
-        selection = _selection_callback(run_dir, env_id, seed, cfg, progress, on_eval)
-        t0 = time.perf_counter()
-        model.learn(total_timesteps=cfg.n_timesteps, callback=selection, tb_log_name="dqn",
-                    progress_bar=progress_bar)
-        wall_s = time.perf_counter() - t0
-        if not all(torch.isfinite(w).all() for w in model.policy.parameters()):
-            raise NeuroqError(f"training diverged: the Q-network's weights are NaN or inf "
-                              f"after {model.num_timesteps} steps; lower learning_rate")
-        model.save(run_dir / "final_model.zip")
+        return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,
+                                 progress_bar, on_eval, checkpoint_every_s)
 
-        history = _eval_history(run_dir, selection.history)
-        best = run_dir / "best_model.zip"
-        checkpoint = "best" if best.exists() else "final"
-        chosen = DQN.load(best, device="cpu") if checkpoint == "best" else model
-        report_seed = seed + REPORT_SEED_OFFSET
-        returns = evaluate(chosen, env_id, cfg.final_eval_episodes, report_seed)
-        final_returns = (returns if checkpoint == "final"
-                         else evaluate(model, env_id, cfg.final_eval_episodes, report_seed))
-        result = {
-            "env_id": env_id, "seed": seed, "steps": int(model.num_timesteps),
-            "wall_s": round(wall_s, 2),
-            "wall_s_per_10k_steps": round(wall_s * 1e4 / max(model.num_timesteps, 1), 2),
-            "mean_return": float(returns.mean()), "std_return": float(returns.std()),
-            "min_return": float(returns.min()), "episodes": int(returns.size),
-            "checkpoint": checkpoint, "model": f"{checkpoint}_model.zip",
-            "best_eval_step": history["best_step"],
-            "final_model_mean_return": float(final_returns.mean()),
-            "report_seed": report_seed,
-            "gym_package": package_of(env_id), "default_hyperparameters": defaults,
-        }
-        write_json(run_dir / "result.json", result)
-        return run_dir
+
+def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
+               progress_bar: bool = False, threads: int | None = None,
+               checkpoint_every_s: float | None = DEFAULT_CHECKPOINT_EVERY_S) -> Path:
+    """Go on with an interrupted train run from its last checkpoint (`RESUME_DIR`) to its
+    `n_timesteps`, then write its results as `train_one` does; return the run folder.
+    Everything but `threads` (default: the run's) comes from the run's config.yaml.
+    Raises NeuroqError for a folder that is no train run, one that finished, or one
+    interrupted before its first checkpoint. A failure here leaves the folder as it was."""
+    run_dir = Path(run_dir)
+    checkpoint = run_dir / RESUME_DIR
+    if not (run_dir / "config.yaml").is_file():
+        raise NeuroqError(f"{run_dir} is not a train run folder (no config.yaml)")
+    if (run_dir / RESULT_FILE).exists():
+        raise NeuroqError(f"{run_dir} finished already ({RESULT_FILE} is there): nothing to "
+                          "resume")
+    if not (checkpoint / "state.json").is_file():
+        raise NeuroqError(f"{run_dir} has no checkpoint to resume from ({RESUME_DIR}/): it "
+                          "stopped before its first one; train it again")
+    try:
+        doc = yaml.safe_load((run_dir / "config.yaml").read_text())
+        env_id, seed = str(doc["env_id"]), int(doc["seed"])
+        cfg = config_from_dict(doc["hyperparameters"])
+        defaults = bool(doc.get("default_hyperparameters", False))
+        threads = int(threads or doc.get("threads", 1))
+    except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+        raise NeuroqError(f"{run_dir}/config.yaml cannot be read as a train run's: "
+                          f"{type(exc).__name__}: {exc}") from None
+    state = read_json(checkpoint / "state.json")
+
+    import torch
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.utils import set_random_seed
+
+    torch.set_num_threads(threads)
+    set_random_seed(seed)
+    env = Monitor(make_env(env_id, randomization(cfg)))
+    model = DQN.load(checkpoint / "model.zip", env=env, device="cpu",
+                     tensorboard_log=str(run_dir / "tb"))
+    model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+    return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,
+                             progress_bar, None, checkpoint_every_s, state)
+
+
+def config_from_dict(d: dict[str, Any]) -> DQNConfig:
+    """A DQNConfig from `DQNConfig.to_dict()` (config.yaml's hyperparameters)."""
+    return dataclasses.replace(DQNConfig(), **{**d, "net_arch": tuple(d["net_arch"])})
+
+
+def _save_checkpoint(run_dir: Path, model: Any, selection: Any, wall_s: float) -> None:
+    """Write the checkpoint `resume_run` reads, replacing the last one only once it is
+    whole (written beside it, then renamed)."""
+    new, old = run_dir / f"{RESUME_DIR}.new", run_dir / f"{RESUME_DIR}.old"
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir()
+    model.save(new / "model.zip")
+    model.save_replay_buffer(new / "replay_buffer.pkl")
+    write_json(new / "state.json", {"steps": int(model.num_timesteps), "best": selection.best,
+                                    "history": selection.history, "wall_s": wall_s})
+    current = run_dir / RESUME_DIR
+    shutil.rmtree(old, ignore_errors=True)
+    if current.exists():
+        current.rename(old)
+    new.rename(current)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQNConfig,
+                      defaults: bool, progress: ProgressFn | None, progress_bar: bool,
+                      on_eval: EvalHook | None, checkpoint_every_s: float | None,
+                      state: dict[str, Any] | None = None) -> Path:
+    """Train `model` to cfg.n_timesteps (from its num_timesteps and the selection `state`
+    of a resumed run), checkpointing, then evaluate and write the results."""
+    import torch
+    from stable_baselines3 import DQN
+
+    wall_before = float(state["wall_s"]) if state is not None else 0.0
+    t0 = time.perf_counter()
+    last_saved = [t0]
+
+    def checkpoint(selection: Any) -> None:
+        now = time.perf_counter()
+        if checkpoint_every_s is not None and now - last_saved[0] >= checkpoint_every_s:
+            _save_checkpoint(run_dir, model, selection, wall_before + now - t0)
+            last_saved[0] = now
+
+    selection = _selection_callback(run_dir, env_id, seed, cfg, progress, on_eval,
+                                    checkpoint, state)
+    try:
+        model.learn(total_timesteps=cfg.n_timesteps - (model.num_timesteps if state else 0),
+                    callback=selection, tb_log_name="dqn", progress_bar=progress_bar,
+                    reset_num_timesteps=state is None)
+    except KeyboardInterrupt:
+        if (run_dir / RESUME_DIR / "state.json").is_file():
+            steps = read_json(run_dir / RESUME_DIR / "state.json")["steps"]
+            print(f"\ninterrupted: {run_dir} keeps its checkpoint at step {steps}; go on "
+                  f"with: neuroq train --resume {run_dir}", file=sys.stderr)
+        raise
+    wall_s = wall_before + time.perf_counter() - t0
+    if not all(torch.isfinite(w).all() for w in model.policy.parameters()):
+        raise NeuroqError(f"training diverged: the Q-network's weights are NaN or inf "
+                          f"after {model.num_timesteps} steps; lower learning_rate")
+    model.save(run_dir / "final_model.zip")
+
+    history = _eval_history(run_dir, selection.history)
+    best = run_dir / "best_model.zip"
+    checkpoint_name = "best" if best.exists() else "final"
+    chosen = DQN.load(best, device="cpu") if checkpoint_name == "best" else model
+    report_seed = seed + REPORT_SEED_OFFSET
+    returns = evaluate(chosen, env_id, cfg.final_eval_episodes, report_seed)
+    final_returns = (returns if checkpoint_name == "final"
+                     else evaluate(model, env_id, cfg.final_eval_episodes, report_seed))
+    result = {
+        "env_id": env_id, "seed": seed, "steps": int(model.num_timesteps),
+        "wall_s": round(wall_s, 2),
+        "wall_s_per_10k_steps": round(wall_s * 1e4 / max(model.num_timesteps, 1), 2),
+        "mean_return": float(returns.mean()), "std_return": float(returns.std()),
+        "min_return": float(returns.min()), "episodes": int(returns.size),
+        "checkpoint": checkpoint_name, "model": f"{checkpoint_name}_model.zip",
+        "best_eval_step": history["best_step"],
+        "final_model_mean_return": float(final_returns.mean()),
+        "report_seed": report_seed,
+        "gym_package": package_of(env_id), "default_hyperparameters": defaults,
+        "resumed": state is not None,
+    }
+    write_json(run_dir / RESULT_FILE, result)
+    shutil.rmtree(run_dir / RESUME_DIR, ignore_errors=True)  # finished: not needed
+    return run_dir
 
 
 def _eval_history(run_dir: Path, history: dict[str, Any]) -> dict[str, Any]:
@@ -213,19 +347,21 @@ def _eval_history(run_dir: Path, history: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _worker(args: tuple[str, int, dict[str, Any], str, Any, bool]) -> str:
-    env_id, seed, cfg_dict, out_root, queue, defaults = args
-    cfg = dataclasses.replace(DQNConfig(), **{**cfg_dict, "net_arch": tuple(cfg_dict["net_arch"])})
+def _worker(args: tuple[str, int, dict[str, Any], str, Any, bool, float | None]) -> str:
+    env_id, seed, cfg_dict, out_root, queue, defaults, checkpoint_every_s = args
+    cfg = config_from_dict(cfg_dict)
 
     def report(steps: int) -> None:
         queue.put((seed, steps))
 
-    return str(train_one(env_id, seed, cfg, out_root, progress=report, defaults=defaults))
+    return str(train_one(env_id, seed, cfg, out_root, progress=report, defaults=defaults,
+                         checkpoint_every_s=checkpoint_every_s))
 
 
 def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os.PathLike,
                workers: int | None = None, show_progress: bool = True,
-               defaults: bool = False) -> list[Path]:
+               defaults: bool = False,
+               checkpoint_every_s: float | None = DEFAULT_CHECKPOINT_EVERY_S) -> list[Path]:
     """Train `seeds` in parallel processes (one torch thread each); return run folders."""
     import multiprocessing as mp
     import queue as queue_mod
@@ -243,7 +379,8 @@ def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os
         bars = {s: tqdm(total=cfg.n_timesteps, desc=f"{env_id} seed {s}", position=i,
                         unit="step", leave=True, dynamic_ncols=True)
                 for i, s in enumerate(seeds)}
-    jobs = [(env_id, s, cfg.to_dict(), str(out_root), q, defaults) for s in seeds]
+    jobs = [(env_id, s, cfg.to_dict(), str(out_root), q, defaults, checkpoint_every_s)
+            for s in seeds]
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = [pool.submit(_worker, job) for job in jobs]
         while not all(f.done() for f in futures):

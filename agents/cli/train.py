@@ -8,7 +8,9 @@ my_pkg --env GridWorld-v0) that every later stage makes again.
 
 Each seed writes runs/<env>/train-seed<N>-<time>/ with the config used, TensorBoard logs
 (tb/), the best and final models, the evaluation history and result.json (mean and std
-return over the report episodes, which checkpoint).
+return over the report episodes, which checkpoint). While it trains, the folder keeps a
+checkpoint (resume/, at a selection evaluation at most every --checkpoint-every seconds):
+an interrupted run (Ctrl-C, SIGTERM, a crash) goes on from it with --resume RUN.
 
 examples:
   neuroq train --env CartPole-v1 --seed 0
@@ -17,6 +19,7 @@ examples:
   neuroq train --env LunarLander-v3 --seeds 0 1 2 3 4      # pip install "neuroq[box2d]"
   neuroq train --env my_pkg.envs:GridWorld                # your own gymnasium.Env class
   neuroq train --gym-package my_pkg --env GridWorld-v0    # an id my_pkg registers on import
+  neuroq train --resume runs/LunarLander-v3/train-seed0-<time>   # after an interruption
   tensorboard --logdir runs/CartPole-v1
 """
 
@@ -26,7 +29,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from neuroq.agents.cli.argtypes import positive_int, seed
+from neuroq.agents.cli.argtypes import nonnegative_float, positive_int, seed
 
 HELP = "train a DQN (stable-baselines3) for one or several seeds"
 
@@ -59,14 +62,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch threads for a single-seed run (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--resume", metavar="RUN",
+                   help="go on with an interrupted train run from its last checkpoint, with "
+                        "its own env, seed and hyperparameters (--threads may be given)")
+    p.add_argument("--checkpoint-every", type=nonnegative_float, default=60.0, metavar="S",
+                   help="seconds at least between checkpoints for --resume, each at a "
+                        "selection evaluation (0: at every one; default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents import hyperparams
-    from neuroq.agents.runs import ensure_writable, env_folder, read_json
-    from neuroq.agents.train import check_env_id, train_many, train_one
+    from neuroq.agents.runs import ensure_writable, env_folder
+    from neuroq.agents.train import check_env_id, resume_run, train_many, train_one
     from neuroq.deploy.envref import with_package
     from neuroq.deploy.errors import NeuroqError
+
+    progress = not args.no_progress and sys.stderr.isatty()
+    if args.resume:
+        given = [flag for flag, value in (("--seeds", args.seeds), ("--config", args.config),
+                                          ("--set", args.set), ("--steps", args.steps),
+                                          ("--gym-package", args.gym_package)) if value]
+        if given:
+            raise NeuroqError(f"--resume takes the run's own settings: drop {', '.join(given)}")
+        runs = [resume_run(args.resume, progress_bar=progress,
+                           threads=args.threads if args.threads != 1 else None,
+                           checkpoint_every_s=args.checkpoint_every)]
+        _print_runs(runs)
+        return 0
 
     env_id = with_package(args.env, args.gym_package)
     check_env_id(env_id)
@@ -80,16 +102,23 @@ def run(args: argparse.Namespace) -> int:
     if repeated:  # each would train the same network again
         raise NeuroqError(f"--seeds: {', '.join(map(str, repeated))} given more than once")
     ensure_writable(Path(args.out) / env_folder(env_id))
-    progress = not args.no_progress and sys.stderr.isatty()
     if args.seeds:
         runs = train_many(env_id, args.seeds, cfg, args.out, args.workers,
-                          show_progress=progress, defaults=loaded.defaults)
+                          show_progress=progress, defaults=loaded.defaults,
+                          checkpoint_every_s=args.checkpoint_every)
     else:
         runs = [train_one(env_id, args.seed, cfg, args.out, progress_bar=progress,
-                          threads=args.threads, defaults=loaded.defaults)]
+                          threads=args.threads, defaults=loaded.defaults,
+                          checkpoint_every_s=args.checkpoint_every)]
+    _print_runs(runs)
+    return 0
+
+
+def _print_runs(runs) -> None:
+    from neuroq.agents.runs import read_json
+
     print(f"{'seed':>4}  {'mean return':>11}  {'std':>6}  {'ckpt':>5}  {'wall s':>7}  run")
     for run_dir in runs:
         r = read_json(run_dir / "result.json")
         print(f"{r['seed']:>4}  {r['mean_return']:>11.1f}  {r['std_return']:>6.1f}  "
               f"{r['checkpoint']:>5}  {r['wall_s']:>7.1f}  {run_dir}")
-    return 0

@@ -1,0 +1,70 @@
+"""An interrupted train run goes on from its last checkpoint (`neuroq train --resume`)."""
+
+import json
+
+import pytest
+
+pytest.importorskip("stable_baselines3")
+
+from neuroq.agents import hyperparams  # noqa: E402
+from neuroq.agents.cli.main import main  # noqa: E402
+from neuroq.agents.train import RESUME_DIR, resume_run, train_one  # noqa: E402
+
+TINY = ["n_timesteps=600", "eval_freq=200", "n_eval_episodes=2", "final_eval_episodes=3",
+        "learning_starts=100", "train_freq=32", "gradient_steps=4", "net_arch=[16, 16]"]
+
+
+def _cfg():
+    return hyperparams.override(hyperparams.load_config("CartPole-v1"), TINY)
+
+
+def _interrupt_at(step):
+    def on_eval(steps, _mean):
+        if steps == step:
+            raise KeyboardInterrupt
+    return on_eval
+
+
+def test_an_interrupted_run_goes_on_from_its_checkpoint(tmp_path, capsys):
+    with pytest.raises(KeyboardInterrupt):
+        train_one("CartPole-v1", 3, _cfg(), tmp_path, on_eval=_interrupt_at(400),
+                  checkpoint_every_s=0)
+    (run,) = (tmp_path / "CartPole-v1").glob("train-seed3-*")
+    assert "neuroq train --resume" in capsys.readouterr().err
+    assert not (run / "result.json").exists()  # kept, unfinished
+    state = json.loads((run / RESUME_DIR / "state.json").read_text())
+    assert state["steps"] == 400 and state["history"]["steps"] == [200, 400]
+    resume_run(run, checkpoint_every_s=0)
+    result = json.loads((run / "result.json").read_text())
+    history = json.loads((run / "eval_history.json").read_text())
+    # SB3 collects train_freq (32) steps at a time: a run ends within one collection of
+    # n_timesteps, and a resumed one starts its collections over
+    assert 600 <= result["steps"] < 600 + 32 and result["resumed"] is True
+    assert result["seed"] == 3
+    assert history["steps"] == [200, 400, 600]  # the selection went on where it stopped
+    assert result["wall_s"] >= state["wall_s"] > 0
+    assert not (run / RESUME_DIR).exists()  # finished: the checkpoint is gone
+    # a run that never stopped has the same selection points and no checkpoint left
+    other = train_one("CartPole-v1", 3, _cfg(), tmp_path / "b", checkpoint_every_s=0)
+    assert json.loads((other / "eval_history.json").read_text())["steps"] == [200, 400, 600]
+    assert not (other / RESUME_DIR).exists()
+    assert json.loads((other / "result.json").read_text())["resumed"] is False
+
+
+def test_resume_refuses_what_it_cannot_go_on_with(tmp_path, capsys):
+    with pytest.raises(KeyboardInterrupt):  # before the first checkpoint
+        train_one("CartPole-v1", 0, _cfg(), tmp_path, on_eval=_interrupt_at(200),
+                  checkpoint_every_s=None)
+    (early,) = (tmp_path / "CartPole-v1").glob("train-seed0-*")
+    capsys.readouterr()
+    for argv, fragment in [
+        (["--resume", str(early)], "no checkpoint to resume from"),
+        (["--resume", str(tmp_path)], "not a train run folder"),
+        (["--resume", str(early), "--set", "n_timesteps=5"], "drop --set"),
+    ]:
+        assert main(["train", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and fragment in err[0], (argv, err)
+    done = train_one("CartPole-v1", 1, _cfg(), tmp_path)
+    assert main(["train", "--resume", str(done)]) == 2
+    assert "finished already" in capsys.readouterr().err

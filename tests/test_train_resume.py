@@ -68,3 +68,40 @@ def test_resume_refuses_what_it_cannot_go_on_with(tmp_path, capsys):
     done = train_one("CartPole-v1", 1, _cfg(), tmp_path)
     assert main(["train", "--resume", str(done)]) == 2
     assert "finished already" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_command_line_then_resume(tmp_path):
+    """As a user does it: SIGINT to `neuroq train` once it has a checkpoint, then
+    `neuroq train --resume` in a new process finishes the run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "neuroq.agents.cli.main", "train", "--env", "CartPole-v1",
+           "--seed", "4", "--out", str(tmp_path), "--no-progress", "--checkpoint-every", "0",
+           "--set", *[t for t in TINY if not t.startswith("n_timesteps")],
+           "n_timesteps=20000"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    state = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(tmp_path.glob(f"CartPole-v1/train-seed4-*/{RESUME_DIR}/state.json"))
+        if found:
+            state = found[0]
+            break
+        time.sleep(0.2)
+    assert state is not None, "no checkpoint appeared"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "neuroq train --resume" in err, err[-2000:]
+    run = state.parents[1]
+    assert not (run / "result.json").exists()
+    out = subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", "train", "--resume",
+                          str(run), "--no-progress"], capture_output=True, text=True,
+                         timeout=600, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads((run / "result.json").read_text())
+    assert result["resumed"] and 20000 <= result["steps"] < 20000 + 32

@@ -121,6 +121,8 @@ def record_events(out_path: str | os.PathLike, env_id: str | None = None,
                     if progress is not None:
                         progress(min(offset + start + window, end_us) / 1e6)
                 offset += start + window  # the next episode starts after this one's end
+            # time words to where the env's camera time went: the last period is complete
+            writer.write_time(min(offset, end_us))
     finally:
         env.close()
     return Recording(os.fspath(out_path), env_id, width, height, events, episodes, steps,

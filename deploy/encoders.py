@@ -119,9 +119,13 @@ def _step_offsets(period_us: int, active: int, n_inputs: int) -> np.ndarray:
 
 
 PIXEL_TABLE_MAX = 1 << 16
-"""Sensors with up to this many (polarity, pixel) pairs (2 * width * height: 128 x 128 and
-smaller, the pan-tracking task's 32 x 32 among them) find an event's input neuron in a
-table indexed by p * H * W + y * W + x computed in uint16 (`_pixel_inputs`)."""
+"""Sensors with up to this many (polarity, pixel) pairs (2 * width * height: up to 2**15
+pixels, 128 x 128 or 256 x 128, the pan-tracking task's 32 x 32 among them) find an
+event's input neuron in a table indexed by p * H * W + y * W + x computed in uint16
+(`_pixel_inputs`)."""
+DENSE_SPIKES_MAX = 1 << 16
+"""`PeriodSpikes` keeps a period's (T, n_inputs) array from its first event when it has up
+to this many entries (64 KiB of bools), else only the events' indices until `result`."""
 
 
 @functools.cache
@@ -446,26 +450,43 @@ class PeriodSpikes:
     they come (`add`, any number of parts): the same spikes as `EventEncoder.encode_events`
     of all of them, without holding the events. Takes what `PeriodWindower` hands its
     collectors: events of this period only (start < t <= start + period_us), on the sensor,
-    in time order (as the decoders return them), as EventColumns or EVENT_DTYPE arrays.
+    in time order (as the decoders return them), as EventColumns or EVENT_DTYPE arrays;
+    ValueError for events outside the period or the sensor (checked by the first and last
+    time and the pixels' min / max; the order in between is not checked).
 
     Each part's steps are found by binary search on t (`_step_starts`), its input neurons
-    from a table of every pixel (`_pixel_inputs`, sensors up to 128 x 128; else
-    `pooled_input_index`).
+    from a table of every pixel (`_pixel_inputs`, sensors of up to 2**15 pixels; else
+    `pooled_input_index`). Up to DENSE_SPIKES_MAX spikes per period they are set at once
+    in the period's array; above (a large sensor without pooling: 1280 x 720 at T = 8 is
+    14.7 M), each part's (step, input) indices are kept and the array is built by `result`,
+    so that a backlog of many periods does not hold an array each.
     """
 
     def __init__(self, encoder: EventEncoder, timesteps: int, window_start_us: int):
         self.encoder = encoder
+        self.timesteps = int(timesteps)
         active = _active_steps(timesteps, encoder.silent_tail)
-        self.spikes = np.zeros((int(timesteps), encoder.n_inputs), dtype=bool)
-        self._rows = list(self.spikes[:active])
-        self._starts = _step_starts(encoder.period_us, active) + int(window_start_us)
+        self._start = int(window_start_us)
+        self._starts = _step_starts(encoder.period_us, active) + self._start
         self._table = _pixel_inputs(encoder.width, encoder.height, encoder.pool)
+        self._dense = self.timesteps * encoder.n_inputs <= DENSE_SPIKES_MAX
+        self._keys: list[np.ndarray] = []
+        self.spikes: np.ndarray | None = None
+        if self._dense:
+            self.spikes = np.zeros((self.timesteps, encoder.n_inputs), dtype=bool)
+            self._rows = list(self.spikes[:active])
 
     def add(self, events: Any) -> None:
         x, y, t, p = events["x"], events["y"], events["t"], events["p"]
         if t.size == 0:
             return
         enc = self.encoder
+        if (not self._start < int(t[0]) <= int(t[-1]) <= self._start + enc.period_us
+                or int(x.max()) >= enc.width or int(y.max()) >= enc.height
+                or (x.dtype.kind == "i" and int(x.min()) < 0)
+                or (y.dtype.kind == "i" and int(y.min()) < 0)):
+            raise ValueError("PeriodSpikes.add: events outside the period or the sensor, or "
+                             "not in time order")
         if self._table is not None and x.dtype == y.dtype == np.uint16:
             pixel = y * np.uint16(enc.width)  # < 2 * W * H <= 2**16: uint16 is exact
             pixel += x
@@ -475,13 +496,21 @@ class PeriodSpikes:
             inputs = enc.input_index(x, y, p)
         cuts = np.searchsorted(t, self._starts, side="left").tolist()
         start = 0
-        for row, stop in zip(self._rows, [*cuts, t.size], strict=True):
-            if stop > start:  # into the step's row (a view): a third of the time of
-                row[inputs[start:stop]] = True  # spikes[step, inputs] = True here
+        for step, stop in enumerate([*cuts, t.size]):
+            if stop > start:
+                if self._dense:  # into the step's row (a view): a third of the time of
+                    self._rows[step][inputs[start:stop]] = True  # spikes[step, inputs]
+                else:
+                    self._keys.append(inputs[start:stop] + step * enc.n_inputs)
                 start = stop
 
     def result(self) -> np.ndarray:
         """The spikes (T, n_inputs) (this collector's own array)."""
+        if self.spikes is None:
+            self.spikes = np.zeros((self.timesteps, self.encoder.n_inputs), dtype=bool)
+            if self._keys:
+                self.spikes.reshape(-1)[np.concatenate(self._keys)] = True
+            self._keys = []
         return self.spikes
 
 

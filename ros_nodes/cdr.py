@@ -180,7 +180,7 @@ class EventPacketReader:
     """`parse_event_packet` for one stream of packets: the layout of the last packet read
     is kept, and a packet with the same representation, frame_id, encoding and
     is_bigendian (a camera's usual stream) is read at its offsets, checking those bytes
-    instead of parsing them (the same result; about 3 against 8 us a packet here). Any
+    instead of parsing them (the same result; about 4 against 8-9 us a packet here). Any
     other packet is parsed in full and its layout kept."""
 
     def __init__(self) -> None:

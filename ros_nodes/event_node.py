@@ -135,7 +135,10 @@ node's state while it works through a backlog."""
 MIN_TAKE_DELAY_S = BACKLOG_DELAY_S
 """Shortest time (s) from the end of one take to the next."""
 TAKER_JOIN_S = 1.0
-"""How long destroying the node waits for its take thread to finish a take (s)."""
+"""How long stopping the node waits for its take thread to finish a take (s)."""
+START_DELAY_S = 1e-3
+"""The take thread starts from an executor timer this long (s) after the node is built, so
+that the node takes and acts only once it is spun (`run_node` commands nothing before)."""
 RECEIPT_STAMPING_RMW = "rmw_fastrtps"
 """The middleware (rmw implementation name prefix) whose message info carries the time a
 message was received (Fast DDS's reception timestamp), which TakeScheduler needs."""
@@ -150,8 +153,10 @@ SEQ_MODULUS = 1 << 64
 """EventPacket.seq is a uint64."""
 PROBLEM_COUNTERS = ("lost_packets", "reordered_packets", "seq_backwards", "bad_messages",
                     "callback_errors", "sensor_size_mismatch", "camera_restarts", "late_events",
-                    "skipped_periods", "corrupt_packets", *DecodeStats.PROBLEMS)
-"""Counters whose growth turns the diagnostics to WARN (for WARN_HOLD_S)."""
+                    *DecodeStats.PROBLEMS, *DecodeStats.PACKET_PROBLEMS)
+"""Counters whose growth turns the diagnostics to WARN (for WARN_HOLD_S). Not
+skipped_periods: a camera that sent nothing for a while (a `mono` stream has no time words
+to fill a silence) is no fault."""
 REORDER_WINDOW = 64
 """Packets counted as lost that are remembered, so that one arriving late (out of order)
 is counted as reordered instead of lost (the newest this many)."""
@@ -238,6 +243,7 @@ class EventPolicyNode(Node):
                          "bad_messages": 0, "take_ticks": 0}
         self._last_seq: int | None = None  # the newest seq (see _count_seq)
         self._missing: set[int] = set()  # seqs counted lost lately (see _count_seq)
+        self._restart_at: int | None = None  # a seq behind the newest (see _count_seq)
         self._read_packet = EventPacketReader()
         self._last_event_us = -1
         self._camera_us = -1  # camera time the stream has reached (events or time words)
@@ -273,8 +279,8 @@ class EventPolicyNode(Node):
         # timer would never fire and the node would report nothing
         steady_timer(self, period, self._publish_diagnostics)
         self.active = True
-        if self._taker is not None:
-            self._taker.start()
+        if self._taker is not None:  # started by the executor: nothing acts before spinning
+            self._start_timer = steady_timer(self, START_DELAY_S, self._start_taking)
         self.get_logger().info(
             f"active: artifact {self._artifact}, backend {self._backend}, sensor "
             f"{encoder.width}x{encoder.height}, pool {encoder.pool}, period "
@@ -324,10 +330,28 @@ class EventPolicyNode(Node):
             self._log.warning(f"taking packets failed: {type(error).__name__}: {error}")
         return taken
 
-    def destroy_node(self) -> None:
+    def _start_taking(self) -> None:
+        """The first executor callback: start the take thread (once)."""
+        self._start_timer.cancel()
+        if self._taker is not None and not self._taker.is_alive() and \
+                not self._stop_taking.is_set():
+            self._taker.start()
+
+    def safe_stop(self, reason: str) -> None:
+        """Called by `run_node` once the spin loop has ended (`reason`): stop the take
+        thread, so that no action follows a stop request."""
+        self._stop_takes(reason)
+
+    def _stop_takes(self, reason: str) -> None:
         self._stop_taking.set()
         if self._taker is not None and self._taker.is_alive():
             self._taker.join(TAKER_JOIN_S)
+            if self._taker.is_alive():
+                self.get_logger().warning(
+                    f"the take thread did not end within {TAKER_JOIN_S:g} s ({reason})")
+
+    def destroy_node(self) -> None:
+        self._stop_takes("node destroyed")
         if self._reader is not None:
             self._reader.destroy_node()
             self._reader = None
@@ -391,8 +415,7 @@ class EventPolicyNode(Node):
         if not batch:
             return
         try:
-            with self._lock:
-                self.handle_packets(batch)
+            self.handle_packets(batch)
         except Exception as exc:  # never let a bad packet stop the node
             self.counters["callback_errors"] += 1
             self._log.warning(
@@ -400,7 +423,11 @@ class EventPolicyNode(Node):
 
     def handle_packets(self, msgs: list) -> int:
         """Decode consecutive packets, act on every period they complete; returns the number
-        of actions published."""
+        of actions published. Holds the node's lock (the take thread may run beside)."""
+        with self._lock:
+            return self._handle_packets(msgs)
+
+    def _handle_packets(self, msgs: list) -> int:
         c = self.counters
         for msg in msgs:
             c["packets"] += 1
@@ -438,34 +465,37 @@ class EventPolicyNode(Node):
         return acted
 
     def _count_seq(self, seq: int) -> None:
-        """Lost and reordered packets from `seq`: a gap after the newest seq counts its
-        packets as lost (the newest REORDER_WINDOW of them remembered); one of those arriving
-        later is counted as reordered instead (its events come after newer ones: the decoder
-        skips them as time going backwards); any other seq at or before the newest counts in
-        seq_backwards: within REORDER_WINDOW of it a duplicate, further back the driver's
-        numbering restarted (that seq becomes the newest)."""
+        """Lost, reordered and stray packets from `seq`. A gap after the newest seq counts
+        its packets as lost (the newest REORDER_WINDOW of them remembered); one of those
+        arriving later counts as reordered instead (its events come after newer ones: the
+        decoder skips them as time going backwards). Any other seq at or before the newest
+        counts in seq_backwards and leaves the newest alone (a duplicate, a stray late
+        packet), unless the next packet continues from it: then the driver's numbering
+        restarted there, and it goes on from that seq (one seq_backwards, nothing lost)."""
         c, last = self.counters, self._last_seq
+        candidate, self._restart_at = self._restart_at, None
+        if candidate is not None and seq == (candidate + 1) % SEQ_MODULUS:
+            self._missing.clear()  # the numbering restarted at `candidate`
+            self._last_seq = seq
+            return
         if last is not None:
             gap = (seq - last - 1) % SEQ_MODULUS
-            if seq != last and gap < SEQ_MODULUS // 2:  # ahead of the newest
-                c["lost_packets"] += gap
-                missing = self._missing
-                missing.update((last + k) % SEQ_MODULUS
-                               for k in range(max(1, gap + 1 - REORDER_WINDOW), gap + 1))
-                if len(missing) > REORDER_WINDOW:  # keep the newest REORDER_WINDOW
-                    keep = {(seq - k) % SEQ_MODULUS for k in range(1, REORDER_WINDOW + 1)}
-                    missing.intersection_update(keep)
-            elif seq in self._missing:  # a packet counted as lost came late
-                self._missing.discard(seq)
-                c["lost_packets"] -= 1
-                c["reordered_packets"] += 1
+            if seq == last or gap >= SEQ_MODULUS // 2:  # at or before the newest
+                if seq in self._missing:  # a packet counted as lost came late
+                    self._missing.discard(seq)
+                    c["lost_packets"] -= 1
+                    c["reordered_packets"] += 1
+                else:
+                    c["seq_backwards"] += 1
+                    self._restart_at = seq
                 return  # the newest seq stays
-            elif (last - seq) % SEQ_MODULUS <= REORDER_WINDOW:  # a duplicate
-                c["seq_backwards"] += 1
-                return
-            else:  # far behind: the driver's numbering restarted
-                c["seq_backwards"] += 1
-                self._missing.clear()
+            c["lost_packets"] += gap
+            missing = self._missing
+            missing.update((last + k) % SEQ_MODULUS
+                           for k in range(max(1, gap + 1 - REORDER_WINDOW), gap + 1))
+            if len(missing) > REORDER_WINDOW:  # keep the newest REORDER_WINDOW
+                keep = {(seq - k) % SEQ_MODULUS for k in range(1, REORDER_WINDOW + 1)}
+                missing.intersection_update(keep)
         self._last_seq = seq
 
     def _act(self, period: Any, frame_id: str) -> int:
@@ -489,15 +519,20 @@ class EventPolicyNode(Node):
 
     # --- diagnostics -----------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        """The figures the diagnostics report (also used by tests and the benchmark)."""
+        """The figures the diagnostics report (also used by tests and the benchmark), read
+        under the node's lock."""
+        with self._lock:
+            return self._stats()
+
+    def _stats(self) -> dict[str, Any]:
         d, w = self.decode_stats, self.windower.counters
         n = max(self.counters["actions"], 1)
         values: dict[str, Any] = {
             "backend": self._backend, "artifact": self._artifact,
             "evt3_decoder": self.decoder.decoder_name, **self.counters,
             "events": d.events, "events_skipped": d.skipped,
-            **{name: getattr(d, name) for name in DecodeStats.PROBLEMS},
-            "corrupt_packets": d.corrupt_packets,
+            **{name: getattr(d, name)
+               for name in (*DecodeStats.PROBLEMS, *DecodeStats.PACKET_PROBLEMS)},
             "triggers": d.triggers, "periods": w.periods, "skipped_periods": w.skipped_periods,
             "late_events": w.late_events,
             "events_per_s": d.events / max(time.monotonic() - self._started, 1e-9),

@@ -166,6 +166,9 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
         else:  # the whole file: its time words past the last event close the last periods
             end = end_us()
             if encoding == "evt3" and t_first is not None and end > last_t:
+                if speed != math.inf:  # when it is due, as `paced` releases the packets
+                    time.sleep(max(0.0, start + (end - t_first) / US_PER_S / speed
+                                   - time.monotonic()))
                 pub.publish(_time_packet(width, height, out.packets, end, frame_id, node))
                 out.packets += 1
                 out.camera_s = (end - t_first) / US_PER_S

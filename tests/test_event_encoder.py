@@ -105,13 +105,14 @@ def test_encode_events_equals_an_event_by_event_reference(pool, period_us):
     (32, 24, 1, 7777, 2),     # a period the steps do not divide
     (320, 320, 8, 10_000, 0),  # over PIXEL_TABLE_MAX pairs: pooled_input_index
     (16, 16, 2, 3, 5),        # fewer microseconds than steps
+    (256, 256, 1, 10_000, 2),  # over DENSE_SPIKES_MAX spikes a period: indices kept
 ])
-@pytest.mark.parametrize("form", ["columns", "events"])
+@pytest.mark.parametrize("form", ["columns", "events", "int64 columns"])
 def test_period_spikes_in_parts_equal_encode_events(width, height, pool, period_us, tail, form):
     """The event node's collector (`period_spikes`, fed in parts as a stream arrives)
     makes the spikes `encode_events` makes of all of a period's events."""
     from neuroq.deploy.events.stream import PeriodWindower
-    from neuroq.envs.event_array import columns_of
+    from neuroq.envs.event_array import EventColumns, columns_of
 
     rng = np.random.default_rng(width + period_us)
     e = EventEncoder(width, height, pool, period_us, tail)
@@ -128,7 +129,12 @@ def test_period_spikes_in_parts_equal_encode_events(width, height, pool, period_
         got, want = [], []
         for a, b in zip(np.r_[0, cuts], np.r_[cuts, n], strict=True):
             part = ev[a:b]
-            w.add(columns_of(part) if form == "columns" else part)
+            if form == "columns":
+                w.add(columns_of(part))
+            elif form == "int64 columns":  # no uint16: the formula, not the pixel table
+                w.add(EventColumns(*(np.asarray(c, np.int64) for c in columns_of(part))))
+            else:
+                w.add(part)
             ref.add(part)
             now = int(t[b - 1]) + 1 if b > a else -1
             got += w.complete(now)
@@ -149,3 +155,13 @@ def test_step_starts_give_the_documented_step():
         t = np.arange(period_us + 1)
         np.testing.assert_array_equal(_step_offsets(period_us, active, 1),
                                       np.minimum(t * active // period_us, active - 1))
+
+
+def test_period_spikes_refuse_events_outside_the_period_or_the_sensor():
+    from neuroq.envs.event_array import columns_of
+
+    e = enc()
+    for x, y, t in [([32], [0], [1500]), ([0], [32], [1500]), ([0], [0], [1000]),
+                    ([0], [0], [11_001]), ([0, 0], [0, 0], [5000, 4000])]:
+        with pytest.raises(ValueError, match="outside the period or the sensor"):
+            e.period_spikes(8, 1000).add(columns_of(make_events(x, y, t, [1] * len(x))))

@@ -20,6 +20,7 @@ def _read(path, decoder="auto"):
     for events, stats in reader:
         parts.append(events)
         skipped += stats.skipped
+    _read.time_us = reader.time_us
     return (reader.width, reader.height), concat_events(parts), skipped
 
 
@@ -32,6 +33,7 @@ def test_a_recording_reads_back_as_the_env_gave_it(tmp_path, decoder):
     t = events["t"]
     assert t.min() > 0 and t.max() <= 1_500_000 and np.all(np.diff(t) >= 0)
     assert rec.camera_s == 1.5 and rec.episodes >= 2  # random actions lose the target soon
+    assert _read.time_us == 1_500_000  # time words to the end: the last period is complete
     # the first episode's steps, replayed with the same seeds, are the file's first events
     env, rng = make_env(rec.env_id), np.random.default_rng(7)
     _, info = env.reset(seed=7)
@@ -77,3 +79,20 @@ def test_record_on_the_command_line_and_its_errors(tmp_path, capsys):
         assert code == 2 and len(err) == 1 and fragment in err[0], (argv, err)
     assert main(["record", str(tmp_path / "y.txt")]) == 2
     assert "must end in .raw" in capsys.readouterr().err
+
+
+def test_time_words_after_the_last_event(tmp_path):
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.events import RawWriter, make_events
+
+    path = tmp_path / "t.raw"
+    with RawWriter(path, 32, 32) as w:
+        w.write(make_events([1], [2], [20_000_000], [1]))  # past one 24-bit wrap
+        w.write_time(20_004_000)
+        with pytest.raises(NeuroqError, match="before the last event"):
+            w.write_time(19_000_000)
+        with pytest.raises(NeuroqError, match="too far after it"):
+            w.write_time(30_000_000)
+    _, events, skipped = _read(path)
+    assert events["t"].tolist() == [20_000_000 - (1 << 24)] and skipped == 0
+    assert _read.time_us == 20_004_000 - (1 << 24)  # a fresh reader cannot know the wrap

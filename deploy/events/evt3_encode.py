@@ -14,9 +14,11 @@ from neuroq.deploy.events.evt3_words import (
     EVT3_ADDR_Y,
     EVT3_MAX_COORD,
     EVT3_MAX_HIGH_STEP,
+    EVT3_PAYLOAD_MASK,
     EVT3_TIME_HIGH,
     EVT3_TIME_LOW,
     EVT3_TIME_LOW_BITS,
+    EVT3_TYPE_SHIFT,
     EVT3_VECT_8,
     EVT3_VECT_8_WIDTH,
     EVT3_VECT_12,
@@ -182,3 +184,13 @@ def sort_events(events: np.ndarray) -> np.ndarray:
             return events
         return events[np.argsort(key, kind="stable")]
     return events[np.lexsort((events["x"], events["p"], events["y"], events["t"]))]
+
+def time_words(t_us: int) -> bytes:
+    """EVT 3.0 TIME_HIGH + TIME_LOW words (little endian) that set camera time to `t_us`
+    (its low 24 bits) without an event: what a sensor sends as time passes, and a
+    simulated camera sends after each control period so the period is known to be
+    complete."""
+    high = (EVT3_TIME_HIGH << EVT3_TYPE_SHIFT) | ((t_us >> EVT3_TIME_LOW_BITS)
+                                                  & EVT3_PAYLOAD_MASK)
+    low = (EVT3_TIME_LOW << EVT3_TYPE_SHIFT) | (t_us & EVT3_PAYLOAD_MASK)
+    return np.array([high, low], dtype="<u2").tobytes()

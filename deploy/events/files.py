@@ -18,8 +18,13 @@ import numpy as np
 
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events.evt3_decoders import make_evt3_decoder
-from neuroq.deploy.events.evt3_encode import encode_evt3
-from neuroq.deploy.events.evt3_words import EVT3_COORD_BITS
+from neuroq.deploy.events.evt3_encode import encode_evt3, time_words
+from neuroq.deploy.events.evt3_words import (
+    EVT3_COORD_BITS,
+    EVT3_TIME_LOW_BITS,
+    EVT3_TIME_WRAP_US,
+    EVT3_WRAP_DROP,
+)
 from neuroq.deploy.events.stats import DecodeStats
 from neuroq.envs.event_array import check_events, concat_events, make_events
 
@@ -200,6 +205,20 @@ class RawWriter(_FileWriter):
         words = encode_evt3(events, previous_t_us=self._last_t)
         self._file.write(words.astype("<u2").tobytes())
         self._last_t = int(events["t"].max())
+
+    def write_time(self, t_us: int) -> None:
+        """Append time words that take camera time to `t_us` with no event (what a sensor
+        sends while no pixel fires: a reader, or a replay, then knows the stream went on to
+        there). `t_us` must not lie before the last event written, nor more than half the
+        24-bit time range (8.4 s) after it (one TIME_HIGH step would be read as a wrap)."""
+        if self._file is None:
+            raise NeuroqError("RawWriter: write_time() after close()")
+        last = -1 if self._last_t is None else self._last_t
+        if not last <= t_us < last + (EVT3_WRAP_DROP << EVT3_TIME_LOW_BITS):
+            raise NeuroqError(f"RawWriter.write_time: {t_us} us is before the last event "
+                              f"({last} us) or too far after it")
+        self._file.write(time_words(t_us % EVT3_TIME_WRAP_US))
+        self._last_t = int(t_us)
 
 
 

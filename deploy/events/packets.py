@@ -173,7 +173,11 @@ class PacketDecoder:
         (counted in corrupt_packets, its corrupt words in corrupt_words) instead of decoded.
         Such a packet is garbage, and its other words would be read as events and time: a
         random payload's TIME_HIGH words, read as wraps, moved camera time ahead by minutes
-        and for good. The stream's state is then as if the packet had been lost."""
+        and for good. The stream's state is then as if the packet had been lost. An evt3
+        packet flagged big endian is skipped whole too (bad_payload): EVT 3.0 is little
+        endian by definition, and byte-swapped words are garbage. Not caught: garbage made
+        only of defined word types (a random word has an undefined type with probability
+        5/16, so n random words escape with (11/16)^n: 0.47 for 2 words, 1e-4 for 25)."""
         stats = DecodeStats()
         parts: list = []
         run: list = []
@@ -227,7 +231,12 @@ class PacketDecoder:
                         flush()
                     continue
             flush()
-            if is_evt3 and drop_corrupt:  # odd-sized, big endian: checked on its own
+            if is_evt3 and drop_corrupt and big:  # EVT 3.0 is little endian by definition
+                refused = DecodeStats(packets=1, bad_payload=1)
+                self.stats.add(refused)
+                stats.add(refused)
+                continue
+            if is_evt3 and drop_corrupt:  # odd-sized: checked on its own
                 corrupt = _corrupt_words(data, big)
                 if corrupt:
                     skip_corrupt(corrupt)

@@ -22,8 +22,9 @@ class DecodeStats:
     out_of_sensor: events with x >= width or y >= height, skipped.
     time_backwards: events earlier than an event already returned in this stream, skipped.
     unknown_encoding: packets whose encoding string is not one of `ENCODINGS`, skipped whole.
-    bad_payload: packets whose data is not bytes-like, or whose sensor size is invalid,
-        skipped whole.
+    bad_payload: packets whose data is not bytes-like, or whose sensor size is invalid, or
+        (`decode_many(..., drop_corrupt=True)`) evt3 packets flagged big endian: skipped
+        whole.
     corrupt_packets: EVT 3.0 packets skipped whole because they hold a corrupt word
         (`PacketDecoder.decode_many(..., drop_corrupt=True)`, the event node's choice); their
         corrupt words are counted in corrupt_words, nothing else of them is read.
@@ -51,6 +52,9 @@ class DecodeStats:
         "unknown_encoding",
         "bad_payload",
     )
+    PACKET_PROBLEMS = ("corrupt_packets",)
+    """Packets skipped whole whose words are counted in PROBLEMS already (not in
+    `skipped`: each word would count twice)."""
 
     @property
     def skipped(self) -> int:
@@ -67,8 +71,8 @@ class DecodeStats:
 
     def diagnostic(self) -> str:
         """One line naming the non-zero problem counters, or '' when there are none."""
-        parts = [f"{name}={getattr(self, name)}" for name in (*self.PROBLEMS, "corrupt_packets")
-                 if getattr(self, name)]
+        parts = [f"{name}={getattr(self, name)}"
+                 for name in (*self.PROBLEMS, *self.PACKET_PROBLEMS) if getattr(self, name)]
         return ("skipped: " + ", ".join(parts)) if parts else ""
 
 

@@ -28,12 +28,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.events import (
-    EVT3_TIME_HIGH,
-    EVT3_TIME_LOW,
-    EVT3_TIME_LOW_BITS,
-)
-from neuroq.deploy.events.evt3_words import EVT3_PAYLOAD_MASK, EVT3_TYPE_SHIFT
+from neuroq.deploy.events.evt3_encode import time_words
 from neuroq.deploy.events.mono import US_PER_S
 from neuroq.envs.event_array import EventColumns, concat_events
 
@@ -46,16 +41,6 @@ def evt3_time_us(decoder) -> int:
     is a `PacketDecoder`, a stream decoder of `make_evt3_decoder` (either kind) or the
     numpy decoder's `Evt3State`; all have `time_us()`."""
     return decoder.time_us()
-
-
-def time_words(t_us: int) -> bytes:
-    """EVT 3.0 TIME_HIGH + TIME_LOW words (little endian) that set camera time to `t_us`
-    without an event: what a sensor sends as time passes, and a simulated camera sends
-    after each control period so the period is known to be complete."""
-    high = (EVT3_TIME_HIGH << EVT3_TYPE_SHIFT) | ((t_us >> EVT3_TIME_LOW_BITS)
-                                                  & EVT3_PAYLOAD_MASK)
-    low = (EVT3_TIME_LOW << EVT3_TYPE_SHIFT) | (t_us & EVT3_PAYLOAD_MASK)
-    return np.array([high, low], dtype="<u2").tobytes()
 
 
 @dataclass
@@ -236,8 +221,8 @@ IDLE_AFTER_S = 1.0
 TakeScheduler polls once per control period (at most MAX_WAIT_S) instead of every
 batch_s."""
 BACKLOG_DELAY_S = 5e-5
-"""Delay (s) before the next take while packets remain queued after a tick (a backlog):
-at once, but through the executor, so that other timers (diagnostics) still run."""
+"""Delay (s) before the next take while packets remain queued after a take (a backlog):
+almost at once, letting the diagnostics (another thread) take the node's lock between."""
 
 
 @dataclass

@@ -61,7 +61,9 @@ class EventColumns(NamedTuple):
     time order where a decoder returns them. The hot path of a live stream (the event
     node: decoder -> period windows -> input spikes) keeps this form: filling the packed
     13-byte records of EVENT_DTYPE field by field cost about 10 ns per event here, more
-    than decoding them (`neuroq.deploy.events.evt3_rust`)."""
+    than decoding them (`neuroq.deploy.events.evt3_rust`). A tuple of the four columns:
+    `len()` and iteration see the columns, so the number of events is `.size`, and a
+    function that takes a list of event sets must not be given one EventColumns bare."""
 
     x: np.ndarray
     y: np.ndarray

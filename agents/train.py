@@ -217,6 +217,8 @@ def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
     interrupted before its first checkpoint. A failure here leaves the folder as it was."""
     run_dir = Path(run_dir)
     checkpoint = run_dir / RESUME_DIR
+    if not run_dir.is_dir():
+        raise NeuroqError(f"{run_dir} does not exist: give the folder of an interrupted run")
     if not (run_dir / "config.yaml").is_file():
         raise NeuroqError(f"{run_dir} is not a train run folder (no config.yaml)")
     if (run_dir / RESULT_FILE).exists():

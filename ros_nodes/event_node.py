@@ -99,7 +99,7 @@ from neuroq.ros_nodes.cdr import EventPacketReader, serialize_joy
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.params import check_choice, declare, refuse_runtime_changes
-from neuroq.ros_nodes.process import run_node
+from neuroq.ros_nodes.process import run_node, stop_requested
 from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
     TOPIC_DIAGNOSTICS,
@@ -359,10 +359,14 @@ class EventPolicyNode(Node):
 
     def _take_loop(self) -> None:
         """batch_ms > 0: the node's take thread. Takes, then sleeps until the next take is
-        due (`_on_tick`), on the monotonic clock, until the node is destroyed. An error
-        that escapes a take is counted in callback_errors and the thread goes on."""
+        due (`_on_tick`), on the monotonic clock, until the node stops (`safe_stop`,
+        destroy) or the process is asked to (a signal: `stop_requested`, seen before each
+        take; the executor's loop notices it only within its 0.1 s slice). An error that
+        escapes a take is counted in callback_errors and the thread goes on."""
         due = time.monotonic()
         while not self._stop_taking.wait(max(due - time.monotonic(), 0.0)):
+            if stop_requested():  # SIGINT / SIGTERM: the spin loop ends within its slice
+                break
             taken_at = time.monotonic()
             try:
                 delay = self._on_tick()
@@ -441,9 +445,7 @@ class EventPolicyNode(Node):
             # the camera's clock restarted: start the stream over instead of skipping
             # everything as "time going backwards" from now on
             c["camera_restarts"] += 1
-            self._restart_log.warning(
-                f"camera time went back from {self._last_event_us} us to {t_words} us:"
-                " treating it as a camera restart")
+            before = self._last_event_us
             self.decoder = PacketDecoder(self.encoder.width, self.encoder.height,
                                          self._evt3_decoder)
             self.windower = self._windower(self.windower.max_gap_periods,
@@ -451,6 +453,9 @@ class EventPolicyNode(Node):
             self._last_event_us = -1
             events, stats = self.decoder.decode_many(msgs, columns=True, drop_corrupt=True)
             t_words = self.decoder.time_us()
+            self._restart_log.warning(  # the new stream's time, as the camera sent it
+                f"camera time went back from {before} us to {t_words} us: treating it as "
+                "a camera restart")
         self.decode_stats.add(stats)
         if stats.skipped:
             self._log.warning(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}")
@@ -499,6 +504,8 @@ class EventPolicyNode(Node):
         self._last_seq = seq
 
     def _act(self, period: Any, frame_id: str) -> int:
+        if stop_requested():  # no action follows a stop request (SIGINT, SIGTERM)
+            return 0
         start = time.perf_counter()
         try:
             info = self.policy.act_spikes(period.events)  # the period's input spikes

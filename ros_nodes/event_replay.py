@@ -163,13 +163,14 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
             out.camera_s = (last_t - t_first) / US_PER_S
             if max_packets and out.packets >= max_packets:
                 break
-        else:  # the whole file: its time words past the last event close the last periods
-            end = end_us()
-            if encoding == "evt3" and t_first is not None and end > last_t:
+        else:  # the whole file: camera time goes 1 us past where the file ends (its last
+            # time words or event), which completes the period of its last events
+            end = max(end_us(), last_t) if t_first is not None else -1
+            if encoding == "evt3" and t_first is not None:
                 if speed != math.inf:  # when it is due, as `paced` releases the packets
                     time.sleep(max(0.0, start + (end - t_first) / US_PER_S / speed
                                    - time.monotonic()))
-                pub.publish(_time_packet(width, height, out.packets, end, frame_id, node))
+                pub.publish(_time_packet(width, height, out.packets, end + 1, frame_id, node))
                 out.packets += 1
                 out.camera_s = (end - t_first) / US_PER_S
     finally:

@@ -61,7 +61,8 @@ def test_replay_publishes_every_event_in_1ms_packets(tmp_path, kind, decoder):
         if kind == "raw":
             expected = "numpy" if decoder == "numpy" else evt3_decoder_name()
             assert summary.read_by == f"EVT 3.0 decoder {expected}"
-        assert summary.packets == len(np.unique(events["t"] // 1000))
+        # a packet per millisecond with events, then time words 1 us past the last event
+        assert summary.packets == len(np.unique(events["t"] // 1000)) + 1
         assert wait_until(lambda: len(probe.messages("dvs/events")) == summary.packets, 10.0)
         got, seqs = _decoded(probe, "dvs/events")
     assert seqs == list(range(summary.packets))
@@ -134,4 +135,5 @@ def test_a_files_time_past_its_last_event_is_replayed(tmp_path, decoder):
         assert wait_until(lambda: len(probe.messages("events")) == s.packets, 10.0)
         dec = PacketDecoder(W, H)
         got, stats = dec.decode_many([m for _, m in probe.messages("events")])
-    assert stats.skipped == 0 and got.size == events.size and dec.time_us() == end
+    # 1 us past the file's time: the period of its last events is complete
+    assert stats.skipped == 0 and got.size == events.size and dec.time_us() == end + 1

@@ -32,8 +32,9 @@ def _real(text: str, infinite: bool = False) -> float:
     return value
 
 
-def _within(value, ok: bool, rule: str, shown: str):
-    """`value` if `ok`, else the argparse error "must <rule>, got <shown>"."""
+def within(value, ok: bool, rule: str, shown: str):
+    """`value` if `ok`, else the argparse error "must <rule>, got <shown>" (for argument
+    types of one command built on these)."""
     if not ok:
         raise argparse.ArgumentTypeError(f"must {rule}, got {shown}")
     return value
@@ -50,41 +51,41 @@ def seed(text: str) -> int:
 def positive_int(text: str) -> int:
     """An integer >= 1."""
     value = _integer(text)
-    return _within(value, value >= 1, "be an integer >= 1", str(value))
+    return within(value, value >= 1, "be an integer >= 1", str(value))
 
 
 def nonnegative_int(text: str) -> int:
     """An integer >= 0."""
     value = _integer(text)
-    return _within(value, value >= 0, "be an integer >= 0", str(value))
+    return within(value, value >= 0, "be an integer >= 0", str(value))
 
 
 def nonnegative_float(text: str) -> float:
     """A finite number >= 0."""
     value = _real(text)
-    return _within(value, value >= 0, "be >= 0", f"{value:g}")
+    return within(value, value >= 0, "be >= 0", f"{value:g}")
 
 
 def positive_float(text: str) -> float:
     """A finite number > 0."""
     value = _real(text)
-    return _within(value, value > 0, "be > 0", f"{value:g}")
+    return within(value, value > 0, "be > 0", f"{value:g}")
 
 
 def positive_or_inf(text: str) -> float:
     """A number > 0, `inf` included (no limit, no waiting)."""
     value = _real(text, infinite=True)
-    return _within(value, value > 0, "be > 0", f"{value:g}")
+    return within(value, value > 0, "be > 0", f"{value:g}")
 
 
 def gate_fraction(text: str) -> float:
     """A fraction of the float DQN's return in [0, 2] (the export gate)."""
     value = _real(text)
-    return _within(value, 0.0 <= value <= 2.0,
+    return within(value, 0.0 <= value <= 2.0,
                    "lie in [0, 2] (a fraction of the float return)", f"{value:g}")
 
 
 def probability(text: str) -> float:
     """A number in [0, 1]."""
     value = _real(text)
-    return _within(value, 0.0 <= value <= 1.0, "lie in [0, 1]", f"{value:g}")
+    return within(value, 0.0 <= value <= 1.0, "lie in [0, 1]", f"{value:g}")

@@ -18,12 +18,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuroq.agents.cli.argtypes import positive_float, seed
+from neuroq.agents.cli.argtypes import positive_float, seed, within
 
 HELP = "record an event env's DVS stream into a .raw (EVT 3.0) file, to replay"
 MAX_SECONDS = 3600.0
 """Longest recording (s of camera time): about 1 GB of EVT 3.0 at the pan-tracking
 task's event rate is far beyond what a trial needs."""
+
+
+def _seconds(text: str) -> float:
+    """--seconds: a number in (0, MAX_SECONDS]."""
+    value = positive_float(text)
+    return within(value, value <= MAX_SECONDS, f"be at most {MAX_SECONDS:g}", f"{value:g}")
 
 
 def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
@@ -38,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default=None,
                    help=f"an event env (events in info['events']; default: the artifact's, "
                         f"else {DEFAULT_ENV})")
-    p.add_argument("--seconds", type=positive_float, default=10.0,
+    p.add_argument("--seconds", type=_seconds, default=10.0,
                    help=f"camera time to record, s (default: %(default)s, at most "
                         f"{MAX_SECONDS:g})")
     p.add_argument("--seed", type=seed, default=0,
@@ -52,8 +58,6 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.record import record_events
     from neuroq.deploy.errors import NeuroqError
 
-    if args.seconds > MAX_SECONDS:
-        raise NeuroqError(f"--seconds must be at most {MAX_SECONDS:g}, got {args.seconds:g}")
     if not args.file.endswith(".raw"):
         raise NeuroqError(f"the file must end in .raw (EVT 3.0), got {args.file}")
     shown = [-1]
@@ -68,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
     rec = record_events(args.file, args.env, args.seconds, args.seed, args.artifact, progress)
     if shown[0] >= 0:
         print(file=sys.stderr)
-    print(f"wrote {rec.path}: {rec.events:,} events, {rec.camera_s:g} s of camera time, "
+    print(f"wrote {rec.path}: {rec.events:,} event{'s' if rec.events != 1 else ''}, "
+          f"{rec.camera_s:g} s of camera time, "
           f"{rec.width}x{rec.height} sensor, {rec.episodes} episode"
-          f"{'s' if rec.episodes != 1 else ''} ({rec.steps} steps) of "
+          f"{'s' if rec.episodes != 1 else ''} ({rec.steps} step"
+          f"{'s' if rec.steps != 1 else ''}) of "
           f"{rec.env_id}, actions {rec.actions}, {rec.bytes / 1e6:.2f} MB")
     print(f"replay it with: neuroq replay {rec.path}")
     return 0

@@ -187,20 +187,13 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
     run_dir = make_run_dir(out_root, env_id, "train", f"seed{seed}")
     with removed_on_failure(run_dir):
 
-        import torch
         from stable_baselines3 import DQN
-        from stable_baselines3.common.utils import set_random_seed
 
-        torch.set_num_threads(threads)
-        set_random_seed(seed)
+        env = _training_env(env_id, seed, cfg, threads)
         config_doc = {"env_id": env_id, "gym_package": package_of(env_id), "seed": seed,
                       "default_hyperparameters": defaults, "hyperparameters": cfg.to_dict(),
                       "threads": threads, "versions": _versions()}
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_doc, sort_keys=False))
-
-        from stable_baselines3.common.monitor import Monitor
-
-        env = Monitor(make_env(env_id, randomization(cfg)))
         model = DQN("MlpPolicy", env, seed=seed, verbose=0, device="cpu",
                     tensorboard_log=str(run_dir / "tb"), **cfg.sb3_kwargs())
         return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,
@@ -238,19 +231,26 @@ def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
                           f"{type(exc).__name__}: {exc}") from None
     state = read_json(checkpoint / "state.json")
 
-    import torch
     from stable_baselines3 import DQN
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.utils import set_random_seed
 
-    torch.set_num_threads(threads)
-    set_random_seed(seed)
-    env = Monitor(make_env(env_id, randomization(cfg)))
+    env = _training_env(env_id, seed, cfg, threads)
     model = DQN.load(checkpoint / "model.zip", env=env, device="cpu",
                      tensorboard_log=str(run_dir / "tb"))
     model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
     return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,
                              progress_bar, None, checkpoint_every_s, state)
+
+
+def _training_env(env_id: str, seed: int, cfg: DQNConfig, threads: int) -> Any:
+    """Torch's threads and every generator seeded (module docstring), then the training
+    env (SB3's Monitor around it), for a new run and a resumed one alike."""
+    import torch
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.utils import set_random_seed
+
+    torch.set_num_threads(threads)
+    set_random_seed(seed)
+    return Monitor(make_env(env_id, randomization(cfg)))
 
 
 def config_from_dict(d: dict[str, Any]) -> DQNConfig:

@@ -33,8 +33,9 @@ from neuroq.deploy.events import (
     packetize,
     read_aedat4,
 )
+from neuroq.deploy.events.evt3_encode import time_words
 from neuroq.deploy.events.evt3_words import EVT3_TIME_WRAP_US
-from neuroq.deploy.events.stream import time_words
+from neuroq.deploy.events.mono import NS_PER_US
 
 TOPIC_EVENTS = "events"
 PUBLISHER_DEPTH = 1000
@@ -92,17 +93,16 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
     raise NeuroqError(f"{p}: give a Prophesee .raw (EVT 3.0) or an AEDAT 4 (.aedat4) file")
 
 
-def _time_packet(width: int, height: int, seq: int, t_us: int, frame_id: str,
-                 node: Any) -> Any:
-    """An evt3 EventPacket of time words only, setting camera time to `t_us` (what a
-    sensor sends while no pixel fires)."""
+def _event_packet(node: Any, seq: int, width: int, height: int, encoding: str, data: bytes,
+                  time_base: int, frame_id: str) -> Any:
+    """An EventPacket as the replay sends it, stamped with `node`'s clock now."""
     from event_camera_msgs.msg import EventPacket
 
-    msg = EventPacket(width=width, height=height, seq=seq, time_base=t_us * 1000,
-                      encoding="evt3", is_bigendian=False)
+    msg = EventPacket(width=width, height=height, seq=seq, time_base=time_base,
+                      encoding=encoding, is_bigendian=False)
     msg.header.stamp = node.get_clock().now().to_msg()
     msg.header.frame_id = frame_id
-    msg.events = time_words(t_us % EVT3_TIME_WRAP_US)
+    msg.events = data
     return msg
 
 
@@ -151,12 +151,8 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
             if (t0 - t_first) / US_PER_S > max_seconds:
                 break
             data, time_base = encode_packet(encoding, packet)
-            msg = EventPacket(width=width, height=height, seq=out.packets, time_base=time_base,
-                              encoding=encoding, is_bigendian=False)
-            msg.header.stamp = node.get_clock().now().to_msg()
-            msg.header.frame_id = frame_id
-            msg.events = data
-            pub.publish(msg)
+            pub.publish(_event_packet(node, out.packets, width, height, encoding, data,
+                                      time_base, frame_id))
             out.packets += 1
             out.events += int(packet.size)
             last_t = int(packet["t"][-1])
@@ -170,7 +166,10 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
                 if speed != math.inf:  # when it is due, as `paced` releases the packets
                     time.sleep(max(0.0, start + (end - t_first) / US_PER_S / speed
                                    - time.monotonic()))
-                pub.publish(_time_packet(width, height, out.packets, end + 1, frame_id, node))
+                # time words only, as a sensor sends while no pixel fires
+                pub.publish(_event_packet(node, out.packets, width, height, "evt3",
+                                          time_words((end + 1) % EVT3_TIME_WRAP_US),
+                                          (end + 1) * NS_PER_US, frame_id))
                 out.packets += 1
                 out.camera_s = (end - t_first) / US_PER_S
     finally:

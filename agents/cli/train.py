@@ -59,8 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
     p.add_argument("--workers", type=positive_int, metavar="N",
                    help="parallel processes for --seeds (default: min(seeds, CPU cores))")
-    p.add_argument("--threads", type=positive_int, default=1,
-                   help="torch threads for a single-seed run (default: %(default)s)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="torch threads for a single-seed run (default: 1; with --resume, "
+                        "the run's own)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--resume", metavar="RUN",
                    help="go on with an interrupted train run from its last checkpoint, with "
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if given:
             raise NeuroqError(f"--resume takes the run's own settings: drop {', '.join(given)}")
         runs = [resume_run(args.resume, progress_bar=progress,
-                           threads=args.threads if args.threads != 1 else None,
+                           threads=args.threads,
                            checkpoint_every_s=args.checkpoint_every)]
         _print_runs(runs)
         return 0
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                           checkpoint_every_s=args.checkpoint_every)
     else:
         runs = [train_one(env_id, args.seed, cfg, args.out, progress_bar=progress,
-                          threads=args.threads, defaults=loaded.defaults,
+                          threads=args.threads or 1, defaults=loaded.defaults,
                           checkpoint_every_s=args.checkpoint_every)]
     _print_runs(runs)
     return 0

@@ -243,3 +243,28 @@ def test_drop_corrupt_skips_a_garbage_packet_as_if_it_were_lost(decoder):
     c = PacketDecoder(W, H, decoder)
     c.decode_many([("evt3", p, 0, False) for p in (good[0], garbage, good[1])])
     assert c.stats.corrupt_packets == 0 and c.stats.corrupt_words > 100
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_a_corrupt_word_scan_changes_nothing_that_is_decoded(decoder):
+    """`corrupt_words` counts the words of an undefined type as `decode` does, and a scan
+    kept for the next decode (the evt3 decoder keeps it for the same bytes object) gives
+    the same events and counters as no scan, on every good and bad stream; a scan of
+    other bytes is not used for these."""
+    from neuroq.deploy.events import make_evt3_decoder
+    from neuroq.deploy.events.stats import DecodeStats
+
+    rng = np.random.default_rng(4)
+    for name, chunks in _streams(rng):
+        plain, scanned = make_evt3_decoder(W, H, decoder), make_evt3_decoder(W, H, decoder)
+        for k, chunk in enumerate(chunks):
+            data = chunk[: len(chunk) - len(chunk) % 2]  # whole words: one chunk each
+            a, b = DecodeStats(), DecodeStats()
+            want = plain.decode(data, a)
+            n_corrupt = scanned.corrupt_words(data)
+            if k % 3 == 2:  # a scan of other bytes in between must not be taken for these
+                scanned.corrupt_words(rng.bytes(64))
+            got = scanned.decode(data, b)
+            np.testing.assert_array_equal(got, want, err_msg=name)
+            assert b == a, name
+            assert n_corrupt == a.corrupt_words, name

@@ -5,6 +5,7 @@ Both decoders keep one stream's state and have one interface:
     decoder = make_evt3_decoder(width, height)   # "auto", "evt3" or "numpy"
     events = decoder.decode(data, stats, streaming=False)  # EVENT_DTYPE; counts in stats
     columns = decoder.decode_columns(data, stats)   # the same as EventColumns (x, y, t, p)
+    decoder.corrupt_words(data)  # words of an undefined type in these bytes (decodes nothing)
     decoder.time_us()       # camera time the stream has reached (-1 before TIME_HIGH)
     decoder.last_t_us       # last event time returned (-1: none), read and set
     decoder.pending_bytes   # a trailing odd byte kept by streaming=True (0 or 1)
@@ -43,6 +44,8 @@ class Evt3StreamDecoder(Protocol):
 
     def decode_columns(self, data, stats: DecodeStats, *,
                        streaming: bool = False) -> EventColumns: ...
+
+    def corrupt_words(self, data: bytes) -> int: ...
 
     def time_us(self) -> int: ...
 

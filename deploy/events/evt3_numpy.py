@@ -17,6 +17,7 @@ from neuroq.deploy.events.evt3_words import (
     EVT3_CONTINUED_4,
     EVT3_CONTINUED_12,
     EVT3_COORD_BITS,
+    EVT3_CORRUPT_TYPES,
     EVT3_EXT_TRIGGER,
     EVT3_MAX_COORD,
     EVT3_OTHERS,
@@ -24,6 +25,7 @@ from neuroq.deploy.events.evt3_words import (
     EVT3_TIME_HIGH_PERIOD,
     EVT3_TIME_LOW,
     EVT3_TIME_LOW_BITS,
+    EVT3_TYPE_SHIFT,
     EVT3_VECT_8,
     EVT3_VECT_8_WIDTH,
     EVT3_VECT_12,
@@ -33,6 +35,30 @@ from neuroq.deploy.events.evt3_words import (
 )
 from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
 from neuroq.envs.event_array import EVENT_DTYPE, EventColumns, columns_of, empty_events
+
+_BYTE_BITS = 8
+HIGH_BYTE_TYPE_SHIFT = EVT3_TYPE_SHIFT - _BYTE_BITS
+"""A word's type is the top 4 bits of its high (second, little-endian) byte."""
+
+
+def high_bytes_of(types) -> bytes:
+    """Every value of a word's high byte whose type is one of `types` (for bytes.translate)."""
+    return bytes(v for v in range(256) if v >> HIGH_BYTE_TYPE_SHIFT in types)
+
+
+DEFINED_TYPE_HIGH_BYTES = high_bytes_of(frozenset(range(16)) - EVT3_CORRUPT_TYPES)
+"""translate(None, this) keeps the high bytes of words of an undefined type."""
+
+
+def word_high_bytes(data: bytes) -> bytes:
+    """The high byte of each whole little-endian word of `data` (a shift and a narrowing
+    copy: 3 times faster than data[1::2] here, and faster than a strided numpy copy)."""
+    return (np.frombuffer(data, "<u2", len(data) >> 1) >> _BYTE_BITS).astype(np.uint8).tobytes()
+
+
+def count_corrupt_words(data: bytes) -> int:
+    """Words of an undefined type (EVT3_CORRUPT_TYPES) among `data`'s whole words."""
+    return len(word_high_bytes(data).translate(None, DEFINED_TYPE_HIGH_BYTES))
 
 
 @dataclass
@@ -341,6 +367,11 @@ class NumpyEvt3Decoder:
                        streaming: bool = False) -> EventColumns:
         """As `decode`, as EventColumns (views of its fields)."""
         return columns_of(self.decode(data, stats, streaming=streaming))
+
+    @staticmethod
+    def corrupt_words(data: bytes) -> int:
+        """Words of an undefined type among `data`'s whole words (`count_corrupt_words`)."""
+        return count_corrupt_words(data)
 
     def time_us(self) -> int:
         return self.state.time_us()

@@ -10,7 +10,7 @@ import numpy as np
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events.evt3_decoders import make_evt3_decoder
 from neuroq.deploy.events.evt3_encode import encode_evt3, sort_events
-from neuroq.deploy.events.evt3_words import EVT3_CORRUPT_TYPES, EVT3_TYPE_SHIFT
+from neuroq.deploy.events.evt3_numpy import count_corrupt_words
 from neuroq.deploy.events.mono import NS_PER_US, decode_mono, encode_mono
 from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
 from neuroq.envs.event_array import (
@@ -86,11 +86,6 @@ def encode_packet(encoding: str, events: np.ndarray) -> tuple[bytes, int]:
     raise NeuroqError(f"encode_packet: encoding must be one of {ENCODINGS}, got {encoding!r}")
 
 
-_NOT_CORRUPT_TYPE_BYTES = bytes(v for v in range(256)
-                                if v >> (EVT3_TYPE_SHIFT - 8) not in EVT3_CORRUPT_TYPES)
-"""Every value of a word's high byte whose type (its top 4 bits) is a defined one."""
-
-
 def _as_bytes(data):
     """`data` as bytes (a copy of a buffer), or as it is if it is no byte buffer."""
     if type(data) is bytes:
@@ -105,12 +100,7 @@ def _corrupt_words(data) -> int:
     """Words of an undefined type in an EVT 3.0 packet's whole (little-endian) words (0 for
     data that is no byte buffer: decoding counts it)."""
     raw = _as_bytes(data)
-    if type(raw) is not bytes:
-        return 0
-    words = np.frombuffer(raw, "<u2", len(raw) >> 1)
-    # each word's high byte: a shift and a narrowing copy (3 times faster than raw[1::2])
-    high = (words >> 8).astype(np.uint8).tobytes()
-    return len(high.translate(None, _NOT_CORRUPT_TYPE_BYTES))
+    return count_corrupt_words(raw) if type(raw) is bytes else 0
 
 
 class PacketDecoder:
@@ -202,8 +192,9 @@ class PacketDecoder:
             good = [_as_bytes(d) for d in run]
             run.clear()
             joined = b"".join(good)
-            # whole words, each packet's own: one check for the run, then per packet
-            if drop_corrupt and _corrupt_words(joined):
+            # whole words, each packet's own: one check for the run (the decoder keeps its
+            # scan for decoding these bytes next), then per packet
+            if drop_corrupt and self.evt3.corrupt_words(joined):
                 good = [d for d in good if not corrupt_skipped(d)]
                 if not good:
                     return

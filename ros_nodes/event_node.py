@@ -537,7 +537,7 @@ class EventPolicyNode(Node):
         values: dict[str, Any] = {
             "backend": self._backend, "artifact": self._artifact,
             "evt3_decoder": self.decoder.decoder_name, **self.counters,
-            "events": d.events, "events_skipped": d.skipped,
+            "events": d.events, "events_skipped": d.skipped_events,
             **{name: getattr(d, name)
                for name in (*DecodeStats.PROBLEMS, *DecodeStats.PACKET_PROBLEMS)},
             "triggers": d.triggers, "periods": w.periods, "skipped_periods": w.skipped_periods,

@@ -96,6 +96,7 @@ def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact, d
         assert s["lost_packets"] == 1 and s["callback_errors"] == 0
         assert s["corrupt_packets"] == 1  # skipped whole, its good event too
         assert s["events"] == 3 + 1 + 3  # good[0], mono, good[1]
+        assert s["events_skipped"] == 2 + 1  # events only: not the byte, words or packet
         actions = [m for _, m in probe.messages("action")]
         ends = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in actions]
         assert ends == [PERIOD_US * 1000, 2 * PERIOD_US * 1000]  # camera-time period ends

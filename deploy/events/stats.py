@@ -52,14 +52,25 @@ class DecodeStats:
         "unknown_encoding",
         "bad_payload",
     )
+    EVENT_PROBLEMS = ("missing_state", "out_of_sensor", "time_backwards")
+    """The problem counters that count events (the others count bytes, words or packets)."""
     PACKET_PROBLEMS = ("corrupt_packets",)
     """Packets skipped whole whose words are counted in PROBLEMS already (not in
     `skipped`: each word would count twice)."""
 
     @property
     def skipped(self) -> int:
-        """Total of the problem counters (bytes, words, events and packets alike)."""
+        """Total of the problem counters (bytes, words, events and packets alike): non-zero
+        when anything was skipped. For a count of one unit, read the counters or
+        `skipped_events`."""
         return sum(getattr(self, name) for name in self.PROBLEMS)
+
+    @property
+    def skipped_events(self) -> int:
+        """Events decoded and skipped (EVENT_PROBLEMS: missing state, outside the sensor,
+        time going backwards). Words, bytes and packets skipped whole are not events and
+        are not in it."""
+        return self.missing_state + self.out_of_sensor + self.time_backwards
 
     def add(self, other: DecodeStats) -> DecodeStats:
         """Add another `DecodeStats` into this one (in place) and return self."""

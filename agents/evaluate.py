@@ -40,12 +40,12 @@ def evaluate_artifact(artifact: str | os.PathLike, backend: str = "emulator",
     from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
     from neuroq.deploy.evaluate import evaluate
     from neuroq.deploy.policy import load_policy
-    from neuroq.deploy.rollout import check_settings, make_env
+    from neuroq.deploy.rollout import check_artifact_env, check_settings
 
     check_settings(episodes, seed, max_steps)
     policy = load_policy(artifact, backend=backend, performance_level=performance_level,
                          board_ip=board_ip, static_scope=static_scope, seed=seed)
-    make_env(policy.manifest["env_id"]).close()  # an env that cannot be made: one line now
+    check_artifact_env(policy.manifest)  # an env that cannot be made or does not fit: now
     if say is not None:
         say(f"evaluating {artifact} on {policy.manifest['env_id']}, backend {backend}, "
             f"{episodes} episodes, T = {policy.timesteps}")

@@ -176,7 +176,12 @@ def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
     """Play the suite; see the module docstring."""
     from neuroq.agents.int8_ann import quantize_mlp
     from neuroq.deploy.policy import load_policy
-    from neuroq.deploy.rollout import check_settings, outcome_summary, run_episodes
+    from neuroq.deploy.rollout import (
+        check_artifact_env,
+        check_settings,
+        outcome_summary,
+        run_episodes,
+    )
     from neuroq.deploy.stats import fraction_ci, fraction_of, summarize
 
     check_settings(episodes, seed, max_steps)
@@ -185,6 +190,7 @@ def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
         raise NeuroqError(f"networks must include snn and be among {', '.join(NETWORKS)}, "
                           f"got {', '.join(networks)}")
     policy = load_policy(artifact, backend=backend, seed=seed)
+    check_artifact_env(policy.manifest)
     env_id = policy.manifest["env_id"]
     event = hasattr(policy.encoder, "encode_events")
     conditions = conditions if conditions is not None else suite(env_id, event_env=event)

@@ -379,16 +379,41 @@ def plain(obj: Any) -> Any:
     return obj
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+"""The first 8 bytes of an HDF5 file (NIR graphs are HDF5). Source: the HDF5 File Format
+Specification, "Format Signature"."""
+
+
+NIR_SUFFIXES = (".nir", ".h5", ".hdf5")
+"""File names NIR graphs go by (the NIR documentation writes `.nir`; they are HDF5)."""
+
+
+def _looks_like_nir(path: Path) -> bool:
+    """Whether a file is named as a NIR graph or starts with the HDF5 signature."""
+    if path.suffix.lower() in NIR_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
 def read_manifest(path: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
     """(folder, manifest) of an artifact folder or its manifest.json, the manifest's format
     and required keys checked; the weights are neither read nor checked (load_artifact
     does that). For a node that needs only what the manifest says (the actuator: the robot
     interface)."""
+    if not str(path):
+        raise NeuroqError("the artifact path is empty: give an artifact folder")
     p = Path(path)
+    if not p.exists():
+        raise NeuroqError(f"artifact {p} does not exist")
     if p.is_file() and p.name != MANIFEST_FILE:
-        raise NeuroqError(f"{p} is a file, not an artifact folder; a NIR graph from another "
-                          f"tool becomes an artifact with `neuroq import {p} --env ENV "
-                          "--encoder FILE`")
+        hint = (f"; a NIR graph from another tool becomes an artifact with `neuroq import {p} "
+                "--env ENV --encoder FILE`") if _looks_like_nir(p) else ""
+        raise NeuroqError(f"{p} is a file, not an artifact folder (a folder holding "
+                          f"{MANIFEST_FILE} and {WEIGHTS_FILE}){hint}")
     folder = p.parent if p.name == MANIFEST_FILE else p
     mpath = folder / MANIFEST_FILE
     if not mpath.is_file():

@@ -27,6 +27,7 @@ import numpy as np
 
 from neuroq.deploy.chip import DEFAULT_PERFORMANCE_LEVEL
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.seeds import MAX_SEED
 
 BACKENDS = ("emulator", "reference", "spinnaker2")
 
@@ -293,12 +294,18 @@ def load_policy(
 
     backend: "emulator" (default), "reference" or "spinnaker2" (needs `board_ip` and
     py-spinnaker2). performance_level: "low" (150 MHz, 0.5 V) or "high" (300 MHz, 0.8 V),
-    used by the energy model. Raises NeuroqError for every user error.
+    used by the energy model. seed: the encoder's random generator (Poisson encoders), an
+    integer in [0, 2**32 - 1], or None. Raises NeuroqError for every user error.
     """
     if backend not in BACKENDS:
         raise NeuroqError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "spinnaker2" and not board_ip:
-        raise NeuroqError("the spinnaker2 backend needs the board's address: pass --board-ip")
+        from neuroq.deploy.spinnaker2 import BOARD_IP_NEEDED
+
+        raise NeuroqError(BOARD_IP_NEEDED)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)
+                             or not 0 <= seed <= MAX_SEED):
+        raise NeuroqError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}")
     from neuroq.deploy.artifact import load_artifact
 
     art = load_artifact(artifact_path)

@@ -32,7 +32,7 @@ events there), and it returns k integer actions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,31 @@ def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) ->
     for wrap in wrappers:
         env = wrap(env)
     return env
+
+
+def check_artifact_env(manifest: Mapping[str, Any]) -> None:
+    """NeuroqError (one line) unless the environment a deploy artifact's manifest names can
+    be made (`make_env`) and fits its network: the same observation shape (flattened as
+    `make_env` flattens it) and the same number of discrete actions as the manifest's
+    `observation_space` and `action_space`. A manifest whose env_id was edited, or an env
+    that changed since the export, is refused here, before any episode, instead of failing
+    on a shape deep inside the first step."""
+    env_id = manifest.get("env_id")
+    want_shape = tuple((manifest.get("observation_space") or {}).get("shape") or ())
+    want_n = (manifest.get("action_space") or {}).get("n")
+    env = make_env(env_id)
+    try:
+        shape = tuple(getattr(env.observation_space, "shape", None) or ())
+        n = getattr(env.action_space, "n", None)
+    finally:
+        env.close()
+    if shape != want_shape or n is None or int(n) != want_n:
+        raise NeuroqError(
+            f"the artifact's network takes observations of shape {list(want_shape)} and "
+            f"chooses among {want_n} actions, but its env {env_id} observes shape "
+            f"{list(shape)} with {n if n is not None else 'non-discrete'} actions: the "
+            "manifest's env_id does not fit its network (edited, or the env changed since "
+            "the export)")
 
 
 @dataclass(frozen=True)

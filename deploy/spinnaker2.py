@@ -67,13 +67,16 @@ def _params(pop) -> dict[str, Any]:
     return p
 
 
+BOARD_IP_NEEDED = ("the spinnaker2 backend needs the board's address: board_ip (--board-ip "
+                   "on the command line, board_ip:=ADDRESS for the ROS nodes)")
+
+
 class SpiNNaker2Runner:
     """One py-spinnaker2 network for a program; `run` does one hw.run per action."""
 
     def __init__(self, program: Program, board_ip: str | None, modules: Any = None):
         if not board_ip:
-            raise NeuroqError(
-                "the spinnaker2 backend needs the board's address: pass --board-ip <ip>")
+            raise NeuroqError(BOARD_IP_NEEDED)
         self.program = program
         self.board_ip = board_ip
         self.s2 = modules if modules is not None else import_spinnaker2()

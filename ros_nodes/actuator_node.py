@@ -100,8 +100,9 @@ class ActuatorNode(Node):
                             "robot interface: a name in config/interfaces/ or a YAML file "
                             "(empty: the one the artifact's manifest records)")
         artifact = declare(self, "artifact", "",
-                           "deploy artifact whose manifest names the interface (used when "
-                           "interface is empty; the network is not loaded)")
+                           "deploy artifact whose manifest names the interface (when "
+                           "interface is empty) or is checked against it (when both are "
+                           "given); only its manifest is read, never the network")
         self.robot = self._interface(interface, artifact)
         timeout = declare(self, "watchdog_timeout_s", 0.015,
                           "no valid action for this long -> safe command",
@@ -148,16 +149,27 @@ class ActuatorNode(Node):
 
     @staticmethod
     def _interface(interface: str, artifact: str) -> RobotInterface:
-        """The interface named, else the one the artifact's manifest records (NeuroqError:
-        a bad parameter, exit status 2)."""
-        if interface:
-            return load_interface(interface)
-        if not artifact:
+        """The interface named, else the one the artifact's manifest records; with both, the
+        interface named, checked against the artifact's manifest (`check_artifact`: its
+        observation values, actions and env), as the policy node checks them. NeuroqError
+        (a bad parameter, exit status 2) for a missing or unreadable manifest or one that
+        does not fit."""
+        if not interface and not artifact:
             raise NeuroqError("parameters 'interface' and 'artifact' are both empty: name the "
                               "robot interface (or the artifact that records it)")
         from neuroq.deploy.artifact import read_manifest
 
-        return resolve_interface("", read_manifest(artifact)[1])
+        manifest = read_manifest(artifact)[1] if artifact else None
+        if not interface:
+            return resolve_interface("", manifest)
+        robot = load_interface(interface)
+        if manifest is not None:
+            try:
+                robot.check_artifact(manifest)
+            except NeuroqError as exc:
+                raise NeuroqError(f"artifact {artifact} does not fit interface "
+                                  f"{robot.name}: {exc}") from None
+        return robot
 
     def _on_action(self, msg: Joy) -> None:
         try:

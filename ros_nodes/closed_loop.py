@@ -319,6 +319,17 @@ def config_interface(config: str | os.PathLike) -> RobotInterface:
     return load_interface(name)
 
 
+def _actuator_interface(config: str | os.PathLike) -> str:
+    """The interface a parameters file gives its actuator ('' where it names none)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(Path(config).read_text())
+        return str(doc["neuroq_actuator"]["ros__parameters"].get("interface") or "")
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return ""
+
+
 def sim_rate_hz(config: str | os.PathLike) -> float:
     """The control rate a parameters file gives its sim robot (control_rate_hz)."""
     import yaml
@@ -357,8 +368,8 @@ def run_closed_loop(
     node_params: more parameters per node ("sim_robot", "policy", "actuator"), applied
     after the config file and the run's own, e.g. {"policy": {"prewarm_lead_s": 0.0}}.
     config: the parameters file (default: the shipped config/cartpole_sim.yaml); the robot
-    interface is the one its sim robot section names. The policy and the actuator get
-    `artifact` too, so where their sections name no interface they take the artifact's
+    interface is the one its sim robot section names. The policy gets `artifact`, and the
+    actuator too where its section names no interface, so that it takes the artifact's
     (recorded in its manifest, else the shipped one naming its environment).
     """
     if (duration_s is None) == (episodes is None):
@@ -373,9 +384,10 @@ def run_closed_loop(
                       "-p", f"max_episodes:={episodes or 0}", "-p", "latency_window:=1000000"],
         "policy": ["-p", f"artifact:={artifact}", "-p", f"backend:={backend}",
                    "-p", "latency_window:=100000"],
-        # the artifact too: an actuator whose section names no interface reads the one the
-        # policy resolves (the manifest's, else the shipped one naming its environment)
-        "actuator": ["-p", f"artifact:={artifact}",
+        # the artifact too where its section names no interface: it reads the one the
+        # policy resolves (the manifest's, else the shipped one naming its environment);
+        # with an interface named it would only check the artifact as the policy does
+        "actuator": [*([] if _actuator_interface(config) else ["-p", f"artifact:={artifact}"]),
                      "-p", f"watchdog_timeout_s:={WATCHDOG_PERIODS / rate_hz:.6f}",
                      "-p", "latency_window:=100000"],
     }

@@ -99,7 +99,7 @@ def test_tampered_manifest_and_missing_files(tmp_path):
     (tmp_path / MANIFEST_FILE).write_text("{not json")
     with pytest.raises(NeuroqError, match="not valid JSON"):
         load_artifact(tmp_path)
-    with pytest.raises(NeuroqError, match="no manifest.json"):
+    with pytest.raises(NeuroqError, match="nowhere does not exist"):
         load_artifact(tmp_path / "nowhere")
 
 

@@ -55,7 +55,7 @@ def test_bad_observation_is_refused_and_state_survives(artifact, bad):
 
 
 def test_bad_artifact_paths_and_tampering(tmp_path, artifact):
-    with pytest.raises(NeuroqError, match="no manifest.json"):
+    with pytest.raises(NeuroqError, match="missing does not exist"):
         load_policy(tmp_path / "missing")
     tampered = save_cartpole_artifact(tmp_path / "tampered")
     data = bytearray((tampered / WEIGHTS_FILE).read_bytes())
@@ -121,7 +121,7 @@ def test_eval_command_writes_result_without_torch(artifact, tmp_path):
     p = run_cli("eval", artifact, "--backend", "spinnaker2", cwd=tmp_path)
     assert p.returncode == 2 and "--board-ip" in p.stderr
     p = run_cli("eval", tmp_path / "nothing", cwd=tmp_path)
-    assert p.returncode == 2 and "no manifest.json" in p.stderr
+    assert p.returncode == 2 and "nothing does not exist" in p.stderr
 
 
 def test_deploy_command_shows_placement(artifact, tmp_path):
@@ -158,3 +158,66 @@ def test_warm_runs_the_network_again_without_changing_any_action():
     reference = SpikingPolicy(cartpole_network(), enc, backend="reference")
     reference.act(obs[0])
     assert reference.warm() is False
+
+
+def test_an_artifact_whose_env_does_not_fit_its_network_is_refused_before_any_episode(
+        tmp_path, monkeypatch):
+    """A manifest whose env_id names another env (edited by hand): eval, robustness and
+    the energy report refuse it in one line before playing anything, instead of failing
+    on a shape inside the first step (robustness gave a numpy traceback)."""
+    import shutil
+
+    from neuroq.agents.energy.figures import EnergyConfig
+    from neuroq.agents.energy.report import build_report
+    from neuroq.agents.evaluate import evaluate_artifact
+    from neuroq.agents.robustness import run_robustness
+    from neuroq.deploy import rollout
+
+    art = tmp_path / "acrobot_named"
+    shutil.copytree(ROOT / "config" / "artifacts" / "cartpole", art)
+    manifest = json.loads((art / "manifest.json").read_text())
+    manifest["env_id"] = "Acrobot-v1"
+    (art / "manifest.json").write_text(json.dumps(manifest))
+
+    def no_episode(*args, **kwargs):
+        raise AssertionError("an episode was played")
+
+    monkeypatch.setattr(rollout, "run_episodes", no_episode)
+    calls = [lambda: evaluate_artifact(art, episodes=2, out=tmp_path / "runs"),
+             lambda: run_robustness(art, episodes=2),
+             lambda: build_report(EnergyConfig(artifact=str(art), episodes=2),
+                                  say=lambda _: None)]
+    for call in calls:
+        with pytest.raises(NeuroqError, match=r"observes shape \[6\] with 3 actions"):
+            call()
+    rollout.check_artifact_env(json.loads(
+        (ROOT / "config" / "artifacts" / "cartpole" / "manifest.json").read_text()))
+
+
+def test_load_policy_refuses_a_bad_seed_and_names_board_ip_in_python_terms(artifact):
+    for seed in (-1, 2**32, "abc", 1.5, True):
+        with pytest.raises(NeuroqError, match="seed must be an integer"):
+            load_policy(artifact, seed=seed)
+    assert load_policy(artifact, seed=np.int64(7)).act(OBS).action in (0, 1)
+    with pytest.raises(NeuroqError, match="board_ip"):
+        load_policy(artifact, backend="spinnaker2")
+
+
+def test_what_is_wrong_with_an_artifact_path_is_said_as_it_is(tmp_path):
+    from neuroq.deploy.artifact import read_manifest
+
+    graph = ROOT / "config" / "artifacts" / "cartpole" / WEIGHTS_FILE
+    cases = [("", "the artifact path is empty"),
+             (tmp_path / "nothing", "does not exist"),
+             (ROOT / "README.md", r"is a file, not an artifact folder \(a folder holding"),
+             (tmp_path, "is not an artifact: it has no manifest.json")]
+    for path, message in cases:
+        with pytest.raises(NeuroqError, match=message) as err:
+            read_manifest(path)
+        assert "neuroq import" not in str(err.value)
+    with pytest.raises(NeuroqError, match="becomes an artifact with `neuroq import"):
+        read_manifest(graph)  # an HDF5 file: the NIR import hint
+    plain = tmp_path / "graph.bin"
+    plain.write_bytes(graph.read_bytes())  # HDF5 by its signature, whatever its name
+    with pytest.raises(NeuroqError, match="neuroq import"):
+        read_manifest(plain)

@@ -184,7 +184,7 @@ def _tampered(tmp_path):
 
 
 @pytest.mark.parametrize(("make", "expect"), [
-    (lambda tmp: (tmp / "no-such-artifact", []), "no manifest.json"),
+    (lambda tmp: (tmp / "no-such-artifact", []), "does not exist"),
     (_tampered, "does not match its manifest"),
     (lambda tmp: (make_tiny_artifact(tmp / "art"),
                   ["-p", "backend:=spinnaker2", "-p", "board_ip:=192.0.2.1"]),
@@ -602,3 +602,26 @@ def test_sim_robot_refuses_a_trigger_without_a_header(tmp_path):
                 Parameter("interface", value=str(path))])
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_actuator_checks_an_artifact_given_beside_its_interface(tmp_path):
+    """With both `interface` and `artifact`, the actuator checks the artifact's manifest
+    against the interface (it ignored the artifact before: a missing one or one for another
+    robot went unnoticed); with the interface alone it reads no artifact."""
+    from neuroq.ros_nodes.actuator_node import ActuatorNode
+
+    arts = Path(__file__).resolve().parents[1] / "config" / "artifacts"
+    assert ActuatorNode._interface("cartpole", str(arts / "cartpole")).name == "cartpole"
+    assert ActuatorNode._interface("", str(arts / "cartpole")).name == "cartpole"
+    assert ActuatorNode._interface("cartpole", "").name == "cartpole"
+    for artifact, message in ((arts / "acrobot", "does not fit interface cartpole"),
+                              (tmp_path / "none", "does not exist")):
+        with pytest.raises(NeuroqError, match=message):
+            ActuatorNode._interface("cartpole", str(artifact))
+    proc = subprocess.run(
+        [sys.executable, "-m", "neuroq.ros_nodes.actuator_node", "--ros-args", "-p",
+         "interface:=cartpole", "-p", f"artifact:={arts / 'acrobot'}"],
+        capture_output=True, text=True, timeout=30)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "does not fit interface cartpole" in out and "Traceback" not in out, out

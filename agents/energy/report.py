@@ -54,6 +54,7 @@ from neuroq.deploy.stats import worst_fraction_mean
 def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -> Report:
     """Run everything (see the module docstring) and return the report."""
     from neuroq.deploy.artifact import load_artifact
+    from neuroq.deploy.rollout import check_artifact_env
 
     if not Path(cfg.artifact).exists():
         raise NeuroqError(f"artifact {cfg.artifact} does not exist")
@@ -61,6 +62,7 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
         if getattr(cfg, name) < 1:
             raise NeuroqError(f"--{name.replace('_', '-')} must be at least 1")
     art = load_artifact(cfg.artifact)
+    check_artifact_env(art.manifest)
     net, env_id = art.network, str(art.manifest["env_id"])
     if cfg.sweep:  # refused before minutes of work
         from neuroq.agents.convert import check_timesteps

@@ -6,7 +6,10 @@ decoder where it is installed, else numpy; the summary line names it) or an AEDA
 of `packet_us` of camera time (`packetize`, 1 ms as drivers do), paces them at the recorded
 speed times `speed` (`paced`; inf: as fast as possible) and publishes them as
 event_camera_msgs/EventPacket in `evt3` (or `mono`) with increasing `seq`. Bounded: it stops
-at the end of the file, after `max_packets`, or after `max_seconds` of camera time.
+at the end of the file, after `max_packets`, after `max_seconds` of camera time, or as soon
+as `stop` is set (every wait is cut into STOP_POLL_S slices; `stop_on_signals` sets it on
+SIGINT and SIGTERM). It warns (`warn`) about a file that holds no events, one whose decoding
+skipped anything, and a wait longer than LONG_WAIT_S for the next packet.
 
 Used by `neuroq replay` (agents/cli/replay.py); imports numpy and rclpy, never torch.
 """
@@ -15,10 +18,14 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,6 +49,50 @@ PUBLISHER_DEPTH = 1000
 """Publisher history in packets (1 s of 1 ms packets)."""
 DISCOVERY_WAIT_S = 2.0
 """How long to wait for a subscriber before the first packet (0 subscribers: go anyway)."""
+STOP_POLL_S = 0.05
+"""Waits (for a subscriber, for the next packet's time) are slept in slices this long, so
+that a stop request ends the replay within about this time, however long the wait."""
+LONG_WAIT_S = 10.0
+"""A wait for the next packet longer than this (wall time) is announced with a warning: a
+silence in the recording, or camera time from damaged words."""
+
+
+class StopRequest(threading.Event):
+    """A stop request for `replay`: `request(reason)` sets it and says why ("SIGINT")."""
+
+    reason = ""
+
+    def request(self, reason: str) -> None:
+        if not self.is_set():
+            self.reason = reason
+            self.set()
+
+
+@contextmanager
+def stop_on_signals(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+                    ) -> Iterator[StopRequest]:
+    """A StopRequest that the first of `signals` sets (naming it), for `replay(stop=...)`;
+    the handlers in place before come back at once then (a second Ctrl-C interrupts
+    whatever hangs), and on leaving. Main thread only. `replay` only polls the request
+    (`is_set`, no lock) and never waits on it, so the handler's `set()` cannot wait on a
+    lock that the code it interrupted holds."""
+    stop = StopRequest()
+    before = {sig: signal.getsignal(sig) for sig in signals}
+
+    def restore() -> None:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+    def handler(signum: int, _frame: Any) -> None:
+        restore()
+        stop.request(signal.Signals(signum).name)
+
+    for sig in signals:
+        signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        restore()
 
 
 @dataclass
@@ -54,18 +105,50 @@ class ReplaySummary:
     height: int = 0
     read_by: str = ""
     """What decoded the file: the EVT 3.0 decoder of a .raw file, or the `aedat` package."""
+    stopped: str = ""
+    """Why a stop request ended the replay ("SIGINT", ...); '' when it was not stopped."""
+    warnings: tuple[str, ...] = ()
+    """The warnings `replay` gave (`warn`)."""
+
+    def line(self, encoding: str) -> str:
+        """The summary line `replay` logs."""
+        head = f"stopped by {self.stopped}: " if self.stopped else ""
+        return (f"{head}replayed {self.events} events in {self.packets} packets ({self.width}x"
+                f"{self.height}, {encoding}): {self.camera_s:.3f} s of camera time in "
+                f"{self.wall_s:.3f} s; read with {self.read_by}")
+
+
+class EventFile(NamedTuple):
+    """An opened event file (`open_event_file`)."""
+
+    chunks: Iterator[np.ndarray]
+    width: int
+    height: int
+    read_by: str
+    end_us: Callable[[], int]
+    """Once the chunks are read, the camera time the file reached (us; a .raw file's time
+    words can run past its last event); -1 where the file gives none beyond its events."""
+    skipped: Callable[[], str]
+    """Once the chunks are read, what decoding skipped (`DecodeStats.diagnostic()`; '' for
+    nothing, and for AEDAT 4 files, whose reader reports none)."""
 
 
 def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int | None = None,
-                    height: int | None = None
-                    ) -> tuple[Iterator[np.ndarray], int, int, str, Callable[[], int]]:
-    """(chunks of events, width, height, what decodes it, end) of a .raw (EVT 3.0) or
-    .aedat4 file. end(): once the chunks are read, the camera time the file reached (us;
-    a .raw file's time words can run past its last event), -1 where the file gives none
-    beyond its events (AEDAT 4). decoder: the EVT 3.0 decoder for .raw files ("auto",
+                    height: int | None = None) -> EventFile:
+    """(chunks of events, width, height, what decodes it, end, skipped) of a .raw (EVT 3.0)
+    or .aedat4 file (`EventFile`). decoder: the EVT 3.0 decoder for .raw files ("auto",
     "evt3" or "numpy"); width, height: the sensor size of a .raw file whose header gives
-    none (None: the header's)."""
+    none (None: the header's; both or neither). Raises NeuroqError for a folder, a missing
+    file, a file that is not EVT 3.0 or AEDAT 4 (`RawReader`), and for width or height
+    alone."""
     p = os.fspath(path)
+    if os.path.isdir(p):
+        raise NeuroqError(f"{p} is a folder, not a file: give a Prophesee .raw (EVT 3.0) or "
+                          "an AEDAT 4 (.aedat4) file")
+    if (width is None) != (height is None):
+        raise NeuroqError(f"--width and --height go together (the sensor size of a .raw file "
+                          f"whose header gives none); got only "
+                          f"{'--width' if height is None else '--height'}")
     if p.lower().endswith(".raw"):
         reader = RawReader(p, width=width, height=height, decoder=decoder)
         header = (reader.header_width, reader.header_height)
@@ -73,8 +156,9 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
                 reader.width, reader.height):
             raise NeuroqError(f"{p}: its header gives the sensor size {header[0]}x"
                               f"{header[1]}; --width/--height are for files without one")
-        return ((events for events, _ in reader), reader.width, reader.height,
-                f"EVT 3.0 decoder {reader.decoder_name}", lambda: reader.time_us)
+        return EventFile((events for events, _ in reader), reader.width, reader.height,
+                         f"EVT 3.0 decoder {reader.decoder_name}", lambda: reader.time_us,
+                         reader.stats.diagnostic)
     if p.lower().endswith((".aedat4", ".aedat")):
         if (width, height) != (None, None):
             raise NeuroqError(f"{p}: an AEDAT 4 file gives its sensor size; --width/--height "
@@ -89,7 +173,8 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
             for events, _, _ in packets:
                 yield events
 
-        return chunks(), first[1], first[2], "the aedat package", lambda: -1
+        return EventFile(chunks(), first[1], first[2], "the aedat package", lambda: -1,
+                         lambda: "")
     raise NeuroqError(f"{p}: give a Prophesee .raw (EVT 3.0) or an AEDAT 4 (.aedat4) file")
 
 
@@ -106,15 +191,36 @@ def _event_packet(node: Any, seq: int, width: int, height: int, encoding: str, d
     return msg
 
 
+def _stderr_warning(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
+def check_topic(topic: str) -> None:
+    """NeuroqError (one line) unless `topic` is a valid ROS 2 topic name."""
+    from rclpy.exceptions import InvalidTopicNameException
+    from rclpy.validate_topic_name import validate_topic_name
+
+    try:
+        validate_topic_name(topic)
+    except InvalidTopicNameException as exc:
+        why = str(exc).splitlines()[0].removeprefix("Invalid topic name: ").rstrip(":")
+        raise NeuroqError(f"topic {topic!r} is not a valid ROS 2 topic name: {why}") from None
+
+
 def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_PACKET_US,
            encoding: str = "evt3", topic: str = TOPIC_EVENTS, frame_id: str = "dvs",
            max_packets: int = 0, max_seconds: float = math.inf, node: Any = None,
            log: Any = print, decoder: str = "auto", width: int | None = None,
-           height: int | None = None) -> ReplaySummary:
+           height: int | None = None, stop: threading.Event | None = None,
+           warn: Callable[[str], Any] = _stderr_warning) -> ReplaySummary:
     """Publish the file's events on `topic`; returns what was sent.
 
     decoder: the EVT 3.0 decoder that reads a .raw file ("auto", "evt3" or "numpy");
-    width, height: the sensor size of a .raw file whose header gives none.
+    width, height: the sensor size of a .raw file whose header gives none (both or neither).
+    stop: once set (`StopRequest.request`, `stop_on_signals`), the replay ends within about
+    STOP_POLL_S, whatever it waits for; the summary's `stopped` says why.
+    log: gets the summary line; warn: each warning (a file with no events, decoding that
+    skipped words or events, a wait for the next packet over LONG_WAIT_S).
 
     node: an rclpy node to publish from (tests); None creates one in the default context
     (rclpy.init must have been called).
@@ -127,7 +233,29 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
                                   ("max_packets", max_packets, max_packets >= 0, ">= 0")):
         if not ok:  # the first one that is wrong, by name
             raise NeuroqError(f"{name} must be {rule}, got {value!r}")
-    chunks, width, height, read_by, end_us = open_event_file(path, decoder, width, height)
+    check_topic(topic)
+    chunks, width, height, read_by, end_us, skipped = open_event_file(path, decoder, width,
+                                                                      height)
+    stop = threading.Event() if stop is None else stop
+    warnings: list[str] = []
+
+    def warning(text: str) -> None:
+        warnings.append(text)
+        warn(text)
+
+    def wait(seconds: float) -> None:
+        """Sleep `seconds`, or less once `stop` is set."""
+        if seconds > LONG_WAIT_S and not stop.is_set():
+            warning(f"the next packet is due in {seconds:.1f} s (a silence in the "
+                    f"recording's camera time at --speed {speed:g}); a stop request "
+                    "(Ctrl-C) ends the replay")
+        end = time.monotonic() + seconds
+        while not stop.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(STOP_POLL_S, left))
+
     from event_camera_msgs.msg import EventPacket
 
     from neuroq.ros_nodes.qos import command_qos
@@ -137,18 +265,35 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
         from rclpy.node import Node
 
         node = Node("neuroq_event_replay")
-    pub = node.create_publisher(EventPacket, topic, command_qos(PUBLISHER_DEPTH))
-    deadline = time.monotonic() + DISCOVERY_WAIT_S
-    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
     out = ReplaySummary(width=width, height=height, read_by=read_by)
     start = time.monotonic()
-    t_first = None
+    pub = None
     try:
-        for packet in paced(packetize(chunks, packet_us), speed):
-            t0 = int(packet["t"][0])
-            t_first = t0 if t_first is None else t_first
-            if (t0 - t_first) / US_PER_S > max_seconds:
+        pub = node.create_publisher(EventPacket, topic, command_qos(PUBLISHER_DEPTH))
+        deadline = time.monotonic() + DISCOVERY_WAIT_S
+        while (pub.get_subscription_count() == 0 and time.monotonic() < deadline
+               and not stop.is_set()):
+            time.sleep(0.01)
+        start = time.monotonic()
+        t_first = None
+        cut = False  # past max_seconds: no closing packet
+
+        def within_max_seconds(packets: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+            nonlocal t_first, cut  # checked before `paced` waits for a packet
+            for packet in packets:
+                t0 = int(packet["t"][0])
+                t_first = t0 if t_first is None else t_first
+                if (t0 - t_first) / US_PER_S > max_seconds:
+                    cut = True
+                    return
+                yield packet
+
+        last_t = -1
+        whole = True  # the whole file was sent: the closing time packet follows
+        for packet in paced(within_max_seconds(packetize(chunks, packet_us)), speed,
+                            sleep=wait):
+            if stop.is_set():
+                whole = False
                 break
             data, time_base = encode_packet(encoding, packet)
             pub.publish(_event_packet(node, out.packets, width, height, encoding, data,
@@ -158,27 +303,36 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
             last_t = int(packet["t"][-1])
             out.camera_s = (last_t - t_first) / US_PER_S
             if max_packets and out.packets >= max_packets:
+                whole = False
                 break
-        else:  # the whole file: camera time goes 1 us past where the file ends (its last
+        if whole and not cut and not stop.is_set() and t_first is not None:
+            # the whole file: camera time goes 1 us past where the file ends (its last
             # time words or event), which completes the period of its last events
-            end = max(end_us(), last_t) if t_first is not None else -1
-            if encoding == "evt3" and t_first is not None:
+            end = max(end_us(), last_t)
+            if encoding == "evt3":
                 if speed != math.inf:  # when it is due, as `paced` releases the packets
-                    time.sleep(max(0.0, start + (end - t_first) / US_PER_S / speed
-                                   - time.monotonic()))
-                # time words only, as a sensor sends while no pixel fires
-                pub.publish(_event_packet(node, out.packets, width, height, "evt3",
-                                          time_words((end + 1) % EVT3_TIME_WRAP_US),
-                                          (end + 1) * NS_PER_US, frame_id))
-                out.packets += 1
-                out.camera_s = (end - t_first) / US_PER_S
+                    wait(start + (end - t_first) / US_PER_S / speed - time.monotonic())
+                if not stop.is_set():  # time words only, as a sensor sends while no
+                    # pixel fires
+                    pub.publish(_event_packet(node, out.packets, width, height, "evt3",
+                                              time_words((end + 1) % EVT3_TIME_WRAP_US),
+                                              (end + 1) * NS_PER_US, frame_id))
+                    out.packets += 1
+                    out.camera_s = (end - t_first) / US_PER_S
     finally:
         out.wall_s = time.monotonic() - start
         if own:
             node.destroy_node()
-        else:
+        elif pub is not None:
             node.destroy_publisher(pub)
-    log(f"replayed {out.events} events in {out.packets} packets ({width}x{height}, "
-        f"{encoding}): {out.camera_s:.3f} s of camera time in {out.wall_s:.3f} s; read with "
-        f"{read_by}")
+    if stop.is_set():
+        out.stopped = getattr(stop, "reason", "") or "a stop request"
+    p = os.fspath(path)
+    problems = skipped()
+    if problems:
+        warning(f"{p}: decoding {problems} (see DecodeStats in docs/events.md)")
+    if out.events == 0 and not out.stopped:
+        warning(f"{p} holds no events: nothing was published")
+    out.warnings = tuple(warnings)
+    log(out.line(encoding))
     return out

@@ -137,3 +137,186 @@ def test_a_files_time_past_its_last_event_is_replayed(tmp_path, decoder):
         got, stats = dec.decode_many([m for _, m in probe.messages("events")])
     # 1 us past the file's time: the period of its last events is complete
     assert stats.skipped == 0 and got.size == events.size and dec.time_us() == end + 1
+
+
+# --- stopping, damaged files, bad options (found by an outsider) ------------------------------
+def _gap_file(path, gap_us: int = 200_000_000):
+    """Three events in the first 2 ms, then two more `gap_us` later: a recording with a long
+    silence (legitimate: replayed, not refused)."""
+    with RawWriter(path, W, H) as writer:
+        writer.write(make_events([1, 2, 3], [1, 2, 3], [0, 500, 1500], [1, 0, 1]))
+        writer.write(make_events([4, 5], [4, 5], [gap_us, gap_us + 500], [1, 1]))
+    return path
+
+
+def _tail_file(path, tail_us: int = 8_000_000):
+    """Three events, then time words `tail_us` later: the closing packet waits that long."""
+    with RawWriter(path, W, H) as writer:
+        writer.write(make_events([1, 2, 3], [1, 2, 3], [0, 500, 1500], [1, 0, 1]))
+        writer.write_time(1500 + tail_us)
+    return path
+
+
+@pytest.mark.parametrize("make_file, packets, announced", [(_gap_file, 2, 1),
+                                                          (_tail_file, 2, 0)])
+def test_a_stop_request_ends_a_long_wait_at_once(tmp_path, make_file, packets, announced):
+    """The replay slept until the next packet was due, whatever the gap (an outsider's
+    `timeout 15 neuroq replay` of a file whose time jumped ran 4 min 13 s): a stop request
+    now ends it within STOP_POLL_S, in a silence of the recording or before the closing
+    time packet, and the summary says so. A wait over LONG_WAIT_S is announced."""
+    import threading
+    import time
+
+    from neuroq.ros_nodes.event_replay import STOP_POLL_S, StopRequest
+
+    path = make_file(tmp_path / "rec.raw")
+    stop = StopRequest()
+    lines, warnings, asked = [], [], []
+
+    def stop_in_the_silence() -> None:  # once the packets before it are out
+        wait_until(lambda: len(probe.messages("events")) >= packets, 8.0)
+        time.sleep(0.2)
+        asked.append(time.monotonic())
+        stop.request("a test")
+
+    with spinning(lambda ctx: Probe(ctx)) as (probe,):
+        probe.watch(EventPacket, "events", command_qos(1000))
+        thread = threading.Thread(target=stop_in_the_silence)
+        thread.start()
+        s = replay(path, speed=1.0, node=probe, log=lines.append, warn=warnings.append,
+                   stop=stop)
+        took = time.monotonic() - asked[0]
+        thread.join()
+    assert took < STOP_POLL_S + 0.2, took
+    assert s.stopped == "a test" and s.events == 3 and s.packets == packets
+    assert lines == [s.line("evt3")] and lines[0].startswith("stopped by a test: replayed 3 ")
+    # the 200 s silence is announced; the 8 s one before the closing packet is under
+    # LONG_WAIT_S
+    assert len(warnings) == announced, warnings
+    assert all("due in 200.0 s (a silence in the recording" in w for w in warnings), warnings
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_replay_command_with_status_0(tmp_path, sig):
+    """Ctrl-C or SIGTERM 4 s into `neuroq replay` ended in exit 1 and a traceback
+    ("publisher's context is invalid": rclpy's handler shut the context down under a
+    publish), or 130; now: status 0 soon after the signal, one summary line saying it
+    stopped, no traceback, as the other nodes (docs/ros.md, "Exit status")."""
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers.ros import EVENT_DOMAIN_ID
+
+    path = _gap_file(tmp_path / "rec.raw")
+    env = {**os.environ, "ROS_DOMAIN_ID": str(EVENT_DOMAIN_ID)}
+    proc = subprocess.Popen([sys.executable, "-m", "neuroq.agents.cli.main", "replay",
+                             str(path), "--topic", "stop_test"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:  # in the 200 s silence, once the packets before it are out (it warns then)
+        ready, _, _ = select.select([proc.stderr], [], [], 10.0)
+        first = proc.stderr.readline() if ready else ""
+        assert "the next packet is due in 200.0 s" in first, first
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=5)
+        took = time.monotonic() - t0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "Failed to publish" not in err, err
+    assert out.strip().splitlines() == [out.strip()], out
+    assert out.startswith(f"stopped by {sig}: replayed 3 events in 2 packets"), out
+    assert took < 2.0, took  # signal to exit, teardown included (about 0.3 s measured)
+
+
+def _header(width=W, height=H) -> bytes:
+    return f"% evt 3.0\n% format EVT3;height={height};width={width}\n% end\n".encode()
+
+
+def _pan(path):
+    with RawWriter(path, W, H) as writer:
+        writer.write(recording(3))
+    return path
+
+
+def _bad_input(tmp_path, case: str) -> list[str]:
+    """The command line for one bad input (`case`), its files made in tmp_path."""
+    rng = np.random.default_rng(5)
+    if case == "empty":
+        (tmp_path / "x.raw").write_bytes(b"")
+    elif case == "garbage header":
+        (tmp_path / "x.raw").write_bytes(b"% garbage\nsome text, not a recording\n")
+    elif case == "random bytes":
+        (tmp_path / "x.raw").write_bytes(rng.bytes(5000))
+    elif case in ("random bytes, size given", "header and random data"):
+        head = _header() if case == "header and random data" else b""
+        (tmp_path / "x.raw").write_bytes(head + rng.bytes(5000))
+    elif case == "header stripped":
+        data = _pan(tmp_path / "rec.raw").read_bytes()
+        (tmp_path / "x.raw").write_bytes(data[data.index(b"% end\n") + 6:])
+    elif case == "folder":
+        (tmp_path / "x.raw").mkdir()
+    elif case.startswith("--"):
+        _pan(tmp_path / "x.raw")
+        return [str(tmp_path / "x.raw"), *case.split(" ", 1)]
+    size = ["--width", "32", "--height", "32"] if "size given" in case else []
+    return [str(tmp_path / "x.raw"), *size]
+
+
+@pytest.mark.parametrize("case, match", [
+    ("empty", "x.raw is empty (0 bytes): not a Prophesee .raw (EVT 3.0) recording"),
+    ("garbage header", "its header names no event format"),
+    ("random bytes", "no Prophesee header (its first byte is not '%')"),
+    ("random bytes, size given", "not EVT 3.0 data: "),
+    ("header and random data", "not EVT 3.0 data: "),
+    ("header stripped", "if it holds EVT 3.0 data, give its sensor size"),
+    ("folder", "x.raw is a folder, not a file"),
+    ("--topic 1abc", "topic '1abc' is not a valid ROS 2 topic name: topic name token must "
+                     "not start with a number"),
+    ("--topic bad topic", "topic 'bad topic' is not a valid ROS 2 topic name"),
+    ("--width 32", "--width and --height go together"),
+    ("--height 32", "got only --height"),
+])
+def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, case, match):
+    """An outsider's damaged files were all told to give --width/--height (and then
+    replayed "0 events", or one event and 250 s of camera time from random bytes); a bad
+    --topic ended in rclpy's traceback; a folder was "not found"; --width alone was
+    ignored. Each is now one line, status 2, nothing published."""
+    from neuroq.agents.cli.main import main
+
+    code = main(["replay", *_bad_input(tmp_path, case), "--speed", "inf"])
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith("neuroq replay: error: ") and match in lines[0], lines[0]
+    assert "Traceback" not in err and not out
+
+
+def test_a_file_without_events_or_with_skipped_words_is_replayed_with_a_warning(tmp_path):
+    """A valid header with no events replayed "0 events" and no word of warning; decoding
+    that skips words or events said nothing either. Both warn now (and are not refused:
+    the file is EVT 3.0, and a few damaged words do not spoil a recording)."""
+    empty = tmp_path / "empty.raw"
+    empty.write_bytes(_header())
+    damaged = tmp_path / "damaged.raw"
+    data = _pan(tmp_path / "rec.raw").read_bytes()
+    cut = len(data) // 4 * 2
+    damaged.write_bytes(data[:cut] + b"\x00\x90" * 3 + data[cut:])  # 3 words of type 0x9
+    with spinning(lambda ctx: Probe(ctx)) as (probe,):
+        probe.watch(EventPacket, "events", command_qos(1000))  # no discovery wait
+        warnings = []
+        s = replay(empty, speed=float("inf"), node=probe, log=lambda _: None,
+                   warn=warnings.append)
+        assert s.events == 0 and warnings == [f"{empty} holds no events: nothing was published"]
+        warnings.clear()
+        s = replay(damaged, speed=float("inf"), node=probe, log=lambda _: None,
+                   warn=warnings.append)
+    assert s.events > 2900 and s.warnings == tuple(warnings)
+    assert len(warnings) == 1 and "corrupt_words=3" in warnings[0], warnings

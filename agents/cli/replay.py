@@ -8,6 +8,12 @@ or after --max-seconds of camera time. A .raw file is decoded by the `evt3` pack
 is installed, else by numpy (--evt3-decoder picks one; the summary line names it). Robot
 side: needs numpy and rclpy, not torch.
 
+Ctrl-C (SIGINT) or SIGTERM ends the replay at once, even in a long silence of the
+recording: the summary line then starts `stopped by SIGINT:` and the exit status is 0. A
+file that is empty, a folder, not EVT 3.0 (or AEDAT 4), an invalid --topic, or --width
+without --height: one line `neuroq replay: error: ...`, status 2. A file with no events,
+or whose decoding skipped words or events, is replayed with a warning on stderr.
+
 examples:
   neuroq replay recording.raw                         # recorded speed, topic `events`
   neuroq replay recording.aedat4 --speed 10 --topic /dvs/events
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 from neuroq.agents.cli.argtypes import nonnegative_int, positive_int, positive_or_inf
 
@@ -54,15 +61,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import rclpy
+    from neuroq.ros_nodes.event_replay import stop_on_signals
 
-    from neuroq.ros_nodes.event_replay import replay
+    with stop_on_signals() as stop:  # first: a signal during start-up stops it too
+        import rclpy
+        from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init()
-    try:
-        replay(args.file, args.speed, args.packet_us, args.encoding, args.topic, args.frame_id,
-               args.max_packets, args.max_seconds, decoder=args.evt3_decoder,
-               width=args.width, height=args.height)
-    finally:
-        rclpy.try_shutdown()
+        from neuroq.ros_nodes.event_replay import replay
+
+        # rclpy's own handlers would shut the context down under a publish ("publisher's
+        # context is invalid", exit 1): the stop request ends the replay instead
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        try:
+            replay(args.file, args.speed, args.packet_us, args.encoding, args.topic,
+                   args.frame_id, args.max_packets, args.max_seconds, decoder=args.evt3_decoder,
+                   width=args.width, height=args.height, stop=stop,
+                   warn=lambda text: print(f"neuroq replay: warning: {text}", file=sys.stderr,
+                                           flush=True))
+        finally:
+            rclpy.try_shutdown()
     return 0

@@ -21,8 +21,11 @@ from neuroq.deploy.events.evt3_decoders import make_evt3_decoder
 from neuroq.deploy.events.evt3_encode import encode_evt3, time_words
 from neuroq.deploy.events.evt3_words import (
     EVT3_COORD_BITS,
+    EVT3_CORRUPT_TYPES,
+    EVT3_TIME_HIGH,
     EVT3_TIME_LOW_BITS,
     EVT3_TIME_WRAP_US,
+    EVT3_TYPE_SHIFT,
     EVT3_WRAP_DROP,
 )
 from neuroq.deploy.events.stats import DecodeStats
@@ -35,6 +38,15 @@ RAW_CHUNK_BYTES = 1 << 16
 decoded slower per event here, with both decoders (data and events leave the CPU's cache):
 sensor-like bursts with `evt3` 104 / 62 / 53 M events per CPU-second at 64 KiB / 1 MiB /
 4 MiB, with numpy 36 / 25 / 22 (load average 14 on the 2-core machine)."""
+RAW_CHECK_BYTES = 1 << 20
+"""How much of a .raw file's data `RawReader` looks at when it opens the file, to tell
+EVT 3.0 from other bytes (`check_evt3_start`): 512 k words, more than a sensor sends
+between two TIME_HIGH words (every 4.096 ms) at 50 M events/s."""
+RAW_MAX_CORRUPT_FRACTION = 0.05
+"""The largest share of words of an undefined type (`EVT3_CORRUPT_TYPES`) that the start
+of a .raw file's data may hold. A sensor's stream has none; bytes that are not EVT 3.0 have
+about 5 in 16 (uniformly random bytes: 31-32 % measured on 5000-byte files), and a
+stream's few damaged words are far below it."""
 
 
 
@@ -44,6 +56,25 @@ sensor-like bursts with `evt3` 104 / 62 / 53 M events per CPU-second at 64 KiB /
 # ------------------------------------------------------------------------------------------
 _FORMAT_RE = re.compile(r"^format\s+(\w+)(.*)$", re.IGNORECASE)
 _GEOMETRY_RE = re.compile(r"^geometry\s+(\d+)\s*x\s*(\d+)", re.IGNORECASE)
+
+
+def check_evt3_start(data: bytes) -> str:
+    """Why the first bytes of a .raw file's data (after its header) are not EVT 3.0, or ''
+    when they may be: more than RAW_MAX_CORRUPT_FRACTION of their words are of a type the
+    format does not define, or none is a TIME_HIGH (a sensor's stream starts with one, and
+    no event can be decoded before it: text has none). Fewer than 2 bytes: ''."""
+    n = len(data) // 2
+    if n == 0:
+        return ""
+    types = np.frombuffer(data, dtype="<u2", count=n) >> EVT3_TYPE_SHIFT
+    counts = np.bincount(types, minlength=16)
+    corrupt = int(sum(counts[t] for t in EVT3_CORRUPT_TYPES))
+    if corrupt > RAW_MAX_CORRUPT_FRACTION * n:
+        return (f"{corrupt} of the first {n} words ({100 * corrupt / n:.0f} %) are of no "
+                "EVT 3.0 type")
+    if counts[EVT3_TIME_HIGH] == 0:
+        return f"none of the first {n} words is an EVT 3.0 time word (TIME_HIGH)"
+    return ""
 
 
 def _parse_raw_header(lines: list[str]) -> tuple[dict[str, str], int, int, str]:
@@ -78,18 +109,29 @@ class RawReader:
 
     path: the .raw file. chunk_bytes: bytes read per chunk.
     width/height: sensor size from the header (`% format EVT3;height=..;width=..` or
-    `% geometry WxH`); pass them to override or when the header has none.
+    `% geometry WxH`); pass both to override or when the header has none.
     decoder: the EVT 3.0 decoder, "auto" (the `evt3` package where installed, else numpy),
         "evt3" or "numpy"; `decoder_name` says which one runs.
-    Raises NeuroqError when the file is missing or is not EVT 3.0, or for an unusable
-    `decoder`; bad words inside are counted in `stats`, not raised.
+    Raises NeuroqError when the path is missing or a folder, when only one of width and
+    height is given, for an unusable `decoder`, and when the file is not EVT 3.0: empty; a
+    header naming another format; no header (no `%` lines) and no size given; a header
+    naming neither a format nor a sensor size; or data whose start is not EVT 3.0
+    (`check_evt3_start`). Bad words further in are counted in `stats`, not raised.
     """
 
     def __init__(self, path: str | os.PathLike, chunk_bytes: int = RAW_CHUNK_BYTES,
                  width: int | None = None, height: int | None = None, decoder: str = "auto"):
         self.path = os.fspath(path)
+        if os.path.isdir(self.path):
+            raise NeuroqError(f"{self.path} is a folder, not a file: give a Prophesee .raw file")
         if not os.path.isfile(self.path):
             raise NeuroqError(f"event file not found: {self.path}: give a Prophesee .raw path")
+        if (width is None) != (height is None):
+            raise NeuroqError(f"{self.path}: give the sensor size as both width and height "
+                              f"(got only {'width' if height is None else 'height'})")
+        if os.path.getsize(self.path) == 0:
+            raise NeuroqError(f"{self.path} is empty (0 bytes): not a Prophesee .raw "
+                              "(EVT 3.0) recording")
         if chunk_bytes < 2:
             raise NeuroqError(f"RawReader: chunk_bytes must be >= 2, got {chunk_bytes}")
         self.chunk_bytes = int(chunk_bytes)
@@ -106,20 +148,36 @@ class RawReader:
                 if line.strip() == RAW_HEADER_END:
                     break
             self.data_offset = f.tell()
+            start = f.read(RAW_CHECK_BYTES)
         self.header, hw, hh, fmt = _parse_raw_header(lines)
         if fmt and fmt != "EVT3":
             raise NeuroqError(
                 f"{self.path}: encoding {fmt} is not supported; only EVT 3.0 .raw files are "
                 f"read (convert with Metavision's tools)"
             )
-        self.header_width, self.header_height = hw, hh  # as the header gives them (0: none)
+        self.header_width, self.header_height = hw, hh  # as the header gives them (-1: none)
         self.width = int(width) if width is not None else hw
         self.height = int(height) if height is not None else hh
         if self.width <= 0 or self.height <= 0:
+            if not lines:
+                raise NeuroqError(
+                    f"{self.path}: no Prophesee header (its first byte is not '%'): not a "
+                    f".raw (EVT 3.0) recording, or one whose header was removed; if it holds "
+                    f"EVT 3.0 data, give its sensor size (`neuroq replay --width W --height "
+                    f"H`, or RawReader(path, width=W, height=H))")
+            if not fmt:
+                raise NeuroqError(
+                    f"{self.path}: its header names no event format (`% evt 3.0` or "
+                    f"`% format EVT3;...`) and no sensor size: not a Prophesee EVT 3.0 "
+                    f".raw file")
             raise NeuroqError(
                 f"{self.path}: the header gives no sensor size; give it (`neuroq replay "
                 f"--width W --height H`, or RawReader(path, width=W, height=H))"
             )
+        why = check_evt3_start(start)
+        if why:
+            raise NeuroqError(f"{self.path}: not EVT 3.0 data: {why} (a damaged file, or "
+                              "another format)")
         self.decoder = decoder
         self.decoder_name = make_evt3_decoder(self.width, self.height, decoder).name
         self.stats = DecodeStats()
@@ -322,6 +380,8 @@ def read_aedat4(path: str | os.PathLike) -> Iterator[tuple[np.ndarray, int, int]
         raise NeuroqError("reading AEDAT 4 files needs the `aedat` package: "
                           "pip install aedat") from exc
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise NeuroqError(f"{path} is a folder, not a file: give an AEDAT 4 (.aedat4) file")
     if not os.path.isfile(path):
         raise NeuroqError(f"event file not found: {path}: give an AEDAT 4 (.aedat4) path")
     try:

@@ -7,9 +7,10 @@ of `packet_us` of camera time (`packetize`, 1 ms as drivers do), paces them at t
 speed times `speed` (`paced`; inf: as fast as possible) and publishes them as
 event_camera_msgs/EventPacket in `evt3` (or `mono`) with increasing `seq`. Bounded: it stops
 at the end of the file, after `max_packets`, after `max_seconds` of camera time, or as soon
-as `stop` is set (every wait is cut into STOP_POLL_S slices; `stop_on_signals` sets it on
-SIGINT and SIGTERM). It warns (`warn`) about a file that holds no events, one whose decoding
-skipped anything, and a wait longer than LONG_WAIT_S for the next packet.
+as `stop` is set (every wait is cut into STOP_POLL_S slices; `neuroq replay` passes the stop
+request that SIGINT and SIGTERM set: `neuroq.ros_nodes.process.install_stop_handlers`). It
+warns (`warn`) about a file that holds no events, one whose decoding skipped anything, and
+a wait longer than LONG_WAIT_S for the next packet.
 
 Used by `neuroq replay` (agents/cli/replay.py); imports numpy and rclpy, never torch.
 """
@@ -18,12 +19,10 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -55,44 +54,6 @@ that a stop request ends the replay within about this time, however long the wai
 LONG_WAIT_S = 10.0
 """A wait for the next packet longer than this (wall time) is announced with a warning: a
 silence in the recording, or camera time from damaged words."""
-
-
-class StopRequest(threading.Event):
-    """A stop request for `replay`: `request(reason)` sets it and says why ("SIGINT")."""
-
-    reason = ""
-
-    def request(self, reason: str) -> None:
-        if not self.is_set():
-            self.reason = reason
-            self.set()
-
-
-@contextmanager
-def stop_on_signals(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
-                    ) -> Iterator[StopRequest]:
-    """A StopRequest that the first of `signals` sets (naming it), for `replay(stop=...)`;
-    the handlers in place before come back at once then (a second Ctrl-C interrupts
-    whatever hangs), and on leaving. Main thread only. `replay` only polls the request
-    (`is_set`, no lock) and never waits on it, so the handler's `set()` cannot wait on a
-    lock that the code it interrupted holds."""
-    stop = StopRequest()
-    before = {sig: signal.getsignal(sig) for sig in signals}
-
-    def restore() -> None:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-
-    def handler(signum: int, _frame: Any) -> None:
-        restore()
-        stop.request(signal.Signals(signum).name)
-
-    for sig in signals:
-        signal.signal(sig, handler)
-    try:
-        yield stop
-    finally:
-        restore()
 
 
 @dataclass
@@ -217,7 +178,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
 
     decoder: the EVT 3.0 decoder that reads a .raw file ("auto", "evt3" or "numpy");
     width, height: the sensor size of a .raw file whose header gives none (both or neither).
-    stop: once set (`StopRequest.request`, `stop_on_signals`), the replay ends within about
+    stop: once set (a `process.StopRequest`, any threading.Event), the replay ends within
     STOP_POLL_S, whatever it waits for; the summary's `stopped` says why.
     log: gets the summary line; warn: each warning (a file with no events, decoding that
     skipped words or events, a wait for the next packet over LONG_WAIT_S).

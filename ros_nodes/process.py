@@ -87,10 +87,20 @@ EXIT_USAGE = 2
 ROS_ARGS = "--ros-args"
 HELP_FLAGS = frozenset({"-h", "--help"})
 
-#: Set by SIGINT/SIGTERM in a node process (`run_node`); the spin loop stops between slices.
-_STOP = threading.Event()
-#: the name of the signal that set _STOP ("SIGINT", "SIGTERM")
-_STOP_SIGNAL: list[str] = []
+class StopRequest(threading.Event):
+    """A request to stop: `request(reason)` sets it once and keeps why ("SIGINT")."""
+
+    reason = ""
+
+    def request(self, reason: str) -> None:
+        if not self.is_set():
+            self.reason = reason
+            self.set()
+
+
+#: Set by SIGINT/SIGTERM (`install_stop_handlers`: node processes, `neuroq replay`); the spin
+#: loop stops between slices, the replay between packets and wait slices.
+_STOP = StopRequest()
 
 
 def _arm_teardown_limit() -> None:
@@ -109,11 +119,23 @@ def _arm_teardown_limit() -> None:
 
 
 def _request_stop(signum: int, _frame: Any) -> None:
-    """SIGINT/SIGTERM handler: ask the spin loop to stop; teardown is bounded from here."""
+    """SIGINT/SIGTERM handler: ask the spin loop to stop; teardown is bounded from here.
+    Only sets an event that nothing waits on under a lock (polled), so it cannot block on a
+    lock the interrupted code holds."""
     if not _STOP.is_set():
-        _STOP_SIGNAL.append(signal.Signals(signum).name)
-        _STOP.set()
+        _STOP.request(signal.Signals(signum).name)
         _arm_teardown_limit()
+
+
+def install_stop_handlers() -> StopRequest:
+    """Make SIGINT and SIGTERM a stop request (the one a node process and `neuroq replay`
+    poll; rclpy's own handlers, which shut the context down under a running callback or
+    publish, are not installed) and SIGALRM end the process (the teardown limit, armed by
+    the first stop signal). Main thread only. Returns the request."""
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # ends the process (bounded teardown)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _request_stop)
+    return _STOP
 
 
 def stop_requested() -> bool:
@@ -271,9 +293,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
         if executor is not None:
             executor.shutdown()
 
-    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # ends the process (bounded teardown)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _request_stop)
+    install_stop_handlers()
     try:
         node = make_node()
     except (NeuroqError, ValueError, ParameterException) as exc:
@@ -302,8 +322,8 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
             spin_until_stopped(node, executor)
         else:
             spin(node)
-        if _STOP_SIGNAL:
-            reason = _STOP_SIGNAL[0]
+        if _STOP.reason:
+            reason = _STOP.reason
     except ExternalShutdownException:
         reason = "context shut down"
     except Exception as exc:

@@ -167,7 +167,8 @@ def test_a_stop_request_ends_a_long_wait_at_once(tmp_path, make_file, packets, a
     import threading
     import time
 
-    from neuroq.ros_nodes.event_replay import STOP_POLL_S, StopRequest
+    from neuroq.ros_nodes.event_replay import STOP_POLL_S
+    from neuroq.ros_nodes.process import StopRequest
 
     path = make_file(tmp_path / "rec.raw")
     stop = StopRequest()

@@ -24,7 +24,7 @@ are as reproducible as clean ones. numpy + gymnasium only.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,6 +205,22 @@ def physics_parameters(env_id: str) -> dict[str, PhysicsParameter]:
                          f"{', '.join(sorted(PHYSICS))}") from None
 
 
+def check_physics(env_id: str, values: Mapping[str, float]) -> dict[str, PhysicsParameter]:
+    """`physics_parameters(env_id)`, once each of `values` is checked: a parameter the env
+    has, set to a finite value > 0 (>= 0 where 0 is meaningful). ValueError naming the first
+    that is not; the command line checks its --physics with it before any episode runs."""
+    known = physics_parameters(env_id)
+    for name, value in values.items():
+        if name not in known:
+            raise ValueError(f"{env_id} has no physics parameter {name!r}; known: "
+                             f"{', '.join(known)}")
+        zero_ok = known[name].zero_ok
+        if not np.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+            raise ValueError(f"physics parameter {name} must be "
+                             f"{'>= 0' if zero_ok else 'positive'}, got {value:g}")
+    return known
+
+
 class PhysicsShift(gym.Wrapper):
     """Sets physical parameters of the unwrapped environment to `values` (by the names of
     `PHYSICS`), before every episode."""
@@ -212,13 +228,7 @@ class PhysicsShift(gym.Wrapper):
     def __init__(self, env: gym.Env, **values: float) -> None:
         super().__init__(env)
         env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
-        known = physics_parameters(env_id)
-        for name, value in values.items():
-            if name not in known:
-                raise ValueError(f"{env_id} has no physics parameter {name!r}; known: "
-                                 f"{', '.join(known)}")
-            if not np.isfinite(value) or value < 0 or (value == 0 and not known[name].zero_ok):
-                raise ValueError(f"physics parameter {name} must be positive, got {value}")
+        known = check_physics(env_id, values)
         self.values = dict(values)
         self._known = known
         self._derived = _DERIVED.get(env_id)

@@ -190,3 +190,134 @@ def test_zero_validation_episodes_still_means_agreement_only(capsys):
     code, _, err = run_cli(capsys, "finetune", "runs/does-not-exist", "--validation-episodes",
                            "0")
     assert code == 2 and "argument --validation-episodes" not in err, err
+
+
+# --- found by an outsider: wrong input reported only after the work, or misreported ------
+
+
+def _no_work(monkeypatch, module: str, name: str) -> None:
+    """Replace the long work of a command with a failure: the check must come first."""
+    import importlib
+
+    def work(*args, **kwargs):
+        pytest.fail(f"{module}.{name} ran before the input was checked")
+
+    monkeypatch.setattr(importlib.import_module(module), name, work)
+
+
+WORK = {"eval": ("neuroq.agents.evaluate", "evaluate_artifact"),
+        "robustness": ("neuroq.agents.robustness", "run_robustness"),
+        "energy": ("neuroq.agents.energy", "energy_report")}
+
+
+@pytest.mark.parametrize("command", list(WORK))
+def test_an_unwritable_out_is_refused_before_the_work(tmp_path, capsys, monkeypatch, command):
+    """eval, robustness and energy --out /proc/x said so only after all episodes."""
+    if command == "energy":
+        pytest.importorskip("torch")
+    _no_work(monkeypatch, *WORK[command])
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, out, err = run_cli(capsys, command, SHIPPED, "--out", blocker / "runs")
+    assert_one_line_error(code, err, command, "cannot write the output folder")
+    assert not out
+
+
+def test_the_out_check_leaves_no_folder_behind(tmp_path):
+    """The check of --out makes the folder to try it, and removes what it made again, so a
+    command refused afterwards has made nothing."""
+    from neuroq.agents.cli.checks import writable
+    from neuroq.deploy.errors import NeuroqError
+
+    assert writable(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "kept").mkdir()
+    writable(tmp_path / "kept")
+    assert (tmp_path / "kept").is_dir()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NeuroqError, match="choose another with --ship"):
+        writable(tmp_path / "file" / "x", "--ship")
+
+
+def test_a_missing_energy_baseline_is_refused_before_the_work(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("torch")
+    _no_work(monkeypatch, *WORK["energy"])
+    code, _, err = run_cli(capsys, "energy", SHIPPED, "--baseline", tmp_path / "nonexistent",
+                           "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "energy", "baseline")
+    assert "does not exist" in err and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("physics,match", [
+    ("length=-1", "length must be positive, got -1"),
+    ("length=0.5,0", "length must be positive, got 0"),
+    ("masspole=nan", "masspole must be positive"),
+    ("foo=1,2", "no physics parameter 'foo'"),
+])
+def test_robustness_refuses_a_bad_physics_value_before_any_episode(tmp_path, capsys,
+                                                                   monkeypatch, physics, match):
+    """--physics length=-1 was a ValueError traceback (envs/perturb.py) mid-run."""
+    _no_work(monkeypatch, *WORK["robustness"])
+    code, _, err = run_cli(capsys, "robustness", SHIPPED, "--physics", physics,
+                           "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "robustness", match)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_robustness_physics_and_no_physics_exclude_each_other(tmp_path, capsys, monkeypatch):
+    """--no-physics silently dropped the --physics given with it."""
+    _no_work(monkeypatch, *WORK["robustness"])
+    code, _, err = run_cli(capsys, "robustness", SHIPPED, "--physics", "length=0.3,0.7",
+                           "--no-physics", "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "robustness", "not allowed with argument --physics")
+
+
+@pytest.mark.parametrize("argv,command", [
+    (["eval", "{missing}"], "eval"),
+    (["deploy", "{missing}"], "deploy"),
+    (["robustness", "{missing}"], "robustness"),
+    (["energy", "{missing}"], "energy"),
+    (["record", "{tmp}/x.raw", "--artifact", "{missing}"], "record"),
+])
+def test_a_missing_artifact_is_said_not_to_exist(tmp_path, capsys, argv, command):
+    """eval, deploy, robustness and record said "is not an artifact: it has no
+    manifest.json" of a path that does not exist."""
+    if command == "energy":
+        pytest.importorskip("torch")
+    missing = tmp_path / "nonexistent"
+    argv = [a.format(missing=missing, tmp=tmp_path) for a in argv]
+    code, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, command, f"{missing} does not exist")
+    assert not (tmp_path / "x.raw").exists()
+
+
+def test_eval_offers_import_only_for_a_file_that_looks_like_a_nir_graph(tmp_path, capsys):
+    """`neuroq eval README.md` suggested `neuroq import README.md ...`."""
+    code, _, err = run_cli(capsys, "eval", REPO_ROOT / "README.md")
+    assert_one_line_error(code, err, "eval", "is a file, not an artifact folder")
+    assert "neuroq import" not in err
+    graph = tmp_path / "graph.bin"  # an HDF5 file by its signature, whatever its name
+    shutil.copy(SHIPPED / "network.nir.h5", graph)
+    code, _, err = run_cli(capsys, "eval", graph)
+    assert_one_line_error(code, err, "eval", f"neuroq import {graph} --env ENV")
+
+
+@pytest.mark.parametrize("command", ["eval", "deploy", "robustness"])
+def test_an_empty_artifact_path_is_an_error(tmp_path, capsys, monkeypatch, command):
+    """`neuroq eval ""` was read as the current folder."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, command, "")
+    assert_one_line_error(code, err, command, "an empty path")
+
+
+@pytest.mark.parametrize("argv", [
+    ["eval", SHIPPED, "--board-ip", "1.2.3.4"],
+    ["eval", SHIPPED, "--backend", "reference", "--board-ip", "1.2.3.4"],
+    ["deploy", SHIPPED, "--board-ip", "x"],
+])
+def test_board_ip_without_a_board_is_refused(tmp_path, capsys, monkeypatch, argv):
+    """--board-ip was ignored on the emulator: a user thinking the board ran was not told."""
+    _no_work(monkeypatch, *WORK["eval"])
+    code, out, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, argv[0], "--board-ip is for --")
+    assert not out

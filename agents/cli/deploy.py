@@ -22,20 +22,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="deploy artifact folder (or its manifest.json)")
     p.add_argument("--target", default="emulator", choices=("emulator", "spinnaker2"),
                    help="emulator (default) or a SpiNNaker2 board")
-    p.add_argument("--board-ip", default=None, help="SpiNNaker2 board address (spinnaker2)")
+    p.add_argument("--board-ip", default=None,
+                   help="SpiNNaker2 board address (--target spinnaker2 only; refused with "
+                        "the emulator)")
     p.add_argument("--show-placement", action="store_true", help="print one line per PE")
     p.add_argument("--show-constants", action="store_true",
                    help="print the chip constants table (value, unit, tag, source)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli import checks
     from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.chip import constants_table_markdown
     from neuroq.deploy.compiler import compile_program, describe_limits
     from neuroq.deploy.errors import NeuroqError
 
+    checks.artifact(args.artifact)
     if args.target == "spinnaker2" and not args.board_ip:
         raise NeuroqError("--target spinnaker2 needs the board's address: pass --board-ip")
+    if args.target != "spinnaker2" and args.board_ip is not None:
+        raise NeuroqError(f"--board-ip is for --target spinnaker2 (this is --target "
+                          f"{args.target})")
     art = load_artifact(args.artifact)
     prog = compile_program(art.network)
     net = art.network

@@ -71,9 +71,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli import checks
     from neuroq.agents.energy import energy_report
     from neuroq.agents.energy.render import main_table
+    from neuroq.agents.energy.runs import resolve_artifact_dir
 
+    # wrong input: one line before the six steps
+    checks.artifact(args.artifact)
+    if args.baseline is not None:
+        resolve_artifact_dir(checks.given(args.baseline, "--baseline"))
+    checks.writable(args.out)
     rep, paths = energy_report(
         args.artifact, args.out, tensorboard=not args.no_tensorboard, episodes=args.episodes,
         seed=args.seed, max_steps=args.max_steps, latency_samples=args.latency_samples,

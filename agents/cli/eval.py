@@ -26,6 +26,7 @@ import argparse
 import sys
 
 from neuroq.agents.cli.argtypes import positive_int, seed
+from neuroq.agents.cli.checks import counted
 
 HELP = "evaluate an artifact closed loop: returns, latency, events and energy per action"
 
@@ -42,11 +43,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="where the network runs (default: emulator)")
     p.add_argument("--episodes", type=positive_int, default=100, help="episodes (default: 100)")
     p.add_argument("--seed", type=seed, default=0, help="episode i uses seed + i (default: 0)")
-    p.add_argument("--board-ip", default=None, help="SpiNNaker2 board address (spinnaker2)")
+    p.add_argument("--board-ip", default=None,
+                   help="SpiNNaker2 board address (--backend spinnaker2 only; refused with "
+                        "the other backends)")
     p.add_argument("--performance-level", default="low", choices=("low", "high"),
-                   help="DVFS level of the energy model: low 150 MHz/0.5 V, high 300 MHz/0.8 V")
+                   help="DVFS level of the energy model: low 150 MHz/0.5 V, high 300 MHz/0.8 V "
+                        "(default: %(default)s)")
     p.add_argument("--static-scope", default="chip", choices=("chip", "pes_used"),
-                   help="static power of the whole chip, or only of the PEs used")
+                   help="static power of the whole chip, or only of the PEs used "
+                        "(default: %(default)s)")
     p.add_argument("--max-steps", type=positive_int, default=None,
                    help="cap on steps per episode (default: the environment's limit)")
     p.add_argument("--out", default="runs", help="root of run folders (default: runs)")
@@ -78,7 +83,7 @@ def print_summary(result: dict, run_dir) -> None:
     lo, hi = result["return_ci95"]
     print(f"return              {result['return_mean']:.2f} +- {result['return_std']:.2f}, "
           f"95 % CI [{lo:.2f}, {hi:.2f}] (worst 5 %: {result['return_worst5pct_mean']:.2f}) "
-          f"over {result['episodes']} episodes (seeds {result['episode_seeds'][0]}.."
+          f"over {counted(result['episodes'], 'episode')} (seeds {result['episode_seeds'][0]}.."
           f"{result['episode_seeds'][1]})")
     if "success_rate" in result:
         print(outcome_line(result))
@@ -100,12 +105,20 @@ def print_summary(result: dict, run_dir) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from neuroq.agents.cli import checks
     from neuroq.agents.evaluate import evaluate_artifact
+    from neuroq.deploy.errors import NeuroqError
 
+    # wrong input: one line before anything runs
+    checks.artifact(args.artifact)
+    if args.board_ip is not None and args.backend != "spinnaker2":
+        raise NeuroqError(f"--board-ip is for --backend spinnaker2 (this is --backend "
+                          f"{args.backend})")
     if args.video:
         from neuroq.agents.video import check_video_path
 
-        check_video_path(args.video)  # a bad path: one line before anything runs
+        check_video_path(args.video)
+    checks.writable(args.out)
     with tqdm(total=args.episodes, desc="episodes", unit="ep", file=sys.stderr,
               disable=not sys.stderr.isatty(), dynamic_ncols=True) as bar:
         def progress(done: int, total: int) -> None:

@@ -60,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.file.endswith(".raw"):
         raise NeuroqError(f"the file must end in .raw (EVT 3.0), got {args.file}")
+    if args.artifact is not None:
+        from neuroq.agents.cli import checks
+
+        checks.artifact(args.artifact, "--artifact")
     shown = [-1]
 
     def progress(camera_s: float) -> None:

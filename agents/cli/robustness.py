@@ -33,6 +33,7 @@ from neuroq.agents.cli.argtypes import (
     probability,
     seed,
 )
+from neuroq.agents.cli.checks import counted
 
 HELP = "returns of an artifact, its float DQN and an int8 ANN under perturbation"
 
@@ -65,9 +66,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dropped-action probabilities (default: 0.1 0.25; none given: off)")
     p.add_argument("--obs-delay", type=nonnegative_int, nargs="*", metavar="STEPS",
                    help="observation delays (default: 1 on event tasks, else off)")
-    p.add_argument("--physics", type=_physics, action="append", metavar="NAME=V1,V2",
-                   help="physics shift, repeatable (default: the env's own set)")
-    p.add_argument("--no-physics", action="store_true", help="no physics shifts")
+    physics = p.add_mutually_exclusive_group()
+    physics.add_argument("--physics", type=_physics, action="append", metavar="NAME=V1,V2",
+                         help="physics shift, repeatable (default: the env's own set)")
+    physics.add_argument("--no-physics", action="store_true", help="no physics shifts")
     p.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=NETWORKS,
                    help="networks to compare (default: all; snn is always included)")
     p.add_argument("--backend", default="emulator", choices=("emulator", "reference"),
@@ -79,21 +81,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli import checks
     from neuroq.agents.robustness import run_robustness, suite, table_markdown, write_robustness
     from neuroq.deploy.artifact import load_artifact
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.envs.perturb import check_physics
 
+    checks.artifact(args.artifact)
     art = load_artifact(args.artifact)
     event = hasattr(art.encoder, "encode_events")
     physics = {} if args.no_physics else (dict(args.physics) if args.physics else None)
+    try:  # every value, before any episode runs
+        for name, values in (physics or {}).items():
+            for value in values:
+                check_physics(art.manifest["env_id"], {name: value})
+    except ValueError as exc:
+        raise NeuroqError(f"--physics: {exc}") from None
     conditions = suite(art.manifest["env_id"], args.noise, args.action_delay, args.drop,
                        physics, args.obs_delay, event_env=event)
     networks = sorted(set(args.networks) | {"snn"}, key=["snn", "float", "int8"].index)
+    checks.writable(args.out)
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    say(f"{len(conditions)} conditions x {len(networks)} networks x {args.episodes} episodes, "
-        f"seeds {args.seed}..{args.seed + args.episodes - 1}")
+    say(f"{counted(len(conditions), 'condition')} x {counted(len(networks), 'network')} x "
+        f"{counted(args.episodes, 'episode')}, seeds {args.seed}..{args.seed + args.episodes - 1}")
     rob = run_robustness(args.artifact, args.episodes, args.seed, conditions, networks,
                          args.backend, args.max_steps, say=say)
     run_dir = write_robustness(rob, args.out)

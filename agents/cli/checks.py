@@ -1,0 +1,117 @@
+"""Checks of the paths and files a command is given, made before any work starts, each a
+`NeuroqError` (one line, exit status 2) that says what is wrong: the path is empty, does not
+exist, is a file where a folder is expected (or the reverse), cannot be written, or is not
+text. And `counted`, for the counts these commands print.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from neuroq.deploy.errors import NeuroqError
+
+MANIFEST = "manifest.json"
+#: The first bytes of an HDF5 file (a NIR graph is one), at offset 0 without a user block.
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: File name endings of NIR graphs (nir.write writes HDF5).
+NIR_SUFFIXES = (".nir", ".h5", ".hdf5")
+
+
+def given(path: str | os.PathLike, what: str) -> Path:
+    """`path` as a Path; an empty one is refused (Path("") would mean the current folder)."""
+    if not str(path).strip():
+        raise NeuroqError(f"{what}: an empty path")
+    return Path(path)
+
+
+def looks_like_nir(path: Path) -> bool:
+    """Whether a file looks like a NIR graph: an HDF5 name ending or signature."""
+    if path.suffix.lower() in NIR_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as f:
+            return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def artifact(path: str | os.PathLike, what: str = "artifact") -> Path:
+    """Check that `path` names an artifact folder or its manifest.json that exists (the
+    manifest itself is read and checked by the loader)."""
+    p = given(path, what)
+    if not p.exists():
+        raise NeuroqError(f"{what} {p} does not exist")
+    if p.is_file() and p.name != MANIFEST:
+        if looks_like_nir(p):
+            raise NeuroqError(f"{p} is a file, not an artifact folder; a NIR graph from another "
+                              f"tool becomes an artifact with `neuroq import {p} --env ENV "
+                              "--encoder FILE`")
+        raise NeuroqError(f"{what} {p} is a file, not an artifact folder (a folder with "
+                          f"{MANIFEST})")
+    return p
+
+
+def folder(path: str | os.PathLike, what: str = "run folder") -> Path:
+    """Check that `path` is a folder that exists."""
+    p = given(path, what)
+    if not p.exists():
+        raise NeuroqError(f"{what} {p} does not exist")
+    if not p.is_dir():
+        raise NeuroqError(f"{p} is a file, not a {what}")
+    return p
+
+
+def file(path: str | os.PathLike, what: str) -> Path:
+    """Check that `path` is a file that exists."""
+    p = given(path, what)
+    if not p.exists():
+        raise NeuroqError(f"{what} {p} does not exist")
+    if p.is_dir():
+        raise NeuroqError(f"{p} is a folder, not a {what}")
+    return p
+
+
+def text_file(path: str | os.PathLike, what: str) -> Path:
+    """Check that the file at `path`, if there is one, reads as UTF-8 text (a YAML or JSON
+    file; a missing one is left to the reader, which says so)."""
+    p = given(path, what)
+    if p.is_file():
+        try:
+            p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise NeuroqError(f"{what} {p} is not a text file (byte {exc.start} is not "
+                              "UTF-8)") from None
+        except OSError as exc:
+            raise NeuroqError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    return p
+
+
+def writable(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Check that the folder `path` can be created (if missing) and written, with the check
+    `train --out` makes (neuroq.agents.runs.ensure_writable), and leave nothing behind: the
+    folders made for the check are removed again, so a command refused later makes none."""
+    from neuroq.agents.runs import ensure_writable
+
+    p = given(path, option)
+    missing = p
+    while not missing.parent.exists() and missing.parent != missing:
+        missing = missing.parent
+    made = None if p.exists() else missing
+    try:
+        ensure_writable(p)
+    except NeuroqError as exc:
+        if option != "--out":
+            raise NeuroqError(str(exc).replace("choose another with --out",
+                                               f"choose another with {option}")) from None
+        raise
+    finally:
+        if made is not None and made.is_dir():
+            shutil.rmtree(made, ignore_errors=True)
+    return p
+
+
+def counted(n: int, noun: str) -> str:
+    """`n` and the noun, singular for one: "1 episode", "2 episodes"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -321,3 +321,51 @@ def test_board_ip_without_a_board_is_refused(tmp_path, capsys, monkeypatch, argv
     code, out, err = run_cli(capsys, *argv)
     assert_one_line_error(code, err, argv[0], "--board-ip is for --")
     assert not out
+
+
+def test_demo_checks_ship_before_training(tmp_path, capsys, monkeypatch):
+    """demo --ship /proc/x failed after export and evaluation (15 min in by default)."""
+    pytest.importorskip("stable_baselines3")
+    _no_work(monkeypatch, "neuroq.agents.pipeline", "run_pipeline")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, out, err = run_cli(capsys, "demo", "--skip-ros", "--skip-energy", "--ship",
+                             blocker / "ship", "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "demo", "choose another with --ship")
+    assert not out and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("randomize,match", [
+    ("{foo: 1}", "unknown key(s) ['foo']"),
+    ("{obs_noise: [0.1, 0]}", "randomize.obs_noise"),
+    ("{physics: {bar: [1, 2]}}", "no physics parameter 'bar'"),
+    ("{physics: {length: [0, 0.7]}}", "length must be positive, got 0"),
+])
+def test_demo_checks_randomize_before_training(tmp_path, capsys, monkeypatch, randomize, match):
+    """demo --randomize '{foo: 1}' was refused only at the fine-tuning stage."""
+    pytest.importorskip("stable_baselines3")
+    _no_work(monkeypatch, "neuroq.agents.pipeline", "run_pipeline")
+    code, _, err = run_cli(capsys, "demo", "--skip-ros", "--randomize", randomize,
+                           "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "demo", match)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_finetune_randomize_takes_inline_yaml_or_a_file(tmp_path, capsys):
+    """`--randomize rand.yaml` was refused as "expected a YAML mapping, got 'rand.yaml'"."""
+    from neuroq.agents.cli.finetune import randomization
+
+    good = tmp_path / "rand.yaml"
+    good.write_text("obs_noise: [0, 0.05]\naction_delay: [0, 1]\n")
+    assert randomization(str(good)) == {"obs_noise": [0, 0.05], "action_delay": [0, 1]}
+    assert randomization("{drop: [0, 0.1]}") == {"drop": [0, 0.1]}
+    code, _, err = run_cli(capsys, "finetune", tmp_path / "no-run", "--randomize", good)
+    assert_one_line_error(code, err, "finetune", "does not exist")  # the file was taken
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("{foo: 1}\n")
+    code, _, err = run_cli(capsys, "finetune", tmp_path / "no-run", "--randomize", bad)
+    assert_one_line_error(code, err, "finetune", "argument --randomize: randomize: unknown key")
+    binary = tmp_path / "noise.raw"
+    binary.write_bytes(b"\xff\xfe\x00\x81" * 8)
+    code, _, err = run_cli(capsys, "finetune", tmp_path / "no-run", "--randomize", binary)
+    assert_one_line_error(code, err, "finetune", "is not a text file")

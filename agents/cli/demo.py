@@ -57,20 +57,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="steps per action of the spiking network (default: the smallest)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override training hyperparameters, e.g. n_timesteps=20000")
-    p.add_argument("--randomize", type=_yaml_mapping, metavar="YAML",
-                   help="domain randomization of fine-tuning (see neuroq finetune --help)")
+    p.add_argument("--randomize", type=_randomization, metavar="YAML_OR_FILE",
+                   help="domain randomization of fine-tuning, inline YAML or a YAML file "
+                        "(see neuroq finetune --help); checked before training")
     p.add_argument("--gate", type=gate_fraction, metavar="FRACTION",
                    help="the export gate: the SNN's return as a fraction of the float DQN's "
                         "on held-out episodes (default: neuroq export's)")
     p.add_argument("--ship", metavar="DIR",
                    help="copy the exported artifact into DIR with a PROVENANCE.md naming this "
-                        "command (how config/artifacts/* are made)")
+                        "command (how config/artifacts/* are made); DIR must be writable, "
+                        "checked before training")
 
 
-def _yaml_mapping(text: str) -> dict:
-    from neuroq.agents.cli.finetune import _yaml_mapping as parse
+def _randomization(text: str) -> dict:
+    from neuroq.agents.cli.finetune import randomization
 
-    return parse(text)
+    return randomization(text)
 
 
 def _ros_stage(env_id: str):
@@ -109,8 +111,21 @@ def shipped_command(argv: list[str]) -> str:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from neuroq.agents.cli import checks
     from neuroq.agents.pipeline import run_pipeline
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.envs.perturb import check_physics
 
+    # wrong input: one line before the stages (the ship folder is written after stage 5)
+    if args.ship is not None:
+        checks.writable(args.ship, "--ship")
+    physics = (args.randomize or {}).get("physics") or {}
+    try:  # names and ranges the env takes (RandomizationSpec checked the shape)
+        for name, (low, high) in physics.items():
+            check_physics(args.env, {name: low})
+            check_physics(args.env, {name: high})
+    except ValueError as exc:
+        raise NeuroqError(f"--randomize: {exc}") from None
     command = shipped_command(sys.argv[2:] if sys.argv[1:2] == ["demo"] else sys.argv[1:])
     done = run_pipeline(args.env, args.seed, args.out, args.steps, args.epochs,
                         args.spike_penalty, args.episodes,

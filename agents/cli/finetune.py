@@ -39,15 +39,35 @@ from neuroq.agents.cli.argtypes import (
 HELP = "fine-tune a converted spiking Q-network with the chip's 8-bit semantics"
 
 
-def _yaml_mapping(text: str) -> dict:
+def randomization(text: str) -> dict:
+    """--randomize: a domain randomization mapping, inline YAML or the path of a YAML file
+    holding one, checked as fine-tuning will (neuroq.envs.perturb.RandomizationSpec) while
+    the command line is read."""
+    from pathlib import Path
+
     import yaml
 
+    from neuroq.agents.cli.checks import text_file
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.envs.perturb import RandomizationSpec
+
+    source = text
+    if text.strip() and Path(text).is_file():
+        try:
+            source = text_file(text, "file").read_text(encoding="utf-8")
+        except NeuroqError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
     try:
-        value = yaml.safe_load(text)
+        value = yaml.safe_load(source)
     except yaml.YAMLError:
         value = None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a YAML mapping, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a YAML mapping (inline, or a file holding one), got {text!r}")
+    try:
+        RandomizationSpec.from_dict(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return value
 
 
@@ -85,11 +105,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="distillation from the DQN's Q-values (default) or TD learning")
     p.add_argument("--eval-episodes", type=positive_int,
                    help="final evaluation episodes (default: those of the convert run)")
-    p.add_argument("--randomize", type=_yaml_mapping, metavar="YAML",
+    p.add_argument("--randomize", type=randomization, metavar="YAML_OR_FILE",
                    help="domain randomization of the DAgger rollouts and half the validation "
-                        "episodes, e.g. \"{obs_noise: [0, 0.05], action_delay: [0, 1]}\" "
-                        "(kinds: obs_noise, action_delay, drop, physics, obs_delay; "
-                        "default: none)")
+                        "episodes: inline YAML, e.g. \"{obs_noise: [0, 0.05], action_delay: "
+                        "[0, 1]}\", or a YAML file holding that mapping (kinds: obs_noise, "
+                        "action_delay, drop, physics, obs_delay; default: none)")
     p.add_argument("--seed", type=seed, default=d.seed, help="default: %(default)s")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

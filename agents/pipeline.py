@@ -47,6 +47,11 @@ class PipelineRun:
     report: Path | None = None
 
 
+def _episodes(n: int, noun: str = "episode") -> str:
+    """`n` episodes, singular for one: "1 episode", "3 episodes"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def is_event_env(env_id: str) -> bool:
     """Whether `env_id` is an event-camera env (one the event encoder can take its geometry
     from), judged by the environment itself, not by its name."""
@@ -101,7 +106,7 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     run.folders["train"] = train_one(env_id, seed, cfg, out, defaults=loaded.defaults)
     run.train_result = read_json(run.folders["train"] / "result.json")
     say(f"float DQN: {run.train_result['mean_return']:.1f} over "
-        f"{run.train_result['episodes']} report episodes ({run.folders['train']})")
+        f"{_episodes(run.train_result['episodes'], 'report episode')} ({run.folders['train']})")
 
     banner(2, "convert to a spiking Q-network")
     run.folders["convert"] = run_convert(
@@ -125,7 +130,7 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     run.folders["export"], run.artifact = made.run_dir, made.artifact
     if "mean_return" in made.result:
         say(f"artifact return: {made.result['mean_return']:.1f} over "
-            f"{made.result['episodes']} episodes ({made.artifact})")
+            f"{_episodes(made.result['episodes'])} ({made.artifact})")
     figures = made.result["gate"]
     say(f"gate passed: SNN {figures['snn']['mean']:.1f} vs float DQN "
         f"{figures['float_dqn']['mean']:.1f} on held-out episodes {figures['seeds'][0]}.."
@@ -137,10 +142,10 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     banner(5, "closed loop on the SpiNNaker2 emulator")
     evaluation = evaluate_artifact(made.artifact, episodes=episodes, seed=seed, out=out)
     run.folders["eval"], run.eval_result = evaluation.run_dir, evaluation.result
-    say(f"8-bit SNN on the emulator: {evaluation.result['return_mean']:.1f} over {episodes} "
-        f"episodes ({evaluation.run_dir})")
+    say(f"8-bit SNN on the emulator: {evaluation.result['return_mean']:.1f} over "
+        f"{_episodes(episodes)} ({evaluation.run_dir})")
     if "success_rate" in evaluation.result:
-        say(f"success {100 * evaluation.result['success_rate']:.0f} % of {episodes} episodes")
+        say(f"success {100 * evaluation.result['success_rate']:.0f} % of {_episodes(episodes)}")
     if ship is not None:  # after the evaluation, so PROVENANCE.md carries its figures
         ship_artifact(made.artifact, Path(ship), run, command)
         say(f"shipped to {ship}")

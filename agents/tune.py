@@ -271,8 +271,19 @@ class TuneResult:
     wall_s: float
 
 
+def check_study_name(name: str) -> str:
+    """`name` if it can name the study folder tune-<name> inside the env folder: not empty,
+    no path separator, no "..", no control character; else NeuroqError."""
+    bad = [c for c in ("/", "\\", "..") if c in name]
+    if not name.strip() or bad or any(ord(c) < 32 for c in name):
+        why = f"it holds {' and '.join(map(repr, bad))}" if bad else "it is empty or unprintable"
+        raise NeuroqError(f"--name {name!r} cannot name the study folder tune-<name> ({why}); "
+                          "use a plain name such as dqn or lr-search")
+    return name
+
+
 def tune_dir(env_id: str, name: str, out_root: str | os.PathLike) -> Path:
-    return Path(out_root) / env_folder(env_id) / f"tune-{name}"
+    return Path(out_root) / env_folder(env_id) / f"tune-{check_study_name(name)}"
 
 
 def _check_settings(folder: Path, settings: dict[str, Any]) -> None:
@@ -343,6 +354,7 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
         raise NeuroqError(f"--trials must be an integer >= 1, got {n_trials!r}")
     if not isinstance(workers, int) or workers < 1:
         raise NeuroqError(f"--workers must be an integer >= 1, got {workers!r}")
+    check_study_name(name)
     check_env_id(env_id)
     space = load_space(space_path)
     loaded = hyperparams.load_hyperparameters(env_id, config_path)

@@ -369,3 +369,113 @@ def test_finetune_randomize_takes_inline_yaml_or_a_file(tmp_path, capsys):
     binary.write_bytes(b"\xff\xfe\x00\x81" * 8)
     code, _, err = run_cli(capsys, "finetune", tmp_path / "no-run", "--randomize", binary)
     assert_one_line_error(code, err, "finetune", "is not a text file")
+
+
+def test_show_of_a_result_that_is_not_an_object_is_one_line(tmp_path, capsys):
+    """A result.json holding `[1]` was a TypeError traceback."""
+    (tmp_path / "result.json").write_text("[1]\n")
+    code, _, err = run_cli(capsys, "show", tmp_path)
+    assert_one_line_error(code, err, "show", "holds a JSON list, not an object")
+
+
+@pytest.mark.parametrize("command", ["show", "convert", "finetune", "export"])
+def test_a_file_given_for_a_run_folder_is_called_a_file(tmp_path, capsys, command):
+    """`neuroq show <run>/result.json` and `neuroq convert setup.py` said "does not exist"."""
+    if command in ("convert", "finetune"):
+        pytest.importorskip("stable_baselines3")
+    given = tmp_path / "result.json"
+    given.write_text("{}\n")
+    code, _, err = run_cli(capsys, command, given)
+    assert_one_line_error(code, err, command, f"{given} is a file, not a run folder")
+
+
+def test_a_folder_given_for_a_nir_graph_is_called_a_folder(tmp_path, capsys):
+    """`neuroq import <a folder>` said the folder does not exist."""
+    code, _, err = run_cli(capsys, "import", tmp_path, "--env", "CartPole-v1", "--encoder",
+                           tmp_path / "encoder.yaml", "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "import", f"{tmp_path} is a folder, not a NIR graph file")
+
+
+@pytest.mark.parametrize("command", ["show", "convert", "export"])
+def test_an_empty_run_folder_path_is_an_error(tmp_path, capsys, monkeypatch, command):
+    if command == "convert":
+        pytest.importorskip("stable_baselines3")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "result.json").write_text('{"seed": 0}')  # "" must not read as "."
+    code, _, err = run_cli(capsys, command, "")
+    assert_one_line_error(code, err, command, "an empty path")
+
+
+BINARY = b"\xff\xfe\x00\x81not text" * 4
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["train", "--config", "{bin}"], "config file {bin} is not a text file"),
+    (["import", "{graph}", "--env", "CartPole-v1", "--encoder", "{bin}"],
+     "--encoder {bin} is not a text file"),
+    (["sweep", "{bin}", "--serial"], "sweep spec {bin} is not a text file"),
+    (["tune", "--env", "CartPole-v1", "--serial", "--space", "{bin}"],
+     "search space {bin} is not a text file"),
+    (["tune", "--env", "CartPole-v1", "--serial", "--config", "{bin}"],
+     "config file {bin} is not a text file"),
+])
+def test_a_binary_file_for_a_yaml_input_is_one_line(tmp_path, capsys, monkeypatch, argv,
+                                                     match):
+    """A .raw (non-UTF-8) file as train --config, import --encoder or the sweep spec was a
+    UnicodeDecodeError traceback; invalid YAML was already one line."""
+    if argv[0] in ("train", "sweep", "tune"):
+        pytest.importorskip("stable_baselines3")
+    if argv[0] in ("sweep", "tune"):
+        pytest.importorskip("optuna")
+    work = {"train": ("neuroq.agents.train", "train_one"),
+            "import": ("neuroq.agents.nir_import", "run_import"),
+            "sweep": ("neuroq.agents.sweep", "run_sweep"),
+            "tune": ("neuroq.agents.tune", "run_tune")}
+    _no_work(monkeypatch, *work[argv[0]])
+    binary = tmp_path / "events.raw"
+    binary.write_bytes(BINARY)
+    names = {"bin": binary, "graph": SHIPPED / "network.nir.h5"}
+    argv = [a.format(**names) for a in argv]
+    code, _, err = run_cli(capsys, *argv, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, argv[0], match.format(**names))
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "a\\b", "..", "", " "])
+def test_tune_refuses_a_name_that_is_no_plain_folder_name(tmp_path, capsys, monkeypatch, name):
+    """--name ../../x wrote outside the env folder; --name '' made tune-."""
+    _no_work(monkeypatch, "neuroq.agents.tune", "run_tune")
+    code, _, err = run_cli(capsys, "tune", "--env", "CartPole-v1", "--name", name,
+                           "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "tune", "argument --name")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "x").exists()
+
+
+def test_the_study_folder_is_checked_by_the_library_too(tmp_path):
+    from neuroq.agents.tune import tune_dir
+    from neuroq.deploy.errors import NeuroqError
+
+    assert tune_dir("CartPole-v1", "lr-search", tmp_path).name == "tune-lr-search"
+    with pytest.raises(NeuroqError, match="cannot name the study folder"):
+        tune_dir("CartPole-v1", "../x", tmp_path)
+
+
+def test_one_episode_is_one_episode(tmp_path, capsys):
+    """eval --episodes 1 printed "over 1 episodes"."""
+    code, out, err = run_cli(capsys, "eval", SHIPPED, "--episodes", 1, "--out",
+                             tmp_path / "runs")
+    assert code == 0, err
+    assert "over 1 episode (" in out and "1 episodes" not in out
+
+
+@pytest.mark.parametrize("option,default", [("--performance-level", "low"),
+                                            ("--static-scope", "chip")])
+def test_eval_help_states_the_energy_model_defaults(capsys, option, default):
+    from neuroq.agents.cli.main import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    options = text[text.index("options:"):]  # past the usage lines
+    entry = options[options.index(option + " {"):]
+    assert f"(default: {default})" in entry[:entry.index(" --", 3)]

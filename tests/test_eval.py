@@ -122,6 +122,9 @@ def test_eval_command_writes_result_without_torch(artifact, tmp_path):
     assert p.returncode == 2 and "--board-ip" in p.stderr
     p = run_cli("eval", tmp_path / "nothing", cwd=tmp_path)
     assert p.returncode == 2 and "nothing does not exist" in p.stderr
+    (tmp_path / "empty").mkdir()
+    p = run_cli("eval", tmp_path / "empty", cwd=tmp_path)
+    assert p.returncode == 2 and "no manifest.json" in p.stderr
 
 
 def test_deploy_command_shows_placement(artifact, tmp_path):

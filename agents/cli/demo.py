@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroq.agents.cli.argtypes import gate_fraction, nonnegative_float, positive_int, seed
+from neuroq.agents.cli.checks import counted
 
 HELP = "run the whole pipeline on one environment (what `make demo` runs)"
 
@@ -136,9 +137,9 @@ def run(args: argparse.Namespace) -> int:
                         ship=args.ship, command=command, gate=args.gate)
     print("\n=== summary")
     print(f"float DQN return        {done.train_result['mean_return']:.1f} "
-          f"({done.train_result['episodes']} episodes)")
+          f"({counted(done.train_result['episodes'], 'episode')})")
     print(f"8-bit SNN on emulator   {done.eval_result['return_mean']:.1f} "
-          f"({done.eval_result['episodes']} episodes, T = "
+          f"({counted(done.eval_result['episodes'], 'episode')}, T = "
           f"{done.eval_result['timesteps_per_action']} steps per action)")
     if "success_rate" in done.eval_result:
         from neuroq.agents.cli.eval import outcome_line

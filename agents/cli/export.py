@@ -40,6 +40,7 @@ import argparse
 import sys
 
 from neuroq.agents.cli.argtypes import gate_fraction, nonnegative_int
+from neuroq.agents.cli.checks import counted
 
 HELP = "write the deploy artifact (NIR + manifest) of a fine-tuned network"
 
@@ -78,9 +79,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli.checks import folder
     from neuroq.agents.export import export, percent
     from neuroq.deploy.artifact import load_artifact
 
+    folder(args.finetune_run)  # a file or nothing: one line before the work
     made = export(args.finetune_run, args.out, args.eval_episodes, args.gate,
                   args.gate_episodes, args.force, tuple(args.nir_profile),
                   interface=args.interface)
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if "mean_return" in r:
         ref = r.get("ann_mean_return")
         print(f"artifact return: {r['mean_return']:.1f} +- {r['std_return']:.1f} over "
-              f"{r['episodes']} episodes"
+              f"{counted(r['episodes'], 'episode')}"
               + (f" (teacher {ref:.1f})" if ref is not None else ""))
     print(made.artifact)
     return 0

@@ -116,9 +116,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli.checks import folder
     from neuroq.agents.finetune import FinetuneConfig, run_finetune
     from neuroq.agents.runs import read_json
-
+    folder(args.convert_run)  # a file or nothing: one line before the work
     cfg = FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          spike_penalty=args.spike_penalty, margin=args.margin,
                          dagger_steps=args.dagger_steps,

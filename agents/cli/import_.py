@@ -66,7 +66,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli import checks
     from neuroq.agents.nir_import import ImportSettings, run_import
+
+    checks.file(args.graph, "NIR graph file")
+    checks.text_file(args.encoder, "--encoder")
 
     settings = ImportSettings(source=args.source, dt=args.dt, reset=args.reset,
                               timesteps=args.timesteps, percentile=args.percentile,

@@ -55,16 +55,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from neuroq.agents.cli.checks import counted, text_file
     from neuroq.agents.sweep import check_workers, run_sweep
     from neuroq.agents.sweep_spec import load_spec
 
+    text_file(args.spec, "sweep spec")
     spec = load_spec(args.spec, train_run=args.train_run)
     if args.workers is not None:
         spec = dataclasses.replace(spec, workers=check_workers(args.workers))
     result = run_sweep(spec, args.out, address=args.address, serial=args.serial,
                        show_progress=not args.no_progress)
     print(result.table_md.read_text())
-    print(f"{len(result.rows)} trials ({result.skipped} already finished, {result.failed} "
-          f"failed) in {result.wall_s:.1f} s; table {result.table_csv}, {result.table_md}"
+    print(f"{counted(len(result.rows), 'trial')} ({result.skipped} already finished, "
+          f"{result.failed} failed) in {result.wall_s:.1f} s; table {result.table_csv}, "
+          f"{result.table_md}"
           + (f"; plot {result.plot}" if result.plot else ""))
     return 0

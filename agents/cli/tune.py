@@ -30,6 +30,17 @@ def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
     return ("train", "scale")
 
 
+def _study_name(text: str) -> str:
+    from neuroq.agents.tune import check_study_name
+    from neuroq.deploy.errors import NeuroqError
+
+    try:
+        return check_study_name(text)
+    except NeuroqError as exc:
+        message = str(exc).replace(f"--name {text!r} ", f"{text!r} ")
+        raise argparse.ArgumentTypeError(message) from None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", required=True,
                    help="Gymnasium env id, or module.path:ClassName of your own env class")
@@ -39,8 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=positive_int, metavar="N", help="n_timesteps of every trial")
     p.add_argument("--seed", type=seed, default=0,
                    help="training seed of every trial, and the sampler's (default: 0)")
-    p.add_argument("--name", default="dqn",
-                   help="study name: folder <out>/<env>/tune-<name> (default: %(default)s)")
+    p.add_argument("--name", type=_study_name, default="dqn",
+                   help="study name: folder <out>/<env>/tune-<name>; not empty, no '/', '\\' "
+                        "or '..' (default: %(default)s)")
     p.add_argument("--space", metavar="YAML",
                    help="search space (hyperparameter: distribution; default: built in, "
                         "see docs/scale.md)")
@@ -59,17 +71,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli.checks import counted, text_file
     from neuroq.agents.tune import run_tune
     from neuroq.deploy.envref import with_package
 
+    if args.space:
+        text_file(args.space, "search space")
+    if args.config:
+        text_file(args.config, "config file")
     env_id = with_package(args.env, args.gym_package)
     result = run_tune(env_id, args.trials, args.out, args.name, args.steps, args.seed,
                       args.workers, args.space, args.config, args.set, args.address,
                       args.serial, show_progress=not args.no_progress)
     states = {s: sum(t["state"] == s for t in result.trials)
               for s in ("complete", "pruned", "fail")}
-    print(f"{len(result.trials)} trials ({states['complete']} complete, {states['pruned']} "
-          f"pruned, {states['fail']} failed) in {result.wall_s:.1f} s; study {result.folder}")
+    print(f"{counted(len(result.trials), 'trial')} ({states['complete']} complete, "
+          f"{states['pruned']} pruned, {states['fail']} failed) in {result.wall_s:.1f} s; "
+          f"study {result.folder}")
     if result.best is None:
         print("no trial completed: no best settings")
         return 0

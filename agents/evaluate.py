@@ -48,7 +48,7 @@ def evaluate_artifact(artifact: str | os.PathLike, backend: str = "emulator",
     check_artifact_env(policy.manifest)  # an env that cannot be made or does not fit: now
     if say is not None:
         say(f"evaluating {artifact} on {policy.manifest['env_id']}, backend {backend}, "
-            f"{episodes} episodes, T = {policy.timesteps}")
+            f"{episodes} episode{'' if episodes == 1 else 's'}, T = {policy.timesteps}")
     result = evaluate(policy, episodes, seed, max_steps=max_steps, progress=progress)
     result["config"] = {"artifact": str(artifact), "backend": backend, "episodes": episodes,
                         "seed": seed, "performance_level": performance_level,

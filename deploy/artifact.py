@@ -388,7 +388,7 @@ NIR_SUFFIXES = (".nir", ".h5", ".hdf5")
 """File names NIR graphs go by (the NIR documentation writes `.nir`; they are HDF5)."""
 
 
-def _looks_like_nir(path: Path) -> bool:
+def looks_like_nir(path: Path) -> bool:
     """Whether a file is named as a NIR graph or starts with the HDF5 signature."""
     if path.suffix.lower() in NIR_SUFFIXES:
         return True
@@ -399,20 +399,21 @@ def _looks_like_nir(path: Path) -> bool:
         return False
 
 
-def read_manifest(path: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
+def read_manifest(path: str | os.PathLike, what: str = "artifact"
+                  ) -> tuple[Path, dict[str, Any]]:
     """(folder, manifest) of an artifact folder or its manifest.json, the manifest's format
     and required keys checked; the weights are neither read nor checked (load_artifact
     does that). For a node that needs only what the manifest says (the actuator: the robot
-    interface)."""
-    if not str(path):
-        raise NeuroqError("the artifact path is empty: give an artifact folder")
+    interface). what: how the path was given, for the messages ("artifact", "--artifact")."""
+    if not str(path).strip():
+        raise NeuroqError(f"{what}: an empty path")
     p = Path(path)
     if not p.exists():
-        raise NeuroqError(f"artifact {p} does not exist")
+        raise NeuroqError(f"{what} {p} does not exist")
     if p.is_file() and p.name != MANIFEST_FILE:
         hint = (f"; a NIR graph from another tool becomes an artifact with `neuroq import {p} "
-                "--env ENV --encoder FILE`") if _looks_like_nir(p) else ""
-        raise NeuroqError(f"{p} is a file, not an artifact folder (a folder holding "
+                "--env ENV --encoder FILE`") if looks_like_nir(p) else ""
+        raise NeuroqError(f"{what} {p} is a file, not an artifact folder (a folder holding "
                           f"{MANIFEST_FILE} and {WEIGHTS_FILE}){hint}")
     folder = p.parent if p.name == MANIFEST_FILE else p
     mpath = folder / MANIFEST_FILE

@@ -210,7 +210,7 @@ def test_what_is_wrong_with_an_artifact_path_is_said_as_it_is(tmp_path):
     from neuroq.deploy.artifact import read_manifest
 
     graph = ROOT / "config" / "artifacts" / "cartpole" / WEIGHTS_FILE
-    cases = [("", "the artifact path is empty"),
+    cases = [("", "artifact: an empty path"),
              (tmp_path / "nothing", "does not exist"),
              (ROOT / "README.md", r"is a file, not an artifact folder \(a folder holding"),
              (tmp_path, "is not an artifact: it has no manifest.json")]

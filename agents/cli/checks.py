@@ -12,12 +12,6 @@ from pathlib import Path
 
 from neuroq.deploy.errors import NeuroqError
 
-MANIFEST = "manifest.json"
-#: The first bytes of an HDF5 file (a NIR graph is one), at offset 0 without a user block.
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-#: File name endings of NIR graphs (nir.write writes HDF5).
-NIR_SUFFIXES = (".nir", ".h5", ".hdf5")
-
 
 def given(path: str | os.PathLike, what: str) -> Path:
     """`path` as a Path; an empty one is refused (Path("") would mean the current folder)."""
@@ -26,30 +20,14 @@ def given(path: str | os.PathLike, what: str) -> Path:
     return Path(path)
 
 
-def looks_like_nir(path: Path) -> bool:
-    """Whether a file looks like a NIR graph: an HDF5 name ending or signature."""
-    if path.suffix.lower() in NIR_SUFFIXES:
-        return True
-    try:
-        with path.open("rb") as f:
-            return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
-    except OSError:
-        return False
-
-
 def artifact(path: str | os.PathLike, what: str = "artifact") -> Path:
-    """Check that `path` names an artifact folder or its manifest.json that exists (the
-    manifest itself is read and checked by the loader)."""
+    """Check that `path` names an artifact folder or its manifest.json that exists, with a
+    readable manifest (`neuroq.deploy.artifact.read_manifest`, which says what is wrong:
+    missing, a file, no or a bad manifest); the weights are checked by the loader."""
+    from neuroq.deploy.artifact import read_manifest
+
     p = given(path, what)
-    if not p.exists():
-        raise NeuroqError(f"{what} {p} does not exist")
-    if p.is_file() and p.name != MANIFEST:
-        if looks_like_nir(p):
-            raise NeuroqError(f"{p} is a file, not an artifact folder; a NIR graph from another "
-                              f"tool becomes an artifact with `neuroq import {p} --env ENV "
-                              "--encoder FILE`")
-        raise NeuroqError(f"{what} {p} is a file, not an artifact folder (a folder with "
-                          f"{MANIFEST})")
+    read_manifest(p, what)
     return p
 
 

@@ -37,7 +37,7 @@ def evaluate_artifact(artifact: str | os.PathLike, backend: str = "emulator",
                       say: Callable[[str], None] | None = None) -> Evaluation:
     """Evaluate `artifact` (episode i seeded seed + i) and write the eval run folder;
     `say` hears one line once the policy is loaded."""
-    from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
+    from neuroq.agents.runs import counted, make_run_dir, removed_on_failure, write_json
     from neuroq.deploy.evaluate import evaluate
     from neuroq.deploy.policy import load_policy
     from neuroq.deploy.rollout import check_artifact_env, check_settings
@@ -48,7 +48,7 @@ def evaluate_artifact(artifact: str | os.PathLike, backend: str = "emulator",
     check_artifact_env(policy.manifest)  # an env that cannot be made or does not fit: now
     if say is not None:
         say(f"evaluating {artifact} on {policy.manifest['env_id']}, backend {backend}, "
-            f"{episodes} episode{'' if episodes == 1 else 's'}, T = {policy.timesteps}")
+            f"{counted(episodes, 'episode')}, T = {policy.timesteps}")
     result = evaluate(policy, episodes, seed, max_steps=max_steps, progress=progress)
     result["config"] = {"artifact": str(artifact), "backend": backend, "episodes": episodes,
                         "seed": seed, "performance_level": performance_level,

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neuroq.agents.runs import counted
+
 #: Event-camera envs are converted with the event encoder (events as input spikes, 5 time
 #: bins of 2 ms at T = 8) and looped over ROS 2 by the event camera and the event node.
 EVENT_TIMESTEPS = 8
@@ -45,11 +47,6 @@ class PipelineRun:
     eval_result: dict[str, Any] = field(default_factory=dict)
     ros_summary: dict[str, Any] | None = None
     report: Path | None = None
-
-
-def _episodes(n: int, noun: str = "episode") -> str:
-    """`n` episodes, singular for one: "1 episode", "3 episodes"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def is_event_env(env_id: str) -> bool:
@@ -106,7 +103,7 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     run.folders["train"] = train_one(env_id, seed, cfg, out, defaults=loaded.defaults)
     run.train_result = read_json(run.folders["train"] / "result.json")
     say(f"float DQN: {run.train_result['mean_return']:.1f} over "
-        f"{_episodes(run.train_result['episodes'], 'report episode')} ({run.folders['train']})")
+        f"{counted(run.train_result['episodes'], 'report episode')} ({run.folders['train']})")
 
     banner(2, "convert to a spiking Q-network")
     run.folders["convert"] = run_convert(
@@ -130,7 +127,7 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     run.folders["export"], run.artifact = made.run_dir, made.artifact
     if "mean_return" in made.result:
         say(f"artifact return: {made.result['mean_return']:.1f} over "
-            f"{_episodes(made.result['episodes'])} ({made.artifact})")
+            f"{counted(made.result['episodes'], 'episode')} ({made.artifact})")
     figures = made.result["gate"]
     say(f"gate passed: SNN {figures['snn']['mean']:.1f} vs float DQN "
         f"{figures['float_dqn']['mean']:.1f} on held-out episodes {figures['seeds'][0]}.."
@@ -143,9 +140,10 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     evaluation = evaluate_artifact(made.artifact, episodes=episodes, seed=seed, out=out)
     run.folders["eval"], run.eval_result = evaluation.run_dir, evaluation.result
     say(f"8-bit SNN on the emulator: {evaluation.result['return_mean']:.1f} over "
-        f"{_episodes(episodes)} ({evaluation.run_dir})")
+        f"{counted(episodes, 'episode')} ({evaluation.run_dir})")
     if "success_rate" in evaluation.result:
-        say(f"success {100 * evaluation.result['success_rate']:.0f} % of {_episodes(episodes)}")
+        rate = 100 * evaluation.result["success_rate"]
+        say(f"success {rate:.0f} % of {counted(episodes, 'episode')}")
     if ship is not None:  # after the evaluation, so PROVENANCE.md carries its figures
         ship_artifact(made.artifact, Path(ship), run, command)
         say(f"shipped to {ship}")

@@ -83,6 +83,12 @@ def removed_on_failure(run_dir: Path) -> Iterator[Path]:
         raise
 
 
+def counted(n: int, noun: str) -> str:
+    """`n` and the noun, singular for one: "1 episode", "2 episodes" (for the counts the
+    commands print)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def ensure_writable(folder: str | os.PathLike) -> Path:
     """Create `folder` if needed and check a file can be written there, else raise."""
     path = Path(folder)

@@ -160,16 +160,14 @@ class ActuatorNode(Node):
         from neuroq.deploy.artifact import read_manifest
 
         manifest = read_manifest(artifact)[1] if artifact else None
-        if not interface:
-            return resolve_interface("", manifest)
-        robot = load_interface(interface)
-        if manifest is not None:
-            try:
-                robot.check_artifact(manifest)
-            except NeuroqError as exc:
-                raise NeuroqError(f"artifact {artifact} does not fit interface "
-                                  f"{robot.name}: {exc}") from None
-        return robot
+        if not (interface and manifest is not None):
+            return resolve_interface(interface, manifest)
+        robot = load_interface(interface)  # loaded apart: its own errors are not the fit's
+        try:
+            return resolve_interface(interface, manifest)
+        except NeuroqError as exc:
+            raise NeuroqError(f"artifact {artifact} does not fit interface {robot.name}: "
+                              f"{exc}") from None
 
     def _on_action(self, msg: Joy) -> None:
         try:

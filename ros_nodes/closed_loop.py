@@ -306,36 +306,35 @@ def _start(params: dict[str, list[str]], config: Path, log_dir: Path
     return procs
 
 
-def config_interface(config: str | os.PathLike) -> RobotInterface:
-    """The robot interface a parameters file gives its sim robot (`interface`)."""
+def _node_param(config: str | os.PathLike, node: str, name: str) -> Any:
+    """Parameter `name` of `node`'s section in a parameters file. NeuroqError (one line)
+    for a file that cannot be read or parsed, or that lacks the parameter."""
     import yaml
 
     try:
         doc = yaml.safe_load(Path(config).read_text())
-        name = doc["neuroq_sim_robot"]["ros__parameters"]["interface"]
+        return doc[node]["ros__parameters"][name]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise NeuroqError(f"{config}: no neuroq_sim_robot interface parameter "
+        raise NeuroqError(f"{config}: no {node} {name} parameter "
                           f"({type(exc).__name__})") from None
-    return load_interface(name)
+
+
+def config_interface(config: str | os.PathLike) -> RobotInterface:
+    """The robot interface a parameters file gives its sim robot (`interface`)."""
+    return load_interface(_node_param(config, "neuroq_sim_robot", "interface"))
 
 
 def _actuator_interface(config: str | os.PathLike) -> str:
     """The interface a parameters file gives its actuator ('' where it names none)."""
-    import yaml
-
     try:
-        doc = yaml.safe_load(Path(config).read_text())
-        return str(doc["neuroq_actuator"]["ros__parameters"].get("interface") or "")
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return str(_node_param(config, "neuroq_actuator", "interface") or "")
+    except NeuroqError:
         return ""
 
 
 def sim_rate_hz(config: str | os.PathLike) -> float:
     """The control rate a parameters file gives its sim robot (control_rate_hz)."""
-    import yaml
-
-    doc = yaml.safe_load(Path(config).read_text())
-    return float(doc["neuroq_sim_robot"]["ros__parameters"]["control_rate_hz"])
+    return float(_node_param(config, "neuroq_sim_robot", "control_rate_hz"))
 
 
 def run_closed_loop(

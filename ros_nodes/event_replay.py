@@ -100,16 +100,9 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
     or .aedat4 file (`EventFile`). decoder: the EVT 3.0 decoder for .raw files ("auto",
     "evt3" or "numpy"); width, height: the sensor size of a .raw file whose header gives
     none (None: the header's; both or neither). Raises NeuroqError for a folder, a missing
-    file, a file that is not EVT 3.0 or AEDAT 4 (`RawReader`), and for width or height
-    alone."""
+    file, a file that is not EVT 3.0 or AEDAT 4, and for width or height alone (the
+    readers' checks: `RawReader`, `read_aedat4`)."""
     p = os.fspath(path)
-    if os.path.isdir(p):
-        raise NeuroqError(f"{p} is a folder, not a file: give a Prophesee .raw (EVT 3.0) or "
-                          "an AEDAT 4 (.aedat4) file")
-    if (width is None) != (height is None):
-        raise NeuroqError(f"--width and --height go together (the sensor size of a .raw file "
-                          f"whose header gives none); got only "
-                          f"{'--width' if height is None else '--height'}")
     if p.lower().endswith(".raw"):
         reader = RawReader(p, width=width, height=height, decoder=decoder)
         header = (reader.header_width, reader.header_height)
@@ -156,14 +149,21 @@ def _stderr_warning(text: str) -> None:
     print(f"warning: {text}", file=sys.stderr, flush=True)
 
 
+REPLAY_NODE_NAME = "neuroq_event_replay"
+
+
 def check_topic(topic: str) -> None:
-    """NeuroqError (one line) unless `topic` is a valid ROS 2 topic name."""
+    """NeuroqError (one line) unless `topic` is a valid ROS 2 topic name, as written and as
+    the replay node expands it (`a//b` passes the first check, not the second)."""
     from rclpy.exceptions import InvalidTopicNameException
+    from rclpy.expand_topic_name import expand_topic_name
+    from rclpy.validate_full_topic_name import validate_full_topic_name
     from rclpy.validate_topic_name import validate_topic_name
 
     try:
         validate_topic_name(topic)
-    except InvalidTopicNameException as exc:
+        validate_full_topic_name(expand_topic_name(topic, REPLAY_NODE_NAME, "/"))
+    except (InvalidTopicNameException, ValueError) as exc:
         why = str(exc).splitlines()[0].removeprefix("Invalid topic name: ").rstrip(":")
         raise NeuroqError(f"topic {topic!r} is not a valid ROS 2 topic name: {why}") from None
 
@@ -225,7 +225,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     if own:
         from rclpy.node import Node
 
-        node = Node("neuroq_event_replay")
+        node = Node(REPLAY_NODE_NAME)
     out = ReplaySummary(width=width, height=height, read_by=read_by)
     start = time.monotonic()
     pub = None

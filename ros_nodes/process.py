@@ -46,7 +46,8 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import rclpy
@@ -136,6 +137,22 @@ def install_stop_handlers() -> StopRequest:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _request_stop)
     return _STOP
+
+
+@contextmanager
+def stop_handlers() -> Iterator[StopRequest]:
+    """`install_stop_handlers` for a command that returns (`neuroq replay`, run in process
+    by tests): the handlers before come back on leaving, unless a stop was requested (the
+    process is ending then, its teardown limit armed)."""
+    signals = (signal.SIGALRM, signal.SIGINT, signal.SIGTERM)
+    before = {sig: signal.getsignal(sig) for sig in signals}
+    stop = install_stop_handlers()
+    try:
+        yield stop
+    finally:
+        if not stop.is_set():
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
 
 
 def stop_requested() -> bool:

@@ -4,6 +4,7 @@ The commands run in this process through `neuroq.agents.cli.main.main`, so an un
 exception (a traceback) fails the test instead of being turned into a status.
 """
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -239,6 +240,26 @@ def test_the_out_check_leaves_no_folder_behind(tmp_path):
         writable(tmp_path / "file" / "x", "--ship")
 
 
+def test_the_out_check_never_removes_what_another_command_wrote(tmp_path, monkeypatch):
+    """Another command writing into the folders the check made, while it checks: they stay
+    (the check removed them with rmtree, another run's folder inside included)."""
+    from neuroq.agents import runs
+    from neuroq.agents.cli.checks import writable
+
+    real = runs.ensure_writable
+
+    def and_another_run(folder):
+        made = real(folder)
+        (tmp_path / "res" / "other-run").mkdir()  # a second command's run folder
+        (tmp_path / "res" / "other-run" / "result.json").write_text("{}")
+        return made
+
+    monkeypatch.setattr(runs, "ensure_writable", and_another_run)
+    writable(tmp_path / "res" / "mine")
+    assert not (tmp_path / "res" / "mine").exists()
+    assert (tmp_path / "res" / "other-run" / "result.json").is_file()
+
+
 def test_a_missing_energy_baseline_is_refused_before_the_work(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
     _no_work(monkeypatch, *WORK["energy"])
@@ -369,6 +390,17 @@ def test_finetune_randomize_takes_inline_yaml_or_a_file(tmp_path, capsys):
     binary.write_bytes(b"\xff\xfe\x00\x81" * 8)
     code, _, err = run_cli(capsys, "finetune", tmp_path / "no-run", "--randomize", binary)
     assert_one_line_error(code, err, "finetune", "is not a text file")
+    # a long inline mapping is no file name (the file check raised OSError: name too long)
+    ranges = ", ".join(f"{k}: [0.9, 1.1]" for k in ("gravity", "masscart", "masspole",
+                                                     "length", "force_mag"))
+    long_inline = f"{{obs_noise: [0.0, 0.05], action_delay: [0, 1], physics: {{{ranges}}}, " \
+                  f"drop: [0.0, 0.1], bias: [0.0, 0.01], comment_pad: {'x' * 120}}}"
+    assert len(long_inline) > 255
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown key"):
+        randomization(long_inline)  # parsed as YAML, then refused for its extra key
+    code, _, err = run_cli(capsys, "finetune", tmp_path / "no-run", "--randomize",
+                           tmp_path / "missing.yaml")
+    assert_one_line_error(code, err, "finetune", "missing.yaml does not exist")
 
 
 def test_show_of_a_result_that_is_not_an_object_is_one_line(tmp_path, capsys):

@@ -282,6 +282,8 @@ def _bad_input(tmp_path, case: str) -> list[str]:
     ("--topic 1abc", "topic '1abc' is not a valid ROS 2 topic name: topic name token must "
                      "not start with a number"),
     ("--topic bad topic", "topic 'bad topic' is not a valid ROS 2 topic name"),
+    ("--topic a//b", "topic 'a//b' is not a valid ROS 2 topic name: topic name must not "
+                     "contain repeated '/'"),
     ("--width 32", "--width and --height go together"),
     ("--height 32", "got only --height"),
 ])
@@ -321,3 +323,19 @@ def test_a_file_without_events_or_with_skipped_words_is_replayed_with_a_warning(
                    warn=warnings.append)
     assert s.events > 2900 and s.warnings == tuple(warnings)
     assert len(warnings) == 1 and "corrupt_words=3" in warnings[0], warnings
+
+
+def test_replay_in_process_gives_its_signal_handlers_back(tmp_path):
+    """`neuroq replay` run in process (as tests and scripts do) leaves SIGINT, SIGTERM and
+    SIGALRM as it found them when no stop came (it left its stop handler installed, so a
+    later Ctrl-C armed the 5 s teardown limit of the calling process)."""
+    import signal
+
+    from neuroq.agents.cli.main import main
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM,
+                                                     signal.SIGALRM)}
+    folder = tmp_path / "d.raw"
+    folder.mkdir()
+    assert main(["replay", str(folder)]) == 2
+    assert {sig: signal.getsignal(sig) for sig in before} == before

@@ -1,13 +1,12 @@
 """Checks of the paths and files a command is given, made before any work starts, each a
 `NeuroqError` (one line, exit status 2) that says what is wrong: the path is empty, does not
 exist, is a file where a folder is expected (or the reverse), cannot be written, or is not
-text. And `counted`, for the counts these commands print.
+text.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from neuroq.deploy.errors import NeuroqError
@@ -69,14 +68,17 @@ def text_file(path: str | os.PathLike, what: str) -> Path:
 def writable(path: str | os.PathLike, option: str = "--out") -> Path:
     """Check that the folder `path` can be created (if missing) and written, with the check
     `train --out` makes (neuroq.agents.runs.ensure_writable), and leave nothing behind: the
-    folders made for the check are removed again, so a command refused later makes none."""
+    folders made for the check are removed again, deepest first and only while empty (a
+    folder another command wrote into meanwhile stays), so a command refused later makes
+    none."""
     from neuroq.agents.runs import ensure_writable
 
     p = given(path, option)
-    missing = p
-    while not missing.parent.exists() and missing.parent != missing:
-        missing = missing.parent
-    made = None if p.exists() else missing
+    missing = []  # the folders the check may make, deepest first
+    q = p
+    while not q.exists() and q.parent != q:
+        missing.append(q)
+        q = q.parent
     try:
         ensure_writable(p)
     except NeuroqError as exc:
@@ -85,11 +87,9 @@ def writable(path: str | os.PathLike, option: str = "--out") -> Path:
                                                f"choose another with {option}")) from None
         raise
     finally:
-        if made is not None and made.is_dir():
-            shutil.rmtree(made, ignore_errors=True)
+        for folder in missing:
+            try:
+                folder.rmdir()
+            except OSError:  # not made, or not empty: another command's now
+                break
     return p
-
-
-def counted(n: int, noun: str) -> str:
-    """`n` and the noun, singular for one: "1 episode", "2 episodes"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -43,7 +43,7 @@ def randomization(text: str) -> dict:
     """--randomize: a domain randomization mapping, inline YAML or the path of a YAML file
     holding one, checked as fine-tuning will (neuroq.envs.perturb.RandomizationSpec) while
     the command line is read."""
-    from pathlib import Path
+    import os
 
     import yaml
 
@@ -52,7 +52,7 @@ def randomization(text: str) -> dict:
     from neuroq.envs.perturb import RandomizationSpec
 
     source = text
-    if text.strip() and Path(text).is_file():
+    if text.strip() and os.path.isfile(text):  # False, not OSError, for long inline YAML
         try:
             source = text_file(text, "file").read_text(encoding="utf-8")
         except NeuroqError as exc:
@@ -62,6 +62,9 @@ def randomization(text: str) -> dict:
     except yaml.YAMLError:
         value = None
     if not isinstance(value, dict):
+        if isinstance(value, str) and text.strip().lower().endswith((".yaml", ".yml")):
+            raise argparse.ArgumentTypeError(f"file {text} does not exist (a YAML file, or "
+                                             "an inline YAML mapping)")
         raise argparse.ArgumentTypeError(
             f"expected a YAML mapping (inline, or a file holding one), got {text!r}")
     try:

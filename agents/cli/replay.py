@@ -61,24 +61,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuroq.ros_nodes.process import install_stop_handlers
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.ros_nodes.process import stop_handlers
 
-    stop = install_stop_handlers()  # first: a signal during start-up stops it too
-    import rclpy
-    from rclpy.signals import SignalHandlerOptions
+    if (args.width is None) != (args.height is None):
+        raise NeuroqError("--width and --height go together (the sensor size of a .raw file "
+                          "whose header gives none); got only "
+                          f"{'--width' if args.height is None else '--height'}")
 
-    from neuroq.ros_nodes.event_replay import replay
+    with stop_handlers() as stop:  # first: a signal during start-up stops it too
+        import rclpy
+        from rclpy.signals import SignalHandlerOptions
 
-    # rclpy's own handlers would shut the context down under a publish ("publisher's
-    # context is invalid", exit 1): the stop request ends the replay instead, and the
-    # teardown after it is bounded as a node's (TEARDOWN_LIMIT_S)
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-    try:
-        replay(args.file, args.speed, args.packet_us, args.encoding, args.topic,
-               args.frame_id, args.max_packets, args.max_seconds, decoder=args.evt3_decoder,
-               width=args.width, height=args.height, stop=stop,
-               warn=lambda text: print(f"neuroq replay: warning: {text}", file=sys.stderr,
-                                       flush=True))
-    finally:
-        rclpy.try_shutdown()
+        from neuroq.ros_nodes.event_replay import replay
+
+        # rclpy's own handlers would shut the context down under a publish ("publisher's
+        # context is invalid", exit 1): the stop request ends the replay instead, and the
+        # teardown after it is bounded as a node's (TEARDOWN_LIMIT_S)
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        try:
+            replay(args.file, args.speed, args.packet_us, args.encoding, args.topic,
+                   args.frame_id, args.max_packets, args.max_seconds,
+                   decoder=args.evt3_decoder, width=args.width, height=args.height, stop=stop,
+                   warn=lambda text: print(f"neuroq replay: warning: {text}",
+                                           file=sys.stderr, flush=True))
+        finally:
+            rclpy.try_shutdown()
     return 0

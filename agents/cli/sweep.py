@@ -55,7 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from neuroq.agents.cli.checks import counted, text_file
+    from neuroq.agents.cli.checks import text_file
+    from neuroq.agents.runs import counted
     from neuroq.agents.sweep import check_workers, run_sweep
     from neuroq.agents.sweep_spec import load_spec
 

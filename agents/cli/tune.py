@@ -71,7 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuroq.agents.cli.checks import counted, text_file
+    from neuroq.agents.cli.checks import text_file
+    from neuroq.agents.runs import counted
     from neuroq.agents.tune import run_tune
     from neuroq.deploy.envref import with_package
 

@@ -42,6 +42,7 @@ import evt3
 import numpy as np
 
 from neuroq.deploy.events.evt3_numpy import (
+    DEFINED_TYPE_HIGH_BYTES,
     Evt3State,
     decode_evt3,
     high_bytes_of,
@@ -74,19 +75,17 @@ EVT3_VERSION = evt3.__version__
 _NIBBLE = 0xF
 _NIBBLE_SHIFT = 8
 """TIME_HIGH's top 4 bits (of 12) are the low 4 bits of its high byte."""
-_high_bytes = high_bytes_of
 
 _ALL = frozenset(range(16))
 _SPECIAL = EVT3_CORRUPT_TYPES | {EVT3_EXT_TRIGGER, EVT3_TIME_HIGH}
 _VECTORS = frozenset({EVT3_VECT_BASE_X, EVT3_VECT_12, EVT3_VECT_8})
-_DROP_PLAIN = _high_bytes(_ALL - _SPECIAL)
+_DROP_PLAIN = high_bytes_of(_ALL - _SPECIAL)
 """translate(None, this) keeps the high bytes of reserved, trigger and TIME_HIGH words."""
-_DROP_PLAIN_BUT_VECTORS = _high_bytes(_ALL - _SPECIAL - _VECTORS)
+_DROP_PLAIN_BUT_VECTORS = high_bytes_of(_ALL - _SPECIAL - _VECTORS)
 """The same, and vector words (while no VECT_BASE_X is known)."""
-_DROP_ALL_BUT_TIME_HIGH = _high_bytes(_ALL - {EVT3_TIME_HIGH})
-_DROP_ALL_BUT_TRIGGER = _high_bytes(_ALL - {EVT3_EXT_TRIGGER})
-_DROP_ALL_BUT_VECTORS = _high_bytes(_ALL - _VECTORS)
-_DROP_ALL_BUT_CORRUPT = _high_bytes(_ALL - EVT3_CORRUPT_TYPES)
+_DROP_ALL_BUT_TIME_HIGH = high_bytes_of(_ALL - {EVT3_TIME_HIGH})
+_DROP_ALL_BUT_TRIGGER = high_bytes_of(_ALL - {EVT3_EXT_TRIGGER})
+_DROP_ALL_BUT_VECTORS = high_bytes_of(_ALL - _VECTORS)
 
 
 def _word(kind: int, payload: int) -> int:
@@ -146,7 +145,7 @@ class RustEvt3Decoder:
         scan the words again (`PacketDecoder.decode_many(..., drop_corrupt=True)`: one scan
         of each joined run, not two)."""
         special = self._special(data)
-        return len(special.translate(None, _DROP_ALL_BUT_CORRUPT)) if special else 0
+        return len(special.translate(None, DEFINED_TYPE_HIGH_BYTES)) if special else 0
 
     def _special(self, data: bytes) -> bytes:
         """The high bytes of `data`'s words that need attention (module docstring), in
@@ -157,7 +156,8 @@ class RustEvt3Decoder:
             return special
         special = word_high_bytes(data).translate(
             None, _DROP_PLAIN if self._base_ok else _DROP_PLAIN_BUT_VECTORS)
-        self._scan = (data, self._base_ok, special)
+        if type(data) is bytes:  # immutable: its identity stands for its content
+            self._scan = (data, self._base_ok, special)
         return special
 
     def decode(self, data, stats: DecodeStats, *, streaming: bool = False) -> np.ndarray:

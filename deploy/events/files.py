@@ -42,10 +42,13 @@ RAW_CHECK_BYTES = 1 << 20
 """How much of a .raw file's data `RawReader` looks at when it opens the file, to tell
 EVT 3.0 from other bytes (`check_evt3_start`): 512 k words, more than a sensor sends
 between two TIME_HIGH words (every 4.096 ms) at 50 M events/s."""
+RAW_MIN_CORRUPT_WORDS = 16
+"""However short the data, this many words of an undefined type at its start are read past
+(counted), not taken as a sign that the file is not EVT 3.0."""
 RAW_MAX_CORRUPT_FRACTION = 0.05
 """The largest share of words of an undefined type (`EVT3_CORRUPT_TYPES`) that the start
 of a .raw file's data may hold. A sensor's stream has none; bytes that are not EVT 3.0 have
-about 5 in 16 (uniformly random bytes: 31-32 % measured on 5000-byte files), and a
+about 5 in 16 (uniformly random bytes: 31-33 % measured on 5000-byte files), and a
 stream's few damaged words are far below it."""
 
 
@@ -60,16 +63,17 @@ _GEOMETRY_RE = re.compile(r"^geometry\s+(\d+)\s*x\s*(\d+)", re.IGNORECASE)
 
 def check_evt3_start(data: bytes) -> str:
     """Why the first bytes of a .raw file's data (after its header) are not EVT 3.0, or ''
-    when they may be: more than RAW_MAX_CORRUPT_FRACTION of their words are of a type the
-    format does not define, or none is a TIME_HIGH (a sensor's stream starts with one, and
-    no event can be decoded before it: text has none). Fewer than 2 bytes: ''."""
+    when they may be: more than RAW_MAX_CORRUPT_FRACTION of their words (and more than
+    RAW_MIN_CORRUPT_WORDS) are of a type the format does not define, or none is a TIME_HIGH
+    (a sensor's stream starts with one, and no event can be decoded before it: text has
+    none). Fewer than 2 bytes: ''."""
     n = len(data) // 2
     if n == 0:
         return ""
     types = np.frombuffer(data, dtype="<u2", count=n) >> EVT3_TYPE_SHIFT
     counts = np.bincount(types, minlength=16)
     corrupt = int(sum(counts[t] for t in EVT3_CORRUPT_TYPES))
-    if corrupt > RAW_MAX_CORRUPT_FRACTION * n:
+    if corrupt > max(RAW_MAX_CORRUPT_FRACTION * n, RAW_MIN_CORRUPT_WORDS):
         return (f"{corrupt} of the first {n} words ({100 * corrupt / n:.0f} %) are of no "
                 "EVT 3.0 type")
     if counts[EVT3_TIME_HIGH] == 0:

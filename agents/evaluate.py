@@ -37,7 +37,8 @@ def evaluate_artifact(artifact: str | os.PathLike, backend: str = "emulator",
                       say: Callable[[str], None] | None = None) -> Evaluation:
     """Evaluate `artifact` (episode i seeded seed + i) and write the eval run folder;
     `say` hears one line once the policy is loaded."""
-    from neuroq.agents.runs import counted, make_run_dir, removed_on_failure, write_json
+    from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
+    from neuroq.deploy.errors import counted
     from neuroq.deploy.evaluate import evaluate
     from neuroq.deploy.policy import load_policy
     from neuroq.deploy.rollout import check_artifact_env, check_settings

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neuroq.agents.runs import counted
+from neuroq.deploy.errors import counted
 
 #: Event-camera envs are converted with the event encoder (events as input spikes, 5 time
 #: bins of 2 ms at T = 8) and looped over ROS 2 by the event camera and the event node.

@@ -83,12 +83,6 @@ def removed_on_failure(run_dir: Path) -> Iterator[Path]:
         raise
 
 
-def counted(n: int, noun: str) -> str:
-    """`n` and the noun, singular for one: "1 episode", "2 episodes" (for the counts the
-    commands print)."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def ensure_writable(folder: str | os.PathLike) -> Path:
     """Create `folder` if needed and check a file can be written there, else raise."""
     path = Path(folder)
@@ -144,8 +138,14 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
     """Read a JSON file, raising NeuroqError with the path when it is missing or malformed."""
     p = Path(path)
     try:
-        return json.loads(p.read_text())
+        return json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise NeuroqError(f"{p} does not exist") from None
+    except IsADirectoryError:
+        raise NeuroqError(f"{p} is a folder, not a JSON file") from None
+    except UnicodeDecodeError as exc:
+        raise NeuroqError(f"{p} is not valid JSON: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise NeuroqError(f"{p} is not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise NeuroqError(f"cannot read {p}: {exc.strerror or exc}") from None

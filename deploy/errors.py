@@ -18,3 +18,9 @@ def yaml_problem(exc: Exception) -> str:
     at = f"at line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
     problem = getattr(exc, "problem", None) or " ".join(str(exc).split()) or "syntax error"
     return at + problem
+
+
+def counted(n: int, noun: str) -> str:
+    """`n` and the noun, singular for one: "1 episode", "2 episodes" (for the counts that
+    commands and nodes print)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, counted
 from neuroq.deploy.events import (
     DRIVER_PACKET_US,
     ENCODINGS,
@@ -74,7 +74,8 @@ class ReplaySummary:
     def line(self, encoding: str) -> str:
         """The summary line `replay` logs."""
         head = f"stopped by {self.stopped}: " if self.stopped else ""
-        return (f"{head}replayed {self.events} events in {self.packets} packets ({self.width}x"
+        return (f"{head}replayed {counted(self.events, 'event')} in "
+                f"{counted(self.packets, 'packet')} ({self.width}x"
                 f"{self.height}, {encoding}): {self.camera_s:.3f} s of camera time in "
                 f"{self.wall_s:.3f} s; read with {self.read_by}")
 

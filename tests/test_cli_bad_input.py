@@ -408,6 +408,16 @@ def test_show_of_a_result_that_is_not_an_object_is_one_line(tmp_path, capsys):
     (tmp_path / "result.json").write_text("[1]\n")
     code, _, err = run_cli(capsys, "show", tmp_path)
     assert_one_line_error(code, err, "show", "holds a JSON list, not an object")
+    (tmp_path / "result.json").write_text("null\n")
+    code, _, err = run_cli(capsys, "show", tmp_path)
+    assert_one_line_error(code, err, "show", "holds a JSON null, not an object")
+    (tmp_path / "result.json").write_bytes(b"\xfe\xff{}")  # not UTF-8: UnicodeDecodeError
+    code, _, err = run_cli(capsys, "show", tmp_path)
+    assert_one_line_error(code, err, "show", "not UTF-8 text")
+    (tmp_path / "result.json").unlink()
+    (tmp_path / "result.json").mkdir()  # IsADirectoryError before
+    code, _, err = run_cli(capsys, "show", tmp_path)
+    assert_one_line_error(code, err, "show", "is a folder, not a JSON file")
 
 
 @pytest.mark.parametrize("command", ["show", "convert", "finetune", "export"])

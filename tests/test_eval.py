@@ -224,3 +224,18 @@ def test_what_is_wrong_with_an_artifact_path_is_said_as_it_is(tmp_path):
     plain.write_bytes(graph.read_bytes())  # HDF5 by its signature, whatever its name
     with pytest.raises(NeuroqError, match="neuroq import"):
         read_manifest(plain)
+
+
+def test_an_energy_baseline_for_another_env_is_refused_before_step_one(monkeypatch):
+    """`neuroq energy A --baseline B` with B for another env ran all six steps first."""
+    from neuroq.agents.energy import report
+    from neuroq.agents.energy.figures import EnergyConfig
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("step 1 ran before the baseline was checked")
+
+    monkeypatch.setattr(report, "run_snn", no_run)
+    arts = ROOT / "config" / "artifacts"
+    with pytest.raises(NeuroqError, match="is for Acrobot-v1, the artifact for CartPole-v1"):
+        report.build_report(EnergyConfig(artifact=str(arts / "cartpole"), episodes=2,
+                                         baseline=str(arts / "acrobot")), say=lambda _: None)

@@ -470,6 +470,10 @@ def test_aedat4_round_trip_through_the_aedat_package(tmp_path):
         bad = tmp_path / "bad.aedat4"
         bad.write_bytes(b"not an aedat file")
         list(read_aedat4(bad))
+    cut = tmp_path / "cut.aedat4"  # cut inside its last packet: a RuntimeError traceback
+    cut.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(NeuroqError, match="damaged or truncated packet"):
+        list(read_aedat4(cut))
 
 
 # --- replay -----------------------------------------------------------------------------------

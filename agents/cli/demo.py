@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroq.agents.cli.argtypes import gate_fraction, nonnegative_float, positive_int, seed
-from neuroq.agents.runs import counted
+from neuroq.deploy.errors import counted
 
 HELP = "run the whole pipeline on one environment (what `make demo` runs)"
 

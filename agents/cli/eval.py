@@ -26,7 +26,7 @@ import argparse
 import sys
 
 from neuroq.agents.cli.argtypes import positive_int, seed
-from neuroq.agents.runs import counted
+from neuroq.deploy.errors import counted
 
 HELP = "evaluate an artifact closed loop: returns, latency, events and energy per action"
 

@@ -40,7 +40,7 @@ import argparse
 import sys
 
 from neuroq.agents.cli.argtypes import gate_fraction, nonnegative_int
-from neuroq.agents.runs import counted
+from neuroq.deploy.errors import counted
 
 HELP = "write the deploy artifact (NIR + manifest) of a fine-tuned network"
 

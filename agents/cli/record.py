@@ -55,14 +55,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli import checks
     from neuroq.agents.record import record_events
     from neuroq.deploy.errors import NeuroqError
 
+    checks.given(args.file, "file")
     if not args.file.endswith(".raw"):
         raise NeuroqError(f"the file must end in .raw (EVT 3.0), got {args.file}")
     if args.artifact is not None:
-        from neuroq.agents.cli import checks
-
         checks.artifact(args.artifact, "--artifact")
     shown = [-1]
 

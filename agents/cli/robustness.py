@@ -33,7 +33,7 @@ from neuroq.agents.cli.argtypes import (
     probability,
     seed,
 )
-from neuroq.agents.runs import counted
+from neuroq.deploy.errors import counted
 
 HELP = "returns of an artifact, its float DQN and an int8 ANN under perturbation"
 

@@ -31,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
                           f"(nor an energy run's {REPORT_FILE}; did the run end early?)")
     result = read_json(found[0])
     if not isinstance(result, dict):
-        raise NeuroqError(f"{found[0]} is not a run's result: it holds a JSON "
-                          f"{type(result).__name__}, not an object")
+        kind = {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+            type(result), "number")
+        raise NeuroqError(f"{found[0]} is not a run's result: it holds a JSON {kind}, not an "
+                          "object")
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from neuroq.agents.cli.checks import text_file
-    from neuroq.agents.runs import counted
     from neuroq.agents.sweep import check_workers, run_sweep
     from neuroq.agents.sweep_spec import load_spec
+    from neuroq.deploy.errors import counted
 
     text_file(args.spec, "sweep spec")
     spec = load_spec(args.spec, train_run=args.train_run)

@@ -72,9 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli.checks import text_file
-    from neuroq.agents.runs import counted
     from neuroq.agents.tune import run_tune
     from neuroq.deploy.envref import with_package
+    from neuroq.deploy.errors import counted
 
     if args.space:
         text_file(args.space, "search space")

@@ -166,6 +166,21 @@ def compare_baseline(rep: Report, run: SnnRun, base: SnnRun | None, base_path: s
 
 
 
+def load_baseline(base_path: str, env_id: str) -> Any:
+    """The baseline artifact at `base_path` (an artifact or a run folder holding one),
+    checked: for `env_id`, and its env fits its network (`check_artifact_env`). NeuroqError
+    (one line) else; `build_report` calls it before any work for --baseline."""
+    from neuroq.deploy.artifact import load_artifact
+    from neuroq.deploy.rollout import check_artifact_env
+
+    b_art = load_artifact(resolve_artifact_dir(base_path))
+    if b_art.manifest.get("env_id") != env_id:
+        raise NeuroqError(f"baseline {base_path} is for {b_art.manifest.get('env_id')}, "
+                          f"the artifact for {env_id}")
+    check_artifact_env(b_art.manifest)
+    return b_art
+
+
 def add_baseline(rep: Report, cfg: EnergyConfig, art: Any, mlp: Any, train_dir: Path | None,
               run: SnnRun, say: Callable[[str], None]
               ) -> tuple[SnnRun | None, str | None, str]:
@@ -173,7 +188,6 @@ def add_baseline(rep: Report, cfg: EnergyConfig, art: Any, mlp: Any, train_dir: 
     same DQN (agents/convert.py, settings of the convert run in the provenance) at the
     smallest T of BASELINE_TIMESTEPS that reaches the artifact's return, or, when none does,
     at the T with the best return."""
-    from neuroq.deploy.artifact import load_artifact
 
     env_id = str(art.manifest["env_id"])
     base_path = cfg.baseline
@@ -187,10 +201,7 @@ def add_baseline(rep: Report, cfg: EnergyConfig, art: Any, mlp: Any, train_dir: 
             base_path = str(found)
         else:
             return add_plain_conversion_baseline(rep, cfg, mlp, cdir, train_dir, run, say)
-    b_art = load_artifact(resolve_artifact_dir(base_path))
-    if b_art.manifest.get("env_id") != env_id:
-        raise NeuroqError(f"baseline {base_path} is for {b_art.manifest.get('env_id')}, "
-                          f"the artifact for {env_id}")
+    b_art = load_baseline(base_path, env_id)
     say(f"      baseline {b_art.path}: T = {b_art.network.timesteps}")
     base = run_snn(b_art.network, b_art.encoder, env_id, cfg.episodes, cfg.seed,
                    cfg.max_steps)

@@ -19,6 +19,7 @@ from neuroq.agents.energy.compare import (
     add_baseline,
     compare_baseline,
     compare_published,
+    load_baseline,
 )
 from neuroq.agents.energy.figures import (
     CALIBRATION_EPISODES,
@@ -64,6 +65,8 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
     art = load_artifact(cfg.artifact)
     check_artifact_env(art.manifest)
     net, env_id = art.network, str(art.manifest["env_id"])
+    if cfg.baseline is not None:  # refused before minutes of work, as the artifact
+        load_baseline(str(cfg.baseline), env_id)
     if cfg.sweep:  # refused before minutes of work
         from neuroq.agents.convert import check_timesteps
 

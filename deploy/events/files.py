@@ -376,7 +376,8 @@ def read_aedat4(path: str | os.PathLike) -> Iterator[tuple[np.ndarray, int, int]
 
     Decoding is done by the `aedat` package (a maintained Rust-backed AEDAT 4 reader; it also
     handles LZ4 and Zstd compressed files); frames, IMU and trigger packets are skipped.
-    Raises NeuroqError when the package is missing or the file is not AEDAT 4.
+    Raises NeuroqError when the package is missing, the file is not AEDAT 4, or (while
+    reading) a packet is damaged or cut off.
     """
     try:
         import aedat  # noqa: PLC0415  (optional dependency)
@@ -393,7 +394,15 @@ def read_aedat4(path: str | os.PathLike) -> Iterator[tuple[np.ndarray, int, int]
         streams = decoder.id_to_stream()
     except Exception as exc:  # the package raises plain exceptions on bad files
         raise NeuroqError(f"{path}: not a readable AEDAT 4 file ({exc})") from exc
-    for packet in decoder:
+    packets = iter(decoder)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001 - plain exceptions again (a cut file)
+            raise NeuroqError(f"{path}: cannot read past a damaged or truncated packet "
+                              f"({exc})") from None
         if "events" not in packet:
             continue
         raw = packet["events"]

@@ -222,8 +222,11 @@ def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
     for cond in conditions:
         returns: dict[str, np.ndarray] = {}
         for name, act in acts.items():
-            res = run_episodes(env_id, act, episodes, seed, max_steps=max_steps,
-                               wrappers=cond.wrappers)
+            try:
+                res = run_episodes(env_id, act, episodes, seed, max_steps=max_steps,
+                                   wrappers=cond.wrappers)
+            except NeuroqError as exc:  # e.g. physics so far off the env's states overflow
+                raise NeuroqError(f"condition {cond.label}, {name} network: {exc}") from None
             stats = summarize(res.returns)
             returns[name] = np.asarray(res.returns)
             out.rows.append({"condition": cond.label, "kind": cond.kind,

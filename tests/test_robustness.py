@@ -86,3 +86,19 @@ def test_bad_requests_are_one_clear_error(artifact):
         suite("CartPole-v1", physics={"lenght": [0.3]})
     with pytest.raises(NeuroqError, match="episodes"):
         run_robustness(artifact, episodes=0)
+
+
+def test_a_condition_whose_episodes_fail_is_named(artifact, monkeypatch):
+    """--physics length=1e308 ran 52 s and ended in "observation contains NaN or inf",
+    naming no condition."""
+    from neuroq.agents.robustness import Condition, run_robustness
+    from neuroq.deploy import rollout
+
+    def overflow(*args, **kwargs):
+        raise NeuroqError("observation contains NaN or inf")
+
+    monkeypatch.setattr(rollout, "run_episodes", overflow)
+    with pytest.raises(NeuroqError, match="condition length x1e\\+308, snn network: "
+                                          "observation contains NaN or inf"):
+        run_robustness(artifact, episodes=2, networks=("snn",),
+                       conditions=[Condition("physics", 1e308, "length x1e+308")])

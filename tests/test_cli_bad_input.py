@@ -372,6 +372,22 @@ def test_demo_checks_randomize_before_training(tmp_path, capsys, monkeypatch, ra
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("randomize,match", [
+    ("{physics: {bar: [1, 2]}}", "no physics parameter 'bar'"),
+    ("{physics: {length: [0, 0.7]}}", "length must be positive, got 0"),
+])
+def test_finetune_checks_randomize_physics_against_the_convert_runs_env(
+        tmp_path, capsys, monkeypatch, randomize, match):
+    """finetune --randomize checked only its keys and ranges when read; physics the convert
+    run's env does not have failed at fine-tuning time (demo checked them up front)."""
+    _no_work(monkeypatch, "neuroq.agents.finetune", "run_finetune")
+    run = tmp_path / "convert-run"
+    run.mkdir()
+    (run / "result.json").write_text(json.dumps({"env_id": "CartPole-v1"}))
+    code, _, err = run_cli(capsys, "finetune", run, "--randomize", randomize)
+    assert_one_line_error(code, err, "finetune", match)
+
+
 def test_finetune_randomize_takes_inline_yaml_or_a_file(tmp_path, capsys):
     """`--randomize rand.yaml` was refused as "expected a YAML mapping, got 'rand.yaml'"."""
     from neuroq.agents.cli.finetune import randomization

@@ -113,20 +113,13 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from neuroq.agents.cli import checks
+    from neuroq.agents.cli.finetune import check_randomize_env
     from neuroq.agents.pipeline import run_pipeline
-    from neuroq.deploy.errors import NeuroqError
-    from neuroq.envs.perturb import check_physics
 
     # wrong input: one line before the stages (the ship folder is written after stage 5)
     if args.ship is not None:
         checks.writable(args.ship, "--ship")
-    physics = (args.randomize or {}).get("physics") or {}
-    try:  # names and ranges the env takes (RandomizationSpec checked the shape)
-        for name, (low, high) in physics.items():
-            check_physics(args.env, {name: low})
-            check_physics(args.env, {name: high})
-    except ValueError as exc:
-        raise NeuroqError(f"--randomize: {exc}") from None
+    check_randomize_env(args.randomize, args.env)
     command = shipped_command(sys.argv[2:] if sys.argv[1:2] == ["demo"] else sys.argv[1:])
     done = run_pipeline(args.env, args.seed, args.out, args.steps, args.epochs,
                         args.spike_penalty, args.episodes,

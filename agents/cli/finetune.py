@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from neuroq.agents.cli.argtypes import (
     nonnegative_float,
@@ -72,6 +73,22 @@ def randomization(text: str) -> dict:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return value
+
+
+def check_randomize_env(randomize: dict | None, env_id: str) -> None:
+    """NeuroqError (one line) unless every physics parameter of a --randomize mapping is
+    one `env_id` has and both ends of its range are values it takes (the mapping's shape
+    was checked when the command line was read, `randomization`)."""
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.envs.perturb import check_physics
+
+    physics = (randomize or {}).get("physics") or {}
+    try:
+        for name, (low, high) in physics.items():
+            check_physics(env_id, {name: low})
+            check_physics(env_id, {name: high})
+    except ValueError as exc:
+        raise NeuroqError(f"--randomize: {exc}") from None
 
 
 def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
@@ -122,7 +139,15 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli.checks import folder
     from neuroq.agents.finetune import FinetuneConfig, run_finetune
     from neuroq.agents.runs import read_json
+    from neuroq.deploy.errors import NeuroqError
+
     folder(args.convert_run)  # a file or nothing: one line before the work
+    try:  # the env the convert run was made for: the randomization's physics must fit it
+        env_id = read_json(Path(args.convert_run) / "result.json")["env_id"]
+    except (NeuroqError, KeyError, TypeError):
+        env_id = None  # not a convert run: run_finetune says so
+    if env_id is not None:
+        check_randomize_env(args.randomize, env_id)
     cfg = FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          spike_penalty=args.spike_penalty, margin=args.margin,
                          dagger_steps=args.dagger_steps,

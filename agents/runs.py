@@ -83,8 +83,9 @@ def removed_on_failure(run_dir: Path) -> Iterator[Path]:
         raise
 
 
-def ensure_writable(folder: str | os.PathLike) -> Path:
-    """Create `folder` if needed and check a file can be written there, else raise."""
+def ensure_writable(folder: str | os.PathLike, option: str = "--out") -> Path:
+    """Create `folder` if needed and check a file can be written there, else raise (the
+    message names `option`, the command-line option that gave the folder)."""
     path = Path(folder)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -94,7 +95,7 @@ def ensure_writable(folder: str | os.PathLike) -> Path:
     except OSError as exc:
         raise NeuroqError(
             f"cannot write the output folder {path}: {exc.strerror or exc}; "
-            "choose another with --out"
+            f"choose another with {option}"
         ) from None
     return path
 

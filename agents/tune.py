@@ -271,13 +271,14 @@ class TuneResult:
     wall_s: float
 
 
-def check_study_name(name: str) -> str:
+def check_study_name(name: str, what: str = "--name ") -> str:
     """`name` if it can name the study folder tune-<name> inside the env folder: not empty,
-    no path separator, no "..", no control character; else NeuroqError."""
+    no path separator, no "..", no control character; else NeuroqError (its message starts
+    with `what`, how the name was given)."""
     bad = [c for c in ("/", "\\", "..") if c in name]
     if not name.strip() or bad or any(ord(c) < 32 for c in name):
         why = f"it holds {' and '.join(map(repr, bad))}" if bad else "it is empty or unprintable"
-        raise NeuroqError(f"--name {name!r} cannot name the study folder tune-<name> ({why}); "
+        raise NeuroqError(f"{what}{name!r} cannot name the study folder tune-<name> ({why}); "
                           "use a plain name such as dqn or lr-search")
     return name
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from neuroq.deploy.chip import DEFAULT_PERFORMANCE_LEVEL
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.seeds import MAX_SEED
+from neuroq.deploy.seeds import MAX_SEED, is_int
 
 BACKENDS = ("emulator", "reference", "spinnaker2")
 
@@ -303,8 +303,7 @@ def load_policy(
         from neuroq.deploy.spinnaker2 import BOARD_IP_NEEDED
 
         raise NeuroqError(BOARD_IP_NEEDED)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)
-                             or not 0 <= seed <= MAX_SEED):
+    if seed is not None and not (is_int(seed) and 0 <= seed <= MAX_SEED):
         raise NeuroqError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}")
     from neuroq.deploy.artifact import load_artifact
 

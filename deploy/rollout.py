@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.seeds import is_int
 
 #: Episodes running at once by default (the policy's batch); more only costs memory.
 DEFAULT_BATCH = 100
@@ -155,10 +156,6 @@ def _obs(o: Any) -> np.ndarray:
     return np.asarray(o, np.float32).reshape(-1)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def check_settings(episodes: Any, seed: Any, max_steps: Any = None, batch: Any = 1,
                    max_total_steps: Any = None) -> None:
     """Raise NeuroqError naming the first setting of a run that is not a usable integer
@@ -170,7 +167,7 @@ def check_settings(episodes: Any, seed: Any, max_steps: Any = None, batch: Any =
             ("max_total_steps", max_total_steps, 1, True)):
         if value is None and optional:
             continue
-        if not _is_int(value) or value < least:
+        if not is_int(value) or value < least:
             raise NeuroqError(f"{name} must be an integer >= {least}, got {value!r}")
 
 

@@ -27,6 +27,13 @@ ranges apart); every range is 1,000 or more episodes wide.
 #: `set_random_seed`) takes 32 bits.
 MAX_SEED = 2**32 - 1
 
+
+def is_int(value) -> bool:
+    """Whether `value` is an integer (Python or numpy), not a bool."""
+    import numpy as np
+
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
 SELECTION_BASE = 10_000
 SELECTION_PERTURBED_BASE = 15_000
 REPORT_BASE = 20_000

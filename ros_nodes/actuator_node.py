@@ -162,12 +162,13 @@ class ActuatorNode(Node):
         manifest = read_manifest(artifact)[1] if artifact else None
         if not (interface and manifest is not None):
             return resolve_interface(interface, manifest)
-        robot = load_interface(interface)  # loaded apart: its own errors are not the fit's
+        robot = load_interface(interface)
         try:
-            return resolve_interface(interface, manifest)
+            robot.check_artifact(manifest)
         except NeuroqError as exc:
             raise NeuroqError(f"artifact {artifact} does not fit interface {robot.name}: "
                               f"{exc}") from None
+        return robot
 
     def _on_action(self, msg: Joy) -> None:
         try:

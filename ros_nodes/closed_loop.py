@@ -306,35 +306,45 @@ def _start(params: dict[str, list[str]], config: Path, log_dir: Path
     return procs
 
 
-def _node_param(config: str | os.PathLike, node: str, name: str) -> Any:
-    """Parameter `name` of `node`'s section in a parameters file. NeuroqError (one line)
-    for a file that cannot be read or parsed, or that lacks the parameter."""
+def _node_params(config: str | os.PathLike) -> Any:
+    """A parameters file, parsed (NeuroqError, one line, when it cannot be read or parsed)."""
     import yaml
 
     try:
-        doc = yaml.safe_load(Path(config).read_text())
+        return yaml.safe_load(Path(config).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise NeuroqError(f"{config}: cannot read the parameters ({type(exc).__name__})") from None
+
+
+def _node_param(doc: Any, config: str | os.PathLike, node: str, name: str) -> Any:
+    """Parameter `name` of `node`'s section in the parsed parameters file `doc` (from
+    `config`); NeuroqError (one line) when it lacks the parameter."""
+    try:
         return doc[node]["ros__parameters"][name]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise NeuroqError(f"{config}: no {node} {name} parameter "
                           f"({type(exc).__name__})") from None
 
 
-def config_interface(config: str | os.PathLike) -> RobotInterface:
-    """The robot interface a parameters file gives its sim robot (`interface`)."""
-    return load_interface(_node_param(config, "neuroq_sim_robot", "interface"))
+def config_interface(config: str | os.PathLike, doc: Any = None) -> RobotInterface:
+    """The robot interface a parameters file gives its sim robot (`interface`); `doc`: the
+    file already parsed."""
+    doc = _node_params(config) if doc is None else doc
+    return load_interface(_node_param(doc, config, "neuroq_sim_robot", "interface"))
 
 
-def _actuator_interface(config: str | os.PathLike) -> str:
+def _actuator_interface(config: str | os.PathLike, doc: Any) -> str:
     """The interface a parameters file gives its actuator ('' where it names none)."""
     try:
-        return str(_node_param(config, "neuroq_actuator", "interface") or "")
+        return str(_node_param(doc, config, "neuroq_actuator", "interface") or "")
     except NeuroqError:
         return ""
 
 
 def sim_rate_hz(config: str | os.PathLike) -> float:
     """The control rate a parameters file gives its sim robot (control_rate_hz)."""
-    return float(_node_param(config, "neuroq_sim_robot", "control_rate_hz"))
+    return float(_node_param(_node_params(config), config, "neuroq_sim_robot",
+                             "control_rate_hz"))
 
 
 def run_closed_loop(
@@ -375,7 +385,8 @@ def run_closed_loop(
         raise NeuroqError("give either a duration or a number of episodes")
     config = Path(config) if config is not None else shipped_data().config_file(
         DEFAULT_CONFIG_NAME)
-    robot = config_interface(config)
+    doc = _node_params(config)
+    robot = config_interface(config, doc)
     log = Path(log_dir)
     log.mkdir(parents=True, exist_ok=True)
     params = {
@@ -386,7 +397,8 @@ def run_closed_loop(
         # the artifact too where its section names no interface: it reads the one the
         # policy resolves (the manifest's, else the shipped one naming its environment);
         # with an interface named it would only check the artifact as the policy does
-        "actuator": [*([] if _actuator_interface(config) else ["-p", f"artifact:={artifact}"]),
+        "actuator": [*([] if _actuator_interface(config, doc)
+                       else ["-p", f"artifact:={artifact}"]),
                      "-p", f"watchdog_timeout_s:={WATCHDOG_PERIODS / rate_hz:.6f}",
                      "-p", "latency_window:=100000"],
     }

@@ -153,7 +153,7 @@ SEQ_MODULUS = 1 << 64
 """EventPacket.seq is a uint64."""
 PROBLEM_COUNTERS = ("lost_packets", "reordered_packets", "seq_backwards", "bad_messages",
                     "callback_errors", "sensor_size_mismatch", "camera_restarts", "late_events",
-                    *DecodeStats.PROBLEMS, *DecodeStats.PACKET_PROBLEMS)
+                    *DecodeStats.REPORTED)
 """Counters whose growth turns the diagnostics to WARN (for WARN_HOLD_S). Not
 skipped_periods: a camera that sent nothing for a while (a `mono` stream has no time words
 to fill a silence) is no fault."""
@@ -333,16 +333,12 @@ class EventPolicyNode(Node):
     def _start_taking(self) -> None:
         """The first executor callback: start the take thread (once)."""
         self._start_timer.cancel()
-        if self._taker is not None and not self._taker.is_alive() and \
-                not self._stop_taking.is_set():
+        if not self._taker.is_alive() and not self._stop_taking.is_set():
             self._taker.start()
 
     def safe_stop(self, reason: str) -> None:
         """Called by `run_node` once the spin loop has ended (`reason`): stop the take
-        thread, so that no action follows a stop request."""
-        self._stop_takes(reason)
-
-    def _stop_takes(self, reason: str) -> None:
+        thread, so that no action follows a stop request (destroy_node too)."""
         self._stop_taking.set()
         if self._taker is not None and self._taker.is_alive():
             self._taker.join(TAKER_JOIN_S)
@@ -351,7 +347,7 @@ class EventPolicyNode(Node):
                     f"the take thread did not end within {TAKER_JOIN_S:g} s ({reason})")
 
     def destroy_node(self) -> None:
-        self._stop_takes("node destroyed")
+        self.safe_stop("node destroyed")
         if self._reader is not None:
             self._reader.destroy_node()
             self._reader = None
@@ -373,7 +369,7 @@ class EventPolicyNode(Node):
             except Exception as exc:  # noqa: BLE001 - the takes must go on
                 self.counters["callback_errors"] += 1
                 self._log.warning(f"a take failed: {type(exc).__name__}: {exc}")
-                delay = self._scheduler.batch_s
+                delay, self._scheduler.aligned = self._scheduler.batch_s, False  # poll
             # aimed at a packet: from this take; polling: periodic, as a timer keeps it
             due = (taken_at if self._scheduler.aligned else due) + delay
             due = max(due, time.monotonic() + MIN_TAKE_DELAY_S)
@@ -386,8 +382,6 @@ class EventPolicyNode(Node):
         can complete, counted from this take, else a polling interval)."""
         self.counters["take_ticks"] += 1
         taken_at = time.monotonic()
-        delay = self._scheduler.batch_s  # if anything below raises: poll
-        self._scheduler.aligned = False
         with self._lock:
             backlog, taken = False, 0
             received_ns: list[int] | None = [] if self._reception_times else None
@@ -539,7 +533,7 @@ class EventPolicyNode(Node):
             "evt3_decoder": self.decoder.decoder_name, **self.counters,
             "events": d.events, "events_skipped": d.skipped_events,
             **{name: getattr(d, name)
-               for name in (*DecodeStats.PROBLEMS, *DecodeStats.PACKET_PROBLEMS)},
+               for name in DecodeStats.REPORTED},
             "triggers": d.triggers, "periods": w.periods, "skipped_periods": w.skipped_periods,
             "late_events": w.late_events,
             "events_per_s": d.events / max(time.monotonic() - self._started, 1e-9),
@@ -556,10 +550,9 @@ class EventPolicyNode(Node):
         return values
 
     def _publish_diagnostics(self) -> None:
-        with self._lock:
-            self._publish_diagnostics_locked()
-
-    def _publish_diagnostics_locked(self) -> None:
+        """The diagnostics callback (the executor's thread only: the WARN state below is
+        its own). The figures are read together under the node's lock (`stats`); building
+        and publishing the message holds no lock, so the take thread is not kept waiting."""
         values = self.stats()
         level, message = LEVEL_OK, "running"
         now = time.monotonic()

@@ -40,7 +40,6 @@ from neuroq.deploy.events import (
     read_aedat4,
 )
 from neuroq.deploy.events.evt3_encode import time_words
-from neuroq.deploy.events.evt3_words import EVT3_TIME_WRAP_US
 from neuroq.deploy.events.mono import NS_PER_US
 
 TOPIC_EVENTS = "events"
@@ -277,7 +276,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
                 if not stop.is_set():  # time words only, as a sensor sends while no
                     # pixel fires
                     pub.publish(_event_packet(node, out.packets, width, height, "evt3",
-                                              time_words((end + 1) % EVT3_TIME_WRAP_US),
+                                              time_words(end + 1),
                                               (end + 1) * NS_PER_US, frame_id))
                     out.packets += 1
                     out.camera_s = (end - t_first) / US_PER_S

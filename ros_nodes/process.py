@@ -93,10 +93,13 @@ class StopRequest(threading.Event):
 
     reason = ""
 
-    def request(self, reason: str) -> None:
-        if not self.is_set():
-            self.reason = reason
-            self.set()
+    def request(self, reason: str) -> bool:
+        """Set it with `reason`; whether this call set it (False: it was set before)."""
+        if self.is_set():
+            return False
+        self.reason = reason
+        self.set()
+        return True
 
 
 #: Set by SIGINT/SIGTERM (`install_stop_handlers`: node processes, `neuroq replay`); the spin
@@ -123,8 +126,7 @@ def _request_stop(signum: int, _frame: Any) -> None:
     """SIGINT/SIGTERM handler: ask the spin loop to stop; teardown is bounded from here.
     Only sets an event that nothing waits on under a lock (polled), so it cannot block on a
     lock the interrupted code holds."""
-    if not _STOP.is_set():
-        _STOP.request(signal.Signals(signum).name)
+    if _STOP.request(signal.Signals(signum).name):
         _arm_teardown_limit()
 
 

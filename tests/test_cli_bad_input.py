@@ -248,8 +248,8 @@ def test_the_out_check_never_removes_what_another_command_wrote(tmp_path, monkey
 
     real = runs.ensure_writable
 
-    def and_another_run(folder):
-        made = real(folder)
+    def and_another_run(folder, *args):
+        made = real(folder, *args)
         (tmp_path / "res" / "other-run").mkdir()  # a second command's run folder
         (tmp_path / "res" / "other-run" / "result.json").write_text("{}")
         return made

@@ -25,9 +25,8 @@ def artifact(path: str | os.PathLike, what: str = "artifact") -> Path:
     missing, a file, no or a bad manifest); the weights are checked by the loader."""
     from neuroq.deploy.artifact import read_manifest
 
-    p = given(path, what)
-    read_manifest(p, what)
-    return p
+    read_manifest(path, what)
+    return Path(path)
 
 
 def folder(path: str | os.PathLike, what: str = "run folder") -> Path:
@@ -80,12 +79,7 @@ def writable(path: str | os.PathLike, option: str = "--out") -> Path:
         missing.append(q)
         q = q.parent
     try:
-        ensure_writable(p)
-    except NeuroqError as exc:
-        if option != "--out":
-            raise NeuroqError(str(exc).replace("choose another with --out",
-                                               f"choose another with {option}")) from None
-        raise
+        ensure_writable(p, option)
     finally:
         for folder in missing:
             try:

@@ -57,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
     from neuroq.agents.record import record_events
-    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.errors import NeuroqError, counted
 
     checks.given(args.file, "file")
     if not args.file.endswith(".raw"):
@@ -78,9 +78,8 @@ def run(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     print(f"wrote {rec.path}: {rec.events:,} event{'s' if rec.events != 1 else ''}, "
           f"{rec.camera_s:g} s of camera time, "
-          f"{rec.width}x{rec.height} sensor, {rec.episodes} episode"
-          f"{'s' if rec.episodes != 1 else ''} ({rec.steps} step"
-          f"{'s' if rec.steps != 1 else ''}) of "
+          f"{rec.width}x{rec.height} sensor, {counted(rec.episodes, 'episode')} "
+          f"({counted(rec.steps, 'step')}) of "
           f"{rec.env_id}, actions {rec.actions}, {rec.bytes / 1e6:.2f} MB")
     print(f"replay it with: neuroq replay {rec.path}")
     return 0

@@ -87,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.deploy.errors import NeuroqError
     from neuroq.envs.perturb import check_physics
 
-    checks.artifact(args.artifact)
     art = load_artifact(args.artifact)
     event = hasattr(art.encoder, "encode_events")
     physics = {} if args.no_physics else (dict(args.physics) if args.physics else None)

@@ -35,10 +35,9 @@ def _study_name(text: str) -> str:
     from neuroq.deploy.errors import NeuroqError
 
     try:
-        return check_study_name(text)
+        return check_study_name(text, what="")  # argparse names the option itself
     except NeuroqError as exc:
-        message = str(exc).replace(f"--name {text!r} ", f"{text!r} ")
-        raise argparse.ArgumentTypeError(message) from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -166,29 +166,33 @@ def compare_baseline(rep: Report, run: SnnRun, base: SnnRun | None, base_path: s
 
 
 
-def load_baseline(base_path: str, env_id: str) -> Any:
+def load_baseline(base_path: str, manifest: dict[str, Any]) -> Any:
     """The baseline artifact at `base_path` (an artifact or a run folder holding one),
-    checked: for `env_id`, and its env fits its network (`check_artifact_env`). NeuroqError
-    (one line) else; `build_report` calls it before any work for --baseline."""
+    checked against the artifact's `manifest` (whose env was checked to fit its network,
+    `check_artifact_env`): the same env and the same observation and action spaces.
+    NeuroqError (one line) else; `build_report` calls it before any work for --baseline."""
     from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.rollout import check_artifact_env
 
     b_art = load_artifact(resolve_artifact_dir(base_path))
+    env_id = manifest["env_id"]
     if b_art.manifest.get("env_id") != env_id:
         raise NeuroqError(f"baseline {base_path} is for {b_art.manifest.get('env_id')}, "
                           f"the artifact for {env_id}")
-    check_artifact_env(b_art.manifest)
+    spaces = ("observation_space", "action_space")
+    if any(b_art.manifest.get(k) != manifest.get(k) for k in spaces):
+        check_artifact_env(b_art.manifest)  # the env fits one of them only: say which
     return b_art
 
 
 def add_baseline(rep: Report, cfg: EnergyConfig, art: Any, mlp: Any, train_dir: Path | None,
-              run: SnnRun, say: Callable[[str], None]
+              run: SnnRun, say: Callable[[str], None], given: Any = None
               ) -> tuple[SnnRun | None, str | None, str]:
-    """The baseline of comparison (b): --baseline as given; else the plain conversion of the
-    same DQN (agents/convert.py, settings of the convert run in the provenance) at the
-    smallest T of BASELINE_TIMESTEPS that reaches the artifact's return, or, when none does,
-    at the T with the best return."""
-
+    """The baseline of comparison (b): --baseline as given (`given`: that artifact, already
+    loaded by `load_baseline`); else the plain conversion of the same DQN (agents/convert.py,
+    settings of the convert run in the provenance) at the smallest T of BASELINE_TIMESTEPS
+    that reaches the artifact's return, or, when none does, at the T with the best
+    return."""
     env_id = str(art.manifest["env_id"])
     base_path = cfg.baseline
     if base_path is None:
@@ -201,7 +205,7 @@ def add_baseline(rep: Report, cfg: EnergyConfig, art: Any, mlp: Any, train_dir: 
             base_path = str(found)
         else:
             return add_plain_conversion_baseline(rep, cfg, mlp, cdir, train_dir, run, say)
-    b_art = load_baseline(base_path, env_id)
+    b_art = given if given is not None else load_baseline(base_path, art.manifest)
     say(f"      baseline {b_art.path}: T = {b_art.network.timesteps}")
     base = run_snn(b_art.network, b_art.encoder, env_id, cfg.episodes, cfg.seed,
                    cfg.max_steps)

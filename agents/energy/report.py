@@ -57,16 +57,15 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
     from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.rollout import check_artifact_env
 
-    if not Path(cfg.artifact).exists():
-        raise NeuroqError(f"artifact {cfg.artifact} does not exist")
     for name in ("episodes", "latency_samples", "sweep_episodes"):
         if getattr(cfg, name) < 1:
             raise NeuroqError(f"--{name.replace('_', '-')} must be at least 1")
     art = load_artifact(cfg.artifact)
     check_artifact_env(art.manifest)
     net, env_id = art.network, str(art.manifest["env_id"])
-    if cfg.baseline is not None:  # refused before minutes of work, as the artifact
-        load_baseline(str(cfg.baseline), env_id)
+    # a --baseline is loaded and checked before minutes of work, as the artifact
+    given = (load_baseline(str(cfg.baseline), art.manifest) if cfg.baseline is not None
+             else None)
     if cfg.sweep:  # refused before minutes of work
         from neuroq.agents.convert import check_timesteps
 
@@ -181,7 +180,7 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
 
     say("[6/6] comparisons")
     rep.comparisons["published_gpu"] = compare_published(rep, env_id)
-    base, base_path, why_b = add_baseline(rep, cfg, art, mlp, train_dir, run, say)
+    base, base_path, why_b = add_baseline(rep, cfg, art, mlp, train_dir, run, say, given)
     rep.comparisons["plain_conversion"] = compare_baseline(rep, run, base, base_path, why_b)
     rep.comparisons["plain_conversion"]["search"] = rep.header.pop("baseline_search", [])
     return rep

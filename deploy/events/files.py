@@ -24,7 +24,6 @@ from neuroq.deploy.events.evt3_words import (
     EVT3_CORRUPT_TYPES,
     EVT3_TIME_HIGH,
     EVT3_TIME_LOW_BITS,
-    EVT3_TIME_WRAP_US,
     EVT3_TYPE_SHIFT,
     EVT3_WRAP_DROP,
 )
@@ -279,7 +278,7 @@ class RawWriter(_FileWriter):
         if not last <= t_us < last + (EVT3_WRAP_DROP << EVT3_TIME_LOW_BITS):
             raise NeuroqError(f"RawWriter.write_time: {t_us} us is before the last event "
                               f"({last} us) or too far after it")
-        self._file.write(time_words(t_us % EVT3_TIME_WRAP_US))
+        self._file.write(time_words(t_us))
         self._last_t = int(t_us)
 
 

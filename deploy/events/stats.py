@@ -57,6 +57,8 @@ class DecodeStats:
     PACKET_PROBLEMS = ("corrupt_packets",)
     """Packets skipped whole whose words are counted in PROBLEMS already (not in
     `skipped`: each word would count twice)."""
+    REPORTED = PROBLEMS + PACKET_PROBLEMS
+    """Every counter a diagnostic names (`diagnostic`, the event node's diagnostics)."""
 
     @property
     def skipped(self) -> int:
@@ -70,7 +72,7 @@ class DecodeStats:
         """Events decoded and skipped (EVENT_PROBLEMS: missing state, outside the sensor,
         time going backwards). Words, bytes and packets skipped whole are not events and
         are not in it."""
-        return self.missing_state + self.out_of_sensor + self.time_backwards
+        return sum(getattr(self, name) for name in self.EVENT_PROBLEMS)
 
     def add(self, other: DecodeStats) -> DecodeStats:
         """Add another `DecodeStats` into this one (in place) and return self."""
@@ -83,7 +85,7 @@ class DecodeStats:
     def diagnostic(self) -> str:
         """One line naming the non-zero problem counters, or '' when there are none."""
         parts = [f"{name}={getattr(self, name)}"
-                 for name in (*self.PROBLEMS, *self.PACKET_PROBLEMS) if getattr(self, name)]
+                 for name in self.REPORTED if getattr(self, name)]
         return ("skipped: " + ", ".join(parts)) if parts else ""
 
 

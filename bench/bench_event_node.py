@@ -69,7 +69,7 @@ from rclpy.node import Node  # noqa: E402
 from sensor_msgs.msg import Joy  # noqa: E402
 
 from neuroq.deploy.events import encode_packet, make_events  # noqa: E402
-from neuroq.deploy.events.stream import time_words  # noqa: E402
+from neuroq.deploy.events.evt3_encode import time_words  # noqa: E402
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, diagnostic_array  # noqa: E402
 from neuroq.ros_nodes.event_node import MAX_TAKE_PACKETS, packet_reader  # noqa: E402
 from neuroq.ros_nodes.executor import steady_timer  # noqa: E402

@@ -35,13 +35,14 @@ from std_msgs.msg import Float64
 
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events import DRIVER_PACKET_US, encode_packet, from_columns, packetize
+from neuroq.deploy.events.evt3_encode import time_words
 from neuroq.deploy.events.mono import NS_PER_US
-from neuroq.deploy.events.stream import time_words
 from neuroq.deploy.rollout import make_env
 from neuroq.deploy.seeds import MAX_SEED
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.event_node import TOPIC_EVENTS
 from neuroq.ros_nodes.executor import pace_timer, steady_timer
+from neuroq.ros_nodes.messages import event_packet
 from neuroq.ros_nodes.params import declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node, stop_requested
 from neuroq.ros_nodes.qos import (
@@ -128,11 +129,8 @@ class EventCameraNode(Node):
 
     # --- publishing ------------------------------------------------------------------------
     def _packet(self, data: bytes, time_base_ns: int) -> EventPacket:
-        msg = EventPacket(width=self.width, height=self.height, seq=self._seq,
-                          time_base=time_base_ns, encoding="evt3", is_bigendian=False)
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = self._frame_id
-        msg.events = data
+        msg = event_packet(self.get_clock(), self._seq, self.width, self.height, "evt3", data,
+                           time_base_ns, self._frame_id)
         self._seq += 1
         self.counters["packets"] += 1
         return msg

@@ -4,7 +4,7 @@ Reads a Prophesee EVT 3.0 `.raw` file (`neuroq.deploy.events.RawReader`: the `ev
 decoder where it is installed, else numpy; the summary line names it) or an AEDAT 4 file
 (`neuroq.deploy.events.read_aedat4`, through the `aedat` package), re-cuts the events into packets
 of `packet_us` of camera time (`packetize`, 1 ms as drivers do), paces them at the recorded
-speed times `speed` (`paced`; inf: as fast as possible) and publishes them as
+speed times `speed` (`Pacer`; inf: as fast as possible) and publishes them as
 event_camera_msgs/EventPacket in `evt3` (or `mono`) with increasing `seq`. Bounded: it stops
 at the end of the file, after `max_packets`, after `max_seconds` of camera time, or as soon
 as `stop` is set (every wait is cut into STOP_POLL_S slices; `neuroq replay` passes the stop
@@ -33,14 +33,15 @@ from neuroq.deploy.events import (
     DRIVER_PACKET_US,
     ENCODINGS,
     US_PER_S,
+    Pacer,
     RawReader,
     encode_packet,
-    paced,
     packetize,
     read_aedat4,
 )
 from neuroq.deploy.events.evt3_encode import time_words
 from neuroq.deploy.events.mono import NS_PER_US
+from neuroq.ros_nodes.messages import event_packet
 
 TOPIC_EVENTS = "events"
 PUBLISHER_DEPTH = 1000
@@ -130,19 +131,6 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
         return EventFile(chunks(), first[1], first[2], "the aedat package", lambda: -1,
                          lambda: "")
     raise NeuroqError(f"{p}: give a Prophesee .raw (EVT 3.0) or an AEDAT 4 (.aedat4) file")
-
-
-def _event_packet(node: Any, seq: int, width: int, height: int, encoding: str, data: bytes,
-                  time_base: int, frame_id: str) -> Any:
-    """An EventPacket as the replay sends it, stamped with `node`'s clock now."""
-    from event_camera_msgs.msg import EventPacket
-
-    msg = EventPacket(width=width, height=height, seq=seq, time_base=time_base,
-                      encoding=encoding, is_bigendian=False)
-    msg.header.stamp = node.get_clock().now().to_msg()
-    msg.header.frame_id = frame_id
-    msg.events = data
-    return msg
 
 
 def _stderr_warning(text: str) -> None:
@@ -240,7 +228,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
         cut = False  # past max_seconds: no closing packet
 
         def within_max_seconds(packets: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-            nonlocal t_first, cut  # checked before `paced` waits for a packet
+            nonlocal t_first, cut  # checked before the pacer waits for a packet
             for packet in packets:
                 t0 = int(packet["t"][0])
                 t_first = t0 if t_first is None else t_first
@@ -251,14 +239,15 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
 
         last_t = -1
         whole = True  # the whole file was sent: the closing time packet follows
-        for packet in paced(within_max_seconds(packetize(chunks, packet_us)), speed,
-                            sleep=wait):
+        pacer = Pacer(speed, sleep=wait)  # each packet when its camera time is due
+        for packet in within_max_seconds(packetize(chunks, packet_us)):
+            pacer.wait_for(int(packet["t"][0]))
             if stop.is_set():
                 whole = False
                 break
             data, time_base = encode_packet(encoding, packet)
-            pub.publish(_event_packet(node, out.packets, width, height, encoding, data,
-                                      time_base, frame_id))
+            pub.publish(event_packet(node.get_clock(), out.packets, width, height, encoding,
+                                     data, time_base, frame_id))
             out.packets += 1
             out.events += int(packet.size)
             last_t = int(packet["t"][-1])
@@ -271,13 +260,12 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
             # time words or event), which completes the period of its last events
             end = max(end_us(), last_t)
             if encoding == "evt3":
-                if speed != math.inf:  # when it is due, as `paced` releases the packets
-                    wait(start + (end - t_first) / US_PER_S / speed - time.monotonic())
+                pacer.wait_for(end)  # when it is due, as the packets were released
                 if not stop.is_set():  # time words only, as a sensor sends while no
                     # pixel fires
-                    pub.publish(_event_packet(node, out.packets, width, height, "evt3",
-                                              time_words(end + 1),
-                                              (end + 1) * NS_PER_US, frame_id))
+                    pub.publish(event_packet(node.get_clock(), out.packets, width, height,
+                                             "evt3", time_words(end + 1),
+                                             (end + 1) * NS_PER_US, frame_id))
                     out.packets += 1
                     out.camera_s = (end - t_first) / US_PER_S
     finally:

@@ -12,6 +12,8 @@ LaserScan, float64[] of a JointState) are passed through as the sequences rclpy 
 - `command_values(msg, command)` / `fill_command(msg, command, values)`: the channels of
   a command message (joint efforts by name, array slots, twist fields).
 - `has_header(cls)`: whether messages of the class carry a std_msgs/Header.
+- `event_packet(...)`: an event_camera_msgs/EventPacket as a driver sends one (the simulated
+  camera and `neuroq replay`).
 """
 
 from __future__ import annotations
@@ -118,4 +120,19 @@ def fill_command(msg: Any, command: Any, values: Sequence[float]) -> Any:
         for channel, v in zip(command.channels, values, strict=True):
             kind, axis = channel.split(".")
             setattr(getattr(twist, kind), axis, float(v))
+    return msg
+
+
+def event_packet(clock: Any, seq: int, width: int, height: int, encoding: str, data: bytes,
+                 time_base_ns: int, frame_id: str) -> Any:
+    """An event_camera_msgs/EventPacket of `data` (the packed events, little endian),
+    stamped with `clock`'s time now (a node's `get_clock()`). time_base_ns: the packet's
+    `time_base` (`neuroq.deploy.events.encode_packet` gives it)."""
+    from event_camera_msgs.msg import EventPacket
+
+    msg = EventPacket(width=width, height=height, seq=seq, time_base=time_base_ns,
+                      encoding=encoding, is_bigendian=False)
+    msg.header.stamp = clock.now().to_msg()
+    msg.header.frame_id = frame_id
+    msg.events = data
     return msg

@@ -118,7 +118,7 @@ def test_a_files_time_past_its_last_event_is_replayed(tmp_path, decoder):
     pixel fires) ends the replay with a time-words packet at that time, so the node can
     close the period of the last events (an outsider's file ran to 2.021 s and its last
     period, ending 2.010 s, never got an action)."""
-    from neuroq.deploy.events.stream import time_words
+    from neuroq.deploy.events.evt3_encode import time_words
 
     path = tmp_path / "rec.raw"
     events = recording(2)
@@ -137,6 +137,20 @@ def test_a_files_time_past_its_last_event_is_replayed(tmp_path, decoder):
         got, stats = dec.decode_many([m for _, m in probe.messages("events")])
     # 1 us past the file's time: the period of its last events is complete
     assert stats.skipped == 0 and got.size == events.size and dec.time_us() == end + 1
+
+
+def test_the_closing_packet_is_released_when_its_time_is_due(tmp_path):
+    """The closing time-words packet is paced as the event packets are: from the first
+    packet's release, (end - t_first) / speed of wall time (one Pacer for both)."""
+    path = _tail_file(tmp_path / "rec.raw", tail_us=1_500_000)  # the end 1.5015 s in
+    with spinning(lambda ctx: Probe(ctx)) as (probe,):
+        probe.watch(EventPacket, "events", command_qos(1000))
+        s = replay(path, speed=5.0, node=probe, log=lambda _: None)
+        assert wait_until(lambda: len(probe.messages("events")) == s.packets, 10.0)
+        got = probe.messages("events")
+    assert s.packets == 3 and s.events == 3  # 2 event packets, the closing one
+    gap = got[-1][0] - got[0][0]
+    assert 1.5015 / 5.0 - 0.02 <= gap < 1.5015 / 5.0 + 0.25, gap
 
 
 # --- stopping, damaged files, bad options (found by an outsider) ------------------------------

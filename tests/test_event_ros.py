@@ -23,7 +23,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Joy  # noqa: E402
 
 from neuroq.deploy.events import encode_packet, make_events  # noqa: E402
-from neuroq.deploy.events.stream import time_words  # noqa: E402
+from neuroq.deploy.events.evt3_encode import time_words  # noqa: E402
 from neuroq.ros_nodes.event_camera_node import EventCameraNode  # noqa: E402
 from neuroq.ros_nodes.event_node import TOPIC_EVENTS, EventPolicyNode  # noqa: E402
 from neuroq.ros_nodes.qos import command_qos  # noqa: E402

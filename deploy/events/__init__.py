@@ -59,7 +59,7 @@ from neuroq.deploy.events.packets import (
     decode_packet,
     encode_packet,
 )
-from neuroq.deploy.events.replay import DRIVER_PACKET_US, paced, packetize
+from neuroq.deploy.events.replay import DRIVER_PACKET_US, Pacer, paced, packetize
 from neuroq.deploy.events.stats import DecodeStats
 from neuroq.envs.event_array import (
     EVENT_DTYPE,
@@ -76,5 +76,5 @@ __all__ = [
     "Aedat4Writer", "DecodeStats", "Evt3State", "PacketDecoder", "RawReader", "RawWriter",
     "decode_evt3", "decode_mono", "decode_packet", "empty_events", "encode_evt3", "encode_mono",
     "encode_packet", "evt3_decoder_name", "from_columns", "make_events", "make_evt3_decoder",
-    "paced", "packetize", "read_aedat4", "sort_events", "to_columns"
+    "Pacer", "paced", "packetize", "read_aedat4", "sort_events", "to_columns"
 ]

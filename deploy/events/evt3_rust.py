@@ -69,7 +69,13 @@ from neuroq.deploy.events.evt3_words import (
     EVT3_WRAP_DROP,
 )
 from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
-from neuroq.envs.event_array import EventColumns, columns_of, concat_columns, empty_columns
+from neuroq.envs.event_array import (
+    EventColumns,
+    columns_of,
+    concat_columns,
+    concat_events,
+    empty_columns,
+)
 
 EVT3_VERSION = evt3.__version__
 _NIBBLE = 0xF
@@ -167,12 +173,19 @@ class RustEvt3Decoder:
         truncated. Raises TypeError, ValueError or OverflowError only for data that is not a
         byte buffer (before any state changes; `PacketDecoder` counts it as bad_payload).
         """
-        return self.decode_columns(data, stats, streaming=streaming).events()
+        return concat_events([p if isinstance(p, np.ndarray) else p.events()
+                              for p in self._parts(data, stats, streaming)])
 
     def decode_columns(self, data, stats: DecodeStats, *,
                        streaming: bool = False) -> EventColumns:
         """As `decode`, the events as EventColumns (contiguous arrays, as evt3 returns
         them; the event node's path)."""
+        return concat_columns([columns_of(p) for p in self._parts(data, stats, streaming)])
+
+    def _parts(self, data, stats: DecodeStats, streaming: bool) -> list:
+        """The events of the next bytes, in order, as parts in the form their decoder gives
+        them: EventColumns from evt3, EVENT_DTYPE arrays from `decode_evt3` (each caller
+        converts once, to the form it returns)."""
         if type(data) is not bytes:
             data = as_bytes_array(data).tobytes()
         stats.packets += 1
@@ -188,32 +201,30 @@ class RustEvt3Decoder:
         n_words = len(data) >> 1
         stats.words += n_words
         if n_words == 0:
-            return empty_columns()
+            return []
+        parts = []
         if not self._synced:  # the start of the stream: its state words go to numpy
             end = self._state_known_after(data)
-            events = self._numpy(data[:end], stats)
+            parts.append(self._numpy(data[:end], stats))
             if end == len(data) or not self._synced:
-                return events
+                return parts
             data = data[end:]
-            rest = self._fast(data, stats)
-            if rest is not None:
-                return concat_columns([events, rest])
-            self._hand_to_numpy()
-            return concat_columns([events, self._numpy(data, stats)])
         events = self._fast(data, stats)
-        if events is not None:
-            return events
-        self._hand_to_numpy()
-        return self._numpy(data, stats)
+        if events is None:
+            self._hand_to_numpy()
+            events = self._numpy(data, stats)
+        parts.append(events)
+        return parts
 
-    def _numpy(self, data: bytes, stats: DecodeStats) -> EventColumns:
-        """Decode with `decode_evt3` from `self.state`, then hand the stream to evt3."""
+    def _numpy(self, data: bytes, stats: DecodeStats) -> np.ndarray:
+        """Decode with `decode_evt3` from `self.state` (EVENT_DTYPE events), then hand the
+        stream to evt3."""
         sub = DecodeStats()
         events, _ = decode_evt3(data, self.width, self.height, state=self.state, stats=sub)
-        sub.packets = sub.words = 0  # counted by `decode`
+        sub.packets = sub.words = 0  # counted by `_parts`
         stats.add(sub)
         self._hand_to_evt3()
-        return columns_of(events)
+        return events
 
     @staticmethod
     def _state_known_after(data: bytes) -> int:

@@ -42,27 +42,43 @@ def packetize(chunks, packet_us: int = DRIVER_PACKET_US) -> Iterator[np.ndarray]
         yield pending
 
 
+class Pacer:
+    """Releases camera times no earlier than the recording allows: the first time given
+    sets the origin (camera time t_first at wall time w_first, `clock()`), and a later time t
+    is due at w_first + (t - t_first) / US_PER_S / speed seconds. speed=2 replays twice as
+    fast; speed=float('inf') never waits. `clock` and `sleep` default to time.monotonic and
+    time.sleep (tests pass fakes; `neuroq replay` a sleep that a stop request cuts short)."""
+
+    def __init__(self, speed: float = 1.0, clock=None, sleep=None):
+        if not speed > 0:
+            raise NeuroqError(f"paced: speed must be > 0, got {speed}")
+        self.speed = speed
+        self.clock = time.monotonic if clock is None else clock
+        self.sleep = time.sleep if sleep is None else sleep
+        self._origin: tuple[float, int] | None = None  # (wall s, camera us) of the first
+
+    def wait_for(self, t_us: int) -> None:
+        """Return once camera time `t_us` is due (at once for the first time given)."""
+        if self._origin is None:
+            self._origin = (self.clock(), int(t_us))
+            return
+        if self.speed == float("inf"):
+            return
+        wall0, t0 = self._origin
+        delay = wall0 + (int(t_us) - t0) / US_PER_S / self.speed - self.clock()
+        if delay > 0:
+            self.sleep(delay)
+
+
 def paced(packets, speed: float = 1.0, clock=None, sleep=None) -> Iterator[np.ndarray]:
-    """Yield packets no earlier than their sensor time allows: a packet whose first event is
-    at t is released (t - t_first) / speed seconds after the first one. speed=2 replays twice
-    as fast; speed=float('inf') does not wait. `clock` and `sleep` default to
-    time.monotonic and time.sleep (tests pass fakes)."""
-    if not speed > 0:
-        raise NeuroqError(f"paced: speed must be > 0, got {speed}")
-    clock = time.monotonic if clock is None else clock
-    sleep = time.sleep if sleep is None else sleep
-    start_wall = start_t = None
+    """Yield packets no earlier than their sensor time allows (`Pacer`): a packet whose
+    first event is at t is released (t - t_first) / speed seconds after the first one.
+    speed=2 replays twice as fast; speed=float('inf') does not wait. Empty packets are
+    dropped. `clock` and `sleep` default to time.monotonic and time.sleep (tests pass
+    fakes)."""
+    pacer = Pacer(speed, clock, sleep)
     for packet in packets:
         if packet.size == 0:
             continue
-        t0 = int(packet["t"][0])
-        if start_wall is None:
-            start_wall, start_t = clock(), t0
-        elif speed != float("inf"):
-            due = start_wall + (t0 - start_t) / US_PER_S / speed
-            delay = due - clock()
-            if delay > 0:
-                sleep(delay)
+        pacer.wait_for(int(packet["t"][0]))
         yield packet
-
-

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.events.evt3_encode import time_words
 from neuroq.deploy.events.mono import US_PER_S
 from neuroq.envs.event_array import EventColumns, concat_events
 
@@ -330,5 +329,4 @@ class TakeScheduler:
 
 
 __all__ = ["DEFAULT_MAX_GAP_PERIODS", "EventCollector", "Period", "PeriodWindower",
-           "TakeScheduler",
-           "WindowerCounters", "evt3_time_us", "time_words"]
+           "TakeScheduler", "WindowerCounters", "evt3_time_us"]

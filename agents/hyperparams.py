@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,17 @@ class DQNConfig:
         d = dataclasses.asdict(self)
         d["net_arch"] = list(self.net_arch)
         return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DQNConfig:
+        """The config of a mapping of its fields, as `to_dict()` writes them (net_arch a
+        list, made a tuple again); a field `d` leaves out keeps its default, an unknown key
+        is a TypeError. Values are taken as they are: `parse_hyperparameters` checks a
+        file's."""
+        values = dict(d)
+        if "net_arch" in values:
+            values["net_arch"] = tuple(values["net_arch"])
+        return cls(**values)
 
 
 # (minimum, inclusive) per numeric field; gradient_steps -1 means "as many as env steps".
@@ -155,7 +167,7 @@ def parse_hyperparameters(data: Any, env_id: str, source: str = "<config>") -> H
         raise NeuroqError(f"{source}: the section for {key} must be a mapping")
     where = f"{source} [{key}]"
     values = {str(k): _check_value(str(k), v, where) for k, v in section.items()}
-    return Hyperparameters(DQNConfig(**values), key != env_id, where)
+    return Hyperparameters(DQNConfig.from_dict(values), key != env_id, where)
 
 
 def parse_config(data: Any, env_id: str, source: str = "<config>") -> DQNConfig:

@@ -12,6 +12,7 @@ start of the step's window in `info["window_start_us"]`, as neuroq's event envs 
 from __future__ import annotations
 
 import os
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,23 +76,17 @@ def record_events(out_path: str | os.PathLike, env_id: str | None = None,
             raise NeuroqError(f"{artifact} controls {policy.manifest.get('env_id')}, "
                               f"not {env_id}")
     env_id = env_id or DEFAULT_ENV
-    env = make_env(env_id)
-    try:
+    with closing(make_env(env_id)) as env:  # closed on success, error and interruption
         width, height = _sensor_size(env, policy, env_id)
-    except NeuroqError:
-        env.close()
-        raise
-    rng = np.random.default_rng(seed)
-    end_us = int(round(seconds * 1e6))
-    offset = 0  # camera time (us) at which the current episode started
-    events = steps = episodes = 0
-    try:
-        writer = RawWriter(out_path, width, height,
-                           {"neuroq_env": env_id, "neuroq_seed": str(seed)})
-    except OSError as exc:
-        env.close()
-        raise NeuroqError(f"cannot write {out_path}: {exc.strerror or exc}") from None
-    try:
+        rng = np.random.default_rng(seed)
+        end_us = int(round(seconds * 1e6))
+        offset = 0  # camera time (us) at which the current episode started
+        events = steps = episodes = 0
+        try:
+            writer = RawWriter(out_path, width, height,
+                               {"neuroq_env": env_id, "neuroq_seed": str(seed)})
+        except OSError as exc:
+            raise NeuroqError(f"cannot write {out_path}: {exc.strerror or exc}") from None
         with writer:
             while offset < end_us:
                 _, info = env.reset(seed=seed + episodes)
@@ -123,8 +118,6 @@ def record_events(out_path: str | os.PathLike, env_id: str | None = None,
                 offset += start + window  # the next episode starts after this one's end
             # time words to where the env's camera time went: the last period is complete
             writer.write_time(min(offset, end_us))
-    finally:
-        env.close()
     return Recording(os.fspath(out_path), env_id, width, height, events, episodes, steps,
                      min(offset, end_us) / 1e6,
                      f"artifact {artifact}" if policy is not None else f"random (seed {seed})",

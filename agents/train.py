@@ -29,7 +29,6 @@ and its action space through `DQN(seed=seed)`, the selection env with
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import shutil
@@ -223,7 +222,7 @@ def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
     try:
         doc = yaml.safe_load((run_dir / "config.yaml").read_text())
         env_id, seed = str(doc["env_id"]), int(doc["seed"])
-        cfg = config_from_dict(doc["hyperparameters"])
+        cfg = DQNConfig.from_dict(doc["hyperparameters"])
         defaults = bool(doc.get("default_hyperparameters", False))
         threads = int(threads or doc.get("threads", 1))
     except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
@@ -251,11 +250,6 @@ def _training_env(env_id: str, seed: int, cfg: DQNConfig, threads: int) -> Any:
     torch.set_num_threads(threads)
     set_random_seed(seed)
     return Monitor(make_env(env_id, randomization(cfg)))
-
-
-def config_from_dict(d: dict[str, Any]) -> DQNConfig:
-    """A DQNConfig from `DQNConfig.to_dict()` (config.yaml's hyperparameters)."""
-    return dataclasses.replace(DQNConfig(), **{**d, "net_arch": tuple(d["net_arch"])})
 
 
 def _save_checkpoint(run_dir: Path, model: Any, selection: Any, wall_s: float) -> None:
@@ -351,7 +345,7 @@ def _eval_history(run_dir: Path, history: dict[str, Any]) -> dict[str, Any]:
 
 def _worker(args: tuple[str, int, dict[str, Any], str, Any, bool, float | None]) -> str:
     env_id, seed, cfg_dict, out_root, queue, defaults, checkpoint_every_s = args
-    cfg = config_from_dict(cfg_dict)
+    cfg = DQNConfig.from_dict(cfg_dict)
 
     def report(steps: int) -> None:
         queue.put((seed, steps))

@@ -181,7 +181,7 @@ class StudyKeeper:
         trial = self.study.ask()
         params = suggest(trial, space)
         try:
-            cfg = apply(DQNConfig(**{**base, "net_arch": tuple(base["net_arch"])}), params)
+            cfg = apply(DQNConfig.from_dict(base), params)
         except NeuroqError as exc:  # a space that yields invalid settings: fail the trial
             self.study.tell(trial, state=_state("FAIL"))
             raise exc
@@ -241,7 +241,7 @@ def run_trial(env_id: str, number: int, hyperparameters: dict[str, Any], seed: i
     from neuroq.agents.runs import read_json
     from neuroq.agents.train import train_one
 
-    cfg = DQNConfig(**{**hyperparameters, "net_arch": tuple(hyperparameters["net_arch"])})
+    cfg = DQNConfig.from_dict(hyperparameters)
     pruned_at: list[int] = []
 
     def on_eval(step: int, value: float) -> None:

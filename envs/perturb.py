@@ -24,7 +24,7 @@ are as reproducible as clean ones. numpy + gymnasium only.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,7 +208,7 @@ def physics_parameters(env_id: str) -> dict[str, PhysicsParameter]:
 def check_physics(env_id: str, values: Mapping[str, float]) -> dict[str, PhysicsParameter]:
     """`physics_parameters(env_id)`, once each of `values` is checked: a parameter the env
     has, set to a finite value > 0 (>= 0 where 0 is meaningful). ValueError naming the first
-    that is not; the command line checks its --physics with it before any episode runs."""
+    that is not."""
     known = physics_parameters(env_id)
     for name, value in values.items():
         if name not in known:
@@ -219,6 +219,17 @@ def check_physics(env_id: str, values: Mapping[str, float]) -> dict[str, Physics
             raise ValueError(f"physics parameter {name} must be "
                              f"{'>= 0' if zero_ok else 'positive'}, got {value:g}")
     return known
+
+
+def check_physics_values(env_id: str, values: Mapping[str, Iterable[float]]) -> None:
+    """`check_physics` on every value of each parameter in `values` (name -> the values it
+    will take: --physics's shifts, a randomization's [low, high]), one at a time in order:
+    check_physics's ValueError for the first that `env_id` does not take. Checks nothing,
+    `env_id` included, where there are no values. The command line checks its --physics and
+    --randomize with it before any work."""
+    for name, taken in values.items():
+        for value in taken:
+            check_physics(env_id, {name: value})
 
 
 class PhysicsShift(gym.Wrapper):

@@ -56,6 +56,18 @@ def test_missing_file(tmp_path):
         hyperparams.load_config("E-v0", tmp_path / "nope.yaml")
 
 
+def test_from_dict_reads_what_to_dict_writes():
+    """One conversion for config.yaml's hyperparameters, tune trials and config sections."""
+    cfg = DQNConfig(n_timesteps=123, net_arch=(16, 8), randomize={"drop": [0.0, 0.1]})
+    d = cfg.to_dict()
+    assert d["net_arch"] == [16, 8]
+    assert DQNConfig.from_dict(d) == cfg and DQNConfig.from_dict(d).net_arch == (16, 8)
+    assert DQNConfig.from_dict({"gamma": 0.9}) == DQNConfig(gamma=0.9)  # defaults filled
+    assert DQNConfig.from_dict({"net_arch": (4,)}).net_arch == (4,)
+    with pytest.raises(TypeError, match="nope"):
+        DQNConfig.from_dict({**d, "nope": 1})
+
+
 def test_override():
     cfg = hyperparams.override(DQNConfig(), ["n_timesteps=123", "net_arch=[16, 16]"])
     assert cfg.n_timesteps == 123 and cfg.net_arch == (16, 16)

@@ -13,6 +13,7 @@ from neuroq.envs.perturb import (
     PhysicsShift,
     RandomizationSpec,
     Randomized,
+    check_physics_values,
 )
 
 
@@ -77,6 +78,25 @@ def test_physics_shift_changes_the_simulation_and_refuses_unknown_names():
         PhysicsShift(make_env("CartPole-v1"), lenght=0.3)
     with pytest.raises(ValueError, match="positive"):
         PhysicsShift(make_env("CartPole-v1"), length=-1)
+
+
+def test_check_physics_values_checks_every_value_in_order():
+    """The one check of --physics shifts and --randomize physics ranges (both commands)."""
+    check_physics_values("CartPole-v1", {"length": [0.3, 0.75], "masspole": (0.05, 0.2)})
+    check_physics_values("neuroq/DVSPanTrackingPooled-v0", {"noise_rate_hz": [0.0, 5.0]})
+    # any value of a range, not only its first: the second is refused
+    with pytest.raises(ValueError, match="length must be positive, got 0"):
+        check_physics_values("CartPole-v1", {"length": [0.5, 0]})
+    with pytest.raises(ValueError, match="masspole must be positive, got nan"):
+        check_physics_values("CartPole-v1", {"length": [0.5], "masspole": [0.1, float("nan")]})
+    # the first bad value in order is the one named
+    with pytest.raises(ValueError, match="length must be positive, got -1"):
+        check_physics_values("CartPole-v1", {"length": [-1, 0], "lenght": [1]})
+    with pytest.raises(ValueError, match="no physics parameter 'lenght'"):
+        check_physics_values("CartPole-v1", {"lenght": [1.0]})
+    with pytest.raises(ValueError, match="no physics parameters are known for 'Pong-v0'"):
+        check_physics_values("Pong-v0", {"length": [1.0]})
+    check_physics_values("Pong-v0", {})  # no values: nothing to check, the env included
 
 
 def test_dvs_noise_rate_shift():

@@ -96,3 +96,46 @@ def test_time_words_after_the_last_event(tmp_path):
     _, events, skipped = _read(path)
     assert events["t"].tolist() == [20_000_000 - (1 << 24)] and skipped == 0
     assert _read.time_us == 20_004_000 - (1 << 24)  # a fresh reader cannot know the wrap
+
+
+class _ClosingEnv:
+    """A make_env stand-in that counts close() calls of the env it wraps."""
+
+    def __init__(self, env, closed):
+        self._env, self._closed = env, closed
+
+    def __getattr__(self, name):
+        return getattr(self._env, name)
+
+    def close(self):
+        self._closed.append(True)
+        self._env.close()
+
+
+@pytest.mark.parametrize("case", ["done", "no dvs", "unwritable", "no events", "interrupted"])
+def test_record_closes_its_env_once_however_it_ends(tmp_path, monkeypatch, case):
+    import neuroq.deploy.rollout as rollout
+    from neuroq.deploy.errors import NeuroqError
+
+    closed = []
+    real = rollout.make_env
+    monkeypatch.setattr(rollout, "make_env", lambda env_id: _ClosingEnv(real(env_id), closed))
+    path = tmp_path / "x.raw"
+    env_id, progress = None, None
+    if case == "no dvs":
+        env_id = "CartPole-v1"
+    elif case == "unwritable":
+        path = tmp_path / "missing" / "x.raw"
+    elif case == "no events":
+        monkeypatch.setattr(_ClosingEnv, "reset", lambda self, **kw: (None, {}), raising=False)
+    elif case == "interrupted":
+        def progress(camera_s):
+            raise KeyboardInterrupt
+    expected = {"done": None, "no dvs": NeuroqError, "unwritable": NeuroqError,
+                "no events": NeuroqError, "interrupted": KeyboardInterrupt}[case]
+    if expected is None:
+        record_events(path, env_id, seconds=0.2, progress=progress)
+    else:
+        with pytest.raises(expected):
+            record_events(path, env_id, seconds=0.2, progress=progress)
+    assert closed == [True]

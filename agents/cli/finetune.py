@@ -80,13 +80,10 @@ def check_randomize_env(randomize: dict | None, env_id: str) -> None:
     one `env_id` has and both ends of its range are values it takes (the mapping's shape
     was checked when the command line was read, `randomization`)."""
     from neuroq.deploy.errors import NeuroqError
-    from neuroq.envs.perturb import check_physics
+    from neuroq.envs.perturb import check_physics_values
 
-    physics = (randomize or {}).get("physics") or {}
-    try:
-        for name, (low, high) in physics.items():
-            check_physics(env_id, {name: low})
-            check_physics(env_id, {name: high})
+    try:  # each range is [low, high]: both ends
+        check_physics_values(env_id, (randomize or {}).get("physics") or {})
     except ValueError as exc:
         raise NeuroqError(f"--randomize: {exc}") from None
 

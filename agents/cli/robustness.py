@@ -85,15 +85,13 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.robustness import run_robustness, suite, table_markdown, write_robustness
     from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.errors import NeuroqError
-    from neuroq.envs.perturb import check_physics
+    from neuroq.envs.perturb import check_physics_values
 
     art = load_artifact(args.artifact)
     event = hasattr(art.encoder, "encode_events")
     physics = {} if args.no_physics else (dict(args.physics) if args.physics else None)
     try:  # every value, before any episode runs
-        for name, values in (physics or {}).items():
-            for value in values:
-                check_physics(art.manifest["env_id"], {name: value})
+        check_physics_values(art.manifest["env_id"], physics or {})
     except ValueError as exc:
         raise NeuroqError(f"--physics: {exc}") from None
     conditions = suite(art.manifest["env_id"], args.noise, args.action_delay, args.drop,

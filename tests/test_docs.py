@@ -2,7 +2,8 @@
 
 - No tracked file cites design notes kept outside the repository (the reference folder next
   to the checkout): a clone would have dangling references.
-- Every relative Markdown link in README.md and docs/*.md points to an existing file.
+- Every relative Markdown link in README.md and the pages under docs/ (docs/measurements/
+  included) points to an existing file.
 - Every citation of a docs section in the form `docs/<page>.md, "<heading>"` (how code,
   tests and configs point into the docs) names a heading that exists on that page.
 
@@ -104,7 +105,7 @@ def section_citations(text: str) -> list[tuple[str, str]]:
 
 
 def _markdown_pages() -> list[Path]:
-    return [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+    return [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").rglob("*.md"))]
 
 
 def test_no_tracked_file_cites_files_outside_the_repository():
@@ -126,6 +127,7 @@ def test_the_mention_check_finds_each_forbidden_name():
 def test_every_relative_link_in_the_docs_points_to_a_file():
     pages = _markdown_pages()
     assert len(pages) > 2, "README.md and docs/*.md not found"
+    assert any(p.parent.name == "measurements" for p in pages), "docs/measurements/ not read"
     broken = {str(p.relative_to(REPO_ROOT)): b for p in pages if (b := broken_links(p))}
     assert not broken, f"relative links to missing files: {broken}"
 

@@ -12,9 +12,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from neuroq.deploy.artifact import Artifact
 
 #: Largest number of per-episode returns written into result.json; more go to returns.npy.
 MAX_RETURNS_IN_JSON = 10_000
@@ -29,15 +32,17 @@ class Evaluation:
     result: dict[str, Any]
 
 
-def evaluate_artifact(artifact: str | os.PathLike, backend: str = "emulator",
+def evaluate_artifact(artifact: str | os.PathLike | Artifact, backend: str = "emulator",
                       episodes: int = 100, seed: int = 0, out: str | os.PathLike = "runs",
                       board_ip: str | None = None, performance_level: str = "low",
                       static_scope: str = "chip", max_steps: int | None = None,
                       progress: Callable[[int, int], None] | None = None,
                       say: Callable[[str], None] | None = None) -> Evaluation:
-    """Evaluate `artifact` (episode i seeded seed + i) and write the eval run folder;
-    `say` hears one line once the policy is loaded."""
+    """Evaluate `artifact` (its folder or manifest.json, or the `Artifact` that `neuroq
+    eval` loaded first; episode i seeded seed + i) and write the eval run folder; `say`
+    hears one line once the policy is loaded."""
     from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
+    from neuroq.deploy.artifact import Artifact
     from neuroq.deploy.errors import counted
     from neuroq.deploy.evaluate import evaluate
     from neuroq.deploy.policy import load_policy
@@ -47,11 +52,12 @@ def evaluate_artifact(artifact: str | os.PathLike, backend: str = "emulator",
     policy = load_policy(artifact, backend=backend, performance_level=performance_level,
                          board_ip=board_ip, static_scope=static_scope, seed=seed)
     check_artifact_env(policy.manifest)  # an env that cannot be made or does not fit: now
+    where = str(artifact.path if isinstance(artifact, Artifact) else artifact)
     if say is not None:
-        say(f"evaluating {artifact} on {policy.manifest['env_id']}, backend {backend}, "
+        say(f"evaluating {where} on {policy.manifest['env_id']}, backend {backend}, "
             f"{counted(episodes, 'episode')}, T = {policy.timesteps}")
     result = evaluate(policy, episodes, seed, max_steps=max_steps, progress=progress)
-    result["config"] = {"artifact": str(artifact), "backend": backend, "episodes": episodes,
+    result["config"] = {"artifact": where, "backend": backend, "episodes": episodes,
                         "seed": seed, "performance_level": performance_level,
                         "static_scope": static_scope, "board_ip": board_ip,
                         "max_steps": max_steps}

@@ -125,12 +125,12 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
     from neuroq.deploy.artifact import MANIFEST_FILE, load_artifact, save_artifact
     from neuroq.deploy.errors import NeuroqError
 
-    reexport = (Path(finetune_run) / MANIFEST_FILE).is_file()
-    src = Path(finetune_run) if reexport else require_run_dir(finetune_run)
+    src = require_run_dir(finetune_run, must_contain="")  # first: one line before any work
+    reexport = (src / MANIFEST_FILE).is_file()
     if reexport:
         result = {}
     else:
-        result = read_json(src / "result.json")
+        result = read_json(require_run_dir(src) / "result.json")
         if result.get("stage") != "finetune" or not src.name.startswith("finetune-"):
             raise NeuroqError(f"{src} is not a finetune run (expected runs/<env>/finetune-"
                               "<id>/) or an artifact folder")

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from neuroq.deploy.errors import NeuroqError, yaml_problem
+from neuroq.deploy.errors import NeuroqError, read_text_file, yaml_problem
 from neuroq.deploy.paths import shipped_data
 
 #: The shipped file's name (config/dqn.yaml in a source checkout, share/neuroq/config/dqn.yaml
@@ -182,14 +182,12 @@ def load_config(env_id: str, path: str | os.PathLike | None = None) -> DQNConfig
 
 
 def load_hyperparameters(env_id: str, path: str | os.PathLike | None = None) -> Hyperparameters:
-    """`load_config` that also says whether the default hyperparameters were used."""
-    p = Path(path) if path is not None else default_config_path()
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise NeuroqError(f"config file {p} does not exist") from None
-    except OSError as exc:
-        raise NeuroqError(f"cannot read config file {p}: {exc.strerror}") from None
+    """`load_config` that also says whether the default hyperparameters were used.
+    NeuroqError (one line) for a file that cannot be read as text (`read_text_file`: "config
+    file <path> ..."), is not valid YAML or holds a bad value."""
+    source = path if path is not None else default_config_path()
+    text = read_text_file(source, "config file")
+    p = Path(source)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -54,7 +54,7 @@ from neuroq.agents.convert import (
 from neuroq.agents.nir_source import SourceNetwork, read_source, run_source
 from neuroq.deploy.artifact import plain
 from neuroq.deploy.encoders import Encoder, encoder_from_dict, with_silent_tail
-from neuroq.deploy.errors import NeuroqError, yaml_problem
+from neuroq.deploy.errors import NeuroqError, given_path, read_text_file, yaml_problem
 from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
 from neuroq.deploy.neuron import make_params
 
@@ -143,11 +143,16 @@ class SourceTeacher:
 
 
 def read_graph(path: str | os.PathLike) -> Any:
+    """The NIR graph in the file at `path`; NeuroqError (one line) for an empty path, one
+    that does not exist, a folder ("is a folder, not a NIR graph file") and a file nir
+    cannot read."""
     import nir
 
-    p = Path(path)
-    if not p.is_file():
-        raise NeuroqError(f"{p} does not exist (give a NIR graph file, e.g. model.nir)")
+    p = given_path(path, "NIR graph file")
+    if not p.exists():
+        raise NeuroqError(f"NIR graph file {p} does not exist")
+    if p.is_dir():
+        raise NeuroqError(f"{p} is a folder, not a NIR graph file")
     try:
         return nir.read(p)
     except Exception as exc:  # noqa: BLE001 - nir/h5py raise many types on malformed files
@@ -156,14 +161,14 @@ def read_graph(path: str | os.PathLike) -> Any:
 
 def read_encoder(path: str | os.PathLike) -> Encoder:
     """A neuroq encoder from a YAML/JSON file with the mapping an artifact manifest's
-    `encoder` holds (kind and parameters)."""
+    `encoder` holds (kind and parameters); NeuroqError (one line, naming --encoder) for a
+    file that cannot be read as text (`read_text_file`) or holds no such mapping."""
     import yaml
 
+    text = read_text_file(path, "--encoder")
     p = Path(path)
     try:
-        d = yaml.safe_load(p.read_text())
-    except OSError as exc:
-        raise NeuroqError(f"--encoder {p}: cannot read it: {exc.strerror}") from None
+        d = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise NeuroqError(f"--encoder {p} is not valid YAML {yaml_problem(exc)}") from None
     if isinstance(d, dict) and isinstance(d.get("encoder"), dict):
@@ -228,11 +233,16 @@ class ImportSettings:
     seed: int = 0
 
 
-def run_import(graph_path: str | os.PathLike, env_id: str, encoder_path: str | os.PathLike,
+def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: Encoder,
                settings: ImportSettings = ImportSettings(), out_root: str | os.PathLike = "runs",
                log: Callable[[str], None] = print,
                warn: Callable[[str], None] = print) -> Path:
-    """The `neuroq import` stage; returns the new run folder (result.json written last)."""
+    """The `neuroq import` stage; returns the new run folder (result.json written last).
+
+    graph: the graph in the file `graph_path` as `read_graph` read it (the file is copied
+    into the run as source.nir); encoder: the source's encoder as `read_encoder` read it.
+    The command reads both before anything else, so a wrong file is one line first, and
+    each file is read once."""
     import yaml
 
     from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
@@ -243,8 +253,6 @@ def run_import(graph_path: str | os.PathLike, env_id: str, encoder_path: str | o
         raise NeuroqError("--record-steps must be at least 100")
     if s.eval_episodes < 1:
         raise NeuroqError("--eval-episodes must be at least 1")
-    graph = read_graph(graph_path)
-    encoder = read_encoder(encoder_path)
     src, notes = read_source(graph, s.source, s.dt, s.reset, str(graph_path))
     t_src = source_timesteps_of(graph, s.timesteps)
     if encoder.n_inputs != src.n_inputs:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, given_path
 
 RESULT_FILE = "result.json"
 #: What an energy run writes instead (agents/energy/render.py; `neuroq show` reads both).
@@ -101,10 +101,14 @@ def ensure_writable(folder: str | os.PathLike, option: str = "--out") -> Path:
 
 
 def require_run_dir(path: str | os.PathLike, must_contain: str = RESULT_FILE) -> Path:
-    """Return `path` as a run folder that exists and holds `must_contain`, else raise."""
-    p = Path(path)
-    if not p.is_dir():
+    """Return `path` as a run folder that exists and holds `must_contain` ("": anything),
+    else NeuroqError (one line): an empty path, a path that does not exist, a file ("is a
+    file, not a run folder"), a folder without `must_contain`."""
+    p = given_path(path, "run folder")
+    if not p.exists():
         raise NeuroqError(f"run folder {p} does not exist")
+    if not p.is_dir():
+        raise NeuroqError(f"{p} is a file, not a run folder")
     if must_contain and not (p / must_contain).exists():
         raise NeuroqError(
             f"{p} is not a finished run folder: it has no {must_contain} "

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.deploy.errors import NeuroqError, yaml_problem
+from neuroq.deploy.errors import NeuroqError, read_text_file, yaml_problem
 
 #: The stages a sweep can run, in pipeline order; each needs the one before it.
 STAGES = ("train", "convert", "finetune", "export", "eval", "energy")
@@ -345,16 +345,15 @@ def _parse_random(random: Any, stages: tuple[str, ...],
 
 
 def load_spec(path: str | os.PathLike, train_run: list[str] | None = None) -> SweepSpec:
-    """Read and check the spec file at `path` (`train_run` replaces the spec's)."""
+    """Read and check the spec file at `path` (`train_run` replaces the spec's); NeuroqError
+    (one line) for a file that cannot be read as text (`read_text_file`: "sweep spec
+    <path> ..."), is not valid YAML or is not a valid spec."""
     import yaml
 
+    text = read_text_file(path, "sweep spec")
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise NeuroqError(f"sweep spec {p} does not exist") from None
-    except OSError as exc:
-        raise NeuroqError(f"cannot read sweep spec {p}: {exc.strerror}") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise NeuroqError(f"{p} is not valid YAML {yaml_problem(exc)}") from None
     if train_run and isinstance(data, dict):

@@ -44,10 +44,10 @@ from typing import Any
 
 import yaml
 
-from neuroq.agents.hyperparams import DQNConfig
+from neuroq.agents.hyperparams import DQNConfig, Hyperparameters
 from neuroq.agents.runs import env_folder
 from neuroq.agents.sweep_spec import Distribution, parse_distribution
-from neuroq.deploy.errors import NeuroqError, yaml_problem
+from neuroq.deploy.errors import NeuroqError, read_text_file, yaml_problem
 
 STUDY_FILE = "study.journal"
 STUDY_NAME = "neuroq-dqn"
@@ -93,12 +93,14 @@ def parse_space(data: Any, source: str = "search space") -> dict[str, Distributi
 
 
 def load_space(path: str | os.PathLike | None) -> dict[str, Distribution]:
+    """The search space in the YAML file at `path` (None: `DEFAULT_SPACE`); NeuroqError (one
+    line) for a file that cannot be read as text (`read_text_file`: "search space <path>
+    ..."), is not valid YAML or is not a valid space."""
     if path is None:
         return parse_space(DEFAULT_SPACE, "the default search space")
+    text = read_text_file(path, "search space")
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise NeuroqError(f"search space {path} does not exist") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise NeuroqError(f"search space {path} is not valid YAML {yaml_problem(exc)}") from None
     return parse_space(data, str(path))
@@ -342,11 +344,17 @@ def _csv(v: Any) -> Any:
 
 def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
              name: str = "dqn", steps: int | None = None, seed: int = 0, workers: int = 2,
-             space_path: str | None = None, config_path: str | None = None,
+             space: dict[str, Distribution] | None = None,
+             hyperparameters: Hyperparameters | None = None,
              overrides: list[str] | None = None, address: str | None = None,
              serial: bool = False, startup_trials: int = PRUNER_STARTUP_TRIALS,
              show_progress: bool = True, say: Callable[[str], None] = print) -> TuneResult:
-    """Run (or resume) the search until the study holds `n_trials` finished trials."""
+    """Run (or resume) the search until the study holds `n_trials` finished trials.
+
+    space: the search space as `load_space` reads it (default: `DEFAULT_SPACE`);
+    hyperparameters: the settings not searched, as `load_hyperparameters(env_id, file)`
+    reads them (default: the shipped file's). The command reads both files before it calls
+    this, so a wrong file is one line before Ray starts, and each is read once."""
     from neuroq.agents import hyperparams
     from neuroq.agents.runs import ensure_writable
     from neuroq.agents.train import check_env_id
@@ -357,8 +365,9 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
         raise NeuroqError(f"--workers must be an integer >= 1, got {workers!r}")
     check_study_name(name)
     check_env_id(env_id)
-    space = load_space(space_path)
-    loaded = hyperparams.load_hyperparameters(env_id, config_path)
+    space = space if space is not None else load_space(None)
+    loaded = (hyperparameters if hyperparameters is not None
+              else hyperparams.load_hyperparameters(env_id))
     extra = list(overrides or []) + ([f"n_timesteps={steps}"] if steps else [])
     base = hyperparams.override(loaded.config, extra)
     folder = ensure_writable(tune_dir(env_id, name, out_root)).resolve()

@@ -29,7 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from neuroq.agents.finetune import FinetuneConfig, run_finetune  # noqa: E402
-from neuroq.agents.nir_import import ImportSettings, run_import, source_teacher  # noqa: E402
+from neuroq.agents.nir_import import (  # noqa: E402
+    ImportSettings,
+    read_encoder,
+    read_graph,
+    run_import,
+    source_teacher,
+)
 from neuroq.deploy.artifact import load_artifact  # noqa: E402
 from neuroq.deploy.evaluate import evaluate  # noqa: E402
 from neuroq.deploy.policy import load_policy  # noqa: E402
@@ -61,8 +67,10 @@ def one(library: str, epochs: int, train_steps: int, out: Path) -> dict:
     _, graph = train(obs, labels, encoder, SOURCE_T, steps=train_steps)
     nir.write(out / f"{library}.nir", graph)
     (out / "encoder.yaml").write_text(yaml.safe_dump(encoder.to_dict()))
-    imp = run_import(out / f"{library}.nir", "CartPole-v1", out / "encoder.yaml",
-                     ImportSettings(timesteps=SOURCE_T), out / "runs", log=lambda _m: None,
+    graph_path = out / f"{library}.nir"
+    imp = run_import(graph_path, read_graph(graph_path), "CartPole-v1",
+                     read_encoder(out / "encoder.yaml"), ImportSettings(timesteps=SOURCE_T),
+                     out / "runs", log=lambda _m: None,
                      warn=lambda m: print(f"  warning: {m}"))
     ft = run_finetune(imp, out / "runs", FinetuneConfig(epochs=epochs), progress=False,
                       log=lambda _m: None)

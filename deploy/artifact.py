@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy.encoders import Encoder, encoder_from_dict
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, given_path
 from neuroq.deploy.network import Layer, SpikingQNetwork
 from neuroq.deploy.neuron import Compare, NeuronParams, Reset, make_params
 from neuroq.deploy.nir_profiles import (
@@ -405,9 +405,7 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact"
     and required keys checked; the weights are neither read nor checked (load_artifact
     does that). For a node that needs only what the manifest says (the actuator: the robot
     interface). what: how the path was given, for the messages ("artifact", "--artifact")."""
-    if not str(path).strip():
-        raise NeuroqError(f"{what}: an empty path")
-    p = Path(path)
+    p = given_path(path, what)
     if not p.exists():
         raise NeuroqError(f"{what} {p} does not exist")
     if p.is_file() and p.name != MANIFEST_FILE:

@@ -3,11 +3,43 @@
 Every error a user can cause (bad input, missing files, unknown names) is raised as
 `NeuroqError` with a message that says what went wrong and what to do. The CLI prints it as
 one line on stderr and exits non-zero; anything else is a bug and keeps its traceback.
+`given_path` and `read_text_file` say what is wrong with a path or a text file a user gave.
 """
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
 
 
 class NeuroqError(Exception):
     """A user-facing error: the message is printed as is, without a traceback."""
+
+
+def given_path(path: str | os.PathLike, what: str) -> Path:
+    """`path` as a Path; NeuroqError "<what>: an empty path" for an empty one (Path("")
+    would mean the current folder)."""
+    if not str(path).strip():
+        raise NeuroqError(f"{what}: an empty path")
+    return Path(path)
+
+
+def read_text_file(path: str | os.PathLike, what: str) -> str:
+    """The text of the UTF-8 file at `path` (a YAML or JSON file a user gave), read once;
+    NeuroqError for an empty path (`given_path`), "<what> <path> does not exist",
+    "<what> <path> is not a text file (byte N is not UTF-8)" and "cannot read <what>
+    <path>: <reason>" (a folder, no permission). what: how the file was given ("config
+    file", "--encoder")."""
+    p = given_path(path, what)
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NeuroqError(f"{what} {p} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise NeuroqError(f"{what} {p} is not a text file (byte {exc.start} is not "
+                          "UTF-8)") from None
+    except OSError as exc:
+        raise NeuroqError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
 
 
 def yaml_problem(exc: Exception) -> str:

@@ -21,13 +21,16 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from neuroq.deploy.chip import DEFAULT_PERFORMANCE_LEVEL
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.seeds import MAX_SEED, is_int
+
+if TYPE_CHECKING:
+    from neuroq.deploy.artifact import Artifact
 
 BACKENDS = ("emulator", "reference", "spinnaker2")
 
@@ -283,14 +286,15 @@ class SpikingPolicy:
 
 
 def load_policy(
-    artifact_path: str | os.PathLike,
+    artifact_path: str | os.PathLike | Artifact,
     backend: str = "emulator",
     performance_level: str = DEFAULT_PERFORMANCE_LEVEL,
     board_ip: str | None = None,
     static_scope: str = "chip",
     seed: int | None = None,
 ) -> SpikingPolicy:
-    """Load a deploy artifact (folder or its manifest.json) onto `backend`.
+    """Load a deploy artifact (folder or its manifest.json, or an `Artifact` that
+    `load_artifact` loaded already) onto `backend`.
 
     backend: "emulator" (default), "reference" or "spinnaker2" (needs `board_ip` and
     py-spinnaker2). performance_level: "low" (150 MHz, 0.5 V) or "high" (300 MHz, 0.8 V),
@@ -305,8 +309,9 @@ def load_policy(
         raise NeuroqError(BOARD_IP_NEEDED)
     if seed is not None and not (is_int(seed) and 0 <= seed <= MAX_SEED):
         raise NeuroqError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}")
-    from neuroq.deploy.artifact import load_artifact
+    from neuroq.deploy.artifact import Artifact, load_artifact
 
-    art = load_artifact(artifact_path)
+    art = (artifact_path if isinstance(artifact_path, Artifact)
+           else load_artifact(artifact_path))
     return SpikingPolicy(art.network, art.encoder, art.manifest, backend, performance_level,
                          static_scope, board_ip, seed)

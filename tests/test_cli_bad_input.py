@@ -312,6 +312,36 @@ def test_a_missing_artifact_is_said_not_to_exist(tmp_path, capsys, argv, command
     assert not (tmp_path / "x.raw").exists()
 
 
+@pytest.mark.parametrize("command", ["eval", "energy"])
+def test_eval_and_energy_read_the_manifest_once(tmp_path, capsys, monkeypatch, command):
+    """Both read the artifact's manifest in a check of their own, then again to load it."""
+    from neuroq.deploy import artifact
+    from neuroq.deploy.errors import NeuroqError
+
+    if command == "energy":
+        pytest.importorskip("torch")
+        from neuroq.agents.energy import report
+
+        def first_step(*args, **kwargs):
+            raise NeuroqError("stopped at the first step")
+
+        monkeypatch.setattr(report, "run_snn", first_step)
+    reads = []
+    real = artifact.read_manifest
+
+    def read_manifest(*args, **kwargs):
+        reads.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(artifact, "read_manifest", read_manifest)
+    code, _, err = run_cli(capsys, command, SHIPPED, "--episodes", 1, "--out", tmp_path / "runs")
+    if command == "energy":  # after its progress line "[1/6] ..."
+        assert code == 2 and err.strip().endswith("error: stopped at the first step"), err
+    else:
+        assert code == 0, err
+    assert list(map(str, reads)) == [str(SHIPPED)]
+
+
 def test_eval_offers_import_only_for_a_file_that_looks_like_a_nir_graph(tmp_path, capsys):
     """`neuroq eval README.md` suggested `neuroq import README.md ...`."""
     code, _, err = run_cli(capsys, "eval", REPO_ROOT / "README.md")
@@ -497,6 +527,65 @@ def test_a_binary_file_for_a_yaml_input_is_one_line(tmp_path, capsys, monkeypatc
     code, _, err = run_cli(capsys, *argv, "--out", tmp_path / "runs")
     assert_one_line_error(code, err, argv[0], match.format(**names))
     assert not (tmp_path / "runs").exists()
+
+
+def _yaml_reader(what: str):
+    """The function that reads the file a command is given as `what`."""
+    from neuroq.agents.hyperparams import load_hyperparameters
+    from neuroq.agents.nir_import import read_encoder
+    from neuroq.agents.sweep_spec import load_spec
+    from neuroq.agents.tune import load_space
+
+    return {"config file": lambda path: load_hyperparameters("CartPole-v1", path),
+            "search space": load_space, "sweep spec": load_spec,
+            "--encoder": read_encoder}[what]
+
+
+@pytest.mark.parametrize("what", ["config file", "search space", "sweep spec", "--encoder"])
+def test_each_yaml_reader_says_what_is_wrong_with_its_file(tmp_path, monkeypatch, what):
+    """The readers say themselves what the commands' text check said before reading the
+    file a second time: not text, missing, a folder, an empty path."""
+    from neuroq.deploy.errors import NeuroqError
+
+    read = _yaml_reader(what)
+    binary = tmp_path / "events.raw"
+    binary.write_bytes(BINARY)
+    monkeypatch.chdir(tmp_path)  # "" must not read as "."
+    for path, match in [(binary, f"{what} {binary} is not a text file (byte 0 is not UTF-8)"),
+                        (tmp_path / "nope.yaml", f"{what} {tmp_path / 'nope.yaml'} does not "
+                                                 "exist"),
+                        (tmp_path, f"cannot read {what} {tmp_path}: Is a directory"),
+                        ("", f"{what}: an empty path")]:
+        with pytest.raises(NeuroqError) as exc:
+            read(path)
+        assert str(exc.value) == match
+
+
+def test_tune_reads_its_files_once_and_hands_on_what_it_read(tmp_path, capsys, monkeypatch):
+    """`neuroq tune` reads --space and --config before Ray starts and passes the parsed
+    space and hyperparameters on, so run_tune reads neither file again."""
+    import inspect
+
+    from neuroq.agents import tune
+    from neuroq.deploy.errors import NeuroqError
+
+    space = tmp_path / "space.yaml"
+    space.write_text("gamma: [0.9, 0.95]\n")
+    config = tmp_path / "dqn.yaml"
+    config.write_text("CartPole-v1:\n  learning_rate: 0.002\n")
+    given, signature = {}, inspect.signature(tune.run_tune)
+
+    def run_tune(*args, **kwargs):
+        given.update(signature.bind(*args, **kwargs).arguments)
+        raise NeuroqError("stopped before the search")
+
+    monkeypatch.setattr(tune, "run_tune", run_tune)
+    code, _, err = run_cli(capsys, "tune", "--env", "CartPole-v1", "--serial", "--space",
+                           space, "--config", config, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "tune", "stopped before the search")
+    assert given["space"] == tune.load_space(space)
+    assert given["hyperparameters"].config.learning_rate == 0.002
+    assert given["hyperparameters"].source == f"{config} [CartPole-v1]"
 
 
 @pytest.mark.parametrize("name", ["../../x", "a/b", "a\\b", "..", "", " "])

@@ -170,3 +170,17 @@ def test_encoder_that_does_not_fit_the_graph_is_refused(tmp_path, capsys, cartpo
     code = main(["import", str(graph_path), "--env", "CartPole-v1", "--encoder", str(enc_path),
                  "-T", "4", "--out", str(tmp_path / "runs")])
     assert code == 2 and "encoder gives 32 inputs" in capsys.readouterr().err
+
+
+def test_read_graph_says_what_is_wrong_with_its_path(tmp_path, monkeypatch):
+    """It says what `neuroq import` checked before reading it: empty, missing, a folder."""
+    from neuroq.agents.nir_import import read_graph
+
+    monkeypatch.chdir(tmp_path)  # "" must not read as "."
+    missing = tmp_path / "model.nir"
+    for path, match in [("", "NIR graph file: an empty path"),
+                        (missing, f"NIR graph file {missing} does not exist"),
+                        (tmp_path, f"{tmp_path} is a folder, not a NIR graph file")]:
+        with pytest.raises(NeuroqError) as exc:
+            read_graph(path)
+        assert str(exc.value) == match

@@ -28,3 +28,22 @@ def test_run_folders_of_a_module_env_have_no_colon(tmp_path):
     b = make_run_dir(tmp_path, "my_pkg.envs:GridWorld", "train", "seed0")  # same second
     assert a.parent == b.parent == tmp_path / "my_pkg.envs" / "GridWorld" and a != b
     assert a.name.startswith("train-seed0-") and ":" not in str(a.relative_to(tmp_path))
+
+
+def test_require_run_dir_says_what_is_wrong_with_its_path(tmp_path, monkeypatch):
+    """It says itself what the commands' own pre-check said: empty, missing, a file, not
+    finished (show, convert, finetune and export call it instead of checking first)."""
+    from neuroq.agents.runs import require_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    file = tmp_path / "result.json"
+    file.write_text("{}")  # "" must not read as "."
+    (tmp_path / "unfinished").mkdir()
+    for path, match in [("", "run folder: an empty path"),
+                        (tmp_path / "missing", "run folder .*missing does not exist"),
+                        (file, "result.json is a file, not a run folder"),
+                        (tmp_path / "unfinished", "unfinished is not a finished run folder")]:
+        with pytest.raises(NeuroqError, match=match):
+            require_run_dir(path)
+    assert require_run_dir(tmp_path / "unfinished", must_contain="") == tmp_path / "unfinished"
+    assert require_run_dir(tmp_path) == tmp_path

@@ -1,7 +1,9 @@
-"""Checks of the paths and files a command is given, made before any work starts, each a
-`NeuroqError` (one line, exit status 2) that says what is wrong: the path is empty, does not
-exist, is a file where a folder is expected (or the reverse), cannot be written, or is not
-text.
+"""Checks of the paths a command is given, made before any work starts, each a
+`NeuroqError` (one line, exit status 2) that says what is wrong: an artifact that is not
+there or has no readable manifest, an output folder that cannot be written. The readers of
+run folders, NIR graphs and text files say themselves what is wrong with their path
+(`neuroq.agents.runs.require_run_dir`, `neuroq.agents.nir_import.read_graph`,
+`neuroq.deploy.errors.read_text_file`), and each command calls them before its work.
 """
 
 from __future__ import annotations
@@ -9,14 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from neuroq.deploy.errors import NeuroqError
-
-
-def given(path: str | os.PathLike, what: str) -> Path:
-    """`path` as a Path; an empty one is refused (Path("") would mean the current folder)."""
-    if not str(path).strip():
-        raise NeuroqError(f"{what}: an empty path")
-    return Path(path)
+from neuroq.deploy.errors import given_path
 
 
 def artifact(path: str | os.PathLike, what: str = "artifact") -> Path:
@@ -29,41 +24,6 @@ def artifact(path: str | os.PathLike, what: str = "artifact") -> Path:
     return Path(path)
 
 
-def folder(path: str | os.PathLike, what: str = "run folder") -> Path:
-    """Check that `path` is a folder that exists."""
-    p = given(path, what)
-    if not p.exists():
-        raise NeuroqError(f"{what} {p} does not exist")
-    if not p.is_dir():
-        raise NeuroqError(f"{p} is a file, not a {what}")
-    return p
-
-
-def file(path: str | os.PathLike, what: str) -> Path:
-    """Check that `path` is a file that exists."""
-    p = given(path, what)
-    if not p.exists():
-        raise NeuroqError(f"{what} {p} does not exist")
-    if p.is_dir():
-        raise NeuroqError(f"{p} is a folder, not a {what}")
-    return p
-
-
-def text_file(path: str | os.PathLike, what: str) -> Path:
-    """Check that the file at `path`, if there is one, reads as UTF-8 text (a YAML or JSON
-    file; a missing one is left to the reader, which says so)."""
-    p = given(path, what)
-    if p.is_file():
-        try:
-            p.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise NeuroqError(f"{what} {p} is not a text file (byte {exc.start} is not "
-                              "UTF-8)") from None
-        except OSError as exc:
-            raise NeuroqError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
-    return p
-
-
 def writable(path: str | os.PathLike, option: str = "--out") -> Path:
     """Check that the folder `path` can be created (if missing) and written, with the check
     `train --out` makes (neuroq.agents.runs.ensure_writable), and leave nothing behind: the
@@ -72,7 +32,7 @@ def writable(path: str | os.PathLike, option: str = "--out") -> Path:
     none."""
     from neuroq.agents.runs import ensure_writable
 
-    p = given(path, option)
+    p = given_path(path, option)
     missing = []  # the folders the check may make, deepest first
     q = p
     while not q.exists() and q.parent != q:

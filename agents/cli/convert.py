@@ -77,9 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuroq.agents.cli.checks import folder
     from neuroq.agents.convert import run_convert
-    folder(args.train_run)  # a file or nothing: one line before the work
+
+    # run_convert checks the train run first (require_run_dir): one line before the work
     run_dir = run_convert(args.train_run, args.out, args.encoder, args.timesteps,
                           tuple(args.eval_timesteps), args.percentile, args.n_per_dim,
                           args.width, args.record_steps, args.eval_episodes, args.seed,

@@ -75,11 +75,12 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.energy import energy_report
     from neuroq.agents.energy.render import main_table
     from neuroq.agents.energy.runs import resolve_artifact_dir
+    from neuroq.deploy.errors import given_path
 
-    # wrong input: one line before the six steps
-    checks.artifact(args.artifact)
+    # wrong input: one line before the six steps (the artifact: energy_report loads it
+    # first, once, before any work)
     if args.baseline is not None:
-        resolve_artifact_dir(checks.given(args.baseline, "--baseline"))
+        resolve_artifact_dir(given_path(args.baseline, "--baseline"))
     checks.writable(args.out)
     rep, paths = energy_report(
         args.artifact, args.out, tensorboard=not args.no_tensorboard, episodes=args.episodes,

@@ -107,10 +107,11 @@ def run(args: argparse.Namespace) -> int:
 
     from neuroq.agents.cli import checks
     from neuroq.agents.evaluate import evaluate_artifact
+    from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.errors import NeuroqError
 
-    # wrong input: one line before anything runs
-    checks.artifact(args.artifact)
+    # wrong input: one line before anything runs; the artifact is loaded once, here
+    art = load_artifact(args.artifact)
     if args.board_ip is not None and args.backend != "spinnaker2":
         raise NeuroqError(f"--board-ip is for --backend spinnaker2 (this is --backend "
                           f"{args.backend})")
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
 
-        made = evaluate_artifact(args.artifact, args.backend, args.episodes, args.seed,
+        made = evaluate_artifact(art, args.backend, args.episodes, args.seed,
                                  args.out, args.board_ip, args.performance_level,
                                  args.static_scope, args.max_steps, progress,
                                  say=lambda line: print(line, file=sys.stderr))
@@ -133,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         from neuroq.agents.video import record_episode
         from neuroq.deploy.policy import load_policy
 
-        policy = load_policy(args.artifact, backend=args.backend, board_ip=args.board_ip,
+        policy = load_policy(art, backend=args.backend, board_ip=args.board_ip,
                              seed=args.seed)
         v = record_episode(policy, args.video, args.seed, args.max_steps)
         print(f"video               {v['path']}: episode seed {v['seed']}, {v['steps']} steps, "

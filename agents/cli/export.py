@@ -79,11 +79,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuroq.agents.cli.checks import folder
     from neuroq.agents.export import export, percent
     from neuroq.deploy.artifact import load_artifact
 
-    folder(args.finetune_run)  # a file or nothing: one line before the work
+    # export checks the finetune run first (require_run_dir): one line before the work
     made = export(args.finetune_run, args.out, args.eval_episodes, args.gate,
                   args.gate_episodes, args.force, tuple(args.nir_profile),
                   interface=args.interface)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from neuroq.agents.cli.argtypes import (
     nonnegative_float,
@@ -48,14 +47,13 @@ def randomization(text: str) -> dict:
 
     import yaml
 
-    from neuroq.agents.cli.checks import text_file
-    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.errors import NeuroqError, read_text_file
     from neuroq.envs.perturb import RandomizationSpec
 
     source = text
     if text.strip() and os.path.isfile(text):  # False, not OSError, for long inline YAML
         try:
-            source = text_file(text, "file").read_text(encoding="utf-8")
+            source = read_text_file(text, "file")
         except NeuroqError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     try:
@@ -133,14 +131,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuroq.agents.cli.checks import folder
     from neuroq.agents.finetune import FinetuneConfig, run_finetune
-    from neuroq.agents.runs import read_json
+    from neuroq.agents.runs import RESULT_FILE, read_json, require_run_dir
     from neuroq.deploy.errors import NeuroqError
 
-    folder(args.convert_run)  # a file or nothing: one line before the work
+    run = require_run_dir(args.convert_run)  # nothing, a file, unfinished: one line first
     try:  # the env the convert run was made for: the randomization's physics must fit it
-        env_id = read_json(Path(args.convert_run) / "result.json")["env_id"]
+        env_id = read_json(run / RESULT_FILE)["env_id"]
     except (NeuroqError, KeyError, TypeError):
         env_id = None  # not a convert run: run_finetune says so
     if env_id is not None:

@@ -66,11 +66,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuroq.agents.cli import checks
-    from neuroq.agents.nir_import import ImportSettings, run_import
+    from neuroq.agents.nir_import import ImportSettings, read_encoder, read_graph, run_import
 
-    checks.file(args.graph, "NIR graph file")
-    checks.text_file(args.encoder, "--encoder")
+    # wrong files: one line before any work (each file read once, here)
+    graph = read_graph(args.graph)
+    encoder = read_encoder(args.encoder)
 
     settings = ImportSettings(source=args.source, dt=args.dt, reset=args.reset,
                               timesteps=args.timesteps, percentile=args.percentile,
@@ -80,6 +80,6 @@ def run(args: argparse.Namespace) -> int:
     def warn(text: str) -> None:
         print(f"neuroq import: warning: {text}", file=sys.stderr)
 
-    run_dir = run_import(args.graph, args.env, args.encoder, settings, args.out, warn=warn)
+    run_dir = run_import(args.graph, graph, args.env, encoder, settings, args.out, warn=warn)
     print(run_dir)
     return 0

@@ -57,9 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
     from neuroq.agents.record import record_events
-    from neuroq.deploy.errors import NeuroqError, counted
+    from neuroq.deploy.errors import NeuroqError, counted, given_path
 
-    checks.given(args.file, "file")
+    given_path(args.file, "file")
     if not args.file.endswith(".raw"):
         raise NeuroqError(f"the file must end in .raw (EVT 3.0), got {args.file}")
     if args.artifact is not None:

@@ -20,11 +20,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuroq.agents.cli.checks import folder
     from neuroq.agents.runs import REPORT_FILE, RESULT_FILE, read_json, require_run_dir
     from neuroq.deploy.errors import NeuroqError
 
-    run_dir = require_run_dir(folder(args.run), must_contain="")
+    run_dir = require_run_dir(args.run, must_contain="")
     found = [run_dir / name for name in (RESULT_FILE, REPORT_FILE) if (run_dir / name).exists()]
     if not found:
         raise NeuroqError(f"{run_dir} is not a finished run folder: it has no {RESULT_FILE} "

@@ -93,10 +93,6 @@ def run(args: argparse.Namespace) -> int:
 
     env_id = with_package(args.env, args.gym_package)
     check_env_id(env_id)
-    if args.config:
-        from neuroq.agents.cli.checks import text_file
-
-        text_file(args.config, "config file")
     loaded = hyperparams.load_hyperparameters(env_id, args.config)
     if loaded.defaults:
         print(f"neuroq train: no section for {env_id} in the config: using the default "

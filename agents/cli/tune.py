@@ -70,18 +70,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuroq.agents.cli.checks import text_file
-    from neuroq.agents.tune import run_tune
+    from neuroq.agents.hyperparams import load_hyperparameters
+    from neuroq.agents.tune import load_space, run_tune
     from neuroq.deploy.envref import with_package
     from neuroq.deploy.errors import counted
 
-    if args.space:
-        text_file(args.space, "search space")
-    if args.config:
-        text_file(args.config, "config file")
+    # the files, read once here: a wrong one is one line before Ray starts
+    space = load_space(args.space)
     env_id = with_package(args.env, args.gym_package)
+    hyperparameters = load_hyperparameters(env_id, args.config)
     result = run_tune(env_id, args.trials, args.out, args.name, args.steps, args.seed,
-                      args.workers, args.space, args.config, args.set, args.address,
+                      args.workers, space, hyperparameters, args.set, args.address,
                       args.serial, show_progress=not args.no_progress)
     states = {s: sum(t["state"] == s for t in result.trials)
               for s in ("complete", "pruned", "fail")}

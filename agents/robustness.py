@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy import seeds
+from neuroq.deploy.artifact import Artifact
 from neuroq.deploy.errors import NeuroqError
 
 #: Float DQN weights stored beside an artifact (`neuroq.agents.mlp.save_mlp`).
@@ -168,12 +169,13 @@ def policy_act(policy: Any, event: bool) -> Callable[[np.ndarray, Any], np.ndarr
     return lambda obs, infos: policy.run_batch(obs).actions
 
 
-def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
+def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
                    seed: int = seeds.HELD_OUT_BASE, conditions: list[Condition] | None = None,
                    networks: Sequence[str] = NETWORKS, backend: str = "emulator",
                    max_steps: int | None = None,
                    say: Callable[[str], None] | None = None) -> Robustness:
-    """Play the suite; see the module docstring."""
+    """Play the suite; see the module docstring. artifact: its folder or manifest.json, or
+    the `Artifact` that `neuroq robustness` loaded already (loaded once)."""
     from neuroq.agents.int8_ann import quantize_mlp
     from neuroq.deploy.policy import load_policy
     from neuroq.deploy.rollout import (
@@ -194,10 +196,11 @@ def run_robustness(artifact: str | os.PathLike, episodes: int = 100,
     env_id = policy.manifest["env_id"]
     event = hasattr(policy.encoder, "encode_events")
     conditions = conditions if conditions is not None else suite(env_id, event_env=event)
-    out = Robustness(env_id, str(artifact), seed, episodes, {"snn": f"{artifact} ({backend})"})
+    name = str(artifact.path if isinstance(artifact, Artifact) else artifact)
+    out = Robustness(env_id, name, seed, episodes, {"snn": f"{name} ({backend})"})
     acts: dict[str, Callable] = {"snn": policy_act(policy, event)}
     if {"float", "int8"} & set(networks):
-        folder = Path(artifact)
+        folder = Path(name)
         mlp, where = find_float_dqn(folder if folder.is_dir() else folder.parent,
                                     policy.manifest)
         if mlp is None:

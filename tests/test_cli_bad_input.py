@@ -342,6 +342,29 @@ def test_eval_and_energy_read_the_manifest_once(tmp_path, capsys, monkeypatch, c
     assert list(map(str, reads)) == [str(SHIPPED)]
 
 
+def test_robustness_reads_the_manifest_once(tmp_path, capsys, monkeypatch):
+    """The command loaded the artifact for its checks, then run_robustness loaded it again."""
+    from neuroq.deploy import artifact, rollout
+    from neuroq.deploy.errors import NeuroqError
+
+    def first_episodes(*args, **kwargs):
+        raise NeuroqError("stopped at the first episodes")
+
+    monkeypatch.setattr(rollout, "run_episodes", first_episodes)
+    reads = []
+    real = artifact.read_manifest
+
+    def read_manifest(*args, **kwargs):
+        reads.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(artifact, "read_manifest", read_manifest)
+    code, _, err = run_cli(capsys, "robustness", SHIPPED, "--episodes", 1, "--out",
+                           tmp_path / "runs")
+    assert code == 2 and err.strip().endswith("error: stopped at the first episodes"), err
+    assert list(map(str, reads)) == [str(SHIPPED)]
+
+
 def test_eval_offers_import_only_for_a_file_that_looks_like_a_nir_graph(tmp_path, capsys):
     """`neuroq eval README.md` suggested `neuroq import README.md ...`."""
     code, _, err = run_cli(capsys, "eval", REPO_ROOT / "README.md")

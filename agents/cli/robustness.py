@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
     say(f"{counted(len(conditions), 'condition')} x {counted(len(networks), 'network')} x "
         f"{counted(args.episodes, 'episode')}, seeds {args.seed}..{args.seed + args.episodes - 1}")
-    rob = run_robustness(args.artifact, args.episodes, args.seed, conditions, networks,
+    rob = run_robustness(art, args.episodes, args.seed, conditions, networks,
                          args.backend, args.max_steps, say=say)
     run_dir = write_robustness(rob, args.out)
     if args.json:

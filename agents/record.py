@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from neuroq.deploy.artifact import Artifact
 from neuroq.deploy.errors import NeuroqError
 
 DEFAULT_ENV = "neuroq/DVSPanTracking-v0"
@@ -52,13 +53,15 @@ def _sensor_size(env: Any, policy: Any, env_id: str) -> tuple[int, int]:
 
 
 def record_events(out_path: str | os.PathLike, env_id: str | None = None,
-                  seconds: float = 10.0, seed: int = 0, artifact: str | None = None,
+                  seconds: float = 10.0, seed: int = 0,
+                  artifact: str | os.PathLike | Artifact | None = None,
                   progress: Any = None) -> Recording:
     """Write `seconds` of `env_id`'s events to `out_path` (.raw, EVT 3.0); see the module
     docstring. env_id None: the artifact's env, else DEFAULT_ENV. progress(camera_s):
-    called after each step. Raises NeuroqError for an env without events, an artifact that
-    is not an event artifact or does not control the env, and a file that cannot be
-    written."""
+    called after each step. artifact: a folder or manifest.json, or an `Artifact` loaded
+    already (`neuroq record` loads it once, for its checks). Raises NeuroqError for an env
+    without events, an artifact that is not an event artifact or does not control the env,
+    and a file that cannot be written."""
     from neuroq.deploy.events import RawWriter
     from neuroq.deploy.rollout import make_env
     from neuroq.envs.event_array import from_columns
@@ -68,6 +71,7 @@ def record_events(out_path: str | os.PathLike, env_id: str | None = None,
         from neuroq.deploy.policy import load_policy
 
         policy = load_policy(artifact)
+        artifact = artifact.path if isinstance(artifact, Artifact) else artifact
         if not hasattr(policy.encoder, "encode_events"):
             raise NeuroqError(f"{artifact} has a {policy.encoder.kind} encoder, not an event "
                               "encoder: record with an event artifact or with none")

@@ -433,11 +433,12 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact"
     return folder, manifest
 
 
-def load_artifact(path: str | os.PathLike) -> Artifact:
-    """Load an artifact from its folder or its manifest.json; check the weights' SHA-256."""
+def load_artifact(path: str | os.PathLike, what: str = "artifact") -> Artifact:
+    """Load an artifact from its folder or its manifest.json; check the weights' SHA-256.
+    what: how the path was given, for the messages ("artifact", "--artifact")."""
     import nir
 
-    folder, manifest = read_manifest(path)
+    folder, manifest = read_manifest(path, what)
     mpath = folder / MANIFEST_FILE
     wpath = folder / WEIGHTS_FILE
     if not wpath.is_file():

@@ -139,3 +139,21 @@ def test_record_closes_its_env_once_however_it_ends(tmp_path, monkeypatch, case)
         with pytest.raises(expected):
             record_events(path, env_id, seconds=0.2, progress=progress)
     assert closed == [True]
+
+
+def test_record_reads_its_artifact_once(tmp_path, capsys, monkeypatch):
+    """`neuroq record --artifact` read the manifest for its check, then loaded it again."""
+    from neuroq.deploy import artifact
+
+    reads = []
+    real = artifact.read_manifest
+
+    def read_manifest(*args, **kwargs):
+        reads.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(artifact, "read_manifest", read_manifest)
+    out = tmp_path / "x.raw"
+    code = main(["record", str(out), "--seconds", "0.1", "--artifact", str(EVENT_ARTIFACT)])
+    assert code == 0, capsys.readouterr().err
+    assert out.exists() and list(map(str, reads)) == [str(EVENT_ARTIFACT)]

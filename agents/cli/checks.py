@@ -1,8 +1,8 @@
-"""Checks of the paths a command is given, made before any work starts, each a
-`NeuroqError` (one line, exit status 2) that says what is wrong: an artifact that is not
-there or has no readable manifest, an output folder that cannot be written. The readers of
-run folders, NIR graphs and text files say themselves what is wrong with their path
-(`neuroq.agents.runs.require_run_dir`, `neuroq.agents.nir_import.read_graph`,
+"""The check of an output folder a command is given, made before any work starts: a
+`NeuroqError` (one line, exit status 2) when it cannot be made or written. The readers of
+artifacts, run folders, NIR graphs and text files say themselves what is wrong with their
+path (`neuroq.deploy.artifact.read_manifest` and `load_artifact`,
+`neuroq.agents.runs.require_run_dir`, `neuroq.agents.nir_import.read_graph`,
 `neuroq.deploy.errors.read_text_file`), and each command calls them before its work.
 """
 
@@ -12,16 +12,6 @@ import os
 from pathlib import Path
 
 from neuroq.deploy.errors import given_path
-
-
-def artifact(path: str | os.PathLike, what: str = "artifact") -> Path:
-    """Check that `path` names an artifact folder or its manifest.json that exists, with a
-    readable manifest (`neuroq.deploy.artifact.read_manifest`, which says what is wrong:
-    missing, a file, no or a bad manifest); the weights are checked by the loader."""
-    from neuroq.deploy.artifact import read_manifest
-
-    read_manifest(path, what)
-    return Path(path)
 
 
 def writable(path: str | os.PathLike, option: str = "--out") -> Path:

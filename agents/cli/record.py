@@ -55,15 +55,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuroq.agents.cli import checks
     from neuroq.agents.record import record_events
+    from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.errors import NeuroqError, counted, given_path
 
     given_path(args.file, "file")
     if not args.file.endswith(".raw"):
         raise NeuroqError(f"the file must end in .raw (EVT 3.0), got {args.file}")
-    if args.artifact is not None:
-        checks.artifact(args.artifact, "--artifact")
+    art = None if args.artifact is None else load_artifact(args.artifact, "--artifact")
     shown = [-1]
 
     def progress(camera_s: float) -> None:
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"\rrecording: {camera_s:5.0f} / {args.seconds:g} s", end="",
                   file=sys.stderr, flush=True)
 
-    rec = record_events(args.file, args.env, args.seconds, args.seed, args.artifact, progress)
+    rec = record_events(args.file, args.env, args.seconds, args.seed, art, progress)
     if shown[0] >= 0:
         print(file=sys.stderr)
     print(f"wrote {rec.path}: {rec.events:,} event{'s' if rec.events != 1 else ''}, "

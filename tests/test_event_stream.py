@@ -5,6 +5,7 @@ import pytest
 
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events import Evt3State, PacketDecoder, encode_packet, make_events
+from neuroq.deploy.events.evt3_encode import time_words
 from neuroq.deploy.events.stream import (
     ALIGN_MARGIN_S,
     BACKLOG_DELAY_S,
@@ -13,7 +14,6 @@ from neuroq.deploy.events.stream import (
     PeriodWindower,
     TakeScheduler,
     evt3_time_us,
-    time_words,
 )
 from tests.helpers.decoders import DECODERS
 

@@ -397,6 +397,20 @@ def test_board_ip_without_a_board_is_refused(tmp_path, capsys, monkeypatch, argv
     assert not out
 
 
+@pytest.mark.parametrize("argv,option", [
+    (["eval", SHIPPED, "--backend", "spinnaker2"], "--backend"),
+    (["deploy", SHIPPED, "--target", "spinnaker2"], "--target"),
+])
+def test_the_board_backend_without_an_address_is_refused(tmp_path, capsys, monkeypatch, argv,
+                                                          option):
+    """eval and deploy say the same thing, before any work (one rule for both)."""
+    _no_work(monkeypatch, *WORK["eval"])
+    code, out, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, argv[0],
+                          f"{option} spinnaker2 needs the board's address: pass --board-ip")
+    assert not out
+
+
 def test_demo_checks_ship_before_training(tmp_path, capsys, monkeypatch):
     """demo --ship /proc/x failed after export and evaluation (15 min in by default)."""
     pytest.importorskip("stable_baselines3")

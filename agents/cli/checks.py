@@ -1,5 +1,6 @@
-"""The check of an output folder a command is given, made before any work starts: a
-`NeuroqError` (one line, exit status 2) when it cannot be made or written. The readers of
+"""Checks of what a command is given, made before any work starts, each a `NeuroqError`
+(one line, exit status 2): an output folder that cannot be made or written (`writable`),
+--board-ip without the board's backend or the backend without it (`board_ip`). The readers of
 artifacts, run folders, NIR graphs and text files say themselves what is wrong with their
 path (`neuroq.deploy.artifact.read_manifest` and `load_artifact`,
 `neuroq.agents.runs.require_run_dir`, `neuroq.agents.nir_import.read_graph`,
@@ -37,3 +38,15 @@ def writable(path: str | os.PathLike, option: str = "--out") -> Path:
             except OSError:  # not made, or not empty: another command's now
                 break
     return p
+
+
+def board_ip(address: str | None, option: str, choice: str) -> None:
+    """--board-ip goes with `option` spinnaker2 (--backend of eval, --target of deploy), and
+    spinnaker2 needs it: an address given for the emulator was ignored, and a user thinking
+    the board ran was not told."""
+    from neuroq.deploy.errors import NeuroqError
+
+    if choice == "spinnaker2" and not address:
+        raise NeuroqError(f"{option} spinnaker2 needs the board's address: pass --board-ip")
+    if choice != "spinnaker2" and address is not None:
+        raise NeuroqError(f"--board-ip is for {option} spinnaker2 (this is {option} {choice})")

@@ -31,17 +31,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli import checks
     from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.chip import constants_table_markdown
     from neuroq.deploy.compiler import compile_program, describe_limits
-    from neuroq.deploy.errors import NeuroqError
 
     art = load_artifact(args.artifact)
-    if args.target == "spinnaker2" and not args.board_ip:
-        raise NeuroqError("--target spinnaker2 needs the board's address: pass --board-ip")
-    if args.target != "spinnaker2" and args.board_ip is not None:
-        raise NeuroqError(f"--board-ip is for --target spinnaker2 (this is --target "
-                          f"{args.target})")
+    checks.board_ip(args.board_ip, "--target", args.target)
     prog = compile_program(art.network)
     net = art.network
     print(f"artifact {art.path}: {art.manifest.get('env_id')}, widths "

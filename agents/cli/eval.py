@@ -108,13 +108,10 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
     from neuroq.agents.evaluate import evaluate_artifact
     from neuroq.deploy.artifact import load_artifact
-    from neuroq.deploy.errors import NeuroqError
 
     # wrong input: one line before anything runs; the artifact is loaded once, here
     art = load_artifact(args.artifact)
-    if args.board_ip is not None and args.backend != "spinnaker2":
-        raise NeuroqError(f"--board-ip is for --backend spinnaker2 (this is --backend "
-                          f"{args.backend})")
+    checks.board_ip(args.board_ip, "--backend", args.backend)
     if args.video:
         from neuroq.agents.video import check_video_path
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from neuroq.deploy import seeds
 from neuroq.deploy.artifact import Artifact
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, counted
 
 #: Float DQN weights stored beside an artifact (`neuroq.agents.mlp.save_mlp`).
 FLOAT_DQN_FILE = "float_dqn.npz"
@@ -175,7 +175,9 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
                    max_steps: int | None = None,
                    say: Callable[[str], None] | None = None) -> Robustness:
     """Play the suite; see the module docstring. artifact: its folder or manifest.json, or
-    the `Artifact` that `neuroq robustness` loaded already (loaded once)."""
+    the `Artifact` that `neuroq robustness` loaded already (loaded once). say: gets the
+    plan (conditions x networks x episodes, the seeds) once the artifact is checked against
+    its env, then one line per condition."""
     from neuroq.agents.int8_ann import quantize_mlp
     from neuroq.deploy.policy import load_policy
     from neuroq.deploy.rollout import (
@@ -196,6 +198,9 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
     env_id = policy.manifest["env_id"]
     event = hasattr(policy.encoder, "encode_events")
     conditions = conditions if conditions is not None else suite(env_id, event_env=event)
+    if say is not None:  # the plan, once the artifact is known to fit its env
+        say(f"{counted(len(conditions), 'condition')} x {counted(len(networks), 'network')}"
+            f" x {counted(episodes, 'episode')}, seeds {seed}..{seed + episodes - 1}")
     name = str(artifact.path if isinstance(artifact, Artifact) else artifact)
     out = Robustness(env_id, name, seed, episodes, {"snn": f"{name} ({backend})"})
     acts: dict[str, Callable] = {"snn": policy_act(policy, event)}

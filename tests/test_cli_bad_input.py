@@ -663,3 +663,12 @@ def test_eval_help_states_the_energy_model_defaults(capsys, option, default):
     options = text[text.index("options:"):]  # past the usage lines
     entry = options[options.index(option + " {"):]
     assert f"(default: {default})" in entry[:entry.index(" --", 3)]
+
+
+def test_robustness_refuses_an_artifact_for_another_env_before_its_plan(tmp_path, capsys):
+    """It printed its plan ("12 conditions x ...") and then the error: a plan it never ran."""
+    art = tampered(tmp_path, _set("env_id", "Acrobot-v1"))
+    code, out, err = run_cli(capsys, "robustness", art, "--episodes", 1, "--out",
+                             tmp_path / "runs")
+    assert_one_line_error(code, err, "robustness", "observes shape [6] with 3 actions")
+    assert not out

@@ -33,7 +33,6 @@ from neuroq.agents.cli.argtypes import (
     probability,
     seed,
 )
-from neuroq.deploy.errors import counted
 
 HELP = "returns of an artifact, its float DQN and an int8 ANN under perturbation"
 
@@ -102,8 +101,6 @@ def run(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    say(f"{counted(len(conditions), 'condition')} x {counted(len(networks), 'network')} x "
-        f"{counted(args.episodes, 'episode')}, seeds {args.seed}..{args.seed + args.episodes - 1}")
     rob = run_robustness(art, args.episodes, args.seed, conditions, networks,
                          args.backend, args.max_steps, say=say)
     run_dir = write_robustness(rob, args.out)

@@ -84,7 +84,7 @@ TARGET_CPU_FRACTION_AT_1M = 0.10
 MEMORY_SAMPLE_S = 0.2
 """How often the node's resident memory is sampled."""
 PACKET_US = 1000
-"""Camera time per packet (drivers aggregate about 1 ms)."""
+"""Camera time per packet by default (drivers aggregate about 1 ms; --packet-us)."""
 SENSOR_PX = 32
 START_TIMEOUT_S = 30.0
 """Time allowed for the node process to start and be discovered."""
@@ -156,22 +156,23 @@ STREAMS = ("bursts", "random")
 
 
 def make_packets(rate: float, seconds: float, stream: str = "bursts",
-                 seed: int = 0) -> list[bytes]:
-    """EVT 3.0 payloads of 1 ms packets with `rate` events per second.
+                 seed: int = 0, packet_us: int = PACKET_US) -> list[bytes]:
+    """EVT 3.0 payloads of packets of `packet_us` of camera time (1 ms by default) with
+    `rate` events per second.
 
     random: every event at its own pixel and microsecond (no EVT 3.0 vectors, ~3 words per
     event: the decoder's worst case). bursts: runs of BURST_PX pixels on one row with one
     timestamp, as a sensor's readout sends moving edges (vector words).
     """
     rng = np.random.default_rng(seed)
-    per_packet = max(1, int(round(rate * PACKET_US / 1e6)))
+    per_packet = max(1, int(round(rate * packet_us / 1e6)))
     out = []
-    for k in range(int(round(seconds * 1e6 / PACKET_US))):
-        lo = k * PACKET_US + 1
+    for k in range(int(round(seconds * 1e6 / packet_us))):
+        lo = k * packet_us + 1
         if stream == "random":
             x = rng.integers(0, SENSOR_PX, per_packet)
             y = rng.integers(0, SENSOR_PX, per_packet)
-            t = rng.integers(lo, lo + PACKET_US, per_packet)
+            t = rng.integers(lo, lo + packet_us, per_packet)
             p = rng.integers(0, 2, per_packet)
         else:
             lens = rng.integers(BURST_PX[0], BURST_PX[1] + 1, per_packet // BURST_PX[0] + 1)
@@ -181,7 +182,7 @@ def make_packets(rate: float, seconds: float, stream: str = "bursts",
             k_in = np.arange(per_packet) - np.repeat(np.cumsum(lens) - lens, lens)
             x = rng.integers(0, SENSOR_PX - BURST_PX[1] + 1, lens.size)[run] + k_in
             y = rng.integers(0, SENSOR_PX, lens.size)[run]
-            t = rng.integers(lo, lo + PACKET_US, lens.size)[run]
+            t = rng.integers(lo, lo + packet_us, lens.size)[run]
             p = rng.integers(0, 2, lens.size)[run]
         out.append(encode_packet("evt3", make_events(x, y, t, p))[0])
     return out
@@ -266,14 +267,15 @@ class FloorNode(Node):
                                             {"packets": self.packets, "events": 0}))
 
 
-def action_delay(action_times: list[tuple[float, int]], sent_s: list[float]) -> dict:
+def action_delay(action_times: list[tuple[float, int]], sent_s: list[float],
+                 packet_us: int = PACKET_US) -> dict:
     """From the packet that completes a period leaving here to its action arriving here
     (ms, median and p99): period (E - P, E] is complete once camera time passes E, which
-    first happens in packet E / PACKET_US (it covers (E, E + PACKET_US]). Covers what the
+    first happens in packet E / packet_us (it covers (E, E + packet_us]). Covers what the
     node adds (waiting for its next take, decoding, the policy, publishing) plus two hops
     of DDS on loopback and this process's own latency in noticing the action."""
     delays = [recv - sent_s[k] for recv, end_ns in action_times
-              if 0 <= (k := end_ns // 1000 // PACKET_US) < len(sent_s)]
+              if 0 <= (k := end_ns // 1000 // packet_us) < len(sent_s)]
     if not delays:
         return {"action_delay_median_ms": "n/a", "action_delay_p99_ms": "n/a"}
     median, p99 = np.percentile(delays, [50, 99]) * 1e3
@@ -300,6 +302,9 @@ def main() -> int:
                     help="the node subscribes reliable (default: best effort)")
     ap.add_argument("--evt3-decoder", default="auto", choices=("auto", "evt3", "numpy"),
                     help="the node's EVT 3.0 decoder (default: %(default)s)")
+    ap.add_argument("--packet-us", type=int, default=PACKET_US,
+                    help="camera time per packet, us (default: %(default)s; a driver setting, "
+                         "e.g. metavision_driver's event_message_time_threshold)")
     ap.add_argument("--batch-ms", type=float, default=None,
                     help="the node's batch_ms (default: the node's own default)")
     ap.add_argument("--floor", nargs="?", const="raw",
@@ -312,12 +317,14 @@ def main() -> int:
     args = ap.parse_args()
     if not 0 < args.seconds <= 60 or not 0 < args.rate <= 1e8:
         ap.error("--seconds must lie in (0, 60] and --rate in (0, 1e8]")
+    if not 100 <= args.packet_us <= PERIOD_US:
+        ap.error(f"--packet-us must lie in [100, {PERIOD_US}] (at most one control period)")
     args.artifact = args.artifact or ("" if args.floor else latest_event_artifact())
-    packets = make_packets(args.rate, args.seconds, args.stream)
+    packets = make_packets(args.rate, args.seconds, args.stream, packet_us=args.packet_us)
     rclpy.init()
     bench = Bench()
     msgs = [bench.packet(i, d) for i, d in enumerate(packets)]
-    end_us = len(packets) * PACKET_US
+    end_us = len(packets) * args.packet_us
     msgs.append(bench.packet(len(packets), time_words(end_us + 1)))  # closes the last period
     if args.floor:
         command = [sys.executable, __file__, FLOOR_NODE_FLAG,
@@ -349,7 +356,7 @@ def main() -> int:
         cpu0, threads0, t0 = cpu_s(proc), thread_cpu_s(proc), time.monotonic()
         sent_s = []  # when each packet left (monotonic s)
         for k, msg in enumerate(msgs):  # paced: packet k leaves once its span has passed,
-            delay = t0 + (k + 1) * PACKET_US / 1e6 - time.monotonic()  # as from a driver
+            delay = t0 + (k + 1) * args.packet_us / 1e6 - time.monotonic()  # as a driver
             if delay > 0:
                 spin_for(bench, delay)
             bench.pub.publish(msg)
@@ -375,11 +382,11 @@ def main() -> int:
         memory.join()
         spin_for(bench, 0.6)  # one more diagnostics report after the last packet
         s = bench.stats
-        n_events = int(round(args.rate * PACKET_US / 1e6)) * len(packets)
+        n_events = int(round(args.rate * args.packet_us / 1e6)) * len(packets)
         periods = end_us // PERIOD_US
         result = {
             "target_events_per_s": TARGET_EVENTS_PER_S, "offered_events_per_s": args.rate,
-            "stream_s": args.seconds, "stream": args.stream,
+            "stream_s": args.seconds, "stream": args.stream, "packet_us": args.packet_us,
             "bytes_per_event": sum(map(len, packets)) / max(1, n_events),
             "packets_sent": len(msgs),
             "send_wall_s": round(send_s, 3), "achieved_send_events_per_s": n_events / send_s,
@@ -391,7 +398,7 @@ def main() -> int:
             "actions_received_here": bench.actions,
             "act_latency_median_ms": float(s.get("act_latency_median_ms", "nan")),
             "act_latency_p99_ms": float(s.get("act_latency_p99_ms", "nan")),
-            **action_delay(bench.action_times, sent_s),
+            **action_delay(bench.action_times, sent_s, args.packet_us),
             "take_ticks": int(s.get("take_ticks", 0)),
             "node_cpu_s": round(cpu, 3), "node_busy_wall_s": round(busy_s, 3),
             "node_cpu_fraction_of_one_core": cpu / busy_s,

@@ -42,7 +42,7 @@ def evaluate_artifact(artifact: str | os.PathLike | Artifact, backend: str = "em
     eval` loaded first; episode i seeded seed + i) and write the eval run folder; `say`
     hears one line once the policy is loaded."""
     from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
-    from neuroq.deploy.artifact import Artifact
+    from neuroq.deploy.artifact import artifact_name
     from neuroq.deploy.errors import counted
     from neuroq.deploy.evaluate import evaluate
     from neuroq.deploy.policy import load_policy
@@ -52,7 +52,7 @@ def evaluate_artifact(artifact: str | os.PathLike | Artifact, backend: str = "em
     policy = load_policy(artifact, backend=backend, performance_level=performance_level,
                          board_ip=board_ip, static_scope=static_scope, seed=seed)
     check_artifact_env(policy.manifest)  # an env that cannot be made or does not fit: now
-    where = str(artifact.path if isinstance(artifact, Artifact) else artifact)
+    where = artifact_name(artifact)
     if say is not None:
         say(f"evaluating {where} on {policy.manifest['env_id']}, backend {backend}, "
             f"{counted(episodes, 'episode')}, T = {policy.timesteps}")

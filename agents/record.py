@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.deploy.artifact import Artifact
+from neuroq.deploy.artifact import Artifact, artifact_name
 from neuroq.deploy.errors import NeuroqError
 
 DEFAULT_ENV = "neuroq/DVSPanTracking-v0"
@@ -71,7 +71,7 @@ def record_events(out_path: str | os.PathLike, env_id: str | None = None,
         from neuroq.deploy.policy import load_policy
 
         policy = load_policy(artifact)
-        artifact = artifact.path if isinstance(artifact, Artifact) else artifact
+        artifact = artifact_name(artifact)
         if not hasattr(policy.encoder, "encode_events"):
             raise NeuroqError(f"{artifact} has a {policy.encoder.kind} encoder, not an event "
                               "encoder: record with an event artifact or with none")

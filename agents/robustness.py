@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy import seeds
-from neuroq.deploy.artifact import Artifact
+from neuroq.deploy.artifact import Artifact, artifact_name
 from neuroq.deploy.errors import NeuroqError, counted
 
 #: Float DQN weights stored beside an artifact (`neuroq.agents.mlp.save_mlp`).
@@ -201,7 +201,7 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
     if say is not None:  # the plan, once the artifact is known to fit its env
         say(f"{counted(len(conditions), 'condition')} x {counted(len(networks), 'network')}"
             f" x {counted(episodes, 'episode')}, seeds {seed}..{seed + episodes - 1}")
-    name = str(artifact.path if isinstance(artifact, Artifact) else artifact)
+    name = artifact_name(artifact)
     out = Robustness(env_id, name, seed, episodes, {"snn": f"{name} ({backend})"})
     acts: dict[str, Callable] = {"snn": policy_act(policy, event)}
     if {"float", "int8"} & set(networks):

@@ -71,12 +71,23 @@ REQUIRED_KEYS = ("env_id", "observation_space", "action_space", "provenance")
 
 @dataclass(frozen=True)
 class Artifact:
-    """A loaded artifact: the network, its encoder, the manifest and the folder it came from."""
+    """A loaded artifact: the network, its encoder, the manifest and the folder it came from.
+    given: the path as it was given to `load_artifact` (the folder or its manifest.json), the
+    name commands show (`artifact_name`)."""
 
     network: SpikingQNetwork
     encoder: Encoder
     manifest: dict[str, Any]
     path: Path
+    given: str = ""
+
+
+def artifact_name(artifact: str | os.PathLike | Artifact) -> str:
+    """How a command names an artifact in what it prints and writes: the path as the user
+    gave it, also once it is loaded (an `Artifact`)."""
+    if isinstance(artifact, Artifact):
+        return artifact.given or str(artifact.path)
+    return str(artifact)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -463,7 +474,7 @@ def load_artifact(path: str | os.PathLike, what: str = "artifact") -> Artifact:
     except NeuroqError as exc:
         raise NeuroqError(f"{mpath}: encoder: {exc}") from None
     check_manifest(manifest, network, encoder, str(mpath))
-    return Artifact(network, encoder, manifest, folder)
+    return Artifact(network, encoder, manifest, folder, str(path))
 
 
 def _check_profile_files(folder: Path, manifest: dict[str, Any], where: str) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from neuroq.agents.cli.main import main
 from tests.helpers import REPO_ROOT
+from tests.helpers.artifacts import count_manifest_reads
 
 SHIPPED = REPO_ROOT / "config" / "artifacts" / "cartpole"
 
@@ -315,7 +316,6 @@ def test_a_missing_artifact_is_said_not_to_exist(tmp_path, capsys, argv, command
 @pytest.mark.parametrize("command", ["eval", "energy"])
 def test_eval_and_energy_read_the_manifest_once(tmp_path, capsys, monkeypatch, command):
     """Both read the artifact's manifest in a check of their own, then again to load it."""
-    from neuroq.deploy import artifact
     from neuroq.deploy.errors import NeuroqError
 
     if command == "energy":
@@ -326,43 +326,29 @@ def test_eval_and_energy_read_the_manifest_once(tmp_path, capsys, monkeypatch, c
             raise NeuroqError("stopped at the first step")
 
         monkeypatch.setattr(report, "run_snn", first_step)
-    reads = []
-    real = artifact.read_manifest
-
-    def read_manifest(*args, **kwargs):
-        reads.append(args[0])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(artifact, "read_manifest", read_manifest)
+    reads = count_manifest_reads(monkeypatch)
     code, _, err = run_cli(capsys, command, SHIPPED, "--episodes", 1, "--out", tmp_path / "runs")
     if command == "energy":  # after its progress line "[1/6] ..."
         assert code == 2 and err.strip().endswith("error: stopped at the first step"), err
     else:
         assert code == 0, err
-    assert list(map(str, reads)) == [str(SHIPPED)]
+    assert reads == [str(SHIPPED)]
 
 
 def test_robustness_reads_the_manifest_once(tmp_path, capsys, monkeypatch):
     """The command loaded the artifact for its checks, then run_robustness loaded it again."""
-    from neuroq.deploy import artifact, rollout
+    from neuroq.deploy import rollout
     from neuroq.deploy.errors import NeuroqError
 
     def first_episodes(*args, **kwargs):
         raise NeuroqError("stopped at the first episodes")
 
     monkeypatch.setattr(rollout, "run_episodes", first_episodes)
-    reads = []
-    real = artifact.read_manifest
-
-    def read_manifest(*args, **kwargs):
-        reads.append(args[0])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(artifact, "read_manifest", read_manifest)
+    reads = count_manifest_reads(monkeypatch)
     code, _, err = run_cli(capsys, "robustness", SHIPPED, "--episodes", 1, "--out",
                            tmp_path / "runs")
     assert code == 2 and err.strip().endswith("error: stopped at the first episodes"), err
-    assert list(map(str, reads)) == [str(SHIPPED)]
+    assert reads == [str(SHIPPED)]
 
 
 def test_eval_offers_import_only_for_a_file_that_looks_like_a_nir_graph(tmp_path, capsys):
@@ -672,3 +658,14 @@ def test_robustness_refuses_an_artifact_for_another_env_before_its_plan(tmp_path
                              tmp_path / "runs")
     assert_one_line_error(code, err, "robustness", "observes shape [6] with 3 actions")
     assert not out
+
+
+def test_eval_names_the_artifact_as_it_was_given(tmp_path, capsys):
+    """Loaded once, the artifact was shown by its folder: `eval A/manifest.json` wrote
+    config.artifact "A" and said "evaluating A"; it is the path as given again."""
+    given = str(SHIPPED / "manifest.json")
+    code, out, err = run_cli(capsys, "eval", given, "--episodes", 1, "--out", tmp_path / "runs")
+    assert code == 0, err
+    (result,) = (tmp_path / "runs").rglob("result.json")
+    assert json.loads(result.read_text())["config"]["artifact"] == given
+    assert f"evaluating {given} on" in err

@@ -9,6 +9,7 @@ from neuroq.deploy.events import RawReader
 from neuroq.deploy.rollout import make_env
 from neuroq.envs.event_array import concat_events, from_columns
 from tests.helpers import REPO_ROOT
+from tests.helpers.artifacts import count_manifest_reads
 from tests.helpers.decoders import DECODERS
 
 EVENT_ARTIFACT = REPO_ROOT / "config" / "artifacts" / "dvs_pan_tracking"
@@ -143,17 +144,9 @@ def test_record_closes_its_env_once_however_it_ends(tmp_path, monkeypatch, case)
 
 def test_record_reads_its_artifact_once(tmp_path, capsys, monkeypatch):
     """`neuroq record --artifact` read the manifest for its check, then loaded it again."""
-    from neuroq.deploy import artifact
 
-    reads = []
-    real = artifact.read_manifest
-
-    def read_manifest(*args, **kwargs):
-        reads.append(args[0])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(artifact, "read_manifest", read_manifest)
+    reads = count_manifest_reads(monkeypatch)
     out = tmp_path / "x.raw"
     code = main(["record", str(out), "--seconds", "0.1", "--artifact", str(EVENT_ARTIFACT)])
     assert code == 0, capsys.readouterr().err
-    assert out.exists() and list(map(str, reads)) == [str(EVENT_ARTIFACT)]
+    assert out.exists() and reads == [str(EVENT_ARTIFACT)]

@@ -4,6 +4,7 @@
 `make_event_artifact`: DVS pan tracking with the event encoder.
 `make_nav_artifact`: DiffDriveNav, turns towards the goal's bearing and drives when it is
 ahead (no obstacle avoidance: it reaches some goals and hits what lies in the way).
+`count_manifest_reads`: the paths an artifact's manifest is read from (load-once tests).
 
 Written with the project's own `neuroq.deploy.artifact.save_artifact`, so ROS tests can run
 the real
@@ -147,3 +148,19 @@ def make_mountaincar_artifact(out_dir: str | Path, interface: dict | None = None
     }
     save_artifact(out_dir, net, encoder, manifest)
     return Path(out_dir)
+
+
+def count_manifest_reads(monkeypatch) -> list[str]:
+    """Record each path `neuroq.deploy.artifact.read_manifest` is called with from now on
+    (the real function still runs); returns the list it fills, as strings."""
+    from neuroq.deploy import artifact
+
+    reads: list[str] = []
+    real = artifact.read_manifest
+
+    def read_manifest(*args, **kwargs):
+        reads.append(str(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(artifact, "read_manifest", read_manifest)
+    return reads

@@ -262,8 +262,10 @@ def test_the_out_check_never_removes_what_another_command_wrote(tmp_path, monkey
 
 
 def test_a_missing_energy_baseline_is_refused_before_the_work(tmp_path, capsys, monkeypatch):
+    """The report loads the artifact and the baseline before its first step (the SNN's
+    episodes)."""
     pytest.importorskip("torch")
-    _no_work(monkeypatch, *WORK["energy"])
+    _no_work(monkeypatch, "neuroq.agents.energy.report", "run_snn")
     code, _, err = run_cli(capsys, "energy", SHIPPED, "--baseline", tmp_path / "nonexistent",
                            "--out", tmp_path / "runs")
     assert_one_line_error(code, err, "energy", "baseline")

@@ -74,13 +74,9 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
     from neuroq.agents.energy import energy_report
     from neuroq.agents.energy.render import main_table
-    from neuroq.agents.energy.runs import resolve_artifact_dir
-    from neuroq.deploy.errors import given_path
 
-    # wrong input: one line before the six steps (the artifact: energy_report loads it
-    # first, once, before any work)
-    if args.baseline is not None:
-        resolve_artifact_dir(given_path(args.baseline, "--baseline"))
+    # wrong input: one line before the six steps (the artifact and --baseline:
+    # energy_report loads them first, once each, before any work)
     checks.writable(args.out)
     rep, paths = energy_report(
         args.artifact, args.out, tensorboard=not args.no_tensorboard, episodes=args.episodes,

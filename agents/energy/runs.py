@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.agents.mlp import FloatMLP
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, given_path
 from neuroq.deploy.network import SpikingQNetwork
 from neuroq.deploy.rollout import run_episodes
 
@@ -236,8 +236,9 @@ def torch_act(seq: Any) -> tuple[Callable[[np.ndarray], np.ndarray],
 
 
 def resolve_artifact_dir(path: str | os.PathLike) -> Path:
-    """An artifact folder from a folder, its manifest.json, or a run folder holding one."""
-    p = Path(path)
+    """The --baseline artifact's folder from a folder, its manifest.json, or a run folder
+    holding one; NeuroqError (one line) for an empty path, a missing one or one without."""
+    p = given_path(path, "--baseline")
     if not p.exists():
         raise NeuroqError(f"baseline {p} does not exist")
     if p.is_file() and p.name == "manifest.json":

@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy.control import ActionTable, MalformedInput
-from neuroq.deploy.errors import NeuroqError, yaml_problem
+from neuroq.deploy.errors import NeuroqError, read_text_file, yaml_problem
 from neuroq.deploy.interface_features import (
     REASON_BAD_SCAN,
     REASON_WRONG_FRAME,
@@ -339,10 +339,9 @@ def load_interface(name_or_path: str | os.PathLike) -> RobotInterface:
         from neuroq.deploy.paths import shipped_data
 
         path = shipped_data().config_file(f"{INTERFACES_DIR}/{text}.yaml")
+    text = read_text_file(path, "robot interface")  # missing, binary, a folder: one line
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise NeuroqError(f"cannot read robot interface {path}: {exc.strerror}") from None
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise NeuroqError(f"{path} is not valid YAML {yaml_problem(exc)}") from None
     return RobotInterface.from_dict(doc, str(path))

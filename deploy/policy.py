@@ -286,7 +286,7 @@ class SpikingPolicy:
 
 
 def load_policy(
-    artifact_path: str | os.PathLike | Artifact,
+    artifact: str | os.PathLike | Artifact,
     backend: str = "emulator",
     performance_level: str = DEFAULT_PERFORMANCE_LEVEL,
     board_ip: str | None = None,
@@ -311,7 +311,6 @@ def load_policy(
         raise NeuroqError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}")
     from neuroq.deploy.artifact import Artifact, load_artifact
 
-    art = (artifact_path if isinstance(artifact_path, Artifact)
-           else load_artifact(artifact_path))
+    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
     return SpikingPolicy(art.network, art.encoder, art.manifest, backend, performance_level,
                          static_scope, board_ip, seed)

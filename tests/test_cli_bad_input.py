@@ -586,7 +586,7 @@ def test_each_yaml_reader_says_what_is_wrong_with_its_file(tmp_path, monkeypatch
         assert str(exc.value) == match
 
 
-def test_tune_reads_its_files_once_and_hands_on_what_it_read(tmp_path, capsys, monkeypatch):
+def test_tune_hands_on_the_space_and_config_it_read(tmp_path, capsys, monkeypatch):
     """`neuroq tune` reads --space and --config before Ray starts and passes the parsed
     space and hyperparameters on, so run_tune reads neither file again."""
     import inspect

@@ -380,7 +380,7 @@ def test_bad_interface_files_name_the_entry(change, message):
 
 
 def test_unreadable_and_unknown_interfaces_are_one_line(tmp_path):
-    with pytest.raises(NeuroqError, match="cannot read"):
+    with pytest.raises(NeuroqError, match=r"robot interface \S+none.yaml does not exist"):
         load_interface(tmp_path / "none.yaml")
     with pytest.raises(NeuroqError):
         load_interface("no_such_robot")
@@ -388,3 +388,19 @@ def test_unreadable_and_unknown_interfaces_are_one_line(tmp_path):
     bad.write_text("format: [unclosed")
     with pytest.raises(NeuroqError, match="not valid YAML"):
         load_interface(bad)
+
+
+def test_an_interface_file_that_is_not_yaml_text_is_one_line(tmp_path):
+    """A binary file as --interface gave a UnicodeDecodeError traceback (`neuroq export
+    ... --interface <binary file>`); a folder and a missing file are named too."""
+    import re
+
+    binary = tmp_path / "robot.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    folder = tmp_path / "dir.yaml"
+    folder.mkdir()
+    for path, message in [(binary, "is not a text file (byte 0 is not UTF-8)"),
+                          (tmp_path / "missing.yaml", "does not exist"),
+                          (folder, "cannot read robot interface")]:
+        with pytest.raises(NeuroqError, match=re.escape(message)):
+            load_interface(path)

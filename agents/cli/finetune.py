@@ -135,9 +135,9 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.runs import RESULT_FILE, read_json, require_run_dir
     from neuroq.deploy.errors import NeuroqError
 
-    run = require_run_dir(args.convert_run)  # nothing, a file, unfinished: one line first
+    convert_dir = require_run_dir(args.convert_run)  # nothing, a file, unfinished: one line
     try:  # the env the convert run was made for: the randomization's physics must fit it
-        env_id = read_json(run / RESULT_FILE)["env_id"]
+        env_id = read_json(convert_dir / RESULT_FILE)["env_id"]
     except (NeuroqError, KeyError, TypeError):
         env_id = None  # not a convert run: run_finetune says so
     if env_id is not None:

@@ -51,7 +51,7 @@ class Pacer:
 
     def __init__(self, speed: float = 1.0, clock=None, sleep=None):
         if not speed > 0:
-            raise NeuroqError(f"paced: speed must be > 0, got {speed}")
+            raise NeuroqError(f"Pacer: speed must be > 0, got {speed}")
         self.speed = speed
         self.clock = time.monotonic if clock is None else clock
         self.sleep = time.sleep if sleep is None else sleep

@@ -101,7 +101,8 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
            eval_episodes: int = DEFAULT_EVAL_EPISODES, gate: float = DEFAULT_GATE,
            gate_episodes: int = DEFAULT_GATE_EPISODES, force: bool = False,
            nir_profiles: tuple[str, ...] = (),
-           interface: str | os.PathLike | None = None) -> Exported:
+           interface: str | os.PathLike | None = None,
+           to_force: str = "--force to export anyway") -> Exported:
     """Write the export run of `finetune_run` (or of an artifact folder, module docstring);
     return what it made.
 
@@ -112,7 +113,9 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
     gate_episodes 0 skips the gate (the manifest says so).
     interface: the robot interface recorded in the manifest (a name in config/interfaces/
     or a YAML file; checked against the network's spaces); default: the shipped interface
-    that names the environment, if there is one.
+    that names the environment, if there is one. to_force: how the caller's user exports
+    anyway, for the refusal's message (`neuroq export` has --force, `neuroq demo` --gate, a
+    sweep spec `force: true`).
     """
     from neuroq.agents.convert import NETWORK_DIR, evaluate_returns, spiking_act
     from neuroq.agents.runs import (
@@ -187,7 +190,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
                     f"{percent(figures['fraction'])} of the {teacher_name}'s "
                     f"{figures['float_dqn']['mean']:.1f} on held-out episodes "
                     f"{figures['seeds'][0]}..{figures['seeds'][1]} (gate "
-                    f"{100 * gate:.0f} %); fine-tune further, or --force to export anyway")
+                    f"{100 * gate:.0f} %); fine-tune further, or {to_force}")
         else:
             figures = {"skipped": True, "passed": None, "threshold": gate}
         manifest["gate"] = figures

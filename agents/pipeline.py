@@ -49,6 +49,10 @@ class PipelineRun:
     report: Path | None = None
 
 
+DEMO_TO_FORCE = "a lower --gate (a fraction, e.g. 0.9) to export anyway"
+"""How a `neuroq demo` user exports past the gate (demo has no --force), for export's
+refusal."""
+
 def is_event_env(env_id: str) -> bool:
     """Whether `env_id` is an event-camera env (one the event encoder can take its geometry
     from), judged by the environment itself, not by its name."""
@@ -123,7 +127,8 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     banner(4, "export the deploy artifact")
     from neuroq.agents.export import DEFAULT_GATE
 
-    made = export(run.folders["finetune"], out, gate=DEFAULT_GATE if gate is None else gate)
+    made = export(run.folders["finetune"], out, gate=DEFAULT_GATE if gate is None else gate,
+                  to_force=DEMO_TO_FORCE)
     run.folders["export"], run.artifact = made.run_dir, made.artifact
     if "mean_return" in made.result:
         say(f"artifact return: {made.result['mean_return']:.1f} over "

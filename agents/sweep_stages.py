@@ -20,6 +20,10 @@ from neuroq.deploy.errors import NeuroqError
 Log = Callable[[str], None]
 
 
+SWEEP_TO_FORCE = "force: true in the spec's export settings to export anyway"
+"""How a sweep exports past the gate (the export stage's `force` setting), for export's
+refusal."""
+
 def _train(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
            log: Log) -> dict[str, Any]:
     from neuroq.agents import hyperparams
@@ -81,7 +85,8 @@ def _export(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
             log: Log) -> dict[str, Any]:
     from neuroq.agents.export import export
 
-    made = export(up["run_dir"], out, **s)
+    made = export(up["run_dir"], out, **s,
+                  to_force=SWEEP_TO_FORCE)
     return {"run_dir": str(made.run_dir), "artifact": str(made.artifact),
             "export_return": made.result.get("mean_return"),
             **gate_summary(made.result.get("gate") or {}),

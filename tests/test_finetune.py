@@ -147,6 +147,22 @@ def test_re_export_records_the_shipped_interface_of_an_env_beyond_the_shipped_ro
     assert made.result["interface"] == "mountaincar"
 
 
+def test_the_gate_refusal_names_how_each_command_forces_it(tmp_path):
+    """`neuroq demo` said "or --force to export anyway", an option demo does not have."""
+    from neuroq.agents.cli.main import build_parser
+    from neuroq.agents.pipeline import DEMO_TO_FORCE
+    from neuroq.agents.sweep_spec import STAGE_KEYS
+    from neuroq.agents.sweep_stages import SWEEP_TO_FORCE
+
+    with pytest.raises(NeuroqError, match=r"fine-tune further, or a lower --gate \("):
+        export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=2.0,
+               gate_episodes=5, to_force=DEMO_TO_FORCE)
+    assert build_parser().parse_args(["demo", "--gate", "0.9"]).gate == 0.9
+    assert "force" in STAGE_KEYS["export"] and SWEEP_TO_FORCE.startswith("force: true")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--force"])
+
+
 def test_export_gate_refuses_and_leaves_nothing_unless_forced(tmp_path):
     with pytest.raises(NeuroqError, match=r"export refused: the SNN's return .* % of the float"):
         export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=2.0,

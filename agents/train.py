@@ -9,7 +9,7 @@ episodes, seeded apart from both). It writes `runs/<env>/train-seed<seed>-<time>
     config.yaml         env, seed, hyperparameters, library versions
     best_model.zip      best checkpoint by the selection episodes (SB3 format)
     final_model.zip     the model after the last step
-    evaluations.npz     SB3's evaluation history; eval_history.json the same as JSON
+    eval_history.json   the selection evaluations over training
     tb/                 TensorBoard logs (training loss, exploration, eval/mean_reward)
     result.json         env_id, seed, steps, wall_s, mean_return, std_return, episodes,
                         checkpoint ("best"|"final"), model (file name), and more

@@ -102,3 +102,16 @@ def test_a_condition_whose_episodes_fail_is_named(artifact, monkeypatch):
                                           "observation contains NaN or inf"):
         run_robustness(artifact, episodes=2, networks=("snn",),
                        conditions=[Condition("physics", 1e308, "length x1e+308")])
+
+
+def test_the_docs_seed_table_lists_every_seed_range():
+    """docs/robustness.md's table missed the perturbed selection range (15,000) that
+    `neuroq robustness --json` prints in its seed_table."""
+    from neuroq.deploy.seeds import SEED_RANGES
+    from tests.helpers import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "robustness.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    missing = [name for name, base in SEED_RANGES.items()
+               if not any(f"| {base:,} " in row for row in rows)]
+    assert not missing, f"seed ranges not in docs/robustness.md's table: {missing}"

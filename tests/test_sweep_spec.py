@@ -170,3 +170,19 @@ def test_gate_figures_in_the_table():
                                     "gate_fraction": 0.95, "gate_passed": False}
     skipped = gate_summary({"skipped": True, "passed": None, "threshold": 0.99})
     assert skipped["gate_fraction"] is None and skipped["gate_passed"] is None
+
+
+def test_the_docs_settings_table_lists_each_stages_keys():
+    """docs/scale.md listed only eval_episodes for export (gate, gate_episodes and force
+    are taken too) and left out finetune's randomize."""
+    import re
+
+    from neuroq.agents.sweep_spec import STAGE_KEYS
+    from tests.helpers import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "scale.md").read_text(encoding="utf-8")
+    for stage, keys in STAGE_KEYS.items():
+        (row,) = [line for line in text.splitlines() if line.startswith(f"| `{stage}` |")]
+        listed = set(re.findall(r"`(\w+)`", row.split("|")[2]))
+        missing = set(keys) - listed
+        assert not missing, f"docs/scale.md, {stage}: not listed {sorted(missing)}"

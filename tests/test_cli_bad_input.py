@@ -671,3 +671,26 @@ def test_eval_names_the_artifact_as_it_was_given(tmp_path, capsys):
     (result,) = (tmp_path / "runs").rglob("result.json")
     assert json.loads(result.read_text())["config"]["artifact"] == given
     assert f"evaluating {given} on" in err
+
+
+def test_finetune_names_its_teacher_in_the_summary(tmp_path, capsys, monkeypatch):
+    """Fine-tuning an import run printed "% of the float DQN's 37.0": there was no float
+    DQN, the teacher was the imported source network."""
+    from neuroq.agents import finetune
+
+    source = tmp_path / "import-run"
+    source.mkdir()
+    (source / "result.json").write_text(json.dumps({"stage": "import", "env_id": "CartPole-v1"}))
+    done = tmp_path / "finetune-run"
+    done.mkdir()
+    (done / "result.json").write_text(json.dumps({
+        "timesteps": 4, "encoder": {"kind": "population"}, "mean_return": 32.7,
+        "std_return": 1.0, "fraction_of_ann_return": 0.883, "ann_mean_return": 37.0,
+        "teacher": "the imported source network (source.nir)",
+        "synaptic_events_per_action": 10.0}))
+    monkeypatch.setattr(finetune, "run_finetune", lambda *args, **kwargs: done)
+    code, out, err = run_cli(capsys, "finetune", source)
+    assert code == 0, err
+    assert ("(88.3 % of 37.0, the return of the imported source network (source.nir))"
+            in out), out
+    assert "float DQN" not in out

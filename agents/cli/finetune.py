@@ -152,8 +152,9 @@ def run(args: argparse.Namespace) -> int:
     run_dir = run_finetune(args.convert_run, args.out, cfg, args.eval_episodes, progress)
     r = read_json(run_dir / "result.json")
     print(f"T = {r['timesteps']}, {r['encoder']['kind']} encoder: {r['mean_return']:.1f} +- "
-          f"{r['std_return']:.1f} ({100 * r['fraction_of_ann_return']:.1f} % of the float "
-          f"DQN's {r['ann_mean_return']:.1f}), {r['synaptic_events_per_action']:.0f} "
+          f"{r['std_return']:.1f} ({100 * r['fraction_of_ann_return']:.1f} % of "
+          f"{r['ann_mean_return']:.1f}, the return of {r['teacher']}), "
+          f"{r['synaptic_events_per_action']:.0f} "
           "synaptic events per action")
     print(run_dir)
     return 0

@@ -118,7 +118,7 @@ class TrainRun:
 
 def open_train_run(path: str | os.PathLike) -> TrainRun:
     """Check that `path` is a finished train run and return what conversion needs."""
-    p = require_run_dir(path).resolve()
+    p = require_run_dir(path, kind="train run").resolve()
     result = read_json(p / "result.json")
     if not p.name.startswith("train-") or "model" not in result or "env_id" not in result:
         raise NeuroqError(f"{p} is not a train run (expected runs/<env>/train-<id>/ with a "

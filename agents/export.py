@@ -151,8 +151,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
                   if m in art.manifest}
     import shutil
 
-    from neuroq.agents.mlp import save_mlp
-    from neuroq.agents.robustness import FLOAT_DQN_FILE
+    from neuroq.agents.mlp import FLOAT_DQN_FILE, save_mlp
     from neuroq.deploy.artifact import sha256_file
 
     teacher, teacher_name = _teacher(art.manifest["provenance"], reexport)

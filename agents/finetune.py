@@ -383,7 +383,7 @@ def open_convert_run(path: Any) -> ConvertRun:
     from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.errors import NeuroqError
 
-    p = require_run_dir(path).resolve()
+    p = require_run_dir(path, kind="convert run or import run").resolve()
     result = read_json(p / "result.json")
     stage = result.get("stage")
     if stage not in (CONVERT_STAGE, IMPORT_STAGE) or not p.name.startswith(stage + "-"):

@@ -4,7 +4,9 @@
 layer but the last: Q(x) = W_L relu(... relu(W_1 x + b_1) ...) + b_L. It is what conversion
 starts from, the teacher of fine-tuning, and the float baseline of the energy report and
 the robustness suite. `save_mlp` / `load_mlp_file` store it as an .npz of plain arrays
-(read with allow_pickle=False), so an artifact can carry its float DQN without pickle.
+(read with allow_pickle=False), so an artifact can carry its float DQN without pickle
+(FLOAT_DQN_FILE, written by `neuroq export`). `torch_mlp` builds the same network in torch
+(needs torch) for the energy report's torch latency rows.
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from neuroq.deploy.errors import NeuroqError
+
+#: The float DQN stored beside an artifact (`save_mlp`; `neuroq export` writes it, its
+#: SHA-256 in the manifest's "float_dqn").
+FLOAT_DQN_FILE = "float_dqn.npz"
 
 
 @dataclass(frozen=True)
@@ -87,3 +94,21 @@ def load_mlp_file(path: str | os.PathLike) -> FloatMLP:
     if not all(np.isfinite(a).all() for a in ws + bs):
         raise NeuroqError(f"{path}: the Q-MLP holds NaN or inf")
     return FloatMLP(ws, bs)
+
+
+def torch_mlp(mlp: FloatMLP) -> Any:
+    """A torch nn.Sequential computing `mlp`'s Q-values (Linear, ReLU, ..., Linear; float32,
+    CPU, eval mode), copied from its weights and biases. Needs torch."""
+    import torch
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    for k, (w, b) in enumerate(zip(mlp.weights, mlp.biases, strict=True)):
+        lin = nn.Linear(w.shape[1], w.shape[0])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(np.asarray(w, np.float32)))
+            lin.bias.copy_(torch.from_numpy(np.asarray(b, np.float32)))
+        layers.append(lin)
+        if k < len(mlp.weights) - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers).eval()

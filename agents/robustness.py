@@ -12,7 +12,8 @@ Networks:
 - snn: the artifact on the emulator (bit-identical to the reference model); an event
   encoder takes each period's events.
 - float: the DQN the artifact came from, as numpy (the artifact's `float_dqn.npz`, else the
-  train run its provenance names, which needs the `train` extra to read).
+  train run its provenance names, which needs the `train` extra to read;
+  `neuroq.agents.energy.runs.find_float_dqn`, as `neuroq energy` finds it).
 - int8: the float DQN quantized to int8 (`neuroq.agents.int8_ann`), calibrated on
   observations of calibration episodes (CALIBRATION_BASE seeds).
 
@@ -40,8 +41,6 @@ from neuroq.deploy import seeds
 from neuroq.deploy.artifact import Artifact, artifact_name
 from neuroq.deploy.errors import NeuroqError, counted
 
-#: Float DQN weights stored beside an artifact (`neuroq.agents.mlp.save_mlp`).
-FLOAT_DQN_FILE = "float_dqn.npz"
 #: Default strengths of each perturbation kind.
 DEFAULT_NOISE = (0.01, 0.05, 0.1)
 DEFAULT_ACTION_DELAY = (1, 2)
@@ -116,31 +115,6 @@ def suite(env_id: str, noise: Sequence[float] | None = None,
     return out
 
 
-def find_float_dqn(artifact_dir: Path, manifest: dict[str, Any]) -> tuple[Any | None, str]:
-    """(the float DQN as a FloatMLP, where it came from) or (None, why not)."""
-    from neuroq.agents.mlp import load_mlp_file
-
-    stored = artifact_dir / FLOAT_DQN_FILE
-    if stored.is_file():
-        from neuroq.deploy.artifact import sha256_file
-
-        want = (manifest.get("float_dqn") or {}).get("sha256")
-        if want is not None and sha256_file(stored) != want:
-            raise NeuroqError(f"{stored} does not match the SHA-256 in its manifest")
-        return load_mlp_file(stored), str(stored)
-    from neuroq.agents.energy.runs import find_train_run
-
-    train_dir, why = find_train_run(manifest, artifact_dir)
-    if train_dir is None:
-        return None, f"no {FLOAT_DQN_FILE} in the artifact and {why}"
-    try:
-        from neuroq.agents.energy.runs import load_float_dqn
-    except ImportError:
-        return None, "the train run's SB3 checkpoint needs the `train` extra to read"
-    mlp, _ = load_float_dqn(train_dir)
-    return mlp, str(train_dir)
-
-
 @dataclass
 class Robustness:
     """What `run_robustness` measured; `rows` holds one dict per (condition, network)."""
@@ -205,12 +179,15 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
     out = Robustness(env_id, name, seed, episodes, {"snn": f"{name} ({backend})"})
     acts: dict[str, Callable] = {"snn": policy_act(policy, event)}
     if {"float", "int8"} & set(networks):
+        from neuroq.agents.energy.runs import find_float_dqn
+
         folder = Path(name)
-        mlp, where = find_float_dqn(folder if folder.is_dir() else folder.parent,
+        found, why = find_float_dqn(folder if folder.is_dir() else folder.parent,
                                     policy.manifest)
-        if mlp is None:
-            out.notes.append(f"float DQN and int8 ANN unavailable: {where}")
+        if found is None:
+            out.notes.append(f"float DQN and int8 ANN unavailable: {why}")
         else:
+            mlp, where = found.mlp, found.source
             if "float" in networks:
                 acts["float"] = lambda obs, _infos: mlp.act(obs)
                 out.networks["float"] = where

@@ -100,16 +100,24 @@ def ensure_writable(folder: str | os.PathLike, option: str = "--out") -> Path:
     return path
 
 
-def require_run_dir(path: str | os.PathLike, must_contain: str = RESULT_FILE) -> Path:
+def require_run_dir(path: str | os.PathLike, must_contain: str = RESULT_FILE,
+                    kind: str = "run folder") -> Path:
     """Return `path` as a run folder that exists and holds `must_contain` ("": anything),
     else NeuroqError (one line): an empty path, a path that does not exist, a file ("is a
-    file, not a run folder"), a folder without `must_contain`."""
+    file, not a run folder"), a deploy artifact folder (it holds manifest.json: "is a
+    deploy artifact, not a <kind>"), a folder without `must_contain` (an unfinished run).
+    kind: the run expected, for that message (e.g. "train run")."""
     p = given_path(path, "run folder")
     if not p.exists():
         raise NeuroqError(f"run folder {p} does not exist")
     if not p.is_dir():
         raise NeuroqError(f"{p} is a file, not a run folder")
     if must_contain and not (p / must_contain).exists():
+        from neuroq.deploy.artifact import MANIFEST_FILE
+
+        if (p / MANIFEST_FILE).is_file():
+            raise NeuroqError(f"{p} is a deploy artifact (it holds {MANIFEST_FILE}), not a "
+                              f"{kind}")
         raise NeuroqError(
             f"{p} is not a finished run folder: it has no {must_contain} "
             "(did the run end early?)"

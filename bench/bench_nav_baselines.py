@@ -34,8 +34,8 @@ def policies(artifact: str | None) -> dict:
     out = {"random": lambda obs, _i: random_actions(rng, len(obs)),
            "reactive": lambda obs, _i: reactive_actions(obs, N_SECTORS)}
     if artifact:
-        from neuroq.agents.mlp import load_mlp_file
-        from neuroq.agents.robustness import FLOAT_DQN_FILE, policy_act
+        from neuroq.agents.mlp import FLOAT_DQN_FILE, load_mlp_file
+        from neuroq.agents.robustness import policy_act
         from neuroq.deploy.policy import load_policy
 
         policy = load_policy(artifact, backend="emulator")

@@ -42,9 +42,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from neuroq.agents.mlp import load_mlp_file  # noqa: E402
+from neuroq.agents.mlp import FLOAT_DQN_FILE, load_mlp_file  # noqa: E402
 from neuroq.agents.robustness import (  # noqa: E402
-    FLOAT_DQN_FILE,
     fraction_text,
     plot,
     policy_act,

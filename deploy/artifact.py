@@ -427,7 +427,10 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact"
     folder = p.parent if p.name == MANIFEST_FILE else p
     mpath = folder / MANIFEST_FILE
     if not mpath.is_file():
-        raise NeuroqError(f"{folder} is not an artifact: it has no {MANIFEST_FILE}")
+        # a run folder holding its artifact (an export run's artifact/): name it
+        inner = sorted(str(m.parent) for m in folder.glob(f"*/{MANIFEST_FILE}"))
+        hint = f"; did you mean {' or '.join(inner)}?" if inner else ""
+        raise NeuroqError(f"{folder} is not an artifact: it has no {MANIFEST_FILE}{hint}")
     try:
         manifest = json.loads(mpath.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -502,6 +502,41 @@ def test_a_file_given_for_a_run_folder_is_called_a_file(tmp_path, capsys, comman
     assert_one_line_error(code, err, command, f"{given} is a file, not a run folder")
 
 
+@pytest.mark.parametrize("command,kind", [("convert", "train run"),
+                                          ("finetune", "convert run or import run")])
+def test_an_artifact_given_for_a_run_folder_is_called_an_artifact(tmp_path, capsys, command,
+                                                                 kind):
+    """`neuroq convert config/artifacts/cartpole` said it "is not a finished run folder: it
+    has no result.json (did the run end early?)"; a run that did end early still says so."""
+    pytest.importorskip("stable_baselines3")
+    code, _, err = run_cli(capsys, command, SHIPPED, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, command,
+                          f"{SHIPPED} is a deploy artifact (it holds manifest.json), not a "
+                          f"{kind}")
+    unfinished = tmp_path / "train-x"
+    unfinished.mkdir()
+    code, _, err = run_cli(capsys, command, unfinished, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, command, f"{unfinished} is not a finished run folder: "
+                          "it has no result.json (did the run end early?)")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("command", ["eval", "robustness", "energy"])
+def test_an_export_run_given_for_its_artifact_names_the_artifact(tmp_path, capsys, command):
+    """`neuroq eval runs/<env>/export-<time>` said only "is not an artifact: it has no
+    manifest.json"; the artifact is the run's artifact/ folder."""
+    if command == "energy":
+        pytest.importorskip("torch")
+    run = tmp_path / "export-x"
+    shutil.copytree(SHIPPED, run / "artifact")
+    (run / "result.json").write_text("{}\n")
+    code, _, err = run_cli(capsys, command, run, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, command,
+                          f"{run} is not an artifact: it has no manifest.json; did you mean "
+                          f"{run / 'artifact'}?")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_folder_given_for_a_nir_graph_is_called_a_folder(tmp_path, capsys):
     """`neuroq import <a folder>` said the folder does not exist."""
     code, _, err = run_cli(capsys, "import", tmp_path, "--env", "CartPole-v1", "--encoder",

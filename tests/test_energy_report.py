@@ -4,6 +4,7 @@ with power counters, GPU and train run missing (rows unavailable, never invented
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,9 @@ from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
 from neuroq.deploy.neuron import make_params
 from tests.helpers.networks import CARTPOLE_LIKE_OBS, random_network, rate_encoder
+
+#: The shipped CartPole artifact (its float_dqn.npz is the float DQN it came from).
+SHIPPED = Path(__file__).resolve().parent.parent / "config" / "artifacts" / "cartpole"
 
 # --- metrics on a tiny network, by hand ----------------------------------------------------------
 
@@ -98,6 +102,32 @@ def test_int8_ann_follows_the_float_network():
     gap = np.abs(qf[:, 0] - qf[:, 1])
     clear = gap > 0.1 * gap.std()  # actions the float net decides with a margin
     assert np.mean(q[clear].argmax(1) == qf[clear].argmax(1)) > 0.97
+
+
+def test_torch_copy_of_the_float_dqn_acts_as_it_does():
+    """The report times the float DQN with torch: `torch_mlp` must be the same network, for
+    the shipped float_dqn.npz and for a random 3-layer MLP."""
+    import torch
+
+    from neuroq.agents.energy.runs import torch_act
+    from neuroq.agents.mlp import load_mlp_file, torch_mlp
+
+    rng = np.random.default_rng(5)
+    random = FloatMLP((rng.normal(size=(16, 4)).astype(np.float32),
+                       rng.normal(size=(16, 16)).astype(np.float32),
+                       rng.normal(size=(3, 16)).astype(np.float32)),
+                      tuple(rng.normal(size=n).astype(np.float32) for n in (16, 16, 3)))
+    obs = np.concatenate([CARTPOLE_LIKE_OBS, rng.normal(size=(2000, 4)).astype(np.float32)])
+    for mlp in (load_mlp_file(SHIPPED / "float_dqn.npz"), random):
+        seq = torch_mlp(mlp)
+        assert [type(m).__name__ for m in seq] == ["Linear", "ReLU"] * (
+            len(mlp.weights) - 1) + ["Linear"]
+        with torch.no_grad():
+            q = seq(torch.from_numpy(obs)).numpy()
+        np.testing.assert_allclose(q, mlp.q(obs), rtol=1e-5, atol=1e-5)
+        batch, single = torch_act(seq)
+        np.testing.assert_array_equal(batch(obs), mlp.act(obs))
+        assert [single(o) for o in obs[:50]] == list(mlp.act(obs[:50]))
 
 
 # --- power counters ------------------------------------------------------------------------------
@@ -302,6 +332,7 @@ def test_float_dqn_int8_ann_and_plain_conversion_from_provenance(tmp_path, monke
                                     sweep=(6,), sweep_episodes=1,
                                     powercap_root=tmp_path / "none"), say=lambda m: None)
     assert rep.header["train_run"].endswith("train-seed0-x")
+    assert rep.header["float_dqn_source"] == rep.header["train_run"]  # no float_dqn.npz
     for key in ("cpu.float_dqn.latency_median_s", "cpu.int8_ann.latency_median_s",
                 "float_dqn.return_mean", "int8_ann.return_mean"):
         assert rep.get(key).provenance == "measured" and rep.value(key) > 0, key
@@ -315,6 +346,40 @@ def test_float_dqn_int8_ann_and_plain_conversion_from_provenance(tmp_path, monke
     assert b["ratio_dynamic"] == pytest.approx(
         rep.value("baseline.spinnaker2.low.energy_dynamic_j")
         / rep.value("spinnaker2.low.energy_dynamic_j"))
+
+
+def test_energy_on_the_shipped_artifact_uses_its_float_dqn(tmp_path, capsys):
+    """A fresh clone has no run folders: `neuroq energy` on a shipped artifact reads the
+    float DQN from its float_dqn.npz (it said 'float DQN unavailable: no finished train
+    run ...'), so the float DQN and int8 ANN rows are measured, and the plain conversion is
+    made from that float DQN with the artifact's encoder."""
+    from neuroq.agents.cli.main import main
+
+    code = main(["energy", str(SHIPPED), "--episodes", "2", "--latency-samples", "20",
+                 "--sweep", "4", "--sweep-episodes", "1", "--max-steps", "50", "--no-gpu",
+                 "--no-tensorboard", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    npz = str(SHIPPED / "float_dqn.npz")
+    assert f"float DQN: {npz}" in err and "float DQN unavailable" not in err
+    data = json.loads(next(tmp_path.rglob("report.json")).read_text())
+    assert data["header"]["float_dqn_source"] == npz
+    assert data["header"]["train_run"] is None  # not read from a train run
+    figures = {f["key"]: f for f in data["figures"]}
+    for key in ("float_dqn.return_mean", "int8_ann.return_mean",
+                "cpu.float_dqn.latency_median_s", "cpu.int8_ann.latency_median_s",
+                "neurobench.int8_ann.effective_macs"):
+        assert figures[key]["provenance"] == "measured" and figures[key]["value"] > 0, key
+    assert npz in figures["float_dqn.return_mean"]["on"]
+    assert figures["float_dqn.return_mean"]["value"] == 50.0  # --max-steps 50: balanced
+    for row in ("this CPU: float DQN (torch fp32)", "this CPU: int8 ANN (numpy)"):
+        line = next(x for x in out.splitlines() if x.startswith(row))
+        assert "unavailable" not in line and "[measured]" in line, line
+    b = data["comparisons"]["plain_conversion"]
+    assert b["status"] != "not made", b["text"]
+    assert b["baseline"].startswith(f"plain conversion of {npz} at T = ")
+    assert "the artifact's encoder" in b["baseline"]
+    assert b["search"] and b["search"][0]["timesteps"] == 8
 
 
 class FakeNvml:
@@ -400,3 +465,7 @@ def test_network_that_does_not_fit_the_chip_has_no_chip_figures(tmp_path, monkey
     assert rep.get("cpu.snn_emulator.latency_median_s").on.startswith("this CPU (spiking "
                                                                       "network, reference")
     assert "energy_total_j" not in rep.sweep[0] and "unavailable" in md
+    # no float DQN and no convert run: no baseline, and the comparison says exactly why
+    b = rep.comparisons["plain_conversion"]
+    assert b["status"] == "not made" and ("no float DQN to convert (no float_dqn.npz in the "
+                                          "artifact and no finished train run") in b["text"]

@@ -112,10 +112,11 @@ def test_export_carries_its_float_dqn_and_the_gate_figures(tmp_path):
     first = gate["first_returns"]
     assert len(first["snn"]) == len(first["float_dqn"]) == 5
     assert np.mean(first["snn"]) == pytest.approx(gate["snn"]["mean"])
-    from neuroq.agents.robustness import find_float_dqn
+    from neuroq.agents.energy.runs import find_float_dqn
 
-    mlp, where = find_float_dqn(made.artifact, art.manifest)
-    assert where.endswith("float_dqn.npz") and mlp.widths[0] == 4
+    found, why = find_float_dqn(made.artifact, art.manifest)
+    assert found.source.endswith("float_dqn.npz") and found.mlp.widths[0] == 4
+    assert found.train_run is None and why == ""
     # the shipped interface that names CartPole-v1 is recorded, and validated on load
     assert art.manifest["interface"]["name"] == "cartpole"
     assert made.result["interface"] == "cartpole"

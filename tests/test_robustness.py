@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from neuroq.agents.cli.main import main
-from neuroq.agents.mlp import FloatMLP, save_mlp
+from neuroq.agents.mlp import FLOAT_DQN_FILE, FloatMLP, save_mlp
 from neuroq.agents.robustness import (
-    FLOAT_DQN_FILE,
     run_robustness,
     suite,
     table_markdown,

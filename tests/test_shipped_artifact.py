@@ -6,8 +6,8 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-from neuroq.agents.mlp import load_mlp_file
-from neuroq.agents.robustness import FLOAT_DQN_FILE, policy_act
+from neuroq.agents.mlp import FLOAT_DQN_FILE, load_mlp_file
+from neuroq.agents.robustness import policy_act
 from neuroq.deploy import seeds
 from neuroq.deploy.artifact import sha256_file
 from neuroq.deploy.evaluate import evaluate

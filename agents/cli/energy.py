@@ -1,9 +1,9 @@
 """Energy per action, side by side: SpiNNaker2 (modeled), this CPU and a GPU (measured).
 
-Runs the artifact's spiking network, the float DQN it came from (the train run named in its
-provenance) and an int8 ANN of that DQN on the same episodes (episode i seeded --seed + i)
-and writes runs/<env>/energy-<time>/ with report.md, report.json, PNG plots and TensorBoard
-scalars (tb/). Per action:
+Runs the artifact's spiking network, the float DQN it came from (the artifact's
+float_dqn.npz, else the train run named in its provenance) and an int8 ANN of that DQN on
+the same episodes (episode i seeded --seed + i) and writes runs/<env>/energy-<time>/ with
+report.md, report.json, PNG plots and TensorBoard scalars (tb/). Per action:
 
   SpiNNaker2   on-chip time, dynamic and total energy, PEs used,   MODELED (deploy/energy.py)
                synaptic events, at each performance level
@@ -17,8 +17,8 @@ scalars (tb/). Per action:
 
 plus return against T (the network re-run at several T) and two comparisons: the published
 SpiNNaker2-vs-GTX-1650 factor, and energy per action against a plain conversion of the same
-DQN (--baseline, or the convert run named in the provenance). Figures that cannot be had
-here (no power counters, no GPU, no train run) are marked unavailable, never invented.
+DQN (--baseline, else converted here: docs/energy.md). Figures that cannot be had here
+(no power counters, no GPU, no float DQN) are marked unavailable, never invented.
 
 example:
   neuroq energy runs/CartPole-v1/export-<time>/artifact --episodes 20 \\

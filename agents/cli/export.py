@@ -6,8 +6,9 @@ Reads runs/<env>/finetune-<id>/ and writes runs/<env>/export-<time>/:
                               scales, threshold comparison and reset, q_scale, SHA-256 of
                               the weights file, provenance (train, convert, finetune runs)
     artifact/network.nir.h5   the network as an NIR graph (int8 weights in Affine nodes)
-    artifact/float_dqn.npz    the float DQN it came from (plain arrays, no pickle), for
-                              `neuroq robustness` and `neuroq energy` anywhere
+    artifact/float_dqn.npz    the float DQN it came from (plain arrays, no pickle):
+                              `neuroq robustness` and `neuroq energy` read it, so they
+                              need no train run wherever the artifact goes
     result.json               the artifact's return, loaded back and run by the deploy/
                               numpy model (skip with --eval-episodes 0)
 

@@ -135,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.runs import RESULT_FILE, read_json, require_run_dir
     from neuroq.deploy.errors import NeuroqError
 
-    convert_dir = require_run_dir(args.convert_run)  # nothing, a file, unfinished: one line
+    # nothing, a file, an artifact, unfinished: one line
+    convert_dir = require_run_dir(args.convert_run, kind="convert run or import run")
     try:  # the env the convert run was made for: the randomization's physics must fit it
         env_id = read_json(convert_dir / RESULT_FILE)["env_id"]
     except (NeuroqError, KeyError, TypeError):

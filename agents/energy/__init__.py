@@ -1,6 +1,7 @@
 """The energy-per-action report behind `neuroq energy`: runs, measurements, metrics, render.
 
-- `runs`: the closed-loop runs of the spiking network, the float DQN and the int8 ANN.
+- `runs`: the closed-loop runs of the spiking network, the float DQN and the int8 ANN;
+  where the float DQN comes from; the plain-conversion baseline.
 - `measure`: CPU and GPU latency and energy measurements (RAPL, NVML) or stated estimates.
 - `metrics`: NeuroBench-style operation counts, sparsity and footprints.
 - `report`: the figures, each labelled measured, modeled, published, estimate or unavailable.

@@ -4,7 +4,6 @@ against a plain conversion of the same DQN (the baseline)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from neuroq.agents.energy.figures import (
@@ -21,9 +20,14 @@ from neuroq.agents.energy.figures import (
     spikes_per_layer,
 )
 from neuroq.agents.energy.runs import (
+    BASELINE_CONVERT_OBS,
     BASELINE_TIMESTEPS,
+    ConversionInputs,
+    FloatDqn,
     SnnRun,
     baseline_from_provenance,
+    conversion_inputs_of_artifact,
+    conversion_inputs_of_run,
     find_convert_run,
     plain_conversion,
     resolve_artifact_dir,
@@ -185,26 +189,38 @@ def load_baseline(base_path: str, manifest: dict[str, Any]) -> Any:
     return b_art
 
 
-def add_baseline(rep: Report, cfg: EnergyConfig, art: Any, mlp: Any, train_dir: Path | None,
-              run: SnnRun, say: Callable[[str], None], given: Any = None
-              ) -> tuple[SnnRun | None, str | None, str]:
+def add_baseline(rep: Report, cfg: EnergyConfig, art: Any, dqn: FloatDqn | None,
+                 why_dqn: str, run: SnnRun, say: Callable[[str], None], given: Any = None
+                 ) -> tuple[SnnRun | None, str | None, str]:
     """The baseline of comparison (b): --baseline as given (`given`: that artifact, already
-    loaded by `load_baseline`); else the plain conversion of the same DQN (agents/convert.py,
-    settings of the convert run in the provenance) at the smallest T of BASELINE_TIMESTEPS
-    that reaches the artifact's return, or, when none does, at the T with the best
-    return."""
+    loaded by `load_baseline`). Else the plain conversion of the float DQN `dqn`
+    (agents/convert.py, no fine-tuning) at the smallest T of BASELINE_TIMESTEPS that
+    reaches the artifact's return, or, when none does, at the T with the best return,
+    converted with the settings and recorded observations of the convert run in the
+    provenance when it is here; else the network that convert run saved, when it is here;
+    else converted with the artifact's encoder (`conversion_inputs_of_artifact`). Without
+    a float DQN (`why_dqn` says why) and without that convert run there is no baseline."""
     env_id = str(art.manifest["env_id"])
     base_path = cfg.baseline
     if base_path is None:
-        found = baseline_from_provenance(art.manifest, art.path)
         cdir = find_convert_run(art.manifest, art.path)
-        if mlp is None or cdir is None:
-            if found is None:
-                return None, None, ("none given, and no convert run with its recorded "
-                                    "observations plus train run named in the provenance")
-            base_path = str(found)
-        else:
-            return add_plain_conversion_baseline(rep, cfg, mlp, cdir, train_dir, run, say)
+        if dqn is not None and cdir is not None:
+            try:
+                inputs = conversion_inputs_of_run(cdir)
+            except NeuroqError as exc:
+                return None, None, f"cannot re-convert with {cdir}: {exc}"
+            return add_plain_conversion_baseline(rep, cfg, dqn, inputs, run, say)
+        found = baseline_from_provenance(art.manifest, art.path)
+        if found is None:
+            if dqn is None:
+                return None, None, ("none given, no float DQN to convert (" + why_dqn
+                                    + "), and no network of the convert run named in the "
+                                    "provenance on this machine")
+            say(f"      (no convert run on this machine: the float DQN records "
+                f"{BASELINE_CONVERT_OBS} observations to convert with)")
+            inputs = conversion_inputs_of_artifact(art, dqn.mlp, cfg.seed)
+            return add_plain_conversion_baseline(rep, cfg, dqn, inputs, run, say)
+        base_path = str(found)
     b_art = given if given is not None else load_baseline(base_path, art.manifest)
     say(f"      baseline {b_art.path}: T = {b_art.network.timesteps}")
     base = run_snn(b_art.network, b_art.encoder, env_id, cfg.episodes, cfg.seed,
@@ -221,10 +237,10 @@ def add_baseline_figures(rep: Report, base: SnnRun, on: str) -> None:
     rep.spikes_per_layer[f"baseline (T = {base.network.timesteps})"] = spikes_per_layer(base)
 
 
-def add_plain_conversion_baseline(rep: Report, cfg: EnergyConfig, mlp: Any, cdir: Path,
-                               train_dir: Path | None, run: SnnRun,
-                               say: Callable[[str], None]
-                               ) -> tuple[SnnRun | None, str | None, str]:
+def add_plain_conversion_baseline(rep: Report, cfg: EnergyConfig, dqn: FloatDqn,
+                                  inputs: ConversionInputs, run: SnnRun,
+                                  say: Callable[[str], None]
+                                  ) -> tuple[SnnRun | None, str | None, str]:
     env_id = rep.header["env_id"]
     target = float(run.returns.mean())
     tol = EQUAL_RETURN_FRACTION * max(abs(target), 1.0)
@@ -235,24 +251,25 @@ def add_plain_conversion_baseline(rep: Report, cfg: EnergyConfig, mlp: Any, cdir
         f"T that reaches its return, up to T = {ts[-1]}; short of it is expected)")
     for t in ts:
         try:
-            bnet, benc = plain_conversion(cdir, mlp, t)
+            bnet = plain_conversion(inputs, dqn.mlp, t)
         except NeuroqError as exc:
-            return None, None, f"cannot re-convert with {cdir}: {exc}"
-        screen = run_snn(bnet, benc, env_id, cfg.sweep_episodes, cfg.seed, cfg.max_steps)
+            return None, None, f"cannot re-convert with {inputs.origin}: {exc}"
+        screen = run_snn(bnet, inputs.encoder, env_id, cfg.sweep_episodes, cfg.seed,
+                         cfg.max_steps)
         search.append({"timesteps": t, "return_mean": float(screen.returns.mean()),
                        "episodes": cfg.sweep_episodes, "provenance": "measured"})
         say(f"      plain conversion at T = {t}: return {screen.returns.mean():.1f} "
             f"(target {target:.1f})")
-        if chosen is None or screen.returns.mean() > chosen[3]:
-            chosen = (t, bnet, benc, float(screen.returns.mean()))
+        if chosen is None or screen.returns.mean() > chosen[2]:
+            chosen = (t, bnet, float(screen.returns.mean()))
         if screen.returns.mean() >= target - tol:
-            chosen = (t, bnet, benc, float(screen.returns.mean()))
+            chosen = (t, bnet, float(screen.returns.mean()))
             break
     rep.header["baseline_search"] = search
-    t, bnet, benc, _ = chosen  # the first T that reaches the return, else the best return
-    base = run_snn(bnet, benc, env_id, cfg.episodes, cfg.seed, cfg.max_steps)
-    desc = (f"plain conversion of {train_dir} at T = {t} (agents/convert.py, no fine-tuning, "
-            f"re-converted here with the encoder and percentile of {cdir})")
+    t, bnet, _ = chosen  # the first T that reaches the return, else the best return
+    base = run_snn(bnet, inputs.encoder, env_id, cfg.episodes, cfg.seed, cfg.max_steps)
+    desc = (f"plain conversion of {dqn.source} at T = {t} (agents/convert.py, no "
+            f"fine-tuning, re-converted here with {inputs.origin})")
     add_baseline_figures(rep, base, desc)
     rep.header["baseline"] = desc
     return base, desc, ""

@@ -195,21 +195,14 @@ def measure_gpu(weights: list[np.ndarray], biases: list[np.ndarray],
     import pynvml
     import torch
 
+    from neuroq.agents.mlp import FloatMLP, torch_mlp
+
     pynvml.nvmlInit()
     handle = pynvml.nvmlDeviceGetHandleByIndex(0)
     name = pynvml.nvmlDeviceGetName(handle)
     name = name.decode() if isinstance(name, bytes) else str(name)
     dev = torch.device(GPU_TORCH_DEVICE)
-    layers: list[torch.nn.Module] = []
-    for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        lin = torch.nn.Linear(w.shape[1], w.shape[0])
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(w))
-            lin.bias.copy_(torch.from_numpy(b))
-        layers.append(lin)
-        if k < len(weights) - 1:
-            layers.append(torch.nn.ReLU())
-    net = torch.nn.Sequential(*layers).to(dev).eval()
+    net = torch_mlp(FloatMLP(tuple(weights), tuple(biases))).to(dev)
 
     def act(o: np.ndarray) -> int:
         with torch.no_grad():

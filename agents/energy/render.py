@@ -323,7 +323,8 @@ def render_markdown(rep: Report) -> str:
         f"Artifact `{h['artifact']}` (widths {'-'.join(map(str, h['widths']))}, T = "
         f"{h['timesteps']}, {h['encoder']} encoder); {h['episodes']} episodes, episode i "
         f"seeded {h['seed']} + i; float DQN: "
-        + (f"`{h['train_run']}`" if h.get("train_run") else "unavailable") + "; created "
+        + (f"`{h['float_dqn_source']}`" if h.get("float_dqn_source") else "unavailable")
+        + "; created "
         f"{h['created_utc']} UTC.",
         "",
         "Every number carries its provenance: **measured** (by this command on this host), "

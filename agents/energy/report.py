@@ -1,7 +1,8 @@
 """The energy-per-action report: every figure with where it came from.
 
-`build_report` runs the artifact's spiking network, the float DQN it came from and an int8
-ANN of that DQN on the same episodes, measures latency (and CPU energy when RAPL is
+`build_report` runs the artifact's spiking network, the float DQN it came from (its
+float_dqn.npz, else the train run its provenance names: `find_float_dqn`) and an int8 ANN
+of that DQN on the same episodes, measures latency (and CPU energy when RAPL is
 readable) on this host, models SpiNNaker2, adds the published GPU comparison, and returns a
 `Report` (`neuroq.agents.energy.figures`). `neuroq.agents.energy.render` writes it out.
 """
@@ -41,12 +42,12 @@ from neuroq.agents.energy.figures import (
 )
 from neuroq.agents.energy.runs import (
     closed_loop,
-    find_train_run,
-    load_float_dqn,
+    find_float_dqn,
     run_snn,
     torch_act,
 )
 from neuroq.agents.int8_ann import quantize_mlp
+from neuroq.agents.mlp import torch_mlp
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import SpikingQNetwork
 from neuroq.deploy.stats import worst_fraction_mean
@@ -95,27 +96,30 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
     meter = em.RaplMeter(cfg.powercap_root)
     rep.header["rapl"] = "readable" if meter.status.available else meter.status.reason
 
-    say("[2/6] float DQN and int8 ANN of the train run named in the provenance")
-    train_dir, why = find_train_run(art.manifest, art.path)
-    mlp = seq = None
-    if train_dir is not None:
-        try:
-            mlp, seq = load_float_dqn(train_dir)
-        except NeuroqError as exc:
-            why = str(exc)
-        if mlp is not None and mlp.widths[0] != run.observations.shape[1]:
-            mlp, why = None, f"{train_dir}: the DQN's input width differs from the env's"
-    rep.header["train_run"] = str(train_dir) if mlp is not None else None
+    say("[2/6] float DQN (the artifact's float_dqn.npz, else the train run named in its "
+        "provenance) and int8 ANN")
+    try:
+        dqn, why = find_float_dqn(art.path, art.manifest)
+    except NeuroqError as exc:
+        dqn, why = None, str(exc)
+    if dqn is not None and dqn.mlp.widths[0] != run.observations.shape[1]:
+        dqn, why = None, f"{dqn.source}: the DQN's input width differs from the env's"
+    # where the float DQN was read from (None: unavailable); the train run, when from there
+    rep.header["float_dqn_source"] = dqn.source if dqn is not None else None
+    rep.header["train_run"] = str(dqn.train_run) if dqn and dqn.train_run else None
     common = f"same {len(run.observations)} observations the spiking network acted on"
-    if mlp is not None:
+    mlp = None
+    if dqn is not None:
         import torch
 
+        mlp = dqn.mlp
+        say(f"      float DQN: {dqn.source}")
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            batch_act, single_act = torch_act(seq)
+            batch_act, single_act = torch_act(torch_mlp(mlp))
             f_returns, _ = closed_loop(env_id, batch_act, cfg.episodes, cfg.seed, cfg.max_steps)
-            add_returns(rep, "float_dqn", f_returns, f"float DQN (torch fp32), {train_dir}")
+            add_returns(rep, "float_dqn", f_returns, f"float DQN (torch fp32), {dqn.source}")
             _, calib = closed_loop(env_id, batch_act, CALIBRATION_EPISODES,
                                    CALIBRATION_SEED_OFFSET, cfg.max_steps)
             q8 = quantize_mlp(mlp, sample_rows(calib, MAX_CALIBRATION_OBS, cfg.seed))
@@ -180,7 +184,7 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
 
     say("[6/6] comparisons")
     rep.comparisons["published_gpu"] = compare_published(rep, env_id)
-    base, base_path, why_b = add_baseline(rep, cfg, art, mlp, train_dir, run, say, given)
+    base, base_path, why_b = add_baseline(rep, cfg, art, dqn, why, run, say, given)
     rep.comparisons["plain_conversion"] = compare_baseline(rep, run, base, base_path, why_b)
     rep.comparisons["plain_conversion"]["search"] = rep.header.pop("baseline_search", [])
     return rep

@@ -1,4 +1,6 @@
-"""Closed-loop runs behind `neuroq energy`: the spiking network, the float DQN, the int8 ANN.
+"""Closed-loop runs behind `neuroq energy`: the spiking network, the float DQN, the int8 ANN;
+where the float DQN comes from (`find_float_dqn`, also for `neuroq robustness`); the
+plain-conversion baseline.
 
 Every policy plays the same episodes: episode i is reset with seed `seed + i`, all episodes
 run side by side (one batched call per step). The spiking network runs on the emulator
@@ -195,25 +197,48 @@ def find_train_run(manifest: dict[str, Any], artifact_dir: Path) -> tuple[Path |
                   f"{', '.join(named)}")
 
 
-def load_float_dqn(train_dir: Path) -> tuple[FloatMLP, Any]:
-    """(numpy copy, torch nn.Sequential) of the DQN's Q-MLP from an SB3 checkpoint."""
-    from stable_baselines3 import DQN
-    from torch import nn
+@dataclass(frozen=True)
+class FloatDqn:
+    """The float DQN an artifact came from: `mlp`, `source` (the artifact's float_dqn.npz
+    or the train run folder it was read from) and `train_run` (that folder; None when it
+    came from float_dqn.npz)."""
 
-    from neuroq.agents.runs import read_json
+    mlp: FloatMLP
+    source: str
+    train_run: Path | None = None
 
-    model_file = train_dir / read_json(train_dir / "result.json")["model"]
+
+def find_float_dqn(artifact_dir: Path, manifest: dict[str, Any]) -> tuple[FloatDqn | None, str]:
+    """(the float DQN the artifact came from, "") or (None, why not), for `neuroq energy`
+    and `neuroq robustness`.
+
+    The artifact's float_dqn.npz (`neuroq export` writes it) comes first, checked against
+    the SHA-256 in the manifest; else the SB3 checkpoint of the train run the provenance
+    names (`find_train_run`), which needs the `train` extra to read. NeuroqError (one line)
+    for a float_dqn.npz that does not match its manifest or cannot be read, or a train run
+    whose checkpoint cannot be loaded.
+    """
+    from neuroq.agents.mlp import FLOAT_DQN_FILE, load_mlp_file
+
+    stored = Path(artifact_dir) / FLOAT_DQN_FILE
+    if stored.is_file():
+        from neuroq.deploy.artifact import sha256_file
+
+        want = (manifest.get("float_dqn") or {}).get("sha256")
+        if want is not None and sha256_file(stored) != want:
+            raise NeuroqError(f"{stored} does not match the SHA-256 in its manifest")
+        return FloatDqn(load_mlp_file(stored), str(stored)), ""
+    train_dir, why = find_train_run(manifest, Path(artifact_dir))
+    if train_dir is None:
+        return None, f"no {FLOAT_DQN_FILE} in the artifact and {why}"
+    from neuroq.agents.convert import load_mlp, open_train_run
+
     try:
-        model = DQN.load(model_file, device="cpu")
-    except Exception as exc:  # noqa: BLE001 - SB3/zip/torch raise many types
-        raise NeuroqError(f"cannot load the DQN {model_file}: {exc}") from None
-    seq = model.policy.q_net.q_net.eval()
-    linears = [m for m in seq if isinstance(m, nn.Linear)]
-    if not linears or any(not isinstance(m, (nn.Linear, nn.ReLU)) for m in seq):
-        raise NeuroqError(f"{model_file}: the Q-network is not a ReLU MLP")
-    ws = tuple(m.weight.detach().numpy().astype(np.float32) for m in linears)
-    bs = tuple(m.bias.detach().numpy().astype(np.float32) for m in linears)
-    return FloatMLP(ws, bs), seq
+        mlp = load_mlp(open_train_run(train_dir))
+    except ImportError:
+        return None, (f"the SB3 checkpoint of the train run {train_dir} needs the `train` "
+                      "extra to read")
+    return FloatDqn(mlp, str(train_dir), train_dir), ""
 
 
 def torch_act(seq: Any) -> tuple[Callable[[np.ndarray], np.ndarray],
@@ -281,7 +306,8 @@ def baseline_from_provenance(manifest: dict[str, Any], artifact_dir: Path) -> Pa
 #: T values tried for the plain-conversion baseline, smallest first (the first that reaches
 #: the artifact's return is used; the largest is used as a lower bound when none does).
 BASELINE_TIMESTEPS = (8, 16, 32, 64, 128)
-#: Recorded observations used to re-convert (an even subsample of the convert run's).
+#: Recorded observations used to re-convert (an even subsample of the convert run's, or
+#: recorded here by the float DQN when the convert run is not on this machine).
 BASELINE_CONVERT_OBS = 4000
 
 
@@ -293,11 +319,22 @@ def find_convert_run(manifest: dict[str, Any], artifact_dir: Path) -> Path | Non
     return None
 
 
-def plain_conversion(convert_dir: Path, mlp: FloatMLP, timesteps: int
-                     ) -> tuple[SpikingQNetwork, Any]:
-    """The DQN converted (agents/convert.py, no fine-tuning) at `timesteps`, with the
-    encoder and percentile of the convert run in `convert_dir`."""
-    from neuroq.agents.convert import convert
+@dataclass(frozen=True)
+class ConversionInputs:
+    """What `plain_conversion` converts with besides the DQN: the encoder, the recorded
+    observations it calibrates on, the percentile, and `origin`, where they came from (a
+    phrase: "... re-converted here with <origin>")."""
+
+    encoder: Any
+    observations: np.ndarray
+    percentile: float
+    origin: str
+
+
+def conversion_inputs_of_run(convert_dir: Path) -> ConversionInputs:
+    """The encoder and percentile of the convert run in `convert_dir` and an even subsample
+    (BASELINE_CONVERT_OBS) of the observations it recorded."""
+    from neuroq.agents.convert import DEFAULT_PERCENTILE
     from neuroq.agents.runs import read_json
     from neuroq.deploy.encoders import encoder_from_dict
 
@@ -308,6 +345,31 @@ def plain_conversion(convert_dir: Path, mlp: FloatMLP, timesteps: int
     obs = np.load(convert_dir / "observations.npy", allow_pickle=False)
     step = max(1, len(obs) // BASELINE_CONVERT_OBS)
     obs = np.asarray(obs[::step][:BASELINE_CONVERT_OBS], np.float32)
-    net = convert(mlp, encoder, obs, int(timesteps),
-                  float(res.get("percentile", 99.9)))
-    return net, encoder
+    return ConversionInputs(encoder, obs, float(res.get("percentile", DEFAULT_PERCENTILE)),
+                            f"the encoder and percentile of {convert_dir} and "
+                            f"{len(obs)} of its recorded observations")
+
+
+def conversion_inputs_of_artifact(artifact: Any, mlp: FloatMLP, seed: int) -> ConversionInputs:
+    """Inputs for a convert run that is not on this machine: the artifact's encoder (the
+    convert run's: fine-tuning keeps it), the converter's default percentile (the convert
+    run's own is not in the artifact) and BASELINE_CONVERT_OBS observations recorded here by
+    the float DQN as `neuroq convert` records them (`record_observations`, seed `seed`)."""
+    from neuroq.agents.convert import DEFAULT_PERCENTILE, record_observations
+
+    obs = record_observations(mlp, str(artifact.manifest["env_id"]), BASELINE_CONVERT_OBS,
+                              seed)
+    return ConversionInputs(
+        artifact.encoder, obs, DEFAULT_PERCENTILE,
+        f"the artifact's encoder, the converter's default percentile {DEFAULT_PERCENTILE:g} "
+        f"and {len(obs)} observations recorded here by the float DQN; the convert run with "
+        f"its recorded observations is not on this machine")
+
+
+def plain_conversion(inputs: ConversionInputs, mlp: FloatMLP, timesteps: int
+                     ) -> SpikingQNetwork:
+    """The DQN converted (agents/convert.py, no fine-tuning) at `timesteps` with `inputs`."""
+    from neuroq.agents.convert import convert
+
+    return convert(mlp, inputs.encoder, inputs.observations, int(timesteps),
+                   inputs.percentile)

@@ -358,8 +358,11 @@ def test_robot_launch_restarts_a_dead_policy_while_the_actuator_holds_the_safe_c
 
     with spinning(probe_factory) as (probe,), LaunchedNodes(plan, tmp_path) as run:
         restarted = wait_until(lambda: len(run.exits["neuroq_policy"]) >= 2, 60.0, 0.05)
-        logs = {name: run.log(name)[-1500:] for name in run.processes}
-        assert restarted, logs
+        # a string, not a dict: pytest shortens a dict's repr to a line (one failure in a
+        # full suite run, 2026-11-27, showed nothing after the first policy's error)
+        assert restarted, f"policy exits {run.exits['neuroq_policy']}\n" + "\n".join(
+            f"--- {name} (exit codes {run.exits.get(name)}):\n{run.log(name)[-3000:]}"
+            for name in run.processes)
         assert not run.ended and run.processes["neuroq_actuator"].poll() is None
 
         def safe() -> list:

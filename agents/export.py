@@ -46,7 +46,8 @@ GATE_RETURNS_RECORDED = 10
 def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: float,
                  teacher_name: str = "float DQN") -> dict[str, Any]:
     """The SNN artifact and its float DQN on the gate's held-out episodes (same seeds):
-    both summaries, the fraction and whether it passes `threshold`. The gate is on the
+    both summaries, the fraction and whether it passes `threshold` (0 passes any return,
+    also one whose fraction is not defined: a float return of 0). The gate is on the
     return; where the environment reports outcomes (success, collision) both networks'
     rates are recorded too (`outcomes`), and the success fraction beside them."""
     from neuroq.agents.robustness import policy_act
@@ -67,7 +68,7 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     first = slice(0, GATE_RETURNS_RECORDED)
     out = {"seeds": [seeds.GATE_BASE, seeds.GATE_BASE + episodes - 1], "snn": s,
            "float_dqn": a, "fraction": _finite(frac), "threshold": threshold,
-           "passed": bool(frac >= threshold), "teacher": teacher_name,
+           "passed": bool(threshold == 0 or frac >= threshold), "teacher": teacher_name,
            "first_returns": {"snn": [float(r) for r in snn.returns[first]],
                              "float_dqn": [float(r) for r in ann.returns[first]]}}
     if snn.outcomes:

@@ -49,9 +49,11 @@ class PipelineRun:
     report: Path | None = None
 
 
-DEMO_TO_FORCE = "a lower --gate (a fraction, e.g. 0.9) to export anyway"
+DEMO_TO_FORCE = ("a --gate at or below the fraction above to export anyway (--gate 0 passes "
+                 "any return)")
 """How a `neuroq demo` user exports past the gate (demo has no --force), for export's
 refusal."""
+
 
 def is_event_env(env_id: str) -> bool:
     """Whether `env_id` is an event-camera env (one the event encoder can take its geometry

@@ -24,6 +24,7 @@ SWEEP_TO_FORCE = "force: true in the spec's export settings to export anyway"
 """How a sweep exports past the gate (the export stage's `force` setting), for export's
 refusal."""
 
+
 def _train(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
            log: Log) -> dict[str, Any]:
     from neuroq.agents import hyperparams

@@ -148,20 +148,46 @@ def test_re_export_records_the_shipped_interface_of_an_env_beyond_the_shipped_ro
     assert made.result["interface"] == "mountaincar"
 
 
-def test_the_gate_refusal_names_how_each_command_forces_it(tmp_path):
-    """`neuroq demo` said "or --force to export anyway", an option demo does not have."""
+def test_the_gate_refusal_names_how_each_command_forces_it(tmp_path, monkeypatch):
+    """`neuroq demo` said "or --force to export anyway", an option demo does not have: the
+    demo and the sweep pass export the hint in their own terms, and gate 0 passes any
+    return (the hint's promise), even one whose fraction is not defined."""
+    from neuroq.agents import convert, pipeline, train
+    from neuroq.agents import export as export_module
+    from neuroq.agents import finetune as finetune_module
     from neuroq.agents.cli.main import build_parser
-    from neuroq.agents.pipeline import DEMO_TO_FORCE
-    from neuroq.agents.sweep_spec import STAGE_KEYS
-    from neuroq.agents.sweep_stages import SWEEP_TO_FORCE
+    from neuroq.agents.sweep_stages import SWEEP_TO_FORCE, _export
 
-    with pytest.raises(NeuroqError, match=r"fine-tune further, or a lower --gate \("):
+    with pytest.raises(NeuroqError, match=r"fine-tune further, or a --gate at or below"):
         export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=2.0,
-               gate_episodes=5, to_force=DEMO_TO_FORCE)
-    assert build_parser().parse_args(["demo", "--gate", "0.9"]).gate == 0.9
-    assert "force" in STAGE_KEYS["export"] and SWEEP_TO_FORCE.startswith("force: true")
+               gate_episodes=5, to_force=pipeline.DEMO_TO_FORCE)
+    assert build_parser().parse_args(["demo", "--gate", "0"]).gate == 0
     with pytest.raises(SystemExit):
         build_parser().parse_args(["demo", "--force"])
+    passed = export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=0.0,
+                    gate_episodes=2)
+    assert load_artifact(passed.artifact).manifest["gate"]["passed"] is True
+
+    given = {}
+
+    def refused(*args, **kwargs):
+        given.update(kwargs)
+        raise NeuroqError("refused")
+
+    monkeypatch.setattr(export_module, "export", refused)
+    with pytest.raises(NeuroqError, match="refused"):
+        _export("CartPole-v1", {"gate": 0.99}, {"run_dir": "x"}, tmp_path, print)
+    assert given["to_force"] == SWEEP_TO_FORCE and given["gate"] == 0.99
+    given.clear()
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / "result.json").write_text(json.dumps({"mean_return": 1.0, "episodes": 1}))
+    monkeypatch.setattr(train, "train_one", lambda *a, **k: stage)
+    monkeypatch.setattr(convert, "run_convert", lambda *a, **k: stage)
+    monkeypatch.setattr(finetune_module, "run_finetune", lambda *a, **k: stage)
+    with pytest.raises(NeuroqError, match="refused"):
+        pipeline.run_pipeline(out_root=tmp_path / "runs", say=lambda _: None, energy=False)
+    assert given["to_force"] == pipeline.DEMO_TO_FORCE
 
 
 def test_export_gate_refuses_and_leaves_nothing_unless_forced(tmp_path):

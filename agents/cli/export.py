@@ -67,7 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "%(default)s; 0 = skip)")
     p.add_argument("--gate", type=gate_fraction, default=DEFAULT_GATE, metavar="FRACTION",
                    help="refuse the export when the SNN keeps less than this fraction of the "
-                        "float DQN's return on held-out episodes (default: %(default)s)")
+                        "float DQN's return on held-out episodes (default: %(default)s; 0 "
+                        "passes any return, the episodes still played and recorded)")
     p.add_argument("--gate-episodes", type=nonnegative_int, default=DEFAULT_GATE_EPISODES,
                    help="held-out episodes of the gate (default: %(default)s; 0 = no gate)")
     p.add_argument("--force", action="store_true",

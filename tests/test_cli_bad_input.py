@@ -210,6 +210,8 @@ def _no_work(monkeypatch, module: str, name: str) -> None:
 WORK = {"eval": ("neuroq.agents.evaluate", "evaluate_artifact"),
         "robustness": ("neuroq.agents.robustness", "run_robustness"),
         "energy": ("neuroq.agents.energy", "energy_report")}
+#: deploy's work: compiling the network for the chip
+DEPLOY_WORK = {"deploy": ("neuroq.deploy.compiler", "compile_program")}
 
 
 @pytest.mark.parametrize("command", list(WORK))
@@ -379,7 +381,7 @@ def test_an_empty_artifact_path_is_an_error(tmp_path, capsys, monkeypatch, comma
 ])
 def test_board_ip_without_a_board_is_refused(tmp_path, capsys, monkeypatch, argv):
     """--board-ip was ignored on the emulator: a user thinking the board ran was not told."""
-    _no_work(monkeypatch, *WORK["eval"])
+    _no_work(monkeypatch, *DEPLOY_WORK.get(argv[0], WORK["eval"]))
     code, out, err = run_cli(capsys, *argv)
     assert_one_line_error(code, err, argv[0], "--board-ip is for --")
     assert not out
@@ -392,7 +394,7 @@ def test_board_ip_without_a_board_is_refused(tmp_path, capsys, monkeypatch, argv
 def test_the_board_backend_without_an_address_is_refused(tmp_path, capsys, monkeypatch, argv,
                                                           option):
     """eval and deploy say the same thing, before any work (one rule for both)."""
-    _no_work(monkeypatch, *WORK["eval"])
+    _no_work(monkeypatch, *DEPLOY_WORK.get(argv[0], WORK["eval"]))
     code, out, err = run_cli(capsys, *argv)
     assert_one_line_error(code, err, argv[0],
                           f"{option} spinnaker2 needs the board's address: pass --board-ip")

@@ -186,3 +186,6 @@ def test_the_docs_settings_table_lists_each_stages_keys():
         listed = set(re.findall(r"`(\w+)`", row.split("|")[2]))
         missing = set(keys) - listed
         assert not missing, f"docs/scale.md, {stage}: not listed {sorted(missing)}"
+        if stage != "train":  # train's row names dqn.yaml's hyperparameters by example
+            extra = listed - set(keys)
+            assert not extra, f"docs/scale.md, {stage}: not a setting {sorted(extra)}"

@@ -1,6 +1,7 @@
 """Training smoke runs: a couple of thousand steps write a complete, valid run folder."""
 
 import json
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -9,6 +10,7 @@ import yaml
 
 from neuroq.agents import hyperparams
 from neuroq.agents.train import REPORT_SEED_OFFSET, train_many, train_one
+from tests.helpers import REPO_ROOT
 
 SMOKE = ["n_timesteps=2000", "eval_freq=1000", "n_eval_episodes=4", "final_eval_episodes=4",
          "learning_starts=200", "train_freq=64", "gradient_steps=16", "net_arch=[32, 32]"]
@@ -58,6 +60,12 @@ def test_train_writes_a_valid_run_folder(tmp_path):
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["hyperparameters"]["n_timesteps"] == 2000 and config["seed"] == 3
     assert any((run / "tb").rglob("events.out.tfevents.*"))
+    # docs/training.md's outputs table names what the run wrote (it listed evaluations.npz)
+    text = (REPO_ROOT / "docs" / "training.md").read_text(encoding="utf-8")
+    table = text.split("## Outputs: `runs/<env>/train-seed<N>-<UTC time>/`")[1].split("\n\n")[0]
+    listed = {name.rstrip("/") for row in table.splitlines()[2:]
+              for name in re.findall(r"`([\w.]+/?)`", row.split("|")[1])}
+    assert {p.name for p in run.iterdir()} == listed - {"resume"}, listed
 
 
 def test_same_seed_same_result(tmp_path):
@@ -104,3 +112,4 @@ def test_selection_scores_clean_and_perturbed_episodes_with_select_randomize():
     assert SELECTION_PERTURBED_OFFSET + seeds.SELECTION_BASE == seeds.SELECTION_PERTURBED_BASE
     # selection seeds of every stage seed (0-999) stay below the report range
     assert seeds.SELECTION_PERTURBED_BASE + 999 + 1000 < seeds.REPORT_BASE
+

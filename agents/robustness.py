@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy import seeds
-from neuroq.deploy.artifact import Artifact, artifact_name
+from neuroq.deploy.artifact import Artifact, artifact_name, load_artifact
 from neuroq.deploy.errors import NeuroqError, counted
 
 #: Default strengths of each perturbation kind.
@@ -151,7 +151,11 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
     """Play the suite; see the module docstring. artifact: its folder or manifest.json, or
     the `Artifact` that `neuroq robustness` loaded already (loaded once). say: gets the
     plan (conditions x networks x episodes, the seeds) once the artifact is checked against
-    its env, then one line per condition."""
+    its env and its float DQN is found (when float or int8 is asked for), then one line per
+    condition. The float DQN comes from `find_float_dqn`: a float_dqn.npz that fails its
+    SHA-256 is a NeuroqError (a damaged artifact); without one and without a loadable train
+    run the float and int8 networks are left out with a note saying why."""
+    from neuroq.agents.energy.runs import find_float_dqn
     from neuroq.agents.int8_ann import quantize_mlp
     from neuroq.deploy.policy import load_policy
     from neuroq.deploy.rollout import (
@@ -167,23 +171,21 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
     if unknown or "snn" not in networks:
         raise NeuroqError(f"networks must include snn and be among {', '.join(NETWORKS)}, "
                           f"got {', '.join(networks)}")
-    policy = load_policy(artifact, backend=backend, seed=seed)
+    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    policy = load_policy(art, backend=backend, seed=seed)
     check_artifact_env(policy.manifest)
     env_id = policy.manifest["env_id"]
     event = hasattr(policy.encoder, "encode_events")
     conditions = conditions if conditions is not None else suite(env_id, event_env=event)
+    found, why = (find_float_dqn(art.path, art.manifest) if {"float", "int8"} & set(networks)
+                  else (None, ""))
     if say is not None:  # the plan, once the artifact is known to fit its env
         say(f"{counted(len(conditions), 'condition')} x {counted(len(networks), 'network')}"
             f" x {counted(episodes, 'episode')}, seeds {seed}..{seed + episodes - 1}")
-    name = artifact_name(artifact)
+    name = artifact_name(art)
     out = Robustness(env_id, name, seed, episodes, {"snn": f"{name} ({backend})"})
     acts: dict[str, Callable] = {"snn": policy_act(policy, event)}
     if {"float", "int8"} & set(networks):
-        from neuroq.agents.energy.runs import find_float_dqn
-
-        folder = Path(name)
-        found, why = find_float_dqn(folder if folder.is_dir() else folder.parent,
-                                    policy.manifest)
         if found is None:
             out.notes.append(f"float DQN and int8 ANN unavailable: {why}")
         else:

@@ -34,14 +34,20 @@ def policies(artifact: str | None) -> dict:
     out = {"random": lambda obs, _i: random_actions(rng, len(obs)),
            "reactive": lambda obs, _i: reactive_actions(obs, N_SECTORS)}
     if artifact:
-        from neuroq.agents.mlp import FLOAT_DQN_FILE, load_mlp_file
+        from neuroq.agents.energy.runs import find_float_dqn
         from neuroq.agents.robustness import policy_act
+        from neuroq.deploy.artifact import load_artifact
         from neuroq.deploy.policy import load_policy
 
-        policy = load_policy(artifact, backend="emulator")
+        art = load_artifact(artifact)
+        policy = load_policy(art, backend="emulator")
         out["snn (emulator)"] = policy_act(policy, False)
-        teacher = load_mlp_file(Path(artifact) / FLOAT_DQN_FILE)
-        out["float DQN"] = lambda obs, _i: teacher.act(obs)
+        found, why = find_float_dqn(art.path, art.manifest)  # its SHA-256 checked
+        if found is None:
+            print(f"float DQN left out: {why}")
+        else:
+            teacher = found.mlp
+            out["float DQN"] = lambda obs, _i: teacher.act(obs)
     return out
 
 

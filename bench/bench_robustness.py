@@ -4,7 +4,8 @@ For each shipped artifact (config/artifacts/cartpole, acrobot, dvs_pan_tracking)
 
 - the export gate's figures, as recorded in its manifest (held-out seeds 900,000 + i);
 - clean held-out episodes, seeds 1000-1099 and 5000-5099 (`neuroq eval --seed 1000` and
-  `--seed 5000`): the SNN on the emulator and its float DQN (the artifact's float_dqn.npz)
+  `--seed 5000`): the SNN on the emulator and its float DQN (the artifact's float_dqn.npz,
+  checked against its SHA-256, found as `neuroq robustness` finds it: `find_float_dqn`)
   on the same episodes;
 - the robustness suite (`neuroq.agents.robustness.run_robustness`, the same code as
   `neuroq robustness`): SNN, float DQN and int8 ANN on held-out episodes 1,000,000 + i
@@ -42,7 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from neuroq.agents.mlp import FLOAT_DQN_FILE, load_mlp_file  # noqa: E402
+from neuroq.agents.energy.runs import find_float_dqn  # noqa: E402
 from neuroq.agents.robustness import (  # noqa: E402
     fraction_text,
     plot,
@@ -51,6 +52,8 @@ from neuroq.agents.robustness import (  # noqa: E402
     table_markdown,
 )
 from neuroq.deploy import seeds  # noqa: E402
+from neuroq.deploy.artifact import load_artifact  # noqa: E402
+from neuroq.deploy.errors import NeuroqError  # noqa: E402
 from neuroq.deploy.policy import load_policy  # noqa: E402
 from neuroq.deploy.rollout import run_episodes  # noqa: E402
 from neuroq.deploy.stats import fraction_of, summarize  # noqa: E402
@@ -70,10 +73,14 @@ SUITE_FRACTION = 0.95
 
 def clean_rows(artifact: Path, episodes: int, backend: str) -> list[dict[str, Any]]:
     """SNN and float DQN on the clean held-out seed sets (same episodes for both)."""
-    policy = load_policy(artifact, backend=backend)
+    art = load_artifact(artifact)
+    policy = load_policy(art, backend=backend)
     env_id = policy.manifest["env_id"]
     event = hasattr(policy.encoder, "encode_events")
-    mlp = load_mlp_file(artifact / FLOAT_DQN_FILE)
+    found, why = find_float_dqn(art.path, art.manifest)  # its SHA-256 checked
+    if found is None:
+        raise NeuroqError(f"{artifact}: no float DQN to compare with: {why}")
+    mlp = found.mlp
     rows = []
     for seed in CLEAN_SEEDS:
         snn = summarize(run_episodes(env_id, policy_act(policy, event), episodes, seed).returns)

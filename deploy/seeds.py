@@ -12,6 +12,7 @@ ranges apart); every range is 1,000 or more episodes wide.
     ... its perturbed half (select_randomize)      SELECTION_PERTURBED_BASE + s + i
     DQN report episodes (train)                    REPORT_BASE + s + i
     recording observations (convert)               RECORD_BASE + s * 1000 + i
+    ... energy's plain-conversion baseline         RECORD_BASE + i (s = 0, whatever --seed)
     return checks of convert, finetune, export     STAGE_EVAL_BASE + i
     fine-tuning validation, epoch e                VALIDATION_BASE + 1000 e + i
     fine-tuning rollouts (DAgger, TD), epoch e     ROLLOUT_BASE + s * 100_000 + 1000 e + i

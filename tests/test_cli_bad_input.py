@@ -263,15 +263,21 @@ def test_the_out_check_never_removes_what_another_command_wrote(tmp_path, monkey
     assert (tmp_path / "res" / "other-run" / "result.json").is_file()
 
 
-def test_a_missing_energy_baseline_is_refused_before_the_work(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("given,match", [
+    ("nonexistent", "does not exist"),
+    ("", "--baseline: an empty path"),  # not the current folder (resolve_artifact_dir)
+])
+def test_a_missing_energy_baseline_is_refused_before_the_work(tmp_path, capsys, monkeypatch,
+                                                              given, match):
     """The report loads the artifact and the baseline before its first step (the SNN's
     episodes)."""
     pytest.importorskip("torch")
     _no_work(monkeypatch, "neuroq.agents.energy.report", "run_snn")
-    code, _, err = run_cli(capsys, "energy", SHIPPED, "--baseline", tmp_path / "nonexistent",
+    baseline = str(tmp_path / given) if given else given
+    code, _, err = run_cli(capsys, "energy", SHIPPED, "--baseline", baseline,
                            "--out", tmp_path / "runs")
     assert_one_line_error(code, err, "energy", "baseline")
-    assert "does not exist" in err and not (tmp_path / "runs").exists()
+    assert match in err and not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize("physics,match", [

@@ -352,10 +352,12 @@ def test_energy_on_the_shipped_artifact_uses_its_float_dqn(tmp_path, capsys):
     """A fresh clone has no run folders: `neuroq energy` on a shipped artifact reads the
     float DQN from its float_dqn.npz (it said 'float DQN unavailable: no finished train
     run ...'), so the float DQN and int8 ANN rows are measured, and the plain conversion is
-    made from that float DQN with the artifact's encoder."""
+    made from that float DQN with the artifact's encoder. Given as its manifest.json, the
+    report names the artifact as given (as eval and robustness do), not its folder."""
     from neuroq.agents.cli.main import main
 
-    code = main(["energy", str(SHIPPED), "--episodes", "2", "--latency-samples", "20",
+    given = str(SHIPPED / "manifest.json")
+    code = main(["energy", given, "--episodes", "2", "--latency-samples", "20",
                  "--sweep", "4", "--sweep-episodes", "1", "--max-steps", "50", "--no-gpu",
                  "--no-tensorboard", "--out", str(tmp_path)])
     out, err = capsys.readouterr()
@@ -364,6 +366,7 @@ def test_energy_on_the_shipped_artifact_uses_its_float_dqn(tmp_path, capsys):
     assert f"float DQN: {npz}" in err and "float DQN unavailable" not in err
     data = json.loads(next(tmp_path.rglob("report.json")).read_text())
     assert data["header"]["float_dqn_source"] == npz
+    assert data["header"]["artifact"] == given
     assert data["header"]["train_run"] is None  # not read from a train run
     figures = {f["key"]: f for f in data["figures"]}
     for key in ("float_dqn.return_mean", "int8_ann.return_mean",
@@ -469,3 +472,161 @@ def test_network_that_does_not_fit_the_chip_has_no_chip_figures(tmp_path, monkey
     b = rep.comparisons["plain_conversion"]
     assert b["status"] == "not made" and ("no float DQN to convert (no float_dqn.npz in the "
                                           "artifact and no finished train run") in b["text"]
+
+
+# --- the plain-conversion baseline: its neuron reset, its recording seeds, its status -----------
+
+
+def _mlp_4_16_2(seed=0) -> FloatMLP:
+    rng = np.random.default_rng(seed)
+    return FloatMLP((rng.normal(size=(16, 4)).astype(np.float32),
+                     rng.normal(size=(2, 16)).astype(np.float32)),
+                    (np.abs(rng.normal(size=16)).astype(np.float32),
+                     np.zeros(2, np.float32)))
+
+
+@pytest.mark.parametrize("reset", ["reset_by_subtraction", "reset_to_v_reset"])
+def test_the_plain_conversion_keeps_the_artifacts_neuron_reset(tmp_path, monkeypatch, reset):
+    """plain_conversion called convert without reset=, so an artifact converted with
+    `--reset subtract` was compared with a conversion resetting to v_reset. It records its
+    observations with seed 0 whatever --seed is (--seed 870 recorded on the export gate's
+    seeds)."""
+    import neuroq.agents.convert
+    from neuroq.agents.energy import compare
+    from neuroq.agents.energy.runs import FloatDqn, plain_conversion
+    from neuroq.deploy.artifact import load_artifact
+
+    net = random_network((8, 16, 2), timesteps=8, seed=3, reset=reset)
+    save_artifact(tmp_path / "art", net, rate_encoder(), {
+        "env_id": "CartPole-v1", "observation_space": {"shape": [4]},
+        "action_space": {"n": 2}, "provenance": {"made_by": "this test"}})
+    art = load_artifact(tmp_path / "art")
+    seeds_used = []
+
+    def record(mlp, env_id, n, seed, *a, **k):
+        seeds_used.append(seed)
+        return CARTPOLE_LIKE_OBS
+
+    monkeypatch.setattr(neuroq.agents.convert, "record_observations", record)
+    got = []
+    monkeypatch.setattr(compare, "add_plain_conversion_baseline",
+                        lambda rep, cfg, dqn, inputs, run, say: got.append(inputs))
+    compare.add_baseline(Report({}, {}), EnergyConfig(str(tmp_path / "art"), seed=870), art,
+                         FloatDqn(_mlp_4_16_2(), "test"), "", None, lambda m: None)
+    (inputs,) = got
+    assert seeds_used == [0]  # RECORD_BASE + i, the recording range, not 870's
+    assert inputs.reset == reset and f"reset ({reset})" in inputs.origin
+    plain = plain_conversion(inputs, _mlp_4_16_2(), 8)
+    assert [layer.params.reset.value for layer in plain.layers if layer.spiking] == [reset]
+
+
+@pytest.mark.parametrize("config,reset", [
+    ("reset: subtract\n", "reset_by_subtraction"),
+    ("reset: zero\n", "reset_to_v_reset"),
+    ("percentile: 99.0\n", "reset_by_subtraction"),  # before --reset: every run subtracted
+    (None, "reset_by_subtraction"),
+])
+def test_a_convert_runs_reset_comes_from_its_config(tmp_path, config, reset):
+    from neuroq.agents.energy.runs import conversion_inputs_of_run, plain_conversion
+
+    conv = tmp_path / "convert-x"
+    conv.mkdir()
+    np.save(conv / "observations.npy", CARTPOLE_LIKE_OBS)
+    (conv / "result.json").write_text(json.dumps({"encoder": rate_encoder().to_dict(),
+                                                  "percentile": 99.9}))
+    if config is not None:
+        (conv / "config.yaml").write_text(config)
+    inputs = conversion_inputs_of_run(conv)
+    assert inputs.reset == reset and f"reset ({reset})" in inputs.origin
+    plain = plain_conversion(inputs, _mlp_4_16_2(), 8)
+    assert [layer.params.reset.value for layer in plain.layers if layer.spiking] == [reset]
+
+
+def _fake_run(returns, dynamic_j, total_j, timesteps):
+    from types import SimpleNamespace
+
+    n = len(returns)
+    return SimpleNamespace(
+        returns=np.asarray(returns, float), compile_error=None,
+        network=SimpleNamespace(timesteps=timesteps),
+        energy={("low", "chip"): {"dynamic_j": np.full(n, dynamic_j),
+                                  "total_j": np.full(n, total_j)}})
+
+
+def _search(*rows):
+    return [{"timesteps": t, "return_mean": r, "episodes": 2, "reaches_return": ok,
+             "provenance": "measured"} for t, r, ok in rows]
+
+
+NOT_KNOWN = "(ratio at equal return not known)"
+
+
+@pytest.mark.parametrize("base_returns,search,base_j,status,in_text,not_in_text", [
+    # the baseline falls short, no search (a --baseline): both ratios above 1
+    ([300.0], None, (3e-6, 2e-3),
+     f"dynamic 3.00x below, total 2.00x below a baseline that does not reach the "
+     f"artifact's return {NOT_KNOWN}",
+     ["returns more for less energy"], ["search below", "screen"]),
+    # searched, no T reached it; more dynamic energy than the baseline
+    ([300.0], [(8, 200.0, False), (16, 300.0, False)], (0.8e-6, 2e-3),
+     f"dynamic 1.25x above, total 2.00x below a plain conversion that does not reach the "
+     f"artifact's return at any T tried {NOT_KNOWN}",
+     ["see the search below", "No T tried (up to T = 16)"], ["for less energy"]),
+    # reached in the screen (2 episodes), not over the full episodes
+    ([300.0, 310.0], [(8, 200.0, False), (16, 500.0, True)], (3e-6, 2e-3),
+     f"dynamic 3.00x below, total 2.00x below a plain conversion that reached the "
+     f"artifact's return in the screen but not over the full episodes {NOT_KNOWN}",
+     ["T = 16 reached the artifact's return over the screen's 2 episodes (500.0) but not "
+      "over the full 2", "returns more for less energy"], ["No T tried"]),
+    # equal return: the target
+    ([500.0], [(16, 500.0, True)], (3e-6, 2e-3), "met", [], ["not known"]),
+    ([500.0], [(16, 500.0, True)], (3e-6, 1.5e-3), "met for dynamic energy only", [], []),
+    # the artifact returns less
+    ([600.0], None, (3e-6, 2e-3), "not met (the artifact's return is lower)",
+     ["does not count"], []),
+])
+def test_the_baseline_comparison_says_what_it_is(base_returns, search, base_j, status,
+                                                 in_text, not_in_text):
+    """With a baseline short of the artifact's return the status said "met (the artifact
+    also has the higher return)", though the ratio at equal return is not known."""
+    from neuroq.agents.energy.compare import compare_baseline
+
+    rep = Report({}, {})
+    if search is not None:
+        rep.header["baseline_search"] = _search(*search)
+    run = _fake_run([500.0] * len(base_returns), 1e-6, 1e-3, 8)
+    base = _fake_run(base_returns, *base_j, 16)
+    b = compare_baseline(rep, run, base, "baseline x", "")
+    assert b["status"] == status, b["status"]
+    for s in in_text:
+        assert s in b["text"], (s, b["text"])
+    for s in not_in_text:
+        assert s not in b["text"], (s, b["text"])
+    if NOT_KNOWN in status:
+        assert b["met_dynamic"] is None and b["met_total"] is None
+        assert b["artifact_return_higher"]
+    else:
+        assert not b["artifact_return_higher"]
+
+
+def test_a_float_dqn_failing_its_sha256_is_refused_before_the_work(tmp_path, monkeypatch):
+    """A float_dqn.npz that does not match the manifest's SHA-256 is a damaged artifact in
+    `neuroq energy` as in `neuroq robustness`: one error before the first step (energy gave
+    "unavailable" rows)."""
+    from neuroq.agents.energy import report
+    from neuroq.agents.mlp import FLOAT_DQN_FILE, save_mlp
+
+    art = _artifact(tmp_path / "art")
+    save_mlp(art / FLOAT_DQN_FILE, _mlp_4_16_2())
+    manifest = json.loads((art / "manifest.json").read_text())
+    manifest["float_dqn"] = {"file": FLOAT_DQN_FILE, "sha256": "0" * 64}
+    (art / "manifest.json").write_text(json.dumps(manifest))
+
+    def no_work(*a, **k):
+        pytest.fail("the spiking network ran before the float DQN was checked")
+
+    monkeypatch.setattr(report, "run_snn", no_work)
+    said = []
+    with pytest.raises(NeuroqError, match="does not match the SHA-256 in its manifest"):
+        build_report(EnergyConfig(str(art), powercap_root=tmp_path / "none"), say=said.append)
+    assert not said

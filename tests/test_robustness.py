@@ -80,6 +80,75 @@ def test_without_a_float_dqn_it_says_so(tmp_path):
     assert write_robustness(rob, tmp_path / "runs").is_dir()
 
 
+def test_a_float_dqn_failing_its_sha256_is_an_error_before_the_plan(artifact, tmp_path):
+    """A damaged float_dqn.npz is an error, as in `neuroq energy`, and it comes before the
+    plan line (it came after it)."""
+    import shutil
+
+    art = shutil.copytree(artifact, tmp_path / "art")
+    manifest = json.loads((art / "manifest.json").read_text())
+    manifest["float_dqn"] = {"file": FLOAT_DQN_FILE, "sha256": "0" * 64}
+    (art / "manifest.json").write_text(json.dumps(manifest))
+    said = []
+    with pytest.raises(NeuroqError, match="does not match the SHA-256 in its manifest"):
+        run_robustness(art, episodes=2, conditions=suite("CartPole-v1", [], [], [], {}),
+                       say=said.append)
+    assert said == []
+    rob = run_robustness(art, episodes=2, networks=("snn",),  # not asked for: not read
+                         conditions=suite("CartPole-v1", [], [], [], {}))
+    assert {r["network"] for r in rob.rows} == {"snn"}
+
+
+def test_a_train_run_that_cannot_be_loaded_leaves_the_float_dqn_unavailable(tmp_path,
+                                                                            monkeypatch):
+    """No float_dqn.npz and a train run whose checkpoint does not load: the float DQN and
+    int8 ANN are unavailable with the reason, as in `neuroq energy` (it was an error)."""
+    pytest.importorskip("stable_baselines3")
+    train = tmp_path / "runs" / "CartPole-v1" / "train-seed0-x"
+    train.mkdir(parents=True)
+    (train / "best_model.zip").write_bytes(b"not a zip")
+    (train / "result.json").write_text(json.dumps({"env_id": "CartPole-v1",
+                                                   "model": "best_model.zip"}))
+    art = make_tiny_artifact(tmp_path / "art")
+    manifest = json.loads((art / "manifest.json").read_text())
+    manifest["provenance"] = {"train_run": str(train)}
+    (art / "manifest.json").write_text(json.dumps(manifest))
+    said = []
+    rob = run_robustness(art, episodes=2, conditions=suite("CartPole-v1", [], [], [], {}),
+                         say=said.append)
+    assert {r["network"] for r in rob.rows} == {"snn"}
+    assert rob.notes[0].startswith("float DQN and int8 ANN unavailable: ")
+    assert "cannot load the DQN" in rob.notes[0] and said
+
+
+def _bench(name: str):
+    import importlib.util
+
+    from tests.helpers import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benches_read_the_float_dqn_as_the_commands_do(artifact, tmp_path):
+    """bench_robustness and bench_nav_baselines read float_dqn.npz without its SHA-256
+    check (and without the train-run fallback): now through find_float_dqn."""
+    import shutil
+
+    nav = _bench("bench_nav_baselines")
+    assert "float DQN" in nav.policies(str(artifact))
+    art = shutil.copytree(artifact, tmp_path / "art")
+    manifest = json.loads((art / "manifest.json").read_text())
+    manifest["float_dqn"] = {"file": FLOAT_DQN_FILE, "sha256": "0" * 64}
+    (art / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(NeuroqError, match="does not match the SHA-256 in its manifest"):
+        nav.policies(str(art))
+    with pytest.raises(NeuroqError, match="does not match the SHA-256 in its manifest"):
+        _bench("bench_robustness").clean_rows(art, 1, "emulator")
+
+
 def test_bad_requests_are_one_clear_error(artifact):
     with pytest.raises(NeuroqError, match="no physics parameter 'lenght'"):
         suite("CartPole-v1", physics={"lenght": [0.3]})

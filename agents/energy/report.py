@@ -55,7 +55,7 @@ from neuroq.deploy.stats import worst_fraction_mean
 
 def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -> Report:
     """Run everything (see the module docstring) and return the report."""
-    from neuroq.deploy.artifact import load_artifact
+    from neuroq.deploy.artifact import artifact_name, load_artifact
     from neuroq.deploy.rollout import check_artifact_env
 
     for name in ("episodes", "latency_samples", "sweep_episodes"):
@@ -74,9 +74,12 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
             check_timesteps(min(cfg.sweep), len(net.layers))
         except NeuroqError as exc:
             raise NeuroqError(f"--sweep: {exc}") from None
+    # the float DQN: a damaged float_dqn.npz is refused here, before minutes of work; a
+    # train run that is not here or cannot be loaded leaves the rows unavailable (why)
+    dqn, why = find_float_dqn(art.path, art.manifest)
     cfg_json = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     rep = Report(cfg_json, {
-        "artifact": str(art.path), "env_id": env_id, "timesteps": net.timesteps,
+        "artifact": artifact_name(art), "env_id": env_id, "timesteps": net.timesteps,
         "widths": list(net.widths), "encoder": art.encoder.kind,
         "provenance": art.manifest.get("provenance"), "episodes": cfg.episodes,
         "seed": cfg.seed, "created_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())})
@@ -98,10 +101,6 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
 
     say("[2/6] float DQN (the artifact's float_dqn.npz, else the train run named in its "
         "provenance) and int8 ANN")
-    try:
-        dqn, why = find_float_dqn(art.path, art.manifest)
-    except NeuroqError as exc:
-        dqn, why = None, str(exc)
     if dqn is not None and dqn.mlp.widths[0] != run.observations.shape[1]:
         dqn, why = None, f"{dqn.source}: the DQN's input width differs from the env's"
     # where the float DQN was read from (None: unavailable); the train run, when from there

@@ -210,13 +210,15 @@ class FloatDqn:
 
 def find_float_dqn(artifact_dir: Path, manifest: dict[str, Any]) -> tuple[FloatDqn | None, str]:
     """(the float DQN the artifact came from, "") or (None, why not), for `neuroq energy`
-    and `neuroq robustness`.
+    and `neuroq robustness` alike.
 
-    The artifact's float_dqn.npz (`neuroq export` writes it) comes first, checked against
-    the SHA-256 in the manifest; else the SB3 checkpoint of the train run the provenance
-    names (`find_train_run`), which needs the `train` extra to read. NeuroqError (one line)
-    for a float_dqn.npz that does not match its manifest or cannot be read, or a train run
-    whose checkpoint cannot be loaded.
+    The artifact's float_dqn.npz (`neuroq export` writes it and records its SHA-256 in the
+    manifest) comes first, checked against that SHA-256 when the manifest records one; else
+    the SB3 checkpoint of the train run the provenance names (`find_train_run`), which needs
+    the `train` extra to read. A float_dqn.npz that does not match its SHA-256 or cannot be
+    read is a damaged artifact: NeuroqError (one line). A train run that is not on this
+    machine, cannot be loaded or needs the `train` extra gives (None, why): both commands
+    then report the float DQN (and the int8 ANN made from it) as unavailable.
     """
     from neuroq.agents.mlp import FLOAT_DQN_FILE, load_mlp_file
 
@@ -238,6 +240,8 @@ def find_float_dqn(artifact_dir: Path, manifest: dict[str, Any]) -> tuple[FloatD
     except ImportError:
         return None, (f"the SB3 checkpoint of the train run {train_dir} needs the `train` "
                       "extra to read")
+    except NeuroqError as exc:
+        return None, f"no {FLOAT_DQN_FILE} in the artifact and {exc}"
     return FloatDqn(mlp, str(train_dir), train_dir), ""
 
 
@@ -261,8 +265,10 @@ def torch_act(seq: Any) -> tuple[Callable[[np.ndarray], np.ndarray],
 
 
 def resolve_artifact_dir(path: str | os.PathLike) -> Path:
-    """The --baseline artifact's folder from a folder, its manifest.json, or a run folder
-    holding one; NeuroqError (one line) for an empty path, a missing one or one without."""
+    """An artifact's folder from a folder, its manifest.json, or a run folder holding one:
+    for `--baseline` (NeuroqError, one line naming --baseline, for an empty path, a missing
+    one or one without an artifact) and for the convert runs the provenance names
+    (`baseline_from_provenance`, which passes over those errors: the user never sees them)."""
     p = given_path(path, "--baseline")
     if not p.exists():
         raise NeuroqError(f"baseline {p} does not exist")
@@ -319,22 +325,32 @@ def find_convert_run(manifest: dict[str, Any], artifact_dir: Path) -> Path | Non
     return None
 
 
+#: The reset of a convert run whose config.yaml names none: such runs predate `--reset`, and
+#: every conversion then reset by subtraction (the converter's default is now "zero").
+RESET_BEFORE_OPTION = "subtract"
+
+
 @dataclass(frozen=True)
 class ConversionInputs:
     """What `plain_conversion` converts with besides the DQN: the encoder, the recorded
-    observations it calibrates on, the percentile, and `origin`, where they came from (a
-    phrase: "... re-converted here with <origin>")."""
+    observations it calibrates on, the percentile, the neuron reset mode (a
+    `neuroq.deploy.neuron.Reset` value, as `convert(reset=...)` takes it), and `origin`,
+    where they came from (a phrase: "... re-converted here with <origin>")."""
 
     encoder: Any
     observations: np.ndarray
     percentile: float
+    reset: str
     origin: str
 
 
 def conversion_inputs_of_run(convert_dir: Path) -> ConversionInputs:
-    """The encoder and percentile of the convert run in `convert_dir` and an even subsample
-    (BASELINE_CONVERT_OBS) of the observations it recorded."""
-    from neuroq.agents.convert import DEFAULT_PERCENTILE
+    """The encoder, percentile and reset of the convert run in `convert_dir` (its
+    result.json and config.yaml; RESET_BEFORE_OPTION when config.yaml names no reset) and an
+    even subsample (BASELINE_CONVERT_OBS) of the observations it recorded."""
+    import yaml
+
+    from neuroq.agents.convert import DEFAULT_PERCENTILE, RESETS
     from neuroq.agents.runs import read_json
     from neuroq.deploy.encoders import encoder_from_dict
 
@@ -342,34 +358,65 @@ def conversion_inputs_of_run(convert_dir: Path) -> ConversionInputs:
     if "encoder" not in res:
         raise NeuroqError(f"{convert_dir}/result.json names no encoder")
     encoder = encoder_from_dict(res["encoder"])
+    config: Any = {}
+    if (convert_dir / "config.yaml").is_file():
+        try:
+            config = yaml.safe_load((convert_dir / "config.yaml").read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise NeuroqError(f"{convert_dir}/config.yaml cannot be read: "
+                              f"{str(exc).splitlines()[0]}") from None
+    if not isinstance(config, dict):
+        config = {}
+    choice = config.get("reset", RESET_BEFORE_OPTION)
+    if choice not in RESETS:
+        raise NeuroqError(f"{convert_dir}/config.yaml: unknown reset {choice!r}")
     obs = np.load(convert_dir / "observations.npy", allow_pickle=False)
     step = max(1, len(obs) // BASELINE_CONVERT_OBS)
     obs = np.asarray(obs[::step][:BASELINE_CONVERT_OBS], np.float32)
     return ConversionInputs(encoder, obs, float(res.get("percentile", DEFAULT_PERCENTILE)),
-                            f"the encoder and percentile of {convert_dir} and "
-                            f"{len(obs)} of its recorded observations")
+                            RESETS[choice],
+                            f"the encoder, percentile and reset ({RESETS[choice]}) of "
+                            f"{convert_dir} and {len(obs)} of its recorded observations")
 
 
-def conversion_inputs_of_artifact(artifact: Any, mlp: FloatMLP, seed: int) -> ConversionInputs:
+def artifact_reset(network: SpikingQNetwork) -> str:
+    """The reset mode (a `Reset` value) of the network's first spiking layer (a conversion
+    gives every spiking layer the same); the converter's default for a network without one
+    (its reset changes nothing)."""
+    from neuroq.agents.convert import DEFAULT_RESET, RESETS
+
+    return next((layer.params.reset.value for layer in network.layers if layer.spiking),
+                RESETS[DEFAULT_RESET])
+
+
+#: `record_observations` seed of the baseline's recording: `neuroq convert`'s default seed.
+BASELINE_RECORD_SEED = 0
+
+
+def conversion_inputs_of_artifact(artifact: Any, mlp: FloatMLP) -> ConversionInputs:
     """Inputs for a convert run that is not on this machine: the artifact's encoder (the
-    convert run's: fine-tuning keeps it), the converter's default percentile (the convert
-    run's own is not in the artifact) and BASELINE_CONVERT_OBS observations recorded here by
-    the float DQN as `neuroq convert` records them (`record_observations`, seed `seed`)."""
+    convert run's: fine-tuning keeps it), the reset of its spiking neurons, the converter's
+    default percentile (the convert run's own is not in the artifact) and
+    BASELINE_CONVERT_OBS observations recorded here by the float DQN as `neuroq convert`
+    records them by default (`record_observations` with seed BASELINE_RECORD_SEED: the
+    recording range of neuroq.deploy.seeds, whatever the report's --seed)."""
     from neuroq.agents.convert import DEFAULT_PERCENTILE, record_observations
 
     obs = record_observations(mlp, str(artifact.manifest["env_id"]), BASELINE_CONVERT_OBS,
-                              seed)
+                              BASELINE_RECORD_SEED)
+    reset = artifact_reset(artifact.network)
     return ConversionInputs(
-        artifact.encoder, obs, DEFAULT_PERCENTILE,
-        f"the artifact's encoder, the converter's default percentile {DEFAULT_PERCENTILE:g} "
-        f"and {len(obs)} observations recorded here by the float DQN; the convert run with "
-        f"its recorded observations is not on this machine")
+        artifact.encoder, obs, DEFAULT_PERCENTILE, reset,
+        f"the artifact's encoder and reset ({reset}), the converter's default percentile "
+        f"{DEFAULT_PERCENTILE:g} and {len(obs)} observations recorded here by the float "
+        f"DQN; the convert run with its recorded observations is not on this machine")
 
 
 def plain_conversion(inputs: ConversionInputs, mlp: FloatMLP, timesteps: int
                      ) -> SpikingQNetwork:
-    """The DQN converted (agents/convert.py, no fine-tuning) at `timesteps` with `inputs`."""
+    """The DQN converted (agents/convert.py, no fine-tuning) at `timesteps` with `inputs`
+    (their reset too)."""
     from neuroq.agents.convert import convert
 
     return convert(mlp, inputs.encoder, inputs.observations, int(timesteps),
-                   inputs.percentile)
+                   inputs.percentile, reset=inputs.reset)

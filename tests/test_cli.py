@@ -88,6 +88,25 @@ def test_show_reads_an_energy_run(capsys, tmp_path):
     assert "CartPole-v1" in out and "SpiNNaker2 low | 3.06 uJ [modeled]" in out
 
 
+def test_show_reads_a_deploy_artifact(capsys, tmp_path):
+    """`neuroq show config/artifacts/cartpole` said "is not a finished run folder ... did the
+    run end early?" (an outsider): it shows the manifest; a damaged one is one line."""
+    import shutil
+
+    artifact = ROOT / "config" / "artifacts" / "cartpole"
+    assert main(["show", str(artifact)]) == 0
+    out = capsys.readouterr().out
+    assert "env_id" in out and "CartPole-v1" in out and "gate_seeds     900000..900099" in out
+    assert main(["show", str(artifact), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["env_id"] == "CartPole-v1"
+    broken = tmp_path / "art"
+    shutil.copytree(artifact, broken)
+    (broken / "manifest.json").write_text("{not json")
+    assert main(["show", str(broken)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "manifest.json" in err[0], err
+
+
 def test_demo_records_its_command_without_the_local_run_folder():
     """PROVENANCE.md's regenerate line: every argument as given, less --out (a local path)."""
     from neuroq.agents.cli.demo import shipped_command

@@ -1,9 +1,11 @@
 """Show the result of a run folder (any stage): its result.json, summarised (an energy
-run's report.json: `neuroq energy` writes a report, not a result).
+run's report.json: `neuroq energy` writes a report, not a result), or a deploy artifact's
+manifest.json (its env, T, encoder and export gate).
 
 examples:
   neuroq show runs/CartPole-v1/train-seed0-20261122-153012
   neuroq show runs/CartPole-v1/energy-20261122-160201
+  neuroq show config/artifacts/cartpole
 """
 
 from __future__ import annotations
@@ -11,20 +13,36 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "print the result of a run folder"
+HELP = "print the result of a run folder, or what a deploy artifact's manifest says"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="a run folder, e.g. runs/CartPole-v1/train-seed0-<time>")
-    p.add_argument("--json", action="store_true", help="print result.json as is")
+    p.add_argument("run", help="a run folder, e.g. runs/CartPole-v1/train-seed0-<time>, or "
+                               "a deploy artifact folder")
+    p.add_argument("--json", action="store_true",
+                   help="print result.json (an artifact's manifest.json) as is")
 
 
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.runs import REPORT_FILE, RESULT_FILE, read_json, require_run_dir
+    from neuroq.deploy.artifact import MANIFEST_FILE, read_manifest
     from neuroq.deploy.errors import NeuroqError
 
     run_dir = require_run_dir(args.run, must_contain="")
     found = [run_dir / name for name in (RESULT_FILE, REPORT_FILE) if (run_dir / name).exists()]
+    if not found and (run_dir / MANIFEST_FILE).is_file():  # a deploy artifact
+        _, manifest = read_manifest(run_dir)
+        if args.json:
+            print(json.dumps(manifest, indent=2))
+            return 0
+        _print_scalars(manifest)
+        encoder, gate = manifest.get("encoder") or {}, manifest.get("gate") or {}
+        seeds = gate.get("seeds") or ()
+        _print_scalars({"encoder": encoder.get("kind"), "gate_passed": gate.get("passed"),
+                        "gate_fraction": gate.get("fraction"),
+                        "gate_seeds": "..".join(map(str, seeds)) if seeds else None})
+        print(f"(the whole manifest: neuroq show {args.run} --json)")
+        return 0
     if not found:
         raise NeuroqError(f"{run_dir} is not a finished run folder: it has no {RESULT_FILE} "
                           f"(nor an energy run's {REPORT_FILE}; did the run end early?)")

@@ -485,10 +485,14 @@ def _mlp_4_16_2(seed=0) -> FloatMLP:
                      np.zeros(2, np.float32)))
 
 
-@pytest.mark.parametrize("reset", ["reset_by_subtraction", "reset_to_v_reset"])
-def test_the_plain_conversion_keeps_the_artifacts_neuron_reset(tmp_path, monkeypatch, reset):
+@pytest.mark.parametrize("reset,compare_op", [("reset_by_subtraction", ">="),
+                                              ("reset_to_v_reset", ">="),
+                                              ("reset_by_subtraction", ">")])
+def test_the_plain_conversion_keeps_the_artifacts_neuron_reset(tmp_path, monkeypatch, reset,
+                                                                compare_op):
     """plain_conversion called convert without reset=, so an artifact converted with
-    `--reset subtract` was compared with a conversion resetting to v_reset. It records its
+    `--reset subtract` was compared with a conversion resetting to v_reset; nor with the
+    artifact's threshold comparison (an imported network may use >). It records its
     observations with seed 0 whatever --seed is (--seed 870 recorded on the export gate's
     seeds)."""
     import neuroq.agents.convert
@@ -496,7 +500,7 @@ def test_the_plain_conversion_keeps_the_artifacts_neuron_reset(tmp_path, monkeyp
     from neuroq.agents.energy.runs import FloatDqn, plain_conversion
     from neuroq.deploy.artifact import load_artifact
 
-    net = random_network((8, 16, 2), timesteps=8, seed=3, reset=reset)
+    net = random_network((8, 16, 2), timesteps=8, seed=3, reset=reset, compare=compare_op)
     save_artifact(tmp_path / "art", net, rate_encoder(), {
         "env_id": "CartPole-v1", "observation_space": {"shape": [4]},
         "action_space": {"n": 2}, "provenance": {"made_by": "this test"}})
@@ -516,8 +520,11 @@ def test_the_plain_conversion_keeps_the_artifacts_neuron_reset(tmp_path, monkeyp
     (inputs,) = got
     assert seeds_used == [0]  # RECORD_BASE + i, the recording range, not 870's
     assert inputs.reset == reset and f"reset ({reset})" in inputs.origin
+    assert inputs.compare == compare_op and f"comparison ({compare_op})" in inputs.origin
     plain = plain_conversion(inputs, _mlp_4_16_2(), 8)
     assert [layer.params.reset.value for layer in plain.layers if layer.spiking] == [reset]
+    assert [layer.params.compare.value for layer in plain.layers if layer.spiking] == [
+        compare_op]
 
 
 @pytest.mark.parametrize("config,reset", [

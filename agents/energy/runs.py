@@ -335,13 +335,16 @@ class ConversionInputs:
     """What `plain_conversion` converts with besides the DQN: the encoder, the recorded
     observations it calibrates on, the percentile, the neuron reset mode (a
     `neuroq.deploy.neuron.Reset` value, as `convert(reset=...)` takes it), and `origin`,
-    where they came from (a phrase: "... re-converted here with <origin>")."""
+    where they came from (a phrase: "... re-converted here with <origin>"); compare: the
+    threshold comparison (a `Compare` value; every `neuroq convert` run uses ">=", an
+    imported network may not)."""
 
     encoder: Any
     observations: np.ndarray
     percentile: float
     reset: str
     origin: str
+    compare: str = ">="
 
 
 def conversion_inputs_of_run(convert_dir: Path) -> ConversionInputs:
@@ -389,6 +392,13 @@ def artifact_reset(network: SpikingQNetwork) -> str:
                 RESETS[DEFAULT_RESET])
 
 
+def artifact_compare(network: SpikingQNetwork) -> str:
+    """The threshold comparison (a `Compare` value) of the network's first spiking layer;
+    ">=" (the converter's) for a network without one."""
+    return next((layer.params.compare.value for layer in network.layers if layer.spiking),
+                ">=")
+
+
 #: `record_observations` seed of the baseline's recording: `neuroq convert`'s default seed.
 BASELINE_RECORD_SEED = 0
 
@@ -404,19 +414,20 @@ def conversion_inputs_of_artifact(artifact: Any, mlp: FloatMLP) -> ConversionInp
 
     obs = record_observations(mlp, str(artifact.manifest["env_id"]), BASELINE_CONVERT_OBS,
                               BASELINE_RECORD_SEED)
-    reset = artifact_reset(artifact.network)
+    reset, compare = artifact_reset(artifact.network), artifact_compare(artifact.network)
     return ConversionInputs(
         artifact.encoder, obs, DEFAULT_PERCENTILE, reset,
-        f"the artifact's encoder and reset ({reset}), the converter's default percentile "
-        f"{DEFAULT_PERCENTILE:g} and {len(obs)} observations recorded here by the float "
-        f"DQN; the convert run with its recorded observations is not on this machine")
+        f"the artifact's encoder, reset ({reset}) and threshold comparison ({compare}), the "
+        f"converter's default percentile {DEFAULT_PERCENTILE:g} and {len(obs)} observations "
+        f"recorded here by the float DQN; the convert run with its recorded observations is "
+        f"not on this machine", compare)
 
 
 def plain_conversion(inputs: ConversionInputs, mlp: FloatMLP, timesteps: int
                      ) -> SpikingQNetwork:
     """The DQN converted (agents/convert.py, no fine-tuning) at `timesteps` with `inputs`
-    (their reset too)."""
+    (their reset and threshold comparison too)."""
     from neuroq.agents.convert import convert
 
     return convert(mlp, inputs.encoder, inputs.observations, int(timesteps),
-                   inputs.percentile, reset=inputs.reset)
+                   inputs.percentile, compare=inputs.compare, reset=inputs.reset)

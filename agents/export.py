@@ -131,9 +131,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
 
     src = require_run_dir(finetune_run, must_contain="")  # first: one line before any work
     reexport = (src / MANIFEST_FILE).is_file()
-    if reexport:
-        result = {}
-    else:
+    if not reexport:  # (a re-export's result comes from the manifest, below)
         result = read_json(require_run_dir(src) / "result.json")
         if result.get("stage") != "finetune" or not src.name.startswith("finetune-"):
             raise NeuroqError(f"{src} is not a finetune run (expected runs/<env>/finetune-"

@@ -177,15 +177,15 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
     env_id = policy.manifest["env_id"]
     event = hasattr(policy.encoder, "encode_events")
     conditions = conditions if conditions is not None else suite(env_id, event_env=event)
-    found, why = (find_float_dqn(art.path, art.manifest) if {"float", "int8"} & set(networks)
-                  else (None, ""))
+    wants_dqn = bool({"float", "int8"} & set(networks))
+    found, why = find_float_dqn(art.path, art.manifest) if wants_dqn else (None, "")
     if say is not None:  # the plan, once the artifact is known to fit its env
         say(f"{counted(len(conditions), 'condition')} x {counted(len(networks), 'network')}"
             f" x {counted(episodes, 'episode')}, seeds {seed}..{seed + episodes - 1}")
     name = artifact_name(art)
     out = Robustness(env_id, name, seed, episodes, {"snn": f"{name} ({backend})"})
     acts: dict[str, Callable] = {"snn": policy_act(policy, event)}
-    if {"float", "int8"} & set(networks):
+    if wants_dqn:
         if found is None:
             out.notes.append(f"float DQN and int8 ANN unavailable: {why}")
         else:

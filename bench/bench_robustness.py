@@ -52,7 +52,7 @@ from neuroq.agents.robustness import (  # noqa: E402
     table_markdown,
 )
 from neuroq.deploy import seeds  # noqa: E402
-from neuroq.deploy.artifact import load_artifact  # noqa: E402
+from neuroq.deploy.artifact import Artifact, load_artifact  # noqa: E402
 from neuroq.deploy.errors import NeuroqError  # noqa: E402
 from neuroq.deploy.policy import load_policy  # noqa: E402
 from neuroq.deploy.rollout import run_episodes  # noqa: E402
@@ -71,15 +71,16 @@ ACROBOT_MAX_T = 8
 SUITE_FRACTION = 0.95
 
 
-def clean_rows(artifact: Path, episodes: int, backend: str) -> list[dict[str, Any]]:
-    """SNN and float DQN on the clean held-out seed sets (same episodes for both)."""
-    art = load_artifact(artifact)
+def clean_rows(artifact: Path | Artifact, episodes: int, backend: str) -> list[dict[str, Any]]:
+    """SNN and float DQN on the clean held-out seed sets (same episodes for both); the
+    artifact's folder, or the Artifact `bench_one` loaded."""
+    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
     policy = load_policy(art, backend=backend)
     env_id = policy.manifest["env_id"]
     event = hasattr(policy.encoder, "encode_events")
     found, why = find_float_dqn(art.path, art.manifest)  # its SHA-256 checked
     if found is None:
-        raise NeuroqError(f"{artifact}: no float DQN to compare with: {why}")
+        raise NeuroqError(f"{art.path}: no float DQN to compare with: {why}")
     mlp = found.mlp
     rows = []
     for seed in CLEAN_SEEDS:
@@ -143,10 +144,11 @@ def float_falls(suite_rows: list[dict[str, Any]]) -> str:
 
 def bench_one(name: str, episodes: int, backend: str, stamp: str) -> dict[str, Any]:
     artifact = ARTIFACTS_DIR / name
-    manifest = json.loads((artifact / "manifest.json").read_text())
+    art = load_artifact(artifact)  # once: the clean rows and the suite play it
+    manifest = art.manifest
     t0 = time.perf_counter()
-    clean = clean_rows(artifact, episodes, backend)
-    rob = run_robustness(artifact, episodes, seeds.HELD_OUT_BASE, backend=backend,
+    clean = clean_rows(art, episodes, backend)
+    rob = run_robustness(art, episodes, seeds.HELD_OUT_BASE, backend=backend,
                          say=lambda line: print(f"  {name}: {line}", flush=True))
     wall = time.perf_counter() - t0
     result = {"artifact": str(artifact.relative_to(ROOT)), "env_id": manifest["env_id"],

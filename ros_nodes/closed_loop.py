@@ -326,10 +326,9 @@ def _node_param(doc: Any, config: str | os.PathLike, node: str, name: str) -> An
                           f"({type(exc).__name__})") from None
 
 
-def config_interface(config: str | os.PathLike, doc: Any = None) -> RobotInterface:
+def config_interface(config: str | os.PathLike, doc: Any) -> RobotInterface:
     """The robot interface a parameters file gives its sim robot (`interface`); `doc`: the
-    file already parsed."""
-    doc = _node_params(config) if doc is None else doc
+    file parsed (`_node_params`)."""
     return load_interface(_node_param(doc, config, "neuroq_sim_robot", "interface"))
 
 

@@ -225,25 +225,23 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
             time.sleep(0.01)
         start = time.monotonic()
         t_first = None
-        cut = False  # past max_seconds: no closing packet
+        whole = True  # the whole file was sent: the closing time packet follows
 
         def within_max_seconds(packets: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-            nonlocal t_first, cut  # checked before the pacer waits for a packet
+            nonlocal t_first, whole  # checked before the pacer waits for a packet
             for packet in packets:
                 t0 = int(packet["t"][0])
                 t_first = t0 if t_first is None else t_first
                 if (t0 - t_first) / US_PER_S > max_seconds:
-                    cut = True
+                    whole = False
                     return
                 yield packet
 
         last_t = -1
-        whole = True  # the whole file was sent: the closing time packet follows
         pacer = Pacer(speed, sleep=wait)  # each packet when its camera time is due
         for packet in within_max_seconds(packetize(chunks, packet_us)):
             pacer.wait_for(int(packet["t"][0]))
             if stop.is_set():
-                whole = False
                 break
             data, time_base = encode_packet(encoding, packet)
             pub.publish(event_packet(node.get_clock(), out.packets, width, height, encoding,
@@ -255,7 +253,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
             if max_packets and out.packets >= max_packets:
                 whole = False
                 break
-        if whole and not cut and not stop.is_set() and t_first is not None:
+        if whole and not stop.is_set() and t_first is not None:
             # the whole file: camera time goes 1 us past where the file ends (its last
             # time words or event), which completes the period of its last events
             end = max(end_us(), last_t)

@@ -430,9 +430,9 @@ def test_gpu_measurement_subtracts_idle_power(monkeypatch):
     monkeypatch.setattr(em, "GPU_MIN_WINDOW_S", 0.2)
     monkeypatch.setattr(em, "IDLE_WINDOW_S", 0.05)
     rng = np.random.default_rng(0)
-    g = em.measure_gpu([rng.normal(size=(8, 4)).astype(np.float32),
-                        rng.normal(size=(2, 8)).astype(np.float32)],
-                       [np.zeros(8, np.float32), np.zeros(2, np.float32)],
+    g = em.measure_gpu(FloatMLP((rng.normal(size=(8, 4)).astype(np.float32),
+                                 rng.normal(size=(2, 8)).astype(np.float32)),
+                                (np.zeros(8, np.float32), np.zeros(2, np.float32))),
                        rng.normal(size=(50, 4)).astype(np.float32))
     assert g.device == "Fake GPU" and g.idle_power_w == 50.0 and g.actions >= 200
     # (60 W - 50 W) x window / actions: the window holds every timed action and lasts at

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroq.agents.cli.argtypes import gate_fraction, nonnegative_float, positive_int, seed
+from neuroq.agents.cli.finetune import randomization
 from neuroq.deploy.errors import counted
 
 HELP = "run the whole pipeline on one environment (what `make demo` runs)"
@@ -58,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="steps per action of the spiking network (default: the smallest)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override training hyperparameters, e.g. n_timesteps=20000")
-    p.add_argument("--randomize", type=_randomization, metavar="YAML_OR_FILE",
+    p.add_argument("--randomize", type=randomization, metavar="YAML_OR_FILE",
                    help="domain randomization of fine-tuning, inline YAML or a YAML file "
                         "(see neuroq finetune --help); checked before training")
     p.add_argument("--gate", type=gate_fraction, metavar="FRACTION",
@@ -68,12 +69,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="copy the exported artifact into DIR with a PROVENANCE.md naming this "
                         "command (how config/artifacts/* are made); DIR must be writable, "
                         "checked before training")
-
-
-def _randomization(text: str) -> dict:
-    from neuroq.agents.cli.finetune import randomization
-
-    return randomization(text)
 
 
 def _ros_stage(env_id: str):

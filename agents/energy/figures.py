@@ -273,7 +273,7 @@ def add_gpu(rep: Report, cfg: EnergyConfig, mlp: Any, obs: np.ndarray) -> None:
         avail, why = em.Availability(False), "no float DQN to run on the GPU"
     if avail.available:
         try:
-            g = em.measure_gpu(list(mlp.weights), list(mlp.biases), obs)
+            g = em.measure_gpu(mlp, obs)
             on = f"{g.device} (float DQN, torch CUDA, one observation per call)"
             src = (f"NVML total-energy counter over {g.actions} actions, idle "
                    f"{g.idle_power_w:.1f} W subtracted")

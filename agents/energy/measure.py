@@ -189,20 +189,20 @@ class GpuMeasurement:
     actions: int
 
 
-def measure_gpu(weights: list[np.ndarray], biases: list[np.ndarray],
-                observations: np.ndarray) -> GpuMeasurement:
-    """Float DQN (ReLU MLP) on the first GPU, one observation per action (see module doc)."""
+def measure_gpu(mlp: Any, observations: np.ndarray) -> GpuMeasurement:
+    """Float DQN (`mlp`, a FloatMLP) on the first GPU, one observation per action (see
+    module doc)."""
     import pynvml
     import torch
 
-    from neuroq.agents.mlp import FloatMLP, torch_mlp
+    from neuroq.agents.mlp import torch_mlp
 
     pynvml.nvmlInit()
     handle = pynvml.nvmlDeviceGetHandleByIndex(0)
     name = pynvml.nvmlDeviceGetName(handle)
     name = name.decode() if isinstance(name, bytes) else str(name)
     dev = torch.device(GPU_TORCH_DEVICE)
-    net = torch_mlp(FloatMLP(tuple(weights), tuple(biases))).to(dev)
+    net = torch_mlp(mlp).to(dev)
 
     def act(o: np.ndarray) -> int:
         with torch.no_grad():

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.agents.mlp import FloatMLP
-from neuroq.deploy.errors import NeuroqError, given_path
+from neuroq.deploy.errors import NeuroqError, given_path, yaml_problem
 from neuroq.deploy.network import SpikingQNetwork
 from neuroq.deploy.rollout import run_episodes
 
@@ -367,7 +367,7 @@ def conversion_inputs_of_run(convert_dir: Path) -> ConversionInputs:
             config = yaml.safe_load((convert_dir / "config.yaml").read_text()) or {}
         except yaml.YAMLError as exc:
             raise NeuroqError(f"{convert_dir}/config.yaml cannot be read: "
-                              f"{str(exc).splitlines()[0]}") from None
+                              f"{yaml_problem(exc)}") from None
     if not isinstance(config, dict):
         config = {}
     choice = config.get("reset", RESET_BEFORE_OPTION)
@@ -382,21 +382,17 @@ def conversion_inputs_of_run(convert_dir: Path) -> ConversionInputs:
                             f"{convert_dir} and {len(obs)} of its recorded observations")
 
 
-def artifact_reset(network: SpikingQNetwork) -> str:
-    """The reset mode (a `Reset` value) of the network's first spiking layer (a conversion
-    gives every spiking layer the same); the converter's default for a network without one
-    (its reset changes nothing)."""
+def spiking_neuron(network: SpikingQNetwork) -> tuple[str, str]:
+    """(reset mode, threshold comparison) of the network's first spiking layer, as `Reset`
+    and `Compare` values (a conversion gives every spiking layer the same); the converter's
+    defaults for a network without one (they change nothing there)."""
     from neuroq.agents.convert import DEFAULT_RESET, RESETS
+    from neuroq.deploy.neuron import Compare
 
-    return next((layer.params.reset.value for layer in network.layers if layer.spiking),
-                RESETS[DEFAULT_RESET])
-
-
-def artifact_compare(network: SpikingQNetwork) -> str:
-    """The threshold comparison (a `Compare` value) of the network's first spiking layer;
-    ">=" (the converter's) for a network without one."""
-    return next((layer.params.compare.value for layer in network.layers if layer.spiking),
-                ">=")
+    params = next((layer.params for layer in network.layers if layer.spiking), None)
+    if params is None:
+        return RESETS[DEFAULT_RESET], Compare.GE.value
+    return params.reset.value, params.compare.value
 
 
 #: `record_observations` seed of the baseline's recording: `neuroq convert`'s default seed.
@@ -414,7 +410,7 @@ def conversion_inputs_of_artifact(artifact: Any, mlp: FloatMLP) -> ConversionInp
 
     obs = record_observations(mlp, str(artifact.manifest["env_id"]), BASELINE_CONVERT_OBS,
                               BASELINE_RECORD_SEED)
-    reset, compare = artifact_reset(artifact.network), artifact_compare(artifact.network)
+    reset, compare = spiking_neuron(artifact.network)
     return ConversionInputs(
         artifact.encoder, obs, DEFAULT_PERCENTILE, reset,
         f"the artifact's encoder, reset ({reset}) and threshold comparison ({compare}), the "

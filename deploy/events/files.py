@@ -107,6 +107,17 @@ def _parse_raw_header(lines: list[str]) -> tuple[dict[str, str], int, int, str]:
     return header, width, height, fmt
 
 
+def _event_file(path: str | os.PathLike, kind: str) -> str:
+    """`path` as a string, once it names a file that exists; NeuroqError (one line) for a
+    folder or a missing path, naming `kind` ("a Prophesee .raw", ...)."""
+    p = os.fspath(path)
+    if os.path.isdir(p):
+        raise NeuroqError(f"{p} is a folder, not a file: give {kind} file")
+    if not os.path.isfile(p):
+        raise NeuroqError(f"event file not found: {p}: give {kind} path")
+    return p
+
+
 class RawReader:
     """Reads a Prophesee EVT 3.0 .raw file in chunks: `for events, stats in reader:`.
 
@@ -124,11 +135,7 @@ class RawReader:
 
     def __init__(self, path: str | os.PathLike, chunk_bytes: int = RAW_CHUNK_BYTES,
                  width: int | None = None, height: int | None = None, decoder: str = "auto"):
-        self.path = os.fspath(path)
-        if os.path.isdir(self.path):
-            raise NeuroqError(f"{self.path} is a folder, not a file: give a Prophesee .raw file")
-        if not os.path.isfile(self.path):
-            raise NeuroqError(f"event file not found: {self.path}: give a Prophesee .raw path")
+        self.path = _event_file(path, "a Prophesee .raw")
         if (width is None) != (height is None):
             raise NeuroqError(f"{self.path}: give the sensor size as both width and height "
                               f"(got only {'width' if height is None else 'height'})")
@@ -383,11 +390,7 @@ def read_aedat4(path: str | os.PathLike) -> Iterator[tuple[np.ndarray, int, int]
     except ImportError as exc:
         raise NeuroqError("reading AEDAT 4 files needs the `aedat` package: "
                           "pip install aedat") from exc
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise NeuroqError(f"{path} is a folder, not a file: give an AEDAT 4 (.aedat4) file")
-    if not os.path.isfile(path):
-        raise NeuroqError(f"event file not found: {path}: give an AEDAT 4 (.aedat4) path")
+    path = _event_file(path, "an AEDAT 4 (.aedat4)")
     try:
         decoder = aedat.Decoder(path)
         streams = decoder.id_to_stream()

@@ -171,16 +171,17 @@ class Transitions:
                                  strict=True)))
 
 
-def _randomization(randomize: dict[str, Any]) -> tuple:
-    """Wrappers of a domain randomization spec (neuroq.envs.perturb.RandomizationSpec)."""
-    from neuroq.envs.perturb import RandomizationSpec
+def _randomization(randomize: dict[str, Any], env_id: str) -> tuple:
+    """Wrappers of a domain randomization spec (neuroq.envs.perturb.RandomizationSpec) whose
+    physics `env_id` takes (`randomization_for`)."""
+    from neuroq.envs.perturb import randomization_for
 
     try:
-        spec = RandomizationSpec.from_dict(randomize or None)
+        spec = randomization_for(env_id, randomize, "finetune randomize")
     except ValueError as exc:
         from neuroq.deploy.errors import NeuroqError
 
-        raise NeuroqError(f"finetune: {exc}") from None
+        raise NeuroqError(str(exc)) from None
     return (spec.wrapper(),) if spec.active else ()
 
 
@@ -222,7 +223,7 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: FloatMLP, env_
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    perturbed = _randomization(cfg.randomize)
+    perturbed = _randomization(cfg.randomize, env_id)
     model = SpikingQNet(network, train_thresholds=cfg.train_thresholds)
     groups = []
     for k in range(model.n_layers):
@@ -442,6 +443,7 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
 
     teacher, origin = load_teacher(conv)
     env_id = conv.result["env_id"]
+    _randomization(cfg.randomize, env_id)  # checked before the run folder is made
     torch.set_num_threads(1)
     run_dir = make_run_dir(out_root, env_id, FINETUNE_STAGE, conv.encoder.kind)
     with removed_on_failure(run_dir):

@@ -260,6 +260,7 @@ def parse_spec(data: Any, source: str = "<spec>", default_name: str = "sweep") -
     grid = _parse_grid(data.get("grid") or {}, stages, source)
     _check_hyperparameters(fixed, grid, source)
     random, samples, seed = _parse_random(data.get("random"), stages, source)
+    _check_randomizations(env, fixed, grid, random, source)
     return SweepSpec(name, env, stages, fixed, grid, random, samples, seed,
                      train_runs, workers, source, _with_numbers(data))
 
@@ -283,6 +284,31 @@ def _check_hyperparameters(fixed: dict[str, dict], grid: dict[str, list], source
                if k.startswith("train.") and k != "train.seed" for v in vs]
     for key, value in values:
         parse_config({"train": {key: value}}, "train", source)
+
+
+RANDOMIZATIONS = ("train.randomize", "train.select_randomize", "finetune.randomize")
+"""The settings that hold a domain randomization (`neuroq.envs.perturb.RandomizationSpec`)."""
+
+
+def _check_randomizations(env: str, fixed: dict[str, dict], grid: dict[str, list],
+                          random: dict[str, Distribution], source: str) -> None:
+    """Check every randomization a trial can get (fixed, each grid value, each choice)
+    against the spec's env as train and finetune check theirs (`randomization_for`), so
+    that a physics parameter the env does not have fails the spec, not every trial."""
+    from neuroq.envs.perturb import randomization_for
+
+    for dotted in RANDOMIZATIONS:
+        stage, key = dotted.split(".", 1)
+        given = [(f"fixed.{dotted}", fixed[stage][key])] if key in fixed.get(stage, {}) else []
+        given += [(f"grid.{dotted}", v) for v in grid.get(dotted, [])]
+        dist = random.get(dotted)
+        if dist is not None and dist.kind == "choice":
+            given += [(f"random.{dotted}", v) for v in dist.args]
+        for where, value in given:
+            try:
+                randomization_for(env, value, f"{source} {where}")
+            except ValueError as exc:
+                raise NeuroqError(str(exc)) from None
 
 
 def _check_in_stages(stage: str, stages: tuple[str, ...], where: str) -> None:

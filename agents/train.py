@@ -82,6 +82,18 @@ def check_env_id(env_id: str) -> None:
     check_trainable(env_id)
 
 
+def check_randomizations(env_id: str, cfg: DQNConfig) -> None:
+    """Raise NeuroqError unless `env_id` takes the physics of the config's `randomize` and
+    `select_randomize` (`neuroq.envs.perturb.randomization_for`), before any work."""
+    from neuroq.envs.perturb import randomization_for
+
+    for name in ("randomize", "select_randomize"):
+        try:
+            randomization_for(env_id, getattr(cfg, name), name)
+        except ValueError as exc:
+            raise NeuroqError(str(exc)) from None
+
+
 def _versions() -> dict[str, str]:
     import gymnasium
     import stable_baselines3
@@ -183,6 +195,7 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
     selection evaluation; 0: at every one; None: none).
     """
     check_env_id(env_id)
+    check_randomizations(env_id, cfg)
     run_dir = make_run_dir(out_root, env_id, "train", f"seed{seed}")
     with removed_on_failure(run_dir):
 
@@ -364,6 +377,7 @@ def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os
     from concurrent.futures import ProcessPoolExecutor
 
     check_env_id(env_id)
+    check_randomizations(env_id, cfg)
     workers = workers or min(len(seeds), os.cpu_count() or 1)
     ctx = mp.get_context("spawn")
     manager = ctx.Manager()

@@ -372,3 +372,23 @@ class RandomizationSpec:
     def wrapper(self) -> Callable[[gym.Env], gym.Env]:
         """A wrapper for the env factory: `Randomized(env, self.draw)`."""
         return lambda env: Randomized(env, self.draw)
+
+
+def randomization_for(env_id: str, randomize: Any, name: str = "randomize") -> RandomizationSpec:
+    """`RandomizationSpec.from_dict(randomize)` (None or {}: no randomization) whose physics
+    `env_id` takes: each parameter one it has, both ends of its range values it takes
+    (`check_physics_values`). ValueError naming the first problem, the mapping called `name`
+    in it (e.g. "select_randomize.physics: ..."). The one check of a randomization against
+    its env: train, finetune, their command lines and sweep specs."""
+    try:
+        spec = RandomizationSpec.from_dict(randomize or None)
+        try:
+            check_physics_values(env_id, {n: (lo, hi) for n, lo, hi in spec.physics})
+        except ValueError as exc:
+            raise ValueError(f"randomize.physics: {exc}") from None
+    except ValueError as exc:  # from_dict's messages, and the one above, name "randomize"
+        text = str(exc)
+        if text.startswith("randomize"):
+            text = name + text[len("randomize"):]
+        raise ValueError(text) from None
+    return spec

@@ -108,6 +108,24 @@ def test_train_refuses_a_non_finite_hyperparameter_and_writes_no_run(tmp_path, c
     assert not list((tmp_path / "runs").rglob("config.yaml"))
 
 
+@pytest.mark.parametrize("setting, seeds, match", [
+    ("randomize={physics: {bar: [1, 2]}}", [],
+     "randomize.physics: CartPole-v1 has no physics parameter 'bar'"),
+    ("select_randomize={physics: {length: [0, 1]}}", ["--seeds", "1", "2"],
+     "select_randomize.physics: physics parameter length must be positive, got 0"),
+])
+def test_train_checks_its_randomizations_against_the_env_and_writes_no_run(
+        tmp_path, capsys, setting, seeds, match):
+    """A physics parameter CartPole does not have was a ValueError traceback from inside
+    the first episode; a pole of length 0 in select_randomize trained (finetune refused
+    it). Both are refused before any run folder, one seed or several."""
+    pytest.importorskip("stable_baselines3")
+    code, _, err = run_cli(capsys, "train", "--env", "CartPole-v1", "--set", setting,
+                           "n_timesteps=300", *seeds, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "train", match)
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.yaml"))
+
+
 def test_convert_of_a_garbage_model_is_one_line_and_leaves_no_run(tmp_path, capsys):
     pytest.importorskip("stable_baselines3")
     run = tmp_path / "runs" / "CartPole-v1" / "train-seed0-garbage"

@@ -98,6 +98,12 @@ def test_finetune_bad_settings_write_nothing(tmp_path):
         run_finetune(tiny_convert_run(), tmp_path, FinetuneConfig(epochs=0), progress=False)
     with pytest.raises(NeuroqError, match="not a convert run"):
         run_finetune(tiny_finetune_run(), tmp_path, progress=False)
+    # physics the convert run's env does not take (a sweep's finetune stage ran it)
+    with pytest.raises(NeuroqError, match="finetune randomize.physics: physics parameter "
+                                          "length must be positive, got 0"):
+        run_finetune(tiny_convert_run(), tmp_path,
+                     FinetuneConfig(randomize={"physics": {"length": [0, 0.7]}}),
+                     progress=False)
     assert not any(tmp_path.rglob("*"))
 
 

@@ -14,6 +14,7 @@ from neuroq.envs.perturb import (
     RandomizationSpec,
     Randomized,
     check_physics_values,
+    randomization_for,
 )
 
 
@@ -97,6 +98,27 @@ def test_check_physics_values_checks_every_value_in_order():
     with pytest.raises(ValueError, match="no physics parameters are known for 'Pong-v0'"):
         check_physics_values("Pong-v0", {"length": [1.0]})
     check_physics_values("Pong-v0", {})  # no values: nothing to check, the env included
+
+
+def test_randomization_for_checks_the_mapping_and_its_physics_against_the_env():
+    """The one check of a randomization against its env (train, finetune, sweeps): its
+    messages name the mapping as the caller calls it."""
+    assert not randomization_for("CartPole-v1", None).active
+    assert not randomization_for("Pong-v0", {}).active  # nothing to check, the env included
+    spec = randomization_for("CartPole-v1", {"obs_noise": [0, 0.05],
+                                             "physics": {"length": [0.3, 0.75]}})
+    assert spec.physics == (("length", 0.3, 0.75),) and spec.obs_noise == (0.0, 0.05)
+    with pytest.raises(ValueError, match=r"^randomize.physics: physics parameter length "
+                                         r"must be positive, got 0$"):
+        randomization_for("CartPole-v1", {"physics": {"length": [0, 0.7]}})
+    with pytest.raises(ValueError, match=r"^select_randomize.physics: CartPole-v1 has no "
+                                         r"physics parameter 'bar'"):
+        randomization_for("CartPole-v1", {"physics": {"bar": [1, 2]}}, "select_randomize")
+    with pytest.raises(ValueError, match=r"^--randomize: unknown key"):
+        randomization_for("CartPole-v1", {"foo": 1}, "--randomize")
+    with pytest.raises(ValueError, match=r"^x.physics: no physics parameters are known "
+                                         r"for 'Pong-v0'"):
+        randomization_for("Pong-v0", {"physics": {"length": [1, 2]}}, "x")
 
 
 def test_dvs_noise_rate_shift():

@@ -116,6 +116,32 @@ def test_spec_errors_are_one_line(extra, message):
         spec(**extra)
 
 
+@pytest.mark.parametrize("extra, message", [
+    ({"fixed": {"finetune": {"randomize": {"physics": {"length": [0, 0.7]}}}}},
+     r"spec.yaml fixed.finetune.randomize.physics: physics parameter length must be "
+     r"positive, got 0"),
+    ({"grid": {"train.select_randomize": [{}, {"physics": {"bar": [1, 2]}}]}},
+     r"spec.yaml grid.train.select_randomize.physics: CartPole-v1 has no physics "
+     r"parameter 'bar'"),
+    ({"random": {"samples": 2, "params": {"train.randomize": [
+        {"obs_noise": [0, 0.1]}, {"physics": {"masspole": [0, 0.1]}}]}}},
+     r"spec.yaml random.train.randomize.physics: physics parameter masspole must be "
+     r"positive, got 0"),
+    ({"fixed": {"finetune": {"randomize": {"drop": [0, 2]}}}},
+     r"spec.yaml fixed.finetune.randomize.drop must lie in \[0, 1\]"),
+])
+def test_spec_checks_each_randomization_against_its_env(extra, message):
+    """A finetune randomization's physics the env does not take passed the spec, and the
+    finetune stage ran it (a pole of length 0 to 0.7, which `neuroq finetune` refuses);
+    train's failed each trial with a ValueError. Now the spec fails, in one line."""
+    with pytest.raises(NeuroqError, match=message):
+        spec(stages=["train", "convert", "finetune"], **extra)
+    # the same settings the env takes are a spec
+    spec(stages=["train", "convert", "finetune"],
+         fixed={"finetune": {"randomize": {"physics": {"length": [0.3, 0.7]}}}},
+         grid={"train.select_randomize": [{}, {"physics": {"masspole": [0.05, 0.2]}}]})
+
+
 def test_spec_file_errors(tmp_path):
     with pytest.raises(NeuroqError, match="does not exist"):
         load_spec(tmp_path / "nope.yaml")

@@ -74,16 +74,16 @@ def randomization(text: str) -> dict:
 
 
 def check_randomize_env(randomize: dict | None, env_id: str) -> None:
-    """NeuroqError (one line) unless every physics parameter of a --randomize mapping is
-    one `env_id` has and both ends of its range are values it takes (the mapping's shape
-    was checked when the command line was read, `randomization`)."""
+    """NeuroqError (one line) unless `env_id` takes a --randomize mapping's physics
+    (`randomization_for`; the mapping's shape was checked when the command line was read,
+    `randomization`)."""
     from neuroq.deploy.errors import NeuroqError
-    from neuroq.envs.perturb import check_physics_values
+    from neuroq.envs.perturb import randomization_for
 
-    try:  # each range is [low, high]: both ends
-        check_physics_values(env_id, (randomize or {}).get("physics") or {})
+    try:
+        randomization_for(env_id, randomize, "--randomize")
     except ValueError as exc:
-        raise NeuroqError(f"--randomize: {exc}") from None
+        raise NeuroqError(str(exc)) from None
 
 
 def required_extras(args: argparse.Namespace) -> tuple[str, ...]:

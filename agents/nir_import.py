@@ -91,7 +91,8 @@ def to_chip(src: SourceNetwork, source_timesteps: int, percentile: float = DEFAU
         notes.append(
             f"the source runs delay-free (each layer sees the same step's spikes); on the chip "
             f"every projection takes one step: T = {source_timesteps} + {n_layers} = "
-            f"{timesteps}, input in the first {source_timesteps} steps, readout bias scaled "
+            f"{timesteps}, input in the source's steps and none in the last {n_layers}, "
+            f"readout bias scaled "
             f"to T; hidden layer k integrates its bias for k+1 steps before input arrives "
             "(measured by the agreement below; `neuroq finetune` removes it)")
     layers, q_scale, clipped = [], 1.0, 0
@@ -181,6 +182,18 @@ def read_encoder(path: str | os.PathLike) -> Encoder:
         raise NeuroqError(f"--encoder {p}: {exc}") from None
 
 
+def encoder_tail_note(silent_tail: int, source_timesteps: int) -> str:
+    """The warning for a source encoder that leaves steps without input: the source then
+    sees input in source_timesteps - silent_tail of its steps, which is right only if it
+    was trained so (an artifact manifest's encoder keeps that artifact's chip tail)."""
+    active = source_timesteps - silent_tail
+    return (f"the encoder (--encoder) leaves the last {silent_tail} of the source's "
+            f"{source_timesteps} steps without input (its silent_tail), so the source sees "
+            f"input in {active} step{'s' if active != 1 else ''}; if it was trained with "
+            "input in every step, set silent_tail: 0 in the encoder file (the encoder of an "
+            "artifact manifest keeps the silent tail of that artifact's chip timing)")
+
+
 def source_timesteps_of(graph: Any, timesteps: int | None) -> int:
     if timesteps is None:
         meta_t = (graph.metadata or {}).get("timesteps")
@@ -265,6 +278,8 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
                           f"the graph has {src.n_actions} outputs")
     network, chip_notes = to_chip(src, t_src, s.percentile)
     notes += chip_notes
+    if encoder.silent_tail and not src.delays:  # meant, or a manifest's chip tail
+        notes.append(encoder_tail_note(encoder.silent_tail, t_src))
     for n in notes:
         warn(n)
     chip_encoder = encoder if src.delays else with_silent_tail(

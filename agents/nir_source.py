@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from neuroq.deploy.artifact import node_chain
 from neuroq.deploy.errors import NeuroqError
 
 CONVENTIONS = ("auto", "snntorch", "norse", "nir")
@@ -82,29 +83,6 @@ class SourceNetwork:
     @property
     def n_actions(self) -> int:
         return int(self.layers[-1].weight.shape[0])
-
-
-def _chain(graph: Any, where: str) -> list[tuple[str, Any]]:
-    import nir
-
-    nodes, nxt = graph.nodes, {}
-    for a, b in graph.edges:
-        if a in nxt:
-            raise NeuroqError(f"{where}: node {a!r} feeds more than one node; neuroq imports "
-                              "sequential graphs only")
-        nxt[a] = b
-    inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
-    if len(inputs) != 1:
-        raise NeuroqError(f"{where}: needs exactly one Input node, found {len(inputs)}")
-    chain, name = [], inputs[0]
-    while name is not None and len(chain) <= len(nodes):
-        if name not in nodes:
-            raise NeuroqError(f"{where}: an edge leads to {name!r}, which is not a node")
-        chain.append((name, nodes[name]))
-        if isinstance(nodes[name], nir.Output):
-            return chain
-        name = nxt.get(name)
-    raise NeuroqError(f"{where}: the chain from the Input node does not reach an Output node")
 
 
 def _arr(x: Any) -> np.ndarray:
@@ -216,7 +194,7 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
     else:
         meta_dt = (graph.metadata or {}).get("dt")
         dt = float(dt or (np.asarray(meta_dt) if meta_dt is not None else 1.0))
-    chain = _chain(graph, where)[1:-1]
+    chain = node_chain(graph, where)[1:-1]
     layers: list[SourceLayer] = []
     delays: list[bool] = []
     i = 0

@@ -129,29 +129,68 @@ def _meta_number(meta: dict[str, Any], key: str, where: str) -> float:
     return x
 
 
-def _chain(graph: Any, where: str) -> list[tuple[str, Any]]:
-    """The nodes from the Input node to the Output node, in order; a chain or an error."""
+def node_chain(graph: Any, where: str) -> list[tuple[str, Any]]:
+    """The nodes from the Input node to the Output node, in order, of a sequential graph
+    (each node feeds the next; no branch, no recurrence); NeuroqError naming what else the
+    graph is: a recurrent connection (a cycle), a branch, more or fewer than one Input
+    (nir.NIRGraph adds one before each node no edge feeds), an edge to no node, a chain
+    that ends before an Output. The one
+    reader of a graph's order: artifacts (`network_from_nir`) and `neuroq import`."""
     import nir
 
-    nodes, nxt = graph.nodes, {}
+    nodes, successors = graph.nodes, {}
     for a, b in graph.edges:
-        if a in nxt:
-            raise NeuroqError(f"{where}: node {a} has more than one successor (not a chain)")
-        nxt[a] = b
+        successors.setdefault(a, []).append(b)
+    for a, after in successors.items():
+        if len(after) > 1:
+            loop = _cycle_through(a, successors)
+            if loop:
+                raise NeuroqError(
+                    f"{where}: node {a!r} feeds back into itself ({' -> '.join(loop)}): a "
+                    "recurrent connection; neuroq imports feed-forward sequential graphs "
+                    "only (Input, then Affine/Linear and neuron nodes, one after another)")
+            raise NeuroqError(f"{where}: node {a!r} feeds more than one node "
+                              f"({', '.join(map(repr, after))}); neuroq imports sequential "
+                              "graphs only (one chain from Input to Output)")
     inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
     if len(inputs) != 1:
-        raise NeuroqError(f"{where}: needs exactly one Input node, found {len(inputs)}")
-    chain, name = [], inputs[0]
+        feeding = ", ".join(f"{n!r} feeding {', '.join(map(repr, successors.get(n, [])))}"
+                            for n in inputs)
+        raise NeuroqError(
+            f"{where}: needs exactly one Input node, found {len(inputs)}"
+            + (f" ({feeding}; nir adds an Input node before each node that no edge feeds: "
+               "is an edge missing?)" if inputs else ""))
+    chain, name, seen = [], inputs[0], set()
     while name is not None:
         if name not in nodes:
             raise NeuroqError(f"{where}: an edge leads to {name!r}, which is not a node")
-        if len(chain) > len(nodes):
-            raise NeuroqError(f"{where}: the edges form a cycle")
+        if name in seen:
+            raise NeuroqError(f"{where}: the edges return to node {name!r}: a cycle (a "
+                              "recurrent connection); neuroq imports feed-forward graphs only")
+        seen.add(name)
         chain.append((name, nodes[name]))
         if isinstance(nodes[name], nir.Output):
             return chain
-        name = nxt.get(name)
+        name = successors.get(name, [None])[0]
     raise NeuroqError(f"{where}: the chain from the Input node does not end in an Output node")
+
+
+def _cycle_through(start: str, successors: dict[str, list[str]]) -> list[str]:
+    """A path start -> ... -> start along `successors` (names), or [] if there is none."""
+    parent: dict[str, str | None] = {start: None}
+    stack = [start]
+    while stack:
+        name = stack.pop()
+        for nxt in successors.get(name, []):
+            if nxt == start:
+                path = [name]
+                while parent[path[-1]] is not None:
+                    path.append(parent[path[-1]])
+                return [*reversed(path), start]
+            if nxt not in parent:
+                parent[nxt] = name
+                stack.append(nxt)
+    return []
 
 
 def network_from_nir(graph: Any, timesteps: int, where: str = "NIR graph") -> SpikingQNetwork:
@@ -182,7 +221,7 @@ def network_from_nir(graph: Any, timesteps: int, where: str = "NIR graph") -> Sp
                           "time step)")
     if layout == 1 and _meta_number(meta, "projection_delay_steps", where) != 1:
         raise NeuroqError(f"{where}: projection_delay_steps must be 1")
-    chain = _chain(graph, where)[1:-1]
+    chain = node_chain(graph, where)[1:-1]
     layers, i = [], 0
     while i < len(chain):
         name, node = chain[i]

@@ -143,6 +143,36 @@ def test_a_node_neuroq_cannot_run_is_named():
         read_source(g)
 
 
+def _recurrent(nodes, edges):  # snnTorch's RLeaky: the neuron feeds a weight back to itself
+    nodes = {**nodes, "rec": nir.Linear(np.ones((3, 3), np.float32))}
+    return nodes, [*edges, ("lif", "rec"), ("rec", "lif")]
+
+
+def _branch(nodes, edges):
+    nodes = {**nodes, "side": nir.Output(np.array([3]))}
+    return nodes, [*edges, ("lif", "side")]
+
+
+def _unfed_output(nodes, edges):
+    return nodes, [e for e in edges if e[1] != "output"]
+
+
+@pytest.mark.parametrize("extra, match", [
+    (_recurrent, r"node 'lif' feeds back into itself \(lif -> rec -> lif\): a recurrent "
+                 r"connection; neuroq imports feed-forward sequential graphs only"),
+    (_branch, r"node 'lif' feeds more than one node \('output', 'side'\)"),
+    (_unfed_output, r"needs exactly one Input node, found 2 \('input' feeding 'fc', "
+                    r"'input_output' feeding 'output'; nir adds an Input node before each "
+                    r"node that no edge feeds: is an edge missing\?\)"),
+])
+def test_a_graph_that_is_no_chain_is_named_for_what_it_is(extra, match):
+    """An snnTorch RLeaky was refused as "feeds more than one node" (never "recurrent"), and
+    an Output nothing feeds as "needs exactly one Input node, found 2"."""
+    g = _chain_graph(nir.IF(np.ones(3, np.float32), np.ones(3, np.float32)), extra)
+    with pytest.raises(NeuroqError, match=match):
+        read_source(g)
+
+
 def test_a_slow_synapse_is_refused_with_the_reason():
     n = 3
     cuba = nir.CubaLIF(tau_syn=np.full(n, 5e-4, np.float32), tau_mem=np.full(n, 1e-3, np.float32),
@@ -170,6 +200,36 @@ def test_encoder_that_does_not_fit_the_graph_is_refused(tmp_path, capsys, cartpo
     code = main(["import", str(graph_path), "--env", "CartPole-v1", "--encoder", str(enc_path),
                  "-T", "4", "--out", str(tmp_path / "runs")])
     assert code == 2 and "encoder gives 32 inputs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tail", [0, 2])
+def test_an_encoder_that_leaves_source_steps_silent_is_named(tmp_path, capsys, cartpole_data,
+                                                             tail):
+    """An artifact manifest as --encoder kept that artifact's silent tail (3), so a
+    delay-free source of 5 steps saw input in 2 and played 16 instead of 500, while the
+    warning said "input in the first 5 steps". Now a tail is named with the steps it
+    leaves; none, no such warning."""
+    from neuroq.deploy.encoders import with_silent_tail
+
+    _, _, encoder = cartpole_data
+    n_in, n_out = encoder.n_inputs, 2
+    weights = np.random.default_rng(0).normal(size=(n_out, n_in)).astype(np.float32)
+    never = np.full(n_out, np.finfo(np.float32).max, np.float32)  # a non-spiking readout
+    g = nir.NIRGraph(nodes={"input": nir.Input(np.array([n_in])),
+                            "fc": nir.Affine(weights, np.zeros(n_out, np.float32)),
+                            "if": nir.IF(r=np.ones(n_out, np.float32), v_threshold=never),
+                            "output": nir.Output(np.array([n_out]))},
+                     edges=[("input", "fc"), ("fc", "if"), ("if", "output")])
+    graph_path, enc_path = _write_inputs(tmp_path, g, with_silent_tail(encoder, tail))
+    code = main(["import", str(graph_path), "--env", "CartPole-v1", "--encoder", str(enc_path),
+                 "-T", str(SOURCE_T), "--record-steps", "100", "--eval-episodes", "1",
+                 "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "input in the source's steps and none in the last 1" in err
+    said = f"leaves the last {tail} of the source's {SOURCE_T} steps without input"
+    assert (said in err and f"sees input in {SOURCE_T - tail} steps" in err) == bool(tail)
+    assert ("silent_tail" in err) == bool(tail)
 
 
 def test_read_graph_says_what_is_wrong_with_its_path(tmp_path, monkeypatch):

@@ -3,7 +3,7 @@ closed loop, against neuroq's reference model.
 
 For each shipped artifact (config/artifacts/cartpole, acrobot) and each library: the
 profile graph exactly as `save_artifact(..., nir_profiles=...)` writes it, read back with
-its metadata emptied, imported by tests/helpers/nir_peers.py (the library's stock node
+its metadata emptied, imported by neuroq.agents.nir_peers (the library's stock node
 mapping, a one-step module for nir.Delay, and the reset setting the artifact's manifest
 names, the one property NIR cannot carry). The peer drives STEPS environment steps
 (episode i reset with seed HELD_OUT_SEED + i, up to BATCH episodes at a time); on every
@@ -42,7 +42,7 @@ BATCH = {"cartpole": 20, "acrobot": 40}
 def one(name: str, library: str, steps: int) -> dict:
     import nir
 
-    from tests.helpers.nir_peers import RUNNERS, strip_metadata
+    from neuroq.agents.nir_peers import RUNNERS, strip_metadata
 
     art = load_artifact(ROOT / "config" / "artifacts" / name)
     net, enc = art.network, art.encoder

@@ -17,7 +17,7 @@ earlier. What each profile writes (docs/nir.md has the measurements):
   (s2_nir refuses them and adds its own `conn_delay` per projection, the chip's one step)
   and with the readout as an IF/LIF whose threshold (float32 max) is never reached
   (s2_nir refuses I and LI).
-- snntorch (`snntorch.import_from_nir`, whose LIF mapping hard-codes dt = 1e-4 s): dt =
+- snntorch (`snntorch.import_nir.import_from_nir`, whose LIF mapping hard-codes dt = 1e-4 s): dt =
   1e-4, `LIF(tau = dt/(1-alpha), r = tau/dt)` (beta = 1 - dt/tau = alpha, unit input
   gain); alpha = 1 as tau = 1e20 (beta rounds to exactly 1.0; snnTorch's IF mapping is a
   fixed beta = 0.9); one threshold per layer (rows scaled by 1/threshold where a layer's
@@ -310,13 +310,14 @@ def profile_info(network: SpikingQNetwork, profile: str) -> ProfileInfo:
                            "fires; record its voltage)", tuple(_gaps(network, profile)))
     if profile == "snntorch":
         return ProfileInfo(profile, SNNTORCH_DT, "seconds (snnTorch's fixed dt)",
-                           "snntorch.import_from_nir node map plus a one-step module for "
-                           "nir.Delay (snnTorch has none); one call per time step",
+                           "snntorch.import_nir.import_from_nir node map plus a one-step "
+                           "module for nir.Delay (snnTorch has none; "
+                           "neuroq.agents.nir_peers); one call per time step",
                            readout + " (a Leaky at threshold float32 max: read its .mem)",
                            tuple(_gaps(network, profile)))
     kind = "IF" if _norse_uses_if(network) else "CubaLIF"
     return ProfileInfo(profile, CHIP_DT, step,
                        f"norse.torch.from_nir(graph, dt=1.0) ({kind} nodes) plus a one-step "
-                       "module for nir.Delay (Norse has none)",
+                       "module for nir.Delay (Norse has none; neuroq.agents.nir_peers)",
                        readout + f" (a {kind} at threshold float32 max: read its membrane "
                        "from the returned state)", tuple(_gaps(network, profile)))

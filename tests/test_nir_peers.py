@@ -1,7 +1,7 @@
 """Exported NIR profiles read by the real snnTorch 1.0.0 and Norse 1.1.0 act like neuroq.
 
 Each graph is the file `save_artifact(..., nir_profiles=...)` writes, read back with
-`nir.read`, its metadata emptied (`tests.helpers.nir_peers.strip_metadata`), imported with
+`nir.read`, its metadata emptied (`neuroq.agents.nir_peers.strip_metadata`), imported with
 the library's stock node mapping plus glue for nir.Delay only (and, where the network resets
 by subtraction, which NIR cannot state, the reset setting named in the artifact's
 manifest). The reference is neuroq's `run_reference`.
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from neuroq.deploy.artifact import load_artifact, profile_file, save_artifact
+from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import run_reference
 from neuroq.deploy.rollout import run_episodes
 from tests.helpers.networks import random_network
@@ -20,7 +21,9 @@ from tests.helpers.networks import random_network
 snntorch = pytest.importorskip("snntorch")
 norse = pytest.importorskip("norse")
 nir = pytest.importorskip("nir")
-from tests.helpers.nir_peers import RUNNERS, strip_metadata  # noqa: E402
+from neuroq.agents.nir_peers import RUNNERS, strip_metadata  # noqa: E402
+
+torch = pytest.importorskip("torch")
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "config" / "artifacts"
 #: Environment steps of each closed-loop comparison (the issue's figure).
@@ -128,3 +131,30 @@ def test_stock_reader_without_the_reset_setting_is_what_the_export_warns_about(t
     agreement = (run_peer(spikes).argmax(1) == ref.argmax(1)).mean()
     print(f"agreement without the reset setting: {agreement:.3f}")
     assert agreement < 0.99
+
+
+@pytest.mark.parametrize("library", ["snntorch", "norse"])
+def test_load_profile_gives_the_artifacts_q_values_in_the_library(tmp_path, library):
+    """The shipped reader (neuroq.agents.nir_peers.load_profile): an artifact folder with
+    its profile in, the library's module and Q-values out, reset taken from the manifest.
+    An outsider had to write these 40 lines from the libraries' sources."""
+    from neuroq.agents.nir_peers import load_profile
+
+    art = load_artifact(ARTIFACTS / "cartpole")
+    folder = tmp_path / "art"
+    manifest = {k: art.manifest[k] for k in ("env_id", "observation_space", "action_space")}
+    save_artifact(folder, art.network, art.encoder, manifest | {"provenance": {"test": 1}},
+                  nir_profiles=(library,))
+    model, q_of = load_profile(folder, library)
+    assert isinstance(model, torch.nn.Module)
+    obs = np.random.default_rng(3).uniform(-0.2, 0.2, (200, art.encoder.n_obs))
+    spikes = art.encoder.encode(obs.astype(np.float32), art.network.timesteps)
+    q_ref = run_reference(art.network, spikes).q
+    q = q_of(spikes)
+    assert q.shape == q_ref.shape and (q.argmax(1) == q_ref.argmax(1)).all()
+    assert np.abs(q - q_ref).max() <= 1e-4 * max(1.0, np.abs(q_ref).max())
+    other = "norse" if library == "snntorch" else "snntorch"
+    with pytest.raises(NeuroqError, match=f"has no network.{other}.nir: export it with"):
+        load_profile(folder, other)
+    with pytest.raises(NeuroqError, match="library must be one of snntorch, norse"):
+        load_profile(folder, "lava")

@@ -19,7 +19,7 @@ written) unless --force, which exports and records the failed gate in the manife
 Loading the artifact (neuroq.deploy.artifact.load_artifact) needs numpy, h5py and nir only.
 
 --nir-profile adds artifact/network.<profile>.nir for a peer: snntorch
-(snntorch.import_from_nir), norse (norse.torch.from_nir, dt = 1) or spinnaker2
+(snntorch.import_nir.import_from_nir), norse (norse.torch.from_nir, dt = 1) or spinnaker2
 (py-spinnaker2's s2_nir); neuroq is network.nir.h5 itself. Each graph's standard NIR fields
 say what the chip computes; what they cannot say (reset by subtraction) is printed as a
 warning and recorded in the manifest and the graph metadata (docs/nir.md).

@@ -1,8 +1,15 @@
-"""Run a NIR graph in snnTorch 1.0.0 or Norse 1.1.0: their stock importers plus the
-thinnest glue for what they lack, driven by standard NIR fields only.
+"""Run a neuroq NIR profile (or any NIR graph of their node types) in snnTorch 1.0.0 or
+Norse 1.1.0: the libraries' stock importers plus the thinnest glue for what they lack,
+driven by standard NIR fields only (docs/nir.md, "Reading the profiles").
 
-`strip_metadata` empties every metadata dict first, so nothing neuroq-specific can steer
-the import. What the glue adds, and why:
+    from neuroq.agents.nir_peers import load_profile
+    model, q_of = load_profile("runs/CartPole-v1/export-<id>/artifact", "snntorch")
+    q = q_of(spikes)  # spikes (T, batch, n_inputs) 0/1 -> Q-values (batch, n_actions)
+
+`load_profile` reads an artifact's `network.<library>.nir` (written by `neuroq export
+--nir-profile snntorch norse`) and takes the one setting NIR cannot state, reset by
+subtraction, from its manifest. `snntorch_model` and `norse_model` take a graph as
+`nir.read` returns it. What the glue adds, and why:
 
 - `nir.Delay`: neither library maps it (snnTorch raises, Norse drops it). `OneStepDelay`
   outputs its previous input; the glue checks that the node's `delay` is one reader step
@@ -16,6 +23,10 @@ the import. What the glue adds, and why:
   after T steps is read from the module (snnTorch `.mem`) or the returned state (Norse).
 
 Each decision starts from zero state (every module state and every delay line cleared).
+The glue calls each library's own node mapping (`snntorch.import_nir`'s
+`_nir_to_snntorch_module`, `norse.torch.utils.import_nir`'s `_import_norse_module`), which
+are not public API: tests/test_nir_peers.py holds the versions above to the same actions
+as neuroq's reference. Needs torch, nir, nirtorch and the library (training side).
 """
 
 from __future__ import annotations
@@ -23,8 +34,11 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import warnings
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -145,3 +159,33 @@ def norse_model(graph, subtract: bool, dt: float = 1.0):
 
 
 RUNNERS: dict[str, Callable] = {"snntorch": snntorch_model, "norse": norse_model}
+"""The model builder of each library: (graph, subtract) -> (model, run)."""
+
+
+def load_profile(artifact: str | os.PathLike, library: str) -> tuple[Any, Callable]:
+    """An exported artifact's `library` profile ("snntorch" or "norse", the file
+    `network.<library>.nir` in the artifact folder) as the library's torch module, and a
+    function spikes (T, batch, n_inputs) 0/1 -> Q-values (batch, n_actions): the readout's
+    membrane after T steps times the manifest's q_scale. Reset by subtraction where the
+    manifest's `neuron.reset` says so. NeuroqError for a folder without that profile."""
+    import nir
+
+    from neuroq.deploy.artifact import load_artifact, profile_file
+    from neuroq.deploy.errors import NeuroqError
+
+    if library not in RUNNERS:
+        raise NeuroqError(f"library must be one of {', '.join(RUNNERS)}, got {library!r}")
+    manifest = load_artifact(artifact).manifest  # NeuroqError for what is no artifact
+    folder = Path(artifact)
+    path = folder / profile_file(library)
+    if not path.is_file():
+        raise NeuroqError(f"{folder} has no {path.name}: export it with `neuroq export "
+                          f"{folder} --nir-profile {library}`")
+    subtract = manifest["neuron"]["reset"] == "reset_by_subtraction"
+    model, run = RUNNERS[library](nir.read(path), subtract=subtract)
+    q_scale = float(manifest["q_scale"])
+
+    def q_of(spikes: np.ndarray) -> np.ndarray:
+        return run(np.asarray(spikes)) * q_scale
+
+    return model, q_of

@@ -227,6 +227,46 @@ def fit_decoder(rates: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndar
     return sol[:-1].T.astype(np.float32), sol[-1].astype(np.float32)
 
 
+def check_convert_settings(encoder_kind: Any = "population", timesteps: Any = None,
+                           eval_timesteps: Any = (), percentile: Any = DEFAULT_PERCENTILE,
+                           n_per_dim: Any = DEFAULT_N_PER_DIM, width: Any = DEFAULT_WIDTH,
+                           record_steps: Any = DEFAULT_RECORD_STEPS,
+                           eval_episodes: Any = DEFAULT_EVAL_EPISODES, seed: Any = 0,
+                           reset: Any = DEFAULT_RESET) -> None:
+    """NeuroqError naming the first setting of a convert run (`run_convert`'s) that is not
+    usable, before any work: `run_convert` and sweep specs check with it. T against the
+    network's depth is checked once the network is known (`check_timesteps`)."""
+    if encoder_kind not in ENCODER_KINDS:
+        raise NeuroqError(f"unknown encoder {encoder_kind!r} "
+                          f"(choose from {', '.join(ENCODER_KINDS)})")
+    counts = [("--record-steps", record_steps, 100), ("--eval-episodes", eval_episodes, 1)]
+    counts += [("--timesteps", timesteps, 1)] if timesteps is not None else []
+    counts += [("--eval-timesteps", t, 1) for t in _listed(eval_timesteps)]
+    for name, value, least in counts:
+        if not seeds.is_int(value) or value < least:
+            raise NeuroqError(f"{name} must be an integer >= {least}, got {value!r}")
+    seeds.check_seed(seed, "--seed")
+    if not _is_real(percentile) or not 0 < percentile <= 100:
+        raise NeuroqError(f"--percentile must lie in (0, 100], got {percentile!r}")
+    if reset not in RESETS:
+        raise NeuroqError(f"unknown reset {reset!r} (choose from {', '.join(RESET_CHOICES)})")
+    if encoder_kind == "population" and not (seeds.is_int(n_per_dim) and n_per_dim >= 2
+                                             and _is_real(width) and width > 0):
+        raise NeuroqError("population encoder: --n-per-dim must be an integer >= 2 and "
+                          f"--width > 0, got {n_per_dim!r} and {width!r}")
+
+
+def _listed(values: Any) -> tuple:
+    """`values` as a tuple (a list or tuple), else a tuple holding it (checked as one)."""
+    return tuple(values) if isinstance(values, list | tuple) else (values,)
+
+
+def _is_real(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return (isinstance(value, int | float | np.integer | np.floating)
+            and not isinstance(value, bool) and bool(np.isfinite(value)))
+
+
 def check_timesteps(timesteps: int, n_layers: int) -> None:
     if timesteps <= n_layers:
         raise NeuroqError(
@@ -354,19 +394,8 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
     from neuroq.deploy.artifact import save_artifact
 
     train = open_train_run(train_path)
-    if encoder_kind not in ENCODER_KINDS:
-        raise NeuroqError(f"unknown encoder {encoder_kind!r} "
-                          f"(choose from {', '.join(ENCODER_KINDS)})")
-    if record_steps < 100:
-        raise NeuroqError("--record-steps must be at least 100")
-    if eval_episodes < 1:
-        raise NeuroqError("--eval-episodes must be at least 1")
-    if not 0 < percentile <= 100:
-        raise NeuroqError(f"--percentile must lie in (0, 100], got {percentile}")
-    if reset not in RESETS:
-        raise NeuroqError(f"unknown reset {reset!r} (choose from {', '.join(RESET_CHOICES)})")
-    if encoder_kind == "population" and (n_per_dim < 2 or not width > 0):
-        raise NeuroqError("population encoder: --n-per-dim must be >= 2 and --width > 0")
+    check_convert_settings(encoder_kind, timesteps, eval_timesteps, percentile, n_per_dim,
+                           width, record_steps, eval_episodes, seed, reset)
     import torch
 
     torch.set_num_threads(1)  # shared machines; the work here is numpy and small matmuls

@@ -32,6 +32,18 @@ class Evaluation:
     result: dict[str, Any]
 
 
+def check_eval_settings(backend: Any = "emulator", episodes: Any = 100, seed: Any = 0,
+                        board_ip: Any = None, performance_level: Any = "low",
+                        static_scope: Any = "chip", max_steps: Any = None) -> None:
+    """NeuroqError naming the first of `evaluate_artifact`'s settings (same defaults) that
+    is not usable, before anything is loaded: `evaluate_artifact` and sweep specs."""
+    from neuroq.deploy.policy import check_policy_settings
+    from neuroq.deploy.rollout import check_settings
+
+    check_settings(episodes, seed, max_steps)
+    check_policy_settings(backend, performance_level, static_scope, board_ip, seed)
+
+
 def evaluate_artifact(artifact: str | os.PathLike | Artifact, backend: str = "emulator",
                       episodes: int = 100, seed: int = 0, out: str | os.PathLike = "runs",
                       board_ip: str | None = None, performance_level: str = "low",
@@ -46,9 +58,10 @@ def evaluate_artifact(artifact: str | os.PathLike | Artifact, backend: str = "em
     from neuroq.deploy.errors import counted
     from neuroq.deploy.evaluate import evaluate
     from neuroq.deploy.policy import load_policy
-    from neuroq.deploy.rollout import check_artifact_env, check_settings
+    from neuroq.deploy.rollout import check_artifact_env
 
-    check_settings(episodes, seed, max_steps)
+    check_eval_settings(backend, episodes, seed, board_ip, performance_level, static_scope,
+                        max_steps)
     policy = load_policy(artifact, backend=backend, performance_level=performance_level,
                          board_ip=board_ip, static_scope=static_scope, seed=seed)
     check_artifact_env(policy.manifest)  # an env that cannot be made or does not fit: now

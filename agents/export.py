@@ -98,6 +98,24 @@ class Exported:
     result: dict[str, Any]
 
 
+def check_export_settings(eval_episodes: Any = DEFAULT_EVAL_EPISODES, gate: Any = DEFAULT_GATE,
+                          gate_episodes: Any = DEFAULT_GATE_EPISODES, force: Any = False) -> None:
+    """NeuroqError naming the first of `export`'s settings that is not usable, before any
+    work (`export` and sweep specs)."""
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.seeds import is_int
+
+    for name, value in (("--eval-episodes", eval_episodes), ("--gate-episodes", gate_episodes)):
+        if not is_int(value) or value < 0:
+            raise NeuroqError(f"{name} must be an integer >= 0, got {value!r}")
+    if (isinstance(gate, bool) or not isinstance(gate, int | float)
+            or not 0.0 <= gate <= 2.0):
+        raise NeuroqError(f"--gate must lie in [0, 2] (a fraction of the float return), "
+                          f"got {gate!r}")
+    if not isinstance(force, bool):
+        raise NeuroqError(f"force must be true or false, got {force!r}")
+
+
 def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs",
            eval_episodes: int = DEFAULT_EVAL_EPISODES, gate: float = DEFAULT_GATE,
            gate_episodes: int = DEFAULT_GATE_EPISODES, force: bool = False,
@@ -136,12 +154,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         if result.get("stage") != "finetune" or not src.name.startswith("finetune-"):
             raise NeuroqError(f"{src} is not a finetune run (expected runs/<env>/finetune-"
                               "<id>/) or an artifact folder")
-    for name, value in (("--eval-episodes", eval_episodes), ("--gate-episodes", gate_episodes)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise NeuroqError(f"{name} must be an integer >= 0, got {value!r}")
-    if not 0.0 <= gate <= 2.0:
-        raise NeuroqError(f"--gate must lie in [0, 2] (a fraction of the float return), "
-                          f"got {gate}")
+    check_export_settings(eval_episodes, gate, gate_episodes, force)
     art = load_artifact(src if reexport else src / NETWORK_DIR)
     robot = _robot_interface(interface, art.manifest)
     if reexport:

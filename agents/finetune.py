@@ -39,6 +39,7 @@ the benchmark episodes), ties broken by greedy-action agreement with the teacher
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from neuroq.agents.convert import WEIGHT_MAX, evaluate_returns
 from neuroq.agents.mlp import FloatMLP
 from neuroq.deploy import seeds
 from neuroq.deploy.encoders import Encoder
+from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import SpikingQNetwork
 from neuroq.deploy.rollout import Step, run_episodes
 
@@ -171,6 +173,43 @@ class Transitions:
                                  strict=True)))
 
 
+def check_finetune_settings(cfg: FinetuneConfig, eval_episodes: Any = None) -> None:
+    """NeuroqError naming the first setting of a finetune run that is not usable, before
+    any work (`run_finetune` and sweep specs; the randomization's physics are checked
+    against the convert run's env once it is known, `_randomization`)."""
+    counts = [("epochs", cfg.epochs, 1), ("batch_size", cfg.batch_size, 1),
+              ("dagger_steps", cfg.dagger_steps, 0),
+              ("validation_episodes", cfg.validation_episodes, 0),
+              ("td_initial_steps", cfg.td_initial_steps, 0)]
+    counts += [("eval_episodes", eval_episodes, 1)] if eval_episodes is not None else []
+    for name, value, least in counts:
+        if not seeds.is_int(value) or value < least:
+            raise NeuroqError(f"{name} must be an integer >= {least}, got {value!r}")
+    for name, value, low, high, open_low in (("lr", cfg.lr, 0.0, math.inf, True),
+                                              ("spike_penalty", cfg.spike_penalty, 0.0,
+                                               math.inf, False),
+                                              ("margin", cfg.margin, 0.0, math.inf, False),
+                                              ("gamma", cfg.gamma, 0.0, 1.0, False)):
+        ok = (isinstance(value, int | float) and not isinstance(value, bool)
+              and math.isfinite(value) and low <= value <= high
+              and not (open_low and value == low))
+        if not ok:
+            where = f"({low:g}, " if open_low else f"[{low:g}, "
+            raise NeuroqError(f"{name} must be a number in {where}{high:g}], got {value!r}")
+    if not isinstance(cfg.train_thresholds, bool):
+        raise NeuroqError(f"train_thresholds must be true or false, got "
+                          f"{cfg.train_thresholds!r}")
+    if cfg.loss not in LOSSES:
+        raise NeuroqError(f"unknown loss {cfg.loss!r} (choose from {', '.join(LOSSES)})")
+    seeds.check_seed(cfg.seed)
+    from neuroq.envs.perturb import RandomizationSpec
+
+    try:
+        RandomizationSpec.from_dict(cfg.randomize or None)
+    except ValueError as exc:
+        raise NeuroqError(f"finetune {exc}") from None
+
+
 def _randomization(randomize: dict[str, Any], env_id: str) -> tuple:
     """Wrappers of a domain randomization spec (neuroq.envs.perturb.RandomizationSpec) whose
     physics `env_id` takes (`randomization_for`)."""
@@ -179,8 +218,6 @@ def _randomization(randomize: dict[str, Any], env_id: str) -> tuple:
     try:
         spec = randomization_for(env_id, randomize, "finetune randomize")
     except ValueError as exc:
-        from neuroq.deploy.errors import NeuroqError
-
         raise NeuroqError(str(exc)) from None
     return (spec.wrapper(),) if spec.active else ()
 
@@ -382,7 +419,6 @@ def open_convert_run(path: Any) -> ConvertRun:
     from neuroq.agents.nir_import import IMPORT_STAGE
     from neuroq.agents.runs import read_json, require_run_dir
     from neuroq.deploy.artifact import load_artifact
-    from neuroq.deploy.errors import NeuroqError
 
     p = require_run_dir(path, kind="convert run or import run").resolve()
     result = read_json(p / "result.json")
@@ -427,18 +463,10 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
     from neuroq.agents.convert import NETWORK_DIR, activity, spiking_act
     from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
     from neuroq.deploy.artifact import save_artifact
-    from neuroq.deploy.errors import NeuroqError
 
     cfg = cfg or FinetuneConfig()
     conv = open_convert_run(convert_path)
-    if (cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0 or cfg.spike_penalty < 0
-            or not cfg.margin >= 0):
-        raise NeuroqError("epochs and batch size must be >= 1, lr > 0, spike penalty and "
-                          "margin >= 0")
-    if cfg.loss not in LOSSES:
-        raise NeuroqError(f"unknown loss {cfg.loss!r} (choose from {', '.join(LOSSES)})")
-    if eval_episodes is not None and eval_episodes < 1:
-        raise NeuroqError("--eval-episodes must be at least 1")
+    check_finetune_settings(cfg, eval_episodes)
     import torch
 
     teacher, origin = load_teacher(conv)

@@ -261,8 +261,26 @@ def parse_spec(data: Any, source: str = "<spec>", default_name: str = "sweep") -
     _check_hyperparameters(fixed, grid, source)
     random, samples, seed = _parse_random(data.get("random"), stages, source)
     _check_randomizations(env, fixed, grid, random, source)
-    return SweepSpec(name, env, stages, fixed, grid, random, samples, seed,
+    spec = SweepSpec(name, env, stages, fixed, grid, random, samples, seed,
                      train_runs, workers, source, _with_numbers(data))
+    _check_trials(spec)
+    return spec
+
+
+def _check_trials(spec: SweepSpec) -> None:
+    """Each trial's settings as each stage's own function checks them
+    (`sweep_stages.check_stage`), so that a value a stage refuses fails the spec in one
+    line naming the trial, not that stage of every trial after its upstream stages ran."""
+    from neuroq.agents.sweep_stages import check_stage
+
+    for trial in spec.trials():
+        for stage, settings in trial.settings.items():
+            try:
+                check_stage(stage, settings)
+            except NeuroqError as exc:
+                point = ", ".join(f"{k}={v!r}" for k, v in trial.point.items())
+                raise NeuroqError(f"{spec.source} trial {trial.index}"
+                                  f"{f' ({point})' if point else ''}, {stage}: {exc}") from None
 
 
 def _parse_train_runs(value: Any, source: str) -> tuple[str, ...]:

@@ -51,30 +51,43 @@ def _with(cfg: Any, values: dict[str, Any]) -> Any:
     return dataclasses.replace(cfg, **{k: getattr(checked, k) for k in values})
 
 
+def _convert_args(s: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    """A convert stage's settings as run_convert's (encoder, timesteps, eval_timesteps)
+    and its other keyword arguments."""
+    s = dict(s)
+    eval_t = s.pop("eval_timesteps", ())
+    eval_t = tuple(eval_t) if isinstance(eval_t, list | tuple) else (eval_t,)
+    return (s.pop("encoder", "population"), s.pop("timesteps", None), eval_t), s
+
+
 def _convert(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
              log: Log) -> dict[str, Any]:
     from neuroq.agents.convert import run_convert
     from neuroq.agents.runs import read_json
 
-    s = dict(s)
-    kind = s.pop("encoder", "population")
-    timesteps = s.pop("timesteps", None)
-    eval_t = tuple(s.pop("eval_timesteps", ()))
+    (kind, timesteps, eval_t), s = _convert_args(s)
     run = run_convert(up["run_dir"], out, kind, timesteps, eval_t, log=log, **s)
     r = read_json(run / "result.json")
     return {"run_dir": str(run), "ann_return": r["ann_mean_return"],
             "convert_return": r["mean_return"], "timesteps": r["timesteps"]}
 
 
-def _finetune(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
-              log: Log) -> dict[str, Any]:
-    from neuroq.agents.finetune import FinetuneConfig, run_finetune
-    from neuroq.agents.runs import read_json
+def _finetune_args(s: dict[str, Any]) -> tuple[Any, Any]:
+    """A finetune stage's settings as run_finetune's (FinetuneConfig, eval_episodes)."""
+    from neuroq.agents.finetune import FinetuneConfig
 
     s = dict(s)
     episodes = s.pop("eval_episodes", None)
-    run = run_finetune(up["run_dir"], out, FinetuneConfig(**s), episodes, progress=False,
-                       log=log)
+    return FinetuneConfig(**s), episodes
+
+
+def _finetune(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
+              log: Log) -> dict[str, Any]:
+    from neuroq.agents.finetune import run_finetune
+    from neuroq.agents.runs import read_json
+
+    cfg, episodes = _finetune_args(s)
+    run = run_finetune(up["run_dir"], out, cfg, episodes, progress=False, log=log)
     r = read_json(run / "result.json")
     return {"run_dir": str(run), "finetune_return": r["mean_return"],
             "fraction_of_ann_return": r["fraction_of_ann_return"],
@@ -128,6 +141,45 @@ def _energy(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
 
 RUNNERS = {"train": _train, "convert": _convert, "finetune": _finetune, "export": _export,
            "eval": _eval, "energy": _energy}
+
+
+def check_stage(stage: str, settings: dict[str, Any]) -> None:
+    """NeuroqError naming the first of a stage's settings (keys already checked against
+    STAGE_KEYS) that the stage's own function would refuse, by that function's check and
+    with the runner's mapping of settings to arguments: a sweep spec checks every trial
+    with it before anything runs. (Train's hyperparameters and every randomization are
+    checked by the spec itself; what depends on an upstream run, such as T against the
+    network's depth or a randomization's physics against a train run's env, when the
+    stage runs.)"""
+    from neuroq.deploy.seeds import check_seed
+
+    s = dict(settings)
+    if stage == "train":
+        check_seed(s.get("seed", 0))
+    elif stage == "convert":
+        from neuroq.agents.convert import check_convert_settings
+
+        (kind, timesteps, eval_t), rest = _convert_args(s)
+        check_convert_settings(kind, timesteps, eval_t, **rest)
+    elif stage == "finetune":
+        from neuroq.agents.finetune import check_finetune_settings
+
+        check_finetune_settings(*_finetune_args(s))
+    elif stage == "export":
+        from neuroq.agents.export import check_export_settings
+
+        check_export_settings(**s)
+    elif stage == "eval":
+        from neuroq.agents.evaluate import check_eval_settings
+
+        check_eval_settings(**s)
+    elif stage == "energy":
+        from neuroq.agents.energy.figures import EnergyConfig
+        from neuroq.agents.energy.report import check_energy_config
+
+        check_energy_config(EnergyConfig(artifact="", **s))
+    else:
+        raise NeuroqError(f"unknown stage {stage!r}")
 
 
 def run_stage(stage: str, env: str, settings: dict[str, Any], upstream: dict[str, Any] | None,

@@ -145,7 +145,7 @@ def performance_level(name: str) -> PerformanceLevel:
     """The named level ('low': 150 MHz at 0.5 V, 'high': 300 MHz at 0.8 V)."""
     try:
         return PERFORMANCE_LEVELS[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: an unhashable value (a list from YAML)
         raise NeuroqError(
             f"unknown performance level {name!r}; choose one of "
             f"{', '.join(PERFORMANCE_LEVELS)}") from None

@@ -27,6 +27,7 @@ PE's cycles per tick over the cycles a tick offers. Above 1 the chip would overr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,13 @@ class ActionCost:
     modeled: bool = True
 
 
+def check_static_scope(static_scope: Any) -> None:
+    """NeuroqError unless `static_scope` is one of STATIC_SCOPES."""
+    if static_scope not in STATIC_SCOPES:
+        raise NeuroqError(
+            f"unknown static scope {static_scope!r}; choose one of {', '.join(STATIC_SCOPES)}")
+
+
 class EnergyModel:
     """The model above for one program, level and static scope."""
 
@@ -64,9 +72,7 @@ class EnergyModel:
         static_scope: str = DEFAULT_STATIC_SCOPE,
         on_hardware: bool = False,
     ):
-        if static_scope not in STATIC_SCOPES:
-            raise NeuroqError(
-                f"unknown static scope {static_scope!r}; choose one of {', '.join(STATIC_SCOPES)}")
+        check_static_scope(static_scope)
         self.level = performance_level(level)
         self.static_scope = static_scope
         self.timesteps = program.timesteps

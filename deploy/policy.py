@@ -27,7 +27,7 @@ import numpy as np
 
 from neuroq.deploy.chip import DEFAULT_PERFORMANCE_LEVEL
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.seeds import MAX_SEED, is_int
+from neuroq.deploy.seeds import check_seed
 
 if TYPE_CHECKING:
     from neuroq.deploy.artifact import Artifact
@@ -285,6 +285,26 @@ class SpikingPolicy:
                           dyn, tot, self.backend, chip_ev)
 
 
+def check_policy_settings(backend: Any = "emulator",
+                          performance_level: Any = DEFAULT_PERFORMANCE_LEVEL,
+                          static_scope: Any = "chip", board_ip: Any = None,
+                          seed: Any = None) -> None:
+    """NeuroqError naming the first of `load_policy`'s settings it would refuse, before any
+    file is read: `load_policy` and sweep specs check with it."""
+    from neuroq.deploy.chip import performance_level as level_named
+    from neuroq.deploy.energy import check_static_scope
+
+    if backend not in BACKENDS:
+        raise NeuroqError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "spinnaker2" and not board_ip:
+        from neuroq.deploy.spinnaker2 import BOARD_IP_NEEDED
+
+        raise NeuroqError(BOARD_IP_NEEDED)
+    level_named(performance_level)
+    check_static_scope(static_scope)
+    check_seed(seed, optional=True)
+
+
 def load_policy(
     artifact: str | os.PathLike | Artifact,
     backend: str = "emulator",
@@ -301,14 +321,7 @@ def load_policy(
     used by the energy model. seed: the encoder's random generator (Poisson encoders), an
     integer in [0, 2**32 - 1], or None. Raises NeuroqError for every user error.
     """
-    if backend not in BACKENDS:
-        raise NeuroqError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "spinnaker2" and not board_ip:
-        from neuroq.deploy.spinnaker2 import BOARD_IP_NEEDED
-
-        raise NeuroqError(BOARD_IP_NEEDED)
-    if seed is not None and not (is_int(seed) and 0 <= seed <= MAX_SEED):
-        raise NeuroqError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}")
+    check_policy_settings(backend, performance_level, static_scope, board_ip, seed)
     from neuroq.deploy.artifact import Artifact, load_artifact
 
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)

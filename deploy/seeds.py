@@ -35,6 +35,19 @@ def is_int(value) -> bool:
 
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
+
+def check_seed(value, name: str = "seed", optional: bool = False) -> None:
+    """NeuroqError unless `value` is a seed: an integer in [0, MAX_SEED] (or None where
+    `optional`)."""
+    if value is None and optional:
+        return
+    if not (is_int(value) and 0 <= value <= MAX_SEED):
+        from neuroq.deploy.errors import NeuroqError
+
+        raise NeuroqError(f"{name} must be an integer in [0, {MAX_SEED}]"
+                          f"{' or None' if optional else ''}, got {value!r}")
+
+
 SELECTION_BASE = 10_000
 SELECTION_PERTURBED_BASE = 15_000
 REPORT_BASE = 20_000

@@ -142,6 +142,45 @@ def test_spec_checks_each_randomization_against_its_env(extra, message):
          grid={"train.select_randomize": [{}, {"physics": {"masspole": [0.05, 0.2]}}]})
 
 
+ALL_STAGES = ["train", "convert", "finetune", "export", "eval", "energy"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"grid": {"convert.encoder": ["population", "populaton"]}},
+     "spec.yaml trial 1 (convert.encoder='populaton'), convert: unknown encoder 'populaton'"),
+    ({"fixed": {"convert": {"percentile": "abc"}}},
+     "trial 0, convert: --percentile must lie in (0, 100], got 'abc'"),
+    ({"fixed": {"convert": {"eval_timesteps": [4, 0]}}},
+     "trial 0, convert: --eval-timesteps must be an integer >= 1, got 0"),
+    ({"fixed": {"finetune": {"epochs": 0}}},
+     "trial 0, finetune: epochs must be an integer >= 1, got 0"),
+    ({"grid": {"finetune.lr": [1e-3, -1]}}, "trial 1 (finetune.lr=-1), finetune: lr must be"),
+    ({"fixed": {"finetune": {"loss": "mse"}}}, "finetune: unknown loss 'mse'"),
+    ({"fixed": {"export": {"gate": 5}}}, "export: --gate must lie in [0, 2]"),
+    ({"fixed": {"export": {"force": "yes"}}}, "export: force must be true or false"),
+    ({"fixed": {"eval": {"backend": "emulater"}}}, "eval: unknown backend 'emulater'"),
+    ({"fixed": {"eval": {"backend": "spinnaker2"}}}, "eval: the spinnaker2 backend needs"),
+    ({"fixed": {"eval": {"episodes": 0}}}, "eval: episodes must be an integer >= 1"),
+    ({"fixed": {"energy": {"latency_samples": 0}}},
+     "energy: --latency-samples must be an integer >= 1"),
+    ({"fixed": {"train": {"seed": -1}}}, "train: seed must be an integer in [0, 4294967295]"),
+])
+def test_each_trials_settings_are_checked_as_its_stages_check_them(extra, message):
+    """A value a stage refuses (a misspelt encoder, epochs 0, gate 5, an unknown backend)
+    passed the spec and failed that stage of every trial after its upstream stages had run
+    (a training first). Now the spec fails in one line naming the trial, by each stage's
+    own check (`sweep_stages.check_stage`)."""
+    with pytest.raises(NeuroqError) as err:
+        spec(stages=ALL_STAGES, **extra)
+    assert message in str(err.value)
+    # the same stages with values they take are a spec
+    spec(stages=ALL_STAGES, grid={"convert.encoder": ["population", "rate"],
+                                  "convert.eval_timesteps": [8, [4, 6]]},
+         fixed={"finetune": {"epochs": 2, "loss": "td", "lr": 1e-3},
+                "export": {"gate": 0.9, "force": True}, "eval": {"backend": "reference"},
+                "energy": {"latency_samples": 10}})
+
+
 def test_spec_file_errors(tmp_path):
     with pytest.raises(NeuroqError, match="does not exist"):
         load_spec(tmp_path / "nope.yaml")

@@ -53,14 +53,30 @@ from neuroq.deploy.network import SpikingQNetwork
 from neuroq.deploy.stats import worst_fraction_mean
 
 
+def check_energy_config(cfg: EnergyConfig) -> None:
+    """NeuroqError naming the first setting of `cfg` that is not usable, before any work
+    (`build_report` and sweep specs; the artifact and --sweep against its network are
+    checked once it is loaded)."""
+    from neuroq.deploy.rollout import check_settings
+    from neuroq.deploy.seeds import check_seed, is_int
+
+    for name in ("episodes", "latency_samples", "sweep_episodes"):
+        value = getattr(cfg, name)
+        if not is_int(value) or value < 1:
+            raise NeuroqError(f"--{name.replace('_', '-')} must be an integer >= 1, got "
+                              f"{value!r}")
+    check_seed(cfg.seed, "--seed")
+    check_settings(cfg.episodes, cfg.seed, cfg.max_steps)
+    if not isinstance(cfg.probe_gpu, bool):
+        raise NeuroqError(f"probe_gpu must be true or false, got {cfg.probe_gpu!r}")
+
+
 def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -> Report:
     """Run everything (see the module docstring) and return the report."""
     from neuroq.deploy.artifact import artifact_name, load_artifact
     from neuroq.deploy.rollout import check_artifact_env
 
-    for name in ("episodes", "latency_samples", "sweep_episodes"):
-        if getattr(cfg, name) < 1:
-            raise NeuroqError(f"--{name.replace('_', '-')} must be at least 1")
+    check_energy_config(cfg)
     art = load_artifact(cfg.artifact)
     check_artifact_env(art.manifest)
     net, env_id = art.network, str(art.manifest["env_id"])

@@ -151,6 +151,11 @@ event accepted, means the camera's clock restarted (driver or sensor reset): the
 and the periods start over (counted in `camera_restarts`)."""
 SEQ_MODULUS = 1 << 64
 """EventPacket.seq is a uint64."""
+SEQ_NEWER, SEQ_OLD, SEQ_HELD, SEQ_RESTARTED = range(4)
+"""What `_count_seq` makes of a packet: after the newest seq (decoded); at or before it,
+reordered (not decoded); at or before it otherwise, a duplicate, a stray packet or the
+first of a restarted numbering (held until the next packet tells); the next of a
+restarted numbering (decoded, after the held one)."""
 PROBLEM_COUNTERS = ("lost_packets", "reordered_packets", "seq_backwards", "bad_messages",
                     "callback_errors", "sensor_size_mismatch", "camera_restarts", "late_events",
                     *DecodeStats.REPORTED)
@@ -244,6 +249,7 @@ class EventPolicyNode(Node):
         self._last_seq: int | None = None  # the newest seq (see _count_seq)
         self._missing: set[int] = set()  # seqs counted lost lately (see _count_seq)
         self._restart_at: int | None = None  # a seq behind the newest (see _count_seq)
+        self._held: Any = None  # its packet, decoded if the next continues from it
         self._read_packet = EventPacketReader()
         self._last_event_us = -1
         self._camera_us = -1  # camera time the stream has reached (events or time words)
@@ -427,11 +433,21 @@ class EventPolicyNode(Node):
 
     def _handle_packets(self, msgs: list) -> int:
         c = self.counters
+        size = (self.encoder.width, self.encoder.height)
+        newer = []  # the packets after the newest seq: only those are decoded
         for msg in msgs:
             c["packets"] += 1
-            self._count_seq(int(msg.seq))
-            if (msg.width, msg.height) != (self.encoder.width, self.encoder.height):
+            verdict = self._count_seq(int(msg.seq))
+            if verdict == SEQ_RESTARTED and self._held is not None:
+                newer.append(self._held)  # the first packet of the restarted numbering
+            self._held = msg if verdict == SEQ_HELD else None
+            if verdict in (SEQ_NEWER, SEQ_RESTARTED):
+                newer.append(msg)
+            if (msg.width, msg.height) != size:
                 c["sensor_size_mismatch"] += 1
+        if not newer:
+            return 0
+        msgs = newer
         events, stats = self.decoder.decode_many(msgs, columns=True, drop_corrupt=True)
         t_words = self.decoder.time_us()
         if (stats.time_backwards and not events.size and 0 <= t_words
@@ -447,9 +463,12 @@ class EventPolicyNode(Node):
             self._last_event_us = -1
             events, stats = self.decoder.decode_many(msgs, columns=True, drop_corrupt=True)
             t_words = self.decoder.time_us()
+            now_at = (f"{t_words} us" if t_words >= 0 else
+                      "a time not known yet (no TIME_HIGH since the restart in these "
+                      "packets)")
             self._restart_log.warning(  # the new stream's time, as the camera sent it
-                f"camera time went back from {before} us to {t_words} us: treating it as "
-                "a camera restart")
+                f"camera time went back from {before} us to {now_at}: treating it as a "
+                "camera restart")
         self.decode_stats.add(stats)
         if stats.skipped:
             self._log.warning(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}")
@@ -463,20 +482,26 @@ class EventPolicyNode(Node):
             acted += self._act(period, msgs[-1].header.frame_id)
         return acted
 
-    def _count_seq(self, seq: int) -> None:
-        """Lost, reordered and stray packets from `seq`. A gap after the newest seq counts
+    def _count_seq(self, seq: int) -> int:
+        """Lost, reordered and stray packets from `seq`; returns what becomes of the packet
+        (SEQ_NEWER, SEQ_OLD, SEQ_HELD, SEQ_RESTARTED). A gap after the newest seq counts
         its packets as lost (the newest REORDER_WINDOW of them remembered); one of those
-        arriving later counts as reordered instead (its events come after newer ones: the
-        decoder skips them as time going backwards). Any other seq at or before the newest
+        arriving later counts as reordered instead. Any other seq at or before the newest
         counts in seq_backwards and leaves the newest alone (a duplicate, a stray late
         packet), unless the next packet continues from it: then the driver's numbering
-        restarted there, and it goes on from that seq (one seq_backwards, nothing lost)."""
+        restarted there, and it goes on from that seq (one seq_backwards, nothing counted
+        lost). A packet at or before the newest is not decoded: its events are older than
+        those decoded, and its EVT 3.0 words would set the stream's state back (a duplicate
+        was decoded again: its events at the newest time counted twice, the next packet's
+        read from its state). One that may start a restarted numbering is held until the
+        next packet tells (`_held`): decoded before it if it continues from it."""
         c, last = self.counters, self._last_seq
         candidate, self._restart_at = self._restart_at, None
-        if candidate is not None and seq == (candidate + 1) % SEQ_MODULUS:
-            self._missing.clear()  # the numbering restarted at `candidate`
+        if (candidate is not None and candidate != last
+                and seq == (candidate + 1) % SEQ_MODULUS):  # (after a duplicate of the
+            self._missing.clear()  # newest, its next is the next) restarted at candidate
             self._last_seq = seq
-            return
+            return SEQ_RESTARTED
         if last is not None:
             gap = (seq - last - 1) % SEQ_MODULUS
             if seq == last or gap >= SEQ_MODULUS // 2:  # at or before the newest
@@ -484,10 +509,10 @@ class EventPolicyNode(Node):
                     self._missing.discard(seq)
                     c["lost_packets"] -= 1
                     c["reordered_packets"] += 1
-                else:
-                    c["seq_backwards"] += 1
-                    self._restart_at = seq
-                return  # the newest seq stays
+                    return SEQ_OLD  # the newest seq stays
+                c["seq_backwards"] += 1
+                self._restart_at = seq
+                return SEQ_HELD
             c["lost_packets"] += gap
             missing = self._missing
             missing.update((last + k) % SEQ_MODULUS
@@ -496,6 +521,7 @@ class EventPolicyNode(Node):
                 keep = {(seq - k) % SEQ_MODULUS for k in range(1, REORDER_WINDOW + 1)}
                 missing.intersection_update(keep)
         self._last_seq = seq
+        return SEQ_NEWER
 
     def _act(self, period: Any, frame_id: str) -> int:
         if stop_requested():  # no action follows a stop request (SIGINT, SIGTERM)

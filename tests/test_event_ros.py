@@ -345,6 +345,44 @@ def test_lost_and_reordered_packets_are_told_apart(artifact):
         assert s["seq_backwards"] == 3 and s["lost_packets"] == 193, s
 
 
+def test_a_packet_at_or_before_the_newest_seq_is_not_decoded(artifact):
+    """A duplicate packet was decoded again (an outsider: packet 400 sent twice gave 101
+    events counted twice and 104 time_backwards, where the docs say a duplicate changes
+    nothing else); a reordered one set the stream's EVT 3.0 state back for the next. Now
+    neither is decoded. The first packet of a restarted numbering is held until the next
+    continues from it, then both are decoded (nothing lost)."""
+    rng = np.random.default_rng(2)
+
+    def packet(seq, ms=None):  # 200 events in the packet's millisecond, whole words
+        t0 = 1_000_000 + 1000 * (seq if ms is None else ms)
+        t = np.sort(rng.integers(t0, t0 + 1000, 200))
+        return _packet(seq, _evt3(rng.integers(0, 32, 200), rng.integers(0, 32, 200), t,
+                                  rng.integers(0, 2, 200)))
+
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        p = [packet(seq) for seq in range(8)]
+        for msg in (p[0], p[1], p[1], p[3], p[2], p[4]):  # a duplicate; 2 comes late
+            node.handle_packets([msg])
+        s = node.stats()
+        assert s["events"] == 4 * 200 and s["seq_backwards"] == 1, s
+        assert s["reordered_packets"] == 1 and s["lost_packets"] == 0, s
+        assert s["time_backwards"] == 0 and s["missing_state"] == 0, s
+        node.handle_packets([p[4], p[5]])  # a duplicate in a batch with a new one
+        s = node.stats()
+        assert s["events"] == 5 * 200 and s["seq_backwards"] == 2, s
+        assert s["time_backwards"] == 0 and s["packets"] == 8, s
+        # the driver restarts its numbering at 0 (camera time goes on): 0 is held, then
+        # decoded before 1, once 1 continues from it; across batches and within one
+        node.handle_packets([packet(0, ms=6)])
+        assert node.stats()["events"] == 5 * 200
+        node.handle_packets([packet(1, ms=7)])
+        node.handle_packets([packet(0, ms=8), packet(1, ms=9)])  # a second restart
+        s = node.stats()
+        assert s["events"] == 9 * 200 and s["seq_backwards"] == 4, s
+        assert s["time_backwards"] == 0 and s["lost_packets"] == 0, s
+
+
 @pytest.mark.parametrize("garbage", ["random", "big-endian"])
 def test_a_garbage_packet_does_not_move_camera_time(artifact, garbage):
     """A packet of random bytes, or an evt3 packet flagged big endian (EVT 3.0 is little

@@ -146,6 +146,7 @@ class RawReader:
             raise NeuroqError(f"RawReader: chunk_bytes must be >= 2, got {chunk_bytes}")
         self.chunk_bytes = int(chunk_bytes)
         lines: list[str] = []
+        cut = False  # the header's last line has no end of line and nothing follows it
         with open(self.path, "rb") as f:
             while True:
                 pos = f.tell()
@@ -153,12 +154,17 @@ class RawReader:
                 if first != b"%":
                     f.seek(pos)
                     break
-                line = (first + f.readline()).decode("ascii", errors="replace").rstrip("\r\n")
+                raw = first + f.readline()
+                line = raw.decode("ascii", errors="replace").rstrip("\r\n")
                 lines.append(line)
                 if line.strip() == RAW_HEADER_END:
                     break
+                cut = not raw.endswith(b"\n")
             self.data_offset = f.tell()
             start = f.read(RAW_CHECK_BYTES)
+        if cut:
+            raise NeuroqError(f"{self.path}: ends inside its header (its last line, "
+                              f"{lines[-1][:60]!r}, has no end): a truncated recording")
         self.header, hw, hh, fmt = _parse_raw_header(lines)
         if fmt and fmt != "EVT3":
             raise NeuroqError(

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from neuroq.deploy.errors import NeuroqError, read_text_file, yaml_problem
+from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file, yaml_problem
 from neuroq.deploy.paths import shipped_data
 
 #: The shipped file's name (config/dqn.yaml in a source checkout, share/neuroq/config/dqn.yaml
@@ -189,7 +189,7 @@ def load_hyperparameters(env_id: str, path: str | os.PathLike | None = None) -> 
     text = read_text_file(source, "config file")
     p = Path(source)
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise NeuroqError(f"{p} is not valid YAML {yaml_problem(exc)}") from None
     return parse_hyperparameters(data, env_id, str(p))
@@ -203,7 +203,7 @@ def override(config: DQNConfig, assignments: list[str], source: str = "--set") -
         if not sep or not key:
             raise NeuroqError(f"{source} expects key=value, got {item!r}")
         try:
-            value = yaml.safe_load(raw)
+            value = load_yaml(raw)
         except yaml.YAMLError:
             raise NeuroqError(f"{source}: cannot parse the value of {key}: {raw!r}") from None
         changes[key.strip()] = _check_value(key.strip(), value, source)

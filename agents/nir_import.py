@@ -54,7 +54,13 @@ from neuroq.agents.convert import (
 from neuroq.agents.nir_source import SourceNetwork, read_source, run_source
 from neuroq.deploy.artifact import plain
 from neuroq.deploy.encoders import Encoder, encoder_from_dict, with_silent_tail
-from neuroq.deploy.errors import NeuroqError, given_path, read_text_file, yaml_problem
+from neuroq.deploy.errors import (
+    NeuroqError,
+    given_path,
+    load_yaml,
+    read_text_file,
+    yaml_problem,
+)
 from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
 from neuroq.deploy.neuron import make_params
 
@@ -169,7 +175,7 @@ def read_encoder(path: str | os.PathLike) -> Encoder:
     text = read_text_file(path, "--encoder")
     p = Path(path)
     try:
-        d = yaml.safe_load(text)
+        d = load_yaml(text)
     except yaml.YAMLError as exc:
         raise NeuroqError(f"--encoder {p} is not valid YAML {yaml_problem(exc)}") from None
     if isinstance(d, dict) and isinstance(d.get("encoder"), dict):

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.deploy.errors import NeuroqError, read_text_file, yaml_problem
+from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file, yaml_problem
 
 #: The stages a sweep can run, in pipeline order; each needs the one before it.
 STAGES = ("train", "convert", "finetune", "export", "eval", "energy")
@@ -397,7 +397,7 @@ def load_spec(path: str | os.PathLike, train_run: list[str] | None = None) -> Sw
     text = read_text_file(path, "sweep spec")
     p = Path(path)
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise NeuroqError(f"{p} is not valid YAML {yaml_problem(exc)}") from None
     if train_run and isinstance(data, dict):

@@ -47,7 +47,7 @@ import yaml
 from neuroq.agents.hyperparams import DQNConfig, Hyperparameters
 from neuroq.agents.runs import env_folder
 from neuroq.agents.sweep_spec import Distribution, parse_distribution
-from neuroq.deploy.errors import NeuroqError, read_text_file, yaml_problem
+from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file, yaml_problem
 
 STUDY_FILE = "study.journal"
 STUDY_NAME = "neuroq-dqn"
@@ -100,7 +100,7 @@ def load_space(path: str | os.PathLike | None) -> dict[str, Distribution]:
         return parse_space(DEFAULT_SPACE, "the default search space")
     text = read_text_file(path, "search space")
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise NeuroqError(f"search space {path} is not valid YAML {yaml_problem(exc)}") from None
     return parse_space(data, str(path))

@@ -3,13 +3,15 @@
 Every error a user can cause (bad input, missing files, unknown names) is raised as
 `NeuroqError` with a message that says what went wrong and what to do. The CLI prints it as
 one line on stderr and exits non-zero; anything else is a bug and keeps its traceback.
-`given_path` and `read_text_file` say what is wrong with a path or a text file a user gave.
+`given_path` and `read_text_file` say what is wrong with a path or a text file a user gave;
+`load_yaml` reads a user's YAML, refusing a key given twice.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 
 class NeuroqError(Exception):
@@ -50,6 +52,37 @@ def yaml_problem(exc: Exception) -> str:
     at = f"at line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
     problem = getattr(exc, "problem", None) or " ".join(str(exc).split()) or "syntax error"
     return at + problem
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load(text)`, except that a mapping holding one key twice is an error
+    (yaml.constructor.ConstructorError, a yaml.YAMLError that `yaml_problem` reads: "at line
+    5, column 3: found duplicate key 'type'"). PyYAML keeps the last value without a word,
+    so a user's file with `type` given twice loaded as the second. Every file a user writes
+    (interfaces, configs, specs, encoders) is read with it."""
+    import yaml
+
+    class UniqueKeys(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Any, node: Any) -> Any:
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merges; keys may override
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                repeated = key in seen
+            except TypeError:  # an unhashable key: construct_mapping says so
+                break
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"found duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return loader.construct_mapping(node, deep=True)
+
+    UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=UniqueKeys)  # noqa: S506 - a SafeLoader subclass
 
 
 def counted(n: int, noun: str) -> str:

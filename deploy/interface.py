@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy.control import ActionTable, MalformedInput
-from neuroq.deploy.errors import NeuroqError, read_text_file, yaml_problem
+from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file, yaml_problem
 from neuroq.deploy.interface_features import (
     REASON_BAD_SCAN,
     REASON_WRONG_FRAME,
@@ -286,7 +286,10 @@ class SourceCache:
         self.interface = interface
         # source -> (its fields, arrival time s, header stamp ns or None)
         self._latest: dict[str, tuple[Mapping[str, Any], float, int | None]] = {}
-        self._others = [s for s in interface.sources if not s.trigger]
+        used = {n for f in interface.features for n in f.sources}
+        # the sources a feature reads: a declared-only one (an event stream) never arrives
+        # here, and waiting for it dropped every reading as missing
+        self._others = [s for s in interface.sources if not s.trigger and s.name in used]
 
     @property
     def drop_reasons(self) -> tuple[str, ...]:
@@ -341,7 +344,7 @@ def load_interface(name_or_path: str | os.PathLike) -> RobotInterface:
         path = shipped_data().config_file(f"{INTERFACES_DIR}/{text}.yaml")
     text = read_text_file(path, "robot interface")  # missing, binary, a folder: one line
     try:
-        doc = yaml.safe_load(text)
+        doc = load_yaml(text)
     except yaml.YAMLError as exc:
         raise NeuroqError(f"{path} is not valid YAML {yaml_problem(exc)}") from None
     return RobotInterface.from_dict(doc, str(path))

@@ -55,6 +55,9 @@ OPTIONS = {"field": {"field", "joint", "index", "scale", "offset"},
             "laser_sectors": {"sectors", "range_min", "range_max", "first_sector_rad"},
             "goal_distance": {"goal"}, "goal_bearing": {"goal"}}
 COMMON_KEYS = {"name", "source", "transform", "unit", "limits", "clip"}
+EVENT_SOURCE = "event_camera_msgs/EventPacket"
+"""A source type that is declared only: event streams go to the event node's encoder, no
+observation feature reads one (and no reading waits for one)."""
 
 
 
@@ -144,7 +147,7 @@ def parse_interface(d: Any, where: str) -> dict[str, Any]:
     features = _parse_features(d.get("observation"), by_name, fail)
     used = {n for f in features for n in f.sources}
     for s in sources:
-        if s.name not in used and s.type != "event_camera_msgs/EventPacket":
+        if s.name not in used and s.type != EVENT_SOURCE:
             fail(f"source {s.name} feeds no observation feature")
     command = _parse_command(d.get("command"), fail)
     env_id = d.get("env_id", "")
@@ -168,6 +171,7 @@ def _mappings(items: Any, what: str, must: str, fail: Any) -> Iterator[tuple[str
 
 def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
     out: list[Source] = []
+    ageless: list[str] = []  # non-trigger sources read by features without max_age_s
     for at, s in _mappings(items, "sources", "sources must be a non-empty list", fail):
         unknown = set(s) - {"name", "type", "topic", "trigger", "max_age_s"}
         if unknown:
@@ -183,6 +187,8 @@ def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
         if not isinstance(trigger, bool):
             fail(f"{at}.trigger must be true or false")
         age = s.get("max_age_s")
+        if not trigger and "max_age_s" not in s and typ != EVENT_SOURCE:
+            ageless.append(f"{at} ({name})")
         if age is not None and (not _number(age) or age <= 0):
             fail(f"{at}.max_age_s must be a positive number of seconds or null, got {age!r}")
         if trigger and age is not None:
@@ -192,6 +198,11 @@ def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
         fail("source names must be distinct")
     if sum(s.trigger for s in out) != 1:
         fail(f"exactly one source must be the trigger, got {sum(s.trigger for s in out)}")
+    if ageless:
+        fail(f"{ageless[0]}: give max_age_s, how old its latest message may be when a "
+             "trigger message makes a reading (s), or null for any age (a goal that stays "
+             "valid until the next); without it a silent sensor's last message fed every "
+             "reading")
     return tuple(out)
 
 
@@ -233,7 +244,7 @@ def _parse_features(items: Any, sources: dict[str, Source], fail: Any) -> tuple[
 def _check_options(t: str, o: dict[str, Any], src: Source, sources: dict[str, Source],
                    at: str, fail: Any) -> None:
     typ = src.type
-    if typ == "event_camera_msgs/EventPacket":
+    if typ == EVENT_SOURCE:
         fail(f"{at}: event packets feed the event node's encoder, not observation features")
     if t in ("field", "cos", "sin"):
         path = o.get("field")

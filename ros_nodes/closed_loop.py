@@ -47,7 +47,7 @@ from rclpy.context import Context
 from rclpy.node import Node
 from std_msgs.msg import Float64
 
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, load_yaml
 from neuroq.deploy.interface import RobotInterface, load_interface
 from neuroq.deploy.paths import shipped_data
 from neuroq.ros_nodes.executor import make_executor
@@ -311,7 +311,7 @@ def _node_params(config: str | os.PathLike) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(Path(config).read_text())
+        return load_yaml(Path(config).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise NeuroqError(f"{config}: cannot read the parameters ({type(exc).__name__})") from None
 

@@ -4,6 +4,7 @@ and the simulated robot's inverse."""
 
 import copy
 import math
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -344,6 +345,38 @@ def test_the_shipped_artifacts_fit_their_interfaces():
             load_interface("nav").check_artifact(m)
 
 
+def test_a_declared_event_stream_does_not_hold_back_the_readings():
+    """An event stream may be declared (it goes to the event node, no feature reads it);
+    the policy node then dropped every reading as `missing_ev`, waiting for a message that
+    nothing had to send, and never acted (an outsider's robot)."""
+    doc = base_doc([dict(JOINT)], [
+        {"name": "joints", "type": "sensor_msgs/JointState", "topic": "joint_states",
+         "trigger": True},
+        {"name": "ev", "type": "event_camera_msgs/EventPacket", "topic": "events"}])
+    cache = SourceCache(RobotInterface.from_dict(doc))
+    assert cache.drop_reasons == ()
+    joints = {"name": ["j"], "position": [0.5], "velocity": [0.0], "effort": []}
+    assert cache.reading(joints, now_s=1.0) == {"joints": joints}
+
+
+def test_every_source_besides_the_trigger_says_how_old_it_may_be():
+    """A second sensor without max_age_s was taken at any age: an encoder that died an hour
+    ago still fed its last value to every reading (an outsider's robot). max_age_s is now
+    required (null: any age, said on purpose)."""
+    encoder = {"name": "enc", "type": "std_msgs/Float64MultiArray", "topic": "enc"}
+    features = [dict(JOINT), {"name": "e", "source": "enc", "field": "data", "index": 0,
+                              "unit": "rad"}]
+    trigger = {"name": "joints", "type": "sensor_msgs/JointState", "topic": "joint_states",
+               "trigger": True}
+    with pytest.raises(NeuroqError, match=r"sources\[1\] \(enc\): give max_age_s, how old "
+                                          r"its latest message may be"):
+        RobotInterface.from_dict(base_doc(features, [trigger, encoder]))
+    for age in (0.05, None):
+        i = RobotInterface.from_dict(base_doc(features, [trigger, {**encoder,
+                                                                   "max_age_s": age}]))
+        assert i.sources[1].max_age_s == age
+
+
 # --- bad files --------------------------------------------------------------------------------
 
 JOINT = {"name": "x", "source": "joints", "joint": "j", "field": "position", "unit": "m"}
@@ -388,6 +421,30 @@ def test_unreadable_and_unknown_interfaces_are_one_line(tmp_path):
     bad.write_text("format: [unclosed")
     with pytest.raises(NeuroqError, match="not valid YAML"):
         load_interface(bad)
+
+
+def test_a_key_given_twice_is_refused_where_yaml_would_keep_the_last(tmp_path):
+    """`command.type` given twice (Twist, then Float64MultiArray) loaded as the second
+    without a word (an outsider's file; PyYAML keeps the last). Every user file is read by
+    `load_yaml` now, which names the line; YAML merge keys (`<<:`) still override."""
+    import yaml
+
+    from neuroq.deploy.errors import load_yaml, yaml_problem
+
+    text = (Path(shipped_interfaces()["cartpole"]).read_text()
+            .replace("  type: sensor_msgs/JointState\n",
+                     "  type: geometry_msgs/Twist\n  type: sensor_msgs/JointState\n", 1))
+    assert text.count("type: geometry_msgs/Twist") == 1
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(text)
+    with pytest.raises(NeuroqError, match=r"not valid YAML at line \d+, column 3: found "
+                                          r"duplicate key 'type'"):
+        load_interface(twice)
+    assert load_yaml("a: &A {p: 1, q: 2}\nb: {<<: *A, p: 3}\n") == {
+        "a": {"p": 1, "q": 2}, "b": {"p": 3, "q": 2}}
+    with pytest.raises(yaml.YAMLError) as exc:
+        load_yaml("x: 1\ny:\n  z: 1\n  z: 2\n")
+    assert yaml_problem(exc.value) == "at line 4, column 3: found duplicate key 'z'"
 
 
 def test_an_interface_file_that_is_not_yaml_text_is_one_line(tmp_path):

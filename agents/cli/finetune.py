@@ -47,7 +47,7 @@ def randomization(text: str) -> dict:
 
     import yaml
 
-    from neuroq.deploy.errors import NeuroqError, read_text_file
+    from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file
     from neuroq.envs.perturb import RandomizationSpec
 
     source = text
@@ -57,7 +57,7 @@ def randomization(text: str) -> dict:
         except NeuroqError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     try:
-        value = yaml.safe_load(source)
+        value = load_yaml(source)
     except yaml.YAMLError:
         value = None
     if not isinstance(value, dict):

@@ -449,15 +449,31 @@ def looks_like_nir(path: Path) -> bool:
         return False
 
 
+def _shipped_by_name(given: Any, p: Path, what: str) -> Path:
+    """The shipped artifact that `given` (a path `p` that does not exist) names, when it is
+    a bare name (`cartpole`, as interfaces are named: no folder separator, no suffix);
+    else NeuroqError saying it does not exist (and which names are shipped, for a name)."""
+    from neuroq.deploy.paths import shipped_data
+
+    text = os.fspath(given)
+    if "/" in text or os.sep in text or p.suffix:  # a path, not a name
+        raise NeuroqError(f"{what} {p} does not exist")
+    try:
+        return shipped_data().artifact(p.name)
+    except NeuroqError as exc:  # names what is shipped
+        raise NeuroqError(f"{what} {p} does not exist, and {exc}") from None
+
+
 def read_manifest(path: str | os.PathLike, what: str = "artifact"
                   ) -> tuple[Path, dict[str, Any]]:
-    """(folder, manifest) of an artifact folder or its manifest.json, the manifest's format
-    and required keys checked; the weights are neither read nor checked (load_artifact
+    """(folder, manifest) of an artifact folder or its manifest.json (or a shipped artifact
+    by its name, `cartpole`, where no such path exists), the manifest's format and required
+    keys checked; the weights are neither read nor checked (load_artifact
     does that). For a node that needs only what the manifest says (the actuator: the robot
     interface). what: how the path was given, for the messages ("artifact", "--artifact")."""
     p = given_path(path, what)
     if not p.exists():
-        raise NeuroqError(f"{what} {p} does not exist")
+        p = _shipped_by_name(path, p, what)
     if p.is_file() and p.name != MANIFEST_FILE:
         hint = (f"; a NIR graph from another tool becomes an artifact with `neuroq import {p} "
                 "--env ENV --encoder FILE`") if looks_like_nir(p) else ""

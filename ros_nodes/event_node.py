@@ -98,7 +98,7 @@ from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.cdr import EventPacketReader, serialize_joy
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.executor import steady_timer
-from neuroq.ros_nodes.params import check_choice, declare, refuse_runtime_changes
+from neuroq.ros_nodes.params import check_choice, declare, empty_artifact, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node, stop_requested
 from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
@@ -306,7 +306,7 @@ class EventPolicyNode(Node):
 
     def _load(self) -> Any:
         if not self._artifact:
-            raise NeuroqError("parameter 'artifact' is empty: set it to a deploy artifact")
+            raise NeuroqError(empty_artifact(self))
         from neuroq.deploy.policy import load_policy
 
         return load_policy(self._artifact, backend=self._backend)

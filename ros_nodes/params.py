@@ -64,3 +64,12 @@ def refuse_runtime_changes(node: Node) -> None:
         return SetParametersResult(successful=True)
 
     node.add_on_set_parameters_callback(guard)
+
+
+def empty_artifact(node: Node) -> str:
+    """The message for an empty `artifact` parameter, with where it is set: a params file's
+    section must carry the node's name (an outsider named it after the executable, and the
+    file was not applied without a word)."""
+    return (f"parameter 'artifact' is empty: set it to a deploy artifact (a folder, or a "
+            f"shipped one by name: cartpole): -p artifact:=..., or in a params file under "
+            f"'{node.get_name()}:' or '/**:', then 'ros__parameters:'")

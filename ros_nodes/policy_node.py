@@ -111,7 +111,7 @@ from neuroq.deploy.policy import ActionInfo, Policy
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import extract, has_header, message_class
-from neuroq.ros_nodes.params import check_choice, declare, refuse_runtime_changes
+from neuroq.ros_nodes.params import check_choice, declare, empty_artifact, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
@@ -216,7 +216,7 @@ class PolicyNode(Node):
         check_choice("backend", self._backend, BACKENDS)
         check_choice("performance_level", level, LEVELS)
         if not self._artifact:
-            raise NeuroqError("parameter 'artifact' is empty: set it to a deploy artifact")
+            raise NeuroqError(empty_artifact(self))
         if self._backend == "spinnaker2" and not board_ip:
             raise NeuroqError("parameter 'board_ip' is empty: the spinnaker2 backend needs the "
                               "board's address")

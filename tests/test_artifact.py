@@ -10,6 +10,7 @@ from neuroq.deploy.artifact import (
     MANIFEST_FILE,
     WEIGHTS_FILE,
     load_artifact,
+    read_manifest,
     save_artifact,
 )
 from neuroq.deploy.encoders import PopulationEncoder, RateEncoder
@@ -267,3 +268,24 @@ def test_spinnaker2_profile_read_as_s2_nir_documents_it(tmp_path):
     a, b = run_reference(net, spikes).q, run_reference(s2, spikes).q
     assert (a.argmax(1) == b.argmax(1)).all()
     assert np.abs(a - b).max() <= 1e-3 * np.abs(a).max()
+
+
+def test_a_shipped_artifact_is_found_by_name_where_no_such_path_exists(tmp_path, monkeypatch):
+    """`-p artifact:=cartpole` was "artifact cartpole does not exist" while
+    `interface:=cartpole` found the shipped interface (an outsider's robot). A bare name
+    that is no path names a shipped artifact now; a path never does, and a folder of that
+    name in the working directory comes first."""
+    from neuroq.deploy.paths import shipped_data
+
+    monkeypatch.chdir(tmp_path)
+    assert read_manifest("cartpole")[0] == shipped_data().artifact("cartpole")
+    assert load_artifact("nav").manifest["env_id"] == "neuroq/DiffDriveNav-v0"
+    with pytest.raises(NeuroqError, match=r"artifact cartpol does not exist, and no shipped "
+                                          r"artifact 'cartpol' in .* \(shipped: .*cartpole"):
+        read_manifest("cartpol")
+    for path in ("sub/cartpole", "cartpole.json", "./cartpole2"):
+        with pytest.raises(NeuroqError, match=r"does not exist$"):
+            read_manifest(path)
+    (tmp_path / "cartpole").mkdir()  # a folder here is the one meant
+    with pytest.raises(NeuroqError, match="is not an artifact: it has no manifest.json"):
+        read_manifest("cartpole")

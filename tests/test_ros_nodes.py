@@ -360,6 +360,59 @@ def test_actuator_maps_actions_to_clamped_twists_and_drops_bad_ones(tmp_path):
         assert all(m.header.frame_id == "base_link" for _, m in probe.messages("cmd_vel"))
 
 
+class _Said:
+    """A logger stand-in that keeps what a node says (get_logger() replaced on the node)."""
+
+    def __init__(self):
+        self.lines = []
+
+    def __getattr__(self, level):
+        return lambda text, **_: self.lines.append((level, text))
+
+
+def test_actuator_says_when_actions_come_slower_than_its_watchdog(tmp_path):
+    """An outsider's 50 Hz robot under the default 15 ms watchdog: 548 trips in 11 s, and
+    only "no fresh action for 15.0 ms" to go by. The actuator now compares the actions'
+    median interval with its timeout and says what would fit; and it says at start which
+    actions exceed the command limits (they are sent clamped)."""
+    (tmp_path / "twist.yaml").write_text(TWIST_INTERFACE)
+    said = _Said()
+
+    def actuator(ctx):
+        ActuatorNode.get_logger = lambda self: said  # the start-up lines too
+        try:
+            node = ActuatorNode(context=ctx, parameter_overrides=[
+                Parameter("interface", value=str(tmp_path / "twist.yaml")),
+                Parameter("watchdog_timeout_s", value=0.015)])
+        finally:
+            del ActuatorNode.get_logger
+        node.get_logger = lambda: said
+        return node
+
+    def probe_factory(ctx):
+        return Probe(ctx)
+
+    with spinning(actuator, probe_factory) as (node, probe):
+        assert [t for level, t in said.lines if "beyond the limits" in t] == [
+            "action 'b' commands [2.0, 0.0], beyond the limits [0.5, 1.0]: it is sent "
+            "clamped, as [0.5, 0.0]",
+            "action 'c' commands [0.0, -3.0], beyond the limits [0.5, 1.0]: it is sent "
+            "clamped, as [0.0, -1.0]"]
+        pub = probe.create_publisher(Joy, "action", command_qos())
+        _wait_matched(pub)
+        for _ in range(55):  # 50 Hz
+            msg = Joy(buttons=[0])
+            msg.header.stamp = probe.get_clock().now().to_msg()
+            pub.publish(msg)
+            time.sleep(0.02)
+        assert wait_until(lambda: node.commands_sent >= 51, 5.0)
+        slow = [t for level, t in said.lines if level == "warning" and "actions arrive" in t]
+        assert len(slow) == 1 and "longer than watchdog_timeout_s 15.0 ms" in slow[0], said.lines
+        assert 18.0 < node.stats()["action_interval_median_ms"] < 40.0
+        assert any(t == "first action: commanding (the safe command until now)"
+                   for _, t in said.lines)
+
+
 def test_a_backend_failing_mid_run_stops_actions_and_is_reported():
     policy = StandInPolicy(fail_on_call=4)  # the warm-up action is call 1
 

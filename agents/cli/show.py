@@ -24,11 +24,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from neuroq.agents.runs import REPORT_FILE, RESULT_FILE, read_json, require_run_dir
     from neuroq.deploy.artifact import MANIFEST_FILE, read_manifest
     from neuroq.deploy.errors import NeuroqError
 
-    run_dir = require_run_dir(args.run, must_contain="")
+    try:
+        run_dir = require_run_dir(args.run, must_contain="")
+    except NeuroqError:
+        if Path(args.run).exists() or not args.run:
+            raise
+        try:  # no such folder: a shipped artifact by name (cartpole)?
+            run_dir = read_manifest(args.run)[0]
+        except NeuroqError:
+            raise NeuroqError(f"run folder {args.run} does not exist") from None
     found = [run_dir / name for name in (RESULT_FILE, REPORT_FILE) if (run_dir / name).exists()]
     if not found and (run_dir / MANIFEST_FILE).is_file():  # a deploy artifact
         _, manifest = read_manifest(run_dir)

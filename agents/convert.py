@@ -234,26 +234,27 @@ def check_convert_settings(encoder_kind: Any = "population", timesteps: Any = No
                            eval_episodes: Any = DEFAULT_EVAL_EPISODES, seed: Any = 0,
                            reset: Any = DEFAULT_RESET) -> None:
     """NeuroqError naming the first setting of a convert run (`run_convert`'s) that is not
-    usable, before any work: `run_convert` and sweep specs check with it. T against the
+    usable, by its name (the command line's --record-steps is record_steps), before any
+    work: `run_convert` and sweep specs check with it. T against the
     network's depth is checked once the network is known (`check_timesteps`)."""
     if encoder_kind not in ENCODER_KINDS:
         raise NeuroqError(f"unknown encoder {encoder_kind!r} "
                           f"(choose from {', '.join(ENCODER_KINDS)})")
-    counts = [("--record-steps", record_steps, 100), ("--eval-episodes", eval_episodes, 1)]
-    counts += [("--timesteps", timesteps, 1)] if timesteps is not None else []
-    counts += [("--eval-timesteps", t, 1) for t in _listed(eval_timesteps)]
+    counts = [("record_steps", record_steps, 100), ("eval_episodes", eval_episodes, 1)]
+    counts += [("timesteps", timesteps, 1)] if timesteps is not None else []
+    counts += [("eval_timesteps", t, 1) for t in _listed(eval_timesteps)]
     for name, value, least in counts:
         if not seeds.is_int(value) or value < least:
             raise NeuroqError(f"{name} must be an integer >= {least}, got {value!r}")
-    seeds.check_seed(seed, "--seed")
+    seeds.check_seed(seed)
     if not _is_real(percentile) or not 0 < percentile <= 100:
-        raise NeuroqError(f"--percentile must lie in (0, 100], got {percentile!r}")
+        raise NeuroqError(f"percentile must lie in (0, 100], got {percentile!r}")
     if reset not in RESETS:
         raise NeuroqError(f"unknown reset {reset!r} (choose from {', '.join(RESET_CHOICES)})")
     if encoder_kind == "population" and not (seeds.is_int(n_per_dim) and n_per_dim >= 2
                                              and _is_real(width) and width > 0):
-        raise NeuroqError("population encoder: --n-per-dim must be an integer >= 2 and "
-                          f"--width > 0, got {n_per_dim!r} and {width!r}")
+        raise NeuroqError("population encoder: n_per_dim must be an integer >= 2 and "
+                          f"width > 0, got {n_per_dim!r} and {width!r}")
 
 
 def _listed(values: Any) -> tuple:

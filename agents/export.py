@@ -105,12 +105,12 @@ def check_export_settings(eval_episodes: Any = DEFAULT_EVAL_EPISODES, gate: Any 
     from neuroq.deploy.errors import NeuroqError
     from neuroq.deploy.seeds import is_int
 
-    for name, value in (("--eval-episodes", eval_episodes), ("--gate-episodes", gate_episodes)):
+    for name, value in (("eval_episodes", eval_episodes), ("gate_episodes", gate_episodes)):
         if not is_int(value) or value < 0:
             raise NeuroqError(f"{name} must be an integer >= 0, got {value!r}")
     if (isinstance(gate, bool) or not isinstance(gate, int | float)
             or not 0.0 <= gate <= 2.0):
-        raise NeuroqError(f"--gate must lie in [0, 2] (a fraction of the float return), "
+        raise NeuroqError(f"gate must lie in [0, 2] (a fraction of the float return), "
                           f"got {gate!r}")
     if not isinstance(force, bool):
         raise NeuroqError(f"force must be true or false, got {force!r}")

@@ -207,7 +207,7 @@ def check_finetune_settings(cfg: FinetuneConfig, eval_episodes: Any = None) -> N
     try:
         RandomizationSpec.from_dict(cfg.randomize or None)
     except ValueError as exc:
-        raise NeuroqError(f"finetune {exc}") from None
+        raise NeuroqError(str(exc)) from None
 
 
 def _randomization(randomize: dict[str, Any], env_id: str) -> tuple:

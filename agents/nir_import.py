@@ -285,6 +285,11 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
     network, chip_notes = to_chip(src, t_src, s.percentile)
     notes += chip_notes
     if encoder.silent_tail and not src.delays:  # meant, or a manifest's chip tail
+        if encoder.silent_tail >= t_src:
+            raise NeuroqError(f"the encoder (--encoder) leaves all {t_src} of the source's "
+                              f"steps without input (silent_tail {encoder.silent_tail}): set "
+                              "silent_tail: 0 in the encoder file (an artifact manifest's "
+                              "encoder keeps that artifact's chip tail)")
         notes.append(encoder_tail_note(encoder.silent_tail, t_src))
     for n in notes:
         warn(n)

@@ -37,7 +37,6 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -167,16 +166,18 @@ def load_profile(artifact: str | os.PathLike, library: str) -> tuple[Any, Callab
     `network.<library>.nir` in the artifact folder) as the library's torch module, and a
     function spikes (T, batch, n_inputs) 0/1 -> Q-values (batch, n_actions): the readout's
     membrane after T steps times the manifest's q_scale. Reset by subtraction where the
-    manifest's `neuron.reset` says so. NeuroqError for a folder without that profile."""
+    manifest's `neuron.reset` says so. `artifact`: its folder, its manifest.json or a
+    shipped artifact's name. NeuroqError for an artifact without that profile."""
     import nir
 
-    from neuroq.deploy.artifact import load_artifact, profile_file
+    from neuroq.deploy.artifact import profile_file, read_manifest
     from neuroq.deploy.errors import NeuroqError
 
     if library not in RUNNERS:
         raise NeuroqError(f"library must be one of {', '.join(RUNNERS)}, got {library!r}")
-    manifest = load_artifact(artifact).manifest  # NeuroqError for what is no artifact
-    folder = Path(artifact)
+    # its folder (from the folder, its manifest.json or a shipped name); NeuroqError for
+    # what is no artifact
+    folder, manifest = read_manifest(artifact)
     path = folder / profile_file(library)
     if not path.is_file():
         raise NeuroqError(f"{folder} has no {path.name}: export it with `neuroq export "

@@ -66,7 +66,8 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
                  "validation_episodes", "train_thresholds", "loss", "gamma",
                  "td_initial_steps", "seed", "randomize", "eval_episodes"),
     "export": ("eval_episodes", "gate", "gate_episodes", "force"),
-    "eval": ("episodes", "seed", "backend", "performance_level", "static_scope", "max_steps"),
+    "eval": ("episodes", "seed", "backend", "performance_level", "static_scope", "max_steps",
+             "board_ip"),
     "energy": ("episodes", "seed", "max_steps", "latency_samples", "probe_gpu"),
 }
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
@@ -148,12 +149,15 @@ def _is_number(x: Any) -> bool:
 
 
 def _number(value: Any) -> Any:
-    """YAML 1.1 reads 1e-3 (no dot) as a string: read it as the number it means."""
+    """YAML 1.1 reads 1e-3 (no dot) as a string: read it as the number it means (an
+    integer where it is one and has no dot: 2e4 is 20000, as a count takes it)."""
     if isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             return value
+        whole = number.is_integer() and "." not in value
+        return int(number) if whole else number
     return value
 
 
@@ -276,7 +280,7 @@ def _check_trials(spec: SweepSpec) -> None:
     for trial in spec.trials():
         for stage, settings in trial.settings.items():
             try:
-                check_stage(stage, settings)
+                check_stage(stage, settings, spec.env)
             except NeuroqError as exc:
                 point = ", ".join(f"{k}={v!r}" for k, v in trial.point.items())
                 raise NeuroqError(f"{spec.source} trial {trial.index}"

@@ -143,19 +143,30 @@ RUNNERS = {"train": _train, "convert": _convert, "finetune": _finetune, "export"
            "eval": _eval, "energy": _energy}
 
 
-def check_stage(stage: str, settings: dict[str, Any]) -> None:
+def check_stage(stage: str, settings: dict[str, Any], env: str) -> None:
     """NeuroqError naming the first of a stage's settings (keys already checked against
     STAGE_KEYS) that the stage's own function would refuse, by that function's check and
-    with the runner's mapping of settings to arguments: a sweep spec checks every trial
-    with it before anything runs. (Train's hyperparameters and every randomization are
-    checked by the spec itself; what depends on an upstream run, such as T against the
-    network's depth or a randomization's physics against a train run's env, when the
-    stage runs.)"""
+    with the runner's mapping of settings to arguments, randomizations against `env` (the
+    spec's): a sweep spec checks every trial with it before anything runs, random draws
+    included. (What depends on an upstream run, such as T against the network's depth,
+    is checked when the stage runs.)"""
     from neuroq.deploy.seeds import check_seed
+    from neuroq.envs.perturb import randomization_for
+
+    def randomizations(*names: str) -> None:
+        for name in names:
+            try:
+                randomization_for(env, s.get(name), name)
+            except ValueError as exc:
+                raise NeuroqError(str(exc)) from None
 
     s = dict(settings)
     if stage == "train":
+        from neuroq.agents.hyperparams import DQNConfig
+
         check_seed(s.get("seed", 0))
+        _with(DQNConfig(), {k: v for k, v in s.items() if k != "seed"})  # as `_train` does
+        randomizations("randomize", "select_randomize")
     elif stage == "convert":
         from neuroq.agents.convert import check_convert_settings
 
@@ -165,6 +176,7 @@ def check_stage(stage: str, settings: dict[str, Any]) -> None:
         from neuroq.agents.finetune import check_finetune_settings
 
         check_finetune_settings(*_finetune_args(s))
+        randomizations("randomize")
     elif stage == "export":
         from neuroq.agents.export import check_export_settings
 

@@ -357,7 +357,7 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
     this, so a wrong file is one line before Ray starts, and each is read once."""
     from neuroq.agents import hyperparams
     from neuroq.agents.runs import ensure_writable
-    from neuroq.agents.train import check_env_id
+    from neuroq.agents.train import check_env_id, check_randomizations
 
     if not isinstance(n_trials, int) or n_trials < 1:
         raise NeuroqError(f"--trials must be an integer >= 1, got {n_trials!r}")
@@ -370,6 +370,7 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
               else hyperparams.load_hyperparameters(env_id))
     extra = list(overrides or []) + ([f"n_timesteps={steps}"] if steps else [])
     base = hyperparams.override(loaded.config, extra)
+    check_randomizations(env_id, base)  # before the study's folder and settings are made
     folder = ensure_writable(tune_dir(env_id, name, out_root)).resolve()
     (folder / "trials").mkdir(exist_ok=True)
     settings = {"env_id": env_id, "seed": seed, "base": base.to_dict(),

@@ -147,10 +147,10 @@ def node_chain(graph: Any, where: str) -> list[tuple[str, Any]]:
             if loop:
                 raise NeuroqError(
                     f"{where}: node {a!r} feeds back into itself ({' -> '.join(loop)}): a "
-                    "recurrent connection; neuroq imports feed-forward sequential graphs "
+                    "recurrent connection; neuroq reads feed-forward sequential graphs "
                     "only (Input, then Affine/Linear and neuron nodes, one after another)")
             raise NeuroqError(f"{where}: node {a!r} feeds more than one node "
-                              f"({', '.join(map(repr, after))}); neuroq imports sequential "
+                              f"({', '.join(map(repr, after))}); neuroq reads sequential "
                               "graphs only (one chain from Input to Output)")
     inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
     if len(inputs) != 1:
@@ -166,7 +166,7 @@ def node_chain(graph: Any, where: str) -> list[tuple[str, Any]]:
             raise NeuroqError(f"{where}: an edge leads to {name!r}, which is not a node")
         if name in seen:
             raise NeuroqError(f"{where}: the edges return to node {name!r}: a cycle (a "
-                              "recurrent connection); neuroq imports feed-forward graphs only")
+                              "recurrent connection); neuroq reads feed-forward graphs only")
         seen.add(name)
         chain.append((name, nodes[name]))
         if isinstance(nodes[name], nir.Output):

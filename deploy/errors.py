@@ -70,7 +70,7 @@ def load_yaml(text: str) -> Any:
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merges; keys may override
                 continue
-            key = loader.construct_object(key_node, deep=True)
+            key = loader.construct_object(key_node)
             try:
                 repeated = key in seen
             except TypeError:  # an unhashable key: construct_mapping says so
@@ -79,7 +79,11 @@ def load_yaml(text: str) -> Any:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"found duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
-        return loader.construct_mapping(node, deep=True)
+        # as SafeConstructor.construct_yaml_map: the dict first, filled after, so that
+        # nesting and recursive anchors load as with yaml.safe_load
+        data: dict = {}
+        yield data
+        data.update(loader.construct_mapping(node))
 
     UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     return yaml.load(text, Loader=UniqueKeys)  # noqa: S506 - a SafeLoader subclass

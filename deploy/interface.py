@@ -120,6 +120,13 @@ class RobotInterface:
     def trigger(self) -> Source:
         return next(s for s in self.sources if s.trigger)
 
+    @property
+    def read_sources(self) -> tuple[Source, ...]:
+        """The sources the policy reads, in declared order: the trigger and every source a
+        feature reads (not a declared-only event stream, which goes to the event node)."""
+        used = {n for f in self.features for n in f.sources}
+        return tuple(s for s in self.sources if s.trigger or s.name in used)
+
     def source(self, name: str) -> Source:
         for s in self.sources:
             if s.name == name:
@@ -286,10 +293,9 @@ class SourceCache:
         self.interface = interface
         # source -> (its fields, arrival time s, header stamp ns or None)
         self._latest: dict[str, tuple[Mapping[str, Any], float, int | None]] = {}
-        used = {n for f in interface.features for n in f.sources}
         # the sources a feature reads: a declared-only one (an event stream) never arrives
         # here, and waiting for it dropped every reading as missing
-        self._others = [s for s in interface.sources if not s.trigger and s.name in used]
+        self._others = [s for s in interface.read_sources if not s.trigger]
 
     @property
     def drop_reasons(self) -> tuple[str, ...]:

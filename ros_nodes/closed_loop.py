@@ -47,7 +47,7 @@ from rclpy.context import Context
 from rclpy.node import Node
 from std_msgs.msg import Float64
 
-from neuroq.deploy.errors import NeuroqError, load_yaml
+from neuroq.deploy.errors import NeuroqError, load_yaml, yaml_problem
 from neuroq.deploy.interface import RobotInterface, load_interface
 from neuroq.deploy.paths import shipped_data
 from neuroq.ros_nodes.executor import make_executor
@@ -312,8 +312,11 @@ def _node_params(config: str | os.PathLike) -> Any:
 
     try:
         return load_yaml(Path(config).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise NeuroqError(f"{config}: cannot read the parameters ({type(exc).__name__})") from None
+    except yaml.YAMLError as exc:
+        raise NeuroqError(f"{config}: the parameters are not valid YAML "
+                          f"{yaml_problem(exc)}") from None
 
 
 def _node_param(doc: Any, config: str | os.PathLike, node: str, name: str) -> Any:

@@ -47,8 +47,9 @@ Bad input never stops the node: truncated EVT 3.0 words, events outside the sens
 going backwards, an unknown encoding and payloads that are not bytes are counted per reason
 and skipped; an evt3 packet holding a corrupt word (an undefined type) is skipped whole
 (`corrupt_packets`), since its other words would move camera time; lost, reordered and
-duplicate packets are told apart by `seq`; each comes with a throttled warning and WARN
-diagnostics for WARN_HOLD_S naming what grew. Events are
+duplicate packets are told apart by `seq` (the last two not decoded, `_count_seq`); decode
+problems come with a throttled warning, and every counter that grows turns the diagnostics
+WARN for WARN_HOLD_S, naming it. Events are
 decoded against the policy's sensor size (the encoder's), so events outside it count as
 out_of_sensor whatever size the packet declares.
 
@@ -153,9 +154,9 @@ SEQ_MODULUS = 1 << 64
 """EventPacket.seq is a uint64."""
 SEQ_NEWER, SEQ_OLD, SEQ_HELD, SEQ_RESTARTED = range(4)
 """What `_count_seq` makes of a packet: after the newest seq (decoded); at or before it,
-reordered (not decoded); at or before it otherwise, a duplicate, a stray packet or the
-first of a restarted numbering (held until the next packet tells); the next of a
-restarted numbering (decoded, after the held one)."""
+reordered, duplicate or stray (not decoded); more than REORDER_WINDOW behind it, perhaps the
+first of a restarted numbering (held until the next packet tells); the next of a restarted
+numbering (decoded, after the held one)."""
 PROBLEM_COUNTERS = ("lost_packets", "reordered_packets", "seq_backwards", "bad_messages",
                     "callback_errors", "sensor_size_mismatch", "camera_restarts", "late_events",
                     *DecodeStats.REPORTED)
@@ -248,8 +249,7 @@ class EventPolicyNode(Node):
                          "bad_messages": 0, "take_ticks": 0}
         self._last_seq: int | None = None  # the newest seq (see _count_seq)
         self._missing: set[int] = set()  # seqs counted lost lately (see _count_seq)
-        self._restart_at: int | None = None  # a seq behind the newest (see _count_seq)
-        self._held: Any = None  # its packet, decoded if the next continues from it
+        self._held: Any = None  # a packet far behind the newest seq (see _count_seq)
         self._read_packet = EventPacketReader()
         self._last_event_us = -1
         self._camera_us = -1  # camera time the stream has reached (events or time words)
@@ -434,20 +434,25 @@ class EventPolicyNode(Node):
     def _handle_packets(self, msgs: list) -> int:
         c = self.counters
         size = (self.encoder.width, self.encoder.height)
-        newer = []  # the packets after the newest seq: only those are decoded
+        # the packets after the newest seq, the only ones decoded; a restarted numbering
+        # starts a part of its own (its camera may have restarted too: each part gets the
+        # camera-restart check of `_decode_and_act`)
+        parts: list[list] = [[]]
         for msg in msgs:
             c["packets"] += 1
-            verdict = self._count_seq(int(msg.seq))
-            if verdict == SEQ_RESTARTED and self._held is not None:
-                newer.append(self._held)  # the first packet of the restarted numbering
+            held, verdict = self._held, self._count_seq(int(msg.seq))
             self._held = msg if verdict == SEQ_HELD else None
-            if verdict in (SEQ_NEWER, SEQ_RESTARTED):
-                newer.append(msg)
+            if verdict == SEQ_RESTARTED:
+                parts.append([held, msg])  # the first packet of the restarted numbering
+            elif verdict == SEQ_NEWER:
+                parts[-1].append(msg)
             if (msg.width, msg.height) != size:
                 c["sensor_size_mismatch"] += 1
-        if not newer:
-            return 0
-        msgs = newer
+        return sum(self._decode_and_act(part) for part in parts if part)
+
+    def _decode_and_act(self, msgs: list) -> int:
+        """Decode consecutive packets of one numbering; act on every period they complete."""
+        c = self.counters
         events, stats = self.decoder.decode_many(msgs, columns=True, drop_corrupt=True)
         t_words = self.decoder.time_us()
         if (stats.time_backwards and not events.size and 0 <= t_words
@@ -487,19 +492,19 @@ class EventPolicyNode(Node):
         (SEQ_NEWER, SEQ_OLD, SEQ_HELD, SEQ_RESTARTED). A gap after the newest seq counts
         its packets as lost (the newest REORDER_WINDOW of them remembered); one of those
         arriving later counts as reordered instead. Any other seq at or before the newest
-        counts in seq_backwards and leaves the newest alone (a duplicate, a stray late
-        packet), unless the next packet continues from it: then the driver's numbering
-        restarted there, and it goes on from that seq (one seq_backwards, nothing counted
-        lost). A packet at or before the newest is not decoded: its events are older than
-        those decoded, and its EVT 3.0 words would set the stream's state back (a duplicate
-        was decoded again: its events at the newest time counted twice, the next packet's
-        read from its state). One that may start a restarted numbering is held until the
-        next packet tells (`_held`): decoded before it if it continues from it."""
-        c, last = self.counters, self._last_seq
-        candidate, self._restart_at = self._restart_at, None
-        if (candidate is not None and candidate != last
-                and seq == (candidate + 1) % SEQ_MODULUS):  # (after a duplicate of the
-            self._missing.clear()  # newest, its next is the next) restarted at candidate
+        counts in seq_backwards and leaves the newest alone: a duplicate or a stray late
+        packet, or, when it lies more than REORDER_WINDOW behind the newest and the next
+        packet continues from it, the start of a restarted numbering (a driver restart):
+        counting goes on from there (one seq_backwards, nothing counted lost). A packet at
+        or before the newest is not decoded: its events are older than those decoded, and
+        its EVT 3.0 words would set the stream's state back (a duplicate was decoded again:
+        its events at the newest time counted twice). One far enough behind to start a
+        restarted numbering is held (`_held`) until the next packet tells: decoded before
+        it if it continues from it. Near the newest, it is never taken for a restart (a
+        stream arriving twice, 5 6 5 6 7, was)."""
+        c, last, held = self.counters, self._last_seq, self._held
+        if held is not None and seq == (int(held.seq) + 1) % SEQ_MODULUS:
+            self._missing.clear()  # the numbering restarted at the held packet
             self._last_seq = seq
             return SEQ_RESTARTED
         if last is not None:
@@ -511,8 +516,8 @@ class EventPolicyNode(Node):
                     c["reordered_packets"] += 1
                     return SEQ_OLD  # the newest seq stays
                 c["seq_backwards"] += 1
-                self._restart_at = seq
-                return SEQ_HELD
+                behind = (last - seq) % SEQ_MODULUS
+                return SEQ_HELD if behind > REORDER_WINDOW else SEQ_OLD
             c["lost_packets"] += gap
             missing = self._missing
             missing.update((last + k) % SEQ_MODULUS

@@ -70,6 +70,8 @@ def empty_artifact(node: Node) -> str:
     """The message for an empty `artifact` parameter, with where it is set: a params file's
     section must carry the node's name (an outsider named it after the executable, and the
     file was not applied without a word)."""
+    section = (node.get_name() if node.get_namespace() == "/"
+               else node.get_fully_qualified_name())  # a namespaced node's: /ns/name
     return (f"parameter 'artifact' is empty: set it to a deploy artifact (a folder, or a "
             f"shipped one by name: cartpole): -p artifact:=..., or in a params file under "
-            f"'{node.get_name()}:' or '/**:', then 'ros__parameters:'")
+            f"'{section}:' or '/**:', then 'ros__parameters:'")

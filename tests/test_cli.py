@@ -107,6 +107,20 @@ def test_show_reads_a_deploy_artifact(capsys, tmp_path):
     assert len(err) == 1 and "manifest.json" in err[0], err
 
 
+def test_show_takes_a_shipped_artifact_by_name(capsys, tmp_path, monkeypatch):
+    """`neuroq show cartpole` (as `neuroq eval cartpole`), where no such folder is here; a
+    misspelt name lists the shipped ones; a blank argument is still an empty path."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["show", "cartpole"]) == 0
+    assert "CartPole-v1" in capsys.readouterr().out
+    assert main(["show", "cartpol"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "run folder cartpol does not exist" in err[0], err
+    assert "(shipped: acrobot, cartpole" in err[0], err
+    assert main(["show", " "]) == 2
+    assert "an empty path" in capsys.readouterr().err
+
+
 def test_demo_records_its_command_without_the_local_run_folder():
     """PROVENANCE.md's regenerate line: every argument as given, less --out (a local path)."""
     from neuroq.agents.cli.demo import shipped_command

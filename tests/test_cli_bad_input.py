@@ -126,6 +126,19 @@ def test_train_checks_its_randomizations_against_the_env_and_writes_no_run(
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.yaml"))
 
 
+def test_tune_checks_its_randomizations_before_the_study(tmp_path, capsys):
+    """`neuroq tune --set 'randomize={physics: {bar: [1, 2]}}'` ran every trial to a failure,
+    exited 0 and kept the study's settings, so that the corrected command was refused as
+    'begun with other settings' (a reviewer). One line now, before the study's folder."""
+    pytest.importorskip("optuna")
+    code, _, err = run_cli(capsys, "tune", "--env", "CartPole-v1", "--serial", "--trials",
+                           "1", "--set", "randomize={physics: {bar: [1, 2]}}", "--out",
+                           tmp_path / "runs")
+    assert_one_line_error(code, err, "tune", "randomize.physics: CartPole-v1 has no physics "
+                                             "parameter 'bar'")
+    assert not list(tmp_path.rglob("settings.yaml"))
+
+
 def test_convert_of_a_garbage_model_is_one_line_and_leaves_no_run(tmp_path, capsys):
     pytest.importorskip("stable_baselines3")
     run = tmp_path / "runs" / "CartPole-v1" / "train-seed0-garbage"

@@ -278,6 +278,8 @@ def _bad_input(tmp_path, case: str) -> list[str]:
         (tmp_path / "x.raw").write_bytes(data[data.index(b"% end\n") + 6:])
     elif case == "cut in its header":  # an outsider's first 150 bytes of a recording
         (tmp_path / "x.raw").write_bytes(_header()[:30])
+    elif case == "cut at a header line's end":  # a reviewer: it passed as "no events"
+        (tmp_path / "x.raw").write_bytes(_header()[:10])
     elif case == "folder":
         (tmp_path / "x.raw").mkdir()
     elif case.startswith("--"):
@@ -294,8 +296,11 @@ def _bad_input(tmp_path, case: str) -> list[str]:
     ("random bytes, size given", "not EVT 3.0 data: "),
     ("header and random data", "not EVT 3.0 data: "),
     ("header stripped", "if it holds EVT 3.0 data, give its sensor size"),
-    ("cut in its header", "x.raw: ends inside its header (its last line, '% format "
-                          "EVT3;height', has no end): a truncated recording"),
+    ("cut in its header", "x.raw: ends inside its header (no '% end' line and no data "
+                          "after its last line, '% format EVT3;height'): a truncated "
+                          "recording"),
+    ("cut at a header line's end", "x.raw: ends inside its header (no '% end' line and no "
+                                   "data after its last line, '% evt 3.0')"),
     ("folder", "x.raw is a folder, not a file"),
     ("--topic 1abc", "topic '1abc' is not a valid ROS 2 topic name: topic name token must "
                      "not start with a number"),

@@ -349,37 +349,74 @@ def test_a_packet_at_or_before_the_newest_seq_is_not_decoded(artifact):
     """A duplicate packet was decoded again (an outsider: packet 400 sent twice gave 101
     events counted twice and 104 time_backwards, where the docs say a duplicate changes
     nothing else); a reordered one set the stream's EVT 3.0 state back for the next. Now
-    neither is decoded. The first packet of a restarted numbering is held until the next
-    continues from it, then both are decoded (nothing lost)."""
+    neither is decoded, nor a run of them (a reviewer: 5 6 5 6 7 was taken for a
+    restarted numbering and decoded twice; 10 11 12 5 6 13 decoded 5 and 6 and counted 6
+    lost). A packet far behind the newest is held until the next continues from it (a
+    driver's restarted numbering), then both are decoded: nothing lost."""
     rng = np.random.default_rng(2)
 
-    def packet(seq, ms=None):  # 200 events in the packet's millisecond, whole words
-        t0 = 1_000_000 + 1000 * (seq if ms is None else ms)
+    def packet(seq, ms):  # 200 events in millisecond `ms` of camera time, whole words
+        t0 = 1_000_000 + 1000 * ms
         t = np.sort(rng.integers(t0, t0 + 1000, 200))
         return _packet(seq, _evt3(rng.integers(0, 32, 200), rng.integers(0, 32, 200), t,
                                   rng.integers(0, 2, 200)))
 
     with spinning(_event_node(artifact)) as (node,):
         assert node.active, node.refusal
-        p = [packet(seq) for seq in range(8)]
-        for msg in (p[0], p[1], p[1], p[3], p[2], p[4]):  # a duplicate; 2 comes late
-            node.handle_packets([msg])
-        s = node.stats()
+        p = {seq: packet(seq, seq - 1000) for seq in range(1000, 1013)}
+
+        def send(*seqs, batch=False):
+            msgs = [p[q] for q in seqs]
+            for part in ([msgs] if batch else [[m] for m in msgs]):
+                node.handle_packets(part)
+            return node.stats()
+
+        s = send(1000, 1001, 1001, 1003, 1002, 1004)  # a duplicate; 1002 comes late
         assert s["events"] == 4 * 200 and s["seq_backwards"] == 1, s
         assert s["reordered_packets"] == 1 and s["lost_packets"] == 0, s
-        assert s["time_backwards"] == 0 and s["missing_state"] == 0, s
-        node.handle_packets([p[4], p[5]])  # a duplicate in a batch with a new one
-        s = node.stats()
+        s = send(1004, 1005, batch=True)  # a duplicate in a batch with a new one
         assert s["events"] == 5 * 200 and s["seq_backwards"] == 2, s
-        assert s["time_backwards"] == 0 and s["packets"] == 8, s
+        s = send(1006, 1007, 1006, 1007, 1008)  # the stream arriving twice
+        assert s["events"] == 8 * 200 and s["seq_backwards"] == 4, s
+        s = send(1009, 1010, 1011, 1003, 1004, 1012)  # stray old packets near the newest
+        assert s["events"] == 12 * 200 and s["seq_backwards"] == 6, s
+        assert s["time_backwards"] == 0 and s["missing_state"] == 0, s
+        assert s["lost_packets"] == 0 and s["packets"] == 19, s
         # the driver restarts its numbering at 0 (camera time goes on): 0 is held, then
-        # decoded before 1, once 1 continues from it; across batches and within one
-        node.handle_packets([packet(0, ms=6)])
-        assert node.stats()["events"] == 5 * 200
-        node.handle_packets([packet(1, ms=7)])
-        node.handle_packets([packet(0, ms=8), packet(1, ms=9)])  # a second restart
+        # decoded before 1 once 1 continues from it, across two batches
+        node.handle_packets([packet(0, 20)])
+        assert node.stats()["events"] == 12 * 200
+        node.handle_packets([packet(1, 21)])
         s = node.stats()
-        assert s["events"] == 9 * 200 and s["seq_backwards"] == 4, s
+        assert s["events"] == 14 * 200 and s["seq_backwards"] == 7, s
+        assert s["time_backwards"] == 0 and s["lost_packets"] == 0, s
+
+
+def test_a_camera_and_numbering_restart_inside_one_batch_loses_nothing(artifact):
+    """A driver restart: camera time and seq both start over, in the middle of a batch of
+    packets (a reviewer: the batch was decoded in one pass, its old-stream events were
+    accepted, so the restart went unseen until the next batch and 400 events of the new
+    stream were skipped as time going backwards). A restarted numbering is now decoded as
+    a part of its own, with its own camera-restart check."""
+    rng = np.random.default_rng(3)
+
+    def packet(seq, t_ms):
+        t0 = 1000 * t_ms
+        t = np.sort(rng.integers(t0, t0 + 1000, 200))
+        return _packet(seq, _evt3(rng.integers(0, 32, 200), rng.integers(0, 32, 200), t,
+                                  rng.integers(0, 2, 200)))
+
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        node.handle_packets([packet(seq, 5000 + seq - 100) for seq in range(0, 100)])
+        before = node.stats()
+        batch = [packet(seq, 5100 + seq - 100) for seq in range(100, 104)]
+        batch += [packet(0, 100), packet(1, 101)]  # the restart: seq 0, camera time 0.1 s
+        node.handle_packets(batch)
+        node.handle_packets([packet(2, 102), packet(3, 103)])
+        s = node.stats()
+        assert s["camera_restarts"] == 1, s
+        assert s["events"] - before["events"] == 8 * 200, (before, s)
         assert s["time_backwards"] == 0 and s["lost_packets"] == 0, s
 
 

@@ -353,7 +353,9 @@ def test_a_declared_event_stream_does_not_hold_back_the_readings():
         {"name": "joints", "type": "sensor_msgs/JointState", "topic": "joint_states",
          "trigger": True},
         {"name": "ev", "type": "event_camera_msgs/EventPacket", "topic": "events"}])
-    cache = SourceCache(RobotInterface.from_dict(doc))
+    robot = RobotInterface.from_dict(doc)
+    assert [s.name for s in robot.read_sources] == ["joints"]  # what the policy subscribes
+    cache = SourceCache(robot)
     assert cache.drop_reasons == ()
     joints = {"name": ["j"], "position": [0.5], "velocity": [0.0], "effort": []}
     assert cache.reading(joints, now_s=1.0) == {"joints": joints}

@@ -159,7 +159,7 @@ def _unfed_output(nodes, edges):
 
 @pytest.mark.parametrize("extra, match", [
     (_recurrent, r"node 'lif' feeds back into itself \(lif -> rec -> lif\): a recurrent "
-                 r"connection; neuroq imports feed-forward sequential graphs only"),
+                 r"connection; neuroq reads feed-forward sequential graphs only"),
     (_branch, r"node 'lif' feeds more than one node \('output', 'side'\)"),
     (_unfed_output, r"needs exactly one Input node, found 2 \('input' feeding 'fc', "
                     r"'input_output' feeding 'output'; nir adds an Input node before each "
@@ -230,6 +230,13 @@ def test_an_encoder_that_leaves_source_steps_silent_is_named(tmp_path, capsys, c
     said = f"leaves the last {tail} of the source's {SOURCE_T} steps without input"
     assert (said in err and f"sees input in {SOURCE_T - tail} steps" in err) == bool(tail)
     assert ("silent_tail" in err) == bool(tail)
+    # a tail as long as the source's steps leaves no input: refused before any run folder
+    graph_path, enc_path = _write_inputs(tmp_path, g, with_silent_tail(encoder, SOURCE_T))
+    code = main(["import", str(graph_path), "--env", "CartPole-v1", "--encoder", str(enc_path),
+                 "-T", str(SOURCE_T), "--out", str(tmp_path / "runs2")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"leaves all {SOURCE_T} of the source's steps without input" in err
+    assert not (tmp_path / "runs2").exists()
 
 
 def test_read_graph_says_what_is_wrong_with_its_path(tmp_path, monkeypatch):

@@ -147,6 +147,7 @@ def test_load_profile_gives_the_artifacts_q_values_in_the_library(tmp_path, libr
                   nir_profiles=(library,))
     model, q_of = load_profile(folder, library)
     assert isinstance(model, torch.nn.Module)
+    load_profile(folder / "manifest.json", library)  # as load_artifact takes it (a reviewer)
     obs = np.random.default_rng(3).uniform(-0.2, 0.2, (200, art.encoder.n_obs))
     spikes = art.encoder.encode(obs.astype(np.float32), art.network.timesteps)
     q_ref = run_reference(art.network, spikes).q

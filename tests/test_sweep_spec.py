@@ -149,21 +149,29 @@ ALL_STAGES = ["train", "convert", "finetune", "export", "eval", "energy"]
     ({"grid": {"convert.encoder": ["population", "populaton"]}},
      "spec.yaml trial 1 (convert.encoder='populaton'), convert: unknown encoder 'populaton'"),
     ({"fixed": {"convert": {"percentile": "abc"}}},
-     "trial 0, convert: --percentile must lie in (0, 100], got 'abc'"),
+     "trial 0, convert: percentile must lie in (0, 100], got 'abc'"),
     ({"fixed": {"convert": {"eval_timesteps": [4, 0]}}},
-     "trial 0, convert: --eval-timesteps must be an integer >= 1, got 0"),
+     "trial 0, convert: eval_timesteps must be an integer >= 1, got 0"),
     ({"fixed": {"finetune": {"epochs": 0}}},
      "trial 0, finetune: epochs must be an integer >= 1, got 0"),
     ({"grid": {"finetune.lr": [1e-3, -1]}}, "trial 1 (finetune.lr=-1), finetune: lr must be"),
     ({"fixed": {"finetune": {"loss": "mse"}}}, "finetune: unknown loss 'mse'"),
-    ({"fixed": {"export": {"gate": 5}}}, "export: --gate must lie in [0, 2]"),
+    ({"fixed": {"export": {"gate": 5}}}, "export: gate must lie in [0, 2]"),
     ({"fixed": {"export": {"force": "yes"}}}, "export: force must be true or false"),
     ({"fixed": {"eval": {"backend": "emulater"}}}, "eval: unknown backend 'emulater'"),
     ({"fixed": {"eval": {"backend": "spinnaker2"}}}, "eval: the spinnaker2 backend needs"),
     ({"fixed": {"eval": {"episodes": 0}}}, "eval: episodes must be an integer >= 1"),
     ({"fixed": {"energy": {"latency_samples": 0}}},
-     "energy: --latency-samples must be an integer >= 1"),
+     "energy: latency_samples must be an integer >= 1"),
     ({"fixed": {"train": {"seed": -1}}}, "train: seed must be an integer in [0, 4294967295]"),
+    # random draws too (a reviewer: only fixed and grid values were checked)
+    ({"random": {"samples": 2, "params": {"train.gamma": {"choice": [0.99, 5]}}}},
+     "(train.gamma=5), train: sweep settings [sweep]: gamma = 5.0 is out of range"),
+    ({"random": {"samples": 1, "params": {"train.randomize": {"uniform": [0, 1]}}}},
+     "train: sweep settings [sweep]: randomize must be a mapping"),
+    ({"random": {"samples": 1, "params": {"finetune.randomize": {"choice": [
+        {"physics": {"length": [0, 1]}}]}}}},
+     "random.finetune.randomize.physics: physics parameter length must be positive"),
 ])
 def test_each_trials_settings_are_checked_as_its_stages_check_them(extra, message):
     """A value a stage refuses (a misspelt encoder, epochs 0, gate 5, an unknown backend)
@@ -177,8 +185,9 @@ def test_each_trials_settings_are_checked_as_its_stages_check_them(extra, messag
     spec(stages=ALL_STAGES, grid={"convert.encoder": ["population", "rate"],
                                   "convert.eval_timesteps": [8, [4, 6]]},
          fixed={"finetune": {"epochs": 2, "loss": "td", "lr": 1e-3},
-                "export": {"gate": 0.9, "force": True}, "eval": {"backend": "reference"},
-                "energy": {"latency_samples": 10}})
+                "export": {"gate": 0.9, "force": True},
+                "eval": {"backend": "spinnaker2", "board_ip": "192.0.2.1"},
+                "energy": {"latency_samples": "1e1"}})  # YAML 1.1's string: 10, a count
 
 
 def test_spec_file_errors(tmp_path):

@@ -47,7 +47,7 @@ def randomization(text: str) -> dict:
 
     import yaml
 
-    from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file
+    from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file, yaml_problem
     from neuroq.envs.perturb import RandomizationSpec
 
     source = text
@@ -58,8 +58,10 @@ def randomization(text: str) -> dict:
             raise argparse.ArgumentTypeError(str(exc)) from None
     try:
         value = load_yaml(source)
-    except yaml.YAMLError:
-        value = None
+    except yaml.YAMLError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not valid YAML {yaml_problem(exc)} (inline, or a file holding a mapping)"
+        ) from None
     if not isinstance(value, dict):
         if isinstance(value, str) and text.strip().lower().endswith((".yaml", ".yml")):
             raise argparse.ArgumentTypeError(f"file {text} does not exist (a YAML file, or "

@@ -32,13 +32,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         run_dir = require_run_dir(args.run, must_contain="")
-    except NeuroqError:
-        if Path(args.run).exists() or not args.run:
+    except NeuroqError as exc:
+        if Path(args.run).exists() or not args.run.strip():
             raise
         try:  # no such folder: a shipped artifact by name (cartpole)?
             run_dir = read_manifest(args.run)[0]
-        except NeuroqError:
-            raise NeuroqError(f"run folder {args.run} does not exist") from None
+        except NeuroqError as as_artifact:  # its own words: the shipped names, for a name
+            raise NeuroqError(f"{exc}; as an artifact: {as_artifact}") from None
     found = [run_dir / name for name in (RESULT_FILE, REPORT_FILE) if (run_dir / name).exists()]
     if not found and (run_dir / MANIFEST_FILE).is_file():  # a deploy artifact
         _, manifest = read_manifest(run_dir)

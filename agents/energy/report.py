@@ -60,13 +60,12 @@ def check_energy_config(cfg: EnergyConfig) -> None:
     from neuroq.deploy.rollout import check_settings
     from neuroq.deploy.seeds import check_seed, is_int
 
-    for name in ("episodes", "latency_samples", "sweep_episodes"):
+    check_settings(cfg.episodes, cfg.seed, cfg.max_steps)
+    check_seed(cfg.seed)  # (its upper end)
+    for name in ("latency_samples", "sweep_episodes"):
         value = getattr(cfg, name)
         if not is_int(value) or value < 1:
-            raise NeuroqError(f"--{name.replace('_', '-')} must be an integer >= 1, got "
-                              f"{value!r}")
-    check_seed(cfg.seed, "--seed")
-    check_settings(cfg.episodes, cfg.seed, cfg.max_steps)
+            raise NeuroqError(f"{name} must be an integer >= 1, got {value!r}")
     if not isinstance(cfg.probe_gpu, bool):
         raise NeuroqError(f"probe_gpu must be true or false, got {cfg.probe_gpu!r}")
 

@@ -146,25 +146,25 @@ class RawReader:
             raise NeuroqError(f"RawReader: chunk_bytes must be >= 2, got {chunk_bytes}")
         self.chunk_bytes = int(chunk_bytes)
         lines: list[str] = []
-        cut = False  # the header's last line has no end of line and nothing follows it
+        cut = False  # the file ended inside its header: no `% end`, no data after it
         with open(self.path, "rb") as f:
             while True:
                 pos = f.tell()
                 first = f.read(1)
                 if first != b"%":
+                    cut = bool(lines) and not first
                     f.seek(pos)
                     break
-                raw = first + f.readline()
-                line = raw.decode("ascii", errors="replace").rstrip("\r\n")
+                line = (first + f.readline()).decode("ascii", errors="replace").rstrip("\r\n")
                 lines.append(line)
                 if line.strip() == RAW_HEADER_END:
                     break
-                cut = not raw.endswith(b"\n")
             self.data_offset = f.tell()
             start = f.read(RAW_CHECK_BYTES)
         if cut:
-            raise NeuroqError(f"{self.path}: ends inside its header (its last line, "
-                              f"{lines[-1][:60]!r}, has no end): a truncated recording")
+            raise NeuroqError(f"{self.path}: ends inside its header (no '{RAW_HEADER_END}' "
+                              f"line and no data after its last line, {lines[-1][:60]!r}): "
+                              "a truncated recording, or a header alone")
         self.header, hw, hh, fmt = _parse_raw_header(lines)
         if fmt and fmt != "EVT3":
             raise NeuroqError(

@@ -180,8 +180,9 @@ def load_profile(artifact: str | os.PathLike, library: str) -> tuple[Any, Callab
     folder, manifest = read_manifest(artifact)
     path = folder / profile_file(library)
     if not path.is_file():
-        raise NeuroqError(f"{folder} has no {path.name}: export it with `neuroq export "
-                          f"{folder} --nir-profile {library}`")
+        raise NeuroqError(f"{folder} has no {path.name}: `neuroq export {folder} "
+                          f"--nir-profile {library}` writes a new export (under --out, "
+                          f"default runs/) whose artifact has it")
     subtract = manifest["neuron"]["reset"] == "reset_by_subtraction"
     model, run = RUNNERS[library](nir.read(path), subtract=subtract)
     q_scale = float(manifest["q_scale"])

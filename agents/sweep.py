@@ -45,7 +45,7 @@ import yaml
 
 from neuroq.agents.runs import env_folder, write_json
 from neuroq.agents.sweep_spec import SweepSpec, Trial, settings_key
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, counted
 
 STATE_DIR = "stages"
 LOG_DIR = "logs"
@@ -349,8 +349,9 @@ def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: st
     todo = _todo(plan, outcome)
     how = "one after another in this process" if serial else (
         f"on Ray at {address}" if address else f"on a local Ray, {spec.workers} workers")
-    say(f"sweep {spec.name}: {len(plan.trials)} trials, {len(plan.runs)} stage runs "
-        f"({len(todo)} to run, {skipped} trials already finished), {how}; folder {folder}")
+    say(f"sweep {spec.name}: {counted(len(plan.trials), 'trial')}, "
+        f"{counted(len(plan.runs), 'stage run')} ({len(todo)} to run, {skipped} already "
+        f"finished), {how}; folder {folder}")
     progress = _Progress(plan, outcome, show_progress)
     t0 = time.perf_counter()
     try:

@@ -18,6 +18,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from neuroq.deploy.errors import counted
+
 #: Where a trial's return comes from, first found wins (the most deployed stage first).
 RETURN_SOURCES = ("eval_return", "export_return", "finetune_return", "convert_return",
                   "train_return")
@@ -85,7 +87,8 @@ def write_tables(folder: Path, spec: Any, rows: list[dict[str, Any]]
     md_cols = ["trial", *spec.varied, *(c for c in MD_COLUMNS if any(
         r.get(c) is not None for r in rows))]
     lines = [f"# Sweep {spec.name} on {spec.env}", "",
-             f"{len(rows)} trials, {sum(r['status'] == 'ok' for r in rows)} finished, "
+             f"{counted(len(rows), 'trial')}, {sum(r['status'] == 'ok' for r in rows)} "
+             "finished, "
              f"{sum(r['status'] == 'failed' for r in rows)} failed. Returns are means over "
              "each stage's evaluation episodes; synaptic events per action are counted; "
              "energy per action is MODELED (SpiNNaker2 model, emulator backend).", "",

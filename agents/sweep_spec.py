@@ -246,14 +246,24 @@ def parse_spec(data: Any, source: str = "<spec>", default_name: str = "sweep") -
     if not isinstance(data.get("env"), str):
         raise NeuroqError(f"{source}: 'env' (an env id) is required")
     env = with_package(data["env"], data.get("gym_package"))
-    stages = tuple(data.get("stages") or DEFAULT_STAGES)
+    given = data.get("stages") or list(DEFAULT_STAGES)
+    if isinstance(given, str):  # `stages: train`: one stage, as a list of one
+        given = [given]
+    if not isinstance(given, list):
+        raise NeuroqError(f"{source}: stages must be a list of stages, got {given!r}")
+    stages = tuple(given)
+    unknown_stages = [s for s in stages if s not in STAGES]
+    if unknown_stages:
+        raise NeuroqError(f"{source}: unknown stage {unknown_stages[0]!r} in stages "
+                          f"(stages: {', '.join(STAGES)})")
     train_runs = _parse_train_runs(data.get("train_run"), source)
     train_run = bool(train_runs)
     first = 1 if train_run else 0
     if stages != STAGES[first:first + len(stages)] or not stages:
-        want = "convert, finetune, ..." if train_run else "train, convert, ..."
-        raise NeuroqError(f"{source}: stages must be a prefix of the pipeline ({want} in "
-                          f"order), got {list(stages)}")
+        want = ("convert, finetune, ... in order: a train_run is given, so the sweep "
+                "starts at convert" if train_run else "train, convert, ... in order")
+        raise NeuroqError(f"{source}: stages must be a prefix of the pipeline ({want}), "
+                          f"got {list(stages)}")
     name = str(data.get("name") or default_name)
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise NeuroqError(f"{source}: name {name!r} may hold letters, digits, '-', '_', '.'")
@@ -301,11 +311,11 @@ def _check_hyperparameters(fixed: dict[str, dict], grid: dict[str, list], source
     """Check every fixed and grid value of a DQN hyperparameter as config/dqn.yaml would."""
     from neuroq.agents.hyperparams import parse_config
 
-    values = [(k, v) for k, v in fixed.get("train", {}).items() if k != "seed"]
-    values += [(k.split(".", 1)[1], v) for k, vs in grid.items()
-               if k.startswith("train.") and k != "train.seed" for v in vs]
-    for key, value in values:
-        parse_config({"train": {key: value}}, "train", source)
+    values = [("fixed.train", k, v) for k, v in fixed.get("train", {}).items() if k != "seed"]
+    values += [(f"grid.{k}[{i}]", k.split(".", 1)[1], v) for k, vs in grid.items()
+               if k.startswith("train.") and k != "train.seed" for i, v in enumerate(vs)]
+    for where, key, value in values:  # "spec.yaml [grid.train.gamma[1]]: gamma = 2.0 ..."
+        parse_config({where: {key: value}}, where, source)
 
 
 RANDOMIZATIONS = ("train.randomize", "train.select_randomize", "finetune.randomize")
@@ -322,7 +332,7 @@ def _check_randomizations(env: str, fixed: dict[str, dict], grid: dict[str, list
     for dotted in RANDOMIZATIONS:
         stage, key = dotted.split(".", 1)
         given = [(f"fixed.{dotted}", fixed[stage][key])] if key in fixed.get(stage, {}) else []
-        given += [(f"grid.{dotted}", v) for v in grid.get(dotted, [])]
+        given += [(f"grid.{dotted}[{i}]", v) for i, v in enumerate(grid.get(dotted, []))]
         dist = random.get(dotted)
         if dist is not None and dist.kind == "choice":
             given += [(f"random.{dotted}", v) for v in dist.args]

@@ -165,7 +165,10 @@ def check_stage(stage: str, settings: dict[str, Any], env: str) -> None:
         from neuroq.agents.hyperparams import DQNConfig
 
         check_seed(s.get("seed", 0))
-        _with(DQNConfig(), {k: v for k, v in s.items() if k != "seed"})  # as `_train` does
+        try:  # as `_train` reads them; its message less its "sweep settings [sweep]: "
+            _with(DQNConfig(), {k: v for k, v in s.items() if k != "seed"})
+        except NeuroqError as exc:
+            raise NeuroqError(str(exc).split("]: ", 1)[-1]) from None
         randomizations("randomize", "select_randomize")
     elif stage == "convert":
         from neuroq.agents.convert import check_convert_settings

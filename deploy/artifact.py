@@ -464,6 +464,20 @@ def _shipped_by_name(given: Any, p: Path, what: str) -> Path:
         raise NeuroqError(f"{what} {p} does not exist, and {exc}") from None
 
 
+def _shipped_hint(given: Any) -> str:
+    """For a bare name that is a folder here but also a shipped artifact's name: how to
+    name the shipped one (the folder here comes first)."""
+    from neuroq.deploy.paths import shipped_data
+
+    text = os.fspath(given)
+    if "/" in text or os.sep in text:
+        return ""
+    try:
+        return f"; the shipped artifact of that name is {shipped_data().artifact(text)}"
+    except NeuroqError:
+        return ""
+
+
 def read_manifest(path: str | os.PathLike, what: str = "artifact"
                   ) -> tuple[Path, dict[str, Any]]:
     """(folder, manifest) of an artifact folder or its manifest.json (or a shipped artifact
@@ -484,7 +498,7 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact"
     if not mpath.is_file():
         # a run folder holding its artifact (an export run's artifact/): name it
         inner = sorted(str(m.parent) for m in folder.glob(f"*/{MANIFEST_FILE}"))
-        hint = f"; did you mean {' or '.join(inner)}?" if inner else ""
+        hint = f"; did you mean {' or '.join(inner)}?" if inner else _shipped_hint(path)
         raise NeuroqError(f"{folder} is not an artifact: it has no {MANIFEST_FILE}{hint}")
     try:
         manifest = json.loads(mpath.read_text())

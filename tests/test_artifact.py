@@ -286,6 +286,7 @@ def test_a_shipped_artifact_is_found_by_name_where_no_such_path_exists(tmp_path,
     for path in ("sub/cartpole", "cartpole.json", "./cartpole2"):
         with pytest.raises(NeuroqError, match=r"does not exist$"):
             read_manifest(path)
-    (tmp_path / "cartpole").mkdir()  # a folder here is the one meant
-    with pytest.raises(NeuroqError, match="is not an artifact: it has no manifest.json"):
+    (tmp_path / "cartpole").mkdir()  # a folder here is the one meant; the shipped one named
+    with pytest.raises(NeuroqError, match="is not an artifact: it has no manifest.json; the "
+                                          "shipped artifact of that name is /"):
         read_manifest("cartpole")

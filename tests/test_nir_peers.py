@@ -155,7 +155,8 @@ def test_load_profile_gives_the_artifacts_q_values_in_the_library(tmp_path, libr
     assert q.shape == q_ref.shape and (q.argmax(1) == q_ref.argmax(1)).all()
     assert np.abs(q - q_ref).max() <= 1e-4 * max(1.0, np.abs(q_ref).max())
     other = "norse" if library == "snntorch" else "snntorch"
-    with pytest.raises(NeuroqError, match=f"has no network.{other}.nir: export it with"):
+    with pytest.raises(NeuroqError, match=f"has no network.{other}.nir: .neuroq export .* "
+                                          f"--nir-profile {other}. writes a new export"):
         load_profile(folder, other)
     with pytest.raises(NeuroqError, match="library must be one of snntorch, norse"):
         load_profile(folder, "lava")

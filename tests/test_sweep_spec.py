@@ -100,6 +100,12 @@ def test_distributions():
     ({"grid": {"energy.episodes": [2]}}, "stage energy is not run by this sweep"),
     ({"stages": ["train", "finetune"]}, "prefix of the pipeline"),
     ({"stages": ["convert"]}, "prefix of the pipeline"),
+    ({"stages": ["train", "covnert"]}, r"unknown stage 'covnert' in stages \(stages: train, "),
+    ({"stages": {"train": 1}}, "stages must be a list of stages"),
+    ({"stages": ["train", "convert"], "train_run": "x"},
+     "a train_run is given, so the sweep starts at convert"),
+    ({"fixed": {"train": {"gamma": 1.5}}}, r"spec.yaml \[fixed.train\]: gamma = 1.5 is out"),
+    ({"grid": {"train.gamma": [0.9, 2]}}, r"spec.yaml \[grid.train.gamma\[1\]\]: gamma = 2.0"),
     ({"random": {"samples": 2, "params": {"train.gamma": {"normal": [0, 1]}}}},
      "unknown distribution 'normal'"),
     ({"random": {"samples": 2, "params": {"train.gamma": {"uniform": [1, 0]}}}},
@@ -121,7 +127,7 @@ def test_spec_errors_are_one_line(extra, message):
      r"spec.yaml fixed.finetune.randomize.physics: physics parameter length must be "
      r"positive, got 0"),
     ({"grid": {"train.select_randomize": [{}, {"physics": {"bar": [1, 2]}}]}},
-     r"spec.yaml grid.train.select_randomize.physics: CartPole-v1 has no physics "
+     r"spec.yaml grid.train.select_randomize\[1\].physics: CartPole-v1 has no physics "
      r"parameter 'bar'"),
     ({"random": {"samples": 2, "params": {"train.randomize": [
         {"obs_noise": [0, 0.1]}, {"physics": {"masspole": [0, 0.1]}}]}}},
@@ -166,9 +172,9 @@ ALL_STAGES = ["train", "convert", "finetune", "export", "eval", "energy"]
     ({"fixed": {"train": {"seed": -1}}}, "train: seed must be an integer in [0, 4294967295]"),
     # random draws too (a reviewer: only fixed and grid values were checked)
     ({"random": {"samples": 2, "params": {"train.gamma": {"choice": [0.99, 5]}}}},
-     "(train.gamma=5), train: sweep settings [sweep]: gamma = 5.0 is out of range"),
+     "(train.gamma=5), train: gamma = 5.0 is out of range"),
     ({"random": {"samples": 1, "params": {"train.randomize": {"uniform": [0, 1]}}}},
-     "train: sweep settings [sweep]: randomize must be a mapping"),
+     "train: randomize must be a mapping"),
     ({"random": {"samples": 1, "params": {"finetune.randomize": {"choice": [
         {"physics": {"length": [0, 1]}}]}}}},
      "random.finetune.randomize.physics: physics parameter length must be positive"),
@@ -188,6 +194,11 @@ def test_each_trials_settings_are_checked_as_its_stages_check_them(extra, messag
                 "export": {"gate": 0.9, "force": True},
                 "eval": {"backend": "spinnaker2", "board_ip": "192.0.2.1"},
                 "energy": {"latency_samples": "1e1"}})  # YAML 1.1's string: 10, a count
+
+
+def test_a_single_stage_may_be_written_without_brackets():
+    """`stages: train` was split into letters: "got ['t', 'r', 'a', 'i', 'n']"."""
+    assert spec(stages="train").stages == ("train",)
 
 
 def test_spec_file_errors(tmp_path):

@@ -164,7 +164,7 @@ class RawReader:
         if cut:
             raise NeuroqError(f"{self.path}: ends inside its header (no '{RAW_HEADER_END}' "
                               f"line and no data after its last line, {lines[-1][:60]!r}): "
-                              "a truncated recording, or a header alone")
+                              "a truncated recording")
         self.header, hw, hh, fmt = _parse_raw_header(lines)
         if fmt and fmt != "EVT3":
             raise NeuroqError(

@@ -333,7 +333,10 @@ def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: st
     from neuroq.agents.sweep_report import write_tables
     from neuroq.agents.train import check_env_id
 
-    check_env_id(spec.env)
+    try:
+        check_env_id(spec.env)
+    except NeuroqError as exc:  # named as the spec names it
+        raise NeuroqError(f"{spec.source} env: {exc}") from None
     from neuroq.agents.convert import open_train_run
 
     for train_run in spec.train_runs:

@@ -172,6 +172,7 @@ def _mappings(items: Any, what: str, must: str, fail: Any) -> Iterator[tuple[str
 def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
     out: list[Source] = []
     ageless: list[str] = []  # non-trigger sources read by features without max_age_s
+    triggered_aged: list[str] = []  # trigger sources given a max_age_s
     for at, s in _mappings(items, "sources", "sources must be a non-empty list", fail):
         unknown = set(s) - {"name", "type", "topic", "trigger", "max_age_s"}
         if unknown:
@@ -191,13 +192,19 @@ def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
             ageless.append(f"{at} ({name})")
         if age is not None and (not _number(age) or age <= 0):
             fail(f"{at}.max_age_s must be a positive number of seconds or null, got {age!r}")
+        if typ == EVENT_SOURCE and age is not None:
+            fail(f"{at}: an {EVENT_SOURCE} source takes no max_age_s (it is declared only: "
+                 "no reading waits for it)")
         if trigger and age is not None:
-            fail(f"{at}: the trigger source takes no max_age_s (it makes the readings)")
+            triggered_aged.append(at)
         out.append(Source(name, typ, topic, trigger, None if age is None else float(age)))
     if len({s.name for s in out}) != len(out):
         fail("source names must be distinct")
     if sum(s.trigger for s in out) != 1:
         fail(f"exactly one source must be the trigger, got {sum(s.trigger for s in out)}")
+    if triggered_aged:  # after the count: two triggers is the first thing to say
+        fail(f"{triggered_aged[0]}: the trigger source takes no max_age_s (it makes the "
+             "readings)")
     if ageless:
         fail(f"{ageless[0]}: give max_age_s, how old its latest message may be when a "
              "trigger message makes a reading (s), or null for any age (a goal that stays "

@@ -24,6 +24,7 @@ numpy-free and rclpy-free: the robot side and the CLI both use it.
 
 from __future__ import annotations
 
+import difflib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import cache
@@ -57,10 +58,11 @@ class ShippedData:
         """The shipped artifact folder `name` (cartpole, acrobot, dvs_pan_tracking)."""
         path = self.artifacts_dir / name
         if not (path / "manifest.json").is_file():
-            have = ", ".join(sorted(m.parent.name
-                                    for m in self.artifacts_dir.glob("*/manifest.json")))
+            names = sorted(m.parent.name for m in self.artifacts_dir.glob("*/manifest.json"))
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
             raise NeuroqError(f"no shipped artifact {name!r} in {self.artifacts_dir} "
-                              f"(shipped: {have or 'none'})")
+                              f"(shipped: {', '.join(names) or 'none'}{hint})")
         return path
 
 

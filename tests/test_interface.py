@@ -377,6 +377,17 @@ def test_every_source_besides_the_trigger_says_how_old_it_may_be():
         i = RobotInterface.from_dict(base_doc(features, [trigger, {**encoder,
                                                                    "max_age_s": age}]))
         assert i.sources[1].max_age_s == age
+    # two triggers, one with max_age_s: the two triggers are named first (an outsider)
+    with pytest.raises(NeuroqError, match="exactly one source must be the trigger, got 2"):
+        RobotInterface.from_dict(base_doc(features, [
+            trigger, {**encoder, "trigger": True, "max_age_s": 0.1}]))
+    # a declared-only event stream has no age to give
+    events = {"name": "ev", "type": "event_camera_msgs/EventPacket", "topic": "events",
+              "max_age_s": 0.1}
+    with pytest.raises(NeuroqError, match=r"sources\[2\]: an event_camera_msgs/EventPacket "
+                                          r"source takes no max_age_s"):
+        RobotInterface.from_dict(base_doc(features, [trigger, {**encoder, "max_age_s": 0.1},
+                                                     events]))
 
 
 # --- bad files --------------------------------------------------------------------------------

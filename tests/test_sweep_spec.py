@@ -196,6 +196,17 @@ def test_each_trials_settings_are_checked_as_its_stages_check_them(extra, messag
                 "energy": {"latency_samples": "1e1"}})  # YAML 1.1's string: 10, a count
 
 
+def test_an_unknown_env_is_named_as_the_spec_names_it(tmp_path):
+    """The env id's error had no spec file or key in front (an outsider)."""
+    from neuroq.agents.sweep import run_sweep
+
+    with pytest.raises(NeuroqError, match=r"^spec.yaml env: cannot make environment: unknown "
+                                          r"env id 'CartPol-v1'"):
+        run_sweep(parse_spec({"env": "CartPol-v1", "stages": ["train"]}, "spec.yaml", "s"),
+                  tmp_path, serial=True, show_progress=False, say=lambda _: None)
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_single_stage_may_be_written_without_brackets():
     """`stages: train` was split into letters: "got ['t', 'r', 'a', 'i', 'n']"."""
     assert spec(stages="train").stages == ("train",)

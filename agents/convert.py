@@ -174,6 +174,12 @@ def record_observations(mlp: FloatMLP, env_id: str, n: int, seed: int,
     return np.concatenate(out)[:n]
 
 
+def eval_seed_range(episodes: int, seed: int = EVAL_SEED_BASE) -> list[int]:
+    """[first, last] episode seed of `evaluate_returns`'s episodes, as result.json names the
+    seeds its returns come from."""
+    return [int(seed), int(seed) + int(episodes) - 1]
+
+
 def evaluate_returns(env_id: str, act_batch: Callable[[np.ndarray], np.ndarray],
                      episodes: int = DEFAULT_EVAL_EPISODES,
                      seed: int = EVAL_SEED_BASE, wrappers: tuple = ()) -> np.ndarray:
@@ -408,6 +414,8 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
     obs_space, act_space = space_descriptions(train.env_id)
     if obs_space["shape"] != [mlp.widths[0]] or act_space["n"] != mlp.widths[-1]:
         raise NeuroqError(f"{train.path}: the Q-network does not fit {train.env_id}'s spaces")
+    if encoder_kind == "event":  # an env that is no event camera: refused before recording
+        event_encoder_for(train.env_id, n_layers)
     run_dir = make_run_dir(out_root, train.env_id, CONVERT_STAGE, encoder_kind)
     with removed_on_failure(run_dir):
         config = {"stage": CONVERT_STAGE, "train_run": str(train.path), "env_id": train.env_id,
@@ -446,7 +454,8 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
         write_json(run_dir / "result.json", {
             "stage": CONVERT_STAGE, "env_id": train.env_id, "train_run": str(train.path),
             "encoder": encoder.to_dict(), "timesteps": timesteps, "percentile": percentile,
-            "episodes": eval_episodes, "ann_mean_return": float(ann.mean()),
+            "episodes": eval_episodes, "episode_seeds": eval_seed_range(eval_episodes),
+            "ann_mean_return": float(ann.mean()),
             "ann_std_return": float(ann.std()), "mean_return": main["mean_return"],
             "std_return": main["std_return"], "returns_by_timesteps": returns,
             "network": NETWORK_DIR,

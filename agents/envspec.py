@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neuroq.deploy.errors import NeuroqError
-
 
 @dataclass(frozen=True)
 class EnvInfo:
@@ -30,20 +28,11 @@ class EnvInfo:
 
 
 def check_spaces(env_id: str, observation_space: object, action_space: object) -> EnvInfo:
-    """EnvInfo for the (already flattened) spaces, or NeuroqError naming the one refused."""
-    from gymnasium import spaces
+    """EnvInfo for the (already flattened) spaces, or NeuroqError naming the one refused
+    (`neuroq.deploy.rollout.q_network_spaces`, the one rule, which deploy checks too)."""
+    from neuroq.deploy.rollout import q_network_spaces
 
-    o, a = observation_space, action_space
-    if not isinstance(o, spaces.Box) or len(o.shape) != 1:
-        raise NeuroqError(f"{env_id}: the observation space {o} is not supported: a Q-network "
-                          "takes a Box observation (flattened to one vector)")
-    if not isinstance(a, spaces.Discrete):
-        raise NeuroqError(f"{env_id}: the action space {a} is not supported: a Q-network needs "
-                          "a Discrete action space")
-    if int(a.start) != 0:
-        raise NeuroqError(f"{env_id}: the action space {a} starts at {int(a.start)}: a "
-                          "Q-network's actions are 0..n-1 (wrap the env to shift them)")
-    return EnvInfo(env_id, int(o.shape[0]), int(a.n))
+    return EnvInfo(env_id, *q_network_spaces(env_id, observation_space, action_space))
 
 
 def check_trainable(env_id: str) -> EnvInfo:

@@ -22,6 +22,7 @@ are re-exported after a format change.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +44,24 @@ DEFAULT_GATE_EPISODES = 100
 GATE_RETURNS_RECORDED = 10
 
 
+def gate_passes(fraction: float, snn_mean: float, float_mean: float, threshold: float) -> bool:
+    """Whether the gate passes: gate 0 always; else the SNN keeps `threshold` of the float
+    return (`fraction`, `fraction_of`); where that fraction is not defined (a float return
+    of 0 or below with an SNN return at or above 0), a gate up to 1 passes when the SNN's
+    return is at least the float one (an SNN at 0.2 beat a float DQN at -0.5, and the
+    NaN fraction refused it), and a gate above 1 fails (it cannot be told)."""
+    if threshold == 0:
+        return True
+    if math.isnan(fraction):
+        return threshold <= 1 and snn_mean >= float_mean
+    return bool(fraction >= threshold)
+
+
 def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: float,
                  teacher_name: str = "float DQN") -> dict[str, Any]:
     """The SNN artifact and its float DQN on the gate's held-out episodes (same seeds):
-    both summaries, the fraction and whether it passes `threshold` (0 passes any return,
-    also one whose fraction is not defined: a float return of 0). The gate is on the
+    both summaries, the fraction and whether it passes `threshold` (`gate_passes`). The
+    gate is on the
     return; where the environment reports outcomes (success, collision) both networks'
     rates are recorded too (`outcomes`), and the success fraction beside them."""
     from neuroq.agents.robustness import policy_act
@@ -68,7 +82,8 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     first = slice(0, GATE_RETURNS_RECORDED)
     out = {"seeds": [seeds.GATE_BASE, seeds.GATE_BASE + episodes - 1], "snn": s,
            "float_dqn": a, "fraction": _finite(frac), "threshold": threshold,
-           "passed": bool(threshold == 0 or frac >= threshold), "teacher": teacher_name,
+           "passed": gate_passes(frac, s["mean"], a["mean"], threshold),
+           "teacher": teacher_name,
            "first_returns": {"snn": [float(r) for r in snn.returns[first]],
                              "float_dqn": [float(r) for r in ann.returns[first]]}}
     if snn.outcomes:
@@ -136,7 +151,12 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
     anyway, for the refusal's message (`neuroq export` has --force, `neuroq demo` --gate, a
     sweep spec `force: true`).
     """
-    from neuroq.agents.convert import NETWORK_DIR, evaluate_returns, spiking_act
+    from neuroq.agents.convert import (
+        NETWORK_DIR,
+        eval_seed_range,
+        evaluate_returns,
+        spiking_act,
+    )
     from neuroq.agents.runs import (
         make_run_dir,
         read_json,
@@ -152,8 +172,10 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
     if not reexport:  # (a re-export's result comes from the manifest, below)
         result = read_json(require_run_dir(src) / "result.json")
         if result.get("stage") != "finetune" or not src.name.startswith("finetune-"):
+            inner = src / ARTIFACT_DIR
+            hint = (f"; did you mean {inner}?" if (inner / MANIFEST_FILE).is_file() else "")
             raise NeuroqError(f"{src} is not a finetune run (expected runs/<env>/finetune-"
-                              "<id>/) or an artifact folder")
+                              f"<id>/) or an artifact folder{hint}")
     check_export_settings(eval_episodes, gate, gate_episodes, force)
     art = load_artifact(src if reexport else src / NETWORK_DIR)
     robot = _robot_interface(interface, art.manifest)
@@ -217,7 +239,8 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
             loaded = load_artifact(run_dir / ARTIFACT_DIR)
             r = evaluate_returns(out["env_id"], spiking_act(loaded.network, loaded.encoder),
                                  eval_episodes)
-            out.update(episodes=eval_episodes, mean_return=float(r.mean()),
+            out.update(episodes=eval_episodes, episode_seeds=eval_seed_range(eval_episodes),
+                       mean_return=float(r.mean()),
                        std_return=float(r.std()), backend="neuroq.deploy.network.run_reference")
         write_json(run_dir / "result.json", out)
         return Exported(Path(run_dir), Path(run_dir) / ARTIFACT_DIR, out)

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.agents.convert import WEIGHT_MAX, evaluate_returns
+from neuroq.agents.convert import WEIGHT_MAX, eval_seed_range, evaluate_returns
 from neuroq.agents.mlp import FloatMLP
 from neuroq.deploy import seeds
 from neuroq.deploy.encoders import Encoder
@@ -208,6 +208,11 @@ def check_finetune_settings(cfg: FinetuneConfig, eval_episodes: Any = None) -> N
         RandomizationSpec.from_dict(cfg.randomize or None)
     except ValueError as exc:
         raise NeuroqError(str(exc)) from None
+
+
+def _a(word: str) -> str:
+    """The word with its indefinite article: "an eval", "a train"."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
 def _randomization(randomize: dict[str, Any], env_id: str) -> tuple:
@@ -425,8 +430,8 @@ def open_convert_run(path: Any) -> ConvertRun:
     stage = result.get("stage")
     if stage not in (CONVERT_STAGE, IMPORT_STAGE) or not p.name.startswith(stage + "-"):
         raise NeuroqError(f"{p} is not a convert run or an import run (expected runs/<env>/"
-                          f"convert-<id>/ or import-<id>/; this one is a "
-                          f"{stage or p.name.split('-')[0]} run)")
+                          f"convert-<id>/ or import-<id>/; this one is "
+                          f"{_a(str(stage or p.name.split('-')[0]))} run)")
     art = load_artifact(p / NETWORK_DIR)
     try:
         obs = np.load(p / OBS_FILE, allow_pickle=False)
@@ -501,7 +506,8 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
         result = {"stage": FINETUNE_STAGE, "env_id": env_id, "convert_run": str(conv.path),
                   **origin, "timesteps": best.timesteps,
                   "encoder": conv.encoder.to_dict(), "loss": cfg.loss,
-                  "episodes": episodes, "mean_return": float(r.mean()),
+                  "episodes": episodes, "episode_seeds": eval_seed_range(episodes),
+                  "mean_return": float(r.mean()),
                   "std_return": float(r.std()), "ann_mean_return": ann,
                   "fraction_of_ann_return": _fraction(float(r.mean()), ann),
                   "teacher": conv.result.get("teacher", "the float DQN"),

@@ -165,7 +165,11 @@ def parse_hyperparameters(data: Any, env_id: str, source: str = "<config>") -> H
     section = data.get(key) or {}
     if not isinstance(section, dict):
         raise NeuroqError(f"{source}: the section for {key} must be a mapping")
-    where = f"{source} [{key}]"
+    # where the values come from: a file without a `default` section gives neuroq's own
+    # (an outsider's file with one section, named otherwise, was said to give "[default]")
+    where = (f"{source} [{key}]" if key in data else
+             f"neuroq's built-in defaults ({source} has no section {env_id} and no "
+             f"{DEFAULT_SECTION} section; sections: {', '.join(map(str, data)) or 'none'})")
     values = {str(k): _check_value(str(k), v, where) for k, v in section.items()}
     return Hyperparameters(DQNConfig.from_dict(values), key != env_id, where)
 

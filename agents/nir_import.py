@@ -47,6 +47,7 @@ from neuroq.agents.convert import (
     RECORD_ENVS,
     RECORD_EPSILON,
     WEIGHT_MAX,
+    eval_seed_range,
     evaluate_returns,
     space_descriptions,
     spiking_act,
@@ -331,6 +332,7 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
             "source_delays": src.delays, "source_timesteps": t_src,
             "timesteps": network.timesteps, "encoder": chip_encoder.to_dict(),
             "notes": notes, "agreement": agree, "episodes": s.eval_episodes,
+            "episode_seeds": eval_seed_range(s.eval_episodes),
             "eval_seeds": f"{EVAL_SEED_BASE}..{EVAL_SEED_BASE + s.eval_episodes - 1}",
             "source_mean_return": float(src_r.mean()), "source_std_return": float(src_r.std()),
             # the teacher's return under the key convert runs use (finetune and export read it)

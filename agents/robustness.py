@@ -184,6 +184,10 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
             f" x {counted(episodes, 'episode')}, seeds {seed}..{seed + episodes - 1}")
     name = artifact_name(art)
     out = Robustness(env_id, name, seed, episodes, {"snn": f"{name} ({backend})"})
+    if not any(c.kind == "physics" for c in conditions) and env_id not in DEFAULT_PHYSICS:
+        # said, not left to be noticed (an outsider's env ran no physics shift silently)
+        out.notes.append(f"no physics shifts: none are defined for {env_id} (DEFAULT_PHYSICS"
+                         "; --physics NAME=V1,V2 needs parameters neuroq.envs.perturb knows)")
     acts: dict[str, Callable] = {"snn": policy_act(policy, event)}
     if wants_dqn:
         if found is None:

@@ -94,6 +94,34 @@ def check_randomizations(env_id: str, cfg: DQNConfig) -> None:
             raise NeuroqError(str(exc)) from None
 
 
+def training_warnings(env_id: str, cfg: DQNConfig) -> list[str]:
+    """What a run of `cfg` on `env_id` would do without a word, for the command line to
+    say before it starts (an outsider: a 600-step run made no gradient step, a 3000-step
+    one kept no checkpoint, an env without a time limit hung the final evaluation)."""
+    from neuroq.deploy.rollout import make_env
+
+    said = []
+    if cfg.n_timesteps <= cfg.learning_starts:
+        said.append(f"n_timesteps {cfg.n_timesteps} is not above learning_starts "
+                    f"{cfg.learning_starts}: no gradient step is taken (the DQN stays as "
+                    "initialised)")
+    elif cfg.n_timesteps < cfg.eval_freq:
+        said.append(f"n_timesteps {cfg.n_timesteps} is below eval_freq {cfg.eval_freq}: no "
+                    "selection evaluation runs, so the final model is kept (no best "
+                    "checkpoint) and nothing is checkpointed for --resume (--set eval_freq=N)")
+    env = make_env(env_id)
+    try:
+        limit = getattr(env.spec, "max_episode_steps", None)
+    finally:
+        env.close()
+    if limit is None:
+        said.append(f"{env_id} has no time limit (max_episode_steps): the evaluations wait "
+                    "for each episode to end, for ever if it never does; register it with "
+                    "max_episode_steps (or wrap it in gymnasium's TimeLimit) unless its "
+                    "episodes always end")
+    return said
+
+
 def _versions() -> dict[str, str]:
     import gymnasium
     import stable_baselines3

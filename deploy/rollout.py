@@ -86,6 +86,26 @@ def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) ->
     return env
 
 
+def q_network_spaces(env_id: str, observation_space: Any, action_space: Any) -> tuple[int, int]:
+    """(n_obs, n_actions) of spaces a Q-network can take (after `make_env` flattens the
+    observation): a one-dimensional Box, and a Discrete action space starting at 0; else
+    NeuroqError naming the space refused. The one rule: training (agents/envspec.py) and
+    every stage that runs an artifact on its env (`check_artifact_env`)."""
+    import gymnasium as gym
+
+    o, a = observation_space, action_space
+    if not isinstance(o, gym.spaces.Box) or len(o.shape) != 1:
+        raise NeuroqError(f"{env_id}: the observation space {o} is not supported: a Q-network "
+                          "takes a Box observation (flattened to one vector)")
+    if not isinstance(a, gym.spaces.Discrete):
+        raise NeuroqError(f"{env_id}: the action space {a} is not supported: a Q-network needs "
+                          "a Discrete action space")
+    if int(a.start) != 0:
+        raise NeuroqError(f"{env_id}: the action space {a} starts at {int(a.start)}: a "
+                          "Q-network's actions are 0..n-1 (wrap the env to shift them)")
+    return int(o.shape[0]), int(a.n)
+
+
 def check_artifact_env(manifest: Mapping[str, Any]) -> None:
     """NeuroqError (one line) unless the environment a deploy artifact's manifest names can
     be made (`make_env`) and fits its network: the same observation shape (flattened as
@@ -100,9 +120,14 @@ def check_artifact_env(manifest: Mapping[str, Any]) -> None:
     try:
         shape = tuple(getattr(env.observation_space, "shape", None) or ())
         n = getattr(env.action_space, "n", None)
+        spaces = (env.observation_space, env.action_space)
     finally:
         env.close()
-    if shape != want_shape or n is None or int(n) != want_n:
+    if shape == want_shape and n is not None and int(n) == want_n:
+        # the spaces fit in size: a Q-network must also be able to act in them (an action
+        # space starting at 1 was an AssertionError traceback in the first step)
+        q_network_spaces(env_id, *spaces)
+    else:
         raise NeuroqError(
             f"the artifact's network takes observations of shape {list(want_shape)} and "
             f"chooses among {want_n} actions, but its env {env_id} observes shape "

@@ -120,3 +120,18 @@ def test_bad_input_is_one_line_and_writes_nothing(make_args, fragment, tmp_path,
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0], lines
     assert not any(tmp_path.rglob("*")), "nothing may be written for bad input"
+
+
+def test_an_event_encoder_for_an_env_without_a_camera_is_refused_before_recording(
+        tmp_path, monkeypatch):
+    """`neuroq convert --encoder event` on a CartPole run recorded 20,000 observations
+    before it said the env is no event camera (an outsider)."""
+    from neuroq.agents import convert
+
+    def no_recording(*args, **kwargs):
+        raise AssertionError("observations were recorded first")
+
+    monkeypatch.setattr(convert, "record_observations", no_recording)
+    with pytest.raises(NeuroqError, match="CartPole-v1 is not an event-camera env"):
+        convert.run_convert(tiny_train_run(), tmp_path, "event", log=lambda _: None)
+    assert not any(tmp_path.iterdir())

@@ -195,6 +195,12 @@ def test_an_artifact_whose_env_does_not_fit_its_network_is_refused_before_any_ep
             call()
     rollout.check_artifact_env(json.loads(
         (ROOT / "config" / "artifacts" / "cartpole" / "manifest.json").read_text()))
+    # sizes that fit, in spaces a Q-network cannot act in: train's own rule (an outsider's
+    # Discrete(3, start=1) env was an AssertionError traceback in eval's first step)
+    shifted = {"env_id": "tests.helpers.user_envs:ShiftedActionsEnv",
+               "observation_space": {"shape": [2]}, "action_space": {"n": 2}}
+    with pytest.raises(NeuroqError, match=r"starts at 1: a Q-network's actions are 0..n-1"):
+        rollout.check_artifact_env(shifted)
 
 
 def test_load_policy_refuses_a_bad_seed_and_names_board_ip_in_python_terms(artifact):

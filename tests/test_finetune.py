@@ -1,6 +1,7 @@
 """Fine-tuning and export: run folders, learning, the exported artifact, bad input."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,12 @@ def test_finetune_run_folder():
                 "agreement", "synaptic_events_per_action", "spike_rate_per_step", "timesteps"):
         assert key in result, key
     assert result["loss"] == "distill" and result["timesteps"] == 4
+    # the seeds its returns come from, as the convert run's (an outsider found none)
+    from neuroq.agents.convert import EVAL_SEED_BASE
+
+    conv = json.loads((Path(result["convert_run"]) / "result.json").read_text())
+    for r in (result, conv):
+        assert r["episode_seeds"] == [EVAL_SEED_BASE, EVAL_SEED_BASE + r["episodes"] - 1]
     history = json.loads((run / "history.json").read_text())["epochs"]
     assert len(history) == 2 and history[1]["observations"] > history[0]["observations"]
     assert any((run / "tb").rglob("events.out.tfevents.*"))
@@ -91,6 +98,13 @@ def test_export_writes_a_loadable_artifact(tmp_path):
     src = load_artifact(tiny_finetune_run() / "network")
     for a, b in zip(src.network.layers, art.network.layers, strict=True):
         assert np.array_equal(a.weight, b.weight)
+    assert r["episode_seeds"][1] - r["episode_seeds"][0] == 1  # the seeds of its 2 episodes
+    # the export run itself given again: its artifact is named (an outsider)
+    with pytest.raises(NeuroqError, match=r"is not a finetune run .* or an artifact folder; "
+                                          r"did you mean .*artifact\?"):
+        export(str(made.run_dir), str(tmp_path))
+    with pytest.raises(NeuroqError, match=r"this one is an export run\)"):  # "a export"
+        open_convert_run(made.run_dir)
 
 
 def test_finetune_bad_settings_write_nothing(tmp_path):
@@ -194,6 +208,22 @@ def test_the_gate_refusal_names_how_each_command_forces_it(tmp_path, monkeypatch
     with pytest.raises(NeuroqError, match="refused"):
         pipeline.run_pipeline(out_root=tmp_path / "runs", say=lambda _: None, energy=False)
     assert given["to_force"] == pipeline.DEMO_TO_FORCE
+
+
+def test_the_gate_passes_an_snn_at_or_above_a_float_return_of_any_sign():
+    """A float DQN at -0.5 and an SNN at 0.2: the fraction is not defined (NaN), and the
+    gate refused the better SNN (an outsider's env with a per-step penalty)."""
+    from neuroq.agents.export import gate_passes
+    from neuroq.deploy.stats import fraction_of
+
+    def passes(snn, dqn, gate):
+        return gate_passes(fraction_of(snn, dqn), snn, dqn, gate)
+
+    assert passes(0.2, -0.5, 0.99) and passes(0.0, 0.0, 0.99) and passes(5.0, 0.0, 1.0)
+    assert not passes(-0.6, 0.0, 0.99) and not passes(0.2, -0.5, 1.5)  # worse; or unknowable
+    assert passes(495.0, 500.0, 0.99) and not passes(490.0, 500.0, 0.99)  # as before
+    assert passes(-80.0, -80.0, 0.99) and not passes(-90.0, -80.0, 0.99)  # Acrobot
+    assert passes(-1e9, 500.0, 0)  # gate 0 passes any return
 
 
 def test_export_gate_refuses_and_leaves_nothing_unless_forced(tmp_path):

@@ -75,3 +75,16 @@ def test_override():
         hyperparams.override(DQNConfig(), ["n_timesteps"])
     with pytest.raises(NeuroqError, match="unknown hyperparameter 'nope'"):
         hyperparams.override(DQNConfig(), ["nope=1"])
+
+
+def test_a_file_without_the_envs_section_or_a_default_one_says_so():
+    """A --config file with one section, named for another id, was said to give its
+    "[default]" section, which it did not have: neuroq's built-in defaults were used."""
+    from neuroq.agents.hyperparams import parse_hyperparameters
+
+    got = parse_hyperparameters({"Reach1D-v0": {"gamma": 0.9}}, "reach:Reach1D-v0", "f.yaml")
+    assert got.defaults and got.config.gamma == DQNConfig().gamma
+    assert got.source == ("neuroq's built-in defaults (f.yaml has no section reach:Reach1D-v0 "
+                          "and no default section; sections: Reach1D-v0)")
+    got = parse_hyperparameters({"default": {"gamma": 0.9}}, "CartPole-v1", "f.yaml")
+    assert got.defaults and got.config.gamma == 0.9 and got.source == "f.yaml [default]"

@@ -183,3 +183,17 @@ def test_the_docs_seed_table_lists_every_seed_range():
     missing = [name for name, base in SEED_RANGES.items()
                if not any(f"| {base:,} " in row for row in rows)]
     assert not missing, f"seed ranges not in docs/robustness.md's table: {missing}"
+
+
+def test_an_env_without_physics_shifts_is_said_so(tmp_path, monkeypatch):
+    """An outsider's own env ran no physics shift without a word (notes: [])."""
+    from neuroq.agents import robustness
+
+    art = make_tiny_artifact(tmp_path / "art")
+    rob = run_robustness(art, episodes=1, networks=("snn",),
+                         conditions=suite("CartPole-v1", [], [], [], None))
+    assert any(c.kind == "physics" for c in suite("CartPole-v1", [], [], [], None))
+    assert not any("no physics shifts" in n for n in rob.notes)
+    monkeypatch.setattr(robustness, "DEFAULT_PHYSICS", {})  # an env with none defined
+    rob = run_robustness(art, episodes=1, networks=("snn",))
+    assert any("no physics shifts: none are defined for CartPole-v1" in n for n in rob.notes)

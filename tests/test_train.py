@@ -113,3 +113,26 @@ def test_selection_scores_clean_and_perturbed_episodes_with_select_randomize():
     # selection seeds of every stage seed (0-999) stay below the report range
     assert seeds.SELECTION_PERTURBED_BASE + 999 + 1000 < seeds.REPORT_BASE
 
+
+def test_training_says_what_its_settings_will_not_do():
+    """An outsider's 600-step run made no gradient step, a 3000-step one kept no
+    checkpoint (eval_freq 5000), and an env without a time limit hung the final
+    evaluation, each without a word: `neuroq train` now warns before it starts."""
+    import dataclasses
+
+    from neuroq.agents.hyperparams import DQNConfig
+    from neuroq.agents.train import training_warnings
+
+    cfg = DQNConfig()
+    untrained = dataclasses.replace(cfg, n_timesteps=cfg.learning_starts)
+    unselected = dataclasses.replace(cfg, n_timesteps=cfg.learning_starts + 1,
+                                     eval_freq=cfg.learning_starts + 2)
+    fine = dataclasses.replace(cfg, n_timesteps=cfg.eval_freq + cfg.learning_starts)
+    said = training_warnings("CartPole-v1", untrained)
+    assert len(said) == 1 and "no gradient step is taken" in said[0]
+    said = training_warnings("CartPole-v1", unselected)
+    assert len(said) == 1 and "no selection evaluation runs" in said[0]
+    assert training_warnings("CartPole-v1", fine) == []
+    said = training_warnings("tests.helpers.user_envs:LineEnv", fine)  # a class, no spec
+    assert len(said) == 1 and "has no time limit (max_episode_steps)" in said[0]
+

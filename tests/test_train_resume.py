@@ -61,6 +61,10 @@ def test_resume_refuses_what_it_cannot_go_on_with(tmp_path, capsys):
         (["--resume", str(early)], "no checkpoint to resume from"),
         (["--resume", str(tmp_path)], "not a train run folder"),
         (["--resume", str(early), "--set", "n_timesteps=5"], "drop --set"),
+        # were ignored without a word (an outsider): the run's own env, seed and folder
+        (["--resume", str(early), "--seed", "9", "--env", "Acrobot-v1", "--out", "x",
+          "--workers", "2"], "drop --env, --seed, --out, --workers"),
+        (["--resume", str(early), "--seed", "0"], "drop --seed"),
     ]:
         assert main(["train", *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()

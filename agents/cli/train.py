@@ -34,20 +34,23 @@ from neuroq.agents.cli.argtypes import nonnegative_float, positive_int, seed
 HELP = "train a DQN (stable-baselines3) for one or several seeds"
 
 
+DEFAULT_ENV = "CartPole-v1"
+
+
 def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
     del args
     return ("train",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", default="CartPole-v1",
+    p.add_argument("--env",
                    help="Gymnasium env id, or module.path:ClassName of your own env class "
-                        "(default: %(default)s)")
+                        f"(default: {DEFAULT_ENV})")
     p.add_argument("--gym-package", metavar="PKG",
                    help="import PKG first (it registers the env id given to --env); later "
                         "stages import it again from the run folder")
     seeds = p.add_mutually_exclusive_group()
-    seeds.add_argument("--seed", type=seed, default=0, help="one seed (default: %(default)s)")
+    seeds.add_argument("--seed", type=seed, help="one seed (default: 0)")
     seeds.add_argument("--seeds", type=seed, nargs="+", metavar="N",
                        help="several seeds, trained in parallel processes")
     p.add_argument("--config", metavar="YAML", help="hyperparameter file "
@@ -56,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override hyperparameters, e.g. n_timesteps=20000")
     p.add_argument("--steps", type=positive_int, metavar="N",
                    help="shorthand for --set n_timesteps=N")
-    p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
+    p.add_argument("--out", help="root of run folders (default: runs)")
     p.add_argument("--workers", type=positive_int, metavar="N",
                    help="parallel processes for --seeds (default: min(seeds, CPU cores))")
     p.add_argument("--threads", type=positive_int, default=None,
@@ -74,13 +77,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents import hyperparams
     from neuroq.agents.runs import ensure_writable, env_folder
-    from neuroq.agents.train import check_env_id, resume_run, train_many, train_one
+    from neuroq.agents.train import (
+        check_env_id,
+        check_randomizations,
+        resume_run,
+        train_many,
+        train_one,
+        training_warnings,
+    )
     from neuroq.deploy.envref import with_package
     from neuroq.deploy.errors import NeuroqError
 
     progress = not args.no_progress and sys.stderr.isatty()
     if args.resume:
-        given = [flag for flag, value in (("--seeds", args.seeds), ("--config", args.config),
+        given = [flag for flag, value in (("--env", args.env), ("--seed", args.seed is not None),
+                                          ("--out", args.out), ("--workers", args.workers),
+                                          ("--seeds", args.seeds), ("--config", args.config),
                                           ("--set", args.set), ("--steps", args.steps),
                                           ("--gym-package", args.gym_package)) if value]
         if given:
@@ -91,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
         _print_runs(runs)
         return 0
 
-    env_id = with_package(args.env, args.gym_package)
+    env_id = with_package(args.env or DEFAULT_ENV, args.gym_package)
+    out = args.out or "runs"
+    one_seed = args.seed if args.seed is not None else 0
     check_env_id(env_id)
     loaded = hyperparams.load_hyperparameters(env_id, args.config)
     if loaded.defaults:
@@ -102,13 +116,16 @@ def run(args: argparse.Namespace) -> int:
     repeated = sorted({s for s in args.seeds or [] if args.seeds.count(s) > 1})
     if repeated:  # each would train the same network again
         raise NeuroqError(f"--seeds: {', '.join(map(str, repeated))} given more than once")
-    ensure_writable(Path(args.out) / env_folder(env_id))
+    ensure_writable(Path(out) / env_folder(env_id))
+    check_randomizations(env_id, cfg)  # (train_one checks too): errors before warnings
+    for warning in training_warnings(env_id, cfg):  # the settings are good: what they do
+        print(f"neuroq train: warning: {warning}", file=sys.stderr)
     if args.seeds:
-        runs = train_many(env_id, args.seeds, cfg, args.out, args.workers,
+        runs = train_many(env_id, args.seeds, cfg, out, args.workers,
                           show_progress=progress, defaults=loaded.defaults,
                           checkpoint_every_s=args.checkpoint_every)
     else:
-        runs = [train_one(env_id, args.seed, cfg, args.out, progress_bar=progress,
+        runs = [train_one(env_id, one_seed, cfg, out, progress_bar=progress,
                           threads=args.threads or 1, defaults=loaded.defaults,
                           checkpoint_every_s=args.checkpoint_every)]
     _print_runs(runs)

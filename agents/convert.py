@@ -358,15 +358,12 @@ def activity(network: SpikingQNetwork, encoder: Encoder, obs: np.ndarray,
 
 def space_descriptions(env_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """JSON descriptions of the env's observation and action spaces (inf bounds -> null)."""
-    import gymnasium as gym
+    from neuroq.deploy.rollout import q_network_spaces
 
     env = make_env(env_id)
     o, a = env.observation_space, env.action_space
     env.close()
-    if not isinstance(o, gym.spaces.Box) or len(o.shape) != 1:
-        raise NeuroqError(f"{env_id}: only flat Box observation spaces can be encoded")
-    if not isinstance(a, gym.spaces.Discrete):
-        raise NeuroqError(f"{env_id}: a Q-network needs a Discrete action space")
+    q_network_spaces(env_id, o, a)  # the one rule (import ran Discrete(3, start=1) before)
 
     def bounds(x: np.ndarray) -> list[float | None]:
         return [float(v) if np.isfinite(v) else None for v in x]

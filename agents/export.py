@@ -47,13 +47,13 @@ GATE_RETURNS_RECORDED = 10
 def gate_passes(fraction: float, snn_mean: float, float_mean: float, threshold: float) -> bool:
     """Whether the gate passes: gate 0 always; else the SNN keeps `threshold` of the float
     return (`fraction`, `fraction_of`); where that fraction is not defined (a float return
-    of 0 or below with an SNN return at or above 0), a gate up to 1 passes when the SNN's
-    return is at least the float one (an SNN at 0.2 beat a float DQN at -0.5, and the
-    NaN fraction refused it), and a gate above 1 fails (it cannot be told)."""
+    of 0 or below with an SNN return at or above 0), an SNN return above the float one
+    passes (an SNN at 0.2 beat a float DQN at -0.5, and the NaN fraction refused it), an
+    equal one passes a gate up to 1."""
     if threshold == 0:
         return True
     if math.isnan(fraction):
-        return threshold <= 1 and snn_mean >= float_mean
+        return snn_mean > float_mean or (snn_mean == float_mean and threshold <= 1)
     return bool(fraction >= threshold)
 
 

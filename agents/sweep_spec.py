@@ -246,9 +246,12 @@ def parse_spec(data: Any, source: str = "<spec>", default_name: str = "sweep") -
     if not isinstance(data.get("env"), str):
         raise NeuroqError(f"{source}: 'env' (an env id) is required")
     env = with_package(data["env"], data.get("gym_package"))
-    given = data.get("stages") or list(DEFAULT_STAGES)
+    given = data.get("stages", list(DEFAULT_STAGES))
     if isinstance(given, str):  # `stages: train`: one stage, as a list of one
         given = [given]
+    if given is None or given == []:  # `stages:` or `stages: []` ran the whole pipeline
+        raise NeuroqError(f"{source}: stages names no stage (leave the key out for "
+                          f"{', '.join(DEFAULT_STAGES)})")
     if not isinstance(given, list):
         raise NeuroqError(f"{source}: stages must be a list of stages, got {given!r}")
     stages = tuple(given)

@@ -100,7 +100,7 @@ def training_warnings(env_id: str, cfg: DQNConfig) -> list[str]:
     one kept no checkpoint, an env without a time limit hung the final evaluation)."""
     from neuroq.deploy.rollout import make_env
 
-    said = []
+    said: list[str] = []
     if cfg.n_timesteps <= cfg.learning_starts:
         said.append(f"n_timesteps {cfg.n_timesteps} is not above learning_starts "
                     f"{cfg.learning_starts}: no gradient step is taken (the DQN stays as "
@@ -109,16 +109,22 @@ def training_warnings(env_id: str, cfg: DQNConfig) -> list[str]:
         said.append(f"n_timesteps {cfg.n_timesteps} is below eval_freq {cfg.eval_freq}: no "
                     "selection evaluation runs, so the final model is kept (no best "
                     "checkpoint) and nothing is checkpointed for --resume (--set eval_freq=N)")
-    env = make_env(env_id)
-    try:
-        limit = getattr(env.spec, "max_episode_steps", None)
-    finally:
-        env.close()
-    if limit is None:
-        said.append(f"{env_id} has no time limit (max_episode_steps): the evaluations wait "
-                    "for each episode to end, for ever if it never does; register it with "
-                    "max_episode_steps (or wrap it in gymnasium's TimeLimit) unless its "
-                    "episodes always end")
+    from neuroq.deploy.envref import resolve
+
+    # a class or function named directly (module:ClassName) has no registration, so no
+    # time limit but its own; a registered id's is its registration's choice (neuroq's own
+    # envs end their episodes themselves)
+    if not isinstance(resolve(env_id), str):
+        env = make_env(env_id)
+        try:
+            limit = getattr(env.spec, "max_episode_steps", None)
+        finally:
+            env.close()
+        if limit is None:
+            said.append(f"{env_id} is a class with no time limit (max_episode_steps): the "
+                        "evaluations wait for each episode to end, for ever if it never "
+                        "does; unless its episodes always end, register it with "
+                        "max_episode_steps (or wrap it in gymnasium's TimeLimit)")
     return said
 
 

@@ -67,6 +67,11 @@ class Header(NamedTuple):
     nanosec: int
     frame_id: str
 
+    @property
+    def stamp(self) -> Header:
+        """`header.stamp.sec` / `.nanosec` read as on the message object."""
+        return self
+
 
 @dataclass(frozen=True, slots=True)
 class PacketView:

@@ -154,9 +154,10 @@ SEQ_MODULUS = 1 << 64
 """EventPacket.seq is a uint64."""
 SEQ_NEWER, SEQ_OLD, SEQ_HELD, SEQ_RESTARTED = range(4)
 """What `_count_seq` makes of a packet: after the newest seq (decoded); at or before it,
-reordered, duplicate or stray (not decoded); more than REORDER_WINDOW behind it, perhaps the
-first of a restarted numbering (held until the next packet tells); the next of a restarted
-numbering (decoded, after the held one)."""
+reordered, duplicate or stray (not decoded); at or before it but stamped after the newest
+(or, without stamps, more than REORDER_WINDOW behind it), perhaps the first of a restarted
+numbering (held until the next packet tells); the next of a restarted numbering (decoded,
+after the held one)."""
 PROBLEM_COUNTERS = ("lost_packets", "reordered_packets", "seq_backwards", "bad_messages",
                     "callback_errors", "sensor_size_mismatch", "camera_restarts", "late_events",
                     *DecodeStats.REPORTED)
@@ -249,7 +250,8 @@ class EventPolicyNode(Node):
                          "bad_messages": 0, "take_ticks": 0}
         self._last_seq: int | None = None  # the newest seq (see _count_seq)
         self._missing: set[int] = set()  # seqs counted lost lately (see _count_seq)
-        self._held: Any = None  # a packet far behind the newest seq (see _count_seq)
+        self._held: Any = None  # a packet that may start a restarted numbering (_count_seq)
+        self._newest_stamp_ns = 0  # the header stamp of the newest seq's packet (0: none)
         self._read_packet = EventPacketReader()
         self._last_event_us = -1
         self._camera_us = -1  # camera time the stream has reached (events or time words)
@@ -440,7 +442,9 @@ class EventPolicyNode(Node):
         parts: list[list] = [[]]
         for msg in msgs:
             c["packets"] += 1
-            held, verdict = self._held, self._count_seq(int(msg.seq))
+            stamp = msg.header.stamp
+            held = self._held
+            verdict = self._count_seq(int(msg.seq), stamp.sec * NS_PER_S + stamp.nanosec)
             self._held = msg if verdict == SEQ_HELD else None
             if verdict == SEQ_RESTARTED:
                 parts.append([held, msg])  # the first packet of the restarted numbering
@@ -487,25 +491,28 @@ class EventPolicyNode(Node):
             acted += self._act(period, msgs[-1].header.frame_id)
         return acted
 
-    def _count_seq(self, seq: int) -> int:
+    def _count_seq(self, seq: int, stamp_ns: int = 0) -> int:
         """Lost, reordered and stray packets from `seq`; returns what becomes of the packet
         (SEQ_NEWER, SEQ_OLD, SEQ_HELD, SEQ_RESTARTED). A gap after the newest seq counts
         its packets as lost (the newest REORDER_WINDOW of them remembered); one of those
         arriving later counts as reordered instead. Any other seq at or before the newest
         counts in seq_backwards and leaves the newest alone: a duplicate or a stray late
-        packet, or, when it lies more than REORDER_WINDOW behind the newest and the next
-        packet continues from it, the start of a restarted numbering (a driver restart):
-        counting goes on from there (one seq_backwards, nothing counted lost). A packet at
+        packet, or, when the next packet continues from it, the start of a restarted
+        numbering (a driver restart): counting goes on from there (one seq_backwards,
+        nothing counted lost). A restart is told from a stale packet by its header stamp
+        (`stamp_ns`, the publisher's clock, as drivers stamp): stamped after the newest
+        packet, it may be one; at or before, it is not. Without stamps (0), by distance:
+        more than REORDER_WINDOW behind the newest, it may be one. A packet at
         or before the newest is not decoded: its events are older than those decoded, and
         its EVT 3.0 words would set the stream's state back (a duplicate was decoded again:
         its events at the newest time counted twice). One far enough behind to start a
         restarted numbering is held (`_held`) until the next packet tells: decoded before
-        it if it continues from it. Near the newest, it is never taken for a restart (a
-        stream arriving twice, 5 6 5 6 7, was)."""
+        it if it continues from it (a stream arriving twice, 5 6 5 6 7, is never taken for
+        one: its stamps are old, or without stamps it is near the newest)."""
         c, last, held = self.counters, self._last_seq, self._held
         if held is not None and seq == (int(held.seq) + 1) % SEQ_MODULUS:
             self._missing.clear()  # the numbering restarted at the held packet
-            self._last_seq = seq
+            self._last_seq, self._newest_stamp_ns = seq, stamp_ns
             return SEQ_RESTARTED
         if last is not None:
             gap = (seq - last - 1) % SEQ_MODULUS
@@ -516,8 +523,11 @@ class EventPolicyNode(Node):
                     c["reordered_packets"] += 1
                     return SEQ_OLD  # the newest seq stays
                 c["seq_backwards"] += 1
-                behind = (last - seq) % SEQ_MODULUS
-                return SEQ_HELD if behind > REORDER_WINDOW else SEQ_OLD
+                if stamp_ns and self._newest_stamp_ns:  # stamped after the newest?
+                    restart = stamp_ns > self._newest_stamp_ns
+                else:
+                    restart = (last - seq) % SEQ_MODULUS > REORDER_WINDOW
+                return SEQ_HELD if restart else SEQ_OLD
             c["lost_packets"] += gap
             missing = self._missing
             missing.update((last + k) % SEQ_MODULUS
@@ -525,7 +535,7 @@ class EventPolicyNode(Node):
             if len(missing) > REORDER_WINDOW:  # keep the newest REORDER_WINDOW
                 keep = {(seq - k) % SEQ_MODULUS for k in range(1, REORDER_WINDOW + 1)}
                 missing.intersection_update(keep)
-        self._last_seq = seq
+        self._last_seq, self._newest_stamp_ns = seq, stamp_ns
         return SEQ_NEWER
 
     def _act(self, period: Any, frame_id: str) -> int:

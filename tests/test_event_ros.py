@@ -392,6 +392,47 @@ def test_a_packet_at_or_before_the_newest_seq_is_not_decoded(artifact):
         assert s["time_backwards"] == 0 and s["lost_packets"] == 0, s
 
 
+def test_stamps_tell_a_restarted_numbering_from_stale_packets(artifact):
+    """With header stamps (drivers stamp packets on their clock), a packet at or before the
+    newest seq but stamped after the newest packet may start a restarted numbering, however
+    near its seq (a reviewer: a driver restart within 64 packets was dropped packet by
+    packet); stale packets far behind, stamped before, are never one (they were decoded
+    again and 99 packets counted lost)."""
+    rng = np.random.default_rng(4)
+
+    def packet(seq, ms, stamp_ms):
+        t0 = 1_000_000 + 1000 * ms
+        t = np.sort(rng.integers(t0, t0 + 1000, 200))
+        msg = _packet(seq, _evt3(rng.integers(0, 32, 200), rng.integers(0, 32, 200), t,
+                                 rng.integers(0, 2, 200)))
+        msg.header.stamp.sec, msg.header.stamp.nanosec = 100, stamp_ms * 1_000_000
+        return msg
+
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        for k in range(200):  # seqs 0..199, stamped 1 ms apart
+            node.handle_packets([packet(k, k, k)])
+        s = node.stats()
+        assert s["events"] == 200 * 200 and s["lost_packets"] == 0, s
+        # stale packets far behind, stamped long ago: neither decoded nor a restart
+        node.handle_packets([packet(100, 100, 100), packet(101, 101, 101)])
+        node.handle_packets([packet(200, 200, 200)])
+        s = node.stats()
+        assert s["events"] == 201 * 200 and s["lost_packets"] == 0, s
+        assert s["seq_backwards"] == 2 and s["time_backwards"] == 0, s
+        # a driver restarts its numbering at 3, stamped after the newest: held, then
+        # decoded with the next; again at 1, only 4 behind the newest (5)
+        node.handle_packets([packet(3, 201, 201)])
+        node.handle_packets([packet(4, 202, 202)])
+        node.handle_packets([packet(5, 203, 203)])
+        s = node.stats()
+        assert s["events"] == 204 * 200 and s["lost_packets"] == 0, s
+        node.handle_packets([packet(1, 204, 204), packet(2, 205, 205)])  # near: 4 behind
+        s = node.stats()
+        assert s["events"] == 206 * 200 and s["seq_backwards"] == 4, s
+        assert s["time_backwards"] == 0 and s["lost_packets"] == 0, s
+
+
 def test_a_camera_and_numbering_restart_inside_one_batch_loses_nothing(artifact):
     """A driver restart: camera time and seq both start over, in the middle of a batch of
     packets (a reviewer: the batch was decoded in one pass, its old-stream events were

@@ -220,7 +220,8 @@ def test_the_gate_passes_an_snn_at_or_above_a_float_return_of_any_sign():
         return gate_passes(fraction_of(snn, dqn), snn, dqn, gate)
 
     assert passes(0.2, -0.5, 0.99) and passes(0.0, 0.0, 0.99) and passes(5.0, 0.0, 1.0)
-    assert not passes(-0.6, 0.0, 0.99) and not passes(0.2, -0.5, 1.5)  # worse; or unknowable
+    assert not passes(-0.6, 0.0, 0.99) and not passes(0.0, 0.0, 1.2)  # worse; equal above 1
+    assert passes(0.2, -0.5, 1.5) and passes(100.0, -0.5, 1.2)  # better, whatever the gate
     assert passes(495.0, 500.0, 0.99) and not passes(490.0, 500.0, 0.99)  # as before
     assert passes(-80.0, -80.0, 0.99) and not passes(-90.0, -80.0, 0.99)  # Acrobot
     assert passes(-1e9, 500.0, 0)  # gate 0 passes any return

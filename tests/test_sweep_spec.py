@@ -102,6 +102,8 @@ def test_distributions():
     ({"stages": ["convert"]}, "prefix of the pipeline"),
     ({"stages": ["train", "covnert"]}, r"unknown stage 'covnert' in stages \(stages: train, "),
     ({"stages": {"train": 1}}, "stages must be a list of stages"),
+    ({"stages": []}, r"stages names no stage \(leave the key out for train, convert"),
+    ({"stages": None}, "stages names no stage"),
     ({"stages": ["train", "convert"], "train_run": "x"},
      "a train_run is given, so the sweep starts at convert"),
     ({"fixed": {"train": {"gamma": 1.5}}}, r"spec.yaml \[fixed.train\]: gamma = 1.5 is out"),

@@ -90,11 +90,12 @@ def run(args: argparse.Namespace) -> int:
 
     progress = not args.no_progress and sys.stderr.isatty()
     if args.resume:
-        given = [flag for flag, value in (("--env", args.env), ("--seed", args.seed is not None),
+        given = [flag for flag, value in (("--env", args.env), ("--seed", args.seed),
                                           ("--out", args.out), ("--workers", args.workers),
                                           ("--seeds", args.seeds), ("--config", args.config),
-                                          ("--set", args.set), ("--steps", args.steps),
-                                          ("--gym-package", args.gym_package)) if value]
+                                          ("--set", args.set or None), ("--steps", args.steps),
+                                          ("--gym-package", args.gym_package))
+                 if value is not None]
         if given:
             raise NeuroqError(f"--resume takes the run's own settings: drop {', '.join(given)}")
         runs = [resume_run(args.resume, progress_bar=progress,
@@ -103,14 +104,14 @@ def run(args: argparse.Namespace) -> int:
         _print_runs(runs)
         return 0
 
-    env_id = with_package(args.env or DEFAULT_ENV, args.gym_package)
-    out = args.out or "runs"
+    env_id = with_package(args.env if args.env is not None else DEFAULT_ENV, args.gym_package)
+    out = args.out if args.out is not None else "runs"
     one_seed = args.seed if args.seed is not None else 0
     check_env_id(env_id)
     loaded = hyperparams.load_hyperparameters(env_id, args.config)
     if loaded.defaults:
         print(f"neuroq train: no section for {env_id} in the config: using the default "
-              f"hyperparameters ({loaded.source}; see docs/training.md)", file=sys.stderr)
+              f"hyperparameters: {loaded.source} (see docs/training.md)", file=sys.stderr)
     overrides = list(args.set) + ([f"n_timesteps={args.steps}"] if args.steps else [])
     cfg = hyperparams.override(loaded.config, overrides)
     repeated = sorted({s for s in args.seeds or [] if args.seeds.count(s) > 1})

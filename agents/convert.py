@@ -248,7 +248,7 @@ def check_convert_settings(encoder_kind: Any = "population", timesteps: Any = No
                           f"(choose from {', '.join(ENCODER_KINDS)})")
     counts = [("record_steps", record_steps, 100), ("eval_episodes", eval_episodes, 1)]
     counts += [("timesteps", timesteps, 1)] if timesteps is not None else []
-    counts += [("eval_timesteps", t, 1) for t in _listed(eval_timesteps)]
+    counts += [("eval_timesteps", t, 1) for t in as_tuple(eval_timesteps)]
     for name, value, least in counts:
         if not seeds.is_int(value) or value < least:
             raise NeuroqError(f"{name} must be an integer >= {least}, got {value!r}")
@@ -263,8 +263,9 @@ def check_convert_settings(encoder_kind: Any = "population", timesteps: Any = No
                           f"width > 0, got {n_per_dim!r} and {width!r}")
 
 
-def _listed(values: Any) -> tuple:
-    """`values` as a tuple (a list or tuple), else a tuple holding it (checked as one)."""
+def as_tuple(values: Any) -> tuple:
+    """`values` as a tuple (a list or tuple), else a tuple holding it (one value given
+    where several may be: `eval_timesteps: 8`)."""
     return tuple(values) if isinstance(values, list | tuple) else (values,)
 
 

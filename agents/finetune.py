@@ -218,12 +218,9 @@ def _a(word: str) -> str:
 def _randomization(randomize: dict[str, Any], env_id: str) -> tuple:
     """Wrappers of a domain randomization spec (neuroq.envs.perturb.RandomizationSpec) whose
     physics `env_id` takes (`randomization_for`)."""
-    from neuroq.envs.perturb import randomization_for
+    from neuroq.agents.hyperparams import checked_randomization
 
-    try:
-        spec = randomization_for(env_id, randomize, "finetune randomize")
-    except ValueError as exc:
-        raise NeuroqError(str(exc)) from None
+    spec = checked_randomization(env_id, randomize, "finetune randomize")
     return (spec.wrapper(),) if spec.active else ()
 
 

@@ -212,3 +212,16 @@ def override(config: DQNConfig, assignments: list[str], source: str = "--set") -
             raise NeuroqError(f"{source}: cannot parse the value of {key}: {raw!r}") from None
         changes[key.strip()] = _check_value(key.strip(), value, source)
     return dataclasses.replace(config, **changes)
+
+
+def checked_randomization(env_id: str, randomize: Any, name: str = "randomize") -> Any:
+    """`neuroq.envs.perturb.randomization_for` (a RandomizationSpec), its ValueError as a
+    NeuroqError (the one line a user sees): for train, finetune, their command lines and
+    sweep specs."""
+    from neuroq.envs.perturb import randomization_for
+
+    try:
+        return randomization_for(env_id, randomize, name)
+    except ValueError as exc:
+        raise NeuroqError(str(exc)) from None
+

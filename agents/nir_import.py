@@ -43,7 +43,6 @@ import numpy as np
 
 from neuroq.agents.convert import (
     DEFAULT_EVAL_EPISODES,
-    EVAL_SEED_BASE,
     RECORD_ENVS,
     RECORD_EPSILON,
     WEIGHT_MAX,
@@ -333,7 +332,7 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
             "timesteps": network.timesteps, "encoder": chip_encoder.to_dict(),
             "notes": notes, "agreement": agree, "episodes": s.eval_episodes,
             "episode_seeds": eval_seed_range(s.eval_episodes),
-            "eval_seeds": f"{EVAL_SEED_BASE}..{EVAL_SEED_BASE + s.eval_episodes - 1}",
+            "eval_seeds": "..".join(map(str, eval_seed_range(s.eval_episodes))),
             "source_mean_return": float(src_r.mean()), "source_std_return": float(src_r.std()),
             # the teacher's return under the key convert runs use (finetune and export read it)
             "ann_mean_return": float(src_r.mean()),

@@ -330,7 +330,7 @@ def _check_randomizations(env: str, fixed: dict[str, dict], grid: dict[str, list
     """Check every randomization a trial can get (fixed, each grid value, each choice)
     against the spec's env as train and finetune check theirs (`randomization_for`), so
     that a physics parameter the env does not have fails the spec, not every trial."""
-    from neuroq.envs.perturb import randomization_for
+    from neuroq.agents.hyperparams import checked_randomization
 
     for dotted in RANDOMIZATIONS:
         stage, key = dotted.split(".", 1)
@@ -340,10 +340,7 @@ def _check_randomizations(env: str, fixed: dict[str, dict], grid: dict[str, list
         if dist is not None and dist.kind == "choice":
             given += [(f"random.{dotted}", v) for v in dist.args]
         for where, value in given:
-            try:
-                randomization_for(env, value, f"{source} {where}")
-            except ValueError as exc:
-                raise NeuroqError(str(exc)) from None
+            checked_randomization(env, value, f"{source} {where}")
 
 
 def _check_in_stages(stage: str, stages: tuple[str, ...], where: str) -> None:

@@ -54,9 +54,10 @@ def _with(cfg: Any, values: dict[str, Any]) -> Any:
 def _convert_args(s: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
     """A convert stage's settings as run_convert's (encoder, timesteps, eval_timesteps)
     and its other keyword arguments."""
+    from neuroq.agents.convert import as_tuple
+
     s = dict(s)
-    eval_t = s.pop("eval_timesteps", ())
-    eval_t = tuple(eval_t) if isinstance(eval_t, list | tuple) else (eval_t,)
+    eval_t = as_tuple(s.pop("eval_timesteps", ()))
     return (s.pop("encoder", "population"), s.pop("timesteps", None), eval_t), s
 
 
@@ -150,26 +151,20 @@ def check_stage(stage: str, settings: dict[str, Any], env: str) -> None:
     spec's): a sweep spec checks every trial with it before anything runs, random draws
     included. (What depends on an upstream run, such as T against the network's depth,
     is checked when the stage runs.)"""
+    from neuroq.agents.hyperparams import checked_randomization
     from neuroq.deploy.seeds import check_seed
-    from neuroq.envs.perturb import randomization_for
-
-    def randomizations(*names: str) -> None:
-        for name in names:
-            try:
-                randomization_for(env, s.get(name), name)
-            except ValueError as exc:
-                raise NeuroqError(str(exc)) from None
 
     s = dict(settings)
     if stage == "train":
         from neuroq.agents.hyperparams import DQNConfig
+        from neuroq.agents.train import check_randomizations
 
         check_seed(s.get("seed", 0))
         try:  # as `_train` reads them; its message less its "sweep settings [sweep]: "
-            _with(DQNConfig(), {k: v for k, v in s.items() if k != "seed"})
+            cfg = _with(DQNConfig(), {k: v for k, v in s.items() if k != "seed"})
         except NeuroqError as exc:
             raise NeuroqError(str(exc).split("]: ", 1)[-1]) from None
-        randomizations("randomize", "select_randomize")
+        check_randomizations(env, cfg)
     elif stage == "convert":
         from neuroq.agents.convert import check_convert_settings
 
@@ -179,7 +174,7 @@ def check_stage(stage: str, settings: dict[str, Any], env: str) -> None:
         from neuroq.agents.finetune import check_finetune_settings
 
         check_finetune_settings(*_finetune_args(s))
-        randomizations("randomize")
+        checked_randomization(env, s.get("randomize"), "randomize")
     elif stage == "export":
         from neuroq.agents.export import check_export_settings
 

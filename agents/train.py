@@ -85,13 +85,10 @@ def check_env_id(env_id: str) -> None:
 def check_randomizations(env_id: str, cfg: DQNConfig) -> None:
     """Raise NeuroqError unless `env_id` takes the physics of the config's `randomize` and
     `select_randomize` (`neuroq.envs.perturb.randomization_for`), before any work."""
-    from neuroq.envs.perturb import randomization_for
+    from neuroq.agents.hyperparams import checked_randomization
 
     for name in ("randomize", "select_randomize"):
-        try:
-            randomization_for(env_id, getattr(cfg, name), name)
-        except ValueError as exc:
-            raise NeuroqError(str(exc)) from None
+        checked_randomization(env_id, getattr(cfg, name), name)
 
 
 def training_warnings(env_id: str, cfg: DQNConfig) -> list[str]:

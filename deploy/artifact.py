@@ -449,14 +449,20 @@ def looks_like_nir(path: Path) -> bool:
         return False
 
 
+def _bare_name(given: Any) -> bool:
+    """Whether a path as given is a bare name (`cartpole`, as interfaces are named: no
+    folder separator, no suffix), which may name a shipped artifact."""
+    text = os.fspath(given)
+    return "/" not in text and os.sep not in text and not Path(text).suffix
+
+
 def _shipped_by_name(given: Any, p: Path, what: str) -> Path:
     """The shipped artifact that `given` (a path `p` that does not exist) names, when it is
-    a bare name (`cartpole`, as interfaces are named: no folder separator, no suffix);
-    else NeuroqError saying it does not exist (and which names are shipped, for a name)."""
+    a bare name; else NeuroqError saying it does not exist (and which names are shipped,
+    for a name)."""
     from neuroq.deploy.paths import shipped_data
 
-    text = os.fspath(given)
-    if "/" in text or os.sep in text or p.suffix:  # a path, not a name
+    if not _bare_name(given):  # a path, not a name
         raise NeuroqError(f"{what} {p} does not exist")
     try:
         return shipped_data().artifact(p.name)
@@ -469,13 +475,13 @@ def _shipped_hint(given: Any) -> str:
     name the shipped one (the folder here comes first)."""
     from neuroq.deploy.paths import shipped_data
 
-    text = os.fspath(given)
-    if "/" in text or os.sep in text:
+    if not _bare_name(given):
         return ""
     try:
-        return f"; the shipped artifact of that name is {shipped_data().artifact(text)}"
+        shipped = shipped_data().artifact(os.fspath(given))
     except NeuroqError:
         return ""
+    return f"; the shipped artifact of that name is {shipped}"
 
 
 def read_manifest(path: str | os.PathLike, what: str = "artifact"

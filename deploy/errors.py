@@ -10,6 +10,7 @@ one line on stderr and exits non-zero; anything else is a bug and keeps its trac
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,14 @@ def load_yaml(text: str) -> Any:
     (interfaces, configs, specs, encoders) is read with it."""
     import yaml
 
+    return yaml.load(text, Loader=_unique_keys_loader())  # noqa: S506 - a SafeLoader subclass
+
+
+@cache
+def _unique_keys_loader() -> Any:
+    """The SafeLoader subclass of `load_yaml` (made once)."""
+    import yaml
+
     class UniqueKeys(yaml.SafeLoader):
         pass
 
@@ -86,7 +95,7 @@ def load_yaml(text: str) -> Any:
         data.update(loader.construct_mapping(node))
 
     UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    return yaml.load(text, Loader=UniqueKeys)  # noqa: S506 - a SafeLoader subclass
+    return UniqueKeys
 
 
 def counted(n: int, noun: str) -> str:

@@ -152,12 +152,13 @@ class ActuatorNode(Node):
         self._watchdog_timer = steady_timer(self, timeout, self._on_watchdog)
         steady_timer(self, period, self._on_diagnostics_timer)
         refuse_runtime_changes(self)
-        for name, row in zip(command.action_names, command.values, strict=True):
+        for i, (name, row) in enumerate(zip(command.action_names, command.values,
+                                            strict=True)):
             if (np.abs(row) > command.limits).any():  # clamped at run time: say so now
                 self.get_logger().warning(
                     f"action {shown(name)} commands {row.tolist()}, beyond the limits "
                     f"{command.limits.tolist()}: it is sent clamped, as "
-                    f"{self.table.command(command.action_names.index(name)).tolist()}")
+                    f"{self.table.command(i).tolist()}")
         self.get_logger().info(
             f"interface {shown(self.robot.name)}: {command.type} on "
             f"{shown(self.resolve_topic_name(command.topic))}, channels "

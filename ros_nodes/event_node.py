@@ -106,6 +106,7 @@ from neuroq.ros_nodes.qos import (
     TOPIC_DIAGNOSTICS,
     command_qos,
     sensor_qos,
+    stamp_ns,
     take_queued,
 )
 from neuroq.ros_nodes.realtime import declare_process_parameters
@@ -442,9 +443,8 @@ class EventPolicyNode(Node):
         parts: list[list] = [[]]
         for msg in msgs:
             c["packets"] += 1
-            stamp = msg.header.stamp
             held = self._held
-            verdict = self._count_seq(int(msg.seq), stamp.sec * NS_PER_S + stamp.nanosec)
+            verdict = self._count_seq(int(msg.seq), stamp_ns(msg.header.stamp))
             self._held = msg if verdict == SEQ_HELD else None
             if verdict == SEQ_RESTARTED:
                 parts.append([held, msg])  # the first packet of the restarted numbering

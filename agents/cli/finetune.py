@@ -79,13 +79,9 @@ def check_randomize_env(randomize: dict | None, env_id: str) -> None:
     """NeuroqError (one line) unless `env_id` takes a --randomize mapping's physics
     (`randomization_for`; the mapping's shape was checked when the command line was read,
     `randomization`)."""
-    from neuroq.deploy.errors import NeuroqError
-    from neuroq.envs.perturb import randomization_for
+    from neuroq.agents.hyperparams import checked_randomization
 
-    try:
-        randomization_for(env_id, randomize, "--randomize")
-    except ValueError as exc:
-        raise NeuroqError(str(exc)) from None
+    checked_randomization(env_id, randomize, "--randomize")
 
 
 def required_extras(args: argparse.Namespace) -> tuple[str, ...]:

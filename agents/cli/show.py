@@ -30,18 +30,20 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.deploy.artifact import MANIFEST_FILE, read_manifest
     from neuroq.deploy.errors import NeuroqError
 
+    manifest = None  # read once, where the argument names a shipped artifact
     try:
         run_dir = require_run_dir(args.run, must_contain="")
     except NeuroqError as exc:
         if Path(args.run).exists() or not args.run.strip():
             raise
         try:  # no such folder: a shipped artifact by name (cartpole)?
-            run_dir = read_manifest(args.run)[0]
+            run_dir, manifest = read_manifest(args.run)
         except NeuroqError as as_artifact:  # its own words: the shipped names, for a name
             raise NeuroqError(f"{exc}; as an artifact: {as_artifact}") from None
     found = [run_dir / name for name in (RESULT_FILE, REPORT_FILE) if (run_dir / name).exists()]
     if not found and (run_dir / MANIFEST_FILE).is_file():  # a deploy artifact
-        _, manifest = read_manifest(run_dir)
+        if manifest is None:
+            _, manifest = read_manifest(run_dir)
         if args.json:
             print(json.dumps(manifest, indent=2))
             return 0

@@ -204,14 +204,27 @@ def override(config: DQNConfig, assignments: list[str], source: str = "--set") -
     changes: dict[str, Any] = {}
     for item in assignments:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise NeuroqError(f"{source} expects key=value, got {item!r}")
+        if key.strip() in changes:  # last-wins would hide a typo or a leftover
+            raise NeuroqError(f"{source}: {key.strip()} given more than once")
         try:
             value = load_yaml(raw)
         except yaml.YAMLError:
             raise NeuroqError(f"{source}: cannot parse the value of {key}: {raw!r}") from None
         changes[key.strip()] = _check_value(key.strip(), value, source)
     return dataclasses.replace(config, **changes)
+
+
+def with_steps(assignments: list[str], steps: int | None) -> list[str]:
+    """`--set` assignments with `--steps N` as n_timesteps=N (train, tune, demo); both
+    setting n_timesteps is refused (one of them would be dropped without a word)."""
+    if not steps:
+        return list(assignments)
+    if any(item.partition("=")[0].strip() == "n_timesteps" for item in assignments):
+        raise NeuroqError(f"--steps {steps} and --set n_timesteps=... both set n_timesteps: "
+                          "give one")
+    return [*assignments, f"n_timesteps={steps}"]
 
 
 def checked_randomization(env_id: str, randomize: Any, name: str = "randomize") -> Any:

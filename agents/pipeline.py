@@ -104,8 +104,7 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
 
     banner(1, f"train a DQN on {env_id}, seed {seed}")
     loaded = hyperparams.load_hyperparameters(env_id)
-    cfg = hyperparams.override(loaded.config, [*(train_overrides or []),
-                                               *([f"n_timesteps={steps}"] if steps else [])])
+    cfg = hyperparams.override(loaded.config, hyperparams.with_steps(train_overrides or [], steps))
     run.folders["train"] = train_one(env_id, seed, cfg, out, defaults=loaded.defaults)
     run.train_result = read_json(run.folders["train"] / "result.json")
     say(f"float DQN: {run.train_result['mean_return']:.1f} over "

@@ -368,8 +368,7 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
     space = space if space is not None else load_space(None)
     loaded = (hyperparameters if hyperparameters is not None
               else hyperparams.load_hyperparameters(env_id))
-    extra = list(overrides or []) + ([f"n_timesteps={steps}"] if steps else [])
-    base = hyperparams.override(loaded.config, extra)
+    base = hyperparams.override(loaded.config, hyperparams.with_steps(overrides or [], steps))
     check_randomizations(env_id, base)  # before the study's folder and settings are made
     folder = ensure_writable(tune_dir(env_id, name, out_root)).resolve()
     (folder / "trials").mkdir(exist_ok=True)

@@ -75,6 +75,17 @@ def test_override():
         hyperparams.override(DQNConfig(), ["n_timesteps"])
     with pytest.raises(NeuroqError, match="unknown hyperparameter 'nope'"):
         hyperparams.override(DQNConfig(), ["nope=1"])
+    with pytest.raises(NeuroqError, match="n_timesteps given more than once"):
+        hyperparams.override(DQNConfig(), ["n_timesteps=1000", " n_timesteps =2000"])
+    with pytest.raises(NeuroqError, match="expects key=value"):
+        hyperparams.override(DQNConfig(), [" =1"])
+
+
+def test_steps_and_a_set_n_timesteps_are_not_both_taken():
+    assert hyperparams.with_steps(["gamma=0.9"], 500) == ["gamma=0.9", "n_timesteps=500"]
+    assert hyperparams.with_steps(["gamma=0.9"], None) == ["gamma=0.9"]
+    with pytest.raises(NeuroqError, match="--steps 500 and --set n_timesteps"):
+        hyperparams.with_steps(["n_timesteps=20000"], 500)
 
 
 def test_a_file_without_the_envs_section_or_a_default_one_says_so():

@@ -107,6 +107,7 @@ def shipped_command(argv: list[str]) -> str:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from neuroq.agents import hyperparams
     from neuroq.agents.cli import checks
     from neuroq.agents.cli.finetune import check_randomize_env
     from neuroq.agents.pipeline import run_pipeline
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ship is not None:
         checks.writable(args.ship, "--ship")
     check_randomize_env(args.randomize, args.env)
+    hyperparams.override(hyperparams.DQNConfig(), hyperparams.with_steps(args.set, args.steps))
     command = shipped_command(sys.argv[2:] if sys.argv[1:2] == ["demo"] else sys.argv[1:])
     done = run_pipeline(args.env, args.seed, args.out, args.steps, args.epochs,
                         args.spike_penalty, args.episodes,

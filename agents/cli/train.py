@@ -112,8 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if loaded.defaults:
         print(f"neuroq train: no section for {env_id} in the config: using the default "
               f"hyperparameters: {loaded.source} (see docs/training.md)", file=sys.stderr)
-    overrides = list(args.set) + ([f"n_timesteps={args.steps}"] if args.steps else [])
-    cfg = hyperparams.override(loaded.config, overrides)
+    cfg = hyperparams.override(loaded.config, hyperparams.with_steps(args.set, args.steps))
     repeated = sorted({s for s in args.seeds or [] if args.seeds.count(s) > 1})
     if repeated:  # each would train the same network again
         raise NeuroqError(f"--seeds: {', '.join(map(str, repeated))} given more than once")

@@ -49,6 +49,8 @@ COMMANDS: dict[str, str] = {
 }
 
 EXIT_USER_ERROR = 2
+#: exit status after Ctrl-C (SIGINT), as shells report a process it ended: 128 + 2
+EXIT_INTERRUPTED = 130
 
 
 def _version() -> str:
@@ -125,11 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    try:
+    try:  # building the parser imports every command's module: up to a second, cold
+        parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
     except SystemExit as exc:  # --help, --version (0) or a bad command line (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
+    except KeyboardInterrupt:  # Ctrl-C right after start: a line, not a traceback
+        print("neuroq: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if unknown:  # named by the subcommand, as its other errors are
         print(f"neuroq {args.command}: error: unrecognized arguments: {' '.join(unknown)} "
               f"(see neuroq {args.command} --help)", file=sys.stderr)
@@ -142,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"neuroq {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into a reader that closed early (`| head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

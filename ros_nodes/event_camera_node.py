@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from event_camera_msgs.msg import EventPacket
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Float64
@@ -42,7 +41,7 @@ from neuroq.deploy.seeds import MAX_SEED
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.event_node import TOPIC_EVENTS
 from neuroq.ros_nodes.executor import pace_timer, steady_timer
-from neuroq.ros_nodes.messages import event_packet
+from neuroq.ros_nodes.messages import EVENT_PACKET, event_packet, message_class
 from neuroq.ros_nodes.params import declare, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node, stop_requested
 from neuroq.ros_nodes.qos import (
@@ -72,6 +71,7 @@ class EventCameraNode(Node):
     def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
         super().__init__(node_name, **node_kwargs)
         declare_process_parameters(self)  # first: a bad value stops it before any log
+        message_class(EVENT_PACKET)  # not installed (no wheel exists): one line, at once
         env_id = declare(self, "env_id", "neuroq/DVSPanTrackingPooled-v0", "event env to run")
         self._seed = declare(self, "seed", 0, "seed of episode 0; episode k uses seed + k",
                              int_range=(0, MAX_SEED))
@@ -99,7 +99,7 @@ class EventCameraNode(Node):
             self.width, self.height = core.dvs_params.width, core.dvs_params.height
         except AttributeError as exc:
             raise NeuroqError(f"{env_id} is not an event-camera env: {exc}") from None
-        self._events_pub = self.create_publisher(EventPacket, TOPIC_EVENTS,
+        self._events_pub = self.create_publisher(message_class(EVENT_PACKET), TOPIC_EVENTS,
                                                  command_qos(EVENTS_QUEUE_DEPTH))
         self._return_pub = self.create_publisher(Float64, TOPIC_EPISODE_RETURN, latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
@@ -128,7 +128,7 @@ class EventCameraNode(Node):
                                f"{self.period_us} us, {self._packet_us} us packets, evt3")
 
     # --- publishing ------------------------------------------------------------------------
-    def _packet(self, data: bytes, time_base_ns: int) -> EventPacket:
+    def _packet(self, data: bytes, time_base_ns: int) -> Any:
         msg = event_packet(self.get_clock(), self._seq, self.width, self.height, "evt3", data,
                            time_base_ns, self._frame_id)
         self._seq += 1

@@ -73,7 +73,6 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from event_camera_msgs.msg import EventPacket
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
@@ -99,6 +98,7 @@ from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.cdr import EventPacketReader, serialize_joy
 from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.executor import steady_timer
+from neuroq.ros_nodes.messages import EVENT_PACKET, message_class
 from neuroq.ros_nodes.params import check_choice, declare, empty_artifact, refuse_runtime_changes
 from neuroq.ros_nodes.process import run_node, stop_requested
 from neuroq.ros_nodes.qos import (
@@ -185,6 +185,8 @@ class EventPolicyNode(Node):
                  **node_kwargs: Any) -> None:
         super().__init__(node_name, **node_kwargs)
         declare_process_parameters(self)  # first: a bad value stops it before any log
+        # not installed (no wheel exists): one line naming where it comes from
+        self._packet_type = message_class(EVENT_PACKET)
         self.active = False
         self.refusal: str | None = None
         self._reader: Node | None = None
@@ -282,8 +284,8 @@ class EventPolicyNode(Node):
             self._taker = threading.Thread(target=self._take_loop, daemon=True,
                                            name=NODE_NAME + "_take")
         else:
-            self._sub = self.create_subscription(EventPacket, TOPIC_EVENTS, self._on_packet,
-                                                 qos, raw=True)
+            self._sub = self.create_subscription(self._packet_type, TOPIC_EVENTS,
+                                                 self._on_packet, qos, raw=True)
         # steady clock, as the take thread: with use_sim_time and no /clock a ROS-time
         # timer would never fire and the node would report nothing
         steady_timer(self, period, self._publish_diagnostics)
@@ -322,7 +324,7 @@ class EventPolicyNode(Node):
         packet = self._read_packet(data)
         if packet is None:
             try:
-                packet = deserialize_message(data, EventPacket)
+                packet = deserialize_message(data, self._packet_type)
             except Exception:  # noqa: BLE001 - undecodable data is counted, never raised
                 self.counters["bad_messages"] += 1
                 self._log.warning("an EventPacket that does not deserialize was skipped")
@@ -333,7 +335,7 @@ class EventPolicyNode(Node):
         """Up to `limit` packets queued in the subscription (serialized bytes), without
         waiting (their reception times appended to `received_ns`, see `take_queued`); an
         rmw error while taking is counted in callback_errors."""
-        taken, error = take_queued(self._sub, EventPacket, limit, received_ns)
+        taken, error = take_queued(self._sub, self._packet_type, limit, received_ns)
         if error is not None:  # an rmw error: counted, the node goes on
             self.counters["callback_errors"] += 1
             self._log.warning(f"taking packets failed: {type(error).__name__}: {error}")
@@ -632,7 +634,8 @@ def packet_reader(node: Node, qos: Any) -> tuple[Node, Any]:
                   parameter_overrides=[Parameter("start_type_description_service",
                                                  value=False)])
     # raw: the serialized bytes, read by EventPacketReader (EventPolicyNode._packet)
-    sub = reader.create_subscription(EventPacket, node.resolve_topic_name(TOPIC_EVENTS),
+    sub = reader.create_subscription(message_class(EVENT_PACKET),
+                                     node.resolve_topic_name(TOPIC_EVENTS),
                                      _never_called, qos, raw=True)
     return reader, sub
 

@@ -41,7 +41,7 @@ from neuroq.deploy.events import (
 )
 from neuroq.deploy.events.evt3_encode import time_words
 from neuroq.deploy.events.mono import NS_PER_US
-from neuroq.ros_nodes.messages import event_packet
+from neuroq.ros_nodes.messages import EVENT_PACKET, event_packet, message_class
 
 TOPIC_EVENTS = "events"
 PUBLISHER_DEPTH = 1000
@@ -183,6 +183,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
         if not ok:  # the first one that is wrong, by name
             raise NeuroqError(f"{name} must be {rule}, got {value!r}")
     check_topic(topic)
+    packet_type = message_class(EVENT_PACKET)  # not installed: one line, before any reading
     chunks, width, height, read_by, end_us, skipped = open_event_file(path, decoder, width,
                                                                       height)
     stop = threading.Event() if stop is None else stop
@@ -205,8 +206,6 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
                 return
             time.sleep(min(STOP_POLL_S, left))
 
-    from event_camera_msgs.msg import EventPacket
-
     from neuroq.ros_nodes.qos import command_qos
 
     own = node is None
@@ -218,7 +217,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     start = time.monotonic()
     pub = None
     try:
-        pub = node.create_publisher(EventPacket, topic, command_qos(PUBLISHER_DEPTH))
+        pub = node.create_publisher(packet_type, topic, command_qos(PUBLISHER_DEPTH))
         deadline = time.monotonic() + DISCOVERY_WAIT_S
         while (pub.get_subscription_count() == 0 and time.monotonic() < deadline
                and not stop.is_set()):

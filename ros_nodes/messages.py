@@ -25,6 +25,11 @@ from typing import Any
 from neuroq.deploy.errors import NeuroqError
 
 _CLASSES: dict[str, Any] = {}
+#: where message packages without a wheel come from (`message_class`'s hint)
+_NO_WHEEL = {"event_camera_msgs": "ROS 2: ros-<distro>-event-camera-msgs; no wheel exists: "
+                                  "in a venv, ros_nodes/interfaces/build_event_msgs.sh VENV "
+                                  "of a neuroq checkout builds it (docs/events.md)"}
+EVENT_PACKET = "event_camera_msgs/EventPacket"
 
 
 def message_class(type_name: str) -> Any:
@@ -36,10 +41,10 @@ def message_class(type_name: str) -> Any:
         try:
             cls = getattr(importlib.import_module(f"{package}.msg"), name)
         except (ImportError, AttributeError):
+            where = _NO_WHEEL.get(package, f"ROS 2: ros-<distro>-{package.replace('_', '-')}; "
+                                           f"pip: ros-{package.replace('_', '-')}")
             raise NeuroqError(f"message type {type_name} is not available: install the "
-                              f"{package} package (ROS 2: ros-<distro>-"
-                              f"{package.replace('_', '-')}; pip: ros-"
-                              f"{package.replace('_', '-')})") from None
+                              f"{package} package ({where})") from None
         _CLASSES[type_name] = cls
     return cls
 
@@ -128,9 +133,7 @@ def event_packet(clock: Any, seq: int, width: int, height: int, encoding: str, d
     """An event_camera_msgs/EventPacket of `data` (the packed events, little endian),
     stamped with `clock`'s time now (a node's `get_clock()`). time_base_ns: the packet's
     `time_base` (`neuroq.deploy.events.encode_packet` gives it)."""
-    from event_camera_msgs.msg import EventPacket
-
-    msg = EventPacket(width=width, height=height, seq=seq, time_base=time_base_ns,
+    msg = message_class(EVENT_PACKET)(width=width, height=height, seq=seq, time_base=time_base_ns,
                       encoding=encoding, is_bigendian=False)
     msg.header.stamp = clock.now().to_msg()
     msg.header.frame_id = frame_id

@@ -724,3 +724,41 @@ def test_megabyte_blocks_are_reused_without_page_faults(mode):
         assert faults < 0.05 * pages, (faults, pages)
     else:
         assert faults > 0.9 * pages, (faults, pages)
+
+
+BLOCK_EVENT_MSGS = '''
+import sys
+class _NoEventMsgs:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "event_camera_msgs":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _NoEventMsgs())
+'''
+
+
+@pytest.mark.parametrize("label", ["event node", "event camera", "replay"])
+def test_without_the_event_message_package_a_node_says_where_it_comes_from(tmp_path, label):
+    """No wheel of event_camera_msgs exists: a venv without it ran the event node, the
+    simulated camera and `neuroq replay` into an ImportError traceback (--help included).
+    Now --help works and starting is one line naming where the package comes from."""
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_EVENT_MSGS)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    if label == "replay":
+        raw = tmp_path / "x.raw"
+        raw.write_bytes(b"% evt 3.0\n% end\n")
+        argv = [sys.executable, "-m", "neuroq.agents.cli.main", "replay", str(raw)]
+        prefix = "neuroq replay: error: "
+    else:
+        module = MORE_NODES[label]
+        helped = subprocess.run([sys.executable, "-m", module, "--help"], env=env,
+                                capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+        assert helped.returncode == 0 and f"neuroq {label}" in helped.stdout, helped.stderr
+        argv = _node_cmd(label, [])
+        prefix = f"neuroq {label}: error: "
+    run = subprocess.run(argv, env=env, capture_output=True, text=True,
+                         timeout=PROCESS_TIMEOUT_S)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1, run.stderr
+    assert lines[0].startswith(prefix + "message type event_camera_msgs/EventPacket is not "
+                               "available") and "build_event_msgs.sh" in lines[0]

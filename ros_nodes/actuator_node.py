@@ -29,6 +29,11 @@ it, and exits (`safe_stop`, called by `neuroq.ros_nodes.process.run_node`). When
 goes away (no publisher left on `action`), the watchdog has already sent the safe command;
 the node logs it.
 
+More than one publisher on `action` or on the command topic (two stacks in one
+namespace, a remap onto another robot's topic) is warned once per rise and reported
+(`crowded_topics`, WARN); so is a diagnostics period in which the watchdog tripped between
+actions (WARN, though not tripped at the report).
+
 Margin: diagnostics report how much time the watchdog had left when a fresh action arrived
 (`watchdog_margin_min_ms`: the smallest over the diagnostics period just ended; negative:
 it had fired, as after any real loss) and how late its timer fired after a deadline
@@ -71,7 +76,7 @@ from neuroq.deploy.control import (
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.interface import RobotInterface, load_interface, resolve_interface
 from neuroq.deploy.latency import LatencyWindow
-from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, Crowding, diagnostic_array
 from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import fill_command, has_header, message_class, new_command_message
 from neuroq.ros_nodes.params import declare, refuse_runtime_changes
@@ -140,6 +145,9 @@ class ActuatorNode(Node):
         self.margin_min_s: float | None = None
         self.late_max_s = 0.0
         self._policy_seen = False  # a publisher on `action` has been seen
+        self._crowding = Crowding(self)
+        self._trips_reported = 0  # watchdog trips at the last diagnostics period's end
+        self._period_trips = 0  # trips during the last diagnostics period, actions flowing
         self._intervals = LatencyWindow(INTERVAL_WINDOW)  # between action arrivals, s
         self._last_arrival_s: float | None = None
         self._late_actions = 0  # of this window's actions, those after a trip
@@ -236,6 +244,7 @@ class ActuatorNode(Node):
         if recovered:
             if self.commands_sent == 1:  # the safe command went out until the first action
                 self._dog_log.info("first action: commanding (the safe command until now)")
+                self._trips_reported, self._period_trips = self.dog.trips, 0  # start-up's
             else:
                 self._dog_log.info(f"fresh actions again: watchdog released "
                                    f"({self.dog.trips} trips so far)")
@@ -312,6 +321,11 @@ class ActuatorNode(Node):
             self.get_logger().warning(
                 f"no publisher on {self.resolve_topic_name(TOPIC_ACTION)!r} any more (the "
                 f"policy went away): safe command out ({self.safe_commands_sent} so far)")
+        self._crowding.check(TOPIC_ACTION, "policies publish actions")
+        self._crowding.check(self.robot.command.topic,
+                             "nodes command this robot (this actuator among them)")
+        self._period_trips = self.dog.trips - self._trips_reported
+        self._trips_reported = self.dog.trips
         self._publish_diagnostics()
         self.margin_min_s = None  # the margin covers one diagnostics period
 
@@ -338,6 +352,8 @@ class ActuatorNode(Node):
             "last_action_age_s": "no action yet" if age is None else age,
             "watchdog_late_max_ms": self.late_max_s * 1e3,
         }
+        if self._crowding.crowded:  # topics more than one node publishes on: publishers
+            values["crowded_topics"] = self._crowding.describe()
         if self.margin_min_s is not None:
             values["watchdog_margin_min_ms"] = self.margin_min_s * 1e3
         if len(self._intervals):  # between action arrivals, the last INTERVAL_WINDOW
@@ -351,6 +367,12 @@ class ActuatorNode(Node):
     def _publish_diagnostics(self) -> None:
         if self.dog.tripped:
             level, message = LEVEL_WARN, "watchdog: no fresh action, safe command out"
+        elif self._period_trips:  # actions late, again and again: an outsider's 15 ms
+            # watchdog at 50 Hz tripped 650 times in 11 s under an OK status
+            level, message = LEVEL_WARN, (f"watchdog: {self._period_trips} trips in the last "
+                                          "diagnostics period (safe commands between actions)")
+        elif self._crowding.crowded:
+            level, message = LEVEL_WARN, "more than one publisher: " + self._crowding.describe()
         else:
             level, message = LEVEL_OK, "commanding"
         self._diag_pub.publish(diagnostic_array(self, level, message, self.robot.command.type,

@@ -52,6 +52,7 @@ from neuroq.deploy.interface import RobotInterface, load_interface
 from neuroq.deploy.paths import shipped_data
 from neuroq.ros_nodes.executor import make_executor
 from neuroq.ros_nodes.messages import command_values, message_class
+from neuroq.ros_nodes.params import node_section
 from neuroq.ros_nodes.processes import stop_processes
 from neuroq.ros_nodes.qos import command_qos, latched_qos, sensor_qos, stamp_ns
 from neuroq.ros_nodes.sim_robot_node import TOPIC_EPISODE_OUTCOME
@@ -323,7 +324,7 @@ def _node_param(doc: Any, config: str | os.PathLike, node: str, name: str) -> An
     """Parameter `name` of `node`'s section in the parsed parameters file `doc` (from
     `config`); NeuroqError (one line) when it lacks the parameter."""
     try:
-        return doc[node]["ros__parameters"][name]
+        return node_section(doc, node)[name]
     except (KeyError, TypeError) as exc:
         raise NeuroqError(f"{config}: no {node} {name} parameter "
                           f"({type(exc).__name__})") from None

@@ -1,4 +1,5 @@
-"""One `diagnostic_msgs/DiagnosticArray` per report, one status named after the node."""
+"""One `diagnostic_msgs/DiagnosticArray` per report, one status named after the node; topics
+that more than one node publishes on where one is expected (`Crowding`)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,33 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+class Crowding:
+    """Topics where one publisher is expected and more are seen (two stacks in one
+    namespace, a remap onto another robot's topic): an outsider's fleet drove one robot
+    from two policies, and one from the other robot's sensors after its own had died, with
+    every status OK. `check` once per diagnostics period logs a warning once per rise;
+    `crowded` maps each such topic to its publishers, for the diagnostics (WARN)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self.crowded: dict[str, int] = {}
+
+    def check(self, topic: str, what: str) -> None:
+        """Count the publishers on `topic`; `what` names them in the warning ("policies
+        publish actions")."""
+        publishers = self._node.count_publishers(topic)
+        if publishers <= 1:
+            self.crowded.pop(topic, None)
+            return
+        if publishers > self.crowded.get(topic, 1):
+            self._node.get_logger().warning(
+                f"{publishers} {what} on {self._node.resolve_topic_name(topic)!r}: expected "
+                "one (two stacks in one namespace, or a remap onto another robot's topic?)")
+        self.crowded[topic] = publishers
+
+    def describe(self) -> str:
+        """"topic: publishers, ..." of the crowded topics (resolved names)."""
+        return ", ".join(f"{self._node.resolve_topic_name(t)}: {n}"
+                         for t, n in sorted(self.crowded.items()))

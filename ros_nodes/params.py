@@ -75,3 +75,19 @@ def empty_artifact(node: Node) -> str:
     return (f"parameter 'artifact' is empty: set it to a deploy artifact (a folder, or a "
             f"shipped one by name: cartpole): -p artifact:=..., or in a params file under "
             f"'{section}:' or '/**:', then 'ros__parameters:'")
+
+
+def section_keys(name: str) -> tuple[str, ...]:
+    """The params-file section names that apply to a node called `name` in any namespace
+    and that the shipped files use (`/**/name`), or to one in the root namespace only
+    (`name`, `/name`): rcl matches a section against the node's full name."""
+    return (f"/**/{name}", name, f"/{name}")
+
+
+def node_section(doc: Any, name: str) -> Any:
+    """The `ros__parameters` of node `name`'s section in a parsed params file (one of
+    `section_keys`); KeyError if it has none, TypeError if `doc` is not a mapping."""
+    for key in section_keys(name):
+        if key in doc:
+            return doc[key]["ros__parameters"]
+    raise KeyError(name)

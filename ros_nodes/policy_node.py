@@ -108,7 +108,13 @@ from neuroq.deploy.interface import (
 )
 from neuroq.deploy.latency import LatencyWindow, ewma, prewarm_delay_s
 from neuroq.deploy.policy import ActionInfo, Policy
-from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.diagnostics import (
+    LEVEL_ERROR,
+    LEVEL_OK,
+    LEVEL_WARN,
+    Crowding,
+    diagnostic_array,
+)
 from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import extract, has_header, message_class
 from neuroq.ros_nodes.params import check_choice, declare, empty_artifact, refuse_runtime_changes
@@ -273,6 +279,7 @@ class PolicyNode(Node):
             if source.trigger:
                 self._trigger_sub = sub
         self._period = period
+        self._crowding = Crowding(self)
         # steady clock: simulated time (use_sim_time, /clock) may pause; reports go on
         steady_timer(self, period, self._publish_diagnostics)
         self._reading_period_s: float | None = None  # estimated from arrivals
@@ -520,6 +527,13 @@ class PolicyNode(Node):
                                           f"{self.robot.trigger.topic})")
         elif new_drops:
             level, message = LEVEL_WARN, f"dropped {new_drops} malformed readings"
+        self._crowding.check(self.robot.trigger.topic, "nodes publish the trigger readings")
+        self._crowding.check(TOPIC_ACTION, "policies publish actions (this one among them)")
+        if self._crowding.crowded:
+            values["crowded_topics"] = self._crowding.describe()
+            if level == LEVEL_OK:
+                level, message = LEVEL_WARN, ("more than one publisher: "
+                                              + self._crowding.describe())
         if self._act_failures:
             level, message = LEVEL_ERROR, f"policy failed {self._act_failures} times"
         self._diag_pub.publish(diagnostic_array(self, level, message, self._backend, values))

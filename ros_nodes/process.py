@@ -46,6 +46,7 @@ import sys
 import tempfile
 import threading
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -265,6 +266,49 @@ def warn_unknown_parameters(node: Node) -> list[str]:
     return unknown
 
 
+def params_files(argv: list[str]) -> list[str]:
+    """The files given as `--params-file FILE` inside the --ros-args blocks of `argv`."""
+    files, inside = [], False
+    for arg, after in zip(argv, [*argv[1:], None], strict=True):
+        if arg == ROS_ARGS:
+            inside = True
+        elif arg == "--":
+            inside = False
+        elif inside and arg == "--params-file" and after is not None:
+            files.append(after)
+    return files
+
+
+def warn_unapplied_sections(node: Node, argv: list[str]) -> list[str]:
+    """Log a warning for each params-file section named after a namespaced `node` without
+    its namespace (`neuroq_actuator:` for /robot1/neuroq_actuator), and return their
+    "file: key" names: rcl matches sections against the full name, so such a section is
+    not applied, without a word (an outsider's fleet ran on the defaults: a 15 ms watchdog
+    at 50 Hz). Not where the file has a section with a wildcard or the full name: it may
+    serve several robots on purpose."""
+    name, full = node.get_name(), node.get_fully_qualified_name()
+    if node.get_namespace() == "/":
+        return []
+    from neuroq.deploy.errors import load_yaml
+
+    unapplied = []
+    for path in params_files(argv):
+        try:
+            with open(path, encoding="utf-8") as f:
+                keys = [str(k) for k in load_yaml(f.read())]
+        except Exception:  # noqa: BLE001 - rcl read it already; nothing to add here
+            continue
+        if any("*" in k or k == full for k in keys):
+            continue
+        for key in keys:
+            if key.strip("/") == name:
+                unapplied.append(f"{path}: {key}")
+                node.get_logger().warning(
+                    f"{path}: section '{key}:' does not apply to {full} (a namespaced "
+                    f"node): name it '{full}:' or '/**/{name}:'; its parameters are not set")
+    return unapplied
+
+
 def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
              spin: Callable[[Node], None] | None = None) -> int:
     """The body of every node's `main()`: init, build the node, spin until shut down; the
@@ -314,10 +358,15 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
 
     install_stop_handlers()
     try:
-        node = make_node()
+        with warnings.catch_warnings():  # rclpy's own, after a name rcl refused (below)
+            warnings.filterwarnings("ignore", "Failed to fini rosout publisher")
+            node = make_node()
     except (NeuroqError, ValueError, ParameterException) as exc:
         _end_before_spinning(_usage_error(label, exc))
+    except _rclpy.RCLError as exc:  # a name rcl refuses (`__ns:=/robot1/`): the node's own
+        _end_before_spinning(_usage_error(label, _RCL_SOURCE_LOCATION.sub("", str(exc))))
     warn_unknown_parameters(node)
+    warn_unapplied_sections(node, argv)
     if not getattr(node, "active", True):
         _end_before_spinning(EXIT_REFUSED)
     try:

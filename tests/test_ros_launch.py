@@ -26,6 +26,7 @@ from std_msgs.msg import Float64
 from neuroq.deploy.evaluate import evaluate
 from neuroq.deploy.policy import load_policy
 from neuroq.ros_nodes.actuator_node import ActuatorNode
+from neuroq.ros_nodes.params import node_section
 from neuroq.ros_nodes.policy_node import PolicyNode
 from neuroq.ros_nodes.qos import command_qos, latched_qos, sensor_qos
 from neuroq.ros_nodes.sim_robot_node import SimRobotNode
@@ -153,7 +154,7 @@ def test_config_files_set_only_parameters_the_nodes_declare(config):
 
     path = REPO_ROOT / "config" / config
     content = yaml.safe_load(path.read_text())
-    robot = load_interface(content["neuroq_policy"]["ros__parameters"]["interface"])
+    robot = load_interface(node_section(content, "neuroq_policy")["interface"])
     makers = {
         "neuroq_policy": lambda ctx, a: PolicyNode(
             lambda art, be: StandInPolicy(env_id=robot.env_id,
@@ -165,12 +166,15 @@ def test_config_files_set_only_parameters_the_nodes_declare(config):
         "neuroq_sim_robot": lambda ctx, a: SimRobotNode(context=ctx, cli_args=a),
     }
     args = ["--ros-args", "--params-file", str(path)]
-    assert set(content) <= set(makers)
-    with spinning(*(lambda ctx, m=makers[name]: m(ctx, args) for name in content)) as nodes:
-        for node, name in zip(nodes, content, strict=True):
-            for key in content[name]["ros__parameters"]:
+    # sections that apply in any namespace (an outsider's fleet under /robot1 ran on the
+    # defaults with sections named `neuroq_policy:`)
+    names = [key.removeprefix("/**/") for key in content]
+    assert [f"/**/{name}" for name in names] == list(content) and set(names) <= set(makers)
+    with spinning(*(lambda ctx, m=makers[name]: m(ctx, args) for name in names)) as nodes:
+        for node, name in zip(nodes, names, strict=True):
+            for key in node_section(content, name):
                 assert node.has_parameter(key), f"{name} does not declare {key}"
-            for key, value in content[name]["ros__parameters"].items():
+            for key, value in node_section(content, name).items():
                 got = node.get_parameter(key).value
                 assert list(got) == value if isinstance(value, list) else got == value, key
             if name == "neuroq_policy":

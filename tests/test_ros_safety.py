@@ -762,3 +762,67 @@ def test_without_the_event_message_package_a_node_says_where_it_comes_from(tmp_p
     assert run.returncode == 2 and len(lines) == 1, run.stderr
     assert lines[0].startswith(prefix + "message type event_camera_msgs/EventPacket is not "
                                "available") and "build_event_msgs.sh" in lines[0]
+
+
+def test_shipped_params_apply_in_a_namespace_and_a_bare_name_section_is_named(tmp_path):
+    """An outsider ran a fleet under /robot1 with the shipped params files: their sections
+    were named `neuroq_actuator:`, which rcl does not apply to /robot1/neuroq_actuator, and
+    the actuator ran a 15 ms watchdog at 50 Hz (650 trips in 11 s) without a word. The
+    shipped files name `/**/<node>` now; a bare-name section under a namespace is warned."""
+    from neuroq.ros_nodes.process import warn_unapplied_sections
+
+    shipped = str(REPO / "config" / "cartpole_sim.yaml")
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("neuroq_actuator:\n  ros__parameters:\n    watchdog_timeout_s: 0.04\n")
+    argv = ["prog", "--ros-args", "--params-file", shipped, "--params-file", str(bare)]
+    with spinning(lambda ctx: ActuatorNode(context=ctx, namespace="/robot1", cli_args=argv[1:],
+                                           parameter_overrides=CARTPOLE),
+                  lambda ctx: ActuatorNode(context=ctx, cli_args=argv[1:4],
+                                           parameter_overrides=CARTPOLE)) as (robot1, root):
+        assert robot1.get_parameter("watchdog_timeout_s").value == 0.03
+        assert root.get_parameter("watchdog_timeout_s").value == 0.03
+        assert warn_unapplied_sections(robot1, argv) == [f"{bare}: neuroq_actuator"]
+        assert warn_unapplied_sections(root, argv) == []  # applies at the root
+
+
+def test_a_namespace_rcl_refuses_is_one_line():
+    """`-r __ns:=/robot1/` was an RCLError traceback, exit 1, from building the node."""
+    run = subprocess.run(_node_cmd("actuator", ["-r", "__ns:=/robot1/"]), capture_output=True,
+                         text=True, timeout=PROCESS_TIMEOUT_S)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1, run.stderr
+    assert lines[0].startswith("neuroq actuator: error: ") and "must not end with" in lines[0]
+
+
+def test_two_publishers_on_one_robots_topics_and_repeated_trips_are_warned():
+    """An outsider's fleet, remapped onto shared topics, drove one robot from two policies
+    (and from the other robot's sensors once its own had died) while every status said OK;
+    a 15 ms watchdog at 50 Hz tripped 650 times in 11 s under an OK status. The actuator
+    now reports both: WARN, with `crowded_topics` and the trips of the last period."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    def policies(ctx):
+        node = rclpy_node.Node("two_policies", context=ctx)
+        node.pubs = [node.create_publisher(Joy, "action", command_qos()),
+                     rclpy_node.Node("second_policy", context=ctx).create_publisher(
+                         Joy, "action", command_qos())]
+        return node
+
+    def actuator(ctx):
+        return ActuatorNode(context=ctx, parameter_overrides=[
+            *CARTPOLE, Parameter("diagnostics_period_s", value=0.2)])
+
+    with spinning(actuator, policies) as (act, _pubs):
+        assert wait_until(lambda: "action" in act._crowding.crowded, 10.0)
+        assert act._crowding.crowded["action"] == 2
+        assert act.stats()["crowded_topics"] == "/action: 2"
+        # three trips between actions in one period: WARN, though not tripped at the report
+        captured = []
+        act._diag_pub.publish = captured.append
+        act.commands_sent = 5
+        act.dog = act.dog.__class__(act.dog.timeout_s, time.monotonic() + 3600, False,
+                                    act.dog.trips + 3)
+        act._on_diagnostics_timer()  # or the node's own timer first: either reports them
+        assert any(m.status[0].level == DiagnosticStatus.WARN
+                   and "3 trips in the last diagnostics period" in m.status[0].message
+                   for m in captured), [m.status[0].message for m in captured]

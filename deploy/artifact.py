@@ -3,11 +3,17 @@
 A folder with two files:
 
     network.nir.h5   the network as an NIR graph (HDF5, written and read by the `nir` package)
-    manifest.json    everything else the robot needs, and the SHA-256 of network.nir.h5
+    manifest.json    everything else the robot needs, the SHA-256 of network.nir.h5, and
+                     the SHA-256 of its own content (`manifest_sha256`, `manifest_digest`)
 
 Loading needs numpy, h5py and nir only: no torch, and no pickle anywhere (`nir.read` walks
 HDF5 groups and datasets with h5py, which stores numbers and strings natively and never
-unpickles). The weights file is hashed before it is parsed; a mismatch is refused.
+unpickles). The weights file is hashed before it is parsed; a mismatch is refused. The
+manifest's own hash covers every other key of it (the encoder's ranges, the silent tail,
+the interface: an outsider's one-digit typo in an encoder bound ran at return 116 instead
+of 500 without a word); an edited manifest is refused, one without the key (written before
+it existed) is read as it is. `write_manifest` writes a manifest with its hash (for tools
+that change one on purpose).
 
 NIR graph (deploy/nir_profiles.py, docs/nir.md)
 -----------------------------------------------
@@ -54,6 +60,8 @@ from neuroq.deploy.nir_profiles import (
     profile_info,
 )
 
+MANIFEST_HASH_KEY = "manifest_sha256"
+"""The manifest's key holding the SHA-256 of the rest of it (`manifest_digest`)."""
 FORMAT_NAME = "neuroq-artifact"
 FORMAT_VERSION = 2
 #: Versions load_artifact reads (1: before nir.Delay nodes and nextafter thresholds).
@@ -398,7 +406,7 @@ def save_artifact(out_dir: str | os.PathLike, network: SpikingQNetwork, encoder:
             **({"nir_profiles": profiles} if profiles else {}),
         }
         try:
-            text = json.dumps(plain(full), indent=2, allow_nan=False) + "\n"
+            text = manifest_text(plain(full))
         except (TypeError, ValueError) as exc:
             for tmp in tmps.values():
                 os.unlink(tmp)
@@ -415,6 +423,56 @@ def save_artifact(out_dir: str | os.PathLike, network: SpikingQNetwork, encoder:
     except OSError as exc:
         raise NeuroqError(f"cannot write the artifact to {out}: {exc}") from None
     return out / MANIFEST_FILE
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """SHA-256 (hex) of `manifest` without MANIFEST_HASH_KEY, as canonical JSON (keys
+    sorted, no spaces; the same for the written manifest and the one read back).
+    ValueError for NaN or infinity, TypeError for what JSON cannot hold."""
+    rest = {k: v for k, v in manifest.items() if k != MANIFEST_HASH_KEY}
+    canonical = json.dumps(rest, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def manifest_text(manifest: dict[str, Any]) -> str:
+    """The manifest.json text of `manifest` (plain JSON), with its MANIFEST_HASH_KEY."""
+    rest = json.loads(json.dumps(manifest, allow_nan=False))  # as it will be read back
+    rest.pop(MANIFEST_HASH_KEY, None)
+    return json.dumps({**rest, MANIFEST_HASH_KEY: manifest_digest(rest)}, indent=2) + "\n"
+
+
+def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
+    """Write `manifest` as `folder`/manifest.json with a fresh MANIFEST_HASH_KEY: for a tool
+    that changes a manifest on purpose (export writes its own). Returns the path."""
+    path = Path(folder) / MANIFEST_FILE
+    path.write_text(manifest_text(manifest))
+    return path
+
+
+def manifest_changed(manifest: dict[str, Any]) -> bool:
+    """Whether `manifest` holds a MANIFEST_HASH_KEY that its content does not match."""
+    recorded = manifest.get(MANIFEST_HASH_KEY)
+    if recorded is None:
+        return False
+    try:
+        return manifest_digest(manifest) != recorded
+    except (TypeError, ValueError):  # NaN or infinity: not what export wrote
+        return True
+
+
+def tampering(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """What an artifact that loads refuses, for a tool that shows it anyway (`neuroq
+    show`): a manifest changed after export, weights that do not match their hash."""
+    problems = []
+    if manifest_changed(manifest):
+        problems.append(f"{folder / MANIFEST_FILE} was changed after export (its content "
+                        f"does not match its {MANIFEST_HASH_KEY}): eval, deploy and the "
+                        "nodes refuse it")
+    wpath = folder / WEIGHTS_FILE
+    if wpath.is_file() and sha256_file(wpath) != manifest.get("weights_sha256"):
+        problems.append(f"{wpath} does not match the manifest's weights_sha256: eval, "
+                        "deploy and the nodes refuse it")
+    return problems
 
 
 def plain(obj: Any) -> Any:
@@ -484,13 +542,15 @@ def _shipped_hint(given: Any) -> str:
     return f"; the shipped artifact of that name is {shipped}"
 
 
-def read_manifest(path: str | os.PathLike, what: str = "artifact"
+def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool = True
                   ) -> tuple[Path, dict[str, Any]]:
     """(folder, manifest) of an artifact folder or its manifest.json (or a shipped artifact
-    by its name, `cartpole`, where no such path exists), the manifest's format and required
-    keys checked; the weights are neither read nor checked (load_artifact
-    does that). For a node that needs only what the manifest says (the actuator: the robot
-    interface). what: how the path was given, for the messages ("artifact", "--artifact")."""
+    by its name, `cartpole`, where no such path exists), the manifest's format, required
+    keys and, with `verify`, its own hash (MANIFEST_HASH_KEY) checked; the weights are
+    neither read nor checked (load_artifact does that). For a node that needs only what the
+    manifest says (the actuator: the robot interface). what: how the path was given, for
+    the messages ("artifact", "--artifact"). verify False: for `neuroq show`, which shows
+    an edited manifest (and says so)."""
     p = given_path(path, what)
     if not p.exists():
         p = _shipped_by_name(path, p, what)
@@ -512,6 +572,11 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact"
         raise NeuroqError(f"{mpath} is not valid JSON: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise NeuroqError(f"{mpath} is not a {FORMAT_NAME} manifest")
+    if verify and manifest_changed(manifest):
+        raise NeuroqError(f"{mpath} was changed after export (its content does not match "
+                          f"its {MANIFEST_HASH_KEY}): export the artifact again; a change "
+                          "made on purpose needs a new hash "
+                          "(neuroq.deploy.artifact.write_manifest)")
     if manifest.get("format_version") not in READ_FORMAT_VERSIONS:
         raise NeuroqError(f"{mpath}: format version {manifest.get('format_version')!r} is not "
                           f"supported (this neuroq reads versions "

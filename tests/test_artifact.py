@@ -12,6 +12,7 @@ from neuroq.deploy.artifact import (
     load_artifact,
     read_manifest,
     save_artifact,
+    write_manifest,
 )
 from neuroq.deploy.encoders import PopulationEncoder, RateEncoder
 from neuroq.deploy.errors import NeuroqError
@@ -90,11 +91,11 @@ def test_tampered_manifest_and_missing_files(tmp_path):
     save_artifact(tmp_path, net, PopulationEncoder.fit(OBS, 2), manifest_for(net))
     m = json.loads((tmp_path / MANIFEST_FILE).read_text())
     m["layers"][1]["weight_scale"] = 1.0
-    (tmp_path / MANIFEST_FILE).write_text(json.dumps(m))
+    write_manifest(tmp_path, m)
     with pytest.raises(NeuroqError, match="layer table.*disagrees"):
         load_artifact(tmp_path)
     m["encoder"]["n_per_dim"] = 3
-    (tmp_path / MANIFEST_FILE).write_text(json.dumps(m))
+    write_manifest(tmp_path, m)
     with pytest.raises(NeuroqError, match="inputs"):
         load_artifact(tmp_path)
     (tmp_path / MANIFEST_FILE).write_text("{not json")
@@ -130,7 +131,7 @@ def test_corrupted_weights_file_with_matching_hash(tmp_path):
     (tmp_path / WEIGHTS_FILE).write_bytes(b"not hdf5 at all")
     m = json.loads((tmp_path / MANIFEST_FILE).read_text())
     m["weights_sha256"] = sha256_file(tmp_path / WEIGHTS_FILE)
-    (tmp_path / MANIFEST_FILE).write_text(json.dumps(m))
+    write_manifest(tmp_path, m)
     with pytest.raises(NeuroqError, match="not a readable NIR graph"):
         load_artifact(tmp_path)
 
@@ -193,7 +194,7 @@ def test_format_version_1_artifacts_still_load(tmp_path):
     nir.write(tmp_path / WEIGHTS_FILE, _v1_graph(net))
     m = json.loads((tmp_path / MANIFEST_FILE).read_text())
     m.update(format_version=1, weights_sha256=sha256_file(tmp_path / WEIGHTS_FILE))
-    (tmp_path / MANIFEST_FILE).write_text(json.dumps(m))
+    write_manifest(tmp_path, m)
     spikes = enc.encode(OBS, net.timesteps)
     loaded = load_artifact(tmp_path).network
     assert np.array_equal(run_reference(net, spikes).q, run_reference(loaded, spikes).q)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from neuroq.agents.cli.main import main
+from neuroq.deploy.artifact import write_manifest
 from tests.helpers import REPO_ROOT
 from tests.helpers.artifacts import count_manifest_reads
 
@@ -37,7 +38,7 @@ def tampered(tmp_path: Path, edit) -> Path:
     shutil.copytree(SHIPPED, art)
     manifest = json.loads((art / "manifest.json").read_text())
     edit(manifest)
-    (art / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(art, manifest)
     return art
 
 
@@ -776,3 +777,48 @@ def test_finetune_names_its_teacher_in_the_summary(tmp_path, capsys, monkeypatch
     assert ("(88.3 % of 37.0, the return of the imported source network (source.nir))"
             in out), out
     assert "float DQN" not in out
+
+
+def test_a_manifest_changed_after_export_is_refused_and_shown_with_a_warning(tmp_path, capsys):
+    """An outsider swapped two digits of an encoder bound in a shipped manifest: `neuroq
+    eval` played it at 116.45 (the original 500.0), exit 0, and the policy node activated.
+    The manifest's own hash now covers it: every stage that runs it refuses, `show` shows it
+    with a warning, a manifest written with a fresh hash (write_manifest) loads."""
+    from neuroq.deploy.artifact import MANIFEST_HASH_KEY, read_manifest
+    from neuroq.deploy.errors import NeuroqError
+
+    art = tmp_path / "art"
+    shutil.copytree(SHIPPED, art)
+    path = art / "manifest.json"
+    text = path.read_text()
+    manifest = json.loads(text)
+    high = manifest["encoder"]["high"]
+    edited = text.replace(repr(high[2]), repr(high[2] * 2.3), 1)
+    assert edited != text
+    path.write_text(edited)
+    for argv in (["eval", art, "--episodes", "1"], ["deploy", art, "--target", "emulator"],
+                 ["robustness", art, "--episodes", "1"]):
+        code, _, err = run_cli(capsys, *argv)
+        assert_one_line_error(code, err, argv[0], "was changed after export")
+    with pytest.raises(NeuroqError, match="was changed after export"):
+        read_manifest(art)  # what the actuator reads
+    code, out, err = run_cli(capsys, "show", art)
+    assert code == 0 and "env_id" in out
+    assert err.startswith("neuroq show: warning: ") and "was changed after export" in err
+    # written on purpose, with a fresh hash: it loads (and plays the edited bound)
+    write_manifest(art, json.loads(edited))
+    assert read_manifest(art)[1]["encoder"]["high"][2] == high[2] * 2.3
+    # one written before the hash existed is read as it is
+    old = json.loads(edited)
+    del old[MANIFEST_HASH_KEY]
+    path.write_text(json.dumps(old))
+    assert MANIFEST_HASH_KEY not in read_manifest(art)[1]
+
+
+def test_show_names_weights_that_do_not_match_their_hash(tmp_path, capsys):
+    art = tmp_path / "art"
+    shutil.copytree(SHIPPED, art)
+    with open(art / "network.nir.h5", "ab") as f:
+        f.write(b"\0")
+    code, out, err = run_cli(capsys, "show", art)
+    assert code == 0 and "weights_sha256" in err and "does not match" in err

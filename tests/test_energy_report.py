@@ -17,7 +17,7 @@ from neuroq.agents.energy.render import PLOTS, write_report
 from neuroq.agents.energy.report import build_report
 from neuroq.agents.int8_ann import quantize_mlp
 from neuroq.agents.mlp import FloatMLP
-from neuroq.deploy.artifact import save_artifact
+from neuroq.deploy.artifact import save_artifact, write_manifest
 from neuroq.deploy.compiler import compile_program
 from neuroq.deploy.emulator import Emulator
 from neuroq.deploy.errors import NeuroqError
@@ -627,7 +627,7 @@ def test_a_float_dqn_failing_its_sha256_is_refused_before_the_work(tmp_path, mon
     save_mlp(art / FLOAT_DQN_FILE, _mlp_4_16_2())
     manifest = json.loads((art / "manifest.json").read_text())
     manifest["float_dqn"] = {"file": FLOAT_DQN_FILE, "sha256": "0" * 64}
-    (art / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(art, manifest)
 
     def no_work(*a, **k):
         pytest.fail("the spiking network ran before the float DQN was checked")

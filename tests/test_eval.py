@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuroq.deploy.artifact import WEIGHTS_FILE
+from neuroq.deploy.artifact import WEIGHTS_FILE, write_manifest
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.evaluate import evaluate
 from neuroq.deploy.policy import ActionInfo, SpikingPolicy, load_policy
@@ -180,7 +180,7 @@ def test_an_artifact_whose_env_does_not_fit_its_network_is_refused_before_any_ep
     shutil.copytree(ROOT / "config" / "artifacts" / "cartpole", art)
     manifest = json.loads((art / "manifest.json").read_text())
     manifest["env_id"] = "Acrobot-v1"
-    (art / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(art, manifest)
 
     def no_episode(*args, **kwargs):
         raise AssertionError("an episode was played")

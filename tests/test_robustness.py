@@ -14,6 +14,7 @@ from neuroq.agents.robustness import (
     table_markdown,
     write_robustness,
 )
+from neuroq.deploy.artifact import write_manifest
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.evaluate import evaluate
 from neuroq.deploy.policy import load_policy
@@ -88,7 +89,7 @@ def test_a_float_dqn_failing_its_sha256_is_an_error_before_the_plan(artifact, tm
     art = shutil.copytree(artifact, tmp_path / "art")
     manifest = json.loads((art / "manifest.json").read_text())
     manifest["float_dqn"] = {"file": FLOAT_DQN_FILE, "sha256": "0" * 64}
-    (art / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(art, manifest)
     said = []
     with pytest.raises(NeuroqError, match="does not match the SHA-256 in its manifest"):
         run_robustness(art, episodes=2, conditions=suite("CartPole-v1", [], [], [], {}),
@@ -112,7 +113,7 @@ def test_a_train_run_that_cannot_be_loaded_leaves_the_float_dqn_unavailable(tmp_
     art = make_tiny_artifact(tmp_path / "art")
     manifest = json.loads((art / "manifest.json").read_text())
     manifest["provenance"] = {"train_run": str(train)}
-    (art / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(art, manifest)
     said = []
     rob = run_robustness(art, episodes=2, conditions=suite("CartPole-v1", [], [], [], {}),
                          say=said.append)
@@ -142,7 +143,7 @@ def test_the_benches_read_the_float_dqn_as_the_commands_do(artifact, tmp_path):
     art = shutil.copytree(artifact, tmp_path / "art")
     manifest = json.loads((art / "manifest.json").read_text())
     manifest["float_dqn"] = {"file": FLOAT_DQN_FILE, "sha256": "0" * 64}
-    (art / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(art, manifest)
     with pytest.raises(NeuroqError, match="does not match the SHA-256 in its manifest"):
         nav.policies(str(art))
     with pytest.raises(NeuroqError, match="does not match the SHA-256 in its manifest"):

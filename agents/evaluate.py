@@ -72,6 +72,8 @@ def evaluate_artifact(artifact: str | os.PathLike | Artifact, backend: str = "em
         say(f"evaluating {where} on {policy.manifest['env_id']}, backend {backend}, "
             f"{counted(episodes, 'episode')}, T = {policy.timesteps}")
     result = evaluate(policy, episodes, seed, max_steps=max_steps, progress=progress)
+    if policy.board_check is not None:  # the board's Q-values against the emulator's
+        result["board_vs_emulator"] = policy.board_check.to_dict()
     result["config"] = {"artifact": where, "backend": backend, "episodes": episodes,
                         "seed": seed, "performance_level": performance_level,
                         "static_scope": static_scope, "board_ip": board_ip,

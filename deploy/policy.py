@@ -101,6 +101,36 @@ class BatchResult:
     tick_load: np.ndarray | None = None
 
 
+@dataclass
+class BoardCheck:
+    """The board's Q-values against the emulator's on the same input spikes (the spinnaker2
+    backend runs both: the emulator gives the counts). The emulator computes what the chip
+    should, so any difference says the board runs another network than assumed (a
+    connection delay, v_init or v_last read otherwise: what docs/chip.md marks to be
+    confirmed on a board); an outsider's stand-in board returning zeros played "return
+    10.50" unnoticed.
+    actions: compared; differing: whose greedy action differs; max_abs_dq: the largest
+    |Q_board - Q_emulator|."""
+
+    actions: int = 0
+    differing: int = 0
+    max_abs_dq: float = 0.0
+
+    def add(self, q_board: np.ndarray, q_emulator: np.ndarray) -> int:
+        """Compare a batch (batch, n_actions); returns how many of its actions differ."""
+        differ = int(np.count_nonzero(np.argmax(q_board, axis=1)
+                                      != np.argmax(q_emulator, axis=1)))
+        self.actions += q_board.shape[0]
+        self.differing += differ
+        dq = np.abs(q_board.astype(np.float64) - q_emulator.astype(np.float64))
+        self.max_abs_dq = max(self.max_abs_dq, float(np.max(dq, initial=0.0)))
+        return differ
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"actions": self.actions, "differing_actions": self.differing,
+                "max_abs_dq": self.max_abs_dq}
+
+
 class SpikingPolicy:
     """A spiking Q-network with its encoder on one backend (see the module docstring).
 
@@ -136,6 +166,7 @@ class SpikingPolicy:
         # the last emulator action's input spikes (warm); stays None on other backends
         self._last_input: np.ndarray | None = None
         self.program = self.emulator = self.energy = self.board = None
+        self.board_check: BoardCheck | None = None  # spinnaker2: board against emulator
         if backend in ("emulator", "spinnaker2"):
             from neuroq.deploy.compiler import compile_program
             from neuroq.deploy.emulator import Emulator
@@ -149,6 +180,7 @@ class SpikingPolicy:
             from neuroq.deploy.spinnaker2 import SpiNNaker2Runner
 
             self.board = SpiNNaker2Runner(self.program, board_ip, spinnaker2_modules)
+            self.board_check = BoardCheck()
 
     # --- input ----------------------------------------------------------------------------
 
@@ -190,6 +222,7 @@ class SpikingPolicy:
         if self.board is not None:
             q = np.stack([self.board.run(spikes_in[:, i]) for i in range(q.shape[0])])
             q = (q * np.float32(self.network.q_scale)).astype(np.float32)
+            self.board_check.add(q, r.q)
         cost = self.energy.cost(r.events_per_pe, r.spikes_per_pe, r.neuron_updates_per_pe)
         return BatchResult(np.argmax(q, axis=1), q, r.synaptic_events, r.spikes,
                            time.perf_counter() - start, cost.chip_time_s,
@@ -296,10 +329,10 @@ def check_policy_settings(backend: Any = "emulator",
 
     if backend not in BACKENDS:
         raise NeuroqError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "spinnaker2" and not board_ip:
-        from neuroq.deploy.spinnaker2 import BOARD_IP_NEEDED
+    if backend == "spinnaker2":
+        from neuroq.deploy.spinnaker2 import check_board_ip
 
-        raise NeuroqError(BOARD_IP_NEEDED)
+        check_board_ip(board_ip)
     level_named(performance_level)
     check_static_scope(static_scope)
     check_seed(seed, optional=True)

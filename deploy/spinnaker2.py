@@ -21,6 +21,9 @@ py-spinnaker2 is not on PyPI; it is imported only when this backend is used.
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -69,14 +72,38 @@ def _params(pop) -> dict[str, Any]:
 
 BOARD_IP_NEEDED = ("the spinnaker2 backend needs the board's address: board_ip (--board-ip "
                    "on the command line, board_ip:=ADDRESS for the ROS nodes)")
+#: A host name label (RFC 1123): letters, digits, hyphens inside.
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+#: Seconds one hw.run (loading the network and running it: a new chip object per action)
+#: may take before the board counts as not answering. Not measured (no board here): chosen
+#: far above a run's expected time, so that only a hang reaches it. A board that hung kept
+#: `neuroq eval` and the policy node's activation waiting for ever in an outsider's trial.
+BOARD_RUN_TIMEOUT_S = 30.0
+
+
+def check_board_ip(address: Any) -> None:
+    """NeuroqError unless `address` is an IP address or a host name (py-spinnaker2's
+    `eth_ip`): "999.1.1.1", "http://...", "1.2.3.4:5000" or text with spaces ran until the
+    first action, where the board library failed."""
+    if not isinstance(address, str) or not address.strip():
+        raise NeuroqError(BOARD_IP_NEEDED)
+    try:
+        ipaddress.ip_address(address)
+        return
+    except ValueError:
+        pass
+    labels = address.split(".")
+    numeric = all(label.isdigit() for label in labels)  # looks like an IPv4 address
+    if numeric or len(address) > 253 or not all(_HOST_LABEL.fullmatch(x) for x in labels):
+        raise NeuroqError(f"board_ip {address!r} is not an IP address or a host name (the "
+                          "board's Ethernet address, e.g. 192.168.1.17)")
 
 
 class SpiNNaker2Runner:
     """One py-spinnaker2 network for a program; `run` does one hw.run per action."""
 
     def __init__(self, program: Program, board_ip: str | None, modules: Any = None):
-        if not board_ip:
-            raise NeuroqError(BOARD_IP_NEEDED)
+        check_board_ip(board_ip)
         self.program = program
         self.board_ip = board_ip
         self.s2 = modules if modules is not None else import_spinnaker2()
@@ -108,13 +135,7 @@ class SpiNNaker2Runner:
             raise NeuroqError(f"input spikes must have shape "
                               f"({prog.timesteps}, {prog.network.n_inputs}), got {s.shape}")
         self.input.params = {i: np.flatnonzero(s[:, i]).tolist() for i in range(s.shape[1])}
-        try:
-            hw = self.s2.hardware.SpiNNaker2Chip(eth_ip=self.board_ip)
-            hw.run(self.network, prog.timesteps, sys_tick_in_s=constant("sys_tick_s"))
-            volts = self.output.get_voltages()
-        except Exception as exc:  # noqa: BLE001 - the board library raises many types
-            raise NeuroqError(f"the SpiNNaker2 board at {self.board_ip} failed to run the "
-                              f"network: {type(exc).__name__}: {exc}") from exc
+        volts = self._on_board(prog.timesteps)
         n = prog.network.n_actions
         try:
             v = [np.asarray(volts[i], np.float32).reshape(-1)[-1] for i in range(n)]
@@ -122,3 +143,30 @@ class SpiNNaker2Runner:
             raise NeuroqError(f"the board returned no final voltage for output neuron {exc}; "
                               "check that the output population records v_last") from None
         return np.array(v, np.float32)
+
+    def _on_board(self, timesteps: int) -> Any:
+        """hw.run and the output voltages, in a thread of their own so that a board that
+        does not answer within BOARD_RUN_TIMEOUT_S is a NeuroqError rather than a hang (the
+        thread, stuck in the board library, is left behind: a daemon, it does not keep the
+        process from ending). Any error of the board library is a NeuroqError too."""
+        got: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                hw = self.s2.hardware.SpiNNaker2Chip(eth_ip=self.board_ip)
+                hw.run(self.network, timesteps, sys_tick_in_s=constant("sys_tick_s"))
+                got["volts"] = self.output.get_voltages()
+            except Exception as exc:  # noqa: BLE001 - the board library raises many types
+                got["error"] = exc
+
+        worker = threading.Thread(target=run, daemon=True, name="spinnaker2_run")
+        worker.start()
+        worker.join(BOARD_RUN_TIMEOUT_S)
+        if worker.is_alive():
+            raise NeuroqError(f"the SpiNNaker2 board at {self.board_ip} did not answer within "
+                              f"{BOARD_RUN_TIMEOUT_S:g} s (one hw.run)")
+        if "error" in got:
+            exc = got["error"]
+            raise NeuroqError(f"the SpiNNaker2 board at {self.board_ip} failed to run the "
+                              f"network: {type(exc).__name__}: {exc}") from exc
+        return got["volts"]

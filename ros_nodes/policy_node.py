@@ -510,6 +510,9 @@ class PolicyNode(Node):
         values["modeled_dynamic_energy_per_action_j"] = (
             float(self._sums[3] / n) if self._energy_known else "not modeled")
         values["modeled_chip_time_per_action_s"] = float(self._sums[4] / n)
+        board = getattr(getattr(self, "policy", None), "board_check", None)
+        if board is not None:  # spinnaker2: the board's Q-values against the emulator's
+            values.update({f"board_vs_emulator_{k}": v for k, v in board.to_dict().items()})
         if self._last is not None:
             values["last_action"] = int(self._last.action)
         if self._last_reading_s is not None:
@@ -534,6 +537,12 @@ class PolicyNode(Node):
             if level == LEVEL_OK:
                 level, message = LEVEL_WARN, ("more than one publisher: "
                                               + self._crowding.describe())
+        differing = values.get("board_vs_emulator_differing_actions", 0)
+        if differing or values.get("board_vs_emulator_max_abs_dq", 0):
+            level, message = LEVEL_WARN, (
+                f"the board's Q-values are not the emulator's ({differing} of "
+                f"{values['board_vs_emulator_actions']} actions differ): it runs another "
+                "network than assumed (docs/chip.md)")
         if self._act_failures:
             level, message = LEVEL_ERROR, f"policy failed {self._act_failures} times"
         self._diag_pub.publish(diagnostic_array(self, level, message, self._backend, values))

@@ -207,3 +207,73 @@ def test_board_failure_is_a_clear_error(stand_in, monkeypatch):
     monkeypatch.setattr(sys.modules["spinnaker2"].hardware.SpiNNaker2Chip, "run", unreachable)
     with pytest.raises(NeuroqError, match="board at 10.0.0.9 failed.*TimeoutError"):
         pol.act(CARTPOLE_LIKE_OBS[0])
+
+
+def test_the_boards_q_values_are_compared_with_the_emulators(stand_in, monkeypatch, tmp_path,
+                                                              capsys):
+    """An outsider's stand-in board whose voltages were all zero played "return 10.50",
+    exit 0: the emulator runs beside the board anyway (for the counts), and now the two are
+    compared per action (`BoardCheck`), reported by eval and warned when they differ."""
+    from pathlib import Path
+
+    from neuroq.agents.cli.main import main
+
+    net = random_network((8, 16, 2), timesteps=8, seed=3)
+    pol = SpikingPolicy(net, rate_encoder(), backend="spinnaker2", board_ip="10.0.0.9")
+    for obs in CARTPOLE_LIKE_OBS[:4]:
+        pol.act(obs)
+    pol.run_batch(CARTPOLE_LIKE_OBS[:3])
+    assert pol.board_check.to_dict() == {"actions": 7, "differing_actions": 0,
+                                         "max_abs_dq": 0.0}
+    assert SpikingPolicy(net, rate_encoder()).board_check is None  # the emulator alone
+    shipped = Path(__file__).resolve().parents[1] / "config" / "artifacts" / "cartpole"
+    argv = ["eval", str(shipped), "--backend", "spinnaker2", "--board-ip", "10.0.0.9",
+            "--episodes", "1", "--max-steps", "20", "--out", str(tmp_path / "runs")]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "board vs emulator   0 of 20 actions differ, max |dQ| 0  [measured]" in out
+    assert "warning" not in err
+    population = sys.modules["spinnaker2"].snn.Population
+    monkeypatch.setattr(population, "get_voltages",
+                        lambda self: {i: np.zeros(1, np.float32) for i in range(self.size)})
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    line = next(x for x in out.splitlines() if x.startswith("board vs emulator"))
+    assert "0 of 20" not in line and "max |dQ| 0 " not in line
+    assert "neuroq eval: warning: the board's Q-values are not the emulator's" in err
+
+
+def test_a_board_that_does_not_answer_is_an_error_not_a_hang(stand_in, monkeypatch):
+    """A stand-in whose hw.run never returned kept `neuroq eval` and the policy node's
+    activation waiting for ever."""
+    import threading
+
+    import neuroq.deploy.spinnaker2 as s2
+
+    release = threading.Event()
+    monkeypatch.setattr(s2, "BOARD_RUN_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(sys.modules["spinnaker2"].hardware.SpiNNaker2Chip, "run",
+                        lambda self, *a, **k: release.wait(10))
+    pol = SpikingPolicy(random_network((8, 16, 2), seed=1), rate_encoder(),
+                        backend="spinnaker2", board_ip="10.0.0.9")
+    try:
+        with pytest.raises(NeuroqError, match="10.0.0.9 did not answer within 0.2 s"):
+            pol.act(CARTPOLE_LIKE_OBS[0])
+    finally:
+        release.set()
+
+
+@pytest.mark.parametrize("address", ["999.1.1.1", "http://10.0.0.2", "10.0.0.2:5000",
+                                     "board 1", "-board", "1.2.3", " "])
+def test_a_board_address_that_is_none_is_refused_before_anything(address):
+    from neuroq.deploy.policy import check_policy_settings
+
+    with pytest.raises(NeuroqError, match="board"):
+        check_policy_settings("spinnaker2", board_ip=address)
+
+
+@pytest.mark.parametrize("address", ["192.168.1.25", "fe80::1", "s2-board.lab", "board7"])
+def test_board_addresses_and_host_names_are_taken(address):
+    from neuroq.deploy.policy import check_policy_settings
+
+    check_policy_settings("spinnaker2", board_ip=address)

@@ -99,6 +99,15 @@ def print_summary(result: dict, run_dir) -> None:
         print(f"energy/action       {_fmt(mod['energy_dynamic_j'], 1e6, 'uJ')} dynamic, "
               f"{_fmt(mod['energy_total_j'], 1e3, 'mJ')} total (static: {em['static_scope']},"
               f" level {em['performance_level']}, {em['n_pes_used']} PEs)  [modeled]")
+    board = result.get("board_vs_emulator")
+    if board is not None:
+        print(f"board vs emulator   {board['differing_actions']} of {board['actions']} actions "
+              f"differ, max |dQ| {board['max_abs_dq']:.3g}  [measured]")
+        if board["differing_actions"] or board["max_abs_dq"]:
+            print("neuroq eval: warning: the board's Q-values are not the emulator's: it runs "
+                  "another network than assumed (docs/chip.md: what is to be confirmed on a "
+                  "board)",
+                  file=sys.stderr)
     print(f"saved {run_dir / 'result.json'}")
 
 

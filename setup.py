@@ -128,6 +128,11 @@ setup(
     packages=[f"{PACKAGE}.{p}" for f in FOLDERS for p in _subpackages(f)],
     package_dir=_package_dir(FOLDERS),
     data_files=DATA_FILES,
+    # the event_camera_msgs interface and its build script (no wheel of it exists): a wheel
+    # or sdist install builds the message with `bash <this>/build_event_msgs.sh VENV`
+    package_data={f"{PACKAGE}.ros_nodes": ["interfaces/build_event_msgs.sh",
+                                           "interfaces/event_camera_msgs/*",
+                                           "interfaces/event_camera_msgs/msg/*"]},
     # The robot side (deploy, envs, ros_nodes) needs only these: no torch, no pickle.
     install_requires=["numpy>=1.26", "gymnasium>=1.0,<2", "pyyaml>=6", "nir>=1.0.8",
                       "h5py>=3.10", "psutil>=5.9", "tqdm>=4.66"],

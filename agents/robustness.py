@@ -278,6 +278,9 @@ def table_markdown(rob: Robustness) -> str:
     return "\n".join(lines)
 
 
+PLOT_FILE = "robustness.png"
+
+
 def plot(rob: Robustness, path: Path) -> Path | None:
     """Return against perturbation strength, one panel per kind, one line per network."""
     try:
@@ -320,12 +323,13 @@ def plot(rob: Robustness, path: Path) -> Path | None:
 
 
 def write_robustness(rob: Robustness, out_root: str | os.PathLike) -> Path:
-    """Write runs/<env>/robustness-<time>/ (result.json, table.md, robustness.png)."""
+    """Write runs/<env>/robustness-<time>/ (result.json, table.md, PLOT_FILE where
+    matplotlib is installed and something was shifted)."""
     from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
 
     run_dir = make_run_dir(out_root, rob.env_id, "robustness")
     with removed_on_failure(run_dir):
         write_json(run_dir / "result.json", rob.to_dict())
         (run_dir / "table.md").write_text(table_markdown(rob) + "\n")
-        plot(rob, run_dir / "robustness.png")
+        plot(rob, run_dir / PLOT_FILE)
     return run_dir

@@ -10,6 +10,8 @@ rate is the environment's `render_fps` (real time), unless given.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,49 +38,88 @@ def check_video_path(path: str | os.PathLike) -> Path:
     return p
 
 
+def _check_writer(path: Path) -> None:
+    """imageio for any video, imageio-ffmpeg for .mp4 (both in the video extra): an MP4 asked
+    of imageio without it failed with a traceback after the whole evaluation."""
+    try:
+        import imageio.v2  # noqa: F401, PLC0415
+    except ImportError:
+        raise NeuroqError('--video needs the \'video\' extra (imageio is not installed): '
+                          'pip install "neuroq[video]"') from None
+    if path.suffix.lower() == ".mp4":
+        try:
+            import imageio_ffmpeg  # noqa: F401, PLC0415
+        except ImportError:
+            raise NeuroqError("--video .mp4 needs imageio-ffmpeg (in the video extra): pip "
+                              'install "neuroq[video]"; a .gif needs imageio only') from None
+
+
+@contextmanager
+def _rendering(env_id: str) -> Iterator[Any]:
+    """`env_id` made with render_mode rgb_array (NeuroqError if it has no such mode), frames
+    drawn off screen: SDL's dummy display driver (unless the user chose one) spares the
+    "XDG_RUNTIME_DIR is invalid" line SDL prints on a machine with no session; set while
+    the env lives (pygame reads it when it starts), removed after."""
+    from neuroq.deploy.rollout import make_env
+
+    chosen = os.environ.get(SDL_VIDEO_DRIVER_ENV)
+    os.environ.setdefault(SDL_VIDEO_DRIVER_ENV, "dummy")
+    env = None
+    try:
+        env = make_env(env_id, render_mode="rgb_array")
+        modes = env.metadata.get("render_modes", [])
+        if "rgb_array" not in modes:
+            raise NeuroqError(f"{env_id} does not render rgb_array (render modes: "
+                              f"{', '.join(modes) or 'none'}); no video")
+        yield env
+    finally:
+        if env is not None:
+            env.close()
+        if chosen is None:
+            os.environ.pop(SDL_VIDEO_DRIVER_ENV, None)
+
+
+def _first_frame(env: Any, env_id: str, seed: int) -> tuple[Any, dict, np.ndarray]:
+    """(observation, info, frame) after reset(seed): NeuroqError where the env cannot draw
+    (Gymnasium's classic-control envs need pygame, which the video extra does not hold)."""
+    import gymnasium as gym
+
+    obs, info = env.reset(seed=int(seed))
+    try:
+        return obs, info, np.asarray(env.render())
+    except gym.error.DependencyNotInstalled as exc:
+        raise NeuroqError(f"{env_id} cannot render: {str(exc).splitlines()[0]}") from None
+
+
+def check_video(path: str | os.PathLike, env_id: str) -> Path:
+    """Everything `--video` needs, before any episode: the path (`check_video_path`), the
+    writer for its format, and one frame of `env_id` (an outsider's `neuroq eval cartpole
+    --video ep.mp4` ran the whole evaluation, then failed for want of pygame)."""
+    p = check_video_path(path)
+    _check_writer(p)
+    with _rendering(env_id) as env:
+        _first_frame(env, env_id, 0)
+    return p
+
+
 def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
                    max_steps: int | None = None, fps: float | None = None) -> dict[str, Any]:
     """Play one episode of `policy` (a neuroq.deploy.policy.SpikingPolicy) seeded `seed`,
     rendered, and write it to `path`; returns frames, steps, return, fps and the episode's
     outcome (its last info's OUTCOME_KEYS, where the environment reports them)."""
-    from neuroq.deploy.rollout import OUTCOME_KEYS, make_env
+    import imageio.v2 as imageio
+
+    from neuroq.deploy.rollout import OUTCOME_KEYS
 
     path = check_video_path(path)
-    try:
-        import imageio.v2 as imageio
-    except ImportError:
-        raise NeuroqError('--video needs the \'video\' extra (imageio is not installed): '
-                          'pip install "neuroq[video]"') from None
-    import gymnasium as gym
-
+    _check_writer(path)
     env_id = policy.manifest["env_id"]
-    # frames are drawn off screen: SDL's dummy display driver (unless the user chose one)
-    # spares the "XDG_RUNTIME_DIR is invalid" line SDL prints on a machine with no session;
-    # set while the episode is drawn (pygame reads it when it starts), removed after
-    chosen = os.environ.get(SDL_VIDEO_DRIVER_ENV)
-    os.environ.setdefault(SDL_VIDEO_DRIVER_ENV, "dummy")
-
-    def close() -> None:
-        env.close()
-        if chosen is None:
-            os.environ.pop(SDL_VIDEO_DRIVER_ENV, None)
-
-    env = make_env(env_id, render_mode="rgb_array")
-    modes = env.metadata.get("render_modes", [])
-    if "rgb_array" not in modes:
-        close()
-        raise NeuroqError(f"{env_id} does not render rgb_array (render modes: "
-                          f"{', '.join(modes) or 'none'}); no video")
-    rate = float(fps or env.metadata.get("render_fps") or DEFAULT_FPS)
-    by_events = hasattr(getattr(policy, "encoder", None), "encode_events")
-    frames: list[np.ndarray] = []
-    total, steps, info = 0.0, 0, {}
-    try:
-        obs, info = env.reset(seed=int(seed))
-        try:
-            frames.append(np.asarray(env.render()))
-        except gym.error.DependencyNotInstalled as exc:  # Gymnasium draws with pygame
-            raise NeuroqError(f"{env_id} cannot render: {str(exc).splitlines()[0]}") from None
+    with _rendering(env_id) as env:
+        rate = float(fps or env.metadata.get("render_fps") or DEFAULT_FPS)
+        by_events = hasattr(getattr(policy, "encoder", None), "encode_events")
+        total, steps = 0.0, 0
+        obs, info, frame = _first_frame(env, env_id, seed)
+        frames: list[np.ndarray] = [frame]
         while True:
             if by_events:
                 action = policy.run_events([info["events"]], [info["window_start_us"]]).actions[0]
@@ -91,8 +132,6 @@ def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
                 frames.append(np.asarray(env.render()))
             if terminated or truncated or (max_steps is not None and steps >= max_steps):
                 break
-    finally:
-        close()
     if path.suffix.lower() == ".gif":
         # Pillow takes each frame's duration in milliseconds; loop 0: repeat forever
         imageio.mimsave(path, frames, duration=1000.0 / rate, loop=0)

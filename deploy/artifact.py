@@ -520,8 +520,15 @@ def _shipped_by_name(given: Any, p: Path, what: str) -> Path:
     for a name)."""
     from neuroq.deploy.paths import shipped_data
 
-    if not _bare_name(given):  # a path, not a name
-        raise NeuroqError(f"{what} {p} does not exist")
+    if not _bare_name(given):  # a path, not a name; a shipped one's path in a checkout?
+        hint = ""
+        if p.parent.name == "artifacts" and p.name:
+            try:  # `config/artifacts/nav` from a checkout's docs, after a pip install
+                hint = (f" (the shipped artifact {p.name!r} is "
+                        f"{shipped_data().artifact(p.name)}: name it {p.name})")
+            except NeuroqError:
+                pass
+        raise NeuroqError(f"{what} {p} does not exist{hint}")
     try:
         return shipped_data().artifact(p.name)
     except NeuroqError as exc:  # names what is shipped

@@ -20,16 +20,23 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from neuroq.deploy.errors import NeuroqError
 
 _CLASSES: dict[str, Any] = {}
-#: where message packages without a wheel come from (`message_class`'s hint)
-_NO_WHEEL = {"event_camera_msgs": "ROS 2: ros-<distro>-event-camera-msgs; no wheel exists: "
-                                  "in a venv, ros_nodes/interfaces/build_event_msgs.sh VENV "
-                                  "of a neuroq checkout builds it (docs/events.md)"}
 EVENT_PACKET = "event_camera_msgs/EventPacket"
+#: the script that builds event_camera_msgs into a venv (installed with the package)
+EVENT_MSGS_BUILD_SCRIPT = Path(__file__).resolve().parent / "interfaces" / "build_event_msgs.sh"
+
+
+def _no_wheel_hint(package: str) -> str | None:
+    """Where a message package without a wheel comes from (`message_class`'s hint)."""
+    if package != "event_camera_msgs":
+        return None
+    return (f"ROS 2: ros-<distro>-event-camera-msgs; no wheel exists: in a venv, bash "
+            f"{EVENT_MSGS_BUILD_SCRIPT} VENV builds it (docs/events.md)")
 
 
 def message_class(type_name: str) -> Any:
@@ -41,8 +48,9 @@ def message_class(type_name: str) -> Any:
         try:
             cls = getattr(importlib.import_module(f"{package}.msg"), name)
         except (ImportError, AttributeError):
-            where = _NO_WHEEL.get(package, f"ROS 2: ros-<distro>-{package.replace('_', '-')}; "
-                                           f"pip: ros-{package.replace('_', '-')}")
+            where = _no_wheel_hint(package) or (f"ROS 2: ros-<distro>-"
+                                                f"{package.replace('_', '-')}; pip: ros-"
+                                                f"{package.replace('_', '-')}")
             raise NeuroqError(f"message type {type_name} is not available: install the "
                               f"{package} package ({where})") from None
         _CLASSES[type_name] = cls

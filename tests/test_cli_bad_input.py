@@ -822,3 +822,14 @@ def test_show_names_weights_that_do_not_match_their_hash(tmp_path, capsys):
         f.write(b"\0")
     code, out, err = run_cli(capsys, "show", art)
     assert code == 0 and "weights_sha256" in err and "does not match" in err
+
+
+def test_a_shipped_artifacts_checkout_path_elsewhere_names_the_shipped_one(
+        tmp_path, capsys, monkeypatch):
+    """The --help examples named config/artifacts/nav, which a pip install (or another
+    working directory) does not have: "does not exist" said nothing of the shipped `nav`."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "eval", "config/artifacts/nav", "--episodes", "1")
+    assert_one_line_error(code, err, "eval", "config/artifacts/nav does not exist (the "
+                          "shipped artifact 'nav' is ")
+    assert err.rstrip().endswith("name it nav)")

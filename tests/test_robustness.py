@@ -2,6 +2,7 @@
 statistics, files written; the perturbation really changes the outcome."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -198,3 +199,16 @@ def test_an_env_without_physics_shifts_is_said_so(tmp_path, monkeypatch):
     monkeypatch.setattr(robustness, "DEFAULT_PHYSICS", {})  # an env with none defined
     rob = run_robustness(art, episodes=1, networks=("snn",))
     assert any("no physics shifts: none are defined for CartPole-v1" in n for n in rob.notes)
+
+
+def test_without_matplotlib_the_plot_is_not_claimed(artifact, tmp_path, capsys, monkeypatch):
+    """On a robot install (no matplotlib: it comes with the train extra) the command printed
+    "saved ..., robustness.png" and wrote no such file (an outsider's wheel install)."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # its import fails
+    code = main(["robustness", str(artifact), "--episodes", "1", "--noise", "0.1",
+                 "--no-physics", "--networks", "snn", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    (folder,) = (tmp_path / "CartPole-v1").iterdir()
+    assert not (folder / "robustness.png").exists()
+    assert "table.md (no robustness.png: matplotlib is not installed" in out

@@ -74,3 +74,30 @@ def test_eval_prints_success_and_writes_the_video(nav_artifact, tmp_path):
     assert 0.0 <= r["success_rate"] <= 1.0 and len(r["success"]) == 4
     p = run_cli("eval", nav_artifact, "--video", tmp_path / "nav.png", cwd=tmp_path)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and ".gif or .mp4" in p.stderr
+
+
+def test_what_video_needs_is_checked_before_any_episode(nav_artifact, tmp_path, monkeypatch,
+                                                        capsys):
+    """An outsider's `--video x.mp4` without imageio-ffmpeg, and `neuroq eval cartpole
+    --video ep.mp4` without pygame, each ran the whole evaluation and wrote its result
+    before failing (a traceback for the MP4). Both are one line now, before any episode."""
+    import gymnasium as gym
+
+    from neuroq.agents.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # its import fails
+    out = tmp_path / "runs"
+    assert main(["eval", str(nav_artifact), "--video", str(tmp_path / "x.mp4"),
+                 "--out", str(out)]) == 2
+    assert "needs imageio-ffmpeg" in capsys.readouterr().err and not out.exists()
+    monkeypatch.delitem(sys.modules, "imageio_ffmpeg")
+
+    def no_pygame(self):
+        raise gym.error.DependencyNotInstalled("pygame is not installed, run `pip install ...`")
+
+    monkeypatch.setattr(gym.Wrapper, "render", no_pygame)
+    assert main(["eval", str(nav_artifact), "--video", str(tmp_path / "x.gif"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot render: pygame is not installed" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -17,7 +17,7 @@ for any environment that renders rgb_array.
 
 examples:
   neuroq eval runs/CartPole-v1/export-<time>/artifact --episodes 100
-  neuroq eval config/artifacts/nav --episodes 100 --seed 5000 --video nav.gif
+  neuroq eval nav --episodes 100 --seed 5000 --video nav.gif
 """
 
 from __future__ import annotations
@@ -121,10 +121,10 @@ def run(args: argparse.Namespace) -> int:
     # wrong input: one line before anything runs; the artifact is loaded once, here
     art = load_artifact(args.artifact)
     checks.board_ip(args.board_ip, "--backend", args.backend)
-    if args.video:
-        from neuroq.agents.video import check_video_path
+    if args.video:  # its format's writer and one frame of the env: before any episode
+        from neuroq.agents.video import check_video
 
-        check_video_path(args.video)
+        check_video(args.video, art.manifest["env_id"])
     checks.writable(args.out)
     with tqdm(total=args.episodes, desc="episodes", unit="ep", file=sys.stderr,
               disable=not sys.stderr.isatty(), dynamic_ncols=True) as bar:

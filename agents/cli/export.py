@@ -32,7 +32,7 @@ re-exported after a format change.
 examples:
   neuroq export runs/CartPole-v1/finetune-population-<time>
   neuroq export runs/CartPole-v1/finetune-population-<time> --nir-profile snntorch norse
-  neuroq export config/artifacts/cartpole --eval-episodes 100
+  neuroq export config/artifacts/cartpole --eval-episodes 100   # in a checkout
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ Checked with importlib.util.find_spec, which imports nothing.
     ros     rclpy (ROS 2): replay, demo's ROS 2 stage
     scale   ray + optuna: sweep (but not --serial), tune
     video   imageio (+ imageio-ffmpeg for MP4): eval --video
+    events  aedat (AEDAT 4 files; the evt3 decoder where it has a wheel): replay and record
+            of .aedat4 files, which say so themselves (listed by `neuroq paths`)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "ros": ("rclpy",),
     "scale": ("ray", "optuna"),
     "video": ("imageio",),
+    "events": ("aedat",),
 }
 #: extra -> how to get it. torch pinned: an unpinned torch pulls several GB of CUDA packages.
 INSTALL_HINT: dict[str, str] = {
@@ -32,6 +35,7 @@ INSTALL_HINT: dict[str, str] = {
     "ros": 'source ROS 2 (. /opt/ros/<distro>/setup.bash) or pip install "neuroq[ros]"',
     "scale": 'pip install "neuroq[scale]"',
     "video": 'pip install "neuroq[video]"',
+    "events": 'pip install "neuroq[events]"',
 }
 
 

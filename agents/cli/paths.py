@@ -19,12 +19,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import importlib.util
     from pathlib import Path
 
     import neuroq.deploy
     from neuroq.agents.cli.extras import EXTRA_MODULES, missing_module
     from neuroq.agents.cli.main import _version
     from neuroq.deploy.paths import shipped_data
+    from neuroq.ros_nodes.messages import EVENT_MSGS_BUILD_SCRIPT
 
     data = shipped_data()
     artifacts = sorted(m.parent.name for m in data.artifacts_dir.glob("*/manifest.json"))
@@ -39,4 +41,10 @@ def run(args: argparse.Namespace) -> int:
     for extra in EXTRA_MODULES:
         module = missing_module(extra)
         print(f"extra      {extra}: {'installed' if module is None else f'missing ({module})'}")
+    try:  # the event nodes' and replay's message package: no wheel of it exists
+        found = importlib.util.find_spec("event_camera_msgs") is not None
+    except (ImportError, ValueError):
+        found = False
+    print("messages   event_camera_msgs: " + ("installed" if found else
+          f"missing (bash {EVENT_MSGS_BUILD_SCRIPT} VENV builds it into a venv)"))
     return 0

@@ -9,7 +9,7 @@ not torch or ROS.
 
 examples:
   neuroq record pan.raw                                   # 10 s, random actions
-  neuroq record pan.raw --seconds 60 --artifact config/artifacts/dvs_pan_tracking
+  neuroq record pan.raw --seconds 60 --artifact dvs_pan_tracking
   neuroq replay pan.raw                                   # then onto the event topic
 """
 

@@ -15,7 +15,7 @@ The float DQN comes from the artifact's float_dqn.npz (written by `neuroq export
 from the train run its provenance names (needs the `train` extra).
 
 examples:
-  neuroq robustness config/artifacts/cartpole
+  neuroq robustness cartpole
   neuroq robustness <artifact> --episodes 50 --noise 0.02 0.05 --action-delay 1 --drop
   neuroq robustness <artifact> --physics length=0.3,0.75 --json
 """
@@ -81,7 +81,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
-    from neuroq.agents.robustness import run_robustness, suite, table_markdown, write_robustness
+    from neuroq.agents.robustness import (
+        PLOT_FILE,
+        run_robustness,
+        suite,
+        table_markdown,
+        write_robustness,
+    )
     from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.errors import NeuroqError
     from neuroq.envs.perturb import check_physics_values
@@ -110,5 +116,8 @@ def run(args: argparse.Namespace) -> int:
     for note in rob.notes:
         print(f"note: {note}")
     print(table_markdown(rob))
-    print(f"saved {run_dir / 'result.json'}, table.md, robustness.png")
+    plotted = (run_dir / PLOT_FILE).is_file()  # matplotlib (the train extra) draws it
+    print(f"saved {run_dir / 'result.json'}, table.md"
+          + (f", {PLOT_FILE}" if plotted else f" (no {PLOT_FILE}: matplotlib is not "
+             "installed, or nothing was shifted)"))
     return 0

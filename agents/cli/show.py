@@ -5,7 +5,7 @@ manifest.json (its env, T, encoder and export gate).
 examples:
   neuroq show runs/CartPole-v1/train-seed0-20261122-153012
   neuroq show runs/CartPole-v1/energy-20261122-160201
-  neuroq show config/artifacts/cartpole
+  neuroq show cartpole
 """
 
 from __future__ import annotations

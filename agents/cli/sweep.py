@@ -15,7 +15,7 @@ pareto.png (return against synaptic events and MODELED energy per action), trial
 the run folders under trials/ and a log per stage run under logs/.
 
 examples:
-  neuroq sweep docs/sweeps/cartpole_encoder_T_20ep.yaml --train-run RUN  # RUN: a train run
+  neuroq sweep docs/sweeps/cartpole_encoder_T_20ep.yaml --train-run RUN  # checkout; RUN: train run
   neuroq sweep SPEC.yaml --workers 2
   neuroq sweep SPEC.yaml --address 10.0.0.5:6379      # after `ray start --head` there
   neuroq sweep SPEC.yaml --serial                      # no Ray: one trial after another

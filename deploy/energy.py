@@ -21,7 +21,10 @@ are reported, and every comparison must say which one it uses. "chip" assumes un
 sleep; "pes_used" assumes their power domains are switched off.
 
 Real time: a PE must finish a tick's work within sys_tick_s; `tick_load` is the busiest
-PE's cycles per tick over the cycles a tick offers. Above 1 the chip would overrun its ticks.
+PE's cycles over the action divided by T, over the cycles a tick offers: a mean over the
+action's ticks. Above 1 the chip would overrun its ticks; below 1 a single tick may still
+overrun, since layers behind one-step delays get input only in some ticks (the emulator
+counts per action, not per tick; a tick's load is at most T times this).
 """
 
 from __future__ import annotations

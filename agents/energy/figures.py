@@ -214,7 +214,7 @@ def add_neurobench_snn(rep: Report, run: SnnRun, prefix: str = "neurobench.snn")
     net = run.network
     if run.acs is not None:
         rep.add(f"{prefix}.effective_acs", run.acs.mean(), "AC/action", "measured", on,
-                "spikes delivered x non-zero weights (deploy/metrics.py)")
+                "spikes delivered x non-zero weights (agents/energy/metrics.py)")
     else:
         rep.unavailable(f"{prefix}.effective_acs", "AC/action", on,
                         "no emulator run (network does not fit the chip)")
@@ -237,14 +237,14 @@ def add_neurobench_ann(rep: Report, prefix: str, weights: Any, layer_inputs: lis
                     footprint: int, on: str, conv: str) -> None:
     macs = metrics.ann_effective_macs(weights, layer_inputs).mean()
     rep.add(f"{prefix}.effective_macs", macs, "MAC/action", "measured", on,
-            "non-zero input x non-zero weight pairs (deploy/metrics.py)")
+            "non-zero input x non-zero weight pairs (agents/energy/metrics.py)")
     rep.add(f"{prefix}.effective_acs", 0.0, "AC/action", "measured", on,
             "ANN inputs are not spikes: no ACs")
     for k, x in enumerate(layer_inputs[1:]):
         rep.add(f"{prefix}.sparsity.hidden{k}", metrics.activation_sparsity(x), "fraction",
                 "measured", on, "fraction of zero ReLU outputs")
     rep.add(f"{prefix}.footprint_bytes", footprint, "byte", "measured", "model parameters",
-            "parameter bytes (deploy/metrics.py)")
+            "parameter bytes (agents/energy/metrics.py)")
     rep.add(f"{prefix}.op_energy_45nm_{conv}_j", metrics.op_energy_estimate_j(macs, 0.0, conv),
             "J", "estimate", on, f"effective MACs x 45 nm {conv} MAC energy (Horowitz 2014)")
 

@@ -31,9 +31,11 @@ WARMUP_ACTIONS = 20
 #: Seconds of sleep over which the idle package power is measured before a timed loop.
 IDLE_WINDOW_S = 1.0
 #: Power of one busy core of a server Xeon, watts: Intel Xeon Platinum 8480+, TDP 350 W over
-#: 56 cores (Intel ARK). Used only when RAPL is unreadable, and the result is an ESTIMATE:
-#: this host's CPU model is hidden by virtualization ("Intel(R) Xeon(R) Processor") and
-#: its power is not measured. Each action runs on one core (torch and BLAS: one thread).
+#: 56 cores (Intel ARK). Used only when RAPL is unreadable, and the result is an ESTIMATE
+#: for any host (TDP over cores is not a core's power, and the host's own CPU may be
+#: another: the development VMs have shown a hidden "Intel(R) Xeon(R) Processor" and an
+#: AMD EPYC); its power is not measured. Each action runs on one core (torch and BLAS: one
+#: thread). The estimate follows the host's load: an outsider's repeats moved it by 60 %.
 CPU_CORE_POWER_ESTIMATE_W = 350.0 / 56
 CPU_POWER_SOURCE = ("Intel ARK, Xeon Platinum 8480+: 350 W TDP / 56 cores = 6.25 W per busy "
                     "core; an assumed figure, not this host's")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.agents.energy.figures import Report
+from neuroq.agents.energy.measure import CPU_CORE_POWER_ESTIMATE_W, CPU_POWER_SOURCE
 from neuroq.agents.runs import REPORT_FILE, write_json
 
 #: Colour of each provenance in the plots.
@@ -33,7 +34,8 @@ _S2_LEVELS = (("low", "150 MHz", "0.5 V"), ("high", "300 MHz", "0.8 V"))
 _S2_ENERGIES = (("energy_dynamic_j", "dynamic (busy PEs)"),
                 ("energy_total_j", "total: dynamic + whole-chip static"),
                 ("energy_total_pes_used_j", "total: dynamic + static of PEs used"),
-                ("energy_total_with_host_io_j", "total incl. host I/O per hw.run"))
+                ("energy_total_with_host_io_j",
+                 "total + chip idle over host I/O per hw.run (no host energy)"))
 #: short names of the SpiNNaker2 energies, for plot labels
 _SHORT = {"energy_dynamic_j": "dynamic", "energy_total_j": "total, whole chip",
           "energy_total_pes_used_j": "total, PEs used",
@@ -56,6 +58,10 @@ MAIN_ROWS: tuple[tuple[str, str, str | None, str, str], ...] = (
     ("GTX 1650 (Arfa et al. 2025)", "CartPole DSQN", None, "published.gtx1650.energy_j",
      "per inference, as published"),
 )
+
+
+#: the environments the published per-inference figures are for (CartPole-v0, -v1)
+PUBLISHED_ROWS_ENV_PREFIX = "CartPole"
 
 
 def si(value: float | None, unit: str) -> str:
@@ -99,8 +105,12 @@ def _cpu_kind(rep: Report, key: str) -> str:
 
 
 def _rows(rep: Report) -> tuple[tuple[str, str, str | None, str, str], ...]:
+    """The main table's and plot's rows: the published (CartPole) rows only in a CartPole
+    report (an outsider's nav plot had the CartPole GTX 1650 bar as its longest)."""
     has_baseline = rep.get("baseline.spinnaker2.low.energy_total_j") is not None
-    return MAIN_ROWS + (BASELINE_ROWS if has_baseline else ())
+    cartpole = str(rep.header.get("env_id", "")).startswith(PUBLISHED_ROWS_ENV_PREFIX)
+    rows = MAIN_ROWS + (BASELINE_ROWS if has_baseline else ())
+    return tuple(r for r in rows if cartpole or not r[3].startswith("published."))
 
 
 def main_table(rep: Report) -> list[list[str]]:
@@ -325,7 +335,11 @@ def render_markdown(rep: Report) -> str:
         f"seeded {h['seed']} + i; float DQN: "
         + (f"`{h['float_dqn_source']}`" if h.get("float_dqn_source") else "unavailable")
         + "; created "
-        f"{h['created_utc']} UTC.",
+        f"{h['created_utc']} UTC."
+        + (" The event encoder's input spikes are rebuilt here from each period's event "
+           "counts (observations), not fed from the events as `neuroq eval` and the event "
+           "node do: counts and energy differ slightly from theirs (docs/events.md)."
+           if h.get("encoder") == "event" else ""),
         "",
         "Every number carries its provenance: **measured** (by this command on this host), "
         "**modeled** (SpiNNaker2 model, deploy/energy.py, not a measurement), **published** "
@@ -348,7 +362,7 @@ def render_markdown(rep: Report) -> str:
         "## 2. SpiNNaker2 model at each performance level",
         "",
         _md_table(["level", "chip time", "dynamic", "total (whole chip)", "total (PEs used)",
-                   "total incl. host I/O", "max tick load"],
+                   "total + chip idle over host I/O", "busiest PE's mean tick load"],
                   _detail_rows(rep, "spinnaker2")),
         "",
         f"PEs used: {_cell(rep, 'spinnaker2.pes_used', '')}; data SRAM: "
@@ -408,13 +422,14 @@ def render_markdown(rep: Report) -> str:
               "in deploy/chip.py (`neuroq deploy <artifact> --show-constants`).",
               "- CPU energy: " + (rep.header.get("rapl") == "readable" and
                                   "Intel RAPL package counters, idle power subtracted." or
-                                  f"RAPL unavailable ({rep.header.get('rapl')}); estimate "
-                                  "from a rated power, see agents/energy_measure.py "
-                                  "CPU_CORE_POWER_ESTIMATE_W."),
+                                  f"RAPL unavailable ({rep.header.get('rapl')}); estimate: "
+                                  f"median latency x {CPU_CORE_POWER_ESTIMATE_W:.2f} W "
+                                  f"({CPU_POWER_SOURCE}; agents/energy/measure.py), not this "
+                                  "host's power; it follows the host's load."),
               "- Published figures: Arfa, Vogginger, Mayr 2025 (arXiv 2507.23562), CartPole: "
               "0.145 J per inference on a GTX 1650, 0.006 J on SpiNNaker2 at 0.333 W.",
               "- NeuroBench conventions (effective MACs/ACs, activation sparsity, footprint, "
-              "worst-5 % return): deploy/metrics.py.", ""]
+              "worst-5 % return): agents/energy/metrics.py.", ""]
     return "\n".join(lines)
 
 

@@ -107,12 +107,11 @@ def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
     """Play one episode of `policy` (a neuroq.deploy.policy.SpikingPolicy) seeded `seed`,
     rendered, and write it to `path`; returns frames, steps, return, fps and the episode's
     outcome (its last info's OUTCOME_KEYS, where the environment reports them)."""
-    import imageio.v2 as imageio
-
     from neuroq.deploy.rollout import OUTCOME_KEYS
 
     path = check_video_path(path)
     _check_writer(path)
+    import imageio.v2 as imageio  # (checked just above)
     env_id = policy.manifest["env_id"]
     with _rendering(env_id) as env:
         rate = float(fps or env.metadata.get("render_fps") or DEFAULT_FPS)

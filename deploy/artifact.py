@@ -62,6 +62,8 @@ from neuroq.deploy.nir_profiles import (
 
 MANIFEST_HASH_KEY = "manifest_sha256"
 """The manifest's key holding the SHA-256 of the rest of it (`manifest_digest`)."""
+_CHANGED = ("{path} was changed after export (its content does not match its "
+            f"{MANIFEST_HASH_KEY})")
 FORMAT_NAME = "neuroq-artifact"
 FORMAT_VERSION = 2
 #: Versions load_artifact reads (1: before nir.Delay nodes and nextafter thresholds).
@@ -435,8 +437,9 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
 
 
 def manifest_text(manifest: dict[str, Any]) -> str:
-    """The manifest.json text of `manifest` (plain JSON), with its MANIFEST_HASH_KEY."""
-    rest = json.loads(json.dumps(manifest, allow_nan=False))  # as it will be read back
+    """The manifest.json text of `manifest` (numpy values made plain), with its
+    MANIFEST_HASH_KEY."""
+    rest = json.loads(json.dumps(plain(manifest), allow_nan=False))  # as it is read back
     rest.pop(MANIFEST_HASH_KEY, None)
     return json.dumps({**rest, MANIFEST_HASH_KEY: manifest_digest(rest)}, indent=2) + "\n"
 
@@ -445,7 +448,12 @@ def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
     """Write `manifest` as `folder`/manifest.json with a fresh MANIFEST_HASH_KEY: for a tool
     that changes a manifest on purpose (export writes its own). Returns the path."""
     path = Path(folder) / MANIFEST_FILE
-    path.write_text(manifest_text(manifest))
+    text = manifest_text(manifest)
+    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:  # written whole, then renamed: never half a manifest
+        f.write(text)
+    os.chmod(tmp, ARTIFACT_FILE_MODE)
+    os.replace(tmp, path)
     return path
 
 
@@ -465,9 +473,8 @@ def tampering(folder: Path, manifest: dict[str, Any]) -> list[str]:
     show`): a manifest changed after export, weights that do not match their hash."""
     problems = []
     if manifest_changed(manifest):
-        problems.append(f"{folder / MANIFEST_FILE} was changed after export (its content "
-                        f"does not match its {MANIFEST_HASH_KEY}): eval, deploy and the "
-                        "nodes refuse it")
+        problems.append(f"{_CHANGED.format(path=folder / MANIFEST_FILE)}: eval, deploy and "
+                        "the nodes refuse it")
     wpath = folder / WEIGHTS_FILE
     if wpath.is_file() and sha256_file(wpath) != manifest.get("weights_sha256"):
         problems.append(f"{wpath} does not match the manifest's weights_sha256: eval, "
@@ -580,9 +587,8 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool 
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise NeuroqError(f"{mpath} is not a {FORMAT_NAME} manifest")
     if verify and manifest_changed(manifest):
-        raise NeuroqError(f"{mpath} was changed after export (its content does not match "
-                          f"its {MANIFEST_HASH_KEY}): export the artifact again; a change "
-                          "made on purpose needs a new hash "
+        raise NeuroqError(f"{_CHANGED.format(path=mpath)}: export it again from its "
+                          "finetune run; a change made on purpose needs a new hash "
                           "(neuroq.deploy.artifact.write_manifest)")
     if manifest.get("format_version") not in READ_FORMAT_VERSIONS:
         raise NeuroqError(f"{mpath}: format version {manifest.get('format_version')!r} is not "

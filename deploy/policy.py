@@ -118,13 +118,20 @@ class BoardCheck:
 
     def add(self, q_board: np.ndarray, q_emulator: np.ndarray) -> int:
         """Compare a batch (batch, n_actions); returns how many of its actions differ."""
-        differ = int(np.count_nonzero(np.argmax(q_board, axis=1)
-                                      != np.argmax(q_emulator, axis=1)))
+        finite = np.isfinite(q_board).all(axis=1)  # a NaN row is no agreement
+        differ = int(np.count_nonzero((np.argmax(q_board, axis=1)
+                                       != np.argmax(q_emulator, axis=1)) | ~finite))
         self.actions += q_board.shape[0]
         self.differing += differ
         dq = np.abs(q_board.astype(np.float64) - q_emulator.astype(np.float64))
-        self.max_abs_dq = max(self.max_abs_dq, float(np.max(dq, initial=0.0)))
+        worst = float(np.max(np.where(np.isfinite(dq), dq, np.inf), initial=0.0))
+        self.max_abs_dq = max(self.max_abs_dq, worst)
         return differ
+
+    @property
+    def differs(self) -> bool:
+        """Whether the board's Q-values have differed from the emulator's at all."""
+        return bool(self.differing or self.max_abs_dq)
 
     def to_dict(self) -> dict[str, Any]:
         return {"actions": self.actions, "differing_actions": self.differing,

@@ -104,6 +104,7 @@ class SpiNNaker2Runner:
 
     def __init__(self, program: Program, board_ip: str | None, modules: Any = None):
         check_board_ip(board_ip)
+        self._stuck: threading.Thread | None = None  # a run that did not answer in time
         self.program = program
         self.board_ip = board_ip
         self.s2 = modules if modules is not None else import_spinnaker2()
@@ -138,17 +139,25 @@ class SpiNNaker2Runner:
         volts = self._on_board(prog.timesteps)
         n = prog.network.n_actions
         try:
-            v = [np.asarray(volts[i], np.float32).reshape(-1)[-1] for i in range(n)]
+            v = np.array([np.asarray(volts[i], np.float32).reshape(-1)[-1] for i in range(n)],
+                         np.float32)
         except (KeyError, IndexError) as exc:
             raise NeuroqError(f"the board returned no final voltage for output neuron {exc}; "
                               "check that the output population records v_last") from None
-        return np.array(v, np.float32)
+        if not np.isfinite(v).all():  # argmax would take NaN for action 0 without a word
+            raise NeuroqError(f"the SpiNNaker2 board at {self.board_ip} returned non-finite "
+                              f"output voltages ({v.tolist()})")
+        return v
 
     def _on_board(self, timesteps: int) -> Any:
         """hw.run and the output voltages, in a thread of their own so that a board that
         does not answer within BOARD_RUN_TIMEOUT_S is a NeuroqError rather than a hang (the
         thread, stuck in the board library, is left behind: a daemon, it does not keep the
         process from ending). Any error of the board library is a NeuroqError too."""
+        if self._stuck is not None and self._stuck.is_alive():  # the same objects: no
+            # second run while a hung one may still write into them
+            raise NeuroqError(f"the SpiNNaker2 board at {self.board_ip} has not answered an "
+                              "earlier run: no new run is started")
         got: dict[str, Any] = {}
 
         def run() -> None:
@@ -163,6 +172,7 @@ class SpiNNaker2Runner:
         worker.start()
         worker.join(BOARD_RUN_TIMEOUT_S)
         if worker.is_alive():
+            self._stuck = worker
             raise NeuroqError(f"the SpiNNaker2 board at {self.board_ip} did not answer within "
                               f"{BOARD_RUN_TIMEOUT_S:g} s (one hw.run)")
         if "error" in got:

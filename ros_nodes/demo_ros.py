@@ -56,10 +56,10 @@ def sim_config(artifact: str | os.PathLike, folder: str | os.PathLike) -> Path:
     interface.write_text(yaml.safe_dump(robot.to_dict(), sort_keys=False))
     config = Path(folder) / f"{robot.name}_sim.yaml"
     config.write_text(yaml.safe_dump({
-        "neuroq_sim_robot": {"ros__parameters": {"interface": str(interface),
-                                                 "control_rate_hz": GENERIC_RATE_HZ}},
-        "neuroq_policy": {"ros__parameters": {"backend": "emulator"}},
-        "neuroq_actuator": {"ros__parameters": {}}}))
+        "/**/neuroq_sim_robot": {"ros__parameters": {"interface": str(interface),
+                                                     "control_rate_hz": GENERIC_RATE_HZ}},
+        "/**/neuroq_policy": {"ros__parameters": {"backend": "emulator"}},
+        "/**/neuroq_actuator": {"ros__parameters": {}}}))
     return config
 
 

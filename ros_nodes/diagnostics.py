@@ -45,7 +45,8 @@ class Crowding:
     def check(self, topic: str, what: str) -> None:
         """Count the publishers on `topic`; `what` names them in the warning ("policies
         publish actions")."""
-        publishers = self._node.count_publishers(topic)
+        # count_publishers applies the namespace but not remaps: the resolved name does
+        publishers = self._node.count_publishers(self._node.resolve_topic_name(topic))
         if publishers <= 1:
             self.crowded.pop(topic, None)
             return

@@ -48,9 +48,9 @@ def message_class(type_name: str) -> Any:
         try:
             cls = getattr(importlib.import_module(f"{package}.msg"), name)
         except (ImportError, AttributeError):
-            where = _no_wheel_hint(package) or (f"ROS 2: ros-<distro>-"
-                                                f"{package.replace('_', '-')}; pip: ros-"
-                                                f"{package.replace('_', '-')}")
+            dashed = package.replace("_", "-")
+            where = (_no_wheel_hint(package)
+                     or f"ROS 2: ros-<distro>-{dashed}; pip: ros-{dashed}")
             raise NeuroqError(f"message type {type_name} is not available: install the "
                               f"{package} package ({where})") from None
         _CLASSES[type_name] = cls

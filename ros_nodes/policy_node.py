@@ -108,6 +108,7 @@ from neuroq.deploy.interface import (
 )
 from neuroq.deploy.latency import LatencyWindow, ewma, prewarm_delay_s
 from neuroq.deploy.policy import ActionInfo, Policy
+from neuroq.deploy.spinnaker2 import check_board_ip
 from neuroq.ros_nodes.diagnostics import (
     LEVEL_ERROR,
     LEVEL_OK,
@@ -223,9 +224,11 @@ class PolicyNode(Node):
         check_choice("performance_level", level, LEVELS)
         if not self._artifact:
             raise NeuroqError(empty_artifact(self))
-        if self._backend == "spinnaker2" and not board_ip:
-            raise NeuroqError("parameter 'board_ip' is empty: the spinnaker2 backend needs the "
-                              "board's address")
+        if self._backend == "spinnaker2":  # an address (a parameter error: exit 2)
+            if not board_ip:
+                raise NeuroqError("parameter 'board_ip' is empty: the spinnaker2 backend "
+                                  "needs the board's address")
+            check_board_ip(board_ip)
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS,
                                                command_qos())
         try:
@@ -537,11 +540,12 @@ class PolicyNode(Node):
             if level == LEVEL_OK:
                 level, message = LEVEL_WARN, ("more than one publisher: "
                                               + self._crowding.describe())
-        differing = values.get("board_vs_emulator_differing_actions", 0)
-        if differing or values.get("board_vs_emulator_max_abs_dq", 0):
+        board = getattr(getattr(self, "policy", None), "board_check", None)
+        if board is not None and board.differs and level == LEVEL_OK:  # not over the others
+            differing = board.differing
             level, message = LEVEL_WARN, (
                 f"the board's Q-values are not the emulator's ({differing} of "
-                f"{values['board_vs_emulator_actions']} actions differ): it runs another "
+                f"{board.actions} actions differ): it runs another "
                 "network than assumed (docs/chip.md)")
         if self._act_failures:
             level, message = LEVEL_ERROR, f"policy failed {self._act_failures} times"

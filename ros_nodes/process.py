@@ -279,13 +279,26 @@ def params_files(argv: list[str]) -> list[str]:
     return files
 
 
+def _names_this_node(key: str, name: str, full: str) -> bool:
+    """Whether params-file section `key` names node `name` (its last part is the name or a
+    `*`) and applies to its full name `full` (rcl's wildcards: `*` one part, `/**` any
+    number of parts)."""
+    last = key.rstrip("/").rsplit("/", 1)[-1]
+    if last not in (name, "*") or not key.startswith("/"):
+        return False
+    pattern = "".join("(/[^/]+)*" if part == "**" else "/[^/]+" if part == "*"
+                      else "/" + re.escape(part) for part in key.strip("/").split("/"))
+    return re.fullmatch(pattern, full) is not None
+
+
 def warn_unapplied_sections(node: Node, argv: list[str]) -> list[str]:
     """Log a warning for each params-file section named after a namespaced `node` without
     its namespace (`neuroq_actuator:` for /robot1/neuroq_actuator), and return their
     "file: key" names: rcl matches sections against the full name, so such a section is
     not applied, without a word (an outsider's fleet ran on the defaults: a 15 ms watchdog
-    at 50 Hz). Not where the file has a section with a wildcard or the full name: it may
-    serve several robots on purpose."""
+    at 50 Hz). Not where another section of the file names this node and applies to it
+    (`/robot1/neuroq_actuator:`, `/**/neuroq_actuator:`): the bare one is then for a robot
+    in the root namespace, on purpose. A section for every node (`/**:`) does not count."""
     name, full = node.get_name(), node.get_fully_qualified_name()
     if node.get_namespace() == "/":
         return []
@@ -298,7 +311,7 @@ def warn_unapplied_sections(node: Node, argv: list[str]) -> list[str]:
                 keys = [str(k) for k in load_yaml(f.read())]
         except Exception:  # noqa: BLE001 - rcl read it already; nothing to add here
             continue
-        if any("*" in k or k == full for k in keys):
+        if any(_names_this_node(k, name, full) for k in keys):
             continue
         for key in keys:
             if key.strip("/") == name:

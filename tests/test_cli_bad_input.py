@@ -162,6 +162,10 @@ def test_convert_of_a_garbage_model_is_one_line_and_leaves_no_run(tmp_path, caps
      "--steps 500 and --set n_timesteps"),
     (["train", "--env", "CartPole-v1", "--set", "gamma=0.9", "gamma=0.99"],
      "gamma given more than once"),
+    (["train", "--env", "CartPole-v1", "--set", "gamma=0.9", "--set", "gamma=0.99"],
+     "gamma given more than once"),  # a second --set replaced the first (a reviewer)
+    (["train", "--env", "CartPole-v1", "--set", "n_timesteps=900", "--set", "gamma=0.9",
+      "--steps", "500"], "--steps 500 and --set n_timesteps"),
     (["tune", "--env", "CartPole-v1", "--steps", "500", "--set", "n_timesteps=900"],
      "--steps 500 and --set n_timesteps"),
     (["demo", "--steps", "500", "--set", "n_timesteps=900"], "--steps 500 and --set n_timesteps"),
@@ -175,6 +179,8 @@ def test_convert_of_a_garbage_model_is_one_line_and_leaves_no_run(tmp_path, caps
     (["robustness", SHIPPED, "--episodes", "-2"], "argument --episodes"),
     (["robustness", SHIPPED, "--action-delay", "-1"], "argument --action-delay"),
     (["eval", SHIPPED, "--episodes", "abc"], "argument --episodes"),
+    (["eval", SHIPPED, "--backend", "spinnaker2", "--board-ip", "999.1.1.1"],
+     "board_ip '999.1.1.1' is not an IP address or a host name"),
     (["eval", SHIPPED, "--no-such-option"], "unrecognized arguments"),
 ])
 def test_a_bad_command_line_is_one_line_before_anything_runs(tmp_path, capsys, argv, match):
@@ -833,3 +839,12 @@ def test_a_shipped_artifacts_checkout_path_elsewhere_names_the_shipped_one(
     assert_one_line_error(code, err, "eval", "config/artifacts/nav does not exist (the "
                           "shipped artifact 'nav' is ")
     assert err.rstrip().endswith("name it nav)")
+
+
+def test_deploy_checks_the_board_address_before_it_builds(capsys):
+    """`neuroq deploy --target spinnaker2 --board-ip not:an:address` compiled the network
+    and failed only when py-spinnaker2 was asked to build it (a reviewer)."""
+    code, out, err = run_cli(capsys, "deploy", SHIPPED, "--target", "spinnaker2",
+                             "--board-ip", "10.0.0.2:5000")
+    assert_one_line_error(code, err, "deploy", "board_ip '10.0.0.2:5000' is not an IP")
+    assert not out

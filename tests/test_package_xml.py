@@ -40,9 +40,22 @@ NO_KEY = {
 }
 #: declared without being imported: the `ros2 launch` command
 COMMANDS = {"ros2launch"}
-#: message types the event nodes and replay take by name (message_class), so that a venv
-#: without them still answers --help and says where they come from
-BY_NAME = (EVENT_PACKET,)
+
+
+def message_types_named() -> set[str]:
+    """Message types the robot side's code names as "pkg_msgs/Type" strings, which it takes
+    by name (message_class: the event nodes and replay take EventPacket so, so that a venv
+    without its package still answers --help and says where it comes from)."""
+    import re
+
+    named = set()
+    for folder in ROBOT_SIDE:
+        for path in sorted((REPO_ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                        and re.fullmatch(r"[a-z_]+_msgs/[A-Z][A-Za-z0-9]*", node.value):
+                    named.add(node.value)
+    return named
 
 
 def exec_depends() -> set[str]:
@@ -113,5 +126,7 @@ def test_every_declared_dependency_is_used():
             if m in ROSDEP_KEYS}
     requires = {_pip_name(r) for r in setup_keywords("robot")["install_requires"]}
     used |= {ROSDEP_KEYS[r] for r in requires if r in ROSDEP_KEYS} | COMMANDS
-    used |= {ROSDEP_KEYS[t.split("/")[0]] for t in BY_NAME}
+    used |= {ROSDEP_KEYS[t.split("/")[0]] for t in message_types_named()
+             if t.split("/")[0] in ROSDEP_KEYS}
+    assert EVENT_PACKET in message_types_named()  # the scan sees what the nodes name
     assert exec_depends() == used, (sorted(exec_depends() - used), sorted(used - exec_depends()))

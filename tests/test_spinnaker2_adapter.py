@@ -12,6 +12,7 @@ network gives wrong Q-values.
 """
 
 import sys
+import time
 import types
 
 import numpy as np
@@ -259,8 +260,32 @@ def test_a_board_that_does_not_answer_is_an_error_not_a_hang(stand_in, monkeypat
     try:
         with pytest.raises(NeuroqError, match="10.0.0.9 did not answer within 0.2 s"):
             pol.act(CARTPOLE_LIKE_OBS[0])
+        # the next action starts no second run on the objects the hung one still holds
+        # (a reviewer): refused at once
+        started = time.monotonic()
+        with pytest.raises(NeuroqError, match="has not answered an earlier run"):
+            pol.act(CARTPOLE_LIKE_OBS[1])
+        assert time.monotonic() - started < 0.1
     finally:
         release.set()
+
+
+def test_non_finite_board_values_are_never_an_agreement(stand_in, monkeypatch):
+    """NaN voltages: argmax took action 0, and max(0, nan) kept |dQ| at 0, so a board
+    returning NaN passed the check whenever the emulator's action was 0 (a reviewer)."""
+    from neuroq.deploy.policy import BoardCheck
+
+    check = BoardCheck()
+    assert check.add(np.array([[np.nan, np.nan]], np.float32),
+                     np.array([[1.0, 0.0]], np.float32)) == 1
+    assert check.differs and check.max_abs_dq == float("inf")
+    population = sys.modules["spinnaker2"].snn.Population
+    monkeypatch.setattr(population, "get_voltages",
+                        lambda self: {i: np.full(1, np.nan, np.float32) for i in range(self.size)})
+    pol = SpikingPolicy(random_network((8, 16, 2), seed=1), rate_encoder(),
+                        backend="spinnaker2", board_ip="10.0.0.9")
+    with pytest.raises(NeuroqError, match="returned non-finite output voltages"):
+        pol.act(CARTPOLE_LIKE_OBS[0])
 
 
 @pytest.mark.parametrize("address", ["999.1.1.1", "http://10.0.0.2", "10.0.0.2:5000",

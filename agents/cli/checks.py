@@ -50,3 +50,7 @@ def board_ip(address: str | None, option: str, choice: str) -> None:
         raise NeuroqError(f"{option} spinnaker2 needs the board's address: pass --board-ip")
     if choice != "spinnaker2" and address is not None:
         raise NeuroqError(f"--board-ip is for {option} spinnaker2 (this is {option} {choice})")
+    if choice == "spinnaker2":  # an address, before anything loads
+        from neuroq.deploy.spinnaker2 import check_board_ip
+
+        check_board_ip(address)

@@ -57,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-energy", action="store_true", help="skip the energy report")
     p.add_argument("--timesteps", "-T", type=positive_int, metavar="T",
                    help="steps per action of the spiking network (default: the smallest)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="override training hyperparameters, e.g. n_timesteps=20000")
     p.add_argument("--randomize", type=randomization, metavar="YAML_OR_FILE",
                    help="domain randomization of fine-tuning, inline YAML or a YAML file "

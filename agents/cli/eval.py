@@ -103,7 +103,7 @@ def print_summary(result: dict, run_dir) -> None:
     if board is not None:
         print(f"board vs emulator   {board['differing_actions']} of {board['actions']} actions "
               f"differ, max |dQ| {board['max_abs_dq']:.3g}  [measured]")
-        if board["differing_actions"] or board["max_abs_dq"]:
+        if board["differing_actions"] or board["max_abs_dq"]:  # BoardCheck.differs
             print("neuroq eval: warning: the board's Q-values are not the emulator's: it runs "
                   "another network than assumed (docs/chip.md: what is to be confirmed on a "
                   "board)",

@@ -23,6 +23,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 
@@ -52,7 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from neuroq.agents.robustness import NETWORKS
     from neuroq.deploy.seeds import HELD_OUT_BASE
 
-    p.add_argument("artifact", help="deploy artifact folder (or its manifest.json)")
+    p.add_argument("artifact", help="deploy artifact folder (or its manifest.json), or a "
+                   "shipped one by name (cartpole)")
     p.add_argument("--episodes", type=positive_int, default=100,
                    help="episodes per network and condition (default: %(default)s)")
     p.add_argument("--seed", type=seed, default=HELD_OUT_BASE,
@@ -116,8 +118,11 @@ def run(args: argparse.Namespace) -> int:
     for note in rob.notes:
         print(f"note: {note}")
     print(table_markdown(rob))
-    plotted = (run_dir / PLOT_FILE).is_file()  # matplotlib (the train extra) draws it
-    print(f"saved {run_dir / 'result.json'}, table.md"
-          + (f", {PLOT_FILE}" if plotted else f" (no {PLOT_FILE}: matplotlib is not "
-             "installed, or nothing was shifted)"))
+    if (run_dir / PLOT_FILE).is_file():  # matplotlib (the train extra) draws it
+        why = f", {PLOT_FILE}"
+    elif importlib.util.find_spec("matplotlib") is None:
+        why = f" (no {PLOT_FILE}: matplotlib is not installed)"
+    else:
+        why = f" (no {PLOT_FILE}: nothing was shifted)"
+    print(f"saved {run_dir / 'result.json'}, table.md{why}")
     return 0

@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="several seeds, trained in parallel processes")
     p.add_argument("--config", metavar="YAML", help="hyperparameter file "
                    "(default: the shipped config/dqn.yaml)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="override hyperparameters, e.g. n_timesteps=20000")
     p.add_argument("--steps", type=positive_int, metavar="N",
                    help="shorthand for --set n_timesteps=N")

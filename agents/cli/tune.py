@@ -57,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "see docs/scale.md)")
     p.add_argument("--config", metavar="YAML", help="hyperparameter file for the settings "
                    "not searched (default: the shipped config/dqn.yaml)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="override settings not searched, e.g. eval_freq=2000")
     p.add_argument("--workers", type=positive_int, default=2,
                    help="trials at once (default: %(default)s)")

@@ -35,6 +35,8 @@ def check_video_path(path: str | os.PathLike) -> Path:
         raise NeuroqError(f"--video must end in {' or '.join(VIDEO_SUFFIXES)}, got {p.name!r}")
     if not p.parent.resolve().is_dir():
         raise NeuroqError(f"--video: folder {p.parent} does not exist")
+    if p.is_dir():  # ffmpeg failed on it after the whole evaluation
+        raise NeuroqError(f"--video: {p} is a folder; name a file to write")
     return p
 
 

@@ -458,10 +458,11 @@ def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
 
 
 def manifest_changed(manifest: dict[str, Any]) -> bool:
-    """Whether `manifest` holds a MANIFEST_HASH_KEY that its content does not match."""
-    recorded = manifest.get(MANIFEST_HASH_KEY)
-    if recorded is None:
+    """Whether `manifest` holds a MANIFEST_HASH_KEY that its content does not match (a key
+    that holds no hash, `null` included, matches nothing)."""
+    if MANIFEST_HASH_KEY not in manifest:
         return False
+    recorded = manifest[MANIFEST_HASH_KEY]
     try:
         return manifest_digest(manifest) != recorded
     except (TypeError, ValueError):  # NaN or infinity: not what export wrote

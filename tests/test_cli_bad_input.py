@@ -814,6 +814,12 @@ def test_a_manifest_changed_after_export_is_refused_and_shown_with_a_warning(tmp
     # written on purpose, with a fresh hash: it loads (and plays the edited bound)
     write_manifest(art, json.loads(edited))
     assert read_manifest(art)[1]["encoder"]["high"][2] == high[2] * 2.3
+    # a key without a hash is no way around it (a re-check found null read as no key)
+    nulled = json.loads(edited)
+    nulled[MANIFEST_HASH_KEY] = None
+    path.write_text(json.dumps(nulled))
+    with pytest.raises(NeuroqError, match="was changed after export"):
+        read_manifest(art)
     # one written before the hash existed is read as it is
     old = json.loads(edited)
     del old[MANIFEST_HASH_KEY]

@@ -53,6 +53,9 @@ def test_a_video_of_an_environment_that_cannot_render_is_one_line(tmp_path):
         record_episode(policy, tmp_path / "x.avi")
     with pytest.raises(NeuroqError, match="does not exist"):
         record_episode(policy, tmp_path / "no" / "x.gif")
+    (tmp_path / "dir.gif").mkdir()  # ffmpeg failed on it after the whole evaluation
+    with pytest.raises(NeuroqError, match="is a folder"):
+        record_episode(policy, tmp_path / "dir.gif")
 
 
 def run_cli(*args, cwd):

@@ -79,7 +79,7 @@ from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, Crowding, diagnostic_array
 from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import fill_command, has_header, message_class, new_command_message
-from neuroq.ros_nodes.params import declare, refuse_runtime_changes
+from neuroq.ros_nodes.params import declare, refuse_runtime_changes, where_to_set
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import TOPIC_ACTION, TOPIC_DIAGNOSTICS, command_qos, stamp_ns
 from neuroq.ros_nodes.realtime import declare_process_parameters
@@ -173,8 +173,7 @@ class ActuatorNode(Node):
             f"{shown_names(command.channels)}, {self.table.n_actions} actions, safe command "
             f"{self.table.safe.tolist()}; watchdog {timeout * 1e3:.1f} ms")
 
-    @staticmethod
-    def _interface(interface: str, artifact: str) -> RobotInterface:
+    def _interface(self, interface: str, artifact: str) -> RobotInterface:
         """The interface named, else the one the artifact's manifest records; with both, the
         interface named, checked against the artifact's manifest (`check_artifact`: its
         observation values, actions and env), as the policy node checks them. NeuroqError
@@ -182,7 +181,8 @@ class ActuatorNode(Node):
         does not fit."""
         if not interface and not artifact:
             raise NeuroqError("parameters 'interface' and 'artifact' are both empty: name the "
-                              "robot interface (or the artifact that records it)")
+                              "robot interface (or the artifact that records it): -p "
+                              f"interface:=..., or {where_to_set(self)}")
         from neuroq.deploy.artifact import read_manifest
 
         manifest = read_manifest(artifact)[1] if artifact else None

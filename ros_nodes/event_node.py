@@ -96,7 +96,13 @@ from neuroq.deploy.events.stream import (
 )
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.cdr import EventPacketReader, serialize_joy
-from neuroq.ros_nodes.diagnostics import LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.diagnostics import (
+    LEVEL_ERROR,
+    LEVEL_OK,
+    LEVEL_WARN,
+    Crowding,
+    diagnostic_array,
+)
 from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import EVENT_PACKET, message_class
 from neuroq.ros_nodes.params import check_choice, declare, empty_artifact, refuse_runtime_changes
@@ -288,6 +294,7 @@ class EventPolicyNode(Node):
                                                  self._on_packet, qos, raw=True)
         # steady clock, as the take thread: with use_sim_time and no /clock a ROS-time
         # timer would never fire and the node would report nothing
+        self._crowding = Crowding(self)  # two cameras, or two policies, on our topics
         steady_timer(self, period, self._publish_diagnostics)
         self.active = True
         if self._taker is not None:  # started by the executor: nothing acts before spinning
@@ -612,6 +619,15 @@ class EventPolicyNode(Node):
             level = LEVEL_WARN
             message = (f"bad input or lost data in the last {WARN_HOLD_S:g} s: "
                        + ", ".join(f"{name} +{n}" for name, n in self._recent.items()))
+        # two cameras on one events topic interleave their seq (lost, restarted: their
+        # events mixed), two policies on one action topic drive one robot
+        self._crowding.check(TOPIC_EVENTS, "cameras publish event packets")
+        self._crowding.check(TOPIC_ACTION, "policies publish actions (this one among them)")
+        if self._crowding.crowded:
+            values["crowded_topics"] = self._crowding.describe()
+            if level == LEVEL_OK:
+                level, message = LEVEL_WARN, ("more than one publisher: "
+                                              + self._crowding.describe())
         if values["packets"] == 0:
             level, message = LEVEL_WARN, "no event packets yet"
         if values["policy_failures"]:

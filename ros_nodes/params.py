@@ -66,15 +66,21 @@ def refuse_runtime_changes(node: Node) -> None:
     node.add_on_set_parameters_callback(guard)
 
 
+def where_to_set(node: Node) -> str:
+    """Where a parameter of `node` is set, for the messages of an empty one: a params file's
+    section must match the node's full name (an outsider named it after the executable,
+    and a fleet user left out the namespace: neither file was applied, without a word)."""
+    name, full = node.get_name(), node.get_fully_qualified_name()
+    root = node.get_namespace() == "/"
+    return (f"in a params file under '{name if root else full}:', '/**/{name}:' or '/**:', "
+            "then 'ros__parameters:'"
+            + ("" if root else f" ('{name}:' applies in the root namespace only)"))
+
+
 def empty_artifact(node: Node) -> str:
-    """The message for an empty `artifact` parameter, with where it is set: a params file's
-    section must carry the node's name (an outsider named it after the executable, and the
-    file was not applied without a word)."""
-    section = (node.get_name() if node.get_namespace() == "/"
-               else node.get_fully_qualified_name())  # a namespaced node's: /ns/name
+    """The message for an empty `artifact` parameter, with where it is set (`where_to_set`)."""
     return (f"parameter 'artifact' is empty: set it to a deploy artifact (a folder, or a "
-            f"shipped one by name: cartpole): -p artifact:=..., or in a params file under "
-            f"'{section}:' or '/**:', then 'ros__parameters:'")
+            f"shipped one by name: cartpole): -p artifact:=..., or {where_to_set(node)}")
 
 
 def section_keys(name: str) -> tuple[str, ...]:

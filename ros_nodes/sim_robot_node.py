@@ -55,7 +55,7 @@ from neuroq.deploy.sim_robot import LockstepRobot
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.executor import pace_timer, steady_timer
 from neuroq.ros_nodes.messages import command_values, fill, has_header, message_class
-from neuroq.ros_nodes.params import declare, refuse_runtime_changes
+from neuroq.ros_nodes.params import declare, refuse_runtime_changes, where_to_set
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import (
     TOPIC_DIAGNOSTICS,
@@ -120,7 +120,8 @@ class SimRobotNode(Node):
         self._loop_latency_s = LatencyWindow(window)
         if not interface:
             raise NeuroqError("parameter 'interface' is empty: name the robot interface (a name "
-                              "in config/interfaces/ or a YAML file)")
+                              "in config/interfaces/ or a YAML file): -p interface:=..., or "
+                              f"{where_to_set(self)}")
         self.interface = robot = load_interface(interface)
         env_id = env_id or robot.env_id
         if not env_id:

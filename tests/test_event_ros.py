@@ -511,3 +511,25 @@ def test_no_action_follows_a_stop_request(artifact, monkeypatch):
         assert wait_until(lambda: not node._taker.is_alive(), 2.0)
         node.handle_packets([_packet(2, time_words(5 * PERIOD_US + 1))])
         assert node.stats()["actions"] == acted
+
+
+def test_two_cameras_on_one_events_topic_are_named_in_diagnostics(artifact):
+    """Two cameras on one topic interleave their seq numbers and mix their events; the
+    policy node and the actuator warned of such wiring, the event node did not."""
+    from rclpy.node import Node
+
+    with spinning(_event_node(artifact), lambda ctx: Probe(ctx)) as (node, probe):
+        assert node.active, node.refusal
+        probe.watch(DiagnosticArray, "/diagnostics", command_qos())
+        second = Node("second_camera", context=probe.context)
+        pubs = [probe.create_publisher(EventPacket, TOPIC_EVENTS, command_qos()),
+                second.create_publisher(EventPacket, TOPIC_EVENTS, command_qos())]
+        assert wait_until(lambda: any(
+            kv.key == "crowded_topics" and kv.value == "/events: 2"
+            for _, m in probe.messages("/diagnostics") for st in m.status
+            if st.name.endswith("neuroq_event_policy")
+            for kv in st.values), 10.0), [
+            (st.message, [(kv.key, kv.value) for kv in st.values])
+            for _, m in probe.messages("/diagnostics")[-2:] for st in m.status]
+        del pubs
+        second.destroy_node()

@@ -835,3 +835,20 @@ def test_two_publishers_on_one_robots_topics_and_repeated_trips_are_warned():
         assert any(r.level == DiagnosticStatus.WARN
                    and "trips in the last diagnostics period" in r.message
                    for r in mine), [r.message for r in mine]
+
+
+@pytest.mark.parametrize("module, name", [("actuator_node", "neuroq_actuator"),
+                                          ("sim_robot_node", "neuroq_sim_robot")])
+def test_an_empty_interface_in_a_namespace_says_which_sections_apply(tmp_path, module, name):
+    """A re-check: a file whose only `interface` was under a bare `neuroq_actuator:` section
+    ended a node in /robot1 with "parameters ... are both empty" and no word of the section
+    it had (the policy named the sections that apply; the others did not)."""
+    params = tmp_path / "bare.yaml"
+    params.write_text(f"{name}:\n  ros__parameters:\n    interface: cartpole\n")
+    run = subprocess.run([sys.executable, "-m", f"neuroq.ros_nodes.{module}", "--ros-args",
+                          "-r", "__ns:=/robot1", "--params-file", str(params)],
+                         capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1, run.stderr
+    assert f"'/robot1/{name}:', '/**/{name}:' or '/**:'" in lines[0], lines[0]
+    assert f"('{name}:' applies in the root namespace only)" in lines[0]

@@ -209,6 +209,18 @@ def test_each_bad_setting_is_named(tmp_path, capsys, argv, match):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("sweep,match", [
+    ("4,4", "T = 4 given more than once"),
+    ("4,100000", "T up to 1024"),  # ran past 300 s without a word
+])
+def test_an_energy_sweep_without_bounds_or_with_a_repeat_is_one_line(tmp_path, capsys,
+                                                                      sweep, match):
+    code, _, err = run_cli(capsys, "energy", SHIPPED, "--sweep", sweep, "--out",
+                           tmp_path / "runs")
+    assert_one_line_error(code, err, "energy", match)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_an_energy_sweep_shorter_than_the_network_is_refused_first(tmp_path, capsys):
     pytest.importorskip("torch")
     code, _, err = run_cli(capsys, "energy", SHIPPED, "--sweep", "1,2", "--out",
@@ -312,6 +324,8 @@ def test_the_out_check_never_removes_what_another_command_wrote(tmp_path, monkey
 @pytest.mark.parametrize("given,match", [
     ("nonexistent", "does not exist"),
     ("", "--baseline: an empty path"),  # not the current folder (resolve_artifact_dir)
+    # the artifact itself (a copy): "not met, 1.00x" after minutes of work
+    ("SHIPPED", "is the artifact's own network"),
 ])
 def test_a_missing_energy_baseline_is_refused_before_the_work(tmp_path, capsys, monkeypatch,
                                                               given, match):
@@ -320,6 +334,9 @@ def test_a_missing_energy_baseline_is_refused_before_the_work(tmp_path, capsys, 
     pytest.importorskip("torch")
     _no_work(monkeypatch, "neuroq.agents.energy.report", "run_snn")
     baseline = str(tmp_path / given) if given else given
+    if given == "SHIPPED":
+        baseline = str(tmp_path / "copy")
+        shutil.copytree(SHIPPED, baseline)
     code, _, err = run_cli(capsys, "energy", SHIPPED, "--baseline", baseline,
                            "--out", tmp_path / "runs")
     assert_one_line_error(code, err, "energy", "baseline")

@@ -595,6 +595,11 @@ NOT_KNOWN = "(ratio at equal return not known)"
     # equal return: the target
     ([500.0], [(16, 500.0, True)], (3e-6, 2e-3), "met", [], ["not known"]),
     ([500.0], [(16, 500.0, True)], (3e-6, 1.5e-3), "met for dynamic energy only", [], []),
+    # equal over the report's episodes, short in the screen: said (an outsider's nav
+    # report read "met" from 2 episodes against a screen that had every T short)
+    ([490.0], [(8, 300.0, False), (16, 450.0, False)], (3e-6, 2e-3),
+     "met (equal return over the report's episodes only: the search's screen had every T "
+     "short of it; more episodes decide)", [], []),
     # the artifact returns less
     ([600.0], None, (3e-6, 2e-3), "not met (the artifact's return is lower)",
      ["does not count"], []),

@@ -229,6 +229,9 @@ class PolicyNode(Node):
                 raise NeuroqError("parameter 'board_ip' is empty: the spinnaker2 backend "
                                   "needs the board's address")
             check_board_ip(board_ip)
+        elif board_ip:  # the command line refuses it; a params file may serve both backends
+            self.get_logger().warning(f"board_ip {board_ip!r} is not used: backend "
+                                      f"{self._backend} runs no board")
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS,
                                                command_qos())
         try:

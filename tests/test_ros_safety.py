@@ -852,3 +852,21 @@ def test_an_empty_interface_in_a_namespace_says_which_sections_apply(tmp_path, m
     assert run.returncode == 2 and len(lines) == 1, run.stderr
     assert f"'/robot1/{name}:', '/**/{name}:' or '/**:'" in lines[0], lines[0]
     assert f"('{name}:' applies in the root namespace only)" in lines[0]
+
+
+def test_a_board_address_for_the_emulator_is_named_in_a_warning(monkeypatch):
+    """The command line refuses --board-ip for the emulator; the node took board_ip:=... with
+    backend emulator without a word (a user thinking the board ran was not told)."""
+    from rclpy.impl.rcutils_logger import RcutilsLogger
+
+    said = []
+    real = RcutilsLogger.warning
+    monkeypatch.setattr(RcutilsLogger, "warning",
+                        lambda self, msg, **kw: (said.append(msg), real(self, msg, **kw))[1])
+    make = lambda ctx: PolicyNode(  # noqa: E731
+        lambda art, be: StandInPolicy(), context=ctx, parameter_overrides=[
+            *CARTPOLE, Parameter("artifact", value="x"),
+            Parameter("board_ip", value="192.168.1.25")])
+    with spinning(make) as (node,):
+        assert node.active
+    assert "board_ip '192.168.1.25' is not used: backend emulator runs no board" in said

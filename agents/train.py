@@ -251,7 +251,9 @@ def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
     Everything but `threads` (default: the run's) comes from the run's config.yaml.
     Raises NeuroqError for a folder that is no train run, one that finished, or one
     interrupted before its first checkpoint. A failure here leaves the folder as it was."""
-    run_dir = Path(run_dir)
+    from neuroq.deploy.errors import given_path
+
+    run_dir = given_path(run_dir, "--resume")  # "" is no folder (Path("") is this one)
     checkpoint = run_dir / RESUME_DIR
     if not run_dir.is_dir():
         raise NeuroqError(f"{run_dir} does not exist: give the folder of an interrupted run")

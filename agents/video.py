@@ -30,6 +30,8 @@ SDL_VIDEO_DRIVER_ENV = "SDL_VIDEODRIVER"
 
 def check_video_path(path: str | os.PathLike) -> Path:
     """The path, if it ends in .gif or .mp4 and its folder exists (NeuroqError if not)."""
+    if not str(path).strip():
+        raise NeuroqError("--video: an empty path")
     p = Path(path)
     if p.suffix.lower() not in VIDEO_SUFFIXES:
         raise NeuroqError(f"--video must end in {' or '.join(VIDEO_SUFFIXES)}, got {p.name!r}")
@@ -37,6 +39,14 @@ def check_video_path(path: str | os.PathLike) -> Path:
         raise NeuroqError(f"--video: folder {p.parent} does not exist")
     if p.is_dir():  # ffmpeg failed on it after the whole evaluation
         raise NeuroqError(f"--video: {p} is a folder; name a file to write")
+    existed = p.exists()
+    try:  # writable? (/proc/x.gif failed in imageio, a traceback after the evaluation)
+        with open(p, "ab"):
+            pass
+    except OSError as exc:
+        raise NeuroqError(f"--video: cannot write {p}: {exc.strerror or exc}") from None
+    if not existed:
+        p.unlink(missing_ok=True)
     return p
 
 

@@ -24,7 +24,13 @@ def given_path(path: str | os.PathLike, what: str) -> Path:
     would mean the current folder)."""
     if not str(path).strip():
         raise NeuroqError(f"{what}: an empty path")
-    return Path(path)
+    p = Path(path)
+    try:  # Path.exists raises what the file system refuses to look up (a 300-character name)
+        p.exists()
+    except OSError as exc:
+        raise NeuroqError(f"{what}: {exc.strerror or exc} ({len(str(path)):,} characters: "
+                          f"{str(path)[:60]}...)") from None
+    return p
 
 
 def read_text_file(path: str | os.PathLike, what: str) -> str:
@@ -55,6 +61,11 @@ def yaml_problem(exc: Exception) -> str:
     return at + problem
 
 
+#: Longest YAML text `load_yaml` parses, characters: every YAML file a user gives here
+#: holds settings (a few KB); an outsider's 4.5 MB file hung each command for more than 30 s.
+MAX_YAML_CHARS = 1 << 20
+
+
 def load_yaml(text: str) -> Any:
     """`yaml.safe_load(text)`, except that a mapping holding one key twice is an error
     (yaml.constructor.ConstructorError, a yaml.YAMLError that `yaml_problem` reads: "at line
@@ -63,6 +74,9 @@ def load_yaml(text: str) -> Any:
     (interfaces, configs, specs, encoders) is read with it."""
     import yaml
 
+    if len(text) > MAX_YAML_CHARS:  # PyYAML takes seconds per MB: a mistake, not settings
+        raise yaml.YAMLError(f"(it holds {len(text):,} characters, more than "
+                             f"{MAX_YAML_CHARS:,}: settings files are a few thousand)")
     return yaml.load(text, Loader=_unique_keys_loader())  # noqa: S506 - a SafeLoader subclass
 
 
@@ -71,7 +85,8 @@ def _unique_keys_loader() -> Any:
     """The SafeLoader subclass of `load_yaml` (made once)."""
     import yaml
 
-    class UniqueKeys(yaml.SafeLoader):
+    # libyaml's parser where PyYAML has it (its wheels do): 6.7 s per MB in Python here
+    class UniqueKeys(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         pass
 
     def mapping(loader: Any, node: Any) -> Any:

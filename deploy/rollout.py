@@ -78,7 +78,11 @@ def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) ->
     except (ImportError, AttributeError, TypeError, ValueError) as exc:
         raise NeuroqError(f"cannot make environment {env_id!r}: {type(exc).__name__}: "
                           f"{exc}") from None
-    space = env.observation_space
+    space = getattr(env, "observation_space", None)
+    if space is None:  # gymnasium:Env itself, or a class that never sets its spaces
+        env.close()
+        raise NeuroqError(f"environment {env_id!r} has no observation_space: an env class "
+                          "sets observation_space and action_space in its __init__")
     if isinstance(space, gym.spaces.Box) and len(space.shape) > 1:
         env = gym.wrappers.FlattenObservation(env)
     for wrap in wrappers:

@@ -115,6 +115,10 @@ class ActuatorNode(Node):
                            "deploy artifact whose manifest names the interface (when "
                            "interface is empty) or is checked against it (when both are "
                            "given); only its manifest is read, never the network")
+        if not interface and not artifact:
+            raise NeuroqError("parameters 'interface' and 'artifact' are both empty: name the "
+                              "robot interface (or the artifact that records it): -p "
+                              f"interface:=..., or {where_to_set(self)}")
         self.robot = self._interface(interface, artifact)
         timeout = declare(self, "watchdog_timeout_s", 0.015,
                           "no valid action for this long -> safe command",
@@ -173,16 +177,13 @@ class ActuatorNode(Node):
             f"{shown_names(command.channels)}, {self.table.n_actions} actions, safe command "
             f"{self.table.safe.tolist()}; watchdog {timeout * 1e3:.1f} ms")
 
-    def _interface(self, interface: str, artifact: str) -> RobotInterface:
+    @staticmethod
+    def _interface(interface: str, artifact: str) -> RobotInterface:
         """The interface named, else the one the artifact's manifest records; with both, the
         interface named, checked against the artifact's manifest (`check_artifact`: its
         observation values, actions and env), as the policy node checks them. NeuroqError
         (a bad parameter, exit status 2) for a missing or unreadable manifest or one that
         does not fit."""
-        if not interface and not artifact:
-            raise NeuroqError("parameters 'interface' and 'artifact' are both empty: name the "
-                              "robot interface (or the artifact that records it): -p "
-                              f"interface:=..., or {where_to_set(self)}")
         from neuroq.deploy.artifact import read_manifest
 
         manifest = read_manifest(artifact)[1] if artifact else None

@@ -179,6 +179,14 @@ def test_convert_of_a_garbage_model_is_one_line_and_leaves_no_run(tmp_path, caps
     (["robustness", SHIPPED, "--episodes", "-2"], "argument --episodes"),
     (["robustness", SHIPPED, "--action-delay", "-1"], "argument --action-delay"),
     (["eval", SHIPPED, "--episodes", "abc"], "argument --episodes"),
+    # an outsider's fuzzing: each was a traceback, or a new run, once the command had started
+    (["eval", SHIPPED, "--episodes", "99999999999999999999"], "must be at most 10,000,000"),
+    (["export", "runs/x", "--gate-episodes", "20000000"], "must be at most 10,000,000"),
+    (["eval", "a" * 300, "--episodes", "1"], "File name too long (300 characters"),
+    (["eval", "cart\npole", "--episodes", "1"], "cart\\npole does not exist"),
+    (["train", "--env", "gymnasium:Env", "--steps", "200"], "has no observation_space"),
+    (["eval", SHIPPED, "--episodes", "1", "--video", "/proc/x.gif"], "--video: cannot write"),
+    (["eval", SHIPPED, "--episodes", "1", "--video", ""], "--video: an empty path"),
     (["eval", SHIPPED, "--backend", "spinnaker2", "--board-ip", "999.1.1.1"],
      "board_ip '999.1.1.1' is not an IP address or a host name"),
     (["eval", SHIPPED, "--no-such-option"], "unrecognized arguments"),
@@ -326,6 +334,7 @@ def test_the_out_check_never_removes_what_another_command_wrote(tmp_path, monkey
     ("", "--baseline: an empty path"),  # not the current folder (resolve_artifact_dir)
     # the artifact itself (a copy): "not met, 1.00x" after minutes of work
     ("SHIPPED", "is the artifact's own network"),
+    ("cartpole", "is the artifact's own network"),  # shipped names, as the artifact takes
 ])
 def test_a_missing_energy_baseline_is_refused_before_the_work(tmp_path, capsys, monkeypatch,
                                                               given, match):
@@ -333,7 +342,7 @@ def test_a_missing_energy_baseline_is_refused_before_the_work(tmp_path, capsys, 
     episodes)."""
     pytest.importorskip("torch")
     _no_work(monkeypatch, "neuroq.agents.energy.report", "run_snn")
-    baseline = str(tmp_path / given) if given else given
+    baseline = str(tmp_path / given) if given and given != "cartpole" else given
     if given == "SHIPPED":
         baseline = str(tmp_path / "copy")
         shutil.copytree(SHIPPED, baseline)
@@ -871,3 +880,34 @@ def test_deploy_checks_the_board_address_before_it_builds(capsys):
                              "--board-ip", "10.0.0.2:5000")
     assert_one_line_error(code, err, "deploy", "board_ip '10.0.0.2:5000' is not an IP")
     assert not out
+
+
+def test_an_empty_board_address_and_a_full_disk_are_one_line(capsys, tmp_path):
+    """`--board-ip ''` was told to "pass --board-ip"; a stdout on a full disk (`neuroq paths
+    > /dev/full`) was an OSError traceback (an outsider's fuzzing)."""
+    import subprocess
+    import sys
+
+    code, _, err = run_cli(capsys, "deploy", SHIPPED, "--target", "spinnaker2",
+                           "--board-ip", "")
+    assert_one_line_error(code, err, "deploy", "--board-ip is empty")
+    code, _, err = run_cli(capsys, "train", "--resume", "")  # began a new run
+    assert_one_line_error(code, err, "train", "--resume: an empty path")
+    if not Path("/dev/full").exists():
+        return
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", "paths"],
+                             stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == ("neuroq paths: error: cannot write the output: No space left on "
+                          "device\n")
+
+
+def test_a_yaml_file_of_megabytes_is_refused_not_parsed_for_minutes(tmp_path, capsys):
+    """An outsider's 4.5 MB YAML (300,000 keys) hung every command that reads YAML for more
+    than 30 s without a word."""
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("".join(f"k{i}: {i}\n" for i in range(300_000)))
+    code, _, err = run_cli(capsys, "train", "--config", huge, "--steps", "200",
+                           "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "train", "more than 1,048,576")

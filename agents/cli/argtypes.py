@@ -54,6 +54,24 @@ def positive_int(text: str) -> int:
     return within(value, value >= 1, "be an integer >= 1", str(value))
 
 
+#: Most episodes an option takes: ten million CartPole episodes of 500 steps would take this
+#: machine months; 1e20 was a numpy "Maximum allowed dimension exceeded" traceback after
+#: the command had started (an outsider's fuzzing).
+MAX_EPISODES = 10_000_000
+
+
+def episode_count(text: str) -> int:
+    """An integer from 1 to MAX_EPISODES."""
+    value = positive_int(text)
+    return within(value, value <= MAX_EPISODES, f"be at most {MAX_EPISODES:,}", str(value))
+
+
+def episode_count_or_0(text: str) -> int:
+    """An integer from 0 (none) to MAX_EPISODES."""
+    value = nonnegative_int(text)
+    return within(value, value <= MAX_EPISODES, f"be at most {MAX_EPISODES:,}", str(value))
+
+
 def nonnegative_int(text: str) -> int:
     """An integer >= 0."""
     value = _integer(text)

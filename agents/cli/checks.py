@@ -47,7 +47,9 @@ def board_ip(address: str | None, option: str, choice: str) -> None:
     from neuroq.deploy.errors import NeuroqError
 
     if choice == "spinnaker2" and not address:
-        raise NeuroqError(f"{option} spinnaker2 needs the board's address: pass --board-ip")
+        raise NeuroqError(f"{option} spinnaker2 needs the board's address: "
+                          + ("--board-ip is empty" if address is not None else
+                             "pass --board-ip"))
     if choice != "spinnaker2" and address is not None:
         raise NeuroqError(f"--board-ip is for {option} spinnaker2 (this is {option} {choice})")
     if choice == "spinnaker2":  # an address, before anything loads

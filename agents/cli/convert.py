@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuroq.agents.cli.argtypes import positive_int, seed
+from neuroq.agents.cli.argtypes import episode_count, positive_int, seed
 
 HELP = "convert a trained DQN to an 8-bit spiking Q-network"
 
@@ -65,7 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
     p.add_argument("--record-steps", type=positive_int, default=DEFAULT_RECORD_STEPS,
                    help="observations to record (default: %(default)s)")
-    p.add_argument("--eval-episodes", type=positive_int, default=DEFAULT_EVAL_EPISODES,
+    p.add_argument("--eval-episodes", type=episode_count, default=DEFAULT_EVAL_EPISODES,
                    help="episodes per return measurement (default: %(default)s)")
     p.add_argument("--reset", choices=RESET_CHOICES, default=DEFAULT_RESET,
                    help="what a spike does to the membrane: 'subtract' the threshold, or set "

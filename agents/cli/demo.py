@@ -25,7 +25,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from neuroq.agents.cli.argtypes import gate_fraction, nonnegative_float, positive_int, seed
+from neuroq.agents.cli.argtypes import (
+    episode_count,
+    gate_fraction,
+    nonnegative_float,
+    positive_int,
+    seed,
+)
 from neuroq.agents.cli.finetune import randomization
 from neuroq.deploy.errors import counted
 
@@ -51,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--margin", type=nonnegative_float, default=0.0,
                    help="weight of the fine-tuning Q-margin hinge (see neuroq finetune "
                         "--help; default: %(default)s = off)")
-    p.add_argument("--episodes", type=positive_int, default=100,
+    p.add_argument("--episodes", type=episode_count, default=100,
                    help="evaluation episodes on the emulator (default: %(default)s)")
     p.add_argument("--skip-ros", action="store_true", help="skip the ROS 2 closed loop")
     p.add_argument("--skip-energy", action="store_true", help="skip the energy report")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuroq.agents.cli.argtypes import positive_int, seed
+from neuroq.agents.cli.argtypes import episode_count, positive_int, seed
 
 HELP = "energy and latency per action: SpiNNaker2 (modeled) vs CPU and GPU, with a report"
 
@@ -63,7 +63,7 @@ def required_extras(args: argparse.Namespace) -> tuple[str, ...]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="deploy artifact folder (or its manifest.json)")
-    p.add_argument("--episodes", type=positive_int, default=20,
+    p.add_argument("--episodes", type=episode_count, default=20,
                    help="episodes per network (default: %(default)s)")
     p.add_argument("--seed", type=seed, default=0, help="episode i uses seed + i (default: 0)")
     p.add_argument("--max-steps", type=positive_int, default=None,
@@ -72,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="single actions timed per CPU platform (default: %(default)s)")
     p.add_argument("--sweep", type=_timesteps_list, default=None, metavar="T1,T2,...",
                    help="T values for return against T (default: from L+1 up to 64)")
-    p.add_argument("--sweep-episodes", type=positive_int, default=10,
+    p.add_argument("--sweep-episodes", type=episode_count, default=10,
                    help="episodes per T of the sweep (default: %(default)s)")
     p.add_argument("--baseline", default=None, metavar="ARTIFACT_OR_RUN",
                    help="a plain conversion of the same DQN to compare energy against "

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuroq.agents.cli.argtypes import positive_int, seed
+from neuroq.agents.cli.argtypes import episode_count, positive_int, seed
 from neuroq.deploy.errors import counted
 
 HELP = "evaluate an artifact closed loop: returns, latency, events and energy per action"
@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", "--target", dest="backend", default="emulator",
                    choices=("emulator", "reference", "spinnaker2"),
                    help="where the network runs (default: emulator)")
-    p.add_argument("--episodes", type=positive_int, default=100, help="episodes (default: 100)")
+    p.add_argument("--episodes", type=episode_count, default=100, help="episodes (default: 100)")
     p.add_argument("--seed", type=seed, default=0, help="episode i uses seed + i (default: 0)")
     p.add_argument("--board-ip", default=None,
                    help="SpiNNaker2 board address (--backend spinnaker2 only; refused with "
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     # wrong input: one line before anything runs; the artifact is loaded once, here
     art = load_artifact(args.artifact)
     checks.board_ip(args.board_ip, "--backend", args.backend)
-    if args.video:  # its format's writer and one frame of the env: before any episode
+    if args.video is not None:  # its writer and one frame of the env: before any episode
         from neuroq.agents.video import check_video
 
         check_video(args.video, art.manifest["env_id"])

@@ -40,7 +40,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuroq.agents.cli.argtypes import gate_fraction, nonnegative_int
+from neuroq.agents.cli.argtypes import episode_count_or_0, gate_fraction
 from neuroq.deploy.errors import counted
 
 HELP = "write the deploy artifact (NIR + manifest) of a fine-tuned network"
@@ -62,14 +62,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(or an artifact folder to re-export)")
     p.add_argument("--nir-profile", nargs="+", choices=PROFILES, default=[], metavar="PROFILE",
                    help=f"also write the NIR graph each of these reads ({', '.join(PROFILES)})")
-    p.add_argument("--eval-episodes", type=nonnegative_int, default=DEFAULT_EVAL_EPISODES,
+    p.add_argument("--eval-episodes", type=episode_count_or_0, default=DEFAULT_EVAL_EPISODES,
                    help="episodes to check the exported artifact's return (default: "
                         "%(default)s; 0 = skip)")
     p.add_argument("--gate", type=gate_fraction, default=DEFAULT_GATE, metavar="FRACTION",
                    help="refuse the export when the SNN keeps less than this fraction of the "
                         "float DQN's return on held-out episodes (default: %(default)s; 0 "
                         "passes any return, the episodes still played and recorded)")
-    p.add_argument("--gate-episodes", type=nonnegative_int, default=DEFAULT_GATE_EPISODES,
+    p.add_argument("--gate-episodes", type=episode_count_or_0, default=DEFAULT_GATE_EPISODES,
                    help="held-out episodes of the gate (default: %(default)s; 0 = no gate)")
     p.add_argument("--force", action="store_true",
                    help="export even below the gate; the manifest records that it failed")

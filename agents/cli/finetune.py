@@ -29,6 +29,8 @@ import argparse
 import sys
 
 from neuroq.agents.cli.argtypes import (
+    episode_count,
+    episode_count_or_0,
     nonnegative_float,
     nonnegative_int,
     positive_float,
@@ -109,14 +111,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dagger-steps", type=nonnegative_int, default=d.dagger_steps,
                    help="env steps per epoch driven by the spiking policy, labelled by the "
                         "DQN (default: %(default)s; 0 = off)")
-    p.add_argument("--validation-episodes", type=nonnegative_int,
+    p.add_argument("--validation-episodes", type=episode_count_or_0,
                    default=d.validation_episodes,
                    help="episodes of the per-epoch return check (default: %(default)s; "
                         "0: agreement with the teacher only)")
     p.add_argument("--train-thresholds", action="store_true", help="learn thresholds too")
     p.add_argument("--loss", choices=("distill", "td"), default=d.loss,
                    help="distillation from the DQN's Q-values (default) or TD learning")
-    p.add_argument("--eval-episodes", type=positive_int,
+    p.add_argument("--eval-episodes", type=episode_count,
                    help="final evaluation episodes (default: those of the convert run)")
     p.add_argument("--randomize", type=randomization, metavar="YAML_OR_FILE",
                    help="domain randomization of the DAgger rollouts and half the validation "

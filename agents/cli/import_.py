@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuroq.agents.cli.argtypes import positive_int, seed
+from neuroq.agents.cli.argtypes import episode_count, positive_int, seed
 
 HELP = "import a spiking network (NIR from snnTorch, Norse, ...) and make it chip-ready"
 
@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="percentile of |W| mapped to 127 weight units (default: %(default)s)")
     p.add_argument("--record-steps", type=positive_int, default=DEFAULT_RECORD_STEPS,
                    help="observations to record (default: %(default)s)")
-    p.add_argument("--eval-episodes", type=positive_int, default=d.eval_episodes,
+    p.add_argument("--eval-episodes", type=episode_count, default=d.eval_episodes,
                    help="episodes per return measurement (default: %(default)s)")
     p.add_argument("--seed", type=seed, default=d.seed, help="default: %(default)s")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")

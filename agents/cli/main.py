@@ -18,6 +18,7 @@ kind or range, from `neuroq.agents.cli.argtypes`).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -142,8 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         require_extras(args._extras(args))
         return int(args._run(args) or 0)
-    except NeuroqError as exc:
-        print(f"neuroq {args.command}: error: {exc}", file=sys.stderr)
+    except NeuroqError as exc:  # one line, whatever the message quotes (a name with a newline)
+        text = str(exc).replace("\n", "\\n")
+        print(f"neuroq {args.command}: error: {text}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"neuroq {args.command}: interrupted", file=sys.stderr)
@@ -151,6 +153,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into a reader that closed early (`| head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # stdout on a full disk (`> /dev/full`): a line, not a traceback
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush
+        print(f"neuroq {args.command}: error: cannot write the output: {exc.strerror}",
+              file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from neuroq.agents.cli.argtypes import positive_float, seed, within
@@ -80,5 +81,5 @@ def run(args: argparse.Namespace) -> int:
           f"{rec.width}x{rec.height} sensor, {counted(rec.episodes, 'episode')} "
           f"({counted(rec.steps, 'step')}) of "
           f"{rec.env_id}, actions {rec.actions}, {rec.bytes / 1e6:.2f} MB")
-    print(f"replay it with: neuroq replay {rec.path}")
+    print(f"replay it with: neuroq replay {shlex.quote(str(rec.path))}")
     return 0

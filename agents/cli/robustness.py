@@ -28,6 +28,7 @@ import json
 import sys
 
 from neuroq.agents.cli.argtypes import (
+    episode_count,
     nonnegative_float,
     nonnegative_int,
     positive_int,
@@ -55,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("artifact", help="deploy artifact folder (or its manifest.json), or a "
                    "shipped one by name (cartpole)")
-    p.add_argument("--episodes", type=positive_int, default=100,
+    p.add_argument("--episodes", type=episode_count, default=100,
                    help="episodes per network and condition (default: %(default)s)")
     p.add_argument("--seed", type=seed, default=HELD_OUT_BASE,
                    help="episode i uses seed + i (default: %(default)s, held out)")

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.deploy.errors import NeuroqError
 
     progress = not args.no_progress and sys.stderr.isatty()
-    if args.resume:
+    if args.resume is not None:  # an empty --resume is an error, not a new run
         given = [flag for flag, value in (("--env", args.env), ("--seed", args.seed),
                                           ("--out", args.out), ("--workers", args.workers),
                                           ("--seeds", args.seeds), ("--config", args.config),

@@ -270,8 +270,10 @@ def resolve_artifact_dir(path: str | os.PathLike) -> Path:
     one or one without an artifact) and for the convert runs the provenance names
     (`baseline_from_provenance`, which passes over those errors: the user never sees them)."""
     p = given_path(path, "--baseline")
-    if not p.exists():
-        raise NeuroqError(f"baseline {p} does not exist")
+    if not p.exists():  # a shipped artifact by name, as the artifact argument takes them
+        from neuroq.deploy.artifact import read_manifest
+
+        return read_manifest(path, "baseline")[0]
     if p.is_file() and p.name == "manifest.json":
         return p.parent
     if (p / "manifest.json").is_file():

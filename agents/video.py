@@ -10,6 +10,7 @@ rate is the environment's `render_fps` (real time), unless given.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,14 +40,18 @@ def check_video_path(path: str | os.PathLike) -> Path:
         raise NeuroqError(f"--video: folder {p.parent} does not exist")
     if p.is_dir():  # ffmpeg failed on it after the whole evaluation
         raise NeuroqError(f"--video: {p} is a folder; name a file to write")
-    existed = p.exists()
-    try:  # writable? (/proc/x.gif failed in imageio, a traceback after the evaluation)
-        with open(p, "ab"):
+    # writable? (/proc/x.gif failed in imageio, a traceback after the evaluation); the
+    # user's path is not touched: its folder is tried with a file of our own
+    if p.exists() and not p.is_file():
+        raise NeuroqError(f"--video: {p} is not a regular file")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise NeuroqError(f"--video: cannot write {p}: permission denied")
+    try:
+        with tempfile.TemporaryFile(dir=p.parent.resolve()):
             pass
     except OSError as exc:
-        raise NeuroqError(f"--video: cannot write {p}: {exc.strerror or exc}") from None
-    if not existed:
-        p.unlink(missing_ok=True)
+        raise NeuroqError(f"--video: cannot write in {p.parent}: "
+                          f"{exc.strerror or exc}") from None
     return p
 
 

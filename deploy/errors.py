@@ -9,6 +9,7 @@ one line on stderr and exits non-zero; anything else is a bug and keeps its trac
 
 from __future__ import annotations
 
+import errno
 import os
 from functools import cache
 from pathlib import Path
@@ -25,11 +26,13 @@ def given_path(path: str | os.PathLike, what: str) -> Path:
     if not str(path).strip():
         raise NeuroqError(f"{what}: an empty path")
     p = Path(path)
-    try:  # Path.exists raises what the file system refuses to look up (a 300-character name)
-        p.exists()
+    try:  # a name the file system refuses to look up (a 300-character one): a traceback
+        os.stat(p)  # from the first Path.exists
     except OSError as exc:
-        raise NeuroqError(f"{what}: {exc.strerror or exc} ({len(str(path)):,} characters: "
-                          f"{str(path)[:60]}...)") from None
+        if exc.errno == errno.ENAMETOOLONG:
+            shown = str(path) if len(str(path)) <= 60 else str(path)[:60] + "..."
+            raise NeuroqError(f"{what}: {exc.strerror} ({len(str(path)):,} characters: "
+                              f"{shown})") from None
     return p
 
 

@@ -79,10 +79,12 @@ def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) ->
         raise NeuroqError(f"cannot make environment {env_id!r}: {type(exc).__name__}: "
                           f"{exc}") from None
     space = getattr(env, "observation_space", None)
-    if space is None:  # gymnasium:Env itself, or a class that never sets its spaces
+    missing = [n for n, v in (("observation_space", space),
+                              ("action_space", getattr(env, "action_space", None))) if v is None]
+    if missing:  # gymnasium:Env itself, or a class that never sets its spaces
         env.close()
-        raise NeuroqError(f"environment {env_id!r} has no observation_space: an env class "
-                          "sets observation_space and action_space in its __init__")
+        raise NeuroqError(f"environment {env_id!r} has no {' and no '.join(missing)}: an env "
+                          "class sets observation_space and action_space in its __init__")
     if isinstance(space, gym.spaces.Box) and len(space.shape) > 1:
         env = gym.wrappers.FlattenObservation(env)
     for wrap in wrappers:

@@ -218,7 +218,7 @@ def test_each_bad_setting_is_named(tmp_path, capsys, argv, match):
 
 
 @pytest.mark.parametrize("sweep,match", [
-    ("4,4", "T = 4 given more than once"),
+    ("4,4", "argument --sweep: T = 4 given more than once"),
     ("4,100000", "T up to 1024"),  # ran past 300 s without a word
 ])
 def test_an_energy_sweep_without_bounds_or_with_a_repeat_is_one_line(tmp_path, capsys,
@@ -885,6 +885,7 @@ def test_deploy_checks_the_board_address_before_it_builds(capsys):
 def test_an_empty_board_address_and_a_full_disk_are_one_line(capsys, tmp_path):
     """`--board-ip ''` was told to "pass --board-ip"; a stdout on a full disk (`neuroq paths
     > /dev/full`) was an OSError traceback (an outsider's fuzzing)."""
+    import os
     import subprocess
     import sys
 
@@ -895,12 +896,17 @@ def test_an_empty_board_address_and_a_full_disk_are_one_line(capsys, tmp_path):
     assert_one_line_error(code, err, "train", "--resume: an empty path")
     if not Path("/dev/full").exists():
         return
-    with open("/dev/full", "w") as full:
-        run = subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", "paths"],
-                             stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
-    assert run.returncode == 2, run.stderr
-    assert run.stderr == ("neuroq paths: error: cannot write the output: No space left on "
-                          "device\n")
+    # buffered, as a user's stdout is (a reviewer: with PYTHONUNBUFFERED the write failed
+    # inside the command, without it at the interpreter's last flush, rc 120)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    for argv, label in ((["paths"], "neuroq paths"), (["--version"], "neuroq")):
+        with open("/dev/full", "w") as full:
+            run = subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", *argv],
+                                 stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
+                                 env=env)
+        assert run.returncode == 2, run.stderr
+        assert run.stderr == (f"{label}: error: cannot write the output: No space left on "
+                              "device\n")
 
 
 def test_a_yaml_file_of_megabytes_is_refused_not_parsed_for_minutes(tmp_path, capsys):

@@ -104,3 +104,18 @@ def test_what_video_needs_is_checked_before_any_episode(nav_artifact, tmp_path, 
     err = capsys.readouterr().err
     assert "cannot render: pygame is not installed" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_the_video_check_leaves_the_users_path_alone(tmp_path):
+    """Checking that --video can be written created and removed the file: a reviewer saw
+    it remove a user's dangling link. The check writes a file of its own in the folder."""
+    from neuroq.agents.video import check_video_path
+
+    kept = tmp_path / "kept.gif"
+    kept.write_bytes(b"GIF89a old")
+    link = tmp_path / "link.gif"
+    link.symlink_to(tmp_path / "nowhere.gif")
+    assert check_video_path(kept) == kept and kept.read_bytes() == b"GIF89a old"
+    assert check_video_path(link) == link and link.is_symlink()
+    assert not (tmp_path / "nowhere.gif").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.gif", "link.gif"]

@@ -52,7 +52,7 @@ def _timesteps_list(text: str) -> tuple[int, ...]:
                                          f"time per action), got {max(ts)}")
     repeated = sorted({t for t in ts if ts.count(t) > 1})
     if repeated:
-        raise argparse.ArgumentTypeError(f"--sweep: T = {repeated[0]} given more than once")
+        raise argparse.ArgumentTypeError(f"T = {repeated[0]} given more than once")
     return ts
 
 
@@ -76,7 +76,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="episodes per T of the sweep (default: %(default)s)")
     p.add_argument("--baseline", default=None, metavar="ARTIFACT_OR_RUN",
                    help="a plain conversion of the same DQN to compare energy against "
-                        "(artifact folder, or a convert run holding one)")
+                        "(artifact folder, a convert run holding one, or a shipped "
+                        "artifact by name)")
     p.add_argument("--no-gpu", action="store_true", help="do not probe for a GPU")
     p.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard scalars")
     p.add_argument("--out", default="runs", help="root of run folders (default: runs)")

@@ -127,11 +127,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _full_disk(exc: OSError, label: str) -> int | None:
+    """The exit status for a full disk (one line naming the file, or "the output" for
+    stdout: `neuroq paths > /dev/full` was a traceback); None for any other OSError."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    if exc.filename is None:  # stdout: nothing more to flush there at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print(f"{label}: error: cannot write {exc.filename or 'the output'}: {exc.strerror}",
+          file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:  # building the parser imports every command's module: up to a second, cold
         parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
+        sys.stdout.flush()  # --version's line: a full disk shows here, not at exit
     except SystemExit as exc:  # --help, --version (0) or a bad command line (2)
+        try:
+            sys.stdout.flush()
+        except OSError as full:
+            status = _full_disk(full, "neuroq")
+            if status is None:
+                raise
+            return status
         return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     except KeyboardInterrupt:  # Ctrl-C right after start: a line, not a traceback
         print("neuroq: interrupted", file=sys.stderr)
@@ -142,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     try:
         require_extras(args._extras(args))
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # buffered output: a full disk or a closed pipe shows here
+        return status
     except NeuroqError as exc:  # one line, whatever the message quotes (a name with a newline)
         text = str(exc).replace("\n", "\\n")
         print(f"neuroq {args.command}: error: {text}", file=sys.stderr)
@@ -153,13 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into a reader that closed early (`| head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except OSError as exc:  # stdout on a full disk (`> /dev/full`): a line, not a traceback
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except OSError as exc:  # a full disk: a line, not a traceback
+        status = _full_disk(exc, f"neuroq {args.command}")
+        if status is None:
             raise
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush
-        print(f"neuroq {args.command}: error: cannot write the output: {exc.strerror}",
-              file=sys.stderr)
-        return EXIT_USER_ERROR
+        return status
 
 
 if __name__ == "__main__":

@@ -137,7 +137,8 @@ def compare_baseline(rep: Report, run: SnnRun, base: SnnRun | None, base_path: s
     known)", naming what happened: the plain conversion reached it in the search's screen
     but not over the full episodes, or at no T tried (the search, `rep.header
     ["baseline_search"]`), or, without a search, the baseline does not reach it. met_dynamic
-    and met_total are None (not known) then."""
+    and met_total are None (not known) then. An equal return over the report's episodes
+    that the search's screen had short says so after the status."""
     out: dict[str, Any] = {"target_ratio": TARGET_RATIO_VS_CONVERSION,
                            "equal_return_fraction": EQUAL_RETURN_FRACTION,
                            "baseline": base_path}
@@ -289,7 +290,11 @@ def add_baseline(rep: Report, cfg: EnergyConfig, art: Any, dqn: FloatDqn | None,
             inputs = conversion_inputs_of_artifact(art, dqn.mlp)
             return add_plain_conversion_baseline(rep, cfg, dqn, inputs, run, say)
         base_path = str(found)
-    b_art = given if given is not None else load_baseline(base_path, art.manifest)
+    try:  # (a --baseline was loaded before any work: `given`)
+        b_art = given if given is not None else load_baseline(base_path, art.manifest)
+    except NeuroqError as exc:  # the provenance's network, found, but unfit (its own
+        # network again: a copy of the artifact): no comparison rather than no report
+        return None, None, f"the convert run's network {base_path} cannot be the baseline: {exc}"
     say(f"      baseline {b_art.path}: T = {b_art.network.timesteps}")
     base = run_snn(b_art.network, b_art.encoder, env_id, cfg.episodes, cfg.seed,
                    cfg.max_steps)

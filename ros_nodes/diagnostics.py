@@ -56,6 +56,20 @@ class Crowding:
                 "one (two stacks in one namespace, or a remap onto another robot's topic?)")
         self.crowded[topic] = publishers
 
+    def status(self, checks: tuple[tuple[str, str], ...], values: dict[str, Any],
+               level: bytes, message: str) -> tuple[bytes, str]:
+        """`check` each (topic, what) of `checks`; where any is crowded, `values` gets
+        `crowded_topics` and an OK status becomes WARN naming them. Returns (level,
+        message), unchanged otherwise (a worse status stays)."""
+        for topic, what in checks:
+            self.check(topic, what)
+        if not self.crowded:
+            return level, message
+        values["crowded_topics"] = self.describe()
+        if level == LEVEL_OK:
+            return LEVEL_WARN, "more than one publisher: " + self.describe()
+        return level, message
+
     def describe(self) -> str:
         """"topic: publishers, ..." of the crowded topics (resolved names)."""
         return ", ".join(f"{self._node.resolve_topic_name(t)}: {n}"

@@ -621,13 +621,10 @@ class EventPolicyNode(Node):
                        + ", ".join(f"{name} +{n}" for name, n in self._recent.items()))
         # two cameras on one events topic interleave their seq (lost, restarted: their
         # events mixed), two policies on one action topic drive one robot
-        self._crowding.check(TOPIC_EVENTS, "cameras publish event packets")
-        self._crowding.check(TOPIC_ACTION, "policies publish actions (this one among them)")
-        if self._crowding.crowded:
-            values["crowded_topics"] = self._crowding.describe()
-            if level == LEVEL_OK:
-                level, message = LEVEL_WARN, ("more than one publisher: "
-                                              + self._crowding.describe())
+        level, message = self._crowding.status(
+            ((TOPIC_EVENTS, "cameras publish event packets"),
+             (TOPIC_ACTION, "policies publish actions (this one among them)")),
+            values, level, message)
         if values["packets"] == 0:
             level, message = LEVEL_WARN, "no event packets yet"
         if values["policy_failures"]:

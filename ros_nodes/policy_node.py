@@ -536,13 +536,10 @@ class PolicyNode(Node):
                                           f"{self.robot.trigger.topic})")
         elif new_drops:
             level, message = LEVEL_WARN, f"dropped {new_drops} malformed readings"
-        self._crowding.check(self.robot.trigger.topic, "nodes publish the trigger readings")
-        self._crowding.check(TOPIC_ACTION, "policies publish actions (this one among them)")
-        if self._crowding.crowded:
-            values["crowded_topics"] = self._crowding.describe()
-            if level == LEVEL_OK:
-                level, message = LEVEL_WARN, ("more than one publisher: "
-                                              + self._crowding.describe())
+        level, message = self._crowding.status(
+            ((self.robot.trigger.topic, "nodes publish the trigger readings"),
+             (TOPIC_ACTION, "policies publish actions (this one among them)")),
+            values, level, message)
         board = getattr(getattr(self, "policy", None), "board_check", None)
         if board is not None and board.differs and level == LEVEL_OK:  # not over the others
             differing = board.differing

@@ -250,8 +250,7 @@ def check_convert_settings(encoder_kind: Any = "population", timesteps: Any = No
     counts += [("timesteps", timesteps, 1)] if timesteps is not None else []
     counts += [("eval_timesteps", t, 1) for t in as_tuple(eval_timesteps)]
     for name, value, least in counts:
-        if not seeds.is_int(value) or value < least:
-            raise NeuroqError(f"{name} must be an integer >= {least}, got {value!r}")
+        seeds.check_count(name, value, least)
     seeds.check_seed(seed)
     if not _is_real(percentile) or not 0 < percentile <= 100:
         raise NeuroqError(f"percentile must lie in (0, 100], got {percentile!r}")

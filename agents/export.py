@@ -118,11 +118,10 @@ def check_export_settings(eval_episodes: Any = DEFAULT_EVAL_EPISODES, gate: Any 
     """NeuroqError naming the first of `export`'s settings that is not usable, before any
     work (`export` and sweep specs)."""
     from neuroq.deploy.errors import NeuroqError
-    from neuroq.deploy.seeds import is_int
+    from neuroq.deploy.seeds import check_count
 
     for name, value in (("eval_episodes", eval_episodes), ("gate_episodes", gate_episodes)):
-        if not is_int(value) or value < 0:
-            raise NeuroqError(f"{name} must be an integer >= 0, got {value!r}")
+        check_count(name, value, 0)
     if (isinstance(gate, bool) or not isinstance(gate, int | float)
             or not 0.0 <= gate <= 2.0):
         raise NeuroqError(f"gate must lie in [0, 2] (a fraction of the float return), "

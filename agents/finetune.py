@@ -183,8 +183,7 @@ def check_finetune_settings(cfg: FinetuneConfig, eval_episodes: Any = None) -> N
               ("td_initial_steps", cfg.td_initial_steps, 0)]
     counts += [("eval_episodes", eval_episodes, 1)] if eval_episodes is not None else []
     for name, value, least in counts:
-        if not seeds.is_int(value) or value < least:
-            raise NeuroqError(f"{name} must be an integer >= {least}, got {value!r}")
+        seeds.check_count(name, value, least)
     for name, value, low, high, open_low in (("lr", cfg.lr, 0.0, math.inf, True),
                                               ("spike_penalty", cfg.spike_penalty, 0.0,
                                                math.inf, False),

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.seeds import is_int
+from neuroq.deploy.seeds import check_count
 
 #: Episodes running at once by default (the policy's batch); more only costs memory.
 DEFAULT_BATCH = 100
@@ -198,8 +198,7 @@ def check_settings(episodes: Any, seed: Any, max_steps: Any = None, batch: Any =
             ("max_total_steps", max_total_steps, 1, True)):
         if value is None and optional:
             continue
-        if not is_int(value) or value < least:
-            raise NeuroqError(f"{name} must be an integer >= {least}, got {value!r}")
+        check_count(name, value, least)
 
 
 def run_episodes(

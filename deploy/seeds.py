@@ -36,6 +36,23 @@ def is_int(value) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
+#: Most episodes a setting takes: ten million CartPole episodes of 500 steps would take this
+#: machine months; 1e20 was a numpy "Maximum allowed dimension exceeded" traceback once a
+#: command had started (an outsider's fuzzing). The command line and sweep specs alike.
+MAX_EPISODES = 10_000_000
+
+
+def check_count(name: str, value, least: int) -> None:
+    """NeuroqError unless `value` is an integer >= `least`; a setting named "...episodes" at
+    most MAX_EPISODES too."""
+    from neuroq.deploy.errors import NeuroqError
+
+    if not is_int(value) or value < least:
+        raise NeuroqError(f"{name} must be an integer >= {least}, got {value!r}")
+    if name.endswith("episodes") and value > MAX_EPISODES:
+        raise NeuroqError(f"{name} must be at most {MAX_EPISODES:,}, got {value!r}")
+
+
 def check_seed(value, name: str = "seed", optional: bool = False) -> None:
     """NeuroqError unless `value` is a seed: an integer in [0, MAX_SEED] (or None where
     `optional`)."""

@@ -917,3 +917,20 @@ def test_a_yaml_file_of_megabytes_is_refused_not_parsed_for_minutes(tmp_path, ca
     code, _, err = run_cli(capsys, "train", "--config", huge, "--steps", "200",
                            "--out", tmp_path / "runs")
     assert_one_line_error(code, err, "train", "more than 1,048,576")
+
+
+def test_episode_counts_in_settings_are_bounded_as_on_the_command_line():
+    """The command line bounds episode counts (1e20 was a numpy traceback once a command
+    had started); sweep specs check every stage's settings with the same functions (a
+    reviewer: they took any count)."""
+    from neuroq.agents.convert import check_convert_settings
+    from neuroq.agents.evaluate import check_eval_settings
+    from neuroq.agents.export import check_export_settings
+    from neuroq.deploy.errors import NeuroqError
+
+    for check in (lambda: check_convert_settings(eval_episodes=10**20),
+                  lambda: check_eval_settings(episodes=10**20),
+                  lambda: check_export_settings(gate_episodes=10**8)):
+        with pytest.raises(NeuroqError, match="episodes must be at most 10,000,000"):
+            check()
+    check_export_settings(gate_episodes=10_000_000)  # the bound itself is taken

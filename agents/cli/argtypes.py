@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from neuroq.deploy.seeds import MAX_SEED
+from neuroq.deploy.seeds import MAX_EPISODES, MAX_SEED
 
 
 def _integer(text: str) -> int:
@@ -52,12 +52,6 @@ def positive_int(text: str) -> int:
     """An integer >= 1."""
     value = _integer(text)
     return within(value, value >= 1, "be an integer >= 1", str(value))
-
-
-#: Most episodes an option takes: ten million CartPole episodes of 500 steps would take this
-#: machine months; 1e20 was a numpy "Maximum allowed dimension exceeded" traceback after
-#: the command had started (an outsider's fuzzing).
-MAX_EPISODES = 10_000_000
 
 
 def episode_count(text: str) -> int:

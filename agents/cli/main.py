@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # buffered output: a full disk or a closed pipe shows here
         return status
     except NeuroqError as exc:  # one line, whatever the message quotes (a name with a newline)
-        text = str(exc).replace("\n", "\\n")
+        text = str(exc).replace("\n", "\\n").replace("\r", "\\r")
         print(f"neuroq {args.command}: error: {text}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

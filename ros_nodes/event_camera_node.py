@@ -71,7 +71,7 @@ class EventCameraNode(Node):
     def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
         super().__init__(node_name, **node_kwargs)
         declare_process_parameters(self)  # first: a bad value stops it before any log
-        message_class(EVENT_PACKET)  # not installed (no wheel exists): one line, at once
+        packet_type = message_class(EVENT_PACKET)  # not installed (no wheel): one line, now
         env_id = declare(self, "env_id", "neuroq/DVSPanTrackingPooled-v0", "event env to run")
         self._seed = declare(self, "seed", 0, "seed of episode 0; episode k uses seed + k",
                              int_range=(0, MAX_SEED))
@@ -99,7 +99,7 @@ class EventCameraNode(Node):
             self.width, self.height = core.dvs_params.width, core.dvs_params.height
         except AttributeError as exc:
             raise NeuroqError(f"{env_id} is not an event-camera env: {exc}") from None
-        self._events_pub = self.create_publisher(message_class(EVENT_PACKET), TOPIC_EVENTS,
+        self._events_pub = self.create_publisher(packet_type, TOPIC_EVENTS,
                                                  command_qos(EVENTS_QUEUE_DEPTH))
         self._return_pub = self.create_publisher(Float64, TOPIC_EPISODE_RETURN, latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())

@@ -143,9 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:  # building the parser imports every command's module: up to a second, cold
         parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
-        sys.stdout.flush()  # --version's line: a full disk shows here, not at exit
     except SystemExit as exc:  # --help, --version (0) or a bad command line (2)
-        try:
+        try:  # their lines: a full disk shows here, not at exit
             sys.stdout.flush()
         except OSError as full:
             status = _full_disk(full, "neuroq")

@@ -8,6 +8,7 @@ from typing import Any
 
 from neuroq.agents.energy.figures import (
     EQUAL_RETURN_FRACTION,
+    PUBLISHED_FIGURES_ENV_PREFIX,
     PUBLISHED_GTX1650_CARTPOLE_J,
     PUBLISHED_S2_CARTPOLE_J,
     PUBLISHED_S2_CARTPOLE_POWER_W,
@@ -75,7 +76,7 @@ def compare_published(rep: Report, env_id: str) -> dict[str, Any]:
             "The SpiNNaker2 model has no figure for this network (it does not fit the chip), "
             "so it cannot be compared with the published one."))
         return out
-    if not env_id.startswith("CartPole"):
+    if not env_id.startswith(PUBLISHED_FIGURES_ENV_PREFIX):
         out.update(status="not checked: no published figure for this environment", text=(
             f"Our sources quote the published per-inference energies for CartPole only "
             f"({gpu_j} J on the GTX 1650, {PUBLISHED_S2_CARTPOLE_J} J on SpiNNaker2); for "

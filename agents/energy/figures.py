@@ -40,6 +40,8 @@ PUBLISHED_GTX1650_CARTPOLE_J = 0.145
 PUBLISHED_S2_CARTPOLE_J = 0.006
 #: CartPole, average SpiNNaker2 power during inference, watts [published].
 PUBLISHED_S2_CARTPOLE_POWER_W = 0.333
+#: The environments those published per-inference figures are for (CartPole-v0, -v1).
+PUBLISHED_FIGURES_ENV_PREFIX = "CartPole"
 PROVENANCES = ("measured", "modeled", "published", "estimate", "unavailable")
 
 EQUAL_RETURN_FRACTION = 0.05

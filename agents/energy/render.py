@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.agents.energy.figures import Report
+from neuroq.agents.energy.figures import PUBLISHED_FIGURES_ENV_PREFIX, Report
 from neuroq.agents.energy.measure import CPU_CORE_POWER_ESTIMATE_W, CPU_POWER_SOURCE
 from neuroq.agents.runs import REPORT_FILE, write_json
 
@@ -60,10 +60,6 @@ MAIN_ROWS: tuple[tuple[str, str, str | None, str, str], ...] = (
 )
 
 
-#: the environments the published per-inference figures are for (CartPole-v0, -v1)
-PUBLISHED_ROWS_ENV_PREFIX = "CartPole"
-
-
 def si(value: float | None, unit: str) -> str:
     """`value` with an SI prefix (p, n, u, m) and 3 significant digits; None: unavailable."""
     if value is None:
@@ -108,7 +104,7 @@ def _rows(rep: Report) -> tuple[tuple[str, str, str | None, str, str], ...]:
     """The main table's and plot's rows: the published (CartPole) rows only in a CartPole
     report (an outsider's nav plot had the CartPole GTX 1650 bar as its longest)."""
     has_baseline = rep.get("baseline.spinnaker2.low.energy_total_j") is not None
-    cartpole = str(rep.header.get("env_id", "")).startswith(PUBLISHED_ROWS_ENV_PREFIX)
+    cartpole = str(rep.header.get("env_id", "")).startswith(PUBLISHED_FIGURES_ENV_PREFIX)
     rows = MAIN_ROWS + (BASELINE_ROWS if has_baseline else ())
     return tuple(r for r in rows if cartpole or not r[3].startswith("published."))
 

@@ -293,6 +293,33 @@ def test_an_unwritable_out_is_refused_before_the_work(tmp_path, capsys, monkeypa
     assert not out
 
 
+#: the stages that make a run folder from another run or a file, with their work and the
+#: rest of a command line that would start it (the inputs need not exist: --out comes first)
+MAKERS = {"convert": (("neuroq.agents.convert", "run_convert"), ["runs/train-x"]),
+          "finetune": (("neuroq.agents.finetune", "run_finetune"), ["runs/convert-x"]),
+          "export": (("neuroq.agents.export", "export"), ["runs/finetune-x"]),
+          "import": (("neuroq.agents.nir_import", "run_import"),
+                     ["g.nir", "--env", "CartPole-v1", "--encoder", "e.yaml"]),
+          "tune": (("neuroq.agents.tune", "run_tune"), ["--env", "CartPole-v1"]),
+          "sweep": (("neuroq.agents.sweep", "run_sweep"), ["spec.yaml"]),
+          "demo": (("neuroq.agents.pipeline", "run_pipeline"), [])}
+
+
+@pytest.mark.parametrize("command", list(MAKERS))
+def test_stages_refuse_an_unwritable_out_before_reading_or_working(tmp_path, capsys,
+                                                                   monkeypatch, command):
+    """convert, finetune, export, import, tune, sweep and demo wrote their run folder only
+    after the work: `convert <run> --out /proc/x` evaluated for 13 s, then failed."""
+    pytest.importorskip("torch")
+    work, rest = MAKERS[command]
+    _no_work(monkeypatch, *work)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, out, err = run_cli(capsys, command, *rest, "--out", blocker / "runs")
+    assert_one_line_error(code, err, command, "cannot write the output folder")
+    assert not out
+
+
 def test_the_out_check_leaves_no_folder_behind(tmp_path):
     """The check of --out makes the folder to try it, and removes what it made again, so a
     command refused afterwards has made nothing."""

@@ -77,8 +77,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli import checks
     from neuroq.agents.convert import run_convert
 
+    checks.writable(args.out)  # before the work (a bad --out failed after it)
     # run_convert checks the train run first (require_run_dir): one line before the work
     run_dir = run_convert(args.train_run, args.out, args.encoder, args.timesteps,
                           tuple(args.eval_timesteps), args.percentile, args.n_per_dim,

@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.pipeline import run_pipeline
 
     # wrong input: one line before the stages (the ship folder is written after stage 5)
+    checks.writable(args.out)
     if args.ship is not None:
         checks.writable(args.ship, "--ship")
     check_randomize_env(args.randomize, args.env)

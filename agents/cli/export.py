@@ -81,9 +81,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli import checks
     from neuroq.agents.export import export, percent
     from neuroq.deploy.artifact import load_artifact
 
+    checks.writable(args.out)
     # export checks the finetune run first (require_run_dir): one line before the work
     made = export(args.finetune_run, args.out, args.eval_episodes, args.gate,
                   args.gate_episodes, args.force, tuple(args.nir_profile),

@@ -131,10 +131,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli import checks
     from neuroq.agents.finetune import FinetuneConfig, run_finetune
     from neuroq.agents.runs import RESULT_FILE, read_json, require_run_dir
     from neuroq.deploy.errors import NeuroqError
 
+    checks.writable(args.out)
     # nothing, a file, an artifact, unfinished: one line
     convert_dir = require_run_dir(args.convert_run, kind="convert run or import run")
     try:  # the env the convert run was made for: the randomization's physics must fit it

@@ -66,8 +66,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli import checks
     from neuroq.agents.nir_import import ImportSettings, read_encoder, read_graph, run_import
 
+    checks.writable(args.out)
     # wrong files: one line before any work (each file read once, here)
     graph = read_graph(args.graph)
     encoder = read_encoder(args.encoder)

@@ -55,10 +55,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from neuroq.agents.cli import checks
     from neuroq.agents.sweep import check_workers, run_sweep
     from neuroq.agents.sweep_spec import load_spec
     from neuroq.deploy.errors import counted
 
+    checks.writable(args.out)
     spec = load_spec(args.spec, train_run=args.train_run)
     if args.workers is not None:
         spec = dataclasses.replace(spec, workers=check_workers(args.workers))

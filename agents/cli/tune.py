@@ -70,11 +70,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuroq.agents.cli import checks
     from neuroq.agents.hyperparams import load_hyperparameters
     from neuroq.agents.tune import load_space, run_tune
     from neuroq.deploy.envref import with_package
     from neuroq.deploy.errors import counted
 
+    checks.writable(args.out)
     # the files, read once here: a wrong one is one line before Ray starts
     space = load_space(args.space)
     env_id = with_package(args.env, args.gym_package)

@@ -259,6 +259,15 @@ def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
         raise NeuroqError(f"{run_dir} does not exist: give the folder of an interrupted run")
     if not (run_dir / "config.yaml").is_file():
         raise NeuroqError(f"{run_dir} is not a train run folder (no config.yaml)")
+    try:
+        doc = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise NeuroqError(f"{run_dir}/config.yaml cannot be read as a train run's: "
+                          f"{type(exc).__name__}: {exc}") from None
+    stage = doc.get("stage", "train") if isinstance(doc, dict) else "train"
+    if stage != "train":  # the later stages keep their config.yaml too, with their stage
+        raise NeuroqError(f"{run_dir} is a {stage} run, not a train run: --resume goes on "
+                          "with an interrupted train run")
     if (run_dir / RESULT_FILE).exists():
         raise NeuroqError(f"{run_dir} finished already ({RESULT_FILE} is there): nothing to "
                           "resume")
@@ -266,7 +275,6 @@ def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
         raise NeuroqError(f"{run_dir} has no checkpoint to resume from ({RESUME_DIR}/): it "
                           "stopped before its first one; train it again")
     try:
-        doc = yaml.safe_load((run_dir / "config.yaml").read_text())
         env_id, seed = str(doc["env_id"]), int(doc["seed"])
         cfg = DQNConfig.from_dict(doc["hyperparameters"])
         defaults = bool(doc.get("default_hyperparameters", False))

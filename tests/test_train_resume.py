@@ -74,6 +74,25 @@ def test_resume_refuses_what_it_cannot_go_on_with(tmp_path, capsys):
     assert "finished already" in capsys.readouterr().err
 
 
+def test_resume_names_a_later_stage_run_given_for_a_train_run(tmp_path, capsys):
+    """The later stages keep a config.yaml too: `--resume <convert run>` said "finished
+    already ... nothing to resume", as if it were a train run."""
+    for stage in ("convert", "finetune"):
+        run = tmp_path / f"{stage}-x"
+        run.mkdir()
+        (run / "config.yaml").write_text(f"stage: {stage}\nenv_id: CartPole-v1\n")
+        (run / "result.json").write_text("{}")
+        assert main(["train", "--resume", str(run)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"is a {stage} run, not a train run" in err[0], err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text("env_id: [CartPole\n")
+    assert main(["train", "--resume", str(broken)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config.yaml cannot be read as a train run's" in err[0], err
+
+
 @pytest.mark.slow
 def test_ctrl_c_on_the_command_line_then_resume(tmp_path):
     """As a user does it: SIGINT to `neuroq train` once it has a checkpoint, then

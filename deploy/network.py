@@ -22,6 +22,11 @@ import numpy as np
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.neuron import NeuronParams, li_step, lif_step, synaptic_input
 
+#: Most steps per action a network takes: 1 s of chip time per action at SpiNNaker2's 1 ms
+#: tick (docs/chip.md), far beyond any control loop; the emulator's episodes already take
+#: minutes here at such T, and an outsider's T = 100000 ran on without a word.
+MAX_TIMESTEPS = 1024
+
 
 @dataclass(frozen=True)
 class Layer:
@@ -74,6 +79,9 @@ class SpikingQNetwork:
                     f"{prev.n_out} neurons")
         if any(not layer.spiking for layer in self.layers[:-1]) or self.layers[-1].spiking:
             raise NeuroqError("only the last layer is non-spiking (it holds the Q-values)")
+        if self.timesteps > MAX_TIMESTEPS:
+            raise NeuroqError(f"T = {self.timesteps} steps is too many: at most "
+                              f"{MAX_TIMESTEPS} (1 s of chip time per action)")
         if self.timesteps <= len(self.layers):
             raise NeuroqError(
                 f"T = {self.timesteps} steps is too few: with {len(self.layers)} projections "

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from neuroq.agents.cli.main import main
-from neuroq.deploy.artifact import write_manifest
+from neuroq.deploy.artifact import load_artifact, write_manifest
 from tests.helpers import REPO_ROOT
 from tests.helpers.artifacts import count_manifest_reads
 
@@ -208,6 +208,15 @@ def test_a_bad_command_line_is_one_line_before_anything_runs(tmp_path, capsys, a
     (["replay", "x.raw", "--max-packets", "-1"], "argument --max-packets"),
     (["demo", "--epochs", "0"], "argument --epochs"),
     (["eval", SHIPPED, "--max-steps", "0"], "argument --max-steps"),
+    # T without a bound ran on without a word (T = 100000: 100 s of chip time per action)
+    (["convert", "runs/x", "-T", "1025"], "argument --timesteps/-T: must be at most 1024"),
+    (["convert", "runs/x", "--eval-timesteps", "8", "5000"],
+     "argument --eval-timesteps: must be at most 1024"),
+    (["import", "g.nir", "--env", "CartPole-v1", "--encoder", "e.yaml", "-T", "0"],
+     "argument --timesteps/-T: must be an integer >= 1"),
+    (["import", "g.nir", "--env", "CartPole-v1", "--encoder", "e.yaml", "-T", "100000"],
+     "argument --timesteps/-T: must be at most 1024"),
+    (["demo", "-T", "2000"], "argument --timesteps/-T: must be at most 1024"),
 ])
 def test_each_bad_setting_is_named(tmp_path, capsys, argv, match):
     """One message per option, naming it: finetune said "epochs and batch size must be >=
@@ -961,3 +970,21 @@ def test_episode_counts_in_settings_are_bounded_as_on_the_command_line():
         with pytest.raises(NeuroqError, match="episodes must be at most 10,000,000"):
             check()
     check_export_settings(gate_episodes=10_000_000)  # the bound itself is taken
+
+
+def test_steps_per_action_are_bounded_in_settings_and_networks():
+    """T = 100000 ran on without a word; sweep specs and graphs (import's metadata T) are
+    held to the command line's bound, MAX_TIMESTEPS, by the settings check and the
+    network itself."""
+    from neuroq.agents.convert import check_convert_settings
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.network import MAX_TIMESTEPS, SpikingQNetwork
+
+    for settings in ({"timesteps": MAX_TIMESTEPS + 1}, {"eval_timesteps": [8, 10**5]}):
+        with pytest.raises(NeuroqError, match="timesteps must be at most 1024"):
+            check_convert_settings(**settings)
+    check_convert_settings(timesteps=MAX_TIMESTEPS, eval_timesteps=[MAX_TIMESTEPS])
+    layers = load_artifact(SHIPPED).network.layers
+    SpikingQNetwork(layers, MAX_TIMESTEPS)
+    with pytest.raises(NeuroqError, match="T = 1025 steps is too many: at most 1024"):
+        SpikingQNetwork(layers, MAX_TIMESTEPS + 1)

@@ -54,6 +54,15 @@ def positive_int(text: str) -> int:
     return within(value, value >= 1, "be an integer >= 1", str(value))
 
 
+def timesteps(text: str) -> int:
+    """Steps per action T: an integer from 1 to MAX_TIMESTEPS."""
+    from neuroq.deploy.network import MAX_TIMESTEPS
+
+    value = positive_int(text)
+    return within(value, value <= MAX_TIMESTEPS,
+                  f"be at most {MAX_TIMESTEPS} (1 s of chip time per action)", str(value))
+
+
 def episode_count(text: str) -> int:
     """An integer from 1 to MAX_EPISODES."""
     value = positive_int(text)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuroq.agents.cli.argtypes import episode_count, positive_int, seed
+from neuroq.agents.cli.argtypes import episode_count, positive_int, seed, timesteps
 
 HELP = "convert a trained DQN to an 8-bit spiking Q-network"
 
@@ -49,9 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("train_run", help="a train run folder, runs/<env>/train-<id>")
     p.add_argument("--encoder", default="population", choices=ENCODER_KINDS,
                    help="input encoding (default: %(default)s)")
-    p.add_argument("--timesteps", "-T", type=positive_int, metavar="T",
+    p.add_argument("--timesteps", "-T", type=timesteps, metavar="T",
                    help="steps per action of the saved network (default: layers + 1)")
-    p.add_argument("--eval-timesteps", type=positive_int, nargs="*", metavar="T",
+    p.add_argument("--eval-timesteps", type=timesteps, nargs="*", metavar="T",
                    default=list(DEFAULT_EVAL_TIMESTEPS),
                    help="also measure the return at these T (default: %(default)s; none: "
                         "just the flag)")

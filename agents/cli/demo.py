@@ -31,6 +31,7 @@ from neuroq.agents.cli.argtypes import (
     nonnegative_float,
     positive_int,
     seed,
+    timesteps,
 )
 from neuroq.agents.cli.finetune import randomization
 from neuroq.deploy.errors import counted
@@ -61,7 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="evaluation episodes on the emulator (default: %(default)s)")
     p.add_argument("--skip-ros", action="store_true", help="skip the ROS 2 closed loop")
     p.add_argument("--skip-energy", action="store_true", help="skip the energy report")
-    p.add_argument("--timesteps", "-T", type=positive_int, metavar="T",
+    p.add_argument("--timesteps", "-T", type=timesteps, metavar="T",
                    help="steps per action of the spiking network (default: the smallest)")
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="override training hyperparameters, e.g. n_timesteps=20000")

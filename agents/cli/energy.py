@@ -34,21 +34,17 @@ from neuroq.agents.cli.argtypes import episode_count, positive_int, seed
 HELP = "energy and latency per action: SpiNNaker2 (modeled) vs CPU and GPU, with a report"
 
 
-#: Largest T the return-against-T sweep takes: 1 s of chip time per action at the 1 ms
-#: tick; the emulator's episodes at such T already take minutes here (an outsider's
-#: --sweep 100000 ran past 300 s without a word).
-MAX_SWEEP_T = 1024
-
-
 def _timesteps_list(text: str) -> tuple[int, ...]:
+    from neuroq.deploy.network import MAX_TIMESTEPS  # an outsider's 100000 ran past 300 s
+
     try:
         ts = tuple(int(t) for t in text.split(",") if t.strip())
     except ValueError:
         raise argparse.ArgumentTypeError("--sweep takes integers separated by commas") from None
     if not ts or min(ts) < 1:
         raise argparse.ArgumentTypeError("--sweep takes positive integers, e.g. 4,8,16,64")
-    if max(ts) > MAX_SWEEP_T:
-        raise argparse.ArgumentTypeError(f"--sweep takes T up to {MAX_SWEEP_T} (1 s of chip "
+    if max(ts) > MAX_TIMESTEPS:
+        raise argparse.ArgumentTypeError(f"--sweep takes T up to {MAX_TIMESTEPS} (1 s of chip "
                                          f"time per action), got {max(ts)}")
     repeated = sorted({t for t in ts if ts.count(t) > 1})
     if repeated:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuroq.agents.cli.argtypes import episode_count, positive_int, seed
+from neuroq.agents.cli.argtypes import episode_count, positive_int, seed, timesteps
 
 HELP = "import a spiking network (NIR from snnTorch, Norse, ...) and make it chip-ready"
 
@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", required=True, metavar="FILE",
                    help="YAML/JSON with the neuroq encoder the source was trained with "
                         "(kind and parameters, as in a manifest's 'encoder')")
-    p.add_argument("--timesteps", "-T", type=int, metavar="T",
+    p.add_argument("--timesteps", "-T", type=timesteps, metavar="T",
                    help="steps the source runs per action (default: the graph metadata's "
                         "'timesteps')")
     p.add_argument("--source", choices=CONVENTIONS, default=d.source,

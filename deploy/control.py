@@ -129,11 +129,20 @@ def credited_age(reading_age_s: float, timeout_s: float) -> float:
     """How much of a reading's age (its stamp to the action's arrival) the watchdog counts.
 
     The safe command must go out within a bound measured from the last *reading*, so the
-    watchdog counts from the reading's stamp rather than from the action's arrival. Stamps
-    come from the sensor's clock: an age outside [0, timeout) means the clocks disagree (or
-    the action is already stale), and then only the arrival time is trusted (age 0).
+    watchdog counts from the reading's stamp rather than from the action's arrival. A
+    negative age (the sensor's clock a little ahead of ours) counts from the arrival (age
+    0); an age of `timeout_s` or more is a stale action (`is_stale`), which the actuator
+    does not command, so it is not credited either (age 0).
     """
     return reading_age_s if 0.0 <= reading_age_s < timeout_s else 0.0
+
+
+def is_stale(reading_age_s: float, timeout_s: float) -> bool:
+    """Whether an action answers a reading that was `timeout_s` old (or older) when the
+    action arrived: the watchdog's bound has passed for it, so it is not commanded. Ages
+    are on the receiving node's clock, which ROS takes the sensor's to be in step with; a
+    negative age (a stamp ahead of that clock) is not stale."""
+    return reading_age_s >= timeout_s
 
 
 def watchdog_feed(dog: Watchdog, now_s: float) -> tuple[Watchdog, bool]:

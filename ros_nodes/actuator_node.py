@@ -17,11 +17,17 @@ Publishes   the interface's command on its topic (reliable): sensor_msgs/JointSt
 Watchdog: when the reading behind the last valid action is `watchdog_timeout_s` old (and
 before the first action), the node publishes the safe command (zero effort, or zero twist)
 once per timeout and reports it in diagnostics (level WARN) until actions return. The age
-counts from the reading's stamp, which the action carries, when that stamp is plausible on
-our clock (`neuroq.deploy.control.credited_age`), else from the action's arrival. The
-watchdog and diagnostics timers run on the steady clock: nothing (`use_sim_time`, a paused
-or absent /clock) can stop them, and every parameter, `use_sim_time` included, is refused
-at run time (`neuroq.ros_nodes.params.refuse_runtime_changes`).
+counts from the reading's stamp, which the action carries (`watchdog_from_reading_stamp`,
+default true; a stamp ahead of our clock counts from the action's arrival): an action whose
+reading is already `watchdog_timeout_s` old when it arrives is stale and is not commanded
+(`stale_actions`, WARN; `neuroq.deploy.control.is_stale`), as ROS 2 controllers treat a
+command older than their timeout. Stamps are taken to be on this node's clock, as ROS
+assumes (clocks in step, e.g. chrony, or `use_sim_time` on every node with /clock); for a
+sensor whose clock is not, `watchdog_from_reading_stamp` false counts from the arrival
+only. The watchdog and diagnostics timers run on the steady clock: nothing
+(`use_sim_time`, a paused or absent /clock) can stop them, and every parameter,
+`use_sim_time` included, is refused at run time
+(`neuroq.ros_nodes.params.refuse_runtime_changes`).
 
 Safe stop: on SIGINT, SIGTERM or a fatal error the process publishes the safe command as its
 last command, waits up to SAFE_STOP_ACK_S for reliable subscribers to acknowledge it, logs
@@ -68,6 +74,7 @@ from neuroq.deploy.control import (
     Watchdog,
     check_stamp,
     credited_age,
+    is_stale,
     shown,
     shown_names,
     watchdog_check,
@@ -100,6 +107,10 @@ or readings dropped), it is logged."""
 TIMEOUT_PERIODS = 1.5
 """The timeout the warning suggests: this many control periods plus the readings' latency
 (the shipped configurations' rule)."""
+MAX_EVENT_REPORTS = 4
+"""Diagnostics published at once on a trip or a release, at most this many per diagnostics
+period; the periodic report sums up the rest. A watchdog tripping between every two actions
+published 100 diagnostics a second (an outsider's 50 Hz robot with readings 25 ms old)."""
 
 
 class ActuatorNode(Node):
@@ -144,6 +155,10 @@ class ActuatorNode(Node):
         self.commands_sent = 0
         self.safe_commands_sent = 0
         self.bad_actions = 0
+        self.stale_actions = 0  # actions whose reading was a timeout old on arrival
+        self._period_stale = 0  # of those, in the current diagnostics period
+        self._stale_oldest_s = 0.0  # the oldest reading among them, s
+        self._event_reports = 0  # diagnostics published at once this period
         # time the watchdog had left when a fresh action came (s; min over the diagnostics
         # period) and how late its timer fired after a deadline (s; max since start)
         self.margin_min_s: float | None = None
@@ -210,6 +225,11 @@ class ActuatorNode(Node):
             self._log.warning(f"dropped an action: {exc}")
             return
         arrived_s = time.monotonic()
+        age_s = (self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) * 1e-9
+        timeout = self.dog.timeout_s
+        if self._count_from_reading and is_stale(age_s, timeout):
+            self._refuse_stale(age_s)
+            return
         # the command first: re-arming the watchdog timer below wakes the executor's timer
         # thread, which should not delay the command it guards
         self._send(command, msg.header.stamp)
@@ -218,15 +238,11 @@ class ActuatorNode(Node):
             self._intervals.add(arrived_s - self._last_arrival_s)
         self._last_arrival_s = arrived_s
         now_s = time.monotonic()
-        age_s = (self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) * 1e-9
         if 0.0 <= age_s < PLAUSIBLE_LATENCY_S:  # reading stamp -> command published
             self._reading_to_command_s.add(age_s)
-        timeout = self.dog.timeout_s
         # how old the information behind this command is now: counted from the reading's
-        # stamp when that age is within [0, timeout) (neuroq.deploy.control.credited_age), else
-        # from the action's arrival. An older stamp is taken as another clock, and so is a
-        # reading that is already stale on arrival: the command still goes out, and the
-        # safe command follows one timeout later unless a fresher action comes.
+        # stamp (neuroq.deploy.control.credited_age: its age on arrival, under the timeout
+        # here; a stamp ahead of our clock counts from the arrival)
         age = now_s - arrived_s
         if self._count_from_reading:
             age = max(credited_age(age_s, timeout), age)
@@ -249,7 +265,23 @@ class ActuatorNode(Node):
             else:
                 self._dog_log.info(f"fresh actions again: watchdog released "
                                    f"({self.dog.trips} trips so far)")
-            self._publish_diagnostics()
+            self._report_event()
+
+    def _refuse_stale(self, age_s: float) -> None:
+        """An action answering a reading that was `watchdog_timeout_s` old when the action
+        arrived: not commanded (the watchdog goes on from the last fresh one), counted and
+        logged. Seen by an outsider: a driver repeating one stamp for 4 s, readings 35 ms
+        to 1 h old, and the actions queued behind a stalled or restarted actuator were all
+        commanded, as from "another clock", with every status OK."""
+        self.stale_actions += 1
+        self._period_stale += 1
+        self._stale_oldest_s = max(self._stale_oldest_s, age_s)
+        self._log.warning(
+            f"dropped a stale action: its reading is {age_s:.3f} s old by this node's clock, "
+            f"watchdog_timeout_s is {self.dog.timeout_s:.3f} s ({self.stale_actions} so far). "
+            "A sensor stamping with another clock (not in step with this machine's, or "
+            "simulated time without use_sim_time here) looks the same: keep the clocks in "
+            "step, or set watchdog_from_reading_stamp false")
 
     def _compare_rate(self) -> None:
         """Once per INTERVAL_WINDOW actions: log when most of them came after the watchdog
@@ -291,6 +323,12 @@ class ActuatorNode(Node):
             self._dog_log.warning(
                 f"no fresh action for {self.dog.timeout_s * 1e3:.1f} ms: safe command out "
                 f"(trip {self.dog.trips})")
+            self._report_event()
+
+    def _report_event(self) -> None:
+        """Diagnostics at once for a trip or a release, up to MAX_EVENT_REPORTS per period."""
+        if self._event_reports < MAX_EVENT_REPORTS:
+            self._event_reports += 1
             self._publish_diagnostics()
 
     def safe_stop(self, reason: str) -> None:
@@ -329,6 +367,8 @@ class ActuatorNode(Node):
         self._trips_reported = self.dog.trips
         self._publish_diagnostics(periodic=True)
         self.margin_min_s = None  # the margin covers one diagnostics period
+        self._period_stale, self._stale_oldest_s = 0, 0.0
+        self._event_reports = 0
 
     def _send(self, command: np.ndarray, stamp: Any) -> None:
         msg = self._command_msg  # one message, refilled: publish serializes it at once
@@ -350,6 +390,7 @@ class ActuatorNode(Node):
             "commands_sent": self.commands_sent,
             "safe_commands_sent": self.safe_commands_sent,
             "bad_actions": self.bad_actions,
+            "stale_actions": self.stale_actions,
             "last_action_age_s": "no action yet" if age is None else age,
             "watchdog_late_max_ms": self.late_max_s * 1e3,
         }
@@ -366,10 +407,22 @@ class ActuatorNode(Node):
         return values
 
     def _publish_diagnostics(self, periodic: bool = False) -> None:
-        """The status now; `periodic` (the diagnostics timer's report, not the one on a
-        release) also WARNs for the watchdog trips of the period just ended."""
+        """Publish `status` with `stats`."""
+        level, message = self.status(periodic)
+        self._diag_pub.publish(diagnostic_array(self, level, message, self.robot.command.type,
+                                                self.stats()))
+
+    def status(self, periodic: bool = False) -> tuple[bytes, str]:
+        """(level, message) now; `periodic` (the diagnostics timer's report, not the one on
+        a trip or release) also WARNs for the watchdog trips of the period just ended."""
+        stale = (f"{self._period_stale} stale actions not commanded (readings up to "
+                 f"{self._stale_oldest_s:.3f} s old by this node's clock: is the sensor's clock "
+                 "in step with it?)") if self._period_stale else ""
         if self.dog.tripped:
-            level, message = LEVEL_WARN, "watchdog: no fresh action, safe command out"
+            level, message = LEVEL_WARN, ("watchdog: no fresh action, safe command out"
+                                          + (f"; {stale}" if stale else ""))
+        elif stale:
+            level, message = LEVEL_WARN, stale
         elif periodic and self._period_trips:  # actions late, again and again: an
             # outsider's 15 ms watchdog at 50 Hz tripped 650 times in 11 s under an OK status
             level, message = LEVEL_WARN, (f"watchdog: {self._period_trips} trips in the last "
@@ -378,8 +431,7 @@ class ActuatorNode(Node):
             level, message = LEVEL_WARN, "more than one publisher: " + self._crowding.describe()
         else:
             level, message = LEVEL_OK, "commanding"
-        self._diag_pub.publish(diagnostic_array(self, level, message, self.robot.command.type,
-                                                self.stats()))
+        return level, message
 
 
 def main(args: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from sensor_msgs.msg import JointState, Joy
 from neuroq.deploy.control import DROP_REASONS
 from neuroq.deploy.errors import NeuroqError
 from neuroq.ros_nodes.actuator_node import ActuatorNode
+from neuroq.ros_nodes.diagnostics import LEVEL_WARN
 from neuroq.ros_nodes.policy_node import PolicyNode
 from neuroq.ros_nodes.qos import command_qos, sensor_qos
 from tests.helpers.artifacts import make_tiny_artifact
@@ -336,7 +337,9 @@ def test_actuator_maps_actions_to_clamped_twists_and_drops_bad_ones(tmp_path):
     def actuator(ctx):
         return ActuatorNode(context=ctx, parameter_overrides=[
             Parameter("interface", value=str(tmp_path / "twist.yaml")),
-            Parameter("watchdog_timeout_s", value=0.5)])
+            Parameter("watchdog_timeout_s", value=0.5),
+            # the stamps below mark the actions (1970: stale by this clock, else refused)
+            Parameter("watchdog_from_reading_stamp", value=False)])
 
     def probe_factory(ctx):
         probe = Probe(ctx)
@@ -480,8 +483,11 @@ def test_sim_robot_skips_timer_catch_up_ticks_after_a_stall():
 
 @pytest.mark.parametrize(("stamp_age_s", "from_reading", "period_ms"), [
     (0.010, True, (0.5, 5.5)),  # counts from the reading: 15 - 10 ms left
-    (3600.0, True, (13.0, 15.0)),  # another clock: counts from the action's arrival
+    (-0.005, True, (13.0, 15.0)),  # a stamp ahead of our clock: counts from the arrival
     (0.010, False, (13.0, 15.0)),  # told to count from arrival
+    (3600.0, False, (13.0, 15.0)),  # ... whatever the stamp says (a sensor's own clock)
+    (0.020, True, None),  # stale on arrival (15 ms timeout): not commanded
+    (3600.0, True, None),  # an hour old: was commanded as "another clock" (an outsider)
 ])
 def test_actuator_rearms_its_watchdog_from_the_reading_or_the_arrival(stamp_age_s, from_reading,
                                                                      period_ms):
@@ -499,11 +505,19 @@ def test_actuator_rearms_its_watchdog_from_the_reading_or_the_arrival(stamp_age_
         stamp = node.get_clock().now().nanoseconds - int(stamp_age_s * 1e9)
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
         node._on_action(msg)
+        stats = node.stats()
+        if period_ms is None:  # stale: nothing commanded, the safe command stays
+            assert node.commands_sent == 0 and node.dog.tripped
+            assert stats["stale_actions"] == 1
+            level, message = node.status()
+            assert level == LEVEL_WARN and "1 stale actions not commanded" in message, message
+            node.destroy_node()
+            return
         lo, hi = period_ms
         assert lo <= node._watchdog_timer.timer_period_ns * 1e-6 <= hi
         assert node.commands_sent == 1 and not node.dog.tripped
-        stats = node.stats()
-        if stamp_age_s < 1.0:  # a plausible stamp: its age at publication is reported
+        assert stats["stale_actions"] == 0
+        if 0 <= stamp_age_s < 1.0:  # a plausible stamp: its age at publication is reported
             assert 10.0 <= stats["reading_to_command_latency_median_ms"] < 15.0
         else:
             assert "reading_to_command_latency_median_ms" not in stats

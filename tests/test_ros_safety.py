@@ -26,6 +26,7 @@ from sensor_msgs.msg import JointState, Joy
 
 from neuroq.ros_nodes.actuator_node import ActuatorNode
 from neuroq.ros_nodes.dds import own_segments
+from neuroq.ros_nodes.diagnostics import LEVEL_WARN
 from neuroq.ros_nodes.policy_node import PolicyNode
 from neuroq.ros_nodes.qos import command_qos, sensor_qos
 from neuroq.ros_nodes.sim_robot_node import SimRobotNode
@@ -369,6 +370,7 @@ FATAL_AFTER_ACTIONS = """
 import sys
 from neuroq.ros_nodes.actuator_node import ActuatorNode
 from neuroq.ros_nodes.dds import own_segments
+from neuroq.ros_nodes.diagnostics import LEVEL_WARN
 from neuroq.ros_nodes.process import run_node
 
 class Failing(ActuatorNode):
@@ -678,6 +680,34 @@ def test_actuator_drops_actions_with_stamps_no_clock_writes():
         assert node.commands_sent == 0
         _actions(probe, pub, 1)
         assert wait_until(lambda: node.commands_sent == 1, 5.0)
+
+
+def test_actions_for_readings_a_timeout_old_are_not_commanded():
+    """An outsider's sensor driver repeated one stamp for 4 s, and readings stamped 35 ms
+    to 1 h back were answered: the actuator took each such action as "another clock's",
+    commanded +-10 N with every status OK, and never sent the safe command. Stale actions
+    (the reading a watchdog timeout old on arrival) are not commanded now: after the last
+    fresh one, only safe commands go out."""
+    params = [*CARTPOLE, Parameter("watchdog_timeout_s", value=0.03)]
+    with spinning(lambda ctx: ActuatorNode(context=ctx, parameter_overrides=params),
+                  _probe) as (node, probe):
+        pub = _action_pub(probe)
+        assert wait_until(lambda: pub.get_subscription_count() >= 1, 5.0)
+        _actions(probe, pub, 3)  # fresh: commanded
+        assert wait_until(lambda: node.commands_sent == 3, 5.0)
+        frozen = probe.get_clock().now().to_msg()
+        for _ in range(40):  # a driver repeating its last stamp, every 10 ms
+            msg = Joy(buttons=[1])
+            msg.header.stamp = frozen
+            pub.publish(msg)
+            time.sleep(PERIOD_S)
+        assert wait_until(lambda: node.stale_actions >= 30, 5.0), node.stale_actions
+        assert node.commands_sent <= 3 + 4  # at most the first 30 ms of the frozen ones
+        assert node.dog.tripped and node.safe_commands_sent >= 10
+        level, message = node.status()
+        assert level == LEVEL_WARN and "stale actions not commanded" in message, message
+        efforts = [m.effort[0] for _, m in probe.messages("joint_commands")]
+        assert efforts[-5:] == [0.0] * 5, efforts[-8:]
 
 
 _FAULTS_PROBE = """

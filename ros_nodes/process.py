@@ -178,6 +178,18 @@ def spin_until_stopped(node: Node, executor: Any | None = None) -> None:
         executor.shutdown()
 
 
+def _unknown_words(exc: Exception) -> str:
+    """The words of rclpy's UnknownROSArgsError, which says them as a Python list."""
+    import ast
+
+    text = str(exc)
+    try:
+        words = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    return " ".join(map(str, words)) if isinstance(words, list) else text
+
+
 def _usage_error(label: str, exc: Exception | str) -> int:
     """One line on stderr for a node that cannot start as configured; exit status 2."""
     text = " ".join(str(exc).split())  # one line, whatever the message holds
@@ -339,6 +351,10 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     argv = list(sys.argv if args is None else args)  # the program name first
     try:  # what is not a ROS argument: before --ros-args, or after its closing `--`
         own = rclpy.utilities.remove_ros_args(argv)[1:]
+    except _rclpy.UnknownROSArgsError as exc:  # a stray word: an unquoted path with a space
+        return _usage_error(label, f"unrecognized ROS arguments: {_unknown_words(exc)} (after "
+                            "--ros-args come -p NAME:=VALUE, --params-file FILE, -r FROM:=TO "
+                            "and the like; quote a value holding a space)")
     except _rclpy.RCLError:  # malformed --ros-args: init says so below, in one line
         own = argv[1:argv.index(ROS_ARGS)] if ROS_ARGS in argv else argv[1:]
     if HELP_FLAGS & set(own):

@@ -70,8 +70,9 @@ BAD_PARAMETERS = {
 #: nodes checked for bad parameters only (their module), beside NODES
 MORE_NODES = {"event node": "neuroq.ros_nodes.event_node",
               "event camera": "neuroq.ros_nodes.event_camera_node"}
-# bad input every node shares: an unreadable params file, malformed --ros-args
-BAD_INPUT = [["--params-file", "/nonexistent/neuroq.yaml"], ["-p"]]
+# bad input every node shares: an unreadable params file, malformed --ros-args, a stray word
+# after them (an unquoted path with a space: a traceback, exit 1, for an outsider)
+BAD_INPUT = [["--params-file", "/nonexistent/neuroq.yaml"], ["-p"], ["my", "art"]]
 
 
 def _node_cmd(label: str, ros_args: list[str]) -> list[str]:

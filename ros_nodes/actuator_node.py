@@ -107,10 +107,11 @@ or readings dropped), it is logged."""
 TIMEOUT_PERIODS = 1.5
 """The timeout the warning suggests: this many control periods plus the readings' latency
 (the shipped configurations' rule)."""
-MAX_EVENT_REPORTS = 4
-"""Diagnostics published at once on a trip or a release, at most this many per diagnostics
-period; the periodic report sums up the rest. A watchdog tripping between every two actions
-published 100 diagnostics a second (an outsider's 50 Hz robot with readings 25 ms old)."""
+MIN_EVENT_REPORT_S = 0.1
+"""Diagnostics published at once on a trip or a release are at least this far apart
+(seconds); the periodic report sums up the rest. A watchdog tripping between every two
+actions published 100 diagnostics a second (an outsider's 50 Hz robot with readings 25 ms
+old)."""
 
 
 class ActuatorNode(Node):
@@ -158,7 +159,7 @@ class ActuatorNode(Node):
         self.stale_actions = 0  # actions whose reading was a timeout old on arrival
         self._period_stale = 0  # of those, in the current diagnostics period
         self._stale_oldest_s = 0.0  # the oldest reading among them, s
-        self._event_reports = 0  # diagnostics published at once this period
+        self._last_event_report_s = -MIN_EVENT_REPORT_S  # the last trip or release report
         # time the watchdog had left when a fresh action came (s; min over the diagnostics
         # period) and how late its timer fired after a deadline (s; max since start)
         self.margin_min_s: float | None = None
@@ -326,9 +327,10 @@ class ActuatorNode(Node):
             self._report_event()
 
     def _report_event(self) -> None:
-        """Diagnostics at once for a trip or a release, up to MAX_EVENT_REPORTS per period."""
-        if self._event_reports < MAX_EVENT_REPORTS:
-            self._event_reports += 1
+        """Diagnostics at once for a trip or a release, MIN_EVENT_REPORT_S apart at least."""
+        now = time.monotonic()
+        if now - self._last_event_report_s >= MIN_EVENT_REPORT_S:
+            self._last_event_report_s = now
             self._publish_diagnostics()
 
     def safe_stop(self, reason: str) -> None:
@@ -368,7 +370,6 @@ class ActuatorNode(Node):
         self._publish_diagnostics(periodic=True)
         self.margin_min_s = None  # the margin covers one diagnostics period
         self._period_stale, self._stale_oldest_s = 0, 0.0
-        self._event_reports = 0
 
     def _send(self, command: np.ndarray, stamp: Any) -> None:
         msg = self._command_msg  # one message, refilled: publish serializes it at once

@@ -7,7 +7,6 @@ launch"); no ROS: the processes are small Python scripts in a fake install prefi
 
 from __future__ import annotations
 
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import python_script_header
 from tests.helpers.launch_harness import (
     LaunchError,
     load_launch,
@@ -53,7 +53,7 @@ def prefix(tmp_path: Path) -> Path:
     lib = root / "lib" / PKG
     lib.mkdir(parents=True)
     for name, code in SCRIPTS.items():
-        (lib / name).write_text(f"#!{sys.executable}\n{code}")
+        (lib / name).write_text(f"{python_script_header()}{code}")
         (lib / name).chmod(0o755)
     return root
 
@@ -230,3 +230,21 @@ def test_shutdown_escalates_to_sigterm_then_sigkill(tmp_path, prefix):
     assert 0.9 <= took < 3.0
     log = run.log("s")
     assert log.index("got 2") < log.index("got 15")  # SIGINT, then SIGTERM
+
+
+def test_stand_in_executables_run_from_an_interpreter_path_with_a_space(tmp_path, monkeypatch):
+    """A `#!` line cannot name an interpreter under "/work/trial paths/" (an outsider's
+    clone: 11 tests failed with FileNotFoundError); the scripts the tests write start it
+    through /bin/sh then."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "trial paths"
+    folder.mkdir()
+    (folder / "py thon").symlink_to(sys.executable)
+    monkeypatch.setattr(sys, "executable", str(folder / "py thon"))
+    script = folder / "a node"
+    script.write_text(python_script_header() + "import sys\nprint(sys.argv[1:])\n")
+    script.chmod(0o755)
+    run = subprocess.run([script, "x y", "z"], capture_output=True, text=True, timeout=30)
+    assert (run.returncode, run.stdout) == (0, "['x y', 'z']\n"), run.stderr

@@ -700,3 +700,30 @@ def test_actuator_checks_an_artifact_given_beside_its_interface(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
     assert "does not fit interface cartpole" in out and "Traceback" not in out, out
+
+
+def test_actuator_reports_trips_and_releases_at_once_but_not_a_hundred_a_second():
+    """A watchdog tripping between every two actions (readings 25 ms old at 50 Hz under a
+    30 ms timeout) published 100 diagnostics a second for an outsider: trip and release
+    reports are MIN_EVENT_REPORT_S apart at least; the periodic report sums up the rest."""
+    import rclpy
+    from rclpy.context import Context
+
+    from neuroq.ros_nodes.actuator_node import MIN_EVENT_REPORT_S
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        node = ActuatorNode(context=context,
+                            parameter_overrides=[Parameter("interface", value="cartpole")])
+        published = []
+        node._publish_diagnostics = lambda periodic=False: published.append(time.monotonic())
+        start = time.monotonic()
+        while time.monotonic() - start < 0.5:  # a trip or a release every millisecond
+            node._report_event()
+            time.sleep(0.001)
+        assert 1 <= len(published) <= 0.5 / MIN_EVENT_REPORT_S + 1, len(published)
+        assert min(np.diff(published), default=1.0) >= MIN_EVENT_REPORT_S
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)

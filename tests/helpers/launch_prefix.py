@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, python_script_header
 
 PACKAGE = "neuroq"
 _RECORD = (
@@ -59,7 +59,7 @@ def source_prefix(dest: Path, profile: str = "robot", source: Path = REPO_ROOT) 
         name, _, target = (s.strip() for s in line.partition("="))
         module, _, func = target.partition(":")
         exe = scripts / name
-        exe.write_text(f"#!{sys.executable}\nimport sys\nfrom {module} import {func}\n"
+        exe.write_text(f"{python_script_header()}import sys\nfrom {module} import {func}\n"
                        f"sys.exit({func}())\n")
         exe.chmod(0o755)
     return dest

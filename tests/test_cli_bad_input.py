@@ -945,6 +945,39 @@ def test_an_empty_board_address_and_a_full_disk_are_one_line(capsys, tmp_path):
                               "device\n")
 
 
+@pytest.mark.parametrize("buffered", [True, False])
+def test_output_into_a_closed_pipe_or_closed_streams_is_no_traceback(tmp_path, buffered):
+    """An outsider: `neuroq --version | true` was a BrokenPipeError traceback, exit 1;
+    `neuroq show cartpole >&-` an AttributeError traceback (stdout None), and `neuroq eval
+    ... 2>&-` exited 1 without a word. A reader gone is exit 0, as for `| head`; a closed
+    stream takes the output to nowhere."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    cmd = [sys.executable, "-m", "neuroq.agents.cli.main"]
+    for argv in (["--version"], ["show", str(SHIPPED)], ["paths"]):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before the first line
+        try:
+            run = subprocess.run([*cmd, *argv], stdout=write, stderr=subprocess.PIPE,
+                                 text=True, timeout=120, env=env)
+        finally:
+            os.close(write)
+        assert (run.returncode, run.stderr) == (0, ""), (argv, run.stderr[-600:])
+    for argv, redirect in ((["show", str(SHIPPED)], ">&-"),
+                           (["eval", str(SHIPPED), "--episodes", "1", "--out",
+                             str(tmp_path / "runs")], "2>&-")):
+        line = " ".join(f"'{a}'" for a in [*cmd, *argv])
+        run = subprocess.run(["bash", "-c", f"{line} {redirect}"], capture_output=True,
+                             text=True, timeout=300, env=env)
+        assert run.returncode == 0 and "Traceback" not in run.stderr, (argv, run.stderr[-600:])
+    assert list((tmp_path / "runs").glob("*/eval-*/result.json"))  # the eval ran and wrote
+
+
 def test_a_yaml_file_of_megabytes_is_refused_not_parsed_for_minutes(tmp_path, capsys):
     """An outsider's 4.5 MB YAML (300,000 keys) hung every command that reads YAML for more
     than 30 s without a word."""

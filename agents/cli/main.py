@@ -139,15 +139,35 @@ def _full_disk(exc: OSError, label: str) -> int | None:
     return EXIT_USER_ERROR
 
 
+def _closed_streams_to_devnull() -> None:
+    """A command started with stdout or stderr closed (`>&-`, a daemon) has None there:
+    output goes nowhere instead of every print failing (an outsider's `neuroq show cartpole
+    >&-` was an AttributeError traceback, exit 1; `eval ... 2>&-` exited 1 silently)."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - for the process
+
+
+def _output_failed(exc: OSError, label: str) -> int | None:
+    """The exit status for output that cannot be written: 0 for a reader that closed early
+    (`| head`, `| true`; nothing more goes there), `_full_disk`'s for a full disk, None for
+    any other error."""
+    if isinstance(exc, BrokenPipeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return _full_disk(exc, label)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _closed_streams_to_devnull()
     try:  # building the parser imports every command's module: up to a second, cold
         parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
     except SystemExit as exc:  # --help, --version (0) or a bad command line (2)
         try:  # their lines: a full disk shows here, not at exit
             sys.stdout.flush()
-        except OSError as full:
-            status = _full_disk(full, "neuroq")
+        except OSError as failed:
+            status = _output_failed(failed, "neuroq")
             if status is None:
                 raise
             return status
@@ -155,6 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C right after start: a line, not a traceback
         print("neuroq: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as failed:  # --version's line written at once into a closed pipe
+        status = _output_failed(failed, "neuroq")
+        if status is None:
+            raise
+        return status
     if unknown:  # named by the subcommand, as its other errors are
         print(f"neuroq {args.command}: error: unrecognized arguments: {' '.join(unknown)} "
               f"(see neuroq {args.command} --help)", file=sys.stderr)
@@ -171,11 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"neuroq {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # output piped into a reader that closed early (`| head`)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except OSError as exc:  # a full disk: a line, not a traceback
-        status = _full_disk(exc, f"neuroq {args.command}")
+    except OSError as exc:  # a reader that closed early, a full disk: not a traceback
+        status = _output_failed(exc, f"neuroq {args.command}")
         if status is None:
             raise
         return status

@@ -147,14 +147,16 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
                    seed: int = seeds.HELD_OUT_BASE, conditions: list[Condition] | None = None,
                    networks: Sequence[str] = NETWORKS, backend: str = "emulator",
                    max_steps: int | None = None,
-                   say: Callable[[str], None] | None = None) -> Robustness:
+                   say: Callable[[str], None] | None = None,
+                   require_dqn: bool = False) -> Robustness:
     """Play the suite; see the module docstring. artifact: its folder or manifest.json, or
     the `Artifact` that `neuroq robustness` loaded already (loaded once). say: gets the
     plan (conditions x networks x episodes, the seeds) once the artifact is checked against
     its env and its float DQN is found (when float or int8 is asked for), then one line per
     condition. The float DQN comes from `find_float_dqn`: a float_dqn.npz that fails its
     SHA-256 is a NeuroqError (a damaged artifact); without one and without a loadable train
-    run the float and int8 networks are left out with a note saying why."""
+    run the float and int8 networks are left out with a note saying why, or, with
+    `require_dqn` (the networks were asked for by name), a NeuroqError saying why."""
     from neuroq.agents.energy.runs import find_float_dqn
     from neuroq.agents.int8_ann import quantize_mlp
     from neuroq.deploy.policy import load_policy
@@ -179,8 +181,12 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
     conditions = conditions if conditions is not None else suite(env_id, event_env=event)
     wants_dqn = bool({"float", "int8"} & set(networks))
     found, why = find_float_dqn(art.path, art.manifest) if wants_dqn else (None, "")
+    if wants_dqn and found is None and require_dqn:
+        asked = " and ".join(n for n in networks if n != "snn")
+        raise NeuroqError(f"--networks {asked}: the float DQN is unavailable ({why})")
+    played = networks if found is not None else ["snn"]
     if say is not None:  # the plan, once the artifact is known to fit its env
-        say(f"{counted(len(conditions), 'condition')} x {counted(len(networks), 'network')}"
+        say(f"{counted(len(conditions), 'condition')} x {counted(len(played), 'network')}"
             f" x {counted(episodes, 'episode')}, seeds {seed}..{seed + episodes - 1}")
     name = artifact_name(art)
     out = Robustness(env_id, name, seed, episodes, {"snn": f"{name} ({backend})"})

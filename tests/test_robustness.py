@@ -74,12 +74,25 @@ def test_files_and_json_output(artifact, tmp_path, capsys):
     assert {r["network"] for r in result["rows"]} == {"snn", "float"}
 
 
-def test_without_a_float_dqn_it_says_so(tmp_path):
+def test_without_a_float_dqn_it_says_so(tmp_path, capsys):
+    """By default the networks there are run, with a note; named with --networks, a missing
+    float DQN is an error (an outsider's `--networks snn float` ran the SNN alone, exit 0,
+    and its plan line counted 2 networks)."""
     art = make_tiny_artifact(tmp_path / "art")
-    rob = run_robustness(art, episodes=2, conditions=suite("CartPole-v1", [], [], [], {}))
+    said = []
+    rob = run_robustness(art, episodes=2, conditions=suite("CartPole-v1", [], [], [], {}),
+                         say=said.append)
     assert {r["network"] for r in rob.rows} == {"snn"}
     assert "unavailable" in rob.notes[0]
+    assert "x 1 network x" in said[0], said
     assert write_robustness(rob, tmp_path / "runs").is_dir()
+    capsys.readouterr()
+    for networks in (["float"], ["snn", "int8"]):
+        code = main(["robustness", str(art), "--episodes", "2", "--no-physics",
+                     "--networks", *networks, "--out", str(tmp_path / "cli")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1, err
+        assert "the float DQN is unavailable" in err[0] and "--networks" in err[0], err
 
 
 def test_a_float_dqn_failing_its_sha256_is_an_error_before_the_plan(artifact, tmp_path):

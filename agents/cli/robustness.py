@@ -72,8 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     physics.add_argument("--physics", type=_physics, action="append", metavar="NAME=V1,V2",
                          help="physics shift, repeatable (default: the env's own set)")
     physics.add_argument("--no-physics", action="store_true", help="no physics shifts")
-    p.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=NETWORKS,
-                   help="networks to compare (default: all; snn is always included)")
+    p.add_argument("--networks", nargs="+", default=None, choices=NETWORKS,
+                   help="networks to compare (default: all there are; snn is always "
+                        "included; float or int8 named here and unavailable is an error)")
     p.add_argument("--backend", default="emulator", choices=("emulator", "reference"),
                    help="where the spiking network runs (default: %(default)s)")
     p.add_argument("--max-steps", type=positive_int, default=None,
@@ -85,6 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
     from neuroq.agents.robustness import (
+        NETWORKS,
         PLOT_FILE,
         run_robustness,
         suite,
@@ -104,14 +106,16 @@ def run(args: argparse.Namespace) -> int:
         raise NeuroqError(f"--physics: {exc}") from None
     conditions = suite(art.manifest["env_id"], args.noise, args.action_delay, args.drop,
                        physics, args.obs_delay, event_env=event)
-    networks = sorted(set(args.networks) | {"snn"}, key=["snn", "float", "int8"].index)
+    given = args.networks if args.networks is not None else NETWORKS
+    networks = sorted(set(given) | {"snn"}, key=["snn", "float", "int8"].index)
     checks.writable(args.out)
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     rob = run_robustness(art, args.episodes, args.seed, conditions, networks,
-                         args.backend, args.max_steps, say=say)
+                         args.backend, args.max_steps, say=say,
+                         require_dqn=args.networks is not None)
     run_dir = write_robustness(rob, args.out)
     if args.json:
         print(json.dumps({**rob.to_dict(), "run_dir": str(run_dir)}))

@@ -6,6 +6,7 @@ start in the same second), so listing a folder sorts runs by start time.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -93,9 +94,14 @@ def ensure_writable(folder: str | os.PathLike, option: str = "--out") -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
+        why = exc.strerror or str(exc)
+        if exc.errno == errno.EEXIST:  # mkdir met something that is no folder
+            blocker = next((p for p in (path, *path.parents)
+                            if p.is_symlink() or p.exists() and not p.is_dir()), path)
+            why = (f"{blocker} is a link to no folder" if blocker.is_symlink()
+                   and not blocker.exists() else f"{blocker} is a file, not a folder")
         raise NeuroqError(
-            f"cannot write the output folder {path}: {exc.strerror or exc}; "
-            f"choose another with {option}"
+            f"cannot write the output folder {path}: {why}; choose another with {option}"
         ) from None
     return path
 

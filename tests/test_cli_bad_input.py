@@ -1021,3 +1021,19 @@ def test_steps_per_action_are_bounded_in_settings_and_networks():
     SpikingQNetwork(layers, MAX_TIMESTEPS)
     with pytest.raises(NeuroqError, match="T = 1025 steps is too many: at most 1024"):
         SpikingQNetwork(layers, MAX_TIMESTEPS + 1)
+
+
+def test_an_out_that_is_a_file_or_a_dangling_link_is_named_so(tmp_path):
+    """--out naming a file, a dangling link or a link loop said "File exists" (an
+    outsider)."""
+    from neuroq.agents.runs import ensure_writable
+    from neuroq.deploy.errors import NeuroqError
+
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for name, says in (("afile", "is a file, not a folder"),
+                       ("dangling", "is a link to no folder"),
+                       ("loop", "is a link to no folder")):
+        with pytest.raises(NeuroqError, match=says):
+            ensure_writable(tmp_path / name)

@@ -517,9 +517,9 @@ def looks_like_nir(path: Path) -> bool:
 
 def _bare_name(given: Any) -> bool:
     """Whether a path as given is a bare name (`cartpole`, as interfaces are named: no
-    folder separator, no suffix), which may name a shipped artifact."""
-    text = os.fspath(given)
-    return "/" not in text and os.sep not in text and not Path(text).suffix
+    folder separator but a trailing one, no suffix), which may name a shipped artifact."""
+    text = os.fspath(given).rstrip("/" + os.sep)
+    return bool(text) and "/" not in text and os.sep not in text and not Path(text).suffix
 
 
 def _shipped_by_name(given: Any, p: Path, what: str) -> Path:
@@ -551,7 +551,7 @@ def _shipped_hint(given: Any) -> str:
     if not _bare_name(given):
         return ""
     try:
-        shipped = shipped_data().artifact(os.fspath(given))
+        shipped = shipped_data().artifact(Path(given).name)
     except NeuroqError:
         return ""
     return f"; the shipped artifact of that name is {shipped}"

@@ -280,6 +280,8 @@ def test_a_shipped_artifact_is_found_by_name_where_no_such_path_exists(tmp_path,
 
     monkeypatch.chdir(tmp_path)
     assert read_manifest("cartpole")[0] == shipped_data().artifact("cartpole")
+    # a trailing slash was "does not exist" (an outsider)
+    assert read_manifest("cartpole/")[0] == shipped_data().artifact("cartpole")
     assert load_artifact("nav").manifest["env_id"] == "neuroq/DiffDriveNav-v0"
     with pytest.raises(NeuroqError, match=r"artifact cartpol does not exist, and no shipped "
                                           r"artifact 'cartpol' in .* \(shipped: .*cartpole.*; "

@@ -446,7 +446,11 @@ def load_teacher(conv: ConvertRun) -> tuple[Any, dict[str, str]]:
         return source_teacher(conv.path), {"import_run": str(conv.path)}
     from neuroq.agents.convert import load_mlp, open_train_run
 
-    train = open_train_run(conv.result["train_run"])
+    try:
+        train = open_train_run(conv.result["train_run"])
+    except NeuroqError as exc:  # "run folder X does not exist": which run, and whose
+        raise NeuroqError(f"the train run of {conv.path} (its teacher, the float DQN): "
+                          f"{exc}") from None
     return load_mlp(train), {"train_run": str(train.path)}
 
 

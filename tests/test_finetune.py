@@ -236,3 +236,20 @@ def test_export_gate_refuses_and_leaves_nothing_unless_forced(tmp_path):
                   gate_episodes=5, force=True)
     gate = load_artifact(made.artifact).manifest["gate"]
     assert gate["passed"] is False and made.result["forced"] is True
+
+
+def test_a_convert_run_whose_train_run_is_gone_says_which_run_is_missing(tmp_path):
+    """finetune of a convert run whose train run was moved said only "run folder X does
+    not exist" (an outsider): which run that is, and whose, is said now."""
+    import dataclasses
+    import shutil
+
+    from neuroq.agents.finetune import load_teacher
+
+    conv = open_convert_run(tiny_convert_run())
+    copy = shutil.copytree(conv.path, tmp_path / "convert-copy")
+    moved = dataclasses.replace(conv, path=copy,
+                                result={**conv.result, "train_run": str(tmp_path / "gone")})
+    with pytest.raises(NeuroqError, match=r"the train run of .*convert-copy \(its teacher, the "
+                                          r"float DQN\): run folder .*gone does not exist"):
+        load_teacher(moved)

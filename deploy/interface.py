@@ -67,6 +67,8 @@ import numpy as np
 from neuroq.deploy.control import ActionTable, MalformedInput
 from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file, yaml_problem
 from neuroq.deploy.interface_features import (
+    FEATURE_DROP_REASONS,
+    REASON_BAD_QUATERNION,
     REASON_BAD_SCAN,
     REASON_WRONG_FRAME,
     SECTOR_EDGE_BEAMS,
@@ -398,7 +400,8 @@ def interface_for_env(env_id: str) -> RobotInterface | None:
 
 
 __all__ = [  # what the interface's users import from here (the two modules hold the rest)
-    "COMMAND_TYPES", "FORMAT_NAME", "FORMAT_VERSION", "INTERFACES_DIR", "REASON_BAD_SCAN",
+    "COMMAND_TYPES", "FEATURE_DROP_REASONS", "FORMAT_NAME", "FORMAT_VERSION", "INTERFACES_DIR",
+    "REASON_BAD_QUATERNION", "REASON_BAD_SCAN",
     "REASON_WRONG_FRAME", "SECTOR_EDGE_BEAMS", "SOURCE_TYPES", "TRANSFORMS", "Command",
     "Feature", "RobotInterface", "Source", "SourceCache", "interface_for_env",
     "load_interface", "resolve_interface", "sector_index", "shipped_interfaces",

@@ -24,8 +24,19 @@ from neuroq.deploy.interface_spec import QUAT, SOURCE_TYPES, Feature
 
 #: Two source messages of one reading disagree on their frame (goal vs odometry).
 REASON_WRONG_FRAME = "wrong_frame"
-#: A LaserScan whose angles or ranges cannot be binned (no beams, zero increment).
+#: A LaserScan whose angles or ranges cannot be binned (no beams, zero increment), or one
+#: without a single valid beam (every range NaN or a finite value below the message's
+#: range_min: REP 117's invalid measurements; a blind or failed lidar).
 REASON_BAD_SCAN = "bad_scan"
+#: An orientation that is no rotation: its quaternion's squared norm off 1 by more than
+#: QUATERNION_NORM_TOLERANCE (an all-zero quaternion read as heading 0 for an outsider).
+REASON_BAD_QUATERNION = "bad_quaternion"
+#: Largest |x^2 + y^2 + z^2 + w^2 - 1| taken as a unit quaternion: float32 rounding leaves
+#: about 1e-7, a driver normalizing loosely perhaps 1e-3; 0.01 (0.5 % on the norm) is far
+#: above both and far below a quaternion that is not a rotation.
+QUATERNION_NORM_TOLERANCE = 0.01
+#: The reasons the transforms drop a reading for, beyond those of neuroq.deploy.control.
+FEATURE_DROP_REASONS = (REASON_WRONG_FRAME, REASON_BAD_SCAN, REASON_BAD_QUATERNION)
 #: A beam on a sector boundary belongs to the sector after it (counter-clockwise): binning
 #: moves every beam this fraction of the beam spacing forward before it bins. LaserScan
 #: carries angle_min and angle_increment as float32, so angle_min + i * angle_increment
@@ -42,8 +53,21 @@ def wrap_angle(a: float) -> float:
 
 
 def yaw_of(x: float, y: float, z: float, w: float) -> float:
-    """Heading (rotation about z) of a quaternion, rad in [-pi, pi]."""
+    """Heading (rotation about z) of a unit quaternion, rad in [-pi, pi]."""
     return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+def checked_yaw(f: Feature, q: list[float]) -> float:
+    """`yaw_of` a quaternion (x, y, z, w) that is a rotation: MalformedInput not_finite for
+    a NaN or infinite component, bad_quaternion for a squared norm off 1 by more than
+    QUATERNION_NORM_TOLERANCE."""
+    if not all(math.isfinite(v) for v in q):
+        raise MalformedInput(REASON_NOT_FINITE, f"{f.name}: orientation {q} not finite")
+    norm2 = sum(v * v for v in q)
+    if abs(norm2 - 1.0) > QUATERNION_NORM_TOLERANCE:
+        raise MalformedInput(REASON_BAD_QUATERNION, f"{f.name}: orientation {q} is no "
+                             f"rotation (squared norm {norm2:.6g}, not 1)")
+    return yaw_of(*q)
 
 
 
@@ -120,8 +144,7 @@ def _inside_f32(x: float, lo: float, hi: float) -> bool:
 def scalar_feature(f: Feature, data: Mapping[str, Any]) -> float:
     if f.transform == "yaw":
         p = f.options["field"]
-        x = _checked(f, yaw_of(*(float(data[f"{p}.{a}"]) for a in QUAT)))
-        return x
+        return _checked(f, checked_yaw(f, [float(data[f"{p}.{a}"]) for a in QUAT]))
     x = _checked(f, _scalar(f, data))
     if f.transform == "cos":
         return math.cos(x)
@@ -162,6 +185,10 @@ def laser_sectors(f: Feature, data: Mapping[str, Any]) -> np.ndarray:
     msg_lo, msg_hi = float(data["range_min"]), float(data["range_max"])
     too_close = np.isneginf(r)
     no_return = ~too_close & (np.isnan(r) | (r > msg_hi) | (r < msg_lo))
+    if (np.isnan(r) | (np.isfinite(r) & (r < msg_lo))).all():  # -inf: "too close", valid
+        raise MalformedInput(REASON_BAD_SCAN, f"{f.name}: no valid beam: all {r.size} "
+                             f"ranges are NaN or below range_min {msg_lo:g} m (a blind or "
+                             "failed lidar)")
     r = np.where(no_return, hi, np.where(too_close, lo, r))
     idx = sector_index(r.size, float(data["angle_min"]), inc, int(o["sectors"]),
                        float(o.get("first_sector_rad", 0.0)))
@@ -177,13 +204,13 @@ def goal_value(f: Feature, odom: Mapping[str, Any], goal: Mapping[str, Any]) -> 
                              f"the goal is in frame {shown(fg)}, the odometry in {shown(fo)}")
     x, y = float(odom["pose.pose.position.x"]), float(odom["pose.pose.position.y"])
     gx, gy = float(goal["pose.position.x"]), float(goal["pose.position.y"])
-    q = [float(odom[f"pose.pose.orientation.{a}"]) for a in QUAT]
-    if not all(math.isfinite(v) for v in (x, y, gx, gy, *q)):
+    if not all(math.isfinite(v) for v in (x, y, gx, gy)):
         raise MalformedInput(REASON_NOT_FINITE, f"{f.name}: odometry or goal not finite")
     dx, dy = gx - x, gy - y
     if f.transform == "goal_distance":
         return _checked(f, math.hypot(dx, dy))
-    return _checked(f, wrap_angle(math.atan2(dy, dx) - yaw_of(*q)))
+    q = [float(odom[f"pose.pose.orientation.{a}"]) for a in QUAT]
+    return _checked(f, wrap_angle(math.atan2(dy, dx) - checked_yaw(f, q)))
 
 
 def put(out: dict[str, dict[str, Any]], typ: str, f: Feature, value: float) -> None:

@@ -96,10 +96,9 @@ from neuroq.deploy.control import (
     check_stamp,
     shown,
 )
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, counted
 from neuroq.deploy.interface import (
-    REASON_BAD_SCAN,
-    REASON_WRONG_FRAME,
+    FEATURE_DROP_REASONS,
     RobotInterface,
     Source,
     SourceCache,
@@ -250,7 +249,7 @@ class PolicyNode(Node):
 
         robot = self.robot
         self._cache = SourceCache(robot)
-        reasons = (*DROP_REASONS, REASON_WRONG_FRAME, REASON_BAD_SCAN, *self._cache.drop_reasons,
+        reasons = (*DROP_REASONS, *FEATURE_DROP_REASONS, *self._cache.drop_reasons,
                    *((REASON_UNMATCHED,) if self._sync else ()))
         # sync_stamps: the trigger waiting for its partners ([(msg, fields, sent_ns)],
         # arrival_s, start), the newest only
@@ -267,7 +266,7 @@ class PolicyNode(Node):
         self._e2e_latency_s = LatencyWindow(window)
         self._last: ActionInfo | None = None
         self._last_reading_s: float | None = None
-        self._drops_at_last_report = 0
+        self._drops_at_last_report: dict[str, int] = {}  # per reason, at the last report
         self._log = ThrottledLog(self.get_logger())
         # spikes, synaptic events, total and dynamic energy (J), chip time (s)
         self._sums = np.zeros(5)
@@ -527,15 +526,24 @@ class PolicyNode(Node):
 
     def _publish_diagnostics(self) -> None:
         values = self.stats()
+        level, message = self._period_status(values)
+        self._diag_pub.publish(diagnostic_array(self, level, message, self._backend, values))
+
+    def _period_status(self, values: dict[str, Any]) -> tuple[bytes, str]:
+        """(level, message) of the diagnostics period ending now (its drops are counted
+        from the last call); adds what the status names to `values`."""
         level, message = LEVEL_OK, "running"
-        new_drops = values["dropped_inputs"] - self._drops_at_last_report
-        self._drops_at_last_report = values["dropped_inputs"]
+        new_drops = {r: c - self._drops_at_last_report.get(r, 0)
+                     for r, c in self._dropped.items() if c > self._drops_at_last_report.get(r, 0)}
+        self._drops_at_last_report = dict(self._dropped)
         age = values.get("last_reading_age_s")
         if age is None or age > STALE_PERIODS * self._period:
             level, message = LEVEL_WARN, (f"no fresh readings ({self.robot.trigger.name} on "
                                           f"{self.robot.trigger.topic})")
-        elif new_drops:
-            level, message = LEVEL_WARN, f"dropped {new_drops} malformed readings"
+        elif new_drops:  # by reason: "malformed" said of readings waiting for a goal misled
+            level, message = LEVEL_WARN, (
+                f"dropped {counted(sum(new_drops.values()), 'reading')}: "
+                + ", ".join(f"{r} {c}" for r, c in sorted(new_drops.items())))
         level, message = self._crowding.status(
             ((self.robot.trigger.topic, "nodes publish the trigger readings"),
              (TOPIC_ACTION, "policies publish actions (this one among them)")),
@@ -549,7 +557,7 @@ class PolicyNode(Node):
                 "network than assumed (docs/chip.md)")
         if self._act_failures:
             level, message = LEVEL_ERROR, f"policy failed {self._act_failures} times"
-        self._diag_pub.publish(diagnostic_array(self, level, message, self._backend, values))
+        return level, message
 
 
 def main(args: list[str] | None = None, policy_loader: PolicyLoader | None = None) -> int:

@@ -195,6 +195,44 @@ def test_a_scan_that_cannot_be_binned_is_dropped():
         i.observe({"scan": {**scan(np.ones(8)), "angle_increment": 0.0}})
 
 
+@pytest.mark.parametrize("ranges", [np.full(360, np.nan), np.full(360, -1.0),
+                                    np.full(360, 0.01),
+                                    np.r_[np.full(180, np.nan), np.full(180, 0.0)]])
+def test_a_scan_without_one_valid_beam_is_dropped_not_read_as_free_space(ranges):
+    """An outsider's blind lidar (every range NaN, -1 or 0.01 m under range_min) was read
+    as no return everywhere: full speed ahead, status OK. Such beams are REP 117's invalid
+    measurements; a scan holding no other beam is dropped (bad_scan)."""
+    i = laser_interface()
+    with pytest.raises(MalformedInput, match="no valid beam") as exc:
+        i.observe({"scan": scan(ranges)})
+    assert exc.value.reason == "bad_scan"
+    # one beam that measured something, or said "no return" (+inf) or "too close" (-inf),
+    # makes the scan a reading again; the invalid beams stay "no return" as before
+    for beam in (2.0, np.inf, -np.inf):
+        some = np.array(ranges, np.float32)
+        some[7] = beam
+        assert i.observe({"scan": scan(some)}).shape == (4,)
+    # beyond range_max is "no return" (drivers that write range_max + 1 for it), not blind
+    np.testing.assert_array_equal(i.observe({"scan": scan(np.full(360, 40.0))}), [3.5] * 4)
+
+
+def test_an_orientation_that_is_no_rotation_is_dropped():
+    """An all-zero quaternion was read as heading 0 (an outsider); a unit one whose float32
+    rounding leaves its norm a hair off 1 is a rotation."""
+    for q, reason in (((0.0, 0.0, 0.0, 0.0), "bad_quaternion"),
+                      ((0.0, 0.0, 0.5, 0.5), "bad_quaternion"),
+                      ((0.0, 0.0, float("nan"), 1.0), "not_finite")):
+        i, r = nav_reading()
+        r["odom"].update(zip([f"pose.pose.orientation.{a}" for a in "xyzw"], q, strict=True))
+        with pytest.raises(MalformedInput) as exc:
+            i.observe(r)
+        assert exc.value.reason == reason
+    i, r = nav_reading(yaw=0.7)
+    r["odom"]["pose.pose.orientation.w"] = float(np.float32(math.cos(0.35)))
+    assert i.observe(r)[19] == pytest.approx(nav_reading(yaw=0.7)[0].observe(
+        nav_reading(yaw=0.7)[1])[19], abs=1e-6)
+
+
 def nav_reading(x=1.0, y=2.0, yaw=0.0, gx=3.0, gy=2.0, v=0.1, w=0.2, frames=("odom", "odom")):
     i = load_interface("nav")
     return i, {

@@ -170,7 +170,12 @@ def test_policy_node_makes_readings_from_several_sources_and_counts_what_it_drop
         assert wait_until(lambda: received(5), 5.0)
         time.sleep(0.2)
         stats = node.stats()
+        node._last_reading_s = time.monotonic()  # the status of drops, not of a silence
+        _, message = node._period_status(stats)
     assert len(probe.messages("action")) == 1
+    # by reason: "dropped 5 malformed readings" was said of readings waiting for a goal
+    assert message == ("dropped 4 readings: missing_goal 1, missing_odom 1, stale_odom 1, "
+                       "wrong_frame 1"), message
     assert (stats["dropped_missing_odom"], stats["dropped_missing_goal"],
             stats["dropped_stale_odom"], stats["dropped_wrong_frame"]) == (1, 1, 1, 1)
     assert stats["dropped_inputs"] == 4 and stats["interface"] == "nav"

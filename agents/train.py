@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import shutil
 import sys
 import time
@@ -353,7 +354,7 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
         if (run_dir / RESUME_DIR / "state.json").is_file():
             steps = read_json(run_dir / RESUME_DIR / "state.json")["steps"]
             print(f"\ninterrupted: {run_dir} keeps its checkpoint at step {steps}; go on "
-                  f"with: neuroq train --resume {run_dir}", file=sys.stderr)
+                  f"with: neuroq train --resume {shlex.quote(str(run_dir))}", file=sys.stderr)
         raise
     wall_s = wall_before + time.perf_counter() - t0
     if not all(torch.isfinite(w).all() for w in model.policy.parameters()):

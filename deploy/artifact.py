@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -570,8 +571,8 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool 
     if not p.exists():
         p = _shipped_by_name(path, p, what)
     if p.is_file() and p.name != MANIFEST_FILE:
-        hint = (f"; a NIR graph from another tool becomes an artifact with `neuroq import {p} "
-                "--env ENV --encoder FILE`") if looks_like_nir(p) else ""
+        hint = ("; a NIR graph from another tool becomes an artifact with `neuroq import "
+                f"{shlex.quote(str(p))} --env ENV --encoder FILE`") if looks_like_nir(p) else ""
         raise NeuroqError(f"{what} {p} is a file, not an artifact folder (a folder holding "
                           f"{MANIFEST_FILE} and {WEIGHTS_FILE}){hint}")
     folder = p.parent if p.name == MANIFEST_FILE else p

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from neuroq.agents.cli.main import COMMANDS, build_parser, main
+from tests.helpers import REPO_ROOT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,3 +143,13 @@ def test_ctrl_c_while_the_commands_load_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert cli.main(["replay", "x.raw"]) == 130
     assert capsys.readouterr().err == "neuroq: interrupted\n"
+
+
+def test_hints_to_paste_quote_a_path_with_a_space(capsys, tmp_path):
+    """show's hint named /tmp/my art unquoted (an outsider pasted it)."""
+    import shlex
+    import shutil
+
+    art = shutil.copytree(REPO_ROOT / "config" / "artifacts" / "cartpole", tmp_path / "my art")
+    assert main(["show", str(art)]) == 0
+    assert f"neuroq show {shlex.quote(str(art))} --json" in capsys.readouterr().out

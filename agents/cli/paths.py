@@ -10,6 +10,7 @@ extras are installed.
 from __future__ import annotations
 
 import argparse
+import shlex
 
 HELP = "print where neuroq and its shipped configs, launch files and artifacts are"
 
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         found = importlib.util.find_spec("event_camera_msgs") is not None
     except (ImportError, ValueError):
         found = False
+    script = shlex.quote(str(EVENT_MSGS_BUILD_SCRIPT))  # a path with a space, pasted
     print("messages   event_camera_msgs: " + ("installed" if found else
-          f"missing (bash {EVENT_MSGS_BUILD_SCRIPT} VENV builds it into a venv)"))
+          f"missing (bash {script} VENV builds it into a venv)"))
     return 0

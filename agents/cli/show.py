@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 
 HELP = "print the result of a run folder, or what a deploy artifact's manifest says"
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         _print_scalars({"encoder": encoder.get("kind"), "gate_passed": gate.get("passed"),
                         "gate_fraction": gate.get("fraction"),
                         "gate_seeds": "..".join(map(str, seeds)) if seeds else None})
-        print(f"(the whole manifest: neuroq show {args.run} --json)")
+        print(f"(the whole manifest: neuroq show {shlex.quote(str(args.run))} --json)")
         return 0
     if not found:
         raise NeuroqError(f"{run_dir} is not a finished run folder: it has no {RESULT_FILE} "

@@ -131,18 +131,33 @@ def credited_age(reading_age_s: float, timeout_s: float) -> float:
     The safe command must go out within a bound measured from the last *reading*, so the
     watchdog counts from the reading's stamp rather than from the action's arrival. A
     negative age (the sensor's clock a little ahead of ours) counts from the arrival (age
-    0); an age of `timeout_s` or more is a stale action (`is_stale`), which the actuator
-    does not command, so it is not credited either (age 0).
+    0); so does an age of `timeout_s` or more: a stale action (`is_stale`), which the
+    actuator does not command, or a stamp of another clock (`same_clock`).
     """
     return reading_age_s if 0.0 <= reading_age_s < timeout_s else 0.0
 
 
-def is_stale(reading_age_s: float, timeout_s: float) -> bool:
+#: Stamps before 2001-01-01 (seconds since the Unix epoch) come from a clock that counts
+#: from its own start, not from a wall clock: an event camera's time (the event node stamps
+#: its actions so), a microcontroller's since boot, a simulation's read without
+#: `use_sim_time`. Such a stamp cannot be compared with a wall clock, nor the reverse.
+WALL_CLOCK_ERA_S = 978_307_200
+
+
+def same_clock(stamp_s: float, now_s: float) -> bool:
+    """Whether a stamp and the receiving node's time can be compared: both on a wall clock
+    (in step, as ROS assumes: chrony, NTP) or both on a clock counting from its start (a
+    simulation's, with `use_sim_time`)."""
+    return (stamp_s >= WALL_CLOCK_ERA_S) == (now_s >= WALL_CLOCK_ERA_S)
+
+
+def is_stale(reading_age_s: float, timeout_s: float, stamp_s: float, now_s: float) -> bool:
     """Whether an action answers a reading that was `timeout_s` old (or older) when the
-    action arrived: the watchdog's bound has passed for it, so it is not commanded. Ages
-    are on the receiving node's clock, which ROS takes the sensor's to be in step with; a
-    negative age (a stamp ahead of that clock) is not stale."""
-    return reading_age_s >= timeout_s
+    action arrived (`reading_age_s` = `now_s` - `stamp_s`): the watchdog's bound has passed
+    for it, so it is not commanded. Only for a stamp on the receiving node's kind of clock
+    (`same_clock`); another clock's stamp, and a stamp ahead of ours (negative age), are
+    not stale (the watchdog counts from the action's arrival then)."""
+    return reading_age_s >= timeout_s and same_clock(stamp_s, now_s)
 
 
 def watchdog_feed(dog: Watchdog, now_s: float) -> tuple[Watchdog, bool]:

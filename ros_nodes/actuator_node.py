@@ -21,13 +21,14 @@ counts from the reading's stamp, which the action carries (`watchdog_from_readin
 default true; a stamp ahead of our clock counts from the action's arrival): an action whose
 reading is already `watchdog_timeout_s` old when it arrives is stale and is not commanded
 (`stale_actions`, WARN; `neuroq.deploy.control.is_stale`), as ROS 2 controllers treat a
-command older than their timeout. Stamps are taken to be on this node's clock, as ROS
-assumes (clocks in step, e.g. chrony, or `use_sim_time` on every node with /clock); for a
-sensor whose clock is not, `watchdog_from_reading_stamp` false counts from the arrival
-only. The watchdog and diagnostics timers run on the steady clock: nothing
-(`use_sim_time`, a paused or absent /clock) can stop them, and every parameter,
-`use_sim_time` included, is refused at run time
-(`neuroq.ros_nodes.params.refuse_runtime_changes`).
+command older than their timeout. Wall-clock stamps are taken to be in step with this
+node's clock, as ROS assumes (chrony, NTP). A stamp before 2001 is another clock's (the
+event node's camera time, a microcontroller's since boot, a simulation's without
+`use_sim_time`) and counts from the action's arrival (`neuroq.deploy.control.same_clock`);
+`watchdog_from_reading_stamp` false counts every action from its arrival. The watchdog and
+diagnostics timers run on the steady clock: nothing (`use_sim_time`, a paused or absent
+/clock) can stop them, and every parameter, `use_sim_time` included, is refused at run
+time (`neuroq.ros_nodes.params.refuse_runtime_changes`).
 
 Safe stop: on SIGINT, SIGTERM or a fatal error the process publishes the safe command as its
 last command, waits up to SAFE_STOP_ACK_S for reliable subscribers to acknowledge it, logs
@@ -226,9 +227,11 @@ class ActuatorNode(Node):
             self._log.warning(f"dropped an action: {exc}")
             return
         arrived_s = time.monotonic()
-        age_s = (self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) * 1e-9
+        now_ns, reading_ns = self.get_clock().now().nanoseconds, stamp_ns(msg.header.stamp)
+        age_s = (now_ns - reading_ns) * 1e-9
         timeout = self.dog.timeout_s
-        if self._count_from_reading and is_stale(age_s, timeout):
+        if self._count_from_reading and is_stale(age_s, timeout, reading_ns * 1e-9,
+                                                 now_ns * 1e-9):
             self._refuse_stale(age_s)
             return
         # the command first: re-arming the watchdog timer below wakes the executor's timer
@@ -243,7 +246,7 @@ class ActuatorNode(Node):
             self._reading_to_command_s.add(age_s)
         # how old the information behind this command is now: counted from the reading's
         # stamp (neuroq.deploy.control.credited_age: its age on arrival, under the timeout
-        # here; a stamp ahead of our clock counts from the arrival)
+        # here; a stamp ahead of our clock, or of another clock, counts from the arrival)
         age = now_s - arrived_s
         if self._count_from_reading:
             age = max(credited_age(age_s, timeout), age)
@@ -280,9 +283,8 @@ class ActuatorNode(Node):
         self._log.warning(
             f"dropped a stale action: its reading is {age_s:.3f} s old by this node's clock, "
             f"watchdog_timeout_s is {self.dog.timeout_s:.3f} s ({self.stale_actions} so far). "
-            "A sensor stamping with another clock (not in step with this machine's, or "
-            "simulated time without use_sim_time here) looks the same: keep the clocks in "
-            "step, or set watchdog_from_reading_stamp false")
+            "A sensor whose wall clock is not in step with this machine's looks the same: "
+            "keep the clocks in step (chrony), or set watchdog_from_reading_stamp false")
 
     def _compare_rate(self) -> None:
         """Once per INTERVAL_WINDOW actions: log when most of them came after the watchdog

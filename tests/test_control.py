@@ -15,6 +15,8 @@ from neuroq.deploy.control import (
     check_copied_string,
     check_stamp,
     credited_age,
+    is_stale,
+    same_clock,
     shown,
     shown_names,
     watchdog_check,
@@ -164,6 +166,20 @@ def test_watchdog_counts_from_the_reading_only_when_its_stamp_is_plausible():
     dog, _ = watchdog_feed(Watchdog(0.015), 1.000 - credited_age(0.004, 0.015))
     assert watchdog_check(dog, 1.010)[1] is False
     assert watchdog_check(dog, 1.0115)[1] is True  # 15 ms after the reading, not the arrival
+
+
+def test_a_reading_a_timeout_old_on_the_same_kind_of_clock_is_stale():
+    """Wall clocks in step (ROS's assumption) are compared; a clock counting from its own
+    start (camera time, a microcontroller since boot, simulated time) against a wall clock
+    is not, and such an action counts from its arrival."""
+    now = 1_795_000_000.0  # 2026, a wall clock
+    assert same_clock(now - 3600, now) and same_clock(12.5, 30.0)
+    assert not same_clock(12.5, now) and not same_clock(now, 12.5)
+    assert not is_stale(0.010, 0.015, now - 0.010, now)
+    assert is_stale(0.015, 0.015, now - 0.015, now) and is_stale(3600, 0.015, now - 3600, now)
+    assert not is_stale(now - 12.5, 0.015, 12.5, now)  # the event node's camera time
+    assert is_stale(1.0, 0.015, 29.0, 30.0)  # simulated time on both sides: compared
+    assert not is_stale(-0.005, 0.015, now + 0.005, now)  # ahead of our clock
 
 
 def _reference_returns(env_id, seed, episodes, choose):

@@ -337,9 +337,7 @@ def test_actuator_maps_actions_to_clamped_twists_and_drops_bad_ones(tmp_path):
     def actuator(ctx):
         return ActuatorNode(context=ctx, parameter_overrides=[
             Parameter("interface", value=str(tmp_path / "twist.yaml")),
-            Parameter("watchdog_timeout_s", value=0.5),
-            # the stamps below mark the actions (1970: stale by this clock, else refused)
-            Parameter("watchdog_from_reading_stamp", value=False)])
+            Parameter("watchdog_timeout_s", value=0.5)])
 
     def probe_factory(ctx):
         probe = Probe(ctx)
@@ -354,7 +352,7 @@ def test_actuator_maps_actions_to_clamped_twists_and_drops_bad_ones(tmp_path):
         assert (first.twist.linear.x, first.twist.angular.z) == (0.0, 0.0)
         for k, buttons in enumerate([[1], [2], [0], [3], [-1], [], [1, 2]]):
             msg = Joy(buttons=buttons)
-            msg.header.stamp.sec = 100 + k
+            msg.header.stamp.sec = 100 + k  # a mark; 1970: another clock, counted from arrival
             pub.publish(msg)
         assert wait_until(lambda: node.bad_actions == 4 and node.commands_sent == 3, 5.0)
         got = {m.header.stamp.sec: (m.twist.linear.x, m.twist.angular.z)
@@ -485,9 +483,10 @@ def test_sim_robot_skips_timer_catch_up_ticks_after_a_stall():
     (0.010, True, (0.5, 5.5)),  # counts from the reading: 15 - 10 ms left
     (-0.005, True, (13.0, 15.0)),  # a stamp ahead of our clock: counts from the arrival
     (0.010, False, (13.0, 15.0)),  # told to count from arrival
-    (3600.0, False, (13.0, 15.0)),  # ... whatever the stamp says (a sensor's own clock)
+    (3600.0, False, (13.0, 15.0)),  # ... whatever the stamp says
     (0.020, True, None),  # stale on arrival (15 ms timeout): not commanded
     (3600.0, True, None),  # an hour old: was commanded as "another clock" (an outsider)
+    ("camera", True, (13.0, 15.0)),  # the event node's camera time (1970): another clock
 ])
 def test_actuator_rearms_its_watchdog_from_the_reading_or_the_arrival(stamp_age_s, from_reading,
                                                                      period_ms):
@@ -502,7 +501,10 @@ def test_actuator_rearms_its_watchdog_from_the_reading_or_the_arrival(stamp_age_
             Parameter("watchdog_timeout_s", value=0.015),
             Parameter("watchdog_from_reading_stamp", value=from_reading)])
         msg = Joy(buttons=[1])
-        stamp = node.get_clock().now().nanoseconds - int(stamp_age_s * 1e9)
+        if stamp_age_s == "camera":  # 12.5 s since the camera started, as the event node
+            stamp, stamp_age_s = 12_500_000_000, 1e9
+        else:
+            stamp = node.get_clock().now().nanoseconds - int(stamp_age_s * 1e9)
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
         node._on_action(msg)
         stats = node.stats()

@@ -32,6 +32,9 @@ import numpy as np
 
 EXPORT_STAGE = "export"
 ARTIFACT_DIR = "artifact"
+PARTIAL_SUFFIX = ".partial"
+"""The artifact is written as `artifact.partial/` and renamed to `artifact/` once its gate
+is passed (or skipped, or forced): a stopped export leaves no `artifact/` to play."""
 #: Episodes of the exported artifact's return check by default.
 DEFAULT_EVAL_EPISODES = 100
 #: The export gate: the SNN must keep at least this fraction of the float DQN's return on
@@ -201,7 +204,10 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
                          ("ann_mean_return", "ann_mean_return")):
             if res in result:
                 manifest[key] = result[res]
-        folder = run_dir / ARTIFACT_DIR
+        # written under another name and renamed once the gate is passed: an export stopped
+        # during its gate (Ctrl-C, a kill) left an artifact that never passed it, and eval
+        # played it without a word (an outsider)
+        folder = run_dir / f"{ARTIFACT_DIR}{PARTIAL_SUFFIX}"
         folder.mkdir()
         if reexport and (src / FLOAT_DQN_FILE).is_file():
             shutil.copyfile(src / FLOAT_DQN_FILE, folder / FLOAT_DQN_FILE)
@@ -227,6 +233,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
             figures = {"skipped": True, "passed": None, "threshold": gate}
         manifest["gate"] = figures
         save_artifact(folder, art.network, art.encoder, manifest, nir_profiles)
+        os.replace(folder, run_dir / ARTIFACT_DIR)
         out: dict[str, Any] = {
             "stage": EXPORT_STAGE, "env_id": art.manifest["env_id"], "finetune_run": str(src),
             "artifact": ARTIFACT_DIR, "timesteps": art.network.timesteps,

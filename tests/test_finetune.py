@@ -142,6 +142,30 @@ def test_export_carries_its_float_dqn_and_the_gate_figures(tmp_path):
     assert made.result["interface"] == "cartpole"
 
 
+def test_an_export_stopped_during_its_gate_leaves_no_artifact_to_play(tmp_path, monkeypatch):
+    """Ctrl-C during the gate kept the run folder with a whole artifact/ that never passed
+    the gate, and `neuroq eval` played it without a word (an outsider). The artifact is
+    written as artifact.partial/ and named artifact/ only after the gate."""
+    import neuroq.agents.export as export_module
+    from neuroq.agents.cli.main import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_module, "gate_figures", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=0.99,
+               gate_episodes=5)
+    (run,) = (tmp_path / "CartPole-v1").glob("export-*")
+    assert not (run / "artifact").exists() and (run / "artifact.partial").is_dir()
+    assert main(["eval", str(run), "--episodes", "1", "--out", str(tmp_path / "e")]) == 2
+    monkeypatch.undo()
+    made = export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=0.0,
+                  gate_episodes=2)
+    assert made.artifact.name == "artifact" and made.artifact.is_dir()
+    assert not (made.run_dir / "artifact.partial").exists()
+
+
 def test_export_records_the_interface_asked_for_and_refuses_one_that_does_not_fit(tmp_path):
     with pytest.raises(NeuroqError, match="interface acrobot makes 6 observation values but "
                                           "the artifact .CartPole-v1. takes 4"):

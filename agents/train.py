@@ -398,32 +398,81 @@ def _eval_history(run_dir: Path, history: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _worker(args: tuple[str, int, dict[str, Any], str, Any, bool, float | None]) -> str:
-    env_id, seed, cfg_dict, out_root, queue, defaults, checkpoint_every_s = args
+_WORKER: dict[str, Any] = {}
+"""A training worker's progress queue and the parent's stop event (`_init_worker`)."""
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+
+
+def _init_worker(queue: Any, stop: Any) -> None:
+    """In each worker process: SIGTERM when the parent dies (Linux: prctl PR_SET_PDEATHSIG),
+    so a killed `neuroq train --seeds` leaves no worker training on (an outsider found two
+    orphans that went on to train a queued seed); the queue and the stop event. SIGINT is
+    ignored while a worker waits for a seed (a Ctrl-C there broke the pool)."""
+    import signal
+
+    _WORKER.update(queue=queue, stop=stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # idle: a Ctrl-C must not break the pool
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM),
+                                                    0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the parent's stop event still works
+            pass
+    if os.getppid() == 1:  # the parent died before the signal was set
+        os._exit(1)
+
+
+def _worker(args: tuple[str, int, dict[str, Any], str, bool, float | None]) -> str | None:
+    """Train one seed; None when the parent asked to stop before it started. A stop asked
+    while it trains is a KeyboardInterrupt at its next progress report (its checkpoint
+    kept, its resume line printed), returned as None."""
+    import signal
+
+    env_id, seed, cfg_dict, out_root, defaults, checkpoint_every_s = args
+    queue, stop = _WORKER["queue"], _WORKER["stop"]
+    if stop.is_set():
+        return None
     cfg = DQNConfig.from_dict(cfg_dict)
 
     def report(steps: int) -> None:
         queue.put((seed, steps))
+        if stop.is_set():
+            raise KeyboardInterrupt
 
-    return str(train_one(env_id, seed, cfg, out_root, progress=report, defaults=defaults,
-                         checkpoint_every_s=checkpoint_every_s))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a Ctrl-C stops the training
+    try:
+        return str(train_one(env_id, seed, cfg, out_root, progress=report, defaults=defaults,
+                             checkpoint_every_s=checkpoint_every_s))
+    except KeyboardInterrupt:
+        return None
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os.PathLike,
                workers: int | None = None, show_progress: bool = True,
                defaults: bool = False,
                checkpoint_every_s: float | None = DEFAULT_CHECKPOINT_EVERY_S) -> list[Path]:
-    """Train `seeds` in parallel processes (one torch thread each); return run folders."""
+    """Train `seeds` in parallel processes (one torch thread each); return run folders.
+
+    Ctrl-C stops them all: the seeds not started are not started, the running ones stop at
+    their next progress report (each keeps its checkpoint and prints its resume line),
+    then a summary and KeyboardInterrupt. A worker that dies (killed, out of memory) ends
+    the others too: NeuroqError naming the seeds that finished and the runs left to
+    resume. The workers end with the parent, even a killed one (Linux)."""
     import multiprocessing as mp
     import queue as queue_mod
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     check_env_id(env_id)
     check_randomizations(env_id, cfg)
     workers = workers or min(len(seeds), os.cpu_count() or 1)
     ctx = mp.get_context("spawn")
-    manager = ctx.Manager()
-    q = manager.Queue()
+    q, stop = ctx.Queue(), ctx.Event()
+    started = time.time()
     bars = {}
     if show_progress:
         from tqdm.auto import tqdm
@@ -431,20 +480,87 @@ def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os
         bars = {s: tqdm(total=cfg.n_timesteps, desc=f"{env_id} seed {s}", position=i,
                         unit="step", leave=True, dynamic_ncols=True)
                 for i, s in enumerate(seeds)}
-    jobs = [(env_id, s, cfg.to_dict(), str(out_root), q, defaults, checkpoint_every_s)
+    jobs = [(env_id, s, cfg.to_dict(), str(out_root), defaults, checkpoint_every_s)
             for s in seeds]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_worker, job) for job in jobs]
-        while not all(f.done() for f in futures):
-            try:
-                seed, steps = q.get(timeout=0.5)
-            except queue_mod.Empty:
+    done: dict[int, Path | None] = {}
+
+    def drain(timeout: float) -> None:
+        try:
+            seed, steps = q.get(timeout=timeout)
+        except queue_mod.Empty:
+            return
+        if seed in bars:
+            bars[seed].update(steps - bars[seed].n)
+
+    def collect(futures: dict) -> Exception | None:
+        """The finished seeds' runs into `done`; the first worker failure, if any."""
+        failed = None
+        for f, seed in futures.items():
+            if f.cancelled():
                 continue
-            if seed in bars:
-                bars[seed].update(steps - bars[seed].n)
-        paths = [Path(f.result()) for f in futures]
-    for bar in bars.values():
-        bar.update(cfg.n_timesteps - bar.n)
-        bar.close()
-    manager.shutdown()
-    return paths
+            failure = f.exception()
+            if failure is None:
+                done[seed] = None if f.result() is None else Path(f.result())
+            elif failed is None:
+                failed = failure
+        return failed
+
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                 initializer=_init_worker, initargs=(q, stop)) as pool:
+            futures = {pool.submit(_worker, job): job[1] for job in jobs}
+            try:
+                while not all(f.done() for f in futures):
+                    drain(0.5)
+            except KeyboardInterrupt:
+                stop.set()  # a Ctrl-C reaches the workers too; a SIGINT to us alone does not
+                for f in futures:
+                    f.cancel()
+                while not all(f.done() for f in futures):  # each stops at its next report
+                    drain(0.2)
+                collect(futures)
+                _say_stopped(seeds, done, out_root, env_id, started)
+                raise
+            failed = collect(futures)
+            if isinstance(failed, BrokenProcessPool):
+                stop.set()
+                _say_stopped(seeds, done, out_root, env_id, started)
+                raise NeuroqError(f"a training worker ended abruptly ({failed}); the seeds "
+                                  "it ran with were stopped with it (the runs to go on with "
+                                  "are listed above)")
+            if failed is not None:
+                raise failed
+        for bar in bars.values():
+            bar.update(cfg.n_timesteps - bar.n)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    return [p for p in (done[s] for s in seeds) if p is not None]
+
+
+def _say_stopped(seeds: list[int], done: dict[int, Path | None], out_root: str | os.PathLike,
+                 env_id: str, started: float) -> None:
+    """On stderr: per seed, its finished run, its interrupted run to resume (a checkpoint
+    in a train run folder of this seed made since `started`), or that it did not start."""
+    from neuroq.agents.runs import env_folder
+
+    folder = Path(out_root) / env_folder(env_id)
+    lines = []
+    for seed in seeds:
+        run = done.get(seed)
+        if run is not None:
+            lines.append(f"  seed {seed}: finished, {run}")
+            continue
+        runs = sorted((p for p in folder.glob(f"train-seed{seed}-*")
+                       if p.stat().st_mtime >= started - 1), key=lambda p: p.stat().st_mtime)
+        resumable = [p for p in runs if (p / RESUME_DIR / "state.json").is_file()
+                     and not (p / RESULT_FILE).exists()]
+        if resumable:
+            lines.append(f"  seed {seed}: interrupted; go on with: neuroq train --resume "
+                         f"{shlex.quote(str(resumable[-1]))}")
+        elif runs:
+            lines.append(f"  seed {seed}: interrupted before its first checkpoint, "
+                         f"{runs[-1]}")
+        else:
+            lines.append(f"  seed {seed}: not started")
+    print("neuroq train: stopped:\n" + "\n".join(lines), file=sys.stderr)

@@ -1,6 +1,7 @@
 """An interrupted train run goes on from its last checkpoint (`neuroq train --resume`)."""
 
 import json
+import os
 
 import pytest
 
@@ -128,3 +129,105 @@ def test_ctrl_c_on_the_command_line_then_resume(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads((run / "result.json").read_text())
     assert result["resumed"] and 20000 <= result["steps"] < 20000 + 32
+
+
+def _seeds_cmd(tmp_path, seeds, steps=20000):
+    import sys
+
+    return [sys.executable, "-m", "neuroq.agents.cli.main", "train", "--env", "CartPole-v1",
+            "--seeds", *map(str, seeds), "--workers", "2", "--out", str(tmp_path),
+            "--no-progress", "--checkpoint-every", "0",
+            "--set", *[t for t in TINY if not t.startswith("n_timesteps")],
+            f"n_timesteps={steps}"]
+
+
+def _wait_for_checkpoints(tmp_path, proc, seeds, limit_s=120.0) -> None:
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if all(list(tmp_path.glob(f"CartPole-v1/train-seed{s}-*/{RESUME_DIR}/state.json"))
+               for s in seeds):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no checkpoint of seeds {seeds} appeared")
+
+
+def _group_alive(pgid: int) -> list[int]:
+    import psutil
+
+    alive = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(p.info["pid"]) == pgid:
+                alive.append(p.info["pid"])
+        except (ProcessLookupError, PermissionError):
+            continue
+    return alive
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_several_seeds_stops_them_all_and_says_what_is_where(tmp_path):
+    """An outsider's Ctrl-C of `--seeds 0 1 2 3` started the two queued seeds as the
+    interrupt arrived, trained them to the end (28 s, 78 s with 20k steps) and named only
+    the first two. Now the queued seeds do not start and every seed is accounted for."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(_seeds_cmd(tmp_path, [0, 1, 2, 3]), stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        _wait_for_checkpoints(tmp_path, proc, [0, 1])
+        sent = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and took < 30, (proc.returncode, took, err[-2000:])
+    assert "Traceback" not in err, err[-3000:]
+    for seed in (0, 1):
+        assert f"seed {seed}: interrupted; go on with: neuroq train --resume" in err, err
+    for seed in (2, 3):
+        assert f"seed {seed}: not started" in err, err
+        assert not list(tmp_path.glob(f"CartPole-v1/train-seed{seed}-*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("victim", ["parent", "worker"])
+def test_a_killed_parent_leaves_no_worker_and_a_killed_worker_is_one_line(tmp_path, victim):
+    """An outsider's `kill -KILL` of `neuroq train --seeds 0 1 2` left both workers training
+    on as orphans (and they started seed 2); killing one worker was a BrokenProcessPool
+    traceback that named no run."""
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    proc = subprocess.Popen(_seeds_cmd(tmp_path, [0, 1, 2], steps=200_000),
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _wait_for_checkpoints(tmp_path, proc, [0, 1])
+        if victim == "parent":
+            proc.kill()
+            proc.wait(10)
+            deadline = time.monotonic() + 20
+            while _group_alive(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert not _group_alive(proc.pid), "workers outlived their parent"
+            assert not list(tmp_path.glob("CartPole-v1/train-seed2-*"))
+            return
+        trainers = [c for c in psutil.Process(proc.pid).children(recursive=True)
+                    if c.cpu_percent(0.5) > 20]
+        assert trainers, "no training worker found"
+        trainers[0].kill()
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 2 and "Traceback" not in err, (proc.returncode, err[-3000:])
+    assert "neuroq train: error: a training worker ended abruptly" in err, err[-2000:]
+    assert "go on with: neuroq train --resume" in err and "seed 2: not started" in err, err

@@ -12,7 +12,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -74,13 +74,16 @@ def make_run_dir(out_root: str | os.PathLike, env_id: str, stage: str, tag: str 
 
 
 @contextmanager
-def removed_on_failure(run_dir: Path) -> Iterator[Path]:
+def removed_on_failure(run_dir: Path, keep: Callable[[Path], bool] | None = None
+                       ) -> Iterator[Path]:
     """Yield `run_dir`; if the stage fails with an exception, remove the folder again, so a
-    failed stage leaves no half-written run behind (an interrupt, Ctrl-C, keeps it)."""
+    failed stage leaves no half-written run behind (an interrupt, Ctrl-C, keeps it), unless
+    `keep(run_dir)` says it holds something to go on from (a train run's checkpoint)."""
     try:
         yield run_dir
     except Exception:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if keep is None or not keep(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
 

@@ -35,7 +35,8 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +230,7 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
     check_env_id(env_id)
     check_randomizations(env_id, cfg)
     run_dir = make_run_dir(out_root, env_id, "train", f"seed{seed}")
-    with removed_on_failure(run_dir):
+    with removed_on_failure(run_dir, keep=_resumable), _resume_hint_on_os_error(run_dir):
 
         from stable_baselines3 import DQN
 
@@ -242,6 +243,28 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
                     tensorboard_log=str(run_dir / "tb"), **cfg.sb3_kwargs())
         return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,
                                  progress_bar, on_eval, checkpoint_every_s)
+
+
+def _resumable(run_dir: Path) -> bool:
+    """Whether a train run folder holds a checkpoint to go on from."""
+    return (run_dir / RESUME_DIR / "state.json").is_file()
+
+
+@contextmanager
+def _resume_hint_on_os_error(run_dir: Path) -> Iterator[None]:
+    """An OSError (a full disk, a folder made read-only) while the run holds a checkpoint:
+    NeuroqError, one line saying so and how to go on (the folder is kept: `_resumable`).
+    An outsider's full disk removed the run, its good checkpoint with it."""
+    try:
+        yield
+    except OSError as exc:
+        if not _resumable(run_dir):
+            raise
+        steps = read_json(run_dir / RESUME_DIR / "state.json").get("steps")
+        raise NeuroqError(
+            f"cannot write {exc.filename or 'the run'}: {exc.strerror or exc}; {run_dir} keeps "
+            f"its checkpoint at step {steps}: once it can be written, go on with: neuroq "
+            f"train --resume {shlex.quote(str(run_dir))}") from None
 
 
 def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
@@ -291,8 +314,9 @@ def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
     model = DQN.load(checkpoint / "model.zip", env=env, device="cpu",
                      tensorboard_log=str(run_dir / "tb"))
     model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
-    return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,
-                             progress_bar, None, checkpoint_every_s, state)
+    with _resume_hint_on_os_error(run_dir):
+        return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,
+                                 progress_bar, None, checkpoint_every_s, state)
 
 
 def _training_env(env_id: str, seed: int, cfg: DQNConfig, threads: int) -> Any:

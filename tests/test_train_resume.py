@@ -10,6 +10,7 @@ pytest.importorskip("stable_baselines3")
 from neuroq.agents import hyperparams  # noqa: E402
 from neuroq.agents.cli.main import main  # noqa: E402
 from neuroq.agents.train import RESUME_DIR, resume_run, train_one  # noqa: E402
+from neuroq.deploy.errors import NeuroqError  # noqa: E402
 
 TINY = ["n_timesteps=600", "eval_freq=200", "n_eval_episodes=2", "final_eval_episodes=3",
         "learning_starts=100", "train_freq=32", "gradient_steps=4", "net_arch=[16, 16]"]
@@ -73,6 +74,33 @@ def test_resume_refuses_what_it_cannot_go_on_with(tmp_path, capsys):
     done = train_one("CartPole-v1", 1, _cfg(), tmp_path)
     assert main(["train", "--resume", str(done)]) == 2
     assert "finished already" in capsys.readouterr().err
+
+
+def test_a_full_disk_keeps_the_checkpoint_and_says_how_to_go_on(tmp_path, monkeypatch):
+    """An outsider's full disk removed the whole run, its good checkpoint with it ("a failed
+    stage leaves nothing"): a run holding a checkpoint is kept, and the error says how to
+    go on from it."""
+    import errno
+
+    import neuroq.agents.train as train_module
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.json"))
+
+    monkeypatch.setattr(train_module, "_eval_history", full)  # after training, as a disk fills
+    with pytest.raises(NeuroqError, match=r"cannot write .*x.json: No space left on device; "
+                                          r".* keeps its checkpoint at step \d+: once it can "
+                                          r"be written, go on with: neuroq train --resume "):
+        train_one("CartPole-v1", 5, _cfg(), tmp_path, checkpoint_every_s=0)
+    (run,) = (tmp_path / "CartPole-v1").glob("train-seed5-*")
+    assert (run / RESUME_DIR / "state.json").is_file()
+    monkeypatch.undo()
+    assert (resume_run(run) / "result.json").is_file()
+    # without a checkpoint the failed run is removed, as every failed stage is
+    monkeypatch.setattr(train_module, "_eval_history", full)
+    with pytest.raises(OSError):
+        train_one("CartPole-v1", 6, _cfg(), tmp_path, checkpoint_every_s=None)
+    assert not list((tmp_path / "CartPole-v1").glob("train-seed6-*"))
 
 
 def test_resume_names_a_later_stage_run_given_for_a_train_run(tmp_path, capsys):

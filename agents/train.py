@@ -391,9 +391,16 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
     checkpoint_name = "best" if best.exists() else "final"
     chosen = DQN.load(best, device="cpu") if checkpoint_name == "best" else model
     report_seed = seed + REPORT_SEED_OFFSET
-    returns = evaluate(chosen, env_id, cfg.final_eval_episodes, report_seed)
-    final_returns = (returns if checkpoint_name == "final"
-                     else evaluate(model, env_id, cfg.final_eval_episodes, report_seed))
+    try:
+        returns = evaluate(chosen, env_id, cfg.final_eval_episodes, report_seed)
+        final_returns = (returns if checkpoint_name == "final"
+                         else evaluate(model, env_id, cfg.final_eval_episodes, report_seed))
+    except KeyboardInterrupt:  # trained: a checkpoint now, so only the report is left to do
+        _save_checkpoint(run_dir, model, selection, wall_s)
+        print(f"\ninterrupted during the final evaluation: {run_dir} is trained "
+              f"({model.num_timesteps} steps); write its report with: neuroq train --resume "
+              f"{shlex.quote(str(run_dir))}", file=sys.stderr)
+        raise
     result = {
         "env_id": env_id, "seed": seed, "steps": int(model.num_timesteps),
         "wall_s": round(wall_s, 2),

@@ -103,6 +103,37 @@ def test_a_full_disk_keeps_the_checkpoint_and_says_how_to_go_on(tmp_path, monkey
     assert not list((tmp_path / "CartPole-v1").glob("train-seed6-*"))
 
 
+def test_ctrl_c_during_the_final_evaluation_leaves_a_run_to_report(tmp_path, monkeypatch,
+                                                                    capsys):
+    """A run trained in under --checkpoint-every had no checkpoint; a Ctrl-C during its
+    final evaluation left a trained run that --resume called "stopped before its first
+    checkpoint; train it again" (an outsider). It checkpoints there now, and --resume
+    writes the report without training on."""
+    import neuroq.agents.train as train_module
+
+    evaluate = train_module.evaluate
+
+    def interrupted(*args, **kwargs):  # the selection's evaluations run; the final one not
+        if list(tmp_path.glob("CartPole-v1/train-seed7-*/final_model.zip")):
+            raise KeyboardInterrupt
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_one("CartPole-v1", 7, _cfg(), tmp_path, checkpoint_every_s=3600)
+    assert "interrupted during the final evaluation" in capsys.readouterr().err
+    (run,) = (tmp_path / "CartPole-v1").glob("train-seed7-*")
+    steps = json.loads((run / RESUME_DIR / "state.json").read_text())["steps"]
+    # show says what it is and how to go on (it said "did the run end early?")
+    assert main(["show", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"is an interrupted train run (no result.json; its checkpoint is " \
+        f"at step {steps}): go on with: neuroq train --resume" in err[0], err
+    monkeypatch.undo()
+    result = json.loads((resume_run(run) / "result.json").read_text())
+    assert result["steps"] == steps and result["resumed"] is True
+
+
 def test_resume_names_a_later_stage_run_given_for_a_train_run(tmp_path, capsys):
     """The later stages keep a config.yaml too: `--resume <convert run>` said "finished
     already ... nothing to resume", as if it were a train run."""

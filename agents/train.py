@@ -68,6 +68,8 @@ ProgressFn = Callable[[int], None]
 #: the run (`neuroq tune` prunes trials this way; the run folder is then removed).
 EvalHook = Callable[[int, float], None]
 RESUME_DIR = "resume"
+LOCK_FILE = ".lock"
+"""A train run's lock: held by the process training it (`train_one`, `resume_run`)."""
 """The run folder's checkpoint for `resume_run` (model.zip, replay_buffer.pkl, state.json)."""
 DEFAULT_CHECKPOINT_EVERY_S = 60.0
 """Wall time (s) at least between two checkpoints (each at a selection evaluation): a
@@ -230,7 +232,8 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
     check_env_id(env_id)
     check_randomizations(env_id, cfg)
     run_dir = make_run_dir(out_root, env_id, "train", f"seed{seed}")
-    with removed_on_failure(run_dir, keep=_resumable), _resume_hint_on_os_error(run_dir):
+    with removed_on_failure(run_dir, keep=_resumable), _run_lock(run_dir), \
+            _resume_hint_on_os_error(run_dir):
 
         from stable_baselines3 import DQN
 
@@ -278,9 +281,41 @@ def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
     from neuroq.deploy.errors import given_path
 
     run_dir = given_path(run_dir, "--resume")  # "" is no folder (Path("") is this one)
-    checkpoint = run_dir / RESUME_DIR
     if not run_dir.is_dir():
         raise NeuroqError(f"{run_dir} does not exist: give the folder of an interrupted run")
+    with _run_lock(run_dir):
+        return _resume(run_dir, progress, progress_bar, threads, checkpoint_every_s)
+
+
+@contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold `run_dir`'s lock file for one process at a time (fcntl: released when the
+    process ends, however it ends): two `--resume` of one run both trained into it and
+    removed each other's checkpoints (an outsider). A finished run's lock file is removed;
+    an interrupted run keeps it (empty)."""
+    import fcntl
+
+    try:
+        handle = open(run_dir / LOCK_FILE, "a")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise NeuroqError(f"cannot lock {run_dir}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NeuroqError(f"{run_dir} is being trained by another process now (its "
+                              f"{LOCK_FILE} is held): one --resume at a time") from None
+        yield
+    finally:
+        if (run_dir / RESULT_FILE).exists():  # finished: nothing left to lock
+            (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        handle.close()
+
+
+def _resume(run_dir: Path, progress: ProgressFn | None, progress_bar: bool,
+            threads: int | None, checkpoint_every_s: float | None) -> Path:
+    """`resume_run` with the run's lock held."""
+    checkpoint = run_dir / RESUME_DIR
     if not (run_dir / "config.yaml").is_file():
         raise NeuroqError(f"{run_dir} is not a train run folder (no config.yaml)")
     try:

@@ -134,6 +134,25 @@ def test_ctrl_c_during_the_final_evaluation_leaves_a_run_to_report(tmp_path, mon
     assert result["steps"] == steps and result["resumed"] is True
 
 
+def test_one_process_at_a_time_trains_a_run(tmp_path):
+    """Two `--resume` of one run were both accepted, trained into the same folder and
+    removed each other's checkpoints (an outsider). The run's lock file is held by the
+    process training it; a second one is refused in one line."""
+    import fcntl
+
+    from neuroq.agents.train import LOCK_FILE
+
+    with pytest.raises(KeyboardInterrupt):  # a run with a checkpoint to go on from
+        train_one("CartPole-v1", 8, _cfg(), tmp_path, on_eval=_interrupt_at(400),
+                  checkpoint_every_s=0)
+    (run,) = (tmp_path / "CartPole-v1").glob("train-seed8-*")
+    with open(run / LOCK_FILE, "a") as other:  # another process's resume, training now
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(NeuroqError, match="is being trained by another process now"):
+            resume_run(run)
+    assert (resume_run(run) / "result.json").is_file()  # released: it goes on
+
+
 def test_resume_names_a_later_stage_run_given_for_a_train_run(tmp_path, capsys):
     """The later stages keep a config.yaml too: `--resume <convert run>` said "finished
     already ... nothing to resume", as if it were a train run."""

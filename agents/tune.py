@@ -51,6 +51,8 @@ from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file, yaml_pr
 
 STUDY_FILE = "study.journal"
 STUDY_NAME = "neuroq-dqn"
+RERUN_OF = "rerun_of"
+"""User attribute of a trial queued again for one an interrupted search left running."""
 #: Complete trials before the median pruner may stop one (Optuna's default).
 PRUNER_STARTUP_TRIALS = 5
 #: Random trials before TPE models the results (Optuna's default).
@@ -164,19 +166,33 @@ class StudyKeeper:
         self.running: dict[int, Any] = {}
 
     def fail_stale(self) -> int:
-        """Mark trials left RUNNING by an interrupted search as failed; return how many."""
+        """Mark trials left RUNNING by an interrupted search as failed, and queue a trial
+        with the same parameters for each (user attribute RERUN_OF: the interrupted one's
+        number), which the next `ask` takes; return how many. A rerun of an interrupted
+        search ran none of them again (they counted as finished: an outsider)."""
         from optuna.trial import TrialState
 
         stale = [t for t in self.study.get_trials(deepcopy=False)
                  if t.state == TrialState.RUNNING and t.number not in self.running]
         for t in stale:
             self.study.tell(t.number, state=TrialState.FAIL)
+            self.study.enqueue_trial(t.params, user_attrs={RERUN_OF: t.number})
         return len(stale)
 
+    def _rerun(self) -> set[int]:
+        """Numbers of the interrupted trials queued again."""
+        return {t.user_attrs[RERUN_OF] for t in self.study.get_trials(deepcopy=False)
+                if RERUN_OF in t.user_attrs}
+
     def finished(self) -> int:
+        """Trials that ran to an end (complete, pruned, failed), the interrupted ones queued
+        again not counted."""
         from optuna.trial import TrialState
 
-        return sum(t.state != TrialState.RUNNING for t in self.study.get_trials(deepcopy=False))
+        ended = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        rerun = self._rerun()
+        return sum(t.state in ended and t.number not in rerun
+                   for t in self.study.get_trials(deepcopy=False))
 
     def ask(self, space: dict[str, Distribution], base: dict[str, Any]) -> tuple[int, dict]:
         """A new trial: its number and full hyperparameters (DQNConfig.to_dict())."""
@@ -211,11 +227,14 @@ class StudyKeeper:
     def trials(self) -> list[dict[str, Any]]:
         """Every trial as a plain row (for trials.csv and the driver)."""
         rows = []
+        rerun = self._rerun()
         for t in self.study.get_trials(deepcopy=False):
-            rows.append({"number": t.number, "state": t.state.name.lower(), "value": t.value,
+            state = "interrupted" if t.number in rerun else t.state.name.lower()
+            rows.append({"number": t.number, "state": state, "value": t.value,
                          **{f"param_{k}": v for k, v in t.params.items()},
                          "run_dir": t.user_attrs.get("run_dir"),
                          "error": t.user_attrs.get("error"),
+                         RERUN_OF: t.user_attrs.get(RERUN_OF),
                          "hyperparameters": t.user_attrs.get("hyperparameters")})
         return rows
 
@@ -422,7 +441,8 @@ def _search(keeper: Any, ray: Any, env_id: str, n_trials: int, space: dict, base
     stale = _call(keeper, "fail_stale")
     finished = _call(keeper, "finished")
     say(f"tune {env_id}: {finished} of {n_trials} trials finished before"
-        + (f" ({stale} left running by an interrupted search, marked failed)" if stale else "")
+        + (f" ({stale} left running by an interrupted search: run again with their "
+           "parameters)" if stale else "")
         + f"; {max(0, n_trials - finished)} to run, "
         + ("one after another in this process" if ray is None else f"{workers} at once on Ray")
         + f"; folder {folder}")

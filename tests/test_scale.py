@@ -128,6 +128,30 @@ def test_median_pruner_stops_a_trial_below_the_median(tmp_path):
     assert [t["state"] for t in keeper.trials()] == ["complete", "pruned"]
 
 
+def test_trials_an_interrupted_search_left_running_are_run_again(tmp_path):
+    """A rerun of an interrupted `tune` marked the trials left running failed and counted
+    them finished: it ran none of them again and reported "2 failed" (an outsider). They
+    are queued again with their parameters, and count only once run."""
+    from neuroq.agents.tune import parse_space
+
+    space = parse_space({"learning_rate": {"loguniform": [1e-4, 1e-2]}}, "test")
+    base = hyperparams.DQNConfig().to_dict()
+    first = StudyKeeper(str(tmp_path), seed=0, startup_trials=1, warmup_steps=200)
+    n0, _ = first.ask(space, base)
+    first.tell(n0, {"state": "complete", "value": 100.0})
+    left = [first.ask(space, base) for _ in range(2)]  # running when the search stops
+    again = StudyKeeper(str(tmp_path), seed=0, startup_trials=1, warmup_steps=200)
+    assert again.fail_stale() == 2 and again.finished() == 1
+    for number, hp in left:  # the queued trials come first, with the same parameters
+        n, hp2 = again.ask(space, base)
+        assert n > number and hp2["learning_rate"] == hp["learning_rate"]
+        again.tell(n, {"state": "complete", "value": 50.0})
+    assert again.finished() == 3
+    states = [t["state"] for t in again.trials()]
+    assert states == ["complete", "interrupted", "interrupted", "complete", "complete"]
+    assert [t["rerun_of"] for t in again.trials()][3:] == [left[0][0], left[1][0]]
+
+
 def test_sweep_on_a_users_env_module(ray_local, tmp_path):
     """Ray workers import the user's module (here from the working folder, the repository)."""
     spec = parse_spec({"name": "user", "env": "tests.helpers.user_envs:LineEnv",

@@ -85,10 +85,12 @@ def run(args: argparse.Namespace) -> int:
                       args.workers, space, hyperparameters, args.set, args.address,
                       args.serial, show_progress=not args.no_progress)
     states = {s: sum(t["state"] == s for t in result.trials)
-              for s in ("complete", "pruned", "fail")}
+              for s in ("complete", "pruned", "fail", "interrupted")}
+    again = (f", {states['interrupted']} interrupted and run again"
+             if states["interrupted"] else "")
     print(f"{counted(len(result.trials), 'trial')} ({states['complete']} complete, "
-          f"{states['pruned']} pruned, {states['fail']} failed) in {result.wall_s:.1f} s; "
-          f"study {result.folder}")
+          f"{states['pruned']} pruned, {states['fail']} failed{again}) in "
+          f"{result.wall_s:.1f} s; study {result.folder}")
     if result.best is None:
         print("no trial completed: no best settings")
         return 0

@@ -32,9 +32,6 @@ import numpy as np
 
 EXPORT_STAGE = "export"
 ARTIFACT_DIR = "artifact"
-PARTIAL_SUFFIX = ".partial"
-"""The artifact is written as `artifact.partial/` and renamed to `artifact/` once its gate
-is passed (or skipped, or forced): a stopped export leaves no `artifact/` to play."""
 #: Episodes of the exported artifact's return check by default.
 DEFAULT_EVAL_EPISODES = 100
 #: The export gate: the SNN must keep at least this fraction of the float DQN's return on
@@ -69,11 +66,13 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     rates are recorded too (`outcomes`), and the success fraction beside them."""
     from neuroq.agents.robustness import policy_act
     from neuroq.deploy import seeds
+    from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.policy import load_policy
     from neuroq.deploy.rollout import outcome_summary, run_episodes
     from neuroq.deploy.stats import fraction_of, summarize
 
-    policy = load_policy(artifact_dir, backend="emulator")
+    # the artifact export is writing (artifact.partial/): read as such, here only
+    policy = load_policy(load_artifact(artifact_dir, partial=True), backend="emulator")
     env_id = policy.manifest["env_id"]
     event = hasattr(policy.encoder, "encode_events")
     snn = run_episodes(env_id, policy_act(policy, event), episodes, seeds.GATE_BASE)
@@ -166,7 +165,12 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         require_run_dir,
         write_json,
     )
-    from neuroq.deploy.artifact import MANIFEST_FILE, load_artifact, save_artifact
+    from neuroq.deploy.artifact import (
+        MANIFEST_FILE,
+        PARTIAL_SUFFIX,
+        load_artifact,
+        save_artifact,
+    )
     from neuroq.deploy.errors import NeuroqError
 
     src = require_run_dir(finetune_run, must_contain="")  # first: one line before any work

@@ -71,6 +71,9 @@ FORMAT_VERSION = 2
 READ_FORMAT_VERSIONS = (1, 2)
 WEIGHTS_FILE = "network.nir.h5"
 MANIFEST_FILE = "manifest.json"
+PARTIAL_SUFFIX = ".partial"
+"""An artifact folder still being written (`neuroq export` writes `artifact.partial/` and
+renames it `artifact/` once its gate is passed): never read as an artifact."""
 #: NIR integration step in time units; one unit is one chip time step (see module docstring).
 NIR_DT = CHIP_DT
 INT8_MIN, INT8_MAX = -128, 127
@@ -558,15 +561,16 @@ def _shipped_hint(given: Any) -> str:
     return f"; the shipped artifact of that name is {shipped}"
 
 
-def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool = True
-                  ) -> tuple[Path, dict[str, Any]]:
+def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool = True,
+                  partial: bool = False) -> tuple[Path, dict[str, Any]]:
     """(folder, manifest) of an artifact folder or its manifest.json (or a shipped artifact
     by its name, `cartpole`, where no such path exists), the manifest's format, required
     keys and, with `verify`, its own hash (MANIFEST_HASH_KEY) checked; the weights are
     neither read nor checked (load_artifact does that). For a node that needs only what the
     manifest says (the actuator: the robot interface). what: how the path was given, for
     the messages ("artifact", "--artifact"). verify False: for `neuroq show`, which shows
-    an edited manifest (and says so)."""
+    an edited manifest (and says so). partial: read a folder still being written
+    (PARTIAL_SUFFIX: the export's own gate does), else refused."""
     p = given_path(path, what)
     if not p.exists():
         p = _shipped_by_name(path, p, what)
@@ -576,10 +580,14 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool 
         raise NeuroqError(f"{what} {p} is a file, not an artifact folder (a folder holding "
                           f"{MANIFEST_FILE} and {WEIGHTS_FILE}){hint}")
     folder = p.parent if p.name == MANIFEST_FILE else p
+    if folder.name.endswith(PARTIAL_SUFFIX) and not partial:  # an export stopped in its gate
+        raise NeuroqError(f"{folder} is an artifact its export was still writing (stopped "
+                          "before it passed its gate): not an artifact; export it again")
     mpath = folder / MANIFEST_FILE
     if not mpath.is_file():
         # a run folder holding its artifact (an export run's artifact/): name it
-        inner = sorted(str(m.parent) for m in folder.glob(f"*/{MANIFEST_FILE}"))
+        inner = sorted(str(m.parent) for m in folder.glob(f"*/{MANIFEST_FILE}")
+                       if not m.parent.name.endswith(PARTIAL_SUFFIX))
         hint = f"; did you mean {' or '.join(inner)}?" if inner else _shipped_hint(path)
         raise NeuroqError(f"{folder} is not an artifact: it has no {MANIFEST_FILE}{hint}")
     try:
@@ -602,12 +610,14 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool 
     return folder, manifest
 
 
-def load_artifact(path: str | os.PathLike, what: str = "artifact") -> Artifact:
+def load_artifact(path: str | os.PathLike, what: str = "artifact",
+                  partial: bool = False) -> Artifact:
     """Load an artifact from its folder or its manifest.json; check the weights' SHA-256.
-    what: how the path was given, for the messages ("artifact", "--artifact")."""
+    what: how the path was given, for the messages ("artifact", "--artifact"). partial: as
+    in `read_manifest`."""
     import nir
 
-    folder, manifest = read_manifest(path, what)
+    folder, manifest = read_manifest(path, what, partial=partial)
     mpath = folder / MANIFEST_FILE
     wpath = folder / WEIGHTS_FILE
     if not wpath.is_file():

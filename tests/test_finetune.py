@@ -142,7 +142,8 @@ def test_export_carries_its_float_dqn_and_the_gate_figures(tmp_path):
     assert made.result["interface"] == "cartpole"
 
 
-def test_an_export_stopped_during_its_gate_leaves_no_artifact_to_play(tmp_path, monkeypatch):
+def test_an_export_stopped_during_its_gate_leaves_no_artifact_to_play(tmp_path, monkeypatch,
+                                                                      capsys):
     """Ctrl-C during the gate kept the run folder with a whole artifact/ that never passed
     the gate, and `neuroq eval` played it without a word (an outsider). The artifact is
     written as artifact.partial/ and named artifact/ only after the gate."""
@@ -158,7 +159,14 @@ def test_an_export_stopped_during_its_gate_leaves_no_artifact_to_play(tmp_path, 
                gate_episodes=5)
     (run,) = (tmp_path / "CartPole-v1").glob("export-*")
     assert not (run / "artifact").exists() and (run / "artifact.partial").is_dir()
+    capsys.readouterr()
+    # the run folder's hint named artifact.partial (a reviewer), which played the network
     assert main(["eval", str(run), "--episodes", "1", "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "is not an artifact: it has no manifest.json" in err and "partial" not in err, err
+    for given in (run / "artifact.partial", run / "artifact.partial" / "manifest.json"):
+        assert main(["eval", str(given), "--episodes", "1", "--out", str(tmp_path / "e")]) == 2
+        assert "its export was still writing" in capsys.readouterr().err
     monkeypatch.undo()
     made = export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=0.0,
                   gate_episodes=2)

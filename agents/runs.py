@@ -12,7 +12,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -74,17 +74,48 @@ def make_run_dir(out_root: str | os.PathLike, env_id: str, stage: str, tag: str 
 
 
 @contextmanager
-def removed_on_failure(run_dir: Path, keep: Callable[[Path], bool] | None = None
+def removed_on_failure(run_dir: Path, keep_on: tuple[type[BaseException], ...] = ()
                        ) -> Iterator[Path]:
     """Yield `run_dir`; if the stage fails with an exception, remove the folder again, so a
     failed stage leaves no half-written run behind (an interrupt, Ctrl-C, keeps it), unless
-    `keep(run_dir)` says it holds something to go on from (a train run's checkpoint)."""
+    the exception is one of `keep_on` (a failure the run can go on from)."""
     try:
         yield run_dir
-    except Exception:
-        if keep is None or not keep(run_dir):
+    except Exception as exc:
+        if not isinstance(exc, keep_on):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+LOCK_FILE = ".lock"
+"""A folder's lock file (`held_lock`): a train run being trained, a tune study searched."""
+
+
+@contextmanager
+def held_lock(folder: Path, busy: str) -> Iterator[None]:
+    """Hold `folder`'s LOCK_FILE for this process (fcntl.flock: released when the process
+    ends, however it ends); NeuroqError(`busy`) when another process holds it. A folder
+    where no lock file can be made, or a file system without flock (some network and FUSE
+    mounts), goes unlocked rather than refused."""
+    import fcntl
+
+    try:
+        handle = open(folder / LOCK_FILE, "a")  # noqa: SIM115 - closed below
+    except OSError:
+        handle = None
+    if handle is not None:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise NeuroqError(busy) from None
+        except OSError:  # no flock here (ENOLCK, EOPNOTSUPP, ...): unlocked
+            pass
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.close()
 
 
 def ensure_writable(folder: str | os.PathLike, option: str = "--out") -> Path:

@@ -29,6 +29,7 @@ and its action space through `DQN(seed=seed)`, the selection env with
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import shlex
@@ -45,7 +46,9 @@ import yaml
 
 from neuroq.agents.hyperparams import DQNConfig
 from neuroq.agents.runs import (
+    LOCK_FILE,
     RESULT_FILE,
+    held_lock,
     make_run_dir,
     read_json,
     removed_on_failure,
@@ -68,8 +71,6 @@ ProgressFn = Callable[[int], None]
 #: the run (`neuroq tune` prunes trials this way; the run folder is then removed).
 EvalHook = Callable[[int, float], None]
 RESUME_DIR = "resume"
-LOCK_FILE = ".lock"
-"""A train run's lock: held by the process training it (`train_one`, `resume_run`)."""
 """The run folder's checkpoint for `resume_run` (model.zip, replay_buffer.pkl, state.json)."""
 DEFAULT_CHECKPOINT_EVERY_S = 60.0
 """Wall time (s) at least between two checkpoints (each at a selection evaluation): a
@@ -232,8 +233,8 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
     check_env_id(env_id)
     check_randomizations(env_id, cfg)
     run_dir = make_run_dir(out_root, env_id, "train", f"seed{seed}")
-    with removed_on_failure(run_dir, keep=_resumable), _run_lock(run_dir), \
-            _resume_hint_on_os_error(run_dir):
+    with removed_on_failure(run_dir, keep_on=(RunKeptError,)), _run_lock(run_dir), \
+            _resume_hint_on_write_error(run_dir):
 
         from stable_baselines3 import DQN
 
@@ -248,26 +249,54 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
                                  progress_bar, on_eval, checkpoint_every_s)
 
 
-def _resumable(run_dir: Path) -> bool:
-    """Whether a train run folder holds a checkpoint to go on from."""
-    return (run_dir / RESUME_DIR / "state.json").is_file()
+def resumable(run_dir: Path) -> bool:
+    """Whether a train run folder holds a checkpoint to go on from and no result."""
+    return (run_dir / RESUME_DIR / "state.json").is_file() and not (run_dir / RESULT_FILE
+                                                                     ).exists()
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The step of a resumable run's checkpoint (None: not resumable, or unreadable)."""
+    if not resumable(run_dir):
+        return None
+    try:
+        return int(read_json(run_dir / RESUME_DIR / "state.json")["steps"])
+    except (NeuroqError, KeyError, TypeError, ValueError):
+        return None
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that goes on with an interrupted train run (its path quoted)."""
+    return f"neuroq train --resume {shlex.quote(str(run_dir))}"
+
+
+class RunKeptError(NeuroqError):
+    """A train run failed in a way it can go on from (a write error with a checkpoint in
+    place): its folder is kept (`removed_on_failure`'s keep_on), the message says how."""
+
+
+#: Errors of writing that space, permissions or the disk cause, which a user can mend and
+#: then go on: a run holding a checkpoint is kept for them (`_resume_hint_on_write_error`).
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                          errno.EPERM, errno.EIO})
 
 
 @contextmanager
-def _resume_hint_on_os_error(run_dir: Path) -> Iterator[None]:
-    """An OSError (a full disk, a folder made read-only) while the run holds a checkpoint:
-    NeuroqError, one line saying so and how to go on (the folder is kept: `_resumable`).
-    An outsider's full disk removed the run, its good checkpoint with it."""
+def _resume_hint_on_write_error(run_dir: Path) -> Iterator[None]:
+    """A write error (WRITE_ERRNOS: a full disk, a folder made read-only) while the run
+    holds a checkpoint: RunKeptError, one line saying so and how to go on. An outsider's
+    full disk removed the run, its good checkpoint with it. Any other error is left as it
+    is (the run is then removed, as every failed stage)."""
     try:
         yield
     except OSError as exc:
-        if not _resumable(run_dir):
+        if exc.errno not in WRITE_ERRNOS or not resumable(run_dir):
             raise
-        steps = read_json(run_dir / RESUME_DIR / "state.json").get("steps")
-        raise NeuroqError(
+        steps = checkpoint_step(run_dir)
+        raise RunKeptError(
             f"cannot write {exc.filename or 'the run'}: {exc.strerror or exc}; {run_dir} keeps "
-            f"its checkpoint at step {steps}: once it can be written, go on with: neuroq "
-            f"train --resume {shlex.quote(str(run_dir))}") from None
+            f"its checkpoint at step {steps}: once it can be written, go on with: "
+            f"{resume_command(run_dir)}") from None
 
 
 def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
@@ -276,46 +305,25 @@ def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
     """Go on with an interrupted train run from its last checkpoint (`RESUME_DIR`) to its
     `n_timesteps`, then write its results as `train_one` does; return the run folder.
     Everything but `threads` (default: the run's) comes from the run's config.yaml.
-    Raises NeuroqError for a folder that is no train run, one that finished, or one
-    interrupted before its first checkpoint. A failure here leaves the folder as it was."""
+    Raises NeuroqError for a folder that is no train run, one that finished, one
+    interrupted before its first checkpoint, or one another process is training (its lock
+    file). A failure here leaves the folder as it was."""
     from neuroq.deploy.errors import given_path
 
     run_dir = given_path(run_dir, "--resume")  # "" is no folder (Path("") is this one)
+    doc = _resumable_config(run_dir)  # before the lock: no lock file in a wrong folder
+    with _run_lock(run_dir):
+        if (run_dir / RESULT_FILE).exists():  # the other process finished meanwhile
+            raise NeuroqError(f"{run_dir} finished already ({RESULT_FILE} is there): nothing "
+                              "to resume")
+        return _resume(run_dir, doc, progress, progress_bar, threads, checkpoint_every_s)
+
+
+def _resumable_config(run_dir: Path) -> dict[str, Any]:
+    """The config.yaml of a train run folder that `--resume` can go on with, else
+    NeuroqError saying why not."""
     if not run_dir.is_dir():
         raise NeuroqError(f"{run_dir} does not exist: give the folder of an interrupted run")
-    with _run_lock(run_dir):
-        return _resume(run_dir, progress, progress_bar, threads, checkpoint_every_s)
-
-
-@contextmanager
-def _run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold `run_dir`'s lock file for one process at a time (fcntl: released when the
-    process ends, however it ends): two `--resume` of one run both trained into it and
-    removed each other's checkpoints (an outsider). A finished run's lock file is removed;
-    an interrupted run keeps it (empty)."""
-    import fcntl
-
-    try:
-        handle = open(run_dir / LOCK_FILE, "a")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise NeuroqError(f"cannot lock {run_dir}: {exc.strerror or exc}") from None
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise NeuroqError(f"{run_dir} is being trained by another process now (its "
-                              f"{LOCK_FILE} is held): one --resume at a time") from None
-        yield
-    finally:
-        if (run_dir / RESULT_FILE).exists():  # finished: nothing left to lock
-            (run_dir / LOCK_FILE).unlink(missing_ok=True)
-        handle.close()
-
-
-def _resume(run_dir: Path, progress: ProgressFn | None, progress_bar: bool,
-            threads: int | None, checkpoint_every_s: float | None) -> Path:
-    """`resume_run` with the run's lock held."""
-    checkpoint = run_dir / RESUME_DIR
     if not (run_dir / "config.yaml").is_file():
         raise NeuroqError(f"{run_dir} is not a train run folder (no config.yaml)")
     try:
@@ -330,9 +338,31 @@ def _resume(run_dir: Path, progress: ProgressFn | None, progress_bar: bool,
     if (run_dir / RESULT_FILE).exists():
         raise NeuroqError(f"{run_dir} finished already ({RESULT_FILE} is there): nothing to "
                           "resume")
-    if not (checkpoint / "state.json").is_file():
+    if not (run_dir / RESUME_DIR / "state.json").is_file():
         raise NeuroqError(f"{run_dir} has no checkpoint to resume from ({RESUME_DIR}/): it "
                           "stopped before its first one; train it again")
+    return doc
+
+
+@contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold `run_dir`'s lock while it trains (`held_lock`); a finished run's lock file is
+    removed. Two `--resume` of one run both trained into it and removed each other's
+    checkpoints (an outsider)."""
+    with held_lock(run_dir, f"{run_dir} is being trained by another process now (its "
+                            f"{LOCK_FILE} is held): one --resume at a time"):
+        try:
+            yield
+        finally:
+            if (run_dir / RESULT_FILE).exists():  # finished: nothing left to lock
+                (run_dir / LOCK_FILE).unlink(missing_ok=True)
+
+
+def _resume(run_dir: Path, doc: dict[str, Any], progress: ProgressFn | None,
+            progress_bar: bool, threads: int | None, checkpoint_every_s: float | None
+            ) -> Path:
+    """`resume_run` with the run's lock held; `doc` its config.yaml."""
+    checkpoint = run_dir / RESUME_DIR
     try:
         env_id, seed = str(doc["env_id"]), int(doc["seed"])
         cfg = DQNConfig.from_dict(doc["hyperparameters"])
@@ -349,7 +379,7 @@ def _resume(run_dir: Path, progress: ProgressFn | None, progress_bar: bool,
     model = DQN.load(checkpoint / "model.zip", env=env, device="cpu",
                      tensorboard_log=str(run_dir / "tb"))
     model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
-    with _resume_hint_on_os_error(run_dir):
+    with _resume_hint_on_write_error(run_dir):
         return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,
                                  progress_bar, None, checkpoint_every_s, state)
 
@@ -410,10 +440,10 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
                     callback=selection, tb_log_name="dqn", progress_bar=progress_bar,
                     reset_num_timesteps=state is None)
     except KeyboardInterrupt:
-        if (run_dir / RESUME_DIR / "state.json").is_file():
-            steps = read_json(run_dir / RESUME_DIR / "state.json")["steps"]
+        steps = checkpoint_step(run_dir)
+        if steps is not None:
             print(f"\ninterrupted: {run_dir} keeps its checkpoint at step {steps}; go on "
-                  f"with: neuroq train --resume {shlex.quote(str(run_dir))}", file=sys.stderr)
+                  f"with: {resume_command(run_dir)}", file=sys.stderr)
         raise
     wall_s = wall_before + time.perf_counter() - t0
     if not all(torch.isfinite(w).all() for w in model.policy.parameters()):
@@ -433,8 +463,8 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
     except KeyboardInterrupt:  # trained: a checkpoint now, so only the report is left to do
         _save_checkpoint(run_dir, model, selection, wall_s)
         print(f"\ninterrupted during the final evaluation: {run_dir} is trained "
-              f"({model.num_timesteps} steps); write its report with: neuroq train --resume "
-              f"{shlex.quote(str(run_dir))}", file=sys.stderr)
+              f"({model.num_timesteps} steps); write its report with: "
+              f"{resume_command(run_dir)}", file=sys.stderr)
         raise
     result = {
         "env_id": env_id, "seed": seed, "steps": int(model.num_timesteps),
@@ -469,11 +499,13 @@ _WORKER: dict[str, Any] = {}
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 
 
-def _init_worker(queue: Any, stop: Any) -> None:
+def _init_worker(queue: Any, stop: Any, parent: int) -> None:
     """In each worker process: SIGTERM when the parent dies (Linux: prctl PR_SET_PDEATHSIG),
     so a killed `neuroq train --seeds` leaves no worker training on (an outsider found two
     orphans that went on to train a queued seed); the queue and the stop event. SIGINT is
-    ignored while a worker waits for a seed (a Ctrl-C there broke the pool)."""
+    ignored while a worker waits for a seed (a Ctrl-C there broke the pool). parent: the
+    pid of the process that started the pool; another parent now means it died already
+    (a parent pid of 1 alone does not: neuroq may run as PID 1 in a container)."""
     import signal
 
     _WORKER.update(queue=queue, stop=stop)
@@ -486,7 +518,7 @@ def _init_worker(queue: Any, stop: Any) -> None:
                                                     0, 0, 0)
         except (OSError, AttributeError):  # no prctl: the parent's stop event still works
             pass
-    if os.getppid() == 1:  # the parent died before the signal was set
+    if os.getppid() != parent:  # the parent died before the signal was set
         os._exit(1)
 
 
@@ -525,9 +557,10 @@ def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os
 
     Ctrl-C stops them all: the seeds not started are not started, the running ones stop at
     their next progress report (each keeps its checkpoint and prints its resume line),
-    then a summary and KeyboardInterrupt. A worker that dies (killed, out of memory) ends
-    the others too: NeuroqError naming the seeds that finished and the runs left to
-    resume. The workers end with the parent, even a killed one (Linux)."""
+    then a summary and KeyboardInterrupt. A seed that fails (an error, or its worker dies:
+    killed, out of memory) stops the others the same way: the summary, then NeuroqError
+    (or the seed's own error). The workers end with the parent, even a killed one
+    (Linux)."""
     import multiprocessing as mp
     import queue as queue_mod
     from concurrent.futures import ProcessPoolExecutor
@@ -558,44 +591,50 @@ def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os
         if seed in bars:
             bars[seed].update(steps - bars[seed].n)
 
-    def collect(futures: dict) -> Exception | None:
-        """The finished seeds' runs into `done`; the first worker failure, if any."""
-        failed = None
+    failures: dict[int, BaseException] = {}
+
+    def collect(futures: dict) -> None:
+        """The finished seeds' runs into `done`, the failed ones' errors into `failures`."""
         for f, seed in futures.items():
             if f.cancelled():
                 continue
             failure = f.exception()
             if failure is None:
                 done[seed] = None if f.result() is None else Path(f.result())
-            elif failed is None:
-                failed = failure
-        return failed
+            else:
+                failures[seed] = failure
 
+    futures: dict = {}
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                 initializer=_init_worker, initargs=(q, stop)) as pool:
-            futures = {pool.submit(_worker, job): job[1] for job in jobs}
+                                 initializer=_init_worker,
+                                 initargs=(q, stop, os.getpid())) as pool:
             try:
+                for job in jobs:  # inside: a Ctrl-C while the workers start stops them too
+                    futures[pool.submit(_worker, job)] = job[1]
                 while not all(f.done() for f in futures):
                     drain(0.5)
+                    if any(f.done() and not f.cancelled() and f.exception() is not None
+                           for f in futures):
+                        break  # a seed failed: the others are stopped too
             except KeyboardInterrupt:
-                stop.set()  # a Ctrl-C reaches the workers too; a SIGINT to us alone does not
-                for f in futures:
-                    f.cancel()
-                while not all(f.done() for f in futures):  # each stops at its next report
-                    drain(0.2)
+                _stop_all(stop, futures, drain)
                 collect(futures)
-                _say_stopped(seeds, done, out_root, env_id, started)
+                _say_stopped(seeds, done, failures, out_root, env_id, started)
                 raise
-            failed = collect(futures)
-            if isinstance(failed, BrokenProcessPool):
-                stop.set()
-                _say_stopped(seeds, done, out_root, env_id, started)
-                raise NeuroqError(f"a training worker ended abruptly ({failed}); the seeds "
-                                  "it ran with were stopped with it (the runs to go on with "
-                                  "are listed above)")
-            if failed is not None:
-                raise failed
+            _stop_all(stop, futures, drain)  # nothing left to stop unless a seed failed
+            collect(futures)
+        if failures:
+            _say_stopped(seeds, done, failures, out_root, env_id, started)
+            seed, first = next(iter(failures.items()))
+            if isinstance(first, BrokenProcessPool):
+                raise NeuroqError(f"a training worker ended abruptly ({first}); the other "
+                                  "seeds were stopped with it (the runs to go on with are "
+                                  "listed above)")
+            if isinstance(first, NeuroqError):
+                raise NeuroqError(f"seed {seed}: {first}; the other seeds were stopped "
+                                  "(listed above)")
+            raise first
         for bar in bars.values():
             bar.update(cfg.n_timesteps - bar.n)
     finally:
@@ -604,10 +643,26 @@ def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os
     return [p for p in (done[s] for s in seeds) if p is not None]
 
 
-def _say_stopped(seeds: list[int], done: dict[int, Path | None], out_root: str | os.PathLike,
+def _stop_all(stop: Any, futures: dict, drain: Callable[[float], None]) -> None:
+    """Ask every worker to stop: the seeds not started do not start, the running ones stop
+    at their next progress report; return once all are done."""
+    if all(f.done() for f in futures):
+        return
+    stop.set()
+    for f in futures:
+        f.cancel()
+    while not all(f.done() for f in futures):
+        drain(0.2)
+
+
+def _say_stopped(seeds: list[int], done: dict[int, Path | None],
+                 failures: dict[int, BaseException], out_root: str | os.PathLike,
                  env_id: str, started: float) -> None:
-    """On stderr: per seed, its finished run, its interrupted run to resume (a checkpoint
-    in a train run folder of this seed made since `started`), or that it did not start."""
+    """On stderr: per seed, its finished run, its error, its interrupted run to resume (a
+    checkpoint in a train run folder of this seed made since `started`), or that it did
+    not start."""
+    from concurrent.futures.process import BrokenProcessPool
+
     from neuroq.agents.runs import env_folder
 
     folder = Path(out_root) / env_folder(env_id)
@@ -619,14 +674,15 @@ def _say_stopped(seeds: list[int], done: dict[int, Path | None], out_root: str |
             continue
         runs = sorted((p for p in folder.glob(f"train-seed{seed}-*")
                        if p.stat().st_mtime >= started - 1), key=lambda p: p.stat().st_mtime)
-        resumable = [p for p in runs if (p / RESUME_DIR / "state.json").is_file()
-                     and not (p / RESULT_FILE).exists()]
-        if resumable:
-            lines.append(f"  seed {seed}: interrupted; go on with: neuroq train --resume "
-                         f"{shlex.quote(str(resumable[-1]))}")
-        elif runs:
-            lines.append(f"  seed {seed}: interrupted before its first checkpoint, "
-                         f"{runs[-1]}")
+        kept = [p for p in runs if resumable(p)]
+        failure = failures.get(seed)
+        own = failure is not None and not isinstance(failure, BrokenProcessPool)
+        what = (f"failed ({' '.join(str(failure).split()) or type(failure).__name__})" if own
+                else "interrupted" if failure is None else "stopped (a worker ended abruptly)")
+        if kept:
+            lines.append(f"  seed {seed}: {what}; go on with: {resume_command(kept[-1])}")
+        elif runs or own:
+            lines.append(f"  seed {seed}: {what}, with no checkpoint to go on from")
         else:
             lines.append(f"  seed {seed}: not started")
     print("neuroq train: stopped:\n" + "\n".join(lines), file=sys.stderr)

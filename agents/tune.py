@@ -375,7 +375,7 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
     reads them (default: the shipped file's). The command reads both files before it calls
     this, so a wrong file is one line before Ray starts, and each is read once."""
     from neuroq.agents import hyperparams
-    from neuroq.agents.runs import ensure_writable
+    from neuroq.agents.runs import ensure_writable, held_lock
     from neuroq.agents.train import check_env_id, check_randomizations
 
     if not isinstance(n_trials, int) or n_trials < 1:
@@ -398,38 +398,42 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
                            "constant liar)",
                 "pruner": f"median ({startup_trials} startup trials, never at the first "
                           "evaluation)"}
-    _check_settings(folder, settings)
-    t0 = time.perf_counter()
+    # one search of a study at a time: a second marked the first's running trials failed
+    # and queued them again (a reviewer)
+    with held_lock(folder, f"the study {folder} is being searched by another neuroq tune "
+                           "now: one at a time (or give another --name)"):
+        _check_settings(folder, settings)
+        t0 = time.perf_counter()
 
-    def save(keeper: Any) -> list[dict[str, Any]]:
-        """Rewrite trials.csv, best.yaml and result.json (after every finished trial, so an
-        interrupted search leaves them current)."""
-        trials = _call(keeper, "trials")
-        write_outputs(folder, env_id, trials, settings, time.perf_counter() - t0)
-        return trials
+        def save(keeper: Any) -> list[dict[str, Any]]:
+            """Rewrite trials.csv, best.yaml and result.json (after every finished trial, so an
+            interrupted search leaves them current)."""
+            trials = _call(keeper, "trials")
+            write_outputs(folder, env_id, trials, settings, time.perf_counter() - t0)
+            return trials
 
-    if serial:
-        keeper: Any = StudyKeeper(str(folder), seed, startup_trials, 2 * base.eval_freq)
-        _search(keeper, None, env_id, n_trials, space, base, seed, folder, loaded.defaults,
-                workers, show_progress, say, save)
-        trials = keeper.trials()
-    else:
-        from neuroq.agents.ray_session import ray_session
-
-        with ray_session(workers, address) as ray:
-            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
-                                                  soft=False)
-            actor = ray.remote(num_cpus=0)(StudyKeeper).options(
-                scheduling_strategy=here).remote(str(folder), seed, startup_trials,
-                                                 2 * base.eval_freq)
-            _search(actor, ray, env_id, n_trials, space, base, seed, folder, loaded.defaults,
+        if serial:
+            keeper: Any = StudyKeeper(str(folder), seed, startup_trials, 2 * base.eval_freq)
+            _search(keeper, None, env_id, n_trials, space, base, seed, folder, loaded.defaults,
                     workers, show_progress, say, save)
-            trials = ray.get(actor.trials.remote())
-    wall_s = time.perf_counter() - t0
-    best, best_yaml = write_outputs(folder, env_id, trials, settings, wall_s)
-    return TuneResult(folder, best, best_yaml, trials, wall_s)
+            trials = keeper.trials()
+        else:
+            from neuroq.agents.ray_session import ray_session
+
+            with ray_session(workers, address) as ray:
+                from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+                here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
+                                                      soft=False)
+                actor = ray.remote(num_cpus=0)(StudyKeeper).options(
+                    scheduling_strategy=here).remote(str(folder), seed, startup_trials,
+                                                     2 * base.eval_freq)
+                _search(actor, ray, env_id, n_trials, space, base, seed, folder, loaded.defaults,
+                        workers, show_progress, say, save)
+                trials = ray.get(actor.trials.remote())
+        wall_s = time.perf_counter() - t0
+        best, best_yaml = write_outputs(folder, env_id, trials, settings, wall_s)
+        return TuneResult(folder, best, best_yaml, trials, wall_s)
 
 
 def _search(keeper: Any, ray: Any, env_id: str, n_trials: int, space: dict, base: DQNConfig,

@@ -60,17 +60,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"(the whole manifest: neuroq show {shlex.quote(str(args.run))} --json)")
         return 0
     if not found:
-        from neuroq.agents.train import RESUME_DIR
+        from neuroq.agents.train import checkpoint_step, resumable, resume_command
 
-        checkpoint = run_dir / RESUME_DIR / "state.json"
-        if checkpoint.is_file():  # an interrupted train run: say what to do with it
-            try:
-                steps = f" at step {read_json(checkpoint)['steps']}"
-            except (NeuroqError, KeyError, TypeError):
-                steps = ""
+        if resumable(run_dir):  # an interrupted train run: say what to do with it
+            steps = checkpoint_step(run_dir)
+            at = f" at step {steps}" if steps is not None else ""
             raise NeuroqError(f"{run_dir} is an interrupted train run (no {RESULT_FILE}; its "
-                              f"checkpoint is{steps}): go on with: neuroq train --resume "
-                              f"{shlex.quote(str(run_dir))}")
+                              f"checkpoint is{at}): go on with: {resume_command(run_dir)}")
         raise NeuroqError(f"{run_dir} is not a finished run folder: it has no {RESULT_FILE} "
                           f"(nor an energy run's {REPORT_FILE}; did the run end early?)")
     result = read_json(found[0])

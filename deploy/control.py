@@ -187,8 +187,9 @@ NS_PER_S = 1_000_000_000
 #: policy node's `max_stamp_lead_s`): clocks that chrony or NTP keep in step differ by
 #: micro- to milliseconds, so 1 s is three orders of magnitude of slack.
 DEFAULT_MAX_STAMP_LEAD_S = 1.0
-#: A reading stamp further back than this on the receiving node's clock is taken as another
-#: clock, not as latency: it is answered but left out of latency figures and watchdog credit.
+#: A reading stamp further back than this on the receiving node's clock is left out of the
+#: latency figures (no stamp can push a latency window to its cap). The policy node answers
+#: it; the actuator does not command it (older than its watchdog timeout: `is_stale`).
 PLAUSIBLE_LATENCY_S = 1.0
 #: Longest string a node copies from an input into an output, characters. Only frame_id is
 #: copied (reading -> action); tf frame names are tens of characters ("base_link",

@@ -20,12 +20,15 @@ once per timeout and reports it in diagnostics (level WARN) until actions return
 counts from the reading's stamp, which the action carries (`watchdog_from_reading_stamp`,
 default true; a stamp ahead of our clock counts from the action's arrival): an action whose
 reading is already `watchdog_timeout_s` old when it arrives is stale and is not commanded
-(`stale_actions`, WARN; `neuroq.deploy.control.is_stale`), as ROS 2 controllers treat a
-command older than their timeout. Wall-clock stamps are taken to be in step with this
-node's clock, as ROS assumes (chrony, NTP). A stamp before 2001 is another clock's (the
-event node's camera time, a microcontroller's since boot, a simulation's without
-`use_sim_time`) and counts from the action's arrival (`neuroq.deploy.control.same_clock`);
-`watchdog_from_reading_stamp` false counts every action from its arrival. The watchdog and
+(`stale_actions`, WARN; `neuroq.deploy.control.is_stale`), as diff_drive_controller
+ignores a command older than its `cmd_vel_timeout`; so is an action answering the same
+reading as the last one commanded (a sensor repeating its last message). Wall-clock stamps
+are taken to be in step with this node's clock, as ROS assumes (chrony, NTP). A stamp before
+2001 is another clock's (the event node's camera time, a microcontroller's since boot, a
+simulation's without `use_sim_time`) and counts from the action's arrival
+(`neuroq.deploy.control.same_clock`); so does every action under `use_sim_time`
+(simulated time runs at its own rate against the steady timeout), and with
+`watchdog_from_reading_stamp` false (which also lets a repeated reading through). The watchdog and
 diagnostics timers run on the steady clock: nothing (`use_sim_time`, a paused or absent
 /clock) can stop them, and every parameter, `use_sim_time` included, is refused at run
 time (`neuroq.ros_nodes.params.refuse_runtime_changes`).
@@ -136,10 +139,17 @@ class ActuatorNode(Node):
         timeout = declare(self, "watchdog_timeout_s", 0.015,
                           "no valid action for this long -> safe command",
                           float_range=(0.001, 10.0))
-        self._count_from_reading = declare(
+        count_from_reading = declare(
             self, "watchdog_from_reading_stamp", True,
             "count the timeout from the stamp of the reading behind each action (when the "
             "sensor's clock agrees with ours), not from the action's arrival")
+        # a stamp's age counts only on wall-clock time: simulated time (use_sim_time) runs
+        # at its own rate (10 times real time in a fast simulation) against the steady
+        # timeout, which made every action stale there (a reviewer)
+        self._stamps_read = bool(count_from_reading)  # repeated readings refused too
+        self._count_from_reading = bool(
+            count_from_reading and not self.get_parameter("use_sim_time").value)
+        self._last_commanded_ns: int | None = None  # the stamp of the last action commanded
         period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
                          float_range=(0.05, 60.0))
         window = declare(self, "latency_window", 1000,
@@ -180,6 +190,10 @@ class ActuatorNode(Node):
         # steady clock: simulated time (use_sim_time, /clock) can pause; the watchdog cannot
         self._watchdog_timer = steady_timer(self, timeout, self._on_watchdog)
         steady_timer(self, period, self._on_diagnostics_timer)
+        # a trip or release within MIN_EVENT_REPORT_S of the last report is reported when
+        # that window ends (the status read OK with the safe command out: a reviewer)
+        self._event_timer = steady_timer(self, MIN_EVENT_REPORT_S, self._on_event_timer,
+                                         autostart=False)
         refuse_runtime_changes(self)
         for i, (name, row) in enumerate(zip(command.action_names, command.values,
                                             strict=True)):
@@ -230,10 +244,16 @@ class ActuatorNode(Node):
         now_ns, reading_ns = self.get_clock().now().nanoseconds, stamp_ns(msg.header.stamp)
         age_s = (now_ns - reading_ns) * 1e-9
         timeout = self.dog.timeout_s
+        if self._stamps_read and reading_ns == self._last_commanded_ns:  # a frozen driver
+            self._refuse_stale(age_s, repeated=True)
+            return
+        # simulated time (use_sim_time) runs at its own rate against the steady timeout,
+        # and another clock's stamps cannot be aged: those count from the arrival
         if self._count_from_reading and is_stale(age_s, timeout, reading_ns * 1e-9,
                                                  now_ns * 1e-9):
             self._refuse_stale(age_s)
             return
+        self._last_commanded_ns = reading_ns
         # the command first: re-arming the watchdog timer below wakes the executor's timer
         # thread, which should not delay the command it guards
         self._send(command, msg.header.stamp)
@@ -271,20 +291,26 @@ class ActuatorNode(Node):
                                    f"({self.dog.trips} trips so far)")
             self._report_event()
 
-    def _refuse_stale(self, age_s: float) -> None:
+    def _refuse_stale(self, age_s: float, repeated: bool = False) -> None:
         """An action answering a reading that was `watchdog_timeout_s` old when the action
-        arrived: not commanded (the watchdog goes on from the last fresh one), counted and
-        logged. Seen by an outsider: a driver repeating one stamp for 4 s, readings 35 ms
-        to 1 h old, and the actions queued behind a stalled or restarted actuator were all
-        commanded, as from "another clock", with every status OK."""
+        arrived, or the reading of the last action commanded again (`repeated`: a driver
+        repeating its last message, whatever its clock): not commanded (the watchdog goes on
+        from the last fresh one), counted and logged. Seen by an outsider: a driver
+        repeating one stamp for 4 s, readings 35 ms to 1 h old, and the actions queued
+        behind a stalled or restarted actuator were all commanded, as from "another
+        clock", with every status OK."""
         self.stale_actions += 1
         self._period_stale += 1
-        self._stale_oldest_s = max(self._stale_oldest_s, age_s)
-        self._log.warning(
-            f"dropped a stale action: its reading is {age_s:.3f} s old by this node's clock, "
-            f"watchdog_timeout_s is {self.dog.timeout_s:.3f} s ({self.stale_actions} so far). "
-            "A sensor whose wall clock is not in step with this machine's looks the same: "
-            "keep the clocks in step (chrony), or set watchdog_from_reading_stamp false")
+        if not repeated:
+            self._stale_oldest_s = max(self._stale_oldest_s, age_s)
+        why = ("its reading is the one of the last action commanded (a sensor repeating its "
+               "last message?)" if repeated else
+               f"its reading is {age_s:.3f} s old by this node's clock, watchdog_timeout_s "
+               f"is {self.dog.timeout_s:.3f} s: readings take longer than the timeout from "
+               "the sensor through the policy to here (a timeout too short for this "
+               "machine), or the sensor's wall clock is not in step with this one's "
+               "(chrony; or watchdog_from_reading_stamp false)")
+        self._log.warning(f"dropped a stale action ({self.stale_actions} so far): {why}")
 
     def _compare_rate(self) -> None:
         """Once per INTERVAL_WINDOW actions: log when most of them came after the watchdog
@@ -329,11 +355,21 @@ class ActuatorNode(Node):
             self._report_event()
 
     def _report_event(self) -> None:
-        """Diagnostics at once for a trip or a release, MIN_EVENT_REPORT_S apart at least."""
+        """Diagnostics for a trip or a release: at once, or, within MIN_EVENT_REPORT_S of
+        the last such report, once that window ends (the state then)."""
         now = time.monotonic()
-        if now - self._last_event_report_s >= MIN_EVENT_REPORT_S:
+        wait = self._last_event_report_s + MIN_EVENT_REPORT_S - now
+        if wait <= 0:
             self._last_event_report_s = now
             self._publish_diagnostics()
+        elif self._event_timer.is_canceled():  # none pending yet
+            self._event_timer.timer_period_ns = max(int(wait * 1e9), MIN_REARM_NS)
+            self._event_timer.reset()
+
+    def _on_event_timer(self) -> None:
+        self._event_timer.cancel()
+        self._last_event_report_s = time.monotonic()
+        self._publish_diagnostics()
 
     def safe_stop(self, reason: str) -> None:
         """The last command before the process exits: the safe command, acknowledged by
@@ -419,8 +455,9 @@ class ActuatorNode(Node):
         """(level, message) now; `periodic` (the diagnostics timer's report, not the one on
         a trip or release) also WARNs for the watchdog trips of the period just ended."""
         stale = (f"{self._period_stale} stale actions not commanded (readings up to "
-                 f"{self._stale_oldest_s:.3f} s old by this node's clock: is the sensor's clock "
-                 "in step with it?)") if self._period_stale else ""
+                 f"{self._stale_oldest_s:.3f} s old by this node's clock, or repeated: a "
+                 "timeout too short for the latency, a sensor clock not in step, or a "
+                 "sensor repeating itself)") if self._period_stale else ""
         if self.dog.tripped:
             level, message = LEVEL_WARN, ("watchdog: no fresh action, safe command out"
                                           + (f"; {stale}" if stale else ""))

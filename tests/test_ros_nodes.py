@@ -707,25 +707,67 @@ def test_actuator_checks_an_artifact_given_beside_its_interface(tmp_path):
 def test_actuator_reports_trips_and_releases_at_once_but_not_a_hundred_a_second():
     """A watchdog tripping between every two actions (readings 25 ms old at 50 Hz under a
     30 ms timeout) published 100 diagnostics a second for an outsider: trip and release
-    reports are MIN_EVENT_REPORT_S apart at least; the periodic report sums up the rest."""
+    reports are MIN_EVENT_REPORT_S apart at least, and one within that window is reported
+    when it ends (a reviewer: the status read OK with the safe command out)."""
     import rclpy
     from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
 
     from neuroq.ros_nodes.actuator_node import MIN_EVENT_REPORT_S
 
     context = Context()
     rclpy.init(context=context)
     try:
-        node = ActuatorNode(context=context,
-                            parameter_overrides=[Parameter("interface", value="cartpole")])
+        node = ActuatorNode(context=context, parameter_overrides=[
+            Parameter("interface", value="cartpole"),
+            Parameter("diagnostics_period_s", value=60.0)])  # no periodic report here
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
         published = []
         node._publish_diagnostics = lambda periodic=False: published.append(time.monotonic())
         start = time.monotonic()
         while time.monotonic() - start < 0.5:  # a trip or a release every millisecond
             node._report_event()
-            time.sleep(0.001)
-        assert 1 <= len(published) <= 0.5 / MIN_EVENT_REPORT_S + 1, len(published)
-        assert min(np.diff(published), default=1.0) >= MIN_EVENT_REPORT_S
+            last_event = time.monotonic()
+            executor.spin_once(timeout_sec=0.001)
+        end = time.monotonic() + 3 * MIN_EVENT_REPORT_S
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.01)
+        assert 3 <= len(published) <= 0.5 / MIN_EVENT_REPORT_S + 2, len(published)
+        assert min(np.diff(published)) >= 0.9 * MIN_EVENT_REPORT_S, np.diff(published)
+        assert published[-1] >= last_event  # the last event was reported after its window
+        executor.shutdown()
         node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def test_actuator_refuses_a_repeated_reading_and_ages_no_simulated_stamp():
+    """A sensor repeating its last message, whatever its clock (a microcontroller counting
+    from boot), is refused the second time; under use_sim_time no stamp is aged against
+    the steady timeout (a simulation 10 times real time made every action stale: a
+    reviewer), and such actions count from their arrival."""
+    import rclpy
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        for sim_time in (False, True):
+            node = ActuatorNode(context=context, parameter_overrides=[
+                Parameter("interface", value="cartpole"),
+                Parameter("watchdog_timeout_s", value=0.015),
+                Parameter("use_sim_time", value=sim_time)])
+            msg = Joy(buttons=[1])
+            msg.header.stamp.sec = 42  # a clock counting from its start
+            node._on_action(msg)
+            node._on_action(msg)  # the same reading again
+            assert (node.commands_sent, node.stale_actions) == (1, 1)
+            old = Joy(buttons=[1])  # an hour old on a wall clock
+            old.header.stamp.sec = int(time.time()) - 3600
+            node._on_action(old)
+            assert (node.commands_sent, node.stale_actions) == ((1, 2) if not sim_time
+                                                                 else (2, 1))
+            node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)

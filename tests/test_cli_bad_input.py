@@ -976,6 +976,21 @@ def test_output_into_a_closed_pipe_or_closed_streams_is_no_traceback(tmp_path, b
                              text=True, timeout=300, env=env)
         assert run.returncode == 0 and "Traceback" not in run.stderr, (argv, run.stderr[-600:])
     assert list((tmp_path / "runs").glob("*/eval-*/result.json"))  # the eval ran and wrote
+    # a broken pipe of the command's own (Ray, multiprocessing) with stdout fine is no
+    # reader gone: not a silent exit 0 (a reviewer)
+    from neuroq.agents.cli.main import _output_failed
+
+    read, write = os.pipe()
+    try:
+        with open(write, "w", closefd=False) as healthy:
+            saved, sys.stdout = sys.stdout, healthy
+            try:
+                assert _output_failed(BrokenPipeError(32, "Broken pipe"), "neuroq x") is None
+            finally:
+                sys.stdout = saved
+    finally:
+        os.close(read)
+        os.close(write)
 
 
 def test_a_yaml_file_of_megabytes_is_refused_not_parsed_for_minutes(tmp_path, capsys):

@@ -152,10 +152,24 @@ def _output_failed(exc: OSError, label: str) -> int | None:
     """The exit status for output that cannot be written: 0 for a reader that closed early
     (`| head`, `| true`; nothing more goes there), `_full_disk`'s for a full disk, None for
     any other error."""
-    if isinstance(exc, BrokenPipeError):
+    if isinstance(exc, BrokenPipeError) and _stdout_reader_gone():
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     return _full_disk(exc, label)
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (poll says POLLERR), so that a
+    BrokenPipeError from a pipe of the command's own (multiprocessing, Ray, a subprocess)
+    is not taken for a reader gone (a reviewer)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

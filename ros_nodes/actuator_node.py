@@ -360,6 +360,7 @@ class ActuatorNode(Node):
         now = time.monotonic()
         wait = self._last_event_report_s + MIN_EVENT_REPORT_S - now
         if wait <= 0:
+            self._event_timer.cancel()  # a report pending from the window just ended: this one
             self._last_event_report_s = now
             self._publish_diagnostics()
         elif self._event_timer.is_canceled():  # none pending yet
@@ -368,7 +369,10 @@ class ActuatorNode(Node):
 
     def _on_event_timer(self) -> None:
         self._event_timer.cancel()
-        self._last_event_report_s = time.monotonic()
+        now = time.monotonic()
+        if now - self._last_event_report_s < MIN_EVENT_REPORT_S:
+            return  # a report with the state now went out at once meanwhile
+        self._last_event_report_s = now
         self._publish_diagnostics()
 
     def safe_stop(self, reason: str) -> None:
@@ -453,7 +457,8 @@ class ActuatorNode(Node):
 
     def status(self, periodic: bool = False) -> tuple[bytes, str]:
         """(level, message) now; `periodic` (the diagnostics timer's report, not the one on
-        a trip or release) also WARNs for the watchdog trips of the period just ended."""
+        a trip or release) also WARNs for the stale actions and the watchdog trips of the
+        period just ended."""
         stale = (f"{self._period_stale} stale actions not commanded (readings up to "
                  f"{self._stale_oldest_s:.3f} s old by this node's clock, or repeated: a "
                  "timeout too short for the latency, a sensor clock not in step, or a "
@@ -461,7 +466,7 @@ class ActuatorNode(Node):
         if self.dog.tripped:
             level, message = LEVEL_WARN, ("watchdog: no fresh action, safe command out"
                                           + (f"; {stale}" if stale else ""))
-        elif stale:
+        elif periodic and stale:  # the period's (a release's own report says it commands)
             level, message = LEVEL_WARN, stale
         elif periodic and self._period_trips:  # actions late, again and again: an
             # outsider's 15 ms watchdog at 50 Hz tripped 650 times in 11 s under an OK status

@@ -22,7 +22,7 @@ from sensor_msgs.msg import JointState, Joy
 from neuroq.deploy.control import DROP_REASONS
 from neuroq.deploy.errors import NeuroqError
 from neuroq.ros_nodes.actuator_node import ActuatorNode
-from neuroq.ros_nodes.diagnostics import LEVEL_WARN
+from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN
 from neuroq.ros_nodes.policy_node import PolicyNode
 from neuroq.ros_nodes.qos import command_qos, sensor_qos
 from tests.helpers.artifacts import make_tiny_artifact
@@ -763,6 +763,10 @@ def test_actuator_refuses_a_repeated_reading_and_ages_no_simulated_stamp():
             node._on_action(msg)
             node._on_action(msg)  # the same reading again
             assert (node.commands_sent, node.stale_actions) == (1, 1)
+            # commanding now; the period's report says what was refused
+            assert node.status()[0] == LEVEL_OK
+            level, message = node.status(periodic=True)
+            assert level == LEVEL_WARN and "1 stale actions not commanded" in message
             old = Joy(buttons=[1])  # an hour old on a wall clock
             old.header.stamp.sec = int(time.time()) - 3600
             node._on_action(old)

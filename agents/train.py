@@ -544,6 +544,9 @@ def _worker(args: tuple[str, int, dict[str, Any], str, bool, float | None]) -> s
         return str(train_one(env_id, seed, cfg, out_root, progress=report, defaults=defaults,
                              checkpoint_every_s=checkpoint_every_s))
     except KeyboardInterrupt:
+        # a Ctrl-C reached this worker: the next seed must not start before the parent
+        # has said stop (CI: a worker took a queued seed in between)
+        stop.set()
         return None
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

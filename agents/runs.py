@@ -181,9 +181,18 @@ def _jsonable(obj: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
-    """Write `data` as indented JSON (numpy values converted) and return the path."""
+    """Write `data` as indented JSON (numpy values converted) and return the path. Written
+    beside it and renamed, so the file is whole or absent: a result.json a full disk cut
+    short marked a trained run finished, and the run was removed with its checkpoint (a
+    reviewer)."""
     p = Path(path)
-    p.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return p
 
 

@@ -620,13 +620,18 @@ def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os
                     if any(f.done() and not f.cancelled() and f.exception() is not None
                            for f in futures):
                         break  # a seed failed: the others are stopped too
-            except KeyboardInterrupt:
+                _stop_all(stop, futures, drain)  # nothing to stop unless a seed failed
+                collect(futures)
+            except KeyboardInterrupt:  # also while the others stop after a failure
                 _stop_all(stop, futures, drain)
                 collect(futures)
                 _say_stopped(seeds, done, failures, out_root, env_id, started)
                 raise
-            _stop_all(stop, futures, drain)  # nothing left to stop unless a seed failed
-            collect(futures)
+        if not failures and stop.is_set() and any(done.get(s) is None for s in seeds):
+            # a SIGINT that reached the workers only (the command itself ignoring it, as a
+            # script's background job does): they stopped; say so, as for a Ctrl-C
+            _say_stopped(seeds, done, failures, out_root, env_id, started)
+            raise KeyboardInterrupt
         if failures:
             _say_stopped(seeds, done, failures, out_root, env_id, started)
             seed, first = next(iter(failures.items()))

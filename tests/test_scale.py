@@ -152,6 +152,22 @@ def test_trials_an_interrupted_search_left_running_are_run_again(tmp_path):
     assert [t["rerun_of"] for t in again.trials()][3:] == [left[0][0], left[1][0]]
 
 
+def test_a_second_search_of_a_study_being_searched_is_refused(tmp_path):
+    """A second `neuroq tune` of a study marked the first's running trials failed and
+    queued them again (a reviewer): the study's lock is held while it is searched."""
+    from neuroq.agents.runs import held_lock
+    from neuroq.agents.tune import tune_dir
+    from neuroq.deploy.errors import NeuroqError
+
+    folder = tune_dir("CartPole-v1", "study", tmp_path)
+    folder.mkdir(parents=True)
+    with held_lock(folder, "held by the first search"):
+        with pytest.raises(NeuroqError, match="is being searched by another neuroq tune"):
+            run_tune("CartPole-v1", 1, tmp_path, name="study", steps=400, serial=True,
+                     show_progress=False, say=lambda _: None)
+    assert not (folder / "study.journal").exists()
+
+
 def test_sweep_on_a_users_env_module(ray_local, tmp_path):
     """Ray workers import the user's module (here from the working folder, the repository)."""
     spec = parse_spec({"name": "user", "env": "tests.helpers.user_envs:LineEnv",

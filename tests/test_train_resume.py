@@ -103,6 +103,40 @@ def test_a_full_disk_keeps_the_checkpoint_and_says_how_to_go_on(tmp_path, monkey
     assert not list((tmp_path / "CartPole-v1").glob("train-seed6-*"))
 
 
+def test_a_full_disk_at_the_last_write_keeps_the_trained_run(tmp_path, monkeypatch):
+    """A result.json that a full disk cut short made the run look finished, and the run was
+    removed with its checkpoint (a reviewer): result.json is written whole or not at all,
+    the run kept. An error that is not one of writing still removes the run."""
+    import errno
+    import pathlib
+
+    import neuroq.agents.train as train_module
+
+    write_text = pathlib.Path.write_text
+
+    def half_then_full(self, text, *args, **kwargs):
+        if self.name.startswith(".result.json"):
+            write_text(self, text[: len(text) // 2], *args, **kwargs)
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return write_text(self, text, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(pathlib.Path, "write_text", half_then_full)
+        with pytest.raises(NeuroqError, match="keeps its checkpoint at step"):
+            train_one("CartPole-v1", 9, _cfg(), tmp_path, checkpoint_every_s=0)
+    (run,) = (tmp_path / "CartPole-v1").glob("train-seed9-*")
+    assert not (run / "result.json").exists() and not list(run.glob(".result.json*"))
+    assert (resume_run(run) / "result.json").is_file()
+
+    def missing(*args, **kwargs):  # not a write error: the run goes, as any failed stage
+        raise OSError(errno.ENOENT, "No such file or directory", "asset.xml")
+
+    monkeypatch.setattr(train_module, "_eval_history", missing)
+    with pytest.raises(OSError):
+        train_one("CartPole-v1", 10, _cfg(), tmp_path, checkpoint_every_s=0)
+    assert not list((tmp_path / "CartPole-v1").glob("train-seed10-*"))
+
+
 def test_ctrl_c_during_the_final_evaluation_leaves_a_run_to_report(tmp_path, monkeypatch,
                                                                     capsys):
     """A run trained in under --checkpoint-every had no checkpoint; a Ctrl-C during its
@@ -245,16 +279,24 @@ def _group_alive(pgid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_ctrl_c_of_several_seeds_stops_them_all_and_says_what_is_where(tmp_path):
+@pytest.mark.parametrize("parent_ignores", [False, True])
+def test_ctrl_c_of_several_seeds_stops_them_all_and_says_what_is_where(tmp_path,
+                                                                       parent_ignores):
     """An outsider's Ctrl-C of `--seeds 0 1 2 3` started the two queued seeds as the
     interrupt arrived, trained them to the end (28 s, 78 s with 20k steps) and named only
-    the first two. Now the queued seeds do not start and every seed is accounted for."""
+    the first two. Now the queued seeds do not start and every seed is accounted for, also
+    when the command itself ignores SIGINT (a script's background job) and only its
+    workers stop (it exited 0 without a word: a reviewer)."""
     import signal
     import subprocess
     import time
 
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     proc = subprocess.Popen(_seeds_cmd(tmp_path, [0, 1, 2, 3]), stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=ignore_sigint if parent_ignores else None)
     try:
         _wait_for_checkpoints(tmp_path, proc, [0, 1])
         sent = time.monotonic()

@@ -159,15 +159,16 @@ def _output_failed(exc: OSError, label: str) -> int | None:
 
 
 def _stdout_reader_gone() -> bool:
-    """Whether stdout is a pipe whose reader has closed it (poll says POLLERR), so that a
-    BrokenPipeError from a pipe of the command's own (multiprocessing, Ray, a subprocess)
-    is not taken for a reader gone (a reviewer)."""
+    """Whether stdout's reader has closed it (poll: POLLERR for a pipe, POLLHUP for a
+    socket), so that a BrokenPipeError from a pipe of the command's own (multiprocessing,
+    Ray, a subprocess) is not taken for a reader gone (a reviewer)."""
     import select
 
     try:
         poller = select.poll()
         poller.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(events & select.POLLERR for _, events in poller.poll(0))
+        gone = select.POLLERR | select.POLLHUP  # a pipe's reader: ERR; a socket's peer: HUP
+        return any(events & gone for _, events in poller.poll(0))
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -19,7 +19,8 @@ before the first action), the node publishes the safe command (zero effort, or z
 once per timeout and reports it in diagnostics (level WARN) until actions return. The age
 counts from the reading's stamp, which the action carries (`watchdog_from_reading_stamp`,
 default true; a stamp ahead of our clock counts from the action's arrival): an action whose
-reading is already `watchdog_timeout_s` old when it arrives is stale and is not commanded
+reading is already twice `watchdog_timeout_s` old when it arrives (STALE_TIMEOUTS; one late
+by less is commanded and counted from its arrival) is stale and is not commanded
 (`stale_actions`, WARN; `neuroq.deploy.control.is_stale`), as diff_drive_controller
 ignores a command older than its `cmd_vel_timeout`; so is an action answering the same
 reading as the last one commanded (a sensor repeating its last message). Wall-clock stamps
@@ -167,7 +168,7 @@ class ActuatorNode(Node):
         self.commands_sent = 0
         self.safe_commands_sent = 0
         self.bad_actions = 0
-        self.stale_actions = 0  # actions whose reading was a timeout old on arrival
+        self.stale_actions = 0  # actions refused: their reading two timeouts old, or repeated
         self._period_stale = 0  # of those, in the current diagnostics period
         self._stale_oldest_s = 0.0  # the oldest reading among them, s
         self._last_event_report_s = -MIN_EVENT_REPORT_S  # the last trip or release report
@@ -306,7 +307,7 @@ class ActuatorNode(Node):
         why = ("its reading is the one of the last action commanded (a sensor repeating its "
                "last message?)" if repeated else
                f"its reading is {age_s:.3f} s old by this node's clock, watchdog_timeout_s "
-               f"is {self.dog.timeout_s:.3f} s: readings take longer than the timeout from "
+               f"is {self.dog.timeout_s:.3f} s: readings take twice the timeout or more from "
                "the sensor through the policy to here (a timeout too short for this "
                "machine), or the sensor's wall clock is not in step with this one's "
                "(chrony; or watchdog_from_reading_stamp false)")

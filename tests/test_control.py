@@ -176,7 +176,8 @@ def test_a_reading_a_timeout_old_on_the_same_kind_of_clock_is_stale():
     assert same_clock(now - 3600, now) and same_clock(12.5, 30.0)
     assert not same_clock(12.5, now) and not same_clock(now, 12.5)
     assert not is_stale(0.010, 0.015, now - 0.010, now)
-    assert is_stale(0.015, 0.015, now - 0.015, now) and is_stale(3600, 0.015, now - 3600, now)
+    assert not is_stale(0.020, 0.015, now - 0.020, now)  # late: commanded from its arrival
+    assert is_stale(0.030, 0.015, now - 0.030, now) and is_stale(3600, 0.015, now - 3600, now)
     assert not is_stale(now - 12.5, 0.015, 12.5, now)  # the event node's camera time
     assert is_stale(1.0, 0.015, 29.0, 30.0)  # simulated time on both sides: compared
     assert not is_stale(-0.005, 0.015, now + 0.005, now)  # ahead of our clock

@@ -53,7 +53,13 @@ from neuroq.deploy.encoders import (
     RateEncoder,
 )
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.network import MAX_TIMESTEPS, Layer, SpikingQNetwork, run_reference
+from neuroq.deploy.network import (
+    MAX_TIMESTEPS,
+    MAX_TIMESTEPS_REASON,
+    Layer,
+    SpikingQNetwork,
+    run_reference,
+)
 from neuroq.deploy.neuron import make_params
 from neuroq.deploy.rollout import BatchAct, make_env, run_episodes
 
@@ -252,8 +258,7 @@ def check_convert_settings(encoder_kind: Any = "population", timesteps: Any = No
     for name, value, least in counts:
         seeds.check_count(name, value, least)
         if name.endswith("timesteps") and value > MAX_TIMESTEPS:
-            raise NeuroqError(f"{name} must be at most {MAX_TIMESTEPS} (1 s of chip time per "
-                              f"action), got {value!r}")
+            raise NeuroqError(f"{name} must be {MAX_TIMESTEPS_REASON}, got {value!r}")
     seeds.check_seed(seed)
     if not _is_real(percentile) or not 0 < percentile <= 100:
         raise NeuroqError(f"percentile must lie in (0, 100], got {percentile!r}")

@@ -313,9 +313,7 @@ def resume_run(run_dir: str | os.PathLike, progress: ProgressFn | None = None,
     run_dir = given_path(run_dir, "--resume")  # "" is no folder (Path("") is this one)
     doc = _resumable_config(run_dir)  # before the lock: no lock file in a wrong folder
     with _run_lock(run_dir):
-        if (run_dir / RESULT_FILE).exists():  # the other process finished meanwhile
-            raise NeuroqError(f"{run_dir} finished already ({RESULT_FILE} is there): nothing "
-                              "to resume")
+        _refuse_finished(run_dir)  # the other process finished meanwhile
         return _resume(run_dir, doc, progress, progress_bar, threads, checkpoint_every_s)
 
 
@@ -335,13 +333,18 @@ def _resumable_config(run_dir: Path) -> dict[str, Any]:
     if stage != "train":  # the later stages keep their config.yaml too, with their stage
         raise NeuroqError(f"{run_dir} is a {stage} run, not a train run: --resume goes on "
                           "with an interrupted train run")
-    if (run_dir / RESULT_FILE).exists():
-        raise NeuroqError(f"{run_dir} finished already ({RESULT_FILE} is there): nothing to "
-                          "resume")
+    _refuse_finished(run_dir)
     if not (run_dir / RESUME_DIR / "state.json").is_file():
         raise NeuroqError(f"{run_dir} has no checkpoint to resume from ({RESUME_DIR}/): it "
                           "stopped before its first one; train it again")
     return doc
+
+
+def _refuse_finished(run_dir: Path) -> None:
+    """NeuroqError for a run that finished (its result is there): nothing to resume."""
+    if (run_dir / RESULT_FILE).exists():
+        raise NeuroqError(f"{run_dir} finished already ({RESULT_FILE} is there): nothing to "
+                          "resume")
 
 
 @contextmanager

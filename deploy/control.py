@@ -131,8 +131,8 @@ def credited_age(reading_age_s: float, timeout_s: float) -> float:
     The safe command must go out within a bound measured from the last *reading*, so the
     watchdog counts from the reading's stamp rather than from the action's arrival. A
     negative age (the sensor's clock a little ahead of ours) counts from the arrival (age
-    0); so does an age of `timeout_s` or more: a stale action (`is_stale`), which the
-    actuator does not command, or a stamp of another clock (`same_clock`).
+    0); so does an age of `timeout_s` or more: a late action (commanded), a stale one
+    (`is_stale`: not commanded), or a stamp of another clock (`same_clock`).
     """
     return reading_age_s if 0.0 <= reading_age_s < timeout_s else 0.0
 

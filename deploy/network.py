@@ -26,6 +26,8 @@ from neuroq.deploy.neuron import NeuronParams, li_step, lif_step, synaptic_input
 #: tick (docs/chip.md), far beyond any control loop; the emulator's episodes already take
 #: minutes here at such T, and an outsider's T = 100000 ran on without a word.
 MAX_TIMESTEPS = 1024
+MAX_TIMESTEPS_REASON = f"at most {MAX_TIMESTEPS} (1 s of chip time per action)"
+"""How messages state the bound."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,8 @@ class SpikingQNetwork:
         if any(not layer.spiking for layer in self.layers[:-1]) or self.layers[-1].spiking:
             raise NeuroqError("only the last layer is non-spiking (it holds the Q-values)")
         if self.timesteps > MAX_TIMESTEPS:
-            raise NeuroqError(f"T = {self.timesteps} steps is too many: at most "
-                              f"{MAX_TIMESTEPS} (1 s of chip time per action)")
+            raise NeuroqError(f"T = {self.timesteps} steps is too many: "
+                              f"{MAX_TIMESTEPS_REASON}")
         if self.timesteps <= len(self.layers):
             raise NeuroqError(
                 f"T = {self.timesteps} steps is too few: with {len(self.layers)} projections "

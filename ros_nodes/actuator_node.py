@@ -293,13 +293,13 @@ class ActuatorNode(Node):
             self._report_event()
 
     def _refuse_stale(self, age_s: float, repeated: bool = False) -> None:
-        """An action answering a reading that was `watchdog_timeout_s` old when the action
-        arrived, or the reading of the last action commanded again (`repeated`: a driver
-        repeating its last message, whatever its clock): not commanded (the watchdog goes on
-        from the last fresh one), counted and logged. Seen by an outsider: a driver
-        repeating one stamp for 4 s, readings 35 ms to 1 h old, and the actions queued
-        behind a stalled or restarted actuator were all commanded, as from "another
-        clock", with every status OK."""
+        """An action answering a reading that was STALE_TIMEOUTS x `watchdog_timeout_s` old
+        when the action arrived (`is_stale`), or the reading of the last action commanded
+        again (`repeated`: a driver repeating its last message, whatever its clock): not
+        commanded (the watchdog goes on from the last fresh one), counted and logged. Seen
+        by an outsider: a driver repeating one stamp for 4 s, readings 35 ms to 1 h old,
+        and the actions queued behind a stalled or restarted actuator were all commanded,
+        as from "another clock", with every status OK."""
         self.stale_actions += 1
         self._period_stale += 1
         if not repeated:

@@ -266,7 +266,7 @@ class PolicyNode(Node):
         self._e2e_latency_s = LatencyWindow(window)
         self._last: ActionInfo | None = None
         self._last_reading_s: float | None = None
-        self._drops_at_last_report: dict[str, int] = {}  # per reason, at the last report
+        self._drops_at_last_report: Counter[str] = Counter()  # per reason, last report
         self._log = ThrottledLog(self.get_logger())
         # spikes, synaptic events, total and dynamic energy (J), chip time (s)
         self._sums = np.zeros(5)
@@ -533,9 +533,8 @@ class PolicyNode(Node):
         """(level, message) of the diagnostics period ending now (its drops are counted
         from the last call); adds what the status names to `values`."""
         level, message = LEVEL_OK, "running"
-        new_drops = {r: c - self._drops_at_last_report.get(r, 0)
-                     for r, c in self._dropped.items() if c > self._drops_at_last_report.get(r, 0)}
-        self._drops_at_last_report = dict(self._dropped)
+        new_drops = self._dropped - self._drops_at_last_report  # the reasons that rose
+        self._drops_at_last_report = Counter(self._dropped)
         age = values.get("last_reading_age_s")
         if age is None or age > STALE_PERIODS * self._period:
             level, message = LEVEL_WARN, (f"no fresh readings ({self.robot.trigger.name} on "

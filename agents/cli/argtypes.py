@@ -56,11 +56,10 @@ def positive_int(text: str) -> int:
 
 def timesteps(text: str) -> int:
     """Steps per action T: an integer from 1 to MAX_TIMESTEPS."""
-    from neuroq.deploy.network import MAX_TIMESTEPS
+    from neuroq.deploy.network import MAX_TIMESTEPS, MAX_TIMESTEPS_REASON
 
     value = positive_int(text)
-    return within(value, value <= MAX_TIMESTEPS,
-                  f"be at most {MAX_TIMESTEPS} (1 s of chip time per action)", str(value))
+    return within(value, value <= MAX_TIMESTEPS, f"be {MAX_TIMESTEPS_REASON}", str(value))
 
 
 def episode_count(text: str) -> int:

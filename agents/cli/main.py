@@ -158,6 +158,14 @@ def _output_failed(exc: OSError, label: str) -> int | None:
     return _full_disk(exc, label)
 
 
+def _output_status(exc: OSError, label: str) -> int:
+    """`_output_failed`'s exit status, or `exc` raised again for any other error."""
+    status = _output_failed(exc, label)
+    if status is None:
+        raise exc
+    return status
+
+
 def _stdout_reader_gone() -> bool:
     """Whether stdout's reader has closed it (poll: POLLERR for a pipe, POLLHUP for a
     socket), so that a BrokenPipeError from a pipe of the command's own (multiprocessing,
@@ -182,19 +190,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:  # their lines: a full disk shows here, not at exit
             sys.stdout.flush()
         except OSError as failed:
-            status = _output_failed(failed, "neuroq")
-            if status is None:
-                raise
-            return status
+            return _output_status(failed, "neuroq")
         return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     except KeyboardInterrupt:  # Ctrl-C right after start: a line, not a traceback
         print("neuroq: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as failed:  # --version's line written at once into a closed pipe
-        status = _output_failed(failed, "neuroq")
-        if status is None:
-            raise
-        return status
+        return _output_status(failed, "neuroq")
     if unknown:  # named by the subcommand, as its other errors are
         print(f"neuroq {args.command}: error: unrecognized arguments: {' '.join(unknown)} "
               f"(see neuroq {args.command} --help)", file=sys.stderr)
@@ -212,10 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"neuroq {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:  # a reader that closed early, a full disk: not a traceback
-        status = _output_failed(exc, f"neuroq {args.command}")
-        if status is None:
-            raise
-        return status
+        return _output_status(exc, f"neuroq {args.command}")
 
 
 if __name__ == "__main__":

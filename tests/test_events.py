@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import array
+
 import numpy as np
 import pytest
 
@@ -185,6 +187,33 @@ def test_decode_many_equals_packet_by_packet(decoder, packet_words):
     np.testing.assert_array_equal(got, expected)
     assert stats == one_by_one.stats == batched.stats
     assert stats.unknown_encoding == 1 and stats.truncated_bytes == 1
+
+
+def _strided(data: bytes) -> np.ndarray:
+    """`data`'s bytes as a non-contiguous uint8 array (every other byte of a larger one)."""
+    wide = np.zeros(2 * len(data), np.uint8)
+    wide[::2] = np.frombuffer(data, np.uint8)
+    return wide[::2]
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("drop_corrupt", [False, True])
+def test_decode_many_takes_every_buffer_type(decoder, drop_corrupt):
+    """Payloads as bytes, memoryview (the event node's), bytearray, array.array, a uint8
+    array and a non-contiguous one (which `bytes.join` refuses: it raised a TypeError from
+    decode_many) all decode to the events of the bytes, in one call."""
+    rng = np.random.default_rng(23)
+    words = encode_evt3(sort_events(random_events(rng, 3000, 1_000_000)))
+    chunks = [words[i:i + 700].tobytes() for i in range(0, words.size, 700)]
+    kinds = [bytes, memoryview, bytearray, lambda b: array.array("B", b),
+             lambda b: np.frombuffer(b, np.uint8), _strided]
+    packets = [("evt3", kinds[i % len(kinds)](c), 0, False) for i, c in enumerate(chunks)]
+    want, want_stats = PacketDecoder(WIDTH, HEIGHT, decoder).decode_many(
+        [("evt3", c, 0, False) for c in chunks], drop_corrupt=drop_corrupt)
+    got, stats = PacketDecoder(WIDTH, HEIGHT, decoder).decode_many(
+        packets, drop_corrupt=drop_corrupt)
+    np.testing.assert_array_equal(got, want)
+    assert got.size == 3000 and stats == want_stats and stats.skipped == 0
 
 
 @pytest.mark.parametrize("decoder", DECODERS)

@@ -268,3 +268,23 @@ def test_a_corrupt_word_scan_changes_nothing_that_is_decoded(decoder):
             np.testing.assert_array_equal(got, want, err_msg=name)
             assert b == a, name
             assert n_corrupt == a.corrupt_words, name
+
+
+@pytest.mark.parametrize("n_bytes", [0, 1, 2, 3, 4094, 4095, 4096, 4097, 9001, 60_000])
+def test_word_high_bytes_is_every_whole_words_high_byte(n_bytes):
+    """Both ways `word_high_bytes` takes (a slice below SLICE_HIGH_BYTES_BELOW, numpy from
+    it on) give the high byte of each whole little-endian word, a trailing odd byte left
+    out; and `count_corrupt_words` counts the words of an undefined type among them."""
+    from neuroq.deploy.events.evt3_numpy import (  # noqa: PLC0415
+        SLICE_HIGH_BYTES_BELOW,
+        count_corrupt_words,
+        word_high_bytes,
+    )
+    from neuroq.deploy.events.evt3_words import EVT3_CORRUPT_TYPES  # noqa: PLC0415
+
+    assert 4095 <= SLICE_HIGH_BYTES_BELOW <= 4097  # the sizes above test both sides
+    data = np.random.default_rng(n_bytes).integers(0, 256, n_bytes, dtype=np.uint8).tobytes()
+    words = np.frombuffer(data[: n_bytes - n_bytes % 2], "<u2")
+    assert word_high_bytes(data) == (words >> 8).astype(np.uint8).tobytes()
+    want = int(np.isin(words >> 12, sorted(EVT3_CORRUPT_TYPES)).sum())
+    assert count_corrupt_words(data) == want

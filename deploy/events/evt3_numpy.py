@@ -50,9 +50,17 @@ DEFINED_TYPE_HIGH_BYTES = high_bytes_of(frozenset(range(16)) - EVT3_CORRUPT_TYPE
 """translate(None, this) keeps the high bytes of words of an undefined type."""
 
 
+SLICE_HIGH_BYTES_BELOW = 4096
+"""`word_high_bytes` slices data shorter than this many bytes (data[1::2]: about 0.1 us and
+0.4 ns per byte here) and shifts longer data with numpy (about 3 us and 0.1 ns per byte)."""
+
+
 def word_high_bytes(data: bytes) -> bytes:
-    """The high byte of each whole little-endian word of `data` (a shift and a narrowing
-    copy: 3 times faster than data[1::2] here, and faster than a strided numpy copy)."""
+    """The high byte of each whole little-endian word of `data`: a slice for short data, a
+    shift and a narrowing copy for long data (3 times faster than the slice per byte, and
+    faster than a strided numpy copy)."""
+    if len(data) < SLICE_HIGH_BYTES_BELOW:
+        return data[1::2]
     return (np.frombuffer(data, "<u2", len(data) >> 1) >> _BYTE_BITS).astype(np.uint8).tobytes()
 
 

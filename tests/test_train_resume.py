@@ -9,7 +9,7 @@ pytest.importorskip("stable_baselines3")
 
 from neuroq.agents import hyperparams  # noqa: E402
 from neuroq.agents.cli.main import main  # noqa: E402
-from neuroq.agents.train import RESUME_DIR, resume_run, train_one  # noqa: E402
+from neuroq.agents.train import RESUME_DIR, resumable, resume_run, train_one  # noqa: E402
 from neuroq.deploy.errors import NeuroqError  # noqa: E402
 
 TINY = ["n_timesteps=600", "eval_freq=200", "n_eval_episodes=2", "final_eval_episodes=3",
@@ -374,3 +374,27 @@ def test_a_lock_is_not_required_where_the_file_system_has_none(tmp_path, monkeyp
     with held_lock(tmp_path, "busy"), pytest.raises(NeuroqError, match="busy"):
         with held_lock(tmp_path, "busy"):
             pass
+
+
+@pytest.mark.slow
+def test_a_seed_failing_with_its_own_error_stops_the_others_and_names_each(tmp_path):
+    """A user's env that raises in one seed of two (seed 1, after 300 steps): the other
+    seed stops at its next report and keeps its checkpoint, the summary names the error of
+    the one and the resume command of the other, and the error itself (the user's, from
+    the user's code) ends the command with its traceback."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "neuroq.agents.cli.main", "train", "--env",
+           "tests.helpers.user_envs:FailsOnSeedOneEnv", "--seeds", "0", "1", "--workers", "2",
+           "--out", str(tmp_path), "--no-progress", "--checkpoint-every", "0",
+           "--set", *[t for t in TINY if not t.startswith("n_timesteps")], "n_timesteps=50000"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    err = proc.stderr
+    assert proc.returncode == 1, (proc.returncode, err[-3000:])
+    assert "  seed 1: failed (the simulated sensor stopped answering)" in err, err[-3000:]
+    assert "  seed 0: interrupted; go on with: neuroq train --resume" in err, err[-3000:]
+    assert err.rstrip().endswith("RuntimeError: the simulated sensor stopped answering"), \
+        err[-1000:]
+    (run,) = tmp_path.glob("tests.helpers.user_envs/FailsOnSeedOneEnv/train-seed0-*")
+    assert resumable(run)

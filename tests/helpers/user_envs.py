@@ -4,8 +4,8 @@
 LineEnv: a point on a line, observation (position, velocity) in a Box of shape (2,),
 Discrete(2) actions push it left or right; reward 1 per step while |position| < 1, the
 episode ends when it leaves [-1, 1] or after MAX_STEPS steps. GridObsEnv: the same with a
-(2, 2) observation (flattened by the env factory). The others have spaces a Q-network
-cannot take.
+(2, 2) observation (flattened by the env factory). FailsOnSeedOneEnv raises in a
+training run of seed 1. The others have spaces a Q-network cannot take.
 """
 
 import gymnasium as gym
@@ -67,6 +67,30 @@ class ShiftedActionsEnv(LineEnv):
     def __init__(self) -> None:
         super().__init__()
         self.action_space = gym.spaces.Discrete(2, start=1)
+
+
+class FailsOnSeedOneEnv(LineEnv):
+    """LineEnv whose reset seeded with 1 (a training run of seed 1: DQN(seed=...) seeds
+    the training env's first reset) raises after STEPS_BEFORE_FAILING steps: a user's env
+    failing in one seed of several."""
+
+    STEPS_BEFORE_FAILING = 300
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fails = False
+        self.total = 0
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self.fails = seed == 1
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        self.total += 1
+        if self.fails and self.total > self.STEPS_BEFORE_FAILING:
+            raise RuntimeError("the simulated sensor stopped answering")
+        return super().step(action)
 
 
 NOT_AN_ENV = 3

@@ -13,14 +13,18 @@ episodes, seeded apart from both). It writes `runs/<env>/train-seed<seed>-<time>
     tb/                 TensorBoard logs (training loss, exploration, eval/mean_reward)
     result.json         env_id, seed, steps, wall_s, mean_return, std_return, episodes,
                         checkpoint ("best"|"final"), model (file name), and more
-    resume/             while the run trains: the model, its replay buffer and the
-                        selection state at the last selection evaluation at least
-                        `checkpoint_every_s` after the one before (removed at the end)
+    resume/             while the run trains: the model, its replay buffer, the
+                        selection state and best_model.zip as they were at the last
+                        selection evaluation at least `checkpoint_every_s` after the one
+                        before (removed at the end)
 
 An interrupted run (Ctrl-C, SIGTERM, a crash: its folder has resume/ and no result.json)
 goes on from that checkpoint with `resume_run` (`neuroq train --resume RUN`): the same
 total steps, exploration schedule and selection, but not bit-identical to a run that was
-never interrupted (the random generators start again from the seed).
+never interrupted (the random generators start again from the seed). The run goes back
+to the checkpoint whole: a best_model.zip saved after it (by an evaluation whose training
+is lost with the interruption) is replaced by the checkpoint's, so the model reported
+is the one the selection history names.
 
 Seeding: python, numpy and torch through SB3's `set_random_seed(seed)`, the training env
 and its action space through `DQN(seed=seed)`, the selection env with
@@ -71,11 +75,14 @@ ProgressFn = Callable[[int], None]
 #: the run (`neuroq tune` prunes trials this way; the run folder is then removed).
 EvalHook = Callable[[int, float], None]
 RESUME_DIR = "resume"
-"""The run folder's checkpoint for `resume_run` (model.zip, replay_buffer.pkl, state.json)."""
+"""The run folder's checkpoint for `resume_run` (model.zip, replay_buffer.pkl, state.json,
+best_model.zip once the selection has a best)."""
 DEFAULT_CHECKPOINT_EVERY_S = 60.0
 """Wall time (s) at least between two checkpoints (each at a selection evaluation): a
 replay buffer is written whole (SB3 preallocates it: 51 MB for DVSPanTrackingPooled's
 50 000 transitions of 128 floats), so not at every evaluation of a long run."""
+BEST_MODEL = "best_model.zip"
+"""The selection's best model, in a run folder and in its checkpoint."""
 
 
 def check_env_id(env_id: str) -> None:
@@ -208,7 +215,7 @@ def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
                 self.logger.record("eval/mean_reward", float(r.mean()))
                 if r.mean() > self.best:
                     self.best = float(r.mean())
-                    self.model.save(model_dir / "best_model.zip")
+                    self.model.save(model_dir / BEST_MODEL)
                 if checkpoint is not None:
                     checkpoint(self)
                 if on_eval is not None:
@@ -383,8 +390,22 @@ def _resume(run_dir: Path, doc: dict[str, Any], progress: ProgressFn | None,
                      tensorboard_log=str(run_dir / "tb"))
     model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
     with _resume_hint_on_write_error(run_dir):
+        _restore_best(run_dir)
         return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,
                                  progress_bar, None, checkpoint_every_s, state)
+
+
+def _restore_best(run_dir: Path) -> None:
+    """best_model.zip as the checkpoint has it (written beside, then renamed). One saved
+    after the checkpoint came from training the resumed run does again: kept, it was
+    reported (an evaluation the history no longer has) unless the resumed run beat its
+    score, which the checkpoint's selection state does not know. Checkpoints written before
+    they held a copy leave it as it is."""
+    kept = run_dir / RESUME_DIR / BEST_MODEL
+    if kept.is_file():
+        partial = run_dir / f".{BEST_MODEL}.partial"
+        shutil.copyfile(kept, partial)
+        partial.replace(run_dir / BEST_MODEL)
 
 
 def _training_env(env_id: str, seed: int, cfg: DQNConfig, threads: int) -> Any:
@@ -407,6 +428,8 @@ def _save_checkpoint(run_dir: Path, model: Any, selection: Any, wall_s: float) -
     new.mkdir()
     model.save(new / "model.zip")
     model.save_replay_buffer(new / "replay_buffer.pkl")
+    if (run_dir / BEST_MODEL).is_file():  # the best as of this checkpoint (module docstring)
+        shutil.copyfile(run_dir / BEST_MODEL, new / BEST_MODEL)
     write_json(new / "state.json", {"steps": int(model.num_timesteps), "best": selection.best,
                                     "history": selection.history, "wall_s": wall_s})
     current = run_dir / RESUME_DIR
@@ -455,7 +478,7 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
     model.save(run_dir / "final_model.zip")
 
     history = _eval_history(run_dir, selection.history)
-    best = run_dir / "best_model.zip"
+    best = run_dir / BEST_MODEL
     checkpoint_name = "best" if best.exists() else "final"
     chosen = DQN.load(best, device="cpu") if checkpoint_name == "best" else model
     report_seed = seed + REPORT_SEED_OFFSET

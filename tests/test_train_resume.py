@@ -398,3 +398,25 @@ def test_a_seed_failing_with_its_own_error_stops_the_others_and_names_each(tmp_p
         err[-1000:]
     (run,) = tmp_path.glob("tests.helpers.user_envs/FailsOnSeedOneEnv/train-seed0-*")
     assert resumable(run)
+
+
+def test_resume_goes_back_to_the_checkpoints_best_model(tmp_path):
+    """A best_model.zip saved after the last checkpoint (its evaluation's training lost
+    with the interruption) was kept by --resume and reported, while the selection history
+    and score went back to the checkpoint's: the report named a step whose model it did
+    not play. The checkpoint holds the best model of its time, and --resume puts it back."""
+    with pytest.raises(KeyboardInterrupt):  # at the last evaluation, after its checkpoint
+        train_one("CartPole-v1", 3, _cfg(), tmp_path, on_eval=_interrupt_at(600),
+                  checkpoint_every_s=0)
+    (run,) = (tmp_path / "CartPole-v1").glob("train-seed3-*")
+    kept = (run / RESUME_DIR / "best_model.zip").read_bytes()
+    assert kept == (run / "best_model.zip").read_bytes()
+    # a best saved after the checkpoint: any other model will do (the checkpoint's own)
+    lost = (run / RESUME_DIR / "model.zip").read_bytes()
+    assert lost != kept
+    (run / "best_model.zip").write_bytes(lost)
+    resume_run(run, checkpoint_every_s=0)  # nothing left to train: the report only
+    result = json.loads((run / "result.json").read_text())
+    assert result["checkpoint"] == "best" and result["steps"] == 600
+    assert (run / "best_model.zip").read_bytes() == kept
+    assert not list(run.glob(".best_model.zip*"))

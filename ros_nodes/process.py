@@ -59,6 +59,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from neuroq.deploy.output import output_status
 from neuroq.ros_nodes.dds import remove_own_segments, use_node_profile
 from neuroq.ros_nodes.executor import make_executor
 from neuroq.ros_nodes.realtime import (
@@ -358,7 +359,11 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     except _rclpy.RCLError:  # malformed --ros-args: init says so below, in one line
         own = argv[1:argv.index(ROS_ARGS)] if ROS_ARGS in argv else argv[1:]
     if HELP_FLAGS & set(own):
-        print(_help_text(make_node, label))
+        try:  # into a closed pipe, onto a full disk: as the neuroq command (deploy.output)
+            print(_help_text(make_node, label))
+            sys.stdout.flush()
+        except OSError as exc:
+            return output_status(exc, f"neuroq {label}")
         return EXIT_OK
     if own:  # the nodes take no arguments of their own: a misplaced parameter, a typo
         return _usage_error(label, f"unrecognized arguments: {' '.join(own)} (parameters "

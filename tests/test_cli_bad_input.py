@@ -934,15 +934,19 @@ def test_an_empty_board_address_and_a_full_disk_are_one_line(capsys, tmp_path):
         return
     # buffered, as a user's stdout is (a reviewer: with PYTHONUNBUFFERED the write failed
     # inside the command, without it at the interpreter's last flush, rc 120)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    for argv, label in ((["paths"], "neuroq paths"), (["--version"], "neuroq")):
-        with open("/dev/full", "w") as full:
-            run = subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", *argv],
-                                 stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
-                                 env=env)
-        assert run.returncode == 2, run.stderr
-        assert run.stderr == (f"{label}: error: cannot write the output: No space left on "
-                              "device\n")
+    # and unbuffered: argparse drops the help's write error (`--help > /dev/full` exited
+    # 0 without a word)
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    for env in (buffered, {**buffered, "PYTHONUNBUFFERED": "1"}):
+        for argv, label in ((["paths"], "neuroq paths"), (["--version"], "neuroq"),
+                            (["--help"], "neuroq"), (["train", "--help"], "neuroq")):
+            with open("/dev/full", "w") as full:
+                run = subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", *argv],
+                                     stdout=full, stderr=subprocess.PIPE, text=True,
+                                     timeout=120, env=env)
+            assert run.returncode == 2, (argv, run.stderr)
+            assert run.stderr == (f"{label}: error: cannot write the output: No space left "
+                                  "on device\n"), argv
 
 
 @pytest.mark.parametrize("buffered", [True, False])
@@ -978,14 +982,14 @@ def test_output_into_a_closed_pipe_or_closed_streams_is_no_traceback(tmp_path, b
     assert list((tmp_path / "runs").glob("*/eval-*/result.json"))  # the eval ran and wrote
     # a broken pipe of the command's own (Ray, multiprocessing) with stdout fine is no
     # reader gone: not a silent exit 0 (a reviewer)
-    from neuroq.agents.cli.main import _output_failed
+    from neuroq.deploy.output import output_failed
 
     read, write = os.pipe()
     try:
         with open(write, "w", closefd=False) as healthy:
             saved, sys.stdout = sys.stdout, healthy
             try:
-                assert _output_failed(BrokenPipeError(32, "Broken pipe"), "neuroq x") is None
+                assert output_failed(BrokenPipeError(32, "Broken pipe"), "neuroq x") is None
             finally:
                 sys.stdout = saved
     finally:

@@ -135,6 +135,27 @@ def test_every_node_has_help_and_refuses_arguments_of_its_own(label):
     lines = bad.stderr.strip().splitlines()
     assert bad.returncode == 2 and len(lines) == 1, bad.stderr
     assert lines[0].startswith(f"neuroq {label}: error: unrecognized arguments: --bogus")
+    # its help onto a full disk, into a pipe whose reader is gone: as the neuroq command
+    # (a full disk was an OSError traceback, exit 1; a closed pipe "Exception ignored",
+    # exit 120, or a BrokenPipeError traceback, exit 1, unbuffered)
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    for env in (buffered, {**buffered, "PYTHONUNBUFFERED": "1"}):
+        if Path("/dev/full").exists():
+            with open("/dev/full", "w") as full:
+                run = subprocess.run([sys.executable, "-m", module, "--help"], stdout=full,
+                                     stderr=subprocess.PIPE, text=True, env=env,
+                                     timeout=PROCESS_TIMEOUT_S)
+            assert (run.returncode, run.stderr) == (2, f"neuroq {label}: error: cannot write "
+                                                       "the output: No space left on device\n")
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before the first line
+        try:
+            run = subprocess.run([sys.executable, "-m", module, "--help"], stdout=write,
+                                 stderr=subprocess.PIPE, text=True, env=env,
+                                 timeout=PROCESS_TIMEOUT_S)
+        finally:
+            os.close(write)
+        assert (run.returncode, run.stderr) == (0, ""), run.stderr[-600:]
 
 
 def test_an_integer_given_for_a_double_parameter_gets_a_hint(capsys):

@@ -18,15 +18,14 @@ kind or range, from `neuroq.agents.cli.argtypes`).
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
-import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import IO, NoReturn
 
 from neuroq.agents.cli.extras import require as require_extras
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.output import closed_streams_to_devnull, output_status
 
 #: subcommand -> module implementing it, in pipeline order.
 COMMANDS: dict[str, str] = {
@@ -94,6 +93,11 @@ class OneLineParser(argparse.ArgumentParser):
         text = " ".join(message.split())
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
 
+    def print_help(self, file: IO[str] | None = None) -> None:
+        """The help, its write errors raised (argparse drops them: with unbuffered output,
+        `neuroq --help > /dev/full` exited 0 without a word)."""
+        (file or sys.stdout).write(self.format_help())
+
 
 def _no_extras(args: argparse.Namespace) -> tuple[str, ...]:
     del args
@@ -127,62 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _full_disk(exc: OSError, label: str) -> int | None:
-    """The exit status for a full disk (one line naming the file, or "the output" for
-    stdout: `neuroq paths > /dev/full` was a traceback); None for any other OSError."""
-    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-        return None
-    if exc.filename is None:  # stdout: nothing more to flush there at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    print(f"{label}: error: cannot write {exc.filename or 'the output'}: {exc.strerror}",
-          file=sys.stderr)
-    return EXIT_USER_ERROR
-
-
-def _closed_streams_to_devnull() -> None:
-    """A command started with stdout or stderr closed (`>&-`, a daemon) has None there:
-    output goes nowhere instead of every print failing (an outsider's `neuroq show cartpole
-    >&-` was an AttributeError traceback, exit 1; `eval ... 2>&-` exited 1 silently)."""
-    for name in ("stdout", "stderr"):
-        if getattr(sys, name) is None:
-            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - for the process
-
-
-def _output_failed(exc: OSError, label: str) -> int | None:
-    """The exit status for output that cannot be written: 0 for a reader that closed early
-    (`| head`, `| true`; nothing more goes there), `_full_disk`'s for a full disk, None for
-    any other error."""
-    if isinstance(exc, BrokenPipeError) and _stdout_reader_gone():
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    return _full_disk(exc, label)
-
-
-def _output_status(exc: OSError, label: str) -> int:
-    """`_output_failed`'s exit status, or `exc` raised again for any other error."""
-    status = _output_failed(exc, label)
-    if status is None:
-        raise exc
-    return status
-
-
-def _stdout_reader_gone() -> bool:
-    """Whether stdout's reader has closed it (poll: POLLERR for a pipe, POLLHUP for a
-    socket), so that a BrokenPipeError from a pipe of the command's own (multiprocessing,
-    Ray, a subprocess) is not taken for a reader gone (a reviewer)."""
-    import select
-
-    try:
-        poller = select.poll()
-        poller.register(sys.stdout.fileno(), select.POLLOUT)
-        gone = select.POLLERR | select.POLLHUP  # a pipe's reader: ERR; a socket's peer: HUP
-        return any(events & gone for _, events in poller.poll(0))
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    _closed_streams_to_devnull()
+    closed_streams_to_devnull()
     try:  # building the parser imports every command's module: up to a second, cold
         parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
@@ -190,13 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:  # their lines: a full disk shows here, not at exit
             sys.stdout.flush()
         except OSError as failed:
-            return _output_status(failed, "neuroq")
+            return output_status(failed, "neuroq")
         return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     except KeyboardInterrupt:  # Ctrl-C right after start: a line, not a traceback
         print("neuroq: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as failed:  # --version's line written at once into a closed pipe
-        return _output_status(failed, "neuroq")
+        return output_status(failed, "neuroq")
     if unknown:  # named by the subcommand, as its other errors are
         print(f"neuroq {args.command}: error: unrecognized arguments: {' '.join(unknown)} "
               f"(see neuroq {args.command} --help)", file=sys.stderr)
@@ -214,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"neuroq {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:  # a reader that closed early, a full disk: not a traceback
-        return _output_status(exc, f"neuroq {args.command}")
+        return output_status(exc, f"neuroq {args.command}")
 
 
 if __name__ == "__main__":

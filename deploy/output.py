@@ -1,0 +1,73 @@
+"""A command's own output that cannot be written: the exit status and the one line of the
+`neuroq` command and the ROS 2 nodes alike (a reader gone, a full disk, closed streams).
+
+Exit status: 0 when stdout's reader has closed it (`| head`, `| true`: nothing more is
+wanted there), 2 with one line on stderr for a full disk (`> /dev/full`); any other
+error is the caller's (raised again by `output_status`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+
+EXIT_READER_GONE = 0
+EXIT_FULL_DISK = 2
+"""As every user error of the command line: the output's place is the user's to mend."""
+
+
+def closed_streams_to_devnull() -> None:
+    """A command started with stdout or stderr closed (`>&-`, a daemon) has None there:
+    output goes nowhere instead of every print failing (an outsider's `neuroq show cartpole
+    >&-` was an AttributeError traceback, exit 1; `eval ... 2>&-` exited 1 silently)."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - for the process
+
+
+def output_failed(exc: OSError, label: str) -> int | None:
+    """The exit status for output that cannot be written (module docstring), None for any
+    other error. label: the line's prefix ("neuroq paths", "neuroq policy node")."""
+    if isinstance(exc, BrokenPipeError) and stdout_reader_gone():
+        _stdout_to_devnull()
+        return EXIT_READER_GONE
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    if exc.filename is None:  # stdout: nothing more to flush there at exit
+        _stdout_to_devnull()
+    print(f"{label}: error: cannot write {exc.filename or 'the output'}: {exc.strerror}",
+          file=sys.stderr)
+    return EXIT_FULL_DISK
+
+
+def output_status(exc: OSError, label: str) -> int:
+    """`output_failed`'s exit status, or `exc` raised again for any other error."""
+    status = output_failed(exc, label)
+    if status is None:
+        raise exc
+    return status
+
+
+def stdout_reader_gone() -> bool:
+    """Whether stdout's reader has closed it (poll: POLLERR for a pipe, POLLHUP for a
+    socket), so that a BrokenPipeError from a pipe of the command's own (multiprocessing,
+    Ray, a subprocess) is not taken for a reader gone (a reviewer)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        gone = select.POLLERR | select.POLLHUP  # a pipe's reader: ERR; a socket's peer: HUP
+        return any(events & gone for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _stdout_to_devnull() -> None:
+    """stdout's descriptor onto /dev/null: the interpreter's last flush has nowhere to fail."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+__all__ = ["closed_streams_to_devnull", "output_failed", "output_status",
+           "stdout_reader_gone"]

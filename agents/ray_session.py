@@ -34,6 +34,15 @@ OBJECT_STORE_BYTES = 128 * 1024**2
 LOCALHOST = "127.0.0.1"
 #: Session folder of a local instance: a fresh temporary folder, removed when it stops.
 TEMP_PREFIX = "nq-ray-"
+#: Bytes of a Unix socket's path (Linux: sun_path holds 108, its last a NUL).
+UNIX_SOCKET_PATH_BYTES = 107
+#: What Ray adds to its session folder's parent for its longest socket path:
+#: "/<TEMP_PREFIX>xxxxxxxx/session_YYYY-MM-DD_HH-MM-SS_uuuuuu_<pid, up to 7
+#: digits>/sockets/plasma_store" (Ray 2.x's layout, measured).
+RAY_SOCKET_SUFFIX_BYTES = 1 + len(TEMP_PREFIX) + 8 + 43 + len("/sockets/plasma_store")
+SHORT_TEMP_BASE = "/tmp"
+"""Where the session folder goes when the temporary folder's path is too long for Ray's
+sockets (a long TMPDIR: Ray failed with an OSError traceback)."""
 _TEMP_DIRS: list[str] = []
 #: Environment of the local instance and its workers (see the module docstring). One BLAS
 #: thread per worker: each trial is one process on one CPU.
@@ -69,7 +78,7 @@ def _init(workers: int, address: str | None) -> Any:
         _loopback_if_imported_early(ray)
     runtime_env = {"env_vars": {**WORKER_ENV, "PYTHONPATH": _pythonpath()}}
     if address is None:
-        temp = tempfile.mkdtemp(prefix=TEMP_PREFIX)  # short: Ray's socket paths must fit
+        temp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=_temp_base())
         _TEMP_DIRS.append(temp)
         ray.init(address="local", num_cpus=workers, num_gpus=0, include_dashboard=False,
                  object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False,
@@ -85,6 +94,20 @@ def _init(workers: int, address: str | None) -> Any:
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise NeuroqError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
     return ray
+
+
+def _temp_base() -> str:
+    """The folder for a local instance's session folder: the temporary folder (TMPDIR) if
+    Ray's socket paths under it fit a Unix socket's path, else SHORT_TEMP_BASE; else
+    NeuroqError saying how to mend it."""
+    for base in dict.fromkeys((tempfile.gettempdir(), SHORT_TEMP_BASE)):
+        fits = len(os.fsencode(base)) + RAY_SOCKET_SUFFIX_BYTES <= UNIX_SOCKET_PATH_BYTES
+        if fits and os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
+            return base
+    limit = UNIX_SOCKET_PATH_BYTES - RAY_SOCKET_SUFFIX_BYTES
+    raise NeuroqError(f"the temporary folder {tempfile.gettempdir()} is too long a path for "
+                      f"Ray's sockets (at most {limit} bytes) and {SHORT_TEMP_BASE} cannot "
+                      "be written: set TMPDIR to a shorter folder")
 
 
 def _is_loopback(address: str) -> bool:
@@ -114,9 +137,37 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
         return
     ray = _init(workers, address)
     try:
-        yield ray
+        with _sigterm_as_interrupt():
+            yield ray
     finally:
         stop(ray)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a Ray session: stops the command as a Ctrl-C does."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises `Terminated` in the main thread while the session is open, so the
+    command stops as for a Ctrl-C (its summary, Ray shut down, the session folder removed).
+    ray.init installs a C++ handler for it that printed a stack dump and aborted (exit
+    134), leaving the session folder behind (an outsider, `kill` of a sweep)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise Terminated("terminated (SIGTERM)")
+
+    before = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def stop(ray: Any) -> None:

@@ -7,6 +7,7 @@ machine). The tests check that it listens on the loopback address only.
 
 import csv
 import json
+import os
 
 import psutil
 import pytest
@@ -176,3 +177,51 @@ def test_sweep_on_a_users_env_module(ray_local, tmp_path):
     result = run_sweep(spec, tmp_path, show_progress=False, say=lambda _: None)
     assert [r["status"] for r in result.rows] == ["ok", "ok"], result.rows
     assert all(r["default_hyperparameters"] for r in result.rows)
+
+
+def test_sigterm_stops_a_sweep_as_ctrl_c_does(tmp_path, request):
+    """`kill` of a running sweep printed Ray's stack dump ("*** SIGTERM received ...") and
+    aborted (exit 134), leaving Ray's session folder behind: it stops as a Ctrl-C does,
+    its Ray processes gone and the session folder removed."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "sigterm", "env": "CartPole-v1", "workers": WORKERS, "stages": ["train"],
+        "fixed": {"train": {**TINY_TRAIN, "n_timesteps": 200_000}},
+        "grid": {"train.seed": [0, 1]}}))
+    temp = Path(tempfile.mkdtemp(dir="/tmp", prefix="nq-test-"))  # short: Ray's sockets
+    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
+    proc = subprocess.Popen([sys.executable, "-m", "neuroq.agents.cli.main", "sweep",
+                             str(spec), "--out", str(tmp_path / "runs")],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "TMPDIR": str(temp)})
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(list((tmp_path / "runs").glob("**/train-seed*"))) == 2:
+                break  # both trials train
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        family = psutil.Process(proc.pid).children(recursive=True)
+        assert list(temp.glob("nq-ray-*")), "no Ray session folder: nothing to check"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (proc.returncode, err[-3000:])
+    assert "SIGTERM received" not in err and err.rstrip().endswith(
+        "neuroq sweep: interrupted"), err[-3000:]
+    assert not list(temp.glob("nq-ray-*"))
+    deadline = time.monotonic() + 30
+    while any(p.is_running() for p in family) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+

@@ -228,7 +228,7 @@ def test_each_bad_setting_is_named(tmp_path, capsys, argv, match):
 
 @pytest.mark.parametrize("sweep,match", [
     ("4,4", "argument --sweep: T = 4 given more than once"),
-    ("4,100000", "T up to 1024"),  # ran past 300 s without a word
+    ("4,100000", "T at most 1024 (1 s of chip time per action), got 100000"),  # ran on
 ])
 def test_an_energy_sweep_without_bounds_or_with_a_repeat_is_one_line(tmp_path, capsys,
                                                                       sweep, match):

@@ -35,7 +35,8 @@ HELP = "energy and latency per action: SpiNNaker2 (modeled) vs CPU and GPU, with
 
 
 def _timesteps_list(text: str) -> tuple[int, ...]:
-    from neuroq.deploy.network import MAX_TIMESTEPS  # an outsider's 100000 ran past 300 s
+    # an outsider's 100000 ran past 300 s
+    from neuroq.deploy.network import MAX_TIMESTEPS, MAX_TIMESTEPS_REASON
 
     try:
         ts = tuple(int(t) for t in text.split(",") if t.strip())
@@ -44,8 +45,8 @@ def _timesteps_list(text: str) -> tuple[int, ...]:
     if not ts or min(ts) < 1:
         raise argparse.ArgumentTypeError("--sweep takes positive integers, e.g. 4,8,16,64")
     if max(ts) > MAX_TIMESTEPS:
-        raise argparse.ArgumentTypeError(f"--sweep takes T up to {MAX_TIMESTEPS} (1 s of chip "
-                                         f"time per action), got {max(ts)}")
+        raise argparse.ArgumentTypeError(f"--sweep takes T {MAX_TIMESTEPS_REASON}, got "
+                                         f"{max(ts)}")
     repeated = sorted({t for t in ts if ts.count(t) > 1})
     if repeated:
         raise argparse.ArgumentTypeError(f"T = {repeated[0]} given more than once")

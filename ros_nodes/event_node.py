@@ -475,6 +475,11 @@ class EventPolicyNode(Node):
                 parts[-1].append(msg)
             if (msg.width, msg.height) != size:
                 c["sensor_size_mismatch"] += 1
+                self._log.warning(
+                    f"packet seq {msg.seq} is from a {msg.width}x{msg.height} sensor; this "
+                    f"artifact's encoder takes {size[0]}x{size[1]} (events outside it are "
+                    "skipped as out_of_sensor): set the camera's region of interest to that "
+                    "size, or train on the camera's own")
         return sum(self._decode_and_act(part) for part in parts if part)
 
     def _decode_and_act(self, msgs: list) -> int:
@@ -561,6 +566,11 @@ class EventPolicyNode(Node):
                     restart = (last - seq) % SEQ_MODULUS > REORDER_WINDOW
                 return SEQ_HELD if restart else SEQ_OLD
             c["lost_packets"] += gap
+            if gap:
+                self._log.warning(
+                    f"{gap} packets lost before seq {seq} (best-effort delivery drops what "
+                    "the queue or the transport cannot hold: a slow node, large packets; "
+                    "see the reliable parameter)")
             missing = self._missing
             missing.update((last + k) % SEQ_MODULUS
                            for k in range(max(1, gap + 1 - REORDER_WINDOW), gap + 1))

@@ -331,6 +331,31 @@ def test_periods_long_past_are_not_acted_on(artifact, max_lag):
     assert s["stale_periods"] == 101 - lag and s["skipped_periods"] == 100, s
 
 
+def test_a_sensor_of_another_size_and_lost_packets_are_logged(artifact):
+    """An outsider's 1280x720 camera ran with 96 % of its events skipped as out_of_sensor
+    and lost packets were only counted: the console said nothing of either. Both are
+    logged (throttled, as every warning of the node), naming what to do."""
+    lines = []
+
+    class Recorder:
+        def warning(self, text):
+            lines.append(text)
+
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        node._log = Recorder()
+        node.handle_packets([_packet(0, _evt3([1], [5], [1000], [1]))])
+        assert lines == []
+        node.handle_packets([_packet(1, _evt3([1, 900], [5, 600], [2000, 2000], [1, 1]),
+                                     width=1280, height=720)])
+        node.handle_packets([_packet(5, _evt3([1], [5], [3000], [1]))])
+        s = node.stats()
+    assert s["sensor_size_mismatch"] == 1 and s["lost_packets"] == 3, s
+    assert any("is from a 1280x720 sensor; this artifact's encoder takes 32x32" in line
+               and "region of interest" in line for line in lines), lines
+    assert any(line.startswith("3 packets lost before seq 5") for line in lines), lines
+
+
 def test_the_take_thread_survives_an_error_and_ends_with_the_node(artifact):
     """batch_ms > 0: the node's own thread takes the packets. An error that escapes a take
     is counted (callback_errors) and the takes go on; destroying the node ends the thread."""

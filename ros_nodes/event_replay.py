@@ -56,6 +56,14 @@ LONG_WAIT_S = 10.0
 silence in the recording, or camera time from damaged words."""
 
 
+SLOW_REPLAY_FACTOR = 1.1
+SLOW_REPLAY_GRACE_S = 0.5
+"""A replay taking more than SLOW_REPLAY_FACTOR times its camera time / speed, plus this
+(s), is announced as slower than asked (an outsider's `--speed 4` ran at 1.4, and a 3 M
+events/s recording at `--speed 1` at 0.63, without a word: about 1400 packets a second
+here)."""
+
+
 @dataclass
 class ReplaySummary:
     packets: int = 0
@@ -254,7 +262,8 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
                 break
         if whole and not stop.is_set() and t_first is not None:
             # the whole file: camera time goes 1 us past where the file ends (its last
-            # time words or event), which completes the period of its last events
+            # time words or event), which completes a period ending there (the node's
+            # period is not known here: one the file ends inside stays open)
             end = max(end_us(), last_t)
             if encoding == "evt3":
                 pacer.wait_for(end)  # when it is due, as the packets were released
@@ -279,6 +288,11 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
         warning(f"{p}: decoding {problems} (see DecodeStats in docs/events.md)")
     if out.events == 0 and not out.stopped:
         warning(f"{p} holds no events: nothing was published")
+    if not out.stopped and math.isfinite(speed) and out.camera_s > 0 and out.wall_s > (
+            SLOW_REPLAY_FACTOR * out.camera_s / speed + SLOW_REPLAY_GRACE_S):
+        warning(f"{p}: replayed at {out.camera_s / out.wall_s:.2g} times the recorded speed, "
+                f"not the {speed:g} asked: publishing could not keep up ({out.packets} "
+                f"packets in {out.wall_s:.1f} s; a larger --packet-us sends fewer)")
     out.warnings = tuple(warnings)
     log(out.line(encoding))
     return out

@@ -153,6 +153,45 @@ def test_the_closing_packet_is_released_when_its_time_is_due(tmp_path):
     assert 1.5015 / 5.0 - 0.02 <= gap < 1.5015 / 5.0 + 0.25, gap
 
 
+def test_a_replay_slower_than_asked_says_so(tmp_path):
+    """An outsider's `--speed 4` ran at 1.4 times the recorded speed, and a 3 M events/s
+    recording at `--speed 1` at 0.63, both without a word: a replay that takes more than
+    SLOW_REPLAY_FACTOR times the time asked (and SLOW_REPLAY_GRACE_S) warns."""
+    import time
+
+    path = tmp_path / "rec.raw"
+    with RawWriter(path, W, H) as writer:  # an event every ms for 0.2 s: 200 packets
+        writer.write(make_events(np.arange(200) % W, np.arange(200) % H,
+                                 1000 * np.arange(200) + 1, np.arange(200) % 2))
+    with spinning(lambda ctx: Probe(ctx)) as (probe,):
+        warned = []
+        s = replay(path, speed=1.0, node=probe, log=lambda _: None, warn=warned.append)
+        assert s.wall_s < 0.5 and warned == [], (s, warned)
+        create = probe.create_publisher
+
+        class Slow:  # a publisher that cannot keep up: 5 ms a packet
+            def __init__(self, *args):
+                self.pub = create(*args)
+
+            def publish(self, msg):
+                time.sleep(0.005)
+                self.pub.publish(msg)
+
+            def get_subscription_count(self):
+                return self.pub.get_subscription_count()
+
+        destroy = probe.destroy_publisher
+        probe.create_publisher = lambda *args: Slow(*args)
+        probe.destroy_publisher = lambda pub: destroy(pub.pub)
+        try:
+            s = replay(path, speed=1.0, node=probe, log=lambda _: None, warn=warned.append)
+        finally:
+            del probe.create_publisher, probe.destroy_publisher  # the class's again
+    assert s.wall_s > 1.0 and s.packets == 201, s
+    (line,) = warned
+    assert "times the recorded speed, not the 1 asked: publishing could not keep up" in line
+
+
 # --- stopping, damaged files, bad options (found by an outsider) ------------------------------
 def _gap_file(path, gap_us: int = 200_000_000):
     """Three events in the first 2 ms, then two more `gap_us` later: a recording with a long

@@ -385,7 +385,7 @@ def main() -> int:
         n_events = int(round(args.rate * args.packet_us / 1e6)) * len(packets)
         periods = end_us // PERIOD_US
         result = {
-            "target_events_per_s": TARGET_EVENTS_PER_S, "offered_events_per_s": args.rate,
+            "offered_events_per_s": args.rate,
             "stream_s": args.seconds, "stream": args.stream, "packet_us": args.packet_us,
             "bytes_per_event": sum(map(len, packets)) / max(1, n_events),
             "packets_sent": len(msgs),
@@ -414,7 +414,8 @@ def main() -> int:
             "host": platform.node(), "cpus": os.cpu_count(), "loadavg_before": load_before,
             "loadavg_after": os.getloadavg(),
         }
-        if args.rate == TARGET_EVENTS_PER_S:
+        if args.rate == TARGET_EVENTS_PER_S:  # the CPU target is the at 1 M events/s
+            result["target_events_per_s"] = TARGET_EVENTS_PER_S
             result["target_cpu_fraction"] = TARGET_CPU_FRACTION_AT_1M
             result["meets_cpu_target"] = (result["node_cpu_fraction_of_one_core"]
                                           < TARGET_CPU_FRACTION_AT_1M)

@@ -332,7 +332,7 @@ class EventPolicyNode(Node):
 
     def _load(self) -> Any:
         if not self._artifact:
-            raise NeuroqError(empty_artifact(self))
+            raise NeuroqError(empty_artifact(self, "dvs_pan_tracking"))
         from neuroq.deploy.policy import load_policy
 
         return load_policy(self._artifact, backend=self._backend)

@@ -77,10 +77,12 @@ def where_to_set(node: Node) -> str:
             + ("" if root else f" ('{name}:' applies in the root namespace only)"))
 
 
-def empty_artifact(node: Node) -> str:
-    """The message for an empty `artifact` parameter, with where it is set (`where_to_set`)."""
+def empty_artifact(node: Node, example: str = "cartpole") -> str:
+    """The message for an empty `artifact` parameter, with where it is set (`where_to_set`).
+    example: a shipped artifact this node runs (the event node's is dvs_pan_tracking: it
+    suggested cartpole, which it then refused)."""
     return (f"parameter 'artifact' is empty: set it to a deploy artifact (a folder, or a "
-            f"shipped one by name: cartpole): -p artifact:=..., or {where_to_set(node)}")
+            f"shipped one by name: {example}): -p artifact:=..., or {where_to_set(node)}")
 
 
 def section_keys(name: str) -> tuple[str, ...]:

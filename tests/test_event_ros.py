@@ -173,6 +173,9 @@ def test_event_node_refuses_a_non_event_artifact(tmp_path):
     path = str(make_tiny_artifact(tmp_path / "cartpole"))
     with spinning(_event_node(path)) as (node,):
         assert not node.active and "not 'event'" in node.refusal
+    # an empty one is told a shipped artifact it runs (it was told cartpole, then refused)
+    with spinning(_event_node("")) as (node,):
+        assert not node.active and "shipped one by name: dvs_pan_tracking)" in node.refusal
 
 
 def test_an_unknown_evt3_decoder_is_a_bad_parameter(artifact):

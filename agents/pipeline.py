@@ -124,6 +124,11 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
         FinetuneConfig(epochs=epochs, spike_penalty=spike_penalty, seed=seed,
                        randomize=finetune_randomize or {}, margin=finetune_margin),
         progress=False, log=say)
+    tuned = read_json(run.folders["finetune"] / "result.json")
+    say(f"int8 SNN, fine-tuned: {tuned['mean_return']:.1f} over "
+        f"{counted(tuned['episodes'], 'episode')} (seeds {tuned['episode_seeds'][0]}.."
+        f"{tuned['episode_seeds'][1]}; float DQN {tuned['ann_mean_return']:.1f} on the same) "
+        f"({run.folders['finetune']})")
 
     banner(4, "export the deploy artifact")
     from neuroq.agents.export import DEFAULT_GATE

@@ -233,7 +233,9 @@ def test_the_gate_refusal_names_how_each_command_forces_it(tmp_path, monkeypatch
     given.clear()
     stage = tmp_path / "stage"
     stage.mkdir()
-    (stage / "result.json").write_text(json.dumps({"mean_return": 1.0, "episodes": 1}))
+    (stage / "result.json").write_text(json.dumps({"mean_return": 1.0, "episodes": 1,
+                                                   "episode_seeds": [50_000, 50_000],
+                                                   "ann_mean_return": 1.0}))
     monkeypatch.setattr(train, "train_one", lambda *a, **k: stage)
     monkeypatch.setattr(convert, "run_convert", lambda *a, **k: stage)
     monkeypatch.setattr(finetune_module, "run_finetune", lambda *a, **k: stage)

@@ -118,6 +118,20 @@ def held_lock(folder: Path, busy: str) -> Iterator[None]:
             handle.close()
 
 
+def lock_held(folder: Path) -> bool:
+    """Whether a running process holds `folder`'s LOCK_FILE (`held_lock`) now."""
+    import fcntl
+
+    try:
+        with open(folder / LOCK_FILE, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released on close
+    except BlockingIOError:
+        return True
+    except OSError:  # no lock file, or no flock on this file system
+        return False
+    return False
+
+
 def ensure_writable(folder: str | os.PathLike, option: str = "--out") -> Path:
     """Create `folder` if needed and check a file can be written there, else raise (the
     message names `option`, the command-line option that gave the folder)."""

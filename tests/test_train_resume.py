@@ -168,7 +168,7 @@ def test_ctrl_c_during_the_final_evaluation_leaves_a_run_to_report(tmp_path, mon
     assert result["steps"] == steps and result["resumed"] is True
 
 
-def test_one_process_at_a_time_trains_a_run(tmp_path):
+def test_one_process_at_a_time_trains_a_run(tmp_path, capsys):
     """Two `--resume` of one run were both accepted, trained into the same folder and
     removed each other's checkpoints (an outsider). The run's lock file is held by the
     process training it; a second one is refused in one line."""
@@ -180,10 +180,18 @@ def test_one_process_at_a_time_trains_a_run(tmp_path):
         train_one("CartPole-v1", 8, _cfg(), tmp_path, on_eval=_interrupt_at(400),
                   checkpoint_every_s=0)
     (run,) = (tmp_path / "CartPole-v1").glob("train-seed8-*")
+    capsys.readouterr()  # the interruption's line
     with open(run / LOCK_FILE, "a") as other:  # another process's resume, training now
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(NeuroqError, match="is being trained by another process now"):
             resume_run(run)
+        # show says so too (it asked "did the run end early?" of a run training)
+        assert main(["show", str(run)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is being trained now (a running process holds its .lock)" \
+            in err[0], err
+    assert main(["show", str(run)]) == 2  # released: interrupted, with its checkpoint
+    assert "is an interrupted train run" in capsys.readouterr().err
     assert (resume_run(run) / "result.json").is_file()  # released: it goes on
 
 

@@ -60,15 +60,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"(the whole manifest: neuroq show {shlex.quote(str(args.run))} --json)")
         return 0
     if not found:
+        from neuroq.agents.runs import LOCK_FILE, lock_held
         from neuroq.agents.train import checkpoint_step, resumable, resume_command
 
+        if lock_held(run_dir):  # it was called "ended early?" while it trained
+            raise NeuroqError(f"{run_dir} is being trained now (a running process holds its "
+                              f"{LOCK_FILE}): its {RESULT_FILE} comes when it finishes")
         if resumable(run_dir):  # an interrupted train run: say what to do with it
             steps = checkpoint_step(run_dir)
             at = f" at step {steps}" if steps is not None else ""
             raise NeuroqError(f"{run_dir} is an interrupted train run (no {RESULT_FILE}; its "
                               f"checkpoint is{at}): go on with: {resume_command(run_dir)}")
         raise NeuroqError(f"{run_dir} is not a finished run folder: it has no {RESULT_FILE} "
-                          f"(nor an energy run's {REPORT_FILE}; did the run end early?)")
+                          f"(nor an energy run's {REPORT_FILE}): it is still running, or it "
+                          "ended early")
     result = read_json(found[0])
     if not isinstance(result, dict):
         kind = {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(

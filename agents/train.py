@@ -470,6 +470,10 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
         if steps is not None:
             print(f"\ninterrupted: {run_dir} keeps its checkpoint at step {steps}; go on "
                   f"with: {resume_command(run_dir)}", file=sys.stderr)
+        elif state is None:  # the folder said nothing of itself (an outsider)
+            print(f"\ninterrupted before the first checkpoint: {run_dir} holds no model to "
+                  "go on from (only its config and TensorBoard logs): train it again",
+                  file=sys.stderr)
         raise
     wall_s = wall_before + time.perf_counter() - t0
     if not all(torch.isfinite(w).all() for w in model.policy.parameters()):

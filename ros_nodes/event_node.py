@@ -288,6 +288,7 @@ class EventPolicyNode(Node):
         # restarts are logged apart: a flood of bad-input lines must not hide one
         self._restart_log = ThrottledLog(self.get_logger())
         self._started = time.monotonic()
+        self._rate_mark: tuple[float, int] | None = None  # (monotonic s, events) last reported
         self._last: Any = None
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
         qos = command_qos(depth) if reliable else sensor_qos(depth)
@@ -639,6 +640,12 @@ class EventPolicyNode(Node):
         values = self.stats()
         level, message = LEVEL_OK, "running"
         now = time.monotonic()
+        # events_per_s is the mean since the start: a monitor wants the rate now too (an
+        # outsider read 576,500 for a 1 M events/s stream)
+        if self._rate_mark is not None and now > self._rate_mark[0]:
+            values["events_per_s_recent"] = ((values["events"] - self._rate_mark[1])
+                                             / (now - self._rate_mark[0]))
+        self._rate_mark = (now, values["events"])
         grew = {name: values[name] - self._reported.get(name, 0) for name in PROBLEM_COUNTERS
                 if values[name] > self._reported.get(name, 0)}
         self._reported = {name: values[name] for name in PROBLEM_COUNTERS}

@@ -169,11 +169,18 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         MANIFEST_FILE,
         PARTIAL_SUFFIX,
         load_artifact,
+        read_manifest,
         save_artifact,
     )
     from neuroq.deploy.errors import NeuroqError
 
-    src = require_run_dir(finetune_run, must_contain="")  # first: one line before any work
+    given: Any = finetune_run
+    if not Path(given).exists():  # a shipped artifact by name, as eval and show take it
+        try:
+            given, _ = read_manifest(given, verify=False)
+        except NeuroqError:
+            pass  # not one: require_run_dir says the folder does not exist
+    src = require_run_dir(given, must_contain="")  # first: one line before any work
     reexport = (src / MANIFEST_FILE).is_file()
     if not reexport:  # (a re-export's result comes from the manifest, below)
         result = read_json(require_run_dir(src) / "result.json")

@@ -200,6 +200,18 @@ def test_re_export_records_the_shipped_interface_of_an_env_beyond_the_shipped_ro
     assert made.result["interface"] == "mountaincar"
 
 
+def test_a_shipped_artifact_is_re_exported_by_name(tmp_path, monkeypatch):
+    """`neuroq export cartpole` said "run folder cartpole does not exist", where eval, show,
+    energy and robustness take a shipped artifact by name (an outsider following the
+    README); a name that is no shipped artifact still says the folder does not exist."""
+    monkeypatch.chdir(tmp_path)  # no folder named cartpole here
+    made = export("cartpole", str(tmp_path / "runs"), eval_episodes=0)
+    manifest = load_artifact(made.artifact).manifest
+    assert manifest["env_id"] == "CartPole-v1" and manifest["interface"]["name"] == "cartpole"
+    with pytest.raises(NeuroqError, match="^run folder nosuch does not exist$"):
+        export("nosuch", str(tmp_path / "runs"), eval_episodes=0)
+
+
 def test_the_gate_refusal_names_how_each_command_forces_it(tmp_path, monkeypatch):
     """`neuroq demo` said "or --force to export anyway", an option demo does not have: the
     demo and the sweep pass export the hint in their own terms, and gate 0 passes any

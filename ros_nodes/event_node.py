@@ -60,11 +60,9 @@ reliable publishers such as `neuroq replay` and the simulated camera, but receiv
 from a best-effort one), batch_ms (float, 2: the node takes the queued packets together,
 when a live camera's period completes and otherwise every batch_ms; 0: each packet as it
 arrives), evt3_decoder (auto | evt3 | numpy: auto takes the `evt3` package where it is
-installed; evt3 refuses to activate without it), max_gap_periods (int), max_lag_periods
-(int, 3: a period that ended more than this many periods before the camera time the stream
-has reached is not acted on, counted in stale_periods: after a stall the node published
-about 100 actions in 90 ms for periods long past), diagnostics_period_s (float),
-latency_window (int).
+installed; evt3 refuses to activate without it), max_gap_periods (int, 3: of a run of empty
+periods, after a silence or a stall, the last this many are acted on), diagnostics_period_s
+(float), latency_window (int).
 """
 
 from __future__ import annotations
@@ -156,12 +154,6 @@ message was received (Fast DDS's reception timestamp), which TakeScheduler needs
 READER_SUFFIX = "_reader"
 """Name of the helper node that holds the subscription when batch_ms > 0: this node's name
 plus this."""
-DEFAULT_MAX_LAG_PERIODS = 3
-"""Periods (30 ms at the DVS task's 10 ms) a period's action may lag the camera time the
-stream has reached: an action for an older period answers a scene long gone. In the
-node's own runs every period is acted on within one period of its end (1000 of 1000 at
-1 and 10 M events/s, p99 under 10 ms); an outsider's 2 s driver stall made the node act
-on 100 past periods within 90 ms before this bound."""
 CAMERA_RESTART_US = 1_000_000
 """A packet whose EVT 3.0 time words lie this far (1 s) before the last event, with no
 event accepted, means the camera's clock restarted (driver or sensor reset): the decoder
@@ -176,7 +168,7 @@ numbering (held until the next packet tells); the next of a restarted numbering 
 after the held one)."""
 PROBLEM_COUNTERS = ("lost_packets", "reordered_packets", "seq_backwards", "bad_messages",
                     "callback_errors", "sensor_size_mismatch", "camera_restarts", "late_events",
-                    "stale_periods", *DecodeStats.REPORTED)
+                    *DecodeStats.REPORTED)
 """Counters whose growth turns the diagnostics to WARN (for WARN_HOLD_S). Not
 skipped_periods: a camera that sent nothing for a while (a `mono` stream has no time words
 to fill a silence) is no fault."""
@@ -226,12 +218,8 @@ class EventPolicyNode(Node):
                            "subscribe reliable (lossless, but matches only reliable "
                            "publishers) instead of best effort (matches any)")
         max_gap = declare(self, "max_gap_periods", DEFAULT_MAX_GAP_PERIODS,
-                          "empty periods completed after a silence, at most",
+                          "empty periods acted on after a silence, at most",
                           int_range=(1, 100000))
-        max_lag = declare(self, "max_lag_periods", DEFAULT_MAX_LAG_PERIODS,
-                          "a period is acted on only while it ended at most this many "
-                          "periods before the camera time the stream has reached (older "
-                          "ones are stale: stale_periods)", int_range=(1, 1_000_000))
         period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
                          float_range=(0.05, 60.0))
         window = declare(self, "latency_window", 1000,
@@ -264,13 +252,12 @@ class EventPolicyNode(Node):
                 {"artifact": self._artifact}))
             return
         self.windower = self._windower(max_gap)
-        self._max_lag_us = max_lag * encoder.period_us
         self.decode_stats = DecodeStats()
         self.counters = {"packets": 0, "lost_packets": 0, "reordered_packets": 0,
                          "seq_backwards": 0,
                          "sensor_size_mismatch": 0, "actions": 0, "policy_failures": 0,
                          "callback_errors": 0, "camera_restarts": 0,
-                         "bad_messages": 0, "stale_periods": 0, "take_ticks": 0}
+                         "bad_messages": 0, "take_ticks": 0}
         self._last_seq: int | None = None  # the newest seq (see _count_seq)
         self._missing: set[int] = set()  # seqs counted lost lately (see _count_seq)
         self._held: Any = None  # a packet that may start a restarted numbering (_count_seq)
@@ -514,19 +501,18 @@ class EventPolicyNode(Node):
             self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
             self.windower.add(events)
         now = max(self._last_event_us, t_words)
+        before, skipped = self._camera_us, self.windower.counters.skipped_periods
         self._camera_us = now
-        acted = stale = 0
+        acted = 0
         for period in self.windower.complete(now):
-            if now - period.end_us > self._max_lag_us:  # its action would come too late
-                stale += 1
-                continue
             acted += self._act(period, msgs[-1].header.frame_id)
-        if stale:
-            self.counters["stale_periods"] += stale
+        skipped = self.windower.counters.skipped_periods - skipped
+        if skipped:  # not a fault (a silent mono camera), but a stall reads the same
             self._log.warning(
-                f"{stale} periods not acted on: they ended more than max_lag_periods "
-                f"({self._max_lag_us // self.encoder.period_us}) periods before camera time "
-                f"{now} us (a stall, a silence without time words, or the node behind)")
+                f"{skipped} empty periods skipped: camera time went from {before} us to "
+                f"{now} us with no events between (a silence, or data lost before the "
+                f"node: a driver stall); only the newest {self.windower.max_gap_periods} "
+                "empty ones were acted on (max_gap_periods)")
         return acted
 
     def _count_seq(self, seq: int, stamp_ns: int = 0) -> int:

@@ -40,11 +40,10 @@ def artifact(tmp_path_factory):
     return str(make_event_artifact(tmp_path_factory.mktemp("event_art")))
 
 
-def _event_node(artifact, evt3_decoder="auto", **more):
+def _event_node(artifact, evt3_decoder="auto"):
     return lambda ctx: EventPolicyNode(context=ctx, parameter_overrides=[
         Parameter("artifact", value=artifact), Parameter("diagnostics_period_s", value=0.1),
-        Parameter("evt3_decoder", value=evt3_decoder),
-        *(Parameter(name, value=value) for name, value in more.items())])
+        Parameter("evt3_decoder", value=evt3_decoder)])
 
 
 def _packet(seq, data, encoding="evt3", width=32, height=32, time_base=0):
@@ -257,7 +256,7 @@ def test_the_node_acts_as_the_policy_does_on_each_periods_events():
     are decoded, `act_spikes`) gives every action and Q-value that decoding the packets
     to event arrays, cutting them into periods and `act_events` give: the shipped event
     artifact, 400 ms of sensor-like bursts with a 55 ms silence, taken in batches of 1 to
-    12 packets (every period acted on: no lag bound, which the next test holds)."""
+    12 packets."""
     from pathlib import Path
 
     from neuroq.deploy.events import PacketDecoder
@@ -285,7 +284,7 @@ def test_the_node_acts_as_the_policy_does_on_each_periods_events():
                                             if events.size else -1)):
             info = policy.act_events(period.events, period.start_us)
             want.append((period.index, info.action, info.q.tolist()))
-    with spinning(_event_node(artifact, max_lag_periods=1_000_000)) as (node,):
+    with spinning(_event_node(artifact)) as (node,):
         assert node.active, node.refusal
         got = []
         act = node.policy.act_spikes
@@ -302,23 +301,30 @@ def test_the_node_acts_as_the_policy_does_on_each_periods_events():
             node.handle_packets(packets[k:k + n])
             k += n
         assert node.stats()["events_skipped"] == 0
-    assert len(want) == 40 and len({w[1] for w in want}) > 1  # periods 0-39, several actions
+    # periods 0-39, several actions, but for 20 and 21: of the silence's 5 empty periods
+    # the newest 3 are handed out (DEFAULT_MAX_GAP_PERIODS), in the reference as in the node
+    assert [w[0] for w in want] == [*range(20), *range(22, 40)]
+    assert len({w[1] for w in want}) > 1
     assert got == [w[1:] for w in want]
 
 
-@pytest.mark.parametrize("max_lag", [None, 1, 7])
-def test_periods_long_past_are_not_acted_on(artifact, max_lag):
-    """An outsider's 2 s driver stall made the node act on 100 empty periods long past
-    within 90 ms, its diagnostics OK: a period that ended more than max_lag_periods
-    (default 3) periods before the camera time reached is counted in stale_periods, a
-    problem counter, and not acted on; the others are, as before."""
-    from neuroq.ros_nodes.event_node import DEFAULT_MAX_LAG_PERIODS, PROBLEM_COUNTERS
+def test_a_stall_acts_on_the_newest_empty_periods_only_and_says_so(artifact):
+    """An outsider's 2 s driver stall (its data lost before the node, seq in order) made
+    the node act on 100 empty periods long past within 90 ms (max_gap_periods was 100):
+    after a jump, at most DEFAULT_MAX_GAP_PERIODS (3) empty periods are acted on, the rest
+    skipped (skipped_periods), and a line says so."""
+    from neuroq.deploy.events.stream import DEFAULT_MAX_GAP_PERIODS
 
-    lag = DEFAULT_MAX_LAG_PERIODS if max_lag is None else max_lag
-    more = {} if max_lag is None else {"max_lag_periods": max_lag}
-    assert "stale_periods" in PROBLEM_COUNTERS
-    with spinning(_event_node(artifact, **more)) as (node,):
+    lines = []
+
+    class Recorder:
+        def warning(self, text):
+            lines.append(text)
+
+    assert DEFAULT_MAX_GAP_PERIODS == 3
+    with spinning(_event_node(artifact)) as (node,):
         assert node.active, node.refusal
+        node._log = Recorder()
         seq = 0
         for k in range(30):  # 1 ms packets from camera time 1.0 s: periods acted on as due
             t = 1_000_000 + k * 1000
@@ -326,16 +332,15 @@ def test_periods_long_past_are_not_acted_on(artifact, max_lag):
                                                     [1, 1]))])
             seq += 1
         before = node.stats()
-        assert before["actions"] == 2 and before["stale_periods"] == 0, before  # 100, 101
-        # the stall: 2 s of data lost in the driver, then the stream goes on (seq in order)
-        t = 3_030_000
+        assert before["actions"] == 2 and lines == [], (before, lines)  # periods 100, 101
+        t = 3_030_000  # the stall: 2 s later, the stream goes on
         node.handle_packets([_packet(seq, _evt3([1, 2], [5, 5], [t + 1, t + 500], [1, 1]))])
         s = node.stats()
-    # periods 102-302 completed: 102 (its events) and the newest max_gap_periods (100)
-    # handed out, of which those that ended within `lag` periods of camera time 3.0305 s
-    # are acted on
-    assert s["actions"] - before["actions"] == lag, s
-    assert s["stale_periods"] == 101 - lag and s["skipped_periods"] == 100, s
+    # periods 102-302 completed: 102 (its events) and the newest 3 (300-302) acted on
+    assert s["actions"] - before["actions"] == 1 + 3, s
+    assert s["skipped_periods"] == 201 - 4, s
+    assert any(line.startswith("197 empty periods skipped: camera time went from 1029500 "
+                               "us to 3030500 us") for line in lines), lines
 
 
 def test_a_sensor_of_another_size_and_lost_packets_are_logged(artifact):

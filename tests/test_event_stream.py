@@ -78,7 +78,8 @@ def test_camera_time_counts_wraps_without_events(decoder):
 
 def _reference_periods(batches, period_us, max_gap):
     """What PeriodWindower must hand out, by plain per-event grouping: for each (events, now)
-    batch, the periods (index, event times) that `now` completes."""
+    batch, the periods (index, event times) that `now` completes (of a run of empty
+    periods, its last max_gap)."""
     current, pending, out = None, [], []
     for events, now in batches:
         ts = [int(t) for t in events["t"]]
@@ -90,9 +91,12 @@ def _reference_periods(batches, period_us, max_gap):
             current = (now - 1) // period_us
         else:
             last = (now - 1) // period_us - 1
-            if last >= current:
-                ks = sorted({(t - 1) // period_us for t in pending if (t - 1) // period_us <= last}
-                            | set(range(max(current, last - max_gap + 1), last + 1)))
+            if last >= current:  # each period with events, and each empty one that is
+                # among the last max_gap before the next period with events (or `last`)
+                with_events = {(t - 1) // period_us for t in pending
+                               if (t - 1) // period_us <= last}
+                ks = [k for k in range(current, last + 1) if k in with_events
+                      or min([e for e in with_events if e > k] + [last + 1]) - k <= max_gap]
                 got = [(k, [t for t in pending if (t - 1) // period_us == k]) for k in ks]
                 pending = [t for t in pending if (t - 1) // period_us > last]
                 current = last + 1

@@ -105,7 +105,7 @@ def held_lock(folder: Path, busy: str) -> Iterator[None]:
         handle = None
     if handle is not None:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_retrying(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
             raise NeuroqError(busy) from None
@@ -116,6 +116,26 @@ def held_lock(folder: Path, busy: str) -> Iterator[None]:
     finally:
         if handle is not None:
             handle.close()
+
+
+LOCK_RETRIES = 3
+LOCK_RETRY_S = 0.05
+"""A lock found held is tried again LOCK_RETRIES times this far apart (s): `lock_held`'s
+probe (`neuroq show` of a run) holds a lock for a moment, and a --resume starting then
+must not take it for a process training the run (a reviewer)."""
+
+
+def _flock_retrying(handle: Any, operation: int) -> None:
+    """fcntl.flock, tried again on BlockingIOError (LOCK_RETRIES, LOCK_RETRY_S)."""
+    import fcntl
+
+    for _ in range(LOCK_RETRIES):
+        try:
+            fcntl.flock(handle, operation)
+            return
+        except BlockingIOError:
+            time.sleep(LOCK_RETRY_S)
+    fcntl.flock(handle, operation)
 
 
 def lock_held(folder: Path) -> bool:

@@ -471,9 +471,10 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
             print(f"\ninterrupted: {run_dir} keeps its checkpoint at step {steps}; go on "
                   f"with: {resume_command(run_dir)}", file=sys.stderr)
         elif state is None:  # the folder said nothing of itself (an outsider)
-            print(f"\ninterrupted before the first checkpoint: {run_dir} holds no model to "
-                  "go on from (only its config and TensorBoard logs): train it again",
-                  file=sys.stderr)
+            best = (f" (its {BEST_MODEL} is the best so far, but --resume needs a checkpoint)"
+                    if (run_dir / BEST_MODEL).is_file() else "")
+            print(f"\ninterrupted before the first checkpoint: {run_dir} holds no checkpoint "
+                  f"to go on from{best}: train it again", file=sys.stderr)
         raise
     wall_s = wall_before + time.perf_counter() - t0
     if not all(torch.isfinite(w).all() for w in model.policy.parameters()):

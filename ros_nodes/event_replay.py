@@ -57,11 +57,13 @@ silence in the recording, or camera time from damaged words."""
 
 
 SLOW_REPLAY_FACTOR = 1.1
-SLOW_REPLAY_GRACE_S = 0.5
-"""A replay taking more than SLOW_REPLAY_FACTOR times its camera time / speed, plus this
-(s), is announced as slower than asked (an outsider's `--speed 4` ran at 1.4, and a 3 M
+"""A replay taking more than this times its camera time / speed (plus SLOW_REPLAY_GRACE_S)
+is announced as slower than asked (an outsider's `--speed 4` ran at 1.4, and a 3 M
 events/s recording at `--speed 1` at 0.63, without a word: about 1400 packets a second
 here)."""
+SLOW_REPLAY_GRACE_S = 0.5
+"""Seconds a replay may take beyond SLOW_REPLAY_FACTOR times the time asked (start-up,
+the first chunk read and decoded) before it is announced as slow."""
 
 
 @dataclass
@@ -291,8 +293,9 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     if not out.stopped and math.isfinite(speed) and out.camera_s > 0 and out.wall_s > (
             SLOW_REPLAY_FACTOR * out.camera_s / speed + SLOW_REPLAY_GRACE_S):
         warning(f"{p}: replayed at {out.camera_s / out.wall_s:.2g} times the recorded speed, "
-                f"not the {speed:g} asked: publishing could not keep up ({out.packets} "
-                f"packets in {out.wall_s:.1f} s; a larger --packet-us sends fewer)")
+                f"not the {speed:g} asked: reading, decoding and publishing could not keep "
+                f"up ({out.packets} packets in {out.wall_s:.1f} s; a larger --packet-us sends "
+                "fewer)")
     out.warnings = tuple(warnings)
     log(out.line(encoding))
     return out

@@ -59,7 +59,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from neuroq.deploy.output import output_status
+from neuroq.deploy.output import closed_streams_to_devnull, output_status
 from neuroq.ros_nodes.dds import remove_own_segments, use_node_profile
 from neuroq.ros_nodes.executor import make_executor
 from neuroq.ros_nodes.realtime import (
@@ -349,6 +349,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     NEUROQ_ROS_EXECUTOR names; a bad value there is a usage error, status 2); it should
     return once `stop_requested()`.
     """
+    closed_streams_to_devnull()  # started with stdout or stderr closed (a daemon, `>&-`)
     argv = list(sys.argv if args is None else args)  # the program name first
     try:  # what is not a ROS argument: before --ros-args, or after its closing `--`
         own = rclpy.utilities.remove_ros_args(argv)[1:]

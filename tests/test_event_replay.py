@@ -166,7 +166,7 @@ def test_a_replay_slower_than_asked_says_so(tmp_path):
     with spinning(lambda ctx: Probe(ctx)) as (probe,):
         warned = []
         s = replay(path, speed=1.0, node=probe, log=lambda _: None, warn=warned.append)
-        assert s.wall_s < 0.5 and warned == [], (s, warned)
+        assert warned == [], (s, warned)  # at the speed asked (within the grace)
         create = probe.create_publisher
 
         class Slow:  # a publisher that cannot keep up: 5 ms a packet
@@ -189,7 +189,8 @@ def test_a_replay_slower_than_asked_says_so(tmp_path):
             del probe.create_publisher, probe.destroy_publisher  # the class's again
     assert s.wall_s > 1.0 and s.packets == 201, s
     (line,) = warned
-    assert "times the recorded speed, not the 1 asked: publishing could not keep up" in line
+    assert "times the recorded speed, not the 1 asked: reading, decoding and publishing " \
+        "could not keep up" in line
 
 
 # --- stopping, damaged files, bad options (found by an outsider) ------------------------------

@@ -156,6 +156,10 @@ def test_every_node_has_help_and_refuses_arguments_of_its_own(label):
         finally:
             os.close(write)
         assert (run.returncode, run.stderr) == (0, ""), run.stderr[-600:]
+    # and with stdout closed (a daemon, `>&-`): sys.stdout is None there
+    run = subprocess.run(["bash", "-c", f"'{sys.executable}' -m {module} --help >&-"],
+                         capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+    assert (run.returncode, run.stderr) == (0, ""), run.stderr[-600:]
 
 
 def test_an_integer_given_for_a_double_parameter_gets_a_hint(capsys):

@@ -198,9 +198,11 @@ def test_sigterm_stops_a_sweep_as_ctrl_c_does(tmp_path, request):
         "grid": {"train.seed": [0, 1]}}))
     temp = Path(tempfile.mkdtemp(dir="/tmp", prefix="nq-test-"))  # short: Ray's sockets
     request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
+    log = open(tmp_path / "stderr.txt", "w+")  # noqa: SIM115 - a pipe unread would fill
+    request.addfinalizer(log.close)
     proc = subprocess.Popen([sys.executable, "-m", "neuroq.agents.cli.main", "sweep",
                              str(spec), "--out", str(tmp_path / "runs")],
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            stderr=log, text=True, start_new_session=True,
                             env={**os.environ, "TMPDIR": str(temp)})
     try:
         deadline = time.monotonic() + 180
@@ -208,20 +210,27 @@ def test_sigterm_stops_a_sweep_as_ctrl_c_does(tmp_path, request):
             if len(list((tmp_path / "runs").glob("**/train-seed*"))) == 2:
                 break  # both trials train
             time.sleep(0.5)
-        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()[-2000:]
         family = psutil.Process(proc.pid).children(recursive=True)
         assert list(temp.glob("nq-ray-*")), "no Ray session folder: nothing to check"
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    err = (tmp_path / "stderr.txt").read_text()
     assert proc.returncode == 130, (proc.returncode, err[-3000:])
     assert "SIGTERM received" not in err and err.rstrip().endswith(
         "neuroq sweep: interrupted"), err[-3000:]
     assert not list(temp.glob("nq-ray-*"))
+    def alive(p):  # running and not a zombie; one that ends between two calls is gone
+        try:
+            return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
     deadline = time.monotonic() + 30
-    while any(p.is_running() for p in family) and time.monotonic() < deadline:
+    while any(alive(p) for p in family) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [p for p in family if alive(p)]
 

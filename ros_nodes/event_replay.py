@@ -118,7 +118,7 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
         reader = RawReader(p, width=width, height=height, decoder=decoder)
         header = (reader.header_width, reader.header_height)
         if (width, height) != (None, None) and header[0] > 0 and header != (
-                reader.width, reader.height):
+                reader.width, reader.height) and not reader.header_conflict:
             raise NeuroqError(f"{p}: its header gives the sensor size {header[0]}x"
                               f"{header[1]}; --width/--height are for files without one")
         return EventFile((events for events, _ in reader), reader.width, reader.height,

@@ -320,6 +320,10 @@ def _bad_input(tmp_path, case: str) -> list[str]:
         (tmp_path / "x.raw").write_bytes(_header()[:30])
     elif case == "cut at a header line's end":  # a reviewer: it passed as "no events"
         (tmp_path / "x.raw").write_bytes(_header()[:10])
+    elif case == "two sizes in its header":  # an outsider's: read as 64x48, no word
+        data = _pan(tmp_path / "rec.raw").read_bytes()
+        (tmp_path / "x.raw").write_bytes(data.replace(b"% end\n", b"% geometry 640x480\n"
+                                                                  b"% end\n", 1))
     elif case == "folder":
         (tmp_path / "x.raw").mkdir()
     elif case.startswith("--"):
@@ -342,6 +346,9 @@ def _bad_input(tmp_path, case: str) -> list[str]:
     ("cut at a header line's end", "x.raw: ends inside its header (no '% end' line and no "
                                    "data after its last line, '% evt 3.0')"),
     ("folder", "x.raw is a folder, not a file"),
+    ("two sizes in its header", f"x.raw: its format line gives a {W}x{H} sensor, its "
+                                "geometry line 640x480: give the sensor size (`neuroq replay "
+                                "--width W --height H`"),
     ("--topic 1abc", "topic '1abc' is not a valid ROS 2 topic name: topic name token must "
                      "not start with a number"),
     ("--topic bad topic", "topic 'bad topic' is not a valid ROS 2 topic name"),

@@ -409,6 +409,17 @@ def test_raw_reader_errors_say_what_to_do(tmp_path, decoder):
     assert RawReader(no_size, width=4, height=4, decoder=decoder).read_all().size == 0
     with pytest.raises(NeuroqError, match="must be one of"):
         RawReader(no_size, width=4, height=4, decoder="rust")
+    # two sizes in one header (an outsider's format line 32x32 and geometry 640x480 were
+    # read as 32x32 without a word): the user says which
+    two = tmp_path / "two.raw"
+    with RawWriter(two, 32, 32) as writer:
+        writer.write(make_events([1, 31], [2, 3], [10, 20], [1, 0]))
+    two.write_bytes(two.read_bytes().replace(b"% end\n", b"% geometry 640x480\n% end\n", 1))
+    with pytest.raises(NeuroqError, match="format line gives a 32x32 sensor, its geometry "
+                                          "line 640x480: give the sensor size"):
+        RawReader(two)
+    chosen = RawReader(two, width=640, height=480, decoder=decoder)
+    assert chosen.read_all().size == 2 and (chosen.width, chosen.height) == (640, 480)
 
 
 # --- the EventPacket message, built from its interface definition ------------------------------

@@ -80,9 +80,13 @@ def check_evt3_start(data: bytes) -> str:
     return ""
 
 
-def _parse_raw_header(lines: list[str]) -> tuple[dict[str, str], int, int, str]:
+def _parse_raw_header(lines: list[str]) -> tuple[dict[str, str], int, int, str, str]:
+    """(the header's key -> value, width, height (-1: not given), format, a conflict: '' or
+    what two lines say of the sensor size when they differ). The `% format` line's size
+    comes before `% geometry`'s."""
     header: dict[str, str] = {}
-    width = height = -1
+    fmt_size = [-1, -1]
+    geometry: tuple[int, int] | None = None
     fmt = ""
     for line in lines:
         body = line[1:].strip()
@@ -96,15 +100,23 @@ def _parse_raw_header(lines: list[str]) -> tuple[dict[str, str], int, int, str]:
             for item in m.group(2).split(";"):
                 k, _, v = item.partition("=")
                 if k.strip() == "width" and v.strip().isdigit():
-                    width = int(v)
+                    fmt_size[0] = int(v)
                 elif k.strip() == "height" and v.strip().isdigit():
-                    height = int(v)
+                    fmt_size[1] = int(v)
         m = _GEOMETRY_RE.match(body)
-        if m and width < 0:
-            width, height = int(m.group(1)), int(m.group(2))
+        if m:
+            geometry = (int(m.group(1)), int(m.group(2)))
         if key == "evt" and not fmt:
             fmt = "EVT3" if value.strip().startswith("3") else f"EVT{value.strip()}"
-    return header, width, height, fmt
+    width, height = fmt_size
+    conflict = ""
+    if geometry is not None:
+        if width < 0:
+            width, height = geometry
+        elif (width, height) != geometry:
+            conflict = (f"its format line gives a {width}x{height} sensor, its geometry line "
+                        f"{geometry[0]}x{geometry[1]}")
+    return header, width, height, fmt, conflict
 
 
 def _event_file(path: str | os.PathLike, kind: str) -> str:
@@ -165,13 +177,18 @@ class RawReader:
             raise NeuroqError(f"{self.path}: ends inside its header (no '{RAW_HEADER_END}' "
                               f"line and no data after its last line, {lines[-1][:60]!r}): "
                               "a truncated recording")
-        self.header, hw, hh, fmt = _parse_raw_header(lines)
+        self.header, hw, hh, fmt, conflict = _parse_raw_header(lines)
+        if conflict and (width is None or height is None):  # which one is the sensor's?
+            raise NeuroqError(f"{self.path}: {conflict}: give the sensor size (`neuroq replay "
+                              f"--width W --height H`, or RawReader(path, width=W, "
+                              f"height=H))")
         if fmt and fmt != "EVT3":
             raise NeuroqError(
                 f"{self.path}: encoding {fmt} is not supported; only EVT 3.0 .raw files are "
                 f"read (convert with Metavision's tools)"
             )
         self.header_width, self.header_height = hw, hh  # as the header gives them (-1: none)
+        self.header_conflict = conflict  # two sizes in the header ('' : none): width given
         self.width = int(width) if width is not None else hw
         self.height = int(height) if height is not None else hh
         if self.width <= 0 or self.height <= 0:

@@ -173,6 +173,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         save_artifact,
     )
     from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.seeds import seed_span
 
     given: Any = finetune_run
     if not Path(given).exists():  # a shipped artifact by name, as eval and show take it
@@ -238,7 +239,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
                     f"export refused: the SNN's return {figures['snn']['mean']:.1f} is "
                     f"{percent(figures['fraction'])} of the {teacher_name}'s "
                     f"{figures['float_dqn']['mean']:.1f} on held-out episodes "
-                    f"{figures['seeds'][0]}..{figures['seeds'][1]} (gate "
+                    f"{seed_span(figures['seeds'])} (gate "
                     f"{100 * gate:.0f} %); fine-tune further, or {to_force}")
         else:
             figures = {"skipped": True, "passed": None, "threshold": gate}

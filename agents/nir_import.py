@@ -63,6 +63,7 @@ from neuroq.deploy.errors import (
 )
 from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
 from neuroq.deploy.neuron import make_params
+from neuroq.deploy.seeds import seed_span
 
 IMPORT_STAGE = "import"
 SOURCE_FILE = "source.nir"
@@ -332,7 +333,7 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
             "timesteps": network.timesteps, "encoder": chip_encoder.to_dict(),
             "notes": notes, "agreement": agree, "episodes": s.eval_episodes,
             "episode_seeds": eval_seed_range(s.eval_episodes),
-            "eval_seeds": "..".join(map(str, eval_seed_range(s.eval_episodes))),
+            "eval_seeds": seed_span(eval_seed_range(s.eval_episodes)),
             "source_mean_return": float(src_r.mean()), "source_std_return": float(src_r.std()),
             # the teacher's return under the key convert runs use (finetune and export read it)
             "ann_mean_return": float(src_r.mean()),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroq.deploy.errors import counted
+from neuroq.deploy.seeds import seed_span
 
 #: Event-camera envs are converted with the event encoder (events as input spikes, 5 time
 #: bins of 2 ms at T = 8) and looped over ROS 2 by the event camera and the event node.
@@ -126,9 +127,8 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
         progress=False, log=say)
     tuned = read_json(run.folders["finetune"] / "result.json")
     say(f"int8 SNN, fine-tuned: {tuned['mean_return']:.1f} over "
-        f"{counted(tuned['episodes'], 'episode')} (seeds {tuned['episode_seeds'][0]}.."
-        f"{tuned['episode_seeds'][1]}; float DQN {tuned['ann_mean_return']:.1f} on the same) "
-        f"({run.folders['finetune']})")
+        f"{counted(tuned['episodes'], 'episode')} (seeds {seed_span(tuned['episode_seeds'])}; "
+        f"float DQN {tuned['ann_mean_return']:.1f} on the same) ({run.folders['finetune']})")
 
     banner(4, "export the deploy artifact")
     from neuroq.agents.export import DEFAULT_GATE
@@ -141,8 +141,8 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
             f"{counted(made.result['episodes'], 'episode')} ({made.artifact})")
     figures = made.result["gate"]
     say(f"gate passed: SNN {figures['snn']['mean']:.1f} vs float DQN "
-        f"{figures['float_dqn']['mean']:.1f} on held-out episodes {figures['seeds'][0]}.."
-        f"{figures['seeds'][1]}")
+        f"{figures['float_dqn']['mean']:.1f} on held-out episodes "
+        f"{seed_span(figures['seeds'])}")
     outcomes = figures.get("outcomes", {})
     if "success_rate" in outcomes.get("snn", {}):
         say(f"success on those episodes: SNN {100 * outcomes['snn']['success_rate']:.0f} %, "
@@ -208,7 +208,7 @@ def ship_artifact(artifact: Path, target: Path, run: PipelineRun, command: str) 
     ]
     if gate and not gate.get("skipped"):
         lines += [
-            f"- export gate, held-out seeds {gate['seeds'][0]}..{gate['seeds'][1]}: SNN "
+            f"- export gate, held-out seeds {seed_span(gate['seeds'])}: SNN "
             f"{gate['snn']['mean']:.1f} [95 % CI {gate['snn']['ci95'][0]:.1f}, "
             f"{gate['snn']['ci95'][1]:.1f}], float DQN {gate['float_dqn']['mean']:.1f}, "
             f"{percent(gate['fraction'])} (gate {100 * gate['threshold']:.0f} %: "
@@ -226,7 +226,7 @@ def ship_artifact(artifact: Path, target: Path, run: PipelineRun, command: str) 
         lines += [f"- robot interface recorded in the manifest: {manifest['interface']['name']}"]
     if run.eval_result:
         r = run.eval_result
-        lines += [f"- eval on the emulator, seeds {r['episode_seeds'][0]}..{r['episode_seeds'][1]}"
+        lines += [f"- eval on the emulator, seeds {seed_span(r['episode_seeds'])}"
                   f": {r['return_mean']:.1f} (worst 5 % {r['return_worst5pct_mean']:.1f})"]
     lines += ["", "float_dqn.npz is the float DQN the network was distilled from (numpy "
               "arrays, no pickle): `neuroq robustness` and `neuroq energy` compare against it.",

@@ -40,6 +40,7 @@ import numpy as np
 from neuroq.deploy import seeds
 from neuroq.deploy.artifact import Artifact, artifact_name, load_artifact
 from neuroq.deploy.errors import NeuroqError, counted
+from neuroq.deploy.seeds import seed_span
 
 #: Default strengths of each perturbation kind.
 DEFAULT_NOISE = (0.01, 0.05, 0.1)
@@ -187,7 +188,7 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
     played = networks if found is not None else ["snn"]
     if say is not None:  # the plan, once the artifact is known to fit its env
         say(f"{counted(len(conditions), 'condition')} x {counted(len(played), 'network')}"
-            f" x {counted(episodes, 'episode')}, seeds {seed}..{seed + episodes - 1}")
+            f" x {counted(episodes, 'episode')}, seeds {seed_span((seed, seed + episodes - 1))}")
     name = artifact_name(art)
     out = Robustness(env_id, name, seed, episodes, {"snn": f"{name} ({backend})"})
     if not any(c.kind == "physics" for c in conditions) and env_id not in DEFAULT_PHYSICS:
@@ -320,8 +321,9 @@ def plot(rob: Robustness, path: Path) -> Path | None:
     for ax in list(axes.flat)[len(kinds):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle(f"{rob.env_id}: return under perturbation, episodes {rob.seed}.."
-                 f"{rob.seed + rob.episodes - 1} (95 % CI shaded)", fontsize=10)
+    span = seed_span((rob.seed, rob.seed + rob.episodes - 1))
+    fig.suptitle(f"{rob.env_id}: return under perturbation, episodes {span} (95 % CI "
+                 "shaded)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

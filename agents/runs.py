@@ -220,14 +220,22 @@ def write_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
     short marked a trained run finished, and the run was removed with its checkpoint (a
     reviewer)."""
     p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    try:
+    with written_beside(p) as tmp:
         tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
-        os.replace(tmp, p)
+    return p
+
+
+@contextmanager
+def written_beside(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` for the block to write; renamed onto `path` when the
+    block ends, removed when it fails: `path` is whole, or as it was."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return p
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:

@@ -57,6 +57,7 @@ from neuroq.agents.runs import (
     read_json,
     removed_on_failure,
     write_json,
+    written_beside,
 )
 from neuroq.deploy import seeds
 from neuroq.deploy.envref import package_of
@@ -403,9 +404,8 @@ def _restore_best(run_dir: Path) -> None:
     they held a copy leave it as it is."""
     kept = run_dir / RESUME_DIR / BEST_MODEL
     if kept.is_file():
-        partial = run_dir / f".{BEST_MODEL}.partial"
-        shutil.copyfile(kept, partial)
-        partial.replace(run_dir / BEST_MODEL)
+        with written_beside(run_dir / BEST_MODEL) as partial:
+            shutil.copyfile(kept, partial)
 
 
 def _training_env(env_id: str, seed: int, cfg: DQNConfig, threads: int) -> Any:

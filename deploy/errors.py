@@ -15,6 +15,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+EXIT_USER_ERROR = 2
+"""The exit status of a user error (a NeuroqError, a bad command line or parameter, output
+that cannot be written for a full disk): one line on stderr, the `neuroq` command and the
+ROS 2 nodes alike."""
+
 
 class NeuroqError(Exception):
     """A user-facing error: the message is printed as is, without a traceback."""

@@ -12,9 +12,9 @@ import errno
 import os
 import sys
 
+from neuroq.deploy.errors import EXIT_USER_ERROR
+
 EXIT_READER_GONE = 0
-EXIT_FULL_DISK = 2
-"""As every user error of the command line: the output's place is the user's to mend."""
 
 
 def closed_streams_to_devnull() -> None:
@@ -38,7 +38,7 @@ def output_failed(exc: OSError, label: str) -> int | None:
         _stdout_to_devnull()
     print(f"{label}: error: cannot write {exc.filename or 'the output'}: {exc.strerror}",
           file=sys.stderr)
-    return EXIT_FULL_DISK
+    return EXIT_USER_ERROR  # the output's place is the user's to mend
 
 
 def output_status(exc: OSError, label: str) -> int:

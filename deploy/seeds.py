@@ -42,6 +42,11 @@ def is_int(value) -> bool:
 MAX_EPISODES = 10_000_000
 
 
+def seed_span(seeds) -> str:
+    """Episode seeds [first, last] as messages and reports name them: "first..last"."""
+    return "..".join(map(str, seeds))
+
+
 def check_count(name: str, value, least: int) -> None:
     """NeuroqError unless `value` is an integer >= `least`; a setting named "...episodes" at
     most MAX_EPISODES too."""

@@ -501,12 +501,12 @@ class EventPolicyNode(Node):
             self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
             self.windower.add(events)
         now = max(self._last_event_us, t_words)
-        before, skipped = self._camera_us, self.windower.counters.skipped_periods
+        before, skipped_before = self._camera_us, self.windower.counters.skipped_periods
         self._camera_us = now
         acted = 0
         for period in self.windower.complete(now):
             acted += self._act(period, msgs[-1].header.frame_id)
-        skipped = self.windower.counters.skipped_periods - skipped
+        skipped = self.windower.counters.skipped_periods - skipped_before
         if skipped:  # not a fault (a silent mono camera), but a stall reads the same
             self._log.warning(
                 f"{skipped} empty periods skipped: camera time went from {before} us to "

@@ -59,6 +59,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from neuroq.deploy.errors import EXIT_USER_ERROR
 from neuroq.deploy.output import closed_streams_to_devnull, output_status
 from neuroq.ros_nodes.dds import remove_own_segments, use_node_profile
 from neuroq.ros_nodes.executor import make_executor
@@ -85,7 +86,7 @@ TEARDOWN_DUMP_LEAD_S = 1.0
 #: Exit status: see the module docstring.
 EXIT_OK = 0
 EXIT_REFUSED = 1
-EXIT_USAGE = 2
+EXIT_USAGE = EXIT_USER_ERROR
 #: where a node's ROS arguments begin; before it, the node's own: only HELP_FLAGS
 ROS_ARGS = "--ros-args"
 HELP_FLAGS = frozenset({"-h", "--help"})

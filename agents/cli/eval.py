@@ -27,6 +27,7 @@ import sys
 
 from neuroq.agents.cli.argtypes import episode_count, positive_int, seed
 from neuroq.deploy.errors import counted
+from neuroq.deploy.seeds import seed_span
 
 HELP = "evaluate an artifact closed loop: returns, latency, events and energy per action"
 
@@ -83,8 +84,8 @@ def print_summary(result: dict, run_dir) -> None:
     lo, hi = result["return_ci95"]
     print(f"return              {result['return_mean']:.2f} +- {result['return_std']:.2f}, "
           f"95 % CI [{lo:.2f}, {hi:.2f}] (worst 5 %: {result['return_worst5pct_mean']:.2f}) "
-          f"over {counted(result['episodes'], 'episode')} (seeds {result['episode_seeds'][0]}.."
-          f"{result['episode_seeds'][1]})")
+          f"over {counted(result['episodes'], 'episode')} (seeds "
+          f"{seed_span(result['episode_seeds'])})")
     if "success_rate" in result:
         print(outcome_line(result))
     print(f"host time/action    {_fmt(m['host_time_per_action_batched_s'], 1e6, 'us')} batched,"

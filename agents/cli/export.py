@@ -42,6 +42,7 @@ import sys
 
 from neuroq.agents.cli.argtypes import episode_count_or_0, gate_fraction
 from neuroq.deploy.errors import counted
+from neuroq.deploy.seeds import seed_span
 
 HELP = "write the deploy artifact (NIR + manifest) of a fine-tuned network"
 
@@ -104,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
         verdict = "passed" if g["passed"] else "FAILED (exported with --force)"
         print(f"gate {verdict}: SNN {g['snn']['mean']:.1f} vs {g.get('teacher', 'float DQN')} "
               f"{g['float_dqn']['mean']:.1f} ({percent(g['fraction'])}, gate "
-              f"{100 * g['threshold']:.0f} %) on held-out episodes {g['seeds'][0]}.."
-              f"{g['seeds'][1]}")
+              f"{100 * g['threshold']:.0f} %) on held-out episodes "
+              f"{seed_span(g['seeds'])}")
         so = g.get("outcomes", {})
         if "success_rate" in so.get("snn", {}):
             print(f"success on the gate's episodes: SNN {100 * so['snn']['success_rate']:.0f} %, "

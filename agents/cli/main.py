@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import IO, NoReturn
 
 from neuroq.agents.cli.extras import require as require_extras
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError
 from neuroq.deploy.output import closed_streams_to_devnull, output_status
 
 #: subcommand -> module implementing it, in pipeline order.
@@ -48,7 +48,6 @@ COMMANDS: dict[str, str] = {
     "tune": "neuroq.agents.cli.tune",
 }
 
-EXIT_USER_ERROR = 2
 #: exit status after Ctrl-C (SIGINT), as shells report a process it ended: 128 + 2
 EXIT_INTERRUPTED = 130
 

@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.runs import REPORT_FILE, RESULT_FILE, read_json, require_run_dir
     from neuroq.deploy.artifact import MANIFEST_FILE, read_manifest, tampering
     from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.seeds import seed_span
 
     manifest = None  # read once, where the argument names a shipped artifact
     try:
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         seeds = gate.get("seeds") or ()
         _print_scalars({"encoder": encoder.get("kind"), "gate_passed": gate.get("passed"),
                         "gate_fraction": gate.get("fraction"),
-                        "gate_seeds": "..".join(map(str, seeds)) if seeds else None})
+                        "gate_seeds": seed_span(seeds) if seeds else None})
         print(f"(the whole manifest: neuroq show {shlex.quote(str(args.run))} --json)")
         return 0
     if not found:

@@ -180,10 +180,7 @@ class RustEvt3Decoder:
                        streaming: bool = False) -> EventColumns:
         """As `decode`, the events as EventColumns (contiguous arrays, as evt3 returns
         them; the event node's path)."""
-        parts = self._parts(data, stats, streaming)
-        if len(parts) == 1 and type(parts[0]) is EventColumns:  # evt3's, as it is
-            return parts[0]
-        return concat_columns([columns_of(p) for p in parts])
+        return concat_columns([columns_of(p) for p in self._parts(data, stats, streaming)])
 
     def _parts(self, data, stats: DecodeStats, streaming: bool) -> list:
         """The events of the next bytes, in order, as parts in the form their decoder gives

@@ -99,6 +99,8 @@ def _as_bytes(data):
 def _joinable_size(data) -> int:
     """Bytes of `data` where it is a C-contiguous buffer (`bytes.join` takes it as it is),
     else 1 (odd: `decode_many` decodes it on its own, through `as_bytes_array`)."""
+    if type(data) is bytes:  # the usual payload: no view needed
+        return len(data)
     try:
         view = memoryview(data)
     except TypeError:
@@ -225,7 +227,7 @@ class PacketDecoder:
                 time_base, big = packet.time_base, packet.is_bigendian
             is_evt3 = isinstance(enc, str) and (enc == "evt3" or enc.strip().lower() == "evt3")
             if is_evt3 and not big:
-                size = len(data) if type(data) is bytes else _joinable_size(data)
+                size = _joinable_size(data)
                 if size % 2 == 0:  # odd-sized or non-buffer packets are decoded on their own
                     run.append(data)
                     run_bytes += size
@@ -243,8 +245,6 @@ class PacketDecoder:
             parts.append(events)
             stats.add(st)
         flush()
-        if len(parts) == 1:
-            return parts[0], stats
         return (concat_columns(parts) if columns else concat_events(parts)), stats
 
     def _decode(self, enc: str, data, time_base, is_bigendian: bool,

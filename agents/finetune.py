@@ -33,7 +33,11 @@ r + gamma max Q_target(s'), a target copy refreshed every epoch). It was tried a
 distillation reaches the teacher's return within about ten epochs.
 
 The checkpoint kept is the one with the best validation return (episodes seeded apart from
-the benchmark episodes), ties broken by greedy-action agreement with the teacher.
+the benchmark episodes), ties broken by greedy-action agreement with the teacher, and the
+latest of equals. The starting network is a candidate too (scored on epoch 0's validation
+episodes): a start that no epoch matches, such as an imported network that already plays
+well, is kept unchanged (an outsider's import played 500 and its fine-tuning, kept from
+epoch 0, 172).
 """
 
 from __future__ import annotations
@@ -251,10 +255,32 @@ def _rollout(env_id: str, act: Callable[[np.ndarray], np.ndarray], steps: int, s
     return Transitions(*(np.concatenate(c) for c in cols))
 
 
+START_EPOCH = -1
+"""`FinetuneResult.kept_epoch` when no epoch did as well as the starting network."""
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    """What `finetune` returns.
+
+    network: the kept network: the epoch with the best (validation return, agreement), the
+        latest of equals, or the starting network itself when it beat every epoch.
+    history: one record per epoch (loss, agreement, validation return, synaptic events).
+    start: the starting network's validation return (epoch 0's episodes) and agreement.
+    kept_epoch: the epoch `network` comes from, START_EPOCH for the starting network.
+    """
+
+    network: SpikingQNetwork
+    history: list[dict[str, Any]]
+    start: dict[str, Any]
+    kept_epoch: int
+
+
 def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: FloatMLP, env_id: str,
              observations: np.ndarray, cfg: FinetuneConfig, log_dir: Path | None = None,
-             progress: bool = True) -> tuple[SpikingQNetwork, list[dict[str, Any]]]:
-    """Fine-tune `network`; return the best network and the per-epoch history."""
+             progress: bool = True) -> FinetuneResult:
+    """Fine-tune `network`; return the kept network, the per-epoch history and the
+    starting network's scores (FinetuneResult)."""
     import torch
 
     from neuroq.agents.snn_torch import SpikingQNet
@@ -288,7 +314,6 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: FloatMLP, env_
     bar = tqdm(total=cfg.epochs, desc="finetune", unit="epoch", disable=not progress,
                dynamic_ncols=True)
     history: list[dict[str, Any]] = []
-    best: tuple[tuple[float, float], SpikingQNetwork] | None = None
     check_obs, check_q = obs[-2000:], q_t[-2000:]
     td = cfg.loss == "td"
     if td:
@@ -296,6 +321,30 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: FloatMLP, env_
 
         trans = _rollout(env_id, lambda o: teacher.q(o).argmax(1), cfg.td_initial_steps,
                          _rollout_seed(cfg.seed, -1), network.n_actions)
+
+    def check(epoch: int, rng: np.random.Generator) -> tuple[float, float, Callable]:
+        """(validation return, greedy agreement with the teacher, act) of the model now,
+        on epoch `epoch`'s validation episodes (NaN return: validation_episodes = 0)."""
+        act = _act_fn(model, encoder, rng)
+        agree = float((_q_of(model, encoder, check_obs, rng).argmax(1)
+                       == check_q.argmax(1)).mean())
+        val = float("nan")
+        if cfg.validation_episodes:
+            val = float(evaluate_returns(env_id, act, cfg.validation_episodes,
+                                         VALIDATION_SEED_BASE + 1000 * epoch).mean())
+            if perturbed:  # selection also on perturbed episodes: the mean of both
+                val_p = float(evaluate_returns(env_id, act, cfg.validation_episodes,
+                                               VALIDATION_SEED_BASE + 1000 * epoch + 500,
+                                               perturbed).mean())
+                val = (val + val_p) / 2
+        return val, agree, act
+
+    # the starting network is a candidate too, on epoch 0's validation episodes: a good
+    # start (an imported network) is kept unless an epoch does at least as well. Its own
+    # generator: the epochs draw what they drew before this check was added.
+    val, agree, _ = check(0, np.random.default_rng(cfg.seed))
+    start = {"epoch": START_EPOCH, "validation_return": val, "agreement": agree}
+    best = ((val if np.isfinite(val) else 0.0, agree), network, START_EPOCH)
     for epoch in range(cfg.epochs):
         t0 = time.perf_counter()
         model.train()
@@ -325,26 +374,15 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: FloatMLP, env_
             losses.append(loss.item())
             events.append(ev.item())
         net = model.to_network()
-        act = _act_fn(model, encoder, rng)
-        agree = float((_q_of(model, encoder, check_obs, rng).argmax(1)
-                       == check_q.argmax(1)).mean())
-        val = float("nan")
-        if cfg.validation_episodes:
-            val = float(evaluate_returns(env_id, act, cfg.validation_episodes,
-                                         VALIDATION_SEED_BASE + 1000 * epoch).mean())
-            if perturbed:  # selection also on perturbed episodes: the mean of both
-                val_p = float(evaluate_returns(env_id, act, cfg.validation_episodes,
-                                               VALIDATION_SEED_BASE + 1000 * epoch + 500,
-                                               perturbed).mean())
-                val = (val + val_p) / 2
+        val, agree, act = check(epoch, rng)
         rec = {"epoch": epoch, "loss": float(np.mean(losses)), "agreement": agree,
                "validation_return": val, "synaptic_events_per_action": float(np.mean(events)),
                "observations": len(trans.obs) if td else len(obs),
                "wall_s": round(time.perf_counter() - t0, 2)}
         history.append(rec)
         key = (val if np.isfinite(val) else 0.0, agree)
-        if best is None or key >= best[0]:
-            best = (key, net)
+        if key >= best[0]:
+            best = (key, net, epoch)
         if writer is not None:
             for name in ("loss", "agreement", "validation_return", "synaptic_events_per_action"):
                 writer.add_scalar(f"finetune/{name}", rec[name], epoch)
@@ -362,8 +400,7 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: FloatMLP, env_
     bar.close()
     if writer is not None:
         writer.close()
-    assert best is not None
-    return best[1], history
+    return FinetuneResult(best[1], history, start, best[2])
 
 
 def _td_loss(q: Any, target: Any, encoder: Encoder, trans: Transitions, idx: np.ndarray,
@@ -485,10 +522,16 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
              **origin, "env_id": env_id,
              "timesteps": conv.network.timesteps, **cfg.to_dict()}, sort_keys=False))
         t0 = time.perf_counter()
-        best, history = finetune(conv.network, conv.encoder, teacher, env_id, conv.observations,
-                                 cfg, run_dir / "tb", progress)
+        tuned = finetune(conv.network, conv.encoder, teacher, env_id, conv.observations,
+                         cfg, run_dir / "tb", progress)
+        best = tuned.network
         wall_s = time.perf_counter() - t0
-        write_json(run_dir / "history.json", {"epochs": history})
+        write_json(run_dir / "history.json", {"start": tuned.start, "epochs": tuned.history,
+                                              "kept_epoch": tuned.kept_epoch})
+        if tuned.kept_epoch == START_EPOCH:
+            log(f"no epoch did as well as the starting network (validation return "
+                f"{tuned.start['validation_return']:.1f}, agreement "
+                f"{tuned.start['agreement']:.3f}): it is kept unchanged")
         provenance = {**origin, "convert_run": str(conv.path),
                       "finetune_run": str(run_dir.resolve())}
         save_artifact(run_dir / NETWORK_DIR, best, conv.encoder,
@@ -512,7 +555,8 @@ def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig 
                   "fraction_of_ann_return": _fraction(float(r.mean()), ann),
                   "teacher": conv.result.get("teacher", "the float DQN"),
                   "converted_mean_return": conv.result["mean_return"],
-                  "agreement": agree, "epochs": cfg.epochs, "wall_s": round(wall_s, 1),
+                  "agreement": agree, "epochs": cfg.epochs, "kept_epoch": tuned.kept_epoch,
+                  "wall_s": round(wall_s, 1),
                   **activity(best, conv.encoder, obs[:1000], cfg.seed),
                   "network": NETWORK_DIR, "backend": "neuroq.deploy.network.run_reference"}
         write_json(run_dir / "result.json", result)

@@ -126,7 +126,7 @@ def main() -> int:
             net = convert(mlp, enc, obs, t)
             cfg = FinetuneConfig(epochs=args.finetune_epochs, spike_penalty=args.spike_penalty)
             t0 = time.perf_counter()
-            best, hist = finetune(net, enc, mlp, env_id, obs, cfg, progress=False)
+            best = finetune(net, enc, mlp, env_id, obs, cfg, progress=False).network
             rows.append(row("conversion+finetune", kind, t, best, enc, mlp, obs, env_id,
                             args.episodes, args.reference_max_t, float(ann.mean()),
                             {"finetune_s": round(time.perf_counter() - t0, 1),

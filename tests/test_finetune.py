@@ -42,10 +42,78 @@ def test_distillation_lowers_the_loss():
     conv = open_convert_run(tiny_convert_run())
     teacher = load_mlp(open_train_run(conv.result["train_run"]))
     cfg = FinetuneConfig(epochs=8, batch_size=128, dagger_steps=0, validation_episodes=0)
-    _, history = finetune(conv.network, conv.encoder, teacher, "CartPole-v1",
-                          conv.observations[:3000], cfg, progress=False)
+    history = finetune(conv.network, conv.encoder, teacher, "CartPole-v1",
+                       conv.observations[:3000], cfg, progress=False).history
     losses = [h["loss"] for h in history]
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+def _scored_by_call(monkeypatch, returns):
+    """finetune's validation returns, in call order: the start, then epoch 0, 1, ..."""
+    import neuroq.agents.finetune as ft
+
+    calls = iter(returns)
+    seeds = []
+
+    def fake(env_id, act, episodes, seed_base=None, *a, **k):
+        seeds.append(seed_base)
+        return np.full(episodes, next(calls), dtype=float)
+
+    monkeypatch.setattr(ft, "evaluate_returns", fake)
+    return seeds
+
+
+def _tiny_parts():
+    from neuroq.agents.convert import load_mlp, open_train_run
+
+    conv = open_convert_run(tiny_convert_run())
+    return conv, load_mlp(open_train_run(conv.result["train_run"]))
+
+
+def test_a_start_no_epoch_matches_is_kept_unchanged(monkeypatch):
+    """An outsider's imported network played 500 and fine-tuning kept epoch 0 (172): the
+    starting network is a candidate, scored on epoch 0's validation episodes."""
+    from neuroq.agents.finetune import START_EPOCH, VALIDATION_SEED_BASE
+
+    conv, teacher = _tiny_parts()
+    seeds = _scored_by_call(monkeypatch, [500.0, 172.0, 300.0])
+    cfg = FinetuneConfig(epochs=2, batch_size=256, dagger_steps=0, validation_episodes=2)
+    tuned = finetune(conv.network, conv.encoder, teacher, "CartPole-v1",
+                     conv.observations[:1000], cfg, progress=False)
+    assert seeds == [VALIDATION_SEED_BASE, VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + 1000]
+    assert tuned.kept_epoch == START_EPOCH
+    assert tuned.start["validation_return"] == 500.0
+    assert [h["validation_return"] for h in tuned.history] == [172.0, 300.0]
+    assert tuned.network is conv.network
+
+
+def test_an_epoch_that_matches_the_start_is_kept(monkeypatch):
+    """Equal validation returns: the greedy agreement decides, then the latest; a converted
+    start (weak) is never kept over a better epoch."""
+    conv, teacher = _tiny_parts()
+    _scored_by_call(monkeypatch, [100.0, 50.0, 200.0, 200.0])
+    cfg = FinetuneConfig(epochs=3, batch_size=256, dagger_steps=0, validation_episodes=2)
+    tuned = finetune(conv.network, conv.encoder, teacher, "CartPole-v1",
+                     conv.observations[:1000], cfg, progress=False)
+    agree = [h["agreement"] for h in tuned.history]
+    assert tuned.kept_epoch == (1 if agree[1] > agree[2] else 2)
+    assert any(not np.array_equal(a.weight, b.weight)
+               for a, b in zip(tuned.network.layers, conv.network.layers, strict=True))
+
+
+def test_finetune_run_says_when_it_kept_the_start(monkeypatch, tmp_path):
+    conv = tiny_convert_run()
+    _scored_by_call(monkeypatch, [500.0, 10.0, 500.0])  # start, epoch 0, the final eval
+    lines = []
+    cfg = FinetuneConfig(epochs=1, batch_size=512, dagger_steps=0, validation_episodes=1)
+    run = run_finetune(conv, tmp_path, cfg, eval_episodes=1, progress=False,
+                       log=lines.append)
+    history = json.loads((run / "history.json").read_text())
+    result = json.loads((run / "result.json").read_text())
+    assert history["kept_epoch"] == result["kept_epoch"] == -1
+    assert history["start"]["validation_return"] == 500.0
+    assert any("no epoch did as well as the starting network (validation return 500.0"
+               in line for line in lines), lines
 
 
 def test_margin_term_asks_for_the_teachers_lead_up_to_the_cap():
@@ -78,8 +146,9 @@ def test_td_loss_runs_on_transitions():
     teacher = load_mlp(open_train_run(conv.result["train_run"]))
     cfg = FinetuneConfig(epochs=2, batch_size=256, dagger_steps=200, validation_episodes=0,
                          loss="td", td_initial_steps=800)
-    net, history = finetune(conv.network, conv.encoder, teacher, "CartPole-v1",
-                            conv.observations[:500], cfg, progress=False)
+    tuned = finetune(conv.network, conv.encoder, teacher, "CartPole-v1",
+                     conv.observations[:500], cfg, progress=False)
+    net, history = tuned.network, tuned.history
     assert np.isfinite([h["loss"] for h in history]).all()
     assert history[1]["observations"] > history[0]["observations"] >= 800
     assert net.timesteps == conv.network.timesteps

@@ -81,6 +81,10 @@ def test_trained_network_goes_import_eval_finetune_export(tmp_path, capsys, cart
                  "--no-progress"]) == 0
     ft = _only(out / "CartPole-v1", "finetune-")
     ft_result = json.loads((ft / "result.json").read_text())
+    kept = ft_result["kept_epoch"]  # the start (-1) when no epoch did as well
+    assert kept in (-1, 0, 1)
+    assert ("kept: the starting network" if kept < 0 else f"kept: epoch {kept} (epochs 0-1 "
+            ) in capsys.readouterr().out
     assert ft_result["import_run"] == str(run.resolve()) and "train_run" not in ft_result
     assert ft_result["teacher"].startswith("the imported source network")
     # the export gate plays the source network (there is no float DQN); --force: the test

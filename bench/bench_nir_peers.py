@@ -6,7 +6,8 @@ profile graph exactly as `save_artifact(..., nir_profiles=...)` writes it, read 
 its metadata emptied, imported by neuroq.agents.nir_peers (the library's stock node
 mapping, a one-step module for nir.Delay, and the reset setting the artifact's manifest
 names, the one property NIR cannot carry). The peer drives STEPS environment steps
-(episode i reset with seed HELD_OUT_SEED + i, up to BATCH episodes at a time); on every
+(episode i reset with seed HELD_OUT_SEED + i, up to BATCH episodes at a time, fewer when
+STEPS would not play that many to their end); on every
 observation neuroq's run_reference acts too and the actions are compared. Then
 run_reference drives the same episodes alone. Printed: identical actions, and the mean
 return of the completed episodes under each driver (episodes cut by the step budget are
@@ -39,6 +40,26 @@ HELD_OUT_SEED = 1000
 BATCH = {"cartpole": 20, "acrobot": 40}
 
 
+def episode_limit(env_id: str) -> int:
+    """The longest episode of `env_id` in steps (its registered time limit)."""
+    import gymnasium as gym
+
+    return int(gym.spec(env_id).max_episode_steps)
+
+
+def steps_budget(text: str) -> int:
+    """--steps: at least the longest episode of every artifact's env, so that each row
+    completes one episode at least."""
+    steps = int(text)
+    need = max(episode_limit(load_artifact(ROOT / "config" / "artifacts" / name)
+                             .manifest["env_id"]) for name in BATCH)
+    if steps < need:
+        raise argparse.ArgumentTypeError(
+            f"{steps} steps may end before any episode does (one takes up to {need}): "
+            f"give at least {need}")
+    return steps
+
+
 def one(name: str, library: str, steps: int) -> dict:
     import nir
 
@@ -65,8 +86,10 @@ def one(name: str, library: str, steps: int) -> dict:
     def ref_act(obs, _infos):
         return run_reference(net, enc.encode(obs, net.timesteps)).q.argmax(1)
 
-    kw = {"episodes": steps, "seed": HELD_OUT_SEED, "batch": BATCH[name],
-          "max_total_steps": steps}
+    # at most as many episodes at once as the budget plays to their end: a budget of 1000
+    # steps shared by 20 CartPole episodes completed none (the mean returns read NaN)
+    batch = max(1, min(BATCH[name], steps // episode_limit(art.manifest["env_id"])))
+    kw = {"episodes": steps, "seed": HELD_OUT_SEED, "batch": batch, "max_total_steps": steps}
     t0 = time.perf_counter()
     peer = run_episodes(art.manifest["env_id"], peer_act, **kw)
     ref = run_episodes(art.manifest["env_id"], ref_act, **kw)
@@ -83,7 +106,9 @@ def one(name: str, library: str, steps: int) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=10_000)
+    p.add_argument("--steps", type=steps_budget, default=10_000,
+                   help="environment steps per row, all episodes together (default: "
+                        "%(default)s; at least one full episode)")
     args = p.parse_args()
     rows = [one(name, lib, args.steps) for name in ("cartpole", "acrobot")
             for lib in ("snntorch", "norse")]

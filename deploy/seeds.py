@@ -14,7 +14,7 @@ ranges apart); every range is 1,000 or more episodes wide.
     recording observations (convert)               RECORD_BASE + s * 1000 + i
     ... energy's plain-conversion baseline         RECORD_BASE + i (s = 0, whatever --seed)
     return checks of convert, finetune, export     STAGE_EVAL_BASE + i
-    fine-tuning validation, epoch e                VALIDATION_BASE + 1000 e + i
+    fine-tuning validation, epoch e (the start: 0) VALIDATION_BASE + 1000 e + i
     fine-tuning rollouts (DAgger, TD), epoch e     ROLLOUT_BASE + s * 100_000 + 1000 e + i
     int8 ANN calibration (energy, robustness)      CALIBRATION_BASE + i
     export gate (SNN vs float DQN)                 GATE_BASE + i

@@ -44,6 +44,9 @@ SHORT_TEMP_BASE = "/tmp"
 """Where the session folder goes when the temporary folder's path is too long for Ray's
 sockets (a long TMPDIR: Ray failed with an OSError traceback)."""
 _TEMP_DIRS: list[str] = []
+OWNER_FILE = "neuroq-owner"
+"""In a session folder: '<pid> <start time>' of the neuroq process that made it. A later
+local session removes the folders whose owner has ended (`remove_stale_sessions`)."""
 #: Environment of the local instance and its workers (see the module docstring). One BLAS
 #: thread per worker: each trial is one process on one CPU.
 LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -78,8 +81,11 @@ def _init(workers: int, address: str | None) -> Any:
         _loopback_if_imported_early(ray)
     runtime_env = {"env_vars": {**WORKER_ENV, "PYTHONPATH": _pythonpath()}}
     if address is None:
-        temp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=_temp_base())
+        base = _temp_base()
+        remove_stale_sessions(base)
+        temp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=base)
         _TEMP_DIRS.append(temp)
+        _write_owner(temp)
         ray.init(address="local", num_cpus=workers, num_gpus=0, include_dashboard=False,
                  object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False,
                  logging_level="ERROR", runtime_env=runtime_env, _temp_dir=temp)
@@ -94,6 +100,50 @@ def _init(workers: int, address: str | None) -> Any:
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise NeuroqError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
     return ray
+
+
+def _process_stamp(pid: int) -> str | None:
+    """'<pid> <start time>' of a running process (the start time tells a reused pid
+    apart), None if there is no such process."""
+    import psutil
+
+    try:
+        return f"{pid} {psutil.Process(pid).create_time():.3f}"
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+
+
+def _write_owner(temp: str) -> None:
+    """Name this process as the owner of the session folder `temp` (OWNER_FILE)."""
+    path = os.path.join(temp, OWNER_FILE)
+    with open(path + ".tmp", "w", encoding="ascii") as f:
+        f.write(_process_stamp(os.getpid()) or "")
+    os.replace(path + ".tmp", path)  # whole when read: a half-written pid is no owner
+
+
+def remove_stale_sessions(base: str) -> list[str]:
+    """Remove the session folders under `base` whose owner process has ended (a command
+    killed with SIGKILL leaves its folder: nothing of it runs to remove it). Only this
+    user's folders that name an owner (OWNER_FILE) are touched; returns those removed."""
+    removed = []
+    try:
+        names = [n for n in os.listdir(base) if n.startswith(TEMP_PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        folder = os.path.join(base, name)
+        try:
+            if os.stat(folder).st_uid != os.getuid():
+                continue
+            with open(os.path.join(folder, OWNER_FILE), encoding="ascii") as f:
+                owner = f.read().strip()
+        except (OSError, UnicodeDecodeError):
+            continue  # not a folder of ours, or being made
+        pid = owner.split(" ", 1)[0]
+        if not pid.isdigit() or _process_stamp(int(pid)) != owner:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _temp_base() -> str:

@@ -234,3 +234,43 @@ def test_sigterm_stops_a_sweep_as_ctrl_c_does(tmp_path, request):
         time.sleep(0.5)
     assert not [p for p in family if alive(p)]
 
+
+
+def test_session_folders_left_by_a_killed_command_are_removed_by_the_next(tmp_path):
+    """A sweep killed with SIGKILL left its Ray session folder in /tmp (measured: Ray's
+    agents end on their own about a minute later, the folder stays): the next local session
+    removes the folders whose owner has ended, and no other."""
+    import subprocess
+    import sys
+
+    from neuroq.agents.ray_session import (
+        OWNER_FILE,
+        TEMP_PREFIX,
+        _write_owner,
+        remove_stale_sessions,
+    )
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+
+    def session(name, owner=None):
+        folder = tmp_path / (TEMP_PREFIX + name)
+        (folder / "session_x" / "logs").mkdir(parents=True)
+        if owner is not None:
+            (folder / OWNER_FILE).write_text(owner)
+        return folder
+
+    dead = session("dead", f"{ended.pid} 12345.000")
+    reused = session("reused", f"{os.getpid()} 12345.000")  # our pid, another start time
+    garbage = session("garbage", "not a pid")
+    live = session("live")
+    _write_owner(str(live))
+    unowned = session("unowned")  # an older neuroq's, or being made: left alone
+    other = tmp_path / "ray-other"
+    other.mkdir()
+    (other / OWNER_FILE).write_text(f"{ended.pid} 1.0")
+    removed = remove_stale_sessions(str(tmp_path))
+    assert sorted(removed) == sorted(str(f) for f in (dead, reused, garbage))
+    assert not dead.exists() and not reused.exists() and not garbage.exists()
+    assert live.exists() and unowned.exists() and other.exists()
+    assert remove_stale_sessions(str(tmp_path / "missing")) == []

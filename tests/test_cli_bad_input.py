@@ -838,13 +838,14 @@ def test_finetune_names_its_teacher_in_the_summary(tmp_path, capsys, monkeypatch
         "timesteps": 4, "encoder": {"kind": "population"}, "mean_return": 32.7,
         "std_return": 1.0, "fraction_of_ann_return": 0.883, "ann_mean_return": 37.0,
         "teacher": "the imported source network (source.nir)",
-        "synaptic_events_per_action": 10.0}))
+        "synaptic_events_per_action": 10.0, "epochs": 3, "kept_epoch": 1}))
     monkeypatch.setattr(finetune, "run_finetune", lambda *args, **kwargs: done)
     code, out, err = run_cli(capsys, "finetune", source)
     assert code == 0, err
     assert ("(88.3 % of 37.0, the return of the imported source network (source.nir))"
             in out), out
     assert "float DQN" not in out
+    assert "kept: epoch 1 (epochs 0-2 in history.json)" in out
 
 
 def test_a_manifest_changed_after_export_is_refused_and_shown_with_a_warning(tmp_path, capsys):

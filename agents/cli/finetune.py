@@ -159,8 +159,9 @@ def run(args: argparse.Namespace) -> int:
           f"{r['ann_mean_return']:.1f}, the return of {r['teacher']}), "
           f"{r['synaptic_events_per_action']:.0f} "
           "synaptic events per action")
-    kept = r["kept_epoch"]
-    print("kept: the starting network" if kept < 0 else
-          f"kept: epoch {kept} (epochs 0-{r['epochs'] - 1} in history.json)")
+    kept = r.get("kept_epoch")  # absent in a result of neuroq before 2026-11-28
+    if kept is not None:
+        print("kept: the starting network" if kept < 0 else
+              f"kept: epoch {kept} (epochs 0-{r['epochs'] - 1} in history.json)")
     print(run_dir)
     return 0

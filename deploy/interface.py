@@ -30,7 +30,9 @@ Observation features, in order, each with a unit and limits (`TRANSFORMS`):
                    to the sector after it (LaserScan angles are float32). +inf, NaN
                    and finite values beyond the message's [range_min, range_max] count as
                    no return (the feature's range_max); -inf, "too close" in REP 117, as
-                   its range_min; then clipped to the feature's [range_min, range_max]
+                   its range_min; then clipped to the feature's [range_min, range_max].
+                   `blind_sectors: drop` drops a scan in which a sector's every beam is
+                   NaN (default `free`: such a sector reads as no return)
     goal_distance  |goal - position| in the plane, m, from an Odometry source's pose and
                    a PoseStamped `goal` source in the same frame
     goal_bearing   wrap(atan2(goal - position) - yaw) in [-pi, pi), rad, positive left

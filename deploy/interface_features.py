@@ -184,7 +184,8 @@ def laser_sectors(f: Feature, data: Mapping[str, Any]) -> np.ndarray:
                              f"angle_increment {inc}")
     msg_lo, msg_hi = float(data["range_min"]), float(data["range_max"])
     too_close = np.isneginf(r)
-    no_return = ~too_close & (np.isnan(r) | (r > msg_hi) | (r < msg_lo))
+    nan = np.isnan(r)
+    no_return = ~too_close & (nan | (r > msg_hi) | (r < msg_lo))
     if (np.isnan(r) | (np.isfinite(r) & (r < msg_lo))).all():  # -inf: "too close", valid
         raise MalformedInput(REASON_BAD_SCAN, f"{f.name}: no valid beam: all {r.size} "
                              f"ranges are NaN or below range_min {msg_lo:g} m (a blind or "
@@ -192,6 +193,15 @@ def laser_sectors(f: Feature, data: Mapping[str, Any]) -> np.ndarray:
     r = np.where(no_return, hi, np.where(too_close, lo, r))
     idx = sector_index(r.size, float(data["angle_min"]), inc, int(o["sectors"]),
                        float(o.get("first_sector_rad", 0.0)))
+    if o.get("blind_sectors") == "drop" and nan.any():
+        beams = np.bincount(idx, minlength=int(o["sectors"]))
+        blind = np.flatnonzero((beams > 0) & (np.bincount(idx[nan], minlength=beams.size)
+                                              == beams))
+        if blind.size:
+            raise MalformedInput(REASON_BAD_SCAN, f"{f.name}: sector"
+                                 f"{'s' if blind.size > 1 else ''} "
+                                 f"{', '.join(map(str, blind.tolist()))} blind: every beam "
+                                 "NaN (blind_sectors: drop)")
     out = np.full(int(o["sectors"]), hi, np.float32)  # a sector no beam covers: no return
     np.minimum.at(out, idx, r)
     return np.clip(out, lo, hi)

@@ -52,9 +52,15 @@ TRANSFORMS = ("field", "cos", "sin", "yaw", "laser_sectors", "goal_distance", "g
 OPTIONS = {"field": {"field", "joint", "index", "scale", "offset"},
             "cos": {"field", "joint", "index"}, "sin": {"field", "joint", "index"},
             "yaw": {"field"},
-            "laser_sectors": {"sectors", "range_min", "range_max", "first_sector_rad"},
+            "laser_sectors": {"sectors", "range_min", "range_max", "first_sector_rad",
+                              "blind_sectors"},
             "goal_distance": {"goal"}, "goal_bearing": {"goal"}}
 COMMON_KEYS = {"name", "source", "transform", "unit", "limits", "clip"}
+BLIND_SECTORS = ("free", "drop")
+"""laser_sectors' `blind_sectors`: what a sector whose every beam is NaN (REP 117: an
+erroneous measurement) reads as: no return (`free`, the default: the range_max of a sector
+that saw nothing), or the whole scan is dropped (`drop`, bad_scan: the watchdog stops the
+robot when scans keep being dropped)."""
 EVENT_SOURCE = "event_camera_msgs/EventPacket"
 """A source type that is declared only: event streams go to the event node's encoder, no
 observation feature reads one (and no reading waits for one)."""
@@ -294,6 +300,9 @@ def _check_options(t: str, o: dict[str, Any], src: Source, sources: dict[str, So
             fail(f"{at}: range_min and range_max must be numbers with 0 <= min < max (m)")
         if "first_sector_rad" in o and not _number(o["first_sector_rad"]):
             fail(f"{at}.first_sector_rad must be a finite number")
+        if o.get("blind_sectors", BLIND_SECTORS[0]) not in BLIND_SECTORS:
+            fail(f"{at}.blind_sectors must be one of {', '.join(BLIND_SECTORS)}, got "
+                 f"{o['blind_sectors']!r}")
     else:  # goal_distance, goal_bearing
         if typ != "nav_msgs/Odometry":
             fail(f"{at}: {t} reads the robot's pose from a nav_msgs/Odometry source")

@@ -512,3 +512,31 @@ def test_an_interface_file_that_is_not_yaml_text_is_one_line(tmp_path):
                           (folder, "cannot read robot interface")]:
         with pytest.raises(NeuroqError, match=re.escape(message)):
             load_interface(path)
+
+
+def test_blind_sectors_drop_refuses_a_scan_with_a_sector_of_nan_beams():
+    """A lidar blind in part (a dirty window, a cable: NaN beams, REP 117's erroneous
+    measurements) read that part as free space, the default (`free`); `blind_sectors: drop`
+    drops such a scan (bad_scan) so the watchdog stops the robot."""
+    r = np.full(8, 3.0, np.float32)  # sectors: 0 = beams 7, 0; 1 = 1, 2; 2 = 3, 4; 3 = 5, 6
+    r[3:5] = np.nan  # sector 2 blind
+    free = laser_interface()
+    np.testing.assert_array_equal(free.observe({"scan": scan(r)}), [3.0, 3.0, 3.5, 3.0])
+    drop = laser_interface(blind_sectors="drop")
+    with pytest.raises(MalformedInput, match=r"lidar: sector 2 blind: every beam NaN") as exc:
+        drop.observe({"scan": scan(r)})
+    assert exc.value.reason == "bad_scan"
+    r[0] = r[7] = np.nan
+    with pytest.raises(MalformedInput, match=r"sectors 0, 2 blind"):
+        drop.observe({"scan": scan(r)})
+    # one NaN beam in a sector with a valid one, +inf (no return) and sectors without beams
+    # are no blind sector
+    r = np.full(8, 3.0, np.float32)
+    r[3], r[4], r[5] = np.nan, 1.0, np.inf
+    np.testing.assert_array_equal(drop.observe({"scan": scan(r)}), [3.0, 3.0, 1.0, 3.0])
+    half = laser_interface(blind_sectors="drop", sectors=8)
+    np.testing.assert_array_equal(  # 4 beams over 8 sectors: 4 sectors without a beam
+        half.observe({"scan": scan(np.full(4, 2.0))}), [3.5, 2.0, 3.5, 2.0] * 2)
+    assert RobotInterface.from_dict(drop.to_dict()).to_dict() == drop.to_dict()
+    with pytest.raises(NeuroqError, match="blind_sectors must be one of free, drop"):
+        laser_interface(blind_sectors="stop")

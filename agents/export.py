@@ -16,8 +16,12 @@ py-spinnaker2 imports (deploy/nir_profiles.py, docs/nir.md). A network fine-tune
 import run (`neuroq import`) has no float DQN: its teacher, the imported source network,
 plays the gate instead and no float_dqn.npz is written. The source may also be an artifact
 folder: it is written again in the current format, same network, its float_dqn.npz (if any)
-copied and the gate skipped (the network is unchanged); that is how the shipped artifacts
-are re-exported after a format change.
+copied; that is how the shipped artifacts are re-exported after a format change. An
+artifact that passed its gate keeps that gate's figures (the network is unchanged); one that
+never passed it (a network/ folder of an import or finetune run, an export with --force or
+without a gate) plays the gate against its float_dqn.npz or its import run's source network,
+and is refused without either unless forced (an outsider exported an import run's
+network/, return 8.8, without a word).
 """
 
 from __future__ import annotations
@@ -202,7 +206,19 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
     from neuroq.agents.mlp import FLOAT_DQN_FILE, save_mlp
     from neuroq.deploy.artifact import sha256_file
 
-    teacher, teacher_name = _teacher(art.manifest["provenance"], reexport)
+    carried = _passed_gate(art.manifest) if reexport else None
+    if reexport and carried is None:  # never gated: play the gate, as an export does
+        teacher, teacher_name = _reexport_teacher(src, art.manifest["provenance"])
+        if teacher is None and gate_episodes and not force:
+            origin = art.manifest["provenance"].get("finetune_run")
+            raise NeuroqError(
+                f"{src} never passed the export gate ({_gate_state(art.manifest)}) and "
+                "holds no reference to play it against (no float_dqn.npz, no import run): "
+                "export the finetune run it came from ("
+                f"{origin or 'runs/<env>/finetune-<id>/'}), which plays the gate, or "
+                f"{to_force}")
+    else:
+        teacher, teacher_name = _teacher(art.manifest["provenance"], reexport)
     run_dir = make_run_dir(out_root, art.manifest["env_id"], EXPORT_STAGE)
     with removed_on_failure(run_dir):
         manifest = {k: v for k, v in art.manifest.items()
@@ -229,9 +245,13 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
             manifest["float_dqn"] = {"file": FLOAT_DQN_FILE,
                                      "sha256": sha256_file(folder / FLOAT_DQN_FILE)}
         save_artifact(folder, art.network, art.encoder, manifest)
-        if reexport:
-            figures = {"skipped": True, "passed": None, "threshold": gate,
-                       "reason": "re-export of an artifact: the network is unchanged"}
+        if carried is not None:
+            figures = {**carried, "carried": "re-export of an artifact that passed its "
+                       "gate: the network is unchanged, the figures are its export's"}
+        elif reexport and teacher is None and gate_episodes:  # --force (refused above)
+            figures = {"skipped": True, "passed": None, "threshold": gate, "forced": True,
+                       "reason": "re-export, forced, of an artifact that never passed the "
+                                 "gate, with no reference to play it against"}
         elif gate_episodes:
             figures = gate_figures(folder, teacher, gate_episodes, gate, teacher_name)
             if not figures["passed"] and not force:
@@ -250,7 +270,8 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
             "stage": EXPORT_STAGE, "env_id": art.manifest["env_id"], "finetune_run": str(src),
             "artifact": ARTIFACT_DIR, "timesteps": art.network.timesteps,
             "encoder": art.encoder.kind, "ann_mean_return": result.get("ann_mean_return"),
-            "gate": figures, "forced": bool(force and figures.get("passed") is False),
+            "gate": figures, "forced": bool(force and (figures.get("passed") is False
+                                                       or figures.get("forced"))),
             "nir_profiles": list(nir_profiles),
             "interface": None if robot is None else robot.name}
         if eval_episodes:
@@ -305,6 +326,37 @@ def loads_float_dqn(finetune_run: str | os.PathLike) -> bool:
 def _from_import(provenance: dict[str, Any]) -> bool:
     """Whether the network was fine-tuned from `neuroq import` (its teacher the source)."""
     return "import_run" in provenance
+
+
+def _passed_gate(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest's gate figures if the gate was played and passed, else None."""
+    gate = manifest.get("gate")
+    return gate if isinstance(gate, dict) and gate.get("passed") is True else None
+
+
+def _gate_state(manifest: dict[str, Any]) -> str:
+    """What an artifact's manifest says of its gate, for messages."""
+    gate = manifest.get("gate")
+    if not isinstance(gate, dict):
+        return "its manifest holds no gate: a network/ folder of an import, convert or " \
+               "finetune run?"
+    if gate.get("passed") is False:
+        return "it failed its gate and was exported with --force"
+    return "its gate was skipped"
+
+
+def _reexport_teacher(src: Path, provenance: dict[str, Any]) -> tuple[Any, str]:
+    """The gate's reference for an artifact that never passed the gate: its own
+    float_dqn.npz, or the source network of the import run it came from; (None, "") if
+    neither is there. (A train run's DQN is not looked for: loading it needs the train
+    extra, which a re-export does not ask for.)"""
+    from neuroq.agents.mlp import FLOAT_DQN_FILE, load_mlp_file
+
+    if (src / FLOAT_DQN_FILE).is_file():
+        return load_mlp_file(src / FLOAT_DQN_FILE), "float DQN"
+    if _from_import(provenance) and Path(str(provenance["import_run"])).is_dir():
+        return _teacher(provenance, False)
+    return None, ""
 
 
 def _teacher(provenance: dict[str, Any], reexport: bool) -> tuple[Any, str]:

@@ -264,7 +264,8 @@ def test_re_export_records_the_shipped_interface_of_an_env_beyond_the_shipped_ro
 
     old = make_mountaincar_artifact(tmp_path / "old")
     assert "interface" not in load_artifact(old).manifest
-    made = export(str(old), str(tmp_path / "runs"), eval_episodes=0)
+    # it never passed a gate and holds no reference to play one: --force
+    made = export(str(old), str(tmp_path / "runs"), eval_episodes=0, force=True)
     assert load_artifact(made.artifact).manifest["interface"]["name"] == "mountaincar"
     assert made.result["interface"] == "mountaincar"
 
@@ -277,6 +278,11 @@ def test_a_shipped_artifact_is_re_exported_by_name(tmp_path, monkeypatch):
     made = export("cartpole", str(tmp_path / "runs"), eval_episodes=0)
     manifest = load_artifact(made.artifact).manifest
     assert manifest["env_id"] == "CartPole-v1" and manifest["interface"]["name"] == "cartpole"
+    # the gate it passed comes along (it was replaced by "skipped" before)
+    shipped = load_artifact("cartpole").manifest["gate"]
+    assert manifest["gate"]["passed"] is True and manifest["gate"]["carried"]
+    assert {k: manifest["gate"][k] for k in shipped} == shipped
+    assert made.result["forced"] is False
     with pytest.raises(NeuroqError, match="^run folder nosuch does not exist$"):
         export("nosuch", str(tmp_path / "runs"), eval_episodes=0)
 
@@ -368,3 +374,38 @@ def test_a_convert_run_whose_train_run_is_gone_says_which_run_is_missing(tmp_pat
     with pytest.raises(NeuroqError, match=r"the train run of .*convert-copy \(its teacher, the "
                                           r"float DQN\): run folder .*gone does not exist"):
         load_teacher(moved)
+
+
+def test_an_artifact_that_never_passed_the_gate_is_not_re_exported_past_it(tmp_path):
+    """An outsider exported an import run's network/ folder (return 8.8): exit 0, an
+    artifact with no gate, which eval played. An artifact that never passed the gate plays
+    it against what it holds (float_dqn.npz), or is refused without a reference unless
+    forced."""
+    import shutil
+
+    from neuroq.agents.mlp import FLOAT_DQN_FILE
+
+    finetuned = tiny_finetune_run()
+    network = finetuned / "network"
+    assert "gate" not in load_artifact(network).manifest
+    with pytest.raises(NeuroqError, match=r"never passed the export gate \(its manifest holds "
+                       r"no gate.*export the finetune run it came from \(.*finetune-"):
+        export(str(network), str(tmp_path / "a"), eval_episodes=0)
+    assert not (tmp_path / "a").exists() or not list((tmp_path / "a").rglob("manifest.json"))
+    forced = export(str(network), str(tmp_path / "b"), eval_episodes=0, force=True)
+    gate = load_artifact(forced.artifact).manifest["gate"]
+    assert gate["skipped"] and gate["forced"] and gate["passed"] is None
+    assert forced.result["forced"] is True
+    # a gate played on export and failed (--force): re-exported, the gate is played again
+    # against the artifact's own float DQN, and fails again
+    failed = export(str(finetuned), str(tmp_path / "c"), eval_episodes=0, gate=2.0,
+                    gate_episodes=3, force=True)
+    assert load_artifact(failed.artifact).manifest["gate"]["passed"] is False
+    assert (failed.artifact / FLOAT_DQN_FILE).is_file()
+    copy = tmp_path / "failed-artifact"
+    shutil.copytree(failed.artifact, copy)
+    with pytest.raises(NeuroqError, match="export refused: the SNN's return"):
+        export(str(copy), str(tmp_path / "d"), eval_episodes=0, gate=2.0, gate_episodes=3)
+    again = export(str(copy), str(tmp_path / "e"), eval_episodes=0, gate=0.0, gate_episodes=3)
+    assert load_artifact(again.artifact).manifest["gate"]["passed"] is True
+    assert not load_artifact(again.artifact).manifest["gate"].get("carried")

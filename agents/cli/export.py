@@ -26,8 +26,10 @@ warning and recorded in the manifest and the graph metadata (docs/nir.md).
 
 A network fine-tuned from `neuroq import` plays the gate against its source network. The
 source may also be an artifact folder, written again in the current format with the same
-network (the gate is skipped: nothing changed); that is how the shipped artifacts are
-re-exported after a format change.
+network; that is how the shipped artifacts are re-exported after a format change. It keeps
+the gate it passed; an artifact that never passed one (a network/ folder of an import or
+finetune run) plays it against its float_dqn.npz or its import's source network, and
+without either is refused unless --force.
 
 examples:
   neuroq export runs/CartPole-v1/finetune-population-<time>
@@ -103,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     g = r["gate"]
     if not g.get("skipped"):
         verdict = "passed" if g["passed"] else "FAILED (exported with --force)"
+        if g.get("carried"):
+            verdict += " (at the artifact's first export; the network is unchanged)"
         print(f"gate {verdict}: SNN {g['snn']['mean']:.1f} vs {g.get('teacher', 'float DQN')} "
               f"{g['float_dqn']['mean']:.1f} ({percent(g['fraction'])}, gate "
               f"{100 * g['threshold']:.0f} %) on held-out episodes "

@@ -163,8 +163,39 @@ def read_graph(path: str | os.PathLike) -> Any:
         raise NeuroqError(f"{p} is a folder, not a NIR graph file")
     try:
         return nir.read(p)
+    except KeyError as exc:  # str(KeyError) is only the key, quoted: "'type'"
+        raise NeuroqError(f"{p} is not a readable NIR graph: a node (or the graph) has no "
+                          f"{exc.args[0] if exc.args else ''!r} field") from None
     except Exception as exc:  # noqa: BLE001 - nir/h5py raise many types on malformed files
-        raise NeuroqError(f"{p} is not a readable NIR graph: {exc}") from None
+        loop = _stored_cycle(p)
+        said = (f" (its edges form a cycle, {' -> '.join(loop)}: a recurrent connection; "
+                "neuroq reads feed-forward sequential graphs only)" if loop else "")
+        raise NeuroqError(f"{p} is not a readable NIR graph: {exc}{said}") from None
+
+
+def _stored_cycle(path: Path) -> list[str]:
+    """A cycle among the edges stored in the NIR file at `path` (node names), [] if none or
+    if they cannot be read: nir.read refuses a recurrent graph whose shapes do not line up
+    with a "type mismatch" that does not say it is a cycle (an outsider)."""
+    import h5py
+
+    from neuroq.deploy.artifact import cycle_through
+
+    try:
+        with h5py.File(path, "r") as f:
+            edges = [(a.decode() if isinstance(a, bytes) else str(a),
+                      b.decode() if isinstance(b, bytes) else str(b))
+                     for a, b in f["node"]["edges"][()]]
+    except Exception:  # noqa: BLE001 - any malformed file: no cycle to name
+        return []
+    successors: dict[str, list[str]] = {}
+    for a, b in edges:
+        successors.setdefault(a, []).append(b)
+    for start in successors:
+        loop = cycle_through(start, successors)
+        if loop:
+            return loop
+    return []
 
 
 def read_encoder(path: str | os.PathLike) -> Encoder:

@@ -31,6 +31,7 @@ chip's neuron (lif_no_delay) does not have: refused.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,19 +122,38 @@ def _is_norse(nodes: list[Any], dt: float) -> bool:
     return found
 
 
+def metadata_dt(graph: Any, where: str) -> float | None:
+    """The graph metadata's `dt` (seconds), None where it has none; NeuroqError for one that
+    is not a positive number (a dt of 0 made every layer's input gain 0: an outsider's
+    network imported dead, with agreement 1.0 against the equally dead source reading)."""
+    meta_dt = (graph.metadata or {}).get("dt")
+    if meta_dt is None:
+        return None
+    try:
+        value = float(np.asarray(meta_dt, dtype=np.float64).reshape(()))
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        numeric = isinstance(meta_dt, float | int | np.number | np.ndarray)
+        shown = f"{value:g}" if numeric else repr(meta_dt)
+        raise NeuroqError(f"{where}: its metadata's dt = {shown} is not a positive number "
+                          "of seconds (pass --dt to say what it is)")
+    return value
+
+
 def detect_convention(graph: Any, dt: float | None, where: str) -> tuple[str, float, list[str]]:
     """(convention, dt, notes) for a graph whose convention is not given."""
     import nir
 
     nodes = list(graph.nodes.values())
-    meta_dt = (graph.metadata or {}).get("dt")
+    meta_dt = metadata_dt(graph, where) if dt is None else None  # --dt: the graph's unread
     if not any(isinstance(n, (nir.LIF, nir.LI, nir.CubaLIF)) for n in nodes):
         return "nir", float(dt or meta_dt or 1.0), []
     if _is_snntorch(nodes):
         return "snntorch", SNNTORCH_DT, ["read as snnTorch's export (tau/r = 1e-4 s on every "
                                          "LIF node)"]
     if dt is None and meta_dt is not None:
-        return "nir", float(np.asarray(meta_dt)), [f"read with the graph's dt = {meta_dt}"]
+        return "nir", meta_dt, [f"read with the graph's dt = {meta_dt}"]
     norse_dt = dt or NORSE_DT
     if _is_norse(nodes, norse_dt):
         return "norse", norse_dt, [
@@ -158,6 +178,10 @@ def _decay_gain(node: Any, conv: str, dt: float, where: str) -> tuple[np.ndarray
         k = dt * dt / tau if conv == "norse" else dt / tau
         gain = np.where(np.isinf(tau) & np.isinf(r), 1.0, r * k)
     k = np.where(np.isinf(tau), 0.0, k)
+    if np.any(np.isinf(tau) & np.isfinite(r)):
+        raise NeuroqError(f"{where}: tau = inf with a finite r: its input gain r dt/tau is 0, "
+                          "so it never integrates its input (a neuron without leak is an IF "
+                          "node, or tau = r = inf, as snnTorch writes beta = 1)")
     if cuba:
         k_syn = dt * dt / _arr(node.tau_syn) if conv == "norse" else dt / _arr(node.tau_syn)
         if not np.allclose(k_syn, 1.0, rtol=DT_RTOL):
@@ -192,8 +216,7 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
     elif convention == "norse":
         dt = dt or NORSE_DT
     else:
-        meta_dt = (graph.metadata or {}).get("dt")
-        dt = float(dt or (np.asarray(meta_dt) if meta_dt is not None else 1.0))
+        dt = float(dt or metadata_dt(graph, where) or 1.0)
     chain = node_chain(graph, where)[1:-1]
     layers: list[SourceLayer] = []
     delays: list[bool] = []
@@ -218,6 +241,10 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
             raise NeuroqError(f"{where}: {type(node).__name__} {name!r} has a weight of shape "
                               f"{w.shape}; a fully connected layer has (n_out, n_in)")
         bias = np.zeros(w.shape[0]) if getattr(node, "bias", None) is None else _arr(node.bias)
+        for what, values in (("weight", w), ("bias", bias)):
+            if not np.all(np.isfinite(values)):  # was read as a threshold's (an outsider)
+                raise NeuroqError(f"{where}: {type(node).__name__} {name!r} has NaN or "
+                                  f"infinite values in its {what}")
         nxt_name, nxt = chain[i + 1] if i + 1 < len(chain) else (None, None)
         if nxt is None or isinstance(nxt, (nir.Affine, nir.Linear, nir.Delay)):
             if nxt is not None:
@@ -266,8 +293,12 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
     if last.spiking:
         notes.append(f"readout {last.name!r} is a spiking {last.node_type} (v_threshold "
                      f"{float(last.threshold.max()):g}): its membrane after T steps is read as "
-                     "the Q-values and its threshold and reset are dropped (snnTorch exports a "
-                     "non-spiking Leaky readout this way)")
+                     "the Q-values and its threshold and reset are dropped"
+                     + (" (snnTorch exports a non-spiking Leaky readout this way)"
+                        if convention == "snntorch" else "")
+                     + "; if the source's readout does spike and reset, its Q-values are not "
+                     "these, and the agreement below (measured against this reading) does not "
+                     "show it")
         layers[-1] = SourceLayer(last.name, last.weight, last.bias, last.alpha, last.gain,
                                  last.threshold, last.v_reset, False, last.node_type)
     for layer in layers[:-1]:

@@ -157,7 +157,7 @@ def node_chain(graph: Any, where: str) -> list[tuple[str, Any]]:
         successors.setdefault(a, []).append(b)
     for a, after in successors.items():
         if len(after) > 1:
-            loop = _cycle_through(a, successors)
+            loop = cycle_through(a, successors)
             if loop:
                 raise NeuroqError(
                     f"{where}: node {a!r} feeds back into itself ({' -> '.join(loop)}): a "
@@ -189,7 +189,7 @@ def node_chain(graph: Any, where: str) -> list[tuple[str, Any]]:
     raise NeuroqError(f"{where}: the chain from the Input node does not end in an Output node")
 
 
-def _cycle_through(start: str, successors: dict[str, list[str]]) -> list[str]:
+def cycle_through(start: str, successors: dict[str, list[str]]) -> list[str]:
     """A path start -> ... -> start along `successors` (names), or [] if there is none."""
     parent: dict[str, str | None] = {start: None}
     stack = [start]

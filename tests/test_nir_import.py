@@ -186,6 +186,74 @@ def test_a_slow_synapse_is_refused_with_the_reason():
         read_source(_chain_graph(cuba), "snntorch")
 
 
+def _lif(tau=1e-3, r=1.0, n=3):
+    return nir.LIF(tau=np.full(n, tau, np.float32), r=np.full(n, r, np.float32),
+                   v_leak=np.zeros(n, np.float32), v_threshold=np.ones(n, np.float32))
+
+
+@pytest.mark.parametrize("dt", [0.0, -1.0, float("nan"), float("inf"), "abc"])
+def test_a_graph_dt_that_is_no_step_is_refused(dt):
+    """A graph whose metadata said dt = 0 imported with every layer's input gain 0 (dead),
+    exit 0 and "agreement 1.0000" (an outsider), where --dt 0 was refused."""
+    g = _chain_graph(_lif())
+    g.metadata = {"dt": dt}
+    for source in ("auto", "nir"):
+        with pytest.raises(NeuroqError, match=r"its metadata's dt = .* is not a positive "
+                                              r"number of seconds \(pass --dt"):
+            read_source(g, source)
+    net, _ = read_source(g, "nir", dt=1e-3)  # --dt says what it is: the metadata is unread
+    assert net.dt == 1e-3 and np.all(net.layers[0].gain > 0)
+    g.metadata = {"dt": 1e-3}
+    assert read_source(g, "nir")[0].dt == 1e-3
+
+
+def test_a_lif_without_leak_but_a_finite_r_is_refused():
+    """tau = inf with a finite r has input gain r dt / tau = 0: an outsider's such LIF
+    imported as a dead layer, exit 0. tau = r = inf (snnTorch's beta = 1) still imports."""
+    with pytest.raises(NeuroqError, match="node 'lif': tau = inf with a finite r: its input "
+                                          "gain r dt/tau is 0"):
+        read_source(_chain_graph(_lif(tau=np.inf, r=2.0)), "nir", dt=1e-3)
+    net, _ = read_source(_chain_graph(_lif(tau=np.inf, r=np.inf)), "nir", dt=1e-3)
+    assert np.all(net.layers[0].gain == 1.0) and np.all(net.layers[0].alpha == 1.0)
+
+
+@pytest.mark.parametrize("field", ["weight", "bias"])
+def test_a_nan_weight_or_bias_is_named_as_such(field):
+    """A NaN weight was refused as "neuron parameter threshold has non-finite values"."""
+    g = _chain_graph(_lif())
+    fc = g.nodes["fc"]
+    getattr(fc, field).flat[1] = np.nan
+    with pytest.raises(NeuroqError, match=f"Affine 'fc' has NaN or infinite values in its "
+                                          f"{field}"):
+        read_source(g, "nir", dt=1e-3)
+
+
+def test_an_unreadable_graph_says_what_it_lacks_or_that_it_cycles(tmp_path):
+    """nir.read's own errors: a missing field was "'type'", and a recurrent graph whose
+    shapes do not line up a "type mismatch" that never said "cycle" (an outsider)."""
+    import h5py
+
+    from neuroq.agents.nir_import import read_graph
+
+    path = tmp_path / "g.nir"
+    nir.write(path, _chain_graph(_lif()))
+    with h5py.File(path, "r+") as f:
+        del f["node"]["nodes"]["lif"]["type"]
+    with pytest.raises(NeuroqError, match=r"not a readable NIR graph: a node \(or the graph\) "
+                                          r"has no 'type' field$"):
+        read_graph(path)
+    nodes = {"input": nir.Input(np.array([4])),
+             "fc": nir.Affine(np.ones((3, 4), np.float32), np.zeros(3, np.float32)),
+             "lif": _lif(), "fc2": nir.Affine(np.ones((2, 3), np.float32),
+                                              np.zeros(2, np.float32)),
+             "output": nir.Output(np.array([2]))}
+    edges = [("input", "fc"), ("fc", "lif"), ("lif", "fc2"), ("fc2", "output"), ("fc2", "fc")]
+    nir.write(path, nir.NIRGraph(nodes=nodes, edges=edges, type_check=False))
+    with pytest.raises(NeuroqError, match=r"not a readable NIR graph: .*\(its edges form a "
+                                          r"cycle, .*fc2 -> fc.*: a recurrent connection"):
+        read_graph(path)
+
+
 def test_missing_timesteps_is_named_as_missing(tmp_path, capsys, cartpole_data):
     g = _chain_graph(nir.IF(np.ones(3, np.float32), np.ones(3, np.float32)))
     obs, _, encoder = cartpole_data

@@ -56,13 +56,27 @@ def episode_seed(seed: int, episode: int) -> int:
     return int(seed) + int(episode)
 
 
+def raised_at(exc: BaseException) -> str:
+    """" (at FILE, line N)": where `exc` was raised, for a one-line message about a user's
+    code; "" if the traceback is gone."""
+    import os
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" (at {os.path.basename(last.filename)}, line {last.lineno})"
+
+
 def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) -> Any:
     """A Gymnasium environment for `env_id` (keyword arguments go to its constructor) with
     Gymnasium's own wrappers, flattened if its observation has more than one dimension, then
     wrapped by each of `wrappers` in order.
 
     Raises NeuroqError (one line) for an unknown id, a module that does not import, or an
-    environment that refuses to be built.
+    environment that refuses to be built (whatever its constructor raises, named with the
+    file and line it was raised at).
     """
     import gymnasium as gym
 
@@ -77,7 +91,11 @@ def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) ->
         raise NeuroqError(f"cannot make environment {env_id!r}: {exc}") from None
     except (ImportError, AttributeError, TypeError, ValueError) as exc:
         raise NeuroqError(f"cannot make environment {env_id!r}: {type(exc).__name__}: "
-                          f"{exc}") from None
+                          f"{exc}{raised_at(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - a user's env constructor may raise anything
+        # (an outsider's "motor driver not found" RuntimeError was a traceback, exit 1)
+        raise NeuroqError(f"cannot make environment {env_id!r}: its constructor raised "
+                          f"{type(exc).__name__}: {exc}{raised_at(exc)}") from None
     space = getattr(env, "observation_space", None)
     missing = [n for n, v in (("observation_space", space),
                               ("action_space", getattr(env, "action_space", None))) if v is None]

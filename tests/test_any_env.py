@@ -77,6 +77,16 @@ def test_unsupported_spaces_are_one_line(env_class, fragment, tmp_path):
     assert not any(tmp_path.rglob("train-*"))
 
 
+def test_an_env_whose_constructor_raises_is_one_line_naming_where(tmp_path):
+    """An outsider's env raising RuntimeError in its constructor was a traceback, exit 1."""
+    with pytest.raises(NeuroqError, match=r"its constructor raised RuntimeError: motor driver "
+                                          r"not found \(at user_envs.py, line \d+\)$"):
+        make_env(f"{MODULE}:CrashesOnMakeEnv")
+    out = neuroq("train", "--env", f"{MODULE}:CrashesOnMakeEnv", "--out", str(tmp_path))
+    one_line_error(out, "train", "motor driver not found")
+    assert not any(tmp_path.rglob("train-*"))
+
+
 def test_gym_package_and_a_module_in_env_conflict(tmp_path):
     out = neuroq("train", "--gym-package", MODULE, "--env", f"{MODULE}:LineEnv")
     one_line_error(out, "train", "give one or the other")

@@ -97,3 +97,10 @@ NOT_AN_ENV = 3
 
 if REGISTERED_ID not in gym.registry:
     gym.register(REGISTERED_ID, entry_point=LineEnv, max_episode_steps=MAX_STEPS)
+
+
+class CrashesOnMakeEnv(LineEnv):
+    """A robot env whose constructor fails (its hardware is not there)."""
+
+    def __init__(self) -> None:
+        raise RuntimeError("motor driver not found")

@@ -461,6 +461,24 @@ def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
     return path
 
 
+def gate_warning(manifest: dict[str, Any]) -> str | None:
+    """A line for an artifact whose export gate failed (exported with --force), None for
+    any other: `neuroq eval` and the nodes that run it say so (an outsider's artifact at 55 %
+    of its DQN ran in the policy node and eval without a word; only `neuroq show` said it)."""
+    gate = manifest.get("gate")
+    if not isinstance(gate, dict) or gate.get("passed") is not False:
+        return None
+    try:
+        figures = (f": SNN {float(gate['snn']['mean']):.1f}, "
+                   f"{100 * float(gate['fraction']):.1f} % of the "
+                   f"{gate.get('teacher', 'float DQN')}'s {float(gate['float_dqn']['mean']):.1f}"
+                   f" (gate {100 * float(gate['threshold']):.0f} %)")
+    except (KeyError, TypeError, ValueError):
+        figures = ""
+    return (f"this artifact failed its export gate{figures} and was exported with --force: "
+            "it plays worse than the network it was made from")
+
+
 def manifest_changed(manifest: dict[str, Any]) -> bool:
     """Whether `manifest` holds a MANIFEST_HASH_KEY that its content does not match (a key
     that holds no hash, `null` included, matches nothing)."""

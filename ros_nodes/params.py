@@ -99,3 +99,13 @@ def node_section(doc: Any, name: str) -> Any:
         if key in doc:
             return doc[key]["ros__parameters"]
     raise KeyError(name)
+
+
+def warn_failed_gate(node: Node, manifest: Any) -> None:
+    """Log a warning when the node's artifact failed its export gate (exported with
+    --force: `neuroq.deploy.artifact.gate_warning`)."""
+    from neuroq.deploy.artifact import gate_warning
+
+    line = gate_warning(manifest) if isinstance(manifest, dict) else None
+    if line:
+        node.get_logger().warning(line)

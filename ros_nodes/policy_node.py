@@ -117,7 +117,13 @@ from neuroq.ros_nodes.diagnostics import (
 )
 from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import extract, has_header, message_class
-from neuroq.ros_nodes.params import check_choice, declare, empty_artifact, refuse_runtime_changes
+from neuroq.ros_nodes.params import (
+    check_choice,
+    declare,
+    empty_artifact,
+    refuse_runtime_changes,
+    warn_failed_gate,
+)
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
@@ -308,6 +314,7 @@ class PolicyNode(Node):
         self.get_logger().info(
             f"active: artifact {ascii(self._artifact)}, backend {self._backend}, interface "
             f"{shown(robot.name)}: {robot.n_observations} observation values from {sources}")
+        warn_failed_gate(self, getattr(self.policy, "manifest", None))
 
     def _load_and_check(self, loader: PolicyLoader, named: RobotInterface | None) -> Policy:
         policy = loader(self._artifact, self._backend)

@@ -409,3 +409,19 @@ def test_an_artifact_that_never_passed_the_gate_is_not_re_exported_past_it(tmp_p
     again = export(str(copy), str(tmp_path / "e"), eval_episodes=0, gate=0.0, gate_episodes=3)
     assert load_artifact(again.artifact).manifest["gate"]["passed"] is True
     assert not load_artifact(again.artifact).manifest["gate"].get("carried")
+
+
+def test_eval_warns_of_an_artifact_that_failed_its_gate(tmp_path, capsys):
+    """An outsider's artifact exported with --force at 55 % played in eval without a word."""
+    from neuroq.agents.cli.main import main
+
+    failed = export(str(tiny_finetune_run()), str(tmp_path / "a"), eval_episodes=0, gate=2.0,
+                    gate_episodes=3, force=True)
+    passed = export(str(tiny_finetune_run()), str(tmp_path / "b"), eval_episodes=0, gate=0.0,
+                    gate_episodes=3)
+    for made, warned in ((failed, True), (passed, False)):
+        assert main(["eval", str(made.artifact), "--episodes", "1",
+                     "--out", str(tmp_path / "evals")]) == 0
+        err = capsys.readouterr().err
+        assert ("neuroq eval: warning: this artifact failed its export gate: SNN " in err
+                and "exported with --force" in err) == warned, err

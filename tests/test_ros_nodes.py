@@ -777,3 +777,47 @@ def test_actuator_refuses_a_repeated_reading_and_ages_no_simulated_stamp():
             node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_an_artifact_that_failed_its_gate_is_named_when_the_node_activates(monkeypatch):
+    """An outsider's artifact exported with --force at 55 % of its DQN ran in the policy
+    node (and eval) without a word: the node logs a warning with the gate's figures."""
+    import neuroq.ros_nodes.policy_node as policy_node_module
+    from neuroq.deploy.artifact import gate_warning
+    from neuroq.ros_nodes.params import warn_failed_gate
+
+    gate = {"passed": False, "snn": {"mean": 70.5}, "float_dqn": {"mean": 129.1},
+            "fraction": 0.546, "threshold": 0.99, "teacher": "float DQN"}
+    line = gate_warning({"gate": gate})
+    assert line == ("this artifact failed its export gate: SNN 70.5, 54.6 % of the float "
+                    "DQN's 129.1 (gate 99 %) and was exported with --force: it plays worse "
+                    "than the network it was made from")
+    for manifest in ({}, {"gate": {**gate, "passed": True}}, {"gate": {"skipped": True,
+                                                                       "passed": None}}):
+        assert gate_warning(manifest) is None
+    assert gate_warning({"gate": {"passed": False}}).startswith(
+        "this artifact failed its export gate and")
+
+    class Recorder:
+        def __init__(self):
+            self.lines = []
+
+        def get_logger(self):
+            return self
+
+        def warning(self, text):
+            self.lines.append(text)
+
+    seen = Recorder()
+    warn_failed_gate(seen, {"gate": gate})
+    warn_failed_gate(seen, {"gate": {**gate, "passed": True}})
+    warn_failed_gate(seen, None)
+    assert seen.lines == [line]
+    calls = []
+    monkeypatch.setattr(policy_node_module, "warn_failed_gate",
+                        lambda node, manifest: calls.append(manifest))
+    policy = StandInPolicy()
+    policy.manifest["gate"] = gate
+    with spinning(_policy_node(policy)) as nodes:
+        assert nodes[0].active
+    assert calls == [policy.manifest]

@@ -78,14 +78,16 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
                  finetune_margin: float = 0.0,
                  train_overrides: list[str] | None = None, energy: bool = True,
                  ship: str | os.PathLike | None = None,
-                 command: str = "", gate: float | None = None) -> PipelineRun:
+                 command: str = "", gate: float | None = None,
+                 interface: str | None = None) -> PipelineRun:
     """Run the seven stages (the ROS stage only with `ros_stage`, the energy report only
     with `energy`); `say` gets progress. timesteps: T of the spiking network (default: the
     smallest, or EVENT_TIMESTEPS for event tasks). finetune_randomize: domain randomization
     of fine-tuning; finetune_margin: the weight of its Q-margin hinge. train_overrides:
     `key=value` hyperparameters. ship: a folder to copy the exported artifact into, with a
     PROVENANCE.md naming `command` (how to regenerate it). gate: the export gate (default:
-    neuroq.agents.export.DEFAULT_GATE)."""
+    neuroq.agents.export.DEFAULT_GATE). interface: the robot interface the export records
+    (a name or file; default: the shipped one for the env, if any)."""
     from neuroq.agents import hyperparams
     from neuroq.agents.convert import DEFAULT_EVAL_TIMESTEPS, run_convert
     from neuroq.agents.energy import energy_report
@@ -134,7 +136,7 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     from neuroq.agents.export import DEFAULT_GATE
 
     made = export(run.folders["finetune"], out, gate=DEFAULT_GATE if gate is None else gate,
-                  to_force=DEMO_TO_FORCE)
+                  to_force=DEMO_TO_FORCE, interface=interface)
     run.folders["export"], run.artifact = made.run_dir, made.artifact
     if "mean_return" in made.result:
         say(f"artifact return: {made.result['mean_return']:.1f} over "

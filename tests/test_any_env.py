@@ -87,6 +87,29 @@ def test_an_env_whose_constructor_raises_is_one_line_naming_where(tmp_path):
     assert not any(tmp_path.rglob("train-*"))
 
 
+def test_demo_on_a_users_env_needs_an_interface_before_it_trains(tmp_path):
+    """An outsider's demo on their own env ran 6 minutes of stages, then stopped at the ROS
+    stage on "set the interface parameter", which demo had no option for: it is checked
+    before training, and --interface gives one (recorded by the export, run by the ROS
+    stage)."""
+    import yaml as yaml_module
+
+    from neuroq.agents.cli.demo import check_interface
+
+    env = f"{MODULE}:LineEnv"
+    out = neuroq("demo", "--env", env, "--out", str(tmp_path / "runs"))
+    one_line_error(out, "demo", f"no robot interface names {env}")
+    assert "give --interface FILE" in out.stderr and not (tmp_path / "runs").exists()
+    with pytest.raises(NeuroqError, match=r"--interface cartpole is for CartPole-v1, not "):
+        check_interface("cartpole", env, False)
+    doc = yaml_module.safe_load((ROOT / "config" / "interfaces" / "cartpole.yaml").read_text())
+    mine = tmp_path / "line.yaml"
+    mine.write_text(yaml_module.safe_dump({**doc, "name": "line", "env_id": env}))
+    check_interface(str(mine), env, False)  # no error: the user's interface for the env
+    check_interface(None, env, True)  # --skip-ros: none needed
+    check_interface(None, "CartPole-v1", False)  # a shipped one names it
+
+
 def test_gym_package_and_a_module_in_env_conflict(tmp_path):
     out = neuroq("train", "--gym-package", MODULE, "--env", f"{MODULE}:LineEnv")
     one_line_error(out, "train", "give one or the other")

@@ -72,10 +72,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gate", type=gate_fraction, metavar="FRACTION",
                    help="the export gate: the SNN's return as a fraction of the float DQN's "
                         "on held-out episodes (default: neuroq export's)")
+    p.add_argument("--interface", metavar="NAME_OR_FILE",
+                   help="the robot interface the artifact records (a name in "
+                        "config/interfaces/ or a YAML file, docs/interface.md) and the ROS 2 "
+                        "stage runs with (default: the shipped one for --env; an env of your "
+                        "own needs one unless --skip-ros); checked before training")
     p.add_argument("--ship", metavar="DIR",
                    help="copy the exported artifact into DIR with a PROVENANCE.md naming this "
                         "command (how config/artifacts/* are made); DIR must be writable, "
                         "checked before training")
+
+
+def check_interface(interface: str | None, env_id: str, skip_ros: bool) -> None:
+    """NeuroqError (one line) before training unless the ROS 2 stage will find a robot
+    interface for `env_id`: `interface` (it must be for that env), or a shipped one naming
+    it. An outsider's demo on an env of their own trained, converted, fine-tuned and
+    exported for 6 minutes, then stopped at the ROS stage on "set the interface parameter",
+    which demo had no way to set."""
+    from neuroq.agents.pipeline import is_event_env
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.interface import interface_for_env, load_interface
+
+    if interface is not None:
+        robot = load_interface(interface)
+        if robot.env_id != env_id:
+            raise NeuroqError(f"--interface {robot.name} is for {robot.env_id}, not {env_id} "
+                              "(its env_id must be the --env reference as given)")
+        return
+    if skip_ros or is_event_env(env_id) or interface_for_env(env_id) is not None:
+        return
+    raise NeuroqError(f"no robot interface names {env_id} (config/interfaces/), and the ROS 2 "
+                      "stage runs the artifact through one: give --interface FILE (how your "
+                      "robot's topics map to the env's observation and actions, "
+                      "docs/interface.md), or --skip-ros")
 
 
 def _ros_stage(env_id: str):
@@ -124,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ship is not None:
         checks.writable(args.ship, "--ship")
     check_randomize_env(args.randomize, args.env)
+    check_interface(args.interface, args.env, args.skip_ros)
     hyperparams.override(hyperparams.DQNConfig(), hyperparams.with_steps(args.set, args.steps))
     command = shipped_command(sys.argv[2:] if sys.argv[1:2] == ["demo"] else sys.argv[1:])
     done = run_pipeline(args.env, args.seed, args.out, args.steps, args.epochs,
@@ -132,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
                         timesteps=args.timesteps, finetune_randomize=args.randomize,
                         finetune_margin=args.margin,
                         train_overrides=args.set, energy=not args.skip_energy,
-                        ship=args.ship, command=command, gate=args.gate)
+                        ship=args.ship, command=command, gate=args.gate,
+                        interface=args.interface)
     print("\n=== summary")
     print(f"float DQN return        {done.train_result['mean_return']:.1f} "
           f"({counted(done.train_result['episodes'], 'episode')})")

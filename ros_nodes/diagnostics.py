@@ -74,3 +74,14 @@ class Crowding:
         """"topic: publishers, ..." of the crowded topics (resolved names)."""
         return ", ".join(f"{self._node.resolve_topic_name(t)}: {n}"
                          for t, n in sorted(self.crowded.items()))
+
+
+def foreign_publishers(node: Node, topic: str, msg_type: str) -> list[str]:
+    """The message types, other than `msg_type` ("sensor_msgs/JointState"), that publishers
+    on `topic` use. DDS never matches them with the node's subscription, so nothing they
+    send arrives and nothing else says why (an outsider's Float64MultiArray on the
+    JointState trigger topic: "no fresh readings", 841 safe commands, no line)."""
+    want = msg_type.replace("/msg/", "/")
+    seen = {info.topic_type for info in node.get_publishers_info_by_topic(
+        node.resolve_topic_name(topic))}
+    return sorted(t for t in seen if t.replace("/msg/", "/") != want)

@@ -114,6 +114,7 @@ from neuroq.ros_nodes.diagnostics import (
     LEVEL_WARN,
     Crowding,
     diagnostic_array,
+    foreign_publishers,
 )
 from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import extract, has_header, message_class
@@ -291,6 +292,7 @@ class PolicyNode(Node):
                 self._trigger_sub = sub
         self._period = period
         self._crowding = Crowding(self)
+        self._foreign_said = ""  # the last foreign-publisher warning (logged on a change)
         # steady clock: simulated time (use_sim_time, /clock) may pause; reports go on
         steady_timer(self, period, self._publish_diagnostics)
         self._reading_period_s: float | None = None  # estimated from arrivals
@@ -536,6 +538,23 @@ class PolicyNode(Node):
         level, message = self._period_status(values)
         self._diag_pub.publish(diagnostic_array(self, level, message, self._backend, values))
 
+    def _foreign_sources(self) -> str:
+        """"topic is published as TYPE, the interface reads TYPE; ..." for the sources whose
+        topic has publishers of another message type (they never arrive); logged as a
+        warning when it changes."""
+        parts = []
+        for source in self.robot.sources:
+            other = foreign_publishers(self, source.topic, source.type)
+            if other:
+                parts.append(f"{shown(self.resolve_topic_name(source.topic))} is published as "
+                             f"{', '.join(other)}, the interface reads {source.type}")
+        text = "; ".join(parts)
+        if text and text != self._foreign_said:
+            self.get_logger().warning(f"{text}: messages of another type never arrive (check "
+                                      "the interface's source types and the topic remaps)")
+        self._foreign_said = text
+        return text
+
     def _period_status(self, values: dict[str, Any]) -> tuple[bytes, str]:
         """(level, message) of the diagnostics period ending now (its drops are counted
         from the last call); adds what the status names to `values`."""
@@ -546,6 +565,10 @@ class PolicyNode(Node):
         if age is None or age > STALE_PERIODS * self._period:
             level, message = LEVEL_WARN, (f"no fresh readings ({self.robot.trigger.name} on "
                                           f"{self.robot.trigger.topic})")
+            foreign = self._foreign_sources()
+            if foreign:
+                values["foreign_publishers"] = foreign
+                message += f": {foreign}"
         elif new_drops:  # by reason: "malformed" said of readings waiting for a goal misled
             level, message = LEVEL_WARN, (
                 f"dropped {counted(sum(new_drops.values()), 'reading')}: "

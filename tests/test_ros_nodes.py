@@ -821,3 +821,38 @@ def test_an_artifact_that_failed_its_gate_is_named_when_the_node_activates(monke
     with spinning(_policy_node(policy)) as nodes:
         assert nodes[0].active
     assert calls == [policy.manifest]
+
+
+def test_a_trigger_topic_published_with_another_type_is_named():
+    """An outsider published Float64MultiArray on the JointState trigger topic: DDS never
+    matches the two, the node said only "no fresh readings" and the watchdog sent 841 safe
+    commands, no line said why. The diagnostics and one warning name the foreign type."""
+    from std_msgs.msg import Float64MultiArray
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(DiagnosticArray, "/diagnostics", command_qos(100))
+        return probe
+
+    def robot(ctx):  # another process's participant (one participant refuses two types)
+        from rclpy.node import Node
+
+        other = Node("wrong_type_robot", context=ctx)
+        other.create_publisher(Float64MultiArray, "joint_states", sensor_qos(10))
+        return other
+
+    with spinning(_policy_node(StandInPolicy(), diagnostics_period_s=0.1),
+                  probe_factory) as (node, probe), spinning(robot):
+
+        def named():
+            status, values = _last_status(probe, "neuroq_policy")
+            return status is not None and "foreign_publishers" in values and status
+
+        assert wait_until(named, 5.0)
+        status, values = _last_status(probe, "neuroq_policy")
+        assert status.level == DiagnosticStatus.WARN
+        assert status.message.startswith("no fresh readings (joints on joint_states): "
+                                          "'/joint_states' is published as "
+                                          "std_msgs/msg/Float64MultiArray, the interface reads "
+                                          "sensor_msgs/JointState"), status.message
+        assert node._foreign_said == values["foreign_publishers"]

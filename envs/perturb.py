@@ -196,20 +196,80 @@ _DERIVED: dict[str, Callable[[Any], None]] = {"CartPole-v1": _cartpole_derived,
                                               "Acrobot-v1": _acrobot_derived}
 
 
-def physics_parameters(env_id: str) -> dict[str, PhysicsParameter]:
-    """The parameters `PhysicsShift` can set for `env_id` (ValueError if none are known)."""
+DECLARED_PHYSICS = "neuroq_physics"
+"""The class attribute by which an env of a user's declares its physics parameters:
+{attribute name: what it is}, e.g. `neuroq_physics = {"DRAG": "velocity damping, 1/s"}`, or
+{name: {"meaning": ..., "unit": ..., "zero_ok": bool}}. `PhysicsShift` sets the attribute of
+the unwrapped env before each episode, and calls the env's `neuroq_physics_changed()` after,
+if it has one (for attributes derived from them)."""
+
+
+def _env_class(env_id: str) -> Any:
+    """The class an env reference makes ('module:Class', 'module:Id-v0' or a registered id),
+    None where it cannot be found without making the env."""
+    import importlib
+
+    module, sep, name = env_id.rpartition(":")
     try:
+        if sep:
+            found = getattr(importlib.import_module(module), name, None)  # registers its ids
+            if isinstance(found, type):
+                return found
+            env_id = name
+        entry = gym.spec(env_id).entry_point
+        if isinstance(entry, str):
+            mod, _, attr = entry.partition(":")
+            entry = getattr(importlib.import_module(mod), attr, None)
+    except Exception:  # noqa: BLE001 - not found: the caller says what is known
+        return None
+    return entry if isinstance(entry, type) else None
+
+
+def declared_physics(env_class: Any) -> dict[str, PhysicsParameter] | None:
+    """The parameters `env_class` declares (DECLARED_PHYSICS), None if it declares none;
+    ValueError for a declaration of another form."""
+    declared = getattr(env_class, DECLARED_PHYSICS, None)
+    if declared is None:
+        return None
+    name = getattr(env_class, "__name__", "the env")
+    if not isinstance(declared, Mapping) or not declared:
+        raise ValueError(f"{name}.{DECLARED_PHYSICS} must be a non-empty mapping of attribute "
+                         f"name to what it is, got {declared!r}")
+    out = {}
+    for attr, about in declared.items():
+        if isinstance(about, str):
+            about = {"meaning": about}
+        if not isinstance(attr, str) or not attr.isidentifier() or not isinstance(
+                about, Mapping) or set(about) - {"meaning", "unit", "zero_ok"}:
+            raise ValueError(f"{name}.{DECLARED_PHYSICS}[{attr!r}] must map an attribute name "
+                             "to a description, or to {meaning, unit, zero_ok}")
+        out[attr] = PhysicsParameter(attr, str(about.get("unit", "")),
+                                     str(about.get("meaning", "")),
+                                     bool(about.get("zero_ok", False)))
+    return out
+
+
+def physics_parameters(env_id: str, env: Any = None) -> dict[str, PhysicsParameter]:
+    """The parameters `PhysicsShift` can set for `env_id`: neuroq's table (`PHYSICS`), else
+    what the env's class declares (DECLARED_PHYSICS; the class of `env` if given, else the
+    one `env_id` names). ValueError if none are known."""
+    if env_id in PHYSICS:
         return PHYSICS[env_id]
-    except KeyError:
-        raise ValueError(f"no physics parameters are known for {env_id!r}; known: "
-                         f"{', '.join(sorted(PHYSICS))}") from None
+    found = declared_physics(type(env.unwrapped) if env is not None else _env_class(env_id))
+    if found is None:
+        raise ValueError(f"no physics parameters are known for {env_id!r} (neuroq knows "
+                         f"{', '.join(sorted(PHYSICS))}; an env of your own declares its "
+                         f"own: {DECLARED_PHYSICS} = {{'DRAG': 'velocity damping, 1/s'}} on "
+                         "its class, docs/robustness.md)")
+    return found
 
 
-def check_physics(env_id: str, values: Mapping[str, float]) -> dict[str, PhysicsParameter]:
-    """`physics_parameters(env_id)`, once each of `values` is checked: a parameter the env
-    has, set to a finite value > 0 (>= 0 where 0 is meaningful). ValueError naming the first
-    that is not."""
-    known = physics_parameters(env_id)
+def check_physics(env_id: str, values: Mapping[str, float],
+                  env: Any = None) -> dict[str, PhysicsParameter]:
+    """`physics_parameters(env_id, env)`, once each of `values` is checked: a parameter the
+    env has, set to a finite value > 0 (>= 0 where 0 is meaningful). ValueError naming the
+    first that is not."""
+    known = physics_parameters(env_id, env)
     for name, value in values.items():
         if name not in known:
             raise ValueError(f"{env_id} has no physics parameter {name!r}; known: "
@@ -232,6 +292,10 @@ def check_physics_values(env_id: str, values: Mapping[str, Iterable[float]]) -> 
             check_physics(env_id, {name: value})
 
 
+def _declared_derived(core: Any) -> None:
+    core.neuroq_physics_changed()  # an env of a user's recomputes what it derives
+
+
 class PhysicsShift(gym.Wrapper):
     """Sets physical parameters of the unwrapped environment to `values` (by the names of
     `PHYSICS`), before every episode."""
@@ -239,10 +303,13 @@ class PhysicsShift(gym.Wrapper):
     def __init__(self, env: gym.Env, **values: float) -> None:
         super().__init__(env)
         env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
-        known = check_physics(env_id, values)
+        known = check_physics(env_id, values, env)
         self.values = dict(values)
         self._known = known
         self._derived = _DERIVED.get(env_id)
+        if self._derived is None and callable(getattr(env.unwrapped,
+                                                      "neuroq_physics_changed", None)):
+            self._derived = _declared_derived
 
     def _apply(self) -> None:
         core = self.env.unwrapped

@@ -157,3 +157,33 @@ def test_randomization_spec_draws_an_observation_delay_from_its_range():
     for bad in ([0.5, 1], [2, 1], [-1, 0]):
         with pytest.raises(ValueError, match="obs_delay"):
             RandomizationSpec.from_dict({"obs_delay": bad})
+
+
+def test_an_env_of_a_users_declares_its_own_physics():
+    """An outsider's env had a DRAG attribute, and --physics DRAG=..., --randomize physics
+    and train's randomize all said "no physics parameters are known": neuroq's table held
+    its own envs only. A class declares its parameters (neuroq_physics)."""
+    from neuroq.deploy.rollout import make_env
+    from neuroq.envs.perturb import (
+        PhysicsShift,
+        check_physics_values,
+        physics_parameters,
+        randomization_for,
+    )
+
+    ref = "tests.helpers.user_envs:DraggedLineEnv"
+    known = physics_parameters(ref)
+    assert list(known) == ["DRAG"] and known["DRAG"].zero_ok
+    check_physics_values(ref, {"DRAG": [0.0, 2.0]})
+    with pytest.raises(ValueError, match="has no physics parameter 'drag'; known: DRAG"):
+        check_physics_values(ref, {"drag": [1.0]})
+    env = PhysicsShift(make_env(ref), DRAG=4.0)
+    env.reset(seed=0)
+    assert env.unwrapped.DRAG == 4.0 and env.unwrapped.keep == pytest.approx(0.6)
+    randomization_for(ref, {"physics": {"DRAG": [0.2, 1.0]}})
+    for ref, match in (("tests.helpers.user_envs:LineEnv",
+                        r"no physics parameters are known for .*LineEnv.*neuroq_physics = "),
+                       ("tests.helpers.user_envs:WronglyDeclaredEnv",
+                        r"WronglyDeclaredEnv.neuroq_physics must be a non-empty mapping")):
+        with pytest.raises(ValueError, match=match):
+            physics_parameters(ref)

@@ -104,3 +104,28 @@ class CrashesOnMakeEnv(LineEnv):
 
     def __init__(self) -> None:
         raise RuntimeError("motor driver not found")
+
+
+class DraggedLineEnv(LineEnv):
+    """LineEnv with a physical parameter it declares to neuroq (DECLARED_PHYSICS): the
+    damping of its velocity, and a derived attribute kept up to date."""
+
+    DRAG = 0.5
+    neuroq_physics = {"DRAG": {"meaning": "velocity damping per step", "unit": "1",
+                               "zero_ok": True}}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.neuroq_physics_changed()
+
+    def neuroq_physics_changed(self) -> None:
+        self.keep = 1.0 - self.DRAG / 10
+
+    def step(self, action):
+        obs, reward, term, trunc, info = super().step(action)
+        self.state[1] *= self.keep
+        return self._obs(), reward, term, trunc, info
+
+
+class WronglyDeclaredEnv(LineEnv):
+    neuroq_physics = ["DRAG"]

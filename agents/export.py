@@ -73,7 +73,7 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.policy import load_policy
     from neuroq.deploy.rollout import outcome_summary, run_episodes
-    from neuroq.deploy.stats import fraction_of, summarize
+    from neuroq.deploy.stats import fraction_ci, fraction_of, summarize
 
     # the artifact export is writing (artifact.partial/): read as such, here only
     policy = load_policy(load_artifact(artifact_dir, partial=True), backend="emulator")
@@ -86,8 +86,10 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     # the first episodes' returns themselves: anyone can replay them from the manifest;
     # None where a fraction is not defined (a float return of 0): the manifest is plain JSON
     first = slice(0, GATE_RETURNS_RECORDED)
+    ci = fraction_ci(snn.returns, ann.returns)  # paired: both played the same episodes
     out = {"seeds": [seeds.GATE_BASE, seeds.GATE_BASE + episodes - 1], "snn": s,
-           "float_dqn": a, "fraction": _finite(frac), "threshold": threshold,
+           "float_dqn": a, "fraction": _finite(frac),
+           "fraction_ci95": [_finite(ci[0]), _finite(ci[1])], "threshold": threshold,
            "passed": gate_passes(frac, s["mean"], a["mean"], threshold),
            "teacher": teacher_name,
            "first_returns": {"snn": [float(r) for r in snn.returns[first]],
@@ -99,6 +101,27 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
             out["success_fraction"] = _finite(fraction_of(so["success_rate"],
                                                           ao["success_rate"]))
     return out
+
+
+def interval_text(figures: dict[str, Any]) -> str:
+    """"; paired 95 % interval of the fraction 93.1-100.4 %": a gate's `fraction_ci95`, or
+    "" where it is not defined or not recorded (older manifests)."""
+    lo, hi = (figures.get("fraction_ci95") or [None, None])[:2]
+    if lo is None or hi is None:
+        return ""
+    return f"; paired 95 % interval of the fraction {100 * lo:.1f}-{100 * hi:.1f} %"
+
+
+def _undecided(figures: dict[str, Any]) -> str:
+    """For a refusal whose interval reaches the gate: the episodes cannot tell it from a
+    network that passes (an outsider's 97.1 % on a task whose returns spread by 53 read as
+    a verdict, where fine-tuning had just reported 100.1 % on other episodes)."""
+    hi = (figures.get("fraction_ci95") or [None, None])[1]
+    if hi is None or hi < figures["threshold"]:
+        return ""
+    return (f": the interval reaches the gate, so these {figures['snn']['n']} episodes do "
+            "not tell this network from one that passes; --gate-episodes 400 narrows it by "
+            "half")
 
 
 def _finite(x: float) -> float | None:
@@ -259,8 +282,9 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
                     f"export refused: the SNN's return {figures['snn']['mean']:.1f} is "
                     f"{percent(figures['fraction'])} of the {teacher_name}'s "
                     f"{figures['float_dqn']['mean']:.1f} on held-out episodes "
-                    f"{seed_span(figures['seeds'])} (gate "
-                    f"{100 * gate:.0f} %); fine-tune further, or {to_force}")
+                    f"{seed_span(figures['seeds'])} (gate {100 * gate:.0f} %"
+                    f"{interval_text(figures)}){_undecided(figures)}; fine-tune further, or "
+                    f"{to_force}")
         else:
             figures = {"skipped": True, "passed": None, "threshold": gate}
         manifest["gate"] = figures

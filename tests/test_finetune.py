@@ -425,3 +425,23 @@ def test_eval_warns_of_an_artifact_that_failed_its_gate(tmp_path, capsys):
         err = capsys.readouterr().err
         assert ("neuroq eval: warning: this artifact failed its export gate: SNN " in err
                 and "exported with --force" in err) == warned, err
+
+
+def test_the_gate_records_the_interval_of_its_fraction_and_says_when_it_cannot_decide(
+        tmp_path):
+    """An outsider's export was refused at 97.1 % (gate 99 %) on a task whose returns spread
+    by 53, right after fine-tuning reported 100.1 % on other episodes: the refusal gives the
+    fraction's paired 95 % interval and says when it reaches the gate."""
+    from neuroq.agents.export import _undecided, interval_text
+
+    made = export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=2.0,
+                  gate_episodes=5, force=True)
+    gate = load_artifact(made.artifact).manifest["gate"]
+    lo, hi = gate["fraction_ci95"]
+    assert lo <= gate["fraction"] <= hi
+    figures = {"fraction_ci95": [0.931, 1.004], "threshold": 0.99, "snn": {"n": 100}}
+    assert interval_text(figures) == "; paired 95 % interval of the fraction 93.1-100.4 %"
+    assert _undecided(figures).startswith(": the interval reaches the gate, so these 100 "
+                                          "episodes do not tell")
+    assert _undecided({**figures, "fraction_ci95": [0.90, 0.97]}) == ""
+    assert interval_text({"fraction_ci95": [None, None]}) == interval_text({}) == ""

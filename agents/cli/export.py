@@ -85,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
-    from neuroq.agents.export import export, percent
+    from neuroq.agents.export import export, interval_text, percent
     from neuroq.deploy.artifact import load_artifact
 
     checks.writable(args.out)
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             verdict += " (at the artifact's first export; the network is unchanged)"
         print(f"gate {verdict}: SNN {g['snn']['mean']:.1f} vs {g.get('teacher', 'float DQN')} "
               f"{g['float_dqn']['mean']:.1f} ({percent(g['fraction'])}, gate "
-              f"{100 * g['threshold']:.0f} %) on held-out episodes "
+              f"{100 * g['threshold']:.0f} %{interval_text(g)}) on held-out episodes "
               f"{seed_span(g['seeds'])}")
         so = g.get("outcomes", {})
         if "success_rate" in so.get("snn", {}):

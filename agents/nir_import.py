@@ -102,7 +102,7 @@ def to_chip(src: SourceNetwork, source_timesteps: int, percentile: float = DEFAU
             f"readout bias scaled "
             f"to T; hidden layer k integrates its bias for k+1 steps before input arrives "
             "(measured by the agreement below; `neuroq finetune` removes it)")
-    layers, q_scale, clipped = [], 1.0, 0
+    layers, q_scale, clipped = [], src.q_scale, 0
     for k, la in enumerate(src.layers):
         a = la.gain.astype(np.float64)[:, None] * la.weight.astype(np.float64)
         b = la.gain.astype(np.float64) * la.bias
@@ -119,7 +119,7 @@ def to_chip(src: SourceNetwork, source_timesteps: int, percentile: float = DEFAU
             v_reset=(la.v_reset * c).astype(np.float32) if la.spiking else 0.0,
             reset=RESET_MODES[src.reset], compare=">")
         layers.append(Layer(f"fc{k}", w.astype(np.int8), 1.0 / c, params, la.spiking))
-        q_scale = 1.0 / c
+        q_scale = src.q_scale / c
     if clipped:
         notes.append(f"{clipped} weights beyond the {percentile} percentile clipped to "
                      f"+-{WEIGHT_MAX}")

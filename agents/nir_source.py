@@ -39,6 +39,7 @@ import numpy as np
 
 from neuroq.deploy.artifact import node_chain
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.nir_profiles import PRODUCER, SUBTRACT_NOTE
 
 CONVENTIONS = ("auto", "snntorch", "norse", "nir")
 #: snnTorch 1.0.0 exports and imports LIF/CubaLIF with dt = 1e-4 s (snntorch/export_nir.py).
@@ -76,6 +77,10 @@ class SourceNetwork:
     delays: bool
     convention: str
     dt: float
+    #: Q-values per unit of the readout's membrane (a neuroq export states it, `q_scale`)
+    q_scale: float = 1.0
+    #: reset by subtraction one step late, as snnTorch's Leaky does by default
+    reset_delay: bool = False
 
     @property
     def n_inputs(self) -> int:
@@ -307,6 +312,12 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
                               "readout; hidden layers must spike (IF, LIF or CubaLIF)")
         if np.any(layer.threshold <= 0):
             raise NeuroqError(f"{where}: node {layer.name!r} has a threshold <= 0")
+    own = _neuroq_export(graph, where)
+    if own is not None and reset is None:  # what a neuroq export's metadata says
+        reset = own[1]
+        how = "by subtraction" if reset == "subtract" else "to v_reset"
+        notes.append(f"read as neuroq's own export (graph metadata): Q = readout membrane x "
+                     f"q_scale {own[0]:.6g}, reset {how}")
     if reset is None:
         if convention == "snntorch":
             reset = "subtract"
@@ -320,7 +331,37 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
             and convention == "norse":
         notes.append("Norse resets to 0 whatever v_reset says; using the graph's v_reset")
     return SourceNetwork(tuple(layers), reset, bool(delays and all(delays)), convention,
-                         float(dt)), notes
+                         float(dt), own[0] if own is not None else 1.0,
+                         reset == "subtract" and convention == "snntorch" and own is None
+                         ), notes
+
+
+
+def _neuroq_export(graph: Any, where: str) -> tuple[float, str] | None:
+    """(q_scale, reset) of a graph neuroq exported (its metadata names the producer), None
+    for any other. A re-import read the snnTorch profile's Q-values 1/q_scale too large and
+    as resetting by subtraction where the network reset to v_reset (an outsider)."""
+    meta = graph.metadata or {}
+    if _meta_text(meta, "producer") != PRODUCER:
+        return None
+    try:
+        q_scale = float(np.asarray(meta.get("q_scale"), np.float64).reshape(()))
+    except (TypeError, ValueError):
+        q_scale = float("nan")
+    if not (math.isfinite(q_scale) and q_scale > 0):
+        raise NeuroqError(f"{where}: a neuroq export whose metadata q_scale "
+                          f"{meta.get('q_scale')!r} is not a positive number")
+    gaps = _meta_text(meta, "not_expressed")
+    return q_scale, "subtract" if SUBTRACT_NOTE in gaps else "zero"
+
+
+def _meta_text(meta: dict[str, Any], key: str) -> str:
+    """A text field of graph metadata as str (nir/h5py may hand back bytes or a 0-d
+    array)."""
+    value = meta.get(key, "")
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _vec(x: np.ndarray, n: int) -> np.ndarray:
@@ -328,13 +369,13 @@ def _vec(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def run_source(net: SourceNetwork, spikes: np.ndarray) -> np.ndarray:
-    """Readout membrane (batch, n_actions) after T steps of `spikes` (T, batch, n_in), in the
-    source's semantics (module docstring), float32."""
+    """Q-values (batch, n_actions): the readout membrane after T steps of `spikes` (T,
+    batch, n_in), in the source's semantics (module docstring), times its q_scale; float32."""
     s_in = np.asarray(spikes).astype(np.float32)
     batch = s_in.shape[1]
     v = [np.zeros((batch, la.weight.shape[0]), np.float32) for la in net.layers]
     prev = [np.zeros((batch, la.weight.shape[1]), np.float32) for la in net.layers]
-    delayed = net.reset == "subtract" and net.convention == "snntorch"
+    delayed = net.reset_delay
     last = [np.zeros((batch, la.weight.shape[0]), np.float32) for la in net.layers]
     for t in range(s_in.shape[0]):
         s = s_in[t]
@@ -355,4 +396,4 @@ def run_source(net: SourceNetwork, spikes: np.ndarray) -> np.ndarray:
                 v[k] = v[k] - la.threshold * s
             else:
                 v[k] = np.where(s > 0, la.v_reset, v[k])
-    return v[-1]
+    return v[-1] if net.q_scale == 1.0 else v[-1] * np.float32(net.q_scale)

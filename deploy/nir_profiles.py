@@ -53,6 +53,9 @@ PROFILES = ("neuroq", "snntorch", "norse", "spinnaker2")
 #: Version of the graph layout written here (1: no Delay nodes, exact thresholds).
 NIR_LAYOUT = 2
 PRODUCER = "neuroq"
+SUBTRACT_NOTE = "reset by subtracting the threshold"
+"""Words of `not_expressed` (graph metadata) for layers that reset by subtraction: a
+re-import reads the reset from them."""
 #: A readout threshold no float32 membrane exceeds: the node never spikes.
 F32_MAX = np.float32(np.finfo(np.float32).max)
 #: dt of the neuroq, spinnaker2 and norse profiles: one time unit = one chip time step.
@@ -254,7 +257,7 @@ def _reset_gap(network: SpikingQNetwork, profile: str) -> list[str]:
         "norse": "Norse: from_nir(..., reset_method=norse.torch.functional.reset."
                  "reset_subtract)",
     }[profile]
-    return [f"layers {', '.join(sub)} reset by subtracting the threshold, which NIR cannot "
+    return [f"layers {', '.join(sub)} {SUBTRACT_NOTE}, which NIR cannot "
             f"state: a reader following the NIR definitions resets to v_reset = 0 instead; "
             f"{how}"]
 

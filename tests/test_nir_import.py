@@ -117,6 +117,35 @@ def test_neuroq_profiles_import_back_to_the_same_network(tmp_path, profile):
     assert (run_reference(chip, spikes).v_out.argmax(1) == v_ref.argmax(1)).all()
 
 
+@pytest.mark.parametrize("profile", ["neuroq", "norse", "snntorch"])
+@pytest.mark.parametrize("reset", ["reset_to_v_reset", "reset_by_subtraction"])
+@pytest.mark.parametrize("alpha", [1.0, 0.9])
+def test_a_neuroq_export_imports_back_with_its_q_scale_and_reset(tmp_path, profile, reset,
+                                                                 alpha):
+    """An outsider re-imported a shipped artifact's snnTorch profile: Q came out 1/q_scale
+    (41.6x) too large and the network was read as resetting by subtraction where it reset
+    to v_reset (measured before: 77 % of greedy actions kept in such cases, |dQ| ~ 2000).
+    The graph metadata of a neuroq export says both; nothing passed by hand."""
+    net = random_network(timesteps=7, alpha=alpha, reset=reset, v_reset_sd=0.0,
+                         thresholds_per_layer=True)
+    nir.write(tmp_path / "g.nir", profile_graph(net, profile))
+    src, notes = read_source(nir.read(tmp_path / "g.nir"))
+    assert src.q_scale == pytest.approx(net.q_scale)
+    assert src.reset == ("zero" if reset == "reset_to_v_reset" else "subtract")
+    assert not src.reset_delay and any("neuroq's own export" in n for n in notes)
+    spikes = np.random.default_rng(0).random((7, 400, net.n_inputs)) < 0.5
+    q_ref = run_reference(net, spikes).q
+    q = run_source(src, spikes)
+    assert (q.argmax(1) == q_ref.argmax(1)).all()
+    assert np.abs(q - q_ref).max() <= 1e-5 * np.abs(q_ref).max()
+    chip, _ = to_chip(src, net.timesteps)
+    assert chip.q_scale == pytest.approx(net.q_scale)
+    stripped = nir.read(tmp_path / "g.nir")
+    stripped.metadata = {**stripped.metadata, "q_scale": -1.0}
+    with pytest.raises(NeuroqError, match="a neuroq export whose metadata q_scale"):
+        read_source(stripped)
+
+
 def test_norse_export_conventions_are_mapped(cartpole_data):
     """Norse writes tau = dt x tau and r = 1: read back as alpha 0.9, gain 0.1 at dt 1e-3."""
     pytest.importorskip("norse")

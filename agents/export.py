@@ -44,6 +44,9 @@ DEFAULT_EVAL_EPISODES = 100
 DEFAULT_GATE = 0.99
 #: Held-out episodes the gate plays (seeds neuroq.deploy.seeds.GATE_BASE + i).
 DEFAULT_GATE_EPISODES = 100
+#: Times more episodes that halve a bootstrap interval of a mean (its width goes as
+#: 1/sqrt(n)).
+HALVING_EPISODES = 4
 #: Returns of the gate's first episodes recorded one by one in the manifest (to replay).
 GATE_RETURNS_RECORDED = 10
 
@@ -119,9 +122,9 @@ def _undecided(figures: dict[str, Any]) -> str:
     hi = (figures.get("fraction_ci95") or [None, None])[1]
     if hi is None or hi < figures["threshold"]:
         return ""
-    return (f": the interval reaches the gate, so these {figures['snn']['n']} episodes do "
-            "not tell this network from one that passes; --gate-episodes 400 narrows it by "
-            "half")
+    n = int(figures["snn"]["n"])
+    return (f": the interval reaches the gate, so these {n} episodes do not tell this network "
+            f"from one that passes; --gate-episodes {HALVING_EPISODES * n} narrows it by half")
 
 
 def _finite(x: float) -> float | None:
@@ -229,16 +232,19 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
     from neuroq.agents.mlp import FLOAT_DQN_FILE, save_mlp
     from neuroq.deploy.artifact import sha256_file
 
-    carried = _passed_gate(art.manifest) if reexport else None
-    if reexport and carried is None:  # never gated: play the gate, as an export does
+    # a re-export keeps a gate passed at the threshold asked for, or above; else it plays
+    # the gate (or is refused without a reference) as an export does
+    carried = _passed_gate(art.manifest, gate) if reexport else None
+    if reexport and carried is None:
         teacher, teacher_name = _reexport_teacher(src, art.manifest["provenance"])
-        if teacher is None and gate_episodes and not force:
+        if (teacher is None or not gate_episodes) and not force:
             origin = art.manifest["provenance"].get("finetune_run")
+            why = ("holds no reference to play it against (no float_dqn.npz, no import run)"
+                   if teacher is None else "--gate-episodes 0 would skip it")
             raise NeuroqError(
-                f"{src} never passed the export gate ({_gate_state(art.manifest)}) and "
-                "holds no reference to play it against (no float_dqn.npz, no import run): "
-                "export the finetune run it came from ("
-                f"{origin or 'runs/<env>/finetune-<id>/'}), which plays the gate, or "
+                f"{src} has not passed the export gate at {100 * gate:.0f} % "
+                f"({_gate_state(art.manifest)}) and {why}: export the finetune run it came "
+                f"from ({origin or 'runs/<env>/finetune-<id>/'}), which plays the gate, or "
                 f"{to_force}")
     else:
         teacher, teacher_name = _teacher(art.manifest["provenance"], reexport)
@@ -271,10 +277,15 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         if carried is not None:
             figures = {**carried, "carried": "re-export of an artifact that passed its "
                        "gate: the network is unchanged, the figures are its export's"}
-        elif reexport and teacher is None and gate_episodes:  # --force (refused above)
-            figures = {"skipped": True, "passed": None, "threshold": gate, "forced": True,
-                       "reason": "re-export, forced, of an artifact that never passed the "
-                                 "gate, with no reference to play it against"}
+        elif reexport and (teacher is None or not gate_episodes):  # --force (else refused)
+            before = art.manifest.get("gate")
+            figures = {"skipped": True, "threshold": gate, "forced": True,
+                       # a failed gate stays failed: eval and the nodes keep warning
+                       "passed": False if isinstance(before, dict) and before.get(
+                           "passed") is False else None,
+                       "before": before if isinstance(before, dict) else None,
+                       "reason": "re-export, forced, of an artifact that has not passed the "
+                                 "gate, without playing it"}
         elif gate_episodes:
             figures = gate_figures(folder, teacher, gate_episodes, gate, teacher_name)
             if not figures["passed"] and not force:
@@ -352,10 +363,16 @@ def _from_import(provenance: dict[str, Any]) -> bool:
     return "import_run" in provenance
 
 
-def _passed_gate(manifest: dict[str, Any]) -> dict[str, Any] | None:
-    """The manifest's gate figures if the gate was played and passed, else None."""
+def _passed_gate(manifest: dict[str, Any], threshold: float) -> dict[str, Any] | None:
+    """The manifest's gate figures if the gate was played and passed at `threshold` or
+    above, else None (a gate passed at 0.9 does not stand for one asked at 1.0)."""
     gate = manifest.get("gate")
-    return gate if isinstance(gate, dict) and gate.get("passed") is True else None
+    if not isinstance(gate, dict) or gate.get("passed") is not True:
+        return None
+    try:
+        return gate if float(gate["threshold"]) >= threshold else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _gate_state(manifest: dict[str, Any]) -> str:
@@ -366,6 +383,8 @@ def _gate_state(manifest: dict[str, Any]) -> str:
                "finetune run?"
     if gate.get("passed") is False:
         return "it failed its gate and was exported with --force"
+    if gate.get("passed") is True:
+        return f"it passed at {100 * float(gate.get('threshold', 0)):.0f} %"
     return "its gate was skipped"
 
 

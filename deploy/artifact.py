@@ -462,12 +462,18 @@ def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
 
 
 def gate_warning(manifest: dict[str, Any]) -> str | None:
-    """A line for an artifact whose export gate failed (exported with --force), None for
-    any other: `neuroq eval` and the nodes that run it say so (an outsider's artifact at 55 %
-    of its DQN ran in the policy node and eval without a word; only `neuroq show` said it)."""
+    """A line for an artifact whose export gate failed (exported with --force) or was not
+    played (--gate-episodes 0, a forced re-export), None for one that passed it and for a
+    network that was never exported (no gate in its manifest): `neuroq eval` and the nodes
+    that run it say so (an outsider's artifact at 55 % of its DQN ran in the policy node and
+    eval without a word; only `neuroq show` said it)."""
     gate = manifest.get("gate")
-    if not isinstance(gate, dict) or gate.get("passed") is not False:
+    if not isinstance(gate, dict) or gate.get("passed") is True:
         return None
+    if gate.get("passed") is not False:  # skipped: --gate-episodes 0, or a forced re-export
+        how = "with --force" if gate.get("forced") else "with --gate-episodes 0"
+        return (f"this artifact was exported {how}, its export gate not played: how it "
+                "plays against the network it was made from was never checked")
     try:
         figures = (f": SNN {float(gate['snn']['mean']):.1f}, "
                    f"{100 * float(gate['fraction']):.1f} % of the "

@@ -99,6 +99,14 @@ def test_an_epoch_that_matches_the_start_is_kept(monkeypatch):
     assert tuned.kept_epoch == (1 if agree[1] > agree[2] else 2)
     assert any(not np.array_equal(a.weight, b.weight)
                for a, b in zip(tuned.network.layers, conv.network.layers, strict=True))
+    # a tie with the start itself: the agreement decides, an equal one goes to the epoch
+    _scored_by_call(monkeypatch, [200.0, 200.0])
+    cfg = FinetuneConfig(epochs=1, batch_size=256, dagger_steps=0, validation_episodes=2)
+    tied = finetune(conv.network, conv.encoder, teacher, "CartPole-v1",
+                    conv.observations[:1000], cfg, progress=False)
+    start, epoch = tied.start["agreement"], tied.history[0]["agreement"]
+    assert tied.kept_epoch == (0 if epoch >= start else -1), (start, epoch)
+    assert (tied.network is conv.network) == (tied.kept_epoch == -1)
 
 
 def test_finetune_run_says_when_it_kept_the_start(monkeypatch, tmp_path):
@@ -388,9 +396,13 @@ def test_an_artifact_that_never_passed_the_gate_is_not_re_exported_past_it(tmp_p
     finetuned = tiny_finetune_run()
     network = finetuned / "network"
     assert "gate" not in load_artifact(network).manifest
-    with pytest.raises(NeuroqError, match=r"never passed the export gate \(its manifest holds "
-                       r"no gate.*export the finetune run it came from \(.*finetune-"):
+    with pytest.raises(NeuroqError, match=r"has not passed the export gate at 99 % \(its "
+                       r"manifest holds no gate.*export the finetune run it came from "
+                       r"\(.*finetune-"):
         export(str(network), str(tmp_path / "a"), eval_episodes=0)
+    # nor by skipping it (the review: --gate-episodes 0 exported it, forced False)
+    with pytest.raises(NeuroqError, match=r"has not passed the export gate"):
+        export(str(network), str(tmp_path / "a"), eval_episodes=0, gate_episodes=0)
     assert not (tmp_path / "a").exists() or not list((tmp_path / "a").rglob("manifest.json"))
     forced = export(str(network), str(tmp_path / "b"), eval_episodes=0, force=True)
     gate = load_artifact(forced.artifact).manifest["gate"]
@@ -406,9 +418,24 @@ def test_an_artifact_that_never_passed_the_gate_is_not_re_exported_past_it(tmp_p
     shutil.copytree(failed.artifact, copy)
     with pytest.raises(NeuroqError, match="export refused: the SNN's return"):
         export(str(copy), str(tmp_path / "d"), eval_episodes=0, gate=2.0, gate_episodes=3)
+    with pytest.raises(NeuroqError, match="--gate-episodes 0 would skip it"):
+        export(str(copy), str(tmp_path / "d"), eval_episodes=0, gate_episodes=0)
+    # forced past it without playing: the failed gate stays failed (eval and nodes warn)
+    kept_failed = export(str(copy), str(tmp_path / "f"), eval_episodes=0, gate_episodes=0,
+                         force=True)
+    gate = load_artifact(kept_failed.artifact).manifest["gate"]
+    assert gate["passed"] is False and gate["forced"] and gate["before"]["passed"] is False
+    assert kept_failed.result["forced"] is True
     again = export(str(copy), str(tmp_path / "e"), eval_episodes=0, gate=0.0, gate_episodes=3)
     assert load_artifact(again.artifact).manifest["gate"]["passed"] is True
     assert not load_artifact(again.artifact).manifest["gate"].get("carried")
+    # a gate passed at 0 does not stand for one asked at 2.0: played again, and refused
+    passed = tmp_path / "passed-artifact"
+    shutil.copytree(again.artifact, passed)
+    with pytest.raises(NeuroqError, match="export refused"):
+        export(str(passed), str(tmp_path / "g"), eval_episodes=0, gate=2.0, gate_episodes=3)
+    carried = export(str(passed), str(tmp_path / "h"), eval_episodes=0, gate=0.0)
+    assert load_artifact(carried.artifact).manifest["gate"]["carried"]
 
 
 def test_eval_warns_of_an_artifact_that_failed_its_gate(tmp_path, capsys):

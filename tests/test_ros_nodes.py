@@ -792,9 +792,12 @@ def test_an_artifact_that_failed_its_gate_is_named_when_the_node_activates(monke
     assert line == ("this artifact failed its export gate: SNN 70.5, 54.6 % of the float "
                     "DQN's 129.1 (gate 99 %) and was exported with --force: it plays worse "
                     "than the network it was made from")
-    for manifest in ({}, {"gate": {**gate, "passed": True}}, {"gate": {"skipped": True,
-                                                                       "passed": None}}):
+    for manifest in ({}, {"gate": {**gate, "passed": True}}):
         assert gate_warning(manifest) is None
+    assert gate_warning({"gate": {"skipped": True, "passed": None}}).startswith(
+        "this artifact was exported with --gate-episodes 0, its export gate not played")
+    assert gate_warning({"gate": {"skipped": True, "passed": None, "forced": True}}
+                        ).startswith("this artifact was exported with --force, its export")
     assert gate_warning({"gate": {"passed": False}}).startswith(
         "this artifact failed its export gate and")
 

@@ -103,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"neuroq export: warning: {entry['file']}: {text}", file=sys.stderr)
     r = made.result
     g = r["gate"]
-    if not g.get("skipped"):
+    if g.get("skipped"):
+        print(f"neuroq export: warning: gate not played: {g.get('reason', '--gate-episodes 0')}"
+              + (" (--force)" if g.get("forced") else ""), file=sys.stderr)
+    else:
         verdict = "passed" if g["passed"] else "FAILED (exported with --force)"
         if g.get("carried"):
             verdict += " (at the artifact's first export; the network is unchanged)"

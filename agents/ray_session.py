@@ -45,8 +45,13 @@ SHORT_TEMP_BASE = "/tmp"
 sockets (a long TMPDIR: Ray failed with an OSError traceback)."""
 _TEMP_DIRS: list[str] = []
 OWNER_FILE = "neuroq-owner"
-"""In a session folder: '<pid> <start time>' of the neuroq process that made it. A later
-local session removes the folders whose owner has ended (`remove_stale_sessions`)."""
+"""In a session folder: '<host> <boot id> <pid> <start ticks>' of the neuroq process that
+made it. A later local session removes the folders whose owner has ended
+(`remove_stale_sessions`)."""
+BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
+"""Linux: a random id per boot."""
+START_TICKS_FIELD = 22
+"""/proc/PID/stat: the process's start time in clock ticks after boot (proc(5))."""
 #: Environment of the local instance and its workers (see the module docstring). One BLAS
 #: thread per worker: each trial is one process on one CPU.
 LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -103,28 +108,59 @@ def _init(workers: int, address: str | None) -> Any:
 
 
 def _process_stamp(pid: int) -> str | None:
-    """'<pid> <start time>' of a running process (the start time tells a reused pid
-    apart), None if there is no such process."""
-    import psutil
+    """'<host> <boot id> <pid> <start ticks>' of a running process, None if there is none
+    (or this is no Linux /proc). The start time in clock ticks since boot (/proc/PID/stat,
+    field 22) tells a reused pid apart, the boot id a reboot and the host name another
+    machine or container sharing the folder; none of them moves with the wall clock (a
+    float create_time from psutil does, when the clock is stepped: the review)."""
+    import socket
 
     try:
-        return f"{pid} {psutil.Process(pid).create_time():.3f}"
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open(BOOT_ID_FILE, encoding="ascii") as f:
+            boot = f.read().strip()
+    except (OSError, IndexError):
         return None
+    if len(fields) < START_TICKS_FIELD:
+        return None
+    return f"{socket.gethostname()} {boot} {pid} {fields[START_TICKS_FIELD - 1]}"
 
 
 def _write_owner(temp: str) -> None:
-    """Name this process as the owner of the session folder `temp` (OWNER_FILE)."""
+    """Name this process as the owner of the session folder `temp` (OWNER_FILE), when it can
+    be named (`_process_stamp`; else no owner file, and no later session removes it)."""
+    stamp = _process_stamp(os.getpid())
+    if stamp is None:
+        return
     path = os.path.join(temp, OWNER_FILE)
     with open(path + ".tmp", "w", encoding="ascii") as f:
-        f.write(_process_stamp(os.getpid()) or "")
-    os.replace(path + ".tmp", path)  # whole when read: a half-written pid is no owner
+        f.write(stamp)
+    os.replace(path + ".tmp", path)  # whole when read: a half-written stamp is no owner
+
+
+def _owner_ended(owner: str) -> bool:
+    """Whether the process an OWNER_FILE names has ended, for certain: same host, and
+    another boot, or no process with that pid and start time. Anything unclear (another
+    host or container, a malformed stamp, no /proc) keeps the folder."""
+    import socket
+
+    parts = owner.split()
+    if len(parts) != 4 or parts[0] != socket.gethostname() or not parts[2].isdigit():
+        return False
+    mine = _process_stamp(os.getpid())
+    if mine is None:
+        return False
+    if parts[1] != mine.split()[1]:
+        return True  # the machine rebooted since: its processes are gone
+    return _process_stamp(int(parts[2])) != owner
 
 
 def remove_stale_sessions(base: str) -> list[str]:
     """Remove the session folders under `base` whose owner process has ended (a command
     killed with SIGKILL leaves its folder: nothing of it runs to remove it). Only this
-    user's folders that name an owner (OWNER_FILE) are touched; returns those removed."""
+    user's folders whose owner has surely ended (`_owner_ended`) are touched; returns
+    those removed."""
     removed = []
     try:
         names = [n for n in os.listdir(base) if n.startswith(TEMP_PREFIX)]
@@ -139,8 +175,7 @@ def remove_stale_sessions(base: str) -> list[str]:
                 owner = f.read().strip()
         except (OSError, UnicodeDecodeError):
             continue  # not a folder of ours, or being made
-        pid = owner.split(" ", 1)[0]
-        if not pid.isdigit() or _process_stamp(int(pid)) != owner:
+        if _owner_ended(owner):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed

@@ -235,23 +235,26 @@ def test_sigterm_stops_a_sweep_as_ctrl_c_does(tmp_path, request):
     assert not [p for p in family if alive(p)]
 
 
-
 def test_session_folders_left_by_a_killed_command_are_removed_by_the_next(tmp_path):
     """A sweep killed with SIGKILL left its Ray session folder in /tmp (measured: Ray's
     agents end on their own about a minute later, the folder stays): the next local session
-    removes the folders whose owner has ended, and no other."""
+    removes the folders whose owner has surely ended, and no other (another host or
+    container, unclear stamps, a live process: kept)."""
+    import socket
     import subprocess
     import sys
 
     from neuroq.agents.ray_session import (
         OWNER_FILE,
         TEMP_PREFIX,
+        _process_stamp,
         _write_owner,
         remove_stale_sessions,
     )
 
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
+    host, boot, pid, ticks = _process_stamp(os.getpid()).split()
 
     def session(name, owner=None):
         folder = tmp_path / (TEMP_PREFIX + name)
@@ -260,17 +263,23 @@ def test_session_folders_left_by_a_killed_command_are_removed_by_the_next(tmp_pa
             (folder / OWNER_FILE).write_text(owner)
         return folder
 
-    dead = session("dead", f"{ended.pid} 12345.000")
-    reused = session("reused", f"{os.getpid()} 12345.000")  # our pid, another start time
-    garbage = session("garbage", "not a pid")
+    dead = session("dead", f"{host} {boot} {ended.pid} 1")
+    reused = session("reused", f"{host} {boot} {pid} {int(ticks) + 1}")  # our pid, later
+    rebooted = session("rebooted", f"{host} another-boot {pid} {ticks}")
     live = session("live")
     _write_owner(str(live))
-    unowned = session("unowned")  # an older neuroq's, or being made: left alone
+    kept = [live,
+            session("unowned"),  # an older neuroq's, or being made
+            session("garbage", "not a stamp"),
+            session("empty", ""),
+            session("old-format", f"{ended.pid} 12345.000"),  # pid and a float time
+            session("other-host", f"not-{socket.gethostname()} {boot} {ended.pid} 1")]
     other = tmp_path / "ray-other"
     other.mkdir()
-    (other / OWNER_FILE).write_text(f"{ended.pid} 1.0")
+    (other / OWNER_FILE).write_text(f"{host} {boot} {ended.pid} 1")
     removed = remove_stale_sessions(str(tmp_path))
-    assert sorted(removed) == sorted(str(f) for f in (dead, reused, garbage))
-    assert not dead.exists() and not reused.exists() and not garbage.exists()
-    assert live.exists() and unowned.exists() and other.exists()
+    assert sorted(removed) == sorted(str(f) for f in (dead, reused, rebooted))
+    assert not any(f.exists() for f in (dead, reused, rebooted))
+    assert all(f.exists() for f in kept) and other.exists()
+    assert (live / OWNER_FILE).read_text() == _process_stamp(os.getpid())
     assert remove_stale_sessions(str(tmp_path / "missing")) == []

@@ -57,12 +57,16 @@ def episode_seed(seed: int, episode: int) -> int:
 
 
 def raised_at(exc: BaseException) -> str:
-    """" (at FILE, line N)": where `exc` was raised, for a one-line message about a user's
-    code; "" if the traceback is gone."""
+    """" (at FILE, line N)": where in the user's code `exc` was raised, for a one-line
+    message; "" where no frame is theirs (or the traceback is gone)."""
     import os
     import traceback
 
-    frames = traceback.extract_tb(exc.__traceback__)
+    # the user's own code: the last frame outside installed packages and Python's own
+    # frozen modules (a TypeError of the wrong keyword is raised inside gymnasium)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "site-packages" not in f.filename and not f.filename.startswith("<")
+              and f.filename != __file__]
     if not frames:
         return ""
     last = frames[-1]
@@ -87,6 +91,8 @@ def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) ->
     target = resolve(env_id)  # a registered id, or the spec of a 'module:ClassName' env
     try:
         env = gym.make(target, disable_env_checker=True, **kwargs)
+    except NeuroqError:  # a user's env that says what is wrong in neuroq's own words
+        raise
     except gym.error.Error as exc:
         raise NeuroqError(f"cannot make environment {env_id!r}: {exc}") from None
     except (ImportError, AttributeError, TypeError, ValueError) as exc:

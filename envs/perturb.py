@@ -205,24 +205,50 @@ if it has one (for attributes derived from them)."""
 
 
 def _env_class(env_id: str) -> Any:
-    """The class an env reference makes ('module:Class', 'module:Id-v0' or a registered id),
-    None where it cannot be found without making the env."""
+    """The class an env reference makes ('module:Class', 'module:Id-v0' or a registered id;
+    a factory function's env is made once to see it), None where it names none. ValueError
+    where its module does not import (it said "no physics parameters are known": the
+    review)."""
     import importlib
 
     module, sep, name = env_id.rpartition(":")
-    try:
-        if sep:
+    if sep:
+        try:
             found = getattr(importlib.import_module(module), name, None)  # registers its ids
-            if isinstance(found, type):
-                return found
-            env_id = name
+        except Exception as exc:  # noqa: BLE001 - a user's module may fail in any way
+            raise ValueError(f"cannot look up the physics parameters of {env_id!r}: "
+                             f"importing {module!r} failed: {type(exc).__name__}: {exc}"
+                             ) from None
+        if isinstance(found, type):
+            return found
+        if callable(found):
+            return _made_class(found)
+        env_id = name
+    try:
         entry = gym.spec(env_id).entry_point
         if isinstance(entry, str):
             mod, _, attr = entry.partition(":")
             entry = getattr(importlib.import_module(mod), attr, None)
     except Exception:  # noqa: BLE001 - not found: the caller says what is known
         return None
-    return entry if isinstance(entry, type) else None
+    if isinstance(entry, type) or entry is None:
+        return entry
+    return _made_class(entry) if callable(entry) else None
+
+
+def _made_class(factory: Callable[[], Any]) -> Any:
+    """The class of the env a factory function makes (made once, then closed); None if it
+    cannot be made without arguments."""
+    try:
+        env = factory()
+    except Exception:  # noqa: BLE001 - a factory that needs arguments: nothing declared
+        return None
+    try:
+        return type(getattr(env, "unwrapped", env))
+    finally:
+        close = getattr(env, "close", None)
+        if callable(close):
+            close()
 
 
 def declared_physics(env_class: Any) -> dict[str, PhysicsParameter] | None:

@@ -82,6 +82,11 @@ def test_an_env_whose_constructor_raises_is_one_line_naming_where(tmp_path):
     with pytest.raises(NeuroqError, match=r"its constructor raised RuntimeError: motor driver "
                                           r"not found \(at user_envs.py, line \d+\)$"):
         make_env(f"{MODULE}:CrashesOnMakeEnv")
+    with pytest.raises(NeuroqError, match=r"unexpected keyword argument 'nosuch'.*\)$") as exc:
+        make_env("CartPole-v1", nosuch=1)  # raised inside gymnasium: no frame of the user's
+    assert " (at " not in str(exc.value)
+    with pytest.raises(NeuroqError, match="^the robot's calibration file is missing$"):
+        make_env(f"{MODULE}:RefusesInItsOwnWordsEnv")  # passed on as it is
     out = neuroq("train", "--env", f"{MODULE}:CrashesOnMakeEnv", "--out", str(tmp_path))
     one_line_error(out, "train", "motor driver not found")
     assert not any(tmp_path.rglob("train-*"))
@@ -104,6 +109,11 @@ def test_demo_on_a_users_env_needs_an_interface_before_it_trains(tmp_path):
         check_interface("cartpole", env, False)
     doc = yaml_module.safe_load((ROOT / "config" / "interfaces" / "cartpole.yaml").read_text())
     mine = tmp_path / "line.yaml"
+    mine.write_text(yaml_module.safe_dump({**doc, "name": "line", "env_id": env}))
+    with pytest.raises(NeuroqError, match=r"--interface: interface line makes 4 observation "
+                                          r"values but the artifact .* takes 2"):
+        check_interface(str(mine), env, False)  # cartpole's 4 values, LineEnv's 2
+    doc["observation"] = doc["observation"][:2]
     mine.write_text(yaml_module.safe_dump({**doc, "name": "line", "env_id": env}))
     check_interface(str(mine), env, False)  # no error: the user's interface for the env
     check_interface(None, env, True)  # --skip-ros: none needed

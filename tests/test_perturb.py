@@ -181,6 +181,11 @@ def test_an_env_of_a_users_declares_its_own_physics():
     env.reset(seed=0)
     assert env.unwrapped.DRAG == 4.0 and env.unwrapped.keep == pytest.approx(0.6)
     randomization_for(ref, {"physics": {"DRAG": [0.2, 1.0]}})
+    # a factory function's env declares them as well (the review: never found)
+    assert list(physics_parameters("tests.helpers.user_envs:make_dragged_line")) == ["DRAG"]
+    with pytest.raises(ValueError, match=r"importing 'no_such_module_x' failed: "
+                                         r"ModuleNotFoundError"):
+        physics_parameters("no_such_module_x:Env")
     for ref, match in (("tests.helpers.user_envs:LineEnv",
                         r"no physics parameters are known for .*LineEnv.*neuroq_physics = "),
                        ("tests.helpers.user_envs:WronglyDeclaredEnv",

@@ -94,10 +94,20 @@ def check_interface(interface: str | None, env_id: str, skip_ros: bool) -> None:
     from neuroq.deploy.interface import interface_for_env, load_interface
 
     if interface is not None:
+        from neuroq.agents.convert import space_descriptions
+
         robot = load_interface(interface)
         if robot.env_id != env_id:
             raise NeuroqError(f"--interface {robot.name} is for {robot.env_id}, not {env_id} "
                               "(its env_id must be the --env reference as given)")
+        # its observation and actions against the env's spaces, as the export will check
+        # them against the artifact's (the review: found only after training, before)
+        observation, action = space_descriptions(env_id)
+        try:
+            robot.check_artifact({"env_id": env_id, "observation_space": observation,
+                                  "action_space": action})
+        except NeuroqError as exc:
+            raise NeuroqError(f"--interface: {exc}") from None
         return
     if skip_ros or is_event_env(env_id) or interface_for_env(env_id) is not None:
         return

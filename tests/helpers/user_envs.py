@@ -129,3 +129,17 @@ class DraggedLineEnv(LineEnv):
 
 class WronglyDeclaredEnv(LineEnv):
     neuroq_physics = ["DRAG"]
+
+
+class RefusesInItsOwnWordsEnv(LineEnv):
+    """A user's env that raises neuroq's own one-line error."""
+
+    def __init__(self) -> None:
+        from neuroq.deploy.errors import NeuroqError
+
+        raise NeuroqError("the robot's calibration file is missing")
+
+
+def make_dragged_line():
+    """A factory function as an env entry point (gymnasium takes either)."""
+    return DraggedLineEnv()

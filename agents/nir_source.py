@@ -136,11 +136,10 @@ def metadata_dt(graph: Any, where: str) -> float | None:
         return None
     try:
         value = float(np.asarray(meta_dt, dtype=np.float64).reshape(()))
-    except (TypeError, ValueError):
-        value = float("nan")
+        shown = f"{value:g}"
+    except (TypeError, ValueError):  # not one number (text, several values)
+        value, shown = float("nan"), repr(meta_dt)
     if not (math.isfinite(value) and value > 0):
-        numeric = isinstance(meta_dt, float | int | np.number | np.ndarray)
-        shown = f"{value:g}" if numeric else repr(meta_dt)
         raise NeuroqError(f"{where}: its metadata's dt = {shown} is not a positive number "
                           "of seconds (pass --dt to say what it is)")
     return value
@@ -334,7 +333,6 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
                          float(dt), own[0] if own is not None else 1.0,
                          reset == "subtract" and convention == "snntorch" and own is None
                          ), notes
-
 
 
 def _neuroq_export(graph: Any, where: str) -> tuple[float, str] | None:

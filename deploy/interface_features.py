@@ -20,7 +20,7 @@ from neuroq.deploy.control import (
     shown,
     shown_names,
 )
-from neuroq.deploy.interface_spec import QUAT, SOURCE_TYPES, Feature
+from neuroq.deploy.interface_spec import BLIND_DROP, QUAT, SOURCE_TYPES, Feature
 
 #: Two source messages of one reading disagree on their frame (goal vs odometry).
 REASON_WRONG_FRAME = "wrong_frame"
@@ -193,7 +193,7 @@ def laser_sectors(f: Feature, data: Mapping[str, Any]) -> np.ndarray:
     r = np.where(no_return, hi, np.where(too_close, lo, r))
     idx = sector_index(r.size, float(data["angle_min"]), inc, int(o["sectors"]),
                        float(o.get("first_sector_rad", 0.0)))
-    if o.get("blind_sectors") == "drop" and nan.any():
+    if o.get("blind_sectors") == BLIND_DROP and nan.any():
         beams = np.bincount(idx, minlength=int(o["sectors"]))
         blind = np.flatnonzero((beams > 0) & (np.bincount(idx[nan], minlength=beams.size)
                                               == beams))

@@ -56,7 +56,8 @@ OPTIONS = {"field": {"field", "joint", "index", "scale", "offset"},
                               "blind_sectors"},
             "goal_distance": {"goal"}, "goal_bearing": {"goal"}}
 COMMON_KEYS = {"name", "source", "transform", "unit", "limits", "clip"}
-BLIND_SECTORS = ("free", "drop")
+BLIND_FREE, BLIND_DROP = "free", "drop"
+BLIND_SECTORS = (BLIND_FREE, BLIND_DROP)
 """laser_sectors' `blind_sectors`: what a sector whose every beam is NaN (REP 117: an
 erroneous measurement) reads as: no return (`free`, the default: the range_max of a sector
 that saw nothing), or the whole scan is dropped (`drop`, bad_scan: the watchdog stops the

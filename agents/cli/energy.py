@@ -1,4 +1,6 @@
-"""Energy per action, side by side: SpiNNaker2 (modeled), this CPU and a GPU (measured).
+"""Energy per action, side by side: SpiNNaker2 (modeled), this CPU (latency measured, energy
+measured where RAPL is readable, else estimated) and a GPU (measured where one is here, else
+published).
 
 Runs the artifact's spiking network, the float DQN it came from (the artifact's
 float_dqn.npz, else the train run named in its provenance) and an int8 ANN of that DQN on

@@ -164,7 +164,10 @@ def compare_baseline(rep: Report, run: SnnRun, base: SnnRun | None, base_path: s
     ok = {k: (None if better else
               bool(equal and v is not None and v >= TARGET_RATIO_VS_CONVERSION))
           for k, v in ratios.items()}
-    out.update(return_mean=r_a, baseline_return_mean=r_b, equal_return=bool(equal),
+    # equal: within the tolerance both ways; the artifact's return not lower alone was
+    # reported as equal_return (true for 500 against 56.7: an outsider)
+    out.update(return_mean=r_a, baseline_return_mean=r_b, return_not_lower=bool(equal),
+               equal_return=bool(equal and reaches_return(r_b, r_a)),
                ratio_dynamic=ratios["dynamic_j"], ratio_total=ratios["total_j"],
                baseline_timesteps=base.network.timesteps, timesteps=run.network.timesteps,
                met_dynamic=ok["dynamic_j"], met_total=ok["total_j"])
@@ -191,6 +194,11 @@ def compare_baseline(rep: Report, run: SnnRun, base: SnnRun | None, base_path: s
             out["status"] += (" (equal return over the report's episodes only: the "
                               "search's screen had every T short of it; more episodes "
                               "decide)")
+    capped = rep.header.get("max_steps")
+    if capped is not None and equal and not better:  # returns may tie at the cap: every
+        # network "equal", and the ratio only T against T (an outsider's --max-steps 5)
+        out["status"] += (f" (episodes cut at --max-steps {capped}: returns that tie may be "
+                          "the cap's, not the networks')")
     out["text"] = (
         f"Baseline {base_path}"
         + ("" if "T = " in str(base_path) else f" (T = {base.network.timesteps})")

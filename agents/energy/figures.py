@@ -42,7 +42,7 @@ PUBLISHED_S2_CARTPOLE_J = 0.006
 PUBLISHED_S2_CARTPOLE_POWER_W = 0.333
 #: The environments those published per-inference figures are for (CartPole-v0, -v1).
 PUBLISHED_FIGURES_ENV_PREFIX = "CartPole"
-PROVENANCES = ("measured", "modeled", "published", "estimate", "unavailable")
+PROVENANCES = ("measured", "counted", "modeled", "published", "estimate", "unavailable")
 
 EQUAL_RETURN_FRACTION = 0.05
 #: Seeds of the episodes that calibrate the int8 ANN: seed + offset + i (apart from the
@@ -129,6 +129,9 @@ class Report:
         return {"config": self.config, "header": self.header,
                 "provenance_meanings": {
                     "measured": "measured by neuroq energy on this host",
+                    "counted": "counted by neuroq here, no chip involved: the emulator's "
+                               "events and spikes in the closed-loop runs, and arithmetic "
+                               "on the network's parameters (footprint, MACs)",
                     "modeled": "SpiNNaker2 model (deploy/energy.py, deploy/chip.py), "
                                "not a measurement",
                     "published": "quoted from a paper, not reproduced here",
@@ -206,7 +209,7 @@ def add_spinnaker2(rep: Report, run: SnnRun, prefix: str = "spinnaker2") -> None
             "deploy/compiler.py placement (same at every level)")
     rep.add(f"{prefix}.sram_bytes", run.sram_bytes, "byte", "modeled", on,
             "deploy/compiler.py placement: data SRAM of all PEs used")
-    rep.add(f"{prefix}.synaptic_events", run.acs.mean(), "event/action", "measured",
+    rep.add(f"{prefix}.synaptic_events", run.acs.mean(), "event/action", "counted",
             "SpiNNaker2 emulator (bit-exact, numpy), counted",
             "spikes delivered x non-zero weights reached, mean over the closed-loop actions")
 
@@ -215,18 +218,18 @@ def add_neurobench_snn(rep: Report, run: SnnRun, prefix: str = "neurobench.snn")
     on = "spiking network, emulator counts over the closed-loop actions"
     net = run.network
     if run.acs is not None:
-        rep.add(f"{prefix}.effective_acs", run.acs.mean(), "AC/action", "measured", on,
+        rep.add(f"{prefix}.effective_acs", run.acs.mean(), "AC/action", "counted", on,
                 "spikes delivered x non-zero weights (agents/energy/metrics.py)")
     else:
         rep.unavailable(f"{prefix}.effective_acs", "AC/action", on,
                         "no emulator run (network does not fit the chip)")
-    rep.add(f"{prefix}.effective_macs", 0.0, "MAC/action", "measured", on,
+    rep.add(f"{prefix}.effective_macs", 0.0, "MAC/action", "counted", on,
             "every input of a spiking layer is a spike: no MACs")
     for k, name in enumerate(run.population_names):
         sp = metrics.spiking_sparsity(run.spikes[:, k], net.widths[k], net.timesteps)
-        rep.add(f"{prefix}.sparsity.{name}", sp, "fraction", "measured", on,
+        rep.add(f"{prefix}.sparsity.{name}", sp, "fraction", "counted", on,
                 "1 - spikes / (neurons x T)")
-    rep.add(f"{prefix}.footprint_bytes", metrics.snn_footprint_bytes(net), "byte", "measured",
+    rep.add(f"{prefix}.footprint_bytes", metrics.snn_footprint_bytes(net), "byte", "counted",
             "artifact parameters", "int8 weights + 4 float32 parameters per neuron + q_scale")
     if run.acs is not None:
         for conv in ("fp32", "int"):
@@ -238,14 +241,14 @@ def add_neurobench_snn(rep: Report, run: SnnRun, prefix: str = "neurobench.snn")
 def add_neurobench_ann(rep: Report, prefix: str, weights: Any, layer_inputs: list[np.ndarray],
                     footprint: int, on: str, conv: str) -> None:
     macs = metrics.ann_effective_macs(weights, layer_inputs).mean()
-    rep.add(f"{prefix}.effective_macs", macs, "MAC/action", "measured", on,
+    rep.add(f"{prefix}.effective_macs", macs, "MAC/action", "counted", on,
             "non-zero input x non-zero weight pairs (agents/energy/metrics.py)")
-    rep.add(f"{prefix}.effective_acs", 0.0, "AC/action", "measured", on,
+    rep.add(f"{prefix}.effective_acs", 0.0, "AC/action", "counted", on,
             "ANN inputs are not spikes: no ACs")
     for k, x in enumerate(layer_inputs[1:]):
         rep.add(f"{prefix}.sparsity.hidden{k}", metrics.activation_sparsity(x), "fraction",
-                "measured", on, "fraction of zero ReLU outputs")
-    rep.add(f"{prefix}.footprint_bytes", footprint, "byte", "measured", "model parameters",
+                "counted", on, "fraction of zero ReLU outputs")
+    rep.add(f"{prefix}.footprint_bytes", footprint, "byte", "counted", "model parameters",
             "parameter bytes (agents/energy/metrics.py)")
     rep.add(f"{prefix}.op_energy_45nm_{conv}_j", metrics.op_energy_estimate_j(macs, 0.0, conv),
             "J", "estimate", on, f"effective MACs x 45 nm {conv} MAC energy (Horowitz 2014)")

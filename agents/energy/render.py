@@ -18,8 +18,8 @@ from neuroq.agents.energy.measure import CPU_CORE_POWER_ESTIMATE_W, CPU_POWER_SO
 from neuroq.agents.runs import REPORT_FILE, write_json
 
 #: Colour of each provenance in the plots.
-COLORS = {"measured": "#1f77b4", "modeled": "#2ca02c", "published": "#9467bd",
-          "estimate": "#ff7f0e", "unavailable": "#bbbbbb"}
+COLORS = {"measured": "#1f77b4", "counted": "#17becf", "modeled": "#2ca02c",
+          "published": "#9467bd", "estimate": "#ff7f0e", "unavailable": "#bbbbbb"}
 PLOTS = {"energy": "energy_per_action.png", "sweep": "return_vs_T.png",
          "spikes": "spikes_per_layer.png", "latency": "latency.png"}
 #: Rows added when the report has a baseline (comparison b).
@@ -386,7 +386,7 @@ def render_markdown(rep: Report) -> str:
             continue
         sweep_rows.append([str(r["timesteps"]), f"{r['return_mean']:.1f} [measured]",
                            f"{r['return_worst5pct']:.1f} [measured]",
-                           f"{r['spikes_per_action']:.1f} [measured]",
+                           f"{r['spikes_per_action']:.1f} [counted]",
                            _sweep_energy(r), ""])
     if sweep_rows:
         lines += [f"The artifact's network re-run at other T with unchanged weights and neuron "
@@ -402,7 +402,7 @@ def render_markdown(rep: Report) -> str:
         lines += [_md_table(["network"] + names,
                             [[k] + [f"{v:.1f}" for v in d.values()]
                              for k, d in rep.spikes_per_layer.items()]),
-                  "", "Mean spikes per action, counted by the emulator [measured].", ""]
+                  "", "Mean spikes per action, counted by the emulator [counted].", ""]
     lines += [f"![spikes per layer]({PLOTS['spikes']})", "", "## 6. Comparisons", "",
               f"**(a) Published SpiNNaker2 vs GTX 1650** - {c['published_gpu']['status']}. "
               f"{c['published_gpu']['text']}", "",

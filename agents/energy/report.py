@@ -97,7 +97,8 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
         "artifact": artifact_name(art), "env_id": env_id, "timesteps": net.timesteps,
         "widths": list(net.widths), "encoder": art.encoder.kind,
         "provenance": art.manifest.get("provenance"), "episodes": cfg.episodes,
-        "seed": cfg.seed, "created_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())})
+        "seed": cfg.seed, "max_steps": cfg.max_steps,
+        "created_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())})
 
     say(f"[1/6] spiking network on the emulator: {cfg.episodes} episodes of {env_id}, "
         f"T = {net.timesteps}")
@@ -111,6 +112,10 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
         rep.samples["energy_total/spinnaker2.low"] = run.energy[("low", "chip")]["total_j"]
         rep.samples["energy_dynamic/spinnaker2.low"] = run.energy[("low", "chip")]["dynamic_j"]
     timing_obs = sample_rows(run.observations, cfg.latency_samples, cfg.seed)
+    if len(timing_obs) < cfg.latency_samples:  # said, not only recorded (an outsider)
+        say(f"      (latency timed on the {len(timing_obs)} actions the episodes made, fewer "
+            f"than --latency-samples {cfg.latency_samples})")
+        rep.header["latency_samples_used"] = len(timing_obs)
     meter = em.RaplMeter(cfg.powercap_root)
     rep.header["rapl"] = "readable" if meter.status.available else meter.status.reason
 

@@ -329,7 +329,11 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
     if reset == "zero" and any(np.any(la.v_reset) for la in layers[:-1]) \
             and convention == "norse":
         notes.append("Norse resets to 0 whatever v_reset says; using the graph's v_reset")
-    return SourceNetwork(tuple(layers), reset, bool(delays and all(delays)), convention,
+    # the spinnaker2 profile draws no Delay nodes (s2_nir adds the chip's one-step delays
+    # itself); read delay-free it was T + L steps and 53 % of actions (an outsider)
+    delayed = bool(delays and all(delays)) or (
+        own is not None and _meta_text(graph.metadata or {}, "profile") == "spinnaker2")
+    return SourceNetwork(tuple(layers), reset, delayed, convention,
                          float(dt), own[0] if own is not None else 1.0,
                          reset == "subtract" and convention == "snntorch" and own is None
                          ), notes

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from neuroq.deploy.errors import NeuroqError
+
 
 @dataclass(frozen=True)
 class EnvInfo:
@@ -37,10 +39,18 @@ def check_spaces(env_id: str, observation_space: object, action_space: object) -
 
 def check_trainable(env_id: str) -> EnvInfo:
     """Make `env_id` once with the one env factory and check its spaces (see the module)."""
-    from neuroq.deploy.rollout import make_env
+    from neuroq.deploy.rollout import make_env, raised_at
 
     env = make_env(env_id)
     try:
-        return check_spaces(env_id, env.observation_space, env.action_space)
+        info = check_spaces(env_id, env.observation_space, env.action_space)
+        try:  # one reset, as training's first: a user's env that fails there is one line
+            env.reset(seed=0)  # (it was a traceback from deep in stable-baselines3)
+        except NeuroqError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a user's env may raise anything
+            raise NeuroqError(f"environment {env_id!r}: its reset raised "
+                              f"{type(exc).__name__}: {exc}{raised_at(exc)}") from None
+        return info
     finally:
         env.close()

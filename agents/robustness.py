@@ -193,8 +193,17 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
     out = Robustness(env_id, name, seed, episodes, {"snn": f"{name} ({backend})"})
     if not any(c.kind == "physics" for c in conditions) and env_id not in DEFAULT_PHYSICS:
         # said, not left to be noticed (an outsider's env ran no physics shift silently)
-        out.notes.append(f"no physics shifts: none are defined for {env_id} (DEFAULT_PHYSICS"
-                         "; --physics NAME=V1,V2 needs parameters neuroq.envs.perturb knows)")
+        from neuroq.envs.perturb import physics_parameters
+
+        try:
+            known = ", ".join(physics_parameters(env_id))
+        except ValueError:
+            known = ""
+        out.notes.append(
+            f"no physics shifts: neuroq has no default shifts for {env_id} (DEFAULT_PHYSICS); "
+            + (f"it declares {known}: give --physics NAME=V1,V2" if known else
+               "--physics NAME=V1,V2 needs parameters the env declares (neuroq_physics on "
+               "its class, docs/robustness.md)"))
     acts: dict[str, Callable] = {"snn": policy_act(policy, event)}
     if wants_dqn:
         if found is None:

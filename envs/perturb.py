@@ -330,6 +330,13 @@ class PhysicsShift(gym.Wrapper):
         super().__init__(env)
         env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
         known = check_physics(env_id, values, env)
+        core = env.unwrapped
+        for name in values:  # a declared name the env does not have would set a new,
+            attr = known[name].attribute  # unread attribute: a shift that does nothing
+            if not (hasattr(core, attr) or (attr == "noise_rate_hz"
+                                            and hasattr(core, "dvs_params"))):
+                raise ValueError(f"{type(core).__name__} has no attribute {attr!r} for its "
+                                 f"physics parameter {name!r} (check {DECLARED_PHYSICS})")
         self.values = dict(values)
         self._known = known
         self._derived = _DERIVED.get(env_id)

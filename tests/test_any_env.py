@@ -89,6 +89,9 @@ def test_an_env_whose_constructor_raises_is_one_line_naming_where(tmp_path):
         make_env(f"{MODULE}:RefusesInItsOwnWordsEnv")  # passed on as it is
     out = neuroq("train", "--env", f"{MODULE}:CrashesOnMakeEnv", "--out", str(tmp_path))
     one_line_error(out, "train", "motor driver not found")
+    out = neuroq("train", "--env", f"{MODULE}:FailsOnResetEnv", "--out", str(tmp_path))
+    one_line_error(out, "train", "its reset raised TimeoutError: homing did not finish (at "
+                                 "user_envs.py, line ")
     assert not any(tmp_path.rglob("train-*"))
 
 
@@ -116,6 +119,9 @@ def test_demo_on_a_users_env_needs_an_interface_before_it_trains(tmp_path):
     doc["observation"] = doc["observation"][:2]
     mine.write_text(yaml_module.safe_dump({**doc, "name": "line", "env_id": env}))
     check_interface(str(mine), env, False)  # no error: the user's interface for the env
+    del doc["env_id"]  # optional in the file (it was "is for , not ...": an outsider)
+    mine.write_text(yaml_module.safe_dump({**doc, "name": "line"}))
+    check_interface(str(mine), env, False)
     check_interface(None, env, True)  # --skip-ros: none needed
     check_interface(None, "CartPole-v1", False)  # a shipped one names it
 

@@ -181,6 +181,15 @@ def test_an_env_of_a_users_declares_its_own_physics():
     env.reset(seed=0)
     assert env.unwrapped.DRAG == 4.0 and env.unwrapped.keep == pytest.approx(0.6)
     randomization_for(ref, {"physics": {"DRAG": [0.2, 1.0]}})
+    with pytest.raises(ValueError, match="MisdeclaredEnv has no attribute 'NOPE' for its "
+                                         "physics parameter 'NOPE'"):
+        PhysicsShift(make_env("tests.helpers.user_envs:MisdeclaredEnv"), NOPE=3.0)
+    from neuroq.deploy.errors import NeuroqError
+
+    with pytest.raises(NeuroqError, match="cannot make environment .*MisdeclaredEnv.*no "
+                                          "attribute 'NOPE'"):  # as the stages make it
+        make_env("tests.helpers.user_envs:MisdeclaredEnv",
+                 [lambda e: PhysicsShift(e, NOPE=3.0)])
     # a factory function's env declares them as well (the review: never found)
     assert list(physics_parameters("tests.helpers.user_envs:make_dragged_line")) == ["DRAG"]
     with pytest.raises(ValueError, match=r"importing 'no_such_module_x' failed: "

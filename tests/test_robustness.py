@@ -211,7 +211,15 @@ def test_an_env_without_physics_shifts_is_said_so(tmp_path, monkeypatch):
     assert not any("no physics shifts" in n for n in rob.notes)
     monkeypatch.setattr(robustness, "DEFAULT_PHYSICS", {})  # an env with none defined
     rob = run_robustness(art, episodes=1, networks=("snn",))
-    assert any("no physics shifts: none are defined for CartPole-v1" in n for n in rob.notes)
+    # CartPole's parameters are known (PHYSICS): named, with how to shift them
+    assert any("no physics shifts: neuroq has no default shifts for CartPole-v1" in n
+               and "it declares length, masspole, masscart, force_mag: give --physics" in n
+               for n in rob.notes), rob.notes
+    from neuroq.envs import perturb
+
+    monkeypatch.setattr(perturb, "PHYSICS", {})  # and none declared either
+    rob = run_robustness(art, episodes=1, networks=("snn",))
+    assert any("needs parameters the env declares (neuroq_physics" in n for n in rob.notes)
 
 
 def test_without_matplotlib_the_plot_is_not_claimed(artifact, tmp_path, capsys, monkeypatch):

@@ -97,7 +97,7 @@ def check_interface(interface: str | None, env_id: str, skip_ros: bool) -> None:
         from neuroq.agents.convert import space_descriptions
 
         robot = load_interface(interface)
-        if robot.env_id != env_id:
+        if robot.env_id and robot.env_id != env_id:  # env_id is optional in the file
             raise NeuroqError(f"--interface {robot.name} is for {robot.env_id}, not {env_id} "
                               "(its env_id must be the --env reference as given)")
         # its observation and actions against the env's spaces, as the export will check

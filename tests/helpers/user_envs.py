@@ -143,3 +143,16 @@ class RefusesInItsOwnWordsEnv(LineEnv):
 def make_dragged_line():
     """A factory function as an env entry point (gymnasium takes either)."""
     return DraggedLineEnv()
+
+
+class MisdeclaredEnv(LineEnv):
+    """Declares a physics parameter it has no attribute for."""
+
+    neuroq_physics = {"NOPE": "nothing reads it"}
+
+
+class FailsOnResetEnv(LineEnv):
+    """A robot env whose reset fails (its homing routine times out)."""
+
+    def reset(self, *, seed=None, options=None):
+        raise TimeoutError("homing did not finish")

@@ -35,6 +35,7 @@ import time
 
 import gymnasium as gym
 import rclpy
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -60,6 +61,7 @@ class CartPoleRobot(Node):
                                  QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.waiting_for = None  # the stamp of the reading awaiting its answer
         self.answer = None  # the action of that answer, once it came
+        self.unanswered = 0  # readings published again for want of an answer
 
     def publish_state(self, state) -> None:
         """Publish the CartPole state (x, x_dot, theta, theta_dot) as joint states."""
@@ -91,6 +93,12 @@ def play(robot: CartPoleRobot, episodes: int, seed: int, spin) -> list[float]:
             deadline = time.monotonic() + ANSWER_TIMEOUT_S
             while robot.answer is None:
                 if time.monotonic() > deadline:  # lost: read again, publish with a new stamp
+                    robot.unanswered += 1
+                    if robot.unanswered in (1, 10, 100):  # said, not waited on in silence
+                        print(f"no answer to a reading in {ANSWER_TIMEOUT_S:g} s "
+                              f"({robot.unanswered} so far): are neuroq_policy_node and "
+                              "neuroq_actuator_node running, on this ROS_DOMAIN_ID? "
+                              "Publishing it again.", flush=True)
                     robot.publish_state(state)
                     deadline = time.monotonic() + ANSWER_TIMEOUT_S
                 spin(0.01)
@@ -111,11 +119,14 @@ def main() -> None:
     rclpy.init()
     robot = CartPoleRobot()
     try:
+        if robot.count_subscribers("joint_states") == 0:
+            print("waiting for neuroq_policy_node (nothing subscribes to joint_states yet)",
+                  flush=True)
         while robot.count_subscribers("joint_states") == 0:  # the policy node is up
             rclpy.spin_once(robot, timeout_sec=0.1)
         play(robot, args.episodes, args.seed,
              lambda t: rclpy.spin_once(robot, timeout_sec=t))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C, SIGTERM
         pass
     finally:
         robot.destroy_node()

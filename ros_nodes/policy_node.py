@@ -573,6 +573,11 @@ class PolicyNode(Node):
             level, message = LEVEL_WARN, (
                 f"dropped {counted(sum(new_drops.values()), 'reading')}: "
                 + ", ".join(f"{r} {c}" for r, c in sorted(new_drops.items())))
+            if any(r.startswith("missing_") for r in new_drops):  # another source silent:
+                foreign = self._foreign_sources()  # published with another type? (an
+                if foreign:  # outsider's odom as Float64MultiArray: only missing_odom)
+                    values["foreign_publishers"] = foreign
+                    message += f": {foreign}"
         level, message = self._crowding.status(
             ((self.robot.trigger.topic, "nodes publish the trigger readings"),
              (TOPIC_ACTION, "policies publish actions (this one among them)")),

@@ -452,6 +452,13 @@ def test_eval_warns_of_an_artifact_that_failed_its_gate(tmp_path, capsys):
         err = capsys.readouterr().err
         assert ("neuroq eval: warning: this artifact failed its export gate: SNN " in err
                 and "exported with --force" in err) == warned, err
+        # and robustness, as the recheck found it silent
+        assert main(["robustness", str(made.artifact), "--episodes", "1", "--networks", "snn",
+                     "--noise", "--action-delay", "--drop", "--no-physics",
+                     "--out", str(tmp_path / "rob")]) == 0
+        err = capsys.readouterr().err
+        assert ("neuroq robustness: warning: this artifact failed its export gate" in err
+                ) == warned, err
 
 
 def test_the_gate_records_the_interval_of_its_fraction_and_says_when_it_cannot_decide(

@@ -859,3 +859,46 @@ def test_a_trigger_topic_published_with_another_type_is_named():
                                           "std_msgs/msg/Float64MultiArray, the interface reads "
                                           "sensor_msgs/JointState"), status.message
         assert node._foreign_said == values["foreign_publishers"]
+
+
+def test_another_source_published_with_another_type_is_named_too():
+    """The recheck: odom published as Float64MultiArray beside a good scan was reported only
+    as missing_odom drops; the foreign type is named for any source that drops readings."""
+    from sensor_msgs.msg import LaserScan
+    from std_msgs.msg import Float64MultiArray
+
+    nav = Path(__file__).resolve().parents[1] / "config" / "artifacts" / "nav"
+
+    def policy(ctx):
+        return PolicyNode(context=ctx, parameter_overrides=[
+            Parameter("artifact", value=str(nav)), Parameter("diagnostics_period_s", value=0.1)])
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(DiagnosticArray, "/diagnostics", command_qos(100))
+        return probe
+
+    def robot(ctx):
+        from rclpy.node import Node
+
+        other = Node("wrong_type_odometry", context=ctx)
+        other.create_publisher(Float64MultiArray, "odom", sensor_qos(10))
+        return other
+
+    with spinning(policy, probe_factory) as (node, probe), spinning(robot):
+        scans = probe.create_publisher(LaserScan, "scan", sensor_qos(10))
+        _wait_matched(scans)
+
+        def named():
+            msg = LaserScan(angle_min=0.0, angle_increment=2 * np.pi / 360, range_min=0.12,
+                            range_max=3.5, ranges=[2.0] * 360)
+            msg.header.stamp = node.get_clock().now().to_msg()
+            scans.publish(msg)
+            status, values = _last_status(probe, "neuroq_policy")
+            return status is not None and "foreign_publishers" in values
+
+        assert wait_until(named, 10.0), _last_status(probe, "neuroq_policy")
+        status, values = _last_status(probe, "neuroq_policy")
+        assert "missing_odom" in status.message and (
+            "'/odom' is published as std_msgs/msg/Float64MultiArray, the interface reads "
+            "nav_msgs/Odometry") in values["foreign_publishers"], status.message

@@ -93,11 +93,14 @@ def run(args: argparse.Namespace) -> int:
         table_markdown,
         write_robustness,
     )
-    from neuroq.deploy.artifact import load_artifact
+    from neuroq.deploy.artifact import gate_warning, load_artifact
     from neuroq.deploy.errors import NeuroqError
     from neuroq.envs.perturb import check_physics_values
 
     art = load_artifact(args.artifact)
+    failed_gate = gate_warning(art.manifest)
+    if failed_gate:  # as eval and the nodes say it (an outsider's robustness run did not)
+        print(f"neuroq robustness: warning: {failed_gate}", file=sys.stderr)
     event = hasattr(art.encoder, "encode_events")
     physics = {} if args.no_physics else (dict(args.physics) if args.physics else None)
     try:  # every value, before any episode runs

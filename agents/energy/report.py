@@ -9,6 +9,7 @@ readable) on this host, models SpiNNaker2, adds the published GPU comparison, an
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -72,12 +73,15 @@ def check_energy_config(cfg: EnergyConfig) -> None:
 
 def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -> Report:
     """Run everything (see the module docstring) and return the report."""
-    from neuroq.deploy.artifact import artifact_name, load_artifact
+    from neuroq.deploy.artifact import artifact_name, gate_warning, load_artifact
     from neuroq.deploy.rollout import check_artifact_env
 
     check_energy_config(cfg)
     art = load_artifact(cfg.artifact)
     check_artifact_env(art.manifest)
+    failed_gate = gate_warning(art.manifest)
+    if failed_gate:  # as eval and the nodes say it (an outsider's robustness run did not)
+        print(f"neuroq energy: warning: {failed_gate}", file=sys.stderr)
     net, env_id = art.network, str(art.manifest["env_id"])
     # a --baseline is loaded and checked before minutes of work, as the artifact
     given = (load_baseline(str(cfg.baseline), art.manifest) if cfg.baseline is not None

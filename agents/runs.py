@@ -226,6 +226,30 @@ def write_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
 
 
 @contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) that arrives during the block until it ends, then raise it
+    (KeyboardInterrupt), so that what the block writes is whole: a Ctrl-C inside torch's
+    zip writer came out as a RuntimeError ("unexpected pos 1666 vs 1553") and the seed was
+    reported failed, not interrupted (CI). Only where SIGINT raises KeyboardInterrupt, in
+    the main thread; elsewhere (ignored, another handler) the block runs as it is."""
+    import signal
+    import threading
+
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
+
+
+@contextmanager
 def written_beside(path: Path) -> Iterator[Path]:
     """A temporary path beside `path` for the block to write; renamed onto `path` when the
     block ends, removed when it fails: `path` is whole, or as it was."""

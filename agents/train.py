@@ -53,6 +53,7 @@ from neuroq.agents.runs import (
     LOCK_FILE,
     RESULT_FILE,
     held_lock,
+    interrupts_deferred,
     make_run_dir,
     read_json,
     removed_on_failure,
@@ -214,11 +215,13 @@ def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
                 self.history["mean_return"].append(float(r.mean()))
                 self.history["std_return"].append(float(r.std()))
                 self.logger.record("eval/mean_reward", float(r.mean()))
-                if r.mean() > self.best:
-                    self.best = float(r.mean())
-                    self.model.save(model_dir / BEST_MODEL)
-                if checkpoint is not None:
-                    checkpoint(self)
+                with interrupts_deferred():  # the files below are written whole
+                    if r.mean() > self.best:
+                        self.best = float(r.mean())
+                        with written_beside(model_dir / BEST_MODEL) as partial:
+                            self.model.save(partial)
+                    if checkpoint is not None:
+                        checkpoint(self)
                 if on_eval is not None:
                     on_eval(int(self.num_timesteps), float(r.mean()))
             return True

@@ -47,3 +47,31 @@ def test_require_run_dir_says_what_is_wrong_with_its_path(tmp_path, monkeypatch)
             require_run_dir(path)
     assert require_run_dir(tmp_path / "unfinished", must_contain="") == tmp_path / "unfinished"
     assert require_run_dir(tmp_path) == tmp_path
+
+
+def test_a_ctrl_c_while_files_are_written_is_raised_after_them():
+    """CI: a Ctrl-C inside torch's zip writer (a checkpoint being saved) came out as a
+    RuntimeError, and the seed was reported failed, not interrupted. interrupts_deferred
+    holds it until the block ends."""
+    import os
+    import signal
+
+    from neuroq.agents.runs import interrupts_deferred
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append("written")  # not cut off
+    assert finished == ["written"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with interrupts_deferred():  # no Ctrl-C: nothing raised
+        pass
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # ignored: stays ignored
+    try:
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

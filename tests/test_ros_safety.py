@@ -219,6 +219,11 @@ def test_a_node_ending_before_its_spin_loop_still_writes_its_log_file(tmp_path):
                      log.read_text())
 
 
+#: Fast DDS's error line for a shared-memory port it failed to open (its transport's own
+#: log, coloured): "... [RTPS_TRANSPORT_SHM Error] Failed init_port ...".
+SHM_PORT_NOISE = re.compile(r"RTPS_TRANSPORT_SHM\S* Error\].*Failed init_port")
+
+
 def _bad_parameter_and_input_runs() -> None:
     cases = [(label, args, {}) for label, bad in BAD_PARAMETERS.items() for args in bad]
     cases += [(label, args, {}) for label in NODES for args in BAD_INPUT]
@@ -231,7 +236,10 @@ def _bad_parameter_and_input_runs() -> None:
                  for c in cases[start:start + 4]]
         procs += [(c, p, *p.communicate(timeout=PROCESS_TIMEOUT_S)) for c, p in batch]
     for (label, args, env), proc, out, err in procs:
-        lines = err.strip().splitlines()
+        # Fast DDS's own line for a shared-memory port it could not open (stale segments
+        # in /dev/shm left by killed processes: docs/ros.md) is not the node's output; CI
+        # met one beside the node's line once
+        lines = [ln for ln in err.strip().splitlines() if not SHM_PORT_NOISE.search(ln)]
         assert proc.returncode == 2 and len(lines) == 1, (label, args, env, out, err)
         assert lines[0].startswith(f"neuroq {label}: error: "), (label, args, lines)
         assert "Traceback" not in out + err

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -230,8 +231,10 @@ def interrupts_deferred() -> Iterator[None]:
     """Hold a Ctrl-C (SIGINT) that arrives during the block until it ends, then raise it
     (KeyboardInterrupt), so that what the block writes is whole: a Ctrl-C inside torch's
     zip writer came out as a RuntimeError ("unexpected pos 1666 vs 1553") and the seed was
-    reported failed, not interrupted (CI). Only where SIGINT raises KeyboardInterrupt, in
-    the main thread; elsewhere (ignored, another handler) the block runs as it is."""
+    reported failed, not interrupted (CI). The first Ctrl-C says so on stderr; a second one
+    stops at once. An error of the block while a Ctrl-C is held is raised as the
+    KeyboardInterrupt. Only where SIGINT raises KeyboardInterrupt, in the main thread;
+    elsewhere (ignored, another handler) the block runs as it is."""
     import signal
     import threading
 
@@ -240,9 +243,21 @@ def interrupts_deferred() -> Iterator[None]:
         yield
         return
     held: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
+
+    def hold(signum: int, _frame: Any) -> None:
+        held.append(signum)
+        # said, and a second Ctrl-C stops at once (the files then may be cut)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("(finishing the files being written; Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, hold)
     try:
         yield
+    except Exception as exc:
+        if held:  # the Ctrl-C stands for what happened (the zip writer's error: CI)
+            raise KeyboardInterrupt from exc
+        raise
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if held:

@@ -87,13 +87,14 @@ BEST_MODEL = "best_model.zip"
 """The selection's best model, in a run folder and in its checkpoint."""
 
 
-def check_env_id(env_id: str) -> None:
+def check_env_id(env_id: str, reset: bool = False) -> None:
     """Raise NeuroqError unless `env_id` is an env reference (a registered id, ours
     included, 'package:EnvId' or 'module:ClassName'; see neuroq.deploy.envref) whose spaces
-    a Q-network can take (a Box observation, a Discrete action space; agents/envspec.py)."""
+    a Q-network can take (a Box observation, a Discrete action space; agents/envspec.py),
+    and with `reset` (the commands' first check, once) whose reset works."""
     from neuroq.agents.envspec import check_trainable
 
-    check_trainable(env_id)
+    check_trainable(env_id, reset)
 
 
 def check_randomizations(env_id: str, cfg: DQNConfig) -> None:
@@ -483,19 +484,22 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
     if not all(torch.isfinite(w).all() for w in model.policy.parameters()):
         raise NeuroqError(f"training diverged: the Q-network's weights are NaN or inf "
                           f"after {model.num_timesteps} steps; lower learning_rate")
-    model.save(run_dir / "final_model.zip")
-
-    history = _eval_history(run_dir, selection.history)
     best = run_dir / BEST_MODEL
     checkpoint_name = "best" if best.exists() else "final"
-    chosen = DQN.load(best, device="cpu") if checkpoint_name == "best" else model
     report_seed = seed + REPORT_SEED_OFFSET
     try:
+        # whole, or not there: a Ctrl-C inside the zip writer was a RuntimeError, which
+        # removes the run folder (removed_on_failure), its checkpoint with it (a review)
+        with interrupts_deferred(), written_beside(run_dir / "final_model.zip") as partial:
+            model.save(partial)
+        history = _eval_history(run_dir, selection.history)
+        chosen = DQN.load(best, device="cpu") if checkpoint_name == "best" else model
         returns = evaluate(chosen, env_id, cfg.final_eval_episodes, report_seed)
         final_returns = (returns if checkpoint_name == "final"
                          else evaluate(model, env_id, cfg.final_eval_episodes, report_seed))
     except KeyboardInterrupt:  # trained: a checkpoint now, so only the report is left to do
-        _save_checkpoint(run_dir, model, selection, wall_s)
+        with interrupts_deferred():
+            _save_checkpoint(run_dir, model, selection, wall_s)
         print(f"\ninterrupted during the final evaluation: {run_dir} is trained "
               f"({model.num_timesteps} steps); write its report with: "
               f"{resume_command(run_dir)}", file=sys.stderr)

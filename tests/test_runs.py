@@ -68,6 +68,19 @@ def test_a_ctrl_c_while_files_are_written_is_raised_after_them():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with interrupts_deferred():  # no Ctrl-C: nothing raised
         pass
+    # a second Ctrl-C stops at once; an error of the block with one held is the interrupt
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append("cut")  # never reached
+    assert finished == ["written"]
+    with pytest.raises(KeyboardInterrupt) as exc:
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            raise RuntimeError("unexpected pos 1666 vs 1553")
+    assert isinstance(exc.value.__cause__, RuntimeError)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # ignored: stays ignored
     try:
         with interrupts_deferred():

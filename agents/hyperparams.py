@@ -234,7 +234,27 @@ def checked_randomization(env_id: str, randomize: Any, name: str = "randomize") 
     from neuroq.envs.perturb import randomization_for
 
     try:
-        return randomization_for(env_id, randomize, name)
+        spec = randomization_for(env_id, randomize, name)
     except ValueError as exc:
         raise NeuroqError(str(exc)) from None
+    if spec.physics:
+        check_physics_on_env(env_id, [n for n, *_ in spec.physics], f"{name}.physics")
+    return spec
+
+
+def check_physics_on_env(env_id: str, names: Any, what: str) -> None:
+    """NeuroqError (one line) unless the env, made once, has the attribute of each physics
+    parameter in `names`: checked before any work (a parameter an env declares but does not
+    have failed only when its shift was made: after the other conditions of a robustness
+    run, or as a traceback inside training; a review)."""
+    from neuroq.deploy.rollout import make_env
+    from neuroq.envs.perturb import check_attributes, physics_parameters
+
+    env = make_env(env_id)
+    try:
+        check_attributes(env, physics_parameters(env_id, env), list(names))
+    except ValueError as exc:
+        raise NeuroqError(f"{what}: {exc}") from None
+    finally:
+        env.close()
 

@@ -201,7 +201,7 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
             known = ""
         out.notes.append(
             f"no physics shifts: neuroq has no default shifts for {env_id} (DEFAULT_PHYSICS); "
-            + (f"it declares {known}: give --physics NAME=V1,V2" if known else
+            + (f"its physics parameters are {known}: give --physics NAME=V1,V2" if known else
                "--physics NAME=V1,V2 needs parameters the env declares (neuroq_physics on "
                "its class, docs/robustness.md)"))
     acts: dict[str, Callable] = {"snn": policy_act(policy, event)}

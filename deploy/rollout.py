@@ -111,10 +111,12 @@ def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) ->
                           "class sets observation_space and action_space in its __init__")
     if isinstance(space, gym.spaces.Box) and len(space.shape) > 1:
         env = gym.wrappers.FlattenObservation(env)
+    from neuroq.envs.perturb import PerturbationError
+
     try:
         for wrap in wrappers:
             env = wrap(env)
-    except ValueError as exc:  # a perturbation the env cannot take (perturb's checks)
+    except PerturbationError as exc:  # one the env cannot take; any other error is a bug
         env.close()
         raise NeuroqError(f"cannot make environment {env_id!r}: {exc}") from None
     return env

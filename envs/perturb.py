@@ -31,6 +31,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+
+class PerturbationError(ValueError):
+    """A perturbation the environment cannot take, or a setting out of its range: the one
+    error this module raises (make_env turns it into one line, and only it)."""
+
+
 #: Offset of a perturbation's random stream from the episode seed (kept apart from the
 #: stream the environment itself draws from).
 NOISE_SEED_OFFSET = 7_919
@@ -47,7 +53,8 @@ class ObservationNoise(gym.ObservationWrapper):
         super().__init__(env)
         self.sigma = np.asarray(sigma, np.float64)
         if np.any(self.sigma < 0) or not np.all(np.isfinite(self.sigma)):
-            raise ValueError(f"observation noise sigma must be finite and >= 0, got {sigma}")
+            raise PerturbationError(
+                f"observation noise sigma must be finite and >= 0, got {sigma}")
         self._rng = _episode_rng(None, 1)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -67,7 +74,7 @@ class ObservationDelay(gym.Wrapper):
     def __init__(self, env: gym.Env, steps: int) -> None:
         super().__init__(env)
         if int(steps) != steps or steps < 0:
-            raise ValueError(f"observation delay must be a whole number of steps >= 0, "
+            raise PerturbationError(f"observation delay must be a whole number of steps >= 0, "
                              f"got {steps}")
         self.steps = int(steps)
         self._queue: deque = deque()
@@ -91,7 +98,8 @@ class ActionDelay(gym.ActionWrapper):
     def __init__(self, env: gym.Env, steps: int) -> None:
         super().__init__(env)
         if int(steps) != steps or steps < 0:
-            raise ValueError(f"action delay must be a whole number of steps >= 0, got {steps}")
+            raise PerturbationError(
+                f"action delay must be a whole number of steps >= 0, got {steps}")
         self.steps = int(steps)
         self._queue: deque = deque()
 
@@ -112,7 +120,7 @@ class DroppedActions(gym.ActionWrapper):
     def __init__(self, env: gym.Env, p: float) -> None:
         super().__init__(env)
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"drop probability must lie in [0, 1], got {p}")
+            raise PerturbationError(f"drop probability must lie in [0, 1], got {p}")
         self.p = float(p)
         self._rng = _episode_rng(None, 2)
         self._last: Any = None
@@ -216,7 +224,7 @@ def _env_class(env_id: str) -> Any:
         try:
             found = getattr(importlib.import_module(module), name, None)  # registers its ids
         except Exception as exc:  # noqa: BLE001 - a user's module may fail in any way
-            raise ValueError(f"cannot look up the physics parameters of {env_id!r}: "
+            raise PerturbationError(f"cannot look up the physics parameters of {env_id!r}: "
                              f"importing {module!r} failed: {type(exc).__name__}: {exc}"
                              ) from None
         if isinstance(found, type):
@@ -259,16 +267,17 @@ def declared_physics(env_class: Any) -> dict[str, PhysicsParameter] | None:
         return None
     name = getattr(env_class, "__name__", "the env")
     if not isinstance(declared, Mapping) or not declared:
-        raise ValueError(f"{name}.{DECLARED_PHYSICS} must be a non-empty mapping of attribute "
-                         f"name to what it is, got {declared!r}")
+        raise PerturbationError(f"{name}.{DECLARED_PHYSICS} must be a non-empty mapping of "
+                                f"attribute name to what it is, got {declared!r}")
     out = {}
     for attr, about in declared.items():
         if isinstance(about, str):
             about = {"meaning": about}
         if not isinstance(attr, str) or not attr.isidentifier() or not isinstance(
                 about, Mapping) or set(about) - {"meaning", "unit", "zero_ok"}:
-            raise ValueError(f"{name}.{DECLARED_PHYSICS}[{attr!r}] must map an attribute name "
-                             "to a description, or to {meaning, unit, zero_ok}")
+            raise PerturbationError(f"{name}.{DECLARED_PHYSICS}[{attr!r}] must map an "
+                                    "attribute name to a description, or to {meaning, unit, "
+                                    "zero_ok}")
         out[attr] = PhysicsParameter(attr, str(about.get("unit", "")),
                                      str(about.get("meaning", "")),
                                      bool(about.get("zero_ok", False)))
@@ -283,7 +292,7 @@ def physics_parameters(env_id: str, env: Any = None) -> dict[str, PhysicsParamet
         return PHYSICS[env_id]
     found = declared_physics(type(env.unwrapped) if env is not None else _env_class(env_id))
     if found is None:
-        raise ValueError(f"no physics parameters are known for {env_id!r} (neuroq knows "
+        raise PerturbationError(f"no physics parameters are known for {env_id!r} (neuroq knows "
                          f"{', '.join(sorted(PHYSICS))}; an env of your own declares its "
                          f"own: {DECLARED_PHYSICS} = {{'DRAG': 'velocity damping, 1/s'}} on "
                          "its class, docs/robustness.md)")
@@ -298,11 +307,11 @@ def check_physics(env_id: str, values: Mapping[str, float],
     known = physics_parameters(env_id, env)
     for name, value in values.items():
         if name not in known:
-            raise ValueError(f"{env_id} has no physics parameter {name!r}; known: "
+            raise PerturbationError(f"{env_id} has no physics parameter {name!r}; known: "
                              f"{', '.join(known)}")
         zero_ok = known[name].zero_ok
         if not np.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
-            raise ValueError(f"physics parameter {name} must be "
+            raise PerturbationError(f"physics parameter {name} must be "
                              f"{'>= 0' if zero_ok else 'positive'}, got {value:g}")
     return known
 
@@ -318,6 +327,25 @@ def check_physics_values(env_id: str, values: Mapping[str, Iterable[float]]) -> 
             check_physics(env_id, {name: value})
 
 
+def _in_dvs_params(core: Any, attr: str) -> bool:
+    """Whether `attr` of the env lives in its DvsParams (the DVS task's noise rate)."""
+    return attr == "noise_rate_hz" and hasattr(core, "dvs_params")
+
+
+def check_attributes(env: gym.Env, known: Mapping[str, PhysicsParameter],
+                     names: Iterable[str]) -> None:
+    """PerturbationError unless the unwrapped `env` has the attribute of each parameter in
+    `names`: a declared name the env does not have would set a new attribute nothing reads,
+    a shift that changes nothing. The command lines check it before any work
+    (`neuroq.agents.hyperparams.check_physics_on_env`)."""
+    core = env.unwrapped
+    for name in names:
+        attr = known[name].attribute
+        if not (hasattr(core, attr) or _in_dvs_params(core, attr)):
+            raise PerturbationError(f"{type(core).__name__} has no attribute {attr!r} for its "
+                                    f"physics parameter {name!r} (check {DECLARED_PHYSICS})")
+
+
 def _declared_derived(core: Any) -> None:
     core.neuroq_physics_changed()  # an env of a user's recomputes what it derives
 
@@ -330,13 +358,7 @@ class PhysicsShift(gym.Wrapper):
         super().__init__(env)
         env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
         known = check_physics(env_id, values, env)
-        core = env.unwrapped
-        for name in values:  # a declared name the env does not have would set a new,
-            attr = known[name].attribute  # unread attribute: a shift that does nothing
-            if not (hasattr(core, attr) or (attr == "noise_rate_hz"
-                                            and hasattr(core, "dvs_params"))):
-                raise ValueError(f"{type(core).__name__} has no attribute {attr!r} for its "
-                                 f"physics parameter {name!r} (check {DECLARED_PHYSICS})")
+        check_attributes(env, known, values)
         self.values = dict(values)
         self._known = known
         self._derived = _DERIVED.get(env_id)
@@ -348,7 +370,7 @@ class PhysicsShift(gym.Wrapper):
         core = self.env.unwrapped
         for name, value in self.values.items():
             attr = self._known[name].attribute
-            if hasattr(core, "dvs_params") and attr == "noise_rate_hz":
+            if _in_dvs_params(core, attr):
                 from dataclasses import replace
 
                 core.dvs_params = replace(core.dvs_params, noise_rate_hz=float(value))
@@ -409,10 +431,11 @@ class RandomizationSpec:
         if d is None:
             return cls()
         if not isinstance(d, dict):
-            raise ValueError(f"randomize must be a mapping of {', '.join(cls.KINDS)}, got {d!r}")
+            raise PerturbationError(
+                f"randomize must be a mapping of {', '.join(cls.KINDS)}, got {d!r}")
         unknown = set(d) - set(cls.KINDS)
         if unknown:
-            raise ValueError(f"randomize: unknown key(s) {sorted(unknown)}; known: "
+            raise PerturbationError(f"randomize: unknown key(s) {sorted(unknown)}; known: "
                              f"{', '.join(cls.KINDS)}")
 
         def pair(name: str, value: Any, integer: bool = False) -> tuple:
@@ -424,14 +447,14 @@ class RandomizationSpec:
                 ok = all(float(v).is_integer() for v in value)
             if not ok:
                 kind = "whole numbers" if integer else "numbers"
-                raise ValueError(f"randomize.{name} must be [low, high], {kind} >= 0 with "
+                raise PerturbationError(f"randomize.{name} must be [low, high], {kind} >= 0 with "
                                  f"low <= high, got {value!r}")
             return (int(value[0]), int(value[1])) if integer else (float(value[0]),
                                                                    float(value[1]))
 
         physics = d.get("physics") or {}
         if not isinstance(physics, dict):
-            raise ValueError(f"randomize.physics must map parameter names to [low, high], "
+            raise PerturbationError(f"randomize.physics must map parameter names to [low, high], "
                              f"got {physics!r}")
         spec = cls(pair("obs_noise", d.get("obs_noise", [0.0, 0.0])),
                    pair("action_delay", d.get("action_delay", [0, 0]), integer=True),
@@ -439,7 +462,7 @@ class RandomizationSpec:
                    tuple((str(k), *pair(f"physics.{k}", v)) for k, v in physics.items()),
                    pair("obs_delay", d.get("obs_delay", [0, 0]), integer=True))
         if spec.drop[1] > 1:
-            raise ValueError("randomize.drop must lie in [0, 1]")
+            raise PerturbationError("randomize.drop must lie in [0, 1]")
         return spec
 
     def to_dict(self) -> dict[str, Any]:
@@ -485,10 +508,10 @@ def randomization_for(env_id: str, randomize: Any, name: str = "randomize") -> R
         try:
             check_physics_values(env_id, {n: (lo, hi) for n, lo, hi in spec.physics})
         except ValueError as exc:
-            raise ValueError(f"randomize.physics: {exc}") from None
+            raise PerturbationError(f"randomize.physics: {exc}") from None
     except ValueError as exc:  # from_dict's messages, and the one above, name "randomize"
         text = str(exc)
         if text.startswith("randomize"):
             text = name + text[len("randomize"):]
-        raise ValueError(text) from None
+        raise PerturbationError(text) from None
     return spec

@@ -190,6 +190,17 @@ def test_an_env_of_a_users_declares_its_own_physics():
                                           "attribute 'NOPE'"):  # as the stages make it
         make_env("tests.helpers.user_envs:MisdeclaredEnv",
                  [lambda e: PhysicsShift(e, NOPE=3.0)])
+    # and before any work, where the command lines and training check a randomization
+    from neuroq.agents.hyperparams import checked_randomization
+
+    with pytest.raises(NeuroqError, match=r"^randomize.physics: MisdeclaredEnv has no "
+                                          r"attribute 'NOPE'"):
+        checked_randomization("tests.helpers.user_envs:MisdeclaredEnv",
+                              {"physics": {"NOPE": [1.0, 2.0]}})
+    checked_randomization(ref, {"physics": {"DRAG": [0.2, 1.0]}})  # declared and there
+    # any other error of a wrapper is not made a one-liner: it is a bug to see whole
+    with pytest.raises(ZeroDivisionError):
+        make_env("CartPole-v1", [lambda e: 1 / 0])
     # a factory function's env declares them as well (the review: never found)
     assert list(physics_parameters("tests.helpers.user_envs:make_dragged_line")) == ["DRAG"]
     with pytest.raises(ValueError, match=r"importing 'no_such_module_x' failed: "

@@ -213,7 +213,8 @@ def test_an_env_without_physics_shifts_is_said_so(tmp_path, monkeypatch):
     rob = run_robustness(art, episodes=1, networks=("snn",))
     # CartPole's parameters are known (PHYSICS): named, with how to shift them
     assert any("no physics shifts: neuroq has no default shifts for CartPole-v1" in n
-               and "it declares length, masspole, masscart, force_mag: give --physics" in n
+               and "its physics parameters are length, masspole, masscart, force_mag: give "
+                   "--physics" in n
                for n in rob.notes), rob.notes
     from neuroq.envs import perturb
 

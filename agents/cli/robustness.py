@@ -93,20 +93,22 @@ def run(args: argparse.Namespace) -> int:
         table_markdown,
         write_robustness,
     )
-    from neuroq.deploy.artifact import gate_warning, load_artifact
+    from neuroq.deploy.artifact import load_artifact, say_gate_warning
     from neuroq.deploy.errors import NeuroqError
     from neuroq.envs.perturb import check_physics_values
 
     art = load_artifact(args.artifact)
-    failed_gate = gate_warning(art.manifest)
-    if failed_gate:  # as eval and the nodes say it (an outsider's robustness run did not)
-        print(f"neuroq robustness: warning: {failed_gate}", file=sys.stderr)
+    say_gate_warning(art.manifest, "neuroq robustness")  # as eval (a recheck: it did not)
     event = hasattr(art.encoder, "encode_events")
     physics = {} if args.no_physics else (dict(args.physics) if args.physics else None)
     try:  # every value, before any episode runs
         check_physics_values(art.manifest["env_id"], physics or {})
     except ValueError as exc:
         raise NeuroqError(f"--physics: {exc}") from None
+    if physics:
+        from neuroq.agents.hyperparams import check_physics_on_env
+
+        check_physics_on_env(art.manifest["env_id"], physics, "--physics")
     conditions = suite(art.manifest["env_id"], args.noise, args.action_delay, args.drop,
                        physics, args.obs_delay, event_env=event)
     given = args.networks if args.networks is not None else NETWORKS

@@ -37,15 +37,17 @@ def check_spaces(env_id: str, observation_space: object, action_space: object) -
     return EnvInfo(env_id, *q_network_spaces(env_id, observation_space, action_space))
 
 
-def check_trainable(env_id: str) -> EnvInfo:
-    """Make `env_id` once with the one env factory and check its spaces (see the module)."""
+def check_trainable(env_id: str, reset: bool = False) -> EnvInfo:
+    """Make `env_id` once with the one env factory and check its spaces (see the module);
+    with `reset`, reset it once too (the commands' first check: not again per seed)."""
     from neuroq.deploy.rollout import make_env, raised_at
 
     env = make_env(env_id)
     try:
         info = check_spaces(env_id, env.observation_space, env.action_space)
         try:  # one reset, as training's first: a user's env that fails there is one line
-            env.reset(seed=0)  # (it was a traceback from deep in stable-baselines3)
+            if reset:  # (it was a traceback from deep in stable-baselines3)
+                env.reset(seed=0)
         except NeuroqError:
             raise
         except Exception as exc:  # noqa: BLE001 - a user's env may raise anything

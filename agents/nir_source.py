@@ -39,7 +39,7 @@ import numpy as np
 
 from neuroq.deploy.artifact import node_chain
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.nir_profiles import PRODUCER, SUBTRACT_NOTE
+from neuroq.deploy.nir_profiles import PRODUCER, SUBTRACT_NOTE, UNDRAWN_DELAY_PROFILES
 
 CONVENTIONS = ("auto", "snntorch", "norse", "nir")
 #: snnTorch 1.0.0 exports and imports LIF/CubaLIF with dt = 1e-4 s (snntorch/export_nir.py).
@@ -332,7 +332,8 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
     # the spinnaker2 profile draws no Delay nodes (s2_nir adds the chip's one-step delays
     # itself); read delay-free it was T + L steps and 53 % of actions (an outsider)
     delayed = bool(delays and all(delays)) or (
-        own is not None and _meta_text(graph.metadata or {}, "profile") == "spinnaker2")
+        own is not None
+        and _meta_text(graph.metadata or {}, "profile") in UNDRAWN_DELAY_PROFILES)
     return SourceNetwork(tuple(layers), reset, delayed, convention,
                          float(dt), own[0] if own is not None else 1.0,
                          reset == "subtract" and convention == "snntorch" and own is None

@@ -97,7 +97,7 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     from neuroq.agents.runs import ensure_writable, read_json
     from neuroq.agents.train import check_env_id, train_one
 
-    check_env_id(env_id)
+    check_env_id(env_id, reset=True)
     out = ensure_writable(out_root).resolve()
     run = PipelineRun(env_id)
     event_env = is_event_env(env_id)

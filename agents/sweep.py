@@ -334,7 +334,7 @@ def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: st
     from neuroq.agents.train import check_env_id
 
     try:
-        check_env_id(spec.env)
+        check_env_id(spec.env, reset=True)
     except NeuroqError as exc:  # named as the spec names it
         raise NeuroqError(f"{spec.source} env: {exc}") from None
     from neuroq.agents.convert import open_train_run

@@ -383,7 +383,7 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
     if not isinstance(workers, int) or workers < 1:
         raise NeuroqError(f"--workers must be an integer >= 1, got {workers!r}")
     check_study_name(name)
-    check_env_id(env_id)
+    check_env_id(env_id, reset=True)
     space = space if space is not None else load_space(None)
     loaded = (hyperparameters if hyperparameters is not None
               else hyperparams.load_hyperparameters(env_id))

@@ -485,6 +485,16 @@ def gate_warning(manifest: dict[str, Any]) -> str | None:
             "it plays worse than the network it was made from")
 
 
+def say_gate_warning(manifest: dict[str, Any], who: str) -> None:
+    """Print `gate_warning`'s line, if any, on stderr as "<who>: warning: ..." (the commands
+    that run an artifact: eval, robustness, energy)."""
+    import sys
+
+    line = gate_warning(manifest)
+    if line:
+        print(f"{who}: warning: {line}", file=sys.stderr)
+
+
 def manifest_changed(manifest: dict[str, Any]) -> bool:
     """Whether `manifest` holds a MANIFEST_HASH_KEY that its content does not match (a key
     that holds no hash, `null` included, matches nothing)."""

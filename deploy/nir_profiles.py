@@ -53,6 +53,9 @@ PROFILES = ("neuroq", "snntorch", "norse", "spinnaker2")
 #: Version of the graph layout written here (1: no Delay nodes, exact thresholds).
 NIR_LAYOUT = 2
 PRODUCER = "neuroq"
+UNDRAWN_DELAY_PROFILES = ("spinnaker2",)
+"""Profiles that draw no Delay nodes: their reader adds the chip's one-step delay per
+projection itself (s2_nir's conn_delay); a re-import reads them with it."""
 SUBTRACT_NOTE = "reset by subtracting the threshold"
 """Words of `not_expressed` (graph metadata) for layers that reset by subtraction: a
 re-import reads the reset from them."""

@@ -65,6 +65,8 @@ class CartPoleRobot(Node):
 
     def publish_state(self, state) -> None:
         """Publish the CartPole state (x, x_dot, theta, theta_dot) as joint states."""
+        if not self.context.ok():  # shut down by a signal meanwhile (during env.step)
+            raise ExternalShutdownException
         msg = JointState(name=list(JOINTS), position=[float(state[0]), float(state[2])],
                          velocity=[float(state[1]), float(state[3])])
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -119,11 +121,13 @@ def main() -> None:
     rclpy.init()
     robot = CartPoleRobot()
     try:
-        if robot.count_subscribers("joint_states") == 0:
-            print("waiting for neuroq_policy_node (nothing subscribes to joint_states yet)",
-                  flush=True)
+        waited = time.monotonic()
         while robot.count_subscribers("joint_states") == 0:  # the policy node is up
             rclpy.spin_once(robot, timeout_sec=0.1)
+            if waited is not None and time.monotonic() - waited > 2.0:  # not only discovery
+                print("waiting for neuroq_policy_node (nothing subscribes to joint_states)",
+                      flush=True)
+                waited = None
         play(robot, args.episodes, args.seed,
              lambda t: rclpy.spin_once(robot, timeout_sec=t))
     except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C, SIGTERM

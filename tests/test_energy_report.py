@@ -560,12 +560,12 @@ def test_a_convert_runs_reset_comes_from_its_config(tmp_path, config, reset):
     assert [layer.params.reset.value for layer in plain.layers if layer.spiking] == [reset]
 
 
-def _fake_run(returns, dynamic_j, total_j, timesteps):
+def _fake_run(returns, dynamic_j, total_j, timesteps, cut_episodes=0):
     from types import SimpleNamespace
 
     n = len(returns)
     return SimpleNamespace(
-        returns=np.asarray(returns, float), compile_error=None,
+        returns=np.asarray(returns, float), compile_error=None, cut_episodes=cut_episodes,
         network=SimpleNamespace(timesteps=timesteps),
         energy={("low", "chip"): {"dynamic_j": np.full(n, dynamic_j),
                                   "total_j": np.full(n, total_j)}})
@@ -676,14 +676,18 @@ def test_returns_cut_by_max_steps_are_said_to_tie_at_the_cap():
     from neuroq.agents.energy.compare import compare_baseline
 
     rep = Report({}, {"max_steps": 5})
-    run = _fake_run([5.0, 5.0], 1e-6, 1e-3, 4)
-    base = _fake_run([5.0, 5.0], 3e-6, 2e-3, 8)
+    run = _fake_run([5.0, 5.0], 1e-6, 1e-3, 4, cut_episodes=2)
+    base = _fake_run([5.0, 5.0], 3e-6, 2e-3, 8, cut_episodes=2)
     b = compare_baseline(rep, run, base, "baseline x", "")
     assert b["status"] == ("met (episodes cut at --max-steps 5: returns that tie may be the "
                            "cap's, not the networks')"), b["status"]
     assert b["equal_return"] and b["return_not_lower"]
     rep.header["max_steps"] = None
     assert compare_baseline(rep, run, base, "baseline x", "")["status"] == "met"
+    # a cap no episode reached (CartPole stops at 500; --max-steps 1000): no caveat (review)
+    rep.header["max_steps"] = 1000
+    uncut = _fake_run([5.0, 5.0], 1e-6, 1e-3, 4)
+    assert compare_baseline(rep, uncut, base, "baseline x", "")["status"] == "met"
     lower = compare_baseline(Report({}, {}), _fake_run([500.0], 1e-6, 1e-3, 4),
                              _fake_run([56.7], 3e-6, 2e-3, 8), "baseline x", "")
     assert lower["return_not_lower"] and not lower["equal_return"]  # 500 against 56.7

@@ -117,13 +117,11 @@ def run(args: argparse.Namespace) -> int:
 
     from neuroq.agents.cli import checks
     from neuroq.agents.evaluate import evaluate_artifact
-    from neuroq.deploy.artifact import gate_warning, load_artifact
+    from neuroq.deploy.artifact import load_artifact, say_gate_warning
 
     # wrong input: one line before anything runs; the artifact is loaded once, here
     art = load_artifact(args.artifact)
-    failed_gate = gate_warning(art.manifest)
-    if failed_gate:
-        print(f"neuroq eval: warning: {failed_gate}", file=sys.stderr)
+    say_gate_warning(art.manifest, "neuroq eval")
     checks.board_ip(args.board_ip, "--backend", args.backend)
     if args.video is not None:  # its writer and one frame of the env: before any episode
         from neuroq.agents.video import check_video

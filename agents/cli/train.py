@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     env_id = with_package(args.env if args.env is not None else DEFAULT_ENV, args.gym_package)
     out = args.out if args.out is not None else "runs"
     one_seed = args.seed if args.seed is not None else 0
-    check_env_id(env_id)
+    check_env_id(env_id, reset=True)
     loaded = hyperparams.load_hyperparameters(env_id, args.config)
     if loaded.defaults:
         print(f"neuroq train: no section for {env_id} in the config: using the default "

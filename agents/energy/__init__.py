@@ -4,7 +4,8 @@
   where the float DQN comes from; the plain-conversion baseline.
 - `measure`: CPU and GPU latency and energy measurements (RAPL, NVML) or stated estimates.
 - `metrics`: NeuroBench-style operation counts, sparsity and footprints.
-- `report`: the figures, each labelled measured, modeled, published, estimate or unavailable.
+- `report`: the figures, each labelled measured, counted, modeled, published, estimate or
+  unavailable.
 - `render`: report.md, report.json, plots and TensorBoard scalars.
 """
 

@@ -195,8 +195,10 @@ def compare_baseline(rep: Report, run: SnnRun, base: SnnRun | None, base_path: s
                               "search's screen had every T short of it; more episodes "
                               "decide)")
     capped = rep.header.get("max_steps")
-    if capped is not None and equal and not better:  # returns may tie at the cap: every
-        # network "equal", and the ratio only T against T (an outsider's --max-steps 5)
+    if capped is not None and equal and not better and getattr(
+            run, "cut_episodes", 0) and getattr(base, "cut_episodes", 0):
+        # both cut at the cap: returns may tie there, every network "equal", and the ratio
+        # only T against T (an outsider's --max-steps 5)
         out["status"] += (f" (episodes cut at --max-steps {capped}: returns that tie may be "
                           "the cap's, not the networks')")
     out["text"] = (

@@ -9,7 +9,6 @@ readable) on this host, models SpiNNaker2, adds the published GPU comparison, an
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -73,15 +72,13 @@ def check_energy_config(cfg: EnergyConfig) -> None:
 
 def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -> Report:
     """Run everything (see the module docstring) and return the report."""
-    from neuroq.deploy.artifact import artifact_name, gate_warning, load_artifact
+    from neuroq.deploy.artifact import artifact_name, load_artifact, say_gate_warning
     from neuroq.deploy.rollout import check_artifact_env
 
     check_energy_config(cfg)
     art = load_artifact(cfg.artifact)
     check_artifact_env(art.manifest)
-    failed_gate = gate_warning(art.manifest)
-    if failed_gate:  # as eval and the nodes say it (an outsider's robustness run did not)
-        print(f"neuroq energy: warning: {failed_gate}", file=sys.stderr)
+    say_gate_warning(art.manifest, "neuroq energy")  # as eval and the nodes say it
     net, env_id = art.network, str(art.manifest["env_id"])
     # a --baseline is loaded and checked before minutes of work, as the artifact
     given = (load_baseline(str(cfg.baseline), art.manifest) if cfg.baseline is not None
@@ -141,12 +138,12 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
         torch.set_num_threads(1)
         try:
             batch_act, single_act = torch_act(torch_mlp(mlp))
-            f_returns, _ = closed_loop(env_id, batch_act, cfg.episodes, cfg.seed, cfg.max_steps)
+            f_returns, _, _ = closed_loop(env_id, batch_act, cfg.episodes, cfg.seed, cfg.max_steps)
             add_returns(rep, "float_dqn", f_returns, f"float DQN (torch fp32), {dqn.source}")
-            _, calib = closed_loop(env_id, batch_act, CALIBRATION_EPISODES,
+            _, calib, _ = closed_loop(env_id, batch_act, CALIBRATION_EPISODES,
                                    CALIBRATION_SEED_OFFSET, cfg.max_steps)
             q8 = quantize_mlp(mlp, sample_rows(calib, MAX_CALIBRATION_OBS, cfg.seed))
-            i_returns, _ = closed_loop(env_id, lambda o: q8.q(o).argmax(axis=1), cfg.episodes,
+            i_returns, _, _ = closed_loop(env_id, lambda o: q8.q(o).argmax(axis=1), cfg.episodes,
                                        cfg.seed, cfg.max_steps)
             add_returns(rep, "int8_ann", i_returns, "int8 ANN (numpy, our quantization)")
             say("[3/6] latency on this CPU: float DQN (torch), int8 ANN, spiking emulator")

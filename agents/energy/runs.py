@@ -30,9 +30,11 @@ SCOPES = ("chip", "pes_used")
 
 
 def closed_loop(env_id: str, act_batch: Callable[[np.ndarray], np.ndarray], episodes: int,
-                seed: int, max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(returns (episodes,), every observation acted on (n_actions, n_obs) float32), played
-    by `neuroq.deploy.rollout.run_episodes` (episode i seeded seed + i)."""
+                seed: int, max_steps: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray, int]:
+    """(returns (episodes,), every observation acted on (n_actions, n_obs) float32, the
+    episodes cut at `max_steps`), played by `neuroq.deploy.rollout.run_episodes` (episode i
+    seeded seed + i)."""
     seen: list[np.ndarray] = []
 
     def act(obs: np.ndarray, _infos: Any) -> np.ndarray:
@@ -40,7 +42,8 @@ def closed_loop(env_id: str, act_batch: Callable[[np.ndarray], np.ndarray], epis
         return act_batch(obs)
 
     result = run_episodes(env_id, act, episodes, seed, max_steps=max_steps)
-    return result.returns, np.concatenate(seen)
+    cut = 0 if max_steps is None else int(np.count_nonzero(result.lengths >= max_steps))
+    return result.returns, np.concatenate(seen), cut
 
 
 @dataclass
@@ -69,6 +72,8 @@ class SnnRun:
     sram_bytes: int | None = None
     compile_error: str | None = None
     model_settings: dict[str, Any] = field(default_factory=dict)
+    #: episodes cut at --max-steps (their returns are the cap's as much as the network's)
+    cut_episodes: int = 0
 
 
 def run_snn(network: SpikingQNetwork, encoder: Any, env_id: str, episodes: int, seed: int,
@@ -113,10 +118,10 @@ def run_snn(network: SpikingQNetwork, encoder: Any, env_id: str, episodes: int, 
                 (c.energy_dynamic_j, c.energy_total_j, c.tick_load))
         return r.actions
 
-    returns, seen = closed_loop(env_id, act, episodes, seed, max_steps)
+    returns, seen, cut = closed_loop(env_id, act, episodes, seed, max_steps)
     run = SnnRun(network, returns, seen, np.concatenate(rec["spikes"]), names,
                  np.concatenate(rec["acs"]) if rec["acs"] else None,
-                 np.concatenate(rec["dense"]), compile_error=compile_error)
+                 np.concatenate(rec["dense"]), compile_error=compile_error, cut_episodes=cut)
     if program is not None:
         run.n_pes = program.n_pes
         run.sram_bytes = int(sum(s.sram_bytes for s in program.placement))

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.deploy.artifact import node_chain
+from neuroq.deploy.artifact import meta_text, node_chain
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.nir_profiles import PRODUCER, SUBTRACT_NOTE, UNDRAWN_DELAY_PROFILES
 
@@ -333,7 +333,7 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
     # itself); read delay-free it was T + L steps and 53 % of actions (an outsider)
     delayed = bool(delays and all(delays)) or (
         own is not None
-        and _meta_text(graph.metadata or {}, "profile") in UNDRAWN_DELAY_PROFILES)
+        and meta_text(graph.metadata or {}, "profile") in UNDRAWN_DELAY_PROFILES)
     return SourceNetwork(tuple(layers), reset, delayed, convention,
                          float(dt), own[0] if own is not None else 1.0,
                          reset == "subtract" and convention == "snntorch" and own is None
@@ -345,7 +345,7 @@ def _neuroq_export(graph: Any, where: str) -> tuple[float, str] | None:
     for any other. A re-import read the snnTorch profile's Q-values 1/q_scale too large and
     as resetting by subtraction where the network reset to v_reset (an outsider)."""
     meta = graph.metadata or {}
-    if _meta_text(meta, "producer") != PRODUCER:
+    if meta_text(meta, "producer") != PRODUCER:
         return None
     try:
         q_scale = float(np.asarray(meta.get("q_scale"), np.float64).reshape(()))
@@ -354,17 +354,8 @@ def _neuroq_export(graph: Any, where: str) -> tuple[float, str] | None:
     if not (math.isfinite(q_scale) and q_scale > 0):
         raise NeuroqError(f"{where}: a neuroq export whose metadata q_scale "
                           f"{meta.get('q_scale')!r} is not a positive number")
-    gaps = _meta_text(meta, "not_expressed")
+    gaps = meta_text(meta, "not_expressed")
     return q_scale, "subtract" if SUBTRACT_NOTE in gaps else "zero"
-
-
-def _meta_text(meta: dict[str, Any], key: str) -> str:
-    """A text field of graph metadata as str (nir/h5py may hand back bytes or a 0-d
-    array)."""
-    value = meta.get(key, "")
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.item()
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _vec(x: np.ndarray, n: int) -> np.ndarray:

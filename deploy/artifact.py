@@ -125,6 +125,15 @@ def _meta_value(meta: dict[str, Any], key: str, where: str) -> Any:
     return v.decode() if isinstance(v, bytes) else v
 
 
+def meta_text(meta: dict[str, Any], key: str) -> str:
+    """A text field of NIR graph metadata as str, "" where it is missing (nir/h5py may hand
+    back bytes or a 0-d array): for readers of graphs that need not be neuroq's."""
+    value = meta.get(key, "")
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
 def _meta_str(meta: dict[str, Any], key: str, where: str) -> str:
     v = _meta_value(meta, key, where)
     if not isinstance(v, str):

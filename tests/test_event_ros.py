@@ -189,6 +189,26 @@ def test_event_node_refuses_a_non_event_artifact(tmp_path):
         assert not node.active and "shipped one by name: dvs_pan_tracking)" in node.refusal
 
 
+def test_an_artifact_that_failed_its_gate_is_named_when_the_event_node_activates(
+        tmp_path, monkeypatch):
+    """As the policy node (tests/test_ros_nodes.py): an artifact exported with --force past
+    a failed gate is named by one warning at activation; a passed gate is not."""
+    import neuroq.ros_nodes.event_node as event_node_module
+    from neuroq.deploy.artifact import gate_warning
+
+    failed = {"passed": False, "snn": {"mean": 70.5}, "float_dqn": {"mean": 129.1},
+              "fraction": 0.546, "threshold": 0.99, "teacher": "float DQN"}
+    said = []
+    monkeypatch.setattr(event_node_module, "warn_failed_gate",
+                        lambda node, manifest: said.append(gate_warning(manifest)))
+    for name, gate in (("failed", failed), ("passed", {**failed, "passed": True})):
+        path = str(make_event_artifact(tmp_path / name, gate=gate))
+        with spinning(_event_node(path)) as (node,):
+            assert node.active, node.refusal
+    assert said == [gate_warning({"gate": failed}), None]
+    assert said[0].startswith("this artifact failed its export gate: SNN 70.5, 54.6 %")
+
+
 def test_an_unknown_evt3_decoder_is_a_bad_parameter(artifact):
     """Not a refusal to activate (status 1): a bad parameter (status 2, one line, as
     tests/test_ros_safety.py checks from the command line)."""

@@ -459,6 +459,13 @@ def test_eval_warns_of_an_artifact_that_failed_its_gate(tmp_path, capsys):
         err = capsys.readouterr().err
         assert ("neuroq robustness: warning: this artifact failed its export gate" in err
                 ) == warned, err
+        # and energy (untested until an outsider's list named it)
+        assert main(["energy", str(made.artifact), "--episodes", "1", "--latency-samples",
+                     "5", "--sweep", "4", "--sweep-episodes", "1", "--no-gpu",
+                     "--no-tensorboard", "--out", str(tmp_path / "energy")]) == 0
+        err = capsys.readouterr().err
+        assert ("neuroq energy: warning: this artifact failed its export gate" in err
+                ) == warned, err
 
 
 def test_the_gate_records_the_interval_of_its_fraction_and_says_when_it_cannot_decide(

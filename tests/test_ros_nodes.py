@@ -826,11 +826,27 @@ def test_an_artifact_that_failed_its_gate_is_named_when_the_node_activates(monke
     assert calls == [policy.manifest]
 
 
-def test_a_trigger_topic_published_with_another_type_is_named():
+def test_a_trigger_topic_published_with_another_type_is_named(monkeypatch):
     """An outsider published Float64MultiArray on the JointState trigger topic: DDS never
     matches the two, the node said only "no fresh readings" and the watchdog sent 841 safe
     commands, no line said why. The diagnostics and one warning name the foreign type."""
     from std_msgs.msg import Float64MultiArray
+
+    warnings = []  # the node's warnings, still logged
+
+    class Logger:
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def warning(self, text, *args, **kwargs):
+            warnings.append(text)
+            return self.real.warning(text, *args, **kwargs)
+
+    real_logger = PolicyNode.get_logger
+    monkeypatch.setattr(PolicyNode, "get_logger", lambda self: Logger(real_logger(self)))
 
     def probe_factory(ctx):
         probe = Probe(ctx)
@@ -859,6 +875,15 @@ def test_a_trigger_topic_published_with_another_type_is_named():
                                           "std_msgs/msg/Float64MultiArray, the interface reads "
                                           "sensor_msgs/JointState"), status.message
         assert node._foreign_said == values["foreign_publishers"]
+
+        def naming():  # diagnostics periods that named the foreign type
+            return sum("foreign_publishers" in {kv.key for s in msg.status for kv in s.values}
+                       for _, msg in probe.messages("/diagnostics"))
+
+        seen = naming()
+        assert wait_until(lambda: naming() >= seen + 5, 5.0)  # five more periods
+    foreign = [w for w in warnings if "messages of another type never arrive" in w]
+    assert len(foreign) == 1, warnings  # one warning, not one per diagnostics period
 
 
 def test_another_source_published_with_another_type_is_named_too():

@@ -61,8 +61,9 @@ EVENT_TIMESTEPS = 8
 EVENT_THRESHOLD = 2.0
 
 
-def make_event_artifact(out_dir: str | Path) -> Path:
-    """Write the artifact into `out_dir`; return the folder."""
+def make_event_artifact(out_dir: str | Path, gate: dict | None = None) -> Path:
+    """Write the artifact into `out_dir`; return the folder. `gate`: the manifest's export
+    gate record, if any (a hand-made artifact has none)."""
     cols = np.tile(np.arange(SIDE), 2 * SIDE)  # column of each input (p, y, x order)
     hidden = np.zeros((2, 2 * SIDE * SIDE), np.int8)
     hidden[0, cols < 3] = 1  # events on the left: the target is left of centre
@@ -79,6 +80,8 @@ def make_event_artifact(out_dir: str | Path) -> Path:
         "action_space": {"n": 3},
         "provenance": {"made_by": "tests/helpers/artifacts.py (hand-set weights, not trained)"},
     }
+    if gate is not None:
+        manifest["gate"] = gate
     save_artifact(out_dir, net, encoder, manifest)
     return Path(out_dir)
 

@@ -163,14 +163,45 @@ def read_graph(path: str | os.PathLike) -> Any:
         raise NeuroqError(f"{p} is a folder, not a NIR graph file")
     try:
         return nir.read(p)
-    except KeyError as exc:  # str(KeyError) is only the key, quoted: "'type'"
-        raise NeuroqError(f"{p} is not a readable NIR graph: a node (or the graph) has no "
-                          f"{exc.args[0] if exc.args else ''!r} field") from None
     except Exception as exc:  # noqa: BLE001 - nir/h5py raise many types on malformed files
+        failing = _failing_node(p)
+        if isinstance(exc, KeyError):  # str(KeyError) is only the key, quoted: "'type'"
+            field = repr(exc.args[0] if exc.args else "")
+            raise NeuroqError(f"{p} is not a readable NIR graph: "
+                              + (f"node {failing[0]!r} has no {field} field" if failing
+                                 else f"a node (or the graph) has no {field} field")) from None
         loop = _stored_cycle(p)
         said = (f" (its edges form a cycle, {' -> '.join(loop)}: a recurrent connection; "
                 "neuroq reads feed-forward sequential graphs only)" if loop else "")
-        raise NeuroqError(f"{p} is not a readable NIR graph: {exc}{said}") from None
+        where = f"node {failing[0]!r}: " if failing else ""
+        raise NeuroqError(f"{p} is not a readable NIR graph: {where}{exc}{said}") from None
+
+
+def _failing_node(path: Path) -> tuple[str, Exception] | None:
+    """(name, error) of the first node of the NIR file at `path` that nir's own node reader
+    (nir.serialization.read_node) fails on, a nested graph's named "outer/inner"; None if
+    none does or the file cannot be walked. nir.read's errors name the field or the class,
+    never the node (an outsider's deleted 'type' was "a node (or the graph)")."""
+    import h5py
+    from nir.serialization import read_node
+
+    def failing(nodes: Any, prefix: str) -> tuple[str, Exception] | None:
+        for name in nodes:
+            group = nodes[name]
+            try:
+                read_node(group)
+            except Exception as exc:  # noqa: BLE001 - whatever nir raises for this node
+                nested = ("type" in group and group["type"][()] == b"NIRGraph"
+                          and "nodes" in group)
+                return (failing(group["nodes"], f"{prefix}{name}/") if nested else None
+                        ) or (f"{prefix}{name}", exc)
+        return None
+
+    try:
+        with h5py.File(path, "r") as f:
+            return failing(f["node"]["nodes"], "")
+    except Exception:  # noqa: BLE001 - any malformed file: no node to name
+        return None
 
 
 def _stored_cycle(path: Path) -> list[str]:

@@ -269,9 +269,21 @@ def test_an_unreadable_graph_says_what_it_lacks_or_that_it_cycles(tmp_path):
     nir.write(path, _chain_graph(_lif()))
     with h5py.File(path, "r+") as f:
         del f["node"]["nodes"]["lif"]["type"]
-    with pytest.raises(NeuroqError, match=r"not a readable NIR graph: a node \(or the graph\) "
-                                          r"has no 'type' field$"):
+    with pytest.raises(NeuroqError, match=r"not a readable NIR graph: node 'lif' has no "
+                                          r"'type' field$"):
         read_graph(path)
+    nir.write(path, _chain_graph(_lif()))  # a parameter, not the type (the recheck: the
+    with h5py.File(path, "r+") as f:  # node was not named)
+        del f["node"]["nodes"]["fc"]["weight"]
+    with pytest.raises(NeuroqError, match=r"not a readable NIR graph: node 'fc': .*missing 1 "
+                                          r"required positional argument: 'weight'$"):
+        read_graph(path)
+    nir.write(path, _chain_graph(_lif()))  # the graph's own field
+    with h5py.File(path, "r+") as f:
+        del f["node"]["edges"]
+    with pytest.raises(NeuroqError, match=r"not a readable NIR graph: [^']*'edges'") as err:
+        read_graph(path)
+    assert "node '" not in str(err.value)  # every node reads: none is blamed
     nodes = {"input": nir.Input(np.array([4])),
              "fc": nir.Affine(np.ones((3, 4), np.float32), np.zeros(3, np.float32)),
              "lif": _lif(), "fc2": nir.Affine(np.ones((2, 3), np.float32),

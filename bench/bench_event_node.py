@@ -395,6 +395,7 @@ def main() -> int:
             "events_sent": n_events, "events_decoded": int(s.get("events", 0)),
             "events_skipped": int(s.get("events_skipped", 0)),
             "periods_expected": periods, "actions_published": int(s.get("actions", 0)),
+            "stale_periods": int(s.get("stale_periods", 0)),  # behind: not acted on
             "actions_received_here": bench.actions,
             "act_latency_median_ms": float(s.get("act_latency_median_ms", "nan")),
             "act_latency_p99_ms": float(s.get("act_latency_p99_ms", "nan")),

@@ -61,8 +61,10 @@ from a best-effort one), batch_ms (float, 2: the node takes the queued packets t
 when a live camera's period completes and otherwise every batch_ms; 0: each packet as it
 arrives), evt3_decoder (auto | evt3 | numpy: auto takes the `evt3` package where it is
 installed; evt3 refuses to activate without it), max_gap_periods (int, 3: of a run of empty
-periods, after a silence or a stall, the last this many are acted on), diagnostics_period_s
-(float), latency_window (int).
+periods, after a silence or a stall, the last this many are acted on), max_lag_periods
+(int, 3: a complete period that ended more than this many periods before the newest camera
+time, when the node fell behind or packets came late, is not acted on; 0: every period is),
+diagnostics_period_s (float), latency_window (int).
 """
 
 from __future__ import annotations
@@ -92,8 +94,10 @@ from neuroq.deploy.events.mono import NS_PER_US
 from neuroq.deploy.events.stream import (
     BACKLOG_DELAY_S,
     DEFAULT_MAX_GAP_PERIODS,
+    DEFAULT_MAX_LAG_PERIODS,
     PeriodWindower,
     TakeScheduler,
+    fresh_periods,
 )
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.cdr import EventPacketReader, serialize_joy
@@ -174,7 +178,7 @@ numbering (held until the next packet tells); the next of a restarted numbering 
 after the held one)."""
 PROBLEM_COUNTERS = ("lost_packets", "reordered_packets", "seq_backwards", "bad_messages",
                     "callback_errors", "sensor_size_mismatch", "camera_restarts", "late_events",
-                    *DecodeStats.REPORTED)
+                    "stale_periods", *DecodeStats.REPORTED)
 """Counters whose growth turns the diagnostics to WARN (for WARN_HOLD_S). Not
 skipped_periods: a camera that sent nothing for a while (a `mono` stream has no time words
 to fill a silence) is no fault."""
@@ -226,6 +230,10 @@ class EventPolicyNode(Node):
         max_gap = declare(self, "max_gap_periods", DEFAULT_MAX_GAP_PERIODS,
                           "empty periods acted on after a silence, at most",
                           int_range=(1, 100000))
+        self._max_lag = declare(self, "max_lag_periods", DEFAULT_MAX_LAG_PERIODS,
+                                "periods a complete period may end before the newest "
+                                "camera time and still be acted on (0: no bound)",
+                                int_range=(0, 100000))
         period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
                          float_range=(0.05, 60.0))
         window = declare(self, "latency_window", 1000,
@@ -262,7 +270,7 @@ class EventPolicyNode(Node):
         self.counters = {"packets": 0, "lost_packets": 0, "reordered_packets": 0,
                          "seq_backwards": 0,
                          "sensor_size_mismatch": 0, "actions": 0, "policy_failures": 0,
-                         "callback_errors": 0, "camera_restarts": 0,
+                         "callback_errors": 0, "camera_restarts": 0, "stale_periods": 0,
                          "bad_messages": 0, "take_ticks": 0}
         self._last_seq: int | None = None  # the newest seq (see _count_seq)
         self._missing: set[int] = set()  # seqs counted lost lately (see _count_seq)
@@ -280,6 +288,7 @@ class EventPolicyNode(Node):
         self._log = ThrottledLog(self.get_logger())
         # restarts are logged apart: a flood of bad-input lines must not hide one
         self._restart_log = ThrottledLog(self.get_logger())
+        self._stale_log = ThrottledLog(self.get_logger())  # a backlog, apart from bad input
         self._started = time.monotonic()
         self._rate_mark: tuple[float, int] | None = None  # (monotonic s, events) last reported
         self._last: Any = None
@@ -510,8 +519,17 @@ class EventPolicyNode(Node):
         now = max(self._last_event_us, t_words)
         before, skipped_before = self._camera_us, self.windower.counters.skipped_periods
         self._camera_us = now
+        periods, stale = fresh_periods(self.windower.complete(now), now,
+                                       self.windower.period_us, self._max_lag)
+        if stale:  # a backlog: its actions would come late, one after the other
+            self.counters["stale_periods"] += stale
+            self._stale_log.warning(
+                f"{stale} complete periods not acted on: they ended more than "
+                f"{self._max_lag} periods ({self._max_lag * self.windower.period_us} us) "
+                f"before the newest camera time, {now} us (the node fell behind, or packets "
+                "came late); acting on the newest (max_lag_periods)")
         acted = 0
-        for period in self.windower.complete(now):
+        for period in periods:
             acted += self._act(period, msgs[-1].header.frame_id)
         skipped = self.windower.counters.skipped_periods - skipped_before
         if skipped:  # not a fault (a silent mono camera), but a stall reads the same
@@ -650,7 +668,7 @@ class EventPolicyNode(Node):
                 self._recent[name] = self._recent.get(name, 0) + n
         if now - self._warned_at < WARN_HOLD_S:
             level = LEVEL_WARN
-            message = (f"bad input or lost data in the last {WARN_HOLD_S:g} s: "
+            message = (f"bad input, lost data or late periods in the last {WARN_HOLD_S:g} s: "
                        + ", ".join(f"{name} +{n}" for name, n in self._recent.items()))
         # two cameras on one events topic interleave their seq (lost, restarted: their
         # events mixed), two policies on one action topic drive one robot

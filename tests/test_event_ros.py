@@ -40,10 +40,11 @@ def artifact(tmp_path_factory):
     return str(make_event_artifact(tmp_path_factory.mktemp("event_art")))
 
 
-def _event_node(artifact, evt3_decoder="auto"):
+def _event_node(artifact, evt3_decoder="auto", **params):
     return lambda ctx: EventPolicyNode(context=ctx, parameter_overrides=[
         Parameter("artifact", value=artifact), Parameter("diagnostics_period_s", value=0.1),
-        Parameter("evt3_decoder", value=evt3_decoder)])
+        Parameter("evt3_decoder", value=evt3_decoder),
+        *(Parameter(name, value=value) for name, value in params.items())])
 
 
 def _packet(seq, data, encoding="evt3", width=32, height=32, time_base=0):
@@ -284,7 +285,8 @@ def test_the_node_acts_as_the_policy_does_on_each_periods_events():
     are decoded, `act_spikes`) gives every action and Q-value that decoding the packets
     to event arrays, cutting them into periods and `act_events` give: the shipped event
     artifact, 400 ms of sensor-like bursts with a 55 ms silence, taken in batches of 1 to
-    12 packets."""
+    12 packets. (max_lag_periods 0: a batch spanning the silence would leave out the period
+    before it as stale, `test_a_backlog_is_acted_on_from_its_newest_periods` below.)"""
     from pathlib import Path
 
     from neuroq.deploy.events import PacketDecoder
@@ -312,7 +314,7 @@ def test_the_node_acts_as_the_policy_does_on_each_periods_events():
                                             if events.size else -1)):
             info = policy.act_events(period.events, period.start_us)
             want.append((period.index, info.action, info.q.tolist()))
-    with spinning(_event_node(artifact)) as (node,):
+    with spinning(_event_node(artifact, max_lag_periods=0)) as (node,):
         assert node.active, node.refusal
         got = []
         act = node.policy.act_spikes
@@ -364,11 +366,52 @@ def test_a_stall_acts_on_the_newest_empty_periods_only_and_says_so(artifact):
         t = 3_030_000  # the stall: 2 s later, the stream goes on
         node.handle_packets([_packet(seq, _evt3([1, 2], [5, 5], [t + 1, t + 500], [1, 1]))])
         s = node.stats()
-    # periods 102-302 completed: 102 (its events) and the newest 3 (300-302) acted on
-    assert s["actions"] - before["actions"] == 1 + 3, s
-    assert s["skipped_periods"] == 201 - 4, s
+    # periods 102-302 completed: the newest 3 (300-302) acted on; 102 (its events) was
+    # handed out but not acted on, as it ended 2 s before (max_lag_periods, below)
+    assert s["actions"] - before["actions"] == 3, s
+    assert s["skipped_periods"] == 201 - 4 and s["stale_periods"] == 1, s
     assert any(line.startswith("197 empty periods skipped: camera time went from 1029500 "
                                "us to 3030500 us") for line in lines), lines
+
+
+def test_a_backlog_is_acted_on_from_its_newest_periods(artifact):
+    """A node that fell behind (here: 60 ms of 1 ms packets taken at once, every period
+    with events) acted on every period of the backlog, one stale action after the other
+    (stop 38's known-left list). Periods that ended more than max_lag_periods (3) before
+    the newest camera time are counted in stale_periods and logged, not acted on; 0 acts
+    on all, as before."""
+    from neuroq.deploy.events.stream import DEFAULT_MAX_LAG_PERIODS
+
+    assert DEFAULT_MAX_LAG_PERIODS == 3
+
+    def backlog(node, lines):
+        class Recorder:
+            def warning(self, text):
+                lines.append(text)
+
+        node._stale_log = Recorder()
+        acted = []
+        act = node._act
+        node._act = lambda period, frame: acted.append(period.index) or act(period, frame)
+        packets = [_packet(k, _evt3([1, 2], [5, 5], [k * 1000 + 1, k * 1000 + 500], [1, 1]))
+                   for k in range(61)]
+        node.handle_packets(packets[:1])  # camera time known: period 0 open
+        node.handle_packets(packets[1:])  # 60 ms at once: periods 0-5 complete
+        return acted, node.stats()
+
+    lines: list[str] = []
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        acted, stats = backlog(node, lines)
+    # newest camera time 60.5 ms: periods ending at or after 30.5 ms (3, 4, 5) are acted on
+    assert acted == [3, 4, 5] and stats["stale_periods"] == 3, (acted, stats)
+    assert stats["periods"] == 6 and stats["skipped_periods"] == 0
+    assert lines and lines[0].startswith("3 complete periods not acted on: they ended more "
+                                         "than 3 periods (30000 us) before the newest camera "
+                                         "time, 60500 us"), lines
+    with spinning(_event_node(artifact, max_lag_periods=0)) as (node,):
+        acted, stats = backlog(node, [])
+    assert acted == [0, 1, 2, 3, 4, 5] and stats["stale_periods"] == 0
 
 
 def test_a_sensor_of_another_size_and_lost_packets_are_logged(artifact):

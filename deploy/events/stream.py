@@ -39,6 +39,26 @@ skipped (counted). At 100 an outsider's 2 s driver stall made the event node act
 empty periods long past within 90 ms (stop 37). Periods with events are all handed out."""
 
 
+DEFAULT_MAX_LAG_PERIODS = 3
+"""A complete period whose end lies more than this many periods before the newest camera
+time is not acted on by the event node (`fresh_periods`; 30 ms at 10 ms periods): a node
+that fell behind, or packets that came late, would otherwise act on every period of the
+backlog, one stale action after the other (stop 38's known-left list). 0: act on all."""
+
+
+def fresh_periods(periods: list, now_us: int, period_us: int, max_lag_periods: int
+                  ) -> tuple[list, int]:
+    """(the periods to act on, how many were left out) of `periods` (complete, oldest
+    first, each with `end_us`) at camera time `now_us`: those with now_us - end_us <=
+    max_lag_periods * period_us. The newest complete period always qualifies (it ends less
+    than one period before now_us). max_lag_periods 0 keeps every period."""
+    if max_lag_periods <= 0 or not periods:
+        return periods, 0
+    oldest_end = now_us - max_lag_periods * period_us
+    kept = [p for p in periods if p.end_us >= oldest_end]
+    return kept, len(periods) - len(kept)
+
+
 def evt3_time_us(decoder) -> int:
     """Camera time an EVT 3.0 stream has reached (-1 before its first TIME_HIGH): `decoder`
     is a `PacketDecoder`, a stream decoder of `make_evt3_decoder` (either kind) or the
@@ -338,5 +358,6 @@ class TakeScheduler:
         return 1.0 / REAL_TIME_TOLERANCE <= rate <= REAL_TIME_TOLERANCE
 
 
-__all__ = ["DEFAULT_MAX_GAP_PERIODS", "EventCollector", "Period", "PeriodWindower",
-           "TakeScheduler", "WindowerCounters", "evt3_time_us"]
+__all__ = ["DEFAULT_MAX_GAP_PERIODS", "DEFAULT_MAX_LAG_PERIODS", "EventCollector", "Period",
+           "PeriodWindower", "TakeScheduler", "WindowerCounters", "evt3_time_us",
+           "fresh_periods"]

@@ -277,10 +277,21 @@ def action_delay(action_times: list[tuple[float, int]], sent_s: list[float],
     delays = [recv - sent_s[k] for recv, end_ns in action_times
               if 0 <= (k := end_ns // 1000 // packet_us) < len(sent_s)]
     if not delays:
-        return {"action_delay_median_ms": "n/a", "action_delay_p99_ms": "n/a"}
+        return {"action_delay_median_ms": "n/a", "action_delay_p99_ms": "n/a",
+                "action_delay_max_ms": "n/a", "actions_over_30ms": 0}
     median, p99 = np.percentile(delays, [50, 99]) * 1e3
     return {"action_delay_median_ms": round(float(median), 3),
-            "action_delay_p99_ms": round(float(p99), 3)}
+            "action_delay_p99_ms": round(float(p99), 3),
+            "action_delay_max_ms": round(float(max(delays)) * 1e3, 3),
+            "actions_over_30ms": int(sum(d > 0.030 for d in delays))}  # 3 periods late
+
+
+def stall(node: subprocess.Popen, seconds: float) -> None:
+    """Stop the node's process for `seconds` (SIGSTOP, SIGCONT on the way out); packets go
+    on queueing in its reader meanwhile. A timer thread lets it go, so the packets this
+    process sends keep their pace."""
+    os.kill(node.pid, signal.SIGSTOP)
+    threading.Timer(seconds, os.kill, (node.pid, signal.SIGCONT)).start()
 
 
 def spin_for(node: Node, seconds: float) -> None:
@@ -313,6 +324,12 @@ def main() -> int:
                          "(raw: serialized bytes in a callback each; typed: message objects; "
                          "take: taken once per 10 ms period by a timer of the executor; "
                          "thread: the same takes by a thread of the node's own)")
+    ap.add_argument("--max-lag-periods", type=int, default=None,
+                    help="the node's max_lag_periods (default: the node's, 3; 0: act on "
+                         "every period of a backlog)")
+    ap.add_argument("--stall-ms", type=float, default=0.0,
+                    help="stop the node (SIGSTOP) this long halfway through the stream, "
+                         "then let it go on (SIGCONT): a node that fell behind (default: 0)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/event_node.json"))
     args = ap.parse_args()
     if not 0 < args.seconds <= 60 or not 0 < args.rate <= 1e8:
@@ -337,7 +354,9 @@ def main() -> int:
                    "-p", f"reliable:={str(args.reliable).lower()}",
                    "-p", f"evt3_decoder:={args.evt3_decoder}",
                    *(["-p", f"batch_ms:={args.batch_ms}"] if args.batch_ms is not None
-                     else [])]
+                     else []),
+                   *(["-p", f"max_lag_periods:={args.max_lag_periods}"]
+                     if args.max_lag_periods is not None else [])]
     node = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     result: dict = {}
@@ -361,6 +380,8 @@ def main() -> int:
                 spin_for(bench, delay)
             bench.pub.publish(msg)
             sent_s.append(time.monotonic())
+            if args.stall_ms > 0 and k == len(msgs) // 2:  # the node falls behind
+                stall(node, args.stall_ms / 1e3)
         send_s = time.monotonic() - t0
         # Drain: until the node has reported every packet, or DRAIN_IDLE_REPORTS reports in
         # a row gave the same count (the rest was lost; a node busy with a backlog reports

@@ -181,7 +181,7 @@ def plot_energy(rep: Report, path: Path) -> None:
 def plot_sweep(rep: Report, path: Path) -> None:
     plt = _plt()
     rows = [r for r in rep.sweep if "return_mean" in r]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(7, 4.9))
     if not rows:
         ax.text(0.5, 0.5, "return against T: unavailable", ha="center", transform=ax.transAxes)
     else:
@@ -208,10 +208,11 @@ def plot_sweep(rep: Report, path: Path) -> None:
                      alpha=0.6, label="dynamic energy, low [modeled]")
             ax2.set_yscale("log")
             ax2.set_ylabel("SpiNNaker2 energy per action [J]")
-            ax2.legend(fontsize=8, loc="lower right")
-        ax.legend(fontsize=8, loc="upper left")
+        # one legend below the axes: inside them it hid points of the curves
+        handles = [h for a in fig.axes for h in a.get_legend_handles_labels()[0]]
+        fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=2, frameon=False)
     ax.set_title("Return against T (same weights, only T changed)")
-    _save(plt, fig, path)
+    _save(plt, fig, path, rect=(0, 0.14 if rows else 0, 1, 1))
 
 
 def plot_spikes(rep: Report, path: Path) -> None:

@@ -245,6 +245,8 @@ class EventPolicyNode(Node):
         # from run_node), not a refusal to activate
         check_choice("backend", self._backend, BACKENDS)
         check_choice("evt3_decoder", self._evt3_decoder, EVT3_DECODERS)
+        if policy is None and not self._artifact:  # a bad parameter too, as the policy node's
+            raise NeuroqError(empty_artifact(self, "dvs_pan_tracking"))  # (it exited 1)
         try:
             self.policy = policy if policy is not None else self._load()
             encoder = self.policy.encoder
@@ -335,8 +337,6 @@ class EventPolicyNode(Node):
         return PeriodWindower(period_us, max_gap, collect=collect, **extra)
 
     def _load(self) -> Any:
-        if not self._artifact:
-            raise NeuroqError(empty_artifact(self, "dvs_pan_tracking"))
         from neuroq.deploy.policy import load_policy
 
         return load_policy(self._artifact, backend=self._backend)

@@ -185,9 +185,14 @@ def test_event_node_refuses_a_non_event_artifact(tmp_path):
     path = str(make_tiny_artifact(tmp_path / "cartpole"))
     with spinning(_event_node(path)) as (node,):
         assert not node.active and "not 'event'" in node.refusal
-    # an empty one is told a shipped artifact it runs (it was told cartpole, then refused)
-    with spinning(_event_node("")) as (node,):
-        assert not node.active and "shipped one by name: dvs_pan_tracking)" in node.refusal
+    # an empty one is a bad parameter (status 2, as the policy node's; it was a refusal,
+    # status 1, an outsider) and names a shipped artifact it runs (it was told cartpole)
+    from neuroq.deploy.errors import NeuroqError
+
+    with pytest.raises(NeuroqError, match=r"parameter 'artifact' is empty: .*shipped one by "
+                                          r"name: dvs_pan_tracking\)"):
+        with spinning(_event_node("")):
+            pass
 
 
 def test_an_artifact_that_failed_its_gate_is_named_when_the_event_node_activates(

@@ -78,12 +78,13 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from rclpy.utilities import get_rmw_implementation_identifier
 from sensor_msgs.msg import Joy
 
 from neuroq.deploy.control import NS_PER_S
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, counted
 from neuroq.deploy.events import (
     EVT3_DECODERS,
     DecodeStats,
@@ -107,6 +108,7 @@ from neuroq.ros_nodes.diagnostics import (
     LEVEL_WARN,
     Crowding,
     diagnostic_array,
+    foreign_publishers,
 )
 from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import EVENT_PACKET, message_class
@@ -182,6 +184,10 @@ PROBLEM_COUNTERS = ("lost_packets", "reordered_packets", "seq_backwards", "bad_m
 """Counters whose growth turns the diagnostics to WARN (for WARN_HOLD_S). Not
 skipped_periods: a camera that sent nothing for a while (a `mono` stream has no time words
 to fill a silence) is no fault."""
+PACKET_SILENCE_WARN_S = 1.0
+"""The diagnostics turn WARN once no packet has come for this long (s; 100 control periods
+of 10 ms), naming how long: a camera that stopped was reported OK for good (an outsider). A
+camera sends packets while it runs, time words too when no pixel fires."""
 REORDER_WINDOW = 64
 """Packets counted as lost that are remembered, so that one arriving late (out of order)
 is counted as reordered instead of lost (the newest this many)."""
@@ -224,7 +230,7 @@ class EventPolicyNode(Node):
         self._evt3_decoder = declare(
             self, "evt3_decoder", "auto", "EVT 3.0 decoder: auto (the evt3 package where "
             "installed, else numpy), evt3 or numpy", choices=EVT3_DECODERS)
-        reliable = declare(self, "reliable", False,
+        reliable = self._reliable = declare(self, "reliable", False,
                            "subscribe reliable (lossless, but matches only reliable "
                            "publishers) instead of best effort (matches any)")
         max_gap = declare(self, "max_gap_periods", DEFAULT_MAX_GAP_PERIODS,
@@ -293,6 +299,7 @@ class EventPolicyNode(Node):
         self._stale_log = ThrottledLog(self.get_logger())  # a backlog, apart from bad input
         self._started = time.monotonic()
         self._rate_mark: tuple[float, int] | None = None  # (monotonic s, events) last reported
+        self._packets_mark: tuple[float, int] | None = None  # (monotonic s, packets) at growth
         self._last: Any = None
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
         qos = command_qos(depth) if reliable else sensor_qos(depth)
@@ -676,11 +683,41 @@ class EventPolicyNode(Node):
             ((TOPIC_EVENTS, "cameras publish event packets"),
              (TOPIC_ACTION, "policies publish actions (this one among them)")),
             values, level, message)
+        if self._packets_mark is None or values["packets"] != self._packets_mark[1]:
+            self._packets_mark = (now, values["packets"])
+        silent_s = now - self._packets_mark[0]
         if values["packets"] == 0:
-            level, message = LEVEL_WARN, "no event packets yet"
+            level, message = LEVEL_WARN, "no event packets yet" + self._silence_hint()
+        elif silent_s >= PACKET_SILENCE_WARN_S:  # a camera that stopped read OK for good
+            values["last_packet_age_s"] = silent_s  # (an outsider's 2 s stall, and after)
+            level, message = LEVEL_WARN, (
+                f"no event packets for {silent_s:.1f} s: the camera stopped, or its packets "
+                f"no longer arrive{self._silence_hint()}")
         if values["policy_failures"]:
             level, message = LEVEL_ERROR, f"policy failed {values['policy_failures']} times"
         self._diag_pub.publish(diagnostic_array(self, level, message, self._backend, values))
+
+
+    def _silence_hint(self) -> str:
+        """Why no packet may arrive, for the diagnostics of a silence (read then only): no
+        publisher, publishers of another type, or best-effort publishers while this node
+        subscribes reliable, which DDS never matches (an outsider's node said only "no
+        event packets yet"; only the driver's rclpy printed "incompatible QoS")."""
+        topic = self.resolve_topic_name(TOPIC_EVENTS)
+        publishers = self.get_publishers_info_by_topic(topic)
+        if not publishers:
+            return f": nothing publishes {topic}"
+        foreign = foreign_publishers(self, TOPIC_EVENTS, EVENT_PACKET)
+        if foreign:
+            return (f": {topic} is published as {', '.join(foreign)}, this node reads "
+                    f"{EVENT_PACKET}")
+        best_effort = sum(p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+                          for p in publishers)
+        if self._reliable and best_effort:
+            return (f": {counted(best_effort, 'publisher')} of {topic} "
+                    f"{'is' if best_effort == 1 else 'are'} best effort and this node "
+                    "subscribes reliable, which DDS never matches (set reliable:=false)")
+        return ""
 
 
 def _never_called(_data: bytes) -> None:

@@ -679,3 +679,56 @@ def test_two_cameras_on_one_events_topic_are_named_in_diagnostics(artifact):
             for _, m in probe.messages("/diagnostics")[-2:] for st in m.status]
         del pubs
         second.destroy_node()
+
+
+def _event_status(probe):
+    """(message, values) of the event node's newest diagnostics, (None, {}) before any."""
+    for _, m in reversed(probe.messages("/diagnostics")):
+        for st in m.status:
+            if st.name.endswith("neuroq_event_policy"):
+                return st.message, {kv.key: kv.value for kv in st.values}
+    return None, {}
+
+
+def test_a_camera_that_stops_is_reported_and_a_resumed_one_is_ok_again(artifact):
+    """An outsider's camera stalled for 2 s, then stopped: the diagnostics said "running",
+    level OK, throughout and for good after. Once no packet has come for
+    PACKET_SILENCE_WARN_S they say so, with how long; packets again: OK."""
+    from neuroq.ros_nodes.event_node import PACKET_SILENCE_WARN_S
+
+    assert PACKET_SILENCE_WARN_S == 1.0
+    with spinning(_event_node(artifact), lambda ctx: Probe(ctx)) as (node, probe):
+        assert node.active, node.refusal
+        probe.watch(DiagnosticArray, "/diagnostics", command_qos())
+        node.handle_packets([_packet(0, _evt3([1], [5], [1000], [1]))])
+        assert wait_until(lambda: _event_status(probe)[0] == "running", 5.0), \
+            _event_status(probe)
+        assert "last_packet_age_s" not in _event_status(probe)[1]
+        assert wait_until(lambda: (_event_status(probe)[0] or "").startswith(
+            "no event packets for "), 5.0), _event_status(probe)
+        message, values = _event_status(probe)
+        assert message.endswith("s: the camera stopped, or its packets no longer arrive: "
+                                "nothing publishes /events"), message
+        assert float(values["last_packet_age_s"]) >= PACKET_SILENCE_WARN_S
+        node.handle_packets([_packet(1, _evt3([1], [5], [2000], [1]))])
+        assert wait_until(lambda: _event_status(probe)[0] == "running", 5.0), \
+            _event_status(probe)
+
+
+def test_no_packets_names_a_best_effort_camera_a_reliable_node_never_matches(artifact):
+    """An outsider's best-effort driver and the node with reliable:=true: DDS never
+    matches them; the node said only "no event packets yet"."""
+    from neuroq.ros_nodes.qos import sensor_qos
+
+    with spinning(_event_node(artifact, reliable=True),
+                  lambda ctx: Probe(ctx)) as (node, probe):
+        assert node.active, node.refusal
+        probe.watch(DiagnosticArray, "/diagnostics", command_qos())
+        assert wait_until(lambda: _event_status(probe)[0] == "no event packets yet: nothing "
+                          "publishes /events", 5.0), _event_status(probe)
+        camera = probe.create_publisher(EventPacket, TOPIC_EVENTS, sensor_qos(10))
+        assert wait_until(lambda: _event_status(probe)[0] == (
+            "no event packets yet: 1 publisher of /events is best effort and this node "
+            "subscribes reliable, which DDS never matches (set reliable:=false)"), 10.0), \
+            _event_status(probe)
+        del camera

@@ -451,7 +451,11 @@ class ActuatorNode(Node):
         return values
 
     def _publish_diagnostics(self, periodic: bool = False) -> None:
-        """Publish `status` with `stats`."""
+        """Publish `status` with `stats`; periodic: first say what the throttled logs
+        suppressed since their last line (`ThrottledLog.flush`)."""
+        if periodic:
+            self._log.flush()
+            self._dog_log.flush()
         level, message = self.status(periodic)
         self._diag_pub.publish(diagnostic_array(self, level, message, self.robot.command.type,
                                                 self.stats()))

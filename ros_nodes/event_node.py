@@ -587,9 +587,10 @@ class EventPolicyNode(Node):
             c["lost_packets"] += gap
             if gap:
                 self._log.warning(
-                    f"{gap} packets lost before seq {seq} (best-effort delivery drops what "
-                    "the queue or the transport cannot hold: a slow node, large packets; "
-                    "see the reliable parameter)")
+                    f"{gap} packets missing before seq {seq}: lost, unless they arrive "
+                    "later, out of order (then counted as reordered_packets); best-effort "
+                    "delivery drops what the queue or the transport cannot hold: a slow "
+                    "node, large packets; see the reliable parameter")
             missing = self._missing
             missing.update((last + k) % SEQ_MODULUS
                            for k in range(max(1, gap + 1 - REORDER_WINDOW), gap + 1))
@@ -655,6 +656,11 @@ class EventPolicyNode(Node):
         """The diagnostics callback (the executor's thread only: the WARN state below is
         its own). The figures are read together under the node's lock (`stats`); building
         and publishing the message holds no lock, so the take thread is not kept waiting."""
+        # what the throttled logs suppressed since their last line (under the lock: the
+        # take thread logs too)
+        with self._lock:
+            for log in (self._log, self._restart_log, self._stale_log):
+                log.flush()
         values = self.stats()
         level, message = LEVEL_OK, "running"
         now = time.monotonic()

@@ -534,6 +534,7 @@ class PolicyNode(Node):
         return values
 
     def _publish_diagnostics(self) -> None:
+        self._log.flush()  # what the throttled log suppressed since its last line
         values = self.stats()
         level, message = self._period_status(values)
         self._diag_pub.publish(diagnostic_array(self, level, message, self._backend, values))

@@ -36,6 +36,17 @@ class ThrottledLog:
             self.suppressed = 0
         return text
 
+    def flush(self) -> None:
+        """Say how many lines were suppressed, if any, once `period_s` has passed since the
+        last line (for the nodes' diagnostics timers): a burst that ended left only its
+        first line, e.g. "corrupt_packets=3" for 10 corrupt packets (an outsider)."""
+        now = time.monotonic()
+        if self.suppressed and now - self._last_s >= self._period_s:
+            self._last_s = now
+            self._logger.warning(f"{self.suppressed} more lines like the last suppressed "
+                                 "since it (the diagnostics count every case)")
+            self.suppressed = 0
+
     def warning(self, text: str) -> None:
         line = self._due(text)
         if line is not None:

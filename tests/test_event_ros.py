@@ -441,7 +441,8 @@ def test_a_sensor_of_another_size_and_lost_packets_are_logged(artifact):
     assert s["sensor_size_mismatch"] == 1 and s["lost_packets"] == 3, s
     assert any("is from a 1280x720 sensor; this artifact's encoder takes 32x32" in line
                and "region of interest" in line for line in lines), lines
-    assert any(line.startswith("3 packets lost before seq 5") for line in lines), lines
+    assert any(line.startswith("3 packets missing before seq 5: lost, unless")
+               for line in lines), lines
 
 
 def test_the_take_thread_survives_an_error_and_ends_with_the_node(artifact):
@@ -732,3 +733,24 @@ def test_no_packets_names_a_best_effort_camera_a_reliable_node_never_matches(art
             "subscribes reliable, which DDS never matches (set reliable:=false)"), 10.0), \
             _event_status(probe)
         del camera
+
+
+def test_the_diagnostics_timer_says_how_many_warnings_a_burst_suppressed(artifact):
+    """An outsider's 10 corrupt packets left one line ("corrupt_packets=3") and nothing
+    after it: the node's diagnostics timer flushes its throttled logs' counts."""
+    from neuroq.ros_nodes.throttle import ThrottledLog
+
+    lines = []
+
+    class Recorder:
+        def warning(self, text):
+            lines.append(text)
+
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        node._log = ThrottledLog(Recorder(), period_s=0.3)
+        for k in range(10):
+            node.handle_packets([_packet(k, b"\xff" * 7)])  # undefined words, odd length
+        assert wait_until(lambda: any(" more lines like the last suppressed" in line
+                                      for line in lines), 5.0), lines
+    assert len(lines) == 2 and lines[1].startswith("9 more lines like the last"), lines

@@ -32,3 +32,28 @@ def test_suppressed_lines_are_counted_in_the_next_line(monkeypatch):
                             ("I", "c (5 more lines suppressed since the last one)"),
                             ("W", "d")]
     assert log.suppressed == 0
+
+
+def test_a_burst_that_ended_is_counted_by_flush(monkeypatch):
+    """An outsider's 10 corrupt packets left one line, "corrupt_packets=3", and nothing
+    after: the diagnostics timers flush the count once the period has passed."""
+    now = [100.0]
+    monkeypatch.setattr(throttle.time, "monotonic", lambda: now[0])
+    logger = Logger()
+    log = ThrottledLog(logger, period_s=1.0)
+    log.flush()  # nothing suppressed: nothing said
+    log.warning("a")
+    for k in range(9):
+        now[0] += 0.01
+        log.warning(f"b{k}")
+    log.flush()  # within the period: not yet
+    assert logger.lines == [("W", "a")]
+    now[0] += 1.0
+    log.flush()
+    log.flush()  # said once
+    assert logger.lines == [("W", "a"), ("W", "9 more lines like the last suppressed since "
+                                               "it (the diagnostics count every case)")]
+    assert log.suppressed == 0
+    now[0] += 0.5  # the flush counts as a line: the next within the period is suppressed
+    log.warning("c")
+    assert len(logger.lines) == 2 and log.suppressed == 1

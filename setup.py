@@ -90,6 +90,7 @@ NODES = {
     "neuroq_sim_robot": "neuroq.ros_nodes.sim_robot_node:main",
     "neuroq_event_node": "neuroq.ros_nodes.event_node:main",
     "neuroq_event_camera": "neuroq.ros_nodes.event_camera_node:main",
+    "neuroq_event_replay": "neuroq.ros_nodes.replay_command:main",  # not a node: a tool
 }
 SCRIPTS = {**({"neuroq": "neuroq.agents.cli.main:main"} if PROFILE == "full" else {}), **NODES}
 #: configs the training side reads; a robot install leaves them out

@@ -58,6 +58,8 @@ ROSDEP_ON_PYPI: dict[str, str | None] = {
 NO_ROSDEP_KEY = ["nir>=1.0.8"]
 NODE_EXECUTABLES = {"neuroq_policy_node", "neuroq_actuator_node", "neuroq_sim_robot",
                     "neuroq_event_node", "neuroq_event_camera"}
+#: the robot side's tools beside the nodes (a robot install has no `neuroq` command)
+TOOL_EXECUTABLES = {"neuroq_event_replay"}
 NODE_CONFIGS = {"cartpole_sim.yaml", "cartpole_robot.yaml", "acrobot_sim.yaml", "nav_sim.yaml",
                 "nav_robot.yaml"}
 ROBOT_INTERFACES = {"cartpole.yaml", "acrobot.yaml", "mountaincar.yaml", "nav.yaml"}
@@ -144,7 +146,7 @@ def test_install_tree_holds_the_robot_side_only(workspace):
     prefix = workspace["prefix"]
     share = prefix / "share" / PKG
     exes = {p.name for p in (prefix / "lib" / PKG).iterdir()}
-    assert exes == NODE_EXECUTABLES  # no `neuroq` training CLI in a robot install
+    assert exes == NODE_EXECUTABLES | TOOL_EXECUTABLES  # no `neuroq` training CLI
     assert {p.name for p in (share / "launch").glob("*.launch.py")} == {
         p.name for p in (workspace["source"] / "launch").glob("*.launch.py")}
     config = share / "config"
@@ -175,6 +177,24 @@ def test_python_imports_neuroq_from_the_install_and_finds_its_data(workspace, ro
         assert deploy.is_relative_to(workspace["prefix"]) and not deploy.is_symlink()
         assert facts["layout"] == "installed"
         assert Path(facts["root"]) == workspace["prefix"] / "share" / PKG
+
+
+def test_the_install_replays_a_recording_without_the_neuroq_command(workspace, tmp_path):
+    """An outsider's robot install could not replay (no `neuroq` command; `python -m
+    neuroq.ros_nodes.event_replay` exited 0 and published nothing): lib/neuroq has
+    neuroq_event_replay, with `neuroq replay`'s options and one-line errors."""
+    exe = workspace["prefix"] / "lib" / PKG / "neuroq_event_replay"
+    out = subprocess.run([str(exe), "--help"], env=workspace["env"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and "--speed" in out.stdout, out.stderr[-2000:]
+    # this robot venv has no event_camera_msgs (no wheel exists; rosdep_stand_ins): one line
+    out = subprocess.run([str(exe), str(tmp_path / "missing.raw")], env=workspace["env"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.startswith("neuroq_event_replay: error: message type "
+                                 "event_camera_msgs/EventPacket is not available: install "
+                                 "the event_camera_msgs package"), out.stderr[-2000:]
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr[-2000:]
 
 
 def test_symlink_install_links_to_the_sources(workspace):

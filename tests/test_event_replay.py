@@ -414,3 +414,34 @@ def test_replay_in_process_gives_its_signal_handlers_back(tmp_path):
     folder.mkdir()
     assert main(["replay", str(folder)]) == 2
     assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+def test_a_robot_install_replays_with_its_own_executable(tmp_path, capsys):
+    """A robot install (colcon) has no `neuroq` command: an outsider's `python -m
+    neuroq.ros_nodes.event_replay FILE` exited 0 and published nothing. The robot side's
+    `neuroq_event_replay` (`neuroq.ros_nodes.replay_command.main`, installed to lib/neuroq,
+    tests/test_colcon_install.py) replays with `neuroq replay`'s options and errors."""
+    import os
+    import subprocess
+    import sys
+
+    from neuroq.ros_nodes.replay_command import main
+    from tests.helpers.ros import EVENT_DOMAIN_ID
+
+    assert main([str(tmp_path / "missing.raw")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("neuroq_event_replay: error: event file not found: ")
+    assert len(err.strip().splitlines()) == 1, err
+    assert main([str(_pan(tmp_path / "x.raw")), "--width", "32"]) == 2
+    assert "--width and --height go together" in capsys.readouterr().err
+    # a whole replay, in a process of its own that never imports the training side
+    code = ("import sys; from neuroq.ros_nodes.replay_command import main; "
+            "rc = main(sys.argv[1:]); "
+            "assert not [m for m in sys.modules if m.startswith(('neuroq.agents', 'torch'))]; "
+            "sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.raw"), "--speed",
+                          "inf", "--topic", "robot_replay"], capture_output=True, text=True,
+                         env={**os.environ, "ROS_DOMAIN_ID": str(EVENT_DOMAIN_ID)},
+                         timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("replayed 3000 events in "), out.stdout

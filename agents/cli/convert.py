@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuroq.agents.cli.argtypes import episode_count, positive_int, seed, timesteps
+from neuroq.deploy.argtypes import episode_count, positive_int, seed, timesteps
 
 HELP = "convert a trained DQN to an 8-bit spiking Q-network"
 

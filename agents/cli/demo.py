@@ -25,7 +25,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from neuroq.agents.cli.argtypes import (
+from neuroq.agents.cli.finetune import randomization
+from neuroq.deploy.argtypes import (
     episode_count,
     gate_fraction,
     nonnegative_float,
@@ -33,7 +34,6 @@ from neuroq.agents.cli.argtypes import (
     seed,
     timesteps,
 )
-from neuroq.agents.cli.finetune import randomization
 from neuroq.deploy.errors import counted
 
 HELP = "run the whole pipeline on one environment (what `make demo` runs)"

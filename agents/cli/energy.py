@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuroq.agents.cli.argtypes import episode_count, positive_int, seed
+from neuroq.deploy.argtypes import episode_count, positive_int, seed
 
 HELP = "energy and latency per action: SpiNNaker2 (modeled) vs CPU and GPU, with a report"
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuroq.agents.cli.argtypes import episode_count, positive_int, seed
+from neuroq.deploy.argtypes import episode_count, positive_int, seed
 from neuroq.deploy.errors import counted
 from neuroq.deploy.seeds import seed_span
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuroq.agents.cli.argtypes import episode_count_or_0, gate_fraction
+from neuroq.deploy.argtypes import episode_count_or_0, gate_fraction
 from neuroq.deploy.errors import counted
 from neuroq.deploy.seeds import seed_span
 

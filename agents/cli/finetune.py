@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuroq.agents.cli.argtypes import (
+from neuroq.deploy.argtypes import (
     episode_count,
     episode_count_or_0,
     nonnegative_float,

@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuroq.agents.cli.argtypes import episode_count, positive_int, seed, timesteps
+from neuroq.deploy.argtypes import episode_count, positive_int, seed, timesteps
 
 HELP = "import a spiking network (NIR from snnTorch, Norse, ...) and make it chip-ready"
 

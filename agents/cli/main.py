@@ -12,7 +12,7 @@ Each subcommand lives in its own module, which defines
 so that `neuroq --help` and robot-side subcommands never import torch.
 User errors are `NeuroqError`: printed as one line on stderr, exit code 2; so are a missing
 extra and a bad command line (`OneLineParser`: an unknown option, a value of the wrong
-kind or range, from `neuroq.agents.cli.argtypes`).
+kind or range, from `neuroq.deploy.argtypes`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import argparse
 import shlex
 import sys
 
-from neuroq.agents.cli.argtypes import positive_float, seed, within
+from neuroq.deploy.argtypes import positive_float, seed, within
 
 HELP = "record an event env's DVS stream into a .raw (EVT 3.0) file, to replay"
 MAX_SECONDS = 3600.0

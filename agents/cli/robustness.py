@@ -27,7 +27,7 @@ import importlib.util
 import json
 import sys
 
-from neuroq.agents.cli.argtypes import (
+from neuroq.deploy.argtypes import (
     episode_count,
     nonnegative_float,
     nonnegative_int,

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuroq.agents.cli.argtypes import positive_int
+from neuroq.deploy.argtypes import positive_int
 
 HELP = "run a grid or random sweep over stage settings on Ray (resumable)"
 

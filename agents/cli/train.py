@@ -29,7 +29,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from neuroq.agents.cli.argtypes import nonnegative_float, positive_int, seed
+from neuroq.deploy.argtypes import nonnegative_float, positive_int, seed
 
 HELP = "train a DQN (stable-baselines3) for one or several seeds"
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuroq.agents.cli.argtypes import positive_int, seed
+from neuroq.deploy.argtypes import positive_int, seed
 
 HELP = "search DQN hyperparameters (Optuna TPE + median pruning) on Ray; resumable"
 

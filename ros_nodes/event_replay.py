@@ -299,3 +299,9 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     out.warnings = tuple(warnings)
     log(out.line(encoding))
     return out
+
+
+if __name__ == "__main__":  # `python -m neuroq.ros_nodes.event_replay FILE` ran nothing
+    from neuroq.ros_nodes.replay_command import main  # (an outsider): the command's
+
+    sys.exit(main())

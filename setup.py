@@ -85,12 +85,13 @@ def _data(target: str, pattern: str) -> tuple[str, list[str]]:
 PROFILE = _profile()
 FOLDERS = ROBOT_PACKAGES + (TRAINING_PACKAGES if PROFILE == "full" else ())
 NODES = {
-    "neuroq_policy_node": "neuroq.ros_nodes.policy_node:main",
-    "neuroq_actuator_node": "neuroq.ros_nodes.actuator_node:main",
-    "neuroq_sim_robot": "neuroq.ros_nodes.sim_robot_node:main",
-    "neuroq_event_node": "neuroq.ros_nodes.event_node:main",
-    "neuroq_event_camera": "neuroq.ros_nodes.event_camera_node:main",
-    "neuroq_event_replay": "neuroq.ros_nodes.replay_command:main",  # not a node: a tool
+    # through neuroq.ros_nodes.entry: a stop signal while the process starts exits 0
+    "neuroq_policy_node": "neuroq.ros_nodes.entry:policy_node",
+    "neuroq_actuator_node": "neuroq.ros_nodes.entry:actuator_node",
+    "neuroq_sim_robot": "neuroq.ros_nodes.entry:sim_robot",
+    "neuroq_event_node": "neuroq.ros_nodes.entry:event_node",
+    "neuroq_event_camera": "neuroq.ros_nodes.entry:event_camera",
+    "neuroq_event_replay": "neuroq.ros_nodes.entry:event_replay",  # not a node: a tool
 }
 SCRIPTS = {**({"neuroq": "neuroq.agents.cli.main:main"} if PROFILE == "full" else {}), **NODES}
 #: configs the training side reads; a robot install leaves them out

@@ -935,3 +935,36 @@ def test_a_board_address_for_the_emulator_is_named_in_a_warning(monkeypatch):
     with spinning(make) as (node,):
         assert node.active
     assert "board_ip '192.168.1.25' is not used: backend emulator runs no board" in said
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_while_a_node_process_starts_exits_0(tmp_path, sig):
+    """An outsider stopped a node 0.3 s after starting it: a KeyboardInterrupt traceback
+    and status -2 (SIGTERM: -15), while its modules were still importing. The executables
+    start in `neuroq.ros_nodes.entry`, which makes either signal exit 0 until the node's
+    own handlers take over. Here a module that signals itself while it imports stands in
+    for the node's."""
+    (tmp_path / "slow_start.py").write_text(
+        "import os, signal, time\n"
+        f"os.kill(os.getpid(), signal.{sig})\n"
+        "time.sleep(5)\n"  # still importing when the signal is handled
+        "def main():\n"
+        "    return 3\n")
+    code = "import sys; from neuroq.ros_nodes.entry import run; sys.exit(run('slow_start'))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0 and out.stderr == "", (out.returncode, out.stderr[-2000:])
+    # every executable setup.py installs starts there, and runs its module's main
+    import importlib
+
+    from tests.helpers.launch_prefix import setup_keywords
+
+    for line in setup_keywords("robot")["entry_points"]["console_scripts"]:
+        name, target = (part.strip() for part in line.split("="))
+        module, _, function = target.partition(":")
+        assert module == "neuroq.ros_nodes.entry", line
+        source = inspect.getsource(getattr(importlib.import_module(module), function))
+        started = re.search(r'run\("(neuroq\.ros_nodes\.\w+)"\)', source)
+        assert started and callable(importlib.import_module(started[1]).main), line

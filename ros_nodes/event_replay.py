@@ -140,6 +140,12 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
 
         return EventFile(chunks(), first[1], first[2], "the aedat package", lambda: -1,
                          lambda: "")
+    if os.path.isdir(p):  # as the readers say of a folder named *.raw (an outsider)
+        raise NeuroqError(f"{p} is a folder, not a file: give a Prophesee .raw (EVT 3.0) or "
+                          "an AEDAT 4 (.aedat4) file")
+    if not os.path.exists(p):
+        raise NeuroqError(f"event file not found: {p}: give a Prophesee .raw (EVT 3.0) or an "
+                          "AEDAT 4 (.aedat4) file")
     raise NeuroqError(f"{p}: give a Prophesee .raw (EVT 3.0) or an AEDAT 4 (.aedat4) file")
 
 

@@ -331,6 +331,11 @@ def _bad_input(tmp_path, case: str) -> list[str]:
                                                                   b"% end\n", 1))
     elif case == "folder":
         (tmp_path / "x.raw").mkdir()
+    elif case == "folder not named .raw":
+        (tmp_path / "recordings").mkdir()
+        return [str(tmp_path / "recordings")]
+    elif case == "missing, no suffix":
+        return [str(tmp_path / "recording")]
     elif case.startswith("--"):
         _pan(tmp_path / "x.raw")
         return [str(tmp_path / "x.raw"), *case.split(" ", 1)]
@@ -351,6 +356,8 @@ def _bad_input(tmp_path, case: str) -> list[str]:
     ("cut at a header line's end", "x.raw: ends inside its header (no '% end' line and no "
                                    "data after its last line, '% evt 3.0')"),
     ("folder", "x.raw is a folder, not a file"),
+    ("folder not named .raw", "is a folder, not a file: give a Prophesee .raw"),
+    ("missing, no suffix", "event file not found: "),
     ("two sizes in its header", f"x.raw: its format line gives a {W}x{H} sensor, its "
                                 "geometry line 640x480: give the sensor size (`neuroq replay "
                                 "--width W --height H`"),

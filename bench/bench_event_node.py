@@ -48,12 +48,14 @@ FLOOR_NODE_FLAG = "--floor-node"
 FLOOR_TYPED_FLAG = "--floor-typed"
 FLOOR_TAKE_FLAG = "--floor-take"
 FLOOR_THREAD_FLAG = "--floor-thread"
+BUSY_NODE_FLAG = "--busy-node"  # the event node, busy for the ms after it on SIGUSR1
 PERIOD_US = 10_000
 """The control period of the shipped event artifact (config/artifacts/dvs_pan_tracking) and
 of the event artifacts the pipeline exports by default, us: the periods a stream spans, and
 `--floor take`'s take interval."""
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-if FLOOR_NODE_FLAG not in sys.argv:  # the floor node is our child: it keeps our domain
+if FLOOR_NODE_FLAG not in sys.argv and BUSY_NODE_FLAG not in sys.argv:  # our children
+    # keep our domain
     os.environ["ROS_DOMAIN_ID"] = str(70 + os.getpid() % 10)
 
 import numpy as np  # noqa: E402
@@ -291,7 +293,14 @@ def stall(node: subprocess.Popen, seconds: float) -> None:
     on queueing in its reader meanwhile. A timer thread lets it go, so the packets this
     process sends keep their pace."""
     os.kill(node.pid, signal.SIGSTOP)
-    threading.Timer(seconds, os.kill, (node.pid, signal.SIGCONT)).start()
+
+    def go_on() -> None:
+        try:
+            os.kill(node.pid, signal.SIGCONT)
+        except ProcessLookupError:  # it ended meanwhile
+            pass
+
+    threading.Timer(seconds, go_on).start()
 
 
 def spin_for(node: Node, seconds: float) -> None:
@@ -324,12 +333,16 @@ def main() -> int:
                          "(raw: serialized bytes in a callback each; typed: message objects; "
                          "take: taken once per 10 ms period by a timer of the executor; "
                          "thread: the same takes by a thread of the node's own)")
-    ap.add_argument("--max-lag-periods", type=int, default=None,
-                    help="the node's max_lag_periods (default: the node's, 3; 0: act on "
-                         "every period of a backlog)")
+    ap.add_argument("--max-lag-ms", type=float, default=None,
+                    help="the node's max_lag_ms (default: the node's, 30; 0: act on every "
+                         "period of a backlog)")
     ap.add_argument("--stall-ms", type=float, default=0.0,
-                    help="stop the node (SIGSTOP) this long halfway through the stream, "
-                         "then let it go on (SIGCONT): a node that fell behind (default: 0)")
+                    help="stop the node's whole process (SIGSTOP, DDS included) this long "
+                         "halfway through the stream, then let it go on (default: 0)")
+    ap.add_argument("--busy-ms", type=float, default=0.0,
+                    help="keep the node's Python thread busy this long halfway through the "
+                         "stream (its executor holds the node's lock, as a long policy call "
+                         "or a garbage collection would; DDS goes on receiving) (default: 0)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/event_node.json"))
     args = ap.parse_args()
     if not 0 < args.seconds <= 60 or not 0 < args.rate <= 1e8:
@@ -348,15 +361,17 @@ def main() -> int:
                    *({"typed": [FLOOR_TYPED_FLAG], "take": [FLOOR_TAKE_FLAG],
                       "thread": [FLOOR_THREAD_FLAG]}.get(args.floor, []))]
     else:
-        command = [sys.executable, "-m", "neuroq.ros_nodes.event_node", "--ros-args",
+        command = [sys.executable, *([__file__, BUSY_NODE_FLAG, str(args.busy_ms)]
+                                     if args.busy_ms > 0 else
+                                     ["-m", "neuroq.ros_nodes.event_node"]), "--ros-args",
                    "-p", f"artifact:={args.artifact}", "-p", f"backend:={args.backend}",
                    "-p", "diagnostics_period_s:=0.25",
                    "-p", f"reliable:={str(args.reliable).lower()}",
                    "-p", f"evt3_decoder:={args.evt3_decoder}",
                    *(["-p", f"batch_ms:={args.batch_ms}"] if args.batch_ms is not None
                      else []),
-                   *(["-p", f"max_lag_periods:={args.max_lag_periods}"]
-                     if args.max_lag_periods is not None else [])]
+                   *(["-p", f"max_lag_ms:={float(args.max_lag_ms)}"]
+                     if args.max_lag_ms is not None else [])]
     node = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     result: dict = {}
@@ -382,6 +397,8 @@ def main() -> int:
             sent_s.append(time.monotonic())
             if args.stall_ms > 0 and k == len(msgs) // 2:  # the node falls behind
                 stall(node, args.stall_ms / 1e3)
+            if args.busy_ms > 0 and k == len(msgs) // 2:
+                os.kill(node.pid, signal.SIGUSR1)  # busy_node: its thread holds the lock
         send_s = time.monotonic() - t0
         # Drain: until the node has reported every packet, or DRAIN_IDLE_REPORTS reports in
         # a row gave the same count (the rest was lost; a node busy with a backlog reports
@@ -452,7 +469,29 @@ def main() -> int:
     return 0 if ok else 1
 
 
+def busy_node(busy_s: float):
+    """The event node, whose executor thread holds the node's lock for `busy_s` on each
+    SIGUSR1 (the bench's --busy-ms): its take thread waits meanwhile, as behind a long
+    policy call or a garbage collection, while Fast DDS goes on receiving and stamping the
+    packets' reception."""
+    from neuroq.ros_nodes.event_node import EventPolicyNode
+
+    node = EventPolicyNode()
+
+    def hold(_signum, _frame) -> None:
+        with node._lock:
+            time.sleep(busy_s)
+
+    signal.signal(signal.SIGUSR1, hold)
+    return node
+
+
 if __name__ == "__main__":
+    if BUSY_NODE_FLAG in sys.argv:
+        at = sys.argv.index(BUSY_NODE_FLAG)
+        busy = float(sys.argv[at + 1]) / 1e3
+        sys.exit(run_node(lambda: busy_node(busy), "event node (busy)",
+                          [sys.argv[0], *sys.argv[at + 2:]]))
     if FLOOR_NODE_FLAG in sys.argv:
         sys.exit(run_node(FloorNode, "floor node", [a for a in sys.argv
                                                      if a not in (FLOOR_NODE_FLAG,

@@ -61,10 +61,10 @@ from a best-effort one), batch_ms (float, 2: the node takes the queued packets t
 when a live camera's period completes and otherwise every batch_ms; 0: each packet as it
 arrives), evt3_decoder (auto | evt3 | numpy: auto takes the `evt3` package where it is
 installed; evt3 refuses to activate without it), max_gap_periods (int, 3: of a run of empty
-periods, after a silence or a stall, the last this many are acted on), max_lag_periods
-(int, 3: a complete period that ended more than this many periods before the newest camera
-time, when the node fell behind or packets came late, is not acted on; 0: every period is),
-diagnostics_period_s (float), latency_window (int).
+periods, after a silence or a stall, the last this many are acted on), max_lag_ms (float,
+30: a period whose completing packet the node received more than this long before it took
+it, when it fell behind, is not acted on; 0: every period is; needs reception times, which
+Fast DDS gives, and batch_ms > 0), diagnostics_period_s (float), latency_window (int).
 """
 
 from __future__ import annotations
@@ -95,10 +95,10 @@ from neuroq.deploy.events.mono import NS_PER_US
 from neuroq.deploy.events.stream import (
     BACKLOG_DELAY_S,
     DEFAULT_MAX_GAP_PERIODS,
-    DEFAULT_MAX_LAG_PERIODS,
+    DEFAULT_MAX_LAG_MS,
     PeriodWindower,
     TakeScheduler,
-    fresh_periods,
+    stale_prefix,
 )
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.cdr import EventPacketReader, serialize_joy
@@ -236,10 +236,14 @@ class EventPolicyNode(Node):
         max_gap = declare(self, "max_gap_periods", DEFAULT_MAX_GAP_PERIODS,
                           "empty periods acted on after a silence, at most",
                           int_range=(1, 100000))
-        self._max_lag = declare(self, "max_lag_periods", DEFAULT_MAX_LAG_PERIODS,
-                                "periods a complete period may end before the newest "
-                                "camera time and still be acted on (0: no bound)",
-                                int_range=(0, 100000))
+        self._max_lag_ms = declare(self, "max_lag_ms", DEFAULT_MAX_LAG_MS,
+                                   "a period whose completing packet was received more "
+                                   "than this many ms before the node took it is not "
+                                   "acted on (0: no bound)", float_range=(0.0, 10000.0))
+        if 0 < self._max_lag_ms <= batch_ms:  # every polled packet would wait that long
+            raise NeuroqError(f"max_lag_ms ({self._max_lag_ms:g}) must exceed batch_ms "
+                              f"({batch_ms:g}), or be 0 (no bound): a packet may wait "
+                              "batch_ms in the queue before it is taken")
         period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
                          float_range=(0.05, 60.0))
         window = declare(self, "latency_window", 1000,
@@ -299,7 +303,7 @@ class EventPolicyNode(Node):
         self._stale_log = ThrottledLog(self.get_logger())  # a backlog, apart from bad input
         self._started = time.monotonic()
         self._rate_mark: tuple[float, int] | None = None  # (monotonic s, events) last reported
-        self._packets_mark: tuple[float, int] | None = None  # (monotonic s, packets) at growth
+        self._last_packet_s: float | None = None  # monotonic s of the last message taken
         self._last: Any = None
         self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
         qos = command_qos(depth) if reliable else sensor_qos(depth)
@@ -426,20 +430,21 @@ class EventPolicyNode(Node):
         self.counters["take_ticks"] += 1
         taken_at = time.monotonic()
         with self._lock:
-            backlog, taken = False, 0
-            received_ns: list[int] | None = [] if self._reception_times else None
+            backlog, taken, newest_ns = False, 0, 0
             for _ in range(MAX_TAKE_PACKETS // MAX_BATCH_PACKETS):
+                received_ns: list[int] | None = [] if self._reception_times else None
                 received = self._take(MAX_BATCH_PACKETS, received_ns)
-                self._handle_received(received)
+                self._handle_received(received, received_ns)
                 taken += len(received)
+                newest_ns = received_ns[-1] if received_ns else newest_ns
                 backlog = len(received) == MAX_BATCH_PACKETS
                 if not backlog or time.monotonic() - taken_at > TICK_BUDGET_S:
                     break
             # the newest packet's reception (system clock), on the monotonic clock
             received_s = None  # not given by the middleware
-            if received_ns and received_ns[-1]:
+            if newest_ns:
                 mono_ns, system_ns = time.monotonic_ns(), time.time_ns()
-                received_s = (received_ns[-1] - system_ns + mono_ns) / NS_PER_S
+                received_s = (newest_ns - system_ns + mono_ns) / NS_PER_S
             delay = self._scheduler.delay_s(taken_at, self._camera_us,
                                             self.windower.completes_at_us(), taken, backlog,
                                             received_s)
@@ -451,24 +456,52 @@ class EventPolicyNode(Node):
         the node falls behind, batches grow and it catches up instead of dropping)."""
         self._handle_received([data, *self._take(MAX_BATCH_PACKETS - 1)])
 
-    def _handle_received(self, received: list) -> None:
-        batch = [p for p in map(self._packet, received) if p is not None]
+    def _handle_received(self, received: list, received_ns: list[int] | None = None) -> None:
+        """Handle the messages taken (serialized bytes), with their reception times (ns,
+        system clock) where the middleware gives them."""
+        if received:
+            self._last_packet_s = time.monotonic()  # a camera still sending (diagnostics)
+        if received_ns is not None and len(received_ns) == len(received):
+            pairs = [(p, t) for p, t in zip(map(self._packet, received), received_ns,
+                                            strict=True) if p is not None]
+            batch, times = [p for p, _ in pairs], [t for _, t in pairs]
+        else:
+            batch, times = [p for p in map(self._packet, received) if p is not None], None
         if not batch:
             return
         try:
-            self.handle_packets(batch)
+            self.handle_packets(batch, times)
         except Exception as exc:  # never let a bad packet stop the node
             self.counters["callback_errors"] += 1
             self._log.warning(
                 f"packets skipped after an internal error: {type(exc).__name__}: {exc}")
 
-    def handle_packets(self, msgs: list) -> int:
+    def handle_packets(self, msgs: list, received_ns: list[int] | None = None) -> int:
         """Decode consecutive packets, act on every period they complete; returns the number
-        of actions published. Holds the node's lock (the take thread may run beside)."""
+        of actions published. Holds the node's lock (the take thread may run beside).
+        received_ns: the packets' reception times (ns, system clock; 0: not known): the
+        periods that packets received more than max_lag_ms ago complete are counted in
+        stale_periods, not acted on (a backlog; `stale_prefix`)."""
         with self._lock:
-            return self._handle_packets(msgs)
+            self._last_packet_s = time.monotonic()  # a camera still sending (diagnostics)
+            old = 0
+            if received_ns and self._max_lag_ms > 0:
+                old = stale_prefix(received_ns,
+                                   time.time_ns() - int(self._max_lag_ms * NS_PER_S / 1e3))
+            if old:
+                stale = self._handle_packets(msgs[:old], act=False)
+                self.counters["stale_periods"] += stale
+                if stale:
+                    self._stale_log.warning(
+                        f"{stale} complete periods not acted on: the packets that completed "
+                        f"them came more than {self._max_lag_ms:g} ms before the node took "
+                        "them (it fell behind: a CPU stall, a backlog); acting on the "
+                        "periods of newer packets (max_lag_ms)")
+            return self._handle_packets(msgs[old:]) if old < len(msgs) else 0
 
-    def _handle_packets(self, msgs: list) -> int:
+    def _handle_packets(self, msgs: list, act: bool = True) -> int:
+        """Count and decode `msgs`; the number of periods they complete that were acted on,
+        or, with act False, of those left alone."""
         c = self.counters
         size = (self.encoder.width, self.encoder.height)
         # the packets after the newest seq, the only ones decoded; a restarted numbering
@@ -491,10 +524,11 @@ class EventPolicyNode(Node):
                     f"artifact's encoder takes {size[0]}x{size[1]} (events outside it are "
                     "skipped as out_of_sensor): set the camera's region of interest to that "
                     "size, or train on the camera's own")
-        return sum(self._decode_and_act(part) for part in parts if part)
+        return sum(self._decode_and_act(part, act) for part in parts if part)
 
-    def _decode_and_act(self, msgs: list) -> int:
-        """Decode consecutive packets of one numbering; act on every period they complete."""
+    def _decode_and_act(self, msgs: list, act: bool = True) -> int:
+        """Decode consecutive packets of one numbering; act on every period they complete
+        (act False: count them only); returns how many."""
         c = self.counters
         events, stats = self.decoder.decode_many(msgs, columns=True, drop_corrupt=True)
         t_words = self.decoder.time_us()
@@ -526,18 +560,10 @@ class EventPolicyNode(Node):
         now = max(self._last_event_us, t_words)
         before, skipped_before = self._camera_us, self.windower.counters.skipped_periods
         self._camera_us = now
-        periods, stale = fresh_periods(self.windower.complete(now), now,
-                                       self.windower.period_us, self._max_lag)
-        if stale:  # a backlog: its actions would come late, one after the other
-            self.counters["stale_periods"] += stale
-            self._stale_log.warning(
-                f"{stale} complete periods not acted on: they ended more than "
-                f"{self._max_lag} periods ({self._max_lag * self.windower.period_us} us) "
-                f"before the newest camera time, {now} us (the node fell behind, or packets "
-                "came late); acting on the newest (max_lag_periods)")
+        periods = self.windower.complete(now)
         acted = 0
         for period in periods:
-            acted += self._act(period, msgs[-1].header.frame_id)
+            acted += self._act(period, msgs[-1].header.frame_id) if act else 1
         skipped = self.windower.counters.skipped_periods - skipped_before
         if skipped:  # not a fault (a silent mono camera), but a stall reads the same
             self._log.warning(
@@ -689,16 +715,15 @@ class EventPolicyNode(Node):
             ((TOPIC_EVENTS, "cameras publish event packets"),
              (TOPIC_ACTION, "policies publish actions (this one among them)")),
             values, level, message)
-        if self._packets_mark is None or values["packets"] != self._packets_mark[1]:
-            self._packets_mark = (now, values["packets"])
-        silent_s = now - self._packets_mark[0]
-        if values["packets"] == 0:
+        last = self._last_packet_s  # any message taken, a bad one too (set by the takes)
+        if last is None:
             level, message = LEVEL_WARN, "no event packets yet" + self._silence_hint()
-        elif silent_s >= PACKET_SILENCE_WARN_S:  # a camera that stopped read OK for good
-            values["last_packet_age_s"] = silent_s  # (an outsider's 2 s stall, and after)
-            level, message = LEVEL_WARN, (
-                f"no event packets for {silent_s:.1f} s: the camera stopped, or its packets "
-                f"no longer arrive{self._silence_hint()}")
+        elif now - last >= PACKET_SILENCE_WARN_S:  # a camera that stopped read OK for good
+            values["last_packet_age_s"] = now - last  # (an outsider's 2 s stall, and after)
+            silence = (f"no event packets for {now - last:.1f} s: the camera stopped, or its "
+                       f"packets no longer arrive{self._silence_hint()}")
+            message = silence if level == LEVEL_OK else f"{silence}; also {message}"
+            level = LEVEL_WARN
         if values["policy_failures"]:
             level, message = LEVEL_ERROR, f"policy failed {values['policy_failures']} times"
         self._diag_pub.publish(diagnostic_array(self, level, message, self._backend, values))

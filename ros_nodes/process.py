@@ -230,6 +230,17 @@ def _init(args: list[str] | None) -> None:
         sys.stderr.flush()
 
 
+def init_rclpy(args: list[str]) -> None:
+    """`_init` for a command that is not a node (`neuroq_event_replay`): rcl's refusal of
+    its arguments (malformed --ros-args) is a NeuroqError of one line."""
+    from neuroq.deploy.errors import NeuroqError
+
+    try:
+        _init(args)
+    except _rclpy.RCLError as exc:
+        raise NeuroqError(_RCL_SOURCE_LOCATION.sub("", str(exc))) from None
+
+
 def _end_before_spinning(status: int) -> NoReturn:
     """End a node process whose node was built (DDS started) but never spun, with `status`
     and without tearing DDS down (module docstring): write out the log file (rcl's file
@@ -373,6 +384,9 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
                             "--help lists them)")
     fix_malloc_thresholds()  # before DDS and rclpy allocate their buffers
     profile = use_node_profile()  # before rclpy starts Fast DDS
+    # before init: a signal from here on is a stop request, the teardown bounded (the entry
+    # points' start-up handler would end the process with rclpy half started, a review)
+    install_stop_handlers()
     try:
         _init(args)
     except _rclpy.RCLError as exc:
@@ -392,7 +406,6 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
         if executor is not None:
             executor.shutdown()
 
-    install_stop_handlers()
     try:
         with warnings.catch_warnings():  # rclpy's own, after a name rcl refused (below)
             warnings.filterwarnings("ignore", "Failed to fini rosout publisher")

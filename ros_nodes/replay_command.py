@@ -19,6 +19,8 @@ from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError
 
 #: the robot install's executable (lib/neuroq, `ros2 run neuroq neuroq_event_replay`)
 EXECUTABLE = "neuroq_event_replay"
+#: where a command line's ROS arguments start (`ros2 run`, a launch file's Node action)
+ROS_ARGS = "--ros-args"
 
 DESCRIPTION = """Replay a recorded event file onto a ROS 2 event topic
 (event_camera_msgs/EventPacket).
@@ -30,7 +32,8 @@ as possible) in evt3 (or mono) encoding. Stops at the end of the file, after --m
 or after --max-seconds of camera time. A .raw file is decoded by the `evt3` package where it
 is installed, else by numpy (--evt3-decoder picks one; the summary line names it). Robot
 side: needs numpy and rclpy, not torch; a robot install (colcon) has it as
-`neuroq_event_replay`, with the same options.
+`neuroq_event_replay`, with the same options and ROS arguments after them (--ros-args -r
+events:=/dvs/events).
 
 Ctrl-C (SIGINT) or SIGTERM ends the replay at once, even in a long silence of the
 recording: the summary line then starts `stopped by SIGINT:` and the exit status is 0. A
@@ -72,7 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, prog: str = "neuroq replay") -> int:
     """Replay as `args` say; warnings on stderr as "<prog>: warning: ..."; NeuroqError for
     a user error."""
-    from neuroq.ros_nodes.process import stop_handlers
+    from neuroq.ros_nodes.process import init_rclpy, stop_handlers
 
     if (args.width is None) != (args.height is None):
         raise NeuroqError("--width and --height go together (the sensor size of a .raw file "
@@ -81,14 +84,14 @@ def run(args: argparse.Namespace, prog: str = "neuroq replay") -> int:
 
     with stop_handlers() as stop:  # first: a signal during start-up stops it too
         import rclpy
-        from rclpy.signals import SignalHandlerOptions
 
         from neuroq.ros_nodes.event_replay import replay
 
         # rclpy's own handlers would shut the context down under a publish ("publisher's
         # context is invalid", exit 1): the stop request ends the replay instead, and the
-        # teardown after it is bounded as a node's (TEARDOWN_LIMIT_S)
-        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        # teardown after it is bounded as a node's (TEARDOWN_LIMIT_S). neuroq_event_replay's
+        # --ros-args go to rcl
+        init_rclpy([prog, *(getattr(args, "ros_args", None) or [])])
         try:
             replay(args.file, args.speed, args.packet_us, args.encoding, args.topic,
                    args.frame_id, args.max_packets, args.max_seconds,
@@ -107,7 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog=EXECUTABLE, formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION.replace("neuroq replay", EXECUTABLE))
     add_arguments(parser)
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # what follows --ros-args goes to rclpy (remaps, a launch file's additions; an argparse
+    # error, exit 2, for `ros2 run ... --ros-args -r events:=/dvs/events`, a review)
+    cut = argv.index(ROS_ARGS) if ROS_ARGS in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.ros_args = argv[cut:]
     try:
         return run(args, EXECUTABLE)
     except NeuroqError as exc:

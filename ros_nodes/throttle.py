@@ -24,11 +24,13 @@ class ThrottledLog:
         self._period_s = period_s
         self._last_s = -period_s
         self.suppressed = 0  # lines not logged since the last one that was
+        self._newest: tuple[str, str] = ("warning", "")  # the newest suppressed: level, text
 
-    def _due(self, text: str) -> str | None:
+    def _due(self, text: str, level: str) -> str | None:
         now = time.monotonic()
         if now - self._last_s < self._period_s:
             self.suppressed += 1
+            self._newest = (level, text)
             return None
         self._last_s = now
         if self.suppressed:
@@ -37,22 +39,24 @@ class ThrottledLog:
         return text
 
     def flush(self) -> None:
-        """Say how many lines were suppressed, if any, once `period_s` has passed since the
-        last line (for the nodes' diagnostics timers): a burst that ended left only its
-        first line, e.g. "corrupt_packets=3" for 10 corrupt packets (an outsider)."""
-        now = time.monotonic()
-        if self.suppressed and now - self._last_s >= self._period_s:
-            self._last_s = now
-            self._logger.warning(f"{self.suppressed} more lines like the last suppressed "
-                                 "since it (the diagnostics count every case)")
-            self.suppressed = 0
+        """Once `period_s` has passed since the last line, log the newest suppressed line,
+        at its level, with how many were suppressed (for the nodes' diagnostics timers): a
+        burst that ended left only its first line, e.g. "corrupt_packets=3" for 10 corrupt
+        packets (an outsider). The throttle's clock is left alone: a line after the flush
+        is logged as it would have been (a review: a flush that counted as a line hid the
+        next warning for a second)."""
+        if self.suppressed and time.monotonic() - self._last_s >= self._period_s:
+            level, text = self._newest
+            n, self.suppressed = self.suppressed, 0
+            getattr(self._logger, level)(
+                f"{text} (the newest of {n} lines suppressed since the last one shown)")
 
     def warning(self, text: str) -> None:
-        line = self._due(text)
+        line = self._due(text, "warning")
         if line is not None:
             self._logger.warning(line)
 
     def info(self, text: str) -> None:
-        line = self._due(text)
+        line = self._due(text, "info")
         if line is not None:
             self._logger.info(line)

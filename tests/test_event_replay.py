@@ -441,13 +441,19 @@ def test_a_robot_install_replays_with_its_own_executable(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1, err
     assert main([str(_pan(tmp_path / "x.raw")), "--width", "32"]) == 2
     assert "--width and --height go together" in capsys.readouterr().err
+    # ROS arguments after the options go to rcl (ros2 run, a launch file); bad ones: a line
+    assert main([str(tmp_path / "x.raw"), "--ros-args", "-p"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("neuroq_event_replay: error: failed to initialize rcl: Couldn't "
+                          "parse trailing -p flag") and len(err.strip().splitlines()) == 1, err
     # a whole replay, in a process of its own that never imports the training side
     code = ("import sys; from neuroq.ros_nodes.replay_command import main; "
             "rc = main(sys.argv[1:]); "
             "assert not [m for m in sys.modules if m.startswith(('neuroq.agents', 'torch'))]; "
             "sys.exit(rc)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.raw"), "--speed",
-                          "inf", "--topic", "robot_replay"], capture_output=True, text=True,
+                          "inf", "--ros-args", "-r", "events:=robot_replay"],
+                         capture_output=True, text=True,
                          env={**os.environ, "ROS_DOMAIN_ID": str(EVENT_DOMAIN_ID)},
                          timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]

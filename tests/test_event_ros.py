@@ -290,8 +290,7 @@ def test_the_node_acts_as_the_policy_does_on_each_periods_events():
     are decoded, `act_spikes`) gives every action and Q-value that decoding the packets
     to event arrays, cutting them into periods and `act_events` give: the shipped event
     artifact, 400 ms of sensor-like bursts with a 55 ms silence, taken in batches of 1 to
-    12 packets. (max_lag_periods 0: a batch spanning the silence would leave out the period
-    before it as stale, `test_a_backlog_is_acted_on_from_its_newest_periods` below.)"""
+    12 packets."""
     from pathlib import Path
 
     from neuroq.deploy.events import PacketDecoder
@@ -319,7 +318,7 @@ def test_the_node_acts_as_the_policy_does_on_each_periods_events():
                                             if events.size else -1)):
             info = policy.act_events(period.events, period.start_us)
             want.append((period.index, info.action, info.q.tolist()))
-    with spinning(_event_node(artifact, max_lag_periods=0)) as (node,):
+    with spinning(_event_node(artifact)) as (node,):
         assert node.active, node.refusal
         got = []
         act = node.policy.act_spikes
@@ -371,25 +370,31 @@ def test_a_stall_acts_on_the_newest_empty_periods_only_and_says_so(artifact):
         t = 3_030_000  # the stall: 2 s later, the stream goes on
         node.handle_packets([_packet(seq, _evt3([1, 2], [5, 5], [t + 1, t + 500], [1, 1]))])
         s = node.stats()
-    # periods 102-302 completed: the newest 3 (300-302) acted on; 102 (its events) was
-    # handed out but not acted on, as it ended 2 s before (max_lag_periods, below)
-    assert s["actions"] - before["actions"] == 3, s
-    assert s["skipped_periods"] == 201 - 4 and s["stale_periods"] == 1, s
+    # periods 102-302 completed: 102 (its events) and the newest 3 (300-302) acted on; no
+    # period is stale (the packet that completed them all was taken as it came)
+    assert s["actions"] - before["actions"] == 1 + 3, s
+    assert s["skipped_periods"] == 201 - 4 and s["stale_periods"] == 0, s
     assert any(line.startswith("197 empty periods skipped: camera time went from 1029500 "
                                "us to 3030500 us") for line in lines), lines
 
 
 def test_a_backlog_is_acted_on_from_its_newest_periods(artifact):
-    """A node that fell behind (here: 60 ms of 1 ms packets taken at once, every period
-    with events) acted on every period of the backlog, one stale action after the other
-    (stop 38's known-left list). Periods that ended more than max_lag_periods (3) before
-    the newest camera time are counted in stale_periods and logged, not acted on; 0 acts
-    on all, as before."""
-    from neuroq.deploy.events.stream import DEFAULT_MAX_LAG_PERIODS
+    """A node that fell behind acted on every period of its backlog, one stale action
+    after the other (stop 38's known-left list). A period whose completing packet was
+    received more than max_lag_ms (30) before the node took it is counted in stale_periods
+    and logged, not acted on; judged by reception time, so taking the backlog in batches of
+    200 (as the take thread does: a first, camera-time rule acted on 3 periods of each
+    batch, the review) changes nothing, and a stream whose periods complete late in camera
+    time (no time words: a `mono` camera, a fast replay) is acted on when no reception is
+    old. max_lag_ms 0 acts on all."""
+    from neuroq.deploy.events.stream import DEFAULT_MAX_LAG_MS
 
-    assert DEFAULT_MAX_LAG_PERIODS == 3
+    assert DEFAULT_MAX_LAG_MS == 30.0
+    now = time.time_ns()
 
-    def backlog(node, lines):
+    def backlog(node, lines, n, fresh, chunk, received=True):
+        """n 1 ms packets (events in each), the last `fresh` received now, the others 1 s
+        ago, handed to the node `chunk` at a time; the periods acted on and the stats."""
         class Recorder:
             def warning(self, text):
                 lines.append(text)
@@ -399,23 +404,32 @@ def test_a_backlog_is_acted_on_from_its_newest_periods(artifact):
         act = node._act
         node._act = lambda period, frame: acted.append(period.index) or act(period, frame)
         packets = [_packet(k, _evt3([1, 2], [5, 5], [k * 1000 + 1, k * 1000 + 500], [1, 1]))
-                   for k in range(61)]
+                   for k in range(n + 1)]
+        times = [now - 10**9] * (n + 1 - fresh) + [time.time_ns()] * fresh
         node.handle_packets(packets[:1])  # camera time known: period 0 open
-        node.handle_packets(packets[1:])  # 60 ms at once: periods 0-5 complete
+        for k in range(1, n + 1, chunk):
+            node.handle_packets(packets[k:k + chunk], times[k:k + chunk] if received else None)
         return acted, node.stats()
 
     lines: list[str] = []
     with spinning(_event_node(artifact)) as (node,):
         assert node.active, node.refusal
-        acted, stats = backlog(node, lines)
-    # newest camera time 60.5 ms: periods ending at or after 30.5 ms (3, 4, 5) are acted on
-    assert acted == [3, 4, 5] and stats["stale_periods"] == 3, (acted, stats)
+        # 60 ms of packets, the last 5 fresh: periods 0-4 completed by old packets (10, 20,
+        # ..., 50 ms), period 5 by the packet at 60 ms, fresh
+        acted, stats = backlog(node, lines, 60, 5, 60)
+    assert acted == [5] and stats["stale_periods"] == 5, (acted, stats)
     assert stats["periods"] == 6 and stats["skipped_periods"] == 0
-    assert lines and lines[0].startswith("3 complete periods not acted on: they ended more "
-                                         "than 3 periods (30000 us) before the newest camera "
-                                         "time, 60500 us"), lines
-    with spinning(_event_node(artifact, max_lag_periods=0)) as (node,):
-        acted, stats = backlog(node, [])
+    assert lines and lines[0].startswith("5 complete periods not acted on: the packets that "
+                                         "completed them came more than 30 ms before the "
+                                         "node took them"), lines
+    with spinning(_event_node(artifact)) as (node,):  # 1 s of backlog, 200 at a time
+        acted, stats = backlog(node, [], 1000, 5, 200)
+    assert acted == [99] and stats["stale_periods"] == 99, (acted, stats["stale_periods"])
+    with spinning(_event_node(artifact)) as (node,):  # no reception times: every period
+        acted, stats = backlog(node, [], 60, 5, 60, received=False)
+    assert acted == [0, 1, 2, 3, 4, 5] and stats["stale_periods"] == 0
+    with spinning(_event_node(artifact, max_lag_ms=0.0)) as (node,):
+        acted, stats = backlog(node, [], 60, 5, 60)
     assert acted == [0, 1, 2, 3, 4, 5] and stats["stale_periods"] == 0
 
 
@@ -751,6 +765,6 @@ def test_the_diagnostics_timer_says_how_many_warnings_a_burst_suppressed(artifac
         node._log = ThrottledLog(Recorder(), period_s=0.3)
         for k in range(10):
             node.handle_packets([_packet(k, b"\xff" * 7)])  # undefined words, odd length
-        assert wait_until(lambda: any(" more lines like the last suppressed" in line
-                                      for line in lines), 5.0), lines
-    assert len(lines) == 2 and lines[1].startswith("9 more lines like the last"), lines
+        assert wait_until(lambda: any("(the newest of 9 lines suppressed since the last "
+                                      "one shown)" in line for line in lines), 5.0), lines
+    assert len(lines) == 2 and lines[1].startswith("packets up to seq 9: "), lines

@@ -64,7 +64,7 @@ BAD_PARAMETERS = {
     "sim robot": [["-p", "seed:=x"], ["-p", "control_rate_hz:=0.0"],
                   ["-p", "env_id:=Pong-v5"], ["-p", "interface:=''"]],
     "event node": [["-p", "batch_ms:=-1.0"], ["-p", "realtime_priority:=-1"],
-                   ["-p", "artifact:=''"],
+                   ["-p", "artifact:=''"], ["-p", "max_lag_ms:=1.0"],
                    ["-p", "evt3_decoder:=foo"], ["-p", "backend:=chip"]],
     "event camera": [["-p", "realtime_priority:=x"]],
 }

@@ -39,24 +39,26 @@ skipped (counted). At 100 an outsider's 2 s driver stall made the event node act
 empty periods long past within 90 ms (stop 37). Periods with events are all handed out."""
 
 
-DEFAULT_MAX_LAG_PERIODS = 3
-"""A complete period whose end lies more than this many periods before the newest camera
-time is not acted on by the event node (`fresh_periods`; 30 ms at 10 ms periods): a node
-that fell behind, or packets that came late, would otherwise act on every period of the
-backlog, one stale action after the other (stop 38's known-left list). 0: act on all."""
+DEFAULT_MAX_LAG_MS = 30.0
+"""The event node does not act on a period whose completing packet it received more than
+this long (ms, wall clock) before it took the packet: a node that fell behind (a CPU stall,
+a backlog of queued packets) would otherwise act on every period of the backlog, one stale
+action after the other (stop 38's known-left list). 30 ms: three 10 ms control periods.
+Judged by reception time, not camera time: a camera that sends no time words (`mono`) or
+a replay faster than real time completes periods late in camera time through no fault of
+the node's, and those periods are acted on (a review of a first, camera-time rule)."""
 
 
-def fresh_periods(periods: list, now_us: int, period_us: int, max_lag_periods: int
-                  ) -> tuple[list, int]:
-    """(the periods to act on, how many were left out) of `periods` (complete, oldest
-    first, each with `end_us`) at camera time `now_us`: those with now_us - end_us <=
-    max_lag_periods * period_us. The newest complete period always qualifies (it ends less
-    than one period before now_us). max_lag_periods 0 keeps every period."""
-    if max_lag_periods <= 0 or not periods:
-        return periods, 0
-    oldest_end = now_us - max_lag_periods * period_us
-    kept = [p for p in periods if p.end_us >= oldest_end]
-    return kept, len(periods) - len(kept)
+def stale_prefix(received_ns: list[int], cutoff_ns: int) -> int:
+    """How many packets at the start of `received_ns` (their reception times, ns, oldest
+    first; 0: not known) came before `cutoff_ns`: up to and including the last one that
+    did (reception times may be out of order by the transport's jitter), none that is not
+    known."""
+    last = -1
+    for i, t in enumerate(received_ns):
+        if 0 < t < cutoff_ns:
+            last = i
+    return last + 1
 
 
 def evt3_time_us(decoder) -> int:
@@ -358,6 +360,6 @@ class TakeScheduler:
         return 1.0 / REAL_TIME_TOLERANCE <= rate <= REAL_TIME_TOLERANCE
 
 
-__all__ = ["DEFAULT_MAX_GAP_PERIODS", "DEFAULT_MAX_LAG_PERIODS", "EventCollector", "Period",
+__all__ = ["DEFAULT_MAX_GAP_PERIODS", "DEFAULT_MAX_LAG_MS", "EventCollector", "Period",
            "PeriodWindower", "TakeScheduler", "WindowerCounters", "evt3_time_us",
-           "fresh_periods"]
+           "stale_prefix"]

@@ -122,9 +122,13 @@ def _process_stamp(pid: int) -> str | None:
             boot = f.read().strip()
     except (OSError, IndexError):
         return None
-    if len(fields) < START_TICKS_FIELD:
+    if len(fields) < START_TICKS_FIELD - 2:
         return None
-    return f"{socket.gethostname()} {boot} {pid} {fields[START_TICKS_FIELD - 1]}"
+    # fields[0] is field 3 (state): the text before ')' holds fields 1 and 2 (pid, comm).
+    # Field 24 (fields[21]) is the resident size, which moves: a stamp read there said a
+    # live sweep's owner had ended, and another neuroq command removed its folder (an
+    # outsider's tune failed with FileNotFoundError)
+    return f"{socket.gethostname()} {boot} {pid} {fields[START_TICKS_FIELD - 3]}"
 
 
 def _write_owner(temp: str) -> None:

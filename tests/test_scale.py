@@ -283,3 +283,14 @@ def test_session_folders_left_by_a_killed_command_are_removed_by_the_next(tmp_pa
     assert all(f.exists() for f in kept) and other.exists()
     assert (live / OWNER_FILE).read_text() == _process_stamp(os.getpid())
     assert remove_stale_sessions(str(tmp_path / "missing")) == []
+    # the stamp's ticks are this process's start time (it read the resident size, which
+    # moves: a live owner was taken for ended and another command removed its folder)
+    import psutil
+
+    started = psutil.boot_time() + int(ticks) / os.sysconf("SC_CLK_TCK")
+    assert abs(started - psutil.Process().create_time()) < 0.05, (started, ticks)
+    grown = bytearray(64 << 20)  # 64 MiB, touched: the resident size moves
+    grown[::4096] = b"x" * len(grown[::4096])
+    assert _process_stamp(os.getpid()).split()[3] == ticks
+    assert not remove_stale_sessions(str(tmp_path)) and live.exists()
+    del grown

@@ -329,7 +329,7 @@ def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: st
               serial: bool = False, show_progress: bool = True,
               say: Callable[[str], None] = print) -> SweepResult:
     """Run (or resume) the sweep; write its folder and return the table (module docstring)."""
-    from neuroq.agents.runs import ensure_writable
+    from neuroq.agents.runs import ensure_writable, held_lock
     from neuroq.agents.sweep_report import write_tables
     from neuroq.agents.train import check_env_id
 
@@ -344,35 +344,39 @@ def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: st
             raise NeuroqError(f"train run {train_run} is not a run on {spec.env}")
     plan = make_plan(spec)
     folder = ensure_writable(sweep_dir(spec, out_root)).resolve()
-    for sub in (STATE_DIR, LOG_DIR, TRIALS_DIR):
-        (folder / sub).mkdir(exist_ok=True)
-    (folder / "spec.yaml").write_text(yaml.safe_dump(spec.raw, sort_keys=False))
-    outcome = Outcome(done={k: v for k, v in _load_done(folder).items() if k in plan.runs})
-    skipped = sum(_trial_state(plan, t, outcome)[0] == "ok" for t in plan.trials)
-    todo = _todo(plan, outcome)
-    how = "one after another in this process" if serial else (
-        f"on Ray at {address}" if address else f"on a local Ray, {spec.workers} workers")
-    say(f"sweep {spec.name}: {counted(len(plan.trials), 'trial')}, "
-        f"{counted(len(plan.runs), 'stage run')} ({len(todo)} to run, {skipped} already "
-        f"finished), {how}; folder {folder}")
-    progress = _Progress(plan, outcome, show_progress)
-    t0 = time.perf_counter()
-    try:
-        if todo and serial:
-            _run_plan(plan, folder, outcome, progress, _InProcess(folder))
-        elif todo:
-            from neuroq.agents.ray_session import ray_session
+    # one run of a sweep folder at a time: two ran every stage twice, each writing the
+    # tables last as it ended (an outsider); `neuroq tune` refused the same already
+    with held_lock(folder, f"the sweep {folder} is being run by another neuroq sweep now: "
+                           "one at a time (or give the spec another name, or --out)"):
+        for sub in (STATE_DIR, LOG_DIR, TRIALS_DIR):
+            (folder / sub).mkdir(exist_ok=True)
+        (folder / "spec.yaml").write_text(yaml.safe_dump(spec.raw, sort_keys=False))
+        outcome = Outcome(done={k: v for k, v in _load_done(folder).items() if k in plan.runs})
+        skipped = sum(_trial_state(plan, t, outcome)[0] == "ok" for t in plan.trials)
+        todo = _todo(plan, outcome)
+        how = "one after another in this process" if serial else (
+            f"on Ray at {address}" if address else f"on a local Ray, {spec.workers} workers")
+        say(f"sweep {spec.name}: {counted(len(plan.trials), 'trial')}, "
+            f"{counted(len(plan.runs), 'stage run')} ({len(todo)} to run, "
+            f"{len(outcome.done)} already finished), {how}; folder {folder}")
+        progress = _Progress(plan, outcome, show_progress)
+        t0 = time.perf_counter()
+        try:
+            if todo and serial:
+                _run_plan(plan, folder, outcome, progress, _InProcess(folder))
+            elif todo:
+                from neuroq.agents.ray_session import ray_session
 
-            with ray_session(spec.workers, address) as ray:
-                _run_plan(plan, folder, outcome, progress, _OnRay(folder, ray))
-    finally:
-        progress.close()
-        wall_s = time.perf_counter() - t0
-        rows = _rows(plan, outcome)
-        write_json(folder / "trials.json", {"spec": spec.raw, "wall_s": round(wall_s, 2),
-                                            "trials": rows})
-    csv_path, md_path, plot = write_tables(folder, spec, rows)
-    return SweepResult(folder, rows, csv_path, md_path, plot, wall_s, len(todo), skipped)
+                with ray_session(spec.workers, address) as ray:
+                    _run_plan(plan, folder, outcome, progress, _OnRay(folder, ray))
+        finally:
+            progress.close()
+            wall_s = time.perf_counter() - t0
+            rows = _rows(plan, outcome)
+            write_json(folder / "trials.json", {"spec": spec.raw, "wall_s": round(wall_s, 2),
+                                                "trials": rows})
+        csv_path, md_path, plot = write_tables(folder, spec, rows)
+        return SweepResult(folder, rows, csv_path, md_path, plot, wall_s, len(todo), skipped)
 
 
 def _rows(plan: Plan, outcome: Outcome) -> list[dict[str, Any]]:

@@ -111,7 +111,25 @@ def test_tune_writes_a_config_section_and_resumes(ray_local, tmp_path):
     params = [t["hyperparameters"] for t in again.trials]
     assert params[2] not in params[:2]  # a resumed sampler proposes new settings
     with open(again.folder / "trials.csv") as f:
-        assert [int(r["number"]) for r in csv.DictReader(f)] == [0, 1, 2]
+        rows = list(csv.DictReader(f))
+    assert [int(r["number"]) for r in rows] == [0, 1, 2] and "rerun_of" in rows[0]
+    # the best trial again on held-out episodes: its objective chose it (an outsider)
+    from stable_baselines3 import DQN
+
+    from neuroq.agents.convert import open_train_run
+    from neuroq.agents.train import evaluate
+    from neuroq.deploy.seeds import HELD_OUT_BASE
+
+    held = again.held_out
+    train = open_train_run(again.best["run_dir"])
+    assert held["episodes"] == train.result["episodes"]
+    assert held["seeds"] == [HELD_OUT_BASE, HELD_OUT_BASE + held["episodes"] - 1]
+    returns = evaluate(DQN.load(train.model_path, device="cpu"), "CartPole-v1",
+                       held["episodes"], HELD_OUT_BASE)
+    assert held["mean_return"] == pytest.approx(float(returns.mean()))
+    saved = json.loads((again.folder / "result.json").read_text())
+    assert saved["best"]["held_out"] == held and saved["states"]["interrupted"] == 0
+    assert "# Held out (not seen by the search): mean return" in again.best_yaml.read_text()
 
 
 def test_median_pruner_stops_a_trial_below_the_median(tmp_path):
@@ -294,3 +312,49 @@ def test_session_folders_left_by_a_killed_command_are_removed_by_the_next(tmp_pa
     assert _process_stamp(os.getpid()).split()[3] == ticks
     assert not remove_stale_sessions(str(tmp_path)) and live.exists()
     del grown
+
+
+def test_a_second_run_of_a_sweep_being_run_is_refused(tmp_path):
+    """Two `neuroq sweep` of one spec and --out both ran every stage, each writing the
+    tables as it ended (an outsider); tune refused its own case already."""
+    from neuroq.agents.runs import held_lock
+    from neuroq.agents.sweep import sweep_dir
+    from neuroq.deploy.errors import NeuroqError
+
+    spec = tiny_spec()
+    folder = sweep_dir(spec, tmp_path)
+    folder.mkdir(parents=True)
+    with held_lock(folder.resolve(), "held by the first run"):
+        with pytest.raises(NeuroqError, match="is being run by another neuroq sweep now"):
+            run_sweep(spec, tmp_path, serial=True, show_progress=False, say=lambda _: None)
+    assert not (folder / "spec.yaml").exists()
+
+
+def test_sweep_and_tune_exit_1_when_no_trial_succeeded(tmp_path, monkeypatch, capsys):
+    """Both exited 0 when every trial failed (an outsider's scripts read it as success)."""
+    from types import SimpleNamespace
+
+    import neuroq.agents.sweep as sweep_module
+    import neuroq.agents.tune as tune_module
+    from neuroq.agents.cli.main import main
+
+    spec_file = tmp_path / "s.yaml"
+    spec_file.write_text("name: s\nenv: CartPole-v1\nstages: [train]\n")
+    table = tmp_path / "t.md"
+    table.write_text("| trial |\n")
+    for failed in (2, 1):
+        rows = [{"status": "failed"}, {"status": "failed" if failed == 2 else "ok"}]
+        result = SimpleNamespace(rows=rows, failed=failed, skipped=0, wall_s=1.0,
+                                 table_csv=tmp_path / "t.csv", table_md=table, plot=None,
+                                 folder=tmp_path)
+        monkeypatch.setattr(sweep_module, "run_sweep", lambda *a, r=result, **k: r)
+        code = main(["sweep", str(spec_file), "--serial", "--out", str(tmp_path / "runs")])
+        err = capsys.readouterr().err
+        assert code == (1 if failed == 2 else 0), err
+        assert ("neuroq sweep: every trial failed" in err) == (failed == 2), err
+    monkeypatch.setattr(tune_module, "run_tune", lambda *a, **k: SimpleNamespace(
+        best=None, folder=tmp_path, wall_s=1.0, trials=[{"state": "fail"}] * 2,
+        best_yaml=None))
+    code = main(["tune", "--env", "CartPole-v1", "--trials", "2", "--serial",
+                 "--out", str(tmp_path / "runs")])
+    assert code == 1 and "no trial completed" in capsys.readouterr().err

@@ -6,7 +6,8 @@ settings fixed for all trials, and a grid and/or random sample of `stage.key` se
 trials share (one training run under an encoder x T grid) run once. Trials run on a local
 Ray on this machine (bound to 127.0.0.1, no dashboard, `workers` CPUs) or on an existing
 cluster (--address). A failed trial is recorded, not fatal; running the same spec again
-resumes: finished trials are skipped, failed ones tried again. Whenever a worker is
+resumes: finished trials are skipped, failed ones tried again; when every trial failed the
+exit status is 1. Whenever a worker is
 free, the ready stage run of the largest trial starts (size: the product of its time steps,
 epochs, steps and episodes), so long trials start first and short ones fill the end.
 
@@ -25,8 +26,12 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 
 from neuroq.deploy.argtypes import positive_int
+
+#: exit status when every trial failed (a user error is 2, as for every command)
+EXIT_FAILED = 1
 
 HELP = "run a grid or random sweep over stage settings on Ray (resumable)"
 
@@ -71,4 +76,8 @@ def run(args: argparse.Namespace) -> int:
           f"{result.failed} failed) in {result.wall_s:.1f} s; table {result.table_csv}, "
           f"{result.table_md}"
           + (f"; plot {result.plot}" if result.plot else ""))
+    if result.rows and result.failed == len(result.rows):  # exit 0 read as success (an
+        print(f"neuroq sweep: every trial failed: see {result.folder / 'logs'} and the "
+              "table's error column", file=sys.stderr)  # outsider's scripts)
+        return EXIT_FAILED
     return 0

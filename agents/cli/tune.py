@@ -19,6 +19,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 
 from neuroq.deploy.argtypes import positive_int, seed
 
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.tune import load_space, run_tune
     from neuroq.deploy.envref import with_package
     from neuroq.deploy.errors import counted
+    from neuroq.deploy.seeds import seed_span
 
     checks.writable(args.out)
     # the files, read once here: a wrong one is one line before Ray starts
@@ -91,10 +93,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"{counted(len(result.trials), 'trial')} ({states['complete']} complete, "
           f"{states['pruned']} pruned, {states['fail']} failed{again}) in "
           f"{result.wall_s:.1f} s; study {result.folder}")
-    if result.best is None:
-        print("no trial completed: no best settings")
-        return 0
-    print(f"best: trial {result.best['number']}, mean return {result.best['value']:.2f}; "
-          f"config section {result.best_yaml}:")
+    if result.best is None:  # exit 0 read as success (an outsider's scripts)
+        print(f"neuroq tune: no trial completed: no best settings (see {result.folder})",
+              file=sys.stderr)
+        return 1
+    held = result.held_out
+    print(f"best: trial {result.best['number']}, mean return {result.best['value']:.2f} on the "
+          "report episodes that chose it; held out "
+          f"{held['mean_return']:.2f} +- {held['std_return']:.2f} over {held['episodes']} "
+          f"episodes, seeds {seed_span(held['seeds'])}; config section {result.best_yaml}:")
     print(result.best_yaml.read_text())
     return 0

@@ -71,6 +71,10 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "energy": ("episodes", "seed", "max_steps", "latency_samples", "probe_gpu"),
 }
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
+MAX_TRIALS = 10_000
+"""Most trials a spec may make: each runs its stages, minutes each, so more is a mistake (an
+outsider's 20 x 10^4 grid took 1 GB of memory and wrote a 57 MB trials.json before its
+first trial; with `random: {samples: 1000}` on top it printed nothing for two minutes)."""
 TOP_KEYS = ("name", "env", "gym_package", "stages", "train_run", "workers", "fixed", "grid",
             "random")
 
@@ -273,10 +277,31 @@ def parse_spec(data: Any, source: str = "<spec>", default_name: str = "sweep") -
     workers = data.get("workers", DEFAULT_WORKERS)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise NeuroqError(f"{source}: workers must be an integer >= 1, got {workers!r}")
+    for key in ("grid", "fixed"):  # `grid: {}` ran one trial of the defaults (an outsider)
+        if key in data and data[key] in ({}, [], None):
+            raise NeuroqError(f"{source}: '{key}' is empty: leave the key out"
+                              + (" for one trial of the fixed settings" if key == "grid"
+                                 else ""))
     fixed = _parse_fixed(data.get("fixed") or {}, stages, source)
     grid = _parse_grid(data.get("grid") or {}, stages, source)
     _check_hyperparameters(fixed, grid, source)
     random, samples, seed = _parse_random(data.get("random"), stages, source)
+    for dotted in [*grid, *random]:  # the grid's (or the draw's) value won without a word
+        stage, key = dotted.split(".", 1)
+        if key in fixed.get(stage, {}):
+            raise NeuroqError(f"{source}: {dotted} is both fixed and "
+                              f"{'in grid' if dotted in grid else 'drawn in random'}: give "
+                              "it in one place")
+    both = sorted(set(grid) & set(random))
+    if both:
+        raise NeuroqError(f"{source}: {both[0]} is both in grid and drawn in random: give it "
+                          "in one place")
+    n_trials = (max(len(train_runs), 1) * math.prod(len(v) for v in grid.values())
+                * (samples if random else 1))
+    if n_trials > MAX_TRIALS:  # 200,000 took 1 GB and a 57 MB trials.json before any ran
+        raise NeuroqError(f"{source}: {n_trials:,} trials, more than {MAX_TRIALS:,}: each "
+                          "trial runs its stages (minutes each); narrow the grid, or draw "
+                          "fewer random samples")
     _check_randomizations(env, fixed, grid, random, source)
     spec = SweepSpec(name, env, stages, fixed, grid, random, samples, seed,
                      train_runs, workers, source, _with_numbers(data))
@@ -394,6 +419,9 @@ def _parse_random(random: Any, stages: tuple[str, ...],
     extra = sorted(set(random) - {"params", "samples", "seed"})
     if extra:
         raise NeuroqError(f"{source}: random has no key {extra[0]!r}")
+    if not random["params"]:  # its samples drew nothing: one trial, samples ignored
+        raise NeuroqError(f"{source}: random.params is empty: name a setting to draw, or "
+                          "leave 'random' out")
     params = {}
     for dotted, value in random["params"].items():
         stage, _ = split_key(dotted, f"{source} random")

@@ -118,6 +118,23 @@ def test_distributions():
     ({"gird": {}}, "unknown key 'gird'"),
     ({"grid": {"train.gamma": [0.9, 1.5]}}, "gamma = 1.5 is out of range"),
     ({"fixed": {"train": {"batch_size": 3.5}}}, "batch_size must be an integer"),
+    # an outsider's: an empty grid ran one trial of the defaults; a key both fixed and in
+    # the grid took the grid's values without a word; 200,000 trials took 1 GB first
+    ({"grid": {}}, r"'grid' is empty: leave the key out for one trial of the fixed"),
+    ({"fixed": {}}, r"'fixed' is empty: leave the key out"),
+    ({"random": {"samples": 3, "params": {}}}, "random.params is empty"),
+    ({"fixed": {"train": {"seed": 3}}, "grid": {"train.seed": [0, 1]}},
+     "train.seed is both fixed and in grid: give it in one place"),
+    ({"fixed": {"train": {"gamma": 0.9}}, "random": {"samples": 2, "params": {
+        "train.gamma": {"uniform": [0.9, 0.99]}}}}, "train.gamma is both fixed and drawn"),
+    ({"grid": {"train.gamma": [0.9]}, "random": {"samples": 2, "params": {
+        "train.gamma": {"uniform": [0.9, 0.99]}}}}, "train.gamma is both in grid and drawn"),
+    ({"grid": {f"train.{k}": list(range(1, 11)) for k in (
+        "batch_size", "train_freq", "gradient_steps", "target_update_interval", "seed")}},
+     r"100,000 trials, more than 10,000"),
+    ({"grid": {"train.seed": list(range(100))},
+      "random": {"samples": 1000, "params": {"train.gamma": {"uniform": [0.9, 0.99]}}}},
+     r"100,000 trials, more than 10,000"),
 ])
 def test_spec_errors_are_one_line(extra, message):
     with pytest.raises(NeuroqError, match=message):

@@ -306,6 +306,46 @@ def check_study_name(name: str, what: str = "--name ") -> str:
     return name
 
 
+def _check_set_not_searched(overrides: list[str], space: dict[str, Distribution]) -> None:
+    """NeuroqError for a --set of a setting the space draws: the trial's draw replaced it
+    without a word (an outsider's --set learning_rate=0.1 trained at 0.00125)."""
+    drawn = set(space) | ({"gradient_steps"} if "gradient_ratio" in space else set())
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key in drawn:
+            what = ("gradient_steps follows gradient_ratio, which the search space draws"
+                    if key == "gradient_steps" and key not in space
+                    else f"the search space draws {key}")
+            raise NeuroqError(f"--set {key}: {what}, so each trial's value would replace it; "
+                              "leave it out of --set, or give a --space without it")
+
+
+def _learning_starts_within(space: dict[str, Distribution], steps: int, default: bool,
+                            say: Callable[[str], None]) -> dict[str, Distribution]:
+    """The space, with the default space's learning_starts choices at or above `steps`
+    (n_timesteps) left out and said: a trial drawing them trained without a gradient step
+    (an outsider's --steps 4000 drew 5000; its score -3.52, no word). A space of the
+    user's that can draw such a value is refused (NeuroqError)."""
+    dist = space.get("learning_starts")
+    if dist is None:
+        return space
+    if dist.kind == "choice":
+        too_late = [v for v in dist.args if isinstance(v, int | float) and v >= steps]
+        low = min((v for v in dist.args if isinstance(v, int | float)), default=0)
+    else:
+        too_late, low = ([dist.args[1]] if dist.args[1] >= steps else []), dist.args[0]
+    if not too_late:
+        return space
+    if default and dist.kind == "choice" and low < steps:
+        kept = tuple(v for v in dist.args if v not in too_late)
+        say(f"tune: the default space's learning_starts {', '.join(map(str, too_late))} "
+            f"left out: with {steps} steps no gradient step would follow")
+        return {**space, "learning_starts": Distribution("choice", kept)}
+    raise NeuroqError(f"the search space's learning_starts reaches {too_late[0]:g}, at or above "
+                      f"the {steps} training steps: a trial drawing it would make no gradient "
+                      "step; keep learning_starts below the steps")
+
+
 def tune_dir(env_id: str, name: str, out_root: str | os.PathLike) -> Path:
     return Path(out_root) / env_folder(env_id) / f"tune-{check_study_name(name)}"
 
@@ -316,7 +356,16 @@ def _check_settings(folder: Path, settings: dict[str, Any]) -> None:
     if path.exists():
         old = yaml.safe_load(path.read_text())
         if old != settings:
-            changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            changed = []  # the keys inside `base` too ("(base differ)" named none, an outsider)
+            for k in sorted(set(old) | set(settings)):
+                a, b = old.get(k), settings.get(k)
+                if a == b:
+                    continue
+                if isinstance(a, dict) and isinstance(b, dict):
+                    changed += [f"{k}.{sub}" for sub in sorted(set(a) | set(b))
+                                if a.get(sub) != b.get(sub)]
+                else:
+                    changed.append(k)
             raise NeuroqError(f"{folder} holds a study begun with other settings "
                               f"({', '.join(changed)} differ); give another --name to start "
                               "a new one")
@@ -396,10 +445,13 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
         raise NeuroqError(f"--workers must be an integer >= 1, got {workers!r}")
     check_study_name(name)
     check_env_id(env_id, reset=True)
+    default_space = space is None
     space = space if space is not None else load_space(None)
     loaded = (hyperparameters if hyperparameters is not None
               else hyperparams.load_hyperparameters(env_id))
+    _check_set_not_searched(overrides or [], space)
     base = hyperparams.override(loaded.config, hyperparams.with_steps(overrides or [], steps))
+    space = _learning_starts_within(space, base.n_timesteps, default_space, say)
     check_randomizations(env_id, base)  # before the study's folder and settings are made
     folder = ensure_writable(tune_dir(env_id, name, out_root)).resolve()
     (folder / "trials").mkdir(exist_ok=True)

@@ -95,8 +95,14 @@ def test_sweep_records_failures_and_resumes(ray_local, tmp_path):
 
 
 def test_tune_writes_a_config_section_and_resumes(ray_local, tmp_path):
+    from neuroq.agents.tune import parse_space
+
     settings = [f"{k}={v}" for k, v in TINY_TRAIN.items() if k != "n_timesteps"]
-    first = run_tune("CartPole-v1", 2, tmp_path, steps=400, workers=WORKERS,
+    # a space apart from the tiny settings (the default space draws several of them, which
+    # replaced them: --set of a drawn setting is refused now)
+    space = parse_space({"learning_rate": {"loguniform": [1e-4, 1e-2]},
+                         "gamma": [0.95, 0.99]}, "tiny space")
+    first = run_tune("CartPole-v1", 2, tmp_path, steps=400, workers=WORKERS, space=space,
                      overrides=settings, show_progress=False, say=lambda _: None)
     assert len(first.trials) == 2
     assert {t["state"] for t in first.trials} <= {"complete", "pruned"}
@@ -105,7 +111,7 @@ def test_tune_writes_a_config_section_and_resumes(ray_local, tmp_path):
     cfg = hyperparams.parse_config(section, "CartPole-v1", str(first.best_yaml))
     assert cfg.n_timesteps == 400
     assert cfg.to_dict() == first.best["hyperparameters"]
-    again = run_tune("CartPole-v1", 3, tmp_path, steps=400, workers=WORKERS,
+    again = run_tune("CartPole-v1", 3, tmp_path, steps=400, workers=WORKERS, space=space,
                      overrides=settings, show_progress=False, say=lambda _: None)
     assert len(again.trials) == 3
     params = [t["hyperparameters"] for t in again.trials]
@@ -358,3 +364,41 @@ def test_sweep_and_tune_exit_1_when_no_trial_succeeded(tmp_path, monkeypatch, ca
     code = main(["tune", "--env", "CartPole-v1", "--trials", "2", "--serial",
                  "--out", str(tmp_path / "runs")])
     assert code == 1 and "no trial completed" in capsys.readouterr().err
+
+
+def test_tune_refuses_set_of_a_searched_key_and_fits_learning_starts(tmp_path):
+    """An outsider's --set learning_rate=0.1 trained at 0.00125 (the draw replaced it), and
+    --steps 4000 drew learning_starts 5000 (no gradient step, no word); a resumed study with
+    another base said only "(base differ)"."""
+    from neuroq.agents.tune import (
+        _check_settings,
+        _learning_starts_within,
+        load_space,
+        parse_space,
+    )
+    from neuroq.deploy.errors import NeuroqError
+
+    with pytest.raises(NeuroqError, match=r"--set learning_rate: the search space draws "
+                                          r"learning_rate, so each trial's value would"):
+        run_tune("CartPole-v1", 1, tmp_path, steps=400, overrides=["learning_rate=0.1"],
+                 serial=True, show_progress=False, say=lambda _: None)
+    with pytest.raises(NeuroqError, match=r"--set gradient_steps: gradient_steps follows "
+                                          r"gradient_ratio"):
+        run_tune("CartPole-v1", 1, tmp_path, steps=400, overrides=["gradient_steps=2"],
+                 serial=True, show_progress=False, say=lambda _: None)
+    said = []
+    space = _learning_starts_within(load_space(None), 4000, True, said.append)
+    assert space["learning_starts"].args == (0, 1000)
+    assert said == ["tune: the default space's learning_starts 5000 left out: with 4000 "
+                    "steps no gradient step would follow"]
+    assert _learning_starts_within(load_space(None), 50_000, True, said.append) == \
+        load_space(None) and len(said) == 1
+    mine = parse_space({"learning_starts": {"uniform": [0, 6000]}}, "my.yaml")
+    with pytest.raises(NeuroqError, match="learning_starts reaches 6000, at or above the "
+                                          "4000 training steps"):
+        _learning_starts_within(mine, 4000, False, said.append)
+    folder = tmp_path / "study"
+    folder.mkdir()
+    _check_settings(folder, {"seed": 0, "base": {"gamma": 0.99, "batch_size": 64}})
+    with pytest.raises(NeuroqError, match=r"\(base.gamma differ\)"):
+        _check_settings(folder, {"seed": 0, "base": {"gamma": 0.9, "batch_size": 64}})

@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,8 +234,7 @@ class _InProcess:
                                 str(self.folder / TRIALS_DIR),
                                 str(self.folder / LOG_DIR / f"{run.key}.log"))
         except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, not fatal
-            self.results[handle] = (None, _error_line(exc))
-            _log_traceback(self.folder, run.key)
+            self.results[handle] = (None, _error_line(exc))  # (run_stage logged it)
         else:
             self.results[handle] = (summary, None)
         return handle
@@ -318,11 +316,6 @@ def _upstream(plan: Plan, run: StageRun, outcome: Outcome) -> dict[str, Any] | N
     if run.train_run is not None:  # the sweep starts at convert from a finished run
         return {"run_dir": str(Path(run.train_run).resolve())}
     return None
-
-
-def _log_traceback(folder: Path, key: str) -> None:
-    with open(folder / LOG_DIR / f"{key}.log", "a") as f:
-        f.write(traceback.format_exc())
 
 
 def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: str | None = None,

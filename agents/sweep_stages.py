@@ -10,7 +10,9 @@ the figures the sweep's table needs. Nothing here re-enters the command line.
 
 from __future__ import annotations
 
+import json
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -208,6 +210,17 @@ def run_stage(stage: str, env: str, settings: dict[str, Any], upstream: dict[str
             with open(log_file, "a") as f:
                 f.write(line + "\n")
 
+    # every stage run has its log, opened and closed here, with the traceback of a failure,
+    # wherever it ran: on Ray only the stages that logged progress had one, and no failed
+    # run (an outsider: 9 logs for 21 stage runs)
+    log(f"{stage} on {env}: settings {json.dumps(settings, default=str)}"
+        + (f"; input {upstream['run_dir']}" if upstream else ""))
     t0 = time.perf_counter()
-    summary = RUNNERS[stage](env, settings, upstream, Path(out_root), log)
-    return {"stage": stage, **summary, "wall_s": round(time.perf_counter() - t0, 2)}
+    try:
+        summary = RUNNERS[stage](env, settings, upstream, Path(out_root), log)
+    except BaseException:
+        log(traceback.format_exc().rstrip())
+        raise
+    wall_s = round(time.perf_counter() - t0, 2)
+    log(f"finished in {wall_s} s: {summary.get('run_dir', '')}")
+    return {"stage": stage, **summary, "wall_s": wall_s}

@@ -82,6 +82,15 @@ def test_sweep_records_failures_and_resumes(ray_local, tmp_path):
         assert json.loads(open(f"{run}/result.json").read()), stage
     with open(first.table_csv) as f:
         assert len(list(csv.DictReader(f))) == 2
+    # on Ray too, every stage run has its log, a failed one its traceback (an outsider:
+    # 9 logs for 21 stage runs, none for the failures)
+    logs = {p.stem: p.read_text() for p in (first.folder / "logs").glob("*.log")}
+    states = {p.stem for p in (first.folder / "stages").glob("*.json")}
+    assert states <= set(logs) and len(logs) == len(states) + 1, (sorted(logs), states)
+    failed_log = next(text for key, text in logs.items() if key not in states)
+    assert "Traceback" in failed_log and "T = 2 steps is too few" in failed_log
+    assert all(text.splitlines()[-1].startswith("finished in ")
+               for key, text in logs.items() if key in states)
     assert "| 4 |" in first.table_md.read_text() and first.plot.is_file()
     # the rerun skips the finished trial and tries the failed one again (the shared
     # training run is not repeated)

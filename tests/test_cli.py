@@ -153,3 +153,31 @@ def test_hints_to_paste_quote_a_path_with_a_space(capsys, tmp_path):
     art = shutil.copytree(REPO_ROOT / "config" / "artifacts" / "cartpole", tmp_path / "my art")
     assert main(["show", str(art)]) == 0
     assert f"neuroq show {shlex.quote(str(art))} --json" in capsys.readouterr().out
+
+
+def test_show_reads_a_sweep_folder_and_a_tune_studys_best(tmp_path, capsys):
+    """`neuroq show` of a finished sweep said "not a finished run folder", and of a tune
+    study printed no best trial (an outsider)."""
+    import json as _json
+
+    from neuroq.agents.cli.main import main
+
+    sweep = tmp_path / "sweep-s"
+    sweep.mkdir()
+    (sweep / "trials.json").write_text(_json.dumps({"wall_s": 3.5, "trials": [
+        {"status": "ok"}, {"status": "failed"}, {"status": "ok"}]}))
+    (sweep / "results.md").write_text("| trial | status |\n|---|---|\n| 0 | ok |\n")
+    assert main(["show", str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "| trial | status |" in out and "trials_ok      2" in out
+    assert "trials_failed  1" in out and "wall_s         3.5" in out
+    study = tmp_path / "tune-dqn"
+    study.mkdir()
+    (study / "result.json").write_text(_json.dumps({
+        "env_id": "CartPole-v1", "trials": 3, "study": "study.journal",
+        "best": {"number": 2, "value": 195.5, "run_dir": "r", "hyperparameters": {},
+                 "held_out": {"mean_return": 210.2, "seeds": [1000000, 1000099]}}}))
+    assert main(["show", str(study)]) == 0
+    out = capsys.readouterr().out
+    assert "best_trial" in out and "best_held_out_mean_return  210.2" in out
+    assert "best_held_out_seeds        1000000..1000099" in out

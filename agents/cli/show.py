@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
                         "gate_seeds": seed_span(seeds) if seeds else None})
         print(f"(the whole manifest: neuroq show {shlex.quote(str(args.run))} --json)")
         return 0
+    if not found and (run_dir / "trials.json").is_file():  # a sweep's folder
+        return _show_sweep(run_dir, args.json)
     if not found:
         from neuroq.agents.runs import LOCK_FILE, lock_held
         from neuroq.agents.train import checkpoint_step, resumable, resume_command
@@ -92,6 +94,35 @@ def run(args: argparse.Namespace) -> int:
         print(f"(every figure with its source: {run_dir / 'report.md'})")
         return 0
     _print_scalars(result)
+    best = result.get("best")
+    if isinstance(best, dict) and "study" in result:  # a tune study: its best trial
+        held = best.get("held_out") or {}
+        _print_scalars({"best_trial": best.get("number"), "best_objective": best.get("value"),
+                        "best_held_out_mean_return": held.get("mean_return"),
+                        "best_held_out_seeds": seed_span(held["seeds"]) if held.get("seeds")
+                        else None, "best_run": best.get("run_dir")})
+    return 0
+
+
+def _show_sweep(folder, as_json: bool) -> int:
+    """A sweep's folder (trials.json, results.md): it was "not a finished run folder" (an
+    outsider)."""
+    from collections import Counter
+
+    from neuroq.agents.runs import read_json
+
+    doc = read_json(folder / "trials.json")
+    if as_json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    rows = doc.get("trials", []) if isinstance(doc, dict) else []
+    states = Counter(str(r.get("status")) for r in rows if isinstance(r, dict))
+    table = folder / "results.md"
+    if table.is_file():
+        print(table.read_text().rstrip())
+    _print_scalars({"sweep": folder.name.removeprefix("sweep-"), "trials": len(rows),
+                    **{f"trials_{k}": v for k, v in sorted(states.items())},
+                    "wall_s": doc.get("wall_s") if isinstance(doc, dict) else None})
     return 0
 
 

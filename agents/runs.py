@@ -226,13 +226,54 @@ def write_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
     return p
 
 
+DUPLICATE_SIGINT_S = 0.5
+"""A SIGINT this soon (s) after the one being handled is the same interrupt delivered twice:
+coreutils `timeout -s INT` signals the command, then its whole process group, the command
+again among it; Python then raised a second KeyboardInterrupt inside the handling of the
+first (an outsider's `neuroq train --seeds` lost its per-seed summary in 2 runs of 4). A
+second Ctrl-C typed by hand comes later."""
+
+
+def _second_interrupt_after(first: float) -> Any:
+    """A SIGINT handler: KeyboardInterrupt, unless within DUPLICATE_SIGINT_S of `first`
+    (time.monotonic())."""
+    import time as time_mod
+
+    def handler(_signum: int, _frame: Any) -> None:
+        if time_mod.monotonic() - first > DUPLICATE_SIGINT_S:
+            raise KeyboardInterrupt
+
+    return handler
+
+
+@contextmanager
+def duplicate_interrupt_ignored() -> Iterator[None]:
+    """For the handling of a KeyboardInterrupt (a summary, the workers stopped): a SIGINT
+    within DUPLICATE_SIGINT_S of entering is ignored, a later one raises as usual. Main
+    thread only, where SIGINT raises KeyboardInterrupt; elsewhere nothing changes."""
+    import signal
+    import threading
+    import time as time_mod
+
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    signal.signal(signal.SIGINT, _second_interrupt_after(time_mod.monotonic()))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """Hold a Ctrl-C (SIGINT) that arrives during the block until it ends, then raise it
     (KeyboardInterrupt), so that what the block writes is whole: a Ctrl-C inside torch's
     zip writer came out as a RuntimeError ("unexpected pos 1666 vs 1553") and the seed was
     reported failed, not interrupted (CI). The first Ctrl-C says so on stderr; a second one
-    stops at once. An error of the block while a Ctrl-C is held is raised as the
+    stops at once (not one within DUPLICATE_SIGINT_S: the first delivered twice). An error
+    of the block while a Ctrl-C is held is raised as the
     KeyboardInterrupt. Only where SIGINT raises KeyboardInterrupt, in the main thread;
     elsewhere (ignored, another handler) the block runs as it is."""
     import signal
@@ -245,9 +286,11 @@ def interrupts_deferred() -> Iterator[None]:
     held: list[int] = []
 
     def hold(signum: int, _frame: Any) -> None:
+        import time as time_mod
+
         held.append(signum)
         # said, and a second Ctrl-C stops at once (the files then may be cut)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _second_interrupt_after(time_mod.monotonic()))
         print("(finishing the files being written; Ctrl-C again to stop at once)",
               file=sys.stderr, flush=True)
 

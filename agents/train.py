@@ -52,6 +52,7 @@ from neuroq.agents.hyperparams import DQNConfig
 from neuroq.agents.runs import (
     LOCK_FILE,
     RESULT_FILE,
+    duplicate_interrupt_ignored,
     held_lock,
     interrupts_deferred,
     make_run_dir,
@@ -661,9 +662,10 @@ def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os
                 _stop_all(stop, futures, drain)  # nothing to stop unless a seed failed
                 collect(futures)
             except KeyboardInterrupt:  # also while the others stop after a failure
-                _stop_all(stop, futures, drain)
-                collect(futures)
-                _say_stopped(seeds, done, failures, out_root, env_id, started)
+                with duplicate_interrupt_ignored():  # `timeout -s INT` delivers it twice
+                    _stop_all(stop, futures, drain)
+                    collect(futures)
+                    _say_stopped(seeds, done, failures, out_root, env_id, started)
                 raise
         if not failures and stop.is_set() and any(done.get(s) is None for s in seeds):
             # a SIGINT that reached the workers only (the command itself ignoring it, as a

@@ -1,5 +1,7 @@
 """Run folders: where each stage writes (neuroq.agents.runs)."""
 
+import time
+
 import pytest
 
 from neuroq.agents.runs import env_folder, make_run_dir
@@ -68,13 +70,27 @@ def test_a_ctrl_c_while_files_are_written_is_raised_after_them():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with interrupts_deferred():  # no Ctrl-C: nothing raised
         pass
-    # a second Ctrl-C stops at once; an error of the block with one held is the interrupt
+    # a second Ctrl-C stops at once (here: any second one, the duplicate window at 0);
+    # an error of the block with one held is the interrupt
+    import neuroq.agents.runs as runs_module
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runs_module, "DUPLICATE_SIGINT_S", 0.0)
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts_deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)
+                os.kill(os.getpid(), signal.SIGINT)
+                finished.append("cut")  # never reached
+    assert finished == ["written"]
+    # but the same SIGINT delivered twice at once (coreutils timeout: to the command, then
+    # to its process group) is one: the block still ends whole
     with pytest.raises(KeyboardInterrupt):
         with interrupts_deferred():
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
-            finished.append("cut")  # never reached
-    assert finished == ["written"]
+            finished.append("whole")
+    assert finished == ["written", "whole"]
     with pytest.raises(KeyboardInterrupt) as exc:
         with interrupts_deferred():
             os.kill(os.getpid(), signal.SIGINT)
@@ -88,3 +104,31 @@ def test_a_ctrl_c_while_files_are_written_is_raised_after_them():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_sigint_delivered_twice_does_not_cut_the_handling_of_the_first():
+    """coreutils `timeout -s INT` signals the command, then its process group: an outsider's
+    `neuroq train --seeds` got two KeyboardInterrupts and lost its per-seed summary in 2
+    runs of 4. Within duplicate_interrupt_ignored a SIGINT right after is ignored, a later
+    one raises."""
+    import os
+    import signal
+
+    import neuroq.agents.runs as runs_module
+    from neuroq.agents.runs import duplicate_interrupt_ignored
+
+    said = []
+    with duplicate_interrupt_ignored():
+        os.kill(os.getpid(), signal.SIGINT)
+        said.append("summary")
+    assert said == ["summary"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runs_module, "DUPLICATE_SIGINT_S", 0.0)
+        with pytest.raises(KeyboardInterrupt):
+            with duplicate_interrupt_ignored():
+                time.sleep(0.01)
+                os.kill(os.getpid(), signal.SIGINT)
+                said.append("cut")
+    assert said == ["summary"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -289,9 +289,12 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         elif gate_episodes:
             figures = gate_figures(folder, teacher, gate_episodes, gate, teacher_name)
             if not figures["passed"] and not force:
+                frac = figures["fraction"]
+                share = (f"is {percent(frac)} of" if frac is not None and frac >= 0 else
+                         "is below, and of the other sign from,")  # "-532.9 % of 0.6"
                 raise NeuroqError(
-                    f"export refused: the SNN's return {figures['snn']['mean']:.1f} is "
-                    f"{percent(figures['fraction'])} of the {teacher_name}'s "
+                    f"export refused: the SNN's return {figures['snn']['mean']:.1f} {share} "
+                    f"the {teacher_name}'s "
                     f"{figures['float_dqn']['mean']:.1f} on held-out episodes "
                     f"{seed_span(figures['seeds'])} (gate {100 * gate:.0f} %"
                     f"{interval_text(figures)}){_undecided(figures)}; fine-tune further, or "

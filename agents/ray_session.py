@@ -21,6 +21,7 @@ path (a shared file system).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -56,6 +57,18 @@ START_TICKS_FIELD = 22
 #: thread per worker: each trial is one process on one CPU.
 LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for a failed trial or stage run: the original exception, not Ray's wrapper
+    (its text spans a traceback and carries colour codes, which landed in an outsider's
+    trials.csv: "[36mray::run_trial()[39m")."""
+    cause = getattr(exc, "cause", None) or exc
+    text = [line for line in _ANSI.sub("", str(cause)).strip().splitlines() if line.strip()]
+    return f"{type(cause).__name__}: {text[0] if text else ''}"[:500]
 
 
 def import_ray() -> Any:

@@ -42,6 +42,7 @@ from typing import Any
 
 import yaml
 
+from neuroq.agents.ray_session import error_line
 from neuroq.agents.runs import env_folder, write_json
 from neuroq.agents.sweep_spec import SweepSpec, Trial, settings_key
 from neuroq.deploy.errors import NeuroqError, counted
@@ -114,13 +115,6 @@ def _load_done(folder: Path) -> dict[str, dict[str, Any]]:
         if Path(summary.get("run_dir", "")).is_dir():
             done[p.stem] = summary
     return done
-
-
-def _error_line(exc: BaseException) -> str:
-    """One line for a failed stage run: the original exception, not Ray's wrapper."""
-    cause = getattr(exc, "cause", None) or exc
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[0] if text else ''}"[:500]
 
 
 @dataclass
@@ -234,7 +228,7 @@ class _InProcess:
                                 str(self.folder / TRIALS_DIR),
                                 str(self.folder / LOG_DIR / f"{run.key}.log"))
         except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, not fatal
-            self.results[handle] = (None, _error_line(exc))  # (run_stage logged it)
+            self.results[handle] = (None, error_line(exc))  # (run_stage logged it)
         else:
             self.results[handle] = (summary, None)
         return handle
@@ -271,7 +265,7 @@ class _OnRay:
             try:
                 out.append((ref, self.ray.get(ref), None))
             except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, not fatal
-                out.append((ref, None, _error_line(exc)))
+                out.append((ref, None, error_line(exc)))
         return out
 
 

@@ -560,8 +560,9 @@ def _search(keeper: Any, ray: Any, env_id: str, n_trials: int, space: dict, base
                 try:
                     outcome = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - a worker that died: a failed trial
-                    outcome = {"state": "fail", "value": None,
-                               "error": f"{type(exc).__name__}: {exc}"[:500]}
+                    from neuroq.agents.ray_session import error_line
+
+                    outcome = {"state": "fail", "value": None, "error": error_line(exc)}
                 ray.get(keeper.tell.remote(number, outcome))
                 finished += 1
                 bar.update(1)

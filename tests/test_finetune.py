@@ -486,3 +486,19 @@ def test_the_gate_records_the_interval_of_its_fraction_and_says_when_it_cannot_d
                                           "episodes do not tell")
     assert _undecided({**figures, "fraction_ci95": [0.90, 0.97]}) == ""
     assert interval_text({"fraction_ci95": [None, None]}) == interval_text({}) == ""
+
+
+def test_a_refusal_across_signs_gives_no_percentage(tmp_path, monkeypatch):
+    """An outsider's refusal read "the SNN's return -3.3 is -532.9 % of the float DQN's
+    0.6": a share of a return of the other sign means nothing."""
+    import neuroq.agents.export as export_module
+
+    figures = {"snn": {"mean": -3.3, "n": 10}, "float_dqn": {"mean": 0.62, "n": 10},
+               "fraction": -5.33, "fraction_ci95": [None, None], "threshold": 0.99,
+               "passed": False, "seeds": [900000, 900009]}
+    monkeypatch.setattr(export_module, "gate_figures", lambda *a, **k: figures)
+    with pytest.raises(NeuroqError, match=r"the SNN's return -3.3 is below, and of the other "
+                                          r"sign from, the float DQN's 0.6 on held-out") as e:
+        export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=0.99,
+               gate_episodes=10)
+    assert "%" not in str(e.value).split("(gate")[0]

@@ -411,3 +411,19 @@ def test_tune_refuses_set_of_a_searched_key_and_fits_learning_starts(tmp_path):
     _check_settings(folder, {"seed": 0, "base": {"gamma": 0.99, "batch_size": 64}})
     with pytest.raises(NeuroqError, match=r"\(base.gamma differ\)"):
         _check_settings(folder, {"seed": 0, "base": {"gamma": 0.9, "batch_size": 64}})
+
+
+def test_a_failed_trials_error_is_one_line_without_colour_codes():
+    """Ray's wrapper of a trial's error spans a traceback with colour codes, which landed in
+    an outsider's trials.csv ("[36mray::run_trial()[39m")."""
+    from neuroq.agents.ray_session import error_line
+
+    class Wrapped(Exception):
+        def __init__(self, text, cause=None):
+            super().__init__(text)
+            self.cause = cause
+
+    raw = Wrapped("\x1b[36mray::run_trial()\x1b[39m (pid=1)\n  File \"x.py\", line 3\nboom")
+    assert error_line(raw) == "Wrapped: ray::run_trial() (pid=1)"
+    assert error_line(Wrapped("outer", cause=ValueError("\n\n inner\nmore"))) == \
+        "ValueError: inner"

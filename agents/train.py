@@ -482,6 +482,9 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
                   f"to go on from{best}: train it again", file=sys.stderr)
         raise
     wall_s = wall_before + time.perf_counter() - t0
+    # SB3 writes what was recorded at its next log interval: the last evaluation's
+    # eval/mean_reward was never written to TensorBoard (an outsider; eval_history.json had it)
+    model.logger.dump(model.num_timesteps)
     if not all(torch.isfinite(w).all() for w in model.policy.parameters()):
         raise NeuroqError(f"training diverged: the Q-network's weights are NaN or inf "
                           f"after {model.num_timesteps} steps; lower learning_rate")

@@ -60,12 +60,40 @@ def test_train_writes_a_valid_run_folder(tmp_path):
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["hyperparameters"]["n_timesteps"] == 2000 and config["seed"] == 3
     assert any((run / "tb").rglob("events.out.tfevents.*"))
+    # TensorBoard holds every evaluation, the last too (it was one short: an outsider)
+    _assert_tensorboard_holds_every_evaluation(run, history)
     # docs/training.md's outputs table names what the run wrote (it listed evaluations.npz)
     text = (REPO_ROOT / "docs" / "training.md").read_text(encoding="utf-8")
     table = text.split("## Outputs: `runs/<env>/train-seed<N>-<UTC time>/`")[1].split("\n\n")[0]
     listed = {name.rstrip("/") for row in table.splitlines()[2:]
               for name in re.findall(r"`([\w.]+/?)`", row.split("|")[1])}
     assert {p.name for p in run.iterdir()} == listed - {"resume"}, listed
+
+
+def _assert_tensorboard_holds_every_evaluation(run, history):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    written = []  # (step SB3 wrote it at: its next log interval, value)
+    for events in (run / "tb").rglob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        if "eval/mean_reward" in acc.Tags().get("scalars", []):
+            written += [(e.step, e.value) for e in acc.Scalars("eval/mean_reward")]
+    written.sort()
+    assert [v for _, v in written] == pytest.approx(history["mean_return"]), written
+    assert all(s >= e for (s, _), e in zip(written, history["steps"], strict=True))
+
+
+def test_tensorboard_gets_the_last_evaluation_too(tmp_path):
+    """SB3 writes what was recorded at its next log interval (every 4 episodes): with
+    200-step episodes none came after the evaluation at the last step, and TensorBoard was
+    one evaluation short of eval_history.json (an outsider's 50-step task, every seed)."""
+    cfg = hyperparams.override(smoke_config("MountainCar-v0"), ["n_timesteps=2000",
+                                                                "eval_freq=1000"])
+    run = train_one("MountainCar-v0", 0, cfg, tmp_path)
+    history = json.loads((run / "eval_history.json").read_text())
+    assert history["steps"] == [1000, 2000]
+    _assert_tensorboard_holds_every_evaluation(run, history)
 
 
 def test_same_seed_same_result(tmp_path):

@@ -355,6 +355,9 @@ def test_a_stall_acts_on_the_newest_empty_periods_only_and_says_so(artifact):
         def warning(self, text):
             lines.append(text)
 
+        def flush(self):  # the diagnostics timer flushes the node's logs
+            pass
+
     assert DEFAULT_MAX_GAP_PERIODS == 3
     with spinning(_event_node(artifact)) as (node,):
         assert node.active, node.refusal
@@ -399,6 +402,9 @@ def test_a_backlog_is_acted_on_from_its_newest_periods(artifact):
             def warning(self, text):
                 lines.append(text)
 
+            def flush(self):  # the diagnostics timer flushes the node's logs
+                pass
+
         node._stale_log = Recorder()
         acted = []
         act = node._act
@@ -442,6 +448,9 @@ def test_a_sensor_of_another_size_and_lost_packets_are_logged(artifact):
     class Recorder:
         def warning(self, text):
             lines.append(text)
+
+        def flush(self):  # the diagnostics timer flushes the node's logs
+            pass
 
     with spinning(_event_node(artifact)) as (node,):
         assert node.active, node.refusal
@@ -759,6 +768,9 @@ def test_the_diagnostics_timer_says_how_many_warnings_a_burst_suppressed(artifac
     class Recorder:
         def warning(self, text):
             lines.append(text)
+
+        def flush(self):  # the diagnostics timer flushes the node's logs
+            pass
 
     with spinning(_event_node(artifact)) as (node,):
         assert node.active, node.refusal

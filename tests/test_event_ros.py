@@ -47,6 +47,19 @@ def _event_node(artifact, evt3_decoder="auto", **params):
         *(Parameter(name, value=value) for name, value in params.items())])
 
 
+class LineRecorder:
+    """Stands in for a node's throttled log: keeps every warning line in `lines`."""
+
+    def __init__(self):
+        self.lines = []
+
+    def warning(self, text):
+        self.lines.append(text)
+
+    def flush(self):  # the diagnostics timer flushes the node's logs
+        pass
+
+
 def _packet(seq, data, encoding="evt3", width=32, height=32, time_base=0):
     msg = EventPacket(width=width, height=height, seq=seq, time_base=time_base,
                       encoding=encoding, is_bigendian=False)
@@ -349,19 +362,13 @@ def test_a_stall_acts_on_the_newest_empty_periods_only_and_says_so(artifact):
     skipped (skipped_periods), and a line says so."""
     from neuroq.deploy.events.stream import DEFAULT_MAX_GAP_PERIODS
 
-    lines = []
-
-    class Recorder:
-        def warning(self, text):
-            lines.append(text)
-
-        def flush(self):  # the diagnostics timer flushes the node's logs
-            pass
+    recorder = LineRecorder()
+    lines = recorder.lines
 
     assert DEFAULT_MAX_GAP_PERIODS == 3
     with spinning(_event_node(artifact)) as (node,):
         assert node.active, node.refusal
-        node._log = Recorder()
+        node._log = recorder
         seq = 0
         for k in range(30):  # 1 ms packets from camera time 1.0 s: periods acted on as due
             t = 1_000_000 + k * 1000
@@ -398,14 +405,9 @@ def test_a_backlog_is_acted_on_from_its_newest_periods(artifact):
     def backlog(node, lines, n, fresh, chunk, received=True):
         """n 1 ms packets (events in each), the last `fresh` received now, the others 1 s
         ago, handed to the node `chunk` at a time; the periods acted on and the stats."""
-        class Recorder:
-            def warning(self, text):
-                lines.append(text)
-
-            def flush(self):  # the diagnostics timer flushes the node's logs
-                pass
-
-        node._stale_log = Recorder()
+        recorder = LineRecorder()
+        recorder.lines = lines
+        node._stale_log = recorder
         acted = []
         act = node._act
         node._act = lambda period, frame: acted.append(period.index) or act(period, frame)
@@ -443,18 +445,12 @@ def test_a_sensor_of_another_size_and_lost_packets_are_logged(artifact):
     """An outsider's 1280x720 camera ran with 96 % of its events skipped as out_of_sensor
     and lost packets were only counted: the console said nothing of either. Both are
     logged (throttled, as every warning of the node), naming what to do."""
-    lines = []
-
-    class Recorder:
-        def warning(self, text):
-            lines.append(text)
-
-        def flush(self):  # the diagnostics timer flushes the node's logs
-            pass
+    recorder = LineRecorder()
+    lines = recorder.lines
 
     with spinning(_event_node(artifact)) as (node,):
         assert node.active, node.refusal
-        node._log = Recorder()
+        node._log = recorder
         node.handle_packets([_packet(0, _evt3([1], [5], [1000], [1]))])
         assert lines == []
         node.handle_packets([_packet(1, _evt3([1, 900], [5, 600], [2000, 2000], [1, 1]),
@@ -763,18 +759,12 @@ def test_the_diagnostics_timer_says_how_many_warnings_a_burst_suppressed(artifac
     after it: the node's diagnostics timer flushes its throttled logs' counts."""
     from neuroq.ros_nodes.throttle import ThrottledLog
 
-    lines = []
-
-    class Recorder:
-        def warning(self, text):
-            lines.append(text)
-
-        def flush(self):  # the diagnostics timer flushes the node's logs
-            pass
+    recorder = LineRecorder()
+    lines = recorder.lines
 
     with spinning(_event_node(artifact)) as (node,):
         assert node.active, node.refusal
-        node._log = ThrottledLog(Recorder(), period_s=0.3)
+        node._log = ThrottledLog(recorder, period_s=0.3)
         for k in range(10):
             node.handle_packets([_packet(k, b"\xff" * 7)])  # undefined words, odd length
         assert wait_until(lambda: any("(the newest of 9 lines suppressed since the last "

@@ -132,8 +132,20 @@ def _finite(x: float) -> float | None:
 
 
 def percent(x: float | None) -> str:
-    """A fraction as `12.3 %`, or "n/a" where it is not defined."""
-    return "n/a" if x is None else f"{100 * x:.1f} %"
+    """A gate fraction as `12.3 %`; "no share" where it is not defined (a float return of
+    0, or the SNN's above a negative one) or the two returns differ in sign ("-532.9 %" of a
+    float return of 0.6 read as nonsense to an outsider)."""
+    if x is None:
+        return "no share"
+    return f"{100 * x:.1f} %" if x >= 0 else "no share: of the other sign"
+
+
+def share_clause(x: float | None) -> str:
+    """How the SNN's return stands to the float DQN's in a refusal: "is 93.1 % of", "is
+    below, and of the other sign from," or "cannot be put as a share of"."""
+    if x is None:
+        return "cannot be put as a share of"
+    return f"is {percent(x)} of" if x >= 0 else "is below, and of the other sign from,"
 
 
 @dataclass(frozen=True)
@@ -289,11 +301,9 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         elif gate_episodes:
             figures = gate_figures(folder, teacher, gate_episodes, gate, teacher_name)
             if not figures["passed"] and not force:
-                frac = figures["fraction"]
-                share = (f"is {percent(frac)} of" if frac is not None and frac >= 0 else
-                         "is below, and of the other sign from,")  # "-532.9 % of 0.6"
                 raise NeuroqError(
-                    f"export refused: the SNN's return {figures['snn']['mean']:.1f} {share} "
+                    f"export refused: the SNN's return {figures['snn']['mean']:.1f} "
+                    f"{share_clause(figures['fraction'])} "
                     f"the {teacher_name}'s "
                     f"{figures['float_dqn']['mean']:.1f} on held-out episodes "
                     f"{seed_span(figures['seeds'])} (gate {100 * gate:.0f} %"

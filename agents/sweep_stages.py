@@ -201,9 +201,6 @@ def run_stage(stage: str, env: str, settings: dict[str, Any], upstream: dict[str
     `log_file` (appended) or nowhere."""
     if stage not in RUNNERS:
         raise NeuroqError(f"unknown stage {stage!r}")
-    if upstream is not None and not Path(upstream["run_dir"]).is_dir():
-        raise NeuroqError(f"the {stage} stage cannot see its input {upstream['run_dir']}: on a "
-                          "cluster, --out must be a folder every node sees at the same path")
 
     def log(line: str) -> None:
         if log_file:
@@ -217,6 +214,10 @@ def run_stage(stage: str, env: str, settings: dict[str, Any], upstream: dict[str
         + (f"; input {upstream['run_dir']}" if upstream else ""))
     t0 = time.perf_counter()
     try:
+        if upstream is not None and not Path(upstream["run_dir"]).is_dir():
+            raise NeuroqError(f"the {stage} stage cannot see its input {upstream['run_dir']}: "
+                              "on a cluster, --out must be a folder every node sees at the "
+                              "same path")
         summary = RUNNERS[stage](env, settings, upstream, Path(out_root), log)
     except BaseException:
         log(traceback.format_exc().rstrip())

@@ -396,7 +396,9 @@ def write_outputs(folder: Path, env_id: str, trials: list[dict[str, Any]], setti
         held = ("" if held_out is None else
                 f"\n# Held out (not seen by the search): mean return "
                 f"{held_out['mean_return']:.2f} +- {held_out['std_return']:.2f} over "
-                f"{held_out['episodes']} episodes, seeds {seed_span(held_out['seeds'])}.")
+                f"{held_out['episodes']} episodes, seeds {seed_span(held_out['seeds'])}."
+                if "mean_return" in held_out else
+                f"\n# Held out: not played ({held_out.get('error')}).")
         header = (f"# neuroq tune on {env_id}: trial {best['number']} is the best of "
                   f"{counts['complete']} complete trials ({counts['pruned']} pruned, "
                   f"{counts['fail']} failed).\n# Objective (it chose this trial, so it "
@@ -496,10 +498,47 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
                         workers, show_progress, say, save)
                 trials = ray.get(actor.trials.remote())
         wall_s = time.perf_counter() - t0
+        before = _stored_held_out(folder)  # of the same best trial: not played again
         best, _ = write_outputs(folder, env_id, trials, settings, wall_s)
-        held = None if best is None else held_out_return(best["run_dir"], env_id)
+        held = None
+        if best is not None:
+            held = before.get(best["run_dir"])
+            if held is None:
+                try:
+                    held = held_out_return(best["run_dir"], env_id)
+                except Exception as exc:  # noqa: BLE001 - the search stands: said, recorded
+                    held = {"error": " ".join(str(exc).split())}
+                    say(f"tune: warning: the best trial's held-out episodes were not played: "
+                        f"{held['error']}")
         best, best_yaml = write_outputs(folder, env_id, trials, settings, wall_s, held)
         return TuneResult(folder, best, best_yaml, trials, wall_s, held)
+
+
+def _stored_held_out(folder: Path) -> dict[str, dict[str, Any]]:
+    """{run folder: held-out result} of the best trial a study's result.json records (a
+    rerun with the same best plays its held-out episodes once); {} if none."""
+    from neuroq.agents.runs import read_json
+
+    try:
+        best = read_json(folder / "result.json").get("best") or {}
+    except (NeuroqError, OSError, AttributeError):
+        return {}
+    held = best.get("held_out")
+    return ({best["run_dir"]: held} if isinstance(held, dict) and "mean_return" in held
+            and best.get("run_dir") else {})
+
+
+def objective_seeds(best: dict[str, Any]) -> str:
+    """"seeds 20000..20099, 100 episodes": the report episodes a trial's objective is the
+    mean over (its train run's report_seed and episodes), "" where they are not known."""
+    from neuroq.agents.runs import read_json
+
+    try:
+        result = read_json(Path(best["run_dir"]) / "result.json")
+        first, n = int(result["report_seed"]), int(result["episodes"])
+    except (NeuroqError, OSError, KeyError, TypeError, ValueError):
+        return "seeds not known"
+    return f"seeds {seed_span([first, first + n - 1])}, {n} episodes"
 
 
 def held_out_return(run_dir: str | os.PathLike, env_id: str) -> dict[str, Any]:

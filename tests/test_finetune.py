@@ -502,3 +502,10 @@ def test_a_refusal_across_signs_gives_no_percentage(tmp_path, monkeypatch):
         export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=0.99,
                gate_episodes=10)
     assert "%" not in str(e.value).split("(gate")[0]
+    # the one wording everywhere a gate's share is printed (the --force line, the demo
+    # report), and a share that is not defined (a float return of 0) is not "below"
+    from neuroq.agents.export import percent, share_clause
+
+    assert percent(-5.33) == "no share: of the other sign" and percent(None) == "no share"
+    assert percent(0.931) == "93.1 %" and share_clause(0.931) == "is 93.1 % of"
+    assert share_clause(None) == "cannot be put as a share of"

@@ -427,3 +427,47 @@ def test_a_failed_trials_error_is_one_line_without_colour_codes():
     assert error_line(raw) == "Wrapped: ray::run_trial() (pid=1)"
     assert error_line(Wrapped("outer", cause=ValueError("\n\n inner\nmore"))) == \
         "ValueError: inner"
+
+
+def test_tune_from_the_command_line_fits_the_default_space_to_few_steps(tmp_path, capsys):
+    """The review: the command line gave the default space as loaded, so --steps 3000 was
+    refused as a space of the user's reaching 5000. Now the default space's learning_starts
+    is fitted (said), the best trial's held-out line names its seeds, and neither range
+    overlaps the objective's report episodes."""
+    from neuroq.agents.cli.main import main
+    from neuroq.deploy.seeds import HELD_OUT_BASE, REPORT_BASE
+
+    assert main(["tune", "--env", "CartPole-v1", "--trials", "1", "--steps", "400",
+                 "--serial", "--no-progress", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert ("tune: the default space's learning_starts 1000, 5000 left out: with 400 steps "
+            "no gradient step would follow") in out
+    line = next(x for x in out.splitlines() if x.startswith("best: trial 0"))
+    assert f"report episodes that chose it (seeds {REPORT_BASE}..{REPORT_BASE + 99}, 100 " \
+        "episodes)" in line, line
+    assert "held out" in line and f"seeds {HELD_OUT_BASE}..{HELD_OUT_BASE + 99}" in line
+    study = tmp_path / "CartPole-v1" / "tune-dqn"
+    first = json.loads((study / "result.json").read_text())["best"]["held_out"]
+    # a rerun with the same best trial does not play them again: the same figures
+    assert main(["tune", "--env", "CartPole-v1", "--trials", "1", "--steps", "400",
+                 "--serial", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert json.loads((study / "result.json").read_text())["best"]["held_out"] == first
+    assert main(["show", str(study)]) == 0
+    assert "best_held_out_mean_return" in capsys.readouterr().out
+
+
+def test_a_best_trial_whose_run_is_gone_leaves_the_search_standing(tmp_path, monkeypatch):
+    """The review: a best trial's folder gone (deleted, or --out not shared with a cluster)
+    made a finished search fail; it is recorded and said, the search stands."""
+    import neuroq.agents.tune as tune_module
+
+    def gone(run_dir, env_id):
+        raise tune_module.NeuroqError(f"{run_dir} does not exist")
+
+    monkeypatch.setattr(tune_module, "held_out_return", gone)
+    said = []
+    result = run_tune("CartPole-v1", 1, tmp_path, steps=400, serial=True,
+                      show_progress=False, say=said.append)
+    assert result.best is not None and "does not exist" in result.held_out["error"]
+    assert any("held-out episodes were not played" in line for line in said), said
+    assert "# Held out: not played (" in result.best_yaml.read_text()

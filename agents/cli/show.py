@@ -62,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not found and (run_dir / "trials.json").is_file():  # a sweep's folder
         return _show_sweep(run_dir, args.json)
+    if not found and (run_dir / "spec.yaml").is_file():  # a sweep's, before its first end
+        raise NeuroqError(f"{run_dir} is a sweep that has not ended yet (its trials.json comes "
+                          "when it ends; a sweep interrupted before writing it: run the spec "
+                          "again)")
     if not found:
         from neuroq.agents.runs import LOCK_FILE, lock_held
         from neuroq.agents.train import checkpoint_step, resumable, resume_command
@@ -99,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         held = best.get("held_out") or {}
         _print_scalars({"best_trial": best.get("number"), "best_objective": best.get("value"),
                         "best_held_out_mean_return": held.get("mean_return"),
+                        "best_held_out_std_return": held.get("std_return"),
+                        "best_held_out_episodes": held.get("episodes"),
                         "best_held_out_seeds": seed_span(held["seeds"]) if held.get("seeds")
                         else None, "best_run": best.get("run_dir")})
     return 0

@@ -73,14 +73,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
     from neuroq.agents.hyperparams import load_hyperparameters
-    from neuroq.agents.tune import load_space, run_tune
+    from neuroq.agents.tune import load_space, objective_seeds, run_tune
     from neuroq.deploy.envref import with_package
     from neuroq.deploy.errors import counted
     from neuroq.deploy.seeds import seed_span
 
     checks.writable(args.out)
-    # the files, read once here: a wrong one is one line before Ray starts
-    space = load_space(args.space)
+    # the files, read once here: a wrong one is one line before Ray starts; no --space: the
+    # default space, given as None so that run_tune may fit its learning_starts to --steps
+    # (given as the loaded default it was refused as a space of the user's, the review)
+    space = load_space(args.space) if args.space is not None else None
     env_id = with_package(args.env, args.gym_package)
     hyperparameters = load_hyperparameters(env_id, args.config)
     result = run_tune(env_id, args.trials, args.out, args.name, args.steps, args.seed,
@@ -97,10 +99,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"neuroq tune: no trial completed: no best settings (see {result.folder})",
               file=sys.stderr)
         return 1
-    held = result.held_out
+    held = result.held_out or {}
+    held_text = (f"held out {held['mean_return']:.2f} +- {held['std_return']:.2f} over "
+                 f"{held['episodes']} episodes, seeds {seed_span(held['seeds'])}"
+                 if "mean_return" in held else
+                 f"held out: not played ({held.get('error', 'no result')})")
     print(f"best: trial {result.best['number']}, mean return {result.best['value']:.2f} on the "
-          "report episodes that chose it; held out "
-          f"{held['mean_return']:.2f} +- {held['std_return']:.2f} over {held['episodes']} "
-          f"episodes, seeds {seed_span(held['seeds'])}; config section {result.best_yaml}:")
+          f"report episodes that chose it ({objective_seeds(result.best)}); {held_text}; "
+          f"config section {result.best_yaml}:")
     print(result.best_yaml.read_text())
     return 0

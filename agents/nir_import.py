@@ -174,7 +174,11 @@ def read_graph(path: str | os.PathLike) -> Any:
         said = (f" (its edges form a cycle, {' -> '.join(loop)}: a recurrent connection; "
                 "neuroq reads feed-forward sequential graphs only)" if loop else "")
         where = f"node {failing[0]!r}: " if failing else ""
-        raise NeuroqError(f"{p} is not a readable NIR graph: {where}{exc}{said}") from None
+        # nir.read's own error may say nothing (a bare AssertionError for an unknown node
+        # type, a recheck): then the node reader's ("Unknown unit type: b'Bogus'")
+        reason = (str(exc).strip() or (str(failing[1]).strip() if failing else "")
+                  or type(exc).__name__)
+        raise NeuroqError(f"{p} is not a readable NIR graph: {where}{reason}{said}") from None
 
 
 def _failing_node(path: Path) -> tuple[str, Exception] | None:

@@ -385,6 +385,8 @@ def _parse_fixed(fixed: Any, stages: tuple[str, ...], source: str) -> dict[str, 
         _check_in_stages(stage, stages, where)
         if not isinstance(values, dict):
             raise NeuroqError(f"{where}: expected a mapping of settings")
+        if not values:  # `fixed: {train: {}}` ran the defaults, as `fixed: {}` did
+            raise NeuroqError(f"{where} is empty: leave it out")
         for key in values:
             split_key(f"{stage}.{key}", f"{source} fixed")
         out[stage] = _with_numbers(values)

@@ -217,6 +217,10 @@ def _selection_callback(model_dir: Path, env_id: str, seed: int, cfg: DQNConfig,
                 self.history["mean_return"].append(float(r.mean()))
                 self.history["std_return"].append(float(r.std()))
                 self.logger.record("eval/mean_reward", float(r.mean()))
+                # written now, at the evaluation's step (SB3 writes at its next log
+                # interval: TensorBoard's steps were a few hundred past eval_history.json's,
+                # and the last evaluation was never written; an outsider, a recheck)
+                self.logger.dump(self.num_timesteps)
                 with interrupts_deferred():  # the files below are written whole
                     if r.mean() > self.best:
                         self.best = float(r.mean())
@@ -482,9 +486,6 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
                   f"to go on from{best}: train it again", file=sys.stderr)
         raise
     wall_s = wall_before + time.perf_counter() - t0
-    # SB3 writes what was recorded at its next log interval: the last evaluation's
-    # eval/mean_reward was never written to TensorBoard (an outsider; eval_history.json had it)
-    model.logger.dump(model.num_timesteps)
     if not all(torch.isfinite(w).all() for w in model.policy.parameters()):
         raise NeuroqError(f"training diverged: the Q-network's weights are NaN or inf "
                           f"after {model.num_timesteps} steps; lower learning_rate")

@@ -255,7 +255,7 @@ class EventPolicyNode(Node):
         # from run_node), not a refusal to activate
         check_choice("backend", self._backend, BACKENDS)
         check_choice("evt3_decoder", self._evt3_decoder, EVT3_DECODERS)
-        if policy is None and not self._artifact:  # a bad parameter too, as the policy node's
+        if policy is None and not self._artifact.strip():  # a bad parameter (whitespace too)
             raise NeuroqError(empty_artifact(self, "dvs_pan_tracking"))  # (it exited 1)
         try:
             self.policy = policy if policy is not None else self._load()

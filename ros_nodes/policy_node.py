@@ -228,7 +228,7 @@ class PolicyNode(Node):
         named = load_interface(interface) if interface else None
         check_choice("backend", self._backend, BACKENDS)
         check_choice("performance_level", level, LEVELS)
-        if not self._artifact:
+        if not self._artifact.strip():  # whitespace too: no path (it was exit 1, a recheck)
             raise NeuroqError(empty_artifact(self))
         if self._backend == "spinnaker2":  # an address (a parameter error: exit 2)
             if not board_ip:

@@ -237,6 +237,9 @@ def init_rclpy(args: list[str]) -> None:
 
     try:
         _init(args)
+    except _rclpy.UnknownROSArgsError as exc:  # as run_node says it (a traceback, exit 1)
+        raise NeuroqError(f"unrecognized ROS arguments: {_unknown_words(exc)} (after "
+                          "--ros-args come -r FROM:=TO and the like)") from None
     except _rclpy.RCLError as exc:
         raise NeuroqError(_RCL_SOURCE_LOCATION.sub("", str(exc))) from None
 

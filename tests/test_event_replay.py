@@ -446,6 +446,19 @@ def test_a_robot_install_replays_with_its_own_executable(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("neuroq_event_replay: error: failed to initialize rcl: Couldn't "
                           "parse trailing -p flag") and len(err.strip().splitlines()) == 1, err
+    assert main([str(tmp_path / "x.raw"), "--ros-args", "--bogus"]) == 2  # (a traceback)
+    err = capsys.readouterr().err
+    assert err.startswith("neuroq_event_replay: error: unrecognized ROS arguments: --bogus")
+    assert len(err.strip().splitlines()) == 1, err
+    # `neuroq replay` takes them too (it said "unrecognized arguments", a recheck); the
+    # other commands do not
+    from neuroq.agents.cli.main import main as neuroq
+
+    assert neuroq(["replay", str(tmp_path / "x.raw"), "--speed", "inf", "--ros-args", "-r",
+                   "events:=robot_replay_cli"]) == 0
+    assert capsys.readouterr().out.startswith("replayed 3000 events in ")
+    assert neuroq(["show", str(tmp_path), "--ros-args", "-r", "a:=b"]) == 2
+    assert "unrecognized arguments: --ros-args -r a:=b" in capsys.readouterr().err
     # a whole replay, in a process of its own that never imports the training side
     code = ("import sys; from neuroq.ros_nodes.replay_command import main; "
             "rc = main(sys.argv[1:]); "

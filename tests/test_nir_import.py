@@ -278,6 +278,13 @@ def test_an_unreadable_graph_says_what_it_lacks_or_that_it_cycles(tmp_path):
     with pytest.raises(NeuroqError, match=r"not a readable NIR graph: node 'fc': .*missing 1 "
                                           r"required positional argument: 'weight'$"):
         read_graph(path)
+    nir.write(path, _chain_graph(_lif()))  # an unknown type: nir says a bare AssertionError
+    with h5py.File(path, "r+") as f:
+        del f["node"]["nodes"]["lif"]["type"]
+        f["node"]["nodes"]["lif"]["type"] = b"Bogus"
+    with pytest.raises(NeuroqError, match=r"not a readable NIR graph: node 'lif': Unknown "
+                                          r"unit type: b'Bogus'$"):
+        read_graph(path)
     nir.write(path, _chain_graph(_lif()))  # the graph's own field
     with h5py.File(path, "r+") as f:
         del f["node"]["edges"]

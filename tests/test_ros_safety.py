@@ -54,7 +54,7 @@ NODES = {
 BAD_PARAMETERS = {
     "policy node": [["-p", "latency_window:=many"], ["-p", "sensor_queue_depth:=0"],
                     ["-p", "backend:=foo"], ["-p", "interface:=pong"],
-                    ["-p", "artifact:=''"], ["-p", "backend:=spinnaker2"],
+                    ["-p", "artifact:=''"], ["-p", "artifact:=' '"], ["-p", "backend:=spinnaker2"],
                     ["-p", "backend:=spinnaker2", "-p", "board_ip:=999.1.1.1"],
                     ["-p", "cpu_wakeup_latency_us:=-7"]],
     "actuator": [["-p", "watchdog_timeout_s:=abc"], ["-p", "watchdog_timeout_s:=100.0"],
@@ -64,7 +64,7 @@ BAD_PARAMETERS = {
     "sim robot": [["-p", "seed:=x"], ["-p", "control_rate_hz:=0.0"],
                   ["-p", "env_id:=Pong-v5"], ["-p", "interface:=''"]],
     "event node": [["-p", "batch_ms:=-1.0"], ["-p", "realtime_priority:=-1"],
-                   ["-p", "artifact:=''"], ["-p", "max_lag_ms:=1.0"],
+                   ["-p", "artifact:=''"], ["-p", "artifact:=' '"], ["-p", "max_lag_ms:=1.0"],
                    ["-p", "evt3_decoder:=foo"], ["-p", "backend:=chip"]],
     "event camera": [["-p", "realtime_priority:=x"]],
 }

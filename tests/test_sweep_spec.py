@@ -122,6 +122,7 @@ def test_distributions():
     # the grid took the grid's values without a word; 200,000 trials took 1 GB first
     ({"grid": {}}, r"'grid' is empty: leave the key out for one trial of the fixed"),
     ({"fixed": {}}, r"'fixed' is empty: leave the key out"),
+    ({"fixed": {"train": {}}}, r"fixed.train is empty: leave it out"),
     ({"random": {"samples": 3, "params": {}}}, "random.params is empty"),
     ({"fixed": {"train": {"seed": 3}}, "grid": {"train.seed": [0, 1]}},
      "train.seed is both fixed and in grid: give it in one place"),

@@ -103,6 +103,10 @@ def _no_extras(args: argparse.Namespace) -> tuple[str, ...]:
     return ()
 
 
+#: where a command line's ROS arguments start (commands with TAKES_ROS_ARGS: replay)
+ROS_ARGS = "--ros-args"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="neuroq",
@@ -126,12 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(p)
         # a module's required_extras(args) names the extras the command needs
         p.set_defaults(_run=module.run,
-                       _extras=getattr(module, "required_extras", _no_extras))
+                       _extras=getattr(module, "required_extras", _no_extras),
+                       _ros_args=getattr(module, "TAKES_ROS_ARGS", False))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     closed_streams_to_devnull()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # what follows --ros-args is rcl's (remaps), for the commands that take it (replay, as
+    # the robot install's neuroq_event_replay: it was "unrecognized arguments", a recheck)
+    cut = argv.index(ROS_ARGS) if ROS_ARGS in argv else len(argv)
+    argv, ros_args = argv[:cut], argv[cut:]
     try:  # building the parser imports every command's module: up to a second, cold
         parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
@@ -146,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except OSError as failed:  # --version's line written at once into a closed pipe
         return output_status(failed, "neuroq")
+    if ros_args and not args._ros_args:
+        unknown += ros_args
+    args.ros_args = ros_args
     if unknown:  # named by the subcommand, as its other errors are
         print(f"neuroq {args.command}: error: unrecognized arguments: {' '.join(unknown)} "
               f"(see neuroq {args.command} --help)", file=sys.stderr)

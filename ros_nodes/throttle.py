@@ -48,8 +48,15 @@ class ThrottledLog:
         if self.suppressed and time.monotonic() - self._last_s >= self._period_s:
             level, text = self._newest
             n, self.suppressed = self.suppressed, 0
-            getattr(self._logger, level)(
-                f"{text} (the newest of {n} lines suppressed since the last one shown)")
+            line = f"{text} (the newest of {n} lines suppressed since the last one shown)"
+            # one call site per severity: rclpy refuses a call site whose severity changes
+            # ("Logger severity cannot be changed between calls", CI: the actuator's
+            # watchdog log flushed a release (info), then a trip (warning), and the node
+            # ended in a fatal error)
+            if level == "info":
+                self._logger.info(line)
+            else:
+                self._logger.warning(line)
 
     def warning(self, text: str) -> None:
         line = self._due(text, "warning")

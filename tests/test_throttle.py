@@ -1,5 +1,9 @@
 """ThrottledLog: at most one line a period, and the next line counts what it suppressed."""
 
+import time
+
+import pytest
+
 from neuroq.ros_nodes import throttle
 from neuroq.ros_nodes.throttle import ThrottledLog
 
@@ -61,3 +65,17 @@ def test_a_burst_that_ended_is_counted_by_flush(monkeypatch):
     now[0] += 0.1  # a new line right after the flush is logged, not suppressed
     log.warning("c")
     assert logger.lines[-1] == ("W", "c") and log.suppressed == 0
+
+
+def test_flush_logs_each_severity_from_its_own_call_site():
+    """rclpy's logger refuses a call site whose severity changes ("Logger severity cannot be
+    changed between calls"): flushing an info line, then a warning, ended the actuator in a
+    fatal error in CI. With rclpy's own logger here."""
+    rclpy_logging = pytest.importorskip("rclpy.logging")
+    log = ThrottledLog(rclpy_logging.get_logger("neuroq_throttle_test"), period_s=0.01)
+    for level in ("info", "warning", "info"):
+        log.warning("shown")
+        getattr(log, level)("suppressed")
+        time.sleep(0.02)
+        log.flush()  # raised ValueError on the second round
+        assert log.suppressed == 0

@@ -387,8 +387,7 @@ def write_outputs(folder: Path, env_id: str, trials: list[dict[str, Any]], setti
         w.writeheader()
         for t in trials:
             w.writerow({k: ("" if t.get(k) is None else _csv(t.get(k))) for k in cols})
-    done = [t for t in trials if t["state"] == "complete" and t["value"] is not None]
-    best = max(done, key=lambda t: t["value"]) if done else None
+    best = best_trial(trials)
     best_yaml = None
     if best is not None:
         best_yaml = folder / "best.yaml"
@@ -499,7 +498,7 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
                 trials = ray.get(actor.trials.remote())
         wall_s = time.perf_counter() - t0
         before = _stored_held_out(folder)  # of the same best trial: not played again
-        best, _ = write_outputs(folder, env_id, trials, settings, wall_s)
+        best = best_trial(trials)
         held = None
         if best is not None:
             held = before.get(best["run_dir"])
@@ -512,6 +511,12 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
                         f"{held['error']}")
         best, best_yaml = write_outputs(folder, env_id, trials, settings, wall_s, held)
         return TuneResult(folder, best, best_yaml, trials, wall_s, held)
+
+
+def best_trial(trials: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The complete trial of the highest objective (the first of equal ones), None if none."""
+    done = [t for t in trials if t["state"] == "complete" and t["value"] is not None]
+    return max(done, key=lambda t: t["value"]) if done else None
 
 
 def _stored_held_out(folder: Path) -> dict[str, dict[str, Any]]:

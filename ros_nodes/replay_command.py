@@ -22,6 +22,12 @@ EXECUTABLE = "neuroq_event_replay"
 #: where a command line's ROS arguments start (`ros2 run`, a launch file's Node action)
 ROS_ARGS = "--ros-args"
 
+
+def split_ros_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the command's own arguments, ROS_ARGS and what follows it) of a command line."""
+    cut = argv.index(ROS_ARGS) if ROS_ARGS in argv else len(argv)
+    return argv[:cut], argv[cut:]
+
 DESCRIPTION = """Replay a recorded event file onto a ROS 2 event topic
 (event_camera_msgs/EventPacket).
 
@@ -113,9 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # what follows --ros-args goes to rclpy (remaps, a launch file's additions; an argparse
     # error, exit 2, for `ros2 run ... --ros-args -r events:=/dvs/events`, a review)
-    cut = argv.index(ROS_ARGS) if ROS_ARGS in argv else len(argv)
-    args = parser.parse_args(argv[:cut])
-    args.ros_args = argv[cut:]
+    own, ros_args = split_ros_args(argv)
+    args = parser.parse_args(own)
+    args.ros_args = ros_args
     try:
         return run(args, EXECUTABLE)
     except NeuroqError as exc:

@@ -103,10 +103,6 @@ def _no_extras(args: argparse.Namespace) -> tuple[str, ...]:
     return ()
 
 
-#: where a command line's ROS arguments start (commands with TAKES_ROS_ARGS: replay)
-ROS_ARGS = "--ros-args"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="neuroq",
@@ -140,8 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # what follows --ros-args is rcl's (remaps), for the commands that take it (replay, as
     # the robot install's neuroq_event_replay: it was "unrecognized arguments", a recheck)
-    cut = argv.index(ROS_ARGS) if ROS_ARGS in argv else len(argv)
-    argv, ros_args = argv[:cut], argv[cut:]
+    from neuroq.ros_nodes.replay_command import split_ros_args
+
+    argv, ros_args = split_ros_args(argv)
     try:  # building the parser imports every command's module: up to a second, cold
         parser = build_parser()
         args, unknown = parser.parse_known_args(argv)

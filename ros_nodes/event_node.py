@@ -64,7 +64,10 @@ installed; evt3 refuses to activate without it), max_gap_periods (int, 3: of a r
 periods, after a silence or a stall, the last this many are acted on), max_lag_ms (float,
 30: a period whose completing packet the node received more than this long before it took
 it, when it fell behind, is not acted on; 0: every period is; needs reception times, which
-Fast DDS gives, and batch_ms > 0), diagnostics_period_s (float), latency_window (int).
+Fast DDS gives, and batch_ms > 0), max_jump_ms (float, 1000: a packet that moves camera
+time this much further ahead than the host's clock moved is skipped as garbage, counted in
+time_jumps, unless the next packet holding a time word confirms the jump; 0: no guard;
+`neuroq.deploy.events.jumps`), diagnostics_period_s (float), latency_window (int).
 """
 
 from __future__ import annotations
@@ -86,9 +89,12 @@ from sensor_msgs.msg import Joy
 from neuroq.deploy.control import NS_PER_S
 from neuroq.deploy.errors import NeuroqError, counted
 from neuroq.deploy.events import (
+    DEFAULT_MAX_JUMP_MS,
     EVT3_DECODERS,
+    MIN_MAX_JUMP_MS,
     DecodeStats,
     PacketDecoder,
+    TimeJumpGuard,
     evt3_decoder_name,
 )
 from neuroq.deploy.events.mono import NS_PER_US
@@ -244,6 +250,15 @@ class EventPolicyNode(Node):
             raise NeuroqError(f"max_lag_ms ({self._max_lag_ms:g}) must exceed batch_ms "
                               f"({batch_ms:g}), or be 0 (no bound): a packet may wait "
                               "batch_ms in the queue before it is taken")
+        max_jump_ms = declare(self, "max_jump_ms", DEFAULT_MAX_JUMP_MS,
+                              "a packet moving camera time this many ms further ahead than "
+                              "the host's clock is skipped as garbage unless the next "
+                              "confirms it (0: no guard)", float_range=(0.0, 1e6))
+        if 0 < max_jump_ms < MIN_MAX_JUMP_MS:  # a backlog taken at once would read as one
+            raise NeuroqError(f"max_jump_ms ({max_jump_ms:g}) must be 0 (no guard) or at "
+                              f"least {MIN_MAX_JUMP_MS:g}: a backlog of packets taken at "
+                              "once moves camera time ahead of the host's clock by its "
+                              "length")
         period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
                          float_range=(0.05, 60.0))
         window = declare(self, "latency_window", 1000,
@@ -278,6 +293,7 @@ class EventPolicyNode(Node):
                 {"artifact": self._artifact}))
             return
         self.windower = self._windower(max_gap)
+        self._jumps = TimeJumpGuard(round(max_jump_ms * 1e3))
         self.decode_stats = DecodeStats()
         self.counters = {"packets": 0, "lost_packets": 0, "reordered_packets": 0,
                          "seq_backwards": 0,
@@ -530,7 +546,7 @@ class EventPolicyNode(Node):
         """Decode consecutive packets of one numbering; act on every period they complete
         (act False: count them only); returns how many."""
         c = self.counters
-        events, stats = self.decoder.decode_many(msgs, columns=True, drop_corrupt=True)
+        events, stats = self._jumps.decode(self.decoder, msgs, time.monotonic_ns())
         t_words = self.decoder.time_us()
         if (stats.time_backwards and not events.size and 0 <= t_words
                 < self._last_event_us - CAMERA_RESTART_US):
@@ -543,7 +559,8 @@ class EventPolicyNode(Node):
             self.windower = self._windower(self.windower.max_gap_periods,
                                            self.windower.counters)
             self._last_event_us = -1
-            events, stats = self.decoder.decode_many(msgs, columns=True, drop_corrupt=True)
+            self._jumps.reset()
+            events, stats = self._jumps.decode(self.decoder, msgs, time.monotonic_ns())
             t_words = self.decoder.time_us()
             now_at = (f"{t_words} us" if t_words >= 0 else
                       "a time not known yet (no TIME_HIGH since the restart in these "
@@ -553,7 +570,10 @@ class EventPolicyNode(Node):
                 "camera restart")
         self.decode_stats.add(stats)
         if stats.skipped:
-            self._log.warning(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}")
+            why = (f" (time_jumps: moved camera time more than {self._jumps.max_jump_us / 1e3:g}"
+                   " ms further ahead than the host's clock, skipped as garbage: "
+                   "max_jump_ms)") if stats.time_jumps else ""
+            self._log.warning(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}{why}")
         if events.size:
             self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
             self.windower.add(events)

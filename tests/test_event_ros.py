@@ -378,6 +378,7 @@ def test_a_stall_acts_on_the_newest_empty_periods_only_and_says_so(artifact):
         before = node.stats()
         assert before["actions"] == 2 and lines == [], (before, lines)  # periods 100, 101
         t = 3_030_000  # the stall: 2 s later, the stream goes on
+        node._jumps.wall_ns -= 2 * 10**9  # the host's 2 s (else: a jump, max_jump_ms)
         node.handle_packets([_packet(seq, _evt3([1, 2], [5, 5], [t + 1, t + 500], [1, 1]))])
         s = node.stats()
     # periods 102-302 completed: 102 (its events) and the newest 3 (300-302) acted on; no
@@ -627,14 +628,16 @@ def test_a_camera_and_numbering_restart_inside_one_batch_loses_nothing(artifact)
         assert s["time_backwards"] == 0 and s["lost_packets"] == 0, s
 
 
-@pytest.mark.parametrize("garbage", ["random", "big-endian"])
+@pytest.mark.parametrize("garbage", ["random", "big-endian", "time words"])
 def test_a_garbage_packet_does_not_move_camera_time(artifact, garbage):
     """A packet of random bytes, or an evt3 packet flagged big endian (EVT 3.0 is little
     endian: byte-swapped, its words are garbage), amid a good stream is skipped whole: its
     words would be read as TIME_HIGH jumps and wraps and move camera time ahead for good
     (an outsider saw a 1000-byte random payload move the action stamps from 1.3 s to
     101 s; a reviewer, a 2-word time packet flagged big endian move it 1.5-2.6 s in 21 of
-    402 tries, with no corrupt word to catch it)."""
+    402 tries, with no corrupt word to catch it). So is a packet of defined words only
+    whose time is 8.2 s ahead (TIME_HIGH 2000 steps on, then TIME_LOW: an outsider's,
+    stop 37), by the node's max_jump_ms guard: camera time moved 8.2 s ahead."""
     rng = np.random.default_rng(5)
     with spinning(_event_node(artifact)) as (node,):
         assert node.active, node.refusal
@@ -646,13 +649,16 @@ def test_a_garbage_packet_does_not_move_camera_time(artifact, garbage):
             if k == 30:
                 if garbage == "random":
                     bad = _packet(seq, rng.integers(0, 256, 1000, np.uint8).tobytes())
+                elif garbage == "time words":
+                    bad = _packet(seq, time_words(t + 2000 * 4096))
                 else:
                     bad = _packet(seq, time_words(t + 700))  # two defined words, swapped
                     bad.is_bigendian = True
                 node.handle_packets([bad])
                 seq += 1
         s = node.stats()
-        skipped = "corrupt_packets" if garbage == "random" else "bad_payload"
+        skipped = {"random": "corrupt_packets", "big-endian": "bad_payload",
+                   "time words": "time_jumps"}[garbage]
         assert s[skipped] == 1 and s["skipped_periods"] == 0, s
         assert s["late_events"] == 0 and s["camera_restarts"] == 0, s
         assert s["actions"] == 5 and s["events"] == 120, s  # periods 100-104, all events

@@ -16,6 +16,7 @@ pixels, t in microseconds, p = 1 ON / 0 OFF). The modules of this package, one c
 - `files`: Prophesee .raw files (EVT 3.0) and AEDAT 4 files.
 - `replay`: recorded events cut into driver-sized packets and paced in real time.
 - `stream`: a live stream cut into the control periods of a spiking policy.
+- `jumps`: a live stream's camera time held to the host's clock (garbage read as time).
 
 Decoding never raises on bad data: truncated words, reserved word types, events before the
 state they need, events outside the sensor and time going backwards are counted in
@@ -52,6 +53,7 @@ from neuroq.deploy.events.files import (
     RawWriter,
     read_aedat4,
 )
+from neuroq.deploy.events.jumps import DEFAULT_MAX_JUMP_MS, MIN_MAX_JUMP_MS, TimeJumpGuard
 from neuroq.deploy.events.mono import US_PER_S, decode_mono, encode_mono
 from neuroq.deploy.events.packets import (
     ENCODINGS,
@@ -70,11 +72,12 @@ from neuroq.envs.event_array import (
 )
 
 __all__ = [
-    "AEDAT4_MAGIC", "DRIVER_PACKET_US", "ENCODINGS", "EVENT_DTYPE", "EVT3_ADDR_X", "EVT3_ADDR_Y",
+    "AEDAT4_MAGIC", "DEFAULT_MAX_JUMP_MS", "DRIVER_PACKET_US", "ENCODINGS", "EVENT_DTYPE", "EVT3_ADDR_X", "EVT3_ADDR_Y",
     "EVT3_DECODERS", "EVT3_EXT_TRIGGER", "EVT3_TIME_HIGH", "EVT3_TIME_LOW", "EVT3_TIME_LOW_BITS",
-    "EVT3_TIME_WRAP_US", "EVT3_VECT_12", "EVT3_VECT_8", "EVT3_VECT_BASE_X", "US_PER_S",
+    "EVT3_TIME_WRAP_US", "EVT3_VECT_12", "EVT3_VECT_8", "EVT3_VECT_BASE_X", "MIN_MAX_JUMP_MS",
+    "US_PER_S",
     "Aedat4Writer", "DecodeStats", "Evt3State", "PacketDecoder", "RawReader", "RawWriter",
     "decode_evt3", "decode_mono", "decode_packet", "empty_events", "encode_evt3", "encode_mono",
     "encode_packet", "evt3_decoder_name", "from_columns", "make_events", "make_evt3_decoder",
-    "Pacer", "paced", "packetize", "read_aedat4", "sort_events", "to_columns"
+    "Pacer", "TimeJumpGuard", "paced", "packetize", "read_aedat4", "sort_events", "to_columns"
 ]

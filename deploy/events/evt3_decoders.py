@@ -7,6 +7,7 @@ Both decoders keep one stream's state and have one interface:
     columns = decoder.decode_columns(data, stats)   # the same as EventColumns (x, y, t, p)
     decoder.corrupt_words(data)  # words of an undefined type in these bytes (decodes nothing)
     decoder.time_us()       # camera time the stream has reached (-1 before TIME_HIGH)
+    decoder.checkpoint()    # the stream's state now; decoder.restore(it) goes back there
     decoder.last_t_us       # last event time returned (-1: none), read and set
     decoder.pending_bytes   # a trailing odd byte kept by streaming=True (0 or 1)
     decoder.name            # "evt3 0.4.1 (Rust, PyPI)" or "numpy": what to log
@@ -48,6 +49,10 @@ class Evt3StreamDecoder(Protocol):
     def corrupt_words(self, data: bytes) -> int: ...
 
     def time_us(self) -> int: ...
+
+    def checkpoint(self) -> object: ...
+
+    def restore(self, checkpoint: object) -> None: ...
 
 
 @functools.cache

@@ -7,7 +7,7 @@ numpy, no Python loop runs per event or per word. Word format and time rules: `e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -383,3 +383,12 @@ class NumpyEvt3Decoder:
 
     def time_us(self) -> int:
         return self.state.time_us()
+
+    def checkpoint(self) -> Evt3State:
+        """The stream's state now (a copy), for `restore`."""
+        return replace(self.state)
+
+    def restore(self, checkpoint: Evt3State) -> None:
+        """Set the stream back to a `checkpoint`: the data decoded since is as if never
+        seen."""
+        self.state = replace(checkpoint)

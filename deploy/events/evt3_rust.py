@@ -38,6 +38,8 @@ version to the same results.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import evt3
 import numpy as np
 
@@ -144,6 +146,35 @@ class RustEvt3Decoder:
         if not self._synced:
             return self.state.time_us()
         return int(self._lib.feed(_PROBE_TIME).t[0]) + self._offset
+
+    def checkpoint(self) -> tuple:
+        """The stream's state now, for `restore`: read from evt3 with the probe words where
+        evt3 holds it (the vector-base probe moves evt3's base on: a VECT_BASE_X word sets
+        it back, so decoding goes on as if no checkpoint had been taken), else a copy."""
+        state = replace(self.state)
+        if self._synced:
+            probe = self._lib.feed(_PROBE_TIME)
+            t = int(probe.t[0]) + self._offset
+            state.high, state.low = t >> EVT3_TIME_LOW_BITS, t & EVT3_PAYLOAD_MASK
+            state.y = int(probe.y[0])
+            if self._base_ok:
+                base = self._lib.feed(_PROBE_BASE)
+                state.base_x, state.base_p = int(base.x[0]), int(base.p[0])
+                self._lib.feed(np.array(
+                    [_word(EVT3_VECT_BASE_X, state.base_x | (state.base_p << EVT3_POLARITY_BIT))],
+                    "<u2").tobytes())
+        return state, self._synced, self._leftover
+
+    def restore(self, checkpoint: tuple) -> None:
+        """Set the stream back to a `checkpoint`: the data decoded since is as if never
+        seen (evt3 is reset and given the state's words, as at a hand-over)."""
+        state, synced, leftover = checkpoint
+        self.state = replace(state)
+        self._leftover = leftover
+        self._scan = (None, False, b"")
+        self._synced = False
+        if synced:
+            self._hand_to_evt3()
 
     def corrupt_words(self, data: bytes) -> int:
         """Words of an undefined type among `data`'s whole words. The scan is kept for the

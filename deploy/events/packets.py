@@ -146,6 +146,17 @@ class PacketDecoder:
         pixel fires (-1 before the first TIME_HIGH)."""
         return self.evt3.time_us()
 
+    def checkpoint(self) -> object:
+        """The stream's state now, for `restore` (the EVT 3.0 decoder's, the last event
+        time included)."""
+        return self.evt3.checkpoint()
+
+    def restore(self, checkpoint: object, undone: DecodeStats) -> None:
+        """Set the stream back to a `checkpoint`, as if the packets decoded since had never
+        come; `undone`, the stats those decodes returned, is taken off `stats`."""
+        self.evt3.restore(checkpoint)
+        self.stats.subtract(undone)
+
     def decode(
         self, encoding: str, data, time_base: int = 0, *, is_bigendian: bool = False,
         columns: bool = False,

@@ -28,6 +28,9 @@ class DecodeStats:
     corrupt_packets: EVT 3.0 packets skipped whole because they hold a corrupt word
         (`PacketDecoder.decode_many(..., drop_corrupt=True)`, the event node's choice); their
         corrupt words are counted in corrupt_words, nothing else of them is read.
+    time_jumps: packets skipped whole because they moved camera time ahead by more than
+        the host's clock advanced plus a bound (`TimeJumpGuard`, the event node's
+        `max_jump_ms`): garbage that reads as time words. Nothing of them is read.
     """
 
     packets: int = 0
@@ -42,6 +45,7 @@ class DecodeStats:
     unknown_encoding: int = 0
     bad_payload: int = 0
     corrupt_packets: int = 0
+    time_jumps: int = 0
 
     PROBLEMS = (
         "truncated_bytes",
@@ -51,6 +55,7 @@ class DecodeStats:
         "time_backwards",
         "unknown_encoding",
         "bad_payload",
+        "time_jumps",
     )
     EVENT_PROBLEMS = ("missing_state", "out_of_sensor", "time_backwards")
     """The problem counters that count events (the others count bytes, words or packets)."""
@@ -80,6 +85,15 @@ class DecodeStats:
         for name, value in other.__dict__.items():
             if value:
                 mine[name] += value
+        return self
+
+    def subtract(self, other: DecodeStats) -> DecodeStats:
+        """Take another `DecodeStats` off this one (in place; a decode undone) and return
+        self."""
+        mine = self.__dict__
+        for name, value in other.__dict__.items():
+            if value:
+                mine[name] -= value
         return self
 
     def diagnostic(self) -> str:

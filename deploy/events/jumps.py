@@ -1,0 +1,149 @@
+"""A live stream's camera time checked against the host's clock (`TimeJumpGuard`).
+
+A camera's clock and the host's advance together: between two takes of a live stream,
+camera time cannot move on by much more than the host's clock did. Garbage can: a short
+packet of defined EVT 3.0 word types (which `drop_corrupt` lets through: 11 of the 16
+types are defined) holds a TIME_HIGH word that reads as seconds ahead. Decoded, such a
+packet moved camera time 8.2 s ahead in an outsider's test (stop 37): the node acted on the
+periods up to there, and skipped the real stream that followed as time going backwards.
+
+The guard decodes each batch of packets from a checkpoint of the stream's state. When the
+batch moved camera time further ahead than
+
+    reached_us > time_us + (now_ns - wall_ns) / 1000 + max_jump_us
+
+(time_us: camera time the packets accepted before had reached; wall_ns: the host's
+monotonic clock when they were taken), the batch is decoded again packet by packet from the
+checkpoint, and a packet that moves camera time past that bound (from the time the packets
+before it reached) is skipped whole, as if it had been lost: counted in
+`DecodeStats.time_jumps`, the stream's state set back to before it.
+
+A real jump is accepted on the next sign of it: a camera that restarts late in its 16.8 s
+EVT 3.0 time cycle reads as a wrap, camera time really jumps ahead, and the next packet
+holding a TIME_HIGH word reaches (from the same state) at least the skipped packet's time
+less one TIME_HIGH period, and no more than that plus the host time since plus
+`max_jump_us`: that packet is accepted. So a real jump costs one packet (and the events of
+the packets between, which hold no TIME_HIGH word and are read with the time before it, as
+after any lost packet); garbage followed by the real stream costs the garbage only.
+
+Not caught: garbage that moves camera time ahead by less than `max_jump_us` (a random
+TIME_HIGH word does so with probability about max_jump_us / 16.8 s: 6 % at the default 1 s),
+or back (time going backwards: its events are skipped as such). Only for live streams: a
+file or a replay faster than real time has no host clock to hold it to (a replay paced
+into the event node is held to the pace: packets of up to `max_jump_us` each pass).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neuroq.deploy.events.evt3_words import EVT3_TIME_HIGH_PERIOD, EVT3_TIME_LOW_BITS
+from neuroq.deploy.events.packets import PacketDecoder
+from neuroq.deploy.events.stats import DecodeStats
+from neuroq.envs.event_array import EventColumns, concat_columns
+
+NS_PER_US = 1000
+DEFAULT_MAX_JUMP_MS = 1000.0
+"""How much further than the host's clock camera time may move ahead between two takes (ms):
+more than any backlog a live node acts on (max_lag_ms is 30 ms), less than the 8.2 s of
+the outsider's garbage; a random TIME_HIGH word stays under it with probability about
+1 s / 16.8 s (the 24-bit EVT 3.0 time range)."""
+MIN_MAX_JUMP_MS = 100.0
+"""The smallest `max_jump_ms` the event node takes (other than 0, no guard): under it a
+backlog delivered at once (a node or a driver that fell behind by that much) would read as
+a jump."""
+TIME_HIGH_US = 1 << EVT3_TIME_LOW_BITS
+"""One TIME_HIGH step (4096 us): a packet confirming a jump may reach that much less than
+the skipped packet did (its TIME_LOW words come after the same TIME_HIGH)."""
+assert TIME_HIGH_US * EVT3_TIME_HIGH_PERIOD == 1 << 24
+
+
+@dataclass
+class TimeJumpGuard:
+    """Holds one live stream's camera time to the host's clock (see the module docstring).
+
+    max_jump_us: how much further than the host's clock camera time may move ahead between
+        two takes (us); 0 or less: no guard (every packet is decoded as it comes).
+    time_us: camera time the accepted packets reached (-1: none yet, no bound).
+    wall_ns: the host's monotonic clock (ns) when they were taken.
+    pending_us, pending_ns: camera time a skipped packet reached (-1: none) and when it was
+        skipped: a packet reaching about as far within max_jump_us confirms the jump.
+    """
+
+    max_jump_us: int
+    time_us: int = -1
+    wall_ns: int = 0
+    pending_us: int = -1
+    pending_ns: int = 0
+
+    def decode(self, decoder: PacketDecoder, msgs: list, now_ns: int) -> tuple[
+            EventColumns, DecodeStats]:
+        """Decode consecutive packets of one stream (`decode_many(..., columns=True,
+        drop_corrupt=True)`), skipping a packet that jumps ahead (`time_jumps`); now_ns:
+        the host's monotonic clock (ns) at this take. Returns (events, stats)."""
+        if self.max_jump_us <= 0 or self.time_us < 0:
+            events, stats = decoder.decode_many(msgs, columns=True, drop_corrupt=True)
+            self._accept(_reached(decoder, events, self.time_us), now_ns)
+            return events, stats
+        checkpoint = decoder.checkpoint()
+        events, stats = decoder.decode_many(msgs, columns=True, drop_corrupt=True)
+        reached = _reached(decoder, events, self.time_us)
+        if reached <= self._bound(now_ns):  # the usual case: one decode, one comparison
+            self._accept(reached, now_ns)
+            return events, stats
+        decoder.restore(checkpoint, stats)
+        return self._one_by_one(decoder, msgs, now_ns)
+
+    def _one_by_one(self, decoder: PacketDecoder, msgs: list, now_ns: int) -> tuple[
+            EventColumns, DecodeStats]:
+        parts, total = [], DecodeStats()
+        for msg in msgs:
+            checkpoint = decoder.checkpoint()
+            events, stats = decoder.decode_many([msg], columns=True, drop_corrupt=True)
+            reached = _reached(decoder, events, self.time_us)
+            if reached > self._bound(now_ns) and not self._confirms(reached, now_ns):
+                decoder.restore(checkpoint, stats)
+                skipped = DecodeStats(packets=1, time_jumps=1)
+                decoder.stats.add(skipped)
+                total.add(skipped)
+                self.pending_us, self.pending_ns = reached, now_ns
+                continue
+            if reached > self._bound(now_ns):  # confirmed: the camera is there
+                self.pending_us = -1
+            self._accept(reached, now_ns)
+            parts.append(events)
+            total.add(stats)
+        return concat_columns(parts), total
+
+    def _bound(self, now_ns: int) -> int:
+        return self.time_us + (now_ns - self.wall_ns) // NS_PER_US + self.max_jump_us
+
+    def _confirms(self, reached: int, now_ns: int) -> bool:
+        """Whether a packet reaching `reached` confirms the jump of a skipped one."""
+        if self.pending_us < 0:
+            return False
+        since_us = (now_ns - self.pending_ns) // NS_PER_US
+        if since_us > self.max_jump_us:  # too long ago to be the same jump
+            self.pending_us = -1
+            return False
+        return (self.pending_us - TIME_HIGH_US <= reached
+                <= self.pending_us + since_us + self.max_jump_us)
+
+    def _accept(self, reached: int, now_ns: int) -> None:
+        self.time_us, self.wall_ns = reached, now_ns
+
+    def reset(self) -> None:
+        """A new stream (the camera restarted): no bound until its first packets."""
+        self.time_us, self.pending_us = -1, -1
+
+
+def _reached(decoder: PacketDecoder, events: EventColumns, before_us: int) -> int:
+    """Camera time the stream has reached: its time words, its newest event (events come
+    out in time order), and no less than before."""
+    reached = max(before_us, decoder.time_us())
+    if events.size:
+        reached = max(reached, int(events["t"][-1]))
+    return reached
+
+
+__all__ = ["DEFAULT_MAX_JUMP_MS", "MIN_MAX_JUMP_MS", "TimeJumpGuard"]

@@ -164,8 +164,8 @@ def event_encoder_for(env_id: str, silent_tail: int) -> EventEncoder:
 def record_observations(mlp: FloatMLP, env_id: str, n: int, seed: int,
                         epsilon: float = RECORD_EPSILON) -> np.ndarray:
     """`n` observations (n, n_obs) float32 visited by the epsilon-greedy ANN policy
-    (RECORD_ENVS episodes at a time; episode i seeded RECORD_BASE + 1000 seed + i; see
-    neuroq.deploy.seeds)."""
+    (RECORD_ENVS episodes at a time; episode i seeded `seeds.first_seed("convert_record",
+    seed)` + i, wrapping within its block of seeds.BLOCK; see neuroq.deploy.seeds)."""
     rng = np.random.default_rng(seed)
     out: list[np.ndarray] = []
 
@@ -175,8 +175,8 @@ def record_observations(mlp: FloatMLP, env_id: str, n: int, seed: int,
         rand = rng.random(len(obs)) < epsilon
         return np.where(rand, rng.integers(0, mlp.widths[-1], len(obs)), greedy)
 
-    run_episodes(env_id, act, episodes=n, seed=seeds.RECORD_BASE + 1000 * seed, batch=RECORD_ENVS,
-                 max_total_steps=n)
+    run_episodes(env_id, act, episodes=n, seed=seeds.first_seed("convert_record", seed),
+                 batch=RECORD_ENVS, max_total_steps=n, seed_span=seeds.BLOCK)
     return np.concatenate(out)[:n]
 
 
@@ -257,6 +257,8 @@ def check_convert_settings(encoder_kind: Any = "population", timesteps: Any = No
     counts += [("eval_timesteps", t, 1) for t in as_tuple(eval_timesteps)]
     for name, value, least in counts:
         seeds.check_count(name, value, least)
+        if name == "eval_episodes":
+            seeds.check_room(name, value, "stage_eval")
         if name.endswith("timesteps") and value > MAX_TIMESTEPS:
             raise NeuroqError(f"{name} must be {MAX_TIMESTEPS_REASON}, got {value!r}")
     seeds.check_seed(seed)

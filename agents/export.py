@@ -162,10 +162,12 @@ def check_export_settings(eval_episodes: Any = DEFAULT_EVAL_EPISODES, gate: Any 
     """NeuroqError naming the first of `export`'s settings that is not usable, before any
     work (`export` and sweep specs)."""
     from neuroq.deploy.errors import NeuroqError
-    from neuroq.deploy.seeds import check_count
+    from neuroq.deploy.seeds import check_count, check_room
 
-    for name, value in (("eval_episodes", eval_episodes), ("gate_episodes", gate_episodes)):
+    for name, value, purpose in (("eval_episodes", eval_episodes, "stage_eval"),
+                                 ("gate_episodes", gate_episodes, "export_gate")):
         check_count(name, value, 0)
+        check_room(name, value, purpose)
     if (isinstance(gate, bool) or not isinstance(gate, int | float)
             or not 0.0 <= gate <= 2.0):
         raise NeuroqError(f"gate must lie in [0, 2] (a fraction of the float return), "

@@ -188,6 +188,10 @@ def check_finetune_settings(cfg: FinetuneConfig, eval_episodes: Any = None) -> N
     counts += [("eval_episodes", eval_episodes, 1)] if eval_episodes is not None else []
     for name, value, least in counts:
         seeds.check_count(name, value, least)
+    seeds.check_room("validation_episodes", cfg.validation_episodes, "finetune_validation",
+                     share=2)  # a clean and a perturbed half
+    if eval_episodes is not None:
+        seeds.check_room("eval_episodes", eval_episodes, "stage_eval")
     for name, value, low, high, open_low in (("lr", cfg.lr, 0.0, math.inf, True),
                                               ("spike_penalty", cfg.spike_penalty, 0.0,
                                                math.inf, False),
@@ -230,13 +234,13 @@ def _randomization(randomize: dict[str, Any], env_id: str) -> tuple:
 def _rollout_seed(seed: int, epoch: int) -> int:
     """First episode seed of a fine-tuning rollout (neuroq.deploy.seeds; epoch -1: the TD
     warm-up rollout)."""
-    return seeds.ROLLOUT_BASE + 100_000 * seed + 1000 * (epoch + 1)
+    return seeds.first_seed("finetune_rollouts", seed, epoch + 1)
 
 
 def _rollout(env_id: str, act: Callable[[np.ndarray], np.ndarray], steps: int, seed: int,
              n_actions: int, n_envs: int = ROLLOUT_ENVS, wrappers: tuple = ()) -> Transitions:
     """Transitions of `act` (epsilon-greedy) over `steps` environment steps, `n_envs`
-    episodes at a time (episode i seeded seed + i)."""
+    episodes at a time (episode i seeded seed + i, wrapping within seeds.BLOCK)."""
     rng = np.random.default_rng(seed)
     cols: list[list[np.ndarray]] = [[], [], [], [], []]
 
@@ -251,7 +255,8 @@ def _rollout(env_id: str, act: Callable[[np.ndarray], np.ndarray], steps: int, s
             c.append(v)
 
     run_episodes(env_id, eps_greedy, episodes=max(1, steps), seed=seed, batch=n_envs,
-                 max_total_steps=max(1, steps), on_step=record, wrappers=wrappers)
+                 max_total_steps=max(1, steps), on_step=record, wrappers=wrappers,
+                 seed_span=seeds.BLOCK)
     return Transitions(*(np.concatenate(c) for c in cols))
 
 
@@ -330,11 +335,11 @@ def finetune(network: SpikingQNetwork, encoder: Encoder, teacher: FloatMLP, env_
                        == check_q.argmax(1)).mean())
         val = float("nan")
         if cfg.validation_episodes:
-            val = float(evaluate_returns(env_id, act, cfg.validation_episodes,
-                                         VALIDATION_SEED_BASE + 1000 * epoch).mean())
+            first = seeds.first_seed("finetune_validation", epoch=epoch)
+            val = float(evaluate_returns(env_id, act, cfg.validation_episodes, first).mean())
             if perturbed:  # selection also on perturbed episodes: the mean of both
                 val_p = float(evaluate_returns(env_id, act, cfg.validation_episodes,
-                                               VALIDATION_SEED_BASE + 1000 * epoch + 500,
+                                               first + seeds.VALIDATION_HALF,
                                                perturbed).mean())
                 val = (val + val_p) / 2
         return val, agree, act

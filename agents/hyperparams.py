@@ -95,6 +95,8 @@ _MINIMUM: dict[str, float] = {
     "exploration_initial_eps": 0.0, "exploration_final_eps": 0.0, "max_grad_norm": 0.0,
     "eval_freq": 1, "n_eval_episodes": 1, "final_eval_episodes": 1,
 }
+#: episode counts bounded by the room in their seed range (neuroq.deploy.seeds.check_room)
+_SEED_RANGE = {"n_eval_episodes": "train_selection", "final_eval_episodes": "train_report"}
 _AT_MOST_ONE = {"gamma", "tau", "exploration_fraction", "exploration_initial_eps",
                 "exploration_final_eps"}
 
@@ -138,6 +140,10 @@ def _check_value(name: str, value: Any, where: str) -> Any:
     if value < lo or (name in _AT_MOST_ONE and value > 1):
         rng = f"[{lo}, 1]" if name in _AT_MOST_ONE else f">= {lo}"
         raise NeuroqError(f"{where}: {name} = {value} is out of range ({rng})")
+    if name in _SEED_RANGE:
+        from neuroq.deploy.seeds import check_room
+
+        check_room(f"{where}: {name}", value, _SEED_RANGE[name])
     return value
 
 

@@ -63,7 +63,7 @@ from neuroq.deploy.errors import (
 )
 from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
 from neuroq.deploy.neuron import make_params
-from neuroq.deploy.seeds import seed_span
+from neuroq.deploy.seeds import check_room, seed_span
 
 IMPORT_STAGE = "import"
 SOURCE_FILE = "source.nir"
@@ -339,6 +339,7 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
         raise NeuroqError("--record-steps must be at least 100")
     if s.eval_episodes < 1:
         raise NeuroqError("--eval-episodes must be at least 1")
+    check_room("--eval-episodes", s.eval_episodes, "stage_eval")
     src, notes = read_source(graph, s.source, s.dt, s.reset, str(graph_path))
     t_src = source_timesteps_of(graph, s.timesteps)
     if encoder.n_inputs != src.n_inputs:

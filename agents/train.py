@@ -27,8 +27,9 @@ is lost with the interruption) is replaced by the checkpoint's, so the model rep
 is the one the selection history names.
 
 Seeding: python, numpy and torch through SB3's `set_random_seed(seed)`, the training env
-and its action space through `DQN(seed=seed)`, the selection env with
-`seed + SELECTION_SEED_OFFSET`, the report env with `seed + REPORT_SEED_OFFSET`.
+and its action space through `DQN(seed=seed)`, the selection and report episodes from
+their own seed ranges (`neuroq.deploy.seeds.first_seed`: "train_selection",
+"train_selection_perturbed", "train_report").
 """
 
 from __future__ import annotations
@@ -66,10 +67,6 @@ from neuroq.deploy.envref import package_of
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.rollout import make_env, run_episodes
 
-#: Seed offsets keep selection and report episodes disjoint from training and each other.
-SELECTION_SEED_OFFSET = seeds.SELECTION_BASE
-SELECTION_PERTURBED_OFFSET = seeds.SELECTION_PERTURBED_BASE - seeds.SELECTION_BASE
-REPORT_SEED_OFFSET = seeds.REPORT_BASE
 #: Training steps between progress reports.
 PROGRESS_EVERY_STEPS = 250
 
@@ -174,15 +171,17 @@ def randomization(cfg: DQNConfig, selection: bool = False) -> tuple:
 
 
 def selection_returns(model: Any, env_id: str, seed: int, cfg: DQNConfig) -> np.ndarray:
-    """Returns of a checkpoint's selection episodes (seeds seed + SELECTION_SEED_OFFSET + i):
-    n_eval_episodes under `randomize`, and with `select_randomize` also n_eval_episodes
-    under it (seeds offset by SELECTION_PERTURBED_OFFSET), so the score is the mean of both."""
-    base = seed + SELECTION_SEED_OFFSET
-    r = evaluate(model, env_id, cfg.n_eval_episodes, base, randomization(cfg))
+    """Returns of a checkpoint's selection episodes (seeds of "train_selection" + i,
+    neuroq.deploy.seeds): n_eval_episodes under `randomize`, and with `select_randomize`
+    also n_eval_episodes under it (seeds of "train_selection_perturbed"), so the score is
+    the mean of both."""
+    r = evaluate(model, env_id, cfg.n_eval_episodes, seeds.first_seed("train_selection", seed),
+                 randomization(cfg))
     perturbed = randomization(cfg, selection=True)
     if perturbed:
         r = np.concatenate([r, evaluate(model, env_id, cfg.n_eval_episodes,
-                                        base + SELECTION_PERTURBED_OFFSET, perturbed)])
+                                        seeds.first_seed("train_selection_perturbed", seed),
+                                        perturbed)])
     return r
 
 
@@ -491,7 +490,7 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
                           f"after {model.num_timesteps} steps; lower learning_rate")
     best = run_dir / BEST_MODEL
     checkpoint_name = "best" if best.exists() else "final"
-    report_seed = seed + REPORT_SEED_OFFSET
+    report_seed = seeds.first_seed("train_report", seed)
     try:
         # whole, or not there: a Ctrl-C inside the zip writer was a RuntimeError, which
         # removes the run folder (removed_on_failure), its checkpoint with it (a review)

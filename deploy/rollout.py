@@ -51,9 +51,12 @@ BatchAct = Callable[[np.ndarray, Sequence[dict[str, Any]]], np.ndarray]
 EnvWrapper = Callable[[Any], Any]
 
 
-def episode_seed(seed: int, episode: int) -> int:
-    """The reset seed of episode `episode` of a run seeded `seed`: the one place for it."""
-    return int(seed) + int(episode)
+def episode_seed(seed: int, episode: int, span: int | None = None) -> int:
+    """The reset seed of episode `episode` of a run seeded `seed`: the one place for it.
+    span: the run's seeds wrap after this many (seed + episode % span), so that a run
+    playing as many episodes as its steps take stays in its block of seeds
+    (`neuroq.deploy.seeds.BLOCK`)."""
+    return int(seed) + (int(episode) % int(span) if span else int(episode))
 
 
 def raised_at(exc: BaseException) -> str:
@@ -243,10 +246,12 @@ def run_episodes(
     wrappers: Sequence[EnvWrapper] = (),
     on_step: Callable[[Step], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    seed_span: int | None = None,
 ) -> Episodes:
     """Play `episodes` episodes of `act` (see the module docstring); return their results.
 
-    progress(done, total) is called whenever episodes have finished.
+    progress(done, total) is called whenever episodes have finished. seed_span: episode
+    seeds wrap after this many (`episode_seed`).
     """
     check_settings(episodes, seed, max_steps, batch, max_total_steps)
     n_slots = min(int(batch), int(episodes))
@@ -255,7 +260,7 @@ def run_episodes(
     lengths = np.zeros(episodes, np.int64)
     complete = np.zeros(episodes, bool)
     outcomes: dict[str, np.ndarray] = {}
-    seeds = np.array([episode_seed(seed, i) for i in range(episodes)], np.int64)
+    seeds = np.array([episode_seed(seed, i, seed_span) for i in range(episodes)], np.int64)
     slot_episode = np.full(n_slots, -1, np.int64)  # episode each slot runs (-1: idle)
     obs: np.ndarray | None = None
     infos: list[dict[str, Any]] = [{} for _ in range(n_slots)]

@@ -4,25 +4,38 @@ Episode i of a run seeded `base` is reset with seed `base + i`
 (`neuroq.deploy.rollout.episode_seed`). The bases below keep each purpose in its own range,
 so that episodes used to choose anything (a checkpoint, an epoch, an export) never overlap
 the episodes a result is reported on, and the held-out episodes of `neuroq robustness` and
-the export gate were never seen by any stage. `s` is the stage's own --seed (0-999 keeps the
-ranges apart); every range is 1,000 or more episodes wide.
+the export gate were never seen by any stage. `s` is the stage's own --seed, any seed; a
+purpose that depends on it (or on the fine-tuning epoch e) takes it modulo a number of
+slots, so that it stays inside its range whatever the seed (`first_seed`, `STAGE_RANGES`;
+until stop 40 `s` was used as it was, and fine-tuning with --seed 8 played the held-out
+episodes as rollouts, a review):
 
     purpose                                        seeds
-    DQN checkpoint selection (train)               SELECTION_BASE + s + i
-    ... its perturbed half (select_randomize)      SELECTION_PERTURBED_BASE + s + i
-    DQN report episodes (train)                    REPORT_BASE + s + i
-    recording observations (convert)               RECORD_BASE + s * 1000 + i
+    DQN checkpoint selection (train)               SELECTION_BASE + (s % 1000) + i
+    ... its perturbed half (select_randomize)      SELECTION_PERTURBED_BASE + (s % 1000) + i
+    DQN report episodes (train)                    REPORT_BASE + (s % 1000) + i
+    recording observations (convert)               RECORD_BASE + 1000 (s % 20) + i
     ... energy's plain-conversion baseline         RECORD_BASE + i (s = 0, whatever --seed)
     return checks of convert, finetune, export     STAGE_EVAL_BASE + i
-    fine-tuning validation, epoch e (the start: 0) VALIDATION_BASE + 1000 e + i
-    fine-tuning rollouts (DAgger, TD), epoch e     ROLLOUT_BASE + s * 100_000 + 1000 e + i
+    fine-tuning validation, epoch e (the start: 0) VALIDATION_BASE + 1000 (e % 20) + i
+    fine-tuning rollouts (DAgger, TD), epoch e     ROLLOUT_BASE + 100_000 (s % 7)
+                                                       + 1000 ((e + 1) % 99) + i
     int8 ANN calibration (energy, robustness)      CALIBRATION_BASE + i
     export gate (SNN vs float DQN)                 GATE_BASE + i
     held-out report (neuroq robustness default)    HELD_OUT_BASE + i
 
+Seeds under the slot counts give the seeds they gave before (s < 1000 for train, s < 20 for
+convert, s < 7 and e < 98 for fine-tuning, e < 20 for validation). The episodes a setting
+plays are bounded by the room left in its range (`room`, `check_room`: 4001 selection and
+9001 report episodes, 500 validation episodes per half, 20,000 return-check and 100,000
+gate episodes); recording and rollouts, which play
+as many episodes as their steps take, wrap within their block of 1000 seeds (`BLOCK`).
+
 `neuroq eval --seed S` plays S, S+1, ...; seeds 0-9,999 belong to no stage, so any of them
 (1000-1099 and 5000-5099 are used in the docs) are held out too.
 """
+
+from dataclasses import dataclass
 
 #: The largest seed any stage or node takes: numpy's legacy seeding (stable-baselines3's
 #: `set_random_seed`) takes 32 bits.
@@ -89,3 +102,74 @@ SEED_RANGES = {
     "finetune_validation": VALIDATION_BASE, "finetune_rollouts": ROLLOUT_BASE,
     "calibration": CALIBRATION_BASE, "export_gate": GATE_BASE, "held_out": HELD_OUT_BASE,
 }
+
+
+BLOCK = 1000
+"""Seeds of one recording or one rollout (convert, fine-tuning): their episodes wrap within
+it (`neuroq.deploy.rollout.run_episodes(..., seed_span=BLOCK)`), since they play as many
+episodes as their steps take."""
+
+
+@dataclass(frozen=True)
+class StageRange:
+    """The seeds of one purpose: base + (s % seed_slots) * seed_stride + (e % epoch_slots)
+    * epoch_stride + i, all below `end` (the next purpose's base)."""
+
+    base: int
+    end: int
+    seed_slots: int = 1
+    seed_stride: int = 0
+    epoch_slots: int = 1
+    epoch_stride: int = 0
+
+    def first(self, s: int = 0, epoch: int = 0) -> int:
+        return (self.base + (int(s) % self.seed_slots) * self.seed_stride
+                + (int(epoch) % self.epoch_slots) * self.epoch_stride)
+
+    @property
+    def room(self) -> int:
+        """Episodes that fit after the last slot's first seed."""
+        return self.end - self.first(self.seed_slots - 1, self.epoch_slots - 1)
+
+
+VALIDATION_HALF = 500
+"""Fine-tuning validation's perturbed half starts this far after its clean half."""
+
+STAGE_RANGES = {
+    "train_selection": StageRange(SELECTION_BASE, SELECTION_PERTURBED_BASE, 1000, 1),
+    "train_selection_perturbed": StageRange(SELECTION_PERTURBED_BASE, REPORT_BASE, 1000, 1),
+    "train_report": StageRange(REPORT_BASE, RECORD_BASE, 1000, 1),
+    "convert_record": StageRange(RECORD_BASE, STAGE_EVAL_BASE, 20, BLOCK),
+    "finetune_validation": StageRange(VALIDATION_BASE, CALIBRATION_BASE,
+                                      epoch_slots=20, epoch_stride=BLOCK),
+    "finetune_rollouts": StageRange(ROLLOUT_BASE, GATE_BASE, 7, 100_000, 99, BLOCK),
+    "stage_eval": StageRange(STAGE_EVAL_BASE, VALIDATION_BASE),
+    "export_gate": StageRange(GATE_BASE, HELD_OUT_BASE),
+}
+"""The ranges whose width bounds a setting: those whose seeds depend on the stage's seed or
+epoch, and the stages' return checks and the export gate (20,000 and 100,000 episodes)."""
+
+
+def first_seed(purpose: str, s: int = 0, epoch: int = 0) -> int:
+    """The first episode seed of `purpose` (a key of STAGE_RANGES) for stage seed `s` and
+    epoch `epoch` (fine-tuning rollouts: the epoch + 1, the TD warm-up being 0)."""
+    return STAGE_RANGES[purpose].first(s, epoch)
+
+
+def room(purpose: str) -> int:
+    """How many episodes one run of `purpose` may play inside its range."""
+    return STAGE_RANGES[purpose].room
+
+
+def check_room(name: str, value, purpose: str, share: int = 1) -> None:
+    """NeuroqError when `value` episodes (the setting `name`) would leave `purpose`'s seed
+    range; `share`: how many runs of that many split the room (validation's two halves)."""
+    from neuroq.deploy.errors import NeuroqError
+
+    limit = room(purpose) // share
+    if is_int(value) and value > limit:
+        r = STAGE_RANGES[purpose]
+        raise NeuroqError(f"{name} must be at most {limit:,}, got {value!r}: more episodes "
+                          f"would leave the seeds of {purpose.replace('_', ' ')} "
+                          f"({r.base:,}-{r.end - 1:,}) for another stage's "
+                          "(neuroq.deploy.seeds)")

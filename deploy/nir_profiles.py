@@ -12,9 +12,10 @@ earlier. What each profile writes (docs/nir.md has the measurements):
   `LIF(tau = 1/(1-alpha), r = tau)`, readout `I(r=1)` / `LI` (non-spiking: its output is
   its membrane, the Q-values times q_scale). Node metadata keeps what NIR cannot say exactly
   (float32 alpha_decay, weight_scale, reset mode, comparison, layer name).
-- spinnaker2 (py-spinnaker2's s2_nir: `ConversionConfig(dt=1.0, integrator=FORWARD,
-  scale_weights=False, reset=..., output_record=["v"])`): as neuroq without Delay nodes
-  (s2_nir refuses them and adds its own `conn_delay` per projection, the chip's one step)
+- spinnaker2 (py-spinnaker2's s2_nir: `ConversionConfig(dt=1.0, conn_delay=0,
+  integrator=FORWARD, reset=..., scale_weights=False, output_record=["v"])`, from
+  `s2_nir_reader`): as neuroq without Delay nodes (s2_nir refuses them and adds its own
+  `conn_delay` per projection: 0, the chip's one-step transit as we read the field)
   and with the readout as an IF/LIF whose threshold (float32 max) is never reached
   (s2_nir refuses I and LI).
 - snntorch (`snntorch.import_nir.import_from_nir`, whose LIF mapping hard-codes dt = 1e-4 s): dt =
@@ -294,6 +295,26 @@ def _gaps(network: SpikingQNetwork, profile: str) -> list[str]:
     return gaps
 
 
+def s2_nir_reader(network: SpikingQNetwork) -> str:
+    """How py-spinnaker2's s2_nir must read the spinnaker2 profile of `network`: every
+    ConversionConfig field whose default is not the chip's computation, set (its defaults
+    are conn_delay 1, integrator EXPONENTIAL, reset SUBTRACT, output_record ['spikes']). The
+    projection delay is `neuroq.deploy.spinnaker2.CONNECTION_DELAY`, the value the board
+    adapter writes, so the two ways onto the chip agree (a review found the reader leaving
+    conn_delay at 1: two steps per projection by our reading of the field)."""
+    from neuroq.deploy.spinnaker2 import CONNECTION_DELAY
+
+    resets = {la.params.reset for la in network.layers if la.spiking}
+    method = "SUBTRACT" if resets == {Reset.SUBTRACT} else "ZERO"
+    return (f"py-spinnaker2 s2_nir: ConversionConfig(dt=1.0, conn_delay={CONNECTION_DELAY}, "
+            f"integrator=IntegratorMethod.FORWARD, reset=ResetMethod.{method}, "
+            "scale_weights=False, output_record=['v']); conn_delay "
+            f"{CONNECTION_DELAY} is the one-step transit of every projection as neuroq reads "
+            "the field (docs/chip.md; to confirm on a board)"
+            + ("; layers reset differently, and s2_nir's reset is one for the graph"
+               if len(resets) > 1 else ""))
+
+
 def profile_info(network: SpikingQNetwork, profile: str) -> ProfileInfo:
     """How `profile`'s graph of `network` is read, and what it cannot say."""
     _check_profile(profile)
@@ -308,10 +329,7 @@ def profile_info(network: SpikingQNetwork, profile: str) -> ProfileInfo:
                            readout + " (the readout is NIR's non-spiking I/LI: its output "
                            "is its membrane)", tuple(_gaps(network, profile)))
     if profile == "spinnaker2":
-        return ProfileInfo(profile, CHIP_DT, step,
-                           "py-spinnaker2 s2_nir: ConversionConfig(dt=1.0, integrator=FORWARD, "
-                           "scale_weights=False, output_record=['v']); s2_nir adds the "
-                           "one-step delay per projection itself (conn_delay)",
+        return ProfileInfo(profile, CHIP_DT, step, s2_nir_reader(network),
                            readout + " (a spiking node at threshold float32 max: it never "
                            "fires; record its voltage)", tuple(_gaps(network, profile)))
     if profile == "snntorch":

@@ -256,6 +256,14 @@ def test_spinnaker2_profile_read_as_s2_nir_documents_it(tmp_path):
                   nir_profiles=("spinnaker2",))
     g = nir.read(tmp_path / "network.spinnaker2.nir")
     assert "adds it itself (conn_delay)" in str(g.metadata["not_expressed"])
+    # the reader it names sets what the board adapter writes (a review: conn_delay was left
+    # at s2_nir's default, 1) and the network's reset
+    from neuroq.deploy.spinnaker2 import CONNECTION_DELAY
+
+    reader = str(g.metadata["reader"])
+    assert f"conn_delay={CONNECTION_DELAY}," in reader and "IntegratorMethod.FORWARD" in reader
+    resets = {la.params.reset.name for la in net.layers if la.spiking}
+    assert f"reset=ResetMethod.{'SUBTRACT' if resets == {'SUBTRACT'} else 'ZERO'}" in reader
     layers = []
     for k, ref in enumerate(net.layers):
         aff, lif = g.nodes[f"layer{k}_w"], g.nodes[f"layer{k}"]

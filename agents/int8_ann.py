@@ -103,3 +103,40 @@ def quantize_mlp(mlp: FloatMLP, calibration_obs: np.ndarray) -> Int8MLP:
         s_out = in_scales[k + 1] if k < n - 1 else 1.0
         req.append((s_w / s_out).astype(np.float32))
     return Int8MLP(tuple(wq), tuple(bq), in_scales[0], tuple(req))
+
+
+CALIBRATION_EPISODES = 10
+"""Episodes of the float policy whose observations calibrate the int8 ANN (seeded
+`neuroq.deploy.seeds.CALIBRATION_BASE` + i, apart from every reported episode)."""
+MAX_CALIBRATION_OBS = 5000
+"""Most calibration observations kept: a random sample (CALIBRATION_SAMPLE_SEED) beyond."""
+CALIBRATION_SAMPLE_SEED = 0
+"""The sample of calibration observations is fixed, so that `neuroq energy` and `neuroq
+robustness` compare against the same int8 ANN (a review found energy's drawn with its
+--seed and robustness's the first 5000 rows)."""
+
+
+def sample_rows(obs: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """At most `n` rows of `obs`, in their order: all of them, or a random sample (seeded)."""
+    if len(obs) <= n:
+        return obs
+    idx = np.random.default_rng(seed).choice(len(obs), n, replace=False)
+    return obs[np.sort(idx)]
+
+
+def calibrated_int8(mlp: FloatMLP, env_id: str, max_steps: int | None = None) -> Int8MLP:
+    """The int8 twin of `mlp` that `neuroq energy` and `neuroq robustness` compare with:
+    quantized (`quantize_mlp`) on the observations its float policy visits in
+    CALIBRATION_EPISODES episodes (at most MAX_CALIBRATION_OBS of them)."""
+    from neuroq.deploy.rollout import run_episodes
+    from neuroq.deploy.seeds import CALIBRATION_BASE
+
+    seen: list[np.ndarray] = []
+
+    def act(obs: np.ndarray, _infos) -> np.ndarray:
+        seen.append(obs.copy())
+        return mlp.act(obs)
+
+    run_episodes(env_id, act, CALIBRATION_EPISODES, CALIBRATION_BASE, max_steps=max_steps)
+    return quantize_mlp(mlp, sample_rows(np.concatenate(seen), MAX_CALIBRATION_OBS,
+                                                CALIBRATION_SAMPLE_SEED))

@@ -57,10 +57,6 @@ DEFAULT_PHYSICS: dict[str, dict[str, tuple[float, ...]]] = {
 }
 #: Observation delay (steps) tried on event-camera envs: events one control period late.
 DEFAULT_EVENT_LATENCY = (1,)
-#: Episodes of the calibration of the int8 ANN.
-CALIBRATION_EPISODES = 10
-#: Most calibration observations kept.
-MAX_CALIBRATION_OBS = 5000
 NETWORKS = ("snn", "float", "int8")
 
 
@@ -159,7 +155,7 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
     run the float and int8 networks are left out with a note saying why, or, with
     `require_dqn` (the networks were asked for by name), a NeuroqError saying why."""
     from neuroq.agents.energy.runs import find_float_dqn
-    from neuroq.agents.int8_ann import quantize_mlp
+    from neuroq.agents.int8_ann import calibrated_int8
     from neuroq.deploy.policy import load_policy
     from neuroq.deploy.rollout import (
         check_artifact_env,
@@ -214,16 +210,7 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
                 acts["float"] = lambda obs, _infos: mlp.act(obs)
                 out.networks["float"] = where
             if "int8" in networks:
-                calib: list[np.ndarray] = []
-
-                def record(obs: np.ndarray, _infos: Any) -> np.ndarray:
-                    calib.append(obs.copy())
-                    return mlp.act(obs)
-
-                run_episodes(env_id, record, CALIBRATION_EPISODES, seeds.CALIBRATION_BASE,
-                             max_steps=max_steps)
-                obs = np.concatenate(calib)[:MAX_CALIBRATION_OBS]
-                q8 = quantize_mlp(mlp, obs)
+                q8 = calibrated_int8(mlp, env_id, max_steps)
                 acts["int8"] = lambda o, _infos: q8.q(o).argmax(axis=1)
                 out.networks["int8"] = f"int8 quantization of {where}"
     for cond in conditions:

@@ -35,7 +35,8 @@ def _events(rng, t0_us: int, t1_us: int, per_ms: int = 20) -> np.ndarray:
                          rng.integers(t0_us, t1_us, n), rng.integers(0, 2, n))]
     for t in range(t0_us, t1_us, 5000):
         x = np.arange(5, 40)
-        parts.append(make_events(x, np.full(x.size, t % H), np.full(x.size, t + 7), np.ones(x.size, int)))
+        parts.append(make_events(x, np.full(x.size, t % H), np.full(x.size, t + 7),
+                                 np.ones(x.size, int)))
     return sort_events(np.concatenate(parts))
 
 
@@ -145,8 +146,8 @@ def test_two_garbage_packets_that_disagree_are_both_skipped(decoder):
 def test_a_real_jump_is_accepted_when_the_next_time_word_confirms_it(decoder):
     """Camera time really jumps 4.9 s ahead while the host's clock moves 1 ms per packet
     (a camera restarting late in its time cycle reads so, or a recording with data
-    missing, replayed): the first packet of the jump is skipped, the next packet holding a TIME_HIGH
-    word confirms it, and the stream goes on from there: camera time reaches the stream's
+    missing, replayed): the first packet of the jump is skipped, the next packet holding a
+    TIME_HIGH word confirms it, and the stream goes on from there: camera time reaches the stream's
     end and every event from 10 ms after the jump on is decoded as without the guard."""
     rng = np.random.default_rng(7)
     stream = _gap_stream(rng)

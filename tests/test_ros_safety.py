@@ -65,7 +65,8 @@ BAD_PARAMETERS = {
                   ["-p", "env_id:=Pong-v5"], ["-p", "interface:=''"]],
     "event node": [["-p", "batch_ms:=-1.0"], ["-p", "realtime_priority:=-1"],
                    ["-p", "artifact:=''"], ["-p", "artifact:=' '"], ["-p", "max_lag_ms:=1.0"],
-                   ["-p", "max_jump_ms:=50.0"], ["-p", "evt3_decoder:=foo"], ["-p", "backend:=chip"]],
+                   ["-p", "max_jump_ms:=50.0"], ["-p", "evt3_decoder:=foo"],
+                   ["-p", "backend:=chip"]],
     "event camera": [["-p", "realtime_priority:=x"]],
 }
 #: nodes checked for bad parameters only (their module), beside NODES

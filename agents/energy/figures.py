@@ -26,7 +26,6 @@ from neuroq.agents.energy.runs import (
     LEVELS,
     SnnRun,
 )
-from neuroq.deploy import seeds
 from neuroq.deploy.network import SpikingQNetwork
 from neuroq.deploy.stats import worst_fraction_mean
 
@@ -45,12 +44,6 @@ PUBLISHED_FIGURES_ENV_PREFIX = "CartPole"
 PROVENANCES = ("measured", "counted", "modeled", "published", "estimate", "unavailable")
 
 EQUAL_RETURN_FRACTION = 0.05
-#: Seeds of the episodes that calibrate the int8 ANN: seed + offset + i (apart from the
-#: reported episodes).
-CALIBRATION_SEED_OFFSET = seeds.CALIBRATION_BASE
-CALIBRATION_EPISODES = 10
-#: Most observations kept for calibration and for latency timing.
-MAX_CALIBRATION_OBS = 5000
 #: Largest T of the default return-against-T sweep (beyond the artifact's own T).
 SWEEP_MAX_T = 64
 
@@ -151,13 +144,6 @@ def default_sweep(network: SpikingQNetwork) -> tuple[int, ...]:
     lo = len(network.layers) + 1
     ts = {lo, lo + 1, 4, 6, 8, 12, 16, 24, 32, 48, SWEEP_MAX_T, network.timesteps}
     return tuple(sorted(t for t in ts if lo <= t <= max(SWEEP_MAX_T, network.timesteps)))
-
-
-def sample_rows(obs: np.ndarray, n: int, seed: int) -> np.ndarray:
-    if len(obs) <= n:
-        return obs
-    idx = np.random.default_rng(seed).choice(len(obs), n, replace=False)
-    return obs[np.sort(idx)]
 
 
 # --- sections ------------------------------------------------------------------------------

@@ -23,9 +23,6 @@ from neuroq.agents.energy.compare import (
     load_baseline,
 )
 from neuroq.agents.energy.figures import (
-    CALIBRATION_EPISODES,
-    CALIBRATION_SEED_OFFSET,
-    MAX_CALIBRATION_OBS,
     EnergyConfig,
     Report,
     add_cpu_row,
@@ -36,7 +33,6 @@ from neuroq.agents.energy.figures import (
     add_returns,
     add_spinnaker2,
     default_sweep,
-    sample_rows,
     say_progress,
     spikes_per_layer,
 )
@@ -46,7 +42,7 @@ from neuroq.agents.energy.runs import (
     run_snn,
     torch_act,
 )
-from neuroq.agents.int8_ann import quantize_mlp
+from neuroq.agents.int8_ann import calibrated_int8, sample_rows
 from neuroq.agents.mlp import torch_mlp
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import SpikingQNetwork
@@ -140,9 +136,7 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
             batch_act, single_act = torch_act(torch_mlp(mlp))
             f_returns, _, _ = closed_loop(env_id, batch_act, cfg.episodes, cfg.seed, cfg.max_steps)
             add_returns(rep, "float_dqn", f_returns, f"float DQN (torch fp32), {dqn.source}")
-            _, calib, _ = closed_loop(env_id, batch_act, CALIBRATION_EPISODES,
-                                   CALIBRATION_SEED_OFFSET, cfg.max_steps)
-            q8 = quantize_mlp(mlp, sample_rows(calib, MAX_CALIBRATION_OBS, cfg.seed))
+            q8 = calibrated_int8(mlp, env_id, cfg.max_steps)
             i_returns, _, _ = closed_loop(env_id, lambda o: q8.q(o).argmax(axis=1), cfg.episodes,
                                        cfg.seed, cfg.max_steps)
             add_returns(rep, "int8_ann", i_returns, "int8 ANN (numpy, our quantization)")

@@ -63,7 +63,7 @@ def record_events(out_path: str | os.PathLike, env_id: str | None = None,
     without events, an artifact that is not an event artifact or does not control the env,
     and a file that cannot be written."""
     from neuroq.deploy.events import RawWriter
-    from neuroq.deploy.rollout import make_env
+    from neuroq.deploy.rollout import episode_seed, make_env
     from neuroq.envs.event_array import from_columns
 
     policy = None
@@ -93,7 +93,7 @@ def record_events(out_path: str | os.PathLike, env_id: str | None = None,
             raise NeuroqError(f"cannot write {out_path}: {exc.strerror or exc}") from None
         with writer:
             while offset < end_us:
-                _, info = env.reset(seed=seed + episodes)
+                _, info = env.reset(seed=episode_seed(seed, episodes))
                 episodes += 1
                 window, done = 1, False
                 while True:

@@ -39,7 +39,7 @@ import numpy as np
 
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.interface import RobotInterface
-from neuroq.deploy.rollout import OUTCOME_KEYS, make_env
+from neuroq.deploy.rollout import OUTCOME_KEYS, episode_seed, make_env
 
 #: How many lost readings' stamps are remembered to recognise an answer that comes late.
 LOST_STAMPS_KEPT = 100
@@ -195,7 +195,7 @@ class LockstepRobot:
         return True
 
     def _reset(self) -> None:
-        obs, _ = self.env.reset(seed=self.seed + self.counters.episodes)
+        obs, _ = self.env.reset(seed=episode_seed(self.seed, self.counters.episodes))
         self._sense(obs)
         self._return = 0.0
 

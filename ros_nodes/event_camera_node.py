@@ -36,7 +36,7 @@ from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events import DRIVER_PACKET_US, encode_packet, from_columns, packetize
 from neuroq.deploy.events.evt3_encode import time_words
 from neuroq.deploy.events.mono import NS_PER_US
-from neuroq.deploy.rollout import make_env
+from neuroq.deploy.rollout import episode_seed, make_env
 from neuroq.deploy.seeds import MAX_SEED
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
 from neuroq.ros_nodes.event_node import TOPIC_EVENTS
@@ -148,7 +148,7 @@ class EventCameraNode(Node):
         self._sent_s = time.monotonic()
 
     def _start_episode(self) -> None:
-        _, info = self.env.reset(seed=self._seed + self._episode)
+        _, info = self.env.reset(seed=episode_seed(self._seed, self._episode))
         self._return = 0.0
         self._publish_period(info["events"], self.env.unwrapped.t_us)
 

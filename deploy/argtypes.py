@@ -11,8 +11,27 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+from typing import IO, NoReturn
 
+from neuroq.deploy.errors import EXIT_USER_ERROR
 from neuroq.deploy.seeds import MAX_EPISODES, MAX_SEED
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose command-line errors are one line on stderr ("neuroq <cmd>:
+    error: argument --seed: ..."), exit status 2, as every other user error; `--help`
+    shows the usage. Subcommand parsers are made of the same class; the robot install's
+    executables (neuroq_event_replay) use it too."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+    def print_help(self, file: IO[str] | None = None) -> None:
+        """The help, its write errors raised (argparse drops them: with unbuffered output,
+        `neuroq --help > /dev/full` exited 0 without a word)."""
+        (file or sys.stdout).write(self.format_help())
 
 
 def _integer(text: str) -> int:

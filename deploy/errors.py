@@ -25,6 +25,13 @@ class NeuroqError(Exception):
     """A user-facing error: the message is printed as is, without a traceback."""
 
 
+def one_line(text: object) -> str:
+    """`text` as one line for an error message on stderr: surrounding whitespace dropped,
+    line breaks inside shown as \\n and \\r (a file name holding one stays readable). The one
+    way every command and node writes its error line."""
+    return str(text).strip().replace("\n", "\\n").replace("\r", "\\r")
+
+
 def given_path(path: str | os.PathLike, what: str) -> Path:
     """`path` as a Path; NeuroqError "<what>: an empty path" for an empty one (Path("")
     would mean the current folder)."""

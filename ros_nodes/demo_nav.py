@@ -13,7 +13,6 @@ rates. `make demo` runs it. The default seeds (1,000,000 + i) are held out from 
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 #: Episodes `make demo` drives over ROS 2.
@@ -28,15 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     from neuroq.ros_nodes.demo_ros import confine_dds_to_loopback
 
     confine_dds_to_loopback()  # before rclpy is imported anywhere
-    p = argparse.ArgumentParser(prog="python -m neuroq.ros_nodes.demo_nav",
-                                description=__doc__.splitlines()[0])
+    from neuroq.deploy.argtypes import OneLineParser
+
+    p = OneLineParser(prog="python -m neuroq.ros_nodes.demo_nav",
+                      description=__doc__.splitlines()[0])
     p.add_argument("--artifact", help="deploy artifact (default: the shipped nav artifact)")
     p.add_argument("--episodes", type=int, default=DEMO_EPISODES)
     p.add_argument("--seed", type=int, default=DEMO_SEED)
     p.add_argument("--rate", type=float, help="scans per second of the simulated robot "
                                               "(default: twice the real-time 5 Hz)")
     args = p.parse_args(argv)
-    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError, one_line
     from neuroq.deploy.evaluate import evaluate
     from neuroq.deploy.paths import shipped_data
     from neuroq.deploy.policy import load_policy
@@ -49,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = run_ros_demo(artifact, args.episodes, args.seed, args.rate)
         local = evaluate(load_policy(artifact), args.episodes, args.seed)
     except NeuroqError as exc:
-        print(f"neuroq demo_nav: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"neuroq demo_nav: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     ros = summary.get("success_rate")
     print(f"success over ROS 2:  {100 * ros:.0f} %" if ros is not None else
           "success over ROS 2:  not reported")

@@ -59,7 +59,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from neuroq.deploy.errors import EXIT_USER_ERROR
+from neuroq.deploy.errors import EXIT_USER_ERROR, one_line
 from neuroq.deploy.output import closed_streams_to_devnull, output_status
 from neuroq.ros_nodes.dds import remove_own_segments, use_node_profile
 from neuroq.ros_nodes.executor import make_executor
@@ -194,7 +194,7 @@ def _unknown_words(exc: Exception) -> str:
 
 def _usage_error(label: str, exc: Exception | str) -> int:
     """One line on stderr for a node that cannot start as configured; exit status 2."""
-    text = " ".join(str(exc).split())  # one line, whatever the message holds
+    text = one_line(exc)  # one line, whatever the message holds
     integer = _INTEGER_FOR_DOUBLE.search(text)
     if integer:  # rclpy reads `-p rate:=100` as an integer, and never turns it into a double
         text += f" (a double needs a decimal point: {integer.group(1)}.0)"

@@ -14,8 +14,13 @@ import math
 import sys
 from collections.abc import Sequence
 
-from neuroq.deploy.argtypes import nonnegative_int, positive_int, positive_or_inf
-from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError
+from neuroq.deploy.argtypes import (
+    OneLineParser,
+    nonnegative_int,
+    positive_int,
+    positive_or_inf,
+)
+from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError, one_line
 
 #: the robot install's executable (lib/neuroq, `ros2 run neuroq neuroq_event_replay`)
 EXECUTABLE = "neuroq_event_replay"
@@ -112,7 +117,7 @@ def run(args: argparse.Namespace, prog: str = "neuroq replay") -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """`neuroq_event_replay FILE [options]`: `neuroq replay` for a robot install. A user
     error is one line on stderr, "neuroq_event_replay: error: ...", exit 2."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=EXECUTABLE, formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION.replace("neuroq replay", EXECUTABLE))
     add_arguments(parser)
@@ -125,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args, EXECUTABLE)
     except NeuroqError as exc:
-        print(f"{EXECUTABLE}: error: {exc}".replace("\n", " "), file=sys.stderr)
+        print(f"{EXECUTABLE}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
 
 

@@ -1022,7 +1022,12 @@ def test_episode_counts_in_settings_are_bounded_as_on_the_command_line():
                   lambda: check_export_settings(gate_episodes=10**8)):
         with pytest.raises(NeuroqError, match="episodes must be at most 10,000,000"):
             check()
-    check_export_settings(gate_episodes=10_000_000)  # the bound itself is taken
+    check_eval_settings(episodes=10_000_000)  # the bound itself is taken
+    # the stages' own episodes are bounded tighter, by the room in their seed ranges
+    # (neuroq.deploy.seeds.check_room; tests/test_seeds.py)
+    with pytest.raises(NeuroqError, match="gate_episodes must be at most 100,000"):
+        check_export_settings(gate_episodes=10_000_000)
+    check_export_settings(gate_episodes=100_000)
 
 
 def test_steps_per_action_are_bounded_in_settings_and_networks():

@@ -21,10 +21,10 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import IO, NoReturn
 
 from neuroq.agents.cli.extras import require as require_extras
-from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError
+from neuroq.deploy.argtypes import OneLineParser
+from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError, one_line
 from neuroq.deploy.output import closed_streams_to_devnull, output_status
 
 #: subcommand -> module implementing it, in pipeline order.
@@ -81,21 +81,6 @@ class _VersionAction(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
         print(f"neuroq {_version()} ({_data_location()})")
         parser.exit()
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose command-line errors are one line on stderr ("neuroq <cmd>:
-    error: argument --seed: ..."), exit status 2, as every other user error; `--help`
-    shows the usage. Subcommand parsers are made of the same class."""
-
-    def error(self, message: str) -> NoReturn:
-        text = " ".join(message.split())
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
-
-    def print_help(self, file: IO[str] | None = None) -> None:
-        """The help, its write errors raised (argparse drops them: with unbuffered output,
-        `neuroq --help > /dev/full` exited 0 without a word)."""
-        (file or sys.stdout).write(self.format_help())
 
 
 def _no_extras(args: argparse.Namespace) -> tuple[str, ...]:
@@ -166,8 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # buffered output: a full disk or a closed pipe shows here
         return status
     except NeuroqError as exc:  # one line, whatever the message quotes (a name with a newline)
-        text = str(exc).replace("\n", "\\n").replace("\r", "\\r")
-        print(f"neuroq {args.command}: error: {text}", file=sys.stderr)
+        print(f"neuroq {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"neuroq {args.command}: interrupted", file=sys.stderr)

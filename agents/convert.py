@@ -43,6 +43,7 @@ import numpy as np
 from neuroq.agents.mlp import FloatMLP
 from neuroq.agents.runs import read_json, require_run_dir
 from neuroq.deploy import seeds
+from neuroq.deploy.chip import constant
 from neuroq.deploy.encoders import (
     DEFAULT_N_PER_DIM,
     DEFAULT_WIDTH,
@@ -83,7 +84,7 @@ EVAL_SEED_BASE = seeds.STAGE_EVAL_BASE
 #: Environments stepped together while recording (numpy ANN, one batched call per step).
 RECORD_ENVS = 16
 #: Int8 weight magnitude used for the largest weight of a layer.
-WEIGHT_MAX = 127
+WEIGHT_MAX = int(constant("max_weight_magnitude"))
 ENCODER_KINDS = ("population", "rate", "poisson", "event")
 #: Returns at T above this are measured with neuroq.agents.snn_torch (bit-identical to the deploy/
 #: numpy model, tested, and much faster at large T); at or below it with deploy/ itself.

@@ -26,11 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from neuroq.deploy.chip import constant
 from neuroq.deploy.network import Layer, SpikingQNetwork
 from neuroq.deploy.neuron import Compare, Reset, make_params
 
 #: Weight range in weight units (int8, symmetric as py-spinnaker2's NIR importer uses).
-WEIGHT_MAX = 127
+WEIGHT_MAX = int(constant("max_weight_magnitude"))
 #: Steepness of the surrogate spike derivative, in units of 1/threshold (dimensionless).
 SURROGATE_SLOPE = 5.0
 

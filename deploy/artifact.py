@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from neuroq.deploy.chip import constant
 from neuroq.deploy.encoders import Encoder, encoder_from_dict
 from neuroq.deploy.errors import NeuroqError, given_path
 from neuroq.deploy.network import Layer, SpikingQNetwork
@@ -76,7 +77,10 @@ PARTIAL_SUFFIX = ".partial"
 renames it `artifact/` once its gate is passed): never read as an artifact."""
 #: NIR integration step in time units; one unit is one chip time step (see module docstring).
 NIR_DT = CHIP_DT
-INT8_MIN, INT8_MAX = -128, 127
+WEIGHT_MAX = int(constant("max_weight_magnitude"))
+"""Weights an artifact may hold: integers in [-WEIGHT_MAX, WEIGHT_MAX], the chip's 8-bit
+synapses (-128 is refused: the compiler refuses it, so such an artifact loaded and ran on
+the reference backend, then failed on the emulator or a board, a review)."""
 #: Permissions of the written files (read for everyone, write for the owner).
 ARTIFACT_FILE_MODE = 0o644
 #: Keys the caller's manifest must provide (the rest is filled in from network and encoder).
@@ -278,8 +282,9 @@ def _layer_from_nodes(w_node: Any, n_node: Any, layout: int, where: str) -> Laye
 
     w = np.asarray(w_node.weight, dtype=np.float64)
     if (w.ndim != 2 or not np.all(np.isfinite(w)) or np.any(w != np.round(w))
-            or w.min(initial=0) < INT8_MIN or w.max(initial=0) > INT8_MAX):
-        raise NeuroqError(f"{where}: weights must be integers in [{INT8_MIN}, {INT8_MAX}]")
+            or np.abs(w).max(initial=0) > WEIGHT_MAX):
+        raise NeuroqError(f"{where}: weights must be integers in [-{WEIGHT_MAX}, {WEIGHT_MAX}] "
+                          "(the chip's 8-bit synapses: max_weight_magnitude)")
     if w_node.bias is None:
         raise NeuroqError(f"{where}: the Affine node before it has no bias (i_offset)")
     if not isinstance(n_node, (nir.IF, nir.LIF, nir.I, nir.LI)):

@@ -302,3 +302,18 @@ def test_a_shipped_artifact_is_found_by_name_where_no_such_path_exists(tmp_path,
     with pytest.raises(NeuroqError, match="is not an artifact: it has no manifest.json; the "
                                           "shipped artifact of that name is /"):
         read_manifest("cartpole")
+
+
+def test_a_weight_of_minus_128_is_refused_when_the_artifact_loads(tmp_path):
+    """The chip's synapses are [-127, 127] (max_weight_magnitude): an artifact holding -128
+    loaded and ran on the reference backend, and only the emulator's compiler refused it
+    (a review). It is refused when read, naming the limit."""
+    from dataclasses import replace
+
+    net = random_network(timesteps=6)
+    w = net.layers[0].weight.copy()
+    w[0, 0] = -128
+    bad = replace(net, layers=(replace(net.layers[0], weight=w), *net.layers[1:]))
+    save_artifact(tmp_path, bad, PopulationEncoder.fit(OBS, 2), manifest_for(bad))
+    with pytest.raises(NeuroqError, match=r"integers in \[-127, 127\].*max_weight_magnitude"):
+        load_artifact(tmp_path)

@@ -456,11 +456,10 @@ class ConvertRun:
 
 def open_convert_run(path: Any) -> ConvertRun:
     """Check that `path` is a finished convert run and load its network and data."""
-    import yaml
 
     from neuroq.agents.convert import CONVERT_STAGE, NETWORK_DIR, OBS_FILE
     from neuroq.agents.nir_import import IMPORT_STAGE
-    from neuroq.agents.runs import read_json, require_run_dir
+    from neuroq.agents.runs import read_json, read_yaml_mapping, require_run_dir
     from neuroq.deploy.artifact import load_artifact
 
     p = require_run_dir(path, kind="convert run or import run").resolve()
@@ -475,7 +474,7 @@ def open_convert_run(path: Any) -> ConvertRun:
         obs = np.load(p / OBS_FILE, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise NeuroqError(f"{p / OBS_FILE} cannot be read: {exc}") from None
-    config = yaml.safe_load((p / "config.yaml").read_text())
+    config = read_yaml_mapping(p / "config.yaml")
     return ConvertRun(p, result, config, art.network, art.encoder, art.manifest, obs)
 
 

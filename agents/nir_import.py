@@ -412,10 +412,10 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
 
 def source_teacher(run_dir: str | os.PathLike) -> SourceTeacher:
     """The teacher of an import run: its source.nir read as the import read it."""
-    import yaml
+    from neuroq.agents.runs import read_yaml_mapping
 
     p = Path(run_dir)
-    config = yaml.safe_load((p / "config.yaml").read_text())
+    config = read_yaml_mapping(p / "config.yaml")
     graph = read_graph(p / SOURCE_FILE)
     src, _ = read_source(graph, config["source"], config["dt"], config["reset"], str(p))
     return SourceTeacher(src, encoder_from_dict(config["source_encoder"]),

@@ -335,3 +335,21 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
         raise NeuroqError(f"{p} is not valid JSON: {exc}") from None
     except OSError as exc:
         raise NeuroqError(f"cannot read {p}: {exc.strerror or exc}") from None
+
+
+def read_yaml_mapping(path: str | os.PathLike) -> dict[str, Any]:
+    """A YAML file a run folder holds (config.yaml, settings.yaml), read as a mapping;
+    NeuroqError with the path when it is missing, not UTF-8, not YAML or not a mapping (a
+    damaged run folder was a traceback in five places, a review)."""
+    from neuroq.deploy.errors import load_yaml, read_text_file, yaml_problem
+
+    p = Path(path)
+    text = read_text_file(p, "run file")
+    try:
+        doc = load_yaml(text)
+    except Exception as exc:  # yaml.YAMLError: import yaml only where a file is read
+        raise NeuroqError(f"{p} is not valid YAML: {yaml_problem(exc)}") from None
+    if not isinstance(doc, dict):
+        raise NeuroqError(f"{p} holds no settings (a YAML mapping): the run folder is "
+                          "damaged")
+    return doc

@@ -58,6 +58,7 @@ from neuroq.agents.runs import (
     interrupts_deferred,
     make_run_dir,
     read_json,
+    read_yaml_mapping,
     removed_on_failure,
     write_json,
     written_beside,
@@ -341,10 +342,10 @@ def _resumable_config(run_dir: Path) -> dict[str, Any]:
     if not (run_dir / "config.yaml").is_file():
         raise NeuroqError(f"{run_dir} is not a train run folder (no config.yaml)")
     try:
-        doc = yaml.safe_load((run_dir / "config.yaml").read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        doc = read_yaml_mapping(run_dir / "config.yaml")
+    except NeuroqError as exc:
         raise NeuroqError(f"{run_dir}/config.yaml cannot be read as a train run's: "
-                          f"{type(exc).__name__}: {exc}") from None
+                          f"{exc}") from None
     stage = doc.get("stage", "train") if isinstance(doc, dict) else "train"
     if stage != "train":  # the later stages keep their config.yaml too, with their stage
         raise NeuroqError(f"{run_dir} is a {stage} run, not a train run: --resume goes on "

@@ -45,7 +45,7 @@ from typing import Any
 import yaml
 
 from neuroq.agents.hyperparams import DQNConfig, Hyperparameters
-from neuroq.agents.runs import env_folder
+from neuroq.agents.runs import env_folder, read_yaml_mapping
 from neuroq.agents.sweep_spec import Distribution, parse_distribution
 from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file, yaml_problem
 from neuroq.deploy.seeds import REPORT_BASE, seed_span
@@ -354,7 +354,7 @@ def _check_settings(folder: Path, settings: dict[str, Any]) -> None:
     """Write settings.yaml for a new study; refuse to resume one begun with others."""
     path = folder / "settings.yaml"
     if path.exists():
-        old = yaml.safe_load(path.read_text())
+        old = read_yaml_mapping(path)
         if old != settings:
             changed = []  # the keys inside `base` too ("(base differ)" named none, an outsider)
             for k in sorted(set(old) | set(settings)):

@@ -132,3 +132,23 @@ def test_a_sigint_delivered_twice_does_not_cut_the_handling_of_the_first():
                 said.append("cut")
     assert said == ["summary"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"stage: [convert\n", "is not valid YAML: at line 2"),
+    (b"- a list\n", "holds no settings"),
+    (b"", "holds no settings"),
+    (b"\xff\xfe binary", "is not a text file"),
+])
+def test_a_damaged_run_file_is_one_line_naming_it(tmp_path, content, message):
+    """A run folder's config.yaml was read with a bare yaml.safe_load in five places: a
+    damaged one was a traceback (a review)."""
+    from neuroq.agents.runs import read_yaml_mapping
+
+    path = tmp_path / "config.yaml"
+    path.write_bytes(content)
+    with pytest.raises(NeuroqError, match=message) as caught:
+        read_yaml_mapping(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(NeuroqError, match="does not exist"):
+        read_yaml_mapping(tmp_path / "missing.yaml")

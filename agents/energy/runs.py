@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from neuroq.agents.mlp import FloatMLP
-from neuroq.deploy.errors import NeuroqError, given_path, yaml_problem
+from neuroq.agents.runs import read_yaml_mapping
+from neuroq.deploy.errors import NeuroqError, given_path
 from neuroq.deploy.network import SpikingQNetwork
 from neuroq.deploy.rollout import run_episodes
 
@@ -358,7 +359,6 @@ def conversion_inputs_of_run(convert_dir: Path) -> ConversionInputs:
     """The encoder, percentile and reset of the convert run in `convert_dir` (its
     result.json and config.yaml; RESET_BEFORE_OPTION when config.yaml names no reset) and an
     even subsample (BASELINE_CONVERT_OBS) of the observations it recorded."""
-    import yaml
 
     from neuroq.agents.convert import DEFAULT_PERCENTILE, RESETS
     from neuroq.agents.runs import read_json
@@ -370,11 +370,7 @@ def conversion_inputs_of_run(convert_dir: Path) -> ConversionInputs:
     encoder = encoder_from_dict(res["encoder"])
     config: Any = {}
     if (convert_dir / "config.yaml").is_file():
-        try:
-            config = yaml.safe_load((convert_dir / "config.yaml").read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise NeuroqError(f"{convert_dir}/config.yaml cannot be read: "
-                              f"{yaml_problem(exc)}") from None
+        config = read_yaml_mapping(convert_dir / "config.yaml")
     if not isinstance(config, dict):
         config = {}
     choice = config.get("reset", RESET_BEFORE_OPTION)

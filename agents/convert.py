@@ -59,13 +59,14 @@ from neuroq.deploy.network import (
     MAX_TIMESTEPS_REASON,
     Layer,
     SpikingQNetwork,
+    check_timesteps,
     run_reference,
 )
-from neuroq.deploy.neuron import make_params
+from neuroq.deploy.neuron import RESET_BY_NAME, make_params
 from neuroq.deploy.rollout import BatchAct, make_env, run_episodes
 
 #: `--reset` choices -> the neuron's reset mode (deploy/neuron.py `Reset`).
-RESETS = {"subtract": "reset_by_subtraction", "zero": "reset_to_v_reset"}
+RESETS = RESET_BY_NAME
 RESET_CHOICES = tuple(RESETS)
 #: Reset to v_reset = 0: the reset NIR's IF/LIF nodes define, so every NIR reader runs the
 #: network as the chip does; after fine-tuning it returned as much as reset by subtraction
@@ -283,13 +284,6 @@ def _is_real(value: Any) -> bool:
     """A finite int or float (not a bool)."""
     return (isinstance(value, int | float | np.integer | np.floating)
             and not isinstance(value, bool) and bool(np.isfinite(value)))
-
-
-def check_timesteps(timesteps: int, n_layers: int) -> None:
-    if timesteps <= n_layers:
-        raise NeuroqError(
-            f"T = {timesteps} steps is too few: with {n_layers} projections of one step delay "
-            f"each, T must be at least {n_layers + 1}")
 
 
 def convert(mlp: FloatMLP, encoder: Encoder, observations: np.ndarray, timesteps: int,

@@ -62,7 +62,7 @@ from neuroq.deploy.errors import (
     yaml_problem,
 )
 from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
-from neuroq.deploy.neuron import make_params
+from neuroq.deploy.neuron import RESET_BY_NAME, make_params
 from neuroq.deploy.seeds import check_room, seed_span
 
 IMPORT_STAGE = "import"
@@ -75,7 +75,6 @@ DEFAULT_PERCENTILE = 100.0
 DEFAULT_RECORD_STEPS = 20_000
 #: Observations per batched run of the source network or the reference model.
 CHUNK = 2000
-RESET_MODES = {"subtract": "reset_by_subtraction", "zero": "reset_to_v_reset"}
 
 
 def _sum_powers(alpha: np.ndarray, n: int) -> np.ndarray:
@@ -117,7 +116,7 @@ def to_chip(src: SourceNetwork, source_timesteps: int, percentile: float = DEFAU
             la.weight.shape[0], threshold=(la.threshold * c) if la.spiking else 1.0,
             alpha_decay=la.alpha, i_offset=(b * c).astype(np.float32),
             v_reset=(la.v_reset * c).astype(np.float32) if la.spiking else 0.0,
-            reset=RESET_MODES[src.reset], compare=">")
+            reset=RESET_BY_NAME[src.reset], compare=">")
         layers.append(Layer(f"fc{k}", w.astype(np.int8), 1.0 / c, params, la.spiking))
         q_scale = src.q_scale / c
     if clipped:

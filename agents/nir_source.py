@@ -39,6 +39,7 @@ import numpy as np
 
 from neuroq.deploy.artifact import meta_text, node_chain
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.neuron import RESET_BY_NAME
 from neuroq.deploy.nir_profiles import PRODUCER, SUBTRACT_NOTE, UNDRAWN_DELAY_PROFILES
 
 CONVENTIONS = ("auto", "snntorch", "norse", "nir")
@@ -46,7 +47,7 @@ CONVENTIONS = ("auto", "snntorch", "norse", "nir")
 SNNTORCH_DT = 1e-4
 #: Norse's `to_nir` default dt (norse/torch/utils/export_nir.py), seconds.
 NORSE_DT = 1e-3
-RESETS = ("subtract", "zero")
+RESETS = tuple(RESET_BY_NAME)
 #: Relative tolerance when matching a tau/r ratio or a one-step delay to dt.
 DT_RTOL = 1e-3
 ACCEPTED = "Affine/Linear with IF, LIF, LI, I or CubaLIF (and one-step Delay nodes)"

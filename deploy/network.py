@@ -63,6 +63,15 @@ class Layer:
         return int(self.weight.shape[0])
 
 
+def check_timesteps(timesteps: int, n_layers: int) -> None:
+    """NeuroqError unless T exceeds the network's depth: with `n_layers` projections of one
+    step delay each, an input spike of step 0 reaches the readout in step n_layers."""
+    if timesteps <= n_layers:
+        raise NeuroqError(
+            f"T = {timesteps} steps is too few: with {n_layers} projections of one step delay "
+            f"each, T must be at least {n_layers + 1}")
+
+
 @dataclass(frozen=True)
 class SpikingQNetwork:
     """Input width, layers (last one non-spiking), T steps per action and Q scale."""
@@ -84,10 +93,7 @@ class SpikingQNetwork:
         if self.timesteps > MAX_TIMESTEPS:
             raise NeuroqError(f"T = {self.timesteps} steps is too many: "
                               f"{MAX_TIMESTEPS_REASON}")
-        if self.timesteps <= len(self.layers):
-            raise NeuroqError(
-                f"T = {self.timesteps} steps is too few: with {len(self.layers)} projections "
-                f"of one step delay each, T must be at least {len(self.layers) + 1}")
+        check_timesteps(self.timesteps, len(self.layers))
 
     @property
     def n_inputs(self) -> int:

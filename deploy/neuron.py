@@ -40,6 +40,11 @@ class Reset(str, Enum):
     TO_V_RESET = "reset_to_v_reset"
 
 
+RESET_BY_NAME = {"subtract": Reset.SUBTRACT.value, "zero": Reset.TO_V_RESET.value}
+"""The command line's reset names (convert --reset, import --reset) and the reset each
+means."""
+
+
 class Compare(str, Enum):
     """Threshold comparison; the chip's choice is undocumented, so it is a parameter."""
 

@@ -80,7 +80,7 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
     given = (load_baseline(str(cfg.baseline), art.manifest) if cfg.baseline is not None
              else None)
     if cfg.sweep:  # refused before minutes of work
-        from neuroq.agents.convert import check_timesteps
+        from neuroq.deploy.network import check_timesteps
 
         try:
             check_timesteps(min(cfg.sweep), len(net.layers))

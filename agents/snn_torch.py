@@ -34,6 +34,10 @@ from neuroq.deploy.neuron import Compare, Reset, make_params
 WEIGHT_MAX = int(constant("max_weight_magnitude"))
 #: Steepness of the surrogate spike derivative, in units of 1/threshold (dimensionless).
 SURROGATE_SLOPE = 5.0
+#: Smallest |threshold| (weight units) the surrogate divides by: a threshold of 0 (an all-zero
+#: layer after conversion, or one learned with --train-thresholds) gave NaN or inf gradients
+#: without a word (a review). Far below any threshold conversion gives (about 1-127).
+MIN_SURROGATE_THRESHOLD = 1e-6
 
 
 class _RoundSTE(torch.autograd.Function):
@@ -59,8 +63,9 @@ class _Spike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # noqa: D102
         v, thr = ctx.saved_tensors
-        x = (v - thr).abs() / thr.abs()
-        g = grad / (thr.abs() * (1.0 + SURROGATE_SLOPE * x) ** 2)
+        scale = thr.abs().clamp_min(MIN_SURROGATE_THRESHOLD)
+        x = (v - thr).abs() / scale
+        g = grad / (scale * (1.0 + SURROGATE_SLOPE * x) ** 2)
         return g, -g, None
 
 

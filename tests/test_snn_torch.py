@@ -81,3 +81,19 @@ def test_quantize_is_exact_integers_with_straight_through_gradient():
     assert q.tolist() == [-127.0, -127.0, -0.0, 0.0, 2.0, 127.0, 127.0]
     q.sum().backward()
     assert w.grad.tolist() == [1.0] * 7
+
+
+def test_the_surrogate_gradient_is_finite_at_a_threshold_of_zero():
+    """A threshold of 0 (an all-zero layer, or one learned with --train-thresholds) gave NaN
+    or inf gradients (a review): the surrogate divides by |threshold| no smaller than
+    MIN_SURROGATE_THRESHOLD; elsewhere the gradient is as before."""
+    from neuroq.agents.snn_torch import MIN_SURROGATE_THRESHOLD, SURROGATE_SLOPE, _Spike
+
+    v = torch.tensor([-0.5, 0.0, 0.5], requires_grad=True)
+    thr = torch.zeros(3, requires_grad=True)
+    _Spike.apply(v, thr, True).sum().backward()
+    assert torch.isfinite(v.grad).all() and torch.isfinite(thr.grad).all()
+    assert v.grad[1] == pytest.approx(1 / MIN_SURROGATE_THRESHOLD)
+    v2 = torch.tensor([1.5], requires_grad=True)
+    _Spike.apply(v2, torch.tensor([2.0]), True).sum().backward()
+    assert v2.grad[0] == pytest.approx(1 / (2.0 * (1 + SURROGATE_SLOPE * 0.25) ** 2))

@@ -140,6 +140,9 @@ class DVSPanTrackingEnv(gym.Env):
         side = SENSOR_SIZE_PX // self.pool
         self.observation_space = spaces.Box(0.0, self.count_clip, (2, side, side), np.float32)
         self.action_space = spaces.Discrete(3)
+        self.hold_action = 1
+        """The action that changes least (pan still): what a lockstep camera steps with
+        when no action arrives in time (`neuroq_event_camera`)."""
         self.half_width = SENSOR_SIZE_PX / 2
         self.lost_px = self.half_width + 2 * TARGET_SIGMA_PX
         self._pixels = np.arange(SENSOR_SIZE_PX, dtype=np.float64)

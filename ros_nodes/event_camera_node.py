@@ -57,8 +57,10 @@ from neuroq.ros_nodes.realtime import declare_process_parameters
 NODE_NAME = "neuroq_event_camera"
 EVENTS_QUEUE_DEPTH = 1000
 """Publisher history: a whole period of 1 ms packets and more."""
-HOLD_ACTION = 1
-"""DVSPanTracking's 'pan still' action, used when no action arrives in time."""
+ENV_HOLD_ACTION = -1
+"""`hold_action` parameter value meaning "the env's own": its `hold_action` attribute (the
+action that changes least, sent when no action arrives in time; DVSPanTracking's 'pan
+still'). No env name or action number is written in this node (a review)."""
 TIMER_PERIOD_S = 0.005
 """How often the node checks for its start and for a missing action."""
 START_DELAY_S = 0.5
@@ -89,6 +91,9 @@ class EventCameraNode(Node):
         max_steps = declare(self, "max_steps", 0, "steps per episode (0: the env's own)",
                             int_range=(0, 1000000))
         self._frame_id = declare(self, "frame_id", "dvs", "header.frame_id of the packets")
+        hold = declare(self, "hold_action", ENV_HOLD_ACTION,
+                       "action stepped when none arrives in time or one is invalid (-1: the "
+                       "env's own hold_action)", int_range=(-1, 1000000))
         period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
                          float_range=(0.05, 60.0))
         try:
@@ -99,6 +104,15 @@ class EventCameraNode(Node):
             self.width, self.height = core.dvs_params.width, core.dvs_params.height
         except AttributeError as exc:
             raise NeuroqError(f"{env_id} is not an event-camera env: {exc}") from None
+        if hold == ENV_HOLD_ACTION:
+            hold = getattr(core, "hold_action", None)
+            if hold is None:
+                raise NeuroqError(f"{env_id} names no hold_action (the action stepped when "
+                                  "none arrives in time): set -p hold_action:=<action>")
+        if not self.env.action_space.contains(int(hold)):
+            raise NeuroqError(f"hold_action {hold} is not an action of {env_id} "
+                              f"({self.env.action_space})")
+        self.hold_action = int(hold)
         self._events_pub = self.create_publisher(packet_type, TOPIC_EVENTS,
                                                  command_qos(EVENTS_QUEUE_DEPTH))
         self._return_pub = self.create_publisher(Float64, TOPIC_EPISODE_RETURN, latched_qos())
@@ -175,7 +189,7 @@ class EventCameraNode(Node):
         if (self._waiting_end_us is not None
                 and time.monotonic() - self._sent_s > self._timeout_s):
             self.counters["missed_actions"] += 1
-            self._step(HOLD_ACTION)
+            self._step(self.hold_action)
 
     def _on_action(self, msg: Joy) -> None:
         end_us = stamp_ns(msg.header.stamp) // NS_PER_US
@@ -185,7 +199,7 @@ class EventCameraNode(Node):
         action = int(msg.buttons[0])
         if not self.env.action_space.contains(action):
             self.counters["unmatched_actions"] += 1
-            action = HOLD_ACTION
+            action = self.hold_action
         self._step(action)
 
     def _step(self, action: int) -> None:

@@ -31,7 +31,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import gymnasium as gym  # noqa: E402
 
 import neuroq.envs  # noqa: E402,F401  (registers the env)
 from neuroq.deploy.events import (  # noqa: E402
@@ -270,7 +269,9 @@ def main() -> None:
               f"({r['frames_per_cpu_s']:.0f} per CPU-s), {r['mpix_s']:6.1f} Mpix/s, "
               f"{r['mev_s']:5.2f} M ev/s ({r['events_per_frame']:.0f} ev/frame)")
 
-    env = gym.make("neuroq/DVSPanTracking-v0")
+    from neuroq.deploy.rollout import make_env
+
+    env = make_env("neuroq/DVSPanTracking-v0")
     env.reset(seed=0)
     act_rng = np.random.default_rng(2)
     actions = act_rng.integers(0, 3, args.env_steps)
@@ -286,7 +287,7 @@ def main() -> None:
     results["env_steps_per_cpu_s"] = args.env_steps / cpu
     results["loadavg_1min_end"] = os.getloadavg()[0]
     print(f"DVSPanTracking-v0 env    {results['env_steps_s']:8.0f} steps/s "
-          f"({results['env_steps_per_cpu_s']:.0f} per CPU-s; random actions, gym.make "
+          f"({results['env_steps_per_cpu_s']:.0f} per CPU-s; random actions, make_env "
           f"wrappers included)")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 

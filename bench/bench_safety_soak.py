@@ -170,12 +170,12 @@ def confine_dds(domain_id: int) -> None:
 
 def run_robot(args: argparse.Namespace) -> None:
     """The robot harness (own process): readings at the rate, faults, command bookkeeping."""
-    import gymnasium as gym
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import JointState, Joy
 
+    from neuroq.deploy.rollout import make_env
     from neuroq.ros_nodes.executor import make_executor
     from neuroq.ros_nodes.qos import command_qos, sensor_qos, set_stamp, stamp_ns
 
@@ -232,7 +232,7 @@ def run_robot(args: argparse.Namespace) -> None:
     t_end = t_count + args.duration
 
     def sensor_loop() -> None:
-        env = gym.make("CartPole-v1")
+        env = make_env("CartPole-v1")
         obs, _ = env.reset(seed=0)
         msg = JointState(name=["cart_slider", "pole_hinge"])
         episodes = 0

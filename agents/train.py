@@ -120,7 +120,7 @@ def training_warnings(env_id: str, cfg: DQNConfig) -> list[str]:
         said.append(f"n_timesteps {cfg.n_timesteps} is below eval_freq {cfg.eval_freq}: no "
                     "selection evaluation runs, so the final model is kept (no best "
                     "checkpoint) and nothing is checkpointed for --resume (--set eval_freq=N)")
-    from neuroq.deploy.envref import resolve
+    from neuroq.deploy.envref import CLASS_MAX_EPISODE_STEPS, resolve
 
     # a class or function named directly (module:ClassName) has no registration, so no
     # time limit but its own; a registered id's is its registration's choice (neuroq's own
@@ -131,11 +131,11 @@ def training_warnings(env_id: str, cfg: DQNConfig) -> list[str]:
             limit = getattr(env.spec, "max_episode_steps", None)
         finally:
             env.close()
-        if limit is None:
-            said.append(f"{env_id} is a class with no time limit (max_episode_steps): the "
-                        "evaluations wait for each episode to end, for ever if it never "
-                        "does; unless its episodes always end, register it with "
-                        "max_episode_steps (or wrap it in gymnasium's TimeLimit)")
+        if limit == CLASS_MAX_EPISODE_STEPS:
+            said.append(f"{env_id} is a class with no registration to give its time limit: "
+                        f"its episodes are cut at {CLASS_MAX_EPISODE_STEPS:,} steps (an "
+                        "episode that never ended hung the evaluations); register it with "
+                        "max_episode_steps for another limit")
     return said
 
 

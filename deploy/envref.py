@@ -6,8 +6,9 @@ The `env_id` of run folders, artifact manifests and `make_env` is one of
     "my_pkg:MyEnv-v0"         Gymnasium's own form: import `my_pkg` (which registers its envs
                               when imported), then make the registered id `MyEnv-v0`
     "my_pkg.envs:GridWorld"   a class (a `gymnasium.Env` subclass) or a function returning an
-                              env, found in an importable module; made with no time limit but
-                              the environment's own
+                              env, found in an importable module; made with a time limit of
+                              CLASS_MAX_EPISODE_STEPS (10,000) steps, as if registered with
+                              it (register the env for another)
 
 `neuroq train --gym-package my_pkg --env MyEnv-v0` is stored as "my_pkg:MyEnv-v0", so every
 later stage (and `neuroq eval` on a robot) imports the package again before it makes the env:
@@ -26,6 +27,11 @@ from typing import Any
 from neuroq.deploy.errors import NeuroqError
 
 SEPARATOR = ":"
+CLASS_MAX_EPISODE_STEPS = 10_000
+"""Time limit (steps) of an env named by its class or factory ('module:ClassName'), which has
+no registration to say one: without it an episode that never ends hung every evaluation (an
+outsider's train run hung in its final evaluation after the warning, stop 40). Registered
+ids keep their registration's choice."""
 
 
 def with_package(env: str, package: str | None) -> str:
@@ -92,4 +98,4 @@ def resolve(ref: str) -> Any:
         raise NeuroqError(f"cannot make environment {ref!r}: {name} is not a gymnasium.Env")
     if not callable(entry):
         raise NeuroqError(f"cannot make environment {ref!r}: {name} is not a class or function")
-    return EnvSpec(id=ref, entry_point=entry)
+    return EnvSpec(id=ref, entry_point=entry, max_episode_steps=CLASS_MAX_EPISODE_STEPS)

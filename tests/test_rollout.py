@@ -127,3 +127,13 @@ def test_multi_dimensional_observations_are_flattened_in_c_order():
     obs, info = env.reset(seed=0)
     assert obs.shape == (128,) and "events" in info and info["window_start_us"] == 0
     env.close()
+
+
+def test_a_class_env_whose_episodes_never_end_is_cut_at_its_time_limit():
+    """An outsider's env class with no time limit hung train's final evaluation (after a
+    warning): a class named directly gets CLASS_MAX_EPISODE_STEPS as its time limit."""
+    from neuroq.deploy.envref import CLASS_MAX_EPISODE_STEPS
+
+    res = run_episodes("tests.helpers.user_envs:NeverEndsEnv",
+                       lambda obs, _infos: np.ones(len(obs), np.int64), episodes=2, seed=0)
+    assert res.lengths.tolist() == [CLASS_MAX_EPISODE_STEPS] * 2

@@ -159,11 +159,11 @@ def test_training_says_what_its_settings_will_not_do():
     said = training_warnings("CartPole-v1", unselected)
     assert len(said) == 1 and "no selection evaluation runs" in said[0]
     assert training_warnings("CartPole-v1", fine) == []
-    # a class named directly has no registered time limit (LineEnv ends its own episodes,
-    # which the warning cannot know: it says "unless its episodes always end"); registered
-    # ids are left to their registration (neuroq's own envs end theirs themselves)
+    # a class named directly has no registration to give a time limit: its episodes are
+    # cut at CLASS_MAX_EPISODE_STEPS, which train says; registered ids are left to their
+    # registration (neuroq's own envs end theirs themselves)
     said = training_warnings("tests.helpers.user_envs:LineEnv", fine)
-    assert len(said) == 1 and "is a class with no time limit" in said[0]
+    assert len(said) == 1 and "its episodes are cut at 10,000 steps" in said[0]
     for env_id in ("neuroq/DVSPanTracking-v0", "neuroq/DiffDriveNav-v0"):
         assert training_warnings(env_id, fine) == [], env_id
 

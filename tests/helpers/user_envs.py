@@ -156,3 +156,11 @@ class FailsOnResetEnv(LineEnv):
 
     def reset(self, *, seed=None, options=None):
         raise TimeoutError("homing did not finish")
+
+
+class NeverEndsEnv(LineEnv):
+    """A user's env whose episodes never end on their own (no termination, no truncation)."""
+
+    def step(self, action):
+        obs, reward, _, _, info = super().step(action)
+        return obs, reward, False, False, info

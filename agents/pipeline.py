@@ -46,6 +46,9 @@ class PipelineRun:
     artifact: Path | None = None
     train_result: dict[str, Any] = field(default_factory=dict)
     eval_result: dict[str, Any] = field(default_factory=dict)
+    float_on_eval_seeds: float | None = None
+    """The float DQN's mean return on the evaluation's episodes (its seeds), beside the
+    SNN's: the train run's own figure is on other episodes (its report seeds)."""
     ros_summary: dict[str, Any] | None = None
     report: Path | None = None
 
@@ -54,6 +57,21 @@ DEMO_TO_FORCE = ("a --gate at or below the fraction above to export anyway (--ga
                  "any return)")
 """How a `neuroq demo` user exports past the gate (demo has no --force), for export's
 refusal."""
+
+
+def _float_return(artifact: Path, env_id: str, episodes: int, seed: int) -> float | None:
+    """Mean return of the artifact's float DQN (float_dqn.npz) on episodes seeded seed + i,
+    as the SNN's evaluation plays them; None without the file. An outsider read the demo's
+    summary, the float DQN's return on its report episodes beside the SNN's on others, as
+    the SNN beating it."""
+    from neuroq.agents.mlp import FLOAT_DQN_FILE, load_mlp_file
+    from neuroq.deploy.rollout import run_episodes
+
+    if not (artifact / FLOAT_DQN_FILE).is_file():
+        return None
+    mlp = load_mlp_file(artifact / FLOAT_DQN_FILE)
+    return float(run_episodes(env_id, lambda obs, _i: mlp.act(obs), episodes,
+                              seed).returns.mean())
 
 
 def is_event_env(env_id: str) -> bool:
@@ -133,7 +151,7 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
         f"float DQN {tuned['ann_mean_return']:.1f} on the same) ({run.folders['finetune']})")
 
     banner(4, "export the deploy artifact")
-    from neuroq.agents.export import DEFAULT_GATE
+    from neuroq.agents.export import DEFAULT_GATE, interval_text, percent
 
     made = export(run.folders["finetune"], out, gate=DEFAULT_GATE if gate is None else gate,
                   to_force=DEMO_TO_FORCE, interface=interface)
@@ -143,7 +161,8 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
             f"{counted(made.result['episodes'], 'episode')} ({made.artifact})")
     figures = made.result["gate"]
     say(f"gate passed: SNN {figures['snn']['mean']:.1f} vs float DQN "
-        f"{figures['float_dqn']['mean']:.1f} on held-out episodes "
+        f"{figures['float_dqn']['mean']:.1f} ({percent(figures['fraction'])}, gate "
+        f"{100 * figures['threshold']:.0f} %{interval_text(figures)}) on held-out episodes "
         f"{seed_span(figures['seeds'])}")
     outcomes = figures.get("outcomes", {})
     if "success_rate" in outcomes.get("snn", {}):
@@ -152,8 +171,12 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     banner(5, "closed loop on the SpiNNaker2 emulator")
     evaluation = evaluate_artifact(made.artifact, episodes=episodes, seed=seed, out=out)
     run.folders["eval"], run.eval_result = evaluation.run_dir, evaluation.result
+    run.float_on_eval_seeds = _float_return(made.artifact, env_id, episodes, seed)
+    same = ("" if run.float_on_eval_seeds is None else
+            f"; float DQN {run.float_on_eval_seeds:.1f} on the same")
     say(f"8-bit SNN on the emulator: {evaluation.result['return_mean']:.1f} over "
-        f"{counted(episodes, 'episode')} ({evaluation.run_dir})")
+        f"{counted(episodes, 'episode')} (seeds "
+        f"{seed_span(evaluation.result['episode_seeds'])}{same}) ({evaluation.run_dir})")
     if "success_rate" in evaluation.result:
         rate = 100 * evaluation.result["success_rate"]
         say(f"success {rate:.0f} % of {counted(episodes, 'episode')}")

@@ -86,6 +86,22 @@ def fraction_of(value: float, reference: float) -> float:
     return float("nan")
 
 
+def difference_ci(values: np.ndarray, reference: np.ndarray, level: float = CONFIDENCE,
+                  resamples: int = BOOTSTRAP_RESAMPLES,
+                  seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """Paired percentile-bootstrap interval at `level` of mean(values) - mean(reference),
+    values[i] and reference[i] being two networks' returns on the same episode i: defined
+    for returns of any sign (where a share of the reference is not: a reference whose
+    resampled means take both signs, `fraction_ci`). Raises NeuroqError as `fraction_ci`."""
+    a = np.asarray(values, np.float64).reshape(-1)
+    b = np.asarray(reference, np.float64).reshape(-1)
+    if a.size != b.size or a.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise NeuroqError("a paired interval needs two equally long runs of finite returns, "
+                          f"got {a.size} and {b.size}")
+    means = _resampled_means(np.stack([a, b], axis=1), resamples, seed)
+    return _percentile_interval(means[:, 0] - means[:, 1], level)
+
+
 def fraction_ci(values: np.ndarray, reference: np.ndarray, level: float = CONFIDENCE,
                 resamples: int = BOOTSTRAP_RESAMPLES,
                 seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:

@@ -356,6 +356,34 @@ def test_the_gate_passes_an_snn_at_or_above_a_float_return_of_any_sign():
     assert passes(-1e9, 500.0, 0)  # gate 0 passes any return
 
 
+def test_a_float_return_near_zero_is_gated_by_the_paired_difference():
+    """An outsider's task (returns about 3 +- 14 per episode): the share of the float return
+    was refused at 65.6 % and passed at 99.5 % on the draw of the episodes. Where the float
+    return's resampled means take both signs, the share is not defined (fraction_ci) and the
+    gate asks instead that the SNN not be shown worse: the paired interval of SNN - float
+    reaches 0. A constant added to every return changes the share, not the difference."""
+    from neuroq.agents.export import gate_passes, interval_text
+    from neuroq.deploy.stats import difference_ci, fraction_ci, fraction_of
+
+    rng = np.random.default_rng(0)
+    ann = rng.normal(3.0, 14.0, 100)
+    # per episode the two networks differ by about 10 (other actions, other outcomes); on
+    # average the SNN is as good, or clearly worse
+    for shift, expect in ((0.0, True), (-8.0, False)):
+        snn = ann + shift + rng.normal(0.0, 10.0, 100)
+        assert np.isnan(fraction_ci(snn, ann)[0])  # the share is no quantity here
+        lo, hi = difference_ci(snn, ann)
+        assert lo < snn.mean() - ann.mean() < hi
+        passed = gate_passes(fraction_of(snn.mean(), ann.mean()), snn.mean(), ann.mean(),
+                             0.99, hi)
+        assert passed is expect, (shift, lo, hi)
+        for c in (0.0, 1000.0):  # a constant on the reward: same difference, same verdict
+            assert difference_ci(snn + c, ann + c) == pytest.approx((lo, hi))
+    text = interval_text({"rule": "difference", "difference": -1.4,
+                          "difference_ci95": [-3.0, 0.2]})
+    assert "share means nothing here" in text and "-1.40" in text and "+0.20" in text
+
+
 def test_export_gate_refuses_and_leaves_nothing_unless_forced(tmp_path):
     with pytest.raises(NeuroqError, match=r"export refused: the SNN's return .* % of the float"):
         export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=2.0,

@@ -35,6 +35,7 @@ from neuroq.deploy.argtypes import (
     timesteps,
 )
 from neuroq.deploy.errors import counted
+from neuroq.deploy.seeds import seed_span
 
 HELP = "run the whole pipeline on one environment (what `make demo` runs)"
 
@@ -175,11 +176,16 @@ def run(args: argparse.Namespace) -> int:
                         ship=args.ship, command=command, gate=args.gate,
                         interface=args.interface)
     print("\n=== summary")
-    print(f"float DQN return        {done.train_result['mean_return']:.1f} "
-          f"({counted(done.train_result['episodes'], 'episode')})")
-    print(f"8-bit SNN on emulator   {done.eval_result['return_mean']:.1f} "
-          f"({counted(done.eval_result['episodes'], 'episode')}, T = "
-          f"{done.eval_result['timesteps_per_action']} steps per action)")
+    tr, ev = done.train_result, done.eval_result
+    print(f"float DQN return        {tr['mean_return']:.1f} "
+          f"({counted(tr['episodes'], 'report episode')}, seeds "
+          f"{seed_span([tr['report_seed'], tr['report_seed'] + tr['episodes'] - 1])})")
+    print(f"8-bit SNN on emulator   {ev['return_mean']:.1f} "
+          f"({counted(ev['episodes'], 'episode')}, seeds {seed_span(ev['episode_seeds'])}, "
+          f"T = {ev['timesteps_per_action']} steps per action)")
+    if done.float_on_eval_seeds is not None:
+        print(f"float DQN, same seeds   {done.float_on_eval_seeds:.1f} (compare with the "
+              "line above)")
     if "success_rate" in done.eval_result:
         from neuroq.agents.cli.eval import outcome_line
 

@@ -163,7 +163,7 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
         outcome_summary,
         run_episodes,
     )
-    from neuroq.deploy.stats import fraction_ci, fraction_of, summarize
+    from neuroq.deploy.stats import difference_ci, fraction_ci, fraction_of, summarize
 
     check_settings(episodes, seed, max_steps)
     unknown = set(networks) - set(NETWORKS)
@@ -233,6 +233,10 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
                 row["fraction_of_float"] = fraction_of(row["mean"], float_row["mean"])
                 row["fraction_of_float_ci95"] = list(fraction_ci(returns[row["network"]],
                                                                  returns["float"]))
+                # defined whatever the returns' sign (the share is not, near 0)
+                row["difference_from_float"] = row["mean"] - float_row["mean"]
+                row["difference_from_float_ci95"] = list(difference_ci(
+                    returns[row["network"]], returns["float"]))
                 if "success_rate" in row:
                     row["success_fraction_of_float"] = fraction_of(
                         row["success_rate"], float_row["success_rate"])
@@ -246,13 +250,21 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
 
 def fraction_text(row: dict[str, Any]) -> str:
     """A row's fraction of the float DQN as text: "95.6 % [85.3, 107.2]" (its paired 95 %
-    interval where there is one), "n/a" where the fraction is not defined."""
+    interval where there is one), "n/a" where the fraction is not defined; where it has no
+    interval (the float return's resampled means take both signs: a share means nothing),
+    the paired difference SNN - float and its interval beside it (an outsider's table showed
+    bare fractions under a header promising intervals)."""
     frac = row.get("fraction_of_float")
-    if frac is None or not np.isfinite(frac):
-        return "n/a"
     lo, hi = row.get("fraction_of_float_ci95", (np.nan, np.nan))
-    return f"{100 * frac:.1f} %" + (f" [{100 * lo:.1f}, {100 * hi:.1f}]"
-                                    if np.isfinite(lo) else "")
+    if frac is not None and np.isfinite(frac) and np.isfinite(lo):
+        return f"{100 * frac:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"
+    share = "n/a" if frac is None or not np.isfinite(frac) else f"{100 * frac:.1f} %"
+    d, (dlo, dhi) = row.get("difference_from_float"), row.get("difference_from_float_ci95",
+                                                              (np.nan, np.nan))
+    if d is None or not np.isfinite(dlo) or row.get("network") == "float":
+        return share
+    return (f"{share} [no interval: the float return takes both signs; SNN - float "
+            f"{d:+.1f} [{dlo:+.1f}, {dhi:+.1f}]]")
 
 
 def table_markdown(rob: Robustness) -> str:

@@ -234,3 +234,22 @@ def test_without_matplotlib_the_plot_is_not_claimed(artifact, tmp_path, capsys, 
     (folder,) = (tmp_path / "CartPole-v1").iterdir()
     assert not (folder / "robustness.png").exists()
     assert "table.md (no robustness.png: matplotlib is not installed" in out
+
+
+def test_a_row_without_a_share_interval_shows_the_paired_difference():
+    """An outsider's table (returns near 0) showed bare fractions under a header promising
+    intervals: where the share has none, the paired difference and its interval stand
+    beside it; a defined interval is shown as before."""
+    from neuroq.agents.robustness import fraction_text
+
+    nan = float("nan")
+    near_zero = {"network": "snn", "fraction_of_float": 0.994,
+                 "fraction_of_float_ci95": [nan, nan], "difference_from_float": -0.02,
+                 "difference_from_float_ci95": [-0.9, 1.0]}
+    text = fraction_text(near_zero)
+    assert text.startswith("99.4 % [no interval") and "SNN - float -0.0 [-0.9, +1.0]" in text
+    usual = {"network": "snn", "fraction_of_float": 0.956,
+             "fraction_of_float_ci95": [0.853, 1.072], "difference_from_float": -20.0,
+             "difference_from_float_ci95": [-70.0, 30.0]}
+    assert fraction_text(usual) == "95.6 % [85.3, 107.2]"
+    assert fraction_text({"network": "snn", "fraction_of_float": nan}) == "n/a"

@@ -55,7 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fine-tuning epochs (default: %(default)s)")
     p.add_argument("--spike-penalty", type=nonnegative_float, default=0.2,
                    help="fine-tuning penalty on synaptic events: fewer events per action, "
-                   "same return on CartPole at 0.2 (default: %(default)s)")
+                   "same return on CartPole at 0.2 (default: %(default)s; neuroq finetune's "
+                   "own default is 0, so a demo and the stages run one by one differ unless "
+                   "it is given to both)")
     p.add_argument("--margin", type=nonnegative_float, default=0.0,
                    help="weight of the fine-tuning Q-margin hinge (see neuroq finetune "
                         "--help; default: %(default)s = off)")

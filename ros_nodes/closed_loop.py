@@ -99,6 +99,9 @@ class LoopReport:
     #: each ended episode's outcome as the sim robot published it (return, seed and, where
     #: the environment reports them, is_success, collision, time_to_goal_s)
     outcomes: list[dict[str, float]] = field(default_factory=list)
+    #: the episodes ended within the warm-up, so the counts and latencies are of the whole
+    #: run from the first command on (the CPU shares are then of what was left: ~nothing)
+    warmup_included: bool = False
 
     def summary(self) -> dict[str, Any]:
         """Plain numbers for printing and JSON."""
@@ -114,6 +117,7 @@ class LoopReport:
         return {
             "rate_hz": self.rate_hz,
             "watched_s": self.watched_s,
+            "warmup_included": self.warmup_included,
             "readings_seen": self.readings_seen,
             "commands_matched": self.commands_matched,
             "lost_commands_seen": self.lost_commands_seen,
@@ -394,7 +398,10 @@ def run_closed_loop(
     log.mkdir(parents=True, exist_ok=True)
     params = {
         "sim_robot": ["-p", f"control_rate_hz:={float(rate_hz)}", "-p", f"seed:={seed}",
-                      "-p", f"max_episodes:={episodes or 0}", "-p", "latency_window:=1000000"],
+                      "-p", f"max_episodes:={episodes or 0}", "-p", "latency_window:=1000000",
+                      # observed: the episodes start once this process's watcher is matched
+                      # too (a short run ended before it was, and reported no latency)
+                      "-p", f"wait_subscribers:={2 if observe else 1}"],
         "policy": ["-p", f"artifact:={artifact}", "-p", f"backend:={backend}",
                    "-p", "latency_window:=100000"],
         # the artifact too where its section names no interface: it reads the one the
@@ -434,18 +441,28 @@ def run_closed_loop(
             executor.spin_once(timeout_sec=SPIN_STEP_S)
 
     try:
+        t_started = time.time_ns()  # this process spins only once the nodes are started
         procs = _start(params, config, log)
         # a short run may end its episodes before this process discovers the command topic;
         # the returns are latched, so either shows the loop ran
         spin_until(watcher.loop_running, start_timeout_s)
         if not watcher.loop_running():
             raise NeuroqError(f"no command within {start_timeout_s:g} s; see the logs in {log}")
-        spin_until(lambda: False, warmup_s)
-        watcher.readings.clear()
-        watcher.commands.clear()
-        watcher.safe_commands = 0
+
+        def all_ended() -> bool:
+            return episodes is not None and len(watcher.returns) >= episodes
+
+        spin_until(all_ended, warmup_s)
+        if all_ended():  # the episodes ended within the warm-up: watch all of it (an
+            # outsider's run on a loaded machine reported no latency sample at all), from
+            # the nodes' start: what was queued here before this process spun counts too
+            t0, warmup_included = t_started, True
+        else:
+            watcher.readings.clear()
+            watcher.commands.clear()
+            watcher.safe_commands = 0
+            t0, warmup_included = time.time_ns(), False
         sim_at_start = dict(watcher.status.get(STATUS["sim_robot"], {}))
-        t0 = time.time_ns()
         times0 = machine_cpu_times()
         node_cpu0 = {name: process_cpu_s(p.pid) for name, p in procs.items()}
         if episodes is not None:
@@ -481,4 +498,5 @@ def run_closed_loop(
         safe_commands_seen=watcher.safe_commands, peak_rss_kib=peaks, cpu=cpu,
         node_cpu=node_cpu,
         diagnostics={k: watcher.status.get(v, {}) for k, v in STATUS.items()},
-        exit_codes=codes, diagnostics_at_start=sim_at_start, outcomes=list(watcher.outcomes))
+        exit_codes=codes, diagnostics_at_start=sim_at_start, outcomes=list(watcher.outcomes),
+        warmup_included=warmup_included)

@@ -115,6 +115,10 @@ class SimRobotNode(Node):
                                 "seconds it keeps serving after max_episodes before it exits "
                                 "(exit_when_done), so its last return and diagnostics get out",
                                 float_range=(0.0, 60.0))
+        self._wait_subscribers = declare(
+            self, "wait_subscribers", 0, "no tick runs until the trigger's topic has this "
+            "many subscriptions matched (the controller, plus observers such as a "
+            "benchmark's; 0: start at once)", int_range=(0, 1000))
         self._done_at: float | None = None
         # reading published (its stamp) -> the command answering it arrives here
         self._loop_latency_s = LatencyWindow(window)
@@ -159,6 +163,9 @@ class SimRobotNode(Node):
         self._t0_ns: int | None = None  # the first tick, on the pacing clock (_on_tick)
         self._last_slot = -1
         self.burst_ticks_skipped = 0
+        self.subscriber_wait_ticks = 0
+        self._trigger_pub = next(pub for name, _, _, pub in self._outputs
+                                 if name == trigger.name)
         self._pace = pace_timer(self, 1.0 / rate, self._on_tick)
         steady_timer(self, period, self._publish_diagnostics)
         if exit_when_done and max_episodes:
@@ -180,6 +187,11 @@ class SimRobotNode(Node):
             signal.raise_signal(signal.SIGINT)
 
     def _on_tick(self) -> None:
+        if self._wait_subscribers:  # wait_subscribers: nothing starts before they match
+            if self._trigger_pub.get_subscription_count() < self._wait_subscribers:
+                self.subscriber_wait_ticks += 1
+                return
+            self._wait_subscribers = 0
         # a timer that fell behind (this process stalled) may fire its missed periods back
         # to back, as rclpy's events executor does; those are not control ticks. Each tick
         # owns a slot of the schedule (on the pacing timer's clock, from the first tick: the
@@ -245,6 +257,7 @@ class SimRobotNode(Node):
             "ticks": c.ticks, "steps": c.steps, "late_ticks": c.late_ticks,
             "lost_commands": c.lost_commands, "unmatched_commands": c.unmatched_commands,
             "startup_ticks": c.startup_ticks, "startup_republished": c.startup_republished,
+            "subscriber_wait_ticks": self.subscriber_wait_ticks,
             "burst_ticks_skipped": self.burst_ticks_skipped,
             "answers_after_loss": c.answers_after_loss,
             "episodes": c.episodes,

@@ -30,6 +30,23 @@ def test_closed_loop_runs_episodes_with_the_in_process_returns(tmp_path):
         f.name: f.read_text()[-3000:] for f in sorted((tmp_path / "logs").glob("*.log"))})
 
 
+def test_episodes_that_end_within_the_warm_up_are_watched_whole(tmp_path):
+    """An outsider's run on a loaded machine returned no latency sample. Two causes: a run
+    that ends within the warm-up left an empty watch (the warm-up now ends with the
+    episodes, which are then watched from the nodes' start), and a short run ended before
+    DDS matched this process at all (2 episodes: 0 of 96 readings seen; the simulated
+    robot now starts once the watcher is matched too, `wait_subscribers`). The writer side
+    matches first, so the first readings may still be missed (47 of 96 here)."""
+    artifact = make_tiny_artifact(tmp_path / "art", rate_weight=0)
+    report = run_closed_loop(artifact, tmp_path / "logs", rate_hz=100.0, episodes=2, seed=5,
+                             warmup_s=120.0)
+    assert report.warmup_included and report.summary()["warmup_included"] is True
+    assert report.returns == list(evaluate(load_policy(artifact), episodes=2,
+                                           seed=5)["returns"])
+    assert report.latency_ms.size > 0
+    assert report.watched_s < 100  # not the warm-up's 120 s
+
+
 def test_closed_loop_without_observer_reports_the_nodes_own_latency(tmp_path):
     artifact = make_tiny_artifact(tmp_path / "art", rate_weight=0)
     report = run_closed_loop(artifact, tmp_path / "logs", rate_hz=100.0, episodes=2, seed=1,

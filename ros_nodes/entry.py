@@ -6,8 +6,10 @@ time ended it with a KeyboardInterrupt traceback and status -2 (SIGINT) or -15 (
 where the docs promise 0 (an outsider stopped a node 0.3 s after starting it). Each entry
 point here, light to import, first makes either signal end the process with status 0, then
 imports the node's module and runs its `main`, which installs the node's own handlers.
-(`python -m neuroq.ros_nodes.<node>` imports the module itself first: not covered; nor is
-a signal before the interpreter reaches this module, in its first 0.05-0.1 s.)
+`python -m neuroq.ros_nodes.<node>` imports the node's module itself: the package's
+`__init__`, which Python runs first, calls `cover_python_m`, which does the same for the
+modules in NODE_MODULES (until stop 40 it was not covered). Not covered: a signal before
+the interpreter reaches this code, in its first 0.05-0.1 s.
 """
 
 from __future__ import annotations
@@ -22,11 +24,41 @@ def _stop_while_starting(signum: int, _frame: Any) -> None:
     raise SystemExit(0)
 
 
+NODE_MODULES = frozenset({
+    "neuroq.ros_nodes.policy_node", "neuroq.ros_nodes.actuator_node",
+    "neuroq.ros_nodes.sim_robot_node", "neuroq.ros_nodes.event_node",
+    "neuroq.ros_nodes.event_camera_node", "neuroq.ros_nodes.replay_command"})
+"""The modules run as nodes (or the replay command) that install stop handlers of their own
+once started (`process.run_node`, the replay's): the ones `cover_python_m` covers."""
+
+
+def _stop_signals_end_start_up() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stop_while_starting)
+
+
+def cover_python_m(argv: list[str] | None = None) -> bool:
+    """If this process is `python -m <one of NODE_MODULES>` (its original command line,
+    `sys.orig_argv`), make SIGINT and SIGTERM end it with status 0 while it imports;
+    returns whether it did. Anything else (a library import, `python -m` of another
+    module, a demo whose Ctrl-C must stay an interrupt) is left as it is."""
+    import sys
+
+    argv = list(getattr(sys, "orig_argv", []) if argv is None else argv)
+    try:
+        module = argv[argv.index("-m") + 1]
+    except (ValueError, IndexError):
+        return False
+    if module not in NODE_MODULES:
+        return False
+    _stop_signals_end_start_up()
+    return True
+
+
 def run(module: str) -> int:
     """Make SIGINT and SIGTERM end the process with status 0, then import `module` (a
     dotted name) and return what its `main()` returns."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _stop_while_starting)
+    _stop_signals_end_start_up()
     return importlib.import_module(module).main()
 
 

@@ -442,12 +442,17 @@ def run_closed_loop(
 
     try:
         t_started = time.time_ns()  # this process spins only once the nodes are started
+        times_started = machine_cpu_times()
         procs = _start(params, config, log)
         # a short run may end its episodes before this process discovers the command topic;
         # the returns are latched, so either shows the loop ran
         spin_until(watcher.loop_running, start_timeout_s)
         if not watcher.loop_running():
-            raise NeuroqError(f"no command within {start_timeout_s:g} s; see the logs in {log}")
+            raise NeuroqError(f"no command within {start_timeout_s:g} s (the simulated robot "
+                              f"starts once {2 if observe else 1} subscriptions to its "
+                              "readings are matched: the policy's"
+                              f"{' and this watcher' if observe else ''}); see the logs in "
+                              f"{log}")
 
         def all_ended() -> bool:
             return episodes is not None and len(watcher.returns) >= episodes
@@ -463,8 +468,12 @@ def run_closed_loop(
             watcher.safe_commands = 0
             t0, warmup_included = time.time_ns(), False
         sim_at_start = dict(watcher.status.get(STATUS["sim_robot"], {}))
-        times0 = machine_cpu_times()
-        node_cpu0 = {name: process_cpu_s(p.pid) for name, p in procs.items()}
+        if warmup_included:  # CPU over the same span as the counts: from the nodes' start
+            times0 = times_started
+            node_cpu0: dict[str, float | None] = dict.fromkeys(procs, 0.0)
+        else:
+            times0 = machine_cpu_times()
+            node_cpu0 = {name: process_cpu_s(p.pid) for name, p in procs.items()}
         if episodes is not None:
             spin_until(lambda: len(watcher.returns) >= episodes, max_wall_s)
         else:
@@ -477,6 +486,9 @@ def run_closed_loop(
             node_cpu[name] = (None if used is None or before is None
                               else (used - before) / max((t_end - t0) * 1e-9, 1e-9))
         update_peaks(peaks, {name: p.pid for name, p in procs.items()})
+        if episodes is not None:  # the robot publishes nothing after its last episode: every
+            # reading before it was answered; their commands may still be on their way here
+            spin_until(lambda: False, IN_FLIGHT_S)
         # the nodes' diagnostics of the whole run: one more period's worth
         before = dict(watcher.status)
         spin_until(lambda: all(watcher.status.get(s) is not before.get(s)
@@ -486,7 +498,10 @@ def run_closed_loop(
         executor.shutdown(timeout_sec=1.0)
         watcher.destroy_node()
         rclpy.try_shutdown(context=context)
-    settled = [s for s in watcher.readings if t0 <= s < t_end - IN_FLIGHT_S * 1e9]
+    # readings whose commands may still be in flight are left out, unless the episodes had
+    # all ended (the in-flight wait above)
+    cutoff = t_end if episodes is not None else t_end - IN_FLIGHT_S * 1e9
+    settled = [s for s in watcher.readings if t0 <= s < cutoff]
     latency = np.array([watcher.commands[s] - s for s in settled if s in watcher.commands],
                        float) * 1e-6
     return LoopReport(

@@ -222,7 +222,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
                 return
             time.sleep(min(STOP_POLL_S, left))
 
-    from neuroq.ros_nodes.qos import command_qos
+    from neuroq.ros_nodes.qos import MATCH_SETTLE_S, command_qos
 
     own = node is None
     if own:
@@ -238,6 +238,8 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
         while (pub.get_subscription_count() == 0 and time.monotonic() < deadline
                and not stop.is_set()):
             time.sleep(0.01)
+        if pub.get_subscription_count() > 0:  # the reader's side of the match may lag ours
+            wait(MATCH_SETTLE_S)
         start = time.monotonic()
         t_first = None
         whole = True  # the whole file was sent: the closing time packet follows

@@ -58,6 +58,7 @@ from neuroq.ros_nodes.messages import command_values, fill, has_header, message_
 from neuroq.ros_nodes.params import declare, refuse_runtime_changes, where_to_set
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import (
+    MATCH_SETTLE_S,
     TOPIC_DIAGNOSTICS,
     TOPIC_EPISODE_RETURN,
     command_qos,
@@ -164,6 +165,7 @@ class SimRobotNode(Node):
         self._last_slot = -1
         self.burst_ticks_skipped = 0
         self.subscriber_wait_ticks = 0
+        self._matched_at: float | None = None
         self._trigger_pub = next(pub for name, _, _, pub in self._outputs
                                  if name == trigger.name)
         self._pace = pace_timer(self, 1.0 / rate, self._on_tick)
@@ -187,8 +189,14 @@ class SimRobotNode(Node):
             signal.raise_signal(signal.SIGINT)
 
     def _on_tick(self) -> None:
-        if self._wait_subscribers:  # wait_subscribers: nothing starts before they match
+        if self._wait_subscribers:  # wait_subscribers: nothing starts before they match,
+            # and MATCH_SETTLE_S more (the readers' side of the match may lag ours)
+            now = time.monotonic()
             if self._trigger_pub.get_subscription_count() < self._wait_subscribers:
+                self._matched_at = None
+            elif self._matched_at is None:
+                self._matched_at = now
+            if self._matched_at is None or now - self._matched_at < MATCH_SETTLE_S:
                 self.subscriber_wait_ticks += 1
                 return
             self._wait_subscribers = 0

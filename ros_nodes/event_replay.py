@@ -51,6 +51,13 @@ DISCOVERY_WAIT_S = 2.0
 STOP_POLL_S = 0.05
 """Waits (for a subscriber, for the next packet's time) are slept in slices this long, so
 that a stop request ends the replay within about this time, however long the wait."""
+KEEPALIVE_US = 1 << 12
+"""In a silence of the recording (no event for longer than this, us), `evt3` replays send a
+packet of time words every this much camera time, as a sensor sends a TIME_HIGH word every
+4096 us while no pixel fires: the file's own time words are gone once its events are
+re-cut into packets, and without them a fast replay moved camera time across the whole
+silence in one packet, which the event node's time-jump guard (max_jump_ms) skipped as
+garbage (a review, stop 40)."""
 LONG_WAIT_S = 10.0
 """A wait for the next packet longer than this (wall time) is announced with a warning: a
 silence in the recording, or camera time from damaged words."""
@@ -70,6 +77,8 @@ the first chunk read and decoded) before it is announced as slow."""
 class ReplaySummary:
     packets: int = 0
     events: int = 0
+    keepalive_packets: int = 0
+    """Of `packets`, those of time words only, sent through silences (KEEPALIVE_US)."""
     camera_s: float = 0.0
     wall_s: float = 0.0
     width: int = 0
@@ -84,8 +93,10 @@ class ReplaySummary:
     def line(self, encoding: str) -> str:
         """The summary line `replay` logs."""
         head = f"stopped by {self.stopped}: " if self.stopped else ""
+        quiet = (f", {self.keepalive_packets} of them time words through silences"
+                 if self.keepalive_packets else "")
         return (f"{head}replayed {counted(self.events, 'event')} in "
-                f"{counted(self.packets, 'packet')} ({self.width}x"
+                f"{counted(self.packets, 'packet')}{quiet} ({self.width}x"
                 f"{self.height}, {encoding}): {self.camera_s:.3f} s of camera time in "
                 f"{self.wall_s:.3f} s; read with {self.read_by}")
 
@@ -256,7 +267,31 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
 
         last_t = -1
         pacer = Pacer(speed, sleep=wait)  # each packet when its camera time is due
+
+        def keep_alive(until_us: int) -> None:
+            """Time words through a silence, up to `until_us` (evt3: KEEPALIVE_US); a
+            silence longer than LONG_WAIT_S of wall time is announced."""
+            if encoding != "evt3" or last_t < 0 or until_us - last_t <= KEEPALIVE_US:
+                return
+            silence_s = (until_us - last_t) / US_PER_S
+            if silence_s / speed > LONG_WAIT_S:
+                warning(f"a silence of {silence_s:.1f} s in the recording's camera time "
+                        f"({silence_s / speed:.1f} s at --speed {speed:g}): time words "
+                        "are sent through it, as a sensor sends while no pixel fires; a "
+                        "stop request (Ctrl-C) ends the replay")
+            t = last_t + KEEPALIVE_US
+            while t < until_us and not stop.is_set():
+                pacer.wait_for(t)
+                if stop.is_set():
+                    return
+                pub.publish(event_packet(node.get_clock(), out.packets, width, height,
+                                         "evt3", time_words(t), t * NS_PER_US, frame_id))
+                out.packets += 1
+                out.keepalive_packets += 1
+                t += KEEPALIVE_US
+
         for packet in within_max_seconds(packetize(chunks, packet_us)):
+            keep_alive(int(packet["t"][0]))
             pacer.wait_for(int(packet["t"][0]))
             if stop.is_set():
                 break
@@ -276,6 +311,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
             # period is not known here: one the file ends inside stays open)
             end = max(end_us(), last_t)
             if encoding == "evt3":
+                keep_alive(end)
                 pacer.wait_for(end)  # when it is due, as the packets were released
                 if not stop.is_set():  # time words only, as a sensor sends while no
                     # pixel fires

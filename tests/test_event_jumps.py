@@ -132,6 +132,24 @@ def test_garbage_time_words_are_skipped_as_if_lost(decoder):
 
 
 @pytest.mark.parametrize("decoder", DECODERS)
+def test_the_same_garbage_again_does_not_confirm_itself(decoder):
+    """A review: a skipped jump waited for its confirmation until something confirmed it,
+    so the outsider's packet sent again 60 ms later (or twice in a row) confirmed itself and
+    camera time went 8.2 s ahead. The stream's own TIME_HIGH words, accepted within the
+    bound, end the wait; a packet with the skipped one's bytes never confirms it."""
+    rng = np.random.default_rng(11)
+    good = _packets(_events(rng, 1_000_000, 1_200_000))
+    want, plain = _plain(decoder, good)
+    t = _plain(decoder, good[:40])[1].time_us()
+    garbage = time_words(t + GARBAGE_AHEAD_US)
+    for stream in (good[:40] + [garbage] + good[40:100] + [garbage] + good[100:],
+                   good[:40] + [garbage, garbage] + good[40:]):
+        got, stats, dec, times = _live(decoder, stream, per_take=1, take_ns=MS_NS)
+        assert stats.time_jumps == 2 and max(times) < 1_200_000 + JUMP_US, stats
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
 def test_two_garbage_packets_that_disagree_are_both_skipped(decoder):
     rng = np.random.default_rng(6)
     good = _packets(_events(rng, 1_000_000, 1_100_000))

@@ -130,7 +130,9 @@ def test_a_files_time_past_its_last_event_is_replayed(tmp_path, decoder):
     with spinning(lambda ctx: Probe(ctx)) as (probe,):
         probe.watch(EventPacket, "events", command_qos(1000))
         s = replay(path, speed=float("inf"), node=probe, log=lambda _: None, decoder=decoder)
-        assert s.packets == len(np.unique(events["t"] // 1000)) + 1
+        # one packet per ms with events, time words through each silence of more than
+        # KEEPALIVE_US (one per KEEPALIVE_US), and the closing time words
+        assert s.packets - s.keepalive_packets == len(np.unique(events["t"] // 1000)) + 1
         assert abs(s.camera_s - (end - int(events["t"][0])) / 1e6) < 1e-9
         assert wait_until(lambda: len(probe.messages("events")) == s.packets, 10.0)
         dec = PacketDecoder(W, H)
@@ -148,7 +150,11 @@ def test_the_closing_packet_is_released_when_its_time_is_due(tmp_path):
         s = replay(path, speed=5.0, node=probe, log=lambda _: None)
         assert wait_until(lambda: len(probe.messages("events")) == s.packets, 10.0)
         got = probe.messages("events")
-    assert s.packets == 3 and s.events == 3  # 2 event packets, the closing one
+    # 2 event packets, time words every KEEPALIVE_US through the 1.5 s silence, the closing
+    from neuroq.ros_nodes.event_replay import KEEPALIVE_US
+
+    assert s.packets - s.keepalive_packets == 3 and s.events == 3
+    assert s.keepalive_packets == 1_500_000 // KEEPALIVE_US, s
     # release times: the packets' stamps (the replay's clock when it made each), not their
     # arrival here, which a loaded machine delays by more than the tolerance (the first
     # arrived late once and the gap read 0.279 s)
@@ -222,7 +228,8 @@ def test_a_stop_request_ends_a_long_wait_at_once(tmp_path, make_file, packets, a
     """The replay slept until the next packet was due, whatever the gap (an outsider's
     `timeout 15 neuroq replay` of a file whose time jumped ran 4 min 13 s): a stop request
     now ends it within STOP_POLL_S, in a silence of the recording or before the closing
-    time packet, and the summary says so. A wait over LONG_WAIT_S is announced."""
+    time packet, and the summary says so. A silence over LONG_WAIT_S is announced; time
+    words are sent through it (KEEPALIVE_US), as a sensor sends them."""
     import threading
     import time
 
@@ -248,12 +255,13 @@ def test_a_stop_request_ends_a_long_wait_at_once(tmp_path, make_file, packets, a
         took = time.monotonic() - asked[0]
         thread.join()
     assert took < STOP_POLL_S + 0.2, took
-    assert s.stopped == "a test" and s.events == 3 and s.packets == packets
+    assert s.stopped == "a test" and s.events == 3
+    assert s.packets - s.keepalive_packets == packets and s.keepalive_packets > 10, s
     assert lines == [s.line("evt3")] and lines[0].startswith("stopped by a test: replayed 3 ")
     # the 200 s silence is announced; the 8 s one before the closing packet is under
     # LONG_WAIT_S
     assert len(warnings) == announced, warnings
-    assert all("due in 200.0 s (a silence in the recording" in w for w in warnings), warnings
+    assert all("a silence of 200.0 s in the recording" in w for w in warnings), warnings
 
 
 @pytest.mark.slow
@@ -280,7 +288,7 @@ def test_a_signal_stops_the_replay_command_with_status_0(tmp_path, sig):
     try:  # in the 200 s silence, once the packets before it are out (it warns then)
         ready, _, _ = select.select([proc.stderr], [], [], 10.0)
         first = proc.stderr.readline() if ready else ""
-        assert "the next packet is due in 200.0 s" in first, first
+        assert "a silence of 200.0 s in the recording" in first, first
         time.sleep(0.2)
         t0 = time.monotonic()
         proc.send_signal(getattr(signal, sig))
@@ -292,7 +300,8 @@ def test_a_signal_stops_the_replay_command_with_status_0(tmp_path, sig):
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "Failed to publish" not in err, err
     assert out.strip().splitlines() == [out.strip()], out
-    assert out.startswith(f"stopped by {sig}: replayed 3 events in 2 packets"), out
+    assert out.startswith(f"stopped by {sig}: replayed 3 events in "), out
+    assert "of them time words through silences" in out, out
     assert took < 2.0, took  # signal to exit, teardown included (about 0.3 s measured)
 
 
@@ -471,3 +480,27 @@ def test_a_robot_install_replays_with_its_own_executable(tmp_path, capsys):
                          timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("replayed 3000 events in "), out.stdout
+
+
+def test_a_fast_replay_of_a_silence_passes_the_time_jump_guard(tmp_path):
+    """A review: a recording with a 1.5 s silence replayed faster than real time moved
+    camera time across it in one packet (the file's time words are gone once its events
+    are re-cut), and the event node's guard (max_jump_ms) skipped that packet as garbage.
+    The replay sends time words through silences (KEEPALIVE_US), as a sensor does: all
+    packets taken with no host time between, nothing is skipped."""
+    from neuroq.deploy.events import DEFAULT_MAX_JUMP_MS, PacketDecoder, TimeJumpGuard
+
+    path = _tail_file(tmp_path / "rec.raw", tail_us=1_500_000)
+    with RawWriter(path, W, H) as writer:  # events, a 1.5 s silence, events again
+        writer.write(make_events([1, 2], [1, 2], [0, 500], [1, 0]))
+        writer.write(make_events([3, 4], [3, 4], [1_500_000, 1_500_200], [1, 1]))
+    with spinning(lambda ctx: Probe(ctx)) as (probe,):
+        probe.watch(EventPacket, "events", command_qos(1000))
+        s = replay(path, speed=float("inf"), node=probe, log=lambda _: None)
+        assert wait_until(lambda: len(probe.messages("events")) == s.packets, 10.0)
+        got = [m for _, m in probe.messages("events")]
+    decoder = PacketDecoder(W, H)
+    guard = TimeJumpGuard(round(DEFAULT_MAX_JUMP_MS * 1000))
+    events = [guard.decode(decoder, [m], 0)[0] for m in got]  # one take each, no time
+    assert decoder.stats.time_jumps == 0 and sum(e.size for e in events) == 4
+    assert s.keepalive_packets > 300

@@ -20,24 +20,41 @@ before it reached) is skipped whole, as if it had been lost: counted in
 
 A real jump is accepted on the next sign of it: a camera that restarts late in its 16.8 s
 EVT 3.0 time cycle reads as a wrap, camera time really jumps ahead, and the next packet
-holding a TIME_HIGH word reaches (from the same state) at least the skipped packet's time
-less one TIME_HIGH period, and no more than that plus the host time since plus
-`max_jump_us`: that packet is accepted. So a real jump costs one packet (and the events of
-the packets between, which hold no TIME_HIGH word and are read with the time before it, as
-after any lost packet); garbage followed by the real stream costs the garbage only.
+that jumps too, with other bytes than the skipped one, reaches (from the same state) at
+least the skipped packet's time less one TIME_HIGH period, and no more than that plus the
+host time since plus `max_jump_us`: that packet is accepted. So a real jump costs one
+packet (and the events of the packets between, which hold no TIME_HIGH word and are read
+with the time before it, as after any lost packet); garbage followed by the real stream
+costs the garbage only: the real stream's next TIME_HIGH word, accepted within the bound,
+ends the wait for a confirmation (a review found the same garbage packet, sent again
+within `max_jump_us`, confirming itself; a packet with the skipped one's bytes never
+confirms it).
 
 Not caught: garbage that moves camera time ahead by less than `max_jump_us` (a random
 TIME_HIGH word does so with probability about max_jump_us / 16.8 s: 6 % at the default 1 s),
-or back (time going backwards: its events are skipped as such). Only for live streams: a
-file or a replay faster than real time has no host clock to hold it to (a replay paced
-into the event node is held to the pace: packets of up to `max_jump_us` each pass).
+or back (time going backwards: its events are skipped as such); two different garbage
+packets in a row that agree on a jump (to within one TIME_HIGH step); garbage in the first
+take of a stream, or the first after a camera restart (no camera time to hold it to yet).
+A stream whose publisher lost more than `max_jump_us` of camera time and then sends the
+packets on either side of the gap back to back (no host time between them) reads as a jump
+too: its first packet after the gap is skipped. Only for live streams: a file or a replay
+faster than real time has no host clock to hold it to; `neuroq replay` sends time words
+through the silences of a recording, as a sensor does, so that each of its packets moves
+camera time by little (`KEEPALIVE_US`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neuroq.deploy.events.evt3_words import EVT3_TIME_HIGH_PERIOD, EVT3_TIME_LOW_BITS
+import numpy as np
+
+from neuroq.deploy.events.evt3_words import (
+    EVT3_TIME_HIGH,
+    EVT3_TIME_HIGH_PERIOD,
+    EVT3_TIME_LOW_BITS,
+    EVT3_TYPE_SHIFT,
+)
 from neuroq.deploy.events.packets import PacketDecoder
 from neuroq.deploy.events.stats import DecodeStats
 from neuroq.envs.event_array import EventColumns, concat_columns
@@ -68,6 +85,7 @@ class TimeJumpGuard:
     wall_ns: the host's monotonic clock (ns) when they were taken.
     pending_us, pending_ns: camera time a skipped packet reached (-1: none) and when it was
         skipped: a packet reaching about as far within max_jump_us confirms the jump.
+    pending_data: the skipped packet's bytes (a packet holding the same never confirms it).
     """
 
     max_jump_us: int
@@ -75,6 +93,7 @@ class TimeJumpGuard:
     wall_ns: int = 0
     pending_us: int = -1
     pending_ns: int = 0
+    pending_data: bytes = b""
 
     def decode(self, decoder: PacketDecoder, msgs: list, now_ns: int) -> tuple[
             EventColumns, DecodeStats]:
@@ -89,6 +108,8 @@ class TimeJumpGuard:
         events, stats = decoder.decode_many(msgs, columns=True, drop_corrupt=True)
         reached = _reached(decoder, events, self.time_us)
         if reached <= self._bound(now_ns):  # the usual case: one decode, one comparison
+            if self.pending_us >= 0 and any(map(_holds_time_high, msgs)):
+                self.pending_us = -1  # the stream's own time, within the bound: no jump
             self._accept(reached, now_ns)
             return events, stats
         decoder.restore(checkpoint, stats)
@@ -101,15 +122,18 @@ class TimeJumpGuard:
             checkpoint = decoder.checkpoint()
             events, stats = decoder.decode_many([msg], columns=True, drop_corrupt=True)
             reached = _reached(decoder, events, self.time_us)
-            if reached > self._bound(now_ns) and not self._confirms(reached, now_ns):
+            jumps = reached > self._bound(now_ns)
+            if jumps and not self._confirms(reached, now_ns, _payload(msg)):
                 decoder.restore(checkpoint, stats)
                 skipped = DecodeStats(packets=1, time_jumps=1)
                 decoder.stats.add(skipped)
                 total.add(skipped)
                 self.pending_us, self.pending_ns = reached, now_ns
+                self.pending_data = _payload(msg)
                 continue
-            if reached > self._bound(now_ns):  # confirmed: the camera is there
-                self.pending_us = -1
+            if jumps or (self.pending_us >= 0 and _holds_time_high(msg)):
+                self.pending_us = -1  # confirmed (the camera is there), or the stream's own
+                # time within the bound
             self._accept(reached, now_ns)
             parts.append(events)
             total.add(stats)
@@ -118,9 +142,10 @@ class TimeJumpGuard:
     def _bound(self, now_ns: int) -> int:
         return self.time_us + (now_ns - self.wall_ns) // NS_PER_US + self.max_jump_us
 
-    def _confirms(self, reached: int, now_ns: int) -> bool:
-        """Whether a packet reaching `reached` confirms the jump of a skipped one."""
-        if self.pending_us < 0:
+    def _confirms(self, reached: int, now_ns: int, data: bytes) -> bool:
+        """Whether a packet of bytes `data` reaching `reached` confirms the jump of a
+        skipped one."""
+        if self.pending_us < 0 or data == self.pending_data:
             return False
         since_us = (now_ns - self.pending_ns) // NS_PER_US
         if since_us > self.max_jump_us:  # too long ago to be the same jump
@@ -134,7 +159,32 @@ class TimeJumpGuard:
 
     def reset(self) -> None:
         """A new stream (the camera restarted): no bound until its first packets."""
-        self.time_us, self.pending_us = -1, -1
+        self.time_us, self.pending_us, self.pending_data = -1, -1, b""
+
+
+def _payload(msg) -> bytes:
+    """A packet's `events` bytes ((encoding, data, time_base, is_bigendian) tuples or
+    EventPacket-like objects); b"" for data that is no byte buffer."""
+    data = msg[1] if isinstance(msg, tuple) else msg.events
+    if type(data) is bytes:
+        return data
+    try:
+        return bytes(memoryview(data).cast("B"))
+    except TypeError:
+        return b""
+
+
+_TIME_HIGH_TYPE = np.uint16(EVT3_TIME_HIGH)
+
+
+def _holds_time_high(msg) -> bool:
+    """Whether a packet's whole little-endian words hold a TIME_HIGH word (evt3 packets)."""
+    enc = msg[0] if isinstance(msg, tuple) else msg.encoding
+    if not (isinstance(enc, str) and enc.strip().lower() == "evt3"):
+        return False
+    data = _payload(msg)
+    words = np.frombuffer(data, "<u2", len(data) >> 1)
+    return bool(np.any((words >> EVT3_TYPE_SHIFT) == _TIME_HIGH_TYPE))
 
 
 def _reached(decoder: PacketDecoder, events: EventColumns, before_us: int) -> int:

@@ -228,7 +228,8 @@ def ship_artifact(artifact: Path, target: Path, run: PipelineRun, command: str) 
         "",
         *(f"- {stage}: `{path.name}`" for stage, path in run.folders.items()),
         "",
-        f"- float DQN (report episodes, seeds {seeds.REPORT_BASE}+): "
+        f"- float DQN (report episodes, seeds "
+        f"{run.train_result.get('report_seed', seeds.REPORT_BASE)}+): "
         f"{run.train_result.get('mean_return', float('nan')):.1f}",
     ]
     if gate and not gate.get("skipped"):

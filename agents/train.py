@@ -105,13 +105,22 @@ def check_randomizations(env_id: str, cfg: DQNConfig) -> None:
         checked_randomization(env_id, getattr(cfg, name), name)
 
 
-def training_warnings(env_id: str, cfg: DQNConfig) -> list[str]:
+def training_warnings(env_id: str, cfg: DQNConfig, train_seeds=()) -> list[str]:
     """What a run of `cfg` on `env_id` would do without a word, for the command line to
     say before it starts (an outsider: a 600-step run made no gradient step, a 3000-step
-    one kept no checkpoint, an env without a time limit hung the final evaluation)."""
+    one kept no checkpoint, an env without a time limit hung the final evaluation; a
+    review: the training env's first episode is seeded with the run's seed, so a seed in
+    the seed table's ranges trains on an episode another stage plays)."""
     from neuroq.deploy.rollout import make_env
 
     said: list[str] = []
+    inside = sorted(s for s in train_seeds if s >= seeds.SELECTION_BASE)
+    if inside:
+        said.append(f"seed{'s' if len(inside) > 1 else ''} {', '.join(map(str, inside))}: "
+                    "the training env's first episode is seeded with the run's seed, and "
+                    f"seeds from {seeds.SELECTION_BASE:,} on are the stages' episodes (from "
+                    f"{seeds.STAGE_EVAL_BASE:,} on, episodes results are reported on: "
+                    "neuroq.deploy.seeds); a seed below 10,000 keeps training apart from them")
     if cfg.n_timesteps <= cfg.learning_starts:
         said.append(f"n_timesteps {cfg.n_timesteps} is not above learning_starts "
                     f"{cfg.learning_starts}: no gradient step is taken (the DQN stays as "

@@ -5,8 +5,9 @@ at once are not sampled alike) proposes hyperparameters from a search space (`DE
 or a YAML file of the sweep spec's distributions); each trial trains one DQN with
 `agents/train.py train_one` (every other setting from the env's section of config/dqn.yaml,
 or the default section) and its objective is result.json's `mean_return`: the chosen
-checkpoint's mean return over the report episodes (seeds seed + 20,000 + i, never used for
-training or checkpoint selection).
+checkpoint's mean return over the report episodes (seeds 20,000 + (seed mod 1000) + i,
+`neuroq.deploy.seeds.first_seed("train_report", seed)`, never used for training or
+checkpoint selection).
 
 Pruning. After every selection evaluation (every eval_freq steps) the trial reports its
 mean return; Optuna's median pruner stops a trial whose return is below the median of
@@ -48,7 +49,7 @@ from neuroq.agents.hyperparams import DQNConfig, Hyperparameters
 from neuroq.agents.runs import env_folder, read_yaml_mapping
 from neuroq.agents.sweep_spec import Distribution, parse_distribution
 from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file, yaml_problem
-from neuroq.deploy.seeds import REPORT_BASE, seed_span
+from neuroq.deploy.seeds import first_seed, seed_span
 
 STUDY_FILE = "study.journal"
 STUDY_NAME = "neuroq-dqn"
@@ -402,8 +403,9 @@ def write_outputs(folder: Path, env_id: str, trials: list[dict[str, Any]], setti
                   f"{counts['complete']} complete trials ({counts['pruned']} pruned, "
                   f"{counts['fail']} failed).\n# Objective (it chose this trial, so it "
                   f"flatters it): mean return {best['value']:.2f} over the report episodes "
-                  f"of seed {settings['seed']} (seeds {settings['seed']} + {REPORT_BASE} + "
-                  f"i).{held}\n# Paste into config/dqn.yaml.\n")
+                  f"of seed {settings['seed']} (seeds "
+                  f"{first_seed('train_report', settings['seed'])} + i).{held}\n# Paste "
+                  "into config/dqn.yaml.\n")
         best_yaml.write_text(header + yaml.safe_dump({env_id: best["hyperparameters"]},
                                                      sort_keys=False, default_flow_style=None))
     from neuroq.agents.runs import write_json

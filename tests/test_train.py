@@ -166,4 +166,8 @@ def test_training_says_what_its_settings_will_not_do():
     assert len(said) == 1 and "its episodes are cut at 10,000 steps" in said[0]
     for env_id in ("neuroq/DVSPanTracking-v0", "neuroq/DiffDriveNav-v0"):
         assert training_warnings(env_id, fine) == [], env_id
+    # a training seed in the seed table's ranges: its first episode is another stage's
+    assert training_warnings("CartPole-v1", fine, [0, 1, 9999]) == []
+    said = training_warnings("CartPole-v1", fine, [3, 900000])
+    assert len(said) == 1 and said[0].startswith("seed 900000: the training env's first")
 

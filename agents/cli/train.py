@@ -118,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         raise NeuroqError(f"--seeds: {', '.join(map(str, repeated))} given more than once")
     ensure_writable(Path(out) / env_folder(env_id))
     check_randomizations(env_id, cfg)  # (train_one checks too): errors before warnings
-    for warning in training_warnings(env_id, cfg):  # the settings are good: what they do
+    for warning in training_warnings(env_id, cfg, args.seeds or [one_seed]):  # the
+        # settings are good: what they do
         print(f"neuroq train: warning: {warning}", file=sys.stderr)
     if args.seeds:
         runs = train_many(env_id, args.seeds, cfg, out, args.workers,

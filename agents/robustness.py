@@ -263,8 +263,9 @@ def fraction_text(row: dict[str, Any]) -> str:
                                                               (np.nan, np.nan))
     if d is None or not np.isfinite(dlo) or row.get("network") == "float":
         return share
-    return (f"{share} [no interval: the float return takes both signs; SNN - float "
-            f"{d:+.1f} [{dlo:+.1f}, {dhi:+.1f}]]")
+    return (f"{share} [no interval: the float return takes both signs; "
+            f"{str(row.get('network', 'snn')).upper()} - float {d:+.1f} "
+            f"[{dlo:+.1f}, {dhi:+.1f}]]")
 
 
 def table_markdown(rob: Robustness) -> str:

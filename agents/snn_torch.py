@@ -36,8 +36,10 @@ WEIGHT_MAX = int(constant("max_weight_magnitude"))
 SURROGATE_SLOPE = 5.0
 #: Smallest |threshold| (weight units) the surrogate divides by: a threshold of 0 (an all-zero
 #: layer after conversion, or one learned with --train-thresholds) gave NaN or inf gradients
-#: without a word (a review). Far below any threshold conversion gives (about 1-127).
-MIN_SURROGATE_THRESHOLD = 1e-6
+#: without a word (a review). Far below any threshold conversion gives (about 1-127); at a
+#: threshold of 0 the gradient near v = 0 is then 1000 x the incoming one, not 1e6 x (a
+#: second review of a first floor of 1e-6).
+MIN_SURROGATE_THRESHOLD = 1e-3
 
 
 class _RoundSTE(torch.autograd.Function):

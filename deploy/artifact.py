@@ -23,7 +23,7 @@ read in discrete time with dt = 1 (one chip time step; `NIR_DT`) and forward Eul
 (the Delay is the chip's one step per projection), a non-spiking `I` / `LI` readout, and
 `v_threshold = nextafter_f32(threshold, -inf)` so NIR's `v > v_threshold` is the chip's
 `v >= threshold`. W holds the int8 weights as integer-valued float32 (every NIR reader
-takes float weights); the reader checks they are integers in [-128, 127]. Node metadata
+takes float weights); the reader checks they are integers in [-127, 127]. Node metadata
 keeps what NIR cannot say exactly: float32 alpha_decay (tau does not round-trip
 bit-exactly), weight_scale, the comparison, and reset by subtraction (NIR resets to
 v_reset), which the manifest's `neuron.not_expressed_in_nir` and `neuroq export` state.

@@ -112,6 +112,7 @@ def _init(workers: int, address: str | None) -> Any:
             raise NeuroqError("local Ray did not bind to 127.0.0.1 (Ray was imported before "
                               f"{', '.join(LOCAL_ENV)} could be set); start neuroq afresh")
         return ray
+    _check_reachable(address)
     try:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR",
                  runtime_env=runtime_env)
@@ -204,12 +205,39 @@ def _temp_base() -> str:
     NeuroqError saying how to mend it."""
     for base in dict.fromkeys((tempfile.gettempdir(), SHORT_TEMP_BASE)):
         fits = len(os.fsencode(base)) + RAY_SOCKET_SUFFIX_BYTES <= UNIX_SOCKET_PATH_BYTES
-        if fits and os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
+        # Ray encodes its session paths as ASCII: a TMPDIR with a non-ASCII character was a
+        # UnicodeEncodeError traceback, its session folder left behind (an outsider)
+        if (fits and base.isascii() and os.path.isdir(base)
+                and os.access(base, os.W_OK | os.X_OK)):
             return base
     limit = UNIX_SOCKET_PATH_BYTES - RAY_SOCKET_SUFFIX_BYTES
     raise NeuroqError(f"the temporary folder {tempfile.gettempdir()} is too long a path for "
                       f"Ray's sockets (at most {limit} bytes) and {SHORT_TEMP_BASE} cannot "
                       "be written: set TMPDIR to a shorter folder")
+
+
+CONNECT_TIMEOUT_S = 5.0
+"""How long a cluster's address gets to accept a TCP connection before `ray.init` is tried:
+Ray retries an unreachable head for ever (an outsider's --address 127.0.0.1:1 was still
+retrying after 330 s and did not stop on SIGTERM)."""
+
+
+def _check_reachable(address: str) -> None:
+    """NeuroqError unless HOST:PORT accepts a TCP connection within CONNECT_TIMEOUT_S
+    ("auto", and addresses Ray reads otherwise, are left to Ray)."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S):
+            pass
+    except (OSError, ValueError, OverflowError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise NeuroqError(f"cannot connect to the Ray cluster at {address}: nothing accepted "
+                          f"a connection there within {CONNECT_TIMEOUT_S:g} s ({why}); start "
+                          "it with `ray start --head` on that machine") from None
 
 
 def _is_loopback(address: str) -> bool:

@@ -71,6 +71,9 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "energy": ("episodes", "seed", "max_steps", "latency_samples", "probe_gpu"),
 }
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
+MAX_INT_BOUND = 10**15
+"""Largest |bound| of an `int` distribution (numpy draws int64; an outsider's {int: [0,
+1e30]} was a traceback): far above any count a setting takes."""
 MAX_TRIALS = 10_000
 """Most trials a spec may make: each runs its stages, minutes each, so more is a mistake (an
 outsider's 20 x 10^4 grid took 1 GB of memory and wrote a 57 MB trials.json before its
@@ -144,6 +147,12 @@ def parse_distribution(value: Any, where: str) -> Distribution:
         raise NeuroqError(f"{where}: loguniform needs low > 0, got {args!r}")
     if kind == "int" and not all(float(a).is_integer() for a in args):
         raise NeuroqError(f"{where}: int takes integer bounds, got {args!r}")
+    if kind == "int" and not all(abs(a) <= MAX_INT_BOUND for a in args):
+        raise NeuroqError(f"{where}: int takes bounds within +-{MAX_INT_BOUND:.0e}, got "
+                          f"{args!r}")
+    if kind == "uniform" and not math.isfinite(float(args[1]) - float(args[0])):
+        raise NeuroqError(f"{where}: uniform takes [low, high] whose width is a finite "
+                          f"number, got {args!r}")
     lo, hi = (int(a) for a in args) if kind == "int" else (float(a) for a in args)
     return Distribution(kind, (lo, hi))
 
@@ -165,13 +174,13 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _with_numbers(value: Any) -> Any:
+def with_numbers(value: Any) -> Any:
     """`value` (parsed YAML) with string keys, lists for tuples, and numbers written as
     strings ("1e-3") read as numbers (`_number`)."""
     if isinstance(value, dict):
-        return {str(k): _with_numbers(v) for k, v in value.items()}
+        return {str(k): with_numbers(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_with_numbers(v) for v in value]
+        return [with_numbers(v) for v in value]
     return _number(value)
 
 
@@ -304,7 +313,7 @@ def parse_spec(data: Any, source: str = "<spec>", default_name: str = "sweep") -
                           "fewer random samples")
     _check_randomizations(env, fixed, grid, random, source)
     spec = SweepSpec(name, env, stages, fixed, grid, random, samples, seed,
-                     train_runs, workers, source, _with_numbers(data))
+                     train_runs, workers, source, with_numbers(data))
     _check_trials(spec)
     return spec
 
@@ -389,7 +398,7 @@ def _parse_fixed(fixed: Any, stages: tuple[str, ...], source: str) -> dict[str, 
             raise NeuroqError(f"{where} is empty: leave it out")
         for key in values:
             split_key(f"{stage}.{key}", f"{source} fixed")
-        out[stage] = _with_numbers(values)
+        out[stage] = with_numbers(values)
     return out
 
 
@@ -402,7 +411,7 @@ def _parse_grid(grid: Any, stages: tuple[str, ...], source: str) -> dict[str, li
         _check_in_stages(stage, stages, f"{source} grid.{dotted}")
         if not isinstance(values, list) or not values:
             raise NeuroqError(f"{source} grid.{dotted}: expected a non-empty list of values")
-        out[str(dotted)] = _with_numbers(values)
+        out[str(dotted)] = with_numbers(values)
     return out
 
 
@@ -428,7 +437,7 @@ def _parse_random(random: Any, stages: tuple[str, ...],
     for dotted, value in random["params"].items():
         stage, _ = split_key(dotted, f"{source} random")
         _check_in_stages(stage, stages, f"{source} random.{dotted}")
-        params[str(dotted)] = parse_distribution(_with_numbers(value), f"{source} random.{dotted}")
+        params[str(dotted)] = parse_distribution(with_numbers(value), f"{source} random.{dotted}")
     return params, samples, seed
 
 

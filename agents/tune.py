@@ -47,7 +47,12 @@ import yaml
 
 from neuroq.agents.hyperparams import DQNConfig, Hyperparameters
 from neuroq.agents.runs import env_folder, read_yaml_mapping
-from neuroq.agents.sweep_spec import Distribution, parse_distribution
+from neuroq.agents.sweep_spec import (
+    MAX_TRIALS,
+    Distribution,
+    parse_distribution,
+    with_numbers,
+)
 from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file, yaml_problem
 from neuroq.deploy.seeds import first_seed, seed_span
 
@@ -92,7 +97,9 @@ def parse_space(data: Any, source: str = "search space") -> dict[str, Distributi
         if key not in names:
             raise NeuroqError(f"{source}: unknown hyperparameter {key!r} "
                               f"(known: {', '.join(sorted(names))})")
-        space[str(key)] = parse_distribution(value, f"{source} [{key}]")
+        # numbers as the sweep spec reads them (YAML 1.1 reads 1e-4 as a string: an
+        # outsider's loguniform [1e-4, 1e-2] was "low <= high, got ['1e-4', '1e-2']")
+        space[str(key)] = parse_distribution(with_numbers(value), f"{source} [{key}]")
     return space
 
 
@@ -442,8 +449,9 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
     from neuroq.agents.runs import ensure_writable, held_lock
     from neuroq.agents.train import check_env_id, check_randomizations
 
-    if not isinstance(n_trials, int) or n_trials < 1:
-        raise NeuroqError(f"--trials must be an integer >= 1, got {n_trials!r}")
+    if not isinstance(n_trials, int) or not 1 <= n_trials <= MAX_TRIALS:
+        raise NeuroqError(f"--trials must be an integer in [1, {MAX_TRIALS:,}] (as a sweep's "
+                          f"trials), got {n_trials!r}")
     if not isinstance(workers, int) or workers < 1:
         raise NeuroqError(f"--workers must be an integer >= 1, got {workers!r}")
     check_study_name(name)

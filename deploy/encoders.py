@@ -535,7 +535,8 @@ def encoder_from_dict(d: dict[str, Any]) -> Encoder:
     params = {k: v for k, v in d.items() if k != "kind"}
     try:
         return ENCODERS[kind](**params)
-    except TypeError as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # numpy's, on a value that is no
+        # number or a ragged list ("could not convert string to float: 'x'", a traceback)
         raise NeuroqError(f"bad parameters for the {kind} encoder: {exc}") from None
 
 

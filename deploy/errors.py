@@ -79,6 +79,11 @@ def yaml_problem(exc: Exception) -> str:
 #: Longest YAML text `load_yaml` parses, characters: every YAML file a user gives here
 #: holds settings (a few KB); an outsider's 4.5 MB file hung each command for more than 30 s.
 MAX_YAML_CHARS = 1 << 20
+#: Most values (mappings, lists and scalars, aliases counted each time they are used) a
+#: YAML file `load_yaml` reads may expand to: an outsider's 471-byte spec of nested aliases
+#: (`&a9 [*a8, *a8, ...]`) expands to 10^9 values and hung neuroq sweep and neuroq tune,
+#: and one that refers to itself (`&a [*a]`) was a RecursionError (stop 40).
+MAX_YAML_VALUES = 100_000
 
 
 def load_yaml(text: str) -> Any:
@@ -92,7 +97,32 @@ def load_yaml(text: str) -> Any:
     if len(text) > MAX_YAML_CHARS:  # PyYAML takes seconds per MB: a mistake, not settings
         raise yaml.YAMLError(f"(it holds {len(text):,} characters, more than "
                              f"{MAX_YAML_CHARS:,}: settings files are a few thousand)")
-    return yaml.load(text, Loader=_unique_keys_loader())  # noqa: S506 - a SafeLoader subclass
+    data = yaml.load(text, Loader=_unique_keys_loader())  # noqa: S506 - a SafeLoader subclass
+    _check_expansion(data)
+    return data
+
+
+def _check_expansion(data: Any) -> None:
+    """yaml.YAMLError when `data` (as loaded: aliases are shared objects) refers to itself,
+    or expands to more than MAX_YAML_VALUES values (every use of an alias counted), before
+    any code walks it."""
+    import yaml
+
+    count = 0
+    stack: list[tuple[Any, tuple[int, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        count += 1
+        if count > MAX_YAML_VALUES:
+            raise yaml.YAMLError(f"(it expands to more than {MAX_YAML_VALUES:,} values: YAML "
+                                 "aliases nested in aliases; settings files hold a few hundred)")
+        if isinstance(value, dict | list):
+            if id(value) in path:
+                raise yaml.YAMLError("(an alias refers to the value that holds it: a YAML "
+                                     "value cannot contain itself)")
+            children = value.values() if isinstance(value, dict) else value
+            inner = (*path, id(value))
+            stack.extend((child, inner) for child in children)
 
 
 @cache

@@ -19,6 +19,7 @@ from neuroq.deploy.argtypes import (
     nonnegative_int,
     positive_int,
     positive_or_inf,
+    within,
 )
 from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError, one_line
 
@@ -59,6 +60,17 @@ examples:
 """
 
 
+MAX_PACKET_US = 10**9
+"""Longest --packet-us (1000 s of camera time per packet): an outsider's 1e20 passed the
+positive-integer check and was an OverflowError traceback in the packet cutter."""
+
+
+def packet_us(text: str) -> int:
+    """--packet-us: a positive integer up to MAX_PACKET_US."""
+    value = positive_int(text)
+    return within(value, value <= MAX_PACKET_US, f"be at most {MAX_PACKET_US:.0e}", text)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a Prophesee .raw (EVT 3.0) or AEDAT 4 (.aedat4) file")
     p.add_argument("--speed", type=positive_or_inf, default=1.0,
@@ -67,8 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topic", default="events", help="topic (default: %(default)s)")
     p.add_argument("--encoding", default="evt3", choices=("evt3", "mono"),
                    help="EventPacket encoding (default: %(default)s)")
-    p.add_argument("--packet-us", type=positive_int, default=1000,
-                   help="camera time per packet, microseconds (default: %(default)s)")
+    p.add_argument("--packet-us", type=packet_us, default=1000,
+                   help="camera time per packet, microseconds, at most 1e9 (1000 s) "
+                        "(default: %(default)s)")
     p.add_argument("--frame-id", default="dvs", help="header.frame_id (default: %(default)s)")
     p.add_argument("--max-packets", type=nonnegative_int, default=0,
                    help="stop after N packets (0: all)")

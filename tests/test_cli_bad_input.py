@@ -1062,3 +1062,96 @@ def test_an_out_that_is_a_file_or_a_dangling_link_is_named_so(tmp_path):
                        ("loop", "is a link to no folder")):
         with pytest.raises(NeuroqError, match=says):
             ensure_writable(tmp_path / name)
+
+
+# --- an outsider's fuzzing of the newest commands (stop 40) --------------------------------
+
+
+def test_yaml_aliases_that_explode_or_refer_to_themselves_are_one_line(tmp_path, capsys):
+    """A 471-byte spec of nested aliases expands to 10^9 values and hung neuroq sweep and
+    neuroq tune; `&a [*a]` was a RecursionError. Every user YAML file goes through
+    load_yaml, which bounds the expansion (MAX_YAML_VALUES) and refuses self-reference."""
+    rows = ["a0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"]
+    rows += [f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 10)}]" for k in range(1, 8)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("env: CartPole-v1\nstages: [train]\n" + "\n".join(rows)
+                    + "\ngrid:\n  train.seed: *a7\n")
+    code, _, err = run_cli(capsys, "sweep", str(bomb), "--serial", "--out", str(tmp_path))
+    assert code == 2 and "expands to more than 100,000 values" in err, err
+    space = tmp_path / "space.yaml"
+    space.write_text("learning_rate: &a [*a]\n")
+    code, _, err = run_cli(capsys, "tune", "--env", "CartPole-v1", "--space", str(space),
+                           "--out", str(tmp_path))
+    assert code == 2 and "refers to the value that holds it" in err, err
+    from neuroq.deploy.errors import load_yaml
+
+    assert load_yaml("base: &b {x: 1}\nmerged:\n  <<: *b\n  y: 2\n") == {
+        "base": {"x": 1}, "merged": {"x": 1, "y": 2}}  # merges and plain aliases still read
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({"uniform": [-1.0e308, 1.0e308]}, "whose width is a finite number"),
+    ({"int": [0, 1.0e30]}, "bounds within"),
+])
+def test_random_settings_that_numpy_cannot_draw_are_refused_when_read(value, message):
+    from neuroq.agents.sweep_spec import parse_distribution
+    from neuroq.deploy.errors import NeuroqError
+
+    with pytest.raises(NeuroqError, match=message):
+        parse_distribution(value, "spec")
+
+
+def test_a_tune_space_reads_numbers_as_the_sweep_spec_does(tmp_path):
+    """loguniform [1e-4, 1e-2] (YAML 1.1 strings) was refused as "low <= high, got
+    ['1e-4', '1e-2']" by tune, read as numbers by the sweep spec."""
+    from neuroq.agents.tune import load_space
+
+    space = tmp_path / "space.yaml"
+    space.write_text("learning_rate: {loguniform: [1e-4, 1e-2]}\n")
+    assert load_space(str(space))["learning_rate"].args == (1e-4, 1e-2)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["tune", "--env", "CartPole-v1", "--trials", "99999999999999999999"],
+     "--trials must be an integer in [1, 10,000]"),
+    (["replay", "x.raw", "--packet-us", "99999999999999999999"],
+     "--packet-us: must be at most 1e+09"),
+])
+def test_counts_beyond_their_bound_are_refused(tmp_path, capsys, argv, message):
+    code, _, err = run_cli(capsys, *argv, *(["--out", str(tmp_path)] if argv[0] == "tune"
+                                            else []))
+    assert code == 2 and message in err, err
+
+
+@pytest.mark.parametrize("content", ['{"trials": 5, "wall_s": "x"}', "[1, 2]"])
+def test_show_of_a_damaged_sweep_folder_is_one_line(tmp_path, capsys, content):
+    """{"trials": 5} was a TypeError traceback, [1, 2] "trials 0", exit 0."""
+    folder = tmp_path / "sweep-x"
+    folder.mkdir()
+    (folder / "trials.json").write_text(content)
+    code, _, err = run_cli(capsys, "show", str(folder))
+    assert code == 2 and "is not a sweep's trials.json" in err, err
+
+
+def test_an_encoder_file_with_a_value_that_is_no_number_is_one_line():
+    from neuroq.deploy.encoders import encoder_from_dict
+    from neuroq.deploy.errors import NeuroqError
+
+    for low in ([-1, -1, -1, "x"], [[-1], [-1, 2], -1, -1]):
+        with pytest.raises(NeuroqError, match="bad parameters for the population encoder"):
+            encoder_from_dict({"kind": "population", "low": low, "high": [1, 1, 1, 1],
+                               "n_per_dim": 8})
+
+
+def test_ray_cluster_addresses_and_temporary_folders_that_would_hang_or_crash(monkeypatch):
+    """--address 127.0.0.1:1 (nothing listening) retried for ever and ignored SIGTERM; a
+    TMPDIR with a non-ASCII character was a UnicodeEncodeError traceback in Ray."""
+    import tempfile
+
+    from neuroq.agents import ray_session
+    from neuroq.deploy.errors import NeuroqError
+
+    with pytest.raises(NeuroqError, match="nothing accepted a connection there"):
+        ray_session._check_reachable("127.0.0.1:1")
+    monkeypatch.setattr(tempfile, "tempdir", "/tmp/t z \u00fc")
+    assert ray_session._temp_base() == ray_session.SHORT_TEMP_BASE

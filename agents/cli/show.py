@@ -116,12 +116,18 @@ def _show_sweep(folder, as_json: bool) -> int:
     from collections import Counter
 
     from neuroq.agents.runs import read_json
+    from neuroq.deploy.errors import NeuroqError
 
     doc = read_json(folder / "trials.json")
+    if not (isinstance(doc, dict) and isinstance(doc.get("trials", []), list)):
+        # a damaged file: {"trials": 5} was a TypeError traceback, [1, 2] "0 trials", exit
+        # 0 (an outsider)
+        raise NeuroqError(f"{folder / 'trials.json'} is not a sweep's trials.json (a mapping "
+                          "whose `trials` is a list): the sweep folder is damaged")
     if as_json:
         print(json.dumps(doc, indent=2))
         return 0
-    rows = doc.get("trials", []) if isinstance(doc, dict) else []
+    rows = doc.get("trials", [])
     states = Counter(str(r.get("status")) for r in rows if isinstance(r, dict))
     table = folder / "results.md"
     if table.is_file():

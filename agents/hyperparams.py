@@ -95,13 +95,17 @@ _MINIMUM: dict[str, float] = {
     "exploration_initial_eps": 0.0, "exploration_final_eps": 0.0, "max_grad_norm": 0.0,
     "eval_freq": 1, "n_eval_episodes": 1, "final_eval_episodes": 1,
 }
+FLOAT32_MAX = 3.4028234663852886e38
+"""Largest float32: every numeric hyperparameter goes into torch's float32 or an int64."""
 #: episode counts bounded by the room in their seed range (neuroq.deploy.seeds.check_room)
 _SEED_RANGE = {"n_eval_episodes": "train_selection", "final_eval_episodes": "train_report"}
 _AT_MOST_ONE = {"gamma", "tau", "exploration_fraction", "exploration_initial_eps",
                 "exploration_final_eps"}
 
 
-def _check_value(name: str, value: Any, where: str) -> Any:
+def check_value(name: str, value: Any, where: str) -> Any:
+    """`value` for the hyperparameter `name`, checked and converted to its type, or a
+    NeuroqError naming `where` (config sections, --set, sweep and tune spaces)."""
     fields = {f.name: f for f in dataclasses.fields(DQNConfig)}
     if name not in fields:
         known = ", ".join(sorted(fields))
@@ -130,6 +134,9 @@ def _check_value(name: str, value: Any, where: str) -> Any:
         raise NeuroqError(f"{where}: {name} must be a number, got {value!r}")
     if not math.isfinite(value):
         raise NeuroqError(f"{where}: {name} must be a finite number, got {value!r}")
+    if abs(value) > FLOAT32_MAX:  # torch trains in float32: 1e82 failed inside the trial
+        raise NeuroqError(f"{where}: {name} = {value!r} is too large for float32, in which "
+                          "the DQN trains")
     if want is int and (not isinstance(value, int)):
         if float(value).is_integer():
             value = int(value)
@@ -176,7 +183,7 @@ def parse_hyperparameters(data: Any, env_id: str, source: str = "<config>") -> H
     where = (f"{source} [{key}]" if key in data else
              f"neuroq's built-in defaults ({source} has no section {env_id} and no "
              f"{DEFAULT_SECTION} section; sections: {', '.join(map(str, data)) or 'none'})")
-    values = {str(k): _check_value(str(k), v, where) for k, v in section.items()}
+    values = {str(k): check_value(str(k), v, where) for k, v in section.items()}
     return Hyperparameters(DQNConfig.from_dict(values), key != env_id, where)
 
 
@@ -218,7 +225,7 @@ def override(config: DQNConfig, assignments: list[str], source: str = "--set") -
             value = load_yaml(raw)
         except yaml.YAMLError:
             raise NeuroqError(f"{source}: cannot parse the value of {key}: {raw!r}") from None
-        changes[key.strip()] = _check_value(key.strip(), value, source)
+        changes[key.strip()] = check_value(key.strip(), value, source)
     return dataclasses.replace(config, **changes)
 
 

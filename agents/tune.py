@@ -45,6 +45,7 @@ from typing import Any
 
 import yaml
 
+from neuroq.agents import hyperparams
 from neuroq.agents.hyperparams import DQNConfig, Hyperparameters
 from neuroq.agents.runs import env_folder, read_yaml_mapping
 from neuroq.agents.sweep_spec import (
@@ -99,8 +100,27 @@ def parse_space(data: Any, source: str = "search space") -> dict[str, Distributi
                               f"(known: {', '.join(sorted(names))})")
         # numbers as the sweep spec reads them (YAML 1.1 reads 1e-4 as a string: an
         # outsider's loguniform [1e-4, 1e-2] was "low <= high, got ['1e-4', '1e-2']")
-        space[str(key)] = parse_distribution(with_numbers(value), f"{source} [{key}]")
+        dist = parse_distribution(with_numbers(value), f"{source} [{key}]")
+        _check_extremes(str(key), dist, f"{source} [{key}]")
+        space[str(key)] = dist
     return space
+
+
+def _check_extremes(key: str, dist: Distribution, where: str) -> None:
+    """NeuroqError when a value the distribution can draw (a choice, or an end of its
+    range) is not one the hyperparameter takes, before any study exists (an outsider's
+    gamma {uniform: [0.5, 3]} was refused only once its study folder held a failed trial,
+    and gradient_ratio [0, -1] trained with -1)."""
+    values = dist.args if dist.kind == "choice" else dist.args[:2]
+    for value in values:
+        if key == "gradient_ratio":
+            ok = (isinstance(value, int | float) and not isinstance(value, bool)
+                  and math.isfinite(value) and value > 0)
+            if not ok:
+                raise NeuroqError(f"{where}: gradient_ratio must be a number > 0 (gradient "
+                                  f"steps per environment step), got {value!r}")
+        else:
+            hyperparams.check_value(key, value, where)
 
 
 def load_space(path: str | os.PathLike | None) -> dict[str, Distribution]:

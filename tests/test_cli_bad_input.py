@@ -1155,3 +1155,21 @@ def test_ray_cluster_addresses_and_temporary_folders_that_would_hang_or_crash(mo
         ray_session._check_reachable("127.0.0.1:1")
     monkeypatch.setattr(tempfile, "tempdir", "/tmp/t z \u00fc")
     assert ray_session._temp_base() == ray_session.SHORT_TEMP_BASE
+
+
+@pytest.mark.parametrize(("space", "message"), [
+    ("gamma: {uniform: [0.5, 3]}\n", "gamma = 3.0 is out of range"),
+    ("gradient_ratio: [0, -1]\n", "gradient_ratio must be a number > 0"),
+    ("learning_rate: [1.0e82]\n", "too large for float32"),
+])
+def test_a_tune_space_that_can_draw_a_bad_value_is_refused_before_its_study(
+        tmp_path, capsys, space, message):
+    """gamma {uniform: [0.5, 3]} was refused only once its study folder held a failed
+    trial (the rerun then said no trial completed); gradient_ratio [0, -1] trained with
+    -1; a learning rate of 1e82 failed inside torch."""
+    path = tmp_path / "space.yaml"
+    path.write_text(space)
+    code, _, err = run_cli(capsys, "tune", "--env", "CartPole-v1", "--space", str(path),
+                           "--out", str(tmp_path / "out"))
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "out").exists()

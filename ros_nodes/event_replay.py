@@ -160,6 +160,12 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
     raise NeuroqError(f"{p}: give a Prophesee .raw (EVT 3.0) or an AEDAT 4 (.aedat4) file")
 
 
+def _seconds(s: float) -> str:
+    """Seconds for a warning: 200.0, or 3.16e+307 at --speed 1e-308 (a 300-digit number
+    before, an outsider)."""
+    return f"{s:.1f}" if s < 1e9 else f"{s:.3g}"
+
+
 def _stderr_warning(text: str) -> None:
     print(f"warning: {text}", file=sys.stderr, flush=True)
 
@@ -223,7 +229,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     def wait(seconds: float) -> None:
         """Sleep `seconds`, or less once `stop` is set."""
         if seconds > LONG_WAIT_S and not stop.is_set():
-            warning(f"the next packet is due in {seconds:.1f} s (a silence in the "
+            warning(f"the next packet is due in {_seconds(seconds)} s (a silence in the "
                     f"recording's camera time at --speed {speed:g}); a stop request "
                     "(Ctrl-C) ends the replay")
         end = time.monotonic() + seconds
@@ -275,8 +281,8 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
                 return
             silence_s = (until_us - last_t) / US_PER_S
             if silence_s / speed > LONG_WAIT_S:
-                warning(f"a silence of {silence_s:.1f} s in the recording's camera time "
-                        f"({silence_s / speed:.1f} s at --speed {speed:g}): time words "
+                warning(f"a silence of {_seconds(silence_s)} s in the recording's camera time "
+                        f"({_seconds(silence_s / speed)} s at --speed {speed:g}): time words "
                         "are sent through it, as a sensor sends while no pixel fires; a "
                         "stop request (Ctrl-C) ends the replay")
             t = last_t + KEEPALIVE_US

@@ -504,3 +504,20 @@ def test_a_fast_replay_of_a_silence_passes_the_time_jump_guard(tmp_path):
     events = [guard.decode(decoder, [m], 0)[0] for m in got]  # one take each, no time
     assert decoder.stats.time_jumps == 0 and sum(e.size for e in events) == 4
     assert s.keepalive_packets > 300
+
+
+def test_a_header_size_no_evt3_sensor_has_is_refused(tmp_path):
+    """An outsider's header of 99999999 x 99999999 was replayed without a word: EVT 3.0
+    coordinates have 11 bits, so a sensor has at most 2048 pixels a side."""
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.events import RawReader
+    from neuroq.deploy.events.evt3_encode import time_words
+
+    path = tmp_path / "big.raw"
+    path.write_bytes(b"% evt 3.0\n% format EVT3;height=99999999;width=99999999\n% end\n"
+                     + time_words(100))
+    with pytest.raises(NeuroqError, match="cannot be an EVT 3.0 sensor's"):
+        RawReader(path)
+    with pytest.raises(NeuroqError, match="cannot be an EVT 3.0 sensor's"):
+        RawReader(path, width=4096, height=10)
+    assert RawReader(path, width=640, height=480).width == 640  # the size given wins

@@ -22,6 +22,7 @@ from neuroq.deploy.events.evt3_encode import encode_evt3, time_words
 from neuroq.deploy.events.evt3_words import (
     EVT3_COORD_BITS,
     EVT3_CORRUPT_TYPES,
+    EVT3_MAX_COORD,
     EVT3_TIME_HIGH,
     EVT3_TIME_LOW_BITS,
     EVT3_TYPE_SHIFT,
@@ -191,6 +192,14 @@ class RawReader:
         self.header_conflict = conflict  # two sizes in the header ('' : none): width given
         self.width = int(width) if width is not None else hw
         self.height = int(height) if height is not None else hh
+        header_bad = width is None and (min(hw, hh) == 0 or min(hw, hh) < -1)
+        if max(self.width, self.height) > EVT3_MAX_COORD + 1 or header_bad:
+            # an outsider's header of 99999999x99999999 was read without a word, one of
+            # -5x-5 said "no sensor size"
+            raise NeuroqError(f"{self.path}: sensor size {self.width}x{self.height} cannot "
+                              f"be an EVT 3.0 sensor's (1 to {EVT3_MAX_COORD + 1} pixels a "
+                              "side: 11-bit coordinates); give it (`neuroq replay --width W "
+                              "--height H`, or RawReader(path, width=W, height=H))")
         if self.width <= 0 or self.height <= 0:
             if not lines:
                 raise NeuroqError(

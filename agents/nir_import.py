@@ -164,8 +164,13 @@ def read_graph(path: str | os.PathLike) -> Any:
         return nir.read(p)
     except Exception as exc:  # noqa: BLE001 - nir/h5py raise many types on malformed files
         failing = _failing_node(p)
+        key = exc.args[0] if isinstance(exc, KeyError) and exc.args else ""
+        if isinstance(key, str) and " " in key:  # h5py's own KeyError: a sentence, not a key
+            # (an HDF5 file without NIR's `node` group read "has no \"Unable to ...\" field")
+            raise NeuroqError(f"{p} is not a readable NIR graph: it holds no NIR graph where "
+                              f"NIR keeps one ({key})") from None
         if isinstance(exc, KeyError):  # str(KeyError) is only the key, quoted: "'type'"
-            field = repr(exc.args[0] if exc.args else "")
+            field = repr(key)
             raise NeuroqError(f"{p} is not a readable NIR graph: "
                               + (f"node {failing[0]!r} has no {field} field" if failing
                                  else f"a node (or the graph) has no {field} field")) from None
@@ -267,14 +272,23 @@ def encoder_tail_note(silent_tail: int, source_timesteps: int) -> str:
 
 
 def source_timesteps_of(graph: Any, timesteps: int | None) -> int:
+    """T of the source: --timesteps, else the graph metadata's `timesteps` (each named in
+    its error: a graph's timesteps of -4 was refused as "--timesteps must be ...", with no
+    --timesteps given, an outsider)."""
+    given = "--timesteps"
     if timesteps is None:
         meta_t = (graph.metadata or {}).get("timesteps")
         if meta_t is None:
             raise NeuroqError("the graph does not say how many steps the source runs per "
                               "action (no 'timesteps' in its metadata): pass --timesteps T")
-        timesteps = int(np.asarray(meta_t))
-    if isinstance(timesteps, bool) or int(timesteps) != timesteps or timesteps < 1:
-        raise NeuroqError(f"--timesteps must be a positive integer, got {timesteps!r}")
+        given = "the graph metadata's timesteps (pass --timesteps T to override it)"
+        try:
+            timesteps = float(np.asarray(meta_t).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError):
+            raise NeuroqError(f"{given} must be a positive integer, got {meta_t!r}") from None
+    if (isinstance(timesteps, bool) or not np.isfinite(timesteps)
+            or int(timesteps) != timesteps or timesteps < 1):
+        raise NeuroqError(f"{given} must be a positive integer, got {timesteps!r}")
     return int(timesteps)
 
 

@@ -372,3 +372,25 @@ def test_read_graph_says_what_is_wrong_with_its_path(tmp_path, monkeypatch):
         with pytest.raises(NeuroqError) as exc:
             read_graph(path)
         assert str(exc.value) == match
+
+
+def test_an_hdf5_file_without_a_graph_and_a_bad_graph_timesteps_say_what_they_are(tmp_path):
+    """An outsider: an HDF5 file without NIR's node group read 'a node (or the graph) has
+    no "Unable to synchronously open object ..." field'; a graph whose metadata says
+    timesteps -4 was refused as "--timesteps must be ...", though none was given."""
+    import h5py
+    import nir
+
+    from neuroq.agents.nir_import import read_graph, source_timesteps_of
+    from neuroq.deploy.errors import NeuroqError
+
+    path = tmp_path / "other.nir"
+    with h5py.File(path, "w") as f:
+        f.create_group("other")
+    with pytest.raises(NeuroqError, match="it holds no NIR graph where NIR keeps one"):
+        read_graph(path)
+    graph = nir.NIRGraph(nodes={}, edges=[], metadata={"timesteps": -4})
+    with pytest.raises(NeuroqError, match="the graph metadata's timesteps .* got -4"):
+        source_timesteps_of(graph, None)
+    with pytest.raises(NeuroqError, match="--timesteps must be a positive integer"):
+        source_timesteps_of(graph, 0)

@@ -336,6 +336,9 @@ def main() -> int:
     ap.add_argument("--max-lag-ms", type=float, default=None,
                     help="the node's max_lag_ms (default: the node's, 30; 0: act on every "
                          "period of a backlog)")
+    ap.add_argument("--max-jump-ms", type=float, default=None,
+                    help="the node's max_jump_ms (default: the node's, 1000; 0: no "
+                         "time-jump guard)")
     ap.add_argument("--stall-ms", type=float, default=0.0,
                     help="stop the node's whole process (SIGSTOP, DDS included) this long "
                          "halfway through the stream, then let it go on (default: 0)")
@@ -371,7 +374,9 @@ def main() -> int:
                    *(["-p", f"batch_ms:={args.batch_ms}"] if args.batch_ms is not None
                      else []),
                    *(["-p", f"max_lag_ms:={float(args.max_lag_ms)}"]
-                     if args.max_lag_ms is not None else [])]
+                     if args.max_lag_ms is not None else []),
+                   *(["-p", f"max_jump_ms:={float(args.max_jump_ms)}"]
+                     if args.max_jump_ms is not None else [])]
     node = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     result: dict = {}

@@ -547,7 +547,7 @@ class EventPolicyNode(Node):
         (act False: count them only); returns how many."""
         c = self.counters
         events, stats = self._jumps.decode(self.decoder, msgs, time.monotonic_ns())
-        t_words = self.decoder.time_us()
+        t_words = self._jumps.words_us  # the decoder's time_us(), read once by the guard
         if (stats.time_backwards and not events.size and 0 <= t_words
                 < self._last_event_us - CAMERA_RESTART_US):
             # the camera's clock restarted: start the stream over instead of skipping
@@ -561,7 +561,7 @@ class EventPolicyNode(Node):
             self._last_event_us = -1
             self._jumps.reset()
             events, stats = self._jumps.decode(self.decoder, msgs, time.monotonic_ns())
-            t_words = self.decoder.time_us()
+            t_words = self._jumps.words_us
             now_at = (f"{t_words} us" if t_words >= 0 else
                       "a time not known yet (no TIME_HIGH since the restart in these "
                       "packets)")

@@ -206,3 +206,18 @@ def test_a_fast_replay_of_large_packets_loses_nothing(decoder):
     got, stats, _, _ = _live(decoder, stream, per_take=200, take_ns=0)
     assert stats.time_jumps == 0 and len(stream) > 200
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_the_guard_reads_the_decoders_time_for_its_caller(decoder):
+    """The event node takes the time words' time from the guard (one read per take): it is
+    the decoder's own after every decode, a skipped packet's undone included."""
+    rng = np.random.default_rng(12)
+    good = _packets(_events(rng, 1_000_000, 1_100_000))
+    t = _plain(decoder, good[:20])[1].time_us()
+    stream = good[:20] + [time_words(t + GARBAGE_AHEAD_US)]
+    dec, guard = PacketDecoder(W, H, decoder), TimeJumpGuard(JUMP_US)
+    for k in range(0, len(stream), 3):
+        guard.decode(dec, _msgs(stream[k:k + 3]), k * MS_NS)
+        assert guard.words_us == dec.time_us(), k
+    assert dec.stats.time_jumps == 1

@@ -142,10 +142,12 @@ def interval_text(figures: dict[str, Any]) -> str:
     if figures.get("rule") == "difference":
         lo, hi = figures["difference_ci95"]
         margin = figures.get("difference_margin", 0.0)
+        asks = (f"to lose at most {margin:.2f}" if margin >= 0 else
+                f"to be ahead by at least {-margin:.2f}")
         return (f"; a share means nothing here (the float return's resampled means take "
-                f"both signs): the gate asks the SNN to lose at most {margin:.2f} "
-                f"((1 - gate) x the float returns' spread): SNN - float "
-                f"{figures['difference']:+.2f}, paired 95 % interval {lo:+.2f} to {hi:+.2f}")
+                f"both signs): the gate asks the SNN {asks} ((1 - gate) x the float "
+                f"returns' spread): SNN - float {figures['difference']:+.2f}, paired 95 % "
+                f"interval {lo:+.2f} to {hi:+.2f}")
     lo, hi = (figures.get("fraction_ci95") or [None, None])[:2]
     if lo is None or hi is None:
         return ""
@@ -343,9 +345,12 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         elif gate_episodes:
             figures = gate_figures(folder, teacher, gate_episodes, gate, teacher_name)
             if not figures["passed"] and not force:
+                # under the difference rule a share means nothing: not the lead
+                stands = ("against" if figures.get("rule") == "difference"
+                          else share_clause(figures["fraction"]))
                 raise NeuroqError(
                     f"export refused: the SNN's return {figures['snn']['mean']:.1f} "
-                    f"{share_clause(figures['fraction'])} "
+                    f"{stands} "
                     f"the {teacher_name}'s "
                     f"{figures['float_dqn']['mean']:.1f} on held-out episodes "
                     f"{seed_span(figures['seeds'])} (gate {100 * gate:.0f} %"

@@ -46,8 +46,11 @@ from neuroq.ros_nodes.messages import EVENT_PACKET, event_packet, message_class
 TOPIC_EVENTS = "events"
 PUBLISHER_DEPTH = 1000
 """Publisher history in packets (1 s of 1 ms packets)."""
-DISCOVERY_WAIT_S = 2.0
-"""How long to wait for a subscriber before the first packet (0 subscribers: go anyway)."""
+DISCOVERY_WAIT_S = 5.0
+"""How long to wait for a subscriber before the first packet; with none by then the replay
+goes on and says so (a warning, and the summary line): an outsider's replays into a
+running node on a loaded machine found none within 2 s in 3 of 5 runs, published
+everything to nobody, and said "replayed" with no word of it."""
 STOP_POLL_S = 0.05
 """Waits (for a subscriber, for the next packet's time) are slept in slices this long, so
 that a stop request ends the replay within about this time, however long the wait."""
@@ -79,6 +82,8 @@ class ReplaySummary:
     events: int = 0
     keepalive_packets: int = 0
     """Of `packets`, those of time words only, sent through silences (KEEPALIVE_US)."""
+    no_subscriber: bool = False
+    """No subscriber was matched when the first packet went out (DISCOVERY_WAIT_S)."""
     camera_s: float = 0.0
     wall_s: float = 0.0
     width: int = 0
@@ -95,6 +100,8 @@ class ReplaySummary:
         head = f"stopped by {self.stopped}: " if self.stopped else ""
         quiet = (f", {self.keepalive_packets} of them time words through silences"
                  if self.keepalive_packets else "")
+        if self.no_subscriber:
+            quiet += ", with no subscriber matched when it began"
         return (f"{head}replayed {counted(self.events, 'event')} in "
                 f"{counted(self.packets, 'packet')}{quiet} ({self.width}x"
                 f"{self.height}, {encoding}): {self.camera_s:.3f} s of camera time in "
@@ -257,6 +264,12 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
             time.sleep(0.01)
         if pub.get_subscription_count() > 0:  # the reader's side of the match may lag ours
             wait(MATCH_SETTLE_S)
+        elif not stop.is_set():
+            out.no_subscriber = True
+            warning(f"no subscriber on {node.resolve_topic_name(topic)} after "
+                    f"{DISCOVERY_WAIT_S:g} s: the packets go to nobody unless one joins (is "
+                    "the event node running, on this ROS_DOMAIN_ID, subscribed to this "
+                    "topic?)")
         start = time.monotonic()
         t_first = None
         whole = True  # the whole file was sent: the closing time packet follows

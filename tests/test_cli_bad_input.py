@@ -1123,7 +1123,8 @@ def test_counts_beyond_their_bound_are_refused(tmp_path, capsys, argv, message):
     assert code == 2 and message in err, err
 
 
-@pytest.mark.parametrize("content", ['{"trials": 5, "wall_s": "x"}', "[1, 2]"])
+@pytest.mark.parametrize("content", ['{"trials": 5, "wall_s": "x"}', "[1, 2]",
+                                     '{"trials": [null, 1]}'])
 def test_show_of_a_damaged_sweep_folder_is_one_line(tmp_path, capsys, content):
     """{"trials": 5} was a TypeError traceback, [1, 2] "trials 0", exit 0."""
     folder = tmp_path / "sweep-x"

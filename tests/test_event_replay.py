@@ -175,6 +175,7 @@ def test_a_replay_slower_than_asked_says_so(tmp_path):
         writer.write(make_events(np.arange(200) % W, np.arange(200) % H,
                                  1000 * np.arange(200) + 1, np.arange(200) % 2))
     with spinning(lambda ctx: Probe(ctx)) as (probe,):
+        probe.watch(EventPacket, "events", command_qos(1000))  # a subscriber: no warning
         warned = []
         s = replay(path, speed=1.0, node=probe, log=lambda _: None, warn=warned.append)
         assert warned == [], (s, warned)  # at the speed asked (within the grace)
@@ -285,10 +286,17 @@ def test_a_signal_stops_the_replay_command_with_status_0(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "neuroq.agents.cli.main", "replay",
                              str(path), "--topic", "stop_test"], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:  # in the 200 s silence, once the packets before it are out (it warns then)
-        ready, _, _ = select.select([proc.stderr], [], [], 10.0)
-        first = proc.stderr.readline() if ready else ""
-        assert "a silence of 200.0 s in the recording" in first, first
+    try:  # in the 200 s silence, once the packets before it are out (it warns then,
+        # after saying no subscriber matched within DISCOVERY_WAIT_S)
+        said = []
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline and not any("a silence of 200.0 s" in s
+                                                      for s in said):
+            ready, _, _ = select.select([proc.stderr], [], [], 1.0)
+            if ready:
+                said.append(proc.stderr.readline())
+        assert any("a silence of 200.0 s in the recording" in s for s in said), said
+        assert any("no subscriber on /stop_test after 5 s" in s for s in said), said
         time.sleep(0.2)
         t0 = time.monotonic()
         proc.send_signal(getattr(signal, sig))

@@ -119,11 +119,12 @@ def _show_sweep(folder, as_json: bool) -> int:
     from neuroq.deploy.errors import NeuroqError
 
     doc = read_json(folder / "trials.json")
-    if not (isinstance(doc, dict) and isinstance(doc.get("trials", []), list)):
+    if not (isinstance(doc, dict) and isinstance(doc.get("trials", []), list)
+            and all(isinstance(r, dict) for r in doc.get("trials", []))):
         # a damaged file: {"trials": 5} was a TypeError traceback, [1, 2] "0 trials", exit
         # 0 (an outsider)
         raise NeuroqError(f"{folder / 'trials.json'} is not a sweep's trials.json (a mapping "
-                          "whose `trials` is a list): the sweep folder is damaged")
+                          "whose `trials` is a list of trials): the sweep folder is damaged")
     if as_json:
         print(json.dumps(doc, indent=2))
         return 0

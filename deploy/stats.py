@@ -93,13 +93,21 @@ def difference_ci(values: np.ndarray, reference: np.ndarray, level: float = CONF
     values[i] and reference[i] being two networks' returns on the same episode i: defined
     for returns of any sign (where a share of the reference is not: a reference whose
     resampled means take both signs, `fraction_ci`). Raises NeuroqError as `fraction_ci`."""
+    v, r = _paired_means(values, reference, resamples, seed)
+    return _percentile_interval(v - r, level)
+
+
+def _paired_means(values: np.ndarray, reference: np.ndarray, resamples: int,
+                  seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Both runs' means over the same bootstrap resamples of their episodes (paired);
+    NeuroqError for arrays of different lengths, empty or not finite."""
     a = np.asarray(values, np.float64).reshape(-1)
     b = np.asarray(reference, np.float64).reshape(-1)
     if a.size != b.size or a.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise NeuroqError("a paired interval needs two equally long runs of finite returns, "
                           f"got {a.size} and {b.size}")
     means = _resampled_means(np.stack([a, b], axis=1), resamples, seed)
-    return _percentile_interval(means[:, 0] - means[:, 1], level)
+    return means[:, 0], means[:, 1]
 
 
 def fraction_ci(values: np.ndarray, reference: np.ndarray, level: float = CONFIDENCE,
@@ -112,13 +120,7 @@ def fraction_ci(values: np.ndarray, reference: np.ndarray, level: float = CONFID
     `fraction_of` would mix its two formulas), or, for a negative reference, more than
     1 - level of the resamples have a value mean >= 0 (undefined there; the rest are
     left out). Raises NeuroqError for arrays of different lengths, empty or not finite."""
-    a = np.asarray(values, np.float64).reshape(-1)
-    b = np.asarray(reference, np.float64).reshape(-1)
-    if a.size != b.size or a.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise NeuroqError("a paired interval needs two equally long runs of finite returns, "
-                          f"got {a.size} and {b.size}")
-    means = _resampled_means(np.stack([a, b], axis=1), resamples, seed)
-    v, r = means[:, 0], means[:, 1]
+    v, r = _paired_means(values, reference, resamples, seed)
     if (r > 0).all():
         frac = v / r
     elif (r < 0).all():

@@ -149,13 +149,13 @@ class TimeJumpGuard:
             events, stats = decoder.decode_many([msg], columns=True, drop_corrupt=True)
             reached = _reached(decoder, events, self.time_us, self)
             jumps = reached > self._bound(now_ns)
-            if jumps and not self._confirms(reached, now_ns, _payload(msg)):
+            data = _payload(msg) if jumps else b""
+            if jumps and not self._confirms(reached, now_ns, data):
                 decoder.restore(checkpoint, stats)
                 skipped = DecodeStats(packets=1, time_jumps=1)
                 decoder.stats.add(skipped)
                 total.add(skipped)
-                self.pending_us, self.pending_ns = reached, now_ns
-                self.pending_data = _payload(msg)
+                self.pending_us, self.pending_ns, self.pending_data = reached, now_ns, data
                 continue
             if jumps or (self.pending_us >= 0 and _holds_time_high(msg)):
                 self.pending_us = -1  # confirmed (the camera is there), or the stream's own

@@ -301,6 +301,7 @@ class EventPolicyNode(Node):
                          "callback_errors": 0, "camera_restarts": 0, "stale_periods": 0,
                          "bad_messages": 0, "take_ticks": 0}
         self._last_seq: int | None = None  # the newest seq (see _count_seq)
+        self._first_seq: int | None = None  # the seq of the first packet taken
         self._missing: set[int] = set()  # seqs counted lost lately (see _count_seq)
         self._held: Any = None  # a packet that may start a restarted numbering (_count_seq)
         self._newest_stamp_ns = 0  # the header stamp of the newest seq's packet (0: none)
@@ -643,6 +644,13 @@ class EventPolicyNode(Node):
             if len(missing) > REORDER_WINDOW:  # keep the newest REORDER_WINDOW
                 keep = {(seq - k) % SEQ_MODULUS for k in range(1, REORDER_WINDOW + 1)}
                 missing.intersection_update(keep)
+        elif self._first_seq is None:  # the first packet this node takes
+            self._first_seq = seq
+            if seq:  # a stream numbered from 0 (neuroq replay) lost its first packets here
+                self.get_logger().info(
+                    f"the first packet taken is seq {seq}: a publisher that numbers from 0 "
+                    f"sent {seq} before it, which this node never received (before the "
+                    "match completed, or before it started; not in lost_packets)")
         self._last_seq, self._newest_stamp_ns = seq, stamp_ns
         return SEQ_NEWER
 
@@ -686,6 +694,8 @@ class EventPolicyNode(Node):
             "triggers": d.triggers, "periods": w.periods, "skipped_periods": w.skipped_periods,
             "late_events": w.late_events,
             "events_per_s": d.events / max(time.monotonic() - self._started, 1e-9),
+            # a stream numbered from 0 (neuroq replay) that starts later lost its start here
+            "first_seq": -1 if self._first_seq is None else self._first_seq,
         }
         if len(self._act_s):  # fixed cost: a histogram, not a sort (deploy/latency.py)
             values["act_latency_median_ms"] = self._act_s.percentile(50) * 1e3

@@ -776,3 +776,17 @@ def test_the_diagnostics_timer_says_how_many_warnings_a_burst_suppressed(artifac
         assert wait_until(lambda: any("(the newest of 9 lines suppressed since the last "
                                       "one shown)" in line for line in lines), 5.0), lines
     assert len(lines) == 2 and lines[1].startswith("packets up to seq 9: "), lines
+
+
+def test_a_stream_that_starts_late_here_says_its_first_seq(artifact):
+    """An outsider's replay into a running node lost its first 16 packets before the DDS
+    match completed, uncounted (lost_packets 0: nothing before the first packet is known).
+    The node reports the first seq it took (first_seq; -1: none yet) and logs it when it
+    is not 0."""
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        assert node.stats()["first_seq"] == -1
+        for seq in (764, 765):
+            node.handle_packets([_packet(seq, _evt3([1], [5], [1000 * seq], [1]))])
+        s = node.stats()
+        assert s["first_seq"] == 764 and s["lost_packets"] == 0, s

@@ -287,6 +287,13 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
         last_t = -1
         pacer = Pacer(speed, sleep=wait)  # each packet when its camera time is due
 
+        def publish_time(t_us: int) -> None:
+            """A packet of time words only (camera time t_us), as a sensor sends while no
+            pixel fires: through silences and to close the file."""
+            pub.publish(event_packet(node.get_clock(), out.packets, width, height, "evt3",
+                                     time_words(t_us), t_us * NS_PER_US, frame_id))
+            out.packets += 1
+
         def keep_alive(until_us: int) -> None:
             """Time words through a silence, up to `until_us` (evt3: KEEPALIVE_US); a
             silence longer than LONG_WAIT_S of wall time is announced."""
@@ -303,9 +310,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
                 pacer.wait_for(t)
                 if stop.is_set():
                     return
-                pub.publish(event_packet(node.get_clock(), out.packets, width, height,
-                                         "evt3", time_words(t), t * NS_PER_US, frame_id))
-                out.packets += 1
+                publish_time(t)
                 out.keepalive_packets += 1
                 t += KEEPALIVE_US
 
@@ -334,10 +339,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
                 pacer.wait_for(end)  # when it is due, as the packets were released
                 if not stop.is_set():  # time words only, as a sensor sends while no
                     # pixel fires
-                    pub.publish(event_packet(node.get_clock(), out.packets, width, height,
-                                             "evt3", time_words(end + 1),
-                                             (end + 1) * NS_PER_US, frame_id))
-                    out.packets += 1
+                    publish_time(end + 1)
                     out.camera_s = (end - t_first) / US_PER_S
     finally:
         out.wall_s = time.monotonic() - start

@@ -58,7 +58,7 @@ from neuroq.deploy.events.evt3_words import (
     EVT3_TIME_LOW_BITS,
     EVT3_TYPE_SHIFT,
 )
-from neuroq.deploy.events.packets import PacketDecoder
+from neuroq.deploy.events.packets import PacketDecoder, _as_bytes
 from neuroq.deploy.events.stats import DecodeStats
 from neuroq.envs.event_array import EventColumns, concat_columns
 
@@ -193,13 +193,8 @@ class TimeJumpGuard:
 def _payload(msg) -> bytes:
     """A packet's `events` bytes ((encoding, data, time_base, is_bigendian) tuples or
     EventPacket-like objects); b"" for data that is no byte buffer."""
-    data = msg[1] if isinstance(msg, tuple) else msg.events
-    if type(data) is bytes:
-        return data
-    try:
-        return bytes(memoryview(data).cast("B"))
-    except TypeError:
-        return b""
+    data = _as_bytes(msg[1] if isinstance(msg, tuple) else msg.events)
+    return data if type(data) is bytes else b""
 
 
 _TIME_HIGH_TYPE = np.uint16(EVT3_TIME_HIGH)

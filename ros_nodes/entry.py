@@ -1,7 +1,7 @@
 """The executables' entry points (setup.py: `neuroq_policy_node` ... `neuroq_event_replay`).
 
 A node process spends its first half second importing numpy, rclpy and the node's module,
-before `process.run_node` makes SIGINT and SIGTERM a stop request. A stop signal in that
+before `process.run_node` makes SIGINT, SIGTERM and SIGHUP a stop request. A stop signal in that
 time ended it with a KeyboardInterrupt traceback and status -2 (SIGINT) or -15 (SIGTERM),
 where the docs promise 0 (an outsider stopped a node 0.3 s after starting it). Each entry
 point here, light to import, first makes either signal end the process with status 0, then
@@ -18,6 +18,13 @@ import importlib
 import signal
 from typing import Any
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+"""The signals that stop a node process as a stop request (status 0, the actuator's safe
+command last): Ctrl-C, SIGTERM (`ros2 launch` after SIGINT, systemd, docker stop), and
+SIGHUP (the terminal or ssh session that started the node closed; its default action ended
+the process at once, without the safe command, and `neuroq replay` without its summary)."""
+
 
 def _stop_while_starting(signum: int, _frame: Any) -> None:
     """Nothing runs yet (no node, no command): end the process, status 0."""
@@ -33,13 +40,13 @@ once started (`process.run_node`, the replay's): the ones `cover_python_m` cover
 
 
 def _stop_signals_end_start_up() -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, _stop_while_starting)
 
 
 def cover_python_m(argv: list[str] | None = None) -> bool:
     """If this process is `python -m <one of NODE_MODULES>` (its original command line,
-    `sys.orig_argv`), make SIGINT and SIGTERM end it with status 0 while it imports;
+    `sys.orig_argv`), make the stop signals end it with status 0 while it imports;
     returns whether it did. Anything else (a library import, `python -m` of another
     module, a demo whose Ctrl-C must stay an interrupt) is left as it is."""
     import sys
@@ -56,7 +63,7 @@ def cover_python_m(argv: list[str] | None = None) -> bool:
 
 
 def run(module: str) -> int:
-    """Make SIGINT and SIGTERM end the process with status 0, then import `module` (a
+    """Make the stop signals (STOP_SIGNALS) end the process with status 0, then import `module` (a
     dotted name) and return what its `main()` returns."""
     _stop_signals_end_start_up()
     return importlib.import_module(module).main()

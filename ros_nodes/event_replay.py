@@ -8,7 +8,7 @@ speed times `speed` (`Pacer`; inf: as fast as possible) and publishes them as
 event_camera_msgs/EventPacket in `evt3` (or `mono`) with increasing `seq`. Bounded: it stops
 at the end of the file, after `max_packets`, after `max_seconds` of camera time, or as soon
 as `stop` is set (every wait is cut into STOP_POLL_S slices; `neuroq replay` passes the stop
-request that SIGINT and SIGTERM set: `neuroq.ros_nodes.process.install_stop_handlers`). It
+request that SIGINT, SIGTERM and SIGHUP set: `neuroq.ros_nodes.process.install_stop_handlers`). It
 warns (`warn`) about a file that holds no events, one whose decoding skipped anything, and
 a wait longer than LONG_WAIT_S for the next packet.
 

@@ -1,14 +1,14 @@
 """The life of a node process: init, build the node, spin until asked to stop, tear down.
 
 `run_node` is the body of every node's `main()`; `spin_until_stopped` is the one spin
-loop. SIGINT and SIGTERM only set a flag (`stop_requested`): the spin loop ends after the
+loop. SIGINT, SIGTERM and SIGHUP only set a flag (`stop_requested`): the spin loop ends after the
 callback running at that moment, and the context is shut down after that. rclpy's own
 handler would shut the context down at once, under a callback that may be publishing
 (which then fails with "publisher's context is invalid"). Teardown is bounded by
 TEARDOWN_LIMIT_S.
 
 Exit status, the same for every node (docs/ros.md, "Exit status"):
-    0  stopped by SIGINT or SIGTERM, or finished its work; also `--help` (the node
+    0  stopped by SIGINT, SIGTERM or SIGHUP, or finished its work; also `--help` (the node
        module's docstring: topics, parameters, behaviour);
     1  refused to activate (valid parameters, but what they name cannot run: an artifact
        that does not load or check, an unreachable board), or a fatal error while running;
@@ -62,6 +62,7 @@ from rclpy.signals import SignalHandlerOptions
 from neuroq.deploy.errors import EXIT_USER_ERROR, one_line
 from neuroq.deploy.output import closed_streams_to_devnull, output_status
 from neuroq.ros_nodes.dds import remove_own_segments, use_node_profile
+from neuroq.ros_nodes.entry import STOP_SIGNALS
 from neuroq.ros_nodes.executor import make_executor
 from neuroq.ros_nodes.realtime import (
     apply_realtime_priority,
@@ -105,8 +106,8 @@ class StopRequest(threading.Event):
         return True
 
 
-#: Set by SIGINT/SIGTERM (`install_stop_handlers`: node processes, `neuroq replay`); the spin
-#: loop stops between slices, the replay between packets and wait slices.
+#: Set by SIGINT/SIGTERM/SIGHUP (`install_stop_handlers`: node processes, `neuroq replay`);
+#: the spin loop stops between slices, the replay between packets and wait slices.
 _STOP = StopRequest()
 
 
@@ -126,7 +127,7 @@ def _arm_teardown_limit() -> None:
 
 
 def _request_stop(signum: int, _frame: Any) -> None:
-    """SIGINT/SIGTERM handler: ask the spin loop to stop; teardown is bounded from here.
+    """SIGINT/SIGTERM/SIGHUP handler: ask the spin loop to stop; teardown is bounded from here.
     Only sets an event that nothing waits on under a lock (polled), so it cannot block on a
     lock the interrupted code holds."""
     if _STOP.request(signal.Signals(signum).name):
@@ -134,12 +135,13 @@ def _request_stop(signum: int, _frame: Any) -> None:
 
 
 def install_stop_handlers() -> StopRequest:
-    """Make SIGINT and SIGTERM a stop request (the one a node process and `neuroq replay`
-    poll; rclpy's own handlers, which shut the context down under a running callback or
-    publish, are not installed) and SIGALRM end the process (the teardown limit, armed by
-    the first stop signal). Main thread only. Returns the request."""
+    """Make SIGINT, SIGTERM and SIGHUP (`entry.STOP_SIGNALS`) a stop request (the one a
+    node process and `neuroq replay` poll; rclpy's own handlers, which shut the context
+    down under a running callback or publish, are not installed) and SIGALRM end the
+    process (the teardown limit, armed by the first stop signal). Main thread only.
+    Returns the request."""
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # ends the process (bounded teardown)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, _request_stop)
     return _STOP
 
@@ -149,7 +151,7 @@ def stop_handlers() -> Iterator[StopRequest]:
     """`install_stop_handlers` for a command that returns (`neuroq replay`, run in process
     by tests): the handlers before come back on leaving, unless a stop was requested (the
     process is ending then, its teardown limit armed)."""
-    signals = (signal.SIGALRM, signal.SIGINT, signal.SIGTERM)
+    signals = (signal.SIGALRM, *STOP_SIGNALS)
     before = {sig: signal.getsignal(sig) for sig in signals}
     stop = install_stop_handlers()
     try:
@@ -161,7 +163,8 @@ def stop_handlers() -> Iterator[StopRequest]:
 
 
 def stop_requested() -> bool:
-    """Whether this node process was asked to stop (SIGINT or SIGTERM, see `run_node`)."""
+    """Whether this node process was asked to stop (a signal of STOP_SIGNALS, see
+    `run_node`)."""
     return _STOP.is_set()
 
 

@@ -282,7 +282,8 @@ def _efforts(probe) -> list[float]:
     return [m.effort[0] for _, m in probe.messages("joint_commands")]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP],
+                         ids=["SIGTERM", "SIGINT", "SIGHUP"])
 def test_a_stopped_actuator_publishes_the_safe_command_last(tmp_path, sig):
     """Killed while it commands +10 N, the actuator's last command is the safe one."""
     with spinning(_probe) as (probe,):
@@ -938,7 +939,7 @@ def test_a_board_address_for_the_emulator_is_named_in_a_warning(monkeypatch):
     assert "board_ip '192.168.1.25' is not used: backend emulator runs no board" in said
 
 
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_stop_signal_while_a_node_process_starts_exits_0(tmp_path, sig):
     """An outsider stopped a node 0.3 s after starting it: a KeyboardInterrupt traceback
     and status -2 (SIGTERM: -15), while its modules were still importing. The executables

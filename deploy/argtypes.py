@@ -11,18 +11,34 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 from neuroq.deploy.errors import EXIT_USER_ERROR
 from neuroq.deploy.seeds import MAX_EPISODES, MAX_SEED
+
+NEGATIVE_NUMBER = re.compile(
+    r"^-(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf(?:inity)?|nan)$", re.IGNORECASE)
+"""A command-line word that is a negative number (as float() reads it), not an option."""
 
 
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose command-line errors are one line on stderr ("neuroq <cmd>:
     error: argument --seed: ..."), exit status 2, as every other user error; `--help`
     shows the usage. Subcommand parsers are made of the same class; the robot install's
-    executables (neuroq_event_replay) use it too."""
+    executables (neuroq_event_replay) use it too.
+
+    A negative number in any form float() reads (-1e-3, -inf, -nan) is a value, not an
+    option: argparse takes only -1 and -1.5 for numbers, so `--speed -inf` was refused as
+    "expected one argument" instead of by the option's own check (an outsider's fuzzing,
+    stop 40). argparse keeps that test in the private attribute `_negative_number_matcher`
+    (Python 3.11-3.13); a parser without it keeps argparse's own behaviour."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if hasattr(self, "_negative_number_matcher"):
+            self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message: str) -> NoReturn:
         text = " ".join(message.split())

@@ -217,6 +217,11 @@ def test_a_bad_command_line_is_one_line_before_anything_runs(tmp_path, capsys, a
     (["import", "g.nir", "--env", "CartPole-v1", "--encoder", "e.yaml", "-T", "100000"],
      "argument --timesteps/-T: must be at most 1024"),
     (["demo", "-T", "2000"], "argument --timesteps/-T: must be at most 1024"),
+    # negative numbers argparse does not take for numbers were "expected one argument"
+    (["replay", "x.raw", "--speed", "-inf"], "argument --speed: must be > 0, got -inf"),
+    (["replay", "x.raw", "--speed", "-1e3"], "argument --speed: must be > 0, got -1000"),
+    (["finetune", "runs/x", "--lr", "-1e-3"], "argument --lr: must be > 0"),
+    (["robustness", SHIPPED, "--noise", "-.5E1"], "argument --noise: must be >= 0, got -5"),
 ])
 def test_each_bad_setting_is_named(tmp_path, capsys, argv, match):
     """One message per option, naming it: finetune said "epochs and batch size must be >=

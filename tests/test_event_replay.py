@@ -531,3 +531,37 @@ def test_a_header_size_no_evt3_sensor_has_is_refused(tmp_path):
     with pytest.raises(NeuroqError, match="cannot be an EVT 3.0 sensor's"):
         RawReader(path, width=4096, height=10)
     assert RawReader(path, width=640, height=480).width == 640  # the size given wins
+
+
+@pytest.mark.parametrize("line,match", [
+    ("% format EVT3;height=-5;width=32", "its format line gives height=-5: no size in pixels"),
+    ("% format EVT3;height=abc;width=32\n% geometry 32x32",
+     "its format line gives height=abc: no size in pixels"),
+    ("% format EVT3;width=33\n% geometry 32x24",
+     "its format line gives a 33x\\? sensor, its geometry line 32x24"),
+])
+def test_a_header_size_that_is_no_count_of_pixels_is_named(tmp_path, line, match):
+    """An outsider's header of height=-5 was refused as "the header gives no sensor size";
+    with a geometry line beside it, one that gave only its width read as a 32x-1 sensor.
+    The sensor size given by the user still wins."""
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.events import RawReader
+    from neuroq.deploy.events.evt3_encode import time_words
+
+    path = tmp_path / "odd.raw"
+    path.write_bytes(f"% evt 3.0\n{line}\n% end\n".encode() + time_words(100))
+    with pytest.raises(NeuroqError, match=match):
+        RawReader(path)
+    assert (RawReader(path, width=32, height=24).width, RawReader(path, width=32,
+                                                                 height=24).height) == (32, 24)
+
+
+def test_a_format_line_that_gives_part_of_the_size_takes_the_geometry_line_s_rest(tmp_path):
+    from neuroq.deploy.events import RawReader
+    from neuroq.deploy.events.evt3_encode import time_words
+
+    path = tmp_path / "part.raw"
+    path.write_bytes(b"% evt 3.0\n% format EVT3;width=32\n% geometry 32x24\n% end\n"
+                     + time_words(100))
+    reader = RawReader(path)
+    assert (reader.width, reader.height, reader.header_conflict) == (32, 24, "")

@@ -83,10 +83,12 @@ def check_evt3_start(data: bytes) -> str:
 
 def _parse_raw_header(lines: list[str]) -> tuple[dict[str, str], int, int, str, str]:
     """(the header's key -> value, width, height (-1: not given), format, a conflict: '' or
-    what two lines say of the sensor size when they differ). The `% format` line's size
-    comes before `% geometry`'s."""
+    what two lines say of the sensor size when they differ, or a size the format line gives
+    that is no count of pixels, such as `height=-5`). The `% format` line's size comes
+    before `% geometry`'s."""
     header: dict[str, str] = {}
     fmt_size = [-1, -1]
+    unreadable: list[str] = []  # width=/height= items that are no count of pixels
     geometry: tuple[int, int] | None = None
     fmt = ""
     for line in lines:
@@ -100,9 +102,11 @@ def _parse_raw_header(lines: list[str]) -> tuple[dict[str, str], int, int, str, 
             fmt = m.group(1).upper()
             for item in m.group(2).split(";"):
                 k, _, v = item.partition("=")
-                if k.strip() == "width" and v.strip().isdigit():
+                if k.strip() in ("width", "height") and not v.strip().isdigit():
+                    unreadable.append(f"{k.strip()}={v.strip()}"[:40])
+                elif k.strip() == "width":
                     fmt_size[0] = int(v)
-                elif k.strip() == "height" and v.strip().isdigit():
+                elif k.strip() == "height":
                     fmt_size[1] = int(v)
         m = _GEOMETRY_RE.match(body)
         if m:
@@ -111,11 +115,14 @@ def _parse_raw_header(lines: list[str]) -> tuple[dict[str, str], int, int, str, 
             fmt = "EVT3" if value.strip().startswith("3") else f"EVT{value.strip()}"
     width, height = fmt_size
     conflict = ""
-    if geometry is not None:
-        if width < 0:
-            width, height = geometry
-        elif (width, height) != geometry:
-            conflict = (f"its format line gives a {width}x{height} sensor, its geometry line "
+    if unreadable:  # -5 was read as "no sensor size" (an outsider's fuzzing, stop 40)
+        conflict = f"its format line gives {', '.join(unreadable)}: no size in pixels"
+    elif geometry is not None:
+        if all(given in (-1, g) for given, g in zip(fmt_size, geometry, strict=True)):
+            width, height = geometry  # the format line gives none, or only agreeing parts
+        else:
+            said = "x".join(str(v) if v >= 0 else "?" for v in fmt_size)
+            conflict = (f"its format line gives a {said} sensor, its geometry line "
                         f"{geometry[0]}x{geometry[1]}")
     return header, width, height, fmt, conflict
 
@@ -189,7 +196,7 @@ class RawReader:
                 f"read (convert with Metavision's tools)"
             )
         self.header_width, self.header_height = hw, hh  # as the header gives them (-1: none)
-        self.header_conflict = conflict  # two sizes in the header ('' : none): width given
+        self.header_conflict = conflict  # two sizes, or an unreadable one ('': none)
         self.width = int(width) if width is not None else hw
         self.height = int(height) if height is not None else hh
         header_bad = width is None and (min(hw, hh) == 0 or min(hw, hh) < -1)

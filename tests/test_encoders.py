@@ -93,6 +93,19 @@ def test_too_few_steps_and_bad_dicts():
         PopulationEncoder(low=(1.0,), high=(0.0,))
 
 
+def test_a_huge_population_is_refused_before_its_arrays_are_built():
+    """n_per_dim 1e8 (an outsider's fuzzing) took 15.8 s of building arrays of that size
+    before anything refused it."""
+    import time
+
+    t0 = time.process_time()
+    with pytest.raises(NeuroqError, match="n_per_dim must be at most 65,536, got 100,000,000"):
+        encoder_from_dict({"kind": "population", "low": [0.0], "high": [1.0],
+                           "n_per_dim": 1e8})
+    assert time.process_time() - t0 < 1.0
+    assert PopulationEncoder(low=(0.0,), high=(1.0,), n_per_dim=65_536).n_inputs == 65_536
+
+
 def test_encode_one_observation_is_fast():
     enc = PopulationEncoder.fit(OBS, 16)
     one = OBS[:1]

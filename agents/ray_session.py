@@ -104,9 +104,13 @@ def _init(workers: int, address: str | None) -> Any:
         temp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=base)
         _TEMP_DIRS.append(temp)
         _write_owner(temp)
-        ray.init(address="local", num_cpus=workers, num_gpus=0, include_dashboard=False,
-                 object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False,
-                 logging_level="ERROR", runtime_env=runtime_env, _temp_dir=temp)
+        try:
+            ray.init(address="local", num_cpus=workers, num_gpus=0, include_dashboard=False,
+                     object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False,
+                     logging_level="ERROR", runtime_env=runtime_env, _temp_dir=temp)
+        except BaseException:  # a Ctrl-C while Ray starts: end what it started
+            stop(ray)
+            raise
         if ray.util.get_node_ip_address() != LOCALHOST:
             stop(ray)
             raise NeuroqError("local Ray did not bind to 127.0.0.1 (Ray was imported before "
@@ -300,12 +304,81 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, before)
 
 
+SESSION_END_TIMEOUT_S = 2.0
+"""How long a local instance's processes left after `ray.shutdown` get to end after SIGTERM
+before SIGKILL."""
+
+
 def stop(ray: Any) -> None:
-    """Disconnect from Ray; a local instance stops, and its session folder (logs, sockets)
-    is removed."""
-    ray.shutdown()
-    while _TEMP_DIRS:
-        shutil.rmtree(_TEMP_DIRS.pop(), ignore_errors=True)
+    """Disconnect from Ray; a local instance stops (its processes that outlived
+    `ray.shutdown` are ended: `end_session_processes`), and its session folder (logs,
+    sockets) is removed."""
+    try:
+        ray.shutdown()
+    finally:
+        while _TEMP_DIRS:
+            temp = _TEMP_DIRS.pop()
+            end_session_processes(temp)
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def session_processes(temp: str) -> list[int]:
+    """The pids of this user's processes (this one aside) that hold a file open under the
+    session folder `temp`: a local Ray instance's processes write their logs there. Linux
+    /proc; [] elsewhere."""
+    prefix = os.path.join(os.path.realpath(temp), "")
+    found = []
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            if os.stat(f"/proc/{pid}").st_uid != os.getuid():
+                continue
+            links = [os.readlink(os.path.join(fd_dir, fd)) for fd in os.listdir(fd_dir)]
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+        if any(link.startswith(prefix) for link in links):
+            found.append(pid)
+    return found
+
+
+def end_session_processes(temp: str, timeout_s: float = SESSION_END_TIMEOUT_S) -> list[int]:
+    """End the processes of the local instance whose session folder is `temp`
+    (`session_processes`): SIGTERM, then SIGKILL for those still running after `timeout_s`.
+    Returns the pids found. A Ctrl-C while Ray started (it reaches Ray's processes too, in
+    the terminal's process group) left two of its agents running for good (ray::
+    DashboardAgent and ray::RuntimeEnvAgent, which took SIGTERM without ending), as
+    `ray.shutdown` knew of no instance yet (an outsider's fuzzing, stop 40: 2 of 5 tries)."""
+    import signal
+    import time
+
+    pids = session_processes(temp)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:  # ended meanwhile
+                pass
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(_running(pid) for pid in pids):
+            time.sleep(0.05)
+        if not any(_running(pid) for pid in pids):
+            break
+    return pids
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _loaded() -> set[str]:

@@ -314,6 +314,39 @@ def test_a_stopped_actuator_publishes_the_safe_command_last(tmp_path, sig):
     assert len(lines) == 1 and signal.Signals(sig).name in lines[0], text
 
 
+@pytest.mark.parametrize("again", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_repeated_through_the_teardown_still_exits_0(tmp_path, again):
+    """An outsider's second Ctrl-C (or a supervisor's SIGTERM after its SIGINT) 0.03-0.08 s
+    after the first ended a node with status 130 (143): Python's exit resets the signals it
+    handles to their default action while Fast DDS still tears down. The first stop
+    signal now leaves them ignored. Here the second signal is sent every 10 ms until the
+    process ends, so it lands in every phase of the teardown."""
+    import time
+
+    proc, log = _start_actuator(tmp_path)
+    try:
+        assert wait_until(lambda: "Fast DDS profile" in (tmp_path / "actuator.log").read_text()
+                          or proc.poll() is not None, 30.0)
+        assert proc.poll() is None, (tmp_path / "actuator.log").read_text()
+        proc.send_signal(signal.SIGINT)
+        deadline, sent = time.monotonic() + PROCESS_TIMEOUT_S, 0
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+            try:
+                proc.send_signal(again)
+                sent += 1
+            except ProcessLookupError:  # ended meanwhile
+                break
+        code = proc.wait(timeout=PROCESS_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    text = (tmp_path / "actuator.log").read_text()
+    assert code == 0 and sent >= 1, (code, sent, text[-2000:])
+    assert "safe stop (SIGINT): safe command [0.0]" in text, text
+
+
 def _scheduling(pid: int) -> set[tuple[int, int]]:
     """(policy, priority) of every thread of process `pid`."""
     found = set()

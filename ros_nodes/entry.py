@@ -27,7 +27,10 @@ the process at once, without the safe command, and `neuroq replay` without its s
 
 
 def _stop_while_starting(signum: int, _frame: Any) -> None:
-    """Nothing runs yet (no node, no command): end the process, status 0."""
+    """Nothing runs yet (no node, no command): end the process, status 0 (a repeated stop
+    signal ignored while it ends, as `process._request_stop` does)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     raise SystemExit(0)
 
 

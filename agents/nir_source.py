@@ -221,7 +221,15 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
     elif convention == "norse":
         dt = dt or NORSE_DT
     else:
-        dt = float(dt or metadata_dt(graph, where) or 1.0)
+        dt = dt or metadata_dt(graph, where)
+        if dt is None and any(isinstance(n, (nir.LIF, nir.LI, nir.CubaLIF))
+                              for n in graph.nodes.values()):
+            # a dt of 1 was taken silently: taus in seconds read as steps (an outsider)
+            raise NeuroqError(f"{where}: --source nir: its LIF/LI time constants need the "
+                              "time step, and neither --dt nor the graph's metadata gives "
+                              "it: pass --dt (in the taus' unit, seconds by NIR's "
+                              "convention)")
+        dt = float(dt or 1.0)  # no time constant: dt only scales Delay nodes' check
     chain = node_chain(graph, where)[1:-1]
     layers: list[SourceLayer] = []
     delays: list[bool] = []

@@ -237,6 +237,21 @@ def test_a_graph_dt_that_is_no_step_is_refused(dt):
     assert read_source(g, "nir")[0].dt == 1e-3
 
 
+def test_standard_nir_time_constants_without_any_dt_are_refused():
+    """`--source nir` on a graph of LIF nodes with no dt in its metadata and no --dt took
+    dt = 1 without a word (an outsider's tau = 10 graph imported, agreement 0.99; taus in
+    seconds would have read as steps). A graph without time constants needs none."""
+    g = _chain_graph(_lif())
+    g.metadata = {}
+    with pytest.raises(NeuroqError, match="its LIF/LI time constants need the time step, "
+                                          "and neither --dt nor the graph's metadata gives "
+                                          "it: pass --dt"):
+        read_source(g, "nir")
+    assert read_source(g, "nir", dt=1e-3)[0].dt == 1e-3
+    g.metadata = {"dt": 5e-4}
+    assert read_source(g, "nir")[0].dt == 5e-4
+
+
 def test_a_lif_without_leak_but_a_finite_r_is_refused():
     """tau = inf with a finite r has input gain r dt / tau = 0: an outsider's such LIF
     imported as a dead layer, exit 0. tau = r = inf (snnTorch's beta = 1) still imports."""

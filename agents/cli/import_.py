@@ -51,7 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", choices=CONVENTIONS, default=d.source,
                    help="how the graph's taus are meant (default: %(default)s, detected)")
     p.add_argument("--dt", type=float, help="the source's time step in seconds (Norse's "
-                   "export: default 1e-3; standard NIR: default the graph's dt)")
+                   "export: default 1e-3; standard NIR: default the graph's dt, which a "
+                   "graph with LIF/LI nodes must then give)")
     p.add_argument("--reset", choices=RESETS,
                    help="reset after a spike (default: snnTorch 'subtract', else 'zero' as NIR "
                         "defines)")

@@ -33,6 +33,7 @@ every semantics the chip imposes that the source did not have).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -182,7 +183,18 @@ def read_graph(path: str | os.PathLike) -> Any:
         # type, a recheck): then the node reader's ("Unknown unit type: b'Bogus'")
         reason = (str(exc).strip() or (str(failing[1]).strip() if failing else "")
                   or type(exc).__name__)
+        batched = _BATCHED_INPUT.search(reason)
+        if batched and batched[1] == batched[2]:  # snnTorch's and Norse's exporters alike
+            said += (f" (a (1, {batched[1]}) output before a layer of {batched[1]} inputs: "
+                     "the exporter was given a batched sample; export with one unbatched "
+                     f"sample, e.g. torch.zeros({batched[1]}))")
         raise NeuroqError(f"{p} is not a readable NIR graph: {where}{reason}{said}") from None
+
+
+_BATCHED_INPUT = re.compile(r"type mismatch: \S+\.output: \[\[\s*1\s+(\d+)\]\] -> "
+                            r"\S+\.input: \[\[\s*(\d+)\]\]")
+"""nir.read's type error for a graph exported with a batched sample input (an outsider's
+Norse export: "type mismatch: input.output: [[ 1 64]] -> 0.input: [[64]]")."""
 
 
 def _failing_node(path: Path) -> tuple[str, Exception] | None:

@@ -409,3 +409,19 @@ def test_an_hdf5_file_without_a_graph_and_a_bad_graph_timesteps_say_what_they_ar
         source_timesteps_of(graph, None)
     with pytest.raises(NeuroqError, match="--timesteps must be a positive integer"):
         source_timesteps_of(graph, 0)
+
+
+def test_a_graph_exported_with_a_batched_sample_says_how_to_export_it(tmp_path):
+    """Norse's to_nir given torch.zeros(1, 64) writes an Input of shape (1, 64), which
+    nir.read refuses ("type mismatch: input.output: [[ 1 64]] -> 0.input: [[64]]"): an
+    outsider got that line and no hint (the docs gave it for snnTorch only)."""
+    from neuroq.agents.nir_import import read_graph
+
+    g = _chain_graph(_lif())
+    g.nodes["input"] = nir.Input(np.array([1, 4]))
+    nir.write(tmp_path / "batched.nir", g)
+    with pytest.raises(NeuroqError, match=r"type mismatch.*\(a \(1, 4\) output before a "
+                                          r"layer of 4 inputs: the exporter was given a "
+                                          r"batched sample; export with one unbatched "
+                                          r"sample, e.g. torch.zeros\(4\)\)"):
+        read_graph(tmp_path / "batched.nir")

@@ -406,7 +406,9 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
         np.save(run_dir / TEACHER_Q_FILE, q_src)
         agree = float((chip_q(network, chip_encoder, obs, s.seed).argmax(1)
                        == q_src.argmax(1)).mean())
-        log(f"greedy-action agreement of the int8 chip network with the source: {agree:.4f}")
+        log(f"greedy-action agreement of the int8 chip network with the source as read here "
+            f"({src.convention}, dt {src.dt:g}, reset {src.reset}): {agree:.4f} (the chip "
+            "against this reading; an assumption above is not checked by it)")
         src_r = evaluate_returns(env_id, teacher.act, s.eval_episodes)
         chip_r = evaluate_returns(env_id, spiking_act(network, chip_encoder, s.seed),
                                   s.eval_episodes)

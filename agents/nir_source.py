@@ -284,6 +284,11 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
         v_reset = _arr(nxt.v_reset) if spiking and nxt.v_reset is not None else np.zeros(n)
         if getattr(nxt, "v_leak", None) is not None and np.any(_arr(nxt.v_leak)):
             raise NeuroqError(f"{lw}: v_leak != 0 has no counterpart on the chip")
+        for what, values in (("v_threshold", thr), ("v_reset", v_reset)):
+            if not np.all(np.isfinite(values)):  # was an unnamed "neuron parameter threshold
+                # has non-finite values" (an outsider)
+                raise NeuroqError(f"{lw}: {type(nxt).__name__} has NaN or infinite values in "
+                                  f"its {what}")
         shapes = {a.size for a in (thr, alpha, gain, v_reset, bias)}
         if shapes - {1, n}:
             raise NeuroqError(f"{lw}: its parameters do not match the {n} outputs of "

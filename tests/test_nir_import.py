@@ -425,3 +425,14 @@ def test_a_graph_exported_with_a_batched_sample_says_how_to_export_it(tmp_path):
                                           r"batched sample; export with one unbatched "
                                           r"sample, e.g. torch.zeros\(4\)\)"):
         read_graph(tmp_path / "batched.nir")
+
+
+@pytest.mark.parametrize("field", ["v_threshold", "v_reset"])
+def test_a_nan_threshold_or_reset_names_its_node(field):
+    """A NaN v_threshold was refused as "neuron parameter threshold has non-finite values",
+    naming neither the file nor the node (an outsider's NIR trial)."""
+    g = _chain_graph(_lif())
+    getattr(g.nodes["lif"], field).flat[0] = np.nan
+    with pytest.raises(NeuroqError, match=f"node 'lif': LIF has NaN or infinite values in "
+                                          f"its {field}"):
+        read_source(g, "nir", dt=1e-3)

@@ -102,13 +102,15 @@ def to_chip(src: SourceNetwork, source_timesteps: int, percentile: float = DEFAU
             f"readout bias scaled "
             f"to T; hidden layer k integrates its bias for k+1 steps before input arrives "
             "(measured by the agreement below; `neuroq finetune` removes it)")
-    layers, q_scale, clipped = [], src.q_scale, 0
+    layers, q_scale, clipped, scaled = [], src.q_scale, 0, []
     for k, la in enumerate(src.layers):
         a = la.gain.astype(np.float64)[:, None] * la.weight.astype(np.float64)
         b = la.gain.astype(np.float64) * la.bias
         integral = np.all(a == np.round(a)) and np.abs(a).max(initial=0) <= WEIGHT_MAX
         top = float(np.percentile(np.abs(a), percentile))
         c = 1.0 if integral else WEIGHT_MAX / max(top, 1e-12)
+        if not integral:
+            scaled.append(la.name)
         w = np.round(np.clip(a * c, -WEIGHT_MAX, WEIGHT_MAX))
         clipped += int(np.sum(np.abs(a * c) > WEIGHT_MAX + 0.5))
         if not la.spiking and not src.delays:
@@ -123,8 +125,10 @@ def to_chip(src: SourceNetwork, source_timesteps: int, percentile: float = DEFAU
     if clipped:
         notes.append(f"{clipped} weights beyond the {percentile} percentile clipped to "
                      f"+-{WEIGHT_MAX}")
-    notes.append("weights quantized to int8 (one scale per layer; thresholds, biases and "
-                 "v_reset scaled with it)")
+    if scaled:  # integer weights within +-127 are kept as they are (an outsider read this
+        # note on a re-import of neuroq's own int8 graph, whose weights came back unchanged)
+        notes.append(f"weights quantized to int8 (one scale per layer; thresholds, biases and "
+                     f"v_reset scaled with it): {', '.join(map(repr, scaled))}")
     return SpikingQNetwork(tuple(layers), timesteps, q_scale), notes
 
 

@@ -107,10 +107,12 @@ def test_neuroq_profiles_import_back_to_the_same_network(tmp_path, profile):
     nir.write(tmp_path / "g.nir", profile_graph(net, profile))
     src, _ = read_source(nir.read(tmp_path / "g.nir"), reset="zero")
     assert src.delays
-    chip, _ = to_chip(src, net.timesteps)
+    chip, notes = to_chip(src, net.timesteps)
     assert chip.timesteps == net.timesteps
     for a, b in zip(net.layers, chip.layers, strict=True):
         assert np.array_equal(a.weight, b.weight)
+    # kept, not quantized: the note said "weights quantized to int8" here (an outsider)
+    assert not any("quantized" in n for n in notes), notes
     spikes = np.random.default_rng(0).random((7, 400, net.n_inputs)) < 0.5
     v_ref = run_reference(net, spikes).v_out
     assert (run_source(src, spikes).argmax(1) == v_ref.argmax(1)).all()

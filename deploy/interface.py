@@ -8,13 +8,13 @@ config/interfaces/ declares one robot; an artifact's manifest records the interf
 exported with.
 
 Sources (`SOURCE_TYPES`): sensor_msgs/JointState (joints by name), sensor_msgs/LaserScan,
-nav_msgs/Odometry, sensor_msgs/Imu, std_msgs/Float64MultiArray, geometry_msgs/PoseStamped
-(a goal) and event_camera_msgs/EventPacket (declared only: events go to the event node's
-encoder, not through `observe`). Exactly one source is the trigger: each of its messages
-makes one reading, so it sets the control rate. Every other source contributes its latest
-message if it arrived at most `max_age_s` before the trigger (no limit when null); a stale
-or missing one drops the reading (`SourceCache`), counted per source as `stale_<name>` or
-`missing_<name>`.
+nav_msgs/Odometry, sensor_msgs/Imu, std_msgs/Float64MultiArray or Float32MultiArray,
+geometry_msgs/PoseStamped (a goal) and event_camera_msgs/EventPacket (declared only: events
+go to the event node's encoder, not through `observe`). Exactly one source is the trigger:
+each of its messages makes one reading, so it sets the control rate. Every other source
+contributes its latest message if it arrived at most `max_age_s` before the trigger (no
+limit when null); a stale or missing one drops the reading (`SourceCache`), counted per
+source as `stale_<name>` or `missing_<name>`.
 
 Observation features, in order, each with a unit and limits (`TRANSFORMS`):
 
@@ -42,9 +42,10 @@ scale; the output of the others): a reading beyond them is dropped (`out_of_rang
 the feature says `clip: true`. A non-finite scalar is dropped (`not_finite`).
 
 Commands (`COMMAND_TYPES`): sensor_msgs/JointState (efforts, `channels` = joint names),
-std_msgs/Float64MultiArray (`data`), geometry_msgs/TwistStamped or Twist (`channels` from
-linear.x ... angular.z). Each action names its values, one per channel; each channel
-has a limit commands are clamped to; `safe` is what the watchdog sends.
+std_msgs/Float64MultiArray or Float32MultiArray (`data`), geometry_msgs/TwistStamped or
+Twist (`channels` from linear.x ... angular.z). Each action names its values, one per
+channel; each channel has a limit commands are clamped to; `safe` is what the watchdog
+sends.
 
 The interface is checked against an artifact at start (`check_artifact`): the number of
 observation values and of actions must agree, and so must the environment id when the

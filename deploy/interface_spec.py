@@ -35,6 +35,7 @@ SOURCE_TYPES: dict[str, tuple[str, ...]] = {
                         *(f"angular_velocity.{a}" for a in XYZ),
                         *(f"linear_acceleration.{a}" for a in XYZ)),
     "std_msgs/Float64MultiArray": ("data",),
+    "std_msgs/Float32MultiArray": ("data",),  # micro-ROS boards and many drivers send float32
     "geometry_msgs/PoseStamped": ("header.frame_id",
                                   *(f"pose.position.{a}" for a in XYZ),
                                   *(f"pose.orientation.{a}" for a in QUAT)),
@@ -45,7 +46,9 @@ QUATERNIONS = {"nav_msgs/Odometry": ("pose.pose.orientation",),
                "sensor_msgs/Imu": ("orientation",),
                "geometry_msgs/PoseStamped": ("pose.orientation",)}
 TWIST_CHANNELS = tuple(f"{k}.{a}" for k in ("linear", "angular") for a in XYZ)
-COMMAND_TYPES = ("sensor_msgs/JointState", "std_msgs/Float64MultiArray",
+ARRAY_TYPES = ("std_msgs/Float64MultiArray", "std_msgs/Float32MultiArray")
+"""Message types that carry their values in `data`, one per index or channel."""
+COMMAND_TYPES = ("sensor_msgs/JointState", *ARRAY_TYPES,
                  "geometry_msgs/TwistStamped", "geometry_msgs/Twist")
 TRANSFORMS = ("field", "cos", "sin", "yaw", "laser_sectors", "goal_distance", "goal_bearing")
 #: Options each transform takes besides name, source, unit, limits, clip.

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.interface_spec import ARRAY_TYPES
 
 _CLASSES: dict[str, Any] = {}
 EVENT_PACKET = "event_camera_msgs/EventPacket"
@@ -103,7 +104,7 @@ def command_values(msg: Any, command: Any) -> list[float] | None:
             return [float(msg.effort[names.index(c)]) for c in command.channels]
         except (ValueError, IndexError):
             return None
-    if t == "std_msgs/Float64MultiArray":
+    if t in ARRAY_TYPES:
         data = list(msg.data)
         return [float(x) for x in data] if len(data) == len(command.channels) else None
     twist = msg.twist if t == "geometry_msgs/TwistStamped" else msg
@@ -126,7 +127,7 @@ def fill_command(msg: Any, command: Any, values: Sequence[float]) -> Any:
     t = command.type
     if t == "sensor_msgs/JointState":
         msg.effort = [float(v) for v in values]
-    elif t == "std_msgs/Float64MultiArray":
+    elif t in ARRAY_TYPES:
         msg.data = [float(v) for v in values]
     else:
         twist = msg.twist if t == "geometry_msgs/TwistStamped" else msg

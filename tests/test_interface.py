@@ -303,7 +303,9 @@ def test_malformed_joint_readings_are_dropped_with_their_reason(reading, reason)
     assert exc.value.reason == reason
 
 
-def test_float_arrays_imu_yaw_and_scaling():
+@pytest.mark.parametrize("array", ["std_msgs/Float64MultiArray", "std_msgs/Float32MultiArray"])
+def test_float_arrays_imu_yaw_and_scaling(array):
+    """Float32MultiArray too: an outsider's robot publishing it was refused (a relay needed)."""
     doc = base_doc(
         [{"name": "a", "source": "arr", "field": "data", "index": 2, "scale": 2.0,
           "offset": 1.0, "unit": "V"},
@@ -311,7 +313,7 @@ def test_float_arrays_imu_yaw_and_scaling():
           "field": "orientation", "unit": "rad"},
          {"name": "roll_rate", "source": "imu", "field": "angular_velocity.x",
           "unit": "rad/s", "limits": [-1, 1], "clip": True}],
-        [{"name": "arr", "type": "std_msgs/Float64MultiArray", "topic": "a", "trigger": True},
+        [{"name": "arr", "type": array, "topic": "a", "trigger": True},
          {"name": "imu", "type": "sensor_msgs/Imu", "topic": "imu", "max_age_s": 0.1}])
     i = RobotInterface.from_dict(doc)
     assert i.fields("imu") == tuple(f"orientation.{a}" for a in "xyzw") + (

@@ -927,3 +927,72 @@ def test_another_source_published_with_another_type_is_named_too():
         assert "missing_odom" in status.message and (
             "'/odom' is published as std_msgs/msg/Float64MultiArray, the interface reads "
             "nav_msgs/Odometry") in values["foreign_publishers"], status.message
+
+
+FLOAT32_INTERFACE = """\
+format: neuroq-robot-interface
+version: 1
+name: cartpole_f32
+env_id: CartPole-v1
+sources:
+  - {name: obs, type: std_msgs/Float32MultiArray, topic: obs32, trigger: true}
+observation:
+  - {name: x, source: obs, field: data, index: 0, unit: m}
+  - {name: v, source: obs, field: data, index: 1, unit: m/s}
+  - {name: theta, source: obs, field: data, index: 2, unit: rad}
+  - {name: omega, source: obs, field: data, index: 3, unit: rad/s}
+command:
+  type: std_msgs/Float32MultiArray
+  topic: effort32
+  channels: [cart_slider]
+  actions:
+    - {name: push_left, values: [-10.0]}
+    - {name: push_right, values: [10.0]}
+  limits: [10.0]
+  safe: [0.0]
+"""
+
+
+def test_a_robot_speaking_float32_arrays_is_driven_end_to_end(tmp_path):
+    """An outsider's robot published its readings as std_msgs/Float32MultiArray (as
+    micro-ROS boards and many drivers do): the interface refused the type, and a relay
+    node was needed. Both ways now: readings in, commands out, each action the one the
+    artifact takes offline for the same (float32-rounded) observation."""
+    from std_msgs.msg import Float32MultiArray
+
+    from neuroq.deploy.policy import load_policy
+
+    cartpole = Path(__file__).resolve().parents[1] / "config" / "artifacts" / "cartpole"
+    path = tmp_path / "f32.yaml"
+    path.write_text(FLOAT32_INTERFACE)
+
+    def policy(ctx):
+        return PolicyNode(context=ctx, parameter_overrides=[
+            Parameter("artifact", value=str(cartpole)), Parameter("interface", value=str(path))])
+
+    def actuator(ctx):
+        return ActuatorNode(context=ctx, parameter_overrides=[
+            Parameter("interface", value=str(path)), Parameter("watchdog_timeout_s", value=5.0)])
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(Float32MultiArray, "effort32", command_qos(100))
+        return probe
+
+    rng = np.random.default_rng(7)
+    observations = rng.uniform(-0.2, 0.2, (12, 4)).astype(np.float32)
+    offline = load_policy(str(cartpole), "emulator")
+    expected = [10.0 if offline.act(o.astype(np.float64)).action == 1 else -10.0
+                for o in observations]
+    with spinning(policy, actuator, probe_factory) as (node, act, probe):
+        pub = probe.create_publisher(Float32MultiArray, "obs32", sensor_qos(10))
+        _wait_matched(pub)
+        assert wait_until(lambda: probe.messages("effort32"), 5.0)  # the safe command first
+        got = []
+        for o in observations:  # one at a time: each answered before the next
+            before = act.commands_sent
+            pub.publish(Float32MultiArray(data=[float(v) for v in o]))
+            assert wait_until(lambda b=before: act.commands_sent > b, 5.0), node.counters
+            got.append(float(probe.messages("effort32")[-1][1].data[0]))
+    assert got == expected, (got, expected)
+    assert len(set(expected)) == 2  # both actions seen

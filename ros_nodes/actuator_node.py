@@ -9,8 +9,9 @@ Subscribes  `action` (sensor_msgs/Joy, reliable; `buttons[0]` is the action inde
 Publishes   the interface's command on its topic (reliable): sensor_msgs/JointState with
             `name` = the joints and `effort` set, as topic-based ros2_control hardware takes
             it; std_msgs/Float64MultiArray (`data`, as ros2_control's forward command
-            controllers take it); geometry_msgs/TwistStamped (as diff-drive controllers on
-            Jazzy and later take it; the interface's frame_id) or Twist. A stamped command
+            controllers take it) or Float32MultiArray; geometry_msgs/TwistStamped (as
+            diff-drive controllers on Jazzy and later take it; the interface's frame_id) or
+            Twist. A stamped command
             answering an action carries that action's stamp; a safe command carries the time
             it was sent. `/diagnostics` (diagnostic_msgs/DiagnosticArray).
 

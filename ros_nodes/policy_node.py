@@ -9,8 +9,9 @@ the trigger source makes one reading, from it and the latest message of every ot
 (within that source's max_age_s).
 
 Subscribes  each source of the interface (sensor_msgs/JointState, LaserScan, Imu,
-            nav_msgs/Odometry, std_msgs/Float64MultiArray: best effort, keep last
-            `sensor_queue_depth`; geometry_msgs/PoseStamped, a goal: reliable, keep last 1).
+            nav_msgs/Odometry, std_msgs/Float64MultiArray or Float32MultiArray: best effort,
+            keep last `sensor_queue_depth`; geometry_msgs/PoseStamped, a goal: reliable,
+            keep last 1).
 Publishes   `action` (sensor_msgs/Joy, reliable): `buttons = [action index]`,
             `axes = Q-values`, `header.stamp` = the stamp of the reading it answers (so the
             actuator and any observer can pair command and reading). std_msgs has no stamped

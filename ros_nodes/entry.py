@@ -26,11 +26,28 @@ SIGHUP (the terminal or ssh session that started the node closed; its default ac
 the process at once, without the safe command, and `neuroq replay` without its summary)."""
 
 
+START_EXIT_LIMIT_S = 5
+"""Seconds a process stopped while starting has to end (`process.TEARDOWN_LIMIT_S`'s bound:
+the stop signals are ignored meanwhile, so a hang at exit needs SIGALRM to end it)."""
+
+
+def handled_stop_signals() -> list[int]:
+    """The STOP_SIGNALS to handle: all but a SIGHUP that is ignored already, as under
+    `nohup` or a supervisor that ignores it (a node so started keeps running when its
+    session closes, as it did before SIGHUP was a stop request; the review)."""
+    return [sig for sig in STOP_SIGNALS if not (
+        sig == getattr(signal, "SIGHUP", None) and signal.getsignal(sig) == signal.SIG_IGN)]
+
+
 def _stop_while_starting(signum: int, _frame: Any) -> None:
     """Nothing runs yet (no node, no command): end the process, status 0 (a repeated stop
-    signal ignored while it ends, as `process._request_stop` does)."""
+    signal ignored while it ends, as `process._request_stop` does, and SIGALRM ending it
+    after START_EXIT_LIMIT_S should the exit hang)."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+    if hasattr(signal, "SIGALRM"):
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(START_EXIT_LIMIT_S)
     raise SystemExit(0)
 
 
@@ -43,7 +60,7 @@ once started (`process.run_node`, the replay's): the ones `cover_python_m` cover
 
 
 def _stop_signals_end_start_up() -> None:
-    for sig in STOP_SIGNALS:
+    for sig in handled_stop_signals():
         signal.signal(sig, _stop_while_starting)
 
 

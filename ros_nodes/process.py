@@ -62,7 +62,7 @@ from rclpy.signals import SignalHandlerOptions
 from neuroq.deploy.errors import EXIT_USER_ERROR, one_line
 from neuroq.deploy.output import closed_streams_to_devnull, output_status
 from neuroq.ros_nodes.dds import remove_own_segments, use_node_profile
-from neuroq.ros_nodes.entry import STOP_SIGNALS
+from neuroq.ros_nodes.entry import STOP_SIGNALS, handled_stop_signals
 from neuroq.ros_nodes.executor import make_executor
 from neuroq.ros_nodes.realtime import (
     apply_realtime_priority,
@@ -149,7 +149,7 @@ def install_stop_handlers() -> StopRequest:
     process (the teardown limit, armed by the first stop signal). Main thread only.
     Returns the request."""
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # ends the process (bounded teardown)
-    for sig in STOP_SIGNALS:
+    for sig in handled_stop_signals():  # a SIGHUP ignored already (nohup) stays ignored
         signal.signal(sig, _request_stop)
     return _STOP
 
@@ -158,7 +158,8 @@ def install_stop_handlers() -> StopRequest:
 def stop_handlers() -> Iterator[StopRequest]:
     """`install_stop_handlers` for a command that returns (`neuroq replay`, run in process
     by tests): the handlers before come back on leaving, unless a stop was requested (the
-    process is ending then, its teardown limit armed)."""
+    process is ending then, its teardown limit armed; the stop signals are left ignored,
+    which a child started in those seconds would inherit)."""
     signals = (signal.SIGALRM, *STOP_SIGNALS)
     before = {sig: signal.getsignal(sig) for sig in signals}
     stop = install_stop_handlers()

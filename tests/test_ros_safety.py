@@ -347,6 +347,35 @@ def test_a_stop_signal_repeated_through_the_teardown_still_exits_0(tmp_path, aga
     assert "safe stop (SIGINT): safe command [0.0]" in text, text
 
 
+def test_a_node_started_under_nohup_keeps_running_on_sighup(tmp_path):
+    """SIGHUP became a stop request (a closed terminal ended nodes without the safe
+    command); a node started with SIGHUP ignored (`nohup`, a supervisor) must keep that:
+    the review found it stopped, status 0, when its ssh session closed. Its Ctrl-C still
+    stops it."""
+    import time
+
+    log = open(tmp_path / "actuator.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neuroq.ros_nodes.actuator_node", "--ros-args",
+         "--params-file", str(ROBOT_CONFIG)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        proc.send_signal(signal.SIGHUP)  # while it imports: ignored as well
+        assert wait_until(lambda: "Fast DDS profile" in (tmp_path / "actuator.log").read_text()
+                          or proc.poll() is not None, 30.0)
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert proc.poll() is None, (tmp_path / "actuator.log").read_text()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=PROCESS_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    text = (tmp_path / "actuator.log").read_text()
+    assert code == 0 and "safe stop (SIGINT)" in text, text
+
+
 def _scheduling(pid: int) -> set[tuple[int, int]]:
     """(policy, priority) of every thread of process `pid`."""
     found = set()

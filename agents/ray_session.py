@@ -323,11 +323,17 @@ def stop(ray: Any) -> None:
 
 
 def session_processes(temp: str) -> list[int]:
-    """The pids of this user's processes (this one aside) that hold a file open under the
-    session folder `temp`: a local Ray instance's processes write their logs there. Linux
-    /proc; [] elsewhere."""
+    """The pids of this user's processes in this process's session (this one aside) that
+    hold a file open under the session folder `temp`: a local Ray instance's processes
+    write their logs there, and run in the session that started them. Another terminal's
+    `tail -f` of a log there is in another session: left alone (the review). Linux /proc;
+    [] elsewhere."""
     prefix = os.path.join(os.path.realpath(temp), "")
     found = []
+    try:
+        session = os.getsid(0)
+    except OSError:
+        return found
     try:
         pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
@@ -337,7 +343,7 @@ def session_processes(temp: str) -> list[int]:
             continue
         fd_dir = f"/proc/{pid}/fd"
         try:
-            if os.stat(f"/proc/{pid}").st_uid != os.getuid():
+            if os.stat(f"/proc/{pid}").st_uid != os.getuid() or os.getsid(pid) != session:
                 continue
             links = [os.readlink(os.path.join(fd_dir, fd)) for fd in os.listdir(fd_dir)]
         except OSError:  # ended meanwhile, or not ours to read
@@ -357,19 +363,23 @@ def end_session_processes(temp: str, timeout_s: float = SESSION_END_TIMEOUT_S) -
     import signal
     import time
 
-    pids = session_processes(temp)
+    found = targets = session_processes(temp)
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
+        if sig == signal.SIGKILL:  # only those still holding the folder's files: a pid
+            # reused since by another process is not one of them
+            still = set(session_processes(temp))
+            targets = [pid for pid in targets if pid in still]
+        for pid in targets:
             try:
                 os.kill(pid, sig)
             except OSError:  # ended meanwhile
                 pass
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and any(_running(pid) for pid in pids):
+        while time.monotonic() < deadline and any(_running(pid) for pid in targets):
             time.sleep(0.05)
-        if not any(_running(pid) for pid in pids):
+        if not any(_running(pid) for pid in targets):
             break
-    return pids
+    return found
 
 
 def _running(pid: int) -> bool:

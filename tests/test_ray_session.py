@@ -39,12 +39,12 @@ _STUBBORN = ("import signal, sys, time\n"
 left by a Ctrl-C did."""
 
 
-def _stubborn(path):
+def _stubborn(path, new_session=False):
     import subprocess
     import sys
 
     proc = subprocess.Popen([sys.executable, "-c", _STUBBORN, str(path)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, start_new_session=new_session)
     assert proc.stdout.readline().strip() == "ready"
     return proc
 
@@ -95,10 +95,12 @@ def test_session_processes_are_those_holding_files_in_the_session_folder(tmp_pat
 
     (tmp_path / "s").mkdir()
     inside, outside = _stubborn(tmp_path / "s" / "a.log"), _stubborn(tmp_path / "s.log")
+    # another terminal's `tail -f` of a log there: another session, left alone (the review)
+    reader = _stubborn(tmp_path / "s" / "b.log", new_session=True)
     try:
         assert ray_session.session_processes(str(tmp_path / "s")) == [inside.pid]
         assert ray_session.session_processes(str(tmp_path / "nothing")) == []
     finally:
-        for proc in (inside, outside):
+        for proc in (inside, outside, reader):
             proc.kill()
             proc.wait()

@@ -48,6 +48,10 @@ QUATERNIONS = {"nav_msgs/Odometry": ("pose.pose.orientation",),
 TWIST_CHANNELS = tuple(f"{k}.{a}" for k in ("linear", "angular") for a in XYZ)
 ARRAY_TYPES = ("std_msgs/Float64MultiArray", "std_msgs/Float32MultiArray")
 """Message types that carry their values in `data`, one per index or channel."""
+FLOAT32_TYPES = ("std_msgs/Float32MultiArray",)
+"""Command types whose values are float32: a value is sent rounded to the nearest float32
+(0.1 as 0.10000000149, above a limit of 0.1 by one float32 step)."""
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 COMMAND_TYPES = ("sensor_msgs/JointState", *ARRAY_TYPES,
                  "geometry_msgs/TwistStamped", "geometry_msgs/Twist")
 TRANSFORMS = ("field", "cos", "sin", "yaw", "laser_sectors", "goal_distance", "goal_bearing")
@@ -358,6 +362,11 @@ def _parse_command(c: Any, fail: Any) -> Command:
     if not isinstance(frame, str):
         fail("command.frame_id must be a string")
     values = np.asarray(rows, np.float64)
+    if typ in FLOAT32_TYPES:  # beyond float32 a value is sent as inf (the review)
+        big = max(np.abs(values).max(), *(abs(float(x)) for x in (*limits, *safe)))
+        if big > FLOAT32_MAX:
+            fail(f"command: {typ} carries float32 values, at most {FLOAT32_MAX:.6g} in "
+                 f"magnitude; got {big:g}")
     try:
         ActionTable(values, np.asarray(limits, np.float64), np.asarray(safe, np.float64))
     except NeuroqError as exc:

@@ -456,6 +456,10 @@ JOINT = {"name": "x", "source": "joints", "joint": "j", "field": "position", "un
     (lambda d: d["command"]["actions"][0].update(values=[1.0, 2.0]), "needs 1 finite values"),
     (lambda d: d["command"].update(safe=[5.0]), "exceeds the limits"),
     (lambda d: d["command"].update(type="geometry_msgs/Twist"), "channels of a twist"),
+    # beyond float32 a value went out as inf (the review)
+    (lambda d: d["command"].update(type="std_msgs/Float32MultiArray", limits=[1e39]),
+     r"std_msgs/Float32MultiArray carries float32 values, at most 3.40282e\+38 in "
+     r"magnitude; got 1e\+39"),
 ])
 def test_bad_interface_files_name_the_entry(change, message):
     doc = copy.deepcopy(base_doc([dict(JOINT)]))

@@ -58,7 +58,12 @@ from neuroq.deploy.events.evt3_words import (
     EVT3_TIME_LOW_BITS,
     EVT3_TYPE_SHIFT,
 )
-from neuroq.deploy.events.packets import PacketDecoder, _as_bytes
+from neuroq.deploy.events.packets import (
+    PacketDecoder,
+    byte_string,
+    is_evt3_encoding,
+    packet_fields,
+)
 from neuroq.deploy.events.stats import DecodeStats
 from neuroq.envs.event_array import EventColumns, concat_columns
 
@@ -193,7 +198,7 @@ class TimeJumpGuard:
 def _payload(msg) -> bytes:
     """A packet's `events` bytes ((encoding, data, time_base, is_bigendian) tuples or
     EventPacket-like objects); b"" for data that is no byte buffer."""
-    data = _as_bytes(msg[1] if isinstance(msg, tuple) else msg.events)
+    data = byte_string(packet_fields(msg)[1])
     return data if type(data) is bytes else b""
 
 
@@ -202,8 +207,7 @@ _TIME_HIGH_TYPE = np.uint16(EVT3_TIME_HIGH)
 
 def _holds_time_high(msg) -> bool:
     """Whether a packet's whole little-endian words hold a TIME_HIGH word (evt3 packets)."""
-    enc = msg[0] if isinstance(msg, tuple) else msg.encoding
-    if not (isinstance(enc, str) and enc.strip().lower() == "evt3"):
+    if not is_evt3_encoding(packet_fields(msg)[0]):
         return False
     data = _payload(msg)
     words = np.frombuffer(data, "<u2", len(data) >> 1)

@@ -86,7 +86,21 @@ def encode_packet(encoding: str, events: np.ndarray) -> tuple[bytes, int]:
     raise NeuroqError(f"encode_packet: encoding must be one of {ENCODINGS}, got {encoding!r}")
 
 
-def _as_bytes(data):
+def packet_fields(packet) -> tuple[Any, Any, Any, Any]:
+    """(encoding, data, time_base, is_bigendian) of a packet given as that tuple or as an
+    object with those EventPacket attributes."""
+    if isinstance(packet, tuple):
+        return packet
+    return packet.encoding, packet.events, packet.time_base, packet.is_bigendian
+
+
+def is_evt3_encoding(encoding) -> bool:
+    """Whether a packet's `encoding` names EVT 3.0 ("evt3", any case and spaces around)."""
+    return isinstance(encoding, str) and (encoding == "evt3"
+                                          or encoding.strip().lower() == "evt3")
+
+
+def byte_string(data):
     """`data` as bytes (a copy of a buffer), or as it is if it is no byte buffer."""
     if type(data) is bytes:
         return data
@@ -111,7 +125,7 @@ def _joinable_size(data) -> int:
 def _corrupt_words(data) -> int:
     """Words of an undefined type in an EVT 3.0 packet's whole (little-endian) words (0 for
     data that is no byte buffer: decoding counts it)."""
-    raw = _as_bytes(data)
+    raw = byte_string(data)
     return count_corrupt_words(raw) if type(raw) is bytes else 0
 
 
@@ -231,12 +245,8 @@ class PacketDecoder:
             stats.add(st)
 
         for packet in packets:
-            if isinstance(packet, tuple):
-                enc, data, time_base, big = packet
-            else:
-                enc, data = packet.encoding, packet.events
-                time_base, big = packet.time_base, packet.is_bigendian
-            is_evt3 = isinstance(enc, str) and (enc == "evt3" or enc.strip().lower() == "evt3")
+            enc, data, time_base, big = packet_fields(packet)
+            is_evt3 = is_evt3_encoding(enc)
             if is_evt3 and not big:
                 size = _joinable_size(data)
                 if size % 2 == 0:  # odd-sized or non-buffer packets are decoded on their own

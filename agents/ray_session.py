@@ -231,11 +231,11 @@ def _check_reachable(address: str) -> None:
     ("auto", and addresses Ray reads otherwise, are left to Ray)."""
     import socket
 
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
+    host, port = _host_port(address)
+    if port is None:
         return
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S):
+        with socket.create_connection((host, port), CONNECT_TIMEOUT_S):
             pass
     except (OSError, ValueError, OverflowError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
@@ -244,9 +244,17 @@ def _check_reachable(address: str) -> None:
                           "it with `ray start --head` on that machine") from None
 
 
+def _host_port(address: str) -> tuple[str, int | None]:
+    """(host, port) of "HOST:PORT" ("[v6]:PORT" too); port None where none is given as
+    digits (then the host is the whole address up to its last colon, or all of it)."""
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        return address.strip("[]"), None
+    return host.strip("[]"), int(port) if port.isdigit() else None
+
+
 def _is_loopback(address: str) -> bool:
-    host = address.rsplit(":", 1)[0].strip("[]")
-    return host in ("127.0.0.1", "localhost", "::1")
+    return _host_port(address)[0] in ("127.0.0.1", "localhost", "::1")
 
 
 def _loopback_if_imported_early(ray: Any) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +130,11 @@ def plot_pareto(path: Path, spec: Any, rows: list[dict[str, Any]]) -> Path | Non
         ax.set_ylabel(f"return ({pts[0][2]['return_from'] if pts else ''} episodes)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"sweep {spec.name} on {spec.env}: return against cost per action "
-                 "(energy MODELED)")
+    modeled = any(k == "modeled_energy_uj" for k, _ in panels)
+    title = (f"sweep {spec.name} on {spec.env}: return against cost per action"
+             + (" (energy MODELED)" if modeled else ""))
+    # wrapped to the figure's width: a long name and env were cut at both edges
+    fig.suptitle("\n".join(textwrap.wrap(title, 60 * len(panels))), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -71,8 +71,14 @@ def _convert(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
     (kind, timesteps, eval_t), s = _convert_args(s)
     run = run_convert(up["run_dir"], out, kind, timesteps, eval_t, log=log, **s)
     r = read_json(run / "result.json")
+    at_t = (r.get("returns_by_timesteps") or {}).get(str(r["timesteps"]), {})
+    # the network's agreement and synaptic events too, as finetune's summary gives them
+    # (a later stage's replace them): a [train, convert] sweep had none, so no pareto.png,
+    # without a word (an outsider)
     return {"run_dir": str(run), "ann_return": r["ann_mean_return"],
-            "convert_return": r["mean_return"], "timesteps": r["timesteps"]}
+            "convert_return": r["mean_return"], "timesteps": r["timesteps"],
+            "agreement": at_t.get("agreement"),
+            "synaptic_events_per_action": at_t.get("synaptic_events_per_action")}
 
 
 def _finetune_args(s: dict[str, Any]) -> tuple[Any, Any]:

@@ -105,12 +105,15 @@ def check_randomizations(env_id: str, cfg: DQNConfig) -> None:
         checked_randomization(env_id, getattr(cfg, name), name)
 
 
-def training_warnings(env_id: str, cfg: DQNConfig, train_seeds=()) -> list[str]:
+def training_warnings(env_id: str, cfg: DQNConfig, train_seeds=(),
+                      searched: frozenset[str] = frozenset()) -> list[str]:
     """What a run of `cfg` on `env_id` would do without a word, for the command line to
     say before it starts (an outsider: a 600-step run made no gradient step, a 3000-step
     one kept no checkpoint, an env without a time limit hung the final evaluation; a
     review: the training env's first episode is seeded with the run's seed, so a seed in
-    the seed table's ranges trains on an episode another stage plays)."""
+    the seed table's ranges trains on an episode another stage plays). searched: the
+    hyperparameters a tune draws per trial, whose checks are its own (`neuroq tune` said
+    none of these until an outsider's --steps 800 ran every trial without an evaluation)."""
     from neuroq.deploy.rollout import make_env
 
     said: list[str] = []
@@ -121,14 +124,17 @@ def training_warnings(env_id: str, cfg: DQNConfig, train_seeds=()) -> list[str]:
                     f"seeds from {seeds.SELECTION_BASE:,} on are the stages' episodes (from "
                     f"{seeds.STAGE_EVAL_BASE:,} on, episodes results are reported on: "
                     "neuroq.deploy.seeds); a seed below 10,000 keeps training apart from them")
-    if cfg.n_timesteps <= cfg.learning_starts:
+    # drawn per trial by a tune: its own check (tune._learning_starts_within)
+    drawn = bool({"learning_starts", "n_timesteps"} & searched)
+    if not drawn and cfg.n_timesteps <= cfg.learning_starts:
         said.append(f"n_timesteps {cfg.n_timesteps} is not above learning_starts "
                     f"{cfg.learning_starts}: no gradient step is taken (the DQN stays as "
                     "initialised)")
-    elif cfg.n_timesteps < cfg.eval_freq:
+    elif "eval_freq" not in searched and cfg.n_timesteps < cfg.eval_freq:
         said.append(f"n_timesteps {cfg.n_timesteps} is below eval_freq {cfg.eval_freq}: no "
                     "selection evaluation runs, so the final model is kept (no best "
-                    "checkpoint) and nothing is checkpointed for --resume (--set eval_freq=N)")
+                    "checkpoint), nothing is checkpointed for --resume and a tune's pruner "
+                    "has no evaluation to act on (--set eval_freq=N)")
     from neuroq.deploy.envref import CLASS_MAX_EPISODE_STEPS, resolve
 
     # a class or function named directly (module:ClassName) has no registration, so no

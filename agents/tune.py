@@ -467,7 +467,7 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
     this, so a wrong file is one line before Ray starts, and each is read once."""
     from neuroq.agents import hyperparams
     from neuroq.agents.runs import ensure_writable, held_lock
-    from neuroq.agents.train import check_env_id, check_randomizations
+    from neuroq.agents.train import check_env_id, check_randomizations, training_warnings
 
     if not isinstance(n_trials, int) or not 1 <= n_trials <= MAX_TRIALS:
         raise NeuroqError(f"--trials must be an integer in [1, {MAX_TRIALS:,}] (as a sweep's "
@@ -484,6 +484,8 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
     base = hyperparams.override(loaded.config, hyperparams.with_steps(overrides or [], steps))
     space = _learning_starts_within(space, base.n_timesteps, default_space, say)
     check_randomizations(env_id, base)  # before the study's folder and settings are made
+    for warning in training_warnings(env_id, base, searched=frozenset(space)):
+        say(f"tune: warning: {warning}")
     folder = ensure_writable(tune_dir(env_id, name, out_root)).resolve()
     (folder / "trials").mkdir(exist_ok=True)
     settings = {"env_id": env_id, "seed": seed, "base": base.to_dict(),

@@ -254,7 +254,8 @@ def test_sigterm_stops_a_sweep_as_ctrl_c_does(tmp_path, request):
     err = (tmp_path / "stderr.txt").read_text()
     assert proc.returncode == 130, (proc.returncode, err[-3000:])
     assert "SIGTERM received" not in err and err.rstrip().endswith(
-        "neuroq sweep: interrupted"), err[-3000:]
+        "neuroq sweep: interrupted; run the same command again (same spec and --out) to go "
+        "on: finished stage runs are kept, the rest runs again"), err[-3000:]
     assert not list(temp.glob("nq-ray-*"))
     def alive(p):  # running and not a zombie; one that ends between two calls is gone
         try:
@@ -442,6 +443,10 @@ def test_tune_from_the_command_line_fits_the_default_space_to_few_steps(tmp_path
     out = capsys.readouterr().out
     assert ("tune: the default space's learning_starts 1000, 5000 left out: with 400 steps "
             "no gradient step would follow") in out
+    # train's warnings, which tune did not give (an outsider's --steps 800 ran every trial
+    # without an evaluation for its pruner); learning_starts is drawn: the line above
+    assert ("tune: warning: n_timesteps 400 is below eval_freq 5000: no selection "
+            "evaluation runs") in out and "no gradient step is taken" not in out
     line = next(x for x in out.splitlines() if x.startswith("best: trial 0"))
     assert f"report episodes that chose it (seeds {REPORT_BASE}..{REPORT_BASE + 99}, 100 " \
         "episodes)" in line, line

@@ -305,3 +305,36 @@ def test_the_docs_settings_table_lists_each_stages_keys():
         if stage != "train":  # train's row names dqn.yaml's hyperparameters by example
             extra = listed - set(keys)
             assert not extra, f"docs/scale.md, {stage}: not a setting {sorted(extra)}"
+
+
+def test_a_convert_stage_gives_the_sweep_its_agreement_and_synaptic_events(tmp_path,
+                                                                          monkeypatch):
+    """A [train, convert] sweep had no agreement and no synaptic events in results.csv,
+    so no pareto.png, without a word (an outsider): convert's result.json holds both for
+    its T. A fake run_convert stands in (the stage's reading of its result is what is
+    tested); the row then has a cost to plot, and the plot is written."""
+    import json
+    from types import SimpleNamespace
+
+    from neuroq.agents import convert as convert_mod
+    from neuroq.agents.sweep_report import plot_pareto
+    from neuroq.agents.sweep_stages import _convert
+
+    def fake_run_convert(train_run, out, kind, timesteps, eval_t, log=None, **_):
+        run = tmp_path / "convert-run"
+        run.mkdir(exist_ok=True)
+        (run / "result.json").write_text(json.dumps({
+            "ann_mean_return": 0.69, "mean_return": -2.76, "timesteps": 4,
+            "returns_by_timesteps": {"4": {"agreement": 0.25,
+                                           "synaptic_events_per_action": 990.779}}}))
+        return run
+
+    monkeypatch.setattr(convert_mod, "run_convert", fake_run_convert)
+    summary = _convert("CartPole-v1", {"timesteps": 4}, {"run_dir": "train"}, tmp_path,
+                       lambda *_: None)
+    assert (summary["agreement"], summary["synaptic_events_per_action"]) == (0.25, 990.779)
+    row = enrich({"trial": 0, "status": "ok", **summary})
+    assert (row["return"], row["return_from"], row["synaptic_events"]) == (-2.76, "convert",
+                                                                          990.779)
+    spec = SimpleNamespace(name="reach-ft", env="mine.myenv:Reach")
+    assert plot_pareto(tmp_path / "pareto.png", spec, [row]).is_file()

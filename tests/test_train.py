@@ -170,4 +170,11 @@ def test_training_says_what_its_settings_will_not_do():
     assert training_warnings("CartPole-v1", fine, [0, 1, 9999]) == []
     said = training_warnings("CartPole-v1", fine, [3, 900000])
     assert len(said) == 1 and said[0].startswith("seed 900000: the training env's first")
+    # a tune: what it draws per trial is its own to check (learning_starts: said when the
+    # default space is fitted to --steps); the rest as for train
+    said = training_warnings("CartPole-v1", untrained, searched=frozenset({"learning_starts"}))
+    assert len(said) == 1 and "no selection evaluation runs" in said[0]  # not "no gradient"
+    said = training_warnings("CartPole-v1", unselected, searched=frozenset({"gamma"}))
+    assert len(said) == 1 and "a tune's pruner has no evaluation to act on" in said[0]
+    assert training_warnings("CartPole-v1", unselected, searched=frozenset({"eval_freq"})) == []
 

@@ -48,6 +48,15 @@ COMMANDS: dict[str, str] = {
     "tune": "neuroq.agents.cli.tune",
 }
 
+#: how an interrupted command goes on, said after "interrupted" (train says its own
+#: --resume line; sweep and tune said nothing, where the docs say to run them again: an
+#: outsider)
+RESUME_HINTS = {
+    "sweep": "; run the same command again (same spec and --out) to go on: finished stage "
+             "runs are kept, the rest runs again",
+    "tune": "; run the same command again (same --name and --out) to go on: finished trials "
+            "are kept, interrupted ones run again with their parameters",
+}
 #: exit status after Ctrl-C (SIGINT), as shells report a process it ended: 128 + 2
 EXIT_INTERRUPTED = 130
 
@@ -154,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"neuroq {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print(f"neuroq {args.command}: interrupted", file=sys.stderr)
+        print(f"neuroq {args.command}: interrupted{RESUME_HINTS.get(args.command, '')}",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:  # a reader that closed early, a full disk: not a traceback
         return output_status(exc, f"neuroq {args.command}")

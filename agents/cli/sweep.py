@@ -75,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{counted(len(result.rows), 'trial')} ({result.skipped} already finished, "
           f"{result.failed} failed) in {result.wall_s:.1f} s; table {result.table_csv}, "
           f"{result.table_md}"
-          + (f"; plot {result.plot}" if result.plot else ""))
+          + (f"; plot {result.plot}" if result.plot else
+             "; no pareto.png: no trial has both a return and a cost per action (synaptic "
+             "events come from convert, finetune and eval, energy from eval)"))
     if result.rows and result.failed == len(result.rows):  # exit 0 read as success (an
         print(f"neuroq sweep: every trial failed: see {result.folder / 'logs'} and the "
               "table's error column", file=sys.stderr)  # outsider's scripts)

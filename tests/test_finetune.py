@@ -339,6 +339,49 @@ def test_the_gate_refusal_names_how_each_command_forces_it(tmp_path, monkeypatch
     assert given["to_force"] == pipeline.DEMO_TO_FORCE
 
 
+def test_the_demo_goes_on_past_a_refused_gate_and_never_ships_it(tmp_path, monkeypatch):
+    """`make demo` on a fresh clone stopped at its first step: the default CartPole run's
+    SNN at 97.2 % of the float DQN, gate 99 %, exit 2, and the DVS and robot demos never
+    ran (an outsider). The demo now exports anyway (forced, said, and said again in its
+    summary) and goes on; --ship refuses such an artifact."""
+    from neuroq.agents import convert, evaluate, pipeline, train
+    from neuroq.agents import export as export_module
+    from neuroq.agents import finetune as finetune_module
+    from neuroq.agents.evaluate import Evaluation
+    from neuroq.agents.export import Exported
+
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / "result.json").write_text(json.dumps({"mean_return": 479.9, "episodes": 1,
+                                                   "episode_seeds": [50_000, 50_000],
+                                                   "ann_mean_return": 500.0}))
+    given = {}
+    refused = {"passed": False, "threshold": 0.99, "fraction": 0.972, "seeds": [900_000,
+                                                                                  900_099],
+               "snn": {"mean": 486.0}, "float_dqn": {"mean": 500.0}}
+
+    def export(*args, **kwargs):
+        given.update(kwargs)
+        return Exported(stage, stage, {"gate": refused, "forced": True})
+
+    monkeypatch.setattr(train, "train_one", lambda *a, **k: stage)
+    monkeypatch.setattr(convert, "run_convert", lambda *a, **k: stage)
+    monkeypatch.setattr(finetune_module, "run_finetune", lambda *a, **k: stage)
+    monkeypatch.setattr(export_module, "export", export)
+    monkeypatch.setattr(evaluate, "evaluate_artifact", lambda *a, **k: Evaluation(
+        stage, {"return_mean": 480.0, "episode_seeds": [0, 99]}))
+    monkeypatch.setattr(pipeline, "_float_return", lambda *a, **k: None)
+    said = []
+    run = pipeline.run_pipeline(out_root=tmp_path / "runs", say=said.append, energy=False)
+    assert given["force"] is True and run.eval_result["return_mean"] == 480.0
+    assert run.gate_refused and any(line.startswith("gate REFUSED: SNN 486.0 vs float DQN "
+                                                    "500.0 (97.2 %") for line in said), said
+    with pytest.raises(NeuroqError, match=r"not shipped to .*ship: the export gate refused"):
+        pipeline.run_pipeline(out_root=tmp_path / "runs", say=said.append, energy=False,
+                              ship=tmp_path / "ship")
+    assert not (tmp_path / "ship").exists()
+
+
 def test_the_gate_passes_an_snn_at_or_above_a_float_return_of_any_sign():
     """A float DQN at -0.5 and an SNN at 0.2: the fraction is not defined (NaN), and the
     gate refused the better SNN (an outsider's env with a per-step penalty)."""

@@ -192,6 +192,9 @@ def run(args: argparse.Namespace) -> int:
         from neuroq.agents.cli.eval import outcome_line
 
         print(f"8-bit SNN on emulator   {outcome_line(done.eval_result).split(None, 1)[1]}")
+    if done.gate_refused:  # the demo went on with a forced artifact: said last, too
+        print(f"export gate             REFUSED: {done.gate_refused}; the artifact was "
+              "exported anyway for the demo (not for a robot)")
     for stage, path in done.folders.items():
         print(f"{stage:<9} {path}")
     if done.report is not None:

@@ -371,6 +371,17 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
     check_room("--eval-episodes", s.eval_episodes, "stage_eval")
     src, notes = read_source(graph, s.source, s.dt, s.reset, str(graph_path))
     t_src = source_timesteps_of(graph, s.timesteps)
+    meta_t = (graph.metadata or {}).get("timesteps")
+    if s.timesteps is not None and meta_t is not None:
+        try:
+            said_t = float(np.asarray(meta_t).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError):
+            said_t = None
+        if said_t is not None and said_t != t_src:  # an outsider's -T 5 on a T = 4 network
+            # played 270 against its 500, with no word
+            notes.append(f"--timesteps {t_src} differs from the {said_t:g} steps the graph's "
+                         "metadata says the source runs per action: the network runs at "
+                         f"{t_src} (leave --timesteps out to take the graph's)")
     if encoder.n_inputs != src.n_inputs:
         raise NeuroqError(f"the encoder gives {encoder.n_inputs} inputs, the graph's first "
                           f"layer takes {src.n_inputs}")

@@ -438,3 +438,28 @@ def test_a_nan_threshold_or_reset_names_its_node(field):
     with pytest.raises(NeuroqError, match=f"node 'lif': LIF has NaN or infinite values in "
                                           f"its {field}"):
         read_source(g, "nir", dt=1e-3)
+
+
+def test_a_timesteps_other_than_the_graphs_own_is_said(tmp_path, capsys, cartpole_data):
+    """An outsider's `neuroq import` of a T = 4 network with the README's -T 5 played 270
+    instead of 500, with no word: a --timesteps that differs from the graph metadata's is
+    now said (and the same one, or none, says nothing)."""
+    _, _, encoder = cartpole_data
+    n_in, n_out = encoder.n_inputs, 2
+    weights = np.random.default_rng(0).normal(size=(n_out, n_in)).astype(np.float32)
+    never = np.full(n_out, np.finfo(np.float32).max, np.float32)  # a non-spiking readout
+    g = nir.NIRGraph(nodes={"input": nir.Input(np.array([n_in])),
+                            "fc": nir.Affine(weights, np.zeros(n_out, np.float32)),
+                            "if": nir.IF(r=np.ones(n_out, np.float32), v_threshold=never),
+                            "output": nir.Output(np.array([n_out]))},
+                     edges=[("input", "fc"), ("fc", "if"), ("if", "output")],
+                     metadata={"timesteps": 4})
+    graph_path, enc_path = _write_inputs(tmp_path, g, encoder)
+    for given, said in (("5", True), ("4", False)):
+        code = main(["import", str(graph_path), "--env", "CartPole-v1", "--encoder",
+                     str(enc_path), "-T", given, "--record-steps", "100", "--eval-episodes",
+                     "1", "--out", str(tmp_path / f"runs{given}")])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        assert ("--timesteps 5 differs from the 4 steps the graph's metadata says" in err) \
+            == said, err

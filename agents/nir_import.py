@@ -287,6 +287,18 @@ def encoder_tail_note(silent_tail: int, source_timesteps: int) -> str:
             "artifact manifest keeps the silent tail of that artifact's chip timing)")
 
 
+def metadata_timesteps(graph: Any) -> float | None:
+    """The graph metadata's `timesteps` as a number (its first value), None where it has
+    none or one that is no number."""
+    meta_t = (graph.metadata or {}).get("timesteps")
+    if meta_t is None:
+        return None
+    try:
+        return float(np.asarray(meta_t).reshape(-1)[0])
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
 def source_timesteps_of(graph: Any, timesteps: int | None) -> int:
     """T of the source: --timesteps, else the graph metadata's `timesteps` (each named in
     its error: a graph's timesteps of -4 was refused as "--timesteps must be ...", with no
@@ -298,10 +310,9 @@ def source_timesteps_of(graph: Any, timesteps: int | None) -> int:
             raise NeuroqError("the graph does not say how many steps the source runs per "
                               "action (no 'timesteps' in its metadata): pass --timesteps T")
         given = "the graph metadata's timesteps (pass --timesteps T to override it)"
-        try:
-            timesteps = float(np.asarray(meta_t).reshape(-1)[0])
-        except (TypeError, ValueError, IndexError):
-            raise NeuroqError(f"{given} must be a positive integer, got {meta_t!r}") from None
+        timesteps = metadata_timesteps(graph)
+        if timesteps is None:
+            raise NeuroqError(f"{given} must be a positive integer, got {meta_t!r}")
     if (isinstance(timesteps, bool) or not np.isfinite(timesteps)
             or int(timesteps) != timesteps or timesteps < 1):
         raise NeuroqError(f"{given} must be a positive integer, got {timesteps!r}")
@@ -371,17 +382,12 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
     check_room("--eval-episodes", s.eval_episodes, "stage_eval")
     src, notes = read_source(graph, s.source, s.dt, s.reset, str(graph_path))
     t_src = source_timesteps_of(graph, s.timesteps)
-    meta_t = (graph.metadata or {}).get("timesteps")
-    if s.timesteps is not None and meta_t is not None:
-        try:
-            said_t = float(np.asarray(meta_t).reshape(-1)[0])
-        except (TypeError, ValueError, IndexError):
-            said_t = None
-        if said_t is not None and said_t != t_src:  # an outsider's -T 5 on a T = 4 network
-            # played 270 against its 500, with no word
-            notes.append(f"--timesteps {t_src} differs from the {said_t:g} steps the graph's "
-                         "metadata says the source runs per action: the network runs at "
-                         f"{t_src} (leave --timesteps out to take the graph's)")
+    said_t = metadata_timesteps(graph)
+    if s.timesteps is not None and said_t is not None and said_t != t_src:
+        # an outsider's -T 5 on a T = 4 network played 270 against its 500, with no word
+        notes.append(f"--timesteps {t_src} differs from the {said_t:g} steps the graph's "
+                     "metadata says the source runs per action: the network runs at "
+                     f"{t_src} (leave --timesteps out to take the graph's)")
     if encoder.n_inputs != src.n_inputs:
         raise NeuroqError(f"the encoder gives {encoder.n_inputs} inputs, the graph's first "
                           f"layer takes {src.n_inputs}")

@@ -361,9 +361,10 @@ def session_processes(temp: str) -> list[int]:
     return found
 
 
-def end_session_processes(temp: str, timeout_s: float = SESSION_END_TIMEOUT_S) -> list[int]:
+def end_session_processes(temp: str, timeout_s: float | None = None) -> list[int]:
     """End the processes of the local instance whose session folder is `temp`
-    (`session_processes`): SIGTERM, then SIGKILL for those still running after `timeout_s`.
+    (`session_processes`): SIGTERM, then SIGKILL for those still running after `timeout_s`
+    (default SESSION_END_TIMEOUT_S, read at the call).
     Returns the pids found. A Ctrl-C while Ray started (it reaches Ray's processes too, in
     the terminal's process group) left two of its agents running for good (ray::
     DashboardAgent and ray::RuntimeEnvAgent, which took SIGTERM without ending), as
@@ -371,6 +372,7 @@ def end_session_processes(temp: str, timeout_s: float = SESSION_END_TIMEOUT_S) -
     import signal
     import time
 
+    timeout_s = SESSION_END_TIMEOUT_S if timeout_s is None else timeout_s
     found = targets = session_processes(temp)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         if sig == signal.SIGKILL:  # only those still holding the folder's files: a pid

@@ -287,7 +287,10 @@ def test_a_signal_stops_the_replay_command_with_status_0(tmp_path, sig):
     env = {**os.environ, "ROS_DOMAIN_ID": str(EVENT_DOMAIN_ID)}
     proc = subprocess.Popen([sys.executable, "-m", "neuroq.agents.cli.main", "replay",
                              str(path), "--topic", "stop_test"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            # SIGHUP at its default action, as from a terminal, whatever
+                            # started pytest (a CI under nohup ignores it, and so would we)
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:  # in the 200 s silence, once the packets before it are out (it warns then,
         # after saying no subscriber matched within DISCOVERY_WAIT_S)
         said = []

@@ -340,6 +340,18 @@ def test_encoder_that_does_not_fit_the_graph_is_refused(tmp_path, capsys, cartpo
     assert code == 2 and "encoder gives 32 inputs" in capsys.readouterr().err
 
 
+def _readout_graph(n_in: int, n_out: int = 2, metadata=None):
+    """Input -> Affine (random weights) -> IF that never fires (a non-spiking readout)."""
+    weights = np.random.default_rng(0).normal(size=(n_out, n_in)).astype(np.float32)
+    never = np.full(n_out, np.finfo(np.float32).max, np.float32)
+    return nir.NIRGraph(nodes={"input": nir.Input(np.array([n_in])),
+                               "fc": nir.Affine(weights, np.zeros(n_out, np.float32)),
+                               "if": nir.IF(r=np.ones(n_out, np.float32), v_threshold=never),
+                               "output": nir.Output(np.array([n_out]))},
+                        edges=[("input", "fc"), ("fc", "if"), ("if", "output")],
+                        metadata=metadata or {})
+
+
 @pytest.mark.parametrize("tail", [0, 2])
 def test_an_encoder_that_leaves_source_steps_silent_is_named(tmp_path, capsys, cartpole_data,
                                                              tail):
@@ -350,14 +362,7 @@ def test_an_encoder_that_leaves_source_steps_silent_is_named(tmp_path, capsys, c
     from neuroq.deploy.encoders import with_silent_tail
 
     _, _, encoder = cartpole_data
-    n_in, n_out = encoder.n_inputs, 2
-    weights = np.random.default_rng(0).normal(size=(n_out, n_in)).astype(np.float32)
-    never = np.full(n_out, np.finfo(np.float32).max, np.float32)  # a non-spiking readout
-    g = nir.NIRGraph(nodes={"input": nir.Input(np.array([n_in])),
-                            "fc": nir.Affine(weights, np.zeros(n_out, np.float32)),
-                            "if": nir.IF(r=np.ones(n_out, np.float32), v_threshold=never),
-                            "output": nir.Output(np.array([n_out]))},
-                     edges=[("input", "fc"), ("fc", "if"), ("if", "output")])
+    g = _readout_graph(encoder.n_inputs)
     graph_path, enc_path = _write_inputs(tmp_path, g, with_silent_tail(encoder, tail))
     code = main(["import", str(graph_path), "--env", "CartPole-v1", "--encoder", str(enc_path),
                  "-T", str(SOURCE_T), "--record-steps", "100", "--eval-episodes", "1",
@@ -445,15 +450,7 @@ def test_a_timesteps_other_than_the_graphs_own_is_said(tmp_path, capsys, cartpol
     instead of 500, with no word: a --timesteps that differs from the graph metadata's is
     now said (and the same one, or none, says nothing)."""
     _, _, encoder = cartpole_data
-    n_in, n_out = encoder.n_inputs, 2
-    weights = np.random.default_rng(0).normal(size=(n_out, n_in)).astype(np.float32)
-    never = np.full(n_out, np.finfo(np.float32).max, np.float32)  # a non-spiking readout
-    g = nir.NIRGraph(nodes={"input": nir.Input(np.array([n_in])),
-                            "fc": nir.Affine(weights, np.zeros(n_out, np.float32)),
-                            "if": nir.IF(r=np.ones(n_out, np.float32), v_threshold=never),
-                            "output": nir.Output(np.array([n_out]))},
-                     edges=[("input", "fc"), ("fc", "if"), ("if", "output")],
-                     metadata={"timesteps": 4})
+    g = _readout_graph(encoder.n_inputs, metadata={"timesteps": 4})
     graph_path, enc_path = _write_inputs(tmp_path, g, encoder)
     for given, said in (("5", True), ("4", False)):
         code = main(["import", str(graph_path), "--env", "CartPole-v1", "--encoder",

@@ -270,12 +270,32 @@ def _action_pub(probe):
     return probe.create_publisher(Joy, "action", command_qos())
 
 
-def _start_actuator(tmp_path: Path, *extra: str, script: str | None = None):
+def _sighup(disposition):
+    """A preexec_fn giving the child SIGHUP's `disposition`: a test decides it, rather than
+    inheriting whatever started pytest (CI run under `nohup` ignores SIGHUP, and a node
+    keeps an ignored SIGHUP ignored)."""
+    return lambda: signal.signal(signal.SIGHUP, disposition)
+
+
+def _start_actuator(tmp_path: Path, *extra: str, script: str | None = None,
+                    ignore_sighup: bool = False):
+    """The actuator node as a process (its output in tmp_path/actuator.log), SIGHUP at its
+    default action (as from a terminal); ignore_sighup: ignored, as under `nohup`."""
     log = open(tmp_path / "actuator.log", "w")  # noqa: SIM115 - closed by the caller's wait
     cmd = ([sys.executable, "-c", script] if script else
            [sys.executable, "-m", "neuroq.ros_nodes.actuator_node"])
-    return subprocess.Popen([*cmd, "--ros-args", "--params-file", str(ROBOT_CONFIG), *extra],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=REPO), log
+    return subprocess.Popen(
+        [*cmd, "--ros-args", "--params-file", str(ROBOT_CONFIG), *extra], stdout=log,
+        stderr=subprocess.STDOUT, cwd=REPO,
+        preexec_fn=_sighup(signal.SIG_IGN if ignore_sighup else signal.SIG_DFL)), log
+
+
+def _wait_spinning(proc, tmp_path: Path) -> None:
+    """Until the actuator process logs that it is about to spin (its Fast DDS profile line),
+    or has ended (asserted not)."""
+    assert wait_until(lambda: "Fast DDS profile" in (tmp_path / "actuator.log").read_text()
+                      or proc.poll() is not None, 30.0)
+    assert proc.poll() is None, (tmp_path / "actuator.log").read_text()
 
 
 def _efforts(probe) -> list[float]:
@@ -325,9 +345,7 @@ def test_a_stop_signal_repeated_through_the_teardown_still_exits_0(tmp_path, aga
 
     proc, log = _start_actuator(tmp_path)
     try:
-        assert wait_until(lambda: "Fast DDS profile" in (tmp_path / "actuator.log").read_text()
-                          or proc.poll() is not None, 30.0)
-        assert proc.poll() is None, (tmp_path / "actuator.log").read_text()
+        _wait_spinning(proc, tmp_path)
         proc.send_signal(signal.SIGINT)
         deadline, sent = time.monotonic() + PROCESS_TIMEOUT_S, 0
         while proc.poll() is None and time.monotonic() < deadline:
@@ -354,15 +372,10 @@ def test_a_node_started_under_nohup_keeps_running_on_sighup(tmp_path):
     stops it."""
     import time
 
-    log = open(tmp_path / "actuator.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "neuroq.ros_nodes.actuator_node", "--ros-args",
-         "--params-file", str(ROBOT_CONFIG)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    proc, log = _start_actuator(tmp_path, ignore_sighup=True)
     try:
         proc.send_signal(signal.SIGHUP)  # while it imports: ignored as well
-        assert wait_until(lambda: "Fast DDS profile" in (tmp_path / "actuator.log").read_text()
-                          or proc.poll() is not None, 30.0)
+        _wait_spinning(proc, tmp_path)
         proc.send_signal(signal.SIGHUP)
         time.sleep(0.5)
         assert proc.poll() is None, (tmp_path / "actuator.log").read_text()
@@ -1018,7 +1031,7 @@ def test_a_stop_signal_while_a_node_process_starts_exits_0(tmp_path, sig):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, timeout=30)
+                         text=True, timeout=30, preexec_fn=_sighup(signal.SIG_DFL))
     assert out.returncode == 0 and out.stderr == "", (out.returncode, out.stderr[-2000:])
     # every executable setup.py installs starts there, and runs its module's main
     import importlib

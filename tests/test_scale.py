@@ -445,8 +445,8 @@ def test_tune_from_the_command_line_fits_the_default_space_to_few_steps(tmp_path
             "no gradient step would follow") in out
     # train's warnings, which tune did not give (an outsider's --steps 800 ran every trial
     # without an evaluation for its pruner); learning_starts is drawn: the line above
-    assert ("tune: warning: n_timesteps 400 is below eval_freq 5000: no selection "
-            "evaluation runs") in out and "no gradient step is taken" not in out
+    assert "tune: warning: n_timesteps 400 is below eval_freq " in out
+    assert "no selection evaluation runs" in out and "no gradient step is taken" not in out
     line = next(x for x in out.splitlines() if x.startswith("best: trial 0"))
     assert f"report episodes that chose it (seeds {REPORT_BASE}..{REPORT_BASE + 99}, 100 " \
         "episodes)" in line, line

@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -178,11 +179,18 @@ def _owner_ended(owner: str) -> bool:
     return _process_stamp(int(parts[2])) != owner
 
 
+OWNERLESS_STALE_S = 60.0
+"""A session folder of this user without an owner file, older than this (s), is debris: the
+owner file is written right after the folder is made wherever a process can be named (Linux),
+and a second Ctrl-C during a cleanup left such folders (an outsider: 4 of 12 double
+Ctrl-Cs), which no later session removed."""
+
+
 def remove_stale_sessions(base: str) -> list[str]:
     """Remove the session folders under `base` whose owner process has ended (a command
-    killed with SIGKILL leaves its folder: nothing of it runs to remove it). Only this
-    user's folders whose owner has surely ended (`_owner_ended`) are touched; returns
-    those removed."""
+    killed with SIGKILL leaves its folder: nothing of it runs to remove it), and those without
+    an owner file older than OWNERLESS_STALE_S. Only this user's folders whose owner has
+    surely ended (`_owner_ended`) are touched; returns those removed."""
     removed = []
     try:
         names = [n for n in os.listdir(base) if n.startswith(TEMP_PREFIX)]
@@ -191,12 +199,19 @@ def remove_stale_sessions(base: str) -> list[str]:
     for name in names:
         folder = os.path.join(base, name)
         try:
-            if os.stat(folder).st_uid != os.getuid():
+            info = os.stat(folder)
+            if info.st_uid != os.getuid():
                 continue
             with open(os.path.join(folder, OWNER_FILE), encoding="ascii") as f:
                 owner = f.read().strip()
+        except FileNotFoundError:  # no owner file: being made, or debris
+            if (_process_stamp(os.getpid()) is not None  # a live folder has one here
+                    and time.time() - info.st_mtime > OWNERLESS_STALE_S):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+            continue
         except (OSError, UnicodeDecodeError):
-            continue  # not a folder of ours, or being made
+            continue  # not a folder of ours
         if _owner_ended(owner):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
@@ -370,7 +385,6 @@ def end_session_processes(temp: str, timeout_s: float | None = None) -> list[int
     DashboardAgent and ray::RuntimeEnvAgent, which took SIGTERM without ending), as
     `ray.shutdown` knew of no instance yet (an outsider's fuzzing, stop 40: 2 of 5 tries)."""
     import signal
-    import time
 
     timeout_s = SESSION_END_TIMEOUT_S if timeout_s is None else timeout_s
     found = targets = session_processes(temp)

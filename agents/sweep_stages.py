@@ -31,12 +31,14 @@ def _train(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
            log: Log) -> dict[str, Any]:
     from neuroq.agents import hyperparams
     from neuroq.agents.runs import read_json
-    from neuroq.agents.train import train_one
+    from neuroq.agents.train import train_one, training_warnings
 
     s = dict(s)
     seed = int(s.pop("seed", 0))
     loaded = hyperparams.load_hyperparameters(env)
     cfg = _with(loaded.config, s)
+    for warning in training_warnings(env, cfg, [seed]):  # as `neuroq train` says them (a
+        log(f"warning: {warning}")  # sweep's n_timesteps 2000 below eval_freq: no word)
     run = train_one(env, seed, cfg, out, defaults=loaded.defaults)
     r = read_json(run / "result.json")
     return {"run_dir": str(run), "train_return": r["mean_return"],

@@ -546,3 +546,21 @@ def test_blind_sectors_drop_refuses_a_scan_with_a_sector_of_nan_beams():
     assert RobotInterface.from_dict(drop.to_dict()).to_dict() == drop.to_dict()
     with pytest.raises(NeuroqError, match="blind_sectors must be one of free, drop"):
         laser_interface(blind_sectors="stop")
+
+
+def test_numbers_in_exponent_form_without_a_dot_are_numbers(tmp_path):
+    """YAML 1.1 reads 1e3 (no dot) as text: an outsider's interface `limits: [1e3]` was
+    refused as "command.limits needs 1 finite values", which did not say why. Every user
+    file neuroq reads (load_yaml) takes them as numbers, as YAML 1.2 does; quoted text and
+    words stay text, and PyYAML's own loader is left as it is."""
+    import yaml
+
+    from neuroq.deploy.errors import load_yaml
+
+    assert load_yaml("a: 1e3\nb: -1E-4\nc: 1.0e3\nd: e3\ne: 1e\nf: '1e3'\ng: .5e1\n") == {
+        "a": 1000.0, "b": -0.0001, "c": 1000.0, "d": "e3", "e": "1e", "f": "1e3", "g": 5.0}
+    assert yaml.safe_load("a: 1e3") == {"a": "1e3"}
+    doc = yaml.safe_dump(base_doc([dict(JOINT)])).replace("- 1.0\n", "- 1e0\n")
+    path = tmp_path / "i.yaml"
+    path.write_text(doc)
+    assert "1e0" in doc and load_interface(path).command.limits.tolist() == [1.0]

@@ -104,3 +104,21 @@ def test_session_processes_are_those_holding_files_in_the_session_folder(tmp_pat
         for proc in (inside, outside, reader):
             proc.kill()
             proc.wait()
+
+
+def test_an_old_session_folder_without_an_owner_file_is_removed(tmp_path):
+    """A second Ctrl-C during a sweep's cleanup left /tmp/nq-ray-* folders without their
+    owner file (an outsider: 4 of 12 double Ctrl-Cs), which no later session removed. One
+    older than OWNERLESS_STALE_S is debris; a new one may be a folder being made: kept."""
+    import time
+
+    from neuroq.agents import ray_session
+
+    old = tmp_path / f"{ray_session.TEMP_PREFIX}old"
+    new = tmp_path / f"{ray_session.TEMP_PREFIX}new"
+    for folder in (old, new):
+        (folder / "session_x").mkdir(parents=True)
+    past = time.time() - ray_session.OWNERLESS_STALE_S - 5
+    os.utime(old, (past, past))
+    assert ray_session.remove_stale_sessions(str(tmp_path)) == [str(old)]
+    assert not old.exists() and new.exists()

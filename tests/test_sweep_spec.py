@@ -338,3 +338,26 @@ def test_a_convert_stage_gives_the_sweep_its_agreement_and_synaptic_events(tmp_p
                                                                           990.779)
     spec = SimpleNamespace(name="reach-ft", env="mine.myenv:Reach")
     assert plot_pareto(tmp_path / "pareto.png", spec, [row]).is_file()
+
+
+def test_a_sweep_train_stage_logs_trains_warnings(tmp_path, monkeypatch):
+    """A sweep's train stage with n_timesteps 2000 (below eval_freq) ran without the
+    warning `neuroq train` and `neuroq tune` give (an outsider's recheck): its log has it."""
+    import json
+
+    from neuroq.agents import train as train_mod
+    from neuroq.agents.sweep_stages import _train
+
+    def fake_train_one(env, seed, cfg, out, defaults=False):
+        run = tmp_path / "train-run"
+        run.mkdir(exist_ok=True)
+        (run / "result.json").write_text(json.dumps({"mean_return": 20.0}))
+        return run
+
+    monkeypatch.setattr(train_mod, "train_one", fake_train_one)
+    said = []
+    summary = _train("CartPole-v1", {"seed": 0, "n_timesteps": 2000}, None, tmp_path,
+                     said.append)
+    assert summary["train_return"] == 20.0
+    assert any(line.startswith("warning: n_timesteps 2000 is below eval_freq") for line in
+               said), said

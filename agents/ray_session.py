@@ -200,6 +200,9 @@ def remove_stale_sessions(base: str) -> list[str]:
         folder = os.path.join(base, name)
         try:
             info = os.stat(folder)
+        except OSError:  # removed meanwhile
+            continue
+        try:
             if info.st_uid != os.getuid():
                 continue
             with open(os.path.join(folder, OWNER_FILE), encoding="ascii") as f:

@@ -134,10 +134,12 @@ def test_completes_at_is_the_first_time_that_hands_the_open_period_out():
 
 def _run_node_ticks(send_s, packet_us, batch_s, n_packets=2000, transit_s=3e-4,
                     jitter_s=3e-4, timer_late_s=3e-4, busy_s=1.5e-3, late=None, seed=0,
-                    learn=3, max_take=200):
+                    learn=3, max_take=200, skip=None):
     """The event node's take loop against a stream, in simulated wall time.
 
-    Packet k spans camera time (k, k + 1] * packet_us, leaves at send_s(k) and arrives
+    Packet k spans camera time (k, k + 1] * packet_us (plus `skip` = (k0, us) from packet k0
+    on: camera time the driver sent nothing for, a stall before the node), leaves at
+    send_s(k) and arrives
     transit_s plus up to jitter_s later (`late`: {k: extra delay}; in order, as DDS
     delivers: a packet behind a late one arrives with it), which is its reception time.
     Each take takes at most `max_take` packets (more: a backlog) and hands out the periods
@@ -148,6 +150,8 @@ def _run_node_ticks(send_s, packet_us, batch_s, n_packets=2000, transit_s=3e-4,
     rng = np.random.default_rng(seed)
     late = late or {}
     camera_end = (np.arange(n_packets) + 1) * packet_us
+    if skip is not None:
+        camera_end[skip[0]:] += skip[1]
     arrive = np.maximum.accumulate([send_s(k) + transit_s + rng.uniform(0, jitter_s)
                                     + late.get(k, 0.0) for k in range(n_packets)])
     sched, w = TakeScheduler(batch_s, P / 1e6), PeriodWindower(P)
@@ -219,6 +223,36 @@ def test_take_scheduler_after_a_stall_catches_up_and_keeps_its_span():
         sched.delay_s(2.0 + k * 1e-3, 0, 2 * P + 1, 200, True, 2.0)
     sched.delay_s(2.01, 1019 * 1000, 1020 * 1000 + 1, 3, False, 2.0)  # the backlog's end
     assert sched.span_us == pytest.approx(1000, rel=0.01)  # 1003 ms over 1003 packets
+
+
+@pytest.mark.parametrize("stall_s", [0.3, 2.0, 5.0])
+def test_take_scheduler_after_a_driver_stall_acts_on_every_period_in_time(stall_s):
+    """The driver sent nothing for `stall_s` (camera time and the wall clock both moved on:
+    data lost before the node; a silent mono camera alike). The first packet after it spans
+    the whole stall; it is no packet's span: every period after it is taken within batch_ms
+    of its completing packet (an outsider: a 2 s stall made the scheduler sleep up to 100 ms
+    a take for 0.4 s after it, 39 periods stale). Only the periods that first packet
+    completes (the windower's last max_gap empty ones and its own) may wait for the idle
+    polling, once per period after IDLE_AFTER_S without camera time."""
+    batch_s, packet_us, k0 = 2e-3, 1000, 3000
+    gap_us = int(stall_s * 1e6)
+    ticks, delays = _run_node_ticks(
+        lambda k: ((k + 1) * packet_us + (gap_us if k >= k0 else 0)) / 1e6, packet_us,
+        batch_s, n_packets=6000, skip=(k0, gap_us))
+    late = delays[delays > batch_s + 3e-4]
+    assert len(late) <= 4 and (late <= P / 1e6 + 3e-4).all(), late
+    assert np.median(delays) <= 0.6e-3
+
+
+def test_take_scheduler_follows_a_driver_that_changes_its_packet_span():
+    """A driver that goes from 1 ms to 5 ms packets: the span the scheduler expects follows
+    within a window of takes (the median of the last PHASE_WINDOW measurements)."""
+    sched = TakeScheduler(2e-3, P / 1e6)
+    camera = 0
+    for k in range(3 * PHASE_WINDOW):
+        camera += 1000 if k < PHASE_WINDOW else 5000
+        sched.delay_s(camera / 1e6, camera, (camera // P + 1) * P + 1, 1, False, camera / 1e6)
+    assert sched.span_us == pytest.approx(5000)
 
 
 def test_take_scheduler_polls_before_camera_time_and_without_progress_and_hurries_a_backlog():

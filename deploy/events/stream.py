@@ -21,6 +21,8 @@ from one take to the next.
 
 from __future__ import annotations
 
+import statistics
+
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -226,8 +228,6 @@ class PeriodWindower:
         return None if self._current is None else (self._current + 1) * self.period_us + 1
 
 
-SMOOTHING = 0.25
-"""Weight of the newest measurement in TakeScheduler's running mean of a packet's span."""
 REAL_TIME_TOLERANCE = 1.05
 """TakeScheduler takes a stream as live when its camera time ran within this factor of the
 wall clock's rate over its window (a live camera runs at 1; the measured rate scatters with
@@ -266,9 +266,13 @@ class TakeScheduler:
     driver sends a packet once its span of camera time has passed. After each take at
     which camera time advanced, the scheduler records when the newest packet taken was
     received (DDS's reception timestamp, on the wall clock of `wall_s`) and the camera time
-    reached, keeping the last PHASE_WINDOW such pairs, and a running mean (weight
-    SMOOTHING) of the camera time one packet spans (all packets taken since the pair
-    before, backlogs included). The stream is live when camera time ran at the wall
+    reached, keeping the last PHASE_WINDOW such pairs, and the camera time one packet spans:
+    the median of the last PHASE_WINDOW measurements (camera time since the pair before over
+    the packets taken since, backlogs included), so that the packet after a stall of the
+    driver (or a silent mono camera), which spans the whole stall, moves it no more than
+    any one outlier does (a running mean took the stall for the packets' span and slept up
+    to MAX_WAIT_S a take for about 10 takes after a 2 s stall, its periods stale: an
+    outsider). The stream is live when camera time ran at the wall
     clock's rate over the window (within REAL_TIME_TOLERANCE); then each pair gives a
     lag, received - camera, and the scheduler sleeps until the packet completing the open
     period is due:
@@ -298,6 +302,7 @@ class TakeScheduler:
     period_s: float
     span_us: float = 0.0
     _points: deque = field(default_factory=lambda: deque(maxlen=PHASE_WINDOW))
+    _spans: deque = field(default_factory=lambda: deque(maxlen=PHASE_WINDOW))  # us each
     _packets: int = 0  # packets taken since the last point
     _camera_us: int = -1  # the camera time reached at the last take
     _progress_s: float | None = None  # wall time camera time last advanced (or the first)
@@ -327,9 +332,9 @@ class TakeScheduler:
         self._progress_s = wall_s
         if received_s is None:  # no reception time this take (none taken, or none given):
             return self.batch_s  # poll; the pairs so far stay valid, packets keep counting
-        if points and self._packets > 0:  # the first measurement as it is, then a mean
-            span = (camera_us - points[-1][1]) / self._packets
-            self.span_us += (SMOOTHING if self.span_us else 1.0) * (span - self.span_us)
+        if points and self._packets > 0:  # the span: the median of the last measurements
+            self._spans.append((camera_us - points[-1][1]) / self._packets)
+            self.span_us = float(statistics.median(self._spans))
         self._packets = 0
         points.append((received_s, camera_us))
         if not self.live():

@@ -626,7 +626,11 @@ class EventPolicyNode(Node):
                     c["reordered_packets"] += 1
                     return SEQ_OLD  # the newest seq stays
                 c["seq_backwards"] += 1
-                if stamp_ns and self._newest_stamp_ns:  # stamped after the newest?
+                # the newest again, however stamped, is a duplicate (a republisher's fresh
+                # stamp made it a restart, and it was decoded twice: an outsider)
+                if seq == last:
+                    restart = False
+                elif stamp_ns and self._newest_stamp_ns:  # stamped after the newest?
                     restart = stamp_ns > self._newest_stamp_ns
                 else:
                     restart = (last - seq) % SEQ_MODULUS > REORDER_WINDOW

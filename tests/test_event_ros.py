@@ -594,9 +594,19 @@ def test_stamps_tell_a_restarted_numbering_from_stale_packets(artifact):
         node.handle_packets([packet(5, 203, 203)])
         s = node.stats()
         assert s["events"] == 204 * 200 and s["lost_packets"] == 0, s
-        node.handle_packets([packet(1, 204, 204), packet(2, 205, 205)])  # near: 4 behind
+        newest = packet(2, 205, 205)
+        node.handle_packets([packet(1, 204, 204), newest])  # near: 4 behind
         s = node.stats()
         assert s["events"] == 206 * 200 and s["seq_backwards"] == 4, s
+        assert s["time_backwards"] == 0 and s["lost_packets"] == 0, s
+        # the newest packet sent again with a fresh stamp (a republisher): a duplicate,
+        # not a numbering restarted at the newest seq (an outsider: decoded twice, 1 event
+        # counted twice and 31 time_backwards)
+        newest.header.stamp.nanosec = 206 * 1_000_000
+        node.handle_packets([newest])
+        node.handle_packets([packet(3, 206, 207)])
+        s = node.stats()
+        assert s["events"] == 207 * 200 and s["seq_backwards"] == 5, s
         assert s["time_backwards"] == 0 and s["lost_packets"] == 0, s
 
 

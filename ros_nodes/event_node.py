@@ -96,6 +96,7 @@ from neuroq.deploy.events import (
     PacketDecoder,
     TimeJumpGuard,
     evt3_decoder_name,
+    skip_details,
 )
 from neuroq.deploy.events.mono import NS_PER_US
 from neuroq.deploy.events.stream import (
@@ -574,7 +575,8 @@ class EventPolicyNode(Node):
             why = (f" (time_jumps: moved camera time more than {self._jumps.max_jump_us / 1e3:g}"
                    " ms further ahead than the host's clock, skipped as garbage: "
                    "max_jump_ms)") if stats.time_jumps else ""
-            self._log.warning(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}{why}")
+            self._log.warning(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}{why}"
+                              f"{skip_details(msgs, stats)}")
         if events.size:
             self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
             self.windower.add(events)

@@ -31,6 +31,7 @@ from neuroq.deploy.events import (
     encode_packet,
     from_columns,
     make_events,
+    skip_details,
     sort_events,
     to_columns,
 )
@@ -306,6 +307,23 @@ def test_unknown_encoding_is_counted_and_yields_nothing():
     events, stats = decoder.decode("libcaer_cmp", b"\x00" * 64)
     assert events.size == 0 and stats.unknown_encoding == 1
     assert "unknown_encoding=1" in decoder.stats.diagnostic()
+
+
+def test_skip_details_name_what_the_skipped_packets_declared():
+    """The node's warning said only "skipped: unknown_encoding=2" for packets encoded
+    'evt_3.0', and "bad_payload=1" for an evt3 packet flagged big endian (an outsider)."""
+    decoder = PacketDecoder(WIDTH, HEIGHT)
+    words = encode_evt3(make_events([1], [1], [10], [1])).tobytes()
+    packets = [("evt_3.0", words, 0, False), ("evt_3.0", words, 0, False),
+               ("x" * 100, words, 0, False), ("EVT3", words, 0, True), ("evt3", words, 0, False)]
+    _, stats = decoder.decode_many(packets, drop_corrupt=True)
+    assert stats.unknown_encoding == 3 and stats.bad_payload == 1
+    details = skip_details(packets, stats)
+    assert "'evt_3.0'" in details and details.count("evt_3.0") == 1  # each named once
+    assert "'xxxx" in details and "x" * 50 not in details  # cut to 40 characters
+    assert "'evt3' and 'mono'" in details
+    assert "1 evt3 packets flagged is_bigendian" in details
+    assert skip_details(packets[4:], DecodeStats()) == ""
 
 
 # --- mono -------------------------------------------------------------------------------------

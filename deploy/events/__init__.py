@@ -60,6 +60,7 @@ from neuroq.deploy.events.packets import (
     PacketDecoder,
     decode_packet,
     encode_packet,
+    skip_details,
 )
 from neuroq.deploy.events.replay import DRIVER_PACKET_US, Pacer, paced, packetize
 from neuroq.deploy.events.stats import DecodeStats
@@ -80,5 +81,6 @@ __all__ = [
     "Aedat4Writer", "DecodeStats", "Evt3State", "PacketDecoder", "RawReader", "RawWriter",
     "decode_evt3", "decode_mono", "decode_packet", "empty_events", "encode_evt3", "encode_mono",
     "encode_packet", "evt3_decoder_name", "from_columns", "make_events", "make_evt3_decoder",
-    "Pacer", "TimeJumpGuard", "paced", "packetize", "read_aedat4", "sort_events", "to_columns"
+    "Pacer", "TimeJumpGuard", "paced", "packetize", "read_aedat4", "skip_details", "sort_events",
+    "to_columns"
 ]

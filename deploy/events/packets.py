@@ -100,6 +100,33 @@ def is_evt3_encoding(encoding) -> bool:
                                           or encoding.strip().lower() == "evt3")
 
 
+def skip_details(packets, stats: DecodeStats) -> str:
+    """What the packets that `stats` counts in unknown_encoding and (big-endian evt3)
+    bad_payload declared, for the line that reports them: '' when there are none, else
+    "; ..." naming the encodings received (at most 3, each cut to 40 characters) and those
+    read, and how many evt3 packets were flagged big endian (an outsider: "skipped:
+    unknown_encoding=2" named neither the string sent nor the ones accepted)."""
+    parts = []
+    if stats.unknown_encoding:
+        unknown = []
+        for packet in packets:
+            enc = packet_fields(packet)[0]
+            key = enc.strip().lower() if isinstance(enc, str) else None
+            if key not in ENCODINGS and len(unknown) < 3:
+                shown = repr(enc) if len(repr(enc)) <= 40 else repr(enc)[:37] + "..."
+                if shown not in unknown:
+                    unknown.append(shown)
+        parts.append(f"encoding {', '.join(unknown)} received; this node reads "
+                     f"{' and '.join(map(repr, ENCODINGS))} (any case)")
+    if stats.bad_payload:
+        big = sum(1 for packet in packets
+                  if is_evt3_encoding(packet_fields(packet)[0]) and packet_fields(packet)[3])
+        if big:
+            parts.append(f"{big} evt3 packets flagged is_bigendian: EVT 3.0 is little endian "
+                         "by definition, so the flag or the payload is wrong")
+    return "".join(f"; {part}" for part in parts)
+
+
 def byte_string(data):
     """`data` as bytes (a copy of a buffer), or as it is if it is no byte buffer."""
     if type(data) is bytes:

@@ -691,3 +691,26 @@ def test_returns_cut_by_max_steps_are_said_to_tie_at_the_cap():
     lower = compare_baseline(Report({}, {}), _fake_run([500.0], 1e-6, 1e-3, 4),
                              _fake_run([56.7], 3e-6, 2e-3, 8), "baseline x", "")
     assert lower["return_not_lower"] and not lower["equal_return"]  # 500 against 56.7
+
+
+def test_the_host_io_row_shows_the_time_its_energy_is_over():
+    """The host I/O row showed the chip time alone (4 ms) beside an energy computed over
+    the chip time plus host I/O (24 ms: an outsider); the CPU rows say their energy is an
+    estimate from another CPU's rating."""
+    from neuroq.agents.energy.render import main_table
+
+    rep = Report({}, {"env_id": "Acrobot-v1"})
+    for lv in ("low", "high"):
+        rep.add(f"spinnaker2.{lv}.chip_time_s", 0.004, "s", "modeled", "chip", "src")
+        rep.add(f"spinnaker2.{lv}.energy_total_with_host_io_j", 5.6e-3, "J", "modeled", "chip",
+                "src")
+    rep.add("spinnaker2.chip_time_with_host_io_s", 0.024, "s", "modeled", "chip", "src")
+    rep.add("cpu.float_dqn.latency_median_s", 35e-6, "s", "measured", "cpu", "src")
+    rep.add("cpu.float_dqn.energy_j", 219e-6, "J", "estimate", "cpu", "src")
+    rows = main_table(rep)
+    host_io = [r for r in rows if r[4].startswith("total + chip idle over host I/O")]
+    assert len(host_io) == 2 and all(r[2] == "24 ms [modeled]" for r in host_io), host_io
+    chip = [r for r in rows if r[4] == "total: dynamic + whole-chip static"]
+    assert all(r[2] == "4 ms [modeled]" for r in chip), chip
+    cpu = [r for r in rows if r[1] == "float DQN (torch fp32)"]
+    assert "estimate" in cpu[0][4] and "8480" in cpu[0][4], cpu

@@ -154,6 +154,9 @@ setup(
         "box2d": ["gymnasium[box2d]>=1.0,<2"],
         # neuroq eval --video: GIF through Pillow (an imageio dependency), MP4 through ffmpeg
         "video": ["imageio>=2.30", "imageio-ffmpeg>=0.5"],
+        # the energy report's measured GPU row (NVML's energy counter; it needs a CUDA build
+        # of torch==2.13.0 too, docs/energy.md)
+        "gpu": ["nvidia-ml-py>=12"],
         # snntorch and norse: the NIR peers tests/test_nir_peers.py checks exports against
         # (they need torch: pin torch==2.13.0 in the same pip command, as the Makefile does)
         "dev": ["pytest>=8", "ruff>=0.6", "import-linter>=2.1", "colcon-core>=0.17",

@@ -219,7 +219,10 @@ def test_missing_counters_gpu_and_train_run_are_unavailable(bare_report):
     md = paths["markdown"].read_text()
     for start in ("| this CPU | float DQN", "| this CPU | int8 ANN", "| GPU (NVML)"):
         row = _row(md, start)
-        assert row.count("unavailable") == 2 and "[measured]" not in row, row
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        # latency and energy unavailable; the kind says why (it was empty: an outsider)
+        assert cells[2:4] == ["unavailable", "unavailable"] and "[measured]" not in row, row
+        assert cells[4].startswith("unavailable: ") and len(cells[4]) > 20, row
     assert "[estimate]" in _row(md, "| this CPU | spiking network")
     assert "[measured]" in _row(md, "| this CPU | spiking network")  # its latency
     assert "145 mJ [published]" in _row(md, "| GTX 1650")
@@ -473,7 +476,9 @@ def test_network_that_does_not_fit_the_chip_has_no_chip_figures(tmp_path, monkey
         f = rep.get(f"spinnaker2.{lv}.energy_total_j")
         assert f.value is None and "does not fit the chip" in f.source
     row = _row(md, "| SpiNNaker2 low")
-    assert row.count("unavailable") == 2 and "[modeled]" not in row
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[2:4] == ["unavailable", "unavailable"] and "[modeled]" not in row
+    assert "does not fit the chip" in cells[4], row
     assert rep.comparisons["published_gpu"]["status"] == "not compared: no modeled figure"
     assert rep.value("snn.return_mean") is not None  # still run, on the reference model
     assert rep.get("cpu.snn_emulator.latency_median_s").on.startswith("this CPU (spiking "
@@ -560,12 +565,14 @@ def test_a_convert_runs_reset_comes_from_its_config(tmp_path, config, reset):
     assert [layer.params.reset.value for layer in plain.layers if layer.spiking] == [reset]
 
 
-def _fake_run(returns, dynamic_j, total_j, timesteps, cut_episodes=0):
+def _fake_run(returns, dynamic_j, total_j, timesteps, cut_episodes=0, episodes=20):
+    """A run whose `returns` repeat over `episodes` episodes (enough for a verdict)."""
     from types import SimpleNamespace
 
-    n = len(returns)
+    n = max(len(returns), episodes)
     return SimpleNamespace(
-        returns=np.asarray(returns, float), compile_error=None, cut_episodes=cut_episodes,
+        returns=np.resize(np.asarray(returns, float), n), compile_error=None,
+        cut_episodes=cut_episodes,
         network=SimpleNamespace(timesteps=timesteps),
         energy={("low", "chip"): {"dynamic_j": np.full(n, dynamic_j),
                                   "total_j": np.full(n, total_j)}})
@@ -714,3 +721,55 @@ def test_the_host_io_row_shows_the_time_its_energy_is_over():
     assert all(r[2] == "4 ms [modeled]" for r in chip), chip
     cpu = [r for r in rows if r[1] == "float DQN (torch fp32)"]
     assert "estimate" in cpu[0][4] and "8480" in cpu[0][4], cpu
+
+
+def test_the_chip_is_compared_with_this_cpu_whichever_way_it_goes():
+    """The report gave verdict lines only for comparisons the chip wins (the published GPU
+    figure, a plain conversion); the float DQN on this CPU took 4.3x less energy than the
+    modeled chip and answered 114x sooner, said only in the docs (an outsider)."""
+    from neuroq.agents.energy.compare import compare_cpu
+
+    rep = Report({}, {"env_id": "CartPole-v1"})
+    rep.add("spinnaker2.low.energy_total_j", 945e-6, "J", "modeled", "chip", "src")
+    rep.add("spinnaker2.low.chip_time_s", 4e-3, "s", "modeled", "chip", "src")
+    rep.add("cpu.float_dqn.energy_j", 219e-6, "J", "estimate", "cpu", "src")
+    rep.add("cpu.float_dqn.latency_median_s", 35e-6, "s", "measured", "cpu", "src")
+    rep.add("cpu.int8_ann.energy_j", 9.45e-3, "J", "measured", "cpu", "src")
+    rep.add("cpu.int8_ann.latency_median_s", 8e-3, "s", "measured", "cpu", "src")
+    c = compare_cpu(rep)
+    assert c["float_dqn"]["energy_ratio_chip_to_cpu"] == pytest.approx(945 / 219)
+    assert c["float_dqn"]["latency_ratio_chip_to_cpu"] == pytest.approx(4e-3 / 35e-6)
+    assert "4.3x the energy of the float DQN" in c["status"]
+    assert "10x less energy than the int8 ANN" in c["status"]  # the other way round
+    assert "an estimate" in c["text"] and "114x the latency" in c["text"]
+    assert "(0.00945 J, measured)" in c["text"] and "2x less latency" in c["text"]
+    assert compare_cpu(Report({}, {})).get("status") == "not compared: no modeled figure"
+
+
+def test_an_unavailable_row_says_why_in_the_table():
+    """The GPU row read "unavailable unavailable" with an empty reason; the reason was in
+    the report's section 7 only (an outsider)."""
+    from neuroq.agents.energy.render import main_table
+
+    rep = Report({}, {"env_id": "Acrobot-v1"})
+    rep.add("gpu.energy_j", None, "J", "unavailable", "GPU",
+            "pynvml (nvidia-ml-py) is not installed")
+    gpu = [r for r in main_table(rep) if r[0] == "GPU (NVML)"]
+    assert gpu[0][4] == "unavailable: pynvml (nvidia-ml-py) is not installed", gpu
+
+
+def test_a_verdict_over_few_episodes_says_so_and_the_total_ratio_is_mostly_t():
+    """"met" came from 5 episodes (35.42 +- 5.71 against 35.39) with no caveat, and the
+    total ratio, 99.7 % static power, is close to the ratio of T alone (an outsider)."""
+    from neuroq.agents.energy.compare import MIN_VERDICT_EPISODES, compare_baseline
+
+    few = compare_baseline(Report({}, {}), _fake_run([35.4], 1e-6, 1e-3, 4, episodes=5),
+                           _fake_run([35.4], 3e-6, 2.2e-3, 8, episodes=5), "baseline x", "")
+    assert few["status"] == ("met (over 5 episodes: too few to tell the returns apart; "
+                             f"--episodes {MIN_VERDICT_EPISODES} or more decides)")
+    many = compare_baseline(Report({}, {}), _fake_run([35.4], 1e-6, 1e-3, 4),
+                            _fake_run([35.4], 3e-6, 2.2e-3, 8), "baseline x", "")
+    assert many["status"] == "met"
+    assert many["static_share"] == pytest.approx(0.999)
+    assert "99.9% of the artifact's modeled total" in many["text"]
+    assert "ratio of time steps (8 / 4 = 2)" in many["text"]

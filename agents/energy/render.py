@@ -116,8 +116,9 @@ def main_table(rep: Report) -> list[list[str]]:
     rows = []
     for platform, what, lat_key, e_key, kind in _rows(rep):
         kind = _cpu_kind(rep, e_key) if e_key.startswith("cpu.") else kind
-        if rep.value(e_key) is None:
-            kind = ""
+        if rep.value(e_key) is None:  # why, where the report knows (the GPU row's empty
+            f = rep.get(e_key)        # reason was in section 7 only: an outsider)
+            kind = f"unavailable: {f.source}" if f is not None and f.source else ""
         on = rep.get(e_key).on if rep.get(e_key) else ""
         rows.append([platform, what, _cell(rep, lat_key, "s"), _cell(rep, e_key, "J"), kind,
                      on])
@@ -414,6 +415,8 @@ def render_markdown(rep: Report) -> str:
               f"conversion at equal return** - {c['plain_conversion']['status']}. "
               f"{c['plain_conversion']['text']}", "",
               *_search_lines(c["plain_conversion"].get("search") or []),
+              *([f"**(c) SpiNNaker2 against this CPU** - {c['this_cpu']['status']}. "
+                 f"{c['this_cpu']['text']}", ""] if "this_cpu" in c else []),
               "## 7. Unavailable figures and why", ""]
     missing = [f for f in rep.figures if f.provenance == "unavailable"]
     lines += [f"- `{f.key}` ({f.on}): {f.source}" for f in missing] or ["- none"]

@@ -773,3 +773,18 @@ def test_a_verdict_over_few_episodes_says_so_and_the_total_ratio_is_mostly_t():
     assert many["static_share"] == pytest.approx(0.999)
     assert "99.9% of the artifact's modeled total" in many["text"]
     assert "ratio of time steps (8 / 4 = 2)" in many["text"]
+
+
+def test_a_float_dqn_the_manifest_names_but_the_artifact_lacks_is_said(tmp_path):
+    """A float_dqn.npz deleted from a copied artifact gave "plain_conversion: not made" and
+    nothing more (an outsider); a truncated one is refused (its SHA-256)."""
+    import shutil
+
+    from neuroq.agents.energy.runs import find_float_dqn
+
+    art = tmp_path / "art"
+    shutil.copytree(SHIPPED, art)
+    manifest = json.loads((art / "manifest.json").read_text())
+    (art / "float_dqn.npz").unlink()
+    dqn, why = find_float_dqn(art, manifest)
+    assert dqn is None and "although its manifest names one (not copied" in why, why

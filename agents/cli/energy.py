@@ -99,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(r[0]) + len(r[1]) for r in main_table(rep)) + 3
     for platform, what, lat, energy, kind, _ in main_table(rep):
         print(f"{platform + ': ' + what:<{width}} {lat:<28} {energy:<26} {kind}")
-    for name, comp in rep.comparisons.items():
-        print(f"{name}: {comp['status']}")
+    for name, comp in rep.comparisons.items():  # why one was not made, not only that
+        why = (f" ({comp['text']})" if str(comp["status"]).startswith(
+            ("not made", "not compared")) else "")
+        print(f"{name}: {comp['status']}{why}")
     print(f"report: {paths['markdown']}")
     return 0

@@ -168,7 +168,9 @@ def compare_cpu(rep: Report) -> dict[str, Any]:
                      f"({chip_s * 1e3:.3g} ms modeled on chip against {cpu_s * 1e6:.3g} us "
                      "measured)")
     if not parts:
-        out.update(status="not compared: no CPU figure", text="No CPU row has a figure.")
+        out.update(status="not compared: no CPU figure", text=(
+            "Neither the float DQN nor the int8 ANN has a figure on this CPU (their rows "
+            "say why)."))
         return out
     out["status"] = "SpiNNaker2 (modeled, low level, whole chip) takes " + "; ".join(parts)
     out["text"] = (

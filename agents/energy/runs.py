@@ -236,9 +236,12 @@ def find_float_dqn(artifact_dir: Path, manifest: dict[str, Any]) -> tuple[FloatD
         if want is not None and sha256_file(stored) != want:
             raise NeuroqError(f"{stored} does not match the SHA-256 in its manifest")
         return FloatDqn(load_mlp_file(stored), str(stored)), ""
+    named = (manifest.get("float_dqn") or {}).get("file")
+    missing = (f"no {FLOAT_DQN_FILE} in the artifact, although its manifest names one (not "
+               "copied with it, or deleted)" if named else f"no {FLOAT_DQN_FILE} in the artifact")
     train_dir, why = find_train_run(manifest, Path(artifact_dir))
     if train_dir is None:
-        return None, f"no {FLOAT_DQN_FILE} in the artifact and {why}"
+        return None, f"{missing} and {why}"
     from neuroq.agents.convert import load_mlp, open_train_run
 
     try:
@@ -247,7 +250,7 @@ def find_float_dqn(artifact_dir: Path, manifest: dict[str, Any]) -> tuple[FloatD
         return None, (f"the SB3 checkpoint of the train run {train_dir} needs the `train` "
                       "extra to read")
     except NeuroqError as exc:
-        return None, f"no {FLOAT_DQN_FILE} in the artifact and {exc}"
+        return None, f"{missing} and {exc}"
     return FloatDqn(mlp, str(train_dir), train_dir), ""
 
 

@@ -788,3 +788,21 @@ def test_a_float_dqn_the_manifest_names_but_the_artifact_lacks_is_said(tmp_path)
     (art / "float_dqn.npz").unlink()
     dqn, why = find_float_dqn(art, manifest)
     assert dqn is None and "although its manifest names one (not copied" in why, why
+
+
+def test_an_interrupt_while_writing_leaves_no_report_folder(tmp_path, monkeypatch):
+    """A Ctrl-C during the report's writing left an empty energy-<time> folder (an
+    outsider)."""
+    import neuroq.agents.energy as energy
+    from neuroq.agents.energy import render, report
+
+    monkeypatch.setattr(report, "build_report", lambda cfg: Report({}, {"env_id": "X-v0"}))
+
+    def interrupted(rep, run_dir, tensorboard=True):
+        (Path(run_dir) / "report.json").write_text("{")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "write_report", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        energy.energy_report("art", str(tmp_path / "out"))
+    assert not list((tmp_path / "out").rglob("energy-*")), list((tmp_path / "out").rglob("*"))

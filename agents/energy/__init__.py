@@ -26,6 +26,12 @@ def energy_report(artifact: str, out_root: str = "runs", tensorboard: bool = Tru
 
     rep = build_report(EnergyConfig(artifact=str(artifact), **options))
     run_dir = make_run_dir(out_root, rep.header["env_id"], "energy")
-    return rep, write_report(rep, run_dir, tensorboard=tensorboard)
+    try:
+        return rep, write_report(rep, run_dir, tensorboard=tensorboard)
+    except BaseException:  # a Ctrl-C or a full disk while writing: no half-written report
+        import shutil  # (an outsider's interrupt left an empty energy-<time> folder)
+
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 

@@ -253,3 +253,24 @@ def test_a_row_without_a_share_interval_shows_the_paired_difference():
              "difference_from_float_ci95": [-70.0, 30.0]}
     assert fraction_text(usual) == "95.6 % [85.3, 107.2]"
     assert fraction_text({"network": "snn", "fraction_of_float": nan}) == "n/a"
+
+
+def test_event_suites_refuse_observation_noise_and_count_no_condition_twice():
+    """--noise on the event task perturbed the float DQN and the int8 ANN only (the SNN
+    reads the events): "153.6 %" of float; its default suite had obs delay 1, the same
+    condition as action delay 1 for a policy with no state across actions (identical rows
+    for all three networks: an outsider)."""
+    from neuroq.deploy.errors import NeuroqError
+
+    env = "neuroq/DVSPanTrackingPooled-v0"
+    with pytest.raises(NeuroqError, match="does not read"):
+        suite(env, noise=[0.5], event_env=True)
+    labels = [c.label for c in suite(env, physics={}, event_env=True)]
+    assert labels == ["none", "action delay 1", "action delay 2", "dropped 0.1",
+                      "dropped 0.25"], labels
+    # a delay the action delays do not cover is still tried, and one asked for is kept
+    assert "obs delay 1" in [c.label for c in suite(env, action_delay=[2], physics={},
+                                                     event_env=True)]
+    assert "obs delay 1" in [c.label for c in suite(env, observation_delay=[1], physics={},
+                                                     event_env=True)]
+    assert suite(env, noise=[], physics={}, event_env=True)  # none given: fine

@@ -39,10 +39,11 @@ def check_eval_settings(backend: Any = "emulator", episodes: Any = 100, seed: An
     is not usable, before anything is loaded: `evaluate_artifact` and sweep specs."""
     from neuroq.deploy.policy import check_policy_settings
     from neuroq.deploy.rollout import check_settings
-    from neuroq.deploy.seeds import check_seed
+    from neuroq.deploy.seeds import check_episode_seeds, check_seed
 
     check_settings(episodes, seed, max_steps)
     check_seed(seed)  # (its upper end; an eval's seed is no optional one)
+    check_episode_seeds(seed, episodes)
     check_policy_settings(backend, performance_level, static_scope, board_ip)
 
 

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy.errors import NeuroqError
-from neuroq.deploy.seeds import check_count
+from neuroq.deploy.seeds import check_count, check_episode_seeds
 
 #: Episodes running at once by default (the policy's batch); more only costs memory.
 DEFAULT_BATCH = 100
@@ -254,6 +254,8 @@ def run_episodes(
     seeds wrap after this many (`episode_seed`).
     """
     check_settings(episodes, seed, max_steps, batch, max_total_steps)
+    if seed_span is None:
+        check_episode_seeds(seed, episodes)
     n_slots = min(int(batch), int(episodes))
     envs = [make_env(env_id, wrappers) for _ in range(n_slots)]
     returns = np.zeros(episodes)

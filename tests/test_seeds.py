@@ -93,3 +93,20 @@ def test_the_stages_check_their_episode_counts():
         check_convert_settings(eval_episodes=30_000)
     with pytest.raises(NeuroqError, match="gate_episodes must be at most 100,000"):
         check_export_settings(gate_episodes=200_000)
+
+
+def test_episode_seeds_past_the_largest_seed_are_refused():
+    """`neuroq eval --seed 4294967295 --episodes 3` played seeds 4294967295..4294967297,
+    beyond the range its --help states (an outsider)."""
+    from neuroq.agents.evaluate import check_eval_settings
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.rollout import run_episodes
+    from neuroq.deploy.seeds import MAX_SEED, check_episode_seeds
+
+    check_episode_seeds(MAX_SEED - 2, 3)  # the last seed itself: fine
+    with pytest.raises(NeuroqError, match="reaches 4294967297.*at most 4294967293"):
+        check_episode_seeds(MAX_SEED, 3)
+    with pytest.raises(NeuroqError, match="beyond the largest seed"):
+        check_eval_settings(episodes=3, seed=MAX_SEED)
+    with pytest.raises(NeuroqError, match="beyond the largest seed"):
+        run_episodes("CartPole-v1", lambda obs, _i: obs[:, 0] * 0, 2, MAX_SEED)

@@ -55,10 +55,11 @@ def check_energy_config(cfg: EnergyConfig) -> None:
     (`build_report` and sweep specs; the artifact and --sweep against its network are
     checked once it is loaded)."""
     from neuroq.deploy.rollout import check_settings
-    from neuroq.deploy.seeds import check_seed, is_int
+    from neuroq.deploy.seeds import check_episode_seeds, check_seed, is_int
 
     check_settings(cfg.episodes, cfg.seed, cfg.max_steps)
     check_seed(cfg.seed)  # (its upper end)
+    check_episode_seeds(cfg.seed, cfg.episodes)
     for name in ("latency_samples", "sweep_episodes"):
         value = getattr(cfg, name)
         if not is_int(value) or value < 1:

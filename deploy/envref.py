@@ -94,6 +94,10 @@ def resolve(ref: str) -> Any:
     if entry is None:
         raise NeuroqError(f"cannot make environment {ref!r}: module {module_name!r} has no "
                           f"class {name!r} and registers no env id {name!r}")
+    if inspect.isbuiltin(entry):  # os:system was called before anything refused it (an
+        # outsider): no builtin makes an env, and calling one is what a bad manifest wants
+        raise NeuroqError(f"cannot make environment {ref!r}: {name} is a builtin function, "
+                          "not an environment class or factory")
     if inspect.isclass(entry) and not issubclass(entry, gym.Env):
         raise NeuroqError(f"cannot make environment {ref!r}: {name} is not a gymnasium.Env")
     if not callable(entry):

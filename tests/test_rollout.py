@@ -137,3 +137,10 @@ def test_a_class_env_whose_episodes_never_end_is_cut_at_its_time_limit():
     res = run_episodes("tests.helpers.user_envs:NeverEndsEnv",
                        lambda obs, _infos: np.ones(len(obs), np.int64), episodes=2, seed=0)
     assert res.lengths.tolist() == [CLASS_MAX_EPISODE_STEPS] * 2
+
+
+def test_a_builtin_named_as_the_env_is_refused_before_it_is_called():
+    """A manifest's env_id 'os:system' called os.system before anything refused it (an
+    outsider): a builtin makes no env (os:getpid here, harmless to call)."""
+    with pytest.raises(NeuroqError, match="os:getpid.*builtin function"):
+        make_env("os:getpid")

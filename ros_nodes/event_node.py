@@ -67,7 +67,11 @@ it, when it fell behind, is not acted on; 0: every period is; needs reception ti
 Fast DDS gives, and batch_ms > 0), max_jump_ms (float, 1000: a packet that moves camera
 time this much further ahead than the host's clock moved is skipped as garbage, counted in
 time_jumps, unless the next packet holding a time word confirms the jump; 0: no guard;
-`neuroq.deploy.events.jumps`), diagnostics_period_s (float), latency_window (int).
+`neuroq.deploy.events.jumps`), roi_x and roi_y (int, -1: the artifact's sensor is the
+camera's pixels (roi_x, roi_y) to (roi_x + width - 1, roi_y + height - 1), a window the
+camera's hardware region of interest keeps in sensor coordinates; events outside it count
+as out_of_sensor; -1, both: the camera's sensor is the artifact's), diagnostics_period_s
+(float), latency_window (int).
 """
 
 from __future__ import annotations
@@ -98,6 +102,7 @@ from neuroq.deploy.events import (
     evt3_decoder_name,
     skip_details,
 )
+from neuroq.deploy.events.evt3_words import EVT3_MAX_COORD
 from neuroq.deploy.events.mono import NS_PER_US
 from neuroq.deploy.events.stream import (
     BACKLOG_DELAY_S,
@@ -105,6 +110,7 @@ from neuroq.deploy.events.stream import (
     DEFAULT_MAX_LAG_MS,
     PeriodWindower,
     TakeScheduler,
+    crop_window,
     stale_prefix,
 )
 from neuroq.deploy.latency import LatencyWindow
@@ -260,6 +266,16 @@ class EventPolicyNode(Node):
                               f"least {MIN_MAX_JUMP_MS:g}: a backlog of packets taken at "
                               "once moves camera time ahead of the host's clock by its "
                               "length")
+        roi = (declare(self, "roi_x", -1, "the artifact's sensor is the camera's pixels "
+                       "from this column on (-1: the camera's sensor is the artifact's)",
+                       int_range=(-1, EVT3_MAX_COORD)),
+               declare(self, "roi_y", -1, "the artifact's sensor is the camera's pixels "
+                       "from this row on (-1: the camera's sensor is the artifact's)",
+                       int_range=(-1, EVT3_MAX_COORD)))
+        if (roi[0] < 0) != (roi[1] < 0):
+            raise NeuroqError(f"roi_x ({roi[0]}) and roi_y ({roi[1]}) are set together (the "
+                              "window's top-left pixel on the camera) or both left at -1")
+        self._roi = roi if roi[0] >= 0 else None
         period = declare(self, "diagnostics_period_s", 1.0, "seconds between diagnostics",
                          float_range=(0.05, 60.0))
         window = declare(self, "latency_window", 1000,
@@ -284,7 +300,15 @@ class EventPolicyNode(Node):
                 raise NeuroqError(f"the artifact controls {art_env} but env_id is {env_id}")
             self.encoder = encoder
             self.policy.act_events({"x": [], "y": [], "t": [], "p": []}, 0)  # it runs
-            self.decoder = PacketDecoder(encoder.width, encoder.height, self._evt3_decoder)
+            x0, y0 = self._roi or (0, 0)
+            if max(x0 + encoder.width, y0 + encoder.height) > EVT3_MAX_COORD + 1:
+                raise NeuroqError(
+                    f"roi_x, roi_y = {x0}, {y0}: the artifact's {encoder.width}x"
+                    f"{encoder.height} window would reach past pixel {EVT3_MAX_COORD} (EVT "
+                    "3.0 has 11-bit coordinates)")
+            # decoded against the window's far corner; crop_window takes the near side
+            self._decoder_size = (x0 + encoder.width, y0 + encoder.height)
+            self.decoder = PacketDecoder(*self._decoder_size, self._evt3_decoder)
         except Exception as exc:  # anything short of a working policy: refuse
             self.refusal = str(exc) if isinstance(exc, NeuroqError) else (
                 f"{type(exc).__name__}: {exc}")
@@ -522,6 +546,7 @@ class EventPolicyNode(Node):
         or, with act False, of those left alone."""
         c = self.counters
         size = (self.encoder.width, self.encoder.height)
+        roi = self._roi
         # the packets after the newest seq, the only ones decoded; a restarted numbering
         # starts a part of its own (its camera may have restarted too: each part gets the
         # camera-restart check of `_decode_and_act`)
@@ -535,13 +560,21 @@ class EventPolicyNode(Node):
                 parts.append([held, msg])  # the first packet of the restarted numbering
             elif verdict == SEQ_NEWER:
                 parts[-1].append(msg)
-            if (msg.width, msg.height) != size:
+            if roi is not None:  # a window on a larger camera: a camera that cannot hold it
+                if msg.width < roi[0] + size[0] or msg.height < roi[1] + size[1]:
+                    c["sensor_size_mismatch"] += 1
+                    self._log.warning(
+                        f"packet seq {msg.seq} is from a {msg.width}x{msg.height} sensor, "
+                        f"which does not hold the artifact's {size[0]}x{size[1]} window at "
+                        f"roi_x, roi_y = {roi[0]}, {roi[1]}")
+            elif (msg.width, msg.height) != size:
                 c["sensor_size_mismatch"] += 1
                 self._log.warning(
                     f"packet seq {msg.seq} is from a {msg.width}x{msg.height} sensor; this "
                     f"artifact's encoder takes {size[0]}x{size[1]} (events outside it are "
                     "skipped as out_of_sensor): set the camera's region of interest to that "
-                    "size, or train on the camera's own")
+                    "size and roi_x, roi_y to its top-left pixel (a hardware ROI keeps the "
+                    "sensor's coordinates), or train on the camera's own")
         return sum(self._decode_and_act(part, act) for part in parts if part)
 
     def _decode_and_act(self, msgs: list, act: bool = True) -> int:
@@ -556,8 +589,7 @@ class EventPolicyNode(Node):
             # everything as "time going backwards" from now on
             c["camera_restarts"] += 1
             before = self._last_event_us
-            self.decoder = PacketDecoder(self.encoder.width, self.encoder.height,
-                                         self._evt3_decoder)
+            self.decoder = PacketDecoder(*self._decoder_size, self._evt3_decoder)
             self.windower = self._windower(self.windower.max_gap_periods,
                                            self.windower.counters)
             self._last_event_us = -1
@@ -570,6 +602,8 @@ class EventPolicyNode(Node):
             self._restart_log.warning(  # the new stream's time, as the camera sent it
                 f"camera time went back from {before} us to {now_at}: treating it as a "
                 "camera restart")
+        if self._roi is not None:  # the window's coordinates; left of or above it: outside
+            events = crop_window(events, *self._roi, stats)
         self.decode_stats.add(stats)
         if stats.skipped:
             why = (f" (time_jumps: moved camera time more than {self._jumps.max_jump_us / 1e3:g}"

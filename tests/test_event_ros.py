@@ -800,3 +800,72 @@ def test_a_stream_that_starts_late_here_says_its_first_seq(artifact):
             node.handle_packets([_packet(seq, _evt3([1], [5], [1000 * seq], [1]))])
         s = node.stats()
         assert s["first_seq"] == 764 and s["lost_packets"] == 0, s
+
+
+def _recording_q(node):
+    """The Q-values of every action `node` takes, in order."""
+    seen, act = [], node.policy.act_spikes
+
+    def recorded(spikes):
+        info = act(spikes)
+        seen.append(info.q.copy())
+        return info
+
+    node.policy.act_spikes = recorded
+    return seen
+
+
+def test_a_window_on_a_larger_camera_acts_as_the_artifacts_own_sensor(artifact):
+    """A camera's hardware region of interest keeps the sensor's coordinates: an outsider's
+    centred 32x32 ROI on a 1280x720 sensor had every event out_of_sensor, the node acting
+    on nothing (499 actions, every one 'pan right'), and a top-left ROI WARNed for good
+    (sensor_size_mismatch on every packet). With roi_x, roi_y the window's events act as
+    the same events on the artifact's own 32x32 sensor (the same Q-values), the rest count
+    as out_of_sensor, and a camera that holds the window is no mismatch."""
+    rng = np.random.default_rng(7)
+    x0, y0 = 624, 344
+    n = 400
+    x, y = rng.integers(0, 32, n), rng.integers(0, 32, n)
+    t = np.sort(rng.integers(1000, 40_000, n))
+    p = rng.integers(0, 2, n)
+    # the camera also sees 50 events left of / above the window and 30 right of / below it
+    ox = np.r_[rng.integers(0, x0, 25), rng.integers(x0, x0 + 32, 25),
+               rng.integers(x0 + 32, 1280, 30)]
+    oy = np.r_[rng.integers(y0, y0 + 32, 25), rng.integers(0, y0, 25),
+               rng.integers(y0 + 32, 720, 30)]
+    ot = np.sort(rng.integers(1000, 40_000, 80))
+    order = np.argsort(np.r_[t, ot], kind="stable")
+    cam = [np.r_[a, b][order] for a, b in ((x + x0, ox), (y + y0, oy), (t, ot),
+                                             (p, np.zeros(80, int)))]
+    closing = _evt3([0], [0], [50_001], [0])  # time past the fifth period's end
+    with spinning(_event_node(artifact), _event_node(artifact, roi_x=x0, roi_y=y0)) as (
+            own, windowed):
+        assert own.active and windowed.active, (own.refusal, windowed.refusal)
+        q_own, q_win = _recording_q(own), _recording_q(windowed)
+        own.handle_packets([_packet(0, _evt3(x, y, t, p)), _packet(1, closing)])
+        windowed.handle_packets([_packet(0, _evt3(*cam), width=1280, height=720),
+                                 _packet(1, _evt3([x0], [y0], [50_001], [0]), width=1280,
+                                         height=720)])
+        s_own, s_win = own.stats(), windowed.stats()
+        assert s_own["actions"] == s_win["actions"] == 5, (s_own, s_win)
+        assert all(np.array_equal(a, b) for a, b in zip(q_own, q_win, strict=True))
+        assert s_win["out_of_sensor"] == 80 and s_win["events"] == n + 1, s_win
+        assert s_win["sensor_size_mismatch"] == 0, s_win
+        # a camera too small for the window is a mismatch
+        windowed.handle_packets([_packet(2, _evt3([x0], [y0], [60_001], [0]), width=640,
+                                         height=480)])
+        assert windowed.stats()["sensor_size_mismatch"] == 1
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"roi_x": 5}, "set together"), ({"roi_x": 2030, "roi_y": 0}, "would reach past pixel")])
+def test_a_window_that_cannot_be_is_refused(artifact, params, fragment):
+    from neuroq.deploy.errors import NeuroqError
+
+    if "roi_y" not in params:  # a bad parameter: one line, before anything runs
+        with pytest.raises(NeuroqError, match=fragment):
+            with spinning(_event_node(artifact, **params)):
+                pass
+        return
+    with spinning(_event_node(artifact, **params)) as (node,):
+        assert not node.active and fragment in node.refusal

@@ -121,6 +121,9 @@ class EventFile(NamedTuple):
     skipped: Callable[[], str]
     """Once the chunks are read, what decoding skipped (`DecodeStats.diagnostic()`; '' for
     nothing, and for AEDAT 4 files, whose reader reports none)."""
+    triggers: Callable[[], int]
+    """Once the chunks are read, the external-trigger words the file held (EVT 3.0; 0 for
+    AEDAT 4 files, whose trigger streams are not read): the replay does not send them."""
 
 
 def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int | None = None,
@@ -141,7 +144,7 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
                               f"{header[1]}; --width/--height are for files without one")
         return EventFile((events for events, _ in reader), reader.width, reader.height,
                          f"EVT 3.0 decoder {reader.decoder_name}", lambda: reader.time_us,
-                         reader.stats.diagnostic)
+                         reader.stats.diagnostic, lambda: reader.stats.triggers)
     if p.lower().endswith((".aedat4", ".aedat")):
         if (width, height) != (None, None):
             raise NeuroqError(f"{p}: an AEDAT 4 file gives its sensor size; --width/--height "
@@ -157,7 +160,7 @@ def open_event_file(path: str | os.PathLike, decoder: str = "auto", width: int |
                 yield events
 
         return EventFile(chunks(), first[1], first[2], "the aedat package", lambda: -1,
-                         lambda: "")
+                         lambda: "", lambda: 0)
     if os.path.isdir(p):  # as the readers say of a folder named *.raw (an outsider)
         raise NeuroqError(f"{p} is a folder, not a file: give a Prophesee .raw (EVT 3.0) or "
                           "an AEDAT 4 (.aedat4) file")
@@ -224,8 +227,8 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
             raise NeuroqError(f"{name} must be {rule}, got {value!r}")
     check_topic(topic)
     packet_type = message_class(EVENT_PACKET)  # not installed: one line, before any reading
-    chunks, width, height, read_by, end_us, skipped = open_event_file(path, decoder, width,
-                                                                      height)
+    chunks, width, height, read_by, end_us, skipped, triggers = open_event_file(
+        path, decoder, width, height)
     stop = threading.Event() if stop is None else stop
     warnings: list[str] = []
 
@@ -353,6 +356,9 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     problems = skipped()
     if problems:
         warning(f"{p}: decoding {problems} (see DecodeStats in docs/events.md)")
+    if triggers():  # dropped without a word before (an outsider's 5)
+        warning(f"{p}: its {counted(triggers(), 'external trigger')} were not replayed: the "
+                "packets carry the file's events and time words only")
     if out.events == 0 and not out.stopped:
         warning(f"{p} holds no events: nothing was published")
     if not out.stopped and math.isfinite(speed) and out.camera_s > 0 and out.wall_s > (

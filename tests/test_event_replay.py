@@ -427,6 +427,20 @@ def test_a_file_without_events_or_with_skipped_words_is_replayed_with_a_warning(
                    warn=warnings.append)
     assert s.events > 2900 and s.warnings == tuple(warnings)
     assert len(warnings) == 1 and "corrupt_words=3" in warnings[0], warnings
+    # external trigger words: not errors, but not replayed either (dropped without a word
+    # before: an outsider's file had 5)
+    from neuroq.deploy.events import EVT3_EXT_TRIGGER
+
+    triggered = tmp_path / "triggered.raw"
+    word = np.array([EVT3_EXT_TRIGGER << 12 | 1] * 2, "<u2").tobytes()
+    triggered.write_bytes(data[:cut] + word + data[cut:])
+    with spinning(lambda ctx: Probe(ctx)) as (probe,):
+        probe.watch(EventPacket, "events", command_qos(1000))
+        warnings.clear()
+        replay(triggered, speed=float("inf"), node=probe, log=lambda _: None,
+               warn=warnings.append)
+    assert warnings == [f"{triggered}: its 2 external triggers were not replayed: the packets "
+                        "carry the file's events and time words only"], warnings
 
 
 def test_replay_in_process_gives_its_signal_handlers_back(tmp_path):

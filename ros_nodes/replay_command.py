@@ -47,9 +47,9 @@ side: needs numpy and rclpy, not torch; a robot install (colcon) has it as
 `neuroq_event_replay`, with the same options and ROS arguments after them (--ros-args -r
 events:=/dvs/events).
 
-Ctrl-C (SIGINT) or SIGTERM ends the replay at once, even in a long silence of the
-recording: the summary line then starts `stopped by SIGINT:` and the exit status is 0. A
-file that is empty, a folder, not EVT 3.0 (or AEDAT 4), an invalid --topic, or --width
+Ctrl-C (SIGINT), SIGTERM or SIGHUP (a closed terminal) ends the replay at once, even in a
+long silence of the recording: the summary line then starts `stopped by SIGINT:` (or the
+signal's name) and the exit status is 0. A file that is empty, a folder, not EVT 3.0 (or AEDAT 4), an invalid --topic, or --width
 without --height: one line `neuroq replay: error: ...`, status 2. A file with no events,
 or whose decoding skipped words or events, is replayed with a warning on stderr.
 

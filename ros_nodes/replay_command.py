@@ -49,9 +49,10 @@ events:=/dvs/events).
 
 Ctrl-C (SIGINT), SIGTERM or SIGHUP (a closed terminal) ends the replay at once, even in a
 long silence of the recording: the summary line then starts `stopped by SIGINT:` (or the
-signal's name) and the exit status is 0. A file that is empty, a folder, not EVT 3.0 (or AEDAT 4), an invalid --topic, or --width
-without --height: one line `neuroq replay: error: ...`, status 2. A file with no events,
-or whose decoding skipped words or events, is replayed with a warning on stderr.
+signal's name) and the exit status is 0. A file that is empty, a folder, not EVT 3.0 (or
+AEDAT 4), an invalid --topic, or --width without --height: one line `neuroq replay: error:
+...`, status 2. A file with no events, whose decoding skipped words or events, or that
+holds external triggers (not replayed), is replayed with a warning on stderr.
 
 examples:
   neuroq replay recording.raw                         # recorded speed, topic `events`

@@ -5,7 +5,8 @@ The program mirrors what py-spinnaker2 builds (docs/chip.md, "py-spinnaker2, as 
 - one `spike_list` population, the input source, fed by the encoder's spikes;
 - one `lif_no_delay` population per layer, with float32 `threshold, alpha_decay, i_offset,
   v_init, v_reset, reset`; the non-spiking output layer gets a threshold of float32 max, so
-  it never fires and its final voltage (`v_last`) is the Q-value over `q_scale`;
+  it never fires and its final voltage (the last of its recorded `v`) is the Q-value over
+  `q_scale`;
 - one projection per layer with int8 weights (8-bit signed, |w| <= 127), one step of delay.
 
 Placement splits every population into equal chunks of at most `n` consecutive neurons per
@@ -188,7 +189,7 @@ def compile_program(
                 f"layer {layer.name} has a weight of -128: {LIF_MODEL} takes 8-bit weights in "
                 f"[-{w_max}, {w_max}] (limit max_weight_magnitude); re-export with "
                 "symmetric quantization")
-        record = () if layer.spiking else ("v_last",)
+        record = () if layer.spiking else ("v",)
         pops.append(Population(layer.name, layer.n_out, LIF_MODEL, _lif_params(layer),
                                layer.spiking, record))
         projs.append(Projection(pre, layer.name, layer.weight))

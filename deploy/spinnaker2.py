@@ -5,16 +5,17 @@ Built with py-spinnaker2's API (docs/chip.md, "py-spinnaker2, as used here"):
     input  = snn.Population(size=n_in, neuron_model="spike_list", params={}, name="input")
     layer  = snn.Population(size=n, neuron_model="lif_no_delay", params={threshold,
                             alpha_decay, i_offset, v_init, v_reset, reset}, name=...,
-                            record=["v_last"] for the output layer, [] otherwise)
+                            record=["v"] for the output layer, [] otherwise)
     layer.set_max_atoms_per_core(neurons per PE from the placement)
     proj   = snn.Projection(pre=..., post=..., connections=[[pre, post, weight, delay], ...])
     net    = snn.Network("neuroq"); net.add(*populations, *projections)
 
 and per action (as the official examples do, a new chip object per sample):
 
+    net.reset()      (clears the last run's spikes and voltages, as the examples do)
     input.params = {neuron_index: [timesteps it fires]}
     hw = hardware.SpiNNaker2Chip(eth_ip=board_ip); hw.run(net, T, sys_tick_in_s=sys_tick_s)
-    Q = v_last of the output population * q_scale
+    Q = the last recorded v of the output population * q_scale
 
 py-spinnaker2 is not on PyPI; it is imported only when this backend is used.
 """
@@ -42,8 +43,10 @@ INSTALL_HINT = (
 #: "Update rule"); with it a spike of step t arrives in step t+1, as neuroq.deploy.network
 #: assumes. To be confirmed on a board.
 CONNECTION_DELAY = 0
-#: what the output population records: only its final membrane voltage.
-OUTPUT_RECORD = ("v_last",)
+#: what the output population records: its membrane voltage at every step ("v", the name
+#: every public example and the importer's docstring use), of which the last is read. The
+#: adapter recorded "v_last" until stop 42, a name an outsider found in no public source.
+OUTPUT_RECORD = ("v",)
 LIF_PARAM_NAMES = ("threshold", "alpha_decay", "i_offset", "v_init", "v_reset", "reset")
 
 
@@ -108,6 +111,15 @@ class SpiNNaker2Runner:
         self.program = program
         self.board_ip = board_ip
         self.s2 = modules if modules is not None else import_spinnaker2()
+        try:  # the library's own checks: one line, not a traceback (an outsider's probe)
+            self._build(program)
+        except NeuroqError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the board library raises many types
+            raise NeuroqError(f"py-spinnaker2 refused the network neuroq built for it: "
+                              f"{type(exc).__name__}: {exc}") from exc
+
+    def _build(self, program: Program) -> None:
         snn = self.s2.snn
         self.populations = {}
         for pop, atoms in zip(program.populations, program.atoms_per_pe, strict=True):
@@ -135,6 +147,13 @@ class SpiNNaker2Runner:
         if s.shape != (prog.timesteps, prog.network.n_inputs):
             raise NeuroqError(f"input spikes must have shape "
                               f"({prog.timesteps}, {prog.network.n_inputs}), got {s.shape}")
+        reset = getattr(self.network, "reset", None)
+        if reset is not None:  # the previous run's spikes and voltages cleared, as the
+            try:  # public examples do before every run (an outsider), then the input set
+                reset()
+            except Exception as exc:  # noqa: BLE001 - the board library raises many types
+                raise NeuroqError(f"py-spinnaker2 could not reset the network: "
+                                  f"{type(exc).__name__}: {exc}") from exc
         self.input.params = {i: np.flatnonzero(s[:, i]).tolist() for i in range(s.shape[1])}
         volts = self._on_board(prog.timesteps)
         n = prog.network.n_actions
@@ -143,7 +162,8 @@ class SpiNNaker2Runner:
                          np.float32)
         except (KeyError, IndexError) as exc:
             raise NeuroqError(f"the board returned no final voltage for output neuron {exc}; "
-                              "check that the output population records v_last") from None
+                              f"check that the output population records {OUTPUT_RECORD[0]!r}"
+                              ) from None
         if not np.isfinite(v).all():  # argmax would take NaN for action 0 without a word
             raise NeuroqError(f"the SpiNNaker2 board at {self.board_ip} returned non-finite "
                               f"output voltages ({v.tolist()})")

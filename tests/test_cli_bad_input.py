@@ -509,6 +509,8 @@ def test_board_ip_without_a_board_is_refused(tmp_path, capsys, monkeypatch, argv
 @pytest.mark.parametrize("argv,option", [
     (["eval", SHIPPED, "--backend", "spinnaker2"], "--backend"),
     (["deploy", SHIPPED, "--target", "spinnaker2"], "--target"),
+    # deploy takes --backend as eval does (it was "unrecognized arguments": an outsider)
+    (["deploy", SHIPPED, "--backend", "spinnaker2"], "--target"),
 ])
 def test_the_board_backend_without_an_address_is_refused(tmp_path, capsys, monkeypatch, argv,
                                                           option):

@@ -5,7 +5,9 @@ The stand-in follows the API in docs/chip.md, "py-spinnaker2, as used here":
 `snn.Projection(pre, post, connections=[[pre, post, weight, delay], ...])`,
 `snn.Network(name).add(...)`, a `spike_list` input whose params are `{neuron: [timesteps]}`,
 `hardware.SpiNNaker2Chip(eth_ip=...)` and `hw.run(net, timesteps, sys_tick_in_s=...)`,
-`get_voltages()` after a run.
+`get_voltages()` after a run ({neuron: v at every step} of a population recording "v", the
+record names the public examples use), `net.reset()` before a run (the public examples
+call it: without it this stand-in carries the last run's voltages into the next).
 Its `run` simulates the network it was given with lif_no_delay semantics (v <- alpha v +
 i_offset + sum w s, threshold, reset; spikes arrive one step later), so a wrongly built
 network gives wrong Q-values.
@@ -25,7 +27,7 @@ from tests.helpers.networks import CARTPOLE_LIKE_OBS, random_network, rate_encod
 
 LIF_KEYS = {"threshold", "alpha_decay", "i_offset", "v_init", "v_reset", "reset"}
 RESETS = {"reset_by_subtraction", "reset_to_v_reset"}
-RECORDABLE = {"spikes", "v", "v_last"}
+RECORDABLE = {"spikes", "v"}  # the names public py-spinnaker2 examples record
 MAX_ATOMS = 250
 WEIGHT_RANGE = {"lif_no_delay": (-127, 127), "lif": (-15, 15)}
 DELAY_RANGE = (0, 7)
@@ -55,7 +57,8 @@ def make_stand_in():
             self.size, self.neuron_model, self.name, self.record = size, neuron_model, name, record
             self.params = params
             self.max_atoms = None
-            self._v_last = None
+            self._v = None  # (timesteps, size) voltages of the last run
+            self._v_end = None  # the last run's final voltages, kept until net.reset()
             calls.append(("Population", name, neuron_model))
 
         def set_max_atoms_per_core(self, n):
@@ -64,9 +67,9 @@ def make_stand_in():
             calls.append(("set_max_atoms_per_core", self.name, n))
 
         def get_voltages(self):
-            assert "v_last" in self.record or "v" in self.record, "voltages not recorded"
-            assert self._v_last is not None, "get_voltages before a run"
-            return {i: np.array([self._v_last[i]], np.float32) for i in range(self.size)}
+            assert "v" in self.record, "voltages not recorded"
+            assert self._v is not None, "get_voltages before a run"
+            return {i: self._v[:, i].copy() for i in range(self.size)}
 
     class Projection:
         def __init__(self, pre, post, connections):
@@ -90,6 +93,11 @@ def make_stand_in():
             for o in objs:
                 (self.populations if isinstance(o, Population) else self.projections).append(o)
             calls.append(("Network.add", len(objs)))
+
+        def reset(self):
+            for p in self.populations:
+                p._v_end = None
+            calls.append(("Network.reset",))
 
     class SpiNNaker2Chip:
         def __init__(self, eth_ip):
@@ -120,7 +128,9 @@ def make_stand_in():
                 continue
             par = {k: np.broadcast_to(np.asarray(p.params[k], np.float32), (p.size,))
                    for k in LIF_KEYS - {"reset"}}
-            v = par["v_init"].copy()
+            # state left by the last run unless net.reset() cleared it
+            v = par["v_init"].copy() if p._v_end is None else p._v_end.copy()
+            trace = np.zeros((timesteps, p.size), np.float32)
             for t in range(timesteps):
                 i_syn = np.zeros(p.size, np.int64)
                 for pr in incoming[p.name]:
@@ -135,7 +145,8 @@ def make_stand_in():
                 else:
                     v = np.where(s, par["v_reset"], v)
                 spikes[p.name][t] = s
-            p._v_last = v.astype(np.float32)
+                trace[t] = v
+            p._v, p._v_end = trace, v.astype(np.float32)
 
     snn.Population, snn.Projection, snn.Network = Population, Projection, Network
     hardware.SpiNNaker2Chip = SpiNNaker2Chip
@@ -172,9 +183,9 @@ def test_network_construction_and_one_run_per_action(stand_in):
         assert np.array_equal(a.q.view(np.uint32), b.q.view(np.uint32))
         assert a.action == b.action and a.synaptic_events == b.synaptic_events
         assert a.chip_time_s > b.chip_time_s  # hardware adds host I/O (modeled)
-    assert [c[0] for c in stand_in] == ["SpiNNaker2Chip", "run"] * 5
-    assert all(c == ("SpiNNaker2Chip", "192.168.1.25") for c in stand_in[::2])
-    assert all(c == ("run", 8, 1e-3) for c in stand_in[1::2])
+    assert [c[0] for c in stand_in] == ["Network.reset", "SpiNNaker2Chip", "run"] * 5
+    assert all(c == ("SpiNNaker2Chip", "192.168.1.25") for c in stand_in[1::3])
+    assert all(c == ("run", 8, 1e-3) for c in stand_in[2::3])
 
 
 def test_missing_py_spinnaker2_says_how_to_install(monkeypatch):
@@ -236,8 +247,8 @@ def test_the_boards_q_values_are_compared_with_the_emulators(stand_in, monkeypat
     assert "warning" not in err
     population = sys.modules["spinnaker2"].snn.Population
     monkeypatch.setattr(population, "get_voltages",
-                        lambda self: {i: np.zeros(1, np.float32) for i in range(self.size)})
-    assert main(argv) == 0
+                        lambda self: {i: np.zeros(8, np.float32) for i in range(self.size)})
+    assert main(argv) == 1  # saved and said, and a status a script sees
     out, err = capsys.readouterr()
     line = next(x for x in out.splitlines() if x.startswith("board vs emulator"))
     assert "0 of 20" not in line and "max |dQ| 0 " not in line
@@ -302,3 +313,33 @@ def test_board_addresses_and_host_names_are_taken(address):
     from neuroq.deploy.policy import check_policy_settings
 
     check_policy_settings("spinnaker2", board_ip=address)
+
+
+def test_a_network_the_library_refuses_is_one_line(stand_in, monkeypatch):
+    """A library that rejected what the adapter built (an outsider's probe: a record name
+    it did not know) ended `neuroq deploy` and `neuroq eval` with a traceback."""
+    population = sys.modules["spinnaker2"].snn.Population
+    built = population.__init__
+
+    def refusing(self, *args, **kwargs):
+        if kwargs.get("record"):
+            raise ValueError(f"unknown record option {kwargs['record']}")
+        built(self, *args, **kwargs)
+
+    monkeypatch.setattr(population, "__init__", refusing)
+    net = random_network((8, 16, 2), seed=1)
+    with pytest.raises(NeuroqError, match="py-spinnaker2 refused the network.*ValueError: "
+                                          "unknown record option"):
+        SpikingPolicy(net, rate_encoder(), backend="spinnaker2", board_ip="10.0.0.9")
+
+
+def test_each_run_starts_from_a_reset_network(stand_in):
+    """The public examples call net.reset() before every run (it clears the last run's
+    spikes and voltages); the adapter did not (an outsider). The stand-in carries the last
+    run's voltages over without it, so a second action would differ from the emulator's."""
+    net = random_network((8, 16, 2), timesteps=8, seed=5)
+    pol = SpikingPolicy(net, rate_encoder(), backend="spinnaker2", board_ip="10.0.0.9")
+    emu = SpikingPolicy(net, rate_encoder())
+    for obs in CARTPOLE_LIKE_OBS[:6]:
+        assert np.array_equal(pol.act(obs).q, emu.act(obs).q)
+    assert pol.board_check.to_dict()["differing_actions"] == 0

@@ -20,8 +20,10 @@ HELP = "compile an artifact for SpiNNaker2 (or its emulator) and show its placem
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="deploy artifact folder (or its manifest.json)")
-    p.add_argument("--target", default="emulator", choices=("emulator", "spinnaker2"),
-                   help="emulator (default) or a SpiNNaker2 board")
+    p.add_argument("--target", "--backend", dest="target", default="emulator",
+                   choices=("emulator", "spinnaker2"),
+                   help="emulator (default) or a SpiNNaker2 board (--backend: the same, as "
+                        "neuroq eval and the nodes' backend parameter name it)")
     p.add_argument("--board-ip", default=None,
                    help="SpiNNaker2 board address (--target spinnaker2 only; refused with "
                         "the emulator)")

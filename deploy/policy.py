@@ -106,7 +106,7 @@ class BoardCheck:
     """The board's Q-values against the emulator's on the same input spikes (the spinnaker2
     backend runs both: the emulator gives the counts). The emulator computes what the chip
     should, so any difference says the board runs another network than assumed (a
-    connection delay, v_init or v_last read otherwise: what docs/chip.md marks to be
+    connection delay, v_init or the recorded v read otherwise: what docs/chip.md marks to be
     confirmed on a board); an outsider's stand-in board returning zeros played "return
     10.50" unnoticed.
     actions: compared; differing: whose greedy action differs; max_abs_dq: the largest

@@ -274,3 +274,11 @@ def test_event_suites_refuse_observation_noise_and_count_no_condition_twice():
     assert "obs delay 1" in [c.label for c in suite(env, observation_delay=[1], physics={},
                                                      event_env=True)]
     assert suite(env, noise=[], physics={}, event_env=True)  # none given: fine
+
+
+def test_cartpole_v0_gets_cartpoles_physics_shifts():
+    """An artifact for CartPole-v0 ran 8 conditions, no physics, though the env has
+    CartPole's parameters (an outsider)."""
+    physics = [c.label for c in suite("CartPole-v0", [], [], []) if c.kind == "physics"]
+    assert physics == [c.label for c in suite("CartPole-v1", [], [], []) if c.kind == "physics"]
+    assert len(physics) == 8

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from neuroq.agents.runs import sigterm_as_interrupt
 from neuroq.deploy.errors import NeuroqError
 
 #: Object store of the local instance, bytes (Ray's minimum is 75 MiB; summaries are small).
@@ -297,37 +298,10 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
         return
     ray = _init(workers, address)
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():  # ray.init's own handler aborted with a stack dump
             yield ray
     finally:
         stop(ray)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM during a Ray session: stops the command as a Ctrl-C does."""
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises `Terminated` in the main thread while the session is open, so the
-    command stops as for a Ctrl-C (its summary, Ray shut down, the session folder removed).
-    ray.init installs a C++ handler for it that printed a stack dump and aborted (exit
-    134), leaving the session folder behind (an outsider, `kill` of a sweep)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(_signum: int, _frame: Any) -> None:
-        raise Terminated("terminated (SIGTERM)")
-
-    before = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
 
 
 SESSION_END_TIMEOUT_S = 2.0

@@ -266,6 +266,36 @@ def duplicate_interrupt_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while a command runs: it stops as for a Ctrl-C (`sigterm_as_interrupt`)."""
+
+
+def _terminate(_signum: int, _frame: Any) -> None:
+    raise Terminated("terminated (SIGTERM)")
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread during the
+    block, so a command stops as for a Ctrl-C: its summary, its resume line, its cleanup
+    (a supervisor's `kill` ended `neuroq energy` without a word and left a half-written
+    folder: an outsider; ray.init's own handler printed a stack dump and aborted a sweep:
+    another). A SIGTERM ignored on entry (SIG_IGN) stays ignored; elsewhere than the main
+    thread nothing changes."""
+    import signal
+    import threading
+
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN):
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """Hold a Ctrl-C (SIGINT) that arrives during the block until it ends, then raise it
@@ -295,16 +325,22 @@ def interrupts_deferred() -> Iterator[None]:
               file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGINT, hold)
+    # a SIGTERM taken as an interrupt (`sigterm_as_interrupt`) is held alike
+    term = signal.getsignal(signal.SIGTERM) is _terminate
+    if term:
+        signal.signal(signal.SIGTERM, hold)
     try:
         yield
     except Exception as exc:
         if held:  # the Ctrl-C stands for what happened (the zip writer's error: CI)
-            raise KeyboardInterrupt from exc
+            raise _interrupt(held) from exc
         raise
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if term:
+            signal.signal(signal.SIGTERM, _terminate)
     if held:
-        raise KeyboardInterrupt
+        raise _interrupt(held)
 
 
 @contextmanager
@@ -318,6 +354,14 @@ def written_beside(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _interrupt(held: list[int]) -> KeyboardInterrupt:
+    """The interrupt a held signal stands for: `Terminated` for a SIGTERM."""
+    import signal
+
+    return (Terminated("terminated (SIGTERM)") if held[0] == signal.SIGTERM
+            else KeyboardInterrupt())
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:

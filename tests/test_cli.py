@@ -181,3 +181,39 @@ def test_show_reads_a_sweep_folder_and_a_tune_studys_best(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "best_trial" in out and "best_held_out_mean_return  210.2" in out
     assert "best_held_out_seeds        1000000..1000099" in out
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path):
+    """A supervisor's `kill` (SIGTERM) ended a command at once and without a word: no
+    summary, no cleanup (an outsider's `neuroq energy` left a half-written folder, exit
+    143). It now stops as for a Ctrl-C: the "interrupted" line and exit 130; an ignored
+    SIGTERM (SIG_IGN, as a parent may set) stays ignored."""
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "neuroq.agents.cli.main", "eval", "cartpole", "--episodes",
+           "1000000", "--out", str(tmp_path / "runs")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, start_new_session=True)
+    try:
+        time.sleep(6.0)  # imports, the artifact loaded, episodes running
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert err.rstrip().splitlines()[-1] == "neuroq eval: interrupted", err[-2000:]
+    assert "Traceback" not in err
+    ignored = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, cwd=ROOT, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+    try:
+        time.sleep(6.0)
+        ignored.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert ignored.poll() is None  # still running: the SIGTERM stayed ignored
+    finally:
+        os.killpg(ignored.pid, signal.SIGKILL)
+        ignored.communicate(timeout=30)

@@ -152,3 +152,38 @@ def test_a_damaged_run_file_is_one_line_naming_it(tmp_path, content, message):
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
     with pytest.raises(NeuroqError, match="does not exist"):
         read_yaml_mapping(tmp_path / "missing.yaml")
+
+
+def test_a_sigterm_is_an_interrupt_held_while_files_are_written():
+    """SIGTERM stops a command as a Ctrl-C does (`sigterm_as_interrupt`), and is held as a
+    Ctrl-C is while files are written (`interrupts_deferred`): the block ends whole, then
+    `Terminated` (a KeyboardInterrupt) is raised; the handlers are given back after."""
+    import os
+    import signal
+
+    from neuroq.agents.runs import Terminated, interrupts_deferred, sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    finished = []
+    with pytest.raises(Terminated):
+        with sigterm_as_interrupt():
+            with interrupts_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                finished.append("written")
+            finished.append("never")  # raised when the block ended
+    assert finished == ["written"]
+    with pytest.raises(Terminated):
+        with sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1.0)
+            finished.append("never")
+    assert finished == ["written"] and signal.getsignal(signal.SIGTERM) == before
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ignored: stays ignored
+    try:
+        with sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            finished.append("ignored")
+        assert finished[-1] == "ignored"
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)

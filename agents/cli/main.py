@@ -154,9 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"neuroq {args.command}: error: unrecognized arguments: {' '.join(unknown)} "
               f"(see neuroq {args.command} --help)", file=sys.stderr)
         return EXIT_USER_ERROR
+    from neuroq.agents.runs import sigterm_as_interrupt
+
     try:
         require_extras(args._extras(args))
-        status = int(args._run(args) or 0)
+        with sigterm_as_interrupt():  # a supervisor's `kill`: stopped as for a Ctrl-C
+            status = int(args._run(args) or 0)
         sys.stdout.flush()  # buffered output: a full disk or a closed pipe shows here
         return status
     except NeuroqError as exc:  # one line, whatever the message quotes (a name with a newline)

@@ -43,7 +43,7 @@ def check_eval_settings(backend: Any = "emulator", episodes: Any = 100, seed: An
 
     check_settings(episodes, seed, max_steps)
     check_seed(seed)  # (its upper end; an eval's seed is no optional one)
-    check_episode_seeds(seed, episodes)
+    check_episode_seeds(seed, episodes, "--episodes")
     check_policy_settings(backend, performance_level, static_scope, board_ip)
 
 

@@ -180,9 +180,11 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
         outcome_summary,
         run_episodes,
     )
+    from neuroq.deploy.seeds import check_episode_seeds
     from neuroq.deploy.stats import difference_ci, fraction_ci, fraction_of, summarize
 
     check_settings(episodes, seed, max_steps)
+    check_episode_seeds(seed, episodes, "--episodes")  # before anything loads (review)
     unknown = set(networks) - set(NETWORKS)
     if unknown or "snn" not in networks:
         raise NeuroqError(f"networks must include snn and be among {', '.join(NETWORKS)}, "

@@ -83,14 +83,15 @@ def check_seed(value, name: str = "seed", optional: bool = False) -> None:
                           f"{' or None' if optional else ''}, got {value!r}")
 
 
-def check_episode_seeds(seed, episodes) -> None:
+def check_episode_seeds(seed, episodes, what: str = "episodes") -> None:
     """NeuroqError where episodes seeded seed + i (i < episodes) would pass MAX_SEED (an
     outsider's `--seed 4294967295 --episodes 3` played seeds above the range --help
-    states). For integers already checked."""
+    states); `what` names the count in the message (an option, "episodes" by default).
+    For integers already checked."""
     if is_int(seed) and is_int(episodes) and seed + episodes - 1 > MAX_SEED:
         from neuroq.deploy.errors import NeuroqError
 
-        raise NeuroqError(f"seed {seed} with {episodes} episodes (episode i seeded seed + i) "
+        raise NeuroqError(f"seed {seed} with {what} {episodes} (episode i seeded seed + i) "
                           f"reaches {seed + episodes - 1}, beyond the largest seed {MAX_SEED}: "
                           f"give a seed of at most {MAX_SEED - episodes + 1}")
 

@@ -110,3 +110,20 @@ def test_episode_seeds_past_the_largest_seed_are_refused():
         check_eval_settings(episodes=3, seed=MAX_SEED)
     with pytest.raises(NeuroqError, match="beyond the largest seed"):
         run_episodes("CartPole-v1", lambda obs, _i: obs[:, 0] * 0, 2, MAX_SEED)
+
+
+def test_every_count_of_episodes_a_command_plays_is_checked_before_it_runs(tmp_path):
+    """The energy report's sweep plays --sweep-episodes from the same seed: --episodes 1
+    --seed 4294967294 ran four of its six steps, then failed naming neither option; and
+    robustness checked only inside its first condition (review)."""
+    from neuroq.agents.energy.figures import EnergyConfig
+    from neuroq.agents.energy.report import check_energy_config
+    from neuroq.agents.robustness import run_robustness
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.seeds import MAX_SEED
+
+    with pytest.raises(NeuroqError, match="with --sweep-episodes 10 .*at most 4294967286"):
+        check_energy_config(EnergyConfig("art", episodes=1, seed=MAX_SEED - 1))
+    check_energy_config(EnergyConfig("art", episodes=1, sweep_episodes=2, seed=MAX_SEED - 1))
+    with pytest.raises(NeuroqError, match="with --episodes 3 "):  # before the artifact loads
+        run_robustness(tmp_path / "no-such-artifact", episodes=3, seed=MAX_SEED)

@@ -59,11 +59,13 @@ def check_energy_config(cfg: EnergyConfig) -> None:
 
     check_settings(cfg.episodes, cfg.seed, cfg.max_steps)
     check_seed(cfg.seed)  # (its upper end)
-    check_episode_seeds(cfg.seed, cfg.episodes)
     for name in ("latency_samples", "sweep_episodes"):
         value = getattr(cfg, name)
         if not is_int(value) or value < 1:
             raise NeuroqError(f"{name} must be an integer >= 1, got {value!r}")
+    # the sweep and the baseline's screen play sweep_episodes from the same seed (review)
+    check_episode_seeds(cfg.seed, cfg.episodes, "--episodes")
+    check_episode_seeds(cfg.seed, cfg.sweep_episodes, "--sweep-episodes")
     if not isinstance(cfg.probe_gpu, bool):
         raise NeuroqError(f"probe_gpu must be true or false, got {cfg.probe_gpu!r}")
 

@@ -2,9 +2,12 @@
 
 Plays the same held-out episodes (episode i seeded --seed + i; the default range is used by
 no stage for selection or reporting) with each network under each perturbation: none,
-observation noise (--noise, sigma in observation units), action delay (--action-delay,
-steps), dropped actions (--drop, probability), observation delay (--obs-delay, steps; on
-event-camera tasks one period of event latency by default) and physics shifts
+observation noise (--noise, sigma in observation units; refused on event-camera tasks,
+whose spiking network reads the events, not the observation), action delay
+(--action-delay, steps), dropped actions (--drop, probability), observation delay
+(--obs-delay, steps; the same condition as an action delay of as many steps for a policy
+with no state across actions, so on event-camera tasks one period of event latency runs
+by default only where no action delay covers it) and physics shifts
 (--physics NAME=V1,V2; defaults per env: CartPole pole length, masses, force; Acrobot link
 masses and lengths; the DVS task's event noise rate). Writes
 runs/<env>/robustness-<time>/: result.json, table.md (mean, 95 % bootstrap interval, the
@@ -61,13 +64,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed, default=HELD_OUT_BASE,
                    help="episode i uses seed + i (default: %(default)s, held out)")
     p.add_argument("--noise", type=nonnegative_float, nargs="*", metavar="SIGMA",
-                   help="observation noise sigmas (default: 0.01 0.05 0.1; none given: off)")
+                   help="observation noise sigmas (default: 0.01 0.05 0.1, none on event "
+                        "tasks, where it is refused; none given: off)")
     p.add_argument("--action-delay", type=nonnegative_int, nargs="*", metavar="STEPS",
                    help="action delays (default: 1 2; none given: off)")
     p.add_argument("--drop", type=probability, nargs="*", metavar="P",
                    help="dropped-action probabilities (default: 0.1 0.25; none given: off)")
     p.add_argument("--obs-delay", type=nonnegative_int, nargs="*", metavar="STEPS",
-                   help="observation delays (default: 1 on event tasks, else off)")
+                   help="observation delays (default: 1 on event tasks unless an action "
+                        "delay of 1 runs, else off)")
     physics = p.add_mutually_exclusive_group()
     physics.add_argument("--physics", type=_physics, action="append", metavar="NAME=V1,V2",
                          help="physics shift, repeatable (default: the env's own set)")

@@ -720,7 +720,7 @@ def test_the_host_io_row_shows_the_time_its_energy_is_over():
     chip = [r for r in rows if r[4] == "total: dynamic + whole-chip static"]
     assert all(r[2] == "4 ms [modeled]" for r in chip), chip
     cpu = [r for r in rows if r[1] == "float DQN (torch fp32)"]
-    assert "estimate" in cpu[0][4] and "8480" in cpu[0][4], cpu
+    assert "estimate" in cpu[0][4] and "Xeon Platinum 8480+" in cpu[0][4], cpu
 
 
 def test_the_chip_is_compared_with_this_cpu_whichever_way_it_goes():
@@ -742,6 +742,13 @@ def test_the_chip_is_compared_with_this_cpu_whichever_way_it_goes():
     assert "4.3x the energy of the float DQN" in c["status"]
     assert "10x less energy than the int8 ANN" in c["status"]  # the other way round
     assert "an estimate" in c["text"] and "114x the latency" in c["text"]
+    fast = Report({}, {"env_id": "CartPole-v1"})
+    for key, value, unit in (("spinnaker2.low.energy_total_j", 945e-6, "J"),
+                             ("spinnaker2.low.chip_time_s", 4e-3, "s"),
+                             ("cpu.float_dqn.energy_j", 219e-6, "J"),
+                             ("cpu.float_dqn.latency_median_s", 1.1e-6, "s")):
+        fast.add(key, value, unit, "measured", "cpu", "src")
+    assert "3,636x the latency" in compare_cpu(fast)["text"]  # not 3.64e+03 (review)
     assert "(0.00945 J, measured)" in c["text"] and "2x less latency" in c["text"]
     assert compare_cpu(Report({}, {})).get("status") == "not compared: no modeled figure"
 
@@ -773,6 +780,11 @@ def test_a_verdict_over_few_episodes_says_so_and_the_total_ratio_is_mostly_t():
     assert many["static_share"] == pytest.approx(0.999)
     assert "99.9% of the artifact's modeled total" in many["text"]
     assert "ratio of time steps (8 / 4 = 2)" in many["text"]
+    # a network whose static power is not most of its total: the share alone (review)
+    half = compare_baseline(Report({}, {}), _fake_run([35.4], 0.5e-3, 1e-3, 4),
+                            _fake_run([35.4], 1.5e-3, 2.2e-3, 8), "baseline x", "")
+    assert "50.0% of the artifact's modeled total." in half["text"]
+    assert "ratio of time steps" not in half["text"]
 
 
 def test_a_float_dqn_the_manifest_names_but_the_artifact_lacks_is_said(tmp_path):
@@ -806,3 +818,11 @@ def test_an_interrupt_while_writing_leaves_no_report_folder(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         energy.energy_report("art", str(tmp_path / "out"))
     assert not list((tmp_path / "out").rglob("energy-*")), list((tmp_path / "out").rglob("*"))
+
+
+def test_a_reason_with_a_bar_or_a_line_break_keeps_the_table_whole():
+    """A free-text reason in the table (an error quoted) could hold | or a newline (review)."""
+    from neuroq.agents.energy.render import _md_table
+
+    table = _md_table(["a", "b"], [["x | y", "line\nbreak"]])
+    assert table.splitlines()[2] == "| x \\| y | line break |"

@@ -37,6 +37,8 @@ IDLE_WINDOW_S = 1.0
 #: AMD EPYC); its power is not measured. Each action runs on one core (torch and BLAS: one
 #: thread). The estimate follows the host's load: an outsider's repeats moved it by 60 %.
 CPU_CORE_POWER_ESTIMATE_W = 350.0 / 56
+#: The CPU whose rating that is, as the report's rows name it.
+CPU_POWER_REFERENCE = "an Intel Xeon Platinum 8480+"
 CPU_POWER_SOURCE = ("Intel ARK, Xeon Platinum 8480+: 350 W TDP / 56 cores = 6.25 W per busy "
                     "core; an assumed figure, not this host's")
 #: Fewest single actions timed on the GPU, and the shortest window (NVML update period).

@@ -14,7 +14,11 @@ from typing import Any
 import numpy as np
 
 from neuroq.agents.energy.figures import PUBLISHED_FIGURES_ENV_PREFIX, Report
-from neuroq.agents.energy.measure import CPU_CORE_POWER_ESTIMATE_W, CPU_POWER_SOURCE
+from neuroq.agents.energy.measure import (
+    CPU_CORE_POWER_ESTIMATE_W,
+    CPU_POWER_REFERENCE,
+    CPU_POWER_SOURCE,
+)
 from neuroq.agents.runs import REPORT_FILE, write_json
 
 #: Colour of each provenance in the plots.
@@ -100,7 +104,7 @@ def _cpu_kind(rep: Report, key: str) -> str:
     if f is None or f.value is None:
         return ""
     return ("package minus idle (RAPL)" if f.provenance == "measured"
-            else "estimate: a Xeon 8480+ core's rated power x this CPU's latency")
+            else f"estimate: {CPU_POWER_REFERENCE} core's rated power x this CPU's latency")
 
 
 def _rows(rep: Report) -> tuple[tuple[str, str, str | None, str, str], ...]:
@@ -126,8 +130,11 @@ def main_table(rep: Report) -> list[list[str]]:
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
+    def cell(text: str) -> str:  # a reason quoting an error may hold | or a line break
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    out = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(map(cell, r)) + " |" for r in rows]
     return "\n".join(out)
 
 

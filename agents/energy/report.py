@@ -202,10 +202,10 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
 
     say("[6/6] comparisons")
     rep.comparisons["published_gpu"] = compare_published(rep, env_id)
-    rep.comparisons["this_cpu"] = compare_cpu(rep)
     base, base_path, why_b = add_baseline(rep, cfg, art, dqn, why, run, say, given)
     rep.comparisons["plain_conversion"] = compare_baseline(rep, run, base, base_path, why_b)
     rep.comparisons["plain_conversion"]["search"] = rep.header.pop("baseline_search", [])
+    rep.comparisons["this_cpu"] = compare_cpu(rep)  # (c), after (a) and (b)
     return rep
 
 

@@ -135,7 +135,7 @@ class BoardCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {"actions": self.actions, "differing_actions": self.differing,
-                "max_abs_dq": self.max_abs_dq}
+                "max_abs_dq": self.max_abs_dq, "differs": self.differs}
 
 
 class SpikingPolicy:

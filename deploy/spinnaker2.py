@@ -147,13 +147,12 @@ class SpiNNaker2Runner:
         if s.shape != (prog.timesteps, prog.network.n_inputs):
             raise NeuroqError(f"input spikes must have shape "
                               f"({prog.timesteps}, {prog.network.n_inputs}), got {s.shape}")
-        reset = getattr(self.network, "reset", None)
-        if reset is not None:  # the previous run's spikes and voltages cleared, as the
-            try:  # public examples do before every run (an outsider), then the input set
-                reset()
-            except Exception as exc:  # noqa: BLE001 - the board library raises many types
-                raise NeuroqError(f"py-spinnaker2 could not reset the network: "
-                                  f"{type(exc).__name__}: {exc}") from exc
+        try:  # the previous run's spikes and voltages cleared, as the public examples do
+            self.network.reset()  # before every run (an outsider), then the input set
+        except Exception as exc:  # noqa: BLE001 - the board library raises many types
+            raise NeuroqError(f"py-spinnaker2 could not reset the network (net.reset(), "
+                              f"which its examples call before every run): "
+                              f"{type(exc).__name__}: {exc}") from exc
         self.input.params = {i: np.flatnonzero(s[:, i]).tolist() for i in range(s.shape[1])}
         volts = self._on_board(prog.timesteps)
         n = prog.network.n_actions

@@ -7,7 +7,8 @@ The stand-in follows the API in docs/chip.md, "py-spinnaker2, as used here":
 `hardware.SpiNNaker2Chip(eth_ip=...)` and `hw.run(net, timesteps, sys_tick_in_s=...)`,
 `get_voltages()` after a run ({neuron: v at every step} of a population recording "v", the
 record names the public examples use), `net.reset()` before a run (the public examples
-call it: without it this stand-in carries the last run's voltages into the next).
+call it: without it this stand-in piles up recordings and carries the last run's voltages
+into the next).
 Its `run` simulates the network it was given with lif_no_delay semantics (v <- alpha v +
 i_offset + sum w s, threshold, reset; spikes arrive one step later), so a wrongly built
 network gives wrong Q-values.
@@ -96,7 +97,7 @@ def make_stand_in():
 
         def reset(self):
             for p in self.populations:
-                p._v_end = None
+                p._v_end, p._v = None, None
             calls.append(("Network.reset",))
 
     class SpiNNaker2Chip:
@@ -146,7 +147,10 @@ def make_stand_in():
                     v = np.where(s, par["v_reset"], v)
                 spikes[p.name][t] = s
                 trace[t] = v
-            p._v, p._v_end = trace, v.astype(np.float32)
+            # recordings pile up until net.reset() (as the examples' comments say), and the
+            # state carries over (what a missing reset would do to a closed loop)
+            p._v = trace if p._v is None else np.concatenate([p._v, trace])
+            p._v_end = v.astype(np.float32)
 
     snn.Population, snn.Projection, snn.Network = Population, Projection, Network
     hardware.SpiNNaker2Chip = SpiNNaker2Chip
@@ -236,7 +240,7 @@ def test_the_boards_q_values_are_compared_with_the_emulators(stand_in, monkeypat
         pol.act(obs)
     pol.run_batch(CARTPOLE_LIKE_OBS[:3])
     assert pol.board_check.to_dict() == {"actions": 7, "differing_actions": 0,
-                                         "max_abs_dq": 0.0}
+                                         "max_abs_dq": 0.0, "differs": False}
     assert SpikingPolicy(net, rate_encoder()).board_check is None  # the emulator alone
     shipped = Path(__file__).resolve().parents[1] / "config" / "artifacts" / "cartpole"
     argv = ["eval", str(shipped), "--backend", "spinnaker2", "--board-ip", "10.0.0.9",

@@ -50,15 +50,13 @@ DEFAULT_DROP = (0.1, 0.25)
 DEFAULT_PHYSICS: dict[str, dict[str, tuple[float, ...]]] = {
     "CartPole-v1": {"length": (0.3, 0.75), "masspole": (0.05, 0.2), "masscart": (0.5, 2.0),
                     "force_mag": (7.0, 13.0)},
-    # the same env with a 200-step limit (an artifact for it ran no physics shift: an
-    # outsider)
-    "CartPole-v0": {"length": (0.3, 0.75), "masspole": (0.05, 0.2), "masscart": (0.5, 2.0),
-                    "force_mag": (7.0, 13.0)},
     "Acrobot-v1": {"link_mass_1": (0.8, 1.2), "link_mass_2": (0.8, 1.2),
                    "link_length_1": (0.9, 1.1), "link_length_2": (0.9, 1.1)},
     "neuroq/DVSPanTrackingPooled-v0": {"noise_rate_hz": (1.0, 5.0)},
     "neuroq/DiffDriveNav-v0": {"speed_scale": (0.7, 1.2), "lidar_noise": (2.0, 4.0)},
 }
+# the same env with a 200-step limit (an artifact for it ran no physics shift: an outsider)
+DEFAULT_PHYSICS["CartPole-v0"] = DEFAULT_PHYSICS["CartPole-v1"]
 #: Observation delay (steps) tried on event-camera envs: events one control period late.
 DEFAULT_EVENT_LATENCY = (1,)
 NETWORKS = ("snn", "float", "int8")

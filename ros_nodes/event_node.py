@@ -67,11 +67,11 @@ it, when it fell behind, is not acted on; 0: every period is; needs reception ti
 Fast DDS gives, and batch_ms > 0), max_jump_ms (float, 1000: a packet that moves camera
 time this much further ahead than the host's clock moved is skipped as garbage, counted in
 time_jumps, unless the next packet holding a time word confirms the jump; 0: no guard;
-`neuroq.deploy.events.jumps`), roi_x and roi_y (int, -1: the artifact's sensor is the
-camera's pixels (roi_x, roi_y) to (roi_x + width - 1, roi_y + height - 1), a window the
-camera's hardware region of interest keeps in sensor coordinates; events outside it count
-as out_of_sensor; -1, both: the camera's sensor is the artifact's), diagnostics_period_s
-(float), latency_window (int).
+`neuroq.deploy.events.jumps`), roi_x and roi_y (int, both -1 by default: the camera's
+sensor is the artifact's; set, the artifact's sensor is the camera's pixels (roi_x, roi_y)
+to (roi_x + width - 1, roi_y + height - 1), a window the camera's hardware region of
+interest keeps in sensor coordinates, and events outside it count as out_of_sensor),
+diagnostics_period_s (float), latency_window (int).
 """
 
 from __future__ import annotations
@@ -602,8 +602,14 @@ class EventPolicyNode(Node):
             self._restart_log.warning(  # the new stream's time, as the camera sent it
                 f"camera time went back from {before} us to {now_at}: treating it as a "
                 "camera restart")
+        if events.size:  # camera time from every decoded event, the window's or not (a
+            # mono stream's only clock: its events; review)
+            self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
         if self._roi is not None:  # the window's coordinates; left of or above it: outside
-            events = crop_window(events, *self._roi, stats)
+            events, outside = crop_window(events, *self._roi)
+            if outside:  # counted as the decoder counts those right of or below it
+                stats.events -= outside
+                stats.out_of_sensor += outside
         self.decode_stats.add(stats)
         if stats.skipped:
             why = (f" (time_jumps: moved camera time more than {self._jumps.max_jump_us / 1e3:g}"
@@ -612,7 +618,6 @@ class EventPolicyNode(Node):
             self._log.warning(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}{why}"
                               f"{skip_details(msgs, stats)}")
         if events.size:
-            self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
             self.windower.add(events)
         now = max(self._last_event_us, t_words)
         before, skipped_before = self._camera_us, self.windower.counters.skipped_periods

@@ -869,3 +869,21 @@ def test_a_window_that_cannot_be_is_refused(artifact, params, fragment):
         return
     with spinning(_event_node(artifact, **params)) as (node,):
         assert not node.active and fragment in node.refusal
+
+
+def test_events_outside_the_window_still_move_camera_time(artifact):
+    """A mono stream's only clock is its events: those left of or above the window were
+    dropped before their time was read, so a quiet window waited for its own next event to
+    close a period (review). They count as out_of_sensor and still move camera time."""
+    x0, y0 = 100, 50
+    inside = make_events([x0 + 3, x0 + 4], [y0 + 5, y0 + 6], [1000, 2000], [1, 0])
+    outside = make_events([5], [5], [20_001], [1])  # left of and above the window
+    with spinning(_event_node(artifact, roi_x=x0, roi_y=y0)) as (node,):
+        assert node.active, node.refusal
+        for seq, ev in enumerate((inside, outside)):
+            data, time_base = encode_packet("mono", ev)
+            node.handle_packets([_packet(seq, data, encoding="mono", width=640, height=480,
+                                         time_base=time_base)])
+        s = node.stats()
+        assert s["events"] == 2 and s["out_of_sensor"] == 1, s
+        assert s["actions"] == 2, s  # periods 0 and 1 closed by the outside event's time

@@ -322,7 +322,7 @@ def test_skip_details_name_what_the_skipped_packets_declared():
     assert "'evt_3.0'" in details and details.count("evt_3.0") == 1  # each named once
     assert "'xxxx" in details and "x" * 50 not in details  # cut to 40 characters
     assert "'evt3' and 'mono'" in details
-    assert "1 evt3 packets flagged is_bigendian" in details
+    assert "1 evt3 packet flagged is_bigendian" in details
     assert skip_details(packets[4:], DecodeStats()) == ""
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, counted
 from neuroq.deploy.events.evt3_decoders import make_evt3_decoder
 from neuroq.deploy.events.evt3_encode import encode_evt3, sort_events
 from neuroq.deploy.events.evt3_numpy import count_corrupt_words
@@ -117,13 +117,14 @@ def skip_details(packets, stats: DecodeStats) -> str:
                 if shown not in unknown:
                     unknown.append(shown)
         parts.append(f"encoding {', '.join(unknown)} received; this node reads "
-                     f"{' and '.join(map(repr, ENCODINGS))} (any case)")
+                     f"{' and '.join(map(repr, ENCODINGS))} (any case, spaces around "
+                     "ignored)")
     if stats.bad_payload:
         big = sum(1 for packet in packets
                   if is_evt3_encoding(packet_fields(packet)[0]) and packet_fields(packet)[3])
         if big:
-            parts.append(f"{big} evt3 packets flagged is_bigendian: EVT 3.0 is little endian "
-                         "by definition, so the flag or the payload is wrong")
+            parts.append(f"{counted(big, 'evt3 packet')} flagged is_bigendian: EVT 3.0 is "
+                         "little endian by definition, so the flag or the payload is wrong")
     return "".join(f"; {part}" for part in parts)
 
 

@@ -19,7 +19,8 @@ class DecodeStats:
     corrupt_words: EVT 3.0 words of an undefined type (skipped).
     missing_state: events whose word came before the state it needs (no TIME_HIGH, ADDR_Y or
         VECT_BASE_X seen yet in this stream), skipped.
-    out_of_sensor: events with x >= width or y >= height, skipped.
+    out_of_sensor: events with x >= width or y >= height, skipped (the event node adds
+        those left of or above its roi_x, roi_y window: `stream.crop_window`).
     time_backwards: events earlier than an event already returned in this stream, skipped.
     unknown_encoding: packets whose encoding string is not one of `ENCODINGS`, skipped whole.
     bad_payload: packets whose data is not bytes-like, or whose sensor size is invalid, or

@@ -62,26 +62,22 @@ def stale_prefix(received_ns: list[int], cutoff_ns: int) -> int:
     return last + 1
 
 
-def crop_window(events: EventColumns, x0: int, y0: int, stats: Any) -> EventColumns:
-    """The events inside the window that starts at camera pixel (x0, y0), in the window's
-    own coordinates (x - x0, y - y0); those left or above it are counted in `stats`
-    (a DecodeStats) as out_of_sensor and taken off its events. The decoder already skipped
-    those right of or below it (it decodes against x0 + width by y0 + height). For a camera
-    whose region of interest keeps sensor coordinates (Prophesee's hardware ROI): an
-    outsider's centred 32x32 ROI on a 1280x720 sensor had every event out_of_sensor and the
-    node acting on nothing."""
+def crop_window(events: EventColumns, x0: int, y0: int) -> tuple[EventColumns, int]:
+    """(the events inside the window that starts at camera pixel (x0, y0), in the window's
+    own coordinates (x - x0, y - y0); how many were left of or above it). The decoder
+    already skipped those right of or below it (it decodes against x0 + width by y0 +
+    height); the caller counts these as out_of_sensor too. For a camera whose region of
+    interest keeps sensor coordinates (Prophesee's hardware ROI): an outsider's centred
+    32x32 ROI on a 1280x720 sensor had every event out_of_sensor and the node acting on
+    nothing."""
     if not events.size or (x0 == 0 and y0 == 0):
-        return events
-    x, y = events.x, events.y
+        return events, 0
+    x, y, t, p = events.x, events.y, events.t, events.p
     keep = (x >= x0) & (y >= y0)
-    inside = int(np.count_nonzero(keep))
-    if inside < events.size:
-        stats.out_of_sensor += events.size - inside
-        stats.events -= events.size - inside
-        x, y, t, p = x[keep], y[keep], events.t[keep], events.p[keep]
-    else:
-        t, p = events.t, events.p
-    return EventColumns((x - x0).astype(np.uint16), (y - y0).astype(np.uint16), t, p)
+    outside = events.size - int(np.count_nonzero(keep))
+    if outside:
+        x, y, t, p = x[keep], y[keep], t[keep], p[keep]
+    return EventColumns((x - x0).astype(np.uint16), (y - y0).astype(np.uint16), t, p), outside
 
 
 def evt3_time_us(decoder) -> int:

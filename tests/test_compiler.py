@@ -31,7 +31,7 @@ def test_populations_projections_and_placement_of_a_64_256_256_2_network():
     assert names == ["input", "fc0", "fc1", "fc2"]
     assert [p.neuron_model for p in prog.populations] == [
         "spike_list", "lif_no_delay", "lif_no_delay", "lif_no_delay"]
-    assert prog.populations[-1].record == ("v",)  # the record name public py-spinnaker2 examples use
+    assert prog.populations[-1].record == ("v",)  # as public py-spinnaker2 examples record
     assert all(p.record == () for p in prog.populations[:-1])
     out = prog.populations[-1].params
     assert np.all(out["threshold"] == NEVER_FIRE_THRESHOLD)

@@ -789,7 +789,7 @@ def test_a_verdict_over_few_episodes_says_so_and_the_total_ratio_is_mostly_t():
 
 def test_a_float_dqn_the_manifest_names_but_the_artifact_lacks_is_said(tmp_path):
     """A float_dqn.npz deleted from a copied artifact gave "plain_conversion: not made" and
-    nothing more (an outsider); a truncated one is refused (its SHA-256)."""
+    nothing more (an outsider). (A truncated one is refused by its SHA-256: tested above.)"""
     import shutil
 
     from neuroq.agents.energy.runs import find_float_dqn

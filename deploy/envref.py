@@ -100,6 +100,8 @@ def resolve(ref: str) -> Any:
                           "not an environment class or factory")
     if inspect.isclass(entry) and not issubclass(entry, gym.Env):
         raise NeuroqError(f"cannot make environment {ref!r}: {name} is not a gymnasium.Env")
-    if not callable(entry):
+    # a class or a Python function only: builtins:exit (a callable object) ended `neuroq
+    # eval` with status 0 and no word (an outsider)
+    if not (inspect.isclass(entry) or inspect.isfunction(entry)):
         raise NeuroqError(f"cannot make environment {ref!r}: {name} is not a class or function")
     return EnvSpec(id=ref, entry_point=entry, max_episode_steps=CLASS_MAX_EPISODE_STEPS)

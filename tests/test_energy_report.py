@@ -826,3 +826,33 @@ def test_a_reason_with_a_bar_or_a_line_break_keeps_the_table_whole():
 
     table = _md_table(["a", "b"], [["x | y", "line\nbreak"]])
     assert table.splitlines()[2] == "| x \\| y | line break |"
+
+
+def test_the_same_interrupt_delivered_twice_does_not_cut_the_cleanup(tmp_path, monkeypatch):
+    """coreutils `timeout` delivers a Ctrl-C to the command and again to its group: the
+    second one cut the removal of the half-written folder short (an outsider: 1 of 29 runs
+    kept a folder holding one plot)."""
+    import os
+    import shutil
+    import signal
+
+    import neuroq.agents.energy as energy
+    from neuroq.agents.energy import render, report
+
+    monkeypatch.setattr(report, "build_report", lambda cfg: Report({}, {"env_id": "X-v0"}))
+
+    def interrupted(rep, run_dir, tensorboard=True):
+        (Path(run_dir) / "energy_per_action.png").write_bytes(b"png")
+        raise KeyboardInterrupt
+
+    removing = shutil.rmtree
+
+    def rmtree_hit_again(path, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the duplicate, while the folder goes
+        removing(path, *args, **kwargs)
+
+    monkeypatch.setattr(render, "write_report", interrupted)
+    monkeypatch.setattr(shutil, "rmtree", rmtree_hit_again)
+    with pytest.raises(KeyboardInterrupt):
+        energy.energy_report("art", str(tmp_path / "out"))
+    assert not list((tmp_path / "out").rglob("energy-*")), list((tmp_path / "out").rglob("*"))

@@ -144,3 +144,6 @@ def test_a_builtin_named_as_the_env_is_refused_before_it_is_called():
     outsider): a builtin makes no env (os:getpid here, harmless to call)."""
     with pytest.raises(NeuroqError, match="os:getpid.*builtin function"):
         make_env("os:getpid")
+    # a callable object that is no function: builtins:exit ended eval with status 0
+    with pytest.raises(NeuroqError, match="builtins:exit.*not a class or function"):
+        make_env("builtins:exit")

@@ -31,7 +31,12 @@ def energy_report(artifact: str, out_root: str = "runs", tensorboard: bool = Tru
     except BaseException:  # a Ctrl-C or a full disk while writing: no half-written report
         import shutil  # (an outsider's interrupt left an empty energy-<time> folder)
 
-        shutil.rmtree(run_dir, ignore_errors=True)
+        from neuroq.agents.runs import duplicate_interrupt_ignored
+
+        # the same Ctrl-C delivered again (coreutils timeout) cut the removal short: 1 of
+        # 29 of an outsider's runs kept a folder holding one plot
+        with duplicate_interrupt_ignored():
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
 

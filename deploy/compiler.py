@@ -32,6 +32,10 @@ from neuroq.deploy.neuron import Compare, Reset
 INPUT_POPULATION = "input"
 SPIKE_SOURCE_MODEL = "spike_list"
 LIF_MODEL = "lif_no_delay"
+#: what the output population records: its membrane voltage at every step ("v", the name
+#: every public py-spinnaker2 example and its NIR importer's docstring use), of which the last
+#: is read. It was "v_last" until stop 42, a name an outsider found in no public source.
+OUTPUT_RECORD = ("v",)
 #: threshold given to the non-spiking output population so that it never fires.
 NEVER_FIRE_THRESHOLD = float(np.finfo(np.float32).max)
 #: spikes of step t reach the next population in step t+1 (docs/chip.md, "Update rule").
@@ -189,7 +193,7 @@ def compile_program(
                 f"layer {layer.name} has a weight of -128: {LIF_MODEL} takes 8-bit weights in "
                 f"[-{w_max}, {w_max}] (limit max_weight_magnitude); re-export with "
                 "symmetric quantization")
-        record = () if layer.spiking else ("v",)
+        record = () if layer.spiking else OUTPUT_RECORD
         pops.append(Population(layer.name, layer.n_out, LIF_MODEL, _lif_params(layer),
                                layer.spiking, record))
         projs.append(Projection(pre, layer.name, layer.weight))

@@ -94,14 +94,15 @@ def resolve(ref: str) -> Any:
     if entry is None:
         raise NeuroqError(f"cannot make environment {ref!r}: module {module_name!r} has no "
                           f"class {name!r} and registers no env id {name!r}")
-    if inspect.isbuiltin(entry):  # os:system was called before anything refused it (an
-        # outsider): no builtin makes an env, and calling one is what a bad manifest wants
-        raise NeuroqError(f"cannot make environment {ref!r}: {name} is a builtin function, "
-                          "not an environment class or factory")
     if inspect.isclass(entry) and not issubclass(entry, gym.Env):
         raise NeuroqError(f"cannot make environment {ref!r}: {name} is not a gymnasium.Env")
-    # a class or a Python function only: builtins:exit (a callable object) ended `neuroq
-    # eval` with status 0 and no word (an outsider)
+    # a class or a Python function only, refused before it is called: os:system and
+    # builtins:exit (a callable object, which ended `neuroq eval` with status 0 and no
+    # word) were called (outsiders)
     if not (inspect.isclass(entry) or inspect.isfunction(entry)):
-        raise NeuroqError(f"cannot make environment {ref!r}: {name} is not a class or function")
+        what = ("is a builtin function" if inspect.isbuiltin(entry)
+                else f"is a callable {type(entry).__name__} object" if callable(entry)
+                else "is no class or function")
+        raise NeuroqError(f"cannot make environment {ref!r}: {name} {what}, not an "
+                          "environment class or factory")
     return EnvSpec(id=ref, entry_point=entry, max_episode_steps=CLASS_MAX_EPISODE_STEPS)

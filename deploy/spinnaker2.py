@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy.chip import constant
-from neuroq.deploy.compiler import INPUT_POPULATION, LIF_MODEL, SPIKE_SOURCE_MODEL, Program
+from neuroq.deploy.compiler import (
+    INPUT_POPULATION,
+    LIF_MODEL,
+    OUTPUT_RECORD,
+    SPIKE_SOURCE_MODEL,
+    Program,
+)
 from neuroq.deploy.errors import NeuroqError
 
 PY_SPINNAKER2_REPO = "https://gitlab.com/spinnaker2/py-spinnaker2"
@@ -43,10 +49,6 @@ INSTALL_HINT = (
 #: "Update rule"); with it a spike of step t arrives in step t+1, as neuroq.deploy.network
 #: assumes. To be confirmed on a board.
 CONNECTION_DELAY = 0
-#: what the output population records: its membrane voltage at every step ("v", the name
-#: every public example and the importer's docstring use), of which the last is read. The
-#: adapter recorded "v_last" until stop 42, a name an outsider found in no public source.
-OUTPUT_RECORD = ("v",)
 LIF_PARAM_NAMES = ("threshold", "alpha_decay", "i_offset", "v_init", "v_reset", "reset")
 
 

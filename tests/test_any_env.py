@@ -59,7 +59,7 @@ def test_env_references_make_the_users_envs():
     with pytest.raises(NeuroqError, match="already names its module"):
         with_package(f"{MODULE}:LineEnv", MODULE)
     for ref, message in [(f"{MODULE}:Nope", "has no class 'Nope'"),
-                         (f"{MODULE}:NOT_AN_ENV", "is not a class or function"),
+                         (f"{MODULE}:NOT_AN_ENV", "is no class or function"),
                          ("no_such_module_x:Env", "does not import"),
                          ("CartPol-v1", "did you mean CartPole-v1")]:
         with pytest.raises(NeuroqError, match=message):

@@ -145,5 +145,6 @@ def test_a_builtin_named_as_the_env_is_refused_before_it_is_called():
     with pytest.raises(NeuroqError, match="os:getpid.*builtin function"):
         make_env("os:getpid")
     # a callable object that is no function: builtins:exit ended eval with status 0
-    with pytest.raises(NeuroqError, match="builtins:exit.*not a class or function"):
+    with pytest.raises(NeuroqError, match="builtins:exit.*a callable Quitter object, not "
+                                          "an environment class or factory"):
         make_env("builtins:exit")

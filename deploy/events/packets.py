@@ -120,8 +120,8 @@ def skip_details(packets, stats: DecodeStats) -> str:
                      f"{' and '.join(map(repr, ENCODINGS))} (any case, spaces around "
                      "ignored)")
     if stats.bad_payload:
-        big = sum(1 for packet in packets
-                  if is_evt3_encoding(packet_fields(packet)[0]) and packet_fields(packet)[3])
+        big = sum(1 for enc, _, _, flagged in map(packet_fields, packets)
+                  if flagged and is_evt3_encoding(enc))
         if big:
             parts.append(f"{counted(big, 'evt3 packet')} flagged is_bigendian: EVT 3.0 is "
                          "little endian by definition, so the flag or the payload is wrong")

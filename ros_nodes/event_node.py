@@ -308,7 +308,7 @@ class EventPolicyNode(Node):
                     "3.0 has 11-bit coordinates)")
             # decoded against the window's far corner; crop_window takes the near side
             self._decoder_size = (x0 + encoder.width, y0 + encoder.height)
-            self.decoder = PacketDecoder(*self._decoder_size, self._evt3_decoder)
+            self.decoder = self._new_decoder()
         except Exception as exc:  # anything short of a working policy: refuse
             self.refusal = str(exc) if isinstance(exc, NeuroqError) else (
                 f"{type(exc).__name__}: {exc}")
@@ -388,6 +388,11 @@ class EventPolicyNode(Node):
 
         extra = {} if counters is None else {"counters": counters}
         return PeriodWindower(period_us, max_gap, collect=collect, **extra)
+
+    def _new_decoder(self) -> PacketDecoder:
+        """A fresh stream decoder (at start and after a camera restart), against the far
+        corner of the artifact's window on the camera (`crop_window` takes the near side)."""
+        return PacketDecoder(*self._decoder_size, self._evt3_decoder)
 
     def _load(self) -> Any:
         from neuroq.deploy.policy import load_policy
@@ -589,7 +594,7 @@ class EventPolicyNode(Node):
             # everything as "time going backwards" from now on
             c["camera_restarts"] += 1
             before = self._last_event_us
-            self.decoder = PacketDecoder(*self._decoder_size, self._evt3_decoder)
+            self.decoder = self._new_decoder()
             self.windower = self._windower(self.windower.max_gap_periods,
                                            self.windower.counters)
             self._last_event_us = -1

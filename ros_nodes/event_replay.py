@@ -356,8 +356,9 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     problems = skipped()
     if problems:
         warning(f"{p}: decoding {problems} (see DecodeStats in docs/events.md)")
-    if triggers():  # dropped without a word before (an outsider's 5)
-        warning(f"{p}: its {counted(triggers(), 'external trigger')} were not replayed: the "
+    n_triggers = triggers()
+    if n_triggers:  # dropped without a word before (an outsider's 5)
+        warning(f"{p}: its {counted(n_triggers, 'external trigger')} were not replayed: the "
                 "packets carry the file's events and time words only")
     if out.events == 0 and not out.stopped:
         warning(f"{p} holds no events: nothing was published")

@@ -229,6 +229,8 @@ def test_missing_counters_gpu_and_train_run_are_unavailable(bare_report):
     assert "[modeled]" in _row(md, "| SpiNNaker2 low (150 MHz, 0.5 V) | baseline")
     assert "[modeled]" in _row(md, "| SpiNNaker2 low")
     assert "simulated: no GPU" in md and "no finished train run" in md
+    assert ("**(d) SpiNNaker2 against the GPU measured here** - not compared: no GPU measured "
+            "here. The GPU row has no measured energy (simulated: no GPU)") in md
     assert "RAPL unavailable" in md
     for key in ("cpu.float_dqn.energy_j", "gpu.energy_j", "int8_ann.return_mean"):
         f = rep.get(key)
@@ -856,3 +858,87 @@ def test_the_same_interrupt_delivered_twice_does_not_cut_the_cleanup(tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         energy.energy_report("art", str(tmp_path / "out"))
     assert not list((tmp_path / "out").rglob("energy-*")), list((tmp_path / "out").rglob("*"))
+
+
+def _report_with_a_measured_gpu(gpu_j: float | None = 2.058e-3,
+                                provenance: str = "measured") -> Report:
+    """The shipped CartPole artifact's modeled figures and the H200's measured ones
+    (device run of 2026-11-28, run 1)."""
+    rep = Report({}, {"env_id": "CartPole-v1"})
+    for key, value, unit in (("spinnaker2.low.energy_dynamic_j", 3.08e-6, "J"),
+                             ("spinnaker2.low.energy_total_j", 945e-6, "J"),
+                             ("spinnaker2.low.energy_total_with_host_io_j", 5.65e-3, "J"),
+                             ("spinnaker2.low.chip_time_s", 4e-3, "s")):
+        rep.add(key, value, unit, "modeled", "chip", "src")
+    if provenance == "unavailable":
+        rep.unavailable("gpu.energy_j", "J", "GPU (float DQN)", "NVML sees no GPU")
+        return rep
+    on = "NVIDIA H200 (float DQN, torch CUDA, one observation per call)"
+    rep.add("gpu.latency_median_s", 158e-6, "s", provenance, on, "12362 single actions")
+    rep.add("gpu.energy_j", gpu_j, "J", provenance, on, "NVML")
+    rep.add("gpu.idle_power_w", 108.5, "W", provenance, on, "NVML")
+    return rep
+
+
+def test_the_chip_is_compared_with_a_measured_gpu_like_with_like():
+    """A measured GPU row (an H100, then an H200 lent to two sessions) stood in the table
+    beside the model, but the report compared the model with the published GTX 1650 figure
+    only: the chip's dynamic energy against the GPU's board-minus-idle energy, its
+    whole-chip total against the GPU's idle power over its latency plus that, were worked
+    out by hand in the docs."""
+    from neuroq.agents.energy.compare import compare_gpu
+
+    c = compare_gpu(_report_with_a_measured_gpu())
+    assert c["energy_ratio_dynamic_chip_to_gpu"] == pytest.approx(3.08e-6 / 2.058e-3)
+    gpu_total = 108.5 * 158e-6 + 2.058e-3
+    assert c["gpu_total_j"] == pytest.approx(gpu_total)
+    assert c["energy_ratio_total_chip_to_gpu"] == pytest.approx(945e-6 / gpu_total)
+    assert c["latency_ratio_chip_to_gpu"] == pytest.approx(4e-3 / 158e-6)
+    assert c["status"].startswith("SpiNNaker2 (modeled, low level) takes 668x less dynamic "
+                                  "energy than the float DQN on the GPU"), c["status"]
+    assert "20x less total energy than it" in c["status"], c["status"]
+    assert "3.4x less total energy than the GPU's" in c["text"]  # with host I/O
+    assert "25x the latency of the GPU" in c["text"] and "NVIDIA H200" in c["text"]
+    assert "The GPU's idle draw is 89% of its figure" in c["text"], c["text"]
+    # the chip losing is said the same way round
+    small = compare_gpu(_report_with_a_measured_gpu(gpu_j=1e-6))
+    assert "3.1x the dynamic energy of the float DQN on the GPU" in small["status"]
+
+
+@pytest.mark.parametrize("gpu_j, provenance, why", [
+    (None, "unavailable", "NVML sees no GPU"),
+    (2e-3, "published", "its figure is published"),
+    (0.0, "measured", "below what the counter resolves"),
+])
+def test_no_gpu_comparison_without_a_measured_gpu(gpu_j, provenance, why):
+    from neuroq.agents.energy.compare import compare_gpu
+
+    c = compare_gpu(_report_with_a_measured_gpu(gpu_j, provenance))
+    assert c["status"] == "not compared: no GPU measured here"
+    assert why in c["text"], c["text"]
+
+
+def test_a_measured_gpu_row_gets_its_comparison_in_the_report(tmp_path, monkeypatch):
+    """End to end with a stand-in NVML (idle 50 W, 60 W busy) and torch on the CPU: the
+    GPU's idle power is a figure of its own, and section 6 has comparison (d) built from
+    the same figures as the table."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
+    monkeypatch.setattr(em, "gpu_availability", lambda: em.Availability(True))
+    monkeypatch.setattr(em, "GPU_TORCH_DEVICE", "cpu")
+    monkeypatch.setattr(em, "GPU_MIN_ACTIONS", 200)
+    monkeypatch.setattr(em, "GPU_MIN_WINDOW_S", 0.2)
+    monkeypatch.setattr(em, "IDLE_WINDOW_S", 0.05)
+    rep = build_report(EnergyConfig(str(SHIPPED), episodes=1, max_steps=40,
+                                    latency_samples=10, sweep=(4,), sweep_episodes=1,
+                                    powercap_root=tmp_path / "none"), say=lambda m: None)
+    assert rep.value("gpu.idle_power_w") == 50.0
+    assert rep.get("gpu.idle_power_w").provenance == "measured"
+    d = rep.comparisons["measured_gpu"]
+    assert d["gpu"].startswith("Fake GPU") and d["gpu_idle_power_w"] == 50.0
+    assert d["energy_ratio_dynamic_chip_to_gpu"] == pytest.approx(
+        rep.value("spinnaker2.low.energy_dynamic_j") / rep.value("gpu.energy_j"))
+    md = write_report(rep, tmp_path / "out", tensorboard=False)["markdown"].read_text()
+    assert "**(d) SpiNNaker2 against the GPU measured here** - SpiNNaker2 (modeled" in md
+    assert "measured on Fake GPU" in md

@@ -17,10 +17,11 @@ report.md, report.json, PNG plots and TensorBoard scalars (tb/). Per action:
   NeuroBench   effective MACs and ACs, activation sparsity per layer, footprint, mean and
                worst-5 % return
 
-plus return against T (the network re-run at several T) and three comparisons: the published
+plus return against T (the network re-run at several T) and four comparisons: the published
 SpiNNaker2-vs-GTX-1650 factor, energy per action against a plain conversion of the same DQN
-(--baseline, else converted here), and the chip against the DQN and int8 ANN on this CPU,
-whichever way each goes (docs/energy.md). Figures that cannot be had here
+(--baseline, else converted here), the chip against the DQN and int8 ANN on this CPU, and
+the chip against the DQN on the GPU when one was measured, whichever way each goes
+(docs/energy.md). Figures that cannot be had here
 (no power counters, no GPU, no float DQN) are marked unavailable, never invented.
 
 example:

@@ -1,5 +1,6 @@
-"""The report's comparisons: the published SpiNNaker2-vs-GPU factor, and energy per action
-against a plain conversion of the same DQN (the baseline)."""
+"""The report's comparisons: (a) the published SpiNNaker2-vs-GPU factor, (b) energy per action
+against a plain conversion of the same DQN (the baseline), (c) the chip against the DQN and
+int8 ANN on this CPU, (d) the chip against the DQN on a GPU measured here."""
 
 from __future__ import annotations
 
@@ -162,10 +163,7 @@ def compare_cpu(rep: Report) -> dict[str, Any]:
         out[key.removeprefix("cpu.")] = {"energy_ratio_chip_to_cpu": energy,
                                          "latency_ratio_chip_to_cpu": latency,
                                          "cpu_energy": kind}
-        e_word = (f"{_factor(energy)}x the energy of" if energy >= 1
-                  else f"{_factor(1 / energy)}x less energy than")
-        t_word = (f"{_factor(latency)}x the latency of" if latency >= 1
-                  else f"{_factor(1 / latency)}x less latency than")
+        e_word, t_word = _more_or_less(energy, "energy"), _more_or_less(latency, "latency")
         parts.append(f"{e_word} {what}")
         lines.append(f"{e_word} {what} on this CPU ({cpu_j:.3g} J, {kind}) and {t_word} it "
                      f"({chip_s * 1e3:.3g} ms modeled on chip against {cpu_s * 1e6:.3g} us "
@@ -182,6 +180,66 @@ def compare_cpu(rep: Report) -> dict[str, Any]:
         "network this small leaves the chip mostly idle, so its static power over T time "
         "steps is nearly all of the total; the CPU runs one dense pass. The chip's dynamic "
         "energy alone is in section 2; no board was measured.")
+    return out
+
+
+def compare_gpu(rep: Report) -> dict[str, Any]:
+    """(d) the chip (modeled, low level) against the float DQN on the GPU measured here, like
+    with like: the chip's dynamic energy against the GPU's board energy minus its idle
+    power; the chip's whole-chip total (static power included) against the GPU board's
+    idle power over its median latency plus that dynamic energy (derived from measured
+    figures); its time on chip against the GPU's median latency. Made only where the GPU
+    row is measured: the report set a measured GPU row (H100, H200) beside the model and
+    compared the model with the published GTX 1650 figure alone. (a) keeps that one."""
+    gpu = rep.get("gpu.energy_j")
+    chip_dyn = rep.value("spinnaker2.low.energy_dynamic_j")
+    chip_tot = rep.value("spinnaker2.low.energy_total_j")
+    chip_s = rep.value("spinnaker2.low.chip_time_s")
+    if gpu is None or gpu.provenance != "measured" or not gpu.value:
+        why = ("no GPU figure" if gpu is None else gpu.source if gpu.value is None
+               else f"its figure is {gpu.provenance}" if gpu.provenance != "measured"
+               else "its energy above idle power is 0: below what the counter resolves")
+        return {"status": "not compared: no GPU measured here", "text": (
+            f"The GPU row has no measured energy ({why}); docs/energy.md says how to get "
+            "it on a machine with an NVIDIA GPU.")}
+    if chip_dyn is None or chip_tot is None or chip_s is None:
+        return {"status": "not compared: no modeled figure", "text": (
+            "The SpiNNaker2 model has no figure for this network (it does not fit the chip).")}
+    gpu_dyn, gpu_s = gpu.value, rep.value("gpu.latency_median_s")
+    idle_w = rep.value("gpu.idle_power_w")
+    out: dict[str, Any] = {"gpu": gpu.on, "gpu_dynamic_j": gpu_dyn, "gpu_latency_s": gpu_s,
+                           "gpu_idle_power_w": idle_w, "spinnaker2_dynamic_j": chip_dyn,
+                           "spinnaker2_total_j": chip_tot, "spinnaker2_chip_time_s": chip_s,
+                           "energy_ratio_dynamic_chip_to_gpu": chip_dyn / gpu_dyn}
+    dyn = _more_or_less(chip_dyn / gpu_dyn, "dynamic energy")
+    parts = [f"{dyn} the float DQN on the GPU"]
+    lines = [f"Dynamic energy per action: {chip_dyn:.3g} J modeled on the chip's busy PEs "
+             f"against {gpu_dyn:.3g} J measured on the GPU (board minus idle power): the "
+             f"chip takes {dyn} the GPU."]
+    if gpu_s and idle_w is not None:
+        gpu_tot = idle_w * gpu_s + gpu_dyn
+        hw = rep.value("spinnaker2.low.energy_total_with_host_io_j")
+        tot = _more_or_less(chip_tot / gpu_tot, "total energy")
+        out.update(gpu_total_j=gpu_tot, energy_ratio_total_chip_to_gpu=chip_tot / gpu_tot,
+                   latency_ratio_chip_to_gpu=chip_s / gpu_s)
+        parts.append(f"{tot} it, idle power counted on both sides")
+        lines.append(
+            f"With idle power: {chip_tot:.3g} J modeled for the whole chip (static power over "
+            f"{chip_s * 1e3:.3g} ms on chip) against {gpu_tot:.3g} J for the GPU board "
+            f"(derived: its idle {idle_w:.1f} W over its median latency of "
+            f"{gpu_s * 1e6:.3g} us, plus its dynamic energy): {tot} it"
+            + (f"; with the modeled host I/O of one hw.run per action the chip's figure is "
+               f"{hw:.3g} J, {_more_or_less(hw / gpu_tot, 'total energy')} the GPU's"
+               if hw else "") + ".")
+        lines.append(
+            f"Latency: {chip_s * 1e3:.3g} ms modeled on chip against {gpu_s * 1e6:.3g} us "
+            f"measured on the GPU end to end from Python (copy in, kernels, copy out): the chip "
+            f"takes {_more_or_less(chip_s / gpu_s, 'latency')} the GPU.")
+        lines.append(f"The GPU's idle draw is {idle_w * gpu_s / gpu_tot:.0%} of its figure "
+                     "(one observation per call leaves it mostly waiting).")
+    out["status"] = "SpiNNaker2 (modeled, low level) takes " + "; ".join(parts)
+    out["text"] = (" ".join(lines) + " The chip's figures are modeled (no board was "
+                   f"measured), the GPU's measured on {gpu.on}.")
     return out
 
 
@@ -311,6 +369,13 @@ def compare_baseline(rep: Report, run: SnnRun, base: SnnRun | None, base_path: s
 def _factor(ratio: float) -> str:
     """A factor >= 1 as people write it: 4.3, 114, 3,660 (`.3g` wrote 3.66e+03: review)."""
     return f"{ratio:.2g}" if ratio < 10 else f"{ratio:,.0f}"
+
+
+def _more_or_less(ratio: float, what: str) -> str:
+    """A ratio chip / other as "4.3x the energy of" or "2x less energy than", whichever
+    way it goes."""
+    return (f"{_factor(ratio)}x the {what} of" if ratio >= 1
+            else f"{_factor(1 / ratio)}x less {what} than")
 
 
 def _times(ratio: float | None) -> str:

@@ -271,6 +271,9 @@ def add_gpu(rep: Report, cfg: EnergyConfig, mlp: Any, obs: np.ndarray) -> None:
             rep.add("gpu.latency_median_s", np.median(g.latencies_s), "s", "measured", on,
                     f"{g.actions} single actions")
             rep.add("gpu.energy_j", g.energy_j, "J", "measured", on, src)
+            rep.add("gpu.idle_power_w", g.idle_power_w, "W", "measured", on,
+                    f"NVML power readings over {em.IDLE_WINDOW_S:g} s of sleep before the "
+                    "timed loop, CUDA context and network resident")
             rep.samples["latency/gpu"] = g.latencies_s
         except Exception as exc:  # noqa: BLE001 - driver/NVML failures must not end the report
             why = f"GPU measurement failed: {exc}"

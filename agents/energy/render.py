@@ -424,6 +424,9 @@ def render_markdown(rep: Report) -> str:
               *_search_lines(c["plain_conversion"].get("search") or []),
               *([f"**(c) SpiNNaker2 against this CPU** - {c['this_cpu']['status']}. "
                  f"{c['this_cpu']['text']}", ""] if "this_cpu" in c else []),
+              *([f"**(d) SpiNNaker2 against the GPU measured here** - "
+                 f"{c['measured_gpu']['status']}. {c['measured_gpu']['text']}", ""]
+                if "measured_gpu" in c else []),
               "## 7. Unavailable figures and why", ""]
     missing = [f for f in rep.figures if f.provenance == "unavailable"]
     lines += [f"- `{f.key}` ({f.on}): {f.source}" for f in missing] or ["- none"]

@@ -20,6 +20,7 @@ from neuroq.agents.energy.compare import (
     add_baseline,
     compare_baseline,
     compare_cpu,
+    compare_gpu,
     compare_published,
     load_baseline,
 )
@@ -206,6 +207,7 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
     rep.comparisons["plain_conversion"] = compare_baseline(rep, run, base, base_path, why_b)
     rep.comparisons["plain_conversion"]["search"] = rep.header.pop("baseline_search", [])
     rep.comparisons["this_cpu"] = compare_cpu(rep)  # (c), after (a) and (b)
+    rep.comparisons["measured_gpu"] = compare_gpu(rep)  # (d)
     return rep
 
 

@@ -373,10 +373,14 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
 
     from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
     from neuroq.deploy.artifact import save_artifact, sha256_file
+    from neuroq.deploy.seeds import check_episode_seeds
 
     s = settings
     if s.record_steps < 100:
         raise NeuroqError("--record-steps must be at least 100")
+    # the recording plays up to one episode per step, seeded seed + i: the message names
+    # --record-steps (it said "episodes", which `neuroq import` has no option for)
+    check_episode_seeds(s.seed, s.record_steps, "--record-steps")
     if s.eval_episodes < 1:
         raise NeuroqError("--eval-episodes must be at least 1")
     check_room("--eval-episodes", s.eval_episodes, "stage_eval")

@@ -497,6 +497,7 @@ def test_an_empty_artifact_path_is_an_error(tmp_path, capsys, monkeypatch, comma
     ["eval", SHIPPED, "--board-ip", "1.2.3.4"],
     ["eval", SHIPPED, "--backend", "reference", "--board-ip", "1.2.3.4"],
     ["deploy", SHIPPED, "--board-ip", "x"],
+    ["deploy", SHIPPED, "--backend", "emulator", "--board-ip", "x"],
 ])
 def test_board_ip_without_a_board_is_refused(tmp_path, capsys, monkeypatch, argv):
     """--board-ip was ignored on the emulator: a user thinking the board ran was not told."""
@@ -509,8 +510,10 @@ def test_board_ip_without_a_board_is_refused(tmp_path, capsys, monkeypatch, argv
 @pytest.mark.parametrize("argv,option", [
     (["eval", SHIPPED, "--backend", "spinnaker2"], "--backend"),
     (["deploy", SHIPPED, "--target", "spinnaker2"], "--target"),
-    # deploy takes --backend as eval does (it was "unrecognized arguments": an outsider)
-    (["deploy", SHIPPED, "--backend", "spinnaker2"], "--target"),
+    # deploy takes --backend as eval does (it was "unrecognized arguments": an outsider),
+    # and its error names --backend then (it named --target: a review)
+    (["deploy", SHIPPED, "--backend", "spinnaker2"], "--backend"),
+    (["deploy", SHIPPED, "--backend", "emulator", "--target", "spinnaker2"], "--target"),
 ])
 def test_the_board_backend_without_an_address_is_refused(tmp_path, capsys, monkeypatch, argv,
                                                           option):

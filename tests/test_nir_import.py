@@ -460,3 +460,19 @@ def test_a_timesteps_other_than_the_graphs_own_is_said(tmp_path, capsys, cartpol
         assert code == 0, err
         assert ("--timesteps 5 differs from the 4 steps the graph's metadata says" in err) \
             == said, err
+
+
+def test_a_seed_the_recording_would_run_past_names_record_steps(tmp_path, capsys,
+                                                                  cartpole_data):
+    """The recording plays up to one episode per step, seeded seed + i: past the largest
+    seed the message said "with episodes 1000", an option `neuroq import` does not have
+    (a review)."""
+    _, _, encoder = cartpole_data
+    g = _readout_graph(encoder.n_inputs, metadata={"timesteps": 4})
+    graph_path, enc_path = _write_inputs(tmp_path, g, encoder)
+    code = main(["import", str(graph_path), "--env", "CartPole-v1", "--encoder", str(enc_path),
+                 "--seed", "4294967000", "--record-steps", "1000",
+                 "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and "with --record-steps 1000 (episode i seeded seed + i)" in err, err
+    assert not (tmp_path / "runs").exists()

@@ -18,10 +18,20 @@ import argparse
 HELP = "compile an artifact for SpiNNaker2 (or its emulator) and show its placement"
 
 
+class _NamedChoice(argparse.Action):
+    """Stores the choice and the option's name as typed (--target or --backend), so that an
+    error names the option the user gave (it said --target to a user of --backend)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.target_option = option_string
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="deploy artifact folder (or its manifest.json)")
+    p.set_defaults(target_option="--target")
     p.add_argument("--target", "--backend", dest="target", default="emulator",
-                   choices=("emulator", "spinnaker2"),
+                   choices=("emulator", "spinnaker2"), action=_NamedChoice,
                    help="emulator (default) or a SpiNNaker2 board (--backend: the same, as "
                         "neuroq eval and the nodes' backend parameter name it)")
     p.add_argument("--board-ip", default=None,
@@ -39,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.deploy.compiler import compile_program, describe_limits
 
     art = load_artifact(args.artifact)
-    checks.board_ip(args.board_ip, "--target", args.target)
+    checks.board_ip(args.board_ip, args.target_option, args.target)
     prog = compile_program(art.network)
     net = art.network
     print(f"artifact {art.path}: {art.manifest.get('env_id')}, widths "

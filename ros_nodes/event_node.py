@@ -337,6 +337,7 @@ class EventPolicyNode(Node):
         self._sums = np.zeros(3)  # spikes, synaptic events, modeled energy (J)
         self._energy_known = False
         self._reported: dict[str, int] = {}  # PROBLEM_COUNTERS at the last diagnostics
+        self._skip_details = ""  # what the latest skipped packets declared (skip_details)
         self._recent: dict[str, int] = {}  # their growth since the WARN began
         self._warned_at = -WARN_HOLD_S  # monotonic s of the last growth
         self._log = ThrottledLog(self.get_logger())
@@ -620,8 +621,11 @@ class EventPolicyNode(Node):
             why = (f" (time_jumps: moved camera time more than {self._jumps.max_jump_us / 1e3:g}"
                    " ms further ahead than the host's clock, skipped as garbage: "
                    "max_jump_ms)") if stats.time_jumps else ""
+            details = skip_details(msgs, stats)
+            if details:  # for the diagnostics too (they named the counter alone: an outsider)
+                self._skip_details = details.removeprefix("; ")
             self._log.warning(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}{why}"
-                              f"{skip_details(msgs, stats)}")
+                              f"{details}")
         if events.size:
             self.windower.add(events)
         now = max(self._last_event_us, t_words)
@@ -747,6 +751,8 @@ class EventPolicyNode(Node):
             # a stream numbered from 0 (neuroq replay) that starts later lost its start here
             "first_seq": -1 if self._first_seq is None else self._first_seq,
         }
+        if self._skip_details:
+            values["last_skip_details"] = self._skip_details
         if len(self._act_s):  # fixed cost: a histogram, not a sort (deploy/latency.py)
             values["act_latency_median_ms"] = self._act_s.percentile(50) * 1e3
             values["act_latency_p99_ms"] = self._act_s.percentile(99) * 1e3
@@ -789,6 +795,9 @@ class EventPolicyNode(Node):
             level = LEVEL_WARN
             message = (f"bad input, lost data or late periods in the last {WARN_HOLD_S:g} s: "
                        + ", ".join(f"{name} +{n}" for name, n in self._recent.items()))
+            if values.get("last_skip_details") and {"unknown_encoding", "bad_payload"} & set(
+                    self._recent):  # which encoding came, which are read
+                message += f" (last: {values['last_skip_details']})"
         # two cameras on one events topic interleave their seq (lost, restarted: their
         # events mixed), two policies on one action topic drive one robot
         level, message = self._crowding.status(

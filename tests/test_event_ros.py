@@ -118,6 +118,12 @@ def test_bad_packets_are_counted_and_skipped_and_good_ones_still_act(artifact, d
         assert wait_until(lambda: any(
             d.status[0].level == b"\x01" and "corrupt_words" in d.status[0].message
             for _, d in probe.messages("/diagnostics")), 5.0)
+        # the message names the encoding that came and those read, not the counter alone
+        # (an outsider's "unknown_encoding +10"; the log line had the names)
+        assert any("unknown_encoding +1" in d.status[0].message
+                   and "encoding 'libcaer_cmp' received; this node reads" in
+                   d.status[0].message for _, d in probe.messages("/diagnostics"))
+        assert "'libcaer_cmp'" in node.stats()["last_skip_details"]
         # the event rate since the report before, beside the mean since the start: the
         # stream has ended, so a report with no event since the one before says 0 while
         # the mean does not (an outsider read the mean for the stream's rate)

@@ -52,7 +52,7 @@ from neuroq.agents.convert import (
     space_descriptions,
     spiking_act,
 )
-from neuroq.agents.nir_source import SourceNetwork, read_source, run_source
+from neuroq.agents.nir_source import SourceNetwork, read_source, run_source_traced
 from neuroq.deploy.artifact import plain
 from neuroq.deploy.encoders import Encoder, encoder_from_dict, with_silent_tail
 from neuroq.deploy.errors import (
@@ -142,13 +142,19 @@ class SourceTeacher:
     seed: int = 0
 
     def q(self, obs: np.ndarray) -> np.ndarray:
+        return self.q_traced(obs)[0]
+
+    def q_traced(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`q` and, per observation, whether a readout the graph has as a spiking node rose
+        above its threshold (`run_source_traced`)."""
         rng = np.random.default_rng(self.seed)
         obs = np.asarray(obs, np.float32)
-        return np.concatenate([
-            run_source(self.network, self.encoder.encode(obs[i:i + CHUNK], self.timesteps,
-                                                         rng=rng))
-            for i in range(0, len(obs), CHUNK)]) if len(obs) else \
-            np.zeros((0, self.network.n_actions), np.float32)
+        if not len(obs):
+            return np.zeros((0, self.network.n_actions), np.float32), np.zeros(0, bool)
+        parts = [run_source_traced(self.network, self.encoder.encode(
+            obs[i:i + CHUNK], self.timesteps, rng=rng)) for i in range(0, len(obs), CHUNK)]
+        return (np.concatenate([q for q, _ in parts]),
+                np.concatenate([c for _, c in parts]))
 
     def act(self, obs: np.ndarray, _infos: Any = None) -> np.ndarray:
         return self.q(obs).argmax(axis=1)
@@ -426,7 +432,18 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
         (run_dir / "config.yaml").write_text(yaml.safe_dump(plain(config), sort_keys=False))
         log(f"recording {s.record_steps} observations with the source network")
         obs = _record(teacher.act, env_id, s.record_steps, s.seed, src.n_actions)
-        q_src = teacher.q(obs)
+        q_src, crossed = teacher.q_traced(obs)
+        if crossed.any():  # the note above said "if"; the source's own run says how often
+            # (an outsider's snnTorch readout: agreement 1.0 against this reading, 927 of
+            # 1000 actions against snnTorch, which spikes and resets it)
+            last = src.layers[-1]
+            notes.append(
+                f"the readout {last.name!r} rose above its threshold "
+                f"({float(last.threshold.max()):g}) on {int(crossed.sum())} of {len(obs)} "
+                "recorded observations: if the source spikes and resets its readout, its "
+                "actions there are not those of this reading, and the agreement below does "
+                "not show it (export the readout without reset, or as a non-spiking LI node)")
+            warn(notes[-1])
         np.save(run_dir / OBS_FILE, obs)
         np.save(run_dir / TEACHER_Q_FILE, q_src)
         agree = float((chip_q(network, chip_encoder, obs, s.seed).argmax(1)

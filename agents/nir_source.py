@@ -50,6 +50,8 @@ NORSE_DT = 1e-3
 RESETS = tuple(RESET_BY_NAME)
 #: Relative tolerance when matching a tau/r ratio or a one-step delay to dt.
 DT_RTOL = 1e-3
+#: NIR node types that spike (a SourceLayer's node_type)
+SPIKING_NODE_TYPES = ("IF", "LIF", "CubaLIF")
 ACCEPTED = "Affine/Linear with IF, LIF, LI, I or CubaLIF (and one-step Delay nodes)"
 
 
@@ -155,8 +157,23 @@ def detect_convention(graph: Any, dt: float | None, where: str) -> tuple[str, fl
     if not any(isinstance(n, (nir.LIF, nir.LI, nir.CubaLIF)) for n in nodes):
         return "nir", float(dt or meta_dt or 1.0), []
     if _is_snntorch(nodes):
-        return "snntorch", SNNTORCH_DT, ["read as snnTorch's export (tau/r = 1e-4 s on every "
-                                         "LIF node)"]
+        # r = 1 with tau = 1e-4 s on every node fits Norse's export too (snnTorch's reading:
+        # beta 0 everywhere); an outsider's Norse network at dt 1e-3 with tau_mem_inv 10 was
+        # read as snnTorch's, its --dt dropped without a word: 516 of 1000 actions as Norse's
+        if not _is_norse(nodes, dt or NORSE_DT):
+            return "snntorch", SNNTORCH_DT, [
+                "read as snnTorch's export (tau/r = 1e-4 s on every LIF node)"
+                + (f"; --dt {dt:g} is not used: snnTorch's export fixes its step at "
+                   f"{SNNTORCH_DT:g} s" if dt is not None else "")]
+        if dt is None:
+            raise NeuroqError(
+                f"{where}: its LIF nodes fit both snnTorch's export (tau/r = 1e-4 s: beta 0 "
+                "on every node) and Norse's (r = 1, tau below dt): pass --source snntorch, or "
+                "--source norse with --dt <the source's time step>")
+        return "norse", dt, [
+            f"read as Norse's export (r = 1, tau written as dt x tau) with dt = {dt} s, as "
+            "--dt was given; its LIF nodes fit snnTorch's export too (beta 0 on every node): "
+            "--source snntorch reads it so"]
     if dt is None and meta_dt is not None:
         return "nir", meta_dt, [f"read with the graph's dt = {meta_dt}"]
     norse_dt = dt or NORSE_DT
@@ -183,6 +200,8 @@ def _decay_gain(node: Any, conv: str, dt: float, where: str) -> tuple[np.ndarray
         k = dt * dt / tau if conv == "norse" else dt / tau
         gain = np.where(np.isinf(tau) & np.isinf(r), 1.0, r * k)
     k = np.where(np.isinf(tau), 0.0, k)
+    # tau = dt is no memory (snnTorch's beta 0); float32 taus put dt/tau a hair above 1
+    k = np.where(np.isclose(k, 1.0, rtol=DT_RTOL, atol=0), 1.0, k)
     if np.any(np.isinf(tau) & np.isfinite(r)):
         raise NeuroqError(f"{where}: tau = inf with a finite r: its input gain r dt/tau is 0, "
                           "so it never integrates its input (a neuron without leak is an IF "
@@ -278,7 +297,7 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
                               f"imports sequential graphs of {ACCEPTED}")
         lw = f"{where}: node {nxt_name!r}"
         alpha, gain = _decay_gain(nxt, convention, dt, lw)
-        spiking = isinstance(nxt, (nir.IF, nir.LIF, nir.CubaLIF))
+        spiking = isinstance(nxt, (nir.IF, nir.LIF, nir.CubaLIF))  # SPIKING_NODE_TYPES
         n = w.shape[0]
         thr = _arr(nxt.v_threshold) if spiking else np.zeros(n)
         v_reset = _arr(nxt.v_reset) if spiking and nxt.v_reset is not None else np.zeros(n)
@@ -379,12 +398,24 @@ def _vec(x: np.ndarray, n: int) -> np.ndarray:
 def run_source(net: SourceNetwork, spikes: np.ndarray) -> np.ndarray:
     """Q-values (batch, n_actions): the readout membrane after T steps of `spikes` (T,
     batch, n_in), in the source's semantics (module docstring), times its q_scale; float32."""
+    return run_source_traced(net, spikes)[0]
+
+
+def run_source_traced(net: SourceNetwork, spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`run_source`'s Q-values and, per sample (batch,), whether the readout's membrane rose
+    above the readout's own threshold at any step: a spiking readout read as a membrane
+    (`read_source`'s note) that the source would have spiked and reset there. All False for
+    a readout with no finite threshold (LI, I)."""
     s_in = np.asarray(spikes).astype(np.float32)
     batch = s_in.shape[1]
     v = [np.zeros((batch, la.weight.shape[0]), np.float32) for la in net.layers]
     prev = [np.zeros((batch, la.weight.shape[1]), np.float32) for la in net.layers]
     delayed = net.reset_delay
     last = [np.zeros((batch, la.weight.shape[0]), np.float32) for la in net.layers]
+    # a readout the graph has as a spiking node (read as a membrane: `read_source`), or none
+    readout_thr = (net.layers[-1].threshold if net.layers[-1].node_type in SPIKING_NODE_TYPES
+                   else np.full(net.layers[-1].weight.shape[0], np.inf, np.float32))
+    crossed = np.zeros(batch, bool)
     for t in range(s_in.shape[0]):
         s = s_in[t]
         for k, la in enumerate(net.layers):
@@ -393,6 +424,7 @@ def run_source(net: SourceNetwork, spikes: np.ndarray) -> np.ndarray:
             x = src @ la.weight.T + la.bias
             v[k] = la.alpha * v[k] + la.gain * x
             if not la.spiking:
+                crossed |= np.any(v[k] > readout_thr, axis=1)  # the readout (only it)
                 continue
             if delayed:  # snnTorch's Leaky default: the last step's spikes subtract now
                 v[k] = v[k] - la.threshold * last[k]
@@ -404,4 +436,5 @@ def run_source(net: SourceNetwork, spikes: np.ndarray) -> np.ndarray:
                 v[k] = v[k] - la.threshold * s
             else:
                 v[k] = np.where(s > 0, la.v_reset, v[k])
-    return v[-1] if net.q_scale == 1.0 else v[-1] * np.float32(net.q_scale)
+    q = v[-1] if net.q_scale == 1.0 else v[-1] * np.float32(net.q_scale)
+    return q, crossed

@@ -247,9 +247,15 @@ def profile_graph(network: SpikingQNetwork, profile: str = "neuroq") -> Any:
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
+def _named(network: SpikingQNetwork, keep: Any) -> list[str]:
+    """The layers `keep(layer)` selects, by their name and the name of their node in the
+    graph (`profile_graph`: layer<k>); a warning named "fc0" alone, a name no node of the
+    graph has (an outsider)."""
+    return [f"{la.name} (node layer{k})" for k, la in enumerate(network.layers) if keep(la)]
+
+
 def _reset_gap(network: SpikingQNetwork, profile: str) -> list[str]:
-    sub = [la.name for la in network.layers
-           if la.spiking and la.params.reset is Reset.SUBTRACT]
+    sub = _named(network, lambda la: la.spiking and la.params.reset is Reset.SUBTRACT)
     if not sub:
         return []
     how = {
@@ -269,8 +275,8 @@ def _reset_gap(network: SpikingQNetwork, profile: str) -> list[str]:
 def _gaps(network: SpikingQNetwork, profile: str) -> list[str]:
     gaps = _reset_gap(network, profile)
     spiking = [la for la in network.layers if la.spiking]
-    nonzero = [la.name for la in spiking
-               if la.params.reset is Reset.TO_V_RESET and np.any(la.params.v_reset)]
+    nonzero = _named(network, lambda la: la.spiking and la.params.reset is Reset.TO_V_RESET
+                     and bool(np.any(la.params.v_reset)))
     if nonzero and profile in ("snntorch", "norse", "spinnaker2"):
         gaps.append(f"layers {', '.join(nonzero)} reset to v_reset != 0, which this reader "
                     "ignores (it resets to 0)")
@@ -283,7 +289,8 @@ def _gaps(network: SpikingQNetwork, profile: str) -> list[str]:
         if len(resets) > 1:
             gaps.append("layers reset differently; Norse's reset_method is one for the graph")
     if profile == "snntorch":
-        rows = [la.name for la in spiking if np.unique(la.params.threshold).size > 1]
+        rows = _named(network, lambda la: la.spiking
+                      and np.unique(la.params.threshold).size > 1)
         if rows:
             gaps.append(f"layers {', '.join(rows)} have per-neuron thresholds, which snnTorch "
                         "cannot import: their rows are scaled by 1/threshold (threshold 1); "

@@ -1,6 +1,7 @@
 """Artifact: NIR + manifest round trip, bit-identical reference runs, refusal of tampering."""
 
 import json
+import re
 
 import h5py
 import numpy as np
@@ -153,6 +154,9 @@ def test_graph_states_delays_comparison_and_what_nir_cannot_say(tmp_path):
     gap = g.metadata["not_expressed"]
     gap = gap.decode() if isinstance(gap, bytes) else gap
     assert "reset by subtracting the threshold" in gap
+    # the layers are named with their nodes (it said "fc0", a name no node has: an outsider)
+    named = re.findall(r"\(node (layer\d+)\)", gap)
+    assert named and all(name in g.nodes for name in named), gap
     m = json.loads((tmp_path / MANIFEST_FILE).read_text())
     assert m["format_version"] == 2 and m["neuron"]["not_expressed_in_nir"] == [gap]
 

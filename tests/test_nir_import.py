@@ -476,3 +476,55 @@ def test_a_seed_the_recording_would_run_past_names_record_steps(tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2 and "with --record-steps 1000 (episode i seeded seed + i)" in err, err
     assert not (tmp_path / "runs").exists()
+
+
+def _lif_of(tau, r, n=3):
+    return nir.LIF(tau=np.full(n, tau, np.float32), r=np.full(n, r, np.float32),
+                   v_leak=np.zeros(n, np.float32), v_threshold=np.ones(n, np.float32))
+
+
+def test_a_graph_that_fits_snntorch_and_norse_is_read_as_the_dt_given_says():
+    """r = 1 and tau = 1e-4 s on every LIF node is Norse's export of tau_mem_inv 10 at dt
+    1e-3 and snnTorch's of beta 0: an outsider's Norse network was read as snnTorch's, its
+    --dt dropped without a word (516 of 1000 actions as Norse's, agreement said 0.98)."""
+    g = _chain_graph(_lif_of(1e-4, 1.0))
+    with pytest.raises(NeuroqError, match=r"fit both snnTorch's export .*--source snntorch, "
+                                          r"or --source norse with --dt"):
+        read_source(g)
+    src, notes = read_source(g, dt=1e-3)
+    assert src.convention == "norse", notes
+    assert np.allclose(src.layers[0].alpha, 0.99)  # 1 - dt^2 / tau: tau_mem_inv 10 at 1 ms
+    assert any("as --dt was given" in n and "--source snntorch reads it so" in n
+               for n in notes), notes
+    src, _ = read_source(g, "snntorch")  # said outright: snnTorch's beta 0
+    assert src.convention == "snntorch" and np.allclose(src.layers[0].alpha, 0.0)
+    # a graph only snnTorch's export fits: its --dt unused, said
+    src, notes = read_source(_chain_graph(_lif_of(1e-3, 10.0)), dt=1e-3)
+    assert src.convention == "snntorch" and np.allclose(src.layers[0].alpha, 0.9)
+    assert any("--dt 0.001 is not used" in n for n in notes), notes
+
+
+@pytest.mark.parametrize("threshold, said", [(0.5, True), (np.finfo(np.float32).max, False)])
+def test_a_spiking_readout_that_crosses_its_threshold_is_counted(tmp_path, capsys,
+                                                                  cartpole_data, threshold,
+                                                                  said):
+    """A spiking readout is read as a membrane, "if the source's readout does spike ... the
+    agreement does not show it": an outsider's snnTorch readout crossed its threshold, the
+    agreement said 1.0 and 927 of 1000 actions matched snnTorch. neuroq runs the source, so
+    it counts the recorded observations where the readout rose above its threshold."""
+    _, _, encoder = cartpole_data
+    g = _readout_graph(encoder.n_inputs, metadata={"timesteps": SOURCE_T})
+    g.nodes["if"] = nir.IF(r=np.ones(2, np.float32),
+                           v_threshold=np.full(2, threshold, np.float32))
+    graph_path, enc_path = _write_inputs(tmp_path, g, encoder)
+    code = main(["import", str(graph_path), "--env", "CartPole-v1", "--encoder", str(enc_path),
+                 "--record-steps", "100", "--eval-episodes", "1",
+                 "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert ("the readout 'if' rose above its threshold (0.5) on " in err) == said, err
+    if said:
+        n = int(err.split("rose above its threshold (0.5) on ")[1].split(" of ")[0])
+        assert 0 < n <= 100
+        result = json.loads(next((tmp_path / "runs").rglob("result.json")).read_text())
+        assert any("rose above its threshold" in note for note in result["notes"])

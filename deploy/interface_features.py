@@ -45,6 +45,8 @@ FEATURE_DROP_REASONS = (REASON_WRONG_FRAME, REASON_BAD_SCAN, REASON_BAD_QUATERNI
 #: ROS 2 (measured: 6 of 18 sectors of a DiffDriveNav reading moved, by up to 0.079 m).
 #: A quarter beam is far above that rounding and below any beam that is off the boundary.
 SECTOR_EDGE_BEAMS = 0.25
+#: Beams a scan may hold more or fewer than its angles say (`check_scan_span`).
+SCAN_BEAMS_TOLERANCE = 1
 
 
 def wrap_angle(a: float) -> float:
@@ -173,6 +175,28 @@ def sector_index(n_beams: int, angle_min: float, angle_increment: float, sectors
     return idx
 
 
+def check_scan_span(f: Feature, n_beams: int, angle_min: float, angle_max: Any,
+                    inc: float) -> None:
+    """MalformedInput (bad_scan) where the scan's own angles say another number of beams
+    than it holds: angle_min to angle_max at angle_increment is (angle_max - angle_min) /
+    angle_increment + 1 beams (REP-style drivers), one more or fewer tolerated (drivers
+    differ on whether a 360-degree scan repeats its first angle). A truncated scan read as
+    beams from angle_min on left every sector past its end "no return": an outsider's 7 of
+    360 beams read 17 of 18 sectors as free at 3.5 m, with no drop and no word. Skipped
+    where the reading has no angle_max (a plain dict, not a LaserScan)."""
+    if angle_max is None:
+        return
+    span = (float(angle_max) - angle_min) / inc
+    if not math.isfinite(span) or abs(n_beams - (round(span) + 1)) > SCAN_BEAMS_TOLERANCE:
+        raise MalformedInput(
+            REASON_BAD_SCAN,
+            f"{f.name}: {n_beams} ranges, but angle_min {angle_min:g} to angle_max "
+            f"{float(angle_max):g} rad at angle_increment {inc:g} is "
+            + (f"{round(span) + 1} beams" if math.isfinite(span) else "no number of beams")
+            + " (a truncated or padded scan, or angle_max not set: angle_max = angle_min + "
+            "(n - 1) angle_increment)")
+
+
 def laser_sectors(f: Feature, data: Mapping[str, Any]) -> np.ndarray:
     o = f.options
     lo, hi = np.float32(o["range_min"]), np.float32(o["range_max"])
@@ -182,6 +206,7 @@ def laser_sectors(f: Feature, data: Mapping[str, Any]) -> np.ndarray:
             float(data["angle_min"])):
         raise MalformedInput(REASON_BAD_SCAN, f"{f.name}: a scan of {r.size} beams, "
                              f"angle_increment {inc}")
+    check_scan_span(f, r.size, float(data["angle_min"]), data.get("angle_max"), inc)
     msg_lo, msg_hi = float(data["range_min"]), float(data["range_max"])
     too_close = np.isneginf(r)
     nan = np.isnan(r)

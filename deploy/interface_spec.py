@@ -24,8 +24,8 @@ XYZ = ("x", "y", "z")
 QUAT = ("x", "y", "z", "w")
 SOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "sensor_msgs/JointState": ("name", "position", "velocity", "effort"),
-    "sensor_msgs/LaserScan": ("angle_min", "angle_increment", "range_min", "range_max",
-                              "ranges"),
+    "sensor_msgs/LaserScan": ("angle_min", "angle_max", "angle_increment", "range_min",
+                              "range_max", "ranges"),
     "nav_msgs/Odometry": ("header.frame_id",
                           *(f"pose.pose.position.{a}" for a in XYZ),
                           *(f"pose.pose.orientation.{a}" for a in QUAT),

@@ -195,6 +195,28 @@ def test_a_scan_that_cannot_be_binned_is_dropped():
         i.observe({"scan": {**scan(np.ones(8)), "angle_increment": 0.0}})
 
 
+def test_a_scan_whose_angles_say_another_number_of_beams_is_dropped():
+    """A 360-degree scan (angle_min -pi to angle_max 179 degrees at 1 degree) holding 7
+    ranges was read as beams from angle_min on: an outsider's wall at 0.3 m all round read
+    17 of 18 sectors as free at 3.5 m, no drop, no word. Now bad_scan; one beam more or
+    fewer than the angles say passes (drivers differ on a 360-degree scan's last angle)."""
+    i = laser_interface()
+    inc = math.radians(1.0)
+    full = {**scan(np.full(360, 0.3), angle_min=-math.pi, inc=inc),
+            "angle_max": math.radians(179.0)}
+    assert np.allclose(i.observe({"scan": full}), 0.3)
+    for n in (7, 1, 300, 362):
+        with pytest.raises(MalformedInput, match=rf"{n} ranges, but angle_min .* is 360 "
+                                                 r"beams") as exc:
+            i.observe({"scan": {**full, "ranges": np.full(n, 0.3, np.float32)}})
+        assert exc.value.reason == "bad_scan"
+    for n in (359, 361):
+        assert np.allclose(i.observe({"scan": {**full, "ranges": np.full(n, 0.3,
+                                                                         np.float32)}}), 0.3)
+    with pytest.raises(MalformedInput, match="angle_max not set"):  # a LaserScan's default 0
+        i.observe({"scan": {**full, "angle_max": 0.0}})
+
+
 @pytest.mark.parametrize("ranges", [np.full(360, np.nan), np.full(360, -1.0),
                                     np.full(360, 0.01),
                                     np.r_[np.full(180, np.nan), np.full(180, 0.0)]])

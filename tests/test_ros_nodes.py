@@ -915,7 +915,8 @@ def test_another_source_published_with_another_type_is_named_too():
         _wait_matched(scans)
 
         def named():
-            msg = LaserScan(angle_min=0.0, angle_increment=2 * np.pi / 360, range_min=0.12,
+            msg = LaserScan(angle_min=0.0, angle_max=2 * np.pi * 359 / 360,
+                            angle_increment=2 * np.pi / 360, range_min=0.12,
                             range_max=3.5, ranges=[2.0] * 360)
             msg.header.stamp = node.get_clock().now().to_msg()
             scans.publish(msg)

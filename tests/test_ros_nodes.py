@@ -997,3 +997,42 @@ def test_a_robot_speaking_float32_arrays_is_driven_end_to_end(tmp_path):
             got.append(float(probe.messages("effort32")[-1][1].data[0]))
     assert got == expected, (got, expected)
     assert len(set(expected)) == 2  # both actions seen
+
+
+def test_a_constant_lag_above_the_timeout_is_stale_after_a_few_actions():
+    """Readings 150 ms old under a 100 ms timeout were all commanded, each counted from its
+    arrival as an occasional late one, with status OK, while readings 80 ms old tripped the
+    watchdog between every two actions (an outsider). Late actions in a row are stale from
+    LATE_RUN_LIMIT on, until one comes in time; a single late one is still commanded."""
+    import rclpy
+    from rclpy.context import Context
+
+    from neuroq.deploy.control import LATE_RUN_LIMIT
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        node = ActuatorNode(context=context, parameter_overrides=[
+            Parameter("interface", value="cartpole"),
+            Parameter("watchdog_timeout_s", value=0.1)])
+
+        def act(age_s):
+            msg = Joy(buttons=[1])
+            stamp = node.get_clock().now().nanoseconds - int(age_s * 1e9)
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+            node._on_action(msg)
+
+        for _ in range(LATE_RUN_LIMIT - 1):
+            act(0.15)
+        assert (node.commands_sent, node.stale_actions) == (LATE_RUN_LIMIT - 1, 0)
+        for _ in range(3):
+            act(0.15)
+        assert (node.commands_sent, node.stale_actions) == (LATE_RUN_LIMIT - 1, 3)
+        level, message = node.status(periodic=True)
+        assert level == LEVEL_WARN and "3 stale actions not commanded" in message, message
+        act(0.01)  # in time: the run ends, and the next late one is commanded again
+        act(0.15)
+        assert (node.commands_sent, node.stale_actions) == (LATE_RUN_LIMIT + 1, 3)
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)

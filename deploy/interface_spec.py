@@ -183,6 +183,46 @@ def _mappings(items: Any, what: str, must: str, fail: Any) -> Iterator[tuple[str
         yield at, entry
 
 
+def topic_name_problem(topic: str) -> str | None:
+    """Why `topic` is not a ROS 2 topic name, None where it is one. rcl's rules: letters,
+    digits, '_', '/', '~' as the first character only ('~' or '~/...'), substitutions in
+    balanced braces; no '/' at the end, no '//', no token that starts with a digit. A name
+    rcl refuses raised from rclpy when the node made its publisher or subscription: a
+    traceback and status 1 where a bad interface file is one line and status 2 (an
+    outsider's '/mybot/base/drive cmd')."""
+    if not topic:
+        return "it is empty"
+    bad = sorted({c for c in topic if not (c.isascii() and (c.isalnum() or c in "_/~{}"))})
+    if bad:
+        return (f"it holds {', '.join(map(repr, bad))}: a topic name has letters, digits, "
+                "'_', '/', a leading '~' and substitutions in {} only")
+    if topic.endswith("/"):
+        return "it ends with '/'"
+    if "//" in topic:
+        return "it holds '//'"
+    if "~" in topic[1:] or (topic.startswith("~") and topic[1:2] not in ("", "/")):
+        return "'~' may only begin it, as '~' or '~/...'"
+    depth = 0
+    for c in topic:
+        depth += (c == "{") - (c == "}")
+        if depth not in (0, 1):
+            return "its braces are unbalanced"
+    if depth:
+        return "its braces are unbalanced"
+    digit = [t for t in topic.lstrip("~").split("/") if t[:1].isdigit()]
+    if digit:
+        return f"its part {digit[0]!r} starts with a digit"
+    return None
+
+
+def _check_topic(topic: Any, at: str, fail: Any) -> None:
+    if not isinstance(topic, str) or not topic:
+        fail(f"{at} must be a topic name")
+    problem = topic_name_problem(topic)
+    if problem:
+        fail(f"{at} {topic!r} is not a ROS 2 topic name: {problem}")
+
+
 def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
     out: list[Source] = []
     ageless: list[str] = []  # non-trigger sources read by features without max_age_s
@@ -196,8 +236,7 @@ def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
             fail(f"{at}.name must be an identifier, got {name!r}")
         if typ not in SOURCE_TYPES:
             fail(f"{at}.type {typ!r} is not one of {', '.join(SOURCE_TYPES)}")
-        if not isinstance(topic, str) or not topic:
-            fail(f"{at}.topic must be a topic name")
+        _check_topic(topic, f"{at}.topic", fail)
         trigger = s.get("trigger", False)
         if not isinstance(trigger, bool):
             fail(f"{at}.trigger must be true or false")
@@ -329,8 +368,7 @@ def _parse_command(c: Any, fail: Any) -> Command:
     typ, topic = c.get("type"), c.get("topic")
     if typ not in COMMAND_TYPES:
         fail(f"command.type {typ!r} is not one of {', '.join(COMMAND_TYPES)}")
-    if not isinstance(topic, str) or not topic:
-        fail("command.topic must be a topic name")
+    _check_topic(topic, "command.topic", fail)
     channels = c.get("channels")
     if not isinstance(channels, list) or not channels or not all(
             isinstance(x, str) and x for x in channels) or len(set(channels)) != len(channels):

@@ -586,3 +586,41 @@ def test_numbers_in_exponent_form_without_a_dot_are_numbers(tmp_path):
     path = tmp_path / "i.yaml"
     path.write_text(doc)
     assert "1e0" in doc and load_interface(path).command.limits.tolist() == [1.0]
+
+
+TOPIC_NAMES = ["/mybot/base/drive cmd", "/mybot/base/drive_cmd/", "9drive", "/a/9b", "a~",
+               "/a/{b", "/a/b}", "/ä", "/", "/a//b", "drive_cmd", "/mybot/base/drive_cmd",
+               "~/cmd", "~", "a__b", "_a", "{node}/cmd", "ns/cmd"]
+
+
+@pytest.mark.parametrize("topic", TOPIC_NAMES)
+def test_an_interface_topic_that_ros_refuses_is_refused_when_the_file_loads(tmp_path, topic):
+    """'/mybot/base/drive cmd' (and a trailing '/', a leading digit) loaded, then rclpy
+    refused it as the node made its publisher: a traceback and status 1 (an outsider). The
+    file's check follows rcl's rules; rclpy's own validation decides here."""
+    pytest.importorskip("rclpy")
+    from rclpy.exceptions import InvalidTopicNameException
+    from rclpy.expand_topic_name import expand_topic_name
+    from rclpy.validate_full_topic_name import validate_full_topic_name
+    from rclpy.validate_topic_name import validate_topic_name
+
+    try:
+        validate_topic_name(topic)
+        validate_full_topic_name(expand_topic_name(topic, "node", "/ns"))
+        ros_accepts = True
+    except (InvalidTopicNameException, ValueError):
+        ros_accepts = False
+    text = Path(shipped_interfaces()["cartpole"]).read_text()
+    for key in ("topic: joint_states", "topic: joint_commands"):
+        assert key in text, key
+        path = tmp_path / "i.yaml"
+        path.write_text(text.replace(key, f"topic: {yaml_str(topic)}", 1))
+        if ros_accepts:
+            load_interface(path)
+        else:
+            with pytest.raises(NeuroqError, match="is not a ROS 2 topic name: "):
+                load_interface(path)
+
+
+def yaml_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"

@@ -317,6 +317,14 @@ class PolicyNode(Node):
         self.get_logger().info(
             f"active: artifact {ascii(self._artifact)}, backend {self._backend}, interface "
             f"{shown(robot.name)}: {robot.n_observations} observation values from {sources}")
+        trigger = robot.trigger
+        if not has_header(message_class(trigger.type)):  # said once (an outsider's robot)
+            self.get_logger().warning(
+                f"the trigger source {trigger.name} ({trigger.type}) has no header: each "
+                "action is stamped when it is made, so the actuator cannot tell a stale, "
+                "repeated or future reading (its stale_actions and repeated-reading checks "
+                "do not apply; its watchdog still counts from each action's arrival). A "
+                "stamped trigger type (sensor_msgs/JointState, ...) keeps them")
         warn_failed_gate(self, getattr(self.policy, "manifest", None))
 
     def _load_and_check(self, loader: PolicyLoader, named: RobotInterface | None) -> Policy:

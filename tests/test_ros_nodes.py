@@ -1036,3 +1036,41 @@ def test_a_constant_lag_above_the_timeout_is_stale_after_a_few_actions():
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_policy_says_a_trigger_without_a_header_leaves_the_actuator_no_stamp(tmp_path):
+    """A Float32/64MultiArray trigger gives no stamp: the actuator's stale, repeated and
+    future-reading checks do not apply (an outsider's frozen driver, re-publishing the same
+    values at 100 Hz, was commanded 204 of 204 times without a word). Said at start."""
+    import yaml
+
+    from neuroq.deploy.interface import load_interface
+    from neuroq.ros_nodes.policy_node import PolicyNode
+
+    spec = load_interface("cartpole").to_dict()
+    spec["sources"] = [{"name": "joints", "type": "std_msgs/Float64MultiArray",
+                        "topic": "cart_state", "trigger": True}]
+    for k, feature in enumerate(spec["observation"]):
+        feature.pop("joint")
+        feature.update(field="data", index=k)
+    path = tmp_path / "cartpole_array.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    for interface, said_it in ((str(path), True), ("cartpole", False)):
+        said = _Said()
+
+        def policy(ctx, interface=interface, said=said):
+            PolicyNode.get_logger = lambda self: said
+            try:
+                return PolicyNode(lambda artifact, backend: StandInPolicy(), context=ctx,
+                                  parameter_overrides=[Parameter("artifact", value="x"),
+                                                       Parameter("interface", value=interface)])
+            finally:
+                del PolicyNode.get_logger
+
+        with spinning(policy) as (node,):
+            assert node.active
+        lines = [t for level, t in said.lines if "has no header" in t]
+        assert bool(lines) == said_it, said.lines
+        if said_it:
+            assert "trigger source joints (std_msgs/Float64MultiArray) has no header" in lines[0]
+            assert "stale_actions" in lines[0]

@@ -295,13 +295,24 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         teacher, teacher_name = _reexport_teacher(src, art.manifest["provenance"])
         if (teacher is None or not gate_episodes) and not force:
             origin = art.manifest["provenance"].get("finetune_run")
-            why = ("holds no reference to play it against (no float_dqn.npz, no import run)"
-                   if teacher is None else "--gate-episodes 0 would skip it")
+            # the advice fits the case: it named the finetune run of the shipped nav
+            # artifact, a path on our build machine, where the artifact's own float DQN
+            # could play the gate (an outsider)
+            if teacher is not None:
+                what = (f"--gate-episodes 0 would skip it: leave --gate-episodes at its "
+                        f"default (or above 0) to play it here against its {teacher_name}")
+            elif origin and Path(origin).is_dir():
+                what = ("it holds no reference to play it against (no float_dqn.npz, no "
+                        f"import run): export the finetune run it came from ({origin}), "
+                        "which plays the gate")
+            else:
+                what = ("it holds no reference to play it against (no float_dqn.npz, no "
+                        "import run): export the finetune run it came from"
+                        + (f" (its provenance names {origin}, not on this machine)"
+                           if origin else ""))
             raise NeuroqError(
                 f"{src} has not passed the export gate at {100 * gate:.0f} % "
-                f"({_gate_state(art.manifest)}) and {why}: export the finetune run it came "
-                f"from ({origin or 'runs/<env>/finetune-<id>/'}), which plays the gate, or "
-                f"{to_force}")
+                f"({_gate_state(art.manifest)}) and {what}; or {to_force}")
     else:
         teacher, teacher_name = _teacher(art.manifest["provenance"], reexport)
     run_dir = make_run_dir(out_root, art.manifest["env_id"], EXPORT_STAGE)

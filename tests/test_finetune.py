@@ -273,6 +273,9 @@ def test_re_export_records_the_shipped_interface_of_an_env_beyond_the_shipped_ro
     old = make_mountaincar_artifact(tmp_path / "old")
     assert "interface" not in load_artifact(old).manifest
     # it never passed a gate and holds no reference to play one: --force
+    with pytest.raises(NeuroqError, match="holds no reference to play it against .*export "
+                                          "the finetune run it came from.*; or "):
+        export(str(old), str(tmp_path / "runs"), eval_episodes=0)
     made = export(str(old), str(tmp_path / "runs"), eval_episodes=0, force=True)
     assert load_artifact(made.artifact).manifest["interface"]["name"] == "mountaincar"
     assert made.result["interface"] == "mountaincar"
@@ -496,8 +499,13 @@ def test_an_artifact_that_never_passed_the_gate_is_not_re_exported_past_it(tmp_p
     shutil.copytree(failed.artifact, copy)
     with pytest.raises(NeuroqError, match="export refused: the SNN's return"):
         export(str(copy), str(tmp_path / "d"), eval_episodes=0, gate=2.0, gate_episodes=3)
-    with pytest.raises(NeuroqError, match="--gate-episodes 0 would skip it"):
+    # the advice is to play the gate here, against the artifact's own float DQN (it named
+    # the finetune run the provenance names, a path of another machine: an outsider)
+    with pytest.raises(NeuroqError, match="--gate-episodes 0 would skip it: leave "
+                                          "--gate-episodes at its default .* to play it here "
+                                          "against") as exc:
         export(str(copy), str(tmp_path / "d"), eval_episodes=0, gate_episodes=0)
+    assert "finetune run" not in str(exc.value), exc.value
     # forced past it without playing: the failed gate stays failed (eval and nodes warn)
     kept_failed = export(str(copy), str(tmp_path / "f"), eval_episodes=0, gate_episodes=0,
                          force=True)

@@ -67,7 +67,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.deploy.control import ActionTable, MalformedInput
+from neuroq.deploy.control import REASON_WRONG_COUNT, ActionTable, MalformedInput
 from neuroq.deploy.errors import NeuroqError, load_yaml, read_text_file, yaml_problem
 from neuroq.deploy.interface_features import (
     FEATURE_DROP_REASONS,
@@ -168,6 +168,12 @@ class RobotInterface:
         Raises MalformedInput (reason wrong_count, wrong_names, not_finite, out_of_range,
         wrong_frame or bad_scan) when the reading must be dropped.
         """
+        for src in (s for s in self.sources if s.size is not None):  # a driver whose array
+            # layout changed: a longer array passed without a word (an outsider's)
+            data = readings.get(src.name, {}).get("data")
+            if data is not None and (n := len(data)) != src.size:
+                raise MalformedInput(REASON_WRONG_COUNT, f"{src.name}: data has {n} values, "
+                                     f"the interface's size is {src.size}")
         out = np.empty(self.n_observations, np.float32)
         k = 0
         for f in self.features:
@@ -265,7 +271,8 @@ class RobotInterface:
             **({"env_id": self.env_id} if self.env_id else {}),
             **({"description": self.description} if self.description else {}),
             "sources": [{"name": s.name, "type": s.type, "topic": s.topic,
-                         **({"trigger": True} if s.trigger else {"max_age_s": s.max_age_s})}
+                         **({"trigger": True} if s.trigger else {"max_age_s": s.max_age_s}),
+                         **({"size": s.size} if s.size is not None else {})}
                         for s in self.sources],
             "observation": [{"name": f.name, "source": f.source, "transform": f.transform,
                              "unit": f.unit, **dict(f.options),

@@ -87,6 +87,9 @@ class Source:
     topic: str
     trigger: bool = False
     max_age_s: float | None = None
+    #: an array source's number of values (ARRAY_TYPES only; None: any number that holds
+    #: the indices read): a message of another length is dropped (wrong_count)
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,7 @@ def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
     ageless: list[str] = []  # non-trigger sources read by features without max_age_s
     triggered_aged: list[str] = []  # trigger sources given a max_age_s
     for at, s in _mappings(items, "sources", "sources must be a non-empty list", fail):
-        unknown = set(s) - {"name", "type", "topic", "trigger", "max_age_s"}
+        unknown = set(s) - {"name", "type", "topic", "trigger", "max_age_s", "size"}
         if unknown:
             fail(f"{at}: unknown key(s) {sorted(unknown)}")
         name, typ, topic = s.get("name"), s.get("type"), s.get("topic")
@@ -250,7 +253,13 @@ def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
                  "no reading waits for it)")
         if trigger and age is not None:
             triggered_aged.append(at)
-        out.append(Source(name, typ, topic, trigger, None if age is None else float(age)))
+        size = s.get("size")
+        if size is not None and (typ not in ARRAY_TYPES or isinstance(size, bool)
+                                 or not isinstance(size, int) or size < 1):
+            fail(f"{at}.size must be an integer >= 1, for {' and '.join(ARRAY_TYPES)} only "
+                 f"(the array's number of values), got {size!r}")
+        out.append(Source(name, typ, topic, trigger, None if age is None else float(age),
+                          size))
     if len({s.name for s in out}) != len(out):
         fail("source names must be distinct")
     if sum(s.trigger for s in out) != 1:
@@ -327,6 +336,8 @@ def _check_options(t: str, o: dict[str, Any], src: Source, sources: dict[str, So
         if index is not None and (isinstance(index, bool) or not isinstance(index, int)
                                   or index < 0):
             fail(f"{at}.index must be an integer >= 0")
+        if index is not None and src.size is not None and index >= src.size:
+            fail(f"{at}.index {index} is past the end of source {src.name} (size {src.size})")
         for k in ("scale", "offset"):
             if k in o and not _number(o[k]):
                 fail(f"{at}.{k} must be a finite number")

@@ -624,3 +624,41 @@ def test_an_interface_topic_that_ros_refuses_is_refused_when_the_file_loads(tmp_
 
 def yaml_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
+
+
+def _array_interface(tmp_path, size=None, typ="std_msgs/Float32MultiArray"):
+    import yaml
+
+    spec = load_interface("cartpole").to_dict()
+    spec["sources"] = [{"name": "state", "type": typ, "topic": "rig/state_vec",
+                        "trigger": True, **({"size": size} if size is not None else {})}]
+    for k, feature in enumerate(spec["observation"]):
+        feature.pop("joint")
+        feature.update(source="state", field="data", index=k)
+    path = tmp_path / "rig.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_an_array_source_with_a_size_drops_arrays_of_another_length(tmp_path):
+    """An array source read at indices 0-3 took 5 values without a word (an outsider's rig
+    whose driver added a field), while 3 values were dropped. `size` states the length:
+    any other is dropped (wrong_count); without it, any array that holds the indices."""
+    state = {"data": np.array([0.01, 0.0, 0.02, 0.0, 9.0], np.float32)}
+    loose = load_interface(_array_interface(tmp_path))
+    assert loose.observe({"state": state}).shape == (4,)  # as before: any length
+    sized = load_interface(_array_interface(tmp_path, size=4))
+    assert sized.to_dict()["sources"][0]["size"] == 4
+    with pytest.raises(MalformedInput, match="state: data has 5 values, the interface's "
+                                             "size is 4") as exc:
+        sized.observe({"state": state})
+    assert exc.value.reason == "wrong_count"
+    assert sized.observe({"state": {"data": state["data"][:4]}}).shape == (4,)
+    for bad in (0, 2.5, True):
+        with pytest.raises(NeuroqError, match=r"sources\[0\].size must be an integer >= 1"):
+            load_interface(_array_interface(tmp_path, size=bad))
+    with pytest.raises(NeuroqError, match="for std_msgs/Float64MultiArray and "):
+        load_interface(_array_interface(tmp_path, size=4, typ="sensor_msgs/Imu"))
+    with pytest.raises(NeuroqError, match=r"index 3 is past the end of source state "
+                                          r"\(size 3\)"):
+        load_interface(_array_interface(tmp_path, size=3))

@@ -42,11 +42,19 @@ class Crowding:
         self._node = node
         self.crowded: dict[str, int] = {}
 
-    def check(self, topic: str, what: str) -> None:
-        """Count the publishers on `topic`; `what` names them in the warning ("policies
-        publish actions")."""
+    def check(self, topic: str, what: str, msg_type: str | None = None) -> None:
+        """Count the publishers on `topic` (of `msg_type` only, "sensor_msgs/LaserScan",
+        where given); `what` names them in the warning ("policies publish actions")."""
         # count_publishers applies the namespace but not remaps: the resolved name does
-        publishers = self._node.count_publishers(self._node.resolve_topic_name(topic))
+        name = self._node.resolve_topic_name(topic)
+        if msg_type is None:
+            publishers = self._node.count_publishers(name)
+        else:  # a publisher of another type is no second source of these readings: it
+            # was warned as one ("2 nodes publish the trigger readings") before the line
+            # that names its type (an outsider)
+            want = msg_type.replace("/msg/", "/")
+            publishers = sum(info.topic_type.replace("/msg/", "/") == want
+                             for info in self._node.get_publishers_info_by_topic(name))
         if publishers <= 1:
             self.crowded.pop(topic, None)
             return
@@ -56,13 +64,13 @@ class Crowding:
                 "one (two stacks in one namespace, or a remap onto another robot's topic?)")
         self.crowded[topic] = publishers
 
-    def status(self, checks: tuple[tuple[str, str], ...], values: dict[str, Any],
+    def status(self, checks: tuple[tuple[str, ...], ...], values: dict[str, Any],
                level: bytes, message: str) -> tuple[bytes, str]:
-        """`check` each (topic, what) of `checks`; where any is crowded, `values` gets
+        """`check` each (topic, what[, msg_type]) of `checks`; where any is crowded, `values` gets
         `crowded_topics` and an OK status becomes WARN naming them. Returns (level,
         message), unchanged otherwise (a worse status stays)."""
-        for topic, what in checks:
-            self.check(topic, what)
+        for check in checks:
+            self.check(*check)
         if not self.crowded:
             return level, message
         values["crowded_topics"] = self.describe()

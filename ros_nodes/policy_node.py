@@ -589,7 +589,8 @@ class PolicyNode(Node):
                     values["foreign_publishers"] = foreign
                     message += f": {foreign}"
         level, message = self._crowding.status(
-            ((self.robot.trigger.topic, "nodes publish the trigger readings"),
+            ((self.robot.trigger.topic, "nodes publish the trigger readings",
+              self.robot.trigger.type),
              (TOPIC_ACTION, "policies publish actions (this one among them)")),
             values, level, message)
         board = getattr(getattr(self, "policy", None), "board_check", None)

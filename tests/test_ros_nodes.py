@@ -849,8 +849,13 @@ def test_a_trigger_topic_published_with_another_type_is_named(monkeypatch):
     monkeypatch.setattr(PolicyNode, "get_logger", lambda self: Logger(real_logger(self)))
 
     def probe_factory(ctx):
+        from sensor_msgs.msg import JointState
+
         probe = Probe(ctx)
         probe.watch(DiagnosticArray, "/diagnostics", command_qos(100))
+        # a publisher of the right type beside it: the two are no "2 nodes publish the
+        # trigger readings" (that warning came first and pointed the wrong way: an outsider)
+        probe.create_publisher(JointState, "joint_states", sensor_qos(10))
         return probe
 
     def robot(ctx):  # another process's participant (one participant refuses two types)
@@ -884,6 +889,8 @@ def test_a_trigger_topic_published_with_another_type_is_named(monkeypatch):
         assert wait_until(lambda: naming() >= seen + 5, 5.0)  # five more periods
     foreign = [w for w in warnings if "messages of another type never arrive" in w]
     assert len(foreign) == 1, warnings  # one warning, not one per diagnostics period
+    assert not [w for w in warnings if "publish the trigger readings" in w], warnings
+    assert "crowded_topics" not in values, values
 
 
 def test_another_source_published_with_another_type_is_named_too():

@@ -54,6 +54,8 @@ FLOAT32_TYPES = ("std_msgs/Float32MultiArray",)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 COMMAND_TYPES = ("sensor_msgs/JointState", *ARRAY_TYPES,
                  "geometry_msgs/TwistStamped", "geometry_msgs/Twist")
+#: Command types with a header (a stamp and a frame_id).
+HEADER_COMMANDS = ("sensor_msgs/JointState", "geometry_msgs/TwistStamped")
 TRANSFORMS = ("field", "cos", "sin", "yaw", "laser_sectors", "goal_distance", "goal_bearing")
 #: Options each transform takes besides name, source, unit, limits, clip.
 OPTIONS = {"field": {"field", "joint", "index", "scale", "offset"},
@@ -356,8 +358,9 @@ def _check_options(t: str, o: dict[str, Any], src: Source, sources: dict[str, So
         lo, hi = o.get("range_min"), o.get("range_max")
         if not (_number(lo) and _number(hi) and 0 <= lo < hi):
             fail(f"{at}: range_min and range_max must be numbers with 0 <= min < max (m)")
-        if "first_sector_rad" in o and not _number(o["first_sector_rad"]):
-            fail(f"{at}.first_sector_rad must be a finite number")
+        if "first_sector_rad" in o and not (_number(o["first_sector_rad"]) and abs(
+                o["first_sector_rad"]) <= 2 * math.pi):
+            fail(f"{at}.first_sector_rad must be an angle in radians, -2 pi to 2 pi")
         if o.get("blind_sectors", BLIND_SECTORS[0]) not in BLIND_SECTORS:
             fail(f"{at}.blind_sectors must be one of {', '.join(BLIND_SECTORS)}, got "
                  f"{o['blind_sectors']!r}")
@@ -410,6 +413,9 @@ def _parse_command(c: Any, fail: Any) -> Command:
     frame = c.get("frame_id", "")
     if not isinstance(frame, str):
         fail("command.frame_id must be a string")
+    if frame and typ not in HEADER_COMMANDS:  # it was accepted and sent nowhere (an outsider)
+        fail(f"command.frame_id is for command types with a header "
+             f"({', '.join(HEADER_COMMANDS)}); {typ} has none")
     values = np.asarray(rows, np.float64)
     if typ in FLOAT32_TYPES:  # beyond float32 a value is sent as inf (the review)
         big = max(np.abs(values).max(), *(abs(float(x)) for x in (*limits, *safe)))

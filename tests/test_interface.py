@@ -662,3 +662,31 @@ def test_an_array_source_with_a_size_drops_arrays_of_another_length(tmp_path):
     with pytest.raises(NeuroqError, match=r"index 3 is past the end of source state "
                                           r"\(size 3\)"):
         load_interface(_array_interface(tmp_path, size=3))
+
+
+def test_a_frame_id_for_a_command_without_a_header_and_a_wild_sector_angle_are_refused(
+        tmp_path):
+    """An outsider's `frame_id:` on an unstamped geometry_msgs/Twist was accepted and sent
+    nowhere, and `first_sector_rad: 1e300` was accepted."""
+    text = Path(shipped_interfaces()["nav"]).read_text()
+    path = tmp_path / "i.yaml"
+    path.write_text(text.replace("type: geometry_msgs/TwistStamped", "type: geometry_msgs/Twist"))
+    with pytest.raises(NeuroqError, match=r"command.frame_id is for command types with a "
+                                          r"header .*; geometry_msgs/Twist has none"):
+        load_interface(path)
+    path.write_text(text.replace("  frame_id: base_link\n", "").replace(
+        "type: geometry_msgs/TwistStamped", "type: geometry_msgs/Twist"))
+    assert load_interface(path).command.type == "geometry_msgs/Twist"
+    import yaml
+
+    spec = load_interface("nav").to_dict()
+    lidar = next(f for f in spec["observation"] if f["transform"] == "laser_sectors")
+    for angle, ok in ((1e300, False), (-7.0, False), (math.pi, True), (-6.0, True)):
+        lidar["first_sector_rad"] = angle
+        path.write_text(yaml.safe_dump(spec))
+        if ok:
+            load_interface(path)
+        else:
+            with pytest.raises(NeuroqError, match="first_sector_rad must be an angle in "
+                                                  "radians, -2 pi to 2 pi"):
+                load_interface(path)

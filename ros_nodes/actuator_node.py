@@ -116,6 +116,9 @@ or readings dropped), it is logged."""
 TIMEOUT_PERIODS = 1.5
 """The timeout the warning suggests: this many control periods plus the readings' latency
 (the shipped configurations' rule)."""
+LONG_WATCHDOG_S = 1.0
+"""A watchdog_timeout_s above this is warned about at start: the robot keeps its last
+command that long after its readings stop."""
 MIN_EVENT_REPORT_S = 0.1
 """Diagnostics published at once on a trip or a release are at least this far apart
 (seconds); the periodic report sums up the rest. A watchdog tripping between every two
@@ -213,6 +216,11 @@ class ActuatorNode(Node):
             f"{shown(self.resolve_topic_name(command.topic))}, channels "
             f"{shown_names(command.channels)}, {self.table.n_actions} actions, safe command "
             f"{self.table.safe.tolist()}; watchdog {timeout * 1e3:.1f} ms")
+        if timeout > LONG_WATCHDOG_S:  # only too short a timeout was said (an outsider's 10 s)
+            self.get_logger().warning(
+                f"watchdog_timeout_s {timeout:g} s: after its readings stop, the robot keeps "
+                f"its last command for up to {timeout:g} s (a control loop's timeout is a "
+                "few control periods)")
 
     @staticmethod
     def _interface(interface: str, artifact: str) -> RobotInterface:

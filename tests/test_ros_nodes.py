@@ -1081,3 +1081,29 @@ def test_policy_says_a_trigger_without_a_header_leaves_the_actuator_no_stamp(tmp
         if said_it:
             assert "trigger source joints (std_msgs/Float64MultiArray) has no header" in lines[0]
             assert "stale_actions" in lines[0]
+
+
+@pytest.mark.parametrize("timeout_s, said", [(10.0, True), (1.0, False), (0.1, False)])
+def test_actuator_warns_of_a_long_watchdog(timeout_s, said):
+    """-p watchdog_timeout_s:=10.0 was accepted without a word on a 20 Hz robot (an
+    outsider): only timeouts too short were said."""
+    import rclpy
+    from rclpy.context import Context
+
+    lines = _Said()
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        ActuatorNode.get_logger = lambda self: lines
+        try:
+            node = ActuatorNode(context=context, parameter_overrides=[
+                Parameter("interface", value="cartpole"),
+                Parameter("watchdog_timeout_s", value=timeout_s)])
+        finally:
+            del ActuatorNode.get_logger
+        warned = [t for level, t in lines.lines if level == "warning" and "keeps its last "
+                  "command for up to" in t]
+        assert bool(warned) == said, lines.lines
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)

@@ -201,6 +201,38 @@ def read_graph(path: str | os.PathLike) -> Any:
         raise NeuroqError(f"{p} is not a readable NIR graph: {where}{reason}{said}") from None
 
 
+def nir_version_notes(path: str | os.PathLike) -> list[str]:
+    """A note where the NIR file at `path` states a version newer (major.minor) than the
+    nir package installed here, or one that is no version: nir.read ignores it, so a graph
+    of a later NIR read on as if of this one (an outsider's "99.0.0" imported without a
+    word). [] otherwise, also for a file that states none."""
+    import h5py
+    import nir
+
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f["version"][()] if "version" in f else None
+    except (OSError, KeyError, TypeError, ValueError):
+        return []
+    if raw is None:
+        return []
+    said = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    here = _major_minor(nir.__version__)
+    theirs = _major_minor(said)
+    if theirs is None:
+        return [f"the file states NIR version {said!r}, which is no version number; it is "
+                f"read as NIR {nir.__version__} (installed here)"]
+    if here is not None and theirs > here:
+        return [f"the file was written by NIR {said}, newer than the nir {nir.__version__} "
+                "installed here: what that version added is not read (pip install -U nir)"]
+    return []
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    m = re.match(r"\s*(\d+)\.(\d+)", version)
+    return (int(m[1]), int(m[2])) if m else None
+
+
 _BATCHED_INPUT = re.compile(r"type mismatch: \S+\.output: \[\[\s*1\s+(\d+)\]\] -> "
                             r"\S+\.input: \[\[\s*(\d+)\]\]")
 """nir.read's type error for a graph exported with a batched sample input (an outsider's
@@ -391,6 +423,7 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
         raise NeuroqError("--eval-episodes must be at least 1")
     check_room("--eval-episodes", s.eval_episodes, "stage_eval")
     src, notes = read_source(graph, s.source, s.dt, s.reset, str(graph_path))
+    notes += nir_version_notes(graph_path)
     t_src = source_timesteps_of(graph, s.timesteps)
     said_t = metadata_timesteps(graph)
     if s.timesteps is not None and said_t is not None and said_t != t_src:

@@ -528,3 +528,25 @@ def test_a_spiking_readout_that_crosses_its_threshold_is_counted(tmp_path, capsy
         assert 0 < n <= 100
         result = json.loads(next((tmp_path / "runs").rglob("result.json")).read_text())
         assert any("rose above its threshold" in note for note in result["notes"])
+
+
+@pytest.mark.parametrize("version, said", [("99.0.0", "newer than the nir"),
+                                           ("banana", "which is no version number"),
+                                           (None, None)])
+def test_a_nir_file_of_a_newer_version_is_said(tmp_path, version, said):
+    """A file whose `version` said 99.0.0 (or 0.0.1) imported without a note (an outsider):
+    nir.read ignores it. Newer than the installed nir, or no version at all: a note."""
+    import h5py
+
+    from neuroq.agents.nir_import import nir_version_notes
+
+    path = tmp_path / "g.nir"
+    nir.write(path, _chain_graph(nir.IF(np.ones(3, np.float32), np.ones(3, np.float32))))
+    assert nir_version_notes(path) == []  # as written here
+    with h5py.File(path, "a") as f:
+        del f["version"]
+        if version is not None:
+            f["version"] = version
+    notes = nir_version_notes(path)
+    assert (said is None and notes == []) or (len(notes) == 1 and said in notes[0]), notes
+    assert nir.read(path) is not None  # nir itself reads it either way

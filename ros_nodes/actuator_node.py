@@ -21,8 +21,9 @@ once per timeout and reports it in diagnostics (level WARN) until actions return
 counts from the reading's stamp, which the action carries (`watchdog_from_reading_stamp`,
 default true; a stamp ahead of our clock counts from the action's arrival): an action whose
 reading is already twice `watchdog_timeout_s` old when it arrives (STALE_TIMEOUTS; one late
-by less is commanded and counted from its arrival, unless it is the LATE_RUN_LIMIT-th late
-one in a row: a constant lag above the timeout) is stale and is not commanded
+by less is commanded and counted from its arrival, unless it belongs to a run of late ones
+of at least LATE_RUN_LIMIT actions over LATE_RUN_TIMEOUTS timeouts: a constant lag above the
+timeout) is stale and is not commanded
 (`stale_actions`, WARN; `neuroq.deploy.control.is_stale`), as diff_drive_controller
 ignores a command older than its `cmd_vel_timeout`; so is an action answering the same
 reading as the last one commanded (a sensor repeating its last message). Wall-clock stamps
@@ -78,10 +79,12 @@ from neuroq.deploy.control import (
     PLAUSIBLE_LATENCY_S,
     REASON_BAD_ACTION,
     STALE_TIMEOUTS,
+    LateRun,
     MalformedInput,
     Watchdog,
     check_stamp,
     credited_age,
+    is_lagging,
     is_stale,
     late_run,
     shown,
@@ -176,7 +179,7 @@ class ActuatorNode(Node):
         self.safe_commands_sent = 0
         self.bad_actions = 0
         self.stale_actions = 0  # actions refused: their reading two timeouts old, or repeated
-        self._late_run = 0  # late actions in a row (neuroq.deploy.control.late_run)
+        self._late_run = LateRun()  # late actions in a row (neuroq.deploy.control.late_run)
         self._period_stale = 0  # of those, in the current diagnostics period
         self._stale_oldest_s = 0.0  # the oldest reading among them, s
         self._last_event_report_s = -MIN_EVENT_REPORT_S  # the last trip or release report
@@ -265,8 +268,9 @@ class ActuatorNode(Node):
         # and another clock's stamps cannot be aged: those count from the arrival
         if self._count_from_reading:
             self._late_run = late_run(self._late_run, age_s, timeout, reading_ns * 1e-9,
-                                      now_ns * 1e-9)
-            if is_stale(age_s, timeout, reading_ns * 1e-9, now_ns * 1e-9, self._late_run):
+                                      now_ns * 1e-9, arrived_s)
+            if is_stale(age_s, timeout, reading_ns * 1e-9, now_ns * 1e-9,
+                        is_lagging(self._late_run, timeout, arrived_s)):
                 self._refuse_stale(age_s)
                 return
         self._last_commanded_ns = reading_ns
@@ -321,8 +325,8 @@ class ActuatorNode(Node):
             self._stale_oldest_s = max(self._stale_oldest_s, age_s)
         timeout = self.dog.timeout_s
         how = ("twice the timeout or more" if age_s >= STALE_TIMEOUTS * timeout else
-               f"the timeout or more for {self._late_run} actions in a row (a constant lag, "
-               "not an occasional late one)")
+               f"the timeout or more for {self._late_run.count} actions in a row (a "
+               "constant lag, not an occasional late one)")
         why = ("its reading is the one of the last action commanded (a sensor repeating its "
                "last message?)" if repeated else
                f"its reading is {age_s:.3f} s old by this node's clock, watchdog_timeout_s "

@@ -1009,19 +1009,24 @@ def test_a_robot_speaking_float32_arrays_is_driven_end_to_end(tmp_path):
 def test_a_constant_lag_above_the_timeout_is_stale_after_a_few_actions():
     """Readings 150 ms old under a 100 ms timeout were all commanded, each counted from its
     arrival as an occasional late one, with status OK, while readings 80 ms old tripped the
-    watchdog between every two actions (an outsider). Late actions in a row are stale from
-    LATE_RUN_LIMIT on, until one comes in time; a single late one is still commanded."""
+    watchdog between every two actions (an outsider). A run of late actions of at least
+    LATE_RUN_LIMIT over LATE_RUN_TIMEOUTS timeouts is a constant lag: its late actions are
+    stale until one comes in time. A burst of late ones (actions queued during discovery)
+    is still commanded."""
+    import time
+
     import rclpy
     from rclpy.context import Context
 
-    from neuroq.deploy.control import LATE_RUN_LIMIT
+    from neuroq.deploy.control import LATE_RUN_LIMIT, LATE_RUN_TIMEOUTS
 
+    timeout = 0.01
     context = Context()
     rclpy.init(context=context)
     try:
         node = ActuatorNode(context=context, parameter_overrides=[
             Parameter("interface", value="cartpole"),
-            Parameter("watchdog_timeout_s", value=0.1)])
+            Parameter("watchdog_timeout_s", value=timeout)])
 
         def act(age_s):
             msg = Joy(buttons=[1])
@@ -1029,17 +1034,23 @@ def test_a_constant_lag_above_the_timeout_is_stale_after_a_few_actions():
             msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
             node._on_action(msg)
 
-        for _ in range(LATE_RUN_LIMIT - 1):
-            act(0.15)
-        assert (node.commands_sent, node.stale_actions) == (LATE_RUN_LIMIT - 1, 0)
+        for _ in range(2 * LATE_RUN_LIMIT):  # a burst: many late ones, no time between
+            act(1.5 * timeout)
+        assert (node.commands_sent, node.stale_actions) == (2 * LATE_RUN_LIMIT, 0)
+        act(0.0)  # in time: the run ends
+        start = time.monotonic()
+        while time.monotonic() - start < LATE_RUN_TIMEOUTS * timeout:  # a lag that lasts
+            act(1.5 * timeout)
+            time.sleep(timeout)
+        sent = node.commands_sent
         for _ in range(3):
-            act(0.15)
-        assert (node.commands_sent, node.stale_actions) == (LATE_RUN_LIMIT - 1, 3)
+            act(1.5 * timeout)
+        assert node.commands_sent == sent and node.stale_actions >= 3, node.stale_actions
         level, message = node.status(periodic=True)
-        assert level == LEVEL_WARN and "3 stale actions not commanded" in message, message
-        act(0.01)  # in time: the run ends, and the next late one is commanded again
-        act(0.15)
-        assert (node.commands_sent, node.stale_actions) == (LATE_RUN_LIMIT + 1, 3)
+        assert level == LEVEL_WARN and "stale actions not commanded" in message, message
+        act(0.0)  # in time: the run ends, and the next late one is commanded again
+        act(1.5 * timeout)
+        assert node.commands_sent == sent + 2
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)

@@ -32,6 +32,7 @@ events there), and it returns k integer actions.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,70 @@ def raised_at(exc: BaseException) -> str:
     return f" (at {os.path.basename(last.filename)}, line {last.lineno})"
 
 
+def checked_env(env: Any, env_id: str) -> Any:
+    """`env` wrapped (`_checked_env_class`) so that what a user's env does wrong while it
+    runs is one line (NeuroqError) naming the env, not a traceback from deep in
+    stable-baselines3 or an unrelated error later: its reset or step raising (named with
+    the file and line), an observation whose shape is not its observation_space's, or one
+    holding NaN or inf. An outsider's env raising at step 3000 of training ended in a
+    47-line traceback, status 1; one returning 4 values for a declared 6, a broadcasting
+    error; one with NaN in 1 % of its observations, "training diverged ... lower
+    learning_rate", at any learning rate."""
+    return _checked_env_class()(env, env_id)
+
+
+@functools.cache
+def _checked_env_class() -> type:
+    import gymnasium as gym
+
+    class CheckedEnv(gym.Wrapper):
+        """See `checked_env`; `steps` counts the steps since the env was made."""
+
+        def __init__(self, env: Any, env_id: str):
+            super().__init__(env)
+            self.env_id = env_id
+            self.obs_shape = tuple(getattr(env.observation_space, "shape", None) or ())
+            self.steps = 0
+
+        def _checked(self, obs: Any, what: str) -> Any:
+            if not self.obs_shape:  # not a Box (q_network_spaces refuses those itself)
+                return obs
+            got = tuple(np.shape(obs))
+            if got != self.obs_shape:
+                raise NeuroqError(f"environment {self.env_id!r}: its {what} returned an "
+                                  f"observation of shape {got}, its observation_space says "
+                                  f"{self.obs_shape}")
+            if not np.isfinite(obs).all():
+                values = str(np.asarray(obs, np.float64).round(4).tolist())
+                raise NeuroqError(
+                    f"environment {self.env_id!r}: its {what} returned an observation "
+                    f"holding NaN or inf ({values[:80] + '...' if len(values) > 80 else values}"
+                    f") after {self.steps} steps: the env's own state, not the network")
+            return obs
+
+        def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except NeuroqError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a user's env may raise anything
+                raise NeuroqError(f"environment {self.env_id!r}: its {what} raised "
+                                  f"{type(exc).__name__}: {exc}{raised_at(exc)}, after "
+                                  f"{self.steps} steps") from None
+
+        def reset(self, **kwargs: Any) -> Any:
+            obs, info = self._call("reset", self.env.reset, **kwargs)
+            return self._checked(obs, "reset"), info
+
+        def step(self, action: Any) -> Any:
+            obs, reward, terminated, truncated, info = self._call("step", self.env.step,
+                                                                  action)
+            self.steps += 1
+            return self._checked(obs, "step"), reward, terminated, truncated, info
+
+    return CheckedEnv
+
+
 def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) -> Any:
     """A Gymnasium environment for `env_id` (keyword arguments go to its constructor) with
     Gymnasium's own wrappers, flattened if its observation has more than one dimension, then
@@ -114,6 +179,7 @@ def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) ->
                           "class sets observation_space and action_space in its __init__")
     if isinstance(space, gym.spaces.Box) and len(space.shape) > 1:
         env = gym.wrappers.FlattenObservation(env)
+    env = checked_env(env, env_id)
     from neuroq.envs.perturb import PerturbationError
 
     try:

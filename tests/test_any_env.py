@@ -208,3 +208,30 @@ def test_every_stage_on_the_new_envs(env_id, tmp_path):
     rep, paths = energy_report(str(artifact), str(tmp_path), tensorboard=False, episodes=2,
                                latency_samples=20, probe_gpu=False)
     assert paths["markdown"].is_file() and rep.header["env_id"] == env_id
+
+
+@pytest.mark.parametrize("env_class, fragment", [
+    ("CrashesWhileRunningEnv", r"its step raised ValueError: simulated physics blew up \(at "
+                               r"user_envs.py, line \d+\), after 30 steps"),
+    ("WrongShapeObsEnv", r"its reset returned an observation of shape \(3,\), its "
+                         r"observation_space says \(2,\)"),
+    ("NanObsEnv", r"its step returned an observation holding NaN or inf \(\[.*nan.*\]\) "
+                  r"after 20 steps"),
+])
+def test_what_a_users_env_does_wrong_while_it_runs_is_one_line(env_class, fragment, tmp_path):
+    """An outsider's env raising at step 3000 of training ended in a 47-line traceback,
+    status 1; one returning 4 values for a declared 6 in a broadcasting error; one with NaN
+    in 1 % of its observations in "training diverged ... lower learning_rate", at any
+    learning rate. Each is now one line naming the env, wherever it runs."""
+    env = make_env(f"{MODULE}:{env_class}")
+    with pytest.raises(NeuroqError, match=f"^environment '{MODULE}:{env_class}': {fragment}"):
+        env.reset(seed=0)
+        for _ in range(100):
+            env.step(0 if env.unwrapped.state[1] > 0 else 1)
+    if env_class == "CrashesWhileRunningEnv":  # through training's command line too
+        out = neuroq("train", "--env", f"{MODULE}:{env_class}", "--steps", "200",
+                     "--out", str(tmp_path))
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        last = out.stderr.strip().splitlines()[-1]  # after the config's warnings
+        assert last.startswith("neuroq train: error: environment") and (
+            "its step raised ValueError: simulated physics blew up" in last), last

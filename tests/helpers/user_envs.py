@@ -164,3 +164,32 @@ class NeverEndsEnv(LineEnv):
     def step(self, action):
         obs, reward, _, _, info = super().step(action)
         return obs, reward, False, False, info
+
+
+class CrashesWhileRunningEnv(LineEnv):
+    """A user's env whose step raises after 30 steps in all (its physics blows up)."""
+
+    total = 0
+
+    def step(self, action):
+        if self.total >= 30:
+            raise ValueError("simulated physics blew up")
+        self.total += 1
+        return super().step(action)
+
+
+class WrongShapeObsEnv(LineEnv):
+    """Declares 2 observation values and returns 3."""
+
+    def _obs(self):
+        return np.append(self.state, 0.0).astype(np.float32)
+
+
+class NanObsEnv(LineEnv):
+    """Returns a NaN observation value on its 20th step."""
+
+    def _obs(self):
+        obs = self.state.copy()
+        if self.steps == 20:
+            obs[1] = np.nan
+        return obs

@@ -217,3 +217,21 @@ def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path):
     finally:
         os.killpg(ignored.pid, signal.SIGKILL)
         ignored.communicate(timeout=30)
+
+
+@pytest.mark.parametrize("sig, status", [("SIGINT", 0), ("SIGTERM", 0), ("SIGINT", 2)])
+def test_a_signal_once_the_command_has_finished_keeps_its_status(sig, status):
+    """A Ctrl-C or SIGTERM in the second of Python's shutdown after a command finished
+    ended it with status 130 (or 143) and no word, its run complete (an outsider's train,
+    its table printed and result.json written). The command's own exit now exits with
+    the command's status at once."""
+    import signal
+
+    script = ("import os, signal, sys, time; "
+              "from neuroq.agents.cli.main import exit_on_late_signals; "
+              f"exit_on_late_signals({status}); "
+              f"os.kill(os.getpid(), signal.{sig}); time.sleep(30); sys.exit(99)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)
+    assert out.returncode == status and not out.stderr, (out.returncode, out.stderr)
+    assert getattr(signal, sig)  # a real signal name

@@ -173,5 +173,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return output_status(exc, f"neuroq {args.command}")
 
 
+def console_main() -> None:
+    """The `neuroq` command: `main`, then exit with its status (`exit_on_late_signals`)."""
+    status = main()
+    exit_on_late_signals(status)
+    sys.exit(status)
+
+
+def exit_on_late_signals(status: int) -> None:
+    """A Ctrl-C or SIGTERM once the command has finished (Python's shutdown takes up to a
+    second with torch loaded) exits with `status` at once: it ended finished runs with
+    status 130 or 143 and no word (an outsider's train, its table printed and result.json
+    written; an export, its artifact complete). Its output is flushed before `main`
+    returns; nothing is left to stop. Main thread only; for the command, not for `main`
+    called in-process (a test runner keeps its own Ctrl-C)."""
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def done(_signum: int, _frame: object) -> None:
+        os._exit(status)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, done)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

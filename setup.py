@@ -93,7 +93,8 @@ NODES = {
     "neuroq_event_camera": "neuroq.ros_nodes.entry:event_camera",
     "neuroq_event_replay": "neuroq.ros_nodes.entry:event_replay",  # not a node: a tool
 }
-SCRIPTS = {**({"neuroq": "neuroq.agents.cli.main:console_main"} if PROFILE == "full" else {}), **NODES}
+COMMAND = {"neuroq": "neuroq.agents.cli.main:console_main"}
+SCRIPTS = {**(COMMAND if PROFILE == "full" else {}), **NODES}
 #: configs the training side reads; a robot install leaves them out
 TRAINING_CONFIGS = ("config/dqn.yaml",)
 ARTIFACTS = [_data(f"share/neuroq/artifacts/{Path(d).name}", f"{d}/*")

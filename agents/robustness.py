@@ -217,6 +217,9 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
             + (f"its physics parameters are {known}: give --physics NAME=V1,V2" if known else
                "--physics NAME=V1,V2 needs parameters the env declares (neuroq_physics on "
                "its class, docs/robustness.md)"))
+    not_held_out = seeds.pipeline_seed_note(seed, episodes)
+    if not_held_out:  # result.json's held_out_seeds would claim otherwise (an outsider)
+        out.notes.append(not_held_out)
     acts: dict[str, Callable] = {"snn": policy_act(policy, event)}
     if wants_dqn:
         if found is None:

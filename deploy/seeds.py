@@ -186,3 +186,37 @@ def check_room(name: str, value, purpose: str, share: int = 1) -> None:
                           f"would leave the seeds of {purpose.replace('_', ' ')} "
                           f"({r.base:,}-{r.end - 1:,}) for another stage's "
                           "(neuroq.deploy.seeds)")
+
+
+def pipeline_seed_note(first: int, episodes: int) -> str | None:
+    """A warning where episodes seeded first .. first + episodes - 1 meet the seeds some
+    stage plays (SEED_RANGES, each purpose up to the next base; not the held-out range):
+    results on them are not held out from what made or chose the network. None where they
+    meet none (0-9,999 and from HELD_OUT_BASE on). An outsider's `neuroq robustness --seed
+    50000` wrote `held_out_seeds: [50000, 50019]`, the stages' return-check seeds, and
+    `neuroq eval --seed 900000` played the export gate's own episodes, without a word."""
+    if not (is_int(first) and is_int(episodes)) or episodes < 1:
+        return None
+    bases = sorted(SEED_RANGES.items(), key=lambda kv: kv[1])
+    last = first + episodes - 1
+    met = []
+    for (name, base), nxt in zip(bases, [*bases[1:], ("", None)], strict=True):
+        if name == "held_out":
+            continue
+        end = nxt[1] - 1 if nxt[1] is not None else MAX_SEED
+        if first <= end and last >= base:
+            met.append(f"{name.replace('_', ' ')} ({base:,}-{end:,})")
+    if not met:
+        return None
+    return (f"episode seeds {first:,}..{last:,} are seeds the pipeline's stages play: "
+            f"{', '.join(met)}; results on them are not held out (seeds 0-9,999 and from "
+            f"{HELD_OUT_BASE:,} on are)")
+
+
+def say_pipeline_seeds(first, episodes, command: str) -> None:
+    """`pipeline_seed_note` as a warning line of `command` on stderr, if any."""
+    import sys
+
+    note = pipeline_seed_note(first, episodes)
+    if note:
+        print(f"{command}: warning: {note}", file=sys.stderr)

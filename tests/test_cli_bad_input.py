@@ -1184,3 +1184,15 @@ def test_a_tune_space_that_can_draw_a_bad_value_is_refused_before_its_study(
                            "--out", str(tmp_path / "out"))
     assert code == 2 and message in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_eval_on_the_export_gates_seeds_says_they_are_not_held_out(tmp_path, capsys):
+    """`neuroq eval --seed 900000` played the export gate's own episodes without a word (an
+    outsider); seeds of no stage say nothing."""
+    code, _, err = run_cli(capsys, "eval", SHIPPED, "--seed", "900000", "--episodes", "2",
+                           "--max-steps", "20", "--out", tmp_path)
+    assert code == 0 and ("neuroq eval: warning: episode seeds 900,000..900,001 are seeds "
+                          "the pipeline's stages play: export gate") in err, err
+    code, _, err = run_cli(capsys, "eval", SHIPPED, "--seed", "5000", "--episodes", "2",
+                           "--max-steps", "20", "--out", tmp_path)
+    assert code == 0 and "not held out" not in err, err

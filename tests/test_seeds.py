@@ -127,3 +127,24 @@ def test_every_count_of_episodes_a_command_plays_is_checked_before_it_runs(tmp_p
     check_energy_config(EnergyConfig("art", episodes=1, sweep_episodes=2, seed=MAX_SEED - 1))
     with pytest.raises(NeuroqError, match="with --episodes 3 "):  # before the artifact loads
         run_robustness(tmp_path / "no-such-artifact", episodes=3, seed=MAX_SEED)
+
+
+@pytest.mark.parametrize("first, episodes, named", [
+    (0, 100, None), (9_900, 100, None), (1_000_000, 100, None), (2**32 - 10, 10, None),
+    (9_990, 20, "train selection (10,000-14,999)"),
+    (50_000, 20, "stage eval (50,000-69,999)"),
+    (900_000, 100, "export gate (900,000-999,999)"),
+    (49_990, 20, "convert record (30,000-49,999), stage eval (50,000-69,999)"),
+])
+def test_seeds_a_stage_plays_are_said_not_to_be_held_out(first, episodes, named):
+    """`neuroq robustness --seed 50000` wrote held_out_seeds [50000, 50019], the stages'
+    return-check seeds, and `neuroq eval --seed 900000` played the export gate's own
+    episodes, without a word (an outsider)."""
+    from neuroq.deploy.seeds import pipeline_seed_note
+
+    note = pipeline_seed_note(first, episodes)
+    if named is None:
+        assert note is None, note
+    else:
+        assert note is not None and f"stages play: {named}; results on them are not held " \
+            "out" in note, note

@@ -89,6 +89,20 @@ def test_show_reads_an_energy_run(capsys, tmp_path):
     assert "CartPole-v1" in out and "SpiNNaker2 low | 3.06 uJ [modeled]" in out
 
 
+def test_show_reads_a_robustness_run(capsys, tmp_path):
+    """`neuroq show` of a robustness run printed stage, env, artifact and episodes: none of
+    its figures, seeds or notes (an outsider)."""
+    (tmp_path / "result.json").write_text(json.dumps({
+        "stage": "robustness", "env_id": "CartPole-v1", "artifact": "cartpole",
+        "held_out_seeds": [1000000, 1000019], "episodes": 20, "notes": ["a note"],
+        "rows": [{"condition": "none"}]}))
+    (tmp_path / "table.md").write_text("| condition | snn |\n|---|---|\n| none | 500.0 |\n")
+    assert main(["show", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "episode_seeds   1000000..1000019" in out and "note: a note" in out, out
+    assert "| none | 500.0 |" in out, out
+
+
 def test_show_reads_a_deploy_artifact(capsys, tmp_path):
     """`neuroq show config/artifacts/cartpole` said "is not a finished run folder ... did the
     run end early?" (an outsider): it shows the manifest; a damaged one is one line."""

@@ -97,7 +97,17 @@ def run(args: argparse.Namespace) -> int:
             print(" | ".join(map(str, row)))
         print(f"(every figure with its source: {run_dir / 'report.md'})")
         return 0
-    _print_scalars(result)
+    robustness = result.get("stage") == "robustness"  # its figures are lists and a table:
+    # it showed four lines and none of them (an outsider)
+    seeds = result.get("held_out_seeds") if robustness else None
+    _print_scalars({**result, **({"episode_seeds": seed_span(seeds)}
+                                 if isinstance(seeds, list) and seeds else {})})
+    if robustness:
+        for note in result.get("notes") or []:
+            print(f"note: {note}")
+        table = run_dir / "table.md"
+        if table.is_file():
+            print(table.read_text().rstrip())
     best = result.get("best")
     if isinstance(best, dict) and "study" in result:  # a tune study: its best trial
         held = best.get("held_out") or {}

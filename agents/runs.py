@@ -75,15 +75,19 @@ def make_run_dir(out_root: str | os.PathLike, env_id: str, stage: str, tag: str 
 
 
 @contextmanager
-def removed_on_failure(run_dir: Path, keep_on: tuple[type[BaseException], ...] = ()
-                       ) -> Iterator[Path]:
-    """Yield `run_dir`; if the stage fails with an exception, remove the folder again, so a
-    failed stage leaves no half-written run behind (an interrupt, Ctrl-C, keeps it), unless
-    the exception is one of `keep_on` (a failure the run can go on from)."""
+def removed_on_failure(run_dir: Path, keep_on: tuple[type[BaseException], ...] = (),
+                       keep_interrupted: bool = False) -> Iterator[Path]:
+    """Yield `run_dir`; if the stage fails with an exception or is interrupted (Ctrl-C,
+    SIGTERM), remove the folder again, so it leaves no half-written run behind, unless the
+    exception is one of `keep_on` (a failure the run can go on from) or, with
+    `keep_interrupted`, an interrupt (a train run, which `--resume` goes on with). Convert
+    and finetune runs stopped by Ctrl-C were left holding config.yaml and part of their
+    files, which every later stage refuses (an outsider)."""
     try:
         yield run_dir
-    except Exception as exc:
-        if not isinstance(exc, keep_on):
+    except (Exception, KeyboardInterrupt) as exc:
+        if not isinstance(exc, keep_on) and not (
+                keep_interrupted and isinstance(exc, KeyboardInterrupt)):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
 

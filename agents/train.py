@@ -265,7 +265,8 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
     check_env_id(env_id)
     check_randomizations(env_id, cfg)
     run_dir = make_run_dir(out_root, env_id, "train", f"seed{seed}")
-    with removed_on_failure(run_dir, keep_on=(RunKeptError,)), _run_lock(run_dir), \
+    with removed_on_failure(run_dir, keep_on=(RunKeptError,), keep_interrupted=True), \
+            _run_lock(run_dir), \
             _resume_hint_on_write_error(run_dir):
 
         from stable_baselines3 import DQN

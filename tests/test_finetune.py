@@ -231,9 +231,19 @@ def test_an_export_stopped_during_its_gate_leaves_no_artifact_to_play(tmp_path, 
         raise KeyboardInterrupt
 
     monkeypatch.setattr(export_module, "gate_figures", interrupted)
+    source = tiny_finetune_run()
     with pytest.raises(KeyboardInterrupt):
-        export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=0.99,
-               gate_episodes=5)
+        export(str(source), str(tmp_path), eval_episodes=0, gate=0.99, gate_episodes=5)
+    # interrupted: its run folder is removed, as after an error (it kept config.yaml and
+    # part of its files, which every later stage refused: an outsider's convert, finetune)
+    assert not list((tmp_path / "CartPole-v1").glob("export-*"))
+    # killed instead (nothing removes its folder): artifact.partial stays, never artifact/
+    import neuroq.agents.runs as runs_module
+
+    monkeypatch.setattr(runs_module.shutil, "rmtree", lambda *a, **k: None)
+    with pytest.raises(KeyboardInterrupt):
+        export(str(source), str(tmp_path), eval_episodes=0, gate=0.99, gate_episodes=5)
+    monkeypatch.undo()
     (run,) = (tmp_path / "CartPole-v1").glob("export-*")
     assert not (run / "artifact").exists() and (run / "artifact.partial").is_dir()
     capsys.readouterr()

@@ -187,3 +187,23 @@ def test_a_sigterm_is_an_interrupt_held_while_files_are_written():
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_stage_interrupted_leaves_no_half_written_run_but_a_train_run_is_kept(tmp_path):
+    """Convert and finetune runs stopped by Ctrl-C kept config.yaml and part of their files,
+    which every later stage refused (an outsider): an interrupt removes the run folder as
+    an error does, except where the run can be resumed (train: keep_interrupted)."""
+    from neuroq.agents.runs import Terminated, removed_on_failure
+
+    for exc in (KeyboardInterrupt(), Terminated(), ValueError("x")):
+        run = tmp_path / f"convert-{type(exc).__name__}"
+        run.mkdir()
+        with pytest.raises(type(exc)), removed_on_failure(run):
+            (run / "config.yaml").write_text("x: 1\n")
+            raise exc
+        assert not run.exists()
+    kept = tmp_path / "train-seed0"
+    kept.mkdir()
+    with pytest.raises(KeyboardInterrupt), removed_on_failure(kept, keep_interrupted=True):
+        raise KeyboardInterrupt
+    assert kept.is_dir()

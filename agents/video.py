@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,7 +84,10 @@ def _rendering(env_id: str) -> Iterator[Any]:
     os.environ.setdefault(SDL_VIDEO_DRIVER_ENV, "dummy")
     env = None
     try:
-        env = make_env(env_id, render_mode="rgb_array")
+        with warnings.catch_warnings():  # gymnasium's own, coloured, before the line below
+            # says the same (an outsider)
+            warnings.filterwarnings("ignore", message=".*render_mode.*", category=UserWarning)
+            env = make_env(env_id, render_mode="rgb_array")
         modes = env.metadata.get("render_modes", [])
         if "rgb_array" not in modes:
             raise NeuroqError(f"{env_id} does not render rgb_array (render modes: "

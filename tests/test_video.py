@@ -58,6 +58,22 @@ def test_a_video_of_an_environment_that_cannot_render_is_one_line(tmp_path):
         record_episode(policy, tmp_path / "dir.gif")
 
 
+def test_an_env_without_rgb_array_is_one_line_and_no_gymnasium_warning(tmp_path):
+    """Gymnasium's coloured UserWarning about render_mode came before neuroq's own line
+    saying the same (an outsider)."""
+    import warnings
+
+    from neuroq.agents.video import check_video
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(NeuroqError, match=r"does not render rgb_array \(render modes: "
+                                              r"human\); no video"):
+            check_video(tmp_path / "x.gif", "tests.helpers.user_envs:HumanRenderOnlyEnv")
+    assert not [w for w in seen if "render_mode" in str(w.message)], [
+        str(w.message) for w in seen]
+
+
 def run_cli(*args, cwd):
     code = ("import sys; from neuroq.agents.cli.main import main; sys.exit(main(sys.argv[1:]))")
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd,

@@ -193,3 +193,13 @@ class NanObsEnv(LineEnv):
         if self.steps == 20:
             obs[1] = np.nan
         return obs
+
+
+class HumanRenderOnlyEnv(LineEnv):
+    """Renders for a person only (no rgb_array)."""
+
+    metadata = {"render_modes": ["human"]}
+
+    def __init__(self, render_mode=None):
+        super().__init__()
+        self.render_mode = render_mode

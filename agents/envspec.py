@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neuroq.deploy.errors import NeuroqError
-
 
 @dataclass(frozen=True)
 class EnvInfo:
@@ -40,19 +38,15 @@ def check_spaces(env_id: str, observation_space: object, action_space: object) -
 def check_trainable(env_id: str, reset: bool = False) -> EnvInfo:
     """Make `env_id` once with the one env factory and check its spaces (see the module);
     with `reset`, reset it once too (the commands' first check: not again per seed)."""
-    from neuroq.deploy.rollout import make_env, raised_at
+    from neuroq.deploy.rollout import make_env
 
     env = make_env(env_id)
     try:
         info = check_spaces(env_id, env.observation_space, env.action_space)
-        try:  # one reset, as training's first: a user's env that fails there is one line
-            if reset:  # (it was a traceback from deep in stable-baselines3)
-                env.reset(seed=0)
-        except NeuroqError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a user's env may raise anything
-            raise NeuroqError(f"environment {env_id!r}: its reset raised "
-                              f"{type(exc).__name__}: {exc}{raised_at(exc)}") from None
+        if reset:  # one reset, as training's first: a user's env that fails there is one
+            # line (it was a traceback from deep in stable-baselines3; make_env's wrapper
+            # says what went wrong, `neuroq.deploy.rollout.checked_env`)
+            env.reset(seed=0)
         return info
     finally:
         env.close()

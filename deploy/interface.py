@@ -219,6 +219,10 @@ class RobotInterface:
                      and (f.options.get("field"), f.options.get("joint"),
                           f.options.get("index")) == (_field, _joint, _index))
             put(out, self.source(src).type, f, math.atan2(parts["sin"], parts["cos"]))
+        for src in self.sources:  # an array of its stated size, not up to the last index
+            data = out.get(src.name, {}).get("data")  # read (review: observe dropped it)
+            if src.size is not None and data is not None:
+                data.extend([0.0] * (src.size - len(data)))
         return out
 
     def action_from_command(self, values: Sequence[float], tolerance: float) -> int | None:

@@ -91,6 +91,8 @@ def checked_env(env: Any, env_id: str) -> Any:
 
 @functools.cache
 def _checked_env_class() -> type:
+    """The wrapper class of `checked_env`, made on first use (gymnasium imports then); also
+    the module's attribute `CheckedEnv` (`__getattr__`), so a wrapped env pickles."""
     import gymnasium as gym
 
     class CheckedEnv(gym.Wrapper):
@@ -99,46 +101,76 @@ def _checked_env_class() -> type:
         def __init__(self, env: Any, env_id: str):
             super().__init__(env)
             self.env_id = env_id
-            self.obs_shape = tuple(getattr(env.observation_space, "shape", None) or ())
+            shape = getattr(env.observation_space, "shape", None)
+            # a Box's values (Discrete, Tuple, Dict: q_network_spaces refuses those itself)
+            self.obs_size = int(np.prod(shape)) if shape else None
             self.steps = 0
 
         def _checked(self, obs: Any, what: str) -> Any:
-            if not self.obs_shape:  # not a Box (q_network_spaces refuses those itself)
+            if self.obs_size is None:
                 return obs
-            got = tuple(np.shape(obs))
-            if got != self.obs_shape:
+            try:
+                values = np.asarray(obs, np.float64)
+            except (TypeError, ValueError):
                 raise NeuroqError(f"environment {self.env_id!r}: its {what} returned an "
-                                  f"observation of shape {got}, its observation_space says "
-                                  f"{self.obs_shape}")
-            if not np.isfinite(obs).all():
-                values = str(np.asarray(obs, np.float64).round(4).tolist())
+                                  f"observation that is no array of numbers "
+                                  f"({type(obs).__name__})") from None
+            # any shape of the right size: rollouts flatten, stable-baselines3 broadcasts
+            # (a float for a (1,) space, (1, 4) for (4,) worked before: the review)
+            if values.size != self.obs_size:
+                raise NeuroqError(f"environment {self.env_id!r}: its {what} returned an "
+                                  f"observation of {values.size} values (shape "
+                                  f"{values.shape}), its observation_space says "
+                                  f"{self.obs_size} {self.observation_space.shape}")
+            if not np.isfinite(values).all():
+                shown = str(values.round(4).tolist())
                 raise NeuroqError(
                     f"environment {self.env_id!r}: its {what} returned an observation "
-                    f"holding NaN or inf ({values[:80] + '...' if len(values) > 80 else values}"
+                    f"holding NaN or inf ({shown[:80] + '...' if len(shown) > 80 else shown}"
                     f") after {self.steps} steps: the env's own state, not the network")
             return obs
 
-        def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        def _call(self, what: str, n: int, fn: Any, *args: Any, **kwargs: Any) -> Any:
             try:
-                return fn(*args, **kwargs)
+                out = fn(*args, **kwargs)
             except NeuroqError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a user's env may raise anything
+                old = ("; a step of gym's old API (obs, reward, done, info)? Gymnasium's "
+                       "returns obs, reward, terminated, truncated, info"
+                       if "expected 5, got 4" in str(exc) else "")  # Gymnasium's wrappers
                 raise NeuroqError(f"environment {self.env_id!r}: its {what} raised "
                                   f"{type(exc).__name__}: {exc}{raised_at(exc)}, after "
-                                  f"{self.steps} steps") from None
+                                  f"{self.steps} steps{old}") from None
+            if not isinstance(out, tuple) or len(out) != n:  # gym's old API (4 values)
+                got = f"{len(out)} values" if isinstance(out, tuple) else type(out).__name__
+                raise NeuroqError(f"environment {self.env_id!r}: its {what} returned {got}, "
+                                  f"not the {n} of Gymnasium's API ("
+                                  + ("obs, info" if n == 2 else
+                                     "obs, reward, terminated, truncated, info") + ")")
+            return out
 
         def reset(self, **kwargs: Any) -> Any:
-            obs, info = self._call("reset", self.env.reset, **kwargs)
+            obs, info = self._call("reset", 2, self.env.reset, **kwargs)
             return self._checked(obs, "reset"), info
 
         def step(self, action: Any) -> Any:
-            obs, reward, terminated, truncated, info = self._call("step", self.env.step,
+            obs, reward, terminated, truncated, info = self._call("step", 5, self.env.step,
                                                                   action)
             self.steps += 1
             return self._checked(obs, "step"), reward, terminated, truncated, info
 
+    CheckedEnv.__module__ = __name__
+    CheckedEnv.__qualname__ = "CheckedEnv"
     return CheckedEnv
+
+
+def __getattr__(name: str) -> Any:
+    """`CheckedEnv` (`_checked_env_class`), made when first asked for: unpickling a wrapped
+    env in another process finds it here."""
+    if name == "CheckedEnv":
+        return _checked_env_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_env(env_id: str, wrappers: Sequence[EnvWrapper] = (), **kwargs: Any) -> Any:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -213,8 +214,10 @@ def test_every_stage_on_the_new_envs(env_id, tmp_path):
 @pytest.mark.parametrize("env_class, fragment", [
     ("CrashesWhileRunningEnv", r"its step raised ValueError: simulated physics blew up \(at "
                                r"user_envs.py, line \d+\), after 30 steps"),
-    ("WrongShapeObsEnv", r"its reset returned an observation of shape \(3,\), its "
-                         r"observation_space says \(2,\)"),
+    ("WrongShapeObsEnv", r"its reset returned an observation of 3 values \(shape \(3,\)\), "
+                         r"its observation_space says 2 \(2,\)"),
+    ("OldGymApiEnv", r"its step raised ValueError: not enough values to unpack .*; a step "
+                     r"of gym's old API \(obs, reward, done, info\)\?"),
     ("NanObsEnv", r"its step returned an observation holding NaN or inf \(\[.*nan.*\]\) "
                   r"after 20 steps"),
 ])
@@ -235,3 +238,15 @@ def test_what_a_users_env_does_wrong_while_it_runs_is_one_line(env_class, fragme
         last = out.stderr.strip().splitlines()[-1]  # after the config's warnings
         assert last.startswith("neuroq train: error: environment") and (
             "its step raised ValueError: simulated physics blew up" in last), last
+
+
+def test_an_observation_of_the_right_size_in_another_shape_still_runs():
+    """The checks compare sizes: rollouts flatten and stable-baselines3 broadcasts, so a
+    (1, 2) observation for a (2,) space worked before them (the review)."""
+    from neuroq.deploy.rollout import run_episodes
+
+    env = make_env(f"{MODULE}:BatchedObsEnv")
+    obs, _ = env.reset(seed=0)
+    assert np.shape(obs) == (1, 2) and np.shape(env.step(0)[0]) == (1, 2)
+    eps = run_episodes(f"{MODULE}:BatchedObsEnv", lambda o, _i: np.zeros(len(o), int), 2)
+    assert eps.returns.shape == (2,)

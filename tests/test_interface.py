@@ -662,6 +662,13 @@ def test_an_array_source_with_a_size_drops_arrays_of_another_length(tmp_path):
     with pytest.raises(NeuroqError, match=r"index 3 is past the end of source state "
                                           r"\(size 3\)"):
         load_interface(_array_interface(tmp_path, size=3))
+    # the simulated robot's messages hold the stated size (the review: it wrote arrays up
+    # to the last index read, and observe dropped its own readings)
+    big = load_interface(_array_interface(tmp_path, size=6))
+    obs = np.array([0.01, -0.2, 0.03, 0.4], np.float32)
+    readings = big.readings_from_observation(obs)
+    assert len(readings["state"]["data"]) == 6
+    np.testing.assert_allclose(big.observe(readings), obs, rtol=1e-6)
 
 
 def test_a_frame_id_for_a_command_without_a_header_and_a_wild_sector_angle_are_refused(

@@ -203,3 +203,18 @@ class HumanRenderOnlyEnv(LineEnv):
     def __init__(self, render_mode=None):
         super().__init__()
         self.render_mode = render_mode
+
+
+class BatchedObsEnv(LineEnv):
+    """Returns its (2,) observation as (1, 2), as some wrappers do: the size fits."""
+
+    def _obs(self):
+        return self.state.copy()[None]
+
+
+class OldGymApiEnv(LineEnv):
+    """A gym (pre-Gymnasium) step: obs, reward, done, info."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, reward, terminated or truncated, info

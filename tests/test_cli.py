@@ -243,9 +243,29 @@ def test_a_signal_once_the_command_has_finished_keeps_its_status(sig, status):
 
     script = ("import os, signal, sys, time; "
               "from neuroq.agents.cli.main import exit_on_late_signals; "
+              "print('a table line'); "  # still buffered (a pipe): flushed, not lost
               f"exit_on_late_signals({status}); "
               f"os.kill(os.getpid(), signal.{sig}); time.sleep(30); sys.exit(99)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         cwd=ROOT, timeout=60)
+                         cwd=ROOT, timeout=60, env=env)
     assert out.returncode == status and not out.stderr, (out.returncode, out.stderr)
+    assert out.stdout == "a table line\n", out.stdout
     assert getattr(signal, sig)  # a real signal name
+
+
+def test_the_command_goes_through_console_main(monkeypatch):
+    """The installed `neuroq` script is console_main, which keeps a late signal's status
+    (exit_on_late_signals) after main (the review: only the helper was tested)."""
+    from importlib.metadata import entry_points
+
+    import neuroq.agents.cli.main as cli
+
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "neuroq"]
+    assert ep.value == "neuroq.agents.cli.main:console_main"
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda: 7)
+    monkeypatch.setattr(cli, "exit_on_late_signals", seen.append)
+    with pytest.raises(SystemExit) as exc:
+        cli.console_main()
+    assert exc.value.code == 7 and seen == [7]

@@ -182,11 +182,11 @@ def console_main() -> None:
 
 def exit_on_late_signals(status: int) -> None:
     """A Ctrl-C or SIGTERM once the command has finished (Python's shutdown takes up to a
-    second with torch loaded) exits with `status` at once: it ended finished runs with
-    status 130 or 143 and no word (an outsider's train, its table printed and result.json
-    written; an export, its artifact complete). Its output is flushed before `main`
-    returns; nothing is left to stop. Main thread only; for the command, not for `main`
-    called in-process (a test runner keeps its own Ctrl-C)."""
+    second with torch loaded) exits with `status` at once, its buffered output flushed: it
+    ended finished runs with status 130 or 143 and no word (an outsider's train, its table
+    printed and result.json written; an export, its artifact complete). Main thread only;
+    for the command, not for `main` called in-process (a test runner keeps its own
+    Ctrl-C)."""
     import os
     import signal
     import threading
@@ -195,6 +195,11 @@ def exit_on_late_signals(status: int) -> None:
         return
 
     def done(_signum: int, _frame: object) -> None:
+        for stream in (sys.stdout, sys.stderr):  # os._exit flushes nothing: a table still
+            try:  # buffered after an error or an interrupt was lost (the review)
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed pipe: nothing more to save
+                pass
         os._exit(status)
 
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -22,21 +22,13 @@ def energy_report(artifact: str, out_root: str = "runs", tensorboard: bool = Tru
     from neuroq.agents.energy.figures import EnergyConfig
     from neuroq.agents.energy.render import write_report
     from neuroq.agents.energy.report import build_report
-    from neuroq.agents.runs import make_run_dir
+    from neuroq.agents.runs import make_run_dir, removed_on_failure
 
     rep = build_report(EnergyConfig(artifact=str(artifact), **options))
     run_dir = make_run_dir(out_root, rep.header["env_id"], "energy")
-    try:
+    # a Ctrl-C or a full disk while writing: no half-written report (an outsider's
+    # interrupt left an empty energy-<time> folder)
+    with removed_on_failure(run_dir):
         return rep, write_report(rep, run_dir, tensorboard=tensorboard)
-    except BaseException:  # a Ctrl-C or a full disk while writing: no half-written report
-        import shutil  # (an outsider's interrupt left an empty energy-<time> folder)
-
-        from neuroq.agents.runs import duplicate_interrupt_ignored
-
-        # the same Ctrl-C delivered again (coreutils timeout) cut the removal short: 1 of
-        # 29 of an outsider's runs kept a folder holding one plot
-        with duplicate_interrupt_ignored():
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
 
 

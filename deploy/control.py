@@ -172,20 +172,26 @@ LATE_RUN_TIMEOUTS = 10.0
 
 @dataclass(frozen=True)
 class LateRun:
-    """Late actions in a row (`count`) and the arrival of the first of them (`since_s`,
-    steady clock); `LateRun()`: none."""
+    """Late actions in a row (`count`), the arrival of the first of them (`since_s`) and of
+    the last (`last_s`), steady clock; `LateRun()`: none."""
 
     count: int = 0
     since_s: float = 0.0
+    last_s: float = 0.0
 
 
 def late_run(run: LateRun, reading_age_s: float, timeout_s: float, stamp_s: float,
              now_s: float, arrival_s: float) -> LateRun:
     """The run of late actions with this one: late is a reading `timeout_s` old or older on
-    arrival, on the receiving node's kind of clock (`same_clock`); one in time ends it."""
+    arrival, on the receiving node's kind of clock (`same_clock`); one in time ends it, and
+    a late one more than `timeout_s` after the last starts a new run (a lag at the control
+    rate comes every period; a burst, a silence, then one late action is no lag: the
+    review)."""
     if not (reading_age_s >= timeout_s and same_clock(stamp_s, now_s)):
         return LateRun()
-    return LateRun(run.count + 1, run.since_s if run.count else arrival_s)
+    if run.count and arrival_s - run.last_s <= timeout_s:
+        return LateRun(run.count + 1, run.since_s, arrival_s)
+    return LateRun(1, arrival_s, arrival_s)
 
 
 def is_lagging(run: LateRun, timeout_s: float, arrival_s: float) -> bool:

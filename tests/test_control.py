@@ -339,3 +339,20 @@ def test_lockstep_nav_robot_publishes_what_its_drivers_would_and_takes_twists():
         np.testing.assert_array_equal(nav.observe(tick.readings), tick.observation)
         assert robot.command(stamp, [0.0, 1.42])  # turn left: no collision, no goal
     assert robot.counters.steps == 58
+
+
+def test_a_late_run_is_a_lag_only_without_gaps_longer_than_the_timeout():
+    """A burst of late actions, a silence, then one late action was taken for a constant
+    lag (the review): a late one more than a timeout after the last starts a new run."""
+    from neuroq.deploy.control import LATE_RUN_LIMIT, LateRun, is_lagging, late_run
+
+    now = 2e9  # a wall-clock time (stamps and node alike)
+    run = LateRun()
+    for k in range(LATE_RUN_LIMIT - 1):  # a burst at start-up
+        run = late_run(run, 0.15, 0.1, now - 0.15, now, 0.001 * k)
+    run = late_run(run, 0.15, 0.1, now - 0.15, now, 60.0)  # after a minute's silence
+    assert run == LateRun(1, 60.0, 60.0) and not is_lagging(run, 0.1, 60.0)
+    for k in range(1, 25):  # a lag at 20 Hz: every 50 ms
+        run = late_run(run, 0.15, 0.1, now - 0.15, now, 60.0 + 0.05 * k)
+    assert run.count == 25 and is_lagging(run, 0.1, run.last_s)
+    assert late_run(run, 0.05, 0.1, now - 0.05, now, 62.0) == LateRun()  # one in time

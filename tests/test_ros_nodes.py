@@ -1020,7 +1020,7 @@ def test_a_constant_lag_above_the_timeout_is_stale_after_a_few_actions():
 
     from neuroq.deploy.control import LATE_RUN_LIMIT, LATE_RUN_TIMEOUTS
 
-    timeout = 0.01
+    timeout = 0.05
     context = Context()
     rclpy.init(context=context)
     try:
@@ -1041,7 +1041,7 @@ def test_a_constant_lag_above_the_timeout_is_stale_after_a_few_actions():
         start = time.monotonic()
         while time.monotonic() - start < LATE_RUN_TIMEOUTS * timeout:  # a lag that lasts
             act(1.5 * timeout)
-            time.sleep(timeout)
+            time.sleep(timeout / 5)  # at a control rate: a period well inside the timeout
         sent = node.commands_sent
         for _ in range(3):
             act(1.5 * timeout)

@@ -7,6 +7,7 @@ the format and builds `RobotInterface` from these parts."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -188,6 +189,12 @@ def _mappings(items: Any, what: str, must: str, fail: Any) -> Iterator[tuple[str
         yield at, entry
 
 
+#: The substitutions rcl expands in a topic name.
+TOPIC_SUBSTITUTIONS = ("node", "ns", "namespace")
+#: rmw's longest full topic name (255 characters less the DDS prefix).
+TOPIC_MAX_LENGTH = 247
+
+
 def topic_name_problem(topic: str) -> str | None:
     """Why `topic` is not a ROS 2 topic name, None where it is one. rcl's rules: letters,
     digits, '_', '/', '~' as the first character only ('~' or '~/...'), substitutions in
@@ -214,9 +221,19 @@ def topic_name_problem(topic: str) -> str | None:
             return "its braces are unbalanced"
     if depth:
         return "its braces are unbalanced"
+    subs = re.findall(r"\{([^}]*)\}", topic)
+    unknown = [f"{{{x}}}" for x in subs if x not in TOPIC_SUBSTITUTIONS]
+    if unknown:
+        return (f"it holds the substitution {unknown[0]}: rcl knows "
+                f"{', '.join('{' + x + '}' for x in TOPIC_SUBSTITUTIONS)} only")
+    if re.search(r".\{(ns|namespace)\}", topic):  # the namespace is absolute: '//' follows
+        return "{ns} and {namespace} may only begin it (they expand to an absolute name)"
     digit = [t for t in topic.lstrip("~").split("/") if t[:1].isdigit()]
     if digit:
         return f"its part {digit[0]!r} starts with a digit"
+    if len(topic) > TOPIC_MAX_LENGTH:
+        return (f"it is {len(topic)} characters long, more than the {TOPIC_MAX_LENGTH} a "
+                "full topic name may have")
     return None
 
 

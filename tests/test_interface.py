@@ -590,7 +590,10 @@ def test_numbers_in_exponent_form_without_a_dot_are_numbers(tmp_path):
 
 TOPIC_NAMES = ["/mybot/base/drive cmd", "/mybot/base/drive_cmd/", "9drive", "/a/9b", "a~",
                "/a/{b", "/a/b}", "/ä", "/", "/a//b", "drive_cmd", "/mybot/base/drive_cmd",
-               "~/cmd", "~", "a__b", "_a", "{node}/cmd", "ns/cmd"]
+               "~/cmd", "~", "a__b", "_a", "{node}/cmd", "ns/cmd",
+               # the review's: substitutions rcl does not know, a namespace not first, length
+               "{abc}/cmd", "{}", "a{b}c", "{a/b}", "{1}", "/{ns}/x", "{ns}/x",
+               "a/{node}", "/a" * 200, "/a" * 120]
 
 
 @pytest.mark.parametrize("topic", TOPIC_NAMES)

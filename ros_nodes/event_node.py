@@ -191,6 +191,11 @@ reordered, duplicate or stray (not decoded); at or before it but stamped after t
 (or, without stamps, more than REORDER_WINDOW behind it), perhaps the first of a restarted
 numbering (held until the next packet tells); the next of a restarted numbering (decoded,
 after the held one)."""
+class _BadParameter(NeuroqError):
+    """A parameter that turns out bad once the artifact is loaded (status 2, one line),
+    raised through the refusal's handler."""
+
+
 PROBLEM_COUNTERS = ("lost_packets", "reordered_packets", "seq_backwards", "bad_messages",
                     "callback_errors", "sensor_size_mismatch", "camera_restarts", "late_events",
                     "stale_periods", *DecodeStats.REPORTED)
@@ -300,6 +305,20 @@ class EventPolicyNode(Node):
                 raise NeuroqError(f"the artifact controls {art_env} but env_id is {env_id}")
             self.encoder = encoder
             self.policy.act_events({"x": [], "y": [], "t": [], "p": []}, 0)  # it runs
+            x0, y0 = self._roi or (0, 0)
+            if max(x0 + encoder.width, y0 + encoder.height) > EVT3_MAX_COORD + 1:
+                # a bad parameter (status 2, one line) as an roi_x past 2047 is, not a
+                # refusal to activate (status 1: the recheck of stop 42), known once the
+                # artifact is
+                raise _BadParameter(
+                    f"roi_x, roi_y = {x0}, {y0}: the artifact's {encoder.width}x"
+                    f"{encoder.height} window would reach past pixel {EVT3_MAX_COORD} (EVT "
+                    "3.0 has 11-bit coordinates)")
+            # decoded against the window's far corner; crop_window takes the near side
+            self._decoder_size = (x0 + encoder.width, y0 + encoder.height)
+            self.decoder = self._new_decoder()  # evt3 asked for and missing: a refusal
+        except _BadParameter:
+            raise
         except Exception as exc:  # anything short of a working policy: refuse
             self.refusal = str(exc) if isinstance(exc, NeuroqError) else (
                 f"{type(exc).__name__}: {exc}")
@@ -308,17 +327,6 @@ class EventPolicyNode(Node):
                 self, LEVEL_ERROR, f"not activating: {self.refusal}", self._backend,
                 {"artifact": self._artifact}))
             return
-        x0, y0 = self._roi or (0, 0)
-        if max(x0 + encoder.width, y0 + encoder.height) > EVT3_MAX_COORD + 1:
-            # a bad parameter (status 2, one line) as an roi_x past 2047 is, not a refusal
-            # to activate (status 1: the recheck of stop 42); known once the artifact is
-            raise NeuroqError(
-                f"roi_x, roi_y = {x0}, {y0}: the artifact's {encoder.width}x"
-                f"{encoder.height} window would reach past pixel {EVT3_MAX_COORD} (EVT "
-                "3.0 has 11-bit coordinates)")
-        # decoded against the window's far corner; crop_window takes the near side
-        self._decoder_size = (x0 + encoder.width, y0 + encoder.height)
-        self.decoder = self._new_decoder()
         self.windower = self._windower(max_gap)
         self._jumps = TimeJumpGuard(round(max_jump_ms * 1e3))
         self.decode_stats = DecodeStats()

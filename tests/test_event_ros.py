@@ -892,3 +892,18 @@ def test_events_outside_the_window_still_move_camera_time(artifact):
         s = node.stats()
         assert s["events"] == 2 and s["out_of_sensor"] == 1, s
         assert s["actions"] == 2, s  # periods 0 and 1 closed by the outside event's time
+
+
+def test_an_evt3_decoder_asked_for_and_missing_is_a_refusal(artifact, monkeypatch):
+    """The review: moving the window's check out of the refusal's handler had moved the
+    decoder's creation with it, so evt3_decoder:=evt3 without the package became a bad
+    parameter (status 2, no diagnostics) instead of a refusal to activate (status 1)."""
+    import neuroq.ros_nodes.event_node as event_node
+    from neuroq.deploy.errors import NeuroqError
+
+    def missing(*_args, **_kwargs):
+        raise NeuroqError("evt3_decoder evt3: the evt3 package is not installed")
+
+    monkeypatch.setattr(event_node.EventPolicyNode, "_new_decoder", missing)
+    with spinning(_event_node(artifact, "evt3")) as (node,):
+        assert not node.active and "the evt3 package is not installed" in node.refusal

@@ -209,8 +209,9 @@ def pipeline_seed_note(first: int, episodes: int) -> str | None:
     if not met:
         return None
     return (f"episode seeds {first:,}..{last:,} are seeds the pipeline's stages play: "
-            f"{', '.join(met)}; results on them are not held out (seeds 0-9,999 and from "
-            f"{HELD_OUT_BASE:,} on are)")
+            f"{', '.join(met)}; results on them are not held out (seeds from "
+            f"{HELD_OUT_BASE:,} on are, and 0-9,999 but for a train run's first episode, its "
+            "--seed)")
 
 
 def say_pipeline_seeds(first, episodes, command: str) -> None:

@@ -534,8 +534,9 @@ def test_a_spiking_readout_that_crosses_its_threshold_is_counted(tmp_path, capsy
                                            ("banana", "which is no version number"),
                                            (None, None)])
 def test_a_nir_file_of_a_newer_version_is_said(tmp_path, version, said):
-    """A file whose `version` said 99.0.0 (or 0.0.1) imported without a note (an outsider):
-    nir.read ignores it. Newer than the installed nir, or no version at all: a note."""
+    """A file whose `version` said 99.0.0 imported without a note (an outsider): nir.read
+    ignores it. Newer than the installed nir, or no version number: a note; a file that
+    states none (older NIR writers): none."""
     import h5py
 
     from neuroq.agents.nir_import import nir_version_notes

@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     _print_scalars({**result, **({"episode_seeds": seed_span(seeds)}
                                  if isinstance(seeds, list) and seeds else {})})
     if robustness:
-        for note in result.get("notes") or []:
+        notes = result.get("notes")
+        for note in notes if isinstance(notes, list) else []:  # a damaged file: none
             print(f"note: {note}")
         table = run_dir / "table.md"
         if table.is_file():

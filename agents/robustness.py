@@ -140,8 +140,13 @@ class Robustness:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """result.json: the episodes' seeds as `episode_seeds`, and as `held_out_seeds` too
+        only where no stage plays them (`pipeline_seed_note`: a recheck found the key
+        beside the note that said they were not)."""
+        span = [self.seed, self.seed + self.episodes - 1]
+        held_out = seeds.pipeline_seed_note(self.seed, self.episodes) is None
         return {"stage": "robustness", "env_id": self.env_id, "artifact": self.artifact,
-                "held_out_seeds": [self.seed, self.seed + self.episodes - 1],
+                "episode_seeds": span, **({"held_out_seeds": span} if held_out else {}),
                 "seed_table": seeds.SEED_RANGES, "episodes": self.episodes,
                 "networks": self.networks, "notes": self.notes, "rows": self.rows}
 
@@ -218,7 +223,7 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
                "--physics NAME=V1,V2 needs parameters the env declares (neuroq_physics on "
                "its class, docs/robustness.md)"))
     not_held_out = seeds.pipeline_seed_note(seed, episodes)
-    if not_held_out:  # result.json's held_out_seeds would claim otherwise (an outsider)
+    if not_held_out:  # (robustness --seed 50000 wrote them as held_out_seeds: an outsider)
         out.notes.append(not_held_out)
     acts: dict[str, Callable] = {"snn": policy_act(policy, event)}
     if wants_dqn:

@@ -33,6 +33,7 @@ events there), and it returns k integer actions.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,6 +159,15 @@ def _checked_env_class() -> type:
             obs, reward, terminated, truncated, info = self._call("step", 5, self.env.step,
                                                                   action)
             self.steps += 1
+            try:
+                finite = math.isfinite(reward)
+            except TypeError:  # not a number: the training and rollouts would fail on it
+                raise NeuroqError(f"environment {self.env_id!r}: its step returned a reward "
+                                  f"that is no number ({type(reward).__name__})") from None
+            if not finite:  # it read as "training diverged ... lower learning_rate" (a
+                raise NeuroqError(  # recheck)
+                    f"environment {self.env_id!r}: its step returned the reward {reward} "
+                    f"after {self.steps} steps: the env's own state, not the network")
             return self._checked(obs, "step"), reward, terminated, truncated, info
 
     CheckedEnv.__module__ = __name__

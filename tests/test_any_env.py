@@ -216,6 +216,7 @@ def test_every_stage_on_the_new_envs(env_id, tmp_path):
                                r"user_envs.py, line \d+\), after 30 steps"),
     ("WrongShapeObsEnv", r"its reset returned an observation of 3 values \(shape \(3,\)\), "
                          r"its observation_space says 2 \(2,\)"),
+    ("NanRewardEnv", r"its step returned the reward nan after 10 steps"),
     ("OldGymApiEnv", r"its step raised ValueError: not enough values to unpack .*; a step "
                      r"of gym's old API \(obs, reward, done, info\)\?"),
     ("NanObsEnv", r"its step returned an observation holding NaN or inf \(\[.*nan.*\]\) "

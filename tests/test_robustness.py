@@ -56,7 +56,8 @@ def test_every_network_plays_the_same_held_out_episodes(artifact):
     delayed = {r["network"]: r for r in rob.rows if r["condition"] == "action delay 2"}
     assert delayed["float"]["mean"] < clean["float"]["mean"]  # the delay really hurts
     d = rob.to_dict()
-    assert d["held_out_seeds"] == [1_000_000, 1_000_003] and d["seed_table"]["held_out"]
+    assert d["held_out_seeds"] == d["episode_seeds"] == [1_000_000, 1_000_003]
+    assert d["seed_table"]["held_out"]
     assert "| none |" in table_markdown(rob)
 
 
@@ -282,3 +283,15 @@ def test_cartpole_v0_gets_cartpoles_physics_shifts():
     physics = [c.label for c in suite("CartPole-v0", [], [], []) if c.kind == "physics"]
     assert physics == [c.label for c in suite("CartPole-v1", [], [], []) if c.kind == "physics"]
     assert len(physics) == 8
+
+
+def test_seeds_a_stage_plays_are_no_held_out_seeds_in_result_json():
+    """result.json wrote `held_out_seeds: [50000, 50004]` beside the note that said a
+    stage plays them (a recheck): `episode_seeds` always, `held_out_seeds` only where no
+    stage plays them."""
+    from neuroq.agents.robustness import Robustness
+
+    d = Robustness("CartPole-v1", "cartpole", 50_000, 5, {}).to_dict()
+    assert d["episode_seeds"] == [50_000, 50_004] and "held_out_seeds" not in d
+    d = Robustness("CartPole-v1", "cartpole", 1_000_000, 5, {}).to_dict()
+    assert d["held_out_seeds"] == d["episode_seeds"] == [1_000_000, 1_000_004]

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     robustness = result.get("stage") == "robustness"  # its figures are lists and a table:
     # it showed four lines and none of them (an outsider)
-    seeds = result.get("held_out_seeds") if robustness else None
+    seeds = (result.get("episode_seeds") or result.get("held_out_seeds")) if robustness \
+        else None  # (older runs wrote held_out_seeds only)
     _print_scalars({**result, **({"episode_seeds": seed_span(seeds)}
                                  if isinstance(seeds, list) and seeds else {})})
     if robustness:

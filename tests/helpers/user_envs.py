@@ -218,3 +218,11 @@ class OldGymApiEnv(LineEnv):
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)
         return obs, reward, terminated or truncated, info
+
+
+class NanRewardEnv(LineEnv):
+    """Pays a NaN reward on its 10th step."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, (float("nan") if self.steps == 10 else reward), terminated, truncated, info

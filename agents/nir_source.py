@@ -165,6 +165,12 @@ def detect_convention(graph: Any, dt: float | None, where: str) -> tuple[str, fl
                 "read as snnTorch's export (tau/r = 1e-4 s on every LIF node)"
                 + (f"; --dt {dt:g} is not used: snnTorch's export fixes its step at "
                    f"{SNNTORCH_DT:g} s" if dt is not None else "")]
+        meta = graph.metadata or {}
+        profile = meta_text(meta, "profile") if meta_text(meta, "producer") == PRODUCER \
+            else ""
+        if dt is None and profile in ("snntorch", "norse"):  # a neuroq export says which
+            return (profile, SNNTORCH_DT if profile == "snntorch" else meta_dt or NORSE_DT,
+                    [f"read as {profile}'s export, as its metadata (a neuroq export) says"])
         if dt is None:
             raise NeuroqError(
                 f"{where}: its LIF nodes fit both snnTorch's export (tau/r = 1e-4 s: beta 0 "
@@ -236,6 +242,9 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
     if convention == "auto":
         convention, dt, notes = detect_convention(graph, dt, where)
     elif convention == "snntorch":
+        if dt is not None:  # said as detection says it (a recheck: only there)
+            notes.append(f"--dt {dt:g} is not used: snnTorch's export fixes its step at "
+                         f"{SNNTORCH_DT:g} s")
         dt = SNNTORCH_DT
     elif convention == "norse":
         dt = dt or NORSE_DT

@@ -118,9 +118,8 @@ def _alpha(layer: Layer) -> np.ndarray:
         raise NeuroqError(
             f"layer {layer.name} mixes alpha_decay = 1 with alpha_decay < 1: NIR needs one "
             "node type per layer")
-    if np.any(a == 0.0):
-        raise NeuroqError(f"layer {layer.name} has alpha_decay = 0 (tau = 0), which NIR's "
-                          "LIF cannot state")
+    # alpha 0 (no memory: snnTorch's beta 0) is tau = dt under forward Euler, which every
+    # profile states; it was refused as "tau = 0" after a whole import had run (a recheck)
     return a
 
 

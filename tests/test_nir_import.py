@@ -121,7 +121,7 @@ def test_neuroq_profiles_import_back_to_the_same_network(tmp_path, profile):
 
 @pytest.mark.parametrize("profile", ["neuroq", "norse", "snntorch", "spinnaker2"])
 @pytest.mark.parametrize("reset", ["reset_to_v_reset", "reset_by_subtraction"])
-@pytest.mark.parametrize("alpha", [1.0, 0.9])
+@pytest.mark.parametrize("alpha", [1.0, 0.9, 0.0])  # 0: no memory (was refused: a recheck)
 def test_a_neuroq_export_imports_back_with_its_q_scale_and_reset(tmp_path, profile, reset,
                                                                  alpha):
     """An outsider re-imported a shipped artifact's snnTorch profile: Q came out 1/q_scale
@@ -498,6 +498,8 @@ def test_a_graph_that_fits_snntorch_and_norse_is_read_as_the_dt_given_says():
                for n in notes), notes
     src, _ = read_source(g, "snntorch")  # said outright: snnTorch's beta 0
     assert src.convention == "snntorch" and np.allclose(src.layers[0].alpha, 0.0)
+    _, notes = read_source(g, "snntorch", dt=1e-3)  # its --dt unused, said (a recheck)
+    assert any("--dt 0.001 is not used" in n for n in notes), notes
     # a graph only snnTorch's export fits: its --dt unused, said
     src, notes = read_source(_chain_graph(_lif_of(1e-3, 10.0)), dt=1e-3)
     assert src.convention == "snntorch" and np.allclose(src.layers[0].alpha, 0.9)

@@ -83,7 +83,7 @@ def _spikes(net, batch=512, p=0.5, seed=3):
 
 
 @pytest.mark.parametrize("library", ["snntorch", "norse"])
-@pytest.mark.parametrize("alpha", [1.0, 0.9])
+@pytest.mark.parametrize("alpha", [1.0, 0.9, 0.0])  # 0: no memory (refused until stop 43)
 @pytest.mark.parametrize("reset", ["reset_by_subtraction", "reset_to_v_reset"])
 def test_random_network_in_the_peer(tmp_path, library, alpha, reset):
     """Reset to 0 needs no setting at all: then the standard fields are the whole truth."""

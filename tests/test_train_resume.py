@@ -389,8 +389,9 @@ def test_a_lock_is_not_required_where_the_file_system_has_none(tmp_path, monkeyp
 def test_a_seed_failing_with_its_own_error_stops_the_others_and_names_each(tmp_path):
     """A user's env that raises in one seed of two (seed 1, after 300 steps): the other
     seed stops at its next report and keeps its checkpoint, the summary names the error of
-    the one and the resume command of the other, and the error itself (the user's, from
-    the user's code) ends the command with its traceback."""
+    the one and the resume command of the other, and one line naming the env and where it
+    raised ends the command, status 2 (it was the user's traceback, status 1, and for an
+    outsider's env a 60-line _RemoteTraceback: `checked_env`)."""
     import subprocess
     import sys
 
@@ -400,11 +401,15 @@ def test_a_seed_failing_with_its_own_error_stops_the_others_and_names_each(tmp_p
            "--set", *[t for t in TINY if not t.startswith("n_timesteps")], "n_timesteps=50000"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     err = proc.stderr
-    assert proc.returncode == 1, (proc.returncode, err[-3000:])
-    assert "  seed 1: failed (the simulated sensor stopped answering)" in err, err[-3000:]
+    assert proc.returncode == 2, (proc.returncode, err[-3000:])
+    assert ("  seed 1: failed (environment 'tests.helpers.user_envs:FailsOnSeedOneEnv': its "
+            "step raised RuntimeError: the simulated sensor stopped answering (at "
+            "user_envs.py, line ") in err, err[-3000:]
     assert "  seed 0: interrupted; go on with: neuroq train --resume" in err, err[-3000:]
-    assert err.rstrip().endswith("RuntimeError: the simulated sensor stopped answering"), \
-        err[-1000:]
+    last = err.rstrip().splitlines()[-1]
+    assert last.startswith("neuroq train: error: seed 1: environment") and last.endswith(
+        "after 300 steps; the other seeds were stopped (listed above)"), last
+    assert "Traceback" not in err, err[-3000:]
     (run,) = tmp_path.glob("tests.helpers.user_envs/FailsOnSeedOneEnv/train-seed0-*")
     assert resumable(run)
 

@@ -630,17 +630,10 @@ def yaml_str(s: str) -> str:
 
 
 def _array_interface(tmp_path, size=None, typ="std_msgs/Float32MultiArray"):
-    import yaml
+    from tests.helpers.interfaces import array_trigger_interface
 
-    spec = load_interface("cartpole").to_dict()
-    spec["sources"] = [{"name": "state", "type": typ, "topic": "rig/state_vec",
-                        "trigger": True, **({"size": size} if size is not None else {})}]
-    for k, feature in enumerate(spec["observation"]):
-        feature.pop("joint")
-        feature.update(source="state", field="data", index=k)
-    path = tmp_path / "rig.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
+    return array_trigger_interface(tmp_path, "cartpole", source="state",
+                                   topic="rig/state_vec", typ=typ, size=size)
 
 
 def test_an_array_source_with_a_size_drops_arrays_of_another_length(tmp_path):

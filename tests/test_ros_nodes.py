@@ -656,20 +656,13 @@ def test_sim_robot_refuses_a_trigger_without_a_header(tmp_path):
     is a std_msgs/Float64MultiArray would stall the loop (no command ever matches), so the
     sim robot refuses it at start-up with one line saying what to change."""
     import rclpy
-    import yaml
     from rclpy.context import Context
 
     from neuroq.deploy.interface import load_interface
     from neuroq.ros_nodes.sim_robot_node import SimRobotNode
+    from tests.helpers.interfaces import array_trigger_interface
 
-    spec = load_interface("mountaincar").to_dict()
-    spec["sources"] = [{"name": "joints", "type": "std_msgs/Float64MultiArray",
-                        "topic": "car_state", "trigger": True}]
-    for k, feature in enumerate(spec["observation"]):
-        feature.pop("joint")
-        feature.update(field="data", index=k)
-    path = tmp_path / "mountaincar_array.yaml"
-    path.write_text(yaml.safe_dump(spec))
+    path = array_trigger_interface(tmp_path, "mountaincar", topic="car_state")
     load_interface(path)  # a valid interface: a robot's policy node may well take it
     context = Context()
     rclpy.init(context=context)
@@ -1060,19 +1053,10 @@ def test_policy_says_a_trigger_without_a_header_leaves_the_actuator_no_stamp(tmp
     """A Float32/64MultiArray trigger gives no stamp: the actuator's stale, repeated and
     future-reading checks do not apply (an outsider's frozen driver, re-publishing the same
     values at 100 Hz, was commanded 204 of 204 times without a word). Said at start."""
-    import yaml
-
-    from neuroq.deploy.interface import load_interface
     from neuroq.ros_nodes.policy_node import PolicyNode
+    from tests.helpers.interfaces import array_trigger_interface
 
-    spec = load_interface("cartpole").to_dict()
-    spec["sources"] = [{"name": "joints", "type": "std_msgs/Float64MultiArray",
-                        "topic": "cart_state", "trigger": True}]
-    for k, feature in enumerate(spec["observation"]):
-        feature.pop("joint")
-        feature.update(field="data", index=k)
-    path = tmp_path / "cartpole_array.yaml"
-    path.write_text(yaml.safe_dump(spec))
+    path = array_trigger_interface(tmp_path, "cartpole", topic="cart_state")
     for interface, said_it in ((str(path), True), ("cartpole", False)):
         said = _Said()
 

@@ -33,7 +33,6 @@ events there), and it returns k integer actions.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,8 +81,9 @@ def checked_env(env: Any, env_id: str) -> Any:
     """`env` wrapped (`_checked_env_class`) so that what a user's env does wrong while it
     runs is one line (NeuroqError) naming the env, not a traceback from deep in
     stable-baselines3 or an unrelated error later: its reset or step raising (named with
-    the file and line), an observation whose shape is not its observation_space's, or one
-    holding NaN or inf. An outsider's env raising at step 3000 of training ended in a
+    the file and line), an observation of another size than its observation_space's (any
+    shape of that size runs), one holding NaN or inf, a reward that is NaN, inf or no
+    number, gym's old 4-value step. An outsider's env raising at step 3000 of training ended in a
     47-line traceback, status 1; one returning 4 values for a declared 6, a broadcasting
     error; one with NaN in 1 % of its observations, "training diverged ... lower
     learning_rate", at any learning rate."""
@@ -159,9 +159,9 @@ def _checked_env_class() -> type:
             obs, reward, terminated, truncated, info = self._call("step", 5, self.env.step,
                                                                   action)
             self.steps += 1
-            try:
-                finite = math.isfinite(reward)
-            except TypeError:  # not a number: the training and rollouts would fail on it
+            try:  # (an array of one value too, as some envs return)
+                finite = bool(np.isfinite(np.asarray(reward, np.float64)).all())
+            except (TypeError, ValueError):  # no number: training and rollouts fail on it
                 raise NeuroqError(f"environment {self.env_id!r}: its step returned a reward "
                                   f"that is no number ({type(reward).__name__})") from None
             if not finite:  # it read as "training diverged ... lower learning_rate" (a

@@ -148,6 +148,11 @@ def metadata_dt(graph: Any, where: str) -> float | None:
     return value
 
 
+def _unused_dt(dt: float) -> str:
+    """The note for a --dt that a snnTorch reading does not use."""
+    return f"--dt {dt:g} is not used: snnTorch's export fixes its step at {SNNTORCH_DT:g} s"
+
+
 def detect_convention(graph: Any, dt: float | None, where: str) -> tuple[str, float, list[str]]:
     """(convention, dt, notes) for a graph whose convention is not given."""
     import nir
@@ -163,8 +168,7 @@ def detect_convention(graph: Any, dt: float | None, where: str) -> tuple[str, fl
         if not _is_norse(nodes, dt or NORSE_DT):
             return "snntorch", SNNTORCH_DT, [
                 "read as snnTorch's export (tau/r = 1e-4 s on every LIF node)"
-                + (f"; --dt {dt:g} is not used: snnTorch's export fixes its step at "
-                   f"{SNNTORCH_DT:g} s" if dt is not None else "")]
+                + (f"; {_unused_dt(dt)}" if dt is not None else "")]
         meta = graph.metadata or {}
         profile = meta_text(meta, "profile") if meta_text(meta, "producer") == PRODUCER \
             else ""
@@ -243,8 +247,7 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
         convention, dt, notes = detect_convention(graph, dt, where)
     elif convention == "snntorch":
         if dt is not None:  # said as detection says it (a recheck: only there)
-            notes.append(f"--dt {dt:g} is not used: snnTorch's export fixes its step at "
-                         f"{SNNTORCH_DT:g} s")
+            notes.append(_unused_dt(dt))
         dt = SNNTORCH_DT
     elif convention == "norse":
         dt = dt or NORSE_DT

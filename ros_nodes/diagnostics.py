@@ -52,8 +52,8 @@ class Crowding:
         else:  # a publisher of another type is no second source of these readings: it
             # was warned as one ("2 nodes publish the trigger readings") before the line
             # that names its type (an outsider)
-            want = msg_type.replace("/msg/", "/")
-            publishers = sum(info.topic_type.replace("/msg/", "/") == want
+            want = type_name(msg_type)
+            publishers = sum(type_name(info.topic_type) == want
                              for info in self._node.get_publishers_info_by_topic(name))
         if publishers <= 1:
             self.crowded.pop(topic, None)
@@ -89,7 +89,13 @@ def foreign_publishers(node: Node, topic: str, msg_type: str) -> list[str]:
     on `topic` use. DDS never matches them with the node's subscription, so nothing they
     send arrives and nothing else says why (an outsider's Float64MultiArray on the
     JointState trigger topic: "no fresh readings", 841 safe commands, no line)."""
-    want = msg_type.replace("/msg/", "/")
+    want = type_name(msg_type)
     seen = {info.topic_type for info in node.get_publishers_info_by_topic(
         node.resolve_topic_name(topic))}
-    return sorted(t for t in seen if t.replace("/msg/", "/") != want)
+    return sorted(t for t in seen if type_name(t) != want)
+
+
+def type_name(msg_type: str) -> str:
+    """A message type as the interface files name it ("sensor_msgs/JointState"), from the
+    graph's form too ("sensor_msgs/msg/JointState")."""
+    return msg_type.replace("/msg/", "/")

@@ -411,19 +411,16 @@ class EventPolicyNode(Node):
         return load_policy(self._artifact, backend=self._backend)
 
     # --- input -----------------------------------------------------------------------------
-    def _packet(self, data: bytes) -> Any:
-        """A received packet's fields: read from its serialized bytes (`EventPacketReader`,
-        no message object built), or by rclpy's deserialization where that does not apply;
-        None (counted in bad_messages) for bytes neither reads."""
-        packet = self._read_packet(data)
-        if packet is None:
-            try:
-                packet = deserialize_message(data, self._packet_type)
-            except Exception:  # noqa: BLE001 - undecodable data is counted, never raised
-                self.counters["bad_messages"] += 1
-                self._log.warning("an EventPacket that does not deserialize was skipped")
-                return None
-        return packet
+    def _deserialized(self, data: bytes) -> Any:
+        """A received packet by rclpy's deserialization, for the bytes that `EventPacketReader`
+        (which reads the fields from the serialized bytes, no message object built) does not
+        read; None, counted in bad_messages, for bytes that do not deserialize."""
+        try:
+            return deserialize_message(data, self._packet_type)
+        except Exception:  # noqa: BLE001 - undecodable data is counted, never raised
+            self.counters["bad_messages"] += 1
+            self._log.warning("an EventPacket that does not deserialize was skipped")
+            return None
 
     def _take(self, limit: int, received_ns: list[int] | None = None) -> list:
         """Up to `limit` packets queued in the subscription (serialized bytes), without
@@ -519,12 +516,14 @@ class EventPolicyNode(Node):
         system clock) where the middleware gives them."""
         if received:
             self._last_packet_s = time.monotonic()  # a camera still sending (diagnostics)
-        if received_ns is not None and len(received_ns) == len(received):
-            pairs = [(p, t) for p, t in zip(map(self._packet, received), received_ns,
-                                            strict=True) if p is not None]
-            batch, times = [p for p, _ in pairs], [t for _, t in pairs]
-        else:
-            batch, times = [p for p in map(self._packet, received) if p is not None], None
+        times = (received_ns if received_ns is not None and len(received_ns) == len(received)
+                 else None)
+        bad, read = self.counters["bad_messages"], self._read_packet
+        batch = [read(data) or self._deserialized(data) for data in received]
+        if self.counters["bad_messages"] != bad:  # some did not read: without them (None)
+            if times is not None:
+                times = [t for p, t in zip(batch, times, strict=True) if p is not None]
+            batch = [p for p in batch if p is not None]
         if not batch:
             return
         try:

@@ -157,23 +157,31 @@ def same_clock(stamp_s: float, now_s: float) -> bool:
 #: arrival, so the watchdog still ends it one timeout later; refusing those too lost 21
 #: commands in one 100 Hz closed-loop test run here under the test suite's load.
 STALE_TIMEOUTS = 2.0
-#: A run of late actions (each reading at least one timeout old on arrival, none in time
-#: between) of at least LATE_RUN_LIMIT actions lasting at least LATE_RUN_TIMEOUTS timeouts
-#: is a constant lag, not a loaded machine's occasional late action: its late actions are
-#: stale from then on, until one comes in time. An outsider's readings 150 ms old under a
-#: 100 ms timeout were all commanded, counted from their arrival, with status OK, while
-#: readings 80 ms old tripped the watchdog between every two actions. The span spares a
-#: burst (actions queued while DDS matched, delivered at once 17-111 ms old under a 15 ms
-#: timeout: a first version that counted actions alone refused them all in 1 of 6 runs of
-#: a test here).
+#: A run of late actions (each reading at least one timeout old on arrival) of at least
+#: LATE_RUN_LIMIT lasting at least LATE_RUN_TIMEOUTS timeouts is a constant lag, not a loaded
+#: machine's occasional late action: its late actions are stale from then on, until the
+#: stream comes in time again. An outsider's readings 150 ms old under a 100 ms timeout
+#: were all commanded, counted from their arrival, with status OK, while readings 80 ms old
+#: tripped the watchdog between every two actions. The span spares a burst (actions queued
+#: while DDS matched, delivered at once 17-111 ms old under a 15 ms timeout: a first
+#: version that counted actions alone refused them all in 1 of 6 runs of a test here).
 LATE_RUN_LIMIT = 5
 LATE_RUN_TIMEOUTS = 10.0
+#: In-time actions take LATE_RUN_DRAIN off a run, late ones add one, up to LATE_RUN_CAP: a
+#: stream with more than two thirds of its actions late keeps its run (ending a run at the
+#: first action in time let a lag with every fifth action in time be commanded for good: an
+#: outsider), and LATE_RUN_CAP / LATE_RUN_DRAIN in-time actions in a row end any run. Only
+#: late actions are ever refused by it; an in-time one is always commanded.
+LATE_RUN_DRAIN = 2
+LATE_RUN_CAP = 2 * LATE_RUN_LIMIT
 
 
 @dataclass(frozen=True)
 class LateRun:
-    """Late actions in a row (`count`), the arrival of the first of them (`since_s`) and of
-    the last (`last_s`), steady clock; `LateRun()`: none."""
+    """A run of late actions: its level (`count`: late actions less LATE_RUN_DRAIN per
+    action in time, at most LATE_RUN_CAP; above 0 while the run lasts), the arrival of its
+    first late action (`since_s`) and of its last action (`last_s`), steady clock;
+    `LateRun()`: none."""
 
     count: int = 0
     since_s: float = 0.0
@@ -183,19 +191,23 @@ class LateRun:
 def late_run(run: LateRun, reading_age_s: float, timeout_s: float, stamp_s: float,
              now_s: float, arrival_s: float) -> LateRun:
     """The run of late actions with this one: late is a reading `timeout_s` old or older on
-    arrival, on the receiving node's kind of clock (`same_clock`); one in time ends it, and
-    a late one more than `timeout_s` after the last starts a new run (a lag at the control
-    rate comes every period; a burst, a silence, then one late action is no lag: the
-    review)."""
-    if not (reading_age_s >= timeout_s and same_clock(stamp_s, now_s)):
-        return LateRun()
-    if run.count and arrival_s - run.last_s <= timeout_s:
-        return LateRun(run.count + 1, run.since_s, arrival_s)
-    return LateRun(1, arrival_s, arrival_s)
+    arrival, on the receiving node's kind of clock (`same_clock`). A late action adds one to
+    the run's level (up to LATE_RUN_CAP), one in time takes LATE_RUN_DRAIN off (the run
+    ends at 0), and an action more than `timeout_s` after the run's last starts over (a lag
+    at the control rate comes every period; a burst, a silence, then one late action is no
+    lag: the review)."""
+    late = reading_age_s >= timeout_s and same_clock(stamp_s, now_s)
+    if not run.count or arrival_s - run.last_s > timeout_s:
+        return LateRun(1, arrival_s, arrival_s) if late else LateRun()
+    if late:
+        return LateRun(min(run.count + 1, LATE_RUN_CAP), run.since_s, arrival_s)
+    level = run.count - LATE_RUN_DRAIN
+    return LateRun(level, run.since_s, arrival_s) if level > 0 else LateRun()
 
 
 def is_lagging(run: LateRun, timeout_s: float, arrival_s: float) -> bool:
-    """Whether a run of late actions is a constant lag (LATE_RUN_LIMIT, LATE_RUN_TIMEOUTS)."""
+    """Whether a run of late actions is a constant lag: its level at LATE_RUN_LIMIT or more,
+    LATE_RUN_TIMEOUTS timeouts or more after its first late action."""
     return (run.count >= LATE_RUN_LIMIT
             and arrival_s - run.since_s >= LATE_RUN_TIMEOUTS * timeout_s)
 

@@ -179,7 +179,7 @@ class ActuatorNode(Node):
         self.safe_commands_sent = 0
         self.bad_actions = 0
         self.stale_actions = 0  # actions refused: their reading two timeouts old, or repeated
-        self._late_run = LateRun()  # late actions in a row (neuroq.deploy.control.late_run)
+        self._late_run = LateRun()  # a run of late actions (neuroq.deploy.control.late_run)
         self._period_stale = 0  # of those, in the current diagnostics period
         self._stale_oldest_s = 0.0  # the oldest reading among them, s
         self._last_event_report_s = -MIN_EVENT_REPORT_S  # the last trip or release report
@@ -325,8 +325,9 @@ class ActuatorNode(Node):
             self._stale_oldest_s = max(self._stale_oldest_s, age_s)
         timeout = self.dog.timeout_s
         how = ("twice the timeout or more" if age_s >= STALE_TIMEOUTS * timeout else
-               f"the timeout or more for {self._late_run.count} actions in a row (a "
-               "constant lag, not an occasional late one)")
+               "the timeout or more in more than two thirds of the actions since "
+               f"{time.monotonic() - self._late_run.since_s:.1f} s ago (a constant lag, "
+               "not an occasional late one)")
         why = ("its reading is the one of the last action commanded (a sensor repeating its "
                "last message?)" if repeated else
                f"its reading is {age_s:.3f} s old by this node's clock, watchdog_timeout_s "

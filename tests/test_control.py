@@ -344,7 +344,14 @@ def test_lockstep_nav_robot_publishes_what_its_drivers_would_and_takes_twists():
 def test_a_late_run_is_a_lag_only_without_gaps_longer_than_the_timeout():
     """A burst of late actions, a silence, then one late action was taken for a constant
     lag (the review): a late one more than a timeout after the last starts a new run."""
-    from neuroq.deploy.control import LATE_RUN_LIMIT, LateRun, is_lagging, late_run
+    from neuroq.deploy.control import (
+        LATE_RUN_CAP,
+        LATE_RUN_DRAIN,
+        LATE_RUN_LIMIT,
+        LateRun,
+        is_lagging,
+        late_run,
+    )
 
     now = 2e9  # a wall-clock time (stamps and node alike)
     run = LateRun()
@@ -354,5 +361,31 @@ def test_a_late_run_is_a_lag_only_without_gaps_longer_than_the_timeout():
     assert run == LateRun(1, 60.0, 60.0) and not is_lagging(run, 0.1, 60.0)
     for k in range(1, 25):  # a lag at 20 Hz: every 50 ms
         run = late_run(run, 0.15, 0.1, now - 0.15, now, 60.0 + 0.05 * k)
-    assert run.count == 25 and is_lagging(run, 0.1, run.last_s)
-    assert late_run(run, 0.05, 0.1, now - 0.05, now, 62.0) == LateRun()  # one in time
+    assert run.count == LATE_RUN_CAP and is_lagging(run, 0.1, run.last_s)
+    for k in range(LATE_RUN_CAP // LATE_RUN_DRAIN):  # in time again: five in a row end it
+        assert run.count > 0
+        run = late_run(run, 0.05, 0.1, now - 0.05, now, 61.25 + 0.05 * k)
+    assert run == LateRun()
+
+
+@pytest.mark.parametrize(("late_of", "lagging"), [((4, 5), True), ((3, 4), True),
+                                                  ((7, 10), True), ((2, 3), False),
+                                                  ((1, 2), False), ((1, 10), False)])
+def test_a_lag_with_some_actions_in_time_is_still_a_lag(late_of, lagging):
+    """A lag with every fifth action in time was commanded for good (one in time ended the
+    run: an outsider): a stream with more than two thirds of its actions late keeps its run
+    and, after LATE_RUN_TIMEOUTS timeouts, its late actions are stale; one with fewer late
+    (a loaded machine's) never is. In-time actions are never refused."""
+    from neuroq.deploy.control import LateRun, is_lagging, is_stale, late_run
+
+    now, timeout, late, of = 2e9, 0.1, *late_of
+    run, refused, refused_in_time = LateRun(), 0, 0
+    for k in range(400):  # 20 s at 20 Hz
+        age = 0.15 if k % of < late else 0.05
+        arrival = 0.05 * k
+        run = late_run(run, age, timeout, now - age, now, arrival)
+        stale = is_stale(age, timeout, now - age, now, is_lagging(run, timeout, arrival))
+        refused += stale
+        refused_in_time += stale and age < timeout
+    assert refused_in_time == 0
+    assert (refused > 0.9 * 400 * late / of) if lagging else refused == 0, refused

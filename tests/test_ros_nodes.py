@@ -1004,14 +1004,20 @@ def test_a_constant_lag_above_the_timeout_is_stale_after_a_few_actions():
     arrival as an occasional late one, with status OK, while readings 80 ms old tripped the
     watchdog between every two actions (an outsider). A run of late actions of at least
     LATE_RUN_LIMIT over LATE_RUN_TIMEOUTS timeouts is a constant lag: its late actions are
-    stale until one comes in time. A burst of late ones (actions queued during discovery)
-    is still commanded."""
+    stale until the stream comes in time again (one in time is not enough: a lag with every
+    fifth action in time was commanded for good). A burst of late ones (actions queued
+    during discovery) is still commanded."""
     import time
 
     import rclpy
     from rclpy.context import Context
 
-    from neuroq.deploy.control import LATE_RUN_LIMIT, LATE_RUN_TIMEOUTS
+    from neuroq.deploy.control import (
+        LATE_RUN_CAP,
+        LATE_RUN_DRAIN,
+        LATE_RUN_LIMIT,
+        LATE_RUN_TIMEOUTS,
+    )
 
     timeout = 0.05
     context = Context()
@@ -1030,7 +1036,8 @@ def test_a_constant_lag_above_the_timeout_is_stale_after_a_few_actions():
         for _ in range(2 * LATE_RUN_LIMIT):  # a burst: many late ones, no time between
             act(1.5 * timeout)
         assert (node.commands_sent, node.stale_actions) == (2 * LATE_RUN_LIMIT, 0)
-        act(0.0)  # in time: the run ends
+        for _ in range(LATE_RUN_CAP // LATE_RUN_DRAIN):  # in time again: the run ends
+            act(0.0)
         start = time.monotonic()
         while time.monotonic() - start < LATE_RUN_TIMEOUTS * timeout:  # a lag that lasts
             act(1.5 * timeout)
@@ -1041,9 +1048,13 @@ def test_a_constant_lag_above_the_timeout_is_stale_after_a_few_actions():
         assert node.commands_sent == sent and node.stale_actions >= 3, node.stale_actions
         level, message = node.status(periodic=True)
         assert level == LEVEL_WARN and "stale actions not commanded" in message, message
-        act(0.0)  # in time: the run ends, and the next late one is commanded again
+        act(0.0)  # one in time (commanded) does not end a lag: every fifth in time did
         act(1.5 * timeout)
-        assert node.commands_sent == sent + 2
+        assert node.commands_sent == sent + 1
+        for _ in range(LATE_RUN_CAP // LATE_RUN_DRAIN):  # in time again: the run ends, and
+            act(0.0)  # the next late one is commanded again
+        act(1.5 * timeout)
+        assert node.commands_sent == sent + 2 + LATE_RUN_CAP // LATE_RUN_DRAIN
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)

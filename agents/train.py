@@ -734,6 +734,11 @@ def _say_stopped(seeds: list[int], done: dict[int, Path | None],
     from neuroq.agents.runs import env_folder
 
     folder = Path(out_root) / env_folder(env_id)
+    failed = [s for s, f in failures.items() if not isinstance(f, BrokenProcessPool)]
+    # a seed neuroq stopped because another failed was not interrupted by the user (it
+    # said "interrupted": an outsider)
+    stopped = (f"stopped (seed {', '.join(map(str, failed))} failed)" if failed
+               else "interrupted")
     lines = []
     for seed in seeds:
         run = done.get(seed)
@@ -746,7 +751,7 @@ def _say_stopped(seeds: list[int], done: dict[int, Path | None],
         failure = failures.get(seed)
         own = failure is not None and not isinstance(failure, BrokenProcessPool)
         what = (f"failed ({' '.join(str(failure).split()) or type(failure).__name__})" if own
-                else "interrupted" if failure is None else "stopped (a worker ended abruptly)")
+                else stopped if failure is None else "stopped (a worker ended abruptly)")
         if kept:
             lines.append(f"  seed {seed}: {what}; go on with: {resume_command(kept[-1])}")
         elif runs or own:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,25 +154,33 @@ def _trial_state(plan: Plan, trial: Trial, outcome: Outcome) -> tuple[str, str |
 
 
 class _Progress:
-    """A trial-level progress bar: a trial counts once all its stage runs ended."""
+    """A trial-level progress bar: a trial counts once all its stage runs ended. Into a
+    stderr that is no terminal (a log file, a pipe), a line per trial ended instead (the
+    bar's carriage returns made one unreadable line of a redirected log: an outsider)."""
 
     def __init__(self, plan: Plan, outcome: Outcome, show: bool) -> None:
         from tqdm.auto import tqdm
 
         self.plan, self.outcome = plan, outcome
         self.counted: set[str] = set()
+        self.lines = show and not sys.stderr.isatty()
         self.bar = tqdm(total=len(plan.trials), desc=f"sweep {plan.spec.name}", unit="trial",
-                        disable=not show, dynamic_ncols=True)
-        self.update()
+                        disable=not show or self.lines, dynamic_ncols=True)
+        self.update(quiet=True)
 
-    def update(self) -> None:
+    def update(self, quiet: bool = False) -> None:
+        states = {t.trial_id: _trial_state(self.plan, t, self.outcome)[0]
+                  for t in self.plan.trials}
+        failed = sum(state == "failed" for state in states.values())
         for t in self.plan.trials:
-            if t.trial_id not in self.counted and _trial_state(
-                    self.plan, t, self.outcome)[0] != "pending":
+            if t.trial_id not in self.counted and states[t.trial_id] != "pending":
                 self.counted.add(t.trial_id)
                 self.bar.update(1)
-        failed = sum(_trial_state(self.plan, t, self.outcome)[0] == "failed"
-                     for t in self.plan.trials)
+                if self.lines and not quiet:
+                    print(f"sweep {self.plan.spec.name}: trial {t.index} "
+                          f"{states[t.trial_id]}; {len(self.counted)} of "
+                          f"{len(self.plan.trials)} ended, {failed} failed", file=sys.stderr,
+                          flush=True)
         self.bar.set_postfix(failed=failed)
 
     def close(self) -> None:

@@ -37,6 +37,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -611,17 +612,28 @@ def _search(keeper: Any, ray: Any, env_id: str, n_trials: int, space: dict, base
         + f"; {max(0, n_trials - finished)} to run, "
         + ("one after another in this process" if ray is None else f"{workers} at once on Ray")
         + f"; folder {folder}")
+    # into a stderr that is no terminal (a log file, a pipe), a line per trial instead
+    lines = show_progress and not sys.stderr.isatty()
     bar = tqdm(total=n_trials, initial=min(finished, n_trials), desc=f"tune {env_id}",
-               unit="trial", disable=not show_progress, dynamic_ncols=True)
+               unit="trial", disable=not show_progress or lines, dynamic_ncols=True)
+
+    def ended(number: int, outcome: dict[str, Any]) -> None:
+        bar.update(1)
+        if lines:
+            value = outcome.get("value")
+            shown = f", mean return {value:.4g}" if isinstance(value, (int, float)) else ""
+            print(f"tune {env_id}: trial {number} {outcome.get('state')}{shown}; {finished} "
+                  f"of {n_trials} finished", file=sys.stderr, flush=True)
     out = str(folder / "trials")
     base_dict = base.to_dict()
     try:
         if ray is None:
             while finished < n_trials:
                 number, hp = keeper.ask(space, base_dict)
-                keeper.tell(number, run_trial(env_id, number, hp, seed, out, defaults, keeper))
+                outcome = run_trial(env_id, number, hp, seed, out, defaults, keeper)
+                keeper.tell(number, outcome)
                 finished += 1
-                bar.update(1)
+                ended(number, outcome)
                 save(keeper)
             return
         task = ray.remote(num_cpus=1, max_retries=0)(run_trial)
@@ -641,7 +653,7 @@ def _search(keeper: Any, ray: Any, env_id: str, n_trials: int, space: dict, base
                     outcome = {"state": "fail", "value": None, "error": error_line(exc)}
                 ray.get(keeper.tell.remote(number, outcome))
                 finished += 1
-                bar.update(1)
+                ended(number, outcome)
                 save(keeper)
     finally:
         bar.close()

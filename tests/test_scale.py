@@ -476,3 +476,24 @@ def test_a_best_trial_whose_run_is_gone_leaves_the_search_standing(tmp_path, mon
     assert result.best is not None and "does not exist" in result.held_out["error"]
     assert any("held-out episodes were not played" in line for line in said), said
     assert "# Held out: not played (" in result.best_yaml.read_text()
+
+
+def test_progress_into_a_log_is_a_line_per_trial(tmp_path, capsys):
+    """A sweep's progress bar into a redirected stderr was one line of carriage returns (an
+    outsider's log): into a stderr that is no terminal, sweep and tune say each trial that
+    ends on a line of its own."""
+    from neuroq.agents.cli.main import main
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump({"name": "s", "env": "CartPole-v1", "stages": ["train"],
+                                    "fixed": {"train": TINY_TRAIN},
+                                    "grid": {"train.seed": [0, 1]}}))
+    assert main(["sweep", str(spec), "--serial", "--out", str(tmp_path / "sw")]) == 0
+    err = capsys.readouterr().err
+    assert "sweep s: trial 0 ok; 1 of 2 ended, 0 failed\n" in err, err
+    assert "sweep s: trial 1 ok; 2 of 2 ended, 0 failed\n" in err, err
+    assert main(["tune", "--env", "CartPole-v1", "--trials", "1", "--steps", "400",
+                 "--serial", "--out", str(tmp_path / "tn")]) == 0
+    err += capsys.readouterr().err
+    assert "tune CartPole-v1: trial 0 complete, mean return " in err, err
+    assert "; 1 of 1 finished\n" in err and "\r" not in err, err

@@ -54,7 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-run", metavar="RUN", nargs="+",
                    help="start at convert from these finished train runs (sets the spec's "
                         "train_run; the spec's stages must then begin at convert)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress (by default a bar, or a line per trial ended where "
+                   "stderr is no terminal, such as a log file)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -67,7 +67,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="connect to an existing Ray cluster instead of a local one")
     where.add_argument("--serial", action="store_true", help="no Ray: one trial at a time")
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress (by default a bar, or a line per trial ended where "
+                   "stderr is no terminal, such as a log file)")
 
 
 def run(args: argparse.Namespace) -> int:

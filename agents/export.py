@@ -97,6 +97,8 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     event = hasattr(policy.encoder, "encode_events")
     snn = run_episodes(env_id, policy_act(policy, event), episodes, seeds.GATE_BASE)
     ann = run_episodes(env_id, lambda obs, _i: teacher.act(obs), episodes, seeds.GATE_BASE)
+    rnd = run_episodes(env_id, random_act(int(policy.manifest["n_actions"]), seeds.GATE_BASE),
+                       episodes, seeds.GATE_BASE)
     s, a = summarize(snn.returns), summarize(ann.returns)
     frac = fraction_of(s["mean"], a["mean"])
     # the first episodes' returns themselves: anyone can replay them from the manifest;
@@ -117,6 +119,8 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
            "passed": gate_passes(frac, s["mean"], a["mean"], threshold,
                                  diff[0] if by_difference else None, margin),
            "teacher": teacher_name,
+           "random_policy": summarize(rnd.returns),
+           "teacher_beats_random": bool(difference_ci(ann.returns, rnd.returns)[0] > 0),
            "first_returns": {"snn": [float(r) for r in snn.returns[first]],
                              "float_dqn": [float(r) for r in ann.returns[first]]}}
     if snn.outcomes:
@@ -126,6 +130,29 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
             out["success_fraction"] = _finite(fraction_of(so["success_rate"],
                                                           ao["success_rate"]))
     return out
+
+
+def random_act(n_actions: int, seed: int) -> Any:
+    """A policy of actions drawn uniformly from `n_actions` (numpy generator seeded `seed`),
+    as `run_episodes` takes it: the baseline the gate's reference must beat."""
+    rng = np.random.default_rng(seed)
+    return lambda obs, _infos: rng.integers(n_actions, size=len(obs))
+
+
+def random_warning(figures: dict[str, Any]) -> str | None:
+    """For a gate whose reference did not beat actions drawn at random on its episodes (the
+    lower end of their paired 95 % interval at 0 or below): the gate, a share of that
+    reference, says nothing about control (an outsider's MountainCar DQN at -200, never
+    reaching the flag, passed at 100 % without a word). None otherwise, and for gates
+    recorded before it was played."""
+    if figures.get("teacher_beats_random", True):
+        return None
+    teacher = figures.get("teacher", "float DQN")
+    return (f"the {teacher}'s return {figures['float_dqn']['mean']:.1f} on the gate's episodes "
+            f"is no better than actions drawn at random ({figures['random_policy']['mean']:.1f},"
+            " the same episodes): passing the gate says only that the SNN does as well as a "
+            f"{teacher} that has not learned the task; train longer, or check the task's "
+            "reward")
 
 
 def gate_margin(threshold: float, float_std: float) -> float:

@@ -219,6 +219,30 @@ def test_export_carries_its_float_dqn_and_the_gate_figures(tmp_path):
     assert made.result["interface"] == "cartpole"
 
 
+def test_the_gate_says_when_its_reference_does_no_better_than_random_actions(tmp_path,
+                                                                             capsys):
+    """An outsider's MountainCar DQN at -200 (never reaching the flag) passed the gate at
+    100 % without a word: the gate also plays actions drawn at random on its episodes, and
+    a reference that does not beat them is said. The tiny run's float DQN (400 steps)
+    holds the pole about 9 steps, random actions about 22."""
+    from neuroq.agents.cli.main import main
+    from neuroq.agents.export import random_warning
+
+    assert main(["export", str(tiny_finetune_run()), "--out", str(tmp_path), "--gate", "0",
+                 "--gate-episodes", "20", "--eval-episodes", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "neuroq export: warning: the float DQN's return 9" in err, err
+    assert "is no better than actions drawn at random (2" in err, err
+    (artifact,) = tmp_path.rglob("artifact")
+    gate = load_artifact(artifact).manifest["gate"]
+    assert gate["teacher_beats_random"] is False and gate["random_policy"]["n"] == 20
+    assert gate["random_policy"]["mean"] > gate["float_dqn"]["mean"]
+    # a reference ahead of random actions, and gates recorded before: nothing to say
+    assert random_warning({**gate, "teacher_beats_random": True}) is None
+    assert random_warning({k: v for k, v in gate.items()
+                           if k not in ("teacher_beats_random", "random_policy")}) is None
+
+
 def test_an_export_stopped_during_its_gate_leaves_no_artifact_to_play(tmp_path, monkeypatch,
                                                                       capsys):
     """Ctrl-C during the gate kept the run folder with a whole artifact/ that never passed

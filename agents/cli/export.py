@@ -85,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
-    from neuroq.agents.export import export, interval_text, percent
+    from neuroq.agents.export import export, interval_text, percent, random_warning
     from neuroq.deploy.artifact import load_artifact
 
     checks.writable(args.out)
@@ -114,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
               f"{g['float_dqn']['mean']:.1f} ({percent(g['fraction'])}, gate "
               f"{100 * g['threshold']:.0f} %{interval_text(g)}) on held-out episodes "
               f"{seed_span(g['seeds'])}")
+        untrained = random_warning(g)
+        if untrained:
+            print(f"neuroq export: warning: {untrained}", file=sys.stderr)
         so = g.get("outcomes", {})
         if "success_rate" in so.get("snn", {}):
             print(f"success on the gate's episodes: SNN {100 * so['snn']['success_rate']:.0f} %, "

@@ -148,8 +148,9 @@ def training_warnings(env_id: str, cfg: DQNConfig, train_seeds=(),
             env.close()
         if limit == CLASS_MAX_EPISODE_STEPS:
             said.append(f"{env_id} is a class with no registration to give its time limit: "
-                        f"its episodes are cut at {CLASS_MAX_EPISODE_STEPS:,} steps (an "
-                        "episode that never ended hung the evaluations); register it with "
+                        f"an episode that has not ended by {CLASS_MAX_EPISODE_STEPS:,} steps "
+                        "is cut there (one that never ended hung the evaluations; nothing "
+                        "changes for episodes that end sooner); register it with "
                         "max_episode_steps for another limit")
     return said
 

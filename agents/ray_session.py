@@ -78,8 +78,8 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise NeuroqError('Ray is not installed: pip install "neuroq[scale]" '
-                          "(with torch==2.13.0 pinned on this project's machines)") from None
+        raise NeuroqError('Ray is not installed: in the neuroq clone: pip install ".[scale]" '
+                          "torch==2.13.0") from None
     return ray
 
 

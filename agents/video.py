@@ -63,13 +63,14 @@ def _check_writer(path: Path) -> None:
         import imageio.v2  # noqa: F401, PLC0415
     except ImportError:
         raise NeuroqError('--video needs the \'video\' extra (imageio is not installed): '
-                          'pip install "neuroq[video]"') from None
+                          'in the neuroq clone: pip install ".[video]"') from None
     if path.suffix.lower() == ".mp4":
         try:
             import imageio_ffmpeg  # noqa: F401, PLC0415
         except ImportError:
-            raise NeuroqError("--video .mp4 needs imageio-ffmpeg (in the video extra): pip "
-                              'install "neuroq[video]"; a .gif needs imageio only') from None
+            raise NeuroqError("--video .mp4 needs imageio-ffmpeg (in the video extra): in the "
+                              'neuroq clone: pip install ".[video]"; a .gif needs imageio '
+                              "only") from None
 
 
 @contextmanager

@@ -117,6 +117,21 @@ SEED_RANGES = {
 }
 
 
+SEED_PURPOSES = {
+    "train_selection": "train's checkpoint selection",
+    "train_selection_perturbed": "train's perturbed selection",
+    "train_report": "train's report episodes",
+    "convert_record": "convert's recording",
+    "stage_eval": "the return checks of convert, finetune and export",
+    "finetune_validation": "finetune's validation",
+    "finetune_rollouts": "finetune's rollouts",
+    "calibration": "the int8 ANN's calibration",
+    "export_gate": "the export gate",
+    "held_out": "held out",
+}
+"""What each of SEED_RANGES is for, in the words of docs/robustness.md's seed table (the
+note named "stage eval (50,000-69,999)", read as `neuroq eval`'s: an outsider)."""
+
 BLOCK = 1000
 """Seeds of one recording or one rollout (convert, fine-tuning): their episodes wrap within
 it (`neuroq.deploy.rollout.run_episodes(..., seed_span=BLOCK)`), since they play as many
@@ -205,7 +220,7 @@ def pipeline_seed_note(first: int, episodes: int) -> str | None:
             continue
         end = nxt[1] - 1 if nxt[1] is not None else MAX_SEED
         if first <= end and last >= base:
-            met.append(f"{name.replace('_', ' ')} ({base:,}-{end:,})")
+            met.append(f"{SEED_PURPOSES[name]} ({base:,}-{end:,})")
     if not met:
         return None
     return (f"episode seeds {first:,}..{last:,} are seeds the pipeline's stages play: "

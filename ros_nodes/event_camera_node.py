@@ -15,7 +15,8 @@ in camera time. Episode returns go to `episode_return` (std_msgs/Float64, latche
 
 Parameters (read-only; `use_sim_time` too, at run time): env_id, seed (episode k uses seed +
 k), max_episodes (0: never stop), packet_us, action_timeout_s (after it the camera steps
-with the hold action and counts a missed action), linger_s (seconds it keeps serving after
+with the hold action and counts a missed action), hold_action (the action the camera steps
+with while none came: -1, the env's own), linger_s (seconds it keeps serving after
 max_episodes), max_steps (0: the env's limit), frame_id, diagnostics_period_s.
 """
 

@@ -288,9 +288,11 @@ def _help_text(make_node: Callable[[], Node], label: str) -> str:
     and how parameters are given."""
     module = sys.modules.get(getattr(make_node, "__module__", ""), None)
     doc = (getattr(module, "__doc__", None) or "").strip()
-    return (f"neuroq {label}\n\n{doc}\n\nParameters are ROS parameters: --ros-args -p "
-            "NAME:=VALUE (repeatable) or --params-file FILE; docs/ros.md lists every node's "
-            "parameters with their defaults.")
+    return (f"neuroq {label}\n\n{doc}\n\nEvery node also takes realtime_priority (a "
+            "SCHED_FIFO priority for its process, 0: none) and cpu_wakeup_latency_us (held "
+            "through /dev/cpu_dma_latency while it runs, -1: none).\n\nParameters are ROS "
+            "parameters: --ros-args -p NAME:=VALUE (repeatable) or --params-file FILE; "
+            "docs/ros.md lists every node's parameters with their defaults.")
 
 
 def warn_unknown_parameters(node: Node) -> list[str]:

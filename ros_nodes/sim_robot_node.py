@@ -32,7 +32,8 @@ Parameters (read-only; `use_sim_time` too, at run time): interface, env_id (defa
 interface's), control_rate_hz, seed, command_timeout_ticks, max_episodes,
 command_tolerance, diagnostics_period_s, latency_window, exit_when_done (bool: exit with
 status 0 `linger_s` seconds after the last of max_episodes episodes, so that a launch
-whose nodes end it on exit ends with them), linger_s.
+whose nodes end it on exit ends with them), linger_s, wait_subscribers (no tick until the
+trigger's topic has this many subscriptions matched, and 1 s more; 0: start at once).
 """
 
 from __future__ import annotations

@@ -201,7 +201,7 @@ def test_every_stage_on_a_users_registered_env(tmp_path):
 @pytest.mark.parametrize("env_id", ["MountainCar-v0", "LunarLander-v3"])
 def test_every_stage_on_the_new_envs(env_id, tmp_path):
     if env_id.startswith("LunarLander"):
-        pytest.importorskip("Box2D", reason='LunarLander needs pip install "neuroq[box2d]"')
+        pytest.importorskip("Box2D", reason='LunarLander needs pip install ".[box2d]"')
     artifact, result = _chain(env_id, tmp_path)
     assert result["episodes"] == 2
     from neuroq.agents.energy import energy_report

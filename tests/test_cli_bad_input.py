@@ -1192,7 +1192,7 @@ def test_eval_on_the_export_gates_seeds_says_they_are_not_held_out(tmp_path, cap
     code, _, err = run_cli(capsys, "eval", SHIPPED, "--seed", "900000", "--episodes", "2",
                            "--max-steps", "20", "--out", tmp_path)
     assert code == 0 and ("neuroq eval: warning: episode seeds 900,000..900,001 are seeds "
-                          "the pipeline's stages play: export gate") in err, err
+                          "the pipeline's stages play: the export gate") in err, err
     code, _, err = run_cli(capsys, "eval", SHIPPED, "--seed", "5000", "--episodes", "2",
                            "--max-steps", "20", "--out", tmp_path)
     assert code == 0 and "not held out" not in err, err

@@ -69,7 +69,7 @@ def test_without_extras_data_is_found_and_missing_extras_are_named(installed):
     assert "extra      train: missing (torch)" in paths.stdout
     out = neuroq(installed, "train", "--env", "CartPole-v1", "--steps", str(TRAIN_STEPS))
     _one_error_line(out, "train", "train")
-    assert 'pip install "neuroq[train]" torch==2.13.0' in out.stderr
+    assert 'in the neuroq clone: pip install ".[train]" torch==2.13.0' in out.stderr
     _one_error_line(neuroq(installed, "convert", "runs/x"), "convert", "train")
     _one_error_line(neuroq(installed, "finetune", "runs/x"), "finetune", "train")
     # exporting a finetune run of a converted DQN plays its gate against that DQN

@@ -31,7 +31,7 @@ def ray_local():
     import importlib.util
 
     if importlib.util.find_spec("ray") is None:  # not imported here: start_local sets its
-        pytest.skip('Ray is not installed (pip install "neuroq[scale]")')  # env first
+        pytest.skip('Ray is not installed (pip install ".[scale]" in the clone)')  # env first
     from neuroq.agents.ray_session import start_local, stop
 
     ray = start_local(WORKERS)

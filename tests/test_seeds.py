@@ -131,10 +131,11 @@ def test_every_count_of_episodes_a_command_plays_is_checked_before_it_runs(tmp_p
 
 @pytest.mark.parametrize("first, episodes, named", [
     (0, 100, None), (9_900, 100, None), (1_000_000, 100, None), (2**32 - 10, 10, None),
-    (9_990, 20, "train selection (10,000-14,999)"),
-    (50_000, 20, "stage eval (50,000-69,999)"),
-    (900_000, 100, "export gate (900,000-999,999)"),
-    (49_990, 20, "convert record (30,000-49,999), stage eval (50,000-69,999)"),
+    (9_990, 20, "train's checkpoint selection (10,000-14,999)"),
+    (50_000, 20, "the return checks of convert, finetune and export (50,000-69,999)"),
+    (900_000, 100, "the export gate (900,000-999,999)"),
+    (49_990, 20, "convert's recording (30,000-49,999), the return checks of convert, "
+                 "finetune and export (50,000-69,999)"),
 ])
 def test_seeds_a_stage_plays_are_said_not_to_be_held_out(first, episodes, named):
     """`neuroq robustness --seed 50000` wrote held_out_seeds [50000, 50019], the stages'

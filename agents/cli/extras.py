@@ -28,14 +28,16 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "video": ("imageio",),
     "events": ("aedat",),
 }
-#: extra -> how to get it. torch pinned: an unpinned torch pulls several GB of CUDA packages.
+#: extra -> how to get it: neuroq installs from its clone (it is not on PyPI, where a
+#: `pip install "neuroq[...]"` finds nothing: an outsider). torch pinned: an unpinned torch
+#: pulls several GB of CUDA packages.
 INSTALL_HINT: dict[str, str] = {
-    "train": 'pip install "neuroq[train]" torch==2.13.0 (in a clone: pip install '
-             '".[train]" torch==2.13.0)',
-    "ros": 'source ROS 2 (. /opt/ros/<distro>/setup.bash) or pip install "neuroq[ros]"',
-    "scale": 'pip install "neuroq[scale]"',
-    "video": 'pip install "neuroq[video]"',
-    "events": 'pip install "neuroq[events]"',
+    "train": 'in the neuroq clone: pip install ".[train]" torch==2.13.0',
+    "ros": 'source ROS 2 (. /opt/ros/<distro>/setup.bash), or in the neuroq clone: pip '
+           'install ".[ros]"',
+    "scale": 'in the neuroq clone: pip install ".[scale]" torch==2.13.0',
+    "video": 'in the neuroq clone: pip install ".[video]"',
+    "events": 'in the neuroq clone: pip install ".[events]"',
 }
 
 

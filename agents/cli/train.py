@@ -16,7 +16,7 @@ examples:
   neuroq train --env CartPole-v1 --seed 0
   neuroq train --env Acrobot-v1 --seeds 0 1 2 3 4          # parallel processes
   neuroq train --env CartPole-v1 --set n_timesteps=20000 learning_rate=1e-3
-  neuroq train --env LunarLander-v3 --seeds 0 1 2 3 4      # pip install "neuroq[box2d]"
+  neuroq train --env LunarLander-v3 --seeds 0 1 2 3 4      # in the clone: pip install ".[box2d]"
   neuroq train --env my_pkg.envs:GridWorld                # your own gymnasium.Env class
   neuroq train --gym-package my_pkg --env GridWorld-v0    # an id my_pkg registers on import
   neuroq train --resume runs/LunarLander-v3/train-seed0-<time>   # after an interruption

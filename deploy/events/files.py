@@ -428,7 +428,8 @@ def read_aedat4(path: str | os.PathLike) -> Iterator[tuple[np.ndarray, int, int]
         import aedat  # noqa: PLC0415  (optional dependency)
     except ImportError as exc:
         raise NeuroqError("reading AEDAT 4 files needs the `aedat` package: "
-                          "pip install \"neuroq[events]\" (or pip install aedat)") from exc
+                          "pip install aedat (or, in the neuroq clone, pip install "
+                          "\".[events]\")") from exc
     path = _event_file(path, "an AEDAT 4 (.aedat4)")
     try:
         decoder = aedat.Decoder(path)

@@ -413,6 +413,35 @@ def test_raw_file_write_then_read_in_small_chunks(tmp_path, decoder):
 
 
 @pytest.mark.parametrize("decoder", DECODERS)
+def test_garbage_inside_a_raw_file_is_skipped_not_read_as_time(tmp_path, decoder):
+    """1000 random bytes inserted into an outsider's 8 s recording were read as TIME_HIGH
+    words and wraps: camera time ran to 75 s and the replay sent a 67 s silence that the
+    node acted on. The blocks around an undefined word are skipped (RAW_CORRUPT_BLOCK_BYTES):
+    over 10 placements camera time stays the recording's, and only events near the
+    garbage are lost."""
+    from neuroq.deploy.events.files import RAW_CORRUPT_BLOCK_BYTES
+
+    rng = np.random.default_rng(3)
+    events = sort_events(random_events(rng, 60_000, 8_000_000))
+    clean = tmp_path / "clean.raw"
+    with RawWriter(clean, WIDTH, HEIGHT) as writer:
+        writer.write(events)
+    data = clean.read_bytes()
+    start = data.index(b"% end\n") + len(b"% end\n")
+    for k in range(10):
+        at = start + 2 * int(rng.integers((len(data) - start) // 4, (len(data) - start) // 2))
+        path = tmp_path / f"damaged{k}.raw"
+        path.write_bytes(data[:at] + rng.bytes(1000) + data[at:])
+        reader = RawReader(path, decoder=decoder)
+        got = reader.read_all()
+        assert reader.time_us <= int(events["t"][-1]) + 5000, (k, reader.time_us)
+        assert reader.stats.corrupt_packets >= 1 and reader.stats.corrupt_words > 0, k
+        lost = events.size - got.size  # a few blocks' worth at ~4 bytes an event at most
+        assert 0 < lost < 4 * RAW_CORRUPT_BLOCK_BYTES, (k, lost)
+    assert RawReader(clean, decoder=decoder).read_all().size == events.size
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
 def test_raw_reader_errors_say_what_to_do(tmp_path, decoder):
     with pytest.raises(NeuroqError, match="not found"):
         RawReader(tmp_path / "missing.raw")

@@ -12,7 +12,7 @@ import io
 import os
 import re
 from collections.abc import Iterator
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 
@@ -42,6 +42,21 @@ RAW_CHECK_BYTES = 1 << 20
 """How much of a .raw file's data `RawReader` looks at when it opens the file, to tell
 EVT 3.0 from other bytes (`check_evt3_start`): 512 k words, more than a sensor sends
 between two TIME_HIGH words (every 4.096 ms) at 50 M events/s."""
+RAW_CORRUPT_BLOCK_BYTES = 2048
+"""`RawReader` skips garbage in blocks of this many bytes (1024 words, about one 1 ms packet
+of a driver at 1 M events/s): a block that holds RAW_GARBAGE_WORDS words of an undefined
+type or more is skipped whole with the blocks on either side of it (counted in
+corrupt_packets, its undefined words in corrupt_words), as the event node skips a packet
+that holds one. The neighbours go too because garbage is mostly words of defined types:
+1000 random bytes inserted into an outsider's 8 s recording were read as TIME_HIGH words
+and wraps, 8 s of camera time became 75 s, and the replay sent a 67 s "silence" the node
+acted on."""
+RAW_GARBAGE_WORDS = 4
+"""Undefined words in one block that make it garbage (`RAW_CORRUPT_BLOCK_BYTES`): random
+bytes hold about 5 in 16 (a block of them about 320); fewer, a damaged word or two in a
+recording, are skipped alone and the block read (a few damaged words do not spoil a
+recording). Not caught: garbage of fewer than about a dozen words, or only of defined
+types."""
 RAW_MIN_CORRUPT_WORDS = 16
 """However short the data, this many words of an undefined type at its start are read past
 (counted), not taken as a sign that the file is not EVT 3.0."""
@@ -236,6 +251,7 @@ class RawReader:
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, DecodeStats]]:
         decoder = make_evt3_decoder(self.width, self.height, self.decoder)
+        skip_first = False  # the block before this chunk held an undefined word
         with open(self.path, "rb") as f:
             f.seek(self.data_offset)
             while True:
@@ -243,7 +259,12 @@ class RawReader:
                 if not chunk:
                     break
                 stats = DecodeStats()
-                events = decoder.decode(chunk, stats, streaming=True)
+                # blocks need whole words from the chunk's start (no odd byte carried)
+                whole = not decoder.pending_bytes and len(chunk) % 2 == 0
+                if whole and (skip_first or decoder.corrupt_words(chunk) >= RAW_GARBAGE_WORDS):
+                    events, skip_first = _without_damage(decoder, chunk, stats, skip_first)
+                else:
+                    events, skip_first = decoder.decode(chunk, stats, streaming=True), False
                 self.stats.add(stats)
                 self.time_us = decoder.time_us()
                 yield events, stats
@@ -253,6 +274,27 @@ class RawReader:
         """All events of the file in one array."""
         parts = [events for events, _ in self]
         return concat_events(parts)
+
+
+def _without_damage(decoder: Any, chunk: bytes, stats: DecodeStats,
+                    skip_first: bool) -> tuple[np.ndarray, bool]:
+    """Decode `chunk` (whole words) in RAW_CORRUPT_BLOCK_BYTES blocks, skipping each block
+    that holds RAW_GARBAGE_WORDS undefined words or more and the blocks beside it (and the
+    first block, `skip_first`, where the chunk before ended in such a block); the events
+    and whether the last block was garbage."""
+    size = RAW_CORRUPT_BLOCK_BYTES
+    blocks = [chunk[i:i + size] for i in range(0, len(chunk), size)]
+    corrupt = [decoder.corrupt_words(block) for block in blocks]
+    garbage = [n >= RAW_GARBAGE_WORDS for n in corrupt]
+    parts = []
+    for i, block in enumerate(blocks):
+        if any(garbage[max(i - 1, 0):i + 2]) or (i == 0 and skip_first):
+            stats.packets += 1
+            stats.corrupt_packets += 1
+            stats.corrupt_words += corrupt[i]
+        else:
+            parts.append(decoder.decode(block, stats, streaming=True))
+    return concat_events(parts), garbage[-1]
 
 
 class _FileWriter:

@@ -90,7 +90,7 @@ from rclpy.serialization import deserialize_message
 from rclpy.utilities import get_rmw_implementation_identifier
 from sensor_msgs.msg import Joy
 
-from neuroq.deploy.control import NS_PER_S
+from neuroq.deploy.control import MAX_COPIED_STRING_CHARS, NS_PER_S
 from neuroq.deploy.errors import NeuroqError, counted
 from neuroq.deploy.events import (
     DEFAULT_MAX_JUMP_MS,
@@ -520,6 +520,15 @@ class EventPolicyNode(Node):
                  else None)
         bad, read = self.counters["bad_messages"], self._read_packet
         batch = [read(data) or self._deserialized(data) for data in received]
+        for k, packet in enumerate(batch):  # actions copy a packet's frame_id
+            if packet is not None and len(packet.header.frame_id) > MAX_COPIED_STRING_CHARS:
+                self.counters["bad_messages"] += 1
+                self._log.warning(
+                    f"an EventPacket with a frame_id of {len(packet.header.frame_id)} "
+                    f"characters was skipped: actions copy it, and at most "
+                    f"{MAX_COPIED_STRING_CHARS} are copied (an outsider's 100,000-character "
+                    "frame_id went into every action)")
+                batch[k] = None
         if self.counters["bad_messages"] != bad:  # some did not read: without them (None)
             if times is not None:
                 times = [t for p, t in zip(batch, times, strict=True) if p is not None]

@@ -907,3 +907,34 @@ def test_an_evt3_decoder_asked_for_and_missing_is_a_refusal(artifact, monkeypatc
     monkeypatch.setattr(event_node.EventPolicyNode, "_new_decoder", missing)
     with spinning(_event_node(artifact, "evt3")) as (node,):
         assert not node.active and "the evt3 package is not installed" in node.refusal
+
+
+def test_a_packet_whose_frame_id_is_too_long_to_copy_is_skipped(artifact):
+    """An outsider's replay with a 100,000-character frame_id gave 299 actions, each
+    carrying it (the policy node refuses such readings): a packet whose frame_id is longer
+    than MAX_COPIED_STRING_CHARS is skipped, counted in bad_messages, and said."""
+    from rclpy.serialization import serialize_message
+
+    from neuroq.deploy.control import MAX_COPIED_STRING_CHARS
+
+    recorder = LineRecorder()
+
+    def packets(first, frame_id):
+        out = []
+        for k in range(first, first + 25):  # 1 ms packets: two periods and a half
+            t = 1_000_000 + k * 1000
+            msg = _packet(k, _evt3([1, 2], [5, 5], [t + 1, t + 500], [1, 1]))
+            msg.header.frame_id = frame_id
+            out.append(serialize_message(msg))
+        return out
+
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        node._log = recorder
+        node._handle_received(packets(0, "f" * (MAX_COPIED_STRING_CHARS + 1)))
+        s = node.stats()
+        assert s["bad_messages"] == 25 and s["packets"] == 0 and s["actions"] == 0, s
+        assert "a frame_id of 257 characters was skipped" in recorder.lines[0], recorder.lines
+        node._handle_received(packets(25, "f" * MAX_COPIED_STRING_CHARS))  # at the limit
+        s = node.stats()
+        assert s["bad_messages"] == 25 and s["packets"] == 25 and s["actions"] >= 1, s

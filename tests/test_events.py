@@ -597,3 +597,22 @@ def test_paced_replay_waits_for_recorded_time():
     slept.clear()
     list(paced(packets, speed=float("inf"), clock=lambda: now[0], sleep=sleep))
     assert slept == []
+
+
+def test_a_header_without_end_before_data_starting_with_percent_is_named(tmp_path):
+    """An outsider's valid file whose header had no '% end' and whose data began with a
+    TIME_HIGH word 0x8025 (bytes 25 80: '%'): the data's first word was read as a header
+    line and the file refused as 'not EVT 3.0 data', naming only the data. The refusal now
+    names the likely cause; with '% end' the same data reads."""
+    words = [0x8025, 0x6000, 0x0005] + [0x2000 | (i % 32) for i in range(2000)]
+    data = np.array(words, "<u2").tobytes()
+    path = tmp_path / "no_end.raw"
+    path.write_bytes(b"% evt 3.0\n% geometry 32x32\n" + data)
+    with pytest.raises(NeuroqError, match="the header has no '% end' line and its data "
+                                          "starts with the byte '%'"):
+        RawReader(path)
+    path.write_bytes(b"% evt 3.0\n% geometry 32x32\n% end\n" + data)
+    assert RawReader(path).read_all().size == 2000
+    path.write_bytes(b"% evt 3.0\n% geometry 32x32\n" + b"\x00\xa0" * 2000)  # not EVT 3.0
+    with pytest.raises(NeuroqError, match=r"another format\)$"):
+        RawReader(path)

@@ -240,8 +240,16 @@ class RawReader:
             )
         why = check_evt3_start(start)
         if why:
+            # without `% end`, a data byte '%' (0x25, e.g. a TIME_HIGH word's low byte) at
+            # the start reads as one more header line, and the data then starts mid-word
+            binary = bool(lines) and lines[-1].strip() != RAW_HEADER_END and any(
+                not 32 <= ord(c) < 127 for c in lines[-1])
+            hint = ("" if not binary else
+                    f"; or the header has no '{RAW_HEADER_END}' line and its data starts "
+                    "with the byte '%' (0x25), read as one more header line: end the header "
+                    f"with '{RAW_HEADER_END}'")
             raise NeuroqError(f"{self.path}: not EVT 3.0 data: {why} (a damaged file, or "
-                              "another format)")
+                              f"another format{hint})")
         self.decoder = decoder
         self.decoder_name = make_evt3_decoder(self.width, self.height, decoder).name
         self.stats = DecodeStats()

@@ -334,7 +334,7 @@ class EventPolicyNode(Node):
                          "seq_backwards": 0,
                          "sensor_size_mismatch": 0, "actions": 0, "policy_failures": 0,
                          "callback_errors": 0, "camera_restarts": 0, "stale_periods": 0,
-                         "bad_messages": 0, "take_ticks": 0}
+                         "bad_messages": 0, "take_ticks": 0, "outside_window": 0}
         self._last_seq: int | None = None  # the newest seq (see _count_seq)
         self._first_seq: int | None = None  # the seq of the first packet taken
         self._missing: set[int] = set()  # seqs counted lost lately (see _count_seq)
@@ -631,9 +631,12 @@ class EventPolicyNode(Node):
             self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
         if self._roi is not None:  # the window's coordinates; left of or above it: outside
             events, outside = crop_window(events, *self._roi)
-            if outside:  # counted as the decoder counts those right of or below it
-                stats.events -= outside
-                stats.out_of_sensor += outside
+            # with a window on a larger sensor most events lie outside it, as expected: they
+            # count in outside_window (with those the decoder skipped right of or below it),
+            # not as a problem (as out_of_sensor, every run of an outsider's stayed WARN)
+            stats.events -= outside
+            self.counters["outside_window"] += outside + stats.out_of_sensor
+            stats.out_of_sensor = 0
         self.decode_stats.add(stats)
         if stats.skipped:
             why = (f" (time_jumps: moved camera time more than {self._jumps.max_jump_us / 1e3:g}"

@@ -831,7 +831,9 @@ def test_a_window_on_a_larger_camera_acts_as_the_artifacts_own_sensor(artifact):
     on nothing (499 actions, every one 'pan right'), and a top-left ROI WARNed for good
     (sensor_size_mismatch on every packet). With roi_x, roi_y the window's events act as
     the same events on the artifact's own 32x32 sensor (the same Q-values), the rest count
-    as out_of_sensor, and a camera that holds the window is no mismatch."""
+    as outside_window (not a problem), and a camera that holds the window is no mismatch."""
+    from neuroq.ros_nodes.event_node import PROBLEM_COUNTERS
+
     rng = np.random.default_rng(7)
     x0, y0 = 624, 344
     n = 400
@@ -859,7 +861,10 @@ def test_a_window_on_a_larger_camera_acts_as_the_artifacts_own_sensor(artifact):
         s_own, s_win = own.stats(), windowed.stats()
         assert s_own["actions"] == s_win["actions"] == 5, (s_own, s_win)
         assert all(np.array_equal(a, b) for a, b in zip(q_own, q_win, strict=True))
-        assert s_win["out_of_sensor"] == 80 and s_win["events"] == n + 1, s_win
+        assert s_win["outside_window"] == 80 and s_win["events"] == n + 1, s_win
+        # expected with a window: not a problem (as out_of_sensor, an outsider's every
+        # diagnostics message was WARN)
+        assert s_win["out_of_sensor"] == 0 and "outside_window" not in PROBLEM_COUNTERS
         assert s_win["sensor_size_mismatch"] == 0, s_win
         # a camera too small for the window is a mismatch
         windowed.handle_packets([_packet(2, _evt3([x0], [y0], [60_001], [0]), width=640,
@@ -883,7 +888,7 @@ def test_a_window_that_cannot_be_is_refused(artifact, params, fragment):
 def test_events_outside_the_window_still_move_camera_time(artifact):
     """A mono stream's only clock is its events: those left of or above the window were
     dropped before their time was read, so a quiet window waited for its own next event to
-    close a period (review). They count as out_of_sensor and still move camera time."""
+    close a period (review). They count as outside_window and still move camera time."""
     x0, y0 = 100, 50
     inside = make_events([x0 + 3, x0 + 4], [y0 + 5, y0 + 6], [1000, 2000], [1, 0])
     outside = make_events([5], [5], [20_001], [1])  # left of and above the window
@@ -894,7 +899,7 @@ def test_events_outside_the_window_still_move_camera_time(artifact):
             node.handle_packets([_packet(seq, data, encoding="mono", width=640, height=480,
                                          time_base=time_base)])
         s = node.stats()
-        assert s["events"] == 2 and s["out_of_sensor"] == 1, s
+        assert s["events"] == 2 and s["outside_window"] == 1, s
         assert s["actions"] == 2, s  # periods 0 and 1 closed by the outside event's time
 
 

@@ -21,9 +21,11 @@ once per timeout and reports it in diagnostics (level WARN) until actions return
 counts from the reading's stamp, which the action carries (`watchdog_from_reading_stamp`,
 default true; a stamp ahead of our clock counts from the action's arrival): an action whose
 reading is already twice `watchdog_timeout_s` old when it arrives (STALE_TIMEOUTS; one late
-by less is commanded and counted from its arrival, unless it belongs to a run of late ones
-of at least LATE_RUN_LIMIT actions over LATE_RUN_TIMEOUTS timeouts: a constant lag above the
-timeout) is stale and is not commanded
+by less is commanded and counted from its arrival, unless it belongs to a lag: a run of
+late actions, each adding 1 to its level and each action in time taking LATE_RUN_DRAIN
+off, at LATE_RUN_LIMIT or more LATE_RUN_TIMEOUTS timeouts after it began, so a stream with
+more than two thirds of its actions late; five in time in a row end any run) is stale and
+is not commanded
 (`stale_actions`, WARN; `neuroq.deploy.control.is_stale`), as diff_drive_controller
 ignores a command older than its `cmd_vel_timeout`; so is an action answering the same
 reading as the last one commanded (a sensor repeating its last message). Wall-clock stamps
@@ -325,7 +327,7 @@ class ActuatorNode(Node):
             self._stale_oldest_s = max(self._stale_oldest_s, age_s)
         timeout = self.dog.timeout_s
         how = ("twice the timeout or more" if age_s >= STALE_TIMEOUTS * timeout else
-               "the timeout or more in more than two thirds of the actions since "
+               "the timeout or more in most of the actions since "
                f"{time.monotonic() - self._late_run.since_s:.1f} s ago (a constant lag, "
                "not an occasional late one)")
         why = ("its reading is the one of the last action commanded (a sensor repeating its "

@@ -259,7 +259,7 @@ class RawReader:
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, DecodeStats]]:
         decoder = make_evt3_decoder(self.width, self.height, self.decoder)
-        skip_first = False  # the block before this chunk held an undefined word
+        skip_first = False  # the block before this chunk was garbage (RAW_GARBAGE_WORDS)
         with open(self.path, "rb") as f:
             f.seek(self.data_offset)
             while True:

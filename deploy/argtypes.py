@@ -51,10 +51,21 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _integer(text: str) -> int:
+    """An integer, also written as a whole number in float notation ("1e5", "100.0"), as
+    `--set n_timesteps=1e5` takes it (--episodes 1e2 was refused beside it: an outsider)."""
     try:
         return int(text)
     except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value.is_integer()):
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if abs(value) > 2**53:  # beyond float's whole numbers: write it out
+        raise argparse.ArgumentTypeError(f"too large in float notation: {text!r}")
+    return int(value)
 
 
 def _real(text: str, infinite: bool = False) -> float:

@@ -179,6 +179,8 @@ def test_convert_of_a_garbage_model_is_one_line_and_leaves_no_run(tmp_path, caps
     (["robustness", SHIPPED, "--episodes", "-2"], "argument --episodes"),
     (["robustness", SHIPPED, "--action-delay", "-1"], "argument --action-delay"),
     (["eval", SHIPPED, "--episodes", "abc"], "argument --episodes"),
+    (["eval", SHIPPED, "--episodes", "1.5"], "not an integer: '1.5'"),
+    (["eval", SHIPPED, "--episodes", "1e300"], "too large in float notation: '1e300'"),
     # an outsider's fuzzing: each was a traceback, or a new run, once the command had started
     (["eval", SHIPPED, "--episodes", "99999999999999999999"], "must be at most 10,000,000"),
     (["export", "runs/x", "--gate-episodes", "20000000"], "must be at most 10,000,000"),
@@ -1196,3 +1198,17 @@ def test_eval_on_the_export_gates_seeds_says_they_are_not_held_out(tmp_path, cap
     code, _, err = run_cli(capsys, "eval", SHIPPED, "--seed", "5000", "--episodes", "2",
                            "--max-steps", "20", "--out", tmp_path)
     assert code == 0 and "not held out" not in err, err
+
+
+def test_a_count_in_float_notation_is_taken_as_set_takes_it():
+    """`--set n_timesteps=1e3` was taken and `--episodes 1e2` refused beside it (an
+    outsider): a whole number in float notation is an integer on the command line too."""
+    import argparse
+
+    from neuroq.deploy.argtypes import episode_count, seed
+
+    assert episode_count("1e2") == 100 and episode_count("100.0") == 100
+    assert seed("4.294967295e9") == 2**32 - 1
+    for bad in ("1.5", "1e-1", "nan", "inf", "0x10"):
+        with pytest.raises(argparse.ArgumentTypeError, match="not an integer"):
+            episode_count(bad)

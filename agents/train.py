@@ -491,7 +491,9 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
         model.learn(total_timesteps=cfg.n_timesteps - (model.num_timesteps if state else 0),
                     callback=selection, tb_log_name="dqn", progress_bar=progress_bar,
                     reset_num_timesteps=state is None)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stopped:
+        if isinstance(stopped, StoppedBySeeds):  # the summary of train_many says it
+            raise
         steps = checkpoint_step(run_dir)
         if steps is not None:
             print(f"\ninterrupted: {run_dir} keeps its checkpoint at step {steps}; go on "
@@ -559,6 +561,14 @@ _WORKER: dict[str, Any] = {}
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 
 
+class StoppedBySeeds(KeyboardInterrupt):
+    """A seed of `train_many` stopped at its progress report because the parent asked
+    (another seed failed, or a Ctrl-C reached the parent only): the parent's summary says
+    what became of it, so the seed's own interrupted line is not printed (it said
+    "interrupted before the first checkpoint ... train it again" above a summary saying
+    "stopped (seed 1 failed)": an outsider's recheck)."""
+
+
 def _init_worker(queue: Any, stop: Any, parent: int) -> None:
     """In each worker process: SIGTERM when the parent dies (Linux: prctl PR_SET_PDEATHSIG),
     so a killed `neuroq train --seeds` leaves no worker training on (an outsider found two
@@ -597,7 +607,7 @@ def _worker(args: tuple[str, int, dict[str, Any], str, bool, float | None]) -> s
     def report(steps: int) -> None:
         queue.put((seed, steps))
         if stop.is_set():
-            raise KeyboardInterrupt
+            raise StoppedBySeeds
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a Ctrl-C stops the training
     try:

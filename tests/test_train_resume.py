@@ -407,6 +407,8 @@ def test_a_seed_failing_with_its_own_error_stops_the_others_and_names_each(tmp_p
             "user_envs.py, line ") in err, err[-3000:]
     assert "  seed 0: stopped (seed 1 failed); go on with: neuroq train --resume" in err, \
         err[-3000:]
+    # the stopped seed's own "interrupted" line no longer stands above that summary
+    assert "\ninterrupted" not in err, err[-3000:]
     last = err.rstrip().splitlines()[-1]
     assert last.startswith("neuroq train: error: seed 1: environment") and last.endswith(
         "after 300 steps; the other seeds were stopped (listed above)"), last

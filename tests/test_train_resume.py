@@ -159,11 +159,19 @@ def test_ctrl_c_during_the_final_evaluation_leaves_a_run_to_report(tmp_path, mon
     assert "interrupted during the final evaluation" in capsys.readouterr().err
     (run,) = (tmp_path / "CartPole-v1").glob("train-seed7-*")
     steps = json.loads((run / RESUME_DIR / "state.json").read_text())["steps"]
-    # show says what it is and how to go on (it said "did the run end early?")
-    assert main(["show", str(run)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"is an interrupted train run (no result.json; its checkpoint is " \
-        f"at step {steps}): go on with: neuroq train --resume" in err[0], err
+    # show says what it is and how to go on (it said "did the run end early?", then an
+    # error line with exit 2: an outsider expected its state)
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].split() == ["state", "interrupted", "(no", "result.json)"], out
+    assert ["checkpoint_step", str(steps)] in [line.split() for line in out], out
+    assert ["seed", "7"] in [line.split() for line in out], out
+    assert out[-1] == f"Go on with: neuroq train --resume {run}", out
+    assert main(["show", str(run), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["state"] == "interrupted" and doc["checkpoint_step"] == steps, doc
+    assert doc["env_id"] == "CartPole-v1" and doc["steps_asked"] == _cfg().n_timesteps, doc
+    assert doc["next"] == f"go on with: neuroq train --resume {run}", doc
     monkeypatch.undo()
     result = json.loads((resume_run(run) / "result.json").read_text())
     assert result["steps"] == steps and result["resumed"] is True
@@ -187,12 +195,13 @@ def test_one_process_at_a_time_trains_a_run(tmp_path, capsys):
         with pytest.raises(NeuroqError, match="is being trained by another process now"):
             resume_run(run)
         # show says so too (it asked "did the run end early?" of a run training)
-        assert main(["show", str(run)]) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "is being trained now (a running process holds its .lock)" \
-            in err[0], err
-    assert main(["show", str(run)]) == 2  # released: interrupted, with its checkpoint
-    assert "is an interrupted train run" in capsys.readouterr().err
+        assert main(["show", str(run)]) == 0
+        out = capsys.readouterr().out.strip().splitlines()
+        assert " ".join(out[0].split()) == "state training now (a running process holds " \
+            "its .lock)", out
+        assert out[-1] == "Its result.json comes when it finishes", out
+    assert main(["show", str(run)]) == 0  # released: interrupted, with its checkpoint
+    assert "interrupted (no result.json)" in capsys.readouterr().out
     assert (resume_run(run) / "result.json").is_file()  # released: it goes on
 
 

@@ -1,6 +1,7 @@
 """Show the result of a run folder (any stage): its result.json, summarised (an energy
 run's report.json: `neuroq energy` writes a report, not a result), or a deploy artifact's
-manifest.json (its env, T, encoder and export gate).
+manifest.json (its env, T, encoder and export gate). A train run with no result yet
+(training now, or interrupted) shows its state and what comes next.
 
 examples:
   neuroq show runs/CartPole-v1/train-seed0-20261122-153012
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 
@@ -67,17 +69,14 @@ def run(args: argparse.Namespace) -> int:
                           "when it ends; a sweep interrupted before writing it: run the spec "
                           "again)")
     if not found:
-        from neuroq.agents.runs import LOCK_FILE, lock_held
-        from neuroq.agents.train import checkpoint_step, resumable, resume_command
+        from neuroq.agents.runs import lock_held
+        from neuroq.agents.train import resumable
 
-        if lock_held(run_dir):  # it was called "ended early?" while it trained
-            raise NeuroqError(f"{run_dir} is being trained now (a running process holds its "
-                              f"{LOCK_FILE}): its {RESULT_FILE} comes when it finishes")
-        if resumable(run_dir):  # an interrupted train run: say what to do with it
-            steps = checkpoint_step(run_dir)
-            at = f" at step {steps}" if steps is not None else ""
-            raise NeuroqError(f"{run_dir} is an interrupted train run (no {RESULT_FILE}; its "
-                              f"checkpoint is{at}): go on with: {resume_command(run_dir)}")
+        # a train run training now or interrupted: its state, not an error (an outsider's
+        # `neuroq show` of an interrupted run was exit 2, "error: ...")
+        training = lock_held(run_dir)
+        if training or resumable(run_dir):
+            return _show_unfinished_train(run_dir, args.json, training)
         raise NeuroqError(f"{run_dir} is not a finished run folder: it has no {RESULT_FILE} "
                           f"(nor an energy run's {REPORT_FILE}): it is still running, or it "
                           "ended early")
@@ -119,6 +118,50 @@ def run(args: argparse.Namespace) -> int:
                         "best_held_out_episodes": held.get("episodes"),
                         "best_held_out_seeds": seed_span(held["seeds"]) if held.get("seeds")
                         else None, "best_run": best.get("run_dir")})
+    return 0
+
+
+def _show_unfinished_train(run_dir, as_json: bool, training: bool) -> int:
+    """A train run with no result.json yet: being trained now (a process holds its lock),
+    or interrupted with a checkpoint to go on from. Its config.yaml and the checkpoint's
+    state.json, as far as they can be read, and what comes next."""
+    from neuroq.agents.runs import LOCK_FILE, RESULT_FILE, read_json, read_yaml_mapping
+    from neuroq.agents.train import RESUME_DIR, checkpoint_step, resume_command
+    from neuroq.deploy.errors import NeuroqError
+
+    try:
+        config = read_yaml_mapping(run_dir / "config.yaml")
+    except NeuroqError:  # a damaged or missing config: the state alone
+        config = {}
+    hyper = config.get("hyperparameters")
+    asked = hyper.get("n_timesteps") if isinstance(hyper, dict) else None
+    steps = checkpoint_step(run_dir) if not training else None
+    best = None
+    if (run_dir / RESUME_DIR / "state.json").is_file():
+        try:
+            state = read_json(run_dir / RESUME_DIR / "state.json")
+            steps = int(state["steps"]) if steps is None else steps
+            best = float(state["best"])
+        except (NeuroqError, KeyError, TypeError, ValueError):
+            pass
+    if training:
+        state_line = f"training now (a running process holds its {LOCK_FILE})"
+        next_line = f"its {RESULT_FILE} comes when it finishes"
+    else:
+        state_line = f"interrupted (no {RESULT_FILE})"
+        next_line = f"go on with: {resume_command(run_dir)}"
+    doc = {"state": "training" if training else "interrupted",
+           "env_id": config.get("env_id"), "seed": config.get("seed"),
+           "steps_asked": asked, "checkpoint_step": steps,
+           "best_selection_mean_return": best if best is not None and best > -math.inf
+           else None,
+           "next": next_line}
+    if as_json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    _print_scalars({k: v for k, v in {**doc, "state": state_line}.items()
+                    if v is not None and k != "next"})
+    print(next_line[0].upper() + next_line[1:])
     return 0
 
 

@@ -4,7 +4,10 @@ Any environment that renders `rgb_array` works: the episode is played with
 `render_mode="rgb_array"` (the same reset seed as episode 0 of an evaluation with that
 seed), one frame after the reset and one after every step, and written with imageio (the
 `video` extra): `.gif` through Pillow, `.mp4` through imageio-ffmpeg (H.264). The frame
-rate is the environment's `render_fps` (real time), unless given.
+rate is the environment's `render_fps` (real time), unless given. An MP4's frames are
+padded at the right and bottom edges (their edge pixels repeated) to a multiple of
+MP4_BLOCK_PX a side, which H.264 players expect: imageio would otherwise stretch them to it
+with a warning (CartPole's 600x400 became 608x400, an outsider).
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ VIDEO_SUFFIXES = (".gif", ".mp4")
 DEFAULT_FPS = 30
 #: Frames kept at most (a GIF of more gets large; the episode still runs to its end).
 MAX_FRAMES = 3000
+#: An MP4's width and height are padded to a multiple of this, in pixels: the H.264
+#: macroblock (16x16 luma samples; ITU-T H.264, 6.3), imageio-ffmpeg's default
+#: `macro_block_size`, which it otherwise reaches by resizing.
+MP4_BLOCK_PX = 16
 #: environment variable naming SDL's display driver (pygame draws Gymnasium's frames)
 SDL_VIDEO_DRIVER_ENV = "SDL_VIDEODRIVER"
 
@@ -124,6 +131,16 @@ def check_video(path: str | os.PathLike, env_id: str) -> Path:
     return p
 
 
+def padded_to_block(frame: np.ndarray, block: int) -> np.ndarray:
+    """`frame` (height, width[, channels]) with its last row and column repeated until
+    height and width are multiples of `block`; the frame itself where they are."""
+    h, w = frame.shape[:2]
+    if h % block == 0 and w % block == 0:
+        return frame
+    pad = ((0, -h % block), (0, -w % block)) + ((0, 0),) * (frame.ndim - 2)
+    return np.pad(frame, pad, mode="edge")
+
+
 def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
                    max_steps: int | None = None, fps: float | None = None) -> dict[str, Any]:
     """Play one episode of `policy` (a neuroq.deploy.policy.SpikingPolicy) seeded `seed`,
@@ -159,7 +176,7 @@ def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
     else:
         with imageio.get_writer(path, fps=rate, codec="libx264", quality=7) as writer:
             for frame in frames:
-                writer.append_data(frame)
+                writer.append_data(padded_to_block(frame, MP4_BLOCK_PX))
     outcome = {k: info[k] for k in OUTCOME_KEYS if k in info}
     return {"path": str(path), "frames": len(frames), "steps": steps, "return": total,
             "fps": rate, "seed": int(seed), **outcome}

@@ -135,3 +135,29 @@ def test_the_video_check_leaves_the_users_path_alone(tmp_path):
     assert check_video_path(link) == link and link.is_symlink()
     assert not (tmp_path / "nowhere.gif").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.gif", "link.gif"]
+
+
+def test_an_mp4_is_padded_to_whole_macroblocks_not_stretched(tmp_path, caplog, capfd):
+    """CartPole renders 600x400: imageio stretched it to 608x400 with a warning (an
+    outsider). The frames are padded with their edge pixels instead, without a warning."""
+    pytest.importorskip("imageio_ffmpeg")
+    pytest.importorskip("pygame")
+    from neuroq.agents.video import MP4_BLOCK_PX, padded_to_block
+
+    frame = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+    out = padded_to_block(frame, 4)
+    assert out.shape == (8, 8, 3) and np.array_equal(out[:5, :7], frame)
+    assert np.array_equal(out[7, :7], frame[4]) and np.array_equal(out[:5, 7], frame[:, 6])
+    assert padded_to_block(out, 4) is out  # whole blocks already: the frame itself
+
+    path = tmp_path / "cartpole.mp4"
+    with caplog.at_level("WARNING"):
+        v = record_episode(load_policy(make_tiny_artifact(tmp_path / "cartpole")), path,
+                           seed=3, max_steps=5)
+    assert v["frames"] == 6
+    said = caplog.text + capfd.readouterr().err
+    assert "resizing" not in said and "macro_block_size" not in said, said
+    first = imageio.mimread(path, memtest=False)[0]
+    assert first.shape[:2] == (400, 608) and 608 % MP4_BLOCK_PX == 0
+    # the padding repeats the rendering's right-hand column (CartPole's is background)
+    assert np.abs(first[:, 600:].astype(int) - first[:, 599:600].astype(int)).max() < 24

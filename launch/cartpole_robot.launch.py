@@ -10,6 +10,9 @@ every time: a failure to activate is logged and shown in /diagnostics each time)
 is down, the actuator's watchdog keeps sending the safe command. Shutting the launch down
 instead would stop the actuator too, and with it the safe command. The launch ends when the
 actuator exits.
+
+Two robots: one launch each with its own namespace (namespace:=robot1, namespace:=robot2);
+two without put two policies on one `action`, and the actuators command neither.
 """
 
 from launch import LaunchDescription
@@ -43,13 +46,19 @@ def generate_launch_description():
         DeclareLaunchArgument(
             "joint_commands", default_value="joint_commands",
             description="topic the robot takes effort commands (sensor_msgs/JointState) on"),
+        DeclareLaunchArgument(
+            "namespace", default_value="",
+            description="ROS namespace of every node launched here, one per robot's "
+                        "stack (robot1: /robot1/action, ...; empty: the root)"),
         Node(package="neuroq", executable="neuroq_policy_node", name="neuroq_policy",
+             namespace=LaunchConfiguration("namespace"),
              parameters=[params, {"backend": LaunchConfiguration("backend"),
                                   "artifact": LaunchConfiguration("artifact"),
                                   "board_ip": LaunchConfiguration("board_ip")}],
              remappings=[("joint_states", LaunchConfiguration("joint_states"))],
              output="screen", respawn=True, respawn_delay=POLICY_RESPAWN_DELAY_S),
         Node(package="neuroq", executable="neuroq_actuator_node", name="neuroq_actuator",
+             namespace=LaunchConfiguration("namespace"),
              parameters=[params],
              remappings=[("joint_commands", LaunchConfiguration("joint_commands"))],
              output="screen", on_exit=Shutdown()),

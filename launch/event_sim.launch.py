@@ -39,7 +39,12 @@ def generate_launch_description():
         DeclareLaunchArgument("linger_s", default_value="2.0",
                               description="seconds (a float, e.g. 5.0) the camera keeps "
                                           "serving its latched returns after max_episodes"),
+        DeclareLaunchArgument(
+            "namespace", default_value="",
+            description="ROS namespace of every node launched here, one per robot's "
+                        "stack (robot1: /robot1/action, ...; empty: the root)"),
         Node(package="neuroq", executable="neuroq_event_camera", name="neuroq_event_camera",
+             namespace=LaunchConfiguration("namespace"),
              parameters=[{"env_id": "neuroq/DVSPanTrackingPooled-v0",
                           "max_episodes": LaunchConfiguration("max_episodes"),
                           "max_steps": LaunchConfiguration("max_steps"),
@@ -47,6 +52,7 @@ def generate_launch_description():
                           "linger_s": LaunchConfiguration("linger_s"), "packet_us": 1000}],
              output="screen", on_exit=Shutdown()),
         Node(package="neuroq", executable="neuroq_event_node", name="neuroq_event_policy",
+             namespace=LaunchConfiguration("namespace"),
              parameters=[{"artifact": LaunchConfiguration("artifact"),
                           "backend": LaunchConfiguration("backend"),
                           "env_id": "neuroq/DVSPanTrackingPooled-v0",

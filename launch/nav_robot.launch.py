@@ -11,6 +11,9 @@ interface file (default: the shipped config/interfaces/nav.yaml, TurtleBot3 Burg
 Parameters come from config/nav_robot.yaml. A policy that exits is started again after
 POLICY_RESPAWN_DELAY_S (2 s); while it is down, the actuator's watchdog keeps the zero twist
 going out. The launch ends when the actuator exits.
+
+Two robots: one launch each with its own namespace (namespace:=robot1, namespace:=robot2);
+two without put two policies on one `action`, and the actuators command neither.
 """
 
 from launch import LaunchDescription
@@ -48,7 +51,12 @@ def generate_launch_description():
                               description="topic of the goal (geometry_msgs/PoseStamped)"),
         DeclareLaunchArgument("cmd_vel", default_value="cmd_vel",
                               description="topic the base takes geometry_msgs/TwistStamped on"),
+        DeclareLaunchArgument(
+            "namespace", default_value="",
+            description="ROS namespace of every node launched here, one per robot's "
+                        "stack (robot1: /robot1/action, ...; empty: the root)"),
         Node(package="neuroq", executable="neuroq_policy_node", name="neuroq_policy",
+             namespace=LaunchConfiguration("namespace"),
              parameters=[params, {"backend": LaunchConfiguration("backend"),
                                   "artifact": LaunchConfiguration("artifact"),
                                   "board_ip": LaunchConfiguration("board_ip"),
@@ -58,6 +66,7 @@ def generate_launch_description():
                          ("goal_pose", LaunchConfiguration("goal_pose"))],
              output="screen", respawn=True, respawn_delay=POLICY_RESPAWN_DELAY_S),
         Node(package="neuroq", executable="neuroq_actuator_node", name="neuroq_actuator",
+             namespace=LaunchConfiguration("namespace"),
              parameters=[params, {"interface": LaunchConfiguration("interface")}],
              remappings=[("cmd_vel", LaunchConfiguration("cmd_vel"))],
              output="screen", on_exit=Shutdown()),

@@ -41,17 +41,24 @@ def generate_launch_description():
             description="scans per second (5: the LDS-01's rate, real time)"),
         DeclareLaunchArgument(
             "seed", default_value="0", description="seed of episode 0; episode k uses seed + k"),
+        DeclareLaunchArgument(
+            "namespace", default_value="",
+            description="ROS namespace of every node launched here, one per robot's "
+                        "stack (robot1: /robot1/action, ...; empty: the root)"),
         Node(package="neuroq", executable="neuroq_sim_robot", name="neuroq_sim_robot",
+             namespace=LaunchConfiguration("namespace"),
              parameters=[params, {"max_episodes": LaunchConfiguration("max_episodes"),
                                   "control_rate_hz": LaunchConfiguration("control_rate_hz"),
                                   "seed": LaunchConfiguration("seed"),
                                   "exit_when_done": True}],
              output="screen", on_exit=Shutdown()),
         Node(package="neuroq", executable="neuroq_policy_node", name="neuroq_policy",
+             namespace=LaunchConfiguration("namespace"),
              parameters=[params, {"backend": LaunchConfiguration("backend"),
                                   "artifact": LaunchConfiguration("artifact"),
                                   "board_ip": LaunchConfiguration("board_ip")}],
              output="screen", on_exit=Shutdown()),
         Node(package="neuroq", executable="neuroq_actuator_node", name="neuroq_actuator",
+             namespace=LaunchConfiguration("namespace"),
              parameters=[params], output="screen", on_exit=Shutdown()),
     ])

@@ -45,10 +45,14 @@ it, and exits (`safe_stop`, called by `neuroq.ros_nodes.process.run_node`). When
 goes away (no publisher left on `action`), the watchdog has already sent the safe command;
 the node logs it.
 
-More than one publisher on `action` or on the command topic (two stacks in one
-namespace, a remap onto another robot's topic) is warned once per rise and reported
-(`crowded_topics`, WARN); so is a diagnostics period in which the watchdog tripped between
-actions (WARN, though not tripped at the report).
+More than one publisher of actions on `action` (two stacks in one namespace, a remap onto
+another robot's topic: two policies, each on its own robot's readings, would take turns
+commanding this robot) stops the commanding: while there are more, no action is commanded
+(`crowded_actions`; the watchdog sends the safe command; ERROR), counted again as actions
+arrive at most ACTION_SOURCES_CHECK_S apart and at each diagnostics period. More than one
+publisher on the command topic is warned once per rise and reported (`crowded_topics`,
+WARN), as are more on `action`; so is a diagnostics period in which the watchdog tripped
+between actions (WARN, though not tripped at the report).
 
 Margin: diagnostics report how much time the watchdog had left when a fresh action arrived
 (`watchdog_margin_min_ms`: the smallest over the diagnostics period just ended; negative:
@@ -97,7 +101,14 @@ from neuroq.deploy.control import (
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.interface import RobotInterface, load_interface, resolve_interface
 from neuroq.deploy.latency import LatencyWindow
-from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, Crowding, diagnostic_array
+from neuroq.ros_nodes.diagnostics import (
+    LEVEL_ERROR,
+    LEVEL_OK,
+    LEVEL_WARN,
+    Crowding,
+    count_sources,
+    diagnostic_array,
+)
 from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import fill_command, has_header, message_class, new_command_message
 from neuroq.ros_nodes.params import declare, refuse_runtime_changes, where_to_set
@@ -107,6 +118,7 @@ from neuroq.ros_nodes.realtime import declare_process_parameters
 from neuroq.ros_nodes.throttle import ThrottledLog
 
 NODE_NAME = "neuroq_actuator"
+ACTION_TYPE = "sensor_msgs/Joy"
 #: On a safe stop, wait at most this long for reliable subscribers to acknowledge the safe
 #: command before the process goes on to exit (well inside process.TEARDOWN_LIMIT_S).
 SAFE_STOP_ACK_S = 0.5
@@ -129,6 +141,14 @@ MIN_EVENT_REPORT_S = 0.1
 (seconds); the periodic report sums up the rest. A watchdog tripping between every two
 actions published 100 diagnostics a second (an outsider's 50 Hz robot with readings 25 ms
 old)."""
+
+
+ACTION_SOURCES_CHECK_S = 0.1
+"""As actions arrive, the publishers of actions (sensor_msgs/Joy) on `action` are counted
+again from the node's view of the DDS graph (about 30 us) when the last count is older
+than this (s); with more than one, no action is commanded. An outsider's two robot
+launches without namespaces put two policies on one `action`: each robot was commanded
+from the other robot's readings 1,043 times in 12 s, under a WARN."""
 
 
 class ActuatorNode(Node):
@@ -181,6 +201,10 @@ class ActuatorNode(Node):
         self.safe_commands_sent = 0
         self.bad_actions = 0
         self.stale_actions = 0  # actions refused: their reading two timeouts old, or repeated
+        self.crowded_actions = 0  # actions refused: more than one publisher on `action`
+        self._period_crowded = 0  # of those, in the current diagnostics period
+        self._action_sources = 0  # publishers of actions on `action` at the last count
+        self._sources_counted_s = -float("inf")  # when (monotonic s)
         self._late_run = LateRun()  # a run of late actions (neuroq.deploy.control.late_run)
         self._period_stale = 0  # of those, in the current diagnostics period
         self._stale_oldest_s = 0.0  # the oldest reading among them, s
@@ -260,6 +284,11 @@ class ActuatorNode(Node):
             self._log.warning(f"dropped an action: {exc}")
             return
         arrived_s = time.monotonic()
+        if arrived_s - self._sources_counted_s > ACTION_SOURCES_CHECK_S:
+            self._count_action_sources(arrived_s)
+        if self._action_sources > 1:  # two policies would take turns: none is commanded
+            self._refuse_crowded()
+            return
         now_ns, reading_ns = self.get_clock().now().nanoseconds, stamp_ns(msg.header.stamp)
         age_s = (now_ns - reading_ns) * 1e-9
         timeout = self.dog.timeout_s
@@ -312,6 +341,25 @@ class ActuatorNode(Node):
                 self._dog_log.info(f"fresh actions again: watchdog released "
                                    f"({self.dog.trips} trips so far)")
             self._report_event()
+
+    def _count_action_sources(self, now_s: float) -> None:
+        """Count the publishers of actions on `action` (ACTION_SOURCES_CHECK_S)."""
+        self._sources_counted_s = now_s
+        self._action_sources = count_sources(self, TOPIC_ACTION, ACTION_TYPE)
+
+    def _refuse_crowded(self) -> None:
+        """An action while more than one node publishes actions on `action`: not commanded
+        (the watchdog goes on from the last one commanded and sends the safe command),
+        counted and logged."""
+        self.crowded_actions += 1
+        self._period_crowded += 1
+        self._log.warning(
+            f"dropped an action ({self.crowded_actions} so far): {self._action_sources} "
+            f"nodes publish actions on {self.resolve_topic_name(TOPIC_ACTION)!r}, and this "
+            "actuator commands one policy only (two stacks in one namespace, or a remap onto "
+            "another robot's topic: give each robot's stack its own namespace, the launch "
+            "files' namespace argument or -r __ns:=/robotN); the safe command goes out until "
+            "one is left")
 
     def _refuse_stale(self, age_s: float, repeated: bool = False) -> None:
         """An action answering a reading that was STALE_TIMEOUTS x `watchdog_timeout_s` old
@@ -431,6 +479,7 @@ class ActuatorNode(Node):
             self.get_logger().warning(
                 f"no publisher on {self.resolve_topic_name(TOPIC_ACTION)!r} any more (the "
                 f"policy went away): safe command out ({self.safe_commands_sent} so far)")
+        self._count_action_sources(time.monotonic())
         self._crowding.check(TOPIC_ACTION, "policies publish actions")
         self._crowding.check(self.robot.command.topic,
                              "nodes command this robot (this actuator among them)")
@@ -439,6 +488,7 @@ class ActuatorNode(Node):
         self._publish_diagnostics(periodic=True)
         self.margin_min_s = None  # the margin covers one diagnostics period
         self._period_stale, self._stale_oldest_s = 0, 0.0
+        self._period_crowded = 0
 
     def _send(self, command: np.ndarray, stamp: Any) -> None:
         msg = self._command_msg  # one message, refilled: publish serializes it at once
@@ -461,6 +511,7 @@ class ActuatorNode(Node):
             "safe_commands_sent": self.safe_commands_sent,
             "bad_actions": self.bad_actions,
             "stale_actions": self.stale_actions,
+            "crowded_actions": self.crowded_actions,
             "last_action_age_s": "no action yet" if age is None else age,
             "watchdog_late_max_ms": self.late_max_s * 1e3,
         }
@@ -494,7 +545,13 @@ class ActuatorNode(Node):
                  f"{self._stale_oldest_s:.3f} s old by this node's clock, or repeated: a "
                  "timeout too short for the latency, a sensor clock not in step, or a "
                  "sensor repeating itself)") if self._period_stale else ""
-        if self.dog.tripped:
+        if self._action_sources > 1 and (self._period_crowded or self.dog.tripped):
+            level, message = LEVEL_ERROR, (
+                f"{self._action_sources} publishers of actions on "
+                f"{self.resolve_topic_name(TOPIC_ACTION)}: not commanding (two policies on "
+                f"one robot), safe command out; {self._period_crowded} actions dropped in "
+                "this period")
+        elif self.dog.tripped:
             level, message = LEVEL_WARN, ("watchdog: no fresh action, safe command out"
                                           + (f"; {stale}" if stale else ""))
         elif periodic and stale:  # the period's (a release's own report says it commands)

@@ -45,16 +45,7 @@ class Crowding:
     def check(self, topic: str, what: str, msg_type: str | None = None) -> None:
         """Count the publishers on `topic` (of `msg_type` only, "sensor_msgs/LaserScan",
         where given); `what` names them in the warning ("policies publish actions")."""
-        # count_publishers applies the namespace but not remaps: the resolved name does
-        name = self._node.resolve_topic_name(topic)
-        if msg_type is None:
-            publishers = self._node.count_publishers(name)
-        else:  # a publisher of another type is no second source of these readings: it
-            # was warned as one ("2 nodes publish the trigger readings") before the line
-            # that names its type (an outsider)
-            want = type_name(msg_type)
-            publishers = sum(type_name(info.topic_type) == want
-                             for info in self._node.get_publishers_info_by_topic(name))
+        publishers = count_sources(self._node, topic, msg_type)
         if publishers <= 1:
             self.crowded.pop(topic, None)
             return
@@ -82,6 +73,21 @@ class Crowding:
         """"topic: publishers, ..." of the crowded topics (resolved names)."""
         return ", ".join(f"{self._node.resolve_topic_name(t)}: {n}"
                          for t, n in sorted(self.crowded.items()))
+
+
+def count_sources(node: Node, topic: str, msg_type: str | None = None) -> int:
+    """Publishers on `topic` (of `msg_type` only, "sensor_msgs/Joy", where given), from the
+    node's view of the graph."""
+    # count_publishers applies the namespace but not remaps: the resolved name does
+    name = node.resolve_topic_name(topic)
+    if msg_type is None:
+        return node.count_publishers(name)
+    # a publisher of another type is no second source of these messages: it was warned as
+    # one ("2 nodes publish the trigger readings") before the line that names its type (an
+    # outsider)
+    want = type_name(msg_type)
+    return sum(type_name(info.topic_type) == want
+               for info in node.get_publishers_info_by_topic(name))
 
 
 def foreign_publishers(node: Node, topic: str, msg_type: str) -> list[str]:

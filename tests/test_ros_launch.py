@@ -86,17 +86,39 @@ def test_robot_launch_declares_policy_and_actuator_with_remappings(tmp_path, neu
     assert plan.nodes[1].remappings == [("joint_commands", "/cart/effort_cmd")]
     cmd = node_command(plan.nodes[0], tmp_path)
     assert cmd[0] == str(neuroq_prefix / "lib" / "neuroq" / "neuroq_policy_node")
-    assert cmd[1:4] == ["--ros-args", "-r", "__node:=neuroq_policy"]
+    assert cmd[1:6] == ["--ros-args", "-r", "__node:=neuroq_policy", "-r", "__ns:=/"]
     files = [cmd[k + 1] for k, a in enumerate(cmd) if a == "--params-file"]
     assert files[0] == str(share(neuroq_prefix, "config", "cartpole_robot.yaml"))
     written = yaml.safe_load(Path(files[1]).read_text())
-    assert written == {"/**": {"ros__parameters": {
+    assert written == {"/neuroq_policy": {"ros__parameters": {
         "backend": "spinnaker2", "board_ip": "192.168.1.17",
         "artifact": str(share(neuroq_prefix, "artifacts", "cartpole"))}}}
     assert cmd[-2:] == ["-r", "joint_states:=/cart/joint_states"]
     # a dead policy is restarted; the actuator's exit ends the launch
     assert plan.nodes[0].respawn and plan.nodes[0].respawn_delay == POLICY_RESPAWN_DELAY_S
     assert [type(a).__name__ for a in plan.nodes[1].on_exit] == ["Shutdown"]
+
+
+@pytest.mark.parametrize("launch_file", sorted(LAUNCH_DIR.glob("*.launch.py")),
+                         ids=lambda p: p.name)
+def test_every_launch_file_puts_all_its_nodes_in_the_namespace_given(tmp_path, launch_file,
+                                                                    launch_environ):
+    """An outsider launched cartpole_robot.launch.py twice for two robots: with no
+    namespace argument both stacks shared /action, and each robot was commanded from the
+    other's readings. Every launch file takes `namespace`, for all of its nodes."""
+    args = {"artifact": "/a"} if "artifact" in load_launch(launch_file, {"artifact": "/a"},
+                                                           launch_environ).arguments else {}
+    plan = load_launch(launch_file, {**args, "namespace": "robot2"}, launch_environ)
+    assert plan.nodes
+    for node in plan.nodes:
+        cmd = node_command(node, tmp_path)
+        assert ["-r", "__ns:=/robot2"] == cmd[cmd.index("__ns:=/robot2") - 1:][:2], cmd
+        written = [yaml.safe_load(Path(f).read_text()) for f in
+                   (cmd[k + 1] for k, a in enumerate(cmd) if a == "--params-file")
+                   if "launch_params_" in f]
+        assert all(list(doc) == [f"/robot2/{node.name}"] for doc in written), written
+    default = load_launch(launch_file, args, launch_environ)
+    assert all("__ns:=/" in node_command(n, tmp_path) for n in default.nodes)
 
 
 def test_acrobot_launch_declares_the_acrobot_configuration(neuroq_prefix, launch_environ):

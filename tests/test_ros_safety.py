@@ -942,16 +942,19 @@ def test_two_publishers_on_one_robots_topics_and_repeated_trips_are_warned():
     """An outsider's fleet, remapped onto shared topics, drove one robot from two policies
     (and from the other robot's sensors once its own had died) while every status said OK;
     a 15 ms watchdog at 50 Hz tripped 650 times in 11 s under an OK status. The actuator
-    now reports both: WARN, with `crowded_topics` and the trips of the last period. Here in
-    a namespace, its `action` remapped onto a shared topic (counted by its resolved name:
+    reported both (WARN, `crowded_topics`, the trips of the last period), but an outsider's
+    two robot launches without namespaces were still commanded from each other's readings:
+    with two publishers of actions on its `action` the actuator now commands none (ERROR,
+    `crowded_actions`, the safe command), and commands again once one is left. Here in a
+    namespace, its `action` remapped onto a shared topic (counted by its resolved name:
     rclpy's count_publishers applies no remap, a reviewer found)."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
     def policies(ctx):
         node = rclpy_node.Node("two_policies", context=ctx)
+        node.second = rclpy_node.Node("second_policy", context=ctx)
         node.pubs = [node.create_publisher(Joy, "/shared/action", command_qos()),
-                     rclpy_node.Node("second_policy", context=ctx).create_publisher(
-                         Joy, "/shared/action", command_qos())]
+                     node.second.create_publisher(Joy, "/shared/action", command_qos())]
         node.reports = []
         node.create_subscription(DiagnosticArray, "/diagnostics",
                                  lambda m: node.reports.extend(m.status), command_qos(100))
@@ -963,20 +966,34 @@ def test_two_publishers_on_one_robots_topics_and_repeated_trips_are_warned():
                             parameter_overrides=[*CARTPOLE,
                                                  Parameter("diagnostics_period_s", value=0.2)])
 
-    with spinning(actuator, policies) as (act, pol):
-        assert wait_until(lambda: "action" in act._crowding.crowded, 10.0)
-        assert act.stats()["crowded_topics"] == "/shared/action: 2"
-        # actions every 25 ms against its 15 ms watchdog: a trip between every two
-        deadline = time.monotonic() + 2.0
+    def act_for(seconds, pub):  # actions every 25 ms against its 15 ms watchdog
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             msg = Joy(buttons=[1])
             msg.header.stamp = pol.get_clock().now().to_msg()
-            pol.pubs[0].publish(msg)
+            pub.publish(msg)
             time.sleep(0.025)
-        mine = [r for r in list(pol.reports) if r.name.endswith("/robot1/neuroq_actuator")]
+
+    def mine():
+        return [r for r in list(pol.reports) if r.name.endswith("/robot1/neuroq_actuator")]
+
+    with spinning(actuator, policies) as (act, pol):
+        assert wait_until(lambda: "action" in act._crowding.crowded, 10.0)
+        assert act.stats()["crowded_topics"] == "/shared/action: 2"
+        act_for(1.0, pol.pubs[0])  # two publishers: nothing commanded
+        assert act.commands_sent == 0 and act.crowded_actions >= 30, act.stats()
+        assert act.safe_commands_sent > 0
+        assert any(r.level == DiagnosticStatus.ERROR and r.message.startswith(
+            "2 publishers of actions on /shared/action: not commanding (two policies on one "
+            "robot), safe command out") for r in mine()), [r.message for r in mine()]
+        pol.second.destroy_publisher(pol.pubs[1])  # one left: commanded again
+        assert wait_until(lambda: act.count_publishers("/shared/action") == 1, 10.0)
+        refused, n_reports = act.crowded_actions, len(mine())
+        act_for(2.0, pol.pubs[0])
+        assert act.commands_sent >= 60 and act.crowded_actions <= refused + 5, act.stats()
         assert any(r.level == DiagnosticStatus.WARN
                    and "trips in the last diagnostics period" in r.message
-                   for r in mine), [r.message for r in mine]
+                   for r in mine()[n_reports:]), [r.message for r in mine()[n_reports:]]
 
 
 @pytest.mark.parametrize("module, name", [("actuator_node", "neuroq_actuator"),

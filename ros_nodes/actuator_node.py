@@ -106,6 +106,7 @@ from neuroq.ros_nodes.diagnostics import (
     LEVEL_OK,
     LEVEL_WARN,
     Crowding,
+    QosMismatches,
     count_sources,
     diagnostic_array,
 )
@@ -194,8 +195,11 @@ class ActuatorNode(Node):
         self.table = self.robot.action_table()
         self._command_msg: Any = new_command_message(command)
         self._stamped = has_header(message_class(command.type))
-        self._cmd_pub = self.create_publisher(message_class(command.type), command.topic,
-                                              command_qos())
+        self._qos = QosMismatches(self)  # peers DDS does not match (their QoS)
+        self._cmd_pub = self._qos.watch(command.topic, self.create_publisher(
+            message_class(command.type), command.topic, command_qos(),
+            event_callbacks=self._qos.publisher(command.topic, command_qos(), "command")),
+            is_publisher=True)
         self.dog = Watchdog(timeout)
         self.commands_sent = 0
         self.safe_commands_sent = 0
@@ -224,7 +228,10 @@ class ActuatorNode(Node):
         self._log = ThrottledLog(self.get_logger())  # dropped actions
         self._dog_log = ThrottledLog(self.get_logger())  # trips and releases, never drowned
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
-        self.create_subscription(Joy, TOPIC_ACTION, self._on_action, command_qos())
+        self._qos.watch(TOPIC_ACTION, self.create_subscription(
+            Joy, TOPIC_ACTION, self._on_action, command_qos(),
+            event_callbacks=self._qos.subscription(TOPIC_ACTION, command_qos(), "action")),
+            is_publisher=False)
         # steady clock: simulated time (use_sim_time, /clock) can pause; the watchdog cannot
         self._watchdog_timer = steady_timer(self, timeout, self._on_watchdog)
         steady_timer(self, period, self._on_diagnostics_timer)
@@ -517,6 +524,8 @@ class ActuatorNode(Node):
         }
         if self._crowding.crowded:  # topics more than one node publishes on: publishers
             values["crowded_topics"] = self._crowding.describe()
+        if self._qos.held:  # peers DDS does not match with this node's endpoints
+            values["qos_mismatches"] = self._qos.describe()
         if self.margin_min_s is not None:
             values["watchdog_margin_min_ms"] = self.margin_min_s * 1e3
         if len(self._intervals):  # between action arrivals, the last INTERVAL_WINDOW
@@ -564,7 +573,7 @@ class ActuatorNode(Node):
             level, message = LEVEL_WARN, "more than one publisher: " + self._crowding.describe()
         else:
             level, message = LEVEL_OK, "commanding"
-        return level, message
+        return self._qos.status({}, level, message)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
 """One `diagnostic_msgs/DiagnosticArray` per report, one status named after the node; topics
-that more than one node publishes on where one is expected (`Crowding`)."""
+that more than one node publishes on where one is expected (`Crowding`); peers whose QoS
+DDS finds incompatible with a node's endpoint (`QosMismatches`)."""
 
 from __future__ import annotations
 
@@ -105,3 +106,99 @@ def type_name(msg_type: str) -> str:
     """A message type as the interface files name it ("sensor_msgs/JointState"), from the
     graph's form too ("sensor_msgs/msg/JointState")."""
     return msg_type.replace("/msg/", "/")
+
+
+def qos_summary(qos: Any) -> str:
+    """"reliable, volatile" of a QoSProfile (and its deadline where one is set)."""
+    text = f"{qos.reliability.name.lower()}, {qos.durability.name.lower()}"
+    deadline = qos.deadline.nanoseconds if qos.deadline is not None else 0
+    return text + (f", deadline {deadline / 1e9:g} s" if 0 < deadline < 2**62 else "")
+
+
+class QosMismatches:
+    """Peers on a node's topics whose QoS DDS finds incompatible with the node's endpoint:
+    they never match, and nothing flows between them. An outsider's motor driver whose
+    subscription asked for transient-local durability (or a 50 ms deadline) got no command,
+    not even the safe one, and a goal published best effort never reached the policy's
+    reliable subscription, while the diagnostics said OK and rclpy logged one generic line.
+
+    `publisher(topic, qos, what)` / `subscription(topic, qos, what)` give the
+    `event_callbacks` for an endpoint about to be created (`what`: "commands", ...); `watch`
+    then takes the endpoint. Each incompatibility DDS reports is logged (the resolved topic,
+    the policy, this node's QoS, what to change) and held until every peer in the graph on
+    that topic matches the endpoint again (`refresh`, each diagnostics period). `describe`
+    names the topics held, for the diagnostics (`qos_mismatches`, WARN)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._endpoints: dict[str, tuple[Any, bool]] = {}  # topic -> (endpoint, is_publisher)
+        self.held: dict[str, str] = {}  # resolved topic -> "DURABILITY: a subscriber ..."
+
+    def publisher(self, topic: str, qos: Any, what: str) -> Any:
+        from rclpy.event_handler import PublisherEventCallbacks
+
+        return PublisherEventCallbacks(
+            incompatible_qos=lambda event: self._on(topic, qos, what, event, True))
+
+    def subscription(self, topic: str, qos: Any, what: str) -> Any:
+        from rclpy.event_handler import SubscriptionEventCallbacks
+
+        return SubscriptionEventCallbacks(
+            incompatible_qos=lambda event: self._on(topic, qos, what, event, False))
+
+    def watch(self, topic: str, endpoint: Any, is_publisher: bool) -> Any:
+        """Remember the endpoint created on `topic` (for `refresh`); returns it."""
+        self._endpoints[topic] = (endpoint, is_publisher)
+        return endpoint
+
+    def _on(self, topic: str, qos: Any, what: str, event: Any, is_publisher: bool) -> None:
+        entry = self._endpoints.get(topic)
+        name = entry[0].topic_name if entry is not None else self._node.resolve_topic_name(
+            topic)
+        policy = getattr(event.last_policy_kind, "name", str(event.last_policy_kind))
+        policy = policy.removeprefix("RMW_QOS_POLICY_")
+        if is_publisher:
+            text = (f"{policy}: a subscriber asks for more than this node's {what} publisher "
+                    f"offers ({qos_summary(qos)}), so it gets none of them")
+            fix = ("subscribe with reliable or best effort, volatile durability and no "
+                   "deadline" if qos.reliability.name == "RELIABLE" else
+                   "subscribe best effort, volatile, no deadline")
+        else:
+            text = (f"{policy}: a publisher offers less than this node's {what} subscription "
+                    f"asks for ({qos_summary(qos)}), so none of its messages arrive here")
+            fix = ("publish reliable, with volatile or transient-local durability"
+                   if qos.reliability.name == "RELIABLE" else
+                   "publish reliable or best effort, volatile or transient local")
+        if self.held.get(name) != text:
+            self._node.get_logger().warning(f"QoS not matched on {name!r}: {text}; DDS does "
+                                            f"not connect them: {fix}")
+        self.held[name] = text
+
+    def refresh(self) -> None:
+        """Drop the topics where every peer in the graph now matches the endpoint."""
+        for endpoint, is_publisher in self._endpoints.values():
+            name = endpoint.topic_name
+            if name not in self.held:
+                continue
+            if is_publisher:
+                unmatched = self._node.count_subscribers(name) - endpoint.get_subscription_count()
+            else:
+                unmatched = self._node.count_publishers(name) - endpoint.get_publisher_count()
+            if unmatched <= 0:
+                del self.held[name]
+
+    def describe(self) -> str:
+        """"topic: POLICY: ..." of the topics held."""
+        return "; ".join(f"{t}: {text}" for t, text in sorted(self.held.items()))
+
+    def status(self, values: dict[str, Any], level: bytes, message: str) -> tuple[bytes, str]:
+        """`refresh`; where a topic is held, `values` gets `qos_mismatches`, and an OK
+        status becomes WARN naming it (a worse status stays, the topic added to it)."""
+        self.refresh()
+        if not self.held:
+            return level, message
+        values["qos_mismatches"] = self.describe()
+        text = "QoS not matched on " + ", ".join(sorted(self.held))
+        if level == LEVEL_OK:
+            return LEVEL_WARN, text + ": " + self.describe()
+        return level, f"{message}; {text}"

@@ -120,6 +120,7 @@ from neuroq.ros_nodes.diagnostics import (
     LEVEL_OK,
     LEVEL_WARN,
     Crowding,
+    QosMismatches,
     diagnostic_array,
     foreign_publishers,
 )
@@ -358,7 +359,11 @@ class EventPolicyNode(Node):
         self._rate_mark: tuple[float, int] | None = None  # (monotonic s, events) last reported
         self._last_packet_s: float | None = None  # monotonic s of the last message taken
         self._last: Any = None
-        self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
+        self._qos = QosMismatches(self)  # peers DDS does not match (their QoS)
+        self._action_pub = self._qos.watch(TOPIC_ACTION, self.create_publisher(
+            Joy, TOPIC_ACTION, command_qos(),
+            event_callbacks=self._qos.publisher(TOPIC_ACTION, command_qos(), "action")),
+            is_publisher=True)
         qos = command_qos(depth) if reliable else sensor_qos(depth)
         if batch_ms > 0:  # taken by a thread from a node no executor spins (module docstring)
             self._reader, self._sub = packet_reader(self, qos)
@@ -825,6 +830,7 @@ class EventPolicyNode(Node):
             ((TOPIC_EVENTS, "cameras publish event packets"),
              (TOPIC_ACTION, "policies publish actions (this one among them)")),
             values, level, message)
+        level, message = self._qos.status(values, level, message)
         last = self._last_packet_s  # any message taken, a bad one too (set by the takes)
         if last is None:
             level, message = LEVEL_WARN, "no event packets yet" + self._silence_hint()

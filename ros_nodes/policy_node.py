@@ -114,6 +114,7 @@ from neuroq.ros_nodes.diagnostics import (
     LEVEL_OK,
     LEVEL_WARN,
     Crowding,
+    QosMismatches,
     diagnostic_array,
     foreign_publishers,
 )
@@ -280,15 +281,21 @@ class PolicyNode(Node):
         self._sums = np.zeros(5)
         self._energy_known = False
         self._action_msg = Joy()
-        self._action_pub = self.create_publisher(Joy, TOPIC_ACTION, command_qos())
+        self._qos = QosMismatches(self)  # peers DDS does not match (their QoS)
+        self._action_pub = self._qos.watch(TOPIC_ACTION, self.create_publisher(
+            Joy, TOPIC_ACTION, command_qos(),
+            event_callbacks=self._qos.publisher(TOPIC_ACTION, command_qos(), "action")),
+            is_publisher=True)
         # raw: a message's size is checked before it becomes Python objects; a declared-only
         # event stream is not subscribed (about 1000 packets a second for nothing)
         for source in robot.read_sources:
             cls = message_class(source.type)
             qos = (command_qos(1) if source.type in RELIABLE_SOURCES else sensor_qos(depth))
-            sub = self.create_subscription(
+            sub = self._qos.watch(source.topic, self.create_subscription(
                 cls, source.topic, partial(self._on_bytes, source, cls, robot.fields(
-                    source.name), has_header(cls)), qos, raw=True)
+                    source.name), has_header(cls)), qos, raw=True,
+                event_callbacks=self._qos.subscription(source.topic, qos, source.name)),
+                is_publisher=False)
             if source.trigger:
                 self._trigger_sub = sub
         self._period = period
@@ -572,17 +579,24 @@ class PolicyNode(Node):
         new_drops = self._dropped - self._drops_at_last_report  # the reasons that rose
         self._drops_at_last_report = Counter(self._dropped)
         age = values.get("last_reading_age_s")
+        drops = ", ".join(f"{r} {c}" for r, c in sorted(new_drops.items()))
         if age is None or age > STALE_PERIODS * self._period:
+            # the subscription's name: remapped and in the namespace (the interface's
+            # relative name misled an outsider's fleet)
+            topic = getattr(self._trigger_sub, "topic_name", self.robot.trigger.topic)
             level, message = LEVEL_WARN, (f"no fresh readings ({self.robot.trigger.name} on "
-                                          f"{self.robot.trigger.topic})")
+                                          f"{topic})")
+            if new_drops:  # readings came, and every one was dropped: say why (an
+                # outsider's all-bad stamps read "no fresh readings" alone)
+                message += (f": {counted(sum(new_drops.values()), 'reading')} received and "
+                            f"dropped ({drops})")
             foreign = self._foreign_sources()
             if foreign:
                 values["foreign_publishers"] = foreign
                 message += f": {foreign}"
         elif new_drops:  # by reason: "malformed" said of readings waiting for a goal misled
             level, message = LEVEL_WARN, (
-                f"dropped {counted(sum(new_drops.values()), 'reading')}: "
-                + ", ".join(f"{r} {c}" for r, c in sorted(new_drops.items())))
+                f"dropped {counted(sum(new_drops.values()), 'reading')}: {drops}")
             if any(r.startswith("missing_") for r in new_drops):  # another source silent:
                 foreign = self._foreign_sources()  # published with another type? (an
                 if foreign:  # outsider's odom as Float64MultiArray: only missing_odom)
@@ -593,6 +607,7 @@ class PolicyNode(Node):
               self.robot.trigger.type),
              (TOPIC_ACTION, "policies publish actions (this one among them)")),
             values, level, message)
+        level, message = self._qos.status(values, level, message)
         board = getattr(getattr(self, "policy", None), "board_check", None)
         if board is not None and board.differs and level == LEVEL_OK:  # not over the others
             differing = board.differing

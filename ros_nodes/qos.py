@@ -1,8 +1,10 @@
 """Topic names, QoS profiles, stamp helpers and the raw take shared by the neuroq nodes.
 
 QoS, chosen for a control loop:
-- Sensor streams (`joint_states`): best effort, keep last 1. A late reading is worth
-  nothing once a newer one exists; retransmitting it would only add delay.
+- Sensor streams (`joint_states`): best effort, keep last `depth` (SENSOR_QUEUE_DEPTH, 1,
+  for a sim robot's publishers; the policy node's subscriptions keep its
+  `sensor_queue_depth`, 10 by default). A late reading is worth nothing once a newer one
+  exists; retransmitting it would only add delay.
 - Commands (`action`, `joint_commands`, `cmd_vel`): reliable, keep last 10. Each command
   answers one reading; losing one silently would stall or jolt the loop.
 - `episode_return`: reliable, transient local, keep last 10: infrequent events that a

@@ -868,7 +868,7 @@ def test_a_trigger_topic_published_with_another_type_is_named(monkeypatch):
         assert wait_until(named, 5.0)
         status, values = _last_status(probe, "neuroq_policy")
         assert status.level == DiagnosticStatus.WARN
-        assert status.message.startswith("no fresh readings (joints on joint_states): "
+        assert status.message.startswith("no fresh readings (joints on /joint_states): "
                                           "'/joint_states' is published as "
                                           "std_msgs/msg/Float64MultiArray, the interface reads "
                                           "sensor_msgs/JointState"), status.message

@@ -728,6 +728,74 @@ def test_policy_drops_implausible_stamps_and_long_frame_ids_and_counts_them():
     assert stats["reading_to_action_latency_p99_ms"] < 1000.0
 
 
+def test_no_fresh_readings_says_they_came_and_why_they_were_dropped():
+    """An outsider's /clock held at 0 (or nodes on sim time, a driver stamping wall time):
+    540 readings received and 540 dropped for their stamps, and the status said only "no
+    fresh readings (joints on joint_states)", the unremapped name. It now names the
+    subscription's own topic and the readings dropped, by reason."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    def policy(ctx):
+        return PolicyNode(lambda artifact, backend: StandInPolicy(), context=ctx,
+                          namespace="/r1", cli_args=["--ros-args", "-r", "joint_states:=js"],
+                          parameter_overrides=[Parameter("artifact", value="stand-in"),
+                                               Parameter("diagnostics_period_s", value=0.3)])
+
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(DiagnosticArray, "/diagnostics", command_qos(100))
+        return probe
+
+    with spinning(policy, probe_factory) as (node, probe):
+        pub = probe.create_publisher(JointState, "/r1/js", sensor_qos(10))
+        assert wait_until(lambda: pub.get_subscription_count() >= 1, 5.0)
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # never stamped, for longer than a period
+            pub.publish(_reading(0, 0))
+            time.sleep(0.02)
+        assert wait_until(lambda: any(
+            "received and dropped" in s.message for _, m in probe.messages("/diagnostics")
+            for s in m.status), 3.0)
+        messages = [s.message for _, m in probe.messages("/diagnostics") for s in m.status
+                    if s.name.endswith("/r1/neuroq_policy")]
+    said = [m for m in messages if "received and dropped" in m]
+    assert re.fullmatch(r"no fresh readings \(joints on /r1/js\): \d+ readings received and "
+                        r"dropped \(bad_stamp \d+\)", said[0]), said
+
+
+def test_peers_whose_qos_does_not_match_are_named_in_the_diagnostics():
+    """An outsider's motor driver subscribed to the command topic asking transient-local
+    durability: DDS never matched it, not even the safe command reached it, and the
+    actuator's diagnostics said OK (rclpy logged one generic line). Each endpoint of the
+    nodes now names the peers whose QoS does not match (`qos_mismatches`, WARN) until they
+    are gone."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    def actuator(ctx):
+        return ActuatorNode(context=ctx, parameter_overrides=CARTPOLE)
+
+    with spinning(actuator, _probe) as (act, probe):
+        driver = probe.create_subscription(
+            JointState, "joint_commands", lambda _m: None,
+            QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        assert wait_until(lambda: "/joint_commands" in act._qos.held, 10.0)
+        level, message = act.status()  # (no action yet: the watchdog's status, and this)
+        assert level == LEVEL_WARN and message.endswith(
+            "; QoS not matched on /joint_commands"), message
+        assert act.stats()["qos_mismatches"] == (
+            "/joint_commands: DURABILITY: a subscriber asks for more than this node's command "
+            "publisher offers (reliable, volatile), so it gets none of them")
+        best_effort = probe.create_publisher(
+            Joy, "action", QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT))
+        assert wait_until(lambda: "/action" in act._qos.held, 10.0)
+        assert "RELIABILITY: a publisher offers less than this node's action subscription " \
+            "asks for (reliable, volatile)" in act.stats()["qos_mismatches"]
+        probe.destroy_subscription(driver)
+        probe.destroy_publisher(best_effort)
+        assert wait_until(lambda: (act.status(), not act._qos.held)[1], 10.0), act._qos.held
+        assert act.status()[1] != "" and "qos_mismatches" not in act.stats()
+
+
 def test_policy_answers_the_newest_good_reading_a_burst_left_queued():
     """Good readings followed by bursts of malformed ones on the same topic, all queued
     before the node runs: it answers the newest good reading of each batch (keep last 1

@@ -295,23 +295,76 @@ def _help_text(make_node: Callable[[], Node], label: str) -> str:
             "docs/ros.md lists every node's parameters with their defaults.")
 
 
-def warn_unknown_parameters(node: Node) -> list[str]:
+def warn_unknown_parameters(node: Node, argv: list[str] | None = None) -> list[str]:
     """Log a warning for each parameter given to `node` (command line, params file) that
     it does not declare, and return their names: rclpy ignores them silently, so a
     misspelt name (`watchdog_timout_s`) would leave the default in force unnoticed.
-    Not refused: a params file shared by several nodes (`/**`) may hold others' keys."""
+    Not refused: a params file shared by several nodes (`/**`) may hold others' keys. So a
+    name that only sections for every node (`/**:`, `/**/*:`) give (`argv`'s params files;
+    not `-p`, not a section naming this node) is warned only where it is close to one of the
+    node's own names (difflib): an outsider's shared `/**:` file had each node call the
+    others' parameters misspelt."""
+    import difflib
+
     given = getattr(node, "_parameter_overrides", None) or {}  # rclpy keeps no public view
     unknown = sorted(name for name in given if not node.has_parameter(name))
+    shared = _shared_only_names(node, argv or [])
+    own = sorted(node._parameters)  # noqa: SLF001 - rclpy keeps no public list either
+    warned = []
     for name in unknown:
+        close = difflib.get_close_matches(name, own, n=1, cutoff=0.8)
+        if name in shared and not close:
+            continue  # another node's, in a file shared by every node
+        hint = f"did you mean {close[0]!r}?" if close else "misspelt?"
         node.get_logger().warning(f"parameter {name!r} is not one of this node's: ignored "
-                                  "(misspelt? --help describes the node's parameters)")
-    return unknown
+                                  f"({hint} --help describes the node's parameters)")
+        warned.append(name)
+    return warned
+
+
+def _shared_only_names(node: Node, argv: list[str]) -> set[str]:
+    """Parameter names that the params files in `argv` give only in sections for every node
+    (their last part `*` or `**`), never in a section naming this node or with `-p`."""
+    from neuroq.deploy.errors import load_yaml
+
+    shared: set[str] = set()
+    specific: set[str] = set()
+    for path in params_files(argv):
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = load_yaml(f.read())
+        except Exception:  # noqa: BLE001 - rcl read it already; nothing to add here
+            continue
+        for key, section in (doc.items() if isinstance(doc, dict) else ()):
+            values = section.get("ros__parameters") if isinstance(section, dict) else None
+            if not isinstance(values, dict):
+                continue
+            last = str(key).rstrip("/").rsplit("/", 1)[-1]
+            (shared if last in ("*", "**") else specific).update(_flat_names(values))
+    inside = False
+    for arg, after in zip(argv, [*argv[1:], None][:len(argv)], strict=True):
+        if arg == ROS_ARGS:
+            inside = True
+        elif arg == "--":
+            inside = False
+        elif inside and arg in ("-p", "--param") and after:
+            specific.add(after.split(":=", 1)[0])
+    return shared - specific
+
+
+def _flat_names(values: dict, prefix: str = "") -> set[str]:
+    """The parameter names of a `ros__parameters` mapping (nested maps: dotted names)."""
+    names: set[str] = set()
+    for k, v in values.items():
+        name = f"{prefix}{k}"
+        names |= _flat_names(v, name + ".") if isinstance(v, dict) else {name}
+    return names
 
 
 def params_files(argv: list[str]) -> list[str]:
     """The files given as `--params-file FILE` inside the --ros-args blocks of `argv`."""
     files, inside = [], False
-    for arg, after in zip(argv, [*argv[1:], None], strict=True):
+    for arg, after in zip(argv, [*argv[1:], None][:len(argv)], strict=True):
         if arg == ROS_ARGS:
             inside = True
         elif arg == "--":
@@ -334,17 +387,24 @@ def _names_this_node(key: str, name: str, full: str) -> bool:
 
 
 def warn_unapplied_sections(node: Node, argv: list[str]) -> list[str]:
-    """Log a warning for each params-file section named after a namespaced `node` without
-    its namespace (`neuroq_actuator:` for /robot1/neuroq_actuator), and return their
-    "file: key" names: rcl matches sections against the full name, so such a section is
-    not applied, without a word (an outsider's fleet ran on the defaults: a 15 ms watchdog
-    at 50 Hz). Not where another section of the file names this node and applies to it
-    (`/robot1/neuroq_actuator:`, `/**/neuroq_actuator:`): the bare one is then for a robot
-    in the root namespace, on purpose. A section for every node (`/**:`) does not count."""
-    name, full = node.get_name(), node.get_fully_qualified_name()
-    if node.get_namespace() == "/":
-        return []
+    """Log a warning for each params-file section meant for `node` that rcl does not apply
+    to it, and return their "file: key" names: rcl matches a section against the node's
+    full name (a bare name only in the root namespace), so these leave the defaults in
+    force without a word. Meant for it: its bare name while it runs in a namespace
+    (`neuroq_actuator:` for /robot1/neuroq_actuator: an outsider's fleet ran a 15 ms
+    watchdog at 50 Hz); a section that names the node's default name where the node was
+    renamed (`__node:=act2`), or its executable (`neuroq_actuator_node:`), and would apply
+    under that name (an outsider's renamed nodes and executable-named sections ran on the
+    defaults). Not where another section of the file applies to the node (the others are
+    then for other nodes, on purpose). A section for every node (`/**:`) does not count."""
+    name, full, ns = node.get_name(), node.get_fully_qualified_name(), node.get_namespace()
+    default = getattr(sys.modules.get(type(node).__module__), "NODE_NAME", name)
+    exe = os.path.basename(argv[0]) if argv else ""
     from neuroq.deploy.errors import load_yaml
+
+    def applies(key: str, as_name: str) -> bool:
+        at = f"{'' if ns == '/' else ns}/{as_name}"
+        return _names_this_node(key, as_name, at) or (key == as_name and ns == "/")
 
     unapplied = []
     for path in params_files(argv):
@@ -353,14 +413,22 @@ def warn_unapplied_sections(node: Node, argv: list[str]) -> list[str]:
                 keys = [str(k) for k in load_yaml(f.read())]
         except Exception:  # noqa: BLE001 - rcl read it already; nothing to add here
             continue
-        if any(_names_this_node(k, name, full) for k in keys):
+        if any(applies(k, name) for k in keys):
             continue
         for key in keys:
-            if key.strip("/") == name:
-                unapplied.append(f"{path}: {key}")
-                node.get_logger().warning(
-                    f"{path}: section '{key}:' does not apply to {full} (a namespaced "
-                    f"node): name it '{full}:' or '/**/{name}:'; its parameters are not set")
+            if key.strip("/") == name and ns != "/":
+                why = "a namespaced node"
+            elif default != name and applies(key, default):
+                why = f"the node's default name {default!r}; it runs as {name!r} (renamed)"
+            elif exe and exe not in (name, default) and (applies(key, exe)
+                                                         or key.strip("/") == exe):
+                why = f"the executable {exe!r}, not the node"
+            else:
+                continue
+            unapplied.append(f"{path}: {key}")
+            node.get_logger().warning(
+                f"{path}: section '{key}:' does not apply to {full} ({why}): name it "
+                f"'{full}:' or '/**/{name}:'; its parameters are not set")
     return unapplied
 
 
@@ -431,7 +499,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
         _end_before_spinning(_usage_error(label, exc))
     except _rclpy.RCLError as exc:  # a name rcl refuses (`__ns:=/robot1/`): the node's own
         _end_before_spinning(_usage_error(label, _RCL_SOURCE_LOCATION.sub("", str(exc))))
-    warn_unknown_parameters(node)
+    warn_unknown_parameters(node, argv)
     warn_unapplied_sections(node, argv)
     if not getattr(node, "active", True):
         _end_before_spinning(EXIT_REFUSED)

@@ -193,6 +193,58 @@ def test_a_parameter_no_node_declares_is_named_in_a_warning():
         assert warn_unknown_parameters(node) == ["watchdog_timout_s"]
 
 
+def test_a_shared_params_file_does_not_call_the_other_nodes_parameters_misspelt(tmp_path):
+    """An outsider's `/**:` file shared by the policy and the actuator made each warn that
+    the other's parameters were not its own ("misspelt?"). A name only sections for every
+    node give is passed over unless it is close to one of the node's own; one given in a
+    section naming the node, or with -p, is warned as before."""
+    from neuroq.ros_nodes.process import warn_unknown_parameters
+
+    shared = tmp_path / "fleet.yaml"
+    shared.write_text("/**:\n  ros__parameters:\n    backend: emulator\n"
+                      "    prewarm_lead_s: 0.002\n    watchdog_timout_s: 0.05\n"
+                      "/**/neuroq_actuator:\n  ros__parameters:\n    sensor_queue_depth: 3\n")
+    argv = ["prog", "--ros-args", "--params-file", str(shared), "-p", "board_ip:=x"]
+    with spinning(lambda ctx: ActuatorNode(context=ctx, cli_args=argv[1:],
+                                           parameter_overrides=CARTPOLE)) as (node,):
+        warned = warn_unknown_parameters(node, argv)
+    # backend, prewarm_lead_s: the policy's, from /** only; the typo is close to one of the
+    # actuator's; sensor_queue_depth named for this node; board_ip given with -p
+    assert warned == ["board_ip", "sensor_queue_depth", "watchdog_timout_s"], warned
+
+
+@pytest.mark.parametrize("ros_args, section, why", [
+    (["-r", "__node:=act2"], "neuroq_actuator", "the node's default name 'neuroq_actuator'; "
+     "it runs as 'act2' (renamed)"),
+    (["-r", "__ns:=/robot2", "-r", "__node:=act2"], "/robot2/neuroq_actuator",
+     "the node's default name 'neuroq_actuator'; it runs as 'act2' (renamed)"),
+    ([], "neuroq_actuator_node", "the executable 'neuroq_actuator_node', not the node"),
+    ([], "/**/neuroq_actuator_node", "the executable 'neuroq_actuator_node', not the node"),
+])
+def test_sections_for_a_renamed_node_or_its_executable_are_warned(tmp_path, ros_args, section,
+                                                                   why):
+    """An outsider's params file named the actuator's executable (`neuroq_actuator_node:`),
+    or the node by its default name while `__node:=act2` renamed it: rcl applied neither,
+    and the node ran on its defaults (watchdog 15 ms) without a word."""
+    from neuroq.ros_nodes.process import warn_unapplied_sections
+
+    path = tmp_path / "p.yaml"
+    path.write_text(f"{section}:\n  ros__parameters:\n    watchdog_timeout_s: 0.027\n")
+    argv = ["/install/lib/neuroq/neuroq_actuator_node", "--ros-args", *ros_args,
+            "--params-file", str(path)]
+    with spinning(lambda ctx: ActuatorNode(context=ctx, cli_args=argv[1:],
+                                           parameter_overrides=CARTPOLE)) as (node,):
+        assert node.get_parameter("watchdog_timeout_s").value == 0.015  # not applied
+        assert warn_unapplied_sections(node, argv) == [f"{path}: {section}"]
+        full = node.get_fully_qualified_name()
+        logged = []
+        node.get_logger().warning = logged.append  # what the node says, here
+        warn_unapplied_sections(node, argv)
+    assert logged == [f"{path}: section '{section}:' does not apply to {full} ({why}): name "
+                      f"it '{full}:' or '/**/act2:'; its parameters are not set"
+                      .replace("/**/act2", f"/**/{full.rsplit('/', 1)[-1]}")], logged
+
+
 REFUSING_AFTER_INFO = """
 import sys
 from neuroq.ros_nodes.actuator_node import ActuatorNode

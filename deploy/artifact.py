@@ -12,8 +12,8 @@ unpickles). The weights file is hashed before it is parsed; a mismatch is refuse
 manifest's own hash covers every other key of it (the encoder's ranges, the silent tail,
 the interface: an outsider's one-digit typo in an encoder bound ran at return 116 instead
 of 500 without a word); an edited manifest is refused, one without the key (written before
-it existed) is read as it is. `write_manifest` writes a manifest with its hash (for tools
-that change one on purpose).
+it existed, or the key removed) is read with a warning (`hash_warning`). `write_manifest`
+writes a manifest with its hash (for tools that change one on purpose).
 
 NIR graph (deploy/nir_profiles.py, docs/nir.md)
 -----------------------------------------------
@@ -499,13 +499,30 @@ def gate_warning(manifest: dict[str, Any]) -> str | None:
             "it plays worse than the network it was made from")
 
 
-def say_gate_warning(manifest: dict[str, Any], who: str) -> None:
-    """Print `gate_warning`'s line, if any, on stderr as "<who>: warning: ..." (the commands
-    that run an artifact: eval, robustness, energy)."""
+def hash_warning(manifest: dict[str, Any]) -> str | None:
+    """A line for a manifest without MANIFEST_HASH_KEY (an export writes one; manifests
+    exported before 2026-11-27 have none), None otherwise: an edit to it cannot be told, so
+    the commands and nodes that read it say so (an outsider deleted the key's line and then
+    edited an encoder bound and the safe command: read without a word, 145.65 against 500)."""
+    if manifest.get("format") != FORMAT_NAME or MANIFEST_HASH_KEY in manifest:
+        return None
+    return (f"its {MANIFEST_FILE} carries no {MANIFEST_HASH_KEY} (exported before 2026-11-27, "
+            "or the key was removed): a change made to it after export cannot be detected; "
+            "export it again from its finetune run")
+
+
+def artifact_warnings(manifest: dict[str, Any]) -> list[str]:
+    """The lines every command and node that runs an artifact says of it: `hash_warning`,
+    `gate_warning`."""
+    return [line for line in (hash_warning(manifest), gate_warning(manifest)) if line]
+
+
+def say_artifact_warnings(manifest: dict[str, Any], who: str) -> None:
+    """Print `artifact_warnings` on stderr, each as "<who>: warning: ..." (the commands
+    that run an artifact: eval, deploy, robustness, energy)."""
     import sys
 
-    line = gate_warning(manifest)
-    if line:
+    for line in artifact_warnings(manifest):
         print(f"{who}: warning: {line}", file=sys.stderr)
 
 
@@ -524,7 +541,9 @@ def manifest_changed(manifest: dict[str, Any]) -> bool:
 def tampering(folder: Path, manifest: dict[str, Any]) -> list[str]:
     """What an artifact that loads refuses, for a tool that shows it anyway (`neuroq
     show`): a manifest changed after export, weights that do not match their hash."""
-    problems = []
+    unhashed = hash_warning(manifest)
+    problems = [] if unhashed is None else [
+        f"{folder / MANIFEST_FILE} {unhashed.removeprefix(f'its {MANIFEST_FILE} ')}"]
     if manifest_changed(manifest):
         problems.append(f"{_CHANGED.format(path=folder / MANIFEST_FILE)}: eval, deploy and "
                         "the nodes refuse it")

@@ -252,22 +252,30 @@ class ActuatorNode(Node):
             f"{shown(self.resolve_topic_name(command.topic))}, channels "
             f"{shown_names(command.channels)}, {self.table.n_actions} actions, safe command "
             f"{self.table.safe.tolist()}; watchdog {timeout * 1e3:.1f} ms")
+        if np.any(self.table.safe != 0):  # an outsider's interface with safe: [10.0] (the
+            # limit) ran, and stopped on SIGINT with +10 N, without a word
+            self.get_logger().warning(
+                f"the safe command {self.table.safe.tolist()} is not zero: the watchdog, a "
+                "stop and a policy that goes away all send it (interface "
+                f"{shown(self.robot.name)})")
         if timeout > LONG_WATCHDOG_S:  # only too short a timeout was said (an outsider's 10 s)
             self.get_logger().warning(
                 f"watchdog_timeout_s {timeout:g} s: after its readings stop, the robot keeps "
                 f"its last command for up to {timeout:g} s (a control loop's timeout is a "
                 "few control periods)")
 
-    @staticmethod
-    def _interface(interface: str, artifact: str) -> RobotInterface:
+    def _interface(self, interface: str, artifact: str) -> RobotInterface:
         """The interface named, else the one the artifact's manifest records; with both, the
         interface named, checked against the artifact's manifest (`check_artifact`: its
         observation values, actions and env), as the policy node checks them. NeuroqError
         (a bad parameter, exit status 2) for a missing or unreadable manifest or one that
         does not fit."""
-        from neuroq.deploy.artifact import read_manifest
+        from neuroq.deploy.artifact import hash_warning, read_manifest
 
         manifest = read_manifest(artifact)[1] if artifact else None
+        unhashed = hash_warning(manifest) if manifest is not None else None
+        if unhashed:  # the interface (its safe command) may come from it
+            self.get_logger().warning(f"artifact {artifact}: {unhashed}")
         if not (interface and manifest is not None):
             return resolve_interface(interface, manifest)
         robot = load_interface(interface)

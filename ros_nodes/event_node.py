@@ -131,7 +131,7 @@ from neuroq.ros_nodes.params import (
     declare,
     empty_artifact,
     refuse_runtime_changes,
-    warn_failed_gate,
+    warn_artifact,
 )
 from neuroq.ros_nodes.process import run_node, stop_requested
 from neuroq.ros_nodes.qos import (
@@ -392,7 +392,7 @@ class EventPolicyNode(Node):
             f"{encoder.width}x{encoder.height}, pool {encoder.pool}, period "
             f"{encoder.period_us} us, T = {self.policy.timesteps}, EVT 3.0 decoder "
             f"{evt3_decoder_name(self._evt3_decoder)}")
-        warn_failed_gate(self, getattr(self.policy, "manifest", None))
+        warn_artifact(self, getattr(self.policy, "manifest", None))
 
     def _windower(self, max_gap: int, counters: Any = None) -> PeriodWindower:
         """Periods of the encoder's period_us whose events become input spikes as they are

@@ -101,11 +101,10 @@ def node_section(doc: Any, name: str) -> Any:
     raise KeyError(name)
 
 
-def warn_failed_gate(node: Node, manifest: Any) -> None:
-    """Log a warning when the node's artifact failed its export gate (exported with
-    --force: `neuroq.deploy.artifact.gate_warning`)."""
-    from neuroq.deploy.artifact import gate_warning
+def warn_artifact(node: Node, manifest: Any) -> None:
+    """Log a warning for each of `neuroq.deploy.artifact.artifact_warnings` of the node's
+    artifact (a manifest without its hash; an export gate failed, exported with --force)."""
+    from neuroq.deploy.artifact import artifact_warnings
 
-    line = gate_warning(manifest) if isinstance(manifest, dict) else None
-    if line:
+    for line in artifact_warnings(manifest) if isinstance(manifest, dict) else ():
         node.get_logger().warning(line)

@@ -125,7 +125,7 @@ from neuroq.ros_nodes.params import (
     declare,
     empty_artifact,
     refuse_runtime_changes,
-    warn_failed_gate,
+    warn_artifact,
 )
 from neuroq.ros_nodes.process import run_node
 from neuroq.ros_nodes.qos import (
@@ -332,7 +332,7 @@ class PolicyNode(Node):
                 "repeated or future reading (its stale_actions and repeated-reading checks "
                 "do not apply; its watchdog still counts from each action's arrival). A "
                 "stamped trigger type (sensor_msgs/JointState, ...) keeps them")
-        warn_failed_gate(self, getattr(self.policy, "manifest", None))
+        warn_artifact(self, getattr(self.policy, "manifest", None))
 
     def _load_and_check(self, loader: PolicyLoader, named: RobotInterface | None) -> Policy:
         policy = loader(self._artifact, self._backend)

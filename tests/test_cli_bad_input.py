@@ -895,11 +895,18 @@ def test_a_manifest_changed_after_export_is_refused_and_shown_with_a_warning(tmp
     path.write_text(json.dumps(nulled))
     with pytest.raises(NeuroqError, match="was changed after export"):
         read_manifest(art)
-    # one written before the hash existed is read as it is
+    # one written before the hash existed is read, with a warning wherever it is run or
+    # shown (deleting the key's line was a silent way around the check: an outsider)
     old = json.loads(edited)
     del old[MANIFEST_HASH_KEY]
     path.write_text(json.dumps(old))
     assert MANIFEST_HASH_KEY not in read_manifest(art)[1]
+    for argv in (["eval", art, "--episodes", "1"], ["deploy", art, "--target", "emulator"],
+                 ["show", art]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 0 and f"neuroq {argv[0]}: warning: " in err, (argv, err)
+        assert f"carries no {MANIFEST_HASH_KEY} (exported before 2026-11-27, or the key was " \
+               "removed): a change made to it after export cannot be detected" in err, err
 
 
 def test_show_names_weights_that_do_not_match_their_hash(tmp_path, capsys):

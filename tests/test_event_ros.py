@@ -224,7 +224,7 @@ def test_an_artifact_that_failed_its_gate_is_named_when_the_event_node_activates
     failed = {"passed": False, "snn": {"mean": 70.5}, "float_dqn": {"mean": 129.1},
               "fraction": 0.546, "threshold": 0.99, "teacher": "float DQN"}
     said = []
-    monkeypatch.setattr(event_node_module, "warn_failed_gate",
+    monkeypatch.setattr(event_node_module, "warn_artifact",
                         lambda node, manifest: said.append(gate_warning(manifest)))
     for name, gate in (("failed", failed), ("passed", {**failed, "passed": True})):
         path = str(make_event_artifact(tmp_path / name, gate=gate))

@@ -777,7 +777,7 @@ def test_an_artifact_that_failed_its_gate_is_named_when_the_node_activates(monke
     node (and eval) without a word: the node logs a warning with the gate's figures."""
     import neuroq.ros_nodes.policy_node as policy_node_module
     from neuroq.deploy.artifact import gate_warning
-    from neuroq.ros_nodes.params import warn_failed_gate
+    from neuroq.ros_nodes.params import warn_artifact
 
     gate = {"passed": False, "snn": {"mean": 70.5}, "float_dqn": {"mean": 129.1},
             "fraction": 0.546, "threshold": 0.99, "teacher": "float DQN"}
@@ -805,12 +805,12 @@ def test_an_artifact_that_failed_its_gate_is_named_when_the_node_activates(monke
             self.lines.append(text)
 
     seen = Recorder()
-    warn_failed_gate(seen, {"gate": gate})
-    warn_failed_gate(seen, {"gate": {**gate, "passed": True}})
-    warn_failed_gate(seen, None)
+    warn_artifact(seen, {"gate": gate})
+    warn_artifact(seen, {"gate": {**gate, "passed": True}})
+    warn_artifact(seen, None)
     assert seen.lines == [line]
     calls = []
-    monkeypatch.setattr(policy_node_module, "warn_failed_gate",
+    monkeypatch.setattr(policy_node_module, "warn_artifact",
                         lambda node, manifest: calls.append(manifest))
     policy = StandInPolicy()
     policy.manifest["gate"] = gate

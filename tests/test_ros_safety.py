@@ -245,6 +245,38 @@ def test_sections_for_a_renamed_node_or_its_executable_are_warned(tmp_path, ros_
                       .replace("/**/act2", f"/**/{full.rsplit('/', 1)[-1]}")], logged
 
 
+def test_the_actuator_says_an_unhashed_manifest_and_a_safe_command_that_is_not_zero(
+        tmp_path, capfd):
+    """An outsider deleted manifest_sha256 from an artifact and gave it an interface whose
+    safe command was +10 N (the limit): the actuator read it and sent +10 N as its safe stop,
+    without a word. Both are said at start now (the interface itself is the user's)."""
+    import json
+    import shutil
+
+    from neuroq.deploy.artifact import MANIFEST_HASH_KEY
+
+    art = tmp_path / "art"
+    shutil.copytree(REPO / "config" / "artifacts" / "cartpole", art)
+    manifest = json.loads((art / "manifest.json").read_text())
+    del manifest[MANIFEST_HASH_KEY]
+    (art / "manifest.json").write_text(json.dumps(manifest))
+    iface = tmp_path / "pushy.yaml"
+    iface.write_text((REPO / "config" / "interfaces" / "cartpole.yaml").read_text()
+                     .replace("safe: [0.0]", "safe: [10.0]"))
+    with spinning(lambda ctx: ActuatorNode(context=ctx, parameter_overrides=[
+            Parameter("artifact", value=str(art)), Parameter("interface", value=str(iface))])
+                  ) as (node,):
+        assert node.table.safe.tolist() == [10.0]
+    err = capfd.readouterr().err
+    assert f"artifact {art}: its manifest.json carries no {MANIFEST_HASH_KEY}" in err, err
+    assert "the safe command [10.0] is not zero: the watchdog, a stop and a policy that " \
+        "goes away all send it" in err, err
+    with spinning(lambda ctx: ActuatorNode(context=ctx, parameter_overrides=CARTPOLE)):
+        pass
+    err = capfd.readouterr().err  # the shipped one: neither
+    assert "is not zero" not in err and "carries no" not in err, err
+
+
 REFUSING_AFTER_INFO = """
 import sys
 from neuroq.ros_nodes.actuator_node import ActuatorNode

@@ -44,11 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
-    from neuroq.deploy.artifact import load_artifact
+    from neuroq.deploy.artifact import load_artifact, say_artifact_warnings
     from neuroq.deploy.chip import constants_table_markdown
     from neuroq.deploy.compiler import compile_program, describe_limits
 
     art = load_artifact(args.artifact)
+    say_artifact_warnings(art.manifest, "neuroq deploy")
     checks.board_ip(args.board_ip, args.target_option, args.target)
     prog = compile_program(art.network)
     net = art.network

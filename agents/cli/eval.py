@@ -118,12 +118,12 @@ def run(args: argparse.Namespace) -> int:
 
     from neuroq.agents.cli import checks
     from neuroq.agents.evaluate import evaluate_artifact
-    from neuroq.deploy.artifact import load_artifact, say_gate_warning
+    from neuroq.deploy.artifact import load_artifact, say_artifact_warnings
     from neuroq.deploy.seeds import say_pipeline_seeds
 
     # wrong input: one line before anything runs; the artifact is loaded once, here
     art = load_artifact(args.artifact)
-    say_gate_warning(art.manifest, "neuroq eval")
+    say_artifact_warnings(art.manifest, "neuroq eval")
     say_pipeline_seeds(args.seed, args.episodes, "neuroq eval")
     checks.board_ip(args.board_ip, "--backend", args.backend)
     if args.video is not None:  # its writer and one frame of the env: before any episode

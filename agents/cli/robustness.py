@@ -98,12 +98,12 @@ def run(args: argparse.Namespace) -> int:
         table_markdown,
         write_robustness,
     )
-    from neuroq.deploy.artifact import load_artifact, say_gate_warning
+    from neuroq.deploy.artifact import load_artifact, say_artifact_warnings
     from neuroq.deploy.errors import NeuroqError
     from neuroq.envs.perturb import check_physics_values
 
     art = load_artifact(args.artifact)
-    say_gate_warning(art.manifest, "neuroq robustness")  # as eval (a recheck: it did not)
+    say_artifact_warnings(art.manifest, "neuroq robustness")  # as eval (a recheck: it did not)
     event = hasattr(art.encoder, "encode_events")
     physics = {} if args.no_physics else (dict(args.physics) if args.physics else None)
     try:  # every value, before any episode runs

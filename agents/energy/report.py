@@ -73,13 +73,13 @@ def check_energy_config(cfg: EnergyConfig) -> None:
 
 def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -> Report:
     """Run everything (see the module docstring) and return the report."""
-    from neuroq.deploy.artifact import artifact_name, load_artifact, say_gate_warning
+    from neuroq.deploy.artifact import artifact_name, load_artifact, say_artifact_warnings
     from neuroq.deploy.rollout import check_artifact_env
 
     check_energy_config(cfg)
     art = load_artifact(cfg.artifact)
     check_artifact_env(art.manifest)
-    say_gate_warning(art.manifest, "neuroq energy")  # as eval and the nodes say it
+    say_artifact_warnings(art.manifest, "neuroq energy")  # as eval and the nodes say it
     net, env_id = art.network, str(art.manifest["env_id"])
     # a --baseline is loaded and checked before minutes of work, as the artifact
     given = (load_baseline(str(cfg.baseline), art.manifest) if cfg.baseline is not None

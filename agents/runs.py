@@ -373,9 +373,11 @@ def _interrupt(held: list[int]) -> KeyboardInterrupt:
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
     """Read a JSON file, raising NeuroqError with the path when it is missing or malformed."""
+    from neuroq.deploy.errors import read_capped_text
+
     p = Path(path)
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        return json.loads(read_capped_text(p, "JSON file"))
     except FileNotFoundError:
         raise NeuroqError(f"{p} does not exist") from None
     except IsADirectoryError:
@@ -384,6 +386,8 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
         raise NeuroqError(f"{p} is not valid JSON: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise NeuroqError(f"{p} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise NeuroqError(f"{p} is not valid JSON here: nested too deeply") from None
     except OSError as exc:
         raise NeuroqError(f"cannot read {p}: {exc.strerror or exc}") from None
 

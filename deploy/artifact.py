@@ -49,7 +49,7 @@ import numpy as np
 
 from neuroq.deploy.chip import constant
 from neuroq.deploy.encoders import Encoder, encoder_from_dict
-from neuroq.deploy.errors import NeuroqError, given_path
+from neuroq.deploy.errors import NeuroqError, given_path, read_text_file
 from neuroq.deploy.network import Layer, SpikingQNetwork
 from neuroq.deploy.neuron import Compare, NeuronParams, Reset, make_params
 from neuroq.deploy.nir_profiles import (
@@ -657,10 +657,13 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool 
                        if not m.parent.name.endswith(PARTIAL_SUFFIX))
         hint = f"; did you mean {' or '.join(inner)}?" if inner else _shipped_hint(path)
         raise NeuroqError(f"{folder} is not an artifact: it has no {MANIFEST_FILE}{hint}")
+    text = read_text_file(mpath, "artifact manifest")
     try:
-        manifest = json.loads(mpath.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise NeuroqError(f"{mpath} is not valid JSON: {exc}") from None
+    except RecursionError:  # 100,000 nested brackets: a traceback (an outsider)
+        raise NeuroqError(f"{mpath} is not a manifest: its JSON is nested too deeply") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise NeuroqError(f"{mpath} is not a {FORMAT_NAME} manifest")
     if verify and manifest_changed(manifest):

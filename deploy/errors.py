@@ -3,7 +3,8 @@
 Every error a user can cause (bad input, missing files, unknown names) is raised as
 `NeuroqError` with a message that says what went wrong and what to do. The CLI prints it as
 one line on stderr and exits non-zero; anything else is a bug and keeps its traceback.
-`given_path` and `read_text_file` say what is wrong with a path or a text file a user gave;
+`given_path` and `read_text_file` say what is wrong with a path or a text file a user gave
+(`read_capped_text`: regular files of at most MAX_TEXT_FILE_CHARS only);
 `load_yaml` reads a user's YAML, refusing a key given twice.
 """
 
@@ -49,15 +50,45 @@ def given_path(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
+MAX_TEXT_FILE_CHARS = 16 << 20
+"""Longest text file read whole (`read_capped_text`): settings, manifests and run results
+are kilobytes to a few megabytes. An outsider's `interface:=/dev/zero` was read until the
+machine ran out of memory (24 GB), and a 3 GiB manifest took 6.3 GB and 27 s before its
+one-line error."""
+
+
+def read_capped_text(p: Path, what: str, limit: int = MAX_TEXT_FILE_CHARS) -> str:
+    """The UTF-8 text of the regular file `p`, at most `limit` characters; NeuroqError for a
+    device, a pipe or a socket (it may never end, or never open: a FIFO hung a node's
+    start) and for a longer file. OSError and UnicodeDecodeError as `open` and `read`
+    raise them (a folder, no permission, not UTF-8)."""
+    import stat
+
+    mode = p.stat().st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a folder: open says so
+        raise NeuroqError(f"{what} {p} is not a regular file (a device, a pipe or a socket: "
+                          "give a file)")
+    too_long = (f"{what} {p} is longer than {limit:,} characters: not a file of settings, a "
+                "manifest or a run's results")
+    if stat.S_ISREG(mode) and p.stat().st_size > 4 * limit:  # not read at all
+        raise NeuroqError(too_long)
+    with open(p, encoding="utf-8") as f:
+        text = f.read(limit + 1)
+    if len(text) > limit:
+        raise NeuroqError(too_long)
+    return text
+
+
 def read_text_file(path: str | os.PathLike, what: str) -> str:
     """The text of the UTF-8 file at `path` (a YAML or JSON file a user gave), read once;
     NeuroqError for an empty path (`given_path`), "<what> <path> does not exist",
-    "<what> <path> is not a text file (byte N is not UTF-8)" and "cannot read <what>
-    <path>: <reason>" (a folder, no permission). what: how the file was given ("config
-    file", "--encoder")."""
+    "<what> <path> is not a text file (byte N is not UTF-8)", "cannot read <what>
+    <path>: <reason>" (a folder, no permission), and a device, pipe or file longer than
+    MAX_TEXT_FILE_CHARS (`read_capped_text`). what: how the file was given ("config file",
+    "--encoder")."""
     p = given_path(path, what)
     try:
-        return p.read_text(encoding="utf-8")
+        return read_capped_text(p, what)
     except FileNotFoundError:
         raise NeuroqError(f"{what} {p} does not exist") from None
     except UnicodeDecodeError as exc:

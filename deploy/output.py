@@ -2,8 +2,9 @@
 `neuroq` command and the ROS 2 nodes alike (a reader gone, a full disk, closed streams).
 
 Exit status: 0 when stdout's reader has closed it (`| head`, `| true`: nothing more is
-wanted there), 2 with one line on stderr for a full disk (`> /dev/full`); any other
-error is the caller's (raised again by `output_status`).
+wanted there), 2 with one line on stderr for a full disk (`> /dev/full`) and for a file
+or folder whose permissions refuse this user; any other error is the caller's (raised
+again by `output_status`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def output_failed(exc: OSError, label: str) -> int | None:
     if isinstance(exc, BrokenPipeError) and stdout_reader_gone():
         _stdout_to_devnull()
         return EXIT_READER_GONE
+    if exc.errno in (errno.EACCES, errno.EPERM) and exc.filename is not None:
+        # a file or folder this user may not read or write (an artifact at mode 000 was a
+        # 25-line traceback, exit 1: an outsider): the user's to mend, as a full disk
+        print(f"{label}: error: cannot use {exc.filename}: {exc.strerror} (its permissions)",
+              file=sys.stderr)
+        return EXIT_USER_ERROR
     if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
         return None
     if exc.filename is None:  # stdout: nothing more to flush there at exit

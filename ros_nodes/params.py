@@ -33,8 +33,19 @@ def describe(text: str, *, read_only: bool = True, int_range: tuple[int, int] | 
 
 
 def declare(node: Node, name: str, default: Any, text: str, **kwargs: Any) -> Any:
-    """Declare a parameter with a descriptor and return its value (override or default)."""
-    return node.declare_parameter(name, default, describe(text, **kwargs)).value
+    """Declare a parameter with a descriptor and return its value (override or default).
+    NeuroqError for a value rclpy reads as no value at all (`-p "artifact:= "`, `:=[]`,
+    `null` in a params file: YAML's null, which rclpy accepts for any type and which was an
+    AttributeError traceback in the policy node, an outsider)."""
+    from neuroq.deploy.errors import NeuroqError
+
+    value = node.declare_parameter(name, default, describe(text, **kwargs)).value
+    if value is None and default is not None:
+        example = f", e.g. {name}:={default}" if default != "" else ", or leave it out"
+        kind = "a string" if isinstance(default, str) else f"a {type(default).__name__}"
+        raise NeuroqError(f"parameter {name!r} was given no value (null, an empty list or "
+                          f"only spaces: YAML's null): give it {kind}{example}")
+    return value
 
 
 def check_choice(name: str, value: str, choices: Sequence[str]) -> str:

@@ -497,6 +497,10 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
             node = make_node()
     except (NeuroqError, ValueError, ParameterException) as exc:
         _end_before_spinning(_usage_error(label, exc))
+    except PermissionError as exc:  # an artifact or interface this user may not read (a
+        # traceback, exit 1: an outsider)
+        _end_before_spinning(_usage_error(
+            label, f"cannot use {exc.filename}: {exc.strerror} (its permissions)"))
     except _rclpy.RCLError as exc:  # a name rcl refuses (`__ns:=/robot1/`): the node's own
         _end_before_spinning(_usage_error(label, _RCL_SOURCE_LOCATION.sub("", str(exc))))
     warn_unknown_parameters(node, argv)

@@ -1219,3 +1219,57 @@ def test_a_count_in_float_notation_is_taken_as_set_takes_it():
     for bad in ("1.5", "1e-1", "nan", "inf", "0x10"):
         with pytest.raises(argparse.ArgumentTypeError, match="not an integer"):
             episode_count(bad)
+
+
+def test_files_that_never_end_or_are_huge_are_refused_before_they_are_read(tmp_path, capsys):
+    """An outsider's `interface:=/dev/zero` was read until the machine ran out of memory
+    (24 GB), a FIFO hung a node's start, and a 3 GiB sparse manifest.json took 6.3 GB and
+    27 s before its error; 100,000 nested brackets in a manifest were a RecursionError
+    traceback. Each is one line now, before anything is read whole."""
+    import os
+    import time
+
+    from neuroq.deploy.errors import MAX_TEXT_FILE_CHARS, NeuroqError, read_text_file
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path, match in (("/dev/zero", "is not a regular file"),
+                        (fifo, "is not a regular file")):
+        with pytest.raises(NeuroqError, match=match):
+            read_text_file(path, "interface")
+    art = tmp_path / "art"
+    shutil.copytree(SHIPPED, art)
+    manifest = art / "manifest.json"
+    original = manifest.read_text()
+    with open(manifest, "r+b") as f:
+        f.truncate(3 << 30)  # sparse: no disk used
+    start = time.monotonic()
+    for command in (["show", art], ["deploy", art, "--target", "emulator"],
+                    ["eval", art, "--episodes", "1"]):
+        code, _, err = run_cli(capsys, *command)
+        assert_one_line_error(code, err, command[0], f"is longer than {MAX_TEXT_FILE_CHARS:,}")
+    assert time.monotonic() - start < 10.0
+    manifest.write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = run_cli(capsys, "show", art)
+    assert_one_line_error(code, err, "show", "nested too deeply")
+    manifest.write_text(original)
+    code, _, err = run_cli(capsys, "show", art)
+    assert code == 0, err
+
+
+def test_a_file_whose_permissions_refuse_the_user_is_one_line():
+    """An artifact at mode 000 (read by another user) was a 25-line PermissionError
+    traceback, exit 1, in show, deploy and eval (an outsider; root reads anything, so the
+    error is made here): one line, exit 2, as a full disk."""
+    import contextlib
+    import io
+
+    from neuroq.deploy.output import output_failed
+
+    exc = PermissionError(13, "Permission denied", "/art/network.nir.h5")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert output_failed(exc, "neuroq eval") == 2
+    assert err.getvalue() == ("neuroq eval: error: cannot use /art/network.nir.h5: Permission "
+                              "denied (its permissions)\n")
+    assert output_failed(PermissionError(13, "Permission denied"), "neuroq eval") is None

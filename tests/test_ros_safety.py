@@ -277,6 +277,28 @@ def test_the_actuator_says_an_unhashed_manifest_and_a_safe_command_that_is_not_z
     assert "is not zero" not in err and "carries no" not in err, err
 
 
+@pytest.mark.parametrize("kind", ["device", "fifo", "null"])
+def test_an_interface_that_never_ends_or_no_value_is_one_line(tmp_path, kind):
+    """An outsider's `interface:=/dev/zero` was read until the machine ran out of memory,
+    a FIFO hung the node until the teardown limit (status 142), and the policy node's
+    `artifact:= ` (YAML's null) was an AttributeError traceback: one line, status 2."""
+    import os
+
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "iface.yaml")
+    args = {"device": ["-p", "interface:=/dev/zero"],
+            "fifo": ["-p", f"interface:={tmp_path / 'iface.yaml'}"],
+            "null": ["-p", "artifact:= ", "-p", "interface:=cartpole"]}[kind]
+    label = "policy node" if kind == "null" else "actuator"
+    module = {**NODES, **MORE_NODES}[label]
+    run = subprocess.run([sys.executable, "-m", module, "--ros-args", *args],
+                         capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1, run.stderr
+    assert ("is not a regular file" if kind != "null" else
+            "parameter 'artifact' was given no value") in lines[0], lines[0]
+
+
 REFUSING_AFTER_INFO = """
 import sys
 from neuroq.ros_nodes.actuator_node import ActuatorNode

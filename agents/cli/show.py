@@ -55,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(manifest, indent=2))
             return 0
         _print_scalars(manifest)
-        encoder, gate = manifest.get("encoder") or {}, manifest.get("gate") or {}
-        seeds = gate.get("seeds") or ()
+        # a malformed value ("gate": [1], rehashed) was an AttributeError (an outsider)
+        encoder, gate = ({} if not isinstance(manifest.get(k), dict) else manifest[k]
+                         for k in ("encoder", "gate"))
+        seeds = gate.get("seeds") if isinstance(gate.get("seeds"), list) else ()
         _print_scalars({"encoder": encoder.get("kind"), "gate_passed": gate.get("passed"),
                         "gate_fraction": gate.get("fraction"),
                         "gate_seeds": seed_span(seeds) if seeds else None})

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy.chip import constant
-from neuroq.deploy.encoders import Encoder, encoder_from_dict
+from neuroq.deploy.encoders import FLOAT32_SAFE_MAX, Encoder, encoder_from_dict
 from neuroq.deploy.errors import NeuroqError, given_path, read_text_file
 from neuroq.deploy.network import Layer, SpikingQNetwork
 from neuroq.deploy.neuron import Compare, NeuronParams, Reset, make_params
@@ -274,7 +274,30 @@ def network_from_nir(graph: Any, timesteps: int, where: str = "NIR graph") -> Sp
         raise NeuroqError(f"{where}: graph metadata says timesteps = {t_graph}, the manifest "
                           f"{timesteps}")
     q_scale = _meta_number(meta, "q_scale", where)
+    if not 0 < q_scale <= FLOAT32_SAFE_MAX:  # zero or negative: every Q-value 0 or turned
+        # over, the action the worst one (an outsider's rehashed q_scale -1 played 9.15)
+        raise NeuroqError(f"{where}: metadata 'q_scale' must be positive (Q-values are the "
+                          f"readout's membrane times it), got {q_scale!r}")
+    for layer in layers:
+        _check_no_overflow(layer, int(timesteps), where)
     return SpikingQNetwork(tuple(layers), int(timesteps), q_scale)
+
+
+def _check_no_overflow(layer: Layer, timesteps: int, where: str) -> None:
+    """NeuroqError for neuron parameters whose membrane could leave float32's range within
+    `timesteps` steps (the emulator and the chip compute in float32): |v| grows by at most
+    |i_offset| + the largest row sum of |W| a step (alpha_decay <= 1), and a reset adds at
+    most |threshold| + |v_reset|. An outsider's output bias of 3e38 ran as inf."""
+    p = layer.params
+    per_step = (np.abs(np.asarray(p.i_offset, np.float64)).max(initial=0)
+                + np.abs(layer.weight.astype(np.float64)).sum(axis=1).max(initial=0))
+    worst = (timesteps * per_step + np.abs(np.asarray(p.threshold, np.float64)).max(initial=0)
+             + np.abs(np.asarray(p.v_reset, np.float64)).max(initial=0))
+    if not worst <= FLOAT32_SAFE_MAX:
+        raise NeuroqError(f"{where}: layer {layer.name}: its membrane could reach {worst:.3g} "
+                          f"in {timesteps} steps, beyond float32's range (the emulator and "
+                          "the chip compute in float32): its i_offset, threshold or v_reset "
+                          "are not a trained network's")
 
 
 def _layer_from_nodes(w_node: Any, n_node: Any, layout: int, where: str) -> Layer:

@@ -62,10 +62,19 @@ MAX_N_PER_DIM = 65_536
 DEFAULT_WIDTH = 1.0
 
 
+#: Largest magnitude of an encoder parameter: the encoders compute in float32, and the sum or
+#: difference of two such values must stay finite there (an outsider's bounds of 1e308
+#: overflowed to inf in the cast and played at return 9.45 instead of 500).
+FLOAT32_SAFE_MAX = float(np.finfo(np.float32).max) / 4
+
+
 def _vector(name: str, values: Any) -> tuple[float, ...]:
     a = np.asarray(values, dtype=np.float64).reshape(-1)
     if a.size == 0 or not np.all(np.isfinite(a)):
         raise NeuroqError(f"encoder parameter {name} must be a non-empty list of finite numbers")
+    if np.abs(a).max() > FLOAT32_SAFE_MAX:
+        raise NeuroqError(f"encoder parameter {name} must lie within +-{FLOAT32_SAFE_MAX:.3g} "
+                          f"(the encoders compute in float32), got {np.abs(a).max():.3g}")
     return tuple(float(x) for x in a)
 
 

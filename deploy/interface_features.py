@@ -175,6 +175,13 @@ def sector_index(n_beams: int, angle_min: float, angle_increment: float, sectors
     return idx
 
 
+#: A scan may span one turn and one increment (drivers that repeat their first angle) and this
+#: fraction of an increment more (float32 angles): beyond it the beams wrap round and land in
+#: the wrong sectors (an outsider's angles in degrees put an obstacle ahead into 13 of 18
+#: sectors; an increment of 2 pi read straight ahead as free at 3.5 m).
+SCAN_TURN_SLACK = 0.01
+
+
 def check_scan_span(f: Feature, n_beams: int, angle_min: float, angle_max: Any,
                     inc: float) -> None:
     """MalformedInput (bad_scan) where the scan's own angles say another number of beams
@@ -207,6 +214,11 @@ def laser_sectors(f: Feature, data: Mapping[str, Any]) -> np.ndarray:
         raise MalformedInput(REASON_BAD_SCAN, f"{f.name}: a scan of {r.size} beams, "
                              f"angle_increment {inc}")
     check_scan_span(f, r.size, float(data["angle_min"]), data.get("angle_max"), inc)
+    turn = (r.size - 1) * abs(inc)  # one increment more than a turn: a repeated first angle
+    if turn > 2 * math.pi + abs(inc) * (1 + SCAN_TURN_SLACK):
+        raise MalformedInput(REASON_BAD_SCAN, f"{f.name}: {r.size} beams at angle_increment "
+                             f"{inc:g} rad span {turn:.4g} rad, more than one turn (angles in "
+                             "degrees? REP 103: radians)")
     msg_lo, msg_hi = float(data["range_min"]), float(data["range_max"])
     too_close = np.isneginf(r)
     nan = np.isnan(r)

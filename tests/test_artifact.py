@@ -321,3 +321,37 @@ def test_a_weight_of_minus_128_is_refused_when_the_artifact_loads(tmp_path):
     save_artifact(tmp_path, bad, PopulationEncoder.fit(OBS, 2), manifest_for(bad))
     with pytest.raises(NeuroqError, match=r"integers in \[-127, 127\].*max_weight_magnitude"):
         load_artifact(tmp_path)
+
+
+@pytest.mark.parametrize("what, match", [
+    ("q_scale_zero", "metadata 'q_scale' must be positive"),
+    ("q_scale_negative", "metadata 'q_scale' must be positive"),
+    ("bias", "beyond float32's range"),
+])
+def test_values_no_trained_network_has_are_refused_at_load(tmp_path, what, match):
+    """An outsider rehashed artifacts with q_scale 0 or -1 (every action the worst one:
+    9.15 against 500) and an output bias of 3e38 (inf): each loaded and ran, exit 0."""
+    import dataclasses
+
+    from neuroq.deploy.network import SpikingQNetwork
+
+    net = random_network(timesteps=4)
+    if what.startswith("q_scale"):
+        net = SpikingQNetwork(net.layers, net.timesteps, 0.0 if what.endswith("zero") else -1.0)
+    else:
+        out = net.layers[-1]
+        params = out.params._replace(i_offset=np.full_like(out.params.i_offset, 3e38))
+        net = SpikingQNetwork((*net.layers[:-1], dataclasses.replace(out, params=params)),
+                              net.timesteps, net.q_scale)
+    save_artifact(tmp_path / "art", net, RateEncoder.fit(OBS), manifest_for(net))
+    with pytest.raises(NeuroqError, match=match):
+        load_artifact(tmp_path / "art")
+
+
+def test_encoder_bounds_beyond_float32_are_refused():
+    """An outsider's encoder bounds of 1e308 overflowed to inf in the float32 cast."""
+    with pytest.raises(NeuroqError, match=r"must lie within \+-8.51e\+37 \(the encoders "
+                                          r"compute in float32\), got 1e\+308"):
+        RateEncoder(center=(0.0,) * 4, half_range=(1e308, 1.0, 1.0, 1.0))
+    with pytest.raises(NeuroqError, match="must lie within"):
+        PopulationEncoder(low=(-1e308,) * 4, high=(1.0,) * 4, n_per_dim=4)

@@ -217,6 +217,26 @@ def test_a_scan_whose_angles_say_another_number_of_beams_is_dropped():
         i.observe({"scan": {**full, "angle_max": 0.0}})
 
 
+def test_a_scan_spanning_more_than_one_turn_is_dropped():
+    """An outsider's scan with its angles in degrees (angle_increment 1.0) and one with an
+    increment of 2 pi passed the beam-count check (their fields agree with each other) and
+    wrapped round: an obstacle ahead showed in 13 of 18 sectors, or straight ahead read
+    free. A scan of more than a turn (and one increment) is bad_scan; exactly one turn with
+    its first angle repeated passes."""
+    i = laser_interface()
+    n = 360
+    for inc in (1.0, 2 * math.pi):
+        bad = {**scan(np.full(n, 0.3), angle_min=0.0, inc=inc),
+               "angle_max": (n - 1) * inc}
+        with pytest.raises(MalformedInput, match="more than one turn") as exc:
+            i.observe({"scan": bad})
+        assert exc.value.reason == "bad_scan"
+    inc = 2 * math.pi / n
+    repeated = {**scan(np.full(n + 1, 0.3), angle_min=-math.pi, inc=inc),
+                "angle_max": math.pi}
+    assert np.allclose(i.observe({"scan": repeated}), 0.3)
+
+
 @pytest.mark.parametrize("ranges", [np.full(360, np.nan), np.full(360, -1.0),
                                     np.full(360, 0.01),
                                     np.r_[np.full(180, np.nan), np.full(180, 0.0)]])
@@ -693,3 +713,30 @@ def test_a_frame_id_for_a_command_without_a_header_and_a_wild_sector_angle_are_r
             with pytest.raises(NeuroqError, match="first_sector_rad must be an angle in "
                                                   "radians, -2 pi to 2 pi"):
                 load_interface(path)
+
+
+@pytest.mark.parametrize("topic, match", [
+    ("action", "is a topic the nodes use themselves"),
+    ("/diagnostics", "is a topic the nodes use themselves"),
+    ("joint_states", "is also the topic of source joints"),
+])
+def test_a_command_topic_the_nodes_or_its_sources_use_is_refused(tmp_path, topic, match):
+    """An outsider's interface commanding on `action` passed and the actuator stopped at
+    start on rclpy's type clash; one commanding on `/diagnostics` or on its own sensor's
+    topic looped commands back. Refused as the file loads."""
+    pytest.importorskip("rclpy")
+    from neuroq.deploy.interface_spec import NODE_TOPICS
+    from neuroq.ros_nodes.event_node import TOPIC_EVENTS
+    from neuroq.ros_nodes.qos import TOPIC_ACTION, TOPIC_DIAGNOSTICS, TOPIC_EPISODE_RETURN
+
+    assert set(NODE_TOPICS) == {t.strip("/") for t in (
+        TOPIC_ACTION, TOPIC_DIAGNOSTICS, TOPIC_EPISODE_RETURN, TOPIC_EVENTS)}
+    from tests.helpers import REPO_ROOT
+
+    text = (REPO_ROOT / "config" / "interfaces" / "cartpole.yaml").read_text()
+    path = tmp_path / "mine.yaml"
+    path.write_text(text.replace("topic: joint_commands", f"topic: {topic}"))
+    assert f"topic: {topic}" in path.read_text()
+    with pytest.raises(NeuroqError, match=match):
+        load_interface(path)
+

@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -169,7 +170,7 @@ class ActuatorNode(Node):
             raise NeuroqError("parameters 'interface' and 'artifact' are both empty: name the "
                               "robot interface (or the artifact that records it): -p "
                               f"interface:=..., or {where_to_set(self)}")
-        self.robot = self._interface(interface, artifact)
+        self.robot = self._interface(interface, artifact, self.get_logger().warning)
         timeout = declare(self, "watchdog_timeout_s", 0.015,
                           "no valid action for this long -> safe command",
                           float_range=(0.001, 10.0))
@@ -264,18 +265,20 @@ class ActuatorNode(Node):
                 f"its last command for up to {timeout:g} s (a control loop's timeout is a "
                 "few control periods)")
 
-    def _interface(self, interface: str, artifact: str) -> RobotInterface:
+    @staticmethod
+    def _interface(interface: str, artifact: str,
+                   warn: Callable[[str], Any] | None = None) -> RobotInterface:
         """The interface named, else the one the artifact's manifest records; with both, the
         interface named, checked against the artifact's manifest (`check_artifact`: its
         observation values, actions and env), as the policy node checks them. NeuroqError
         (a bad parameter, exit status 2) for a missing or unreadable manifest or one that
-        does not fit."""
+        does not fit. warn: gets the line for a manifest without its hash."""
         from neuroq.deploy.artifact import hash_warning, read_manifest
 
         manifest = read_manifest(artifact)[1] if artifact else None
         unhashed = hash_warning(manifest) if manifest is not None else None
-        if unhashed:  # the interface (its safe command) may come from it
-            self.get_logger().warning(f"artifact {artifact}: {unhashed}")
+        if unhashed and warn is not None:  # the interface (its safe command) may come from it
+            warn(f"artifact {artifact}: {unhashed}")
         if not (interface and manifest is not None):
             return resolve_interface(interface, manifest)
         robot = load_interface(interface)

@@ -129,17 +129,34 @@ def _arm_teardown_limit() -> None:
 def _request_stop(signum: int, _frame: Any) -> None:
     """SIGINT/SIGTERM/SIGHUP handler: ask the spin loop to stop; teardown is bounded from here.
     Only sets an event that nothing waits on under a lock (polled), so it cannot block on a
-    lock the interrupted code holds. The stop signals are ignored from then on: a repeat
-    changes nothing, and Python's exit resets the signals it handles to their default
-    action, so a second Ctrl-C (or a supervisor's SIGTERM after its SIGINT) while Fast DDS
-    tore down after the interpreter ended the process by that signal, status 130 or 143
-    instead of 0 (an outsider: a second signal 0.03-0.08 s after the first, 3 of 3 tries);
-    an ignored signal stays ignored through that exit. The teardown limit still ends a hung
-    teardown."""
+    lock the interrupted code holds. A repeat changes nothing: the stop signals get
+    `_repeat_ignored` from then on, and SIG_IGN once the spin loop has ended
+    (`ignore_stop_signals`). Not SIG_IGN at once: a second signal that arrived before this
+    handler ran is then run by Python against SIG_IGN, "OSError: Signal 15 ignored due to
+    race condition", a traceback on stderr (an outsider: SIGINT and SIGTERM 1 ms apart, 7
+    of 8 tries). The teardown limit still ends a hung teardown."""
     if _STOP.request(signal.Signals(signum).name):
         for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
+            signal.signal(sig, _repeat_ignored)
         _arm_teardown_limit()
+
+
+def _repeat_ignored(_signum: int, _frame: Any) -> None:
+    """A stop signal after the first: nothing (the stop is under way)."""
+
+
+def ignore_stop_signals() -> None:
+    """SIG_IGN for the stop signals once a stop was requested, before teardown: Python's
+    exit resets the signals it handles to their default action, so a second Ctrl-C (or a
+    supervisor's SIGTERM after its SIGINT) while Fast DDS tore down ended the process by that
+    signal, status 130 or 143 instead of 0 (an outsider: a second signal 0.03-0.08 s after
+    the first, 3 of 3 tries); an ignored signal stays ignored through that exit. Main
+    thread only (elsewhere nothing is changed)."""
+    if not _STOP.is_set() or threading.current_thread() is not threading.main_thread():
+        return
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) is _repeat_ignored:  # (a SIGHUP nohup ignored stays so)
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def install_stop_handlers() -> StopRequest:
@@ -166,6 +183,7 @@ def stop_handlers() -> Iterator[StopRequest]:
     try:
         yield stop
     finally:
+        ignore_stop_signals()
         if not stop.is_set():
             for sig, handler in before.items():
                 signal.signal(sig, handler)
@@ -542,6 +560,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
             reason = f"fatal error: {exc!r}"
             status = EXIT_REFUSED
     finally:
+        ignore_stop_signals()  # pending ones have run by now (`_request_stop`)
         shutdown_executor()
         if spinning:
             _safe_stop(node, reason)

@@ -28,7 +28,8 @@ more than two thirds of its actions late; five in time in a row end any run) is 
 is not commanded
 (`stale_actions`, WARN; `neuroq.deploy.control.is_stale`), as diff_drive_controller
 ignores a command older than its `cmd_vel_timeout`; so is an action answering the same
-reading as the last one commanded (a sensor repeating its last message). Wall-clock stamps
+reading as the last one commanded (a sensor repeating its last message) or an older one
+(out of order, by up to OLDER_READING_WINDOW_NS). Wall-clock stamps
 are taken to be in step with this node's clock, as ROS assumes (chrony, NTP). A stamp before
 2001 is another clock's (the event node's camera time, a microcontroller's since boot, a
 simulation's without `use_sim_time`) and counts from the action's arrival
@@ -151,6 +152,14 @@ again from the node's view of the DDS graph (about 30 us) when the last count is
 than this (s); with more than one, no action is commanded. An outsider's two robot
 launches without namespaces put two policies on one `action`: each robot was commanded
 from the other robot's readings 1,043 times in 12 s, under a WARN."""
+
+
+OLDER_READING_WINDOW_NS = 1_000_000_000
+"""An action answering a reading older than the last one commanded, by up to this much (ns),
+is stale: commanding it would step the robot back to older information (an outsider's
+readings alternately stamped now and 5 ms before had 197 such actions commanded in 2 s).
+Further back it is taken for a sensor whose clock restarted (a simulation reset) and
+commanded, as before."""
 
 
 class ActuatorNode(Node):
@@ -322,6 +331,10 @@ class ActuatorNode(Node):
                         is_lagging(self._late_run, timeout, arrived_s)):
                 self._refuse_stale(age_s)
                 return
+        if (self._stamps_read and self._last_commanded_ns is not None
+                and 0 < self._last_commanded_ns - reading_ns <= OLDER_READING_WINDOW_NS):
+            self._refuse_stale(age_s, older=True)  # out of order: a step back in time
+            return
         self._last_commanded_ns = reading_ns
         # the command first: re-arming the watchdog timer below wakes the executor's timer
         # thread, which should not delay the command it guards
@@ -379,7 +392,7 @@ class ActuatorNode(Node):
             "files' namespace argument or -r __ns:=/robotN); the safe command goes out until "
             "one is left")
 
-    def _refuse_stale(self, age_s: float, repeated: bool = False) -> None:
+    def _refuse_stale(self, age_s: float, repeated: bool = False, older: bool = False) -> None:
         """An action answering a reading that was STALE_TIMEOUTS x `watchdog_timeout_s` old
         when the action arrived (`is_stale`), or the reading of the last action commanded
         again (`repeated`: a driver repeating its last message, whatever its clock): not
@@ -389,6 +402,11 @@ class ActuatorNode(Node):
         as from "another clock", with every status OK."""
         self.stale_actions += 1
         self._period_stale += 1
+        if older:
+            self._log.warning(f"dropped a stale action ({self.stale_actions} so far): its "
+                              "reading is older than the last one commanded (readings out "
+                              "of order: a sensor or network reordering them)")
+            return
         if not repeated:
             self._stale_oldest_s = max(self._stale_oldest_s, age_s)
         timeout = self.dog.timeout_s

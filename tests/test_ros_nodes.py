@@ -772,6 +772,39 @@ def test_actuator_refuses_a_repeated_reading_and_ages_no_simulated_stamp():
         rclpy.try_shutdown(context=context)
 
 
+def test_actuator_refuses_a_reading_older_than_the_last_commanded():
+    """An outsider's readings alternately stamped now and 5 ms before: every older one's
+    action was commanded (197 in 2 s), stepping the robot back. Refused now as stale; a
+    reading more than OLDER_READING_WINDOW_NS back is a restarted sensor clock, commanded."""
+    import rclpy
+    from rclpy.context import Context
+
+    from neuroq.ros_nodes.actuator_node import OLDER_READING_WINDOW_NS
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        node = ActuatorNode(context=context, parameter_overrides=[
+            Parameter("interface", value="cartpole"),
+            Parameter("watchdog_timeout_s", value=0.015)])
+
+        def act(stamp_ns):
+            msg = Joy(buttons=[1])
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 10**9)
+            node._on_action(msg)
+            return node.commands_sent, node.stale_actions
+
+        t = 42 * 10**9  # a clock counting from its start (aged from the arrival)
+        assert act(t) == (1, 0)
+        assert act(t - 5_000_000) == (1, 1)  # 5 ms older than the last commanded
+        assert act(t + 10_000_000) == (2, 1)
+        assert act(t + 5_000_000) == (2, 2)
+        assert act(t + 10_000_000 - OLDER_READING_WINDOW_NS - 1) == (3, 2)  # a restart
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
 def test_an_artifact_that_failed_its_gate_is_named_when_the_node_activates(monkeypatch):
     """An outsider's artifact exported with --force at 55 % of its DQN ran in the policy
     node (and eval) without a word: the node logs a warning with the gate's figures."""
@@ -1036,8 +1069,14 @@ def test_a_constant_lag_above_the_timeout_is_stale_after_a_few_actions():
         for _ in range(2 * LATE_RUN_LIMIT):  # a burst: many late ones, no time between
             act(1.5 * timeout)
         assert (node.commands_sent, node.stale_actions) == (2 * LATE_RUN_LIMIT, 0)
+        # readings come in order: a late one after one in time is newer than it, so it
+        # arrives more than (its age - the other's) later (an older one is refused as out
+        # of order); in time here is 0.9 timeouts old, and the late one waits 0.7 timeouts,
+        # less than the gap that starts a new run
+        in_time, wait = 0.9 * timeout, 0.7 * timeout
         for _ in range(LATE_RUN_CAP // LATE_RUN_DRAIN):  # in time again: the run ends
-            act(0.0)
+            act(in_time)
+        time.sleep(wait)
         start = time.monotonic()
         while time.monotonic() - start < LATE_RUN_TIMEOUTS * timeout:  # a lag that lasts
             act(1.5 * timeout)
@@ -1048,11 +1087,13 @@ def test_a_constant_lag_above_the_timeout_is_stale_after_a_few_actions():
         assert node.commands_sent == sent and node.stale_actions >= 3, node.stale_actions
         level, message = node.status(periodic=True)
         assert level == LEVEL_WARN and "stale actions not commanded" in message, message
-        act(0.0)  # one in time (commanded) does not end a lag: every fifth in time did
+        act(in_time)  # one in time (commanded) does not end a lag: every fifth in time did
+        time.sleep(wait)
         act(1.5 * timeout)
         assert node.commands_sent == sent + 1
         for _ in range(LATE_RUN_CAP // LATE_RUN_DRAIN):  # in time again: the run ends, and
-            act(0.0)  # the next late one is commanded again
+            act(in_time)  # the next late one is commanded again
+        time.sleep(wait)
         act(1.5 * timeout)
         assert node.commands_sent == sent + 2 + LATE_RUN_CAP // LATE_RUN_DRAIN
         node.destroy_node()

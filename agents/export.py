@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from neuroq.deploy.stats import SHARE_MIXED_SIGNS
+
 EXPORT_STAGE = "export"
 ARTIFACT_DIR = "artifact"
 #: Episodes of the exported artifact's return check by default.
@@ -89,7 +91,13 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     from neuroq.deploy.artifact import load_artifact
     from neuroq.deploy.policy import load_policy
     from neuroq.deploy.rollout import outcome_summary, run_episodes
-    from neuroq.deploy.stats import difference_ci, fraction_ci, fraction_of, summarize
+    from neuroq.deploy.stats import (
+        difference_ci,
+        fraction_ci,
+        fraction_of,
+        share_undefined_reason,
+        summarize,
+    )
 
     # the artifact export is writing (artifact.partial/): read as such, here only
     policy = load_policy(load_artifact(artifact_dir, partial=True), backend="emulator")
@@ -116,6 +124,8 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
            "difference": float(s["mean"] - a["mean"]), "difference_ci95": list(diff),
            "difference_margin": margin,
            "rule": "difference" if by_difference else "share",
+           **({"rule_reason": share_undefined_reason(snn.returns, ann.returns)}
+              if by_difference else {}),
            "passed": gate_passes(frac, s["mean"], a["mean"], threshold,
                                  diff[0] if by_difference else None, margin),
            "teacher": teacher_name,
@@ -171,8 +181,9 @@ def interval_text(figures: dict[str, Any]) -> str:
         margin = figures.get("difference_margin", 0.0)
         asks = (f"to lose at most {margin:.2f}" if margin >= 0 else
                 f"to be ahead by at least {-margin:.2f}")
-        return (f"; a share means nothing here (the float return's resampled means take "
-                f"both signs): the gate asks the SNN {asks} ((1 - gate) x the float "
+        why = figures.get("rule_reason") or SHARE_MIXED_SIGNS  # (older manifests: that)
+        return (f"; a share means nothing here ({why}): the gate asks the SNN {asks} "
+                f"((1 - gate) x the float "
                 f"returns' spread): SNN - float {figures['difference']:+.2f}, paired 95 % "
                 f"interval {lo:+.2f} to {hi:+.2f}")
     lo, hi = (figures.get("fraction_ci95") or [None, None])[:2]

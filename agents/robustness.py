@@ -41,6 +41,7 @@ from neuroq.deploy import seeds
 from neuroq.deploy.artifact import Artifact, artifact_name, load_artifact
 from neuroq.deploy.errors import NeuroqError, counted
 from neuroq.deploy.seeds import seed_span
+from neuroq.deploy.stats import SHARE_MIXED_SIGNS
 
 #: Default strengths of each perturbation kind.
 DEFAULT_NOISE = (0.01, 0.05, 0.1)
@@ -184,7 +185,13 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
         run_episodes,
     )
     from neuroq.deploy.seeds import check_episode_seeds
-    from neuroq.deploy.stats import difference_ci, fraction_ci, fraction_of, summarize
+    from neuroq.deploy.stats import (
+        difference_ci,
+        fraction_ci,
+        fraction_of,
+        share_undefined_reason,
+        summarize,
+    )
 
     check_settings(episodes, seed, max_steps)
     check_episode_seeds(seed, episodes, "--episodes")  # before anything loads (review)
@@ -258,6 +265,9 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
                 row["fraction_of_float"] = fraction_of(row["mean"], float_row["mean"])
                 row["fraction_of_float_ci95"] = list(fraction_ci(returns[row["network"]],
                                                                  returns["float"]))
+                why = share_undefined_reason(returns[row["network"]], returns["float"])
+                if why is not None:
+                    row["fraction_of_float_no_interval"] = why
                 # defined whatever the returns' sign (the share is not, near 0)
                 row["difference_from_float"] = row["mean"] - float_row["mean"]
                 row["difference_from_float_ci95"] = list(difference_ci(
@@ -276,7 +286,8 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
 def fraction_text(row: dict[str, Any]) -> str:
     """A row's fraction of the float DQN as text: "95.6 % [85.3, 107.2]" (its paired 95 %
     interval where there is one), "n/a" where the fraction is not defined; where it has no
-    interval (the float return's resampled means take both signs: a share means nothing),
+    interval (`share_undefined_reason`: the float return's resampled means take both signs,
+    or a negative one and the other's reach 0 or above: a share means nothing),
     the paired difference SNN - float and its interval beside it (an outsider's table showed
     bare fractions under a header promising intervals)."""
     frac = row.get("fraction_of_float")
@@ -288,7 +299,8 @@ def fraction_text(row: dict[str, Any]) -> str:
                                                               (np.nan, np.nan))
     if d is None or not np.isfinite(dlo) or row.get("network") == "float":
         return share
-    return (f"{share} [no interval: the float return takes both signs; "
+    why = row.get("fraction_of_float_no_interval") or SHARE_MIXED_SIGNS  # (older runs)
+    return (f"{share} [no interval: {why}; "
             f"{str(row.get('network', 'snn')).upper()} - float {d:+.1f} "
             f"[{dlo:+.1f}, {dhi:+.1f}]]")
 

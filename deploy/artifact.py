@@ -505,8 +505,10 @@ def gate_warning(manifest: dict[str, Any]) -> str | None:
     that run it say so (an outsider's artifact at 55 % of its DQN ran in the policy node and
     eval without a word; only `neuroq show` said it)."""
     gate = manifest.get("gate")
-    if not isinstance(gate, dict) or gate.get("passed") is True:
+    if not isinstance(gate, dict):
         return None
+    if gate.get("passed") is True:
+        return few_gate_episodes(gate)
     if gate.get("passed") is not False:  # skipped: --gate-episodes 0, or a forced re-export
         how = "with --force" if gate.get("forced") else "with --gate-episodes 0"
         return (f"this artifact was exported {how}, its export gate not played: how it "
@@ -520,6 +522,22 @@ def gate_warning(manifest: dict[str, Any]) -> str | None:
         figures = ""
     return (f"this artifact failed its export gate{figures} and was exported with --force: "
             "it plays worse than the network it was made from")
+
+
+def few_gate_episodes(gate: dict[str, Any]) -> str | None:
+    """For a gate passed on fewer than MIN_INTERVAL_EPISODES episodes: its verdict rests on
+    too few (an outsider's 1-episode gate passed with a zero-width interval, and nothing
+    after told it from a 100-episode one). None otherwise, and where the count is not
+    recorded."""
+    from neuroq.deploy.stats import MIN_INTERVAL_EPISODES
+
+    snn = gate.get("snn")
+    n = snn.get("n") if isinstance(snn, dict) else None
+    if not isinstance(n, int) or isinstance(n, bool) or n >= MIN_INTERVAL_EPISODES:
+        return None
+    return (f"this artifact's export gate was played on {n} episode{'s' if n != 1 else ''} "
+            f"only (fewer than {MIN_INTERVAL_EPISODES}): its pass and its interval say little;"
+            " export it again with more --gate-episodes (default 100)")
 
 
 def hash_warning(manifest: dict[str, Any]) -> str | None:

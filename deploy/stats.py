@@ -24,6 +24,13 @@ BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
 #: Confidence level of the interval.
 CONFIDENCE = 0.95
+#: Fewest episodes whose percentile-bootstrap interval is taken at its word: with fewer, the
+#: resamples repeat a handful of returns and the interval is too narrow (one episode gives
+#: a zero-width one: an outsider's export gate of 1 episode "passed, 105.8-105.8 %"). Below
+#: it a gate's verdict is said to rest on too few episodes (deploy.artifact.gate_warning).
+#: Efron and Tibshirani, An Introduction to the Bootstrap (1993), ch. 13: percentile
+#: intervals are unreliable in small samples; 20 is our rounding of that advice.
+MIN_INTERVAL_EPISODES = 20
 #: Fraction of episodes whose mean return is the "worst-5 %" figure (NeuroBench's risk).
 WORST_FRACTION = 0.05
 
@@ -121,12 +128,36 @@ def fraction_ci(values: np.ndarray, reference: np.ndarray, level: float = CONFID
     1 - level of the resamples have a value mean >= 0 (undefined there; the rest are
     left out). Raises NeuroqError for arrays of different lengths, empty or not finite."""
     v, r = _paired_means(values, reference, resamples, seed)
-    if (r > 0).all():
-        frac = v / r
-    elif (r < 0).all():
-        frac = r[v < 0] / v[v < 0]
-        if frac.size < level * resamples:
-            return float("nan"), float("nan")
-    else:
+    if _share_problem(v, r, level) is not None:
         return float("nan"), float("nan")
+    frac = v / r if (r > 0).all() else r[v < 0] / v[v < 0]
     return _percentile_interval(frac, level)
+
+
+#: Why `fraction_ci` has no interval (`share_undefined_reason`), as the gate and the
+#: robustness table say it.
+SHARE_MIXED_SIGNS = "the float return's resampled means take both signs"
+SHARE_VALUE_NOT_NEGATIVE = ("the float return is negative and the other's resampled means "
+                            "reach 0 or above in more than 5 % of the resamples, where a share "
+                            "of a negative return is not defined")
+
+
+def _share_problem(v: np.ndarray, r: np.ndarray, level: float) -> str | None:
+    """`fraction_ci`'s reason for no interval over the paired resampled means `v`, `r`;
+    None where there is one."""
+    if (r > 0).all():
+        return None
+    if (r < 0).all():
+        return None if (v < 0).sum() >= level * v.size else SHARE_VALUE_NOT_NEGATIVE
+    return SHARE_MIXED_SIGNS
+
+
+def share_undefined_reason(values: np.ndarray, reference: np.ndarray,
+                           level: float = CONFIDENCE, resamples: int = BOOTSTRAP_RESAMPLES,
+                           seed: int = BOOTSTRAP_SEED) -> str | None:
+    """Why `fraction_ci` of the same arguments has no interval (SHARE_MIXED_SIGNS,
+    SHARE_VALUE_NOT_NEGATIVE), None where it has one. The gate and the robustness table said
+    "the float return's resampled means take both signs" for both (an outsider's float
+    return was -12.7, its interval -16.7 to -8.7)."""
+    v, r = _paired_means(values, reference, resamples, seed)
+    return _share_problem(v, r, level)

@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -355,3 +356,23 @@ def test_encoder_bounds_beyond_float32_are_refused():
         RateEncoder(center=(0.0,) * 4, half_range=(1e308, 1.0, 1.0, 1.0))
     with pytest.raises(NeuroqError, match="must lie within"):
         PopulationEncoder(low=(-1e308,) * 4, high=(1.0,) * 4, n_per_dim=4)
+
+
+def test_a_gate_passed_on_too_few_episodes_is_said():
+    """An outsider's `--gate-episodes 1` passed with a zero-width interval ("105.8-105.8 %"),
+    and show, eval and the nodes then told it from a 100-episode gate by nothing."""
+    from neuroq.deploy.artifact import artifact_warnings, gate_warning
+    from neuroq.deploy.stats import MIN_INTERVAL_EPISODES
+
+    for n in (1, MIN_INTERVAL_EPISODES - 1):
+        line = gate_warning({"gate": {"passed": True, "snn": {"mean": 1.0, "n": n}}})
+        assert line.startswith(f"this artifact's export gate was played on {n} episode"
+                               f"{'s' if n > 1 else ''} only (fewer than "
+                               f"{MIN_INTERVAL_EPISODES}): its pass and its interval say "
+                               "little"), line
+    for gate in ({"passed": True, "snn": {"n": MIN_INTERVAL_EPISODES}},
+                 {"passed": True, "snn": {"mean": 1.0}}):  # enough, or not recorded
+        assert gate_warning({"gate": gate}) is None
+    shipped = json.loads((Path(__file__).resolve().parents[1] / "config" / "artifacts"
+                          / "cartpole" / "manifest.json").read_text())
+    assert artifact_warnings(shipped) == []

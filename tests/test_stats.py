@@ -50,3 +50,26 @@ def test_undefined_fractions_and_bad_input():
         fraction_ci([1.0, np.nan], [1.0, 2.0])
     with pytest.raises(NeuroqError):
         fraction_ci([], [])
+
+
+def test_the_reason_a_share_has_no_interval_is_the_one_that_holds():
+    """The gate and the robustness table said "the float return's resampled means take
+    both signs" also where the float return was plainly negative (-12.7, interval -16.7 to
+    -8.7) and the SNN's mean near 0 made the share undefined (an outsider)."""
+    from neuroq.deploy.stats import (
+        SHARE_MIXED_SIGNS,
+        SHARE_VALUE_NOT_NEGATIVE,
+        share_undefined_reason,
+    )
+
+    rng = np.random.default_rng(4)
+    near_zero = rng.normal(0.5, 10.0, 100)
+    assert share_undefined_reason(near_zero + 1.0, near_zero) == SHARE_MIXED_SIGNS
+    negative = rng.normal(-12.7, 20.0, 100)
+    assert bootstrap_ci(negative)[1] < 0  # the float return is negative throughout
+    snn = negative + 13.0 + rng.normal(0.0, 3.0, 100)  # about 0.3: a share is undefined
+    assert all(np.isnan(fraction_ci(snn, negative)))
+    assert share_undefined_reason(snn, negative) == SHARE_VALUE_NOT_NEGATIVE
+    for values, ref in ((negative - 5.0, negative), (near_zero + 200, near_zero + 100)):
+        assert np.isfinite(fraction_ci(values, ref)[0])
+        assert share_undefined_reason(values, ref) is None

@@ -86,7 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
     from neuroq.agents.export import export, interval_text, percent, random_warning
-    from neuroq.deploy.artifact import load_artifact
+    from neuroq.deploy.artifact import few_gate_episodes, load_artifact
 
     checks.writable(args.out)
     # export checks the finetune run first (require_run_dir): one line before the work
@@ -114,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
               f"{g['float_dqn']['mean']:.1f} ({percent(g['fraction'])}, gate "
               f"{100 * g['threshold']:.0f} %{interval_text(g)}) on held-out episodes "
               f"{seed_span(g['seeds'])}")
-        untrained = random_warning(g)
-        if untrained:
-            print(f"neuroq export: warning: {untrained}", file=sys.stderr)
+        for line in (random_warning(g), few_gate_episodes(g)):
+            if line:
+                print(f"neuroq export: warning: {line}", file=sys.stderr)
         so = g.get("outcomes", {})
         if "success_rate" in so.get("snn", {}):
             print(f"success on the gate's episodes: SNN {100 * so['snn']['success_rate']:.0f} %, "
@@ -125,8 +125,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"robot interface: {r['interface']} (recorded in the manifest)")
     if "mean_return" in r:
         ref = r.get("ann_mean_return")
+        seeds = r.get("episode_seeds")
+        # the float return was convert's, over its own episodes (an outsider read "teacher
+        # -11.1" as measured on these)
         print(f"artifact return: {r['mean_return']:.1f} +- {r['std_return']:.1f} over "
               f"{counted(r['episodes'], 'episode')}"
-              + (f" (teacher {ref:.1f})" if ref is not None else ""))
+              + (f" (seeds {seed_span(seeds)})" if isinstance(seeds, list) and seeds else "")
+              + (f"; the float DQN returned {ref:.1f} at conversion, on conversion's own "
+                 "episodes" if ref is not None else ""))
     print(made.artifact)
     return 0

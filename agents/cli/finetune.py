@@ -154,9 +154,13 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
     run_dir = run_finetune(args.convert_run, args.out, cfg, args.eval_episodes, progress)
     r = read_json(run_dir / "result.json")
+    # for negative returns the share is float / SNN (above 100 %: the SNN does better): an
+    # outsider read "220.6 % of -11.1" as a return of -24.5
+    how = (", float / SNN for negative returns: above 100 % is better"
+           if r["ann_mean_return"] < 0 else "")
     print(f"T = {r['timesteps']}, {r['encoder']['kind']} encoder: {r['mean_return']:.1f} +- "
           f"{r['std_return']:.1f} ({100 * r['fraction_of_ann_return']:.1f} % of "
-          f"{r['ann_mean_return']:.1f}, the return of {r['teacher']}), "
+          f"{r['ann_mean_return']:.1f}, the return of {r['teacher']}{how}), "
           f"{r['synaptic_events_per_action']:.0f} "
           "synaptic events per action")
     kept = r.get("kept_epoch")  # absent in a result of neuroq before 2026-11-28

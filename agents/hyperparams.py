@@ -95,6 +95,11 @@ _MINIMUM: dict[str, float] = {
     "exploration_initial_eps": 0.0, "exploration_final_eps": 0.0, "max_grad_norm": 0.0,
     "eval_freq": 1, "n_eval_episodes": 1, "final_eval_episodes": 1,
 }
+#: The most steps a training run may ask for: 20 times a full Atari DQN run (50 M agent
+#: steps, 200 M frames; Mnih et al., Nature 518, 2015). An outsider's --steps 1e15 started
+#: without a word, a run of about 600,000 years at this machine's 20 s per 10k steps, with
+#: the exploration schedule (a fraction of n_timesteps) random throughout.
+MAX_TRAIN_STEPS = 10**9
 FLOAT32_MAX = 3.4028234663852886e38
 """Largest float32: every numeric hyperparameter goes into torch's float32 or an int64."""
 #: episode counts bounded by the room in their seed range (neuroq.deploy.seeds.check_room)
@@ -147,6 +152,10 @@ def check_value(name: str, value: Any, where: str) -> Any:
     if value < lo or (name in _AT_MOST_ONE and value > 1):
         rng = f"[{lo}, 1]" if name in _AT_MOST_ONE else f">= {lo}"
         raise NeuroqError(f"{where}: {name} = {value} is out of range ({rng})")
+    if name == "n_timesteps" and value > MAX_TRAIN_STEPS:
+        raise NeuroqError(f"{where}: {name} = {value:,} is more than {MAX_TRAIN_STEPS:,} steps "
+                          "(20 times a full Atari DQN run; at tens of thousands of steps a "
+                          "minute it would not end)")
     if name in _SEED_RANGE:
         from neuroq.deploy.seeds import check_room
 

@@ -74,6 +74,18 @@ class Condition:
     parameter: str = ""
 
 
+def _episode_limit(env_id: str) -> int | None:
+    """The env's time limit in steps (its registered max_episode_steps), None without one."""
+    import gymnasium as gym
+
+    from neuroq.deploy.envref import resolve
+
+    spec = resolve(env_id)
+    spec = gym.spec(spec) if isinstance(spec, str) else spec
+    limit = getattr(spec, "max_episode_steps", None)
+    return int(limit) if limit else None
+
+
 def suite(env_id: str, noise: Sequence[float] | None = None,
           action_delay: Sequence[int] | None = None, drop: Sequence[float] | None = None,
           physics: dict[str, Sequence[float]] | None = None,
@@ -106,6 +118,13 @@ def suite(env_id: str, noise: Sequence[float] | None = None,
         observation_delay = tuple(d for d in (DEFAULT_EVENT_LATENCY if event_env else ())
                                   if d not in action_delay)
     physics = DEFAULT_PHYSICS.get(env_id, {}) if physics is None else physics
+    limit = _episode_limit(env_id)
+    for flag, delays in (("--action-delay", action_delay), ("--obs-delay", observation_delay)):
+        long = [int(d) for d in delays if limit is not None and int(d) >= limit]
+        if long:  # no action would ever act: every network at the same no-op return
+            # (an outsider's --action-delay 100000 read "100.0 % [100.0, 100.0]")
+            raise NeuroqError(f"{flag} {long[0]} is as long as {env_id}'s episodes or longer "
+                              f"(at most {limit} steps): no action would ever take effect")
     out = [Condition("none", 0.0, "none")]
     out += [Condition("observation_noise", float(s), f"obs noise {s:g}",
                       (lambda e, s=s: perturb.ObservationNoise(e, float(s)),)) for s in noise]

@@ -99,3 +99,14 @@ def test_a_file_without_the_envs_section_or_a_default_one_says_so():
                           "and no default section; sections: Reach1D-v0)")
     got = parse_hyperparameters({"default": {"gamma": 0.9}}, "CartPole-v1", "f.yaml")
     assert got.defaults and got.config.gamma == 0.9 and got.source == "f.yaml [default]"
+
+
+def test_a_training_budget_that_would_never_end_is_refused():
+    """An outsider's `--steps 1e15` started without a word (about 600,000 years here)."""
+    from neuroq.agents.hyperparams import MAX_TRAIN_STEPS, check_value
+    from neuroq.deploy.errors import NeuroqError
+
+    assert check_value("n_timesteps", MAX_TRAIN_STEPS, "--set") == MAX_TRAIN_STEPS
+    with pytest.raises(NeuroqError, match=r"n_timesteps = 1,000,000,000,000,000 is more than "
+                                          r"1,000,000,000 steps"):
+        check_value("n_timesteps", 1e15, "--set")

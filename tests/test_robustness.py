@@ -295,3 +295,18 @@ def test_seeds_a_stage_plays_are_no_held_out_seeds_in_result_json():
     assert d["episode_seeds"] == [50_000, 50_004] and "held_out_seeds" not in d
     d = Robustness("CartPole-v1", "cartpole", 1_000_000, 5, {}).to_dict()
     assert d["held_out_seeds"] == d["episode_seeds"] == [1_000_000, 1_000_004]
+
+
+def test_a_delay_as_long_as_the_episodes_is_refused():
+    """An outsider's --action-delay 100000 on CartPole (episodes of at most 500 steps)
+    reported every network at the same return and "100.0 % [100.0, 100.0]": no action ever
+    acted. Refused before anything runs."""
+    from neuroq.agents.robustness import suite
+
+    with pytest.raises(NeuroqError, match=r"--action-delay 100000 is as long as CartPole-v1's "
+                                          r"episodes or longer \(at most 500 steps\)"):
+        suite("CartPole-v1", action_delay=[1, 100000])
+    with pytest.raises(NeuroqError, match="--obs-delay 500 is as long"):
+        suite("CartPole-v1", action_delay=[], observation_delay=[500])
+    assert [c.label for c in suite("CartPole-v1", noise=[], action_delay=[499], drop=[],
+                                   physics={})] == ["none", "action delay 499"]

@@ -53,6 +53,7 @@ from neuroq.agents.hyperparams import DQNConfig
 from neuroq.agents.runs import (
     LOCK_FILE,
     RESULT_FILE,
+    _terminate,
     duplicate_interrupt_ignored,
     held_lock,
     interrupts_deferred,
@@ -570,9 +571,10 @@ class StoppedBySeeds(KeyboardInterrupt):
 
 
 def _init_worker(queue: Any, stop: Any, parent: int) -> None:
-    """In each worker process: SIGTERM when the parent dies (Linux: prctl PR_SET_PDEATHSIG),
+    """In each worker process: SIGKILL when the parent dies (Linux: prctl PR_SET_PDEATHSIG),
     so a killed `neuroq train --seeds` leaves no worker training on (an outsider found two
-    orphans that went on to train a queued seed); the queue and the stop event. SIGINT is
+    orphans that went on to train a queued seed; SIGKILL, as SIGTERM stops a training seed
+    as a Ctrl-C does, `_worker`); the queue and the stop event. SIGINT is
     ignored while a worker waits for a seed (a Ctrl-C there broke the pool). parent: the
     pid of the process that started the pool; another parent now means it died already
     (a parent pid of 1 alone does not: neuroq may run as PID 1 in a container)."""
@@ -584,7 +586,7 @@ def _init_worker(queue: Any, stop: Any, parent: int) -> None:
         import ctypes
 
         try:
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM),
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL),
                                                     0, 0, 0)
         except (OSError, AttributeError):  # no prctl: the parent's stop event still works
             pass
@@ -610,6 +612,10 @@ def _worker(args: tuple[str, int, dict[str, Any], str, bool, float | None]) -> s
             raise StoppedBySeeds
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a Ctrl-C stops the training
+    # and so does a SIGTERM (to the process group: `timeout -s TERM`, `kill -- -PGID`): it
+    # killed the worker, each seed was "stopped (a worker ended abruptly)" without its
+    # checkpoint, and the pool's thread printed a traceback (an outsider)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return str(train_one(env_id, seed, cfg, out_root, progress=report, defaults=defaults,
                              checkpoint_every_s=checkpoint_every_s))
@@ -620,6 +626,7 @@ def _worker(args: tuple[str, int, dict[str, Any], str, bool, float | None]) -> s
         return None
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os.PathLike,
@@ -696,6 +703,12 @@ def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os
                 with duplicate_interrupt_ignored():  # `timeout -s INT` delivers it twice
                     _stop_all(stop, futures, drain)
                     collect(futures)
+                    # a worker ended by the same signal (one sent to the process group:
+                    # `timeout -s TERM`, `kill -- -PGID`) was interrupted with the rest,
+                    # not "ended abruptly" (an outsider)
+                    for seed in [s for s, f in failures.items()
+                                 if isinstance(f, BrokenProcessPool)]:
+                        del failures[seed]
                     _say_stopped(seeds, done, failures, out_root, env_id, started)
                 raise
         if not failures and stop.is_set() and any(done.get(s) is None for s in seeds):

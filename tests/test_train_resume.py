@@ -297,14 +297,17 @@ def _group_alive(pgid: int) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("parent_ignores", [False, True])
+@pytest.mark.parametrize("parent_ignores, sig", [(False, "SIGINT"), (True, "SIGINT"),
+                                                 (False, "SIGTERM")])
 def test_ctrl_c_of_several_seeds_stops_them_all_and_says_what_is_where(tmp_path,
-                                                                       parent_ignores):
+                                                                       parent_ignores, sig):
     """An outsider's Ctrl-C of `--seeds 0 1 2 3` started the two queued seeds as the
     interrupt arrived, trained them to the end (28 s, 78 s with 20k steps) and named only
     the first two. Now the queued seeds do not start and every seed is accounted for, also
     when the command itself ignores SIGINT (a script's background job) and only its
-    workers stop (it exited 0 without a word: a reviewer)."""
+    workers stop (it exited 0 without a word: a reviewer). A SIGTERM to the process group
+    (`timeout -s TERM`, `kill -- -PGID`) said "stopped (a worker ended abruptly)" of each
+    seed (another outsider): interrupted, as for a Ctrl-C."""
     import signal
     import subprocess
     import time
@@ -318,7 +321,7 @@ def test_ctrl_c_of_several_seeds_stops_them_all_and_says_what_is_where(tmp_path,
     try:
         _wait_for_checkpoints(tmp_path, proc, [0, 1])
         sent = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+        os.killpg(proc.pid, getattr(signal, sig))  # as a terminal's Ctrl-C: the group
         _, err = proc.communicate(timeout=60)
         took = time.monotonic() - sent
     finally:

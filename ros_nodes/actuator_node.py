@@ -206,10 +206,8 @@ class ActuatorNode(Node):
         self._command_msg: Any = new_command_message(command)
         self._stamped = has_header(message_class(command.type))
         self._qos = QosMismatches(self)  # peers DDS does not match (their QoS)
-        self._cmd_pub = self._qos.watch(command.topic, self.create_publisher(
-            message_class(command.type), command.topic, command_qos(),
-            event_callbacks=self._qos.publisher(command.topic, command_qos(), "command")),
-            is_publisher=True)
+        self._cmd_pub = self._qos.create_publisher(message_class(command.type), command.topic,
+                                                   command_qos(), "command")
         self.dog = Watchdog(timeout)
         self.commands_sent = 0
         self.safe_commands_sent = 0
@@ -238,10 +236,8 @@ class ActuatorNode(Node):
         self._log = ThrottledLog(self.get_logger())  # dropped actions
         self._dog_log = ThrottledLog(self.get_logger())  # trips and releases, never drowned
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
-        self._qos.watch(TOPIC_ACTION, self.create_subscription(
-            Joy, TOPIC_ACTION, self._on_action, command_qos(),
-            event_callbacks=self._qos.subscription(TOPIC_ACTION, command_qos(), "action")),
-            is_publisher=False)
+        self._qos.create_subscription(Joy, TOPIC_ACTION, self._on_action, command_qos(),
+                                      "action")
         # steady clock: simulated time (use_sim_time, /clock) can pause; the watchdog cannot
         self._watchdog_timer = steady_timer(self, timeout, self._on_watchdog)
         steady_timer(self, period, self._on_diagnostics_timer)

@@ -122,34 +122,40 @@ class QosMismatches:
     not even the safe one, and a goal published best effort never reached the policy's
     reliable subscription, while the diagnostics said OK and rclpy logged one generic line.
 
-    `publisher(topic, qos, what)` / `subscription(topic, qos, what)` give the
-    `event_callbacks` for an endpoint about to be created (`what`: "commands", ...); `watch`
-    then takes the endpoint. Each incompatibility DDS reports is logged (the resolved topic,
-    the policy, this node's QoS, what to change) and held until every peer in the graph on
-    that topic matches the endpoint again (`refresh`, each diagnostics period). `describe`
-    names the topics held, for the diagnostics (`qos_mismatches`, WARN)."""
+    `create_publisher` / `create_subscription` make the node's endpoint with the event
+    callbacks that hear of them (`what`: "command", ...). Each incompatibility DDS reports
+    is logged (the resolved topic, the policy, this node's QoS, what to change) and held
+    until every peer in the graph on that topic matches the endpoint again (`refresh`, each
+    diagnostics period). `describe` names the topics held, for the diagnostics
+    (`qos_mismatches`, WARN)."""
 
     def __init__(self, node: Node) -> None:
         self._node = node
         self._endpoints: dict[str, tuple[Any, bool]] = {}  # topic -> (endpoint, is_publisher)
         self.held: dict[str, str] = {}  # resolved topic -> "DURABILITY: a subscriber ..."
 
-    def publisher(self, topic: str, qos: Any, what: str) -> Any:
+    def create_publisher(self, msg_type: Any, topic: str, qos: Any, what: str) -> Any:
+        """The node's publisher on `topic`, its incompatible-QoS events heard here."""
         from rclpy.event_handler import PublisherEventCallbacks
 
-        return PublisherEventCallbacks(
-            incompatible_qos=lambda event: self._on(topic, qos, what, event, True))
+        pub = self._node.create_publisher(msg_type, topic, qos, event_callbacks=(
+            PublisherEventCallbacks(
+                incompatible_qos=lambda event: self._on(topic, qos, what, event, True))))
+        self._endpoints[topic] = (pub, True)
+        return pub
 
-    def subscription(self, topic: str, qos: Any, what: str) -> Any:
+    def create_subscription(self, msg_type: Any, topic: str, callback: Any, qos: Any,
+                            what: str, **kwargs: Any) -> Any:
+        """The node's subscription to `topic` (`kwargs`: raw, ...), its incompatible-QoS
+        events heard here."""
         from rclpy.event_handler import SubscriptionEventCallbacks
 
-        return SubscriptionEventCallbacks(
-            incompatible_qos=lambda event: self._on(topic, qos, what, event, False))
-
-    def watch(self, topic: str, endpoint: Any, is_publisher: bool) -> Any:
-        """Remember the endpoint created on `topic` (for `refresh`); returns it."""
-        self._endpoints[topic] = (endpoint, is_publisher)
-        return endpoint
+        sub = self._node.create_subscription(msg_type, topic, callback, qos, event_callbacks=(
+            SubscriptionEventCallbacks(
+                incompatible_qos=lambda event: self._on(topic, qos, what, event, False))),
+            **kwargs)
+        self._endpoints[topic] = (sub, False)
+        return sub
 
     def _on(self, topic: str, qos: Any, what: str, event: Any, is_publisher: bool) -> None:
         entry = self._endpoints.get(topic)

@@ -360,10 +360,8 @@ class EventPolicyNode(Node):
         self._last_packet_s: float | None = None  # monotonic s of the last message taken
         self._last: Any = None
         self._qos = QosMismatches(self)  # peers DDS does not match (their QoS)
-        self._action_pub = self._qos.watch(TOPIC_ACTION, self.create_publisher(
-            Joy, TOPIC_ACTION, command_qos(),
-            event_callbacks=self._qos.publisher(TOPIC_ACTION, command_qos(), "action")),
-            is_publisher=True)
+        self._action_pub = self._qos.create_publisher(Joy, TOPIC_ACTION, command_qos(),
+                                                      "action")
         qos = command_qos(depth) if reliable else sensor_qos(depth)
         if batch_ms > 0:  # taken by a thread from a node no executor spins (module docstring)
             self._reader, self._sub = packet_reader(self, qos)

@@ -282,20 +282,16 @@ class PolicyNode(Node):
         self._energy_known = False
         self._action_msg = Joy()
         self._qos = QosMismatches(self)  # peers DDS does not match (their QoS)
-        self._action_pub = self._qos.watch(TOPIC_ACTION, self.create_publisher(
-            Joy, TOPIC_ACTION, command_qos(),
-            event_callbacks=self._qos.publisher(TOPIC_ACTION, command_qos(), "action")),
-            is_publisher=True)
+        self._action_pub = self._qos.create_publisher(Joy, TOPIC_ACTION, command_qos(),
+                                                      "action")
         # raw: a message's size is checked before it becomes Python objects; a declared-only
         # event stream is not subscribed (about 1000 packets a second for nothing)
         for source in robot.read_sources:
             cls = message_class(source.type)
             qos = (command_qos(1) if source.type in RELIABLE_SOURCES else sensor_qos(depth))
-            sub = self._qos.watch(source.topic, self.create_subscription(
+            sub = self._qos.create_subscription(
                 cls, source.topic, partial(self._on_bytes, source, cls, robot.fields(
-                    source.name), has_header(cls)), qos, raw=True,
-                event_callbacks=self._qos.subscription(source.topic, qos, source.name)),
-                is_publisher=False)
+                    source.name), has_header(cls)), qos, source.name, raw=True)
             if source.trigger:
                 self._trigger_sub = sub
         self._period = period

@@ -64,13 +64,14 @@ def read_capped_text(p: Path, what: str, limit: int = MAX_TEXT_FILE_CHARS) -> st
     raise them (a folder, no permission, not UTF-8)."""
     import stat
 
-    mode = p.stat().st_mode
+    st = p.stat()
+    mode = st.st_mode
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a folder: open says so
         raise NeuroqError(f"{what} {p} is not a regular file (a device, a pipe or a socket: "
                           "give a file)")
     too_long = (f"{what} {p} is longer than {limit:,} characters: not a file of settings, a "
                 "manifest or a run's results")
-    if stat.S_ISREG(mode) and p.stat().st_size > 4 * limit:  # not read at all
+    if stat.S_ISREG(mode) and st.st_size > 4 * limit:  # not read at all
         raise NeuroqError(too_long)
     with open(p, encoding="utf-8") as f:
         text = f.read(limit + 1)

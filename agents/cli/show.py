@@ -128,7 +128,7 @@ def _show_unfinished_train(run_dir, as_json: bool, training: bool) -> int:
     or interrupted with a checkpoint to go on from. Its config.yaml and the checkpoint's
     state.json, as far as they can be read, and what comes next."""
     from neuroq.agents.runs import LOCK_FILE, RESULT_FILE, read_json, read_yaml_mapping
-    from neuroq.agents.train import RESUME_DIR, checkpoint_step, resume_command
+    from neuroq.agents.train import RESUME_DIR, resume_command
     from neuroq.deploy.errors import NeuroqError
 
     try:
@@ -137,13 +137,11 @@ def _show_unfinished_train(run_dir, as_json: bool, training: bool) -> int:
         config = {}
     hyper = config.get("hyperparameters")
     asked = hyper.get("n_timesteps") if isinstance(hyper, dict) else None
-    steps = checkpoint_step(run_dir) if not training else None
-    best = None
+    steps = best = None  # the last checkpoint's, where one can be read
     if (run_dir / RESUME_DIR / "state.json").is_file():
         try:
             state = read_json(run_dir / RESUME_DIR / "state.json")
-            steps = int(state["steps"]) if steps is None else steps
-            best = float(state["best"])
+            steps, best = int(state["steps"]), float(state["best"])
         except (NeuroqError, KeyError, TypeError, ValueError):
             pass
     if training:

@@ -277,7 +277,9 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM while a command runs: it stops as for a Ctrl-C (`sigterm_as_interrupt`)."""
 
 
-def _terminate(_signum: int, _frame: Any) -> None:
+def raise_terminated(_signum: int, _frame: Any) -> None:
+    """The SIGTERM handler that makes it a `Terminated` (`sigterm_as_interrupt`; the
+    training workers of `train --seeds`)."""
     raise Terminated("terminated (SIGTERM)")
 
 
@@ -296,7 +298,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
             or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN):
         yield
         return
-    before = signal.signal(signal.SIGTERM, _terminate)
+    before = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         yield
     finally:
@@ -333,7 +335,7 @@ def interrupts_deferred() -> Iterator[None]:
 
     signal.signal(signal.SIGINT, hold)
     # a SIGTERM taken as an interrupt (`sigterm_as_interrupt`) is held alike
-    term = signal.getsignal(signal.SIGTERM) is _terminate
+    term = signal.getsignal(signal.SIGTERM) is raise_terminated
     if term:
         signal.signal(signal.SIGTERM, hold)
     try:
@@ -345,7 +347,7 @@ def interrupts_deferred() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if term:
-            signal.signal(signal.SIGTERM, _terminate)
+            signal.signal(signal.SIGTERM, raise_terminated)
     if held:
         raise _interrupt(held)
 

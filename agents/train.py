@@ -53,11 +53,11 @@ from neuroq.agents.hyperparams import DQNConfig
 from neuroq.agents.runs import (
     LOCK_FILE,
     RESULT_FILE,
-    _terminate,
     duplicate_interrupt_ignored,
     held_lock,
     interrupts_deferred,
     make_run_dir,
+    raise_terminated,
     read_json,
     read_yaml_mapping,
     removed_on_failure,
@@ -615,7 +615,7 @@ def _worker(args: tuple[str, int, dict[str, Any], str, bool, float | None]) -> s
     # and so does a SIGTERM (to the process group: `timeout -s TERM`, `kill -- -PGID`): it
     # killed the worker, each seed was "stopped (a worker ended abruptly)" without its
     # checkpoint, and the pool's thread printed a traceback (an outsider)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, raise_terminated)
     try:
         return str(train_one(env_id, seed, cfg, out_root, progress=report, defaults=defaults,
                              checkpoint_every_s=checkpoint_every_s))

@@ -57,7 +57,6 @@ from neuroq.agents.runs import (
     held_lock,
     interrupts_deferred,
     make_run_dir,
-    raise_terminated,
     read_json,
     read_yaml_mapping,
     removed_on_failure,
@@ -571,10 +570,9 @@ class StoppedBySeeds(KeyboardInterrupt):
 
 
 def _init_worker(queue: Any, stop: Any, parent: int) -> None:
-    """In each worker process: SIGKILL when the parent dies (Linux: prctl PR_SET_PDEATHSIG),
+    """In each worker process: SIGTERM when the parent dies (Linux: prctl PR_SET_PDEATHSIG),
     so a killed `neuroq train --seeds` leaves no worker training on (an outsider found two
-    orphans that went on to train a queued seed; SIGKILL, as SIGTERM stops a training seed
-    as a Ctrl-C does, `_worker`); the queue and the stop event. SIGINT is
+    orphans that went on to train a queued seed); the queue and the stop event. SIGINT is
     ignored while a worker waits for a seed (a Ctrl-C there broke the pool). parent: the
     pid of the process that started the pool; another parent now means it died already
     (a parent pid of 1 alone does not: neuroq may run as PID 1 in a container)."""
@@ -586,7 +584,7 @@ def _init_worker(queue: Any, stop: Any, parent: int) -> None:
         import ctypes
 
         try:
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL),
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM),
                                                     0, 0, 0)
         except (OSError, AttributeError):  # no prctl: the parent's stop event still works
             pass
@@ -612,10 +610,6 @@ def _worker(args: tuple[str, int, dict[str, Any], str, bool, float | None]) -> s
             raise StoppedBySeeds
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a Ctrl-C stops the training
-    # and so does a SIGTERM (to the process group: `timeout -s TERM`, `kill -- -PGID`): it
-    # killed the worker, each seed was "stopped (a worker ended abruptly)" without its
-    # checkpoint, and the pool's thread printed a traceback (an outsider)
-    signal.signal(signal.SIGTERM, raise_terminated)
     try:
         return str(train_one(env_id, seed, cfg, out_root, progress=report, defaults=defaults,
                              checkpoint_every_s=checkpoint_every_s))
@@ -626,7 +620,6 @@ def _worker(args: tuple[str, int, dict[str, Any], str, bool, float | None]) -> s
         return None
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os.PathLike,
@@ -736,13 +729,14 @@ def train_many(env_id: str, seeds: list[int], cfg: DQNConfig, out_root: str | os
 
 
 def _stop_all(stop: Any, futures: dict, drain: Callable[[float], None]) -> None:
-    """Ask every worker to stop: the seeds not started do not start, the running ones stop
-    at their next progress report; return once all are done."""
+    """Ask every worker to stop: the seeds not started do not start (`_worker` returns at
+    once once `stop` is set), the running ones stop at their next progress report; return
+    once all are done. No future is cancelled: a pool broken after that (its workers ended
+    by a SIGTERM to the process group) set an exception on the cancelled ones, and its
+    thread printed an InvalidStateError traceback (Python 3.11's concurrent.futures)."""
     if all(f.done() for f in futures):
         return
     stop.set()
-    for f in futures:
-        f.cancel()
     while not all(f.done() for f in futures):
         drain(0.2)
 

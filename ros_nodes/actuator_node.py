@@ -50,7 +50,9 @@ More than one publisher of actions on `action` (two stacks in one namespace, a r
 another robot's topic: two policies, each on its own robot's readings, would take turns
 commanding this robot) stops the commanding: while there are more, no action is commanded
 (`crowded_actions`; the watchdog sends the safe command; ERROR), counted again as actions
-arrive at most ACTION_SOURCES_CHECK_S apart and at each diagnostics period. More than one
+arrive at most ACTION_SOURCES_CHECK_S apart and at each diagnostics period; so does another
+node of this node's full name (a second stack in this namespace, whose one policy up at
+start-up or during a respawn would otherwise command both robots). More than one
 publisher on the command topic is warned once per rise and reported (`crowded_topics`,
 WARN), as are more on `action`; so is a diagnostics period in which the watchdog tripped
 between actions (WARN, though not tripped at the report).
@@ -147,9 +149,10 @@ old)."""
 
 
 ACTION_SOURCES_CHECK_S = 0.1
-"""As actions arrive, the publishers of actions (sensor_msgs/Joy) on `action` are counted
-again from the node's view of the DDS graph (about 30 us) when the last count is older
-than this (s); with more than one, no action is commanded. An outsider's two robot
+"""As actions arrive, the publishers of actions (sensor_msgs/Joy) on `action`, and the nodes
+named as this one, are counted again from the node's view of the DDS graph (tens of us)
+when the last count is older than this (s); with more than one of either, no action is
+commanded. An outsider's two robot
 launches without namespaces put two policies on one `action`: each robot was commanded
 from the other robot's readings 1,043 times in 12 s, under a WARN."""
 
@@ -216,6 +219,9 @@ class ActuatorNode(Node):
         self.crowded_actions = 0  # actions refused: more than one publisher on `action`
         self._period_crowded = 0  # of those, in the current diagnostics period
         self._action_sources = 0  # publishers of actions on `action` at the last count
+        # (what, why) while actions are not commanded: two policies, or two stacks in one
+        # namespace (`_check_sources`); None while they are
+        self._not_commanding: tuple[str, str] | None = None
         self._sources_counted_s = -float("inf")  # when (monotonic s)
         self._late_run = LateRun()  # a run of late actions (neuroq.deploy.control.late_run)
         self._period_stale = 0  # of those, in the current diagnostics period
@@ -308,9 +314,9 @@ class ActuatorNode(Node):
             return
         arrived_s = time.monotonic()
         if arrived_s - self._sources_counted_s > ACTION_SOURCES_CHECK_S:
-            self._count_action_sources(arrived_s)
-        if self._action_sources > 1:  # two policies would take turns: none is commanded
-            self._refuse_crowded()
+            self._check_sources(arrived_s)
+        if self._not_commanding is not None:  # two policies would take turns: none is
+            self._refuse_crowded()  # commanded
             return
         now_ns, reading_ns = self.get_clock().now().nanoseconds, stamp_ns(msg.header.stamp)
         age_s = (now_ns - reading_ns) * 1e-9
@@ -369,24 +375,38 @@ class ActuatorNode(Node):
                                    f"({self.dog.trips} trips so far)")
             self._report_event()
 
-    def _count_action_sources(self, now_s: float) -> None:
-        """Count the publishers of actions on `action` (ACTION_SOURCES_CHECK_S)."""
+    def _check_sources(self, now_s: float) -> None:
+        """Count the publishers of actions on `action`, and the other nodes of this node's
+        full name (ACTION_SOURCES_CHECK_S): with more than one publisher, or a twin (a
+        second stack in this namespace: its policy's actions reach this one whenever only
+        one of the two policies is up, at start-up or while one respawns: a recheck saw 291
+        commands from the other robot's readings in a 3 s respawn), no action is
+        commanded (`_not_commanding`)."""
         self._sources_counted_s = now_s
-        self._action_sources = count_sources(self, TOPIC_ACTION, ACTION_TYPE)
+        self._action_sources = count_sources(self, TOPIC_ACTION, ACTION_TYPE, command_qos())
+        name, ns = self.get_name(), self.get_namespace()
+        twins = sum(n == name and s == ns for n, s in self.get_node_names_and_namespaces())
+        if self._action_sources > 1:
+            self._not_commanding = (f"{self._action_sources} publishers of actions on "
+                                    f"{self.resolve_topic_name(TOPIC_ACTION)}",
+                                    "two policies on one robot")
+        elif twins > 1:
+            self._not_commanding = (f"{twins} nodes named {self.get_fully_qualified_name()}",
+                                    "two stacks in one namespace")
+        else:
+            self._not_commanding = None
 
     def _refuse_crowded(self) -> None:
-        """An action while more than one node publishes actions on `action`: not commanded
-        (the watchdog goes on from the last one commanded and sends the safe command),
-        counted and logged."""
+        """An action while `_not_commanding`: not commanded (the watchdog goes on from the
+        last one commanded and sends the safe command), counted and logged."""
         self.crowded_actions += 1
         self._period_crowded += 1
+        what, why = self._not_commanding
         self._log.warning(
-            f"dropped an action ({self.crowded_actions} so far): {self._action_sources} "
-            f"nodes publish actions on {self.resolve_topic_name(TOPIC_ACTION)!r}, and this "
-            "actuator commands one policy only (two stacks in one namespace, or a remap onto "
-            "another robot's topic: give each robot's stack its own namespace, the launch "
-            "files' namespace argument or -r __ns:=/robotN); the safe command goes out until "
-            "one is left")
+            f"dropped an action ({self.crowded_actions} so far): {what} ({why}), and this "
+            "actuator commands its own robot's policy only: give each robot's stack its own "
+            "namespace (the launch files' namespace argument, or -r __ns:=/robotN); the "
+            "safe command goes out until then")
 
     def _refuse_stale(self, age_s: float, repeated: bool = False, older: bool = False) -> None:
         """An action answering a reading that was STALE_TIMEOUTS x `watchdog_timeout_s` old
@@ -511,7 +531,7 @@ class ActuatorNode(Node):
             self.get_logger().warning(
                 f"no publisher on {self.resolve_topic_name(TOPIC_ACTION)!r} any more (the "
                 f"policy went away): safe command out ({self.safe_commands_sent} so far)")
-        self._count_action_sources(time.monotonic())
+        self._check_sources(time.monotonic())
         self._crowding.check(TOPIC_ACTION, "policies publish actions")
         self._crowding.check(self.robot.command.topic,
                              "nodes command this robot (this actuator among them)")
@@ -579,12 +599,11 @@ class ActuatorNode(Node):
                  f"{self._stale_oldest_s:.3f} s old by this node's clock, or repeated: a "
                  "timeout too short for the latency, a sensor clock not in step, or a "
                  "sensor repeating itself)") if self._period_stale else ""
-        if self._action_sources > 1 and (self._period_crowded or self.dog.tripped):
+        if self._not_commanding is not None and (self._period_crowded or self.dog.tripped):
+            what, why = self._not_commanding
             level, message = LEVEL_ERROR, (
-                f"{self._action_sources} publishers of actions on "
-                f"{self.resolve_topic_name(TOPIC_ACTION)}: not commanding (two policies on "
-                f"one robot), safe command out; {self._period_crowded} actions dropped in "
-                "this period")
+                f"{what}: not commanding ({why}), safe command out; {self._period_crowded} "
+                "actions dropped in this period")
         elif self.dog.tripped:
             level, message = LEVEL_WARN, ("watchdog: no fresh action, safe command out"
                                           + (f"; {stale}" if stale else ""))

@@ -76,8 +76,10 @@ class Crowding:
                          for t, n in sorted(self.crowded.items()))
 
 
-def count_sources(node: Node, topic: str, msg_type: str | None = None) -> int:
-    """Publishers on `topic` (of `msg_type` only, "sensor_msgs/Joy", where given), from the
+def count_sources(node: Node, topic: str, msg_type: str | None = None,
+                  subscription_qos: Any = None) -> int:
+    """Publishers on `topic` (of `msg_type` only, "sensor_msgs/Joy", where given; with
+    `subscription_qos`, only those whose QoS can deliver to such a subscription), from the
     node's view of the graph."""
     # count_publishers applies the namespace but not remaps: the resolved name does
     name = node.resolve_topic_name(topic)
@@ -85,10 +87,20 @@ def count_sources(node: Node, topic: str, msg_type: str | None = None) -> int:
         return node.count_publishers(name)
     # a publisher of another type is no second source of these messages: it was warned as
     # one ("2 nodes publish the trigger readings") before the line that names its type (an
-    # outsider)
+    # outsider); nor is one whose QoS never matches (a best-effort publisher of actions
+    # stopped an actuator as "two policies": a recheck)
     want = type_name(msg_type)
     return sum(type_name(info.topic_type) == want
+               and (subscription_qos is None or _delivers(info.qos_profile, subscription_qos))
                for info in node.get_publishers_info_by_topic(name))
+
+
+def _delivers(publisher_qos: Any, subscription_qos: Any) -> bool:
+    """Whether DDS would match a publisher of `publisher_qos` with a subscription of
+    `subscription_qos` (rclpy's check; a warning is a match)."""
+    from rclpy.qos import QoSCompatibility, qos_check_compatible
+
+    return qos_check_compatible(publisher_qos, subscription_qos)[0] != QoSCompatibility.ERROR
 
 
 def foreign_publishers(node: Node, topic: str, msg_type: str) -> list[str]:
@@ -206,5 +218,5 @@ class QosMismatches:
         values["qos_mismatches"] = self.describe()
         text = "QoS not matched on " + ", ".join(sorted(self.held))
         if level == LEVEL_OK:
-            return LEVEL_WARN, text + ": " + self.describe()
+            return LEVEL_WARN, "QoS not matched on " + self.describe()
         return level, f"{message}; {text}"

@@ -920,6 +920,12 @@ def test_peers_whose_qos_does_not_match_are_named_in_the_diagnostics():
         assert wait_until(lambda: "/action" in act._qos.held, 10.0)
         assert "RELIABILITY: a publisher offers less than this node's action subscription " \
             "asks for (reliable, volatile)" in act.stats()["qos_mismatches"]
+        # it never delivers: no second policy (a recheck saw ERROR "2 publishers of actions")
+        second = probe.create_publisher(Joy, "action", command_qos())
+        assert wait_until(lambda: act.count_publishers("/action") == 2, 10.0)
+        act._check_sources(time.monotonic())
+        assert act._not_commanding is None and act._action_sources == 1
+        probe.destroy_publisher(second)
         probe.destroy_subscription(driver)
         probe.destroy_publisher(best_effort)
         assert wait_until(lambda: (act.status(), not act._qos.held)[1], 10.0), act._qos.held
@@ -1192,6 +1198,40 @@ def test_two_publishers_on_one_robots_topics_and_repeated_trips_are_warned():
         assert any(r.level == DiagnosticStatus.WARN
                    and "trips in the last diagnostics period" in r.message
                    for r in mine()[n_reports:]), [r.message for r in mine()[n_reports:]]
+
+
+def test_a_second_stack_in_the_same_namespace_stops_the_commanding():
+    """Two robot launches without a namespace: while one policy respawned (or at start-up,
+    before the other's was up) both actuators took its actions, and a recheck counted 291
+    commands from the other robot's readings in 3 s. Another node of the actuator's own
+    full name means a second stack in its namespace: no action is commanded (ERROR), even
+    with one publisher of actions."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    def policy(ctx):
+        node = rclpy_node.Node("the_one_policy", context=ctx)
+        node.pub = node.create_publisher(Joy, "action", command_qos())
+        return node
+
+    def actuator(ctx):
+        return ActuatorNode(context=ctx, parameter_overrides=CARTPOLE)
+
+    with spinning(actuator, actuator, policy) as (a, b, pol):
+        assert wait_until(lambda: sum(n == "neuroq_actuator" for n, _ in
+                                      a.get_node_names_and_namespaces()) == 2, 10.0)
+        assert wait_until(lambda: pol.pub.get_subscription_count() == 2, 10.0)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            msg = Joy(buttons=[1])
+            msg.header.stamp = pol.get_clock().now().to_msg()
+            pol.pub.publish(msg)
+            time.sleep(0.02)
+        for node in (a, b):
+            assert node.commands_sent == 0 and node.crowded_actions >= 20, node.stats()
+            level, message = node.status(periodic=True)
+            assert level == DiagnosticStatus.ERROR and message.startswith(
+                "2 nodes named /neuroq_actuator: not commanding (two stacks in one "
+                "namespace), safe command out"), message
 
 
 @pytest.mark.parametrize("module, name", [("actuator_node", "neuroq_actuator"),

@@ -62,6 +62,8 @@ from neuroq.deploy.nir_profiles import (
     profile_info,
 )
 
+#: The smallest q_scale (float32's smallest normal number): below it Q-values underflow.
+Q_SCALE_MIN = float(np.finfo(np.float32).tiny)
 MANIFEST_HASH_KEY = "manifest_sha256"
 """The manifest's key holding the SHA-256 of the rest of it (`manifest_digest`)."""
 _CHANGED = ("{path} was changed after export (its content does not match its "
@@ -274,10 +276,12 @@ def network_from_nir(graph: Any, timesteps: int, where: str = "NIR graph") -> Sp
         raise NeuroqError(f"{where}: graph metadata says timesteps = {t_graph}, the manifest "
                           f"{timesteps}")
     q_scale = _meta_number(meta, "q_scale", where)
-    if not 0 < q_scale <= FLOAT32_SAFE_MAX:  # zero or negative: every Q-value 0 or turned
-        # over, the action the worst one (an outsider's rehashed q_scale -1 played 9.15)
-        raise NeuroqError(f"{where}: metadata 'q_scale' must be positive (Q-values are the "
-                          f"readout's membrane times it), got {q_scale!r}")
+    if not Q_SCALE_MIN <= q_scale <= FLOAT32_SAFE_MAX:  # zero or negative: every Q-value 0
+        # or turned over, the action the worst one (an outsider's rehashed q_scale -1 played
+        # 9.15); below float32's smallest normal the Q-values underflow to 0 (1e-300: 10.0)
+        raise NeuroqError(f"{where}: metadata 'q_scale' must lie in [{Q_SCALE_MIN:.3g}, "
+                          f"{FLOAT32_SAFE_MAX:.3g}] (Q-values are the readout's float32 "
+                          f"membrane times it), got {q_scale!r}")
     for layer in layers:
         _check_no_overflow(layer, int(timesteps), where)
     return SpikingQNetwork(tuple(layers), int(timesteps), q_scale)
@@ -531,8 +535,11 @@ def few_gate_episodes(gate: dict[str, Any]) -> str | None:
     recorded."""
     from neuroq.deploy.stats import MIN_INTERVAL_EPISODES
 
-    snn = gate.get("snn")
+    snn, seeds = gate.get("snn"), gate.get("seeds")
     n = snn.get("n") if isinstance(snn, dict) else None
+    if (n is None and isinstance(seeds, list) and len(seeds) == 2
+            and all(isinstance(x, int) for x in seeds)):  # the count's key removed: the
+        n = seeds[1] - seeds[0] + 1  # seed span says it too (a recheck's way around)
     if not isinstance(n, int) or isinstance(n, bool) or n >= MIN_INTERVAL_EPISODES:
         return None
     return (f"this artifact's export gate was played on {n} episode{'s' if n != 1 else ''} "
@@ -582,9 +589,7 @@ def manifest_changed(manifest: dict[str, Any]) -> bool:
 def tampering(folder: Path, manifest: dict[str, Any]) -> list[str]:
     """What an artifact that loads refuses, for a tool that shows it anyway (`neuroq
     show`): a manifest changed after export, weights that do not match their hash."""
-    unhashed = hash_warning(manifest)
-    problems = [] if unhashed is None else [
-        f"{folder / MANIFEST_FILE} {unhashed.removeprefix(f'its {MANIFEST_FILE} ')}"]
+    problems = []
     if manifest_changed(manifest):
         problems.append(f"{_CHANGED.format(path=folder / MANIFEST_FILE)}: eval, deploy and "
                         "the nodes refuse it")
@@ -692,6 +697,8 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool 
         raise NeuroqError(f"{folder} is an artifact its export was still writing (stopped "
                           "before it passed its gate): not an artifact; export it again")
     mpath = folder / MANIFEST_FILE
+    if mpath.exists() and not mpath.is_file():  # a folder or a FIFO was "has no manifest.json"
+        raise NeuroqError(f"{mpath} is not a regular file: the artifact {folder} is damaged")
     if not mpath.is_file():
         # a run folder holding its artifact (an export run's artifact/): name it
         inner = sorted(str(m.parent) for m in folder.glob(f"*/{MANIFEST_FILE}")

@@ -140,6 +140,8 @@ SHARE_MIXED_SIGNS = "the float return's resampled means take both signs"
 SHARE_VALUE_NOT_NEGATIVE = ("the float return is negative and the other's resampled means "
                             "reach 0 or above in more than 5 % of the resamples, where a share "
                             "of a negative return is not defined")
+SHARE_REFERENCE_ZERO = ("the float return's resampled means reach 0, of which no share is "
+                        "defined")
 
 
 def _share_problem(v: np.ndarray, r: np.ndarray, level: float) -> str | None:
@@ -149,15 +151,17 @@ def _share_problem(v: np.ndarray, r: np.ndarray, level: float) -> str | None:
         return None
     if (r < 0).all():
         return None if (v < 0).sum() >= level * v.size else SHARE_VALUE_NOT_NEGATIVE
-    return SHARE_MIXED_SIGNS
+    # both signs, or never one of them: returns of 0 (a recheck's all-zero float return
+    # was said to take both signs)
+    return SHARE_MIXED_SIGNS if (r < 0).any() and (r > 0).any() else SHARE_REFERENCE_ZERO
 
 
 def share_undefined_reason(values: np.ndarray, reference: np.ndarray,
                            level: float = CONFIDENCE, resamples: int = BOOTSTRAP_RESAMPLES,
                            seed: int = BOOTSTRAP_SEED) -> str | None:
     """Why `fraction_ci` of the same arguments has no interval (SHARE_MIXED_SIGNS,
-    SHARE_VALUE_NOT_NEGATIVE), None where it has one. The gate and the robustness table said
-    "the float return's resampled means take both signs" for both (an outsider's float
-    return was -12.7, its interval -16.7 to -8.7)."""
+    SHARE_VALUE_NOT_NEGATIVE, SHARE_REFERENCE_ZERO), None where it has one. The gate and
+    the robustness table said "the float return's resampled means take both signs" for
+    every case (an outsider's float return was -12.7, its interval -16.7 to -8.7)."""
     v, r = _paired_means(values, reference, resamples, seed)
     return _share_problem(v, r, level)

@@ -596,9 +596,9 @@ class ActuatorNode(Node):
         a trip or release) also WARNs for the stale actions and the watchdog trips of the
         period just ended."""
         stale = (f"{self._period_stale} stale actions not commanded (readings up to "
-                 f"{self._stale_oldest_s:.3f} s old by this node's clock, or repeated: a "
-                 "timeout too short for the latency, a sensor clock not in step, or a "
-                 "sensor repeating itself)") if self._period_stale else ""
+                 f"{self._stale_oldest_s:.3f} s old by this node's clock, repeated or out of "
+                 "order: a timeout too short for the latency, a sensor clock not in step, a "
+                 "sensor repeating itself or readings reordered)") if self._period_stale else ""
         if self._not_commanding is not None and (self._period_crowded or self.dog.tripped):
             what, why = self._not_commanding
             level, message = LEVEL_ERROR, (

@@ -325,8 +325,10 @@ def test_a_weight_of_minus_128_is_refused_when_the_artifact_loads(tmp_path):
 
 
 @pytest.mark.parametrize("what, match", [
-    ("q_scale_zero", "metadata 'q_scale' must be positive"),
-    ("q_scale_negative", "metadata 'q_scale' must be positive"),
+    ("q_scale_zero", r"metadata 'q_scale' must lie in \[1.18e-38, 8.51e\+37\]"),
+    ("q_scale_negative", "metadata 'q_scale' must lie in"),
+    ("q_scale_tiny", "metadata 'q_scale' must lie in"),  # Q underflows (a recheck: 1e-300)
+    ("q_scale_huge", "metadata 'q_scale' must lie in"),
     ("bias", "beyond float32's range"),
 ])
 def test_values_no_trained_network_has_are_refused_at_load(tmp_path, what, match):
@@ -338,7 +340,9 @@ def test_values_no_trained_network_has_are_refused_at_load(tmp_path, what, match
 
     net = random_network(timesteps=4)
     if what.startswith("q_scale"):
-        net = SpikingQNetwork(net.layers, net.timesteps, 0.0 if what.endswith("zero") else -1.0)
+        scale = {"zero": 0.0, "negative": -1.0, "tiny": 1e-300, "huge": 1e300}[
+            what.removeprefix("q_scale_")]
+        net = SpikingQNetwork(net.layers, net.timesteps, scale)
     else:
         out = net.layers[-1]
         params = out.params._replace(i_offset=np.full_like(out.params.i_offset, 3e38))
@@ -373,6 +377,9 @@ def test_a_gate_passed_on_too_few_episodes_is_said():
     for gate in ({"passed": True, "snn": {"n": MIN_INTERVAL_EPISODES}},
                  {"passed": True, "snn": {"mean": 1.0}}):  # enough, or not recorded
         assert gate_warning({"gate": gate}) is None
+    # the count's key removed (a recheck's way around): the seed span says it
+    assert "played on 1 episode only" in gate_warning(
+        {"gate": {"passed": True, "snn": {"mean": 1.0}, "seeds": [900000, 900000]}})
     shipped = json.loads((Path(__file__).resolve().parents[1] / "config" / "artifacts"
                           / "cartpole" / "manifest.json").read_text())
     assert artifact_warnings(shipped) == []

@@ -1273,3 +1273,25 @@ def test_a_file_whose_permissions_refuse_the_user_is_one_line():
     assert err.getvalue() == ("neuroq eval: error: cannot use /art/network.nir.h5: Permission "
                               "denied (its permissions)\n")
     assert output_failed(PermissionError(13, "Permission denied"), "neuroq eval") is None
+
+
+def test_show_says_what_eval_says_of_an_artifact_and_a_manifest_that_is_no_file(tmp_path,
+                                                                                capsys):
+    """A recheck: `neuroq show` of an artifact whose gate was played on 1 episode printed
+    gate_passed True and nothing else (eval and the nodes warned); a manifest.json that is
+    a folder was "it has no manifest.json"."""
+    from neuroq.deploy.artifact import write_manifest
+
+    art = tmp_path / "art"
+    shutil.copytree(SHIPPED, art)
+    manifest = json.loads((art / "manifest.json").read_text())
+    manifest["gate"]["snn"]["n"] = 1
+    write_manifest(art, manifest)
+    code, out, err = run_cli(capsys, "show", art)
+    assert code == 0 and "gate_passed" in out
+    assert err.startswith("neuroq show: warning: this artifact's export gate was played on 1 "
+                          "episode only"), err
+    (art / "manifest.json").unlink()
+    (art / "manifest.json").mkdir()
+    code, _, err = run_cli(capsys, "show", art)
+    assert_one_line_error(code, err, "show", "manifest.json is not a regular file")

@@ -73,3 +73,11 @@ def test_the_reason_a_share_has_no_interval_is_the_one_that_holds():
     for values, ref in ((negative - 5.0, negative), (near_zero + 200, near_zero + 100)):
         assert np.isfinite(fraction_ci(values, ref)[0])
         assert share_undefined_reason(values, ref) is None
+
+
+def test_a_float_return_of_zero_is_said_as_such():
+    """A recheck's float returns all 0, or of 0 and 5, were said to "take both signs"."""
+    from neuroq.deploy.stats import SHARE_REFERENCE_ZERO, share_undefined_reason
+
+    for ref in (np.zeros(20), np.array([0.0, 0.0, 0.0, 5.0] * 5)):
+        assert share_undefined_reason(np.ones(20), ref) == SHARE_REFERENCE_ZERO

@@ -31,7 +31,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from neuroq.agents.runs import REPORT_FILE, RESULT_FILE, read_json, require_run_dir
-    from neuroq.deploy.artifact import MANIFEST_FILE, read_manifest, tampering
+    from neuroq.deploy.artifact import (
+        MANIFEST_FILE,
+        artifact_warnings,
+        read_manifest,
+        tampering,
+    )
     from neuroq.deploy.errors import NeuroqError
     from neuroq.deploy.seeds import seed_span
 
@@ -46,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
         except NeuroqError as as_artifact:  # its own words: the shipped names, for a name
             raise NeuroqError(f"{exc}; as an artifact: {as_artifact}") from None
     found = [run_dir / name for name in (RESULT_FILE, REPORT_FILE) if (run_dir / name).exists()]
-    if not found and (run_dir / MANIFEST_FILE).is_file():  # a deploy artifact
+    if not found and (run_dir / MANIFEST_FILE).exists():  # a deploy artifact (damaged too)
         if manifest is None:
             _, manifest = read_manifest(run_dir, verify=False)
-        for problem in tampering(run_dir, manifest):  # shown all the same: said first
+        # shown all the same: said first (what eval and the nodes say of it too: a gate
+        # of 1 episode was said everywhere but here, a recheck)
+        for problem in [*tampering(run_dir, manifest), *artifact_warnings(manifest)]:
             print(f"neuroq show: warning: {problem}", file=sys.stderr)
         if args.json:
             print(json.dumps(manifest, indent=2))

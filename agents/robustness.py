@@ -90,7 +90,7 @@ def suite(env_id: str, noise: Sequence[float] | None = None,
           action_delay: Sequence[int] | None = None, drop: Sequence[float] | None = None,
           physics: dict[str, Sequence[float]] | None = None,
           observation_delay: Sequence[int] | None = None,
-          event_env: bool = False) -> list[Condition]:
+          event_env: bool = False, max_steps: int | None = None) -> list[Condition]:
     """The conditions for `env_id`: none first, then each perturbation at each strength.
 
     None takes the defaults; an empty sequence leaves a kind out. Observation noise is not
@@ -119,12 +119,15 @@ def suite(env_id: str, noise: Sequence[float] | None = None,
                                   if d not in action_delay)
     physics = DEFAULT_PHYSICS.get(env_id, {}) if physics is None else physics
     limit = _episode_limit(env_id)
+    if max_steps is not None:  # the episodes played end there (a recheck's --max-steps 20
+        limit = max_steps if limit is None else min(limit, max_steps)  # with delay 50)
     for flag, delays in (("--action-delay", action_delay), ("--obs-delay", observation_delay)):
         long = [int(d) for d in delays if limit is not None and int(d) >= limit]
         if long:  # no action would ever act: every network at the same no-op return
             # (an outsider's --action-delay 100000 read "100.0 % [100.0, 100.0]")
-            raise NeuroqError(f"{flag} {long[0]} is as long as {env_id}'s episodes or longer "
-                              f"(at most {limit} steps): no action would ever take effect")
+            raise NeuroqError(f"{flag} {long[0]} is as long as the episodes played or longer "
+                              f"({env_id}, at most {limit} steps): no action would ever take "
+                              "effect")
     out = [Condition("none", 0.0, "none")]
     out += [Condition("observation_noise", float(s), f"obs noise {s:g}",
                       (lambda e, s=s: perturb.ObservationNoise(e, float(s)),)) for s in noise]

@@ -170,10 +170,10 @@ def parse_interface(d: Any, where: str) -> dict[str, Any]:
         if s.name not in used and s.type != EVENT_SOURCE:
             fail(f"source {s.name} feeds no observation feature")
     command = _parse_command(d.get("command"), fail)
-    if command.topic.strip("/") in NODE_TOPICS:  # the actuator failed at its start (an
-        # rclpy type clash on action) or published commands into /diagnostics
-        fail(f"command.topic {command.topic!r} is a topic the nodes use themselves "
-             f"({', '.join(NODE_TOPICS)}): name the robot's command topic")
+    if command.topic.strip("/") in NODE_TOPICS + ROS_TOPICS:  # the actuator failed at its
+        # start (an rclpy type clash on action) or published commands into /diagnostics
+        fail(f"command.topic {command.topic!r} is a topic the nodes or ROS use themselves "
+             f"({', '.join(NODE_TOPICS + ROS_TOPICS)}): name the robot's command topic")
     looped = [s.name for s in sources if s.topic.strip("/") == command.topic.strip("/")]
     if looped:  # commands fed back as readings (an outsider: dropped as wrong_count)
         fail(f"command.topic {command.topic!r} is also the topic of source "
@@ -201,6 +201,8 @@ def _mappings(items: Any, what: str, must: str, fail: Any) -> Iterator[tuple[str
 #: TOPIC_DIAGNOSTICS, TOPIC_EPISODE_RETURN; the event node's TOPIC_EVENTS), which no
 #: interface's command may use.
 NODE_TOPICS = ("action", "diagnostics", "episode_return", "events")
+#: Topics of ROS itself (simulated time, the log, parameter events): no command topic either.
+ROS_TOPICS = ("clock", "rosout", "parameter_events")
 #: The substitutions rcl expands in a topic name.
 TOPIC_SUBSTITUTIONS = ("node", "ns", "namespace")
 #: rmw's longest full topic name (255 characters less the DDS prefix).

@@ -89,25 +89,34 @@ def run(module: str) -> int:
     return importlib.import_module(module).main()
 
 
+#: The module each entry point runs (console scripts name these functions in setup.py).
+ENTRY_MODULES = {"policy_node": "neuroq.ros_nodes.policy_node",
+                 "actuator_node": "neuroq.ros_nodes.actuator_node",
+                 "sim_robot": "neuroq.ros_nodes.sim_robot_node",
+                 "event_node": "neuroq.ros_nodes.event_node",
+                 "event_camera": "neuroq.ros_nodes.event_camera_node",
+                 "event_replay": "neuroq.ros_nodes.replay_command"}
+
+
 def policy_node() -> int:
-    return run("neuroq.ros_nodes.policy_node")
+    return run(ENTRY_MODULES["policy_node"])
 
 
 def actuator_node() -> int:
-    return run("neuroq.ros_nodes.actuator_node")
+    return run(ENTRY_MODULES["actuator_node"])
 
 
 def sim_robot() -> int:
-    return run("neuroq.ros_nodes.sim_robot_node")
+    return run(ENTRY_MODULES["sim_robot"])
 
 
 def event_node() -> int:
-    return run("neuroq.ros_nodes.event_node")
+    return run(ENTRY_MODULES["event_node"])
 
 
 def event_camera() -> int:
-    return run("neuroq.ros_nodes.event_camera_node")
+    return run(ENTRY_MODULES["event_camera"])
 
 
 def event_replay() -> int:
-    return run("neuroq.ros_nodes.replay_command")
+    return run(ENTRY_MODULES["event_replay"])

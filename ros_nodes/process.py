@@ -53,7 +53,7 @@ from typing import Any, NoReturn
 
 import rclpy
 import rclpy.utilities
-from rclpy.exceptions import ParameterException
+from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
@@ -414,10 +414,12 @@ def warn_unapplied_sections(node: Node, argv: list[str]) -> list[str]:
     renamed (`__node:=act2`), or its executable (`neuroq_actuator_node:`), and would apply
     under that name (an outsider's renamed nodes and executable-named sections ran on the
     defaults). Not where another section of the file applies to the node (the others are
-    then for other nodes, on purpose). A section for every node (`/**:`) does not count."""
+    then for other nodes, on purpose). A section for every node (`/**:`, `/**/*:`) does
+    not count. The executable is the program run or, for `python -m <node module>` (the
+    form docs/ros.md shows), the console script of that module (a recheck: silent there)."""
     name, full, ns = node.get_name(), node.get_fully_qualified_name(), node.get_namespace()
     default = getattr(sys.modules.get(type(node).__module__), "NODE_NAME", name)
-    exe = os.path.basename(argv[0]) if argv else ""
+    exes = _executables(type(node).__module__, argv) - {name, default}
     from neuroq.deploy.errors import load_yaml
 
     def applies(key: str, as_name: str) -> bool:
@@ -431,15 +433,18 @@ def warn_unapplied_sections(node: Node, argv: list[str]) -> list[str]:
                 keys = [str(k) for k in load_yaml(f.read())]
         except Exception:  # noqa: BLE001 - rcl read it already; nothing to add here
             continue
-        if any(applies(k, name) for k in keys):
+        if any(applies(k, name) and _section_last(k) not in ("*", "**") for k in keys):
             continue
         for key in keys:
+            if _section_last(key) in ("*", "**"):  # for every node, on purpose
+                continue
+            exe = next((e for e in sorted(exes) if applies(key, e) or key.strip("/") == e),
+                       None)
             if key.strip("/") == name and ns != "/":
                 why = "a namespaced node"
             elif default != name and applies(key, default):
                 why = f"the node's default name {default!r}; it runs as {name!r} (renamed)"
-            elif exe and exe not in (name, default) and (applies(key, exe)
-                                                         or key.strip("/") == exe):
+            elif exe is not None:
                 why = f"the executable {exe!r}, not the node"
             else:
                 continue
@@ -448,6 +453,33 @@ def warn_unapplied_sections(node: Node, argv: list[str]) -> list[str]:
                 f"{path}: section '{key}:' does not apply to {full} ({why}): name it "
                 f"'{full}:' or '/**/{name}:'; its parameters are not set")
     return unapplied
+
+
+def _section_last(key: str) -> str:
+    """The last part of a params-file section's key (`/**/neuroq_policy` -> neuroq_policy)."""
+    return key.rstrip("/").rsplit("/", 1)[-1]
+
+
+#: The module the console scripts of the nodes point into (ros_nodes/entry.py).
+ENTRY_MODULE = "neuroq.ros_nodes.entry"
+
+
+def _executables(module: str, argv: list[str]) -> set[str]:
+    """The names a node of `module` may be run by: the program in `argv` and the console
+    scripts whose entry point is in `module` (installed metadata; none where missing)."""
+    from neuroq.ros_nodes.entry import ENTRY_MODULES
+
+    names = {os.path.basename(argv[0])} if argv and argv[0] else set()
+    try:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="console_scripts"):
+            where, _, attr = ep.value.partition(":")
+            if where == ENTRY_MODULE and ENTRY_MODULES.get(attr.strip()) == module:
+                names.add(ep.name)
+    except Exception:  # noqa: BLE001 - metadata of other packages: never stop a node
+        pass
+    return names
 
 
 def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
@@ -515,6 +547,9 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
             node = make_node()
     except (NeuroqError, ValueError, ParameterException) as exc:
         _end_before_spinning(_usage_error(label, exc))
+    except NameValidationException as exc:  # an interface's '{ns}/action' in the root
+        # namespace expands to '//action': a traceback, exit 1 (a recheck)
+        _end_before_spinning(_usage_error(label, " ".join(str(exc).split())))
     except PermissionError as exc:  # an artifact or interface this user may not read (a
         # traceback, exit 1: an outsider)
         _end_before_spinning(_usage_error(

@@ -716,8 +716,9 @@ def test_a_frame_id_for_a_command_without_a_header_and_a_wild_sector_angle_are_r
 
 
 @pytest.mark.parametrize("topic, match", [
-    ("action", "is a topic the nodes use themselves"),
-    ("/diagnostics", "is a topic the nodes use themselves"),
+    ("action", "is a topic the nodes or ROS use themselves"),
+    ("/diagnostics", "is a topic the nodes or ROS use themselves"),
+    ("/clock", "is a topic the nodes or ROS use themselves"),
     ("joint_states", "is also the topic of source joints"),
 ])
 def test_a_command_topic_the_nodes_or_its_sources_use_is_refused(tmp_path, topic, match):

@@ -303,9 +303,12 @@ def test_a_delay_as_long_as_the_episodes_is_refused():
     acted. Refused before anything runs."""
     from neuroq.agents.robustness import suite
 
-    with pytest.raises(NeuroqError, match=r"--action-delay 100000 is as long as CartPole-v1's "
-                                          r"episodes or longer \(at most 500 steps\)"):
+    with pytest.raises(NeuroqError, match=r"--action-delay 100000 is as long as the episodes "
+                                          r"played or longer \(CartPole-v1, at most 500 "
+                                          r"steps\)"):
         suite("CartPole-v1", action_delay=[1, 100000])
+    with pytest.raises(NeuroqError, match=r"--action-delay 50 .*at most 20 steps"):
+        suite("CartPole-v1", action_delay=[50], max_steps=20)  # --max-steps (a recheck)
     with pytest.raises(NeuroqError, match="--obs-delay 500 is as long"):
         suite("CartPole-v1", action_delay=[], observation_delay=[500])
     assert [c.label for c in suite("CartPole-v1", noise=[], action_delay=[499], drop=[],

@@ -220,6 +220,10 @@ def test_a_shared_params_file_does_not_call_the_other_nodes_parameters_misspelt(
      "the node's default name 'neuroq_actuator'; it runs as 'act2' (renamed)"),
     ([], "neuroq_actuator_node", "the executable 'neuroq_actuator_node', not the node"),
     ([], "/**/neuroq_actuator_node", "the executable 'neuroq_actuator_node', not the node"),
+    (["python -m"], "neuroq_actuator_node", "the executable 'neuroq_actuator_node', not the "
+     "node"),  # run as docs/ros.md shows it (a recheck: silent)
+    (["/**/*"], "neuroq_actuator_node", "the executable 'neuroq_actuator_node', not the "
+     "node"),  # beside a section for every node (a recheck: silent)
 ])
 def test_sections_for_a_renamed_node_or_its_executable_are_warned(tmp_path, ros_args, section,
                                                                    why):
@@ -229,9 +233,13 @@ def test_sections_for_a_renamed_node_or_its_executable_are_warned(tmp_path, ros_
     from neuroq.ros_nodes.process import warn_unapplied_sections
 
     path = tmp_path / "p.yaml"
-    path.write_text(f"{section}:\n  ros__parameters:\n    watchdog_timeout_s: 0.027\n")
-    argv = ["/install/lib/neuroq/neuroq_actuator_node", "--ros-args", *ros_args,
-            "--params-file", str(path)]
+    path.write_text(f"{section}:\n  ros__parameters:\n    watchdog_timeout_s: 0.027\n"
+                    + ("/**/*:\n  ros__parameters:\n    use_sim_time: false\n"
+                       if ros_args == ["/**/*"] else ""))
+    program = ("/src/neuroq/ros_nodes/actuator_node.py" if ros_args == ["python -m"]
+               else "/install/lib/neuroq/neuroq_actuator_node")
+    ros_args = [a for a in ros_args if a not in ("python -m", "/**/*")]
+    argv = [program, "--ros-args", *ros_args, "--params-file", str(path)]
     with spinning(lambda ctx: ActuatorNode(context=ctx, cli_args=argv[1:],
                                            parameter_overrides=CARTPOLE)) as (node,):
         assert node.get_parameter("watchdog_timeout_s").value == 0.015  # not applied
@@ -277,17 +285,23 @@ def test_the_actuator_says_an_unhashed_manifest_and_a_safe_command_that_is_not_z
     assert "is not zero" not in err and "carries no" not in err, err
 
 
-@pytest.mark.parametrize("kind", ["device", "fifo", "null"])
+@pytest.mark.parametrize("kind", ["device", "fifo", "null", "ns"])
 def test_an_interface_that_never_ends_or_no_value_is_one_line(tmp_path, kind):
     """An outsider's `interface:=/dev/zero` was read until the machine ran out of memory,
     a FIFO hung the node until the teardown limit (status 142), and the policy node's
-    `artifact:= ` (YAML's null) was an AttributeError traceback: one line, status 2."""
+    `artifact:= ` (YAML's null) was an AttributeError traceback; a recheck's command topic
+    '{ns}/jc' in the root namespace ('//jc') was an rclpy traceback: one line, status 2."""
     import os
 
     if kind == "fifo":
         os.mkfifo(tmp_path / "iface.yaml")
+    if kind == "ns":
+        (tmp_path / "iface.yaml").write_text(
+            (REPO / "config" / "interfaces" / "cartpole.yaml").read_text().replace(
+                "topic: joint_commands", 'topic: "{ns}/jc"'))
     args = {"device": ["-p", "interface:=/dev/zero"],
             "fifo": ["-p", f"interface:={tmp_path / 'iface.yaml'}"],
+            "ns": ["-p", f"interface:={tmp_path / 'iface.yaml'}"],
             "null": ["-p", "artifact:= ", "-p", "interface:=cartpole"]}[kind]
     label = "policy node" if kind == "null" else "actuator"
     module = {**NODES, **MORE_NODES}[label]
@@ -295,8 +309,9 @@ def test_an_interface_that_never_ends_or_no_value_is_one_line(tmp_path, kind):
                          capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2 and len(lines) == 1, run.stderr
-    assert ("is not a regular file" if kind != "null" else
-            "parameter 'artifact' was given no value") in lines[0], lines[0]
+    assert {"null": "parameter 'artifact' was given no value",
+            "ns": "topic name must not contain repeated '/': '//jc'"}.get(
+                kind, "is not a regular file") in lines[0], lines[0]
 
 
 REFUSING_AFTER_INFO = """

@@ -456,3 +456,18 @@ def test_resume_goes_back_to_the_checkpoints_best_model(tmp_path):
     assert result["checkpoint"] == "best" and result["steps"] == 600
     assert (run / "best_model.zip").read_bytes() == kept
     assert not list(run.glob(".best_model.zip*"))
+
+
+def test_show_of_a_run_stopped_before_its_first_checkpoint_says_so(tmp_path, capsys):
+    """A recheck: a train run interrupted before its first checkpoint was exit 2 in `neuroq
+    show`, "not a finished run folder ... still running, or it ended early"."""
+    run = tmp_path / "CartPole-v1" / "train-seed4-20261129-000000"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("env_id: CartPole-v1\nseed: 4\nhyperparameters:\n"
+                                     "  n_timesteps: 6000\n")
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert " ".join(out[0].split()) == ("state interrupted before its first checkpoint (no "
+                                        "result.json)"), out
+    assert out[-1] == ("Nothing to go on from: train it again (neuroq train --env "
+                       "CartPole-v1 --seed 4)"), out

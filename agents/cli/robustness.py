@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
         check_physics_on_env(art.manifest["env_id"], physics, "--physics")
     conditions = suite(art.manifest["env_id"], args.noise, args.action_delay, args.drop,
-                       physics, args.obs_delay, event_env=event)
+                       physics, args.obs_delay, event_env=event, max_steps=args.max_steps)
     given = args.networks if args.networks is not None else NETWORKS
     networks = sorted(set(given) | {"snn"}, key=["snn", "float", "int8"].index)
     checks.writable(args.out)

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         # a train run training now or interrupted: its state, not an error (an outsider's
         # `neuroq show` of an interrupted run was exit 2, "error: ...")
         training = lock_held(run_dir)
-        if training or resumable(run_dir):
+        if training or resumable(run_dir) or _train_config(run_dir) is not None:
             return _show_unfinished_train(run_dir, args.json, training)
         raise NeuroqError(f"{run_dir} is not a finished run folder: it has no {RESULT_FILE} "
                           f"(nor an energy run's {REPORT_FILE}): it is still running, or it "
@@ -130,18 +130,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(run_dir) -> dict | None:
+    """The config.yaml of a train run folder (a later stage's names its stage), else None."""
+    from neuroq.agents.runs import read_yaml_mapping
+    from neuroq.deploy.errors import NeuroqError
+
+    try:
+        doc = read_yaml_mapping(run_dir / "config.yaml")
+    except NeuroqError:  # none, or damaged
+        return None
+    return doc if "stage" not in doc and "hyperparameters" in doc else None
+
+
 def _show_unfinished_train(run_dir, as_json: bool, training: bool) -> int:
     """A train run with no result.json yet: being trained now (a process holds its lock),
     or interrupted with a checkpoint to go on from. Its config.yaml and the checkpoint's
     state.json, as far as they can be read, and what comes next."""
-    from neuroq.agents.runs import LOCK_FILE, RESULT_FILE, read_json, read_yaml_mapping
+    from neuroq.agents.runs import LOCK_FILE, RESULT_FILE, read_json
     from neuroq.agents.train import RESUME_DIR, resume_command
     from neuroq.deploy.errors import NeuroqError
 
-    try:
-        config = read_yaml_mapping(run_dir / "config.yaml")
-    except NeuroqError:  # a damaged or missing config: the state alone
-        config = {}
+    config = _train_config(run_dir) or {}  # a damaged or missing one: the state alone
     hyper = config.get("hyperparameters")
     asked = hyper.get("n_timesteps") if isinstance(hyper, dict) else None
     steps = best = None  # the last checkpoint's, where one can be read
@@ -154,6 +163,11 @@ def _show_unfinished_train(run_dir, as_json: bool, training: bool) -> int:
     if training:
         state_line = f"training now (a running process holds its {LOCK_FILE})"
         next_line = f"its {RESULT_FILE} comes when it finishes"
+    elif steps is None:  # stopped before its first checkpoint (a recheck: exit 2, "not a
+        # finished run folder")
+        state_line = f"interrupted before its first checkpoint (no {RESULT_FILE})"
+        next_line = ("nothing to go on from: train it again (neuroq train --env "
+                     f"{config.get('env_id', 'ENV')} --seed {config.get('seed', 'SEED')})")
     else:
         state_line = f"interrupted (no {RESULT_FILE})"
         next_line = f"go on with: {resume_command(run_dir)}"

@@ -1312,12 +1312,13 @@ def test_a_stop_signal_while_a_node_process_starts_exits_0(tmp_path, sig):
         name, target = (part.strip() for part in line.split("="))
         module, _, function = target.partition(":")
         assert module == "neuroq.ros_nodes.entry", line
-        source = inspect.getsource(getattr(importlib.import_module(module), function))
-        started = re.search(r'run\("(neuroq\.ros_nodes\.\w+)"\)', source)
-        assert started and callable(importlib.import_module(started[1]).main), line
-        from neuroq.ros_nodes.entry import NODE_MODULES
+        from neuroq.ros_nodes.entry import ENTRY_MODULES, NODE_MODULES
 
-        assert started[1] in NODE_MODULES, line  # python -m of it is covered too
+        source = inspect.getsource(getattr(importlib.import_module(module), function))
+        assert f'run(ENTRY_MODULES["{function}"])' in source, line
+        started = ENTRY_MODULES[function]
+        assert callable(importlib.import_module(started).main), line
+        assert started in NODE_MODULES, line  # python -m of it is covered too
 
 
 def test_a_stop_signal_while_python_m_starts_a_node_exits_0():

@@ -287,9 +287,10 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
                 row["fraction_of_float"] = fraction_of(row["mean"], float_row["mean"])
                 row["fraction_of_float_ci95"] = list(fraction_ci(returns[row["network"]],
                                                                  returns["float"]))
-                why = share_undefined_reason(returns[row["network"]], returns["float"])
-                if why is not None:
-                    row["fraction_of_float_no_interval"] = why
+                if not np.isfinite(row["fraction_of_float_ci95"][0]):  # resampled again
+                    # only where there is no interval to say why
+                    row["fraction_of_float_no_interval"] = share_undefined_reason(
+                        returns[row["network"]], returns["float"])
                 # defined whatever the returns' sign (the share is not, near 0)
                 row["difference_from_float"] = row["mean"] - float_row["mean"]
                 row["difference_from_float_ci95"] = list(difference_ci(

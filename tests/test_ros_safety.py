@@ -31,7 +31,7 @@ from neuroq.ros_nodes.policy_node import PolicyNode
 from neuroq.ros_nodes.qos import command_qos, sensor_qos
 from neuroq.ros_nodes.sim_robot_node import SimRobotNode
 from tests.helpers import REPO_ROOT
-from tests.helpers.ros import Probe, spinning, wait_until
+from tests.helpers.ros import Probe, spinning, wait_until, watching
 from tests.helpers.stand_in_policy import StandInPolicy
 
 pytestmark = pytest.mark.ros
@@ -835,12 +835,7 @@ def _reading(sec: int, nanosec: int, names=GOOD_NAMES, frame_id: str = "") -> Jo
 
 
 def test_policy_drops_implausible_stamps_and_long_frame_ids_and_counts_them():
-    def probe_factory(ctx):
-        probe = Probe(ctx)
-        probe.watch(Joy, "action", command_qos(1000))
-        return probe
-
-    with spinning(_policy, probe_factory) as (node, probe):
+    with spinning(_policy, watching(Joy, "action", command_qos(1000))) as (node, probe):
         pub = probe.create_publisher(JointState, "joint_states", sensor_qos(10))
         assert wait_until(lambda: pub.get_subscription_count() >= 1, 5.0)
         now = probe.get_clock().now().nanoseconds
@@ -886,12 +881,8 @@ def test_no_fresh_readings_says_they_came_and_why_they_were_dropped():
                           parameter_overrides=[Parameter("artifact", value="stand-in"),
                                                Parameter("diagnostics_period_s", value=0.3)])
 
-    def probe_factory(ctx):
-        probe = Probe(ctx)
-        probe.watch(DiagnosticArray, "/diagnostics", command_qos(100))
-        return probe
-
-    with spinning(policy, probe_factory) as (node, probe):
+    with spinning(policy, watching(DiagnosticArray, "/diagnostics", command_qos(100))) as (
+            node, probe):
         pub = probe.create_publisher(JointState, "/r1/js", sensor_qos(10))
         assert wait_until(lambda: pub.get_subscription_count() >= 1, 5.0)
         deadline = time.monotonic() + 1.5

@@ -83,6 +83,16 @@ class Probe(Node):
             return list(self.received[topic])
 
 
+def watching(msg_type: Any, topic: str, qos: Any) -> Callable[[Context], Probe]:
+    """A `spinning` factory of a Probe that watches `topic`."""
+    def make(ctx: Context) -> Probe:
+        probe = Probe(ctx)
+        probe.watch(msg_type, topic, qos)
+        return probe
+
+    return make
+
+
 #: the event suites' DDS domain (loopback only): half the id range away from the run's own
 EVENT_DOMAIN_ID = (int(os.environ.get("ROS_DOMAIN_ID", "0")) + 51) % 102
 

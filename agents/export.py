@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.deploy.stats import SHARE_MIXED_SIGNS
+from neuroq.deploy.stats import MIN_INTERVAL_EPISODES, SHARE_MIXED_SIGNS
 
 EXPORT_STAGE = "export"
 ARTIFACT_DIR = "artifact"
@@ -175,7 +175,10 @@ def gate_margin(threshold: float, float_std: float) -> float:
 def interval_text(figures: dict[str, Any]) -> str:
     """"; paired 95 % interval of the fraction 93.1-100.4 %": a gate's `fraction_ci95`, or
     "" where it is not defined or not recorded (older manifests); for a gate judged by the
-    paired difference (`gate_passes`), that difference, its interval and why."""
+    paired difference (`gate_passes`), that difference, its interval and why. One episode
+    gives no interval ("95 % interval 105.8-105.8 %" was quoted: an outsider)."""
+    if _episodes(figures) == 1:
+        return "; one episode gives no interval"
     if figures.get("rule") == "difference":
         lo, hi = figures["difference_ci95"]
         margin = figures.get("difference_margin", 0.0)
@@ -192,17 +195,28 @@ def interval_text(figures: dict[str, Any]) -> str:
     return f"; paired 95 % interval of the fraction {100 * lo:.1f}-{100 * hi:.1f} %"
 
 
+def _episodes(figures: dict[str, Any]) -> int | None:
+    """The gate's episode count, None where it is not recorded."""
+    n = (figures.get("snn") or {}).get("n")
+    return int(n) if isinstance(n, (int, float)) and not isinstance(n, bool) else None
+
+
 def _undecided(figures: dict[str, Any]) -> str:
     """For a refusal whose interval reaches the gate: the episodes cannot tell it from a
     network that passes (an outsider's 97.1 % on a task whose returns spread by 53 read as
-    a verdict, where fine-tuning had just reported 100.1 % on other episodes)."""
+    a verdict, where fine-tuning had just reported 100.1 % on other episodes); and for one
+    played on fewer than MIN_INTERVAL_EPISODES, whatever its interval says."""
+    n = _episodes(figures)
+    if n is not None and n < MIN_INTERVAL_EPISODES:
+        return (f": {n} episode{'s are' if n != 1 else ' is'} too few to tell this network "
+                f"from one that passes (fewer than {MIN_INTERVAL_EPISODES}); --gate-episodes "
+                f"{DEFAULT_GATE_EPISODES} (the default) gives an interval to judge by")
     if figures.get("rule") == "difference":
         hi, bound = figures["difference_ci95"][1], -figures.get("difference_margin", 0.0)
     else:
         hi, bound = (figures.get("fraction_ci95") or [None, None])[1], figures["threshold"]
-    if hi is None or hi < bound:
+    if hi is None or hi < bound or n is None:
         return ""
-    n = int(figures["snn"]["n"])
     return (f": the interval reaches the gate, so these {n} episodes do not tell this network "
             f"from one that passes; --gate-episodes {HALVING_EPISODES * n} narrows it by half")
 

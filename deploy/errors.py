@@ -34,6 +34,26 @@ def one_line(text: object) -> str:
     return str(text).strip().replace("\n", "\\n").replace("\r", "\\r")
 
 
+def permission_text(exc: OSError) -> str:
+    """The one way a file this user may not read or write is named: "cannot use <file>:
+    Permission denied (its permissions)" (an artifact at mode 000 was a 25-line traceback in
+    the CLI and a raw "PermissionError: [Errno 13] ..." in a node's refusal: outsiders)."""
+    return f"cannot use {exc.filename}: {exc.strerror} (its permissions)"
+
+
+def failure_text(exc: BaseException) -> str:
+    """Why something failed, for a one-line refusal: a NeuroqError's own message, a file
+    this user may not use as `permission_text`, a file that cannot be read as "cannot read
+    <file>: <reason>", anything else as "<type>: <message>"."""
+    if isinstance(exc, NeuroqError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return permission_text(exc)
+        return f"cannot read {exc.filename}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def given_path(path: str | os.PathLike, what: str) -> Path:
     """`path` as a Path; NeuroqError "<what>: an empty path" for an empty one (Path("")
     would mean the current folder)."""

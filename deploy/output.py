@@ -13,7 +13,7 @@ import errno
 import os
 import sys
 
-from neuroq.deploy.errors import EXIT_USER_ERROR
+from neuroq.deploy.errors import EXIT_USER_ERROR, permission_text
 
 EXIT_READER_GONE = 0
 
@@ -36,8 +36,7 @@ def output_failed(exc: OSError, label: str) -> int | None:
     if exc.errno in (errno.EACCES, errno.EPERM) and exc.filename is not None:
         # a file or folder this user may not read or write (an artifact at mode 000 was a
         # 25-line traceback, exit 1: an outsider): the user's to mend, as a full disk
-        print(f"{label}: error: cannot use {exc.filename}: {exc.strerror} (its permissions)",
-              file=sys.stderr)
+        print(f"{label}: error: {permission_text(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
         return None

@@ -91,7 +91,7 @@ from rclpy.utilities import get_rmw_implementation_identifier
 from sensor_msgs.msg import Joy
 
 from neuroq.deploy.control import MAX_COPIED_STRING_CHARS, NS_PER_S
-from neuroq.deploy.errors import NeuroqError, counted
+from neuroq.deploy.errors import NeuroqError, counted, failure_text
 from neuroq.deploy.events import (
     DEFAULT_MAX_JUMP_MS,
     EVT3_DECODERS,
@@ -321,8 +321,7 @@ class EventPolicyNode(Node):
         except _BadParameter:
             raise
         except Exception as exc:  # anything short of a working policy: refuse
-            self.refusal = str(exc) if isinstance(exc, NeuroqError) else (
-                f"{type(exc).__name__}: {exc}")
+            self.refusal = failure_text(exc)
             self.get_logger().error(f"not activating: {self.refusal}")
             self._diag_pub.publish(diagnostic_array(
                 self, LEVEL_ERROR, f"not activating: {self.refusal}", self._backend,

@@ -97,7 +97,7 @@ from neuroq.deploy.control import (
     check_stamp,
     shown,
 )
-from neuroq.deploy.errors import NeuroqError, counted
+from neuroq.deploy.errors import NeuroqError, counted, failure_text
 from neuroq.deploy.interface import (
     FEATURE_DROP_REASONS,
     RobotInterface,
@@ -246,8 +246,7 @@ class PolicyNode(Node):
             loader = policy_loader or artifact_loader(board_ip, level, seed)
             self.policy = self._load_and_check(loader, named)
         except Exception as exc:  # anything short of a fully working policy: refuse
-            self.refusal = f"{type(exc).__name__}: {exc}" if not isinstance(
-                exc, NeuroqError) else str(exc)
+            self.refusal = failure_text(exc)
             self.get_logger().error(
                 f"not activating: {self.refusal} (artifact {ascii(self._artifact)}, backend "
                 f"{self._backend}); no actions will be published")

@@ -59,7 +59,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from neuroq.deploy.errors import EXIT_USER_ERROR, one_line
+from neuroq.deploy.errors import EXIT_USER_ERROR, one_line, permission_text
 from neuroq.deploy.output import closed_streams_to_devnull, output_status
 from neuroq.ros_nodes.dds import remove_own_segments, use_node_profile
 from neuroq.ros_nodes.entry import STOP_SIGNALS, handled_stop_signals
@@ -552,8 +552,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
         _end_before_spinning(_usage_error(label, " ".join(str(exc).split())))
     except PermissionError as exc:  # an artifact or interface this user may not read (a
         # traceback, exit 1: an outsider)
-        _end_before_spinning(_usage_error(
-            label, f"cannot use {exc.filename}: {exc.strerror} (its permissions)"))
+        _end_before_spinning(_usage_error(label, permission_text(exc)))
     except _rclpy.RCLError as exc:  # a name rcl refuses (`__ns:=/robot1/`): the node's own
         _end_before_spinning(_usage_error(label, _RCL_SOURCE_LOCATION.sub("", str(exc))))
     warn_unknown_parameters(node, argv)

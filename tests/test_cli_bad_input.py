@@ -1275,6 +1275,20 @@ def test_a_file_whose_permissions_refuse_the_user_is_one_line():
     assert output_failed(PermissionError(13, "Permission denied"), "neuroq eval") is None
 
 
+def test_a_failure_is_named_in_one_line_without_python_s_words():
+    """`failure_text`: what the nodes' refusals say (a node named an unreadable NIR file
+    with a raw "PermissionError: [Errno 13] ..." line: stop 45)."""
+    from neuroq.deploy.errors import NeuroqError, failure_text
+
+    assert failure_text(NeuroqError("artifact x not found")) == "artifact x not found"
+    assert failure_text(PermissionError(13, "Permission denied", "/a/n.h5")) == (
+        "cannot use /a/n.h5: Permission denied (its permissions)")
+    assert failure_text(IsADirectoryError(21, "Is a directory", "/a/n.h5")) == (
+        "cannot read /a/n.h5: Is a directory")
+    assert failure_text(ValueError("bad")) == "ValueError: bad"
+    assert failure_text(OSError("no file named")) == "OSError: no file named"
+
+
 def test_show_says_what_eval_says_of_an_artifact_and_a_manifest_that_is_no_file(tmp_path,
                                                                                 capsys):
     """A recheck: `neuroq show` of an artifact whose gate was played on 1 episode printed

@@ -606,6 +606,15 @@ def test_the_gate_records_the_interval_of_its_fraction_and_says_when_it_cannot_d
                                           "episodes do not tell")
     assert _undecided({**figures, "fraction_ci95": [0.90, 0.97]}) == ""
     assert interval_text({"fraction_ci95": [None, None]}) == interval_text({}) == ""
+    # one episode: no interval, and too few to decide whatever it says (a 1-episode refusal
+    # quoted "93.1-93.1 %": stop 45)
+    one = {**figures, "fraction_ci95": [0.931, 0.931], "snn": {"n": 1}}
+    assert interval_text(one) == "; one episode gives no interval"
+    assert _undecided(one).startswith(": 1 episode is too few to tell this network from one")
+    few = {**figures, "fraction_ci95": [0.90, 0.97], "snn": {"n": 5}}
+    assert interval_text(few).endswith("90.0-97.0 %") and _undecided(few).startswith(
+        ": 5 episodes are too few")
+    assert _undecided({**figures, "fraction_ci95": [0.90, 0.97], "snn": {"n": 20}}) == ""
 
 
 def test_a_refusal_across_signs_gives_no_percentage(tmp_path, monkeypatch):

@@ -152,6 +152,9 @@ class _Refuse:
     (_Refuse(NeuroqError("artifact /x/cartpole not found")), "not found"),
     (_Refuse(NeuroqError("artifact manifest hash mismatch: tampered")), "tampered"),
     (_Refuse(ConnectionError("board 192.168.1.2 unreachable")), "unreachable"),
+    # a NIR file this user may not read was "PermissionError: [Errno 13] ..." (stop 45)
+    (_Refuse(PermissionError(13, "Permission denied", "/x/cartpole/network.nir.h5")),
+     "cannot use /x/cartpole/network.nir.h5: Permission denied (its permissions)"),
     (lambda a, b: StandInPolicy(fail_on_call=1), "stopped answering"),
     (lambda a, b: StandInPolicy(env_id="Acrobot-v1"), "controls Acrobot-v1"),
     (lambda a, b: StandInPolicy(gains=np.ones(6)), "makes 4 observation values but the "

@@ -104,6 +104,7 @@ from neuroq.deploy.control import (
 )
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.interface import RobotInterface, load_interface, resolve_interface
+from neuroq.deploy.interface_spec import NODE_TOPICS, ROS_TOPICS
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.ros_nodes.diagnostics import (
     LEVEL_ERROR,
@@ -208,6 +209,7 @@ class ActuatorNode(Node):
         self.table = self.robot.action_table()
         self._command_msg: Any = new_command_message(command)
         self._stamped = has_header(message_class(command.type))
+        self._check_command_topic()
         self._qos = QosMismatches(self)  # peers DDS does not match (their QoS)
         self._cmd_pub = self._qos.create_publisher(message_class(command.type), command.topic,
                                                    command_qos(), "command")
@@ -275,6 +277,23 @@ class ActuatorNode(Node):
                 f"watchdog_timeout_s {timeout:g} s: after its readings stop, the robot keeps "
                 f"its last command for up to {timeout:g} s (a control loop's timeout is a "
                 "few control periods)")
+
+    def _check_command_topic(self) -> None:
+        """Refuse a command topic that resolves, in this node's namespace and with its
+        remappings, to a topic the nodes or ROS use, or to a source's: the interface's own
+        check sees names only (a recheck's /robot1/action under namespace robot1 was rcl's
+        "create_subscription() called for existing topic name rt/robot1/action with
+        incompatible type")."""
+        command = self.robot.command.topic
+        resolved = self.resolve_topic_name(command)
+        taken = [t for t in NODE_TOPICS + ROS_TOPICS if self.resolve_topic_name(t) == resolved]
+        taken += [f"source {s.name} ({s.topic})" for s in self.robot.sources
+                  if self.resolve_topic_name(s.topic) == resolved]
+        if taken:
+            raise NeuroqError(
+                f"command.topic {command!r} of interface {self.robot.name} resolves to "
+                f"{resolved} here (namespace and remappings), the topic of "
+                f"{', '.join(taken)}: name the robot's command topic")
 
     @staticmethod
     def _interface(interface: str, artifact: str,

@@ -7,6 +7,7 @@ publisher.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.ros
 
 GOOD_NAMES = ["cart_slider", "pole_hinge"]
 N_MALFORMED = 10_000
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _reading(stamp_ns: int, names, pos, vel) -> JointState:
@@ -700,6 +702,38 @@ def test_actuator_checks_an_artifact_given_beside_its_interface(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
     assert "does not fit interface cartpole" in out and "Traceback" not in out, out
+
+
+@pytest.mark.parametrize(("command_topic", "args", "clash"), [
+    ("/robot1/action", ["-r", "__ns:=/robot1"], "resolves to /robot1/action here"),
+    ("/robot1/joint_states", ["-r", "__ns:=/robot1"], "source joints (joint_states)"),
+    ("cmd", ["-r", "cmd:=/diagnostics"], "resolves to /diagnostics here"),
+])
+def test_actuator_refuses_a_command_topic_that_resolves_to_a_taken_one(tmp_path, command_topic,
+                                                                      args, clash):
+    """The interface's check sees names only: /robot1/action under namespace robot1 (a
+    recheck of stop 45) was rcl's "create_subscription() called for existing topic name
+    rt/robot1/action with incompatible type"; a remap onto /diagnostics went unseen."""
+    import rclpy
+    from rclpy.context import Context
+
+    text = (ROOT / "config" / "interfaces" / "cartpole.yaml").read_text()
+    assert "topic: joint_commands" in text
+    (tmp_path / "robot.yaml").write_text(text.replace("topic: joint_commands",
+                                                      f"topic: {command_topic}"))
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        with pytest.raises(NeuroqError, match=f"command.topic '{command_topic}' of interface "
+                                              f"cartpole .*{re.escape(clash)}"):
+            ActuatorNode(context=context, cli_args=["--ros-args", *args], parameter_overrides=[
+                Parameter("interface", value=str(tmp_path / "robot.yaml"))])
+        node = ActuatorNode(context=context, cli_args=["--ros-args", "-r", "__ns:=/robot2"],
+                            parameter_overrides=[  # another namespace: no clash
+                                Parameter("interface", value=str(tmp_path / "robot.yaml"))])
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
 
 
 def test_actuator_reports_trips_and_releases_at_once_but_not_a_hundred_a_second():

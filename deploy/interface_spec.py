@@ -170,10 +170,10 @@ def parse_interface(d: Any, where: str) -> dict[str, Any]:
         if s.name not in used and s.type != EVENT_SOURCE:
             fail(f"source {s.name} feeds no observation feature")
     command = _parse_command(d.get("command"), fail)
-    if command.topic.strip("/") in NODE_TOPICS + ROS_TOPICS:  # the actuator failed at its
+    if command.topic.strip("/") in _RESERVED_NAMES:  # the actuator failed at its
         # start (an rclpy type clash on action) or published commands into /diagnostics
         fail(f"command.topic {command.topic!r} is a topic the nodes or ROS use themselves "
-             f"({', '.join(NODE_TOPICS + ROS_TOPICS)}): name the robot's command topic")
+             f"({', '.join(_RESERVED_NAMES)}): name the robot's command topic")
     looped = [s.name for s in sources if s.topic.strip("/") == command.topic.strip("/")]
     if looped:  # commands fed back as readings (an outsider: dropped as wrong_count)
         fail(f"command.topic {command.topic!r} is also the topic of source "
@@ -197,12 +197,19 @@ def _mappings(items: Any, what: str, must: str, fail: Any) -> Iterator[tuple[str
         yield at, entry
 
 
-#: Topics the neuroq nodes publish or take themselves (neuroq.ros_nodes.qos: TOPIC_ACTION,
-#: TOPIC_DIAGNOSTICS, TOPIC_EPISODE_RETURN; the event node's TOPIC_EVENTS), which no
-#: interface's command may use.
-NODE_TOPICS = ("action", "diagnostics", "episode_return", "events")
+# The topics the neuroq nodes publish or take themselves, as the nodes name them (relative
+# ones follow the node's namespace and remappings; diagnostics are global, as ROS's
+# diagnostic aggregator reads them); neuroq.ros_nodes takes them from here.
+TOPIC_ACTION = "action"
+TOPIC_EPISODE_RETURN = "episode_return"
+TOPIC_DIAGNOSTICS = "/diagnostics"
+TOPIC_EVENTS = "events"
+#: Those topics, which no interface's command may use.
+NODE_TOPICS = (TOPIC_ACTION, TOPIC_DIAGNOSTICS, TOPIC_EPISODE_RETURN, TOPIC_EVENTS)
 #: Topics of ROS itself (simulated time, the log, parameter events): no command topic either.
-ROS_TOPICS = ("clock", "rosout", "parameter_events")
+ROS_TOPICS = ("/clock", "/rosout", "/parameter_events")
+# their names, in or out of a namespace (a file does not know the node's namespace)
+_RESERVED_NAMES = tuple(t.strip("/") for t in NODE_TOPICS + ROS_TOPICS)
 #: The substitutions rcl expands in a topic name.
 TOPIC_SUBSTITUTIONS = ("node", "ns", "namespace")
 #: rmw's longest full topic name (255 characters less the DDS prefix).

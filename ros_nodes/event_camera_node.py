@@ -40,7 +40,6 @@ from neuroq.deploy.events.mono import NS_PER_US
 from neuroq.deploy.rollout import episode_seed, make_env
 from neuroq.deploy.seeds import MAX_SEED
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
-from neuroq.ros_nodes.event_node import TOPIC_EVENTS
 from neuroq.ros_nodes.executor import pace_timer, steady_timer
 from neuroq.ros_nodes.messages import EVENT_PACKET, event_packet, message_class
 from neuroq.ros_nodes.params import declare, refuse_runtime_changes
@@ -49,6 +48,7 @@ from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
     TOPIC_DIAGNOSTICS,
     TOPIC_EPISODE_RETURN,
+    TOPIC_EVENTS,
     command_qos,
     latched_qos,
     stamp_ns,

@@ -137,6 +137,7 @@ from neuroq.ros_nodes.process import run_node, stop_requested
 from neuroq.ros_nodes.qos import (
     TOPIC_ACTION,
     TOPIC_DIAGNOSTICS,
+    TOPIC_EVENTS,
     command_qos,
     sensor_qos,
     stamp_ns,
@@ -146,7 +147,6 @@ from neuroq.ros_nodes.realtime import declare_process_parameters
 from neuroq.ros_nodes.throttle import ThrottledLog
 
 NODE_NAME = "neuroq_event_policy"
-TOPIC_EVENTS = "events"
 BACKENDS = ("emulator", "reference")
 DEFAULT_QUEUE_DEPTH = 1000
 """Packets the subscription buffers: 1 s of 1 ms packets, so a busy moment drops none."""

@@ -41,9 +41,9 @@ from neuroq.deploy.events import (
 )
 from neuroq.deploy.events.evt3_encode import time_words
 from neuroq.deploy.events.mono import NS_PER_US
+from neuroq.deploy.interface_spec import TOPIC_EVENTS
 from neuroq.ros_nodes.messages import EVENT_PACKET, event_packet, message_class
 
-TOPIC_EVENTS = "events"
 PUBLISHER_DEPTH = 1000
 """Publisher history in packets (1 s of 1 ms packets)."""
 DISCOVERY_WAIT_S = 5.0

@@ -18,13 +18,18 @@ from typing import Any
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-# Topic names, relative so that namespaces and remappings apply.
+from neuroq.deploy.interface_spec import (  # noqa: F401 - the nodes import them from here
+    TOPIC_ACTION,
+    TOPIC_DIAGNOSTICS,
+    TOPIC_EPISODE_RETURN,
+    TOPIC_EVENTS,
+)
+
+# Topic names, relative so that namespaces and remappings apply (the nodes' own, and
+# /diagnostics, from neuroq.deploy.interface_spec: its interface check refuses them).
 TOPIC_JOINT_STATES = "joint_states"
-TOPIC_ACTION = "action"
 TOPIC_JOINT_COMMANDS = "joint_commands"
 TOPIC_CMD_VEL = "cmd_vel"
-TOPIC_EPISODE_RETURN = "episode_return"
-TOPIC_DIAGNOSTICS = "/diagnostics"
 
 MATCH_SETTLE_S = 1.0
 """How long a publisher that must not lose its first messages waits once it sees a

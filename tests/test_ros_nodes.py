@@ -708,6 +708,7 @@ def test_actuator_checks_an_artifact_given_beside_its_interface(tmp_path):
     ("/robot1/action", ["-r", "__ns:=/robot1"], "resolves to /robot1/action here"),
     ("/robot1/joint_states", ["-r", "__ns:=/robot1"], "source joints (joint_states)"),
     ("cmd", ["-r", "cmd:=/diagnostics"], "resolves to /diagnostics here"),
+    ("cmd", ["-r", "__ns:=/robot1", "-r", "cmd:=/clock"], "resolves to /clock here"),
 ])
 def test_actuator_refuses_a_command_topic_that_resolves_to_a_taken_one(tmp_path, command_topic,
                                                                       args, clash):

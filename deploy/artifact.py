@@ -37,6 +37,7 @@ Format version 1 (before nir.Delay nodes and nextafter thresholds) is still read
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shlex
@@ -110,7 +111,23 @@ def artifact_name(artifact: str | os.PathLike | Artifact) -> str:
     return str(artifact)
 
 
+MAX_WEIGHTS_BYTES = 1 << 30
+"""Largest weights file read (bytes): a network of about a billion int8 weights, thousands
+of times what SpiNNaker2's SRAM holds (docs/chip.md); the file is read whole, to parse the
+bytes that were hashed."""
+
+
+def _read_weights(path: Path) -> bytes:
+    """The weights file's bytes (NeuroqError above MAX_WEIGHTS_BYTES)."""
+    size = path.stat().st_size
+    if size > MAX_WEIGHTS_BYTES:
+        raise NeuroqError(f"{path} holds {size:,} bytes, more than any network neuroq "
+                          f"runs ({MAX_WEIGHTS_BYTES:,}): the file is not an artifact's")
+    return path.read_bytes()
+
+
 def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -120,7 +137,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def network_to_nir(network: SpikingQNetwork) -> Any:
     """The artifact's NIR graph of `network` (the "neuroq" profile of deploy/nir_profiles.py):
-    input -> (layer<k>.delay -> layer<k>.w Affine -> layer<k> neuron)* -> output."""
+    input -> (layer<k>_delay -> layer<k>_w Affine -> layer<k> neuron)* -> output."""
     return profile_graph(network, "neuroq")
 
 
@@ -740,14 +757,17 @@ def load_artifact(path: str | os.PathLike, what: str = "artifact",
     wpath = folder / WEIGHTS_FILE
     if not wpath.is_file():
         raise NeuroqError(f"artifact {folder} has no {WEIGHTS_FILE}")
-    digest = sha256_file(wpath)
+    data = _read_weights(wpath)
+    digest = hashlib.sha256(data).hexdigest()
     if digest != manifest["weights_sha256"]:
         raise NeuroqError(
             f"{wpath} does not match its manifest (SHA-256 {digest[:12]}..., manifest says "
             f"{str(manifest['weights_sha256'])[:12]}...): the file is corrupted or was "
             "changed; export the artifact again")
-    try:
-        graph = nir.read(wpath)
+    try:  # the bytes just hashed, not the file again (h5py reads a file object): an
+        # outsider rewriting an artifact during loads had 6 of 5000 load a manifest with the
+        # other version's weights
+        graph = nir.read(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - nir/h5py raise many types on malformed files
         raise NeuroqError(f"{wpath} is not a readable NIR graph: {exc}") from None
     timesteps = manifest["timesteps"]

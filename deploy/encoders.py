@@ -420,7 +420,9 @@ class EventEncoder:
         x, y, t, p; t in microseconds). window_start_us: the start of each period (one
         number or `batch`). An event at time t spikes in step
         `min((t - start) * A // period_us, A - 1)`; events before the start, after
-        start + period_us or off the sensor are ignored.
+        start + period_us or off the sensor are ignored; NeuroqError where a period's events
+        all lie outside it in time (a window start in seconds or milliseconds made every
+        action one of no input: an outsider).
         """
         active = _active_steps(timesteps, self.silent_tail)
         batch = len(events)
@@ -435,7 +437,10 @@ class EventEncoder:
             if (_outside(t, self.period_us + 1) or _outside(x, self.width)
                     or _outside(y, self.height) or _outside(p, 2)):
                 x, y, p = (a.astype(np.int64) for a in (x, y, p))
-                ok = ((t >= 0) & (t <= self.period_us) & (x >= 0) & (x < self.width)
+                in_time = (t >= 0) & (t <= self.period_us)
+                if t.size and not in_time.any():
+                    raise NeuroqError(_no_event_in_window(t, starts[b], self.period_us))
+                ok = (in_time & (x >= 0) & (x < self.width)
                       & (y >= 0) & (y < self.height) & ((p == 0) | (p == 1)))
                 t, x, y, p = t[ok], x[ok], y[ok], p[ok]
             key = self.input_index(x, y, p)
@@ -459,6 +464,14 @@ class EventEncoder:
         return {"kind": self.kind, "width": self.width, "height": self.height,
                 "pool": self.pool, "period_us": self.period_us,
                 "silent_tail": self.silent_tail}
+
+
+def _no_event_in_window(t: np.ndarray, start: int, period_us: int) -> str:
+    """Why a period's events cannot be its input: t relative to its start, us."""
+    return (f"none of the period's {t.size:,} events lies in its window {start}..."
+            f"{start + period_us} us (theirs: {int(t.min()) + start}..."
+            f"{int(t.max()) + start} us): the window start and the events' t must be "
+            "microseconds on one clock")
 
 
 class PeriodSpikes:

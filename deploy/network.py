@@ -30,6 +30,19 @@ MAX_TIMESTEPS_REASON = f"at most {MAX_TIMESTEPS} (1 s of chip time per action)"
 """How messages state the bound."""
 
 
+PARAM_ARRAYS = ("threshold", "alpha_decay", "i_offset", "v_reset")
+"""The per-neuron arrays of `NeuronParams`."""
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only copy of `a` (`a` itself where it is read-only already)."""
+    if not a.flags.writeable:
+        return a
+    a = np.array(a)
+    a.flags.writeable = False
+    return a
+
+
 @dataclass(frozen=True)
 class Layer:
     """One population and the projection into it.
@@ -50,9 +63,15 @@ class Layer:
         if self.weight.dtype != np.int8 or self.weight.ndim != 2:
             raise NeuroqError(f"layer {self.name}: weight must be a 2-D int8 array")
         n_out = self.weight.shape[0]
-        for field in ("threshold", "alpha_decay", "i_offset", "v_reset"):
+        for field in PARAM_ARRAYS:
             if getattr(self.params, field).shape != (n_out,):
                 raise NeuroqError(f"layer {self.name}: {field} must have shape ({n_out},)")
+        # a layer is a value: read-only copies of its arrays (an outsider changed a loaded
+        # policy's weights in place: the reference backend saw it, the emulator, compiled
+        # at load, did not)
+        object.__setattr__(self, "weight", _read_only(self.weight))
+        object.__setattr__(self, "params", self.params._replace(
+            **{f: _read_only(getattr(self.params, f)) for f in PARAM_ARRAYS}))
 
     @property
     def n_in(self) -> int:

@@ -163,12 +163,12 @@ class SpikingPolicy:
         if encoder.n_inputs != network.n_inputs:
             raise NeuroqError(f"encoder gives {encoder.n_inputs} inputs, the network takes "
                               f"{network.n_inputs}")
-        self.network = network
-        self.encoder = encoder
+        self._network = network
+        self._encoder = encoder
         self.manifest = dict(manifest or {})
-        self.backend = backend
-        self.timesteps = network.timesteps
-        self.n_obs = int(getattr(encoder, "n_obs", 0)) or None
+        self._backend = backend
+        self._performance_level = performance_level
+        self._n_obs = int(getattr(encoder, "n_obs", 0)) or None
         self.rng = np.random.default_rng(seed)
         # the last emulator action's input spikes (warm); stays None on other backends
         self._last_input: np.ndarray | None = None
@@ -188,6 +188,41 @@ class SpikingPolicy:
 
             self.board = SpiNNaker2Runner(self.program, board_ip, spinnaker2_modules)
             self.board_check = BoardCheck()
+
+    # --- what it runs: fixed at construction (the network is compiled for the chip then;
+    # an outsider's `pol.performance_level = "high"` changed nothing and `pol.backend =
+    # "spinnaker2"` relabelled emulator actions) ---------------------------------------------
+
+    @property
+    def network(self):
+        """The spiking Q-network (`neuroq.deploy.network.SpikingQNetwork`; its arrays are
+        read-only)."""
+        return self._network
+
+    @property
+    def encoder(self):
+        """The observation (or event) encoder."""
+        return self._encoder
+
+    @property
+    def backend(self) -> str:
+        """"emulator", "reference" or "spinnaker2"."""
+        return self._backend
+
+    @property
+    def performance_level(self) -> str:
+        """The chip performance level the energy model assumes ("low" or "high")."""
+        return self._performance_level
+
+    @property
+    def timesteps(self) -> int:
+        """T, the network's steps per action."""
+        return self._network.timesteps
+
+    @property
+    def n_obs(self) -> int | None:
+        """Observation values per action (None for an encoder that does not say)."""
+        return self._n_obs
 
     # --- input ----------------------------------------------------------------------------
 

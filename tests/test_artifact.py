@@ -383,3 +383,43 @@ def test_a_gate_passed_on_too_few_episodes_is_said():
     shipped = json.loads((Path(__file__).resolve().parents[1] / "config" / "artifacts"
                           / "cartpole" / "manifest.json").read_text())
     assert artifact_warnings(shipped) == []
+
+
+def test_the_weights_parsed_are_the_bytes_that_were_hashed(tmp_path, monkeypatch):
+    """An outsider rewrote an artifact in place between two valid versions while another
+    process loaded it: 6 of 5000 loads took one version's manifest with the other's
+    weights (the file was hashed, then read again to parse). Here the file changes right
+    after its bytes are read: the load parses those bytes, which the manifest vouches for."""
+    import neuroq.deploy.artifact as artifact_module
+    from tests.helpers.artifacts import make_tiny_artifact
+
+    a = make_tiny_artifact(tmp_path / "a")
+    b = make_tiny_artifact(tmp_path / "b", rate_weight=0)
+    weights_a = (a / "network.nir.h5").read_bytes()
+    assert weights_a != (b / "network.nir.h5").read_bytes()
+    read = artifact_module._read_weights
+
+    def read_then_swap(path):
+        data = read(path)
+        (a / "network.nir.h5").write_bytes((b / "network.nir.h5").read_bytes())
+        return data
+
+    monkeypatch.setattr(artifact_module, "_read_weights", read_then_swap)
+    loaded = load_artifact(a)
+    monkeypatch.undo()
+    (a / "network.nir.h5").write_bytes(weights_a)
+    want = load_artifact(a).network
+    assert np.array_equal(loaded.network.layers[0].weight, want.layers[0].weight)
+    assert not np.array_equal(loaded.network.layers[0].weight,
+                              load_artifact(b).network.layers[0].weight)
+
+
+def test_a_weights_file_larger_than_any_network_is_refused_before_it_is_read(tmp_path,
+                                                                           monkeypatch):
+    import neuroq.deploy.artifact as artifact_module
+    from tests.helpers.artifacts import make_tiny_artifact
+
+    art = make_tiny_artifact(tmp_path / "a")
+    monkeypatch.setattr(artifact_module, "MAX_WEIGHTS_BYTES", 1000)
+    with pytest.raises(NeuroqError, match="more than any network neuroq runs"):
+        load_artifact(art)

@@ -163,3 +163,103 @@ def test_run_one_equals_a_batch_of_one(widths, alpha, compare, reset):
         assert got.neuron_updates == int(want.neuron_updates_per_pe.sum())
     with pytest.raises(NeuroqError, match="shape"):
         emu.run_one(s[:, :2])
+
+
+def _shipped_cartpole():
+    from neuroq.deploy.policy import load_policy
+    from tests.helpers import REPO_ROOT
+
+    return load_policy(REPO_ROOT / "config" / "artifacts" / "cartpole")
+
+
+def _observations(n, seed=5):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, 4)) * [0.5, 0.5, 0.05, 0.5]).astype(np.float32)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_used_policy_copied_or_pickled_gives_the_same_q_values(how):
+    """An outsider's copy of a policy that had acted once gave Q-values [0.909, 0.749]
+    against [38.79, 39.13] (its output biases alone): the copy took the emulator's buffers
+    along as separate arrays, no longer views of one another."""
+    import copy
+    import pickle
+
+    pol = _shipped_cartpole()
+    obs = _observations(50)
+    first = [pol.act(o).q for o in obs]
+    batch = pol.run_batch(obs[:1]).q  # a cached batch of one too
+    twin = copy.deepcopy(pol) if how == "deepcopy" else pickle.loads(pickle.dumps(pol))
+    for o, q in zip(obs, first, strict=True):
+        assert np.array_equal(twin.act(o).q, q)
+    assert np.array_equal(twin.run_batch(obs[:1]).q, batch)
+    assert np.array_equal(twin.run_batch(obs).q, np.stack(first))
+
+
+def test_one_policy_shared_by_two_threads_gives_each_the_q_values_of_one():
+    """Two threads acting on one policy (2 x 2000 calls) got wrong Q-values in 21-23
+    (act) and 366-371 (run_batch) of their calls each, without an error (an outsider):
+    the emulator's buffers are taken by one run at a time."""
+    import threading
+
+    pol = _shipped_cartpole()
+    obs = _observations(400)
+    want = np.stack([pol.act(o).q for o in obs])
+    wrong: list[int] = []
+
+    def work(offset):
+        bad = 0
+        for i in range(2 * len(obs)):
+            j = (i + offset) % len(obs)
+            q = pol.act(obs[j]).q if i % 2 else pol.run_batch(obs[j:j + 1]).q[0]
+            bad += not np.array_equal(q, want[j])
+        wrong.append(bad)
+
+    threads = [threading.Thread(target=work, args=(k * 97,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert wrong == [0, 0]
+
+
+def test_a_batch_of_one_s_membrane_potentials_are_not_overwritten_by_the_next_run():
+    """`EmulatorResult.v_out` of a batch of one was a view of the emulator's buffer (a
+    (1, n) transpose counts as contiguous, so ascontiguousarray kept it): the next run
+    changed it."""
+    net = random_network([6, 10, 3], timesteps=5, seed=3)
+    em = Emulator(compile_program(net))
+    first = em.run(spikes(net, 1, seed=1))
+    kept = first.v_out.copy()
+    em.run(spikes(net, 1, seed=2))
+    assert np.array_equal(first.v_out, kept)
+
+
+def test_what_a_policy_runs_is_fixed_once_it_is_made():
+    """An outsider's `pol.performance_level = "high"` changed no energy figure, `pol.backend
+    = "spinnaker2"` relabelled emulator actions, and weights changed in place moved the
+    reference backend's Q-values but not the emulator's (compiled at load)."""
+    pol = _shipped_cartpole()
+    for name, value in (("performance_level", "high"), ("backend", "spinnaker2"),
+                        ("timesteps", 8), ("network", None), ("encoder", None),
+                        ("n_obs", 3)):
+        with pytest.raises(AttributeError):
+            setattr(pol, name, value)
+    assert (pol.backend, pol.performance_level, pol.n_obs) == ("emulator", "low", 4)
+    layer = pol.network.layers[-1]
+    for array in (layer.weight, *(getattr(layer.params, f) for f in
+                                  ("threshold", "alpha_decay", "i_offset", "v_reset"))):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 0
+
+
+def test_a_layer_keeps_its_own_copy_of_the_arrays_it_was_given():
+    from neuroq.deploy.network import Layer
+    from neuroq.deploy.neuron import make_params
+
+    w = np.ones((2, 3), np.int8)
+    params = make_params(2, threshold=np.array([1.0, 2.0], np.float32))
+    layer = Layer("l0", w, 1.0, params)
+    w[0, 0] = 5  # the caller's arrays stay theirs to change
+    params.threshold[0] = 9.0
+    assert layer.weight[0, 0] == 1 and layer.params.threshold[0] == 1.0

@@ -29,10 +29,23 @@ def test_each_event_spikes_its_neuron_in_its_time_bin():
 
 def test_out_of_window_and_off_sensor_events_are_ignored():
     e = enc()
-    ev = make_events([1, 2], [1, 2], [500, 20_000], [1, 1])
-    assert not e.encode_events([ev], 1000, 8).any()
+    ev = make_events([1, 2, 0], [1, 2, 0], [500, 20_000, 1000], [1, 1, 1])
+    s = e.encode_events([ev], 1000, 8)
+    assert np.argwhere(s[:, 0]).tolist() == [[0, 64]]  # the one event in the window
     cols = {"x": np.array([40]), "y": np.array([1]), "t": np.array([1500]), "p": np.array([0])}
     assert not e.encode_events([cols], 1000, 8).any()
+
+
+@pytest.mark.parametrize("start", [5_001_000 / 1e6, 5_001_000 / 1e3, 5_001_000 + 10_000_000,
+                                   5_001_000 - 20_000])
+def test_a_period_whose_events_all_lie_outside_its_window_is_refused(start):
+    """An outsider gave `act_events` the window start in seconds (also ms, 10 s late, a
+    period early): every action was one of no input, without a word."""
+    ev = make_events([1, 2], [1, 2], [5_001_500, 5_009_000], [1, 1])
+    assert enc().encode_events([ev], 5_001_000, 8).sum() == 2
+    with pytest.raises(NeuroqError, match="none of the period's 2 events lies in its window"):
+        enc().encode_events([ev], int(start), 8)
+    assert enc().encode_events([make_events([], [], [], [])], int(start), 8).sum() == 0
 
 
 def test_counts_path_matches_events_path_for_one_bin_and_on_average():

@@ -108,6 +108,15 @@ class OneResult:
     neuron_updates: int
 
 
+def _check_spikes(s: np.ndarray) -> None:
+    """NeuroqError unless `s` holds spikes: bools, or numbers that are all 0 or 1 (0.5, 2,
+    -1 and NaN were spikes: any non-zero value counted, an outsider)."""
+    if s.dtype == bool:
+        return
+    if s.dtype.kind not in "iuf" or not ((s == 0) | (s == 1)).all():
+        raise NeuroqError("input spikes must be bools, or numbers that are 0 or 1")
+
+
 def _has_negative_zero(a: np.ndarray) -> bool:
     return bool(np.any((a == 0) & np.signbit(a)))
 
@@ -279,6 +288,7 @@ class Emulator:
                 f" got {s.shape}")
         if s.shape[1] == 0:
             raise NeuroqError("input spikes hold an empty batch")
+        _check_spikes(s)
         return s
 
     def run(self, input_spikes: np.ndarray) -> EmulatorResult:
@@ -312,6 +322,7 @@ class Emulator:
         if s.shape != (self.timesteps, self.n_inputs):
             raise NeuroqError(f"input spikes must have shape (T={self.timesteps}, "
                               f"{self.n_inputs}), got {s.shape}")
+        _check_spikes(s)
         with self._lock:
             hist, v = self._simulate(s, 1)
             both = self._both_one

@@ -228,9 +228,16 @@ class SpikingPolicy:
 
     def _check_obs(self, obs: np.ndarray, batched: bool) -> np.ndarray:
         try:
-            x = np.asarray(obs, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise NeuroqError("observation must be an array of numbers") from None
+            x = np.asarray(obs)
+        except (TypeError, ValueError, RuntimeError):  # RuntimeError: a torch tensor that
+            # requires grad
+            raise NeuroqError("observation must be an array of numbers (a torch tensor: "
+                              "detach it)") from None
+        if x.dtype.kind not in "biuf":  # text and complex numbers were converted (an
+            # outsider's array of strings; complex lost its imaginary part with a warning)
+            raise NeuroqError(f"observation must be an array of real numbers, got dtype "
+                              f"{x.dtype}")
+        x = x.astype(np.float32, copy=False)
         want = 2 if batched else 1
         if x.ndim != want or (self.n_obs is not None and x.shape[-1] != self.n_obs):
             shape = "(batch, n_obs)" if batched else "(n_obs,)"

@@ -213,3 +213,29 @@ def test_every_launch_argument_is_named_where_docs_ros_describes_its_launch_file
                 if i >= 0]
         paragraph = ros[start:min(ends, default=len(ros))]
         assert [a for a in args if f"`{a}`" not in paragraph] == [], path.name
+
+
+def test_the_python_page_s_examples_run_and_match_neuroq_eval(tmp_path):
+    """docs/python.md: each example runs as written, from a folder outside the repository,
+    and the first one's return is what `neuroq eval` reports for the same episode seed."""
+    import json
+    import sys
+
+    text = (REPO_ROOT / "docs" / "python.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    outputs = []
+    for block in blocks:
+        proc = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(proc.stdout)
+    total = float(outputs[0].split()[0])
+    proc = subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", "eval", "acrobot",
+                           "--seed", "123",
+                           "--episodes", "1", "--out", str(tmp_path / "eval")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(next((tmp_path / "eval").rglob("result.json")).read_text())
+    assert result["return_mean"] == total
+    assert f"--seed 123 --episodes 1` ({total:.1f};" in " ".join(text.split())

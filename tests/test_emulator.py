@@ -263,3 +263,29 @@ def test_a_layer_keeps_its_own_copy_of_the_arrays_it_was_given():
     w[0, 0] = 5  # the caller's arrays stay theirs to change
     params.threshold[0] = 9.0
     assert layer.weight[0, 0] == 1 and layer.params.threshold[0] == 1.0
+
+
+@pytest.mark.parametrize("obs", [np.array(["0.01", "0", "0", "0"]),
+                                 np.array([0.01, 0, 0, 0], complex)])
+def test_an_observation_of_text_or_complex_numbers_is_refused(obs):
+    """An outsider's array of strings was parsed as numbers, and a complex one lost its
+    imaginary part with numpy's warning only."""
+    pol = _shipped_cartpole()
+    with pytest.raises(NeuroqError, match="array of real numbers"):
+        pol.act(obs)
+    with pytest.raises(NeuroqError, match="array of real numbers"):
+        pol.run_batch(obs[None])
+
+
+@pytest.mark.parametrize("value", [0.5, 2, -1, np.nan])
+def test_input_spikes_other_than_0_and_1_are_refused(value):
+    """Any non-zero value counted as a spike (0.5, 2, -1, NaN: an outsider)."""
+    net = random_network([6, 10, 3], timesteps=5, seed=3)
+    em = Emulator(compile_program(net))
+    s = spikes(net, 2).astype(np.float32)
+    assert np.array_equal(em.run(s).q, em.run(s.astype(bool)).q)  # 0/1 numbers are spikes
+    s[1, 0, 2] = value
+    with pytest.raises(NeuroqError, match="0 or 1"):
+        em.run(s)
+    with pytest.raises(NeuroqError, match="0 or 1"):
+        em.run_one(s[:, 0])

@@ -281,6 +281,8 @@ class Emulator:
         return buf
 
     def check_input(self, input_spikes: np.ndarray) -> np.ndarray:
+        """`input_spikes` as an array of shape (T, batch, n_inputs) holding spikes (bools,
+        or numbers that are 0 or 1); NeuroqError otherwise."""
         s = np.asarray(input_spikes)
         if s.ndim != 3 or s.shape[0] != self.timesteps or s.shape[2] != self.n_inputs:
             raise NeuroqError(

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.agents.mlp import FloatMLP
-from neuroq.agents.runs import read_json, require_run_dir
+from neuroq.agents.runs import read_json, require_run_dir, save_array
 from neuroq.deploy import seeds
 from neuroq.deploy.chip import constant
 from neuroq.deploy.encoders import (
@@ -428,8 +428,8 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         log(f"recording {record_steps} observations with the trained policy")
         obs = record_observations(mlp, train.env_id, record_steps, seed)
-        np.save(run_dir / OBS_FILE, obs)
-        np.save(run_dir / TEACHER_Q_FILE, mlp.q(obs))
+        save_array(run_dir / OBS_FILE, obs)
+        save_array(run_dir / TEACHER_Q_FILE, mlp.q(obs))
         encoder = make_encoder(encoder_kind, obs, n_layers, n_per_dim, width, train.env_id)
         ann = evaluate_returns(train.env_id, mlp_act(mlp), eval_episodes)
         log(f"float DQN: {ann.mean():.1f} +- {ann.std():.1f} over {eval_episodes} episodes")

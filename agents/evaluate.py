@@ -56,7 +56,7 @@ def evaluate_artifact(artifact: str | os.PathLike | Artifact, backend: str = "em
     """Evaluate `artifact` (its folder or manifest.json, or the `Artifact` that `neuroq
     eval` loaded first; episode i seeded seed + i) and write the eval run folder; `say`
     hears one line once the policy is loaded."""
-    from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
+    from neuroq.agents.runs import make_run_dir, removed_on_failure, save_array, write_json
     from neuroq.deploy.artifact import artifact_name
     from neuroq.deploy.errors import counted
     from neuroq.deploy.evaluate import evaluate
@@ -82,7 +82,7 @@ def evaluate_artifact(artifact: str | os.PathLike | Artifact, backend: str = "em
     run_dir = make_run_dir(out, policy.manifest["env_id"], "eval", backend)
     with removed_on_failure(run_dir):
         if len(result["returns"]) > MAX_RETURNS_IN_JSON:
-            np.save(run_dir / RETURNS_FILE, np.asarray(result.pop("returns"), np.float64))
+            save_array(run_dir / RETURNS_FILE, np.asarray(result.pop("returns"), np.float64))
             result["returns_file"] = RETURNS_FILE
         write_json(run_dir / "result.json", result)
         return Evaluation(Path(run_dir), result)

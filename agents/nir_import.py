@@ -409,7 +409,7 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
     each file is read once."""
     import yaml
 
-    from neuroq.agents.runs import make_run_dir, removed_on_failure, write_json
+    from neuroq.agents.runs import make_run_dir, removed_on_failure, save_array, write_json
     from neuroq.deploy.artifact import save_artifact, sha256_file
     from neuroq.deploy.seeds import check_episode_seeds
 
@@ -477,8 +477,8 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
                 "actions there are not those of this reading, and the agreement below does "
                 "not show it (export the readout without reset, or as a non-spiking LI node)")
             warn(notes[-1])
-        np.save(run_dir / OBS_FILE, obs)
-        np.save(run_dir / TEACHER_Q_FILE, q_src)
+        save_array(run_dir / OBS_FILE, obs)
+        save_array(run_dir / TEACHER_Q_FILE, q_src)
         agree = float((chip_q(network, chip_encoder, obs, s.seed).argmax(1)
                        == q_src.argmax(1)).mean())
         log(f"greedy-action agreement of the int8 chip network with the source as read here "

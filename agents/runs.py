@@ -233,6 +233,26 @@ def write_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
     return p
 
 
+def save_array(path: str | os.PathLike, array: Any) -> Path:
+    """`numpy.save` of `array` (no pickle) to `path`, written beside it and renamed. The
+    bytes are made in memory and written by Python: numpy's own writing met a file-size
+    limit with "OSError: 8000 requested and 4064 written", no errno, a traceback (an
+    outsider); this error names the file and why."""
+    import io
+
+    import numpy as np
+
+    p = Path(path)
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    with written_beside(p) as tmp:
+        try:
+            tmp.write_bytes(buf.getvalue())
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(p)) from None
+    return p
+
+
 DUPLICATE_SIGINT_S = 0.5
 """A SIGINT this soon (s) after the one being handled is the same interrupt delivered twice:
 coreutils `timeout -s INT` signals the command, then its whole process group, the command
@@ -362,10 +382,12 @@ def interrupts_deferred() -> Iterator[None]:
 
 
 @contextmanager
-def written_beside(path: Path) -> Iterator[Path]:
+def written_beside(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
     """A temporary path beside `path` for the block to write; renamed onto `path` when the
-    block ends, removed when it fails: `path` is whole, or as it was."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    block ends, removed when it fails: `path` is whole, or as it was. keep_suffix: the
+    temporary name ends in `path`'s suffix (for writers that choose a format by it)."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}" if keep_suffix
+                         else f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)

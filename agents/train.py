@@ -66,6 +66,7 @@ from neuroq.agents.runs import (
 from neuroq.deploy import seeds
 from neuroq.deploy.envref import package_of
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.output import NO_ROOM_ERRNOS
 from neuroq.deploy.rollout import make_env, run_episodes
 
 #: Training steps between progress reports.
@@ -311,8 +312,7 @@ class RunKeptError(NeuroqError):
 
 #: Errors of writing that space, permissions or the disk cause, which a user can mend and
 #: then go on: a run holding a checkpoint is kept for them (`_resume_hint_on_write_error`).
-WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
-                          errno.EPERM, errno.EIO})
+WRITE_ERRNOS = NO_ROOM_ERRNOS | {errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from neuroq.agents.runs import written_beside
 from neuroq.deploy.errors import NeuroqError
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
@@ -44,7 +45,10 @@ def check_video_path(path: str | os.PathLike) -> Path:
     p = Path(path)
     if p.suffix.lower() not in VIDEO_SUFFIXES:
         raise NeuroqError(f"--video must end in {' or '.join(VIDEO_SUFFIXES)}, got {p.name!r}")
-    if not p.parent.resolve().is_dir():
+    parent = p.parent.resolve()
+    if parent.exists() and not parent.is_dir():  # was "folder afile does not exist"
+        raise NeuroqError(f"--video: {p.parent} is not a folder")
+    if not parent.is_dir():
         raise NeuroqError(f"--video: folder {p.parent} does not exist")
     if p.is_dir():  # ffmpeg failed on it after the whole evaluation
         raise NeuroqError(f"--video: {p} is a folder; name a file to write")
@@ -170,13 +174,17 @@ def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
                 frames.append(np.asarray(env.render()))
             if terminated or truncated or (max_steps is not None and steps >= max_steps):
                 break
-    if path.suffix.lower() == ".gif":
-        # Pillow takes each frame's duration in milliseconds; loop 0: repeat forever
-        imageio.mimsave(path, frames, duration=1000.0 / rate, loop=0)
-    else:
-        with imageio.get_writer(path, fps=rate, codec="libx264", quality=7) as writer:
-            for frame in frames:
-                writer.append_data(padded_to_block(frame, MP4_BLOCK_PX))
+    # written beside and renamed: a Ctrl-C, a kill or a full disk while writing left a
+    # 48-byte stub or a cut video where the user's file had been (an outsider)
+    target = path.resolve() if path.is_symlink() else path  # a link: written through it
+    with written_beside(target, keep_suffix=True) as tmp:
+        if path.suffix.lower() == ".gif":
+            # Pillow takes each frame's duration in milliseconds; loop 0: repeat forever
+            imageio.mimsave(tmp, frames, duration=1000.0 / rate, loop=0)
+        else:
+            with imageio.get_writer(tmp, fps=rate, codec="libx264", quality=7) as writer:
+                for frame in frames:
+                    writer.append_data(padded_to_block(frame, MP4_BLOCK_PX))
     outcome = {k: info[k] for k in OUTCOME_KEYS if k in info}
     return {"path": str(path), "frames": len(frames), "steps": steps, "return": total,
             "fps": rate, "seed": int(seed), **outcome}

@@ -36,6 +36,7 @@ Format version 1 (before nir.Delay nodes and nextafter thresholds) is still read
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -387,14 +388,20 @@ def profile_file(profile: str) -> str:
     return f"network.{profile}.nir"
 
 
-def _write_graph(out: Path, graph: Any) -> tuple[str, str]:
-    """Write `graph` to a temporary file in `out`; return its path and SHA-256."""
+def _write_graph(out: Path, graph: Any, tmps: dict[str, str], name: str) -> str:
+    """Write `graph` to a temporary file in `out`, listed in `tmps` under `name`; return its
+    SHA-256. The graph is made in memory and written as bytes: HDF5 writing a file itself met
+    a full disk with a RuntimeError traceback at close, and a file-size limit with a
+    segmentation fault (an outsider)."""
     import nir
 
-    fd, tmp = tempfile.mkstemp(suffix=".nir.tmp", dir=out)
-    os.close(fd)
-    nir.write(tmp, graph)
-    return tmp, sha256_file(tmp)
+    buf = io.BytesIO()
+    nir.write(buf, graph)
+    data = buf.getvalue()
+    fd, tmps[name] = tempfile.mkstemp(suffix=".nir.tmp", dir=out)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _neuron_summary(network: SpikingQNetwork) -> dict[str, Any]:
@@ -444,11 +451,11 @@ def save_artifact(out_dir: str | os.PathLike, network: SpikingQNetwork, encoder:
     tmps: dict[str, str] = {}
     try:
         out.mkdir(parents=True, exist_ok=True)
-        tmps[WEIGHTS_FILE], digest = _write_graph(out, network_to_nir(network))
+        digest = _write_graph(out, network_to_nir(network), tmps, WEIGHTS_FILE)
         profiles: dict[str, Any] = {}
         for prof in extra:
-            tmps[profile_file(prof)], prof_digest = _write_graph(
-                out, profile_graph(network, prof))
+            prof_digest = _write_graph(out, profile_graph(network, prof), tmps,
+                                       profile_file(prof))
             info = profile_info(network, prof)
             profiles[prof] = {"file": profile_file(prof), "sha256": prof_digest, "dt": info.dt,
                               "dt_unit": info.dt_unit, "reader": info.reader,
@@ -472,10 +479,7 @@ def save_artifact(out_dir: str | os.PathLike, network: SpikingQNetwork, encoder:
         try:
             text = manifest_text(plain(full))
         except (TypeError, ValueError) as exc:
-            for tmp in tmps.values():
-                os.unlink(tmp)
-            if created:
-                out.rmdir()
+            _remove_partial(tmps, out, created)
             raise NeuroqError(f"artifact manifest is not plain JSON: {exc}") from None
         fd, tmps[MANIFEST_FILE] = tempfile.mkstemp(suffix=".json.tmp", dir=out)
         with os.fdopen(fd, "w") as f:
@@ -485,8 +489,21 @@ def save_artifact(out_dir: str | os.PathLike, network: SpikingQNetwork, encoder:
         for name, tmp in tmps.items():  # the manifest last: it vouches for the others
             os.replace(tmp, out / name)
     except OSError as exc:
-        raise NeuroqError(f"cannot write the artifact to {out}: {exc}") from None
+        _remove_partial(tmps, out, created)
+        raise NeuroqError(f"cannot write the artifact to {out}: "
+                          f"{exc.strerror or exc}") from None
     return out / MANIFEST_FILE
+
+
+def _remove_partial(tmps: dict[str, str], out: Path, created: bool) -> None:
+    """Remove what a failed `save_artifact` wrote: its temporary files, and `out` where it
+    made it and it is empty."""
+    for tmp in tmps.values():
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    if created:
+        with contextlib.suppress(OSError):
+            out.rmdir()
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:

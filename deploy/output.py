@@ -2,7 +2,8 @@
 `neuroq` command and the ROS 2 nodes alike (a reader gone, a full disk, closed streams).
 
 Exit status: 0 when stdout's reader has closed it (`| head`, `| true`: nothing more is
-wanted there), 2 with one line on stderr for a full disk (`> /dev/full`) and for a file
+wanted there), 2 with one line on stderr for a full disk (`> /dev/full`, a quota, a file-size
+limit) and for a file
 or folder whose permissions refuse this user; any other error is the caller's (raised
 again by `output_status`).
 """
@@ -16,6 +17,10 @@ import sys
 from neuroq.deploy.errors import EXIT_USER_ERROR, permission_text
 
 EXIT_READER_GONE = 0
+
+NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+"""No room for the output: a full disk, a quota, a file-size limit (`ulimit -f`: EFBIG, "File
+too large", was a traceback, exit 1, where a full disk was one line: an outsider)."""
 
 
 def closed_streams_to_devnull() -> None:
@@ -38,7 +43,7 @@ def output_failed(exc: OSError, label: str) -> int | None:
         # 25-line traceback, exit 1: an outsider): the user's to mend, as a full disk
         print(f"{label}: error: {permission_text(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
-    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno not in NO_ROOM_ERRNOS:
         return None
     if exc.filename is None:  # stdout: nothing more to flush there at exit
         _stdout_to_devnull()

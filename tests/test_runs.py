@@ -207,3 +207,45 @@ def test_a_stage_interrupted_leaves_no_half_written_run_but_a_train_run_is_kept(
     with pytest.raises(KeyboardInterrupt), removed_on_failure(kept, keep_interrupted=True):
         raise KeyboardInterrupt
     assert kept.is_dir()
+
+
+def test_a_file_size_limit_is_one_line_and_leaves_no_part_of_a_file(tmp_path):
+    """`ulimit -f`: numpy's own writing raised "OSError: 8000 requested and 4064 written"
+    (no errno: a traceback), HDF5 writing an artifact ended in a segmentation fault, and
+    EFBIG ("File too large") was no write error of the CLI's (an outsider). Under a 4 KiB
+    limit, in a process of its own: an array, an artifact, and the CLI's line for both."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import errno, resource, sys
+        import numpy as np
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        from neuroq.agents.runs import save_array
+        from neuroq.deploy.artifact import save_artifact
+        from neuroq.deploy.errors import NeuroqError
+        from neuroq.deploy.output import output_failed
+        try:
+            save_array("obs.npy", np.zeros(10_000))
+        except OSError as exc:
+            assert exc.errno == errno.EFBIG and exc.filename == "obs.npy", exc
+            assert output_failed(exc, "neuroq convert") == 2
+        from neuroq.deploy.artifact import load_artifact
+        art = load_artifact("cartpole")  # 205 kB of weights
+        try:
+            save_artifact("art", art.network, art.encoder, art.manifest)
+        except NeuroqError as exc:
+            print("artifact:", exc)
+    """)
+    import os
+
+    from tests.helpers import REPO_ROOT
+
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert "neuroq convert: error: cannot write obs.npy: File too large" in proc.stderr
+    assert proc.stdout.startswith("artifact: cannot write the artifact to art: File too large")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -137,6 +137,42 @@ def test_the_video_check_leaves_the_users_path_alone(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.gif", "link.gif"]
 
 
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_a_video_cut_short_leaves_the_users_file_as_it_was(nav_artifact, tmp_path, suffix,
+                                                           monkeypatch):
+    """A Ctrl-C, a kill or a full disk while the video was written left a 48-byte stub or a
+    cut video where the user's good one had been (an outsider): it is written beside and
+    renamed; a link is written through."""
+    if suffix == ".mp4":
+        pytest.importorskip("imageio_ffmpeg")
+    path = tmp_path / f"ep{suffix}"
+    path.write_bytes(b"the user's video")
+    link = tmp_path / f"link{suffix}"
+    link.symlink_to(path.name)
+    real_writer = imageio.get_writer if suffix == ".mp4" else imageio.mimsave
+
+    def cut_short(uri, *args, **kwargs):
+        Path(uri).write_bytes(b"half")  # part of a file, then the interrupt
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(imageio, "get_writer" if suffix == ".mp4" else "mimsave", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        record_episode(load_policy(nav_artifact), path, seed=5000, max_steps=3)
+    assert path.read_bytes() == b"the user's video"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, link.name])
+    monkeypatch.setattr(imageio, "get_writer" if suffix == ".mp4" else "mimsave", real_writer)
+    v = record_episode(load_policy(nav_artifact), link, seed=5000, max_steps=3)
+    assert v["frames"] == 4 and link.is_symlink() and path.stat().st_size > 1000
+
+
+def test_a_video_in_a_folder_that_is_a_file_says_so(tmp_path):
+    from neuroq.agents.video import check_video_path
+
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(NeuroqError, match="afile is not a folder"):
+        check_video_path(tmp_path / "afile" / "v.gif")
+
+
 def test_an_mp4_is_padded_to_whole_macroblocks_not_stretched(tmp_path, caplog, capfd):
     """CartPole renders 600x400: imageio stretched it to 608x400 with a warning (an
     outsider). The frames are padded with their edge pixels instead, without a warning."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from typing import Any
 
 from neuroq.deploy.errors import EXIT_USER_ERROR, permission_text
 
@@ -23,13 +24,55 @@ NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 too large", was a traceback, exit 1, where a full disk was one line: an outsider)."""
 
 
-def closed_streams_to_devnull() -> None:
-    """A command started with stdout or stderr closed (`>&-`, a daemon) has None there:
-    output goes nowhere instead of every print failing (an outsider's `neuroq show cartpole
-    >&-` was an AttributeError traceback, exit 1; `eval ... 2>&-` exited 1 silently)."""
+def usable_streams() -> None:
+    """Streams a command can always write, called first by the `neuroq` command and the
+    nodes' processes:
+    - stdout or stderr closed at start (`>&-`, a daemon) is None: output goes nowhere
+      instead of every print failing (an outsider's `neuroq show cartpole >&-` was an
+      AttributeError traceback, exit 1; `eval ... 2>&-` exited 1 silently);
+    - stdout in an encoding that cannot hold a name (PYTHONIOENCODING=ascii, a latin-1
+      terminal) writes it with backslash escapes, as stderr does (a path of "é日本" was a
+      UnicodeEncodeError traceback after eval had saved its result, and its video was never
+      written: an outsider);
+    - stderr that cannot be written (`2>/dev/full`, a full log disk) loses its lines rather
+      than stopping the command (eval's first warning there ended it, exit 1: an outsider).
+    """
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - for the process
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and sys.stdout.errors == "strict":
+        reconfigure(errors="backslashreplace")
+    if not isinstance(sys.stderr, LossyStream):
+        sys.stderr = LossyStream(sys.stderr)
+
+
+class LossyStream:
+    """A text stream whose writes and flushes never raise OSError: once one fails, the rest
+    go nowhere (`usable_streams` puts stderr, which carries progress and warnings, behind
+    one). Everything else is the stream's."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self.lost = False  # a write has failed: nothing is written after it
+
+    def write(self, text: str) -> int:
+        if not self.lost:
+            try:
+                return self._stream.write(text)
+            except OSError:
+                self.lost = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.lost:
+            try:
+                self._stream.flush()
+            except OSError:
+                self.lost = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def output_failed(exc: OSError, label: str) -> int | None:
@@ -80,5 +123,5 @@ def _stdout_to_devnull() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-__all__ = ["closed_streams_to_devnull", "output_failed", "output_status",
-           "stdout_reader_gone"]
+__all__ = ["LossyStream", "output_failed", "output_status", "stdout_reader_gone",
+           "usable_streams"]

@@ -60,7 +60,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from neuroq.deploy.errors import EXIT_USER_ERROR, one_line, permission_text
-from neuroq.deploy.output import closed_streams_to_devnull, output_status
+from neuroq.deploy.output import output_status, usable_streams
 from neuroq.ros_nodes.dds import remove_own_segments, use_node_profile
 from neuroq.ros_nodes.entry import STOP_SIGNALS, handled_stop_signals
 from neuroq.ros_nodes.executor import make_executor
@@ -496,7 +496,7 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     NEUROQ_ROS_EXECUTOR names; a bad value there is a usage error, status 2); it should
     return once `stop_requested()`.
     """
-    closed_streams_to_devnull()  # started with stdout or stderr closed (a daemon, `>&-`)
+    usable_streams()  # started with stdout or stderr closed (a daemon, `>&-`)
     argv = list(sys.argv if args is None else args)  # the program name first
     try:  # what is not a ROS argument: before --ros-args, or after its closing `--`
         own = rclpy.utilities.remove_ros_args(argv)[1:]

@@ -1309,3 +1309,31 @@ def test_show_says_what_eval_says_of_an_artifact_and_a_manifest_that_is_no_file(
     (art / "manifest.json").mkdir()
     code, _, err = run_cli(capsys, "show", art)
     assert_one_line_error(code, err, "show", "manifest.json is not a regular file")
+
+
+def test_stdout_in_ascii_and_stderr_that_cannot_be_written_stop_no_command(tmp_path):
+    """An outsider's PYTHONIOENCODING=ascii with a path of "é日本" was a UnicodeEncodeError
+    traceback after eval had saved its result (and its video was never written); with
+    `2>/dev/full` eval's first warning ended it, exit 1, and a bad path exited 1, not 2."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("from neuroq.deploy.output import usable_streams\n"
+              "usable_streams()\n"
+              "import sys\n"
+              "print('saved é日本/result.json')\n"
+              "print('a warning', file=sys.stderr)\n"
+              "sys.stderr.flush()\n"
+              "print('still here')\n")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              stderr=full, text=True, timeout=60,
+                              env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0
+    assert proc.stdout == "saved \\xe9\\u65e5\\u672c/result.json\nstill here\n"
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "neuroq.agents.cli.main", "eval",
+                               str(tmp_path / "none")], stdout=subprocess.PIPE, stderr=full,
+                              text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from neuroq.agents.cli.extras import require as require_extras
 from neuroq.deploy.argtypes import OneLineParser
 from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError, one_line
-from neuroq.deploy.output import closed_streams_to_devnull, output_status
+from neuroq.deploy.output import output_status, usable_streams
 
 #: subcommand -> module implementing it, in pipeline order.
 COMMANDS: dict[str, str] = {
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    closed_streams_to_devnull()
+    usable_streams()
     argv = list(sys.argv[1:] if argv is None else argv)
     # what follows --ros-args is rcl's (remaps), for the commands that take it (replay, as
     # the robot install's neuroq_event_replay: it was "unrecognized arguments", a recheck)

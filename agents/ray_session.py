@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from neuroq.agents.runs import sigterm_as_interrupt
+from neuroq.agents.runs import Terminated, sigterm_as_interrupt
 from neuroq.deploy.errors import NeuroqError
 
 #: Object store of the local instance, bytes (Ray's minimum is 75 MiB; summaries are small).
@@ -296,12 +296,33 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
     if ray is not None and ray.is_initialized():
         yield ray
         return
-    ray = _init(workers, address)
+    ray = _init_keeping_sigterm(workers, address)
     try:
         with sigterm_as_interrupt():  # ray.init's own handler aborted with a stack dump
             yield ray
     finally:
         stop(ray)
+
+
+def _init_keeping_sigterm(workers: int, address: str | None) -> Any:
+    """`_init`, with this process's SIGTERM handler as it was before: ray.init installs its
+    own (`sys.exit(15)`), which a SIGTERM during start-up met (exit 15, no "interrupted"
+    line), and which stayed after the session, for a sweep's summary and tune's held-out
+    evaluation (an outsider). A SIGTERM during start-up is a `Terminated`."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return _init(workers, address)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        return _init(workers, address)
+    except SystemExit as exc:
+        if exc.code != signal.SIGTERM:
+            raise
+        raise Terminated("terminated (SIGTERM)") from None
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 SESSION_END_TIMEOUT_S = 2.0

@@ -122,3 +122,53 @@ def test_an_old_session_folder_without_an_owner_file_is_removed(tmp_path):
     os.utime(old, (past, past))
     assert ray_session.remove_stale_sessions(str(tmp_path)) == [str(old)]
     assert not old.exists() and new.exists()
+
+
+@pytest.mark.parametrize("term_during_init", [False, True])
+def test_ray_s_sigterm_handler_neither_meets_a_start_up_nor_outlives_the_session(
+        monkeypatch, term_during_init):
+    """ray.init installs its own SIGTERM handler (sys.exit(15)): an outsider's SIGTERM during
+    Ray's start-up exited 15 without the "interrupted" line, and after the session Ray's
+    handler stayed, so a SIGTERM during a sweep's summary did the same. A fake Ray
+    installs such a handler (and, the second time, is stopped by it during init)."""
+    import signal
+    import sys
+    import types
+
+    from neuroq.agents import ray_session
+    from neuroq.agents.runs import Terminated, raise_terminated
+
+    def rays_handler(signum, _frame):
+        sys.exit(signum)
+
+    class FakeRay:
+        util = types.SimpleNamespace(get_node_ip_address=lambda: ray_session.LOCALHOST)
+
+        def is_initialized(self):
+            return False
+
+        def init(self, **kwargs):
+            signal.signal(signal.SIGTERM, rays_handler)
+            if term_during_init:
+                rays_handler(signal.SIGTERM, None)
+
+        def shutdown(self):
+            pass
+
+    def ours(_signum, _frame):
+        raise AssertionError("not called")
+
+    monkeypatch.setattr(ray_session, "import_ray", lambda: FakeRay())
+    monkeypatch.setattr(ray_session, "remove_stale_sessions", lambda base: [])
+    monkeypatch.setattr(ray_session, "_loaded", lambda: set())
+    before = signal.signal(signal.SIGTERM, ours)
+    try:
+        if term_during_init:
+            with pytest.raises(Terminated), ray_session.ray_session(1):
+                pass
+        else:
+            with ray_session.ray_session(1):
+                assert signal.getsignal(signal.SIGTERM) is raise_terminated
+        assert signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -72,6 +72,30 @@ def _fmt(v: Any) -> str:
     return str(v).replace("|", "/")
 
 
+#: (column of a return, column of its episode seeds), in pipeline order.
+SEED_COLUMNS = (("train_return", "train_seeds"), ("convert_return", "convert_seeds"),
+                ("finetune_return", "finetune_seeds"), ("gate_snn_return", "gate_seeds"),
+                ("eval_return", "eval_seeds"))
+
+
+def _episodes_note(rows: list[dict[str, Any]]) -> list[str]:
+    """Which episode seeds each return column was measured on, and that none was held out
+    from the choice a reader makes from this table (an outsider re-evaluated the sweep's
+    best, 47.5 on eval's seeds 0..9, at 41.7 on seeds 777000..777099: results.md had said
+    neither which seeds nor that its best is an optimistic figure)."""
+    said = []
+    for ret, seeds in SEED_COLUMNS:
+        spans = sorted({str(r[seeds]) for r in rows if r.get(seeds)})
+        if spans:
+            said.append(f"{ret} on episode seeds {', '.join(spans)}")
+    if not said:
+        return []
+    return ["Episodes: " + "; ".join(said) + ". Every trial is judged on these same "
+            "episodes, so the best return in this table is an optimistic figure for the "
+            "trial chosen by it: play that trial's artifact on seeds used nowhere here "
+            "before relying on it (`neuroq eval <artifact> --seed 777000 --episodes 100`)."]
+
+
 def write_tables(folder: Path, spec: Any, rows: list[dict[str, Any]]
                  ) -> tuple[Path, Path, Path | None]:
     """Write results.csv, results.md and (when any trial has figures to plot) pareto.png."""
@@ -93,6 +117,7 @@ def write_tables(folder: Path, spec: Any, rows: list[dict[str, Any]]
              f"{sum(r['status'] == 'failed' for r in rows)} failed. Returns are means over "
              "each stage's evaluation episodes; synaptic events per action are counted; "
              "energy per action is MODELED (SpiNNaker2 model, emulator backend).", "",
+             *_episodes_note(rows), "",
              "| " + " | ".join(md_cols) + " |", "|" + "---|" * len(md_cols)]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in md_cols) + " |" for r in rows]
     md_path = folder / "results.md"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.seeds import seed_span
 
 Log = Callable[[str], None]
 
@@ -42,7 +43,21 @@ def _train(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
     run = train_one(env, seed, cfg, out, defaults=loaded.defaults)
     r = read_json(run / "result.json")
     return {"run_dir": str(run), "train_return": r["mean_return"],
+            "train_seeds": _span(r.get("report_seed"), r.get("episodes")),
             "default_hyperparameters": loaded.defaults}
+
+
+def _seeds(result: dict[str, Any]) -> str | None:
+    """A stage result's episode seeds ([first, last]) as "first..last"."""
+    seeds = result.get("episode_seeds", result.get("seeds"))
+    return seed_span(seeds) if isinstance(seeds, list) and len(seeds) == 2 else None
+
+
+def _span(first: Any, n: Any) -> str | None:
+    """"first..last" of `n` episodes seeded from `first`."""
+    if not isinstance(first, int) or not isinstance(n, int) or n < 1:
+        return None
+    return seed_span([first, first + n - 1])
 
 
 def _with(cfg: Any, values: dict[str, Any]) -> Any:
@@ -78,7 +93,8 @@ def _convert(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
     # (a later stage's replace them): a [train, convert] sweep had none, so no pareto.png,
     # without a word (an outsider)
     return {"run_dir": str(run), "ann_return": r["ann_mean_return"],
-            "convert_return": r["mean_return"], "timesteps": r["timesteps"],
+            "convert_return": r["mean_return"], "convert_seeds": _seeds(r),
+            "timesteps": r["timesteps"],
             "agreement": at_t.get("agreement"),
             "synaptic_events_per_action": at_t.get("synaptic_events_per_action")}
 
@@ -101,6 +117,7 @@ def _finetune(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
     run = run_finetune(up["run_dir"], out, cfg, episodes, progress=False, log=log)
     r = read_json(run / "result.json")
     return {"run_dir": str(run), "finetune_return": r["mean_return"],
+            "finetune_seeds": _seeds(r),
             "fraction_of_ann_return": r["fraction_of_ann_return"],
             "agreement": r["agreement"],
             "synaptic_events_per_action": r["synaptic_events_per_action"]}
@@ -122,6 +139,7 @@ def gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
     """The export gate's figures for the table (None where the gate was skipped)."""
     played = "snn" in gate and not gate.get("skipped", False)
     return {"gate_snn_return": gate["snn"]["mean"] if played else None,
+            "gate_seeds": _seeds(gate) if played else None,
             "gate_float_return": gate["float_dqn"]["mean"] if played else None,
             "gate_fraction": gate.get("fraction") if played else None,
             "gate_passed": gate.get("passed")}
@@ -136,6 +154,7 @@ def _eval(env: str, s: dict[str, Any], up: dict[str, Any] | None, out: Path,
     modeled = r.get("modeled_per_action") or {}
     return {"run_dir": str(ev.run_dir), "artifact": up["artifact"],
             "eval_return": r["return_mean"], "eval_return_std": r["return_std"],
+            "eval_seeds": _seeds(r),
             "eval_episodes": r["episodes"], "backend": r["backend"],
             "eval_synaptic_events_per_action": r["counted_per_action"]["synaptic_events"],
             "modeled_energy_per_action_j": modeled.get("energy_total_j"),

@@ -8,6 +8,7 @@ machine). The tests check that it listens on the loopback address only.
 import csv
 import json
 import os
+import re
 
 import psutil
 import pytest
@@ -92,6 +93,13 @@ def test_sweep_records_failures_and_resumes(ray_local, tmp_path):
     assert all(text.splitlines()[-1].startswith("finished in ")
                for key, text in logs.items() if key in states)
     assert "| 4 |" in first.table_md.read_text() and first.plot.is_file()
+    # which episodes each return was played on, and that the table's best is optimistic
+    # (an outsider: results.md said neither)
+    for stage in ("train", "convert", "finetune", "eval"):
+        assert re.fullmatch(r"\d+\.\.\d+", ok[f"{stage}_seeds"]), ok
+        assert f"{stage}_return on episode seeds {ok[stage + '_seeds']}" in " ".join(
+            first.table_md.read_text().split())
+    assert "optimistic figure" in first.table_md.read_text()
     # the rerun skips the finished trial and tries the failed one again (the shared
     # training run is not repeated)
     again = run_sweep(spec, tmp_path, show_progress=False, say=lambda _: None)

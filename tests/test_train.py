@@ -179,3 +179,15 @@ def test_training_says_what_its_settings_will_not_do():
     assert len(said) == 1 and "a tune's pruner has no evaluation to act on" in said[0]
     assert training_warnings("CartPole-v1", unselected, searched=frozenset({"eval_freq"})) == []
 
+
+
+def test_several_seeds_are_summed_up_under_their_table():
+    """An outsider computed the seeds' mean, spread and interval by hand from the table of
+    `neuroq train --seeds 0 ... 7`."""
+    from neuroq.agents.cli.train import across_seeds
+
+    line = across_seeds([153.2, 160.7, 116.1])
+    assert line.startswith("across 3 seeds: 143.3 +- 23.9 (mean +- std of their mean "
+                           "returns), 95 % bootstrap interval of the mean [")
+    lo, hi = (float(v) for v in line.rsplit("[", 1)[1].rstrip("]").split(", "))
+    assert 116.1 <= lo < 143.3 < hi <= 160.7

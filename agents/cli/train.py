@@ -137,7 +137,25 @@ def _print_runs(runs) -> None:
     from neuroq.agents.runs import read_json
 
     print(f"{'seed':>4}  {'mean return':>11}  {'std':>6}  {'ckpt':>5}  {'wall s':>7}  run")
+    means = []
     for run_dir in runs:
         r = read_json(run_dir / "result.json")
+        means.append(r["mean_return"])
         print(f"{r['seed']:>4}  {r['mean_return']:>11.1f}  {r['std_return']:>6.1f}  "
               f"{r['checkpoint']:>5}  {r['wall_s']:>7.1f}  {run_dir}")
+    if len(means) > 1:
+        print(across_seeds(means))
+
+
+def across_seeds(means: list[float]) -> str:
+    """The line under several seeds' table: the mean and spread of their mean returns, and
+    a 95 % bootstrap interval of that mean (an outsider computed it by hand from the table).
+    Each seed's own return is over its report episodes (docs/training.md)."""
+    import numpy as np
+
+    from neuroq.deploy.stats import bootstrap_ci
+
+    x = np.asarray(means, np.float64)
+    lo, hi = bootstrap_ci(x)
+    return (f"across {len(x)} seeds: {x.mean():.1f} +- {x.std(ddof=1):.1f} (mean +- std of "
+            f"their mean returns), 95 % bootstrap interval of the mean [{lo:.1f}, {hi:.1f}]")

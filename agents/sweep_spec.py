@@ -341,6 +341,7 @@ def _parse_train_runs(value: Any, source: str) -> tuple[str, ...]:
     if not runs or not all(isinstance(r, str) and r for r in runs):
         raise NeuroqError(f"{source}: train_run is a train run folder or a list of them, "
                           f"got {value!r}")
+    _refuse_repeats([os.path.realpath(r) for r in runs], f"{source}: train_run")
     return tuple(runs)
 
 
@@ -412,7 +413,19 @@ def _parse_grid(grid: Any, stages: tuple[str, ...], source: str) -> dict[str, li
         if not isinstance(values, list) or not values:
             raise NeuroqError(f"{source} grid.{dotted}: expected a non-empty list of values")
         out[str(dotted)] = with_numbers(values)
+        _refuse_repeats(out[str(dotted)], f"{source} grid.{dotted}")
     return out
+
+
+def _refuse_repeats(values: list[Any], where: str) -> None:
+    """NeuroqError for a value listed twice: its trials would repeat others (an outsider's
+    `train.seed: [0, 0]` ran two trials of one stage run; `train --seeds 0 0` is refused)."""
+    seen: set[str] = set()
+    for v in values:
+        key = json.dumps(v, sort_keys=True, default=str)
+        if key in seen:
+            raise NeuroqError(f"{where} lists {v!r} twice: give each value once")
+        seen.add(key)
 
 
 def _parse_random(random: Any, stages: tuple[str, ...],

@@ -136,6 +136,13 @@ def test_distributions():
     ({"grid": {"train.seed": list(range(100))},
       "random": {"samples": 1000, "params": {"train.gamma": {"uniform": [0.9, 0.99]}}}},
      r"100,000 trials, more than 10,000"),
+    # an outsider's [0, 0] ran two trials of one stage run, without a word
+    ({"grid": {"train.seed": [0, 0]}}, r"grid.train.seed lists 0 twice"),
+    ({"grid": {"train.gamma": [0.9, 0.99, 9e-1]}}, r"grid.train.gamma lists 0.9 twice"),
+    ({"grid": {"train.select_randomize": [{"obs_noise": [0, 0.1]}, {"obs_noise": [0, 0.1]}]}},
+     r"grid.train.select_randomize lists .* twice"),
+    ({"train_run": ["runs/a", "runs/b", "runs/./a"], "stages": ["convert"]},
+     r"train_run lists .*runs/a' twice"),
 ])
 def test_spec_errors_are_one_line(extra, message):
     with pytest.raises(NeuroqError, match=message):
@@ -281,9 +288,10 @@ def test_tune_space_and_derived_gradient_steps():
 
 def test_gate_figures_in_the_table():
     played = {"snn": {"mean": 95.0}, "float_dqn": {"mean": 100.0}, "fraction": 0.95,
-              "passed": False, "threshold": 0.99}
+              "passed": False, "threshold": 0.99, "seeds": [900000, 900099]}
     assert gate_summary(played) == {"gate_snn_return": 95.0, "gate_float_return": 100.0,
-                                    "gate_fraction": 0.95, "gate_passed": False}
+                                    "gate_fraction": 0.95, "gate_passed": False,
+                                    "gate_seeds": "900000..900099"}
     skipped = gate_summary({"skipped": True, "passed": None, "threshold": 0.99})
     assert skipped["gate_fraction"] is None and skipped["gate_passed"] is None
 

@@ -253,6 +253,17 @@ def save_array(path: str | os.PathLike, array: Any) -> Path:
     return p
 
 
+def oversubscribed(workers: int, what: str = "workers") -> str | None:
+    """A warning for more parallel workers than this machine has CPUs (None otherwise):
+    they share the CPUs, so each is slower and none finishes sooner (an outsider's
+    `--workers 64` on 2 CPUs was taken without a word)."""
+    cpus = os.cpu_count() or 1
+    if workers <= cpus:
+        return None
+    return (f"{workers} {what} at once on {cpus} CPUs: they share them, so each runs "
+            f"slower and none finishes sooner; --workers {cpus} is as fast")
+
+
 DUPLICATE_SIGINT_S = 0.5
 """A SIGINT this soon (s) after the one being handled is the same interrupt delivered twice:
 coreutils `timeout -s INT` signals the command, then its whole process group, the command

@@ -44,7 +44,7 @@ from typing import Any
 import yaml
 
 from neuroq.agents.ray_session import error_line
-from neuroq.agents.runs import env_folder, write_json
+from neuroq.agents.runs import env_folder, oversubscribed, write_json
 from neuroq.agents.sweep_spec import SweepSpec, Trial, settings_key
 from neuroq.deploy.errors import NeuroqError, counted
 
@@ -355,6 +355,9 @@ def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: st
         say(f"sweep {spec.name}: {counted(len(plan.trials), 'trial')}, "
             f"{counted(len(plan.runs), 'stage run')} ({len(todo)} to run, "
             f"{len(outcome.done)} already finished), {how}; folder {folder}")
+        crowded = None if serial or address else oversubscribed(spec.workers)
+        if crowded:
+            say(f"sweep {spec.name}: warning: {crowded}")
         progress = _Progress(plan, outcome, show_progress)
         t0 = time.perf_counter()
         try:

@@ -48,7 +48,7 @@ import yaml
 
 from neuroq.agents import hyperparams
 from neuroq.agents.hyperparams import DQNConfig, Hyperparameters
-from neuroq.agents.runs import env_folder, read_yaml_mapping
+from neuroq.agents.runs import env_folder, oversubscribed, read_yaml_mapping
 from neuroq.agents.sweep_spec import (
     MAX_TRIALS,
     Distribution,
@@ -518,6 +518,9 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
         else:
             from neuroq.agents.ray_session import ray_session
 
+            crowded = None if address else oversubscribed(min(workers, n_trials), "trials")
+            if crowded:
+                say(f"tune {env_id}: warning: {crowded}")
             with ray_session(workers, address) as ray:
                 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 

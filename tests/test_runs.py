@@ -249,3 +249,17 @@ def test_a_file_size_limit_is_one_line_and_leaves_no_part_of_a_file(tmp_path):
     assert "neuroq convert: error: cannot write obs.npy: File too large" in proc.stderr
     assert proc.stdout.startswith("artifact: cannot write the artifact to art: File too large")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_more_workers_than_cpus_is_warned(monkeypatch):
+    """An outsider's `--workers 64` on 2 CPUs (train --seeds, sweep, tune) was taken without
+    a word."""
+    import os
+
+    from neuroq.agents.runs import oversubscribed
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert oversubscribed(2) is None and oversubscribed(1, "seeds") is None
+    assert oversubscribed(8, "seeds") == (
+        "8 seeds at once on 2 CPUs: they share them, so each runs slower and none finishes "
+        "sooner; --workers 2 is as fast")

@@ -121,6 +121,12 @@ def run(args: argparse.Namespace) -> int:
     for warning in training_warnings(env_id, cfg, args.seeds or [one_seed]):  # the
         # settings are good: what they do
         print(f"neuroq train: warning: {warning}", file=sys.stderr)
+    if args.seeds and args.workers:
+        from neuroq.agents.runs import oversubscribed
+
+        said = oversubscribed(min(args.workers, len(args.seeds)), "seeds")
+        if said:
+            print(f"neuroq train: warning: {said}", file=sys.stderr)
     if args.seeds:
         runs = train_many(env_id, args.seeds, cfg, out, args.workers,
                           show_progress=progress, defaults=loaded.defaults,

@@ -275,11 +275,18 @@ def parse_spec(data: Any, source: str = "<spec>", default_name: str = "sweep") -
     train_runs = _parse_train_runs(data.get("train_run"), source)
     train_run = bool(train_runs)
     first = 1 if train_run else 0
+    if not train_run and stages and stages == STAGES[1:1 + len(stages)]:
+        raise NeuroqError(f"{source}: stages {list(stages)} start at convert, which needs "
+                          "the train run(s) to convert: give train_run in the spec or "
+                          "--train-run RUN (or add train to stages)")
     if stages != STAGES[first:first + len(stages)] or not stages:
         want = ("convert, finetune, ... in order: a train_run is given, so the sweep "
                 "starts at convert" if train_run else "train, convert, ... in order")
         raise NeuroqError(f"{source}: stages must be a prefix of the pipeline ({want}), "
                           f"got {list(stages)}")
+    if "name" in data and not (isinstance(data["name"], str) and data["name"].strip()):
+        raise NeuroqError(f"{source}: name must be a non-empty string (leave it out for "
+                          f"{default_name!r}, the file's name), got {data['name']!r}")
     name = str(data.get("name") or default_name)
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise NeuroqError(f"{source}: name {name!r} may hold letters, digits, '-', '_', '.'")

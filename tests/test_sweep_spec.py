@@ -99,7 +99,7 @@ def test_distributions():
     ({"grid": {"convert.timesteps": []}}, "non-empty list"),
     ({"grid": {"energy.episodes": [2]}}, "stage energy is not run by this sweep"),
     ({"stages": ["train", "finetune"]}, "prefix of the pipeline"),
-    ({"stages": ["convert"]}, "prefix of the pipeline"),
+    ({"stages": ["convert"]}, "start at convert, which needs the train run"),
     ({"stages": ["train", "covnert"]}, r"unknown stage 'covnert' in stages \(stages: train, "),
     ({"stages": {"train": 1}}, "stages must be a list of stages"),
     ({"stages": []}, r"stages names no stage \(leave the key out for train, convert"),
@@ -136,6 +136,11 @@ def test_distributions():
     ({"grid": {"train.seed": list(range(100))},
       "random": {"samples": 1000, "params": {"train.gamma": {"uniform": [0.9, 0.99]}}}},
      r"100,000 trials, more than 10,000"),
+    # an outsider's: convert without a train run was "must be a prefix of the pipeline";
+    # `name: ""` fell back to the file's name without a word
+    ({"stages": ["convert", "finetune"]}, r"start at convert, which needs the train run"),
+    ({"name": ""}, r"name must be a non-empty string \(leave it out for 's'"),
+    ({"name": 3}, r"name must be a non-empty string"),
     # an outsider's [0, 0] ran two trials of one stage run, without a word
     ({"grid": {"train.seed": [0, 0]}}, r"grid.train.seed lists 0 twice"),
     ({"grid": {"train.gamma": [0.9, 0.99, 9e-1]}}, r"grid.train.gamma lists 0.9 twice"),

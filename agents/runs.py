@@ -253,6 +253,17 @@ def save_array(path: str | os.PathLike, array: Any) -> Path:
     return p
 
 
+def earlier_wall_s(path: Path) -> float:
+    """The `wall_s` a resumable command's file recorded in its earlier sessions (0 without
+    one): a rerun adds its own, so the figure stays the search's whole wall time (an
+    outsider's resumed sweep, which ran nothing, recorded 0.0)."""
+    try:
+        value = read_json(path).get("wall_s")
+    except NeuroqError:
+        return 0.0
+    return float(value) if isinstance(value, (int, float)) and value >= 0 else 0.0
+
+
 def oversubscribed(workers: int, what: str = "workers") -> str | None:
     """A warning for more parallel workers than this machine has CPUs (None otherwise):
     they share the CPUs, so each is slower and none finishes sooner (an outsider's

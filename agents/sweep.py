@@ -44,7 +44,7 @@ from typing import Any
 import yaml
 
 from neuroq.agents.ray_session import error_line
-from neuroq.agents.runs import env_folder, oversubscribed, write_json
+from neuroq.agents.runs import earlier_wall_s, env_folder, oversubscribed, write_json
 from neuroq.agents.sweep_spec import SweepSpec, Trial, settings_key
 from neuroq.deploy.errors import NeuroqError, counted
 
@@ -359,6 +359,7 @@ def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: st
         if crowded:
             say(f"sweep {spec.name}: warning: {crowded}")
         progress = _Progress(plan, outcome, show_progress)
+        earlier = earlier_wall_s(folder / "trials.json")
         t0 = time.perf_counter()
         try:
             if todo and serial:
@@ -370,7 +371,7 @@ def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: st
                     _run_plan(plan, folder, outcome, progress, _OnRay(folder, ray))
         finally:
             progress.close()
-            wall_s = time.perf_counter() - t0
+            wall_s = earlier + time.perf_counter() - t0  # every session of the sweep
             rows = _rows(plan, outcome)
             write_json(folder / "trials.json", {"spec": spec.raw, "wall_s": round(wall_s, 2),
                                                 "trials": rows})

@@ -48,7 +48,7 @@ import yaml
 
 from neuroq.agents import hyperparams
 from neuroq.agents.hyperparams import DQNConfig, Hyperparameters
-from neuroq.agents.runs import env_folder, oversubscribed, read_yaml_mapping
+from neuroq.agents.runs import earlier_wall_s, env_folder, oversubscribed, read_yaml_mapping
 from neuroq.agents.sweep_spec import (
     MAX_TRIALS,
     Distribution,
@@ -501,7 +501,8 @@ def run_tune(env_id: str, n_trials: int, out_root: str | os.PathLike = "runs",
     with held_lock(folder, f"the study {folder} is being searched by another neuroq tune "
                            "now: one at a time (or give another --name)"):
         _check_settings(folder, settings)
-        t0 = time.perf_counter()
+        # wall times include the study's earlier sessions
+        t0 = time.perf_counter() - earlier_wall_s(folder / "result.json")
 
         def save(keeper: Any) -> list[dict[str, Any]]:
             """Rewrite trials.csv, best.yaml and result.json (after every finished trial, so an

@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import re
+import time
 
 import psutil
 import pytest
@@ -102,7 +103,14 @@ def test_sweep_records_failures_and_resumes(ray_local, tmp_path):
     assert "optimistic figure" in first.table_md.read_text()
     # the rerun skips the finished trial and tries the failed one again (the shared
     # training run is not repeated)
+    first_wall = json.loads((first.folder / "trials.json").read_text())["wall_s"]
+    assert first_wall == round(first.wall_s, 2) > 0
+    t0 = time.perf_counter()
     again = run_sweep(spec, tmp_path, show_progress=False, say=lambda _: None)
+    # the wall time is the sweep's, both sessions (a resume recorded its own alone)
+    assert again.wall_s >= first_wall + 0.9 * (time.perf_counter() - t0) - 0.5
+    assert json.loads((first.folder / "trials.json").read_text())["wall_s"] == round(
+        again.wall_s, 2)
     # (stage runs left: the failed convert run and the three after it)
     assert again.skipped == 1 and again.ran == 4 and again.failed == 1
     failed = next(r for r in again.rows if r["status"] == "failed")

@@ -513,3 +513,19 @@ def test_progress_into_a_log_is_a_line_per_trial(tmp_path, capsys):
     err += capsys.readouterr().err
     assert "tune CartPole-v1: trial 0 complete, mean return " in err, err
     assert "; 1 of 1 finished\n" in err and "\r" not in err, err
+
+
+def test_show_of_a_study_no_trial_of_which_has_finished(tmp_path, capsys):
+    """An outsider's `neuroq show` of a tune study interrupted before its first trial ended
+    was exit 2, "is not a finished run folder"."""
+    from neuroq.agents.cli.main import main
+
+    folder = tmp_path / "tune-x"
+    folder.mkdir()
+    (folder / "settings.yaml").write_text("env_id: CartPole-v1\nseed: 0\nspace: {}\n")
+    (folder / "study.journal").write_text("")
+    assert main(["show", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "interrupted" in out and "run the same neuroq tune command" in out
+    assert main(["show", str(folder), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "interrupted"

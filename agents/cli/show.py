@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         raise NeuroqError(f"{run_dir} is a sweep that has not ended yet (its trials.json comes "
                           "when it ends; a sweep interrupted before writing it: run the spec "
                           "again)")
+    if not found and (run_dir / "settings.yaml").is_file() and (run_dir / "study.journal"
+                                                                 ).is_file():
+        return _show_unfinished_study(run_dir, args.json)
     if not found:
         from neuroq.agents.runs import lock_held
         from neuroq.agents.train import resumable
@@ -183,6 +186,27 @@ def _show_unfinished_train(run_dir, as_json: bool, training: bool) -> int:
     _print_scalars({k: v for k, v in {**doc, "state": state_line}.items()
                     if v is not None and k != "next"})
     print(next_line[0].upper() + next_line[1:])
+    return 0
+
+
+def _show_unfinished_study(folder, as_json: bool) -> int:
+    """A tune study no trial of which has finished yet (searching now, or interrupted before
+    its first trial ended; an outsider's `neuroq show` of one was exit 2, "is not a finished
+    run folder"): its settings and what comes next, exit 0."""
+    from neuroq.agents.runs import lock_held, read_yaml_mapping
+
+    searching = lock_held(folder)
+    settings = read_yaml_mapping(folder / "settings.yaml")
+    state = "searching" if searching else "interrupted"
+    nxt = ("another neuroq tune is searching it now; its result.json comes when its first "
+           "trial ends" if searching else "no trial finished: run the same neuroq tune "
+           "command (same --env and --name) to go on")
+    if as_json:
+        print(json.dumps({"state": state, "settings": settings, "next": nxt}, indent=2))
+        return 0
+    _print_scalars({"state": state, **{k: v for k, v in settings.items()
+                                       if not isinstance(v, (dict, list))}})
+    print(nxt)
     return 0
 
 

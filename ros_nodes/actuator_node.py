@@ -285,7 +285,10 @@ class ActuatorNode(Node):
         "create_subscription() called for existing topic name rt/robot1/action with
         incompatible type")."""
         command = self.robot.command.topic
-        resolved = self.resolve_topic_name(command)
+        try:
+            resolved = self.resolve_topic_name(command)
+        except Exception:  # noqa: BLE001 - a name rcl refuses: said, with the name, as the
+            return  # publisher is made (rcl's resolver names no name: '{ns}/jc', a recheck)
         taken = [t for t in NODE_TOPICS + ROS_TOPICS if self.resolve_topic_name(t) == resolved]
         taken += [f"source {s.name} ({s.topic})" for s in self.robot.sources
                   if self.resolve_topic_name(s.topic) == resolved]

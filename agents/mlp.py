@@ -82,8 +82,43 @@ def save_mlp(path: str | os.PathLike, mlp: FloatMLP) -> Path:
     return p
 
 
+MAX_MLP_BYTES = 256 << 20
+"""Most bytes the arrays of a float Q-MLP file may declare in all (a float DQN of neuroq's
+takes kilobytes to a few megabytes): an outsider's 11.6 MB file declaring (4, 750,000,000)
+float32 was a MemoryError traceback after asking for 11.2 GiB."""
+
+
+def _declared_bytes(path: str | os.PathLike) -> int:
+    """The bytes the .npy members of the .npz at `path` declare, read from their headers
+    (no array is read); ValueError for a member that is no .npy array."""
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    total = 0
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            with z.open(name) as member:
+                version = npy.read_magic(member)
+                read_header = (npy.read_array_header_1_0 if version == (1, 0)
+                               else npy.read_array_header_2_0)
+                shape, _, dtype = read_header(member)
+                total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    return total
+
+
 def load_mlp_file(path: str | os.PathLike) -> FloatMLP:
-    """Read an .npz written by `save_mlp` (no pickle)."""
+    """Read an .npz written by `save_mlp` (no pickle; arrays declaring more than
+    MAX_MLP_BYTES in all refused before any is read)."""
+    import zipfile
+
+    try:
+        declared = _declared_bytes(path)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise NeuroqError(f"{path} is not a float Q-MLP file: {exc}") from None
+    if declared > MAX_MLP_BYTES:
+        raise NeuroqError(f"{path} declares {declared:,} bytes of arrays, more than a float "
+                          f"Q-MLP holds ({MAX_MLP_BYTES:,}): not read")
     try:
         with np.load(path, allow_pickle=False) as data:
             n = len(data.files) // 2

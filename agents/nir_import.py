@@ -64,6 +64,7 @@ from neuroq.deploy.errors import (
 )
 from neuroq.deploy.network import Layer, SpikingQNetwork, run_reference
 from neuroq.deploy.neuron import RESET_BY_NAME, make_params
+from neuroq.deploy.nir_file import read_capped_bytes, read_graph_bytes
 from neuroq.deploy.seeds import check_room, seed_span
 
 IMPORT_STAGE = "import"
@@ -162,17 +163,19 @@ class SourceTeacher:
 
 def read_graph(path: str | os.PathLike) -> Any:
     """The NIR graph in the file at `path`; NeuroqError (one line) for an empty path, one
-    that does not exist, a folder ("is a folder, not a NIR graph file") and a file nir
-    cannot read."""
-    import nir
+    that does not exist, a folder ("is a folder, not a NIR graph file"), a file that asks
+    HDF5 for more than a graph (`neuroq.deploy.nir_file`) and a file nir cannot read."""
 
     p = given_path(path, "NIR graph file")
     if not p.exists():
         raise NeuroqError(f"NIR graph file {p} does not exist")
     if p.is_dir():
         raise NeuroqError(f"{p} is a folder, not a NIR graph file")
-    try:
-        return nir.read(p)
+    data = read_capped_bytes(p)
+    try:  # a file from anyone: checked, then read from the bytes checked (nir_file)
+        return read_graph_bytes(data, str(p))
+    except NeuroqError:
+        raise
     except Exception as exc:  # noqa: BLE001 - nir/h5py raise many types on malformed files
         failing = _failing_node(p)
         key = exc.args[0] if isinstance(exc, KeyError) and exc.args else ""

@@ -51,9 +51,16 @@ import numpy as np
 
 from neuroq.deploy.chip import constant
 from neuroq.deploy.encoders import FLOAT32_SAFE_MAX, Encoder, encoder_from_dict
-from neuroq.deploy.errors import NeuroqError, given_path, read_text_file
+from neuroq.deploy.errors import (
+    NeuroqError,
+    given_path,
+    has_control,
+    printable,
+    read_text_file,
+)
 from neuroq.deploy.network import Layer, SpikingQNetwork
 from neuroq.deploy.neuron import Compare, NeuronParams, Reset, make_params
+from neuroq.deploy.nir_file import read_capped_bytes, read_graph_bytes
 from neuroq.deploy.nir_profiles import (
     CHIP_DT,
     NIR_LAYOUT,
@@ -110,21 +117,6 @@ def artifact_name(artifact: str | os.PathLike | Artifact) -> str:
     if isinstance(artifact, Artifact):
         return artifact.given or str(artifact.path)
     return str(artifact)
-
-
-MAX_WEIGHTS_BYTES = 1 << 30
-"""Largest weights file read (bytes): a network of about a billion int8 weights, thousands
-of times what SpiNNaker2's SRAM holds (docs/chip.md); the file is read whole, to parse the
-bytes that were hashed."""
-
-
-def _read_weights(path: Path) -> bytes:
-    """The weights file's bytes (NeuroqError above MAX_WEIGHTS_BYTES)."""
-    size = path.stat().st_size
-    if size > MAX_WEIGHTS_BYTES:
-        raise NeuroqError(f"{path} holds {size:,} bytes, more than any network neuroq "
-                          f"runs ({MAX_WEIGHTS_BYTES:,}): the file is not an artifact's")
-    return path.read_bytes()
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -322,9 +314,24 @@ def _check_no_overflow(layer: Layer, timesteps: int, where: str) -> None:
                           "are not a trained network's")
 
 
+def _numbers(value: Any, what: str, where: str) -> np.ndarray:
+    """`value` as an array of numbers; NeuroqError for text or complex numbers (an
+    outsider's weights stored as strings were parsed, complex ones lost their imaginary
+    part)."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise NeuroqError(f"{where}: {what} must be real numbers, got {a.dtype} values")
+    return a
+
+
 def _layer_from_nodes(w_node: Any, n_node: Any, layout: int, where: str) -> Layer:
     import nir
 
+    for what, value in (("weight", w_node.weight), ("bias", w_node.bias),
+                        ("v_threshold", getattr(n_node, "v_threshold", None)),
+                        ("v_reset", getattr(n_node, "v_reset", None))):
+        if value is not None:
+            _numbers(value, what, where)
     w = np.asarray(w_node.weight, dtype=np.float64)
     if (w.ndim != 2 or not np.all(np.isfinite(w)) or np.any(w != np.round(w))
             or np.abs(w).max(initial=0) > WEIGHT_MAX):
@@ -366,7 +373,9 @@ def _layer_from_nodes(w_node: Any, n_node: Any, layout: int, where: str) -> Laye
         v_reset=v_reset, reset=reset, compare=compare)
     src = meta if layout == NIR_LAYOUT else (w_node.metadata or {})
     name = src.get("name", where.rsplit(" ", 1)[-1])
-    name = name.decode() if isinstance(name, bytes) else str(name)
+    name = name.decode(errors="replace") if isinstance(name, bytes) else str(name)
+    if has_control(name):  # printed by deploy --show-placement (an outsider's faked lines)
+        raise NeuroqError(f"{where}: its name holds control characters: {printable(name)}")
     return Layer(name, w.astype(np.int8), weight_scale, params, spiking)
 
 
@@ -767,14 +776,13 @@ def load_artifact(path: str | os.PathLike, what: str = "artifact",
     """Load an artifact from its folder or its manifest.json; check the weights' SHA-256.
     what: how the path was given, for the messages ("artifact", "--artifact"). partial: as
     in `read_manifest`."""
-    import nir
 
     folder, manifest = read_manifest(path, what, partial=partial)
     mpath = folder / MANIFEST_FILE
     wpath = folder / WEIGHTS_FILE
     if not wpath.is_file():
         raise NeuroqError(f"artifact {folder} has no {WEIGHTS_FILE}")
-    data = _read_weights(wpath)
+    data = read_capped_bytes(wpath, "weights file")
     digest = hashlib.sha256(data).hexdigest()
     if digest != manifest["weights_sha256"]:
         raise NeuroqError(
@@ -783,8 +791,10 @@ def load_artifact(path: str | os.PathLike, what: str = "artifact",
             "changed; export the artifact again")
     try:  # the bytes just hashed, not the file again (h5py reads a file object): an
         # outsider rewriting an artifact during loads had 6 of 5000 load a manifest with the
-        # other version's weights
-        graph = nir.read(io.BytesIO(data))
+        # other version's weights; checked first (deploy/nir_file.py: a file from anyone)
+        graph = read_graph_bytes(data, str(wpath))
+    except NeuroqError:
+        raise
     except Exception as exc:  # noqa: BLE001 - nir/h5py raise many types on malformed files
         raise NeuroqError(f"{wpath} is not a readable NIR graph: {exc}") from None
     timesteps = manifest["timesteps"]
@@ -834,6 +844,8 @@ def check_manifest(manifest: dict[str, Any], network: SpikingQNetwork, encoder: 
     env_id = manifest.get("env_id")
     if not isinstance(env_id, str) or not env_id.strip():
         fail("env_id", f"must be a non-empty string, got {env_id!r}")
+    if has_control(env_id):  # escape sequences printed raw by show (an outsider)
+        fail("env_id", f"holds control characters: {printable(env_id)}")
     if not isinstance(manifest.get("provenance"), dict):
         fail("provenance", "must be a mapping of the runs the network came from")
     for field, want in (("n_inputs", network.n_inputs), ("n_actions", network.n_actions)):

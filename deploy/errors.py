@@ -29,9 +29,26 @@ class NeuroqError(Exception):
 
 def one_line(text: object) -> str:
     """`text` as one line for an error message on stderr: surrounding whitespace dropped,
-    line breaks inside shown as \\n and \\r (a file name holding one stays readable). The one
-    way every command and node writes its error line."""
-    return str(text).strip().replace("\n", "\\n").replace("\r", "\\r")
+    line breaks inside shown as \\n and \\r (a file name holding one stays readable), every
+    other control or format character escaped (`printable`). The one way every command and
+    node writes its error line."""
+    return printable(str(text).strip())
+
+
+def printable(text: str) -> str:
+    """`text` with every control or format character (Unicode categories Cc, Cf: escape
+    sequences, line breaks, bidi overrides) escaped as Python writes it (\\x1b, \\n,
+    \\u202e): a name from someone else's file printed raw cleared an outsider's terminal,
+    set its title and faked lines ("ALL CHECKS PASSED")."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode()
+                   for c in text)
+
+
+def has_control(text: str) -> bool:
+    """Whether `text` holds a control or format character (`printable` would escape it)."""
+    return not text.isprintable()
 
 
 def permission_text(exc: OSError) -> str:

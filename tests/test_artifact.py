@@ -397,14 +397,14 @@ def test_the_weights_parsed_are_the_bytes_that_were_hashed(tmp_path, monkeypatch
     b = make_tiny_artifact(tmp_path / "b", rate_weight=0)
     weights_a = (a / "network.nir.h5").read_bytes()
     assert weights_a != (b / "network.nir.h5").read_bytes()
-    read = artifact_module._read_weights
+    read = artifact_module.read_capped_bytes
 
-    def read_then_swap(path):
-        data = read(path)
+    def read_then_swap(path, what):
+        data = read(path, what)
         (a / "network.nir.h5").write_bytes((b / "network.nir.h5").read_bytes())
         return data
 
-    monkeypatch.setattr(artifact_module, "_read_weights", read_then_swap)
+    monkeypatch.setattr(artifact_module, "read_capped_bytes", read_then_swap)
     loaded = load_artifact(a)
     monkeypatch.undo()
     (a / "network.nir.h5").write_bytes(weights_a)
@@ -416,10 +416,10 @@ def test_the_weights_parsed_are_the_bytes_that_were_hashed(tmp_path, monkeypatch
 
 def test_a_weights_file_larger_than_any_network_is_refused_before_it_is_read(tmp_path,
                                                                            monkeypatch):
-    import neuroq.deploy.artifact as artifact_module
+    import neuroq.deploy.nir_file as nir_file
     from tests.helpers.artifacts import make_tiny_artifact
 
     art = make_tiny_artifact(tmp_path / "a")
-    monkeypatch.setattr(artifact_module, "MAX_WEIGHTS_BYTES", 1000)
+    monkeypatch.setattr(nir_file, "MAX_FILE_BYTES", 1000)
     with pytest.raises(NeuroqError, match="more than any network neuroq runs"):
         load_artifact(art)

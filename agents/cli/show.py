@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         read_manifest,
         tampering,
     )
-    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.errors import NeuroqError, printable
     from neuroq.deploy.seeds import seed_span
 
     manifest = None  # read once, where the argument names a shipped artifact
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         # shown all the same: said first (what eval and the nodes say of it too: a gate
         # of 1 episode was said everywhere but here, a recheck)
         for problem in [*tampering(run_dir, manifest), *artifact_warnings(manifest)]:
-            print(f"neuroq show: warning: {problem}", file=sys.stderr)
+            print(f"neuroq show: warning: {printable(problem)}", file=sys.stderr)
         if args.json:
             print(json.dumps(manifest, indent=2))
             return 0
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         _print_scalars(result.get("header", {}))
         table = result.get("main_table", {})
         for row in [table.get("header", []), *table.get("rows", [])]:
-            print(" | ".join(map(str, row)))
+            print(printable(" | ".join(map(str, row))))
         print(f"(every figure with its source: {run_dir / 'report.md'})")
         return 0
     robustness = result.get("stage") == "robustness"  # its figures are lists and a table:
@@ -117,10 +117,11 @@ def run(args: argparse.Namespace) -> int:
     if robustness:
         notes = result.get("notes")
         for note in notes if isinstance(notes, list) else []:  # a damaged file: none
-            print(f"note: {note}")
+            print(f"note: {printable(str(note))}")
         table = run_dir / "table.md"
         if table.is_file():
-            print(table.read_text().rstrip())
+            for line in table.read_text().rstrip().splitlines():
+                print(printable(line))
     best = result.get("best")
     if isinstance(best, dict) and "study" in result:  # a tune study: its best trial
         held = best.get("held_out") or {}
@@ -216,7 +217,7 @@ def _show_sweep(folder, as_json: bool) -> int:
     from collections import Counter
 
     from neuroq.agents.runs import read_json
-    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.errors import NeuroqError, printable
 
     doc = read_json(folder / "trials.json")
     if not (isinstance(doc, dict) and isinstance(doc.get("trials", []), list)
@@ -232,7 +233,8 @@ def _show_sweep(folder, as_json: bool) -> int:
     states = Counter(str(r.get("status")) for r in rows if isinstance(r, dict))
     table = folder / "results.md"
     if table.is_file():
-        print(table.read_text().rstrip())
+        for line in table.read_text().rstrip().splitlines():
+            print(printable(line))
     _print_scalars({"sweep": folder.name.removeprefix("sweep-"), "trials": len(rows),
                     **{f"trials_{k}": v for k, v in sorted(states.items())},
                     "wall_s": doc.get("wall_s") if isinstance(doc, dict) else None})
@@ -241,7 +243,12 @@ def _show_sweep(folder, as_json: bool) -> int:
 
 def _print_scalars(result: dict) -> None:
     """`result`'s top-level values that are not mappings or lists, one per line."""
-    width = max(map(len, result), default=0)
-    for key, value in result.items():
+    from neuroq.deploy.errors import printable
+
+    # a run folder or manifest may come from anyone: its text is shown escaped (an
+    # outsider's env_id of escape sequences cleared the terminal and faked a line)
+    shown = {printable(str(k)): v for k, v in result.items()}
+    width = max(map(len, shown), default=0)
+    for key, value in shown.items():
         if not isinstance(value, (dict, list)):
-            print(f"{key:<{width}}  {value}")
+            print(f"{key:<{width}}  {printable(str(value))}")

@@ -267,3 +267,28 @@ def test_the_command_goes_through_console_main(monkeypatch):
     with pytest.raises(SystemExit) as exc:
         cli.console_main()
     assert exc.value.code == 7 and seen == ["ignored"]
+
+
+def test_the_command_runs_numpy_s_blas_on_one_thread_unless_told_otherwise():
+    """An outsider's batched host times were 25-50 times longer with OpenBLAS's second thread
+    on a busy 2-core machine (here, with one core kept busy: 164-236 against 52-59 us per
+    action for `neuroq eval nav --episodes 100`). The command sets OPENBLAS_NUM_THREADS=1
+    before numpy loads; a value the user set stays."""
+    import os
+
+    code = ("import os, sys\n"
+            "sys.argv = ['neuroq', 'paths']\n"
+            "from neuroq.agents.cli import main as m\n"
+            "assert 'numpy' not in sys.modules\n"
+            "try:\n"
+            "    m.console_main()\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print('threads', os.environ['OPENBLAS_NUM_THREADS'])\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for given, want in ((None, "1"), ("3", "3")):
+        run_env = env if given is None else {**env, "OPENBLAS_NUM_THREADS": given}
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60, env=run_env)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.rstrip().endswith(f"threads {want}"), proc.stdout

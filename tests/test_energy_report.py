@@ -942,3 +942,18 @@ def test_a_measured_gpu_row_gets_its_comparison_in_the_report(tmp_path, monkeypa
     md = write_report(rep, tmp_path / "out", tensorboard=False)["markdown"].read_text()
     assert "**(d) SpiNNaker2 against the GPU measured here** - SpiNNaker2 (modeled" in md
     assert "measured on Fake GPU" in md
+
+
+def test_the_event_task_is_played_on_its_events_as_eval_plays_it():
+    """An outsider: the energy report played the DVS artifact on the observation's event
+    counts (an approximation), where eval, robustness and the nodes give the events; the
+    report's return and energy then described another policy than the deployed one."""
+    from neuroq.agents.energy.runs import run_snn
+    from neuroq.deploy.artifact import load_artifact
+    from neuroq.deploy.evaluate import evaluate
+    from neuroq.deploy.policy import load_policy
+
+    art = load_artifact("dvs_pan_tracking")
+    played = run_snn(art.network, art.encoder, art.manifest["env_id"], 3, 0)
+    evaluated = evaluate(load_policy(art), 3, 0)
+    assert np.array_equal(played.returns, np.asarray(evaluated["returns"]))

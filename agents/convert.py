@@ -47,11 +47,13 @@ from neuroq.deploy.chip import constant
 from neuroq.deploy.encoders import (
     DEFAULT_N_PER_DIM,
     DEFAULT_WIDTH,
+    NARROW_RANGE,
     Encoder,
     EventEncoder,
     PoissonEncoder,
     PopulationEncoder,
     RateEncoder,
+    narrow_dimensions,
 )
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.network import (
@@ -222,6 +224,23 @@ def make_encoder(kind: str, observations: np.ndarray, n_layers: int,
     raise NeuroqError(f"unknown encoder {kind!r} (choose from {', '.join(ENCODER_KINDS)})")
 
 
+def encoder_warnings(kind: str, observations: np.ndarray) -> list[str]:
+    """What convert says of an encoder fitted to `observations`: the dimensions that hardly
+    varied there (`neuroq.deploy.encoders.narrow_dimensions`; the event encoder is not
+    fitted)."""
+    if kind == "event":
+        return []
+    narrow = narrow_dimensions(observations)
+    if not narrow:
+        return []
+    return [f"observation dimension{'s' if len(narrow) > 1 else ''} "
+            f"{', '.join(map(str, narrow))} hardly varied in the {len(observations):,} "
+            f"recorded observations (99 % of them within {NARROW_RANGE:g} x max(|value|, "
+            "1)): the encoder's range there is that narrow, so any change on them (sensor "
+            "noise, a contact that closes) drives their inputs to the edge; record more "
+            "varied episodes (--record-steps), or check what those dimensions hold"]
+
+
 def input_rates(encoder: Encoder, obs: np.ndarray, timesteps: int) -> np.ndarray:
     """Spikes per active step of each input (batch, n_in): what the first layer sees.
 
@@ -390,8 +409,10 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
                 n_per_dim: int = DEFAULT_N_PER_DIM, width: float = DEFAULT_WIDTH,
                 record_steps: int = DEFAULT_RECORD_STEPS,
                 eval_episodes: int = DEFAULT_EVAL_EPISODES, seed: int = 0,
-                log: Callable[[str], None] = print, reset: str = DEFAULT_RESET) -> Path:
+                log: Callable[[str], None] = print, reset: str = DEFAULT_RESET,
+                warn: Callable[[str], None] | None = None) -> Path:
     """The `neuroq convert` stage; returns the new run folder (result.json written last).
+    warn: says a warning (default: `log` of "warning: ..."); result.json keeps them.
 
     Writes config.yaml, observations.npy and teacher_q.npy (recorded observations and the
     DQN's Q-values on them), network/ (the converted network for `timesteps`, in the
@@ -431,6 +452,9 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
         save_array(run_dir / OBS_FILE, obs)
         save_array(run_dir / TEACHER_Q_FILE, mlp.q(obs))
         encoder = make_encoder(encoder_kind, obs, n_layers, n_per_dim, width, train.env_id)
+        warnings = encoder_warnings(encoder_kind, obs)
+        for text in warnings:
+            (warn or (lambda m: log(f"warning: {m}")))(text)
         ann = evaluate_returns(train.env_id, mlp_act(mlp), eval_episodes)
         log(f"float DQN: {ann.mean():.1f} +- {ann.std():.1f} over {eval_episodes} episodes")
         returns: dict[str, Any] = {}
@@ -460,7 +484,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
             "ann_mean_return": float(ann.mean()),
             "ann_std_return": float(ann.std()), "mean_return": main["mean_return"],
             "std_return": main["std_return"], "returns_by_timesteps": returns,
-            "network": NETWORK_DIR,
+            "network": NETWORK_DIR, "warnings": warnings,
             "backend": f"neuroq.deploy.network.run_reference for T <= {REFERENCE_MAX_T}, else "
                        "neuroq.agents.snn_torch (bit-identical)"})
         return run_dir

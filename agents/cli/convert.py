@@ -23,6 +23,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 
 from neuroq.deploy.argtypes import episode_count, positive_int, seed, timesteps
 
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = run_convert(args.train_run, args.out, args.encoder, args.timesteps,
                           tuple(args.eval_timesteps), args.percentile, args.n_per_dim,
                           args.width, args.record_steps, args.eval_episodes, args.seed,
-                          reset=args.reset)
+                          reset=args.reset,
+                          warn=lambda m: print(f"neuroq convert: warning: {m}", file=sys.stderr))
     print(run_dir)
     return 0

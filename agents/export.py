@@ -102,8 +102,7 @@ def gate_figures(artifact_dir: Path, teacher: Any, episodes: int, threshold: flo
     # the artifact export is writing (artifact.partial/): read as such, here only
     policy = load_policy(load_artifact(artifact_dir, partial=True), backend="emulator")
     env_id = policy.manifest["env_id"]
-    event = hasattr(policy.encoder, "encode_events")
-    snn = run_episodes(env_id, policy_act(policy, event), episodes, seeds.GATE_BASE)
+    snn = run_episodes(env_id, policy_act(policy), episodes, seeds.GATE_BASE)
     ann = run_episodes(env_id, lambda obs, _i: teacher.act(obs), episodes, seeds.GATE_BASE)
     rnd = run_episodes(env_id, random_act(int(policy.manifest["n_actions"]), seeds.GATE_BASE),
                        episodes, seeds.GATE_BASE)

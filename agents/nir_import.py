@@ -32,9 +32,9 @@ every semantics the chip imposes that the source did not have).
 
 from __future__ import annotations
 
+import io
 import os
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,9 +162,16 @@ class SourceTeacher:
 
 
 def read_graph(path: str | os.PathLike) -> Any:
-    """The NIR graph in the file at `path`; NeuroqError (one line) for an empty path, one
-    that does not exist, a folder ("is a folder, not a NIR graph file"), a file that asks
-    HDF5 for more than a graph (`neuroq.deploy.nir_file`) and a file nir cannot read."""
+    """The NIR graph in the file at `path` (`read_graph_file`'s graph)."""
+    return read_graph_file(path)[0]
+
+
+def read_graph_file(path: str | os.PathLike) -> tuple[Any, bytes]:
+    """The NIR graph in the file at `path`, and the file's bytes it was read from (checked:
+    everything after uses them, not the file again, a review); NeuroqError (one line) for
+    an empty path, one that does not exist, a folder ("is a folder, not a NIR graph file"),
+    a file that asks HDF5 for more than a graph (`neuroq.deploy.nir_file`) and a file nir
+    cannot read."""
 
     p = given_path(path, "NIR graph file")
     if not p.exists():
@@ -173,11 +180,11 @@ def read_graph(path: str | os.PathLike) -> Any:
         raise NeuroqError(f"{p} is a folder, not a NIR graph file")
     data = read_capped_bytes(p)
     try:  # a file from anyone: checked, then read from the bytes checked (nir_file)
-        return read_graph_bytes(data, str(p))
+        return read_graph_bytes(data, str(p)), data
     except NeuroqError:
         raise
     except Exception as exc:  # noqa: BLE001 - nir/h5py raise many types on malformed files
-        failing = _failing_node(p)
+        failing = _failing_node(io.BytesIO(data))
         key = exc.args[0] if isinstance(exc, KeyError) and exc.args else ""
         if isinstance(key, str) and " " in key:  # h5py's own KeyError: a sentence, not a key
             # (an HDF5 file without NIR's `node` group read "has no \"Unable to ...\" field")
@@ -188,7 +195,7 @@ def read_graph(path: str | os.PathLike) -> Any:
             raise NeuroqError(f"{p} is not a readable NIR graph: "
                               + (f"node {failing[0]!r} has no {field} field" if failing
                                  else f"a node (or the graph) has no {field} field")) from None
-        loop = _stored_cycle(p)
+        loop = _stored_cycle(io.BytesIO(data))
         said = (f" (its edges form a cycle, {' -> '.join(loop)}: a recurrent connection; "
                 "neuroq reads feed-forward sequential graphs only)" if loop else "")
         where = f"node {failing[0]!r}: " if failing else ""
@@ -204,7 +211,7 @@ def read_graph(path: str | os.PathLike) -> Any:
         raise NeuroqError(f"{p} is not a readable NIR graph: {where}{reason}{said}") from None
 
 
-def nir_version_notes(path: str | os.PathLike) -> list[str]:
+def nir_version_notes(path: str | os.PathLike | io.BytesIO) -> list[str]:
     """A note where the NIR file at `path` states a version newer (major.minor) than the
     nir package installed here, or one that is no version: nir.read ignores it, so a graph
     of a later NIR read on as if of this one (an outsider's "99.0.0" imported without a
@@ -242,7 +249,7 @@ _BATCHED_INPUT = re.compile(r"type mismatch: \S+\.output: \[\[\s*1\s+(\d+)\]\] -
 Norse export: "type mismatch: input.output: [[ 1 64]] -> 0.input: [[64]]")."""
 
 
-def _failing_node(path: Path) -> tuple[str, Exception] | None:
+def _failing_node(path: Path | io.BytesIO) -> tuple[str, Exception] | None:
     """(name, error) of the first node of the NIR file at `path` that nir's own node reader
     (nir.serialization.read_node) fails on, a nested graph's named "outer/inner"; None if
     none does or the file cannot be walked. nir.read's errors name the field or the class,
@@ -269,7 +276,7 @@ def _failing_node(path: Path) -> tuple[str, Exception] | None:
         return None
 
 
-def _stored_cycle(path: Path) -> list[str]:
+def _stored_cycle(path: Path | io.BytesIO) -> list[str]:
     """A cycle among the edges stored in the NIR file at `path` (node names), [] if none or
     if they cannot be read: nir.read refuses a recurrent graph whose shapes do not line up
     with a "type mismatch" that does not say it is a cycle (an outsider)."""
@@ -403,11 +410,12 @@ class ImportSettings:
 def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: Encoder,
                settings: ImportSettings = ImportSettings(), out_root: str | os.PathLike = "runs",
                log: Callable[[str], None] = print,
-               warn: Callable[[str], None] = print) -> Path:
+               warn: Callable[[str], None] = print, data: bytes | None = None) -> Path:
     """The `neuroq import` stage; returns the new run folder (result.json written last).
 
-    graph: the graph in the file `graph_path` as `read_graph` read it (the file is copied
-    into the run as source.nir); encoder: the source's encoder as `read_encoder` read it.
+    graph: the graph in the file `graph_path` as `read_graph_file` read it, from `data`,
+    the bytes it checked (written into the run as source.nir; None: the file is read
+    again); encoder: the source's encoder as `read_encoder` read it.
     The command reads both before anything else, so a wrong file is one line first, and
     each file is read once."""
     import yaml
@@ -426,7 +434,9 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
         raise NeuroqError("--eval-episodes must be at least 1")
     check_room("--eval-episodes", s.eval_episodes, "stage_eval")
     src, notes = read_source(graph, s.source, s.dt, s.reset, str(graph_path))
-    notes += nir_version_notes(graph_path)
+    if data is None:
+        data = read_capped_bytes(Path(graph_path))
+    notes += nir_version_notes(io.BytesIO(data))
     t_src = source_timesteps_of(graph, s.timesteps)
     said_t = metadata_timesteps(graph)
     if s.timesteps is not None and said_t is not None and said_t != t_src:
@@ -458,7 +468,7 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
     teacher = SourceTeacher(src, encoder, t_src, s.seed)
     run_dir = make_run_dir(out_root, env_id, IMPORT_STAGE, src.convention)
     with removed_on_failure(run_dir):
-        shutil.copyfile(graph_path, run_dir / SOURCE_FILE)
+        (run_dir / SOURCE_FILE).write_bytes(data)  # the bytes converted, not the file again
         config = {"stage": IMPORT_STAGE, "graph": str(Path(graph_path).resolve()),
                   "env_id": env_id, "source": src.convention, "dt": src.dt,
                   "reset": src.reset, "source_timesteps": t_src,

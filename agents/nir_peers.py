@@ -168,9 +168,7 @@ def load_profile(artifact: str | os.PathLike, library: str) -> tuple[Any, Callab
     membrane after T steps times the manifest's q_scale. Reset by subtraction where the
     manifest's `neuron.reset` says so. `artifact`: its folder, its manifest.json or a
     shipped artifact's name. NeuroqError for an artifact without that profile."""
-    import nir
-
-    from neuroq.deploy.artifact import profile_file, read_manifest
+    from neuroq.deploy.artifact import profile_file, read_manifest, read_profile_graph
     from neuroq.deploy.errors import NeuroqError
 
     if library not in RUNNERS:
@@ -184,7 +182,8 @@ def load_profile(artifact: str | os.PathLike, library: str) -> tuple[Any, Callab
                           f"--nir-profile {library}` writes a new export (under --out, "
                           f"default runs/) whose artifact has it")
     subtract = manifest["neuron"]["reset"] == "reset_by_subtraction"
-    model, run = RUNNERS[library](nir.read(path), subtract=subtract)
+    model, run = RUNNERS[library](read_profile_graph(folder, manifest, library),
+                                  subtract=subtract)
     q_scale = float(manifest["q_scale"])
 
     def q_of(spikes: np.ndarray) -> np.ndarray:

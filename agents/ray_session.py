@@ -107,9 +107,11 @@ def _init(workers: int, address: str | None) -> Any:
         _TEMP_DIRS.append(temp)
         _write_owner(temp)
         try:
-            ray.init(address="local", num_cpus=workers, num_gpus=0, include_dashboard=False,
-                     object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False,
-                     logging_level="ERROR", runtime_env=runtime_env, _temp_dir=temp)
+            with _sigterm_kept():
+                ray.init(address="local", num_cpus=workers, num_gpus=0,
+                         include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
+                         log_to_driver=False, logging_level="ERROR",
+                         runtime_env=runtime_env, _temp_dir=temp)
         except BaseException:  # a Ctrl-C while Ray starts: end what it started
             stop(ray)
             raise
@@ -120,8 +122,9 @@ def _init(workers: int, address: str | None) -> Any:
         return ray
     _check_reachable(address)
     try:
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR",
-                 runtime_env=runtime_env)
+        with _sigterm_kept():
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR",
+                     runtime_env=runtime_env)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise NeuroqError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
     return ray
@@ -304,25 +307,36 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
         stop(ray)
 
 
-def _init_keeping_sigterm(workers: int, address: str | None) -> Any:
-    """`_init`, with this process's SIGTERM handler as it was before: ray.init installs its
-    own (`sys.exit(15)`), which a SIGTERM during start-up met (exit 15, no "interrupted"
-    line), and which stayed after the session, for a sweep's summary and tune's held-out
-    evaluation (an outsider). A SIGTERM during start-up is a `Terminated`."""
+@contextmanager
+def _sigterm_kept() -> Iterator[None]:
+    """This process's SIGTERM handler as it was before the block, put back as the block
+    ends: ray.init installs its own (`sys.exit(15)`), which stayed after the session, for a
+    sweep's summary and tune's held-out evaluation (an outsider). Put back inside `_init`'s
+    cleanup, so a SIGTERM right after ray.init still ends what it started (a review)."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return _init(workers, address)
+        yield
+        return
     before = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _init_keeping_sigterm(workers: int, address: str | None) -> Any:
+    """`_init`, a SIGTERM during start-up (met by Ray's handler: exit 15, no "interrupted"
+    line, an outsider) raised as a `Terminated`, as one at any other time."""
+    import signal
+
     try:
         return _init(workers, address)
     except SystemExit as exc:
         if exc.code != signal.SIGTERM:
             raise
         raise Terminated("terminated (SIGTERM)") from None
-    finally:
-        signal.signal(signal.SIGTERM, before)
 
 
 SESSION_END_TIMEOUT_S = 2.0

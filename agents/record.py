@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.deploy.artifact import Artifact, artifact_name
+from neuroq.deploy.encoders import takes_events
 from neuroq.deploy.errors import NeuroqError
 
 DEFAULT_ENV = "neuroq/DVSPanTracking-v0"
@@ -72,7 +73,7 @@ def record_events(out_path: str | os.PathLike, env_id: str | None = None,
 
         policy = load_policy(artifact)
         artifact = artifact_name(artifact)
-        if not hasattr(policy.encoder, "encode_events"):
+        if not takes_events(policy.encoder):
             raise NeuroqError(f"{artifact} has a {policy.encoder.kind} encoder, not an event "
                               "encoder: record with an event artifact or with none")
         env_id = env_id or policy.manifest.get("env_id")

@@ -39,6 +39,7 @@ import numpy as np
 
 from neuroq.deploy import seeds
 from neuroq.deploy.artifact import Artifact, artifact_name, load_artifact
+from neuroq.deploy.encoders import takes_events
 from neuroq.deploy.errors import NeuroqError, counted
 from neuroq.deploy.seeds import seed_span
 from neuroq.deploy.stats import SHARE_MIXED_SIGNS
@@ -174,13 +175,10 @@ class Robustness:
                 "networks": self.networks, "notes": self.notes, "rows": self.rows}
 
 
-def policy_act(policy: Any, event: bool) -> Callable[[np.ndarray, Any], np.ndarray]:
-    """Batched greedy actions of a loaded policy for `run_episodes` (its events, for an
-    event encoder)."""
-    if event:
-        return lambda obs, infos: policy.run_events(
-            [i["events"] for i in infos], [i["window_start_us"] for i in infos]).actions
-    return lambda obs, infos: policy.run_batch(obs).actions
+def policy_act(policy: Any) -> Callable[[np.ndarray, Any], np.ndarray]:
+    """Batched greedy actions of a loaded policy for `run_episodes` (`SpikingPolicy.run_step`:
+    its events, for an event encoder)."""
+    return lambda obs, infos: policy.run_step(obs, infos).actions
 
 
 def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
@@ -225,7 +223,7 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
     policy = load_policy(art, backend=backend, seed=seed)
     check_artifact_env(policy.manifest)
     env_id = policy.manifest["env_id"]
-    event = hasattr(policy.encoder, "encode_events")
+    event = takes_events(policy.encoder)
     conditions = conditions if conditions is not None else suite(env_id, event_env=event)
     wants_dqn = bool({"float", "int8"} & set(networks))
     found, why = find_float_dqn(art.path, art.manifest) if wants_dqn else (None, "")
@@ -254,7 +252,7 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
     not_held_out = seeds.pipeline_seed_note(seed, episodes)
     if not_held_out:  # (robustness --seed 50000 wrote them as held_out_seeds: an outsider)
         out.notes.append(not_held_out)
-    acts: dict[str, Callable] = {"snn": policy_act(policy, event)}
+    acts: dict[str, Callable] = {"snn": policy_act(policy)}
     if wants_dqn:
         if found is None:
             out.notes.append(f"float DQN and int8 ANN unavailable: {why}")

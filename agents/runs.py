@@ -6,11 +6,13 @@ start in the same second), so listing a folder sorts runs by start time.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
 import os
 import shutil
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -404,14 +406,16 @@ def interrupts_deferred() -> Iterator[None]:
 
 
 @contextmanager
-def written_beside(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
+def written_beside(path: Path, suffix: str = "") -> Iterator[Path]:
     """A temporary path beside `path` for the block to write; renamed onto `path` when the
-    block ends, removed when it fails: `path` is whole, or as it was. keep_suffix: the
-    temporary name ends in `path`'s suffix (for writers that choose a format by it)."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}" if keep_suffix
-                         else f".{path.name}.{os.getpid()}.tmp")
+    block ends (with the mode of the file it replaces, where there is one), removed when it
+    fails: `path` is whole, or as it was. suffix: the temporary name's ending (for writers
+    that choose a format by it, `.gif`)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
     try:
         yield tmp
+        with contextlib.suppress(FileNotFoundError):  # a 0600 video stayed 0600 (a review)
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -355,7 +355,8 @@ def run_sweep(spec: SweepSpec, out_root: str | os.PathLike = "runs", address: st
         say(f"sweep {spec.name}: {counted(len(plan.trials), 'trial')}, "
             f"{counted(len(plan.runs), 'stage run')} ({len(todo)} to run, "
             f"{len(outcome.done)} already finished), {how}; folder {folder}")
-        crowded = None if serial or address else oversubscribed(spec.workers)
+        crowded = None if serial or address else oversubscribed(
+            min(spec.workers, max(len(todo), 1)), "stage runs")
         if crowded:
             say(f"sweep {spec.name}: warning: {crowded}")
         progress = _Progress(plan, outcome, show_progress)

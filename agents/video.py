@@ -158,15 +158,11 @@ def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
     env_id = policy.manifest["env_id"]
     with _rendering(env_id) as env:
         rate = float(fps or env.metadata.get("render_fps") or DEFAULT_FPS)
-        by_events = hasattr(getattr(policy, "encoder", None), "encode_events")
         total, steps = 0.0, 0
         obs, info, frame = _first_frame(env, env_id, seed)
         frames: list[np.ndarray] = [frame]
         while True:
-            if by_events:
-                action = policy.run_events([info["events"]], [info["window_start_us"]]).actions[0]
-            else:
-                action = policy.run_batch(np.asarray(obs, np.float32)[None]).actions[0]
+            action = policy.run_step(np.asarray(obs, np.float32)[None], [info]).actions[0]
             obs, reward, terminated, truncated, info = env.step(int(action))
             total += float(reward)
             steps += 1
@@ -177,7 +173,9 @@ def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
     # written beside and renamed: a Ctrl-C, a kill or a full disk while writing left a
     # 48-byte stub or a cut video where the user's file had been (an outsider)
     target = path.resolve() if path.is_symlink() else path  # a link: written through it
-    with written_beside(target, keep_suffix=True) as tmp:
+    # the temporary file ends as the name given, which says the format (a link to a file
+    # without one was a ValueError from imageio after the evaluation: a review)
+    with written_beside(target, suffix=path.suffix) as tmp:
         if path.suffix.lower() == ".gif":
             # Pillow takes each frame's duration in milliseconds; loop 0: repeat forever
             imageio.mimsave(tmp, frames, duration=1000.0 / rate, loop=0)

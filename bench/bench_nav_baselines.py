@@ -41,7 +41,7 @@ def policies(artifact: str | None) -> dict:
 
         art = load_artifact(artifact)
         policy = load_policy(art, backend="emulator")
-        out["snn (emulator)"] = policy_act(policy, False)
+        out["snn (emulator)"] = policy_act(policy)
         found, why = find_float_dqn(art.path, art.manifest)  # its SHA-256 checked
         if found is None:
             print(f"float DQN left out: {why}")

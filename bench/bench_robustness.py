@@ -77,14 +77,13 @@ def clean_rows(artifact: Path | Artifact, episodes: int, backend: str) -> list[d
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
     policy = load_policy(art, backend=backend)
     env_id = policy.manifest["env_id"]
-    event = hasattr(policy.encoder, "encode_events")
     found, why = find_float_dqn(art.path, art.manifest)  # its SHA-256 checked
     if found is None:
         raise NeuroqError(f"{art.path}: no float DQN to compare with: {why}")
     mlp = found.mlp
     rows = []
     for seed in CLEAN_SEEDS:
-        snn = summarize(run_episodes(env_id, policy_act(policy, event), episodes, seed).returns)
+        snn = summarize(run_episodes(env_id, policy_act(policy), episodes, seed).returns)
         flt = summarize(run_episodes(env_id, lambda o, _i: mlp.act(o), episodes, seed).returns)
         rows.append({"seeds": [seed, seed + episodes - 1], "snn": snn, "float": flt,
                      "fraction": fraction_of(snn["mean"], flt["mean"])})

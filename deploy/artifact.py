@@ -159,6 +159,8 @@ def _meta_str(meta: dict[str, Any], key: str, where: str) -> str:
 
 def _meta_number(meta: dict[str, Any], key: str, where: str) -> float:
     v = _meta_value(meta, key, where)
+    if isinstance(v, str):  # text is no number, whatever it spells ("1", "nan")
+        raise NeuroqError(f"{where}: metadata {key!r} must be a finite number, got {v!r}")
     try:
         x = float(np.asarray(v))
     except (TypeError, ValueError):
@@ -327,11 +329,15 @@ def _numbers(value: Any, what: str, where: str) -> np.ndarray:
 def _layer_from_nodes(w_node: Any, n_node: Any, layout: int, where: str) -> Layer:
     import nir
 
-    for what, value in (("weight", w_node.weight), ("bias", w_node.bias),
-                        ("v_threshold", getattr(n_node, "v_threshold", None)),
-                        ("v_reset", getattr(n_node, "v_reset", None))):
-        if value is not None:
-            _numbers(value, what, where)
+    for what in ("weight", "bias"):
+        if getattr(w_node, what, None) is not None:
+            _numbers(getattr(w_node, what), what, where)
+    for what in ("v_threshold", "v_reset", "r", "tau", "v_leak"):
+        if getattr(n_node, what, None) is not None:
+            _numbers(getattr(n_node, what), what, where)
+    for what in ("alpha_decay", "threshold", "v_reset"):  # the metadata's numbers
+        if what in (n_node.metadata or {}):
+            _numbers(_meta_value(n_node.metadata, what, where), f"metadata {what!r}", where)
     w = np.asarray(w_node.weight, dtype=np.float64)
     if (w.ndim != 2 or not np.all(np.isfinite(w)) or np.any(w != np.round(w))
             or np.abs(w).max(initial=0) > WEIGHT_MAX):
@@ -808,6 +814,22 @@ def load_artifact(path: str | os.PathLike, what: str = "artifact",
         raise NeuroqError(f"{mpath}: encoder: {exc}") from None
     check_manifest(manifest, network, encoder, str(mpath))
     return Artifact(network, encoder, manifest, folder, str(path))
+
+
+def read_profile_graph(folder: Path, manifest: dict[str, Any], profile: str) -> Any:
+    """The NIR graph of the artifact's `profile` file, read as the weights file is: its
+    SHA-256 against the manifest's `nir_profiles` entry, then the checked bytes parsed
+    (`neuroq.deploy.nir_file`; a review found profiles read with plain nir.read, unchecked
+    and unhashed). NeuroqError for a profile the manifest does not list, or a mismatch."""
+    entry = (manifest.get("nir_profiles") or {}).get(profile)
+    path = folder / profile_file(profile)
+    if not isinstance(entry, dict):
+        raise NeuroqError(f"{folder}'s manifest lists no {profile} profile ({path.name})")
+    data = read_capped_bytes(path, f"{profile} profile")
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise NeuroqError(f"{path} does not match its manifest (SHA-256): the file is "
+                          "corrupted or was changed; export the artifact again")
+    return read_graph_bytes(data, str(path))
 
 
 def _check_profile_files(folder: Path, manifest: dict[str, Any], where: str) -> None:

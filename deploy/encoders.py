@@ -501,7 +501,9 @@ class PeriodSpikes:
     collectors: events of this period only (start < t <= start + period_us), on the sensor,
     in time order (as the decoders return them), as EventColumns or EVENT_DTYPE arrays;
     ValueError for events outside the period or the sensor (checked by the first and last
-    time and the pixels' min / max; the order in between is not checked).
+    time and the pixels' min / max; the order in between is not checked): the windower
+    never hands it such, where `encode_events`, given any events, ignores the stray ones
+    and refuses a period that has only those.
 
     Each part's steps are found by binary search on t (`_step_starts`), its input neurons
     from a table of every pixel (`_pixel_inputs`, sensors of up to 2**15 pixels; else
@@ -572,6 +574,31 @@ ENCODERS: dict[str, type] = {
     PopulationEncoder.kind: PopulationEncoder,
     EventEncoder.kind: EventEncoder,
 }
+
+
+def takes_events(encoder: Any) -> bool:
+    """Whether `encoder` takes a control period's events (an `EventEncoder`) rather than an
+    observation: such an artifact is played on the events of every step, as the event node
+    plays it (the environment's observation, the events' counts per input, is an
+    approximation of their timing)."""
+    return hasattr(encoder, "encode_events")
+
+
+def step_events(infos: Any) -> tuple[list[Any], list[int]]:
+    """(events, window starts in us) of a batched step of event-camera environments, from
+    their infos (`events`, `window_start_us`, as neuroq's event tasks give them): the one
+    place those keys are read."""
+    return [i["events"] for i in infos], [i["window_start_us"] for i in infos]
+
+
+def step_spikes(encoder: Encoder, observations: np.ndarray, infos: Any, timesteps: int,
+                rng: np.random.Generator | None = None) -> np.ndarray:
+    """Input spikes (T, batch, n_inputs) of a batched step of the environments: an event
+    encoder's from each environment's events (`step_events`), any other's from the
+    observations."""
+    if takes_events(encoder):
+        return encoder.encode_events(*step_events(infos), timesteps)
+    return encoder.encode(observations, timesteps, rng=rng)
 
 
 def encoder_from_dict(d: dict[str, Any]) -> Encoder:

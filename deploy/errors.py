@@ -35,20 +35,32 @@ def one_line(text: object) -> str:
     return printable(str(text).strip())
 
 
+CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Unicode categories of characters that steer a terminal rather than show: controls (escape
+sequences, line breaks, tabs), format characters (bidirectional overrides, zero-width
+ones), line and paragraph separators."""
+
+
+def _is_control(c: str) -> bool:
+    import unicodedata
+
+    return unicodedata.category(c) in CONTROL_CATEGORIES
+
+
 def printable(text: str) -> str:
-    """`text` with every control or format character (Unicode categories Cc, Cf: escape
-    sequences, line breaks, bidi overrides) escaped as Python writes it (\\x1b, \\n,
-    \\u202e): a name from someone else's file printed raw cleared an outsider's terminal,
-    set its title and faked lines ("ALL CHECKS PASSED")."""
+    """`text` with every control or format character (CONTROL_CATEGORIES) escaped as Python
+    writes it (\\x1b, \\n, \\u202e): a name from someone else's file printed raw cleared an
+    outsider's terminal, set its title and faked lines ("ALL CHECKS PASSED"). Other
+    characters (a no-break space, an emoji newer than this Python) are kept."""
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode()
+    return "".join(c.encode("unicode_escape").decode() if _is_control(c) else c
                    for c in text)
 
 
 def has_control(text: str) -> bool:
     """Whether `text` holds a control or format character (`printable` would escape it)."""
-    return not text.isprintable()
+    return not text.isprintable() and any(map(_is_control, text))
 
 
 def permission_text(exc: OSError) -> str:

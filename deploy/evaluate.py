@@ -65,8 +65,6 @@ def evaluate(
     env_id = env_id or policy.manifest.get("env_id")
     if not env_id:
         raise NeuroqError("the artifact manifest names no env_id; pass one")
-    # an event encoder takes each control period's events as input spikes, not the counts
-    by_events = hasattr(getattr(policy, "encoder", None), "encode_events")
     acc = {"synaptic_events": 0.0, "chip_synaptic_events": 0.0, "spikes": 0.0,
            "energy_dynamic_j": 0.0, "energy_total_j": 0.0}
     tally = {"actions": 0, "host_policy_s": 0.0, "max_tick_load": 0.0}
@@ -74,11 +72,7 @@ def evaluate(
     sample_obs: list[np.ndarray] = []
 
     def act(obs: np.ndarray, infos: Sequence[dict[str, Any]]) -> np.ndarray:
-        if by_events:
-            b = policy.run_events([info["events"] for info in infos],
-                                  [info["window_start_us"] for info in infos])
-        else:
-            b = policy.run_batch(obs)
+        b = policy.run_step(obs, infos)  # an event task's events, else the observations
         tally["host_policy_s"] += b.host_time_s
         tally["actions"] += len(obs)
         chip_time_s[0] = b.chip_time_s

@@ -35,8 +35,9 @@ PARAM_ARRAYS = ("threshold", "alpha_decay", "i_offset", "v_reset")
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
-    """A read-only copy of `a` (`a` itself where it is read-only already)."""
-    if not a.flags.writeable:
+    """A read-only copy of `a` (`a` itself where it is read-only and owns its data: a
+    read-only view of a writeable array still changes with it, a review)."""
+    if not a.flags.writeable and a.base is None:
         return a
     a = np.array(a)
     a.flags.writeable = False

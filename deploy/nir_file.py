@@ -25,6 +25,7 @@ bytes it checked. Needs h5py and nir only (no torch): the robot side uses it.
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +53,21 @@ by HDF5 as a plugin, a shared library from its plugin path."""
 
 
 def read_capped_bytes(path: Path, what: str = "NIR graph file") -> bytes:
-    """The file's bytes; NeuroqError for a file above MAX_FILE_BYTES or no regular file."""
-    if not path.is_file():
+    """The file's bytes, read once through one descriptor; NeuroqError for no regular file
+    or more than MAX_FILE_BYTES (also for a file that grows, or one that states no size,
+    while it is read)."""
+    import stat
+
+    if not path.is_file():  # before opening: a FIFO's open waits for a writer
         raise NeuroqError(f"{what} {path} is not a regular file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise NeuroqError(f"{path} holds {size:,} bytes, more than any network neuroq "
-                          f"runs ({MAX_FILE_BYTES:,}): the file is not a NIR graph of one")
-    return path.read_bytes()
+    with open(path, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise NeuroqError(f"{what} {path} is not a regular file")
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise NeuroqError(f"{path} holds more than {MAX_FILE_BYTES:,} bytes, more than any "
+                          "network neuroq runs: the file is not a NIR graph of one")
+    return data
 
 
 def check_graph_file(f: Any, where: str) -> None:
@@ -111,7 +119,7 @@ def check_graph_file(f: Any, where: str) -> None:
             if kind not in "biufS" and not (kind == "O"
                                              and h5py.check_string_dtype(obj.dtype)):
                 refuse(path, f"holds {obj.dtype} values, neither numbers nor text")
-            declared += obj.size * obj.dtype.itemsize
+            declared += (obj.size or 0) * obj.dtype.itemsize  # None: no dataspace
             if declared > MAX_GRAPH_BYTES:
                 refuse(path, f"brings the data the file declares above {MAX_GRAPH_BYTES:,} "
                              "bytes (compressed, it takes less on disk)")

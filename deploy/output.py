@@ -36,6 +36,8 @@ def usable_streams() -> None:
       written: an outsider);
     - stderr that cannot be written (`2>/dev/full`, a full log disk) loses its lines rather
       than stopping the command (eval's first warning there ended it, exit 1: an outsider).
+    For the process: what is called in-process (`main` from a test or a script) keeps
+    sys.stderr wrapped and stdout reconfigured after it returns.
     """
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
@@ -63,6 +65,10 @@ class LossyStream:
             except OSError:
                 self.lost = True
         return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
 
     def flush(self) -> None:
         if not self.lost:

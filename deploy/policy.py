@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from neuroq.deploy.chip import DEFAULT_PERFORMANCE_LEVEL
+from neuroq.deploy.encoders import step_events, takes_events
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.seeds import check_seed
 
@@ -330,6 +331,14 @@ class SpikingPolicy:
         start = time.perf_counter()
         return self._run_spikes(self._encode_events(events, window_start_us), start)
 
+    def run_step(self, observations: np.ndarray, infos: Any) -> BatchResult:
+        """One action per environment of a batched step: on each one's events for an event
+        encoder (`neuroq.deploy.encoders.step_events`), else on the observations (batch,
+        n_obs): how eval, robustness and the video play a policy."""
+        if takes_events(self.encoder):
+            return self.run_events(*step_events(infos))
+        return self.run_batch(observations)
+
     def act_events(self, events: Any, window_start_us: int) -> ActionInfo:
         """The action for one control period's events, with its accounting (the same as
         `run_events` on a batch of one; on the emulator through its per-action path, as
@@ -352,7 +361,7 @@ class SpikingPolicy:
     def _encode_events(self, events: Any, window_start_us: Any) -> np.ndarray:
         """Input spikes (T, batch, n_inputs) from `batch` periods' events (event encoder
         only; NeuroqError for an encoder that takes observations)."""
-        if not hasattr(self.encoder, "encode_events"):
+        if not takes_events(self.encoder):
             raise NeuroqError(f"this artifact's {self.encoder.kind} encoder takes observations,"
                               " not events; use run_batch / act")
         return self.encoder.encode_events(events, window_start_us, self.timesteps)

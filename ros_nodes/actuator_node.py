@@ -285,18 +285,26 @@ class ActuatorNode(Node):
         "create_subscription() called for existing topic name rt/robot1/action with
         incompatible type")."""
         command = self.robot.command.topic
-        try:
-            resolved = self.resolve_topic_name(command)
-        except Exception:  # noqa: BLE001 - a name rcl refuses: said, with the name, as the
-            return  # publisher is made (rcl's resolver names no name: '{ns}/jc', a recheck)
-        taken = [t for t in NODE_TOPICS + ROS_TOPICS if self.resolve_topic_name(t) == resolved]
-        taken += [f"source {s.name} ({s.topic})" for s in self.robot.sources
-                  if self.resolve_topic_name(s.topic) == resolved]
+        resolved = self._resolved_or_none(command)
+        if resolved is None:  # a name rcl refuses: said, with the name, as the publisher is
+            return  # made (rcl's resolver names no name: '{ns}/jc', a recheck)
+        taken = [t for t in NODE_TOPICS + ROS_TOPICS if self._resolved_or_none(t) == resolved]
+        taken += [f"source {s.name} ({s.topic})" for s in self.robot.sources  # the policy's
+                  if self._resolved_or_none(s.topic) == resolved]  # topics, not ours: a
+        # name rcl refuses there is the policy node's to say (a review)
         if taken:
             raise NeuroqError(
                 f"command.topic {command!r} of interface {self.robot.name} resolves to "
                 f"{resolved} here (namespace and remappings), the topic of "
                 f"{', '.join(taken)}: name the robot's command topic")
+
+    def _resolved_or_none(self, topic: str) -> str | None:
+        """`topic` resolved in this node's namespace with its remappings; None for a name
+        rcl refuses."""
+        try:
+            return self.resolve_topic_name(topic)
+        except Exception:  # noqa: BLE001 - rclpy raises its RCLError, a private type
+            return None
 
     @staticmethod
     def _interface(interface: str, artifact: str,

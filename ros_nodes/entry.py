@@ -60,6 +60,11 @@ once started (`process.run_node`, the replay's): the ones `cover_python_m` cover
 
 
 def _stop_signals_end_start_up() -> None:
+    """Before the node's module (and numpy) loads: the stop signals end the process, and
+    numpy's BLAS runs on one thread (neuroq.deploy.blas)."""
+    from neuroq.deploy.blas import one_blas_thread
+
+    one_blas_thread()
     for sig in handled_stop_signals():
         signal.signal(sig, _stop_while_starting)
 

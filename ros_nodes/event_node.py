@@ -91,6 +91,7 @@ from rclpy.utilities import get_rmw_implementation_identifier
 from sensor_msgs.msg import Joy
 
 from neuroq.deploy.control import MAX_COPIED_STRING_CHARS, NS_PER_S
+from neuroq.deploy.encoders import takes_events
 from neuroq.deploy.errors import NeuroqError, counted, failure_text
 from neuroq.deploy.events import (
     DEFAULT_MAX_JUMP_MS,
@@ -298,7 +299,7 @@ class EventPolicyNode(Node):
         try:
             self.policy = policy if policy is not None else self._load()
             encoder = self.policy.encoder
-            if not hasattr(encoder, "encode_events"):
+            if not takes_events(encoder):
                 raise NeuroqError(f"the artifact's encoder is {encoder.kind!r}, not 'event': "
                                   "export a network converted with --encoder event")
             art_env = self.policy.manifest.get("env_id")

@@ -286,6 +286,15 @@ def test_the_command_runs_numpy_s_blas_on_one_thread_unless_told_otherwise():
             "    pass\n"
             "print('threads', os.environ['OPENBLAS_NUM_THREADS'])\n")
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    # the nodes' entry points too, before the node's module loads numpy (a review)
+    node = ("import os, sys\n"
+            "from neuroq.ros_nodes import entry\n"
+            "entry._stop_signals_end_start_up()\n"
+            "assert 'numpy' not in sys.modules\n"
+            "print('threads', os.environ['OPENBLAS_NUM_THREADS'])\n")
+    proc = subprocess.run([sys.executable, "-c", node], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 0 and proc.stdout == "threads 1\n", proc.stderr
     for given, want in ((None, "1"), ("3", "3")):
         run_env = env if given is None else {**env, "OPENBLAS_NUM_THREADS": given}
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -55,10 +55,11 @@ def test_evaluate_feeds_events_to_an_event_policy(converted, monkeypatch):
     try:
         res = evaluate(policy, episodes=3, seed=5, max_steps=6)
         n_fed = len(fed)
-        # the same network fed counts instead (an encoder without encode_events): it runs
-        # the same episodes and never takes events
+        # the same network fed counts instead (its steps on the observations): it runs the
+        # same episodes and never takes events
         counts = evaluate(type("C", (), {"__getattr__": lambda s, k: getattr(policy, k),
-                                         "encoder": None})(), episodes=3, seed=5, max_steps=6)
+                                         "run_step": lambda s, obs, infos: policy.run_batch(
+                                             obs)})(), episodes=3, seed=5, max_steps=6)
     finally:
         object.__delattr__(enc, "encode_events")
     assert res["actions"] == sum(n for n, _ in fed) > 0

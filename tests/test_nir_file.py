@@ -225,3 +225,39 @@ def test_text_weights_and_names_or_env_ids_with_control_characters_are_refused(t
     assert "\x1b" not in out and "\u202e" not in out and "\\x1b]0;PWNED\\x07" in out
     with pytest.raises(NeuroqError, match="env_id holds control characters"):
         load_artifact(art)
+
+
+def test_a_dataset_without_a_dataspace_and_a_fifo_are_no_crash(tmp_path):
+    """A review: a dataset of h5py.Empty made the check raise TypeError (None * itemsize);
+    the capped read of a FIFO would wait for a writer."""
+    import io
+    import os
+
+    from neuroq.deploy.nir_file import check_graph_file, read_capped_bytes
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.create_dataset("empty", data=h5py.Empty("f4"))
+    with h5py.File(io.BytesIO(buf.getvalue()), "r") as f:
+        check_graph_file(f, "x")
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(NeuroqError, match="is not a regular file"):
+        read_capped_bytes(tmp_path / "fifo")
+
+
+def test_text_in_a_neuron_s_fields_is_no_number_and_a_no_break_space_is_no_control(tmp_path):
+    """A review: text was refused in the weights only (metadata "1" was read as 1.0), and a
+    name with a no-break space or a new emoji was called "control characters"."""
+    from neuroq.deploy.errors import has_control, printable
+
+    art = tmp_path / "art"
+    shutil.copytree(SHIPPED, art)
+    with h5py.File(art / WEIGHTS_FILE, "a") as f:
+        meta = f["node/nodes/layer0/metadata"]
+        del meta["alpha_decay"]
+        meta["alpha_decay"] = np.array([b"1"] * f["node/nodes/layer0_w/weight"].shape[0])
+    _rehashed(art)
+    with pytest.raises(NeuroqError, match="metadata 'alpha_decay' must be real numbers"):
+        load_artifact(art)
+    assert not has_control("hidden\u00a0layer \U0001FAE8") and has_control("a\u2028b")
+    assert printable("x\u00a0y\x1b") == "x\u00a0y\\x1b"

@@ -160,3 +160,9 @@ def test_load_profile_gives_the_artifacts_q_values_in_the_library(tmp_path, libr
         load_profile(folder, other)
     with pytest.raises(NeuroqError, match="library must be one of snntorch, norse"):
         load_profile(folder, "lava")
+    # the profile file is read as the weights file is: hashed and checked (a review: it was
+    # plain nir.read, so a changed or crafted profile was taken)
+    profile = folder / f"network.{library}.nir"
+    profile.write_bytes(profile.read_bytes() + b"\0")
+    with pytest.raises(NeuroqError, match="does not match its manifest"):
+        load_profile(folder, library)

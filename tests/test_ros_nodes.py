@@ -733,6 +733,13 @@ def test_actuator_refuses_a_command_topic_that_resolves_to_a_taken_one(tmp_path,
                             parameter_overrides=[  # another namespace: no clash
                                 Parameter("interface", value=str(tmp_path / "robot.yaml"))])
         node.destroy_node()
+        # a source topic rcl cannot resolve here is the policy node's to refuse, not a reason
+        # for the actuator, which never subscribes to it, to fail (a review)
+        (tmp_path / "ns.yaml").write_text(text.replace("topic: joint_states",
+                                                       "topic: '{ns}/jc'"))
+        node = ActuatorNode(context=context, parameter_overrides=[
+            Parameter("interface", value=str(tmp_path / "ns.yaml"))])
+        node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
 

@@ -72,9 +72,8 @@ def test_shipped_artifact_passed_its_gate_and_its_gate_episodes_replay(name):
     assert sha256_file(artifact / FLOAT_DQN_FILE) == manifest["float_dqn"]["sha256"]
     policy = load_policy(artifact, backend="emulator")
     env_id = manifest["env_id"]
-    event = hasattr(policy.encoder, "encode_events")
     mlp = load_mlp_file(artifact / FLOAT_DQN_FILE)
-    snn = run_episodes(env_id, policy_act(policy, event), GATE_REPLAYED, seeds.GATE_BASE)
+    snn = run_episodes(env_id, policy_act(policy), GATE_REPLAYED, seeds.GATE_BASE)
     flt = run_episodes(env_id, lambda obs, _i: mlp.act(obs), GATE_REPLAYED, seeds.GATE_BASE)
     first = gate["first_returns"]
     assert snn.returns.tolist() == pytest.approx(first["snn"][:GATE_REPLAYED])

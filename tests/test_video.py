@@ -161,8 +161,16 @@ def test_a_video_cut_short_leaves_the_users_file_as_it_was(nav_artifact, tmp_pat
     assert path.read_bytes() == b"the user's video"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, link.name])
     monkeypatch.setattr(imageio, "get_writer" if suffix == ".mp4" else "mimsave", real_writer)
+    path.chmod(0o600)
     v = record_episode(load_policy(nav_artifact), link, seed=5000, max_steps=3)
     assert v["frames"] == 4 and link.is_symlink() and path.stat().st_size > 1000
+    assert path.stat().st_mode & 0o777 == 0o600  # the mode of the file replaced (a review)
+    bare = tmp_path / "target_without_suffix"  # the format comes from the name given
+    bare.write_bytes(b"old")
+    other = tmp_path / f"other{suffix}"
+    other.symlink_to(bare.name)
+    record_episode(load_policy(nav_artifact), other, seed=5000, max_steps=3)
+    assert bare.stat().st_size > 1000 and other.is_symlink()
 
 
 def test_a_video_in_a_folder_that_is_a_file_says_so(tmp_path):

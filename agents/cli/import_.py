@@ -68,11 +68,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
-    from neuroq.agents.nir_import import ImportSettings, read_encoder, read_graph, run_import
+    from neuroq.agents.nir_import import (
+        ImportSettings,
+        read_encoder,
+        read_graph_file,
+        run_import,
+    )
 
     checks.writable(args.out)
     # wrong files: one line before any work (each file read once, here)
-    graph = read_graph(args.graph)
+    graph, data = read_graph_file(args.graph)
     encoder = read_encoder(args.encoder)
 
     settings = ImportSettings(source=args.source, dt=args.dt, reset=args.reset,
@@ -83,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     def warn(text: str) -> None:
         print(f"neuroq import: warning: {text}", file=sys.stderr)
 
-    run_dir = run_import(args.graph, graph, args.env, encoder, settings, args.out, warn=warn)
+    run_dir = run_import(args.graph, graph, args.env, encoder, settings, args.out, warn=warn,
+                         data=data)
     print(run_dir)
     return 0

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 
 from neuroq.agents.cli.extras import require as require_extras
 from neuroq.deploy.argtypes import OneLineParser
+from neuroq.deploy.blas import one_blas_thread
 from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError, one_line
 from neuroq.deploy.output import output_status, usable_streams
 
@@ -174,18 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return output_status(exc, f"neuroq {args.command}")
 
 
-BLAS_THREADS_ENV = {"OPENBLAS_NUM_THREADS": "1"}
-"""numpy's BLAS on one thread in the `neuroq` command, unless the environment says
-otherwise (set before numpy is imported): the emulator's matrices are small, and with a
-second thread an outsider's batched host times per action were 25-50 times longer on a busy
-2-core machine (533 against 13 us at batch 30); the CPU energy estimates assume one core.
-torch (training) keeps its own threads."""
-
-
 def console_main() -> None:
     """The `neuroq` command: `main`, then exit with its status (`ignore_late_signals`)."""
-    for key, value in BLAS_THREADS_ENV.items():
-        os.environ.setdefault(key, value)
+    one_blas_thread()  # before numpy loads (deploy/blas.py)
     status = main()
     ignore_late_signals()
     sys.exit(status)

@@ -99,12 +99,13 @@ def run(args: argparse.Namespace) -> int:
         write_robustness,
     )
     from neuroq.deploy.artifact import load_artifact, say_artifact_warnings
+    from neuroq.deploy.encoders import takes_events
     from neuroq.deploy.errors import NeuroqError
     from neuroq.envs.perturb import check_physics_values
 
     art = load_artifact(args.artifact)
     say_artifact_warnings(art.manifest, "neuroq robustness")  # as eval (a recheck: it did not)
-    event = hasattr(art.encoder, "encode_events")
+    event = takes_events(art.encoder)
     physics = {} if args.no_physics else (dict(args.physics) if args.physics else None)
     try:  # every value, before any episode runs
         check_physics_values(art.manifest["env_id"], physics or {})

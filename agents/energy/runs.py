@@ -83,6 +83,7 @@ def run_snn(network: SpikingQNetwork, encoder: Any, env_id: str, episodes: int, 
     """Closed loop on the emulator with the modeled cost of every action."""
     from neuroq.deploy.compiler import compile_program
     from neuroq.deploy.emulator import Emulator
+    from neuroq.deploy.encoders import step_spikes
     from neuroq.deploy.energy import EnergyModel
     from neuroq.deploy.network import run_reference
 
@@ -103,17 +104,10 @@ def run_snn(network: SpikingQNetwork, encoder: Any, env_id: str, episodes: int, 
                 models[(lv, sc)] = EnergyModel(program, lv, sc)
             models[("hw", lv)] = EnergyModel(program, lv, "chip", on_hardware=True)
 
-    # an event encoder takes each control period's events, as eval and the nodes give them
-    # (an outsider: the report played the DVS artifact on the observation's event counts)
-    by_events = hasattr(encoder, "encode_events")
-
     def act(obs: np.ndarray, infos: Any) -> np.ndarray:
-        if by_events:
-            spikes_in = encoder.encode_events([i["events"] for i in infos],
-                                              [i["window_start_us"] for i in infos],
-                                              network.timesteps)
-        else:
-            spikes_in = encoder.encode(obs, network.timesteps, rng=rng)
+        # an event task's events, as eval and the nodes give them (an outsider: the report
+        # played the DVS artifact on the observation's event counts)
+        spikes_in = step_spikes(encoder, obs, infos, network.timesteps, rng=rng)
         if program is None:
             r = run_reference(network, spikes_in)
             rec["spikes"].append(np.stack([c.sum(axis=1) for c in r.spike_counts], axis=1))

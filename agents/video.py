@@ -45,11 +45,15 @@ def check_video_path(path: str | os.PathLike) -> Path:
     p = Path(path)
     if p.suffix.lower() not in VIDEO_SUFFIXES:
         raise NeuroqError(f"--video must end in {' or '.join(VIDEO_SUFFIXES)}, got {p.name!r}")
-    parent = p.parent.resolve()
+    # a link is written through: its target's folder is the one that must exist (a link
+    # into a missing folder was a FileNotFoundError traceback after the evaluation)
+    parent = (p.resolve() if p.is_symlink() else p).parent.resolve()
     if parent.exists() and not parent.is_dir():  # was "folder afile does not exist"
         raise NeuroqError(f"--video: {p.parent} is not a folder")
     if not parent.is_dir():
-        raise NeuroqError(f"--video: folder {p.parent} does not exist")
+        raise NeuroqError(f"--video: folder {parent if p.is_symlink() else p.parent} does "
+                          "not exist" + (f" (where the link {p} points)" if p.is_symlink()
+                                         else ""))
     if p.is_dir():  # ffmpeg failed on it after the whole evaluation
         raise NeuroqError(f"--video: {p} is a folder; name a file to write")
     # writable? (/proc/x.gif failed in imageio, a traceback after the evaluation); the
@@ -145,6 +149,22 @@ def padded_to_block(frame: np.ndarray, block: int) -> np.ndarray:
     return np.pad(frame, pad, mode="edge")
 
 
+def _check_mp4(tmp: Path, frames: int, path: Path) -> None:
+    """NeuroqError unless the MP4 just written holds its `frames`: ffmpeg reports a full
+    disk at close on its stderr only, and the cut file was renamed over the user's good
+    video with "video x.mp4: ... 501 frames", exit 0 (a recheck)."""
+    import imageio_ffmpeg
+
+    try:
+        found = imageio_ffmpeg.count_frames_and_secs(str(tmp))[0]
+    except (RuntimeError, OSError):  # ffmpeg cannot read it at all
+        found = 0
+    if found != frames:
+        raise NeuroqError(f"--video: writing {path} failed: {found} of {frames} frames "
+                          "could be read back; is the disk full? The file was left as it "
+                          "was")
+
+
 def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
                    max_steps: int | None = None, fps: float | None = None) -> dict[str, Any]:
     """Play one episode of `policy` (a neuroq.deploy.policy.SpikingPolicy) seeded `seed`,
@@ -183,6 +203,7 @@ def record_episode(policy: Any, path: str | os.PathLike, seed: int = 0,
             with imageio.get_writer(tmp, fps=rate, codec="libx264", quality=7) as writer:
                 for frame in frames:
                     writer.append_data(padded_to_block(frame, MP4_BLOCK_PX))
+            _check_mp4(tmp, len(frames), path)
     outcome = {k: info[k] for k in OUTCOME_KEYS if k in info}
     return {"path": str(path), "frames": len(frames), "steps": steps, "return": total,
             "fps": rate, "seed": int(seed), **outcome}

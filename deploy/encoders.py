@@ -94,10 +94,20 @@ def _check_silent_tail(silent_tail: Any) -> None:
         raise NeuroqError(f"silent_tail must be an integer >= 0, got {silent_tail!r}")
 
 
-def _integers(values: Any) -> np.ndarray:
-    """An integer array of `values` (as given when already integers, else as int64)."""
+def _integers(values: Any, what: str = "event fields x, y, t, p") -> np.ndarray:
+    """An integer array of `values` (as given when already integers, else as int64);
+    NeuroqError for values that are no whole numbers (events and a window start given in
+    float seconds were cast to whole microseconds, every event in step 0: an outsider)."""
     a = np.asarray(values)
-    return a if a.dtype.kind in "iu" else a.astype(np.int64)
+    if a.dtype.kind in "iu":
+        return a
+    if a.dtype.kind == "b":
+        return a.astype(np.int64)
+    if a.dtype.kind != "f" or not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+        raise NeuroqError(f"{what} must be whole numbers (t and window starts in "
+                          f"microseconds), got {a.dtype} values"
+                          + (" that are not whole" if a.dtype.kind == "f" else ""))
+    return a.astype(np.int64)
 
 
 def _outside(a: np.ndarray, end: int) -> bool:
@@ -446,12 +456,12 @@ class EventEncoder:
         """
         active = _active_steps(timesteps, self.silent_tail)
         batch = len(events)
-        starts = np.broadcast_to(np.asarray(window_start_us, np.int64), (batch,))
+        starts = np.broadcast_to(_integers(window_start_us, "window_start_us"), (batch,))
         out = np.zeros((int(timesteps), batch, self.n_inputs), dtype=bool)
         for b, ev in enumerate(events):
             # A live stream brings ~100 000 events a period at 10 M events/s: range checks by
             # min / max (a mask only when one fails), steps from a table, one flat array.
-            t = np.array(ev["t"], dtype=np.int64)
+            t = np.array(_integers(ev["t"]), dtype=np.int64)
             t -= starts[b]
             x, y, p = (_integers(ev[k]) for k in ("x", "y", "p"))
             if (_outside(t, self.period_us + 1) or _outside(x, self.width)

@@ -35,13 +35,13 @@ PARAM_ARRAYS = ("threshold", "alpha_decay", "i_offset", "v_reset")
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
-    """A read-only copy of `a` (`a` itself where it is read-only and owns its data: a
-    read-only view of a writeable array still changes with it, a review)."""
-    if not a.flags.writeable and a.base is None:
+    """A copy of `a` that cannot be written nor made writeable: an array over an immutable
+    bytes object (a read-only view of a writeable array changed with it, a review; an array
+    owning its data could be made writeable again with setflags, a recheck). `a` itself
+    where it is such an array already."""
+    if isinstance(a.base, bytes):
         return a
-    a = np.array(a)
-    a.flags.writeable = False
-    return a
+    return np.frombuffer(np.ascontiguousarray(a).tobytes(), dtype=a.dtype).reshape(a.shape)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,12 @@ of SRAM of SpiNNaker2's 152 PEs (docs/chip.md), and far above any network neuroq
 shipped ones declare 0.1-0.4 MB). Compressed datasets declare more than they take on disk,
 so the file's size does not bound this."""
 
+VLEN_STRING_BYTES = 64
+"""What one variable-length string of a dataset costs once read, counted against
+MAX_GRAPH_BYTES (bytes): its 16-byte reference in the file, but a Python object of 33-49
+bytes besides its text once read (sys.getsizeof of b"" and ""). Counted at 16, a recheck's
+205 kB file of 16 million empty strings took 1.44 GB in `neuroq import`."""
+
 MAX_DEPTH = 32
 """Deepest nesting of groups read (a graph's nodes sit 4 deep; nested subgraphs add 2 a
 level)."""
@@ -119,7 +125,8 @@ def check_graph_file(f: Any, where: str) -> None:
             if kind not in "biufS" and not (kind == "O"
                                              and h5py.check_string_dtype(obj.dtype)):
                 refuse(path, f"holds {obj.dtype} values, neither numbers nor text")
-            declared += (obj.size or 0) * obj.dtype.itemsize  # None: no dataspace
+            per_value = VLEN_STRING_BYTES if kind == "O" else obj.dtype.itemsize
+            declared += (obj.size or 0) * per_value  # size None: no dataspace
             if declared > MAX_GRAPH_BYTES:
                 refuse(path, f"brings the data the file declares above {MAX_GRAPH_BYTES:,} "
                              "bytes (compressed, it takes less on disk)")

@@ -251,6 +251,8 @@ def test_what_a_policy_runs_is_fixed_once_it_is_made():
                                   ("threshold", "alpha_decay", "i_offset", "v_reset"))):
         with pytest.raises(ValueError, match="read-only"):
             array[0] = 0
+        with pytest.raises(ValueError):  # nor made writeable again (a recheck)
+            array.setflags(write=True)
 
 
 def test_a_layer_keeps_its_own_copy_of_the_arrays_it_was_given():

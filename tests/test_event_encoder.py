@@ -178,3 +178,25 @@ def test_period_spikes_refuse_events_outside_the_period_or_the_sensor():
                     ([0], [0], [11_001]), ([0, 0], [0, 0], [5000, 4000])]:
         with pytest.raises(ValueError, match="outside the period or the sensor"):
             e.period_spikes(8, 1000).add(columns_of(make_events(x, y, t, [1] * len(x))))
+
+
+@pytest.mark.parametrize(("events", "start", "said"), [
+    ({"t": [5.0015, 5.009]}, 5, "event fields x, y, t, p must be whole numbers"),
+    ({"t": [5_001_500.0, np.nan]}, 5_001_000, "must be whole numbers"),
+    ({"x": [1.5, 2.0]}, 5_001_000, "must be whole numbers"),
+    ({}, float("nan"), "window_start_us must be whole numbers"),
+    ({}, None, "window_start_us must be whole numbers"),
+    ({}, "5001000", "window_start_us must be whole numbers"),
+])
+def test_event_times_and_starts_that_are_no_whole_microseconds_are_refused(events, start,
+                                                                           said):
+    """A recheck: events and a window start both in float seconds were cast to whole
+    microseconds (every event in step 0, accepted); a NaN time was cast with a warning, a
+    fractional x truncated, a NaN or None start a ValueError or TypeError traceback."""
+    good = {"x": np.array([1, 2]), "y": np.array([1, 2]),
+            "t": np.array([5_001_500, 5_009_000]), "p": np.array([1, 1])}
+    cols = {**good, **{k: np.array(v) for k, v in events.items()}}
+    with pytest.raises(NeuroqError, match=said):
+        enc().encode_events([cols], start, 8)
+    whole = {**good, "t": np.array([5_001_500.0, 5_009_000.0]), "p": np.array([True, True])}
+    assert enc().encode_events([whole], 5_001_000.0, 8).sum() == 2  # whole floats, bools

@@ -529,3 +529,7 @@ def test_show_of_a_study_no_trial_of_which_has_finished(tmp_path, capsys):
     assert "interrupted" in out and "run the same neuroq tune command" in out
     assert main(["show", str(folder), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["state"] == "interrupted"
+    # stopped in its first seconds: no journal yet, an empty trials/ (a recheck)
+    (folder / "study.journal").unlink()
+    (folder / "trials").mkdir()
+    assert main(["show", str(folder)]) == 0 and "interrupted" in capsys.readouterr().out

@@ -205,3 +205,31 @@ def test_an_mp4_is_padded_to_whole_macroblocks_not_stretched(tmp_path, caplog, c
     assert first.shape[:2] == (400, 608) and 608 % MP4_BLOCK_PX == 0
     # the padding repeats the rendering's right-hand column (CartPole's is background)
     assert np.abs(first[:, 600:].astype(int) - first[:, 599:600].astype(int)).max() < 24
+
+
+def test_an_mp4_cut_short_by_a_full_disk_is_said_and_leaves_the_users_file(
+        nav_artifact, tmp_path, monkeypatch):
+    """A recheck on a full tmpfs: ffmpeg said "Error closing file: No space left on device"
+    on its stderr only, the cut file was renamed over the user's video and the command said
+    "video x.mp4: ... 501 frames", exit 0. The frames written are read back first. Also:
+    a link into a missing folder was a traceback after the evaluation, and a killed run's
+    temporary file stayed for good."""
+    pytest.importorskip("imageio_ffmpeg")
+    import imageio_ffmpeg
+
+    from neuroq.agents.video import check_video_path
+
+    path = tmp_path / "x.mp4"
+    path.write_bytes(b"the user's video")
+    stale = tmp_path / ".x.mp4.999999999.tmp.mp4"  # a killed run's (no such process)
+    stale.write_bytes(b"part")
+    monkeypatch.setattr(imageio_ffmpeg, "count_frames_and_secs", lambda p: (2, 0.4))
+    with pytest.raises(NeuroqError, match=r"writing .*x.mp4 failed: 2 of 4 frames could be "
+                                          r"read back; is the disk full\?"):
+        record_episode(load_policy(nav_artifact), path, seed=5000, max_steps=3)
+    assert path.read_bytes() == b"the user's video" and not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.mp4"]
+    dangling = tmp_path / "dangling.mp4"
+    dangling.symlink_to(tmp_path / "missing" / "v.mp4")
+    with pytest.raises(NeuroqError, match=r"missing does not exist \(where the link"):
+        check_video_path(dangling)

@@ -77,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
         raise NeuroqError(f"{run_dir} is a sweep that has not ended yet (its trials.json comes "
                           "when it ends; a sweep interrupted before writing it: run the spec "
                           "again)")
-    if not found and (run_dir / "settings.yaml").is_file() and (run_dir / "study.journal"
-                                                                 ).is_file():
+    if not found and (run_dir / "settings.yaml").is_file() and (
+            (run_dir / "study.journal").is_file() or (run_dir / "trials").is_dir()):
+        # (interrupted in its first seconds, a study has no journal yet: a recheck)
         return _show_unfinished_study(run_dir, args.json)
     if not found:
         from neuroq.agents.runs import lock_held

@@ -133,21 +133,21 @@ def open_train_run(path: str | os.PathLike) -> TrainRun:
     if not p.name.startswith("train-") or "model" not in result or "env_id" not in result:
         raise NeuroqError(f"{p} is not a train run (expected runs/<env>/train-<id>/ with a "
                           "model in result.json)")
-    model_path = p / result["model"]
+    model_path = (p / str(result["model"])).resolve()
+    if not model_path.is_relative_to(p):  # a result.json naming a model elsewhere (an
+        # outsider's ../../ and absolute paths were followed)
+        raise NeuroqError(f"{p}: its model {result['model']!r} lies outside the run folder")
     if not model_path.is_file():
         raise NeuroqError(f"{p}: the model file {result['model']} is missing")
     return TrainRun(p, result, str(result["env_id"]), model_path)
 
 
 def load_mlp(train: TrainRun) -> FloatMLP:
-    from stable_baselines3 import DQN
+    """The train run's Q-network (`neuroq.agents.mlp.read_sb3_mlp`: nothing in the file
+    runs)."""
+    from neuroq.agents.mlp import read_sb3_mlp
 
-    try:
-        model = DQN.load(train.model_path, device="cpu")
-    except Exception as exc:  # noqa: BLE001 - SB3/zip/torch raise many types on bad files
-        raise NeuroqError(f"cannot load the DQN {train.model_path}: {type(exc).__name__}: "
-                          f"{exc}") from None
-    return mlp_from_sequential(model.policy.q_net.q_net)
+    return read_sb3_mlp(train.model_path)
 
 
 def event_encoder_for(env_id: str, silent_tail: int) -> EventEncoder:

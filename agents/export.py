@@ -334,7 +334,6 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         result = {k: art.manifest[m] for k, m in (("mean_return", "finetune_mean_return"),
                                                    ("ann_mean_return", "ann_mean_return"))
                   if m in art.manifest}
-    import shutil
 
     from neuroq.agents.mlp import FLOAT_DQN_FILE, save_mlp
     from neuroq.deploy.artifact import sha256_file
@@ -384,8 +383,10 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
         # played it without a word (an outsider)
         folder = run_dir / f"{ARTIFACT_DIR}{PARTIAL_SUFFIX}"
         folder.mkdir()
-        if reexport and (src / FLOAT_DQN_FILE).is_file():
-            shutil.copyfile(src / FLOAT_DQN_FILE, folder / FLOAT_DQN_FILE)
+        if reexport and (src / FLOAT_DQN_FILE).exists():
+            # its arrays, read and written again, not the file copied: an outsider's
+            # float_dqn.npz, a link to /etc/passwd, travelled into the new artifact
+            save_mlp(folder / FLOAT_DQN_FILE, _source_float_dqn(src, art.manifest))
         elif teacher is not None and teacher_name == "float DQN":
             save_mlp(folder / FLOAT_DQN_FILE, teacher)
         if (folder / FLOAT_DQN_FILE).is_file():
@@ -483,6 +484,24 @@ def loads_float_dqn(finetune_run: str | os.PathLike) -> bool:
 def _from_import(provenance: dict[str, Any]) -> bool:
     """Whether the network was fine-tuned from `neuroq import` (its teacher the source)."""
     return "import_run" in provenance
+
+
+def _source_float_dqn(src: Path, manifest: dict[str, Any]) -> Any:
+    """The float DQN an artifact being exported again carries: a regular file (not a link),
+    its SHA-256 the one its manifest records (where it records one), readable as a Q-MLP."""
+    from neuroq.agents.mlp import FLOAT_DQN_FILE, load_mlp_file
+    from neuroq.deploy.artifact import sha256_file
+    from neuroq.deploy.errors import NeuroqError
+
+    path = src / FLOAT_DQN_FILE
+    if path.is_symlink() or not path.is_file():
+        raise NeuroqError(f"{path} is not a regular file (a link?): not carried into a new "
+                          "artifact; export from the finetune run instead")
+    recorded = (manifest.get("float_dqn") or {}).get("sha256")
+    if recorded is not None and sha256_file(path) != recorded:
+        raise NeuroqError(f"{path} does not match its manifest (SHA-256): the file was "
+                          "changed after export; export from the finetune run instead")
+    return load_mlp_file(path)
 
 
 def _passed_gate(manifest: dict[str, Any], threshold: float) -> dict[str, Any] | None:

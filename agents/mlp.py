@@ -131,6 +131,74 @@ def load_mlp_file(path: str | os.PathLike) -> FloatMLP:
     return FloatMLP(ws, bs)
 
 
+MAX_POLICY_BYTES = 256 << 20
+"""Largest policy.pth read from a DQN zip (bytes; a DQN of neuroq's takes kilobytes to a
+few megabytes): a zip from someone else may inflate to anything."""
+
+
+def read_sb3_mlp(path: str | os.PathLike) -> FloatMLP:
+    """The Q-network of a stable-baselines3 DQN zip that `neuroq train` wrote, read without
+    running anything from the file: its `policy.pth` through torch's weights-only loader,
+    and its `data` as plain JSON. SB3's own `DQN.load` unpickles every value its `data`
+    marks `:serialized:` (cloudpickle), so a train run from someone else ran their code in
+    `neuroq convert`, `finetune`, `export` and tune's held-out episodes (an outsider). The
+    network must be what neuroq trains: `policy_kwargs` holding `net_arch` only (SB3's ReLU
+    between the layers), Linear layers `q_net.q_net.<i>` that chain. NeuroqError otherwise."""
+    import io
+    import json
+    import pickle
+    import zipfile
+
+    import torch
+
+    def bad(why: str) -> NeuroqError:
+        return NeuroqError(f"cannot load the DQN {path}: {why}")
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = {i.filename: i for i in z.infolist()}
+            for name in ("data", "policy.pth"):
+                if name not in infos:
+                    raise bad(f"it has no {name} (not a stable-baselines3 model zip)")
+                if infos[name].file_size > MAX_POLICY_BYTES:
+                    raise bad(f"its {name} unpacks to {infos[name].file_size:,} bytes, more "
+                              f"than a DQN holds ({MAX_POLICY_BYTES:,})")
+            data = json.loads(z.read("data"))
+            state = torch.load(io.BytesIO(z.read("policy.pth")), map_location="cpu",
+                               weights_only=True)
+    except NeuroqError:
+        raise
+    except (OSError, zipfile.BadZipFile, ValueError, RecursionError, RuntimeError,
+            KeyError, EOFError, pickle.UnpicklingError) as exc:  # weights-only: a pickle
+        # asking for anything but tensors
+        raise bad(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+    kwargs = data.get("policy_kwargs") if isinstance(data, dict) else None
+    if not (isinstance(kwargs, dict) and set(kwargs) <= {"net_arch"}
+            and all(isinstance(n, int) for n in kwargs.get("net_arch", []))):
+        raise bad("its policy_kwargs are not neuroq's (net_arch only, ReLU between the "
+                  "layers): a model neuroq train did not write cannot be read without "
+                  "running code from it")
+    if not isinstance(state, dict):
+        raise bad("its policy.pth holds no state dict")
+    ws, bs = [], []
+    while f"q_net.q_net.{2 * len(ws)}.weight" in state:
+        k = 2 * len(ws)
+        w, b = state[f"q_net.q_net.{k}.weight"], state.get(f"q_net.q_net.{k}.bias")
+        if not isinstance(w, torch.Tensor) or w.ndim != 2 or not isinstance(
+                b, torch.Tensor) or b.shape != (w.shape[0],):
+            raise bad(f"its layer q_net.q_net.{k} is not a Linear layer")
+        ws.append(w.detach().numpy().astype(np.float32))
+        bs.append(b.detach().numpy().astype(np.float32))
+    if len(ws) < 2 or any(ws[i + 1].shape[1] != ws[i].shape[0] for i in range(len(ws) - 1)):
+        raise bad("its Q-network is not a chain of Linear layers (at least 2)")
+    if [w.shape[0] for w in ws[:-1]] != list(kwargs.get("net_arch", [64, 64])):
+        raise bad("its layers do not match its net_arch")
+    if not all(np.isfinite(a).all() for a in ws + bs):
+        raise NeuroqError("the Q-network's weights are not all finite (NaN or inf): training "
+                          "diverged; train again with a smaller learning_rate")
+    return FloatMLP(tuple(ws), tuple(bs))
+
+
 def torch_mlp(mlp: FloatMLP) -> Any:
     """A torch nn.Sequential computing `mlp`'s Q-values (Linear, ReLU, ..., Linear; float32,
     CPU, eval mode), copied from its weights and biases. Needs torch."""

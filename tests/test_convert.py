@@ -155,3 +155,98 @@ def test_convert_says_which_observation_dimensions_hardly_varied():
     assert said.startswith("observation dimensions 6, 7 hardly varied in the 2,000 recorded")
     assert encoder_warnings("population", rng.standard_normal((2000, 8))) == []
     assert encoder_warnings("event", obs) == []
+
+
+class _Marker:
+    """Unpickled, it creates the file at `path` (a harmless stand-in for a payload)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _rewrite_zip(src, dst, change):
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item, change(item.filename, zin.read(item.filename)))
+
+
+def test_a_dqn_zip_from_someone_else_runs_nothing_of_theirs(tmp_path):
+    """An outsider's train run whose best_model.zip marked a value of its `data` as
+    cloudpickled (SB3's `:serialized:`): convert, finetune, export and tune's held-out
+    episodes ran it through SB3's DQN.load. The Q-network is read from policy.pth by
+    torch's weights-only loader and `data` as JSON: the same weights, nothing run; a pickle
+    in policy.pth, another activation, a zip bomb are refused in one line."""
+    import base64
+    import json
+    import pickle
+
+    import numpy as np
+    import torch
+    from stable_baselines3 import DQN
+
+    from neuroq.agents.mlp import MAX_POLICY_BYTES, read_sb3_mlp
+
+    model = DQN("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8, 8]}, seed=0,
+                device="cpu")
+    good = tmp_path / "good.zip"
+    model.save(good)
+    mlp = read_sb3_mlp(good)
+    layers = [m for m in model.policy.q_net.q_net if isinstance(m, torch.nn.Linear)]
+    assert all(np.array_equal(w, m.weight.detach().numpy())
+               for w, m in zip(mlp.weights, layers, strict=True))
+    marker = tmp_path / "RAN"
+    payload = base64.b64encode(pickle.dumps(_Marker(marker))).decode()
+
+    def evil_data(name, raw):
+        if name != "data":
+            return raw
+        data = json.loads(raw)
+        data["_evil"] = {":type:": "x", ":serialized:": payload}
+        return json.dumps(data).encode()
+
+    _rewrite_zip(good, tmp_path / "evil.zip", evil_data)
+    assert np.array_equal(read_sb3_mlp(tmp_path / "evil.zip").weights[0], mlp.weights[0])
+    assert not marker.exists()
+    _rewrite_zip(good, tmp_path / "evil_pth.zip",
+                 lambda n, raw: pickle.dumps(_Marker(marker)) if n == "policy.pth" else raw)
+    with pytest.raises(NeuroqError, match="cannot load the DQN"):
+        read_sb3_mlp(tmp_path / "evil_pth.zip")
+    assert not marker.exists()
+
+    def tanh(name, raw):
+        if name != "data":
+            return raw
+        data = json.loads(raw)
+        data["policy_kwargs"] = {":type:": "<class 'dict'>", ":serialized:": payload}
+        return json.dumps(data).encode()
+
+    _rewrite_zip(good, tmp_path / "tanh.zip", tanh)
+    with pytest.raises(NeuroqError, match="policy_kwargs are not neuroq's"):
+        read_sb3_mlp(tmp_path / "tanh.zip")
+    _rewrite_zip(good, tmp_path / "bomb.zip", lambda n, raw: raw + (
+        b"\0" * (MAX_POLICY_BYTES + 1) if n == "policy.pth" else b""))
+    with pytest.raises(NeuroqError, match=r"policy.pth unpacks to 268,4\d\d,\d\d\d bytes"):
+        read_sb3_mlp(tmp_path / "bomb.zip")
+    assert not marker.exists()
+
+
+def test_a_train_run_naming_a_model_outside_itself_is_refused(tmp_path):
+    """An outsider's result.json with "model": "../../../x/best_model.zip" or an absolute
+    path: convert followed it out of the run folder."""
+    import json
+
+    from neuroq.agents.convert import open_train_run
+
+    run = tmp_path / "runs" / "CartPole-v1" / "train-seed0-x"
+    run.mkdir(parents=True)
+    (tmp_path / "elsewhere.zip").write_bytes(b"")
+    for model in ("../../../elsewhere.zip", str(tmp_path / "elsewhere.zip")):
+        (run / "result.json").write_text(json.dumps({"model": model,
+                                                     "env_id": "CartPole-v1"}))
+        with pytest.raises(NeuroqError, match="lies outside the run folder"):
+            open_train_run(run)

@@ -556,6 +556,22 @@ def test_an_artifact_that_never_passed_the_gate_is_not_re_exported_past_it(tmp_p
         export(str(passed), str(tmp_path / "g"), eval_episodes=0, gate=2.0, gate_episodes=3)
     carried = export(str(passed), str(tmp_path / "h"), eval_episodes=0, gate=0.0)
     assert load_artifact(carried.artifact).manifest["gate"]["carried"]
+    # the float DQN carried is read and written again, never copied: an outsider's
+    # float_dqn.npz, a link to /etc/passwd, travelled into the new artifact
+    from neuroq.agents.mlp import load_mlp_file
+
+    assert np.array_equal(load_mlp_file(carried.artifact / FLOAT_DQN_FILE).weights[0],
+                          load_mlp_file(passed / FLOAT_DQN_FILE).weights[0])
+    secret = tmp_path / "secret.npz"
+    shutil.copyfile(passed / FLOAT_DQN_FILE, secret)
+    (passed / FLOAT_DQN_FILE).unlink()
+    (passed / FLOAT_DQN_FILE).symlink_to(secret)
+    with pytest.raises(NeuroqError, match="is not a regular file .a link.."):
+        export(str(passed), str(tmp_path / "i"), eval_episodes=0, gate=0.0)
+    (passed / FLOAT_DQN_FILE).unlink()
+    (passed / FLOAT_DQN_FILE).write_bytes(secret.read_bytes() + b"\0")
+    with pytest.raises(NeuroqError, match="does not match its manifest"):
+        export(str(passed), str(tmp_path / "j"), eval_episodes=0, gate=0.0)
 
 
 def test_eval_warns_of_an_artifact_that_failed_its_gate(tmp_path, capsys):

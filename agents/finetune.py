@@ -459,7 +459,7 @@ def open_convert_run(path: Any) -> ConvertRun:
 
     from neuroq.agents.convert import CONVERT_STAGE, NETWORK_DIR, OBS_FILE
     from neuroq.agents.nir_import import IMPORT_STAGE
-    from neuroq.agents.runs import read_json, read_yaml_mapping, require_run_dir
+    from neuroq.agents.runs import load_array, read_json, read_yaml_mapping, require_run_dir
     from neuroq.deploy.artifact import load_artifact
 
     p = require_run_dir(path, kind="convert run or import run").resolve()
@@ -470,10 +470,7 @@ def open_convert_run(path: Any) -> ConvertRun:
                           f"convert-<id>/ or import-<id>/; this one is "
                           f"{_a(str(stage or p.name.split('-')[0]))} run)")
     art = load_artifact(p / NETWORK_DIR)
-    try:
-        obs = np.load(p / OBS_FILE, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise NeuroqError(f"{p / OBS_FILE} cannot be read: {exc}") from None
+    obs = load_array(p / OBS_FILE, "recorded observations")
     config = read_yaml_mapping(p / "config.yaml")
     return ConvertRun(p, result, config, art.network, art.encoder, art.manifest, obs)
 

@@ -255,6 +255,40 @@ def save_array(path: str | os.PathLike, array: Any) -> Path:
     return p
 
 
+MAX_ARRAY_BYTES = 256 << 20
+"""Largest array `load_array` reads (bytes): a run's recorded observations take kilobytes to
+a few megabytes (20,000 steps of a few dozen floats). An outsider's 4 kB observations.npy
+declaring (2e9, 4) was a 29.8 GiB MemoryError traceback; a real 480 MB one failed later,
+asking for 28.6 GiB."""
+
+
+def load_array(path: str | os.PathLike, what: str, max_bytes: int = MAX_ARRAY_BYTES) -> Any:
+    """An array `save_array` wrote (.npy, no pickle), its header read first: NeuroqError for
+    no regular file, a file numpy cannot read, or one declaring more than `max_bytes`."""
+    import numpy as np
+    from numpy.lib import format as npy
+
+    p = Path(path)
+    if not p.is_file():
+        raise NeuroqError(f"{what} {p} is missing or not a regular file")
+    try:
+        with open(p, "rb") as f:
+            version = npy.read_magic(f)
+            read_header = (npy.read_array_header_1_0 if version == (1, 0)
+                           else npy.read_array_header_2_0)
+            shape, _, dtype = read_header(f)
+            declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            if declared > max_bytes:
+                raise NeuroqError(f"{what} {p} declares {declared:,} bytes, more than a run "
+                                  f"records ({max_bytes:,}): not read")
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
+    except NeuroqError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise NeuroqError(f"{what} {p} cannot be read: {exc}") from None
+
+
 def earlier_wall_s(path: Path) -> float:
     """The `wall_s` a resumable command's file recorded in its earlier sessions (0 without
     one): a rerun adds its own, so the figure stays the search's whole wall time (an

@@ -32,7 +32,6 @@ that need that stage run.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -44,7 +43,7 @@ from typing import Any
 import yaml
 
 from neuroq.agents.ray_session import error_line
-from neuroq.agents.runs import earlier_wall_s, env_folder, oversubscribed, write_json
+from neuroq.agents.runs import earlier_wall_s, env_folder, oversubscribed, read_json, write_json
 from neuroq.agents.sweep_spec import SweepSpec, Trial, settings_key
 from neuroq.deploy.errors import NeuroqError, counted
 
@@ -109,10 +108,12 @@ def sweep_dir(spec: SweepSpec, out_root: str | os.PathLike) -> Path:
 def _load_done(folder: Path) -> dict[str, dict[str, Any]]:
     done = {}
     for p in sorted((folder / STATE_DIR).glob("*.json")):
-        try:
-            summary = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue  # half-written by an interrupted run: run it again
+        try:  # capped, no deeper than JSON can nest (a /dev/zero link and 200,000 '['
+            summary = read_json(p)  # were a MemoryError and a RecursionError: an outsider)
+        except NeuroqError:
+            continue  # half-written by an interrupted run (or no state at all): run it again
+        if not isinstance(summary, dict):
+            continue
         if Path(summary.get("run_dir", "")).is_dir():
             done[p.stem] = summary
     return done

@@ -413,9 +413,16 @@ def _resume(run_dir: Path, doc: dict[str, Any], progress: ProgressFn | None,
     from stable_baselines3 import DQN
 
     env = _training_env(env_id, seed, cfg, threads)
-    model = DQN.load(checkpoint / "model.zip", env=env, device="cpu",
-                     tensorboard_log=str(run_dir / "tb"))
-    model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+    # SB3's own checkpoint: unpickled, so code in it runs (docs/trust.md: resume only runs
+    # of your own); what is not one is one line (a replay buffer of another class was an
+    # AssertionError traceback: an outsider)
+    try:
+        model = DQN.load(checkpoint / "model.zip", env=env, device="cpu",
+                         tensorboard_log=str(run_dir / "tb"))
+        model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+    except Exception as exc:  # noqa: BLE001 - SB3, zip, pickle and torch raise many types
+        raise NeuroqError(f"{checkpoint} is not a checkpoint neuroq train can go on from: "
+                          f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
     with _resume_hint_on_write_error(run_dir):
         _restore_best(run_dir)
         return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,

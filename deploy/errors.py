@@ -58,6 +58,11 @@ def printable(text: str) -> str:
                    for c in text)
 
 
+def printable_lines(text: str) -> str:
+    """`text` with each line `printable` (its line breaks kept)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def has_control(text: str) -> bool:
     """Whether `text` holds a control or format character (`printable` would escape it)."""
     return not text.isprintable() and any(map(_is_control, text))

@@ -1,5 +1,6 @@
 """Run folders: where each stage writes (neuroq.agents.runs)."""
 
+import json
 import time
 
 import pytest
@@ -263,3 +264,44 @@ def test_more_workers_than_cpus_is_warned(monkeypatch):
     assert oversubscribed(8, "seeds") == (
         "8 seeds at once on 2 CPUs: they share them, so each runs slower and none finishes "
         "sooner; --workers 2 is as fast")
+
+
+def test_arrays_and_states_of_run_folders_from_others_are_read_with_bounds(tmp_path):
+    """An outsider's 4 kB observations.npy declaring (2e9, 4) was a 29.8 GiB MemoryError
+    traceback in finetune; a sweep stage state of 200,000 '[' a RecursionError traceback."""
+    import numpy as np
+    from numpy.lib import format as npy
+
+    from neuroq.agents.runs import load_array, save_array
+    from neuroq.agents.sweep import _load_done
+
+    with open(tmp_path / "obs.npy", "wb") as f:
+        npy.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                       "shape": (2_000_000_000, 4)})
+    with pytest.raises(NeuroqError, match="declares 32,000,000,000 bytes"):
+        load_array(tmp_path / "obs.npy", "recorded observations")
+    save_array(tmp_path / "ok.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert load_array(tmp_path / "ok.npy", "x").tolist() == [[0, 1, 2], [3, 4, 5]]
+    (tmp_path / "bad.npy").write_bytes(b"not npy")
+    with pytest.raises(NeuroqError, match="cannot be read"):
+        load_array(tmp_path / "bad.npy", "x")
+    state = tmp_path / "stages"
+    state.mkdir()
+    (state / "convert-1.json").write_text("[" * 200_000)
+    (state / "train-1.json").write_text(json.dumps({"run_dir": str(tmp_path)}))
+    assert list(_load_done(tmp_path)) == ["train-1"]
+
+
+def test_show_of_an_unfinished_train_run_from_someone_else_prints_nothing_raw(tmp_path,
+                                                                              capsys):
+    """An outsider's config.yaml env_id "CartPole-v1\\x1b[2J; rm x" reached the terminal raw
+    in `neuroq show`'s "train it again" line, unquoted for the shell it is pasted into."""
+    from neuroq.agents.cli.main import main
+
+    run = tmp_path / "CartPole-v1" / "train-seed0-x"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text('env_id: "CartPole-v1\\e[2J; rm x"\nseed: 0\n'
+                                     "hyperparameters: {}\n")
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "--env 'CartPole-v1\\x1b[2J; rm x'" in out, out

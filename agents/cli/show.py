@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         read_manifest,
         tampering,
     )
-    from neuroq.deploy.errors import NeuroqError, printable
+    from neuroq.deploy.errors import NeuroqError, printable, read_capped_text
     from neuroq.deploy.seeds import seed_span
 
     manifest = None  # read once, where the argument names a shipped artifact
@@ -120,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
         for note in notes if isinstance(notes, list) else []:  # a damaged file: none
             print(f"note: {printable(str(note))}")
         table = run_dir / "table.md"
-        if table.is_file():
-            for line in table.read_text().rstrip().splitlines():
+        if table.is_file():  # capped: a sparse 3 GB file took 7.8 GB (an outsider)
+            for line in read_capped_text(table, "robustness table").rstrip().splitlines():
                 print(printable(line))
     best = result.get("best")
     if isinstance(best, dict) and "study" in result:  # a tune study: its best trial
@@ -153,7 +153,7 @@ def _show_unfinished_train(run_dir, as_json: bool, training: bool) -> int:
     state.json, as far as they can be read, and what comes next."""
     from neuroq.agents.runs import LOCK_FILE, RESULT_FILE, read_json
     from neuroq.agents.train import RESUME_DIR, resume_command
-    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.errors import NeuroqError, printable
 
     config = _train_config(run_dir) or {}  # a damaged or missing one: the state alone
     hyper = config.get("hyperparameters")
@@ -171,8 +171,11 @@ def _show_unfinished_train(run_dir, as_json: bool, training: bool) -> int:
     elif steps is None:  # stopped before its first checkpoint (a recheck: exit 2, "not a
         # finished run folder")
         state_line = f"interrupted before its first checkpoint (no {RESULT_FILE})"
+        # quoted for a shell, as it is to be pasted (an outsider's env id held ';' and escape
+        # sequences)
         next_line = ("nothing to go on from: train it again (neuroq train --env "
-                     f"{config.get('env_id', 'ENV')} --seed {config.get('seed', 'SEED')})")
+                     f"{shlex.quote(str(config.get('env_id', 'ENV')))} --seed "
+                     f"{shlex.quote(str(config.get('seed', 'SEED')))})")
     else:
         state_line = f"interrupted (no {RESULT_FILE})"
         next_line = f"go on with: {resume_command(run_dir)}"
@@ -187,7 +190,7 @@ def _show_unfinished_train(run_dir, as_json: bool, training: bool) -> int:
         return 0
     _print_scalars({k: v for k, v in {**doc, "state": state_line}.items()
                     if v is not None and k != "next"})
-    print(next_line[0].upper() + next_line[1:])
+    print(printable(next_line[0].upper() + next_line[1:]))
     return 0
 
 
@@ -218,7 +221,7 @@ def _show_sweep(folder, as_json: bool) -> int:
     from collections import Counter
 
     from neuroq.agents.runs import read_json
-    from neuroq.deploy.errors import NeuroqError, printable
+    from neuroq.deploy.errors import NeuroqError, printable, read_capped_text
 
     doc = read_json(folder / "trials.json")
     if not (isinstance(doc, dict) and isinstance(doc.get("trials", []), list)
@@ -233,8 +236,8 @@ def _show_sweep(folder, as_json: bool) -> int:
     rows = doc.get("trials", [])
     states = Counter(str(r.get("status")) for r in rows if isinstance(r, dict))
     table = folder / "results.md"
-    if table.is_file():
-        for line in table.read_text().rstrip().splitlines():
+    if table.is_file():  # capped: a sparse 3 GB file took 7.8 GB (an outsider)
+        for line in read_capped_text(table, "sweep table").rstrip().splitlines():
             print(printable(line))
     _print_scalars({"sweep": folder.name.removeprefix("sweep-"), "trials": len(rows),
                     **{f"trials_{k}": v for k, v in sorted(states.items())},

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.cli import checks
     from neuroq.agents.sweep import check_workers, run_sweep
     from neuroq.agents.sweep_spec import load_spec
-    from neuroq.deploy.errors import counted
+    from neuroq.deploy.errors import counted, printable_lines
 
     checks.writable(args.out)
     spec = load_spec(args.spec, train_run=args.train_run)
@@ -73,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, workers=check_workers(args.workers))
     result = run_sweep(spec, args.out, address=args.address, serial=args.serial,
                        show_progress=not args.no_progress)
-    print(result.table_md.read_text())
+    # the table holds what stage runs recorded, which a sweep folder from someone else may
+    # fill with escape sequences (an outsider): printed escaped
+    print(printable_lines(result.table_md.read_text()))
     print(f"{counted(len(result.rows), 'trial')} ({result.skipped} already finished, "
           f"{result.failed} failed) in {result.wall_s:.1f} s; table {result.table_csv}, "
           f"{result.table_md}"

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.hyperparams import load_hyperparameters
     from neuroq.agents.tune import load_space, objective_seeds, run_tune
     from neuroq.deploy.envref import with_package
-    from neuroq.deploy.errors import counted
+    from neuroq.deploy.errors import counted, printable, printable_lines
     from neuroq.deploy.seeds import seed_span
 
     checks.writable(args.out)
@@ -106,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
                  f"{held['episodes']} episodes, seeds {seed_span(held['seeds'])}"
                  if "mean_return" in held else
                  f"held out: not played ({held.get('error', 'no result')})")
-    print(f"best: trial {result.best['number']}, mean return {result.best['value']:.2f} on the "
-          f"report episodes that chose it ({objective_seeds(result.best)}); {held_text}; "
-          f"config section {result.best_yaml}:")
-    print(result.best_yaml.read_text())
+    # a study's journal may come from someone else: what it recorded is printed escaped (an
+    # outsider's run_dir of escape sequences reached the terminal raw)
+    print(printable(f"best: trial {result.best['number']}, mean return "
+                    f"{result.best['value']:.2f} on the report episodes that chose it "
+                    f"({objective_seeds(result.best)}); {held_text}; config section "
+                    f"{result.best_yaml}:"))
+    print(printable_lines(result.best_yaml.read_text()))
     return 0

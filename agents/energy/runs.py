@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from neuroq.agents.mlp import FloatMLP
-from neuroq.agents.runs import read_yaml_mapping
+from neuroq.agents.runs import load_array, read_yaml_mapping
 from neuroq.deploy.errors import NeuroqError, given_path
 from neuroq.deploy.network import SpikingQNetwork
 from neuroq.deploy.rollout import run_episodes
@@ -383,7 +383,7 @@ def conversion_inputs_of_run(convert_dir: Path) -> ConversionInputs:
     choice = config.get("reset", RESET_BEFORE_OPTION)
     if choice not in RESETS:
         raise NeuroqError(f"{convert_dir}/config.yaml: unknown reset {choice!r}")
-    obs = np.load(convert_dir / "observations.npy", allow_pickle=False)
+    obs = load_array(convert_dir / "observations.npy", "recorded observations")
     step = max(1, len(obs) // BASELINE_CONVERT_OBS)
     obs = np.asarray(obs[::step][:BASELINE_CONVERT_OBS], np.float32)
     return ConversionInputs(encoder, obs, float(res.get("percentile", DEFAULT_PERCENTILE)),

@@ -5,9 +5,11 @@
         joint_states:=/joint_states joint_commands:=/effort_controller/joint_commands
 
 Parameters come from config/cartpole_robot.yaml; the topic arguments remap the nodes' topics
-onto the robot's. A policy that exits is started again after POLICY_RESPAWN_DELAY_S (2 s;
-every time: a failure to activate is logged and shown in /diagnostics each time); while it
-is down, the actuator's watchdog keeps sending the safe command. Shutting the launch down
+onto the robot's; `interface` names your robot's interface file (default: the shipped
+config/interfaces/cartpole.yaml, JointState in and out). A policy that exits is started
+again after POLICY_RESPAWN_DELAY_S (2 s; every time: a failure to activate is logged and
+shown in /diagnostics each time); while it is down, the actuator's watchdog keeps sending
+the safe command. Shutting the launch down
 instead would stop the actuator too, and with it the safe command. The launch ends when the
 actuator exits.
 
@@ -45,7 +47,12 @@ def generate_launch_description():
             description="topic the robot publishes sensor_msgs/JointState on"),
         DeclareLaunchArgument(
             "joint_commands", default_value="joint_commands",
-            description="topic the robot takes effort commands (sensor_msgs/JointState) on"),
+            description="topic the robot takes commands on (of the interface's command "
+                        "type: sensor_msgs/JointState efforts for the shipped one)"),
+        DeclareLaunchArgument(
+            "interface", default_value="cartpole",
+            description="robot interface: a name in config/interfaces/ or a YAML file of "
+                        "your robot's topics, fields and commands (docs/interface.md)"),
         DeclareLaunchArgument(
             "namespace", default_value="",
             description="ROS namespace of every node launched here, one per robot's "
@@ -54,12 +61,13 @@ def generate_launch_description():
              namespace=LaunchConfiguration("namespace"),
              parameters=[params, {"backend": LaunchConfiguration("backend"),
                                   "artifact": LaunchConfiguration("artifact"),
-                                  "board_ip": LaunchConfiguration("board_ip")}],
+                                  "board_ip": LaunchConfiguration("board_ip"),
+                                  "interface": LaunchConfiguration("interface")}],
              remappings=[("joint_states", LaunchConfiguration("joint_states"))],
              output="screen", respawn=True, respawn_delay=POLICY_RESPAWN_DELAY_S),
         Node(package="neuroq", executable="neuroq_actuator_node", name="neuroq_actuator",
              namespace=LaunchConfiguration("namespace"),
-             parameters=[params],
+             parameters=[params, {"interface": LaunchConfiguration("interface")}],
              remappings=[("joint_commands", LaunchConfiguration("joint_commands"))],
              output="screen", on_exit=Shutdown()),
     ])

@@ -114,6 +114,7 @@ from neuroq.ros_nodes.diagnostics import (
     QosMismatches,
     count_sources,
     diagnostic_array,
+    foreign_subscribers,
 )
 from neuroq.ros_nodes.executor import steady_timer
 from neuroq.ros_nodes.messages import fill_command, has_header, message_class, new_command_message
@@ -211,6 +212,7 @@ class ActuatorNode(Node):
         self._stamped = has_header(message_class(command.type))
         self._check_command_topic()
         self._qos = QosMismatches(self)  # peers DDS does not match (their QoS)
+        self._foreign_said = ""  # subscribers of another type on the command topic
         self._cmd_pub = self._qos.create_publisher(message_class(command.type), command.topic,
                                                    command_qos(), "command")
         self.dog = Watchdog(timeout)
@@ -647,7 +649,26 @@ class ActuatorNode(Node):
             level, message = LEVEL_WARN, "more than one publisher: " + self._crowding.describe()
         else:
             level, message = LEVEL_OK, "commanding"
+        foreign = self._foreign_subscribers() if periodic else self._foreign_said
+        if foreign:  # as a QoS mismatch: WARN, or added to a worse status
+            level, message = ((LEVEL_WARN, foreign) if level == LEVEL_OK
+                              else (level, f"{message}; {foreign}"))
         return self._qos.status({}, level, message)
+
+    def _foreign_subscribers(self) -> str:
+        """"<topic> is subscribed as TYPE, ..." where subscribers of the command topic take
+        another message type (they get no command, not even the safe one); logged as a
+        warning when it changes."""
+        command = self.robot.command
+        other = foreign_subscribers(self, command.topic, command.type)
+        text = (f"{self.resolve_topic_name(command.topic)} is subscribed as "
+                f"{', '.join(other)}, the interface commands {command.type}: those "
+                "subscribers get no command, not even the safe one (check the interface's "
+                "command type)") if other else ""
+        if text and text != self._foreign_said:
+            self.get_logger().warning(text)
+        self._foreign_said = text
+        return text
 
 
 def main(args: list[str] | None = None) -> int:

@@ -108,10 +108,23 @@ def foreign_publishers(node: Node, topic: str, msg_type: str) -> list[str]:
     on `topic` use. DDS never matches them with the node's subscription, so nothing they
     send arrives and nothing else says why (an outsider's Float64MultiArray on the
     JointState trigger topic: "no fresh readings", 841 safe commands, no line)."""
+    return _other_types(node.get_publishers_info_by_topic(node.resolve_topic_name(topic)),
+                        msg_type)
+
+
+def foreign_subscribers(node: Node, topic: str, msg_type: str) -> list[str]:
+    """The message types, other than `msg_type`, that subscribers of `topic` take: DDS never
+    matches them with the node's publisher, so they get nothing it sends (an outsider's
+    motor driver subscribing JointState to Float64MultiArray commands got no command, not
+    even the safe one, under the actuator's OK)."""
+    return _other_types(node.get_subscriptions_info_by_topic(node.resolve_topic_name(topic)),
+                        msg_type)
+
+
+def _other_types(infos: Any, msg_type: str) -> list[str]:
+    """The endpoints' message types other than `msg_type` (either naming form)."""
     want = type_name(msg_type)
-    seen = {info.topic_type for info in node.get_publishers_info_by_topic(
-        node.resolve_topic_name(topic))}
-    return sorted(t for t in seen if type_name(t) != want)
+    return sorted({i.topic_type for i in infos if type_name(i.topic_type) != want})
 
 
 def type_name(msg_type: str) -> str:

@@ -418,8 +418,9 @@ def warn_unapplied_sections(node: Node, argv: list[str]) -> list[str]:
     not count. The executable is the program run or, for `python -m <node module>` (the
     form docs/ros.md shows), the console script of that module (a recheck: silent there)."""
     name, full, ns = node.get_name(), node.get_fully_qualified_name(), node.get_namespace()
+    module = _module_name(type(node))
     default = getattr(sys.modules.get(type(node).__module__), "NODE_NAME", name)
-    exes = _executables(type(node).__module__, argv) - {name, default}
+    exes = _executables(module, argv) - {name, default}
     from neuroq.deploy.errors import load_yaml
 
     def applies(key: str, as_name: str) -> bool:
@@ -462,6 +463,17 @@ def _section_last(key: str) -> str:
 
 #: The module the console scripts of the nodes point into (ros_nodes/entry.py).
 ENTRY_MODULE = "neuroq.ros_nodes.entry"
+
+
+def _module_name(cls: type) -> str:
+    """The dotted name of the module defining `cls`: under `python -m <node module>` it is
+    `__main__`, whose spec names the module run (a node started so had no console script
+    found, and an executable-named params section went unwarned: an outsider)."""
+    module = cls.__module__
+    if module == "__main__":
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        return getattr(spec, "name", None) or module
+    return module
 
 
 def _executables(module: str, argv: list[str]) -> set[str]:

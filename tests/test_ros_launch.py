@@ -79,7 +79,8 @@ def test_robot_launch_declares_policy_and_actuator_with_remappings(tmp_path, neu
                                                                    launch_environ):
     plan = load_launch(ROBOT_LAUNCH, {"joint_states": "/cart/joint_states",
                                       "joint_commands": "/cart/effort_cmd",
-                                      "backend": "spinnaker2", "board_ip": "192.168.1.17"},
+                                      "backend": "spinnaker2", "board_ip": "192.168.1.17",
+                                      "interface": "/robots/my cart.yaml"},
                        launch_environ)
     assert [n.name for n in plan.nodes] == ["neuroq_policy", "neuroq_actuator"]
     assert plan.nodes[0].remappings == [("joint_states", "/cart/joint_states")]
@@ -90,10 +91,17 @@ def test_robot_launch_declares_policy_and_actuator_with_remappings(tmp_path, neu
     files = [cmd[k + 1] for k, a in enumerate(cmd) if a == "--params-file"]
     assert files[0] == str(share(neuroq_prefix, "config", "cartpole_robot.yaml"))
     written = yaml.safe_load(Path(files[1]).read_text())
+    # your robot's own interface, for both nodes (an outsider's was dropped: the launch
+    # file had no such argument, and the actuator sent the shipped one's JointState)
     assert written == {"/neuroq_policy": {"ros__parameters": {
         "backend": "spinnaker2", "board_ip": "192.168.1.17",
-        "artifact": str(share(neuroq_prefix, "artifacts", "cartpole"))}}}
+        "artifact": str(share(neuroq_prefix, "artifacts", "cartpole")),
+        "interface": "/robots/my cart.yaml"}}}
     assert cmd[-2:] == ["-r", "joint_states:=/cart/joint_states"]
+    actuator = node_command(plan.nodes[1], tmp_path)
+    files = [actuator[k + 1] for k, a in enumerate(actuator) if a == "--params-file"]
+    assert yaml.safe_load(Path(files[1]).read_text()) == {"/neuroq_actuator": {
+        "ros__parameters": {"interface": "/robots/my cart.yaml"}}}
     # a dead policy is restarted; the actuator's exit ends the launch
     assert plan.nodes[0].respawn and plan.nodes[0].respawn_delay == POLICY_RESPAWN_DELAY_S
     assert [type(a).__name__ for a in plan.nodes[1].on_exit] == ["Shutdown"]

@@ -899,6 +899,41 @@ def test_no_fresh_readings_says_they_came_and_why_they_were_dropped():
                         r"dropped \(bad_stamp \d+\)", said[0]), said
 
 
+def test_a_subscriber_of_another_type_on_the_command_topic_is_named():
+    """An outsider's motor driver subscribed JointState to the interface's commands (of
+    another type): DDS never matched it, it got no command, not even the safe one, and the
+    actuator said OK "commanding" nine times. Its diagnostics now name the topic and both
+    types, WARN, until that subscriber is gone."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.node import Node
+    from std_msgs.msg import String
+
+    def actuator(ctx):
+        return ActuatorNode(context=ctx, parameter_overrides=CARTPOLE)
+
+    with spinning(actuator) as (act,):
+        level, message = act.status(periodic=True)
+        assert "is subscribed as" not in message
+        other = Context()  # a participant of its own: one refuses a topic of two types
+        rclpy.init(context=other)
+        try:
+            driver = Node("motor_driver", context=other)
+            driver.create_subscription(String, "joint_commands", lambda _m: None, 10)
+            assert wait_until(lambda: "is subscribed as" in act.status(periodic=True)[1],
+                              10.0)
+            level, message = act.status(periodic=True)
+            assert level == LEVEL_WARN and (
+                "/joint_commands is subscribed as std_msgs/msg/String, the interface "
+                "commands sensor_msgs/JointState: those subscribers get no command") in (
+                message), message
+            driver.destroy_node()
+        finally:
+            rclpy.try_shutdown(context=other)
+        assert wait_until(lambda: "is subscribed as" not in act.status(periodic=True)[1],
+                          10.0)
+
+
 def test_peers_whose_qos_does_not_match_are_named_in_the_diagnostics():
     """An outsider's motor driver subscribed to the command topic asking transient-local
     durability: DDS never matched it, not even the safe command reached it, and the
@@ -1340,3 +1375,21 @@ def test_a_stop_signal_while_python_m_starts_a_node_exits_0():
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err, (proc.returncode, err[-2000:])
+
+
+def test_a_node_run_with_python_m_is_known_by_its_module(monkeypatch):
+    """An outsider's executable-named section went unwarned under `python -m
+    neuroq.ros_nodes.actuator_node` (the form docs/ros.md shows): the node's class lives in
+    `__main__` there, so no console script was found for it."""
+    import sys
+    import types
+
+    from neuroq.ros_nodes.process import _executables, _module_name
+
+    main = types.ModuleType("__main__")
+    main.__spec__ = types.SimpleNamespace(name="neuroq.ros_nodes.actuator_node")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    cls = type("ActuatorNode", (), {"__module__": "__main__"})
+    assert _module_name(cls) == "neuroq.ros_nodes.actuator_node"
+    assert "neuroq_actuator_node" in _executables(_module_name(cls), ["/x/actuator_node.py"])
+    assert _module_name(ActuatorNode) == "neuroq.ros_nodes.actuator_node"

@@ -202,14 +202,14 @@ def test_a_dqn_zip_from_someone_else_runs_nothing_of_theirs(tmp_path):
     marker = tmp_path / "RAN"
     payload = base64.b64encode(pickle.dumps(_Marker(marker))).decode()
 
-    def evil_data(name, raw):
-        if name != "data":
-            return raw
-        data = json.loads(raw)
-        data["_evil"] = {":type:": "x", ":serialized:": payload}
-        return json.dumps(data).encode()
+    def data_with(key, value):  # a change of the zip's `data` JSON: `key` set to `value`
+        def change(name, raw):
+            return raw if name != "data" else json.dumps({**json.loads(raw),
+                                                          key: value}).encode()
+        return change
 
-    _rewrite_zip(good, tmp_path / "evil.zip", evil_data)
+    _rewrite_zip(good, tmp_path / "evil.zip",
+                 data_with("_evil", {":type:": "x", ":serialized:": payload}))
     assert np.array_equal(read_sb3_mlp(tmp_path / "evil.zip").weights[0], mlp.weights[0])
     assert not marker.exists()
     _rewrite_zip(good, tmp_path / "evil_pth.zip",
@@ -218,14 +218,8 @@ def test_a_dqn_zip_from_someone_else_runs_nothing_of_theirs(tmp_path):
         read_sb3_mlp(tmp_path / "evil_pth.zip")
     assert not marker.exists()
 
-    def tanh(name, raw):
-        if name != "data":
-            return raw
-        data = json.loads(raw)
-        data["policy_kwargs"] = {":type:": "<class 'dict'>", ":serialized:": payload}
-        return json.dumps(data).encode()
-
-    _rewrite_zip(good, tmp_path / "tanh.zip", tanh)
+    _rewrite_zip(good, tmp_path / "tanh.zip", data_with(
+        "policy_kwargs", {":type:": "<class 'dict'>", ":serialized:": payload}))
     with pytest.raises(NeuroqError, match="policy_kwargs are not neuroq's"):
         read_sb3_mlp(tmp_path / "tanh.zip")
     _rewrite_zip(good, tmp_path / "bomb.zip", lambda n, raw: raw + (

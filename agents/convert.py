@@ -96,28 +96,6 @@ REFERENCE_MAX_T = 8
 DEFAULT_EVAL_TIMESTEPS = (8, 16, 32)
 
 
-def mlp_from_sequential(seq: Any) -> FloatMLP:
-    """Read an nn.Sequential of Linear/ReLU (SB3's `model.policy.q_net.q_net`)."""
-    from torch import nn
-
-    mods = list(seq)
-    linears = [m for m in mods if isinstance(m, nn.Linear)]
-    expected = []
-    for i in range(len(linears)):
-        expected += ["Linear"] + (["ReLU"] if i < len(linears) - 1 else [])
-    if [type(m).__name__ for m in mods] != expected or len(linears) < 2:
-        raise NeuroqError(
-            "the Q-network is not an MLP of Linear layers with ReLU between them "
-            f"(got {', '.join(type(m).__name__ for m in mods)}); only that can be converted")
-    ws = tuple(m.weight.detach().cpu().numpy().astype(np.float32) for m in linears)
-    bs = tuple((m.bias.detach().cpu().numpy() if m.bias is not None
-                else np.zeros(m.out_features)).astype(np.float32) for m in linears)
-    if not all(np.isfinite(a).all() for a in ws + bs):
-        raise NeuroqError("the Q-network's weights are not all finite (NaN or inf): training "
-                          "diverged; train again with a smaller learning_rate")
-    return FloatMLP(ws, bs)
-
-
 @dataclass(frozen=True)
 class TrainRun:
     path: Path

@@ -93,17 +93,13 @@ def _declared_bytes(path: str | os.PathLike) -> int:
     (no array is read); ValueError for a member that is no .npy array."""
     import zipfile
 
-    from numpy.lib import format as npy
+    from neuroq.agents.runs import npy_declared_bytes
 
     total = 0
     with zipfile.ZipFile(path) as z:
         for name in z.namelist():
             with z.open(name) as member:
-                version = npy.read_magic(member)
-                read_header = (npy.read_array_header_1_0 if version == (1, 0)
-                               else npy.read_array_header_2_0)
-                shape, _, dtype = read_header(member)
-                total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                total += npy_declared_bytes(member)
     return total
 
 

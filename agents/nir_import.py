@@ -32,6 +32,7 @@ every semantics the chip imposes that the source did not have).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -421,7 +422,7 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
     import yaml
 
     from neuroq.agents.runs import make_run_dir, removed_on_failure, save_array, write_json
-    from neuroq.deploy.artifact import save_artifact, sha256_file
+    from neuroq.deploy.artifact import save_artifact
     from neuroq.deploy.seeds import check_episode_seeds
 
     s = settings
@@ -502,7 +503,7 @@ def run_import(graph_path: str | os.PathLike, graph: Any, env_id: str, encoder: 
                                   s.eval_episodes)
         log(f"source network: {src_r.mean():.1f} +- {src_r.std():.1f}; chip network: "
             f"{chip_r.mean():.1f} +- {chip_r.std():.1f} over {s.eval_episodes} episodes")
-        digest = sha256_file(run_dir / SOURCE_FILE)
+        digest = hashlib.sha256(data).hexdigest()  # the bytes source.nir holds
         save_artifact(run_dir / NETWORK_DIR, network, chip_encoder, {
             "env_id": env_id, "observation_space": obs_space, "action_space": act_space,
             "provenance": {"import_run": str(run_dir.resolve()),

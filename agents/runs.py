@@ -262,22 +262,29 @@ declaring (2e9, 4) was a 29.8 GiB MemoryError traceback; a real 480 MB one faile
 asking for 28.6 GiB."""
 
 
+def npy_declared_bytes(f: Any) -> int:
+    """The bytes the .npy array in the open binary file `f` declares, from its header (no
+    array read; ValueError for no .npy header): what a crafted file asks to allocate."""
+    import numpy as np
+    from numpy.lib import format as npy
+
+    version = npy.read_magic(f)
+    read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+    shape, _, dtype = read_header(f)
+    return int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+
+
 def load_array(path: str | os.PathLike, what: str, max_bytes: int = MAX_ARRAY_BYTES) -> Any:
     """An array `save_array` wrote (.npy, no pickle), its header read first: NeuroqError for
     no regular file, a file numpy cannot read, or one declaring more than `max_bytes`."""
     import numpy as np
-    from numpy.lib import format as npy
 
     p = Path(path)
     if not p.is_file():
         raise NeuroqError(f"{what} {p} is missing or not a regular file")
     try:
         with open(p, "rb") as f:
-            version = npy.read_magic(f)
-            read_header = (npy.read_array_header_1_0 if version == (1, 0)
-                           else npy.read_array_header_2_0)
-            shape, _, dtype = read_header(f)
-            declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            declared = npy_declared_bytes(f)
             if declared > max_bytes:
                 raise NeuroqError(f"{what} {p} declares {declared:,} bytes, more than a run "
                                   f"records ({max_bytes:,}): not read")

@@ -295,10 +295,15 @@ class Emulator:
 
     def run(self, input_spikes: np.ndarray) -> EmulatorResult:
         """Run T steps on input spikes (T, batch, n_inputs) of bools (or 0/1)."""
-        s = self.check_input(input_spikes)
+        return self._run_checked(self.check_input(input_spikes))
+
+    def _run_checked(self, s: np.ndarray) -> EmulatorResult:
+        """`run` of spikes `check_input` passed (each chunk of a large batch is not checked
+        again)."""
         batch = s.shape[1]
         if batch > MAX_CHUNK:
-            parts = [self.run(s[:, i:i + MAX_CHUNK]) for i in range(0, batch, MAX_CHUNK)]
+            parts = [self._run_checked(s[:, i:i + MAX_CHUNK])
+                     for i in range(0, batch, MAX_CHUNK)]
             return EmulatorResult(
                 np.concatenate([p.q for p in parts]),
                 np.concatenate([p.v_out for p in parts]),

@@ -13,7 +13,6 @@ from neuroq.agents.convert import (
     FloatMLP,
     convert,
     make_encoder,
-    mlp_from_sequential,
     open_train_run,
     record_observations,
 )
@@ -30,19 +29,6 @@ def toy_mlp(seed=0, widths=(4, 32, 32, 2)):
                for i, o in zip(widths[:-1], widths[1:], strict=True))
     bs = tuple(rng.normal(0, 0.1, size=o).astype(np.float32) for o in widths[1:])
     return FloatMLP(ws, bs)
-
-
-def test_sequential_must_be_linear_relu():
-    from torch import nn
-
-    good = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-    mlp = mlp_from_sequential(good)
-    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
-    import torch
-
-    np.testing.assert_allclose(mlp.q(x), good(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
-    with pytest.raises(NeuroqError, match="not an MLP"):
-        mlp_from_sequential(nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)))
 
 
 def test_conversion_structure_and_large_t_tracks_the_ann():

@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -411,6 +413,19 @@ def _start_actuator(tmp_path: Path, *extra: str, script: str | None = None,
         preexec_fn=_sighup(signal.SIG_IGN if ignore_sighup else signal.SIG_DFL)), log
 
 
+@contextmanager
+def _running_actuator(tmp_path: Path, *extra: str, script: str | None = None,
+                      ignore_sighup: bool = False) -> Iterator[subprocess.Popen]:
+    """`_start_actuator` for the block: killed if still running after it, its log closed."""
+    proc, log = _start_actuator(tmp_path, *extra, script=script, ignore_sighup=ignore_sighup)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+
+
 def _wait_spinning(proc, tmp_path: Path) -> None:
     """Until the actuator process logs that it is about to spin (its Fast DDS profile line),
     or has ended (asserted not)."""
@@ -428,8 +443,7 @@ def _efforts(probe) -> list[float]:
 def test_a_stopped_actuator_publishes_the_safe_command_last(tmp_path, sig):
     """Killed while it commands +10 N, the actuator's last command is the safe one."""
     with spinning(_probe) as (probe,):
-        proc, log = _start_actuator(tmp_path)
-        try:
+        with _running_actuator(tmp_path) as proc:
             pub = _action_pub(probe)
             assert wait_until(lambda: pub.get_subscription_count() >= 1, 20.0)
             assert wait_until(lambda: probe.messages("joint_commands"), 10.0)
@@ -441,10 +455,6 @@ def test_a_stopped_actuator_publishes_the_safe_command_last(tmp_path, sig):
             proc.send_signal(sig)
             _actions(probe, pub, 10)  # the robot's policy keeps going
             code = proc.wait(timeout=PROCESS_TIMEOUT_S)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            log.close()
         wait_until(lambda: False, 0.2)  # anything still in flight
         efforts = _efforts(probe)
     text = (tmp_path / "actuator.log").read_text()
@@ -464,8 +474,7 @@ def test_a_stop_signal_repeated_through_the_teardown_still_exits_0(tmp_path, aga
     process ends, so it lands in every phase of the teardown."""
     import time
 
-    proc, log = _start_actuator(tmp_path)
-    try:
+    with _running_actuator(tmp_path) as proc:
         _wait_spinning(proc, tmp_path)
         proc.send_signal(signal.SIGINT)
         deadline, sent = time.monotonic() + PROCESS_TIMEOUT_S, 0
@@ -477,10 +486,6 @@ def test_a_stop_signal_repeated_through_the_teardown_still_exits_0(tmp_path, aga
             except ProcessLookupError:  # ended meanwhile
                 break
         code = proc.wait(timeout=PROCESS_TIMEOUT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
     text = (tmp_path / "actuator.log").read_text()
     assert code == 0 and sent >= 1, (code, sent, text[-2000:])
     assert "safe stop (SIGINT): safe command [0.0]" in text, text
@@ -494,16 +499,11 @@ def test_two_stop_signals_at_once_print_no_traceback(tmp_path):
     for k in range(3):
         run_dir = tmp_path / str(k)
         run_dir.mkdir()
-        proc, log = _start_actuator(run_dir)
-        try:
+        with _running_actuator(run_dir) as proc:
             _wait_spinning(proc, run_dir)
             os.kill(proc.pid, signal.SIGINT)
             os.kill(proc.pid, signal.SIGTERM)
             code = proc.wait(timeout=PROCESS_TIMEOUT_S)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            log.close()
         text = (run_dir / "actuator.log").read_text()
         assert code == 0, (code, text[-2000:])
         assert "Traceback" not in text and "race condition" not in text, text[-2000:]
@@ -517,8 +517,7 @@ def test_a_node_started_under_nohup_keeps_running_on_sighup(tmp_path):
     stops it."""
     import time
 
-    proc, log = _start_actuator(tmp_path, ignore_sighup=True)
-    try:
+    with _running_actuator(tmp_path, ignore_sighup=True) as proc:
         proc.send_signal(signal.SIGHUP)  # while it imports: ignored as well
         _wait_spinning(proc, tmp_path)
         proc.send_signal(signal.SIGHUP)
@@ -526,10 +525,6 @@ def test_a_node_started_under_nohup_keeps_running_on_sighup(tmp_path):
         assert proc.poll() is None, (tmp_path / "actuator.log").read_text()
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=PROCESS_TIMEOUT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
     text = (tmp_path / "actuator.log").read_text()
     assert code == 0 and "safe stop (SIGINT)" in text, text
 
@@ -551,8 +546,7 @@ def test_realtime_priority_runs_every_thread_of_the_node_under_sched_fifo(tmp_pa
     Fast DDS's) is SCHED_FIFO 10 while it commands, and it still stops with the safe
     command; where the process may not, it says so and runs with normal scheduling."""
     with spinning(_probe) as (probe,):
-        proc, log = _start_actuator(tmp_path, "-p", "realtime_priority:=10")
-        try:
+        with _running_actuator(tmp_path, "-p", "realtime_priority:=10") as proc:
             pub = _action_pub(probe)
             assert wait_until(lambda: pub.get_subscription_count() >= 1, 20.0)
             _actions(probe, pub, 10)
@@ -560,10 +554,6 @@ def test_realtime_priority_runs_every_thread_of_the_node_under_sched_fifo(tmp_pa
             threads = _scheduling(proc.pid)
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=PROCESS_TIMEOUT_S)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            log.close()
     text = (tmp_path / "actuator.log").read_text()
     assert code == 0, text
     if "cannot set SCHED_FIFO" in text:  # no CAP_SYS_NICE nor rtprio limit here
@@ -642,16 +632,11 @@ sys.exit(run_node(Failing, "actuator", sys.argv))
 
 def test_an_actuator_failing_mid_run_publishes_the_safe_command_and_exits_1(tmp_path):
     with spinning(_probe) as (probe,):
-        proc, log = _start_actuator(tmp_path, script=FATAL_AFTER_ACTIONS)
-        try:
+        with _running_actuator(tmp_path, script=FATAL_AFTER_ACTIONS) as proc:
             pub = _action_pub(probe)
             assert wait_until(lambda: pub.get_subscription_count() >= 1, 20.0)
             _actions(probe, pub, 40)
             code = proc.wait(timeout=PROCESS_TIMEOUT_S)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            log.close()
         wait_until(lambda: False, 0.2)
         efforts = _efforts(probe)
     text = (tmp_path / "actuator.log").read_text()

@@ -262,15 +262,23 @@ declaring (2e9, 4) was a 29.8 GiB MemoryError traceback; a real 480 MB one faile
 asking for 28.6 GiB."""
 
 
-def npy_declared_bytes(f: Any) -> int:
-    """The bytes the .npy array in the open binary file `f` declares, from its header (no
-    array read; ValueError for no .npy header): what a crafted file asks to allocate."""
-    import numpy as np
+def npy_header(f: Any) -> tuple[tuple[int, ...], Any]:
+    """The shape and dtype the .npy array in the open binary file `f` declares, from its
+    header (no array read; ValueError for no .npy header)."""
     from numpy.lib import format as npy
 
     version = npy.read_magic(f)
     read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
     shape, _, dtype = read_header(f)
+    return tuple(shape), dtype
+
+
+def npy_declared_bytes(f: Any) -> int:
+    """The bytes the .npy array in the open binary file `f` declares (`npy_header`): what a
+    crafted file asks to allocate."""
+    import numpy as np
+
+    shape, dtype = npy_header(f)
     return int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
 
 

@@ -13,10 +13,11 @@ episodes, seeded apart from both). It writes `runs/<env>/train-seed<seed>-<time>
     tb/                 TensorBoard logs (training loss, exploration, eval/mean_reward)
     result.json         env_id, seed, steps, wall_s, mean_return, std_return, episodes,
                         checkpoint ("best"|"final"), model (file name), and more
-    resume/             while the run trains: the model, its replay buffer, the
-                        selection state and best_model.zip as they were at the last
-                        selection evaluation at least `checkpoint_every_s` after the one
-                        before (removed at the end)
+    resume/             while the run trains: the model and its optimizer, its replay
+                        buffer, the selection state and best_model.zip as they were at
+                        the last selection evaluation at least `checkpoint_every_s`
+                        after the one before (removed at the end; no pickle:
+                        neuroq.agents.checkpoint)
 
 An interrupted run (Ctrl-C, SIGTERM, a crash: its folder has resume/ and no result.json)
 goes on from that checkpoint with `resume_run` (`neuroq train --resume RUN`): the same
@@ -49,6 +50,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from neuroq.agents import checkpoint as checkpoint_files
 from neuroq.agents.hyperparams import DQNConfig
 from neuroq.agents.runs import (
     LOCK_FILE,
@@ -77,8 +79,8 @@ ProgressFn = Callable[[int], None]
 #: the run (`neuroq tune` prunes trials this way; the run folder is then removed).
 EvalHook = Callable[[int, float], None]
 RESUME_DIR = "resume"
-"""The run folder's checkpoint for `resume_run` (model.zip, replay_buffer.pkl, state.json,
-best_model.zip once the selection has a best)."""
+"""The run folder's checkpoint for `resume_run` (model.pt, replay_buffer.npz, state.json:
+neuroq.agents.checkpoint; best_model.zip once the selection has a best)."""
 DEFAULT_CHECKPOINT_EVERY_S = 60.0
 """Wall time (s) at least between two checkpoints (each at a selection evaluation): a
 replay buffer is written whole (SB3 preallocates it: 51 MB for DVSPanTrackingPooled's
@@ -170,6 +172,25 @@ def _versions() -> dict[str, str]:
 def greedy_act(model: Any) -> Callable[[np.ndarray, Any], np.ndarray]:
     """Batched greedy actions of an SB3 DQN, for `run_episodes`."""
     return lambda obs, _infos: np.asarray(model.predict(obs, deterministic=True)[0])
+
+
+def saved_greedy_act(path: Path) -> Callable[[np.ndarray, Any], np.ndarray]:
+    """Batched greedy actions of a DQN zip neuroq train wrote, read without running anything
+    from it (`neuroq.agents.mlp.read_sb3_mlp`; SB3's DQN.load unpickles): its Q-network in
+    torch, the layers of SB3's in their order, so the Q-values and actions are SB3's
+    `predict`'s (observations as float32, argmax per row)."""
+    import torch
+
+    from neuroq.agents.mlp import read_sb3_mlp, torch_mlp
+
+    net = torch_mlp(read_sb3_mlp(path))
+
+    def act(obs: np.ndarray, _infos: Any) -> np.ndarray:
+        with torch.no_grad():
+            q = net(torch.as_tensor(np.asarray(obs), dtype=torch.float32))
+        return q.argmax(dim=1).numpy()
+
+    return act
 
 
 def evaluate(model: Any, env_id: str, episodes: int, seed: int,
@@ -270,18 +291,23 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
     with removed_on_failure(run_dir, keep_on=(RunKeptError,), keep_interrupted=True), \
             _run_lock(run_dir), \
             _resume_hint_on_write_error(run_dir):
-
-        from stable_baselines3 import DQN
-
         env = _training_env(env_id, seed, cfg, threads)
         config_doc = {"env_id": env_id, "gym_package": package_of(env_id), "seed": seed,
                       "default_hyperparameters": defaults, "hyperparameters": cfg.to_dict(),
                       "threads": threads, "versions": _versions()}
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_doc, sort_keys=False))
-        model = DQN("MlpPolicy", env, seed=seed, verbose=0, device="cpu",
-                    tensorboard_log=str(run_dir / "tb"), **cfg.sb3_kwargs())
+        model = _new_model(env, seed, cfg, run_dir)
         return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,
                                  progress_bar, on_eval, checkpoint_every_s)
+
+
+def _new_model(env: Any, seed: int, cfg: DQNConfig, run_dir: Path) -> Any:
+    """The run's SB3 DQN as a new run starts it (a resumed one is then given its
+    checkpoint)."""
+    from stable_baselines3 import DQN
+
+    return DQN("MlpPolicy", env, seed=seed, verbose=0, device="cpu",
+               tensorboard_log=str(run_dir / "tb"), **cfg.sb3_kwargs())
 
 
 def resumable(run_dir: Path) -> bool:
@@ -409,20 +435,11 @@ def _resume(run_dir: Path, doc: dict[str, Any], progress: ProgressFn | None,
         raise NeuroqError(f"{run_dir}/config.yaml cannot be read as a train run's: "
                           f"{type(exc).__name__}: {exc}") from None
     state = read_json(checkpoint / "state.json")
-
-    from stable_baselines3 import DQN
-
     env = _training_env(env_id, seed, cfg, threads)
-    # SB3's own checkpoint: unpickled, so code in it runs (docs/trust.md: resume only runs
-    # of your own); what is not one is one line (a replay buffer of another class was an
-    # AssertionError traceback: an outsider)
-    try:
-        model = DQN.load(checkpoint / "model.zip", env=env, device="cpu",
-                         tensorboard_log=str(run_dir / "tb"))
-        model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
-    except Exception as exc:  # noqa: BLE001 - SB3, zip, pickle and torch raise many types
-        raise NeuroqError(f"{checkpoint} is not a checkpoint neuroq train can go on from: "
-                          f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+    # built as a new run builds it, then given the checkpoint: plain data, nothing in it
+    # runs (SB3's own checkpoint is unpickled: resuming someone else's run ran their code)
+    model = _new_model(env, seed, cfg, run_dir)
+    checkpoint_files.restore(checkpoint, model, state)
     with _resume_hint_on_write_error(run_dir):
         _restore_best(run_dir)
         return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,
@@ -459,12 +476,12 @@ def _save_checkpoint(run_dir: Path, model: Any, selection: Any, wall_s: float) -
     new, old = run_dir / f"{RESUME_DIR}.new", run_dir / f"{RESUME_DIR}.old"
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir()
-    model.save(new / "model.zip")
-    model.save_replay_buffer(new / "replay_buffer.pkl")
+    learner = checkpoint_files.write(new, model)
     if (run_dir / BEST_MODEL).is_file():  # the best as of this checkpoint (module docstring)
         shutil.copyfile(run_dir / BEST_MODEL, new / BEST_MODEL)
     write_json(new / "state.json", {"steps": int(model.num_timesteps), "best": selection.best,
-                                    "history": selection.history, "wall_s": wall_s})
+                                    "history": selection.history, "wall_s": wall_s,
+                                    **learner})
     current = run_dir / RESUME_DIR
     shutil.rmtree(old, ignore_errors=True)
     if current.exists():
@@ -480,7 +497,6 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
     """Train `model` to cfg.n_timesteps (from its num_timesteps and the selection `state`
     of a resumed run), checkpointing, then evaluate and write the results."""
     import torch
-    from stable_baselines3 import DQN
 
     wall_before = float(state["wall_s"]) if state is not None else 0.0
     t0 = time.perf_counter()
@@ -524,8 +540,9 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
         with interrupts_deferred(), written_beside(run_dir / "final_model.zip") as partial:
             model.save(partial)
         history = _eval_history(run_dir, selection.history)
-        chosen = DQN.load(best, device="cpu") if checkpoint_name == "best" else model
-        returns = evaluate(chosen, env_id, cfg.final_eval_episodes, report_seed)
+        # the best read without unpickling: a resumed run's came from its checkpoint
+        chosen = saved_greedy_act(best) if checkpoint_name == "best" else greedy_act(model)
+        returns = run_episodes(env_id, chosen, cfg.final_eval_episodes, report_seed).returns
         final_returns = (returns if checkpoint_name == "final"
                          else evaluate(model, env_id, cfg.final_eval_episodes, report_seed))
     except KeyboardInterrupt:  # trained: a checkpoint now, so only the report is left to do

@@ -447,8 +447,12 @@ def test_resume_goes_back_to_the_checkpoints_best_model(tmp_path):
                   checkpoint_every_s=0)
     (run,) = (tmp_path / "CartPole-v1").glob("train-seed3-*")
     kept = at_checkpoint["best"]  # the best model as the checkpoint was written
-    # a best saved after the checkpoint: any other model will do (the checkpoint's own)
-    lost = (run / RESUME_DIR / "model.zip").read_bytes()
+    # a best saved after the checkpoint: any other model of the run's shape will do
+    from stable_baselines3 import DQN
+
+    DQN("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [16, 16]}, seed=1,
+        device="cpu").save(tmp_path / "other.zip")
+    lost = (tmp_path / "other.zip").read_bytes()
     assert lost != kept
     (run / "best_model.zip").write_bytes(lost)
     resume_run(run, checkpoint_every_s=0)  # nothing left to train: the report only

@@ -1,0 +1,182 @@
+"""A train run's checkpoint (`neuroq train --resume`), written and read without pickle.
+
+stable-baselines3's own checkpoint (`DQN.save`'s zip and `save_replay_buffer`'s .pkl) is
+read back by unpickling: `DQN.load` unpickles every value its `data` marks `:serialized:`
+and `load_replay_buffer` the whole buffer, so resuming a run folder from someone else ran
+code of theirs (an outsider; the checkpoint of neuroq before 2026-11-29 was SB3's). This
+one holds plain data only:
+
+    model.pt              torch.save of {"policy": the policy's state dict (Q-network and
+                          target network), "optimizer": the optimizer's state dict}: tensors,
+                          numbers and lists, read back by torch's weights-only loader
+    replay_buffer.npz     the replay buffer's filled rows (observations, next_observations,
+                          actions, rewards, dones, timeouts), read with allow_pickle=False
+                          once their headers match the buffer a new model of the run's config
+                          allocates (shape and dtype)
+    state.json            written by the caller, with the learner's counters (`counters`)
+                          and the buffer's position (`buffer`) from `learner_state`
+
+A resumed model is built as a new run builds it (the run's config) and then given these
+(`restore`); nothing else of the old model is needed (SB3 rebuilds the same schedules from
+the same hyperparameters). Its random generators start again from the seed, as with SB3's
+own checkpoint.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroq.deploy.errors import NeuroqError
+
+MODEL_FILE = "model.pt"
+BUFFER_FILE = "replay_buffer.npz"
+LEGACY_FILES = ("model.zip", "replay_buffer.pkl")
+"""The checkpoint of neuroq before 2026-11-29 (SB3's pickles): not read (module docstring)."""
+BUFFER_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones",
+                 "timeouts")
+"""The replay buffer's arrays (stable-baselines3's ReplayBuffer), each (buffer_size, n_envs,
+...); next_observations is None where the buffer optimizes memory."""
+COUNTERS = ("num_timesteps", "_n_updates", "_n_calls", "_episode_num")
+"""The learner's counters a resumed run goes on from (whole numbers >= 0): the steps taken
+(which set the exploration schedule and learning_starts), gradient updates, calls (which time
+the target network's updates) and episodes."""
+MAX_MODEL_BYTES = 256 << 20
+"""Largest model.pt read (bytes): a DQN of neuroq's and its Adam state take kilobytes to a
+few megabytes; a file from someone else may declare anything."""
+
+
+def write(folder: Path, model: Any) -> dict[str, Any]:
+    """Write `model`'s weights, optimizer state and replay buffer into `folder` (which
+    exists); return the learner's state for state.json (`restore` reads it back)."""
+    import torch
+
+    torch.save({"policy": model.policy.state_dict(),
+                "optimizer": model.policy.optimizer.state_dict()}, folder / MODEL_FILE)
+    buffer = model.replay_buffer
+    rows = buffer.buffer_size if buffer.full else buffer.pos
+    arrays = {name: getattr(buffer, name)[:rows] for name in BUFFER_ARRAYS
+              if getattr(buffer, name, None) is not None}
+    with open(folder / BUFFER_FILE, "wb") as f:
+        np.savez(f, **arrays)
+    return {"counters": {name: int(getattr(model, name)) for name in COUNTERS},
+            "exploration_rate": float(model.exploration_rate),
+            "buffer": {"pos": int(buffer.pos), "full": bool(buffer.full)}}
+
+
+def restore(folder: Path, model: Any, state: dict[str, Any]) -> None:
+    """Give `model` (built from the run's config, as a new run builds it) the checkpoint in
+    `folder` and the learner's `state` (state.json's, as `write` returned it). NeuroqError,
+    naming the file and what is wrong, for a checkpoint that does not fit the model or is
+    not one of this format (a checkpoint of SB3's pickles included: not read)."""
+    if not (folder / MODEL_FILE).is_file() and any((folder / n).exists() for n in LEGACY_FILES):
+        raise NeuroqError(
+            f"{folder} holds a checkpoint of an older neuroq (stable-baselines3's "
+            f"{' and '.join(LEGACY_FILES)}), which can only be read by unpickling it, and "
+            "that runs code from the files (docs/trust.md): neuroq no longer reads it; train "
+            "the run again")
+    counters, pos, full, rate = _learner_state(folder, state)
+    weights = _read_model(folder / MODEL_FILE)
+    try:
+        model.policy.load_state_dict(weights["policy"])
+        model.policy.optimizer.load_state_dict(weights["optimizer"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise NeuroqError(f"{folder / MODEL_FILE} does not fit the run's DQN (its config.yaml): "
+                          f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+    _restore_buffer(folder / BUFFER_FILE, model.replay_buffer, pos, full)
+    for name, value in counters.items():
+        setattr(model, name, value)
+    model.exploration_rate = rate
+
+
+def _learner_state(folder: Path, state: dict[str, Any]) -> tuple[dict[str, int], int, bool,
+                                                                  float]:
+    """state.json's counters, buffer position and exploration rate, checked."""
+    def bad(why: str) -> NeuroqError:
+        return NeuroqError(f"{folder / 'state.json'} is not a checkpoint's state: {why}")
+
+    counters = state.get("counters") if isinstance(state, dict) else None
+    buffer = state.get("buffer") if isinstance(state, dict) else None
+    if not isinstance(counters, dict) or not isinstance(buffer, dict):
+        raise bad("it has no counters and buffer position")
+    out = {}
+    for name in COUNTERS:
+        value = counters.get(name)
+        if type(value) is not int or value < 0:
+            raise bad(f"its {name} is not a whole number >= 0: {value!r}"[:200])
+        out[name] = value
+    pos, full, rate = buffer.get("pos"), buffer.get("full"), state.get("exploration_rate")
+    if type(pos) is not int or pos < 0 or type(full) is not bool:
+        raise bad("its buffer position is not a whole number >= 0 and a full flag")
+    if type(rate) not in (int, float) or not 0.0 <= rate <= 1.0:
+        raise bad(f"its exploration_rate is not a number in [0, 1]: {rate!r}"[:200])
+    return out, pos, full, float(rate)
+
+
+def _read_model(path: Path) -> dict[str, Any]:
+    """model.pt through torch's weights-only loader (a pickle asking for anything but
+    tensors, numbers, strings and containers is refused by it), size capped."""
+    import pickle
+
+    import torch
+
+    if not path.is_file():
+        raise NeuroqError(f"{path} is missing: the checkpoint is not whole; train the run again")
+    size = path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise NeuroqError(f"{path} holds {size:,} bytes, more than a DQN's checkpoint "
+                          f"({MAX_MODEL_BYTES:,}): not read")
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, ValueError, RuntimeError, EOFError, KeyError, RecursionError,
+            zipfile.BadZipFile, pickle.UnpicklingError) as exc:
+        text = " ".join(str(exc).split())
+        # torch's own text goes on to suggest weights_only=False, which runs the payload:
+        # only the reason it gives is kept
+        _, found, reason = text.partition("WeightsUnpickler error:")
+        why = reason.strip() if found else f"{type(exc).__name__}: {text}"
+        raise NeuroqError(f"{path} cannot be read as a checkpoint's weights (weights only, "
+                          f"nothing else is loaded): {why[:300]}") from None
+    if not (isinstance(weights, dict) and isinstance(weights.get("policy"), dict)
+            and isinstance(weights.get("optimizer"), dict)):
+        raise NeuroqError(f"{path} holds no policy and optimizer state")
+    return weights
+
+
+def _restore_buffer(path: Path, buffer: Any, pos: int, full: bool) -> None:
+    """Fill `buffer` (a new model's, empty) from replay_buffer.npz: each array's header must
+    match the buffer's array (dtype, shape but the rows) before it is read."""
+    from neuroq.agents.runs import npy_header
+
+    rows = buffer.buffer_size if full else pos
+    if pos > buffer.buffer_size or (full and pos >= buffer.buffer_size):
+        raise NeuroqError(f"{path}: buffer position {pos} does not fit the run's buffer_size "
+                          f"{buffer.buffer_size}")
+    wanted = {name: getattr(buffer, name) for name in BUFFER_ARRAYS
+              if getattr(buffer, name, None) is not None}
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = sorted(n.removesuffix(".npy") for n in z.namelist())
+            if names != sorted(wanted):
+                raise NeuroqError(f"{path} holds {names}, not the run's replay buffer arrays "
+                                  f"{sorted(wanted)}")
+            for name, target in wanted.items():
+                with z.open(name + ".npy") as member:
+                    shape, dtype = npy_header(member)
+                if dtype != target.dtype or shape != (rows, *target.shape[1:]):
+                    raise NeuroqError(
+                        f"{path}: {name} is {dtype} {shape}, the run's buffer takes "
+                        f"{target.dtype} {(rows, *target.shape[1:])}")
+        with np.load(path, allow_pickle=False) as data:
+            for name, target in wanted.items():
+                target[:rows] = data[name]
+    except NeuroqError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise NeuroqError(f"{path} cannot be read as a replay buffer: {type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:300]}") from None
+    buffer.pos, buffer.full = pos, full
+

@@ -90,3 +90,12 @@ def run_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int = 0,
               f"p99 {lat['p99']:.2f} ms, max {lat['max']:.2f} ms (measured); lost commands "
               f"{s['sim_lost_commands']}, late ticks {s['sim_late_ticks']}")
     return s
+
+
+if __name__ == "__main__":  # a library module: say what runs it (it ran nothing, silently)
+    import sys
+
+    sys.exit("neuroq.ros_nodes.demo_ros is the ROS 2 stage of `neuroq demo`, not a command: "
+             "run `neuroq demo` (its ROS 2 stage included), `python -m "
+             "neuroq.ros_nodes.demo_nav` or `python -m neuroq.ros_nodes.demo_events`, or call "
+             "run_ros_demo(artifact) from Python")

@@ -182,3 +182,13 @@ def test_lost_commands_while_watched_leave_out_the_warm_up():
     assert report({})["sim_lost_commands_watched"] == 3  # no snapshot: the whole run
     assert report({"lost_commands": "x"})["sim_lost_commands_watched"] is None
     assert report({"lost_commands": "2"})["sim_lost_commands"] == "3"
+
+
+def test_running_the_demo_ros_module_says_what_runs_it():
+    """`python -m neuroq.ros_nodes.demo_ros` (a library module) did nothing, exit 0."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "neuroq.ros_nodes.demo_ros"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "run `neuroq demo`" in done.stderr, done

@@ -274,7 +274,8 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
            gate_episodes: int = DEFAULT_GATE_EPISODES, force: bool = False,
            nir_profiles: tuple[str, ...] = (),
            interface: str | os.PathLike | None = None,
-           to_force: str = "--force to export anyway") -> Exported:
+           to_force: str = ("--gate FRACTION to accept a lower share of its return, or "
+                            "--force to export anyway")) -> Exported:
     """Write the export run of `finetune_run` (or of an artifact folder, module docstring);
     return what it made.
 

@@ -723,6 +723,32 @@ def _shipped_hint(given: Any) -> str:
     return f"; the shipped artifact of that name is {shipped}"
 
 
+def _stage_hint(folder: Path) -> str:
+    """For a run folder of an earlier stage (its config.yaml: `stage`, a train run's none):
+    which stages still make an artifact of it ('is not an artifact' alone left an outsider
+    with a train run to guess)."""
+    import yaml
+
+    from neuroq.deploy.errors import load_yaml
+
+    config = folder / "config.yaml"
+    try:
+        doc = load_yaml(read_text_file(config, "run config")) if config.is_file() else None
+    except (OSError, ValueError, NeuroqError, yaml.YAMLError):
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    stages = ("train", "convert", "finetune", "export")
+    stage = doc.get("stage", "train" if "hyperparameters" in doc else None)
+    if stage not in stages[:-1]:
+        return ""
+    later = stages[stages.index(stage) + 1:]
+    return (f"; it is a {stage} run: {', '.join(later[:-1])}{' and ' if len(later) > 1 else ''}"
+            f"{later[-1]} make{'' if len(later) > 1 else 's'} an artifact of it (next: neuroq "
+            f"{later[0]} "
+            f"{shlex.quote(str(folder))})")
+
+
 def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool = True,
                   partial: bool = False) -> tuple[Path, dict[str, Any]]:
     """(folder, manifest) of an artifact folder or its manifest.json (or a shipped artifact
@@ -752,7 +778,8 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool 
         # a run folder holding its artifact (an export run's artifact/): name it
         inner = sorted(str(m.parent) for m in folder.glob(f"*/{MANIFEST_FILE}")
                        if not m.parent.name.endswith(PARTIAL_SUFFIX))
-        hint = f"; did you mean {' or '.join(inner)}?" if inner else _shipped_hint(path)
+        hint = (f"; did you mean {' or '.join(inner)}?" if inner
+                else _stage_hint(folder) or _shipped_hint(path))
         raise NeuroqError(f"{folder} is not an artifact: it has no {MANIFEST_FILE}{hint}")
     text = read_text_file(mpath, "artifact manifest")
     try:

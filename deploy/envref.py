@@ -66,7 +66,12 @@ def _unknown(name: str, ref: str) -> NeuroqError:
     import gymnasium as gym
 
     close = difflib.get_close_matches(name, list(gym.registry), n=3)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    hint = (f" (did you mean {', '.join(close)}?)" if close else
+            # an id of the user's own, or a dotted path: the two forms that reach it (an
+            # outsider tried both 'DroneAlt-v0' and 'owndrone.env.DroneAltitude')
+            "; an env of your own is named 'module:ClassName' (or 'module:EnvId' for an id "
+            "the module registers on import; --gym-package MODULE with --env EnvId says the "
+            "same)")
     return NeuroqError(f"cannot make environment: unknown env id {ref!r}{hint}")
 
 

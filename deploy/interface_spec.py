@@ -155,10 +155,10 @@ def parse_interface(d: Any, where: str) -> dict[str, Any]:
     if d.get("format") != FORMAT_NAME or d.get("version") != FORMAT_VERSION:
         fail(f"format must be {FORMAT_NAME!r}, version {FORMAT_VERSION}; got "
              f"{d.get('format')!r}, {d.get('version')!r}")
-    unknown = set(d) - {"format", "version", "name", "env_id", "description", "sources",
-                        "observation", "command"}
+    unknown = _unknown_keys(d, {"format", "version", "name", "env_id", "description",
+                                "sources", "observation", "command"})
     if unknown:
-        fail(f"unknown key(s) {sorted(unknown)}")
+        fail(unknown)
     name = d.get("name")
     if not isinstance(name, str) or not name:
         fail("name must be a non-empty string")
@@ -271,14 +271,15 @@ def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
     ageless: list[str] = []  # non-trigger sources read by features without max_age_s
     triggered_aged: list[str] = []  # trigger sources given a max_age_s
     for at, s in _mappings(items, "sources", "sources must be a non-empty list", fail):
-        unknown = set(s) - {"name", "type", "topic", "trigger", "max_age_s", "size"}
+        unknown = _unknown_keys(s, {"name", "type", "topic", "trigger", "max_age_s", "size"})
         if unknown:
-            fail(f"{at}: unknown key(s) {sorted(unknown)}")
+            fail(f"{at}: {unknown}")
         name, typ, topic = s.get("name"), s.get("type"), s.get("topic")
         if not isinstance(name, str) or not name.isidentifier():
             fail(f"{at}.name must be an identifier, got {name!r}")
         if typ not in SOURCE_TYPES:
-            fail(f"{at}.type {typ!r} is not one of {', '.join(SOURCE_TYPES)}")
+            fail(f"{at}.type {typ!r} is not one of {', '.join(SOURCE_TYPES)}"
+                 + _type_hint(typ, SOURCE_TYPES))
         _check_topic(topic, f"{at}.topic", fail)
         trigger = s.get("trigger", False)
         if not isinstance(trigger, bool):
@@ -322,9 +323,9 @@ def _parse_features(items: Any, sources: dict[str, Source], fail: Any) -> tuple[
         t = e.get("transform", "field")
         if t not in TRANSFORMS:
             fail(f"{at}.transform {t!r} is not one of {', '.join(TRANSFORMS)}")
-        unknown = set(e) - COMMON_KEYS - OPTIONS[t]
+        unknown = _unknown_keys(e, COMMON_KEYS | OPTIONS[t])
         if unknown:
-            fail(f"{at}: unknown key(s) {sorted(unknown)} for transform {t}")
+            fail(f"{at}: {unknown} for transform {t}")
         name, src, unit = e.get("name"), e.get("source"), e.get("unit")
         if not isinstance(name, str) or not name:
             fail(f"{at}.name must be a non-empty string")
@@ -410,16 +411,42 @@ def _check_options(t: str, o: dict[str, Any], src: Source, sources: dict[str, So
             fail(f"{at}.goal must name a geometry_msgs/PoseStamped source")
 
 
+def _unknown_keys(given: Mapping, allowed: set[str]) -> str:
+    """'unknown key(s) [...]' for the keys of `given` not in `allowed`, each with the allowed
+    key it is closest to where one is close ('limit' for 'limits': an outsider); '' when
+    there are none."""
+    import difflib
+
+    unknown = sorted(str(k) for k in set(given) - allowed)
+    if not unknown:
+        return ""
+    hints = [f"{k!r}: did you mean {close[0]!r}?" for k in unknown
+             for close in [difflib.get_close_matches(k, sorted(allowed), n=1, cutoff=0.75)]
+             if close]
+    return f"unknown key(s) {unknown}" + (f" ({'; '.join(hints)})" if hints else "")
+
+
+def _type_hint(typ: Any, known: tuple[str, ...]) -> str:
+    """For a message type spelt as `ros2 interface` prints it ('sensor_msgs/msg/JointState'),
+    the spelling interfaces use; else ''."""
+    if isinstance(typ, str) and typ.count("/msg/") == 1:
+        short = typ.replace("/msg/", "/")
+        if short in known:
+            return f" (write it {short!r}, without /msg/)"
+    return ""
+
+
 def _parse_command(c: Any, fail: Any) -> Command:
     if not isinstance(c, dict):
         fail("command must be a mapping (type, topic, channels, actions, limits, safe)")
-    unknown = set(c) - {"type", "topic", "channels", "actions", "limits", "safe", "units",
-                        "frame_id"}
+    unknown = _unknown_keys(c, {"type", "topic", "channels", "actions", "limits", "safe",
+                                "units", "frame_id"})
     if unknown:
-        fail(f"command: unknown key(s) {sorted(unknown)}")
+        fail(f"command: {unknown}")
     typ, topic = c.get("type"), c.get("topic")
     if typ not in COMMAND_TYPES:
-        fail(f"command.type {typ!r} is not one of {', '.join(COMMAND_TYPES)}")
+        fail(f"command.type {typ!r} is not one of {', '.join(COMMAND_TYPES)}"
+             + _type_hint(typ, COMMAND_TYPES))
     _check_topic(topic, "command.topic", fail)
     channels = c.get("channels")
     if not isinstance(channels, list) or not channels or not all(
@@ -435,11 +462,17 @@ def _parse_command(c: Any, fail: Any) -> Command:
     for i, a in enumerate(actions):
         if not isinstance(a, dict) or set(a) != {"name", "values"}:
             fail(f"command.actions[{i}] must be a mapping of name and values")
+        if not isinstance(a["name"], str) or not a["name"]:
+            # YAML 1.1 reads off / on / yes / no as booleans: an outsider's action `off`
+            # became "False" in the manifest without a word
+            fail(f"command.actions[{i}].name must be text, got {a['name']!r} (YAML reads "
+                 "off, on, yes, no, true, false and numbers as other values: quote the name, "
+                 "e.g. name: \"off\")")
         vals = a["values"]
         if not (isinstance(vals, list) and len(vals) == len(channels)
                 and all(_number(x) for x in vals)):
             fail(f"command.actions[{i}] ({a['name']}) needs {len(channels)} finite values")
-        names.append(str(a["name"]))
+        names.append(a["name"])
         rows.append([float(x) for x in vals])
     limits, safe = c.get("limits"), c.get("safe", [0.0] * len(channels))
     for key, v in (("limits", limits), ("safe", safe)):

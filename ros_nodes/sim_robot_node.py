@@ -14,7 +14,7 @@ Publishes   every source of the interface at the control rate (the trigger must 
             1; a goal reliable, transient local, keep last 1.
             `episode_return` (std_msgs/Float64, reliable, transient local: the last 10 reach
             a late subscriber) when an episode ends, and `episode_outcome`
-            (diagnostic_msgs/DiagnosticStatus, the same QoS: name "episode <k>", values
+            (diagnostic_msgs/DiagnosticStatus, the same QoS: name "episode <k>", k from 0, values
             return, seed and, where the environment reports them, is_success, collision,
             time_to_goal_s).
             `/diagnostics` (diagnostic_msgs/DiagnosticArray): ticks, steps, late ticks, lost
@@ -236,9 +236,10 @@ class SimRobotNode(Node):
             pub.publish(msg)
 
     def _publish_episode(self, ret: float, outcome: dict[str, float]) -> None:
-        k = self.robot.counters.episodes
+        # counted from 0, as `neuroq eval`, the camera node and seeds (seed + k) count them
+        k = self.robot.counters.episodes - 1
         self._return_pub.publish(Float64(data=ret))
-        values = {"return": ret, "seed": self.robot.seed + k - 1, **outcome}
+        values = {"return": ret, "seed": self.robot.seed + k, **outcome}
         self._outcome_pub.publish(DiagnosticStatus(
             name=f"episode {k}", values=[KeyValue(key=key, value=str(v))
                                          for key, v in values.items()]))

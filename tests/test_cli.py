@@ -46,6 +46,21 @@ def _one_line_error(out: subprocess.CompletedProcess, fragment: str) -> None:
 
 def test_unknown_env_id():
     _one_line_error(neuroq("train", "--env", "CartPol-v1"), "unknown env id 'CartPol-v1'")
+    # nothing close: the forms an env of one's own takes (an outsider tried a dotted path)
+    _one_line_error(neuroq("train", "--env", "owndrone.env.DroneAltitude"),
+                    "unknown env id 'owndrone.env.DroneAltitude'; an env of your own is named "
+                    "'module:ClassName'")
+
+
+def test_eval_of_a_run_of_an_earlier_stage_names_the_stages_left(tmp_path):
+    run = tmp_path / "train-seed0-x"
+    run.mkdir()
+    (run / "config.yaml").write_text("env_id: CartPole-v1\nseed: 0\nhyperparameters: {}\n")
+    _one_line_error(neuroq("eval", str(run)),
+                    "it is a train run: convert, finetune and export make an artifact of it "
+                    f"(next: neuroq convert {run})")
+    (run / "config.yaml").write_text("stage: finetune\nenv_id: CartPole-v1\n")
+    _one_line_error(neuroq("eval", str(run)), "it is a finetune run: export makes an artifact")
 
 
 def test_bad_hyperparameter_in_yaml(tmp_path):

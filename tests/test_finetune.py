@@ -241,6 +241,22 @@ def test_the_gate_says_when_its_reference_does_no_better_than_random_actions(tmp
     assert random_warning({**gate, "teacher_beats_random": True}) is None
     assert random_warning({k: v for k, v in gate.items()
                            if k not in ("teacher_beats_random", "random_policy")}) is None
+    assert "no robot interface recorded" not in err  # CartPole's shipped one is
+
+
+def test_export_of_an_env_without_an_interface_says_the_nodes_need_one(tmp_path, capsys,
+                                                                     monkeypatch):
+    """An outsider's own env exported without a word; the policy node then refused it on
+    the robot ("no robot interface")."""
+    import neuroq.deploy.interface as interface
+    from neuroq.agents.cli.main import main
+
+    monkeypatch.setattr(interface, "interface_for_env", lambda _env: None)
+    assert main(["export", str(tiny_finetune_run()), "--out", str(tmp_path), "--gate", "0",
+                 "--gate-episodes", "2", "--eval-episodes", "0"]) == 0
+    err = capsys.readouterr().err
+    assert ("neuroq export: warning: no robot interface recorded: no file in "
+            "config/interfaces/ names CartPole-v1, so the ROS nodes will need one") in err, err
 
 
 def test_an_export_stopped_during_its_gate_leaves_no_artifact_to_play(tmp_path, monkeypatch,
@@ -472,7 +488,10 @@ def test_a_float_return_near_zero_is_gated_by_the_paired_difference():
 
 
 def test_export_gate_refuses_and_leaves_nothing_unless_forced(tmp_path):
-    with pytest.raises(NeuroqError, match=r"export refused: the SNN's return .* % of the float"):
+    # the way through that is not --force is named too (an outsider found --gate in --help)
+    with pytest.raises(NeuroqError, match=r"export refused: the SNN's return .* % of the float"
+                                          r".*; fine-tune further, or --gate FRACTION to "
+                                          r"accept a lower share of its return, or --force"):
         export(str(tiny_finetune_run()), str(tmp_path), eval_episodes=0, gate=2.0,
                gate_episodes=5)
     assert not list(tmp_path.rglob("export-*"))

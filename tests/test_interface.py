@@ -498,6 +498,17 @@ JOINT = {"name": "x", "source": "joints", "joint": "j", "field": "position", "un
     (lambda d: d["command"]["actions"][0].update(values=[1.0, 2.0]), "needs 1 finite values"),
     (lambda d: d["command"].update(safe=[5.0]), "exceeds the limits"),
     (lambda d: d["command"].update(type="geometry_msgs/Twist"), "channels of a twist"),
+    # YAML 1.1 read an action `off` as False, stored as the name "False" (an outsider)
+    (lambda d: d["command"]["actions"][0].update(name=False),
+     r"command.actions\[0\].name must be text, got False .* quote the name"),
+    (lambda d: d["command"]["actions"][0].update(name=1), r"name must be text, got 1"),
+    # the spelling `ros2 interface` prints, and a key one letter off: the fix is named
+    (lambda d: d["command"].update(type="sensor_msgs/msg/JointState"),
+     r"\(write it 'sensor_msgs/JointState', without /msg/\)"),
+    (lambda d: d["sources"][0].update(type="sensor_msgs/msg/Imu"),
+     r"write it 'sensor_msgs/Imu'"),
+    (lambda d: d["command"].update(limit=[1.0]),
+     r"unknown key\(s\) \['limit'\] \('limit': did you mean 'limits'\?\)"),
     # beyond float32 a value went out as inf (the review)
     (lambda d: d["command"].update(type="std_msgs/Float32MultiArray", limits=[1e39]),
      r"std_msgs/Float32MultiArray carries float32 values, at most 3.40282e\+38 in "

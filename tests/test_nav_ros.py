@@ -108,6 +108,9 @@ def test_nav_sim_launch_ends_each_episode_as_in_process(tmp_path, launch_environ
     got = _outcomes(probe)
     reference = evaluate(load_policy(artifact), episodes=EPISODES, seed=5000)
     assert [o["seed"] for o in got] == list(range(5000, 5000 + EPISODES))
+    # episode k (from 0, as eval counts) is seed + k; the log counted from 1 (an outsider)
+    assert [m.name for _, m in probe.messages("episode_outcome")] == [
+        f"episode {k}" for k in range(EPISODES)]
     assert [m.data for _, m in probe.messages("episode_return")] == reference["returns"]
     assert [bool(o["is_success"]) for o in got] == reference["success"]
     assert sum(o["collision"] for o in got) == reference["collisions"]

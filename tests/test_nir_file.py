@@ -89,7 +89,7 @@ CASES = [
     (_external_link, "is a link to another file"),
     (_soft_link, "is a soft link"),
     (_virtual, "is a virtual dataset"),
-    (_bomb, "brings the data the file declares above 268,435,456 bytes"),
+    (_bomb, "brings the graph's data, counted as read into memory, above 256 MiB"),
     (_cycle, "is an object reached a second time"),
     (_complex, "holds complex128 values, neither numbers nor text"),
     (_deep, "nests groups more than 32 deep"),
@@ -237,7 +237,7 @@ def test_a_dataset_without_a_dataspace_and_a_fifo_are_no_crash(tmp_path):
 
     buf = io.BytesIO()
     with h5py.File(buf, "w") as f:
-        f.create_dataset("empty", data=h5py.Empty("f4"))
+        f.create_group("node").create_dataset("empty", data=h5py.Empty("f4"))
     with h5py.File(io.BytesIO(buf.getvalue()), "r") as f:
         check_graph_file(f, "x")
     os.mkfifo(tmp_path / "fifo")
@@ -273,5 +273,30 @@ def test_variable_length_strings_count_as_the_objects_they_become(tmp_path):
                                  chunks=(100_000, 2), compression="gzip")
 
     art = _crafted(tmp_path, many_strings)
-    with pytest.raises(NeuroqError, match="brings the data the file declares above"):
+    with pytest.raises(NeuroqError,
+                       match="brings the graph's data, counted as read into memory, above"):
         load_artifact(art)
+
+
+def test_what_lies_outside_the_graph_group_is_never_read_nor_refused(tmp_path):
+    """nir.read reads /node only. An outsider's ordinary files held a provenance table of a
+    compound type, a named datatype and a second link to a weight outside it, and were
+    refused; a link to another file there is not followed either (nothing reads it)."""
+    from neuroq.deploy.policy import load_policy
+
+    def extras(f, _):
+        f["extra"] = np.zeros(3, dtype=[("a", "<i4"), ("b", "<f4")])
+        f["extra_float_t"] = np.dtype("<f4")
+        f["aliases/w"] = f["node/nodes"][sorted(f["node/nodes"])[1]]
+        f["elsewhere"] = h5py.ExternalLink("/etc/passwd", "/x")
+        f.create_dataset("huge", shape=(55_000, 55_000), dtype="i1", chunks=(1000, 1000),
+                         compression="gzip")
+
+    art = _crafted(tmp_path, extras)
+    obs = np.random.default_rng(0).normal(0, 0.5, (200, 4)).astype(np.float32)
+    assert np.array_equal(load_policy(art).run_batch(obs).actions,
+                          load_policy(SHIPPED).run_batch(obs).actions)
+    # the same under /node is refused as before
+    with pytest.raises(NeuroqError, match="holds .* values, neither numbers nor text"):
+        load_artifact(_crafted(tmp_path / "b", lambda f, _: f["node/metadata"].create_dataset(
+            "t", data=np.zeros(3, dtype=[("a", "<i4"), ("b", "<f4")]))))

@@ -123,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
                   f"float DQN {100 * so['float_dqn']['success_rate']:.0f} %")
     if r.get("interface"):
         print(f"robot interface: {r['interface']} (recorded in the manifest)")
+    else:  # an env of the user's own: the nodes refused it only on the robot (an outsider)
+        print(f"neuroq export: warning: no robot interface recorded: no file in "
+              f"config/interfaces/ names {r['env_id']}, so the ROS nodes will need one (their "
+              "interface parameter, or export again with --interface YAML; docs/interface.md "
+              "says how to write it)", file=sys.stderr)
     if "mean_return" in r:
         ref = r.get("ann_mean_return")
         seeds = r.get("episode_seeds")

@@ -578,12 +578,14 @@ class EventPolicyNode(Node):
         # starts a part of its own (its camera may have restarted too: each part gets the
         # camera-restart check of `_decode_and_act`)
         parts: list[list] = [[]]
+        restarted: set[int] = set()  # the parts that start a restarted numbering
         for msg in msgs:
             c["packets"] += 1
             held = self._held
             verdict = self._count_seq(int(msg.seq), stamp_ns(msg.header.stamp))
             self._held = msg if verdict == SEQ_HELD else None
             if verdict == SEQ_RESTARTED:
+                restarted.add(len(parts))
                 parts.append([held, msg])  # the first packet of the restarted numbering
             elif verdict == SEQ_NEWER:
                 parts[-1].append(msg)
@@ -602,16 +604,22 @@ class EventPolicyNode(Node):
                     "skipped as out_of_sensor): set the camera's region of interest to that "
                     "size and roi_x, roi_y to its top-left pixel (a hardware ROI keeps the "
                     "sensor's coordinates), or train on the camera's own")
-        return sum(self._decode_and_act(part, act) for part in parts if part)
+        return sum(self._decode_and_act(part, act, k in restarted)
+                   for k, part in enumerate(parts) if part)
 
-    def _decode_and_act(self, msgs: list, act: bool = True) -> int:
+    def _decode_and_act(self, msgs: list, act: bool = True, renumbered: bool = False) -> int:
         """Decode consecutive packets of one numbering; act on every period they complete
-        (act False: count them only); returns how many."""
+        (act False: count them only); returns how many. renumbered: the packets start a
+        restarted seq numbering, so camera time going back by any amount, with no event
+        accepted, is the camera's restart (else only more than CAMERA_RESTART_US back: an
+        outsider's camera restarted 1.0 s after a 24-bit wrap, with its seq, and lost a
+        second of events as time going backwards)."""
         c = self.counters
         events, stats = self._jumps.decode(self.decoder, msgs, time.monotonic_ns())
         t_words = self._jumps.words_us  # the decoder's time_us(), read once by the guard
+        back_us = 0 if renumbered else CAMERA_RESTART_US
         if (stats.time_backwards and not events.size and 0 <= t_words
-                < self._last_event_us - CAMERA_RESTART_US):
+                < self._last_event_us - back_us):
             # the camera's clock restarted: start the stream over instead of skipping
             # everything as "time going backwards" from now on
             c["camera_restarts"] += 1

@@ -648,6 +648,39 @@ def test_a_camera_and_numbering_restart_inside_one_batch_loses_nothing(artifact)
         assert s["time_backwards"] == 0 and s["lost_packets"] == 0, s
 
 
+def test_a_restart_soon_after_a_time_wrap_with_its_seq_restarted_loses_nothing(artifact):
+    """An outsider's camera restarted (time and seq from 0) 1.0 s after its 24-bit time
+    wrapped: time went back by less than CAMERA_RESTART_US, so the restart went unseen, the
+    new stream's first second was skipped as time going backwards and the actions kept the
+    old timeline. A restarted seq numbering makes any step back a restart."""
+    rng = np.random.default_rng(6)
+    wrap_us = 1 << 24
+
+    def packet(seq, t0, stamp_ms):
+        t = np.sort(rng.integers(t0, t0 + 1000, 20))
+        msg = _packet(seq, _evt3(rng.integers(0, 32, 20), rng.integers(0, 32, 20), t,
+                                 rng.integers(0, 2, 20)))
+        msg.header.stamp.sec, msg.header.stamp.nanosec = 100 + stamp_ms // 1000, (
+            stamp_ms % 1000) * 1_000_000
+        return msg
+
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        first = wrap_us - 400_000  # 0.4 s before the wrap, to 0.95 s after it
+        old = [packet(k, first + 1000 * k, k) for k in range(1350)]
+        for at in range(0, len(old), 50):
+            node.handle_packets(old[at:at + 50])
+        before = node.stats()
+        assert before["time_backwards"] == 0 and before["camera_restarts"] == 0, before
+        new = [packet(k, 1000 * k, 1400 + k) for k in range(40)]  # seq and time from 0
+        for at in range(0, len(new), 10):
+            node.handle_packets(new[at:at + 10])
+        s = node.stats()
+        assert s["camera_restarts"] == 1, s
+        assert s["time_backwards"] == 0 and s["lost_packets"] == 0, s
+        assert s["events"] - before["events"] == 40 * 20, (before, s)
+
+
 @pytest.mark.parametrize("garbage", ["random", "big-endian", "time words"])
 def test_a_garbage_packet_does_not_move_camera_time(artifact, garbage):
     """A packet of random bytes, or an evt3 packet flagged big endian (EVT 3.0 is little

@@ -102,20 +102,31 @@ class BatchResult:
     tick_load: np.ndarray | None = None
 
 
+#: Largest |Q_board - Q_emulator| taken for rounding, relative to the largest |Q_emulator| of
+#: the batch (and at least 1): float32 sums in another order (the chip's firmware may add
+#: excitatory and inhibitory input apart) move Q by a few units in the last place; an audit
+#: of the shipped CartPole artifact with that order measured 3.8e-6 on Q of about 40 (1e-7
+#: relative) in 263 of 300 actions, no greedy action changed. A board that runs another
+#: network (a delay, v_init or the recorded v read otherwise) moves Q by far more.
+BOARD_ROUNDING_REL = 1e-4
+
+
 @dataclass
 class BoardCheck:
     """The board's Q-values against the emulator's on the same input spikes (the spinnaker2
     backend runs both: the emulator gives the counts). The emulator computes what the chip
-    should, so any difference says the board runs another network than assumed (a
-    connection delay, v_init or the recorded v read otherwise: what docs/chip.md marks to be
-    confirmed on a board); an outsider's stand-in board returning zeros played "return
-    10.50" unnoticed.
+    should, so a difference beyond rounding says the board runs another network than
+    assumed (a connection delay, v_init or the recorded v read otherwise: what
+    docs/chip.md marks to be confirmed on a board); an outsider's stand-in board returning
+    zeros played "return 10.50" unnoticed.
     actions: compared; differing: whose greedy action differs; max_abs_dq: the largest
-    |Q_board - Q_emulator|."""
+    |Q_board - Q_emulator|; beyond_rounding: actions whose |dQ| exceeds BOARD_ROUNDING_REL
+    of the batch's largest |Q_emulator| (at least 1)."""
 
     actions: int = 0
     differing: int = 0
     max_abs_dq: float = 0.0
+    beyond_rounding: int = 0
 
     def add(self, q_board: np.ndarray, q_emulator: np.ndarray) -> int:
         """Compare a batch (batch, n_actions); returns how many of its actions differ."""
@@ -125,18 +136,24 @@ class BoardCheck:
         self.actions += q_board.shape[0]
         self.differing += differ
         dq = np.abs(q_board.astype(np.float64) - q_emulator.astype(np.float64))
-        worst = float(np.max(np.where(np.isfinite(dq), dq, np.inf), initial=0.0))
+        dq = np.where(np.isfinite(dq), dq, np.inf)
+        worst = float(np.max(dq, initial=0.0))
         self.max_abs_dq = max(self.max_abs_dq, worst)
+        scale = max(1.0, float(np.max(np.abs(q_emulator), initial=0.0)))
+        self.beyond_rounding += int(np.count_nonzero(
+            np.max(dq, axis=1, initial=0.0) > BOARD_ROUNDING_REL * scale))
         return differ
 
     @property
     def differs(self) -> bool:
-        """Whether the board's Q-values have differed from the emulator's at all."""
-        return bool(self.differing or self.max_abs_dq)
+        """Whether the board's Q-values have differed from the emulator's beyond rounding
+        (or in a greedy action)."""
+        return bool(self.differing or self.beyond_rounding)
 
     def to_dict(self) -> dict[str, Any]:
         return {"actions": self.actions, "differing_actions": self.differing,
-                "max_abs_dq": self.max_abs_dq, "differs": self.differs}
+                "max_abs_dq": self.max_abs_dq, "beyond_rounding": self.beyond_rounding,
+                "rounding_rel": BOARD_ROUNDING_REL, "differs": self.differs}
 
 
 class SpikingPolicy:

@@ -14,7 +14,9 @@ and per action (as the official examples do, a new chip object per sample):
 
     net.reset()      (clears the last run's spikes and voltages, as the examples do)
     input.params = {neuron_index: [timesteps it fires]}
-    hw = hardware.SpiNNaker2Chip(eth_ip=board_ip); hw.run(net, T, sys_tick_in_s=sys_tick_s)
+    hw = hardware.SpiNNaker2Chip(eth_ip=board_ip)
+    hw.run(net, T, sys_tick_in_s=sys_tick_s, debug=False)   (public scripts' hardware runs
+        pass debug=False: no per-PE log region read back and printed after every run)
     Q = the last recorded v of the output population * q_scale
 
 py-spinnaker2 is not on PyPI; it is imported only when this backend is used.
@@ -184,7 +186,8 @@ class SpiNNaker2Runner:
         def run() -> None:
             try:
                 hw = self.s2.hardware.SpiNNaker2Chip(eth_ip=self.board_ip)
-                hw.run(self.network, timesteps, sys_tick_in_s=constant("sys_tick_s"))
+                hw.run(self.network, timesteps, sys_tick_in_s=constant("sys_tick_s"),
+                       debug=False)
                 got["volts"] = self.output.get_voltages()
             except Exception as exc:  # noqa: BLE001 - the board library raises many types
                 got["error"] = exc

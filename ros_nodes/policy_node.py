@@ -608,8 +608,8 @@ class PolicyNode(Node):
             differing = board.differing
             level, message = LEVEL_WARN, (
                 f"the board's Q-values are not the emulator's ({differing} of "
-                f"{board.actions} actions differ): it runs another "
-                "network than assumed (docs/chip.md)")
+                f"{board.actions} actions differ, {board.beyond_rounding} beyond float32 "
+                "rounding): it runs another network than assumed (docs/chip.md)")
         if self._act_failures:
             level, message = LEVEL_ERROR, f"policy failed {self._act_failures} times"
         return level, message

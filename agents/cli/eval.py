@@ -104,11 +104,12 @@ def print_summary(result: dict, run_dir) -> None:
     board = result.get("board_vs_emulator")
     if board is not None:
         print(f"board vs emulator   {board['differing_actions']} of {board['actions']} actions "
-              f"differ, max |dQ| {board['max_abs_dq']:.3g}  [measured]")
+              f"differ, max |dQ| {board['max_abs_dq']:.3g}, "
+              f"{board.get('beyond_rounding', 0)} beyond rounding  [measured]")
         if board["differs"]:
-            print("neuroq eval: warning: the board's Q-values are not the emulator's: it runs "
-                  "another network than assumed (docs/chip.md: what is to be confirmed on a "
-                  "board)",
+            print("neuroq eval: warning: the board's Q-values are not the emulator's (beyond "
+                  "float32 rounding): it runs another network than assumed (docs/chip.md: "
+                  "what is to be confirmed on a board)",
                   file=sys.stderr)
     print(f"saved {run_dir / 'result.json'}")
 

@@ -53,7 +53,9 @@ class Crowding:
         if publishers > self.crowded.get(topic, 1):
             self._node.get_logger().warning(
                 f"{publishers} {what} on {self._node.resolve_topic_name(topic)!r}: expected "
-                "one (two stacks in one namespace, or a remap onto another robot's topic?)")
+                "one (two stacks in one namespace, or a remap onto another robot's topic? A "
+                "publisher killed in the last seconds is counted too until DDS drops it, "
+                "after its lease, up to 8 s: docs/ros.md)")
         self.crowded[topic] = publishers
 
     def status(self, checks: tuple[tuple[str, ...], ...], values: dict[str, Any],

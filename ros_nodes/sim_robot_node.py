@@ -78,6 +78,10 @@ NODE_NAME = "neuroq_sim_robot"
 COMMAND_QUEUE_DEPTH = 100
 #: seconds between checks whether max_episodes are done (exit_when_done)
 LINGER_CHECK_S = 0.1
+LOST_WARN_HOLD_S = 5.0
+"""The diagnostics stay WARN this long (s) after a command is counted lost, then OK again
+(the count stays in `lost_commands`): one lost command in a machine stall kept an
+outsider's 12-minute soak WARN to its end, so a new loss changed only a number."""
 #: Each ended episode's outcome (diagnostic_msgs/DiagnosticStatus, latched).
 TOPIC_EPISODE_OUTCOME = "episode_outcome"
 #: Source types published reliable and latched (a goal: sent rarely, must not be lost).
@@ -159,6 +163,8 @@ class SimRobotNode(Node):
         self._outcome_pub = self.create_publisher(DiagnosticStatus, TOPIC_EPISODE_OUTCOME,
                                                   latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
+        # lost commands counted at the last rise, when (monotonic s), and the count before it
+        self._lost_seen: tuple[int, float, int] = (0, -LOST_WARN_HOLD_S, 0)
         self.create_subscription(command_cls, robot.command.topic, self._on_command,
                                  command_qos(COMMAND_QUEUE_DEPTH))
         self._period_ns = int(1e9 / rate)
@@ -286,8 +292,13 @@ class SimRobotNode(Node):
         level, message = LEVEL_OK, "running"
         if not self.robot.connected:
             level, message = LEVEL_WARN, "waiting for the first command"
-        if c.lost_commands:
-            level, message = LEVEL_WARN, f"{c.lost_commands} commands lost"
+        now = time.monotonic()
+        if c.lost_commands > self._lost_seen[0]:  # new losses: WARN for LOST_WARN_HOLD_S
+            self._lost_seen = (c.lost_commands, now, self._lost_seen[0])
+        total, since, before = self._lost_seen
+        if total and now - since < LOST_WARN_HOLD_S:
+            level, message = LEVEL_WARN, (f"{total - before} commands lost in the last "
+                                          f"{LOST_WARN_HOLD_S:g} s ({total} in all)")
         if self.robot.done:
             message = f"done: {c.episodes} episodes"
         self._diag_pub.publish(diagnostic_array(self, level, message, "gymnasium", values))

@@ -568,6 +568,20 @@ def test_sim_robot_counts_and_reports_a_lost_command_and_resumes():
         answer()
         tick(4)
         assert node.robot.counters.steps == 2  # the loop resumed
+        # WARN for LOST_WARN_HOLD_S after the loss, then OK again (one loss kept an
+        # outsider's soak WARN to its end)
+        from neuroq.ros_nodes.sim_robot_node import LOST_WARN_HOLD_S
+
+        said = []
+        node._diag_pub.publish = lambda msg: said.append(msg.status[0])
+        node._publish_diagnostics()
+        assert said[-1].level == DiagnosticStatus.WARN
+        assert said[-1].message == "1 commands lost in the last 5 s (1 in all)"
+        total, since, before = node._lost_seen
+        node._lost_seen = (total, since - LOST_WARN_HOLD_S, before)  # the hold is over
+        node._publish_diagnostics()
+        assert said[-1].level == DiagnosticStatus.OK and said[-1].message == "running"
+        assert {kv.key: kv.value for kv in said[-1].values}["lost_commands"] == "1"
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)

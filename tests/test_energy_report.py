@@ -384,14 +384,19 @@ def test_energy_on_the_shipped_artifact_uses_its_float_dqn(tmp_path, capsys):
     assert data["header"]["train_run"] is None  # not read from a train run
     figures = {f["key"]: f for f in data["figures"]}
     for key in ("float_dqn.return_mean", "int8_ann.return_mean",
-                "cpu.float_dqn.latency_median_s", "cpu.int8_ann.latency_median_s"):
+                "cpu.float_dqn.latency_median_s", "cpu.float_dqn_numpy.latency_median_s",
+                "cpu.int8_ann.latency_median_s"):
         assert figures[key]["provenance"] == "measured" and figures[key]["value"] > 0, key
+    # the same weights in numpy too, with the chip set against it (torch's per-call cost
+    # alone made the CPU 3.5 times costlier: an outsider)
+    assert "float_dqn_numpy" in data["comparisons"]["this_cpu"], data["comparisons"]
     # arithmetic on the network, not a measurement (an outsider found it marked measured)
     assert figures["neurobench.int8_ann.effective_macs"]["provenance"] == "counted"
     assert figures["neurobench.int8_ann.effective_macs"]["value"] > 0
     assert npz in figures["float_dqn.return_mean"]["on"]
     assert figures["float_dqn.return_mean"]["value"] == 50.0  # --max-steps 50: balanced
-    for row in ("this CPU: float DQN (torch fp32)", "this CPU: int8 ANN (numpy)"):
+    for row in ("this CPU: float DQN (torch fp32)", "this CPU: float DQN (numpy fp32)",
+                "this CPU: int8 ANN (numpy)"):
         line = next(x for x in out.splitlines() if x.startswith(row))
         assert "unavailable" not in line and "[measured]" in line, line
     b = data["comparisons"]["plain_conversion"]

@@ -9,11 +9,12 @@ report.md, report.json, PNG plots and TensorBoard scalars (tb/). Per action:
 
   SpiNNaker2   on-chip time, dynamic and total energy, PEs used,   MODELED (deploy/energy.py)
                synaptic events, at each performance level
-  this CPU     latency of the float DQN (torch), the int8 ANN and  MEASURED; energy from
-               the spiking network on the emulator                 Intel RAPL, or an ESTIMATE
+  this CPU     latency of the float DQN (torch and numpy), the     MEASURED; energy from
+               int8 ANN and the spiking network on the emulator    Intel RAPL, or an ESTIMATE
                                                                    from a stated power figure
-  GPU          latency and energy through NVML when a GPU is here; MEASURED, else PUBLISHED
-               else the published GTX 1650 figure (Arfa et al. 2025)
+  GPU          latency and energy through NVML when a GPU is here  MEASURED, else unavailable
+  published    for CartPole, the GTX 1650 and SpiNNaker2 figures   PUBLISHED (another
+               of Arfa et al. 2025                                 network, via a summary)
   NeuroBench   effective MACs and ACs, activation sparsity per layer, footprint, mean and
                worst-5 % return
 

@@ -122,8 +122,10 @@ def compare_published(rep: Report, env_id: str) -> dict[str, Any]:
            f"figure): at {at_published * 1e3:.1f} ms per run the modeled figure equals the "
            "published one. " if at_published is not None and at_published > 0 else "")
         + f"Against the published GPU figure the model is {ratio_chip:.0f}x below on chip "
-        f"alone and {ratio_hw:.1f}x with host I/O; neither is a reproduction of the "
-        f"published {pub_ratio:.0f}x, which needs the published network measured on a board. "
+        f"alone and {ratio_hw:.1f}x with host I/O: our model of our network against their "
+        "measurement of theirs, not a figure to quote as an energy advantage; neither is a "
+        f"reproduction of the published {pub_ratio:.0f}x, which needs the published network "
+        "measured on a board. "
         f"The published {PUBLISHED_S2_CARTPOLE_J} J at {PUBLISHED_S2_CARTPOLE_POWER_W} W "
         f"implies about {out['published_s2_time_s'] * 1e3:.0f} ms per inference; the model "
         f"gives {chip_s * 1e3:.0f} ms on chip"
@@ -136,6 +138,7 @@ def compare_published(rep: Report, env_id: str) -> dict[str, Any]:
 
 #: (report key prefix, what runs) of the CPU rows comparison (c) sets the chip against.
 CPU_NETWORKS = (("cpu.float_dqn", "the float DQN (torch fp32)"),
+                ("cpu.float_dqn_numpy", "the float DQN (numpy fp32)"),
                 ("cpu.int8_ann", "the int8 ANN (numpy)"))
 
 

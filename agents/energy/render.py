@@ -56,6 +56,8 @@ MAIN_ROWS: tuple[tuple[str, str, str | None, str, str], ...] = (
      "published.spinnaker2.energy_j", "per inference, as published"),
     ("this CPU", "float DQN (torch fp32)", "cpu.float_dqn.latency_median_s",
      "cpu.float_dqn.energy_j", ""),
+    ("this CPU", "float DQN (numpy fp32)", "cpu.float_dqn_numpy.latency_median_s",
+     "cpu.float_dqn_numpy.energy_j", ""),
     ("this CPU", "int8 ANN (numpy)", "cpu.int8_ann.latency_median_s", "cpu.int8_ann.energy_j",
      ""),
     ("this CPU", "spiking network on the emulator", "cpu.snn_emulator.latency_median_s",
@@ -249,7 +251,9 @@ def plot_spikes(rep: Report, path: Path) -> None:
 
 def plot_latency(rep: Report, path: Path) -> None:
     plt = _plt()
-    names = {"cpu.float_dqn": "CPU: float DQN (torch)", "cpu.int8_ann": "CPU: int8 ANN (numpy)",
+    names = {"cpu.float_dqn": "CPU: float DQN (torch)",
+             "cpu.float_dqn_numpy": "CPU: float DQN (numpy)",
+             "cpu.int8_ann": "CPU: int8 ANN (numpy)",
              "cpu.snn_emulator": "CPU: spiking net, emulator", "gpu": "GPU: float DQN"}
     data = {names.get(k.split("/", 1)[1], k.split("/", 1)[1]): v
             for k, v in rep.samples.items() if k.startswith("latency/")}

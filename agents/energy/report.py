@@ -145,9 +145,15 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
             i_returns, _, _ = closed_loop(env_id, lambda o: q8.q(o).argmax(axis=1), cfg.episodes,
                                        cfg.seed, cfg.max_steps)
             add_returns(rep, "int8_ann", i_returns, "int8 ANN (numpy, our quantization)")
-            say("[3/6] latency on this CPU: float DQN (torch), int8 ANN, spiking emulator")
+            say("[3/6] latency on this CPU: float DQN (torch, numpy), int8 ANN, spiking "
+                "emulator")
             add_cpu_row(rep, "cpu.float_dqn", "float DQN, torch fp32",
                      em.measure_cpu(single_act, timing_obs, meter))
+            # the same weights without torch's per-call overhead (an outsider: torch took
+            # 3.5 times numpy's 10 us, so the torch row alone flattered the chip)
+            add_cpu_row(rep, "cpu.float_dqn_numpy", "float DQN, numpy fp32",
+                     em.measure_cpu(lambda o: int(mlp.q(o[None])[0].argmax()), timing_obs,
+                                    meter))
             add_cpu_row(rep, "cpu.int8_ann", "int8 ANN, numpy int32 matmuls",
                      em.measure_cpu(lambda o: int(q8.q(o[None])[0].argmax()), timing_obs,
                                     meter))
@@ -169,6 +175,7 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
             for m, unit in (("effective_macs", "MAC/action"), ("effective_acs", "AC/action"),
                             ("footprint_bytes", "byte")):
                 rep.unavailable(f"neurobench.{key}.{m}", unit, what, why)
+        add_cpu_unavailable(rep, "cpu.float_dqn_numpy", "float DQN, numpy fp32", why)
         say(f"      float DQN unavailable: {why}")
         say("[3/6] latency on this CPU: spiking emulator")
     from neuroq.deploy.policy import SpikingPolicy

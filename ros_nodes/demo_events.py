@@ -59,6 +59,10 @@ def run_event_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int
             raise NeuroqError(f"the event loop ran {len(returns)} of {episodes} episodes; "
                               f"camera log:\n{cam_log.read_text()[-1500:]}\nevent node log:\n"
                               f"{node_log.read_text()[-1500:]}")
-    print(f"      returns over ROS 2 (event camera -> event node, {episodes} episodes, "
-          f"lockstep, {wall:.1f} s): {', '.join(f'{r:.0f}' for r in returns)}")
+    from neuroq.ros_nodes.demo_ros import against_in_process
+
+    print(f"      returns over ROS 2 (event camera -> event node, {episodes} episodes, seeds "
+          f"{seed}..{seed + episodes - 1}, lockstep, {wall:.1f} s): "
+          f"{', '.join(f'{r:.0f}' for r in returns)}; "
+          f"{against_in_process(artifact, returns, episodes, seed)}")
     return {"episode_returns": returns, "wall_s": wall}

@@ -63,6 +63,23 @@ def sim_config(artifact: str | os.PathLike, folder: str | os.PathLike) -> Path:
     return config
 
 
+def against_in_process(artifact: str | os.PathLike, returns: list[float], episodes: int,
+                       seed: int) -> str:
+    """Whether `returns` over ROS 2 are the in-process returns of the same episodes (seeds
+    seed..seed + episodes - 1): the demo printed them bare, and an outsider could not tell
+    whether a 343 among 500s was the network's or the loop's."""
+    import numpy as np
+
+    from neuroq.deploy.evaluate import evaluate
+    from neuroq.deploy.policy import load_policy
+
+    local = evaluate(load_policy(artifact), episodes, seed)["returns"]
+    if len(returns) == len(local) and np.allclose(returns, local, rtol=1e-9, atol=1e-9):
+        return "equal to the in-process returns on those seeds"
+    return ("DIFFER from the in-process returns on those seeds: "
+            + ", ".join(f"{r:.4g}" for r in local))
+
+
 def run_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int = 0,
                  rate_hz: float | None = None) -> dict:
     """Run `episodes` episodes over ROS 2 (episode k seeded seed + k) with the simulated
@@ -80,7 +97,9 @@ def run_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int = 0,
     s = report.summary()
     lat = s["robot_loop_latency_ms"]
     returns = ", ".join(f"{r:.0f}" for r in s["episode_returns"])
-    print(f"      returns over ROS 2 ({episodes} episodes at {rate:g} Hz): {returns}")
+    print(f"      returns over ROS 2 ({episodes} episodes at {rate:g} Hz, seeds "
+          f"{seed}..{seed + episodes - 1}): {returns}; "
+          f"{against_in_process(artifact, s['episode_returns'], episodes, seed)}")
     if "success_rate" in s:
         print(f"      success over ROS 2: {100 * s['success_rate']:.0f} % of {episodes} "
               f"episodes (seeds {seed}..{seed + episodes - 1}), collisions "

@@ -47,6 +47,8 @@ def _one_line_error(out: subprocess.CompletedProcess, fragment: str) -> None:
 def test_unknown_env_id():
     _one_line_error(neuroq("train", "--env", "CartPol-v1"), "unknown env id 'CartPol-v1'")
     # nothing close: the forms an env of one's own takes (an outsider tried a dotted path)
+    # the demo checked for a robot interface first and sent a typo to write one (an outsider)
+    _one_line_error(neuroq("demo", "--env", "CartPol-v1"), "unknown env id 'CartPol-v1'")
     _one_line_error(neuroq("train", "--env", "owndrone.env.DroneAltitude"),
                     "unknown env id 'owndrone.env.DroneAltitude'; an env of your own is named "
                     "'module:ClassName'")

@@ -109,7 +109,8 @@ def test_an_env_with_only_a_shipped_interface_closes_the_loop_with_the_in_proces
     assert report.summary()["sim_lost_commands_watched"] == 0
 
 
-def test_the_demo_ros_stage_runs_an_interface_without_a_shipped_parameters_file(tmp_path):
+def test_the_demo_ros_stage_runs_an_interface_without_a_shipped_parameters_file(tmp_path,
+                                                                              capfd):
     """`neuroq demo --env MountainCar-v0` ends with this stage. No config/<name>_sim.yaml
     is shipped for the artifact's interface (here one recorded only in its manifest, with
     a joint name no shipped file has): the stage writes a parameters file for it."""
@@ -125,6 +126,14 @@ def test_the_demo_ros_stage_runs_an_interface_without_a_shipped_parameters_file(
     summary = run_ros_demo(artifact, episodes=2, seed=1000)
     assert summary["episode_returns"] == list(evaluate(load_policy(artifact), episodes=2,
                                                        seed=1000)["returns"])
+    # the line names its seeds and says whether they are the in-process returns (a
+    # newcomer could not tell whether a 343 among 500s was the network's or the loop's)
+    line = next(x for x in capfd.readouterr().out.splitlines() if "returns over ROS 2" in x)
+    assert "seeds 1000..1001)" in line and line.endswith(
+        "equal to the in-process returns on those seeds"), line
+    from neuroq.ros_nodes.demo_ros import against_in_process
+
+    assert against_in_process(artifact, [0.0, 0.0], 2, 1000).startswith("DIFFER")
 
 
 def test_cpu_shares_process_cpu_time_and_resident_memory():

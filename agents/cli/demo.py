@@ -165,6 +165,10 @@ def run(args: argparse.Namespace) -> int:
     checks.writable(args.out)
     if args.ship is not None:
         checks.writable(args.ship, "--ship")
+    from neuroq.agents.train import check_env_id
+
+    # the env first: a typo was sent to write an interface file (an outsider)
+    check_env_id(args.env)
     check_randomize_env(args.randomize, args.env)
     check_interface(args.interface, args.env, args.skip_ros)
     hyperparams.override(hyperparams.DQNConfig(), hyperparams.with_steps(args.set, args.steps))

@@ -187,6 +187,9 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
 
     say("[4/6] GPU")
     add_gpu(rep, cfg, mlp, timing_obs)
+    gpu = rep.get("gpu.energy_j")
+    if gpu is not None and gpu.value is None:  # the reason was in report.md only (an outsider)
+        say(f"      GPU unavailable: {gpu.source}")
 
     sweep_ts = cfg.sweep or default_sweep(net)
     say(f"[5/6] return against T: T in {list(sweep_ts)}, {cfg.sweep_episodes} episodes each")

@@ -33,9 +33,14 @@ class OneLineParser(argparse.ArgumentParser):
     option: argparse takes only -1 and -1.5 for numbers, so `--speed -inf` was refused as
     "expected one argument" instead of by the option's own check (an outsider's fuzzing,
     stop 40). argparse keeps that test in the private attribute `_negative_number_matcher`
-    (Python 3.11-3.13); a parser without it keeps argparse's own behaviour."""
+    (Python 3.11-3.13); a parser without it keeps argparse's own behaviour.
+
+    Options are taken only spelt out (allow_abbrev False): argparse's prefix matching took
+    a newcomer's `--timestep 4` for `--timesteps` without a word, and would take any
+    misspelling that happens to be a prefix."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         if hasattr(self, "_negative_number_matcher"):
             self._negative_number_matcher = NEGATIVE_NUMBER

@@ -128,7 +128,15 @@ def test_show_reads_a_deploy_artifact(capsys, tmp_path):
     artifact = ROOT / "config" / "artifacts" / "cartpole"
     assert main(["show", str(artifact)]) == 0
     out = capsys.readouterr().out
-    assert "env_id" in out and "CartPole-v1" in out and "gate_seeds     900000..900099" in out
+    assert "env_id" in out and "CartPole-v1" in out
+    # one table: the key column keeps its width; the gate's share rounded (a newcomer saw
+    # 0.9720599999999999)
+    lines = [x for x in out.splitlines() if not x.startswith("(")]
+    assert len({len(x) - len(x[22:]) for x in lines}) == 1 and all(
+        x[20:22] == "  " and x[22] != " " for x in lines), out
+    assert "gate_seeds            900000..900099" in out
+    fraction = next(x for x in lines if x.startswith("gate_fraction")).split()[1]
+    assert len(fraction.split(".")[1]) == 4, fraction
     assert main(["show", str(artifact), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["env_id"] == "CartPole-v1"
     broken = tmp_path / "art"

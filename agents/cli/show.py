@@ -61,13 +61,17 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(manifest, indent=2))
             return 0
-        _print_scalars(manifest)
         # a malformed value ("gate": [1], rehashed) was an AttributeError (an outsider)
         encoder, gate = ({} if not isinstance(manifest.get(k), dict) else manifest[k]
                          for k in ("encoder", "gate"))
         seeds = gate.get("seeds") if isinstance(gate.get("seeds"), list) else ()
-        _print_scalars({"encoder": encoder.get("kind"), "gate_passed": gate.get("passed"),
-                        "gate_fraction": gate.get("fraction"),
+        fraction = gate.get("fraction")
+        # one table (its key column changed width halfway: a newcomer), the share as a
+        # share (0.9720599999999999 was printed as it is)
+        _print_scalars({**manifest, "encoder": encoder.get("kind"),
+                        "gate_passed": gate.get("passed"),
+                        "gate_fraction": (f"{fraction:.4f}" if type(fraction) is float
+                                          else fraction),
                         "gate_seeds": seed_span(seeds) if seeds else None})
         print(f"(the whole manifest: neuroq show {shlex.quote(str(args.run))} --json)")
         return 0

@@ -13,8 +13,9 @@ one holds plain data only:
                           actions, rewards, dones, timeouts), read with allow_pickle=False
                           once their headers match the buffer a new model of the run's config
                           allocates (shape and dtype)
-    state.json            written by the caller, with the learner's counters (`counters`)
-                          and the buffer's position (`buffer`) from `learner_state`
+    state.json            written by the caller, with what `write` returns: the steps, the
+                          learner's counters, its exploration rate and the buffer's
+                          position
 
 A resumed model is built as a new run builds it (the run's config) and then given these
 (`restore`); nothing else of the old model is needed (SB3 rebuilds the same schedules from
@@ -39,7 +40,9 @@ LEGACY_FILES = ("model.zip", "replay_buffer.pkl")
 BUFFER_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones",
                  "timeouts")
 """The replay buffer's arrays (stable-baselines3's ReplayBuffer), each (buffer_size, n_envs,
-...); next_observations is None where the buffer optimizes memory."""
+...). neuroq never sets optimize_memory_usage (its buffer keeps next_observations): with it
+the next observation of row pos - 1 would lie in row pos, which the filled rows leave out,
+so `write` refuses such a buffer."""
 COUNTERS = ("num_timesteps", "_n_updates", "_n_calls", "_episode_num")
 """The learner's counters a resumed run goes on from (whole numbers >= 0): the steps taken
 (which set the exploration schedule and learning_starts), gradient updates, calls (which time
@@ -54,15 +57,20 @@ def write(folder: Path, model: Any) -> dict[str, Any]:
     exists); return the learner's state for state.json (`restore` reads it back)."""
     import torch
 
+    _check_counters(model)
     torch.save({"policy": model.policy.state_dict(),
                 "optimizer": model.policy.optimizer.state_dict()}, folder / MODEL_FILE)
     buffer = model.replay_buffer
+    if getattr(buffer, "optimize_memory_usage", False):
+        raise NeuroqError("a replay buffer with optimize_memory_usage keeps next observations "
+                          "in the following row: neuroq's checkpoint does not hold it")
     rows = buffer.buffer_size if buffer.full else buffer.pos
     arrays = {name: getattr(buffer, name)[:rows] for name in BUFFER_ARRAYS
               if getattr(buffer, name, None) is not None}
     with open(folder / BUFFER_FILE, "wb") as f:
         np.savez(f, **arrays)
-    return {"counters": {name: int(getattr(model, name)) for name in COUNTERS},
+    return {"steps": int(model.num_timesteps),
+            "counters": {name: int(getattr(model, name)) for name in COUNTERS},
             "exploration_rate": float(model.exploration_rate),
             "buffer": {"pos": int(buffer.pos), "full": bool(buffer.full)}}
 
@@ -79,6 +87,7 @@ def restore(folder: Path, model: Any, state: dict[str, Any]) -> None:
             "that runs code from the files (docs/trust.md): neuroq no longer reads it; train "
             "the run again")
     counters, pos, full, rate = _learner_state(folder, state)
+    _check_counters(model)
     weights = _read_model(folder / MODEL_FILE)
     try:
         model.policy.load_state_dict(weights["policy"])
@@ -90,6 +99,19 @@ def restore(folder: Path, model: Any, state: dict[str, Any]) -> None:
     for name, value in counters.items():
         setattr(model, name, value)
     model.exploration_rate = rate
+
+
+def _check_counters(model: Any) -> None:
+    """NeuroqError unless `model` has every counter of COUNTERS: they are stable-baselines3's
+    own (private) attributes, which another version may rename; a write would then fail in
+    the middle of a run and a restore set a name nothing reads (a review)."""
+    missing = [name for name in COUNTERS if not hasattr(model, name)]
+    if missing:
+        import stable_baselines3
+
+        raise NeuroqError(f"stable-baselines3 {stable_baselines3.__version__} has no "
+                          f"{', '.join(missing)}, which neuroq's train checkpoint keeps: "
+                          "install the version neuroq names (setup.py's train extra)")
 
 
 def _learner_state(folder: Path, state: dict[str, Any]) -> tuple[dict[str, int], int, bool,
@@ -108,6 +130,9 @@ def _learner_state(folder: Path, state: dict[str, Any]) -> tuple[dict[str, int],
         if type(value) is not int or value < 0:
             raise bad(f"its {name} is not a whole number >= 0: {value!r}"[:200])
         out[name] = value
+    if state.get("steps") != out["num_timesteps"]:  # two counts of one thing must agree
+        raise bad(f"its steps {state.get('steps')!r} and counters.num_timesteps "
+                  f"{out['num_timesteps']} differ"[:200])
     pos, full, rate = buffer.get("pos"), buffer.get("full"), state.get("exploration_rate")
     if type(pos) is not int or pos < 0 or type(full) is not bool:
         raise bad("its buffer position is not a whole number >= 0 and a full flag")
@@ -123,12 +148,13 @@ def _read_model(path: Path) -> dict[str, Any]:
 
     import torch
 
+    from neuroq.agents.mlp import torch_file_problem
+
     if not path.is_file():
         raise NeuroqError(f"{path} is missing: the checkpoint is not whole; train the run again")
-    size = path.stat().st_size
-    if size > MAX_MODEL_BYTES:
-        raise NeuroqError(f"{path} holds {size:,} bytes, more than a DQN's checkpoint "
-                          f"({MAX_MODEL_BYTES:,}): not read")
+    problem = torch_file_problem(path, MAX_MODEL_BYTES)  # its size once read, not on disk
+    if problem:
+        raise NeuroqError(f"{path} is not a checkpoint's weights: {problem}: not read")
     try:
         weights = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, ValueError, RuntimeError, EOFError, KeyError, RecursionError,
@@ -152,7 +178,7 @@ def _restore_buffer(path: Path, buffer: Any, pos: int, full: bool) -> None:
     from neuroq.agents.runs import npy_header
 
     rows = buffer.buffer_size if full else pos
-    if pos > buffer.buffer_size or (full and pos >= buffer.buffer_size):
+    if pos >= buffer.buffer_size:  # SB3 wraps pos to 0 when it reaches buffer_size
         raise NeuroqError(f"{path}: buffer position {pos} does not fit the run's buffer_size "
                           f"{buffer.buffer_size}")
     wanted = {name: getattr(buffer, name) for name in BUFFER_ARRAYS

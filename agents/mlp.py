@@ -132,6 +132,29 @@ MAX_POLICY_BYTES = 256 << 20
 few megabytes): a zip from someone else may inflate to anything."""
 
 
+def torch_file_problem(data: Any, max_bytes: int = MAX_POLICY_BYTES) -> str | None:
+    """What is wrong with a file torch.save wrote (a path or its bytes) before torch reads
+    it, else None: it must be torch's zip format, with records stored as they are (torch
+    writes them so) and at most `max_bytes` in all once read. torch inflates a deflated
+    record: a reviewer's 2 MB model.pt held 2 GiB of zeros, which the loader allocated."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data) as z:
+            infos = z.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        return f"not torch's zip format ({type(exc).__name__}: {exc})"
+    packed = [i.filename for i in infos if i.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        return (f"its record {packed[0]!r} is compressed (torch stores records as they are; "
+                "a compressed one may inflate to anything)")
+    total = sum(i.file_size for i in infos)
+    if total > max_bytes:
+        return f"it holds {total:,} bytes, more than a DQN's ({max_bytes:,})"
+    return None
+
+
 def read_sb3_mlp(path: str | os.PathLike) -> FloatMLP:
     """The Q-network of a stable-baselines3 DQN zip that `neuroq train` wrote, read without
     running anything from the file: its `policy.pth` through torch's weights-only loader,
@@ -160,8 +183,11 @@ def read_sb3_mlp(path: str | os.PathLike) -> FloatMLP:
                     raise bad(f"its {name} unpacks to {infos[name].file_size:,} bytes, more "
                               f"than a DQN holds ({MAX_POLICY_BYTES:,})")
             data = json.loads(z.read("data"))
-            state = torch.load(io.BytesIO(z.read("policy.pth")), map_location="cpu",
-                               weights_only=True)
+            policy = z.read("policy.pth")
+            problem = torch_file_problem(policy)
+            if problem:
+                raise bad(f"its policy.pth: {problem}")
+            state = torch.load(io.BytesIO(policy), map_location="cpu", weights_only=True)
     except NeuroqError:
         raise
     except (OSError, zipfile.BadZipFile, ValueError, RecursionError, RuntimeError,

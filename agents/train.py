@@ -82,8 +82,8 @@ RESUME_DIR = "resume"
 """The run folder's checkpoint for `resume_run` (model.pt, replay_buffer.npz, state.json:
 neuroq.agents.checkpoint; best_model.zip once the selection has a best)."""
 DEFAULT_CHECKPOINT_EVERY_S = 60.0
-"""Wall time (s) at least between two checkpoints (each at a selection evaluation): a
-replay buffer is written whole (SB3 preallocates it: 51 MB for DVSPanTrackingPooled's
+"""Wall time (s) at least between two checkpoints (each at a selection evaluation): the
+replay buffer's filled rows are written each time (up to 51 MB for DVSPanTrackingPooled's
 50 000 transitions of 128 floats), so not at every evaluation of a long run."""
 BEST_MODEL = "best_model.zip"
 """The selection's best model, in a run folder and in its checkpoint."""
@@ -479,9 +479,8 @@ def _save_checkpoint(run_dir: Path, model: Any, selection: Any, wall_s: float) -
     learner = checkpoint_files.write(new, model)
     if (run_dir / BEST_MODEL).is_file():  # the best as of this checkpoint (module docstring)
         shutil.copyfile(run_dir / BEST_MODEL, new / BEST_MODEL)
-    write_json(new / "state.json", {"steps": int(model.num_timesteps), "best": selection.best,
-                                    "history": selection.history, "wall_s": wall_s,
-                                    **learner})
+    write_json(new / "state.json", {**learner, "best": selection.best,
+                                    "history": selection.history, "wall_s": wall_s})
     current = run_dir / RESUME_DIR
     shutil.rmtree(old, ignore_errors=True)
     if current.exists():

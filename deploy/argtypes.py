@@ -23,6 +23,21 @@ NEGATIVE_NUMBER = re.compile(
 """A command-line word that is a negative number (as float() reads it), not an option."""
 
 
+def close_options(words: list[str], known: list[str]) -> str:
+    """" (--timestep: did you mean --timesteps?)" for the words that look like options and
+    are close to one of `known`; "" when none is."""
+    import difflib
+
+    hints = []
+    for word in words:
+        name = word.split("=", 1)[0]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75) if name.startswith(
+            "--") else []
+        if close:
+            hints.append(f"{name}: did you mean {close[0]}?")
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose command-line errors are one line on stderr ("neuroq <cmd>:
     error: argument --seed: ..."), exit status 2, as every other user error; `--help`
@@ -47,6 +62,9 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         text = " ".join(message.split())
+        if text.startswith("unrecognized arguments:"):  # a misspelt option: the close one
+            text += close_options(text.split(":", 1)[1].split(),
+                                   [o for a in self._actions for o in a.option_strings])
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
 
     def print_help(self, file: IO[str] | None = None) -> None:

@@ -451,8 +451,12 @@ def _parse_command(c: Any, fail: Any) -> Command:
     channels = c.get("channels")
     if not isinstance(channels, list) or not channels or not all(
             isinstance(x, str) and x for x in channels) or len(set(channels)) != len(channels):
+        odd = [x for x in channels if not isinstance(x, str)] if isinstance(channels,
+                                                                              list) else []
         fail("command.channels must be a non-empty list of distinct names (joints, "
-             "array slots or twist fields)")
+             "array slots or twist fields)"
+             + (f"; {odd[0]!r} is no text (YAML reads off, on, yes, no, true, false and "
+                "numbers as other values: quote it)" if odd else ""))
     if typ.startswith("geometry_msgs/Twist") and set(channels) - set(TWIST_CHANNELS):
         fail(f"command.channels of a twist must be among {', '.join(TWIST_CHANNELS)}")
     actions = c.get("actions")

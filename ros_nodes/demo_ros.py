@@ -64,20 +64,29 @@ def sim_config(artifact: str | os.PathLike, folder: str | os.PathLike) -> Path:
 
 
 def against_in_process(artifact: str | os.PathLike, returns: list[float], episodes: int,
-                       seed: int) -> str:
+                       seed: int) -> dict:
     """Whether `returns` over ROS 2 are the in-process returns of the same episodes (seeds
     seed..seed + episodes - 1): the demo printed them bare, and an outsider could not tell
-    whether a 343 among 500s was the network's or the loop's."""
+    whether a 343 among 500s was the network's or the loop's. Returns {"text": what to
+    print, "equal": True / False / None (not compared), "local": `evaluate`'s result or
+    None}. A stochastic encoder (poisson) draws its random numbers per batch of episodes in
+    process and per reading in the node, so its returns are not compared."""
     import numpy as np
 
     from neuroq.deploy.evaluate import evaluate
     from neuroq.deploy.policy import load_policy
 
-    local = evaluate(load_policy(artifact), episodes, seed)["returns"]
-    if len(returns) == len(local) and np.allclose(returns, local, rtol=1e-9, atol=1e-9):
-        return "equal to the in-process returns on those seeds"
-    return ("DIFFER from the in-process returns on those seeds: "
-            + ", ".join(f"{r:.4g}" for r in local))
+    policy = load_policy(artifact)
+    if policy.encoder.kind == "poisson":
+        return {"text": "not compared with in process (a stochastic encoder draws its random "
+                        "numbers otherwise there)", "equal": None, "local": None}
+    local = evaluate(policy, episodes, seed)
+    equal = bool(len(returns) == len(local["returns"]) and np.allclose(
+        returns, local["returns"], rtol=1e-9, atol=1e-9))
+    text = ("equal to the in-process returns on those seeds" if equal else
+            "DIFFER from the in-process returns on those seeds: "
+            + ", ".join(f"{r:.4g}" for r in local["returns"]))
+    return {"text": text, "equal": equal, "local": local}
 
 
 def run_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int = 0,
@@ -97,9 +106,9 @@ def run_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int = 0,
     s = report.summary()
     lat = s["robot_loop_latency_ms"]
     returns = ", ".join(f"{r:.0f}" for r in s["episode_returns"])
+    s["in_process"] = against_in_process(artifact, s["episode_returns"], episodes, seed)
     print(f"      returns over ROS 2 ({episodes} episodes at {rate:g} Hz, seeds "
-          f"{seed}..{seed + episodes - 1}): {returns}; "
-          f"{against_in_process(artifact, s['episode_returns'], episodes, seed)}")
+          f"{seed}..{seed + episodes - 1}): {returns}; {s['in_process']['text']}")
     if "success_rate" in s:
         print(f"      success over ROS 2: {100 * s['success_rate']:.0f} % of {episodes} "
               f"episodes (seeds {seed}..{seed + episodes - 1}), collisions "

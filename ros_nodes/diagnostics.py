@@ -4,6 +4,7 @@ DDS finds incompatible with a node's endpoint (`QosMismatches`)."""
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -30,6 +31,26 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+class RecentCount:
+    """How much a growing total (a counter) rose within the last `hold_s` seconds: the
+    diagnostics WARN while it is above 0 and say it, then go back to OK (a counter's whole
+    total kept an outsider's soak WARN for good after one lost command). `update(total,
+    now)` with the counter's total and the time (monotonic s) returns that rise."""
+
+    def __init__(self, hold_s: float) -> None:
+        self.hold_s = hold_s
+        self._rises: deque[tuple[float, int]] = deque()
+        self._total = 0
+
+    def update(self, total: int, now: float) -> int:
+        if total > self._total:
+            self._rises.append((now, total - self._total))
+        self._total = max(self._total, total)
+        while self._rises and now - self._rises[0][0] >= self.hold_s:
+            self._rises.popleft()
+        return sum(n for _, n in self._rises)
 
 
 class Crowding:

@@ -48,12 +48,12 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from std_msgs.msg import Float64
 
-from neuroq.deploy.errors import NeuroqError
+from neuroq.deploy.errors import NeuroqError, counted
 from neuroq.deploy.interface import load_interface
 from neuroq.deploy.latency import LatencyWindow
 from neuroq.deploy.seeds import MAX_SEED
 from neuroq.deploy.sim_robot import LockstepRobot
-from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, diagnostic_array
+from neuroq.ros_nodes.diagnostics import LEVEL_OK, LEVEL_WARN, RecentCount, diagnostic_array
 from neuroq.ros_nodes.executor import pace_timer, steady_timer
 from neuroq.ros_nodes.messages import command_values, fill, has_header, message_class
 from neuroq.ros_nodes.params import declare, refuse_runtime_changes, where_to_set
@@ -163,8 +163,7 @@ class SimRobotNode(Node):
         self._outcome_pub = self.create_publisher(DiagnosticStatus, TOPIC_EPISODE_OUTCOME,
                                                   latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
-        # lost commands counted at the last rise, when (monotonic s), and the count before it
-        self._lost_seen: tuple[int, float, int] = (0, -LOST_WARN_HOLD_S, 0)
+        self._lost_recent = RecentCount(LOST_WARN_HOLD_S)  # lost in the last few seconds
         self.create_subscription(command_cls, robot.command.topic, self._on_command,
                                  command_qos(COMMAND_QUEUE_DEPTH))
         self._period_ns = int(1e9 / rate)
@@ -267,6 +266,10 @@ class SimRobotNode(Node):
         return self.get_clock().now().nanoseconds
 
     def _publish_diagnostics(self) -> None:
+        self._publish_diagnostics_at(time.monotonic())
+
+    def _publish_diagnostics_at(self, now: float) -> None:
+        """Publish the robot's diagnostics as of `now` (monotonic s)."""
         c = self.robot.counters
         returns = self.robot.returns
         values = {
@@ -292,13 +295,10 @@ class SimRobotNode(Node):
         level, message = LEVEL_OK, "running"
         if not self.robot.connected:
             level, message = LEVEL_WARN, "waiting for the first command"
-        now = time.monotonic()
-        if c.lost_commands > self._lost_seen[0]:  # new losses: WARN for LOST_WARN_HOLD_S
-            self._lost_seen = (c.lost_commands, now, self._lost_seen[0])
-        total, since, before = self._lost_seen
-        if total and now - since < LOST_WARN_HOLD_S:
-            level, message = LEVEL_WARN, (f"{total - before} commands lost in the last "
-                                          f"{LOST_WARN_HOLD_S:g} s ({total} in all)")
+        recent = self._lost_recent.update(c.lost_commands, now)
+        if recent:  # WARN for LOST_WARN_HOLD_S after each loss
+            level, message = LEVEL_WARN, (f"{counted(recent, 'command')} lost in the last "
+                                          f"{LOST_WARN_HOLD_S:g} s ({c.lost_commands} in all)")
         if self.robot.done:
             message = f"done: {c.episodes} episodes"
         self._diag_pub.publish(diagnostic_array(self, level, message, "gymnasium", values))

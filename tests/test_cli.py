@@ -54,6 +54,14 @@ def test_unknown_env_id():
                     "'module:ClassName'")
 
 
+def test_options_are_taken_only_spelt_out_and_a_close_one_is_named(tmp_path):
+    """argparse's prefix matching took a newcomer's `--timestep 4` for `--timesteps`
+    without a word."""
+    _one_line_error(neuroq("convert", str(tmp_path), "--timestep", "4"),
+                    "unrecognized arguments: --timestep 4 (--timestep: did you mean "
+                    "--timesteps?)")
+
+
 def test_eval_of_a_run_of_an_earlier_stage_names_the_stages_left(tmp_path):
     run = tmp_path / "train-seed0-x"
     run.mkdir()
@@ -61,8 +69,13 @@ def test_eval_of_a_run_of_an_earlier_stage_names_the_stages_left(tmp_path):
     _one_line_error(neuroq("eval", str(run)),
                     "it is a train run: convert, finetune and export make an artifact of it "
                     f"(next: neuroq convert {run})")
+    (run / "config.yaml").write_text("stage: convert\nenv_id: CartPole-v1\n")
+    _one_line_error(neuroq("eval", str(run)), "it is a convert run: finetune and export make")
     (run / "config.yaml").write_text("stage: finetune\nenv_id: CartPole-v1\n")
     _one_line_error(neuroq("eval", str(run)), "it is a finetune run: export makes an artifact")
+    # a config.yaml that does not read: the plain line, no hint
+    (run / "config.yaml").write_text("stage: [unclosed\n")
+    _one_line_error(neuroq("eval", str(run)), "is not an artifact: it has no manifest.json")
 
 
 def test_bad_hyperparameter_in_yaml(tmp_path):
@@ -116,7 +129,7 @@ def test_show_reads_a_robustness_run(capsys, tmp_path):
     (tmp_path / "table.md").write_text("| condition | snn |\n|---|---|\n| none | 500.0 |\n")
     assert main(["show", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "episode_seeds   1000000..1000019" in out and "note: a note" in out, out
+    assert "episode_seeds  1000000..1000019" in out and "note: a note" in out, out
     assert "| none | 500.0 |" in out, out
 
 
@@ -137,6 +150,17 @@ def test_show_reads_a_deploy_artifact(capsys, tmp_path):
     assert "gate_seeds            900000..900099" in out
     fraction = next(x for x in lines if x.startswith("gate_fraction")).split()[1]
     assert len(fraction.split(".")[1]) == 4, fraction
+    # a share just under its gate is not rounded onto it (a review: 0.89996 read 0.9000)
+    from neuroq.deploy.artifact import write_manifest
+
+    near = tmp_path / "near"
+    shutil.copytree(artifact, near)
+    manifest = json.loads((near / "manifest.json").read_text())
+    manifest["gate"].update(fraction=0.89996, threshold=0.9, passed=False)
+    write_manifest(near, manifest)
+    assert main(["show", str(near)]) == 0
+    out = capsys.readouterr().out
+    assert "gate_fraction         0.89996" in out and "gate_threshold        0.9" in out, out
     assert main(["show", str(artifact), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["env_id"] == "CartPole-v1"
     broken = tmp_path / "art"

@@ -507,6 +507,7 @@ JOINT = {"name": "x", "source": "joints", "joint": "j", "field": "position", "un
      r"\(write it 'sensor_msgs/JointState', without /msg/\)"),
     (lambda d: d["sources"][0].update(type="sensor_msgs/msg/Imu"),
      r"write it 'sensor_msgs/Imu'"),
+    (lambda d: d["command"].update(channels=[True]), r"True is no text .* quote it"),
     (lambda d: d["command"].update(limit=[1.0]),
      r"unknown key\(s\) \['limit'\] \('limit': did you mean 'limits'\?\)"),
     # beyond float32 a value went out as inf (the review)

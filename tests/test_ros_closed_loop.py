@@ -133,7 +133,9 @@ def test_the_demo_ros_stage_runs_an_interface_without_a_shipped_parameters_file(
         "equal to the in-process returns on those seeds"), line
     from neuroq.ros_nodes.demo_ros import against_in_process
 
-    assert against_in_process(artifact, [0.0, 0.0], 2, 1000).startswith("DIFFER")
+    said = against_in_process(artifact, [0.0, 0.0], 2, 1000)
+    assert said["equal"] is False and said["text"].startswith("DIFFER")
+    assert summary["in_process"]["equal"] is True
 
 
 def test_cpu_shares_process_cpu_time_and_resident_memory():

@@ -535,6 +535,21 @@ def test_actuator_rearms_its_watchdog_from_the_reading_or_the_arrival(stamp_age_
         rclpy.try_shutdown(context=context)
 
 
+def test_recent_count_sums_the_rises_within_its_hold():
+    """A review: after 1 loss and 2 more 2 s later, "2 commands lost in the last 5 s" was
+    said, though 3 were."""
+    from neuroq.ros_nodes.diagnostics import RecentCount
+
+    recent = RecentCount(5.0)
+    assert recent.update(0, 0.0) == 0
+    assert recent.update(1, 0.0) == 1
+    assert recent.update(3, 2.0) == 3
+    assert recent.update(3, 4.9) == 3
+    assert recent.update(3, 5.0) == 2  # the first loss left the window
+    assert recent.update(3, 7.0) == 0
+    assert recent.update(2, 8.0) == 0  # a total never falls: nothing new
+
+
 def test_sim_robot_counts_and_reports_a_lost_command_and_resumes():
     import rclpy
     from rclpy.context import Context
@@ -574,12 +589,11 @@ def test_sim_robot_counts_and_reports_a_lost_command_and_resumes():
 
         said = []
         node._diag_pub.publish = lambda msg: said.append(msg.status[0])
-        node._publish_diagnostics()
+        now = time.monotonic()
+        node._publish_diagnostics_at(now)
         assert said[-1].level == DiagnosticStatus.WARN
-        assert said[-1].message == "1 commands lost in the last 5 s (1 in all)"
-        total, since, before = node._lost_seen
-        node._lost_seen = (total, since - LOST_WARN_HOLD_S, before)  # the hold is over
-        node._publish_diagnostics()
+        assert said[-1].message == "1 command lost in the last 5 s (1 in all)"
+        node._publish_diagnostics_at(now + LOST_WARN_HOLD_S)  # the hold is over
         assert said[-1].level == DiagnosticStatus.OK and said[-1].message == "running"
         assert {kv.key: kv.value for kv in said[-1].values}["lost_commands"] == "1"
         node.destroy_node()

@@ -243,7 +243,8 @@ def test_the_boards_q_values_are_compared_with_the_emulators(stand_in, monkeypat
     pol.run_batch(CARTPOLE_LIKE_OBS[:3])
     assert pol.board_check.to_dict() == {"actions": 7, "differing_actions": 0,
                                          "max_abs_dq": 0.0, "beyond_rounding": 0,
-                                         "rounding_rel": 1e-4, "differs": False}
+                                         "near_tie_flips": 0, "rounding_rel": 1e-4,
+                                         "differs": False}
     assert SpikingPolicy(net, rate_encoder()).board_check is None  # the emulator alone
     shipped = Path(__file__).resolve().parents[1] / "config" / "artifacts" / "cartpole"
     argv = ["eval", str(shipped), "--backend", "spinnaker2", "--board-ip", "10.0.0.9",
@@ -368,3 +369,19 @@ def test_the_board_check_takes_float32_rounding_for_agreement():
     off = q.copy()
     off[1, 0] += 40 * BOARD_ROUNDING_REL * 2  # same greedy action, beyond rounding
     assert check.add(off, q) == 0 and check.differs and check.beyond_rounding == 1
+    # a tie broken the other way by rounding is agreement; a real flip is not (a review)
+    tie = BoardCheck()
+    emu = np.array([[40.0, 40.0]], np.float32)
+    assert tie.add(emu + np.array([[0.0, 4e-6]], np.float32), emu) == 0
+    assert not tie.differs and tie.near_tie_flips == 1
+    assert tie.add(np.array([[39.0, 40.0]], np.float32), np.array([[40.0, 39.0]], np.float32)) == 1
+    # the tolerance is each observation's: a large Q elsewhere in the batch (or an inf)
+    # does not pass an 18 % error (a review)
+    wide = BoardCheck()
+    emu = np.array([[1000.0, 0.0], [1.0, 0.5]], np.float32)
+    board = np.array([[1000.0, 0.0], [1.0, 0.59]], np.float32)
+    assert wide.add(board, emu) == 0 and wide.beyond_rounding == 1 and wide.differs
+    inf = BoardCheck()
+    assert inf.add(np.array([[np.inf, 0.0], [1.0, 0.59]], np.float32),
+                   np.array([[np.inf, 0.0], [1.0, 0.5]], np.float32)) == 1
+    assert inf.beyond_rounding == 2

@@ -113,6 +113,13 @@ def test_a_crafted_checkpoint_runs_nothing(tmp_path, capsys):
     # the reason torch gives, not its advice to load with weights_only=False
     assert "Unsupported global" in line and "weights_only" not in line.split("(weights")[1]
     assert not marker.exists()
+    # a record compressed, which torch inflates: a reviewer's 2 MB model.pt held 2 GiB of
+    # zeros; refused before torch reads it
+    with zipfile.ZipFile(ckpt / "model.pt", "w", zipfile.ZIP_DEFLATED) as z:
+        with zipfile.ZipFile(__import__("io").BytesIO(good_model)) as src:
+            for info in src.infolist():
+                z.writestr(info.filename, src.read(info))
+    _resume_refused(run, capsys, "is compressed (torch stores records as they are")
     # a replay buffer of pickled objects: refused before its data is read
     (ckpt / "model.pt").write_bytes(good_model)
     with np.load(ckpt / "replay_buffer.npz") as data:
@@ -128,6 +135,12 @@ def test_a_crafted_checkpoint_runs_nothing(tmp_path, capsys):
     np.savez(ckpt / "replay_buffer.npz",
              **{k: v for k, v in arrays.items() if k != "timeouts"})
     _resume_refused(run, capsys, "not the run's replay buffer arrays")
+    # two counts of the steps that disagree
+    np.savez(ckpt / "replay_buffer.npz", **arrays)
+    state = json.loads((ckpt / "state.json").read_text())
+    (ckpt / "state.json").write_text(json.dumps({**state, "steps": state["steps"] + 1}))
+    _resume_refused(run, capsys, "and counters.num_timesteps")
+    (ckpt / "state.json").write_text(json.dumps(state))
     # counters that are not whole numbers; a buffer position beyond the buffer
     np.savez(ckpt / "replay_buffer.npz", **arrays)
     state = json.loads((ckpt / "state.json").read_text())
@@ -165,3 +178,35 @@ def test_an_older_checkpoint_of_sb3_pickles_is_not_read(tmp_path, capsys):
     assert not marker.exists()
     with pytest.raises(NeuroqError, match="no longer reads it; train the run again"):
         checkpoint.restore(ckpt, _model(), {})
+
+
+def test_torch_files_declare_no_more_than_they_may_hold(tmp_path):
+    """Both readers of torch files (the checkpoint's model.pt, a DQN zip's policy.pth) refuse
+    a file that is not torch's zip, one with a compressed record and one holding more than
+    the cap once read; a plain torch.save passes."""
+    import io
+
+    from neuroq.agents.mlp import read_sb3_mlp, torch_file_problem
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(100)}, buf)
+    data = buf.getvalue()
+    assert torch_file_problem(data) is None
+    assert "more than a DQN's (100)" in torch_file_problem(data, max_bytes=100)
+    assert "not torch's zip format" in torch_file_problem(b"not a zip")
+    # a DQN zip whose policy.pth holds a compressed record
+    model = _model()
+    model.save(tmp_path / "m.zip")
+    with zipfile.ZipFile(tmp_path / "m.zip") as z:
+        members = {i.filename: z.read(i) for i in z.infolist()}
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as z:
+        with zipfile.ZipFile(io.BytesIO(members["policy.pth"])) as src:
+            for info in src.infolist():
+                z.writestr(info.filename, src.read(info))
+    with zipfile.ZipFile(tmp_path / "bad.zip", "w") as z:
+        for name, content in {**members, "policy.pth": inner.getvalue()}.items():
+            z.writestr(name, content)
+    read_sb3_mlp(tmp_path / "m.zip")
+    with pytest.raises(NeuroqError, match="its policy.pth: its record .* is compressed"):
+        read_sb3_mlp(tmp_path / "bad.zip")

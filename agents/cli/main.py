@@ -152,8 +152,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         unknown += ros_args
     args.ros_args = ros_args
     if unknown:  # named by the subcommand, as its other errors are
-        print(f"neuroq {args.command}: error: unrecognized arguments: {' '.join(unknown)} "
-              f"(see neuroq {args.command} --help)", file=sys.stderr)
+        from neuroq.deploy.argtypes import close_options
+
+        sub = next(a for a in parser._actions  # noqa: SLF001 - argparse has no public view
+                   if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+        hint = close_options(unknown, [o for a in sub._actions for o in a.option_strings])
+        print(f"neuroq {args.command}: error: unrecognized arguments: {' '.join(unknown)}"
+              f"{hint} (see neuroq {args.command} --help)", file=sys.stderr)
         return EXIT_USER_ERROR
     from neuroq.agents.runs import sigterm_as_interrupt
 

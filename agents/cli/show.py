@@ -65,13 +65,19 @@ def run(args: argparse.Namespace) -> int:
         encoder, gate = ({} if not isinstance(manifest.get(k), dict) else manifest[k]
                          for k in ("encoder", "gate"))
         seeds = gate.get("seeds") if isinstance(gate.get("seeds"), list) else ()
-        fraction = gate.get("fraction")
+        fraction, threshold = gate.get("fraction"), gate.get("threshold")
         # one table (its key column changed width halfway: a newcomer), the share as a
-        # share (0.9720599999999999 was printed as it is)
+        # share (0.9720599999999999 was printed as it is), with enough digits not to round
+        # onto the gate (0.89996 against 0.9 read 0.9000: a review)
+        shown = fraction
+        if type(fraction) is float:
+            shown = f"{fraction:.4f}"
+            if type(threshold) in (int, float) and (float(shown) >= threshold) != (
+                    fraction >= threshold):
+                shown = repr(fraction)
         _print_scalars({**manifest, "encoder": encoder.get("kind"),
-                        "gate_passed": gate.get("passed"),
-                        "gate_fraction": (f"{fraction:.4f}" if type(fraction) is float
-                                          else fraction),
+                        "gate_passed": gate.get("passed"), "gate_threshold": threshold,
+                        "gate_fraction": shown,
                         "gate_seeds": seed_span(seeds) if seeds else None})
         print(f"(the whole manifest: neuroq show {shlex.quote(str(args.run))} --json)")
         return 0
@@ -255,7 +261,8 @@ def _print_scalars(result: dict) -> None:
 
     # a run folder or manifest may come from anyone: its text is shown escaped (an
     # outsider's env_id of escape sequences cleared the terminal and faked a line)
-    shown = {printable(str(k)): v for k, v in result.items()}
+    shown = {printable(str(k)): v for k, v in result.items()
+             if not isinstance(v, (dict, list))}
     width = max(map(len, shown), default=0)
     for key, value in shown.items():
         if not isinstance(value, (dict, list)):

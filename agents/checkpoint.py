@@ -75,11 +75,13 @@ def write(folder: Path, model: Any) -> dict[str, Any]:
             "buffer": {"pos": int(buffer.pos), "full": bool(buffer.full)}}
 
 
-def restore(folder: Path, model: Any, state: dict[str, Any]) -> None:
+def restore(folder: Path, model: Any, state: dict[str, Any],
+            max_steps: int | None = None) -> None:
     """Give `model` (built from the run's config, as a new run builds it) the checkpoint in
     `folder` and the learner's `state` (state.json's, as `write` returned it). NeuroqError,
     naming the file and what is wrong, for a checkpoint that does not fit the model or is
-    not one of this format (a checkpoint of SB3's pickles included: not read)."""
+    not one of this format (a checkpoint of SB3's pickles included: not read); max_steps:
+    the most steps the run can have taken (its n_timesteps and one collection)."""
     if not (folder / MODEL_FILE).is_file() and any((folder / n).exists() for n in LEGACY_FILES):
         raise NeuroqError(
             f"{folder} holds a checkpoint of an older neuroq (stable-baselines3's "
@@ -88,6 +90,19 @@ def restore(folder: Path, model: Any, state: dict[str, Any]) -> None:
             "the run again")
     counters, pos, full, rate = _learner_state(folder, state)
     _check_counters(model)
+    if max_steps is not None and counters["num_timesteps"] > max_steps:
+        raise NeuroqError(f"{folder / 'state.json'}: {counters['num_timesteps']} steps, more "
+                          f"than the run can take ({max_steps}: its n_timesteps and one "
+                          "collection, config.yaml)")
+    # one transition per step: the buffer's position follows from the steps (a recheck's
+    # 1,000,000,000 steps trained nothing and reported them). A checkpoint written at a
+    # selection evaluation (a callback, before SB3 stores that step's transition) holds one
+    # transition fewer than its steps; one written after training, as many.
+    steps, size = counters["num_timesteps"], model.replay_buffer.buffer_size
+    if (pos, full) not in {(t % size, t >= size) for t in (steps - 1, steps) if t >= 0}:
+        raise NeuroqError(f"{folder / 'state.json'} is not a checkpoint's state: its buffer "
+                          f"position {pos} (full: {full}) does not follow from its {steps} "
+                          f"steps with buffer_size {size}")
     weights = _read_model(folder / MODEL_FILE)
     try:
         model.policy.load_state_dict(weights["policy"])
@@ -148,7 +163,7 @@ def _read_model(path: Path) -> dict[str, Any]:
 
     import torch
 
-    from neuroq.agents.mlp import torch_file_problem
+    from neuroq.agents.mlp import torch_file_problem, weights_only_reason
 
     if not path.is_file():
         raise NeuroqError(f"{path} is missing: the checkpoint is not whole; train the run again")
@@ -159,13 +174,8 @@ def _read_model(path: Path) -> dict[str, Any]:
         weights = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, ValueError, RuntimeError, EOFError, KeyError, RecursionError,
             zipfile.BadZipFile, pickle.UnpicklingError) as exc:
-        text = " ".join(str(exc).split())
-        # torch's own text goes on to suggest weights_only=False, which runs the payload:
-        # only the reason it gives is kept
-        _, found, reason = text.partition("WeightsUnpickler error:")
-        why = reason.strip() if found else f"{type(exc).__name__}: {text}"
         raise NeuroqError(f"{path} cannot be read as a checkpoint's weights (weights only, "
-                          f"nothing else is loaded): {why[:300]}") from None
+                          f"nothing else is loaded): {weights_only_reason(exc)}") from None
     if not (isinstance(weights, dict) and isinstance(weights.get("policy"), dict)
             and isinstance(weights.get("optimizer"), dict)):
         raise NeuroqError(f"{path} holds no policy and optimizer state")
@@ -179,6 +189,7 @@ def _restore_buffer(path: Path, buffer: Any, pos: int, full: bool) -> None:
 
     rows = buffer.buffer_size if full else pos
     if pos >= buffer.buffer_size:  # SB3 wraps pos to 0 when it reaches buffer_size
+        # (`restore` checked it against the steps already; kept for a direct call)
         raise NeuroqError(f"{path}: buffer position {pos} does not fit the run's buffer_size "
                           f"{buffer.buffer_size}")
     wanted = {name: getattr(buffer, name) for name in BUFFER_ARRAYS

@@ -132,6 +132,25 @@ MAX_POLICY_BYTES = 256 << 20
 few megabytes): a zip from someone else may inflate to anything."""
 
 
+def weights_only_reason(exc: BaseException) -> str:
+    """The reason torch's weights-only loader gives for refusing a file, without the advice
+    around it: its text goes on to suggest weights_only=False, which runs the payload, and
+    cut at 300 characters it left out the reason itself (a recheck). "WeightsUnpickler
+    error: ..." and "Trying to load unsupported GLOBAL ..." (a blocked module) are kept;
+    any other error is named with its own text."""
+    import re
+
+    text = " ".join(str(exc).split())
+    for pattern in (r"WeightsUnpickler error:\s*(.*)", r"(Trying to load unsupported GLOBAL.*)",
+                    r"(Unsupported global:.*)"):
+        found = re.search(pattern, text)
+        if found:  # its first sentence: the next ones say how to let the payload in
+            return found.group(1).split(". ")[0].rstrip(".")[:300]
+    if "weights_only" in text:  # the advice alone: say what it means, not what it says
+        return "it asks the unpickler for more than tensors and plain values"
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
 def torch_file_problem(data: Any, max_bytes: int = MAX_POLICY_BYTES) -> str | None:
     """What is wrong with a file torch.save wrote (a path or its bytes) before torch reads
     it, else None: it must be torch's zip format, with records stored as they are (torch
@@ -193,7 +212,7 @@ def read_sb3_mlp(path: str | os.PathLike) -> FloatMLP:
     except (OSError, zipfile.BadZipFile, ValueError, RecursionError, RuntimeError,
             KeyError, EOFError, pickle.UnpicklingError) as exc:  # weights-only: a pickle
         # asking for anything but tensors
-        raise bad(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+        raise bad(weights_only_reason(exc)) from None
     kwargs = data.get("policy_kwargs") if isinstance(data, dict) else None
     if not (isinstance(kwargs, dict) and set(kwargs) <= {"net_arch"}
             and all(isinstance(n, int) for n in kwargs.get("net_arch", []))):

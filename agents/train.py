@@ -439,7 +439,12 @@ def _resume(run_dir: Path, doc: dict[str, Any], progress: ProgressFn | None,
     # built as a new run builds it, then given the checkpoint: plain data, nothing in it
     # runs (SB3's own checkpoint is unpickled: resuming someone else's run ran their code)
     model = _new_model(env, seed, cfg, run_dir)
-    checkpoint_files.restore(checkpoint, model, state)
+    # SB3 collects train_freq steps at a time: a run ends less than that past n_timesteps
+    checkpoint_files.restore(checkpoint, model, state, cfg.n_timesteps + cfg.train_freq)
+    if (checkpoint / BEST_MODEL).is_file():  # the one the report plays: read now, not after
+        from neuroq.agents.mlp import read_sb3_mlp  # the training (a recheck waited 10 s)
+
+        read_sb3_mlp(checkpoint / BEST_MODEL)
     with _resume_hint_on_write_error(run_dir):
         _restore_best(run_dir)
         return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,

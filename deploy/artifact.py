@@ -778,8 +778,10 @@ def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool 
         # a run folder holding its artifact (an export run's artifact/): name it
         inner = sorted(str(m.parent) for m in folder.glob(f"*/{MANIFEST_FILE}")
                        if not m.parent.name.endswith(PARTIAL_SUFFIX))
-        hint = (f"; did you mean {' or '.join(inner)}?" if inner
-                else _stage_hint(folder) or _shipped_hint(path))
+        # a convert or finetune run holds a network/ that plays, but not its artifact: the
+        # stages left come first (a recheck was sent to play a convert run's network/)
+        hint = (_stage_hint(folder) or (f"; did you mean {' or '.join(inner)}?" if inner
+                                        else _shipped_hint(path)))
         raise NeuroqError(f"{folder} is not an artifact: it has no {MANIFEST_FILE}{hint}")
     text = read_text_file(mpath, "artifact manifest")
     try:

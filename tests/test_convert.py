@@ -100,6 +100,11 @@ def test_cli_wrong_stage_is_one_line(tmp_path):
     (lambda: ["convert", str(tiny_train_run()), "--percentile", "0"], "percentile"),
     (lambda: ["finetune", str(tiny_train_run())], "is not a convert run"),
     (lambda: ["export", str(tiny_convert_run())], "is not a finetune run"),
+    # a real convert run holds a network/ that plays: the stages left are named first (a
+    # recheck was sent to play it, at another T than convert had chosen)
+    (lambda: ["eval", str(tiny_convert_run())],
+     "it is a convert run: finetune and export make an artifact of it (next: neuroq "
+     "finetune"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(make_args, fragment, tmp_path, capsys):
     assert main([*make_args(), "--out", str(tmp_path)]) == 2

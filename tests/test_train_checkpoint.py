@@ -43,6 +43,16 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
+class _System:
+    """A payload through a module torch blocks outright (os.system)."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
 def test_written_and_restored_whole():
     import tempfile
     from pathlib import Path
@@ -112,6 +122,11 @@ def test_a_crafted_checkpoint_runs_nothing(tmp_path, capsys):
     line = _resume_refused(run, capsys, "cannot be read as a checkpoint's weights (weights only")
     # the reason torch gives, not its advice to load with weights_only=False
     assert "Unsupported global" in line and "weights_only" not in line.split("(weights")[1]
+    # a blocked module's payload: torch words it otherwise, its reason came after the advice
+    # and was cut off (a recheck)
+    torch.save({**weights, "extra": _System("true")}, ckpt / "model.pt")
+    line = _resume_refused(run, capsys, "Trying to load unsupported GLOBAL posix.system")
+    assert "weights_only" not in line.split("(weights")[1] and "trust" not in line, line
     assert not marker.exists()
     # a record compressed, which torch inflates: a reviewer's 2 MB model.pt held 2 GiB of
     # zeros; refused before torch reads it
@@ -149,7 +164,14 @@ def test_a_crafted_checkpoint_runs_nothing(tmp_path, capsys):
     _resume_refused(run, capsys, "its _n_calls is not a whole number >= 0: -3")
     (ckpt / "state.json").write_text(json.dumps(
         {**state, "buffer": {"pos": 10 ** 9, "full": False}}))
-    _resume_refused(run, capsys, "does not fit the run's buffer_size")
+    _resume_refused(run, capsys, "does not follow from its 400 steps")
+    # steps far beyond the run's (and a buffer that would match them): refused, not
+    # "trained" and reported (a recheck's 1,000,000,000)
+    many = 10 ** 9
+    (ckpt / "state.json").write_text(json.dumps(
+        {**state, "steps": many, "counters": {**state["counters"], "num_timesteps": many},
+         "buffer": {"pos": many % 100_000, "full": True}}))
+    _resume_refused(run, capsys, "1000000000 steps, more than the run can take (632")
     # the weights of another network shape
     (ckpt / "state.json").write_text(json.dumps(state))
     other = DQN("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, device="cpu")

@@ -39,6 +39,8 @@ def declare(node: Node, name: str, default: Any, text: str, **kwargs: Any) -> An
     AttributeError traceback in the policy node, an outsider)."""
     from neuroq.deploy.errors import NeuroqError
 
+    if isinstance(default, float):
+        _integer_as_double(node, name)
     value = node.declare_parameter(name, default, describe(text, **kwargs)).value
     if value is None and default is not None:
         example = f", e.g. {name}:={default}" if default != "" else ", or leave it out"
@@ -46,6 +48,21 @@ def declare(node: Node, name: str, default: Any, text: str, **kwargs: Any) -> An
         raise NeuroqError(f"parameter {name!r} was given no value (null, an empty list or "
                           f"only spaces: YAML's null): give it {kind}{example}")
     return value
+
+
+def _integer_as_double(node: Node, name: str) -> None:
+    """A whole number given for a parameter of real numbers (`control_rate_hz:=20`) taken as
+    that number: rclpy refused it ("expecting type 'DOUBLE'"), and `ros2 launch` reads every
+    launch argument as YAML, so the docs' own `ros2 launch neuroq nav_sim.launch.py
+    control_rate_hz:=20` stopped the sim robot, and with it the launch, which still exited 0
+    (an audit against launch_ros). Only an integer is changed; a text or a list is refused by
+    rclpy as before."""
+    from rclpy.parameter import Parameter
+
+    overrides = getattr(node, "_parameter_overrides", None)  # rclpy keeps no public view
+    given = overrides.get(name) if isinstance(overrides, dict) else None
+    if given is not None and given.type_ == Parameter.Type.INTEGER:
+        overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(given.value))
 
 
 def check_choice(name: str, value: str, choices: Sequence[str]) -> str:

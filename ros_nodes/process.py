@@ -225,15 +225,8 @@ def _unknown_words(exc: Exception) -> str:
 def _usage_error(label: str, exc: Exception | str) -> int:
     """One line on stderr for a node that cannot start as configured; exit status 2."""
     text = one_line(exc)  # one line, whatever the message holds
-    integer = _INTEGER_FOR_DOUBLE.search(text)
-    if integer:  # rclpy reads `-p rate:=100` as an integer, and never turns it into a double
-        text += f" (a double needs a decimal point: {integer.group(1)}.0)"
     print(f"neuroq {label}: error: {text}", file=sys.stderr)
     return EXIT_USAGE
-
-
-#: what rclpy's InvalidParameterTypeException says for `-p rate:=100` given to a double
-_INTEGER_FOR_DOUBLE = re.compile(r"to '(-?\d+)' of type 'INTEGER', expecting type 'DOUBLE'")
 
 
 #: "..., at /project/src/rcl/arguments.c:415": where in rcl's C sources an error was raised

@@ -108,6 +108,12 @@ def test_arguments_are_parsed_as_ros2launch_parses_them():
     with pytest.raises(LaunchError, match="malformed launch argument 'foo', expected format "
                                           "'<name>:=<value>'"):
         parse_launch_arguments(["foo"])
+    # nothing after the only `:=`, or no name: ros2launch refuses them (they passed here: a
+    # script's empty `board_ip:=$IP` worked in CI and failed on the robot, an audit)
+    for bad in ("board_ip:=", ":=x", ":="):
+        with pytest.raises(LaunchError, match=f"malformed launch argument '{bad}'"):
+            parse_launch_arguments([bad])
+    assert parse_launch_arguments(["a:=x:="]) == {"a": "x:="}  # two: its value is "x:="
 
 
 def test_missing_configuration_and_missing_package_fail(tmp_path, prefix):
@@ -145,7 +151,9 @@ def test_node_command_line_and_parameter_typing(tmp_path, prefix):
              remappings=[("a", "b")]),
         """)
     with pytest.warns(UserWarning, match="/no/such/params.yaml"):
-        plan = load_launch(path, ["seed:=3", "ip:=", "l:=[1, 2]"], environ_with_prefix(prefix))
+        # an empty value comes from a default or an include, never the command line
+        plan = load_launch(path, {"seed": "3", "ip": "", "l": "[1, 2]"},
+                           environ_with_prefix(prefix))
     cmd = node_command(plan.nodes[0], tmp_path)
     files = [cmd[k + 1] for k, a in enumerate(cmd) if a == "--params-file"]
     assert cmd == [str(prefix / "lib" / PKG / "sleeper"), "--foo", "bar", "--ros-args",

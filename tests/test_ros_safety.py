@@ -166,17 +166,27 @@ def test_every_node_has_help_and_refuses_arguments_of_its_own(label):
     assert (run.returncode, run.stderr) == (0, ""), run.stderr[-600:]
 
 
-def test_an_integer_given_for_a_double_parameter_gets_a_hint(capsys):
-    """`-p control_rate_hz:=100` is refused by rclpy (an INTEGER for a DOUBLE), the usual
-    stumble of a robotics user: the one line says how to write it."""
-    from neuroq.ros_nodes.process import _usage_error
+def test_a_whole_number_given_for_a_real_parameter_is_taken():
+    """`-p control_rate_hz:=100` was refused by rclpy (an INTEGER for a DOUBLE), and
+    `ros2 launch` reads launch arguments as YAML, so the docs' `ros2 launch neuroq
+    nav_sim.launch.py control_rate_hz:=20` stopped the sim robot and the launch (an audit
+    against launch_ros): a whole number is taken as that real number; text is still not."""
+    from rclpy.exceptions import InvalidParameterTypeException
 
-    text = ("Trying to set parameter 'control_rate_hz' to '100' of type 'INTEGER', "
-            "expecting type 'DOUBLE': control_rate_hz")
-    assert _usage_error("sim robot", ValueError(text)) == 2
-    line = capsys.readouterr().err.strip()
-    assert line.startswith("neuroq sim robot: error: ") and line.endswith(
-        "(a double needs a decimal point: 100.0)"), line
+    from neuroq.ros_nodes.params import declare
+
+    def make(ctx):
+        return rclpy_node.Node("neuroq_double_probe", context=ctx, parameter_overrides=[
+            Parameter("rate", value=20), Parameter("flag", value=True),
+            Parameter("name", value="x")])
+
+    with spinning(make) as (node,):
+        value = declare(node, "rate", 1.0, "a rate")
+        assert value == 20.0 and isinstance(value, float)
+        with pytest.raises(InvalidParameterTypeException):
+            declare(node, "name", 1.0, "text for a real number")
+        with pytest.raises(InvalidParameterTypeException):
+            declare(node, "flag", 1.0, "a bool for a real number")
 
 
 def test_a_parameter_no_node_declares_is_named_in_a_warning():

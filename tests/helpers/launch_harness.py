@@ -267,11 +267,13 @@ class LaunchPlan:
 
 
 def parse_launch_arguments(argv: list[str]) -> dict[str, str]:
-    """`ros2 launch pkg file a:=b c:=d` arguments as ros2launch parses them."""
+    """`ros2 launch pkg file a:=b c:=d` arguments as ros2launch parses them: no name, or a
+    name with nothing after its only `:=` (`board_ip:=`, a script's empty variable), is
+    malformed there (ros2launch's api.parse_launch_arguments: it passed here, an audit)."""
     parsed: dict[str, str] = {}
     for arg in argv:
         name, sep, value = arg.partition(":=")
-        if not sep:
+        if not sep or not name or (not value and arg.count(":=") == 1):
             raise LaunchError(f"malformed launch argument '{arg}', expected format "
                               "'<name>:=<value>'")
         parsed[name] = value

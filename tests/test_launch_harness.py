@@ -256,3 +256,14 @@ def test_stand_in_executables_run_from_an_interpreter_path_with_a_space(tmp_path
     script.chmod(0o755)
     run = subprocess.run([script, "x y", "z"], capture_output=True, text=True, timeout=30)
     assert (run.returncode, run.stdout) == (0, "['x y', 'z']\n"), run.stderr
+
+
+@pytest.mark.parametrize("namespace", ["//robot1", "robot-1", "robot1/"])
+def test_a_namespace_real_launch_refuses_is_refused_before_any_process(tmp_path, prefix,
+                                                                      namespace):
+    """The harness made '//robot1' '/robot1' and passed 'robot-1' on to rcl; launch_ros
+    checks the namespace before the process starts (an audit)."""
+    path = launch_file(tmp_path, f'Node(package="{PKG}", executable="sleeper", name="n", '
+                                 f'namespace="{namespace}"),\n')
+    with pytest.raises(LaunchError, match="Invalid namespace"):
+        load_launch(path, {}, environ_with_prefix(prefix))

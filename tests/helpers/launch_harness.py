@@ -474,7 +474,8 @@ def _node_spec(node: RecordedNode, r: _Resolver) -> NodeSpec:
     return NodeSpec(
         package=package, executable=executable, executable_path=exe_path,
         name=None if node.name is None else r.text(node.name),
-        namespace=None if node.namespace is None else r.text(node.namespace),
+        namespace=_checked_namespace(None if node.namespace is None
+                                     else r.text(node.namespace)),
         parameter_files=params,
         remappings=[(r.text(a), r.text(b)) for a, b in node.remappings],
         arguments=[r.text(a) for a in node.arguments],
@@ -490,7 +491,24 @@ def _node_spec(node: RecordedNode, r: _Resolver) -> NodeSpec:
 
 
 def _absolute(namespace: str) -> str:
-    return "/" + namespace.strip("/") if namespace.strip("/") else "/"
+    """launch_ros's make_namespace_absolute: a leading '/' added where there is none."""
+    return namespace if namespace.startswith("/") else "/" + namespace
+
+
+def _checked_namespace(namespace: str | None) -> str | None:
+    """The node's namespace, checked as launch_ros checks it before the process starts
+    (rclpy's validate_namespace on the absolute one: repeated or trailing '/', characters
+    other than letters, digits and '_'); the harness made '//robot1' '/robot1' (an audit)."""
+    if namespace is None:
+        return None
+    from rclpy.exceptions import InvalidNamespaceException
+    from rclpy.validate_namespace import validate_namespace
+
+    try:
+        validate_namespace(_absolute(namespace))
+    except InvalidNamespaceException as exc:
+        raise LaunchError(str(exc).splitlines()[0]) from None
+    return namespace
 
 
 def node_command(spec: NodeSpec, param_dir: Path,

@@ -161,7 +161,7 @@ def parse_interface(d: Any, where: str) -> dict[str, Any]:
         fail(unknown)
     name = d.get("name")
     if not isinstance(name, str) or not name:
-        fail("name must be a non-empty string")
+        fail("name must be a non-empty string" + _quote_hint(name))
     sources = _parse_sources(d.get("sources"), fail)
     by_name = {s.name: s for s in sources}
     features = _parse_features(d.get("observation"), by_name, fail)
@@ -276,7 +276,7 @@ def _parse_sources(items: Any, fail: Any) -> tuple[Source, ...]:
             fail(f"{at}: {unknown}")
         name, typ, topic = s.get("name"), s.get("type"), s.get("topic")
         if not isinstance(name, str) or not name.isidentifier():
-            fail(f"{at}.name must be an identifier, got {name!r}")
+            fail(f"{at}.name must be an identifier, got {name!r}{_quote_hint(name)}")
         if typ not in SOURCE_TYPES:
             fail(f"{at}.type {typ!r} is not one of {', '.join(SOURCE_TYPES)}"
                  + _type_hint(typ, SOURCE_TYPES))
@@ -328,7 +328,7 @@ def _parse_features(items: Any, sources: dict[str, Source], fail: Any) -> tuple[
             fail(f"{at}: {unknown} for transform {t}")
         name, src, unit = e.get("name"), e.get("source"), e.get("unit")
         if not isinstance(name, str) or not name:
-            fail(f"{at}.name must be a non-empty string")
+            fail(f"{at}.name must be a non-empty string{_quote_hint(name)}")
         at = f"{at} ({name})"
         if src not in sources:
             fail(f"{at}.source {src!r} is not a declared source")
@@ -426,6 +426,15 @@ def _unknown_keys(given: Mapping, allowed: set[str]) -> str:
     return f"unknown key(s) {unknown}" + (f" ({'; '.join(hints)})" if hints else "")
 
 
+def _quote_hint(value: Any) -> str:
+    """For a name YAML read as something other than text (off, on, yes, no: booleans in YAML
+    1.1; 1.5, null), how to write it; else ''."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return (" (YAML reads off, on, yes, no, true, false, null and numbers as other values "
+                "than text: quote the name, e.g. \"off\")")
+    return ""
+
+
 def _type_hint(typ: Any, known: tuple[str, ...]) -> str:
     """For a message type spelt as `ros2 interface` prints it ('sensor_msgs/msg/JointState'),
     the spelling interfaces use; else ''."""
@@ -455,8 +464,7 @@ def _parse_command(c: Any, fail: Any) -> Command:
                                                                               list) else []
         fail("command.channels must be a non-empty list of distinct names (joints, "
              "array slots or twist fields)"
-             + (f"; {odd[0]!r} is no text (YAML reads off, on, yes, no, true, false and "
-                "numbers as other values: quote it)" if odd else ""))
+             + (f"; {odd[0]!r} is no text{_quote_hint(odd[0])}" if odd else ""))
     if typ.startswith("geometry_msgs/Twist") and set(channels) - set(TWIST_CHANNELS):
         fail(f"command.channels of a twist must be among {', '.join(TWIST_CHANNELS)}")
     actions = c.get("actions")
@@ -469,9 +477,8 @@ def _parse_command(c: Any, fail: Any) -> Command:
         if not isinstance(a["name"], str) or not a["name"]:
             # YAML 1.1 reads off / on / yes / no as booleans: an outsider's action `off`
             # became "False" in the manifest without a word
-            fail(f"command.actions[{i}].name must be text, got {a['name']!r} (YAML reads "
-                 "off, on, yes, no, true, false and numbers as other values: quote the name, "
-                 "e.g. name: \"off\")")
+            fail(f"command.actions[{i}].name must be text, got {a['name']!r}"
+                 f"{_quote_hint(a['name'])}")
         vals = a["values"]
         if not (isinstance(vals, list) and len(vals) == len(channels)
                 and all(_number(x) for x in vals)):

@@ -507,7 +507,12 @@ JOINT = {"name": "x", "source": "joints", "joint": "j", "field": "position", "un
      r"\(write it 'sensor_msgs/JointState', without /msg/\)"),
     (lambda d: d["sources"][0].update(type="sensor_msgs/msg/Imu"),
      r"write it 'sensor_msgs/Imu'"),
-    (lambda d: d["command"].update(channels=[True]), r"True is no text .* quote it"),
+    (lambda d: d["command"].update(channels=[True]), r"True is no text .* quote the name"),
+    # every name YAML may read as a boolean gets the same advice (a recheck)
+    (lambda d: d["observation"][0].update(name=True), r"name must be a non-empty string .* "
+                                                       r"quote the name"),
+    (lambda d: d["sources"][0].update(name=True), r"must be an identifier, got True .* quote"),
+    (lambda d: d.update(name=False), r"^interface: name must be a non-empty string .* quote"),
     (lambda d: d["command"].update(limit=[1.0]),
      r"unknown key\(s\) \['limit'\] \('limit': did you mean 'limits'\?\)"),
     # beyond float32 a value went out as inf (the review)

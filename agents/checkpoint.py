@@ -187,11 +187,7 @@ def _restore_buffer(path: Path, buffer: Any, pos: int, full: bool) -> None:
     match the buffer's array (dtype, shape but the rows) before it is read."""
     from neuroq.agents.runs import npy_header
 
-    rows = buffer.buffer_size if full else pos
-    if pos >= buffer.buffer_size:  # SB3 wraps pos to 0 when it reaches buffer_size
-        # (`restore` checked it against the steps already; kept for a direct call)
-        raise NeuroqError(f"{path}: buffer position {pos} does not fit the run's buffer_size "
-                          f"{buffer.buffer_size}")
+    rows = buffer.buffer_size if full else pos  # pos checked by `restore` against the steps
     wanted = {name: getattr(buffer, name) for name in BUFFER_ARRAYS
               if getattr(buffer, name, None) is not None}
     try:

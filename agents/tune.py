@@ -588,17 +588,17 @@ def held_out_return(run_dir: str | os.PathLike, env_id: str) -> dict[str, Any]:
     (seeds HELD_OUT_BASE + i, as many as its objective's report episodes): the objective
     chose the best trial, so it is not an estimate of how the winner plays (an outsider's
     best beat the runner-up by 0.66002 to 0.65985 on the very episodes that chose it)."""
-    from neuroq.agents.convert import load_mlp, open_train_run
+    from neuroq.agents.convert import open_train_run
+    from neuroq.agents.train import saved_greedy_act
     from neuroq.deploy.rollout import run_episodes
     from neuroq.deploy.seeds import HELD_OUT_BASE
 
     train = open_train_run(run_dir)
     episodes = int(train.result.get("episodes", 20))
     # the trial's Q-network read without running anything from its zip (an outsider's
-    # study pointed its best trial at a zip of their own: SB3's DQN.load ran its pickle);
-    # its greedy actions are SB3's (113.81 on seeds 1,000,000.. either way, tested)
-    mlp = load_mlp(train)
-    returns = run_episodes(env_id, lambda obs, _infos: mlp.act(obs), episodes,
+    # study pointed its best trial at a zip of their own: SB3's DQN.load ran its pickle),
+    # played as the train run's own report plays it: SB3's actions (tested)
+    returns = run_episodes(env_id, saved_greedy_act(train.model_path), episodes,
                            HELD_OUT_BASE).returns
     return {"mean_return": float(returns.mean()), "std_return": float(returns.std()),
             "episodes": episodes, "seeds": [HELD_OUT_BASE, HELD_OUT_BASE + episodes - 1]}

@@ -743,10 +743,10 @@ def _stage_hint(folder: Path) -> str:
     if stage not in stages[:-1]:
         return ""
     later = stages[stages.index(stage) + 1:]
-    return (f"; it is a {stage} run: {', '.join(later[:-1])}{' and ' if len(later) > 1 else ''}"
-            f"{later[-1]} make{'' if len(later) > 1 else 's'} an artifact of it (next: neuroq "
-            f"{later[0]} "
-            f"{shlex.quote(str(folder))})")
+    named = " and ".join([", ".join(later[:-1]), later[-1]] if len(later) > 1 else later)
+    verb = "make" if len(later) > 1 else "makes"
+    return (f"; it is a {stage} run: {named} {verb} an artifact of it (next: neuroq "
+            f"{later[0]} {shlex.quote(str(folder))})")
 
 
 def read_manifest(path: str | os.PathLike, what: str = "artifact", verify: bool = True,

@@ -152,8 +152,7 @@ def build_report(cfg: EnergyConfig, say: Callable[[str], None] = say_progress) -
             # the same weights without torch's per-call overhead (an outsider: torch took
             # 3.5 times numpy's 10 us, so the torch row alone flattered the chip)
             add_cpu_row(rep, "cpu.float_dqn_numpy", "float DQN, numpy fp32",
-                     em.measure_cpu(lambda o: int(mlp.q(o[None])[0].argmax()), timing_obs,
-                                    meter))
+                     em.measure_cpu(lambda o: int(mlp.act(o[None])[0]), timing_obs, meter))
             add_cpu_row(rep, "cpu.int8_ann", "int8 ANN, numpy int32 matmuls",
                      em.measure_cpu(lambda o: int(q8.q(o[None])[0].argmax()), timing_obs,
                                     meter))

@@ -331,7 +331,7 @@ def _parse_features(items: Any, sources: dict[str, Source], fail: Any) -> tuple[
             fail(f"{at}.name must be a non-empty string{_quote_hint(name)}")
         at = f"{at} ({name})"
         if src not in sources:
-            fail(f"{at}.source {src!r} is not a declared source")
+            fail(f"{at}.source {src!r} is not a declared source{_quote_hint(src)}")
         if unit is not None and not isinstance(unit, str):  # YAML reads a bare 1 as a number
             fail(f"{at}.unit must be a string, got {unit!r} ({type(unit).__name__}): quote "
                  f"it ('{unit}')")
@@ -362,7 +362,8 @@ def _check_options(t: str, o: dict[str, Any], src: Source, sources: dict[str, So
             if path not in ("position", "velocity", "effort"):
                 fail(f"{at}.field must be position, velocity or effort for a JointState")
             if not isinstance(o.get("joint"), str) or not o.get("joint"):
-                fail(f"{at}.joint must name the joint")
+                fail(f"{at}.joint must name the joint, got {o.get('joint')!r}"
+                     f"{_quote_hint(o.get('joint'))}")
         else:
             if "joint" in o:
                 fail(f"{at}.joint is for sensor_msgs/JointState sources only")
@@ -428,10 +429,10 @@ def _unknown_keys(given: Mapping, allowed: set[str]) -> str:
 
 def _quote_hint(value: Any) -> str:
     """For a name YAML read as something other than text (off, on, yes, no: booleans in YAML
-    1.1; 1.5, null), how to write it; else ''."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return (" (YAML reads off, on, yes, no, true, false, null and numbers as other values "
-                "than text: quote the name, e.g. \"off\")")
+    1.1; 1.5), how to write it; else '' (also for None: most often a key left out)."""
+    if isinstance(value, (bool, int, float)):
+        return (" (YAML reads off, on, yes, no, true, false and numbers as other values than "
+                "text: quote the name, e.g. \"off\")")
     return ""
 
 

@@ -513,6 +513,11 @@ JOINT = {"name": "x", "source": "joints", "joint": "j", "field": "position", "un
                                                        r"quote the name"),
     (lambda d: d["sources"][0].update(name=True), r"must be an identifier, got True .* quote"),
     (lambda d: d.update(name=False), r"^interface: name must be a non-empty string .* quote"),
+    # and the fields that name one (a recheck)
+    (lambda d: d["observation"][0].update(source=False), r"source False is not a declared "
+                                                          r"source .* quote the name"),
+    (lambda d: d["observation"][0].update(joint=False), r"joint must name the joint, got "
+                                                         r"False .* quote the name"),
     (lambda d: d["command"].update(limit=[1.0]),
      r"unknown key\(s\) \['limit'\] \('limit': did you mean 'limits'\?\)"),
     # beyond float32 a value went out as inf (the review)

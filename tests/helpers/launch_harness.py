@@ -507,7 +507,7 @@ def _checked_namespace(namespace: str | None) -> str | None:
     try:
         validate_namespace(_absolute(namespace))
     except InvalidNamespaceException as exc:
-        raise LaunchError(str(exc).splitlines()[0]) from None
+        raise LaunchError(str(exc).splitlines()[0].rstrip(":")) from None
     return namespace
 
 

@@ -27,21 +27,27 @@ def main(argv: list[str] | None = None) -> int:
     from neuroq.ros_nodes.demo_ros import confine_dds_to_loopback
 
     confine_dds_to_loopback()  # before rclpy is imported anywhere
-    from neuroq.deploy.argtypes import OneLineParser
+    from neuroq.deploy.argtypes import OneLineParser, episode_count, positive_float, seed
 
     p = OneLineParser(prog="python -m neuroq.ros_nodes.demo_nav",
                       description=__doc__.splitlines()[0])
     p.add_argument("--artifact", help="deploy artifact (default: the shipped nav artifact)")
-    p.add_argument("--episodes", type=int, default=DEMO_EPISODES)
-    p.add_argument("--seed", type=int, default=DEMO_SEED)
-    p.add_argument("--rate", type=float, help="scans per second of the simulated robot "
-                                              "(default: twice the real-time 5 Hz)")
+    # checked as the CLI's options are (an outsider's --episodes 0 printed the empty seed
+    # range "1000000..999999" before its error)
+    p.add_argument("--episodes", type=episode_count, default=DEMO_EPISODES,
+                   help="default: %(default)s")
+    p.add_argument("--seed", type=seed, default=DEMO_SEED,
+                   help="seed of the first episode (default: %(default)s, held out)")
+    p.add_argument("--rate", type=positive_float, help="scans per second of the simulated "
+                   "robot (default: twice the real-time 5 Hz)")
     args = p.parse_args(argv)
     from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError, one_line
     from neuroq.deploy.paths import shipped_data
+    from neuroq.deploy.seeds import check_episode_seeds
     from neuroq.ros_nodes.demo_ros import run_ros_demo
 
     try:
+        check_episode_seeds(args.seed, args.episodes, "--episodes")  # before the banner
         artifact = args.artifact or shipped_data().artifact(ARTIFACT_NAME)
         print(f"=== the mobile robot over ROS 2: {artifact}, {args.episodes} episodes, seeds "
               f"{args.seed}..{args.seed + args.episodes - 1}")

@@ -242,7 +242,7 @@ class EventPolicyNode(Node):
         env_id = declare(self, "env_id", "", "env the artifact must control ('': any)")
         depth = declare(self, "queue_depth", DEFAULT_QUEUE_DEPTH,
                         "EventPacket queue depth (best effort)", int_range=(1, 100000))
-        batch_ms = declare(self, "batch_ms", DEFAULT_BATCH_MS,
+        batch_ms = self._batch_ms = declare(self, "batch_ms", DEFAULT_BATCH_MS,
                            "take the queued packets together, when a live camera's "
                            "period is due and otherwise every this many ms (0: handle "
                            "each packet as it arrives)",
@@ -264,7 +264,7 @@ class EventPolicyNode(Node):
             raise NeuroqError(f"max_lag_ms ({self._max_lag_ms:g}) must exceed batch_ms "
                               f"({batch_ms:g}), or be 0 (no bound): a packet may wait "
                               "batch_ms in the queue before it is taken")
-        max_jump_ms = declare(self, "max_jump_ms", DEFAULT_MAX_JUMP_MS,
+        max_jump_ms = self._max_jump_ms = declare(self, "max_jump_ms", DEFAULT_MAX_JUMP_MS,
                               "a packet moving camera time this many ms further ahead than "
                               "the host's clock is skipped as garbage unless the next "
                               "confirms it (0: no guard)", float_range=(0.0, 1e6))
@@ -389,7 +389,7 @@ class EventPolicyNode(Node):
             f"active: artifact {self._artifact}, backend {self._backend}, sensor "
             f"{encoder.width}x{encoder.height}, pool {encoder.pool}, period "
             f"{encoder.period_us} us, T = {self.policy.timesteps}, EVT 3.0 decoder "
-            f"{evt3_decoder_name(self._evt3_decoder)}")
+            f"{evt3_decoder_name(self._evt3_decoder)}; {self._timing_text()}")
         warn_artifact(self, getattr(self.policy, "manifest", None))
 
     def _windower(self, max_gap: int, counters: Any = None) -> PeriodWindower:
@@ -762,6 +762,18 @@ class EventPolicyNode(Node):
         return 1
 
     # --- diagnostics -----------------------------------------------------------------------
+    def _timing_text(self) -> str:
+        """The settings that decide when packets are taken and which periods are acted on,
+        for the start-up line (an outsider could not tell which max_lag_ms a node ran with:
+        stale_periods grew and nothing named the bound)."""
+        lag = f"{self._max_lag_ms:g} ms" if self._max_lag_ms > 0 else "0 (no bound)"
+        jump = f"{self._max_jump_ms:g} ms" if self._max_jump_ms > 0 else "0 (no guard)"
+        taking = (f"{self._batch_ms:g} ms" if self._batch_ms > 0 else
+                  "0 (each packet as it arrives)")
+        return (f"batch_ms {taking}, max_lag_ms {lag}, max_jump_ms {jump}, "
+                f"max_gap_periods {self.windower.max_gap_periods}, "
+                f"{'reliable' if self._reliable else 'best effort'}")
+
     def stats(self) -> dict[str, Any]:
         """The figures the diagnostics report (also used by tests and the benchmark), read
         under the node's lock."""
@@ -782,6 +794,8 @@ class EventPolicyNode(Node):
             "events_per_s": d.events / max(time.monotonic() - self._started, 1e-9),
             # a stream numbered from 0 (neuroq replay) that starts later lost its start here
             "first_seq": -1 if self._first_seq is None else self._first_seq,
+            # the bounds the counters above depend on (stale_periods, time_jumps)
+            "max_lag_ms": self._max_lag_ms, "max_jump_ms": self._max_jump_ms,
         }
         if self._skip_details:
             values["last_skip_details"] = self._skip_details

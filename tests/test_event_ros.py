@@ -436,6 +436,9 @@ def test_a_backlog_is_acted_on_from_its_newest_periods(artifact):
         # 60 ms of packets, the last 5 fresh: periods 0-4 completed by old packets (10, 20,
         # ..., 50 ms), period 5 by the packet at 60 ms, fresh
         acted, stats = backlog(node, lines, 60, 5, 60)
+        # the bound is named where the counter is read (an outsider could not tell it)
+        assert stats["max_lag_ms"] == 30.0
+        assert "max_lag_ms 30 ms, max_jump_ms 1000 ms" in node._timing_text()
     assert acted == [5] and stats["stale_periods"] == 5, (acted, stats)
     assert stats["periods"] == 6 and stats["skipped_periods"] == 0
     assert lines and lines[0].startswith("5 complete periods not acted on: the packets that "
@@ -449,6 +452,7 @@ def test_a_backlog_is_acted_on_from_its_newest_periods(artifact):
     assert acted == [0, 1, 2, 3, 4, 5] and stats["stale_periods"] == 0
     with spinning(_event_node(artifact, max_lag_ms=0.0)) as (node,):
         acted, stats = backlog(node, [], 60, 5, 60)
+        assert stats["max_lag_ms"] == 0.0 and "max_lag_ms 0 (no bound)" in node._timing_text()
     assert acted == [0, 1, 2, 3, 4, 5] and stats["stale_periods"] == 0
 
 

@@ -203,3 +203,23 @@ def test_running_the_demo_ros_module_says_what_runs_it():
     done = subprocess.run([sys.executable, "-m", "neuroq.ros_nodes.demo_ros"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "run `neuroq demo`" in done.stderr, done
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--episodes", "0"], "argument --episodes: must be an integer >= 1, got 0"),
+    (["--rate", "-1"], "argument --rate: must be > 0, got -1"),
+    (["--seed", "-3"], "argument --seed: a seed is an integer in [0, 2**32 - 1]"),
+    (["--seed", "4294967295", "--episodes", "2"], "reaches 4294967296, beyond the largest"),
+])
+def test_the_nav_demo_refuses_bad_options_before_it_starts(argv, expected, capsys):
+    """An outsider's `demo_nav --episodes 0` printed the empty seed range 1000000..999999,
+    then its error: the options are checked as the CLI's are, before the banner."""
+    from neuroq.ros_nodes.demo_nav import main
+
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse's refusals
+        status = exc.code
+    assert status == 2
+    out, err = capsys.readouterr()
+    assert expected in err and out == "", (out, err)

@@ -23,6 +23,7 @@ from glob import glob
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
 
 SOURCE = Path(__file__).resolve().parent
 PACKAGE = "neuroq"
@@ -119,6 +120,20 @@ ROS_WHEELS = [  # ROS 2 Kilted from PyPI; on a robot with apt ROS 2, leave this 
     "ros-nav-msgs==5.5.1",
 ]
 
+class BuildPy(build_py):
+    """build_py that first removes, from the build folder, the packages this profile leaves
+    out: setuptools reuses build/lib, so a robot wheel built after a full one carried
+    neuroq.agents (an outsider's `NEUROQ_INSTALL=robot pip wheel .` in a clone)."""
+
+    def run(self) -> None:
+        import shutil
+
+        for folder in ROBOT_PACKAGES + TRAINING_PACKAGES:
+            if folder not in FOLDERS:
+                shutil.rmtree(Path(self.build_lib) / PACKAGE / folder, ignore_errors=True)
+        super().run()
+
+
 setup(
     name=PACKAGE,
     version=_version(),
@@ -141,7 +156,7 @@ setup(
                       "h5py>=3.10", "psutil>=5.9", "tqdm>=4.66"],
     extras_require={
         # torch: pin torch==2.13.0 in the same pip command on machines with a local CPU build
-        "train": ["torch>=2.2", "stable-baselines3>=2.3,<3", "tensorboard>=2.15", "rich>=13",
+        "train": ["torch>=2.2", "stable-baselines3>=2.4,<3", "tensorboard>=2.15", "rich>=13",
                   "matplotlib>=3.8"],
         "ros": ROS_WHEELS,
         # reading recorded AEDAT 4 event files; the fast EVT 3.0 decoder (wheels for Linux
@@ -165,5 +180,6 @@ setup(
                 "colcon-package-selection>=0.2", "snntorch==1.0.0", "norse==1.1.0"],
     },
     entry_points={"console_scripts": [f"{k} = {v}" for k, v in SCRIPTS.items()]},
+    cmdclass={"build_py": BuildPy},
     zip_safe=False,
 )

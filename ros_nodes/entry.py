@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import signal
+from pathlib import Path
 from typing import Any
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
@@ -59,6 +60,45 @@ NODE_MODULES = frozenset({
 once started (`process.run_node`, the replay's): the ones `cover_python_m` covers."""
 
 
+ROS_MODULES = ("rclpy", "std_msgs", "sensor_msgs", "geometry_msgs", "diagnostic_msgs",
+               "nav_msgs")
+"""The ROS 2 packages every node imports (setup.py's `ros` extra installs them as PyPI
+wheels; an apt ROS 2 has them once sourced). Without one, a node ended in a 22-line
+ImportError traceback naming `diagnostic_msgs`, exit 1 (an outsider's `pip install` of the
+sdist without the extra)."""
+
+ROS_HINT = ('source ROS 2 (. /opt/ros/<distro>/setup.bash), or install neuroq with its '
+            '\'ros\' extra: in the neuroq clone pip install ".[ros]"; from a wheel pip '
+            'install "<the neuroq wheel file>[ros]"')
+"""How to get ROS 2 (`neuroq.agents.cli.extras` names it for the `ros` extra too)."""
+
+
+def missing_ros_module(modules: tuple[str, ...] | None = None) -> str | None:
+    """The first of `modules` (default: ROS_MODULES) that cannot be found (importlib's
+    find_spec: nothing is imported), or None."""
+    from importlib.util import find_spec
+
+    for module in ROS_MODULES if modules is None else modules:
+        try:
+            if find_spec(module) is None:
+                return module
+        except (ImportError, ValueError):  # a broken parent package, or no __spec__
+            return module
+    return None
+
+
+def _exit_without_ros(program: str) -> None:
+    """SystemExit(2) with one line on stderr if a ROS 2 package the nodes import is missing
+    (the exit status of a node's bad input, docs/ros.md "Exit status")."""
+    import sys
+
+    missing = missing_ros_module()
+    if missing is not None:
+        print(f"{program}: error: needs ROS 2 ({missing} is not installed): {ROS_HINT}",
+              file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _stop_signals_end_start_up() -> None:
     """Before the node's module (and numpy) loads: the stop signals end the process, and
     numpy's BLAS runs on one thread (neuroq.deploy.blas)."""
@@ -83,13 +123,21 @@ def cover_python_m(argv: list[str] | None = None) -> bool:
         return False
     if module not in NODE_MODULES:
         return False
+    if module != ENTRY_MODULES["event_replay"]:  # the replay checks once its options are
+        # read (its --help works without ROS)
+        _exit_without_ros(f"python -m {module}")
     _stop_signals_end_start_up()
     return True
 
 
 def run(module: str) -> int:
     """Make the stop signals (STOP_SIGNALS) end the process with status 0, then import `module` (a
-    dotted name) and return what its `main()` returns."""
+    dotted name) and return what its `main()` returns; without ROS 2 (ROS_MODULES), one
+    line and status 2 (the replay command checks once its options are read)."""
+    if module != ENTRY_MODULES["event_replay"]:
+        import sys
+
+        _exit_without_ros(Path(sys.argv[0]).name if sys.argv and sys.argv[0] else module)
     _stop_signals_end_start_up()
     return importlib.import_module(module).main()
 

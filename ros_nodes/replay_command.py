@@ -99,7 +99,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, prog: str = "neuroq replay") -> int:
     """Replay as `args` say; warnings on stderr as "<prog>: warning: ..."; NeuroqError for
-    a user error."""
+    a user error (one without ROS 2 too: its executable ended in an ImportError traceback on
+    a robot install without the `ros` extra, an outsider)."""
+    from neuroq.ros_nodes.entry import ROS_HINT, missing_ros_module
+
+    missing = missing_ros_module()
+    if missing is not None:
+        raise NeuroqError(f"needs ROS 2 ({missing} is not installed): {ROS_HINT}")
     from neuroq.ros_nodes.process import init_rclpy, stop_handlers
 
     if (args.width is None) != (args.height is None):

@@ -86,6 +86,22 @@ def test_without_extras_data_is_found_and_missing_extras_are_named(installed):
     _one_error_line(neuroq(installed, "energy", str(share / "artifacts" / "cartpole")),
                     "energy", "train")
     _one_error_line(neuroq(installed, "replay", "x.raw"), "replay", "ros")
+    # the node executables (and `python -m`) without ROS 2: one line, exit 2, not an
+    # ImportError traceback (an outsider's sdist install without the `ros` extra)
+    env = venv_environ(installed["python"])
+    for exe in ("neuroq_policy_node", "neuroq_actuator_node", "neuroq_sim_robot",
+                "neuroq_event_node", "neuroq_event_camera", "neuroq_event_replay"):
+        out = subprocess.run([str(installed["venv"] / "bin" / exe), *(
+            ["x.raw"] if exe == "neuroq_event_replay" else [])], capture_output=True,
+            text=True, timeout=120, cwd=installed["work"], env=env)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and len(lines) == 1, (exe, out.stderr[-2000:])
+        assert lines[0].startswith(f"{exe}: error: needs ROS 2 (rclpy is not installed)")
+    out = subprocess.run([str(installed["python"]), "-m", "neuroq.ros_nodes.policy_node"],
+                         capture_output=True, text=True, timeout=120, cwd=installed["work"],
+                         env=env)
+    assert out.returncode == 2 and out.stderr.startswith(
+        "python -m neuroq.ros_nodes.policy_node: error: needs ROS 2"), out.stderr[-2000:]
     _one_error_line(neuroq(installed, "demo", "--skip-ros"), "demo", "train")
     # the robot side needs no torch: a shipped artifact evaluates
     ev = neuroq(installed, "eval", str(share / "artifacts" / "cartpole"), "--episodes",
@@ -118,3 +134,30 @@ def test_with_the_train_extra_training_runs_from_outside_the_repository(installe
     assert demo.returncode == 0 and "--skip-ros" in demo.stdout
     assert "extra      train: installed" in neuroq(installed, "paths").stdout
 
+
+
+def test_a_robot_wheel_built_after_a_full_one_has_no_training_side(tmp_path):
+    """setuptools reuses build/lib: an outsider's `NEUROQ_INSTALL=robot pip wheel .` after
+    a full build in the same clone shipped neuroq.agents (54 files, the robot profile's
+    promise broken). setup.py's build_py removes what the profile leaves out first. Both
+    wheels carry the licence setup.py names."""
+    import sys
+    import zipfile
+
+    from tests.helpers.install import clean_environ
+
+    source = copy_sources(tmp_path / "src")
+    names = {}
+    for profile in ("full", "robot"):
+        out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                              "--no-build-isolation", ".", "-w", str(tmp_path / profile)],
+                             cwd=source, capture_output=True, text=True, timeout=600,
+                             env=clean_environ(NEUROQ_INSTALL=profile))
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+        (wheel,) = (tmp_path / profile).glob("*.whl")
+        names[profile] = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("neuroq/agents/") for n in names["full"])
+    assert not [n for n in names["robot"] if n.startswith("neuroq/agents/")]
+    assert any(n.startswith("neuroq/ros_nodes/") for n in names["robot"])
+    for profile, listed in names.items():
+        assert any(n.endswith("dist-info/licenses/LICENSE") for n in listed), profile

@@ -1395,3 +1395,32 @@ def test_a_node_run_with_python_m_is_known_by_its_module(monkeypatch):
     assert _module_name(cls) == "neuroq.ros_nodes.actuator_node"
     assert "neuroq_actuator_node" in _executables(_module_name(cls), ["/x/actuator_node.py"])
     assert _module_name(ActuatorNode) == "neuroq.ros_nodes.actuator_node"
+
+
+def test_without_ros_2_a_node_executable_says_so_in_one_line(monkeypatch, capsys):
+    """An outsider's `pip install` without the `ros` extra: every node executable ended in
+    a 22-line ImportError traceback naming diagnostic_msgs, exit 1. Now one line naming
+    the missing package and how to get ROS 2, exit 2 (the executables, `python -m`, and
+    the replay executable once its options are read). A package standing in for a missing
+    one: this venv has ROS 2."""
+    import argparse
+
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.ros_nodes import entry, replay_command
+
+    assert entry.missing_ros_module() is None  # this venv
+    monkeypatch.setattr(entry, "ROS_MODULES", ("rclpy", "no_such_ros_msgs"))
+    monkeypatch.setattr(sys, "argv", ["neuroq_policy_node"])
+    with pytest.raises(SystemExit) as exc:
+        entry.run(entry.ENTRY_MODULES["policy_node"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"neuroq_policy_node: error: needs ROS 2 (no_such_ros_msgs is not "
+                   f"installed): {entry.ROS_HINT}"], err
+    with pytest.raises(SystemExit) as exc:
+        entry.cover_python_m(["python", "-m", "neuroq.ros_nodes.event_node"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.startswith(
+        "python -m neuroq.ros_nodes.event_node: error: needs ROS 2 (no_such_ros_msgs")
+    with pytest.raises(NeuroqError, match=r"^needs ROS 2 \(no_such_ros_msgs is not"):
+        replay_command.run(argparse.Namespace(), "neuroq_event_replay")

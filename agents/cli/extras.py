@@ -19,25 +19,34 @@ import importlib.util
 from collections.abc import Iterable
 
 from neuroq.deploy.errors import NeuroqError
+from neuroq.ros_nodes.entry import ROS_HINT, ROS_MODULES
 
 #: extra -> modules it provides (the first missing one is named in the error)
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "train": ("torch", "stable_baselines3"),
-    "ros": ("rclpy",),
+    "ros": ROS_MODULES,
     "scale": ("ray", "optuna"),
     "video": ("imageio",),
     "events": ("aedat",),
 }
-#: extra -> how to get it: neuroq installs from its clone (it is not on PyPI, where a
-#: `pip install "neuroq[...]"` finds nothing: an outsider). torch pinned: an unpinned torch
-#: pulls several GB of CUDA packages.
+
+
+def _reinstall(extra: str, pin: str = "") -> str:
+    """How to add `extra` to an install from the clone or from a wheel (an outsider with a
+    wheel had no clone to run the clone's command in)."""
+    return (f'in the neuroq clone: pip install ".[{extra}]"{pin}; from a wheel: pip install '
+            f'"<the neuroq wheel file>[{extra}]"{pin}')
+
+
+#: extra -> how to get it: neuroq installs from its clone or a wheel built from it (it is not
+#: on PyPI, where a `pip install "neuroq[...]"` finds nothing or another project: an
+#: outsider). torch pinned: an unpinned torch pulls several GB of CUDA packages.
 INSTALL_HINT: dict[str, str] = {
-    "train": 'in the neuroq clone: pip install ".[train]" torch==2.13.0',
-    "ros": 'source ROS 2 (. /opt/ros/<distro>/setup.bash), or in the neuroq clone: pip '
-           'install ".[ros]"',
-    "scale": 'in the neuroq clone: pip install ".[scale]" torch==2.13.0',
-    "video": 'in the neuroq clone: pip install ".[video]"',
-    "events": 'in the neuroq clone: pip install ".[events]"',
+    "train": _reinstall("train", " torch==2.13.0"),
+    "ros": ROS_HINT,
+    "scale": _reinstall("scale", " torch==2.13.0"),
+    "video": _reinstall("video"),
+    "events": _reinstall("events"),
 }
 
 

@@ -99,7 +99,8 @@ def is_event_env(env_id: str) -> bool:
 
 def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
                  out_root: str | os.PathLike = "runs", steps: int | None = None,
-                 epochs: int = 20, spike_penalty: float = 0.2, episodes: int = 100,
+                 epochs: int | None = None, spike_penalty: float | None = None,
+                 episodes: int = 100,
                  ros_stage: RosStage | None = None,
                  say: Callable[[str], None] = print, timesteps: int | None = None,
                  finetune_randomize: dict[str, Any] | None = None,
@@ -112,10 +113,12 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     with `energy`); `say` gets progress. timesteps: T of the spiking network (default: the
     smallest, or EVENT_TIMESTEPS for event tasks). finetune_randomize: domain randomization
     of fine-tuning; finetune_margin: the weight of its Q-margin hinge. train_overrides:
-    `key=value` hyperparameters. ship: a folder to copy the exported artifact into, with a
-    PROVENANCE.md naming `command` (how to regenerate it). gate: the export gate (default:
-    neuroq.agents.export.DEFAULT_GATE). interface: the robot interface the export records
-    (a name or file; default: the shipped one for the env, if any)."""
+    `key=value` hyperparameters. epochs, spike_penalty: fine-tuning's (default:
+    FinetuneConfig's, as `neuroq finetune` has them: one recipe). ship: a folder to copy
+    the exported artifact into, with a PROVENANCE.md naming `command` (how to regenerate
+    it). gate: the export gate (default: neuroq.agents.export.DEFAULT_GATE). interface:
+    the robot interface the export records (a name or file; default: the shipped one for
+    the env, if any)."""
     from neuroq.agents import hyperparams
     from neuroq.agents.convert import DEFAULT_EVAL_TIMESTEPS, run_convert
     from neuroq.agents.energy import energy_report
@@ -152,8 +155,9 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     banner(3, "fine-tune to int8 with the chip's neuron semantics")
     run.folders["finetune"] = run_finetune(
         run.folders["convert"], out,
-        FinetuneConfig(epochs=epochs, spike_penalty=spike_penalty, seed=seed,
-                       randomize=finetune_randomize or {}, margin=finetune_margin),
+        FinetuneConfig(**{k: v for k, v in (("epochs", epochs),
+                                            ("spike_penalty", spike_penalty)) if v is not None},
+                       seed=seed, randomize=finetune_randomize or {}, margin=finetune_margin),
         progress=False, log=say)
     tuned = read_json(run.folders["finetune"] / "result.json")
     say(f"int8 SNN, fine-tuned: {tuned['mean_return']:.1f} over "

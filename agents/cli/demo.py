@@ -51,13 +51,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", help="root of run folders (default: %(default)s)")
     p.add_argument("--steps", type=positive_int, metavar="N",
                    help="training steps (default: the config's n_timesteps)")
-    p.add_argument("--epochs", type=positive_int, default=20,
-                   help="fine-tuning epochs (default: %(default)s)")
-    p.add_argument("--spike-penalty", type=nonnegative_float, default=0.2,
-                   help="fine-tuning penalty on synaptic events: fewer events per action, "
-                   "same return on CartPole at 0.2 (default: %(default)s; neuroq finetune's "
-                   "own default is 0, so a demo and the stages run one by one differ unless "
-                   "it is given to both)")
+    from neuroq.agents.finetune import FinetuneConfig
+
+    d = FinetuneConfig()  # neuroq finetune's defaults: the demo runs the same recipe
+    p.add_argument("--epochs", type=positive_int, default=d.epochs,
+                   help="fine-tuning epochs (default: %(default)s, as neuroq finetune)")
+    p.add_argument("--spike-penalty", type=nonnegative_float, default=d.spike_penalty,
+                   help="fine-tuning penalty on synaptic events per action (default: "
+                   "%(default)s, as neuroq finetune; docs/spiking.md)")
     p.add_argument("--margin", type=nonnegative_float, default=0.0,
                    help="weight of the fine-tuning Q-margin hinge (see neuroq finetune "
                         "--help; default: %(default)s = off)")

@@ -19,7 +19,7 @@ Writes runs/<env>/finetune-<enc>-<time>/:
 
 examples:
   neuroq finetune runs/CartPole-v1/convert-population-<time>
-  neuroq finetune <convert-run> --epochs 40 --spike-penalty 0.5
+  neuroq finetune <convert-run> --epochs 30 --spike-penalty 0.2
   tensorboard --logdir runs/CartPole-v1
 """
 
@@ -104,7 +104,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Adam step as a fraction of the int8 range (default: %(default)s)")
     p.add_argument("--spike-penalty", type=nonnegative_float, default=d.spike_penalty,
                    help="weight of synaptic events per synapse in the loss "
-                        "(default: %(default)s; neuroq demo fine-tunes with 0.2)")
+                        "(default: %(default)s, as neuroq demo; docs/spiking.md "
+                        "\"Training seeds\": 0.2 saved no events on CartPole and cost "
+                        "return)")
     p.add_argument("--margin", type=nonnegative_float, default=d.margin,
                    help="weight of the Q-margin hinge: keep the DQN's lead of its greedy "
                         "action (docs/robustness.md; default: %(default)s = off)")

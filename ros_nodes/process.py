@@ -222,9 +222,21 @@ def _unknown_words(exc: Exception) -> str:
     return " ".join(map(str, words)) if isinstance(words, list) else text
 
 
+def _parameter_text(exc: Exception | str) -> str:
+    """The message of `exc` without the ": <name>" rclpy's ParameterException appends to a
+    message that names the parameter already ("... expecting type 'DOUBLE':
+    watchdog_timeout_s", an outsider's note)."""
+    text = str(exc)
+    if isinstance(exc, ParameterException):
+        head, sep, tail = text.rpartition(": ")
+        if sep and f"'{tail}'" in head:
+            return head
+    return text
+
+
 def _usage_error(label: str, exc: Exception | str) -> int:
     """One line on stderr for a node that cannot start as configured; exit status 2."""
-    text = one_line(exc)  # one line, whatever the message holds
+    text = one_line(_parameter_text(exc))  # one line, whatever the message holds
     print(f"neuroq {label}: error: {text}", file=sys.stderr)
     return EXIT_USAGE
 

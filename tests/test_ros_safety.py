@@ -1424,3 +1424,21 @@ def test_without_ros_2_a_node_executable_says_so_in_one_line(monkeypatch, capsys
         "python -m neuroq.ros_nodes.event_node: error: needs ROS 2 (no_such_ros_msgs")
     with pytest.raises(NeuroqError, match=r"^needs ROS 2 \(no_such_ros_msgs is not"):
         replay_command.run(argparse.Namespace(), "neuroq_event_replay")
+
+
+def test_a_wrong_type_refusal_names_the_parameter_once():
+    """rclpy appends ": <name>" to a message that names the parameter already: "neuroq
+    actuator: error: Trying to set parameter 'watchdog_timeout_s' to 'abc' of type 'STRING',
+    expecting type 'DOUBLE': watchdog_timeout_s" (an outsider's note). Other messages keep
+    their tail."""
+    from rclpy.exceptions import InvalidParameterTypeException, ParameterException
+    from rclpy.parameter import Parameter
+
+    from neuroq.ros_nodes.process import _parameter_text
+
+    exc = InvalidParameterTypeException(Parameter("watchdog_timeout_s", value="abc"), "DOUBLE")
+    assert _parameter_text(exc) == ("Trying to set parameter 'watchdog_timeout_s' to 'abc' of "
+                                    "type 'STRING', expecting type 'DOUBLE'")
+    assert _parameter_text(ParameterException("must be at least 1", "depth")) == (
+        "must be at least 1: depth")  # the name said once, where rclpy puts it
+    assert _parameter_text(ValueError("a: b")) == "a: b"

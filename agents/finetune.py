@@ -86,7 +86,7 @@ class FinetuneConfig:
 
     epochs: passes over the (growing) observation set. 60: at 30, CartPole's T = 4 network
         of training seed 3 was kept from its last epoch and refused by the export gate
-        (96.7 %); at 60 training seeds 0-5 passed it (docs/spiking.md, "Training seeds").
+        (96.7 %); at 60 training seeds 0-7 passed it (docs/spiking.md, "Training seeds").
     batch_size: observations per gradient step.
     lr: Adam learning rate as a fraction of the int8 range (127 weight units) per step;
         weights, i_offset and thresholds all live in weight units.

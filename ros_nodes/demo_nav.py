@@ -41,26 +41,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=positive_float, help="scans per second of the simulated "
                    "robot (default: twice the real-time 5 Hz)")
     args = p.parse_args(argv)
+    from neuroq.deploy.artifact import read_manifest
     from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError, one_line
     from neuroq.deploy.paths import shipped_data
     from neuroq.deploy.seeds import check_episode_seeds
-    from neuroq.ros_nodes.demo_ros import run_ros_demo
+    from neuroq.ros_nodes.entry import ROS_HINT, missing_ros_module
 
-    try:
-        check_episode_seeds(args.seed, args.episodes, "--episodes")  # before the banner
+    try:  # what can be checked is, before the banner (a recheck: it came first)
+        missing = missing_ros_module()
+        if missing is not None:  # (a traceback on rclpy, exit 1: a recheck)
+            raise NeuroqError(f"needs ROS 2 ({missing} is not installed): {ROS_HINT}")
+        check_episode_seeds(args.seed, args.episodes, "--episodes")
         artifact = args.artifact or shipped_data().artifact(ARTIFACT_NAME)
+        read_manifest(artifact)  # there, and an artifact
         print(f"=== the mobile robot over ROS 2: {artifact}, {args.episodes} episodes, seeds "
               f"{args.seed}..{args.seed + args.episodes - 1}")
+        from neuroq.ros_nodes.demo_ros import run_ros_demo
+
         summary = run_ros_demo(artifact, args.episodes, args.seed, args.rate)
     except NeuroqError as exc:
-        print(f"neuroq demo_nav: error: {one_line(exc)}", file=sys.stderr)
+        print(f"{p.prog}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
-    ros = summary.get("success_rate")
-    print(f"success over ROS 2:  {100 * ros:.0f} %" if ros is not None else
-          "success over ROS 2:  not reported")
-    # compared by run_ros_demo (the in-process episodes played once: a review)
+    # compared by run_ros_demo (the in-process episodes played once: a review); success
+    # rates where the env reports them (another artifact's env: returns only; it ended in
+    # a KeyError, a recheck)
     local, same = summary["in_process"]["local"], summary["in_process"]["equal"]
-    print(f"success in process:  {100 * local['success_rate']:.0f} % (same seeds)")
+    for where, rate in (("over ROS 2: ", summary.get("success_rate")),
+                        ("in process: ", local.get("success_rate"))):
+        print(f"success {where} {100 * rate:.0f} %" if rate is not None else
+              f"success {where} not reported (the env reports no goal reached)")
     print(f"returns {'equal' if same else 'DIFFER'} over ROS 2 and in process")
     return 0 if same else 1
 

@@ -210,6 +210,7 @@ def test_running_the_demo_ros_module_says_what_runs_it():
     (["--rate", "-1"], "argument --rate: must be > 0, got -1"),
     (["--seed", "-3"], "argument --seed: a seed is an integer in [0, 2**32 - 1]"),
     (["--seed", "4294967295", "--episodes", "2"], "reaches 4294967296, beyond the largest"),
+    (["--artifact", "/nonexistent"], "demo_nav: error: artifact /nonexistent does not exist"),
 ])
 def test_the_nav_demo_refuses_bad_options_before_it_starts(argv, expected, capsys):
     """An outsider's `demo_nav --episodes 0` printed the empty seed range 1000000..999999,
@@ -223,3 +224,33 @@ def test_the_nav_demo_refuses_bad_options_before_it_starts(argv, expected, capsy
     assert status == 2
     out, err = capsys.readouterr()
     assert expected in err and out == "", (out, err)
+
+
+def test_the_nav_demo_without_ros_2_says_so_in_one_line(monkeypatch, capsys):
+    """A recheck: `python -m neuroq.ros_nodes.demo_nav` in an install without ROS 2 printed
+    its banner, then an ImportError traceback on rclpy, exit 1. A module standing in for a
+    missing one (this venv has ROS 2)."""
+    from neuroq.ros_nodes import entry
+    from neuroq.ros_nodes.demo_nav import main
+
+    monkeypatch.setattr(entry, "ROS_MODULES", ("no_such_ros_msgs",))
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("python -m neuroq.ros_nodes.demo_nav: error: needs "
+                                        "ROS 2 (no_such_ros_msgs is not installed)"), err
+
+
+def test_the_nav_demo_of_an_env_without_goals_prints_its_returns_only(monkeypatch, capsys):
+    """A recheck's `demo_nav --artifact cartpole`: the loop ran (500, equal in process),
+    then a KeyError on the in-process success rate, exit 1. The ROS 2 run stands in here
+    (its summary, as run_ros_demo gives it for an env that reports no goal)."""
+    from neuroq.ros_nodes import demo_ros
+    from neuroq.ros_nodes.demo_nav import main
+
+    monkeypatch.setattr(demo_ros, "run_ros_demo", lambda *a, **k: {
+        "episode_returns": [500.0], "in_process": {"local": {"returns": [500.0]},
+                                                   "equal": True}})
+    assert main(["--artifact", "cartpole", "--episodes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "success over ROS 2:  not reported" in out and "success in process:  not " \
+        "reported" in out and "returns equal over ROS 2 and in process" in out, out

@@ -109,6 +109,12 @@ DATA_FILES = [
     _data("share/neuroq/config/interfaces", "config/interfaces/*.yaml"),
     _data("share/neuroq/config/fastdds", "config/fastdds/*.xml"),
     *ARTIFACTS,
+    # the pages --help texts cite as docs/<page>.md, and the sweep specs `neuroq sweep
+    # --help` names (a wheel install had none of them: an outsider)
+    _data("share/neuroq/docs", "docs/*.md"),
+    _data("share/neuroq/docs/measurements", "docs/measurements/*.md"),
+    _data("share/neuroq/docs/sweeps", "docs/sweeps/*.yaml"),
+    _data("share/neuroq/examples", "examples/*.py"),  # ros.md's robot client
 ]
 
 ROS_WHEELS = [  # ROS 2 Kilted from PyPI; on a robot with apt ROS 2, leave this extra out

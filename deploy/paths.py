@@ -45,6 +45,7 @@ class ShippedData:
     config_dir: Path
     artifacts_dir: Path
     launch_dir: Path
+    docs_dir: Path  # the documentation the --help texts cite as docs/<page>.md
 
     def config_file(self, name: str) -> Path:
         """`config/<name>`; NeuroqError naming the path if this install does not ship it."""
@@ -78,11 +79,11 @@ def layout_at(folder: Path) -> ShippedData | None:
     if ((folder / "config").is_dir() and (folder / "launch").is_dir()
             and _is_our_package_xml(folder / "package.xml")):
         return ShippedData(SOURCE, folder, folder / "config", folder / "config" / "artifacts",
-                           folder / "launch")
+                           folder / "launch", folder / "docs")
     share = folder / "share" / PACKAGE
     if _is_our_package_xml(share / "package.xml"):
         return ShippedData(INSTALLED, share, share / "config", share / "artifacts",
-                           share / "launch")
+                           share / "launch", share / "docs")
     return None
 
 

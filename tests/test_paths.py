@@ -34,6 +34,8 @@ def test_this_checkout_is_a_source_layout():
     assert data.artifact("dvs_pan_tracking") == REPO_ROOT / "config" / "artifacts" / \
         "dvs_pan_tracking"
     assert data.launch_dir == REPO_ROOT / "launch"
+    # docs/<page>.md, as --help cites it, from the root of either layout
+    assert data.docs_dir == REPO_ROOT / "docs" and (data.docs_dir / "spiking.md").is_file()
 
 
 def test_pip_and_colcon_installs_are_found_above_site_packages(tmp_path):
@@ -42,6 +44,7 @@ def test_pip_and_colcon_installs_are_found_above_site_packages(tmp_path):
     assert data.layout == INSTALLED and data.root == share
     assert data.config_file("dqn.yaml") == share / "config" / "dqn.yaml"
     assert data.artifact("cartpole") == share / "artifacts" / "cartpole"
+    assert data.docs_dir == share / "docs"
     with pytest.raises(NeuroqError, match=r"no shipped artifact 'acrobot' .*shipped: cartpole"):
         data.artifact("acrobot")
 

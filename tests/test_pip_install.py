@@ -66,6 +66,12 @@ def test_without_extras_data_is_found_and_missing_extras_are_named(installed):
     assert paths.returncode == 0, paths.stderr
     assert f"config     {share / 'config'}: " in paths.stdout and "dqn.yaml" in paths.stdout
     assert "cartpole" in paths.stdout and "dvs_pan_tracking" in paths.stdout
+    # the pages --help cites as docs/<page>.md, the sweep specs and ros.md's robot client
+    # (none were installed: an outsider)
+    assert f"docs       {share / 'docs'}: " in paths.stdout and "spiking.md" in paths.stdout
+    assert (share / "docs" / "sweeps" / "cartpole_encoder_T.yaml").is_file()
+    assert (share / "docs" / "measurements" / "event-node.md").is_file()
+    assert (share / "examples" / "cartpole_robot_client.py").is_file()
     assert "extra      train: missing (torch)" in paths.stdout
     out = neuroq(installed, "train", "--env", "CartPole-v1", "--steps", str(TRAIN_STEPS))
     _one_error_line(out, "train", "train")

@@ -39,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"config     {data.config_dir}: {', '.join(configs) or 'none'}")
     print(f"artifacts  {data.artifacts_dir}: {', '.join(artifacts) or 'none'}")
     print(f"launch     {data.launch_dir}")
+    # the pages --help texts cite as docs/<page>.md (a wheel install had none: an outsider)
+    pages = sorted(p.name for p in data.docs_dir.glob("*.md"))
+    print(f"docs       {data.docs_dir}: " + (", ".join(pages) if pages else
+                                             "none (an install of neuroq before stop 48)"))
     for extra in EXTRA_MODULES:
         module = missing_module(extra)
         print(f"extra      {extra}: {'installed' if module is None else f'missing ({module})'}")

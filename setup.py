@@ -64,6 +64,10 @@ def _package_dir(folders: tuple[str, ...]) -> dict[str, str]:
         return {f"{PACKAGE}.{f}": f for f in folders}
     links = Path.cwd() / PACKAGE
     links.mkdir(exist_ok=True)
+    for f in ROBOT_PACKAGES + TRAINING_PACKAGES:  # a robot build after a full one: the
+        # training side's link would stay on PYTHONPATH (a review)
+        if f not in folders and (links / f).is_symlink():
+            (links / f).unlink()
     for f in folders:
         link = links / f
         if link.is_symlink() and link.resolve() != SOURCE / f:
@@ -113,7 +117,7 @@ DATA_FILES = [
     # --help` names (a wheel install had none of them: an outsider)
     _data("share/neuroq/docs", "docs/*.md"),
     _data("share/neuroq/docs/measurements", "docs/measurements/*.md"),
-    _data("share/neuroq/docs/sweeps", "docs/sweeps/*.yaml"),
+    ("share/neuroq/docs/sweeps", _files("docs/sweeps/*.yaml") + _files("docs/sweeps/*.png")),
     _data("share/neuroq/examples", "examples/*.py"),  # ros.md's robot client
 ]
 

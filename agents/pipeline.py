@@ -155,8 +155,9 @@ def run_pipeline(env_id: str = "CartPole-v1", seed: int = 0,
     banner(3, "fine-tune to int8 with the chip's neuron semantics")
     run.folders["finetune"] = run_finetune(
         run.folders["convert"], out,
-        FinetuneConfig(**{k: v for k, v in (("epochs", epochs),
-                                            ("spike_penalty", spike_penalty)) if v is not None},
+        FinetuneConfig(epochs=FinetuneConfig.epochs if epochs is None else epochs,
+                       spike_penalty=(FinetuneConfig.spike_penalty if spike_penalty is None
+                                      else spike_penalty),
                        seed=seed, randomize=finetune_randomize or {}, margin=finetune_margin),
         progress=False, log=say)
     tuned = read_json(run.folders["finetune"] / "result.json")

@@ -45,17 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError, one_line
     from neuroq.deploy.paths import shipped_data
     from neuroq.deploy.seeds import check_episode_seeds
-    from neuroq.ros_nodes.entry import ROS_HINT, missing_ros_module
+    from neuroq.ros_nodes.entry import ros_missing_text
 
     try:  # what can be checked is, before the banner (a recheck: it came first)
-        missing = missing_ros_module()
+        missing = ros_missing_text()
         if missing is not None:  # (a traceback on rclpy, exit 1: a recheck)
-            raise NeuroqError(f"needs ROS 2 ({missing} is not installed): {ROS_HINT}")
+            raise NeuroqError(missing)
         check_episode_seeds(args.seed, args.episodes, "--episodes")
-        artifact = args.artifact or shipped_data().artifact(ARTIFACT_NAME)
-        read_manifest(artifact)  # there, and an artifact
-        print(f"=== the mobile robot over ROS 2: {artifact}, {args.episodes} episodes, seeds "
-              f"{args.seed}..{args.seed + args.episodes - 1}")
+        # the folder (a shipped name resolved), the env its manifest names
+        artifact, manifest = read_manifest(args.artifact or
+                                           shipped_data().artifact(ARTIFACT_NAME))
+        print(f"=== {manifest['env_id']} over ROS 2: {artifact}, {args.episodes} episodes, "
+              f"seeds {args.seed}..{args.seed + args.episodes - 1}")
         from neuroq.ros_nodes.demo_ros import run_ros_demo
 
         summary = run_ros_demo(artifact, args.episodes, args.seed, args.rate)

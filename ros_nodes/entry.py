@@ -62,23 +62,30 @@ once started (`process.run_node`, the replay's): the ones `cover_python_m` cover
 
 ROS_MODULES = ("rclpy", "std_msgs", "sensor_msgs", "geometry_msgs", "diagnostic_msgs",
                "nav_msgs")
-"""The ROS 2 packages every node imports (setup.py's `ros` extra installs them as PyPI
-wheels; an apt ROS 2 has them once sourced). Without one, a node ended in a 22-line
-ImportError traceback naming `diagnostic_msgs`, exit 1 (an outsider's `pip install` of the
-sdist without the extra)."""
+"""The ROS 2 packages the nodes need: rclpy, and the message packages they and the shipped
+robot interfaces use (setup.py's `ros` extra installs them as PyPI wheels; an apt ROS 2 has
+them once sourced). Without one, a node ended in a 22-line ImportError traceback naming
+`diagnostic_msgs`, exit 1 (an outsider's `pip install` of the sdist without the extra)."""
 
-ROS_HINT = ('source ROS 2 (. /opt/ros/<distro>/setup.bash), or install neuroq with its '
-            '\'ros\' extra: in the neuroq clone pip install ".[ros]"; from a wheel pip '
-            'install "<the neuroq wheel file>[ros]"')
+
+def reinstall_hint(extra: str, pin: str = "") -> str:
+    """How to add neuroq's `extra` to an install from the clone or from a wheel (an outsider
+    with a wheel had no clone to run the clone's command in; neuroq is not on PyPI, where
+    `pip install "neuroq[...]"` finds nothing or another project)."""
+    return (f'in the neuroq clone: pip install ".[{extra}]"{pin}; from a wheel: pip install '
+            f'"<the neuroq wheel file>[{extra}]"{pin}')
+
+
+ROS_HINT = "source ROS 2 (. /opt/ros/<distro>/setup.bash), or " + reinstall_hint("ros")
 """How to get ROS 2 (`neuroq.agents.cli.extras` names it for the `ros` extra too)."""
 
 
-def missing_ros_module(modules: tuple[str, ...] | None = None) -> str | None:
-    """The first of `modules` (default: ROS_MODULES) that cannot be found (importlib's
-    find_spec: nothing is imported), or None."""
+def first_missing(modules: tuple[str, ...]) -> str | None:
+    """The first of `modules` that cannot be found (importlib's find_spec: nothing is
+    imported), or None."""
     from importlib.util import find_spec
 
-    for module in ROS_MODULES if modules is None else modules:
+    for module in modules:
         try:
             if find_spec(module) is None:
                 return module
@@ -87,15 +94,21 @@ def missing_ros_module(modules: tuple[str, ...] | None = None) -> str | None:
     return None
 
 
+def ros_missing_text() -> str | None:
+    """"needs ROS 2 (<package> is not installed): <how to get it>" where a package of
+    ROS_MODULES is missing, else None: the one line of every executable without ROS 2."""
+    missing = first_missing(ROS_MODULES)
+    return None if missing is None else f"needs ROS 2 ({missing} is not installed): {ROS_HINT}"
+
+
 def _exit_without_ros(program: str) -> None:
-    """SystemExit(2) with one line on stderr if a ROS 2 package the nodes import is missing
+    """SystemExit(2) with one line on stderr if a ROS 2 package the nodes need is missing
     (the exit status of a node's bad input, docs/ros.md "Exit status")."""
     import sys
 
-    missing = missing_ros_module()
-    if missing is not None:
-        print(f"{program}: error: needs ROS 2 ({missing} is not installed): {ROS_HINT}",
-              file=sys.stderr)
+    text = ros_missing_text()
+    if text is not None:
+        print(f"{program}: error: {text}", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -123,10 +136,10 @@ def cover_python_m(argv: list[str] | None = None) -> bool:
         return False
     if module not in NODE_MODULES:
         return False
+    _stop_signals_end_start_up()
     if module != ENTRY_MODULES["event_replay"]:  # the replay checks once its options are
         # read (its --help works without ROS)
         _exit_without_ros(f"python -m {module}")
-    _stop_signals_end_start_up()
     return True
 
 
@@ -134,11 +147,11 @@ def run(module: str) -> int:
     """Make the stop signals (STOP_SIGNALS) end the process with status 0, then import `module` (a
     dotted name) and return what its `main()` returns; without ROS 2 (ROS_MODULES), one
     line and status 2 (the replay command checks once its options are read)."""
+    _stop_signals_end_start_up()
     if module != ENTRY_MODULES["event_replay"]:
         import sys
 
         _exit_without_ros(Path(sys.argv[0]).name if sys.argv and sys.argv[0] else module)
-    _stop_signals_end_start_up()
     return importlib.import_module(module).main()
 
 

@@ -101,11 +101,11 @@ def run(args: argparse.Namespace, prog: str = "neuroq replay") -> int:
     """Replay as `args` say; warnings on stderr as "<prog>: warning: ..."; NeuroqError for
     a user error (one without ROS 2 too: its executable ended in an ImportError traceback on
     a robot install without the `ros` extra, an outsider)."""
-    from neuroq.ros_nodes.entry import ROS_HINT, missing_ros_module
+    from neuroq.ros_nodes.entry import ros_missing_text
 
-    missing = missing_ros_module()
+    missing = ros_missing_text()
     if missing is not None:
-        raise NeuroqError(f"needs ROS 2 ({missing} is not installed): {ROS_HINT}")
+        raise NeuroqError(missing)
     from neuroq.ros_nodes.process import init_rclpy, stop_handlers
 
     if (args.width is None) != (args.height is None):

@@ -193,6 +193,13 @@ def test_demo_records_its_command_without_the_local_run_folder():
             "{obs_noise: [0, 0.1]}", "--out=/elsewhere", "--ship", "config/artifacts/cartpole"]
     assert shipped_command(argv) == ("neuroq demo --env CartPole-v1 -T 4 --randomize "
                                      "'{obs_noise: [0, 0.1]}' --ship config/artifacts/cartpole")
+    # the fine-tuning options it ran with, where not given: its defaults may change (they
+    # did, and the shipped commands no longer regenerated their artifacts: a review)
+    from neuroq.agents.cli.main import build_parser
+
+    args = build_parser().parse_args(["demo", *argv, "--epochs=12"])
+    assert shipped_command([*argv, "--epochs=12"], args).endswith(
+        "--ship config/artifacts/cartpole --epochs=12 --spike-penalty 0")
 
 
 def test_ctrl_c_while_the_commands_load_is_one_line(monkeypatch, capsys):

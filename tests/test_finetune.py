@@ -673,3 +673,41 @@ def test_a_refusal_across_signs_gives_no_percentage(tmp_path, monkeypatch):
     assert percent(-5.33) == "no share: of the other sign" and percent(None) == "no share"
     assert percent(0.931) == "93.1 %" and share_clause(0.931) == "is 93.1 % of"
     assert share_clause(None) == "cannot be put as a share of"
+
+
+def test_the_demo_and_neuroq_finetune_fine_tune_with_one_recipe(tmp_path, monkeypatch):
+    """The demo fine-tuned 20 epochs with spike penalty 0.2 while `neuroq finetune` took
+    30 and 0 (CartPole training seed 1 at 62 % of its DQN by the demo's): both take
+    FinetuneConfig's defaults now, the parsers and the pipeline alike; given values win."""
+    from neuroq.agents import convert, pipeline, train
+    from neuroq.agents import export as export_module
+    from neuroq.agents import finetune as finetune_module
+    from neuroq.agents.cli.main import build_parser
+    from neuroq.agents.finetune import FinetuneConfig
+
+    d = FinetuneConfig()
+    demo = build_parser().parse_args(["demo"])
+    tune = build_parser().parse_args(["finetune", "runs/x"])
+    assert (demo.epochs, demo.spike_penalty) == (tune.epochs, tune.spike_penalty) == (
+        d.epochs, d.spike_penalty)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / "result.json").write_text(json.dumps({"mean_return": 1.0, "episodes": 1,
+                                                   "episode_seeds": [50_000, 50_000],
+                                                   "ann_mean_return": 1.0}))
+    used = []
+    monkeypatch.setattr(train, "train_one", lambda *a, **k: stage)
+    monkeypatch.setattr(convert, "run_convert", lambda *a, **k: stage)
+    monkeypatch.setattr(finetune_module, "run_finetune",
+                        lambda _run, _out, cfg, *a, **k: used.append(cfg) or stage)
+
+    def stop(*args, **kwargs):
+        raise NeuroqError("stop here")
+
+    monkeypatch.setattr(export_module, "export", stop)
+    for given, expected in (({}, (d.epochs, d.spike_penalty)),
+                            ({"epochs": 7, "spike_penalty": 0.3}, (7, 0.3))):
+        with pytest.raises(NeuroqError, match="stop here"):
+            pipeline.run_pipeline(out_root=tmp_path / "runs", say=lambda _: None,
+                                  energy=False, **given)
+        assert (used[-1].epochs, used[-1].spike_penalty) == expected

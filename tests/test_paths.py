@@ -76,3 +76,29 @@ def test_the_nearest_layout_wins_and_none_is_an_error(tmp_path):
     lonely.mkdir()
     with pytest.raises(NeuroqError, match="cannot find neuroq's shipped data"):
         find_shipped_data(lonely)
+
+
+def test_a_robot_develop_build_after_a_full_one_drops_the_training_link(tmp_path):
+    """colcon --symlink-install runs `setup.py develop` in its build folder, where
+    setup.py links neuroq/<folder> to the sources; a robot build after a full one in the
+    same folder kept the neuroq/agents link on PYTHONPATH (a review)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO_ROOT
+
+    record = ("import json, runpy, sys, setuptools\n"
+              "setuptools.setup = lambda **kw: print(json.dumps(sorted(kw['package_dir'])))\n"
+              "sys.argv = ['setup.py', 'develop']\n"
+              f"runpy.run_path({str(REPO_ROOT / 'setup.py')!r}, run_name='__main__')\n")
+    links = tmp_path / "neuroq"
+    for profile, kept in (("full", {"agents", "deploy"}), ("robot", {"deploy"})):
+        out = subprocess.run([sys.executable, "-c", record], cwd=tmp_path, check=True,
+                             capture_output=True, text=True,
+                             env={**os.environ, "NEUROQ_INSTALL": profile})
+        assert ("neuroq.agents" in json.loads(out.stdout.splitlines()[-1])) == (
+            profile == "full")
+        present = {p.name for p in links.iterdir() if p.is_symlink()}
+        assert kept <= present and ("agents" in present) == (profile == "full"), present

@@ -1408,7 +1408,7 @@ def test_without_ros_2_a_node_executable_says_so_in_one_line(monkeypatch, capsys
     from neuroq.deploy.errors import NeuroqError
     from neuroq.ros_nodes import entry, replay_command
 
-    assert entry.missing_ros_module() is None  # this venv
+    assert entry.ros_missing_text() is None  # this venv
     monkeypatch.setattr(entry, "ROS_MODULES", ("rclpy", "no_such_ros_msgs"))
     monkeypatch.setattr(sys, "argv", ["neuroq_policy_node"])
     with pytest.raises(SystemExit) as exc:

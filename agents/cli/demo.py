@@ -137,10 +137,17 @@ def _ros_stage(env_id: str):
     return run
 
 
-def shipped_command(argv: list[str]) -> str:
+#: options whose defaults have changed (stop 48: fine-tuning's): PROVENANCE.md spells them
+#: out when not given, so that its command regenerates the artifact after the next change
+SPELT_OUT = (("--epochs", "epochs"), ("--spike-penalty", "spike_penalty"))
+
+
+def shipped_command(argv: list[str], args: argparse.Namespace | None = None) -> str:
     """The demo command as PROVENANCE.md records it: the arguments given, less `--out`
     (where run folders go changes nothing in the artifact, and a local path means nothing
-    in a clone)."""
+    in a clone), plus SPELT_OUT's options at the values `args` ran with where not given
+    (the shipped artifacts' commands no longer regenerated them once the demo's
+    fine-tuning defaults changed: a review)."""
     import shlex
 
     kept, skip = [], False
@@ -151,6 +158,9 @@ def shipped_command(argv: list[str]) -> str:
             skip = True
         elif not a.startswith("--out="):
             kept.append(a)
+    for option, name in SPELT_OUT if args is not None else ():
+        if not any(a == option or a.startswith(option + "=") for a in kept):
+            kept += [option, f"{getattr(args, name):g}"]
     return "neuroq demo " + shlex.join(kept)
 
 
@@ -173,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
     check_randomize_env(args.randomize, args.env)
     check_interface(args.interface, args.env, args.skip_ros)
     hyperparams.override(hyperparams.DQNConfig(), hyperparams.with_steps(args.set, args.steps))
-    command = shipped_command(sys.argv[2:] if sys.argv[1:2] == ["demo"] else sys.argv[1:])
+    command = shipped_command(sys.argv[2:] if sys.argv[1:2] == ["demo"] else sys.argv[1:],
+                              args)
     done = run_pipeline(args.env, args.seed, args.out, args.steps, args.epochs,
                         args.spike_penalty, args.episodes,
                         ros_stage=None if args.skip_ros else _ros_stage(args.env),

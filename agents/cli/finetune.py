@@ -19,7 +19,7 @@ Writes runs/<env>/finetune-<enc>-<time>/:
 
 examples:
   neuroq finetune runs/CartPole-v1/convert-population-<time>
-  neuroq finetune <convert-run> --epochs 30 --spike-penalty 0.2
+  neuroq finetune <convert-run> --epochs 80 --margin 1.0
   tensorboard --logdir runs/CartPole-v1
 """
 

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     # the pages --help texts cite as docs/<page>.md (a wheel install had none: an outsider)
     pages = sorted(p.name for p in data.docs_dir.glob("*.md"))
     print(f"docs       {data.docs_dir}: " + (", ".join(pages) if pages else
-                                             "none (an install of neuroq before stop 48)"))
+                                             "none (this install has no docs: reinstall neuroq)"))
     for extra in EXTRA_MODULES:
         module = missing_module(extra)
         print(f"extra      {extra}: {'installed' if module is None else f'missing ({module})'}")

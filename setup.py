@@ -130,6 +130,7 @@ ROS_WHEELS = [  # ROS 2 Kilted from PyPI; on a robot with apt ROS 2, leave this 
     "ros-nav-msgs==5.5.1",
 ]
 
+
 class BuildPy(build_py):
     """build_py that first removes, from the build folder, the packages this profile leaves
     out: setuptools reuses build/lib, so a robot wheel built after a full one carried

@@ -56,6 +56,12 @@ def _subpackages(folder: str) -> list[str]:
             for p in sorted(root.rglob("__init__.py"))]
 
 
+def _left_out(folders: tuple[str, ...]) -> tuple[str, ...]:
+    """The package folders a profile of `folders` leaves out: what a build folder reused
+    from another profile may still hold (build/lib, --symlink-install's links)."""
+    return tuple(f for f in ROBOT_PACKAGES + TRAINING_PACKAGES if f not in folders)
+
+
 def _package_dir(folders: tuple[str, ...]) -> dict[str, str]:
     """Map neuroq.<folder> to the folder. colcon --symlink-install runs `setup.py develop`
     in its build folder, which it puts on PYTHONPATH: there, a neuroq/ folder of links to
@@ -64,9 +70,9 @@ def _package_dir(folders: tuple[str, ...]) -> dict[str, str]:
         return {f"{PACKAGE}.{f}": f for f in folders}
     links = Path.cwd() / PACKAGE
     links.mkdir(exist_ok=True)
-    for f in ROBOT_PACKAGES + TRAINING_PACKAGES:  # a robot build after a full one: the
-        # training side's link would stay on PYTHONPATH (a review)
-        if f not in folders and (links / f).is_symlink():
+    for f in _left_out(folders):  # a robot build after a full one: the training side's
+        # link would stay on PYTHONPATH (a review)
+        if (links / f).is_symlink():
             (links / f).unlink()
     for f in folders:
         link = links / f
@@ -139,9 +145,8 @@ class BuildPy(build_py):
     def run(self) -> None:
         import shutil
 
-        for folder in ROBOT_PACKAGES + TRAINING_PACKAGES:
-            if folder not in FOLDERS:
-                shutil.rmtree(Path(self.build_lib) / PACKAGE / folder, ignore_errors=True)
+        for folder in _left_out(FOLDERS):
+            shutil.rmtree(Path(self.build_lib) / PACKAGE / folder, ignore_errors=True)
         super().run()
 
 

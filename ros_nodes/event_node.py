@@ -349,6 +349,7 @@ class EventPolicyNode(Node):
         self._energy_known = False
         self._reported: dict[str, int] = {}  # PROBLEM_COUNTERS at the last diagnostics
         self._skip_details = ""  # what the latest skipped packets declared (skip_details)
+        self._skip_details_for: set[str] = set()  # the counters it explains
         self._recent: dict[str, int] = {}  # their growth since the WARN began
         self._warned_at = -WARN_HOLD_S  # monotonic s of the last growth
         self._log = ThrottledLog(self.get_logger())
@@ -640,6 +641,10 @@ class EventPolicyNode(Node):
         if events.size:  # camera time from every decoded event, the window's or not (a
             # mono stream's only clock: its events; review)
             self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
+        # before the window takes out_of_sensor: EVT 3.0 bytes labelled mono read as
+        # events outside it, and nothing named the label (an outsider)
+        details = (skip_details(msgs, stats, (int(msgs[-1].width), int(msgs[-1].height)))
+                   if stats.skipped else "")
         if self._roi is not None:  # the window's coordinates; left of or above it: outside
             events, outside = crop_window(events, *self._roi)
             # with a window on a larger sensor most events lie outside it, as expected: they
@@ -649,15 +654,16 @@ class EventPolicyNode(Node):
             self.counters["outside_window"] += outside + stats.out_of_sensor
             stats.out_of_sensor = 0
         self.decode_stats.add(stats)
-        if stats.skipped:
+        if stats.skipped or details:
             why = (f" (time_jumps: moved camera time more than {self._jumps.max_jump_us / 1e3:g}"
                    " ms further ahead than the host's clock, skipped as garbage: "
                    "max_jump_ms)") if stats.time_jumps else ""
-            details = skip_details(msgs, stats)
             if details:  # for the diagnostics too (they named the counter alone: an outsider)
                 self._skip_details = details.removeprefix("; ")
-            self._log.warning(f"packets up to seq {msgs[-1].seq}: {stats.diagnostic()}{why}"
-                              f"{details}")
+                self._skip_details_for = {name for name in DecodeStats.REPORTED
+                                          if getattr(stats, name)}
+            said = f"{stats.diagnostic()}{why}{details}".removeprefix("; ")
+            self._log.warning(f"packets up to seq {msgs[-1].seq}: {said}")
         if events.size:
             self.windower.add(events)
         now = max(self._last_event_us, t_words)
@@ -841,7 +847,7 @@ class EventPolicyNode(Node):
             level = LEVEL_WARN
             message = (f"bad input, lost data or late periods in the last {WARN_HOLD_S:g} s: "
                        + ", ".join(f"{name} +{n}" for name, n in self._recent.items()))
-            if values.get("last_skip_details") and {"unknown_encoding", "bad_payload"} & set(
+            if values.get("last_skip_details") and self._skip_details_for & set(
                     self._recent):  # which encoding came, which are read
                 message += f" (last: {values['last_skip_details']})"
         # two cameras on one events topic interleave their seq (lost, restarted: their

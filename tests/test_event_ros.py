@@ -479,6 +479,32 @@ def test_a_sensor_of_another_size_and_lost_packets_are_logged(artifact):
                for line in lines), lines
 
 
+def test_evt3_bytes_labelled_mono_are_named_with_a_window_too(artifact):
+    """An outsider's EVT 3.0 stream labelled 'mono' read as truncated bytes and events
+    outside the window (outside_window, no problem with a window on a larger camera),
+    and nothing named the label: the line and the diagnostics' last_skip_details do."""
+    recorder = LineRecorder()
+    rng = np.random.default_rng(3)
+    packets = []
+    while len(packets) < 5:  # whole mono words: no truncated bytes to warn of
+        seq = len(packets)
+        t = np.sort(rng.integers(1000 * seq + 1, 1000 * (seq + 1), 200))
+        data = _evt3(rng.integers(100, 132, 200), rng.integers(50, 82, 200), t,
+                     rng.integers(0, 2, 200))
+        if len(data) % 8 == 0:
+            packets.append(_packet(seq, data, encoding="mono", width=320, height=240))
+    with spinning(_event_node(artifact, roi_x=100, roi_y=50)) as (node,):
+        assert node.active, node.refusal
+        node._log = recorder
+        node.handle_packets(packets)
+        s = node.stats()
+    assert s["out_of_sensor"] == 0 and s["outside_window"] > 0, s
+    assert s["truncated_bytes"] == 0, s  # only the window's count shows the garbage
+    said = [line for line in recorder.lines if "labelled 'mono'" in line]
+    assert said and "encoding evt3?" in said[0], recorder.lines
+    assert "labelled 'mono'" in s["last_skip_details"]
+
+
 def test_the_take_thread_survives_an_error_and_ends_with_the_node(artifact):
     """batch_ms > 0: the node's own thread takes the packets. An error that escapes a take
     is counted (callback_errors) and the takes go on; destroying the node ends the thread."""

@@ -326,6 +326,55 @@ def test_skip_details_name_what_the_skipped_packets_declared():
     assert skip_details(packets[4:], DecodeStats()) == ""
 
 
+def _mislabel_packets(encoding_written, label, xs=WIDTH, n=100, seed=0):
+    rng = np.random.default_rng(seed)
+    packets = []
+    for k in range(5):
+        t = np.sort(rng.integers(k * 1000 + 1, (k + 1) * 1000, n))
+        events = make_events(rng.integers(0, xs, n), rng.integers(0, HEIGHT, n), t,
+                             rng.integers(0, 2, n))
+        data, time_base = encode_packet(encoding_written, events)
+        packets.append((label, data, time_base, False))
+    return packets
+
+
+def test_skip_details_name_packets_of_the_other_encoding():
+    """EVT 3.0 bytes labelled 'mono' read as 'skipped: truncated_bytes=22,
+    out_of_sensor=6498' and nothing named the label (an outsider): the line says which
+    encoding the bytes read as; mono bytes labelled 'evt3' likewise (corrupt words)."""
+    evt3_as_mono = _mislabel_packets("evt3", "mono")
+    _, stats = PacketDecoder(WIDTH, HEIGHT).decode_many(evt3_as_mono, drop_corrupt=True)
+    assert stats.out_of_sensor and stats.events < 100
+    details = skip_details(evt3_as_mono, stats)
+    assert "EVT 3.0 words (no undefined word type) in 5 packets labelled 'mono'" in details
+    assert "encoding evt3?" in details
+
+    mono_as_evt3 = _mislabel_packets("mono", " EVT3 ")
+    _, stats = PacketDecoder(WIDTH, HEIGHT).decode_many(mono_as_evt3, drop_corrupt=True)
+    assert stats.corrupt_packets == 5 and stats.events == 0
+    details = skip_details(mono_as_evt3, stats, (WIDTH, HEIGHT))
+    assert "mono events (each on the sensor, in time order) in 5 packets labelled 'evt3'" \
+        in details
+    assert skip_details(mono_as_evt3, stats) == ""  # without the sensor: not judged
+    # mono events outside a smaller sensor are not on it: not called mono
+    assert skip_details(mono_as_evt3, stats, (8, 8)) == ""
+
+    # packets labelled as written, with skipped events of their own: no such line
+    for written in ("evt3", "mono"):
+        right = _mislabel_packets(written, written, xs=2 * WIDTH)
+        _, stats = PacketDecoder(WIDTH, HEIGHT).decode_many(right, drop_corrupt=True)
+        assert stats.out_of_sensor > 0
+        assert skip_details(right, stats, (WIDTH, HEIGHT)) == ""
+    # corrupt evt3 packets that are no mono either
+    garbage = [("evt3", bytes(range(256)) * 2, 0, False)]
+    _, stats = PacketDecoder(WIDTH, HEIGHT).decode_many(garbage, drop_corrupt=True)
+    assert stats.corrupt_words and skip_details(garbage, stats, (WIDTH, HEIGHT)) == ""
+    # a payload shorter than MISLABEL_MIN_BYTES is not judged
+    short = [("mono", evt3_as_mono[0][1][:16], 0, False)]
+    _, stats = PacketDecoder(WIDTH, HEIGHT).decode_many(short, drop_corrupt=True)
+    assert skip_details(short, stats) == ""
+
+
 # --- mono -------------------------------------------------------------------------------------
 def test_mono_round_trip_and_layout():
     rng = np.random.default_rng(9)

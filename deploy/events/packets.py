@@ -100,13 +100,17 @@ def is_evt3_encoding(encoding) -> bool:
                                           or encoding.strip().lower() == "evt3")
 
 
-def skip_details(packets, stats: DecodeStats) -> str:
+def skip_details(packets, stats: DecodeStats, sensor: tuple[int, int] | None = None) -> str:
     """What the packets that `stats` counts in unknown_encoding and (big-endian evt3)
     bad_payload declared, for the line that reports them: '' when there are none, else
     "; ..." naming the encodings received (at most 3, each cut to 40 characters) and those
     read, and how many evt3 packets were flagged big endian (an outsider: "skipped:
-    unknown_encoding=2" named neither the string sent nor the ones accepted)."""
-    parts = []
+    unknown_encoding=2" named neither the string sent nor the ones accepted). Also which
+    packets carry the other encoding's bytes (`_mislabelled`): EVT 3.0 bytes labelled
+    "mono" read as truncated bytes and events outside the sensor, mono bytes labelled
+    "evt3" as corrupt words, and neither counter named the label (an outsider); `sensor`
+    (width, height) is needed for the second."""
+    parts = [_mislabelled(packets, stats, sensor)]
     if stats.unknown_encoding:
         unknown = []
         for packet in packets:
@@ -125,7 +129,51 @@ def skip_details(packets, stats: DecodeStats) -> str:
         if big:
             parts.append(f"{counted(big, 'evt3 packet')} flagged is_bigendian: EVT 3.0 is "
                          "little endian by definition, so the flag or the payload is wrong")
-    return "".join(f"; {part}" for part in parts)
+    return "".join(f"; {part}" for part in parts if part)
+
+
+MISLABEL_MIN_BYTES = 32
+"""The fewest payload bytes `_mislabelled` judges (16 EVT 3.0 words, 4 mono words): a
+shorter payload of either encoding passes the other's check too often (a mono word's
+random time bits make one of its four 16-bit words an undefined EVT 3.0 type with
+probability 5/16, so n mono words pass as EVT 3.0 with (11/16)^n: 0.22 for 4)."""
+
+
+def _mislabelled(packets, stats: DecodeStats, sensor: tuple[int, int] | None) -> str:
+    """A line naming the packets that `stats` counts problems of and whose bytes read as
+    the other encoding ('' for none): "mono" packets whose bytes hold EVT 3.0 words of
+    defined types only, when mono decoding skipped bytes or events; "evt3" packets whose
+    bytes read as mono events on the sensor in time order, when EVT 3.0 decoding found
+    corrupt words. Judged only when those counters are non-zero (not per packet)."""
+    mono_problems = stats.truncated_bytes or stats.out_of_sensor or stats.time_backwards
+    if not (mono_problems or (stats.corrupt_words and sensor is not None)):
+        return ""
+    evt3_as_mono = mono_as_evt3 = 0
+    for enc, data, _, big in map(packet_fields, packets):
+        raw = byte_string(data)
+        if type(raw) is not bytes or len(raw) < MISLABEL_MIN_BYTES:
+            continue
+        if mono_problems and isinstance(enc, str) and enc.strip().lower() == "mono":
+            evt3_as_mono += len(raw) % 2 == 0 and count_corrupt_words(raw) == 0
+        elif stats.corrupt_words and sensor is not None and is_evt3_encoding(enc):
+            mono_as_evt3 += _reads_as_mono(raw, big, *sensor)
+    if evt3_as_mono:
+        return (f"EVT 3.0 words (no undefined word type) in {counted(evt3_as_mono, 'packet')}"
+                " labelled 'mono': is the camera driver's encoding evt3? Read as mono they "
+                "are garbage (truncated bytes, events outside the sensor)")
+    if mono_as_evt3:
+        return (f"mono events (each on the sensor, in time order) in "
+                f"{counted(mono_as_evt3, 'packet')} labelled 'evt3': is the camera driver's "
+                "encoding mono? Read as EVT 3.0 they are corrupt words")
+    return ""
+
+
+def _reads_as_mono(raw: bytes, big: bool, width: int, height: int) -> bool:
+    """Whether `raw` decodes as mono words with no byte, event or time skipped."""
+    if len(raw) % 8:
+        return False
+    events, st = decode_mono(raw, 0, width, height, is_bigendian=bool(big))
+    return events.size > 0 and not st.skipped
 
 
 def byte_string(data):

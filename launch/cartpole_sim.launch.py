@@ -12,7 +12,15 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+
+def text(name):
+    """Launch argument `name` as a string parameter: never read as YAML, as a bare
+    substitution is (a folder named 2025-01-01 would be a date, which launch refuses, and
+    123 an integer, which the node refuses)."""
+    return ParameterValue(LaunchConfiguration(name), value_type=str)
 
 
 def generate_launch_description():
@@ -45,8 +53,8 @@ def generate_launch_description():
         Node(package="neuroq", executable="neuroq_policy_node", name="neuroq_policy",
              namespace=LaunchConfiguration("namespace"),
              parameters=[params, {"backend": LaunchConfiguration("backend"),
-                                  "artifact": LaunchConfiguration("artifact"),
-                                  "board_ip": LaunchConfiguration("board_ip")}],
+                                  "artifact": text("artifact"),
+                                  "board_ip": text("board_ip")}],
              output="screen", on_exit=Shutdown()),
         Node(package="neuroq", executable="neuroq_actuator_node", name="neuroq_actuator",
              namespace=LaunchConfiguration("namespace"),

@@ -15,7 +15,15 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+
+def text(name):
+    """Launch argument `name` as a string parameter: never read as YAML, as a bare
+    substitution is (a folder named 2025-01-01 would be a date, which launch refuses, and
+    123 an integer, which the node refuses)."""
+    return ParameterValue(LaunchConfiguration(name), value_type=str)
 
 
 def generate_launch_description():
@@ -53,7 +61,7 @@ def generate_launch_description():
              output="screen", on_exit=Shutdown()),
         Node(package="neuroq", executable="neuroq_event_node", name="neuroq_event_policy",
              namespace=LaunchConfiguration("namespace"),
-             parameters=[{"artifact": LaunchConfiguration("artifact"),
+             parameters=[{"artifact": text("artifact"),
                           "backend": LaunchConfiguration("backend"),
                           "env_id": "neuroq/DVSPanTrackingPooled-v0",
                           # the simulated camera publishes reliable: lossless lockstep

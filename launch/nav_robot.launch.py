@@ -20,10 +20,18 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 #: seconds between a policy's exit and its restart
 POLICY_RESPAWN_DELAY_S = 2.0
+
+
+def text(name):
+    """Launch argument `name` as a string parameter: never read as YAML, as a bare
+    substitution is (a folder named 2025-01-01 would be a date, which launch refuses, and
+    123 an integer, which the node refuses)."""
+    return ParameterValue(LaunchConfiguration(name), value_type=str)
 
 
 def generate_launch_description():
@@ -58,16 +66,16 @@ def generate_launch_description():
         Node(package="neuroq", executable="neuroq_policy_node", name="neuroq_policy",
              namespace=LaunchConfiguration("namespace"),
              parameters=[params, {"backend": LaunchConfiguration("backend"),
-                                  "artifact": LaunchConfiguration("artifact"),
-                                  "board_ip": LaunchConfiguration("board_ip"),
-                                  "interface": LaunchConfiguration("interface")}],
+                                  "artifact": text("artifact"),
+                                  "board_ip": text("board_ip"),
+                                  "interface": text("interface")}],
              remappings=[("scan", LaunchConfiguration("scan")),
                          ("odom", LaunchConfiguration("odom")),
                          ("goal_pose", LaunchConfiguration("goal_pose"))],
              output="screen", respawn=True, respawn_delay=POLICY_RESPAWN_DELAY_S),
         Node(package="neuroq", executable="neuroq_actuator_node", name="neuroq_actuator",
              namespace=LaunchConfiguration("namespace"),
-             parameters=[params, {"interface": LaunchConfiguration("interface")}],
+             parameters=[params, {"interface": text("interface")}],
              remappings=[("cmd_vel", LaunchConfiguration("cmd_vel"))],
              output="screen", on_exit=Shutdown()),
     ])

@@ -168,6 +168,34 @@ def test_node_command_line_and_parameter_typing(tmp_path, prefix):
         load_launch(mixed, ["m:=[1, a]"], environ_with_prefix(prefix))
 
 
+def test_parameter_value_of_str_keeps_the_text(tmp_path, prefix):
+    """launch_ros's ParameterValue(value_type=str) passes a substitution's text unread by
+    YAML (a bare one typed "2025-01-01" as a date, which launch refuses); value_type None
+    reads it as YAML; the harness refuses the value types it does not implement."""
+    path = tmp_path / "pv.launch.py"
+    path.write_text(textwrap.dedent(f"""\
+        from launch import LaunchDescription
+        from launch.substitutions import LaunchConfiguration
+        from launch_ros.actions import Node
+        from launch_ros.parameter_descriptions import ParameterValue
+
+
+        def generate_launch_description():
+            return LaunchDescription([Node(package="{PKG}", executable="sleeper", parameters=[{{
+                "s": ParameterValue(LaunchConfiguration("a"), value_type=str),
+                "n": ParameterValue(LaunchConfiguration("a"))}}])])
+        """))
+    plan = load_launch(path, ["a:=123"], environ_with_prefix(prefix))
+    assert plan.nodes[0].parameter_files == [{"s": "123", "n": 123}]
+    with pytest.raises(LaunchError, match="TypeError"):  # n: a date
+        load_launch(path, ["a:=2025-01-01"], environ_with_prefix(prefix))
+    typed = path.read_text().replace("LaunchConfiguration(\"a\"))",
+                                     "LaunchConfiguration(\"a\"), value_type=int)")
+    path.write_text(typed)
+    with pytest.raises(LaunchError, match="harness: ParameterValue with value_type"):
+        load_launch(path, ["a:=1"], environ_with_prefix(prefix))
+
+
 def test_empty_namespace_and_no_namespace(tmp_path, prefix):
     path = launch_file(tmp_path, f'Node(package="{PKG}", executable="sleeper", name="n", '
                                  'namespace="", parameters=[{"a": 1}]),\n'

@@ -129,6 +129,37 @@ def test_every_launch_file_puts_all_its_nodes_in_the_namespace_given(tmp_path, l
     assert all("__ns:=/" in node_command(n, tmp_path) for n in default.nodes)
 
 
+@pytest.mark.parametrize("launch_file", sorted(LAUNCH_DIR.glob("*.launch.py")),
+                         ids=lambda p: p.name)
+@pytest.mark.parametrize("given", ["2025-01-01", "123"])
+def test_text_arguments_reach_the_nodes_as_text(tmp_path, launch_file, given, launch_environ):
+    """Real launch reads a substitution's value as YAML: `artifact:=2025-01-01` (a folder
+    named by its date) was a date, which launch refuses, and `artifact:=123` an integer,
+    which the node refuses (stop 47's left item). Every argument whose default is text
+    (but the namespace, and those with choices) is given as text here; the launch loads
+    and every node parameter set from one is that text."""
+    declared = load_launch(launch_file, {"artifact": "/a"}, launch_environ).declared
+    textual = {name for name, d in declared.items()
+               if name != "namespace" and not d.choices
+               and (d.default_value is None or not isinstance(d.default_value, str)
+                    or isinstance(yaml.safe_load(d.default_value or "''"), str))}
+    plan = load_launch(launch_file, dict.fromkeys(textual, given), launch_environ)
+    fed = []
+    for node in plan.nodes:
+        for entry in node.parameter_files:
+            if isinstance(entry, dict):
+                fed += [(name, value) for name, value in entry.items()
+                        if name in textual or value == given]
+    assert fed and all(value == given for _, value in fed), fed
+    # and so the parameters file the node reads: a quoted string
+    for node in plan.nodes:
+        cmd = node_command(node, tmp_path)
+        for f in (cmd[k + 1] for k, a in enumerate(cmd) if a == "--params-file"):
+            if "launch_params_" in f:
+                params = next(iter(yaml.safe_load(Path(f).read_text()).values()))
+                assert all(params[name] == given for name, _ in fed if name in params)
+
+
 def test_acrobot_launch_declares_the_acrobot_configuration(neuroq_prefix, launch_environ):
     plan = load_launch(LAUNCH_DIR / "acrobot_sim.launch.py", {"artifact": "/a"},
                        launch_environ)

@@ -8,7 +8,8 @@ use, injected into `sys.modules` only while the file loads:
     EmitEvent, RegisterEventHandler}, launch.events.Shutdown,
     launch.event_handlers.OnProcessExit,
     launch.substitutions.{LaunchConfiguration, PathJoinSubstitution, TextSubstitution},
-    launch_ros.actions.Node, launch_ros.substitutions.FindPackageShare
+    launch_ros.actions.Node, launch_ros.substitutions.FindPackageShare,
+    launch_ros.parameter_descriptions.ParameterValue (value_type str or None)
 
 and resolves it with the rules of launch 3.7 / launch_ros 0.28 (docs/ros.md, "The launch
 harness and real launch", lists what differs):
@@ -26,7 +27,9 @@ harness and real launch", lists what differs):
 - a Node becomes `exe [arguments] [--ros-args ros_arguments] --ros-args [-r __node:=name]
   [-r __ns:=/ns] [--params-file f]... [-r from:=to]...`, parameter dicts written to a
   parameters file under `/**` (or `/<ns>/<name>` when both are known), substitution values
-  read as YAML; a parameters file that does not exist is skipped with a warning;
+  read as YAML unless wrapped in `ParameterValue(..., value_type=str)` (the text as it is:
+  `artifact:=2025-01-01` a date, `artifact:=123` an integer otherwise); a parameters file
+  that does not exist is skipped with a warning;
 - `on_exit` (Shutdown, EmitEvent(Shutdown), LogInfo, or a list of them), `respawn`,
   `respawn_delay`, `respawn_max_retries`, `sigterm_timeout`, `sigkill_timeout` are kept for
   tests.helpers.launch_runner, which runs the processes.
@@ -152,6 +155,19 @@ class RegisterEventHandler:
         self.handler = event_handler
 
 
+class ParameterValue:
+    """launch_ros.parameter_descriptions.ParameterValue: a parameter's value and the type its
+    substituted text is coerced to. The harness implements value_type str (the text as it
+    is, never read as YAML) and None (YAML rules, as a bare substitution)."""
+
+    def __init__(self, value: Any, *, value_type: Any = None) -> None:
+        if value_type not in (None, str):
+            raise LaunchError(f"harness: ParameterValue with value_type {value_type!r} is not "
+                              "supported (str or None)")
+        self.value = value
+        self.value_type = value_type
+
+
 class RecordedNode:
     """launch_ros.actions.Node: records its keyword arguments (unknown ones: TypeError)."""
 
@@ -218,11 +234,14 @@ def _fake_modules() -> dict[str, types.ModuleType]:
                     substitutions=subs, events=events, event_handlers=handlers)
     ros_actions = module("launch_ros.actions", Node=RecordedNode)
     ros_subs = module("launch_ros.substitutions", FindPackageShare=FindPackageShare)
-    launch_ros = module("launch_ros", actions=ros_actions, substitutions=ros_subs)
+    ros_params = module("launch_ros.parameter_descriptions", ParameterValue=ParameterValue)
+    launch_ros = module("launch_ros", actions=ros_actions, substitutions=ros_subs,
+                        parameter_descriptions=ros_params)
     return {"launch": launch, "launch.actions": actions, "launch.substitutions": subs,
             "launch.events": events, "launch.event_handlers": handlers,
             "launch_ros": launch_ros, "launch_ros.actions": ros_actions,
-            "launch_ros.substitutions": ros_subs}
+            "launch_ros.substitutions": ros_subs,
+            "launch_ros.parameter_descriptions": ros_params}
 
 
 # --- what a launch file declares, resolved --------------------------------------------------
@@ -337,7 +356,12 @@ class _Resolver:
 
     def parameter(self, name: str, value: Any) -> Any:
         """launch_ros's typing: literals pass (lists made uniform); substitutions are read
-        as YAML: scalars typed, uniform lists kept, anything else a TypeError."""
+        as YAML: scalars typed, uniform lists kept, anything else a TypeError; a
+        ParameterValue of value_type str is its text."""
+        if isinstance(value, ParameterValue):
+            if value.value_type is str:
+                return self.text(value.value)
+            value = value.value
         if isinstance(value, bool | int | float):
             return value
         if isinstance(value, list) and value and all(

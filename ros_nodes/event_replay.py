@@ -40,6 +40,7 @@ from neuroq.deploy.events import (
     read_aedat4,
 )
 from neuroq.deploy.events.evt3_encode import time_words
+from neuroq.deploy.events.files import RAW_CHUNK_BYTES
 from neuroq.deploy.events.mono import NS_PER_US
 from neuroq.deploy.interface_spec import TOPIC_EVENTS
 from neuroq.ros_nodes.messages import EVENT_PACKET, event_packet, message_class
@@ -372,13 +373,19 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     if stop.is_set():
         out.stopped = getattr(stop, "reason", "") or "a stop request"
     p = os.fspath(path)
+    # cut short (--max-seconds, --max-packets, a stop): the reader has read ahead of the
+    # part sent, by up to a chunk (an outsider's --max-seconds 1 warned of corrupt words
+    # 1.01 s into the file, never sent)
+    ahead = ("" if whole and not stop.is_set() else
+             f" (counted in what was read, up to {RAW_CHUNK_BYTES // 1024} KiB past the part "
+             "sent: some may lie past it)")
     problems = skipped()
     if problems:
-        warning(f"{p}: decoding {problems} (see DecodeStats in docs/events.md)")
+        warning(f"{p}: decoding {problems} (see DecodeStats in docs/events.md){ahead}")
     n_triggers = triggers()
     if n_triggers:  # dropped without a word before (an outsider's 5)
         warning(f"{p}: its {counted(n_triggers, 'external trigger')} were not replayed: the "
-                "packets carry the file's events and time words only")
+                f"packets carry the file's events and time words only{ahead}")
     if out.events == 0 and not out.stopped:
         warning(f"{p} holds no events: nothing was published")
     if not out.stopped and math.isfinite(speed) and out.camera_s > 0 and out.wall_s > (

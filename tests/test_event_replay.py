@@ -483,6 +483,17 @@ def test_a_file_without_events_or_with_skipped_words_is_replayed_with_a_warning(
                    warn=warnings.append)
     assert s.events > 2900 and s.warnings == tuple(warnings)
     assert len(warnings) == 1 and "corrupt_words=3" in warnings[0], warnings
+    assert "past the part sent" not in warnings[0]  # the whole file was sent
+    # cut short before the damage: the reader had read ahead of the part sent (an
+    # outsider's --max-seconds 1 warned of words 1.01 s into the file): the warning says so
+    with spinning(lambda ctx: Probe(ctx)) as (probe,):
+        probe.watch(EventPacket, "events", command_qos(1000))
+        warnings.clear()
+        s = replay(damaged, speed=float("inf"), node=probe, log=lambda _: None,
+                   warn=warnings.append, max_packets=2)
+    assert s.packets == 2 and len(warnings) == 1 and "corrupt_words=3" in warnings[0]
+    assert "(counted in what was read, up to 64 KiB past the part sent: some may lie past " \
+        "it)" in warnings[0], warnings
     # external trigger words: not errors, but not replayed either (dropped without a word
     # before: an outsider's file had 5)
     from neuroq.deploy.events import EVT3_EXT_TRIGGER

@@ -340,6 +340,7 @@ class EventPolicyNode(Node):
         self._first_seq: int | None = None  # the seq of the first packet taken
         self._missing: set[int] = set()  # seqs counted lost lately (see _count_seq)
         self._held: Any = None  # a packet that may start a restarted numbering (_count_seq)
+        self._frame_id: str | None = None  # the newest packet's header.frame_id
         self._newest_stamp_ns = 0  # the header stamp of the newest seq's packet (0: none)
         self._read_packet = EventPacketReader()
         self._last_event_us = -1
@@ -580,6 +581,7 @@ class EventPolicyNode(Node):
         # camera-restart check of `_decode_and_act`)
         parts: list[list] = [[]]
         restarted: set[int] = set()  # the parts that start a restarted numbering
+        backwards = c["seq_backwards"]
         for msg in msgs:
             c["packets"] += 1
             held = self._held
@@ -605,8 +607,30 @@ class EventPolicyNode(Node):
                     "skipped as out_of_sensor): set the camera's region of interest to that "
                     "size and roi_x, roi_y to its top-left pixel (a hardware ROI keeps the "
                     "sensor's coordinates), or train on the camera's own")
+        if c["seq_backwards"] != backwards:
+            self._interleaved_hint(msgs)
+        self._frame_id = msgs[-1].header.frame_id
         return sum(self._decode_and_act(part, act, k in restarted)
                    for k, part in enumerate(parts) if part)
+
+    def _interleaved_hint(self, msgs: list) -> None:
+        """seq went back in `msgs`: when they (and the packet before them) carry more than
+        one header.frame_id, say that two cameras seem to share one publisher (an outsider's
+        two cameras on one publisher read as seq_backwards alone: two publishers are named
+        by the diagnostics' crowding check, one publisher is not)."""
+        frames = {str(m.header.frame_id) for m in msgs}
+        if self._frame_id is not None:
+            frames.add(self._frame_id)
+        if len(frames) < 2:
+            return
+        shown = ", ".join(repr(f[:40]) for f in sorted(frames)[:3])
+        more = f" and {len(frames) - 3} more" if len(frames) > 3 else ""
+        self._skip_details = (
+            f"packets of {len(frames)} frame_ids ({shown}{more}) with their seq going back: "
+            "two cameras on one publisher? This node decodes one camera's stream; give each "
+            "camera a topic of its own (remap events)")
+        self._skip_details_for = {"seq_backwards"}
+        self._log.warning(self._skip_details)
 
     def _decode_and_act(self, msgs: list, act: bool = True, renumbered: bool = False) -> int:
         """Decode consecutive packets of one numbering; act on every period they complete

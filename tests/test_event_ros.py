@@ -505,6 +505,37 @@ def test_evt3_bytes_labelled_mono_are_named_with_a_window_too(artifact):
     assert "labelled 'mono'" in s["last_skip_details"]
 
 
+def test_two_cameras_on_one_publisher_are_named_by_their_frame_ids(artifact):
+    """An outsider's two cameras interleaved on one publisher read as seq_backwards alone
+    (the crowding check names two publishers, not one): the line and last_skip_details
+    name the frame_ids. A duplicate of one camera's packet says nothing of the kind."""
+    recorder = LineRecorder()
+
+    def packet(seq, frame):
+        msg = _packet(seq, _evt3([1], [5], [1000 * seq + 1], [1]))
+        msg.header.frame_id = frame
+        return msg
+
+    with spinning(_event_node(artifact)) as (node,):
+        assert node.active, node.refusal
+        node._log = recorder
+        for seq in range(3):  # one camera, its packet twice: a duplicate
+            node.handle_packets([packet(seq, "cam_left")])
+            node.handle_packets([packet(seq, "cam_left")])
+        assert node.stats()["seq_backwards"] == 3 and recorder.lines == []
+        for seq in range(3, 6):  # a second camera, numbered as the first, one per call
+            node.handle_packets([packet(seq, "cam_left")])
+            node.handle_packets([packet(seq, "cam_right")])
+        node.handle_packets([packet(6, "cam_left"), packet(6, "cam_right")])  # one batch
+        s = node.stats()
+    assert s["seq_backwards"] == 7, s
+    said = [line for line in recorder.lines if "frame_ids" in line]
+    assert len(said) == 4 and said[0].startswith(
+        "packets of 2 frame_ids ('cam_left', 'cam_right') with their seq going back: two "
+        "cameras on one publisher?"), recorder.lines
+    assert s["last_skip_details"] == said[-1]
+
+
 def test_the_take_thread_survives_an_error_and_ends_with_the_node(artifact):
     """batch_ms > 0: the node's own thread takes the packets. An error that escapes a take
     is counted (callback_errors) and the takes go on; destroying the node ends the thread."""

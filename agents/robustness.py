@@ -73,6 +73,9 @@ class Condition:
     label: str
     wrappers: tuple[Callable[[Any], Any], ...] = ()
     parameter: str = ""
+    sigma: tuple[float, ...] = ()
+    """Observation noise with a shape (`suite`'s noise_shape): each dimension's sigma
+    (observation units), strength times its weight; () otherwise."""
 
 
 def _episode_limit(env_id: str) -> int | None:
@@ -91,8 +94,15 @@ def suite(env_id: str, noise: Sequence[float] | None = None,
           action_delay: Sequence[int] | None = None, drop: Sequence[float] | None = None,
           physics: dict[str, Sequence[float]] | None = None,
           observation_delay: Sequence[int] | None = None,
-          event_env: bool = False, max_steps: int | None = None) -> list[Condition]:
+          event_env: bool = False, max_steps: int | None = None,
+          noise_shape: Sequence[float] | None = None) -> list[Condition]:
     """The conditions for `env_id`: none first, then each perturbation at each strength.
+
+    noise_shape: per observation dimension, the weight of each noise strength s (sigma of
+    dimension i = s * noise_shape[i], observation units): sensors of different precision
+    (an outsider: one sigma for a cart's position in m and its pole's angle in rad); None:
+    the same sigma s for every dimension. Its length is checked by the caller, who knows
+    the observation's (`check_noise_shape`).
 
     None takes the defaults; an empty sequence leaves a kind out. Observation noise is not
     tried on event-camera envs (`event_env`): it would perturb the observation vector,
@@ -130,8 +140,16 @@ def suite(env_id: str, noise: Sequence[float] | None = None,
                               f"({env_id}, at most {limit} steps): no action would ever take "
                               "effect")
     out = [Condition("none", 0.0, "none")]
-    out += [Condition("observation_noise", float(s), f"obs noise {s:g}",
-                      (lambda e, s=s: perturb.ObservationNoise(e, float(s)),)) for s in noise]
+    if noise_shape is None:
+        out += [Condition("observation_noise", float(s), f"obs noise {s:g}",
+                          (lambda e, s=s: perturb.ObservationNoise(e, float(s)),))
+                for s in noise]
+    else:
+        for s in noise:
+            sigma = tuple(float(s) * float(w) for w in noise_shape)
+            out.append(Condition("observation_noise", float(s), f"obs noise {s:g} x shape",
+                                 (lambda e, sigma=sigma: perturb.ObservationNoise(e, sigma),),
+                                 sigma=sigma))
     out += [Condition("action_delay", float(d), f"action delay {d}",
                       (lambda e, d=d: perturb.ActionDelay(e, int(d)),)) for d in action_delay]
     out += [Condition("dropped_actions", float(p), f"dropped {p:g}",
@@ -149,6 +167,17 @@ def suite(env_id: str, noise: Sequence[float] | None = None,
                               (lambda e, n=name, v=v: perturb.PhysicsShift(e, **{n: float(v)}),),
                               parameter=name) for v in values]
     return out
+
+
+def check_noise_shape(shape: Sequence[float], n_obs: int) -> None:
+    """NeuroqError unless `shape` gives a weight for each of the `n_obs` observation
+    values, each finite and >= 0, at least one > 0."""
+    if len(shape) != n_obs:
+        raise NeuroqError(f"--noise-shape gives {counted(len(shape), 'weight')}; the "
+                          f"observation has {counted(n_obs, 'value')} (one weight each)")
+    if not all(np.isfinite(w) and w >= 0 for w in shape) or not any(w > 0 for w in shape):
+        raise NeuroqError(f"--noise-shape weights must be finite and >= 0, one of them > 0; "
+                          f"got {','.join(f'{w:g}' for w in shape)}")
 
 
 @dataclass
@@ -277,6 +306,8 @@ def run_robustness(artifact: str | os.PathLike | Artifact, episodes: int = 100,
             returns[name] = np.asarray(res.returns)
             out.rows.append({"condition": cond.label, "kind": cond.kind,
                              "parameter": cond.parameter, "strength": cond.strength,
+                             **({"sigma_per_dimension": list(cond.sigma)} if cond.sigma
+                                else {}),
                              "network": name, **stats, **outcome_summary(res.outcomes)})
         rows = out.rows[-len(acts):]
         if "float" in returns:
@@ -349,6 +380,12 @@ def table_markdown(rob: Robustness) -> str:
             cells += ["n/a" if n not in rows or "success_rate" not in rows[n]
                       else f"{100 * rows[n]['success_rate']:.0f} %" for n in names]
         lines.append("| " + " | ".join(cells) + " |")
+    shaped = {r["condition"]: r["sigma_per_dimension"] for r in rob.rows
+              if "sigma_per_dimension" in r}
+    if shaped:  # which sigma each observation value had (--noise-shape)
+        lines.append("")
+        lines += [f"{cond}: sigma per observation value "
+                  f"{', '.join(f'{v:.4g}' for v in sigma)}" for cond, sigma in shaped.items()]
     return "\n".join(lines)
 
 

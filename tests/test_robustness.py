@@ -313,3 +313,41 @@ def test_a_delay_as_long_as_the_episodes_is_refused():
         suite("CartPole-v1", action_delay=[], observation_delay=[500])
     assert [c.label for c in suite("CartPole-v1", noise=[], action_delay=[499], drop=[],
                                    physics={})] == ["none", "action delay 499"]
+
+
+def test_noise_shaped_per_observation_value(artifact, tmp_path, capsys):
+    """One sigma for every observation value (an outsider: a cart's position in m and its
+    pole's angle in rad alike): --noise-shape weights each value's sigma. A weight of 0
+    leaves its value as it was; the rows and the table name each value's sigma."""
+    import gymnasium as gym
+
+    from neuroq.agents.robustness import check_noise_shape
+
+    (cond,) = suite("CartPole-v1", noise=[0.5], action_delay=[], drop=[], physics={},
+                    noise_shape=[0, 1, 0, 2])[1:]
+    assert cond.label == "obs noise 0.5 x shape" and cond.sigma == (0.0, 0.5, 0.0, 1.0)
+    env = cond.wrappers[0](gym.make("CartPole-v1"))
+    clean = gym.make("CartPole-v1")
+    noisy, _ = env.reset(seed=3)
+    obs, _ = clean.reset(seed=3)
+    assert noisy[0] == obs[0] and noisy[2] == obs[2]  # weight 0: untouched
+    assert noisy[1] != obs[1] and noisy[3] != obs[3]
+    for shape, match in (([1, 1], "gives 2 weights; the observation has 4 values"),
+                         ([0, 0, 0, 0], "one of them > 0"), ([1, -1, 1, 1], ">= 0"),
+                         ([1, float("nan"), 1, 1], "finite")):
+        with pytest.raises(NeuroqError, match=match):
+            check_noise_shape(shape, 4)
+    code = main(["robustness", str(artifact), "--episodes", "2", "--noise", "0.1",
+                 "--noise-shape", "0,1,0,2", "--action-delay", "--drop", "--no-physics",
+                 "--networks", "snn", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "obs noise 0.1 x shape: sigma per observation value 0, 0.1, 0, 0.2" in out
+    (folder,) = (tmp_path / "CartPole-v1").iterdir()
+    rows = json.loads((folder / "result.json").read_text())["rows"]
+    assert [r.get("sigma_per_dimension") for r in rows] == [None, [0.0, 0.1, 0.0, 0.2]]
+    assert "sigma per observation value" in (folder / "table.md").read_text()
+    for argv, match in ((["--noise-shape", "1,1"], "the observation has 4 values"),
+                        (["--noise", "--noise-shape", "1,1,1,1"], "is off")):
+        assert main(["robustness", str(artifact), *argv]) == 2
+        assert match in capsys.readouterr().err

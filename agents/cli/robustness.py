@@ -21,6 +21,7 @@ examples:
   neuroq robustness cartpole
   neuroq robustness <artifact> --episodes 50 --noise 0.02 0.05 --action-delay 1 --drop
   neuroq robustness <artifact> --physics length=0.3,0.75 --json
+  neuroq robustness cartpole --noise 0.5 1 --noise-shape 0.002,0.02,0.001,0.01
 """
 
 from __future__ import annotations
@@ -40,6 +41,17 @@ from neuroq.deploy.argtypes import (
 )
 
 HELP = "returns of an artifact, its float DQN and an int8 ANN under perturbation"
+
+
+def _weights(text: str) -> tuple[float, ...]:
+    try:
+        parsed = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        parsed = ()
+    if not parsed:
+        raise argparse.ArgumentTypeError(f"--noise-shape takes W1,W2,... (a number per "
+                                         f"observation value), got {text!r}")
+    return parsed
 
 
 def _physics(text: str) -> tuple[str, tuple[float, ...]]:
@@ -66,6 +78,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", type=nonnegative_float, nargs="*", metavar="SIGMA",
                    help="observation noise sigmas (default: 0.01 0.05 0.1, none on event "
                         "tasks, where it is refused; none given: off)")
+    p.add_argument("--noise-shape", type=_weights, default=None, metavar="W1,W2,...",
+                   help="per observation value, the weight of each --noise sigma (sigma of "
+                        "value i = SIGMA * Wi, observation units): sensors of different "
+                        "precision (default: 1 for every value)")
     p.add_argument("--action-delay", type=nonnegative_int, nargs="*", metavar="STEPS",
                    help="action delays (default: 1 2; none given: off)")
     p.add_argument("--drop", type=probability, nargs="*", metavar="P",
@@ -93,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from neuroq.agents.robustness import (
         NETWORKS,
         PLOT_FILE,
+        check_noise_shape,
         run_robustness,
         suite,
         table_markdown,
@@ -115,8 +132,15 @@ def run(args: argparse.Namespace) -> int:
         from neuroq.agents.hyperparams import check_physics_on_env
 
         check_physics_on_env(art.manifest["env_id"], physics, "--physics")
+    if args.noise_shape is not None:
+        if event or args.noise == []:  # nothing for the shape to shape: say so
+            raise NeuroqError("--noise-shape shapes --noise, which "
+                              + ("event tasks refuse" if event else "is off (--noise with "
+                                 "no sigma)"))
+        check_noise_shape(args.noise_shape, int(art.manifest["observation_space"]["shape"][0]))
     conditions = suite(art.manifest["env_id"], args.noise, args.action_delay, args.drop,
-                       physics, args.obs_delay, event_env=event, max_steps=args.max_steps)
+                       physics, args.obs_delay, event_env=event, max_steps=args.max_steps,
+                       noise_shape=args.noise_shape)
     given = args.networks if args.networks is not None else NETWORKS
     networks = sorted(set(given) | {"snn"}, key=["snn", "float", "int8"].index)
     checks.writable(args.out)

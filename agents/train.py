@@ -42,7 +42,7 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -133,7 +133,7 @@ def training_warnings(env_id: str, cfg: DQNConfig, train_seeds=(),
         said.append(f"n_timesteps {cfg.n_timesteps} is not above learning_starts "
                     f"{cfg.learning_starts}: no gradient step is taken (the DQN stays as "
                     "initialised)")
-    elif "eval_freq" not in searched and cfg.n_timesteps < cfg.eval_freq:
+    if "eval_freq" not in searched and cfg.n_timesteps < cfg.eval_freq:
         said.append(f"n_timesteps {cfg.n_timesteps} is below eval_freq {cfg.eval_freq}: no "
                     "selection evaluation runs, so the final model is kept (no best "
                     "checkpoint), nothing is checkpointed for --resume and a tune's pruner "
@@ -329,6 +329,50 @@ def checkpoint_step(run_dir: Path) -> int | None:
 def resume_command(run_dir: Path) -> str:
     """The command that goes on with an interrupted train run (its path quoted)."""
     return f"neuroq train --resume {shlex.quote(str(run_dir))}"
+
+
+def retrain_command(config: Mapping[str, Any]) -> str:
+    """The command that trains a run again from its config.yaml (`config`, as read): its
+    env (and --gym-package), seed, and every hyperparameter that differs from the shipped
+    config/dqn.yaml's for that env (--steps for n_timesteps, --set for the rest), each
+    quoted for a shell. An outsider's run of 10,000 steps, stopped before its first
+    checkpoint, was told to train again without them (50,000 steps, the default). Missing
+    or unreadable fields are left out (a damaged config.yaml: env and seed as placeholders)."""
+    import yaml
+
+    from neuroq.agents.hyperparams import load_config
+
+    env_id, seed = config.get("env_id"), config.get("seed")
+    words = ["neuroq", "train"]
+    if config.get("gym_package"):
+        words += ["--gym-package", str(config["gym_package"])]
+    words += ["--env", str(env_id if env_id is not None else "ENV"),
+              "--seed", str(seed if seed is not None else "SEED")]
+    hyper = config.get("hyperparameters")
+    sets: list[str] = []
+    if isinstance(hyper, Mapping) and env_id is not None:
+        try:
+            shipped = load_config(str(env_id)).to_dict()
+        except NeuroqError:  # the shipped file unreadable: nothing to compare against
+            shipped = {}
+        for key, value in hyper.items():
+            if key in shipped and _as_yaml(value) != _as_yaml(shipped[key]):
+                if key == "n_timesteps":
+                    words += ["--steps", str(value)]
+                else:
+                    text = yaml.safe_dump(value, default_flow_style=True, width=10**9)
+                    sets.append(f"{key}={text.strip().removesuffix('...').strip()}")
+    if sets:
+        words += ["--set", *sets]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _as_yaml(value: Any) -> Any:
+    """A hyperparameter as YAML reads it (tuples as lists), for comparing."""
+    import yaml
+
+    return yaml.safe_load(yaml.safe_dump(value if not isinstance(value, tuple) else
+                                         list(value)))
 
 
 class RunKeptError(NeuroqError):
@@ -528,8 +572,13 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
         elif state is None:  # the folder said nothing of itself (an outsider)
             best = (f" (its {BEST_MODEL} is the best so far, but --resume needs a checkpoint)"
                     if (run_dir / BEST_MODEL).is_file() else "")
+            try:
+                config = read_yaml_mapping(run_dir / "config.yaml")
+            except NeuroqError:
+                config = {}
+            again = retrain_command(config)
             print(f"\ninterrupted before the first checkpoint: {run_dir} holds no checkpoint "
-                  f"to go on from{best}: train it again", file=sys.stderr)
+                  f"to go on from{best}: train it again ({again})", file=sys.stderr)
         raise
     wall_s = wall_before + time.perf_counter() - t0
     if not all(torch.isfinite(w).all() for w in model.policy.parameters()):

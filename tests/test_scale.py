@@ -533,3 +533,22 @@ def test_show_of_a_study_no_trial_of_which_has_finished(tmp_path, capsys):
     (folder / "study.journal").unlink()
     (folder / "trials").mkdir()
     assert main(["show", str(folder)]) == 0 and "interrupted" in capsys.readouterr().out
+
+
+def test_the_episodes_line_says_whose_episodes_judge_the_trials():
+    """results.md said "every trial is judged on these same episodes" for a sweep over
+    train.seed, whose trials played their own seeds' (an audit), and told a sweep of train
+    alone to play an artifact it never made."""
+    from neuroq.agents.sweep_report import _episodes_note
+
+    same = [{"train_seeds": "20007..20011", "eval_seeds": "0..9"},
+            {"train_seeds": "20007..20011", "eval_seeds": "0..9"}]
+    (line,) = _episodes_note(same)
+    assert "Every trial is judged on these same episodes" in line
+    assert "play that trial's artifact" in line
+    own = [{"train_seeds": "20007..20011"}, {"train_seeds": "20051..20055"}]
+    (line,) = _episodes_note(own)
+    assert "20007..20011, 20051..20055" in line
+    assert "judged on the episodes of their own seeds" in line and "same episodes" not in line
+    assert "artifact" not in line.split("before relying")[0]
+    assert _episodes_note([{"train_return": 1.0}]) == []

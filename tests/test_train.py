@@ -155,6 +155,13 @@ def test_training_says_what_its_settings_will_not_do():
                                      eval_freq=cfg.learning_starts + 2)
     fine = dataclasses.replace(cfg, n_timesteps=cfg.eval_freq + cfg.learning_starts)
     said = training_warnings("CartPole-v1", untrained)
+    # both that apply, not the first alone (an audit: --steps 1500 --set
+    # learning_starts=5000 said nothing of eval_freq 2500)
+    assert len(said) == 2 and "no gradient step is taken" in said[0]
+    assert "no selection evaluation runs" in said[1]
+    early = dataclasses.replace(cfg, n_timesteps=cfg.eval_freq + 1,
+                                learning_starts=cfg.eval_freq + 2)
+    said = training_warnings("CartPole-v1", early)
     assert len(said) == 1 and "no gradient step is taken" in said[0]
     said = training_warnings("CartPole-v1", unselected)
     assert len(said) == 1 and "no selection evaluation runs" in said[0]

@@ -473,5 +473,34 @@ def test_show_of_a_run_stopped_before_its_first_checkpoint_says_so(tmp_path, cap
     out = capsys.readouterr().out.strip().splitlines()
     assert " ".join(out[0].split()) == ("state interrupted before its first checkpoint (no "
                                         "result.json)"), out
+    # with the steps it was asked for (an outsider's 10,000-step run was told to train
+    # again without them: 50,000, the default)
     assert out[-1] == ("Nothing to go on from: train it again (neuroq train --env "
-                       "CartPole-v1 --seed 4)"), out
+                       "CartPole-v1 --seed 4 --steps 6000)"), out
+
+
+def test_the_train_again_command_gives_the_runs_own_hyperparameters():
+    """retrain_command: every hyperparameter of the run's config.yaml that differs from the
+    shipped dqn.yaml's, read back as `neuroq train` reads its options, gives the run's."""
+    import shlex
+
+    from neuroq.agents.cli.main import build_parser
+    from neuroq.agents.hyperparams import load_config, override, with_steps
+    from neuroq.agents.train import retrain_command
+
+    run = load_config("CartPole-v1").to_dict()
+    assert retrain_command({"env_id": "CartPole-v1", "seed": 3, "hyperparameters": run}) \
+        == "neuroq train --env CartPole-v1 --seed 3"
+    # as train writes config.yaml: the values checked (randomize in its full form)
+    run = override(load_config("CartPole-v1"), [
+        "n_timesteps=10000", "net_arch=[32, 16]", "learning_rate=5e-4",
+        "randomize={obs_noise: [0.0, 0.02]}"]).to_dict()
+    line = retrain_command({"env_id": "CartPole-v1", "seed": 3, "gym_package": "gymnasium",
+                            "hyperparameters": run})
+    argv = shlex.split(line)
+    assert argv[:2] == ["neuroq", "train"] and "--steps" in argv, line
+    args = build_parser().parse_args(argv[1:])
+    assert (args.env, args.seed, args.gym_package) == ("CartPole-v1", 3, "gymnasium")
+    again = override(load_config("CartPole-v1"), with_steps(args.set or [], args.steps))
+    assert again.to_dict() == run
+    assert retrain_command({}) == "neuroq train --env ENV --seed SEED"

@@ -162,7 +162,7 @@ def _show_unfinished_train(run_dir, as_json: bool, training: bool) -> int:
     or interrupted with a checkpoint to go on from. Its config.yaml and the checkpoint's
     state.json, as far as they can be read, and what comes next."""
     from neuroq.agents.runs import LOCK_FILE, RESULT_FILE, read_json
-    from neuroq.agents.train import RESUME_DIR, resume_command
+    from neuroq.agents.train import RESUME_DIR, resume_command, retrain_command
     from neuroq.deploy.errors import NeuroqError, printable
 
     config = _train_config(run_dir) or {}  # a damaged or missing one: the state alone
@@ -183,9 +183,7 @@ def _show_unfinished_train(run_dir, as_json: bool, training: bool) -> int:
         state_line = f"interrupted before its first checkpoint (no {RESULT_FILE})"
         # quoted for a shell, as it is to be pasted (an outsider's env id held ';' and escape
         # sequences)
-        next_line = ("nothing to go on from: train it again (neuroq train --env "
-                     f"{shlex.quote(str(config.get('env_id', 'ENV')))} --seed "
-                     f"{shlex.quote(str(config.get('seed', 'SEED')))})")
+        next_line = f"nothing to go on from: train it again ({retrain_command(config)})"
     else:
         state_line = f"interrupted (no {RESULT_FILE})"
         next_line = f"go on with: {resume_command(run_dir)}"

@@ -58,8 +58,11 @@ def test_resume_refuses_what_it_cannot_go_on_with(tmp_path, capsys):
         train_one("CartPole-v1", 0, _cfg(), tmp_path, on_eval=_interrupt_at(200),
                   checkpoint_every_s=None)
     (early,) = (tmp_path / "CartPole-v1").glob("train-seed0-*")
-    # it said nothing of the folder it left (an outsider)
-    assert "interrupted before the first checkpoint: " in capsys.readouterr().err
+    # it said nothing of the folder it left (an outsider), nor how to train it again with
+    # its own settings (an audit)
+    err = capsys.readouterr().err
+    assert "interrupted before the first checkpoint: " in err
+    assert "train it again (neuroq train --env CartPole-v1 --seed 0 --steps " in err, err
     for argv, fragment in [
         (["--resume", str(early)], "no checkpoint to resume from"),
         (["--resume", str(tmp_path)], "not a train run folder"),

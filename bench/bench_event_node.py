@@ -23,7 +23,10 @@ node does (`raw=True`: serialized bytes, no message object), one callback per pa
 reader (`event_node.packet_reader`, a helper node no executor spins; `take_queued` on a
 steady timer of the executor) and counts them; `--floor thread` does the same from a thread
 of its own sleeping on the monotonic clock: the event node's way of receiving, though it
-takes when a period is due rather than every 10 ms.
+takes when a period is due rather than every 10 ms; `--floor act` adds, after each take, the
+publishing of one action (a serialized Joy of 3 Q-values on `action`, as the event node
+publishes): what a node that receives and acts costs before any decoding, windowing or
+network (its action delays are not measured: its actions carry no period's stamp).
 
 DDS stays on loopback: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a domain id of this
 benchmark's own (70-79) are set below before rclpy is imported; the node inherits them.
@@ -48,6 +51,7 @@ FLOOR_NODE_FLAG = "--floor-node"
 FLOOR_TYPED_FLAG = "--floor-typed"
 FLOOR_TAKE_FLAG = "--floor-take"
 FLOOR_THREAD_FLAG = "--floor-thread"
+FLOOR_ACT_FLAG = "--floor-act"
 BUSY_NODE_FLAG = "--busy-node"  # the event node, busy for the ms after it on SIGUSR1
 PERIOD_US = 10_000
 """The control period of the shipped event artifact (config/artifacts/dvs_pan_tracking) and
@@ -72,6 +76,7 @@ from sensor_msgs.msg import Joy  # noqa: E402
 
 from neuroq.deploy.events import encode_packet, make_events  # noqa: E402
 from neuroq.deploy.events.evt3_encode import time_words  # noqa: E402
+from neuroq.ros_nodes.cdr import serialize_joy  # noqa: E402
 from neuroq.ros_nodes.diagnostics import LEVEL_OK, diagnostic_array  # noqa: E402
 from neuroq.ros_nodes.event_node import MAX_TAKE_PACKETS, packet_reader  # noqa: E402
 from neuroq.ros_nodes.executor import steady_timer  # noqa: E402
@@ -232,6 +237,8 @@ class FloorNode(Node):
             self._reader, self._sub = packet_reader(self, sensor_qos(1000))
             self._stop = threading.Event()
             self._thread = threading.Thread(target=self._take_loop, daemon=True)
+            self._act = (self.create_publisher(Joy, "action", command_qos())
+                         if FLOOR_ACT_FLAG in sys.argv else None)
             self._thread.start()
         else:
             self.create_subscription(EventPacket, "events", self._on_packet, sensor_qos(1000),
@@ -263,6 +270,8 @@ class FloorNode(Node):
         if error is not None:
             raise error
         self.packets += len(taken)
+        if getattr(self, "_act", None) is not None:  # --floor act: one action per take
+            self._act.publish(serialize_joy(0, 0, "", [0], [0.0, 0.0, 0.0]))
 
     def _report(self) -> None:
         self._diag.publish(diagnostic_array(self, LEVEL_OK, "floor", "floor",
@@ -328,11 +337,12 @@ def main() -> int:
     ap.add_argument("--batch-ms", type=float, default=None,
                     help="the node's batch_ms (default: the node's own default)")
     ap.add_argument("--floor", nargs="?", const="raw",
-                    choices=("raw", "typed", "take", "thread"),
+                    choices=("raw", "typed", "take", "thread", "act"),
                     help="run a node that only receives and counts the packets instead "
                          "(raw: serialized bytes in a callback each; typed: message objects; "
                          "take: taken once per 10 ms period by a timer of the executor; "
-                         "thread: the same takes by a thread of the node's own)")
+                         "thread: the same takes by a thread of the node's own; act: those "
+                         "takes and one action published after each)")
     ap.add_argument("--max-lag-ms", type=float, default=None,
                     help="the node's max_lag_ms (default: the node's, 30; 0: act on every "
                          "period of a backlog)")
@@ -362,7 +372,8 @@ def main() -> int:
     if args.floor:
         command = [sys.executable, __file__, FLOOR_NODE_FLAG,
                    *({"typed": [FLOOR_TYPED_FLAG], "take": [FLOOR_TAKE_FLAG],
-                      "thread": [FLOOR_THREAD_FLAG]}.get(args.floor, []))]
+                      "thread": [FLOOR_THREAD_FLAG],
+                      "act": [FLOOR_THREAD_FLAG, FLOOR_ACT_FLAG]}.get(args.floor, []))]
     else:
         command = [sys.executable, *([__file__, BUSY_NODE_FLAG, str(args.busy_ms)]
                                      if args.busy_ms > 0 else
@@ -442,7 +453,7 @@ def main() -> int:
             "actions_received_here": bench.actions,
             "act_latency_median_ms": float(s.get("act_latency_median_ms", "nan")),
             "act_latency_p99_ms": float(s.get("act_latency_p99_ms", "nan")),
-            **action_delay(bench.action_times, sent_s, args.packet_us),
+            **action_delay([] if args.floor else bench.action_times, sent_s, args.packet_us),
             "take_ticks": int(s.get("take_ticks", 0)),
             "node_cpu_s": round(cpu, 3), "node_busy_wall_s": round(busy_s, 3),
             "node_cpu_fraction_of_one_core": cpu / busy_s,
@@ -451,7 +462,9 @@ def main() -> int:
             "node_rss_mib_start": memory.samples[0] / 2**20 if memory.samples else "n/a",
             "node_rss_mib_peak": max(memory.samples) / 2**20 if memory.samples else "n/a",
             "node_rss_mib_end": memory.samples[-1] / 2**20 if memory.samples else "n/a",
-            "node": (f"floor: receives and counts only ({args.floor})" if args.floor
+            "node": ("floor: receives, counts and publishes an action per period (act)"
+                     if args.floor == "act" else
+                     f"floor: receives and counts only ({args.floor})" if args.floor
                      else "event node"),
             "evt3_decoder": s.get("evt3_decoder", "?"), "batch_ms": args.batch_ms,
             "backend": args.backend, "reliable": args.reliable, "artifact": args.artifact,

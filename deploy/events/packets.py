@@ -150,12 +150,18 @@ def _mislabelled(packets, stats: DecodeStats, sensor: tuple[int, int] | None) ->
         return ""
     evt3_as_mono = mono_as_evt3 = 0
     for enc, data, _, big in map(packet_fields, packets):
+        # the label first: a window's evt3 stream has out_of_sensor in every call, and its
+        # payloads are not looked at
+        mono = bool(mono_problems) and isinstance(enc, str) and enc.strip().lower() == "mono"
+        if not (mono or (stats.corrupt_words and sensor is not None
+                         and is_evt3_encoding(enc))):
+            continue
         raw = byte_string(data)
         if type(raw) is not bytes or len(raw) < MISLABEL_MIN_BYTES:
             continue
-        if mono_problems and isinstance(enc, str) and enc.strip().lower() == "mono":
+        if mono:
             evt3_as_mono += len(raw) % 2 == 0 and count_corrupt_words(raw) == 0
-        elif stats.corrupt_words and sensor is not None and is_evt3_encoding(enc):
+        else:
             mono_as_evt3 += _reads_as_mono(raw, big, *sensor)
     if evt3_as_mono:
         return (f"EVT 3.0 words (no undefined word type) in {counted(evt3_as_mono, 'packet')}"

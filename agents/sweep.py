@@ -114,7 +114,11 @@ def _load_done(folder: Path) -> dict[str, dict[str, Any]]:
             continue  # half-written by an interrupted run (or no state at all): run it again
         if not isinstance(summary, dict):
             continue
-        if Path(summary.get("run_dir", "")).is_dir():
+        run = Path(str(summary.get("run_dir", "")))
+        if summary.get("run_dir") and not run.is_absolute():  # inside the sweep's folder
+            summary = {**summary, "run_dir": str(folder / run)}
+            run = folder / run
+        if summary.get("run_dir") and run.is_dir():
             done[p.stem] = summary
     return done
 
@@ -189,7 +193,15 @@ class _Progress:
 
 
 def _record(folder: Path, key: str, summary: dict[str, Any], outcome: Outcome) -> None:
-    write_json(folder / STATE_DIR / f"{key}.json", summary)
+    """A finished stage run: its state file names its run folder relative to the sweep's
+    where it lies inside it (`_load_done` reads it back), so a sweep folder that is moved
+    or copied elsewhere still finds its finished runs (it ran them all again: an
+    outsider's left item)."""
+    run = Path(str(summary.get("run_dir", "")))
+    kept = summary
+    if run.is_absolute() and run.is_relative_to(folder):
+        kept = {**summary, "run_dir": str(run.relative_to(folder))}
+    write_json(folder / STATE_DIR / f"{key}.json", kept)
     outcome.done[key] = summary
 
 

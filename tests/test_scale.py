@@ -117,6 +117,16 @@ def test_sweep_records_failures_and_resumes(ray_local, tmp_path):
     assert "T = 2 steps is too few" in failed["error"]
     trains = list((first.folder / "trials" / "CartPole-v1").glob("train-*"))
     assert len(trains) == 1
+    # a sweep folder moved elsewhere still finds its finished runs (their state files name
+    # them inside it: absolute paths made it run everything again)
+    moved = tmp_path / "moved"
+    (moved / "CartPole-v1").mkdir(parents=True)
+    first.folder.rename(moved / "CartPole-v1" / first.folder.name)
+    third = run_sweep(spec, moved, show_progress=False, say=lambda _: None)
+    assert third.skipped == 1 and third.failed == 1
+    ok = next(r for r in third.rows if r["status"] == "ok")
+    assert all(str(ok[f"{stage}_run"]).startswith(str(moved.resolve()))
+               for stage in ("train", "convert", "finetune", "export", "eval")), ok
 
 
 def test_tune_writes_a_config_section_and_resumes(ray_local, tmp_path):

@@ -101,6 +101,7 @@ from neuroq.deploy.events import (
     PacketDecoder,
     TimeJumpGuard,
     evt3_decoder_name,
+    mislabelled,
     skip_details,
 )
 from neuroq.deploy.events.evt3_words import EVT3_MAX_COORD
@@ -200,7 +201,7 @@ class _BadParameter(NeuroqError):
 
 PROBLEM_COUNTERS = ("lost_packets", "reordered_packets", "seq_backwards", "bad_messages",
                     "callback_errors", "sensor_size_mismatch", "camera_restarts", "late_events",
-                    "stale_periods", *DecodeStats.REPORTED)
+                    "stale_periods", "mislabelled_packets", *DecodeStats.REPORTED)
 """Counters whose growth turns the diagnostics to WARN (for WARN_HOLD_S). Not
 skipped_periods: a camera that sent nothing for a while (a `mono` stream has no time words
 to fill a silence) is no fault."""
@@ -332,7 +333,7 @@ class EventPolicyNode(Node):
         self._jumps = TimeJumpGuard(round(max_jump_ms * 1e3))
         self.decode_stats = DecodeStats()
         self.counters = {"packets": 0, "lost_packets": 0, "reordered_packets": 0,
-                         "seq_backwards": 0,
+                         "seq_backwards": 0, "mislabelled_packets": 0,
                          "sensor_size_mismatch": 0, "actions": 0, "policy_failures": 0,
                          "callback_errors": 0, "camera_restarts": 0, "stale_periods": 0,
                          "bad_messages": 0, "take_ticks": 0, "outside_window": 0}
@@ -667,8 +668,14 @@ class EventPolicyNode(Node):
             self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
         # before the window takes out_of_sensor: EVT 3.0 bytes labelled mono read as
         # events outside it, and nothing named the label (an outsider)
-        details = (skip_details(msgs, stats, (int(msgs[-1].width), int(msgs[-1].height)))
-                   if stats.skipped else "")
+        details, mislabels, explained = "", 0, set()
+        if stats.skipped:
+            mislabels, label_text = mislabelled(msgs, stats, (int(msgs[-1].width),
+                                                              int(msgs[-1].height)))
+            self.counters["mislabelled_packets"] += mislabels
+            details = skip_details(msgs, stats) + (f"; {label_text}" if label_text else "")
+            explained = {name for name in DecodeStats.REPORTED if getattr(stats, name)}
+            explained |= {"mislabelled_packets"} if mislabels else set()
         if self._roi is not None:  # the window's coordinates; left of or above it: outside
             events, outside = crop_window(events, *self._roi)
             # with a window on a larger sensor most events lie outside it, as expected: they
@@ -684,8 +691,7 @@ class EventPolicyNode(Node):
                    "max_jump_ms)") if stats.time_jumps else ""
             if details:  # for the diagnostics too (they named the counter alone: an outsider)
                 self._skip_details = details.removeprefix("; ")
-                self._skip_details_for = {name for name in DecodeStats.REPORTED
-                                          if getattr(stats, name)}
+                self._skip_details_for = explained
             said = f"{stats.diagnostic()}{why}{details}".removeprefix("; ")
             self._log.warning(f"packets up to seq {msgs[-1].seq}: {said}")
         if events.size:

@@ -25,7 +25,11 @@ from sensor_msgs.msg import Joy  # noqa: E402
 from neuroq.deploy.events import encode_packet, make_events  # noqa: E402
 from neuroq.deploy.events.evt3_encode import time_words  # noqa: E402
 from neuroq.ros_nodes.event_camera_node import EventCameraNode  # noqa: E402
-from neuroq.ros_nodes.event_node import TOPIC_EVENTS, EventPolicyNode  # noqa: E402
+from neuroq.ros_nodes.event_node import (  # noqa: E402
+    PROBLEM_COUNTERS,
+    TOPIC_EVENTS,
+    EventPolicyNode,
+)
 from neuroq.ros_nodes.qos import command_qos  # noqa: E402
 from tests.helpers.artifacts import make_event_artifact  # noqa: E402
 from tests.helpers.decoders import DECODERS  # noqa: E402
@@ -503,6 +507,11 @@ def test_evt3_bytes_labelled_mono_are_named_with_a_window_too(artifact):
     said = [line for line in recorder.lines if "labelled 'mono'" in line]
     assert said and "encoding evt3?" in said[0], recorder.lines
     assert "labelled 'mono'" in s["last_skip_details"]
+    # a problem counter of its own, so that the diagnostics go WARN and name it (with a
+    # window nothing else grows: a review)
+    assert s["mislabelled_packets"] == 5
+    assert "mislabelled_packets" in PROBLEM_COUNTERS
+    assert "mislabelled_packets" in node._skip_details_for
 
 
 def test_two_cameras_on_one_publisher_are_named_by_their_frame_ids(artifact):

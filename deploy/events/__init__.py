@@ -60,6 +60,7 @@ from neuroq.deploy.events.packets import (
     PacketDecoder,
     decode_packet,
     encode_packet,
+    mislabelled,
     skip_details,
 )
 from neuroq.deploy.events.replay import DRIVER_PACKET_US, Pacer, paced, packetize
@@ -81,6 +82,6 @@ __all__ = [
     "Aedat4Writer", "DecodeStats", "Evt3State", "PacketDecoder", "RawReader", "RawWriter",
     "decode_evt3", "decode_mono", "decode_packet", "empty_events", "encode_evt3", "encode_mono",
     "encode_packet", "evt3_decoder_name", "from_columns", "make_events", "make_evt3_decoder",
-    "Pacer", "TimeJumpGuard", "paced", "packetize", "read_aedat4", "skip_details", "sort_events",
-    "to_columns"
+    "mislabelled", "Pacer", "TimeJumpGuard", "paced", "packetize", "read_aedat4",
+    "skip_details", "sort_events", "to_columns"
 ]

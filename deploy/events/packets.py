@@ -11,7 +11,7 @@ from neuroq.deploy.errors import NeuroqError, counted
 from neuroq.deploy.events.evt3_decoders import make_evt3_decoder
 from neuroq.deploy.events.evt3_encode import encode_evt3, sort_events
 from neuroq.deploy.events.evt3_numpy import count_corrupt_words
-from neuroq.deploy.events.mono import NS_PER_US, decode_mono, encode_mono
+from neuroq.deploy.events.mono import MONO_DT_MASK, NS_PER_US, decode_mono, encode_mono
 from neuroq.deploy.events.stats import DecodeStats, as_bytes_array
 from neuroq.envs.event_array import (
     check_events,
@@ -100,17 +100,14 @@ def is_evt3_encoding(encoding) -> bool:
                                           or encoding.strip().lower() == "evt3")
 
 
-def skip_details(packets, stats: DecodeStats, sensor: tuple[int, int] | None = None) -> str:
+def skip_details(packets, stats: DecodeStats) -> str:
     """What the packets that `stats` counts in unknown_encoding and (big-endian evt3)
     bad_payload declared, for the line that reports them: '' when there are none, else
     "; ..." naming the encodings received (at most 3, each cut to 40 characters) and those
     read, and how many evt3 packets were flagged big endian (an outsider: "skipped:
-    unknown_encoding=2" named neither the string sent nor the ones accepted). Also which
-    packets carry the other encoding's bytes (`_mislabelled`): EVT 3.0 bytes labelled
-    "mono" read as truncated bytes and events outside the sensor, mono bytes labelled
-    "evt3" as corrupt words, and neither counter named the label (an outsider); `sensor`
-    (width, height) is needed for the second."""
-    parts = [_mislabelled(packets, stats, sensor)]
+    unknown_encoding=2" named neither the string sent nor the ones accepted). Packets of
+    the other encoding than their label: `mislabelled`."""
+    parts = []
     if stats.unknown_encoding:
         unknown = []
         for packet in packets:
@@ -129,49 +126,74 @@ def skip_details(packets, stats: DecodeStats, sensor: tuple[int, int] | None = N
         if big:
             parts.append(f"{counted(big, 'evt3 packet')} flagged is_bigendian: EVT 3.0 is "
                          "little endian by definition, so the flag or the payload is wrong")
-    return "".join(f"; {part}" for part in parts if part)
+    return "".join(f"; {part}" for part in parts)
 
 
 MISLABEL_MIN_BYTES = 32
-"""The fewest payload bytes `_mislabelled` judges (16 EVT 3.0 words, 4 mono words): a
-shorter payload of either encoding passes the other's check too often (a mono word's
-random time bits make one of its four 16-bit words an undefined EVT 3.0 type with
-probability 5/16, so n mono words pass as EVT 3.0 with (11/16)^n: 0.22 for 4)."""
+"""The fewest payload bytes `mislabelled` judges (16 EVT 3.0 words, 4 mono words): EVT 3.0
+bytes read as mono words go back in time at about half of their steps, and 4 words give 3
+steps."""
+MISLABEL_BACKWARDS_SHARE = 0.25
+"""EVT 3.0 bytes labelled mono: at least this share of the steps between consecutive mono
+words goes back in time (mono events come in time order; EVT 3.0 words read as mono
+offsets jump, about half of the steps back)."""
 
 
-def _mislabelled(packets, stats: DecodeStats, sensor: tuple[int, int] | None) -> str:
-    """A line naming the packets that `stats` counts problems of and whose bytes read as
-    the other encoding ('' for none): "mono" packets whose bytes hold EVT 3.0 words of
-    defined types only, when mono decoding skipped bytes or events; "evt3" packets whose
-    bytes read as mono events on the sensor in time order, when EVT 3.0 decoding found
-    corrupt words. Judged only when those counters are non-zero (not per packet)."""
+def mislabelled(packets, stats: DecodeStats, sensor: tuple[int, int] | None = None
+                ) -> tuple[int, str]:
+    """Packets whose bytes are the other encoding than their label, and a line naming them
+    ((0, '') for none), judged only when `stats` counts what such packets cause (not per
+    packet of a clean stream; the label is read before the payload):
+    - "mono" packets that hold EVT 3.0 words: no word of an undefined EVT 3.0 type, and
+      read as mono words their times go back at MISLABEL_BACKWARDS_SHARE of the steps or
+      more (mono events come in time order, so a genuine mono stream with events outside
+      the sensor is never taken for one); when mono decoding skipped bytes or events;
+    - "evt3" packets that hold mono words: read as mono, every event on the `sensor`
+      (width, height), in time order, nothing skipped; when EVT 3.0 decoding found corrupt
+      words (needs `sensor`).
+    An outsider's EVT 3.0 stream labelled mono read as "skipped: truncated_bytes=22,
+    out_of_sensor=6498" (with a window only as outside_window), and nothing named the
+    label."""
     mono_problems = stats.truncated_bytes or stats.out_of_sensor or stats.time_backwards
-    if not (mono_problems or (stats.corrupt_words and sensor is not None)):
-        return ""
+    corrupt = bool(stats.corrupt_words) and sensor is not None
+    if not (mono_problems or corrupt):
+        return 0, ""
     evt3_as_mono = mono_as_evt3 = 0
     for enc, data, _, big in map(packet_fields, packets):
-        # the label first: a window's evt3 stream has out_of_sensor in every call, and its
-        # payloads are not looked at
         mono = bool(mono_problems) and isinstance(enc, str) and enc.strip().lower() == "mono"
-        if not (mono or (stats.corrupt_words and sensor is not None
-                         and is_evt3_encoding(enc))):
+        if not (mono or (corrupt and is_evt3_encoding(enc))):
             continue
         raw = byte_string(data)
         if type(raw) is not bytes or len(raw) < MISLABEL_MIN_BYTES:
             continue
         if mono:
-            evt3_as_mono += len(raw) % 2 == 0 and count_corrupt_words(raw) == 0
+            evt3_as_mono += _reads_as_evt3(raw, big)
         else:
             mono_as_evt3 += _reads_as_mono(raw, big, *sensor)
     if evt3_as_mono:
-        return (f"EVT 3.0 words (no undefined word type) in {counted(evt3_as_mono, 'packet')}"
-                " labelled 'mono': is the camera driver's encoding evt3? Read as mono they "
-                "are garbage (truncated bytes, events outside the sensor)")
+        return evt3_as_mono, (
+            f"EVT 3.0 words in {counted(evt3_as_mono, 'packet')} labelled 'mono' (no "
+            "undefined word type; read as mono, their times jump back and forth): is the "
+            "camera driver's encoding evt3? Read as mono they are garbage")
     if mono_as_evt3:
-        return (f"mono events (each on the sensor, in time order) in "
-                f"{counted(mono_as_evt3, 'packet')} labelled 'evt3': is the camera driver's "
-                "encoding mono? Read as EVT 3.0 they are corrupt words")
-    return ""
+        return mono_as_evt3, (
+            f"mono events (each on the sensor, in time order) in "
+            f"{counted(mono_as_evt3, 'packet')} labelled 'evt3': is the camera driver's "
+            "encoding mono? Read as EVT 3.0 they are corrupt words")
+    return 0, ""
+
+
+def _reads_as_evt3(raw: bytes, big: bool) -> bool:
+    """Whether `raw`, labelled mono, holds EVT 3.0 words: whole 16-bit words of defined
+    types only, whose reading as mono words goes back in time at MISLABEL_BACKWARDS_SHARE
+    of the steps or more."""
+    if len(raw) % 2 or count_corrupt_words(raw):
+        return False
+    whole = len(raw) - len(raw) % 8
+    offsets = (np.frombuffer(raw[:whole], ">u8" if big else "<u8")
+               & np.uint64(MONO_DT_MASK)).astype(np.int64)
+    steps = np.diff(offsets)
+    return steps.size >= 3 and np.count_nonzero(steps < 0) >= MISLABEL_BACKWARDS_SHARE * steps.size
 
 
 def _reads_as_mono(raw: bytes, big: bool, width: int, height: int) -> bool:

@@ -147,6 +147,9 @@ def suite(env_id: str, noise: Sequence[float] | None = None,
     else:
         for s in noise:
             sigma = tuple(float(s) * float(w) for w in noise_shape)
+            if not all(np.isfinite(sigma)):  # 1e300 x 1e300 (a review)
+                raise NeuroqError(f"--noise {s:g} x --noise-shape gives a sigma that is not "
+                                  "finite")
             out.append(Condition("observation_noise", float(s), f"obs noise {s:g} x shape",
                                  (lambda e, sigma=sigma: perturb.ObservationNoise(e, sigma),),
                                  sigma=sigma))

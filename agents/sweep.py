@@ -114,11 +114,10 @@ def _load_done(folder: Path) -> dict[str, dict[str, Any]]:
             continue  # half-written by an interrupted run (or no state at all): run it again
         if not isinstance(summary, dict):
             continue
-        run = Path(str(summary.get("run_dir", "")))
-        if summary.get("run_dir") and not run.is_absolute():  # inside the sweep's folder
-            summary = {**summary, "run_dir": str(folder / run)}
-            run = folder / run
-        if summary.get("run_dir") and run.is_dir():
+        summary = {k: (str(folder / v) if k in PATH_KEYS and isinstance(v, str) and v
+                       and not Path(v).is_absolute() else v)  # inside the sweep's folder
+                   for k, v in summary.items()}
+        if summary.get("run_dir") and Path(str(summary["run_dir"])).is_dir():
             done[p.stem] = summary
     return done
 
@@ -192,15 +191,20 @@ class _Progress:
         self.bar.close()
 
 
+PATH_KEYS = ("run_dir", "artifact", "energy_report")
+"""The fields of a stage run's summary (neuroq.agents.sweep_stages) that name files or
+folders: kept relative to the sweep's folder where they lie inside it."""
+
+
 def _record(folder: Path, key: str, summary: dict[str, Any], outcome: Outcome) -> None:
-    """A finished stage run: its state file names its run folder relative to the sweep's
-    where it lies inside it (`_load_done` reads it back), so a sweep folder that is moved
-    or copied elsewhere still finds its finished runs (it ran them all again: an
-    outsider's left item)."""
-    run = Path(str(summary.get("run_dir", "")))
-    kept = summary
-    if run.is_absolute() and run.is_relative_to(folder):
-        kept = {**summary, "run_dir": str(run.relative_to(folder))}
+    """A finished stage run: its state file names its run folder, artifact and report
+    (PATH_KEYS) relative to the sweep's where they lie inside it (`_load_done` reads them
+    back), so a sweep folder that is moved or copied elsewhere still finds its finished
+    runs, and a later stage its own copy's artifact (it ran them all again: an outsider's
+    left item; a copy would have evaluated the original's artifact: a review)."""
+    kept = {k: (str(Path(v).relative_to(folder)) if k in PATH_KEYS and isinstance(v, str)
+                and Path(v).is_absolute() and Path(v).is_relative_to(folder) else v)
+            for k, v in summary.items()}
     write_json(folder / STATE_DIR / f"{key}.json", kept)
     outcome.done[key] = summary
 

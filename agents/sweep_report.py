@@ -83,22 +83,22 @@ def _episodes_note(rows: list[dict[str, Any]]) -> list[str]:
     from the choice a reader makes from this table (an outsider re-evaluated the sweep's
     best, 47.5 on eval's seeds 0..9, at 41.7 on seeds 777000..777099: results.md had said
     neither which seeds nor that its best is an optimistic figure)."""
-    said, shared = [], True
+    said, own = [], []
     for ret, seeds in SEED_COLUMNS:
         spans = sorted({str(r[seeds]) for r in rows if r.get(seeds)})
         if spans:
             said.append(f"{ret} on episode seeds {', '.join(spans)}")
-            shared = shared and len(spans) == 1
+            if len(spans) > 1:  # a sweep over train.seed: each train run its seed's own
+                own.append(ret)
     if not said:
         return []
-    # the same episodes for every trial only where each column has one span (a sweep over
-    # train.seed judges each train run on its seed's own: an audit)
-    judged = ("Every trial is judged on these same episodes" if shared else
-              "Trials are judged on the episodes of their own seeds, as listed")
+    judged = ("Every trial is judged on these same episodes" if not own else
+              f"Trials are judged on the same episodes but for {', '.join(own)}, which each "
+              "trial played on its own seeds' (as listed)")
     # an artifact only where the sweep ran export (a sweep of train alone has none)
-    has_artifact = any(r.get("gate_seeds") or r.get("eval_seeds") for r in rows)
     check = ("play that trial's artifact on seeds used nowhere here before relying on it "
-             "(`neuroq eval <artifact> --seed 777000 --episodes 100`)" if has_artifact else
+             "(`neuroq eval <artifact> --seed 777000 --episodes 100`)"
+             if any(r.get("artifact") for r in rows) else
              "check the trial chosen on seeds used nowhere here before relying on it (a "
              "later stage's run on held-out episodes, or `neuroq eval` of its artifact)")
     return ["Episodes: " + "; ".join(said) + f". {judged}, and the best return in this "

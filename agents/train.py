@@ -333,9 +333,10 @@ def resume_command(run_dir: Path) -> str:
 
 def retrain_command(config: Mapping[str, Any]) -> str:
     """The command that trains a run again from its config.yaml (`config`, as read): its
-    env (and --gym-package), seed, and every hyperparameter that differs from the shipped
-    config/dqn.yaml's for that env (--steps for n_timesteps, --set for the rest), each
-    quoted for a shell. An outsider's run of 10,000 steps, stopped before its first
+    env reference as stored (`my_pkg:GridWorld-v0` already names the module --gym-package
+    gave, and train refuses both), seed, and every hyperparameter that differs from the
+    shipped config/dqn.yaml's for that env (--steps for n_timesteps, --set for the rest),
+    each quoted for a shell. An outsider's run of 10,000 steps, stopped before its first
     checkpoint, was told to train again without them (50,000 steps, the default). Missing
     or unreadable fields are left out (a damaged config.yaml: env and seed as placeholders)."""
     import yaml
@@ -343,10 +344,7 @@ def retrain_command(config: Mapping[str, Any]) -> str:
     from neuroq.agents.hyperparams import load_config
 
     env_id, seed = config.get("env_id"), config.get("seed")
-    words = ["neuroq", "train"]
-    if config.get("gym_package"):
-        words += ["--gym-package", str(config["gym_package"])]
-    words += ["--env", str(env_id if env_id is not None else "ENV"),
+    words = ["neuroq", "train", "--env", str(env_id if env_id is not None else "ENV"),
               "--seed", str(seed if seed is not None else "SEED")]
     hyper = config.get("hyperparameters")
     sets: list[str] = []
@@ -572,11 +570,8 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
         elif state is None:  # the folder said nothing of itself (an outsider)
             best = (f" (its {BEST_MODEL} is the best so far, but --resume needs a checkpoint)"
                     if (run_dir / BEST_MODEL).is_file() else "")
-            try:
-                config = read_yaml_mapping(run_dir / "config.yaml")
-            except NeuroqError:
-                config = {}
-            again = retrain_command(config)
+            again = retrain_command({"env_id": env_id, "seed": seed,
+                                     "hyperparameters": cfg.to_dict()})
             print(f"\ninterrupted before the first checkpoint: {run_dir} holds no checkpoint "
                   f"to go on from{best}: train it again ({again})", file=sys.stderr)
         raise

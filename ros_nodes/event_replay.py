@@ -377,8 +377,8 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     # part sent, by up to a chunk (an outsider's --max-seconds 1 warned of corrupt words
     # 1.01 s into the file, never sent)
     ahead = ("" if whole and not stop.is_set() else
-             f" (counted in what was read, up to {RAW_CHUNK_BYTES // 1024} KiB past the part "
-             "sent: some may lie past it)")
+             " (counted in what was read, which runs past the part sent, at least to the end "
+             f"of its {RAW_CHUNK_BYTES // 1024} KiB chunk: some may lie past it)")
     problems = skipped()
     if problems:
         warning(f"{p}: decoding {problems} (see DecodeStats in docs/events.md){ahead}")

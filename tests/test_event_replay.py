@@ -492,8 +492,8 @@ def test_a_file_without_events_or_with_skipped_words_is_replayed_with_a_warning(
         s = replay(damaged, speed=float("inf"), node=probe, log=lambda _: None,
                    warn=warnings.append, max_packets=2)
     assert s.packets == 2 and len(warnings) == 1 and "corrupt_words=3" in warnings[0]
-    assert "(counted in what was read, up to 64 KiB past the part sent: some may lie past " \
-        "it)" in warnings[0], warnings
+    assert "(counted in what was read, which runs past the part sent, at least to the end " \
+        "of its 64 KiB chunk: some may lie past it)" in warnings[0], warnings
     # external trigger words: not errors, but not replayed either (dropped without a word
     # before: an outsider's file had 5)
     from neuroq.deploy.events import EVT3_EXT_TRIGGER

@@ -348,6 +348,7 @@ def test_noise_shaped_per_observation_value(artifact, tmp_path, capsys):
     assert [r.get("sigma_per_dimension") for r in rows] == [None, [0.0, 0.1, 0.0, 0.2]]
     assert "sigma per observation value" in (folder / "table.md").read_text()
     for argv, match in ((["--noise-shape", "1,1"], "the observation has 4 values"),
+                        (["--noise", "1e300", "--noise-shape", "1e300,1,1,1"], "not finite"),
                         (["--noise", "--noise-shape", "1,1,1,1"], "is off")):
         assert main(["robustness", str(artifact), *argv]) == 2
         assert match in capsys.readouterr().err

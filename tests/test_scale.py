@@ -10,6 +10,7 @@ import json
 import os
 import re
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -127,6 +128,19 @@ def test_sweep_records_failures_and_resumes(ray_local, tmp_path):
     ok = next(r for r in third.rows if r["status"] == "ok")
     assert all(str(ok[f"{stage}_run"]).startswith(str(moved.resolve()))
                for stage in ("train", "convert", "finetune", "export", "eval")), ok
+    # moved after export, before eval: eval plays the moved folder's artifact (a review)
+    folder = moved / "CartPole-v1" / first.folder.name
+    (evaluated,) = [p for p in (folder / "stages").glob("eval-*.json")
+                    if json.loads(p.read_text())["run_dir"] == str(
+                        Path(ok["eval_run"]).relative_to(folder.resolve()))]
+    evaluated.unlink()
+    again_moved = tmp_path / "again"
+    (again_moved / "CartPole-v1").mkdir(parents=True)
+    folder.rename(again_moved / "CartPole-v1" / folder.name)
+    fourth = run_sweep(spec, again_moved, show_progress=False, say=lambda _: None)
+    ok = next(r for r in fourth.rows if r["status"] == "ok")
+    assert str(ok["eval_run"]).startswith(str(again_moved.resolve())), ok
+    assert str(ok["artifact"]).startswith(str(again_moved.resolve())), ok
 
 
 def test_tune_writes_a_config_section_and_resumes(ray_local, tmp_path):
@@ -551,14 +565,16 @@ def test_the_episodes_line_says_whose_episodes_judge_the_trials():
     alone to play an artifact it never made."""
     from neuroq.agents.sweep_report import _episodes_note
 
-    same = [{"train_seeds": "20007..20011", "eval_seeds": "0..9"},
-            {"train_seeds": "20007..20011", "eval_seeds": "0..9"}]
+    same = [{"train_seeds": "20007..20011", "eval_seeds": "0..9", "artifact": "a"},
+            {"train_seeds": "20007..20011", "eval_seeds": "0..9", "artifact": "b"}]
     (line,) = _episodes_note(same)
     assert "Every trial is judged on these same episodes" in line
     assert "play that trial's artifact" in line
-    own = [{"train_seeds": "20007..20011"}, {"train_seeds": "20051..20055"}]
+    own = [{"train_seeds": "20007..20011", "eval_seeds": "0..9"},
+           {"train_seeds": "20051..20055", "eval_seeds": "0..9"}]
     (line,) = _episodes_note(own)
     assert "20007..20011, 20051..20055" in line
-    assert "judged on the episodes of their own seeds" in line and "same episodes" not in line
-    assert "artifact" not in line.split("before relying")[0]
+    assert ("judged on the same episodes but for train_return, which each trial played on "
+            "its own seeds'") in line
+    assert "artifact" not in line.split("before relying")[0]  # no export: no artifact
     assert _episodes_note([{"train_return": 1.0}]) == []

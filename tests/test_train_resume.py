@@ -498,12 +498,18 @@ def test_the_train_again_command_gives_the_runs_own_hyperparameters():
     run = override(load_config("CartPole-v1"), [
         "n_timesteps=10000", "net_arch=[32, 16]", "learning_rate=5e-4",
         "randomize={obs_noise: [0.0, 0.02]}"]).to_dict()
-    line = retrain_command({"env_id": "CartPole-v1", "seed": 3, "gym_package": "gymnasium",
-                            "hyperparameters": run})
+    line = retrain_command({"env_id": "CartPole-v1", "seed": 3, "hyperparameters": run})
     argv = shlex.split(line)
     assert argv[:2] == ["neuroq", "train"] and "--steps" in argv, line
     args = build_parser().parse_args(argv[1:])
-    assert (args.env, args.seed, args.gym_package) == ("CartPole-v1", 3, "gymnasium")
+    assert (args.env, args.seed, args.gym_package) == ("CartPole-v1", 3, None)
     again = override(load_config("CartPole-v1"), with_steps(args.set or [], args.steps))
     assert again.to_dict() == run
     assert retrain_command({}) == "neuroq train --env ENV --seed SEED"
+    # a --gym-package run stores the whole reference and the package: the reference alone
+    # (both given is refused by train: a review)
+    from neuroq.deploy.envref import with_package
+
+    stored = {"env_id": "my_pkg:GridWorld-v0", "gym_package": "my_pkg", "seed": 1}
+    args = build_parser().parse_args(shlex.split(retrain_command(stored))[1:])
+    assert with_package(args.env, args.gym_package) == "my_pkg:GridWorld-v0"

@@ -515,5 +515,6 @@ if __name__ == "__main__":
                                                      if a not in (FLOOR_NODE_FLAG,
                                                                   FLOOR_TYPED_FLAG,
                                                                   FLOOR_TAKE_FLAG,
-                                                                  FLOOR_THREAD_FLAG)]))
+                                                                  FLOOR_THREAD_FLAG,
+                                                                  FLOOR_ACT_FLAG)]))
     sys.exit(main())

@@ -183,6 +183,7 @@ class StudyKeeper:
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
+        self.folder = Path(folder)
         storage = JournalStorage(JournalFileBackend(str(Path(folder) / STUDY_FILE)))
         self.study = optuna.create_study(
             study_name=STUDY_NAME, storage=storage, direction="maximize", load_if_exists=True,
@@ -247,7 +248,12 @@ class StudyKeeper:
         trial = self.running.pop(number)
         for key in ("run_dir", "error", "pruned_at_step"):
             if outcome.get(key) is not None:
-                trial.set_user_attr(key, outcome[key])
+                value = outcome[key]
+                if key == "run_dir" and Path(value).is_relative_to(self.folder):
+                    # relative to the study's folder: a study moved or copied elsewhere
+                    # still finds its trials' runs (as a sweep's stage runs)
+                    value = str(Path(value).relative_to(self.folder))
+                trial.set_user_attr(key, value)
         if outcome["state"] == "complete":
             self.study.tell(trial, outcome["value"])
         else:
@@ -262,11 +268,19 @@ class StudyKeeper:
             state = "interrupted" if t.number in rerun else t.state.name.lower()
             rows.append({"number": t.number, "state": state, "value": t.value,
                          **{f"param_{k}": v for k, v in t.params.items()},
-                         "run_dir": t.user_attrs.get("run_dir"),
+                         "run_dir": self._run_dir(t.user_attrs.get("run_dir")),
                          "error": t.user_attrs.get("error"),
                          RERUN_OF: t.user_attrs.get(RERUN_OF),
                          "hyperparameters": t.user_attrs.get("hyperparameters")})
         return rows
+
+
+    def _run_dir(self, stored: Any) -> Any:
+        """A trial's run folder as stored (relative to the study's folder since stop 49,
+        absolute before), as an absolute path; None where none was stored."""
+        if not isinstance(stored, str) or not stored or Path(stored).is_absolute():
+            return stored
+        return str(self.folder / stored)
 
 
 def _state(name: str) -> Any:

@@ -185,6 +185,16 @@ def test_tune_writes_a_config_section_and_resumes(ray_local, tmp_path):
     saved = json.loads((again.folder / "result.json").read_text())
     assert saved["best"]["held_out"] == held and saved["states"]["interrupted"] == 0
     assert "# Held out (not seen by the search): mean return" in again.best_yaml.read_text()
+    # a study folder moved elsewhere finds its trials' runs (their run folders are stored
+    # relative to it): no trial runs again, and the best is the moved copy's
+    moved = tmp_path / "moved" / again.folder.relative_to(tmp_path.resolve())
+    moved.parent.mkdir(parents=True)
+    again.folder.rename(moved)
+    third = run_tune("CartPole-v1", 3, tmp_path / "moved", steps=400, workers=WORKERS,
+                     space=space, overrides=settings, show_progress=False, say=lambda _: None)
+    assert len(third.trials) == 3
+    assert third.best["run_dir"].startswith(str(moved.resolve()))
+    assert Path(third.best["run_dir"]).is_dir()
 
 
 def test_median_pruner_stops_a_trial_below_the_median(tmp_path):

@@ -304,6 +304,24 @@ def load_array(path: str | os.PathLike, what: str, max_bytes: int = MAX_ARRAY_BY
         raise NeuroqError(f"{what} {p} cannot be read: {exc}") from None
 
 
+def stored_path(path: Any, folder: Path) -> Any:
+    """`path` as a sweep or study keeps it in its folder: relative to `folder` where it lies
+    inside it (so a folder moved or copied elsewhere still finds its runs), else as it is;
+    anything that is not a string, and '', as it is. `resolved_path` reads it back."""
+    if not isinstance(path, str) or not path:
+        return path
+    p = Path(path)
+    return str(p.relative_to(folder)) if p.is_absolute() and p.is_relative_to(folder) else path
+
+
+def resolved_path(stored: Any, folder: Path) -> Any:
+    """A path `stored_path` kept, as an absolute path (a relative one lies inside `folder`);
+    anything that is not a string, '', and absolute paths as they are."""
+    if not isinstance(stored, str) or not stored or Path(stored).is_absolute():
+        return stored
+    return str(folder / stored)
+
+
 def earlier_wall_s(path: Path) -> float:
     """The `wall_s` a resumable command's file recorded in its earlier sessions (0 without
     one): a rerun adds its own, so the figure stays the search's whole wall time (an

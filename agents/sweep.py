@@ -43,7 +43,15 @@ from typing import Any
 import yaml
 
 from neuroq.agents.ray_session import error_line
-from neuroq.agents.runs import earlier_wall_s, env_folder, oversubscribed, read_json, write_json
+from neuroq.agents.runs import (
+    earlier_wall_s,
+    env_folder,
+    oversubscribed,
+    read_json,
+    resolved_path,
+    stored_path,
+    write_json,
+)
 from neuroq.agents.sweep_spec import SweepSpec, Trial, settings_key
 from neuroq.deploy.errors import NeuroqError, counted
 
@@ -114,8 +122,7 @@ def _load_done(folder: Path) -> dict[str, dict[str, Any]]:
             continue  # half-written by an interrupted run (or no state at all): run it again
         if not isinstance(summary, dict):
             continue
-        summary = {k: (str(folder / v) if k in PATH_KEYS and isinstance(v, str) and v
-                       and not Path(v).is_absolute() else v)  # inside the sweep's folder
+        summary = {k: resolved_path(v, folder) if k in PATH_KEYS else v
                    for k, v in summary.items()}
         if summary.get("run_dir") and Path(str(summary["run_dir"])).is_dir():
             done[p.stem] = summary
@@ -202,9 +209,7 @@ def _record(folder: Path, key: str, summary: dict[str, Any], outcome: Outcome) -
     back), so a sweep folder that is moved or copied elsewhere still finds its finished
     runs, and a later stage its own copy's artifact (it ran them all again: an outsider's
     left item; a copy would have evaluated the original's artifact: a review)."""
-    kept = {k: (str(Path(v).relative_to(folder)) if k in PATH_KEYS and isinstance(v, str)
-                and Path(v).is_absolute() and Path(v).is_relative_to(folder) else v)
-            for k, v in summary.items()}
+    kept = {k: stored_path(v, folder) if k in PATH_KEYS else v for k, v in summary.items()}
     write_json(folder / STATE_DIR / f"{key}.json", kept)
     outcome.done[key] = summary
 

@@ -48,7 +48,14 @@ import yaml
 
 from neuroq.agents import hyperparams
 from neuroq.agents.hyperparams import DQNConfig, Hyperparameters
-from neuroq.agents.runs import earlier_wall_s, env_folder, oversubscribed, read_yaml_mapping
+from neuroq.agents.runs import (
+    earlier_wall_s,
+    env_folder,
+    oversubscribed,
+    read_yaml_mapping,
+    resolved_path,
+    stored_path,
+)
 from neuroq.agents.sweep_spec import (
     MAX_TRIALS,
     Distribution,
@@ -248,12 +255,10 @@ class StudyKeeper:
         trial = self.running.pop(number)
         for key in ("run_dir", "error", "pruned_at_step"):
             if outcome.get(key) is not None:
-                value = outcome[key]
-                if key == "run_dir" and Path(value).is_relative_to(self.folder):
-                    # relative to the study's folder: a study moved or copied elsewhere
-                    # still finds its trials' runs (as a sweep's stage runs)
-                    value = str(Path(value).relative_to(self.folder))
-                trial.set_user_attr(key, value)
+                # a run folder relative to the study's: a study moved or copied elsewhere
+                # still finds its trials' runs (as a sweep's stage runs)
+                trial.set_user_attr(key, stored_path(outcome[key], self.folder)
+                                    if key == "run_dir" else outcome[key])
         if outcome["state"] == "complete":
             self.study.tell(trial, outcome["value"])
         else:
@@ -268,19 +273,11 @@ class StudyKeeper:
             state = "interrupted" if t.number in rerun else t.state.name.lower()
             rows.append({"number": t.number, "state": state, "value": t.value,
                          **{f"param_{k}": v for k, v in t.params.items()},
-                         "run_dir": self._run_dir(t.user_attrs.get("run_dir")),
+                         "run_dir": resolved_path(t.user_attrs.get("run_dir"), self.folder),
                          "error": t.user_attrs.get("error"),
                          RERUN_OF: t.user_attrs.get(RERUN_OF),
                          "hyperparameters": t.user_attrs.get("hyperparameters")})
         return rows
-
-
-    def _run_dir(self, stored: Any) -> Any:
-        """A trial's run folder as stored (relative to the study's folder since stop 49,
-        absolute before), as an absolute path; None where none was stored."""
-        if not isinstance(stored, str) or not stored or Path(stored).is_absolute():
-            return stored
-        return str(self.folder / stored)
 
 
 def _state(name: str) -> Any:

@@ -668,14 +668,12 @@ class EventPolicyNode(Node):
             self._last_event_us = max(self._last_event_us, int(events["t"][-1]))
         # before the window takes out_of_sensor: EVT 3.0 bytes labelled mono read as
         # events outside it, and nothing named the label (an outsider)
-        details, mislabels, explained = "", 0, set()
+        details, mislabels = "", 0
         if stats.skipped:
             mislabels, label_text = mislabelled(msgs, stats, (int(msgs[-1].width),
                                                               int(msgs[-1].height)))
             self.counters["mislabelled_packets"] += mislabels
             details = skip_details(msgs, stats) + (f"; {label_text}" if label_text else "")
-            explained = {name for name in DecodeStats.REPORTED if getattr(stats, name)}
-            explained |= {"mislabelled_packets"} if mislabels else set()
         if self._roi is not None:  # the window's coordinates; left of or above it: outside
             events, outside = crop_window(events, *self._roi)
             # with a window on a larger sensor most events lie outside it, as expected: they
@@ -691,7 +689,10 @@ class EventPolicyNode(Node):
                    "max_jump_ms)") if stats.time_jumps else ""
             if details:  # for the diagnostics too (they named the counter alone: an outsider)
                 self._skip_details = details.removeprefix("; ")
-                self._skip_details_for = explained
+                self._skip_details_for = {name for name in DecodeStats.REPORTED
+                                          if getattr(stats, name)}  # the window's taken out
+                if mislabels:
+                    self._skip_details_for.add("mislabelled_packets")
             said = f"{stats.diagnostic()}{why}{details}".removeprefix("; ")
             self._log.warning(f"packets up to seq {msgs[-1].seq}: {said}")
         if events.size:

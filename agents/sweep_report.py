@@ -94,7 +94,7 @@ def _episodes_note(rows: list[dict[str, Any]]) -> list[str]:
         return []
     judged = ("Every trial is judged on these same episodes" if not own else
               f"Trials are judged on the same episodes but for {', '.join(own)}, which each "
-              "trial played on its own seeds' (as listed)")
+              "trial played on episodes of its own seeds (as listed)")
     # an artifact only where the sweep ran export (a sweep of train alone has none)
     check = ("play that trial's artifact on seeds used nowhere here before relying on it "
              "(`neuroq eval <artifact> --seed 777000 --episodes 100`)"

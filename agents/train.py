@@ -331,17 +331,20 @@ def resume_command(run_dir: Path) -> str:
     return f"neuroq train --resume {shlex.quote(str(run_dir))}"
 
 
-def retrain_command(config: Mapping[str, Any]) -> str:
+def retrain_command(config: Mapping[str, Any], run_dir: Path | None = None) -> str:
     """The command that trains a run again from its config.yaml (`config`, as read): its
     env reference as stored (`my_pkg:GridWorld-v0` already names the module --gym-package
     gave, and train refuses both), seed, and every hyperparameter that differs from the
     shipped config/dqn.yaml's for that env (--steps for n_timesteps, --set for the rest),
     each quoted for a shell. An outsider's run of 10,000 steps, stopped before its first
     checkpoint, was told to train again without them (50,000 steps, the default). Missing
-    or unreadable fields are left out (a damaged config.yaml: env and seed as placeholders)."""
+    or unreadable fields are left out (a damaged config.yaml: env and seed as placeholders).
+    `run_dir` (the run's folder): its output root as --out where it is not the default
+    `runs` (a recheck's run under --out /tmp/x was told to train again into ./runs)."""
     import yaml
 
     from neuroq.agents.hyperparams import load_config
+    from neuroq.agents.runs import env_folder
 
     env_id, seed = config.get("env_id"), config.get("seed")
     words = ["neuroq", "train", "--env", str(env_id if env_id is not None else "ENV"),
@@ -360,7 +363,14 @@ def retrain_command(config: Mapping[str, Any]) -> str:
                 else:
                     text = yaml.safe_dump(value, default_flow_style=True, width=10**9)
                     sets.append(f"{key}={text.strip().removesuffix('...').strip()}")
-    if sets:
+    if run_dir is not None and env_id is not None:
+        try:
+            root = Path(run_dir).parents[len(env_folder(str(env_id)).parts)]
+        except (NeuroqError, IndexError):
+            root = None
+        if root is not None and root != Path("runs"):
+            words += ["--out", str(root)]
+    if sets:  # last: --set takes every word after it
         words += ["--set", *sets]
     return " ".join(shlex.quote(w) for w in words)
 
@@ -571,7 +581,7 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
             best = (f" (its {BEST_MODEL} is the best so far, but --resume needs a checkpoint)"
                     if (run_dir / BEST_MODEL).is_file() else "")
             again = retrain_command({"env_id": env_id, "seed": seed,
-                                     "hyperparameters": cfg.to_dict()})
+                                     "hyperparameters": cfg.to_dict()}, run_dir)
             print(f"\ninterrupted before the first checkpoint: {run_dir} holds no checkpoint "
                   f"to go on from{best}: train it again ({again})", file=sys.stderr)
         raise

@@ -585,6 +585,6 @@ def test_the_episodes_line_says_whose_episodes_judge_the_trials():
     (line,) = _episodes_note(own)
     assert "20007..20011, 20051..20055" in line
     assert ("judged on the same episodes but for train_return, which each trial played on "
-            "its own seeds'") in line
+            "episodes of its own seeds") in line
     assert "artifact" not in line.split("before relying")[0]  # no export: no artifact
     assert _episodes_note([{"train_return": 1.0}]) == []

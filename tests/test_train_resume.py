@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -478,8 +479,9 @@ def test_show_of_a_run_stopped_before_its_first_checkpoint_says_so(tmp_path, cap
                                         "result.json)"), out
     # with the steps it was asked for (an outsider's 10,000-step run was told to train
     # again without them: 50,000, the default)
+    # and its output root, not ./runs (a recheck)
     assert out[-1] == ("Nothing to go on from: train it again (neuroq train --env "
-                       "CartPole-v1 --seed 4 --steps 6000)"), out
+                       f"CartPole-v1 --seed 4 --steps 6000 --out {tmp_path})"), out
 
 
 def test_the_train_again_command_gives_the_runs_own_hyperparameters():
@@ -506,6 +508,13 @@ def test_the_train_again_command_gives_the_runs_own_hyperparameters():
     again = override(load_config("CartPole-v1"), with_steps(args.set or [], args.steps))
     assert again.to_dict() == run
     assert retrain_command({}) == "neuroq train --env ENV --seed SEED"
+    # the output root where it is not the default
+    assert retrain_command({"env_id": "neuroq/DVSPanTracking-v0", "seed": 0},
+                           Path("/data/x y/neuroq/DVSPanTracking-v0/train-seed0-1")) == \
+        "neuroq train --env neuroq/DVSPanTracking-v0 --seed 0 --out '/data/x y'"
+    assert retrain_command({"env_id": "CartPole-v1", "seed": 0},
+                           Path("runs/CartPole-v1/train-seed0-1")) == \
+        "neuroq train --env CartPole-v1 --seed 0"
     # a --gym-package run stores the whole reference and the package: the reference alone
     # (both given is refused by train: a review)
     from neuroq.deploy.envref import with_package

@@ -183,7 +183,8 @@ def _show_unfinished_train(run_dir, as_json: bool, training: bool) -> int:
         state_line = f"interrupted before its first checkpoint (no {RESULT_FILE})"
         # quoted for a shell, as it is to be pasted (an outsider's env id held ';' and escape
         # sequences)
-        next_line = f"nothing to go on from: train it again ({retrain_command(config)})"
+        next_line = ("nothing to go on from: train it again "
+                     f"({retrain_command(config, run_dir)})")
     else:
         state_line = f"interrupted (no {RESULT_FILE})"
         next_line = f"go on with: {resume_command(run_dir)}"

@@ -229,7 +229,7 @@ class FloorNode(Node):
     def __init__(self) -> None:
         super().__init__("neuroq_event_policy_floor")
         self.active, self.packets = True, 0
-        self._thread = None
+        self._thread = self._act = None
         if FLOOR_TAKE_FLAG in sys.argv:  # the event node's reader, no executor spins it
             self._reader, self._sub = packet_reader(self, sensor_qos(1000))
             steady_timer(self, PERIOD_US / 1e6, self._take)
@@ -270,7 +270,7 @@ class FloorNode(Node):
         if error is not None:
             raise error
         self.packets += len(taken)
-        if getattr(self, "_act", None) is not None:  # --floor act: one action per take
+        if self._act is not None:  # --floor act: one action per take
             self._act.publish(serialize_joy(0, 0, "", [0], [0.0, 0.0, 0.0]))
 
     def _report(self) -> None:

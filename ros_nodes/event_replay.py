@@ -374,8 +374,8 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
         out.stopped = getattr(stop, "reason", "") or "a stop request"
     p = os.fspath(path)
     # cut short (--max-seconds, --max-packets, a stop): the reader has read ahead of the
-    # part sent, by up to a chunk (an outsider's --max-seconds 1 warned of corrupt words
-    # 1.01 s into the file, never sent)
+    # part sent, at least to the end of its chunk (an outsider's --max-seconds 1 warned of
+    # corrupt words 1.01 s into the file, never sent)
     ahead = ("" if whole and not stop.is_set() else
              " (counted in what was read, which runs past the part sent, at least to the end "
              f"of its {RAW_CHUNK_BYTES // 1024} KiB chunk: some may lie past it)")

@@ -365,7 +365,7 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
                 f"{src} has not passed the export gate at {100 * gate:.0f} % "
                 f"({_gate_state(art.manifest)}) and {what}; or {to_force}")
     else:
-        teacher, teacher_name = _teacher(art.manifest["provenance"], reexport)
+        teacher, teacher_name = _teacher(art.manifest["provenance"], reexport, src)
     run_dir = make_run_dir(out_root, art.manifest["env_id"], EXPORT_STAGE)
     with removed_on_failure(run_dir):
         manifest = {k: v for k, v in art.manifest.items()
@@ -540,19 +540,23 @@ def _reexport_teacher(src: Path, provenance: dict[str, Any]) -> tuple[Any, str]:
     if (src / FLOAT_DQN_FILE).is_file():
         return load_mlp_file(src / FLOAT_DQN_FILE), "float DQN"
     if _from_import(provenance) and Path(str(provenance["import_run"])).is_dir():
-        return _teacher(provenance, False)
+        return _teacher(provenance, False, src)
     return None, ""
 
 
-def _teacher(provenance: dict[str, Any], reexport: bool) -> tuple[Any, str]:
+def _teacher(provenance: dict[str, Any], reexport: bool, src: Path) -> tuple[Any, str]:
     """The gate's reference: the float DQN of the train run, or for a network fine-tuned
-    from `neuroq import` its source network; none for a re-export (no gate)."""
+    from `neuroq import` its source network; none for a re-export (no gate). The run is
+    looked for where the provenance recorded it, else beside `src` (`recorded_run`)."""
+    from neuroq.agents.runs import recorded_run
+
     if reexport:
         return None, "float DQN"
     if _from_import(provenance):
         from neuroq.agents.nir_import import source_teacher
 
-        return source_teacher(provenance["import_run"]), "imported source network"
+        return (source_teacher(recorded_run(provenance["import_run"], src)),
+                "imported source network")
     from neuroq.agents.convert import load_mlp, open_train_run
 
-    return load_mlp(open_train_run(provenance["train_run"])), "float DQN"
+    return load_mlp(open_train_run(recorded_run(provenance["train_run"], src))), "float DQN"

@@ -485,9 +485,10 @@ def load_teacher(conv: ConvertRun) -> tuple[Any, dict[str, str]]:
 
         return source_teacher(conv.path), {"import_run": str(conv.path)}
     from neuroq.agents.convert import load_mlp, open_train_run
+    from neuroq.agents.runs import recorded_run
 
-    try:
-        train = open_train_run(conv.result["train_run"])
+    try:  # where it was recorded, or beside this run (a runs root moved or copied)
+        train = open_train_run(recorded_run(conv.result["train_run"], conv.path))
     except NeuroqError as exc:  # "run folder X does not exist": which run, and whose
         raise NeuroqError(f"the train run of {conv.path} (its teacher, the float DQN): "
                           f"{exc}") from None

@@ -322,6 +322,19 @@ def resolved_path(stored: Any, folder: Path) -> Any:
     return str(folder / stored)
 
 
+def recorded_run(recorded: Any, beside: str | os.PathLike) -> Any:
+    """A run folder that the run `beside` recorded where it was made (absolute, as a
+    convert run names its train run): as recorded where it exists, else the folder of the
+    same name beside `beside` (one output root's runs lie side by side in <root>/<env>/,
+    a sweep's in trials/<env>/, and a root or sweep moved or copied elsewhere keeps them
+    so: a recheck's sweep moved halfway failed its next stage on the old path), else as
+    recorded (the error that follows names it). Not a string, or '': as it is."""
+    if not isinstance(recorded, str) or not recorded or Path(recorded).exists():
+        return recorded
+    sibling = Path(beside).parent / Path(recorded).name
+    return str(sibling) if sibling.is_dir() else recorded
+
+
 def earlier_wall_s(path: Path) -> float:
     """The `wall_s` a resumable command's file recorded in its earlier sessions (0 without
     one): a rerun adds its own, so the figure stays the search's whole wall time (an

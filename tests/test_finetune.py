@@ -711,3 +711,35 @@ def test_the_demo_and_neuroq_finetune_fine_tune_with_one_recipe(tmp_path, monkey
             pipeline.run_pipeline(out_root=tmp_path / "runs", say=lambda _: None,
                                   energy=False, **given)
         assert (used[-1].epochs, used[-1].spike_penalty) == expected
+
+
+def test_a_runs_root_moved_elsewhere_finds_the_runs_its_runs_recorded(tmp_path):
+    """A convert run records its train run, a finetune run's network its train run, by
+    the absolute path where they were made: a runs root (or a sweep) moved or copied
+    elsewhere failed finetune and export on the old path (a recheck's sweep moved halfway).
+    They now take the run of that name beside the one that recorded it."""
+    import shutil
+
+    from neuroq.agents.finetune import load_teacher
+
+    fine = tiny_finetune_run()
+    root = fine.parents[1]
+    copy = tmp_path / "copied" / "runs"
+    shutil.copytree(root, copy)
+    away = root.with_name(root.name + "-away")
+    root.rename(away)  # the recorded paths are gone, as on another machine
+    try:
+        conv = copy / "CartPole-v1" / tiny_convert_run().name
+        _, prov = load_teacher(open_convert_run(conv))
+        assert prov["train_run"] == str(copy / "CartPole-v1" / "train-seed0-test")
+        made = export(str(copy / "CartPole-v1" / fine.name), str(tmp_path / "out"),
+                      eval_episodes=1, gate=0.0, gate_episodes=2)
+        assert made.result["gate"]["teacher"] == "float DQN" and "float_dqn" in made.result["gate"]
+    finally:
+        away.rename(root)
+    # a recorded run that is nowhere: the error names the recorded path
+    from neuroq.agents.runs import recorded_run
+
+    assert recorded_run("/nowhere/runs/CartPole-v1/train-x", conv) == \
+        "/nowhere/runs/CartPole-v1/train-x"
+    assert recorded_run("", conv) == "" and recorded_run(None, conv) is None

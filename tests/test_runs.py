@@ -305,3 +305,17 @@ def test_show_of_an_unfinished_train_run_from_someone_else_prints_nothing_raw(tm
     assert main(["show", str(run)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "--env 'CartPole-v1\\x1b[2J; rm x'" in out, out
+
+
+def test_a_moved_artifacts_provenance_is_looked_for_beside_it():
+    """neuroq energy and robustness find an artifact's train run by its provenance: an
+    absolute path that is not there (a runs root moved or copied since) is looked for by
+    its folder name beside the folders above the artifact."""
+    from pathlib import Path
+
+    from neuroq.agents.energy.runs import _candidates
+
+    art = Path("/a/runs/CartPole-v1/export-1/artifact")
+    found = list(_candidates("/gone/runs/CartPole-v1/train-seed0-x", art))
+    assert found[0] == Path("/gone/runs/CartPole-v1/train-seed0-x")
+    assert Path("/a/runs/CartPole-v1/train-seed0-x") in found

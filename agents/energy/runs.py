@@ -157,11 +157,17 @@ def _strings(obj: Any) -> Iterator[str]:
 
 
 def _candidates(s: str, artifact_dir: Path) -> Iterator[Path]:
+    """Where a run the provenance names may be: as named; a relative name under any folder
+    above the artifact; an absolute one that is not there (a runs root moved or copied
+    since), by its folder name beside any folder above the artifact (`recorded_run`)."""
     p = Path(s)
     yield p
     if not p.is_absolute():
         for parent in artifact_dir.resolve().parents:
             yield parent / p
+    elif not p.exists() and p.name:
+        for parent in artifact_dir.resolve().parents:
+            yield parent / p.name
 
 
 def _is_train_run(p: Path) -> bool:

@@ -291,14 +291,32 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
     with removed_on_failure(run_dir, keep_on=(RunKeptError,), keep_interrupted=True), \
             _run_lock(run_dir), \
             _resume_hint_on_write_error(run_dir):
-        env = _training_env(env_id, seed, cfg, threads)
-        config_doc = {"env_id": env_id, "gym_package": package_of(env_id), "seed": seed,
-                      "default_hyperparameters": defaults, "hyperparameters": cfg.to_dict(),
-                      "threads": threads, "versions": _versions()}
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config_doc, sort_keys=False))
-        model = _new_model(env, seed, cfg, run_dir)
+        try:  # the env and the model take seconds to make: an interrupt then says so too
+            env = _training_env(env_id, seed, cfg, threads)
+            config_doc = {"env_id": env_id, "gym_package": package_of(env_id), "seed": seed,
+                          "default_hyperparameters": defaults,
+                          "hyperparameters": cfg.to_dict(), "threads": threads,
+                          "versions": _versions()}
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(config_doc, sort_keys=False))
+            model = _new_model(env, seed, cfg, run_dir)
+        except KeyboardInterrupt as stopped:
+            if not isinstance(stopped, StoppedBySeeds):  # train_many's summary says it
+                _say_no_checkpoint(run_dir, env_id, seed, cfg)
+            raise
         return _learn_and_report(run_dir, model, env_id, seed, cfg, defaults, progress,
                                  progress_bar, on_eval, checkpoint_every_s)
+
+
+def _say_no_checkpoint(run_dir: Path, env_id: str, seed: int, cfg: DQNConfig) -> None:
+    """A new run interrupted before its first checkpoint: which folder it left and the
+    command that trains it again with its settings (a recheck: an interrupt while the env
+    and the model were being made said "interrupted" alone)."""
+    best = (f" (its {BEST_MODEL} is the best so far, but --resume needs a checkpoint)"
+            if (run_dir / BEST_MODEL).is_file() else "")
+    again = retrain_command({"env_id": env_id, "seed": seed, "hyperparameters": cfg.to_dict()},
+                            run_dir)
+    print(f"\ninterrupted before the first checkpoint: {run_dir} holds no checkpoint to go "
+          f"on from{best}: train it again ({again})", file=sys.stderr)
 
 
 def _new_model(env: Any, seed: int, cfg: DQNConfig, run_dir: Path) -> Any:
@@ -578,12 +596,7 @@ def _learn_and_report(run_dir: Path, model: Any, env_id: str, seed: int, cfg: DQ
             print(f"\ninterrupted: {run_dir} keeps its checkpoint at step {steps}; go on "
                   f"with: {resume_command(run_dir)}", file=sys.stderr)
         elif state is None:  # the folder said nothing of itself (an outsider)
-            best = (f" (its {BEST_MODEL} is the best so far, but --resume needs a checkpoint)"
-                    if (run_dir / BEST_MODEL).is_file() else "")
-            again = retrain_command({"env_id": env_id, "seed": seed,
-                                     "hyperparameters": cfg.to_dict()}, run_dir)
-            print(f"\ninterrupted before the first checkpoint: {run_dir} holds no checkpoint "
-                  f"to go on from{best}: train it again ({again})", file=sys.stderr)
+            _say_no_checkpoint(run_dir, env_id, seed, cfg)
         raise
     wall_s = wall_before + time.perf_counter() - t0
     if not all(torch.isfinite(w).all() for w in model.policy.parameters()):

@@ -522,3 +522,21 @@ def test_the_train_again_command_gives_the_runs_own_hyperparameters():
     stored = {"env_id": "my_pkg:GridWorld-v0", "gym_package": "my_pkg", "seed": 1}
     args = build_parser().parse_args(shlex.split(retrain_command(stored))[1:])
     assert with_package(args.env, args.gym_package) == "my_pkg:GridWorld-v0"
+
+
+def test_an_interrupt_while_the_model_is_made_says_how_to_train_again(tmp_path, capsys,
+                                                                     monkeypatch):
+    """A recheck: Ctrl-C in the first seconds, while the env and the model were being made,
+    printed "interrupted" alone, though the run folder was there."""
+    import neuroq.agents.train as train
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "_new_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_one("CartPole-v1", 5, _cfg(), tmp_path, checkpoint_every_s=None)
+    (run,) = (tmp_path / "CartPole-v1").glob("train-seed5-*")
+    err = capsys.readouterr().err
+    assert f"interrupted before the first checkpoint: {run} holds no checkpoint" in err
+    assert "train it again (neuroq train --env CartPole-v1 --seed 5 --steps " in err, err

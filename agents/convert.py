@@ -379,6 +379,40 @@ CONVERT_STAGE = "convert"
 NETWORK_DIR = "network"
 OBS_FILE = "observations.npy"
 TEACHER_Q_FILE = "teacher_q.npy"
+TEACHER_CHECK_ROWS = 256
+"""Recorded observations on which `check_teacher` compares a train run's float DQN with
+the Q-values its convert run recorded."""
+
+
+def check_teacher(mlp: FloatMLP, convert_dir: Path, found: Path) -> None:
+    """NeuroqError unless `mlp`, the float DQN of the train run `found`, gives the
+    Q-values the convert run `convert_dir` recorded from its teacher (TEACHER_Q_FILE) on
+    its first TEACHER_CHECK_ROWS recorded observations: the same computation, so equal to
+    float32 rounding. A train run of the right name that is another run (another seed,
+    another env: an outsider's copy renamed beside a moved convert run was taken silently,
+    or crashed on a matmul) is refused. Nothing to check without those files."""
+    from neuroq.agents.runs import load_array
+
+    q_file, obs_file = convert_dir / TEACHER_Q_FILE, convert_dir / OBS_FILE
+    if not (q_file.is_file() and obs_file.is_file()):
+        return
+    obs = load_array(obs_file, "recorded observations")[:TEACHER_CHECK_ROWS]
+    want = load_array(q_file, "recorded teacher Q-values")[:TEACHER_CHECK_ROWS]
+    try:
+        got = mlp.q(np.asarray(obs, np.float32))
+        same = got.shape == want.shape and bool(np.allclose(got, want, rtol=1e-5, atol=1e-5))
+        diff = (f"max |dQ| {float(np.max(np.abs(got - want))):.3g}" if got.shape == want.shape
+                else f"Q-values of shape {got.shape} against {want.shape}")
+    except ValueError:  # another observation size: another env
+        same, diff = False, (f"it takes another observation size than the "
+                             f"{obs.shape[-1]} values recorded")
+    if not same:
+        raise NeuroqError(f"the train run {found} is not the one the convert run "
+                          f"{convert_dir} was made from: its float DQN does not give the "
+                          f"Q-values recorded in {TEACHER_Q_FILE} ({diff} on "
+                          f"{len(obs)} recorded observations); another run under the same "
+                          "name? Put the convert run's own train run beside it, or convert "
+                          "again")
 
 
 def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "runs",

@@ -372,7 +372,9 @@ def export(finetune_run: str | os.PathLike, out_root: str | os.PathLike = "runs"
                     if k in ("env_id", "observation_space", "action_space")}
         # re-exporting an artifact keeps the run that first exported it
         key = "reexport_run" if reexport else "export_run"
-        manifest["provenance"] = {**art.manifest["provenance"], key: str(run_dir.resolve())}
+        manifest["provenance"] = {**_provenance_here(art.manifest["provenance"], src,
+                                                     reexport),
+                                  key: str(run_dir.resolve())}
         if robot is not None:
             manifest["interface"] = robot.to_dict()
         for key, res in (("finetune_mean_return", "mean_return"),
@@ -530,6 +532,20 @@ def _gate_state(manifest: dict[str, Any]) -> str:
     return "its gate was skipped"
 
 
+def _provenance_here(provenance: dict[str, Any], src: Path, reexport: bool) -> dict[str, Any]:
+    """The provenance an export passes on: the runs it names where they are now (recorded
+    where they were made; `recorded_run` finds a moved runs root's beside `src`), and for
+    an export of a finetune run, that run's folder as given (a copied runs root's export
+    named the old root's runs, which no longer existed: an outsider)."""
+    from neuroq.agents.runs import recorded_run
+
+    here = {k: recorded_run(v, src) if k in ("train_run", "convert_run", "import_run") else v
+            for k, v in provenance.items()}
+    if not reexport:
+        here["finetune_run"] = str(src.resolve())
+    return here
+
+
 def _reexport_teacher(src: Path, provenance: dict[str, Any]) -> tuple[Any, str]:
     """The gate's reference for an artifact that never passed the gate: its own
     float_dqn.npz, or the source network of the import run it came from; (None, "") if
@@ -557,6 +573,17 @@ def _teacher(provenance: dict[str, Any], reexport: bool, src: Path) -> tuple[Any
 
         return (source_teacher(recorded_run(provenance["import_run"], src)),
                 "imported source network")
-    from neuroq.agents.convert import load_mlp, open_train_run
+    from neuroq.agents.convert import check_teacher, load_mlp, open_train_run
+    from neuroq.deploy.errors import NeuroqError
 
-    return load_mlp(open_train_run(recorded_run(provenance["train_run"], src))), "float DQN"
+    try:  # where it was recorded, or beside the finetune run (a runs root moved or copied)
+        train = open_train_run(recorded_run(provenance["train_run"], src))
+    except NeuroqError as exc:
+        raise NeuroqError(f"the train run of {src} (its float DQN, which the artifact "
+                          f"carries and the gate plays against): {exc} (nor is a run of "
+                          "that name beside it)") from None
+    mlp = load_mlp(train)
+    convert = recorded_run(provenance.get("convert_run"), src)
+    if isinstance(convert, str) and Path(convert).is_dir():  # the run it was converted from
+        check_teacher(mlp, Path(convert), train.path)
+    return mlp, "float DQN"

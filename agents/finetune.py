@@ -484,15 +484,17 @@ def load_teacher(conv: ConvertRun) -> tuple[Any, dict[str, str]]:
         from neuroq.agents.nir_import import source_teacher
 
         return source_teacher(conv.path), {"import_run": str(conv.path)}
-    from neuroq.agents.convert import load_mlp, open_train_run
+    from neuroq.agents.convert import check_teacher, load_mlp, open_train_run
     from neuroq.agents.runs import recorded_run
 
     try:  # where it was recorded, or beside this run (a runs root moved or copied)
         train = open_train_run(recorded_run(conv.result["train_run"], conv.path))
     except NeuroqError as exc:  # "run folder X does not exist": which run, and whose
         raise NeuroqError(f"the train run of {conv.path} (its teacher, the float DQN): "
-                          f"{exc}") from None
-    return load_mlp(train), {"train_run": str(train.path)}
+                          f"{exc} (nor is a run of that name beside it)") from None
+    mlp = load_mlp(train)
+    check_teacher(mlp, conv.path, train.path)  # the run it was converted from
+    return mlp, {"train_run": str(train.path)}
 
 
 def run_finetune(convert_path: Any, out_root: Any = "runs", cfg: FinetuneConfig | None = None,

@@ -735,6 +735,27 @@ def test_a_runs_root_moved_elsewhere_finds_the_runs_its_runs_recorded(tmp_path):
         made = export(str(copy / "CartPole-v1" / fine.name), str(tmp_path / "out"),
                       eval_episodes=1, gate=0.0, gate_episodes=2)
         assert made.result["gate"]["teacher"] == "float DQN" and "float_dqn" in made.result["gate"]
+        # the artifact names the runs where they are now, not the old root's (an outsider)
+        prov = load_artifact(made.artifact).manifest["provenance"]
+        assert {prov[k] for k in ("train_run", "convert_run", "finetune_run")} == {
+            str(copy / "CartPole-v1" / name) for name in ("train-seed0-test", conv.name,
+                                                          fine.name)}
+        # a run of that name that is another run (another seed, another env, copied in and
+        # renamed: an outsider's was taken silently as the teacher, or crashed on a matmul)
+        from stable_baselines3 import DQN
+
+        train = copy / "CartPole-v1" / "train-seed0-test"
+        for env_id, match in (("CartPole-v1", r"max \|dQ\|"),
+                              ("Acrobot-v1", "another observation size")):
+            DQN("MlpPolicy", env_id, policy_kwargs={"net_arch": [32, 32]}, seed=7,
+                device="cpu").save(train / "final_model.zip")
+            for attempt in (lambda: load_teacher(open_convert_run(conv)),
+                            lambda: export(str(copy / "CartPole-v1" / fine.name),
+                                           str(tmp_path / "out"), eval_episodes=1, gate=0.0,
+                                           gate_episodes=2)):
+                with pytest.raises(NeuroqError, match=r"is not the one the convert run .*"
+                                   + match):
+                    attempt()
     finally:
         away.rename(root)
     # a recorded run that is nowhere: the error names the recorded path

@@ -744,6 +744,12 @@ def test_a_runs_root_moved_elsewhere_finds_the_runs_its_runs_recorded(tmp_path):
         # renamed: an outsider's was taken silently as the teacher, or crashed on a matmul)
         from stable_baselines3 import DQN
 
+        from neuroq.agents.energy.runs import find_float_dqn
+        from neuroq.agents.mlp import FLOAT_DQN_FILE
+
+        (made.artifact / FLOAT_DQN_FILE).unlink()  # energy and robustness: the train run
+        manifest = load_artifact(made.artifact).manifest
+        assert find_float_dqn(made.artifact, manifest)[0] is not None
         train = copy / "CartPole-v1" / "train-seed0-test"
         for env_id, match in (("CartPole-v1", r"max \|dQ\|"),
                               ("Acrobot-v1", "another observation size")):
@@ -756,6 +762,8 @@ def test_a_runs_root_moved_elsewhere_finds_the_runs_its_runs_recorded(tmp_path):
                 with pytest.raises(NeuroqError, match=r"is not the one the convert run .*"
                                    + match):
                     attempt()
+            dqn, why = find_float_dqn(made.artifact, manifest)
+            assert dqn is None and "is not the one the convert run" in why, why
     finally:
         away.rename(root)
     # a recorded run that is nowhere: the error names the recorded path

@@ -252,10 +252,17 @@ def find_float_dqn(artifact_dir: Path, manifest: dict[str, Any]) -> tuple[FloatD
     train_dir, why = find_train_run(manifest, Path(artifact_dir))
     if train_dir is None:
         return None, f"{missing} and {why}"
-    from neuroq.agents.convert import load_mlp, open_train_run
+    from neuroq.agents.convert import check_teacher, load_mlp, open_train_run
 
     try:
         mlp = load_mlp(open_train_run(train_dir))
+        # the run converted, where its convert run is here to tell (a run of that name,
+        # found by name after a move, may be another: an outsider's)
+        named = (manifest.get("provenance") or {}).get("convert_run")
+        convert = next((p for p in _candidates(named, artifact_dir) if p.is_dir()),
+                       None) if isinstance(named, str) and named else None
+        if convert is not None:
+            check_teacher(mlp, convert, train_dir)
     except ImportError:
         return None, (f"the SB3 checkpoint of the train run {train_dir} needs the `train` "
                       "extra to read")

@@ -576,12 +576,13 @@ def _teacher(provenance: dict[str, Any], reexport: bool, src: Path) -> tuple[Any
     from neuroq.agents.convert import check_teacher, load_mlp, open_train_run
     from neuroq.deploy.errors import NeuroqError
 
+    found = recorded_run(provenance["train_run"], src)
     try:  # where it was recorded, or beside the finetune run (a runs root moved or copied)
-        train = open_train_run(recorded_run(provenance["train_run"], src))
+        train = open_train_run(found)
     except NeuroqError as exc:
+        gone = " (nor is a run of that name beside it)" if not Path(str(found)).exists() else ""
         raise NeuroqError(f"the train run of {src} (its float DQN, which the artifact "
-                          f"carries and the gate plays against): {exc} (nor is a run of "
-                          "that name beside it)") from None
+                          f"carries and the gate plays against): {exc}{gone}") from None
     mlp = load_mlp(train)
     convert = recorded_run(provenance.get("convert_run"), src)
     if isinstance(convert, str) and Path(convert).is_dir():  # the run it was converted from

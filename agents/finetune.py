@@ -487,11 +487,13 @@ def load_teacher(conv: ConvertRun) -> tuple[Any, dict[str, str]]:
     from neuroq.agents.convert import check_teacher, load_mlp, open_train_run
     from neuroq.agents.runs import recorded_run
 
+    found = recorded_run(conv.result["train_run"], conv.path)
     try:  # where it was recorded, or beside this run (a runs root moved or copied)
-        train = open_train_run(recorded_run(conv.result["train_run"], conv.path))
+        train = open_train_run(found)
     except NeuroqError as exc:  # "run folder X does not exist": which run, and whose
+        gone = " (nor is a run of that name beside it)" if not Path(str(found)).exists() else ""
         raise NeuroqError(f"the train run of {conv.path} (its teacher, the float DQN): "
-                          f"{exc} (nor is a run of that name beside it)") from None
+                          f"{exc}{gone}") from None
     mlp = load_mlp(train)
     check_teacher(mlp, conv.path, train.path)  # the run it was converted from
     return mlp, {"train_run": str(train.path)}

@@ -362,11 +362,13 @@ def fraction_text(row: dict[str, Any]) -> str:
 
 def table_markdown(rob: Robustness) -> str:
     """One row per condition: each network's mean [95 % CI], the SNN / float fraction [its
-    paired 95 % CI] and,
-    where the environment reports it, each network's success rate."""
+    paired 95 % CI] where a float DQN played (a column of n/a without one: an outsider)
+    and, where the environment reports it, each network's success rate."""
     names = [n for n in NETWORKS if n in rob.networks]
     success = any("success_rate" in r for r in rob.rows)
-    head = ["condition", *(f"{n} mean [95 % CI]" for n in names), "snn / float [95 % CI]",
+    share = "float" in names
+    head = ["condition", *(f"{n} mean [95 % CI]" for n in names),
+            *(["snn / float [95 % CI]"] if share else []),
             *((f"{n} success" for n in names) if success else ())]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     by_cond: dict[str, dict[str, dict]] = {}
@@ -378,7 +380,8 @@ def table_markdown(rob: Robustness) -> str:
             r = rows.get(n)
             cells.append("n/a" if r is None else
                          f"{r['mean']:.1f} [{r['ci95'][0]:.1f}, {r['ci95'][1]:.1f}]")
-        cells.append(fraction_text(rows["snn"]))
+        if share:
+            cells.append(fraction_text(rows["snn"]))
         if success:
             cells += ["n/a" if n not in rows or "success_rate" not in rows[n]
                       else f"{100 * rows[n]['success_rate']:.0f} %" for n in names]

@@ -87,6 +87,8 @@ def test_without_a_float_dqn_it_says_so(tmp_path, capsys):
     assert "unavailable" in rob.notes[0]
     assert "x 1 network x" in said[0], said
     assert write_robustness(rob, tmp_path / "runs").is_dir()
+    # no column of n/a for a share no float DQN could give (an outsider)
+    assert table_markdown(rob).splitlines()[0] == "| condition | snn mean [95 % CI] |"
     capsys.readouterr()
     for networks in (["float"], ["snn", "int8"]):
         code = main(["robustness", str(art), "--episodes", "2", "--no-physics",

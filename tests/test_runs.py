@@ -319,3 +319,27 @@ def test_a_moved_artifacts_provenance_is_looked_for_beside_it():
     found = list(_candidates("/gone/runs/CartPole-v1/train-seed0-x", art))
     assert found[0] == Path("/gone/runs/CartPole-v1/train-seed0-x")
     assert Path("/a/runs/CartPole-v1/train-seed0-x") in found
+
+
+def test_show_marks_recorded_runs_that_are_not_there(tmp_path, capsys):
+    """An outsider's show of a copied runs root named the old root's folders as if they
+    were there: a recorded run folder that is gone is marked, with where the commands now
+    find it (beside the run shown)."""
+    import json as json_module
+
+    from neuroq.agents.cli.main import main
+
+    env = tmp_path / "runs" / "CartPole-v1"
+    (env / "train-seed0-a").mkdir(parents=True)
+    (env / "convert-x").mkdir()
+    (env / "convert-x" / "result.json").write_text(json_module.dumps({
+        "stage": "convert", "train_run": "/gone/runs/CartPole-v1/train-seed0-a",
+        "other_run": "/gone/y", "here_run": str(env / "train-seed0-a")}))
+    assert main(["show", str(env / "convert-x")]) == 0
+    out = capsys.readouterr().out
+    assert (f"/gone/runs/CartPole-v1/train-seed0-a (not there; found beside this run: "
+            f"{env / 'train-seed0-a'})") in out
+    assert "/gone/y (not on this machine)" in out
+    assert f"{env / 'train-seed0-a'}\n" in out  # one that is there: as it is
+    assert main(["show", str(env / "convert-x"), "--json"]) == 0  # the file as it is
+    assert json_module.loads(capsys.readouterr().out)["other_run"] == "/gone/y"

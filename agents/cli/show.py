@@ -123,8 +123,9 @@ def run(args: argparse.Namespace) -> int:
     # it showed four lines and none of them (an outsider)
     seeds = (result.get("episode_seeds") or result.get("held_out_seeds")) if robustness \
         else None  # (older runs wrote held_out_seeds only)
-    _print_scalars({**result, **({"episode_seeds": seed_span(seeds)}
-                                 if isinstance(seeds, list) and seeds else {})})
+    _print_scalars({**_runs_where_now(result, run_dir),
+                    **({"episode_seeds": seed_span(seeds)}
+                       if isinstance(seeds, list) and seeds else {})})
     if robustness:
         notes = result.get("notes")
         for note in notes if isinstance(notes, list) else []:  # a damaged file: none
@@ -252,6 +253,25 @@ def _show_sweep(folder, as_json: bool) -> int:
                     **{f"trials_{k}": v for k, v in sorted(states.items())},
                     "wall_s": doc.get("wall_s") if isinstance(doc, dict) else None})
     return 0
+
+
+def _runs_where_now(result: dict, run_dir) -> dict:
+    """`result` with each run folder it names (`*_run`, recorded where it was made) that is
+    not there marked, and where the commands now find it (`recorded_run`: beside this run,
+    a runs root moved or copied): an outsider's show of a copied run named the old root's
+    folders as if they were there."""
+    from pathlib import Path
+
+    from neuroq.agents.runs import recorded_run
+
+    marked = dict(result)
+    for key, value in result.items():
+        if key.endswith("_run") and isinstance(value, str) and value \
+                and Path(value).is_absolute() and not Path(value).exists():
+            now = recorded_run(value, run_dir)
+            marked[key] = (f"{value} (not there; found beside this run: {now})" if now != value
+                           else f"{value} (not on this machine)")
+    return marked
 
 
 def _print_scalars(result: dict) -> None:

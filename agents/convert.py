@@ -384,6 +384,28 @@ TEACHER_CHECK_ROWS = 256
 the Q-values its convert run recorded."""
 
 
+def recorded_teacher(recorded: Any, beside: Path, convert_dir: Path | None,
+                     whose: str) -> tuple[FloatMLP, TrainRun]:
+    """The float DQN of the train run a run recorded (`recorded`: where it was made, else
+    the run of that name beside `beside`, `recorded_run`), and that run; checked against
+    the Q-values the convert run `convert_dir` recorded (`check_teacher`) where given.
+    NeuroqError (one line) naming `whose` train run it is when it cannot be opened, and
+    that none of that name is beside `beside` where the recorded one is gone (finetune's
+    teacher and export's gate reference alike)."""
+    from neuroq.agents.runs import recorded_run
+
+    found = recorded_run(recorded, beside)
+    try:
+        train = open_train_run(found)
+    except NeuroqError as exc:  # "run folder X does not exist": which run, and whose
+        gone = " (nor is a run of that name beside it)" if not Path(str(found)).exists() else ""
+        raise NeuroqError(f"the train run of {whose}: {exc}{gone}") from None
+    mlp = load_mlp(train)
+    if convert_dir is not None:  # the run it was converted from
+        check_teacher(mlp, convert_dir, train.path)
+    return mlp, train
+
+
 def check_teacher(mlp: FloatMLP, convert_dir: Path, found: Path) -> None:
     """NeuroqError unless `mlp`, the float DQN of the train run `found`, gives the
     Q-values the convert run `convert_dir` recorded from its teacher (TEACHER_Q_FILE) on

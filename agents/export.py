@@ -573,18 +573,12 @@ def _teacher(provenance: dict[str, Any], reexport: bool, src: Path) -> tuple[Any
 
         return (source_teacher(recorded_run(provenance["import_run"], src)),
                 "imported source network")
-    from neuroq.agents.convert import check_teacher, load_mlp, open_train_run
-    from neuroq.deploy.errors import NeuroqError
+    from neuroq.agents.convert import recorded_teacher
 
-    found = recorded_run(provenance["train_run"], src)
-    try:  # where it was recorded, or beside the finetune run (a runs root moved or copied)
-        train = open_train_run(found)
-    except NeuroqError as exc:
-        gone = " (nor is a run of that name beside it)" if not Path(str(found)).exists() else ""
-        raise NeuroqError(f"the train run of {src} (its float DQN, which the artifact "
-                          f"carries and the gate plays against): {exc}{gone}") from None
-    mlp = load_mlp(train)
     convert = recorded_run(provenance.get("convert_run"), src)
-    if isinstance(convert, str) and Path(convert).is_dir():  # the run it was converted from
-        check_teacher(mlp, Path(convert), train.path)
+    mlp, _ = recorded_teacher(provenance["train_run"], src,
+                              Path(convert) if isinstance(convert, str) and convert
+                              and Path(convert).is_dir() else None,
+                              f"{src} (its float DQN, which the artifact carries and the "
+                              "gate plays against)")
     return mlp, "float DQN"

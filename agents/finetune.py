@@ -484,18 +484,10 @@ def load_teacher(conv: ConvertRun) -> tuple[Any, dict[str, str]]:
         from neuroq.agents.nir_import import source_teacher
 
         return source_teacher(conv.path), {"import_run": str(conv.path)}
-    from neuroq.agents.convert import check_teacher, load_mlp, open_train_run
-    from neuroq.agents.runs import recorded_run
+    from neuroq.agents.convert import recorded_teacher
 
-    found = recorded_run(conv.result["train_run"], conv.path)
-    try:  # where it was recorded, or beside this run (a runs root moved or copied)
-        train = open_train_run(found)
-    except NeuroqError as exc:  # "run folder X does not exist": which run, and whose
-        gone = " (nor is a run of that name beside it)" if not Path(str(found)).exists() else ""
-        raise NeuroqError(f"the train run of {conv.path} (its teacher, the float DQN): "
-                          f"{exc}{gone}") from None
-    mlp = load_mlp(train)
-    check_teacher(mlp, conv.path, train.path)  # the run it was converted from
+    mlp, train = recorded_teacher(conv.result["train_run"], conv.path, conv.path,
+                                  f"{conv.path} (its teacher, the float DQN)")
     return mlp, {"train_run": str(train.path)}
 
 

@@ -110,6 +110,28 @@ def ewma(previous: float | None, sample: float, alpha: float = PERIOD_EWMA_ALPHA
     return sample if previous is None else previous + alpha * (sample - previous)
 
 
+#: a sensor stream is stale once its newest reading is this many estimated reading periods
+#: old (10 readings missed in a row; one late or lost reading is not a stall)
+STALE_READINGS = 10.0
+#: ... but never sooner than this, s (a 1 kHz stream: 10 ms of silence is scheduling jitter
+#: on a loaded 2-core machine, not a stall)
+MIN_STALE_S = 0.5
+
+
+def stale_after_s(period_s: float | None, longest_s: float) -> float:
+    """Age (s) after which a sensor stream's newest reading is stale:
+
+        min(longest_s, max(STALE_READINGS * period_s, MIN_STALE_S))
+
+    period_s: the estimated reading period (None before two readings: `longest_s`);
+    longest_s: the bound for any rate (the policy node's two diagnostics periods). At 100 Hz
+    a stall reads as stale after 0.5 s instead of 2 s (an outsider's stalled sensor stayed
+    OK in the diagnostics 2-3 s while the actuator's watchdog already held the robot)."""
+    if period_s is None:
+        return longest_s
+    return min(longest_s, max(STALE_READINGS * period_s, MIN_STALE_S))
+
+
 def prewarm_delay_s(period_s: float | None, lead_s: float, since_arrival_s: float
                     ) -> float | None:
     """Seconds from now until `lead_s` before the next expected reading, or None for none.

@@ -106,7 +106,7 @@ from neuroq.deploy.interface import (
     load_interface,
     resolve_interface,
 )
-from neuroq.deploy.latency import LatencyWindow, ewma, prewarm_delay_s
+from neuroq.deploy.latency import LatencyWindow, ewma, prewarm_delay_s, stale_after_s
 from neuroq.deploy.policy import ActionInfo, Policy
 from neuroq.deploy.spinnaker2 import check_board_ip
 from neuroq.ros_nodes.diagnostics import (
@@ -143,7 +143,8 @@ BACKENDS = ("emulator", "reference", "spinnaker2")
 LEVELS = ("low", "high")
 #: (artifact path, backend) -> a loaded Policy; raises on any failure.
 PolicyLoader = Callable[[str, str], Policy]
-# a reading older than this many diagnostics periods marks the sensor stream stale
+# a reading older than this many diagnostics periods marks the sensor stream stale, whatever
+# its rate (sooner at high rates: `stale_after_s`)
 STALE_PERIODS = 2.0
 # an arrival interval enters the period estimate clipped to this many times the estimate,
 # so a pause (a reset, a lost reading) moves it by at most alpha * (PAUSE_CLIP - 1) = 10 %
@@ -542,6 +543,8 @@ class PolicyNode(Node):
             values["last_action"] = int(self._last.action)
         if self._last_reading_s is not None:
             values["last_reading_age_s"] = time.monotonic() - self._last_reading_s
+        values["stale_after_s"] = stale_after_s(self._reading_period_s,
+                                                STALE_PERIODS * self._period)
         return values
 
     def _publish_diagnostics(self) -> None:
@@ -575,7 +578,7 @@ class PolicyNode(Node):
         self._drops_at_last_report = Counter(self._dropped)
         age = values.get("last_reading_age_s")
         drops = ", ".join(f"{r} {c}" for r, c in sorted(new_drops.items()))
-        if age is None or age > STALE_PERIODS * self._period:
+        if age is None or age > values["stale_after_s"]:
             # the subscription's name: remapped and in the namespace (the interface's
             # relative name misled an outsider's fleet)
             topic = getattr(self._trigger_sub, "topic_name", self.robot.trigger.topic)

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from neuroq.deploy.latency import RESOLUTION, LatencyWindow, ewma, prewarm_delay_s
+from neuroq.deploy.latency import RESOLUTION, LatencyWindow, ewma, prewarm_delay_s, stale_after_s
 
 
 def _nearest_rank(x: np.ndarray, q: float) -> float:
@@ -94,3 +94,15 @@ def test_prewarm_delay_is_lead_before_the_next_reading_when_there_is_room(period
     assert (got is None) == (want is None)
     if want is not None:
         assert got == pytest.approx(want)
+
+
+@pytest.mark.parametrize("period, longest, expected", [
+    (None, 2.0, 2.0),  # rate not known yet: the bound for any rate
+    (0.01, 2.0, 0.5),  # 100 Hz: 10 readings is 0.1 s, under the floor
+    (0.1, 2.0, 1.0),  # 10 Hz: 10 readings
+    (1.0, 2.0, 2.0),  # 1 Hz: never later than the bound
+    (0.001, 0.2, 0.2),  # a short diagnostics period: its own bound
+])
+def test_a_stream_is_stale_after_ten_readings_missed_within_the_floor_and_the_bound(
+        period, longest, expected):
+    assert stale_after_s(period, longest) == pytest.approx(expected)

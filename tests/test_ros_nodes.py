@@ -1227,3 +1227,38 @@ def test_actuator_warns_of_a_long_watchdog(timeout_s, said):
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_a_stalled_sensor_reads_as_stale_within_a_diagnostics_period_or_so():
+    """At the default 1 s diagnostics period a 100 Hz sensor that stopped read as OK for 2-3 s
+    (stale meant two diagnostics periods old, whatever the rate) while the actuator's
+    watchdog already held the robot. Stale now means ten readings missed (at least 0.5 s):
+    the WARN comes within 0.5 s + one diagnostics period of the stall."""
+    def probe_factory(ctx):
+        probe = Probe(ctx)
+        probe.watch(DiagnosticArray, "/diagnostics", command_qos(100))
+        return probe
+
+    with spinning(_policy_node(StandInPolicy()), probe_factory) as (node, probe):
+        pub = probe.create_publisher(JointState, "joint_states", sensor_qos(10))
+        _wait_matched(pub)
+        deadline = time.monotonic() + 1.5
+        stamp = 0
+        while time.monotonic() < deadline:  # 1.5 s at 100 Hz, then the sensor stops
+            stamp += 1
+            pub.publish(_reading(stamp, GOOD_NAMES, [0.0, 0.0], [0.0, 0.0]))
+            time.sleep(0.01)
+        stopped = time.monotonic()
+        assert wait_until(lambda: node.stats()["readings_received"] >= stamp - 5, 2.0)
+
+        def stale_since_stop():
+            return [(t, s) for t, msg in probe.messages("/diagnostics") if t > stopped
+                    for s in msg.status if "neuroq_policy" in s.name
+                    and s.message.startswith("no fresh readings")]
+
+        assert wait_until(stale_since_stop, 4.0)
+        at, status = stale_since_stop()[0]
+        assert status.level == DiagnosticStatus.WARN
+        values = {kv.key: kv.value for kv in status.values}
+        assert float(values["stale_after_s"]) == pytest.approx(0.5)
+        assert at - stopped < 0.5 + 1.0 + 0.3, at - stopped  # before: 2 s or more

@@ -19,7 +19,9 @@ from the train run its provenance names (needs the `train` extra).
 
 examples:
   neuroq robustness cartpole
-  neuroq robustness <artifact> --episodes 50 --noise 0.02 0.05 --action-delay 1 --drop
+  neuroq robustness <artifact> --episodes 50 --noise 0.02 0.05 --action-delay 1 --drop 0.1
+  neuroq robustness <artifact> --noise --drop --obs-delay   (those three off: given with no
+                                                            values, a perturbation is off)
   neuroq robustness <artifact> --physics length=0.3,0.75 --json
   neuroq robustness cartpole --noise 0.5 1 --noise-shape 0.002,0.02,0.001,0.01
 """

@@ -458,7 +458,8 @@ def main() -> int:
             "node_cpu_s": round(cpu, 3), "node_busy_wall_s": round(busy_s, 3),
             "node_cpu_fraction_of_one_core": cpu / busy_s,
             "node_cpu_fraction_per_thread": thread_shares(threads0, threads, busy_s),
-            "node_cpu_us_per_event": cpu / max(int(s.get("events", 0)), 1) * 1e6,  # decoded
+            "node_cpu_us_per_event": (cpu / int(s["events"]) * 1e6 if s.get("events")
+                                      else "n/a"),  # per event decoded (a floor decodes none)
             "node_rss_mib_start": memory.samples[0] / 2**20 if memory.samples else "n/a",
             "node_rss_mib_peak": max(memory.samples) / 2**20 if memory.samples else "n/a",
             "node_rss_mib_end": memory.samples[-1] / 2**20 if memory.samples else "n/a",

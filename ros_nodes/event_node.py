@@ -70,7 +70,8 @@ time_jumps, unless the next packet holding a time word confirms the jump; 0: no 
 `neuroq.deploy.events.jumps`), roi_x and roi_y (int, both -1 by default: the camera's
 sensor is the artifact's; set, the artifact's sensor is the camera's pixels (roi_x, roi_y)
 to (roi_x + width - 1, roi_y + height - 1), a window the camera's hardware region of
-interest keeps in sensor coordinates, and events outside it count as out_of_sensor),
+interest keeps in sensor coordinates, and events outside it count in outside_window, not
+a problem counter),
 diagnostics_period_s (float), latency_window (int).
 """
 

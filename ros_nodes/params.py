@@ -109,8 +109,14 @@ def empty_artifact(node: Node, example: str = "cartpole") -> str:
     """The message for an empty `artifact` parameter, with where it is set (`where_to_set`).
     example: a shipped artifact this node runs (the event node's is dvs_pan_tracking: it
     suggested cartpole, which it then refused)."""
+    from neuroq.ros_nodes.process import run_argv, unapplied_sections
+
+    # a section of a params file that was meant for this node and not applied, named (an
+    # outsider's 'neuroq_event_node:' section held the artifact: only "is empty" was said)
+    unapplied = "".join(f"; {text}" for _, _, text in unapplied_sections(node, run_argv()))
     return (f"parameter 'artifact' is empty: set it to a deploy artifact (a folder, or a "
-            f"shipped one by name: {example}): -p artifact:=..., or {where_to_set(node)}")
+            f"shipped one by name: {example}): -p artifact:=..., or {where_to_set(node)}"
+            f"{unapplied}")
 
 
 def section_keys(name: str) -> tuple[str, ...]:

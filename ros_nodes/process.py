@@ -410,8 +410,17 @@ def _names_this_node(key: str, name: str, full: str) -> bool:
 
 
 def warn_unapplied_sections(node: Node, argv: list[str]) -> list[str]:
-    """Log a warning for each params-file section meant for `node` that rcl does not apply
-    to it, and return their "file: key" names: rcl matches a section against the node's
+    """Log a warning for each of `unapplied_sections` and return their "file: key" names."""
+    unapplied = []
+    for path, key, text in unapplied_sections(node, argv):
+        unapplied.append(f"{path}: {key}")
+        node.get_logger().warning(text)
+    return unapplied
+
+
+def unapplied_sections(node: Node, argv: list[str]) -> list[tuple[str, str, str]]:
+    """(file, key, what to say) for each params-file section meant for `node` that rcl does
+    not apply to it: rcl matches a section against the node's
     full name (a bare name only in the root namespace), so these leave the defaults in
     force without a word. Meant for it: its bare name while it runs in a namespace
     (`neuroq_actuator:` for /robot1/neuroq_actuator: an outsider's fleet ran a 15 ms
@@ -454,11 +463,20 @@ def warn_unapplied_sections(node: Node, argv: list[str]) -> list[str]:
                 why = f"the executable {exe!r}, not the node"
             else:
                 continue
-            unapplied.append(f"{path}: {key}")
-            node.get_logger().warning(
+            unapplied.append((path, key, (
                 f"{path}: section '{key}:' does not apply to {full} ({why}): name it "
-                f"'{full}:' or '/**/{name}:'; its parameters are not set")
+                f"'{full}:' or '/**/{name}:'; its parameters are not set")))
     return unapplied
+
+
+_RUN_ARGV: list[str] | None = None
+"""The command line `run_node` was given (program name first), for messages of the nodes
+built under it (`run_argv`)."""
+
+
+def run_argv() -> list[str]:
+    """The command line of the node process: the one `run_node` was given, else sys.argv."""
+    return list(sys.argv if _RUN_ARGV is None else _RUN_ARGV)
 
 
 def _section_last(key: str) -> str:
@@ -513,8 +531,10 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     NEUROQ_ROS_EXECUTOR names; a bad value there is a usage error, status 2); it should
     return once `stop_requested()`.
     """
+    global _RUN_ARGV
     usable_streams()  # started with stdout or stderr closed (a daemon, `>&-`)
     argv = list(sys.argv if args is None else args)  # the program name first
+    _RUN_ARGV = argv
     try:  # what is not a ROS argument: before --ros-args, or after its closing `--`
         own = rclpy.utilities.remove_ros_args(argv)[1:]
     except _rclpy.UnknownROSArgsError as exc:  # a stray word: an unquoted path with a space

@@ -21,6 +21,7 @@ from neuroq.deploy.argtypes import (
     positive_or_inf,
     within,
 )
+from neuroq.deploy.control import MAX_COPIED_STRING_CHARS
 from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError, one_line
 
 #: the robot install's executable (lib/neuroq, `ros2 run neuroq neuroq_event_replay`)
@@ -72,6 +73,15 @@ def packet_us(text: str) -> int:
     return within(value, value <= MAX_PACKET_US, f"be at most {MAX_PACKET_US:.0e}", text)
 
 
+def frame_id(text: str) -> str:
+    """--frame-id: at most MAX_COPIED_STRING_CHARS characters, the longest the event node
+    takes (it skips a packet with a longer one as bad_messages: an outsider's 300-character
+    frame_id replayed without a word, and the node acted on none of it)."""
+    return within(text, len(text) <= MAX_COPIED_STRING_CHARS,
+                  f"be at most {MAX_COPIED_STRING_CHARS} characters (the event node skips "
+                  "packets with a longer frame_id)", f"{len(text)} characters")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a Prophesee .raw (EVT 3.0) or AEDAT 4 (.aedat4) file")
     p.add_argument("--speed", type=positive_or_inf, default=1.0,
@@ -83,7 +93,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--packet-us", type=packet_us, default=1000,
                    help="camera time per packet, microseconds, at most 1e9 (1000 s) "
                         "(default: %(default)s)")
-    p.add_argument("--frame-id", default="dvs", help="header.frame_id (default: %(default)s)")
+    p.add_argument("--frame-id", type=frame_id, default="dvs",
+                   help=f"header.frame_id, at most {MAX_COPIED_STRING_CHARS} characters "
+                        "(default: %(default)s)")
     p.add_argument("--max-packets", type=nonnegative_int, default=0,
                    help="stop after N packets (0: all)")
     p.add_argument("--max-seconds", type=positive_or_inf, default=math.inf,

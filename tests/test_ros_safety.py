@@ -1445,3 +1445,22 @@ def test_a_wrong_type_refusal_names_the_parameter_once():
     assert _parameter_text(ParameterException("must be at least 1", "depth")) == (
         "must be at least 1: depth")  # the name said once, where rclpy puts it
     assert _parameter_text(ValueError("a: b")) == "a: b"
+
+
+@pytest.mark.parametrize("label, executable", [("policy node", "neuroq_policy_node"),
+                                               ("event node", "neuroq_event_node")])
+def test_an_artifact_in_a_section_named_after_the_executable_is_named_in_the_error(
+        tmp_path, label, executable):
+    """An outsider's params file named its section after the executable and held the
+    artifact there: the node stopped at "parameter 'artifact' is empty" (status 2) with no
+    word of the section rcl did not apply (the warning came only when the node started)."""
+    path = tmp_path / "p.yaml"
+    path.write_text(f"{executable}:\n  ros__parameters:\n    artifact: cartpole\n")
+    module = {**NODES, **MORE_NODES}[label]
+    run = subprocess.run([sys.executable, "-m", module, "--ros-args", "--params-file",
+                          str(path)], capture_output=True, text=True, timeout=120)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1, run.stderr
+    assert lines[0].startswith(f"neuroq {label}: error: parameter 'artifact' is empty"), lines
+    assert f"{path}: section '{executable}:' does not apply to " in lines[0], lines
+    assert f"(the executable '{executable}', not the node)" in lines[0], lines

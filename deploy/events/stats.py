@@ -107,13 +107,25 @@ class DecodeStats:
 
 
 def as_bytes_array(data) -> np.ndarray:
-    """bytes / bytearray / memoryview / array.array / uint8 ndarray -> uint8 ndarray (no copy
-    where possible)."""
+    """bytes / bytearray / memoryview / array.array / uint8 ndarray, or a sequence of byte
+    values (ints in [0, 255], as some message bindings give) -> uint8 ndarray (no copy
+    where possible). TypeError or ValueError for anything else (an int, a float, a string,
+    a list holding 300 or 1.5: they were read as bytes, an outsider); callers count it in
+    bad_payload."""
     if isinstance(data, np.ndarray):
         return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    if isinstance(data, np.generic):  # a numpy number has a buffer too: its own bytes
+        raise TypeError(f"not a byte payload: {type(data).__name__}")
     try:
         return np.frombuffer(data, dtype=np.uint8)
-    except TypeError:  # a list of ints, as some message bindings give
-        return np.asarray(data, dtype=np.uint8).reshape(-1)
+    except TypeError:  # not a buffer: a sequence of byte values, else not a payload
+        if isinstance(data, (str, bytes)) or np.ndim(data) != 1:
+            raise TypeError(f"not a byte payload: {type(data).__name__}") from None
+        values = np.asarray(data)
+        if values.size and (values.dtype.kind not in "iu" or values.min() < 0
+                            or values.max() > 255):
+            raise ValueError("not a byte payload: values other than integers in "
+                             "[0, 255]") from None
+        return values.astype(np.uint8)
 
 

@@ -11,7 +11,9 @@ the robustness suite. `save_mlp` / `load_mlp_file` store it as an .npz of plain 
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,14 +176,84 @@ def torch_file_problem(data: Any, max_bytes: int = MAX_POLICY_BYTES) -> str | No
     return None
 
 
+SB3_RELU = "<class 'torch.nn.modules.activation.ReLU'>"
+"""How SB3's `data` JSON names ReLU as policy_kwargs' activation_fn (its readable text
+beside the pickled class, which neuroq never unpickles)."""
+SB3_DEFAULT_NET_ARCH = [64, 64]
+"""SB3's DQN hidden layers when policy_kwargs gives no net_arch."""
+SB3_TRAINING_ONLY_KWARGS = frozenset({"optimizer_class", "optimizer_kwargs",
+                                      "normalize_images"})
+"""policy_kwargs that do not change an MLP Q-network's forward pass on a vector observation
+(the optimizer; image scaling, which SB3 applies to image observations only)."""
+
+
+def sb3_policy_kind(data: Any, state: Any) -> str:
+    """Why an SB3 zip's policy is not a DQN's MLP Q-network ('' when it is): another
+    algorithm's policy (PPO's ActorCriticPolicy, QR-DQN's) or a CNN feature extractor. Read
+    from the readable text of `data` and the state dict's names (an outsider's PPO and CNN
+    zips were "not a chain of Linear layers", which did not say what they were)."""
+    policy = data.get("policy_class") if isinstance(data, dict) else None
+    module = policy.get("__module__") if isinstance(policy, dict) else None
+    if isinstance(module, str) and not module.startswith("stable_baselines3.dqn."):
+        return (f"its policy is from {module}, not a DQN's (stable_baselines3.dqn): neuroq "
+                "converts the Q-network of a stable-baselines3 DQN")
+    names = list(state) if isinstance(state, dict) else []
+    if any(str(n).startswith("q_net.features_extractor.cnn") for n in names):
+        return ("its Q-network starts with a CNN (CnnPolicy): neuroq converts MLP "
+                "Q-networks (MlpPolicy) of vector observations")
+    return ""
+
+
+def sb3_net_arch(data: Any, bad: Callable[[str], Exception]) -> list[int]:
+    """The hidden layer widths of an SB3 DQN zip's MLP from its `data` JSON, read as text
+    (never unpickled): policy_kwargs may hold net_arch, activation_fn ReLU (SB3's default,
+    named), and the training-only SB3_TRAINING_ONLY_KWARGS; raises bad(why) for anything
+    else, naming it (an outsider's net written with activation_fn=nn.ReLU, or an
+    optimizer eps, was refused as "not neuroq's"; a Tanh net was refused without naming
+    Tanh)."""
+    kwargs = data.get("policy_kwargs") if isinstance(data, dict) else None
+    if kwargs is None:
+        return list(SB3_DEFAULT_NET_ARCH)
+    if not isinstance(kwargs, dict):
+        raise bad("its policy_kwargs are not a mapping")
+    # beside a pickled dict SB3 writes each value's text: read those, never the pickle
+    given = {k: v for k, v in kwargs.items() if k not in (":type:", ":serialized:")}
+    if ":serialized:" in kwargs and not given:
+        raise bad("its policy_kwargs are pickled with no readable text beside them (SB3 "
+                  "writes both): what they set cannot be read without running code from it")
+    activation = given.pop("activation_fn", SB3_RELU)
+    if activation != SB3_RELU:
+        name = str(activation).rsplit(".", 1)[-1].rstrip("'>")
+        raise bad(f"its activation_fn is {name}: neuroq converts ReLU Q-networks (a spiking "
+                  "neuron's rate is a ReLU of its input)")
+    other = sorted(set(given) - SB3_TRAINING_ONLY_KWARGS - {"net_arch"})
+    if other:
+        raise bad(f"its policy_kwargs set {', '.join(other)}, which neuroq does not read: it "
+                  "converts an MLP of net_arch with ReLU between the layers")
+    arch = given.get("net_arch", SB3_DEFAULT_NET_ARCH)
+    if isinstance(arch, str):  # the text of a pickled dict's value: "[64, 64]"
+        try:
+            arch = json.loads(arch)
+        except ValueError:
+            arch = None
+    if arch == []:
+        raise bad("its net_arch is [] (no hidden layer): a spiking Q-network needs one at "
+                  "least")
+    if not (isinstance(arch, list)
+            and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in arch)):
+        raise bad(f"its net_arch is {str(arch)[:60]}, not a list of layer widths")
+    return arch
+
+
 def read_sb3_mlp(path: str | os.PathLike) -> FloatMLP:
     """The Q-network of a stable-baselines3 DQN zip that `neuroq train` wrote, read without
     running anything from the file: its `policy.pth` through torch's weights-only loader,
     and its `data` as plain JSON. SB3's own `DQN.load` unpickles every value its `data`
     marks `:serialized:` (cloudpickle), so a train run from someone else ran their code in
     `neuroq convert`, `finetune`, `export` and tune's held-out episodes (an outsider). The
-    network must be what neuroq trains: `policy_kwargs` holding `net_arch` only (SB3's ReLU
-    between the layers), Linear layers `q_net.q_net.<i>` that chain. NeuroqError otherwise."""
+    network must be an MLP Q-network of a DQN (`sb3_policy_kind`) with ReLU between Linear
+    layers `q_net.q_net.<i>` that chain, as `sb3_net_arch` reads its policy_kwargs (net_arch,
+    activation_fn ReLU, training-only settings). NeuroqError otherwise."""
     import io
     import json
     import pickle
@@ -213,12 +285,10 @@ def read_sb3_mlp(path: str | os.PathLike) -> FloatMLP:
             KeyError, EOFError, pickle.UnpicklingError) as exc:  # weights-only: a pickle
         # asking for anything but tensors
         raise bad(weights_only_reason(exc)) from None
-    kwargs = data.get("policy_kwargs") if isinstance(data, dict) else None
-    if not (isinstance(kwargs, dict) and set(kwargs) <= {"net_arch"}
-            and all(isinstance(n, int) for n in kwargs.get("net_arch", []))):
-        raise bad("its policy_kwargs are not neuroq's (net_arch only, ReLU between the "
-                  "layers): a model neuroq train did not write cannot be read without "
-                  "running code from it")
+    kind = sb3_policy_kind(data, state)
+    if kind:
+        raise bad(kind)
+    net_arch = sb3_net_arch(data, bad)
     if not isinstance(state, dict):
         raise bad("its policy.pth holds no state dict")
     ws, bs = [], []
@@ -232,7 +302,7 @@ def read_sb3_mlp(path: str | os.PathLike) -> FloatMLP:
         bs.append(b.detach().numpy().astype(np.float32))
     if len(ws) < 2 or any(ws[i + 1].shape[1] != ws[i].shape[0] for i in range(len(ws) - 1)):
         raise bad("its Q-network is not a chain of Linear layers (at least 2)")
-    if [w.shape[0] for w in ws[:-1]] != list(kwargs.get("net_arch", [64, 64])):
+    if [w.shape[0] for w in ws[:-1]] != net_arch:
         raise bad("its layers do not match its net_arch")
     if not all(np.isfinite(a).all() for a in ws + bs):
         raise NeuroqError("the Q-network's weights are not all finite (NaN or inf): training "

@@ -52,6 +52,8 @@ RESETS = tuple(RESET_BY_NAME)
 DT_RTOL = 1e-3
 #: NIR node types that spike (a SourceLayer's node_type)
 SPIKING_NODE_TYPES = ("IF", "LIF", "CubaLIF")
+#: a readout threshold this high never fires (neuroq's profiles draw the readout so)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 ACCEPTED = "Affine/Linear with IF, LIF, LI, I or CubaLIF (and one-step Delay nodes)"
 
 
@@ -339,7 +341,8 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
         raise NeuroqError(f"{where}: some projections have a Delay node and some do not; "
                           "neuroq imports either one-step delays everywhere or none")
     last = layers[-1]
-    if last.spiking:
+    if last.spiking and float(last.threshold.min()) < FLOAT32_MAX:  # one that can fire (at
+        # float32 max, as neuroq's profiles draw it, it never does: nothing to say)
         notes.append(f"readout {last.name!r} is a spiking {last.node_type} (v_threshold "
                      f"{float(last.threshold.max()):g}): its membrane after T steps is read as "
                      "the Q-values and its threshold and reset are dropped"
@@ -348,6 +351,7 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
                      + "; if the source's readout does spike and reset, its Q-values are not "
                      "these, and the agreement below (measured against this reading) does not "
                      "show it")
+    if last.spiking:
         layers[-1] = SourceLayer(last.name, last.weight, last.bias, last.alpha, last.gain,
                                  last.threshold, last.v_reset, False, last.node_type)
     for layer in layers[:-1]:
@@ -366,11 +370,22 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
         if convention == "snntorch":
             reset = "subtract"
             notes.append("snnTorch's export does not record reset_mechanism: assuming its "
-                         "default 'subtract' with reset_delay=True (pass --reset zero for "
-                         "reset_mechanism='zero'); the chip subtracts in the step of the spike, "
-                         "which is the same only where beta = 1")
+                         "default 'subtract' with reset_delay=True for every layer (pass "
+                         "--reset zero for reset_mechanism='zero'; one mode for all layers: "
+                         "a network mixing them is imported as one of them); the chip "
+                         "subtracts in the step of the spike, which is the same only where "
+                         "beta = 1")
         else:
             reset = "zero"
+    norse_if = [la.name for la in layers[:-1] if la.node_type == "IF"]
+    if reset == "subtract" and convention == "norse" and own is None and norse_if:
+        # an outsider's IAFCell beside a LIFBoxCell(reset_subtract): read as subtracting,
+        # 92 % of actions as Norse's, no word
+        raise NeuroqError(f"{where}: --reset subtract, but node {norse_if[0]!r} is an IF "
+                          "node from Norse (IAFCell), which resets to 0 whatever the reset "
+                          "method, and neuroq imports one reset for every layer: pass --reset "
+                          "zero if every layer resets to 0, or make that layer a LIFBoxCell "
+                          "with reset_subtract and export again")
     if reset == "zero" and any(np.any(la.v_reset) for la in layers[:-1]) \
             and convention == "norse":
         notes.append("Norse resets to 0 whatever v_reset says; using the graph's v_reset")

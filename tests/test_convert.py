@@ -1,6 +1,7 @@
 """Conversion: Q-MLP -> 8-bit spiking network; the convert stage and its bad inputs."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -211,13 +212,77 @@ def test_a_dqn_zip_from_someone_else_runs_nothing_of_theirs(tmp_path):
 
     _rewrite_zip(good, tmp_path / "tanh.zip", data_with(
         "policy_kwargs", {":type:": "<class 'dict'>", ":serialized:": payload}))
-    with pytest.raises(NeuroqError, match="policy_kwargs are not neuroq's"):
+    with pytest.raises(NeuroqError, match="policy_kwargs are pickled with no readable text"):
         read_sb3_mlp(tmp_path / "tanh.zip")
     _rewrite_zip(good, tmp_path / "bomb.zip", lambda n, raw: raw + (
         b"\0" * (MAX_POLICY_BYTES + 1) if n == "policy.pth" else b""))
     with pytest.raises(NeuroqError, match=r"policy.pth unpacks to 268,4\d\d,\d\d\d bytes"):
         read_sb3_mlp(tmp_path / "bomb.zip")
     assert not marker.exists()
+
+
+def _image_env():
+    """A gymnasium env of 36x36 RGB observations (the smallest SB3's CnnPolicy takes)."""
+    import gymnasium as gym
+
+    class ImageEnv(gym.Env):
+        observation_space = gym.spaces.Box(0, 255, (36, 36, 3), np.uint8)
+        action_space = gym.spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            return self.observation_space.sample(), {}
+
+        def step(self, action):
+            return self.observation_space.sample(), 0.0, True, False, {}
+
+    return ImageEnv()
+
+
+def test_sb3_dqns_written_by_other_scripts_are_read_or_refused_by_name(tmp_path):
+    """An outsider's own SB3 scripts: ReLU named as activation_fn, an optimizer eps, or
+    normalize_images were refused as "policy_kwargs are not neuroq's" (the same ReLU MLP
+    without them was read); Tanh was refused without naming Tanh; a PPO and a CnnPolicy zip
+    were "not a chain of Linear layers". Each is read (the same weights as SB3's) or refused
+    by what it is, before any work, and nothing of the zip's pickles runs."""
+    import numpy as np
+    import torch
+    from stable_baselines3 import DQN, PPO
+
+    from neuroq.agents.mlp import read_sb3_mlp
+
+    def saved(name, model):
+        model.save(tmp_path / name)
+        return tmp_path / f"{name}.zip"
+
+    def dqn(**policy_kwargs):
+        return DQN("MlpPolicy", "CartPole-v1", policy_kwargs=policy_kwargs, seed=0,
+                   device="cpu")
+
+    for name, kwargs in (("relu", {"net_arch": [8, 8], "activation_fn": torch.nn.ReLU}),
+                         ("eps", {"net_arch": [8], "optimizer_kwargs": {"eps": 1e-5}}),
+                         ("images", {"net_arch": [8, 8], "normalize_images": False}),
+                         ("default", {})):
+        model = dqn(**kwargs)
+        mlp = read_sb3_mlp(saved(name, model))
+        layers = [m for m in model.policy.q_net.q_net if isinstance(m, torch.nn.Linear)]
+        assert all(np.array_equal(w, m.weight.detach().numpy())
+                   for w, m in zip(mlp.weights, layers, strict=True)), name
+        assert [w.shape[0] for w in mlp.weights[:-1]] == kwargs.get("net_arch", [64, 64])
+    refused = {
+        "tanh": (dqn(net_arch=[8], activation_fn=torch.nn.Tanh),
+                 "its activation_fn is Tanh: neuroq converts ReLU Q-networks"),
+        "extractor": (dqn(net_arch=[8], features_extractor_kwargs={}),
+                      "its policy_kwargs set features_extractor_kwargs, which neuroq does "
+                      "not read"),
+        "ppo": (PPO("MlpPolicy", "CartPole-v1", seed=0, device="cpu"),
+                "its policy is from stable_baselines3.common.policies, not a DQN's"),
+        "cnn": (DQN("CnnPolicy", _image_env(), buffer_size=10, seed=0, device="cpu"),
+                "its Q-network starts with a CNN (CnnPolicy)"),
+    }
+    for name, (model, match) in refused.items():
+        with pytest.raises(NeuroqError, match=re.escape(match)):
+            read_sb3_mlp(saved(name, model))
 
 
 def test_a_train_run_naming_a_model_outside_itself_is_refused(tmp_path):

@@ -470,7 +470,10 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
         check_timesteps(t, n_layers)
     obs_space, act_space = space_descriptions(train.env_id)
     if obs_space["shape"] != [mlp.widths[0]] or act_space["n"] != mlp.widths[-1]:
-        raise NeuroqError(f"{train.path}: the Q-network does not fit {train.env_id}'s spaces")
+        raise NeuroqError(f"{train.path}: the Q-network does not fit {train.env_id}'s spaces "
+                          f"(it takes {mlp.widths[0]} observation values and gives "
+                          f"{mlp.widths[-1]} Q-values; the env has observations of shape "
+                          f"{tuple(obs_space['shape'])} and {act_space['n']} actions)")
     if encoder_kind == "event":  # an env that is no event camera: refused before recording
         event_encoder_for(train.env_id, n_layers)
     run_dir = make_run_dir(out_root, train.env_id, CONVERT_STAGE, encoder_kind)

@@ -307,6 +307,80 @@ def train_one(env_id: str, seed: int, cfg: DQNConfig, out_root: str | os.PathLik
                                  progress_bar, on_eval, checkpoint_every_s)
 
 
+ADOPTED_TAG = "sb3"
+"""A train run made from a DQN zip trained elsewhere: runs/<env>/train-sb3-<time>/."""
+ADOPT_REPORT_SEED = 0
+"""The train seed whose report episodes an adopted model plays (seeds.first_seed
+("train_report", 0): those a seed-0 train run of neuroq's reports on)."""
+
+
+def adopt_sb3(zip_path: str | os.PathLike, env_id: str, out_root: str | os.PathLike,
+              episodes: int = 100, log: Callable[[str], None] | None = None) -> Path:
+    """A train run of a stable-baselines3 DQN trained elsewhere (`neuroq train --from-sb3`),
+    for convert, finetune and export to take as their own: the zip read without running
+    anything from it (`read_sb3_mlp`: a DQN's MLP Q-network with ReLU, refused by what it is
+    otherwise) and checked against `env_id`'s spaces before anything is written, copied in
+    as final_model.zip, and played greedily on `episodes` report episodes (seeds
+    seeds.first_seed("train_report", 0) + i, numpy's float32 Q-network: SB3's predict)
+    for result.json's mean_return. config.yaml names the zip (path and sha256) and its
+    net_arch; it has no training hyperparameters, since neuroq did not train it (an
+    outsider placed their zip in a copied train run: show gave that run's return and
+    net_arch, convert another return, without a word). What it cannot know: observation
+    normalisation or wrappers the model was trained behind (VecNormalize), which the zip
+    does not hold; a model that needs them plays worse here, as mean_return shows. log:
+    told once the zip passed its checks, before the episodes."""
+    from neuroq.agents.convert import space_descriptions
+    from neuroq.agents.mlp import read_sb3_mlp
+    from neuroq.deploy.artifact import sha256_file
+    from neuroq.deploy.errors import given_path, printable
+
+    source = given_path(zip_path, "--from-sb3")
+    if not source.is_file():
+        raise NeuroqError(f"--from-sb3: {printable(str(source))} is not a file (a stable-"
+                          "baselines3 DQN zip, as DQN.save writes)")
+    mlp = read_sb3_mlp(source)
+    check_env_id(env_id)
+    obs_space, act_space = space_descriptions(env_id)
+    if obs_space["shape"] != [mlp.widths[0]] or act_space["n"] != mlp.widths[-1]:
+        raise NeuroqError(f"{printable(str(source))}: its Q-network takes {mlp.widths[0]} "
+                          f"observation values and gives {mlp.widths[-1]} Q-values; "
+                          f"{env_id} has observations of shape {tuple(obs_space['shape'])} "
+                          f"and {act_space['n']} actions: give its own --env")
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(source) as z:  # read as JSON: never unpickled
+        data = json.loads(z.read("data"))
+    steps = data.get("num_timesteps") if isinstance(data, dict) else None
+    run_dir = make_run_dir(out_root, env_id, "train", ADOPTED_TAG)
+    if log is not None:
+        log(f"{printable(str(source))}: a DQN Q-network of widths {list(mlp.widths)}; "
+            f"playing it on {episodes} report episodes of {env_id} ...")
+    with removed_on_failure(run_dir):
+        shutil.copyfile(source, run_dir / "final_model.zip")
+        digest = sha256_file(run_dir / "final_model.zip")
+        config_doc = {"env_id": env_id, "gym_package": package_of(env_id), "seed": None,
+                      "adopted_from": {"path": str(source.resolve()), "sha256": digest},
+                      "hyperparameters": {"net_arch": [int(w) for w in mlp.widths[1:-1]]},
+                      "versions": _versions()}
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config_doc, sort_keys=False))
+        report_seed = seeds.first_seed("train_report", ADOPT_REPORT_SEED)
+        returns = run_episodes(env_id, saved_greedy_act(run_dir / "final_model.zip"),
+                               episodes, report_seed).returns
+        result = {
+            "env_id": env_id, "seed": None,
+            "steps": int(steps) if isinstance(steps, int) else None,
+            "mean_return": float(returns.mean()), "std_return": float(returns.std()),
+            "min_return": float(returns.min()), "episodes": int(returns.size),
+            "checkpoint": "adopted", "model": "final_model.zip",
+            "final_model_mean_return": float(returns.mean()), "report_seed": report_seed,
+            "gym_package": package_of(env_id), "adopted_from": str(source.resolve()),
+            "adopted_sha256": digest,
+        }
+        write_json(run_dir / RESULT_FILE, result)
+    return run_dir
+
+
 def _say_no_checkpoint(run_dir: Path, env_id: str, seed: int, cfg: DQNConfig) -> None:
     """A new run interrupted before its first checkpoint: which folder it left and the
     command that trains it again with its settings (a recheck: an interrupt while the env

@@ -20,6 +20,13 @@ examples:
   neuroq train --env my_pkg.envs:GridWorld                # your own gymnasium.Env class
   neuroq train --gym-package my_pkg --env GridWorld-v0    # an id my_pkg registers on import
   neuroq train --resume runs/LunarLander-v3/train-seed0-<time>   # after an interruption
+  neuroq train --env CartPole-v1 --from-sb3 my_dqn.zip    # a DQN trained elsewhere
+
+--from-sb3 ZIP trains nothing: it makes a train run of a stable-baselines3 DQN you trained
+yourself (DQN.save's zip; MlpPolicy, ReLU, any net_arch), for convert and the later stages.
+The zip is read without running code from it, checked against --env's spaces, copied in
+and played on 100 report episodes for result.json. It must take the env's observations as
+they are: normalisation or wrappers it was trained behind (VecNormalize) are not in the zip.
   tensorboard --logdir runs/CartPole-v1
 """
 
@@ -69,6 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="RUN",
                    help="go on with an interrupted train run from its last checkpoint, with "
                         "its own env, seed and hyperparameters (--threads may be given)")
+    p.add_argument("--from-sb3", metavar="ZIP",
+                   help="make a train run of a stable-baselines3 DQN zip trained elsewhere, "
+                        "instead of training (needs --env; see above)")
     p.add_argument("--checkpoint-every", type=nonnegative_float, default=60.0, metavar="S",
                    help="seconds at least between checkpoints for --resume, each at a "
                         "selection evaluation (0: at every one; default: %(default)s)")
@@ -104,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         _print_runs(runs)
         return 0
 
+    if args.from_sb3 is not None:
+        return _adopt(args)
     env_id = with_package(args.env if args.env is not None else DEFAULT_ENV, args.gym_package)
     out = args.out if args.out is not None else "runs"
     one_seed = args.seed if args.seed is not None else 0
@@ -136,6 +148,38 @@ def run(args: argparse.Namespace) -> int:
                           threads=args.threads or 1, defaults=loaded.defaults,
                           checkpoint_every_s=args.checkpoint_every)]
     _print_runs(runs)
+    return 0
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    """--from-sb3: a train run of a DQN zip trained elsewhere (`adopt_sb3`)."""
+    from neuroq.agents.runs import ensure_writable, env_folder, read_json, read_yaml_mapping
+    from neuroq.agents.train import adopt_sb3
+    from neuroq.deploy.envref import with_package
+    from neuroq.deploy.errors import NeuroqError
+    from neuroq.deploy.seeds import seed_span
+
+    given = [flag for flag, value in (("--seed", args.seed), ("--seeds", args.seeds),
+                                      ("--config", args.config), ("--set", args.set or None),
+                                      ("--steps", args.steps), ("--workers", args.workers),
+                                      ("--threads", args.threads))
+             if value is not None]
+    if given:
+        raise NeuroqError(f"--from-sb3 trains nothing: drop {', '.join(given)}")
+    if args.env is None:
+        raise NeuroqError("--from-sb3 needs --env: a stable-baselines3 zip does not name the "
+                          "environment it was trained on")
+    env_id = with_package(args.env, args.gym_package)
+    out = args.out if args.out is not None else "runs"
+    ensure_writable(Path(out) / env_folder(env_id))
+    run_dir = adopt_sb3(args.from_sb3, env_id, out,
+                        log=lambda text: print(f"neuroq train: {text}", file=sys.stderr))
+    r = read_json(run_dir / "result.json")
+    span = seed_span((r["report_seed"], r["report_seed"] + r["episodes"] - 1))
+    arch = read_yaml_mapping(run_dir / "config.yaml")["hyperparameters"]["net_arch"]
+    print(f"adopted: mean return {r['mean_return']:.1f} +- {r['std_return']:.1f} over "
+          f"{r['episodes']} episodes (seeds {span}), net_arch {arch}\n{run_dir}\n"
+          f"next: neuroq convert {run_dir}")
     return 0
 
 

@@ -137,6 +137,11 @@ INTERVAL_WINDOW = 50
 """Actions looked at together for the watchdog-vs-rate warning: once per this many, when
 most of them came after the watchdog had tripped (a timeout set for another control rate,
 or readings dropped), it is logged."""
+REFIT_RATIO = 1.5
+"""The watchdog-vs-rate warning is said again, while it holds, when the timeout that would
+fit moved by more than this factor since it was said (an outsider's robot re-published its
+first reading every 0.5 s while starting: "about 0.750 s would fit", then ran at 10 Hz and
+tripped 370 times in 40 s with that advice standing)."""
 TIMEOUT_PERIODS = 1.5
 """The timeout the warning suggests: this many control periods plus the readings' latency
 (the shipped configurations' rule)."""
@@ -242,7 +247,7 @@ class ActuatorNode(Node):
         self._intervals = LatencyWindow(INTERVAL_WINDOW)  # between action arrivals, s
         self._last_arrival_s: float | None = None
         self._late_actions = 0  # of this window's actions, those after a trip
-        self._slow_said = False  # the watchdog-vs-rate warning is out
+        self._slow_said: float | None = None  # the fitting timeout the warning named, s
         self._log = ThrottledLog(self.get_logger())  # dropped actions
         self._dog_log = ThrottledLog(self.get_logger())  # trips and releases, never drowned
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, command_qos())
@@ -476,21 +481,26 @@ class ActuatorNode(Node):
         had tripped (it then trips between every two actions: an outsider's 50 Hz robot
         under the default 15 ms tripped 548 times in 11 s with only "no fresh action for
         15.0 ms" to go by), naming the rate, the readings' latency and a timeout that
-        would fit, or dropped readings as the other cause; again only after it stopped."""
+        would fit, or dropped readings as the other cause; again after it stopped, or while
+        it holds once that timeout moved by more than REFIT_RATIO."""
         late, self._late_actions = self._late_actions, 0
-        slow = 2 * late > INTERVAL_WINDOW
-        if slow and not self._slow_said:
-            interval = self._intervals.percentile(50)
-            window = self._reading_to_command_s
-            latency = window.percentile(50) if len(window) else 0.0
+        if 2 * late <= INTERVAL_WINDOW:
+            self._slow_said = None
+            return
+        interval = self._intervals.percentile(50)
+        window = self._reading_to_command_s
+        latency = window.percentile(50) if len(window) else 0.0
+        fit = TIMEOUT_PERIODS * interval + latency
+        said = self._slow_said
+        if said is None or not said / REFIT_RATIO <= fit <= said * REFIT_RATIO:
+            self._slow_said = fit
             self.get_logger().warning(
                 f"{late} of the last {INTERVAL_WINDOW} actions came after the watchdog had "
                 f"tripped (actions every {interval * 1e3:.1f} ms, median; readings "
                 f"{latency * 1e3:.1f} ms old when commanded): watchdog_timeout_s "
                 f"{self.dog.timeout_s * 1e3:.1f} ms is shorter than a control period plus "
-                f"that latency (about {TIMEOUT_PERIODS * interval + latency:.3f} s would "
-                f"fit), or readings are being dropped (the policy node's diagnostics)")
-        self._slow_said = slow
+                f"that latency (about {fit:.3f} s would fit), or readings are being "
+                "dropped (the policy node's diagnostics)")
 
     def _on_watchdog(self) -> None:
         was_tripped = self.dog.tripped

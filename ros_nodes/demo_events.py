@@ -63,6 +63,6 @@ def run_event_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int
 
     print(f"      returns over ROS 2 (event camera -> event node, {episodes} episodes, seeds "
           f"{seed}..{seed + episodes - 1}, lockstep, {wall:.1f} s): "
-          f"{', '.join(f'{r:.0f}' for r in returns)}; "
+          f"{', '.join(f'{r:.6g}' for r in returns)}; "
           f"{against_in_process(artifact, returns, episodes, seed)['text']}")
     return {"episode_returns": returns, "wall_s": wall}

@@ -105,7 +105,8 @@ def run_ros_demo(artifact: str | os.PathLike, episodes: int = 3, seed: int = 0,
                                  seed=seed, observe=False, config=config)
     s = report.summary()
     lat = s["robot_loop_latency_ms"]
-    returns = ", ".join(f"{r:.0f}" for r in s["episode_returns"])
+    returns = ", ".join(f"{r:.6g}" for r in s["episode_returns"])  # as played (an outsider's
+    # -11.540 printed as -12 beside "equal to the in-process returns")
     s["in_process"] = against_in_process(artifact, s["episode_returns"], episodes, seed)
     print(f"      returns over ROS 2 ({episodes} episodes at {rate:g} Hz, seeds "
           f"{seed}..{seed + episodes - 1}): {returns}; {s['in_process']['text']}")

@@ -76,7 +76,8 @@ class Crowding:
                 f"{publishers} {what} on {self._node.resolve_topic_name(topic)!r}: expected "
                 "one (two stacks in one namespace, or a remap onto another robot's topic? A "
                 "publisher killed in the last seconds is counted too until DDS drops it, "
-                "after its lease, up to 8 s: docs/ros.md)")
+                "after its lease: up to 8 s for neuroq's nodes, 20 s for a node on Fast "
+                "DDS's defaults: docs/ros.md)")
         self.crowded[topic] = publishers
 
     def status(self, checks: tuple[tuple[str, ...], ...], values: dict[str, Any],

@@ -300,6 +300,7 @@ class PolicyNode(Node):
         # steady clock: simulated time (use_sim_time, /clock) may pause; reports go on
         steady_timer(self, period, self._publish_diagnostics)
         self._reading_period_s: float | None = None  # estimated from arrivals
+        self._stall_said = False  # "no fresh readings" is in the log (until they come again)
         self._prewarm_runs = 0
         self._prewarm_late = 0  # warm-ups skipped: their timer fired over lead / 2 late
         self._warm_timer = None
@@ -578,12 +579,19 @@ class PolicyNode(Node):
         self._drops_at_last_report = Counter(self._dropped)
         age = values.get("last_reading_age_s")
         drops = ", ".join(f"{r} {c}" for r, c in sorted(new_drops.items()))
-        if age is None or age > values["stale_after_s"]:
+        stale = age is None or age > values["stale_after_s"]
+        if stale:
             # the subscription's name: remapped and in the namespace (the interface's
             # relative name misled an outsider's fleet)
             topic = getattr(self._trigger_sub, "topic_name", self.robot.trigger.topic)
             level, message = LEVEL_WARN, (f"no fresh readings ({self.robot.trigger.name} on "
                                           f"{topic})")
+            if age is not None and not self._stall_said:  # readings came, and stopped: in
+                # the log too (an outsider's log never said so, only the diagnostics)
+                self._stall_said = True
+                self.get_logger().warning(
+                    f"{message}: the newest came {age:.2f} s ago (stale after "
+                    f"{values['stale_after_s']:.2f} s)")
             if new_drops:  # readings came, and every one was dropped: say why (an
                 # outsider's all-bad stamps read "no fresh readings" alone)
                 message += (f": {counted(sum(new_drops.values()), 'reading')} received and "
@@ -592,7 +600,11 @@ class PolicyNode(Node):
             if foreign:
                 values["foreign_publishers"] = foreign
                 message += f": {foreign}"
-        elif new_drops:  # by reason: "malformed" said of readings waiting for a goal misled
+        elif self._stall_said:  # readings again after a stall the log named
+            self._stall_said = False
+            self.get_logger().info(f"readings again ({self.robot.trigger.name})")
+        if not stale and new_drops:  # by reason: "malformed" said of readings waiting for a
+            # goal misled
             level, message = LEVEL_WARN, (
                 f"dropped {counted(sum(new_drops.values()), 'reading')}: {drops}")
             if any(r.startswith("missing_") for r in new_drops):  # another source silent:

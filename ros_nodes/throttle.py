@@ -25,12 +25,13 @@ class ThrottledLog:
         self._last_s = -period_s
         self.suppressed = 0  # lines not logged since the last one that was
         self._newest: tuple[str, str] = ("warning", "")  # the newest suppressed: level, text
+        self._newest_s = 0.0  # when it came (monotonic)
 
     def _due(self, text: str, level: str) -> str | None:
         now = time.monotonic()
         if now - self._last_s < self._period_s:
             self.suppressed += 1
-            self._newest = (level, text)
+            self._newest, self._newest_s = (level, text), now
             return None
         self._last_s = now
         if self.suppressed:
@@ -44,11 +45,14 @@ class ThrottledLog:
         burst that ended left only its first line, e.g. "corrupt_packets=3" for 10 corrupt
         packets (an outsider). The throttle's clock is left alone: a line after the flush
         is logged as it would have been (a review: a flush that counted as a line hid the
-        next warning for a second)."""
-        if self.suppressed and time.monotonic() - self._last_s >= self._period_s:
+        next warning for a second). The line says how long ago it came: its log stamp is the
+        flush's (an outsider read a trip 1.5 s late from the actuator's log)."""
+        now = time.monotonic()
+        if self.suppressed and now - self._last_s >= self._period_s:
             level, text = self._newest
             n, self.suppressed = self.suppressed, 0
-            line = f"{text} (the newest of {n} lines suppressed since the last one shown)"
+            line = (f"{text} (the newest of {n} lines suppressed since the last one shown, "
+                    f"{now - self._newest_s:.2f} s ago)")
             # one call site per severity: rclpy refuses a call site whose severity changes
             # ("Logger severity cannot be changed between calls", CI: the actuator's
             # watchdog log flushed a release (info), then a trip (warning), and the node

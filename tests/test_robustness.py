@@ -75,6 +75,18 @@ def test_files_and_json_output(artifact, tmp_path, capsys):
     assert {r["network"] for r in result["rows"]} == {"snn", "float"}
 
 
+def test_one_physics_option_takes_several_shifts(artifact, tmp_path, capsys):
+    """An outsider's `--physics DRAG=0,0.6 FORCE=1.5,3` was "unrecognized arguments:
+    FORCE=1.5,3" (the usage line did not show the option repeats); both forms work."""
+    for physics in (["--physics", "length=0.3", "masscart=2"],
+                    ["--physics", "length=0.3", "--physics", "masscart=2"]):
+        assert main(["robustness", str(artifact), "--episodes", "1", "--noise",
+                     "--action-delay", "--drop", *physics, "--networks", "snn", "--json",
+                     "--out", str(tmp_path)]) == 0
+        rows = json.loads(capsys.readouterr().out)["rows"]
+        assert {r["condition"] for r in rows} == {"none", "length 0.3", "masscart 2"}, rows
+
+
 def test_without_a_float_dqn_it_says_so(tmp_path, capsys):
     """By default the networks there are run, with a note; named with --networks, a missing
     float DQN is an error (an outsider's `--networks snn float` ran the SNN alone, exit 0,

@@ -425,6 +425,47 @@ def test_actuator_says_when_actions_come_slower_than_its_watchdog(tmp_path, time
                    for _, t in said.lines)
 
 
+def test_the_actuators_timeout_advice_follows_the_rate_it_sees(tmp_path):
+    """An outsider's robot re-published its first reading every 0.5 s while starting: the
+    advice was "about 0.750 s would fit", and it stood while the robot ran at 10 Hz and its
+    100 ms watchdog tripped 370 times in 40 s. The advice is said again when the
+    timeout that would fit moves by more than REFIT_RATIO, not for the same rate."""
+    (tmp_path / "twist.yaml").write_text(TWIST_INTERFACE)
+    said = _Said()
+
+    def actuator(ctx):
+        node = ActuatorNode(context=ctx, parameter_overrides=[
+            Parameter("interface", value=str(tmp_path / "twist.yaml")),
+            Parameter("watchdog_timeout_s", value=0.015)])
+        node.get_logger = lambda: said
+        return node
+
+    with spinning(actuator, lambda ctx: Probe(ctx)) as (node, probe):
+        pub = probe.create_publisher(Joy, "action", command_qos())
+        _wait_matched(pub)
+
+        def actions(n, period_s):
+            for _ in range(n):
+                msg = Joy(buttons=[0])
+                msg.header.stamp = probe.get_clock().now().to_msg()
+                pub.publish(msg)
+                time.sleep(period_s)
+
+        def advice():
+            return [t for level, t in said.lines
+                    if level == "warning" and "came after the watchdog had tripped" in t]
+
+        actions(100, 0.02)  # two windows at 50 Hz: said once
+        assert wait_until(lambda: node.commands_sent >= 100, 5.0)
+        assert len(advice()) == 1, said.lines
+        actions(50, 0.06)  # a window at about 16 Hz: the fitting timeout moved
+        assert wait_until(lambda: node.commands_sent >= 150, 5.0)
+        assert len(advice()) == 2, said.lines
+        fits = [float(re.search(r"about (\d+\.\d+) s would fit", t).group(1))
+                for t in advice()]
+        assert fits[1] > 1.5 * fits[0], fits
+
+
 def test_a_backend_failing_mid_run_stops_actions_and_is_reported():
     policy = StandInPolicy(fail_on_call=4)  # the warm-up action is call 1
 
@@ -1229,11 +1270,32 @@ def test_actuator_warns_of_a_long_watchdog(timeout_s, said):
         rclpy.try_shutdown(context=context)
 
 
-def test_a_stalled_sensor_reads_as_stale_within_a_diagnostics_period_or_so():
+def test_a_stalled_sensor_reads_as_stale_within_a_diagnostics_period_or_so(monkeypatch):
     """At the default 1 s diagnostics period a 100 Hz sensor that stopped read as OK for 2-3 s
     (stale meant two diagnostics periods old, whatever the rate) while the actuator's
     watchdog already held the robot. Stale now means ten readings missed (at least 0.5 s):
-    the WARN comes within 0.5 s + one diagnostics period of the stall."""
+    the WARN comes within 0.5 s + one diagnostics period of the stall. The log says it too,
+    once, and when readings come again (an outsider's log said nothing)."""
+    said = []
+
+    class Logger:
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def warning(self, text, *args, **kwargs):
+            said.append(("warning", text))
+            return self.real.warning(text, *args, **kwargs)
+
+        def info(self, text, *args, **kwargs):
+            said.append(("info", text))
+            return self.real.info(text, *args, **kwargs)
+
+    real_logger = PolicyNode.get_logger
+    monkeypatch.setattr(PolicyNode, "get_logger", lambda self: Logger(real_logger(self)))
+
     def probe_factory(ctx):
         probe = Probe(ctx)
         probe.watch(DiagnosticArray, "/diagnostics", command_qos(100))
@@ -1262,3 +1324,15 @@ def test_a_stalled_sensor_reads_as_stale_within_a_diagnostics_period_or_so():
         values = {kv.key: kv.value for kv in status.values}
         assert float(values["stale_after_s"]) == pytest.approx(0.5)
         assert at - stopped < 0.5 + 1.0 + 0.3, at - stopped  # before: 2 s or more
+        stalls = [t for level, t in said if t.startswith("no fresh readings")]
+        assert len(stalls) == 1 and re.fullmatch(
+            r"no fresh readings \(joints on /joint_states\): the newest came \d\.\d\d s ago "
+            r"\(stale after 0\.50 s\)", stalls[0]), said
+        n_said = len(said)
+        for _ in range(120):  # the sensor again, 1.2 s
+            stamp += 1
+            pub.publish(_reading(stamp, GOOD_NAMES, [0.0, 0.0], [0.0, 0.0]))
+            time.sleep(0.01)
+        assert wait_until(lambda: ("info", "readings again (joints)") in said[n_said:], 3.0), \
+            said
+    assert len([t for _, t in said if t.startswith("no fresh readings")]) == 1, said

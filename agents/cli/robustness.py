@@ -92,8 +92,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="observation delays (default: 1 on event tasks unless an action "
                         "delay of 1 runs, else off)")
     physics = p.add_mutually_exclusive_group()
-    physics.add_argument("--physics", type=_physics, action="append", metavar="NAME=V1,V2",
-                         help="physics shift, repeatable (default: the env's own set)")
+    physics.add_argument("--physics", type=_physics, nargs="+", action="extend",
+                         metavar="NAME=V1,V2",
+                         help="physics shifts, one or more (--physics A=1,2 B=3,4, or "
+                              "--physics repeated; default: the env's own set)")
     physics.add_argument("--no-physics", action="store_true", help="no physics shifts")
     p.add_argument("--networks", nargs="+", default=None, choices=NETWORKS,
                    help="networks to compare (default: all there are; snn is always "

@@ -358,6 +358,20 @@ def activity(network: SpikingQNetwork, encoder: Encoder, obs: np.ndarray,
             "spike_rate_per_step": rates}
 
 
+def check_fits_spaces(mlp: FloatMLP, env_id: str, what: str
+                      ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`env_id`'s `space_descriptions`, or NeuroqError "<what> takes N observation values and
+    gives M Q-values; <env> has ..." where `mlp` does not fit them (a DQN of another env: its
+    shapes named, an outsider's Acrobot model read "does not fit" alone)."""
+    obs_space, act_space = space_descriptions(env_id)
+    if obs_space["shape"] != [mlp.widths[0]] or act_space.get("n") != mlp.widths[-1]:
+        raise NeuroqError(f"{what} takes {mlp.widths[0]} observation values and gives "
+                          f"{mlp.widths[-1]} Q-values; {env_id} has observations of shape "
+                          f"{tuple(obs_space['shape'])} and {act_space.get('n')} actions: "
+                          "a DQN of another environment?")
+    return obs_space, act_space
+
+
 def space_descriptions(env_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """JSON descriptions of the env's observation and action spaces (inf bounds -> null)."""
     from neuroq.deploy.rollout import q_network_spaces
@@ -468,12 +482,7 @@ def run_convert(train_path: str | os.PathLike, out_root: str | os.PathLike = "ru
     timesteps = timesteps or n_layers + 1
     for t in (timesteps, *eval_timesteps):
         check_timesteps(t, n_layers)
-    obs_space, act_space = space_descriptions(train.env_id)
-    if obs_space["shape"] != [mlp.widths[0]] or act_space["n"] != mlp.widths[-1]:
-        raise NeuroqError(f"{train.path}: the Q-network does not fit {train.env_id}'s spaces "
-                          f"(it takes {mlp.widths[0]} observation values and gives "
-                          f"{mlp.widths[-1]} Q-values; the env has observations of shape "
-                          f"{tuple(obs_space['shape'])} and {act_space['n']} actions)")
+    obs_space, act_space = check_fits_spaces(mlp, train.env_id, f"{train.path}: the Q-network")
     if encoder_kind == "event":  # an env that is no event camera: refused before recording
         event_encoder_for(train.env_id, n_layers)
     run_dir = make_run_dir(out_root, train.env_id, CONVERT_STAGE, encoder_kind)

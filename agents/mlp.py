@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,8 +196,9 @@ def sb3_policy_kind(data: Any, state: Any) -> str:
     policy = data.get("policy_class") if isinstance(data, dict) else None
     module = policy.get("__module__") if isinstance(policy, dict) else None
     if isinstance(module, str) and not module.startswith("stable_baselines3.dqn."):
-        return (f"its policy is from {module}, not a DQN's (stable_baselines3.dqn): neuroq "
-                "converts the Q-network of a stable-baselines3 DQN")
+        return (f"its policy class is from {module}, not stable_baselines3.dqn (another "
+                "algorithm's, or a class of your own that neuroq cannot read without running "
+                "it): neuroq converts the Q-network of a stable-baselines3 DQN's MlpPolicy")
     names = list(state) if isinstance(state, dict) else []
     if any(str(n).startswith("q_net.features_extractor.cnn") for n in names):
         return ("its Q-network starts with a CNN (CnnPolicy): neuroq converts MLP "
@@ -223,7 +225,10 @@ def sb3_net_arch(data: Any, bad: Callable[[str], Exception]) -> list[int]:
                   "writes both): what they set cannot be read without running code from it")
     activation = given.pop("activation_fn", SB3_RELU)
     if activation != SB3_RELU:
-        name = str(activation).rsplit(".", 1)[-1].rstrip("'>")
+        text = str(activation)
+        torch_class = re.fullmatch(r"<class 'torch\.nn\.modules\.activation\.(\w+)'>", text)
+        name = torch_class.group(1) if torch_class else repr(text[:80])  # as written (a
+        # recheck's 'evil.ReLU' was named "ReLU" in a refusal of it)
         raise bad(f"its activation_fn is {name}: neuroq converts ReLU Q-networks (a spiking "
                   "neuron's rate is a ReLU of its input)")
     other = sorted(set(given) - SB3_TRAINING_ONLY_KWARGS - {"net_arch"})
@@ -246,10 +251,16 @@ def sb3_net_arch(data: Any, bad: Callable[[str], Exception]) -> list[int]:
 
 
 def read_sb3_mlp(path: str | os.PathLike) -> FloatMLP:
-    """The Q-network of a stable-baselines3 DQN zip that `neuroq train` wrote, read without
-    running anything from the file: its `policy.pth` through torch's weights-only loader,
-    and its `data` as plain JSON. SB3's own `DQN.load` unpickles every value its `data`
-    marks `:serialized:` (cloudpickle), so a train run from someone else ran their code in
+    """The Q-network of a stable-baselines3 DQN zip (`read_sb3_zip`)."""
+    return read_sb3_zip(path)[0]
+
+
+def read_sb3_zip(path: str | os.PathLike) -> tuple[FloatMLP, dict[str, Any]]:
+    """(the Q-network, the `data` JSON as read) of a stable-baselines3 DQN zip, by
+    `neuroq train` or anyone's script, read without running anything from the file: its
+    `policy.pth` through torch's weights-only loader, and its `data` as plain JSON. SB3's
+    own `DQN.load` unpickles every value its `data` marks `:serialized:` (cloudpickle), so
+    a train run from someone else ran their code in
     `neuroq convert`, `finetune`, `export` and tune's held-out episodes (an outsider). The
     network must be an MLP Q-network of a DQN (`sb3_policy_kind`) with ReLU between Linear
     layers `q_net.q_net.<i>` that chain, as `sb3_net_arch` reads its policy_kwargs (net_arch,
@@ -269,7 +280,10 @@ def read_sb3_mlp(path: str | os.PathLike) -> FloatMLP:
             infos = {i.filename: i for i in z.infolist()}
             for name in ("data", "policy.pth"):
                 if name not in infos:
-                    raise bad(f"it has no {name} (not a stable-baselines3 model zip)")
+                    shown = ", ".join(sorted(infos)[:4]) + (", ..." if len(infos) > 4 else "")
+                    raise bad(f"it has no {name} (not a stable-baselines3 model zip, or one cut "
+                              f"short: a truncated zip can read as a torch file inside it; "
+                              f"its entries: {shown})")
                 if infos[name].file_size > MAX_POLICY_BYTES:
                     raise bad(f"its {name} unpacks to {infos[name].file_size:,} bytes, more "
                               f"than a DQN holds ({MAX_POLICY_BYTES:,})")
@@ -281,7 +295,10 @@ def read_sb3_mlp(path: str | os.PathLike) -> FloatMLP:
             state = torch.load(io.BytesIO(policy), map_location="cpu", weights_only=True)
     except NeuroqError:
         raise
-    except (OSError, zipfile.BadZipFile, ValueError, RecursionError, RuntimeError,
+    except zipfile.BadZipFile as exc:  # "File is not a zip file" of a download cut short
+        raise bad(f"not a zip file ({exc}): not a stable-baselines3 model zip, or one cut "
+                  "short") from None
+    except (OSError, ValueError, RecursionError, RuntimeError,
             KeyError, EOFError, pickle.UnpicklingError) as exc:  # weights-only: a pickle
         # asking for anything but tensors
         raise bad(weights_only_reason(exc)) from None
@@ -307,7 +324,7 @@ def read_sb3_mlp(path: str | os.PathLike) -> FloatMLP:
     if not all(np.isfinite(a).all() for a in ws + bs):
         raise NeuroqError("the Q-network's weights are not all finite (NaN or inf): training "
                           "diverged; train again with a smaller learning_rate")
-    return FloatMLP(tuple(ws), tuple(bs))
+    return FloatMLP(tuple(ws), tuple(bs)), data
 
 
 def torch_mlp(mlp: FloatMLP) -> Any:

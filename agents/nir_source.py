@@ -344,7 +344,7 @@ def read_source(graph: Any, convention: str = "auto", dt: float | None = None,
     if last.spiking and float(last.threshold.min()) < FLOAT32_MAX:  # one that can fire (at
         # float32 max, as neuroq's profiles draw it, it never does: nothing to say)
         notes.append(f"readout {last.name!r} is a spiking {last.node_type} (v_threshold "
-                     f"{float(last.threshold.max()):g}): its membrane after T steps is read as "
+                     f"{float(last.threshold.min()):g}): its membrane after T steps is read as "
                      "the Q-values and its threshold and reset are dropped"
                      + (" (snnTorch exports a non-spiking Leaky readout this way)"
                         if convention == "snntorch" else "")

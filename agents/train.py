@@ -329,8 +329,8 @@ def adopt_sb3(zip_path: str | os.PathLike, env_id: str, out_root: str | os.PathL
     normalisation or wrappers the model was trained behind (VecNormalize), which the zip
     does not hold; a model that needs them plays worse here, as mean_return shows. log:
     told once the zip passed its checks, before the episodes."""
-    from neuroq.agents.convert import space_descriptions
-    from neuroq.agents.mlp import read_sb3_mlp
+    from neuroq.agents.convert import check_fits_spaces
+    from neuroq.agents.mlp import read_sb3_zip
     from neuroq.deploy.artifact import sha256_file
     from neuroq.deploy.errors import given_path, printable
 
@@ -338,19 +338,9 @@ def adopt_sb3(zip_path: str | os.PathLike, env_id: str, out_root: str | os.PathL
     if not source.is_file():
         raise NeuroqError(f"--from-sb3: {printable(str(source))} is not a file (a stable-"
                           "baselines3 DQN zip, as DQN.save writes)")
-    mlp = read_sb3_mlp(source)
+    mlp, data = read_sb3_zip(source)
     check_env_id(env_id)
-    obs_space, act_space = space_descriptions(env_id)
-    if obs_space["shape"] != [mlp.widths[0]] or act_space["n"] != mlp.widths[-1]:
-        raise NeuroqError(f"{printable(str(source))}: its Q-network takes {mlp.widths[0]} "
-                          f"observation values and gives {mlp.widths[-1]} Q-values; "
-                          f"{env_id} has observations of shape {tuple(obs_space['shape'])} "
-                          f"and {act_space['n']} actions: give its own --env")
-    import json
-    import zipfile
-
-    with zipfile.ZipFile(source) as z:  # read as JSON: never unpickled
-        data = json.loads(z.read("data"))
+    check_fits_spaces(mlp, env_id, f"{printable(str(source))}: its Q-network")
     steps = data.get("num_timesteps") if isinstance(data, dict) else None
     run_dir = make_run_dir(out_root, env_id, "train", ADOPTED_TAG)
     if log is not None:
@@ -365,11 +355,13 @@ def adopt_sb3(zip_path: str | os.PathLike, env_id: str, out_root: str | os.PathL
                       "versions": _versions()}
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_doc, sort_keys=False))
         report_seed = seeds.first_seed("train_report", ADOPT_REPORT_SEED)
+        t0 = time.perf_counter()
         returns = run_episodes(env_id, saved_greedy_act(run_dir / "final_model.zip"),
                                episodes, report_seed).returns
         result = {
             "env_id": env_id, "seed": None,
             "steps": int(steps) if isinstance(steps, int) else None,
+            "wall_s": round(time.perf_counter() - t0, 2),  # playing the report episodes
             "mean_return": float(returns.mean()), "std_return": float(returns.std()),
             "min_return": float(returns.min()), "episodes": int(returns.size),
             "checkpoint": "adopted", "model": "final_model.zip",

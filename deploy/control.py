@@ -259,6 +259,19 @@ PLAUSIBLE_LATENCY_S = 1.0
 #: copied (reading -> action); tf frame names are tens of characters ("base_link",
 #: "left_wheel_joint"), and a 1 MB frame_id would make every action a 1 MB message.
 MAX_COPIED_STRING_CHARS = 256
+
+
+def check_frame_id(frame_id: str, what: str = "frame_id") -> str:
+    """`frame_id` if a node copies it (at most MAX_COPIED_STRING_CHARS characters), else
+    NeuroqError: a sender of a longer one has every message skipped by the node it feeds
+    (an outsider's 300-character --frame-id replayed without a word, the event node took
+    none of it)."""
+    from neuroq.deploy.errors import NeuroqError
+
+    if len(frame_id) > MAX_COPIED_STRING_CHARS:
+        raise NeuroqError(f"{what} must be at most {MAX_COPIED_STRING_CHARS} characters (the "
+                          f"nodes skip messages with a longer frame_id), got {len(frame_id)}")
+    return frame_id
 #: Largest serialized joint reading decoded, bytes. A sensor_msgs/JointState costs about
 #: 4 + len(name) + 3 x 8 bytes per joint plus a header: 2 joints take 116 bytes, a
 #: 50-joint humanoid with 30-character names about 3 KB. A bigger message is dropped

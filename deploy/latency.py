@@ -118,18 +118,30 @@ STALE_READINGS = 10.0
 MIN_STALE_S = 0.5
 
 
-def stale_after_s(period_s: float | None, longest_s: float) -> float:
+#: ... nor sooner than this many times the newest interval between readings (the period
+#: estimate follows a drop in rate slowly: the policy node clips each interval it takes in
+#: at PAUSE_CLIP times the estimate)
+LAST_INTERVAL_MARGIN = 1.5
+
+
+def stale_after_s(period_s: float | None, longest_s: float,
+                  last_interval_s: float | None = None) -> float:
     """Age (s) after which a sensor stream's newest reading is stale:
 
-        min(longest_s, max(STALE_READINGS * period_s, MIN_STALE_S))
+        min(longest_s, max(STALE_READINGS * period_s, MIN_STALE_S,
+                           LAST_INTERVAL_MARGIN * last_interval_s))
 
     period_s: the estimated reading period (None before two readings: `longest_s`);
-    longest_s: the bound for any rate (the policy node's two diagnostics periods). At 100 Hz
-    a stall reads as stale after 0.5 s instead of 2 s (an outsider's stalled sensor stayed
-    OK in the diagnostics 2-3 s while the actuator's watchdog already held the robot)."""
+    longest_s: the bound for any rate (the policy node's two diagnostics periods);
+    last_interval_s: the newest interval between readings as it came (unclipped): a stream
+    that dropped from 100 Hz to 1.2 Hz read stale at 40 % of the diagnostics periods for 18 s
+    while the estimate caught up (a review). At 100 Hz a stall reads as stale after 0.5 s
+    instead of 2 s (an outsider's stalled sensor stayed OK in the diagnostics 2-3 s while
+    the actuator's watchdog already held the robot)."""
     if period_s is None:
         return longest_s
-    return min(longest_s, max(STALE_READINGS * period_s, MIN_STALE_S))
+    last = LAST_INTERVAL_MARGIN * last_interval_s if last_interval_s is not None else 0.0
+    return min(longest_s, max(STALE_READINGS * period_s, MIN_STALE_S, last))
 
 
 def prewarm_delay_s(period_s: float | None, lead_s: float, since_arrival_s: float

@@ -33,6 +33,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Float64
 
+from neuroq.deploy.control import MAX_COPIED_STRING_CHARS, check_frame_id
 from neuroq.deploy.errors import NeuroqError
 from neuroq.deploy.events import DRIVER_PACKET_US, encode_packet, from_columns, packetize
 from neuroq.deploy.events.evt3_encode import time_words
@@ -91,7 +92,10 @@ class EventCameraNode(Node):
                                 float_range=(0.0, 600.0))
         max_steps = declare(self, "max_steps", 0, "steps per episode (0: the env's own)",
                             int_range=(0, 1000000))
-        self._frame_id = declare(self, "frame_id", "dvs", "header.frame_id of the packets")
+        self._frame_id = check_frame_id(declare(
+            self, "frame_id", "dvs", "header.frame_id of the packets, at most "
+            f"{MAX_COPIED_STRING_CHARS} characters (the event node's bound)"),
+            "parameter 'frame_id'")
         hold = declare(self, "hold_action", ENV_HOLD_ACTION,
                        "action stepped when none arrives in time or one is invalid (-1: the "
                        "env's own hold_action)", int_range=(-1, 1000000))

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from neuroq.deploy.control import check_frame_id
 from neuroq.deploy.errors import NeuroqError, counted
 from neuroq.deploy.events import (
     DRIVER_PACKET_US,
@@ -231,6 +232,7 @@ def replay(path: str | os.PathLike, speed: float = 1.0, packet_us: int = DRIVER_
     """
     if encoding not in ENCODINGS:
         raise NeuroqError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    check_frame_id(frame_id)
     for name, value, ok, rule in (("speed", speed, speed > 0, "> 0"),
                                   ("max_seconds", max_seconds, max_seconds > 0, "> 0"),
                                   ("packet_us", packet_us, packet_us >= 1, ">= 1"),

@@ -301,6 +301,7 @@ class PolicyNode(Node):
         steady_timer(self, period, self._publish_diagnostics)
         self._reading_period_s: float | None = None  # estimated from arrivals
         self._stall_said = False  # "no fresh readings" is in the log (until they come again)
+        self._last_interval_s: float | None = None  # between the newest two readings, s
         self._prewarm_runs = 0
         self._prewarm_late = 0  # warm-ups skipped: their timer fired over lead / 2 late
         self._warm_timer = None
@@ -434,7 +435,7 @@ class PolicyNode(Node):
         oldest first, each (msg or None without a header, fields, stamp in ns)) that passes
         the interface's checks; older good ones are counted as superseded."""
         if self._last_reading_s is not None:
-            interval = arrival_s - self._last_reading_s
+            interval = self._last_interval_s = arrival_s - self._last_reading_s
             if self._reading_period_s is not None:  # a pause moves the estimate <= 10 %
                 interval = min(interval, PAUSE_CLIP * self._reading_period_s)
             self._reading_period_s = ewma(self._reading_period_s, interval)
@@ -545,7 +546,8 @@ class PolicyNode(Node):
         if self._last_reading_s is not None:
             values["last_reading_age_s"] = time.monotonic() - self._last_reading_s
         values["stale_after_s"] = stale_after_s(self._reading_period_s,
-                                                STALE_PERIODS * self._period)
+                                                STALE_PERIODS * self._period,
+                                                self._last_interval_s)
         return values
 
     def _publish_diagnostics(self) -> None:

@@ -519,6 +519,19 @@ def _executables(module: str, argv: list[str]) -> set[str]:
 
 def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
              spin: Callable[[Node], None] | None = None) -> int:
+    """`_run_node` with its command line kept for the messages of the node it builds
+    (`run_argv`), and forgotten after (a node built later in the process, a test's, named
+    another run's params file: a review)."""
+    global _RUN_ARGV
+    _RUN_ARGV = list(sys.argv if args is None else args)
+    try:
+        return _run_node(make_node, label, args, spin)
+    finally:
+        _RUN_ARGV = None
+
+
+def _run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
+              spin: Callable[[Node], None] | None = None) -> int:
     """The body of every node's `main()`: init, build the node, spin until shut down; the
     exit status (module docstring). args: the command line, program name first (None:
     sys.argv); the nodes take no argument of their own but --help.
@@ -531,10 +544,8 @@ def run_node(make_node: Callable[[], Node], label: str, args: list[str] | None,
     NEUROQ_ROS_EXECUTOR names; a bad value there is a usage error, status 2); it should
     return once `stop_requested()`.
     """
-    global _RUN_ARGV
     usable_streams()  # started with stdout or stderr closed (a daemon, `>&-`)
     argv = list(sys.argv if args is None else args)  # the program name first
-    _RUN_ARGV = argv
     try:  # what is not a ROS argument: before --ros-args, or after its closing `--`
         own = rclpy.utilities.remove_ros_args(argv)[1:]
     except _rclpy.UnknownROSArgsError as exc:  # a stray word: an unquoted path with a space

@@ -21,7 +21,7 @@ from neuroq.deploy.argtypes import (
     positive_or_inf,
     within,
 )
-from neuroq.deploy.control import MAX_COPIED_STRING_CHARS
+from neuroq.deploy.control import MAX_COPIED_STRING_CHARS, check_frame_id
 from neuroq.deploy.errors import EXIT_USER_ERROR, NeuroqError, one_line
 
 #: the robot install's executable (lib/neuroq, `ros2 run neuroq neuroq_event_replay`)
@@ -74,12 +74,11 @@ def packet_us(text: str) -> int:
 
 
 def frame_id(text: str) -> str:
-    """--frame-id: at most MAX_COPIED_STRING_CHARS characters, the longest the event node
-    takes (it skips a packet with a longer one as bad_messages: an outsider's 300-character
-    frame_id replayed without a word, and the node acted on none of it)."""
-    return within(text, len(text) <= MAX_COPIED_STRING_CHARS,
-                  f"be at most {MAX_COPIED_STRING_CHARS} characters (the event node skips "
-                  "packets with a longer frame_id)", f"{len(text)} characters")
+    """--frame-id: one the event node takes (`check_frame_id`)."""
+    try:
+        return check_frame_id(text, "--frame-id")
+    except NeuroqError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--frame-id ")) from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -51,8 +51,8 @@ class ThrottledLog:
         if self.suppressed and now - self._last_s >= self._period_s:
             level, text = self._newest
             n, self.suppressed = self.suppressed, 0
-            line = (f"{text} (the newest of {n} lines suppressed since the last one shown, "
-                    f"{now - self._newest_s:.2f} s ago)")
+            line = (f"{text} (the newest of {n} lines suppressed since the last one shown; "
+                    f"it came {now - self._newest_s:.2f} s ago)")
             # one call site per severity: rclpy refuses a call site whose severity changes
             # ("Logger severity cannot be changed between calls", CI: the actuator's
             # watchdog log flushed a release (info), then a trip (warning), and the node

@@ -411,6 +411,22 @@ def test_robustness_refuses_a_bad_physics_value_before_any_episode(tmp_path, cap
     assert not (tmp_path / "runs").exists()
 
 
+def test_robustness_names_an_artifact_given_after_physics(tmp_path, capsys, monkeypatch):
+    """--physics takes several shifts since stop 50: an artifact after it was read as one
+    (a review); the error says to give the artifact first."""
+    _no_work(monkeypatch, *WORK["robustness"])
+    code, _, err = run_cli(capsys, "robustness", "--physics", "length=0.3", "cartpole",
+                           "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "robustness", "got 'cartpole' (give the artifact before "
+                                                   "--physics: it takes every word after it)")
+    # a name given twice kept its last values only, silently (a recheck)
+    code, _, err = run_cli(capsys, "robustness", "cartpole", "--physics", "length=0.3",
+                           "length=0.5", "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "robustness", "--physics names length more than once: "
+                                                   "give each name's values once, as "
+                                                   "length=V1,V2")
+
+
 def test_robustness_physics_and_no_physics_exclude_each_other(tmp_path, capsys, monkeypatch):
     """--no-physics silently dropped the --physics given with it."""
     _no_work(monkeypatch, *WORK["robustness"])

@@ -276,13 +276,32 @@ def test_sb3_dqns_written_by_other_scripts_are_read_or_refused_by_name(tmp_path)
                       "its policy_kwargs set features_extractor_kwargs, which neuroq does "
                       "not read"),
         "ppo": (PPO("MlpPolicy", "CartPole-v1", seed=0, device="cpu"),
-                "its policy is from stable_baselines3.common.policies, not a DQN's"),
+                "its policy class is from stable_baselines3.common.policies, not "
+                "stable_baselines3.dqn"),
         "cnn": (DQN("CnnPolicy", _image_env(), buffer_size=10, seed=0, device="cpu"),
                 "its Q-network starts with a CNN (CnnPolicy)"),
     }
     for name, (model, match) in refused.items():
         with pytest.raises(NeuroqError, match=re.escape(match)):
             read_sb3_mlp(saved(name, model))
+    # a class of another module named like torch's ReLU is named as written (a recheck's
+    # 'evil.ReLU' was refused as "its activation_fn is ReLU"); a zip cut short says so
+    relu = tmp_path / "relu.zip"
+
+    def evil_relu(name, raw):
+        if name != "data":
+            return raw
+        data = json.loads(raw)
+        data["policy_kwargs"]["activation_fn"] = "<class 'evil.ReLU'>"
+        return json.dumps(data).encode()
+
+    _rewrite_zip(relu, tmp_path / "evil_relu.zip", evil_relu)
+    with pytest.raises(NeuroqError,
+                       match=re.escape("its activation_fn is \"<class 'evil.ReLU'>\"")):
+        read_sb3_mlp(tmp_path / "evil_relu.zip")
+    (tmp_path / "cut.zip").write_bytes(relu.read_bytes()[:len(relu.read_bytes()) // 2])
+    with pytest.raises(NeuroqError, match=r"or one cut\s+short"):
+        read_sb3_mlp(tmp_path / "cut.zip")
 
 
 def test_a_train_run_naming_a_model_outside_itself_is_refused(tmp_path):

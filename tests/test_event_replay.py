@@ -447,8 +447,8 @@ def _bad_input(tmp_path, case: str) -> list[str]:
     ("--width 32", "--width and --height go together"),
     ("--height 32", "got only --height"),
     (f"--frame-id {'f' * 257}", "argument --frame-id: must be at most 256 characters (the "
-                                "event node skips packets with a longer frame_id), got 257 "
-                                "characters"),  # replayed, all skipped by the node: outsider
+                                "nodes skip messages with a longer frame_id), got 257"),
+    # replayed, all skipped by the event node: an outsider
 ])
 def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, case, match):
     """An outsider's damaged files were all told to give --width/--height (and then

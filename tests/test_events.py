@@ -258,7 +258,7 @@ def test_payloads_that_are_not_bytes_and_bad_sizes_are_counted(decoder):
     # numbers that are no payload were read as bytes (an int as 1 byte, 3.5 as 3, [1.5] as
     # [1]) and counted as truncated: an outsider
     for encoding in ("evt3", "mono"):
-        for bad in (5, 3.5, [1.5, 2.0], [-1, 2], [[1, 2]], np.float64(7)):
+        for bad in (5, 3.5, [1.5, 2.0], [-1, 2], [[1, 2]], np.float64(7), np.array(5.5)):
             events, stats = decode_packet(encoding, bad, 0, WIDTH, HEIGHT, decoder=decoder)
             assert (events.size, stats.bad_payload, stats.truncated_bytes) == (0, 1, 0), bad
     with pytest.raises(NeuroqError, match="must be one of"):  # a choice, not data

@@ -8,7 +8,14 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from neuroq.deploy.latency import RESOLUTION, LatencyWindow, ewma, prewarm_delay_s, stale_after_s
+from neuroq.deploy.latency import (
+    RESOLUTION,
+    STALE_READINGS,
+    LatencyWindow,
+    ewma,
+    prewarm_delay_s,
+    stale_after_s,
+)
 
 
 def _nearest_rank(x: np.ndarray, q: float) -> float:
@@ -106,3 +113,16 @@ def test_prewarm_delay_is_lead_before_the_next_reading_when_there_is_room(period
 def test_a_stream_is_stale_after_ten_readings_missed_within_the_floor_and_the_bound(
         period, longest, expected):
     assert stale_after_s(period, longest) == pytest.approx(expected)
+
+
+def test_a_drop_in_rate_is_not_read_as_a_stall():
+    """A review: a stream that dropped from 100 Hz to 1.2 Hz read stale at 40 % of the
+    diagnostics periods for 18 s, its period estimate rising at most 10 % a reading; the
+    newest interval as it came keeps the bound above the new rate's gaps at once."""
+    pause_clip = 2.0  # the policy node's PAUSE_CLIP: an interval enters at most 2x the estimate
+    period, gap = 0.01, 1 / 1.2
+    for _ in range(3):  # the first readings at the new rate: the estimate lags far behind
+        period = ewma(period, min(gap, pause_clip * period))
+        assert STALE_READINGS * period < gap  # the estimate alone: a false stall
+        assert stale_after_s(period, 2.0, gap) > gap  # with the newest interval: none
+    assert stale_after_s(0.01, 2.0, 0.01) == pytest.approx(0.5)  # steady: as before

@@ -70,7 +70,8 @@ BAD_PARAMETERS = {
                    ["-p", "artifact:=''"], ["-p", "artifact:=' '"], ["-p", "max_lag_ms:=1.0"],
                    ["-p", "max_jump_ms:=50.0"], ["-p", "evt3_decoder:=foo"],
                    ["-p", "backend:=chip"]],
-    "event camera": [["-p", "realtime_priority:=x"], ["-p", "hold_action:=7"]],
+    "event camera": [["-p", "realtime_priority:=x"], ["-p", "hold_action:=7"],
+                     ["-p", f"frame_id:={'f' * 257}"]],  # packets the event node skips
 }
 #: nodes checked for bad parameters only (their module), beside NODES
 MORE_NODES = {"event node": "neuroq.ros_nodes.event_node",

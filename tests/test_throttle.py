@@ -62,7 +62,7 @@ def test_a_burst_that_ended_is_counted_by_flush(monkeypatch):
     # with how long ago the line came: its stamp is the flush's (an outsider read a trip
     # 1.5 s late)
     assert logger.lines == [("W", "a"), ("I", "released (the newest of 9 lines suppressed "
-                                               "since the last one shown, 1.00 s ago)")]
+                                               "since the last one shown; it came 1.00 s ago)")]
     assert log.suppressed == 0
     now[0] += 0.1  # a new line right after the flush is logged, not suppressed
     log.warning("c")

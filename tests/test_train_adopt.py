@@ -73,7 +73,7 @@ def test_the_command_says_what_it_did_and_refuses_what_it_cannot_do(tmp_path, ca
              "is not a file (a stable-baselines3 DQN zip"),
             (["--env", "CartPole-v1", "--from-sb3", str(acrobot)],
              "its Q-network takes 6 observation values and gives 3 Q-values; CartPole-v1 "
-             "has observations of shape (4,) and 2 actions: give its own --env"),
+             "has observations of shape (4,) and 2 actions: a DQN of another environment?"),
     ):
         code = main(["train", *args, "--out", out])
         assert_one_line_error(code, capsys.readouterr().err, "train", match)

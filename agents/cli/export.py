@@ -123,8 +123,11 @@ def run(args: argparse.Namespace) -> int:
                   f"float DQN {100 * so['float_dqn']['success_rate']:.0f} %")
     if r.get("interface"):
         print(f"robot interface: {r['interface']} (recorded in the manifest)")
-    elif manifest["encoder"]["kind"] == "event":  # the event node reads events, no interface
-        pass
+    elif manifest["encoder"]["kind"] == "event":  # the event node reads events: no interface
+        # to warn of (an outsider's re-export of the shipped one warned)
+        print("robot interface: none recorded; the event node reads events and needs none (an "
+              "actuator turning its actions into robot commands takes one: its interface "
+              "parameter)")
     else:  # an env of the user's own: the nodes refused it only on the robot (an outsider)
         print(f"neuroq export: warning: no robot interface recorded: no file in "
               f"config/interfaces/ names {r['env_id']}, so the ROS nodes will need one (their "

@@ -62,6 +62,10 @@ def _physics(text: str) -> tuple[str, tuple[float, ...]]:
         parsed = tuple(float(v) for v in values.split(",") if v.strip())
     except ValueError:
         parsed = ()
+    if not sep and text and "," not in text:  # a word: the artifact after --physics?
+        raise argparse.ArgumentTypeError(f"--physics takes NAME=V1,V2,..., got {text!r} (give "
+                                         "the artifact before --physics: it takes every word "
+                                         "after it)")
     if not sep or not name or not parsed:
         raise argparse.ArgumentTypeError(f"--physics takes NAME=V1,V2,..., got {text!r}")
     return name.strip(), parsed
@@ -127,6 +131,11 @@ def run(args: argparse.Namespace) -> int:
     art = load_artifact(args.artifact)
     say_artifact_warnings(art.manifest, "neuroq robustness")  # as eval (a recheck: it did not)
     event = takes_events(art.encoder)
+    names = [name for name, _ in args.physics or []]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # the last one was kept, the others dropped without a word (a recheck)
+        raise NeuroqError(f"--physics names {', '.join(twice)} more than once: give each "
+                          f"name's values once, as {twice[0]}=V1,V2")
     physics = {} if args.no_physics else (dict(args.physics) if args.physics else None)
     try:  # every value, before any episode runs
         check_physics_values(art.manifest["env_id"], physics or {})

@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
                                           ("--out", args.out), ("--workers", args.workers),
                                           ("--seeds", args.seeds), ("--config", args.config),
                                           ("--set", args.set or None), ("--steps", args.steps),
-                                          ("--gym-package", args.gym_package))
+                                          ("--gym-package", args.gym_package),
+                                          ("--from-sb3", args.from_sb3))
                  if value is not None]
         if given:
             raise NeuroqError(f"--resume takes the run's own settings: drop {', '.join(given)}")

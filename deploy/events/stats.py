@@ -107,15 +107,16 @@ class DecodeStats:
 
 
 def as_bytes_array(data) -> np.ndarray:
-    """bytes / bytearray / memoryview / array.array / uint8 ndarray, or a sequence of byte
-    values (ints in [0, 255], as some message bindings give) -> uint8 ndarray (no copy
-    where possible). TypeError or ValueError for anything else (an int, a float, a string,
-    a list holding 300 or 1.5: they were read as bytes, an outsider); callers count it in
-    bad_payload."""
-    if isinstance(data, np.ndarray):
+    """A buffer (bytes, bytearray, memoryview, array.array, an ndarray of at least one
+    dimension: its raw bytes, whatever its item type), or a sequence of byte values (ints in
+    [0, 255], as some message bindings give) -> uint8 ndarray (no copy where possible).
+    TypeError or ValueError for anything else (an int, a float, a string, a list holding 300
+    or 1.5: they were read as bytes, an outsider); callers count it in bad_payload."""
+    if isinstance(data, np.generic) or (isinstance(data, np.ndarray) and data.ndim == 0):
+        # a number has a buffer too, its own bytes: no payload (a review)
+        raise TypeError(f"not a byte payload: a {type(data).__name__} number")
+    if isinstance(data, np.ndarray):  # its raw bytes (EVT 3.0 words as uint16, too)
         return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-    if isinstance(data, np.generic):  # a numpy number has a buffer too: its own bytes
-        raise TypeError(f"not a byte payload: {type(data).__name__}")
     try:
         return np.frombuffer(data, dtype=np.uint8)
     except TypeError:  # not a buffer: a sequence of byte values, else not a payload

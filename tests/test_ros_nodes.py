@@ -997,27 +997,41 @@ def test_an_artifact_that_failed_its_gate_is_named_when_the_node_activates(monke
     assert calls == [policy.manifest]
 
 
+class _RecordingLogger:
+    """A node's logger that records (level, text) of its warnings and infos in `said`, and
+    still logs them."""
+
+    def __init__(self, real, said: list):
+        self.real, self.said = real, said
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def warning(self, text, *args, **kwargs):
+        self.said.append(("warning", text))
+        return self.real.warning(text, *args, **kwargs)
+
+    def info(self, text, *args, **kwargs):
+        self.said.append(("info", text))
+        return self.real.info(text, *args, **kwargs)
+
+
+def _record_policy_logs(monkeypatch) -> list:
+    """The (level, text) of every warning and info the policy nodes of this test log."""
+    said: list = []
+    real_logger = PolicyNode.get_logger
+    monkeypatch.setattr(PolicyNode, "get_logger",
+                        lambda self: _RecordingLogger(real_logger(self), said))
+    return said
+
+
 def test_a_trigger_topic_published_with_another_type_is_named(monkeypatch):
     """An outsider published Float64MultiArray on the JointState trigger topic: DDS never
     matches the two, the node said only "no fresh readings" and the watchdog sent 841 safe
     commands, no line said why. The diagnostics and one warning name the foreign type."""
     from std_msgs.msg import Float64MultiArray
 
-    warnings = []  # the node's warnings, still logged
-
-    class Logger:
-        def __init__(self, real):
-            self.real = real
-
-        def __getattr__(self, name):
-            return getattr(self.real, name)
-
-        def warning(self, text, *args, **kwargs):
-            warnings.append(text)
-            return self.real.warning(text, *args, **kwargs)
-
-    real_logger = PolicyNode.get_logger
-    monkeypatch.setattr(PolicyNode, "get_logger", lambda self: Logger(real_logger(self)))
+    said = _record_policy_logs(monkeypatch)
 
     def probe_factory(ctx):
         from sensor_msgs.msg import JointState
@@ -1058,6 +1072,7 @@ def test_a_trigger_topic_published_with_another_type_is_named(monkeypatch):
 
         seen = naming()
         assert wait_until(lambda: naming() >= seen + 5, 5.0)  # five more periods
+    warnings = [text for level, text in said if level == "warning"]  # still logged
     foreign = [w for w in warnings if "messages of another type never arrive" in w]
     assert len(foreign) == 1, warnings  # one warning, not one per diagnostics period
     assert not [w for w in warnings if "publish the trigger readings" in w], warnings
@@ -1307,25 +1322,7 @@ def test_a_stalled_sensor_reads_as_stale_within_a_diagnostics_period_or_so(monke
     watchdog already held the robot. Stale now means ten readings missed (at least 0.5 s):
     the WARN comes within 0.5 s + one diagnostics period of the stall. The log says it too,
     once, and when readings come again (an outsider's log said nothing)."""
-    said = []
-
-    class Logger:
-        def __init__(self, real):
-            self.real = real
-
-        def __getattr__(self, name):
-            return getattr(self.real, name)
-
-        def warning(self, text, *args, **kwargs):
-            said.append(("warning", text))
-            return self.real.warning(text, *args, **kwargs)
-
-        def info(self, text, *args, **kwargs):
-            said.append(("info", text))
-            return self.real.info(text, *args, **kwargs)
-
-    real_logger = PolicyNode.get_logger
-    monkeypatch.setattr(PolicyNode, "get_logger", lambda self: Logger(real_logger(self)))
+    said = _record_policy_logs(monkeypatch)
 
     def probe_factory(ctx):
         probe = Probe(ctx)

@@ -318,7 +318,7 @@ def adopt_sb3(zip_path: str | os.PathLike, env_id: str, out_root: str | os.PathL
               episodes: int = 100, log: Callable[[str], None] | None = None) -> Path:
     """A train run of a stable-baselines3 DQN trained elsewhere (`neuroq train --from-sb3`),
     for convert, finetune and export to take as their own: the zip read without running
-    anything from it (`read_sb3_mlp`: a DQN's MLP Q-network with ReLU, refused by what it is
+    anything from it (`read_sb3_zip`: a DQN's MLP Q-network with ReLU, refused by what it is
     otherwise) and checked against `env_id`'s spaces before anything is written, copied in
     as final_model.zip, and played greedily on `episodes` report episodes (seeds
     seeds.first_seed("train_report", 0) + i, numpy's float32 Q-network: SB3's predict)

@@ -21,13 +21,13 @@ examples:
   neuroq train --gym-package my_pkg --env GridWorld-v0    # an id my_pkg registers on import
   neuroq train --resume runs/LunarLander-v3/train-seed0-<time>   # after an interruption
   neuroq train --env CartPole-v1 --from-sb3 my_dqn.zip    # a DQN trained elsewhere
+  tensorboard --logdir runs/CartPole-v1
 
 --from-sb3 ZIP trains nothing: it makes a train run of a stable-baselines3 DQN you trained
 yourself (DQN.save's zip; MlpPolicy, ReLU, any net_arch), for convert and the later stages.
 The zip is read without running code from it, checked against --env's spaces, copied in
 and played on 100 report episodes for result.json. It must take the env's observations as
 they are: normalisation or wrappers it was trained behind (VecNormalize) are not in the zip.
-  tensorboard --logdir runs/CartPole-v1
 """
 
 from __future__ import annotations

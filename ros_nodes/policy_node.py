@@ -537,7 +537,8 @@ class PolicyNode(Node):
             float(self._sums[2] / n) if self._energy_known else "not modeled")
         values["modeled_dynamic_energy_per_action_j"] = (
             float(self._sums[3] / n) if self._energy_known else "not modeled")
-        values["modeled_chip_time_per_action_s"] = float(self._sums[4] / n)
+        values["modeled_chip_time_per_action_s"] = (  # "not modeled" as its energy (docs;
+            float(self._sums[4] / n) if self._energy_known else "not modeled")  # it read 0)
         board = getattr(getattr(self, "policy", None), "board_check", None)
         if board is not None:  # spinnaker2: the board's Q-values against the emulator's
             values.update({f"board_vs_emulator_{k}": v for k, v in board.to_dict().items()})

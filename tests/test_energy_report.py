@@ -225,7 +225,9 @@ def test_missing_counters_gpu_and_train_run_are_unavailable(bare_report):
         assert cells[4].startswith("unavailable: ") and len(cells[4]) > 20, row
     assert "[estimate]" in _row(md, "| this CPU | spiking network")
     assert "[measured]" in _row(md, "| this CPU | spiking network")  # its latency
-    assert "145 mJ [published]" in _row(md, "| GTX 1650")
+    # quoted from a summary of the paper: said so (an outsider read "[published]" as the
+    # paper's own table)
+    assert "145 mJ [published, via a summary]" in _row(md, "| GTX 1650")
     assert "[modeled]" in _row(md, "| SpiNNaker2 low (150 MHz, 0.5 V) | baseline")
     assert "[modeled]" in _row(md, "| SpiNNaker2 low")
     assert "simulated: no GPU" in md and "no finished train run" in md
@@ -252,7 +254,8 @@ def test_every_figure_says_where_it_came_from(bare_report):
     assert data["main_table"]["rows"]
     for row in data["main_table"]["rows"]:
         assert row[3] == "unavailable" or row[3].endswith(
-            ("[measured]", "[counted]", "[modeled]", "[published]", "[estimate]")), row
+            ("[measured]", "[counted]", "[modeled]", "[published]",
+             "[published, via a summary]", "[estimate]")), row
 
 
 def test_figures_agree_with_the_runs(bare_report):
@@ -758,6 +761,38 @@ def test_the_chip_is_compared_with_this_cpu_whichever_way_it_goes():
     assert "3,636x the latency" in compare_cpu(fast)["text"]  # not 3.64e+03 (review)
     assert "(0.00945 J, measured)" in c["text"] and "2x less latency" in c["text"]
     assert compare_cpu(Report({}, {})).get("status") == "not compared: no modeled figure"
+
+
+def test_the_cpu_comparison_says_unequal_returns_and_an_unresolved_counter():
+    """An outsider's swapped-in untrained float DQN (13.6 against the SNN's 500) made "5.1x
+    less energy than the float DQN" a plain verdict; and a RAPL energy of 0 above idle
+    dropped the torch row from (c) without a word. Both are said; the measured CPU energy's
+    scope (above idle) against the chip's total (static included) too."""
+    from neuroq.agents.energy.compare import compare_cpu
+
+    rep = Report({}, {"env_id": "CartPole-v1"})
+    for key, value, unit, kind in (("spinnaker2.low.energy_total_j", 945e-6, "J", "modeled"),
+                                   ("spinnaker2.low.chip_time_s", 4e-3, "s", "modeled"),
+                                   ("snn.return_mean", 500.0, "return", "measured"),
+                                   ("float_dqn.return_mean", 13.6, "return", "measured"),
+                                   ("int8_ann.return_mean", 490.0, "return", "measured"),
+                                   ("cpu.float_dqn.energy_j", 0.0, "J", "measured"),
+                                   ("cpu.float_dqn.latency_median_s", 35e-6, "s", "measured"),
+                                   ("cpu.float_dqn_numpy.energy_j", 4.8e-3, "J", "measured"),
+                                   ("cpu.float_dqn_numpy.latency_median_s", 12e-6, "s",
+                                    "measured"),
+                                   ("cpu.int8_ann.energy_j", 9.45e-3, "J", "measured"),
+                                   ("cpu.int8_ann.latency_median_s", 60e-6, "s", "measured")):
+        rep.add(key, value, unit, kind, "here", "src")
+    c = compare_cpu(rep)
+    assert "less energy than the float DQN (numpy fp32) (returns unequal)" in c["status"], c
+    assert "it returns 13.6 against the spiking network's 500" in c["text"], c["text"]
+    assert c["float_dqn_numpy"]["returns_equal"] is False
+    assert c["int8_ann"]["returns_equal"] is True  # 490 against 500: within 5 %
+    assert "(returns unequal)" not in c["status"].split("int8 ANN")[-1]
+    assert ("the float DQN (torch fp32): its measured energy above idle power is 0, below "
+            "what the counter resolves; not compared") in c["text"], c["text"]
+    assert "float_dqn" not in c and "the figure of like scope" in c["text"]
 
 
 def test_an_unavailable_row_says_why_in_the_table():

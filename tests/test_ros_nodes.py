@@ -1366,3 +1366,27 @@ def test_a_stalled_sensor_reads_as_stale_within_a_diagnostics_period_or_so(monke
         assert wait_until(lambda: ("info", "readings again (joints)") in said[n_said:], 3.0), \
             said
     assert len([t for _, t in said if t.startswith("no fresh readings")]) == 1, said
+
+
+def test_a_backend_without_an_energy_model_reports_no_modeled_figures():
+    """The reference backend models no energy: the diagnostics said "not modeled" for its
+    energy but 0 for modeled_chip_time_per_action_s (an outsider; docs/ros.md says "not
+    modeled" for all three)."""
+    import dataclasses
+
+    class Unmodeled(StandInPolicy):
+        def act(self, observation):
+            return dataclasses.replace(super().act(observation), energy_total_j=None,
+                                       chip_time_s=None)
+
+    with spinning(_policy_node(Unmodeled()), lambda ctx: Probe(ctx)) as (node, probe):
+        pub = probe.create_publisher(JointState, "joint_states", sensor_qos(10))
+        _wait_matched(pub)
+        for stamp in range(1, 4):
+            pub.publish(_reading(stamp, GOOD_NAMES, [0.0, 0.0], [0.0, 0.0]))
+            time.sleep(0.05)
+        assert wait_until(lambda: node.stats()["actions_published"] >= 1, 5.0)
+        stats = node.stats()
+    assert [stats[k] for k in ("modeled_energy_per_action_j",
+                               "modeled_dynamic_energy_per_action_j",
+                               "modeled_chip_time_per_action_s")] == ["not modeled"] * 3, stats

@@ -127,7 +127,9 @@ class Report:
                                "on the network's parameters (footprint, MACs)",
                     "modeled": "SpiNNaker2 model (deploy/energy.py, deploy/chip.py), "
                                "not a measurement",
-                    "published": "quoted from a paper, not reproduced here",
+                    "published": "quoted from a paper, not reproduced here (\"published, "
+                                 "via a summary\": from a summary of the paper, whose own "
+                                 "table was not reachable)",
                     "estimate": "a stated assumption times a measured quantity",
                     "unavailable": "could not be obtained here (value null, source says why)"},
                 "figures": [asdict(f) for f in self.figures],

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroq.agents.energy.figures import PUBLISHED_FIGURES_ENV_PREFIX, Report
+from neuroq.agents.energy.figures import PUBLISHED_FIGURES_ENV_PREFIX, Figure, Report
 from neuroq.agents.energy.measure import (
     CPU_CORE_POWER_ESTIMATE_W,
     CPU_POWER_REFERENCE,
@@ -89,6 +89,14 @@ def num(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def tag(f: Figure) -> str:
+    """A figure's provenance as the tables show it: "published, via a summary" for one
+    quoted from a summary of the paper, not the paper (an outsider read "[published]" of
+    the Arfa figures as taken from the paper's table, which was not reachable)."""
+    via = f.provenance == "published" and "via a summary" in f.source
+    return f"{f.provenance}, via a summary" if via else f.provenance
+
+
 def _cell(rep: Report, key: str | None, unit: str) -> str:
     if key is None:
         return "not published"
@@ -98,7 +106,7 @@ def _cell(rep: Report, key: str | None, unit: str) -> str:
     if f.value is None:
         return "unavailable"
     text = si(f.value, unit) if unit in ("s", "J") else num(f.value)
-    return f"{text} [{f.provenance}]"
+    return f"{text} [{tag(f)}]"
 
 
 def _cpu_kind(rep: Report, key: str) -> str:

@@ -116,8 +116,6 @@ STALE_READINGS = 10.0
 #: ... but never sooner than this, s (a 1 kHz stream: 10 ms of silence is scheduling jitter
 #: on a loaded 2-core machine, not a stall)
 MIN_STALE_S = 0.5
-
-
 #: ... nor sooner than this many times the newest interval between readings (the period
 #: estimate follows a drop in rate slowly: the policy node clips each interval it takes in
 #: at PAUSE_CLIP times the estimate)

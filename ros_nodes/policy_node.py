@@ -583,6 +583,9 @@ class PolicyNode(Node):
         age = values.get("last_reading_age_s")
         drops = ", ".join(f"{r} {c}" for r, c in sorted(new_drops.items()))
         stale = age is None or age > values["stale_after_s"]
+        if not stale and self._stall_said:  # readings again after a stall the log named
+            self._stall_said = False
+            self.get_logger().info(f"readings again ({self.robot.trigger.name})")
         if stale:
             # the subscription's name: remapped and in the namespace (the interface's
             # relative name misled an outsider's fleet)
@@ -603,11 +606,7 @@ class PolicyNode(Node):
             if foreign:
                 values["foreign_publishers"] = foreign
                 message += f": {foreign}"
-        elif self._stall_said:  # readings again after a stall the log named
-            self._stall_said = False
-            self.get_logger().info(f"readings again ({self.robot.trigger.name})")
-        if not stale and new_drops:  # by reason: "malformed" said of readings waiting for a
-            # goal misled
+        elif new_drops:  # by reason: "malformed" said of readings waiting for a goal misled
             level, message = LEVEL_WARN, (
                 f"dropped {counted(sum(new_drops.values()), 'reading')}: {drops}")
             if any(r.startswith("missing_") for r in new_drops):  # another source silent:
